@@ -1,0 +1,122 @@
+"""Floor 2: devices, the array module behind each device, the dtype policy and the RNG.
+
+A device is the string ``"cpu"`` (NumPy arrays) or ``"cuda"`` (CuPy arrays; ``"cuda:0"`` is
+accepted and means the same single GPU). Nothing here knows about autograd.
+"""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from tinymm.kernels._common import is_cuda_array
+
+# ----------------------------------------------------------------------------- devices
+
+
+def parse_device(device) -> str:
+    """Normalise a device spec to ``"cpu"`` or ``"cuda"``; anything else is refused by name."""
+    if device is None:
+        return "cpu"
+    name = str(getattr(device, "type", device)).lower()
+    if name == "cpu":
+        return "cpu"
+    if name == "cuda" or name == "cuda:0" or name == "gpu":
+        return "cuda"
+    raise ValueError(f"unknown device {device!r}: expected 'cpu' or 'cuda'")
+
+
+@functools.lru_cache(maxsize=1)
+def cuda_status() -> tuple[bool, str]:
+    """Whether the CUDA backend can be used here, and why not when it cannot."""
+    try:
+        import cupy
+    except Exception as e:  # ImportError, or a CUDA library missing underneath it
+        return False, f"CuPy is not importable ({type(e).__name__}: {e}); install tinymm[gpu]"
+    try:
+        n = cupy.cuda.runtime.getDeviceCount()
+    except Exception as e:
+        return False, f"CuPy {cupy.__version__} found no usable CUDA driver ({e})"
+    if n == 0:
+        return False, f"CuPy {cupy.__version__} sees no CUDA device"
+    return True, f"CuPy {cupy.__version__}, {n} device(s)"
+
+
+def cuda_available() -> bool:
+    return cuda_status()[0]
+
+
+def array_module(device: str):
+    """``numpy`` for ``"cpu"``, ``cupy`` for ``"cuda"`` (with a clear error if unusable)."""
+    device = parse_device(device)
+    if device == "cpu":
+        return np
+    ok, why = cuda_status()
+    if not ok:
+        raise RuntimeError(f"device 'cuda' is not available: {why}")
+    import cupy
+
+    return cupy
+
+
+def device_of(array) -> str:
+    return "cuda" if is_cuda_array(array) else "cpu"
+
+
+def to_device(array, device: str):
+    """Copy ``array`` to ``device`` (no copy when it is already there)."""
+    device = parse_device(device)
+    if device_of(array) == device:
+        return array
+    if device == "cpu":
+        return array.get()
+    return array_module("cuda").asarray(array)
+
+
+# ----------------------------------------------------------------------------- dtypes
+
+_DEFAULT_DTYPE = np.dtype(np.float32)
+FLOAT_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
+
+
+def get_default_dtype() -> np.dtype:
+    return _DEFAULT_DTYPE
+
+
+def set_default_dtype(dtype) -> None:
+    """Set the dtype that new floating tensors get (float32 unless changed)."""
+    global _DEFAULT_DTYPE
+    d = np.dtype(dtype)
+    if d not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise TypeError(f"default dtype must be float32 or float64, got {d}")
+    _DEFAULT_DTYPE = d
+
+
+def is_floating(dtype) -> bool:
+    return np.dtype(dtype).kind == "f"
+
+
+# ----------------------------------------------------------------------------- RNG
+
+_SEED = None
+_np_rng = np.random.default_rng()
+_cupy_rng = None
+
+
+def manual_seed(seed: int) -> None:
+    """Seed every generator tinymm draws from (NumPy's, and CuPy's when used)."""
+    global _np_rng, _cupy_rng, _SEED
+    _SEED = int(seed)
+    _np_rng = np.random.default_rng(_SEED)
+    _cupy_rng = None  # re-created lazily from the same seed on first CUDA draw
+
+
+def rng(device: str = "cpu"):
+    """The generator for ``device``: a ``numpy.random.Generator`` or CuPy's equivalent."""
+    global _cupy_rng
+    if parse_device(device) == "cpu":
+        return _np_rng
+    if _cupy_rng is None:
+        xp = array_module("cuda")
+        _cupy_rng = xp.random.default_rng(_SEED)
+    return _cupy_rng
