@@ -1,0 +1,192 @@
+"""The shared benchmark harness.
+
+A benchmark is a list of ``Workload``s. Each workload has up to three implementations of the
+same computation, keyed by name: ``"tinymm"``, ``"numpy"`` (the plain NumPy reference) and
+``"torch"`` (PyTorch, when installed). ``run`` times each one (warm-up, then repeated runs;
+median and interquartile spread), measures the peak of traced memory in a separate run
+(tracemalloc sees Python and NumPy allocations; PyTorch's allocator is invisible to it, so its
+column reads n/a), prints one table with ratios and GFLOP/s, and writes the rows as JSON.
+
+Timings on a shared machine are noisy: compare ratios taken within one run, and quote medians.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+import tracemalloc
+from typing import Callable
+
+IMPLS = ("tinymm", "numpy", "torch")
+
+
+@dataclasses.dataclass
+class Workload:
+    name: str
+    impls: dict  # impl name -> zero-argument callable (None when unavailable)
+    flops: float | None = None  # floating-point operations of one call, for GFLOP/s
+    note: str = ""
+
+
+@dataclasses.dataclass
+class Timing:
+    median: float
+    q25: float
+    q75: float
+    runs: int
+
+    @property
+    def spread(self) -> float:
+        return self.q75 - self.q25
+
+
+def time_fn(fn: Callable[[], object], warmup: int = 2, repeat: int = 10, min_time: float = 0.0) -> Timing:
+    """Median and quartiles of ``repeat`` timed calls after ``warmup`` untimed ones.
+
+    When a single call is shorter than ``min_time`` seconds, each timed sample runs the
+    function enough times to last about that long and reports the time per call.
+    """
+    for _ in range(warmup):
+        fn()
+    inner = 1
+    if min_time > 0:
+        t0 = time.perf_counter()
+        fn()
+        once = max(time.perf_counter() - t0, 1e-9)
+        inner = max(1, int(min_time / once))
+    samples = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        for _ in range(inner):
+            fn()
+        samples.append((time.perf_counter() - t0) / inner)
+    qs = statistics.quantiles(samples, n=4) if len(samples) > 1 else [samples[0]] * 3
+    return Timing(statistics.median(samples), qs[0], qs[2], len(samples))
+
+
+def peak_memory(fn: Callable[[], object]) -> int:
+    """Peak bytes traced by tracemalloc during one call (after one warm-up call)."""
+    fn()
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        before = tracemalloc.get_traced_memory()[0]
+        fn()
+        return tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+
+
+def torch_or_none():
+    """The torch module if installed, else None (benchmarks then print n/a)."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+def machine_info() -> dict:
+    info = {
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "processor": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+    }
+    try:
+        import numpy
+
+        info["numpy"] = numpy.__version__
+    except ImportError:
+        pass
+    torch = torch_or_none()
+    if torch is not None:
+        info["torch"] = torch.__version__
+        info["torch_threads"] = torch.get_num_threads()
+    return info
+
+
+def _fmt_ms(t: Timing | None) -> str:
+    if t is None:
+        return "n/a"
+    return f"{t.median * 1e3:9.3f} ±{t.spread * 1e3:.3f}"
+
+
+def _fmt_ratio(a: Timing | None, b: Timing | None) -> str:
+    if a is None or b is None or b.median == 0:
+        return "n/a"
+    return f"{a.median / b.median:.2f}x"
+
+
+def _fmt_mib(b) -> str:
+    return "n/a" if b is None else f"{b / 2**20:.1f}"
+
+
+def parse_args(argv=None, description: str = "") -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--repeat", type=int, default=10, help="timed runs per implementation")
+    p.add_argument("--warmup", type=int, default=2, help="untimed runs first")
+    p.add_argument("--min-time", type=float, default=0.0, help="seconds per timed sample (loops short calls)")
+    p.add_argument("--filter", default="", help="only workloads whose name contains this text")
+    p.add_argument("--impls", default=",".join(IMPLS), help="comma-separated implementations to run")
+    p.add_argument("--no-memory", action="store_true", help="skip the tracemalloc peak-memory runs")
+    p.add_argument("--quick", action="store_true", help="fewer repeats and smaller shapes where offered")
+    p.add_argument("--json", default=None, help="where to write the JSON rows (default bench_out/NAME.json)")
+    return p.parse_args(argv)
+
+
+def run(title: str, workloads: list[Workload], argv=None, args: argparse.Namespace | None = None) -> list[dict]:
+    """Time every workload's implementations, print the table, write JSON; return the rows."""
+    args = args or parse_args(argv, description=f"tinymm benchmark: {title}")
+    repeat = max(3, args.repeat // 3) if args.quick else args.repeat
+    wanted = set(args.impls.split(","))
+    rows = []
+    print(f"# {title}  ({machine_info()})")
+    header = (
+        f"{'workload':38s} {'tinymm ms':>17s} {'numpy ms':>17s} {'torch ms':>17s} "
+        f"{'tm/np':>6s} {'tm/torch':>8s} {'GFLOP/s':>8s} {'peak MiB tm':>11s} {'np':>7s}"
+    )
+    print(header)
+    print("-" * len(header))
+    for w in workloads:
+        if args.filter and args.filter not in w.name:
+            continue
+        timings, peaks = {}, {}
+        for impl in IMPLS:
+            fn = w.impls.get(impl)
+            if fn is None or impl not in wanted:
+                continue
+            timings[impl] = time_fn(fn, warmup=args.warmup, repeat=repeat, min_time=args.min_time)
+            if not args.no_memory and impl != "torch":
+                peaks[impl] = peak_memory(fn)
+        tm = timings.get("tinymm")
+        gflops = (w.flops / tm.median / 1e9) if (w.flops and tm) else None
+        print(
+            f"{w.name:38s} {_fmt_ms(tm):>17s} {_fmt_ms(timings.get('numpy')):>17s} "
+            f"{_fmt_ms(timings.get('torch')):>17s} {_fmt_ratio(tm, timings.get('numpy')):>6s} "
+            f"{_fmt_ratio(tm, timings.get('torch')):>8s} {'n/a' if gflops is None else f'{gflops:.1f}':>8s} "
+            f"{_fmt_mib(peaks.get('tinymm')):>11s} {_fmt_mib(peaks.get('numpy')):>7s}"
+            + (f"  {w.note}" if w.note else "")
+        )
+        rows.append(
+            {
+                "workload": w.name,
+                "flops": w.flops,
+                "note": w.note,
+                **{f"{k}_median_s": v.median for k, v in timings.items()},
+                **{f"{k}_iqr_s": v.spread for k, v in timings.items()},
+                **{f"{k}_peak_bytes": v for k, v in peaks.items()},
+                "gflops_tinymm": gflops,
+            }
+        )
+    path = args.json or os.path.join("bench_out", f"{title}.json")
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path, "w") as f:
+        json.dump({"title": title, "machine": machine_info(), "argv": sys.argv, "rows": rows}, f, indent=1)
+    print(f"wrote {path}")
+    return rows
