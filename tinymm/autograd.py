@@ -1,0 +1,344 @@
+"""Floor 3: the reverse-mode autograd engine.
+
+An op is one ``Function`` subclass with two static methods::
+
+    forward(ctx, *arrays, **options) -> array (or a tuple of arrays)
+    backward(ctx, *grads)            -> one gradient array (or None) per positional input
+
+``forward`` sees plain NumPy/CuPy arrays, never Tensors, and keeps what backward needs with
+``ctx.save_for_backward(...)`` (arrays) or as attributes on ``ctx`` (shapes, axes, flags).
+``Function.apply(*args)`` runs forward and, when gradients are wanted, records a node: the
+``ctx`` holding the Function class and its input Tensors. Output Tensors point at their node.
+
+``backward(root)`` walks the graph once: an iterative depth-first search orders the nodes
+(so a 10,000-op chain does not hit Python's recursion limit), then each node's backward runs
+newest first, every node exactly once, with the gradients of all its consumers already summed.
+Leaf tensors accumulate into ``.grad``; saved arrays are freed as soon as a node is done, and a
+second backward through a freed node raises unless the first used ``retain_graph=True``.
+"""
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+
+# Set by tinymm.tensor when it is imported: the two modules form one floor, and this keeps
+# the import graph acyclic (tensor imports autograd, never the reverse at import time).
+_Tensor = None
+
+_FREED_MSG = (
+    "Trying to backward through the graph a second time (or through a part of it that an "
+    "earlier backward already freed). Saved arrays are freed by backward(); pass "
+    "retain_graph=True to the first backward() if you need to call it twice."
+)
+
+# ----------------------------------------------------------------------------- grad mode
+
+_grad_enabled = True
+
+
+def is_grad_enabled() -> bool:
+    return _grad_enabled
+
+
+class set_grad_enabled(contextlib.ContextDecorator):
+    """Context manager and decorator that turns graph recording on or off."""
+
+    def __init__(self, mode: bool):
+        self.mode = bool(mode)
+        self.prev = None
+
+    def __enter__(self):
+        global _grad_enabled
+        self.prev = _grad_enabled
+        _grad_enabled = self.mode
+        return self
+
+    def __exit__(self, *exc):
+        global _grad_enabled
+        _grad_enabled = self.prev
+        return False
+
+
+class no_grad(set_grad_enabled):
+    """``with no_grad():`` or ``@no_grad()``: ops inside record no graph."""
+
+    def __init__(self):
+        super().__init__(False)
+
+
+class enable_grad(set_grad_enabled):
+    def __init__(self):
+        super().__init__(True)
+
+
+# ----------------------------------------------------------------------------- Function
+
+
+class Context:
+    """What one recorded op keeps: its Function, its inputs, and what forward saved."""
+
+    def __init__(self):
+        self.saved = ()
+        self.needs_input_grad = ()
+        self.non_differentiable = ()
+        self.fn = None
+        self.inputs = ()
+        self.n_outputs = 1
+        self.out_meta = None  # (shape, dtype) per output, to fill missing output grads with zeros
+        self.freed = False
+
+    def save_for_backward(self, *arrays) -> None:
+        self.saved = arrays
+
+    @property
+    def saved_arrays(self):
+        if self.freed:
+            raise RuntimeError(_FREED_MSG)
+        return self.saved
+
+    def mark_non_differentiable(self, *output_indices: int) -> None:
+        """Outputs (by position) that carry no gradient, e.g. the indices of ``max``."""
+        self.non_differentiable = output_indices
+
+
+class Function:
+    """Base class of every differentiable op (see the module docstring)."""
+
+    @staticmethod
+    def forward(ctx, *args, **kwargs):
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx, *grads):
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        Tensor = _Tensor
+        arrays = []
+        needs = []
+        track = False
+        for a in args:
+            if isinstance(a, Tensor):
+                arrays.append(a.data)
+                needs.append(a.requires_grad)
+                track = track or a.requires_grad
+            else:
+                arrays.append(a)
+                needs.append(False)
+        track = track and _grad_enabled
+        ctx = Context()
+        ctx.needs_input_grad = needs
+        out = cls.forward(ctx, *arrays, **kwargs)
+        if not track:
+            if type(out) is tuple:
+                return tuple(Tensor._wrap(o) for o in out)
+            return Tensor._wrap(out)
+        ctx.fn = cls
+        ctx.inputs = tuple(a if isinstance(a, Tensor) and a.requires_grad else None for a in args)
+        if type(out) is tuple:
+            ctx.n_outputs = len(out)
+            ctx.out_meta = [(o.shape, o.dtype) for o in out]
+            results = []
+            for i, o in enumerate(out):
+                t = Tensor._wrap(o)
+                if i not in ctx.non_differentiable and o.dtype.kind in "fc":
+                    t.requires_grad = True
+                    t._node = (ctx, i)
+                results.append(t)
+            return tuple(results)
+        t = Tensor._wrap(out)
+        t.requires_grad = True
+        t._node = (ctx, 0)
+        return t
+
+
+# ----------------------------------------------------------------------------- graph walk
+
+
+def _topological_order(root_ctx):
+    """Nodes reachable from ``root_ctx``, each once, inputs before the ops that consume them."""
+    order = []
+    seen = {id(root_ctx)}
+    stack = [(root_ctx, 0)]
+    while stack:
+        ctx, i = stack.pop()
+        inputs = ctx.inputs
+        while i < len(inputs):
+            t = inputs[i]
+            i += 1
+            if t is not None and t._node is not None:
+                parent = t._node[0]
+                if id(parent) not in seen:
+                    seen.add(id(parent))
+                    stack.append((ctx, i))
+                    stack.append((parent, 0))
+                    break
+        else:
+            order.append(ctx)
+    return order
+
+
+def _accumulate_leaf(t, g) -> None:
+    if t.grad is None:
+        # A backward may hand the same array to several inputs (add does): own a copy
+        # so that the next in-place accumulation cannot change another tensor's grad.
+        owned = g.copy() if hasattr(g, "__cuda_array_interface__") else np.array(g)  # np.array: scalars too
+        t.grad = _Tensor._wrap(owned)
+    else:
+        t.grad.data += g
+
+
+def run_backward(root, grad=None, retain_graph: bool = False) -> None:
+    """Backpropagate from ``root`` (a Tensor); see the module docstring."""
+    if not root.requires_grad:
+        raise RuntimeError("backward: this tensor does not require grad and has no graph behind it")
+    if grad is None:
+        if root.data.size != 1:
+            raise RuntimeError(
+                f"backward: grad can be implicitly created only for a single-element output, "
+                f"this one has shape {tuple(root.shape)}; pass grad= of that shape"
+            )
+        g = np.ones_like(root.data)  # dispatches to CuPy for CuPy arrays
+    else:
+        g = grad.data if isinstance(grad, _Tensor) else grad
+        if tuple(g.shape) != tuple(root.shape):
+            raise ValueError(f"backward: grad has shape {tuple(g.shape)}, expected {tuple(root.shape)}")
+        if type(g) is not type(root.data):
+            raise ValueError("backward: grad is on a different device than the tensor")
+        g = g.astype(root.data.dtype, copy=False)
+
+    if root._node is None:  # a leaf: its gradient is just the seed
+        _accumulate_leaf(root, g)
+        return
+
+    root_ctx, root_idx = root._node
+    order = _topological_order(root_ctx)
+    for ctx in order:
+        if ctx.freed:
+            raise RuntimeError(_FREED_MSG)
+
+    pending = {id(root_ctx): [None] * root_ctx.n_outputs}
+    pending[id(root_ctx)][root_idx] = g
+    with set_grad_enabled(False):
+        for ctx in reversed(order):
+            out_grads = pending.pop(id(ctx), None)
+            if out_grads is None:  # no gradient reached this node
+                continue
+            if ctx.n_outputs > 1:
+                for i, og in enumerate(out_grads):
+                    if og is None:
+                        shape, dtype = ctx.out_meta[i]
+                        like = next(x for x in out_grads if x is not None)
+                        out_grads[i] = _zeros_like_module(like, shape, dtype)
+            in_grads = ctx.fn.backward(ctx, *out_grads)
+            if type(in_grads) is not tuple:
+                in_grads = (in_grads,)
+            for t, ig in zip(ctx.inputs, in_grads):
+                if t is None or ig is None:
+                    continue
+                if ig.shape != t.data.shape or ig.dtype != t.data.dtype:
+                    raise RuntimeError(
+                        f"internal error: {ctx.fn.__name__}.backward returned a {ig.dtype} gradient of "
+                        f"shape {ig.shape} for a {t.data.dtype} input of shape {t.data.shape}"
+                    )
+                if t._retain_grad or t._node is None:
+                    _accumulate_leaf(t, ig)
+                if t._node is not None:
+                    parent, i = t._node
+                    slot = pending.get(id(parent))
+                    if slot is None:
+                        slot = pending[id(parent)] = [None] * parent.n_outputs
+                    slot[i] = ig if slot[i] is None else slot[i] + ig
+            if not retain_graph:
+                ctx.saved = ()
+                ctx.freed = True
+
+
+def _zeros_like_module(like, shape, dtype):
+    if type(like) is np.ndarray:
+        return np.zeros(shape, dtype)
+    import cupy
+
+    return cupy.zeros(shape, dtype)
+
+
+# ----------------------------------------------------------------------------- gradcheck
+
+
+class GradcheckError(AssertionError):
+    pass
+
+
+def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-6, rtol: float = 1e-4, seed: int = 0) -> bool:
+    """Compare autograd's gradients of ``fn(*inputs)`` with central finite differences.
+
+    ``inputs`` are Tensors; those with ``requires_grad=True`` are checked and must be float64
+    (float32 differences are too coarse to mean anything). A non-scalar output is reduced
+    with a fixed random projection ``sum(out * r)`` so every output element is exercised.
+    Raises ``GradcheckError`` naming the input, the worst element and both values.
+    """
+    inputs = tuple(inputs)
+    checked = [i for i, t in enumerate(inputs) if isinstance(t, _Tensor) and t.requires_grad]
+    if not checked:
+        raise ValueError("gradcheck: no input has requires_grad=True")
+    for i in checked:
+        if inputs[i].dtype != np.float64:
+            raise TypeError(f"gradcheck: input {i} is {inputs[i].dtype}; gradcheck needs float64 inputs")
+
+    def as_outputs(out):
+        return out if isinstance(out, (tuple, list)) else (out,)
+
+    outs = [o for o in as_outputs(fn(*inputs)) if isinstance(o, _Tensor) and o.dtype.kind == "f"]
+    r = np.random.default_rng(seed)
+    projections = [r.standard_normal(o.shape) for o in outs]
+
+    def scalar(out_list) -> float:
+        fouts = [o for o in as_outputs(out_list) if isinstance(o, _Tensor) and o.dtype.kind == "f"]
+        return float(sum(float((np.asarray(o.numpy()) * p).sum()) for o, p in zip(fouts, projections)))
+
+    for i in checked:
+        inputs[i].grad = None
+    loss = None
+    for o, p in zip(outs, projections):
+        if not o.requires_grad:
+            continue
+        term = (o * _Tensor._wrap(_as_module_of(o.data, p))).sum()
+        loss = term if loss is None else loss + term
+    if loss is None:
+        raise GradcheckError("gradcheck: the output does not depend on any checked input")
+    loss.backward()
+
+    with set_grad_enabled(False):
+        for i in checked:
+            t = inputs[i]
+            analytic = np.zeros(t.shape) if t.grad is None else np.asarray(t.grad.numpy(), dtype=np.float64)
+            numeric = np.zeros(t.shape)
+            flat = t.data.reshape(-1)  # a view: perturbing it perturbs the input
+            for j in range(flat.size):
+                orig = flat[j].item()
+                flat[j] = orig + eps
+                plus = scalar(fn(*inputs))
+                flat[j] = orig - eps
+                minus = scalar(fn(*inputs))
+                flat[j] = orig
+                numeric.reshape(-1)[j] = (plus - minus) / (2 * eps)
+            err = np.abs(analytic - numeric)
+            bad = err > atol + rtol * np.abs(numeric)
+            if bad.any():
+                k = np.unravel_index(int(np.argmax(err - rtol * np.abs(numeric))), t.shape)
+                raise GradcheckError(
+                    f"gradcheck: input {i} (shape {tuple(t.shape)}): at index {k} autograd gives "
+                    f"{analytic[k]:.8g}, finite differences give {numeric[k]:.8g} "
+                    f"({int(bad.sum())} of {bad.size} elements outside atol={atol}, rtol={rtol})"
+                )
+    return True
+
+
+def _as_module_of(like, a):
+    if type(like) is np.ndarray:
+        return a
+    import cupy
+
+    return cupy.asarray(a)

@@ -1,0 +1,137 @@
+"""Creating tensors: ``tensor``, ``zeros``, ``ones``, ``full``, ``arange``, random draws, ``*_like``.
+
+Every factory takes ``dtype=`` (default: the default float dtype for floating factories),
+``device=`` ("cpu" or "cuda") and ``requires_grad=``. Random draws use tinymm's generator,
+seeded by ``tinymm.manual_seed``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from tinymm import backend
+from tinymm.tensor import Tensor
+
+
+def _size(size):
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = tuple(size[0])
+    out = tuple(int(s) for s in size)
+    if any(s < 0 for s in out):
+        raise ValueError(f"negative dimension in size {out}")
+    return out
+
+
+def _finish(arr, requires_grad):
+    t = Tensor._wrap(arr)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def _dtype(dtype):
+    return backend.get_default_dtype() if dtype is None else np.dtype(dtype)
+
+
+def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """A new tensor from data (copied). Python floats become the default float dtype."""
+    if isinstance(data, Tensor):
+        data = data.data
+    arr = data.copy() if hasattr(data, "copy") and not np.isscalar(data) else data
+    return Tensor(arr, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def from_numpy(arr: np.ndarray) -> Tensor:
+    """Wrap a NumPy array without copying (its dtype is kept)."""
+    if not isinstance(arr, np.ndarray):
+        raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(arr).__name__}")
+    return Tensor(arr)
+
+
+def zeros(*size, dtype=None, device="cpu", requires_grad=False) -> Tensor:
+    xp = backend.array_module(device)
+    return _finish(xp.zeros(_size(size), _dtype(dtype)), requires_grad)
+
+
+def ones(*size, dtype=None, device="cpu", requires_grad=False) -> Tensor:
+    xp = backend.array_module(device)
+    return _finish(xp.ones(_size(size), _dtype(dtype)), requires_grad)
+
+
+def empty(*size, dtype=None, device="cpu", requires_grad=False) -> Tensor:
+    xp = backend.array_module(device)
+    return _finish(xp.empty(_size(size), _dtype(dtype)), requires_grad)
+
+
+def full(size, fill_value, dtype=None, device="cpu", requires_grad=False) -> Tensor:
+    xp = backend.array_module(device)
+    if dtype is None and isinstance(fill_value, (bool, np.bool_)):
+        dtype = np.bool_
+    elif dtype is None and isinstance(fill_value, (int, np.integer)):
+        dtype = np.int64
+    return _finish(xp.full(_size((size,)), fill_value, _dtype(dtype)), requires_grad)
+
+
+def arange(start, end=None, step=1, dtype=None, device="cpu", requires_grad=False) -> Tensor:
+    if end is None:
+        start, end = 0, start
+    if dtype is None:
+        is_int = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
+        dtype = np.int64 if is_int else backend.get_default_dtype()
+    xp = backend.array_module(device)
+    return _finish(xp.arange(start, end, step, dtype=np.dtype(dtype)), requires_grad)
+
+
+def linspace(start, end, steps, dtype=None, device="cpu", requires_grad=False) -> Tensor:
+    xp = backend.array_module(device)
+    return _finish(xp.linspace(start, end, int(steps), dtype=_dtype(dtype)), requires_grad)
+
+
+def eye(n, m=None, dtype=None, device="cpu", requires_grad=False) -> Tensor:
+    xp = backend.array_module(device)
+    return _finish(xp.eye(n, m, dtype=_dtype(dtype)), requires_grad)
+
+
+def randn(*size, dtype=None, device="cpu", requires_grad=False) -> Tensor:
+    """Standard normal draws."""
+    d = _dtype(dtype)
+    arr = backend.rng(device).standard_normal(_size(size), dtype=d if d in (np.float32, np.float64) else np.float64)
+    return _finish(arr.astype(d, copy=False), requires_grad)
+
+
+def rand(*size, dtype=None, device="cpu", requires_grad=False) -> Tensor:
+    """Uniform draws in [0, 1)."""
+    d = _dtype(dtype)
+    arr = backend.rng(device).random(_size(size), dtype=d if d in (np.float32, np.float64) else np.float64)
+    return _finish(arr.astype(d, copy=False), requires_grad)
+
+
+def randint(low, high=None, size=(), dtype=np.int64, device="cpu") -> Tensor:
+    """Integers in [low, high) (or [0, low) when high is omitted)."""
+    if high is None:
+        low, high = 0, low
+    arr = backend.rng(device).integers(low, high, size=_size((size,)) if size != () else ())
+    return Tensor._wrap(arr.astype(dtype))
+
+
+def randperm(n, device="cpu") -> Tensor:
+    return Tensor._wrap(backend.rng(device).permutation(int(n)).astype(np.int64))
+
+
+def zeros_like(t: Tensor, dtype=None, requires_grad=False) -> Tensor:
+    return zeros(t.shape, dtype=dtype or t.dtype, device=t.device, requires_grad=requires_grad)
+
+
+def ones_like(t: Tensor, dtype=None, requires_grad=False) -> Tensor:
+    return ones(t.shape, dtype=dtype or t.dtype, device=t.device, requires_grad=requires_grad)
+
+
+def full_like(t: Tensor, fill_value, dtype=None, requires_grad=False) -> Tensor:
+    return full(t.shape, fill_value, dtype=dtype or t.dtype, device=t.device, requires_grad=requires_grad)
+
+
+def randn_like(t: Tensor, dtype=None, requires_grad=False) -> Tensor:
+    return randn(t.shape, dtype=dtype or t.dtype, device=t.device, requires_grad=requires_grad)
+
+
+def rand_like(t: Tensor, dtype=None, requires_grad=False) -> Tensor:
+    return rand(t.shape, dtype=dtype or t.dtype, device=t.device, requires_grad=requires_grad)

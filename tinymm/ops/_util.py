@@ -1,0 +1,77 @@
+"""Helpers every op shares: array module lookup, gradient un-broadcasting, argument spelling."""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from tinymm.backend import get_default_dtype
+
+
+def xp_of(arr):
+    """``numpy`` for NumPy arrays (the fast, common case), ``cupy`` for CuPy arrays."""
+    if type(arr) is np.ndarray or not hasattr(arr, "__cuda_array_interface__"):
+        return np
+    import cupy
+
+    return cupy
+
+
+def unbroadcast(g, shape):
+    """Sum ``g`` over the axes that broadcasting added or stretched, giving ``shape``.
+
+    The gradient of a broadcast is a sum: an input element used N times receives N
+    contributions.
+    """
+    shape = tuple(shape)
+    if g.shape == shape:
+        return g
+    lead = g.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, s in enumerate(shape) if s == 1 and g.shape[lead + i] != 1
+    )
+    if axes:
+        g = g.sum(axis=axes, keepdims=True)
+    return g.reshape(shape)
+
+
+def is_scalar(x) -> bool:
+    return isinstance(x, (numbers.Number, np.number, np.bool_))
+
+
+def normalize_dims(name: str, ndim: int, dim, axis=None):
+    """Resolve PyTorch's ``dim`` or NumPy's ``axis`` to a sorted tuple of axes, or None."""
+    if dim is not None and axis is not None:
+        raise TypeError(f"{name}: give dim or axis, not both")
+    d = dim if dim is not None else axis
+    if d is None:
+        return None
+    dims = (d,) if isinstance(d, (int, np.integer)) else tuple(d)
+    out = []
+    for a in dims:
+        a = int(a)
+        if not -max(ndim, 1) <= a < max(ndim, 1):
+            raise IndexError(f"{name}: dim {a} is out of range for a tensor with {ndim} dimensions")
+        out.append(a % max(ndim, 1))
+    if len(set(out)) != len(out):
+        raise ValueError(f"{name}: dim {dims} repeats an axis")
+    return tuple(sorted(out))
+
+
+def normalize_dim(name: str, ndim: int, dim) -> int:
+    """One axis, negative allowed, checked against ``ndim``."""
+    return normalize_dims(name, ndim, int(dim))[0]
+
+
+def keep_flag(keepdim, np_style: dict) -> bool:
+    """``keepdim`` (PyTorch) or ``keepdims`` (NumPy); any other keyword is an error."""
+    keepdims = np_style.pop("keepdims", None)
+    np_style.pop("axis", None)
+    if np_style:
+        raise TypeError(f"unexpected keyword arguments {sorted(np_style)}")
+    return bool(keepdim if keepdims is None else keepdims)
+
+
+def float_dtype_for(arr):
+    """The floating dtype an integer array is promoted to when it meets a Python float."""
+    return arr.dtype if arr.dtype.kind == "f" else get_default_dtype()

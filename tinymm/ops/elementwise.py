@@ -1,0 +1,372 @@
+"""Elementwise ops: arithmetic with broadcasting, and the unary maths and activations.
+
+Each op is one Function. Binary ops broadcast as NumPy does; their backward sums the
+gradient back to each operand's shape (``unbroadcast``). Python scalars are constants: they
+take the tensor's dtype and get no gradient.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from tinymm.autograd import Function
+from tinymm.ops._util import is_scalar, unbroadcast, xp_of
+
+
+def _shape(a):
+    return a.shape if hasattr(a, "shape") else ()
+
+
+# ----------------------------------------------------------------------------- binary
+
+
+class Add(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.shapes = (_shape(a), _shape(b))
+        return a + b
+
+    @staticmethod
+    def backward(ctx, g):
+        sa, sb = ctx.shapes
+        na, nb = ctx.needs_input_grad
+        return (unbroadcast(g, sa) if na else None, unbroadcast(g, sb) if nb else None)
+
+
+class Sub(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.shapes = (_shape(a), _shape(b))
+        return a - b
+
+    @staticmethod
+    def backward(ctx, g):
+        sa, sb = ctx.shapes
+        na, nb = ctx.needs_input_grad
+        return (unbroadcast(g, sa) if na else None, unbroadcast(-g, sb) if nb else None)
+
+
+class Mul(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a * b
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_arrays
+        na, nb = ctx.needs_input_grad
+        return (
+            unbroadcast(g * b, _shape(a)) if na else None,
+            unbroadcast(g * a, _shape(b)) if nb else None,
+        )
+
+
+class Div(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a / b
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_arrays
+        na, nb = ctx.needs_input_grad
+        ga = unbroadcast(g / b, _shape(a)) if na else None
+        gb = unbroadcast(-g * a / (b * b), _shape(b)) if nb else None
+        return ga, gb
+
+
+class Pow(Function):
+    """``a ** b``; d/da = b·a^(b−1), d/db = a^b·ln a (a > 0 where b needs a gradient)."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        out = a**b
+        ctx.save_for_backward(a, b, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b, out = ctx.saved_arrays
+        na, nb = ctx.needs_input_grad
+        ga = gb = None
+        if na:
+            if is_scalar(b):
+                ga = g * b * a ** (b - 1) if b != 0 else g * 0
+            else:
+                ga = unbroadcast(g * b * a ** (b - 1), _shape(a))
+        if nb:
+            xp = xp_of(out)
+            gb = unbroadcast(g * out * xp.log(a), _shape(b))
+        return ga, gb
+
+
+class Maximum(Function):
+    """Elementwise max; where both are equal the gradient is split evenly (as PyTorch)."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        xp = xp_of(a if hasattr(a, "shape") else b)
+        return xp.maximum(a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_arrays
+        wa = ((a > b) + 0.5 * (a == b)).astype(g.dtype, copy=False)
+        na, nb = ctx.needs_input_grad
+        return (
+            unbroadcast(g * wa, _shape(a)) if na else None,
+            unbroadcast(g * (1 - wa), _shape(b)) if nb else None,
+        )
+
+
+class Minimum(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        xp = xp_of(a if hasattr(a, "shape") else b)
+        return xp.minimum(a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_arrays
+        wa = ((a < b) + 0.5 * (a == b)).astype(g.dtype, copy=False)
+        na, nb = ctx.needs_input_grad
+        return (
+            unbroadcast(g * wa, _shape(a)) if na else None,
+            unbroadcast(g * (1 - wa), _shape(b)) if nb else None,
+        )
+
+
+# ----------------------------------------------------------------------------- unary
+
+
+class Neg(Function):
+    @staticmethod
+    def forward(ctx, x):
+        return -x
+
+    @staticmethod
+    def backward(ctx, g):
+        return -g
+
+
+class Exp(Function):
+    @staticmethod
+    def forward(ctx, x):
+        out = xp_of(x).exp(x)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (out,) = ctx.saved_arrays
+        return g * out
+
+
+class Log(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return xp_of(x).log(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_arrays
+        return g / x
+
+
+class Sqrt(Function):
+    @staticmethod
+    def forward(ctx, x):
+        out = xp_of(x).sqrt(x)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (out,) = ctx.saved_arrays
+        return g / (2 * out)
+
+
+class Abs(Function):
+    """|x|; the gradient at 0 is 0 (sign(0) = 0), as in PyTorch."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return xp_of(x).abs(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_arrays
+        return g * xp_of(x).sign(x)
+
+
+class Tanh(Function):
+    @staticmethod
+    def forward(ctx, x):
+        out = xp_of(x).tanh(x)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (out,) = ctx.saved_arrays
+        return g * (1 - out * out)
+
+
+def _stable_sigmoid(x):
+    # exp of a non-positive number never overflows: σ(x) = 1/(1+e^{-x}) for x ≥ 0, e^x/(1+e^x) else.
+    xp = xp_of(x)
+    e = xp.exp(-xp.abs(x))
+    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+
+
+class Sigmoid(Function):
+    @staticmethod
+    def forward(ctx, x):
+        out = _stable_sigmoid(x)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (out,) = ctx.saved_arrays
+        return g * out * (1 - out)
+
+
+class Relu(Function):
+    @staticmethod
+    def forward(ctx, x):
+        out = xp_of(x).maximum(x, 0)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (out,) = ctx.saved_arrays
+        return g * (out > 0)
+
+
+class Silu(Function):
+    """x·σ(x); derivative σ(x)·(1 + x·(1 − σ(x)))."""
+
+    @staticmethod
+    def forward(ctx, x):
+        s = _stable_sigmoid(x)
+        ctx.save_for_backward(x, s)
+        return x * s
+
+    @staticmethod
+    def backward(ctx, g):
+        x, s = ctx.saved_arrays
+        return g * s * (1 + x * (1 - s))
+
+
+def _erf(x):
+    if xp_of(x) is np:
+        from scipy.special import erf
+    else:
+        from cupyx.scipy.special import erf
+    return erf(x).astype(x.dtype, copy=False)
+
+
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+
+
+class Gelu(Function):
+    """GELU. ``approximate="none"``: x·Φ(x) with Φ from erf; ``"tanh"``: PyTorch's tanh form
+    0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))."""
+
+    @staticmethod
+    def forward(ctx, x, approximate="none"):
+        ctx.approximate = approximate
+        xp = xp_of(x)
+        if approximate == "tanh":
+            t = xp.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x * x * x))
+            ctx.save_for_backward(x, t)
+            return 0.5 * x * (1 + t)
+        cdf = 0.5 * (1 + _erf(x * (1 / math.sqrt(2.0))))
+        ctx.save_for_backward(x, cdf)
+        return x * cdf
+
+    @staticmethod
+    def backward(ctx, g):
+        x, aux = ctx.saved_arrays
+        xp = xp_of(x)
+        if ctx.approximate == "tanh":
+            t = aux
+            du = _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x)
+            return g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du)
+        pdf = _INV_SQRT_2PI * xp.exp(-0.5 * x * x)
+        return g * (aux + x * pdf)
+
+
+class Clamp(Function):
+    """Clamp to [lo, hi]; the gradient passes where lo ≤ x ≤ hi (bounds inclusive, as PyTorch)."""
+
+    @staticmethod
+    def forward(ctx, x, lo=None, hi=None):
+        ctx.save_for_backward(x)
+        ctx.bounds = (lo, hi)
+        xp = xp_of(x)
+        out = x
+        if lo is not None:
+            out = xp.maximum(out, lo)
+        if hi is not None:
+            out = xp.minimum(out, hi)
+        return out.astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_arrays
+        lo, hi = ctx.bounds
+        keep = True
+        if lo is not None:
+            keep = keep & (x >= lo)
+        if hi is not None:
+            keep = keep & (x <= hi)
+        return g * keep
+
+
+class Cast(Function):
+    """Change dtype; between floating types the gradient is cast back."""
+
+    @staticmethod
+    def forward(ctx, x, dtype):
+        ctx.src = x.dtype
+        return x.astype(dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g.astype(ctx.src)
+
+
+class ToDevice(Function):
+    @staticmethod
+    def forward(ctx, x, device):
+        from tinymm.backend import device_of, to_device
+
+        ctx.src = device_of(x)
+        return to_device(x, device)
+
+    @staticmethod
+    def backward(ctx, g):
+        from tinymm.backend import to_device
+
+        return to_device(g, ctx.src)
+
+
+class Clone(Function):
+    @staticmethod
+    def forward(ctx, x):
+        return x.copy()
+
+    @staticmethod
+    def backward(ctx, g):
+        return g

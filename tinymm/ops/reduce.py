@@ -1,0 +1,216 @@
+"""Reductions (sum, mean, var, max/min, logsumexp) and softmax/log-softmax.
+
+A reduction's backward broadcasts the incoming gradient back over the reduced axes. The
+softmax family runs through the fused kernels in ``tinymm.kernels.softmax`` (last axis of a
+2-D array); other axes are moved last first.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from tinymm.autograd import Function
+from tinymm.ops._util import xp_of
+
+
+def _expand_back(g, in_shape, axes, keepdim):
+    """Reshape a reduced gradient so it lines up with the input's axes, then broadcast it."""
+    if axes is None:
+        g = g.reshape((1,) * len(in_shape))
+    elif not keepdim:
+        shape = list(in_shape)
+        for a in axes:
+            shape[a] = 1
+        g = g.reshape(shape)
+    return xp_of(g).broadcast_to(g, in_shape)
+
+
+def _count(shape, axes) -> int:
+    if axes is None:
+        return int(np.prod(shape)) if shape else 1
+    return int(np.prod([shape[a] for a in axes]))
+
+
+class Sum(Function):
+    @staticmethod
+    def forward(ctx, x, axes=None, keepdim=False):
+        ctx.meta = (x.shape, axes, keepdim)
+        return x.sum(axis=axes, keepdims=keepdim)
+
+    @staticmethod
+    def backward(ctx, g):
+        shape, axes, keepdim = ctx.meta
+        return _expand_back(g, shape, axes, keepdim)
+
+
+class Mean(Function):
+    @staticmethod
+    def forward(ctx, x, axes=None, keepdim=False):
+        ctx.meta = (x.shape, axes, keepdim)
+        return x.mean(axis=axes, keepdims=keepdim)
+
+    @staticmethod
+    def backward(ctx, g):
+        shape, axes, keepdim = ctx.meta
+        n = _count(shape, axes)
+        return _expand_back(g / g.dtype.type(max(n, 1)), shape, axes, keepdim)
+
+
+class Var(Function):
+    """Variance with ``correction`` (PyTorch's default 1: the unbiased estimate)."""
+
+    @staticmethod
+    def forward(ctx, x, axes=None, keepdim=False, correction=1):
+        ctx.meta = (x.shape, axes, keepdim)
+        mean = x.mean(axis=axes, keepdims=True)
+        centered = x - mean
+        n = _count(x.shape, axes)
+        ctx.denom = max(n - correction, 0)
+        ctx.save_for_backward(centered)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (centered * centered).sum(axis=axes, keepdims=keepdim) / x.dtype.type(ctx.denom)
+
+    @staticmethod
+    def backward(ctx, g):
+        (centered,) = ctx.saved_arrays
+        shape, axes, keepdim = ctx.meta
+        gb = _expand_back(g, shape, axes, keepdim)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return gb * centered * centered.dtype.type(2.0 / ctx.denom if ctx.denom else np.inf)
+
+
+class MaxMinDim(Function):
+    """Max or min along one axis: (values, indices). The gradient goes to the chosen index."""
+
+    @staticmethod
+    def forward(ctx, x, axis, keepdim=False, which="max"):
+        xp = xp_of(x)
+        idx = (xp.argmax if which == "max" else xp.argmin)(x, axis=axis)
+        idx_k = xp.expand_dims(idx, axis)
+        values = xp.take_along_axis(x, idx_k, axis=axis)
+        ctx.meta = (x.shape, x.dtype, axis, keepdim)
+        ctx.save_for_backward(idx_k)
+        ctx.mark_non_differentiable(1)
+        if not keepdim:
+            values = values.squeeze(axis)
+            return values, idx.astype(np.int64)
+        return values, idx_k.astype(np.int64)
+
+    @staticmethod
+    def backward(ctx, g, _gi):
+        (idx_k,) = ctx.saved_arrays
+        shape, dtype, axis, keepdim = ctx.meta
+        xp = xp_of(g)
+        out = xp.zeros(shape, dtype)
+        if not keepdim:
+            g = xp.expand_dims(g, axis)
+        xp.put_along_axis(out, idx_k, g, axis=axis)
+        return out
+
+
+class MaxMinAll(Function):
+    """Max or min over several (or all) axes; ties share the gradient evenly (as PyTorch's amax)."""
+
+    @staticmethod
+    def forward(ctx, x, axes=None, keepdim=False, which="max"):
+        out = (x.max if which == "max" else x.min)(axis=axes, keepdims=True)
+        ctx.meta = (x.shape, axes, keepdim)
+        ctx.save_for_backward(x, out)
+        return out if keepdim else out.reshape(_reduced_shape(x.shape, axes))
+
+    @staticmethod
+    def backward(ctx, g):
+        x, out = ctx.saved_arrays
+        shape, axes, keepdim = ctx.meta
+        hit = x == out
+        n = hit.sum(axis=axes, keepdims=True)
+        gk = g.reshape(out.shape)
+        return (hit * (gk / n)).astype(x.dtype, copy=False)
+
+
+def _reduced_shape(shape, axes):
+    if axes is None:
+        return ()
+    return tuple(s for i, s in enumerate(shape) if i not in axes)
+
+
+class LogSumExp(Function):
+    """log Σ exp(x), shifted by the max so nothing overflows; rows of -inf give -inf."""
+
+    @staticmethod
+    def forward(ctx, x, axes=None, keepdim=False):
+        xp = xp_of(x)
+        m = x.max(axis=axes, keepdims=True)
+        m_safe = xp.where(xp.isfinite(m), m, 0).astype(x.dtype, copy=False)
+        s = xp.exp(x - m_safe).sum(axis=axes, keepdims=True)
+        with np.errstate(divide="ignore"):
+            out = xp.log(s) + m_safe
+        ctx.meta = (x.shape, axes, keepdim)
+        ctx.save_for_backward(x, out)
+        return out if keepdim else out.reshape(_reduced_shape(x.shape, axes))
+
+    @staticmethod
+    def backward(ctx, g):
+        x, out = ctx.saved_arrays
+        xp = xp_of(x)
+        with np.errstate(invalid="ignore"):
+            p = xp.exp(x - out)
+        p = xp.where(xp.isnan(p), 0, p).astype(x.dtype, copy=False)
+        return g.reshape(out.shape) * p
+
+
+# ----------------------------------------------------------------------------- softmax
+
+
+def _to_rows(x, axis):
+    """Move ``axis`` last and flatten the rest: the (M, N) layout the softmax kernels take."""
+    xp = xp_of(x)
+    moved = xp.moveaxis(x, axis, -1) if axis != x.ndim - 1 else x
+    return xp.ascontiguousarray(moved.reshape(-1, x.shape[axis])), moved.shape
+
+
+def _from_rows(y2, moved_shape, axis, ndim):
+    xp = xp_of(y2)
+    y = y2.reshape(moved_shape)
+    return xp.moveaxis(y, -1, axis) if axis != ndim - 1 else y
+
+
+class Softmax(Function):
+    @staticmethod
+    def forward(ctx, x, axis):
+        from tinymm.kernels import softmax as K
+
+        x2, moved = _to_rows(x, axis)
+        y2 = K.softmax_forward(x2)
+        ctx.meta = (moved, axis, x.ndim)
+        ctx.save_for_backward(y2)
+        return _from_rows(y2, moved, axis, x.ndim)
+
+    @staticmethod
+    def backward(ctx, g):
+        from tinymm.kernels import softmax as K
+
+        (y2,) = ctx.saved_arrays
+        moved, axis, ndim = ctx.meta
+        g2, _ = _to_rows(g, axis)
+        return _from_rows(K.softmax_backward(y2, g2), moved, axis, ndim)
+
+
+class LogSoftmax(Function):
+    @staticmethod
+    def forward(ctx, x, axis):
+        from tinymm.kernels import softmax as K
+
+        x2, moved = _to_rows(x, axis)
+        y2 = K.log_softmax_forward(x2)
+        ctx.meta = (moved, axis, x.ndim)
+        ctx.save_for_backward(y2)
+        return _from_rows(y2, moved, axis, x.ndim)
+
+    @staticmethod
+    def backward(ctx, g):
+        from tinymm.kernels import softmax as K
+
+        (y2,) = ctx.saved_arrays
+        moved, axis, ndim = ctx.meta
+        g2, _ = _to_rows(g, axis)
+        return _from_rows(K.log_softmax_backward(y2, g2), moved, axis, ndim)
