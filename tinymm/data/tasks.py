@@ -1,0 +1,334 @@
+"""Named tasks over the generated world, with fixed train/val/test splits (floor 6).
+
+``load_task(name, split)`` returns a dataset: ``len(ds)`` and ``ds[i] -> dict``. The keys of a
+sample, by task (every sample also has ``"index"``, its position in the split):
+
+===========  ===================================================================  ===========
+task         sample keys                                                          target
+===========  ===================================================================  ===========
+vqa          image, question, answer, question_type, scene                        answer
+av_qa        image, audio, sample_rate, question (transcript), answer,            answer
+             question_type, speaker, scene
+video_qa     video, question, answer, question_type, scene                        answer
+retrieval    image, caption, scene  (``index`` is the pair id)                    --
+image_cls    image, label, scene                                                  label
+text_cls     caption, label, scene                                                label
+video_cls    video, label, scene                                                  label
+audio_cls    audio, sample_rate, label, transcript, speaker                       label
+===========  ===================================================================  ===========
+
+Types: ``image`` float32 (3, H, W) in [0, 1]; ``video`` float32 (T, 3, H, W); ``audio`` float32
+(L,) (variable L) with ``sample_rate`` an int; ``answer``/``label`` an int index into
+``ds.answer_vocab``/``ds.class_names``; ``scene`` and ``speaker`` JSON-able dicts.
+
+``vqa`` and ``av_qa`` share their scenes and questions (``av_qa[i]`` is ``vqa[i]`` with the
+question spoken), as do ``image_cls`` and ``text_cls`` (the caption of ``text_cls[i]`` describes
+the image of ``image_cls[i]``). ``av_qa`` also carries the question's text, for inspection and
+for re-synthesis by augmentations; an audio model should not read it.
+
+Splits: ``"train"``, ``"val"``, ``"test"`` come from disjoint random streams (see
+:mod:`tinymm.data.generate`), are the same on every call and machine, and ``num_samples``
+only cuts a split's length (the first 100 samples of a 1,000-sample split are the 100-sample
+split). Default sizes: :data:`DEFAULT_SIZES`.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from tinymm.data.annotation import LABEL_KINDS, ClassMap, LabelNoise, apply_label_noise, labels_from_scenes
+from tinymm.data.generate import BLOCK, SPLITS, World, check_num_samples, check_seed, check_split, family_key, item_rng
+from tinymm.data.questions import ALL_QA_TYPES, ANSWER_INDEX, ANSWER_VOCAB, QA_TYPES, VIDEO_QA_TYPES
+from tinymm.data.speech import sample_speaker, speak
+from tinymm.data.world import COLOURS, SHAPES, ConfigError, check_objects, check_rate, check_sample_rate
+
+__all__ = [
+    "TASKS",
+    "DEFAULT_SIZES",
+    "UnknownTaskError",
+    "load_task",
+    "TaskDataset",
+    "QATask",
+    "RetrievalTask",
+    "ClassificationTask",
+    "AudioClsTask",
+    "AUDIO_WORDS",
+]
+
+TASKS = {
+    "vqa": "image + text question -> answer",
+    "av_qa": "image + spoken question -> answer",
+    "retrieval": "image <-> caption pairs",
+    "image_cls": "image -> label from the scene graph (default: the shape of its one object)",
+    "text_cls": "caption -> label from the scene graph (default: the shape it names)",
+    "video_cls": "video -> motion direction (left/right/up/down)",
+    "audio_cls": "one spoken word -> which colour or shape word it is",
+    "video_qa": "video + text question (motion, existence, attributes, count) -> answer",
+}
+DEFAULT_SIZES = {"train": 5000, "val": 1000, "test": 1000}
+#: the words spoken in ``audio_cls``, i.e. its class names
+AUDIO_WORDS = COLOURS + SHAPES
+_TAG_AUDIO_CLS = 0xA0D10
+
+_TYPE_ANSWERS = {
+    "exist": ("no", "yes"), "relation": ("no", "yes"), "colour": COLOURS, "shape": SHAPES,
+    "size": ("small", "large"), "count": ("0", "1", "2", "3"), "motion": ("left", "right", "up", "down"),
+}
+
+
+class UnknownTaskError(ValueError):
+    """``load_task`` was given a name that is not in :data:`TASKS`."""
+
+
+class TaskDataset:
+    """Base of the task datasets: length, bounds-checked indexing, class names, label noise."""
+
+    task: str = ""
+    class_names: list[str] | None = None
+    targets: np.ndarray | None = None  # labels/answers as stored (after label noise)
+    clean_targets: np.ndarray | None = None  # before label noise
+    label_noise: LabelNoise | None = None
+    world: World | None = None
+
+    def __init__(self, split: str, seed: int, n: int):
+        self.split, self.seed, self._n = split, seed, n
+
+    def __len__(self) -> int:
+        return self._n
+
+    @property
+    def num_classes(self) -> int | None:
+        return None if self.class_names is None else len(self.class_names)
+
+    @property
+    def class_map(self) -> ClassMap:
+        return ClassMap(tuple(self.class_names))
+
+    def _index(self, i) -> int:
+        if isinstance(i, bool) or not isinstance(i, (int, np.integer)):
+            raise TypeError(f"{self.task}: index must be an int, got {type(i).__name__}")
+        j = int(i) + (self._n if i < 0 else 0)
+        if not 0 <= j < self._n:
+            raise IndexError(f"{self.task}: index {i} out of range for {self._n} samples")
+        return j
+
+    def __getitem__(self, i) -> dict:
+        return self._sample(self._index(i))
+
+    def _sample(self, i: int) -> dict:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _set_targets(self, clean: np.ndarray, label_noise: float, allowed=None):
+        self.clean_targets = clean
+        if label_noise > 0:
+            rng = np.random.default_rng(np.random.SeedSequence([self.seed, family_key(self.task), SPLITS.index(self.split), 0x401CE]))
+            self.targets, self.label_noise = apply_label_noise(clean, len(self.class_names), label_noise, rng, allowed=allowed)
+        else:
+            self.targets = clean
+
+    def __repr__(self) -> str:
+        k = "" if self.num_classes is None else f", num_classes={self.num_classes}"
+        return f"<{type(self).__name__} {self.task!r} split={self.split!r} n={self._n}{k}>"
+
+
+class QATask(TaskDataset):
+    """``vqa`` (image), ``av_qa`` (image + spoken question) and ``video_qa`` (video)."""
+
+    def __init__(self, task, split, *, num_samples, seed, image_size, noise, objects, video_length,
+                 sample_rate, question_types, label_noise):
+        super().__init__(split, seed, num_samples)
+        self.task = task
+        video = task == "video_qa"
+        self.world = World(
+            num_samples, split=split, seed=seed, family="video_qa" if video else "qa",
+            image_size=image_size, objects=objects, noise=noise, video=video,
+            video_length=video_length, sample_rate=sample_rate, question_types=question_types,
+            images=not video, captions=False, questions=True,
+        )
+        self.class_names = list(ANSWER_VOCAB)
+        allowed = None
+        if label_noise > 0:
+            allowed = []
+            for t, a in zip(self.world.question_type_names, self.world.answers):
+                words = _TYPE_ANSWERS.get(t) or (("left", "right") if ANSWER_VOCAB[a] in ("left", "right") else ("above", "below"))
+                allowed.append(np.array([ANSWER_INDEX[w] for w in words]))
+        self._set_targets(self.world.answers, label_noise, allowed)
+
+    @property
+    def answer_vocab(self) -> list[str]:
+        return self.class_names
+
+    @property
+    def question_types(self) -> list[str]:
+        return self.world.question_type_names
+
+    def _sample(self, i):
+        w = self.world
+        s = {}
+        if self.task == "video_qa":
+            s["video"] = w.video(i)
+        else:
+            s["image"] = w.images[i].copy()
+        if self.task == "av_qa":
+            s["audio"] = w.audio(i)
+            s["sample_rate"] = w.sample_rate
+            s["speaker"] = w.speaker(i)
+        s["question"] = w.questions[i]
+        s["answer"] = int(self.targets[i])
+        s["question_type"] = w.question_type_names[i]
+        s["scene"] = w.scenes.scene(i)
+        s["index"] = i
+        return s
+
+
+class RetrievalTask(TaskDataset):
+    """Image-caption pairs; ``index`` is the pair id (no classes)."""
+
+    task = "retrieval"
+
+    def __init__(self, split, *, num_samples, seed, image_size, noise, objects):
+        super().__init__(split, seed, num_samples)
+        self.world = World(num_samples, split=split, seed=seed, family="retrieval", image_size=image_size,
+                           objects=objects, noise=noise, captions=True, questions=False)
+
+    def _sample(self, i):
+        w = self.world
+        return {"image": w.images[i].copy(), "caption": w.captions[i], "scene": w.scenes.scene(i), "index": i}
+
+
+class ClassificationTask(TaskDataset):
+    """``image_cls``, ``text_cls`` and ``video_cls``: one label per scene, read off its graph."""
+
+    def __init__(self, task, split, *, num_samples, seed, image_size, noise, objects, video_length, label_by, label_noise):
+        super().__init__(split, seed, num_samples)
+        self.task = task
+        self.label_by = label_by
+        video = task == "video_cls"
+        self.world = World(
+            num_samples, split=split, seed=seed, family="video_cls" if video else "cls",
+            image_size=image_size, objects=objects, noise=noise, video=video, video_length=video_length,
+            shared_motion=video, images=task == "image_cls", captions=task == "text_cls", questions=False,
+        )
+        self.class_names = list(LABEL_KINDS[label_by])
+        self._set_targets(labels_from_scenes(self.world.scenes, label_by), label_noise)
+
+    def _sample(self, i):
+        w = self.world
+        s = {}
+        if self.task == "image_cls":
+            s["image"] = w.images[i].copy()
+        elif self.task == "text_cls":
+            s["caption"] = w.captions[i]
+        else:
+            s["video"] = w.video(i)
+        s["label"] = int(self.targets[i])
+        s["scene"] = w.scenes.scene(i)
+        s["index"] = i
+        return s
+
+
+class AudioClsTask(TaskDataset):
+    """One colour or shape word (:data:`AUDIO_WORDS`) per clip, said by a random speaker.
+
+    Labels are drawn per block (uniform over the 9 words) at construction; the audio (~0.3-0.7 s)
+    is synthesised per item.
+    """
+
+    task = "audio_cls"
+
+    def __init__(self, split, *, num_samples, seed, sample_rate, label_noise):
+        super().__init__(split, seed, num_samples)
+        self.sample_rate = check_sample_rate(sample_rate)
+        self.class_names = list(AUDIO_WORDS)
+        key, sid = family_key("audio_cls"), SPLITS.index(split)
+        labels = [
+            np.random.default_rng(np.random.SeedSequence([seed, key, sid, b])).integers(0, len(AUDIO_WORDS), BLOCK)
+            for b in range(-(-num_samples // BLOCK))
+        ]
+        self._set_targets(np.concatenate(labels)[:num_samples].astype(np.int64), label_noise)
+
+    def speaker(self, i: int) -> dict:
+        return sample_speaker(item_rng(self.seed, "audio_cls", self.split, self._index(i), _TAG_AUDIO_CLS))
+
+    def _sample(self, i):
+        word = AUDIO_WORDS[self.clean_targets[i]]
+        sp = self.speaker(i)
+        return {
+            "audio": speak([word], sp, self.sample_rate),
+            "sample_rate": self.sample_rate,
+            "label": int(self.targets[i]),
+            "transcript": word,
+            "speaker": sp,
+            "index": i,
+        }
+
+
+def load_task(
+    name: str,
+    split: str = "train",
+    *,
+    num_samples: int | None = None,
+    image_size: int = 32,
+    seed: int = 0,
+    noise: float = 0.0,
+    objects=None,
+    video_length: int = 8,
+    sample_rate: int = 8000,
+    label_noise: float = 0.0,
+    label_by: str | None = None,
+    question_types=None,
+) -> TaskDataset:
+    """The dataset of task ``name`` (one of :data:`TASKS`) and ``split``.
+
+    - ``num_samples``: length of the split; default ``DEFAULT_SIZES[split]`` (5000/1000/1000).
+    - ``image_size``: side of images and frames in px (>= 16); ``noise``: std of Gaussian pixel
+      noise in [0, 1]; ``objects``: objects per scene, an int or (min, max) within [1, 3]
+      (default (1, 3); 1 for ``image_cls``/``text_cls``/``video_cls`` unless
+      ``label_by="count"``); ``video_length``: frames T (video tasks).
+    - ``sample_rate``: Hz in [8000, 16000] (``av_qa``, ``audio_cls``).
+    - ``label_noise``: fraction in [0, 1] of targets flipped to another class (a QA answer only
+      to another answer of its question type), recorded in ``ds.label_noise``.
+    - ``label_by``: ``image_cls``/``text_cls`` label: "shape" (default), "colour", "size" or
+      "count".
+    - ``question_types``: QA types to ask (default :data:`~tinymm.data.questions.QA_TYPES`; for
+      ``video_qa``, :data:`~tinymm.data.questions.VIDEO_QA_TYPES`).
+
+    Raises :class:`UnknownTaskError` for an unknown name and
+    :class:`~tinymm.data.world.ConfigError` (both ``ValueError``) for knobs out of range.
+    """
+    if name not in TASKS:
+        raise UnknownTaskError(f"load_task: unknown task {name!r}; known tasks: {', '.join(TASKS)}")
+    check_split(split)
+    seed = check_seed(seed)
+    n = check_num_samples(DEFAULT_SIZES[split] if num_samples is None else num_samples)
+    label_noise = check_rate("label_noise", label_noise)
+    check_rate("noise", noise)
+    if label_by is not None and name not in ("image_cls", "text_cls"):
+        raise ConfigError(f"label_by applies to image_cls and text_cls, not {name}")
+    if question_types is not None and name not in ("vqa", "av_qa", "video_qa"):
+        raise ConfigError(f"question_types applies to vqa, av_qa and video_qa, not {name}")
+    if name in ("vqa", "av_qa", "video_qa"):
+        video = name == "video_qa"
+        qt = tuple(question_types) if question_types is not None else (VIDEO_QA_TYPES if video else QA_TYPES)
+        if not video and "motion" in qt:
+            raise ConfigError("motion questions need a video: use task 'video_qa'")
+        if any(t not in ALL_QA_TYPES for t in qt):
+            raise ConfigError(f"question_types must be a subset of {ALL_QA_TYPES}, got {question_types!r}")
+        return QATask(name, split, num_samples=n, seed=seed, image_size=image_size, noise=noise,
+                      objects=(1, 3) if objects is None else objects, video_length=video_length,
+                      sample_rate=sample_rate, question_types=qt, label_noise=label_noise)
+    if name == "retrieval":
+        if label_noise:
+            raise ConfigError("retrieval has no labels to add noise to")
+        return RetrievalTask(split, num_samples=n, seed=seed, image_size=image_size, noise=noise,
+                             objects=(1, 3) if objects is None else objects)
+    if name == "audio_cls":
+        return AudioClsTask(split, num_samples=n, seed=seed, sample_rate=sample_rate, label_noise=label_noise)
+    # image_cls, text_cls, video_cls
+    by = "motion" if name == "video_cls" else (label_by or "shape")
+    if by not in ("shape", "colour", "size", "count", "motion"):
+        raise ConfigError(f"label_by must be one of shape, colour, size, count; got {label_by!r}")
+    objs = check_objects(objects) if objects is not None else ((1, 3) if by == "count" else (1, 1))
+    if by in ("shape", "colour", "size") and objs[1] > 1:
+        raise ConfigError(f"label_by={by!r} needs one object per scene, got objects={objects!r}")
+    return ClassificationTask(name, split, num_samples=n, seed=seed, image_size=image_size, noise=noise,
+                              objects=objs, video_length=video_length, label_by=by, label_noise=label_noise)
