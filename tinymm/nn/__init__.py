@@ -1,0 +1,19 @@
+"""Floor 5: ``Module``, ``Parameter`` and the layers, with PyTorch's names."""
+from tinymm.nn import functional, init  # noqa: F401
+from tinymm.nn.containers import ModuleDict, ModuleList, Sequential  # noqa: F401
+from tinymm.nn.layers import (  # noqa: F401
+    GELU,
+    Dropout,
+    Embedding,
+    Flatten,
+    Identity,
+    LayerNorm,
+    Linear,
+    ReLU,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Tanh,
+)
+from tinymm.nn.module import Module  # noqa: F401
+from tinymm.nn.parameter import Parameter  # noqa: F401

@@ -1,0 +1,155 @@
+"""Engine semantics: accumulation, zero_grad, retain_graph, no_grad, detach, deep chains."""
+import numpy as np
+import pytest
+
+import tinymm as tm
+from tinymm import nn
+
+
+def test_gradients_accumulate_across_backward_calls():
+    x = tm.tensor([1.0, 2.0], requires_grad=True)
+    (x * 3).sum().backward()
+    (x * x).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [3 + 2, 3 + 4])
+
+
+def test_shared_subexpression_gets_the_sum_of_its_consumers():
+    x = tm.tensor([2.0], requires_grad=True)
+    y = x * x  # used twice below
+    z = y * 3 + y.exp()
+    z.backward(tm.ones(1))
+    np.testing.assert_allclose(x.grad.numpy(), [3 * 4 + np.exp(4.0) * 4], rtol=1e-5)
+
+
+def test_zero_grad_resets():
+    lin = nn.Linear(3, 2)
+    lin(tm.randn(4, 3)).sum().backward()
+    assert lin.weight.grad is not None
+    lin.zero_grad()
+    assert lin.weight.grad is None
+    lin(tm.randn(4, 3)).sum().backward()
+    lin.zero_grad(set_to_none=False)
+    np.testing.assert_array_equal(lin.weight.grad.numpy(), 0)
+
+
+def test_second_backward_through_freed_graph_raises():
+    x = tm.tensor([1.0, 2.0], requires_grad=True)
+    y = (x.exp() * 2).sum()
+    y.backward()
+    with pytest.raises(RuntimeError, match="second time.*retain_graph=True"):
+        y.backward()
+
+
+def test_retain_graph_allows_a_second_backward():
+    x = tm.tensor([1.0, 2.0], requires_grad=True)
+    y = (x.exp() * 2).sum()
+    y.backward(retain_graph=True)
+    y.backward()
+    np.testing.assert_allclose(x.grad.numpy(), 4 * np.exp([1.0, 2.0]), rtol=1e-6)
+
+
+def test_no_grad_records_nothing_as_context_and_decorator():
+    x = tm.tensor([1.0], requires_grad=True)
+    with tm.no_grad():
+        y = x * 2
+    assert not y.requires_grad and y.grad_fn is None
+
+    @tm.no_grad()
+    def f(t):
+        return t * 2
+
+    assert not f(x).requires_grad
+    assert tm.is_grad_enabled()
+
+
+def test_detach_cuts_the_graph_and_shares_memory():
+    x = tm.tensor([1.0, 2.0], requires_grad=True)
+    d = (x * 2).detach()
+    assert not d.requires_grad
+    y = (d * x).sum()
+    y.backward()
+    np.testing.assert_allclose(x.grad.numpy(), [2.0, 4.0])
+    a = tm.tensor([1.0])
+    a.detach().data[0] = 5.0
+    assert a.item() == 5.0
+
+
+def test_deep_chain_does_not_hit_recursion_limit():
+    x = tm.tensor([1.0], requires_grad=True)
+    y = x
+    for _ in range(10_000):
+        y = y * 1.0001
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [1.0001**10_000], rtol=1e-3)
+
+
+def test_each_node_runs_backward_once_in_a_diamond():
+    calls = []
+
+    class Spy(tm.Function):
+        @staticmethod
+        def forward(ctx, a):
+            return a * 1
+
+        @staticmethod
+        def backward(ctx, g):
+            calls.append(1)
+            return g
+
+    x = tm.tensor([1.0], requires_grad=True)
+    s = Spy.apply(x)
+    (s * 2 + s * 3 + s).sum().backward()
+    assert len(calls) == 1
+    np.testing.assert_allclose(x.grad.numpy(), [6.0])
+
+
+def test_retain_grad_on_intermediate():
+    x = tm.tensor([1.0, 2.0], requires_grad=True)
+    y = (x * 3).retain_grad()
+    (y * y).sum().backward()
+    np.testing.assert_allclose(y.grad.numpy(), [6.0, 12.0])
+    np.testing.assert_allclose(x.grad.numpy(), [18.0, 36.0])
+
+
+def test_backward_errors_are_clear():
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        tm.tensor([1.0]).sum().backward()
+    x = tm.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="single-element"):
+        (x * 2).backward()
+    with pytest.raises(ValueError, match=r"grad has shape \(3,\)"):
+        (x * 2).backward(tm.ones(3))
+    with pytest.raises(TypeError, match="only floating"):
+        tm.tensor([1, 2], requires_grad=True)
+
+
+def test_mixing_dtypes_and_devices_is_refused_with_names():
+    a = tm.ones(2)
+    b = tm.ones(2, dtype=tm.float64)
+    with pytest.raises(TypeError, match="float32 and float64"):
+        a + b
+    assert (a + b.float()).dtype == np.float32
+
+
+def test_gradcheck_catches_a_wrong_gradient():
+    class Wrong(tm.Function):
+        @staticmethod
+        def forward(ctx, a):
+            return a * a
+
+        @staticmethod
+        def backward(ctx, g):
+            return g  # should be 2·a·g
+
+    x = tm.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    with pytest.raises(AssertionError, match="finite differences"):
+        tm.gradcheck(lambda t: Wrong.apply(t), [x])
+    with pytest.raises(TypeError, match="float64"):
+        tm.gradcheck(lambda t: t * 2, [tm.tensor([1.0], requires_grad=True)])
+
+
+def test_multi_output_function_fills_missing_grads():
+    x = tm.tensor(np.arange(6.0), requires_grad=True)
+    a, b, c = x.split(2)
+    (b * 2).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [0, 0, 2, 2, 0, 0])

@@ -1,0 +1,84 @@
+"""The Tensor API: creation, properties, conversion, devices, and import hygiene."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import tinymm as tm
+
+
+def test_creation_defaults_follow_pytorch():
+    assert tm.tensor([1.0, 2.0]).dtype == np.float32
+    assert tm.tensor([1, 2]).dtype == np.int64
+    assert tm.tensor(np.zeros(2, np.float64)).dtype == np.float64
+    assert tm.zeros(2, 3).shape == (2, 3) and tm.ones((2, 3)).dtype == np.float32
+    assert tm.arange(5).dtype == np.int64 and tm.arange(0.0, 1.0, 0.25).shape == (4,)
+    assert tm.full((2,), 7).dtype == np.int64
+    assert tm.randn(3, 4, dtype=tm.float64).dtype == np.float64
+    assert tm.zeros_like(tm.randn(2, 2)).shape == (2, 2)
+    assert tm.eye(3).numpy().trace() == 3
+
+
+def test_manual_seed_makes_draws_repeatable():
+    tm.manual_seed(7)
+    a = tm.randn(5).numpy()
+    tm.manual_seed(7)
+    np.testing.assert_array_equal(a, tm.randn(5).numpy())
+
+
+def test_properties_and_conversions():
+    x = tm.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    assert x.shape == (2, 2) and x.ndim == 2 and x.device == "cpu" and x.numel() == 4 and x.size(1) == 2
+    assert x.is_leaf and (x * 2).grad_fn == "Mul"
+    assert x.sum().item() == 10.0 and x.tolist() == [[1.0, 2.0], [3.0, 4.0]]
+    assert x.double().dtype == np.float64 and x.to(tm.float64).dtype == np.float64
+    assert x.long().dtype == np.int64
+    assert "requires_grad=True" in repr(x)
+    with pytest.raises(ValueError, match="one-element"):
+        x.item()
+
+
+def test_cast_is_differentiable():
+    x = tm.tensor([1.0, 2.0], requires_grad=True)
+    (x.double() * 3).sum().backward()
+    assert x.grad.dtype == np.float32
+    np.testing.assert_array_equal(x.grad.numpy(), [3.0, 3.0])
+
+
+def test_comparisons_give_bool_tensors():
+    x = tm.tensor([1.0, 2.0, 3.0])
+    assert ((x > 1.5).numpy() == [False, True, True]).all()
+    assert ((x == 2.0) | (x < 1.5)).numpy().tolist() == [True, True, False]
+    assert (~(x > 1.5)).numpy().tolist() == [True, False, False]
+
+
+def test_setitem_refuses_graph_corruption():
+    x = tm.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="in-place"):
+        x[0] = 3.0
+    with tm.no_grad():
+        x[0] = 3.0
+    assert x.numpy()[0] == 3.0
+
+
+def test_unknown_device_is_named():
+    with pytest.raises(ValueError, match="unknown device 'tpu'"):
+        tm.zeros(2, device="tpu")
+
+
+@pytest.mark.skipif(tm.cuda_available(), reason="this machine has a GPU; the no-GPU message is not shown")
+def test_cuda_unavailable_message_names_the_cause():
+    with pytest.raises(RuntimeError, match="device 'cuda' is not available"):
+        tm.zeros(2, device="cuda")
+
+
+def test_import_is_light_and_never_imports_torch():
+    code = (
+        "import sys, time; t=time.perf_counter(); import tinymm, tinymm.nn, tinymm.optim;"
+        "dt=time.perf_counter()-t;"
+        "bad=[m for m in ('torch','sklearn','cupy','numba') if m in sys.modules];"
+        "assert not bad, bad; print(dt)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr

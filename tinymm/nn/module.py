@@ -1,0 +1,258 @@
+"""``Module``: the base of every layer and model.
+
+Assigning a ``Parameter`` or a ``Module`` to an attribute registers it, in assignment order,
+so ``named_parameters()`` and ``state_dict()`` give PyTorch's dotted names
+(``encoder.layers.0.linear1.weight``) and a state dict moves between tinymm and torch.
+Buffers (``register_buffer``) are state that is saved but not learned.
+"""
+from __future__ import annotations
+
+import collections
+from typing import Iterator
+
+import numpy as np
+
+from tinymm import backend
+from tinymm.nn.parameter import Parameter
+from tinymm.tensor import Tensor
+
+IncompatibleKeys = collections.namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
+
+def _host_array(v) -> np.ndarray:
+    """A state-dict value (Tensor, NumPy or CuPy array, torch tensor) as a NumPy array."""
+    if isinstance(v, Tensor):
+        return v.numpy()
+    if hasattr(v, "__cuda_array_interface__") and hasattr(v, "get"):
+        return v.get()
+    if hasattr(v, "detach"):  # a torch tensor
+        return v.detach().cpu().numpy()
+    return np.asarray(v)
+
+
+class Module:
+    def __init__(self):
+        object.__setattr__(self, "_parameters", {})
+        object.__setattr__(self, "_buffers", {})
+        object.__setattr__(self, "_non_persistent", set())
+        object.__setattr__(self, "_modules", {})
+        object.__setattr__(self, "training", True)
+
+    # ------------------------------------------------------------------ registration
+    def __setattr__(self, name, value):
+        if "_parameters" not in self.__dict__:
+            raise AttributeError(f"{type(self).__name__}.__init__ must call super().__init__() before setting {name!r}")
+        for registry in (self._parameters, self._modules, self._buffers):
+            registry.pop(name, None)
+        if isinstance(value, Parameter):
+            self._parameters[name] = value
+        elif isinstance(value, Module):
+            self._modules[name] = value
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name):
+        for registry in (self._parameters, self._modules, self._buffers):
+            registry.pop(name, None)
+        object.__delattr__(self, name)
+
+    def register_parameter(self, name: str, param: Parameter | None) -> None:
+        """Register ``param`` under ``name``; None records an absent optional parameter (bias=False)."""
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"register_parameter: {name!r} must be a Parameter or None, got {type(param).__name__}")
+        object.__setattr__(self, name, param)
+        self._parameters[name] = param
+
+    def register_buffer(self, name: str, value, persistent: bool = True) -> None:
+        t = None if value is None else (value if isinstance(value, Tensor) else Tensor(value))
+        object.__setattr__(self, name, t)
+        self._buffers[name] = t
+        if not persistent:
+            self._non_persistent.add(name)
+
+    def add_module(self, name: str, module: "Module | None") -> None:
+        object.__setattr__(self, name, module)
+        self._modules[name] = module
+
+    # ------------------------------------------------------------------ traversal
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, "Module"]]:
+        stack = [(prefix, self)]
+        seen = set()
+        while stack:
+            name, m = stack.pop()
+            if id(m) in seen:
+                continue
+            seen.add(id(m))
+            yield name, m
+            children = [(f"{name}.{k}" if name else k, c) for k, c in m._modules.items() if c is not None]
+            stack.extend(reversed(children))
+
+    def modules(self):
+        return (m for _, m in self.named_modules())
+
+    def named_children(self):
+        return ((k, m) for k, m in self._modules.items() if m is not None)
+
+    def children(self):
+        return (m for _, m in self.named_children())
+
+    def named_parameters(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Parameter]]:
+        seen = set()
+        mods = self.named_modules(prefix) if recurse else [(prefix, self)]
+        for mname, m in mods:
+            for k, p in m._parameters.items():
+                if p is None or id(p) in seen:
+                    continue
+                seen.add(id(p))
+                yield (f"{mname}.{k}" if mname else k), p
+
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        return (p for _, p in self.named_parameters(recurse=recurse))
+
+    def named_buffers(self, prefix: str = "", recurse: bool = True):
+        mods = self.named_modules(prefix) if recurse else [(prefix, self)]
+        for mname, m in mods:
+            for k, b in m._buffers.items():
+                if b is not None:
+                    yield (f"{mname}.{k}" if mname else k), b
+
+    def buffers(self, recurse: bool = True):
+        return (b for _, b in self.named_buffers(recurse=recurse))
+
+    def num_parameters(self, trainable_only: bool = False) -> int:
+        return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
+
+    def apply(self, fn) -> "Module":
+        for m in list(self.modules())[::-1]:
+            fn(m)
+        return self
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> "collections.OrderedDict[str, Tensor]":
+        """Parameters and persistent buffers by dotted name; the tensors share memory."""
+        out = collections.OrderedDict()
+        for mname, m in self.named_modules():
+            pre = f"{mname}." if mname else ""
+            for k, p in m._parameters.items():
+                if p is not None:
+                    out[pre + k] = p.detach()
+            for k, b in m._buffers.items():
+                if b is not None and k not in m._non_persistent:
+                    out[pre + k] = b.detach()
+        return out
+
+    def load_state_dict(self, state_dict, strict: bool = True) -> IncompatibleKeys:
+        """Copy values into this module's parameters and buffers (in place, keeping each one's
+        dtype and device). A shape mismatch always raises; with ``strict`` so do missing and
+        unexpected keys. Returns the (missing_keys, unexpected_keys) it found."""
+        own = {}
+        for mname, m in self.named_modules():
+            pre = f"{mname}." if mname else ""
+            for k, p in m._parameters.items():
+                if p is not None:
+                    own[pre + k] = p
+            for k, b in m._buffers.items():
+                if b is not None and k not in m._non_persistent:
+                    own[pre + k] = b
+        missing = [k for k in own if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in own]
+        if strict and (missing or unexpected):
+            raise KeyError(
+                f"load_state_dict for {type(self).__name__}: missing keys {missing}, unexpected keys {unexpected}"
+            )
+        problems = []
+        for k, target in own.items():
+            if k not in state_dict:
+                continue
+            arr = _host_array(state_dict[k])
+            if tuple(arr.shape) != tuple(target.shape):
+                problems.append(f"{k}: checkpoint has shape {tuple(arr.shape)}, the module has {tuple(target.shape)}")
+        if problems:
+            raise ValueError(f"load_state_dict for {type(self).__name__}: size mismatch: " + "; ".join(problems))
+        for k, target in own.items():
+            if k in state_dict:
+                arr = _host_array(state_dict[k])
+                target.data[...] = backend.to_device(arr.astype(target.dtype, copy=False), target.device)
+        return IncompatibleKeys(missing, unexpected)
+
+    # ------------------------------------------------------------------ modes and devices
+    def train(self, mode: bool = True) -> "Module":
+        for m in self.modules():
+            object.__setattr__(m, "training", bool(mode))
+        return self
+
+    def eval(self) -> "Module":
+        return self.train(False)
+
+    def requires_grad_(self, requires_grad: bool = True) -> "Module":
+        for p in self.parameters():
+            p.requires_grad_(requires_grad)
+        return self
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.parameters():
+            if p.grad is None:
+                continue
+            if set_to_none:
+                p.grad = None
+            else:
+                p.grad.data[...] = 0
+
+    def to(self, *args, **kwargs) -> "Module":
+        """Move (``"cuda"``/``"cpu"``) or cast (a float dtype) every parameter and buffer in
+        place: the Parameter objects stay the same, so an optimizer built before still works."""
+        device = kwargs.pop("device", None)
+        dtype = kwargs.pop("dtype", None)
+        for a in args:
+            if isinstance(a, str):
+                device = a
+            else:
+                dtype = a
+        if device is not None:
+            device = backend.parse_device(device)
+        for t in list(self.parameters()) + list(self.buffers()):
+            arr = t.data
+            if dtype is not None and arr.dtype.kind == "f":
+                arr = arr.astype(np.dtype(dtype))
+            if device is not None:
+                arr = backend.to_device(arr, device)
+            t.data = arr
+            if t.grad is not None:
+                g = t.grad.data
+                if dtype is not None:
+                    g = g.astype(arr.dtype)
+                if device is not None:
+                    g = backend.to_device(g, device)
+                t.grad.data = g
+        return self
+
+    def cuda(self):
+        return self.to("cuda")
+
+    def cpu(self):
+        return self.to("cpu")
+
+    def float(self):
+        return self.to(np.float32)
+
+    def double(self):
+        return self.to(np.float64)
+
+    # ------------------------------------------------------------------ calling and printing
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} does not define forward()")
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    def extra_repr(self) -> str:
+        return ""
+
+    def __repr__(self) -> str:
+        lines = []
+        for name, m in self._modules.items():
+            body = repr(m).replace("\n", "\n  ")
+            lines.append(f"({name}): {body}")
+        head = f"{type(self).__name__}({self.extra_repr()}"
+        if not lines:
+            return head + ")"
+        return head + "\n  " + "\n  ".join(lines) + "\n)"

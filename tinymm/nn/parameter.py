@@ -1,0 +1,16 @@
+"""``Parameter``: a Tensor that a Module registers as learnable (requires_grad by default)."""
+from __future__ import annotations
+
+from tinymm.tensor import Tensor
+
+
+class Parameter(Tensor):
+    __slots__ = ()
+
+    def __init__(self, data, requires_grad: bool = True):
+        super().__init__(data.data if isinstance(data, Tensor) else data)
+        if requires_grad:
+            self.requires_grad_(True)
+
+    def __repr__(self) -> str:
+        return "Parameter containing:\n" + super().__repr__()
