@@ -15,5 +15,8 @@ from tinymm.nn.layers import (  # noqa: F401
     Softmax,
     Tanh,
 )
+from tinymm.nn.attention import MultiheadAttention  # noqa: F401
 from tinymm.nn.module import Module  # noqa: F401
 from tinymm.nn.parameter import Parameter  # noqa: F401
+from tinymm.nn.positional import LearnedPositionalEmbedding, PatchEmbedding, SinusoidalPositionalEncoding  # noqa: F401
+from tinymm.nn.transformer import TransformerDecoderLayer, TransformerEncoder, TransformerEncoderLayer  # noqa: F401

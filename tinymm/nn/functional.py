@@ -27,6 +27,7 @@ from tinymm.ops.api import as_tensor, clamp, mul, sum
 from tinymm.ops.index import _scatter_add
 from tinymm.tensor import Tensor
 
+from tinymm.nn.sdpa import scaled_dot_product_attention  # noqa: F401,E402  (re-exported)
 from tinymm.nn.losses import (  # noqa: F401,E402  (re-exported)
     binary_cross_entropy_with_logits,
     cross_entropy,

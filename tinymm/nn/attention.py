@@ -1,0 +1,164 @@
+"""``MultiheadAttention``: self- and cross-attention with PyTorch's parameters and masks.
+
+    Q = query·W_qᵀ + b_q,  K = key·W_kᵀ + b_k,  V = value·W_vᵀ + b_v     (B, L|S, E)
+    split E into H heads of E/H                                           (B, H, L|S, E/H)
+    O = SDPA(Q, K, V, mask)  → merge heads → out_proj                     (B, L, E)
+
+Parameters carry PyTorch's names: ``in_proj_weight`` (3E, E) and ``in_proj_bias`` (3E,) when
+keys and values have the embedding size, else ``q_proj_weight``, ``k_proj_weight`` (E, kdim),
+``v_proj_weight`` (E, vdim); then ``out_proj.weight``/``out_proj.bias``. A state dict copied
+from ``torch.nn.MultiheadAttention`` gives the same outputs and gradients.
+
+Mask conventions are PyTorch's, and differ from SDPA's: in ``key_padding_mask`` (B, S) and a
+bool ``attn_mask`` (L, S) or (B·H, L, S), True means "do NOT attend"; float masks are added.
+For cross-attention the query comes from one modality and key/value from another
+(``kdim``/``vdim`` may differ from ``embed_dim``).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from tinymm.nn import functional as F
+from tinymm.nn import init
+from tinymm.nn.layers import Linear, _empty
+from tinymm.nn.module import Module
+from tinymm.nn.parameter import Parameter
+from tinymm.nn.sdpa import attention_weights, scaled_dot_product_attention
+from tinymm.ops import api as O
+from tinymm.ops._util import xp_of
+from tinymm.tensor import Tensor
+
+
+def merge_masks(key_padding_mask, attn_mask, batch: int, heads: int, L: int, S: int, dtype):
+    """PyTorch-convention masks → one SDPA mask broadcastable to (B, H, L, S): bool with
+    True = attend when both are bool, else an additive float mask (−inf where blocked)."""
+    parts = []
+    if attn_mask is not None:
+        am = O.as_tensor(attn_mask, "MultiheadAttention")
+        if am.ndim == 2:
+            if am.shape != (L, S):
+                raise ValueError(f"MultiheadAttention: 2-D attn_mask must be (L, S) = {(L, S)}, got {am.shape}")
+            a = am.data[None, None]
+        elif am.ndim == 3:
+            if am.shape != (batch * heads, L, S):
+                raise ValueError(f"MultiheadAttention: 3-D attn_mask must be (B*H, L, S) = {(batch * heads, L, S)}, got {am.shape}")
+            a = am.data.reshape(batch, heads, L, S)
+        else:
+            raise ValueError(f"MultiheadAttention: attn_mask must be 2-D or 3-D, got shape {am.shape}")
+        parts.append(a)
+    if key_padding_mask is not None:
+        kp = O.as_tensor(key_padding_mask, "MultiheadAttention")
+        if kp.shape != (batch, S):
+            raise ValueError(f"MultiheadAttention: key_padding_mask must be (B, S) = {(batch, S)}, got {kp.shape}")
+        parts.append(kp.data[:, None, None, :])
+    if not parts:
+        return None
+    for p in parts:
+        if p.dtype.kind not in "bf":
+            raise TypeError(f"MultiheadAttention: masks must be bool or floating, got {p.dtype}")
+    xp = xp_of(parts[0])
+    if all(p.dtype.kind == "b" for p in parts):
+        blocked = parts[0]
+        for p in parts[1:]:
+            blocked = blocked | p
+        return Tensor._wrap(~blocked)
+    total = None
+    for p in parts:
+        add = xp.where(p, -np.inf, 0.0).astype(dtype) if p.dtype.kind == "b" else p.astype(dtype)
+        total = add if total is None else total + add
+    return Tensor._wrap(total)
+
+
+class MultiheadAttention(Module):
+    def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
+                 add_bias_kv: bool = False, add_zero_attn: bool = False, kdim: int | None = None,
+                 vdim: int | None = None, batch_first: bool = True, dtype=None, device="cpu"):
+        super().__init__()
+        if embed_dim <= 0 or num_heads <= 0:
+            raise ValueError(f"MultiheadAttention: embed_dim and num_heads must be positive, got {embed_dim}, {num_heads}")
+        if embed_dim % num_heads:
+            raise ValueError(f"MultiheadAttention: num_heads={num_heads} does not divide embed_dim={embed_dim}")
+        if add_bias_kv or add_zero_attn:
+            raise NotImplementedError("MultiheadAttention: add_bias_kv and add_zero_attn are not supported")
+        self.embed_dim, self.num_heads, self.dropout = embed_dim, num_heads, dropout
+        self.head_dim = embed_dim // num_heads
+        self.kdim = kdim if kdim is not None else embed_dim
+        self.vdim = vdim if vdim is not None else embed_dim
+        self.batch_first = batch_first
+        self._qkv_same_embed_dim = self.kdim == embed_dim and self.vdim == embed_dim
+        if self._qkv_same_embed_dim:
+            self.in_proj_weight = Parameter(_empty(3 * embed_dim, embed_dim, dtype=dtype, device=device))
+            self.register_parameter("q_proj_weight", None)
+            self.register_parameter("k_proj_weight", None)
+            self.register_parameter("v_proj_weight", None)
+        else:
+            self.register_parameter("in_proj_weight", None)
+            self.q_proj_weight = Parameter(_empty(embed_dim, embed_dim, dtype=dtype, device=device))
+            self.k_proj_weight = Parameter(_empty(embed_dim, self.kdim, dtype=dtype, device=device))
+            self.v_proj_weight = Parameter(_empty(embed_dim, self.vdim, dtype=dtype, device=device))
+        if bias:
+            self.in_proj_bias = Parameter(_empty(3 * embed_dim, dtype=dtype, device=device))
+        else:
+            self.register_parameter("in_proj_bias", None)
+        self.out_proj = Linear(embed_dim, embed_dim, bias=bias, dtype=dtype, device=device)
+        self._reset_parameters()
+
+    def _reset_parameters(self):
+        # PyTorch: Xavier-uniform projections (over the stacked (3E, E) matrix), zero biases.
+        if self._qkv_same_embed_dim:
+            init.xavier_uniform_(self.in_proj_weight)
+        else:
+            for w in (self.q_proj_weight, self.k_proj_weight, self.v_proj_weight):
+                init.xavier_uniform_(w)
+        if self.in_proj_bias is not None:
+            init.zeros_(self.in_proj_bias)
+            init.zeros_(self.out_proj.bias)
+
+    def _project(self, query, key, value):
+        e = self.embed_dim
+        b = self.in_proj_bias
+        bq, bk, bv = (None, None, None) if b is None else (b[:e], b[e : 2 * e], b[2 * e :])
+        if self._qkv_same_embed_dim:
+            w = self.in_proj_weight
+            if query is key and key is value:  # self-attention: one (3E, E) product
+                qkv = F.linear(query, w, b)
+                return O.split(qkv, e, dim=-1)
+            wq, wk, wv = w[:e], w[e : 2 * e], w[2 * e :]
+        else:
+            wq, wk, wv = self.q_proj_weight, self.k_proj_weight, self.v_proj_weight
+        return F.linear(query, wq, bq), F.linear(key, wk, bk), F.linear(value, wv, bv)
+
+    def forward(self, query, key, value, key_padding_mask=None, need_weights: bool = True, attn_mask=None,
+                average_attn_weights: bool = True, is_causal: bool = False):
+        """query (B, L, E), key (B, S, kdim), value (B, S, vdim) (sequence-first when
+        ``batch_first=False``). Returns (output (B, L, E), weights or None): the weights are
+        (B, L, S) averaged over heads, or (B, H, L, S) with ``average_attn_weights=False``."""
+        if not self.batch_first:
+            query, key, value = (O.transpose(t, 0, 1) for t in (query, key, value))
+        for name, t, want in (("query", query, self.embed_dim), ("key", key, self.kdim), ("value", value, self.vdim)):
+            if t.ndim != 3 or t.shape[-1] != want:
+                raise ValueError(f"MultiheadAttention: {name} must be (B, N, {want}), got shape {t.shape}")
+        B, L, _ = query.shape
+        S = key.shape[1]
+        if key.shape[:2] != value.shape[:2] or key.shape[0] != B:
+            raise ValueError(f"MultiheadAttention: batch/length mismatch: query {query.shape}, key {key.shape}, value {value.shape}")
+        q, k, v = self._project(query, key, value)
+        H, d = self.num_heads, self.head_dim
+        q, k, v = (O.transpose(O.reshape(t, B, t.shape[1], H, d), 1, 2) for t in (q, k, v))  # (B, H, N, d)
+        mask = merge_masks(key_padding_mask, attn_mask, B, H, L, S, q.dtype)
+        p = self.dropout if self.training else 0.0
+        weights = None
+        if need_weights:
+            w = attention_weights(q, k, mask, is_causal)  # (B, H, L, S)
+            out = O.matmul(F.dropout(w, p, self.training), v)
+            weights = w.mean(dim=1) if average_attn_weights else w
+        else:
+            out = scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p, is_causal=is_causal, training=self.training)
+        out = O.reshape(O.transpose(out, 1, 2), B, L, self.embed_dim)  # (B, L, E)
+        out = self.out_proj(out)
+        if not self.batch_first:
+            out = O.transpose(out, 0, 1)
+        return out, weights
+
+    def extra_repr(self):
+        return f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, kdim={self.kdim}, vdim={self.vdim}, batch_first={self.batch_first}"

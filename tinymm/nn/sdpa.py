@@ -1,0 +1,138 @@
+"""Scaled dot-product attention as a differentiable op (floor 4).
+
+    Attention(Q, K, V) = softmax(Q·Kᵀ·scale + mask) · V
+
+``scaled_dot_product_attention`` follows ``torch.nn.functional.scaled_dot_product_attention``:
+q (..., L, E), k (..., S, E), v (..., S, Ev); a bool ``attn_mask`` marks the keys each query
+may attend to (True = attend), a float mask is added to the scores; ``is_causal`` masks the
+keys after each query (top-left aligned, as PyTorch); rows with no visible key give zeros.
+
+With ``dropout_p == 0`` it is one fused Function over ``tinymm.kernels.attention``: forward
+saves q, k, v, the output and the per-row log-sum-exp, never the L×S probability matrix;
+backward recomputes the probabilities block by block. Dropout on the attention weights needs
+the weights themselves, so ``dropout_p > 0`` takes the unfused path of ordinary ops.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from tinymm.autograd import Function
+from tinymm.ops import api as O
+from tinymm.ops._util import xp_of
+from tinymm.tensor import Tensor
+
+
+class SDPAFn(Function):
+    @staticmethod
+    def forward(ctx, q, k, v, mask, is_causal, scale):
+        from tinymm.kernels import attention as K
+
+        o, lse = K.forward(q, k, v, mask=mask, is_causal=is_causal, scale=scale)
+        ctx.save_for_backward(q, k, v, o, lse, mask)
+        ctx.meta = (is_causal, scale)
+        return o
+
+    @staticmethod
+    def backward(ctx, g):
+        from tinymm.kernels import attention as K
+
+        q, k, v, o, lse, mask = ctx.saved_arrays
+        is_causal, scale = ctx.meta
+        g = xp_of(g).ascontiguousarray(g)
+        dq, dk, dv = K.backward(q, k, v, o, lse, g, mask=mask, is_causal=is_causal, scale=scale)
+        return dq, dk, dv
+
+
+def _as_4d(t: Tensor, name: str):
+    if t.ndim < 2:
+        raise ValueError(f"scaled_dot_product_attention: {name} must be (..., N, D), got shape {t.shape}")
+    if t.ndim == 2:
+        return O.reshape(t, (1, 1) + t.shape)
+    if t.ndim == 3:
+        return O.unsqueeze(t, 1)
+    if t.ndim == 4:
+        return t
+    lead = int(np.prod(t.shape[:-3]))
+    return O.reshape(t, (lead,) + t.shape[-3:])
+
+
+def _mask_4d(mask, q_ndim: int, target: tuple):
+    """Align a mask written for the caller's (..., L, S) layout with the 4-D kernel layout."""
+    a = mask.data
+    if q_ndim == 3 and a.ndim == 3:  # (B, L, S) for (B, L, E) inputs -> (B, 1, L, S)
+        return a[:, None]
+    if q_ndim <= 4:
+        return a
+    # More than two leading dims are folded into one; the mask must follow that fold.
+    return xp_of(a).broadcast_to(a, target).reshape((-1,) + target[-3:])
+
+
+def attention_weights(q: Tensor, k: Tensor, attn_mask=None, is_causal: bool = False, scale=None) -> Tensor:
+    """softmax(q·kᵀ·scale + mask) as an ordinary differentiable tensor (..., L, S); rows with
+    no visible key are all zero. The unfused path, used for dropout and ``need_weights``."""
+    e = q.shape[-1]
+    scale = 1.0 / math.sqrt(e) if scale is None else scale
+    scores = O.matmul(q, O.transpose(k, -2, -1)) * scale
+    xp = xp_of(scores.data)
+    L, S = scores.shape[-2], scores.shape[-1]
+    visible = None
+    if attn_mask is not None:
+        if attn_mask.dtype.kind == "b":
+            visible = attn_mask.data
+        else:
+            scores = scores + attn_mask.to(scores.dtype)
+    if is_causal:
+        causal = xp.tril(xp.ones((L, S), dtype=bool))
+        visible = causal if visible is None else (visible & causal)
+    if visible is not None:
+        scores = O.masked_fill(scores, Tensor._wrap(~visible), -np.inf)
+    # A row of only -inf would give NaN; shift it to zeros and zero its weights afterwards.
+    finite_row = xp.isfinite(scores.data).any(axis=-1, keepdims=True)
+    scores = O.where(Tensor._wrap(xp.broadcast_to(finite_row, scores.shape)), scores, 0.0)
+    weights = O.softmax(scores, -1)
+    return weights * Tensor._wrap(finite_row.astype(scores.dtype))
+
+
+def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: float = 0.0, is_causal: bool = False,
+                                 scale=None, training: bool = True):
+    """PyTorch's SDPA (see the module docstring). ``dropout_p`` applies only when ``training``."""
+    q, k, v = (O.as_tensor(t, "scaled_dot_product_attention") for t in (query, key, value))
+    for name, t in (("key", k), ("value", v)):
+        if t.ndim != q.ndim:
+            raise ValueError(f"scaled_dot_product_attention: query has shape {q.shape}, {name} {t.shape}: same number of dims expected")
+    if q.shape[-1] != k.shape[-1]:
+        raise ValueError(f"scaled_dot_product_attention: query's last dim {q.shape[-1]} != key's {k.shape[-1]} (query {q.shape}, key {k.shape})")
+    if k.shape[-2] != v.shape[-2]:
+        raise ValueError(f"scaled_dot_product_attention: key has {k.shape[-2]} positions, value {v.shape[-2]} (key {k.shape}, value {v.shape})")
+    if q.shape[:-2] != k.shape[:-2] or k.shape[:-2] != v.shape[:-2]:
+        raise ValueError(f"scaled_dot_product_attention: leading dims differ: query {q.shape}, key {k.shape}, value {v.shape}")
+    if not 0.0 <= dropout_p < 1.0:
+        raise ValueError(f"scaled_dot_product_attention: dropout_p must be in [0, 1), got {dropout_p}")
+    mask = None
+    if attn_mask is not None:
+        mask = O.as_tensor(attn_mask, "scaled_dot_product_attention")
+        if mask.dtype.kind not in "bf":
+            raise TypeError(f"scaled_dot_product_attention: attn_mask must be bool or floating, got {mask.dtype}")
+        target = q.shape[:-2] + (q.shape[-2], k.shape[-2])
+        try:
+            ok = np.broadcast_shapes(mask.shape, target) == target
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ValueError(f"scaled_dot_product_attention: attn_mask of shape {mask.shape} does not broadcast to {target}")
+        if mask.dtype.kind == "f" and mask.dtype != q.dtype:
+            mask = mask.to(q.dtype)
+    if dropout_p > 0.0 and training:
+        from tinymm.nn.functional import dropout
+
+        w = attention_weights(q, k, mask, is_causal, scale)
+        return O.matmul(dropout(w, dropout_p, True), v)
+    out_shape = q.shape[:-1] + (v.shape[-1],)
+    q4, k4, v4 = (_as_4d(t, n) for t, n in ((q, "query"), (k, "key"), (v, "value")))
+    xp = xp_of(q.data)
+    q4, k4, v4 = (t if t.data.flags.c_contiguous else O.clone(t) for t in (q4, k4, v4))
+    m4 = None if mask is None else xp.ascontiguousarray(_mask_4d(mask, q.ndim, target))
+    out = SDPAFn.apply(q4, k4, v4, m4, bool(is_causal), scale)
+    return O.reshape(out, out_shape) if out.shape != out_shape else out
