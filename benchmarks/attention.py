@@ -1,0 +1,86 @@
+"""Scaled dot-product attention: tinymm's fused kernels against plain NumPy and PyTorch SDPA.
+
+Workloads: B8 H4 N256 D64, B4 H4 N1024 D64, B1 H4 N4096 D64; causal and not; forward alone and
+forward + backward. "tinymm" is ``tinymm.nn.functional.scaled_dot_product_attention`` on
+Tensors (so autograd's overhead is included); "numpy" is the plain reference in
+``tinymm.kernels.attention.reference`` (it materialises the N×N matrix); "torch" is
+``torch.nn.functional.scaled_dot_product_attention`` on CPU float32.
+
+FLOPs counted: forward 4·B·H·N²·D (two GEMMs); backward 10·B·H·N²·D (the score GEMM is
+recomputed, then dV, dP, dQ, dK); causal halves both.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from benchmarks.harness import Workload, parse_args, run, torch_or_none
+
+SHAPES = [(8, 4, 256, 64), (4, 4, 1024, 64), (1, 4, 4096, 64)]
+
+
+def make_workloads(torch, shapes, with_numpy=True):
+    import tinymm as tm
+    import tinymm.nn.functional as F
+    from tinymm.kernels.attention import reference_backward, reference_forward
+
+    out = []
+    for B, H, N, D in shapes:
+        rng = np.random.default_rng(N)
+        q, k, v, do = (rng.standard_normal((B, H, N, D)).astype(np.float32) for _ in range(4))
+        for causal in (False, True):
+            tag = f"B{B} H{H} N{N} D{D}{' causal' if causal else ''}"
+            base = 4.0 * B * H * N * N * D * (0.5 if causal else 1.0)
+            tq, tk, tv = (tm.tensor(a, requires_grad=True) for a in (q, k, v))
+            tdo = tm.tensor(do)
+
+            def tm_fwd(tq=tq, tk=tk, tv=tv, causal=causal):
+                with tm.no_grad():
+                    return F.scaled_dot_product_attention(tq, tk, tv, is_causal=causal)
+
+            def tm_fb(tq=tq, tk=tk, tv=tv, tdo=tdo, causal=causal):
+                for t in (tq, tk, tv):
+                    t.grad = None
+                F.scaled_dot_product_attention(tq, tk, tv, is_causal=causal).backward(tdo)
+
+            np_fwd = np_fb = None
+            if with_numpy:
+                def np_fwd(q=q, k=k, v=v, causal=causal):
+                    return reference_forward(q, k, v, is_causal=causal)
+
+                def np_fb(q=q, k=k, v=v, do=do, causal=causal):
+                    o, lse = reference_forward(q, k, v, is_causal=causal)
+                    return reference_backward(q, k, v, o, lse, do, is_causal=causal)
+
+            t_fwd = t_fb = None
+            if torch is not None:
+                xq, xk, xv = (torch.tensor(a, requires_grad=True) for a in (q, k, v))
+                xdo = torch.tensor(do)
+                sdpa = torch.nn.functional.scaled_dot_product_attention
+
+                def t_fwd(xq=xq, xk=xk, xv=xv, causal=causal):
+                    with torch.no_grad():
+                        return sdpa(xq, xk, xv, is_causal=causal)
+
+                def t_fb(xq=xq, xk=xk, xv=xv, xdo=xdo, causal=causal):
+                    for t in (xq, xk, xv):
+                        t.grad = None
+                    sdpa(xq, xk, xv, is_causal=causal).backward(xdo)
+
+            out.append(Workload(f"fwd     {tag}", {"tinymm": tm_fwd, "numpy": np_fwd, "torch": t_fwd}, flops=base))
+            out.append(Workload(f"fwd+bwd {tag}", {"tinymm": tm_fb, "numpy": np_fb, "torch": t_fb}, flops=base * 3.5))
+    return out
+
+
+def main(argv=None):
+    args = parse_args(argv, description="tinymm benchmark: fused scaled dot-product attention")
+    torch = torch_or_none()
+    if torch is not None:
+        torch.set_num_threads(os.cpu_count() or 1)
+    shapes = SHAPES[:2] if args.quick else SHAPES
+    return run("attention", make_workloads(torch, shapes), args=args)
+
+
+if __name__ == "__main__":
+    main()
