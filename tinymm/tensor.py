@@ -174,10 +174,10 @@ class Tensor:
         if kwargs:
             raise TypeError(f"to: unexpected arguments {sorted(kwargs)}")
         for a in args:
-            if isinstance(a, str) or hasattr(a, "type"):
-                device = a
-            else:
+            if isinstance(a, (np.dtype, type)):
                 dtype = a
+            else:  # "cpu", "cuda", or a device object with .type
+                device = a
         out = self
         if dtype is not None and np.dtype(dtype) != self.dtype:
             out = _ops.cast(out, np.dtype(dtype))

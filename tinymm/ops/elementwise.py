@@ -98,8 +98,8 @@ class Pow(Function):
             else:
                 ga = unbroadcast(g * b * a ** (b - 1), _shape(a))
         if nb:
-            xp = xp_of(out)
-            gb = unbroadcast(g * out * xp.log(a), _shape(b))
+            log_a = math.log(a) if is_scalar(a) else xp_of(out).log(a)  # a Python float stays weak
+            gb = unbroadcast(g * out * log_a, _shape(b))
         return ga, gb
 
 
