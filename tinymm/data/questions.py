@@ -32,6 +32,7 @@ shares no state with the generator, which is what makes it a check.
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import random
 
@@ -85,6 +86,11 @@ _ORDER = ("size", "colour", "shape")
 _POS = {sub: tuple(_ORDER.index(a) for a in sub) for sub in _SUBSETS + _COUNT_SUBSETS}
 #: subset -> every value tuple it can take
 _VALUES = {sub: list(itertools.product(*(ATTRIBUTES[a] for a in sub))) for sub in _SUBSETS + _COUNT_SUBSETS}
+#: (size, colour, shape) -> subset -> the values of that subset (a lookup instead of slicing)
+_PROJ = {
+    a: {sub: tuple(a[p] for p in pos) for sub, pos in _POS.items()}
+    for a in itertools.product(SIZES, COLOURS, SHAPES)
+}
 
 _T_EXIST = ("is there a {np}?", "are there any {nps}?", "does the image contain a {np}?", "can you see a {np}?")
 _T_COUNT = ("how many {nps} are there?", "how many {nps} are in the image?", "what is the number of {nps}?")
@@ -119,35 +125,48 @@ def _matches(o: dict, desc: dict) -> bool:
 class _Scene:
     """Objects of one scene as (size, colour, shape) tuples, with memoised projections."""
 
-    __slots__ = ("objs", "attrs", "_keys")
+    __slots__ = ("objs", "attrs", "proj", "_agree")
 
     def __init__(self, objs):
         self.objs = objs
         self.attrs = [(o["size"], o["colour"], o["shape"]) for o in objs]
-        self._keys = {}
+        self.proj = [_PROJ[a] for a in self.attrs]
+        self._agree = {}
 
     def keys(self, sub) -> list[tuple]:
         """Each object's values of the attributes in ``sub``."""
-        ks = self._keys.get(sub)
-        if ks is None:
-            pos = _POS[sub]
-            ks = self._keys[sub] = [tuple(a[p] for p in pos) for a in self.attrs]
-        return ks
+        return [p[sub] for p in self.proj]
 
-    def unique_refs(self, t: int, exclude: str | None = None) -> list[dict]:
-        """Descriptions of object ``t`` (without attribute ``exclude``) that fit no other object."""
-        out = []
-        for sub in _SUBSETS:
-            if exclude in sub:
-                continue
-            ks = self.keys(sub)
-            if ks.count(ks[t]) == 1:
-                out.append(dict(zip(sub, ks[t])))
-        return out
+    def unique_refs(self, t: int, exclude: str | None = None) -> tuple:
+        """The attribute subsets (without ``exclude``) whose values describe object ``t`` only."""
+        agree = self._agree.get(t)
+        if agree is None:
+            a = self.attrs[t]
+            agree = self._agree[t] = tuple(
+                (b[0] == a[0]) | (b[1] == a[1]) << 1 | (b[2] == a[2]) << 2
+                for i, b in enumerate(self.attrs) if i != t
+            )
+        return _valid_subsets(agree, exclude)
 
     def ref(self, t, r, exclude=None):
-        refs = self.unique_refs(t, exclude)
-        return choice(r, refs) if refs else None
+        subs = self.unique_refs(t, exclude)
+        if not subs:
+            return None
+        sub = choice(r, subs)
+        return dict(zip(sub, self.proj[t][sub]))
+
+
+_SUB_MASK = {sub: sum({"size": 1, "colour": 2, "shape": 4}[a] for a in sub) for sub in _SUBSETS}
+
+
+@functools.lru_cache(maxsize=None)
+def _valid_subsets(agree: tuple, exclude) -> tuple:
+    """Subsets not containing ``exclude`` on which no other object (``agree``: bit masks of the
+    attributes each other object shares with the target) matches the target."""
+    return tuple(
+        sub for sub in _SUBSETS
+        if exclude not in sub and all(_SUB_MASK[sub] & ~ag for ag in agree)
+    )
 
 
 # ---------------------------------------------------------------- one generator per type

@@ -8,11 +8,13 @@ struct of arrays, so the cost per scene is a handful of vectorised NumPy operati
 Layout rules, chosen so that every question about a scene has one true answer:
 
 - no two objects of a scene share both colour and shape, so "the red circle" names one object;
-- objects sit in distinct rows *and* distinct columns of a 3×3 grid of cells (like rooks on a
-  3×3 board), jittered inside their cell. So objects never overlap, and for every pair of objects
-  "left of"/"right of" and "above"/"below" are both defined (no ties);
-- positions and radii are multiples of 1/16 pixel. All of them, and every pixel centre, are exact
-  in float32, so mirroring a scene (``x -> W - x``) renders exactly the mirrored image.
+- objects are separated along *both* axes, like rooks on a board: sorted by x, each object's
+  extent ends at least ``gap`` (1 px, or 3 % of the side) before the next one begins, and the
+  same holds along y for a second, independent order. So objects never overlap, and for every
+  pair "left of"/"right of" and "above"/"below" are both defined, with no ties. The free space
+  along each axis is split at uniform random (flat Dirichlet), so positions are continuous;
+- positions are multiples of 1/256 px and radii of 1/16 px. They, and every pixel centre, are
+  exact in float32, so mirroring a scene (``x -> W - x``) renders exactly the mirrored image.
 
 Coordinates are continuous pixel units: the image spans ``[0, W) x [0, H)``, pixel ``(row i,
 column j)`` has its centre at ``(x=j+0.5, y=i+0.5)``, ``y`` grows downwards.
@@ -79,12 +81,13 @@ PALETTE = np.array(
 BACKGROUND = np.array([0.08, 0.08, 0.08], dtype=np.float32)
 
 MAX_OBJECTS = 3
-GRID = 3
 #: Radius of a small / large object as a fraction of the image side.
 RADIUS_FRACTION = (0.085, 0.13)
 #: Below this side a small object is under 3 px across and its shape cannot be told.
 MIN_IMAGE_SIZE = 16
-_QUANTUM = 16.0  # positions and radii are multiples of 1/16 px
+_QUANTUM = 16.0  # radii and video speeds are multiples of 1/16 px
+_POS_QUANTUM = 256.0  # positions are multiples of 1/256 px
+_EDGE = 0.5  # px kept free at the image border (the anti-aliased rim of a shape)
 
 
 class ConfigError(ValueError):
@@ -305,21 +308,14 @@ def sample_scenes(
     motion = rng.integers(0, len(DIRECTIONS), size=(n, K))
     if shared_motion:
         motion[:] = motion[:, :1]
-    # Distinct rows and columns of the 3x3 grid.
-    col = np.argsort(rng.random((n, K)), axis=1)
-    row = np.argsort(rng.random((n, K)), axis=1)
-    jitter = rng.random((n, K, 2))
-
     radius = radius_of(size, H).astype(np.float64)
-    cell = H / GRID
-    margin = 0.03 * H
-    span = np.maximum(cell - 2 * (radius + margin), 0.0)
-    x = col * cell + margin + radius + jitter[..., 0] * span
-    y = row * cell + margin + radius + jitter[..., 1] * span
+    radius[empty] = 0.0
+    x = _separated_axis(rng, radius, count, empty, H)
+    y = _separated_axis(rng, radius, count, empty, H)
     if video:
         x, y = _keep_path_in_view(x, y, radius, motion, H, video_speed(H, T) * (T - 1))
-    x = np.round(x * _QUANTUM) / _QUANTUM
-    y = np.round(y * _QUANTUM) / _QUANTUM
+    x = np.round(x * _POS_QUANTUM) / _POS_QUANTUM
+    y = np.round(y * _POS_QUANTUM) / _POS_QUANTUM
 
     for a in (shape, colour, size, motion):
         a[empty] = -1
@@ -328,6 +324,26 @@ def sample_scenes(
         H, count.astype(np.int64), shape.astype(np.int64), colour.astype(np.int64),
         size.astype(np.int64), motion.astype(np.int64), x, y, radius, video_length=T, video=video,
     )
+
+
+def _separated_axis(rng, radius, count, empty, H):
+    """Centres along one axis: objects in a random order, extents at least ``gap`` apart, the
+    free space split at uniform random among the ``count + 1`` spaces around them."""
+    n, K = radius.shape
+    gap = max(1.0, 0.03 * H)
+    order = np.argsort(rng.random((n, K)) + empty, axis=1)  # slot at each rank, empty slots last
+    width = np.take_along_axis(2 * radius, order, axis=1)  # (n, K) by rank
+    rank = np.arange(K)
+    gaps = np.where(rank[None, :] < (count[:, None] - 1), gap, 0.0)
+    free = H - 2 * _EDGE - width.sum(1) - gaps.sum(1)  # >= 0 for H >= MIN_IMAGE_SIZE
+    e = rng.exponential(size=(n, K + 1))
+    e[np.arange(K + 1)[None, :] > count[:, None]] = 0.0
+    frac = np.cumsum(e, axis=1)[:, :K] / e.sum(1, keepdims=True)
+    before = np.cumsum(width + gaps, axis=1) - (width + gaps)  # extents and gaps of lower ranks
+    centre = _EDGE + before + frac * free[:, None] + width / 2
+    out = np.empty_like(centre)
+    np.put_along_axis(out, order, centre, axis=1)
+    return out
 
 
 def _keep_path_in_view(x, y, radius, motion, H, travel):
@@ -356,8 +372,8 @@ def video_positions(scenes: Scenes, T: int | None = None):
         scenes.x.astype(np.float64), scenes.y.astype(np.float64), scenes.radius.astype(np.float64),
         motion, scenes.image_size, travel,
     )
-    x0 = np.round(x0 * _QUANTUM) / _QUANTUM
-    y0 = np.round(y0 * _QUANTUM) / _QUANTUM
+    x0 = np.round(x0 * _POS_QUANTUM) / _POS_QUANTUM
+    y0 = np.round(y0 * _POS_QUANTUM) / _POS_QUANTUM
     step = DIRECTION_STEPS[motion]
     t = np.arange(T, dtype=np.float64)[:, None, None] * speed
     xs = (x0[None] + t * step[None, ..., 0]).astype(np.float32)

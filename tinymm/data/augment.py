@@ -1,0 +1,488 @@
+"""Augmentations that keep a sample's modalities consistent (floor 6: NumPy only).
+
+Every transform is a callable ``t(sample, rng=None) -> sample``: it returns a new dict and never
+writes into the arrays of the one it was given. ``rng`` is a ``numpy.random.Generator`` (or an
+int seed); without one, the transform draws from its own generator, seeded by its ``seed``
+argument, so a loader may call ``t(sample)`` or pass a per-sample generator such as
+``default_rng([seed, epoch, index])`` for reproducible epochs. :class:`Compose` chains
+transforms, threading one generator through them.
+
+Consistency rules:
+
+- :class:`HorizontalFlip` mirrors image and video and rewrites "left" <-> "right" in the caption,
+  the question, the answer (``answer_vocab``), the label (``class_names``, e.g. ``video_cls``
+  motion) and the scene graph (``x -> W - x``, motion left <-> right), so every answer stays true.
+- :class:`RandomTranslate` shifts image/video by whole pixels, only as far as keeps every object
+  (in every frame) fully in view, and moves the scene graph with it; relations are unchanged.
+- :class:`ColorJitter` is bounded so that no object's colour changes name (see
+  :data:`~tinymm.data.world.PALETTE`).
+- Text transforms (:class:`TokenDropout`, :class:`SynonymSubstitution`) keep the words that carry
+  meaning by default; when a sample has a spoken question (``audio`` + ``speaker``), any change
+  to the question's text is spoken again with the same speaker, so the audio says the new text.
+  Put text transforms before audio transforms in a :class:`Compose`.
+"""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from tinymm.data.language import PLURAL, SURFACE, swap_left_right
+from tinymm.data.questions import ANSWER_VOCAB
+from tinymm.data.speech import speak
+from tinymm.data.world import BACKGROUND, ConfigError, check_rate, scenes_from_dicts, video_positions
+
+__all__ = [
+    "Transform",
+    "Compose",
+    "HorizontalFlip",
+    "RandomTranslate",
+    "GaussianNoise",
+    "ColorJitter",
+    "AudioTimeShift",
+    "AudioGain",
+    "AudioNoise",
+    "SpecAugment",
+    "TokenDropout",
+    "SynonymSubstitution",
+    "MAX_COLOR_JITTER",
+]
+
+#: brightness + channel shift must stay under this: then any colour moves at most
+#: sqrt(3) * 0.15 = 0.26 in RGB, under half the distance of the closest palette pair (0.53).
+MAX_COLOR_JITTER = 0.15
+
+
+def _as_rng(rng) -> np.random.Generator:
+    if isinstance(rng, np.random.Generator):
+        return rng
+    return np.random.default_rng(rng)
+
+
+class Transform:
+    """Base class: ``__call__(sample, rng=None)``; subclasses implement ``apply(sample, rng)``."""
+
+    def __init__(self, seed=None):
+        self._rng = np.random.default_rng(seed)
+
+    def __call__(self, sample: dict, rng=None) -> dict:
+        if not isinstance(sample, dict):
+            raise TypeError(f"{type(self).__name__}: expected a sample dict, got {type(sample).__name__}")
+        return self.apply(dict(sample), self._rng if rng is None else _as_rng(rng))
+
+    def apply(self, sample: dict, rng: np.random.Generator) -> dict:  # pragma: no cover
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
+        return f"{type(self).__name__}({args})"
+
+
+class Compose(Transform):
+    """Apply ``transforms`` in order with one generator."""
+
+    def __init__(self, transforms, seed=None):
+        super().__init__(seed)
+        self.transforms = list(transforms)
+        for t in self.transforms:
+            if not callable(t):
+                raise TypeError(f"Compose: {t!r} is not callable")
+
+    def apply(self, sample, rng):
+        for t in self.transforms:
+            sample = t(sample, rng)
+        return sample
+
+
+def _respeak(sample: dict, old_question: str) -> None:
+    """If ``sample`` holds the spoken form of its question and the text changed, say it again."""
+    if (
+        sample.get("question") != old_question
+        and isinstance(sample.get("audio"), np.ndarray)
+        and isinstance(sample.get("speaker"), dict)
+    ):
+        sample["audio"] = speak(sample["question"], sample["speaker"], int(sample.get("sample_rate", 8000)))
+
+
+# ----------------------------------------------------------------------------- geometry
+
+
+class HorizontalFlip(Transform):
+    """Mirror left-right with probability ``p``, rewriting left/right everywhere (module doc).
+
+    ``answer_vocab`` names the ``"answer"`` indices (default: the world's QA vocabulary);
+    ``class_names`` names the ``"label"`` indices (give it for labels such as motion directions;
+    labels are left alone without it).
+    """
+
+    def __init__(self, p: float = 0.5, *, answer_vocab=ANSWER_VOCAB, class_names=None, seed=None):
+        super().__init__(seed)
+        self.p = check_rate("p", p)
+        self.answer_vocab = list(answer_vocab) if answer_vocab is not None else None
+        self.class_names = list(class_names) if class_names is not None else None
+
+    @staticmethod
+    def _swap_index(y, names):
+        if names is None or not (0 <= y < len(names)):
+            return y
+        w = names[y]
+        if w in ("left", "right"):
+            return names.index("right" if w == "left" else "left")
+        return y
+
+    def apply(self, s, rng):
+        if rng.random() >= self.p:
+            return s
+        for key in ("image", "video"):
+            if key in s:
+                s[key] = np.ascontiguousarray(s[key][..., ::-1])
+        for key in ("caption", "question", "transcript"):
+            if isinstance(s.get(key), str):
+                s[key] = swap_left_right(s[key])
+        if "answer" in s:
+            s["answer"] = self._swap_index(int(s["answer"]), self.answer_vocab)
+        if "label" in s:
+            s["label"] = self._swap_index(int(s["label"]), self.class_names)
+        if isinstance(s.get("scene"), dict):
+            sc = dict(s["scene"])
+            W = sc["image_size"]
+            flip_dir = {"left": "right", "right": "left"}
+            sc["objects"] = [
+                dict(o, x=W - o["x"], motion=flip_dir.get(o["motion"], o["motion"])) for o in sc["objects"]
+            ]
+            s["scene"] = sc
+        if isinstance(s.get("audio"), np.ndarray) and isinstance(s.get("speaker"), dict) and isinstance(s.get("question"), str):
+            s["audio"] = speak(s["question"], s["speaker"], int(s.get("sample_rate", 8000)))
+        return s
+
+
+def _object_extent(scene: dict, frames: int | None):
+    """Smallest and largest x and y covered by any object, in any of ``frames`` video frames.
+
+    Extents include the 0.5 px anti-aliased rim (as the layout does), so no drawn pixel is lost
+    and, for video, the path still needs no clamping: the scene graph still describes the frames.
+    """
+    objs = scene["objects"]
+    r = np.array([o["radius"] for o in objs]) + 0.5
+    if frames:
+        xs, ys = video_positions(scenes_from_dicts([scene]), frames)  # (T, 1, K)
+        x, y = xs[:, 0, : len(objs)], ys[:, 0, : len(objs)]
+    else:
+        x = np.array([[o["x"] for o in objs]])
+        y = np.array([[o["y"] for o in objs]])
+    return float((x - r).min()), float((x + r).max()), float((y - r).min()), float((y + r).max())
+
+
+class RandomTranslate(Transform):
+    """Shift image/video by whole pixels, at most ``max_shift`` (px, or a fraction of the side
+    when < 1) each way, never moving an object (in any frame) out of view; needs ``"scene"``.
+    The uncovered border is filled with the background colour."""
+
+    def __init__(self, max_shift=0.125, *, seed=None):
+        super().__init__(seed)
+        if not (max_shift >= 0):
+            raise ConfigError(f"max_shift must be >= 0, got {max_shift}")
+        self.max_shift = max_shift
+
+    def apply(self, s, rng):
+        sc = s.get("scene")
+        if not isinstance(sc, dict):
+            raise ValueError("RandomTranslate needs the sample's 'scene' to keep objects in view")
+        T = s["video"].shape[0] if "video" in s else None
+        x0, x1, y0, y1 = _object_extent(sc, T)
+        H = sc["image_size"]
+        m = self.max_shift if self.max_shift >= 1 else self.max_shift * H
+        m = int(np.floor(m))
+        # keep [x0 + dx, x1 + dx] inside [0, H]
+        lo_x, hi_x = max(-m, int(np.ceil(-x0))), min(m, int(np.floor(H - x1)))
+        lo_y, hi_y = max(-m, int(np.ceil(-y0))), min(m, int(np.floor(H - y1)))
+        dx = int(rng.integers(lo_x, hi_x + 1)) if hi_x >= lo_x else 0
+        dy = int(rng.integers(lo_y, hi_y + 1)) if hi_y >= lo_y else 0
+        if dx == 0 and dy == 0:
+            return s
+        for key in ("image", "video"):
+            if key in s:
+                s[key] = _shift(s[key], dx, dy)
+        s["scene"] = dict(sc, objects=[dict(o, x=o["x"] + dx, y=o["y"] + dy) for o in sc["objects"]])
+        return s
+
+
+def _shift(a: np.ndarray, dx: int, dy: int) -> np.ndarray:
+    out = np.empty_like(a)
+    out[...] = BACKGROUND.reshape(3, 1, 1).astype(a.dtype)
+    H, W = a.shape[-2:]
+    src_y = slice(max(0, -dy), H - max(0, dy))
+    dst_y = slice(max(0, dy), H - max(0, -dy))
+    src_x = slice(max(0, -dx), W - max(0, dx))
+    dst_x = slice(max(0, dx), W - max(0, -dx))
+    out[..., dst_y, dst_x] = a[..., src_y, src_x]
+    return out
+
+
+# ----------------------------------------------------------------------------- pixels
+
+
+class GaussianNoise(Transform):
+    """Add N(0, ``std``^2) to image/video pixels, then clip to [0, 1]."""
+
+    def __init__(self, std: float = 0.03, *, seed=None):
+        super().__init__(seed)
+        self.std = check_rate("std", std)
+
+    def apply(self, s, rng):
+        for key in ("image", "video"):
+            if key in s:
+                a = s[key]
+                s[key] = np.clip(a + self.std * rng.standard_normal(a.shape, dtype=np.float32), 0, 1).astype(a.dtype)
+        return s
+
+
+class ColorJitter(Transform):
+    """Scale all channels by ``1 + U(-brightness, brightness)`` and shift each channel by
+    ``U(-channel, channel)``; refused when ``brightness + channel > MAX_COLOR_JITTER`` since a
+    colour could then change its name."""
+
+    def __init__(self, brightness: float = 0.05, channel: float = 0.05, *, seed=None):
+        super().__init__(seed)
+        self.brightness = check_rate("brightness", brightness)
+        self.channel = check_rate("channel", channel)
+        if brightness + channel > MAX_COLOR_JITTER:
+            raise ConfigError(
+                f"colour jitter brightness + channel = {brightness + channel:g} could change a colour's "
+                f"name; keep it <= {MAX_COLOR_JITTER}"
+            )
+
+    def apply(self, s, rng):
+        b = np.float32(1 + rng.uniform(-self.brightness, self.brightness))
+        c = rng.uniform(-self.channel, self.channel, size=3).astype(np.float32).reshape(3, 1, 1)
+        for key in ("image", "video"):
+            if key in s:
+                a = s[key]
+                s[key] = np.clip(a * b + c, 0, 1).astype(a.dtype)
+        return s
+
+
+# ----------------------------------------------------------------------------- audio
+
+
+def _noise_std_at_start(a: np.ndarray, n: int) -> float:
+    head = a[: max(n, 8)]
+    return float(np.std(head)) if head.size else 0.0
+
+
+class AudioTimeShift(Transform):
+    """Shift the waveform by up to ``max_shift_s`` seconds either way: later by prepending
+    background-like noise (matching the clip's first samples), earlier by dropping leading
+    samples (the world's clips start with >= 0.1 s of background, so no speech is lost)."""
+
+    def __init__(self, max_shift_s: float = 0.05, *, seed=None):
+        super().__init__(seed)
+        if not (0 <= max_shift_s <= 0.1):
+            raise ConfigError(f"max_shift_s must be in [0, 0.1], got {max_shift_s}")
+        self.max_shift_s = max_shift_s
+
+    def apply(self, s, rng):
+        if "audio" not in s:
+            return s
+        a = s["audio"]
+        sr = int(s.get("sample_rate", 8000))
+        m = int(self.max_shift_s * sr)
+        k = int(rng.integers(-m, m + 1)) if m else 0
+        if k > 0:
+            pad = (_noise_std_at_start(a, int(0.02 * sr)) * rng.standard_normal(k)).astype(a.dtype)
+            s["audio"] = np.concatenate([pad, a])
+        elif k < 0:
+            s["audio"] = a[min(-k, max(len(a) - 1, 0)) :].copy()
+        return s
+
+
+class AudioGain(Transform):
+    """Multiply by a gain of ``U(min_db, max_db)`` dB, capped so the peak stays <= 0.95."""
+
+    def __init__(self, min_db: float = -6.0, max_db: float = 6.0, *, seed=None):
+        super().__init__(seed)
+        if not min_db <= max_db:
+            raise ConfigError(f"min_db must be <= max_db, got {min_db} > {max_db}")
+        self.min_db, self.max_db = min_db, max_db
+
+    def apply(self, s, rng):
+        if "audio" not in s:
+            return s
+        a = s["audio"]
+        g = 10 ** (rng.uniform(self.min_db, self.max_db) / 20)
+        peak = float(np.abs(a).max()) if a.size else 0.0
+        if peak * g > 0.95:
+            g = 0.95 / peak
+        s["audio"] = (a * g).astype(a.dtype)
+        return s
+
+
+class AudioNoise(Transform):
+    """Add white noise at an SNR drawn from ``snr_db`` (a (low, high) range in dB)."""
+
+    def __init__(self, snr_db=(10.0, 30.0), *, seed=None):
+        super().__init__(seed)
+        lo, hi = snr_db
+        if not lo <= hi:
+            raise ConfigError(f"snr_db must be a (low, high) range, got {snr_db}")
+        self.snr_db = (float(lo), float(hi))
+
+    def apply(self, s, rng):
+        if "audio" not in s:
+            return s
+        a = s["audio"]
+        rms = float(np.sqrt(np.mean(np.square(a, dtype=np.float64)))) if a.size else 0.0
+        std = rms / 10 ** (rng.uniform(*self.snr_db) / 20)
+        out = a + (std * rng.standard_normal(a.shape)).astype(a.dtype)
+        peak = float(np.abs(out).max()) if out.size else 0.0
+        if peak > 0.99:
+            out = out * (0.99 / peak)
+        s["audio"] = out.astype(a.dtype)
+        return s
+
+
+class SpecAugment(Transform):
+    """SpecAugment time and frequency masks (Park et al., 2019).
+
+    With ``key`` naming a 2-D array of the sample shaped (frequency, time) — a spectrogram made by
+    the loader — masked bands and spans are set to that array's mean. Without it, the masks
+    apply to the waveform ``"audio"``: a time mask zeroes a span of samples, a frequency mask
+    zeroes a band of the signal's spectrum (FFT, zero, inverse FFT). Each of ``freq_masks``
+    bands is at most ``max_freq`` of the band range wide, each of ``time_masks`` spans at most
+    ``max_time`` of the length.
+    """
+
+    def __init__(self, freq_masks: int = 1, max_freq: float = 0.15, time_masks: int = 1,
+                 max_time: float = 0.1, *, key: str | None = None, seed=None):
+        super().__init__(seed)
+        self.freq_masks, self.time_masks = int(freq_masks), int(time_masks)
+        self.max_freq, self.max_time = check_rate("max_freq", max_freq), check_rate("max_time", max_time)
+        self.key = key
+
+    def _spans(self, rng, n, count, frac):
+        out = []
+        for _ in range(count):
+            w = int(rng.integers(0, int(frac * n) + 1))
+            start = int(rng.integers(0, max(n - w, 0) + 1))
+            out.append((start, start + w))
+        return out
+
+    def apply(self, s, rng):
+        if self.key is not None:
+            if self.key not in s:
+                return s
+            spec = np.array(s[self.key], copy=True)
+            if spec.ndim != 2:
+                raise ValueError(f"SpecAugment: {self.key!r} must be 2-D (frequency, time), got {spec.shape}")
+            fill = spec.mean()
+            for a, b in self._spans(rng, spec.shape[0], self.freq_masks, self.max_freq):
+                spec[a:b, :] = fill
+            for a, b in self._spans(rng, spec.shape[1], self.time_masks, self.max_time):
+                spec[:, a:b] = fill
+            s[self.key] = spec
+            return s
+        if "audio" not in s:
+            return s
+        a = s["audio"]
+        out = a.astype(np.float64)
+        if self.freq_masks:
+            spec = np.fft.rfft(out)
+            for lo, hi in self._spans(rng, spec.shape[0], self.freq_masks, self.max_freq):
+                spec[lo:hi] = 0
+            out = np.fft.irfft(spec, n=len(out))
+        for lo, hi in self._spans(rng, len(out), self.time_masks, self.max_time):
+            out[lo:hi] = 0
+        s["audio"] = out.astype(a.dtype)
+        return s
+
+
+# ----------------------------------------------------------------------------- text
+
+_WORD_RE = re.compile(r"[A-Za-z0-9]+|[^A-Za-z0-9\s]+")
+#: words that carry a caption's or question's meaning; TokenDropout keeps them by default
+CONTENT_WORDS = frozenset(
+    [f for forms in SURFACE.values() for f in forms]
+    + list(PLURAL.values())
+    + ["left", "right", "up", "down", "what", "which", "how", "many", "or", "shape", "size", "move",
+       "moving", "way", "direction", "number", "there", "is", "are", "the", "a", "an", "any", "of",
+       "does", "can", "contain", "have", "where", "that", "and", "with", "to"]
+)
+# A text after dropout may be ungrammatical (that is the point); the words that decide a
+# question's answer (attributes, relations, question words) are always kept.
+
+
+def _words(text: str) -> list[str]:
+    return _WORD_RE.findall(text)
+
+
+def _join(tokens: list[str]) -> str:
+    out = ""
+    for t in tokens:
+        if out and t[0].isalnum():
+            out += " "
+        out += t
+    return out
+
+
+class TokenDropout(Transform):
+    """Drop each word of ``keys`` with probability ``p`` unless it is in ``protect`` (default:
+    :data:`CONTENT_WORDS`; pass ``protect=()`` to drop any word). At least one word remains."""
+
+    def __init__(self, p: float = 0.1, *, keys=("caption", "question"), protect=CONTENT_WORDS, seed=None):
+        super().__init__(seed)
+        self.p = check_rate("p", p)
+        self.keys = tuple(keys)
+        self.protect = frozenset(w.lower() for w in protect)
+
+    def apply(self, s, rng):
+        old_q = s.get("question")
+        for key in self.keys:
+            text = s.get(key)
+            if not isinstance(text, str):
+                continue
+            toks = _words(text)
+            keep = [
+                t for t in toks
+                if not t[0].isalnum() or t.lower() in self.protect or rng.random() >= self.p
+            ]
+            if not any(t[0].isalnum() for t in keep):
+                keep = toks
+            s[key] = _join(keep)
+        _respeak(s, old_q)
+        return s
+
+
+_ALTERNATIVES: dict[str, tuple[str, ...]] = {}
+for _forms in SURFACE.values():
+    if len(_forms) > 1:
+        for _f in _forms:
+            _ALTERNATIVES[_f] = _forms
+        plurals = tuple(PLURAL[f] for f in _forms if f in PLURAL)
+        if len(plurals) > 1:
+            for _p in plurals:
+                _ALTERNATIVES[_p] = plurals
+
+
+class SynonymSubstitution(Transform):
+    """Replace each word that has synonyms (``big``/``large``, ``disc``/``circle``/``disk``, ...)
+    with probability ``p`` by one of its synonyms (never changing its meaning or number)."""
+
+    def __init__(self, p: float = 0.3, *, keys=("caption", "question"), seed=None):
+        super().__init__(seed)
+        self.p = check_rate("p", p)
+        self.keys = tuple(keys)
+
+    def apply(self, s, rng):
+        old_q = s.get("question")
+        for key in self.keys:
+            text = s.get(key)
+            if not isinstance(text, str):
+                continue
+            toks = _words(text)
+            for i, t in enumerate(toks):
+                alts = _ALTERNATIVES.get(t)
+                if alts and rng.random() < self.p:
+                    toks[i] = alts[int(rng.integers(0, len(alts)))]
+            s[key] = _join(toks)
+        _respeak(s, old_q)
+        return s
