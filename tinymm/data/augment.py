@@ -49,8 +49,8 @@ __all__ = [
 ]
 
 #: brightness + channel shift must stay under this: then any colour moves at most
-#: sqrt(3) * 0.15 = 0.26 in RGB, under half the distance of the closest palette pair (0.53).
-MAX_COLOR_JITTER = 0.15
+#: sqrt(3) * 0.14 = 0.24 in RGB, under half the distance of the closest palette pair (0.52).
+MAX_COLOR_JITTER = 0.14
 
 
 def _as_rng(rng) -> np.random.Generator:
@@ -246,7 +246,7 @@ class ColorJitter(Transform):
         super().__init__(seed)
         self.brightness = check_rate("brightness", brightness)
         self.channel = check_rate("channel", channel)
-        if brightness + channel > MAX_COLOR_JITTER:
+        if brightness + channel > MAX_COLOR_JITTER + 1e-9:
             raise ConfigError(
                 f"colour jitter brightness + channel = {brightness + channel:g} could change a colour's "
                 f"name; keep it <= {MAX_COLOR_JITTER}"

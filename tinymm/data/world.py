@@ -66,8 +66,9 @@ DIRECTIONS = ("left", "right", "up", "down")
 #: unit step (dx, dy) of each direction; y grows downwards.
 DIRECTION_STEPS = np.array([[-1, 0], [1, 0], [0, -1], [0, 1]], dtype=np.float32)
 
-#: RGB in [0, 1] of each colour, far apart: the closest pair (blue, purple) is 0.53 apart, so a
-#: per-channel jitter up to 0.1 (at most 0.17 in RGB distance) cannot change a colour's name.
+#: RGB in [0, 1] of each colour, far apart: the closest pair (blue, purple) is 0.52 apart, so a
+#: jitter that moves each channel by at most 0.14 (0.24 in RGB distance, under half of 0.52)
+#: cannot change a colour's name (its nearest palette entry).
 PALETTE = np.array(
     [
         [0.90, 0.12, 0.12],  # red
