@@ -204,3 +204,31 @@ def test_compose_is_deterministic_given_the_rng(vqa):
         Compose([1])
     with pytest.raises(TypeError):
         pipe("not a sample")
+
+
+def test_augmented_view_is_reproducible_per_epoch(vqa):
+    from tinymm.data.augment import Augmented
+
+    pipe = Compose([HorizontalFlip(0.5), GaussianNoise(0.05)])
+    a, b = Augmented(vqa, pipe, seed=3), Augmented(vqa, pipe, seed=3)
+    first = [a[i]["image"] for i in range(5)]
+    assert all(np.array_equal(x, b[i]["image"]) for i, x in enumerate(first))  # same epoch 0
+    second = [a[i]["image"] for i in range(5)]
+    assert not all(np.array_equal(x, y) for x, y in zip(first, second))  # epoch 1 differs
+    a.set_epoch(0)
+    assert np.array_equal(a[2]["image"], first[2])
+    assert len(a) == len(vqa) and a.answer_vocab == vqa.answer_vocab
+
+
+def test_works_with_the_data_loader(vqa):
+    loader_mod = pytest.importorskip("tinymm.data.loader")
+    from tinymm.data.augment import Augmented
+
+    loader = loader_mod.DataLoader(Augmented(vqa, HorizontalFlip(0.5)), batch_size=8, shuffle=True, seed=0)
+    batch = next(iter(loader))
+    assert batch["image"].shape == (8, 3, 32, 32) and batch["answer"].shape == (8,)
+    assert len(batch["scene"]) == 8 and len(batch["question"]) == 8
+    av = load_task("av_qa", num_samples=4)
+    batch = next(iter(loader_mod.DataLoader(av, batch_size=4)))
+    assert batch["audio"].ndim == 2 and batch["audio_mask"].shape == batch["audio"].shape
+    assert batch["sample_rate"].tolist() == [8000] * 4

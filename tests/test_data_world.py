@@ -293,3 +293,32 @@ def test_make_question_types_and_failure():
     assert t == "count"  # relations need two objects
     with pytest.raises(QuestionError):
         make_question(sc, random.Random(0), ("relation",))
+
+
+def test_world_modules_stay_on_their_floor():
+    """Floor 6, NumPy only: the world's modules import the standard library, NumPy and each other."""
+    import ast
+    import pathlib
+    import sys
+
+    import tinymm.data.world as world_mod
+
+    here = pathlib.Path(world_mod.__file__).parent
+    mine = ["world", "render", "language", "questions", "speech", "generate", "tasks", "annotation",
+            "cleaning", "augment", "summary"]
+    for name in mine:
+        tree = ast.parse((here / f"{name}.py").read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                mods = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                mods = [node.module or ""]
+            else:
+                continue
+            for m in mods:
+                top = m.split(".")[0]
+                ok = (
+                    m == "numpy" or m.startswith("tinymm.data.")
+                    or top in sys.stdlib_module_names or top == "__future__"
+                )
+                assert ok, f"tinymm/data/{name}.py imports {m}"

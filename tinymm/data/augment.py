@@ -46,6 +46,8 @@ __all__ = [
     "TokenDropout",
     "SynonymSubstitution",
     "MAX_COLOR_JITTER",
+    "CONTENT_WORDS",
+    "Augmented",
 ]
 
 #: brightness + channel shift must stay under this: then any colour moves at most
@@ -486,3 +488,42 @@ class SynonymSubstitution(Transform):
             s[key] = _join(toks)
         _respeak(s, old_q)
         return s
+
+
+# ----------------------------------------------------------------------------- in a loader
+
+
+class Augmented:
+    """A dataset view that applies ``transform`` to every sample it returns.
+
+    The generator for a sample is ``default_rng([seed, epoch, index])``, so augmented data is
+    reproducible and differs between epochs. The epoch is the one set by :meth:`set_epoch`;
+    until it is called, it is how many times that index has been read before (so a loader that
+    reads each item once per epoch sees epoch 0, 1, 2, ... without being told).
+    """
+
+    def __init__(self, dataset, transform, seed: int = 0):
+        if not callable(transform):
+            raise TypeError(f"Augmented: transform must be callable, got {type(transform).__name__}")
+        self.dataset, self.transform, self.seed = dataset, transform, int(seed)
+        self.epoch: int | None = None
+        self._reads: dict[int, int] = {}
+        for attr in ("class_names", "answer_vocab", "num_classes", "task", "split"):
+            if hasattr(dataset, attr):
+                setattr(self, attr, getattr(dataset, attr))
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i) -> dict:
+        i = int(i)
+        if self.epoch is None:
+            epoch = self._reads.get(i, 0)
+            self._reads[i] = epoch + 1
+        else:
+            epoch = self.epoch
+        rng = np.random.default_rng([self.seed, epoch, i % len(self)])
+        return self.transform(self.dataset[i], rng)

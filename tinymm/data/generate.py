@@ -14,9 +14,9 @@ video          :func:`~tinymm.data.render.render_video`, (T,3,H,W)             p
 spoken quest.  :func:`~tinymm.data.speech.speak`, float32 (L,)                 per item (lazy)
 =============  ==============================================================  ===============
 
-Memory: the images dominate, ``N * 3 * H * W * 4`` bytes (123 MB for 10,000 at 32x32; 7,000
-for the default train+val+test at 32x32 is 86 MB); text is ~100 bytes per sample. Video
-(``T`` times an image) and audio (~100 KB per spoken question at 8 kHz) are never stored.
+Memory: the images dominate, ``N * 3 * H * W * 4`` bytes: 12 KB per sample at 32x32, so 123 MB
+for 10,000 and 86 MB for the default train + val + test (7,000); text adds ~100 bytes per sample.
+Video (``T`` images per item) and audio (~100 KB per spoken question at 8 kHz) are never stored.
 
 **Seeding.** Scenes come in blocks of :data:`BLOCK`; block ``b`` of split ``s`` of a world
 family ``f`` with seed ``seed`` draws from ``SeedSequence([seed, crc32(f), s, b])`` (spawned into

@@ -23,8 +23,9 @@ and uniform, so the question alone leaves the answer near chance *within its typ
 shape 1/4, yes/no 1/2, ...). The image alone does not say which of ~8 question types (with
 disjoint answer sets) is asked, nor about which object, so for one image no answer comes up in
 much more than a fifth of the questions. :mod:`tinymm.data.summary` measures both majority
-heuristics; on ``vqa`` they sit near 0.38 (question only) and 0.2 (image only), while the
-question plus the scene graph give every answer (:func:`answer_question`).
+heuristics; on ``vqa`` (seed 0, 5,000 training questions) they answer 0.43 (question only) and
+0.16 (image only) of the test questions, while the question plus the scene graph give every
+answer (:func:`answer_question`).
 
 :func:`answer_question` parses the question text on its own (through
 :func:`~tinymm.data.language.canonical_tokens`) and computes the answer from the scene graph; it
