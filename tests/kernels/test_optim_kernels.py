@@ -1,0 +1,209 @@
+"""kernels/optim.py: SGD and Adam/AdamW updates vs torch.optim over several steps; CPU and CUDA vs reference."""
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cuda_helpers import to_cuda, to_host
+from tinymm.kernels import optim as O
+
+DTYPES = [np.float32, np.float64]
+SHAPE = (4, 3, 11)  # 132 elements, 3-D: the kernels work on the raveled view
+STEPS = 5
+
+
+def tol(dtype):
+    return dict(rtol=2e-6, atol=2e-7) if np.dtype(dtype) == np.float32 else dict(rtol=1e-12, atol=1e-14)
+
+
+def grads(seed, dtype, shape=SHAPE, steps=STEPS):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal(shape).astype(dtype), [rng.standard_normal(shape).astype(dtype) for _ in range(steps)]
+
+
+SGD_CASES = [
+    dict(momentum=0.0),
+    dict(momentum=0.0, weight_decay=0.1, maximize=True),
+    dict(momentum=0.9),
+    dict(momentum=0.9, dampening=0.3, weight_decay=0.05),
+    dict(momentum=0.9, nesterov=True),
+    dict(momentum=0.8, nesterov=True, weight_decay=0.1, maximize=True),
+]
+
+ADAM_CASES = [
+    dict(weight_decay=wd, decoupled_weight_decay=dec, amsgrad=ams, maximize=mx)
+    for wd, dec, ams, mx in itertools.product([0.0, 0.1], [False, True], [False, True], [False, True])
+    if not (wd == 0.0 and dec)  # decoupling without weight decay is plain Adam
+]
+
+
+def run_sgd(step_fn, param, grad_list, case, lr=0.1, xp_in=lambda a: a):
+    p = xp_in(param.copy())
+    buf = xp_in(np.zeros_like(param)) if case.get("momentum", 0) != 0 else None
+    for i, g in enumerate(grad_list):
+        step_fn(p, xp_in(g), buf, lr=lr, first_step=(i == 0), **case)
+    return to_host(p), to_host(buf)
+
+
+def run_adam(step_fn, param, grad_list, case, lr=0.01, betas=(0.9, 0.99), eps=1e-8, xp_in=lambda a: a):
+    p = xp_in(param.copy())
+    m, v = xp_in(np.zeros_like(param)), xp_in(np.zeros_like(param))
+    vmax = xp_in(np.zeros_like(param)) if case["amsgrad"] else None
+    for i, g in enumerate(grad_list):
+        step_fn(p, xp_in(g), m, v, step=i + 1, lr=lr, beta1=betas[0], beta2=betas[1], eps=eps,
+                max_exp_avg_sq=vmax, **case)
+    return to_host(p), to_host(m), to_host(v), to_host(vmax)
+
+
+# ----------------------------------------------------------------------------- vs torch.optim
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", SGD_CASES, ids=str)
+@pytest.mark.parametrize("impl", ["reference", "cpu"])
+def test_sgd_matches_torch(dtype, case, impl):
+    torch = pytest.importorskip("torch", reason="PyTorch (dev extra) is not installed")
+    param, grad_list = grads(1, dtype)
+    pt = torch.nn.Parameter(torch.tensor(param))
+    opt = torch.optim.SGD([pt], lr=0.1, **case)
+    for g in grad_list:
+        pt.grad = torch.tensor(g)
+        opt.step()
+    fn = O.reference_sgd_step if impl == "reference" else O.sgd_step
+    p, buf = run_sgd(fn, param, grad_list, case)
+    np.testing.assert_allclose(p, pt.detach().numpy(), **tol(dtype))
+    assert p.dtype == np.dtype(dtype)
+    if buf is not None:
+        np.testing.assert_allclose(buf, opt.state[pt]["momentum_buffer"].numpy(), **tol(dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", ADAM_CASES, ids=str)
+@pytest.mark.parametrize("impl", ["reference", "cpu"])
+def test_adam_and_adamw_match_torch(dtype, case, impl):
+    torch = pytest.importorskip("torch", reason="PyTorch (dev extra) is not installed")
+    param, grad_list = grads(2, dtype)
+    pt = torch.nn.Parameter(torch.tensor(param))
+    cls = torch.optim.AdamW if case["decoupled_weight_decay"] else torch.optim.Adam
+    opt = cls([pt], lr=0.01, betas=(0.9, 0.99), eps=1e-8, weight_decay=case["weight_decay"],
+              amsgrad=case["amsgrad"], maximize=case["maximize"], foreach=False)
+    for g in grad_list:
+        pt.grad = torch.tensor(g)
+        opt.step()
+    fn = O.reference_adam_step if impl == "reference" else O.adam_step
+    p, m, v, vmax = run_adam(fn, param, grad_list, case)
+    state = opt.state[pt]
+    np.testing.assert_allclose(p, pt.detach().numpy(), **tol(dtype))
+    np.testing.assert_allclose(m, state["exp_avg"].numpy(), **tol(dtype))
+    np.testing.assert_allclose(v, state["exp_avg_sq"].numpy(), **tol(dtype))
+    if case["amsgrad"]:
+        np.testing.assert_allclose(vmax, state["max_exp_avg_sq"].numpy(), **tol(dtype))
+    assert p.dtype == np.dtype(dtype)
+
+
+# ----------------------------------------------------------------------------- Numba CPU vs reference
+
+
+@given(size=st.integers(1, 3000), dtype=st.sampled_from(DTYPES), case=st.sampled_from(SGD_CASES),
+       seed=st.integers(0, 2**32 - 1))
+def test_cpu_sgd_matches_reference(size, dtype, case, seed):
+    param, grad_list = grads(seed, dtype, (size,), steps=3)
+    for a, b in zip(run_sgd(O.sgd_step, param, grad_list, case), run_sgd(O.reference_sgd_step, param, grad_list, case)):
+        if b is not None:
+            np.testing.assert_allclose(a, b, **tol(dtype))
+
+
+@given(size=st.integers(1, 3000), dtype=st.sampled_from(DTYPES), case=st.sampled_from(ADAM_CASES),
+       seed=st.integers(0, 2**32 - 1))
+def test_cpu_adam_matches_reference(size, dtype, case, seed):
+    param, grad_list = grads(seed, dtype, (size,), steps=3)
+    for a, b in zip(run_adam(O.adam_step, param, grad_list, case), run_adam(O.reference_adam_step, param, grad_list, case)):
+        if b is not None:
+            np.testing.assert_allclose(a, b, **tol(dtype))
+
+
+def test_cpu_updates_in_place_and_accepts_a_strided_grad(rng):
+    param = rng.standard_normal((5, 4))
+    alias = param
+    grad = rng.standard_normal((4, 5)).T  # not contiguous
+    expected = param - 0.5 * grad
+    O.sgd_step(param, grad, None, lr=0.5)
+    assert param is alias
+    np.testing.assert_allclose(param, expected, rtol=1e-15)
+    O.sgd_step(np.zeros((0, 3)), np.zeros((0, 3)), None, lr=0.5)  # empty parameter: nothing to do
+
+
+# ----------------------------------------------------------------------------- CUDA vs reference (simulator or GPU)
+
+
+@pytest.fixture
+def small_cuda_grid(monkeypatch):
+    """2 blocks of 8 threads: the simulator runs a Python thread per CUDA thread, and 16
+    threads striding over 37 elements exercise the grid-stride loop."""
+    monkeypatch.setattr(O, "CUDA_BLOCK", 8)
+    monkeypatch.setattr(O, "CUDA_MAX_BLOCKS", 2)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", [SGD_CASES[3], SGD_CASES[5]], ids=str)
+def test_cuda_sgd_matches_reference(small_cuda_grid, dtype, case):
+    param, grad_list = grads(3, dtype, (37,), steps=2)
+    got = run_sgd(O.cuda_sgd_step, param, grad_list, case, xp_in=to_cuda)
+    want = run_sgd(O.reference_sgd_step, param, grad_list, case)
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, b, **tol(dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", [ADAM_CASES[2], ADAM_CASES[-1]], ids=str)
+def test_cuda_adam_matches_reference(small_cuda_grid, dtype, case):
+    param, grad_list = grads(4, dtype, (37,), steps=2)
+    got = run_adam(O.cuda_adam_step, param, grad_list, case, xp_in=to_cuda)
+    want = run_adam(O.reference_adam_step, param, grad_list, case)
+    for a, b in zip(got, want):
+        if b is not None:
+            np.testing.assert_allclose(a, b, **tol(dtype))
+
+
+# ----------------------------------------------------------------------------- bad input
+
+
+def test_bad_sgd_inputs_name_the_problem():
+    p = np.zeros((3, 4), np.float32)
+    g = np.zeros((3, 4), np.float32)
+    with pytest.raises(ValueError, match=r"sgd_step: grad has shape \(4, 3\), expected \(3, 4\) to match param"):
+        O.sgd_step(p, g.T.copy(), None, lr=0.1)
+    with pytest.raises(TypeError, match="sgd_step: grad has dtype float64, expected float32 to match param"):
+        O.sgd_step(p, g.astype(np.float64), None, lr=0.1)
+    with pytest.raises(ValueError, match="sgd_step: param is not C-contiguous"):
+        O.sgd_step(np.zeros((4, 3), np.float32).T, g, None, lr=0.1)
+    with pytest.raises(TypeError, match="sgd_step: param has dtype int32, expected float32 or float64"):
+        O.sgd_step(np.zeros((3, 4), np.int32), g, None, lr=0.1)
+    with pytest.raises(ValueError, match="sgd_step: momentum_buf is None, expected an array like param when momentum != 0"):
+        O.sgd_step(p, g, None, lr=0.1, momentum=0.9)
+    with pytest.raises(ValueError, match=r"sgd_step: momentum_buf has shape \(12,\), expected \(3, 4\)"):
+        O.sgd_step(p, g, np.zeros(12, np.float32), lr=0.1, momentum=0.9)
+    with pytest.raises(ValueError, match="sgd_step: nesterov momentum requires momentum > 0 and dampening = 0"):
+        O.sgd_step(p, g, np.zeros_like(p), lr=0.1, momentum=0.9, dampening=0.1, nesterov=True)
+    with pytest.raises(ValueError, match="sgd_step: lr is -0.1, expected a number >= 0"):
+        O.sgd_step(p, g, None, lr=-0.1)
+    with pytest.raises(TypeError, match="cuda_sgd_step: lr must be a number, got str"):
+        O.cuda_sgd_step(p, g, None, lr="0.1")
+
+
+def test_bad_adam_inputs_name_the_problem():
+    p = np.zeros(6)
+    z = np.zeros(6)
+    kw = dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8)
+    with pytest.raises(ValueError, match=r"adam_step: step is 0, expected an int >= 1"):
+        O.adam_step(p, z, z.copy(), z.copy(), step=0, **kw)
+    with pytest.raises(ValueError, match=r"adam_step: max_exp_avg_sq is None, expected an array like param when amsgrad=True"):
+        O.adam_step(p, z, z.copy(), z.copy(), step=1, amsgrad=True, **kw)
+    with pytest.raises(TypeError, match="adam_step: exp_avg_sq has dtype float32, expected float64 to match param"):
+        O.adam_step(p, z, z.copy(), z.astype(np.float32), step=1, **kw)
+    with pytest.raises(ValueError, match=r"adam_step: beta2 is 1.0, expected a number in \[0, 1\)"):
+        O.adam_step(p, z, z.copy(), z.copy(), step=1, **dict(kw, beta2=1.0))
+    with pytest.raises(ValueError, match="adam_step: exp_avg is not C-contiguous"):
+        O.adam_step(p, z, np.zeros(12)[::2], z.copy(), step=1, **kw)

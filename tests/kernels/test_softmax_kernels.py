@@ -1,0 +1,346 @@
+"""kernels/softmax.py: reference vs finite differences and PyTorch; Numba CPU and CUDA vs reference.
+
+The pattern (shared by every kernel family's tests):
+  1. the plain NumPy reference's backward matches central finite differences in float64;
+  2. the reference matches PyTorch, forward and backward, when torch is installed;
+  3. the Numba CPU kernels match the reference on hypothesis-drawn shapes, float32 and float64;
+  4. the CUDA kernels match the reference through the simulator (tiny shapes) or on a GPU;
+  5. bad input raises an error that names the function, the argument and the problem.
+Fast kernels are compared with the reference evaluated in float64 on the same inputs, so a
+float32 kernel is held to float32 tolerances rather than to the float32 reference's own error.
+"""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cuda_helpers import to_cuda, to_host
+from tinymm.kernels import softmax as S
+
+DTYPES = [np.float32, np.float64]
+
+
+def tol(dtype):
+    return dict(rtol=2e-5, atol=2e-6) if np.dtype(dtype) == np.float32 else dict(rtol=1e-11, atol=1e-12)
+
+
+def assert_close(actual, expected, dtype, scale=1.0):
+    """actual has the given dtype and matches expected (computed in float64) within dtype tolerance."""
+    actual = to_host(actual)
+    assert actual.dtype == np.dtype(dtype), f"dtype {actual.dtype}, expected {np.dtype(dtype)}"
+    assert actual.shape == expected.shape, f"shape {actual.shape}, expected {expected.shape}"
+    t = tol(dtype)
+    np.testing.assert_allclose(actual, expected, rtol=t["rtol"], atol=t["atol"] * scale)
+
+
+def numeric_grad(f, x, h=1e-6):
+    """Central differences of the scalar function f() with respect to x (modified in place)."""
+    g = np.zeros_like(x)
+    for idx in np.ndindex(x.shape):
+        old = x[idx]
+        x[idx] = old + h
+        fp = f()
+        x[idx] = old - h
+        fm = f()
+        x[idx] = old
+        g[idx] = (fp - fm) / (2 * h)
+    return g
+
+
+def f64(*arrays):
+    return [None if a is None else (a.astype(np.float64) if a.dtype.kind == "f" else a) for a in arrays]
+
+
+# Cross-entropy settings that matter: weight, ignore_index (outside and inside [0, C)), smoothing.
+CE_CASES = [
+    dict(),
+    dict(use_weight=True),
+    dict(label_smoothing=0.1),
+    dict(use_weight=True, label_smoothing=0.2, ignore_index=-100),
+    dict(use_weight=True, ignore_index=2),
+    dict(label_smoothing=1.0),
+]
+
+
+def make_ce(rng, n, c, dtype, use_weight=False, label_smoothing=0.0, ignore_index=-100, prob=False):
+    x = rng.standard_normal((n, c)).astype(dtype) * 3
+    w = rng.uniform(0.2, 2.0, c).astype(dtype) if use_weight else None
+    if prob:
+        p = rng.uniform(0, 1, (n, c))
+        t = (p / p.sum(axis=1, keepdims=True)).astype(dtype)
+    else:
+        t = rng.integers(0, c, n)
+        if n > 1:
+            t[rng.random(n) < 0.25] = ignore_index
+    g = rng.standard_normal(n).astype(dtype)
+    kw = dict(weight=w, ignore_index=ignore_index, label_smoothing=label_smoothing)
+    return x, t, g, kw
+
+
+# ----------------------------------------------------------------------------- 1. reference vs finite differences
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_reference_softmax_backward_matches_finite_differences(rng, name):
+    fwd = getattr(S, f"reference_{name}_forward")
+    bwd = getattr(S, f"reference_{name}_backward")
+    x = rng.standard_normal((3, 5))
+    gy = rng.standard_normal((3, 5))
+    num = numeric_grad(lambda: float((fwd(x) * gy).sum()), x)
+    np.testing.assert_allclose(bwd(fwd(x), gy), num, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("case", CE_CASES + [dict(prob=True), dict(prob=True, use_weight=True, label_smoothing=0.3)])
+def test_reference_cross_entropy_backward_matches_finite_differences(rng, case):
+    x, t, g, kw = make_ce(rng, 6, 4, np.float64, **case)
+    if not case.get("prob"):
+        t[0] = kw["ignore_index"]  # at least one ignored row
+        t[1] = 1
+    num = numeric_grad(lambda: float((S.reference_cross_entropy_forward(x, t, **kw)[0] * g).sum()), x)
+    _, lse = S.reference_cross_entropy_forward(x, t, **kw)
+    np.testing.assert_allclose(S.reference_cross_entropy_backward(x, t, lse, g, **kw), num, rtol=1e-6, atol=1e-8)
+
+
+# ----------------------------------------------------------------------------- 2. reference vs PyTorch
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_reference_softmax_matches_torch(rng, name):
+    torch = pytest.importorskip("torch", reason="PyTorch (dev extra) is not installed")
+    x = rng.standard_normal((4, 9))
+    gy = rng.standard_normal((4, 9))
+    xt = torch.tensor(x, requires_grad=True)
+    yt = getattr(torch, name)(xt, dim=1)
+    yt.backward(torch.tensor(gy))
+    y = getattr(S, f"reference_{name}_forward")(x)
+    np.testing.assert_allclose(y, yt.detach().numpy(), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(getattr(S, f"reference_{name}_backward")(y, gy), xt.grad.numpy(), rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("case", CE_CASES + [dict(prob=True), dict(prob=True, use_weight=True, label_smoothing=0.3)])
+def test_reference_cross_entropy_matches_torch(rng, case):
+    torch = pytest.importorskip("torch", reason="PyTorch (dev extra) is not installed")
+    F = torch.nn.functional
+    x, t, g, kw = make_ce(rng, 7, 5, np.float64, **case)
+    xt = torch.tensor(x, requires_grad=True)
+    wt = None if kw["weight"] is None else torch.tensor(kw["weight"])
+    lt = F.cross_entropy(xt, torch.tensor(t), weight=wt, ignore_index=kw["ignore_index"],
+                         label_smoothing=kw["label_smoothing"], reduction="none")
+    lt.backward(torch.tensor(g))
+    loss, lse = S.reference_cross_entropy_forward(x, t, **kw)
+    np.testing.assert_allclose(loss, lt.detach().numpy(), rtol=1e-12, atol=1e-13)
+    dx = S.reference_cross_entropy_backward(x, t, lse, g, **kw)
+    np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("prob", [False, True])
+def test_documented_mean_reduction_matches_torch(rng, prob):
+    """The module docstring says how PyTorch's 'mean' divides; check it, so callers can trust it."""
+    torch = pytest.importorskip("torch", reason="PyTorch (dev extra) is not installed")
+    x, t, _, kw = make_ce(rng, 8, 5, np.float64, use_weight=True, label_smoothing=0.1, prob=prob)
+    loss, _ = S.cross_entropy_forward(x, t, **kw)
+    if prob:
+        mean = loss.sum() / len(x)
+    else:
+        keep = t != kw["ignore_index"]
+        mean = loss.sum() / kw["weight"][t[keep]].sum()
+    expected = torch.nn.functional.cross_entropy(
+        torch.tensor(x), torch.tensor(t), weight=torch.tensor(kw["weight"]),
+        ignore_index=kw["ignore_index"], label_smoothing=kw["label_smoothing"], reduction="mean")
+    np.testing.assert_allclose(mean, expected.item(), rtol=1e-12)
+
+
+# ----------------------------------------------------------------------------- 3. Numba CPU vs reference
+
+shapes = dict(m=st.integers(1, 70), n=st.integers(1, 300), dtype=st.sampled_from(DTYPES), seed=st.integers(0, 2**32 - 1))
+
+
+@given(**shapes)
+def test_cpu_softmax_and_log_softmax_match_reference(m, n, dtype, seed):
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal((m, n)) * 4).astype(dtype)
+    gy = rng.standard_normal((m, n)).astype(dtype)
+    x64, gy64 = f64(x, gy)
+    for name in ("softmax", "log_softmax"):
+        y = getattr(S, f"{name}_forward")(x)
+        y64 = getattr(S, f"reference_{name}_forward")(x64)
+        assert_close(y, y64, dtype, scale=4)
+        # backward from the kernel's own y, checked against the reference on the same y
+        gx = getattr(S, f"{name}_backward")(y, gy)
+        assert_close(gx, getattr(S, f"reference_{name}_backward")(y.astype(np.float64), gy64), dtype, scale=4)
+
+
+@given(**shapes, case=st.sampled_from(CE_CASES + [dict(prob=True), dict(prob=True, use_weight=True, label_smoothing=0.3)]),
+       target_dtype=st.sampled_from([np.int64, np.int32]))
+def test_cpu_cross_entropy_matches_reference(m, n, dtype, seed, case, target_dtype):
+    rng = np.random.default_rng(seed)
+    case = dict(case)
+    if case.get("ignore_index", -100) >= n:
+        case["ignore_index"] = -100
+    x, t, g, kw = make_ce(rng, m, n, dtype, **case)
+    if not case.get("prob"):
+        t = t.astype(target_dtype)
+    x64, t64, g64, w64 = f64(x, t, g, kw["weight"])
+    kw64 = dict(kw, weight=w64)
+    loss, lse = S.cross_entropy_forward(x, t, **kw)
+    rloss, rlse = S.reference_cross_entropy_forward(x64, t64, **kw64)
+    scale = 1 + np.abs(rlse).max()
+    assert_close(lse, rlse, dtype, scale=scale)
+    assert_close(loss, rloss, dtype, scale=scale * 10)
+    dx = S.cross_entropy_backward(x, t, lse, g, **kw)
+    rdx = S.reference_cross_entropy_backward(x64, t64, lse.astype(np.float64), g64, **kw64)
+    assert_close(dx, rdx, dtype, scale=4)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_cpu_large_logits_stay_finite(dtype):
+    x = np.array([[1e4, -1e4, 0.0, 9999.0], [-1e4, -1e4, -1e4, -1e4]], dtype=dtype)
+    t = np.array([1, 3])
+    for y in (S.softmax_forward(x), S.log_softmax_forward(x)):
+        assert np.isfinite(y).all()
+    loss, lse = S.cross_entropy_forward(x, t, label_smoothing=0.1)
+    assert np.isfinite(loss).all() and np.isfinite(lse).all()
+    np.testing.assert_allclose(loss[0], S.reference_cross_entropy_forward(x.astype(np.float64), t, label_smoothing=0.1)[0][0], rtol=1e-6)
+    dx = S.cross_entropy_backward(x, t, lse, np.ones(2, dtype), label_smoothing=0.1)
+    assert np.isfinite(dx).all()
+    np.testing.assert_allclose(S.softmax_forward(x).sum(axis=1), 1, rtol=1e-6)
+
+
+def test_cpu_rows_with_some_minus_inf_are_fine_and_all_minus_inf_rows_give_nan():
+    x = np.array([[-np.inf, 0.0, np.log(3.0)], [-np.inf, -np.inf, -np.inf]])
+    y = S.softmax_forward(x)
+    np.testing.assert_allclose(y[0], [0.0, 0.25, 0.75])
+    assert np.isnan(y[1]).all()  # documented: as PyTorch
+
+
+def test_cpu_empty_and_non_contiguous_inputs(rng):
+    assert S.softmax_forward(np.zeros((0, 5), np.float32)).shape == (0, 5)
+    assert S.cross_entropy_forward(np.zeros((0, 5)), np.zeros(0, np.int64))[0].shape == (0,)
+    x = rng.standard_normal((6, 4))
+    np.testing.assert_allclose(S.softmax_forward(x.T), S.reference_softmax_forward(x.T.copy()), rtol=1e-12)
+
+
+# ----------------------------------------------------------------------------- 4. CUDA vs reference (simulator or GPU)
+
+
+@pytest.fixture
+def small_cuda_block(monkeypatch):
+    """8 threads per block: the simulator runs one Python thread per CUDA thread, and rows of
+    40 then take five strides per thread."""
+    monkeypatch.setattr(S, "CUDA_BLOCK", 8)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(1, 1), (3, 40)])
+def test_cuda_softmax_and_log_softmax_match_reference(rng, small_cuda_block, dtype, shape):
+    x = (rng.standard_normal(shape) * 4).astype(dtype)
+    gy = rng.standard_normal(shape).astype(dtype)
+    x64, gy64 = f64(x, gy)
+    for name in ("softmax", "log_softmax"):
+        y = to_host(getattr(S, f"cuda_{name}_forward")(to_cuda(x)))
+        assert_close(y, getattr(S, f"reference_{name}_forward")(x64), dtype, scale=4)
+        gx = getattr(S, f"cuda_{name}_backward")(to_cuda(y), to_cuda(gy))
+        assert_close(gx, getattr(S, f"reference_{name}_backward")(y.astype(np.float64), gy64), dtype, scale=4)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", [dict(use_weight=True, label_smoothing=0.2), dict(ignore_index=2),
+                                  dict(prob=True, use_weight=True, label_smoothing=0.3)])
+def test_cuda_cross_entropy_matches_reference(rng, small_cuda_block, dtype, case):
+    x, t, g, kw = make_ce(rng, 3, 37, dtype, **case)
+    if not case.get("prob"):
+        t[:] = [kw["ignore_index"], 5, 36]
+    x64, t64, g64, w64 = f64(x, t, g, kw["weight"])
+    kw64 = dict(kw, weight=w64)
+    c = to_cuda
+    loss, lse = S.cuda_cross_entropy_forward(c(x), c(t), weight=c(kw["weight"]), ignore_index=kw["ignore_index"],
+                                             label_smoothing=kw["label_smoothing"])
+    rloss, rlse = S.reference_cross_entropy_forward(x64, t64, **kw64)
+    assert_close(lse, rlse, dtype, scale=10)
+    assert_close(loss, rloss, dtype, scale=100)
+    dx = S.cuda_cross_entropy_backward(c(x), c(t), lse, c(g), weight=c(kw["weight"]), ignore_index=kw["ignore_index"],
+                                       label_smoothing=kw["label_smoothing"])
+    rdx = S.reference_cross_entropy_backward(x64, t64, to_host(lse).astype(np.float64), g64, **kw64)
+    assert_close(dx, rdx, dtype, scale=4)
+
+
+def test_cuda_rows_longer_than_the_block(rng):
+    """The default block size (128) with a row of 130: each thread strides over two columns."""
+    assert S.CUDA_BLOCK == 128
+    x = (rng.standard_normal((1, 130)) * 4).astype(np.float32)
+    t = np.array([129])
+    y = S.cuda_softmax_forward(to_cuda(x))
+    assert_close(y, S.reference_softmax_forward(x.astype(np.float64)), np.float32)
+    loss, lse = S.cuda_cross_entropy_forward(to_cuda(x), to_cuda(t), label_smoothing=0.1)
+    rloss, rlse = S.reference_cross_entropy_forward(x.astype(np.float64), t, label_smoothing=0.1)
+    assert_close(loss, rloss, np.float32, scale=10)
+    assert_close(lse, rlse, np.float32, scale=10)
+
+
+def test_cuda_large_logits_stay_finite(small_cuda_block):
+    x = np.array([[1e4, -1e4, 0.0, 9999.0]], dtype=np.float32)
+    y = to_host(S.cuda_softmax_forward(to_cuda(x)))
+    assert np.isfinite(y).all()
+    loss, lse = S.cuda_cross_entropy_forward(to_cuda(x), to_cuda(np.array([1])))
+    assert np.isfinite(to_host(loss)).all()
+    expected = 2e4 + np.log1p(np.exp(-1.0))  # lse - x_1, with lse = 1e4 + log(1 + e^-1)
+    np.testing.assert_allclose(to_host(loss), [expected], rtol=1e-6)
+
+
+# ----------------------------------------------------------------------------- 5. bad input
+
+
+def test_bad_inputs_name_the_problem():
+    x = np.zeros((2, 3), np.float32)
+    with pytest.raises(ValueError, match=r"softmax_forward: x has 1 dims \(shape \(3,\)\), expected 2"):
+        S.softmax_forward(np.zeros(3, np.float32))
+    with pytest.raises(TypeError, match="softmax_forward: x has dtype int64, expected float32 or float64"):
+        S.softmax_forward(np.zeros((2, 3), np.int64))
+    with pytest.raises(TypeError, match="must be a NumPy or CuPy array, got list"):
+        S.log_softmax_forward([[1.0, 2.0]])
+    with pytest.raises(ValueError, match=r"softmax_backward: gy has shape \(2, 4\), expected \(2, 3\) to match y"):
+        S.softmax_backward(x, np.zeros((2, 4), np.float32))
+    with pytest.raises(TypeError, match="log_softmax_backward: gy has dtype float64, expected float32 to match y"):
+        S.log_softmax_backward(x, np.zeros((2, 3)))
+    with pytest.raises(ValueError, match=r"cuda_softmax_forward: x has 3 dims"):
+        S.cuda_softmax_forward(np.zeros((1, 2, 3)))
+
+
+def test_bad_cross_entropy_inputs_name_the_problem():
+    x = np.zeros((2, 3), np.float32)
+    t = np.array([0, 2])
+    with pytest.raises(ValueError, match=r"cross_entropy_forward: target\[1\] is 3, expected a class index in \[0, 3\) or ignore_index \(-100\)"):
+        S.cross_entropy_forward(x, np.array([0, 3]))
+    with pytest.raises(ValueError, match=r"target\[0\] is -1"):
+        S.cross_entropy_forward(x, np.array([-1, 0]))
+    with pytest.raises(ValueError, match=r"cross_entropy_forward: target has shape \(3,\), expected \(2,\) class indices"):
+        S.cross_entropy_forward(x, np.array([0, 1, 2]))
+    with pytest.raises(TypeError, match="cross_entropy_forward: target has dtype float64, expected float32 to match logits"):
+        S.cross_entropy_forward(x, np.zeros((2, 3)))
+    with pytest.raises(ValueError, match=r"target has shape \(2, 4\), expected \(2, 3\) class probabilities"):
+        S.cross_entropy_forward(x, np.zeros((2, 4), np.float32))
+    with pytest.raises(TypeError, match="target has dtype bool"):
+        S.cross_entropy_forward(x, np.zeros(2, bool))
+    with pytest.raises(ValueError, match=r"cross_entropy_forward: weight has shape \(4,\), expected \(3,\) to match logits"):
+        S.cross_entropy_forward(x, t, weight=np.ones(4, np.float32))
+    with pytest.raises(ValueError, match=r"label_smoothing is 1.5, expected a value in \[0, 1\]"):
+        S.cross_entropy_forward(x, t, label_smoothing=1.5)
+    with pytest.raises(ValueError, match=r"cross_entropy_backward: lse has shape \(3,\), expected \(2,\) to match logits"):
+        S.cross_entropy_backward(x, t, np.zeros(3, np.float32), np.zeros(2, np.float32))
+    with pytest.raises(TypeError, match="cross_entropy_backward: grad_loss has dtype float64, expected float32"):
+        S.cross_entropy_backward(x, t, np.zeros(2, np.float32), np.zeros(2))
+    with pytest.raises(ValueError, match=r"expected at least one class"):
+        S.cross_entropy_forward(np.zeros((2, 0), np.float32), t)
+
+
+def test_importing_the_module_compiles_nothing_and_leaves_cuda_alone():
+    code = (
+        "import sys, tinymm.kernels.softmax as s\n"
+        "assert s.cuda is None\n"
+        "assert not [m for m in sys.modules if m.startswith('numba.cuda') or m.startswith('numba_cuda')], 'cuda imported'\n"
+        "assert not s._softmax_forward_cpu.signatures, 'compiled at import'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
