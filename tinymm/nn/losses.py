@@ -46,7 +46,7 @@ class CrossEntropyFn(Function):
             # PyTorch divides by the total weight of the non-ignored targets.
             valid = target != ignore_index
             w_t = weight[xp_of(target).where(valid, target, 0)] if weight is not None else 1.0
-            denom = (valid * w_t).sum()
+            denom = (valid * w_t).sum().astype(logits.dtype)
         elif reduction == "mean":
             denom = logits.dtype.type(target.shape[0])
         else:
@@ -69,8 +69,8 @@ class CrossEntropyFn(Function):
         if reduction == "none":
             grad_rows = xp.ascontiguousarray(g.reshape(n))
         else:
-            scale = g / denom if reduction == "mean" else g
-            grad_rows = xp.full(n, scale, dtype=logits.dtype)
+            scale = g / denom if reduction == "mean" else g  # a 0-d array (on the GPU for CuPy)
+            grad_rows = (xp.ones(n, dtype=logits.dtype) * scale).astype(logits.dtype, copy=False)
         d = K.cross_entropy_backward(logits, target, lse, grad_rows, weight, ignore_index, label_smoothing)
         return d, None, None
 
