@@ -103,19 +103,22 @@ class Pow(Function):
         return ga, gb
 
 
-class Maximum(Function):
-    """Elementwise max; where both are equal the gradient is split evenly (as PyTorch)."""
+class _MaxMin(Function):
+    """Elementwise max or min; where both are equal the gradient is split evenly (as PyTorch)."""
 
-    @staticmethod
-    def forward(ctx, a, b):
+    which = None  # "maximum" or "minimum"
+
+    @classmethod
+    def forward(cls, ctx, a, b):
         ctx.save_for_backward(a, b)
         xp = xp_of(a if hasattr(a, "shape") else b)
-        return xp.maximum(a, b)
+        return getattr(xp, cls.which)(a, b)
 
-    @staticmethod
-    def backward(ctx, g):
+    @classmethod
+    def backward(cls, ctx, g):
         a, b = ctx.saved_arrays
-        wa = ((a > b) + 0.5 * (a == b)).astype(g.dtype, copy=False)
+        wins = (a > b) if cls.which == "maximum" else (a < b)
+        wa = (wins + 0.5 * (a == b)).astype(g.dtype, copy=False)
         na, nb = ctx.needs_input_grad
         return (
             unbroadcast(g * wa, _shape(a)) if na else None,
@@ -123,22 +126,12 @@ class Maximum(Function):
         )
 
 
-class Minimum(Function):
-    @staticmethod
-    def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
-        xp = xp_of(a if hasattr(a, "shape") else b)
-        return xp.minimum(a, b)
+class Maximum(_MaxMin):
+    which = "maximum"
 
-    @staticmethod
-    def backward(ctx, g):
-        a, b = ctx.saved_arrays
-        wa = ((a < b) + 0.5 * (a == b)).astype(g.dtype, copy=False)
-        na, nb = ctx.needs_input_grad
-        return (
-            unbroadcast(g * wa, _shape(a)) if na else None,
-            unbroadcast(g * (1 - wa), _shape(b)) if nb else None,
-        )
+
+class Minimum(_MaxMin):
+    which = "minimum"
 
 
 # ----------------------------------------------------------------------------- unary

@@ -174,43 +174,38 @@ def _from_rows(y2, moved_shape, axis, ndim):
     return xp.moveaxis(y, -1, axis) if axis != ndim - 1 else y
 
 
-class Softmax(Function):
-    @staticmethod
-    def forward(ctx, x, axis):
+class _RowSoftmax(Function):
+    """Softmax or log-softmax along one axis through the fused row kernels.
+
+    Saves only the output y: both backward formulas need nothing else
+    (softmax: y·(g − Σ g·y); log-softmax: g − exp(y)·Σ g).
+    """
+
+    kernel = None  # "softmax" or "log_softmax": the name prefix in tinymm.kernels.softmax
+
+    @classmethod
+    def forward(cls, ctx, x, axis):
         from tinymm.kernels import softmax as K
 
         x2, moved = _to_rows(x, axis)
-        y2 = K.softmax_forward(x2)
+        y2 = getattr(K, f"{cls.kernel}_forward")(x2)
         ctx.meta = (moved, axis, x.ndim)
         ctx.save_for_backward(y2)
         return _from_rows(y2, moved, axis, x.ndim)
 
-    @staticmethod
-    def backward(ctx, g):
+    @classmethod
+    def backward(cls, ctx, g):
         from tinymm.kernels import softmax as K
 
         (y2,) = ctx.saved_arrays
         moved, axis, ndim = ctx.meta
         g2, _ = _to_rows(g, axis)
-        return _from_rows(K.softmax_backward(y2, g2), moved, axis, ndim)
+        return _from_rows(getattr(K, f"{cls.kernel}_backward")(y2, g2), moved, axis, ndim)
 
 
-class LogSoftmax(Function):
-    @staticmethod
-    def forward(ctx, x, axis):
-        from tinymm.kernels import softmax as K
+class Softmax(_RowSoftmax):
+    kernel = "softmax"
 
-        x2, moved = _to_rows(x, axis)
-        y2 = K.log_softmax_forward(x2)
-        ctx.meta = (moved, axis, x.ndim)
-        ctx.save_for_backward(y2)
-        return _from_rows(y2, moved, axis, x.ndim)
 
-    @staticmethod
-    def backward(ctx, g):
-        from tinymm.kernels import softmax as K
-
-        (y2,) = ctx.saved_arrays
-        moved, axis, ndim = ctx.meta
-        g2, _ = _to_rows(g, axis)
-        return _from_rows(K.log_softmax_backward(y2, g2), moved, axis, ndim)
+class LogSoftmax(_RowSoftmax):
+    kernel = "log_softmax"
