@@ -1,0 +1,583 @@
+r"""Fused attention on the CPU: Numba threads over heads and query blocks, BLAS for every block GEMM.
+
+The math is the reference's (see ``reference.py``); this file computes it without ever holding
+the (Nq, Nk) score matrix. Work is cut into *query blocks* of ``BLOCK_Q`` rows. For one block
+of one head:
+
+forward::
+
+    S   = (scale * log2 e) * q_blk @ k^T     (BLOCK_Q, Nk) scores, base-2 domain, stays in cache
+    S  += log2 e * bias;  causal keys -> -inf
+    P   = 2**(S - rowmax) / rowsum           exact softmax of the whole row block
+    o_blk = P @ v;  lse = ln 2 * (rowmax + log2 rowsum)
+
+backward (``lse`` gives P back without any running maximum)::
+
+    P   = 2**(S - log2 e * lse)              recomputed, same GEMMs as forward
+    dP  = dO_blk @ v^T
+    dS  = P * (dP - rowsum(dO_blk * o_blk))
+    dq_blk  = scale * dS @ k
+    dk     += scale * dS^T @ q_blk
+    dv     += P^T @ dO_blk
+
+Why it is fast
+--------------
+* **Every product is a BLAS sgemm/dgemm** on ``TILE_K``-key slices (64 x 64 x 64 for D = 64),
+  called from inside Numba with ``alpha`` and ``beta``: the softmax scale is folded into alpha,
+  and o, dq, dk, dv are accumulated in place with beta = 1 instead of adding temporaries.
+  The call goes through the same C helper Numba's own ``np.dot`` uses (``numba_xxgemm``, which
+  finds scipy's ``cython_blas``), so the compiled kernels can be cached on disk.
+* **One thread pool.** Numba's threads each run one (head, query-block) stream of work, and
+  BLAS runs single-threaded inside them (``_single_threaded_blas``). Two pools fighting for the
+  same cores ran ~3x slower. When there are fewer heads than 2x the threads, the query blocks
+  of a head are dealt out to several threads instead, each with its own dk/dv partial sums.
+* **The elementwise work vectorises**: ``np.exp`` in ``@njit`` is a scalar libm call, so
+  ``_exp2`` is 2**n times a polynomial, with 2**n built from the float's exponent bits; the row
+  maximum is taken over integer keys that sort like the floats (float max reductions do not
+  vectorise). Working in base 2 turns the scale and e**x into one multiply folded into alpha.
+* **Causal blocks stop at the diagonal**: keys past the block's last row are never touched.
+
+Memory beyond inputs and outputs, per Numba thread: one (BLOCK_Q, Nk) score buffer forward,
+two backward (scores and their gradient), plus small per-row vectors; and, only when query
+blocks of a head are split across threads, a dk/dv partial sum per split. At B1 H4 N4096 D64
+that is 2 MiB per thread backward.
+
+All scratch arrays are allocated in Python (``cpu_forward``/``cpu_backward``) and handed to the
+kernels, so the memory budget is visible in one place (and tracemalloc sees it).
+
+``NUMBA_DISABLE_JIT=1`` runs this file as plain Python (``gemm`` falls back to ``numpy.matmul``,
+``_exp2`` to ``numpy.exp2``): slow, but a debugger can step through every line.
+"""
+import contextlib
+import math
+import warnings
+
+import numba
+import numpy as np
+from numba import njit, prange, types
+from numba.core import cgutils
+from numba.extending import intrinsic, overload
+
+from ._inputs import (
+    as_c_contiguous,
+    check_backward_inputs,
+    check_forward_inputs,
+    mask_as_bias,
+    resolve_scale,
+)
+
+BLOCK_Q = 128  # query rows per block: a (BLOCK_Q, Nk) float32 score block is 512 KiB at Nk = 1024
+TILE_K = 256  # keys per GEMM slice
+DIAGONAL_TILE = 32  # keys per GEMM slice across the causal diagonal (see _key_tiles)
+
+LOG2E = 1.4426950408889634  # log2(e): exp(x) = 2**(x * log2 e)
+LN2 = 0.6931471805599453    # ln(2):   log(x) = ln 2 * log2(x)
+
+# Flags for the elementwise loops: reassociation lets sums vectorise; no "no-NaN/no-inf"
+# assumption, because masked scores are -inf on purpose.
+_FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. BLAS from inside Numba
+# ---------------------------------------------------------------------------------------------
+
+# int numba_xxgemm(char kind, char transa, char transb, intp m, n, k, void *alpha, void *a, intp lda,
+#                  void *b, intp ldb, void *beta, void *c, intp ldc)  -- Numba's C helper around
+# scipy.linalg.cython_blas ?gemm (kind 's' or 'd'). Linked by name, so cached code stays valid.
+_xxgemm = types.ExternalFunction(
+    "numba_xxgemm",
+    types.intc(
+        types.char, types.char, types.char, types.intp, types.intp, types.intp,
+        types.voidptr, types.voidptr, types.intp, types.voidptr, types.intp,
+        types.voidptr, types.voidptr, types.intp,
+    ),
+)
+
+
+@intrinsic
+def _data_pointer(typingctx, array):
+    """The address of ``array``'s first element, as ``void*``."""
+
+    def codegen(context, builder, signature, args):
+        ary = context.make_array(signature.args[0])(context, builder, args[0])
+        return builder.bitcast(ary.data, cgutils.voidptr_t)
+
+    return types.voidptr(array), codegen
+
+
+@intrinsic
+def _scalar_pointer(typingctx, value, like):
+    """A pointer to a stack copy of ``value`` cast to ``like``'s dtype (BLAS takes alpha, beta by reference)."""
+
+    def codegen(context, builder, signature, args):
+        as_dtype = context.cast(builder, args[0], signature.args[0], signature.args[1].dtype)
+        slot = cgutils.alloca_once_value(builder, as_dtype)
+        return builder.bitcast(slot, cgutils.voidptr_t)
+
+    return types.voidptr(value, like), codegen
+
+
+def gemm(alpha, a, b, beta, c, trans_a=False, trans_b=False):
+    """``c = alpha * op(a) @ op(b) + beta * c`` in place, op(x) = x.T when trans_x.
+
+    a, b, c are 2-D views whose rows are contiguous (any row stride): slices of bigger arrays
+    are fine. With beta = 0, c's old contents are ignored (NaN included), as in BLAS.
+    This plain version is what ``NUMBA_DISABLE_JIT=1`` runs; compiled code calls BLAS (below).
+    """
+    product = alpha * ((a.T if trans_a else a) @ (b.T if trans_b else b))
+    if beta == 0:
+        c[...] = product
+    else:
+        c[...] = product + beta * c
+
+
+@overload(gemm)
+def _gemm_blas(alpha, a, b, beta, c, trans_a=False, trans_b=False):
+    def impl(alpha, a, b, beta, c, trans_a=False, trans_b=False):
+        # BLAS is column-major: a row-major (m, n) array is its (n, m) transpose. So
+        # c = op(a) op(b) is computed as c^T = op(b)^T op(a)^T: swap the operands, keep the flags.
+        m, n = c.shape
+        k = a.shape[0] if trans_a else a.shape[1]
+        if m == 0 or n == 0:
+            return
+        size = c.itemsize
+        lda = max(a.strides[0] // size, a.shape[1], 1)
+        ldb = max(b.strides[0] // size, b.shape[1], 1)
+        ldc = max(c.strides[0] // size, n, 1)
+        kind = ord("s") if size == 4 else ord("d")
+        status = _xxgemm(
+            kind, ord("T") if trans_b else ord("N"), ord("T") if trans_a else ord("N"),
+            n, m, k,
+            _scalar_pointer(alpha, c), _data_pointer(b), ldb, _data_pointer(a), lda,
+            _scalar_pointer(beta, c), _data_pointer(c), ldc,
+        )
+        if status != 0:
+            raise RuntimeError("attention: BLAS gemm from scipy.linalg.cython_blas is unavailable")
+
+    return impl
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. Vectorisable exp2 and row maximum
+# ---------------------------------------------------------------------------------------------
+
+@intrinsic
+def _float_to_bits(typingctx, x):
+    """Reinterpret a float32 as int32 (float64 as int64), bit for bit."""
+    int_type = types.int32 if x == types.float32 else types.int64
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(int_type))
+
+    return int_type(x), codegen
+
+
+@intrinsic
+def _bits_to_float(typingctx, n, like):
+    """Reinterpret the integer n as a float of ``like``'s type (float32 or float64), bit for bit.
+    n is first cast to the integer of that width (Numba widens int32 arithmetic to int64)."""
+    float_type = like
+    int_type = types.int32 if like == types.float32 else types.int64
+
+    def codegen(context, builder, signature, args):
+        as_int = context.cast(builder, args[0], signature.args[0], int_type)
+        return builder.bitcast(as_int, context.get_value_type(float_type))
+
+    return float_type(n, like), codegen
+
+
+# 2**f on [-1/2, 1/2] as c0 + c1 f + c2 f^2 + ...: Chebyshev interpolants, max relative error
+# 9.5e-8 (float32, degree 6) and 2.1e-16 (float64, degree 11).
+_C32 = tuple(np.float32(c) for c in (
+    1.0, 0.6931472067028326, 0.24022650922288757, 0.05550327226670302,
+    0.009618056678524637, 0.0013400428177615838, 0.0001546144469856913,
+))
+_C64 = (
+    1.0, 0.6931471805599453, 0.24022650695910158, 0.055504108664821625, 0.009618129107587256,
+    0.001333355814640647, 0.00015403530463724353, 1.5252733841556773e-05, 1.3215432535912375e-06,
+    1.0178057087733941e-07, 7.074194297288521e-09, 4.4558179083360645e-10,
+)
+
+
+def _exp2(x):
+    """2**x for x <= 0 (tiny positive x is fine too); 0 below the smallest normal float, and for -inf."""
+    return np.exp2(x)
+
+
+@njit(fastmath=_FASTMATH, cache=True)
+def _exp2_f32(x):
+    # 2**x = 2**n * 2**f with n = round(x), f = x - n in [-1/2, 1/2]. 2**n is a float whose
+    # exponent field is n + 127; below n = -126 that field is 0, which reads as 0.0.
+    x = max(x, np.float32(-127.0))
+    n = np.floor(x + np.float32(0.5))
+    f = x - n
+    p = _C32[6]
+    for i in range(5, -1, -1):
+        p = p * f + _C32[i]
+    return p * _bits_to_float((np.int32(n) + 127) << 23, x)
+
+
+@njit(fastmath=_FASTMATH, cache=True)
+def _exp2_f64(x):
+    x = max(x, -1023.0)
+    n = np.floor(x + 0.5)
+    f = x - n
+    p = _C64[11]
+    for i in range(10, -1, -1):
+        p = p * f + _C64[i]
+    return p * _bits_to_float((np.int64(n) + 1023) << 52, x)
+
+
+@overload(_exp2)
+def _exp2_compiled(x):
+    if x == types.float32:
+        return lambda x: _exp2_f32(x)
+    if x == types.float64:
+        return lambda x: _exp2_f64(x)
+
+
+def _row_max(row):
+    """max(row) of a non-empty 1-D float array."""
+    return row.max()
+
+
+@njit(fastmath=_FASTMATH, cache=True)
+def _row_max_f32(row):
+    # A float's bits read as a signed integer b sort like the float when it is >= 0. Negative
+    # floats are sign + magnitude, so their magnitude bits count the wrong way: flipping them
+    # (b ^ 0x7fffffff) gives a key that sorts like the float everywhere, -inf included. The
+    # flip is its own inverse. An integer max vectorises; a float max reduction does not.
+    flip = np.int32(0x7FFFFFFF)
+    bits = _float_to_bits(row[0])
+    best = np.int32(bits ^ ((bits >> 31) & flip))
+    for j in range(1, row.shape[0]):
+        bits = _float_to_bits(row[j])
+        best = max(best, np.int32(bits ^ ((bits >> 31) & flip)))
+    return _bits_to_float(best ^ ((best >> 31) & flip), row[0])
+
+
+@njit(cache=True)
+def _row_max_f64(row):
+    best = row[0]
+    for j in range(1, row.shape[0]):
+        if row[j] > best:
+            best = row[j]
+    return best
+
+
+@overload(_row_max)
+def _row_max_compiled(row):
+    if row.dtype == types.float32:
+        return lambda row: _row_max_f32(row)
+    return lambda row: _row_max_f64(row)
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. Row operations (vectorised loops over the keys of one query row)
+# ---------------------------------------------------------------------------------------------
+
+@njit(cache=True)
+def _bias_row(bias, b, h, i, j0, j1):
+    """Keys [j0, j1) of row i of head (b, h) of a bias shaped (Bm, Hm, Qm, Km), each dim 1 or
+    full: a dim of 1 is broadcast by reading index 0 (never copied). Km = 1 gives a length-1
+    row (one value for every key), else length j1 - j0."""
+    row = bias[min(b, bias.shape[0] - 1), min(h, bias.shape[1] - 1), min(i, bias.shape[2] - 1)]
+    return row if row.shape[0] == 1 else row[j0:j1]
+
+
+@njit(fastmath=_FASTMATH, cache=True)
+def _add_bias(row, bias_row):
+    """row += log2(e) * bias (the scores are in base 2; so must the bias be)."""
+    log2e = row.dtype.type(LOG2E)
+    if bias_row.shape[0] == 1:
+        shift = log2e * bias_row[0]
+        for j in range(row.shape[0]):
+            row[j] += shift
+    else:
+        for j in range(row.shape[0]):
+            row[j] += log2e * bias_row[j]
+
+
+@njit(fastmath=_FASTMATH, cache=True)
+def _softmax_base2(row):
+    """In place: row <- 2**row / sum(2**row). Returns log2(sum(2**row)).
+
+    A row of -inf only (every key masked) becomes 0 and returns -inf.
+    """
+    top = _row_max(row)
+    if top == -np.inf:
+        row[:] = 0
+        return top
+    total = row.dtype.type(0)
+    for j in range(row.shape[0]):
+        e = _exp2(row[j] - top)
+        row[j] = e
+        total += e
+    inverse = 1 / total
+    for j in range(row.shape[0]):
+        row[j] *= inverse
+    return top + np.log2(total)
+
+
+@njit(fastmath=_FASTMATH, cache=True)
+def _probs_and_grad(p, dp, shift, delta):
+    """In place, in one pass: p <- 2**(p - shift), the probabilities again, and
+    dp <- p * (dp - delta), the gradient of the scores (delta = rowsum(dO * o))."""
+    for j in range(p.shape[0]):
+        e = _exp2(p[j] - shift)
+        p[j] = e
+        dp[j] = e * (dp[j] - delta)
+
+
+@njit(fastmath=_FASTMATH, cache=True)
+def _dot(x, y):
+    total = x.dtype.type(0)
+    for j in range(x.shape[0]):
+        total += x[j] * y[j]
+    return total
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. One query block of one head
+# ---------------------------------------------------------------------------------------------
+
+@njit(cache=True)
+def _visible_keys(causal, n_keys, i):
+    """How many leading keys query row i sees: causal masking is top-left aligned (key j <= i)."""
+    return min(n_keys, i + 1) if causal else n_keys
+
+
+@njit(cache=True)
+def _key_tiles(i0, n_keys, causal):
+    """The key tiles (j0, j1, r0) of the query block starting at row i0: keys [j0, j1), needed
+    by the block's rows r0, r0 + 1, ... only.
+
+    Tiles are TILE_K keys wide. With causal masking, keys j >= i0 are seen by rows i >= j
+    only: there the tiles are DIAGONAL_TILE keys wide and start at the first row that sees
+    them, so the block skips most of the masked triangle instead of computing it."""
+    tiles = []
+    j0 = 0
+    while j0 < n_keys:
+        if causal and j0 >= i0:  # across the diagonal: only rows i >= j0 see key j0
+            tiles.append((j0, min(j0 + DIAGONAL_TILE, n_keys), j0 - i0))
+        else:  # seen by every row of the block
+            tiles.append((j0, min(j0 + TILE_K, n_keys, i0 if causal else n_keys), 0))
+        j0 = tiles[-1][1]
+    return tiles
+
+
+# In the two functions below, a row is always taken as buffer[r, :n] from a C-contiguous 2-D
+# buffer: Numba then knows it is contiguous and vectorises the row loops. (A row of a 2-D
+# *slice* buffer[:m, :n] is typed as strided, and its loops run 3-6x slower.)
+
+@njit(cache=True)
+def _forward_block(q, k, v, bias, use_bias, b, h, causal, scale, i0, i1, o, lse, s):
+    """o[i0:i1] and lse[i0:i1] of head (b, h); q, k, v, o, lse are that head's 2-D/1-D views,
+    s a (BLOCK_Q, >= Nk) scratch buffer."""
+    rows = i1 - i0
+    n_keys = _visible_keys(causal, k.shape[0], i1 - 1)  # keys the block's last row sees
+    tiles = _key_tiles(i0, n_keys, causal)
+    for j0, j1, r0 in tiles:  # scores, base 2: s = (scale * log2 e) q k^T
+        gemm(scale * LOG2E, q[i0 + r0 : i1], k[j0:j1], 0.0, s[r0:rows, j0:j1], trans_b=True)
+    for r in range(rows):
+        i = i0 + r
+        visible = _visible_keys(causal, n_keys, i)
+        if use_bias:
+            _add_bias(s[r, :visible], _bias_row(bias, b, h, i, 0, visible))
+        s[r, visible:n_keys] = 0
+        lse[i] = LN2 * _softmax_base2(s[r, :visible])  # s[r] now holds probabilities
+    for j0, j1, r0 in tiles:  # o = P v; the first tile (j0 = 0, r0 = 0) initialises every row
+        gemm(1.0, s[r0:rows, j0:j1], v[j0:j1], 0.0 if j0 == 0 else 1.0, o[i0 + r0 : i1])
+
+
+@njit(cache=True)
+def _backward_block(q, k, v, o, lse, do, bias, use_bias, b, h, causal, scale, i0, i1,
+                    dq, dk, dv, p, ds, delta):
+    """dq[i0:i1] of head (b, h), and this block's share of dk, dv (accumulated into them).
+
+    Unlike forward, backward needs no whole row at once (lse already normalises it), so it
+    works one key tile at a time: p and ds are (BLOCK_Q, TILE_K) scratch buffers that stay in
+    cache between the GEMM that writes them and the GEMMs that read them. delta: (BLOCK_Q,).
+    """
+    rows = i1 - i0
+    n_keys = _visible_keys(causal, k.shape[0], i1 - 1)
+    for r in range(rows):
+        delta[r] = _dot(do[i0 + r], o[i0 + r])  # Di = rowsum(dO * o)
+    for j0, j1, r0 in _key_tiles(i0, n_keys, causal):
+        width = j1 - j0
+        # The scores of this tile again (base 2), and dP = dO v^T.
+        gemm(scale * LOG2E, q[i0 + r0 : i1], k[j0:j1], 0.0, p[r0:rows, :width], trans_b=True)
+        gemm(1.0, do[i0 + r0 : i1], v[j0:j1], 0.0, ds[r0:rows, :width], trans_b=True)
+        for r in range(r0, rows):
+            i = i0 + r
+            visible = min(max(_visible_keys(causal, j1, i) - j0, 0), width)
+            if lse[i] == -np.inf:  # every key masked: no probability, no gradient
+                visible = 0
+            elif use_bias:
+                _add_bias(p[r, :visible], _bias_row(bias, b, h, i, j0, j0 + visible))
+            shift = p.dtype.type(LOG2E * lse[i])
+            _probs_and_grad(p[r, :visible], ds[r, :visible], shift, delta[r])
+            p[r, visible:width] = 0
+            ds[r, visible:width] = 0
+        # dq = scale dS k (the first tile, j0 = 0, initialises every row), dk += scale dS^T q,
+        # dv += P^T dO.
+        gemm(scale, ds[r0:rows, :width], k[j0:j1], 0.0 if j0 == 0 else 1.0, dq[i0 + r0 : i1])
+        gemm(scale, ds[r0:rows, :width], q[i0 + r0 : i1], 1.0, dk[j0:j1], trans_a=True)
+        gemm(1.0, p[r0:rows, :width], do[i0 + r0 : i1], 1.0, dv[j0:j1], trans_a=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# 5. The parallel kernels: Numba's threads share out (head, split) work items
+# ---------------------------------------------------------------------------------------------
+# Work item `item` is head `item // n_split` and, within it, the query blocks
+# part, part + n_split, part + 2 n_split, ... (part = item % n_split: interleaved, so causal
+# blocks, cheap near the top and dear near the bottom, are shared fairly). Worker w takes items
+# w, w + n_workers, ... and uses scratch buffers [w]: no two threads ever write the same memory.
+
+@njit(parallel=True, nogil=True, cache=True)
+def _forward_kernel(q, k, v, bias, use_bias, causal, scale, n_split, o, lse, scores):
+    B, H, Nq, _ = q.shape
+    n_workers = scores.shape[0]
+    n_blocks = (Nq + BLOCK_Q - 1) // BLOCK_Q
+    for worker in prange(n_workers):
+        for item in range(worker, B * H * n_split, n_workers):
+            head, part = divmod(item, n_split)
+            b, h = divmod(head, H)
+            for block in range(part, n_blocks, n_split):
+                i0 = block * BLOCK_Q
+                _forward_block(q[b, h], k[b, h], v[b, h], bias, use_bias, b, h, causal, scale,
+                               i0, min(i0 + BLOCK_Q, Nq), o[b, h], lse[b, h], scores[worker])
+
+
+@njit(parallel=True, nogil=True, cache=True)
+def _backward_kernel(q, k, v, o, lse, do, bias, use_bias, causal, scale, n_split,
+                     dq, dk_parts, dv_parts, probs, dprobs, deltas):
+    B, H, Nq, _ = q.shape
+    n_workers = probs.shape[0]
+    n_blocks = (Nq + BLOCK_Q - 1) // BLOCK_Q
+    for worker in prange(n_workers):
+        for item in range(worker, B * H * n_split, n_workers):
+            head, part = divmod(item, n_split)
+            b, h = divmod(head, H)
+            for block in range(part, n_blocks, n_split):
+                i0 = block * BLOCK_Q
+                _backward_block(q[b, h], k[b, h], v[b, h], o[b, h], lse[b, h], do[b, h],
+                                bias, use_bias, b, h, causal, scale, i0, min(i0 + BLOCK_Q, Nq),
+                                dq[b, h], dk_parts[part, b, h], dv_parts[part, b, h],
+                                probs[worker], dprobs[worker], deltas[worker])
+
+
+# ---------------------------------------------------------------------------------------------
+# 6. Entry points
+# ---------------------------------------------------------------------------------------------
+
+_blas_controller = None  # threadpoolctl's view of the loaded BLAS libraries, made on first use
+
+
+def _blas_limiter():
+    """A threadpoolctl controller for the BLAS libraries, or None when threadpoolctl is missing."""
+    global _blas_controller
+    if _blas_controller is None:
+        try:
+            import scipy.linalg.cython_blas  # noqa: F401  (load scipy's BLAS before looking)
+            from threadpoolctl import ThreadpoolController
+        except ImportError:
+            warnings.warn(
+                "attention: threadpoolctl is not installed, so BLAS cannot be made single-threaded "
+                "inside Numba's threads; the fused CPU attention runs on one Numba thread",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            _blas_controller = False
+        else:
+            _blas_controller = ThreadpoolController()
+    return _blas_controller or None
+
+
+@contextlib.contextmanager
+def _parallel_region():
+    """Yields how many Numba workers to use, with BLAS held to one thread meanwhile.
+
+    The BLAS thread count is process-wide state: it is restored on exit, so numpy's own
+    matmul is unaffected afterwards (other Python threads calling BLAS *during* the kernel
+    run single-threaded meanwhile).
+    """
+    limiter = _blas_limiter()
+    if limiter is None:
+        yield 1
+        return
+    with limiter.limit(limits=1, user_api="blas"):
+        yield numba.get_num_threads()
+
+
+def _query_splits(n_heads, n_blocks, n_workers):
+    """How many parts each head's query blocks are dealt into: 1 when there are heads enough
+    to keep every worker busy (>= 2 per worker), else enough parts for 2 items per worker."""
+    if n_heads >= 2 * n_workers:
+        return 1
+    return max(1, min(n_blocks, -(-2 * n_workers // n_heads)))
+
+
+def _padded(n_keys):
+    """Row length of the score buffers: a multiple of 16 elements (whole cache lines) plus 16,
+    so that rows never sit a multiple of 4 KiB apart (which made GEMMs writing them 2x slower)."""
+    return -(-n_keys // 16) * 16 + 16
+
+
+def _bias_for_kernel(mask, dtype):
+    bias = mask_as_bias(mask, dtype)
+    if bias is None:
+        return np.zeros((1, 1, 1, 1), dtype), False
+    return bias, True
+
+
+def cpu_forward(q, k, v, mask=None, is_causal=False, scale=None):
+    """Fused attention forward on NumPy arrays. Same contract as ``reference_forward``:
+    returns ``(o, lse)``, o (B, H, Nq, Dv), lse (B, H, Nq) natural log, -inf for fully-masked rows.
+    """
+    B, H, Nq, Nk, D, Dv = check_forward_inputs(q, k, v, mask)
+    scale = resolve_scale(scale, D)
+    q, k, v = (as_c_contiguous(np.asarray(a)) for a in (q, k, v))
+    dtype = q.dtype
+    o = np.zeros((B, H, Nq, Dv), dtype)
+    lse = np.full((B, H, Nq), -np.inf, dtype)
+    if B * H * Nq == 0 or Nk == 0:  # nothing to attend to: every row is "fully masked"
+        return o, lse
+    bias, use_bias = _bias_for_kernel(mask, dtype)
+    n_blocks = -(-Nq // BLOCK_Q)
+    with _parallel_region() as n_threads:
+        n_split = _query_splits(B * H, n_blocks, n_threads)
+        n_workers = min(n_threads, B * H * n_split)
+        scores = np.empty((n_workers, min(BLOCK_Q, Nq), _padded(Nk)), dtype)
+        _forward_kernel(q, k, v, bias, use_bias, bool(is_causal), scale, n_split, o, lse, scores)
+    return o, lse
+
+
+def cpu_backward(q, k, v, o, lse, do, mask=None, is_causal=False, scale=None):
+    """Fused attention backward on NumPy arrays: returns ``(dq, dk, dv)``. P is recomputed from
+    ``lse`` block by block; no (Nq, Nk) matrix is ever held. No gradient for the mask."""
+    B, H, Nq, Nk, D, Dv = check_backward_inputs(q, k, v, o, lse, do, mask)
+    scale = resolve_scale(scale, D)
+    q, k, v, o, lse, do = (as_c_contiguous(np.asarray(a)) for a in (q, k, v, o, lse, do))
+    dtype = q.dtype
+    dq = np.zeros_like(q)
+    if B * H * Nq == 0 or Nk == 0:
+        return dq, np.zeros_like(k), np.zeros_like(v)
+    bias, use_bias = _bias_for_kernel(mask, dtype)
+    n_blocks = -(-Nq // BLOCK_Q)
+    with _parallel_region() as n_threads:
+        n_split = _query_splits(B * H, n_blocks, n_threads)
+        n_workers = min(n_threads, B * H * n_split)
+        # With n_split > 1, several workers add into one head's dk, dv: each part gets its own.
+        dk_parts = np.zeros((n_split,) + k.shape, dtype)
+        dv_parts = np.zeros((n_split,) + v.shape, dtype)
+        rows = min(BLOCK_Q, Nq)
+        probs = np.empty((n_workers, rows, _padded(min(TILE_K, Nk))), dtype)
+        dprobs = np.empty((n_workers, rows, _padded(min(TILE_K, Nk))), dtype)
+        deltas = np.empty((n_workers, rows), dtype)
+        _backward_kernel(q, k, v, o, lse, do, bias, use_bias, bool(is_causal), scale, n_split,
+                         dq, dk_parts, dv_parts, probs, dprobs, deltas)
+    if n_split == 1:
+        return dq, dk_parts[0], dv_parts[0]
+    return dq, dk_parts.sum(axis=0), dv_parts.sum(axis=0)
