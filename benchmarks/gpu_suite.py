@@ -38,10 +38,10 @@ def environment() -> dict:
     return env
 
 
-def run_tests(out: str, dry: bool) -> dict:
+def run_tests(out: str, dry: bool, paths) -> dict:
     """The CUDA kernel tests (on CuPy arrays here) and the device-level tests."""
-    args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs",
-            "tests/test_cuda_device.py", "tests/kernels", "-k", "cuda or Cuda or CUDA"]
+    args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs", *paths,
+            "-k", "cuda or Cuda or CUDA"]
     if dry:
         args += ["-x", "--co"]
     t0 = time.perf_counter()
@@ -207,12 +207,15 @@ def main(argv=None) -> int:
     p.add_argument("--repeat", type=int, default=20)
     p.add_argument("--dry-run", action="store_true", help="no GPU: tiny shapes on the CPU, tests only collected")
     p.add_argument("--skip-tests", action="store_true")
+    p.add_argument("--tests", nargs="*", default=["tests/test_cuda_device.py", "tests/kernels"],
+                   help="test paths to run (their CUDA tests)")
+    p.add_argument("--quick", action="store_true", help="two attention shapes only")
     args = p.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     report = {"environment": environment(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
     print("[env]", report["environment"], flush=True)
     if not args.skip_tests:
-        report["tests"] = run_tests(args.out, args.dry_run)
+        report["tests"] = run_tests(args.out, args.dry_run, args.tests)
     if args.dry_run:
         import numpy as xp
 
@@ -226,6 +229,8 @@ def main(argv=None) -> int:
         except ImportError:
             torch = None
         shapes = [(8, 4, 256, 64), (4, 4, 1024, 64), (1, 4, 4096, 64), (8, 16, 2048, 64)]
+        if args.quick:
+            shapes = [(4, 4, 1024, 64), (8, 16, 2048, 64)]
     timer = Timer(xp, args.repeat)
     report["benchmarks"] = []
     for name, fn in (("attention", lambda: bench_attention(xp, timer, torch, shapes, args.dry_run)),
