@@ -315,6 +315,24 @@ def test_blas_thread_count_restored():
     assert before == after
 
 
+def test_cpu_without_threadpoolctl_runs_on_one_numba_thread(monkeypatch):
+    """Without a way to make BLAS single-threaded, the kernels use one Numba worker (BLAS may
+    then use its own threads); the results are the same."""
+    from tinymm.kernels.attention import cpu
+
+    rng = np.random.default_rng(13)
+    q, k, v, do = make_inputs(rng, 1, 3, 150, 90, 8, 8, np.float32)
+    o, lse = A.cpu_forward(q, k, v, is_causal=True)
+    grads = A.cpu_backward(q, k, v, o, lse, do, is_causal=True)
+    monkeypatch.setattr(cpu, "_blas_controller", False)
+    with cpu._parallel_region() as n_workers:
+        assert n_workers == 1
+    o1, lse1 = A.cpu_forward(q, k, v, is_causal=True)
+    np.testing.assert_allclose(o1, o, rtol=1e-6, atol=1e-6)
+    for g1, g in zip(A.cpu_backward(q, k, v, o1, lse1, do, is_causal=True), grads):
+        np.testing.assert_allclose(g1, g, rtol=1e-5, atol=1e-5)
+
+
 def test_dispatch_numpy_goes_to_cpu():
     rng = np.random.default_rng(7)
     q, k, v, do = make_inputs(rng, 1, 1, 5, 6, 4, 4, np.float32)
