@@ -383,7 +383,7 @@ def _softmax_base2(row):
         e = _exp2(row[j] - top)
         row[j] = e
         total += e
-    inverse = 1 / total
+    inverse = row.dtype.type(1) / total
     for j in range(row.shape[0]):
         row[j] *= inverse
     return top + np.log2(total)
