@@ -174,15 +174,15 @@ def _bind_blas(prefer_numpy=True):
             from numpy._core import _multiarray_umath
         except ImportError:  # NumPy 1.x
             from numpy.core import _multiarray_umath
-        # dlsym on NumPy's extension module also searches the libraries it links, its BLAS too.
-        library = ctypes.CDLL(_multiarray_umath.__file__)
         try:
+            # dlsym on NumPy's extension module also searches the libraries it links: its BLAS.
+            library = ctypes.CDLL(_multiarray_umath.__file__)
             addresses = {
                 kind: ctypes.cast(getattr(library, f"scipy_cblas_{kind}gemm64_"), ctypes.c_void_p).value
                 for kind in "sd"
             }
             source = "numpy's OpenBLAS"
-        except AttributeError:
+        except (OSError, AttributeError):  # another NumPy build: no such symbols
             pass
     if addresses is None:
         addresses = {kind: _scipy_gemm_shim(kind) for kind in "sd"}
