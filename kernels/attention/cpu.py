@@ -609,10 +609,10 @@ def cpu_forward(q, k, v, mask=None, is_causal=False, scale=None):
     scale = resolve_scale(scale, D)
     q, k, v = (as_c_contiguous(np.asarray(a)) for a in (q, k, v))
     dtype = q.dtype
-    o = np.zeros((B, H, Nq, Dv), dtype)
-    lse = np.full((B, H, Nq), -np.inf, dtype)
     if B * H * Nq == 0 or Nk == 0:  # nothing to attend to: every row is "fully masked"
-        return o, lse
+        return np.zeros((B, H, Nq, Dv), dtype), np.full((B, H, Nq), -np.inf, dtype)
+    o = np.empty((B, H, Nq, Dv), dtype)  # every row is written (the first key tile has beta = 0)
+    lse = np.empty((B, H, Nq), dtype)
     bias, use_bias = _bias_for_kernel(mask, dtype)
     n_blocks = -(-Nq // BLOCK_Q)
     with _parallel_region() as n_threads:
@@ -630,9 +630,9 @@ def cpu_backward(q, k, v, o, lse, do, mask=None, is_causal=False, scale=None):
     scale = resolve_scale(scale, D)
     q, k, v, o, lse, do = (as_c_contiguous(np.asarray(a)) for a in (q, k, v, o, lse, do))
     dtype = q.dtype
-    dq = np.zeros_like(q)
     if B * H * Nq == 0 or Nk == 0:
-        return dq, np.zeros_like(k), np.zeros_like(v)
+        return np.zeros_like(q), np.zeros_like(k), np.zeros_like(v)
+    dq = np.empty_like(q)  # every row is written (the first key tile has beta = 0)
     bias, use_bias = _bias_for_kernel(mask, dtype)
     n_blocks = -(-Nq // BLOCK_Q)
     with _parallel_region() as n_threads:
