@@ -1,18 +1,29 @@
-"""Helpers shared by every kernel family: array-type dispatch and CUDA launch geometry.
+"""Helpers shared by every kernel family: dispatch, input checks, CPU loops, CUDA launches.
 
 Dispatch is by the *type of the array* a kernel is given, never by whether a GPU exists:
 a ``cupy.ndarray`` goes to the CUDA version, anything else to the CPU version. The CUDA
 versions also accept NumPy arrays, which is how they run under Numba's CUDA simulator
 (``NUMBA_ENABLE_CUDASIM=1``) on machines without a GPU.
+
+This module imports neither Numba nor CuPy at import time (``import tinymm`` reaches it
+through ``tinymm.backend`` and must stay light); the helpers that need them import them
+when called.
 """
+import functools
 import os
+import types
 
 import numpy as np
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def is_cuda_array(a) -> bool:
     """True for CuPy arrays. Checked by module name so that CuPy is never imported here."""
-    return type(a).__module__.split(".", 1)[0] == "cupy"
+    if type(a) is np.ndarray:  # the common case first: this runs several times per kernel call
+        return False
+    module = type(a).__module__
+    return module == "cupy" or module.startswith("cupy.")
 
 
 def array_module(a):
@@ -35,7 +46,182 @@ def blocks_for(n: int, threads: int) -> int:
 
 def check_same_kind(name: str, **arrays) -> None:
     """Every array given must live on the same kind of device; the error names them."""
-    kinds = {k: ("cuda" if is_cuda_array(v) else "cpu") for k, v in arrays.items() if v is not None}
-    if len(set(kinds.values())) > 1:
-        detail = ", ".join(f"{k} on {v}" for k, v in kinds.items())
+    on_cuda = [is_cuda_array(v) for v in arrays.values() if v is not None]
+    if any(on_cuda) and not all(on_cuda):
+        detail = ", ".join(f"{k} on {'cuda' if is_cuda_array(v) else 'cpu'}"
+                           for k, v in arrays.items() if v is not None)
         raise ValueError(f"{name}: arrays are on different devices ({detail})")
+
+
+# ============================================================================ input checks
+# Every message starts with the public function's name (``fn``) and names the argument, what
+# came and what was expected. ``match`` says what the expected dtype or shape comes from.
+
+
+def check_array(fn, name, a, or_none=False):
+    """``a`` has a dtype and a shape (a NumPy or CuPy array)."""
+    if not (hasattr(a, "dtype") and hasattr(a, "shape")):
+        alternative = " or None" if or_none else ""
+        raise TypeError(f"{fn}: {name} must be a NumPy or CuPy array{alternative}, got {type(a).__name__}")
+
+
+def check_float_dtype(fn, name, a):
+    if a.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{fn}: {name} has dtype {a.dtype}, expected float32 or float64")
+
+
+def check_dtype(fn, name, a, dtype, match):
+    if a.dtype != dtype:
+        raise TypeError(f"{fn}: {name} has dtype {a.dtype}, expected {dtype} to match {match}")
+
+
+def check_shape(fn, name, a, shape, match):
+    if tuple(a.shape) != tuple(shape):
+        raise ValueError(f"{fn}: {name} has shape {tuple(a.shape)}, expected {tuple(shape)} to match {match}")
+
+
+def check_like(fn, name, a, shape, dtype, match):
+    """``a`` is an array of the given dtype and shape, both taken from ``match``."""
+    check_array(fn, name, a)
+    check_dtype(fn, name, a, dtype, match)
+    check_shape(fn, name, a, shape, match)
+
+
+def check_float(fn, name, a, ndim):
+    """``a`` is a float32/float64 array of ``ndim`` dims; returns it C-contiguous."""
+    check_array(fn, name, a)
+    check_float_dtype(fn, name, a)
+    if a.ndim != ndim:
+        raise ValueError(f"{fn}: {name} has {a.ndim} dims (shape {tuple(a.shape)}), expected {ndim}")
+    return contiguous(a)
+
+
+def contiguous(a):
+    """``a`` itself when C-contiguous, else a C-contiguous copy (NumPy or CuPy, as given)."""
+    if a.flags.c_contiguous:
+        return a
+    return array_module(a).ascontiguousarray(a)
+
+
+# ============================================================================ CPU loops (Numba)
+
+
+class SerialParallel:
+    """One ``prange`` loop compiled twice: ``serial`` (``prange`` acts as ``range``) and
+    ``parallel`` (``numba.njit(parallel=True)``).
+
+    A parallel loop wakes Numba's thread pool on every call: tens of microseconds on an idle
+    machine, milliseconds on a busy one, whatever the array size. Small arrays therefore run
+    the serial version; each family sets the work (element count) from which the parallel
+    one pays, measured by ``python -m benchmarks.kernels``.
+    """
+
+    __slots__ = ("serial", "parallel")
+
+    def __init__(self, serial, parallel):
+        self.serial = serial
+        self.parallel = parallel
+
+    def for_work(self, work, min_parallel_work):
+        """The parallel version when ``work >= min_parallel_work``, else the serial one."""
+        return self.parallel if work >= min_parallel_work else self.serial
+
+
+def serial_and_parallel(fastmath=False):
+    """Decorator: compile a ``prange`` loop as ``SerialParallel`` (both cached on disk).
+
+    Both versions use NumPy's error model: a float division by zero gives inf or NaN instead
+    of raising ZeroDivisionError, as parallel loops always do. The check that raises would
+    also keep LLVM from vectorising any loop that divides (measured 6x slower for Adam).
+
+    Numba's on-disk cache keys a function by its qualified name and source line, not by its
+    compile flags, so two dispatchers of one Python function would overwrite each other's
+    cache entries. The serial version is therefore compiled from a copy of the function
+    named ``<name>_serial``. (For the same reason, after changing the options here, delete
+    ``kernels/__pycache__/*.nb[ic]``: a family file that did not change keeps loading loops
+    compiled with the old ones.)
+    """
+    import numba
+
+    def build(fn):
+        serial_fn = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + "_serial",
+                                       fn.__defaults__, fn.__closure__)
+        serial_fn.__qualname__ = fn.__qualname__ + "_serial"
+        serial_fn.__module__ = fn.__module__
+        serial_fn.__doc__ = fn.__doc__
+        options = dict(cache=True, fastmath=fastmath, error_model="numpy")
+        return SerialParallel(numba.njit(**options)(serial_fn), numba.njit(parallel=True, **options)(fn))
+
+    return build
+
+
+# ============================================================================ CUDA kernels and launches
+
+# ``numba.cuda``, bound on first use by cuda_block_sum. It must be a module global: the CUDA
+# simulator swaps a device function's global ``cuda`` for its fake module while it runs.
+cuda = None
+
+
+@functools.lru_cache(maxsize=None)
+def cuda_block_sum():
+    """The CUDA device function ``block_sum(scratch, v)``: the sum of ``v`` over a block.
+
+    A tree reduction in shared memory: ``scratch`` holds at least ``blockDim.x`` elements
+    (a power of two) and every thread of the block must call it. Returns the total to every
+    thread. Built on first use, so that importing this module never imports ``numba.cuda``.
+    """
+    global cuda
+    from numba import cuda
+
+    @cuda.jit(device=True)
+    def block_sum(scratch, v):
+        tid = cuda.threadIdx.x
+        scratch[tid] = v
+        cuda.syncthreads()
+        stride = cuda.blockDim.x // 2
+        while stride > 0:
+            if tid < stride:
+                scratch[tid] += scratch[tid + stride]
+            cuda.syncthreads()
+            stride //= 2
+        total = scratch[0]
+        cuda.syncthreads()  # scratch may be reused right after
+        return total
+
+    return block_sum
+
+
+
+def threads_for_row(n, max_threads, family):
+    """Threads per block for rows of length ``n``: a power of two in [32, ``max_threads``],
+    so that short rows do not leave most of a block idle."""
+    b = 32
+    while b < n and b < max_threads:
+        b *= 2
+    b = min(b, max_threads)
+    if b < 1 or b & (b - 1):
+        raise ValueError(f"{family}: CUDA_BLOCK must be a power of two, got {max_threads}")
+    return b
+
+
+def launch_on_cupy_stream(kernel, grid, block, shared_bytes, args):
+    """Launch ``kernel`` without a host synchronisation, on CuPy's current stream.
+
+    Given a CuPy array, Numba wraps it through ``__cuda_array_interface__`` and by default
+    synchronises the stream that the interface names, once per array per launch: a host-GPU
+    round trip that drains the GPU's queue on every call. We wrap the arrays ourselves without
+    that sync and launch on CuPy's current stream, which keeps the order with CuPy's own work.
+    NumPy arguments (the CUDA simulator) are passed as they are.
+    """
+    if not any(is_cuda_array(a) for a in args):
+        kernel[grid, block, 0, shared_bytes](*args)
+        return
+    import cupy
+    from numba import cuda
+
+    ptr = cupy.cuda.get_current_stream().ptr
+    # CuPy's default (null) stream is CUDA's legacy default stream, Numba's stream 0. Launching
+    # on an external-stream wrapper costs far more host time (measured on an H200: about 0.2 ms more per launch).
+    stream = 0 if ptr == 0 else cuda.external_stream(ptr)
+    args = [cuda.as_cuda_array(a, sync=False) if is_cuda_array(a) else a for a in args]
+    kernel[grid, block, stream, shared_bytes](*args)

@@ -26,10 +26,12 @@ Implementation notes: the CPU forward runs one row per ``prange`` iteration with
 accumulators. The CPU backward splits the rows into chunks, one ``prange`` iteration per chunk;
 each chunk computes its rows' ``dx`` and adds its rows' contributions to ``dw``/``db`` into its
 own row of a (chunks, N) partial-sum array, summed at the end: no two threads write the same
-memory. The CUDA forward and ``dx`` run one block per row with a shared-memory tree reduction
-(two passes for the variance, like the CPU, rather than the cancellation-prone E[x^2] - E[x]^2);
-``dw``/``db`` run as a 2-D grid (column tiles x row chunks) of per-chunk partial sums, reduced
-over chunks afterwards.
+memory. Each CPU loop is compiled twice, serial and parallel; arrays of fewer than
+``CPU_PARALLEL_MIN_ELEMENTS`` elements take the serial one (and the backward one chunk), as
+waking the thread pool costs more than it saves there. The CUDA forward and ``dx`` run one
+block per row with a shared-memory tree reduction (two passes for the variance, like the CPU,
+rather than the cancellation-prone E[x^2] - E[x]^2); ``dw``/``db`` run as a 2-D grid (column
+tiles x row chunks) of per-chunk partial sums, reduced over chunks afterwards.
 """
 from __future__ import annotations
 
@@ -39,7 +41,9 @@ import math
 import numba
 import numpy as np
 
-from ._common import array_module, blocks_for, check_same_kind, is_cuda_array
+from ._common import (array_module, blocks_for, check_array, check_dtype, check_float, check_same_kind,
+                      check_shape, contiguous, cuda_block_sum, is_cuda_array, launch_on_cupy_stream,
+                      serial_and_parallel, threads_for_row)
 
 # Most threads per block of the CUDA kernels (a power of two); rows of N columns get
 # min(CUDA_BLOCK, max(32, next power of two >= N)).
@@ -49,7 +53,17 @@ CUDA_MAX_BLOCKS = 65535
 # Rows summed by one CUDA thread for dweight/dbias before the partial sums are reduced.
 CUDA_PARAM_GRAD_ROWS = 64
 
-_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+# Arrays of at least this many elements (rows x columns) run the parallel CPU loops, smaller
+# ones the serial loops. Measured by `python -m benchmarks.kernels` (its crossover table: each
+# call after 5 ms idle, float32) on this project's 2-core AMD EPYC, which other jobs share.
+# Quiet machine: the parallel loops pay from 128K-512K elements (backward 256x512: serial 0.25
+# ms, parallel 0.17; forward 512x1024: 0.58 vs 0.31). Busy machine: a parallel call that finds
+# the other core taken waits out a scheduler slice, 3-7 ms whatever the size, so the parallel
+# *mean* stays above the serial one up to about 2M elements (1024x1024: forward 0.92 vs 4.76
+# ms, backward 1.73 vs 4.59) and mostly wins beyond (backward 2048x1024: 4.94 vs 3.21 ms;
+# 4096x1024: 10.2 vs 7.4). 2M keeps every small and medium array, a training step's among
+# them, serial; on a dedicated machine 1 << 17 would do.
+CPU_PARALLEL_MIN_ELEMENTS = 1 << 21
 
 # Numba CPU kernels may reorder additions (LLVM's "reassoc" flag only: NaN, inf and signed
 # zeros keep IEEE semantics). That lets LLVM vectorise the row sums, several times faster, and
@@ -64,34 +78,22 @@ cuda = None
 # ============================================================================ input checks
 
 
-def _check_float(fn, name, a, ndim):
-    """``a`` is a float32/float64 array of ``ndim`` dims; returns it C-contiguous."""
-    if not (hasattr(a, "dtype") and hasattr(a, "shape")):
-        raise TypeError(f"{fn}: {name} must be a NumPy or CuPy array, got {type(a).__name__}")
-    if a.dtype not in _FLOAT_DTYPES:
-        raise TypeError(f"{fn}: {name} has dtype {a.dtype}, expected float32 or float64")
-    if a.ndim != ndim:
-        raise ValueError(f"{fn}: {name} has {a.ndim} dims (shape {tuple(a.shape)}), expected {ndim}")
-    return array_module(a).ascontiguousarray(a)
-
-
 def _check_like(fn, name, a, shape, what):
-    """``a`` is an array of ``x``'s dtype and the given shape (``what`` says why)."""
-    if not (hasattr(a, "dtype") and hasattr(a, "shape")):
-        raise TypeError(f"{fn}: {name} must be a NumPy or CuPy array or None, got {type(a).__name__}")
-    if tuple(a.shape) != tuple(shape):
-        raise ValueError(f"{fn}: {name} has shape {tuple(a.shape)}, expected {tuple(shape)} to match {what}")
-    return array_module(a).ascontiguousarray(a)
+    """``a`` is an array of the given shape (``what`` says why); its dtype is checked after
+    every shape. Returns it C-contiguous."""
+    check_array(fn, name, a, or_none=True)
+    check_shape(fn, name, a, shape, what)
+    return contiguous(a)
 
 
 def _check_dtype(fn, x, **arrays):
     for name, a in arrays.items():
-        if a is not None and a.dtype != x.dtype:
-            raise TypeError(f"{fn}: {name} has dtype {a.dtype}, expected {x.dtype} to match x")
+        if a is not None:
+            check_dtype(fn, name, a, x.dtype, "x")
 
 
 def _check_forward(fn, x, weight, bias, eps):
-    x = _check_float(fn, "x", x, 2)
+    x = check_float(fn, "x", x, 2)
     n = x.shape[1]
     if n < 1:
         raise ValueError(f"{fn}: x has shape {tuple(x.shape)}, expected a last dim of at least 1")
@@ -108,7 +110,7 @@ def _check_forward(fn, x, weight, bias, eps):
 
 
 def _check_backward(fn, gy, x, mean, rstd, weight, has_bias):
-    x = _check_float(fn, "x", x, 2)
+    x = check_float(fn, "x", x, 2)
     m, n = x.shape
     if n < 1:
         raise ValueError(f"{fn}: x has shape {tuple(x.shape)}, expected a last dim of at least 1")
@@ -153,7 +155,7 @@ def reference_layer_norm_backward(gy, x, mean, rstd, weight=None, has_bias=True)
 # ============================================================================ CPU (Numba)
 
 
-@numba.njit(parallel=True, cache=True, fastmath=_REASSOC)
+@serial_and_parallel(fastmath=_REASSOC)
 def _layer_norm_forward_cpu(x, w, b, has_w, has_b, eps, y, mean, rstd):
     m_rows, n = x.shape
     for i in numba.prange(m_rows):
@@ -178,7 +180,7 @@ def _layer_norm_forward_cpu(x, w, b, has_w, has_b, eps, y, mean, rstd):
             y[i, j] = v
 
 
-@numba.njit(parallel=True, cache=True, fastmath=_REASSOC)
+@serial_and_parallel(fastmath=_REASSOC)
 def _layer_norm_backward_cpu(gy, x, mean, rstd, w, has_w, n_chunks, dx, dw_part, db_part):
     # dw_part/db_part: (n_chunks, N) float64, zeroed; chunk c owns row c of each.
     m_rows, n = x.shape
@@ -207,17 +209,6 @@ def _layer_norm_backward_cpu(gy, x, mean, rstd, w, has_w, n_chunks, dx, dw_part,
 # ============================================================================ CUDA (Numba-CUDA)
 
 
-def _block_for(n):
-    """Threads per block for rows of length n: a power of two in [32, CUDA_BLOCK]."""
-    b = 32
-    while b < n and b < CUDA_BLOCK:
-        b *= 2
-    b = min(b, CUDA_BLOCK)
-    if b < 1 or b & (b - 1):
-        raise ValueError(f"norm: CUDA_BLOCK must be a power of two, got {CUDA_BLOCK}")
-    return b
-
-
 @functools.lru_cache(maxsize=None)
 def _cuda_kernels(dtype_name):
     """The CUDA kernels for one dtype, compiled by Numba on first launch.
@@ -231,21 +222,7 @@ def _cuda_kernels(dtype_name):
 
     T = numba.from_dtype(np.dtype(dtype_name))
 
-    @cuda.jit(device=True)
-    def block_sum(scratch, v):
-        # Tree reduction in shared memory; every thread of the block must call this.
-        tid = cuda.threadIdx.x
-        scratch[tid] = v
-        cuda.syncthreads()
-        stride = cuda.blockDim.x // 2
-        while stride > 0:
-            if tid < stride:
-                scratch[tid] += scratch[tid + stride]
-            cuda.syncthreads()
-            stride //= 2
-        total = scratch[0]
-        cuda.syncthreads()  # scratch may be reused right after
-        return total
+    block_sum = cuda_block_sum()  # tree reduction in shared memory, from _common
 
     @cuda.jit(device=True)
     def affine(v, j, mu, r, w, b, has_w, has_b):
@@ -339,34 +316,12 @@ def _cuda_kernels(dtype_name):
     return dict(forward=forward, backward_dx=backward_dx, backward_params_partial=backward_params_partial)
 
 
-def _launch_on_cupy_stream(kernel, grid, block, shared_bytes, args):
-    """Launch ``kernel`` without a host synchronisation, on CuPy's current stream.
-
-    Given a CuPy array, Numba wraps it through ``__cuda_array_interface__`` and by default
-    synchronises the stream that the interface names, once per array per launch: a host-GPU
-    round trip that drains the GPU's queue on every call. We wrap the arrays ourselves without
-    that sync and launch on CuPy's current stream, which keeps the order with CuPy's own work.
-    NumPy arguments (the CUDA simulator) are passed as they are.
-    """
-    if not any(is_cuda_array(a) for a in args):
-        kernel[grid, block, 0, shared_bytes](*args)
-        return
-    import cupy
-
-    ptr = cupy.cuda.get_current_stream().ptr
-    # CuPy's default (null) stream is CUDA's legacy default stream, Numba's stream 0. Launching
-    # on an external-stream wrapper costs far more host time (measured on an H200: about 0.2 ms more per launch).
-    stream = 0 if ptr == 0 else cuda.external_stream(ptr)
-    args = [cuda.as_cuda_array(a, sync=False) if is_cuda_array(a) else a for a in args]
-    kernel[grid, block, stream, shared_bytes](*args)
-
-
 def _row_launch(kernel_name, x, *args):
     """One block per row (up to CUDA_MAX_BLOCKS), blockDim.x elements of dynamic shared memory."""
     m, n = x.shape
-    block = _block_for(n)
+    block = threads_for_row(n, CUDA_BLOCK, "norm")
     kernel = _cuda_kernels(x.dtype.name)[kernel_name]
-    _launch_on_cupy_stream(kernel, max(1, min(m, CUDA_MAX_BLOCKS)), block, block * x.dtype.itemsize, args)
+    launch_on_cupy_stream(kernel, max(1, min(m, CUDA_MAX_BLOCKS)), block, block * x.dtype.itemsize, args)
 
 
 # ============================================================================ implementations
@@ -388,7 +343,8 @@ def _forward_impl(x, weight, bias, eps, use_cuda):
     if use_cuda:
         _row_launch("forward", x, x, w, b, weight is not None, bias is not None, eps, y, mean, rstd)
     else:
-        _layer_norm_forward_cpu(x, w, b, weight is not None, bias is not None, eps, y, mean, rstd)
+        _layer_norm_forward_cpu.for_work(x.size, CPU_PARALLEL_MIN_ELEMENTS)(
+            x, w, b, weight is not None, bias is not None, eps, y, mean, rstd)
     return y, mean, rstd
 
 
@@ -410,16 +366,19 @@ def _backward_impl(gy, x, mean, rstd, weight, has_bias, use_cuda):
         rows_per_chunk = -(-m // n_chunks)
         dw_part = xp.empty((n_chunks, n), dtype=x.dtype)
         db_part = xp.empty((n_chunks, n), dtype=x.dtype)
-        block = _block_for(n)
+        block = threads_for_row(n, CUDA_BLOCK, "norm")
         kernel = _cuda_kernels(x.dtype.name)["backward_params_partial"]
-        _launch_on_cupy_stream(kernel, (blocks_for(n, block), n_chunks), block, 0,
-                               (gy, x, mean, rstd, rows_per_chunk, dw_part, db_part))
+        launch_on_cupy_stream(kernel, (blocks_for(n, block), n_chunks), block, 0,
+                              (gy, x, mean, rstd, rows_per_chunk, dw_part, db_part))
         dw, db = dw_part.sum(axis=0), db_part.sum(axis=0)
     else:
-        n_chunks = max(1, min(m, 4 * numba.get_num_threads()))
+        if x.size >= CPU_PARALLEL_MIN_ELEMENTS:
+            loop, n_chunks = _layer_norm_backward_cpu.parallel, max(1, min(m, 4 * numba.get_num_threads()))
+        else:
+            loop, n_chunks = _layer_norm_backward_cpu.serial, 1
         dw_part = np.zeros((n_chunks, n))
         db_part = np.zeros((n_chunks, n))
-        _layer_norm_backward_cpu(gy, x, mean, rstd, w, need_dw, n_chunks, dx, dw_part, db_part)
+        loop(gy, x, mean, rstd, w, need_dw, n_chunks, dx, dw_part, db_part)
         dw = dw_part.sum(axis=0).astype(x.dtype)
         db = db_part.sum(axis=0).astype(x.dtype)
     return dx, (dw if need_dw else None), (db if has_bias else None)

@@ -34,8 +34,10 @@ then runs in that dtype, in the order PyTorch's single-tensor implementation use
 float32 results within a few ulps of PyTorch's.
 
 The per-element update is written once, as plain Python (``_sgd_element``, ``_adam_element``),
-and compiled twice: with ``numba.njit`` for the CPU loop (``prange`` over elements) and with
-``numba.cuda.jit(device=True)`` for the CUDA grid-stride kernel.
+and compiled for each target: with ``numba.njit`` for the CPU loop (``prange`` over elements)
+and with ``numba.cuda.jit(device=True)`` for the CUDA grid-stride kernel. The CPU loop is itself
+compiled twice, serial and parallel; parameters of fewer than ``CPU_PARALLEL_MIN_ELEMENTS``
+elements take the serial one, as waking the thread pool costs more than it saves there.
 """
 from __future__ import annotations
 
@@ -45,14 +47,25 @@ import math
 import numba
 import numpy as np
 
-from ._common import array_module, blocks_for, check_same_kind, is_cuda_array
+from ._common import (array_module, blocks_for, check_array, check_float_dtype, check_like, check_same_kind,
+                      is_cuda_array, launch_on_cupy_stream, serial_and_parallel)
 
 # Threads per block of the CUDA update kernels, and the most blocks launched (each thread then
 # grid-strides over the remaining elements).
 CUDA_BLOCK = 256
 CUDA_MAX_BLOCKS = 4096
 
-_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+# Parameters of at least this many elements run the parallel CPU loops, smaller ones the serial
+# loops. Measured by `python -m benchmarks.kernels` (its crossover table: each call after 5 ms
+# idle, float32) on this project's 2-core AMD EPYC, which other jobs share. Quiet machine: the
+# parallel AdamW loop pays from about 128K elements (256K: serial 0.30 ms, parallel 0.19; 4M:
+# 4.43 vs 1.90); SGD, bound by memory bandwidth, gains little or nothing (4M: 2.13 vs 2.44).
+# Busy machine: a parallel call that finds the other core taken waits out a scheduler slice,
+# 3-7 ms whatever the size, so the parallel *mean* stays above the serial one up to about 2M
+# elements (AdamW 1M: 1.06 vs 8.4 ms; 2M: 2.39 vs 2.43; 4M: 4.0 vs 3.95, medians 4.07 vs 2.29).
+# 2M keeps every small and medium parameter, a training step's among them, serial; on a
+# dedicated machine 1 << 17 would do.
+CPU_PARALLEL_MIN_ELEMENTS = 1 << 21
 
 # ``numba.cuda``, bound on first use by _cuda_kernels. It must be a module global (not a local
 # of the factory): the CUDA simulator swaps the kernels' global ``cuda`` for its fake module.
@@ -62,38 +75,29 @@ cuda = None
 # ============================================================================ input checks
 
 
-def _flat_state(fn, name, a, param):
-    """``a`` is a C-contiguous array like ``param``; returns its raveled (aliasing) view."""
-    if not (hasattr(a, "dtype") and hasattr(a, "shape")):
-        raise TypeError(f"{fn}: {name} must be a NumPy or CuPy array, got {type(a).__name__}")
-    if a.dtype != param.dtype:
-        raise TypeError(f"{fn}: {name} has dtype {a.dtype}, expected {param.dtype} to match param")
-    if tuple(a.shape) != tuple(param.shape):
-        raise ValueError(f"{fn}: {name} has shape {tuple(a.shape)}, expected {tuple(param.shape)} to match param")
+def _check_in_place(fn, name, a):
     if not a.flags.c_contiguous:
         raise ValueError(f"{fn}: {name} is not C-contiguous; it is updated in place, so it must be")
+
+
+def _flat_state(fn, name, a, param):
+    """``a`` is a C-contiguous array like ``param``; returns its raveled (aliasing) view."""
+    check_like(fn, name, a, param.shape, param.dtype, "param")
+    _check_in_place(fn, name, a)
     return a.reshape(-1)
 
 
 def _check_param(fn, param):
-    if not (hasattr(param, "dtype") and hasattr(param, "shape")):
-        raise TypeError(f"{fn}: param must be a NumPy or CuPy array, got {type(param).__name__}")
-    if param.dtype not in _FLOAT_DTYPES:
-        raise TypeError(f"{fn}: param has dtype {param.dtype}, expected float32 or float64")
-    if not param.flags.c_contiguous:
-        raise ValueError(f"{fn}: param is not C-contiguous; it is updated in place, so it must be")
+    check_array(fn, "param", param)
+    check_float_dtype(fn, "param", param)
+    _check_in_place(fn, "param", param)
     if not getattr(param.flags, "writeable", True):  # CuPy arrays have no such flag
         raise ValueError(f"{fn}: param is read-only")
     return param.reshape(-1)
 
 
 def _check_grad(fn, grad, param):
-    if not (hasattr(grad, "dtype") and hasattr(grad, "shape")):
-        raise TypeError(f"{fn}: grad must be a NumPy or CuPy array, got {type(grad).__name__}")
-    if grad.dtype != param.dtype:
-        raise TypeError(f"{fn}: grad has dtype {grad.dtype}, expected {param.dtype} to match param")
-    if tuple(grad.shape) != tuple(param.shape):
-        raise ValueError(f"{fn}: grad has shape {tuple(grad.shape)}, expected {tuple(param.shape)} to match param")
+    check_like(fn, "grad", grad, param.shape, param.dtype, "param")
     return grad.reshape(-1)  # a copy only if grad is not contiguous
 
 
@@ -192,7 +196,7 @@ _sgd_element_cpu = numba.njit(inline="always")(_sgd_element)
 _adam_element_cpu = numba.njit(inline="always")(_adam_element)
 
 
-@numba.njit(parallel=True, cache=True)
+@serial_and_parallel()
 def _sgd_cpu(p, g, buf, lr, momentum, one_minus_dampening, weight_decay, nesterov, maximize, first_step,
              use_momentum):
     for i in numba.prange(p.size):
@@ -203,16 +207,23 @@ def _sgd_cpu(p, g, buf, lr, momentum, one_minus_dampening, weight_decay, nestero
             buf[i] = b
 
 
-@numba.njit(parallel=True, cache=True)
+@serial_and_parallel()
 def _adam_cpu(p, g, m, v, v_max, neg_step_size, bias_correction2_sqrt, eps, one_minus_beta1, beta2,
               one_minus_beta2, weight_decay, decay_factor, decoupled, amsgrad, maximize):
-    for i in numba.prange(p.size):
-        vm = v_max[i] if amsgrad else v[i]  # v_max is empty without amsgrad
-        p[i], m[i], v[i], vm = _adam_element_cpu(
-            p[i], g[i], m[i], v[i], vm, neg_step_size, bias_correction2_sqrt, eps, one_minus_beta1,
-            beta2, one_minus_beta2, weight_decay, decay_factor, decoupled, amsgrad, maximize)
-        if amsgrad:
-            v_max[i] = vm
+    # Two loops rather than one that tests amsgrad per element: without amsgrad the loop never
+    # touches v_max (empty then), and the serial version, which LLVM vectorises only after
+    # checking at run time that the arrays do not overlap, has one array fewer to check
+    # (with a per-element test it stayed scalar, 6x slower).
+    if amsgrad:
+        for i in numba.prange(p.size):
+            p[i], m[i], v[i], v_max[i] = _adam_element_cpu(
+                p[i], g[i], m[i], v[i], v_max[i], neg_step_size, bias_correction2_sqrt, eps, one_minus_beta1,
+                beta2, one_minus_beta2, weight_decay, decay_factor, decoupled, True, maximize)
+    else:
+        for i in numba.prange(p.size):
+            p[i], m[i], v[i], _ = _adam_element_cpu(
+                p[i], g[i], m[i], v[i], v[i], neg_step_size, bias_correction2_sqrt, eps, one_minus_beta1,
+                beta2, one_minus_beta2, weight_decay, decay_factor, decoupled, False, maximize)
 
 
 # ============================================================================ CUDA (Numba-CUDA)
@@ -254,31 +265,9 @@ def _cuda_kernels():
     return dict(sgd=sgd, adam=adam)
 
 
-def _launch_on_cupy_stream(kernel, grid, block, shared_bytes, args):
-    """Launch ``kernel`` without a host synchronisation, on CuPy's current stream.
-
-    Given a CuPy array, Numba wraps it through ``__cuda_array_interface__`` and by default
-    synchronises the stream that the interface names, once per array per launch: a host-GPU
-    round trip that drains the GPU's queue on every call. We wrap the arrays ourselves without
-    that sync and launch on CuPy's current stream, which keeps the order with CuPy's own work.
-    NumPy arguments (the CUDA simulator) are passed as they are.
-    """
-    if not any(is_cuda_array(a) for a in args):
-        kernel[grid, block, 0, shared_bytes](*args)
-        return
-    import cupy
-
-    ptr = cupy.cuda.get_current_stream().ptr
-    # CuPy's default (null) stream is CUDA's legacy default stream, Numba's stream 0. Launching
-    # on an external-stream wrapper costs far more host time (measured on an H200: about 0.2 ms more per launch).
-    stream = 0 if ptr == 0 else cuda.external_stream(ptr)
-    args = [cuda.as_cuda_array(a, sync=False) if is_cuda_array(a) else a for a in args]
-    kernel[grid, block, stream, shared_bytes](*args)
-
-
 def _cuda_launch(name, n, *args):
     kernel = _cuda_kernels()[name]
-    _launch_on_cupy_stream(kernel, min(blocks_for(n, CUDA_BLOCK), CUDA_MAX_BLOCKS), CUDA_BLOCK, 0, args)
+    launch_on_cupy_stream(kernel, min(blocks_for(n, CUDA_BLOCK), CUDA_MAX_BLOCKS), CUDA_BLOCK, 0, args)
 
 
 # ============================================================================ public API
@@ -310,7 +299,7 @@ def _sgd(fn, use_cuda, param, grad, momentum_buf, lr, momentum, dampening, weigh
     if is_cuda_array(param) if use_cuda is None else use_cuda:
         _cuda_launch("sgd", p.size, *args)
     else:
-        _sgd_cpu(*args)
+        _sgd_cpu.for_work(p.size, CPU_PARALLEL_MIN_ELEMENTS)(*args)
 
 
 def _adam(fn, use_cuda, param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay,
@@ -344,7 +333,7 @@ def _adam(fn, use_cuda, param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2
     if is_cuda_array(param) if use_cuda is None else use_cuda:
         _cuda_launch("adam", p.size, *args)
     else:
-        _adam_cpu(*args)
+        _adam_cpu.for_work(p.size, CPU_PARALLEL_MIN_ELEMENTS)(*args)
 
 
 def sgd_step(param, grad, momentum_buf, *, lr, momentum=0.0, dampening=0.0, weight_decay=0.0,

@@ -53,10 +53,15 @@ that is entirely ``-inf`` gives NaN (softmax, log-softmax, loss and gradient), a
 rows with *some* ``-inf`` entries are fine (those entries get probability 0). A NaN anywhere in
 a row makes the whole row NaN.
 
-Implementation notes: the CPU kernels run one row per ``prange`` iteration and accumulate
-sums in float64 for both dtypes. The CUDA kernels run one block per row (grid-striding over
-rows), each thread striding over the row's columns, and combine the per-thread partials with a
-shared-memory tree reduction; they accumulate in the input dtype, as GPU kernels usually do.
+Implementation notes. The CPU kernels run one row per ``prange`` iteration and accumulate
+row sums in float64 for both dtypes (float32 exponentials are summed in float32 over chunks of
+``_SUM_CHUNK`` columns first, so that the loop vectorises). Each loop is compiled twice, serial
+and parallel; arrays of fewer than ``CPU_PARALLEL_MIN_ELEMENTS`` elements take the serial one,
+as waking the thread pool costs more than it saves there. In float32, ``exp`` is ``_exp_f32``,
+a polynomial that LLVM vectorises (Numba's ``np.exp`` is a scalar libm call per element), good
+to about 1 ulp. The CUDA kernels run one block per row (grid-striding over rows), each thread
+striding over the row's columns, and combine the per-thread partials with a shared-memory tree
+reduction; they accumulate in the input dtype, as GPU kernels usually do.
 """
 from __future__ import annotations
 
@@ -65,8 +70,13 @@ import math
 
 import numba
 import numpy as np
+from llvmlite import ir
+from numba.core import types
+from numba.extending import intrinsic, overload
 
-from ._common import array_module, check_same_kind, is_cuda_array
+from ._common import (array_module, check_array, check_float, check_like, check_same_kind, contiguous,
+                      cuda_block_sum, is_cuda_array, launch_on_cupy_stream, serial_and_parallel,
+                      threads_for_row)
 
 # Most threads per block of the CUDA row kernels (a power of two). A row of N columns gets
 # min(CUDA_BLOCK, max(32, next power of two >= N)) threads, so short rows do not idle 100 threads.
@@ -74,7 +84,18 @@ CUDA_BLOCK = 128
 # Grid-stride over rows beyond this many blocks.
 CUDA_MAX_BLOCKS = 65535
 
-_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+# Arrays of at least this many elements (rows x columns) run the parallel CPU loops, smaller
+# ones the serial loops. Measured by `python -m benchmarks.kernels` (its crossover table: each
+# call after 5 ms idle, float32) on this project's 2-core AMD EPYC, which other jobs share.
+# Quiet machine: the parallel loops pay from 32K-256K elements (256x512: softmax fwd serial
+# 0.33 ms, parallel 0.16; log-softmax bwd 0.28 vs 0.15; cross-entropy fwd 512x512: 0.44 vs
+# 0.26). Busy machine: a parallel call that finds the other core taken waits out a scheduler
+# slice, 3-7 ms whatever the size, so the parallel loops' *mean* time stays above the serial
+# one up to 1-2M elements (cross-entropy fwd 1024x1024: serial 1.18 ms, parallel 2.32; softmax
+# bwd 1024x1024: 0.49 vs 0.69) and is a coin toss beyond (2048x1024: softmax bwd 2.3 vs 1.3;
+# cross-entropy fwd+bwd 4.8 vs 7.7 in one run, 5.2 vs 4.5 in another). 2M keeps every small
+# and medium array, a training step's among them, serial; on a dedicated machine 1 << 17 would do.
+CPU_PARALLEL_MIN_ELEMENTS = 1 << 21
 
 # Numba CPU kernels may reorder additions (LLVM's "reassoc" flag only: NaN, inf and signed
 # zeros keep IEEE semantics). That lets LLVM vectorise the row sums, several times faster, and
@@ -89,37 +110,13 @@ cuda = None
 # ============================================================================ input checks
 
 
-def _check_float(fn, name, a, ndim):
-    """``a`` is a float32/float64 array of ``ndim`` dims; returns it C-contiguous."""
-    if not (hasattr(a, "dtype") and hasattr(a, "shape")):
-        raise TypeError(f"{fn}: {name} must be a NumPy or CuPy array, got {type(a).__name__}")
-    if a.dtype not in _FLOAT_DTYPES:
-        raise TypeError(f"{fn}: {name} has dtype {a.dtype}, expected float32 or float64")
-    if a.ndim != ndim:
-        raise ValueError(f"{fn}: {name} has {a.ndim} dims (shape {tuple(a.shape)}), expected {ndim}")
-    return array_module(a).ascontiguousarray(a)
-
-
-def _check_like(fn, name, a, ref_name, ref, shape):
-    """``a`` is an array of ``ref``'s dtype and the given shape; returns it C-contiguous."""
-    if not (hasattr(a, "dtype") and hasattr(a, "shape")):
-        raise TypeError(f"{fn}: {name} must be a NumPy or CuPy array, got {type(a).__name__}")
-    if a.dtype != ref.dtype:
-        raise TypeError(f"{fn}: {name} has dtype {a.dtype}, expected {ref.dtype} to match {ref_name}")
-    if tuple(a.shape) != tuple(shape):
-        raise ValueError(f"{fn}: {name} has shape {tuple(a.shape)}, expected {tuple(shape)} to match {ref_name}")
-    return array_module(a).ascontiguousarray(a)
-
-
 def _check_cross_entropy_args(fn, logits, target, weight, ignore_index, label_smoothing):
     """Shared checks of cross_entropy_forward/backward. Returns (logits, target, weight, is_index)."""
-    logits = _check_float(fn, "logits", logits, 2)
+    logits = check_float(fn, "logits", logits, 2)
     n, c = logits.shape
     if c < 1:
         raise ValueError(f"{fn}: logits has shape {tuple(logits.shape)}, expected at least one class")
-    if not (hasattr(target, "dtype") and hasattr(target, "shape")):
-        raise TypeError(f"{fn}: target must be a NumPy or CuPy array, got {type(target).__name__}")
-    xp = array_module(logits)
+    check_array(fn, "target", target)
     if target.dtype.kind in "iu":
         if tuple(target.shape) != (n,):
             raise ValueError(
@@ -127,7 +124,6 @@ def _check_cross_entropy_args(fn, logits, target, weight, ignore_index, label_sm
                 f"to match logits' first dim"
             )
         is_index = True
-        target = xp.ascontiguousarray(target)
     elif target.dtype.kind == "f":
         if target.dtype != logits.dtype:
             raise TypeError(
@@ -140,31 +136,53 @@ def _check_cross_entropy_args(fn, logits, target, weight, ignore_index, label_sm
                 f"probabilities to match logits"
             )
         is_index = False
-        target = xp.ascontiguousarray(target)
     else:
         raise TypeError(
             f"{fn}: target has dtype {target.dtype}, expected an integer dtype (class indices) "
             f"or {logits.dtype} (class probabilities)"
         )
+    target = contiguous(target)
     if weight is not None:
-        weight = _check_like(fn, "weight", weight, "logits", logits, (c,))
+        check_like(fn, "weight", weight, (c,), logits.dtype, "logits")
+        weight = contiguous(weight)
     if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
         raise TypeError(f"{fn}: ignore_index must be an int, got {type(ignore_index).__name__}")
     if not (0.0 <= float(label_smoothing) <= 1.0):
         raise ValueError(f"{fn}: label_smoothing is {label_smoothing}, expected a value in [0, 1]")
     check_same_kind(fn, logits=logits, target=target, weight=weight)
     if is_index and n > 0:
-        # One vectorised pass over N integers; on a GPU this synchronises once (like PyTorch's
-        # device-side assert, but with a readable message).
-        t = target.astype(np.int64) if target.dtype.kind == "u" else target
-        bad = (t != ignore_index) & ((t < 0) | (t >= c))
-        if bool(bad.any()):
-            i = int(xp.argmax(bad))
-            raise ValueError(
-                f"{fn}: target[{i}] is {int(t[i])}, expected a class index in [0, {c}) "
-                f"or ignore_index ({ignore_index})"
-            )
+        _check_class_indices(fn, target, c, ignore_index)
     return logits, target, weight, is_index
+
+
+def _check_class_indices(fn, target, c, ignore_index):
+    """Every target is a class index in [0, c) or ignore_index.
+
+    NumPy targets are scanned by a compiled loop (one pass, about 1 us for small N; the same
+    test in NumPy ufuncs costs five passes and ~5 us); CuPy targets by one vectorised pass that
+    synchronises once (like PyTorch's device-side assert, but with a readable message).
+    """
+    t = target.astype(np.int64) if target.dtype.kind == "u" else target
+    if isinstance(t, np.ndarray):
+        i = _first_bad_class_index(t, c, ignore_index)
+    else:
+        bad = (t != ignore_index) & ((t < 0) | (t >= c))
+        i = int(array_module(t).argmax(bad)) if bool(bad.any()) else -1
+    if i >= 0:
+        raise ValueError(
+            f"{fn}: target[{i}] is {int(t[i])}, expected a class index in [0, {c}) "
+            f"or ignore_index ({ignore_index})"
+        )
+
+
+@numba.njit(cache=True)
+def _first_bad_class_index(t, c, ignore_index):
+    """Index of the first entry of ``t`` that is neither in [0, c) nor ignore_index; -1 if none."""
+    for i in range(t.size):
+        ti = t[i]
+        if ti != ignore_index and (ti < 0 or ti >= c):
+            return i
+    return -1
 
 
 # ============================================================================ reference (NumPy)
@@ -233,34 +251,150 @@ def reference_cross_entropy_backward(logits, target, lse, grad_loss, weight=None
 
 
 # ============================================================================ CPU (Numba)
+# Row helpers first (inlined into the loops), then the loops. Each loop is compiled serial and
+# parallel (``_common.SerialParallel``); the dispatch picks one by the array's size.
 
 
-@numba.njit(parallel=True, cache=True, fastmath=_REASSOC)
+@intrinsic
+def _float32_from_bits(typingctx, bits):
+    """The float32 whose IEEE-754 bit pattern is the integer ``bits`` (cast to int32)."""
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.FloatType())
+
+    return types.float32(types.int32), codegen
+
+
+# exp(r) = 1 + r + r^2 q(r) on |r| <= ln(2)/2, with q a Chebyshev interpolant of degree 4 of
+# (exp(r) - 1 - r) / r^2: relative error 1.0e-8 in exact arithmetic, 1.03 ulp in float32.
+_EXP_C = tuple(np.float32(c) for c in (1.0, 1.0, 0.5, 0.16666577756404877, 0.041666556149721146,
+                                       0.008363173343241215, 0.0013926175888627768))
+_LOG2E_F32 = np.float32(1.4426950408889634)
+_LN2_HI_F32 = np.float32(0.693359375)  # ln 2 to 9 bits: n * _LN2_HI_F32 is exact for |n| < 2^15
+_LN2_LO_F32 = np.float32(-2.1219444005469057e-4)  # ln 2 - _LN2_HI_F32
+
+
+@numba.njit(cache=True)  # no fastmath flags: reassociating the two-step reduction would undo it
+def _exp_f32(x):
+    """exp of a float32, as straight-line arithmetic that LLVM vectorises.
+
+    Numba's ``np.exp`` is a call to libm's ``expf`` per element, which keeps the loops around
+    it scalar; in them this is 2-4x faster (measured 4.5x on a plain loop). Error: at most 1.24
+    ulp over every float32 x in [-87.3, 0] (checked exhaustively; the tests check a dense grid
+    up to 88.3); results below about 8e-39 (x < -87.68, and x = -inf) are 0; x > 88.37 gives
+    inf (exp's true overflow is at 88.72); NaN gives NaN. The kernels call it on x - max <= 0.
+    """
+    # exp(x) = 2^n exp(r) with n = round(x / ln 2) and r = x - n ln 2 in [-ln2/2, ln2/2]; r is
+    # computed in two steps (Cody and Waite), exact but for the last rounding. Clamping x keeps
+    # n in [-127, 128]; 2^n is built from its bit pattern, exponent field n + 127, which reads
+    # as 0.0 for n = -127 and as inf for n = 128.
+    xc = min(max(x, np.float32(-88.0)), np.float32(88.5))
+    n = np.floor(xc * _LOG2E_F32 + np.float32(0.5))
+    r = (xc - n * _LN2_HI_F32) - n * _LN2_LO_F32
+    c = _EXP_C
+    p = c[0] + r * (c[1] + r * (c[2] + r * (c[3] + r * (c[4] + r * (c[5] + r * c[6])))))
+    e = p * _float32_from_bits((np.int32(n) + np.int32(127)) << 23)
+    return e if x == x else x  # NaN in, NaN out (the clamp would have lost it)
+
+
+def _exp(x):
+    """exp inside the CPU kernels: ``_exp_f32`` for float32, Numba's ``np.exp`` (libm) for
+    float64. (Called from plain Python, as under NUMBA_DISABLE_JIT=1, it is ``np.exp``.)"""
+    return np.exp(x)
+
+
+@overload(_exp)
+def _exp_typed(x):
+    if x == types.float32:
+        return lambda x: _exp_f32(x)
+    return lambda x: np.exp(x)
+
+
+@numba.njit(inline="always")
+def _row_max(x, i):
+    """max_j x[i, j]. A NaN may be skipped; it turns the row's sum of exponentials NaN anyway.
+
+    Eight running maxima side by side: LLVM does not vectorise a max reduction unless NaNs
+    are excluded (fastmath "nnan"), and one chain of dependent compares costs ~3 cycles per
+    column; eight independent chains overlap (measured 3.7x faster on rows of 1000).
+    """
+    n = x.shape[1]
+    m0 = m1 = m2 = m3 = m4 = m5 = m6 = m7 = x[i, 0]
+    n8 = n - n % 8
+    for j in range(0, n8, 8):
+        m0 = x[i, j] if x[i, j] > m0 else m0
+        m1 = x[i, j + 1] if x[i, j + 1] > m1 else m1
+        m2 = x[i, j + 2] if x[i, j + 2] > m2 else m2
+        m3 = x[i, j + 3] if x[i, j + 3] > m3 else m3
+        m4 = x[i, j + 4] if x[i, j + 4] > m4 else m4
+        m5 = x[i, j + 5] if x[i, j + 5] > m5 else m5
+        m6 = x[i, j + 6] if x[i, j + 6] > m6 else m6
+        m7 = x[i, j + 7] if x[i, j + 7] > m7 else m7
+    m = max(max(max(m0, m1), max(m2, m3)), max(max(m4, m5), max(m6, m7)))
+    for j in range(n8, n):
+        m = x[i, j] if x[i, j] > m else m
+    return m
+
+
+# Columns summed in the array's dtype before joining the float64 row sum. A float64
+# accumulator in a float32 loop halves its vector width (measured 1.3x slower on rows of 1000);
+# 256 float32 terms spread over LLVM's vector lanes lose well under 1e-6.
+_SUM_CHUNK = 256
+
+
+@numba.njit(inline="always")
+def _row_sum(y, i):
+    """sum_j y[i, j], returned in float64."""
+    n = y.shape[1]
+    s = 0.0
+    for j0 in range(0, n, _SUM_CHUNK):
+        part = y.dtype.type(0)
+        for j in range(j0, min(j0 + _SUM_CHUNK, n)):
+            part += y[i, j]
+        s += part
+    return s
+
+
+@numba.njit(inline="always")
+def _row_sum_exp(x, i, m):
+    """sum_j exp(x[i, j] - m), returned in float64 (as _row_sum, without storing the terms)."""
+    n = x.shape[1]
+    s = 0.0
+    for j0 in range(0, n, _SUM_CHUNK):
+        part = x.dtype.type(0)
+        for j in range(j0, min(j0 + _SUM_CHUNK, n)):
+            part += _exp(x[i, j] - m)
+        s += part
+    return s
+
+
+@numba.njit(inline="always")
+def _row_lse(x, i):
+    m = _row_max(x, i)
+    return m + np.log(_row_sum_exp(x, i, m))
+
+
+@serial_and_parallel(fastmath=_REASSOC)
 def _softmax_forward_cpu(x, y, log):
     m_rows, n = x.shape
     for i in numba.prange(m_rows):
-        m = x[i, 0]
-        for j in range(1, n):
-            if x[i, j] > m:
-                m = x[i, j]
-        s = 0.0  # float64 accumulator for both dtypes
         if log:
-            for j in range(n):
-                s += np.exp(x[i, j] - m)
-            lse = m + np.log(s)
+            lse = _row_lse(x, i)
             for j in range(n):
                 y[i, j] = x[i, j] - lse
         else:
-            for j in range(n):  # one exp per element: keep exp(x - m) in y, scale after
-                e = np.exp(x[i, j] - m)
-                y[i, j] = e
-                s += e
-            inv = 1.0 / s
+            # one exp per element: keep exp(x - m) in y, sum y, scale. (Three plain loops run
+            # faster than one that stores and sums at once, on rows of under ~30 columns.)
+            m = _row_max(x, i)
+            for j in range(n):
+                y[i, j] = _exp(x[i, j] - m)
+            s = _row_sum(y, i)
+            inv = x.dtype.type(1.0 / s)  # scaling in x's dtype keeps the last loop at full vector width
             for j in range(n):
                 y[i, j] *= inv
 
 
-@numba.njit(parallel=True, cache=True, fastmath=_REASSOC)
+@serial_and_parallel(fastmath=_REASSOC)
 def _softmax_backward_cpu(y, gy, gx, log):
     m_rows, n = y.shape
     for i in numba.prange(m_rows):
@@ -269,7 +403,7 @@ def _softmax_backward_cpu(y, gy, gx, log):
             for j in range(n):
                 s += gy[i, j]
             for j in range(n):
-                gx[i, j] = gy[i, j] - np.exp(y[i, j]) * s
+                gx[i, j] = gy[i, j] - _exp(y[i, j]) * s
         else:
             for j in range(n):
                 s += gy[i, j] * y[i, j]
@@ -277,25 +411,12 @@ def _softmax_backward_cpu(y, gy, gx, log):
                 gx[i, j] = y[i, j] * (gy[i, j] - s)
 
 
-@numba.njit(inline="always")
-def _row_lse_cpu(x, i):
-    n = x.shape[1]
-    m = x[i, 0]
-    for j in range(1, n):
-        if x[i, j] > m:
-            m = x[i, j]
-    s = 0.0
-    for j in range(n):
-        s += np.exp(x[i, j] - m)
-    return m + np.log(s)
-
-
-@numba.njit(parallel=True, cache=True, fastmath=_REASSOC)
+@serial_and_parallel(fastmath=_REASSOC)
 def _cross_entropy_index_forward_cpu(x, t, w, ignore_index, keep, smooth, loss, lse):
     # keep = 1 - eps, smooth = eps / C
     n_rows, c = x.shape
     for i in numba.prange(n_rows):
-        l = _row_lse_cpu(x, i)
+        l = _row_lse(x, i)
         lse[i] = l
         ti = t[i]
         if ti == ignore_index:
@@ -310,11 +431,11 @@ def _cross_entropy_index_forward_cpu(x, t, w, ignore_index, keep, smooth, loss, 
             loss[i] = acc
 
 
-@numba.njit(parallel=True, cache=True, fastmath=_REASSOC)
+@serial_and_parallel(fastmath=_REASSOC)
 def _cross_entropy_prob_forward_cpu(x, p, w, keep, smooth, loss, lse):
     n_rows, c = x.shape
     for i in numba.prange(n_rows):
-        l = _row_lse_cpu(x, i)
+        l = _row_lse(x, i)
         lse[i] = l
         acc = 0.0
         for k in range(c):
@@ -322,7 +443,7 @@ def _cross_entropy_prob_forward_cpu(x, p, w, keep, smooth, loss, lse):
         loss[i] = acc
 
 
-@numba.njit(parallel=True, cache=True, fastmath=_REASSOC)
+@serial_and_parallel(fastmath=_REASSOC)
 def _cross_entropy_index_backward_cpu(x, t, lse, g, w, w_sum, ignore_index, keep, smooth, dx):
     n_rows, c = x.shape
     for i in numba.prange(n_rows):
@@ -336,11 +457,11 @@ def _cross_entropy_index_backward_cpu(x, t, lse, g, w, w_sum, ignore_index, keep
             a = gi * (keep * w[ti] + smooth * w_sum)
             b = gi * smooth
             for k in range(c):
-                dx[i, k] = a * np.exp(x[i, k] - l) - b * w[k]
+                dx[i, k] = a * _exp(x[i, k] - l) - b * w[k]
             dx[i, ti] -= gi * keep * w[ti]
 
 
-@numba.njit(parallel=True, cache=True, fastmath=_REASSOC)
+@serial_and_parallel(fastmath=_REASSOC)
 def _cross_entropy_prob_backward_cpu(x, p, lse, g, w, keep, smooth, dx):
     n_rows, c = x.shape
     for i in numba.prange(n_rows):
@@ -350,18 +471,10 @@ def _cross_entropy_prob_backward_cpu(x, p, lse, g, w, keep, smooth, dx):
             s += w[k] * (keep * p[i, k] + smooth)
         gi = g[i]
         for k in range(c):
-            dx[i, k] = gi * (np.exp(x[i, k] - l) * s - w[k] * (keep * p[i, k] + smooth))
+            dx[i, k] = gi * (_exp(x[i, k] - l) * s - w[k] * (keep * p[i, k] + smooth))
 
 
 # ============================================================================ CUDA (Numba-CUDA)
-
-
-def _block_for(n):
-    """Threads per block for rows of length n: a power of two in [32, CUDA_BLOCK]."""
-    b = 32
-    while b < n and b < CUDA_BLOCK:
-        b *= 2
-    return min(b, CUDA_BLOCK)
 
 
 @functools.lru_cache(maxsize=None)
@@ -380,21 +493,7 @@ def _cuda_kernels(dtype_name):
 
     T = numba.from_dtype(np.dtype(dtype_name))
 
-    @cuda.jit(device=True)
-    def block_sum(scratch, v):
-        # Tree reduction in shared memory; every thread of the block must call this.
-        tid = cuda.threadIdx.x
-        scratch[tid] = v
-        cuda.syncthreads()
-        stride = cuda.blockDim.x // 2
-        while stride > 0:
-            if tid < stride:
-                scratch[tid] += scratch[tid + stride]
-            cuda.syncthreads()
-            stride //= 2
-        total = scratch[0]
-        cuda.syncthreads()  # scratch may be reused right after
-        return total
+    block_sum = cuda_block_sum()  # tree reduction in shared memory, from _common
 
     @cuda.jit(device=True)
     def block_max(scratch, v):
@@ -553,37 +652,14 @@ def _cuda_kernels(dtype_name):
     )
 
 
-def _launch_on_cupy_stream(kernel, grid, block, shared_bytes, args):
-    """Launch ``kernel`` without a host synchronisation, on CuPy's current stream.
-
-    Given a CuPy array, Numba wraps it through ``__cuda_array_interface__`` and by default
-    synchronises the stream that the interface names, once per array per launch: a host-GPU
-    round trip that drains the GPU's queue on every call. We wrap the arrays ourselves without
-    that sync and launch on CuPy's current stream, which keeps the order with CuPy's own work.
-    NumPy arguments (the CUDA simulator) are passed as they are.
-    """
-    if not any(is_cuda_array(a) for a in args):
-        kernel[grid, block, 0, shared_bytes](*args)
-        return
-    import cupy
-
-    ptr = cupy.cuda.get_current_stream().ptr
-    # CuPy's default (null) stream is CUDA's legacy default stream, Numba's stream 0. Launching
-    # on an external-stream wrapper costs far more host time (measured on an H200: about 0.2 ms more per launch).
-    stream = 0 if ptr == 0 else cuda.external_stream(ptr)
-    args = [cuda.as_cuda_array(a, sync=False) if is_cuda_array(a) else a for a in args]
-    kernel[grid, block, stream, shared_bytes](*args)
-
 
 def _launch(name, rows, cols, dtype, *args):
     """One block per row (up to CUDA_MAX_BLOCKS), blockDim.x elements of dynamic shared memory."""
     dtype = np.dtype(dtype)
-    block = _block_for(cols)
-    if block < 1 or block & (block - 1):
-        raise ValueError(f"softmax: CUDA_BLOCK must be a power of two, got {CUDA_BLOCK}")
+    block = threads_for_row(cols, CUDA_BLOCK, "softmax")
     grid = max(1, min(rows, CUDA_MAX_BLOCKS))
     kernel = _cuda_kernels(dtype.name)[name]
-    _launch_on_cupy_stream(kernel, grid, block, block * dtype.itemsize, args)
+    launch_on_cupy_stream(kernel, grid, block, block * dtype.itemsize, args)
 
 
 # ============================================================================ implementations
@@ -597,7 +673,7 @@ def _softmax_forward_impl(x, log, use_cuda):
     if use_cuda:
         _launch("softmax_forward", x.shape[0], x.shape[1], x.dtype, x, y, log)
     else:
-        _softmax_forward_cpu(x, y, log)
+        _softmax_forward_cpu.for_work(x.size, CPU_PARALLEL_MIN_ELEMENTS)(x, y, log)
     return y
 
 
@@ -608,7 +684,7 @@ def _softmax_backward_impl(y, gy, log, use_cuda):
     if use_cuda:
         _launch("softmax_backward", y.shape[0], y.shape[1], y.dtype, y, gy, gx, log)
     else:
-        _softmax_backward_cpu(y, gy, gx, log)
+        _softmax_backward_cpu.for_work(y.size, CPU_PARALLEL_MIN_ELEMENTS)(y, gy, gx, log)
     return gx
 
 
@@ -634,13 +710,15 @@ def _cross_entropy_forward_impl(logits, target, weight, is_index, ignore_index, 
             _launch("cross_entropy_index_forward", n, c, logits.dtype,
                     logits, target, w, ignore_index, keep, smooth, loss, lse)
         else:
-            _cross_entropy_index_forward_cpu(logits, target, w, ignore_index, keep, smooth, loss, lse)
+            _cross_entropy_index_forward_cpu.for_work(logits.size, CPU_PARALLEL_MIN_ELEMENTS)(
+                logits, target, w, ignore_index, keep, smooth, loss, lse)
     else:
         if use_cuda:
             _launch("cross_entropy_prob_forward", n, c, logits.dtype,
                     logits, target, w, keep, smooth, loss, lse)
         else:
-            _cross_entropy_prob_forward_cpu(logits, target, w, keep, smooth, loss, lse)
+            _cross_entropy_prob_forward_cpu.for_work(logits.size, CPU_PARALLEL_MIN_ELEMENTS)(
+                logits, target, w, keep, smooth, loss, lse)
     return loss, lse
 
 
@@ -660,15 +738,16 @@ def _cross_entropy_backward_impl(logits, target, lse, grad_loss, weight, is_inde
             _launch("cross_entropy_index_backward", n, c, logits.dtype,
                     logits, target, lse, grad_loss, w, w_sum, ignore_index, keep, smooth, dx)
         else:
-            w_sum = dt(w.sum(dtype=np.float64))
-            _cross_entropy_index_backward_cpu(logits, target, lse, grad_loss, w, w_sum,
-                                              ignore_index, keep, smooth, dx)
+            w_sum = dt(c) if weight is None else dt(w.sum(dtype=np.float64))
+            _cross_entropy_index_backward_cpu.for_work(logits.size, CPU_PARALLEL_MIN_ELEMENTS)(
+                logits, target, lse, grad_loss, w, w_sum, ignore_index, keep, smooth, dx)
     else:
         if use_cuda:
             _launch("cross_entropy_prob_backward", n, c, logits.dtype,
                     logits, target, lse, grad_loss, w, keep, smooth, dx)
         else:
-            _cross_entropy_prob_backward_cpu(logits, target, lse, grad_loss, w, keep, smooth, dx)
+            _cross_entropy_prob_backward_cpu.for_work(logits.size, CPU_PARALLEL_MIN_ELEMENTS)(
+                logits, target, lse, grad_loss, w, keep, smooth, dx)
     return dx
 
 
@@ -678,13 +757,14 @@ def _cross_entropy_backward_impl(logits, target, lse, grad_loss, weight, is_inde
 
 
 def _softmax_forward(fn, x, log, use_cuda):
-    x = _check_float(fn, "x", x, 2)
+    x = check_float(fn, "x", x, 2)
     return _softmax_forward_impl(x, log, is_cuda_array(x) if use_cuda is None else use_cuda)
 
 
 def _softmax_backward(fn, y, gy, log, use_cuda):
-    y = _check_float(fn, "y", y, 2)
-    gy = _check_like(fn, "gy", gy, "y", y, y.shape)
+    y = check_float(fn, "y", y, 2)
+    check_like(fn, "gy", gy, y.shape, y.dtype, "y")
+    gy = contiguous(gy)
     check_same_kind(fn, y=y, gy=gy)
     return _softmax_backward_impl(y, gy, log, is_cuda_array(y) if use_cuda is None else use_cuda)
 
@@ -701,8 +781,9 @@ def _cross_entropy_backward(fn, logits, target, lse, grad_loss, weight, ignore_i
     logits, target, weight, is_index = _check_cross_entropy_args(
         fn, logits, target, weight, ignore_index, label_smoothing)
     n = logits.shape[0]
-    lse = _check_like(fn, "lse", lse, "logits", logits, (n,))
-    grad_loss = _check_like(fn, "grad_loss", grad_loss, "logits", logits, (n,))
+    check_like(fn, "lse", lse, (n,), logits.dtype, "logits")
+    check_like(fn, "grad_loss", grad_loss, (n,), logits.dtype, "logits")
+    lse, grad_loss = contiguous(lse), contiguous(grad_loss)
     check_same_kind(fn, logits=logits, lse=lse, grad_loss=grad_loss)
     use_cuda = is_cuda_array(logits) if use_cuda is None else use_cuda
     return _cross_entropy_backward_impl(logits, target, lse, grad_loss, weight, is_index,

@@ -20,10 +20,60 @@ def _gpu_present() -> bool:
 if "NUMBA_ENABLE_CUDASIM" not in os.environ and not _gpu_present():
     os.environ["NUMBA_ENABLE_CUDASIM"] = "1"
 
-# The simulator runs each CUDA thread as a Python thread; a shorter switch interval makes
-# syncthreads barriers (one GIL hand-off per thread) far cheaper.
+
+def _lock_simulator_shared_arrays() -> None:
+    """Make the CUDA simulator's static ``cuda.shared.array(shape, dtype)`` thread-safe.
+
+    The simulator runs each CUDA thread as a Python thread. ``FakeCUDAShared.array`` (numba-cuda
+    0.30) finds a static shared array by its caller's file and line in ``self._allocations`` and,
+    on a miss, creates one, without a lock: threads that miss together each create their own, so
+    a block's threads can end up writing different "shared" arrays (2 launches in 100 when the
+    threads reach the allocation together, right after a barrier). This replaces the method
+    with the same lookup under a lock. Dynamic shared memory (shape 0: one buffer per launch)
+    was never racy and goes to the original. If the class has changed, nothing is patched.
+    """
+    import threading
+    import warnings
+
+    import numpy
+
+    try:
+        from numba.core import types
+        from numba.cuda.simulator.kernelapi import FakeCUDAShared
+        from numba.np import numpy_support
+
+        patchable = isinstance(getattr(FakeCUDAShared(0), "_allocations", None), dict)
+    except (ImportError, TypeError):
+        patchable = False
+    if not patchable:
+        warnings.warn("tests/conftest.py: the CUDA simulator's FakeCUDAShared has changed; "
+                      "static shared arrays are left unlocked")
+        return
+    original = FakeCUDAShared.array
+    lock = threading.Lock()
+
+    def array(self, shape, dtype, alignment=None):
+        if shape == 0 or alignment is not None:
+            return original(self, shape, dtype, alignment)
+        caller = sys._getframe(1)
+        key = (caller.f_code.co_filename, caller.f_lineno)  # what the original takes from the stack
+        with lock:
+            res = self._allocations.get(key)
+            if res is None:
+                if isinstance(dtype, types.Type):
+                    dtype = numpy_support.as_dtype(dtype)
+                res = self._allocations[key] = numpy.empty(shape, dtype)
+        return res
+
+    array.locked_by_tinymm_conftest = True
+    FakeCUDAShared.array = array
+
+
 if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
+    # The simulator runs each CUDA thread as a Python thread; a shorter switch interval makes
+    # syncthreads barriers (one GIL hand-off per thread) far cheaper.
     sys.setswitchinterval(1e-5)
+    _lock_simulator_shared_arrays()
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402

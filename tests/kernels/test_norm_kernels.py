@@ -134,8 +134,40 @@ def test_cpu_matches_reference(m, n, dtype, affine, offset, seed):
     assert_close(db, rdb, dtype, 4 * np.sqrt(m))
 
 
+@pytest.fixture(params=["serial", "parallel"])
+def cpu_version(request, monkeypatch):
+    """Run the public CPU functions through the serial or the parallel loops, whatever the size
+    (the parallel backward also splits the rows into chunks)."""
+    monkeypatch.setattr(L, "CPU_PARALLEL_MIN_ELEMENTS", 0 if request.param == "parallel" else 1 << 62)
+    return request.param
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("affine", [(True, True), (False, False)])
+@pytest.mark.parametrize("shape", [(1, 1), (37, 300)])
+def test_cpu_serial_and_parallel_loops_match_reference(rng, cpu_version, dtype, affine, shape):
+    x, w, b, gy = make(rng, *shape, dtype, *affine, offset=5.0)
+    (ry, rmean, rrstd), _ = expected(x, w, b, gy, 1e-5)
+    y, mean, rstd = L.layer_norm_forward(x, w, b, 1e-5)
+    assert_close(mean, rmean, dtype, 6)
+    assert_close(rstd, rrstd, dtype)
+    assert_close(y, ry, dtype, 4)
+    rdx, rdw, rdb = L.reference_layer_norm_backward(f64(gy), f64(x), f64(mean), f64(rstd), f64(w), b is not None)
+    dx, dw, db = L.layer_norm_backward(gy, x, mean, rstd, w, b is not None)
+    assert_close(dx, rdx, dtype, 4 * np.sqrt(shape[1]))
+    assert_close(dw, rdw, dtype, 4 * np.sqrt(shape[0]))
+    assert_close(db, rdb, dtype, 4 * np.sqrt(shape[0]))
+
+
+def test_cpu_zero_eps_on_a_constant_row_gives_inf_and_nan_not_an_error(cpu_version):
+    """Documented: rstd = 1/sqrt(0) = inf and y = 0 * inf = NaN, as PyTorch; no ZeroDivisionError."""
+    y, mean, rstd = L.layer_norm_forward(np.full((2, 4), 3.0), eps=0.0)
+    assert np.isinf(rstd).all() and np.isnan(y).all()
+    np.testing.assert_array_equal(mean, 3.0)
+
+
 @pytest.mark.parametrize("m", [1, 7, 257])
-def test_cpu_parameter_gradients_are_summed_over_every_row_exactly_once(rng, m):
+def test_cpu_parameter_gradients_are_summed_over_every_row_exactly_once(rng, m, cpu_version):
     """More rows than threads and chunks that do not divide them: no row lost, none counted twice."""
     x, w, b, gy = make(rng, m, 3, np.float64, True, True)
     _, mean, rstd = L.layer_norm_forward(x, w, b)

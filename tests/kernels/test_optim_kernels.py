@@ -124,6 +124,32 @@ def test_cpu_adam_matches_reference(size, dtype, case, seed):
             np.testing.assert_allclose(a, b, **tol(dtype))
 
 
+@pytest.fixture(params=["serial", "parallel"])
+def cpu_version(request, monkeypatch):
+    """Run the public CPU functions through the serial or the parallel loops, whatever the size."""
+    monkeypatch.setattr(O, "CPU_PARALLEL_MIN_ELEMENTS", 0 if request.param == "parallel" else 1 << 62)
+    return request.param
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", SGD_CASES, ids=str)
+def test_cpu_serial_and_parallel_sgd_match_reference(cpu_version, dtype, case):
+    param, grad_list = grads(5, dtype, (1001,), steps=3)
+    for a, b in zip(run_sgd(O.sgd_step, param, grad_list, case), run_sgd(O.reference_sgd_step, param, grad_list, case)):
+        if b is not None:
+            np.testing.assert_allclose(a, b, **tol(dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", ADAM_CASES, ids=str)
+def test_cpu_serial_and_parallel_adam_match_reference(cpu_version, dtype, case):
+    param, grad_list = grads(6, dtype, (1001,), steps=3)
+    for a, b in zip(run_adam(O.adam_step, param, grad_list, case),
+                    run_adam(O.reference_adam_step, param, grad_list, case)):
+        if b is not None:
+            np.testing.assert_allclose(a, b, **tol(dtype))
+
+
 def test_cpu_updates_in_place_and_accepts_a_strided_grad(rng):
     param = rng.standard_normal((5, 4))
     alias = param

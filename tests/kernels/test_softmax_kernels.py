@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cuda_helpers import to_cuda, to_host
+from cuda_helpers import SIMULATED, to_cuda, to_host
 from tinymm.kernels import softmax as S
 
 DTYPES = [np.float32, np.float64]
@@ -209,11 +209,122 @@ def test_cpu_large_logits_stay_finite(dtype):
     np.testing.assert_allclose(S.softmax_forward(x).sum(axis=1), 1, rtol=1e-6)
 
 
-def test_cpu_rows_with_some_minus_inf_are_fine_and_all_minus_inf_rows_give_nan():
-    x = np.array([[-np.inf, 0.0, np.log(3.0)], [-np.inf, -np.inf, -np.inf]])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_cpu_rows_with_some_minus_inf_are_fine_and_all_minus_inf_rows_give_nan(dtype):
+    x = np.array([[-np.inf, 0.0, np.log(3.0)], [-np.inf, -np.inf, -np.inf]], dtype=dtype)
     y = S.softmax_forward(x)
-    np.testing.assert_allclose(y[0], [0.0, 0.25, 0.75])
+    np.testing.assert_allclose(y[0], [0.0, 0.25, 0.75], rtol=1e-6)
+    assert y[0, 0] == 0.0
     assert np.isnan(y[1]).all()  # documented: as PyTorch
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_cpu_a_nan_makes_its_row_nan_and_only_its_row(dtype):
+    x = np.array([[0.0, np.nan, 1.0, 2.0], [1.0, 2.0, 3.0, 4.0], [np.nan, 0.0, 0.0, 0.0]], dtype=dtype)
+    t = np.array([0, 3, 1])
+    for y in (S.softmax_forward(x), S.log_softmax_forward(x)):
+        assert np.isnan(y[[0, 2]]).all() and np.isfinite(y[1]).all()
+    loss, lse = S.cross_entropy_forward(x, t)
+    assert np.isnan(loss[[0, 2]]).all() and np.isnan(lse[[0, 2]]).all() and np.isfinite(loss[1])
+    dx = S.cross_entropy_backward(x, t, lse, np.ones(3, dtype))
+    assert np.isnan(dx[[0, 2]]).all() and np.isfinite(dx[1]).all()
+
+
+def _exp_through_kernel(loop, a):
+    """exp of every element of the float32 array ``a``, computed by a CPU loop as it runs in
+    production (``_exp`` inlined in a loop compiled with the family's fastmath flags): the
+    log-softmax backward of y = [a, 0] with gy = [0, ..., 0, 1] is gx = [-exp(a), 0]."""
+    y = np.concatenate([a, np.zeros((a.shape[0], 1), a.dtype)], axis=1)
+    gy = np.zeros_like(y)
+    gy[:, -1] = 1
+    gx = np.empty_like(y)
+    loop(y, gy, gx, True)
+    assert (gx[:, -1] == 0).all()
+    return -gx[:, :-1]
+
+
+@pytest.mark.parametrize("version", ["serial", "parallel"])
+def test_cpu_float32_exp_is_within_about_an_ulp_of_exp(version):
+    """``_exp_f32`` (a vectorisable polynomial, used for float32 in place of libm's expf)
+    against exp in float64 on a dense grid over exp's whole normal float32 range."""
+    loop = getattr(S._softmax_backward_cpu, version)
+    grid = np.linspace(-87.3, 88.3, 1 << 20, dtype=np.float32).reshape(1024, 1024)
+    e = _exp_through_kernel(loop, grid)
+    assert e.dtype == np.float32
+    ref = np.exp(grid.astype(np.float64))
+    ulps = np.abs(e - ref) / np.spacing(ref.astype(np.float32)).astype(np.float64)
+    assert ulps.max() < 2.0, f"max error {ulps.max():.2f} ulp at x = {grid.flat[ulps.argmax()]}"
+    rel = np.abs(e / ref - 1)
+    assert rel.max() < 2.4e-7
+    # around 0, where the reduced argument is the whole argument and results are near 1
+    small = np.linspace(-1, 1, 20001, dtype=np.float32)[None, :]
+    ref = np.exp(small.astype(np.float64))
+    assert (np.abs(_exp_through_kernel(loop, small) - ref) / np.spacing(ref.astype(np.float32))).max() < 2.0
+
+
+def test_cpu_float32_exp_special_values():
+    loop = S._softmax_backward_cpu.serial
+    x = np.array([[-np.inf, -3e38, -1e4, -200.0, -104.0, -88.0, -87.7, 0.0, -0.0, 1.0, 88.0, 89.0, 1e4, np.inf,
+                   np.nan]], np.float32)
+    e = _exp_through_kernel(loop, x)[0]
+    np.testing.assert_array_equal(e[:6], 0.0)  # exp of -inf and of very negative numbers is exactly 0
+    assert 0.0 <= e[6] < 1.2e-38  # below the smallest normal float32: 0 or subnormal
+    np.testing.assert_array_equal(e[7:9], [1.0, 1.0])
+    np.testing.assert_allclose(e[9:11], np.exp([1.0, 88.0]), rtol=2.4e-7)
+    np.testing.assert_array_equal(e[11:14], np.inf)  # overflow is inf, never NaN
+    assert np.isnan(e[14])
+
+
+@pytest.mark.parametrize("spread", [1e4, 1e30, 3e38])
+def test_cpu_float32_softmax_of_extreme_logits_has_no_nan(spread):
+    """Inputs are max-shifted, so exp only sees x - max <= 0, down to -inf when the shift overflows."""
+    x = np.array([[spread, -spread, 0.0, 1.0], [-spread, -spread, -spread, spread]], np.float32)
+    for y in (S.softmax_forward(x), np.exp(S.log_softmax_forward(x))):
+        assert not np.isnan(y).any()
+        np.testing.assert_allclose(y.sum(axis=1), 1, rtol=1e-6)
+    np.testing.assert_array_equal(S.softmax_forward(x), [[1, 0, 0, 0], [0, 0, 0, 1]])
+
+
+@pytest.fixture(params=["serial", "parallel"])
+def cpu_version(request, monkeypatch):
+    """Run the public CPU functions through the serial or the parallel loops, whatever the size."""
+    monkeypatch.setattr(S, "CPU_PARALLEL_MIN_ELEMENTS", 0 if request.param == "parallel" else 1 << 62)
+    return request.param
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(1, 1), (3, 7), (37, 300)])
+def test_cpu_serial_and_parallel_loops_match_reference(rng, cpu_version, dtype, shape):
+    x = (rng.standard_normal(shape) * 4).astype(dtype)
+    gy = rng.standard_normal(shape).astype(dtype)
+    x64, gy64 = f64(x, gy)
+    for name in ("softmax", "log_softmax"):
+        y = getattr(S, f"{name}_forward")(x)
+        assert_close(y, getattr(S, f"reference_{name}_forward")(x64), dtype, scale=4)
+        gx = getattr(S, f"{name}_backward")(y, gy)
+        assert_close(gx, getattr(S, f"reference_{name}_backward")(y.astype(np.float64), gy64), dtype, scale=4)
+    for case in (dict(use_weight=True, label_smoothing=0.2), dict(prob=True, label_smoothing=0.1)):
+        x, t, g, kw = make_ce(rng, *shape, dtype, **case)
+        x64, t64, g64, w64 = f64(x, t, g, kw["weight"])
+        loss, lse = S.cross_entropy_forward(x, t, **kw)
+        rloss, rlse = S.reference_cross_entropy_forward(x64, t64, **dict(kw, weight=w64))
+        assert_close(lse, rlse, dtype, scale=10)
+        assert_close(loss, rloss, dtype, scale=100)
+        dx = S.cross_entropy_backward(x, t, lse, g, **kw)
+        rdx = S.reference_cross_entropy_backward(x64, t64, lse.astype(np.float64), g64, **dict(kw, weight=w64))
+        assert_close(dx, rdx, dtype, scale=4)
+
+
+def test_cpu_loops_are_compiled_serial_and_parallel_under_distinct_cache_names():
+    """Numba's disk cache keys a function by qualified name and line, not by compile flags: the
+    two versions must come from differently named functions or they overwrite each other."""
+    loops = S._softmax_forward_cpu
+    assert not loops.serial.targetoptions.get("parallel")
+    assert loops.parallel.targetoptions.get("parallel")
+    assert loops.serial.py_func.__qualname__ == "_softmax_forward_cpu_serial"
+    assert loops.parallel.py_func.__qualname__ == "_softmax_forward_cpu"
+    assert loops.for_work(S.CPU_PARALLEL_MIN_ELEMENTS - 1, S.CPU_PARALLEL_MIN_ELEMENTS) is loops.serial
+    assert loops.for_work(S.CPU_PARALLEL_MIN_ELEMENTS, S.CPU_PARALLEL_MIN_ELEMENTS) is loops.parallel
 
 
 def test_cpu_empty_and_non_contiguous_inputs(rng):
@@ -290,6 +401,49 @@ def test_cuda_large_logits_stay_finite(small_cuda_block):
     np.testing.assert_allclose(to_host(loss), [expected], rtol=1e-6)
 
 
+# ``numba.cuda`` for the kernel below, a module global bound in the test, as in the kernel
+# files: the simulator swaps a kernel's global ``cuda`` (not a local one) for its fake module.
+cuda = None
+
+
+def test_cuda_static_shared_arrays_are_one_array_per_block():
+    """All of a block's threads reach each ``cuda.shared.array(32, float64)`` together, right
+    after a barrier. Under the simulator that needs the lock tests/conftest.py puts on
+    ``FakeCUDAShared.array``: without it, about 2 launches in 100 gave threads arrays of their own."""
+    global cuda
+    from numba import cuda, float64
+
+    if SIMULATED:
+        from numba.cuda.simulator.kernelapi import FakeCUDAShared
+
+        assert getattr(FakeCUDAShared.array, "locked_by_tinymm_conftest", False)
+
+    @cuda.jit
+    def two_block_sums(x, out):
+        tid = cuda.threadIdx.x
+        cuda.syncthreads()
+        a = cuda.shared.array(32, float64)
+        a[tid] = x[tid]
+        cuda.syncthreads()
+        b = cuda.shared.array(32, float64)
+        b[tid] = 2 * x[tid]
+        cuda.syncthreads()
+        if tid == 0:
+            sa = 0.0
+            sb = 0.0
+            for k in range(32):
+                sa += a[k]
+                sb += b[k]
+            out[0] = sa
+            out[1] = sb
+
+    x = np.arange(32, dtype=np.float64)
+    for _ in range(20):
+        out = to_cuda(np.zeros(2))
+        two_block_sums[1, 32](to_cuda(x), out)
+        np.testing.assert_array_equal(to_host(out), [496.0, 992.0])
+
+
 # ----------------------------------------------------------------------------- 5. bad input
 
 
@@ -316,6 +470,8 @@ def test_bad_cross_entropy_inputs_name_the_problem():
         S.cross_entropy_forward(x, np.array([0, 3]))
     with pytest.raises(ValueError, match=r"target\[0\] is -1"):
         S.cross_entropy_forward(x, np.array([-1, 0]))
+    with pytest.raises(ValueError, match=r"cross_entropy_backward: target\[1\] is 200, expected a class index"):
+        S.cross_entropy_backward(x, np.array([0, 200], np.uint8), np.zeros(2, np.float32), np.zeros(2, np.float32))
     with pytest.raises(ValueError, match=r"cross_entropy_forward: target has shape \(3,\), expected \(2,\) class indices"):
         S.cross_entropy_forward(x, np.array([0, 1, 2]))
     with pytest.raises(TypeError, match="cross_entropy_forward: target has dtype float64, expected float32 to match logits"):
@@ -341,6 +497,8 @@ def test_importing_the_module_compiles_nothing_and_leaves_cuda_alone():
         "import sys, tinymm.kernels.softmax as s\n"
         "assert s.cuda is None\n"
         "assert not [m for m in sys.modules if m.startswith('numba.cuda') or m.startswith('numba_cuda')], 'cuda imported'\n"
-        "assert not s._softmax_forward_cpu.signatures, 'compiled at import'\n"
+        "assert not s._softmax_forward_cpu.serial.signatures, 'compiled at import'\n"
+        "assert not s._softmax_forward_cpu.parallel.signatures, 'compiled at import'\n"
+        "assert not s._exp_f32.signatures, 'compiled at import'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
