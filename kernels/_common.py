@@ -162,6 +162,20 @@ def serial_and_parallel(fastmath=False):
 cuda = None
 
 
+def numba_cuda():
+    """``numba.cuda``, imported on first use (so importing tinymm never touches CUDA).
+
+    numba-cuda 0.30 still calls ``np.row_stack``, an alias of ``np.vstack`` that NumPy 2.5
+    removed; on such a NumPy every CUDA compile fails. The alias is restored first, only when
+    it is missing (seen on the H200 image: NumPy 2.5.2 with numba-cuda 0.30.4).
+    """
+    if not hasattr(np, "row_stack"):
+        np.row_stack = np.vstack
+    from numba import cuda
+
+    return cuda
+
+
 @functools.lru_cache(maxsize=None)
 def cuda_block_sum():
     """The CUDA device function ``block_sum(scratch, v)``: the sum of ``v`` over a block.
@@ -171,7 +185,7 @@ def cuda_block_sum():
     thread. Built on first use, so that importing this module never imports ``numba.cuda``.
     """
     global cuda
-    from numba import cuda
+    cuda = numba_cuda()
 
     @cuda.jit(device=True)
     def block_sum(scratch, v):
@@ -217,8 +231,8 @@ def launch_on_cupy_stream(kernel, grid, block, shared_bytes, args):
         kernel[grid, block, 0, shared_bytes](*args)
         return
     import cupy
-    from numba import cuda
 
+    cuda = numba_cuda()
     ptr = cupy.cuda.get_current_stream().ptr
     # CuPy's default (null) stream is CUDA's legacy default stream, Numba's stream 0. Launching
     # on an external-stream wrapper costs far more host time (measured on an H200: about 0.2 ms more per launch).

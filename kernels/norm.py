@@ -41,7 +41,7 @@ import math
 import numba
 import numpy as np
 
-from ._common import (array_module, blocks_for, check_array, check_dtype, check_float, check_same_kind,
+from ._common import (array_module, numba_cuda, blocks_for, check_array, check_dtype, check_float, check_same_kind,
                       check_shape, contiguous, cuda_block_sum, is_cuda_array, launch_on_cupy_stream,
                       serial_and_parallel, threads_for_row)
 
@@ -218,7 +218,7 @@ def _cuda_kernels(dtype_name):
     arrays racily). ``numba.cuda`` is imported here, never at module import.
     """
     global cuda
-    from numba import cuda
+    cuda = numba_cuda()
 
     T = numba.from_dtype(np.dtype(dtype_name))
 

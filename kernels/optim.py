@@ -47,7 +47,7 @@ import math
 import numba
 import numpy as np
 
-from ._common import (array_module, blocks_for, check_array, check_float_dtype, check_like, check_same_kind,
+from ._common import (array_module, numba_cuda, blocks_for, check_array, check_float_dtype, check_like, check_same_kind,
                       is_cuda_array, launch_on_cupy_stream, serial_and_parallel)
 
 # Threads per block of the CUDA update kernels, and the most blocks launched (each thread then
@@ -236,7 +236,7 @@ def _cuda_kernels():
     ``numba.cuda`` is imported here, so importing this module never touches CUDA.
     """
     global cuda
-    from numba import cuda
+    cuda = numba_cuda()
 
     sgd_element = cuda.jit(device=True)(_sgd_element)
     adam_element = cuda.jit(device=True)(_adam_element)

@@ -74,7 +74,7 @@ from llvmlite import ir
 from numba.core import types
 from numba.extending import intrinsic, overload
 
-from ._common import (array_module, check_array, check_float, check_like, check_same_kind, contiguous,
+from ._common import (array_module, numba_cuda, check_array, check_float, check_like, check_same_kind, contiguous,
                       cuda_block_sum, is_cuda_array, launch_on_cupy_stream, serial_and_parallel,
                       threads_for_row)
 
@@ -489,7 +489,7 @@ def _cuda_kernels(dtype_name):
     ``numba.cuda`` is imported here, so importing this module never touches CUDA.
     """
     global cuda
-    from numba import cuda
+    cuda = numba_cuda()
 
     T = numba.from_dtype(np.dtype(dtype_name))
 

@@ -43,9 +43,8 @@ from types import SimpleNamespace
 
 import numba
 import numpy as np
-from numba import cuda
 
-from .._common import array_module, blocks_for
+from .._common import array_module, blocks_for, numba_cuda
 from ._inputs import (
     as_c_contiguous,
     check_backward_inputs,
@@ -53,6 +52,8 @@ from ._inputs import (
     mask_as_bias,
     resolve_scale,
 )
+
+cuda = numba_cuda()  # numba.cuda, with the NumPy 2.5 alias it needs (see _common.numba_cuda)
 
 D_MAX = 128  # largest head dim (of q/k, and of v) the kernels accept
 TILES = {np.dtype(np.float32): (16, 16), np.dtype(np.float64): (8, 8)}  # (BLOCK_M, BLOCK_N)
