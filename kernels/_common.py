@@ -162,6 +162,22 @@ def serial_and_parallel(fastmath=False):
 cuda = None
 
 
+def parallel_threshold(measured_default: int) -> int:
+    """The element count from which a family's parallel CPU loops run, ``measured_default``
+    unless the environment variable ``TINYMM_PARALLEL_MIN_ELEMENTS`` overrides it (every
+    family at once; e.g. 131072 on a dedicated machine, where the pool is always free)."""
+    value = os.environ.get("TINYMM_PARALLEL_MIN_ELEMENTS")
+    if value is None:
+        return measured_default
+    try:
+        n = int(value)
+    except ValueError:
+        raise ValueError(f"TINYMM_PARALLEL_MIN_ELEMENTS must be an integer, got {value!r}") from None
+    if n < 0:
+        raise ValueError(f"TINYMM_PARALLEL_MIN_ELEMENTS must be >= 0, got {n}")
+    return n
+
+
 def numba_cuda():
     """``numba.cuda``, imported on first use (so importing tinymm never touches CUDA).
 

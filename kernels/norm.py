@@ -41,7 +41,7 @@ import math
 import numba
 import numpy as np
 
-from ._common import (array_module, numba_cuda, blocks_for, check_array, check_dtype, check_float, check_same_kind,
+from ._common import (array_module, numba_cuda, parallel_threshold, blocks_for, check_array, check_dtype, check_float, check_same_kind,
                       check_shape, contiguous, cuda_block_sum, is_cuda_array, launch_on_cupy_stream,
                       serial_and_parallel, threads_for_row)
 
@@ -63,7 +63,7 @@ CUDA_PARAM_GRAD_ROWS = 64
 # ms, backward 1.73 vs 4.59) and mostly wins beyond (backward 2048x1024: 4.94 vs 3.21 ms;
 # 4096x1024: 10.2 vs 7.4). 2M keeps every small and medium array, a training step's among
 # them, serial; on a dedicated machine 1 << 17 would do.
-CPU_PARALLEL_MIN_ELEMENTS = 1 << 21
+CPU_PARALLEL_MIN_ELEMENTS = parallel_threshold(1 << 21)  # env TINYMM_PARALLEL_MIN_ELEMENTS overrides
 
 # Numba CPU kernels may reorder additions (LLVM's "reassoc" flag only: NaN, inf and signed
 # zeros keep IEEE semantics). That lets LLVM vectorise the row sums, several times faster, and

@@ -47,7 +47,7 @@ import math
 import numba
 import numpy as np
 
-from ._common import (array_module, numba_cuda, blocks_for, check_array, check_float_dtype, check_like, check_same_kind,
+from ._common import (array_module, numba_cuda, parallel_threshold, blocks_for, check_array, check_float_dtype, check_like, check_same_kind,
                       is_cuda_array, launch_on_cupy_stream, serial_and_parallel)
 
 # Threads per block of the CUDA update kernels, and the most blocks launched (each thread then
@@ -65,7 +65,7 @@ CUDA_MAX_BLOCKS = 4096
 # elements (AdamW 1M: 1.06 vs 8.4 ms; 2M: 2.39 vs 2.43; 4M: 4.0 vs 3.95, medians 4.07 vs 2.29).
 # 2M keeps every small and medium parameter, a training step's among them, serial; on a
 # dedicated machine 1 << 17 would do.
-CPU_PARALLEL_MIN_ELEMENTS = 1 << 21
+CPU_PARALLEL_MIN_ELEMENTS = parallel_threshold(1 << 21)  # env TINYMM_PARALLEL_MIN_ELEMENTS overrides
 
 # ``numba.cuda``, bound on first use by _cuda_kernels. It must be a module global (not a local
 # of the factory): the CUDA simulator swaps the kernels' global ``cuda`` for its fake module.

@@ -74,7 +74,7 @@ from llvmlite import ir
 from numba.core import types
 from numba.extending import intrinsic, overload
 
-from ._common import (array_module, numba_cuda, check_array, check_float, check_like, check_same_kind, contiguous,
+from ._common import (array_module, numba_cuda, parallel_threshold, check_array, check_float, check_like, check_same_kind, contiguous,
                       cuda_block_sum, is_cuda_array, launch_on_cupy_stream, serial_and_parallel,
                       threads_for_row)
 
@@ -95,7 +95,7 @@ CUDA_MAX_BLOCKS = 65535
 # bwd 1024x1024: 0.49 vs 0.69) and is a coin toss beyond (2048x1024: softmax bwd 2.3 vs 1.3;
 # cross-entropy fwd+bwd 4.8 vs 7.7 in one run, 5.2 vs 4.5 in another). 2M keeps every small
 # and medium array, a training step's among them, serial; on a dedicated machine 1 << 17 would do.
-CPU_PARALLEL_MIN_ELEMENTS = 1 << 21
+CPU_PARALLEL_MIN_ELEMENTS = parallel_threshold(1 << 21)  # env TINYMM_PARALLEL_MIN_ELEMENTS overrides
 
 # Numba CPU kernels may reorder additions (LLVM's "reassoc" flag only: NaN, inf and signed
 # zeros keep IEEE semantics). That lets LLVM vectorise the row sums, several times faster, and
