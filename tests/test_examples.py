@@ -1,0 +1,17 @@
+"""Every script in examples/ runs to the end (the quick variant where it has one)."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EXAMPLES = sorted(f for f in os.listdir(os.path.join(ROOT, "examples")) if f.endswith(".py"))
+QUICK = {"two_spirals.py": ["--quick"]}
+
+
+@pytest.mark.parametrize("script", EXAMPLES)
+def test_example_runs(script):
+    out = subprocess.run([sys.executable, os.path.join("examples", script), *QUICK.get(script, [])],
+                         cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
