@@ -53,9 +53,9 @@ def backend_rows() -> list[tuple[str, str, str]]:
         rows.append(("Numba CUDA kernels", "no", "numba-cuda is not installed; install tinymm[gpu]"))
     else:
         try:
-            from numba import cuda
+            from tinymm.kernels._common import numba_cuda
 
-            avail = cuda.is_available()
+            avail = numba_cuda().is_available()
             rows.append(("Numba CUDA kernels", "yes" if avail else "no", "a CUDA GPU and driver found" if avail else "no CUDA driver/GPU found"))
         except Exception as e:
             rows.append(("Numba CUDA kernels", "no", f"{type(e).__name__}: {e}"))
