@@ -10,6 +10,7 @@ import tinymm.metrics
 
 PACKAGE_DIR = Path(tinymm.metrics.__file__).parent
 FORBIDDEN = ("sklearn", "scipy", "cupy", "torch", "matplotlib", "tinymm")
+ALLOWED_TINYMM = ("tinymm._atomic",)  # floor-2 utilities with no tinymm imports of their own
 
 
 def _module_level_imports(path):
@@ -31,7 +32,7 @@ def test_floor_six_imports():
     for path in files:
         for module in _module_level_imports(path):
             top = module.split(".")[0]
-            assert top not in FORBIDDEN, f"{path.name} imports {module}"
+            assert top not in FORBIDDEN or module in ALLOWED_TINYMM, f"{path.name} imports {module}"
 
 
 def test_importing_tinymm_metrics_does_not_import_sklearn():

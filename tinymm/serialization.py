@@ -15,9 +15,10 @@ from __future__ import annotations
 import json
 import os
 import struct
-import tempfile
 
 import numpy as np
+
+from tinymm._atomic import atomic_write
 
 _DTYPE_SIZES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1}
 _MAX_HEADER = 100 * 2**20
@@ -49,20 +50,7 @@ def save(state_dict: dict, path, metadata: dict | None = None) -> None:
     meta = {"format": "pt", "producer": "tinymm"}
     meta.update({str(k): str(v) for k, v in (metadata or {}).items()})
     blob = st_save(arrays, metadata=meta)
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".safetensors", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(blob)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, lambda f: f.write(blob))
 
 
 def read_header(path) -> tuple[dict, dict]:

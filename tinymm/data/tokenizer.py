@@ -26,11 +26,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from collections import Counter
 from typing import Iterable, Sequence
 
 import numpy as np
+
+from tinymm._atomic import atomic_write
 
 __all__ = [
     "PAD",
@@ -323,19 +324,8 @@ class Tokenizer:
 
     def save(self, path) -> None:
         """Write the tokenizer as JSON, atomically (a temporary file, then a rename)."""
-        path = os.fspath(path)
-        directory = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(prefix=".tokenizer-", suffix=".json.tmp", dir=directory)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(self.to_dict(), f, ensure_ascii=False, indent=1)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        text = json.dumps(self.to_dict(), ensure_ascii=False, indent=1)
+        atomic_write(path, lambda f: f.write(text.encode("utf-8")))
 
     @classmethod
     def load(cls, path) -> "Tokenizer":
