@@ -45,6 +45,16 @@ def test_foreign_files_are_refused(tmp_path):
         tm.load(tmp_path / "missing.safetensors")
 
 
+def test_saved_files_get_the_usual_permissions(tmp_path):
+    p = tmp_path / "ck.safetensors"
+    old = os.umask(0o022)
+    try:
+        tm.save({"w": tm.ones(3)}, p)
+    finally:
+        os.umask(old)
+    assert (p.stat().st_mode & 0o777) == 0o644
+
+
 def test_write_is_atomic_and_leaves_no_temp_files(tmp_path):
     p = tmp_path / "ck.safetensors"
     tm.save({"w": tm.ones(3)}, p)

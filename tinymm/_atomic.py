@@ -12,6 +12,14 @@ import os
 import tempfile
 
 
+def _default_mode() -> int:
+    # mkstemp creates files readable by their owner only; a saved file should get the usual
+    # permissions (0666 minus the umask), as open() would give it.
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def atomic_write(path, write) -> None:
     """Create ``path`` atomically; ``write(f)`` writes the content into the binary file ``f``."""
     path = os.fspath(path)
@@ -19,6 +27,7 @@ def atomic_write(path, write) -> None:
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
     try:
+        os.chmod(tmp, _default_mode())
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
