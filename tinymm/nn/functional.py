@@ -62,17 +62,18 @@ class LinearFn(Function):
     def forward(ctx, x, weight, bias=None):
         ctx.save_for_backward(x, weight)
         ctx.has_bias = bias is not None
-        out = x @ weight.T
+        # One (rows, in) x (in, out) GEMM over all leading dims, not one per batch item.
+        out = x.reshape(-1, x.shape[-1]) @ weight.T
         if bias is not None:
             out += bias
-        return out
+        return out.reshape(x.shape[:-1] + (weight.shape[0],))
 
     @staticmethod
     def backward(ctx, g):
         x, weight = ctx.saved_arrays
         nx, nw, nb = (list(ctx.needs_input_grad) + [False])[:3]
         g2 = g.reshape(-1, g.shape[-1])
-        gx = (g @ weight) if nx else None
+        gx = (g2 @ weight).reshape(x.shape) if nx else None
         gw = (g2.T @ x.reshape(-1, x.shape[-1])) if nw else None
         gb = g2.sum(axis=0) if (ctx.has_bias and nb) else None
         return gx, gw, gb
