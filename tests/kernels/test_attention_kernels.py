@@ -19,6 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from numeric import numeric_grad
 from tinymm.kernels import attention as A
 from tinymm.kernels.attention import reference_backward, reference_forward
 
@@ -134,17 +135,6 @@ def check_fused_float64(forward, backward, rng, B, H, Nq, Nk, D, Dv, mask, causa
 # 1. Reference backward vs finite differences (float64)
 # -------------------------------------------------------------------------------------------
 
-def numeric_grad(f, x, h=1e-6):
-    g = np.zeros_like(x)
-    for idx in np.ndindex(x.shape):
-        old = x[idx]
-        x[idx] = old + h
-        fp = f()
-        x[idx] = old - h
-        fm = f()
-        x[idx] = old
-        g[idx] = (fp - fm) / (2 * h)
-    return g
 
 
 FD_CASES = [  # (mask kind, is_causal, Nq, Nk, fully_masked_row)

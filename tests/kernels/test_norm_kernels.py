@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cuda_helpers import to_cuda, to_host
+from numeric import numeric_grad
 from tinymm.kernels import norm as L
 
 DTYPES = [np.float32, np.float64]
@@ -30,17 +31,6 @@ def assert_close(actual, expected, dtype, scale=1.0):
     np.testing.assert_allclose(actual, expected, rtol=t["rtol"], atol=t["atol"] * scale)
 
 
-def numeric_grad(f, x, h=1e-6):
-    g = np.zeros_like(x)
-    for idx in np.ndindex(x.shape):
-        old = x[idx]
-        x[idx] = old + h
-        fp = f()
-        x[idx] = old - h
-        fm = f()
-        x[idx] = old
-        g[idx] = (fp - fm) / (2 * h)
-    return g
 
 
 def make(rng, m, n, dtype, has_w, has_b, offset=0.0):

@@ -18,6 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cuda_helpers import SIMULATED, to_cuda, to_host
+from numeric import numeric_grad
 from tinymm.kernels import softmax as S
 
 DTYPES = [np.float32, np.float64]
@@ -36,18 +37,6 @@ def assert_close(actual, expected, dtype, scale=1.0):
     np.testing.assert_allclose(actual, expected, rtol=t["rtol"], atol=t["atol"] * scale)
 
 
-def numeric_grad(f, x, h=1e-6):
-    """Central differences of the scalar function f() with respect to x (modified in place)."""
-    g = np.zeros_like(x)
-    for idx in np.ndindex(x.shape):
-        old = x[idx]
-        x[idx] = old + h
-        fp = f()
-        x[idx] = old - h
-        fm = f()
-        x[idx] = old
-        g[idx] = (fp - fm) / (2 * h)
-    return g
 
 
 def f64(*arrays):
