@@ -70,7 +70,7 @@ def test_sdpa_gradcheck_float64_fused_and_unfused():
         check_op([(1, 2, 4, 3), (1, 2, 5, 3), (1, 2, 5, 2)],
                  lambda q, k, v: F.scaled_dot_product_attention(q, k, v, attn_mask=None if causal else mask, is_causal=causal),
                  dtype="float64")
-    from tinymm.nn.sdpa import attention_weights
+    from tinymm.nn.functional.attention import attention_weights
 
     check_op([(1, 2, 4, 3), (1, 2, 5, 3)], lambda q, k: attention_weights(q, k, mask), dtype="float64")
 
@@ -83,7 +83,7 @@ def test_fully_masked_rows_give_zeros_not_nan():
     assert np.isfinite(out.numpy()).all() and not out.numpy()[0, 0, 1].any()
     out.sum().backward()
     assert np.isfinite(q.grad.numpy()).all() and not q.grad.numpy()[0, 0, 1].any()
-    from tinymm.nn.sdpa import attention_weights
+    from tinymm.nn.functional.attention import attention_weights
 
     w = attention_weights(q, k, tm.tensor(mask))
     assert np.isfinite(w.numpy()).all() and not w.numpy()[0, 0, 1].any()

@@ -1,5 +1,5 @@
 """Floor 5: ``Module``, ``Parameter`` and the layers, with PyTorch's names."""
-from tinymm.nn import functional, init  # noqa: F401
+from tinymm.nn import functional, init, utils  # noqa: F401
 from tinymm.nn.containers import ModuleDict, ModuleList, Sequential  # noqa: F401
 from tinymm.nn.layers import (  # noqa: F401
     GELU,

@@ -23,7 +23,7 @@ from tinymm.nn import init
 from tinymm.nn.layers import Linear, _empty
 from tinymm.nn.module import Module
 from tinymm.nn.parameter import Parameter
-from tinymm.nn.sdpa import attention_weights, scaled_dot_product_attention
+from tinymm.nn.functional.attention import attention_weights, scaled_dot_product_attention
 from tinymm.ops import api as O
 from tinymm.ops._util import xp_of
 from tinymm.tensor import Tensor

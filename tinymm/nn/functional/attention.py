@@ -125,7 +125,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: f
         if mask.dtype.kind == "f" and mask.dtype != q.dtype:
             mask = mask.to(q.dtype)
     if dropout_p > 0.0 and training:
-        from tinymm.nn.functional import dropout
+        from tinymm.nn.functional.layers import dropout
 
         w = attention_weights(q, k, mask, is_causal, scale)
         return O.matmul(dropout(w, dropout_p, True), v)

@@ -1,0 +1,40 @@
+"""Floor 4: differentiable neural-network ops with PyTorch's names and signatures.
+
+``import tinymm.nn.functional as F`` gives what ``torch.nn.functional`` gives. The package is
+one module per family, each holding its ``Function`` subclasses beside the public functions
+that check arguments once and call them:
+
+- ``layers``    ``linear`` (one fused GEMM), ``dropout``, ``embedding``
+- ``norm``      ``layer_norm`` (kernel family ``tinymm.kernels.norm``), ``normalize``, ``cosine_similarity``
+- ``losses``    ``cross_entropy`` (kernel family ``tinymm.kernels.softmax``), ``nll_loss``, BCE, MSE, L1
+- ``attention`` ``scaled_dot_product_attention`` (kernel family ``tinymm.kernels.attention``)
+
+The rule for where an op lives: an op that is also a Tensor method (``relu``, ``softmax``,
+``pad``, ...) lives on floor 3 in ``tinymm.ops`` and is re-exported here; an op that only
+``torch.nn.functional`` has lives in the module of this package named for its family. A
+kernel-backed ``Function`` calls its family's ``tinymm.kernels.<family>.forward/backward``
+and nothing else of floor 1. Modules here import from floors 1–3 and from ``_checks``, never
+from each other except by name (``attention`` uses ``layers.dropout``), never from floor 5.
+"""
+from tinymm.ops import (  # noqa: F401  (re-exported)
+    gelu,
+    log_softmax,
+    one_hot,
+    pad,
+    relu,
+    sigmoid,
+    silu,
+    softmax,
+    tanh,
+)
+
+from tinymm.nn.functional.attention import scaled_dot_product_attention  # noqa: F401
+from tinymm.nn.functional.layers import dropout, embedding, linear  # noqa: F401
+from tinymm.nn.functional.losses import (  # noqa: F401
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    l1_loss,
+    mse_loss,
+    nll_loss,
+)
+from tinymm.nn.functional.norm import cosine_similarity, layer_norm, normalize  # noqa: F401

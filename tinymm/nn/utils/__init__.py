@@ -1,0 +1,5 @@
+"""Floor 5: helpers around modules, named as in ``torch.nn.utils``.
+
+``clip_grad`` holds ``clip_grad_norm_`` / ``clip_grad_value_`` (``tinymm.optim`` re-exports them).
+"""
+from tinymm.nn.utils.clip_grad import clip_grad_norm_, clip_grad_value_  # noqa: F401
