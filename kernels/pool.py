@@ -1,0 +1,416 @@
+"""Pooling over the last two dims: max (with argmax indices), average, adaptive average.
+
+Every kernel sees one layout: ``x`` (B, H, W), C-contiguous, float32 or float64, where B is
+every leading dim flattened (batch x channels). 1-D pooling is 2-D pooling with H = 1 and a
+kernel of height 1. Outputs are (B, OH, OW) in ``x``'s dtype; max-pooling indices are int64.
+
+Output size along one axis of length L (PyTorch's ``pooling_output_shape``)::
+
+    span = dilation * (kernel - 1) + 1
+    out  = floor((L + 2*padding - span) / stride) + 1                   (ceil_mode=False)
+    out  = ceil((L + 2*padding - span) / stride) + 1, minus one if that   (ceil_mode=True)
+           last window would start at or beyond L + padding (in the right padding)
+
+Max pooling. Window (oh, ow) holds the taps ``ih = oh*sh - ph + i*dh`` (i < kh) and likewise
+``iw``; taps outside the input are skipped (padding is -inf)::
+
+    y[b, oh, ow]   = max over taps of x[b, ih, iw]
+    idx[b, oh, ow] = ih * W + iw of that max (flat index into the plane, as PyTorch's)
+
+PyTorch's tie rule: taps are visited in window order (row by row) and one replaces the best so
+far when ``v > best or v is NaN``, so a tie keeps the first maximum and a NaN wins (the last NaN
+of the window). A window whose taps are all -inf keeps the index of its first tap inside the
+input. Forward saves ``idx`` only; backward scatters ``dx[b, idx] += gy`` (windows may overlap,
+so one input can receive several gradients).
+
+Average pooling is a sum over a rectangle divided by a divisor, and both its kinds reduce to
+the same *windows*: per axis, for each output position o, a ``start[o]``, an ``end[o]`` (the
+clipped half-open index range) and a ``div[o]``, with the divisor of (oh, ow) being
+``hdiv[oh] * wdiv[ow]``::
+
+    y[b, oh, ow] = sum_{ih in [hs, he), iw in [ws, we)} x[b, ih, iw] / (hdiv[oh] * wdiv[ow])
+    dx[b, ih, iw] += gy[b, oh, ow] / (hdiv[oh] * wdiv[ow])   for every window holding (ih, iw)
+
+- ``avg_pool``: start = o*stride - padding, end = min(start + kernel, L + padding); the divisor
+  is end - start taken *before* clipping to [0, L) when ``count_include_pad`` (padding counts as
+  zeros), after clipping otherwise; ``divisor_override`` replaces the product.
+- ``adaptive_avg_pool`` to O outputs: start = floor(o*L/O), end = ceil((o+1)*L/O), div =
+  end - start (PyTorch's index formulas; windows may overlap when O does not divide L).
+
+The windows are computed once per call in plain Python (``avg_pool_windows``,
+``adaptive_pool_windows``); average pooling saves nothing for backward but the windows.
+
+Implementation notes: the CPU loops run one plane (b) per ``prange`` iteration, so no two
+threads write the same memory, also in the scattering backward passes; each is compiled serial
+and parallel, and arrays under ``CPU_PARALLEL_MIN_ELEMENTS`` elements run the serial one. The
+CUDA forward kernels run one thread per output element; the backward kernels too, adding into
+``dx`` with ``cuda.atomic.add`` (overlapping windows).
+
+Dispatch: ``max_pool_forward/backward`` and ``avg_pool_forward/backward`` take ``impl=None``
+(by array type: CuPy -> "cuda", anything else -> "cpu") or "reference" / "cpu" / "cuda" (the
+CUDA kernels also take NumPy arrays: the simulator). Inputs are trusted: the public functions
+in ``tinymm.nn.functional.pool`` check them.
+"""
+from __future__ import annotations
+
+import functools
+
+import numba
+import numpy as np
+
+from ._common import (array_module, blocks_for, contiguous, is_cuda_array, launch_on_cupy_stream, numba_cuda,
+                      parallel_threshold, serial_and_parallel)
+
+# Threads per block of the CUDA kernels (one thread per output element, grid-stride beyond).
+CUDA_BLOCK = 256
+CUDA_MAX_BLOCKS = 65535
+
+# Arrays of at least this many input elements run the parallel CPU loops. Not measured for
+# this family on its own: the norm family's crossover (kernels/norm.py) on this project's busy
+# 2-core machine, where a parallel call that finds the other core taken waits out a scheduler
+# slice; pooling does less work per element, so this is if anything on the low side.
+CPU_PARALLEL_MIN_ELEMENTS = parallel_threshold(1 << 21)  # env TINYMM_PARALLEL_MIN_ELEMENTS overrides
+
+# ``numba.cuda``, bound on first use by _cuda_kernels (the simulator swaps this global).
+cuda = None
+
+
+# ============================================================================ sizes and windows
+
+
+def pool_output_size(size, kernel, stride, padding, dilation=1, ceil_mode=False):
+    """Output length along one axis (see the module docstring); may be < 1 (callers refuse it)."""
+    span = dilation * (kernel - 1) + 1
+    out = (size + 2 * padding - span + (stride - 1 if ceil_mode else 0)) // stride + 1
+    if ceil_mode and (out - 1) * stride >= size + padding:
+        out -= 1
+    return out
+
+
+def avg_pool_windows(size, kernel, stride, padding, ceil_mode=False, count_include_pad=True):
+    """``(start, end, div)`` int64 arrays of one axis of ``avg_pool``."""
+    out = max(pool_output_size(size, kernel, stride, padding, 1, ceil_mode), 0)
+    start = np.arange(out, dtype=np.int64) * stride - padding
+    end = np.minimum(start + kernel, size + padding)
+    padded = end - start
+    start = np.maximum(start, 0)
+    end = np.minimum(end, size)
+    return start, end, (padded if count_include_pad else end - start)
+
+
+def adaptive_pool_windows(size, out):
+    """``(start, end, div)`` int64 arrays of one axis of ``adaptive_avg_pool``."""
+    o = np.arange(out, dtype=np.int64)
+    start = (o * size) // out
+    end = -((-(o + 1) * size) // out)  # ceil division
+    return start, end, end - start
+
+
+# ============================================================================ reference (NumPy)
+
+
+def reference_max_pool_forward(x, kernel, stride, padding, dilation, ceil_mode=False):
+    """Returns ``(y (B, OH, OW), idx (B, OH, OW) int64)``."""
+    B, H, W = x.shape
+    oh_n = pool_output_size(H, kernel[0], stride[0], padding[0], dilation[0], ceil_mode)
+    ow_n = pool_output_size(W, kernel[1], stride[1], padding[1], dilation[1], ceil_mode)
+    y = np.empty((B, oh_n, ow_n), dtype=x.dtype)
+    idx = np.empty((B, oh_n, ow_n), dtype=np.int64)
+    for b in range(B):
+        for oh in range(oh_n):
+            for ow in range(ow_n):
+                taps = [(oh * stride[0] - padding[0] + i * dilation[0], ow * stride[1] - padding[1] + j * dilation[1])
+                        for i in range(kernel[0]) for j in range(kernel[1])]
+                taps = [(ih, iw) for ih, iw in taps if 0 <= ih < H and 0 <= iw < W]
+                best, best_at = -np.inf, taps[0][0] * W + taps[0][1]
+                for ih, iw in taps:
+                    v = x[b, ih, iw]
+                    if v > best or np.isnan(v):
+                        best, best_at = v, ih * W + iw
+                y[b, oh, ow] = best
+                idx[b, oh, ow] = best_at
+    return y, idx
+
+
+def reference_max_pool_backward(gy, idx, in_hw):
+    """``dx (B, H, W)``: each output's gradient added at its argmax."""
+    B = gy.shape[0]
+    dx = np.zeros((B, in_hw[0] * in_hw[1]), dtype=gy.dtype)
+    for b in range(B):
+        np.add.at(dx[b], idx[b].reshape(-1), gy[b].reshape(-1))
+    return dx.reshape(B, *in_hw)
+
+
+def reference_avg_pool_forward(x, hwin, wwin):
+    """``y (B, OH, OW)``; ``hwin``/``wwin`` are ``(start, end, div)`` per axis."""
+    (hs, he, hd), (ws, we, wd) = hwin, wwin
+    y = np.empty((x.shape[0], len(hs), len(ws)), dtype=x.dtype)
+    for oh in range(len(hs)):
+        for ow in range(len(ws)):
+            y[:, oh, ow] = x[:, hs[oh]:he[oh], ws[ow]:we[ow]].sum(axis=(1, 2)) / (hd[oh] * wd[ow])
+    return y
+
+
+def reference_avg_pool_backward(gy, hwin, wwin, in_hw):
+    """``dx (B, H, W)``: each output's gradient spread evenly over its window."""
+    (hs, he, hd), (ws, we, wd) = hwin, wwin
+    dx = np.zeros((gy.shape[0], *in_hw), dtype=gy.dtype)
+    for oh in range(len(hs)):
+        for ow in range(len(ws)):
+            dx[:, hs[oh]:he[oh], ws[ow]:we[ow]] += (gy[:, oh, ow] / (hd[oh] * wd[ow]))[:, None, None]
+    return dx
+
+
+# ============================================================================ CPU (Numba)
+# No fastmath: the max loops must see NaNs, and the average loops gain nothing from it.
+
+
+@serial_and_parallel()
+def _max_forward_cpu(x, kh, kw, sh, sw, ph, pw, dh, dw, y, idx):
+    n_planes, H, W = x.shape
+    oh_n, ow_n = y.shape[1], y.shape[2]
+    for b in numba.prange(n_planes):
+        for oh in range(oh_n):
+            h0 = oh * sh - ph
+            first_h = h0
+            while first_h < 0:
+                first_h += dh
+            for ow in range(ow_n):
+                w0 = ow * sw - pw
+                first_w = w0
+                while first_w < 0:
+                    first_w += dw
+                best = -np.inf
+                best_at = first_h * W + first_w
+                for i in range(kh):
+                    ih = h0 + i * dh
+                    if ih < 0 or ih >= H:
+                        continue
+                    for j in range(kw):
+                        iw = w0 + j * dw
+                        if iw < 0 or iw >= W:
+                            continue
+                        v = x[b, ih, iw]
+                        if v > best or v != v:
+                            best = v
+                            best_at = ih * W + iw
+                y[b, oh, ow] = best
+                idx[b, oh, ow] = best_at
+
+
+@serial_and_parallel()
+def _max_backward_cpu(gy, idx, dx):
+    # dx: (B, H*W), zeroed.
+    for b in numba.prange(gy.shape[0]):
+        for oh in range(gy.shape[1]):
+            for ow in range(gy.shape[2]):
+                dx[b, idx[b, oh, ow]] += gy[b, oh, ow]
+
+
+@serial_and_parallel()
+def _avg_forward_cpu(x, hs, he, hd, ws, we, wd, y):
+    for b in numba.prange(x.shape[0]):
+        for oh in range(len(hs)):
+            for ow in range(len(ws)):
+                acc = 0.0  # float64 for both dtypes
+                for ih in range(hs[oh], he[oh]):
+                    for iw in range(ws[ow], we[ow]):
+                        acc += x[b, ih, iw]
+                y[b, oh, ow] = acc / (hd[oh] * wd[ow])
+
+
+@serial_and_parallel()
+def _avg_backward_cpu(gy, hs, he, hd, ws, we, wd, dx):
+    # dx: (B, H, W), zeroed.
+    for b in numba.prange(gy.shape[0]):
+        for oh in range(len(hs)):
+            for ow in range(len(ws)):
+                g = gy[b, oh, ow] / (hd[oh] * wd[ow])
+                for ih in range(hs[oh], he[oh]):
+                    for iw in range(ws[ow], we[ow]):
+                        dx[b, ih, iw] += g
+
+
+# ============================================================================ CUDA (Numba-CUDA)
+
+
+@functools.lru_cache(maxsize=None)
+def _cuda_kernels(dtype_name):
+    """The CUDA kernels for one dtype, compiled by Numba on first launch (one thread per
+    output element, grid-stride). ``numba.cuda`` is imported here, never at module import."""
+    global cuda
+    cuda = numba_cuda()
+
+    T = numba.from_dtype(np.dtype(dtype_name))
+
+    @cuda.jit
+    def max_forward(x, kh, kw, sh, sw, ph, pw, dh, dw, y, idx):
+        H, W = x.shape[1], x.shape[2]
+        oh_n, ow_n = y.shape[1], y.shape[2]
+        total = y.shape[0] * oh_n * ow_n
+        for t in range(cuda.grid(1), total, cuda.gridsize(1)):
+            b = t // (oh_n * ow_n)
+            oh = (t // ow_n) % oh_n
+            ow = t % ow_n
+            h0 = oh * sh - ph
+            w0 = ow * sw - pw
+            first_h = h0
+            while first_h < 0:
+                first_h += dh
+            first_w = w0
+            while first_w < 0:
+                first_w += dw
+            best = -np.inf
+            best_at = first_h * W + first_w
+            for i in range(kh):
+                ih = h0 + i * dh
+                if ih >= 0 and ih < H:
+                    for j in range(kw):
+                        iw = w0 + j * dw
+                        if iw >= 0 and iw < W:
+                            v = x[b, ih, iw]
+                            if v > best or v != v:
+                                best = v
+                                best_at = ih * W + iw
+            y[b, oh, ow] = best
+            idx[b, oh, ow] = best_at
+
+    @cuda.jit
+    def max_backward(gy, idx, dx):
+        oh_n, ow_n = gy.shape[1], gy.shape[2]
+        total = gy.shape[0] * oh_n * ow_n
+        for t in range(cuda.grid(1), total, cuda.gridsize(1)):
+            b = t // (oh_n * ow_n)
+            oh = (t // ow_n) % oh_n
+            ow = t % ow_n
+            cuda.atomic.add(dx, (b, idx[b, oh, ow]), gy[b, oh, ow])
+
+    @cuda.jit
+    def avg_forward(x, hs, he, hd, ws, we, wd, y):
+        oh_n, ow_n = y.shape[1], y.shape[2]
+        total = y.shape[0] * oh_n * ow_n
+        for t in range(cuda.grid(1), total, cuda.gridsize(1)):
+            b = t // (oh_n * ow_n)
+            oh = (t // ow_n) % oh_n
+            ow = t % ow_n
+            acc = T(0)
+            for ih in range(hs[oh], he[oh]):
+                for iw in range(ws[ow], we[ow]):
+                    acc += x[b, ih, iw]
+            y[b, oh, ow] = acc / (hd[oh] * wd[ow])
+
+    @cuda.jit
+    def avg_backward(gy, hs, he, hd, ws, we, wd, dx):
+        oh_n, ow_n = gy.shape[1], gy.shape[2]
+        total = gy.shape[0] * oh_n * ow_n
+        for t in range(cuda.grid(1), total, cuda.gridsize(1)):
+            b = t // (oh_n * ow_n)
+            oh = (t // ow_n) % oh_n
+            ow = t % ow_n
+            g = gy[b, oh, ow] / (hd[oh] * wd[ow])
+            for ih in range(hs[oh], he[oh]):
+                for iw in range(ws[ow], we[ow]):
+                    cuda.atomic.add(dx, (b, ih, iw), g)
+
+    return dict(max_forward=max_forward, max_backward=max_backward, avg_forward=avg_forward,
+                avg_backward=avg_backward)
+
+
+def _launch(name, dtype, n_items, *args):
+    blocks = min(blocks_for(n_items, CUDA_BLOCK), CUDA_MAX_BLOCKS)
+    launch_on_cupy_stream(_cuda_kernels(np.dtype(dtype).name)[name], blocks, CUDA_BLOCK, 0, args)
+
+
+# ============================================================================ dispatch
+
+
+def _resolve(impl, x):
+    if impl is None:
+        return "cuda" if is_cuda_array(x) else "cpu"
+    if impl not in ("reference", "cpu", "cuda"):
+        raise ValueError(f"pool: impl must be None, 'reference', 'cpu' or 'cuda', got {impl!r}")
+    return impl
+
+
+def _windows_on(xp, win, dtype):
+    """One axis's windows as arrays of the kernel's module (CuPy for CUDA), the divisor in
+    the data's dtype (window sizes are small integers: exact in float32)."""
+    start, end, div = win
+    return xp.asarray(start, dtype=np.int64), xp.asarray(end, dtype=np.int64), xp.asarray(div, dtype=dtype)
+
+
+def max_pool_forward(x, kernel, stride, padding, dilation, ceil_mode=False, impl=None):
+    """Max pooling of ``x`` (B, H, W) with 2-tuples ``kernel``, ``stride``, ``padding``,
+    ``dilation`` -> ``(y (B, OH, OW), idx (B, OH, OW) int64)``. Save ``idx`` for backward."""
+    impl = _resolve(impl, x)
+    x = contiguous(x)
+    if impl == "reference":
+        return reference_max_pool_forward(x, kernel, stride, padding, dilation, ceil_mode)
+    xp = array_module(x)
+    B, H, W = x.shape
+    oh_n = pool_output_size(H, kernel[0], stride[0], padding[0], dilation[0], ceil_mode)
+    ow_n = pool_output_size(W, kernel[1], stride[1], padding[1], dilation[1], ceil_mode)
+    y = xp.empty((B, oh_n, ow_n), dtype=x.dtype)
+    idx = xp.empty((B, oh_n, ow_n), dtype=np.int64)
+    if y.size == 0:
+        return y, idx
+    args = (*kernel, *stride, *padding, *dilation)
+    if impl == "cuda":
+        _launch("max_forward", x.dtype, y.size, x, *args, y, idx)
+    else:
+        _max_forward_cpu.for_work(x.size, CPU_PARALLEL_MIN_ELEMENTS)(x, *args, y, idx)
+    return y, idx
+
+
+def max_pool_backward(gy, idx, in_hw, impl=None):
+    """``dx (B, H, W)`` from ``gy`` and the forward's ``idx`` (both (B, OH, OW)); ``in_hw`` = (H, W)."""
+    impl = _resolve(impl, gy)
+    gy, idx = contiguous(gy), contiguous(idx)
+    if impl == "reference":
+        return reference_max_pool_backward(gy, idx, tuple(in_hw))
+    xp = array_module(gy)
+    B = gy.shape[0]
+    dx = xp.zeros((B, in_hw[0] * in_hw[1]), dtype=gy.dtype)
+    if gy.size:
+        if impl == "cuda":
+            _launch("max_backward", gy.dtype, gy.size, gy, idx, dx)
+        else:
+            _max_backward_cpu.for_work(dx.size, CPU_PARALLEL_MIN_ELEMENTS)(gy, idx, dx)
+    return dx.reshape(B, *in_hw)
+
+
+def avg_pool_forward(x, hwin, wwin, impl=None):
+    """Average pooling of ``x`` (B, H, W) over the windows ``hwin``, ``wwin`` (each
+    ``(start, end, div)``, from ``avg_pool_windows`` or ``adaptive_pool_windows``) ->
+    ``y (B, len(hwin[0]), len(wwin[0]))``. Save the windows for backward."""
+    impl = _resolve(impl, x)
+    x = contiguous(x)
+    if impl == "reference":
+        return reference_avg_pool_forward(x, hwin, wwin)
+    xp = array_module(x)
+    y = xp.empty((x.shape[0], len(hwin[0]), len(wwin[0])), dtype=x.dtype)
+    if y.size == 0:
+        return y
+    args = (*_windows_on(xp, hwin, x.dtype), *_windows_on(xp, wwin, x.dtype))
+    if impl == "cuda":
+        _launch("avg_forward", x.dtype, y.size, x, *args, y)
+    else:
+        _avg_forward_cpu.for_work(x.size, CPU_PARALLEL_MIN_ELEMENTS)(x, *args, y)
+    return y
+
+
+def avg_pool_backward(gy, hwin, wwin, in_hw, impl=None):
+    """``dx (B, H, W)`` of average pooling over the windows ``hwin``, ``wwin``."""
+    impl = _resolve(impl, gy)
+    gy = contiguous(gy)
+    if impl == "reference":
+        return reference_avg_pool_backward(gy, hwin, wwin, tuple(in_hw))
+    xp = array_module(gy)
+    dx = xp.zeros((gy.shape[0], *in_hw), dtype=gy.dtype)
+    if gy.size:
+        args = (*_windows_on(xp, hwin, gy.dtype), *_windows_on(xp, wwin, gy.dtype))
+        if impl == "cuda":
+            _launch("avg_backward", gy.dtype, gy.size, gy, *args, dx)
+        else:
+            _avg_backward_cpu.for_work(dx.size, CPU_PARALLEL_MIN_ELEMENTS)(gy, *args, dx)
+    return dx
