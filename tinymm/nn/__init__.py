@@ -16,7 +16,16 @@ from tinymm.nn.layers import (  # noqa: F401
     Tanh,
 )
 from tinymm.nn.attention import MultiheadAttention  # noqa: F401
+from tinymm.nn.batchnorm import BatchNorm1d, BatchNorm2d  # noqa: F401
 from tinymm.nn.module import Module  # noqa: F401
 from tinymm.nn.parameter import Parameter  # noqa: F401
+from tinymm.nn.pooling import (  # noqa: F401
+    AdaptiveAvgPool1d,
+    AdaptiveAvgPool2d,
+    AvgPool1d,
+    AvgPool2d,
+    MaxPool1d,
+    MaxPool2d,
+)
 from tinymm.nn.positional import LearnedPositionalEmbedding, PatchEmbedding, SinusoidalPositionalEncoding  # noqa: F401
 from tinymm.nn.transformer import TransformerDecoderLayer, TransformerEncoder, TransformerEncoderLayer  # noqa: F401

@@ -8,6 +8,8 @@ that check arguments once and call them:
 - ``norm``      ``layer_norm`` (kernel family ``tinymm.kernels.norm``), ``normalize``, ``cosine_similarity``
 - ``losses``    ``cross_entropy`` (kernel family ``tinymm.kernels.softmax``), ``nll_loss``, BCE, MSE, L1
 - ``attention`` ``scaled_dot_product_attention`` (kernel family ``tinymm.kernels.attention``)
+- ``pool``      ``max_pool1d/2d``, ``avg_pool1d/2d``, ``adaptive_avg_pool1d/2d`` (kernel family ``tinymm.kernels.pool``)
+- ``batchnorm`` ``batch_norm`` (kernel family ``tinymm.kernels.batchnorm``)
 
 The rule for where an op lives: an op that is also a Tensor method (``relu``, ``softmax``,
 ``pad``, ...) lives on floor 3 in ``tinymm.ops`` and is re-exported here; an op that only
@@ -29,6 +31,7 @@ from tinymm.ops import (  # noqa: F401  (re-exported)
 )
 
 from tinymm.nn.functional.attention import scaled_dot_product_attention  # noqa: F401
+from tinymm.nn.functional.batchnorm import batch_norm  # noqa: F401
 from tinymm.nn.functional.layers import dropout, embedding, linear  # noqa: F401
 from tinymm.nn.functional.losses import (  # noqa: F401
     binary_cross_entropy_with_logits,
@@ -38,3 +41,11 @@ from tinymm.nn.functional.losses import (  # noqa: F401
     nll_loss,
 )
 from tinymm.nn.functional.norm import cosine_similarity, layer_norm, normalize  # noqa: F401
+from tinymm.nn.functional.pool import (  # noqa: F401
+    adaptive_avg_pool1d,
+    adaptive_avg_pool2d,
+    avg_pool1d,
+    avg_pool2d,
+    max_pool1d,
+    max_pool2d,
+)

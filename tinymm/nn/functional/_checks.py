@@ -12,3 +12,8 @@ def check_same_dtype(name, **tensors):
     kinds = {k: v.dtype for k, v in tensors.items() if isinstance(v, Tensor)}
     if len(set(kinds.values())) > 1:
         raise TypeError(f"{name}: dtype mismatch: " + ", ".join(f"{k} is {d}" for k, d in kinds.items()))
+
+
+class ShapeError(RuntimeError, ValueError):
+    """A shape that does not fit: a RuntimeError as PyTorch raises for these, and a ValueError
+    as tinymm's other argument checks raise, so either ``except`` catches it."""

@@ -1,0 +1,93 @@
+"""``BatchNorm1d`` and ``BatchNorm2d``, PyTorch's layers, names, buffers and initialisation.
+
+Parameters ``weight`` (ones) and ``bias`` (zeros) when ``affine``; buffers ``running_mean``
+(zeros), ``running_var`` (ones) and ``num_batches_tracked`` (an int64 scalar) when
+``track_running_stats``, so the state dict has PyTorch's keys and moves to and from
+``torch.nn.BatchNorm*d``. ``Module.train()`` / ``eval()`` switch between batch statistics (and
+updating the running ones) and the running statistics; without running statistics the batch
+statistics are used in both modes.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from tinymm import backend
+from tinymm.nn import functional as F
+from tinymm.nn.functional._checks import ShapeError
+from tinymm.nn.module import Module
+from tinymm.nn.parameter import Parameter
+from tinymm.tensor import Tensor
+
+
+class _BatchNorm(Module):
+    _expected_dims = ()  # input ranks the subclass accepts
+    _expected_text = ""
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum=0.1, affine: bool = True,
+                 track_running_stats: bool = True, device="cpu", dtype=None):
+        super().__init__()
+        if num_features <= 0:
+            raise ValueError(f"{type(self).__name__}: num_features must be positive, got {num_features}")
+        self.num_features = num_features
+        self.eps = eps
+        self.momentum = momentum
+        self.affine = affine
+        self.track_running_stats = track_running_stats
+        xp = backend.array_module(device or "cpu")
+        dt = np.dtype(dtype) if dtype is not None else backend.get_default_dtype()
+        if affine:
+            self.weight = Parameter(xp.ones(num_features, dtype=dt))
+            self.bias = Parameter(xp.zeros(num_features, dtype=dt))
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        if track_running_stats:
+            self.register_buffer("running_mean", Tensor(xp.zeros(num_features, dtype=dt)))
+            self.register_buffer("running_var", Tensor(xp.ones(num_features, dtype=dt)))
+            self.register_buffer("num_batches_tracked", Tensor(xp.zeros((), dtype=np.int64)))
+        else:
+            self.register_buffer("running_mean", None)
+            self.register_buffer("running_var", None)
+            self.register_buffer("num_batches_tracked", None)
+
+    def reset_running_stats(self) -> None:
+        if self.track_running_stats:
+            self.running_mean.data[...] = 0
+            self.running_var.data[...] = 1
+            self.num_batches_tracked.data[...] = 0
+
+    def forward(self, x):
+        if x.ndim not in self._expected_dims:
+            raise ShapeError(f"{type(self).__name__}: expected {self._expected_text} input, got shape {tuple(x.shape)}")
+        if x.shape[1] != self.num_features:
+            raise ShapeError(f"{type(self).__name__}: input of shape {tuple(x.shape)} has {x.shape[1]} channels, "
+                             f"the layer expects {self.num_features}")
+        factor = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats and self.num_batches_tracked is not None:
+            self.num_batches_tracked.data += 1  # in place: the buffer stays the state dict's tensor
+            if self.momentum is None:  # cumulative moving average
+                factor = 1.0 / float(self.num_batches_tracked.data)
+        # In training the batch statistics normalise; in eval the running ones when they exist.
+        use_batch_stats = self.training or (self.running_mean is None and self.running_var is None)
+        keep_running = not self.training or self.track_running_stats
+        return F.batch_norm(x, self.running_mean if keep_running else None,
+                            self.running_var if keep_running else None, self.weight, self.bias,
+                            use_batch_stats, factor, self.eps)
+
+    def extra_repr(self):
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+                f"track_running_stats={self.track_running_stats}")
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch norm over (N, C) or (N, C, L): statistics per channel C."""
+
+    _expected_dims = (2, 3)
+    _expected_text = "a 2-D (N, C) or 3-D (N, C, L)"
+
+
+class BatchNorm2d(_BatchNorm):
+    """Batch norm over (N, C, H, W): statistics per channel C."""
+
+    _expected_dims = (4,)
+    _expected_text = "a 4-D (N, C, H, W)"

@@ -1,0 +1,88 @@
+"""Floor 4: ``batch_norm`` (the ``tinymm.kernels.batchnorm`` family) with PyTorch's signature.
+
+``input`` is (N, C, *) with at least two dims; statistics are per channel (dim 1) over every
+other dim. With ``training`` the batch statistics normalise and, when ``running_mean`` /
+``running_var`` are given, those buffers are updated in place (momentum, unbiased variance);
+without ``training`` the running statistics normalise. The momentum here is a number: the
+``BatchNorm`` modules turn ``momentum=None`` (a cumulative average) into 1 / batches seen.
+"""
+from __future__ import annotations
+
+import numbers
+
+from tinymm.autograd import Function
+from tinymm.ops.api import as_tensor
+from tinymm.tensor import Tensor
+
+from tinymm.nn.functional._checks import ShapeError, check_same_device, check_same_dtype
+
+
+class BatchNormFn(Function):
+    """Batch norm of x (N, C, S) through ``tinymm.kernels.batchnorm``.
+
+    Inputs x, weight, bias (Tensors or None); the running statistics come as arrays updated in
+    place by the kernel. Saves x, the per-channel mean and 1/std, and the weight; never the
+    normalised output.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, running_mean, running_var, training, momentum, eps):
+        from tinymm.kernels import batchnorm as K
+
+        x3 = x.reshape(x.shape[0], x.shape[1], -1)
+        y, mean, rstd = K.forward(x3, weight, bias, running_mean, running_var, training, momentum, eps)
+        ctx.save_for_backward(x3, mean, rstd, weight)
+        ctx.meta = (x.shape, training or running_mean is None, bias is not None)
+        return y.reshape(x.shape)
+
+    @staticmethod
+    def backward(ctx, gy):
+        from tinymm.kernels import batchnorm as K
+
+        x3, mean, rstd, weight = ctx.saved_arrays
+        shape, batch_stats, has_bias = ctx.meta
+        dx, dw, db = K.backward(gy.reshape(x3.shape), x3, mean, rstd, weight, batch_stats)
+        return dx.reshape(shape), (dw if weight is not None else None), (db if has_bias else None)
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1,
+               eps=1e-5):
+    """Normalise each channel of ``input`` (N, C, *); see the module docstring.
+
+    Shape problems raise ``ShapeError`` (a RuntimeError as PyTorch's, and a ValueError): fewer
+    than 2 dims, a parameter or statistic whose length is not C, and, in training, a single
+    value per channel (no variance to estimate).
+    """
+    fn = "batch_norm"
+    x = as_tensor(input, fn)
+    if x.dtype.kind != "f":
+        raise TypeError(f"{fn}: input must be float32 or float64, got {x.dtype}")
+    if x.ndim < 2:
+        raise ShapeError(f"{fn}: expected an input of at least 2 dims (N, C, *), got shape {tuple(x.shape)}")
+    channels = x.shape[1]
+    given = dict(weight=weight, bias=bias, running_mean=running_mean, running_var=running_var)
+    for name, t in given.items():
+        if t is None:
+            continue
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{fn}: {name} must be a Tensor or None, got {type(t).__name__}")
+        if tuple(t.shape) != (channels,):
+            raise ShapeError(f"{fn}: {name} has shape {tuple(t.shape)}, expected ({channels},) for an input of "
+                             f"shape {tuple(x.shape)} ({channels} channels)")
+    if (running_mean is None) != (running_var is None):
+        raise ValueError(f"{fn}: give both running_mean and running_var, or neither")
+    if not training and running_mean is None:
+        raise ShapeError(f"{fn}: running_mean and running_var must be given in evaluation mode (training=False)")
+    if training and x.data.size // max(channels, 1) <= 1:
+        raise ShapeError(f"{fn}: expected more than 1 value per channel when training, got an input of shape "
+                         f"{tuple(x.shape)}")
+    if not isinstance(momentum, numbers.Real):
+        raise TypeError(f"{fn}: momentum must be a number, got {momentum!r}")
+    check_same_device(fn, input=x, **given)
+    check_same_dtype(fn, input=x, **given)
+    return BatchNormFn.apply(
+        x, weight, bias,
+        None if running_mean is None else running_mean.data,
+        None if running_var is None else running_var.data,
+        bool(training), float(momentum), float(eps),
+    )

@@ -1,0 +1,241 @@
+"""Floor 4: pooling (the ``tinymm.kernels.pool`` family) with PyTorch's signatures.
+
+``max_pool1d/2d`` (``return_indices`` gives PyTorch's int64 flat indices into each input
+plane), ``avg_pool1d/2d``, ``adaptive_avg_pool1d/2d``. Batched inputs are (N, C, L) / (N, C,
+H, W); unbatched (C, L) / (C, H, W) work too, as in PyTorch. The kernels see every leading dim
+flattened into planes, (B, H, W); 1-D pooling is 2-D pooling with H = 1.
+
+The checks here are the only ones: kernel, stride and dilation at least 1, padding at least 0
+and at most half the (effective) kernel, a non-empty input plane and an output of at least one
+element; problems with these raise ``ShapeError`` (a RuntimeError, as PyTorch's, and a ValueError).
+"""
+from __future__ import annotations
+
+import numbers
+
+from tinymm.autograd import Function
+from tinymm.ops.api import as_tensor
+
+from tinymm.nn.functional._checks import ShapeError
+
+# ----------------------------------------------------------------------------- arguments
+
+
+def _tuple(fn, name, value, n, minimum):
+    """``value`` (an int or a sequence of ``n`` ints) as an ``n``-tuple of ints >= ``minimum``."""
+    if isinstance(value, numbers.Integral):
+        value = (int(value),) * n
+    else:
+        value = tuple(value)
+        if len(value) == 1 and n > 1:
+            value = value * n
+        if len(value) != n or not all(isinstance(v, numbers.Integral) for v in value):
+            raise TypeError(f"{fn}: {name} must be an int or a tuple of {n} ints, got {value!r}")
+        value = tuple(int(v) for v in value)
+    if any(v < minimum for v in value):
+        raise ShapeError(f"{fn}: {name} must be at least {minimum}, got {value if n > 1 else value[0]}")
+    return value
+
+
+def _planes(fn, input, nd):
+    """The input Tensor and its shape checked: (C, *S) or (N, C, *S) with ``nd`` spatial dims,
+    float, every non-batch dim non-empty."""
+    x = as_tensor(input, fn)
+    if x.dtype.kind != "f":
+        raise TypeError(f"{fn}: input must be float32 or float64, got {x.dtype}")
+    names = "L" if nd == 1 else "H, W"
+    if x.ndim not in (nd + 1, nd + 2):
+        raise ShapeError(f"{fn}: expected a {nd + 1}-D (C, {names}) or {nd + 2}-D (N, C, {names}) input, "
+                         f"got shape {tuple(x.shape)}")
+    if any(s == 0 for s in x.shape[x.ndim - nd - 1:]):
+        raise ShapeError(f"{fn}: input of shape {tuple(x.shape)} has an empty channel or spatial dim")
+    return x
+
+
+def _spatial(x, nd):
+    """(H, W) of the kernels' plane view: (1, L) for 1-D."""
+    return (1, x.shape[-1]) if nd == 1 else tuple(x.shape[-2:])
+
+
+def _check_output(fn, x, nd, kernel, padding, dilation, out_hw):
+    if out_hw[0] < 1 or out_hw[1] < 1:
+        dil = f", dilation {dilation}" if dilation is not None and any(d != 1 for d in dilation) else ""
+        out = out_hw[1:] if nd == 1 else out_hw
+        raise ShapeError(f"{fn}: kernel {kernel}{dil} does not fit the input of shape {tuple(x.shape)} padded by "
+                         f"{padding}: the output would have size {out}")
+
+
+# ----------------------------------------------------------------------------- Functions
+
+
+class MaxPoolFn(Function):
+    """Max pooling of planes (..., H, W); outputs ``(y, indices)``, indices not differentiable.
+    Saves the indices only."""
+
+    @staticmethod
+    def forward(ctx, x, kernel, stride, padding, dilation, ceil_mode):
+        from tinymm.kernels import pool as K
+
+        lead, hw = x.shape[:-2], x.shape[-2:]
+        y, idx = K.max_pool_forward(x.reshape(-1, *hw), kernel, stride, padding, dilation, ceil_mode)
+        ctx.save_for_backward(idx)
+        ctx.meta = x.shape
+        ctx.mark_non_differentiable(1)
+        return y.reshape(*lead, *y.shape[1:]), idx.reshape(*lead, *idx.shape[1:])
+
+    @staticmethod
+    def backward(ctx, gy, _gidx):
+        from tinymm.kernels import pool as K
+
+        (idx,) = ctx.saved_arrays
+        shape = ctx.meta
+        g = gy.reshape(-1, *gy.shape[-2:])
+        return K.max_pool_backward(g, idx, shape[-2:]).reshape(shape)
+
+
+class AvgPoolFn(Function):
+    """Average pooling of planes (..., H, W) over per-axis windows (see ``kernels.pool``);
+    saves nothing but the windows."""
+
+    @staticmethod
+    def forward(ctx, x, hwin, wwin):
+        from tinymm.kernels import pool as K
+
+        lead, hw = x.shape[:-2], x.shape[-2:]
+        y = K.avg_pool_forward(x.reshape(-1, *hw), hwin, wwin)
+        ctx.meta = (x.shape, hwin, wwin)
+        return y.reshape(*lead, *y.shape[1:])
+
+    @staticmethod
+    def backward(ctx, gy):
+        from tinymm.kernels import pool as K
+
+        shape, hwin, wwin = ctx.meta
+        g = gy.reshape(-1, *gy.shape[-2:])
+        return K.avg_pool_backward(g, hwin, wwin, shape[-2:]).reshape(shape)
+
+
+def _as_planes(x, nd):
+    """x viewed as (..., H, W): 1-D inputs get an H = 1 axis."""
+    return x.reshape(*x.shape[:-1], 1, x.shape[-1]) if nd == 1 else x
+
+
+def _from_planes(y, nd):
+    return y.reshape(*y.shape[:-2], y.shape[-1]) if nd == 1 else y
+
+
+# ----------------------------------------------------------------------------- max pooling
+
+
+def _max_pool(fn, nd, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
+    from tinymm.kernels.pool import pool_output_size
+
+    x = _planes(fn, input, nd)
+    kernel = _tuple(fn, "kernel_size", kernel_size, nd, 1)
+    stride = kernel if stride is None or (not isinstance(stride, numbers.Integral) and len(stride) == 0) \
+        else _tuple(fn, "stride", stride, nd, 1)
+    padding = _tuple(fn, "padding", padding, nd, 0)
+    dilation = _tuple(fn, "dilation", dilation, nd, 1)
+    for k, p, d in zip(kernel, padding, dilation):
+        if p > (d * (k - 1) + 1) // 2:
+            raise ShapeError(f"{fn}: padding {padding} must be at most half the effective kernel size "
+                             f"(kernel {kernel}, dilation {dilation})")
+    # the kernels' 2-D view: a 1-D op has a height-1 kernel over a height-1 plane
+    k2, s2, p2, d2 = ((1,) + kernel, (1,) + stride, (0,) + padding, (1,) + dilation) if nd == 1 else \
+        (kernel, stride, padding, dilation)
+    hw = _spatial(x, nd)
+    out_hw = tuple(pool_output_size(hw[a], k2[a], s2[a], p2[a], d2[a], bool(ceil_mode)) for a in range(2))
+    _check_output(fn, x, nd, kernel, padding, dilation, out_hw)
+    y, idx = MaxPoolFn.apply(_as_planes(x, nd), k2, s2, p2, d2, bool(ceil_mode))
+    y, idx = _from_planes(y, nd), _from_planes(idx, nd)
+    return (y, idx) if return_indices else y
+
+
+def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    """Max pooling of (N, C, L) or (C, L); with ``return_indices`` also the int64 argmax
+    positions in L (PyTorch's tie rule: the first maximum in the window, NaN wins)."""
+    return _max_pool("max_pool1d", 1, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    """Max pooling of (N, C, H, W) or (C, H, W); with ``return_indices`` also the int64 argmax
+    positions as flat indices h * W + w into each plane (PyTorch's)."""
+    return _max_pool("max_pool2d", 2, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+
+
+# ----------------------------------------------------------------------------- average pooling
+
+
+def _avg_pool(fn, nd, input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):
+    from tinymm.kernels.pool import avg_pool_windows
+
+    x = _planes(fn, input, nd)
+    kernel = _tuple(fn, "kernel_size", kernel_size, nd, 1)
+    stride = kernel if stride is None or (not isinstance(stride, numbers.Integral) and len(stride) == 0) \
+        else _tuple(fn, "stride", stride, nd, 1)
+    padding = _tuple(fn, "padding", padding, nd, 0)
+    if any(p > k // 2 for k, p in zip(kernel, padding)):
+        raise ShapeError(f"{fn}: padding {padding} must be at most half the kernel size {kernel}")
+    if divisor_override is not None and (not isinstance(divisor_override, numbers.Integral) or divisor_override == 0):
+        raise ValueError(f"{fn}: divisor_override must be a non-zero int or None, got {divisor_override!r}")
+    k2, s2, p2 = ((1,) + kernel, (1,) + stride, (0,) + padding) if nd == 1 else (kernel, stride, padding)
+    hw = _spatial(x, nd)
+    hwin, wwin = (avg_pool_windows(hw[a], k2[a], s2[a], p2[a], bool(ceil_mode), bool(count_include_pad))
+                  for a in range(2))
+    _check_output(fn, x, nd, kernel, padding, None, (len(hwin[0]), len(wwin[0])))
+    if divisor_override is not None:  # the divisor of (oh, ow) is hdiv[oh] * wdiv[ow]
+        hwin = (hwin[0], hwin[1], hwin[2] * 0 + int(divisor_override))
+        wwin = (wwin[0], wwin[1], wwin[2] * 0 + 1)
+    return _from_planes(AvgPoolFn.apply(_as_planes(x, nd), hwin, wwin), nd)
+
+
+def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+    """Average pooling of (N, C, L) or (C, L); padding counts as zeros in the divisor when
+    ``count_include_pad``."""
+    return _avg_pool("avg_pool1d", 1, input, kernel_size, stride, padding, ceil_mode, count_include_pad, None)
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    """Average pooling of (N, C, H, W) or (C, H, W); ``divisor_override`` replaces every
+    window's divisor."""
+    return _avg_pool("avg_pool2d", 2, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                     divisor_override)
+
+
+# ----------------------------------------------------------------------------- adaptive average pooling
+
+
+def _adaptive_avg_pool(fn, nd, input, output_size):
+    from tinymm.kernels.pool import adaptive_pool_windows
+
+    x = _planes(fn, input, nd)
+    in_sizes = tuple(x.shape[-nd:])
+    if output_size is None or isinstance(output_size, numbers.Integral):
+        output_size = (output_size,) * nd
+    output_size = tuple(output_size)
+    if len(output_size) != nd:
+        raise TypeError(f"{fn}: output_size must be an int or a tuple of {nd}, got {output_size!r}")
+    out = []
+    for o, s in zip(output_size, in_sizes):
+        if o is None:  # PyTorch: None keeps the input's size along that axis
+            o = s
+        if not isinstance(o, numbers.Integral) or o < 0:
+            raise ShapeError(f"{fn}: output_size must hold ints >= 0 (or None), got {output_size!r}")
+        out.append(int(o))
+    hw = _spatial(x, nd)
+    out_hw = (1, out[0]) if nd == 1 else tuple(out)
+    hwin, wwin = (adaptive_pool_windows(hw[a], out_hw[a]) for a in range(2))
+    return _from_planes(AvgPoolFn.apply(_as_planes(x, nd), hwin, wwin), nd)
+
+
+def adaptive_avg_pool1d(input, output_size):
+    """Average pooling of (N, C, L) or (C, L) to ``output_size`` positions; window o covers
+    [floor(o*L/O), ceil((o+1)*L/O))."""
+    return _adaptive_avg_pool("adaptive_avg_pool1d", 1, input, output_size)
+
+
+def adaptive_avg_pool2d(input, output_size):
+    """Average pooling of (N, C, H, W) or (C, H, W) to ``output_size`` (an int, or a pair whose
+    entries may be None to keep that size)."""
+    return _adaptive_avg_pool("adaptive_avg_pool2d", 2, input, output_size)
