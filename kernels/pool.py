@@ -19,9 +19,11 @@ Max pooling. Window (oh, ow) holds the taps ``ih = oh*sh - ph + i*dh`` (i < kh) 
 
 PyTorch's tie rule: taps are visited in window order (row by row) and one replaces the best so
 far when ``v > best or v is NaN``, so a tie keeps the first maximum and a NaN wins (the last NaN
-of the window). A window whose taps are all -inf keeps the index of its first tap inside the
-input. Forward saves ``idx`` only; backward scatters ``dx[b, idx] += gy`` (windows may overlap,
-so one input can receive several gradients).
+of the window). A window whose taps are all -inf keeps the index of its first tap at or after
+(0, 0); PyTorch's kernel does the same, and when dilation makes every tap of a window miss the
+input (H = 1, kernel 2, padding 1, dilation 2) that index lies outside the plane and y is -inf.
+Forward saves ``idx`` only; backward scatters ``dx[b, idx] += gy`` (windows may overlap, so one
+input can receive several gradients), skipping indices outside the plane.
 
 Average pooling is a sum over a rectangle divided by a divisor, and both its kinds reduce to
 the same *windows*: per axis, for each output position o, a ``start[o]``, an ``end[o]`` (the
@@ -119,14 +121,17 @@ def reference_max_pool_forward(x, kernel, stride, padding, dilation, ceil_mode=F
     for b in range(B):
         for oh in range(oh_n):
             for ow in range(ow_n):
-                taps = [(oh * stride[0] - padding[0] + i * dilation[0], ow * stride[1] - padding[1] + j * dilation[1])
-                        for i in range(kernel[0]) for j in range(kernel[1])]
-                taps = [(ih, iw) for ih, iw in taps if 0 <= ih < H and 0 <= iw < W]
-                best, best_at = -np.inf, taps[0][0] * W + taps[0][1]
-                for ih, iw in taps:
-                    v = x[b, ih, iw]
-                    if v > best or np.isnan(v):
-                        best, best_at = v, ih * W + iw
+                rows = [oh * stride[0] - padding[0] + i * dilation[0] for i in range(kernel[0])]
+                cols = [ow * stride[1] - padding[1] + j * dilation[1] for j in range(kernel[1])]
+                first_row = min(r for r in rows if r >= 0)
+                first_col = min(c for c in cols if c >= 0)
+                best, best_at = -np.inf, first_row * W + first_col
+                for ih in rows:
+                    for iw in cols:
+                        if 0 <= ih < H and 0 <= iw < W:
+                            v = x[b, ih, iw]
+                            if v > best or np.isnan(v):
+                                best, best_at = v, ih * W + iw
                 y[b, oh, ow] = best
                 idx[b, oh, ow] = best_at
     return y, idx
@@ -137,7 +142,8 @@ def reference_max_pool_backward(gy, idx, in_hw):
     B = gy.shape[0]
     dx = np.zeros((B, in_hw[0] * in_hw[1]), dtype=gy.dtype)
     for b in range(B):
-        np.add.at(dx[b], idx[b].reshape(-1), gy[b].reshape(-1))
+        inside = (idx[b] >= 0) & (idx[b] < dx.shape[1])
+        np.add.at(dx[b], idx[b][inside], gy[b][inside])
     return dx.reshape(B, *in_hw)
 
 
@@ -201,10 +207,13 @@ def _max_forward_cpu(x, kh, kw, sh, sw, ph, pw, dh, dw, y, idx):
 @serial_and_parallel()
 def _max_backward_cpu(gy, idx, dx):
     # dx: (B, H*W), zeroed.
+    plane = dx.shape[1]
     for b in numba.prange(gy.shape[0]):
         for oh in range(gy.shape[1]):
             for ow in range(gy.shape[2]):
-                dx[b, idx[b, oh, ow]] += gy[b, oh, ow]
+                i = idx[b, oh, ow]
+                if i < plane:  # a window that missed the input (see the docstring)
+                    dx[b, i] += gy[b, oh, ow]
 
 
 @serial_and_parallel()
@@ -283,7 +292,9 @@ def _cuda_kernels(dtype_name):
             b = t // (oh_n * ow_n)
             oh = (t // ow_n) % oh_n
             ow = t % ow_n
-            cuda.atomic.add(dx, (b, idx[b, oh, ow]), gy[b, oh, ow])
+            i = idx[b, oh, ow]
+            if i < dx.shape[1]:  # a window that missed the input (see the docstring)
+                cuda.atomic.add(dx, (b, i), gy[b, oh, ow])
 
     @cuda.jit
     def avg_forward(x, hs, he, hd, ws, we, wd, y):

@@ -136,10 +136,8 @@ def _max_pool(fn, nd, input, kernel_size, stride, padding, dilation, ceil_mode, 
         else _tuple(fn, "stride", stride, nd, 1)
     padding = _tuple(fn, "padding", padding, nd, 0)
     dilation = _tuple(fn, "dilation", dilation, nd, 1)
-    for k, p, d in zip(kernel, padding, dilation):
-        if p > (d * (k - 1) + 1) // 2:
-            raise ShapeError(f"{fn}: padding {padding} must be at most half the effective kernel size "
-                             f"(kernel {kernel}, dilation {dilation})")
+    if any(p > k // 2 for k, p in zip(kernel, padding)):  # PyTorch's rule, whatever the dilation
+        raise ShapeError(f"{fn}: padding {padding} must be at most half the kernel size {kernel}")
     # the kernels' 2-D view: a 1-D op has a height-1 kernel over a height-1 plane
     k2, s2, p2, d2 = ((1,) + kernel, (1,) + stride, (0,) + padding, (1,) + dilation) if nd == 1 else \
         (kernel, stride, padding, dilation)
