@@ -128,6 +128,14 @@ def test_cpu_matches_reference(shape, dtype, affine, mode, offset, seed):
     check("cpu", shape, dtype, affine, mode, offset, seed)
 
 
+@pytest.mark.parametrize("affine", AFFINE)
+@pytest.mark.parametrize("mode", MODES)
+def test_cpu_rows_path_matches_reference(affine, mode):
+    """(N, C) inputs (S = 1) run their own loops, in row order."""
+    check("cpu", (7, 5, 1), np.float32, affine, mode, 10.0, 11)
+    check("cpu", (2, 3, 1), np.float64, affine, mode, 0.0, 12)
+
+
 def test_cpu_parallel_loops_match_serial(monkeypatch):
     monkeypatch.setattr(K, "CPU_PARALLEL_MIN_ELEMENTS", 0)
     for mode in MODES:
