@@ -311,3 +311,9 @@ def test_integer_input_is_refused():
 def test_batch_norm_dtype_mismatch_is_refused():
     with pytest.raises(TypeError, match="dtype"):
         F.batch_norm(tm.zeros(2, 3), None, None, weight=tm.tensor(np.ones(3)), training=True)
+
+
+def test_empty_batch_passes_through_as_in_torch():
+    assert nn.BatchNorm2d(3).eval()(tm.zeros(0, 3, 4, 4)).shape == (0, 3, 4, 4)
+    assert F.max_pool2d(tm.zeros(0, 3, 4, 4), 2).shape == (0, 3, 2, 2)
+    assert F.adaptive_avg_pool1d(tm.zeros(0, 3, 4), 2).shape == (0, 3, 2)

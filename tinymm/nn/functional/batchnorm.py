@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numbers
 
+import numpy as np
+
 from tinymm.autograd import Function
 from tinymm.ops.api import as_tensor
 from tinymm.tensor import Tensor
@@ -29,7 +31,7 @@ class BatchNormFn(Function):
     def forward(ctx, x, weight, bias, running_mean, running_var, training, momentum, eps):
         from tinymm.kernels import batchnorm as K
 
-        x3 = x.reshape(x.shape[0], x.shape[1], -1)
+        x3 = x.reshape(x.shape[0], x.shape[1], int(np.prod(x.shape[2:])))  # not -1: N may be 0
         y, mean, rstd = K.forward(x3, weight, bias, running_mean, running_var, training, momentum, eps)
         ctx.save_for_backward(x3, mean, rstd, weight)
         ctx.meta = (x.shape, training or running_mean is None, bias is not None)
