@@ -22,9 +22,7 @@ import contextlib
 
 import numpy as np
 
-# Set by tinymm.tensor when it is imported: the two modules form one floor, and this keeps
-# the import graph acyclic (tensor imports autograd, never the reverse at import time).
-_Tensor = None
+from tinymm.tensor import Tensor
 
 _FREED_MSG = (
     "Trying to backward through the graph a second time (or through a part of it that an "
@@ -115,7 +113,6 @@ class Function:
 
     @classmethod
     def apply(cls, *args, **kwargs):
-        Tensor = _Tensor
         arrays = []
         needs = []
         track = False
@@ -185,7 +182,7 @@ def _accumulate_leaf(t, g) -> None:
         # A backward may hand the same array to several inputs (add does): own a copy
         # so that the next in-place accumulation cannot change another tensor's grad.
         owned = g.copy() if hasattr(g, "__cuda_array_interface__") else np.array(g)  # np.array: scalars too
-        t.grad = _Tensor._wrap(owned)
+        t.grad = Tensor._wrap(owned)
     else:
         t.grad.data += g
 
@@ -202,7 +199,7 @@ def run_backward(root, grad=None, retain_graph: bool = False) -> None:
             )
         g = np.ones_like(root.data)  # dispatches to CuPy for CuPy arrays
     else:
-        g = grad.data if isinstance(grad, _Tensor) else grad
+        g = grad.data if isinstance(grad, Tensor) else grad
         if tuple(g.shape) != tuple(root.shape):
             raise ValueError(f"backward: grad has shape {tuple(g.shape)}, expected {tuple(root.shape)}")
         if type(g) is not type(root.data):
@@ -280,7 +277,7 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-6, rtol: float = 1
     Raises ``GradcheckError`` naming the input, the worst element and both values.
     """
     inputs = tuple(inputs)
-    checked = [i for i, t in enumerate(inputs) if isinstance(t, _Tensor) and t.requires_grad]
+    checked = [i for i, t in enumerate(inputs) if isinstance(t, Tensor) and t.requires_grad]
     if not checked:
         raise ValueError("gradcheck: no input has requires_grad=True")
     for i in checked:
@@ -290,12 +287,12 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-6, rtol: float = 1
     def as_outputs(out):
         return out if isinstance(out, (tuple, list)) else (out,)
 
-    outs = [o for o in as_outputs(fn(*inputs)) if isinstance(o, _Tensor) and o.dtype.kind == "f"]
+    outs = [o for o in as_outputs(fn(*inputs)) if isinstance(o, Tensor) and o.dtype.kind == "f"]
     r = np.random.default_rng(seed)
     projections = [r.standard_normal(o.shape) for o in outs]
 
     def scalar(out_list) -> float:
-        fouts = [o for o in as_outputs(out_list) if isinstance(o, _Tensor) and o.dtype.kind == "f"]
+        fouts = [o for o in as_outputs(out_list) if isinstance(o, Tensor) and o.dtype.kind == "f"]
         return float(sum(float((np.asarray(o.numpy()) * p).sum()) for o, p in zip(fouts, projections)))
 
     for i in checked:
@@ -304,7 +301,7 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-6, rtol: float = 1
     for o, p in zip(outs, projections):
         if not o.requires_grad:
             continue
-        term = (o * _Tensor._wrap(_as_module_of(o.data, p))).sum()
+        term = (o * Tensor._wrap(_as_module_of(o.data, p))).sum()
         loss = term if loss is None else loss + term
     if loss is None:
         raise GradcheckError("gradcheck: the output does not depend on any checked input")

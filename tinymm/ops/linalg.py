@@ -6,8 +6,11 @@ axis is removed from the result, exactly as ``numpy.matmul`` does.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from tinymm.autograd import Function
 from tinymm.ops._util import unbroadcast
+from tinymm.ops.convert import as_tensor, operands
 
 
 class MatMul(Function):
@@ -35,3 +38,18 @@ class MatMul(Function):
             gb = a2.swapaxes(-1, -2) @ g
             gb = unbroadcast(gb, b2.shape).reshape(b.shape)
         return ga, gb
+
+
+def matmul(a, b):
+    a, b = operands("matmul", as_tensor(a, "matmul"), as_tensor(b, "matmul"))
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError(f"matmul: both operands need at least 1 dimension, got shapes {a.shape} and {b.shape}")
+    ka = a.shape[-1]
+    kb = b.shape[0] if b.ndim == 1 else b.shape[-2]
+    if ka != kb:
+        raise ValueError(f"matmul: shapes {a.shape} and {b.shape} do not line up ({ka} != {kb})")
+    try:
+        np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    except ValueError:
+        raise ValueError(f"matmul: batch dimensions of {a.shape} and {b.shape} do not broadcast") from None
+    return MatMul.apply(a, b)
