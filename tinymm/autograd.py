@@ -15,6 +15,12 @@ An op is one ``Function`` subclass with two static methods::
 newest first, every node exactly once, with the gradients of all its consumers already summed.
 Leaf tensors accumulate into ``.grad``; saved arrays are freed as soon as a node is done, and a
 second backward through a freed node raises unless the first used ``retain_graph=True``.
+
+Saved data cannot change behind autograd's back: when an op is recorded, the version of each
+array it saved (``tinymm.tensor.storage_version``) is kept, and ``ctx.saved_arrays`` raises,
+naming the op, if an in-place op has since written into that storage, as PyTorch does. This
+holds for every Function without code of its own, including index and target arrays handed to
+``apply`` as plain arrays, since versions belong to the storage, not to a Tensor object.
 """
 from __future__ import annotations
 
@@ -22,7 +28,7 @@ import contextlib
 
 import numpy as np
 
-from tinymm.tensor import Tensor
+from tinymm.tensor import Tensor, storage_version
 
 _FREED_MSG = (
     "Trying to backward through the graph a second time (or through a part of it that an "
@@ -78,6 +84,7 @@ class Context:
 
     def __init__(self):
         self.saved = ()
+        self.saved_versions = None
         self.needs_input_grad = ()
         self.non_differentiable = ()
         self.fn = None
@@ -93,6 +100,16 @@ class Context:
     def saved_arrays(self):
         if self.freed:
             raise RuntimeError(_FREED_MSG)
+        versions = self.saved_versions
+        if versions is not None:
+            for i, (arr, v) in enumerate(zip(self.saved, versions)):
+                if v is not None and storage_version(arr) != v:
+                    raise RuntimeError(
+                        "one of the variables needed for gradient computation has been modified by an "
+                        f"inplace operation: [{arr.dtype} tensor of shape {tuple(arr.shape)}], saved item {i} "
+                        f"of {self.fn.__name__}Backward, is at version {storage_version(arr)}; expected "
+                        f"version {v} instead. Make the change on a clone(), or after backward()."
+                    )
         return self.saved
 
     def mark_non_differentiable(self, *output_indices: int) -> None:
@@ -134,6 +151,8 @@ class Function:
             return Tensor._wrap(out)
         ctx.fn = cls
         ctx.inputs = tuple(a if isinstance(a, Tensor) and a.requires_grad else None for a in args)
+        if ctx.saved:
+            ctx.saved_versions = tuple(storage_version(a) for a in ctx.saved)
         if type(out) is tuple:
             ctx.n_outputs = len(out)
             ctx.out_meta = [(o.shape, o.dtype) for o in out]

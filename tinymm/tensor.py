@@ -6,16 +6,61 @@ the graph; None for leaves. This module knows no op and no autograd: it holds th
 what describes it. The op methods (``x + y``, ``x.sum()``, ``x.backward()``, ...) are bound
 onto the class by ``tinymm.ops`` from its one table, so imports run one way (ops → tensor).
 
+Version counters (as PyTorch's): every storage (the array at the root of a chain of NumPy/CuPy
+views) has a count of the in-place writes made through tinymm (``x[i] = v``, ``zero_``,
+``add_``, ...). Tensors that share memory share it: ``detach()``, views (``reshape``, slicing,
+``T``) and ``from_numpy`` of the same array all read one counter, ``t._version``. Autograd
+records the versions of what a Function saves and refuses to backward through data changed
+since. Writes straight into ``t.data`` (array operations) are not counted, as PyTorch's
+``.data`` is not.
+
 Names and arguments follow PyTorch (``x.sum(dim=1, keepdim=True)``); NumPy's spellings
 (``axis=``, ``keepdims=``) are accepted too.
 """
 from __future__ import annotations
 
 import numbers
+import weakref
 
 import numpy as np
 
 from tinymm import backend
+
+# ----------------------------------------------------------------------------- versions
+
+# id(storage) -> in-place writes so far; a storage never written in place is absent (version 0).
+# An entry is removed when its storage is freed, so ids that Python reuses start again at 0.
+_versions: dict[int, int] = {}
+
+
+def storage_of(arr):
+    """The array that owns ``arr``'s memory: follow ``.base`` while it is an array."""
+    base = arr.base
+    while base is not None and hasattr(base, "base") and hasattr(base, "shape"):
+        arr, base = base, base.base
+    return arr
+
+
+def storage_version(arr) -> int | None:
+    """How many times ``arr``'s storage was written in place; None for a non-array."""
+    if getattr(arr, "base", False) is False:  # Python scalars, None: nothing to track
+        return None
+    return _versions.get(id(storage_of(arr)), 0)
+
+
+def bump_version(arr) -> None:
+    """Count one in-place write into ``arr``'s storage."""
+    root = storage_of(arr)
+    key = id(root)
+    n = _versions.get(key)
+    if n is None:
+        try:
+            weakref.finalize(root, _versions.pop, key, None)
+        except TypeError:  # an array type without weak references: the entry stays
+            pass
+        n = 0
+    _versions[key] = n + 1
+
 
 
 def _infer_array(data, dtype, device):
@@ -121,8 +166,13 @@ class Tensor:
         return self
 
     def detach(self) -> "Tensor":
-        """The same data, cut from the graph (shares memory, as in PyTorch)."""
+        """The same data, cut from the graph (shares memory and the version counter, as in PyTorch)."""
         return Tensor._wrap(self.data)
+
+    @property
+    def _version(self) -> int:
+        """In-place writes into this tensor's storage so far (see the module docstring)."""
+        return _versions.get(id(storage_of(self.data)), 0)
 
     # ------------------------------------------------------------------ conversion
     def numpy(self) -> np.ndarray:

@@ -61,7 +61,7 @@ from tinymm.ops.elementwise import (
     tanh,
 )
 from tinymm.ops.index import array_index, getitem, masked_fill, one_hot, scatter_add, where
-from tinymm.ops.inplace import setitem, zero_
+from tinymm.ops.inplace import add_, clamp_, copy_, div_, fill_, mul_, setitem, sub_, zero_
 from tinymm.ops.linalg import matmul
 from tinymm.ops.reduce import (
     MaxResult,
@@ -159,6 +159,13 @@ OPS = (
     (masked_fill, "masked_fill", True),
     (one_hot, None, False),
     # inplace
+    (add_, "add_", False),
+    (sub_, "sub_", False),
+    (mul_, "mul_", False),
+    (div_, "div_", False),
+    (clamp_, "clamp_", False),
+    (copy_, "copy_", False),
+    (fill_, "fill_", False),
     (zero_, "zero_", False),
     # autograd
     (run_backward, "backward", False),

@@ -61,19 +61,22 @@ def sub(a, b):
 
 
 class Mul(Function):
+    """a·b; saves only what the wanted gradients need (b for da, a for db), as PyTorch does,
+    so an in-place change to an operand nobody needs is no error."""
+
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        na, nb = ctx.needs_input_grad
+        ctx.shapes = (_shape(a), _shape(b))
+        ctx.save_for_backward(a if nb else None, b if na else None)
         return a * b
 
     @staticmethod
     def backward(ctx, g):
         a, b = ctx.saved_arrays
+        sa, sb = ctx.shapes
         na, nb = ctx.needs_input_grad
-        return (
-            unbroadcast(g * b, _shape(a)) if na else None,
-            unbroadcast(g * a, _shape(b)) if nb else None,
-        )
+        return (unbroadcast(g * b, sa) if na else None, unbroadcast(g * a, sb) if nb else None)
 
 
 def mul(a, b):
@@ -82,17 +85,21 @@ def mul(a, b):
 
 
 class Div(Function):
+    """a/b; da needs b, db needs a and b: a is saved only when db is wanted."""
+
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        ctx.shapes = (_shape(a), _shape(b))
+        ctx.save_for_backward(a if ctx.needs_input_grad[1] else None, b)
         return a / b
 
     @staticmethod
     def backward(ctx, g):
         a, b = ctx.saved_arrays
         na, nb = ctx.needs_input_grad
-        ga = unbroadcast(g / b, _shape(a)) if na else None
-        gb = unbroadcast(-g * a / (b * b), _shape(b)) if nb else None
+        sa, sb = ctx.shapes
+        ga = unbroadcast(g / b, sa) if na else None
+        gb = unbroadcast(-g * a / (b * b), sb) if nb else None
         return ga, gb
 
 
