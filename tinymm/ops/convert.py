@@ -57,6 +57,8 @@ def check_pair(name: str, a: Tensor, b: Tensor):
 
 def operands(name: str, a, b):
     """Normalise a binary op's operands; Python scalars pass through as constants."""
+    if type(b) is float and isinstance(a, Tensor) and a.data.dtype.kind == "f":
+        return a, b  # the commonest case, ``x * 0.5``, without the general checks
     ta, tb = isinstance(a, Tensor), isinstance(b, Tensor)
     if ta and tb:
         if type(a.data) is type(b.data) and a.data.dtype == b.data.dtype:

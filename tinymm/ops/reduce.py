@@ -19,15 +19,17 @@ from tinymm.tensor import Tensor
 
 
 def _expand_back(g, in_shape, axes, keepdim):
-    """Reshape a reduced gradient so it lines up with the input's axes, then broadcast it."""
-    if axes is None:
-        g = g.reshape((1,) * len(in_shape))
-    elif not keepdim:
+    """Reshape a reduced gradient so it lines up with the input's axes, then broadcast it into
+    a new array (writing into ``empty`` is several times cheaper than ``broadcast_to`` for small
+    tensors, and a fresh array can become a leaf's ``.grad`` without a copy)."""
+    if axes is not None and not keepdim:
         shape = list(in_shape)
         for a in axes:
             shape[a] = 1
         g = g.reshape(shape)
-    return xp_of(g).broadcast_to(g, in_shape)
+    out = xp_of(g).empty(in_shape, g.dtype)
+    out[...] = g
+    return out
 
 
 def _count(shape, axes) -> int:
@@ -50,8 +52,11 @@ class Sum(Function):
 
 def sum(x, dim=None, keepdim=False, **np_style):
     x = as_tensor(x, "sum")
-    axes = normalize_dims("sum", x.ndim, dim, np_style.get("axis"))
-    keep = keep_flag(keepdim, np_style)
+    if dim is None and not np_style:  # x.sum(): nothing to normalise
+        axes, keep = None, bool(keepdim)
+    else:
+        axes = normalize_dims("sum", x.ndim, dim, np_style.get("axis"))
+        keep = keep_flag(keepdim, np_style)
     if x.data.dtype.kind != "f":
         return Tensor._wrap(x.data.sum(axis=axes, keepdims=keep))
     return Sum.apply(x, axes, keep)
