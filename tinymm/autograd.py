@@ -121,17 +121,6 @@ class Context:
         self.non_differentiable = output_indices
 
 
-def _wrap_output(out):
-    t = Tensor.__new__(Tensor)
-    # NumPy reductions to a scalar give numpy scalars; a Tensor always holds an array.
-    t.data = np.asarray(out) if isinstance(out, np.generic) else out
-    t.grad = None
-    t.requires_grad = False
-    t._node = None
-    t._retain_grad = False
-    return t
-
-
 class Function:
     """Base class of every differentiable op (see the module docstring).
 
@@ -169,8 +158,8 @@ class Function:
         out = cls.forward(ctx, *arrays, **kwargs)
         if not track:
             if type(out) is tuple:
-                return tuple(_wrap_output(o) for o in out)
-            return _wrap_output(out)
+                return tuple(Tensor._wrap(o) for o in out)
+            return Tensor._wrap(out)
         ctx.fn = cls
         ctx.inputs = [a if n else None for a, n in zip(args, needs)]
         if ctx.saved:
@@ -180,13 +169,13 @@ class Function:
             ctx.out_meta = [(o.shape, o.dtype) for o in out]
             results = []
             for i, o in enumerate(out):
-                t = _wrap_output(o)
+                t = Tensor._wrap(o)
                 if i not in ctx.non_differentiable and o.dtype.kind in "fc":
                     t.requires_grad = True
                     t._node = (ctx, i)
                 results.append(t)
             return tuple(results)
-        t = _wrap_output(out)
+        t = Tensor._wrap(out)
         t.requires_grad = True
         t._node = (ctx, 0)
         return t
@@ -231,7 +220,7 @@ def _accumulate_leaf(t, g, fresh: bool) -> None:
     """Add ``g`` into ``t.grad``. A first gradient is adopted without a copy only when
     ``fresh``: made by the backward that returned it, returned once, kept nowhere else."""
     if t.grad is None:
-        t.grad = _wrap_output(g if fresh else _owned(g))
+        t.grad = Tensor._wrap(g if fresh else _owned(g))
     else:
         t.grad.data += g
 
