@@ -5,7 +5,7 @@ import numpy as np
 
 from tinymm.autograd import Function
 from tinymm.ops._util import xp_of
-from tinymm.ops.api import as_tensor, clamp, mul, sum
+from tinymm.ops import as_tensor, clamp, mul, sum
 
 from tinymm.nn.functional._checks import check_same_device, check_same_dtype
 
