@@ -146,7 +146,9 @@ cuda = None
 def parallel_threshold(measured_default: int) -> int:
     """The element count from which a family's parallel CPU loops run, ``measured_default``
     unless the environment variable ``TINYMM_PARALLEL_MIN_ELEMENTS`` overrides it (every
-    family at once; e.g. 131072 on a dedicated machine, where the pool is always free)."""
+    family at once; e.g. 131072 on a dedicated machine, where the pool is always free). The
+    measurements behind each family's default are in benchmarks/RESULTS.md ("When the
+    parallel CPU loops pay")."""
     value = os.environ.get("TINYMM_PARALLEL_MIN_ELEMENTS")
     if value is None:
         return measured_default

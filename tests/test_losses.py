@@ -117,3 +117,44 @@ def test_bce_gradient_wrt_target_and_pos_weight():
 def test_mse_and_l1(reduction):
     check_op([(4, 3), (4, 3)], lambda a, b: F.mse_loss(a, b, reduction=reduction), lambda a, b: TF.mse_loss(a, b, reduction=reduction))
     check_op([(4, 3), (4, 3)], lambda a, b: F.l1_loss(a, b, reduction=reduction), lambda a, b: TF.l1_loss(a, b, reduction=reduction))
+
+
+def test_cross_entropy_out_of_range_target_is_named_and_catchable_as_pytorch_raises():
+    x = tm.randn(4, 3)
+    with pytest.raises(IndexError, match=r"cross_entropy: target 7 \(at flat position 2\) is out of bounds: "
+                                         r"expected a class index in \[0, 3\) or ignore_index \(-100\)") as info:
+        F.cross_entropy(x, tm.tensor([0, 1, 7, 0]))
+    assert isinstance(info.value, ValueError)
+    with pytest.raises(IndexError, match="target -1"):
+        F.cross_entropy(x, tm.tensor([0, 1, 2, -1]))
+    F.cross_entropy(x, tm.tensor([0, 1, 2, -1]), ignore_index=-1)  # -1 is fine when it is ignore_index
+    with pytest.raises(IndexError, match=r"target 3 \(at flat position 5\)"):  # spatial targets, flattened
+        F.cross_entropy(tm.randn(2, 3, 4), tm.tensor(np.array([[0, 1, 2, 0], [1, 3, 0, 0]])))
+
+
+def test_cross_entropy_other_bad_arguments_are_named():
+    x = tm.randn(4, 3)
+    t = tm.tensor([0, 1, 2, 0])
+    with pytest.raises(TypeError, match="cross_entropy: input has dtype float16, expected float32 or float64"):
+        F.cross_entropy(tm.tensor(np.zeros((4, 3), np.float16)), t)
+    with pytest.raises(TypeError, match="ignore_index must be an int, got float"):
+        F.cross_entropy(x, t, ignore_index=1.5)
+    with pytest.raises(ValueError, match=r"label_smoothing must be in \[0, 1\], got nan"):
+        F.cross_entropy(x, t, label_smoothing=float("nan"))
+    with pytest.raises(TypeError, match="probability target is float64, input is float32"):
+        F.cross_entropy(x, tm.tensor(np.full((4, 3), 1 / 3)))
+    with pytest.raises(ValueError, match="expected at least one class"):
+        F.cross_entropy(tm.zeros(4, 0), t)
+
+
+def test_cross_entropy_scans_the_targets_once_per_call(monkeypatch):
+    """Validate once: the loss checks every class index before the kernels; neither the
+    forward nor the backward kernel scans them again."""
+    from tinymm.kernels import softmax as K
+
+    calls = []
+    real = K.first_invalid_target
+    monkeypatch.setattr(K, "first_invalid_target", lambda *a, **k: calls.append(1) or real(*a, **k))
+    x = tm.randn(5, 4, requires_grad=True)
+    F.cross_entropy(x, tm.tensor([0, 1, 2, 3, 0])).backward()
+    assert len(calls) == 1
