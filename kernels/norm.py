@@ -149,17 +149,22 @@ def _layer_norm_backward_cpu(gy, x, mean, rstd, w, has_w, n_chunks, dx, dw_part,
                 dx[i, j] = r * (g - sg - xhat * sgx)
 
 
-def _cpu_forward(x, weight, bias, eps):
-    m, n = x.shape
-    y = np.empty_like(x)
-    mean = np.empty(m, dtype=x.dtype)
-    rstd = np.empty(m, dtype=x.dtype)
-    if m:
-        dummy = np.empty(0, dtype=x.dtype)
-        _layer_norm_forward_cpu.for_work(x.size, CPU_PARALLEL_MIN_ELEMENTS)(
-            x, dummy if weight is None else weight, dummy if bias is None else bias,
+def _forward_args(x, weight, bias, eps):
+    """The outputs (y, mean, rstd) and the argument list both versions' forward kernels take
+    (an absent weight or bias is an empty array plus a False flag)."""
+    xp = array_module(x)
+    y, mean, rstd = xp.empty_like(x), xp.empty(x.shape[0], dtype=x.dtype), xp.empty(x.shape[0], dtype=x.dtype)
+    dummy = xp.empty(0, dtype=x.dtype)
+    args = (x, dummy if weight is None else weight, dummy if bias is None else bias,
             weight is not None, bias is not None, x.dtype.type(eps), y, mean, rstd)
-    return y, mean, rstd
+    return (y, mean, rstd), args
+
+
+def _cpu_forward(x, weight, bias, eps):
+    outputs, args = _forward_args(x, weight, bias, eps)
+    if x.shape[0]:
+        _layer_norm_forward_cpu.for_work(x.size, CPU_PARALLEL_MIN_ELEMENTS)(*args)
+    return outputs
 
 
 def _cpu_backward(gy, x, mean, rstd, weight, has_bias):
@@ -300,16 +305,10 @@ def _row_launch(kernel_name, x, *args):
 
 
 def _cuda_forward(x, weight, bias, eps):
-    xp = array_module(x)
-    m, n = x.shape
-    y = xp.empty_like(x)
-    mean = xp.empty(m, dtype=x.dtype)
-    rstd = xp.empty(m, dtype=x.dtype)
-    if m:
-        dummy = xp.empty(0, dtype=x.dtype)
-        _row_launch("forward", x, x, dummy if weight is None else weight, dummy if bias is None else bias,
-                    weight is not None, bias is not None, x.dtype.type(eps), y, mean, rstd)
-    return y, mean, rstd
+    outputs, args = _forward_args(x, weight, bias, eps)
+    if x.shape[0]:
+        _row_launch("forward", x, *args)
+    return outputs
 
 
 def _cuda_backward(gy, x, mean, rstd, weight, has_bias):

@@ -19,6 +19,7 @@ from numba.core import types
 from numba.extending import intrinsic, overload
 
 from .._common import parallel_threshold, serial_and_parallel
+from .reference import loop_constants
 
 # Arrays of at least this many elements (rows x columns) run the parallel loops. Measured
 # crossover: 32K-256K elements on a quiet machine, about 2M on the shared 2-core one (see
@@ -298,38 +299,29 @@ def log_softmax_backward(y, gy):
 
 
 def cross_entropy_forward(logits, target, weight, ignore_index, label_smoothing):
-    n, c = logits.shape
-    dt = logits.dtype.type
-    loss = np.empty(n, dtype=logits.dtype)
-    lse = np.empty(n, dtype=logits.dtype)
-    if n == 0:
-        return loss, lse
-    w = np.ones(c, dtype=logits.dtype) if weight is None else weight
-    keep, smooth = dt(1.0 - label_smoothing), dt(label_smoothing / c)
-    if target.dtype.kind == "f":
-        _cross_entropy_prob_forward_cpu.for_work(logits.size, CPU_PARALLEL_MIN_ELEMENTS)(
-            logits, target, w, keep, smooth, loss, lse)
-    else:
-        _cross_entropy_index_forward_cpu.for_work(logits.size, CPU_PARALLEL_MIN_ELEMENTS)(
-            logits, target, w, ignore_index, keep, smooth, loss, lse)
+    loss = np.empty(logits.shape[0], dtype=logits.dtype)
+    lse = np.empty_like(loss)
+    if loss.size:
+        w, keep, smooth = loop_constants(logits, weight, label_smoothing)
+        if target.dtype.kind == "f":
+            loop, args = _cross_entropy_prob_forward_cpu, (logits, target, w, keep, smooth, loss, lse)
+        else:
+            loop, args = _cross_entropy_index_forward_cpu, (logits, target, w, ignore_index, keep, smooth, loss, lse)
+        loop.for_work(logits.size, CPU_PARALLEL_MIN_ELEMENTS)(*args)
     return loss, lse
 
 
 def cross_entropy_backward(logits, target, lse, grad_loss, weight, ignore_index, label_smoothing):
-    n, c = logits.shape
-    dt = logits.dtype.type
     dx = np.empty_like(logits)
-    if n == 0:
-        return dx
-    w = np.ones(c, dtype=logits.dtype) if weight is None else weight
-    keep, smooth = dt(1.0 - label_smoothing), dt(label_smoothing / c)
-    if target.dtype.kind == "f":
-        _cross_entropy_prob_backward_cpu.for_work(logits.size, CPU_PARALLEL_MIN_ELEMENTS)(
-            logits, target, lse, grad_loss, w, keep, smooth, dx)
-    else:
-        w_sum = dt(c) if weight is None else dt(w.sum(dtype=np.float64))
-        _cross_entropy_index_backward_cpu.for_work(logits.size, CPU_PARALLEL_MIN_ELEMENTS)(
-            logits, target, lse, grad_loss, w, w_sum, ignore_index, keep, smooth, dx)
+    if dx.size:
+        w, keep, smooth = loop_constants(logits, weight, label_smoothing)
+        if target.dtype.kind == "f":
+            loop, args = _cross_entropy_prob_backward_cpu, (logits, target, lse, grad_loss, w, keep, smooth, dx)
+        else:
+            w_sum = logits.dtype.type(logits.shape[1] if weight is None else w.sum(dtype=np.float64))
+            loop, args = _cross_entropy_index_backward_cpu, (logits, target, lse, grad_loss, w, w_sum, ignore_index,
+                                                             keep, smooth, dx)
+        loop.for_work(logits.size, CPU_PARALLEL_MIN_ELEMENTS)(*args)
     return dx
 
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from .._common import (array_module, cuda_block_reduce, launch_on_cupy_stream, numba_cuda,
                        threads_for_row)
-from .reference import first_invalid_target  # noqa: F401  (one vectorised pass; syncs once)
+from .reference import first_invalid_target, loop_constants  # noqa: F401  (the former: one vectorised pass)
 
 # Most threads per block (a power of two). A row of N columns gets
 # min(CUDA_BLOCK, max(32, next power of two >= N)) threads, so short rows do not idle 100 threads.
@@ -238,37 +238,29 @@ def log_softmax_backward(y, gy):
 
 
 def cross_entropy_forward(logits, target, weight, ignore_index, label_smoothing):
-    xp = array_module(logits)
     n, c = logits.shape
-    dt = logits.dtype.type
-    loss = xp.empty(n, dtype=logits.dtype)
-    lse = xp.empty(n, dtype=logits.dtype)
-    if n == 0:
-        return loss, lse
-    w = xp.ones(c, dtype=logits.dtype) if weight is None else weight
-    keep, smooth = dt(1.0 - label_smoothing), dt(label_smoothing / c)
-    if target.dtype.kind == "f":
-        _launch("cross_entropy_prob_forward", n, c, logits.dtype, logits, target, w, keep, smooth, loss, lse)
-    else:
-        _launch("cross_entropy_index_forward", n, c, logits.dtype,
-                logits, target, w, ignore_index, keep, smooth, loss, lse)
+    loss = array_module(logits).empty(n, dtype=logits.dtype)
+    lse = array_module(logits).empty(n, dtype=logits.dtype)
+    if n:
+        w, keep, smooth = loop_constants(logits, weight, label_smoothing)
+        if target.dtype.kind == "f":
+            _launch("cross_entropy_prob_forward", n, c, logits.dtype, logits, target, w, keep, smooth, loss, lse)
+        else:
+            _launch("cross_entropy_index_forward", n, c, logits.dtype,
+                    logits, target, w, ignore_index, keep, smooth, loss, lse)
     return loss, lse
 
 
 def cross_entropy_backward(logits, target, lse, grad_loss, weight, ignore_index, label_smoothing):
-    xp = array_module(logits)
     n, c = logits.shape
-    dt = logits.dtype.type
-    dx = xp.empty_like(logits)
-    if n == 0:
-        return dx
-    w = xp.ones(c, dtype=logits.dtype) if weight is None else weight
-    keep, smooth = dt(1.0 - label_smoothing), dt(label_smoothing / c)
-    if target.dtype.kind == "f":
-        _launch("cross_entropy_prob_backward", n, c, logits.dtype,
-                logits, target, lse, grad_loss, w, keep, smooth, dx)
-    else:
-        w_sum = xp.sum(w, keepdims=True)  # stays on the device: no synchronisation
-        _launch("cross_entropy_index_backward", n, c, logits.dtype,
-                logits, target, lse, grad_loss, w, w_sum, ignore_index, keep, smooth, dx)
+    dx = array_module(logits).empty_like(logits)
+    if n:
+        w, keep, smooth = loop_constants(logits, weight, label_smoothing)
+        if target.dtype.kind == "f":
+            _launch("cross_entropy_prob_backward", n, c, logits.dtype,
+                    logits, target, lse, grad_loss, w, keep, smooth, dx)
+        else:
+            w_sum = array_module(w).sum(w, keepdims=True)  # stays on the device: no synchronisation
+            _launch("cross_entropy_index_backward", n, c, logits.dtype,
+                    logits, target, lse, grad_loss, w, w_sum, ignore_index, keep, smooth, dx)
     return dx

@@ -70,6 +70,15 @@ def cross_entropy_backward(logits, target, lse, grad_loss, weight, ignore_index,
     return np.where(keep[:, None], grad_loss[:, None] * d, 0).astype(logits.dtype)
 
 
+def loop_constants(logits, weight, label_smoothing):
+    """What the fast versions hand their cross-entropy loops: the class weights (ones when
+    None), ``keep = 1 - eps`` and ``smooth = eps / C``, in logits' dtype."""
+    c = logits.shape[1]
+    dt = logits.dtype.type
+    w = array_module(logits).ones(c, dtype=logits.dtype) if weight is None else weight
+    return w, dt(1.0 - label_smoothing), dt(label_smoothing / c)
+
+
 def first_invalid_target(target, classes, ignore_index):
     """Index of the first class-index target outside ``[0, classes)`` that is not
     ``ignore_index``; -1 when every target is valid. What callers check before a kernel runs;

@@ -41,13 +41,7 @@ class Adam(Optimizer):
         lr, (beta1, beta2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
         amsgrad, maximize, decoupled = group["amsgrad"], group["maximize"], self._decoupled
         states = self.state
-        for p in group["params"]:
-            grad = p.grad
-            if grad is None:
-                continue
-            d, g = p.data, grad.data
-            if g.shape != d.shape or g.dtype != d.dtype or type(g) is not type(d) or not d.flags.c_contiguous:
-                raise self._bad_grad(p)
+        for p, d, g in self._with_grads(group):
             state = states.get(id(p))
             if state is None:
                 # np.zeros_like dispatches to CuPy for CuPy arrays.

@@ -126,6 +126,18 @@ class Optimizer:
         """Update every parameter of ``group`` that has a gradient (each optimizer)."""
         raise NotImplementedError
 
+    def _with_grads(self, group: dict):
+        """``(p, data, grad)`` for each parameter of ``group`` that has a gradient, after the
+        one check a step makes: the gradient can update the parameter in place."""
+        for p in group["params"]:
+            grad = p.grad
+            if grad is None:
+                continue
+            d, g = p.data, grad.data
+            if g.shape != d.shape or g.dtype != d.dtype or type(g) is not type(d) or not d.flags.c_contiguous:
+                raise self._bad_grad(p)
+            yield p, d, g
+
     def _bad_grad(self, p: Tensor):
         """The error for a gradient that cannot update ``p`` in place (called only on failure)."""
         name = type(self).__name__

@@ -29,13 +29,7 @@ class SGD(Optimizer):
         lr, momentum, dampening, wd = group["lr"], group["momentum"], group["dampening"], group["weight_decay"]
         nesterov, maximize = group["nesterov"], group["maximize"]
         states = self.state
-        for p in group["params"]:
-            grad = p.grad
-            if grad is None:
-                continue
-            d, g = p.data, grad.data
-            if g.shape != d.shape or g.dtype != d.dtype or type(g) is not type(d) or not d.flags.c_contiguous:
-                raise self._bad_grad(p)
+        for p, d, g in self._with_grads(group):
             buf, first = None, False
             if momentum != 0:
                 state = states.setdefault(id(p), {})
