@@ -28,7 +28,7 @@ Dropout (``dropout_p`` > 0 with a caller-drawn bool keep-mask ``dropout_mask``) 
 the unfused reference, on either device; see ``reference.py``.
 """
 from .._common import resolve_impl
-from .cpu import cpu_backward, cpu_forward
+from . import cpu
 from .reference import reference_backward, reference_forward
 
 __all__ = ["forward", "backward", "reference_forward", "reference_backward"]
@@ -43,7 +43,7 @@ def forward(q, k, v, mask=None, is_causal=False, scale=None, dropout_p=0.0, drop
         from .cuda import cuda_forward
 
         return cuda_forward(q, k, v, mask, is_causal, scale)
-    return cpu_forward(q, k, v, mask, is_causal, scale)
+    return cpu.cpu_forward(q, k, v, mask, is_causal, scale)
 
 
 def backward(q, k, v, o, lse, do, mask=None, is_causal=False, scale=None,
@@ -56,4 +56,4 @@ def backward(q, k, v, o, lse, do, mask=None, is_causal=False, scale=None,
         from .cuda import cuda_backward
 
         return cuda_backward(q, k, v, o, lse, do, mask, is_causal, scale)
-    return cpu_backward(q, k, v, o, lse, do, mask, is_causal, scale)
+    return cpu.cpu_backward(q, k, v, o, lse, do, mask, is_causal, scale)
