@@ -10,10 +10,7 @@ if torch is not None:
     import torch.nn.functional as TF
 
 needs_torch = pytest.mark.skipif(torch is None, reason=TORCH_REASON)
-rng = np.random.default_rng(0)
-
-
-def _targets(n, c, ignore=None):
+def _targets(rng, n, c, ignore=None):
     t = rng.integers(0, c, size=n)
     if ignore is not None:
         t[::3] = ignore
@@ -25,9 +22,9 @@ def _targets(n, c, ignore=None):
 @pytest.mark.parametrize("smoothing", [0.0, 0.2])
 @pytest.mark.parametrize("use_weight", [False, True])
 @pytest.mark.parametrize("ignore", [None, 1])
-def test_cross_entropy_index_targets(reduction, smoothing, use_weight, ignore):
+def test_cross_entropy_index_targets(rng, reduction, smoothing, use_weight, ignore):
     n, c = 7, 5
-    t = _targets(n, c, ignore)
+    t = _targets(rng, n, c, ignore)
     w = rng.uniform(0.5, 2.0, c).astype(np.float32) if use_weight else None
     kw = dict(reduction=reduction, label_smoothing=smoothing, ignore_index=ignore if ignore is not None else -100)
     check_op(
@@ -40,7 +37,7 @@ def test_cross_entropy_index_targets(reduction, smoothing, use_weight, ignore):
 
 @needs_torch
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
-def test_cross_entropy_probability_targets_and_spatial_dims(reduction):
+def test_cross_entropy_probability_targets_and_spatial_dims(rng, reduction):
     p = rng.dirichlet(np.ones(4), size=6).astype(np.float32)
     w = np.array([1.0, 2.0, 0.5, 1.0], np.float32)
     check_op(
@@ -90,7 +87,7 @@ def test_nll_loss(reduction):
 @needs_torch
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 @pytest.mark.parametrize("pos_weight", [None, "vector"])
-def test_bce_with_logits(reduction, pos_weight):
+def test_bce_with_logits(rng, reduction, pos_weight):
     t = (rng.random((5, 3)) > 0.5).astype(np.float32)
     pw = np.array([0.5, 2.0, 3.0], np.float32) if pos_weight else None
     w = rng.uniform(0.5, 1.5, (5, 3)).astype(np.float32)
@@ -105,7 +102,7 @@ def test_bce_with_logits(reduction, pos_weight):
     check_op([(5, 3)], lambda x: F.binary_cross_entropy_with_logits(x, tm.tensor(t).to(x.dtype), reduction=reduction), None)
 
 
-def test_bce_gradient_wrt_target_and_pos_weight():
+def test_bce_gradient_wrt_target_and_pos_weight(rng):
     x = tm.tensor(rng.standard_normal((4, 2)))
     t = tm.tensor(rng.random((4, 2)), requires_grad=True)
     pw = tm.tensor(np.array([0.7, 1.9]), requires_grad=True)
