@@ -75,8 +75,8 @@ def test_cross_entropy_is_stable_for_huge_logits():
 
 @needs_torch
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
-def test_nll_loss(reduction):
-    t = _targets(6, 4, ignore=2)
+def test_nll_loss(rng, reduction):
+    t = _targets(rng, 6, 4, ignore=2)
     check_op(
         [(6, 4)],
         lambda x: F.nll_loss(x.log_softmax(1), tm.tensor(t), ignore_index=2, reduction=reduction),
