@@ -201,7 +201,7 @@ def _optim_cases(size, torch):
     p = rng.standard_normal(size).astype(np.float32)
     g = rng.standard_normal(size).astype(np.float32)
     m, v, buf = np.zeros_like(p), np.zeros_like(p), np.zeros_like(p)
-        f = np.float32
+    f = np.float32
     adam_args = (p, g, m, v, v[:0], f(-1e-3 / 0.1), f(np.sqrt(1 - 0.999)), f(1e-8), f(0.1), f(0.999), f(0.001),
                  f(0.01), f(1 - 1e-5), True, False, False)
     sgd_args = (p, g, buf, f(0.01), f(0.9), f(1.0), f(0.0), False, False, False, True)

@@ -1,7 +1,7 @@
 """Softmax, log-softmax and fused softmax cross-entropy along the last axis.
 
 Every function here takes 2-D ``(M, N)`` arrays and works on each row independently; callers
-reshape or move axes first. Inputs that are not C-contiguous are copied once; outputs are new
+reshape or move axes first (C-contiguous rows are fastest; any strides work). Outputs are new
 C-contiguous arrays of the input's dtype (float32 or float64).
 
 Softmax and log-softmax
@@ -29,7 +29,8 @@ The semantics are exactly ``torch.nn.functional.cross_entropy(..., reduction='no
              + (eps / C) * sum_c w_c * (lse_i - x_{i,c})
     loss_i = 0                                 for rows with t_i == ignore_index
 
-  A target outside ``[0, C)`` that is not ``ignore_index`` raises ``ValueError``.
+  Every target must be in ``[0, C)`` or ``ignore_index`` (``first_invalid_target`` is the check
+  ``cross_entropy`` runs first; the kernels do not check).
   Gradient (``W = sum_c w_c``, ``g_i`` the upstream gradient of ``loss_i``)::
 
     dx_ic = g_i * ( p_ic * ((1 - eps) * w[t_i] + (eps / C) * W)
