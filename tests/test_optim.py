@@ -345,3 +345,26 @@ def test_clip_grad_bad_arguments_are_named():
     p.grad = tm.tensor(np.array([np.inf, 0, 0], np.float32))
     with pytest.raises(RuntimeError, match="total norm of order 2.0 of the gradients is inf"):
         optim.clip_grad_norm_([p], 1.0, error_if_nonfinite=True)
+
+
+@needs_torch
+def test_a_pytorch_adam_state_dict_loads_and_continues_like_pytorch():
+    """torch saves 'step' as a float tensor and adds group keys of its own (foreach, fused,
+    ...): both load, and the next steps match torch's."""
+    rng = np.random.default_rng(3)
+    w = rng.standard_normal((3, 2)).astype(np.float32)
+    tp = torch.nn.Parameter(torch.tensor(w))
+    topt = torch.optim.AdamW([tp], lr=0.05, weight_decay=0.1)
+    for _ in range(2):
+        tp.grad = torch.tensor(rng.standard_normal((3, 2)).astype(np.float32))
+        topt.step()
+    p = nn.Parameter(tp.detach().numpy().copy())
+    opt = optim.AdamW([p], lr=0.05, weight_decay=0.1)
+    opt.load_state_dict(topt.state_dict())
+    assert opt.state[id(p)]["step"] == 2
+    for _ in range(2):
+        g = rng.standard_normal((3, 2)).astype(np.float32)
+        tp.grad, p.grad = torch.tensor(g), tm.tensor(g)
+        topt.step()
+        opt.step()
+    np.testing.assert_allclose(p.numpy(), tp.detach().numpy(), rtol=1e-6, atol=1e-7)

@@ -224,7 +224,9 @@ class Optimizer:
                     if arr.shape != p.shape:
                         raise ValueError(f"{name}: state {k!r} of parameter {i!r} has shape {arr.shape}, "
                                          f"the parameter has {p.shape}")
-                    entry[k] = backend.to_device(np.ascontiguousarray(arr, dtype=p.dtype), p.device)
+                    # Always a copy (as PyTorch deep-copies): the state must not alias the caller's
+                    # arrays, which may be another optimizer's live state.
+                    entry[k] = backend.to_device(np.array(arr, dtype=p.dtype, order="C", copy=True), p.device)
                 else:
                     entry[k] = v
             self._check_state(p, entry, group, f"{name}: state of parameter {i!r}")
