@@ -33,7 +33,7 @@ _REASSOC = {"reassoc"}
 
 # ============================================================================ row helpers
 # Row helpers first (inlined into the loops), then the loops. Each loop is compiled serial and
-# parallel (``_common.SerialParallel``); the dispatch picks one by the array's size.
+# parallel (``_common.SerialParallel``); the entry points at the end pick one by the array's size.
 
 
 @intrinsic
