@@ -43,13 +43,7 @@ FLOORS = {
 }
 
 # Private names still used across modules, each with the change that removes it. Keep empty.
-TRANSITIONAL_PRIVATE_USES = {
-    # losses.py belongs to the kernel-template change of issue 8; it switches to
-    # ``from tinymm import ops as O`` / ``O.check_pair`` / ``O.operands`` there, and
-    # tinymm/ops/api.py (the old name of tinymm.ops) is deleted with it.
-    ("tinymm.nn.functional.losses", "tinymm.ops.api._check_pair"),
-    ("tinymm.nn.functional.losses", "tinymm.ops.api._operands"),
-}
+TRANSITIONAL_PRIVATE_USES: set = set()
 
 # (importer prefix, forbidden target prefixes, why)
 FORBIDDEN = (

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinymm.autograd import Function
-from tinymm.ops import api as O
+from tinymm import ops as O
 from tinymm.ops._util import xp_of
 from tinymm.tensor import Tensor
 
@@ -237,7 +237,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction: str 
         raise ValueError(f"binary_cross_entropy_with_logits: target has shape {t.shape}, input {x.shape}")
     if t.dtype.kind != "f":
         t = O.cast(t, x.dtype)
-    x, t = O._check_pair("binary_cross_entropy_with_logits", x, t)
+    x, t = O.check_pair("binary_cross_entropy_with_logits", x, t)
     pw = None
     if pos_weight is not None:
         pw = O.as_tensor(pos_weight, "binary_cross_entropy_with_logits")
@@ -245,7 +245,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction: str 
             np.broadcast_shapes(pw.shape, x.shape)
         except ValueError:
             raise ValueError(f"binary_cross_entropy_with_logits: pos_weight of shape {pw.shape} does not broadcast to {x.shape}") from None
-        x, pw = O._check_pair("binary_cross_entropy_with_logits", x, pw)
+        x, pw = O.check_pair("binary_cross_entropy_with_logits", x, pw)
     loss = BCEWithLogitsFn.apply(x, t, pw)
     if weight is not None:
         loss = loss * weight
@@ -254,7 +254,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction: str 
 
 def mse_loss(input, target, reduction: str = "mean"):
     _check_reduction("mse_loss", reduction)
-    x, t = O._operands("mse_loss", O.as_tensor(input), O.as_tensor(target))
+    x, t = O.operands("mse_loss", O.as_tensor(input), O.as_tensor(target))
     if x.shape != t.shape:
         raise ValueError(f"mse_loss: input has shape {x.shape}, target {t.shape}")
     d = x - t
@@ -263,7 +263,7 @@ def mse_loss(input, target, reduction: str = "mean"):
 
 def l1_loss(input, target, reduction: str = "mean"):
     _check_reduction("l1_loss", reduction)
-    x, t = O._operands("l1_loss", O.as_tensor(input), O.as_tensor(target))
+    x, t = O.operands("l1_loss", O.as_tensor(input), O.as_tensor(target))
     if x.shape != t.shape:
         raise ValueError(f"l1_loss: input has shape {x.shape}, target {t.shape}")
     return _reduce((x - t).abs(), reduction)
