@@ -16,6 +16,7 @@ from tinymm.nn.layers import (  # noqa: F401
     Tanh,
 )
 from tinymm.nn.attention import MultiheadAttention  # noqa: F401
+from tinymm.nn.conv import Conv1d, Conv2d  # noqa: F401
 from tinymm.nn.module import Module  # noqa: F401
 from tinymm.nn.parameter import Parameter  # noqa: F401
 from tinymm.nn.positional import LearnedPositionalEmbedding, PatchEmbedding, SinusoidalPositionalEncoding  # noqa: F401

@@ -8,6 +8,7 @@ that check arguments once and call them:
 - ``norm``      ``layer_norm`` (kernel family ``tinymm.kernels.norm``), ``normalize``, ``cosine_similarity``
 - ``losses``    ``cross_entropy`` (kernel family ``tinymm.kernels.softmax``), ``nll_loss``, BCE, MSE, L1
 - ``attention`` ``scaled_dot_product_attention`` (kernel family ``tinymm.kernels.attention``)
+- ``conv``      ``conv1d``, ``conv2d`` (kernel family ``tinymm.kernels.conv``)
 
 The rule for where an op lives: an op that is also a Tensor method (``relu``, ``softmax``,
 ``pad``, ...) lives on floor 3 in ``tinymm.ops`` and is re-exported here; an op that only
@@ -29,6 +30,7 @@ from tinymm.ops import (  # noqa: F401  (re-exported)
 )
 
 from tinymm.nn.functional.attention import scaled_dot_product_attention  # noqa: F401
+from tinymm.nn.functional.conv import conv1d, conv2d  # noqa: F401
 from tinymm.nn.functional.layers import dropout, embedding, linear  # noqa: F401
 from tinymm.nn.functional.losses import (  # noqa: F401
     binary_cross_entropy_with_logits,
