@@ -31,12 +31,14 @@ multiply-adds) run the serial copy of each loop: waking the pool costs more than
 
 ``NUMBA_DISABLE_JIT=1`` runs this file as plain Python (slow, but steppable).
 """
+import contextlib
+
 import numba
 import numpy as np
 from numba import njit, prange
 
 from .._common import parallel_threshold, serial_and_parallel
-from ..attention.cpu import _parallel_region, gemm
+from ..attention.cpu import _blas_limiter, gemm
 
 # Bytes of one im2col tile (K x P elements): 256 KiB keeps the tile and the GEMM's output in
 # a 512 KiB L2. Measured with benchmarks/conv.py on the 2-core EPYC (64->64 3x3 at 32x32: 128
@@ -47,10 +49,11 @@ TILE_BYTES = 256 * 1024
 # milliseconds on a busy machine). Environment TINYMM_PARALLEL_MIN_ELEMENTS overrides it.
 CPU_PARALLEL_MIN_WORK = parallel_threshold(1 << 21)
 
-# The direct loop wins when each group's GEMM would be tiny: measured (benchmarks/conv.py) for
-# depthwise (Cg = Og = 1) 5-20x faster than im2col + GEMM; at 3 -> 16 the two are within 10%;
-# from Cg * Og >= 64 im2col + GEMM wins by 2-5x.
-DIRECT_MAX_CG_OG = 16
+# The direct loop wins only when each group's GEMM would be tiny. Measured on one thread (CPU
+# time, 2-core EPYC, float32, 3x3): depthwise 64 ch 32x32 B16 (Cg = Og = 1) direct 1.9 ms
+# forward / 7.3 ms backward against im2col + GEMM 6.2 / 17.7; at Cg = Og = 4 (64 ch, 16
+# groups) 8.1 / 25.8 against 7.0 / 14.0; at 3 -> 16 and 8 -> 8 the GEMM path is 2-5x faster.
+DIRECT_MAX_CG_OG = 4
 
 _REASSOC = {"nsz", "arcp", "contract", "reassoc"}
 
@@ -72,12 +75,16 @@ def _valid_columns(off, sw, W, Wo):
     return q_lo, max(q_lo, q_hi)
 
 
+# Loops below index rows with unsigned integers (``_u``): for a signed index Numba adds the
+# negative-index wraparound, which kept LLVM from vectorising the copies (2x slower im2col).
+_u = np.uint64
+
+
 @njit(cache=True, inline="always")
-def _axpy(a, x, y):
-    """y += a * x over two 1-D contiguous rows of equal length (a vectorised loop; an array
-    expression would allocate a temporary on every call)."""
-    for t in range(y.shape[0]):
-        y[t] += a * x[t]
+def _axpy(a, x, x0, y, y0, n):
+    """y[y0 : y0 + n] += a * x[x0 : x0 + n] on 1-D contiguous rows."""
+    for t in range(n):
+        y[_u(y0 + t)] += a * x[_u(x0 + t)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -89,25 +96,31 @@ def _axpy(a, x, y):
 @njit(cache=True)
 def _im2col(xb, c0, Cg, kh, kw, sh, sw, pt, pl, dh, dw, oh0, oh1, Wo, cols):
     H, W = xb.shape[1], xb.shape[2]
+    zero = cols.dtype.type(0)
     for c in range(Cg):
         for i in range(kh):
             for j in range(kw):
-                row = (c * kh + i) * kw + j
+                dst = cols[(c * kh + i) * kw + j]
                 off = j * dw - pl
                 q_lo, q_hi = _valid_columns(off, sw, W, Wo)
                 for oh in range(oh0, oh1):
                     base = (oh - oh0) * Wo
                     ih = oh * sh - pt + i * dh
                     if ih < 0 or ih >= H:
-                        cols[row, base : base + Wo] = 0
-                        continue
-                    cols[row, base : base + q_lo] = 0
-                    if sw == 1:  # a contiguous copy
-                        cols[row, base + q_lo : base + q_hi] = xb[c0 + c, ih, q_lo + off : q_hi + off]
+                        q_lo_row, q_hi_row = 0, 0
                     else:
-                        for q in range(q_lo, q_hi):
-                            cols[row, base + q] = xb[c0 + c, ih, q * sw + off]
-                    cols[row, base + q_hi : base + Wo] = 0
+                        q_lo_row, q_hi_row = q_lo, q_hi
+                        src = xb[c0 + c, ih]
+                        if sw == 1:  # a contiguous copy
+                            for q in range(q_lo_row, q_hi_row):
+                                dst[_u(base + q)] = src[_u(q + off)]
+                        else:
+                            for q in range(q_lo_row, q_hi_row):
+                                dst[_u(base + q)] = src[_u(q * sw + off)]
+                    for q in range(q_lo_row):
+                        dst[_u(base + q)] = zero
+                    for q in range(q_hi_row, Wo):
+                        dst[_u(base + q)] = zero
 
 
 @njit(cache=True)
@@ -117,7 +130,7 @@ def _col2im(cols, c0, Cg, kh, kw, sh, sw, pt, pl, dh, dw, oh0, oh1, Wo, dxb):
     for c in range(Cg):
         for i in range(kh):
             for j in range(kw):
-                row = (c * kh + i) * kw + j
+                src = cols[(c * kh + i) * kw + j]
                 off = j * dw - pl
                 q_lo, q_hi = _valid_columns(off, sw, W, Wo)
                 for oh in range(oh0, oh1):
@@ -125,11 +138,13 @@ def _col2im(cols, c0, Cg, kh, kw, sh, sw, pt, pl, dh, dw, oh0, oh1, Wo, dxb):
                     if ih < 0 or ih >= H:
                         continue
                     base = (oh - oh0) * Wo
+                    dst = dxb[c0 + c, ih]
                     if sw == 1:
-                        _axpy(cols.dtype.type(1), cols[row, base + q_lo : base + q_hi], dxb[c0 + c, ih, q_lo + off : q_hi + off])
+                        for q in range(q_lo, q_hi):
+                            dst[_u(q + off)] += src[_u(base + q)]
                     else:
                         for q in range(q_lo, q_hi):
-                            dxb[c0 + c, ih, q * sw + off] += cols[row, base + q]
+                            dst[_u(q * sw + off)] += src[_u(base + q)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -160,8 +175,9 @@ def _forward_gemm(x, w3, bias, use_bias, sh, sw, pt, pl, dh, dw, kh, kw, Ho, Wo,
                     gemm(1.0, w3[g], cols, 0.0, y3[b, g * Og : (g + 1) * Og, oh0 * Wo : oh0 * Wo + P])
                     if use_bias:  # while the tile is in cache
                         for o in range(g * Og, (g + 1) * Og):
+                            row = y3[b, o]
                             for t in range(oh0 * Wo, oh0 * Wo + P):
-                                y3[b, o, t] += bias[o]
+                                row[_u(t)] += bias[o]
 
 
 @serial_and_parallel(fastmath=_REASSOC)
@@ -194,8 +210,9 @@ def _backward_gemm(x, w3, dy3, need_dx, need_dw, need_db, sh, sw, pt, pl, dh, dw
                     if need_db:
                         for o in range(g * Og, (g + 1) * Og):
                             total = dy3.dtype.type(0)
+                            row = dy3[b, o]
                             for t in range(t0, t0 + P):
-                                total += dy3[b, o, t]
+                                total += row[_u(t)]
                             db_parts[worker, o] += total
 
 
@@ -227,10 +244,11 @@ def _forward_direct(x, w, bias, use_bias, sh, sw, pt, pl, dh, dw, y):
                         if ih < 0 or ih >= H:
                             continue
                         if sw == 1:
-                            _axpy(wv, x[b, c0 + c, ih, q_lo + off : q_hi + off], y[b, o, oh, q_lo:q_hi])
+                            _axpy(wv, x[b, c0 + c, ih], q_lo + off, y[b, o, oh], q_lo, q_hi - q_lo)
                         else:
+                            src, dst = x[b, c0 + c, ih], y[b, o, oh]
                             for q in range(q_lo, q_hi):
-                                y[b, o, oh, q] += wv * x[b, c0 + c, ih, q * sw + off]
+                                dst[_u(q)] += wv * src[_u(q * sw + off)]
 
 
 @serial_and_parallel()
@@ -255,10 +273,11 @@ def _backward_input_direct(w, dy, sh, sw, pt, pl, dh, dw, dx):
                         if ih < 0 or ih >= H:
                             continue
                         if sw == 1:
-                            _axpy(wv, dy[b, o, oh, q_lo:q_hi], dx[b, cin, ih, q_lo + off : q_hi + off])
+                            _axpy(wv, dy[b, o, oh], q_lo, dx[b, cin, ih], q_lo + off, q_hi - q_lo)
                         else:
+                            src, dst = dy[b, o, oh], dx[b, cin, ih]
                             for q in range(q_lo, q_hi):
-                                dx[b, cin, ih, q * sw + off] += wv * dy[b, o, oh, q]
+                                dst[_u(q * sw + off)] += wv * src[_u(q)]
 
 
 @serial_and_parallel(fastmath=_REASSOC)
@@ -281,8 +300,9 @@ def _backward_weight_direct(x, dy, need_db, sh, sw, pt, pl, dh, dw, dw_out, db):
                             ih = oh * sh - pt + i * dh
                             if ih < 0 or ih >= H:
                                 continue
+                            g, src = dy[b, o, oh], x[b, c0 + c, ih]
                             for q in range(q_lo, q_hi):
-                                total += dy[b, o, oh, q] * x[b, c0 + c, ih, q * sw + off]
+                                total += g[_u(q)] * src[_u(q * sw + off)]
                     dw_out[o, c, i, j] = total
         if need_db:
             total = dy.dtype.type(0)
@@ -296,6 +316,35 @@ def _backward_weight_direct(x, dy, need_db, sh, sw, pt, pl, dh, dw, dw_out, db):
 # ---------------------------------------------------------------------------------------------
 # 5. Entry points
 # ---------------------------------------------------------------------------------------------
+
+_blas_libraries = None  # threadpoolctl's controllers of the loaded BLAS libraries, found once
+
+
+@contextlib.contextmanager
+def _worker_threads(parallel):
+    """Yields how many Numba workers to use: 1 for the serial loops (BLAS keeps its own
+    threads), else Numba's thread count, with every BLAS held to one thread meanwhile (and
+    restored after). This is ``attention.cpu._parallel_region`` with the controllers looked up
+    once: 14 us per call instead of 68 (a convolution of the seed CNN takes about 1 ms)."""
+    global _blas_libraries
+    if not parallel:
+        yield 1
+        return
+    if _blas_libraries is None:
+        limiter = _blas_limiter()  # None (and a warning) without threadpoolctl
+        _blas_libraries = False if limiter is None else limiter.select(user_api="blas").lib_controllers
+    if _blas_libraries is False:  # no way to keep BLAS off Numba's threads: run one worker
+        yield 1
+        return
+    saved = [lib.get_num_threads() for lib in _blas_libraries]
+    for lib in _blas_libraries:
+        lib.set_num_threads(1)
+    try:
+        yield numba.get_num_threads()
+    finally:
+        for lib, n in zip(_blas_libraries, saved):
+            lib.set_num_threads(n)
+
 
 def _plan(B, K, Ho, Wo, itemsize, n_threads):
     """(rows per block, split per image): tiles of at most TILE_BYTES, and enough work items
@@ -327,8 +376,7 @@ def cpu_forward(x, w, bias=None, stride=(1, 1), padding=((0, 0), (0, 0)), dilati
     K = Cg * kh * kw
     w3 = w.reshape(groups, Og, K)
     parallel = work >= CPU_PARALLEL_MIN_WORK
-    with _parallel_region() as n_threads:
-        n_threads = n_threads if parallel else 1
+    with _worker_threads(parallel) as n_threads:
         rows, split = _plan(B, K, Ho, Wo, x.itemsize, n_threads)
         n_workers = min(n_threads, B * split)
         scratch = np.empty((n_workers, K * rows * Wo), x.dtype)
@@ -367,8 +415,7 @@ def cpu_backward(x, w, dy, stride=(1, 1), padding=((0, 0), (0, 0)), dilation=(1,
     K = Cg * kh * kw
     w3 = w.reshape(groups, Og, K)
     parallel = work >= CPU_PARALLEL_MIN_WORK
-    with _parallel_region() as n_threads:
-        n_threads = n_threads if parallel else 1
+    with _worker_threads(parallel) as n_threads:
         rows, split = _plan(B, K, Ho, Wo, x.itemsize, n_threads)
         n_workers = min(n_threads, B * split)
         # dx is accumulated by col2im: zeros; one copy per split of an image (see section 3)
