@@ -8,16 +8,18 @@ each row block and group g::
 
     cols (K, P)   = im2col of the input rows the block reads       K = Cg * kh * kw
     y[b, g] (Og, P) = w[g] (Og, K) @ cols                            one sgemm, bias added after
+
 backward, rebuilding the same tile instead of keeping a (K, B * Ho * Wo) buffer from forward::
 
     dw[g]   += dy_tile (Og, P) @ cols^T                              into this thread's own dw
     dcols   = w[g]^T (K, Og) @ dy_tile;  dx += col2im(dcols)         scatter-add into dx
     db      += row sums of dy_tile                                   into this thread's own db
 
-The cols tile holds K x P elements; ``rows`` is chosen so it fits ``TILE_BYTES`` (it and the
-GEMM's output stay in the core's L2), one output row at least. Memory beyond inputs and
-outputs: two tiles per thread, one dw and one db per thread, and, when the row blocks of an
-image are split between threads (fewer images than 2 per thread), one dx per split.
+The cols tile holds K x P elements; ``rows`` is chosen so that it fits ``FORWARD_TILE_BYTES``
+or ``BACKWARD_TILE_BYTES`` (backward's two tiles stay in the core's L2), one output row at
+least. Memory beyond inputs and outputs: per thread one tile forward, two tiles and one dw and
+db backward; and, when the row blocks of an image are split between threads (fewer images
+than 2 per thread), one dx per split.
 
 **Direct** (depthwise and other convolutions with very few channels per group): no GEMM at
 all; for each (image, output channel) plane, a loop over input channels and kernel taps adds
@@ -40,10 +42,12 @@ from numba import njit, prange
 from .._common import parallel_threshold, serial_and_parallel
 from ..attention.cpu import _blas_limiter, gemm
 
-# Bytes of one im2col tile (K x P elements): 256 KiB keeps the tile and the GEMM's output in
-# a 512 KiB L2. Measured with benchmarks/conv.py on the 2-core EPYC (64->64 3x3 at 32x32: 128
-# KiB and 512 KiB tiles ran 5-10% slower; the whole image, 2.3 MiB, 20% slower).
-TILE_BYTES = 256 * 1024
+# Bytes of one im2col tile (K x P elements). Measured on one thread (CPU time, 2-core EPYC with
+# 512 KiB L2 per core, float32, 64 -> 64 3x3 at 32x32 B16): forward 19.4 ms with 256 KiB
+# tiles, 18.3 with 1 MiB, 18.0 with whole images (2.3 MiB); backward, which holds two tiles
+# (cols and dcols), 38 ms with 256 KiB, 39 with 512 KiB, 45 with 1 MiB, 51 with whole images.
+FORWARD_TILE_BYTES = 1024 * 1024
+BACKWARD_TILE_BYTES = 256 * 1024
 
 # Convolutions of fewer multiply-adds run the serial loops (waking the pool costs ~50 us idle,
 # milliseconds on a busy machine). Environment TINYMM_PARALLEL_MIN_ELEMENTS overrides it.
@@ -166,8 +170,7 @@ def _forward_gemm(x, w3, bias, use_bias, sh, sw, pt, pl, dh, dw, kh, kw, Ho, Wo,
         for item in range(worker, B * split, n_workers):
             b, part = item // split, item % split
             for block in range(part, n_blocks, split):
-                oh0 = block * rows
-                oh1 = min(Ho, oh0 + rows)
+                oh0, oh1 = block * rows, min(Ho, block * rows + rows)
                 P = (oh1 - oh0) * Wo
                 cols = scratch[worker, : K * P].reshape((K, P))
                 for g in range(G):
@@ -192,10 +195,8 @@ def _backward_gemm(x, w3, dy3, need_dx, need_dw, need_db, sh, sw, pt, pl, dh, dw
         for item in range(worker, B * split, n_workers):
             b, part = item // split, item % split
             for block in range(part, n_blocks, split):
-                oh0 = block * rows
-                oh1 = min(Ho, oh0 + rows)
-                P = (oh1 - oh0) * Wo
-                t0 = oh0 * Wo
+                oh0, oh1 = block * rows, min(Ho, block * rows + rows)
+                P, t0 = (oh1 - oh0) * Wo, oh0 * Wo
                 cols = scratch[worker, : K * P].reshape((K, P))
                 dcols = dscratch[worker, : K * P].reshape((K, P))
                 for g in range(G):
@@ -346,10 +347,10 @@ def _worker_threads(parallel):
             lib.set_num_threads(n)
 
 
-def _plan(B, K, Ho, Wo, itemsize, n_threads):
-    """(rows per block, split per image): tiles of at most TILE_BYTES, and enough work items
+def _plan(B, K, Ho, Wo, itemsize, n_threads, tile_bytes):
+    """(rows per block, split per image): tiles of at most tile_bytes, and enough work items
     for 2 per thread (attention's rule), splitting images into row blocks only when needed."""
-    rows = max(1, min(Ho, TILE_BYTES // max(1, K * Wo * itemsize)))
+    rows = max(1, min(Ho, tile_bytes // max(1, K * Wo * itemsize)))
     n_blocks = -(-Ho // rows)
     split = 1 if B >= 2 * n_threads else max(1, min(n_blocks, -(-2 * n_threads // B)))
     return rows, split
@@ -377,7 +378,7 @@ def cpu_forward(x, w, bias=None, stride=(1, 1), padding=((0, 0), (0, 0)), dilati
     w3 = w.reshape(groups, Og, K)
     parallel = work >= CPU_PARALLEL_MIN_WORK
     with _worker_threads(parallel) as n_threads:
-        rows, split = _plan(B, K, Ho, Wo, x.itemsize, n_threads)
+        rows, split = _plan(B, K, Ho, Wo, x.itemsize, n_threads, FORWARD_TILE_BYTES)
         n_workers = min(n_threads, B * split)
         scratch = np.empty((n_workers, K * rows * Wo), x.dtype)
         loop = _forward_gemm.parallel if parallel else _forward_gemm.serial
@@ -416,7 +417,7 @@ def cpu_backward(x, w, dy, stride=(1, 1), padding=((0, 0), (0, 0)), dilation=(1,
     w3 = w.reshape(groups, Og, K)
     parallel = work >= CPU_PARALLEL_MIN_WORK
     with _worker_threads(parallel) as n_threads:
-        rows, split = _plan(B, K, Ho, Wo, x.itemsize, n_threads)
+        rows, split = _plan(B, K, Ho, Wo, x.itemsize, n_threads, BACKWARD_TILE_BYTES)
         n_workers = min(n_threads, B * split)
         # dx is accumulated by col2im: zeros; one copy per split of an image (see section 3)
         dx_parts = np.zeros((split if need_input else 1,) + (x.shape if need_input else (1, 1, 1, 1)), dtype)

@@ -198,14 +198,15 @@ def test_cpu_row_blocks_split_between_threads(B):
     rng = np.random.default_rng(6)
     geom = geometry(padding=1)
     x, w, b, dy = make(rng, B, 8, 60, 9, 8, 3, 3, geom, True, np.float32)
-    saved = cpu.TILE_BYTES
-    cpu.TILE_BYTES = 72 * 9 * 4 * 3  # K = 72, Wo = 9, float32: three output rows per block, 20 blocks
+    saved = cpu.FORWARD_TILE_BYTES, cpu.BACKWARD_TILE_BYTES
+    # K = 72, Wo = 9, float32: three output rows per block, 20 blocks
+    cpu.FORWARD_TILE_BYTES = cpu.BACKWARD_TILE_BYTES = 72 * 9 * 4 * 3
     try:
         case = (B, 8, 60, 9, 8, 3, 3, geom, True, 7)
         with cpu_strategy(direct=False, parallel=True):
             check_against_reference(K.forward, K.backward, case, np.float32)
     finally:
-        cpu.TILE_BYTES = saved
+        cpu.FORWARD_TILE_BYTES, cpu.BACKWARD_TILE_BYTES = saved
 
 
 def test_dispatch_by_impl_name():
