@@ -12,9 +12,14 @@ Workloads (forward alone, and forward + backward):
 "numpy" the reference in ``tinymm.kernels.conv.reference`` (a loop over kernel taps, an einsum
 each); "torch" ``torch.nn.functional.conv1d/conv2d``. FLOPs: forward 2 * B * O * Ho * Wo * Cg * kh
 * kw; backward twice that (dx and dw), once when the input needs no gradient.
+
+``--threads N`` runs tinymm's Numba loops and PyTorch on N threads (default: every core). On a
+machine that other jobs share, ``--threads 1`` compares the two implementations' work without
+the noise of waiting for a second core.
 """
 from __future__ import annotations
 
+import argparse
 import os
 
 import numpy as np
@@ -96,10 +101,16 @@ def make_workloads(torch, cases, with_numpy=True):
 
 
 def main(argv=None):
-    args = parse_args(argv, description="tinymm benchmark: conv1d / conv2d")
+    threads_arg = argparse.ArgumentParser(add_help=False)
+    threads_arg.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    known, rest = threads_arg.parse_known_args(argv)
+    args = parse_args(rest, description="tinymm benchmark: conv1d / conv2d (also: --threads N)")
+    import numba
+
+    numba.set_num_threads(min(known.threads, numba.config.NUMBA_NUM_THREADS))
     torch = torch_or_none()
     if torch is not None:
-        torch.set_num_threads(os.cpu_count() or 1)
+        torch.set_num_threads(known.threads)
     return run("conv", make_workloads(torch, CASES), args=args)
 
 

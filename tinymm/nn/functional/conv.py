@@ -8,6 +8,8 @@ and a ``ValueError``.
 """
 from __future__ import annotations
 
+import numbers
+
 from tinymm.autograd import Function
 from tinymm.ops._util import xp_of
 from tinymm.ops.api import as_tensor
@@ -104,7 +106,7 @@ def _conv(fn, n, input, weight, bias, stride, padding, dilation, groups):
             raise TypeError(f"{fn}: {name} must be floating (float32 or float64), got {t.dtype}")
     check_same_device(fn, input=x, weight=w, bias=b)
     check_same_dtype(fn, input=x, weight=w, bias=b)
-    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+    if isinstance(groups, bool) or not isinstance(groups, numbers.Integral) or groups < 1:
         raise ConvError(f"{fn}: groups must be a positive int, got {groups!r}")
     unbatched = x.ndim == n + 1
     batch_shape = (1,) + x.shape if unbatched else x.shape
@@ -131,10 +133,10 @@ def _conv(fn, n, input, weight, bias, stride, padding, dilation, groups):
     out_shape = ((B,) if not unbatched else ()) + (O,) + out_spatial
     if n == 1:  # as 2-D: H = 1, kh = 1
         x4_shape, w4_shape = (B, C, 1) + spatial, (O, Cg, 1) + kernel
-        geometry = ((1, stride[0]), ((0, 0), pads[0]), (1, dilation[0]), groups)
+        geometry = ((1, stride[0]), ((0, 0), pads[0]), (1, dilation[0]), int(groups))
     else:
         x4_shape, w4_shape = (B, C) + spatial, w.shape
-        geometry = (stride, pads, dilation, groups)
+        geometry = (stride, pads, dilation, int(groups))
     return ConvFn.apply(x, w, b, geometry, x4_shape, w4_shape, out_shape)
 
 
