@@ -251,3 +251,35 @@ def launch_on_cupy_stream(kernel, grid, block, shared_bytes, args):
     stream = 0 if ptr == 0 else cuda.external_stream(ptr)
     args = [cuda.as_cuda_array(a, sync=False) if is_cuda_array(a) else a for a in args]
     kernel[grid, block, stream, shared_bytes](*args)
+
+
+# ----------------------------------------------------------------------------- BLAS threads
+
+_blas_controller = None  # threadpoolctl's view of the loaded BLAS libraries, made on first use
+
+
+def blas_controller():
+    """A threadpoolctl controller for the loaded BLAS libraries, or None without threadpoolctl.
+
+    CPU kernels that call BLAS from inside Numba's threads hold BLAS to one thread meanwhile
+    (two thread pools fighting over the cores made kernels 2-5x slower); this is the one place
+    that finds the BLAS libraries.
+    """
+    global _blas_controller
+    if _blas_controller is None:
+        try:
+            import scipy.linalg.cython_blas  # noqa: F401  (load scipy's BLAS before looking)
+            from threadpoolctl import ThreadpoolController
+        except ImportError:
+            import warnings
+
+            warnings.warn(
+                "threadpoolctl is not installed, so BLAS cannot be made single-threaded inside "
+                "Numba's threads; the CPU kernels that call BLAS run on one Numba thread",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            _blas_controller = False
+        else:
+            _blas_controller = ThreadpoolController()
+    return _blas_controller or None
