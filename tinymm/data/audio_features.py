@@ -94,6 +94,12 @@ def _signal(fn: str, x) -> np.ndarray:
         x = x.astype(np.float32)
     if x.shape[-1] == 0:
         raise ValueError(f"{fn}: the signal is empty (shape {x.shape})")
+    finite = np.isfinite(x)
+    if not finite.all():
+        # as librosa does: NaN/inf would spread through every frame's FFT into the features
+        at = np.unravel_index(int(np.argmin(finite)), x.shape)
+        raise ValueError(f"{fn}: the signal holds non-finite values (first {x[at]} at index {tuple(map(int, at))}); "
+                         "drop or repair it first (tinymm.data.clean drops such audio)")
     return x
 
 
@@ -262,8 +268,15 @@ def mel_to_hz(m, htk: bool = True):
 
 
 def mel_frequencies(n: int, fmin: float, fmax: float, htk: bool = True) -> np.ndarray:
-    """``n`` frequencies (Hz) equally spaced on the mel scale from ``fmin`` to ``fmax``."""
-    return mel_to_hz(np.linspace(hz_to_mel(fmin, htk), hz_to_mel(fmax, htk), n), htk)
+    """``n`` frequencies (Hz) equally spaced on the mel scale from ``fmin`` to ``fmax``.
+
+    The ends are exactly ``fmin`` and ``fmax``: the round trip through the mel scale is off by
+    an ulp or so (it differs between NumPy builds), which would leave a filter a value like
+    2e-15 instead of 0 at an FFT bin that sits on ``fmax``."""
+    f = np.asarray(mel_to_hz(np.linspace(hz_to_mel(fmin, htk), hz_to_mel(fmax, htk), n), htk), dtype=np.float64)
+    if f.size:
+        f[0], f[-1] = fmin, fmax
+    return f
 
 
 def mel_filterbank(

@@ -55,6 +55,33 @@ __all__ = [
 MAX_COLOR_JITTER = 0.14
 
 
+def _number(owner: str, name: str, value, low=None, high=None) -> float:
+    """``value`` as a finite float within [low, high], or ConfigError naming what came."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ConfigError(f"{owner}: {name} must be a number, got {type(value).__name__} {value!r}")
+    v = float(value)
+    if not np.isfinite(v):
+        raise ConfigError(f"{owner}: {name} must be finite, got {value}")
+    if (low is not None and v < low) or (high is not None and v > high):
+        raise ConfigError(f"{owner}: {name} must be in [{low}, {high}], got {value}")
+    return v
+
+
+def _count(owner: str, name: str, value, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value <= high:
+        raise ConfigError(f"{owner}: {name} must be an int in [0, {high}], got {value!r}")
+    return int(value)
+
+
+def _keys(owner: str, keys) -> tuple:
+    if isinstance(keys, str) or not hasattr(keys, "__iter__"):
+        raise ConfigError(f"{owner}: keys must be a list of sample keys, got {keys!r}")
+    keys = tuple(keys)
+    if not all(isinstance(k, str) for k in keys):
+        raise ConfigError(f"{owner}: keys must be strings, got {keys!r}")
+    return keys
+
+
 def _as_rng(rng) -> np.random.Generator:
     if isinstance(rng, np.random.Generator):
         return rng
@@ -182,9 +209,7 @@ class RandomTranslate(Transform):
 
     def __init__(self, max_shift=0.125, *, seed=None):
         super().__init__(seed)
-        if not (max_shift >= 0):
-            raise ConfigError(f"max_shift must be >= 0, got {max_shift}")
-        self.max_shift = max_shift
+        self.max_shift = _number("RandomTranslate", "max_shift", max_shift, 0.0)
 
     def apply(self, s, rng):
         sc = s.get("scene")
@@ -279,9 +304,7 @@ class AudioTimeShift(Transform):
 
     def __init__(self, max_shift_s: float = 0.05, *, seed=None):
         super().__init__(seed)
-        if not (0 <= max_shift_s <= 0.1):
-            raise ConfigError(f"max_shift_s must be in [0, 0.1], got {max_shift_s}")
-        self.max_shift_s = max_shift_s
+        self.max_shift_s = _number("AudioTimeShift", "max_shift_s", max_shift_s, 0.0, 0.1)
 
     def apply(self, s, rng):
         if "audio" not in s:
@@ -303,8 +326,11 @@ class AudioGain(Transform):
 
     def __init__(self, min_db: float = -6.0, max_db: float = 6.0, *, seed=None):
         super().__init__(seed)
+        # beyond +-60 dB a clip is silence or all clipping: a typo, not an augmentation
+        min_db = _number("AudioGain", "min_db", min_db, -60.0, 60.0)
+        max_db = _number("AudioGain", "max_db", max_db, -60.0, 60.0)
         if not min_db <= max_db:
-            raise ConfigError(f"min_db must be <= max_db, got {min_db} > {max_db}")
+            raise ConfigError(f"AudioGain: min_db must be <= max_db, got {min_db} > {max_db}")
         self.min_db, self.max_db = min_db, max_db
 
     def apply(self, s, rng):
@@ -324,10 +350,15 @@ class AudioNoise(Transform):
 
     def __init__(self, snr_db=(10.0, 30.0), *, seed=None):
         super().__init__(seed)
-        lo, hi = snr_db
+        try:
+            lo, hi = snr_db
+        except (TypeError, ValueError):
+            raise ConfigError(f"AudioNoise: snr_db must be a (low, high) pair in dB, got {snr_db!r}") from None
+        lo = _number("AudioNoise", "snr_db low", lo, -60.0, 120.0)
+        hi = _number("AudioNoise", "snr_db high", hi, -60.0, 120.0)
         if not lo <= hi:
-            raise ConfigError(f"snr_db must be a (low, high) range, got {snr_db}")
-        self.snr_db = (float(lo), float(hi))
+            raise ConfigError(f"AudioNoise: snr_db must be a (low, high) range, got {snr_db}")
+        self.snr_db = (lo, hi)
 
     def apply(self, s, rng):
         if "audio" not in s:
@@ -357,8 +388,11 @@ class SpecAugment(Transform):
     def __init__(self, freq_masks: int = 1, max_freq: float = 0.15, time_masks: int = 1,
                  max_time: float = 0.1, *, key: str | None = None, seed=None):
         super().__init__(seed)
-        self.freq_masks, self.time_masks = int(freq_masks), int(time_masks)
+        self.freq_masks = _count("SpecAugment", "freq_masks", freq_masks, 100)
+        self.time_masks = _count("SpecAugment", "time_masks", time_masks, 100)
         self.max_freq, self.max_time = check_rate("max_freq", max_freq), check_rate("max_time", max_time)
+        if key is not None and not isinstance(key, str):
+            raise ConfigError(f"SpecAugment: key must be a sample key (str) or None, got {key!r}")
         self.key = key
 
     def _spans(self, rng, n, count, frac):
@@ -433,7 +467,9 @@ class TokenDropout(Transform):
     def __init__(self, p: float = 0.1, *, keys=("caption", "question"), protect=CONTENT_WORDS, seed=None):
         super().__init__(seed)
         self.p = check_rate("p", p)
-        self.keys = tuple(keys)
+        self.keys = _keys("TokenDropout", keys)
+        if isinstance(protect, str) or not hasattr(protect, "__iter__") or not all(isinstance(w, str) for w in protect):
+            raise ConfigError(f"TokenDropout: protect must be a collection of words, got {protect!r:.80}")
         self.protect = frozenset(w.lower() for w in protect)
 
     def apply(self, s, rng):
@@ -472,7 +508,7 @@ class SynonymSubstitution(Transform):
     def __init__(self, p: float = 0.3, *, keys=("caption", "question"), seed=None):
         super().__init__(seed)
         self.p = check_rate("p", p)
-        self.keys = tuple(keys)
+        self.keys = _keys("SynonymSubstitution", keys)
 
     def apply(self, s, rng):
         old_q = s.get("question")

@@ -70,9 +70,15 @@ def check_seed(seed) -> int:
     return int(seed)
 
 
+#: generation is lazy, so only indexing limits the size; len() needs it to fit in an index
+MAX_SAMPLES = 10**12
+
+
 def check_num_samples(n) -> int:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ConfigError(f"num_samples must be a positive int, got {n!r}")
+    if n > MAX_SAMPLES:
+        raise ConfigError(f"num_samples must be at most {MAX_SAMPLES:.0e}, got {n}")
     return int(n)
 
 

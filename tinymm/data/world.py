@@ -44,6 +44,7 @@ __all__ = [
     "BACKGROUND",
     "MAX_OBJECTS",
     "MIN_IMAGE_SIZE",
+    "MAX_IMAGE_SIZE",
     "ConfigError",
     "Scenes",
     "sample_scenes",
@@ -86,6 +87,8 @@ MAX_OBJECTS = 3
 RADIUS_FRACTION = (0.085, 0.13)
 #: Below this side a small object is under 3 px across and its shape cannot be told.
 MIN_IMAGE_SIZE = 16
+#: a block of 1,024 images at this side is 192 MiB; larger toy images only cost memory
+MAX_IMAGE_SIZE = 128
 _QUANTUM = 16.0  # radii and video speeds are multiples of 1/16 px
 _POS_QUANTUM = 256.0  # positions are multiples of 1/256 px
 _EDGE = 0.5  # px kept free at the image border (the anti-aliased rim of a shape)
@@ -105,6 +108,8 @@ def check_image_size(image_size) -> int:
         raise ConfigError(
             f"image_size={image_size} is too small: objects need at least {MIN_IMAGE_SIZE} px"
         )
+    if image_size > MAX_IMAGE_SIZE:
+        raise ConfigError(f"image_size={image_size} is too large: at most {MAX_IMAGE_SIZE} px")
     return int(image_size)
 
 
