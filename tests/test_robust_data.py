@@ -159,3 +159,64 @@ def test_mel_corners_are_exactly_fmin_and_fmax(htk, sr, n_fft, fmin, fmax):
     fb = af.mel_filterbank(sr, n_fft, 40, fmin=fmin, fmax=fmax, htk=htk)
     bins = np.arange(n_fft // 2 + 1) * sr / n_fft
     assert (fb[:, (bins <= fmin) | (bins >= fmax)] == 0).all()  # exact zeros, on any NumPy build
+
+
+# ----------------------------------------------------------------------------- sweep: bad values at the boundary
+
+from tinymm.data import (  # noqa: E402
+    Augmented, ColorJitter, Compose, DataLoader, GaussianNoise, HorizontalFlip, random_split,
+)
+
+
+@pytest.mark.parametrize("transform, sample, exc, match", [
+    (AudioGain(), {"audio": None}, TypeError, r"AudioGain: sample\['audio'\] must be a float NumPy waveform \(L,\), got NoneType"),
+    (AudioGain(), {"audio": np.zeros(10, np.int16)}, TypeError, "got array of dtype int16"),
+    (SpecAugment(), {"audio": np.zeros((2, 10), np.float32)}, ValueError, r"must be a waveform \(L,\), got shape \(2, 10\)"),
+    (GaussianNoise(), {"image": [[0.0]]}, TypeError, r"sample\['image'\] must be a float NumPy image"),
+    (HorizontalFlip(p=1.0), {"video": np.zeros((3, 8, 8), np.float32)}, ValueError, r"video \(T, C, H, W\)"),
+    (ColorJitter(), {"image": np.zeros((1, 8, 8), np.float32)}, ValueError, "must have 3 colour channels"),
+    (AudioGain(), {"audio": np.ones(10, np.float32), "sample_rate": -1}, ValueError, "sample_rate'] must be a positive int"),
+])
+def test_transforms_name_a_bad_sample(transform, sample, exc, match):
+    with pytest.raises(exc, match=match):
+        transform(sample)
+
+
+def test_spec_augment_leaves_empty_audio_alone():
+    out = SpecAugment()({"audio": np.zeros(0, np.float32)})
+    assert out["audio"].size == 0
+
+
+@pytest.mark.parametrize("make, exc, match", [
+    (lambda: AudioGain(seed=float("nan")), ConfigError, "AudioGain: seed must be None or a non-negative int"),
+    (lambda: Compose(None), TypeError, "Compose: expected a list of transforms, got NoneType"),
+    (lambda: Augmented(5, lambda s, r: s), TypeError, "Augmented: dataset must have __len__"),
+    (lambda: Augmented(load_task("vqa", num_samples=2), lambda s, r: s, seed="x"), ConfigError, "seed must be a non-negative int"),
+    (lambda: Augmented(load_task("vqa", num_samples=2), lambda s, r: s)[5], IndexError, "index 5 is out of range"),
+    (lambda: Tokenizer.build(None), TypeError, "corpus must be an iterable of strings, got NoneType"),
+    (lambda: Tokenizer.build(["a"]).batch_encode(None), TypeError, "expected a list of strings, got NoneType"),
+    (lambda: Tokenizer.build(["a"]).decode([[1], [1, 2]]), ValueError, "expected a 1-D sequence of int ids"),
+    (lambda: inject_faults(load_task("vqa", num_samples=4), 0.5, kinds=True), TypeError, "kinds must be a list"),
+    (lambda: inject_faults(load_task("vqa", num_samples=4), 0.5, seed=-1), ValueError, "seed must be a non-negative int"),
+    (lambda: random_split(load_task("vqa", num_samples=4), None), TypeError, "fractions must be a list"),
+    (lambda: random_split(load_task("vqa", num_samples=4), [float("nan"), 1.0]), ValueError, "fractions must be non-negative"),
+    (lambda: af.mfcc(np.ones(800, np.float32), 8000, amin=None), ValueError, "amin must be a finite positive number, got None"),
+    (lambda: af.mfcc(np.ones(800, np.float32), 8000, fmin="x"), ValueError, "fmin must be a finite number, got 'x'"),
+    (lambda: af.mfcc(np.ones(800, np.float32), 8000, pad_mode=[]), ValueError, "pad_mode must be one of"),
+    (lambda: af.power_spectrogram(np.ones(800, np.float32), power=float("nan")), ValueError, "power must be a finite positive number"),
+    (lambda: af.stft(np.ones(800, np.float32), 10**12), ValueError, "n_fft=1000000000000 is too large"),
+    (lambda: af.hann_window(10**12), ValueError, r"hann_window: n must be an int in \[0, 16777216\]"),
+    (lambda: af.mel_filterbank(8000, 512, 2**70), ValueError, "n_mels=1180591620717411303424 is too large"),
+    (lambda: af.stft(np.ones(800, np.float32), 64, window=np.full(64, np.nan)), ValueError, "window holds NaN"),
+])
+def test_bad_values_get_named_errors(make, exc, match):
+    with pytest.raises(exc, match=match):
+        make()
+
+
+def test_a_loader_streams_a_huge_dataset_in_order_and_refuses_to_shuffle_it():
+    ds = load_task("text_cls", num_samples=10**9)
+    batch = next(iter(DataLoader(ds, batch_size=4, collate_fn=list)))
+    assert [s["index"] for s in batch] == [0, 1, 2, 3]
+    with pytest.raises(MemoryError, match=r"DataLoader: shuffling 1000000000 samples needs a permutation of 7.5 GiB"):
+        iter(DataLoader(ds, batch_size=4, shuffle=True, seed=0))

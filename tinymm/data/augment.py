@@ -82,21 +82,51 @@ def _keys(owner: str, keys) -> tuple:
     return keys
 
 
+# key -> (what it holds, number of axes): the arrays a transform may read
+_SAMPLE_ARRAYS = {"image": ("image (C, H, W)", 3), "video": ("video (T, C, H, W)", 4), "audio": ("waveform (L,)", 1)}
+
+
+def _check_sample(owner: str, s: dict) -> None:
+    """The sample's media are float arrays of the documented rank (types only: no data scan)."""
+    for key, (what, ndim) in _SAMPLE_ARRAYS.items():
+        if key not in s:
+            continue
+        a = s[key]
+        if not isinstance(a, np.ndarray) or a.dtype.kind != "f":
+            kind = f"array of dtype {a.dtype}" if isinstance(a, np.ndarray) else type(a).__name__
+            raise TypeError(f"{owner}: sample[{key!r}] must be a float NumPy {what}, got {kind}")
+        if a.ndim != ndim:
+            raise ValueError(f"{owner}: sample[{key!r}] must be a {what}, got shape {a.shape}")
+    if "sample_rate" in s:
+        sr = s["sample_rate"]
+        if isinstance(sr, bool) or not isinstance(sr, (int, np.integer)) or sr < 1:
+            raise ValueError(f"{owner}: sample['sample_rate'] must be a positive int, got {sr!r}")
+
+
+def _check_seed(owner: str, seed):
+    if seed is None or isinstance(seed, (np.random.SeedSequence, np.random.Generator)):
+        return seed
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ConfigError(f"{owner}: seed must be None or a non-negative int, got {seed!r}")
+    return int(seed)
+
+
 def _as_rng(rng) -> np.random.Generator:
     if isinstance(rng, np.random.Generator):
         return rng
-    return np.random.default_rng(rng)
+    return np.random.default_rng(_check_seed("rng", rng))
 
 
 class Transform:
     """Base class: ``__call__(sample, rng=None)``; subclasses implement ``apply(sample, rng)``."""
 
     def __init__(self, seed=None):
-        self._rng = np.random.default_rng(seed)
+        self._rng = np.random.default_rng(_check_seed(type(self).__name__, seed))
 
     def __call__(self, sample: dict, rng=None) -> dict:
         if not isinstance(sample, dict):
             raise TypeError(f"{type(self).__name__}: expected a sample dict, got {type(sample).__name__}")
+        _check_sample(type(self).__name__, sample)
         return self.apply(dict(sample), self._rng if rng is None else _as_rng(rng))
 
     def apply(self, sample: dict, rng: np.random.Generator) -> dict:  # pragma: no cover
@@ -112,6 +142,9 @@ class Compose(Transform):
 
     def __init__(self, transforms, seed=None):
         super().__init__(seed)
+        if isinstance(transforms, (str, bytes, dict)) or not hasattr(transforms, "__iter__") or (
+                isinstance(transforms, np.ndarray) and transforms.ndim == 0):
+            raise TypeError(f"Compose: expected a list of transforms, got {type(transforms).__name__}")
         self.transforms = list(transforms)
         for t in self.transforms:
             if not callable(t):
@@ -229,9 +262,15 @@ class RandomTranslate(Transform):
             return s
         for key in ("image", "video"):
             if key in s:
+                _need_rgb("RandomTranslate", key, s[key])
                 s[key] = _shift(s[key], dx, dy)
         s["scene"] = dict(sc, objects=[dict(o, x=o["x"] + dx, y=o["y"] + dy) for o in sc["objects"]])
         return s
+
+
+def _need_rgb(owner: str, key: str, a: np.ndarray) -> None:
+    if a.shape[-3] != 3:
+        raise ValueError(f"{owner}: sample[{key!r}] must have 3 colour channels, got shape {a.shape}")
 
 
 def _shift(a: np.ndarray, dx: int, dy: int) -> np.ndarray:
@@ -285,6 +324,7 @@ class ColorJitter(Transform):
         for key in ("image", "video"):
             if key in s:
                 a = s[key]
+                _need_rgb("ColorJitter", key, a)
                 s[key] = np.clip(a * b + c, 0, 1).astype(a.dtype)
         return s
 
@@ -420,6 +460,8 @@ class SpecAugment(Transform):
         if "audio" not in s:
             return s
         a = s["audio"]
+        if a.size == 0:
+            return s
         out = a.astype(np.float64)
         if self.freq_masks:
             spec = np.fft.rfft(out)
@@ -541,6 +583,10 @@ class Augmented:
     def __init__(self, dataset, transform, seed: int = 0):
         if not callable(transform):
             raise TypeError(f"Augmented: transform must be callable, got {type(transform).__name__}")
+        if isinstance(dataset, (str, bytes, dict)) or not (hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__")):
+            raise TypeError(f"Augmented: dataset must have __len__ and __getitem__, got {type(dataset).__name__}")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ConfigError(f"Augmented: seed must be a non-negative int, got {seed!r}")
         self.dataset, self.transform, self.seed = dataset, transform, int(seed)
         self.epoch: int | None = None
         self._reads: dict[int, int] = {}
@@ -549,13 +595,20 @@ class Augmented:
                 setattr(self, attr, getattr(dataset, attr))
 
     def set_epoch(self, epoch: int) -> None:
+        if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or epoch < 0:
+            raise ConfigError(f"Augmented.set_epoch: epoch must be a non-negative int, got {epoch!r}")
         self.epoch = int(epoch)
 
     def __len__(self) -> int:
         return len(self.dataset)
 
     def __getitem__(self, i) -> dict:
+        if isinstance(i, bool) or not isinstance(i, (int, np.integer)):
+            raise TypeError(f"Augmented: index must be an int, got {type(i).__name__}")
         i = int(i)
+        if not -len(self) <= i < len(self):
+            raise IndexError(f"Augmented: index {i} is out of range for a dataset of {len(self)} samples")
+        i %= len(self)
         if self.epoch is None:
             epoch = self._reads.get(i, 0)
             self._reads[i] = epoch + 1

@@ -112,7 +112,8 @@ def _copy_sample(s: dict) -> dict:
 
 
 def _check_data(fn: str, data):
-    if isinstance(data, (str, bytes, dict)) or not (hasattr(data, "__len__") and hasattr(data, "__getitem__")):
+    if isinstance(data, (str, bytes, dict)) or not (hasattr(data, "__len__") and hasattr(data, "__getitem__")) or (
+            isinstance(data, np.ndarray) and data.ndim == 0):
         raise TypeError(f"{fn}: expected a dataset or a list of sample dicts, got {type(data).__name__}")
     return data
 
@@ -226,8 +227,11 @@ def inject_faults(data, rate: float, kinds=None, seed: int = 0) -> tuple[SampleL
     rate = check_rate("rate", rate)
     samples = _materialise(_check_data("inject_faults", data), "inject_faults")
     _check_samples("inject_faults", samples)
-    if isinstance(kinds, str):
-        raise TypeError(f"inject_faults: kinds must be a list of fault kinds, got the string {kinds!r}")
+    if kinds is not None and (isinstance(kinds, (str, bytes, dict)) or not hasattr(kinds, "__iter__")
+                              or (isinstance(kinds, np.ndarray) and kinds.ndim == 0)):
+        raise TypeError(f"inject_faults: kinds must be a list of fault kinds, got {kinds!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"inject_faults: seed must be a non-negative int, got {seed!r}")
     n = len(samples)
     C = samples.num_classes
     if kinds is None:

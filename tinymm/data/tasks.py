@@ -388,9 +388,15 @@ def load_task(
         raise ConfigError(f"question_types applies to vqa, av_qa and video_qa, not {name}")
     if name in ("vqa", "av_qa", "video_qa"):
         video = name == "video_qa"
-        if question_types is not None and (isinstance(question_types, str) or not hasattr(question_types, "__iter__")):
-            raise ConfigError(f"question_types must be a list of type names from {ALL_QA_TYPES}, got {question_types!r}")
-        qt = tuple(question_types) if question_types is not None else (VIDEO_QA_TYPES if video else QA_TYPES)
+        qt = VIDEO_QA_TYPES if video else QA_TYPES
+        if question_types is not None:
+            try:
+                if isinstance(question_types, (str, bytes, dict)):
+                    raise TypeError
+                qt = tuple(question_types)
+            except TypeError:
+                raise ConfigError(f"question_types must be a list of type names from {ALL_QA_TYPES}, "
+                                  f"got {question_types!r}") from None
         if not video and "motion" in qt:
             raise ConfigError("motion questions need a video: use task 'video_qa'")
         if not qt or any(not isinstance(t, str) or t not in ALL_QA_TYPES for t in qt):

@@ -80,7 +80,8 @@ class Tokenizer:
     """
 
     def __init__(self, vocab: Sequence[str], lowercase: bool = True):
-        if isinstance(vocab, (str, bytes, dict)) or not hasattr(vocab, "__iter__"):
+        if isinstance(vocab, (str, bytes, dict)) or not hasattr(vocab, "__iter__") or (
+                isinstance(vocab, np.ndarray) and vocab.ndim != 1):
             raise TypeError(f"Tokenizer: vocab must be a list of token strings, got {type(vocab).__name__}")
         # entries in NFC, as tokenize() produces them (a duplicate after that is refused below)
         vocab = [unicodedata.normalize("NFC", t) if isinstance(t, str) else t for t in vocab]
@@ -122,6 +123,8 @@ class Tokenizer:
         """
         if isinstance(corpus, str):
             raise TypeError("Tokenizer.build: corpus must be an iterable of strings, got a single str")
+        if not hasattr(corpus, "__iter__") or (isinstance(corpus, np.ndarray) and corpus.ndim == 0):
+            raise TypeError(f"Tokenizer.build: corpus must be an iterable of strings, got {type(corpus).__name__}")
         if isinstance(min_freq, bool) or not isinstance(min_freq, (int, np.integer)) or min_freq < 1:
             raise ValueError(f"Tokenizer.build: min_freq must be an int >= 1, got {min_freq!r}")
         if max_size is not None and (
@@ -261,6 +264,8 @@ class Tokenizer:
         """
         if isinstance(texts, str):
             raise TypeError("Tokenizer.batch_encode: expected a list of strings, got a single str")
+        if not hasattr(texts, "__iter__") or (isinstance(texts, np.ndarray) and texts.ndim == 0):
+            raise TypeError(f"Tokenizer.batch_encode: expected a list of strings, got {type(texts).__name__}")
         texts = list(texts)
         for i, t in enumerate(texts):
             if not isinstance(t, str):
