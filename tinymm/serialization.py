@@ -88,7 +88,10 @@ def save(state_dict: dict, path, metadata: dict | None = None) -> None:
     meta = {"format": "pt", "producer": "tinymm"}
     meta.update({str(k): str(v) for k, v in (metadata or {}).items()})
     resolve_target(path)  # refuse a read-only target or a folder before building the bytes
-    blob = st_save(arrays, metadata=meta)
+    try:
+        blob = st_save(arrays, metadata=meta)
+    except Exception as e:  # the library's own limits (header size, ...), after our checks
+        raise ValueError(f"save: safetensors could not serialise this state dict: {e}") from None
     atomic_write(path, lambda f: f.write(blob))
 
 
@@ -136,6 +139,8 @@ def read_header(path) -> tuple[dict, dict]:
         raise FileNotFoundError(f"load: no such file: {path}")
     if os.path.isdir(path):
         raise IsADirectoryError(f"load: {path} is a folder, expected a safetensors file")
+    if not os.path.isfile(path):  # a FIFO or a device would block or never end
+        raise CheckpointError(f"load: {path} is not a regular file")
     size = os.path.getsize(path)
     with open(path, "rb") as f:
         head = f.read(8)
