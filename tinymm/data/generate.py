@@ -30,6 +30,7 @@ the questions. Per-item randomness (speaker, video noise) is seeded by the item'
 from __future__ import annotations
 
 import random
+import threading
 import zlib
 
 import numpy as np
@@ -172,10 +173,21 @@ class World:
         self._cache: dict[int, _Block] = {}  # insertion order = recency (oldest first)
         self._cached_bytes = 0
         self._full: dict[str, object] = {}
+        self._lock = threading.RLock()  # a DataLoader's prefetch thread may read alongside the caller
         self._block(0)  # generate the first block now: a bad question_types/objects pair fails here
 
     def __len__(self) -> int:
         return self.num_samples
+
+    def __getstate__(self) -> dict:
+        # copies and pickles carry the settings, not the lock or the cache (blocks regenerate)
+        state = dict(self.__dict__)
+        state.update(_lock=None, _cache={}, _cached_bytes=0, _full={})
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.RLock()
 
     # ------------------------------------------------------------------ blocks
 
@@ -188,13 +200,14 @@ class World:
 
     def _block(self, b: int) -> _Block:
         """Block ``b`` (scenes and text), from the cache or generated now."""
-        blk = self._cache.pop(b, None)
-        if blk is None:
-            blk = self._generate(b)
-            self._cached_bytes += blk.nbytes
-        self._cache[b] = blk  # most recently used last
-        self._evict(keep=b)
-        return blk
+        with self._lock:
+            blk = self._cache.pop(b, None)
+            if blk is None:
+                blk = self._generate(b)
+                self._cached_bytes += blk.nbytes
+            self._cache[b] = blk  # most recently used last
+            self._evict(keep=b)
+            return blk
 
     def _evict(self, keep: int) -> None:
         while self._cached_bytes > self.cache_bytes and len(self._cache) > 1:
@@ -238,13 +251,14 @@ class World:
         """The images of block ``b``, float32 (m, 3, H, W), rendered on first use."""
         if not self.has_images:
             raise ValueError("this world was generated without images")
-        blk = self._block(b)
-        if blk.images is None:
-            blk.images = render_images(blk.scenes, noise=self.noise, rng=np.random.default_rng(self._seeds(b)[1]))
-            blk.nbytes += blk.images.nbytes
-            self._cached_bytes += blk.images.nbytes
-            self._evict(keep=b)
-        return blk.images
+        with self._lock:
+            blk = self._block(b)
+            if blk.images is None:
+                blk.images = render_images(blk.scenes, noise=self.noise, rng=np.random.default_rng(self._seeds(b)[1]))
+                blk.nbytes += blk.images.nbytes
+                self._cached_bytes += blk.images.nbytes
+                self._evict(keep=b)
+            return blk.images
 
     def block_of(self, i: int) -> tuple[int, int]:
         """(block, position in the block) of sample ``i``."""

@@ -143,7 +143,10 @@ class TaskDataset:
             noisy, rec = apply_label_noise(clean, len(self.class_names), self.label_rate,
                                            np.random.default_rng(ss), allowed=allowed)
         if len(self._targets_cache) >= self._BLOCK_TARGETS_KEPT:
-            self._targets_cache.pop(next(iter(self._targets_cache)))
+            try:
+                self._targets_cache.pop(next(iter(self._targets_cache)))
+            except (StopIteration, KeyError, RuntimeError):  # another thread got there first
+                pass
         self._targets_cache[b] = hit = (clean, noisy, rec)
         return hit
 
