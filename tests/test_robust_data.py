@@ -220,3 +220,29 @@ def test_a_loader_streams_a_huge_dataset_in_order_and_refuses_to_shuffle_it():
     assert [s["index"] for s in batch] == [0, 1, 2, 3]
     with pytest.raises(MemoryError, match=r"DataLoader: shuffling 1000000000 samples needs a permutation of 7.5 GiB"):
         iter(DataLoader(ds, batch_size=4, shuffle=True, seed=0))
+
+
+from tinymm.data import TextCollate, answer_question, default_collate  # noqa: E402
+from tinymm.data.speech import sample_speaker, speak  # noqa: E402
+
+
+@pytest.mark.parametrize("make, exc, match", [
+    (lambda: answer_question(None, "is there a red circle?"), TypeError, "answer_question: scene must be a scene dict"),
+    (lambda: answer_question({"objects": []}, None), TypeError, "answer_question: question must be a str"),
+    (lambda: answer_question({"objects": [{"x": 1}]}, "is there a red circle?"), ValueError, "the scene's objects are malformed"),
+    (lambda: World(10, family=5), ConfigError, "family must be a str"),
+    (lambda: TextCollate(Tokenizer.build(["a"]), text_keys=None), TypeError, "TextCollate: text_keys must be a list of sample keys"),
+    (lambda: TextCollate(Tokenizer.build(["a"]), max_length=0), ValueError, "max_length must be None or a positive int"),
+    (lambda: default_collate([{"a": 1}], pad_keys=None), TypeError, "default_collate: pad_keys must be a list"),
+    (lambda: HorizontalFlip(answer_vocab=True), ConfigError, "HorizontalFlip: answer_vocab must be a list of names"),
+    (lambda: speak("red", {}), ValueError, "speak: speaker is missing f0"),
+    (lambda: speak("red", dict(sample_speaker(np.random.default_rng(0)), rate=float("nan"))), ValueError, r"speaker\['rate'\] must be a number"),
+    (lambda: speak(None, sample_speaker(np.random.default_rng(0))), TypeError, "speak: words must be a sentence"),
+    (lambda: find_fault({"audio": np.ones(900, np.float32) * 0.1, "sample_rate": float("inf")}), ValueError, "find_fault: sample_rate must be a positive int"),
+    (lambda: HorizontalFlip(p=1.0)({"scene": {}, "image": np.zeros((3, 8, 8), np.float32)}), TypeError, r"sample\['scene'\] must be a scene dict"),
+    (lambda: HorizontalFlip(p=1.0)({"answer": float("inf")}), TypeError, r"sample\['answer'\] must be an int class index"),
+    (lambda: HorizontalFlip(p=1.0)({"caption": 5}), TypeError, r"sample\['caption'\] must be a str"),
+])
+def test_more_bad_values_get_named_errors(make, exc, match):
+    with pytest.raises(exc, match=match):
+        make()

@@ -67,6 +67,16 @@ def _number(owner: str, name: str, value, low=None, high=None) -> float:
     return v
 
 
+def _names(owner: str, name: str, names) -> list:
+    if isinstance(names, (str, bytes, dict)) or not hasattr(names, "__iter__") or (
+            isinstance(names, np.ndarray) and names.ndim == 0):
+        raise ConfigError(f"{owner}: {name} must be a list of names, got {names!r:.80}")
+    names = list(names)
+    if not all(isinstance(n, str) for n in names):
+        raise ConfigError(f"{owner}: {name} must hold strings, got {names!r:.80}")
+    return names
+
+
 def _count(owner: str, name: str, value, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value <= high:
         raise ConfigError(f"{owner}: {name} must be an int in [0, {high}], got {value!r}")
@@ -101,6 +111,32 @@ def _check_sample(owner: str, s: dict) -> None:
         sr = s["sample_rate"]
         if isinstance(sr, bool) or not isinstance(sr, (int, np.integer)) or sr < 1:
             raise ValueError(f"{owner}: sample['sample_rate'] must be a positive int, got {sr!r}")
+    for key in ("answer", "label"):
+        if key in s and (isinstance(s[key], bool) or not isinstance(s[key], (int, np.integer))):
+            raise TypeError(f"{owner}: sample[{key!r}] must be an int class index, got {s[key]!r:.60}")
+    for key in ("caption", "question", "transcript"):
+        if key in s and not isinstance(s[key], str):
+            raise TypeError(f"{owner}: sample[{key!r}] must be a str, got {type(s[key]).__name__}")
+    if "scene" in s:
+        _check_scene(owner, s["scene"])
+
+
+def _check_scene(owner: str, sc) -> None:
+    """A scene graph as :meth:`~tinymm.data.world.Scenes.scene` makes it (the fields transforms read)."""
+    if not isinstance(sc, dict) or not isinstance(sc.get("objects"), list):
+        raise TypeError(f"{owner}: sample['scene'] must be a scene dict with an 'objects' list, got {sc!r:.80}")
+    size = sc.get("image_size")
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+        raise ValueError(f"{owner}: sample['scene']['image_size'] must be a positive int, got {size!r}")
+    for k, o in enumerate(sc["objects"]):
+        if not isinstance(o, dict):
+            raise TypeError(f"{owner}: scene object {k} must be a dict, got {type(o).__name__}")
+        for f in ("x", "y", "radius"):
+            v = o.get(f)
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not np.isfinite(v):
+                raise ValueError(f"{owner}: scene object {k}[{f!r}] must be a finite number, got {v!r}")
+        if not isinstance(o.get("motion"), str):
+            raise ValueError(f"{owner}: scene object {k}['motion'] must be a direction name, got {o.get('motion')!r}")
 
 
 def _check_seed(owner: str, seed):
@@ -180,8 +216,8 @@ class HorizontalFlip(Transform):
     def __init__(self, p: float = 0.5, *, answer_vocab=ANSWER_VOCAB, class_names=None, seed=None):
         super().__init__(seed)
         self.p = check_rate("p", p)
-        self.answer_vocab = list(answer_vocab) if answer_vocab is not None else None
-        self.class_names = list(class_names) if class_names is not None else None
+        self.answer_vocab = None if answer_vocab is None else _names("HorizontalFlip", "answer_vocab", answer_vocab)
+        self.class_names = None if class_names is None else _names("HorizontalFlip", "class_names", class_names)
 
     @staticmethod
     def _swap_index(y, names):

@@ -313,7 +313,10 @@ def find_fault(s: dict, num_classes=None) -> str | None:
         clipped = int(np.count_nonzero(np.abs(a) >= _CLIP_LEVEL))
         if clipped >= 3 and clipped > 0.002 * a.size:
             return "clipped_audio"
-        sr = int(s.get("sample_rate", 8000))
+        sr = s.get("sample_rate", 8000)
+        if isinstance(sr, bool) or not isinstance(sr, (int, np.integer)) or sr < 1:
+            raise ValueError(f"find_fault: sample_rate must be a positive int, got {sr!r}")
+        sr = int(sr)
         rms = _frame_rms(a, sr)
         floor = float(np.quantile(rms, 0.1))
         f = max(int(_FRAME_S * sr), 1)

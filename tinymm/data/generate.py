@@ -151,6 +151,8 @@ class World:
     ):
         self.num_samples = check_num_samples(num_samples)
         check_split(split)
+        if not isinstance(family, str):
+            raise ConfigError(f"family must be a str (it seeds the world's streams), got {family!r}")
         self.split, self.seed, self.family = split, check_seed(seed), family
         self.image_size = check_image_size(image_size)
         self.objects = check_objects(objects)

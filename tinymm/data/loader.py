@@ -162,6 +162,16 @@ def random_split(dataset, fractions: Sequence[float], seed: int = 0) -> list[Sub
 # ----------------------------------------------------------------------------- collation
 
 
+def _key_tuple(fn: str, name: str, keys) -> tuple:
+    if isinstance(keys, (str, bytes, dict)) or not hasattr(keys, "__iter__") or (
+            isinstance(keys, np.ndarray) and keys.ndim == 0):
+        raise TypeError(f"{fn}: {name} must be a list of sample keys, got {keys!r:.80}")
+    keys = tuple(keys)
+    if not all(isinstance(k, str) for k in keys):
+        raise TypeError(f"{fn}: {name} must hold strings, got {keys!r:.80}")
+    return keys
+
+
 def _is_number(v) -> bool:
     return isinstance(v, (numbers.Number, np.number, np.bool_)) or (isinstance(v, np.ndarray) and v.ndim == 0)
 
@@ -208,6 +218,7 @@ def default_collate(samples: Sequence[dict], pad_keys: Sequence[str] = ("audio",
     """
     if isinstance(samples, dict) or not isinstance(samples, Sequence):
         raise TypeError(f"default_collate: expected a list of sample dicts, got {type(samples).__name__}")
+    pad_keys = _key_tuple("default_collate", "pad_keys", (pad_keys,) if isinstance(pad_keys, str) else pad_keys)
     if len(samples) == 0:
         raise ValueError("default_collate: got an empty list of samples")
     for i, s in enumerate(samples):
@@ -258,9 +269,12 @@ class TextCollate:
         if isinstance(text_keys, str):
             text_keys = (text_keys,)
         self.tokenizer = tokenizer
-        self.text_keys = tuple(text_keys)
+        self.text_keys = _key_tuple("TextCollate", "text_keys", text_keys)
+        if max_length is not None and (isinstance(max_length, bool) or not isinstance(max_length, (int, np.integer))
+                                       or max_length < 1):
+            raise ValueError(f"TextCollate: max_length must be None or a positive int, got {max_length!r}")
         self.max_length = max_length
-        self.pad_keys = tuple(pad_keys)
+        self.pad_keys = _key_tuple("TextCollate", "pad_keys", pad_keys)
 
     def __call__(self, samples: Sequence[dict]) -> dict:
         batch = default_collate(samples, pad_keys=self.pad_keys)
