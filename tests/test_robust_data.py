@@ -246,3 +246,13 @@ from tinymm.data.speech import sample_speaker, speak  # noqa: E402
 def test_more_bad_values_get_named_errors(make, exc, match):
     with pytest.raises(exc, match=match):
         make()
+
+
+@pytest.mark.parametrize("kw, match", [
+    ({"noise": True}, r"noise must be a number in \[0, 1\], got True"),
+    ({"label_noise": "0.1"}, r"label_noise must be a number in \[0, 1\], got '0.1'"),
+    ({"objects": (1.9, 2.9)}, r"objects must be an int or a \(min, max\) pair of ints"),
+])
+def test_settings_are_not_coerced_silently(kw, match):
+    with pytest.raises(ConfigError, match=match):
+        load_task("vqa", num_samples=5, **kw)

@@ -114,7 +114,9 @@ def check_image_size(image_size) -> int:
 
 
 def check_rate(name: str, value) -> float:
-    """A rate/probability/noise level: a real number in [0, 1]."""
+    """A rate/probability/noise level: a real number in [0, 1] (not a bool, not a string)."""
+    if isinstance(value, (bool, np.bool_, str, bytes)):
+        raise ConfigError(f"{name} must be a number in [0, 1], got {value!r}")
     try:
         v = float(value)
     except (TypeError, ValueError):
@@ -130,9 +132,12 @@ def check_objects(objects) -> tuple[int, int]:
         lo = hi = int(objects)
     else:
         try:
-            lo, hi = (int(v) for v in objects)
+            lo, hi = objects
         except (TypeError, ValueError):
             raise ConfigError(f"objects must be an int or a (min, max) pair, got {objects!r}") from None
+        if any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) for v in (lo, hi)):
+            raise ConfigError(f"objects must be an int or a (min, max) pair of ints, got {objects!r}")
+        lo, hi = int(lo), int(hi)
     if not (1 <= lo <= hi <= MAX_OBJECTS):
         raise ConfigError(f"objects must satisfy 1 <= min <= max <= {MAX_OBJECTS}, got {objects!r}")
     return lo, hi
