@@ -109,3 +109,28 @@ def test_ctrl_c_exits_130_with_one_line_and_no_traceback():
             proc.wait()
     assert proc.returncode == 130, err
     assert "Traceback" not in err and err.strip() == "tinymm bench: interrupted"
+
+
+_OLD_EDITABLE = textwrap.dedent("""
+    import importlib.abc, sys
+    class NoPackagedBenchmarks(importlib.abc.MetaPathFinder):  # an editable install made before they were packaged
+        def find_spec(self, name, path, target=None):
+            if name == "tinymm.benchmarks":
+                raise ImportError("no tinymm.benchmarks in this install")
+    sys.meta_path.insert(0, NoPackagedBenchmarks())
+    import tinymm.cli as cli
+    print(cli.benchmark_names())
+    print(sys.modules["tinymm.benchmarks"].__file__)
+""")
+
+
+def test_an_older_editable_install_finds_the_checkouts_benchmarks_not_the_current_directorys(tmp_path):
+    (tmp_path / "benchmarks").mkdir()
+    for f in ("__init__.py", "harness.py", "evil.py"):
+        (tmp_path / "benchmarks" / f).write_text("raise SystemExit('imported from the current directory')\n")
+    out = subprocess.run([sys.executable, "-c", _OLD_EDITABLE], capture_output=True, text=True, cwd=tmp_path,
+                         env=_env(), timeout=120)
+    assert out.returncode == 0, out.stderr
+    names, where = out.stdout.splitlines()
+    assert "overhead" in names and "evil" not in names
+    assert where == os.path.join(ROOT, "benchmarks", "__init__.py")

@@ -107,7 +107,30 @@ def _benchmarks_package():
     try:
         return importlib.import_module("tinymm.benchmarks")
     except ImportError:
+        return _checkout_benchmarks()
+
+
+def _checkout_benchmarks():
+    """``benchmarks/`` of the tinymm source checkout this tinymm was imported from, for an
+    editable install made before benchmarks were packaged; found next to the package itself
+    (never in the current directory), and only in a checkout whose pyproject names tinymm."""
+    import tinymm
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(tinymm.__file__)))
+    src = os.path.join(root, "benchmarks")
+    try:
+        with open(os.path.join(root, "pyproject.toml"), encoding="utf-8") as f:
+            ours = 'name = "tinymm"' in f.read()
+    except OSError:
         return None
+    if not (ours and os.path.isfile(os.path.join(src, "__init__.py")) and os.path.isfile(os.path.join(src, "harness.py"))):
+        return None
+    spec = importlib.util.spec_from_file_location("tinymm.benchmarks", os.path.join(src, "__init__.py"),
+                                                  submodule_search_locations=[src])
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["tinymm.benchmarks"] = mod
+    spec.loader.exec_module(mod)
+    return mod
 
 
 def benchmark_names() -> list[str]:
@@ -133,6 +156,7 @@ def cmd_bench(args) -> int:
         print(f"tinymm bench: unknown benchmark {args.name!r}; known: {', '.join(names)}", file=sys.stderr)
         return 2
     mod = importlib.import_module(f"tinymm.benchmarks.{args.name}")
+    sys.argv[0] = f"tinymm bench {args.name}"  # the program name argparse prints in usage lines
     result = mod.main(args.rest)
     return result if isinstance(result, int) else 0
 
