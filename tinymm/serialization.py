@@ -126,11 +126,7 @@ def _check_entry(path: str, key: str, entry) -> tuple[str, tuple, int, int]:
     return dtype, tuple(shape), start, stop
 
 
-def read_header(path) -> tuple[dict, dict]:
-    """Check the file's framing and every entry; return (tensor entries, metadata).
-
-    Raises ``FileNotFoundError``, ``IsADirectoryError`` or :class:`CheckpointError` (a
-    ``ValueError``) naming the file and the problem."""
+def _check_path(path) -> str:
     try:
         path = os.fspath(path)
     except TypeError:
@@ -141,18 +137,20 @@ def read_header(path) -> tuple[dict, dict]:
         raise IsADirectoryError(f"load: {path} is a folder, expected a safetensors file")
     if not os.path.isfile(path):  # a FIFO or a device would block or never end
         raise CheckpointError(f"load: {path} is not a regular file")
-    size = os.path.getsize(path)
-    with open(path, "rb") as f:
-        head = f.read(8)
-        if len(head) < 8:
-            raise CheckpointError(f"load: {path} is not a safetensors file: only {size} bytes long")
-        (n,) = struct.unpack("<Q", head)
-        if n > _MAX_HEADER or n + 8 > size:
-            raise CheckpointError(
-                f"load: {path} is not a safetensors file or is truncated: header claims {n} bytes, "
-                f"the file has {size}"
-            )
-        raw = f.read(n)
+    return path
+
+
+def _parse(path: str, head: bytes, read_header_bytes, size: int) -> tuple[dict, dict, int]:
+    """(entries, metadata, header length) of a file of ``size`` bytes starting with ``head``."""
+    if len(head) < 8:
+        raise CheckpointError(f"load: {path} is not a safetensors file: only {size} bytes long")
+    (n,) = struct.unpack("<Q", head[:8])
+    if n > _MAX_HEADER or n + 8 > size:
+        raise CheckpointError(
+            f"load: {path} is not a safetensors file or is truncated: header claims {n} bytes, "
+            f"the file has {size}"
+        )
+    raw = read_header_bytes(n)
     try:
         header = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as e:
@@ -177,7 +175,18 @@ def read_header(path) -> tuple[dict, dict]:
         )
     if end < data_len:
         raise CheckpointError(f"load: {path}: {data_len - end} bytes after the last tensor; not a safetensors file")
-    return header, metadata
+    return entries, metadata, n
+
+
+def read_header(path) -> tuple[dict, dict]:
+    """Check the file's framing and every entry; return (tensor entries, metadata), reading
+    only the header. Raises ``FileNotFoundError``, ``IsADirectoryError`` or
+    :class:`CheckpointError` (a ``ValueError``) naming the file and the problem."""
+    path = _check_path(path)
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        entries, metadata, _ = _parse(path, f.read(8), f.read, size)
+    return {k: {"dtype": d, "shape": list(sh), "data_offsets": [a, b]} for k, (d, sh, a, b) in entries.items()}, metadata
 
 
 def _bf16_to_f32(raw: np.ndarray) -> np.ndarray:
@@ -192,14 +201,13 @@ def load(path, device: str = "cpu") -> dict:
     from tinymm.tensor import Tensor
 
     device = backend.parse_device(device)
-    header, _ = read_header(path)
-    path = os.fspath(path)
+    path = _check_path(path)
     with open(path, "rb") as f:
-        blob = f.read()
-    base = 8 + struct.unpack("<Q", blob[:8])[0]
+        blob = f.read()  # one read: what is checked is what is loaded, even if the file changes
+    entries, _, n = _parse(path, blob[:8], lambda k: blob[8 : 8 + k], len(blob))
+    base = 8 + n
     out = {}
-    for key, entry in header.items():
-        dtype, shape, start, stop = _check_entry(path, key, entry)
+    for key, (dtype, shape, start, stop) in entries.items():
         raw = blob[base + start : base + stop]
         if dtype == "BF16":
             arr = _bf16_to_f32(np.frombuffer(raw, dtype="<u2"))
