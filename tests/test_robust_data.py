@@ -256,3 +256,10 @@ def test_more_bad_values_get_named_errors(make, exc, match):
 def test_settings_are_not_coerced_silently(kw, match):
     with pytest.raises(ConfigError, match=match):
         load_task("vqa", num_samples=5, **kw)
+
+
+def test_clean_refuses_to_copy_a_huge_lazy_dataset():
+    with pytest.raises(MemoryError, match="clean: 100000000 samples would all be copied into memory"):
+        clean(load_task("text_cls", num_samples=10**8))
+    with pytest.raises(MemoryError, match="inject_faults: 100000000 samples"):
+        inject_faults(load_task("text_cls", num_samples=10**8), 0.1)

@@ -130,12 +130,20 @@ def _check_num_classes(fn: str, C):
     return C
 
 
+#: clean/inject_faults copy every sample into memory; a longer (lazily generated) dataset is
+#: refused with its length rather than copied for hours
+MAX_SAMPLES = 1_000_000
+
+
 def _materialise(data, fn: str = "clean") -> SampleList:
     meta = dict(
         num_classes=getattr(data, "num_classes", None),
         class_names=getattr(data, "class_names", None),
         task=getattr(data, "task", None),
     )
+    if len(data) > MAX_SAMPLES:
+        raise MemoryError(f"{fn}: {len(data)} samples would all be copied into memory (at most {MAX_SAMPLES}); "
+                          f"work on a Subset or a shorter split")
     samples = []
     for i in range(len(data)):
         s = data[i]
