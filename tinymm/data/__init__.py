@@ -1,4 +1,5 @@
-"""Floor 6: data. A generated multimodal world (no download), the preparation steps a
+"""Floor 6: data. A generated multimodal world (no download; generated lazily, block by block,
+so a split of any length costs the same memory), the preparation steps a
 practitioner applies (annotation, cleaning, augmentation, tokenisation, audio features), and
 loading (``DataLoader`` with padding collate). NumPy only: nothing here imports nn.
 
