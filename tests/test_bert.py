@@ -70,6 +70,8 @@ def test_forward_refuses_bad_inputs():
         model(np.ones((1, 33), dtype=np.int64))
     with pytest.raises(ValueError, match="attention_mask"):
         model(np.ones((2, 3), dtype=np.int64), np.ones((2, 4), dtype=np.int64))
+    with pytest.raises(ValueError, match="token_type_ids"):
+        model(np.ones((1, 3), dtype=np.int64), token_type_ids=np.full((1, 3), 2))
     with pytest.raises(TypeError, match="integers"):
         model(np.ones((2, 3)))
 

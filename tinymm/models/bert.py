@@ -94,7 +94,7 @@ class BertEmbeddings(nn.Module):
 
     def forward(self, input_ids, token_type_ids):
         n = input_ids.shape[1]
-        positions = np.arange(n, dtype=np.int64)
+        positions = Tensor(np.arange(n, dtype=np.int64), device=self.position_embeddings.weight.device)
         h = self.word_embeddings(input_ids)                                  # (B, N, C)
         h = h + self.position_embeddings(positions)                          # (N, C) broadcast
         h = h + self.token_type_embeddings(token_type_ids)                   # (B, N, C)
@@ -235,21 +235,17 @@ class BertModel(nn.Module):
         types = np.zeros_like(ids) if token_type_ids is None else _as_index_array(token_type_ids, "token_type_ids")
         if types.shape != ids.shape:
             raise ValueError(f"BertModel: token_type_ids has shape {types.shape}, input_ids {ids.shape}")
+        if types.size and (types.min() < 0 or types.max() >= cfg.type_vocab_size):
+            raise ValueError(f"BertModel: token_type_ids must lie in [0, {cfg.type_vocab_size}), got values in [{types.min()}, {types.max()}]")
+        device = self.embeddings.word_embeddings.weight.device
         key_mask = None
         if attention_mask is not None:
             mask = _as_index_array(attention_mask, "attention_mask")
             if mask.shape != ids.shape:
                 raise ValueError(f"BertModel: attention_mask has shape {mask.shape}, input_ids {ids.shape}")
             if not mask.all():  # an all-ones mask changes nothing: skip the masked kernel path
-                key_mask = Tensor(mask.astype(bool).reshape(b, 1, 1, n))          # (B, 1, 1, N)
-        device = self.embeddings.word_embeddings.weight.device
-        if device != "cpu":
-            from tinymm import backend
-
-            ids, types = backend.to_device(ids, device), backend.to_device(types, device)
-            if key_mask is not None:
-                key_mask = key_mask.to(device)
-        h = self.embeddings(Tensor(ids, device=device), Tensor(types, device=device))   # (B, N, C)
+                key_mask = Tensor(mask.astype(bool).reshape(b, 1, 1, n), device=device)   # (B, 1, 1, N)
+        h = self.embeddings(Tensor(ids, device=device), Tensor(types, device=device))    # (B, N, C)
         h = self.encoder(h, key_mask)                                                  # (B, N, C)
         pooled = self.pooler(h) if self.pooler is not None else None                   # (B, C)
         return h, pooled
