@@ -48,3 +48,4 @@ from tinymm.data.real import load_digits, load_mnist_5k  # noqa: F401
 from tinymm.data.summary import summarize  # noqa: F401
 from tinymm.data.tasks import TASKS, UnknownTaskError, load_task  # noqa: F401
 from tinymm.data.tokenizer import Tokenizer  # noqa: F401
+from tinymm.data.wordpiece import WordPieceTokenizer  # noqa: F401
