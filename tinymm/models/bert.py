@@ -23,7 +23,7 @@ import numpy as np
 
 from tinymm import nn
 from tinymm.nn import functional as F
-from tinymm.ops import api as O
+from tinymm import ops as O
 from tinymm.serialization import CheckpointError, read_header
 from tinymm.tensor import Tensor
 
