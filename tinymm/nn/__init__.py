@@ -18,5 +18,6 @@ from tinymm.nn.layers import (  # noqa: F401
 from tinymm.nn.attention import MultiheadAttention  # noqa: F401
 from tinymm.nn.module import Module  # noqa: F401
 from tinymm.nn.parameter import Parameter  # noqa: F401
+from tinymm.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell  # noqa: F401
 from tinymm.nn.positional import LearnedPositionalEmbedding, PatchEmbedding, SinusoidalPositionalEncoding  # noqa: F401
 from tinymm.nn.transformer import TransformerDecoderLayer, TransformerEncoder, TransformerEncoderLayer  # noqa: F401
