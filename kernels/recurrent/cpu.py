@@ -29,11 +29,13 @@ Both directions of a bidirectional layer run at once (``cpu_forward_pair``/``cpu
 one Numba thread each, BLAS held to one thread meanwhile, so that both cores have work
 although each step's GEMM is too small to split.
 """
+import contextlib
+
 import numpy as np
 from numba import njit, types
 from numba.extending import overload
 
-from ..attention.cpu import _parallel_region, gemm
+from ..attention.cpu import _blas_limiter, gemm
 from ..softmax import _exp
 from .reference import GATES, step_order
 
@@ -334,6 +336,19 @@ def _gru_backward(perm, lens, w_hh, hs, gates, hn, dy, dh, dA, dHp, d, carry):
 # 4. Entry points
 # ---------------------------------------------------------------------------------------------
 
+@contextlib.contextmanager
+def _one_blas_thread():
+    """BLAS on one thread while the time loop runs (restored afterwards). Each step's GEMM is
+    too small to split: a second BLAS thread only waits for the first (on a busy machine the
+    loop ran 2-6x slower with two)."""
+    limiter = _blas_limiter()
+    if limiter is None:
+        yield
+        return
+    with limiter.limit(limits=1, user_api="blas"):
+        yield
+
+
 def _order(lengths, T, B, reverse):
     """(perm, lens, identity): identity when steps are times (no reverse, no lengths)."""
     if lengths is None and not reverse:
@@ -375,21 +390,24 @@ def cpu_forward(mode, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, w_hr=None, le
     hp = np.empty((B, G), dtype)
     cs = gates = hn = None
     w_hh_t = np.ascontiguousarray(w_hh.T)  # pre-packed: (P, G) rows make each step's GEMM "NN"
-    if mode in ("RNN_TANH", "RNN_RELU"):
-        _rnn_forward(mode == "RNN_RELU", xa, perm, lens, w_hh_t, hs, y, hp)
-    elif mode == "LSTM":
+    if mode == "LSTM":
         cs = np.empty((T + 1, B, H), dtype)
         cs[0] = c0
-        gates = np.empty((T, B, G), dtype)
         proj = w_hr is not None
         w_hr_t = np.ascontiguousarray(w_hr.T) if proj else np.empty((1, 1), dtype)
-        _lstm_forward(proj, xa, perm, lens, w_hh_t, w_hr_t,
-                      hs, cs, gates, y, hp, np.empty((B, H), dtype), np.empty((B, P), dtype))
-    else:
+    if mode in ("LSTM", "GRU"):
         gates = np.empty((T, B, G), dtype)
+    if mode == "GRU":
         hn = np.empty((T, B, H), dtype)
         b_hn = np.zeros(H, dtype) if b_hh is None else np.ascontiguousarray(b_hh[2 * H:])
-        _gru_forward(xa, perm, lens, w_hh_t, b_hn, hs, gates, hn, y, hp, np.empty((B, H), dtype))
+    with _one_blas_thread():
+        if mode in ("RNN_TANH", "RNN_RELU"):
+            _rnn_forward(mode == "RNN_RELU", xa, perm, lens, w_hh_t, hs, y, hp)
+        elif mode == "LSTM":
+            _lstm_forward(proj, xa, perm, lens, w_hh_t, w_hr_t, hs, cs, gates, y, hp,
+                          np.empty((B, H), dtype), np.empty((B, P), dtype))
+        else:
+            _gru_forward(xa, perm, lens, w_hh_t, b_hn, hs, gates, hn, y, hp, np.empty((B, H), dtype))
     c_n = None if cs is None else cs[T].copy()
     return y, hs[T].copy(), c_n, (hs, cs, gates, hn)
 
@@ -408,17 +426,20 @@ def cpu_backward(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse
     d = np.empty((B, P), dtype)
     carry = np.empty((B, P), dtype)
     dc = dsteps = None
-    if mode in ("RNN_TANH", "RNN_RELU"):
-        _rnn_backward(mode == "RNN_RELU", perm, lens, w_hh, hs, dy, dh, dA, d, carry)
-    elif mode == "LSTM":
+    if mode == "LSTM":
         dc = np.zeros((B, H), dtype) if dc_n is None else np.array(dc_n, dtype)
         proj = w_hr is not None
         dsteps = np.zeros((T, B, P), dtype) if proj else np.empty((1, 1, 1), dtype)
-        _lstm_backward(proj, perm, lens, w_hh, w_hr if proj else np.empty((1, 1), dtype), cs, gates,
-                       dy, dh, dc, dA, dsteps, d, np.empty((B, H), dtype), np.empty(H, dtype), carry)
-    else:
+    if mode == "GRU":
         dHp = np.zeros((T, B, G), dtype)
-        _gru_backward(perm, lens, w_hh, hs, gates, hn, dy, dh, dA, dHp, d, carry)
+    with _one_blas_thread():
+        if mode in ("RNN_TANH", "RNN_RELU"):
+            _rnn_backward(mode == "RNN_RELU", perm, lens, w_hh, hs, dy, dh, dA, d, carry)
+        elif mode == "LSTM":
+            _lstm_backward(proj, perm, lens, w_hh, w_hr if proj else np.empty((1, 1), dtype), cs, gates,
+                           dy, dh, dc, dA, dsteps, d, np.empty((B, H), dtype), np.empty(H, dtype), carry)
+        else:
+            _gru_backward(perm, lens, w_hh, hs, gates, hn, dy, dh, dA, dHp, d, carry)
 
     if identity:
         dA_time = dA

@@ -57,7 +57,7 @@ def step_order(lengths, T, B, reverse):
     lengths = np.asarray(lengths, dtype=np.int64)[None, :]
     active = s < lengths
     perm = np.where(active & reverse, lengths - 1 - s, s)
-    return np.ascontiguousarray(np.broadcast_to(perm, (T, B))), np.ascontiguousarray(active)
+    return np.array(np.broadcast_to(perm, (T, B))), np.array(active)  # writable copies
 
 
 def sigmoid(a):
