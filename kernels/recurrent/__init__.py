@@ -10,6 +10,14 @@
     None (their gradients are then None); w_hr (P, H) for an LSTM with proj_size; lengths a
     host int64 array (B,) with values in [1, T], or None.
 
+    forward_bidirectional(mode, x, states, weights, lengths=None, impl=None)
+    backward_bidirectional(mode, x, states, weights, lengths, saved, dys, dh_ns, dc_ns, impl=None)
+
+    both directions of one layer (direction 1 is the reverse one): ``states`` is
+    [(h0, c0)] * 2, ``weights`` [(w_ih, w_hh, b_ih, b_hh, w_hr)] * 2, and the other arguments
+    and results are lists of the two directions' (results are those of forward/backward).
+    On the CPU the two directions run at once on two threads, so that both cores have work.
+
 The math, the shapes, the variable-length rules and what ``saved`` holds are in
 ``reference.py``'s docstring. Where things are:
 
@@ -24,7 +32,8 @@ layer (``tinymm.nn.functional.recurrent``) checks them.
 from .._common import is_cuda_array
 from .reference import GATES, reference_backward, reference_forward, step_order
 
-__all__ = ["forward", "backward", "reference_forward", "reference_backward", "step_order", "GATES"]
+__all__ = ["forward", "backward", "forward_bidirectional", "backward_bidirectional",
+           "reference_forward", "reference_backward", "step_order", "GATES"]
 
 
 def _pick(x, impl):
@@ -60,3 +69,24 @@ def backward(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse, sa
         from .cuda import cuda_backward as run
     return run(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse, saved,
                dy, dh_n, dc_n)
+
+
+def forward_bidirectional(mode, x, states, weights, lengths=None, impl=None):
+    """Both directions of one layer; see the module docstring. Returns a list of two results."""
+    impl = _pick(x, impl)
+    if impl == "cpu":
+        from .cpu import cpu_forward_pair
+
+        return cpu_forward_pair(mode, x, states, weights, lengths)
+    return [forward(mode, x, *states[d], *weights[d], lengths, bool(d), impl=impl) for d in range(2)]
+
+
+def backward_bidirectional(mode, x, states, weights, lengths, saved, dys, dh_ns, dc_ns, impl=None):
+    """BPTT of ``forward_bidirectional``. Returns a list of two gradient tuples."""
+    impl = _pick(x, impl)
+    if impl == "cpu":
+        from .cpu import cpu_backward_pair
+
+        return cpu_backward_pair(mode, x, states, weights, lengths, saved, dys, dh_ns, dc_ns)
+    return [backward(mode, x, *states[d], *weights[d], lengths, bool(d), saved[d], dys[d], dh_ns[d],
+                     dc_ns[d], impl=impl) for d in range(2)]

@@ -115,7 +115,7 @@ def _tanh_typed(v):
 # 2. Forward time loops, one per cell. States by step (hs, cs: (T+1, B, .)), outputs y by time.
 # ---------------------------------------------------------------------------------------------
 
-@njit(cache=True, fastmath=_FAST, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
 def _write_state(s, perm, lens, h, hs, y):
     """hs[s+1] = h for the rows still running (and y at their time index), else held / 0."""
     T, B, P = y.shape
@@ -134,7 +134,7 @@ def _write_state(s, perm, lens, h, hs, y):
                 out[j] = zero
 
 
-@njit(cache=True, fastmath=_FAST, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
 def _rnn_forward(relu, xa, perm, lens, w_hh_t, hs, y, hp):
     T, B, G = xa.shape
     zero = _one(xa[0, 0, 0]) * 0
@@ -152,7 +152,7 @@ def _rnn_forward(relu, xa, perm, lens, w_hh_t, hs, y, hp):
         _write_state(s, perm, lens, hp, hs, y)
 
 
-@njit(cache=True, fastmath=_FAST, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
 def _lstm_forward(proj, xa, perm, lens, w_hh_t, w_hr_t, hs, cs, gates, y, hp, r, hr):
     T, B, G = xa.shape
     H = G // 4
@@ -187,7 +187,7 @@ def _lstm_forward(proj, xa, perm, lens, w_hh_t, w_hr_t, hs, cs, gates, y, hp, r,
             _write_state(s, perm, lens, r, hs, y)
 
 
-@njit(cache=True, fastmath=_FAST, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
 def _gru_forward(xa, perm, lens, w_hh_t, b_hn, hs, gates, hn, y, hp, hnew):
     T, B, G = xa.shape
     H = G // 3
@@ -218,7 +218,7 @@ def _gru_forward(xa, perm, lens, w_hh_t, b_hn, hs, gates, hn, y, hp, hnew):
 # 3. Backward time loops: dA (and GRU's dHp) by step, dh/dc carried, in place
 # ---------------------------------------------------------------------------------------------
 
-@njit(cache=True, fastmath=_FAST, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
 def _upstream(s, perm, lens, dy, dh, d):
     """d[b] = dh[b] + dy[t, b] for the rows running at step s, 0 for the others."""
     B, P = dh.shape
@@ -233,7 +233,7 @@ def _upstream(s, perm, lens, dy, dh, d):
                 row[j] = zero
 
 
-@njit(cache=True, fastmath=_FAST, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
 def _take_carry(s, lens, carry, dh):
     """dh[b] = carry[b] for the rows running at step s (the others keep theirs)."""
     B, P = dh.shape
@@ -244,7 +244,7 @@ def _take_carry(s, lens, carry, dh):
                 dst[j] = src[j]
 
 
-@njit(cache=True, fastmath=_FAST, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
 def _rnn_backward(relu, perm, lens, w_hh, hs, dy, dh, dA, d, carry):
     T, B, G = dA.shape
     one = _one(dA[0, 0, 0])
@@ -263,7 +263,7 @@ def _rnn_backward(relu, perm, lens, w_hh, hs, dy, dh, dA, d, carry):
         _take_carry(s, lens, carry, dh)
 
 
-@njit(cache=True, fastmath=_FAST, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
 def _lstm_backward(proj, perm, lens, w_hh, w_hr, cs, gates, dy, dh, dc, dA, dsteps, d, dr, tc, carry):
     T, B, G = dA.shape
     H = G // 4
@@ -300,7 +300,7 @@ def _lstm_backward(proj, perm, lens, w_hh, w_hr, cs, gates, dy, dh, dc, dA, dste
         _take_carry(s, lens, carry, dh)
 
 
-@njit(cache=True, fastmath=_FAST, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
 def _gru_backward(perm, lens, w_hh, hs, gates, hn, dy, dh, dA, dHp, d, carry):
     T, B, G = dA.shape
     H = G // 3
@@ -457,3 +457,39 @@ def cpu_backward(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse
         r_steps = gates[:, :, 3 * H:] * np.tanh(cs[1:])
         dw_hr = dsteps.reshape(T * B, P).T @ r_steps.reshape(T * B, H)
     return dx, dh, dc, dw_ih, dw_hh, db_ih, db_hh, dw_hr
+
+
+# ---------------------------------------------------------------------------------------------
+# 5. Both directions of a bidirectional layer at once
+# ---------------------------------------------------------------------------------------------
+
+_pool = None  # two worker threads, made on first use
+
+
+def _run_pair(calls):
+    """Run two zero-argument calls on two threads (the Numba loops release the GIL, and so
+    does NumPy's matmul), BLAS on one thread meanwhile; returns both results in order."""
+    global _pool
+    if _pool is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="tinymm-recurrent")
+    with _one_blas_thread():
+        futures = [_pool.submit(call) for call in calls]
+        return [f.result() for f in futures]
+
+
+def cpu_forward_pair(mode, x, states, weights, lengths=None):
+    """``cpu_forward`` of the forward (reverse=False) and the reverse direction, at once.
+    ``states`` = [(h0, c0)] * 2, ``weights`` = [(w_ih, w_hh, b_ih, b_hh, w_hr)] * 2."""
+    return _run_pair([
+        (lambda d=d: cpu_forward(mode, x, *states[d], *weights[d], lengths, bool(d))) for d in range(2)
+    ])
+
+
+def cpu_backward_pair(mode, x, states, weights, lengths, saved, dys, dh_ns, dc_ns):
+    """``cpu_backward`` of both directions at once (see ``cpu_forward_pair``)."""
+    return _run_pair([
+        (lambda d=d: cpu_backward(mode, x, *states[d], *weights[d], lengths, bool(d), saved[d],
+                                  dys[d], dh_ns[d], dc_ns[d])) for d in range(2)
+    ])

@@ -1,9 +1,9 @@
 """Recurrent layers with PyTorch's signatures, parameter names and initialisation:
 ``RNN``, ``LSTM``, ``GRU`` and the one-step ``RNNCell``, ``LSTMCell``, ``GRUCell``.
 
-Each (layer, direction) of a stack is one call of ``F.recurrent.recurrent_layer`` (the fused
-kernels of ``tinymm.kernels.recurrent``, whole sequence at once); a bidirectional layer
-concatenates its two directions' outputs, and ``dropout`` is applied to every layer's output
+Each layer of a stack is one call of ``F.recurrent.recurrent_layer`` (the fused kernels of
+``tinymm.kernels.recurrent``, whole sequence at once), or of ``bidirectional_layer`` for both
+directions of a bidirectional layer (run at once, outputs concatenated); and ``dropout`` is applied to every layer's output
 but the last, in training only. Parameters per layer k and direction (suffix ``_reverse`` for
 the backward one), registered in PyTorch's order so state dicts move between the two::
 
@@ -26,7 +26,7 @@ import numpy as np
 from tinymm import backend
 from tinymm.nn import functional as F
 from tinymm.nn import init
-from tinymm.nn.functional.recurrent import RecurrentShapeError, recurrent_layer
+from tinymm.nn.functional.recurrent import RecurrentShapeError, bidirectional_layer, recurrent_layer
 from tinymm.nn.module import Module
 from tinymm.nn.parameter import Parameter
 from tinymm.nn.utils.rnn import PackedSequence, pack_sorted_time_major, unpack_sorted_time_major
@@ -160,17 +160,18 @@ class RNNBase(Module):
         h_out, c_out = [], []
         layer_input = x
         for layer in range(self.num_layers):
-            outputs = []
-            for d in range(directions):
-                k = layer * directions + d
-                w_ih, w_hh, b_ih, b_hh, w_hr = self._weights(layer, d)
-                y, h_n, c_n = recurrent_layer(self.mode, layer_input, O.getitem(h0, k),
-                                              None if c0 is None else O.getitem(c0, k),
-                                              w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse=bool(d))
-                outputs.append(y)
+            states = [(O.getitem(h0, k), None if c0 is None else O.getitem(c0, k))
+                      for k in range(layer * directions, (layer + 1) * directions)]
+            if directions == 1:
+                layer_input, h_n, c_n = recurrent_layer(self.mode, layer_input, *states[0],
+                                                        *self._weights(layer, 0), lengths)
                 h_out.append(h_n)
                 c_out.append(c_n)
-            layer_input = outputs[0] if directions == 1 else O.cat(outputs, dim=2)
+            else:
+                weights = [self._weights(layer, d) for d in range(2)]
+                layer_input, h_n, c_n = bidirectional_layer(self.mode, layer_input, states, weights, lengths)
+                h_out.extend(h_n)
+                c_out.extend(c_n)
             if self.dropout and self.training and layer < self.num_layers - 1:
                 layer_input = F.dropout(layer_input, self.dropout, True)
         output = layer_input
