@@ -344,3 +344,54 @@ def test_gru_learns_the_sum_of_a_short_bit_sequence():
         opt.step()
     acc = float((model(tm.tensor(x)).numpy().argmax(axis=1) == labels).mean())
     assert acc >= 0.95, f"bit-sum accuracy {acc:.2f} after 200 steps (loss {float(loss.numpy()):.3f})"
+
+
+# ------------------------------------------------------------------------------ drawn sizes
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@st.composite
+def layer_sizes(draw):
+    kind = draw(st.sampled_from(sorted(KINDS)))
+    B, T = draw(st.integers(1, 5)), draw(st.integers(1, 17))
+    I, H = draw(st.integers(1, 9)), draw(st.integers(2, 13))
+    layers, bidir = draw(st.integers(1, 3)), draw(st.booleans())
+    lengths = draw(st.lists(st.integers(1, T), min_size=B, max_size=B)) if draw(st.booleans()) else None
+    return kind, B, T, I, H, layers, bidir, lengths, draw(st.integers(0, 2**31))
+
+
+@needs_torch
+@settings(max_examples=12)
+@given(layer_sizes())
+def test_fast_layers_match_torch_on_drawn_sizes(case):
+    """The fast CPU kernels through the whole stack (layers 1-3, both directions, ragged
+    packed batches) against PyTorch: outputs, final states, every gradient."""
+    kind, B, T, I, H, layers, bidir, lengths, seed = case
+    torch.manual_seed(seed % 1000)
+    cls, tname, extra = KINDS[kind]
+    extra = {**extra, "proj_size": min(extra["proj_size"], H - 1)} if "proj_size" in extra else extra
+    tmod = getattr(torch.nn, tname)(I, H, num_layers=layers, bidirectional=bidir, **extra)
+    mod = cls(I, H, num_layers=layers, bidirectional=bidir, **extra)
+    mod.load_state_dict(tmod.state_dict())
+    x_np = np.random.default_rng(seed).standard_normal((T, B, I)).astype(np.float32)
+    x, tx = tm.tensor(x_np, requires_grad=True), torch.tensor(x_np, requires_grad=True)
+    if lengths is None:
+        out, state = mod(x)
+        tout, tstate = tmod(tx)
+    else:
+        out, state = mod(U.pack_padded_sequence(x, lengths, enforce_sorted=False))
+        tout, tstate = tmod(torch.nn.utils.rnn.pack_padded_sequence(tx, torch.tensor(lengths), enforce_sorted=False))
+        out, tout = U.pad_packed_sequence(out)[0], torch.nn.utils.rnn.pad_packed_sequence(tout)[0]
+    outs = (out, *state) if tname == "LSTM" else (out, state)
+    touts = (tout, *tstate) if tname == "LSTM" else (tout, tstate)
+    rng = np.random.default_rng(seed + 1)
+    loss, tloss = 0, 0
+    for i, (a, b) in enumerate(zip(outs, touts)):
+        close(a, b, f"output {i}")
+        r = rng.standard_normal(a.shape).astype(np.float32)
+        loss, tloss = loss + (a * tm.tensor(r)).sum(), tloss + (b * torch.tensor(r)).sum()
+    loss.backward()
+    tloss.backward()
+    compare_grads(mod, tmod, {"input": (x, tx)})

@@ -148,3 +148,30 @@ def test_dispatch_numpy_goes_to_cpu(monkeypatch):
     assert R.forward("GRU", np.zeros((1, 1, 1)), None, None, None, None) == "cpu"
     with pytest.raises(ValueError, match="impl must be"):
         R.forward("GRU", np.zeros((1, 1, 1)), None, None, None, None, impl="gpu")
+
+
+@settings(max_examples=10)
+@given(sizes())
+def test_cpu_bidirectional_pair_matches_reference(s):
+    """Both directions at once on two threads give each direction's reference results."""
+    mode, T, B, I, H, proj, _, ragged, bias, seed = s
+    rng = np.random.default_rng(seed)
+    cases = [make_case(rng, mode, T, B, I, H, np.float32, proj, bias, ragged) for _ in range(2)]
+    x, lengths = cases[0]["x"], cases[0]["lengths"]
+    states = [(c["h0"], c["c0"]) for c in cases]
+    weights = [tuple(c[k] for k in ("w_ih", "w_hh", "b_ih", "b_hh", "w_hr")) for c in cases]
+    got = R.forward_bidirectional(mode, x, states, weights, lengths, impl="cpu")
+    dys = [rng.standard_normal(g[0].shape).astype(np.float32) for g in got]
+    dhs = [rng.standard_normal(g[1].shape).astype(np.float32) for g in got]
+    dcs = [None if g[2] is None else np.ones_like(g[2]) for g in got]
+    grads = R.backward_bidirectional(mode, x, states, weights, lengths, [g[3] for g in got], dys, dhs, dcs, impl="cpu")
+    for d in range(2):
+        want = R.reference_forward(mode, x, *states[d], *weights[d], lengths, bool(d))
+        for g, w in zip(got[d][:3], want[:3]):
+            if w is not None:
+                np.testing.assert_allclose(g, w, rtol=2e-4, atol=2e-5)
+        g_want = R.reference_backward(mode, x, *states[d], *weights[d], lengths, bool(d), want[3], dys[d], dhs[d], dcs[d])
+        for name, g, w in zip(GRAD_NAMES, grads[d], g_want):
+            assert (g is None) == (w is None), name
+            if w is not None:
+                np.testing.assert_allclose(g, w, rtol=2e-4, atol=2e-5 * max(1.0, float(np.abs(w).max())), err_msg=name)
