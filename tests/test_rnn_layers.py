@@ -44,6 +44,18 @@ def states_of(out, is_lstm):
     return (y, *h) if is_lstm else (y, h)
 
 
+def backward_same_loss(outs, touts, rng):
+    """Compare each output with torch's, then backpropagate sum(out * r) for one fixed random r
+    per output through both libraries."""
+    loss, tloss = 0, 0
+    for i, (a, b) in enumerate(zip(outs, touts)):
+        close(a, b, f"output {i}")
+        r = rng.standard_normal(a.shape).astype(np.float32)
+        loss, tloss = loss + (a * tm.tensor(r)).sum(), tloss + (b * torch.tensor(r)).sum()
+    loss.backward()
+    tloss.backward()
+
+
 def compare_grads(mod, tmod, pairs):
     for name, p in mod.named_parameters():
         close(p.grad, getattr(tmod, name).grad, f"grad {name}", atol=1e-4, rtol=1e-3)
@@ -61,15 +73,7 @@ def run_pair(mod, tmod, x_np, states_np, is_lstm, seed=0):
     thx = None if not ths else (tuple(ths) if is_lstm else ths[0])
     outs = states_of(mod(x, hx), is_lstm)
     touts = states_of(tmod(tx, thx), is_lstm)
-    rng = np.random.default_rng(seed)
-    loss, tloss = 0, 0
-    for i, (o, t) in enumerate(zip(outs, touts)):
-        close(o, t, f"output {i}")
-        r = rng.standard_normal(o.shape).astype(np.float32)
-        loss = loss + (o * tm.tensor(r)).sum()
-        tloss = tloss + (t * torch.tensor(r)).sum()
-    loss.backward()
-    tloss.backward()
+    backward_same_loss(outs, touts, np.random.default_rng(seed))
     pairs = {"input": (x, tx)}
     pairs.update({f"state {i}": (a, b) for i, (a, b) in enumerate(zip(hs, ths))})
     compare_grads(mod, tmod, pairs)
@@ -153,13 +157,7 @@ def test_packed_variable_lengths_match_torch(kind, enforce_sorted):
     finals = state if is_lstm else (state,)
     tfinals = tstate if is_lstm else (tstate,)
     rng = np.random.default_rng(4)
-    loss, tloss = 0, 0
-    for i, (a, b) in enumerate(zip((y, *finals), (ty, *tfinals))):
-        close(a, b, f"output {i}")
-        r = rng.standard_normal(a.shape).astype(np.float32)
-        loss, tloss = loss + (a * tm.tensor(r)).sum(), tloss + (b * torch.tensor(r)).sum()
-    loss.backward()
-    tloss.backward()
+    backward_same_loss([y, *finals], [ty, *tfinals], rng)
     compare_grads(mod, tmod, {"input": (x, tx), **{f"state {i}": p for i, p in enumerate(zip(hs, ths))}})
     for b, n in enumerate(lengths):  # padded steps get no gradient
         assert np.all(x.grad.numpy()[b, n:] == 0)
@@ -221,13 +219,7 @@ def test_cells_match_torch(kind, batched):
     out = cell(x, tuple(hs) if n_states == 2 else hs[0])
     tout = tcell(tx, tuple(ths) if n_states == 2 else ths[0])
     outs, touts = (out, tout) if n_states == 2 else ((out,), (tout,))
-    loss, tloss = 0, 0
-    for i, (a, b) in enumerate(zip(outs, touts)):
-        close(a, b, f"cell output {i}")
-        r = rng.standard_normal(a.shape).astype(np.float32)
-        loss, tloss = loss + (a * tm.tensor(r)).sum(), tloss + (b * torch.tensor(r)).sum()
-    loss.backward()
-    tloss.backward()
+    backward_same_loss(outs, touts, rng)
     compare_grads(cell, tcell, {"input": (x, tx), **{f"state {i}": p for i, p in enumerate(zip(hs, ths))}})
     assert cell(x).shape == hshape if n_states == 1 else cell(x)[0].shape == hshape
 
@@ -305,6 +297,8 @@ def test_bad_input_raises_errors_naming_the_shapes():
         nn.LSTM(4, 5, proj_size=5)
     with pytest.raises(TypeError, match="dtype float64"):
         lstm(tm.tensor(np.zeros((6, 3, 4))))
+    with pytest.raises(RuntimeError, match=r"\(0, 3, 4\): no time steps"):
+        lstm(tm.tensor(np.zeros((0, 3, 4), np.float32)))
 
 
 # ------------------------------------------------------------------------------ learning
@@ -387,11 +381,5 @@ def test_fast_layers_match_torch_on_drawn_sizes(case):
     outs = (out, *state) if tname == "LSTM" else (out, state)
     touts = (tout, *tstate) if tname == "LSTM" else (tout, tstate)
     rng = np.random.default_rng(seed + 1)
-    loss, tloss = 0, 0
-    for i, (a, b) in enumerate(zip(outs, touts)):
-        close(a, b, f"output {i}")
-        r = rng.standard_normal(a.shape).astype(np.float32)
-        loss, tloss = loss + (a * tm.tensor(r)).sum(), tloss + (b * torch.tensor(r)).sum()
-    loss.backward()
-    tloss.backward()
+    backward_same_loss(outs, touts, rng)
     compare_grads(mod, tmod, {"input": (x, tx)})

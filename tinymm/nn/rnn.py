@@ -42,6 +42,13 @@ def _empty(shape, dtype, device):
     return xp.empty(shape, dtype=np.dtype(dtype) if dtype is not None else backend.get_default_dtype())
 
 
+def _uniform_init(module):
+    """PyTorch's init of every recurrent weight and bias: U(-1/sqrt(H), 1/sqrt(H))."""
+    bound = 1.0 / math.sqrt(module.hidden_size)
+    for p in module.parameters():
+        init.uniform_(p, -bound, bound)
+
+
 def _zeros_state(shape, like: Tensor) -> Tensor:
     xp = backend.array_module(like.device)
     return Tensor._wrap(xp.zeros(shape, like.dtype))
@@ -86,9 +93,7 @@ class RNNBase(Module):
         self.reset_parameters()
 
     def reset_parameters(self):
-        bound = 1.0 / math.sqrt(self.hidden_size)
-        for p in self.parameters():
-            init.uniform_(p, -bound, bound)
+        _uniform_init(self)
 
     def _weights(self, layer, d):
         sfx = f"_l{layer}" + ("_reverse" if d else "")
@@ -129,6 +134,8 @@ class RNNBase(Module):
         if x.shape[-1] != self.input_size:
             raise RecurrentShapeError(f"{fn}: input has {x.shape[-1]} features (shape {tuple(input.data.shape if packed else input.shape)}), "
                                       f"expected input_size={self.input_size}")
+        if x.shape[0] == 0 or x.shape[1] == 0:
+            raise RecurrentShapeError(f"{fn}: input has shape {tuple(x.shape if packed else input.shape)}: no time steps or an empty batch")
         w0 = self.weight_ih_l0
         if x.dtype != w0.dtype:
             raise TypeError(f"{fn}: input has dtype {x.dtype}, the parameters {w0.dtype}")
@@ -264,9 +271,7 @@ class RNNCellBase(Module):
         self.reset_parameters()
 
     def reset_parameters(self):
-        bound = 1.0 / math.sqrt(self.hidden_size)
-        for p in self.parameters():
-            init.uniform_(p, -bound, bound)
+        _uniform_init(self)
 
     def _step(self, input, hx):
         fn = type(self).__name__
@@ -276,6 +281,10 @@ class RNNCellBase(Module):
         batched = x.ndim == 2
         if not batched:
             x = O.unsqueeze(x, 0)
+        if x.shape[0] == 0:
+            raise RecurrentShapeError(f"{fn}: input has shape {x.shape}: an empty batch")
+        if x.dtype != self.weight_ih.dtype:
+            raise TypeError(f"{fn}: input has dtype {x.dtype}, the parameters {self.weight_ih.dtype}")
         B, H = x.shape[0], self.hidden_size
         states = []
         n_states = 2 if self.mode == "LSTM" else 1
