@@ -25,9 +25,14 @@ libm call per element keeps the loops scalar), ``tanh`` is built from it (``_tan
 are 1-D contiguous views (indexing a 3-D array in the inner loop was 3.5x slower), and the
 time-major layout keeps each step's rows together.
 
+Each step's GEMM takes pre-transposed weights (W_hh^T, (P, G) rows: "NN", about 1.5x faster
+than "NT" through OpenBLAS at these shapes), and BLAS is held to one thread inside the loop
+(``_one_blas_thread``). A register-blocked small GEMM written in Numba was tried for the step
+product and was 2-3x slower than OpenBLAS, so it is not here.
+
 Both directions of a bidirectional layer run at once (``cpu_forward_pair``/``cpu_backward_pair``):
-one Numba thread each, BLAS held to one thread meanwhile, so that both cores have work
-although each step's GEMM is too small to split.
+two Python threads, each running one direction's Numba loop with the GIL released, so that
+both cores have work although each step's GEMM is too small to split.
 """
 import contextlib
 

@@ -8,6 +8,9 @@ that check arguments once and call them:
 - ``norm``      ``layer_norm`` (kernel family ``tinymm.kernels.norm``), ``normalize``, ``cosine_similarity``
 - ``losses``    ``cross_entropy`` (kernel family ``tinymm.kernels.softmax``), ``nll_loss``, BCE, MSE, L1
 - ``attention`` ``scaled_dot_product_attention`` (kernel family ``tinymm.kernels.attention``)
+- ``recurrent`` one recurrent layer (one or both directions) as one op (kernel family
+  ``tinymm.kernels.recurrent``); ``torch.nn.functional`` has no public twin, so nothing is
+  re-exported: ``tinymm.nn.RNN``/``LSTM``/``GRU`` call it
 
 The rule for where an op lives: an op that is also a Tensor method (``relu``, ``softmax``,
 ``pad``, ...) lives on floor 3 in ``tinymm.ops`` and is re-exported here; an op that only
