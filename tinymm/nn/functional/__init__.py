@@ -11,6 +11,9 @@ that check arguments once and call them:
 - ``pool``      ``max_pool1d/2d``, ``avg_pool1d/2d``, ``adaptive_avg_pool1d/2d`` (kernel family ``tinymm.kernels.pool``)
 - ``batchnorm`` ``batch_norm`` (kernel family ``tinymm.kernels.batchnorm``)
 - ``conv``      ``conv1d``, ``conv2d`` (kernel family ``tinymm.kernels.conv``)
+- ``recurrent`` one recurrent layer (one or both directions) as one op (kernel family
+  ``tinymm.kernels.recurrent``); ``torch.nn.functional`` has no public twin, so nothing is
+  re-exported: ``tinymm.nn.RNN``/``LSTM``/``GRU`` call it
 
 The rule for where an op lives: an op that is also a Tensor method (``relu``, ``softmax``,
 ``pad``, ...) lives on floor 3 in ``tinymm.ops`` and is re-exported here; an op that only
