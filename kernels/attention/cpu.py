@@ -75,8 +75,14 @@ from ._inputs import (
     resolve_scale,
 )
 
-BLOCK_Q = 128  # query rows per block: a (BLOCK_Q, Nk) float32 score block is 512 KiB at Nk = 1024
-TILE_K = 256  # keys per GEMM slice (and per backward step)
+# Block shapes, (query rows, keys per step), measured at D = 64: forward 256 x 512 and
+# backward 256 x 256 without a causal mask; with one, 128-row blocks (a 256-row block spends
+# 8 narrow diagonal tiles on the masked triangle, and ran 10-20% slower at N256).
+FORWARD_BLOCK = (256, 512)
+FORWARD_BLOCK_CAUSAL = (128, 512)
+BACKWARD_BLOCK = (256, 256)
+BACKWARD_BLOCK_CAUSAL = (128, 256)
+BLOCK_Q, TILE_K = BACKWARD_BLOCK  # the widest blocks (tests size their inputs from these)
 DIAGONAL_TILE = 32  # keys per GEMM slice across the causal diagonal (see _key_tiles)
 
 LOG2E = 1.4426950408889634  # log2(e): exp(x) = 2**(x * log2 e)
@@ -369,24 +375,20 @@ def _add_bias(row, bias_row):
 
 
 @njit(fastmath=_FASTMATH, cache=True)
-def _softmax_base2(row):
-    """In place: row <- 2**row / sum(2**row). Returns log2(sum(2**row)).
-
-    A row of -inf only (every key masked) becomes 0 and returns -inf.
-    """
-    top = _row_max(row)
-    if top == -np.inf:
-        row[:] = 0
-        return top
+def _exp_and_sum(row, shift):
+    """In place: row <- 2**(row - shift). Returns the sum of the new row."""
     total = row.dtype.type(0)
     for j in range(row.shape[0]):
-        e = _exp2(row[j] - top)
+        e = _exp2(row[j] - shift)
         row[j] = e
         total += e
-    inverse = row.dtype.type(1) / total
+    return total
+
+
+@njit(fastmath=_FASTMATH, cache=True)
+def _scale(row, factor):
     for j in range(row.shape[0]):
-        row[j] *= inverse
-    return top + np.log2(total)
+        row[j] *= factor
 
 
 @njit(fastmath=_FASTMATH, cache=True)
@@ -418,22 +420,33 @@ def _visible_keys(causal, n_keys, i):
 
 
 @njit(cache=True)
-def _key_tiles(i0, n_keys, causal):
+def _key_tiles(i0, n_keys, causal, tile, diagonal_tile):
     """The key tiles (j0, j1, r0) of the query block starting at row i0: keys [j0, j1), needed
     by the block's rows r0, r0 + 1, ... only.
 
-    Tiles are TILE_K keys wide. With causal masking, keys j >= i0 are seen by rows i >= j
+    Tiles are ``tile`` keys wide. With causal masking, keys j >= i0 are seen by rows i >= j
     only: there the tiles are DIAGONAL_TILE keys wide and start at the first row that sees
-    them, so the block skips most of the masked triangle instead of computing it."""
+    them, so the block skips most of the masked triangle instead of computing it. The first
+    tile always starts at key 0 and row 0."""
     tiles = []
     j0 = 0
     while j0 < n_keys:
         if causal and j0 >= i0:  # across the diagonal: only rows i >= j0 see key j0
-            tiles.append((j0, min(j0 + DIAGONAL_TILE, n_keys), j0 - i0))
+            tiles.append((j0, min(j0 + diagonal_tile, n_keys), j0 - i0))
         else:  # seen by every row of the block
-            tiles.append((j0, min(j0 + TILE_K, n_keys, i0 if causal else n_keys), 0))
+            tiles.append((j0, min(j0 + tile, n_keys, i0 if causal else n_keys), 0))
         j0 = tiles[-1][1]
     return tiles
+
+
+@njit(cache=True)
+def _transpose(a, out):
+    """out[:, :n] = a.T for a (n, d): a head's keys or values, key index last. (Reading a's
+    rows in order and scattering into out's ran 2.5x faster than blocked variants.)"""
+    n, d = a.shape
+    for j in range(n):
+        for c in range(d):
+            out[c, j] = a[j, c]
 
 
 # In the two functions below, a row is always taken as buffer[r, :n] from a C-contiguous 2-D
@@ -441,43 +454,74 @@ def _key_tiles(i0, n_keys, causal):
 # *slice* buffer[:m, :n] is typed as strided, and its loops run 3-6x slower.)
 
 @njit(cache=True)
-def _forward_block(q, k, v, bias, use_bias, b, h, causal, scale, i0, i1, o, lse, s):
-    """o[i0:i1] and lse[i0:i1] of head (b, h); q, k, v, o, lse are that head's 2-D/1-D views,
-    s a (BLOCK_Q, >= Nk) scratch buffer."""
+def _forward_block(q, kt, v, n_keys, bias, use_bias, b, h, causal, scale, i0, i1, o, lse,
+                   s, row_max, row_sum, tile, diagonal_tile):
+    """o[i0:i1] and lse[i0:i1] of head (b, h): q, v, o, lse are that head's 2-D/1-D views,
+    kt its keys transposed, (D, >= n_keys). s: a (FORWARD_BLOCK_Q, >= FORWARD_TILE_K)
+    scratch buffer; row_max, row_sum: (FORWARD_BLOCK_Q,).
+
+    Online softmax over key tiles: each row keeps its running maximum m (base 2) and sum l
+    of 2**(s - m); o accumulates the unnormalised P v, rescaled by 2**(m_old - m_new) when
+    a tile raises the maximum, and is divided by l at the end."""
     rows = i1 - i0
-    n_keys = _visible_keys(causal, k.shape[0], i1 - 1)  # keys the block's last row sees
-    tiles = _key_tiles(i0, n_keys, causal)
-    for j0, j1, r0 in tiles:  # scores, base 2: s = (scale * log2 e) q k^T
-        gemm(scale * LOG2E, q[i0 + r0 : i1], k[j0:j1], 0.0, s[r0:rows, j0:j1], trans_b=True)
+    n_keys = _visible_keys(causal, n_keys, i1 - 1)  # keys the block's last row sees
+    minus_inf = s.dtype.type(-np.inf)
+    for r in range(rows):
+        row_max[r] = minus_inf
+        row_sum[r] = 0
+    for j0, j1, r0 in _key_tiles(i0, n_keys, causal, tile, diagonal_tile):
+        width = j1 - j0
+        # scores, base 2: s = (scale * log2 e) q k^T, a plain NN product against kt
+        gemm(scale * LOG2E, q[i0 + r0 : i1], kt[:, j0:j1], 0.0, s[r0:rows, :width])
+        for r in range(r0, rows):
+            i = i0 + r
+            visible = min(max(_visible_keys(causal, j1, i) - j0, 0), width)
+            if use_bias:
+                _add_bias(s[r, :visible], _bias_row(bias, b, h, i, j0, j0 + visible))
+            s[r, visible:width] = 0
+            old = row_max[r]
+            new = max(old, _row_max(s[r, :visible])) if visible > 0 else old
+            if new == minus_inf:  # no visible key so far: no probability
+                s[r, :visible] = 0
+                continue
+            if new != old:
+                factor = _exp2(old - new)  # 0 when old = -inf
+                row_sum[r] *= factor
+                if j0 > 0:  # o holds earlier tiles' sums (the first tile writes o fresh)
+                    _scale(o[i], factor)
+                row_max[r] = new
+            row_sum[r] += _exp_and_sum(s[r, :visible], new)
+        # o += P v; the first tile (j0 = 0, r0 = 0) initialises every row
+        gemm(1.0, s[r0:rows, :width], v[j0:j1], 0.0 if j0 == 0 else 1.0, o[i0 + r0 : i1])
     for r in range(rows):
         i = i0 + r
-        visible = _visible_keys(causal, n_keys, i)
-        if use_bias:
-            _add_bias(s[r, :visible], _bias_row(bias, b, h, i, 0, visible))
-        s[r, visible:n_keys] = 0
-        lse[i] = LN2 * _softmax_base2(s[r, :visible])  # s[r] now holds probabilities
-    for j0, j1, r0 in tiles:  # o = P v; the first tile (j0 = 0, r0 = 0) initialises every row
-        gemm(1.0, s[r0:rows, j0:j1], v[j0:j1], 0.0 if j0 == 0 else 1.0, o[i0 + r0 : i1])
+        if row_sum[r] == 0:  # every key masked: o = 0, lse = -inf
+            o[i, :] = 0
+            lse[i] = minus_inf
+        else:
+            _scale(o[i], s.dtype.type(1) / row_sum[r])
+            lse[i] = LN2 * (row_max[r] + np.log2(row_sum[r]))
 
 
 @njit(cache=True)
-def _backward_block(q, k, v, o, lse, do, bias, use_bias, b, h, causal, scale, i0, i1,
-                    dq, dk, dv, p, ds, delta):
+def _backward_block(q, k, kt, vt, o, lse, do, n_keys, bias, use_bias, b, h, causal, scale,
+                    i0, i1, dq, dk, dv, p, ds, delta, tile, diagonal_tile):
     """dq[i0:i1] of head (b, h), and this block's share of dk, dv (accumulated into them).
+    kt, vt: the head's keys and values transposed, (D, >= n_keys) and (Dv, >= n_keys).
 
-    Unlike forward, backward needs no whole row at once (lse already normalises it), so it
-    works one key tile at a time: p and ds are (BLOCK_Q, TILE_K) scratch buffers that stay in
-    cache between the GEMM that writes them and the GEMMs that read them. delta: (BLOCK_Q,).
+    Unlike forward, backward needs no running statistics (lse already normalises P): it
+    walks the key tiles, and p and ds, (BLOCK_Q, >= TILE_K) scratch buffers, stay in cache
+    between the GEMMs that write them and the GEMMs that read them. delta: (BLOCK_Q,).
     """
     rows = i1 - i0
-    n_keys = _visible_keys(causal, k.shape[0], i1 - 1)
+    n_keys = _visible_keys(causal, n_keys, i1 - 1)
     for r in range(rows):
         delta[r] = _dot(do[i0 + r], o[i0 + r])  # Di = rowsum(dO * o)
-    for j0, j1, r0 in _key_tiles(i0, n_keys, causal):
+    for j0, j1, r0 in _key_tiles(i0, n_keys, causal, tile, diagonal_tile):
         width = j1 - j0
-        # The scores of this tile again (base 2), and dP = dO v^T.
-        gemm(scale * LOG2E, q[i0 + r0 : i1], k[j0:j1], 0.0, p[r0:rows, :width], trans_b=True)
-        gemm(1.0, do[i0 + r0 : i1], v[j0:j1], 0.0, ds[r0:rows, :width], trans_b=True)
+        # The scores of this tile again (base 2), and dP = dO v^T: NN products against kt, vt.
+        gemm(scale * LOG2E, q[i0 + r0 : i1], kt[:, j0:j1], 0.0, p[r0:rows, :width])
+        gemm(1.0, do[i0 + r0 : i1], vt[:, j0:j1], 0.0, ds[r0:rows, :width])
         for r in range(r0, rows):
             i = i0 + r
             visible = min(max(_visible_keys(causal, j1, i) - j0, 0), width)
@@ -497,44 +541,92 @@ def _backward_block(q, k, v, o, lse, do, bias, use_bias, b, h, causal, scale, i0
 
 
 # ---------------------------------------------------------------------------------------------
-# 5. The parallel kernels: Numba's threads share out (head, split) work items
+# 5. The parallel kernels: Numba's threads take (head, split) work items from a shared counter
 # ---------------------------------------------------------------------------------------------
 # Work item `item` is head `item // n_split` and, within it, the query blocks
 # part, part + n_split, part + 2 n_split, ... (part = item % n_split: interleaved, so causal
-# blocks, cheap near the top and dear near the bottom, are shared fairly). Worker w takes items
-# w, w + n_workers, ... and uses scratch buffers [w]: no two threads ever write the same memory.
+# blocks, cheap near the top and dear near the bottom, are shared fairly). Each worker takes
+# the next untaken item until none is left (an atomic counter), so a thread that the OS
+# preempts, or that drew cheap items, does not leave the others waiting at the end. Worker w
+# uses scratch buffers [w]; item `item` writes only its own rows of o / dq and its own
+# dk_parts[part], so no two threads ever write the same memory, and the sums are the same
+# whichever thread runs an item.
+
+def _next_item(counter):
+    """Atomically ``counter[0] += 1``; returns the value before (the item to work on)."""
+    item = counter[0]
+    counter[0] += 1
+    return item
+
+
+@intrinsic
+def _atomic_increment(typingctx, counter):
+    def codegen(context, builder, signature, args):
+        ary = context.make_array(signature.args[0])(context, builder, args[0])
+        one = context.get_constant(types.int64, 1)
+        return builder.atomic_rmw("add", ary.data, one, "monotonic")
+
+    return types.int64(counter), codegen
+
+
+@overload(_next_item)
+def _next_item_compiled(counter):
+    return lambda counter: _atomic_increment(counter)
+
 
 @njit(parallel=True, nogil=True, cache=True)
-def _forward_kernel(q, k, v, bias, use_bias, causal, scale, n_split, o, lse, scores):
+def _forward_kernel(q, k, v, bias, use_bias, causal, scale, n_split, o, lse,
+                    scores, keys_t, stats, counter, tile, diagonal_tile):
     B, H, Nq, _ = q.shape
+    Nk = k.shape[2]
     n_workers = scores.shape[0]
-    n_blocks = (Nq + BLOCK_Q - 1) // BLOCK_Q
+    block_q = scores.shape[1]
+    n_blocks = (Nq + block_q - 1) // block_q
     for worker in prange(n_workers):
-        for item in range(worker, B * H * n_split, n_workers):
+        transposed = -1  # the head whose keys keys_t[worker] holds
+        item = _next_item(counter)
+        while item < B * H * n_split:
             head, part = divmod(item, n_split)
             b, h = divmod(head, H)
+            if head != transposed:
+                _transpose(k[b, h], keys_t[worker])
+                transposed = head
             for block in range(part, n_blocks, n_split):
-                i0 = block * BLOCK_Q
-                _forward_block(q[b, h], k[b, h], v[b, h], bias, use_bias, b, h, causal, scale,
-                               i0, min(i0 + BLOCK_Q, Nq), o[b, h], lse[b, h], scores[worker])
+                i0 = block * block_q
+                _forward_block(q[b, h], keys_t[worker], v[b, h], Nk, bias, use_bias, b, h, causal,
+                               scale, i0, min(i0 + block_q, Nq), o[b, h], lse[b, h],
+                               scores[worker], stats[worker, 0], stats[worker, 1],
+                               tile, diagonal_tile)
+            item = _next_item(counter)
 
 
 @njit(parallel=True, nogil=True, cache=True)
 def _backward_kernel(q, k, v, o, lse, do, bias, use_bias, causal, scale, n_split,
-                     dq, dk_parts, dv_parts, probs, dprobs, deltas):
+                     dq, dk_parts, dv_parts, keys_t, values_t, probs, dprobs, deltas, counter,
+                     tile, diagonal_tile):
     B, H, Nq, _ = q.shape
+    Nk = k.shape[2]
     n_workers = probs.shape[0]
-    n_blocks = (Nq + BLOCK_Q - 1) // BLOCK_Q
+    block_q = probs.shape[1]
+    n_blocks = (Nq + block_q - 1) // block_q
     for worker in prange(n_workers):
-        for item in range(worker, B * H * n_split, n_workers):
+        transposed = -1
+        item = _next_item(counter)
+        while item < B * H * n_split:
             head, part = divmod(item, n_split)
             b, h = divmod(head, H)
+            if head != transposed:
+                _transpose(k[b, h], keys_t[worker])
+                _transpose(v[b, h], values_t[worker])
+                transposed = head
             for block in range(part, n_blocks, n_split):
-                i0 = block * BLOCK_Q
-                _backward_block(q[b, h], k[b, h], v[b, h], o[b, h], lse[b, h], do[b, h],
-                                bias, use_bias, b, h, causal, scale, i0, min(i0 + BLOCK_Q, Nq),
-                                dq[b, h], dk_parts[part, b, h], dv_parts[part, b, h],
-                                probs[worker], dprobs[worker], deltas[worker])
+                i0 = block * block_q
+                _backward_block(q[b, h], k[b, h], keys_t[worker], values_t[worker], o[b, h],
+                                lse[b, h], do[b, h], Nk, bias, use_bias, b, h, causal, scale,
+                                i0, min(i0 + block_q, Nq), dq[b, h], dk_parts[part, b, h],
+                                dv_parts[part, b, h], probs[worker], dprobs[worker], deltas[worker],
+                                tile, diagonal_tile)
+            item = _next_item(counter)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -614,12 +706,17 @@ def cpu_forward(q, k, v, mask=None, is_causal=False, scale=None):
     o = np.empty((B, H, Nq, Dv), dtype)  # every row is written (the first key tile has beta = 0)
     lse = np.empty((B, H, Nq), dtype)
     bias, use_bias = _bias_for_kernel(mask, dtype)
-    n_blocks = -(-Nq // BLOCK_Q)
+    block_q, tile = FORWARD_BLOCK_CAUSAL if is_causal else FORWARD_BLOCK
+    n_blocks = -(-Nq // block_q)
     with _parallel_region() as n_threads:
         n_split = _query_splits(B * H, n_blocks, n_threads)
         n_workers = min(n_threads, B * H * n_split)
-        scores = np.empty((n_workers, min(BLOCK_Q, Nq), _padded(Nk)), dtype)
-        _forward_kernel(q, k, v, bias, use_bias, bool(is_causal), scale, n_split, o, lse, scores)
+        rows = min(block_q, Nq)
+        scores = np.empty((n_workers, rows, _padded(min(tile, Nk))), dtype)
+        keys_t = np.empty((n_workers, D, _padded(Nk)), dtype)
+        stats = np.empty((n_workers, 2, rows), dtype)  # running row maximum and sum
+        _forward_kernel(q, k, v, bias, use_bias, bool(is_causal), scale, n_split, o, lse,
+                        scores, keys_t, stats, np.zeros(1, np.int64), tile, DIAGONAL_TILE)
     return o, lse
 
 
@@ -634,19 +731,23 @@ def cpu_backward(q, k, v, o, lse, do, mask=None, is_causal=False, scale=None):
         return np.zeros_like(q), np.zeros_like(k), np.zeros_like(v)
     dq = np.empty_like(q)  # every row is written (the first key tile has beta = 0)
     bias, use_bias = _bias_for_kernel(mask, dtype)
-    n_blocks = -(-Nq // BLOCK_Q)
+    block_q, tile = BACKWARD_BLOCK_CAUSAL if is_causal else BACKWARD_BLOCK
+    n_blocks = -(-Nq // block_q)
     with _parallel_region() as n_threads:
         n_split = _query_splits(B * H, n_blocks, n_threads)
         n_workers = min(n_threads, B * H * n_split)
         # With n_split > 1, several workers add into one head's dk, dv: each part gets its own.
         dk_parts = np.zeros((n_split,) + k.shape, dtype)
         dv_parts = np.zeros((n_split,) + v.shape, dtype)
-        rows = min(BLOCK_Q, Nq)
-        probs = np.empty((n_workers, rows, _padded(min(TILE_K, Nk))), dtype)
-        dprobs = np.empty((n_workers, rows, _padded(min(TILE_K, Nk))), dtype)
+        rows = min(block_q, Nq)
+        keys_t = np.empty((n_workers, D, _padded(Nk)), dtype)
+        values_t = np.empty((n_workers, Dv, _padded(Nk)), dtype)
+        probs = np.empty((n_workers, rows, _padded(min(tile, Nk))), dtype)
+        dprobs = np.empty((n_workers, rows, _padded(min(tile, Nk))), dtype)
         deltas = np.empty((n_workers, rows), dtype)
         _backward_kernel(q, k, v, o, lse, do, bias, use_bias, bool(is_causal), scale, n_split,
-                         dq, dk_parts, dv_parts, probs, dprobs, deltas)
+                         dq, dk_parts, dv_parts, keys_t, values_t, probs, dprobs, deltas,
+                         np.zeros(1, np.int64), tile, DIAGONAL_TILE)
     if n_split == 1:
         return dq, dk_parts[0], dv_parts[0]
     return dq, dk_parts.sum(axis=0), dv_parts.sum(axis=0)
