@@ -1,62 +1,71 @@
 r"""Fused attention on the CPU: Numba threads over heads and query blocks, BLAS for every block GEMM.
 
 The math is the reference's (see ``reference.py``); this file computes it without ever holding
-the (Nq, Nk) score matrix. Work is cut into *query blocks* of ``BLOCK_Q`` rows. For one block
-of one head:
+the (Nq, Nk) score matrix. Work is cut into *query blocks* of rows, and each block walks the
+keys in *tiles*. Each worker first copies the head's keys (and, backward, values) transposed
+into a (D, Nk) buffer, kt and vt, so that every score product is a plain NN GEMM. For one
+block of one head:
 
-forward::
+forward (FlashAttention-2's online softmax; m, l: each row's running maximum and sum)::
 
-    S   = (scale * log2 e) * q_blk @ k^T     (BLOCK_Q, Nk) scores, base-2 domain, stays in cache
-    S  += log2 e * bias;  causal keys -> -inf
-    P   = 2**(S - rowmax) / rowsum           exact softmax of the whole row block
-    o_blk = P @ v;  lse = ln 2 * (rowmax + log2 rowsum)
+    for each key tile j:
+        S   = (scale * log2 e) * q_blk @ kt[:, j]   (rows, tile) scores, base 2, stay in cache
+        S  += log2 e * bias;  causal keys -> -inf
+        m'  = max(m, rowmax S);  o_blk *= 2**(m - m');  l = l * 2**(m - m') + rowsum 2**(S - m')
+        o_blk += 2**(S - m') @ v[j]
+    o_blk /= l;  lse = ln 2 * (m + log2 l)
 
 backward (``lse`` gives P back without any running maximum)::
 
-    P   = 2**(S - log2 e * lse)              recomputed, same GEMMs as forward
-    dP  = dO_blk @ v^T
-    dS  = P * (dP - rowsum(dO_blk * o_blk))
-    dq_blk  = scale * dS @ k
-    dk     += scale * dS^T @ q_blk
-    dv     += P^T @ dO_blk
-
-Backward needs no whole row at once (lse already normalises P), so it walks the key tiles one
-by one and its (BLOCK_Q, TILE_K) buffers stay in cache between the GEMMs that write them and
-the GEMMs that read them. Forward keeps the whole (BLOCK_Q, Nk) row block for an exact softmax.
+    for each key tile j:
+        P   = 2**(S - log2 e * lse)              S recomputed as forward
+        dP  = dO_blk @ vt[:, j]
+        dS  = P * (dP - rowsum(dO_blk * o_blk))
+        dq_blk += scale * dS @ k[j]
+        dk[j]  += scale * dS^T @ q_blk
+        dv[j]  += P^T @ dO_blk
 
 Why it is fast
 --------------
-* **Every product is a BLAS sgemm/dgemm** on a block: 128 x 256 x 64 for D = 64 (on this
-  machine's OpenBLAS, 64 x 64 tiles ran 15% slower, bigger ones no faster). They are called
-  from inside Numba with ``alpha`` and ``beta``: the softmax scale is folded into alpha, and
-  o, dq, dk, dv are accumulated in place with beta = 1 instead of adding temporaries. The BLAS
-  is NumPy's own OpenBLAS, reached through its CBLAS symbols (section 1: 14% faster here than
-  the older copy inside SciPy that Numba's ``np.dot`` uses), linked by name so that the
-  compiled kernels can still be cached on disk.
-* **One thread pool.** Numba's threads each run one stream of (head, query-block) work, and BLAS
-  runs single-threaded inside them (``_parallel_region``); two pools fighting for the same cores
-  ran ~3x slower. When there are fewer than 2 heads per thread, the query blocks of each head
-  are dealt out to several threads instead, each with its own dk/dv partial sums.
+* **Every product is a BLAS sgemm/dgemm** on a block: forward 256 x 512 x 64 for D = 64,
+  backward 256 x 256 x 64, 128-row blocks under a causal mask (``FORWARD_BLOCK``,
+  ``BACKWARD_BLOCK``). They are called from inside Numba with ``alpha`` and ``beta``: the
+  softmax scale is folded into alpha, and o, dq, dk, dv are accumulated in place with beta = 1
+  instead of adding temporaries. The BLAS is NumPy's own OpenBLAS, reached through its CBLAS
+  symbols (section 1: 14% faster on one machine than the older copy inside SciPy that Numba's
+  ``np.dot`` uses), linked by name so that the compiled kernels can still be cached on disk.
+  The score products are NN against kt, vt: on an AVX-512 Xeon, OpenBLAS ran the NT form
+  (q @ k^T, repacking k every call) at ~60% of its peak; on an AVX2 Zen 3 both forms run
+  alike, ~84 GF/s of a 90 GF/s single-thread sgemm, and ~75 GF/s inside the kernel.
+* **One thread pool.** Numba's threads take (head, query-block) work items from a shared
+  atomic counter, and BLAS runs single-threaded inside them (``_parallel_region``); two pools
+  fighting for the same cores ran ~3x slower. Taking items, rather than being dealt them, keeps
+  both cores busy to the end when the OS preempts one (a shared machine) or causal items differ
+  in cost. When there are fewer than 2 heads per thread, the query blocks of each head are dealt
+  out to several items instead, each with its own dk/dv partial sums.
 * **The elementwise work vectorises**: ``np.exp`` in ``@njit`` is a scalar libm call, so
   ``_exp2`` is 2**n times a polynomial, with 2**n built from the float's exponent bits (3 G/s
   against 0.26 G/s); the row maximum is taken over integer keys that sort like the floats
-  (6 G/s; a float max reduction does not vectorise, 1.3 G/s). Base 2 turns the scale and e**x
-  into one multiply, folded into alpha. Rows are always taken from C-contiguous buffers so
-  Numba knows they are contiguous (a strided row ran the loops 3-6x slower).
+  (6-10 G/s; a float max reduction does not vectorise, 1.3 G/s). Base 2 turns the scale and
+  e**x into one multiply, folded into alpha. Forward divides the (rows, Dv) o block by l once
+  instead of normalising the (rows, tile) probabilities. Rows are always taken from
+  C-contiguous buffers so Numba knows they are contiguous (a strided row ran the loops 3-6x
+  slower).
 * **Score rows never sit 4 KiB apart** (``_padded``): that aliasing made GEMMs 2x slower at N1024.
 * **Causal blocks skip the masked triangle**: no key past the block's last row is touched, and
   across the diagonal the key tiles narrow to ``DIAGONAL_TILE`` and start at the first row that
   sees them (``_key_tiles``).
 
-Memory beyond inputs and outputs: per Numba thread, one (BLOCK_Q, Nk) score buffer forward and
-two (BLOCK_Q, TILE_K) buffers backward, plus a per-row vector; and, only when the query blocks
-of a head are split across threads, a dk/dv partial sum per split. At B1 H4 N4096 D64, float32,
-2 threads: 4 MiB forward, 0.5 MiB backward. All scratch arrays are allocated in Python
-(``cpu_forward``/``cpu_backward``) and handed to the kernels, so the budget is visible in one
-place (and tracemalloc sees it).
+Memory beyond inputs and outputs, per Numba thread: kt (and backward vt), D x Nk each; one
+(rows, tile) score buffer forward, two backward, and per-row vectors; and, only when the query
+blocks of a head are split across items, a dk/dv partial sum per split. At B1 H4 N4096 D64,
+float32, 2 threads: 3 MiB forward, 5.5 MiB backward (tracemalloc). All scratch arrays are allocated in
+Python (``cpu_forward``/``cpu_backward``) and handed to the kernels, so the budget is visible
+in one place (and tracemalloc sees it).
 
 ``NUMBA_DISABLE_JIT=1`` runs this file as plain Python (``gemm`` falls back to ``numpy.matmul``,
-``_exp2`` to ``numpy.exp2``): slow, but a debugger can step through every line.
+``_exp2`` to ``numpy.exp2``, the atomic counter to ``+= 1``): slow, but a debugger can step
+through every line.
 """
 import contextlib
 import warnings
@@ -82,7 +91,7 @@ FORWARD_BLOCK = (256, 512)
 FORWARD_BLOCK_CAUSAL = (128, 512)
 BACKWARD_BLOCK = (256, 256)
 BACKWARD_BLOCK_CAUSAL = (128, 256)
-BLOCK_Q, TILE_K = BACKWARD_BLOCK  # the widest blocks (tests size their inputs from these)
+BLOCK_Q, TILE_K = BACKWARD_BLOCK  # backward's widest blocks (tests size their inputs from these)
 DIAGONAL_TILE = 32  # keys per GEMM slice across the causal diagonal (see _key_tiles)
 
 LOG2E = 1.4426950408889634  # log2(e): exp(x) = 2**(x * log2 e)
@@ -457,8 +466,8 @@ def _transpose(a, out):
 def _forward_block(q, kt, v, n_keys, bias, use_bias, b, h, causal, scale, i0, i1, o, lse,
                    s, row_max, row_sum, tile, diagonal_tile):
     """o[i0:i1] and lse[i0:i1] of head (b, h): q, v, o, lse are that head's 2-D/1-D views,
-    kt its keys transposed, (D, >= n_keys). s: a (FORWARD_BLOCK_Q, >= FORWARD_TILE_K)
-    scratch buffer; row_max, row_sum: (FORWARD_BLOCK_Q,).
+    kt its keys transposed, (D, >= n_keys). s: a (block rows, >= tile) scratch buffer;
+    row_max, row_sum: (block rows,). tile, diagonal_tile: key tile widths (see _key_tiles).
 
     Online softmax over key tiles: each row keeps its running maximum m (base 2) and sum l
     of 2**(s - m); o accumulates the unnormalised P v, rescaled by 2**(m_old - m_new) when
@@ -510,8 +519,8 @@ def _backward_block(q, k, kt, vt, o, lse, do, n_keys, bias, use_bias, b, h, caus
     kt, vt: the head's keys and values transposed, (D, >= n_keys) and (Dv, >= n_keys).
 
     Unlike forward, backward needs no running statistics (lse already normalises P): it
-    walks the key tiles, and p and ds, (BLOCK_Q, >= TILE_K) scratch buffers, stay in cache
-    between the GEMMs that write them and the GEMMs that read them. delta: (BLOCK_Q,).
+    walks the key tiles, and p and ds, (block rows, >= tile) scratch buffers, stay in cache
+    between the GEMMs that write them and the GEMMs that read them. delta: (block rows,).
     """
     rows = i1 - i0
     n_keys = _visible_keys(causal, n_keys, i1 - 1)
@@ -580,7 +589,7 @@ def _forward_kernel(q, k, v, bias, use_bias, causal, scale, n_split, o, lse,
     B, H, Nq, _ = q.shape
     Nk = k.shape[2]
     n_workers = scores.shape[0]
-    block_q = scores.shape[1]
+    block_q = scores.shape[1]  # rows per query block: the scratch buffer's (cpu_forward sizes it)
     n_blocks = (Nq + block_q - 1) // block_q
     for worker in prange(n_workers):
         transposed = -1  # the head whose keys keys_t[worker] holds
@@ -607,7 +616,7 @@ def _backward_kernel(q, k, v, o, lse, do, bias, use_bias, causal, scale, n_split
     B, H, Nq, _ = q.shape
     Nk = k.shape[2]
     n_workers = probs.shape[0]
-    block_q = probs.shape[1]
+    block_q = probs.shape[1]  # rows per query block: the scratch buffer's (cpu_backward sizes it)
     n_blocks = (Nq + block_q - 1) // block_q
     for worker in prange(n_workers):
         transposed = -1
