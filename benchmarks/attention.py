@@ -16,6 +16,7 @@ import os
 import numpy as np
 
 from .harness import Workload, parse_args, run, torch_or_none
+from benchmarks.harness import Workload, parse_args, run, sgemm_gflops, torch_or_none
 
 SHAPES = [(8, 4, 256, 64), (4, 4, 1024, 64), (1, 4, 4096, 64)]
 
@@ -79,7 +80,12 @@ def main(argv=None):
     if torch is not None:
         torch.set_num_threads(os.cpu_count() or 1)
     shapes = SHAPES[:2] if args.quick else SHAPES
-    return run("attention", make_workloads(torch, shapes), args=args)
+    # The hardware's yardstick, printed beside the table: block GEMMs are ~90% of the work.
+    threads = os.cpu_count() or 1
+    sgemm = {"sgemm_gflops_1_thread": sgemm_gflops(1), f"sgemm_gflops_{threads}_threads": sgemm_gflops()}
+    print(f"# sgemm 1024^3 float32 (NumPy's BLAS, best of 5): {sgemm['sgemm_gflops_1_thread']:.0f} GF/s "
+          f"on 1 thread (its CPU time), {sgemm[f'sgemm_gflops_{threads}_threads']:.0f} GF/s on {threads} (wall time)")
+    return run("attention", make_workloads(torch, shapes), args=args, info=sgemm)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ Timings on a shared machine are noisy: compare ratios taken within one run, and 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import math
@@ -112,6 +113,33 @@ def machine_info() -> dict:
     return info
 
 
+def sgemm_gflops(threads: int | None = None, n: int = 1024, repeat: int = 5) -> float:
+    """The machine's float32 GEMM rate through NumPy's BLAS: GFLOP/s of the best of ``repeat``
+    (n x n) @ (n x n) products on ``threads`` BLAS threads (None: as many as BLAS uses by
+    default). Printed beside a table, it lets ratios be read against the hardware.
+
+    On one thread the product runs in the calling thread and is timed by that thread's CPU
+    time, so time the OS gave to other processes on a shared machine does not count: it is
+    what one core does. With several threads only wall time can say it: what they did here."""
+    import numpy as np
+
+    a = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
+    clock = time.thread_time if threads == 1 else time.perf_counter
+    limit = contextlib.nullcontext()
+    if threads is not None:
+        from threadpoolctl import threadpool_limits
+
+        limit = threadpool_limits(threads, user_api="blas")
+    with limit:
+        a @ a  # warm-up: BLAS threads started, pages touched
+        best = float("inf")
+        for _ in range(repeat):
+            t0 = clock()
+            a @ a
+            best = min(best, clock() - t0)
+    return 2.0 * n**3 / best / 1e9
+
+
 def _fmt_ms(t: Timing | None) -> str:
     if t is None:
         return "n/a"
@@ -185,8 +213,10 @@ def _unwritable(path: str) -> str | None:
     return None
 
 
-def run(title: str, workloads: list[Workload], argv=None, args: argparse.Namespace | None = None) -> list[dict]:
-    """Time every workload's implementations, print the table, write JSON; return the rows."""
+def run(title: str, workloads: list[Workload], argv=None, args: argparse.Namespace | None = None,
+        info: dict | None = None) -> list[dict]:
+    """Time every workload's implementations, print the table, write JSON; return the rows.
+    ``info``: more facts about the machine (say, its sgemm GF/s) for the JSON's "machine"."""
     args = args or parse_args(argv, description=f"tinymm benchmark: {title}")
     repeat = max(3, args.repeat // 3) if args.quick else args.repeat
     wanted = set(args.impls.split(","))
@@ -235,6 +265,6 @@ def run(title: str, workloads: list[Workload], argv=None, args: argparse.Namespa
         )
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     with open(path, "w") as f:
-        json.dump({"title": title, "machine": machine_info(), "argv": sys.argv, "rows": rows}, f, indent=1)
+        json.dump({"title": title, "machine": {**machine_info(), **(info or {})}, "argv": sys.argv, "rows": rows}, f, indent=1)
     print(f"wrote {path}")
     return rows

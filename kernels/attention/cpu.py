@@ -1,62 +1,71 @@
 r"""Fused attention on the CPU: Numba threads over heads and query blocks, BLAS for every block GEMM.
 
 The math is the reference's (see ``reference.py``); this file computes it without ever holding
-the (Nq, Nk) score matrix. Work is cut into *query blocks* of ``BLOCK_Q`` rows. For one block
-of one head:
+the (Nq, Nk) score matrix. Work is cut into *query blocks* of rows, and each block walks the
+keys in *tiles*. Each worker first copies the head's keys (and, backward, values) transposed
+into a (D, Nk) buffer, kt and vt, so that every score product is a plain NN GEMM. For one
+block of one head:
 
-forward::
+forward (FlashAttention-2's online softmax; m, l: each row's running maximum and sum)::
 
-    S   = (scale * log2 e) * q_blk @ k^T     (BLOCK_Q, Nk) scores, base-2 domain, stays in cache
-    S  += log2 e * bias;  causal keys -> -inf
-    P   = 2**(S - rowmax) / rowsum           exact softmax of the whole row block
-    o_blk = P @ v;  lse = ln 2 * (rowmax + log2 rowsum)
+    for each key tile j:
+        S   = (scale * log2 e) * q_blk @ kt[:, j]   (rows, tile) scores, base 2, stay in cache
+        S  += log2 e * bias;  causal keys -> -inf
+        m'  = max(m, rowmax S);  o_blk *= 2**(m - m');  l = l * 2**(m - m') + rowsum 2**(S - m')
+        o_blk += 2**(S - m') @ v[j]
+    o_blk /= l;  lse = ln 2 * (m + log2 l)
 
 backward (``lse`` gives P back without any running maximum)::
 
-    P   = 2**(S - log2 e * lse)              recomputed, same GEMMs as forward
-    dP  = dO_blk @ v^T
-    dS  = P * (dP - rowsum(dO_blk * o_blk))
-    dq_blk  = scale * dS @ k
-    dk     += scale * dS^T @ q_blk
-    dv     += P^T @ dO_blk
-
-Backward needs no whole row at once (lse already normalises P), so it walks the key tiles one
-by one and its (BLOCK_Q, TILE_K) buffers stay in cache between the GEMMs that write them and
-the GEMMs that read them. Forward keeps the whole (BLOCK_Q, Nk) row block for an exact softmax.
+    for each key tile j:
+        P   = 2**(S - log2 e * lse)              S recomputed as forward
+        dP  = dO_blk @ vt[:, j]
+        dS  = P * (dP - rowsum(dO_blk * o_blk))
+        dq_blk += scale * dS @ k[j]
+        dk[j]  += scale * dS^T @ q_blk
+        dv[j]  += P^T @ dO_blk
 
 Why it is fast
 --------------
-* **Every product is a BLAS sgemm/dgemm** on a block: 128 x 256 x 64 for D = 64 (on this
-  machine's OpenBLAS, 64 x 64 tiles ran 15% slower, bigger ones no faster). They are called
-  from inside Numba with ``alpha`` and ``beta``: the softmax scale is folded into alpha, and
-  o, dq, dk, dv are accumulated in place with beta = 1 instead of adding temporaries. The BLAS
-  is NumPy's own OpenBLAS, reached through its CBLAS symbols (section 1: 14% faster here than
-  the older copy inside SciPy that Numba's ``np.dot`` uses), linked by name so that the
-  compiled kernels can still be cached on disk.
-* **One thread pool.** Numba's threads each run one stream of (head, query-block) work, and BLAS
-  runs single-threaded inside them (``_parallel_region``); two pools fighting for the same cores
-  ran ~3x slower. When there are fewer than 2 heads per thread, the query blocks of each head
-  are dealt out to several threads instead, each with its own dk/dv partial sums.
+* **Every product is a BLAS sgemm/dgemm** on a block: forward 256 x 512 x 64 for D = 64,
+  backward 256 x 256 x 64, 128-row blocks under a causal mask (``FORWARD_BLOCK``,
+  ``BACKWARD_BLOCK``). They are called from inside Numba with ``alpha`` and ``beta``: the
+  softmax scale is folded into alpha, and o, dq, dk, dv are accumulated in place with beta = 1
+  instead of adding temporaries. The BLAS is NumPy's own OpenBLAS, reached through its CBLAS
+  symbols (section 1: 14% faster on one machine than the older copy inside SciPy that Numba's
+  ``np.dot`` uses), linked by name so that the compiled kernels can still be cached on disk.
+  The score products are NN against kt, vt: on an AVX-512 Xeon, OpenBLAS ran the NT form
+  (q @ k^T, repacking k every call) at ~60% of its peak; on an AVX2 Zen 3 both forms run
+  alike, ~84 GF/s of a 90 GF/s single-thread sgemm, and ~75 GF/s inside the kernel.
+* **One thread pool.** Numba's threads take (head, query-block) work items from a shared
+  atomic counter, and BLAS runs single-threaded inside them (``_parallel_region``); two pools
+  fighting for the same cores ran ~3x slower. Taking items, rather than being dealt them, keeps
+  both cores busy to the end when the OS preempts one (a shared machine) or causal items differ
+  in cost. When there are fewer than 2 heads per thread, the query blocks of each head are dealt
+  out to several items instead, each with its own dk/dv partial sums.
 * **The elementwise work vectorises**: ``np.exp`` in ``@njit`` is a scalar libm call, so
   ``_exp2`` is 2**n times a polynomial, with 2**n built from the float's exponent bits (3 G/s
   against 0.26 G/s); the row maximum is taken over integer keys that sort like the floats
-  (6 G/s; a float max reduction does not vectorise, 1.3 G/s). Base 2 turns the scale and e**x
-  into one multiply, folded into alpha. Rows are always taken from C-contiguous buffers so
-  Numba knows they are contiguous (a strided row ran the loops 3-6x slower).
+  (6-10 G/s; a float max reduction does not vectorise, 1.3 G/s). Base 2 turns the scale and
+  e**x into one multiply, folded into alpha. Forward divides the (rows, Dv) o block by l once
+  instead of normalising the (rows, tile) probabilities. Rows are always taken from
+  C-contiguous buffers so Numba knows they are contiguous (a strided row ran the loops 3-6x
+  slower).
 * **Score rows never sit 4 KiB apart** (``_padded``): that aliasing made GEMMs 2x slower at N1024.
 * **Causal blocks skip the masked triangle**: no key past the block's last row is touched, and
   across the diagonal the key tiles narrow to ``DIAGONAL_TILE`` and start at the first row that
   sees them (``_key_tiles``).
 
-Memory beyond inputs and outputs: per Numba thread, one (BLOCK_Q, Nk) score buffer forward and
-two (BLOCK_Q, TILE_K) buffers backward, plus a per-row vector; and, only when the query blocks
-of a head are split across threads, a dk/dv partial sum per split. At B1 H4 N4096 D64, float32,
-2 threads: 4 MiB forward, 0.5 MiB backward. All scratch arrays are allocated in Python
-(``cpu_forward``/``cpu_backward``) and handed to the kernels, so the budget is visible in one
-place (and tracemalloc sees it).
+Memory beyond inputs and outputs, per Numba thread: kt (and backward vt), D x Nk each; one
+(rows, tile) score buffer forward, two backward, and per-row vectors; and, only when the query
+blocks of a head are split across items, a dk/dv partial sum per split. At B1 H4 N4096 D64,
+float32, 2 threads: 3 MiB forward, 5.5 MiB backward (tracemalloc). All scratch arrays are allocated in
+Python (``cpu_forward``/``cpu_backward``) and handed to the kernels, so the budget is visible
+in one place (and tracemalloc sees it).
 
 ``NUMBA_DISABLE_JIT=1`` runs this file as plain Python (``gemm`` falls back to ``numpy.matmul``,
-``_exp2`` to ``numpy.exp2``): slow, but a debugger can step through every line.
+``_exp2`` to ``numpy.exp2``, the atomic counter to ``+= 1``): slow, but a debugger can step
+through every line.
 """
 import contextlib
 import warnings
@@ -75,8 +84,14 @@ from ._inputs import (
     resolve_scale,
 )
 
-BLOCK_Q = 128  # query rows per block: a (BLOCK_Q, Nk) float32 score block is 512 KiB at Nk = 1024
-TILE_K = 256  # keys per GEMM slice (and per backward step)
+# Block shapes, (query rows, keys per step), measured at D = 64: forward 256 x 512 and
+# backward 256 x 256 without a causal mask; with one, 128-row blocks (a 256-row block spends
+# 8 narrow diagonal tiles on the masked triangle, and ran 10-20% slower at N256).
+FORWARD_BLOCK = (256, 512)
+FORWARD_BLOCK_CAUSAL = (128, 512)
+BACKWARD_BLOCK = (256, 256)
+BACKWARD_BLOCK_CAUSAL = (128, 256)
+BLOCK_Q, TILE_K = BACKWARD_BLOCK  # backward's widest blocks (tests size their inputs from these)
 DIAGONAL_TILE = 32  # keys per GEMM slice across the causal diagonal (see _key_tiles)
 
 LOG2E = 1.4426950408889634  # log2(e): exp(x) = 2**(x * log2 e)
@@ -369,24 +384,20 @@ def _add_bias(row, bias_row):
 
 
 @njit(fastmath=_FASTMATH, cache=True)
-def _softmax_base2(row):
-    """In place: row <- 2**row / sum(2**row). Returns log2(sum(2**row)).
-
-    A row of -inf only (every key masked) becomes 0 and returns -inf.
-    """
-    top = _row_max(row)
-    if top == -np.inf:
-        row[:] = 0
-        return top
+def _exp_and_sum(row, shift):
+    """In place: row <- 2**(row - shift). Returns the sum of the new row."""
     total = row.dtype.type(0)
     for j in range(row.shape[0]):
-        e = _exp2(row[j] - top)
+        e = _exp2(row[j] - shift)
         row[j] = e
         total += e
-    inverse = row.dtype.type(1) / total
+    return total
+
+
+@njit(fastmath=_FASTMATH, cache=True)
+def _scale(row, factor):
     for j in range(row.shape[0]):
-        row[j] *= inverse
-    return top + np.log2(total)
+        row[j] *= factor
 
 
 @njit(fastmath=_FASTMATH, cache=True)
@@ -418,22 +429,33 @@ def _visible_keys(causal, n_keys, i):
 
 
 @njit(cache=True)
-def _key_tiles(i0, n_keys, causal):
+def _key_tiles(i0, n_keys, causal, tile, diagonal_tile):
     """The key tiles (j0, j1, r0) of the query block starting at row i0: keys [j0, j1), needed
     by the block's rows r0, r0 + 1, ... only.
 
-    Tiles are TILE_K keys wide. With causal masking, keys j >= i0 are seen by rows i >= j
+    Tiles are ``tile`` keys wide. With causal masking, keys j >= i0 are seen by rows i >= j
     only: there the tiles are DIAGONAL_TILE keys wide and start at the first row that sees
-    them, so the block skips most of the masked triangle instead of computing it."""
+    them, so the block skips most of the masked triangle instead of computing it. The first
+    tile always starts at key 0 and row 0."""
     tiles = []
     j0 = 0
     while j0 < n_keys:
         if causal and j0 >= i0:  # across the diagonal: only rows i >= j0 see key j0
-            tiles.append((j0, min(j0 + DIAGONAL_TILE, n_keys), j0 - i0))
+            tiles.append((j0, min(j0 + diagonal_tile, n_keys), j0 - i0))
         else:  # seen by every row of the block
-            tiles.append((j0, min(j0 + TILE_K, n_keys, i0 if causal else n_keys), 0))
+            tiles.append((j0, min(j0 + tile, n_keys, i0 if causal else n_keys), 0))
         j0 = tiles[-1][1]
     return tiles
+
+
+@njit(cache=True)
+def _transpose(a, out):
+    """out[:, :n] = a.T for a (n, d): a head's keys or values, key index last. (Reading a's
+    rows in order and scattering into out's ran 2.5x faster than blocked variants.)"""
+    n, d = a.shape
+    for j in range(n):
+        for c in range(d):
+            out[c, j] = a[j, c]
 
 
 # In the two functions below, a row is always taken as buffer[r, :n] from a C-contiguous 2-D
@@ -441,43 +463,74 @@ def _key_tiles(i0, n_keys, causal):
 # *slice* buffer[:m, :n] is typed as strided, and its loops run 3-6x slower.)
 
 @njit(cache=True)
-def _forward_block(q, k, v, bias, use_bias, b, h, causal, scale, i0, i1, o, lse, s):
-    """o[i0:i1] and lse[i0:i1] of head (b, h); q, k, v, o, lse are that head's 2-D/1-D views,
-    s a (BLOCK_Q, >= Nk) scratch buffer."""
+def _forward_block(q, kt, v, n_keys, bias, use_bias, b, h, causal, scale, i0, i1, o, lse,
+                   s, row_max, row_sum, tile, diagonal_tile):
+    """o[i0:i1] and lse[i0:i1] of head (b, h): q, v, o, lse are that head's 2-D/1-D views,
+    kt its keys transposed, (D, >= n_keys). s: a (block rows, >= tile) scratch buffer;
+    row_max, row_sum: (block rows,). tile, diagonal_tile: key tile widths (see _key_tiles).
+
+    Online softmax over key tiles: each row keeps its running maximum m (base 2) and sum l
+    of 2**(s - m); o accumulates the unnormalised P v, rescaled by 2**(m_old - m_new) when
+    a tile raises the maximum, and is divided by l at the end."""
     rows = i1 - i0
-    n_keys = _visible_keys(causal, k.shape[0], i1 - 1)  # keys the block's last row sees
-    tiles = _key_tiles(i0, n_keys, causal)
-    for j0, j1, r0 in tiles:  # scores, base 2: s = (scale * log2 e) q k^T
-        gemm(scale * LOG2E, q[i0 + r0 : i1], k[j0:j1], 0.0, s[r0:rows, j0:j1], trans_b=True)
+    n_keys = _visible_keys(causal, n_keys, i1 - 1)  # keys the block's last row sees
+    minus_inf = s.dtype.type(-np.inf)
+    for r in range(rows):
+        row_max[r] = minus_inf
+        row_sum[r] = 0
+    for j0, j1, r0 in _key_tiles(i0, n_keys, causal, tile, diagonal_tile):
+        width = j1 - j0
+        # scores, base 2: s = (scale * log2 e) q k^T, a plain NN product against kt
+        gemm(scale * LOG2E, q[i0 + r0 : i1], kt[:, j0:j1], 0.0, s[r0:rows, :width])
+        for r in range(r0, rows):
+            i = i0 + r
+            visible = min(max(_visible_keys(causal, j1, i) - j0, 0), width)
+            if use_bias:
+                _add_bias(s[r, :visible], _bias_row(bias, b, h, i, j0, j0 + visible))
+            s[r, visible:width] = 0
+            old = row_max[r]
+            new = max(old, _row_max(s[r, :visible])) if visible > 0 else old
+            if new == minus_inf:  # no visible key so far: no probability
+                s[r, :visible] = 0
+                continue
+            if new != old:
+                factor = _exp2(old - new)  # 0 when old = -inf
+                row_sum[r] *= factor
+                if j0 > 0:  # o holds earlier tiles' sums (the first tile writes o fresh)
+                    _scale(o[i], factor)
+                row_max[r] = new
+            row_sum[r] += _exp_and_sum(s[r, :visible], new)
+        # o += P v; the first tile (j0 = 0, r0 = 0) initialises every row
+        gemm(1.0, s[r0:rows, :width], v[j0:j1], 0.0 if j0 == 0 else 1.0, o[i0 + r0 : i1])
     for r in range(rows):
         i = i0 + r
-        visible = _visible_keys(causal, n_keys, i)
-        if use_bias:
-            _add_bias(s[r, :visible], _bias_row(bias, b, h, i, 0, visible))
-        s[r, visible:n_keys] = 0
-        lse[i] = LN2 * _softmax_base2(s[r, :visible])  # s[r] now holds probabilities
-    for j0, j1, r0 in tiles:  # o = P v; the first tile (j0 = 0, r0 = 0) initialises every row
-        gemm(1.0, s[r0:rows, j0:j1], v[j0:j1], 0.0 if j0 == 0 else 1.0, o[i0 + r0 : i1])
+        if row_sum[r] == 0:  # every key masked: o = 0, lse = -inf
+            o[i, :] = 0
+            lse[i] = minus_inf
+        else:
+            _scale(o[i], s.dtype.type(1) / row_sum[r])
+            lse[i] = LN2 * (row_max[r] + np.log2(row_sum[r]))
 
 
 @njit(cache=True)
-def _backward_block(q, k, v, o, lse, do, bias, use_bias, b, h, causal, scale, i0, i1,
-                    dq, dk, dv, p, ds, delta):
+def _backward_block(q, k, kt, vt, o, lse, do, n_keys, bias, use_bias, b, h, causal, scale,
+                    i0, i1, dq, dk, dv, p, ds, delta, tile, diagonal_tile):
     """dq[i0:i1] of head (b, h), and this block's share of dk, dv (accumulated into them).
+    kt, vt: the head's keys and values transposed, (D, >= n_keys) and (Dv, >= n_keys).
 
-    Unlike forward, backward needs no whole row at once (lse already normalises it), so it
-    works one key tile at a time: p and ds are (BLOCK_Q, TILE_K) scratch buffers that stay in
-    cache between the GEMM that writes them and the GEMMs that read them. delta: (BLOCK_Q,).
+    Unlike forward, backward needs no running statistics (lse already normalises P): it
+    walks the key tiles, and p and ds, (block rows, >= tile) scratch buffers, stay in cache
+    between the GEMMs that write them and the GEMMs that read them. delta: (block rows,).
     """
     rows = i1 - i0
-    n_keys = _visible_keys(causal, k.shape[0], i1 - 1)
+    n_keys = _visible_keys(causal, n_keys, i1 - 1)
     for r in range(rows):
         delta[r] = _dot(do[i0 + r], o[i0 + r])  # Di = rowsum(dO * o)
-    for j0, j1, r0 in _key_tiles(i0, n_keys, causal):
+    for j0, j1, r0 in _key_tiles(i0, n_keys, causal, tile, diagonal_tile):
         width = j1 - j0
-        # The scores of this tile again (base 2), and dP = dO v^T.
-        gemm(scale * LOG2E, q[i0 + r0 : i1], k[j0:j1], 0.0, p[r0:rows, :width], trans_b=True)
-        gemm(1.0, do[i0 + r0 : i1], v[j0:j1], 0.0, ds[r0:rows, :width], trans_b=True)
+        # The scores of this tile again (base 2), and dP = dO v^T: NN products against kt, vt.
+        gemm(scale * LOG2E, q[i0 + r0 : i1], kt[:, j0:j1], 0.0, p[r0:rows, :width])
+        gemm(1.0, do[i0 + r0 : i1], vt[:, j0:j1], 0.0, ds[r0:rows, :width])
         for r in range(r0, rows):
             i = i0 + r
             visible = min(max(_visible_keys(causal, j1, i) - j0, 0), width)
@@ -497,55 +550,108 @@ def _backward_block(q, k, v, o, lse, do, bias, use_bias, b, h, causal, scale, i0
 
 
 # ---------------------------------------------------------------------------------------------
-# 5. The parallel kernels: Numba's threads share out (head, split) work items
+# 5. The parallel kernels: Numba's threads take (head, split) work items from a shared counter
 # ---------------------------------------------------------------------------------------------
 # Work item `item` is head `item // n_split` and, within it, the query blocks
 # part, part + n_split, part + 2 n_split, ... (part = item % n_split: interleaved, so causal
-# blocks, cheap near the top and dear near the bottom, are shared fairly). Worker w takes items
-# w, w + n_workers, ... and uses scratch buffers [w]: no two threads ever write the same memory.
+# blocks, cheap near the top and dear near the bottom, are shared fairly). Each worker takes
+# the next untaken item until none is left (an atomic counter), so a thread that the OS
+# preempts, or that drew cheap items, does not leave the others waiting at the end. Worker w
+# uses scratch buffers [w]; item `item` writes only its own rows of o / dq and its own
+# dk_parts[part], so no two threads ever write the same memory, and the sums are the same
+# whichever thread runs an item.
+
+def _next_item(counter):
+    """Atomically ``counter[0] += 1``; returns the value before (the item to work on)."""
+    item = counter[0]
+    counter[0] += 1
+    return item
+
+
+@intrinsic
+def _atomic_increment(typingctx, counter):
+    def codegen(context, builder, signature, args):
+        ary = context.make_array(signature.args[0])(context, builder, args[0])
+        one = context.get_constant(types.int64, 1)
+        return builder.atomic_rmw("add", ary.data, one, "monotonic")
+
+    return types.int64(counter), codegen
+
+
+@overload(_next_item)
+def _next_item_compiled(counter):
+    return lambda counter: _atomic_increment(counter)
+
 
 @njit(parallel=True, nogil=True, cache=True)
-def _forward_kernel(q, k, v, bias, use_bias, causal, scale, n_split, o, lse, scores):
+def _forward_kernel(q, k, v, bias, use_bias, causal, scale, n_split, o, lse,
+                    scores, keys_t, stats, counter, tile, diagonal_tile):
     B, H, Nq, _ = q.shape
+    Nk = k.shape[2]
     n_workers = scores.shape[0]
-    n_blocks = (Nq + BLOCK_Q - 1) // BLOCK_Q
+    block_q = scores.shape[1]  # rows per query block: the scratch buffer's (cpu_forward sizes it)
+    n_blocks = (Nq + block_q - 1) // block_q
     for worker in prange(n_workers):
-        for item in range(worker, B * H * n_split, n_workers):
+        transposed = -1  # the head whose keys keys_t[worker] holds
+        item = _next_item(counter)
+        while item < B * H * n_split:
             head, part = divmod(item, n_split)
             b, h = divmod(head, H)
+            if head != transposed:
+                _transpose(k[b, h], keys_t[worker])
+                transposed = head
             for block in range(part, n_blocks, n_split):
-                i0 = block * BLOCK_Q
-                _forward_block(q[b, h], k[b, h], v[b, h], bias, use_bias, b, h, causal, scale,
-                               i0, min(i0 + BLOCK_Q, Nq), o[b, h], lse[b, h], scores[worker])
+                i0 = block * block_q
+                _forward_block(q[b, h], keys_t[worker], v[b, h], Nk, bias, use_bias, b, h, causal,
+                               scale, i0, min(i0 + block_q, Nq), o[b, h], lse[b, h],
+                               scores[worker], stats[worker, 0], stats[worker, 1],
+                               tile, diagonal_tile)
+            item = _next_item(counter)
 
 
 @njit(parallel=True, nogil=True, cache=True)
 def _backward_kernel(q, k, v, o, lse, do, bias, use_bias, causal, scale, n_split,
-                     dq, dk_parts, dv_parts, probs, dprobs, deltas):
+                     dq, dk_parts, dv_parts, keys_t, values_t, probs, dprobs, deltas, counter,
+                     tile, diagonal_tile):
     B, H, Nq, _ = q.shape
+    Nk = k.shape[2]
     n_workers = probs.shape[0]
-    n_blocks = (Nq + BLOCK_Q - 1) // BLOCK_Q
+    block_q = probs.shape[1]  # rows per query block: the scratch buffer's (cpu_backward sizes it)
+    n_blocks = (Nq + block_q - 1) // block_q
     for worker in prange(n_workers):
-        for item in range(worker, B * H * n_split, n_workers):
+        transposed = -1
+        item = _next_item(counter)
+        while item < B * H * n_split:
             head, part = divmod(item, n_split)
             b, h = divmod(head, H)
+            if head != transposed:
+                _transpose(k[b, h], keys_t[worker])
+                _transpose(v[b, h], values_t[worker])
+                transposed = head
+            # This item's dk, dv partial sums start at 0 here, in parallel, and stay in cache
+            # for the first block (np.zeros would have filled them serially before the kernel).
+            dk_parts[part, b, h] = 0
+            dv_parts[part, b, h] = 0
             for block in range(part, n_blocks, n_split):
-                i0 = block * BLOCK_Q
-                _backward_block(q[b, h], k[b, h], v[b, h], o[b, h], lse[b, h], do[b, h],
-                                bias, use_bias, b, h, causal, scale, i0, min(i0 + BLOCK_Q, Nq),
-                                dq[b, h], dk_parts[part, b, h], dv_parts[part, b, h],
-                                probs[worker], dprobs[worker], deltas[worker])
+                i0 = block * block_q
+                _backward_block(q[b, h], k[b, h], keys_t[worker], values_t[worker], o[b, h],
+                                lse[b, h], do[b, h], Nk, bias, use_bias, b, h, causal, scale,
+                                i0, min(i0 + block_q, Nq), dq[b, h], dk_parts[part, b, h],
+                                dv_parts[part, b, h], probs[worker], dprobs[worker], deltas[worker],
+                                tile, diagonal_tile)
+            item = _next_item(counter)
 
 
 # ---------------------------------------------------------------------------------------------
 # 6. Entry points
 # ---------------------------------------------------------------------------------------------
 
-_blas_controller = None  # threadpoolctl's view of the loaded BLAS libraries, made on first use
+_blas_controller = None  # the loaded BLAS libraries' threadpoolctl controllers, found on first use
 
 
 def _blas_limiter():
-    """A threadpoolctl controller for the BLAS libraries, or None when threadpoolctl is missing."""
+    """The threadpoolctl controllers of the loaded BLAS libraries (a list), or None when
+    threadpoolctl is missing."""
     global _blas_controller
     if _blas_controller is None:
         try:
@@ -560,8 +666,8 @@ def _blas_limiter():
             )
             _blas_controller = False
         else:
-            _blas_controller = ThreadpoolController()
-    return _blas_controller or None
+            _blas_controller = ThreadpoolController().select(user_api="blas").lib_controllers
+    return None if _blas_controller is False else _blas_controller
 
 
 @contextlib.contextmanager
@@ -570,14 +676,24 @@ def _parallel_region():
 
     The BLAS thread count is process-wide state: it is restored on exit, so numpy's own
     matmul is unaffected afterwards (other Python threads calling BLAS *during* the kernel
-    run single-threaded meanwhile).
+    run single-threaded meanwhile). The libraries are set directly rather than through
+    ``threadpoolctl.limit``, which re-inspects every library on each call (46 us, against
+    ~6 us here: a call of the kernels at B8 H4 N256 takes ~10 ms).
     """
-    limiter = _blas_limiter()
-    if limiter is None:
+    libraries = _blas_limiter()
+    if libraries is None:
         yield 1
         return
-    with limiter.limit(limits=1, user_api="blas"):
+    before = [library.get_num_threads() for library in libraries]
+    for library, n in zip(libraries, before):
+        if n != 1:
+            library.set_num_threads(1)
+    try:
         yield numba.get_num_threads()
+    finally:
+        for library, n in zip(libraries, before):
+            if n != 1:
+                library.set_num_threads(n)
 
 
 def _query_splits(n_heads, n_blocks, n_workers):
@@ -614,12 +730,17 @@ def cpu_forward(q, k, v, mask=None, is_causal=False, scale=None):
     o = np.empty((B, H, Nq, Dv), dtype)  # every row is written (the first key tile has beta = 0)
     lse = np.empty((B, H, Nq), dtype)
     bias, use_bias = _bias_for_kernel(mask, dtype)
-    n_blocks = -(-Nq // BLOCK_Q)
+    block_q, tile = FORWARD_BLOCK_CAUSAL if is_causal else FORWARD_BLOCK
+    n_blocks = -(-Nq // block_q)
     with _parallel_region() as n_threads:
         n_split = _query_splits(B * H, n_blocks, n_threads)
         n_workers = min(n_threads, B * H * n_split)
-        scores = np.empty((n_workers, min(BLOCK_Q, Nq), _padded(Nk)), dtype)
-        _forward_kernel(q, k, v, bias, use_bias, bool(is_causal), scale, n_split, o, lse, scores)
+        rows = min(block_q, Nq)
+        scores = np.empty((n_workers, rows, _padded(min(tile, Nk))), dtype)
+        keys_t = np.empty((n_workers, D, _padded(Nk)), dtype)
+        stats = np.empty((n_workers, 2, rows), dtype)  # running row maximum and sum
+        _forward_kernel(q, k, v, bias, use_bias, bool(is_causal), scale, n_split, o, lse,
+                        scores, keys_t, stats, np.zeros(1, np.int64), tile, DIAGONAL_TILE)
     return o, lse
 
 
@@ -634,19 +755,24 @@ def cpu_backward(q, k, v, o, lse, do, mask=None, is_causal=False, scale=None):
         return np.zeros_like(q), np.zeros_like(k), np.zeros_like(v)
     dq = np.empty_like(q)  # every row is written (the first key tile has beta = 0)
     bias, use_bias = _bias_for_kernel(mask, dtype)
-    n_blocks = -(-Nq // BLOCK_Q)
+    block_q, tile = BACKWARD_BLOCK_CAUSAL if is_causal else BACKWARD_BLOCK
+    n_blocks = -(-Nq // block_q)
     with _parallel_region() as n_threads:
         n_split = _query_splits(B * H, n_blocks, n_threads)
         n_workers = min(n_threads, B * H * n_split)
-        # With n_split > 1, several workers add into one head's dk, dv: each part gets its own.
-        dk_parts = np.zeros((n_split,) + k.shape, dtype)
-        dv_parts = np.zeros((n_split,) + v.shape, dtype)
-        rows = min(BLOCK_Q, Nq)
-        probs = np.empty((n_workers, rows, _padded(min(TILE_K, Nk))), dtype)
-        dprobs = np.empty((n_workers, rows, _padded(min(TILE_K, Nk))), dtype)
+        # With n_split > 1, several workers add into one head's dk, dv: each part gets its own
+        # (zeroed by the kernel).
+        dk_parts = np.empty((n_split,) + k.shape, dtype)
+        dv_parts = np.empty((n_split,) + v.shape, dtype)
+        rows = min(block_q, Nq)
+        keys_t = np.empty((n_workers, D, _padded(Nk)), dtype)
+        values_t = np.empty((n_workers, Dv, _padded(Nk)), dtype)
+        probs = np.empty((n_workers, rows, _padded(min(tile, Nk))), dtype)
+        dprobs = np.empty((n_workers, rows, _padded(min(tile, Nk))), dtype)
         deltas = np.empty((n_workers, rows), dtype)
         _backward_kernel(q, k, v, o, lse, do, bias, use_bias, bool(is_causal), scale, n_split,
-                         dq, dk_parts, dv_parts, probs, dprobs, deltas)
+                         dq, dk_parts, dv_parts, keys_t, values_t, probs, dprobs, deltas,
+                         np.zeros(1, np.int64), tile, DIAGONAL_TILE)
     if n_split == 1:
         return dq, dk_parts[0], dv_parts[0]
     return dq, dk_parts.sum(axis=0), dv_parts.sum(axis=0)

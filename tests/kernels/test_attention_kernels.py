@@ -458,3 +458,31 @@ def test_exports_one_dispatch_per_direction():
     assert sorted(A.__all__) == ["backward", "forward", "reference_backward", "reference_forward"]
     for name in ("cpu_forward", "cpu_backward", "cuda_forward", "cuda_backward"):
         assert not hasattr(A, name), name
+def test_exports():
+    for name in ("forward", "backward", "reference_forward", "reference_backward",
+                 "cpu_forward", "cpu_backward", "cuda_forward", "cuda_backward"):
+        assert callable(getattr(A, name))
+
+
+# -------------------------------------------------------------------------------------------
+# 6. The forward's online softmax across key tiles
+# -------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_cpu_online_softmax_across_key_tiles(causal):
+    """Rows whose keys are all masked in the first forward key tile and visible only in a later
+    one, rows that see the first tile only, and rows whose largest score arrives in a later tile
+    (so the running maximum and o are rescaled): every path of the forward's online softmax,
+    float32 and float64, with a single head so that query blocks are also split over threads."""
+    from tinymm.kernels.attention import cpu
+
+    tile = cpu.FORWARD_BLOCK[1]
+    B, H, Nq, Nk = 1, 1, cpu.FORWARD_BLOCK[0] + 45, 2 * tile + 29
+    rng = np.random.default_rng(21)
+    bias = rng.standard_normal((1, 1, Nq, Nk))
+    bias[..., 0::3, :tile] = -np.inf  # every third row sees nothing of the first tile
+    bias[..., 1::3, tile:] = -np.inf  # the next sees the first tile only
+    bias[..., 2::3, -5:] += 30.0  # and the next finds its largest scores in the last tile
+    bias[..., 7, :] = -np.inf  # and one row sees no key at all
+    check_fused(A.cpu_forward, A.cpu_backward, rng, B, H, Nq, Nk, 16, 24, bias, causal)
+    check_fused_float64(A.cpu_forward, A.cpu_backward, rng, B, H, Nq, Nk, 16, 24, bias, causal)
