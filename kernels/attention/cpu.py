@@ -68,7 +68,6 @@ in one place (and tracemalloc sees it).
 through every line.
 """
 import contextlib
-import warnings
 
 import numba
 import numpy as np
@@ -76,6 +75,7 @@ from numba import njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
+from .._common import blas_controller
 from ._inputs import (
     as_c_contiguous,
     check_backward_inputs,
@@ -646,28 +646,17 @@ def _backward_kernel(q, k, v, o, lse, do, bias, use_bias, causal, scale, n_split
 # 6. Entry points
 # ---------------------------------------------------------------------------------------------
 
-_blas_controller = None  # the loaded BLAS libraries' threadpoolctl controllers, found on first use
+_blas_libraries = None  # the loaded BLAS libraries' threadpoolctl controllers, found on first use
 
 
 def _blas_limiter():
     """The threadpoolctl controllers of the loaded BLAS libraries (a list), or None when
-    threadpoolctl is missing."""
-    global _blas_controller
-    if _blas_controller is None:
-        try:
-            import scipy.linalg.cython_blas  # noqa: F401  (load scipy's BLAS before looking)
-            from threadpoolctl import ThreadpoolController
-        except ImportError:
-            warnings.warn(
-                "attention: threadpoolctl is not installed, so BLAS cannot be made single-threaded "
-                "inside Numba's threads; the fused CPU attention runs on one Numba thread",
-                RuntimeWarning,
-                stacklevel=3,
-            )
-            _blas_controller = False
-        else:
-            _blas_controller = ThreadpoolController().select(user_api="blas").lib_controllers
-    return None if _blas_controller is False else _blas_controller
+    threadpoolctl is missing (``_common.blas_controller`` warns once then)."""
+    global _blas_libraries
+    if _blas_libraries is None:
+        controller = blas_controller()
+        _blas_libraries = False if controller is None else controller.select(user_api="blas").lib_controllers
+    return None if _blas_libraries is False else _blas_libraries
 
 
 @contextlib.contextmanager

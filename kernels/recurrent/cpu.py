@@ -20,7 +20,7 @@ backward::
 
 Only the two small GEMMs per step stay in the loop: they are the wall (at B32, H128 a
 (32, 128) x (128, 512) GEMM runs far below BLAS's peak). The elementwise work is made cheap
-so that it does not add to it: ``exp`` is softmax's vectorised ``_exp_f32`` for float32 (a
+so that it does not add to it: ``exp`` is ``_cpu_math.exp``, the vectorised float32 exp (a
 libm call per element keeps the loops scalar), ``tanh`` is built from it (``_tanh``), rows
 are 1-D contiguous views (indexing a 3-D array in the inner loop was 3.5x slower), and the
 time-major layout keeps each step's rows together.
@@ -40,8 +40,9 @@ import numpy as np
 from numba import njit, types
 from numba.extending import overload
 
-from ..attention.cpu import _blas_limiter, gemm
-from ..softmax import _exp
+from .._common import blas_controller
+from ..attention.cpu import gemm
+from .._cpu_math import exp as _exp
 from .reference import GATES, step_order
 
 # Float flags for the gate loops: contraction and reassociation help vectorising; no
@@ -346,7 +347,7 @@ def _one_blas_thread():
     """BLAS on one thread while the time loop runs (restored afterwards). Each step's GEMM is
     too small to split: a second BLAS thread only waits for the first (on a busy machine the
     loop ran 2-6x slower with two)."""
-    limiter = _blas_limiter()
+    limiter = blas_controller()
     if limiter is None:
         yield
         return

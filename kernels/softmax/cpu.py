@@ -4,7 +4,7 @@ Each loop runs one row per ``prange`` iteration and accumulates row sums in floa
 dtypes (float32 exponentials are summed in float32 over chunks of ``_SUM_CHUNK`` columns
 first, so that the loop vectorises). Each loop is compiled twice, serial and parallel
 (``_common.serial_and_parallel``); arrays of fewer than ``CPU_PARALLEL_MIN_ELEMENTS`` elements
-take the serial one. In float32, ``exp`` is ``_exp_f32``, a polynomial that LLVM vectorises
+take the serial one. In float32, ``exp`` is ``_cpu_math.exp_f32``, a polynomial that LLVM vectorises
 (Numba's ``np.exp`` is a scalar libm call per element), good to about 1 ulp.
 
 The functions at the end have the reference's signatures and trust their inputs (2-D,
@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import numba
 import numpy as np
-from llvmlite import ir
-from numba.core import types
-from numba.extending import intrinsic, overload
 
 from .._common import parallel_threshold, serial_and_parallel
+from .._cpu_math import exp as _exp
 from .reference import loop_constants
 
 # Arrays of at least this many elements (rows x columns) run the parallel loops. Measured
@@ -34,61 +32,6 @@ _REASSOC = {"reassoc"}
 # ============================================================================ row helpers
 # Row helpers first (inlined into the loops), then the loops. Each loop is compiled serial and
 # parallel (``_common.SerialParallel``); the entry points at the end pick one by the array's size.
-
-
-@intrinsic
-def _float32_from_bits(typingctx, bits):
-    """The float32 whose IEEE-754 bit pattern is the integer ``bits`` (cast to int32)."""
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.FloatType())
-
-    return types.float32(types.int32), codegen
-
-
-# exp(r) = 1 + r + r^2 q(r) on |r| <= ln(2)/2, with q a Chebyshev interpolant of degree 4 of
-# (exp(r) - 1 - r) / r^2: relative error 1.0e-8 in exact arithmetic, 1.03 ulp in float32.
-_EXP_C = tuple(np.float32(c) for c in (1.0, 1.0, 0.5, 0.16666577756404877, 0.041666556149721146,
-                                       0.008363173343241215, 0.0013926175888627768))
-_LOG2E_F32 = np.float32(1.4426950408889634)
-_LN2_HI_F32 = np.float32(0.693359375)  # ln 2 to 9 bits: n * _LN2_HI_F32 is exact for |n| < 2^15
-_LN2_LO_F32 = np.float32(-2.1219444005469057e-4)  # ln 2 - _LN2_HI_F32
-
-
-@numba.njit(cache=True)  # no fastmath flags: reassociating the two-step reduction would undo it
-def _exp_f32(x):
-    """exp of a float32, as straight-line arithmetic that LLVM vectorises.
-
-    Numba's ``np.exp`` is a call to libm's ``expf`` per element, which keeps the loops around
-    it scalar; in them this is 2-4x faster (measured 4.5x on a plain loop). Error: at most 1.24
-    ulp over every float32 x in [-87.3, 0] (checked exhaustively; the tests check a dense grid
-    up to 88.3); results below about 8e-39 (x < -87.68, and x = -inf) are 0; x > 88.37 gives
-    inf (exp's true overflow is at 88.72); NaN gives NaN. The kernels call it on x - max <= 0.
-    """
-    # exp(x) = 2^n exp(r) with n = round(x / ln 2) and r = x - n ln 2 in [-ln2/2, ln2/2]; r is
-    # computed in two steps (Cody and Waite), exact but for the last rounding. Clamping x keeps
-    # n in [-127, 128]; 2^n is built from its bit pattern, exponent field n + 127, which reads
-    # as 0.0 for n = -127 and as inf for n = 128.
-    xc = min(max(x, np.float32(-88.0)), np.float32(88.5))
-    n = np.floor(xc * _LOG2E_F32 + np.float32(0.5))
-    r = (xc - n * _LN2_HI_F32) - n * _LN2_LO_F32
-    c = _EXP_C
-    p = c[0] + r * (c[1] + r * (c[2] + r * (c[3] + r * (c[4] + r * (c[5] + r * c[6])))))
-    e = p * _float32_from_bits((np.int32(n) + np.int32(127)) << 23)
-    return e if x == x else x  # NaN in, NaN out (the clamp would have lost it)
-
-
-def _exp(x):
-    """exp inside the CPU kernels: ``_exp_f32`` for float32, Numba's ``np.exp`` (libm) for
-    float64. (Called from plain Python, as under NUMBA_DISABLE_JIT=1, it is ``np.exp``.)"""
-    return np.exp(x)
-
-
-@overload(_exp)
-def _exp_typed(x):
-    if x == types.float32:
-        return lambda x: _exp_f32(x)
-    return lambda x: np.exp(x)
 
 
 @numba.njit(inline="always")

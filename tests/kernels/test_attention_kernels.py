@@ -458,10 +458,7 @@ def test_exports_one_dispatch_per_direction():
     assert sorted(A.__all__) == ["backward", "forward", "reference_backward", "reference_forward"]
     for name in ("cpu_forward", "cpu_backward", "cuda_forward", "cuda_backward"):
         assert not hasattr(A, name), name
-def test_exports():
-    for name in ("forward", "backward", "reference_forward", "reference_backward",
-                 "cpu_forward", "cpu_backward", "cuda_forward", "cuda_backward"):
-        assert callable(getattr(A, name))
+
 
 
 # -------------------------------------------------------------------------------------------
@@ -484,5 +481,5 @@ def test_cpu_online_softmax_across_key_tiles(causal):
     bias[..., 1::3, tile:] = -np.inf  # the next sees the first tile only
     bias[..., 2::3, -5:] += 30.0  # and the next finds its largest scores in the last tile
     bias[..., 7, :] = -np.inf  # and one row sees no key at all
-    check_fused(A.cpu_forward, A.cpu_backward, rng, B, H, Nq, Nk, 16, 24, bias, causal)
-    check_fused_float64(A.cpu_forward, A.cpu_backward, rng, B, H, Nq, Nk, 16, 24, bias, causal)
+    check_fused(cpu_forward, cpu_backward, rng, B, H, Nq, Nk, 16, 24, bias, causal)
+    check_fused_float64(cpu_forward, cpu_backward, rng, B, H, Nq, Nk, 16, 24, bias, causal)
