@@ -14,7 +14,9 @@ saved that storage then refuses to backward. What else happens depends on the gr
 """
 from __future__ import annotations
 
-from tinymm import autograd
+import numpy as np
+
+from tinymm import autograd, backend
 from tinymm.autograd import Function
 from tinymm.ops._util import unbroadcast
 from tinymm.ops.convert import as_tensor, cast
@@ -161,3 +163,35 @@ def fill_(x: Tensor, value) -> Tensor:
 
 def zero_(x: Tensor) -> Tensor:
     return _fill("zero_", x, 0)
+
+
+# ----------------------------------------------------------------------------- random fills
+# Draws come from tinymm's generator (``tinymm.manual_seed``), in float64 then cast, so a
+# float32 and a float64 tensor filled after the same seed hold the same numbers.
+
+
+def _draw_into(name: str, x: Tensor, draw) -> Tensor:
+    if x.dtype.kind != "f":
+        raise TypeError(f"{name}: needs a floating tensor, got {x.dtype}")
+    arr = draw(backend.rng(x.device), x.shape).astype(x.dtype, copy=False)
+    return _fill(name, x, arr)
+
+
+def normal_(x: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
+    """Fill with draws from N(mean, std²) in place."""
+    return _draw_into("normal_", x, lambda g, s: g.normal(mean, std, size=s))
+
+
+def uniform_(x: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
+    """Fill with draws from U[a, b) in place (``from``/``to`` in PyTorch's positional order)."""
+    return _draw_into("uniform_", x, lambda g, s: g.uniform(a, b, size=s))
+
+
+def exponential_(x: Tensor, lambd: float = 1.0) -> Tensor:
+    return _draw_into("exponential_", x, lambda g, s: g.exponential(1.0 / lambd, size=s))
+
+
+def bernoulli_(x: Tensor, p=0.5) -> Tensor:
+    """Fill with 1 (probability ``p``, a number or a tensor broadcasting to x) or 0, in place."""
+    prob = p.data if isinstance(p, Tensor) else p
+    return _draw_into("bernoulli_", x, lambda g, s: (g.random(size=s) < prob).astype(np.float64))

@@ -12,8 +12,8 @@ import collections
 import numpy as np
 
 from tinymm.autograd import Function
-from tinymm.ops._util import keep_flag, normalize_dim, normalize_dims, xp_of
-from tinymm.ops.convert import as_tensor, to_float
+from tinymm.ops._util import ShapeError, keep_flag, normalize_dim, normalize_dims, xp_of
+from tinymm.ops.convert import as_tensor, cast, to_float
 from tinymm.ops.elementwise import maximum, minimum, sqrt
 from tinymm.tensor import Tensor
 
@@ -50,15 +50,20 @@ class Sum(Function):
         return _expand_back(g, shape, axes, keepdim)
 
 
-def sum(x, dim=None, keepdim=False, **np_style):
+def sum(x, dim=None, keepdim=False, *, dtype=None, **np_style):
+    """Sum over ``dim`` (all when None); integer and bool input sum to int64, as PyTorch;
+    ``dtype`` casts the input first."""
     x = as_tensor(x, "sum")
+    if dtype is not None:
+        x = cast(x, dtype)
     if dim is None and not np_style:  # x.sum(): nothing to normalise
         axes, keep = None, bool(keepdim)
     else:
         axes = normalize_dims("sum", x.ndim, dim, np_style.get("axis"))
         keep = keep_flag(keepdim, np_style)
     if x.data.dtype.kind != "f":
-        return Tensor._wrap(x.data.sum(axis=axes, keepdims=keep))
+        kind = x.data.dtype.kind
+        return Tensor._wrap(x.data.sum(axis=axes, keepdims=keep, dtype=np.int64 if kind in "biu" and dtype is None else None))
     return Sum.apply(x, axes, keep)
 
 
@@ -71,8 +76,10 @@ class Mean(Function):
     @staticmethod
     def backward(ctx, g):
         shape, axes, keepdim = ctx.meta
-        n = _count(shape, axes)
-        return _expand_back(g / g.dtype.type(builtins.max(n, 1)), shape, axes, keepdim)
+        n = builtins.max(_count(shape, axes), 1)
+        if g.dtype == np.float16:  # 1/n in float32: n may exceed float16's largest value, 65504
+            return _expand_back((g.astype(np.float32) / n).astype(np.float16), shape, axes, keepdim)
+        return _expand_back(g / g.dtype.type(n), shape, axes, keepdim)
 
 
 def mean(x, dim=None, keepdim=False, **np_style):
@@ -86,6 +93,8 @@ class Var(Function):
 
     @staticmethod
     def forward(ctx, x, axes=None, keepdim=False, correction=1):
+        if x.dtype == np.float16:  # float16 overflows counts and sums of squares: work in float32
+            return Var.forward(ctx, x.astype(np.float32), axes, keepdim, correction).astype(np.float16)
         ctx.meta = (x.shape, axes, keepdim)
         mean = x.mean(axis=axes, keepdims=True)
         centered = x - mean
@@ -99,9 +108,10 @@ class Var(Function):
     def backward(ctx, g):
         (centered,) = ctx.saved_arrays
         shape, axes, keepdim = ctx.meta
-        gb = _expand_back(g, shape, axes, keepdim)
+        gb = _expand_back(g.astype(centered.dtype, copy=False), shape, axes, keepdim)
         with np.errstate(divide="ignore", invalid="ignore"):
-            return gb * centered * centered.dtype.type(2.0 / ctx.denom if ctx.denom else np.inf)
+            out = gb * centered * centered.dtype.type(2.0 / ctx.denom if ctx.denom else np.inf)
+        return out.astype(g.dtype, copy=False)
 
 
 def _correction(unbiased, correction, np_style) -> int:
@@ -172,7 +182,9 @@ class MaxMinAll(Function):
     def backward(ctx, g):
         x, out = ctx.saved_arrays
         shape, axes, keepdim = ctx.meta
-        hit = x == out
+        xp = xp_of(x)
+        # A NaN is the max (and min) where present: the gradient goes to the NaN(s) only.
+        hit = (x == out) | (xp.isnan(x) & xp.isnan(out))
         n = hit.sum(axis=axes, keepdims=True)
         gk = g.reshape(out.shape)
         return (hit * (gk / n)).astype(x.dtype, copy=False)
@@ -187,8 +199,8 @@ def _max_min(which, x, dim, keepdim, np_style):
     x = as_tensor(x, which)
     axis = np_style.get("axis")
     keep = keep_flag(keepdim, np_style)
-    if x.data.size == 0:
-        raise ValueError(f"{which}: the tensor is empty")
+    if x.data.size == 0 and dim is None:
+        raise ShapeError(f"{which}: the tensor of shape {x.shape} is empty; give a dim to reduce over")
     if dim is None:
         # No dim (or NumPy's axis=): values only, as numpy.max returns.
         axes = normalize_dims(which, x.ndim, None, axis)
@@ -197,6 +209,9 @@ def _max_min(which, x, dim, keepdim, np_style):
         return MaxMinAll.apply(x, axes, keep, which)
     # PyTorch's dim=: (values, indices) along one axis.
     d = normalize_dim(which, x.ndim, dim)
+    if x.ndim == 0:
+        return MaxResult(x * 1 if x.dtype.kind == "f" else Tensor._wrap(x.data.copy()),
+                         Tensor._wrap(xp_of(x.data).zeros((), np.int64)))
     if x.data.dtype.kind != "f":
         xp = xp_of(x.data)
         idx = (xp.argmax if which == "max" else xp.argmin)(x.data, axis=d)
@@ -344,3 +359,24 @@ def log_softmax(x, dim=-1):
     if x.ndim == 0:
         raise ValueError("log_softmax: needs at least one dimension")
     return LogSoftmax.apply(x, normalize_dim("log_softmax", x.ndim, dim))
+
+
+def amax(x, dim=(), keepdim=False):
+    """Max over ``dim`` (all dims when empty or None); ties share the gradient evenly."""
+    x = as_tensor(x, "amax")
+    axes = None if dim is None or dim == () else normalize_dims("amax", x.ndim, dim)
+    if x.data.size == 0:
+        raise ShapeError(f"amax: the tensor of shape {x.shape} is empty")
+    if x.data.dtype.kind != "f":
+        return Tensor._wrap(xp_of(x.data).asarray(x.data.max(axis=axes, keepdims=bool(keepdim))))
+    return MaxMinAll.apply(x, axes, bool(keepdim), "max")
+
+
+def amin(x, dim=(), keepdim=False):
+    x = as_tensor(x, "amin")
+    axes = None if dim is None or dim == () else normalize_dims("amin", x.ndim, dim)
+    if x.data.size == 0:
+        raise ShapeError(f"amin: the tensor of shape {x.shape} is empty")
+    if x.data.dtype.kind != "f":
+        return Tensor._wrap(xp_of(x.data).asarray(x.data.min(axis=axes, keepdims=bool(keepdim))))
+    return MaxMinAll.apply(x, axes, bool(keepdim), "min")

@@ -10,8 +10,8 @@ import builtins
 import numpy as np
 
 from tinymm.autograd import Function
-from tinymm.ops._util import normalize_dim, normalize_dims, unbroadcast, xp_of
-from tinymm.ops.convert import as_tensor
+from tinymm.ops._util import ShapeError, normalize_dim, normalize_dims, unbroadcast, xp_of
+from tinymm.ops.convert import as_tensor, cast
 
 
 class Reshape(Function):
@@ -28,6 +28,9 @@ class Reshape(Function):
 def _shape_arg(shape):
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
+    for s in shape:
+        if not isinstance(s, (int, np.integer)) and not (hasattr(s, "__index__") and not isinstance(s, float)):
+            raise TypeError(f"shape must be a tuple of ints, but found element {s!r} of type {type(s).__name__}")
     return tuple(int(s) for s in shape)
 
 
@@ -35,10 +38,14 @@ def reshape(x, *shape):
     x = as_tensor(x, "reshape")
     shape = _shape_arg(shape)
     known = int(np.prod([s for s in shape if s != -1])) if shape else 1
-    if shape.count(-1) > 1 or (
+    if shape.count(-1) > 1:
+        raise ShapeError(f"reshape: only one dimension can be inferred (-1), got {shape} for a tensor of shape {x.shape}")
+    if builtins.any(s < -1 for s in shape):
+        raise ShapeError(f"reshape: invalid shape dimension in {shape} for a tensor of shape {x.shape}")
+    if (
         -1 not in shape and known != x.data.size or -1 in shape and (known == 0 or x.data.size % known)
     ):
-        raise ValueError(f"reshape: cannot view a tensor of shape {x.shape} ({x.data.size} elements) as {shape}")
+        raise ShapeError(f"reshape: cannot view a tensor of shape {x.shape} ({x.data.size} elements) as {shape}")
     return Reshape.apply(x, shape)
 
 
@@ -86,9 +93,11 @@ class Permute(Function):
 def permute(x, *dims):
     x = as_tensor(x, "permute")
     dims = _shape_arg(dims)
+    if len(dims) != x.ndim:
+        raise ShapeError(f"permute: {dims} does not have one entry per dim of a tensor of shape {x.shape}")
     norm = tuple(normalize_dim("permute", x.ndim, d) for d in dims)
     if sorted(norm) != list(range(x.ndim)):
-        raise ValueError(f"permute: {dims} is not a permutation of the {x.ndim} dims of a tensor of shape {x.shape}")
+        raise ShapeError(f"permute: {dims} is not a permutation of the {x.ndim} dims of a tensor of shape {x.shape}")
     return Permute.apply(x, norm)
 
 
@@ -120,16 +129,16 @@ def expand(x, *shape):
     x = as_tensor(x, "expand")
     shape = _shape_arg(shape)
     if len(shape) < x.ndim:
-        raise ValueError(f"expand: target {shape} has fewer dims than the tensor's shape {x.shape}")
+        raise ShapeError(f"expand: target {shape} has fewer dims than the tensor's shape {x.shape}")
     lead = len(shape) - x.ndim
     full = []
     for i, s in enumerate(shape):
         if s == -1:
             if i < lead:
-                raise ValueError(f"expand: -1 is not allowed for the new leading dim {i} in {shape}")
+                raise ShapeError(f"expand: -1 is not allowed for the new leading dim {i} in {shape}")
             s = x.shape[i - lead]
         elif i >= lead and x.shape[i - lead] not in (1, s):
-            raise ValueError(f"expand: cannot expand shape {x.shape} to {shape} (dim {i}: {x.shape[i - lead]} vs {s})")
+            raise ShapeError(f"expand: cannot expand shape {x.shape} to {shape} (dim {i}: {x.shape[i - lead]} vs {s})")
         full.append(s)
     return Expand.apply(x, tuple(full))
 
@@ -167,10 +176,14 @@ def _same_kind(name, tensors):
     for i, t in enumerate(tensors[1:], 1):
         if type(t.data) is not type(first.data):
             raise ValueError(f"{name}: tensor {i} is on {t.device}, tensor 0 on {first.device}")
-        if t.dtype != first.dtype:
-            raise TypeError(f"{name}: tensor {i} is {t.dtype}, tensor 0 is {first.dtype}")
         if t.ndim != first.ndim:
-            raise ValueError(f"{name}: tensor {i} has {t.ndim} dims, tensor 0 has {first.ndim}")
+            raise ShapeError(f"{name}: tensor {i} has {t.ndim} dims, tensor 0 has {first.ndim}")
+    # Mixed dtypes promote as in PyTorch (int with float gives the float, float32 with float64 float64).
+    dtypes = {t.dtype for t in tensors}
+    if len(dtypes) > 1:
+        floats = [d for d in dtypes if d.kind == "f"]
+        target = np.result_type(*floats) if floats else np.result_type(*dtypes)
+        tensors = [cast(t, target) for t in tensors]
     return tensors
 
 
@@ -181,7 +194,7 @@ def cat(tensors, dim=0, **np_style):
         a, b = list(t.shape), list(tensors[0].shape)
         a[d] = b[d] = 0
         if a != b:
-            raise ValueError(f"cat: tensor {i} has shape {t.shape}, incompatible with {tensors[0].shape} outside dim {d}")
+            raise ShapeError(f"cat: tensor {i} has shape {t.shape}, incompatible with {tensors[0].shape} outside dim {d}")
     return Concat.apply(*tensors, axis=d)
 
 
@@ -206,7 +219,7 @@ def stack(tensors, dim=0, **np_style):
     tensors = _same_kind("stack", list(tensors))
     for i, t in enumerate(tensors[1:], 1):
         if t.shape != tensors[0].shape:
-            raise ValueError(f"stack: tensor {i} has shape {t.shape}, tensor 0 has {tensors[0].shape}")
+            raise ShapeError(f"stack: tensor {i} has shape {t.shape}, tensor 0 has {tensors[0].shape}")
     dim = np_style.pop("axis", dim)
     if not -tensors[0].ndim - 1 <= dim <= tensors[0].ndim:
         raise IndexError(f"stack: dim {dim} is out of range")
@@ -246,7 +259,7 @@ def split(x, split_size_or_sections, dim=0):
     else:
         sizes = [int(s) for s in split_size_or_sections]
         if builtins.sum(sizes) != n:
-            raise ValueError(f"split: sections {sizes} sum to {builtins.sum(sizes)}, but dim {d} has size {n}")
+            raise ShapeError(f"split: sections {sizes} sum to {builtins.sum(sizes)}, but dim {d} has size {n}")
     if len(sizes) == 1:
         return (x,)
     return Split.apply(x, sizes, d)
