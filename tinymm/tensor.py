@@ -104,6 +104,8 @@ def _infer_array(data, dtype, device):
         arr = data.data
     elif isinstance(data, np.ndarray) or backend.device_of(data) == "cuda":
         arr = data
+    elif isinstance(data, np.generic):  # a NumPy scalar keeps its dtype, as in torch.tensor
+        arr = np.asarray(data)
     else:
         arr = np.asarray(data)
         if arr.dtype.kind == "f" and dtype is None:

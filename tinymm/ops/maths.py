@@ -588,7 +588,7 @@ class Norm(Function):
         xp = xp_of(x)
         ax = xp.abs(x)
         if p == math.inf:
-            out = ax.max(axis=axes, keepdims=True) if x.size else xp.zeros((1,) * x.ndim, x.dtype)
+            out = ax.max(axis=axes, keepdims=True, initial=0)
         elif p == -math.inf:
             out = ax.min(axis=axes, keepdims=True)
         elif p == 0:

@@ -172,22 +172,24 @@ class MaxMinAll(Function):
     """Max or min over several (or all) axes; ties share the gradient evenly (as PyTorch's amax)."""
 
     @staticmethod
-    def forward(ctx, x, axes=None, keepdim=False, which="max"):
+    def forward(ctx, x, axes=None, keepdim=False, which="max", nan_wins=True):
         out = (x.max if which == "max" else x.min)(axis=axes, keepdims=True)
-        ctx.meta = (x.shape, axes, keepdim)
+        ctx.meta = (x.shape, axes, keepdim, nan_wins)
         ctx.save_for_backward(x, out)
         return out if keepdim else out.reshape(_reduced_shape(x.shape, axes))
 
     @staticmethod
     def backward(ctx, g):
         x, out = ctx.saved_arrays
-        shape, axes, keepdim = ctx.meta
+        shape, axes, keepdim, nan_wins = ctx.meta
         xp = xp_of(x)
-        # A NaN is the max (and min) where present: the gradient goes to the NaN(s) only.
-        hit = (x == out) | (xp.isnan(x) & xp.isnan(out))
+        # A NaN is the max (and min) where present: max()/min() send the gradient to the NaN(s)
+        # only; amax/amin compare x == out and so give NaN gradients, as PyTorch does.
+        hit = (x == out) | (xp.isnan(x) & xp.isnan(out)) if nan_wins else (x == out)
         n = hit.sum(axis=axes, keepdims=True)
         gk = g.reshape(out.shape)
-        return (hit * (gk / n)).astype(x.dtype, copy=False)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (hit * (gk / n)).astype(x.dtype, copy=False)
 
 
 MaxResult = collections.namedtuple("MaxResult", ["values", "indices"])
@@ -369,7 +371,7 @@ def amax(x, dim=(), keepdim=False):
         raise ShapeError(f"amax: the tensor of shape {x.shape} is empty")
     if x.data.dtype.kind != "f":
         return Tensor._wrap(xp_of(x.data).asarray(x.data.max(axis=axes, keepdims=bool(keepdim))))
-    return MaxMinAll.apply(x, axes, bool(keepdim), "max")
+    return MaxMinAll.apply(x, axes, bool(keepdim), "max", False)
 
 
 def amin(x, dim=(), keepdim=False):
@@ -379,4 +381,4 @@ def amin(x, dim=(), keepdim=False):
         raise ShapeError(f"amin: the tensor of shape {x.shape} is empty")
     if x.data.dtype.kind != "f":
         return Tensor._wrap(xp_of(x.data).asarray(x.data.min(axis=axes, keepdims=bool(keepdim))))
-    return MaxMinAll.apply(x, axes, bool(keepdim), "min")
+    return MaxMinAll.apply(x, axes, bool(keepdim), "min", False)
