@@ -40,6 +40,7 @@ from functools import partialmethod
 import numpy as np
 
 from tinymm.autograd import run_backward
+from tinymm.ops._util import DTypeError, ShapeError
 from tinymm.ops.convert import as_tensor, cast, check_pair, clone, contiguous, operands, to, to_device, to_float, type_as
 from tinymm.ops.elementwise import (
     abs,

@@ -12,6 +12,7 @@ import numpy as np
 from tinymm.autograd import Function
 from tinymm.ops._util import ShapeError, normalize_dim, normalize_dims, unbroadcast, xp_of
 from tinymm.ops.convert import as_tensor, cast
+from tinymm.tensor import Tensor
 
 
 class Reshape(Function):
@@ -287,17 +288,54 @@ class Pad(Function):
         return g[index]
 
 
-def pad(x, pad, mode: str = "constant", value: float = 0.0):
-    """PyTorch's ``F.pad``: ``pad`` lists (before, after) pairs starting from the LAST dim."""
+def _pad_index(n: int, before: int, after: int, mode: str):
+    """Source positions for the padded axis: reflect mirrors without repeating the edge,
+    replicate repeats the edge, circular wraps around."""
+    i = np.arange(-before, n + after)
+    if mode == "reflect":
+        period = 2 * (n - 1)
+        j = np.abs(i) % period if period else np.zeros_like(i)
+        return np.where(j >= n, period - j, j)
+    if mode == "replicate":
+        return np.clip(i, 0, n - 1)
+    return i % n  # circular
+
+
+def pad(x, pad, mode: str = "constant", value=None):
+    """PyTorch's ``F.pad``: ``pad`` lists (before, after) pairs starting from the LAST dim.
+    Modes: "constant" (``value``, default 0; negative widths crop), "reflect", "replicate",
+    "circular" (built from index gathers, so the gradient sums where an element is reused)."""
+    from tinymm.ops.index import getitem
+
     x = as_tensor(x, "pad")
-    if mode != "constant":
-        raise NotImplementedError(f"pad: mode {mode!r} is not supported (only 'constant')")
+    if mode not in ("constant", "reflect", "replicate", "circular"):
+        raise NotImplementedError(f"pad: mode {mode!r} is not supported (constant, reflect, replicate, circular)")
     if len(pad) % 2 or len(pad) // 2 > x.ndim:
-        raise ValueError(f"pad: needs an even number of values, at most 2 per dim; got {len(pad)} for {x.ndim} dims")
-    widths = [(0, 0)] * x.ndim
-    for i in range(len(pad) // 2):
-        b, a = int(pad[2 * i]), int(pad[2 * i + 1])
-        if b < 0 or a < 0:
-            raise ValueError(f"pad: negative padding {pad} is not supported")
-        widths[x.ndim - 1 - i] = (b, a)
-    return Pad.apply(x, tuple(widths), value)
+        raise ShapeError(f"pad: needs an even number of values, at most 2 per dim; got {len(pad)} for shape {x.shape}")
+    pairs = {x.ndim - 1 - i: (int(pad[2 * i]), int(pad[2 * i + 1])) for i in range(len(pad) // 2)}
+    if mode != "constant":
+        if value not in (None, 0, 0.0):
+            raise ValueError(f"pad: a fill value is only used by mode 'constant', not {mode!r}")
+        out = x
+        for axis, (b, a) in sorted(pairs.items()):
+            n = x.shape[axis]
+            if mode == "reflect" and (b >= n or a >= n):
+                raise ShapeError(f"pad: reflect padding ({b}, {a}) must be smaller than dim {axis} of size {n} (shape {x.shape})")
+            if mode == "circular" and (b > n or a > n):
+                raise ShapeError(f"pad: circular padding ({b}, {a}) must be at most dim {axis} of size {n} (shape {x.shape})")
+            if n == 0:
+                raise ShapeError(f"pad: cannot {mode}-pad the empty dim {axis} of shape {x.shape}")
+            if b < 0 or a < 0:
+                raise ShapeError(f"pad: negative padding {tuple(pad)} is only supported by mode 'constant'")
+            out = getitem(out, (slice(None),) * axis + (_pad_index(n, b, a, mode),))
+        return out
+    value = 0.0 if value is None else value
+    # Negative widths crop first; the rest is ordinary constant padding.
+    crop = tuple(slice(builtins.max(-pairs.get(d, (0, 0))[0], 0),
+                       x.shape[d] - builtins.max(-pairs.get(d, (0, 0))[1], 0)) for d in range(x.ndim))
+    if builtins.any(b < 0 or a < 0 for b, a in pairs.values()):
+        x = getitem(x, crop)
+    widths = tuple((builtins.max(pairs.get(d, (0, 0))[0], 0), builtins.max(pairs.get(d, (0, 0))[1], 0)) for d in range(x.ndim))
+    if x.dtype.kind != "f":
+        return Tensor._wrap(xp_of(x.data).pad(x.data, widths, mode="constant", constant_values=value))
+    return Pad.apply(x, widths, value)

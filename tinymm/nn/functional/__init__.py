@@ -8,6 +8,9 @@ that check arguments once and call them:
 - ``norm``      ``layer_norm`` (kernel family ``tinymm.kernels.norm``), ``normalize``, ``cosine_similarity``
 - ``losses``    ``cross_entropy`` (kernel family ``tinymm.kernels.softmax``), ``nll_loss``, BCE, MSE, L1
 - ``attention`` ``scaled_dot_product_attention`` (kernel family ``tinymm.kernels.attention``)
+- ``activations`` elu, celu, selu, leaky_relu, relu6, hardtanh, hardsigmoid, hardswish, mish,
+  softplus, softsign, logsigmoid, softmin, tanhshrink, threshold, glu, prelu
+- ``upsample``  ``interpolate`` (nearest, nearest-exact, linear, bilinear, trilinear)
 
 The rule for where an op lives: an op that is also a Tensor method (``relu``, ``softmax``,
 ``pad``, ...) lives on floor 3 in ``tinymm.ops`` and is re-exported here; an op that only
@@ -28,9 +31,31 @@ from tinymm.ops import (  # noqa: F401  (re-exported)
     tanh,
 )
 
+from tinymm.nn.functional.activations import (  # noqa: F401
+    celu,
+    elu,
+    glu,
+    hardsigmoid,
+    hardswish,
+    hardtanh,
+    leaky_relu,
+    logsigmoid,
+    mish,
+    prelu,
+    relu6,
+    selu,
+    softmin,
+    softplus,
+    softsign,
+    tanhshrink,
+    threshold,
+)
+from tinymm.nn.functional.upsample import interpolate, upsample  # noqa: F401
+
 from tinymm.nn.functional.attention import scaled_dot_product_attention  # noqa: F401
 from tinymm.nn.functional.layers import dropout, embedding, linear  # noqa: F401
 from tinymm.nn.functional.losses import (  # noqa: F401
+    binary_cross_entropy,
     binary_cross_entropy_with_logits,
     cross_entropy,
     l1_loss,

@@ -6,6 +6,7 @@ from tinymm import backend
 from tinymm.autograd import Function
 from tinymm.ops._util import xp_of
 from tinymm.ops.convert import as_tensor
+from tinymm.ops._util import DTypeError
 from tinymm.ops.index import add_at
 
 from tinymm.nn.functional._checks import check_same_device, check_same_dtype
@@ -81,6 +82,8 @@ def dropout(input, p: float = 0.5, training: bool = True):
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout: p must be in [0, 1], got {p}")
     x = as_tensor(input, "dropout")
+    if x.dtype.kind != "f":
+        raise DTypeError(f"dropout: needs a floating tensor, got {x.dtype}")
     if not training or p == 0.0:
         return x
     if p == 1.0:
