@@ -366,3 +366,20 @@ def test_inplace_operators_write_into_the_tensor():
     y += 1
     y *= 3
     assert y is x and x.numpy().tolist() == [3.0, 3.0, 3.0]
+
+
+def test_setitem_with_integers_and_index_arrays_follows_torch_placement():
+    a = np.zeros((2, 3, 4), np.float32)
+    v = np.arange(6, dtype=np.float32).reshape(3, 2)
+    x, t = tm.tensor(a), torch.tensor(a)
+    x[0, :, tm.tensor([1, 3])] = tm.tensor(v)
+    t[0, :, torch.tensor([1, 3])] = torch.tensor(v)
+    np.testing.assert_array_equal(x.numpy(), t.numpy())
+    # recorded in the graph: the value gets its gradient at the torch positions
+    check_op([(2, 3, 4), (3, 2)], lambda base, val: _set(base, val))
+
+
+def _set(base, val):
+    y = base * 1
+    y[1, :, idx([0, 2], base)] = val * 2
+    return y

@@ -92,6 +92,18 @@ def _split_ints_first(index):
     return tuple(basic), tuple(advanced)
 
 
+def numpy_index(shape, index):
+    """An index that NumPy applies with PyTorch's meaning, for ``x[index] = value``: unchanged
+    unless integers meet integer arrays (then the element positions PyTorch would address,
+    as a tuple of integer arrays)."""
+    split = _split_ints_first(index)
+    if split is None:
+        return index
+    basic, advanced = split
+    positions = np.arange(int(np.prod(shape))).reshape(shape)[basic][advanced]
+    return np.unravel_index(positions, shape)
+
+
 def getitem(x, index):
     """``x[index]`` with PyTorch's semantics: basic indices give views, integer arrays and
     masks copy; integer indices apply before the array indices (see ``_split_ints_first``)."""

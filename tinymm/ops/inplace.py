@@ -21,7 +21,7 @@ from tinymm.autograd import Function
 from tinymm.ops._util import unbroadcast
 from tinymm.ops.convert import as_tensor, cast
 from tinymm.ops.elementwise import add, clamp, div, mul, sub
-from tinymm.ops.index import array_index
+from tinymm.ops.index import array_index, numpy_index
 from tinymm.tensor import Tensor, bump_version, storage_of
 
 
@@ -88,7 +88,7 @@ class SetItem(Function):
 
 def setitem(x: Tensor, index, value) -> None:
     """``x[index] = value``; recorded when the value or ``x`` carries a graph (module docstring)."""
-    index = array_index(index)
+    index = numpy_index(x.shape, array_index(index))
     if _records("setitem", x, value):
         if isinstance(value, Tensor) and value.dtype != x.dtype:
             value = cast(value, x.dtype)

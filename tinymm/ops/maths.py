@@ -397,18 +397,27 @@ class Fmod(_Remainder):
     q = "trunc"
 
 
-def _int_or_float_binary(name, fn_cls, a, b):
-    a, b = operands(name, a, b)
+def _integer_pair(name, a, b):
+    """For two integer/bool operands (no float tensor among them): (xp, a array, b array),
+    bools promoted to int64 and a zero divisor refused; None when a float is involved."""
     ta = a if isinstance(a, Tensor) else b
     other = b if ta is a else a
-    if ta.dtype.kind != "f" and not (isinstance(other, Tensor) and other.dtype.kind == "f"):
-        if ta.dtype.kind == "b" and (not isinstance(other, Tensor) or other.dtype.kind == "b"):
-            a = cast(a, np.int64) if isinstance(a, Tensor) else a
-            b = cast(b, np.int64) if isinstance(b, Tensor) else b
-        xp = xp_of(ta.data)
-        ad, bd = _data(a), _data(b)
-        if xp.any(xp.asarray(bd) == 0):
-            raise ZeroDivisionErrorRT(f"{name}: integer division by zero")
+    if ta.dtype.kind == "f" or (isinstance(other, Tensor) and other.dtype.kind == "f"):
+        return None
+    xp = xp_of(ta.data)
+    ad, bd = _data(a), _data(b)
+    if ta.dtype.kind == "b" and (not isinstance(other, Tensor) or other.dtype.kind == "b"):
+        ad, bd = xp.asarray(ad).astype(np.int64), xp.asarray(bd).astype(np.int64)
+    if xp.any(xp.asarray(bd) == 0):
+        raise ZeroDivisionErrorRT(f"{name}: integer division by zero")
+    return xp, ad, bd
+
+
+def _int_or_float_binary(name, fn_cls, a, b):
+    a, b = operands(name, a, b)
+    ints = _integer_pair(name, a, b)
+    if ints is not None:
+        xp, ad, bd = ints
         return Tensor._wrap(xp.asarray(fn_cls.forward(_Ctx(), ad, bd)))
     return fn_cls.apply(a, b)
 
@@ -448,22 +457,15 @@ def div(a, b, *, rounding_mode=None):
     if rounding_mode not in ("trunc", "floor"):
         raise ValueError(f"div: rounding_mode must be None, 'trunc' or 'floor', got {rounding_mode!r}")
     a, b = operands("div", a, b)
-    ta = a if isinstance(a, Tensor) else b
-    other = b if ta is a else a
-    xp = xp_of(ta.data)
-    both_int = ta.dtype.kind != "f" and not (isinstance(other, Tensor) and other.dtype.kind == "f")
-    if both_int:
-        ad, bd = _data(a), _data(b)
-        if ta.dtype.kind == "b" and (not isinstance(other, Tensor) or other.dtype.kind == "b"):
-            ad, bd = xp.asarray(ad).astype(np.int64), xp.asarray(bd).astype(np.int64)
-        if xp.any(xp.asarray(bd) == 0):
-            raise ZeroDivisionErrorRT("div: integer division by zero")
-        if rounding_mode == "floor":
-            return Tensor._wrap(xp.asarray(xp.floor_divide(ad, bd)))
+    ints = _integer_pair("div", a, b)
+    if ints is not None:
+        xp, ad, bd = ints
         q = xp.floor_divide(ad, bd)
-        # floor → trunc: add one where the exact quotient is negative and inexact.
-        fix = (xp.remainder(ad, bd) != 0) & ((xp.asarray(ad) < 0) != (xp.asarray(bd) < 0))
-        return Tensor._wrap(xp.asarray(q + fix))
+        if rounding_mode == "trunc":
+            # floor → trunc: add one where the exact quotient is negative and inexact.
+            q = q + ((xp.remainder(ad, bd) != 0) & ((xp.asarray(ad) < 0) != (xp.asarray(bd) < 0)))
+        return Tensor._wrap(xp.asarray(q))
+    xp = xp_of((a if isinstance(a, Tensor) else b).data)
     rnd = xp.floor if rounding_mode == "floor" else xp.trunc
 
     def f(x, y):

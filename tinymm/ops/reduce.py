@@ -248,6 +248,8 @@ def _arg(which, x, dim, keepdim, np_style):
         out = f(x.data.reshape(-1))
         return Tensor._wrap(xp.asarray(out, dtype=np.int64).reshape((1,) * x.ndim if keep else ()))
     d = normalize_dim(which, x.ndim, d)
+    if x.ndim == 0:
+        return Tensor._wrap(xp.zeros((), np.int64))
     return Tensor._wrap(f(x.data, axis=d, keepdims=keep).astype(np.int64))
 
 
@@ -349,36 +351,40 @@ class LogSoftmax(_RowSoftmax):
     kernel = "log_softmax"
 
 
-def softmax(x, dim=-1):
-    x = to_float(as_tensor(x, "softmax"))
-    if x.ndim == 0:
-        raise ValueError("softmax: needs at least one dimension")
-    return Softmax.apply(x, normalize_dim("softmax", x.ndim, dim))
+def _one_axis(fn_cls, name, x, dim, dtype):
+    x = to_float(as_tensor(x, name))
+    if dtype is not None:
+        x = cast(x, dtype)
+    if x.ndim == 0:  # a 0-d tensor is a row of one (dim 0 or -1, as PyTorch)
+        normalize_dim(name, 0, dim)
+        return fn_cls.apply(x.reshape(1), 0).reshape(())
+    return fn_cls.apply(x, normalize_dim(name, x.ndim, dim))
 
 
-def log_softmax(x, dim=-1):
-    x = to_float(as_tensor(x, "log_softmax"))
-    if x.ndim == 0:
-        raise ValueError("log_softmax: needs at least one dimension")
-    return LogSoftmax.apply(x, normalize_dim("log_softmax", x.ndim, dim))
+def softmax(x, dim=-1, dtype=None):
+    return _one_axis(Softmax, "softmax", x, dim, dtype)
+
+
+def log_softmax(x, dim=-1, dtype=None):
+    return _one_axis(LogSoftmax, "log_softmax", x, dim, dtype)
+
+
+def _amax_amin(which, x, dim, keepdim):
+    name = "a" + which
+    x = as_tensor(x, name)
+    axes = None if dim is None or dim == () else normalize_dims(name, x.ndim, dim)
+    if x.data.size == 0:
+        raise ShapeError(f"{name}: the tensor of shape {x.shape} is empty")
+    if x.data.dtype.kind != "f":
+        return Tensor._wrap(xp_of(x.data).asarray(getattr(x.data, which)(axis=axes, keepdims=bool(keepdim))))
+    return MaxMinAll.apply(x, axes, bool(keepdim), which, False)
 
 
 def amax(x, dim=(), keepdim=False):
-    """Max over ``dim`` (all dims when empty or None); ties share the gradient evenly."""
-    x = as_tensor(x, "amax")
-    axes = None if dim is None or dim == () else normalize_dims("amax", x.ndim, dim)
-    if x.data.size == 0:
-        raise ShapeError(f"amax: the tensor of shape {x.shape} is empty")
-    if x.data.dtype.kind != "f":
-        return Tensor._wrap(xp_of(x.data).asarray(x.data.max(axis=axes, keepdims=bool(keepdim))))
-    return MaxMinAll.apply(x, axes, bool(keepdim), "max", False)
+    """Max over ``dim`` (all dims when empty or None); ties share the gradient evenly, and a
+    NaN gives NaN gradients (PyTorch's amax, unlike its max())."""
+    return _amax_amin("max", x, dim, keepdim)
 
 
 def amin(x, dim=(), keepdim=False):
-    x = as_tensor(x, "amin")
-    axes = None if dim is None or dim == () else normalize_dims("amin", x.ndim, dim)
-    if x.data.size == 0:
-        raise ShapeError(f"amin: the tensor of shape {x.shape} is empty")
-    if x.data.dtype.kind != "f":
-        return Tensor._wrap(xp_of(x.data).asarray(x.data.min(axis=axes, keepdims=bool(keepdim))))
-    return MaxMinAll.apply(x, axes, bool(keepdim), "min", False)
+    return _amax_amin("min", x, dim, keepdim)

@@ -154,19 +154,24 @@ class Cumsum(Function):
         return _rev_cumsum(g, ctx.axis)
 
 
-def cumsum(x, dim, *, dtype=None):
-    """Running sum along ``dim``; integer and bool input give int64, as PyTorch."""
-    x = as_tensor(x, "cumsum")
+def _running(name, fn_cls, x, dim, dtype):
+    """cumsum/cumprod: integer and bool input give int64 (as PyTorch); ``dtype`` casts first."""
+    x = as_tensor(x, name)
     if dtype is not None:
         x = cast(x, dtype)
     elif x.dtype.kind in "biu":
         x = cast(x, np.int64)
     if x.ndim == 0:
         return x * 1 if x.dtype.kind == "f" else Tensor._wrap(x.data.copy())
-    axis = _scan_axis("cumsum", x, dim)
+    axis = _scan_axis(name, x, dim)
     if x.dtype.kind != "f":
-        return Tensor._wrap(x.data.cumsum(axis=axis))
-    return Cumsum.apply(x, axis)
+        return Tensor._wrap(getattr(x.data, name)(axis=axis))
+    return fn_cls.apply(x, axis)
+
+
+def cumsum(x, dim, *, dtype=None):
+    """Running sum along ``dim``."""
+    return _running("cumsum", Cumsum, x, dim, dtype)
 
 
 class Cumprod(Function):
@@ -203,17 +208,8 @@ class Cumprod(Function):
 
 
 def cumprod(x, dim, *, dtype=None):
-    x = as_tensor(x, "cumprod")
-    if dtype is not None:
-        x = cast(x, dtype)
-    elif x.dtype.kind in "biu":
-        x = cast(x, np.int64)
-    if x.ndim == 0:
-        return x * 1 if x.dtype.kind == "f" else Tensor._wrap(x.data.copy())
-    axis = _scan_axis("cumprod", x, dim)
-    if x.dtype.kind != "f":
-        return Tensor._wrap(x.data.cumprod(axis=axis))
-    return Cumprod.apply(x, axis)
+    """Running product along ``dim``."""
+    return _running("cumprod", Cumprod, x, dim, dtype)
 
 
 def _cum_extreme(x, axis, which):
