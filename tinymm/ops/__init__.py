@@ -39,6 +39,7 @@ from functools import partialmethod
 
 import numpy as np
 
+from tinymm import factories
 from tinymm.autograd import run_backward
 from tinymm.ops._util import DTypeError, ShapeError
 from tinymm.ops.convert import as_tensor, cast, check_pair, clone, contiguous, operands, to, to_device, to_float, type_as
@@ -488,6 +489,13 @@ OPERATORS = {
     "mT": property(lambda self: transpose(self, -2, -1)),
     "where": lambda self, condition, other: where(condition, self, other),
     "half": partialmethod(to, np.float16),
+    # x.new_zeros(...): a new tensor on x's device with x's dtype unless one is given.
+    "new_zeros": lambda self, *size, dtype=None, **kw: factories.zeros(*size, dtype=dtype or self.dtype, device=self.device, **kw),
+    "new_ones": lambda self, *size, dtype=None, **kw: factories.ones(*size, dtype=dtype or self.dtype, device=self.device, **kw),
+    "new_empty": lambda self, *size, dtype=None, **kw: factories.empty(*size, dtype=dtype or self.dtype, device=self.device, **kw),
+    "new_full": lambda self, size, fill_value, dtype=None, **kw: factories.full(
+        size, fill_value, dtype=dtype or self.dtype, device=self.device, **kw),
+    "new_tensor": lambda self, data, dtype=None, **kw: factories.tensor(data, dtype=dtype or self.dtype, device=self.device, **kw),
     "cpu": partialmethod(to, "cpu"),
     "cuda": partialmethod(to, "cuda"),
     "float": partialmethod(to, np.float32),

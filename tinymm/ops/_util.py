@@ -91,3 +91,8 @@ class ShapeError(RuntimeError, ValueError):
 
 class DTypeError(RuntimeError, TypeError):
     """A dtype an op does not implement (PyTorch: RuntimeError "... not implemented for 'Float'")."""
+
+
+class EmptyReductionError(IndexError, RuntimeError):
+    """A max/min-like reduction over a dimension of size 0 (PyTorch raises IndexError with a
+    dim, RuntimeError without one)."""

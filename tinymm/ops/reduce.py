@@ -12,7 +12,7 @@ import collections
 import numpy as np
 
 from tinymm.autograd import Function
-from tinymm.ops._util import ShapeError, keep_flag, normalize_dim, normalize_dims, xp_of
+from tinymm.ops._util import EmptyReductionError, keep_flag, normalize_dim, normalize_dims, xp_of
 from tinymm.ops.convert import as_tensor, cast, to_float
 from tinymm.ops.elementwise import maximum, minimum, sqrt
 from tinymm.tensor import Tensor
@@ -201,8 +201,8 @@ def _max_min(which, x, dim, keepdim, np_style):
     x = as_tensor(x, which)
     axis = np_style.get("axis")
     keep = keep_flag(keepdim, np_style)
-    if x.data.size == 0 and dim is None:
-        raise ShapeError(f"{which}: the tensor of shape {x.shape} is empty; give a dim to reduce over")
+    if x.data.size == 0:
+        _refuse_empty_reduction(which, x, None if dim is None else (normalize_dim(which, x.ndim, dim),))
     if dim is None:
         # No dim (or NumPy's axis=): values only, as numpy.max returns.
         axes = normalize_dims(which, x.ndim, None, axis)
@@ -242,6 +242,8 @@ def _arg(which, x, dim, keepdim, np_style):
     axis = np_style.get("axis")
     keep = keep_flag(keepdim, np_style)
     d = dim if dim is not None else axis
+    if x.data.size == 0:
+        _refuse_empty_reduction(which, x, None if d is None else (normalize_dim(which, x.ndim, d),))
     xp = xp_of(x.data)
     f = xp.argmax if which == "argmax" else xp.argmin
     if d is None:
@@ -273,7 +275,7 @@ class LogSumExp(Function):
     @staticmethod
     def forward(ctx, x, axes=None, keepdim=False):
         xp = xp_of(x)
-        m = x.max(axis=axes, keepdims=True)
+        m = x.max(axis=axes, keepdims=True, initial=-np.inf)
         m_safe = xp.where(xp.isfinite(m), m, 0).astype(x.dtype, copy=False)
         s = xp.exp(x - m_safe).sum(axis=axes, keepdims=True)
         with np.errstate(divide="ignore"):
@@ -369,12 +371,22 @@ def log_softmax(x, dim=-1, dtype=None):
     return _one_axis(LogSoftmax, "log_softmax", x, dim, dtype)
 
 
+def _refuse_empty_reduction(name, x, axes):
+    """max/min-like reductions have no identity: reducing over a dim of size 0 is an
+    IndexError, as in PyTorch (other dims may be empty)."""
+    if x.data.size:
+        return
+    reduced = range(x.ndim) if axes is None else axes
+    if axes is None or builtins.any(x.shape[a] == 0 for a in reduced):
+        raise EmptyReductionError(f"{name}: cannot reduce over a dimension of size 0 (shape {x.shape}): "
+                         "the operation has no identity")
+
+
 def _amax_amin(which, x, dim, keepdim):
     name = "a" + which
     x = as_tensor(x, name)
     axes = None if dim is None or dim == () else normalize_dims(name, x.ndim, dim)
-    if x.data.size == 0:
-        raise ShapeError(f"{name}: the tensor of shape {x.shape} is empty")
+    _refuse_empty_reduction(name, x, axes)
     if x.data.dtype.kind != "f":
         return Tensor._wrap(xp_of(x.data).asarray(getattr(x.data, which)(axis=axes, keepdims=bool(keepdim))))
     return MaxMinAll.apply(x, axes, bool(keepdim), which, False)
