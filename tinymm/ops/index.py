@@ -478,23 +478,3 @@ def index_select(x, dim, index):
     if index.data.size and (int(index.data.min()) < -n or int(index.data.max()) >= n):
         raise IndexError(f"index_select: index out of range for dim {axis} of size {n}")
     return getitem(x, (slice(None),) * axis + (index.data.reshape(-1),))
-
-
-def masked_select(x, mask):
-    """The elements of ``x`` where ``mask`` is True (both broadcast), as a 1-D tensor."""
-    from tinymm.ops.shape import expand
-
-    x = as_tensor(x, "masked_select")
-    mask = as_tensor(mask, "masked_select")
-    if mask.dtype.kind != "b":
-        raise TypeError(f"masked_select: mask must be bool, got {mask.dtype}")
-    try:
-        shape = np.broadcast_shapes(x.shape, mask.shape)
-    except ValueError:
-        raise ShapeError(f"masked_select: mask of shape {mask.shape} does not broadcast with the tensor's {x.shape}") from None
-    if x.shape != shape:
-        x = expand(x, shape)
-    m = xp_of(mask.data).broadcast_to(mask.data, shape)
-    if x.ndim == 0:
-        return getitem(x.reshape(1), m.reshape(1))
-    return getitem(x, m)
