@@ -322,7 +322,7 @@ def test_t_and_reshape_refuse_bad_input_with_the_shapes_in_the_message():
         tm.zeros(2, 6).reshape(2.9, 6)
     with pytest.raises(TypeError):
         tm.zeros(2.5)
-    with pytest.raises(TypeError):
+    with pytest.raises(RuntimeError):
         tm.linspace(0, 1, 5, dtype=tm.bool)
     with pytest.raises(RuntimeError):
         tm.tensor([1.0]) & tm.tensor([1.0])
@@ -383,3 +383,7 @@ def _set(base, val):
     y = base * 1
     y[1, :, idx([0, 2], base)] = val * 2
     return y
+
+
+def test_copy_into_a_clone_routes_the_gradient_to_the_source():
+    check_op([(3, 4), (4,)], lambda x, y: x.clone().copy_(y) * x)

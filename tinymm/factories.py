@@ -12,6 +12,10 @@ from tinymm import backend
 from tinymm.tensor import Tensor
 
 
+class FactoryDTypeError(RuntimeError, TypeError):
+    """A dtype a factory does not make (PyTorch raises RuntimeError, e.g. linspace with bool)."""
+
+
 def _size(size):
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = tuple(size[0])
@@ -99,7 +103,7 @@ def linspace(start, end, steps, dtype=None, device="cpu", requires_grad=False) -
     zero (as PyTorch), bool is refused."""
     d = _dtype(dtype)
     if d.kind == "b":
-        raise TypeError("linspace: bool is not a supported dtype (use a floating or integer dtype)")
+        raise FactoryDTypeError("linspace: bool is not a supported dtype (use a floating or integer dtype)")
     if not isinstance(steps, (int, np.integer)) or steps < 0:
         raise ValueError(f"linspace: steps must be a non-negative integer, got {steps!r}")
     xp = backend.array_module(device)
