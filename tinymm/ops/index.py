@@ -67,7 +67,9 @@ def _split_ints_first(index):
     and then indexes, giving (3, 2) for a (2, 3, 4) tensor where NumPy's placement rule would
     give (2, 3). Return (basic, advanced): ``x[basic][advanced]`` is PyTorch's result, or
     None when the index has no integer beside an array."""
-    items = index if isinstance(index, tuple) else (index,)
+    if type(index) is not tuple or len(index) < 2:  # one item cannot mix the two kinds
+        return None
+    items = index
     arrays = [i for i in items if hasattr(i, "shape") and not isinstance(i, (int, np.integer))]
     ints = [i for i in items if isinstance(i, (int, np.integer)) and not isinstance(i, bool)]
     if not arrays or not ints:
