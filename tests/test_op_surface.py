@@ -387,3 +387,15 @@ def _set(base, val):
 
 def test_copy_into_a_clone_routes_the_gradient_to_the_source():
     check_op([(3, 4), (4,)], lambda x, y: x.clone().copy_(y) * x)
+
+
+def test_inplace_masked_fill_scatter_and_pow_record_gradients():
+    check_op([(3, 4)], lambda x: _inplace_chain(x))
+
+
+def _inplace_chain(x):
+    y = x * 2
+    y.masked_fill_(y > 0, 0.5)
+    y.scatter_add_(1, idx([[0, 0], [1, 3], [2, 2]], x), x[:, :2] * 3)
+    y.pow_(2)
+    return y

@@ -83,6 +83,10 @@ from tinymm.ops.index import (
 )
 from tinymm.ops.inplace import (
     add_,
+    masked_fill_,
+    pow_,
+    scatter_,
+    scatter_add_,
     bernoulli_,
     clamp_,
     copy_,
@@ -424,6 +428,10 @@ OPS = (
     (copy_, "copy_", False),
     (fill_, "fill_", False),
     (zero_, "zero_", False),
+    (masked_fill_, "masked_fill_", False),
+    (scatter_, "scatter_", False),
+    (scatter_add_, "scatter_add_", False),
+    (pow_, "pow_", False),
     (normal_, "normal_", False),
     (uniform_, "uniform_", False),
     (exponential_, "exponential_", False),

@@ -20,8 +20,8 @@ from tinymm import autograd, backend
 from tinymm.autograd import Function
 from tinymm.ops._util import unbroadcast
 from tinymm.ops.convert import as_tensor, cast
-from tinymm.ops.elementwise import add, clamp, div, mul, sub
-from tinymm.ops.index import array_index, numpy_index
+from tinymm.ops.elementwise import add, clamp, div, mul, pow, sub
+from tinymm.ops.index import array_index, masked_fill, numpy_index, scatter, scatter_add
 from tinymm.tensor import Tensor, bump_version, storage_of
 
 
@@ -134,6 +134,31 @@ def clamp_(x: Tensor, min=None, max=None) -> Tensor:
     x.data[...] = clamp(Tensor._wrap(x.data), min, max).data
     bump_version(x.data)
     return x
+
+
+def _rewrite_(name: str, x: Tensor, fn) -> Tensor:
+    """``x = fn(x)`` written into x (recorded when a graph is involved, as clamp_)."""
+    if _records(name, x, None):
+        return _rebase(x, fn(_old_history(x, copy=True)))
+    x.data[...] = fn(Tensor._wrap(x.data)).data
+    bump_version(x.data)
+    return x
+
+
+def masked_fill_(x: Tensor, mask, value) -> Tensor:
+    return _rewrite_("masked_fill_", x, lambda t: masked_fill(t, mask, value))
+
+
+def scatter_(x: Tensor, dim, index, src=None, *, value=None, reduce=None) -> Tensor:
+    return _rewrite_("scatter_", x, lambda t: scatter(t, dim, index, src, value=value, reduce=reduce))
+
+
+def scatter_add_(x: Tensor, dim, index, src) -> Tensor:
+    return _rewrite_("scatter_add_", x, lambda t: scatter_add(t, dim, index, src))
+
+
+def pow_(x: Tensor, exponent) -> Tensor:
+    return _rewrite_("pow_", x, lambda t: pow(t, exponent))
 
 
 def copy_(x: Tensor, src) -> Tensor:
