@@ -139,7 +139,9 @@ def to(x: Tensor, *args, **kwargs) -> Tensor:
     if kwargs:
         raise TypeError(f"to: unexpected arguments {sorted(kwargs)}")
     for a in args:
-        if isinstance(a, (np.dtype, type)):
+        if isinstance(a, Tensor):  # .to(other): other's dtype and device
+            dtype, device = a.dtype, a.device
+        elif isinstance(a, (np.dtype, type)):
             dtype = a
         else:  # "cpu", "cuda", or a device object with .type
             device = a

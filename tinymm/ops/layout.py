@@ -298,11 +298,12 @@ def unflatten(x, dim: int, sizes):
     return reshape(x, x.shape[:axis] + sizes + x.shape[axis + 1 :])
 
 
-def meshgrid(*tensors, indexing: str = "ij"):
+def meshgrid(*tensors, indexing=None):
     """Coordinate grids from 1-D tensors, ``indexing="ij"`` (matrix) or ``"xy"`` (Cartesian)."""
     if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
         tensors = tuple(tensors[0])
     ts = [as_tensor(t, "meshgrid") for t in tensors]
+    indexing = "ij" if indexing is None else indexing
     if indexing not in ("ij", "xy"):
         raise ValueError(f"meshgrid: indexing must be 'ij' or 'xy', got {indexing!r}")
     for t in ts:

@@ -128,15 +128,17 @@ def _correction(unbiased, correction, np_style) -> int:
     return 1  # PyTorch's default: the unbiased (Bessel-corrected) estimate
 
 
-def var(x, dim=None, keepdim=False, *, unbiased=None, correction=None, **np_style):
+def var(x, dim=None, unbiased=None, keepdim=False, *, correction=None, **np_style):
+    """Variance over ``dim``; PyTorch's positional order ``var(dim, unbiased, keepdim)``,
+    ``correction`` (default 1) or NumPy's ``ddof``."""
     x = to_float(as_tensor(x, "var"))
     c = _correction(unbiased, correction, np_style)
     axes = normalize_dims("var", x.ndim, dim, np_style.get("axis"))
     return Var.apply(x, axes, keep_flag(keepdim, np_style), c)
 
 
-def std(x, dim=None, keepdim=False, *, unbiased=None, correction=None, **np_style):
-    return sqrt(var(x, dim, keepdim, unbiased=unbiased, correction=correction, **np_style))
+def std(x, dim=None, unbiased=None, keepdim=False, *, correction=None, **np_style):
+    return sqrt(var(x, dim, unbiased, keepdim, correction=correction, **np_style))
 
 
 class MaxMinDim(Function):

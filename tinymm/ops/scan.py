@@ -127,13 +127,13 @@ def count_nonzero(x, dim=None):
     return Tensor._wrap(xp_of(x.data).asarray((x.data != 0).sum(axis=axes), dtype=np.int64))
 
 
-def var_mean(x, dim=None, keepdim=False, *, unbiased=None, correction=None):
+def var_mean(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
     """(var, mean) over ``dim``, as ``torch.var_mean``."""
-    return var(x, dim, keepdim, unbiased=unbiased, correction=correction), mean(x, dim, keepdim)
+    return var(x, dim, unbiased, keepdim, correction=correction), mean(x, dim, keepdim)
 
 
-def std_mean(x, dim=None, keepdim=False, *, unbiased=None, correction=None):
-    return std(x, dim, keepdim, unbiased=unbiased, correction=correction), mean(x, dim, keepdim)
+def std_mean(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    return std(x, dim, unbiased, keepdim, correction=correction), mean(x, dim, keepdim)
 
 
 # ----------------------------------------------------------------------------- scans
@@ -384,8 +384,9 @@ def msort(x):
 
 
 def topk(x, k, dim=-1, largest=True, sorted=True):
-    """The ``k`` largest (or smallest) elements along ``dim``: (values, indices)."""
+    """The ``k`` largest (or smallest) elements along ``dim`` (the last when None): (values, indices)."""
     x = as_tensor(x, "topk")
+    dim = -1 if dim is None else dim
     k = int(k)
     n = 1 if x.ndim == 0 else x.shape[normalize_dim("topk", x.ndim, dim)]
     if not 0 <= k <= n:
