@@ -12,6 +12,9 @@ and never imports torch.
 """
 __version__ = "0.1.0"
 
+import builtins as _builtins
+import importlib as _importlib
+
 import numpy as _np
 
 from tinymm.autograd import Function, enable_grad, gradcheck, is_grad_enabled, no_grad, set_grad_enabled
@@ -19,16 +22,19 @@ from tinymm.backend import cuda_available, get_default_dtype, manual_seed, set_d
 from tinymm.factories import (
     arange,
     empty,
+    empty_like,
     eye,
     from_numpy,
     full,
     full_like,
     linspace,
+    logspace,
     ones,
     ones_like,
     rand,
     rand_like,
     randint,
+    randint_like,
     randn,
     randn_like,
     randperm,
@@ -38,7 +44,7 @@ from tinymm.factories import (
 )
 from tinymm.ops import *  # noqa: F403  (the ops table's exports: tinymm.ops.__all__)
 from tinymm.serialization import load, save
-from tinymm.tensor import Tensor
+from tinymm.tensor import Tensor, device
 
 float32 = _np.dtype(_np.float32)
 float64 = _np.dtype(_np.float64)
@@ -47,3 +53,36 @@ int64 = _np.dtype(_np.int64)
 int32 = _np.dtype(_np.int32)
 bool_ = _np.dtype(_np.bool_)
 long = int64
+int8 = _np.dtype(_np.int8)
+int16 = _np.dtype(_np.int16)
+uint8 = _np.dtype(_np.uint8)
+short = int16
+half = float16
+double = float64
+bool = bool_  # noqa: A001  (torch.bool)
+float = float32  # noqa: A001  (torch.float)
+int = int32  # noqa: A001  (torch.int)
+
+
+def is_tensor(obj) -> "_builtins.bool":
+    return isinstance(obj, Tensor)
+
+
+def is_floating_point(t) -> "_builtins.bool":
+    return t.dtype.kind == "f"
+
+
+def numel(t) -> "_builtins.int":
+    return t.numel()
+
+
+def __getattr__(name):
+    """``tinymm.nn``, ``tinymm.nn.functional`` and ``tinymm.optim`` after a plain ``import tinymm``,
+    as ``import torch`` gives ``torch.nn``: the subpackage is imported on first use (PEP 562),
+    which keeps ``import tinymm`` light and the floors one-way (floor 3 never imports floor 5)."""
+    if name in _LAZY_SUBPACKAGES:
+        return _importlib.import_module(f"tinymm.{name}")
+    raise AttributeError(f"module 'tinymm' has no attribute {name!r}")
+
+
+_LAZY_SUBPACKAGES = ("nn", "optim", "data", "metrics", "models", "train")

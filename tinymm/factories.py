@@ -12,9 +12,16 @@ from tinymm import backend
 from tinymm.tensor import Tensor
 
 
+class FactoryDTypeError(RuntimeError, TypeError):
+    """A dtype a factory does not make (PyTorch raises RuntimeError, e.g. linspace with bool)."""
+
+
 def _size(size):
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = tuple(size[0])
+    for s in size:
+        if not isinstance(s, (int, np.integer)) and not (isinstance(s, Tensor) and s.dtype.kind in "iu" and s.ndim == 0):
+            raise TypeError(f"size must be a tuple of ints, but found element {s!r} of type {type(s).__name__}")
     out = tuple(int(s) for s in size)
     if any(s < 0 for s in out):
         raise ValueError(f"negative dimension in size {out}")
@@ -30,6 +37,14 @@ def _finish(arr, requires_grad):
 
 def _dtype(dtype):
     return backend.get_default_dtype() if dtype is None else np.dtype(dtype)
+
+
+def empty_like(t: Tensor, dtype=None, requires_grad=False) -> Tensor:
+    return empty(t.shape, dtype=dtype or t.dtype, device=t.device, requires_grad=requires_grad)
+
+
+def randint_like(t: Tensor, low, high=None, dtype=None) -> Tensor:
+    return randint(low, high, t.shape, dtype=dtype or t.dtype, device=t.device)
 
 
 def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
@@ -72,6 +87,8 @@ def full(size, fill_value, dtype=None, device="cpu", requires_grad=False) -> Ten
 
 
 def arange(start, end=None, step=1, dtype=None, device="cpu", requires_grad=False) -> Tensor:
+    if step == 0:
+        raise ValueError("arange: step must be nonzero")
     if end is None:
         start, end = 0, start
     if dtype is None:
@@ -82,11 +99,27 @@ def arange(start, end=None, step=1, dtype=None, device="cpu", requires_grad=Fals
 
 
 def linspace(start, end, steps, dtype=None, device="cpu", requires_grad=False) -> Tensor:
+    """``steps`` evenly spaced values from start to end; an integer dtype truncates toward
+    zero (as PyTorch), bool is refused."""
+    d = _dtype(dtype)
+    if d.kind == "b":
+        raise FactoryDTypeError("linspace: bool is not a supported dtype (use a floating or integer dtype)")
+    if not isinstance(steps, (int, np.integer)) or steps < 0:
+        raise ValueError(f"linspace: steps must be a non-negative integer, got {steps!r}")
     xp = backend.array_module(device)
-    return _finish(xp.linspace(start, end, int(steps), dtype=_dtype(dtype)), requires_grad)
+    vals = xp.linspace(float(start), float(end), int(steps), dtype=np.float64)
+    arr = xp.trunc(vals).astype(d) if d.kind in "iu" else vals.astype(d)
+    return _finish(arr, requires_grad)
+
+
+def logspace(start, end, steps, base=10.0, dtype=None, device="cpu", requires_grad=False) -> Tensor:
+    lin = linspace(start, end, steps, dtype=np.float64, device=device)
+    xp = backend.array_module(device)
+    return _finish((xp.asarray(base, np.float64) ** lin.data).astype(_dtype(dtype)), requires_grad)
 
 
 def eye(n, m=None, dtype=None, device="cpu", requires_grad=False) -> Tensor:
+    _size((n,) if m is None else (n, m))
     xp = backend.array_module(device)
     return _finish(xp.eye(n, m, dtype=_dtype(dtype)), requires_grad)
 
@@ -106,7 +139,10 @@ def rand(*size, dtype=None, device="cpu", requires_grad=False) -> Tensor:
 
 
 def randint(low, high=None, size=(), dtype=np.int64, device="cpu") -> Tensor:
-    """Integers in [low, high) (or [0, low) when high is omitted)."""
+    """Integers in [low, high) (or [0, low) when high is omitted); PyTorch's
+    ``randint(high, size)`` spelling is accepted too."""
+    if isinstance(high, (tuple, list)):
+        low, high, size = 0, low, high
     if high is None:
         low, high = 0, low
     arr = backend.rng(device).integers(low, high, size=_size((size,)) if size != () else ())

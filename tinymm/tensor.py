@@ -63,12 +63,49 @@ def bump_version(arr) -> None:
 
 
 
+class device(str):
+    """A device, as ``torch.device``: ``device("cuda:0")``; it compares equal to its string
+    (``x.device == "cpu"``) and has ``.type`` ("cpu"/"cuda") and ``.index`` (None or an int)."""
+
+    def __new__(cls, type, index=None):
+        if isinstance(type, device):
+            return type
+        name = str(type)
+        kind, _, idx = name.partition(":")
+        if kind not in ("cpu", "cuda"):
+            raise RuntimeError(f"Expected one of cpu, cuda device type at start of device string: {name}")
+        if idx:
+            index = int(idx)
+        obj = super().__new__(cls, kind if index is None else f"{kind}:{int(index)}")
+        obj._type = kind
+        obj._index = None if index is None else int(index)
+        return obj
+
+    @property
+    def type(self) -> str:
+        return self._type
+
+    @property
+    def index(self):
+        return self._index
+
+    def __repr__(self) -> str:
+        return f"device(type='{self._type}')" if self._index is None else f"device(type='{self._type}', index={self._index})"
+
+    __hash__ = str.__hash__
+
+
+_CPU = device("cpu")
+
+
 def _infer_array(data, dtype, device):
     """Turn ``data`` (array, Tensor, list, scalar) into an array on ``device`` with ``dtype``."""
     if isinstance(data, Tensor):
         arr = data.data
     elif isinstance(data, np.ndarray) or backend.device_of(data) == "cuda":
         arr = data
+    elif isinstance(data, np.generic):  # a NumPy scalar keeps its dtype, as in torch.tensor
+        arr = np.asarray(data)
     else:
         arr = np.asarray(data)
         if arr.dtype.kind == "f" and dtype is None:
@@ -121,8 +158,24 @@ class Tensor:
         return self.data.dtype
 
     @property
-    def device(self) -> str:
-        return "cpu" if type(self.data) is np.ndarray else backend.device_of(self.data)
+    def device(self) -> device:
+        return _CPU if type(self.data) is np.ndarray else device(backend.device_of(self.data))
+
+    @property
+    def is_cuda(self) -> bool:
+        return type(self.data) is not np.ndarray
+
+    def is_floating_point(self) -> bool:
+        return self.data.dtype.kind == "f"
+
+    def is_contiguous(self) -> bool:
+        return bool(self.data.flags.c_contiguous)
+
+    def nelement(self) -> int:
+        return int(self.data.size)
+
+    def element_size(self) -> int:
+        return int(self.data.dtype.itemsize)
 
     @property
     def ndim(self) -> int:
@@ -138,7 +191,11 @@ class Tensor:
         return None if self._node is None else self._node[0].fn.__name__
 
     def size(self, dim: int | None = None):
-        return self.data.shape if dim is None else self.data.shape[dim]
+        if dim is None:
+            return self.data.shape
+        if not -max(self.ndim, 1) <= dim < max(self.ndim, 1):
+            raise IndexError(f"size: dim {dim} is out of range for a tensor with {self.ndim} dimensions")
+        return self.data.shape[dim] if self.ndim else 1
 
     def numel(self) -> int:
         return int(self.data.size)

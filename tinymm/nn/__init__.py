@@ -15,9 +15,40 @@ from tinymm.nn.layers import (  # noqa: F401
     Softmax,
     Tanh,
 )
+from tinymm.nn.activations import (  # noqa: F401
+    CELU,
+    ELU,
+    GLU,
+    SELU,
+    CircularPad1d,
+    CircularPad2d,
+    ConstantPad1d,
+    ConstantPad2d,
+    Hardsigmoid,
+    Hardswish,
+    Hardtanh,
+    LeakyReLU,
+    LogSigmoid,
+    LogSoftmax,
+    Mish,
+    PReLU,
+    ReflectionPad1d,
+    ReflectionPad2d,
+    ReLU6,
+    ReplicationPad1d,
+    ReplicationPad2d,
+    Softmin,
+    Softplus,
+    Softsign,
+    Tanhshrink,
+    Threshold,
+    Upsample,
+    ZeroPad2d,
+)
 from tinymm.nn.attention import MultiheadAttention  # noqa: F401
 from tinymm.nn.batchnorm import BatchNorm1d, BatchNorm2d  # noqa: F401
 from tinymm.nn.conv import Conv1d, Conv2d  # noqa: F401
+from tinymm.nn.loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss  # noqa: F401
 from tinymm.nn.module import Module  # noqa: F401
 from tinymm.nn.parameter import Parameter  # noqa: F401
 from tinymm.nn.pooling import (  # noqa: F401

@@ -47,6 +47,12 @@ def normalize_dims(name: str, ndim: int, dim, axis=None):
     if d is None:
         return None
     dims = (d,) if isinstance(d, (int, np.integer)) else tuple(d)
+    if ndim == 0:
+        # A 0-d tensor accepts dim 0 / -1 (as PyTorch): nothing to reduce over.
+        for a in dims:
+            if int(a) not in (0, -1):
+                raise IndexError(f"{name}: dim {a} is out of range for a 0-d tensor (expected 0 or -1)")
+        return ()
     out = []
     for a in dims:
         a = int(a)
@@ -59,8 +65,9 @@ def normalize_dims(name: str, ndim: int, dim, axis=None):
 
 
 def normalize_dim(name: str, ndim: int, dim) -> int:
-    """One axis, negative allowed, checked against ``ndim``."""
-    return normalize_dims(name, ndim, int(dim))[0]
+    """One axis, negative allowed, checked against ``ndim`` (0 for a 0-d tensor)."""
+    dims = normalize_dims(name, ndim, int(dim))
+    return dims[0] if dims else 0
 
 
 def keep_flag(keepdim, np_style: dict) -> bool:
@@ -75,3 +82,17 @@ def keep_flag(keepdim, np_style: dict) -> bool:
 def float_dtype_for(arr):
     """The floating dtype an integer array is promoted to when it meets a Python float."""
     return arr.dtype if arr.dtype.kind == "f" else get_default_dtype()
+
+
+class ShapeError(RuntimeError, ValueError):
+    """Shapes that do not fit an op. PyTorch raises RuntimeError here, older tinymm code
+    (and NumPy habits) expect ValueError: this is both, and its message names the shapes."""
+
+
+class DTypeError(RuntimeError, TypeError):
+    """A dtype an op does not implement (PyTorch: RuntimeError "... not implemented for 'Float'")."""
+
+
+class EmptyReductionError(IndexError, RuntimeError):
+    """A max/min-like reduction over a dimension of size 0 (PyTorch raises IndexError with a
+    dim, RuntimeError without one)."""

@@ -17,7 +17,7 @@ import numpy as np
 
 from tinymm import backend
 from tinymm.autograd import Function
-from tinymm.ops._util import is_scalar, xp_of
+from tinymm.ops._util import ShapeError, is_scalar, xp_of
 from tinymm.tensor import Tensor
 
 # ----------------------------------------------------------------------------- operands
@@ -55,12 +55,26 @@ def check_pair(name: str, a: Tensor, b: Tensor):
     return a, b  # two non-float dtypes: NumPy's integer promotion, no gradient involved
 
 
-def operands(name: str, a, b):
-    """Normalise a binary op's operands; Python scalars pass through as constants."""
+def check_broadcast(name: str, sa, sb):
+    """Raise ``ShapeError`` naming both shapes unless they broadcast together (a plain loop:
+    several times cheaper than ``numpy.broadcast_shapes`` on the hot path of every op)."""
+    for x, y in zip(reversed(sa), reversed(sb)):
+        if x != y and x != 1 and y != 1:
+            raise ShapeError(
+                f"{name}: the size of tensor a {tuple(sa)} must match the size of tensor b {tuple(sb)} "
+                "at every non-singleton dimension (they do not broadcast)"
+            )
+
+
+def operands(name: str, a, b, broadcast: bool = True):
+    """Normalise a binary op's operands; Python scalars pass through as constants. With
+    ``broadcast`` two tensors must broadcast together (ShapeError naming both shapes)."""
     if type(b) is float and isinstance(a, Tensor) and a.data.dtype.kind == "f":
         return a, b  # the commonest case, ``x * 0.5``, without the general checks
     ta, tb = isinstance(a, Tensor), isinstance(b, Tensor)
     if ta and tb:
+        if broadcast and a.data.shape != b.data.shape:
+            check_broadcast(name, a.data.shape, b.data.shape)
         if type(a.data) is type(b.data) and a.data.dtype == b.data.dtype:
             return a, b
         return check_pair(name, a, b)
@@ -125,7 +139,9 @@ def to(x: Tensor, *args, **kwargs) -> Tensor:
     if kwargs:
         raise TypeError(f"to: unexpected arguments {sorted(kwargs)}")
     for a in args:
-        if isinstance(a, (np.dtype, type)):
+        if isinstance(a, Tensor):  # .to(other): other's dtype and device
+            dtype, device = a.dtype, a.device
+        elif isinstance(a, (np.dtype, type)):
             dtype = a
         else:  # "cpu", "cuda", or a device object with .type
             device = a

@@ -37,7 +37,9 @@ class Add(Function):
         return (unbroadcast(g, sa) if na else None, unbroadcast(g, sb) if nb else None)
 
 
-def add(a, b):
+def add(a, b, *, alpha=1):
+    if alpha != 1:
+        b = mul(b, alpha)
     a, b = operands("add", a, b)
     return Add.apply(a, b)
 
@@ -55,7 +57,9 @@ class Sub(Function):
         return (unbroadcast(g, sa) if na else None, unbroadcast(-g, sb) if nb else None)
 
 
-def sub(a, b):
+def sub(a, b, *, alpha=1):
+    if alpha != 1:
+        b = mul(b, alpha)
     a, b = operands("sub", a, b)
     return Sub.apply(a, b)
 
@@ -114,7 +118,8 @@ def div(a, b):
 
 
 class Pow(Function):
-    """``a ** b``; d/da = b·a^(b−1), d/db = a^b·ln a (a > 0 where b needs a gradient)."""
+    """``a ** b``; d/da = b·a^(b−1) (0 where b = 0), d/db = a^b·ln a (0 where a = 0 and b ≥ 0,
+    NaN for a negative base: PyTorch's rules)."""
 
     @staticmethod
     def forward(ctx, a, b):
@@ -126,15 +131,19 @@ class Pow(Function):
     def backward(ctx, g):
         a, b, out = ctx.saved_arrays
         na, nb = ctx.needs_input_grad
+        xp = xp_of(g)
         ga = gb = None
-        if na:
-            if is_scalar(b):
-                ga = g * b * a ** (b - 1) if b != 0 else g * 0
-            else:
-                ga = unbroadcast(g * b * a ** (b - 1), _shape(a))
-        if nb:
-            log_a = math.log(a) if is_scalar(a) else xp_of(out).log(a)  # a Python float stays weak
-            gb = unbroadcast(g * out * log_a, _shape(b))
+        with np.errstate(all="ignore"):
+            if na:
+                if is_scalar(b):
+                    ga = g * b * a ** (b - 1) if b != 0 else g * 0
+                else:
+                    ga = unbroadcast(xp.where(b == 0, 0, g * b * a ** (b - 1)).astype(g.dtype, copy=False), _shape(a))
+            if nb:
+                a_arr = xp.asarray(a, dtype=g.dtype) if is_scalar(a) else a
+                log_a = xp.log(a_arr)
+                d = xp.where((a_arr == 0) & (b >= 0), 0, out * log_a).astype(g.dtype, copy=False)
+                gb = unbroadcast(g * d, _shape(b))
         return ga, gb
 
 
@@ -346,7 +355,8 @@ def silu(x):
     return Silu.apply(to_float(as_tensor(x, "silu")))
 
 
-def _erf(x):
+def erf_array(x):
+    """erf on a NumPy/CuPy array (SciPy's, imported on first use)."""
     if xp_of(x) is np:
         from scipy.special import erf
     else:
@@ -370,7 +380,7 @@ class Gelu(Function):
             t = xp.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x * x * x))
             ctx.save_for_backward(x, t)
             return 0.5 * x * (1 + t)
-        cdf = 0.5 * (1 + _erf(x * (1 / math.sqrt(2.0))))
+        cdf = 0.5 * (1 + erf_array(x * (1 / math.sqrt(2.0))))
         ctx.save_for_backward(x, cdf)
         return x * cdf
 
@@ -453,10 +463,3 @@ def logical_not(x) -> Tensor:
     if x.dtype.kind == "b":
         return Tensor._wrap(~x.data)
     return Tensor._wrap(x.data == 0)
-
-
-def logical(a, b, op: str) -> Tensor:
-    a, b = operands(f"logical_{op}", a, b)
-    ad = a.data if isinstance(a, Tensor) else a
-    bd = b.data if isinstance(b, Tensor) else b
-    return Tensor._wrap((ad & bd) if op == "and" else (ad | bd))

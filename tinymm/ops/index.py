@@ -10,7 +10,9 @@ import numpy as np
 
 from tinymm.autograd import Function
 from tinymm.ops._util import unbroadcast, xp_of
-from tinymm.ops.convert import as_tensor, operands
+from tinymm.backend import get_default_dtype
+from tinymm.ops._util import ShapeError, normalize_dim
+from tinymm.ops.convert import as_tensor, cast, operands
 from tinymm.tensor import Tensor
 
 
@@ -19,7 +21,7 @@ def is_basic_index(index) -> bool:
     return all(i is None or i is Ellipsis or isinstance(i, (int, slice)) for i in items)
 
 
-def scatter_add(out, index, g):
+def add_at(out, index, g):
     """``out[index] += g`` where an index may repeat (each repeat adds): NumPy or CuPy."""
     xp = xp_of(out)
     if xp.__name__ == "numpy":
@@ -43,7 +45,7 @@ class GetItem(Function):
         if is_basic_index(index):
             out[index] = g
         else:
-            scatter_add(out, index, g)
+            add_at(out, index, g)
         return out
 
 
@@ -60,7 +62,53 @@ def array_index(index):
     return index
 
 
+def _split_ints_first(index):
+    """PyTorch applies integer indices before advanced ones: ``t[0, :, idx]`` selects row 0
+    and then indexes, giving (3, 2) for a (2, 3, 4) tensor where NumPy's placement rule would
+    give (2, 3). Return (basic, advanced): ``x[basic][advanced]`` is PyTorch's result, or
+    None when the index has no integer beside an array."""
+    if type(index) is not tuple or len(index) < 2:  # one item cannot mix the two kinds
+        return None
+    items = index
+    arrays = [i for i in items if hasattr(i, "shape") and not isinstance(i, (int, np.integer))]
+    ints = [i for i in items if isinstance(i, (int, np.integer)) and not isinstance(i, bool)]
+    if not arrays or not ints:
+        return None
+    basic, advanced = [], []
+    for i in items:
+        if isinstance(i, (int, np.integer)) and not isinstance(i, bool):
+            basic.append(i)
+        elif hasattr(i, "shape"):
+            k = i.ndim if i.dtype.kind == "b" else 1
+            basic.extend([slice(None)] * k)
+            advanced.append(i)
+        elif i is None:
+            basic.append(None)
+            advanced.append(slice(None))
+        elif i is Ellipsis:
+            basic.append(Ellipsis)
+            advanced.append(Ellipsis)
+        else:
+            basic.append(i)
+            advanced.append(slice(None))
+    return tuple(basic), tuple(advanced)
+
+
+def numpy_index(shape, index):
+    """An index that NumPy applies with PyTorch's meaning, for ``x[index] = value``: unchanged
+    unless integers meet integer arrays (then the element positions PyTorch would address,
+    as a tuple of integer arrays)."""
+    split = _split_ints_first(index)
+    if split is None:
+        return index
+    basic, advanced = split
+    positions = np.arange(int(np.prod(shape))).reshape(shape)[basic][advanced]
+    return np.unravel_index(positions, shape)
+
+
 def getitem(x, index):
+    """``x[index]`` with PyTorch's semantics: basic indices give views, integer arrays and
+    masks copy; integer indices apply before the array indices (see ``_split_ints_first``)."""
     x = as_tensor(x, "getitem")
     index = array_index(index)
     items = index if isinstance(index, tuple) else (index,)
@@ -71,6 +119,10 @@ def getitem(x, index):
         xp = xp_of(x.data)
         moved = tuple(xp.asarray(i) if isinstance(i, np.ndarray) else i for i in items)
         index = moved if isinstance(index, tuple) else moved[0]
+    split = _split_ints_first(index)
+    if split is not None:
+        basic, advanced = split
+        return getitem(getitem(x, basic), advanced)
     if x.data.dtype.kind != "f":
         return Tensor._wrap(x.data[index])
     return GetItem.apply(x, index)
@@ -95,10 +147,24 @@ class Where(Function):
         )
 
 
-def where(condition, a, b):
+def where(condition, a=None, b=None):
+    """``where(cond, a, b)``: a where cond else b (tensors or Python scalars, broadcast);
+    ``where(cond)`` is ``nonzero(cond, as_tuple=True)``."""
     cond = as_tensor(condition, "where")
+    if a is None and b is None:
+        return nonzero(cond, as_tuple=True)
     if cond.dtype.kind != "b":
         raise TypeError(f"where: condition must be bool, got {cond.dtype}")
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+        # Two scalars: a tensor of the result type (float scalars give the default dtype).
+        xp = xp_of(cond.data)
+        if isinstance(a, float) or isinstance(b, float):
+            dt = get_default_dtype()
+        elif isinstance(a, bool) and isinstance(b, bool):
+            dt = np.bool_
+        else:
+            dt = np.int64
+        return Tensor._wrap(xp.where(cond.data, xp.asarray(a, dt), xp.asarray(b, dt)).astype(dt, copy=False))
     a, b = operands("where", a, b)
     for t in (a, b):
         if isinstance(t, Tensor) and type(t.data) is not type(cond.data):
@@ -155,3 +221,262 @@ def one_hot(x, num_classes: int = -1) -> Tensor:
             f"one_hot: class values must be in [0, {num_classes}), got min {int(x.data.min())}, max {int(x.data.max())}"
         )
     return Tensor._wrap((x.data[..., None] == xp.arange(num_classes)).astype(np.int64))
+
+
+# ----------------------------------------------------------------------------- gather / scatter
+
+
+def nonzero(x, *, as_tuple: bool = False):
+    """Indices of the non-zero elements: (n, ndim) int64, or one array per dim with ``as_tuple``."""
+    x = as_tensor(x, "nonzero")
+    xp = xp_of(x.data)
+    data = x.data if x.ndim else x.data.reshape(1)
+    idx = xp.nonzero(data)
+    if as_tuple:
+        return tuple(Tensor._wrap(i.astype(np.int64)) for i in idx)
+    out = xp.stack(idx, axis=1).astype(np.int64) if idx else xp.zeros((0, 0), np.int64)
+    if x.ndim == 0:
+        out = out[:, :0]
+    return Tensor._wrap(out)
+
+
+def argwhere(x):
+    return nonzero(x)
+
+
+def _along(index, axis):
+    """The advanced index that addresses ``x[..., index[i, j, k], ...]`` at axis ``axis`` and
+    ``x[i, j, k]`` elsewhere, for gather/scatter (index may be smaller than x off ``axis``)."""
+    xp = xp_of(index)
+    parts = []
+    for d in range(index.ndim):
+        if d == axis:
+            parts.append(index)
+        else:
+            shape = [1] * index.ndim
+            shape[d] = index.shape[d]
+            parts.append(xp.arange(index.shape[d]).reshape(shape))
+    return tuple(parts)
+
+
+def _check_gather(name, x, dim, index, src=None):
+    index = as_tensor(index, name)
+    if index.dtype.kind not in "iu":
+        raise TypeError(f"{name}: index must be an integer tensor, got {index.dtype}")
+    if x.ndim != index.ndim and not (x.ndim == 0 and index.ndim <= 1):
+        raise ShapeError(f"{name}: index has {index.ndim} dims ({index.shape}), the tensor {x.ndim} ({x.shape})")
+    axis = normalize_dim(name, x.ndim, dim)
+    if x.ndim == 0:
+        return index, axis
+    for d in range(x.ndim):
+        if d != axis and index.shape[d] > x.shape[d]:
+            raise ShapeError(f"{name}: index {index.shape} is larger than the tensor {x.shape} at dim {d}")
+        if src is not None and index.shape[d] > src.shape[d]:
+            raise ShapeError(f"{name}: index {index.shape} is larger than src {src.shape} at dim {d}")
+    if index.data.size:
+        lo, hi = int(index.data.min()), int(index.data.max())
+        if lo < -x.shape[axis] or hi >= x.shape[axis]:
+            raise IndexError(f"{name}: index {lo if lo < 0 else hi} is out of bounds for dim {axis} of size {x.shape[axis]}")
+    return index, axis
+
+
+class Gather(Function):
+    @staticmethod
+    def forward(ctx, x, index, axis):
+        ctx.meta = (x.shape, x.dtype)
+        where_ = _along(index, axis)
+        ctx.save_for_backward(*where_)
+        return x[where_]
+
+    @staticmethod
+    def backward(ctx, g):
+        shape, dtype = ctx.meta
+        out = xp_of(g).zeros(shape, dtype)
+        add_at(out, tuple(ctx.saved_arrays), g)
+        return out, None
+
+
+def gather(x, dim, index, *, sparse_grad=False):
+    """``out[i][j][k] = x[index[i][j][k]][j][k]`` for dim 0 (and so on): PyTorch's gather."""
+    x = as_tensor(x, "gather")
+    index, axis = _check_gather("gather", x, dim, index)
+    if x.ndim == 0:
+        return getitem(x.reshape(1), index.data)
+    if x.dtype.kind != "f":
+        return Tensor._wrap(x.data[_along(index.data, axis)])
+    return Gather.apply(x, index.data, axis)
+
+
+def take_along_dim(x, indices, dim):
+    return gather(x, dim, indices)
+
+
+def _src_part(src, index):
+    """The part of ``src`` that the index addresses (src may be larger than index)."""
+    return src[tuple(slice(0, n) for n in index.shape)]
+
+
+class Scatter(Function):
+    """``out = x`` with ``out[index along axis] = src`` (or ``+=`` when ``add``). Gradients:
+    x gets g (with the overwritten positions zeroed when not ``add``); src gets g gathered."""
+
+    @staticmethod
+    def forward(ctx, x, src, index, axis, add):
+        where_ = _along(index, axis)
+        ctx.meta = (getattr(src, "shape", None), add)
+        ctx.save_for_backward(*where_)
+        out = x.copy()
+        part = _src_part(src, index) if hasattr(src, "shape") else src
+        if add:
+            add_at(out, where_, part)
+        else:
+            out[where_] = part
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        where_ = tuple(ctx.saved_arrays)
+        src_shape, add = ctx.meta
+        nx, ns = ctx.needs_input_grad[:2]
+        gx = gs = None
+        if nx:
+            gx = g if add else g.copy()
+            if not add:
+                gx[where_] = 0
+        if ns:
+            gs = xp_of(g).zeros(src_shape, g.dtype)
+            part = g[where_]
+            gs[tuple(slice(0, n) for n in part.shape)] = part
+        return gx, gs, None
+
+
+def _scatter(name, x, dim, index, src, add):
+    x = as_tensor(x, name)
+    value = not isinstance(src, Tensor) and not hasattr(src, "shape") and not isinstance(src, list)
+    if not value:
+        src = as_tensor(src, name)
+        if src.dtype != x.dtype:
+            src = cast(src, x.dtype)
+    index, axis = _check_gather(name, x, dim, index, None if value else src)
+    return Scatter.apply(x, src, index.data, axis, add)
+
+
+def scatter(x, dim, index, src=None, *, value=None, reduce=None):
+    """PyTorch's ``scatter``: ``out[index[i][j]][j] = src[i][j]`` (dim 0); ``src`` may be a
+    number. ``reduce="add"``/``"multiply"`` as the deprecated PyTorch option."""
+    if src is None:
+        src = value
+    if reduce == "add":
+        return scatter_add(x, dim, index, src)
+    if reduce == "multiply":
+        return scatter_reduce(x, dim, index, src, "prod")
+    if reduce is not None:
+        raise ValueError(f"scatter: reduce must be None, 'add' or 'multiply', got {reduce!r}")
+    return _scatter("scatter", x, dim, index, src, add=False)
+
+
+def scatter_add(x, dim, index, src):
+    """``out = x; out[index[i][j]][j] += src[i][j]`` (dim 0); repeated indices all add."""
+    return _scatter("scatter_add", x, dim, index, src, add=True)
+
+
+class ScatterReduce(Function):
+    """scatter_reduce with ``reduce`` in sum/prod/mean/amax/amin. The gradient follows
+    PyTorch: sum as scatter_add, mean divided by the count, amax/amin shared evenly by every
+    element (self or src) equal to the result, prod as out/element (inputs without zeros)."""
+
+    @staticmethod
+    def forward(ctx, x, src, index, axis, reduce, include_self):
+        xp = xp_of(x)
+        where_ = _along(index, axis)
+        part = _src_part(src, index)
+        out = x.copy()
+        touched = xp.zeros(x.shape, bool)
+        touched[where_] = True
+        count = xp.zeros(x.shape, x.dtype if x.dtype.kind == "f" else np.float64)
+        add_at(count, where_, 1)
+        if not include_self:
+            ident = {"sum": 0, "mean": 0, "prod": 1, "amax": -np.inf, "amin": np.inf}[reduce]
+            if x.dtype.kind != "f" and reduce in ("amax", "amin"):
+                info = np.iinfo(x.dtype)
+                ident = info.min if reduce == "amax" else info.max
+            out[touched] = ident
+        else:
+            count = count + 1
+        if reduce in ("sum", "mean"):
+            add_at(out, where_, part)
+        elif xp is np:
+            {"prod": np.multiply, "amax": np.maximum, "amin": np.minimum}[reduce].at(out, where_, part)
+        else:
+            raise NotImplementedError(f"scatter_reduce: reduce={reduce!r} on CUDA")
+        if reduce == "mean":
+            c = xp.where(touched, count, 1)
+            if x.dtype.kind == "f":
+                out = xp.where(touched, out / c, out).astype(x.dtype)
+            else:
+                out = xp.where(touched, xp.floor_divide(out, c.astype(x.dtype)), out)
+        ctx.meta = (reduce, include_self, src.shape)
+        ctx.save_for_backward(x, src, out, touched, count, *where_)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        x, src, out, touched, count, *where_ = ctx.saved_arrays
+        where_ = tuple(where_)
+        reduce, include_self, src_shape = ctx.meta
+        xp = xp_of(g)
+        part = _src_part(src, where_[0])
+        if reduce == "sum":
+            gx, gpart = g.copy(), g[where_]
+        elif reduce == "mean":
+            c = xp.where(touched, count, 1).astype(g.dtype)
+            gx, gpart = g / c, (g / c)[where_]
+        elif reduce == "prod":
+            with np.errstate(all="ignore"):
+                gx = xp.where(touched, g * out / x, g)
+                gpart = (g * out)[where_] / part
+        else:
+            hits = xp.zeros(x.shape, g.dtype)
+            self_hit = (x == out) & touched if include_self else xp.zeros(x.shape, bool)
+            hits += self_hit
+            src_hit = part == out[where_]
+            add_at(hits, where_, src_hit.astype(g.dtype))
+            share = g / xp.where(hits == 0, 1, hits)
+            gx = xp.where(touched, share * self_hit, g)
+            gpart = share[where_] * src_hit
+        if not include_self and reduce != "prod":
+            gx = xp.where(touched, 0, gx)
+        if not include_self and reduce == "prod":
+            gx = xp.where(touched, 0, gx)
+        gs = xp.zeros(src_shape, g.dtype)
+        gs[tuple(slice(0, n) for n in gpart.shape)] = gpart
+        na, ns = ctx.needs_input_grad[:2]
+        return (gx.astype(g.dtype, copy=False) if na else None, gs if ns else None, None)
+
+
+def scatter_reduce(x, dim, index, src, reduce, *, include_self: bool = True):
+    """PyTorch's ``scatter_reduce``: reduce ``src`` into ``x`` at ``index`` along ``dim`` with
+    "sum", "prod", "mean", "amax" or "amin"; ``include_self`` counts x's own value."""
+    if reduce not in ("sum", "prod", "mean", "amax", "amin"):
+        raise ValueError(f"scatter_reduce: reduce must be sum, prod, mean, amax or amin, got {reduce!r}")
+    x = as_tensor(x, "scatter_reduce")
+    src = as_tensor(src, "scatter_reduce")
+    if src.dtype != x.dtype:
+        src = cast(src, x.dtype)
+    index, axis = _check_gather("scatter_reduce", x, dim, index, src)
+    return ScatterReduce.apply(x, src, index.data, axis, reduce, bool(include_self))
+
+
+def index_select(x, dim, index):
+    """The slices of ``x`` at ``index`` (1-D integers) along ``dim``."""
+    x = as_tensor(x, "index_select")
+    index = as_tensor(index, "index_select")
+    if index.dtype.kind not in "iu" or index.ndim > 1:
+        raise TypeError(f"index_select: index must be a 0-d or 1-D integer tensor, got {index.dtype} {index.shape}")
+    if x.ndim == 0:
+        return getitem(x.reshape(1), index.data.reshape(-1)).reshape(())
+    axis = normalize_dim("index_select", x.ndim, dim)
+    n = x.shape[axis]
+    if index.data.size and (int(index.data.min()) < -n or int(index.data.max()) >= n):
+        raise IndexError(f"index_select: index out of range for dim {axis} of size {n}")
+    return getitem(x, (slice(None),) * axis + (index.data.reshape(-1),))

@@ -14,12 +14,14 @@ saved that storage then refuses to backward. What else happens depends on the gr
 """
 from __future__ import annotations
 
-from tinymm import autograd
+import numpy as np
+
+from tinymm import autograd, backend
 from tinymm.autograd import Function
 from tinymm.ops._util import unbroadcast
 from tinymm.ops.convert import as_tensor, cast
-from tinymm.ops.elementwise import add, clamp, div, mul, sub
-from tinymm.ops.index import array_index
+from tinymm.ops.elementwise import add, clamp, div, mul, pow, sub
+from tinymm.ops.index import array_index, masked_fill, numpy_index, scatter, scatter_add
 from tinymm.tensor import Tensor, bump_version, storage_of
 
 
@@ -86,7 +88,7 @@ class SetItem(Function):
 
 def setitem(x: Tensor, index, value) -> None:
     """``x[index] = value``; recorded when the value or ``x`` carries a graph (module docstring)."""
-    index = array_index(index)
+    index = numpy_index(x.shape, array_index(index))
     if _records("setitem", x, value):
         if isinstance(value, Tensor) and value.dtype != x.dtype:
             value = cast(value, x.dtype)
@@ -134,6 +136,31 @@ def clamp_(x: Tensor, min=None, max=None) -> Tensor:
     return x
 
 
+def _rewrite_(name: str, x: Tensor, fn) -> Tensor:
+    """``x = fn(x)`` written into x (recorded when a graph is involved, as clamp_)."""
+    if _records(name, x, None):
+        return _rebase(x, fn(_old_history(x, copy=True)))
+    x.data[...] = fn(Tensor._wrap(x.data)).data
+    bump_version(x.data)
+    return x
+
+
+def masked_fill_(x: Tensor, mask, value) -> Tensor:
+    return _rewrite_("masked_fill_", x, lambda t: masked_fill(t, mask, value))
+
+
+def scatter_(x: Tensor, dim, index, src=None, *, value=None, reduce=None) -> Tensor:
+    return _rewrite_("scatter_", x, lambda t: scatter(t, dim, index, src, value=value, reduce=reduce))
+
+
+def scatter_add_(x: Tensor, dim, index, src) -> Tensor:
+    return _rewrite_("scatter_add_", x, lambda t: scatter_add(t, dim, index, src))
+
+
+def pow_(x: Tensor, exponent) -> Tensor:
+    return _rewrite_("pow_", x, lambda t: pow(t, exponent))
+
+
 def copy_(x: Tensor, src) -> Tensor:
     """Copy ``src`` (broadcast, cast to x's dtype) into ``x``; the gradient flows to ``src``."""
     src = as_tensor(src, "copy_")
@@ -161,3 +188,35 @@ def fill_(x: Tensor, value) -> Tensor:
 
 def zero_(x: Tensor) -> Tensor:
     return _fill("zero_", x, 0)
+
+
+# ----------------------------------------------------------------------------- random fills
+# Draws come from tinymm's generator (``tinymm.manual_seed``), in float64 then cast, so a
+# float32 and a float64 tensor filled after the same seed hold the same numbers.
+
+
+def _draw_into(name: str, x: Tensor, draw) -> Tensor:
+    if x.dtype.kind != "f":
+        raise TypeError(f"{name}: needs a floating tensor, got {x.dtype}")
+    arr = draw(backend.rng(x.device), x.shape).astype(x.dtype, copy=False)
+    return _fill(name, x, arr)
+
+
+def normal_(x: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
+    """Fill with draws from N(mean, std²) in place."""
+    return _draw_into("normal_", x, lambda g, s: g.normal(mean, std, size=s))
+
+
+def uniform_(x: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
+    """Fill with draws from U[a, b) in place (``from``/``to`` in PyTorch's positional order)."""
+    return _draw_into("uniform_", x, lambda g, s: g.uniform(a, b, size=s))
+
+
+def exponential_(x: Tensor, lambd: float = 1.0) -> Tensor:
+    return _draw_into("exponential_", x, lambda g, s: g.exponential(1.0 / lambd, size=s))
+
+
+def bernoulli_(x: Tensor, p=0.5) -> Tensor:
+    """Fill with 1 (probability ``p``, a number or a tensor broadcasting to x) or 0, in place."""
+    prob = p.data if isinstance(p, Tensor) else p
+    return _draw_into("bernoulli_", x, lambda g, s: (g.random(size=s) < prob).astype(np.float64))

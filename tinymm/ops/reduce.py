@@ -12,8 +12,8 @@ import collections
 import numpy as np
 
 from tinymm.autograd import Function
-from tinymm.ops._util import keep_flag, normalize_dim, normalize_dims, xp_of
-from tinymm.ops.convert import as_tensor, to_float
+from tinymm.ops._util import EmptyReductionError, keep_flag, normalize_dim, normalize_dims, xp_of
+from tinymm.ops.convert import as_tensor, cast, to_float
 from tinymm.ops.elementwise import maximum, minimum, sqrt
 from tinymm.tensor import Tensor
 
@@ -50,15 +50,20 @@ class Sum(Function):
         return _expand_back(g, shape, axes, keepdim)
 
 
-def sum(x, dim=None, keepdim=False, **np_style):
+def sum(x, dim=None, keepdim=False, *, dtype=None, **np_style):
+    """Sum over ``dim`` (all when None); integer and bool input sum to int64, as PyTorch;
+    ``dtype`` casts the input first."""
     x = as_tensor(x, "sum")
+    if dtype is not None:
+        x = cast(x, dtype)
     if dim is None and not np_style:  # x.sum(): nothing to normalise
         axes, keep = None, bool(keepdim)
     else:
         axes = normalize_dims("sum", x.ndim, dim, np_style.get("axis"))
         keep = keep_flag(keepdim, np_style)
     if x.data.dtype.kind != "f":
-        return Tensor._wrap(x.data.sum(axis=axes, keepdims=keep))
+        kind = x.data.dtype.kind
+        return Tensor._wrap(x.data.sum(axis=axes, keepdims=keep, dtype=np.int64 if kind in "biu" and dtype is None else None))
     return Sum.apply(x, axes, keep)
 
 
@@ -71,8 +76,10 @@ class Mean(Function):
     @staticmethod
     def backward(ctx, g):
         shape, axes, keepdim = ctx.meta
-        n = _count(shape, axes)
-        return _expand_back(g / g.dtype.type(builtins.max(n, 1)), shape, axes, keepdim)
+        n = builtins.max(_count(shape, axes), 1)
+        if g.dtype == np.float16:  # 1/n in float32: n may exceed float16's largest value, 65504
+            return _expand_back((g.astype(np.float32) / n).astype(np.float16), shape, axes, keepdim)
+        return _expand_back(g / g.dtype.type(n), shape, axes, keepdim)
 
 
 def mean(x, dim=None, keepdim=False, **np_style):
@@ -86,6 +93,8 @@ class Var(Function):
 
     @staticmethod
     def forward(ctx, x, axes=None, keepdim=False, correction=1):
+        if x.dtype == np.float16:  # float16 overflows counts and sums of squares: work in float32
+            return Var.forward(ctx, x.astype(np.float32), axes, keepdim, correction).astype(np.float16)
         ctx.meta = (x.shape, axes, keepdim)
         mean = x.mean(axis=axes, keepdims=True)
         centered = x - mean
@@ -99,9 +108,10 @@ class Var(Function):
     def backward(ctx, g):
         (centered,) = ctx.saved_arrays
         shape, axes, keepdim = ctx.meta
-        gb = _expand_back(g, shape, axes, keepdim)
+        gb = _expand_back(g.astype(centered.dtype, copy=False), shape, axes, keepdim)
         with np.errstate(divide="ignore", invalid="ignore"):
-            return gb * centered * centered.dtype.type(2.0 / ctx.denom if ctx.denom else np.inf)
+            out = gb * centered * centered.dtype.type(2.0 / ctx.denom if ctx.denom else np.inf)
+        return out.astype(g.dtype, copy=False)
 
 
 def _correction(unbiased, correction, np_style) -> int:
@@ -118,15 +128,17 @@ def _correction(unbiased, correction, np_style) -> int:
     return 1  # PyTorch's default: the unbiased (Bessel-corrected) estimate
 
 
-def var(x, dim=None, keepdim=False, *, unbiased=None, correction=None, **np_style):
+def var(x, dim=None, unbiased=None, keepdim=False, *, correction=None, **np_style):
+    """Variance over ``dim``; PyTorch's positional order ``var(dim, unbiased, keepdim)``,
+    ``correction`` (default 1) or NumPy's ``ddof``."""
     x = to_float(as_tensor(x, "var"))
     c = _correction(unbiased, correction, np_style)
     axes = normalize_dims("var", x.ndim, dim, np_style.get("axis"))
     return Var.apply(x, axes, keep_flag(keepdim, np_style), c)
 
 
-def std(x, dim=None, keepdim=False, *, unbiased=None, correction=None, **np_style):
-    return sqrt(var(x, dim, keepdim, unbiased=unbiased, correction=correction, **np_style))
+def std(x, dim=None, unbiased=None, keepdim=False, *, correction=None, **np_style):
+    return sqrt(var(x, dim, unbiased, keepdim, correction=correction, **np_style))
 
 
 class MaxMinDim(Function):
@@ -162,20 +174,24 @@ class MaxMinAll(Function):
     """Max or min over several (or all) axes; ties share the gradient evenly (as PyTorch's amax)."""
 
     @staticmethod
-    def forward(ctx, x, axes=None, keepdim=False, which="max"):
+    def forward(ctx, x, axes=None, keepdim=False, which="max", nan_wins=True):
         out = (x.max if which == "max" else x.min)(axis=axes, keepdims=True)
-        ctx.meta = (x.shape, axes, keepdim)
+        ctx.meta = (x.shape, axes, keepdim, nan_wins)
         ctx.save_for_backward(x, out)
         return out if keepdim else out.reshape(_reduced_shape(x.shape, axes))
 
     @staticmethod
     def backward(ctx, g):
         x, out = ctx.saved_arrays
-        shape, axes, keepdim = ctx.meta
-        hit = x == out
+        shape, axes, keepdim, nan_wins = ctx.meta
+        xp = xp_of(x)
+        # A NaN is the max (and min) where present: max()/min() send the gradient to the NaN(s)
+        # only; amax/amin compare x == out and so give NaN gradients, as PyTorch does.
+        hit = (x == out) | (xp.isnan(x) & xp.isnan(out)) if nan_wins else (x == out)
         n = hit.sum(axis=axes, keepdims=True)
         gk = g.reshape(out.shape)
-        return (hit * (gk / n)).astype(x.dtype, copy=False)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (hit * (gk / n)).astype(x.dtype, copy=False)
 
 
 MaxResult = collections.namedtuple("MaxResult", ["values", "indices"])
@@ -188,7 +204,7 @@ def _max_min(which, x, dim, keepdim, np_style):
     axis = np_style.get("axis")
     keep = keep_flag(keepdim, np_style)
     if x.data.size == 0:
-        raise ValueError(f"{which}: the tensor is empty")
+        _refuse_empty_reduction(which, x, None if dim is None else (normalize_dim(which, x.ndim, dim),))
     if dim is None:
         # No dim (or NumPy's axis=): values only, as numpy.max returns.
         axes = normalize_dims(which, x.ndim, None, axis)
@@ -197,6 +213,9 @@ def _max_min(which, x, dim, keepdim, np_style):
         return MaxMinAll.apply(x, axes, keep, which)
     # PyTorch's dim=: (values, indices) along one axis.
     d = normalize_dim(which, x.ndim, dim)
+    if x.ndim == 0:
+        return MaxResult(x * 1 if x.dtype.kind == "f" else Tensor._wrap(x.data.copy()),
+                         Tensor._wrap(xp_of(x.data).zeros((), np.int64)))
     if x.data.dtype.kind != "f":
         xp = xp_of(x.data)
         idx = (xp.argmax if which == "max" else xp.argmin)(x.data, axis=d)
@@ -225,12 +244,16 @@ def _arg(which, x, dim, keepdim, np_style):
     axis = np_style.get("axis")
     keep = keep_flag(keepdim, np_style)
     d = dim if dim is not None else axis
+    if x.data.size == 0:
+        _refuse_empty_reduction(which, x, None if d is None else (normalize_dim(which, x.ndim, d),))
     xp = xp_of(x.data)
     f = xp.argmax if which == "argmax" else xp.argmin
     if d is None:
         out = f(x.data.reshape(-1))
         return Tensor._wrap(xp.asarray(out, dtype=np.int64).reshape((1,) * x.ndim if keep else ()))
     d = normalize_dim(which, x.ndim, d)
+    if x.ndim == 0:
+        return Tensor._wrap(xp.zeros((), np.int64))
     return Tensor._wrap(f(x.data, axis=d, keepdims=keep).astype(np.int64))
 
 
@@ -254,7 +277,7 @@ class LogSumExp(Function):
     @staticmethod
     def forward(ctx, x, axes=None, keepdim=False):
         xp = xp_of(x)
-        m = x.max(axis=axes, keepdims=True)
+        m = x.max(axis=axes, keepdims=True, initial=-np.inf)
         m_safe = xp.where(xp.isfinite(m), m, 0).astype(x.dtype, copy=False)
         s = xp.exp(x - m_safe).sum(axis=axes, keepdims=True)
         with np.errstate(divide="ignore"):
@@ -332,15 +355,50 @@ class LogSoftmax(_RowSoftmax):
     kernel = "log_softmax"
 
 
-def softmax(x, dim=-1):
-    x = to_float(as_tensor(x, "softmax"))
-    if x.ndim == 0:
-        raise ValueError("softmax: needs at least one dimension")
-    return Softmax.apply(x, normalize_dim("softmax", x.ndim, dim))
+def _one_axis(fn_cls, name, x, dim, dtype):
+    x = to_float(as_tensor(x, name))
+    if dtype is not None:
+        x = cast(x, dtype)
+    if x.ndim == 0:  # a 0-d tensor is a row of one (dim 0 or -1, as PyTorch)
+        normalize_dim(name, 0, dim)
+        return fn_cls.apply(x.reshape(1), 0).reshape(())
+    return fn_cls.apply(x, normalize_dim(name, x.ndim, dim))
 
 
-def log_softmax(x, dim=-1):
-    x = to_float(as_tensor(x, "log_softmax"))
-    if x.ndim == 0:
-        raise ValueError("log_softmax: needs at least one dimension")
-    return LogSoftmax.apply(x, normalize_dim("log_softmax", x.ndim, dim))
+def softmax(x, dim=-1, dtype=None):
+    return _one_axis(Softmax, "softmax", x, dim, dtype)
+
+
+def log_softmax(x, dim=-1, dtype=None):
+    return _one_axis(LogSoftmax, "log_softmax", x, dim, dtype)
+
+
+def _refuse_empty_reduction(name, x, axes):
+    """max/min-like reductions have no identity: reducing over a dim of size 0 is an
+    IndexError, as in PyTorch (other dims may be empty)."""
+    if x.data.size:
+        return
+    reduced = range(x.ndim) if axes is None else axes
+    if axes is None or builtins.any(x.shape[a] == 0 for a in reduced):
+        raise EmptyReductionError(f"{name}: cannot reduce over a dimension of size 0 (shape {x.shape}): "
+                         "the operation has no identity")
+
+
+def _amax_amin(which, x, dim, keepdim):
+    name = "a" + which
+    x = as_tensor(x, name)
+    axes = None if dim is None or dim == () else normalize_dims(name, x.ndim, dim)
+    _refuse_empty_reduction(name, x, axes)
+    if x.data.dtype.kind != "f":
+        return Tensor._wrap(xp_of(x.data).asarray(getattr(x.data, which)(axis=axes, keepdims=bool(keepdim))))
+    return MaxMinAll.apply(x, axes, bool(keepdim), which, False)
+
+
+def amax(x, dim=(), keepdim=False):
+    """Max over ``dim`` (all dims when empty or None); ties share the gradient evenly, and a
+    NaN gives NaN gradients (PyTorch's amax, unlike its max())."""
+    return _amax_amin("max", x, dim, keepdim)
+
+
+def amin(x, dim=(), keepdim=False):
+    return _amax_amin("min", x, dim, keepdim)

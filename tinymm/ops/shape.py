@@ -10,8 +10,9 @@ import builtins
 import numpy as np
 
 from tinymm.autograd import Function
-from tinymm.ops._util import normalize_dim, normalize_dims, unbroadcast, xp_of
-from tinymm.ops.convert import as_tensor
+from tinymm.ops._util import ShapeError, normalize_dim, normalize_dims, unbroadcast, xp_of
+from tinymm.ops.convert import as_tensor, cast
+from tinymm.tensor import Tensor
 
 
 class Reshape(Function):
@@ -28,6 +29,9 @@ class Reshape(Function):
 def _shape_arg(shape):
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
+    for s in shape:
+        if not isinstance(s, (int, np.integer)) and not (hasattr(s, "__index__") and not isinstance(s, float)):
+            raise TypeError(f"shape must be a tuple of ints, but found element {s!r} of type {type(s).__name__}")
     return tuple(int(s) for s in shape)
 
 
@@ -35,10 +39,14 @@ def reshape(x, *shape):
     x = as_tensor(x, "reshape")
     shape = _shape_arg(shape)
     known = int(np.prod([s for s in shape if s != -1])) if shape else 1
-    if shape.count(-1) > 1 or (
+    if shape.count(-1) > 1:
+        raise ShapeError(f"reshape: only one dimension can be inferred (-1), got {shape} for a tensor of shape {x.shape}")
+    if builtins.any(s < -1 for s in shape):
+        raise ShapeError(f"reshape: invalid shape dimension in {shape} for a tensor of shape {x.shape}")
+    if (
         -1 not in shape and known != x.data.size or -1 in shape and (known == 0 or x.data.size % known)
     ):
-        raise ValueError(f"reshape: cannot view a tensor of shape {x.shape} ({x.data.size} elements) as {shape}")
+        raise ShapeError(f"reshape: cannot view a tensor of shape {x.shape} ({x.data.size} elements) as {shape}")
     return Reshape.apply(x, shape)
 
 
@@ -86,9 +94,11 @@ class Permute(Function):
 def permute(x, *dims):
     x = as_tensor(x, "permute")
     dims = _shape_arg(dims)
+    if len(dims) != x.ndim:
+        raise ShapeError(f"permute: {dims} does not have one entry per dim of a tensor of shape {x.shape}")
     norm = tuple(normalize_dim("permute", x.ndim, d) for d in dims)
     if sorted(norm) != list(range(x.ndim)):
-        raise ValueError(f"permute: {dims} is not a permutation of the {x.ndim} dims of a tensor of shape {x.shape}")
+        raise ShapeError(f"permute: {dims} is not a permutation of the {x.ndim} dims of a tensor of shape {x.shape}")
     return Permute.apply(x, norm)
 
 
@@ -120,16 +130,16 @@ def expand(x, *shape):
     x = as_tensor(x, "expand")
     shape = _shape_arg(shape)
     if len(shape) < x.ndim:
-        raise ValueError(f"expand: target {shape} has fewer dims than the tensor's shape {x.shape}")
+        raise ShapeError(f"expand: target {shape} has fewer dims than the tensor's shape {x.shape}")
     lead = len(shape) - x.ndim
     full = []
     for i, s in enumerate(shape):
         if s == -1:
             if i < lead:
-                raise ValueError(f"expand: -1 is not allowed for the new leading dim {i} in {shape}")
+                raise ShapeError(f"expand: -1 is not allowed for the new leading dim {i} in {shape}")
             s = x.shape[i - lead]
         elif i >= lead and x.shape[i - lead] not in (1, s):
-            raise ValueError(f"expand: cannot expand shape {x.shape} to {shape} (dim {i}: {x.shape[i - lead]} vs {s})")
+            raise ShapeError(f"expand: cannot expand shape {x.shape} to {shape} (dim {i}: {x.shape[i - lead]} vs {s})")
         full.append(s)
     return Expand.apply(x, tuple(full))
 
@@ -167,10 +177,14 @@ def _same_kind(name, tensors):
     for i, t in enumerate(tensors[1:], 1):
         if type(t.data) is not type(first.data):
             raise ValueError(f"{name}: tensor {i} is on {t.device}, tensor 0 on {first.device}")
-        if t.dtype != first.dtype:
-            raise TypeError(f"{name}: tensor {i} is {t.dtype}, tensor 0 is {first.dtype}")
         if t.ndim != first.ndim:
-            raise ValueError(f"{name}: tensor {i} has {t.ndim} dims, tensor 0 has {first.ndim}")
+            raise ShapeError(f"{name}: tensor {i} has {t.ndim} dims, tensor 0 has {first.ndim}")
+    # Mixed dtypes promote as in PyTorch (int with float gives the float, float32 with float64 float64).
+    dtypes = {t.dtype for t in tensors}
+    if len(dtypes) > 1:
+        floats = [d for d in dtypes if d.kind == "f"]
+        target = np.result_type(*floats) if floats else np.result_type(*dtypes)
+        tensors = [cast(t, target) for t in tensors]
     return tensors
 
 
@@ -181,7 +195,7 @@ def cat(tensors, dim=0, **np_style):
         a, b = list(t.shape), list(tensors[0].shape)
         a[d] = b[d] = 0
         if a != b:
-            raise ValueError(f"cat: tensor {i} has shape {t.shape}, incompatible with {tensors[0].shape} outside dim {d}")
+            raise ShapeError(f"cat: tensor {i} has shape {t.shape}, incompatible with {tensors[0].shape} outside dim {d}")
     return Concat.apply(*tensors, axis=d)
 
 
@@ -206,7 +220,7 @@ def stack(tensors, dim=0, **np_style):
     tensors = _same_kind("stack", list(tensors))
     for i, t in enumerate(tensors[1:], 1):
         if t.shape != tensors[0].shape:
-            raise ValueError(f"stack: tensor {i} has shape {t.shape}, tensor 0 has {tensors[0].shape}")
+            raise ShapeError(f"stack: tensor {i} has shape {t.shape}, tensor 0 has {tensors[0].shape}")
     dim = np_style.pop("axis", dim)
     if not -tensors[0].ndim - 1 <= dim <= tensors[0].ndim:
         raise IndexError(f"stack: dim {dim} is out of range")
@@ -246,7 +260,7 @@ def split(x, split_size_or_sections, dim=0):
     else:
         sizes = [int(s) for s in split_size_or_sections]
         if builtins.sum(sizes) != n:
-            raise ValueError(f"split: sections {sizes} sum to {builtins.sum(sizes)}, but dim {d} has size {n}")
+            raise ShapeError(f"split: sections {sizes} sum to {builtins.sum(sizes)}, but dim {d} has size {n}")
     if len(sizes) == 1:
         return (x,)
     return Split.apply(x, sizes, d)
@@ -274,17 +288,54 @@ class Pad(Function):
         return g[index]
 
 
-def pad(x, pad, mode: str = "constant", value: float = 0.0):
-    """PyTorch's ``F.pad``: ``pad`` lists (before, after) pairs starting from the LAST dim."""
+def _pad_index(n: int, before: int, after: int, mode: str):
+    """Source positions for the padded axis: reflect mirrors without repeating the edge,
+    replicate repeats the edge, circular wraps around."""
+    i = np.arange(-before, n + after)
+    if mode == "reflect":
+        period = 2 * (n - 1)
+        j = np.abs(i) % period if period else np.zeros_like(i)
+        return np.where(j >= n, period - j, j)
+    if mode == "replicate":
+        return np.clip(i, 0, n - 1)
+    return i % n  # circular
+
+
+def pad(x, pad, mode: str = "constant", value=None):
+    """PyTorch's ``F.pad``: ``pad`` lists (before, after) pairs starting from the LAST dim.
+    Modes: "constant" (``value``, default 0; negative widths crop), "reflect", "replicate",
+    "circular" (built from index gathers, so the gradient sums where an element is reused)."""
+    from tinymm.ops.index import getitem
+
     x = as_tensor(x, "pad")
-    if mode != "constant":
-        raise NotImplementedError(f"pad: mode {mode!r} is not supported (only 'constant')")
+    if mode not in ("constant", "reflect", "replicate", "circular"):
+        raise NotImplementedError(f"pad: mode {mode!r} is not supported (constant, reflect, replicate, circular)")
     if len(pad) % 2 or len(pad) // 2 > x.ndim:
-        raise ValueError(f"pad: needs an even number of values, at most 2 per dim; got {len(pad)} for {x.ndim} dims")
-    widths = [(0, 0)] * x.ndim
-    for i in range(len(pad) // 2):
-        b, a = int(pad[2 * i]), int(pad[2 * i + 1])
-        if b < 0 or a < 0:
-            raise ValueError(f"pad: negative padding {pad} is not supported")
-        widths[x.ndim - 1 - i] = (b, a)
-    return Pad.apply(x, tuple(widths), value)
+        raise ShapeError(f"pad: needs an even number of values, at most 2 per dim; got {len(pad)} for shape {x.shape}")
+    pairs = {x.ndim - 1 - i: (int(pad[2 * i]), int(pad[2 * i + 1])) for i in range(len(pad) // 2)}
+    if mode != "constant":
+        if value not in (None, 0, 0.0):
+            raise ValueError(f"pad: a fill value is only used by mode 'constant', not {mode!r}")
+        out = x
+        for axis, (b, a) in sorted(pairs.items()):
+            n = x.shape[axis]
+            if mode == "reflect" and (b >= n or a >= n):
+                raise ShapeError(f"pad: reflect padding ({b}, {a}) must be smaller than dim {axis} of size {n} (shape {x.shape})")
+            if mode == "circular" and (b > n or a > n):
+                raise ShapeError(f"pad: circular padding ({b}, {a}) must be at most dim {axis} of size {n} (shape {x.shape})")
+            if n == 0:
+                raise ShapeError(f"pad: cannot {mode}-pad the empty dim {axis} of shape {x.shape}")
+            if b < 0 or a < 0:
+                raise ShapeError(f"pad: negative padding {tuple(pad)} is only supported by mode 'constant'")
+            out = getitem(out, (slice(None),) * axis + (_pad_index(n, b, a, mode),))
+        return out
+    value = 0.0 if value is None else value
+    # Negative widths crop first; the rest is ordinary constant padding.
+    crop = tuple(slice(builtins.max(-pairs.get(d, (0, 0))[0], 0),
+                       x.shape[d] - builtins.max(-pairs.get(d, (0, 0))[1], 0)) for d in range(x.ndim))
+    if builtins.any(b < 0 or a < 0 for b, a in pairs.values()):
+        x = getitem(x, crop)
+    widths = tuple((builtins.max(pairs.get(d, (0, 0))[0], 0), builtins.max(pairs.get(d, (0, 0))[1], 0)) for d in range(x.ndim))
+    if x.dtype.kind != "f":
+        return Tensor._wrap(xp_of(x.data).pad(x.data, widths, mode="constant", constant_values=value))
+    return Pad.apply(x, widths, value)

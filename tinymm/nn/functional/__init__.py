@@ -14,6 +14,9 @@ that check arguments once and call them:
 - ``recurrent`` one recurrent layer (one or both directions) as one op (kernel family
   ``tinymm.kernels.recurrent``); ``torch.nn.functional`` has no public twin, so nothing is
   re-exported: ``tinymm.nn.RNN``/``LSTM``/``GRU`` call it
+- ``activations`` elu, celu, selu, leaky_relu, relu6, hardtanh, hardsigmoid, hardswish, mish,
+  softplus, softsign, logsigmoid, softmin, tanhshrink, threshold, glu, prelu
+- ``upsample``  ``interpolate`` (nearest, nearest-exact, linear, bilinear, trilinear)
 
 The rule for where an op lives: an op that is also a Tensor method (``relu``, ``softmax``,
 ``pad``, ...) lives on floor 3 in ``tinymm.ops`` and is re-exported here; an op that only
@@ -34,11 +37,33 @@ from tinymm.ops import (  # noqa: F401  (re-exported)
     tanh,
 )
 
+from tinymm.nn.functional.activations import (  # noqa: F401
+    celu,
+    elu,
+    glu,
+    hardsigmoid,
+    hardswish,
+    hardtanh,
+    leaky_relu,
+    logsigmoid,
+    mish,
+    prelu,
+    relu6,
+    selu,
+    softmin,
+    softplus,
+    softsign,
+    tanhshrink,
+    threshold,
+)
+from tinymm.nn.functional.upsample import interpolate, upsample  # noqa: F401
+
 from tinymm.nn.functional.attention import scaled_dot_product_attention  # noqa: F401
 from tinymm.nn.functional.batchnorm import batch_norm  # noqa: F401
 from tinymm.nn.functional.conv import conv1d, conv2d  # noqa: F401
 from tinymm.nn.functional.layers import dropout, embedding, linear  # noqa: F401
 from tinymm.nn.functional.losses import (  # noqa: F401
+    binary_cross_entropy,
     binary_cross_entropy_with_logits,
     cross_entropy,
     l1_loss,

@@ -96,18 +96,31 @@ def attention_weights(q: Tensor, k: Tensor, attn_mask=None, is_causal: bool = Fa
 
 
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: float = 0.0, is_causal: bool = False,
-                                 scale=None, training: bool = True):
-    """PyTorch's SDPA (see the module docstring). ``dropout_p`` applies only when ``training``."""
+                                 scale=None, enable_gqa: bool = False, training: bool = True):
+    """PyTorch's SDPA (see the module docstring). ``dropout_p`` applies only when ``training``.
+    ``enable_gqa``: key/value may have fewer heads (dim −3) than query, a divisor of its count;
+    each key/value head serves a group of query heads. ``is_causal`` together with an
+    ``attn_mask`` is refused, as PyTorch refuses it. A float mask that requires grad gets
+    its gradient (it takes the unfused path, which keeps the score matrix)."""
     q, k, v = (O.as_tensor(t, "scaled_dot_product_attention") for t in (query, key, value))
+    if is_causal and attn_mask is not None:
+        raise RuntimeError("scaled_dot_product_attention: an explicit attn_mask must not be set when is_causal=True")
+    if enable_gqa and q.ndim >= 3 and k.ndim == q.ndim and k.shape[-3] != q.shape[-3]:
+        hq, hk = q.shape[-3], k.shape[-3]
+        if hk == 0 or hq % hk or v.shape[-3] != hk:
+            raise O.ShapeError(f"scaled_dot_product_attention: with enable_gqa the query heads ({hq}) must be a multiple "
+                               f"of the key/value heads (key {k.shape}, value {v.shape})")
+        k = O.repeat_interleave(k, hq // hk, dim=-3)
+        v = O.repeat_interleave(v, hq // hk, dim=-3)
     for name, t in (("key", k), ("value", v)):
         if t.ndim != q.ndim:
-            raise ValueError(f"scaled_dot_product_attention: query has shape {q.shape}, {name} {t.shape}: same number of dims expected")
+            raise O.ShapeError(f"scaled_dot_product_attention: query has shape {q.shape}, {name} {t.shape}: same number of dims expected")
     if q.shape[-1] != k.shape[-1]:
-        raise ValueError(f"scaled_dot_product_attention: query's last dim {q.shape[-1]} != key's {k.shape[-1]} (query {q.shape}, key {k.shape})")
+        raise O.ShapeError(f"scaled_dot_product_attention: query's last dim {q.shape[-1]} != key's {k.shape[-1]} (query {q.shape}, key {k.shape})")
     if k.shape[-2] != v.shape[-2]:
-        raise ValueError(f"scaled_dot_product_attention: key has {k.shape[-2]} positions, value {v.shape[-2]} (key {k.shape}, value {v.shape})")
+        raise O.ShapeError(f"scaled_dot_product_attention: key has {k.shape[-2]} positions, value {v.shape[-2]} (key {k.shape}, value {v.shape})")
     if q.shape[:-2] != k.shape[:-2] or k.shape[:-2] != v.shape[:-2]:
-        raise ValueError(f"scaled_dot_product_attention: leading dims differ: query {q.shape}, key {k.shape}, value {v.shape}")
+        raise O.ShapeError(f"scaled_dot_product_attention: leading dims differ: query {q.shape}, key {k.shape}, value {v.shape}")
     if not 0.0 <= dropout_p < 1.0:
         raise ValueError(f"scaled_dot_product_attention: dropout_p must be in [0, 1), got {dropout_p}")
     mask = None
@@ -121,7 +134,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: f
         except ValueError:
             ok = False
         if not ok:
-            raise ValueError(f"scaled_dot_product_attention: attn_mask of shape {mask.shape} does not broadcast to {target}")
+            raise O.ShapeError(f"scaled_dot_product_attention: attn_mask of shape {mask.shape} does not broadcast to {target}")
         if mask.dtype.kind == "f" and mask.dtype != q.dtype:
             mask = mask.to(q.dtype)
     if dropout_p > 0.0 and training:
@@ -129,6 +142,8 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: f
 
         w = attention_weights(q, k, mask, is_causal, scale)
         return O.matmul(dropout(w, dropout_p, True), v)
+    if mask is not None and mask.requires_grad:
+        return O.matmul(attention_weights(q, k, mask, is_causal, scale), v)
     out_shape = q.shape[:-1] + (v.shape[-1],)
     q4, k4, v4 = (_as_4d(t, n) for t, n in ((q, "query"), (k, "key"), (v, "value")))
     xp = xp_of(q.data)

@@ -6,7 +6,8 @@ from tinymm import backend
 from tinymm.autograd import Function
 from tinymm.ops._util import xp_of
 from tinymm.ops.convert import as_tensor
-from tinymm.ops.index import scatter_add
+from tinymm.ops._util import DTypeError
+from tinymm.ops.index import add_at
 
 from tinymm.nn.functional._checks import check_same_device, check_same_dtype
 
@@ -81,6 +82,8 @@ def dropout(input, p: float = 0.5, training: bool = True):
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout: p must be in [0, 1], got {p}")
     x = as_tensor(input, "dropout")
+    if x.dtype.kind != "f":
+        raise DTypeError(f"dropout: needs a floating tensor, got {x.dtype}")
     if not training or p == 0.0:
         return x
     if p == 1.0:
@@ -107,7 +110,7 @@ class EmbeddingFn(Function):
         shape, dtype, padding_idx = ctx.meta
         xp = xp_of(g)
         gw = xp.zeros(shape, dtype)
-        scatter_add(gw, indices.reshape(-1), g.reshape(-1, shape[1]))
+        add_at(gw, indices.reshape(-1), g.reshape(-1, shape[1]))
         if padding_idx is not None:
             gw[padding_idx] = 0
         return gw, None

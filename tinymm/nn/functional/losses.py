@@ -11,6 +11,7 @@ import numpy as np
 
 from tinymm.autograd import Function
 from tinymm import ops as O
+from tinymm.ops import DTypeError, ShapeError, check_pair, contiguous
 from tinymm.ops._util import xp_of
 from tinymm.tensor import Tensor
 
@@ -85,7 +86,14 @@ class CrossEntropyFn(Function):
             scale = g / denom if reduction == "mean" else g  # a 0-d array (on the GPU for CuPy)
             grad_rows = (xp.ones(n, dtype=logits.dtype) * scale).astype(logits.dtype, copy=False)
         d = K.cross_entropy_backward(logits, target, lse, grad_rows, weight, ignore_index, label_smoothing)
-        return d, None, None
+        dt = None
+        if ctx.needs_input_grad[1]:
+            # A probability target t enters as -Σ_c w_c·t'_c·log p_c with t' = (1 − ε)·t + ε/C:
+            # d/dt = −(1 − ε)·w·log p per row, scaled by the row's incoming gradient.
+            logp = logits - lse.reshape(-1, 1)
+            wl = logp if weight is None else logp * weight
+            dt = (-(1.0 - label_smoothing) * grad_rows.reshape(-1, 1) * wl).astype(logits.dtype, copy=False)
+        return (d if ctx.needs_input_grad[0] else None), dt, None
 
 
 def _classes_last(x: Tensor):
@@ -164,8 +172,8 @@ def cross_entropy(
                 raise TargetIndexError(
                     f"cross_entropy: target {int(tgt[bad])} (at flat position {bad}) is out of bounds: "
                     f"expected a class index in [0, {c}) or ignore_index ({ignore_index})")
-    else:
-        tgt = xp.ascontiguousarray(_classes_last(t).data)
+    else:  # a Tensor, so a probability target that requires grad gets its gradient
+        tgt = contiguous(_classes_last(t))
     logits = rows if rows.data.flags.c_contiguous else O.clone(rows)
     out = CrossEntropyFn.apply(logits, tgt, w, int(ignore_index), float(label_smoothing), reduction, out_shape)
     if squeeze_out and reduction == "none":
@@ -247,6 +255,53 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction: str 
             raise ValueError(f"binary_cross_entropy_with_logits: pos_weight of shape {pw.shape} does not broadcast to {x.shape}") from None
         x, pw = O.check_pair("binary_cross_entropy_with_logits", x, pw)
     loss = BCEWithLogitsFn.apply(x, t, pw)
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+class BCEFn(Function):
+    """−[t·log x + (1 − t)·log(1 − x)] with each log clamped at −100 (PyTorch's rule, so
+    x = 0 or 1 gives a finite loss). d/dx = (x − t)/max(x(1 − x), 1e-12); d/dt = log(1 − x) − log x
+    with the logs unclamped (±inf at x = 0 or 1, as PyTorch)."""
+
+    @staticmethod
+    def forward(ctx, x, t):
+        xp = xp_of(x)
+        with np.errstate(divide="ignore"):
+            log_x = xp.maximum(xp.log(x), -100)
+            log_1mx = xp.maximum(xp.log1p(-x), -100)
+        ctx.save_for_backward(x, t, log_x, log_1mx)
+        return (-(t * log_x + (1 - t) * log_1mx)).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, t, log_x, log_1mx = ctx.saved_arrays
+        xp = xp_of(x)
+        nx, nt = ctx.needs_input_grad
+        gx = (g * (x - t) / xp.maximum(x * (1 - x), 1e-12)).astype(x.dtype, copy=False) if nx else None
+        gt = None
+        if nt:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                gt = (g * (xp.log1p(-x) - xp.log(x))).astype(x.dtype, copy=False)
+        return gx, gt
+
+
+def binary_cross_entropy(input, target, weight=None, reduction: str = "mean"):
+    """Binary cross-entropy of probabilities ``input`` in [0, 1] against ``target`` (same shape)."""
+    _check_reduction("binary_cross_entropy", reduction)
+    x = O.as_tensor(input, "binary_cross_entropy")
+    t = O.as_tensor(target, "binary_cross_entropy")
+    if t.shape != x.shape:
+        raise ShapeError(f"binary_cross_entropy: target has shape {t.shape}, input {x.shape}; they must match")
+    if x.dtype.kind != "f":
+        raise DTypeError(f"binary_cross_entropy: input must be floating probabilities, got {x.dtype}")
+    if t.dtype.kind != "f":
+        t = O.cast(t, x.dtype)
+    x, t = check_pair("binary_cross_entropy", x, t)
+    if x.data.size and (float(x.data.min()) < 0 or float(x.data.max()) > 1):
+        raise RuntimeError("binary_cross_entropy: all elements of input should be between 0 and 1")
+    loss = BCEFn.apply(x, t)
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, reduction)

@@ -5,6 +5,7 @@ import numpy as np
 
 from tinymm.autograd import Function
 from tinymm.ops._util import xp_of
+from tinymm import ops as O
 from tinymm.ops import as_tensor, clamp, mul, sum
 
 from tinymm.nn.functional._checks import check_same_device, check_same_dtype
@@ -54,9 +55,14 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-
     if isinstance(normalized_shape, int):
         normalized_shape = (normalized_shape,)
     normalized_shape = tuple(normalized_shape)
+    if not normalized_shape:
+        raise O.ShapeError(f"layer_norm: normalized_shape must name at least one dim, got () for input {x.shape}")
+    for s in normalized_shape:
+        if not isinstance(s, (int, np.integer)):
+            raise TypeError(f"layer_norm: normalized_shape must hold ints, got {normalized_shape}")
     k = len(normalized_shape)
     if x.ndim < k or x.shape[x.ndim - k :] != normalized_shape:
-        raise ValueError(f"layer_norm: input shape {x.shape} does not end with normalized_shape {normalized_shape}")
+        raise O.ShapeError(f"layer_norm: input shape {x.shape} does not end with normalized_shape {normalized_shape}")
     n = int(np.prod(normalized_shape))
     if n == 0:
         raise ValueError(f"layer_norm: normalized_shape {normalized_shape} has no elements to normalise over")
@@ -104,11 +110,11 @@ def _norm2(x, dim):
 
 
 def normalize(input, p: float = 2.0, dim: int = 1, eps: float = 1e-12):
-    """``x / max(‖x‖_p, eps)`` along ``dim`` (p = 2 only)."""
-    if p != 2.0:
-        raise NotImplementedError(f"normalize: only p=2 is supported, got p={p}")
+    """``x / max(‖x‖_p, eps)`` along ``dim``, for any p (inf included)."""
     x = as_tensor(input, "normalize")
-    return x / clamp(_norm2(x, dim), min=eps)
+    if float(p) == 2.0:
+        return x / clamp(_norm2(x, dim), min=eps)
+    return x / clamp(O.norm(x, float(p), dim, keepdim=True), min=eps)
 
 
 def cosine_similarity(x1, x2, dim: int = 1, eps: float = 1e-8):

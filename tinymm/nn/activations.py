@@ -1,0 +1,208 @@
+"""Activation modules with PyTorch's names and constructor arguments; each calls its
+``tinymm.nn.functional`` function (ReLU, GELU, Tanh, Sigmoid, SiLU, Softmax live in ``layers``)."""
+from __future__ import annotations
+
+from tinymm import factories
+from tinymm.nn import functional as F
+from tinymm.nn.module import Module
+from tinymm.nn.parameter import Parameter
+
+
+class _Simple(Module):
+    """An activation without arguments: ``fn`` is the functional form."""
+
+    fn = None
+
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+        self.inplace = inplace
+
+    def forward(self, x):
+        return type(self).fn(x)
+
+
+class SELU(_Simple):
+    fn = staticmethod(F.selu)
+
+
+class ReLU6(_Simple):
+    fn = staticmethod(F.relu6)
+
+
+class Hardsigmoid(_Simple):
+    fn = staticmethod(F.hardsigmoid)
+
+
+class Hardswish(_Simple):
+    fn = staticmethod(F.hardswish)
+
+
+class Mish(_Simple):
+    fn = staticmethod(F.mish)
+
+
+class Softsign(_Simple):
+    fn = staticmethod(F.softsign)
+
+
+class LogSigmoid(_Simple):
+    fn = staticmethod(F.logsigmoid)
+
+
+class Tanhshrink(_Simple):
+    fn = staticmethod(F.tanhshrink)
+
+
+class ELU(Module):
+    def __init__(self, alpha: float = 1.0, inplace: bool = False):
+        super().__init__()
+        self.alpha = alpha
+
+    def forward(self, x):
+        return F.elu(x, self.alpha)
+
+    def extra_repr(self):
+        return f"alpha={self.alpha}"
+
+
+class CELU(ELU):
+    def forward(self, x):
+        return F.celu(x, self.alpha)
+
+
+class LeakyReLU(Module):
+    def __init__(self, negative_slope: float = 0.01, inplace: bool = False):
+        super().__init__()
+        self.negative_slope = negative_slope
+
+    def forward(self, x):
+        return F.leaky_relu(x, self.negative_slope)
+
+    def extra_repr(self):
+        return f"negative_slope={self.negative_slope}"
+
+
+class Hardtanh(Module):
+    def __init__(self, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False):
+        super().__init__()
+        self.min_val, self.max_val = min_val, max_val
+
+    def forward(self, x):
+        return F.hardtanh(x, self.min_val, self.max_val)
+
+    def extra_repr(self):
+        return f"min_val={self.min_val}, max_val={self.max_val}"
+
+
+class Softplus(Module):
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0):
+        super().__init__()
+        self.beta, self.threshold = beta, threshold
+
+    def forward(self, x):
+        return F.softplus(x, self.beta, self.threshold)
+
+    def extra_repr(self):
+        return f"beta={self.beta}, threshold={self.threshold}"
+
+
+class Threshold(Module):
+    def __init__(self, threshold: float, value: float, inplace: bool = False):
+        super().__init__()
+        self.threshold, self.value = threshold, value
+
+    def forward(self, x):
+        return F.threshold(x, self.threshold, self.value)
+
+
+class Softmin(Module):
+    def __init__(self, dim=None):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x):
+        return F.softmin(x, self.dim)
+
+
+class LogSoftmax(Module):
+    def __init__(self, dim=None):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x):
+        return F.log_softmax(x, -1 if self.dim is None else self.dim)
+
+
+class GLU(Module):
+    def __init__(self, dim: int = -1):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x):
+        return F.glu(x, self.dim)
+
+
+class PReLU(Module):
+    """max(0, x) + a·min(0, x) with a learned ``weight`` of ``num_parameters`` values (init 0.25)."""
+
+    def __init__(self, num_parameters: int = 1, init: float = 0.25, dtype=None, device="cpu"):
+        super().__init__()
+        self.num_parameters = num_parameters
+        self.weight = Parameter(factories.full((num_parameters,), float(init), dtype=dtype, device=device))
+
+    def forward(self, x):
+        return F.prelu(x, self.weight)
+
+    def extra_repr(self):
+        return f"num_parameters={self.num_parameters}"
+
+
+# ----------------------------------------------------------------------------- resizing and padding
+
+
+class Upsample(Module):
+    def __init__(self, size=None, scale_factor=None, mode: str = "nearest", align_corners=None):
+        super().__init__()
+        self.size, self.scale_factor, self.mode, self.align_corners = size, scale_factor, mode, align_corners
+
+    def forward(self, x):
+        return F.interpolate(x, self.size, self.scale_factor, self.mode, self.align_corners)
+
+
+class _Pad(Module):
+    mode = "constant"
+    dims = 1
+
+    def __init__(self, padding, value: float = 0.0):
+        super().__init__()
+        self.padding = (padding,) * (2 * self.dims) if isinstance(padding, int) else tuple(padding)
+        self.value = value
+
+    def forward(self, x):
+        if self.mode == "constant":
+            return F.pad(x, self.padding, "constant", self.value)
+        return F.pad(x, self.padding, self.mode)
+
+    def extra_repr(self):
+        return f"{self.padding}"
+
+
+def _pad_class(name, mode, dims):
+    cls = type(name, (_Pad,), {"mode": mode, "dims": dims, "__doc__": f"``F.pad`` with mode {mode!r} over the last {dims} dim(s)."})
+    cls.__module__ = __name__
+    return cls
+
+
+ReflectionPad1d = _pad_class("ReflectionPad1d", "reflect", 1)
+ReflectionPad2d = _pad_class("ReflectionPad2d", "reflect", 2)
+ReplicationPad1d = _pad_class("ReplicationPad1d", "replicate", 1)
+ReplicationPad2d = _pad_class("ReplicationPad2d", "replicate", 2)
+CircularPad1d = _pad_class("CircularPad1d", "circular", 1)
+CircularPad2d = _pad_class("CircularPad2d", "circular", 2)
+ConstantPad1d = _pad_class("ConstantPad1d", "constant", 1)
+ConstantPad2d = _pad_class("ConstantPad2d", "constant", 2)
+
+
+class ZeroPad2d(ConstantPad2d):
+    def __init__(self, padding):
+        super().__init__(padding, 0.0)

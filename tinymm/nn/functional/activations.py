@@ -1,0 +1,208 @@
+"""Activation functions that only ``torch.nn.functional`` has (floor 4): elu, celu, selu,
+leaky_relu, relu6, hardtanh, hardsigmoid, hardswish, mish, softplus, softsign, logsigmoid,
+softmin, tanhshrink, threshold, glu, prelu.
+
+Each pointwise activation is one ``_Pointwise`` Function naming its value ``f(xp, x, *params)``
+and its derivative ``df(xp, x, *params)`` with PyTorch's choices at the kinks (hardtanh's
+gradient is 0 at the bounds, elu's is alpha at 0, hardswish's switches at ±3 as PyTorch's).
+Integer input is promoted to the default float dtype.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from tinymm import ops as O
+from tinymm.autograd import Function
+from tinymm.ops._util import xp_of
+
+
+class _Pointwise(Function):
+    @classmethod
+    def forward(cls, ctx, x, *params):
+        ctx.params = params
+        ctx.save_for_backward(x)
+        with np.errstate(all="ignore"):
+            return xp_of(x).asarray(cls.f(xp_of(x), x, *params)).astype(x.dtype, copy=False)
+
+    @classmethod
+    def backward(cls, ctx, g):
+        (x,) = ctx.saved_arrays
+        with np.errstate(all="ignore"):
+            return (g * cls.df(xp_of(g), x, *ctx.params)).astype(g.dtype, copy=False)
+
+
+def _softplus(xp, x):
+    """log(1 + eˣ) without overflow."""
+    return xp.logaddexp(0, x)
+
+
+def _sigmoid(xp, x):
+    return xp.exp(-_softplus(xp, -x))
+
+
+class Elu(_Pointwise):
+    f = staticmethod(lambda xp, x, a: xp.where(x > 0, x, a * xp.expm1(xp.minimum(x, 0))))
+    df = staticmethod(lambda xp, x, a: xp.where(x > 0, 1, a * xp.exp(xp.minimum(x, 0))))
+
+
+class Celu(_Pointwise):
+    f = staticmethod(lambda xp, x, a: xp.where(x > 0, x, a * xp.expm1(xp.minimum(x, 0) / a)))
+    df = staticmethod(lambda xp, x, a: xp.where(x > 0, 1, xp.exp(xp.minimum(x, 0) / a)))
+
+
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+class Selu(_Pointwise):
+    f = staticmethod(lambda xp, x: _SELU_SCALE * xp.where(x > 0, x, _SELU_ALPHA * xp.expm1(xp.minimum(x, 0))))
+    df = staticmethod(lambda xp, x: _SELU_SCALE * xp.where(x > 0, 1, _SELU_ALPHA * xp.exp(xp.minimum(x, 0))))
+
+
+class LeakyRelu(_Pointwise):
+    f = staticmethod(lambda xp, x, s: xp.where(x > 0, x, x * s))
+    df = staticmethod(lambda xp, x, s: xp.where(x > 0, 1, s))
+
+
+class Hardtanh(_Pointwise):
+    f = staticmethod(lambda xp, x, lo, hi: xp.clip(x, lo, hi))
+    df = staticmethod(lambda xp, x, lo, hi: (x > lo) & (x < hi))
+
+
+class Hardsigmoid(_Pointwise):
+    f = staticmethod(lambda xp, x: xp.clip(x / 6 + 0.5, 0, 1))
+    df = staticmethod(lambda xp, x: ((x > -3) & (x < 3)) / 6)
+
+
+class Hardswish(_Pointwise):
+    f = staticmethod(lambda xp, x: x * xp.clip(x + 3, 0, 6) / 6)
+    df = staticmethod(lambda xp, x: xp.where(x < -3, 0, xp.where(x <= 3, x / 3 + 0.5, 1)))
+
+
+class Mish(_Pointwise):
+    f = staticmethod(lambda xp, x: x * xp.tanh(_softplus(xp, x)))
+
+    @staticmethod
+    def df(xp, x):
+        t = xp.tanh(_softplus(xp, x))
+        return t + x * _sigmoid(xp, x) * (1 - t * t)
+
+
+class Softplus(_Pointwise):
+    f = staticmethod(lambda xp, x, beta, th: xp.where(x * beta > th, x, _softplus(xp, x * beta) / beta))
+    df = staticmethod(lambda xp, x, beta, th: xp.where(x * beta > th, 1, _sigmoid(xp, x * beta)))
+
+
+class Softsign(_Pointwise):
+    f = staticmethod(lambda xp, x: x / (1 + xp.abs(x)))
+    df = staticmethod(lambda xp, x: 1 / (1 + xp.abs(x)) ** 2)
+
+
+class LogSigmoid(_Pointwise):
+    f = staticmethod(lambda xp, x: -_softplus(xp, -x))
+    df = staticmethod(lambda xp, x: _sigmoid(xp, -x))
+
+
+class Tanhshrink(_Pointwise):
+    f = staticmethod(lambda xp, x: x - xp.tanh(x))
+    df = staticmethod(lambda xp, x: xp.tanh(x) ** 2)
+
+
+class Threshold(_Pointwise):
+    f = staticmethod(lambda xp, x, th, v: xp.where(x > th, x, v))
+    df = staticmethod(lambda xp, x, th, v: x > th)
+
+
+def _float(x, name):
+    return O.to_float(O.as_tensor(x, name))
+
+
+def elu(input, alpha: float = 1.0, inplace: bool = False):
+    return Elu.apply(_float(input, "elu"), float(alpha))
+
+
+def celu(input, alpha: float = 1.0, inplace: bool = False):
+    if alpha == 0:
+        raise ValueError("celu: alpha must not be 0")
+    return Celu.apply(_float(input, "celu"), float(alpha))
+
+
+def selu(input, inplace: bool = False):
+    return Selu.apply(_float(input, "selu"))
+
+
+def leaky_relu(input, negative_slope: float = 0.01, inplace: bool = False):
+    return LeakyRelu.apply(_float(input, "leaky_relu"), float(negative_slope))
+
+
+def hardtanh(input, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False):
+    if min_val > max_val:
+        raise ValueError(f"hardtanh: min_val {min_val} must not exceed max_val {max_val}")
+    return Hardtanh.apply(_float(input, "hardtanh"), float(min_val), float(max_val))
+
+
+def relu6(input, inplace: bool = False):
+    return hardtanh(input, 0.0, 6.0)
+
+
+def hardsigmoid(input, inplace: bool = False):
+    return Hardsigmoid.apply(_float(input, "hardsigmoid"))
+
+
+def hardswish(input, inplace: bool = False):
+    return Hardswish.apply(_float(input, "hardswish"))
+
+
+def mish(input, inplace: bool = False):
+    return Mish.apply(_float(input, "mish"))
+
+
+def softplus(input, beta: float = 1.0, threshold: float = 20.0):
+    return Softplus.apply(_float(input, "softplus"), float(beta), float(threshold))
+
+
+def softsign(input):
+    return Softsign.apply(_float(input, "softsign"))
+
+
+def logsigmoid(input):
+    return LogSigmoid.apply(_float(input, "logsigmoid"))
+
+
+def tanhshrink(input):
+    return Tanhshrink.apply(_float(input, "tanhshrink"))
+
+
+def threshold(input, threshold: float, value: float, inplace: bool = False):
+    return Threshold.apply(_float(input, "threshold"), float(threshold), float(value))
+
+
+def softmin(input, dim=None, dtype=None):
+    """softmax(−x) along ``dim``."""
+    x = O.as_tensor(input, "softmin")
+    if dtype is not None:
+        x = O.cast(x, dtype)
+    return O.softmax(O.neg(x), -1 if dim is None else dim)
+
+
+def glu(input, dim: int = -1):
+    """a·σ(b) where a, b are the two halves of ``input`` along ``dim``."""
+    x = O.as_tensor(input, "glu")
+    d = dim % max(x.ndim, 1)
+    if x.ndim == 0 or x.shape[d] % 2:
+        raise O.ShapeError(f"glu: halving dimension {dim} of shape {x.shape} must have an even size")
+    a, b = O.chunk(x, 2, d)
+    return a * O.sigmoid(b)
+
+
+def prelu(input, weight):
+    """max(0, x) + weight·min(0, x); a weight of C values applies per channel (dim 1)."""
+    x = O.as_tensor(input, "prelu")
+    w = O.as_tensor(weight, "prelu")
+    if w.numel() != 1 and (x.ndim < 2 or w.numel() != x.shape[1]):
+        raise O.ShapeError(f"prelu: weight has {w.numel()} values, input {x.shape} has {x.shape[1] if x.ndim > 1 else 1} channels")
+    if w.numel() != 1:
+        w = O.reshape(w, (1, -1) + (1,) * (x.ndim - 2))
+    return O.where(x > 0, x, w * x)
+
+

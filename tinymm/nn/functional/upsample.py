@@ -1,0 +1,103 @@
+"""Resizing: ``interpolate`` (modes "nearest", "nearest-exact", "linear", "bilinear",
+"trilinear"; ``align_corners``), PyTorch's ``F.interpolate``.
+
+Interpolation is separable: each spatial dim is resized in turn. Along one dim an output
+position reads one source index (nearest) or two neighbours mixed by a weight (linear), so
+the op is built from index gathers and a weighted sum, whose gradients scatter-add back to
+the sources (no Function of its own is needed). Source positions follow PyTorch exactly:
+
+- nearest:        src = floor(dst · scale)
+- nearest-exact:  src = floor((dst + 0.5) · scale)
+- linear, align_corners=False: src = max((dst + 0.5) · scale − 0.5, 0)
+- linear, align_corners=True:  src = dst · (in − 1)/(out − 1)
+
+with scale = in/out, or 1/scale_factor when a scale_factor is given (and
+recompute_scale_factor is not True).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from tinymm import ops as O
+
+_MODES = {"nearest": None, "nearest-exact": None, "linear": 1, "bilinear": 2, "trilinear": 3}
+
+
+def _source(out: int, inp: int, scale, mode: str, align_corners: bool):
+    """Per output position: (index0, index1, weight of index1) along one dim."""
+    dst = np.arange(out, dtype=np.float64)
+    if mode in ("nearest", "nearest-exact"):
+        s = inp / out if scale is None else 1.0 / scale
+        src = np.floor((dst + (0.5 if mode == "nearest-exact" else 0.0)) * s)
+        i0 = np.minimum(src.astype(np.int64), inp - 1)
+        return i0, None, None
+    if align_corners:
+        src = dst * ((inp - 1) / (out - 1)) if out > 1 else np.zeros(out)
+    else:
+        s = inp / out if scale is None else 1.0 / scale
+        src = np.maximum((dst + 0.5) * s - 0.5, 0.0)
+    i0 = np.minimum(np.floor(src).astype(np.int64), inp - 1)
+    i1 = np.minimum(i0 + 1, inp - 1)
+    return i0, i1, src - i0
+
+
+def interpolate(input, size=None, scale_factor=None, mode: str = "nearest", align_corners=None,
+                recompute_scale_factor=None, antialias: bool = False):
+    """Resize the spatial dims (all after N, C) of ``input`` to ``size`` or by ``scale_factor``."""
+    x = O.as_tensor(input, "interpolate")
+    if mode not in _MODES:
+        raise NotImplementedError(f"interpolate: mode {mode!r} is not supported ({', '.join(_MODES)})")
+    if antialias:
+        raise NotImplementedError("interpolate: antialias=True is not supported")
+    spatial = x.ndim - 2
+    if spatial < 1:
+        raise O.ShapeError(f"interpolate: input must be (N, C, ...) with at least one spatial dim, got shape {x.shape}")
+    if _MODES[mode] is not None and _MODES[mode] != spatial:
+        raise O.ShapeError(f"interpolate: mode {mode!r} needs a {_MODES[mode] + 2}-D input, got shape {x.shape}")
+    if align_corners is not None and _MODES[mode] is None:
+        raise ValueError("interpolate: align_corners only applies to the linear modes")
+    if (size is None) == (scale_factor is None):
+        raise ValueError("interpolate: give exactly one of size and scale_factor")
+    if x.dtype.kind != "f":
+        raise O.DTypeError(f"interpolate: needs a floating input, got {x.dtype}")
+    in_sizes = x.shape[2:]
+    if size is not None:
+        sizes = (size,) * spatial if isinstance(size, (int, np.integer)) else tuple(size)
+        if len(sizes) != spatial:
+            raise O.ShapeError(f"interpolate: size {size} does not give one value per spatial dim of {x.shape}")
+        sizes = tuple(int(s) for s in sizes)
+        scales = (None,) * spatial
+    else:
+        scales = (scale_factor,) * spatial if not isinstance(scale_factor, (tuple, list)) else tuple(scale_factor)
+        if len(scales) != spatial:
+            raise O.ShapeError(f"interpolate: scale_factor {scale_factor} does not give one value per spatial dim of {x.shape}")
+        sizes = tuple(int(math.floor(n * float(s))) for n, s in zip(in_sizes, scales))
+        if recompute_scale_factor:
+            scales = (None,) * spatial
+        else:
+            scales = tuple(float(s) for s in scales)
+    if any(s <= 0 for s in sizes):
+        raise O.ShapeError(f"interpolate: output size {sizes} must be positive (input {x.shape})")
+    out = x
+    for d, (n_out, n_in, sc) in enumerate(zip(sizes, in_sizes, scales)):
+        axis = 2 + d
+        i0, i1, w = _source(n_out, n_in, sc, mode, bool(align_corners))
+        lead = (slice(None),) * axis
+        a = O.getitem(out, lead + (i0,))
+        if i1 is None:
+            out = a
+            continue
+        b = O.getitem(out, lead + (i1,))
+        shape = [1] * out.ndim
+        shape[axis] = n_out
+        wt = O.as_tensor(w.reshape(shape).astype(x.dtype))
+        if x.device != "cpu":
+            wt = O.to(wt, x.device)
+        out = a + (b - a) * wt
+    return out
+
+
+def upsample(input, size=None, scale_factor=None, mode: str = "nearest", align_corners=None):
+    return interpolate(input, size, scale_factor, mode, align_corners)

@@ -1,0 +1,392 @@
+"""Ops that rearrange elements without arithmetic: flip, roll, repeat, repeat_interleave,
+tril/triu, diag/diagonal, unfold, unflatten, meshgrid, movedim, narrow, ``t``.
+
+Each backward sends every gradient element to where its value came from: flip and roll
+invert themselves, repeat sums over the copies, tril/triu mask the gradient as the value,
+diagonal writes the gradient onto the diagonal of a zero tensor. Ops that are a gather
+(repeat_interleave, unfold) are built from ``getitem``, whose backward scatter-adds.
+"""
+from __future__ import annotations
+
+import builtins
+
+import numpy as np
+
+from tinymm.autograd import Function
+from tinymm.ops._util import ShapeError, normalize_dim, normalize_dims, xp_of
+from tinymm.ops.convert import as_tensor
+from tinymm.ops.index import getitem
+from tinymm.ops.shape import expand, permute, reshape, transpose
+from tinymm.tensor import Tensor
+
+
+def _ints(args):
+    if len(args) == 1 and isinstance(args[0], (tuple, list)):
+        args = tuple(args[0])
+    for a in args:
+        if isinstance(a, (float, np.floating)):
+            raise TypeError(f"expected integers, got the float {a}")
+    return tuple(int(a) for a in args)
+
+
+def _apply_or_wrap(fn_cls, x, *args):
+    if x.dtype.kind == "f":
+        return fn_cls.apply(x, *args)
+    return Tensor._wrap(fn_cls.forward(_NoCtx(), x.data, *args))
+
+
+class _NoCtx:
+    """A context for an integer tensor's forward, where nothing is recorded."""
+
+    def save_for_backward(self, *a):
+        pass
+
+
+class Flip(Function):
+    @staticmethod
+    def forward(ctx, x, axes):
+        ctx.axes = axes
+        return xp_of(x).flip(x, axis=axes).copy()
+
+    @staticmethod
+    def backward(ctx, g):
+        return xp_of(g).flip(g, axis=ctx.axes)
+
+
+def flip(x, *dims):
+    """Reverse the order of elements along ``dims``."""
+    x = as_tensor(x, "flip")
+    axes = normalize_dims("flip", x.ndim, _ints(dims))
+    if not axes:
+        return x * 1 if x.dtype.kind == "f" else Tensor._wrap(x.data.copy())
+    return _apply_or_wrap(Flip, x, axes)
+
+
+def fliplr(x):
+    return flip(x, 1)
+
+
+def flipud(x):
+    return flip(x, 0)
+
+
+class Roll(Function):
+    @staticmethod
+    def forward(ctx, x, shifts, axes):
+        ctx.meta = (shifts, axes, x.shape)
+        if axes is None:
+            return xp_of(x).roll(x.reshape(-1), shifts).reshape(x.shape)
+        return xp_of(x).roll(x, shifts, axis=axes)
+
+    @staticmethod
+    def backward(ctx, g):
+        shifts, axes, shape = ctx.meta
+        neg = tuple(-s for s in shifts) if isinstance(shifts, tuple) else -shifts
+        if axes is None:
+            return xp_of(g).roll(g.reshape(-1), neg).reshape(shape)
+        return xp_of(g).roll(g, neg, axis=axes)
+
+
+def roll(x, shifts, dims=None):
+    """Shift elements cyclically along ``dims`` (the flattened tensor when None)."""
+    x = as_tensor(x, "roll")
+    if dims is None:
+        if not isinstance(shifts, (int, np.integer)):
+            if len(shifts) != 1:
+                raise ShapeError(f"roll: {len(shifts)} shifts without dims")
+            shifts = shifts[0]
+        return _apply_or_wrap(Roll, x, int(shifts), None)
+    sh = (shifts,) if isinstance(shifts, (int, np.integer)) else tuple(shifts)
+    dm = (dims,) if isinstance(dims, (int, np.integer)) else tuple(dims)
+    if len(sh) != len(dm):
+        raise ShapeError(f"roll: shifts {sh} and dims {dm} have different lengths")
+    axes = tuple(normalize_dim("roll", x.ndim, d) for d in dm)
+    if x.ndim == 0:
+        return x * 1 if x.dtype.kind == "f" else Tensor._wrap(x.data.copy())
+    return _apply_or_wrap(Roll, x, tuple(int(s) for s in sh), axes)
+
+
+class Repeat(Function):
+    """Tile ``x`` ``reps`` times per dim; the gradient sums the copies."""
+
+    @staticmethod
+    def forward(ctx, x, reps):
+        lead = len(reps) - x.ndim
+        xs = x.reshape((1,) * lead + x.shape)
+        ctx.meta = (x.shape, xs.shape, reps)
+        return xp_of(x).tile(xs, reps)
+
+    @staticmethod
+    def backward(ctx, g):
+        shape, xs_shape, reps = ctx.meta
+        split = []
+        for r, s in zip(reps, xs_shape):
+            split += [r, s]
+        g = g.reshape(split)
+        return g.sum(axis=tuple(range(0, len(split), 2))).reshape(shape)
+
+
+def repeat(x, *sizes):
+    """PyTorch's ``Tensor.repeat``: tile the tensor ``sizes`` times along each dim."""
+    x = as_tensor(x, "repeat")
+    reps = _ints(sizes)
+    if len(reps) < x.ndim:
+        raise ShapeError(f"repeat: {len(reps)} repeat counts for a tensor of {x.ndim} dims ({x.shape}); give at least {x.ndim}")
+    if builtins.any(r < 0 for r in reps):
+        raise ShapeError(f"repeat: negative repeat count in {reps}")
+    return _apply_or_wrap(Repeat, x, reps)
+
+
+def tile(x, *dims):
+    """``torch.tile``: like repeat, but fewer counts than dims are padded with ones in front."""
+    x = as_tensor(x, "tile")
+    reps = _ints(dims)
+    if len(reps) < x.ndim:
+        reps = (1,) * (x.ndim - len(reps)) + reps
+    return repeat(x, reps)
+
+
+def repeat_interleave(x, repeats, dim=None, *, output_size=None):
+    """Repeat each element (or slice along ``dim``) ``repeats`` times (an int or one count
+    per element); ``dim=None`` works on the flattened tensor."""
+    x = as_tensor(x, "repeat_interleave")
+    if dim is None:
+        x = reshape(x, -1)
+        axis = 0
+    else:
+        axis = normalize_dim("repeat_interleave", x.ndim, dim)
+    if x.ndim == 0:
+        x = reshape(x, 1)
+    n = x.shape[axis]
+    r = repeats.data if isinstance(repeats, Tensor) else np.asarray(repeats)
+    if r.dtype.kind not in "iu":
+        raise TypeError(f"repeat_interleave: repeats must be integers, got {r.dtype}")
+    if r.ndim == 0 or r.size == 1:
+        r = np.full(n, int(r.reshape(-1)[0]) if r.size else 0)
+    r = np.asarray(r.get() if hasattr(r, "get") else r)
+    if r.shape != (n,):
+        raise ShapeError(f"repeat_interleave: {r.shape[0]} repeat counts for a dim of size {n}")
+    if (r < 0).any():
+        raise ShapeError("repeat_interleave: repeats must be non-negative")
+    idx = np.repeat(np.arange(n), r)
+    return getitem(x, (slice(None),) * axis + (idx,))
+
+
+class _Triangle(Function):
+    lower = True
+
+    @classmethod
+    def forward(cls, ctx, x, k):
+        xp = xp_of(x)
+        m, n = x.shape[-2:]
+        keep = (xp.tri(m, n, k, dtype=bool) if cls.lower else ~xp.tri(m, n, k - 1, dtype=bool))
+        ctx.save_for_backward(keep)
+        return xp.where(keep, x, x.dtype.type(0))
+
+    @classmethod
+    def backward(cls, ctx, g):
+        (keep,) = ctx.saved_arrays
+        return xp_of(g).where(keep, g, g.dtype.type(0))
+
+
+class Tril(_Triangle):
+    lower = True
+
+
+class Triu(_Triangle):
+    lower = False
+
+
+def tril(x, diagonal: int = 0):
+    """The lower triangle (on and below the ``diagonal``-th diagonal) of the last two dims."""
+    x = as_tensor(x, "tril")
+    if x.ndim < 2:
+        raise ShapeError(f"tril: input needs at least 2 dims, got shape {x.shape}")
+    return _apply_or_wrap(Tril, x, int(diagonal))
+
+
+def triu(x, diagonal: int = 0):
+    x = as_tensor(x, "triu")
+    if x.ndim < 2:
+        raise ShapeError(f"triu: input needs at least 2 dims, got shape {x.shape}")
+    return _apply_or_wrap(Triu, x, int(diagonal))
+
+
+def _diag_index(shape, offset, d1, d2):
+    """Row and column indices of the ``offset`` diagonal of dims (d1, d2)."""
+    m, n = shape[d1], shape[d2]
+    length = builtins.max(0, builtins.min(m + builtins.min(offset, 0), n - builtins.max(offset, 0)))
+    i = np.arange(length)
+    return i + builtins.max(-offset, 0), i + builtins.max(offset, 0)
+
+
+class Diagonal(Function):
+    """The ``offset`` diagonal of dims (d1, d2), appended as the last dim (a copy)."""
+
+    @staticmethod
+    def forward(ctx, x, offset, d1, d2):
+        ctx.meta = (x.shape, x.dtype, offset, d1, d2)
+        return xp_of(x).diagonal(x, offset, d1, d2).copy()
+
+    @staticmethod
+    def backward(ctx, g):
+        shape, dtype, offset, d1, d2 = ctx.meta
+        xp = xp_of(g)
+        out = xp.zeros(shape, dtype)
+        view = xp.moveaxis(out, (d1, d2), (-2, -1))
+        rows, cols = _diag_index(shape, offset, d1, d2)
+        view[..., rows, cols] = g
+        return out
+
+
+def diagonal(x, offset: int = 0, dim1: int = 0, dim2: int = 1):
+    x = as_tensor(x, "diagonal")
+    if x.ndim < 2:
+        raise ShapeError(f"diagonal: input needs at least 2 dims, got shape {x.shape}")
+    d1, d2 = normalize_dim("diagonal", x.ndim, dim1), normalize_dim("diagonal", x.ndim, dim2)
+    if d1 == d2:
+        raise ShapeError(f"diagonal: dim1 and dim2 are both {d1}")
+    return _apply_or_wrap(Diagonal, x, int(offset), d1, d2)
+
+
+class DiagEmbed(Function):
+    """A 1-D tensor placed on the ``offset`` diagonal of a square zero matrix."""
+
+    @staticmethod
+    def forward(ctx, x, offset):
+        ctx.offset = offset
+        return xp_of(x).diag(x, offset)
+
+    @staticmethod
+    def backward(ctx, g):
+        return xp_of(g).diagonal(g, ctx.offset).copy()
+
+
+def diag(x, diagonal: int = 0):
+    """1-D input: the square matrix with it on the ``diagonal``; 2-D input: that diagonal."""
+    x = as_tensor(x, "diag")
+    if x.ndim == 1:
+        return _apply_or_wrap(DiagEmbed, x, int(diagonal))
+    if x.ndim == 2:
+        return globals()["diagonal"](x, int(diagonal))
+    raise ShapeError(f"diag: input must be 1-D or 2-D, got shape {x.shape}")
+
+
+def unfold(x, dimension: int, size: int, step: int):
+    """All windows of ``size`` elements along ``dimension``, ``step`` apart, as a new last dim
+    (PyTorch's ``Tensor.unfold``)."""
+    x = as_tensor(x, "unfold")
+    if x.ndim == 0:
+        x = reshape(x, 1)
+    axis = normalize_dim("unfold", x.ndim, dimension)
+    n = x.shape[axis]
+    if size > n or size < 0 or step <= 0:
+        raise ShapeError(f"unfold: size {size} (step {step}) does not fit dim {axis} of size {n} (shape {x.shape})")
+    count = (n - size) // step + 1
+    idx = np.arange(count)[:, None] * step + np.arange(size)[None, :]
+    out = getitem(x, (slice(None),) * axis + (idx,))  # (..., count, size, rest...)
+    order = list(range(out.ndim))
+    order.pop(axis + 1)
+    return permute(out, order + [axis + 1])
+
+
+def unflatten(x, dim: int, sizes):
+    """Split dim ``dim`` into ``sizes`` (one entry may be -1)."""
+    x = as_tensor(x, "unflatten")
+    axis = normalize_dim("unflatten", x.ndim, dim)
+    sizes = _ints((sizes,))
+    return reshape(x, x.shape[:axis] + sizes + x.shape[axis + 1 :])
+
+
+def meshgrid(*tensors, indexing=None):
+    """Coordinate grids from 1-D tensors, ``indexing="ij"`` (matrix) or ``"xy"`` (Cartesian)."""
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    ts = [as_tensor(t, "meshgrid") for t in tensors]
+    indexing = "ij" if indexing is None else indexing
+    if indexing not in ("ij", "xy"):
+        raise ValueError(f"meshgrid: indexing must be 'ij' or 'xy', got {indexing!r}")
+    for t in ts:
+        if t.ndim > 1:
+            raise ShapeError(f"meshgrid: expects 0-D or 1-D tensors, got shape {t.shape}")
+    ts = [reshape(t, -1) for t in ts]
+    sizes = [t.shape[0] for t in ts]
+    swap = indexing == "xy" and len(ts) >= 2
+    if swap:
+        sizes[0], sizes[1] = sizes[1], sizes[0]
+    out = []
+    for i, t in enumerate(ts):
+        pos = i
+        if swap and i < 2:
+            pos = 1 - i
+        shape = [1] * len(ts)
+        shape[pos] = t.shape[0]
+        out.append(expand(reshape(t, shape), sizes))
+    return tuple(out)
+
+
+def movedim(x, source, destination):
+    x = as_tensor(x, "movedim")
+    src = (source,) if isinstance(source, (int, np.integer)) else tuple(source)
+    dst = (destination,) if isinstance(destination, (int, np.integer)) else tuple(destination)
+    if len(src) != len(dst):
+        raise ShapeError(f"movedim: source {src} and destination {dst} differ in length")
+    src = [normalize_dim("movedim", x.ndim, d) for d in src]
+    dst = [normalize_dim("movedim", x.ndim, d) for d in dst]
+    order = [d for d in range(x.ndim) if d not in src]
+    for d, s in sorted(zip(dst, src)):
+        order.insert(d, s)
+    return permute(x, order)
+
+
+moveaxis = movedim
+
+
+def swapaxes(x, axis0, axis1):
+    return transpose(x, axis0, axis1)
+
+
+def narrow(x, dim: int, start: int, length: int):
+    x = as_tensor(x, "narrow")
+    axis = normalize_dim("narrow", x.ndim, dim)
+    n = x.shape[axis]
+    start = int(start) + (n if start < 0 else 0)
+    if not (0 <= start and start + length <= n and length >= 0):
+        raise ShapeError(f"narrow: start {start} + length {length} exceeds dim {axis} of size {n}")
+    return getitem(x, (slice(None),) * axis + (slice(start, start + length),))
+
+
+def t(x):
+    """Transpose a tensor of at most 2 dims (0-D and 1-D come back as they are)."""
+    x = as_tensor(x, "t")
+    if x.ndim > 2:
+        raise ShapeError(f"t: expects a tensor with <= 2 dimensions, but got shape {x.shape}; use transpose or mT")
+    if x.ndim < 2:
+        return reshape(x, x.shape)
+    return transpose(x, 0, 1)
+
+
+def view_as(x, other):
+    return reshape(x, other.shape)
+
+
+def reshape_as(x, other):
+    return reshape(x, other.shape)
+
+
+def masked_select(x, mask):
+    """The elements of ``x`` where ``mask`` is True (both broadcast), as a 1-D tensor."""
+    x = as_tensor(x, "masked_select")
+    mask = as_tensor(mask, "masked_select")
+    if mask.dtype.kind != "b":
+        raise TypeError(f"masked_select: mask must be bool, got {mask.dtype}")
+    try:
+        shape = np.broadcast_shapes(x.shape, mask.shape)
+    except ValueError:
+        raise ShapeError(f"masked_select: mask of shape {mask.shape} does not broadcast with the tensor's {x.shape}") from None
+    if x.shape != shape:
+        x = expand(x, shape)
+    m = xp_of(mask.data).broadcast_to(mask.data, shape)
+    if x.ndim == 0:
+        return getitem(x.reshape(1), m.reshape(1))
+    return getitem(x, m)

@@ -1,0 +1,646 @@
+"""Unary maths and the binary ops beyond + − × ÷: trigonometry, rounding, logs and exps,
+remainders, bitwise and logical ops, ``isclose``-style tests and ``norm``.
+
+A differentiable unary op is a ``_Unary`` subclass naming its value ``f(xp, x)`` and its
+derivative ``df(xp, x, out)`` (the derivative may use the input, the output or both; the
+class says which to save). Rounding ops (floor, ceil, trunc, round, sign, floor division)
+have a zero gradient almost everywhere: PyTorch returns zeros, so do they (``_ZeroGrad``).
+Float-only maths promote integer input to the default float dtype, as PyTorch does; bitwise
+ops accept integers and bools only.
+"""
+from __future__ import annotations
+
+import builtins
+import math
+
+import numpy as np
+
+from tinymm.autograd import Function
+from tinymm.backend import get_default_dtype
+from tinymm.ops._util import DTypeError, is_scalar, normalize_dims, unbroadcast, xp_of
+from tinymm.ops.convert import as_tensor, cast, operands, to_float
+from tinymm.ops.elementwise import erf_array
+from tinymm.tensor import Tensor
+
+
+def _data(a):
+    return a.data if isinstance(a, Tensor) else a
+
+
+def _shape(a):
+    return a.shape if hasattr(a, "shape") else ()
+
+
+# ----------------------------------------------------------------------------- unary maths
+
+
+class _Unary(Function):
+    """y = f(x), dy/dx = df(x, y). ``saves``: "x", "out" or "both"."""
+
+    saves = "x"
+
+    @staticmethod
+    def f(xp, x):
+        raise NotImplementedError
+
+    @staticmethod
+    def df(xp, x, out):
+        raise NotImplementedError
+
+    @classmethod
+    def forward(cls, ctx, x):
+        xp = xp_of(x)
+        with np.errstate(all="ignore"):
+            out = cls.f(xp, x).astype(x.dtype, copy=False)
+        ctx.save_for_backward(x if cls.saves != "out" else None, out if cls.saves != "x" else None)
+        return out
+
+    @classmethod
+    def backward(cls, ctx, g):
+        x, out = ctx.saved_arrays
+        with np.errstate(all="ignore"):
+            return (g * cls.df(xp_of(g), x, out)).astype(g.dtype, copy=False)
+
+
+class Sin(_Unary):
+    f = staticmethod(lambda xp, x: xp.sin(x))
+    df = staticmethod(lambda xp, x, out: xp.cos(x))
+
+
+class Cos(_Unary):
+    f = staticmethod(lambda xp, x: xp.cos(x))
+    df = staticmethod(lambda xp, x, out: -xp.sin(x))
+
+
+class Tan(_Unary):
+    saves = "out"
+    f = staticmethod(lambda xp, x: xp.tan(x))
+    df = staticmethod(lambda xp, x, out: 1 + out * out)
+
+
+class Asin(_Unary):
+    f = staticmethod(lambda xp, x: xp.arcsin(x))
+    df = staticmethod(lambda xp, x, out: 1 / xp.sqrt(1 - x * x))
+
+
+class Acos(_Unary):
+    f = staticmethod(lambda xp, x: xp.arccos(x))
+    df = staticmethod(lambda xp, x, out: -1 / xp.sqrt(1 - x * x))
+
+
+class Atan(_Unary):
+    f = staticmethod(lambda xp, x: xp.arctan(x))
+    df = staticmethod(lambda xp, x, out: 1 / (1 + x * x))
+
+
+class Sinh(_Unary):
+    f = staticmethod(lambda xp, x: xp.sinh(x))
+    df = staticmethod(lambda xp, x, out: xp.cosh(x))
+
+
+class Cosh(_Unary):
+    f = staticmethod(lambda xp, x: xp.cosh(x))
+    df = staticmethod(lambda xp, x, out: xp.sinh(x))
+
+
+class Asinh(_Unary):
+    f = staticmethod(lambda xp, x: xp.arcsinh(x))
+    df = staticmethod(lambda xp, x, out: 1 / xp.sqrt(x * x + 1))
+
+
+class Acosh(_Unary):
+    f = staticmethod(lambda xp, x: xp.arccosh(x))
+    df = staticmethod(lambda xp, x, out: 1 / xp.sqrt(x * x - 1))
+
+
+class Atanh(_Unary):
+    f = staticmethod(lambda xp, x: xp.arctanh(x))
+    df = staticmethod(lambda xp, x, out: 1 / (1 - x * x))
+
+
+class Rsqrt(_Unary):
+    saves = "out"
+    f = staticmethod(lambda xp, x: 1 / xp.sqrt(x))
+    df = staticmethod(lambda xp, x, out: -0.5 * out * out * out)
+
+
+class Reciprocal(_Unary):
+    saves = "out"
+    f = staticmethod(lambda xp, x: 1 / x)
+    df = staticmethod(lambda xp, x, out: -out * out)
+
+
+class Square(_Unary):
+    f = staticmethod(lambda xp, x: x * x)
+    df = staticmethod(lambda xp, x, out: 2 * x)
+
+
+class Exp2(_Unary):
+    saves = "out"
+    f = staticmethod(lambda xp, x: xp.exp2(x))
+    df = staticmethod(lambda xp, x, out: out * math.log(2.0))
+
+
+class Log2(_Unary):
+    f = staticmethod(lambda xp, x: xp.log2(x))
+    df = staticmethod(lambda xp, x, out: 1 / (x * math.log(2.0)))
+
+
+class Log10(_Unary):
+    f = staticmethod(lambda xp, x: xp.log10(x))
+    df = staticmethod(lambda xp, x, out: 1 / (x * math.log(10.0)))
+
+
+class Log1p(_Unary):
+    f = staticmethod(lambda xp, x: xp.log1p(x))
+    df = staticmethod(lambda xp, x, out: 1 / (1 + x))
+
+
+class Expm1(_Unary):
+    saves = "out"
+    f = staticmethod(lambda xp, x: xp.expm1(x))
+    df = staticmethod(lambda xp, x, out: out + 1)
+
+
+class Erf(_Unary):
+    f = staticmethod(lambda xp, x: erf_array(x))
+    df = staticmethod(lambda xp, x, out: (2 / math.sqrt(math.pi)) * xp.exp(-x * x))
+
+
+def _float_unary(fn_cls, name):
+    def op(x):
+        return fn_cls.apply(to_float(as_tensor(x, name)))
+
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = f"Elementwise ``{name}`` (PyTorch's ``torch.{name}``); integer input is promoted to float."
+    return op
+
+
+sin = _float_unary(Sin, "sin")
+cos = _float_unary(Cos, "cos")
+tan = _float_unary(Tan, "tan")
+asin = _float_unary(Asin, "asin")
+acos = _float_unary(Acos, "acos")
+atan = _float_unary(Atan, "atan")
+sinh = _float_unary(Sinh, "sinh")
+cosh = _float_unary(Cosh, "cosh")
+asinh = _float_unary(Asinh, "asinh")
+acosh = _float_unary(Acosh, "acosh")
+atanh = _float_unary(Atanh, "atanh")
+rsqrt = _float_unary(Rsqrt, "rsqrt")
+reciprocal = _float_unary(Reciprocal, "reciprocal")
+exp2 = _float_unary(Exp2, "exp2")
+log2 = _float_unary(Log2, "log2")
+log10 = _float_unary(Log10, "log10")
+log1p = _float_unary(Log1p, "log1p")
+expm1 = _float_unary(Expm1, "expm1")
+erf = _float_unary(Erf, "erf")
+
+
+def square(x):
+    x = as_tensor(x, "square")
+    if x.dtype.kind == "b":
+        x = cast(x, np.int64)
+    return Square.apply(x)
+
+
+# ----------------------------------------------------------------------------- zero-gradient ops
+
+
+class _ZeroGrad(Function):
+    """An op whose derivative is 0 wherever it exists (rounding, sign, floor division):
+    forward runs ``fn`` on the arrays, backward gives zeros shaped like each operand."""
+
+    @staticmethod
+    def forward(ctx, *args, fn):
+        ctx.shapes = [(_shape(a), getattr(a, "dtype", None)) for a in args]
+        return fn(*args)
+
+    @staticmethod
+    def backward(ctx, g):
+        xp = xp_of(g)
+        return tuple(xp.zeros(s, d or g.dtype) if n else None for (s, d), n in zip(ctx.shapes, ctx.needs_input_grad))
+
+
+def _zero_grad_unary(name, fn, ints_unchanged=True):
+    def op(x, **kw):
+        x = as_tensor(x, name)
+        if x.dtype.kind in "iub" and ints_unchanged and not kw:
+            if x.dtype.kind == "b":
+                raise DTypeError(f"{name}: not implemented for bool tensors")
+            return Tensor._wrap(x.data.copy())
+        return _ZeroGrad.apply(x, fn=lambda a: fn(xp_of(a), a, **kw).astype(a.dtype, copy=False))
+
+    op.__name__ = op.__qualname__ = name
+    return op
+
+
+floor = _zero_grad_unary("floor", lambda xp, a: xp.floor(a))
+ceil = _zero_grad_unary("ceil", lambda xp, a: xp.ceil(a))
+trunc = _zero_grad_unary("trunc", lambda xp, a: xp.trunc(a))
+fix = trunc
+
+
+def round(x, decimals: int = 0):
+    """Round half to even, as PyTorch (and NumPy); ``decimals`` as ``torch.round``."""
+    x = as_tensor(x, "round")
+    if x.dtype.kind in "iu":
+        return Tensor._wrap(x.data.copy())
+    if x.dtype.kind == "b":
+        raise DTypeError("round: not implemented for bool tensors")
+    d = int(decimals)
+    return _ZeroGrad.apply(x, fn=lambda a: xp_of(a).round(a, d).astype(a.dtype, copy=False))
+
+
+def sign(x):
+    x = as_tensor(x, "sign")
+    if x.dtype.kind == "b":
+        return Tensor._wrap(x.data.copy())
+    if x.dtype.kind in "iu":
+        return Tensor._wrap(xp_of(x.data).sign(x.data))
+    return _ZeroGrad.apply(x, fn=lambda a: xp_of(a).sign(a))
+
+
+def sgn(x):
+    return sign(x)
+
+
+# ----------------------------------------------------------------------------- binary maths
+
+
+def _float_operands(name, a, b):
+    """Operands for a float-only binary op: integer/bool tensors become the default float."""
+    a, b = operands(name, a, b)
+    if isinstance(a, Tensor) and a.dtype.kind != "f":
+        a = cast(a, b.dtype if isinstance(b, Tensor) and b.dtype.kind == "f" else get_default_dtype())
+    if isinstance(b, Tensor) and b.dtype.kind != "f":
+        b = cast(b, a.dtype if isinstance(a, Tensor) else get_default_dtype())
+    return a, b
+
+
+class Copysign(Function):
+    """|a|·sign(b) (sign of b's sign bit); d/da = sign(a)·sign(out), 0 at a = 0; d/db = 0."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        xp = xp_of(a if hasattr(a, "shape") else b)
+        out = xp.copysign(a, b)
+        ctx.save_for_backward(a, out)
+        ctx.shapes = (_shape(a), _shape(b))
+        return out.astype(out.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, out = ctx.saved_arrays
+        xp = xp_of(g)
+        na, nb = ctx.needs_input_grad
+        ga = unbroadcast(g * xp.sign(a) * xp.sign(out), ctx.shapes[0]) if na else None
+        gb = xp.zeros(ctx.shapes[1], g.dtype) if nb else None
+        return ga, gb
+
+
+def copysign(a, b):
+    a, b = _float_operands("copysign", a, b)
+    return Copysign.apply(a, b)
+
+
+class LogAddExp(Function):
+    """log(eᵃ + eᵇ); d/da = e^(a − out), d/db = e^(b − out)."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        xp = xp_of(a if hasattr(a, "shape") else b)
+        out = xp.logaddexp(a, b)
+        ctx.save_for_backward(a, b, out)
+        ctx.shapes = (_shape(a), _shape(b))
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b, out = ctx.saved_arrays
+        xp = xp_of(g)
+        na, nb = ctx.needs_input_grad
+        with np.errstate(invalid="ignore"):
+            ga = unbroadcast(g * xp.exp(a - out), ctx.shapes[0]) if na else None
+            gb = unbroadcast(g * xp.exp(b - out), ctx.shapes[1]) if nb else None
+        return ga, gb
+
+
+def logaddexp(a, b):
+    a, b = _float_operands("logaddexp", a, b)
+    return LogAddExp.apply(a, b)
+
+
+class Lerp(Function):
+    """start + weight·(end − start); d/dstart = 1 − w, d/dend = w, d/dw = end − start."""
+
+    @staticmethod
+    def forward(ctx, start, end, weight):
+        ctx.save_for_backward(start, end, weight)
+        ctx.shapes = (_shape(start), _shape(end), _shape(weight))
+        return start + weight * (end - start)
+
+    @staticmethod
+    def backward(ctx, g):
+        s, e, w = ctx.saved_arrays
+        ns, ne, nw = ctx.needs_input_grad
+        return (
+            unbroadcast(g * (1 - w), ctx.shapes[0]) if ns else None,
+            unbroadcast(g * w, ctx.shapes[1]) if ne else None,
+            unbroadcast(g * (e - s), ctx.shapes[2]) if nw else None,
+        )
+
+
+def lerp(input, end, weight):
+    s, e = operands("lerp", input, end)
+    if not isinstance(weight, Tensor):
+        if not is_scalar(weight):
+            weight = as_tensor(weight, "lerp")
+    if isinstance(weight, Tensor):
+        s, weight = operands("lerp", s, weight)
+        e, weight = operands("lerp", e, weight)
+    return Lerp.apply(s, e, weight)
+
+
+class _Remainder(Function):
+    """a − q(a/b)·b with q = floor (``remainder``, Python's %) or trunc (``fmod``, C's).
+    d/da = 1, d/db = −q(a/b)."""
+
+    q = None  # "floor" or "trunc"
+
+    @classmethod
+    def forward(cls, ctx, a, b):
+        xp = xp_of(a if hasattr(a, "shape") else b)
+        ctx.save_for_backward(a, b)
+        ctx.shapes = (_shape(a), _shape(b))
+        with np.errstate(all="ignore"):
+            return (xp.remainder if cls.q == "floor" else xp.fmod)(a, b)
+
+    @classmethod
+    def backward(cls, ctx, g):
+        a, b = ctx.saved_arrays
+        xp = xp_of(g)
+        na, nb = ctx.needs_input_grad
+        ga = unbroadcast(g, ctx.shapes[0]) if na else None
+        gb = None
+        if nb:
+            with np.errstate(all="ignore"):
+                gb = unbroadcast(-g * getattr(xp, cls.q)(a / b), ctx.shapes[1])
+        return ga, gb
+
+
+class Remainder(_Remainder):
+    q = "floor"
+
+
+class Fmod(_Remainder):
+    q = "trunc"
+
+
+def _integer_pair(name, a, b):
+    """For two integer/bool operands (no float tensor among them): (xp, a array, b array),
+    bools promoted to int64 and a zero divisor refused; None when a float is involved."""
+    ta = a if isinstance(a, Tensor) else b
+    other = b if ta is a else a
+    if ta.dtype.kind == "f" or (isinstance(other, Tensor) and other.dtype.kind == "f"):
+        return None
+    xp = xp_of(ta.data)
+    ad, bd = _data(a), _data(b)
+    if ta.dtype.kind == "b" and (not isinstance(other, Tensor) or other.dtype.kind == "b"):
+        ad, bd = xp.asarray(ad).astype(np.int64), xp.asarray(bd).astype(np.int64)
+    if xp.any(xp.asarray(bd) == 0):
+        raise ZeroDivisionErrorRT(f"{name}: integer division by zero")
+    return xp, ad, bd
+
+
+def _int_or_float_binary(name, fn_cls, a, b):
+    a, b = operands(name, a, b)
+    ints = _integer_pair(name, a, b)
+    if ints is not None:
+        xp, ad, bd = ints
+        return Tensor._wrap(xp.asarray(fn_cls.forward(_Ctx(), ad, bd)))
+    return fn_cls.apply(a, b)
+
+
+class _Ctx:
+    """A throwaway context for running a Function's forward on integer arrays (no graph)."""
+
+    def save_for_backward(self, *a):
+        pass
+
+
+class ZeroDivisionErrorRT(ZeroDivisionError, RuntimeError):
+    """Integer division by zero: PyTorch raises RuntimeError, Python ZeroDivisionError."""
+
+
+def remainder(a, b):
+    """Python's modulo: the result has the sign of the divisor (``%``)."""
+    return _int_or_float_binary("remainder", Remainder, a, b)
+
+
+def fmod(a, b):
+    """C's fmod: the result has the sign of the dividend."""
+    return _int_or_float_binary("fmod", Fmod, a, b)
+
+
+def floor_divide(a, b):
+    """``a // b``: the floor of the quotient (PyTorch's floor_divide); zero gradient."""
+    return div(a, b, rounding_mode="floor")
+
+
+def div(a, b, *, rounding_mode=None):
+    """True division, or ``rounding_mode="trunc"``/``"floor"`` (integer tensors stay integers)."""
+    from tinymm.ops.elementwise import div as true_div
+
+    if rounding_mode is None:
+        return true_div(a, b)
+    if rounding_mode not in ("trunc", "floor"):
+        raise ValueError(f"div: rounding_mode must be None, 'trunc' or 'floor', got {rounding_mode!r}")
+    a, b = operands("div", a, b)
+    ints = _integer_pair("div", a, b)
+    if ints is not None:
+        xp, ad, bd = ints
+        q = xp.floor_divide(ad, bd)
+        if rounding_mode == "trunc":
+            # floor → trunc: add one where the exact quotient is negative and inexact.
+            q = q + ((xp.remainder(ad, bd) != 0) & ((xp.asarray(ad) < 0) != (xp.asarray(bd) < 0)))
+        return Tensor._wrap(xp.asarray(q))
+    xp = xp_of((a if isinstance(a, Tensor) else b).data)
+    rnd = xp.floor if rounding_mode == "floor" else xp.trunc
+
+    def f(x, y):
+        with np.errstate(all="ignore"):
+            arr = rnd(x / y)
+        return arr.astype(np.result_type(x, y), copy=False) if hasattr(arr, "astype") else arr
+
+    return _ZeroGrad.apply(a, b, fn=f)
+
+
+# ----------------------------------------------------------------------------- bitwise / logical
+# No gradients: integer and bool results.
+
+
+def _bitwise_operands(name, a, b):
+    a, b = operands(name, a, b)
+    for t in (a, b):
+        d = t.dtype if isinstance(t, Tensor) else np.asarray(t).dtype
+        if d.kind not in "iub":
+            raise DTypeError(f"{name}: only integer and bool tensors, got {d}")
+    return _data(a), _data(b)
+
+
+def _bitwise(name, ufunc):
+    def op(a, b):
+        ad, bd = _bitwise_operands(name, a, b)
+        xp = xp_of(ad if hasattr(ad, "shape") else bd)
+        return Tensor._wrap(xp.asarray(getattr(xp, ufunc)(ad, bd)))
+
+    op.__name__ = op.__qualname__ = name
+    return op
+
+
+bitwise_and = _bitwise("bitwise_and", "bitwise_and")
+bitwise_or = _bitwise("bitwise_or", "bitwise_or")
+bitwise_xor = _bitwise("bitwise_xor", "bitwise_xor")
+bitwise_left_shift = _bitwise("bitwise_left_shift", "left_shift")
+bitwise_right_shift = _bitwise("bitwise_right_shift", "right_shift")
+
+
+def bitwise_not(x):
+    """``~x``: logical not for bools, two's-complement not for integers (as PyTorch)."""
+    x = as_tensor(x, "bitwise_not")
+    if x.dtype.kind not in "iub":
+        raise DTypeError(f"bitwise_not: only integer and bool tensors, got {x.dtype}")
+    return Tensor._wrap(xp_of(x.data).invert(x.data))
+
+
+def _logical(name, ufunc):
+    def op(a, b):
+        a, b = operands(name, as_tensor(a, name) if not is_scalar(a) else a, b)
+        ad, bd = _data(a), _data(b)
+        xp = xp_of(ad if hasattr(ad, "shape") else bd)
+        return Tensor._wrap(xp.asarray(getattr(xp, ufunc)(ad, bd)))
+
+    op.__name__ = op.__qualname__ = name
+    return op
+
+
+logical_and = _logical("logical_and", "logical_and")
+logical_or = _logical("logical_or", "logical_or")
+logical_xor = _logical("logical_xor", "logical_xor")
+
+
+# ----------------------------------------------------------------------------- tests on values
+
+
+def _test(name, ufunc):
+    def op(x):
+        x = as_tensor(x, name)
+        xp = xp_of(x.data)
+        if x.dtype.kind != "f":
+            return Tensor._wrap(xp.full(x.shape, name == "isfinite", dtype=bool))
+        return Tensor._wrap(xp.asarray(getattr(xp, ufunc)(x.data)))
+
+    op.__name__ = op.__qualname__ = name
+    return op
+
+
+isnan = _test("isnan", "isnan")
+isinf = _test("isinf", "isinf")
+isfinite = _test("isfinite", "isfinite")
+
+
+def isposinf(x):
+    x = as_tensor(x, "isposinf")
+    return Tensor._wrap(xp_of(x.data).asarray(x.data == np.inf))
+
+
+def isneginf(x):
+    x = as_tensor(x, "isneginf")
+    return Tensor._wrap(xp_of(x.data).asarray(x.data == -np.inf))
+
+
+def isclose(a, b, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False):
+    """|a − b| ≤ atol + rtol·|b| elementwise (PyTorch's and NumPy's rule)."""
+    a, b = operands("isclose", a, b)
+    ad, bd = _data(a), _data(b)
+    xp = xp_of(ad if hasattr(ad, "shape") else bd)
+    return Tensor._wrap(xp.asarray(xp.isclose(ad, bd, rtol=rtol, atol=atol, equal_nan=equal_nan)))
+
+
+def allclose(a, b, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> bool:
+    return builtins.bool(isclose(a, b, rtol, atol, equal_nan).data.all())
+
+
+def equal(a, b) -> bool:
+    """True when both have the same shape and the same elements."""
+    a, b = as_tensor(a, "equal"), as_tensor(b, "equal")
+    return a.shape == b.shape and builtins.bool((a.data == b.data).all())
+
+
+# ----------------------------------------------------------------------------- norm
+
+
+class Norm(Function):
+    """Vector p-norm over ``axes``: (Σ|x|ᵖ)^(1/p); p = inf/−inf is max/min |x|, p = 0 counts
+    non-zeros. d/dx = sign(x)·|x|^(p−1)/out^(p−1); where out = 0 the gradient is 0 (PyTorch)."""
+
+    @staticmethod
+    def forward(ctx, x, p, axes, keepdim):
+        xp = xp_of(x)
+        ax = xp.abs(x)
+        if p == math.inf:
+            out = ax.max(axis=axes, keepdims=True, initial=0)
+        elif p == -math.inf:
+            out = ax.min(axis=axes, keepdims=True)
+        elif p == 0:
+            out = (x != 0).sum(axis=axes, keepdims=True).astype(x.dtype)
+        elif p == 1:
+            out = ax.sum(axis=axes, keepdims=True)
+        elif p == 2:
+            out = xp.sqrt((x * x).sum(axis=axes, keepdims=True))
+        else:
+            with np.errstate(all="ignore"):
+                out = (ax**p).sum(axis=axes, keepdims=True) ** (1.0 / p)
+        out = out.astype(x.dtype, copy=False)
+        ctx.save_for_backward(x, out)
+        ctx.meta = (p, axes, keepdim)
+        if keepdim:
+            return out
+        return out.reshape(tuple(s for i, s in enumerate(x.shape) if axes is not None and i not in axes))
+
+    @staticmethod
+    def backward(ctx, g):
+        x, out = ctx.saved_arrays
+        p, axes, keepdim = ctx.meta
+        xp = xp_of(x)
+        g = g.reshape(out.shape)
+        with np.errstate(all="ignore"):
+            if p == 0:
+                return xp.zeros_like(x)
+            if p in (math.inf, -math.inf):
+                hit = xp.abs(x) == out
+                n = hit.sum(axis=axes, keepdims=True)
+                return (g * xp.sign(x) * hit / n).astype(x.dtype, copy=False)
+            if p == 1:
+                return (g * xp.sign(x)).astype(x.dtype, copy=False)
+            if p == 2:
+                d = x / out
+            else:
+                d = xp.sign(x) * xp.abs(x) ** (p - 1) / out ** (p - 1)
+            d = xp.where(out == 0, 0, d)
+        return (g * d).astype(x.dtype, copy=False)
+
+
+def norm(x, p="fro", dim=None, keepdim=False, dtype=None):
+    """PyTorch's ``torch.norm``/``Tensor.norm``: the vector p-norm over ``dim`` (all elements
+    when None); ``"fro"`` is p = 2 (the Frobenius norm of a matrix is the 2-norm of its entries)."""
+    x = to_float(as_tensor(x, "norm"))
+    if dtype is not None:
+        x = cast(x, dtype)
+    if p == "fro" or p is None:
+        p = 2.0
+    if isinstance(p, str):
+        raise ValueError(f"norm: p={p!r} is not supported (use a number, 'fro', inf or -inf)")
+    axes = normalize_dims("norm", x.ndim, dim)
+    return Norm.apply(x, float(p), axes, bool(keepdim))

@@ -1,0 +1,431 @@
+"""Products, truth reductions, cumulative scans and sorting: prod, any, all, cumsum, cumprod,
+cummax, cummin, logcumsumexp, sort, argsort, topk, plus std_mean / var_mean.
+
+Scans run along one axis (``dim``, negative allowed; a 0-d tensor is its own scan). Their
+backward passes are scans too: cumsum's gradient is the reversed cumulative sum of g; cummax
+and cummin send each gradient to the index that produced the value; sort and topk scatter it
+back to the positions they took it from.
+"""
+from __future__ import annotations
+
+import collections
+
+import numpy as np
+
+from tinymm.autograd import Function
+from tinymm.ops._util import keep_flag, normalize_dim, normalize_dims, xp_of
+from tinymm.ops.convert import as_tensor, cast, to_float
+from tinymm.ops.reduce import mean, std, var
+from tinymm.tensor import Tensor
+
+SortResult = collections.namedtuple("SortResult", ["values", "indices"])
+
+
+def _rev(a, axis):
+    return xp_of(a).flip(a, axis=axis)
+
+
+def _rev_cumsum(a, axis):
+    return _rev(_rev(a, axis).cumsum(axis=axis), axis)
+
+
+def _shifted(a, axis, fill, first: bool):
+    """``a`` moved one step along ``axis`` (towards the end when ``first``), ``fill`` entering."""
+    xp = xp_of(a)
+    pad_shape = list(a.shape)
+    pad_shape[axis] = 1
+    pad = xp.full(pad_shape, fill, a.dtype)
+    n = a.shape[axis]
+    if first:
+        body = xp.take(a, xp.arange(0, n - 1), axis=axis)
+        return xp.concatenate([pad, body], axis=axis)
+    body = xp.take(a, xp.arange(1, n), axis=axis)
+    return xp.concatenate([body, pad], axis=axis)
+
+
+# ----------------------------------------------------------------------------- prod / any / all
+
+
+class Prod(Function):
+    """Product over one axis (or all elements, flattened first). The gradient of each element
+    is the product of all the others, computed from exclusive prefix and suffix products so a
+    zero in the input gives the right (finite) answer."""
+
+    @staticmethod
+    def forward(ctx, x, axis, keepdim):
+        ctx.meta = (x.shape, axis, keepdim)
+        ctx.save_for_backward(x)
+        flat = x.reshape(-1) if axis is None else x
+        out = flat.prod(axis=0 if axis is None else axis, keepdims=keepdim and axis is not None)
+        if axis is None and keepdim:
+            out = out.reshape((1,) * x.ndim)
+        return xp_of(x).asarray(out)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_arrays
+        shape, axis, keepdim = ctx.meta
+        a = x.reshape(-1) if axis is None else x
+        ax = 0 if axis is None else axis
+        if a.shape[ax] == 0:
+            return xp_of(x).zeros(shape, x.dtype)
+        left = _shifted(a, ax, 1, True).cumprod(axis=ax)
+        right = _rev(_shifted(_rev(a, ax), ax, 1, True).cumprod(axis=ax), ax)
+        others = left * right
+        if axis is None:
+            return (g.reshape(()) * others).reshape(shape)
+        if not keepdim:
+            g = xp_of(g).expand_dims(g, axis)
+        return g * others
+
+
+def prod(x, dim=None, keepdim=False, *, dtype=None):
+    """Product of all elements, or along one ``dim``; integer and bool input give int64."""
+    x = as_tensor(x, "prod")
+    if dtype is not None:
+        x = cast(x, dtype)
+    elif x.dtype.kind in "bi" or x.dtype.kind == "u":
+        x = cast(x, np.int64)
+    axis = None if dim is None else normalize_dim("prod", x.ndim, dim)
+    if x.ndim == 0:
+        axis = None
+    if x.dtype.kind != "f":
+        return Tensor._wrap(Prod.forward(_Scratch(), x.data, axis, bool(keepdim)))
+    return Prod.apply(x, axis, bool(keepdim))
+
+
+class _Scratch:
+    """A context for running a forward on arrays that need no graph (integer inputs)."""
+
+    def save_for_backward(self, *arrays):
+        pass
+
+    def mark_non_differentiable(self, *i):
+        pass
+
+
+def _truth(name):
+    def op(x, dim=None, keepdim=False, **np_style):
+        x = as_tensor(x, name)
+        axes = normalize_dims(name, x.ndim, dim, np_style.get("axis"))
+        keep = keep_flag(keepdim, np_style)
+        xp = xp_of(x.data)
+        return Tensor._wrap(xp.asarray(getattr(xp, name)(x.data != 0, axis=axes, keepdims=keep)))
+
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = f"``{name}``: True where {'any' if name == 'any' else 'every'} element (over ``dim``) is non-zero."
+    return op
+
+
+any = _truth("any")
+all = _truth("all")
+
+
+def count_nonzero(x, dim=None):
+    x = as_tensor(x, "count_nonzero")
+    axes = normalize_dims("count_nonzero", x.ndim, dim)
+    return Tensor._wrap(xp_of(x.data).asarray((x.data != 0).sum(axis=axes), dtype=np.int64))
+
+
+def var_mean(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """(var, mean) over ``dim``, as ``torch.var_mean``."""
+    return var(x, dim, unbiased, keepdim, correction=correction), mean(x, dim, keepdim)
+
+
+def std_mean(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    return std(x, dim, unbiased, keepdim, correction=correction), mean(x, dim, keepdim)
+
+
+# ----------------------------------------------------------------------------- scans
+
+
+def _scan_axis(name, x, dim):
+    return normalize_dim(name, x.ndim, dim)
+
+
+class Cumsum(Function):
+    @staticmethod
+    def forward(ctx, x, axis):
+        ctx.axis = axis
+        return x.cumsum(axis=axis)
+
+    @staticmethod
+    def backward(ctx, g):
+        return _rev_cumsum(g, ctx.axis)
+
+
+def _running(name, fn_cls, x, dim, dtype):
+    """cumsum/cumprod: integer and bool input give int64 (as PyTorch); ``dtype`` casts first."""
+    x = as_tensor(x, name)
+    if dtype is not None:
+        x = cast(x, dtype)
+    elif x.dtype.kind in "biu":
+        x = cast(x, np.int64)
+    if x.ndim == 0:
+        return x * 1 if x.dtype.kind == "f" else Tensor._wrap(x.data.copy())
+    axis = _scan_axis(name, x, dim)
+    if x.dtype.kind != "f":
+        return Tensor._wrap(getattr(x.data, name)(axis=axis))
+    return fn_cls.apply(x, axis)
+
+
+def cumsum(x, dim, *, dtype=None):
+    """Running sum along ``dim``."""
+    return _running("cumsum", Cumsum, x, dim, dtype)
+
+
+class Cumprod(Function):
+    """Running product. Gradient: dL/dx_i = Σ_{j≥i} g_j·Π_{k≤j, k≠i} x_k, computed as
+    revcumsum(g·out)/x where x has no zero, and position by position along the axis otherwise."""
+
+    @staticmethod
+    def forward(ctx, x, axis):
+        out = x.cumprod(axis=axis)
+        ctx.axis = axis
+        ctx.save_for_backward(x, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        x, out = ctx.saved_arrays
+        axis = ctx.axis
+        xp = xp_of(x)
+        if not (x == 0).any():
+            return _rev_cumsum(g * out, axis) / x
+        grad = xp.empty_like(x)
+        n = x.shape[axis]
+        idx = [slice(None)] * x.ndim
+        for i in range(n):
+            x1 = x.copy()
+            idx[axis] = i
+            x1[tuple(idx)] = 1
+            cp = x1.cumprod(axis=axis)
+            idx[axis] = slice(i, None)
+            tail = (g[tuple(idx)] * cp[tuple(idx)]).sum(axis=axis)
+            idx[axis] = i
+            grad[tuple(idx)] = tail
+        return grad
+
+
+def cumprod(x, dim, *, dtype=None):
+    """Running product along ``dim``."""
+    return _running("cumprod", Cumprod, x, dim, dtype)
+
+
+def _cum_extreme(x, axis, which):
+    """Running max/min values and the index of the (last) element that set each one; a NaN
+    wins from where it appears, as in PyTorch."""
+    xp = xp_of(x)
+    acc = xp.fmax if False else (xp.maximum if which == "max" else xp.minimum)
+    values = acc.accumulate(x, axis=axis)
+    shape = [1] * x.ndim
+    shape[axis] = x.shape[axis]
+    pos = xp.arange(x.shape[axis]).reshape(shape)
+    if x.dtype.kind == "f":
+        setter = (x == values) | xp.isnan(x)
+        # Once a NaN appeared the index stays on the first NaN.
+        first_nan_seen = xp.logical_or.accumulate(xp.isnan(x), axis=axis)
+        before = _shifted(first_nan_seen, axis, False, True)
+        setter = setter & ~before
+    else:
+        setter = x == values
+    idx = xp.maximum.accumulate(xp.where(setter, pos, 0), axis=axis)
+    return values, idx.astype(np.int64)
+
+
+class CumExtreme(Function):
+    @staticmethod
+    def forward(ctx, x, axis, which):
+        values, idx = _cum_extreme(x, axis, which)
+        ctx.meta = (x.shape, x.dtype, axis)
+        ctx.save_for_backward(idx)
+        ctx.mark_non_differentiable(1)
+        return values, idx
+
+    @staticmethod
+    def backward(ctx, g, _gi):
+        (idx,) = ctx.saved_arrays
+        shape, dtype, axis = ctx.meta
+        xp = xp_of(g)
+        out = xp.zeros(shape, dtype)
+        # Several outputs may share an index: accumulate, moving the axis last for add.at.
+        o = xp.moveaxis(out, axis, -1)
+        i = xp.moveaxis(idx, axis, -1)
+        gm = xp.moveaxis(g, axis, -1)
+        lead = np.indices(i.shape[:-1]) if i.ndim > 1 else ()
+        index = tuple(l[..., None] for l in lead) + (i,)
+        if xp is np:
+            np.add.at(o, index, gm)
+        else:
+            import cupyx
+
+            cupyx.scatter_add(o, index, gm)
+        return out
+
+
+def _cum_ext(name, which):
+    def op(x, dim):
+        x = as_tensor(x, name)
+        if x.ndim == 0:
+            return SortResult(x * 1 if x.dtype.kind == "f" else Tensor._wrap(x.data.copy()),
+                              Tensor._wrap(xp_of(x.data).zeros((), np.int64)))
+        axis = _scan_axis(name, x, dim)
+        if x.dtype.kind != "f":
+            v, i = _cum_extreme(x.data, axis, which)
+            return SortResult(Tensor._wrap(v), Tensor._wrap(i))
+        v, i = CumExtreme.apply(x, axis, which)
+        return SortResult(v, i)
+
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = f"Running {which} along ``dim``: (values, indices), as ``torch.{name}``."
+    return op
+
+
+cummax = _cum_ext("cummax", "max")
+cummin = _cum_ext("cummin", "min")
+
+
+class LogCumSumExp(Function):
+    """out_j = log Σ_{i≤j} exp(x_i). Gradient: dL/dx_i = Σ_{j≥i} g_j·exp(x_i − out_j),
+    computed in float64 against the largest output so nothing overflows."""
+
+    @staticmethod
+    def forward(ctx, x, axis):
+        xp = xp_of(x)
+        out = xp.logaddexp.accumulate(x, axis=axis)
+        ctx.axis = axis
+        ctx.save_for_backward(x, out)
+        return out.astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, out = ctx.saved_arrays
+        axis = ctx.axis
+        xp = xp_of(x)
+        x64, o64, g64 = x.astype(np.float64), out.astype(np.float64), g.astype(np.float64)
+        with np.errstate(all="ignore"):
+            m = xp.max(xp.where(xp.isfinite(o64), o64, -np.inf), axis=axis, keepdims=True)
+            m = xp.where(xp.isfinite(m), m, 0)
+            w = _rev_cumsum(g64 * xp.exp(m - o64), axis)
+            grad = w * xp.exp(x64 - m)
+            grad = xp.where(xp.isnan(grad), 0, grad)
+        return grad.astype(x.dtype)
+
+
+def logcumsumexp(x, dim):
+    x = to_float(as_tensor(x, "logcumsumexp"))
+    if x.ndim == 0:
+        return x * 1
+    return LogCumSumExp.apply(x, _scan_axis("logcumsumexp", x, dim))
+
+
+# ----------------------------------------------------------------------------- sorting
+
+
+def _argsort(a, axis, descending):
+    """Stable argsort along ``axis``; descending keeps equal elements in their original order
+    and puts NaN first (ascending: last), as PyTorch."""
+    xp = xp_of(a)
+    if not descending:
+        return xp.argsort(a, axis=axis, kind="stable")
+    n = a.shape[axis]
+    flipped = xp.flip(a, axis=axis)
+    order = xp.argsort(flipped, axis=axis, kind="stable")
+    return xp.flip(n - 1 - order, axis=axis)
+
+
+class Gathered(Function):
+    """Values taken along ``axis`` at ``idx`` (a permutation or a subset of distinct positions);
+    the gradient is put back at those positions."""
+
+    @staticmethod
+    def forward(ctx, x, idx, axis):
+        ctx.meta = (x.shape, axis)
+        ctx.save_for_backward(idx)
+        return xp_of(x).take_along_axis(x, idx, axis=axis)
+
+    @staticmethod
+    def backward(ctx, g):
+        (idx,) = ctx.saved_arrays
+        shape, axis = ctx.meta
+        xp = xp_of(g)
+        out = xp.zeros(shape, g.dtype)
+        xp.put_along_axis(out, idx, g, axis=axis)
+        return out, None
+
+
+def _take_sorted(x, idx, axis):
+    if x.dtype.kind == "f":
+        return Gathered.apply(x, idx, axis)
+    return Tensor._wrap(xp_of(x.data).take_along_axis(x.data, idx, axis=axis))
+
+
+def sort(x, dim=-1, descending=False, stable=False):
+    """(values, indices) sorted along ``dim``; ties keep their order (a stable sort)."""
+    x = as_tensor(x, "sort")
+    if x.ndim == 0:
+        return SortResult(x * 1 if x.dtype.kind == "f" else Tensor._wrap(x.data.copy()),
+                          Tensor._wrap(xp_of(x.data).zeros((), np.int64)))
+    axis = normalize_dim("sort", x.ndim, dim)
+    idx = _argsort(x.data, axis, descending).astype(np.int64)
+    return SortResult(_take_sorted(x, idx, axis), Tensor._wrap(idx))
+
+
+def argsort(x, dim=-1, descending=False, stable=False):
+    x = as_tensor(x, "argsort")
+    if x.ndim == 0:
+        return Tensor._wrap(xp_of(x.data).zeros((), np.int64))
+    axis = normalize_dim("argsort", x.ndim, dim)
+    return Tensor._wrap(_argsort(x.data, axis, descending).astype(np.int64))
+
+
+def msort(x):
+    return sort(x, 0).values
+
+
+def topk(x, k, dim=-1, largest=True, sorted=True):
+    """The ``k`` largest (or smallest) elements along ``dim`` (the last when None): (values, indices)."""
+    x = as_tensor(x, "topk")
+    dim = -1 if dim is None else dim
+    k = int(k)
+    n = 1 if x.ndim == 0 else x.shape[normalize_dim("topk", x.ndim, dim)]
+    if not 0 <= k <= n:
+        from tinymm.ops._util import ShapeError
+
+        raise ShapeError(f"topk: k={k} is out of range for dimension of size {n} (shape {x.shape})")
+    if x.ndim == 0:
+        return sort(x)
+    axis = normalize_dim("topk", x.ndim, dim)
+    xp = xp_of(x.data)
+    idx = _argsort(x.data, axis, largest).astype(np.int64)
+    idx = xp.take(idx, xp.arange(k), axis=axis)
+    return SortResult(_take_sorted(x, idx, axis), Tensor._wrap(idx))
+
+
+def kthvalue(x, k, dim=-1, keepdim=False):
+    """The k-th smallest element (1-based) along ``dim``: (values, indices)."""
+    x = as_tensor(x, "kthvalue")
+    v, i = topk(x, k, dim, largest=False)
+    axis = normalize_dim("kthvalue", x.ndim, dim)
+    sel = [slice(None)] * x.ndim
+    sel[axis] = slice(k - 1, k)
+    from tinymm.ops.index import getitem
+    from tinymm.ops.shape import squeeze
+
+    v, i = getitem(v, tuple(sel)), Tensor._wrap(i.data[tuple(sel)])
+    if not keepdim:
+        v, i = squeeze(v, axis), Tensor._wrap(i.data.squeeze(axis))
+    return SortResult(v, i)
+
+
+def median(x, dim=None, keepdim=False):
+    """The lower median (PyTorch's): of all elements (a 0-d tensor) or along ``dim``
+    (values, indices)."""
+    x = as_tensor(x, "median")
+    if dim is None:
+        flat = x.reshape(-1)
+        return kthvalue(flat, (flat.shape[0] + 1) // 2, 0).values
+    n = 1 if x.ndim == 0 else x.shape[normalize_dim("median", x.ndim, dim)]
+    if x.ndim == 0:
+        return sort(x)
+    return kthvalue(x, (n + 1) // 2, dim, keepdim)
