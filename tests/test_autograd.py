@@ -123,11 +123,15 @@ def test_backward_errors_are_clear():
         tm.tensor([1, 2], requires_grad=True)
 
 
-def test_mixing_dtypes_and_devices_is_refused_with_names():
-    a = tm.ones(2)
-    b = tm.ones(2, dtype=tm.float64)
-    with pytest.raises(TypeError, match="float32 and float64"):
-        a + b
+def test_mixing_float_dtypes_promotes_as_pytorch_does():
+    a = tm.ones(2, requires_grad=True)
+    b = tm.ones(2, dtype=tm.float64, requires_grad=True)
+    out = a * b
+    assert out.dtype == np.float64  # the wider dtype
+    out.sum().backward()
+    assert a.grad.dtype == np.float32 and b.grad.dtype == np.float64  # each grad in its own dtype
+    assert (a + tm.tensor(2.0, dtype=tm.float64)).dtype == np.float32  # a 0-d tensor does not widen
+    assert (tm.tensor(2.0) + b).dtype == np.float64
     assert (a + b.float()).dtype == np.float32
 
 

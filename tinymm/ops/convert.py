@@ -45,9 +45,14 @@ def check_pair(name: str, a: Tensor, b: Tensor):
     if da == db:
         return a, b
     if da.kind == "f" and db.kind == "f":
-        raise TypeError(
-            f"{name}: dtype mismatch: {da} and {db}; convert one first, e.g. with .to({da}) or .to({db})"
-        )
+        # PyTorch's rule: a tensor with dims outranks a 0-d one of the same category; otherwise
+        # the wider dtype wins (float32 + float64 -> float64, with gradients cast back).
+        if a.data.ndim == 0 and b.data.ndim > 0:
+            return cast(a, db), b
+        if b.data.ndim == 0 and a.data.ndim > 0:
+            return a, cast(b, da)
+        wide = np.promote_types(da, db)
+        return (a if da == wide else cast(a, wide)), (b if db == wide else cast(b, wide))
     if da.kind == "f":
         return a, cast(b, da)
     if db.kind == "f":
