@@ -1,0 +1,22 @@
+"""Floor 7: task models, fusion heads, and ``save_pretrained`` / ``from_pretrained``.
+
+    rec = tinymm.models.recipe("vqa")
+    model = tinymm.models.build("vqa", "relational", rec)   # (task, name) → model
+    model.save_pretrained("runs/vqa/model"); VQAModel.from_pretrained("runs/vqa/model")
+
+Every task model follows the contract with the Trainer: ``model(batch)`` takes the dict the
+task's collate yields (arrays as Tensors on the model's device) and returns logits.
+"""
+from tinymm.models.fusion import HEADS  # noqa: F401
+from tinymm.models.image import ImageClassifier  # noqa: F401
+from tinymm.models.pretrained import MODEL_CLASSES, from_pretrained, register, save_pretrained  # noqa: F401
+from tinymm.models.registry import (  # noqa: F401
+    BASELINES,
+    DEFAULT_MODEL,
+    MODELS,
+    Recipe,
+    UnknownModelError,
+    build,
+    recipe,
+)
+from tinymm.models.vqa import VQAModel  # noqa: F401
