@@ -15,7 +15,7 @@ import os
 
 import numpy as np
 
-from benchmarks.harness import Workload, parse_args, run, torch_or_none
+from .harness import Workload, parse_args, run, torch_or_none
 
 SHAPES = [(8, 4, 256, 64), (4, 4, 1024, 64), (1, 4, 4096, 64)]
 

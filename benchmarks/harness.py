@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import platform
 import statistics
@@ -127,17 +128,59 @@ def _fmt_mib(b) -> str:
     return "n/a" if b is None else f"{b / 2**20:.1f}"
 
 
+def _bounded(kind, low: float, what: str):
+    """An argparse type: ``kind`` (int or float), finite and at least ``low``."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not math.isfinite(value) or value < low:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return value
+    parse.__name__ = kind.__name__
+    return parse
+
+
 def parse_args(argv=None, description: str = "") -> argparse.Namespace:
+    """The options every benchmark takes. Values are checked here, before any timing, so a bad
+    one is a usage error (exit 2) rather than a failure half-way through a run."""
     p = argparse.ArgumentParser(description=description)
-    p.add_argument("--repeat", type=int, default=10, help="timed runs per implementation")
-    p.add_argument("--warmup", type=int, default=2, help="untimed runs first")
-    p.add_argument("--min-time", type=float, default=0.0, help="seconds per timed sample (loops short calls)")
+    p.add_argument("--repeat", type=_bounded(int, 1, "an integer >= 1"), default=10, help="timed runs per implementation")
+    p.add_argument("--warmup", type=_bounded(int, 0, "an integer >= 0"), default=2, help="untimed runs first")
+    p.add_argument("--min-time", type=_bounded(float, 0.0, "a number of seconds >= 0"), default=0.0,
+                   help="seconds per timed sample (loops short calls)")
     p.add_argument("--filter", default="", help="only workloads whose name contains this text")
-    p.add_argument("--impls", default=",".join(IMPLS), help="comma-separated implementations to run")
+    p.add_argument("--impls", default=",".join(IMPLS), help=f"comma-separated implementations to run, of {', '.join(IMPLS)}")
     p.add_argument("--no-memory", action="store_true", help="skip the tracemalloc peak-memory runs")
     p.add_argument("--quick", action="store_true", help="fewer repeats and smaller shapes where offered")
     p.add_argument("--json", default=None, help="where to write the JSON rows (default bench_out/NAME.json)")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    impls = [i.strip() for i in args.impls.split(",") if i.strip()]
+    unknown = [i for i in impls if i not in IMPLS]
+    if unknown or not impls:
+        p.error(f"--impls: unknown implementation(s) {', '.join(map(repr, unknown)) or '(none given)'}; "
+                f"choose from {', '.join(IMPLS)}")
+    args.impls = ",".join(impls)
+    if args.json is not None:
+        problem = _unwritable(args.json)
+        if problem:
+            p.error(f"--json {args.json}: {problem}")
+    return args
+
+
+def _unwritable(path: str) -> str | None:
+    """Why the JSON file ``path`` could not be written (checked before the timing), or None."""
+    if os.path.isdir(path):
+        return "is a folder, expected a file path"
+    folder = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(folder):  # the folders that will be created: is an existing part a file?
+        folder = os.path.dirname(folder)
+    if not os.path.isdir(folder):
+        return f"{folder} is a file, not a folder"
+    if not os.access(folder, os.W_OK):
+        return f"the folder {folder} is not writable"
+    return None
 
 
 def run(title: str, workloads: list[Workload], argv=None, args: argparse.Namespace | None = None) -> list[dict]:
@@ -145,6 +188,10 @@ def run(title: str, workloads: list[Workload], argv=None, args: argparse.Namespa
     args = args or parse_args(argv, description=f"tinymm benchmark: {title}")
     repeat = max(3, args.repeat // 3) if args.quick else args.repeat
     wanted = set(args.impls.split(","))
+    path = args.json or os.path.join("bench_out", f"{title}.json")
+    problem = _unwritable(path)
+    if problem:  # say so now, not after minutes of timing
+        raise OSError(f"cannot write the results to {path}: {problem}")
     rows = []
     print(f"# {title}  ({machine_info()})")
     header = (
@@ -184,7 +231,6 @@ def run(title: str, workloads: list[Workload], argv=None, args: argparse.Namespa
                 "gflops_tinymm": gflops,
             }
         )
-    path = args.json or os.path.join("bench_out", f"{title}.json")
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     with open(path, "w") as f:
         json.dump({"title": title, "machine": machine_info(), "argv": sys.argv, "rows": rows}, f, indent=1)

@@ -36,7 +36,7 @@ import time
 
 import numpy as np
 
-from benchmarks.harness import Workload, parse_args, run, torch_or_none
+from .harness import Workload, parse_args, run, torch_or_none
 
 ROW_SHAPES = [(4, 8), (400, 2), (64, 64), (128, 256), (256, 512), (512, 512), (512, 1024), (1024, 1024),
               (2048, 1024)]

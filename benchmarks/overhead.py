@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmarks.harness import Workload, parse_args, run, torch_or_none
+from .harness import Workload, parse_args, run, torch_or_none
 
 
 def elementwise_workloads(torch):

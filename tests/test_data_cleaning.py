@@ -42,7 +42,7 @@ def test_clean_removes_exactly_the_injected_faults(name, n):
     applicable = {
         "vqa": {"nan_pixels", "blank_text", "duplicate", "label_out_of_range"},
         "av_qa": set(FAULT_KINDS),
-        "audio_cls": {"silent_audio", "clipped_audio", "truncated_audio", "duplicate", "label_out_of_range"},
+        "audio_cls": {"silent_audio", "clipped_audio", "truncated_audio", "nan_audio", "duplicate", "label_out_of_range"},
         "retrieval": {"nan_pixels", "blank_text", "duplicate"},
         "video_cls": {"nan_pixels", "duplicate", "label_out_of_range"},
         "text_cls": {"blank_text", "duplicate", "label_out_of_range"},

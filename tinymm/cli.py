@@ -2,7 +2,7 @@
 library; the logic lives below.
 
     tinymm info                      versions, which backends work here (and why not), threads
-    tinymm bench NAME [ARGS...]      run benchmarks/NAME.py (``tinymm bench --list``)
+    tinymm bench NAME [ARGS...]      run a benchmark shipped with tinymm (``tinymm bench --list``)
     tinymm data summary --task vqa   sizes, class balance, single-modality baselines
 """
 from __future__ import annotations
@@ -96,34 +96,67 @@ def cmd_info(args) -> int:
 
 # ----------------------------------------------------------------------------- bench
 
+# Modules of the benchmarks package that are not benchmarks to run by name.
+_NOT_BENCHMARKS = {"harness", "gpu_suite"}
 
-def _benchmarks_root() -> str | None:
-    """The folder holding ``benchmarks/``: the current directory or the source checkout."""
-    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    for root in (os.getcwd(), here):
-        if os.path.isfile(os.path.join(root, "benchmarks", "harness.py")):
-            return root
-    return None
+
+def _benchmarks_package():
+    """The ``tinymm.benchmarks`` package installed with this tinymm (``benchmarks/`` in the
+    source tree). Only it is searched: never the current directory, so running ``tinymm bench``
+    inside someone else's checkout cannot execute their code."""
+    try:
+        return importlib.import_module("tinymm.benchmarks")
+    except ImportError:
+        return _checkout_benchmarks()
+
+
+def _checkout_benchmarks():
+    """``benchmarks/`` of the tinymm source checkout this tinymm was imported from, for an
+    editable install made before benchmarks were packaged; found next to the package itself
+    (never in the current directory), and only in a checkout whose pyproject names tinymm."""
+    import tinymm
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(tinymm.__file__)))
+    src = os.path.join(root, "benchmarks")
+    try:
+        with open(os.path.join(root, "pyproject.toml"), encoding="utf-8") as f:
+            ours = 'name = "tinymm"' in f.read()
+    except OSError:
+        return None
+    if not (ours and os.path.isfile(os.path.join(src, "__init__.py")) and os.path.isfile(os.path.join(src, "harness.py"))):
+        return None
+    spec = importlib.util.spec_from_file_location("tinymm.benchmarks", os.path.join(src, "__init__.py"),
+                                                  submodule_search_locations=[src])
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["tinymm.benchmarks"] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def benchmark_names() -> list[str]:
+    import pkgutil
+
+    pkg = _benchmarks_package()
+    if pkg is None:
+        return []
+    return sorted(m.name for m in pkgutil.iter_modules(pkg.__path__)
+                  if not m.name.startswith("_") and not m.ispkg and m.name not in _NOT_BENCHMARKS)
 
 
 def cmd_bench(args) -> int:
-    root = _benchmarks_root()
-    if root is None:
-        print("tinymm bench: no benchmarks/ folder found; run from a tinymm source checkout", file=sys.stderr)
-        return 2
-    names = sorted(
-        f[:-3] for f in os.listdir(os.path.join(root, "benchmarks"))
-        if f.endswith(".py") and not f.startswith("_") and f not in ("harness.py", "gpu_suite.py")
-    )
+    if _benchmarks_package() is None:
+        print("tinymm bench: the benchmarks are not installed with this tinymm (tinymm.benchmarks is "
+              "missing); reinstall tinymm (pip install -e . in a checkout)", file=sys.stderr)
+        return 1
+    names = benchmark_names()
     if args.list or not args.name:
         print("benchmarks: " + ", ".join(names))
         return 0
     if args.name not in names:
         print(f"tinymm bench: unknown benchmark {args.name!r}; known: {', '.join(names)}", file=sys.stderr)
         return 2
-    if root not in sys.path:
-        sys.path.insert(0, root)
-    mod = importlib.import_module(f"benchmarks.{args.name}")
+    mod = importlib.import_module(f"tinymm.benchmarks.{args.name}")
+    sys.argv[0] = f"tinymm bench {args.name}"  # the program name argparse prints in usage lines
     result = mod.main(args.rest)
     return result if isinstance(result, int) else 0
 
@@ -134,7 +167,8 @@ def cmd_bench(args) -> int:
 def cmd_data(args) -> int:
     from tinymm.data.summary import summarize
 
-    print(summarize(args.task, split=args.split, num_samples=args.num_samples, seed=args.seed))
+    print(summarize(args.task, split=args.split, num_samples=args.num_samples, seed=args.seed,
+                    max_samples=args.max_samples))
     return 0
 
 
@@ -148,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("info", help="versions, backends and threads")
     s.set_defaults(func=cmd_info)
 
-    s = sub.add_parser("bench", help="run a benchmark from benchmarks/ (extra arguments go to it)")
+    s = sub.add_parser("bench", help="run a benchmark shipped with tinymm (extra arguments go to it)")
     s.add_argument("name", nargs="?", help="benchmark name, e.g. overhead, attention, data")
     s.add_argument("--list", action="store_true", help="list the benchmarks")
     s.add_argument("rest", nargs=argparse.REMAINDER, help="arguments for the benchmark (try --help)")
@@ -161,21 +195,56 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--split", default="train")
     d.add_argument("--num-samples", type=int, default=None, help="samples generated for the task (default: the task's)")
     d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--max-samples", type=int, default=100_000,
+                   help="statistics read at most this many samples of the split (default 100000)")
     d.set_defaults(func=cmd_data)
     return p
 
 
+def _error(command, message: str, code: int) -> int:
+    print(f"tinymm{' ' + command if command else ''}: {message}", file=sys.stderr)
+    return code
+
+
 def main(argv=None) -> int:
+    """Run the command; return its exit status.
+
+    A user's mistake or an environment problem ends with one line on stderr and no traceback:
+    bad arguments or values exit 2, a file-system or memory problem 1, Ctrl-C 130 (as shells
+    do). An unexpected error also prints one line, plus a hint to see the traceback with
+    ``TINYMM_TRACEBACK=1``."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
+    command = args.command
     try:
         return args.func(args)
-    except (ValueError, TypeError, FileNotFoundError) as e:
-        print(f"tinymm {args.command}: {e}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        return _error(command, "interrupted", 130)
+    except BrokenPipeError:
+        # the reader went away (``tinymm bench --list | head``): stop quietly
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return 1
+    except MemoryError as e:
+        return _error(command, f"out of memory{': ' + str(e) if str(e) else ''}; try a smaller size", 1)
+    except (ValueError, TypeError, LookupError) as e:
+        return _error(command, _text(e), 2)
+    except OSError as e:
+        return _error(command, _text(e), 1)
+    except Exception as e:  # noqa: BLE001 - a bug, but still one line unless asked for more
+        if os.environ.get("TINYMM_TRACEBACK") == "1":
+            raise
+        return _error(command, f"unexpected {type(e).__name__}: {_text(e)} (set TINYMM_TRACEBACK=1 to see where)", 1)
+
+
+def _text(e: BaseException) -> str:
+    # KeyError quotes its message; show it as written
+    return str(e.args[0]) if isinstance(e, KeyError) and e.args else (str(e) or type(e).__name__)
 
 
 if __name__ == "__main__":

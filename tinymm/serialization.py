@@ -1,26 +1,42 @@
 """``tinymm.save`` / ``tinymm.load``: state dicts as safetensors files, never pickle.
 
 A safetensors file is an 8-byte little-endian header length N, N bytes of JSON (each tensor's
-dtype, shape and byte range), then the raw bytes. Loading runs no code. Before handing the
-bytes to ``safetensors`` this module checks the framing itself so that a truncated or foreign
-file is refused with a message naming the file and what is wrong with it.
+dtype, shape and byte range, plus an optional ``"__metadata__"`` object of strings), then the
+raw little-endian bytes. Loading runs no code: this module checks the framing and every header
+entry itself, so that a truncated, foreign or corrupt file is refused with a message naming the
+file, the tensor and what is wrong, and then reads each tensor with ``numpy.frombuffer``.
 
-Writes are atomic: the bytes go to a temporary file in the same folder, which is then renamed
-over the target, so a crash mid-write never leaves a half-written checkpoint behind.
+dtypes: F64, F32, F16, I64, I32, I16, I8, U8 and BOOL are written and read as they are; BF16
+(which NumPy has no type for) is read and converted to float32 exactly. Anything else (uint16,
+complex, strings, objects) is refused at save, naming the key, so that every file ``save``
+writes can be loaded. 0-d tensors keep their shape ``[]``.
+
+Writes are atomic (:mod:`tinymm._atomic`): the bytes go to a temporary file in the same folder,
+which is then renamed over the target, so a crash mid-write never leaves a half-written
+checkpoint behind; a symlink is followed; a read-only file is refused and left as it was.
 Files written here load with ``safetensors.torch.load_file`` into the equivalent torch module,
 and files written by ``safetensors.torch.save_file`` load here.
 """
 from __future__ import annotations
 
 import json
+import math
 import os
 import struct
 
 import numpy as np
 
-from tinymm._atomic import atomic_write
+from tinymm._atomic import atomic_write, resolve_target
 
-_DTYPE_SIZES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1}
+# safetensors dtype name -> NumPy dtype (little-endian), for what is saved and loaded as is.
+_DTYPES = {
+    "F64": np.dtype("<f8"), "F32": np.dtype("<f4"), "F16": np.dtype("<f2"),
+    "I64": np.dtype("<i8"), "I32": np.dtype("<i4"), "I16": np.dtype("<i2"), "I8": np.dtype("i1"),
+    "U8": np.dtype("u1"), "BOOL": np.dtype("?"),
+}
+_NAMES = {dt: name for name, dt in _DTYPES.items()}
+_DTYPE_SIZES = {**{k: v.itemsize for k, v in _DTYPES.items()}, "BF16": 2}
+_SAVABLE = "float64, float32, float16, int64, int32, int16, int8, uint8, bool"
 _MAX_HEADER = 100 * 2**20
 
 
@@ -28,90 +44,181 @@ class CheckpointError(ValueError):
     """A file that is not a readable safetensors checkpoint (truncated, foreign, corrupt)."""
 
 
-def _as_numpy(v, key):
+def _as_numpy(v, key) -> np.ndarray:
     from tinymm.tensor import Tensor
 
     if isinstance(v, Tensor):
         v = v.numpy()
-    elif hasattr(v, "__cuda_array_interface__"):
+    elif hasattr(v, "__cuda_array_interface__") and hasattr(v, "get"):
         v = v.get()
-    elif not isinstance(v, np.ndarray):
+    elif not isinstance(v, (np.ndarray, np.generic)):
         raise TypeError(f"save: value for {key!r} is a {type(v).__name__}, expected a Tensor or array")
-    return np.ascontiguousarray(v)
+    v = np.asarray(v)
+    dt = v.dtype.newbyteorder("<") if v.dtype.byteorder == ">" else v.dtype
+    if dt not in _NAMES:
+        raise TypeError(f"save: tensor {key!r} has dtype {v.dtype}, which safetensors files "
+                        f"written by tinymm do not hold; use one of {_SAVABLE}")
+    # np.ascontiguousarray would turn a 0-d array into shape (1,): keep the shape as it is.
+    return np.array(v, dtype=dt, order="C", copy=True) if (dt != v.dtype or not v.flags.c_contiguous) else v
 
 
 def save(state_dict: dict, path, metadata: dict | None = None) -> None:
-    """Write ``state_dict`` (name → Tensor or array) to ``path`` as safetensors, atomically."""
+    """Write ``state_dict`` (str name → Tensor or array) to ``path`` as safetensors, atomically.
+
+    ``metadata`` (str → str) goes into the header's ``__metadata__``. Raises ``TypeError`` for a
+    key that is not a string, a value that is not a Tensor/array or a dtype that cannot be
+    loaded back (see the module docstring), ``ValueError`` for the reserved key
+    ``"__metadata__"``, ``PermissionError`` for a read-only target (left untouched)."""
+    from collections.abc import Mapping
+
     from safetensors.numpy import save as st_save
 
-    if not isinstance(state_dict, dict):
-        raise TypeError(f"save: expected a dict of tensors, got {type(state_dict).__name__}")
-    arrays = {str(k): _as_numpy(v, k) for k, v in state_dict.items()}
+    if not isinstance(state_dict, Mapping):
+        raise TypeError(f"save: expected a dict of name -> tensor, got {type(state_dict).__name__}")
+    arrays = {}
+    for k, v in state_dict.items():
+        if not isinstance(k, str):
+            raise TypeError(f"save: keys must be strings, got {k!r} ({type(k).__name__})")
+        if k == "__metadata__":
+            raise ValueError("save: '__metadata__' is reserved by the safetensors format; rename that tensor "
+                             "(pass metadata=... for metadata)")
+        arrays[k] = _as_numpy(v, k)
+    if metadata is not None and not isinstance(metadata, Mapping):
+        raise TypeError(f"save: metadata must be a dict of str -> str, got {type(metadata).__name__}")
     meta = {"format": "pt", "producer": "tinymm"}
     meta.update({str(k): str(v) for k, v in (metadata or {}).items()})
-    blob = st_save(arrays, metadata=meta)
+    resolve_target(path)  # refuse a read-only target or a folder before building the bytes
+    try:
+        blob = st_save(arrays, metadata=meta)
+    except Exception as e:  # the library's own limits (header size, ...), after our checks
+        raise ValueError(f"save: safetensors could not serialise this state dict: {e}") from None
     atomic_write(path, lambda f: f.write(blob))
 
 
-def read_header(path) -> tuple[dict, dict]:
-    """Check the file's framing and return (tensor entries, metadata); raise CheckpointError."""
-    path = os.fspath(path)
+def _is_int(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _check_entry(path: str, key: str, entry) -> tuple[str, tuple, int, int]:
+    """(dtype, shape, start, stop) of one header entry, or CheckpointError naming what is wrong."""
+    where = f"load: {path}: tensor {key!r}"
+    if not isinstance(entry, dict):
+        raise CheckpointError(f"{where} is malformed: expected an object with dtype, shape and data_offsets, "
+                              f"got {type(entry).__name__}")
+    missing = [f for f in ("dtype", "shape", "data_offsets") if f not in entry]
+    if missing:
+        raise CheckpointError(f"{where} is malformed: missing {', '.join(missing)}")
+    dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
+    if not isinstance(dtype, str):
+        raise CheckpointError(f"{where}: dtype must be a string such as \"F32\", got {dtype!r}")
+    if dtype not in _DTYPE_SIZES:
+        raise CheckpointError(f"{where} has unsupported dtype {dtype} (tinymm reads "
+                              f"{', '.join(_DTYPE_SIZES)})")
+    if not isinstance(shape, list) or not all(_is_int(d) and d >= 0 for d in shape):
+        raise CheckpointError(f"{where}: shape must be a list of non-negative integers, got {shape!r}")
+    if (not isinstance(offsets, list) or len(offsets) != 2 or not all(_is_int(o) and o >= 0 for o in offsets)
+            or offsets[0] > offsets[1]):
+        raise CheckpointError(f"{where}: data_offsets must be [start, stop] with 0 <= start <= stop, got {offsets!r}")
+    start, stop = offsets
+    want = math.prod(shape) * _DTYPE_SIZES[dtype]
+    if stop - start != want:
+        raise CheckpointError(f"{where} has {stop - start} bytes, its shape {shape} needs {want}")
+    return dtype, tuple(shape), start, stop
+
+
+def _check_path(path) -> str:
+    try:
+        path = os.fspath(path)
+    except TypeError:
+        raise TypeError(f"load: expected a file path (str or os.PathLike), got {type(path).__name__}") from None
     if not os.path.exists(path):
         raise FileNotFoundError(f"load: no such file: {path}")
-    size = os.path.getsize(path)
-    with open(path, "rb") as f:
-        head = f.read(8)
-        if len(head) < 8:
-            raise CheckpointError(f"load: {path} is not a safetensors file: only {size} bytes long")
-        (n,) = struct.unpack("<Q", head)
-        if n > _MAX_HEADER or n + 8 > size:
-            raise CheckpointError(
-                f"load: {path} is not a safetensors file or is truncated: header claims {n} bytes, "
-                f"the file has {size}"
-            )
-        raw = f.read(n)
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"load: {path} is a folder, expected a safetensors file")
+    if not os.path.isfile(path):  # a FIFO or a device would block or never end
+        raise CheckpointError(f"load: {path} is not a regular file")
+    return path
+
+
+def _parse(path: str, head: bytes, read_header_bytes, size: int) -> tuple[dict, dict, int]:
+    """(entries, metadata, header length) of a file of ``size`` bytes starting with ``head``."""
+    if len(head) < 8:
+        raise CheckpointError(f"load: {path} is not a safetensors file: only {size} bytes long")
+    (n,) = struct.unpack("<Q", head[:8])
+    if n > _MAX_HEADER or n + 8 > size:
+        raise CheckpointError(
+            f"load: {path} is not a safetensors file or is truncated: header claims {n} bytes, "
+            f"the file has {size}"
+        )
+    raw = read_header_bytes(n)
     try:
         header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
         raise CheckpointError(f"load: {path} is not a safetensors file: its header is not JSON ({e})") from None
     if not isinstance(header, dict):
         raise CheckpointError(f"load: {path} is not a safetensors file: header is not a JSON object")
-    metadata = header.pop("__metadata__", {}) or {}
+    metadata = header.pop("__metadata__", None) or {}
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise CheckpointError(f"load: {path}: __metadata__ must be an object of strings, got {metadata!r:.200}")
     data_len = size - 8 - n
+    entries = {key: _check_entry(path, key, entry) for key, entry in header.items()}
+    # The data must be covered exactly: tensors back to back, no overlap, no gap.
     end = 0
-    for key, entry in header.items():
-        try:
-            dtype, shape, (start, stop) = entry["dtype"], entry["shape"], entry["data_offsets"]
-        except (KeyError, TypeError, ValueError):
-            raise CheckpointError(f"load: {path}: entry {key!r} is malformed") from None
-        if dtype not in _DTYPE_SIZES:
-            raise CheckpointError(f"load: {path}: tensor {key!r} has unsupported dtype {dtype}")
-        want = int(np.prod(shape)) * _DTYPE_SIZES[dtype]
-        if stop - start != want:
-            raise CheckpointError(f"load: {path}: tensor {key!r} has {stop - start} bytes, its shape {shape} needs {want}")
-        end = max(end, stop)
+    for key, (_, _, start, stop) in sorted(entries.items(), key=lambda kv: (kv[1][2], kv[1][3])):
+        if start != end:
+            what = "overlaps the previous tensor" if start < end else f"leaves a gap of {start - end} bytes"
+            raise CheckpointError(f"load: {path}: tensor {key!r} at bytes [{start}, {stop}) {what}")
+        end = stop
     if end > data_len:
         raise CheckpointError(
             f"load: {path} is truncated: tensors need {end} bytes of data, the file holds {data_len}"
         )
-    return header, metadata
+    if end < data_len:
+        raise CheckpointError(f"load: {path}: {data_len - end} bytes after the last tensor; not a safetensors file")
+    return entries, metadata, n
+
+
+def read_header(path) -> tuple[dict, dict]:
+    """Check the file's framing and every entry; return (tensor entries, metadata), reading
+    only the header. Raises ``FileNotFoundError``, ``IsADirectoryError`` or
+    :class:`CheckpointError` (a ``ValueError``) naming the file and the problem."""
+    path = _check_path(path)
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        entries, metadata, _ = _parse(path, f.read(8), f.read, size)
+    return {k: {"dtype": d, "shape": list(sh), "data_offsets": [a, b]} for k, (d, sh, a, b) in entries.items()}, metadata
+
+
+def _bf16_to_f32(raw: np.ndarray) -> np.ndarray:
+    # bfloat16 is the top half of a float32: widening is exact.
+    return (raw.astype("<u4") << 16).view("<f4").astype(np.float32)
 
 
 def load(path, device: str = "cpu") -> dict:
-    """Read a safetensors file into a dict of name → Tensor on ``device``."""
-    from safetensors.numpy import load as st_load
-
+    """Read a safetensors file into a dict of name → Tensor on ``device`` (see the module
+    docstring for dtypes). Raises like :func:`read_header`."""
+    from tinymm import backend
     from tinymm.tensor import Tensor
 
-    read_header(path)
+    device = backend.parse_device(device)
+    path = _check_path(path)
     with open(path, "rb") as f:
-        blob = f.read()
-    try:
-        arrays = st_load(blob)
-    except Exception as e:  # the library's own check, after ours passed
-        raise CheckpointError(f"load: {os.fspath(path)} could not be read: {e}") from None
-    return {k: Tensor(v, device=device) for k, v in arrays.items()}
+        blob = f.read()  # one read: what is checked is what is loaded, even if the file changes
+    entries, _, n = _parse(path, blob[:8], lambda k: blob[8 : 8 + k], len(blob))
+    base = 8 + n
+    out = {}
+    for key, (dtype, shape, start, stop) in entries.items():
+        raw = blob[base + start : base + stop]
+        if dtype == "BF16":
+            arr = _bf16_to_f32(np.frombuffer(raw, dtype="<u2"))
+        elif dtype == "BOOL":
+            arr = np.frombuffer(raw, dtype=np.uint8) != 0  # any non-zero byte is True, as in torch
+        else:
+            arr = np.frombuffer(raw, dtype=_DTYPES[dtype]).astype(_DTYPES[dtype].newbyteorder("="), copy=True)
+        out[key] = Tensor(arr.reshape(shape), device=device)
+    return out
 
 
 def load_metadata(path) -> dict:
+    """The ``__metadata__`` strings of a safetensors file (after the same checks as :func:`load`)."""
     return read_header(path)[1]

@@ -73,10 +73,31 @@ _PAD_MODES = {
 # ----------------------------------------------------------------------------- checks
 
 
-def _pos_int(fn: str, name: str, v) -> int:
+#: longest FFT/window/filter count accepted (2**24 samples is half an hour at 8 kHz): a larger
+#: value is a typo, and would first try to allocate a window that size
+_MAX_LENGTH = 2**24
+
+
+def _pos_int(fn: str, name: str, v, high: int = _MAX_LENGTH) -> int:
     if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
         raise ValueError(f"{fn}: {name} must be a positive int, got {v!r}")
+    if v > high:
+        raise ValueError(f"{fn}: {name}={v} is too large (at most {high})")
     return int(v)
+
+
+def _real(fn: str, name: str, v, positive: bool = False) -> float:
+    """A finite real number (``> 0`` with ``positive``), or ValueError naming what came."""
+    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not math.isfinite(v) \
+            or (positive and v <= 0):
+        raise ValueError(f"{fn}: {name} must be a finite{' positive' if positive else ''} number, got {v!r}")
+    return float(v)
+
+
+def _flag(fn: str, name: str, v) -> bool:
+    if not isinstance(v, (bool, np.bool_)):
+        raise TypeError(f"{fn}: {name} must be True or False, got {v!r}")
+    return bool(v)
 
 
 def _signal(fn: str, x) -> np.ndarray:
@@ -94,13 +115,19 @@ def _signal(fn: str, x) -> np.ndarray:
         x = x.astype(np.float32)
     if x.shape[-1] == 0:
         raise ValueError(f"{fn}: the signal is empty (shape {x.shape})")
+    finite = np.isfinite(x)
+    if not finite.all():
+        # as librosa does: NaN/inf would spread through every frame's FFT into the features
+        at = np.unravel_index(int(np.argmin(finite)), x.shape)
+        raise ValueError(f"{fn}: the signal holds non-finite values (first {x[at]} at index {tuple(map(int, at))}); "
+                         "drop or repair it first (tinymm.data.clean drops such audio)")
     return x
 
 
 def _pad(fn: str, x: np.ndarray, n_fft: int, center: bool, pad_mode: str) -> np.ndarray:
-    if not center:
+    if not _flag(fn, "center", center):
         return x
-    if pad_mode not in _PAD_MODES:
+    if not isinstance(pad_mode, str) or pad_mode not in _PAD_MODES:
         raise ValueError(f"{fn}: pad_mode must be one of {sorted(_PAD_MODES)}, got {pad_mode!r}")
     p = n_fft // 2
     if pad_mode == "reflect" and p >= x.shape[-1]:
@@ -142,8 +169,8 @@ def hann_window(n: int, periodic: bool = True, dtype=np.float64) -> np.ndarray:
     ``M = n`` for the periodic window (the STFT one: it tiles exactly at 75 % or 50 % overlap;
     ``torch.hann_window``'s default) and ``M = n - 1`` for the symmetric one (filter design).
     """
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-        raise ValueError(f"hann_window: n must be a non-negative int, got {n!r}")
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 0 <= n <= _MAX_LENGTH:
+        raise ValueError(f"hann_window: n must be an int in [0, {_MAX_LENGTH}], got {n!r}")
     if n == 0:
         return np.zeros(0, dtype=dtype)
     if n == 1:
@@ -167,6 +194,8 @@ def _window(fn: str, window, win_length: int | None, n_fft: int, dtype) -> np.nd
         w = np.asarray(window)
         if w.ndim != 1 or np.iscomplexobj(w) or w.dtype.kind not in "biuf":
             raise ValueError(f"{fn}: window must be a real 1-D array, got shape {w.shape} dtype {w.dtype}")
+        if not np.isfinite(w).all():
+            raise ValueError(f"{fn}: window holds NaN or inf")
         if win_length is None:
             win_length = w.shape[0]
         win_length = _pos_int(fn, "win_length", win_length)
@@ -225,8 +254,7 @@ def power_spectrogram(
     power: float = 2.0,
 ) -> np.ndarray:
     """``|stft(x)| ** power``: (..., L) → real (..., n_fft//2 + 1, n_frames); power 2 by default."""
-    if not isinstance(power, (int, float, np.floating, np.integer)) or isinstance(power, bool) or power <= 0:
-        raise ValueError(f"power_spectrogram: power must be a positive number, got {power!r}")
+    power = _real("power_spectrogram", "power", power, positive=True)
     spec = stft(x, n_fft, hop_length, win_length, window, center, pad_mode)
     if power == 2:
         return spec.real**2 + spec.imag**2  # skips the square root of abs()
@@ -262,8 +290,15 @@ def mel_to_hz(m, htk: bool = True):
 
 
 def mel_frequencies(n: int, fmin: float, fmax: float, htk: bool = True) -> np.ndarray:
-    """``n`` frequencies (Hz) equally spaced on the mel scale from ``fmin`` to ``fmax``."""
-    return mel_to_hz(np.linspace(hz_to_mel(fmin, htk), hz_to_mel(fmax, htk), n), htk)
+    """``n`` frequencies (Hz) equally spaced on the mel scale from ``fmin`` to ``fmax``.
+
+    The ends are exactly ``fmin`` and ``fmax``: the round trip through the mel scale is off by
+    an ulp or so (it differs between NumPy builds), which would leave a filter a value like
+    2e-15 instead of 0 at an FFT bin that sits on ``fmax``."""
+    f = np.asarray(mel_to_hz(np.linspace(hz_to_mel(fmin, htk), hz_to_mel(fmax, htk), n), htk), dtype=np.float64)
+    if f.size:
+        f[0], f[-1] = fmin, fmax
+    return f
 
 
 def mel_filterbank(
@@ -287,8 +322,12 @@ def mel_filterbank(
     sr = _pos_int(fn, "sr", sr)
     n_fft = _pos_int(fn, "n_fft", n_fft)
     n_mels = _pos_int(fn, "n_mels", n_mels)
-    fmax = sr / 2.0 if fmax is None else float(fmax)
-    fmin = float(fmin)
+    fmax = sr / 2.0 if fmax is None else _real(fn, "fmax", fmax)
+    fmin = _real(fn, "fmin", fmin)
+    htk = _flag(fn, "htk", htk)
+    if n_mels > n_fft // 2 + 1:
+        raise ValueError(f"{fn}: n_mels={n_mels} is more than the {n_fft // 2 + 1} FFT bins of n_fft={n_fft}, so "
+                         f"some filters would hold no FFT bin; use fewer n_mels or a larger n_fft")
     if not 0.0 <= fmin < fmax <= sr / 2.0:
         raise ValueError(f"{fn}: need 0 <= fmin < fmax <= sr/2 = {sr / 2}, got fmin={fmin}, fmax={fmax}")
     if norm not in (None, "slaney"):
@@ -350,8 +389,7 @@ def log_mel_spectrogram(
     amin: float = 1e-10,
 ) -> np.ndarray:
     """``ln(max(mel_spectrogram(x), amin))``: (..., L) → (..., n_mels, n_frames)."""
-    if not amin > 0:
-        raise ValueError(f"log_mel_spectrogram: amin must be > 0, got {amin!r}")
+    amin = _real("log_mel_spectrogram", "amin", amin, positive=True)
     mel = mel_spectrogram(x, sr, n_fft, hop_length, win_length, n_mels, fmin, fmax, htk, norm, window, center, pad_mode)
     return np.log(np.maximum(mel, mel.dtype.type(amin)))
 

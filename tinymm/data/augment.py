@@ -55,21 +55,114 @@ __all__ = [
 MAX_COLOR_JITTER = 0.14
 
 
+def _number(owner: str, name: str, value, low=None, high=None) -> float:
+    """``value`` as a finite float within [low, high], or ConfigError naming what came."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ConfigError(f"{owner}: {name} must be a number, got {type(value).__name__} {value!r}")
+    v = float(value)
+    if not np.isfinite(v):
+        raise ConfigError(f"{owner}: {name} must be finite, got {value}")
+    if (low is not None and v < low) or (high is not None and v > high):
+        raise ConfigError(f"{owner}: {name} must be in [{low}, {high}], got {value}")
+    return v
+
+
+def _names(owner: str, name: str, names) -> list:
+    if isinstance(names, (str, bytes, dict)) or not hasattr(names, "__iter__") or (
+            isinstance(names, np.ndarray) and names.ndim == 0):
+        raise ConfigError(f"{owner}: {name} must be a list of names, got {names!r:.80}")
+    names = list(names)
+    if not all(isinstance(n, str) for n in names):
+        raise ConfigError(f"{owner}: {name} must hold strings, got {names!r:.80}")
+    return names
+
+
+def _count(owner: str, name: str, value, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value <= high:
+        raise ConfigError(f"{owner}: {name} must be an int in [0, {high}], got {value!r}")
+    return int(value)
+
+
+def _keys(owner: str, keys) -> tuple:
+    if isinstance(keys, str) or not hasattr(keys, "__iter__"):
+        raise ConfigError(f"{owner}: keys must be a list of sample keys, got {keys!r}")
+    keys = tuple(keys)
+    if not all(isinstance(k, str) for k in keys):
+        raise ConfigError(f"{owner}: keys must be strings, got {keys!r}")
+    return keys
+
+
+# key -> (what it holds, number of axes): the arrays a transform may read
+_SAMPLE_ARRAYS = {"image": ("image (C, H, W)", 3), "video": ("video (T, C, H, W)", 4), "audio": ("waveform (L,)", 1)}
+
+
+def _check_sample(owner: str, s: dict) -> None:
+    """The sample's media are float arrays of the documented rank (types only: no data scan)."""
+    for key, (what, ndim) in _SAMPLE_ARRAYS.items():
+        if key not in s:
+            continue
+        a = s[key]
+        if not isinstance(a, np.ndarray) or a.dtype.kind != "f":
+            kind = f"array of dtype {a.dtype}" if isinstance(a, np.ndarray) else type(a).__name__
+            raise TypeError(f"{owner}: sample[{key!r}] must be a float NumPy {what}, got {kind}")
+        if a.ndim != ndim:
+            raise ValueError(f"{owner}: sample[{key!r}] must be a {what}, got shape {a.shape}")
+    if "sample_rate" in s:
+        sr = s["sample_rate"]
+        if isinstance(sr, bool) or not isinstance(sr, (int, np.integer)) or sr < 1:
+            raise ValueError(f"{owner}: sample['sample_rate'] must be a positive int, got {sr!r}")
+    for key in ("answer", "label"):
+        if key in s and (isinstance(s[key], bool) or not isinstance(s[key], (int, np.integer))):
+            raise TypeError(f"{owner}: sample[{key!r}] must be an int class index, got {s[key]!r:.60}")
+    for key in ("caption", "question", "transcript"):
+        if key in s and not isinstance(s[key], str):
+            raise TypeError(f"{owner}: sample[{key!r}] must be a str, got {type(s[key]).__name__}")
+    if "scene" in s:
+        _check_scene(owner, s["scene"])
+
+
+def _check_scene(owner: str, sc) -> None:
+    """A scene graph as :meth:`~tinymm.data.world.Scenes.scene` makes it (the fields transforms read)."""
+    if not isinstance(sc, dict) or not isinstance(sc.get("objects"), list):
+        raise TypeError(f"{owner}: sample['scene'] must be a scene dict with an 'objects' list, got {sc!r:.80}")
+    size = sc.get("image_size")
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+        raise ValueError(f"{owner}: sample['scene']['image_size'] must be a positive int, got {size!r}")
+    for k, o in enumerate(sc["objects"]):
+        if not isinstance(o, dict):
+            raise TypeError(f"{owner}: scene object {k} must be a dict, got {type(o).__name__}")
+        for f in ("x", "y", "radius"):
+            v = o.get(f)
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not np.isfinite(v):
+                raise ValueError(f"{owner}: scene object {k}[{f!r}] must be a finite number, got {v!r}")
+        if not isinstance(o.get("motion"), str):
+            raise ValueError(f"{owner}: scene object {k}['motion'] must be a direction name, got {o.get('motion')!r}")
+
+
+def _check_seed(owner: str, seed):
+    if seed is None or isinstance(seed, (np.random.SeedSequence, np.random.Generator)):
+        return seed
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ConfigError(f"{owner}: seed must be None or a non-negative int, got {seed!r}")
+    return int(seed)
+
+
 def _as_rng(rng) -> np.random.Generator:
     if isinstance(rng, np.random.Generator):
         return rng
-    return np.random.default_rng(rng)
+    return np.random.default_rng(_check_seed("rng", rng))
 
 
 class Transform:
     """Base class: ``__call__(sample, rng=None)``; subclasses implement ``apply(sample, rng)``."""
 
     def __init__(self, seed=None):
-        self._rng = np.random.default_rng(seed)
+        self._rng = np.random.default_rng(_check_seed(type(self).__name__, seed))
 
     def __call__(self, sample: dict, rng=None) -> dict:
         if not isinstance(sample, dict):
             raise TypeError(f"{type(self).__name__}: expected a sample dict, got {type(sample).__name__}")
+        _check_sample(type(self).__name__, sample)
         return self.apply(dict(sample), self._rng if rng is None else _as_rng(rng))
 
     def apply(self, sample: dict, rng: np.random.Generator) -> dict:  # pragma: no cover
@@ -85,6 +178,9 @@ class Compose(Transform):
 
     def __init__(self, transforms, seed=None):
         super().__init__(seed)
+        if isinstance(transforms, (str, bytes, dict)) or not hasattr(transforms, "__iter__") or (
+                isinstance(transforms, np.ndarray) and transforms.ndim == 0):
+            raise TypeError(f"Compose: expected a list of transforms, got {type(transforms).__name__}")
         self.transforms = list(transforms)
         for t in self.transforms:
             if not callable(t):
@@ -120,8 +216,8 @@ class HorizontalFlip(Transform):
     def __init__(self, p: float = 0.5, *, answer_vocab=ANSWER_VOCAB, class_names=None, seed=None):
         super().__init__(seed)
         self.p = check_rate("p", p)
-        self.answer_vocab = list(answer_vocab) if answer_vocab is not None else None
-        self.class_names = list(class_names) if class_names is not None else None
+        self.answer_vocab = None if answer_vocab is None else _names("HorizontalFlip", "answer_vocab", answer_vocab)
+        self.class_names = None if class_names is None else _names("HorizontalFlip", "class_names", class_names)
 
     @staticmethod
     def _swap_index(y, names):
@@ -182,9 +278,7 @@ class RandomTranslate(Transform):
 
     def __init__(self, max_shift=0.125, *, seed=None):
         super().__init__(seed)
-        if not (max_shift >= 0):
-            raise ConfigError(f"max_shift must be >= 0, got {max_shift}")
-        self.max_shift = max_shift
+        self.max_shift = _number("RandomTranslate", "max_shift", max_shift, 0.0)
 
     def apply(self, s, rng):
         sc = s.get("scene")
@@ -204,9 +298,15 @@ class RandomTranslate(Transform):
             return s
         for key in ("image", "video"):
             if key in s:
+                _need_rgb("RandomTranslate", key, s[key])
                 s[key] = _shift(s[key], dx, dy)
         s["scene"] = dict(sc, objects=[dict(o, x=o["x"] + dx, y=o["y"] + dy) for o in sc["objects"]])
         return s
+
+
+def _need_rgb(owner: str, key: str, a: np.ndarray) -> None:
+    if a.shape[-3] != 3:
+        raise ValueError(f"{owner}: sample[{key!r}] must have 3 colour channels, got shape {a.shape}")
 
 
 def _shift(a: np.ndarray, dx: int, dy: int) -> np.ndarray:
@@ -260,6 +360,7 @@ class ColorJitter(Transform):
         for key in ("image", "video"):
             if key in s:
                 a = s[key]
+                _need_rgb("ColorJitter", key, a)
                 s[key] = np.clip(a * b + c, 0, 1).astype(a.dtype)
         return s
 
@@ -279,9 +380,7 @@ class AudioTimeShift(Transform):
 
     def __init__(self, max_shift_s: float = 0.05, *, seed=None):
         super().__init__(seed)
-        if not (0 <= max_shift_s <= 0.1):
-            raise ConfigError(f"max_shift_s must be in [0, 0.1], got {max_shift_s}")
-        self.max_shift_s = max_shift_s
+        self.max_shift_s = _number("AudioTimeShift", "max_shift_s", max_shift_s, 0.0, 0.1)
 
     def apply(self, s, rng):
         if "audio" not in s:
@@ -303,8 +402,11 @@ class AudioGain(Transform):
 
     def __init__(self, min_db: float = -6.0, max_db: float = 6.0, *, seed=None):
         super().__init__(seed)
+        # beyond +-60 dB a clip is silence or all clipping: a typo, not an augmentation
+        min_db = _number("AudioGain", "min_db", min_db, -60.0, 60.0)
+        max_db = _number("AudioGain", "max_db", max_db, -60.0, 60.0)
         if not min_db <= max_db:
-            raise ConfigError(f"min_db must be <= max_db, got {min_db} > {max_db}")
+            raise ConfigError(f"AudioGain: min_db must be <= max_db, got {min_db} > {max_db}")
         self.min_db, self.max_db = min_db, max_db
 
     def apply(self, s, rng):
@@ -324,10 +426,15 @@ class AudioNoise(Transform):
 
     def __init__(self, snr_db=(10.0, 30.0), *, seed=None):
         super().__init__(seed)
-        lo, hi = snr_db
+        try:
+            lo, hi = snr_db
+        except (TypeError, ValueError):
+            raise ConfigError(f"AudioNoise: snr_db must be a (low, high) pair in dB, got {snr_db!r}") from None
+        lo = _number("AudioNoise", "snr_db low", lo, -60.0, 120.0)
+        hi = _number("AudioNoise", "snr_db high", hi, -60.0, 120.0)
         if not lo <= hi:
-            raise ConfigError(f"snr_db must be a (low, high) range, got {snr_db}")
-        self.snr_db = (float(lo), float(hi))
+            raise ConfigError(f"AudioNoise: snr_db must be a (low, high) range, got {snr_db}")
+        self.snr_db = (lo, hi)
 
     def apply(self, s, rng):
         if "audio" not in s:
@@ -357,8 +464,11 @@ class SpecAugment(Transform):
     def __init__(self, freq_masks: int = 1, max_freq: float = 0.15, time_masks: int = 1,
                  max_time: float = 0.1, *, key: str | None = None, seed=None):
         super().__init__(seed)
-        self.freq_masks, self.time_masks = int(freq_masks), int(time_masks)
+        self.freq_masks = _count("SpecAugment", "freq_masks", freq_masks, 100)
+        self.time_masks = _count("SpecAugment", "time_masks", time_masks, 100)
         self.max_freq, self.max_time = check_rate("max_freq", max_freq), check_rate("max_time", max_time)
+        if key is not None and not isinstance(key, str):
+            raise ConfigError(f"SpecAugment: key must be a sample key (str) or None, got {key!r}")
         self.key = key
 
     def _spans(self, rng, n, count, frac):
@@ -386,6 +496,8 @@ class SpecAugment(Transform):
         if "audio" not in s:
             return s
         a = s["audio"]
+        if a.size == 0:
+            return s
         out = a.astype(np.float64)
         if self.freq_masks:
             spec = np.fft.rfft(out)
@@ -433,7 +545,9 @@ class TokenDropout(Transform):
     def __init__(self, p: float = 0.1, *, keys=("caption", "question"), protect=CONTENT_WORDS, seed=None):
         super().__init__(seed)
         self.p = check_rate("p", p)
-        self.keys = tuple(keys)
+        self.keys = _keys("TokenDropout", keys)
+        if isinstance(protect, str) or not hasattr(protect, "__iter__") or not all(isinstance(w, str) for w in protect):
+            raise ConfigError(f"TokenDropout: protect must be a collection of words, got {protect!r:.80}")
         self.protect = frozenset(w.lower() for w in protect)
 
     def apply(self, s, rng):
@@ -472,7 +586,7 @@ class SynonymSubstitution(Transform):
     def __init__(self, p: float = 0.3, *, keys=("caption", "question"), seed=None):
         super().__init__(seed)
         self.p = check_rate("p", p)
-        self.keys = tuple(keys)
+        self.keys = _keys("SynonymSubstitution", keys)
 
     def apply(self, s, rng):
         old_q = s.get("question")
@@ -505,6 +619,10 @@ class Augmented:
     def __init__(self, dataset, transform, seed: int = 0):
         if not callable(transform):
             raise TypeError(f"Augmented: transform must be callable, got {type(transform).__name__}")
+        if isinstance(dataset, (str, bytes, dict)) or not (hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__")):
+            raise TypeError(f"Augmented: dataset must have __len__ and __getitem__, got {type(dataset).__name__}")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ConfigError(f"Augmented: seed must be a non-negative int, got {seed!r}")
         self.dataset, self.transform, self.seed = dataset, transform, int(seed)
         self.epoch: int | None = None
         self._reads: dict[int, int] = {}
@@ -513,13 +631,20 @@ class Augmented:
                 setattr(self, attr, getattr(dataset, attr))
 
     def set_epoch(self, epoch: int) -> None:
+        if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or epoch < 0:
+            raise ConfigError(f"Augmented.set_epoch: epoch must be a non-negative int, got {epoch!r}")
         self.epoch = int(epoch)
 
     def __len__(self) -> int:
         return len(self.dataset)
 
     def __getitem__(self, i) -> dict:
+        if isinstance(i, bool) or not isinstance(i, (int, np.integer)):
+            raise TypeError(f"Augmented: index must be an int, got {type(i).__name__}")
         i = int(i)
+        if not -len(self) <= i < len(self):
+            raise IndexError(f"Augmented: index {i} is out of range for a dataset of {len(self)} samples")
+        i %= len(self)
         if self.epoch is None:
             epoch = self._reads.get(i, 0)
             self._reads[i] = epoch + 1

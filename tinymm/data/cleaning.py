@@ -10,6 +10,7 @@ kind                   injected as                                      detected
 =====================  ===============================================  =========================
 nan_pixels             1-5 % of image/video values set to NaN or ±inf   any non-finite value
 blank_text             caption/question replaced by "" or whitespace    ``text.strip() == ""``
+nan_audio              1-5 % of audio samples set to NaN or ±inf        any non-finite value
 silent_audio           waveform set to zeros                            peak below 1e-6
 clipped_audio          gain until >= 10 % of samples hit ±1, clipped    >0.2 % of samples at ±1
 truncated_audio        cut at the end of a loud 10 ms frame             last 10 ms loud: RMS over
@@ -45,6 +46,7 @@ FAULT_KINDS = (
     "truncated_audio",
     "duplicate",
     "label_out_of_range",
+    "nan_audio",
 )
 _FRAME_S = 0.01
 _CLIP_LEVEL = 0.999
@@ -109,13 +111,46 @@ def _copy_sample(s: dict) -> dict:
     return out
 
 
-def _materialise(data) -> SampleList:
+def _check_data(fn: str, data):
+    if isinstance(data, (str, bytes, dict)) or not (hasattr(data, "__len__") and hasattr(data, "__getitem__")) or (
+            isinstance(data, np.ndarray) and data.ndim == 0):
+        raise TypeError(f"{fn}: expected a dataset or a list of sample dicts, got {type(data).__name__}")
+    return data
+
+
+def _check_samples(fn: str, samples) -> None:
+    for pos, s in enumerate(samples):
+        if not isinstance(s, dict):
+            raise TypeError(f"{fn}: sample {pos} is a {type(s).__name__}, expected a dict")
+
+
+def _check_num_classes(fn: str, C):
+    if C is not None and (isinstance(C, bool) or not isinstance(C, (int, np.integer)) or C < 1):
+        raise ValueError(f"{fn}: num_classes must be a positive int, got {C!r}")
+    return C
+
+
+#: clean/inject_faults copy every sample into memory; a longer (lazily generated) dataset is
+#: refused with its length rather than copied for hours
+MAX_SAMPLES = 1_000_000
+
+
+def _materialise(data, fn: str = "clean") -> SampleList:
     meta = dict(
         num_classes=getattr(data, "num_classes", None),
         class_names=getattr(data, "class_names", None),
         task=getattr(data, "task", None),
     )
-    return SampleList((_copy_sample(data[i]) for i in range(len(data))), **meta)
+    if len(data) > MAX_SAMPLES:
+        raise MemoryError(f"{fn}: {len(data)} samples would all be copied into memory (at most {MAX_SAMPLES}); "
+                          f"work on a Subset or a shorter split")
+    samples = []
+    for i in range(len(data)):
+        s = data[i]
+        if not isinstance(s, dict):
+            raise TypeError(f"{fn}: sample {i} is a {type(s).__name__}, expected a dict")
+        samples.append(_copy_sample(s))
+    return SampleList(samples, **meta)
 
 
 def _text_key(s):
@@ -145,7 +180,7 @@ def _applicable(s: dict, kind: str, num_classes) -> bool:
         return "image" in s or "video" in s
     if kind == "blank_text":
         return _text_key(s) is not None
-    if kind in ("silent_audio", "clipped_audio", "truncated_audio"):
+    if kind in ("silent_audio", "clipped_audio", "truncated_audio", "nan_audio"):
         return isinstance(s.get("audio"), np.ndarray) and s["audio"].size > 0
     if kind == "label_out_of_range":
         return _target_key(s) is not None and num_classes is not None
@@ -156,8 +191,8 @@ def _applicable(s: dict, kind: str, num_classes) -> bool:
 
 
 def _corrupt(s: dict, kind: str, rng: np.random.Generator, num_classes) -> None:
-    if kind == "nan_pixels":
-        key = "image" if "image" in s else "video"
+    if kind in ("nan_pixels", "nan_audio"):
+        key = "audio" if kind == "nan_audio" else ("image" if "image" in s else "video")
         a = s[key]
         flat = a.reshape(-1)
         k = max(1, int(rng.uniform(0.01, 0.05) * flat.size))
@@ -198,7 +233,13 @@ def inject_faults(data, rate: float, kinds=None, seed: int = 0) -> tuple[SampleL
     modified.
     """
     rate = check_rate("rate", rate)
-    samples = _materialise(data)
+    samples = _materialise(_check_data("inject_faults", data), "inject_faults")
+    _check_samples("inject_faults", samples)
+    if kinds is not None and (isinstance(kinds, (str, bytes, dict)) or not hasattr(kinds, "__iter__")
+                              or (isinstance(kinds, np.ndarray) and kinds.ndim == 0)):
+        raise TypeError(f"inject_faults: kinds must be a list of fault kinds, got {kinds!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"inject_faults: seed must be a non-negative int, got {seed!r}")
     n = len(samples)
     C = samples.num_classes
     if kinds is None:
@@ -273,12 +314,17 @@ def find_fault(s: dict, num_classes=None) -> str | None:
             return "blank_text"
     a = s.get("audio")
     if isinstance(a, np.ndarray):
+        if not np.isfinite(a).all():  # before the level checks, which NaN would fool
+            return "nan_audio"
         if a.size == 0 or float(np.abs(a).max()) < 1e-6:
             return "silent_audio"
         clipped = int(np.count_nonzero(np.abs(a) >= _CLIP_LEVEL))
         if clipped >= 3 and clipped > 0.002 * a.size:
             return "clipped_audio"
-        sr = int(s.get("sample_rate", 8000))
+        sr = s.get("sample_rate", 8000)
+        if isinstance(sr, bool) or not isinstance(sr, (int, np.integer)) or sr < 1:
+            raise ValueError(f"find_fault: sample_rate must be a positive int, got {sr!r}")
+        sr = int(sr)
         rms = _frame_rms(a, sr)
         floor = float(np.quantile(rms, 0.1))
         f = max(int(_FRAME_S * sr), 1)
@@ -301,8 +347,9 @@ def clean(data, num_classes: int | None = None) -> tuple[SampleList, CleanReport
     the argument or ``data.num_classes``) to check the label range. Of exact duplicates (same
     content, ``"index"`` aside) the first is kept.
     """
-    samples = data if isinstance(data, SampleList) else _materialise(data)
-    C = num_classes if num_classes is not None else samples.num_classes
+    samples = data if isinstance(data, SampleList) else _materialise(_check_data("clean", data), "clean")
+    _check_samples("clean", samples)
+    C = _check_num_classes("clean", num_classes if num_classes is not None else samples.num_classes)
     if C is None and any(_target_key(s) is not None for s in samples[:1]):
         raise ValueError("clean: these samples have labels; pass num_classes to check their range")
     counts = {k: 0 for k in FAULT_KINDS}

@@ -127,6 +127,14 @@ def random_split(dataset, fractions: Sequence[float], seed: int = 0) -> list[Sub
     """
     _check_dataset("random_split", dataset)
     n = len(dataset)
+    if isinstance(fractions, (str, bytes, dict)) or not hasattr(fractions, "__iter__") or (
+            isinstance(fractions, np.ndarray) and fractions.ndim == 0):
+        raise TypeError(f"random_split: fractions must be a list of fractions or sizes, got {type(fractions).__name__}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"random_split: seed must be a non-negative int, got {seed!r}")
+    if n > DataLoader.max_shuffle:
+        raise MemoryError(f"random_split: a permutation of {n} samples needs {n * 8 / 2**30:.1f} GiB; "
+                          f"split at most {DataLoader.max_shuffle} samples")
     fr = list(fractions)
     if not fr:
         raise ValueError("random_split: fractions is empty")
@@ -135,7 +143,8 @@ def random_split(dataset, fractions: Sequence[float], seed: int = 0) -> list[Sub
         if any(s < 0 for s in sizes):
             raise ValueError(f"random_split: sizes must be >= 0, got {sizes}")
     else:
-        if any(not isinstance(f, numbers.Real) or f < 0 for f in fr) or not math.isclose(sum(fr), 1.0, abs_tol=1e-6):
+        if any(not isinstance(f, numbers.Real) or isinstance(f, bool) or not math.isfinite(f) or f < 0 for f in fr) \
+                or not math.isclose(sum(fr), 1.0, abs_tol=1e-6):
             raise ValueError(
                 f"random_split: fractions must be non-negative and sum to 1 (or be sizes summing to {n}), got {fr}"
             )
@@ -151,6 +160,16 @@ def random_split(dataset, fractions: Sequence[float], seed: int = 0) -> list[Sub
 
 
 # ----------------------------------------------------------------------------- collation
+
+
+def _key_tuple(fn: str, name: str, keys) -> tuple:
+    if isinstance(keys, (str, bytes, dict)) or not hasattr(keys, "__iter__") or (
+            isinstance(keys, np.ndarray) and keys.ndim == 0):
+        raise TypeError(f"{fn}: {name} must be a list of sample keys, got {keys!r:.80}")
+    keys = tuple(keys)
+    if not all(isinstance(k, str) for k in keys):
+        raise TypeError(f"{fn}: {name} must hold strings, got {keys!r:.80}")
+    return keys
 
 
 def _is_number(v) -> bool:
@@ -199,6 +218,7 @@ def default_collate(samples: Sequence[dict], pad_keys: Sequence[str] = ("audio",
     """
     if isinstance(samples, dict) or not isinstance(samples, Sequence):
         raise TypeError(f"default_collate: expected a list of sample dicts, got {type(samples).__name__}")
+    pad_keys = _key_tuple("default_collate", "pad_keys", (pad_keys,) if isinstance(pad_keys, str) else pad_keys)
     if len(samples) == 0:
         raise ValueError("default_collate: got an empty list of samples")
     for i, s in enumerate(samples):
@@ -249,9 +269,12 @@ class TextCollate:
         if isinstance(text_keys, str):
             text_keys = (text_keys,)
         self.tokenizer = tokenizer
-        self.text_keys = tuple(text_keys)
+        self.text_keys = _key_tuple("TextCollate", "text_keys", text_keys)
+        if max_length is not None and (isinstance(max_length, bool) or not isinstance(max_length, (int, np.integer))
+                                       or max_length < 1):
+            raise ValueError(f"TextCollate: max_length must be None or a positive int, got {max_length!r}")
         self.max_length = max_length
-        self.pad_keys = tuple(pad_keys)
+        self.pad_keys = _key_tuple("TextCollate", "pad_keys", pad_keys)
 
     def __call__(self, samples: Sequence[dict]) -> dict:
         batch = default_collate(samples, pad_keys=self.pad_keys)
@@ -430,12 +453,24 @@ class DataLoader:
         n = len(self.dataset)
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
+    #: a shuffled epoch holds its permutation (8 bytes per sample); beyond this many samples
+    #: that is refused rather than attempted (a lazily generated dataset can be that long)
+    max_shuffle = 2**28
+
     def indices(self, epoch: int) -> np.ndarray:
         """The order in which epoch ``epoch`` visits the dataset."""
         n = len(self.dataset)
         if not self.shuffle:
             return np.arange(n, dtype=np.int64)
+        self._check_shuffle(n)
         return np.random.default_rng([self.seed, int(epoch)]).permutation(n).astype(np.int64)
+
+    def _check_shuffle(self, n: int) -> None:
+        if n > self.max_shuffle:
+            raise MemoryError(
+                f"DataLoader: shuffling {n} samples needs a permutation of {n * 8 / 2**30:.1f} GiB; "
+                f"shuffle a Subset (random_split) or use shuffle=False (at most {self.max_shuffle} samples shuffled)"
+            )
 
     def batch_indices(self, epoch: int) -> list[np.ndarray]:
         """The indices of each batch of epoch ``epoch``."""
@@ -444,10 +479,17 @@ class DataLoader:
         return [order[s : s + self.batch_size] for s in stops]
 
     def _batches(self, epoch: int) -> Iterator:
-        for idx in self.batch_indices(epoch):
+        if self.shuffle:
+            batches = self.batch_indices(epoch)
+        else:  # in order: no index array at all, so a dataset of any length streams
+            batches = (range(s, min(s + self.batch_size, len(self.dataset)))
+                       for s in range(0, len(self) * self.batch_size, self.batch_size))
+        for idx in batches:
             yield self.collate_fn([self.dataset[int(i)] for i in idx])
 
     def __iter__(self):
+        if self.shuffle:
+            self._check_shuffle(len(self.dataset))  # now, not in a prefetch thread
         epoch = self.epoch
         self.epoch += 1
         if self.prefetch > 0:

@@ -298,8 +298,18 @@ def _after_last_the(t):
 
 
 def answer_question(scene: dict, question: str) -> str:
-    """Re-derive the answer to ``question`` from the scene graph alone (see the module docstring)."""
+    """Re-derive the answer to ``question`` from the scene graph alone (see the module docstring).
+
+    Raises ``TypeError`` for a scene that is not a scene dict or a question that is not a str,
+    :class:`QuestionError` for a question it cannot parse or that does not fit the scene."""
+    if not isinstance(question, str):
+        raise TypeError(f"answer_question: question must be a str, got {type(question).__name__}")
+    if not isinstance(scene, dict) or not isinstance(scene.get("objects"), list) or not all(
+            isinstance(o, dict) for o in scene["objects"]):
+        raise TypeError(f"answer_question: scene must be a scene dict with an 'objects' list of dicts, got {scene!r:.80}")
     t = canonical_tokens(question)
+    if not t:
+        raise QuestionError(f"cannot parse {question!r}: no words")
     objs = scene["objects"]
     try:
         if t[:2] == ["how", "many"] or t[:4] == ["what", "is", "the", "number"]:
@@ -340,6 +350,9 @@ def answer_question(scene: dict, question: str) -> str:
         if isinstance(e, QuestionError):
             raise
         raise QuestionError(f"cannot parse {question!r}: {e}") from None
+    except (KeyError, TypeError, IndexError) as e:
+        raise ValueError(f"answer_question: the scene's objects are malformed ({type(e).__name__}: {e}); "
+                         f"expected dicts with shape, colour, size, x, y and motion") from None
     raise QuestionError(f"cannot parse {question!r}")
 
 

@@ -117,10 +117,35 @@ def _word(word, speaker, sr, rng):
     return w * _envelope(len(w), sr)
 
 
+# speaker field -> (low, high) it may take (sample_speaker draws inside these)
+_SPEAKER_RANGES = {"f0": (20.0, 1000.0), "rate": (0.25, 4.0), "formant_scale": (0.5, 2.0), "level": (0.0, 1.0),
+                   "snr_db": (-20.0, 120.0), "gap_s": (0.0, 1.0), "pad_s": (0.0, 1.0)}
+
+
+def check_speaker(speaker) -> dict:
+    """``speaker`` is a dict like :func:`sample_speaker`'s, with every field in a sane range."""
+    if not isinstance(speaker, dict):
+        raise TypeError(f"speak: speaker must be a dict from sample_speaker, got {type(speaker).__name__}")
+    missing = [k for k in (*_SPEAKER_RANGES, "seed") if k not in speaker]
+    if missing:
+        raise ValueError(f"speak: speaker is missing {', '.join(missing)} (make one with sample_speaker)")
+    for k, (lo, hi) in _SPEAKER_RANGES.items():
+        v = speaker[k]
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not lo <= v <= hi:
+            raise ValueError(f"speak: speaker[{k!r}] must be a number in [{lo}, {hi}], got {v!r}")
+    s = speaker["seed"]
+    if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 0:
+        raise ValueError(f"speak: speaker['seed'] must be a non-negative int, got {s!r}")
+    return speaker
+
+
 def speak(words, speaker: dict, sample_rate: int = DEFAULT_SAMPLE_RATE) -> np.ndarray:
     """The waveform (float32, 1-D, peak < 0.9) of ``words`` (a list or a sentence string; case
     and punctuation are ignored) said by ``speaker``. Deterministic given its arguments."""
     sr = check_sample_rate(sample_rate)
+    check_speaker(speaker)
+    if not isinstance(words, str) and (not isinstance(words, (list, tuple)) or not all(isinstance(w, str) for w in words)):
+        raise TypeError(f"speak: words must be a sentence (str) or a list of words, got {words!r:.80}")
     if isinstance(words, str):
         words = "".join(c if c.isalnum() else " " for c in words.lower()).split()
     if not words:

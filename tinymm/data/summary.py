@@ -23,7 +23,7 @@ import random
 
 import numpy as np
 
-from tinymm.data.generate import SPLITS
+from tinymm.data.generate import SPLITS, check_num_samples, check_split
 from tinymm.data.language import canonical_tokens
 from tinymm.data.questions import ANSWER_INDEX, make_question
 from tinymm.data.tasks import DEFAULT_SIZES, TASKS, QATask, TaskDataset, load_task
@@ -45,18 +45,25 @@ def _majority(counter: collections.Counter):
     return min(a for a, c in counter.items() if c == best)
 
 
-def question_only_accuracy(train: QATask, test: QATask, min_count: int = 3) -> float:
-    """Accuracy on ``test`` of the majority answer per question seen in ``train`` (module doc)."""
+def _stats_size(ds: TaskDataset, max_samples: int | None) -> int:
+    return len(ds) if max_samples is None else min(len(ds), check_num_samples(max_samples))
+
+
+def question_only_accuracy(train: QATask, test: QATask, min_count: int = 3, max_samples: int | None = None) -> float:
+    """Accuracy on ``test`` of the majority answer per question seen in ``train`` (module doc);
+    with ``max_samples``, fit and score on at most that many samples of each split."""
     full: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     tmpl: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
-    overall = collections.Counter(train.targets.tolist())
-    for q, a in zip(train.world.questions, train.targets.tolist()):
+    n_train, n_test = _stats_size(train, max_samples), _stats_size(test, max_samples)
+    train_targets = train.head_targets(n_train).tolist()
+    overall = collections.Counter(train_targets)
+    for q, a in zip(train.world.head("questions", n_train), train_targets):
         k, t = _keys(q)
         full[k][a] += 1
         tmpl[t][a] += 1
     fallback = _majority(overall)
     hits = 0
-    for q, a in zip(test.world.questions, test.targets.tolist()):
+    for q, a in zip(test.world.head("questions", n_test), test.head_targets(n_test).tolist()):
         k, t = _keys(q)
         if k in full and sum(full[k].values()) >= min_count:
             pred = _majority(full[k])
@@ -65,42 +72,49 @@ def question_only_accuracy(train: QATask, test: QATask, min_count: int = 3) -> f
         else:
             pred = fallback
         hits += pred == a
-    return hits / len(test)
+    return hits / n_test
 
 
 def image_only_accuracy(ds: QATask, k: int = 24, seed: int = 0, max_samples: int | None = 2000) -> float:
     """Accuracy of betting, for each scene, on its most common answer over ``k`` fresh questions."""
-    n = len(ds) if max_samples is None else min(len(ds), max_samples)
-    scenes = ds.world.scenes.take(slice(0, n)).to_dicts()
+    n = _stats_size(ds, max_samples)
+    scenes = ds.world.head("scenes", n).to_dicts()
     r = random.Random(seed)
     types = ds.world.question_types
     hits = 0
-    for scene, a in zip(scenes, ds.targets[:n].tolist()):
+    for scene, a in zip(scenes, ds.head_targets(n).tolist()):
         c = collections.Counter(ANSWER_INDEX[make_question(scene, r, types)[1]] for _ in range(k))
         hits += _majority(c) == a
     return hits / n
 
 
-def class_balance(ds: TaskDataset) -> list[tuple[str, int]]:
-    """(class name, count) for every class of ``ds``, in class order."""
-    counts = np.bincount(ds.targets, minlength=ds.num_classes)
+def class_balance(ds: TaskDataset, max_samples: int | None = None) -> list[tuple[str, int]]:
+    """(class name, count) for every class of ``ds`` (its first ``max_samples``), in class order."""
+    counts = np.bincount(ds.head_targets(_stats_size(ds, max_samples)), minlength=ds.num_classes)
     return [(name, int(c)) for name, c in zip(ds.class_names, counts)]
 
 
-def summarize(task: str = "vqa", split: str = "train", *, eval_split: str = "test", **kw) -> str:
+def summarize(task: str = "vqa", split: str = "train", *, eval_split: str = "test", max_samples: int = 100_000,
+              **kw) -> str:
     """A printable summary of ``task``: split sizes, class balance of ``split`` and, for QA tasks,
     the question-only (fit on ``split``, scored on ``eval_split``) and image-only (on
     ``eval_split``) majority heuristics. ``kw`` goes to :func:`~tinymm.data.tasks.load_task`
-    (``num_samples`` sets the size of ``split`` only)."""
+    (``num_samples`` sets the size of ``split`` only). The statistics read at most the first
+    ``max_samples`` samples of a split (generation is lazy: a larger split costs nothing
+    until read), and say so when they do."""
+    check_split(eval_split)
     n_main = kw.pop("num_samples", None)
     ds = load_task(task, split, num_samples=n_main, **kw)
+    n = _stats_size(ds, max_samples)
     sizes = {s: (len(ds) if s == split else DEFAULT_SIZES[s]) for s in SPLITS}
     lines = [f"task {task}: {TASKS[task]}"]
-    lines.append("sizes: " + ", ".join(f"{s} {n}" for s, n in sizes.items()))
+    lines.append("sizes: " + ", ".join(f"{s} {k}" for s, k in sizes.items()))
     if ds.num_classes is None:
         lines.append(f"{len(ds)} image-caption pairs in {split}; no classes")
         return "\n".join(lines)
-    bal = class_balance(ds)
+    if n < len(ds):
+        lines.append(f"statistics below: the first {n} of {len(ds)} {split} samples")
+    bal = class_balance(ds, n)
     total = sum(c for _, c in bal)
     lines.append(f"class balance ({split}, {ds.num_classes} classes):")
     for name, c in bal:
@@ -109,16 +123,19 @@ def summarize(task: str = "vqa", split: str = "train", *, eval_split: str = "tes
     majority = max(c for _, c in bal) / total
     lines.append(f"majority-class rate: {majority:.3f}")
     if isinstance(ds, QATask):
-        types = collections.Counter(ds.question_types)
+        types = collections.Counter(ds.world.head("question_type_names", n))
         lines.append("question types: " + ", ".join(f"{t} {c / total:.1%}" for t, c in sorted(types.items())))
         other = load_task(task, eval_split, **kw)
-        q_only = question_only_accuracy(ds, other)
+        q_only = question_only_accuracy(ds, other, max_samples=n)
         i_only = image_only_accuracy(other)
         lines.append(f"question-only majority heuristic ({split} -> {eval_split}): {q_only:.3f}")
         lines.append(f"image-only majority heuristic ({eval_split}, best bet per scene): {i_only:.3f}")
         lines.append("question + scene graph: 1.000 (every answer re-derived by the checker)")
-    if getattr(ds, "label_noise", None) is not None:
-        lines.append(f"label noise: {len(ds.label_noise)} of {len(ds)} targets flipped (rate {ds.label_noise.rate})")
+    if ds.label_rate > 0:
+        if n == len(ds):
+            lines.append(f"label noise: {len(ds.label_noise)} of {len(ds)} targets flipped (rate {ds.label_rate})")
+        else:
+            lines.append(f"label noise: rate {ds.label_rate}")
     return "\n".join(lines)
 
 

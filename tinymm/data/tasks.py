@@ -80,17 +80,24 @@ class UnknownTaskError(ValueError):
 
 
 class TaskDataset:
-    """Base of the task datasets: length, bounds-checked indexing, class names, label noise."""
+    """Base of the task datasets: length, bounds-checked indexing, class names, label noise.
+
+    Targets are made block by block (:data:`~tinymm.data.generate.BLOCK` samples), with the
+    block's data, so a dataset of any length is built instantly and indexing costs the same.
+    ``targets``, ``clean_targets`` and ``label_noise`` cover the whole split: they are built on
+    first access (generating every block once) and kept.
+    """
 
     task: str = ""
     class_names: list[str] | None = None
-    targets: np.ndarray | None = None  # labels/answers as stored (after label noise)
-    clean_targets: np.ndarray | None = None  # before label noise
-    label_noise: LabelNoise | None = None
+    label_rate: float = 0.0
     world: World | None = None
+    _BLOCK_TARGETS_KEPT = 4096  # blocks whose targets stay cached (8 KB each)
 
     def __init__(self, split: str, seed: int, n: int):
         self.split, self.seed, self._n = split, seed, n
+        self._targets_cache: dict[int, tuple] = {}
+        self._full: dict[str, object] = {}
 
     def __len__(self) -> int:
         return self._n
@@ -117,13 +124,77 @@ class TaskDataset:
     def _sample(self, i: int) -> dict:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _set_targets(self, clean: np.ndarray, label_noise: float, allowed=None):
-        self.clean_targets = clean
-        if label_noise > 0:
-            rng = np.random.default_rng(np.random.SeedSequence([self.seed, family_key(self.task), SPLITS.index(self.split), 0x401CE]))
-            self.targets, self.label_noise = apply_label_noise(clean, len(self.class_names), label_noise, rng, allowed=allowed)
-        else:
-            self.targets = clean
+    # ------------------------------------------------------------------ targets, block by block
+
+    def _clean_block(self, b: int) -> tuple[np.ndarray, list | None]:
+        """(clean targets of block ``b``, per-sample classes a label flip may pick or None)."""
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def _block_targets(self, b: int) -> tuple[np.ndarray, np.ndarray, LabelNoise | None]:
+        """(clean, stored, label-noise record with in-block indices) of block ``b``."""
+        hit = self._targets_cache.get(b)
+        if hit is not None:
+            return hit
+        clean, allowed = self._clean_block(b)
+        noisy, rec = clean, None
+        if self.label_rate > 0:
+            # Block 0 keeps the stream a whole-split draw used before generation became lazy.
+            ss = np.random.SeedSequence([self.seed, family_key(self.task), SPLITS.index(self.split), 0x401CE + b])
+            noisy, rec = apply_label_noise(clean, len(self.class_names), self.label_rate,
+                                           np.random.default_rng(ss), allowed=allowed)
+        if len(self._targets_cache) >= self._BLOCK_TARGETS_KEPT:
+            try:
+                self._targets_cache.pop(next(iter(self._targets_cache)))
+            except (StopIteration, KeyError, RuntimeError):  # another thread got there first
+                pass
+        self._targets_cache[b] = hit = (clean, noisy, rec)
+        return hit
+
+    def target(self, i: int) -> int:
+        """The stored target (after label noise) of sample ``i``."""
+        i = self._index(i)
+        return int(self._block_targets(i // BLOCK)[1][i % BLOCK])
+
+    def head_targets(self, n: int) -> np.ndarray:
+        """The stored targets of the first ``n`` samples, generating only their blocks."""
+        n = min(check_num_samples(n), self._n)
+        if "targets" in self._full:
+            return self._full["targets"][:n]
+        return np.concatenate([self._block_targets(b)[1] for b in range(-(-n // BLOCK))])[:n]
+
+    def _whole(self, what: str):
+        if what not in self._full:
+            if self.class_names is None:
+                return None
+            blocks = [self._block_targets(b) for b in range(-(-self._n // BLOCK))]
+            self._full["clean_targets"] = np.concatenate([blk[0] for blk in blocks])
+            self._full["targets"] = np.concatenate([blk[1] for blk in blocks])
+            if self.label_rate > 0:
+                recs = [(b * BLOCK, blk[2]) for b, blk in enumerate(blocks)]
+                self._full["label_noise"] = LabelNoise(
+                    self.label_rate,
+                    np.concatenate([off + r.indices for off, r in recs]).astype(np.int64),
+                    np.concatenate([r.original for _, r in recs]).astype(np.int64),
+                    np.concatenate([r.noisy for _, r in recs]).astype(np.int64),
+                )
+            else:
+                self._full["label_noise"] = None
+        return self._full[what]
+
+    @property
+    def targets(self) -> np.ndarray | None:
+        """Labels/answers of the whole split as stored (after label noise), int64 (N,)."""
+        return self._whole("targets")
+
+    @property
+    def clean_targets(self) -> np.ndarray | None:
+        """The targets before label noise."""
+        return self._whole("clean_targets")
+
+    @property
+    def label_noise(self) -> LabelNoise | None:
+        """The record of flipped targets (indices into the split), or None without label noise."""
+        return self._whole("label_noise") if self.label_rate > 0 else None
 
     def __repr__(self) -> str:
         k = "" if self.num_classes is None else f", num_classes={self.num_classes}"
@@ -145,13 +216,17 @@ class QATask(TaskDataset):
             images=not video, captions=False, questions=True,
         )
         self.class_names = list(ANSWER_VOCAB)
+        self.label_rate = label_noise
+
+    def _clean_block(self, b):
+        blk = self.world._block(b)
         allowed = None
-        if label_noise > 0:
+        if self.label_rate > 0:
             allowed = []
-            for t, a in zip(self.world.question_type_names, self.world.answers):
+            for t, a in zip(blk.qtypes, blk.answers):
                 words = _TYPE_ANSWERS.get(t) or (("left", "right") if ANSWER_VOCAB[a] in ("left", "right") else ("above", "below"))
                 allowed.append(np.array([ANSWER_INDEX[w] for w in words]))
-        self._set_targets(self.world.answers, label_noise, allowed)
+        return blk.answers, allowed
 
     @property
     def answer_vocab(self) -> list[str]:
@@ -167,15 +242,16 @@ class QATask(TaskDataset):
         if self.task == "video_qa":
             s["video"] = w.video(i)
         else:
-            s["image"] = w.images[i].copy()
+            s["image"] = w.image(i)
         if self.task == "av_qa":
             s["audio"] = w.audio(i)
             s["sample_rate"] = w.sample_rate
             s["speaker"] = w.speaker(i)
-        s["question"] = w.questions[i]
-        s["answer"] = int(self.targets[i])
-        s["question_type"] = w.question_type_names[i]
-        s["scene"] = w.scenes.scene(i)
+        q, _, qtype = w.question(i)
+        s["question"] = q
+        s["answer"] = self.target(i)
+        s["question_type"] = qtype
+        s["scene"] = w.scene(i)
         s["index"] = i
         return s
 
@@ -192,7 +268,7 @@ class RetrievalTask(TaskDataset):
 
     def _sample(self, i):
         w = self.world
-        return {"image": w.images[i].copy(), "caption": w.captions[i], "scene": w.scenes.scene(i), "index": i}
+        return {"image": w.image(i), "caption": w.caption(i), "scene": w.scene(i), "index": i}
 
 
 class ClassificationTask(TaskDataset):
@@ -209,19 +285,22 @@ class ClassificationTask(TaskDataset):
             shared_motion=video, images=task == "image_cls", captions=task == "text_cls", questions=False,
         )
         self.class_names = list(LABEL_KINDS[label_by])
-        self._set_targets(labels_from_scenes(self.world.scenes, label_by), label_noise)
+        self.label_rate = label_noise
+
+    def _clean_block(self, b):
+        return labels_from_scenes(self.world._block(b).scenes, self.label_by), None
 
     def _sample(self, i):
         w = self.world
         s = {}
         if self.task == "image_cls":
-            s["image"] = w.images[i].copy()
+            s["image"] = w.image(i)
         elif self.task == "text_cls":
-            s["caption"] = w.captions[i]
+            s["caption"] = w.caption(i)
         else:
             s["video"] = w.video(i)
-        s["label"] = int(self.targets[i])
-        s["scene"] = w.scenes.scene(i)
+        s["label"] = self.target(i)
+        s["scene"] = w.scene(i)
         s["index"] = i
         return s
 
@@ -229,8 +308,8 @@ class ClassificationTask(TaskDataset):
 class AudioClsTask(TaskDataset):
     """One colour or shape word (:data:`AUDIO_WORDS`) per clip, said by a random speaker.
 
-    Labels are drawn per block (uniform over the 9 words) at construction; the audio (~0.3-0.7 s)
-    is synthesised per item.
+    Labels are drawn per block (uniform over the 9 words); the audio (~0.3-0.7 s) is
+    synthesised per item.
     """
 
     task = "audio_cls"
@@ -239,23 +318,24 @@ class AudioClsTask(TaskDataset):
         super().__init__(split, seed, num_samples)
         self.sample_rate = check_sample_rate(sample_rate)
         self.class_names = list(AUDIO_WORDS)
-        key, sid = family_key("audio_cls"), SPLITS.index(split)
-        labels = [
-            np.random.default_rng(np.random.SeedSequence([seed, key, sid, b])).integers(0, len(AUDIO_WORDS), BLOCK)
-            for b in range(-(-num_samples // BLOCK))
-        ]
-        self._set_targets(np.concatenate(labels)[:num_samples].astype(np.int64), label_noise)
+        self.label_rate = label_noise
+
+    def _clean_block(self, b):
+        m = min(BLOCK, self._n - b * BLOCK)
+        ss = np.random.SeedSequence([self.seed, family_key("audio_cls"), SPLITS.index(self.split), b])
+        return np.random.default_rng(ss).integers(0, len(AUDIO_WORDS), BLOCK)[:m].astype(np.int64), None
 
     def speaker(self, i: int) -> dict:
         return sample_speaker(item_rng(self.seed, "audio_cls", self.split, self._index(i), _TAG_AUDIO_CLS))
 
     def _sample(self, i):
-        word = AUDIO_WORDS[self.clean_targets[i]]
+        clean, noisy, _ = self._block_targets(i // BLOCK)
+        word = AUDIO_WORDS[clean[i % BLOCK]]
         sp = self.speaker(i)
         return {
             "audio": speak([word], sp, self.sample_rate),
             "sample_rate": self.sample_rate,
-            "label": int(self.targets[i]),
+            "label": int(noisy[i % BLOCK]),
             "transcript": word,
             "speaker": sp,
             "index": i,
@@ -295,6 +375,9 @@ def load_task(
     Raises :class:`UnknownTaskError` for an unknown name and
     :class:`~tinymm.data.world.ConfigError` (both ``ValueError``) for knobs out of range.
     """
+    if not isinstance(name, str):
+        raise TypeError(f"load_task: name must be a task name (str), got {type(name).__name__} {name!r:.80}; "
+                        f"known tasks: {', '.join(TASKS)}")
     if name not in TASKS:
         raise UnknownTaskError(f"load_task: unknown task {name!r}; known tasks: {', '.join(TASKS)}")
     check_split(split)
@@ -308,10 +391,18 @@ def load_task(
         raise ConfigError(f"question_types applies to vqa, av_qa and video_qa, not {name}")
     if name in ("vqa", "av_qa", "video_qa"):
         video = name == "video_qa"
-        qt = tuple(question_types) if question_types is not None else (VIDEO_QA_TYPES if video else QA_TYPES)
+        qt = VIDEO_QA_TYPES if video else QA_TYPES
+        if question_types is not None:
+            try:
+                if isinstance(question_types, (str, bytes, dict)):
+                    raise TypeError
+                qt = tuple(question_types)
+            except TypeError:
+                raise ConfigError(f"question_types must be a list of type names from {ALL_QA_TYPES}, "
+                                  f"got {question_types!r}") from None
         if not video and "motion" in qt:
             raise ConfigError("motion questions need a video: use task 'video_qa'")
-        if any(t not in ALL_QA_TYPES for t in qt):
+        if not qt or any(not isinstance(t, str) or t not in ALL_QA_TYPES for t in qt):
             raise ConfigError(f"question_types must be a subset of {ALL_QA_TYPES}, got {question_types!r}")
         return QATask(name, split, num_samples=n, seed=seed, image_size=image_size, noise=noise,
                       objects=(1, 3) if objects is None else objects, video_length=video_length,

@@ -2,7 +2,9 @@
 
 Text → tokens → ids, in three small steps:
 
-1. **normalise**: lower-case (optional; on by default);
+1. **normalise**: Unicode NFC (so "café" typed as one code point or as "e" plus a combining
+   accent is the same word, as documented tokenizers do), then lower-case (optional; on by
+   default);
 2. **split**: a token is a run of letters/digits/underscores (``\\w+``) or a single punctuation
    character (anything that is neither a word character nor white space).  The five special
    tokens written literally in a text (``"a [MASK] cat"``) are kept whole and never lower-cased,
@@ -26,6 +28,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import unicodedata
 from collections import Counter
 from typing import Iterable, Sequence
 
@@ -77,7 +80,11 @@ class Tokenizer:
     """
 
     def __init__(self, vocab: Sequence[str], lowercase: bool = True):
-        vocab = list(vocab)
+        if isinstance(vocab, (str, bytes, dict)) or not hasattr(vocab, "__iter__") or (
+                isinstance(vocab, np.ndarray) and vocab.ndim != 1):
+            raise TypeError(f"Tokenizer: vocab must be a list of token strings, got {type(vocab).__name__}")
+        # entries in NFC, as tokenize() produces them (a duplicate after that is refused below)
+        vocab = [unicodedata.normalize("NFC", t) if isinstance(t, str) else t for t in vocab]
         if tuple(vocab[: len(SPECIAL_TOKENS)]) != SPECIAL_TOKENS:
             raise ValueError(
                 f"Tokenizer: the vocabulary must start with {list(SPECIAL_TOKENS)}, "
@@ -116,6 +123,8 @@ class Tokenizer:
         """
         if isinstance(corpus, str):
             raise TypeError("Tokenizer.build: corpus must be an iterable of strings, got a single str")
+        if not hasattr(corpus, "__iter__") or (isinstance(corpus, np.ndarray) and corpus.ndim == 0):
+            raise TypeError(f"Tokenizer.build: corpus must be an iterable of strings, got {type(corpus).__name__}")
         if isinstance(min_freq, bool) or not isinstance(min_freq, (int, np.integer)) or min_freq < 1:
             raise ValueError(f"Tokenizer.build: min_freq must be an int >= 1, got {min_freq!r}")
         if max_size is not None and (
@@ -195,9 +204,10 @@ class Tokenizer:
     def tokenize(self, text: str) -> list[str]:
         """Split ``text`` into tokens (lower-cased unless ``lowercase=False``)."""
         _check_text("Tokenizer.tokenize", text)
-        tokens = _TOKEN_RE.findall(text)
+        tokens = _TOKEN_RE.findall(unicodedata.normalize("NFC", text))
         if self.lowercase:
-            tokens = [t if t in SPECIAL_TOKENS else t.lower() for t in tokens]
+            # lower() can leave a decomposed form ("İ" -> "i" + dot above): normalise again
+            tokens = [t if t in SPECIAL_TOKENS else unicodedata.normalize("NFC", t.lower()) for t in tokens]
         return tokens
 
     def normalize(self, text: str) -> str:
@@ -218,7 +228,10 @@ class Tokenizer:
         ``skip_special_tokens`` drops ``[PAD] [CLS] [SEP]`` (the framing); ``[UNK]`` and
         ``[MASK]`` stand for a word and are always kept.
         """
-        arr = np.asarray(ids)
+        try:
+            arr = np.asarray(ids)
+        except (ValueError, TypeError):
+            raise ValueError("Tokenizer.decode: expected a 1-D sequence of int ids, got a ragged or mixed sequence") from None
         if arr.ndim != 1:
             raise ValueError(f"Tokenizer.decode: expected a 1-D sequence of ids, got shape {arr.shape}")
         if arr.size and not np.issubdtype(arr.dtype, np.integer):
@@ -251,6 +264,8 @@ class Tokenizer:
         """
         if isinstance(texts, str):
             raise TypeError("Tokenizer.batch_encode: expected a list of strings, got a single str")
+        if not hasattr(texts, "__iter__") or (isinstance(texts, np.ndarray) and texts.ndim == 0):
+            raise TypeError(f"Tokenizer.batch_encode: expected a list of strings, got {type(texts).__name__}")
         texts = list(texts)
         for i, t in enumerate(texts):
             if not isinstance(t, str):

@@ -44,6 +44,7 @@ __all__ = [
     "BACKGROUND",
     "MAX_OBJECTS",
     "MIN_IMAGE_SIZE",
+    "MAX_IMAGE_SIZE",
     "ConfigError",
     "Scenes",
     "sample_scenes",
@@ -86,6 +87,8 @@ MAX_OBJECTS = 3
 RADIUS_FRACTION = (0.085, 0.13)
 #: Below this side a small object is under 3 px across and its shape cannot be told.
 MIN_IMAGE_SIZE = 16
+#: a block of 1,024 images at this side is 192 MiB; larger toy images only cost memory
+MAX_IMAGE_SIZE = 128
 _QUANTUM = 16.0  # radii and video speeds are multiples of 1/16 px
 _POS_QUANTUM = 256.0  # positions are multiples of 1/256 px
 _EDGE = 0.5  # px kept free at the image border (the anti-aliased rim of a shape)
@@ -105,11 +108,15 @@ def check_image_size(image_size) -> int:
         raise ConfigError(
             f"image_size={image_size} is too small: objects need at least {MIN_IMAGE_SIZE} px"
         )
+    if image_size > MAX_IMAGE_SIZE:
+        raise ConfigError(f"image_size={image_size} is too large: at most {MAX_IMAGE_SIZE} px")
     return int(image_size)
 
 
 def check_rate(name: str, value) -> float:
-    """A rate/probability/noise level: a real number in [0, 1]."""
+    """A rate/probability/noise level: a real number in [0, 1] (not a bool, not a string)."""
+    if isinstance(value, (bool, np.bool_, str, bytes)):
+        raise ConfigError(f"{name} must be a number in [0, 1], got {value!r}")
     try:
         v = float(value)
     except (TypeError, ValueError):
@@ -125,9 +132,12 @@ def check_objects(objects) -> tuple[int, int]:
         lo = hi = int(objects)
     else:
         try:
-            lo, hi = (int(v) for v in objects)
+            lo, hi = objects
         except (TypeError, ValueError):
             raise ConfigError(f"objects must be an int or a (min, max) pair, got {objects!r}") from None
+        if any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) for v in (lo, hi)):
+            raise ConfigError(f"objects must be an int or a (min, max) pair of ints, got {objects!r}")
+        lo, hi = int(lo), int(hi)
     if not (1 <= lo <= hi <= MAX_OBJECTS):
         raise ConfigError(f"objects must satisfy 1 <= min <= max <= {MAX_OBJECTS}, got {objects!r}")
     return lo, hi

@@ -144,6 +144,12 @@ class Module:
         """Copy values into this module's parameters and buffers (in place, keeping each one's
         dtype and device). A shape mismatch always raises; with ``strict`` so do missing and
         unexpected keys. Returns the (missing_keys, unexpected_keys) it found."""
+        from collections.abc import Mapping
+
+        if not isinstance(state_dict, Mapping):
+            # as torch: a list of (name, tensor) pairs is refused, not guessed at
+            raise TypeError(f"load_state_dict for {type(self).__name__}: expected a dict-like state dict, "
+                            f"got {type(state_dict).__name__} (use dict(pairs) for a list of pairs)")
         own = {}
         for mname, m in self.named_modules():
             pre = f"{mname}." if mname else ""
@@ -163,7 +169,14 @@ class Module:
         for k, target in own.items():
             if k not in state_dict:
                 continue
-            arr = _host_array(state_dict[k])
+            try:
+                arr = _host_array(state_dict[k])
+            except Exception as e:
+                raise TypeError(f"load_state_dict for {type(self).__name__}: {k}: expected a Tensor or array, "
+                                f"got {type(state_dict[k]).__name__} ({e})") from None
+            if arr.dtype.kind not in "biuf":
+                raise TypeError(f"load_state_dict for {type(self).__name__}: {k}: expected a real-valued Tensor "
+                                f"or array, got {type(state_dict[k]).__name__} of dtype {arr.dtype}")
             if tuple(arr.shape) != tuple(target.shape):
                 problems.append(f"{k}: checkpoint has shape {tuple(arr.shape)}, the module has {tuple(target.shape)}")
         if problems:
