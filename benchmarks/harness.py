@@ -171,6 +171,8 @@ def parse_args(argv=None, description: str = "") -> argparse.Namespace:
 
 def _unwritable(path: str) -> str | None:
     """Why the JSON file ``path`` could not be written (checked before the timing), or None."""
+    if not path:
+        return "expected a file path, got an empty string"
     if os.path.isdir(path):
         return "is a folder, expected a file path"
     folder = os.path.dirname(os.path.abspath(path))

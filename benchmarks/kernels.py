@@ -2,8 +2,8 @@
 
 For each kernel and size, three kinds of row in the main table:
 
-- ``api``: the public function of ``tinymm.kernels`` (input checks, output allocation, the
-  serial/parallel choice, the Numba loop), against the plain NumPy reference ("numpy") and
+- ``api``: the dispatch of ``tinymm.kernels`` (output allocation, the serial/parallel
+  choice, the Numba loop; kernels trust their inputs, so no checks), against the plain NumPy reference ("numpy") and
   PyTorch on CPU float32 ("torch": ``torch.softmax``, ``F.cross_entropy``, ``F.layer_norm``,
   the aten backward ops, ``torch.optim._functional`` with ``fused=True``);
 - ``serial`` and ``parallel``: the Numba loop alone, each compiled version, on preallocated
@@ -76,6 +76,7 @@ def softmax_cases(shapes, torch):
 
 def _softmax_cases(m, n, torch):
     from tinymm.kernels import softmax as S
+    from tinymm.kernels.softmax import cpu as S_cpu, reference as S_ref
 
     rng = np.random.default_rng(m * n)
     x = (rng.standard_normal((m, n)) * 3).astype(np.float32)
@@ -94,7 +95,7 @@ def _softmax_cases(m, n, torch):
         ty, tly = torch.softmax(tx, 1), torch.log_softmax(tx, 1)
 
     def loops(name, *args):
-        k = getattr(S, name)
+        k = getattr(S_cpu, name)
         return (lambda: k.serial(*args)), (lambda: k.parallel(*args))
 
     def torch_or(fn):
@@ -105,25 +106,25 @@ def _softmax_cases(m, n, torch):
         torch.nn.functional.cross_entropy(xr, tt, reduction="none").backward(tg)
 
     def ce_numpy():
-        loss, lse = S.reference_cross_entropy_forward(x, t)
-        return S.reference_cross_entropy_backward(x, t, lse, g)
+        loss, lse = S_ref.cross_entropy_forward(x, t, None, -100, 0.0)
+        return S_ref.cross_entropy_backward(x, t, lse, g, None, -100, 0.0)
 
     specs = [
         ("softmax fwd", loops("_softmax_forward_cpu", x, buf, False),
-         lambda: S.softmax_forward(x), lambda: S.reference_softmax_forward(x),
+         lambda: S.softmax_forward(x), lambda: S_ref.softmax_forward(x),
          torch_or(lambda: torch.softmax(tx, 1))),
         ("softmax bwd", loops("_softmax_backward_cpu", y, gy, buf, False),
-         lambda: S.softmax_backward(y, gy), lambda: S.reference_softmax_backward(y, gy),
+         lambda: S.softmax_backward(y, gy), lambda: S_ref.softmax_backward(y, gy),
          torch_or(lambda: torch.ops.aten._softmax_backward_data(tgy, ty, 1, torch.float32))),
         ("log_softmax fwd", loops("_softmax_forward_cpu", x, buf, True),
-         lambda: S.log_softmax_forward(x), lambda: S.reference_log_softmax_forward(x),
+         lambda: S.log_softmax_forward(x), lambda: S_ref.log_softmax_forward(x),
          torch_or(lambda: torch.log_softmax(tx, 1))),
         ("log_softmax bwd", loops("_softmax_backward_cpu", ly, gy, buf, True),
-         lambda: S.log_softmax_backward(ly, gy), lambda: S.reference_log_softmax_backward(ly, gy),
+         lambda: S.log_softmax_backward(ly, gy), lambda: S_ref.log_softmax_backward(ly, gy),
          torch_or(lambda: torch.ops.aten._log_softmax_backward_data(tgy, tly, 1, torch.float32))),
         ("cross_entropy fwd", loops("_cross_entropy_index_forward_cpu", x, t, w, -100, one, zero, g.copy(),
                                     g.copy()),
-         lambda: S.cross_entropy_forward(x, t), lambda: S.reference_cross_entropy_forward(x, t),
+         lambda: S.cross_entropy_forward(x, t), lambda: S_ref.cross_entropy_forward(x, t, None, -100, 0.0),
          torch_or(lambda: torch.nn.functional.cross_entropy(tx, tt, reduction="none"))),
         ("cross_entropy fwd+bwd", _pair(loops("_cross_entropy_index_forward_cpu", x, t, w, -100, one, zero,
                                               g.copy(), g.copy()),
@@ -152,7 +153,7 @@ def _norm_cases(m, n, torch):
     x = (rng.standard_normal((m, n)) * 2 + 1).astype(np.float32)
     w, b = rng.standard_normal(n).astype(np.float32), rng.standard_normal(n).astype(np.float32)
     gy = rng.standard_normal((m, n)).astype(np.float32)
-    y, mean, rstd = L.layer_norm_forward(x, w, b)
+    y, mean, rstd = L.forward(x, w, b)
     buf, mean_out, rstd_out = np.empty_like(x), np.empty_like(mean), np.empty_like(rstd)
     eps = np.float32(1e-5)
     fwd = L._layer_norm_forward_cpu
@@ -179,11 +180,11 @@ def _norm_cases(m, n, torch):
     out.append(Case("layer_norm fwd", (m, n), m * n,
                     lambda: fwd.serial(x, w, b, True, True, eps, buf, mean_out, rstd_out),
                     lambda: fwd.parallel(x, w, b, True, True, eps, buf, mean_out, rstd_out),
-                    lambda: L.layer_norm_forward(x, w, b), lambda: L.reference_layer_norm_forward(x, w, b),
+                    lambda: L.forward(x, w, b), lambda: L.reference_forward(x, w, b, 1e-5),
                     t_fwd))
     out.append(Case("layer_norm bwd", (m, n), m * n, bwd_call(bwd.serial, 1), bwd_call(bwd.parallel, chunks),
-                    lambda: L.layer_norm_backward(gy, x, mean, rstd, w, True),
-                    lambda: L.reference_layer_norm_backward(gy, x, mean, rstd, w, True), t_bwd))
+                    lambda: L.backward(gy, x, mean, rstd, w, True),
+                    lambda: L.reference_backward(gy, x, mean, rstd, w, True), t_bwd))
     return out
 
 
@@ -200,9 +201,8 @@ def _optim_cases(size, torch):
     p = rng.standard_normal(size).astype(np.float32)
     g = rng.standard_normal(size).astype(np.float32)
     m, v, buf = np.zeros_like(p), np.zeros_like(p), np.zeros_like(p)
-    empty = np.empty(0, np.float32)
     f = np.float32
-    adam_args = (p, g, m, v, empty, f(-1e-3 / 0.1), f(np.sqrt(1 - 0.999)), f(1e-8), f(0.1), f(0.999), f(0.001),
+    adam_args = (p, g, m, v, v[:0], f(-1e-3 / 0.1), f(np.sqrt(1 - 0.999)), f(1e-8), f(0.1), f(0.999), f(0.001),
                  f(0.01), f(1 - 1e-5), True, False, False)
     sgd_args = (p, g, buf, f(0.01), f(0.9), f(1.0), f(0.0), False, False, False, True)
     t_adam = t_sgd = None

@@ -1,9 +1,12 @@
 """Autograd overhead and the cost of a small training step, against PyTorch.
 
 Workloads:
-- one elementwise op + backward on (4, 4): pure framework overhead (the arithmetic is tiny);
+- ``(a * 2.0).sum().backward()`` on (4, 4): pure framework overhead (the arithmetic is tiny);
 - a 3-layer MLP (256-512-512-10, ReLU) training step at batch 64: forward, cross-entropy,
   backward, AdamW update;
+- one Adam step over many small parameters (32 weights of 64x64 and 32 biases of 64): the
+  optimizer's per-parameter overhead, against ``torch.optim.Adam`` (its default, single-tensor
+  loop on CPU);
 - matrix products: GFLOP/s of tinymm's matmul against NumPy's (the same BLAS underneath).
 
 The "numpy" column is the same computation written by hand in NumPy with no autograd: the
@@ -20,24 +23,24 @@ def elementwise_workloads(torch):
     import tinymm as tm
 
     rng = np.random.default_rng(0)
-    a, b, g = (rng.standard_normal((4, 4)).astype(np.float32) for _ in range(3))
-    x, y, gt = tm.tensor(a, requires_grad=True), tm.tensor(b, requires_grad=True), tm.tensor(g)
+    a = rng.standard_normal((4, 4)).astype(np.float32)
+    x = tm.tensor(a, requires_grad=True)
 
     def tinymm_op():
-        (x * y).backward(gt)
+        (x * 2.0).sum().backward()
 
     def numpy_op():
-        out = a * b
-        return out, g * b, g * a
+        out = (a * 2.0).sum()
+        return out, np.full(a.shape, 2.0, np.float32)
 
     torch_op = None
     if torch is not None:
-        tx, ty, tg = (torch.tensor(v, requires_grad=r) for v, r in ((a, True), (b, True), (g, False)))
+        tx = torch.tensor(a, requires_grad=True)
 
         def torch_op():
-            (tx * ty).backward(tg)
+            (tx * 2.0).sum().backward()
 
-    return [Workload("mul + backward (4,4)", {"tinymm": tinymm_op, "numpy": numpy_op, "torch": torch_op})]
+    return [Workload("(a * 2.0).sum().backward() (4,4)", {"tinymm": tinymm_op, "numpy": numpy_op, "torch": torch_op})]
 
 
 def mlp_workloads(torch, batch=64, sizes=(256, 512, 512, 10)):
@@ -121,6 +124,47 @@ def mlp_workloads(torch, batch=64, sizes=(256, 512, 512, 10)):
     return [Workload(name, {"tinymm": tinymm_step, "numpy": numpy_step, "torch": torch_step}, flops=flops)]
 
 
+def adam_workloads(torch, n_pairs=32, width=64):
+    import tinymm as tm
+    from tinymm import optim
+
+    rng = np.random.default_rng(0)
+    shapes = [(width, width), (width,)] * n_pairs
+    values = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    grads = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    params = [tm.tensor(v.copy(), requires_grad=True) for v in values]
+    for p, g in zip(params, grads):
+        p.grad = tm.tensor(g)
+    opt = optim.Adam(params, lr=1e-3)
+
+    # The same update by hand in NumPy, one parameter at a time.
+    ws = [v.copy() for v in values]
+    ms = [np.zeros_like(v) for v in values]
+    vs = [np.zeros_like(v) for v in values]
+    state = {"t": 0}
+
+    def numpy_step():
+        state["t"] += 1
+        t = state["t"]
+        c1, c2 = 1e-3 / (1 - 0.9**t), np.sqrt(1 - 0.999**t)
+        for w, g, m, v in zip(ws, grads, ms, vs):
+            m += 0.1 * (g - m)
+            v *= 0.999
+            v += 0.001 * g * g
+            w -= c1 * m / (np.sqrt(v) / c2 + 1e-8)
+
+    torch_step = None
+    if torch is not None:
+        tps = [torch.tensor(v.copy(), requires_grad=True) for v in values]
+        for tp, g in zip(tps, grads):
+            tp.grad = torch.tensor(g)
+        topt = torch.optim.Adam(tps, lr=1e-3)
+        torch_step = topt.step
+
+    name = f"Adam step, {len(shapes)} small params"
+    return [Workload(name, {"tinymm": opt.step, "numpy": numpy_step, "torch": torch_step})]
+
+
 def matmul_workloads(torch, sizes=(256, 1024)):
     import tinymm as tm
 
@@ -138,13 +182,13 @@ def matmul_workloads(torch, sizes=(256, 1024)):
 
 
 def main(argv=None):
-    args = parse_args(argv, description="tinymm benchmark: autograd overhead, MLP step, matmul")
+    args = parse_args(argv, description="tinymm benchmark: autograd overhead, MLP step, Adam step, matmul")
     torch = torch_or_none()
     if torch is not None:
         torch.set_num_threads(max(1, __import__("os").cpu_count() or 1))
     if args.min_time == 0.0:
         args.min_time = 0.05  # loop the microsecond-scale workloads so each sample is measurable
-    workloads = elementwise_workloads(torch) + mlp_workloads(torch) + matmul_workloads(torch)
+    workloads = elementwise_workloads(torch) + mlp_workloads(torch) + adam_workloads(torch) + matmul_workloads(torch)
     return run("overhead", workloads, args=args)
 
 

@@ -1,22 +1,24 @@
-"""Helpers shared by every kernel family: dispatch, input checks, CPU loops, CUDA launches.
+"""Helpers shared by every kernel family: dispatch, CPU loops, CUDA reductions and launches.
 
 Dispatch is by the *type of the array* a kernel is given, never by whether a GPU exists:
-a ``cupy.ndarray`` goes to the CUDA version, anything else to the CPU version. The CUDA
-versions also accept NumPy arrays, which is how they run under Numba's CUDA simulator
-(``NUMBA_ENABLE_CUDASIM=1``) on machines without a GPU.
+a ``cupy.ndarray`` goes to the CUDA version, anything else to the CPU version
+(:func:`resolve_impl`). The CUDA versions also accept NumPy arrays, which is how they run
+under Numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``) on machines without a GPU.
+
+Kernels trust their inputs: shapes, dtypes, devices and values are checked once, by the
+public function a user calls (floor 4 and up), never here.
 
 This module imports neither Numba nor CuPy at import time (``import tinymm`` reaches it
 through ``tinymm.backend`` and must stay light); the helpers that need them import them
 when called.
 """
 import functools
+import importlib
 import os
+import sys
 import types
 
 import numpy as np
-
-FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-
 
 def is_cuda_array(a) -> bool:
     """True for CuPy arrays. Checked by module name so that CuPy is never imported here."""
@@ -45,7 +47,8 @@ def blocks_for(n: int, threads: int) -> int:
 
 
 def check_same_kind(name: str, **arrays) -> None:
-    """Every array given must live on the same kind of device; the error names them."""
+    """Every array given must live on the same kind of device; the error names them. (For
+    entry points that validate their own inputs, as attention's do.)"""
     on_cuda = [is_cuda_array(v) for v in arrays.values() if v is not None]
     if any(on_cuda) and not all(on_cuda):
         detail = ", ".join(f"{k} on {'cuda' if is_cuda_array(v) else 'cpu'}"
@@ -53,47 +56,25 @@ def check_same_kind(name: str, **arrays) -> None:
         raise ValueError(f"{name}: arrays are on different devices ({detail})")
 
 
-# ============================================================================ input checks
-# Every message starts with the public function's name (``fn``) and names the argument, what
-# came and what was expected. ``match`` says what the expected dtype or shape comes from.
+IMPLS = ("reference", "cpu", "cuda")
 
 
-def check_array(fn, name, a, or_none=False):
-    """``a`` has a dtype and a shape (a NumPy or CuPy array)."""
-    if not (hasattr(a, "dtype") and hasattr(a, "shape")):
-        alternative = " or None" if or_none else ""
-        raise TypeError(f"{fn}: {name} must be a NumPy or CuPy array{alternative}, got {type(a).__name__}")
+def resolve_impl(impl, a):
+    """The implementation a dispatch runs: ``impl`` when given (one of ``IMPLS``, as tests
+    pass it), else "cuda" for a CuPy array ``a`` and "cpu" for anything else."""
+    if impl is None:
+        return "cuda" if is_cuda_array(a) else "cpu"
+    if impl not in IMPLS:
+        raise ValueError(f"impl must be one of {IMPLS} or None, got {impl!r}")
+    return impl
 
 
-def check_float_dtype(fn, name, a):
-    if a.dtype not in FLOAT_DTYPES:
-        raise TypeError(f"{fn}: {name} has dtype {a.dtype}, expected float32 or float64")
-
-
-def check_dtype(fn, name, a, dtype, match):
-    if a.dtype != dtype:
-        raise TypeError(f"{fn}: {name} has dtype {a.dtype}, expected {dtype} to match {match}")
-
-
-def check_shape(fn, name, a, shape, match):
-    if tuple(a.shape) != tuple(shape):
-        raise ValueError(f"{fn}: {name} has shape {tuple(a.shape)}, expected {tuple(shape)} to match {match}")
-
-
-def check_like(fn, name, a, shape, dtype, match):
-    """``a`` is an array of the given dtype and shape, both taken from ``match``."""
-    check_array(fn, name, a)
-    check_dtype(fn, name, a, dtype, match)
-    check_shape(fn, name, a, shape, match)
-
-
-def check_float(fn, name, a, ndim):
-    """``a`` is a float32/float64 array of ``ndim`` dims; returns it C-contiguous."""
-    check_array(fn, name, a)
-    check_float_dtype(fn, name, a)
-    if a.ndim != ndim:
-        raise ValueError(f"{fn}: {name} has {a.ndim} dims (shape {tuple(a.shape)}), expected {ndim}")
-    return contiguous(a)
+def implementation(package, impl, a):
+    """The module ``<package>.<impl>`` of a folder family (``reference``, ``cpu`` or ``cuda``),
+    chosen by :func:`resolve_impl`; imported on first use, so the CUDA one only when needed."""
+    name = f"{package}.{resolve_impl(impl, a)}"
+    module = sys.modules.get(name)
+    return module if module is not None else importlib.import_module(name)
 
 
 def contiguous(a):
@@ -165,7 +146,9 @@ cuda = None
 def parallel_threshold(measured_default: int) -> int:
     """The element count from which a family's parallel CPU loops run, ``measured_default``
     unless the environment variable ``TINYMM_PARALLEL_MIN_ELEMENTS`` overrides it (every
-    family at once; e.g. 131072 on a dedicated machine, where the pool is always free)."""
+    family at once; e.g. 131072 on a dedicated machine, where the pool is always free). The
+    measurements behind each family's default are in benchmarks/RESULTS.md ("When the
+    parallel CPU loops pay")."""
     value = os.environ.get("TINYMM_PARALLEL_MIN_ELEMENTS")
     if value is None:
         return measured_default
@@ -193,33 +176,46 @@ def numba_cuda():
 
 
 @functools.lru_cache(maxsize=None)
-def cuda_block_sum():
-    """The CUDA device function ``block_sum(scratch, v)``: the sum of ``v`` over a block.
+def cuda_block_reduce(kind):
+    """The CUDA device function ``block_reduce(scratch, v)``: the sum (``kind="sum"``) or the
+    maximum (``kind="max"``) of ``v`` over a block.
 
     A tree reduction in shared memory: ``scratch`` holds at least ``blockDim.x`` elements
-    (a power of two) and every thread of the block must call it. Returns the total to every
+    (a power of two) and every thread of the block must call it. Returns the result to every
     thread. Built on first use, so that importing this module never imports ``numba.cuda``.
+    The maximum keeps the left operand unless the right one is larger, so a NaN may be skipped
+    (the row kernels turn such a row NaN anyway, through its sum of exponentials).
     """
     global cuda
     cuda = numba_cuda()
+    if kind == "sum":
+        combine = cuda.jit(device=True)(lambda a, b: a + b)
+    elif kind == "max":
+        combine = cuda.jit(device=True)(lambda a, b: b if b > a else a)
+    else:
+        raise ValueError(f"cuda_block_reduce: kind must be 'sum' or 'max', got {kind!r}")
 
     @cuda.jit(device=True)
-    def block_sum(scratch, v):
+    def block_reduce(scratch, v):
         tid = cuda.threadIdx.x
         scratch[tid] = v
         cuda.syncthreads()
         stride = cuda.blockDim.x // 2
         while stride > 0:
             if tid < stride:
-                scratch[tid] += scratch[tid + stride]
+                scratch[tid] = combine(scratch[tid], scratch[tid + stride])
             cuda.syncthreads()
             stride //= 2
         total = scratch[0]
         cuda.syncthreads()  # scratch may be reused right after
         return total
 
-    return block_sum
+    return block_reduce
 
+
+def cuda_block_sum():
+    """``cuda_block_reduce("sum")``: the sum of ``v`` over a block."""
+    return cuda_block_reduce("sum")
 
 
 def threads_for_row(n, max_threads, family):
@@ -255,3 +251,35 @@ def launch_on_cupy_stream(kernel, grid, block, shared_bytes, args):
     stream = 0 if ptr == 0 else cuda.external_stream(ptr)
     args = [cuda.as_cuda_array(a, sync=False) if is_cuda_array(a) else a for a in args]
     kernel[grid, block, stream, shared_bytes](*args)
+
+
+# ----------------------------------------------------------------------------- BLAS threads
+
+_blas_controller = None  # threadpoolctl's view of the loaded BLAS libraries, made on first use
+
+
+def blas_controller():
+    """A threadpoolctl controller for the loaded BLAS libraries, or None without threadpoolctl.
+
+    CPU kernels that call BLAS from inside Numba's threads hold BLAS to one thread meanwhile
+    (two thread pools fighting over the cores made kernels 2-5x slower); this is the one place
+    that finds the BLAS libraries.
+    """
+    global _blas_controller
+    if _blas_controller is None:
+        try:
+            import scipy.linalg.cython_blas  # noqa: F401  (load scipy's BLAS before looking)
+            from threadpoolctl import ThreadpoolController
+        except ImportError:
+            import warnings
+
+            warnings.warn(
+                "threadpoolctl is not installed, so BLAS cannot be made single-threaded inside "
+                "Numba's threads; the CPU kernels that call BLAS run on one Numba thread",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            _blas_controller = False
+        else:
+            _blas_controller = ThreadpoolController()
+    return _blas_controller or None

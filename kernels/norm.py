@@ -2,7 +2,7 @@
 
 Shapes: ``x`` (M, N) (callers flatten the leading dims into M); ``weight`` and ``bias`` (N,)
 or None; ``y`` like ``x``; ``mean`` and ``rstd`` (M,). Every array has ``x``'s dtype
-(float32 or float64). Inputs that are not C-contiguous are copied once.
+(float32 or float64). C-contiguous inputs are fastest (the caller passes them so).
 
 Forward, for each row i (biased variance, as PyTorch)::
 
@@ -26,12 +26,14 @@ Implementation notes: the CPU forward runs one row per ``prange`` iteration with
 accumulators. The CPU backward splits the rows into chunks, one ``prange`` iteration per chunk;
 each chunk computes its rows' ``dx`` and adds its rows' contributions to ``dw``/``db`` into its
 own row of a (chunks, N) partial-sum array, summed at the end: no two threads write the same
-memory. Each CPU loop is compiled twice, serial and parallel; arrays of fewer than
-``CPU_PARALLEL_MIN_ELEMENTS`` elements take the serial one (and the backward one chunk), as
-waking the thread pool costs more than it saves there. The CUDA forward and ``dx`` run one
-block per row with a shared-memory tree reduction (two passes for the variance, like the CPU,
-rather than the cancellation-prone E[x^2] - E[x]^2); ``dw``/``db`` run as a 2-D grid (column
-tiles x row chunks) of per-chunk partial sums, reduced over chunks afterwards.
+memory. The CUDA forward and ``dx`` run one block per row with a shared-memory tree reduction
+(two passes for the variance, like the CPU, rather than the cancellation-prone
+E[x^2] - E[x]^2); ``dw``/``db`` run as a 2-D grid (column tiles x row chunks) of per-chunk
+partial sums, reduced over chunks afterwards.
+
+The dispatch at the end, ``forward(..., impl=None)`` / ``backward(..., impl=None)``, runs the
+version for the array type (or the one ``impl`` names: "reference", "cpu", "cuda") and trusts
+its inputs: ``tinymm.nn.functional.layer_norm`` checks them first, once.
 """
 from __future__ import annotations
 
@@ -41,9 +43,18 @@ import math
 import numba
 import numpy as np
 
-from ._common import (array_module, numba_cuda, parallel_threshold, blocks_for, check_array, check_dtype, check_float, check_same_kind,
-                      check_shape, contiguous, cuda_block_sum, is_cuda_array, launch_on_cupy_stream,
-                      serial_and_parallel, threads_for_row)
+from ._common import (array_module, blocks_for, cuda_block_sum, launch_on_cupy_stream, numba_cuda,
+                      parallel_threshold, resolve_impl, serial_and_parallel, threads_for_row)
+
+# Arrays of at least this many elements (rows x columns) run the parallel CPU loops. Measured
+# crossover: 128K-512K elements on a quiet machine, about 2M on the shared 2-core one (see
+# benchmarks/RESULTS.md, "When the parallel CPU loops pay").
+CPU_PARALLEL_MIN_ELEMENTS = parallel_threshold(1 << 21)
+
+# Numba CPU kernels may reorder additions (LLVM's "reassoc" flag only: NaN, inf and signed
+# zeros keep IEEE semantics). That lets LLVM vectorise the row sums, several times faster, and
+# the partial sums it keeps are, if anything, more accurate than one serial sum.
+_REASSOC = {"reassoc"}
 
 # Most threads per block of the CUDA kernels (a power of two); rows of N columns get
 # min(CUDA_BLOCK, max(32, next power of two >= N)).
@@ -53,83 +64,15 @@ CUDA_MAX_BLOCKS = 65535
 # Rows summed by one CUDA thread for dweight/dbias before the partial sums are reduced.
 CUDA_PARAM_GRAD_ROWS = 64
 
-# Arrays of at least this many elements (rows x columns) run the parallel CPU loops, smaller
-# ones the serial loops. Measured by `python -m benchmarks.kernels` (its crossover table: each
-# call after 5 ms idle, float32) on this project's 2-core AMD EPYC, which other jobs share.
-# Quiet machine: the parallel loops pay from 128K-512K elements (backward 256x512: serial 0.25
-# ms, parallel 0.17; forward 512x1024: 0.58 vs 0.31). Busy machine: a parallel call that finds
-# the other core taken waits out a scheduler slice, 3-7 ms whatever the size, so the parallel
-# *mean* stays above the serial one up to about 2M elements (1024x1024: forward 0.92 vs 4.76
-# ms, backward 1.73 vs 4.59) and mostly wins beyond (backward 2048x1024: 4.94 vs 3.21 ms;
-# 4096x1024: 10.2 vs 7.4). 2M keeps every small and medium array, a training step's among
-# them, serial; on a dedicated machine 1 << 17 would do.
-CPU_PARALLEL_MIN_ELEMENTS = parallel_threshold(1 << 21)  # env TINYMM_PARALLEL_MIN_ELEMENTS overrides
-
-# Numba CPU kernels may reorder additions (LLVM's "reassoc" flag only: NaN, inf and signed
-# zeros keep IEEE semantics). That lets LLVM vectorise the row sums, several times faster, and
-# the partial sums it keeps are, if anything, more accurate than one serial sum.
-_REASSOC = {"reassoc"}
-
 # ``numba.cuda``, bound on first use by _cuda_kernels. It must be a module global (not a local
 # of the factory): the CUDA simulator swaps the kernels' global ``cuda`` for its fake module.
 cuda = None
 
 
-# ============================================================================ input checks
-
-
-def _check_like(fn, name, a, shape, what):
-    """``a`` is an array of the given shape (``what`` says why); its dtype is checked after
-    every shape. Returns it C-contiguous."""
-    check_array(fn, name, a, or_none=True)
-    check_shape(fn, name, a, shape, what)
-    return contiguous(a)
-
-
-def _check_dtype(fn, x, **arrays):
-    for name, a in arrays.items():
-        if a is not None:
-            check_dtype(fn, name, a, x.dtype, "x")
-
-
-def _check_forward(fn, x, weight, bias, eps):
-    x = check_float(fn, "x", x, 2)
-    n = x.shape[1]
-    if n < 1:
-        raise ValueError(f"{fn}: x has shape {tuple(x.shape)}, expected a last dim of at least 1")
-    if weight is not None:
-        weight = _check_like(fn, "weight", weight, (n,), "x's last dim")
-    if bias is not None:
-        bias = _check_like(fn, "bias", bias, (n,), "x's last dim")
-    _check_dtype(fn, x, weight=weight, bias=bias)
-    check_same_kind(fn, x=x, weight=weight, bias=bias)
-    eps = float(eps)
-    if not eps >= 0.0:
-        raise ValueError(f"{fn}: eps is {eps}, expected a number >= 0")
-    return x, weight, bias, eps
-
-
-def _check_backward(fn, gy, x, mean, rstd, weight, has_bias):
-    x = check_float(fn, "x", x, 2)
-    m, n = x.shape
-    if n < 1:
-        raise ValueError(f"{fn}: x has shape {tuple(x.shape)}, expected a last dim of at least 1")
-    gy = _check_like(fn, "gy", gy, (m, n), "x")
-    mean = _check_like(fn, "mean", mean, (m,), "x's first dim")
-    rstd = _check_like(fn, "rstd", rstd, (m,), "x's first dim")
-    if weight is not None:
-        weight = _check_like(fn, "weight", weight, (n,), "x's last dim")
-    _check_dtype(fn, x, gy=gy, mean=mean, rstd=rstd, weight=weight)
-    check_same_kind(fn, gy=gy, x=x, mean=mean, rstd=rstd, weight=weight)
-    if not isinstance(has_bias, (bool, np.bool_)):
-        raise TypeError(f"{fn}: has_bias must be a bool, got {type(has_bias).__name__}")
-    return gy, x, mean, rstd, weight, bool(has_bias)
-
-
 # ============================================================================ reference (NumPy)
 
 
-def reference_layer_norm_forward(x, weight=None, bias=None, eps=1e-5):
+def reference_forward(x, weight, bias, eps):
     """Returns (y, mean, rstd)."""
     mean = x.mean(axis=1)
     var = ((x - mean[:, None]) ** 2).mean(axis=1)
@@ -142,7 +85,7 @@ def reference_layer_norm_forward(x, weight=None, bias=None, eps=1e-5):
     return y.astype(x.dtype), mean.astype(x.dtype), rstd.astype(x.dtype)
 
 
-def reference_layer_norm_backward(gy, x, mean, rstd, weight=None, has_bias=True):
+def reference_backward(gy, x, mean, rstd, weight, has_bias):
     """Returns (dx, dweight or None, dbias or None)."""
     xhat = (x - mean[:, None]) * rstd[:, None]
     g = gy * weight if weight is not None else gy
@@ -204,6 +147,43 @@ def _layer_norm_backward_cpu(gy, x, mean, rstd, w, has_w, n_chunks, dx, dw_part,
                 xhat = (x[i, j] - mu) * r
                 g = gy[i, j] * w[j] if has_w else gy[i, j]
                 dx[i, j] = r * (g - sg - xhat * sgx)
+
+
+def _forward_args(x, weight, bias, eps):
+    """The outputs (y, mean, rstd) and the argument list both versions' forward kernels take
+    (an absent weight or bias is an empty array plus a False flag)."""
+    xp = array_module(x)
+    y, mean, rstd = xp.empty_like(x), xp.empty(x.shape[0], dtype=x.dtype), xp.empty(x.shape[0], dtype=x.dtype)
+    dummy = xp.empty(0, dtype=x.dtype)
+    args = (x, dummy if weight is None else weight, dummy if bias is None else bias,
+            weight is not None, bias is not None, x.dtype.type(eps), y, mean, rstd)
+    return (y, mean, rstd), args
+
+
+def _cpu_forward(x, weight, bias, eps):
+    outputs, args = _forward_args(x, weight, bias, eps)
+    if x.shape[0]:
+        _layer_norm_forward_cpu.for_work(x.size, CPU_PARALLEL_MIN_ELEMENTS)(*args)
+    return outputs
+
+
+def _cpu_backward(gy, x, mean, rstd, weight, has_bias):
+    m, n = x.shape
+    need_dw = weight is not None
+    dx = np.empty_like(x)
+    if x.size >= CPU_PARALLEL_MIN_ELEMENTS:
+        loop, n_chunks = _layer_norm_backward_cpu.parallel, max(1, min(m, 4 * numba.get_num_threads()))
+    else:
+        loop, n_chunks = _layer_norm_backward_cpu.serial, 1
+    dw_part = np.zeros((n_chunks, n))
+    db_part = np.zeros((n_chunks, n))
+    if m:
+        loop(gy, x, mean, rstd, weight if need_dw else np.empty(0, dtype=x.dtype), need_dw, n_chunks,
+             dx, dw_part, db_part)
+    dw = dw_part.sum(axis=0).astype(x.dtype) if need_dw else None
+    db = db_part.sum(axis=0).astype(x.dtype) if has_bias else None
+    return dx, dw, db
+
 
 
 # ============================================================================ CUDA (Numba-CUDA)
@@ -324,31 +304,14 @@ def _row_launch(kernel_name, x, *args):
     launch_on_cupy_stream(kernel, max(1, min(m, CUDA_MAX_BLOCKS)), block, block * x.dtype.itemsize, args)
 
 
-# ============================================================================ implementations
-# Unchecked: inputs are validated, C-contiguous and on one device.
+def _cuda_forward(x, weight, bias, eps):
+    outputs, args = _forward_args(x, weight, bias, eps)
+    if x.shape[0]:
+        _row_launch("forward", x, *args)
+    return outputs
 
 
-def _forward_impl(x, weight, bias, eps, use_cuda):
-    xp = array_module(x)
-    m, n = x.shape
-    y = xp.empty_like(x)
-    mean = xp.empty(m, dtype=x.dtype)
-    rstd = xp.empty(m, dtype=x.dtype)
-    if m == 0:
-        return y, mean, rstd
-    dummy = xp.empty(0, dtype=x.dtype)
-    w = dummy if weight is None else weight
-    b = dummy if bias is None else bias
-    eps = x.dtype.type(eps)
-    if use_cuda:
-        _row_launch("forward", x, x, w, b, weight is not None, bias is not None, eps, y, mean, rstd)
-    else:
-        _layer_norm_forward_cpu.for_work(x.size, CPU_PARALLEL_MIN_ELEMENTS)(
-            x, w, b, weight is not None, bias is not None, eps, y, mean, rstd)
-    return y, mean, rstd
-
-
-def _backward_impl(gy, x, mean, rstd, weight, has_bias, use_cuda):
+def _cuda_backward(gy, x, mean, rstd, weight, has_bias):
     xp = array_module(x)
     m, n = x.shape
     need_dw = weight is not None
@@ -356,76 +319,38 @@ def _backward_impl(gy, x, mean, rstd, weight, has_bias, use_cuda):
     if m == 0:
         zeros = xp.zeros(n, dtype=x.dtype)
         return dx, (zeros if need_dw else None), (zeros.copy() if has_bias else None)
-    w = weight if need_dw else xp.empty(0, dtype=x.dtype)
-    if use_cuda:
-        _row_launch("backward_dx", x, gy, x, mean, rstd, w, need_dw, dx)
-        if not (need_dw or has_bias):
-            return dx, None, None
-        n_chunks = blocks_for(m, CUDA_PARAM_GRAD_ROWS)
-        n_chunks = min(n_chunks, CUDA_MAX_BLOCKS)
-        rows_per_chunk = -(-m // n_chunks)
-        dw_part = xp.empty((n_chunks, n), dtype=x.dtype)
-        db_part = xp.empty((n_chunks, n), dtype=x.dtype)
-        block = threads_for_row(n, CUDA_BLOCK, "norm")
-        kernel = _cuda_kernels(x.dtype.name)["backward_params_partial"]
-        launch_on_cupy_stream(kernel, (blocks_for(n, block), n_chunks), block, 0,
-                              (gy, x, mean, rstd, rows_per_chunk, dw_part, db_part))
-        dw, db = dw_part.sum(axis=0), db_part.sum(axis=0)
-    else:
-        if x.size >= CPU_PARALLEL_MIN_ELEMENTS:
-            loop, n_chunks = _layer_norm_backward_cpu.parallel, max(1, min(m, 4 * numba.get_num_threads()))
-        else:
-            loop, n_chunks = _layer_norm_backward_cpu.serial, 1
-        dw_part = np.zeros((n_chunks, n))
-        db_part = np.zeros((n_chunks, n))
-        loop(gy, x, mean, rstd, w, need_dw, n_chunks, dx, dw_part, db_part)
-        dw = dw_part.sum(axis=0).astype(x.dtype)
-        db = db_part.sum(axis=0).astype(x.dtype)
-    return dx, (dw if need_dw else None), (db if has_bias else None)
+    _row_launch("backward_dx", x, gy, x, mean, rstd, weight if need_dw else xp.empty(0, dtype=x.dtype), need_dw, dx)
+    if not (need_dw or has_bias):
+        return dx, None, None
+    n_chunks = min(blocks_for(m, CUDA_PARAM_GRAD_ROWS), CUDA_MAX_BLOCKS)
+    rows_per_chunk = -(-m // n_chunks)
+    dw_part = xp.empty((n_chunks, n), dtype=x.dtype)
+    db_part = xp.empty((n_chunks, n), dtype=x.dtype)
+    block = threads_for_row(n, CUDA_BLOCK, "norm")
+    kernel = _cuda_kernels(x.dtype.name)["backward_params_partial"]
+    launch_on_cupy_stream(kernel, (blocks_for(n, block), n_chunks), block, 0,
+                          (gy, x, mean, rstd, rows_per_chunk, dw_part, db_part))
+    return dx, (dw_part.sum(axis=0) if need_dw else None), (db_part.sum(axis=0) if has_bias else None)
 
 
-# ============================================================================ public API
-# layer_norm_* dispatch on the array type; cpu_* / cuda_* force one path (the CUDA path also
-# takes NumPy arrays, which is how it runs under NUMBA_ENABLE_CUDASIM=1).
+# ============================================================================ dispatch
 
 
-def _forward(fn, x, weight, bias, eps, use_cuda):
-    x, weight, bias, eps = _check_forward(fn, x, weight, bias, eps)
-    return _forward_impl(x, weight, bias, eps, is_cuda_array(x) if use_cuda is None else use_cuda)
+_FORWARD = {"reference": reference_forward, "cpu": _cpu_forward, "cuda": _cuda_forward}
+_BACKWARD = {"reference": reference_backward, "cpu": _cpu_backward, "cuda": _cuda_backward}
 
 
-def _backward(fn, gy, x, mean, rstd, weight, has_bias, use_cuda):
-    gy, x, mean, rstd, weight, has_bias = _check_backward(fn, gy, x, mean, rstd, weight, has_bias)
-    return _backward_impl(gy, x, mean, rstd, weight, has_bias, is_cuda_array(x) if use_cuda is None else use_cuda)
-
-
-def layer_norm_forward(x, weight=None, bias=None, eps=1e-5):
+def forward(x, weight=None, bias=None, eps=1e-5, impl=None):
     """LayerNorm of each row of ``x`` (M, N) -> ``(y (M, N), mean (M,), rstd (M,))``.
 
     Save ``x``, ``mean``, ``rstd`` (and ``weight``) for backward.
     """
-    return _forward("layer_norm_forward", x, weight, bias, eps, None)
+    return _FORWARD[resolve_impl(impl, x)](x, weight, bias, eps)
 
 
-def layer_norm_backward(gy, x, mean, rstd, weight=None, has_bias=True):
+def backward(gy, x, mean, rstd, weight=None, has_bias=True, impl=None):
     """Gradients ``(dx (M, N), dweight (N,) or None, dbias (N,) or None)``.
 
     ``dweight`` is computed when ``weight`` is given, ``dbias`` when ``has_bias`` is True.
     """
-    return _backward("layer_norm_backward", gy, x, mean, rstd, weight, has_bias, None)
-
-
-def cpu_layer_norm_forward(x, weight=None, bias=None, eps=1e-5):
-    return _forward("cpu_layer_norm_forward", x, weight, bias, eps, False)
-
-
-def cpu_layer_norm_backward(gy, x, mean, rstd, weight=None, has_bias=True):
-    return _backward("cpu_layer_norm_backward", gy, x, mean, rstd, weight, has_bias, False)
-
-
-def cuda_layer_norm_forward(x, weight=None, bias=None, eps=1e-5):
-    return _forward("cuda_layer_norm_forward", x, weight, bias, eps, True)
-
-
-def cuda_layer_norm_backward(gy, x, mean, rstd, weight=None, has_bias=True):
-    return _backward("cuda_layer_norm_backward", gy, x, mean, rstd, weight, has_bias, True)
+    return _BACKWARD[resolve_impl(impl, x)](gy, x, mean, rstd, weight, has_bias)

@@ -153,3 +153,74 @@ def test_multi_output_function_fills_missing_grads():
     a, b, c = x.split(2)
     (b * 2).sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), [0, 0, 2, 2, 0, 0])
+
+
+# ----------------------------------------------------------------------------- gradient ownership
+# Backward hands a leaf the array a Function produced fresh (no copy); anything the caller or
+# another tensor may hold is copied, so the in-place accumulation of a second backward can
+# never write into it.
+
+
+def test_accumulating_twice_never_mutates_a_seed_gradient_the_user_holds():
+    x = tm.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    seed = np.array([1.0, 10.0, 100.0], dtype=np.float32)
+    for _ in range(2):
+        x.clone().backward(tm.from_numpy(seed))  # Clone passes the seed through unchanged
+    x.backward(tm.from_numpy(seed))  # a leaf root: its gradient is the seed itself
+    np.testing.assert_array_equal(seed, [1.0, 10.0, 100.0])
+    np.testing.assert_array_equal(x.grad.numpy(), 3 * seed)
+
+
+def test_one_gradient_array_given_to_two_leaves_is_not_shared():
+    x = tm.tensor([1.0, 2.0], requires_grad=True)
+    w = tm.tensor([5.0, 7.0], requires_grad=True)
+    for _ in range(2):
+        (x + w).sum().backward()  # Add returns the same array for both inputs
+    assert not np.shares_memory(x.grad.numpy(), w.grad.numpy())
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 2.0])
+    np.testing.assert_array_equal(w.grad.numpy(), [2.0, 2.0])
+
+
+def test_a_gradient_that_is_a_saved_array_is_copied_not_adopted():
+    weights = np.array([2.0, 3.0])
+
+    class DotWith(tm.Function):  # backward returns the array it saved, a legal thing to do
+        @staticmethod
+        def forward(ctx, x, c):
+            ctx.save_for_backward(c)
+            return (x * c).sum()
+
+        @staticmethod
+        def backward(ctx, g):
+            (c,) = ctx.saved_arrays
+            return (c if g == 1 else g * c), None
+
+    x = tm.tensor([1.0, 1.0], dtype=tm.float64, requires_grad=True)
+    for _ in range(2):
+        DotWith.apply(x, weights).backward()
+    np.testing.assert_array_equal(weights, [2.0, 3.0])
+    np.testing.assert_array_equal(x.grad.numpy(), [4.0, 6.0])
+
+
+def test_retained_grad_of_a_non_leaf_used_twice_is_the_sum():
+    x = tm.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 2
+    y.retain_grad()
+    (y + y * 3).sum().backward()
+    np.testing.assert_array_equal(y.grad.numpy(), [4.0, 4.0])
+    np.testing.assert_array_equal(x.grad.numpy(), [8.0, 8.0])
+
+
+def test_a_fresh_gradient_becomes_the_leaf_grad_without_a_copy(monkeypatch):
+    from tinymm import autograd
+
+    copies = []
+    monkeypatch.setattr(autograd, "_owned", lambda g: copies.append(g) or np.array(g))
+    x = tm.tensor([1.0, 2.0], requires_grad=True)
+    (x * 3.0).sum().backward()  # Mul.backward makes g*3 fresh: adopted as it is
+    assert copies == [] and x.grad.numpy().base is None
+    x.clone().backward(tm.ones(2))  # the caller's seed passes through Clone: copied
+    assert len(copies) == 0  # x.grad exists already: accumulated in place, nothing adopted
+    x.grad = None
+    x.clone().backward(tm.ones(2))
+    assert len(copies) == 1

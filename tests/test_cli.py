@@ -35,6 +35,7 @@ def _one_clean_line(out, code):
     (["bench", "overhead", "--impls", "bogus"], "--impls: unknown implementation(s) 'bogus'; choose from tinymm, numpy, torch"),
     (["bench", "overhead", "--impls", ","], "--impls: unknown implementation(s) (none given)"),
     (["bench", "no_such_bench"], "unknown benchmark 'no_such_bench'"),
+    (["bench", "overhead", "--json", ""], "--json : expected a file path, got an empty string"),
     (["data", "summary", "--task", "nope"], "tinymm data: load_task: unknown task 'nope'"),
     (["data", "summary", "--num-samples", "-5"], "num_samples must be a positive int, got -5"),
     (["data", "summary", "--split", "nope"], "unknown split 'nope'"),

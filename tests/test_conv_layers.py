@@ -8,6 +8,7 @@ import pytest
 import tinymm as tm
 import tinymm.nn.functional as F
 from tinymm import nn
+from tinymm.kernels.conv import reference_backward
 from helpers import TORCH_REASON, check_op, torch
 
 needs_torch = pytest.mark.skipif(torch is None, reason=TORCH_REASON)
@@ -202,3 +203,19 @@ def test_dtype_and_module_argument_errors():
         nn.Conv2d(4, 4, 3, padding_mode="reflect")
     with pytest.raises(ValueError, match="padding_mode must be one of"):
         nn.Conv2d(4, 4, 3, padding_mode="mirror")
+
+
+def test_non_contiguous_input_and_broadcast_gradient():
+    """A transposed (non-contiguous) input, and sum()'s gradient, a broadcast view, both work."""
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, 3, 6, 5))
+    w = rng.standard_normal((4, 3, 3, 3))
+    xt = tm.tensor(np.ascontiguousarray(x.transpose(0, 1, 3, 2)), requires_grad=True)
+    tw = tm.tensor(w, requires_grad=True)
+    y = F.conv2d(xt.transpose(2, 3), tw, padding=1)
+    y.sum().backward()
+    want = F.conv2d(tm.tensor(x), tm.tensor(w), padding=1)
+    np.testing.assert_allclose(y.numpy(), want.numpy(), rtol=1e-12)
+    ones = np.ones(want.shape)
+    want_dx = reference_backward(x, w, ones, padding=((1, 1), (1, 1)))[0]
+    np.testing.assert_allclose(xt.grad.numpy(), want_dx.transpose(0, 1, 3, 2), rtol=1e-10)

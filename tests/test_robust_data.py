@@ -31,9 +31,15 @@ def test_a_huge_task_is_built_lazily_and_agrees_with_a_small_one():
 
 def test_whole_world_arrays_of_a_huge_world_are_refused_with_their_size():
     ds = load_task("vqa", num_samples=10**8)
-    with pytest.raises(MemoryError, match=r"World.images for 100000000 samples would take about 1144.4 GiB"):
-        ds.world.images
+    with pytest.raises(MemoryError, match=r"World.questions for 100000000 samples would generate them all now"):
+        ds.world.questions
+    with pytest.raises(MemoryError, match=r"vqa: targets of all 100000000 samples would generate every sample"):
+        ds.targets
     assert isinstance(ds[12_345_678]["question"], str)
+    assert ds.head_targets(3).tolist() == [ds[i]["answer"] for i in range(3)]
+    wide = World(2**20, image_size=128)
+    with pytest.raises(MemoryError, match=r"World.images for 1048576 samples would take about 192.0 GiB"):
+        wide.images
 
 
 def test_the_block_cache_is_bounded_and_evicted_blocks_come_back_identical():

@@ -82,3 +82,30 @@ def test_import_is_light_and_never_imports_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
+
+
+def test_every_table_op_is_a_tensor_method_and_tinymm_export():
+    import tinymm.nn.functional as F
+    from tinymm import ops
+
+    for fn, method, exported in ops.OPS:
+        if method is not None:
+            assert getattr(tm.Tensor, method) is fn, method
+        if exported:
+            name = exported if isinstance(exported, str) else fn.__name__
+            assert getattr(tm, name) is fn, name
+    x = tm.tensor([-1.0, 0.5])
+    np.testing.assert_allclose(x.silu().numpy(), F.silu(x).numpy())
+    np.testing.assert_allclose(x.gelu(approximate="tanh").numpy(), F.gelu(x, approximate="tanh").numpy())
+
+
+def test_contiguous_returns_a_c_contiguous_array_with_gradient():
+    x = tm.randn(3, 4, requires_grad=True)
+    t = x.T
+    assert not t.data.flags.c_contiguous
+    c = t.contiguous()
+    assert c.data.flags.c_contiguous and c.shape == (4, 3)
+    np.testing.assert_array_equal(c.numpy(), x.numpy().T)
+    (c * tm.arange(12.0).reshape(4, 3)).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.arange(12.0).reshape(4, 3).T)
+    assert x.contiguous() is x  # already contiguous: no copy, as PyTorch

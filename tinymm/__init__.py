@@ -36,41 +36,7 @@ from tinymm.factories import (
     zeros,
     zeros_like,
 )
-from tinymm.ops import (
-    abs,
-    argmax,
-    argmin,
-    cat,
-    chunk,
-    clamp,
-    concat,
-    exp,
-    flatten,
-    log,
-    log_softmax,
-    logsumexp,
-    matmul,
-    max,
-    maximum,
-    mean,
-    min,
-    minimum,
-    permute,
-    reshape,
-    sigmoid,
-    softmax,
-    split,
-    sqrt,
-    squeeze,
-    stack,
-    std,
-    sum,
-    tanh,
-    transpose,
-    unsqueeze,
-    var,
-    where,
-)
+from tinymm.ops import *  # noqa: F403  (the ops table's exports: tinymm.ops.__all__)
 from tinymm.serialization import load, save
 from tinymm.tensor import Tensor
 

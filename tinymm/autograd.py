@@ -15,6 +15,12 @@ An op is one ``Function`` subclass with two static methods::
 newest first, every node exactly once, with the gradients of all its consumers already summed.
 Leaf tensors accumulate into ``.grad``; saved arrays are freed as soon as a node is done, and a
 second backward through a freed node raises unless the first used ``retain_graph=True``.
+
+Saved data cannot change behind autograd's back: when an op is recorded, the version of each
+array it saved (``tinymm.tensor.storage_version``) is kept, and ``ctx.saved_arrays`` raises,
+naming the op, if an in-place op has since written into that storage, as PyTorch does. This
+holds for every Function without code of its own, including index and target arrays handed to
+``apply`` as plain arrays, since versions belong to the storage, not to a Tensor object.
 """
 from __future__ import annotations
 
@@ -22,9 +28,7 @@ import contextlib
 
 import numpy as np
 
-# Set by tinymm.tensor when it is imported: the two modules form one floor, and this keeps
-# the import graph acyclic (tensor imports autograd, never the reverse at import time).
-_Tensor = None
+from tinymm.tensor import Tensor, storage_version
 
 _FREED_MSG = (
     "Trying to backward through the graph a second time (or through a part of it that an "
@@ -76,25 +80,40 @@ class enable_grad(set_grad_enabled):
 
 
 class Context:
-    """What one recorded op keeps: its Function, its inputs, and what forward saved."""
+    """What one recorded op keeps: its Function, its inputs, and what forward saved.
 
-    def __init__(self):
-        self.saved = ()
-        self.needs_input_grad = ()
-        self.non_differentiable = ()
-        self.fn = None
-        self.inputs = ()
-        self.n_outputs = 1
-        self.out_meta = None  # (shape, dtype) per output, to fill missing output grads with zeros
-        self.freed = False
+    The defaults are class attributes, so making a Context costs no assignments; a Function
+    sets what it needs as attributes of its own (``ctx.shapes``, ``ctx.meta``, ...).
+    """
+
+    saved = ()
+    saved_versions = None
+    needs_input_grad = ()
+    non_differentiable = ()
+    fn = None
+    inputs = ()
+    n_outputs = 1
+    out_meta = None  # (shape, dtype) per output, to fill missing output grads with zeros
+    freed = False
 
     def save_for_backward(self, *arrays) -> None:
+        """Keep arrays (or None, or Python scalars) for backward; their versions are recorded."""
         self.saved = arrays
 
     @property
     def saved_arrays(self):
         if self.freed:
             raise RuntimeError(_FREED_MSG)
+        versions = self.saved_versions
+        if versions is not None:
+            for i, (arr, v) in enumerate(zip(self.saved, versions)):
+                if v is not None and storage_version(arr) != v:
+                    raise RuntimeError(
+                        "one of the variables needed for gradient computation has been modified by an "
+                        f"inplace operation: [{arr.dtype} tensor of shape {tuple(arr.shape)}], saved item {i} "
+                        f"of {self.fn.__name__}Backward, is at version {storage_version(arr)}; expected "
+                        f"version {v} instead. Make the change on a clone(), or after backward()."
+                    )
         return self.saved
 
     def mark_non_differentiable(self, *output_indices: int) -> None:
@@ -103,7 +122,12 @@ class Context:
 
 
 class Function:
-    """Base class of every differentiable op (see the module docstring)."""
+    """Base class of every differentiable op (see the module docstring).
+
+    ``backward`` returns, per input, None, its incoming gradient (or a view of it) unchanged,
+    or a fresh array it keeps no reference to: autograd may make a fresh array a leaf's
+    ``.grad`` without copying it (it copies anything it cannot prove fresh).
+    """
 
     @staticmethod
     def forward(ctx, *args, **kwargs):
@@ -115,20 +139,21 @@ class Function:
 
     @classmethod
     def apply(cls, *args, **kwargs):
-        Tensor = _Tensor
+        ctx = Context()
         arrays = []
         needs = []
         track = False
         for a in args:
             if isinstance(a, Tensor):
                 arrays.append(a.data)
-                needs.append(a.requires_grad)
-                track = track or a.requires_grad
+                if a.requires_grad:
+                    track = True
+                    needs.append(True)
+                    continue
             else:
                 arrays.append(a)
-                needs.append(False)
+            needs.append(False)
         track = track and _grad_enabled
-        ctx = Context()
         ctx.needs_input_grad = needs
         out = cls.forward(ctx, *arrays, **kwargs)
         if not track:
@@ -136,7 +161,9 @@ class Function:
                 return tuple(Tensor._wrap(o) for o in out)
             return Tensor._wrap(out)
         ctx.fn = cls
-        ctx.inputs = tuple(a if isinstance(a, Tensor) and a.requires_grad else None for a in args)
+        ctx.inputs = [a if n else None for a, n in zip(args, needs)]
+        if ctx.saved:
+            ctx.saved_versions = [storage_version(a) for a in ctx.saved]
         if type(out) is tuple:
             ctx.n_outputs = len(out)
             ctx.out_meta = [(o.shape, o.dtype) for o in out]
@@ -158,12 +185,16 @@ class Function:
 
 
 def _topological_order(root_ctx):
-    """Nodes reachable from ``root_ctx``, each once, inputs before the ops that consume them."""
+    """Nodes reachable from ``root_ctx``, each once, inputs before the ops that consume them.
+
+    Raises if one was freed by an earlier backward, before any gradient is computed."""
     order = []
     seen = {id(root_ctx)}
     stack = [(root_ctx, 0)]
     while stack:
         ctx, i = stack.pop()
+        if ctx.freed:
+            raise RuntimeError(_FREED_MSG)
         inputs = ctx.inputs
         while i < len(inputs):
             t = inputs[i]
@@ -180,48 +211,69 @@ def _topological_order(root_ctx):
     return order
 
 
-def _accumulate_leaf(t, g) -> None:
+def _owned(g) -> np.ndarray:
+    """A copy of ``g`` that nothing else refers to (``np.array``: NumPy scalars too)."""
+    return g.copy() if hasattr(g, "__cuda_array_interface__") else np.array(g)
+
+
+def _accumulate_leaf(t, g, fresh: bool) -> None:
+    """Add ``g`` into ``t.grad``. A first gradient is adopted without a copy only when
+    ``fresh``: made by the backward that returned it, returned once, kept nowhere else."""
     if t.grad is None:
-        # A backward may hand the same array to several inputs (add does): own a copy
-        # so that the next in-place accumulation cannot change another tensor's grad.
-        owned = g.copy() if hasattr(g, "__cuda_array_interface__") else np.array(g)  # np.array: scalars too
-        t.grad = _Tensor._wrap(owned)
+        t.grad = Tensor._wrap(g if fresh else _owned(g))
     else:
         t.grad.data += g
 
 
+def _is_fresh(g, ctx, out_grads, in_grads, t) -> bool:
+    """Whether ``g``, returned by ``ctx``'s backward for input ``t``, may become ``t.grad``."""
+    if getattr(g, "base", 0) is not None:
+        return False  # a view (of an incoming gradient, a saved array, ...), or not an array
+    if g is t.data or any(g is o for o in out_grads) or any(g is s for s in ctx.saved):
+        return False
+    n = 0
+    for other in in_grads:
+        if other is g:
+            n += 1
+    return n == 1
+
+
 def run_backward(root, grad=None, retain_graph: bool = False) -> None:
     """Backpropagate from ``root`` (a Tensor); see the module docstring."""
+    global _grad_enabled
     if not root.requires_grad:
         raise RuntimeError("backward: this tensor does not require grad and has no graph behind it")
+    data = root.data
     if grad is None:
-        if root.data.size != 1:
+        if data.size != 1:
             raise RuntimeError(
                 f"backward: grad can be implicitly created only for a single-element output, "
                 f"this one has shape {tuple(root.shape)}; pass grad= of that shape"
             )
-        g = np.ones_like(root.data)  # dispatches to CuPy for CuPy arrays
+        if type(data) is np.ndarray:
+            g = np.array(1, data.dtype).reshape(data.shape)
+        else:
+            g = np.ones_like(data)  # dispatches to CuPy for CuPy arrays
+        seed_fresh = True
     else:
-        g = grad.data if isinstance(grad, _Tensor) else grad
-        if tuple(g.shape) != tuple(root.shape):
-            raise ValueError(f"backward: grad has shape {tuple(g.shape)}, expected {tuple(root.shape)}")
-        if type(g) is not type(root.data):
+        g = grad.data if isinstance(grad, Tensor) else grad
+        if tuple(g.shape) != tuple(data.shape):
+            raise ValueError(f"backward: grad has shape {tuple(g.shape)}, expected {tuple(data.shape)}")
+        if type(g) is not type(data):
             raise ValueError("backward: grad is on a different device than the tensor")
-        g = g.astype(root.data.dtype, copy=False)
+        g = g.astype(data.dtype, copy=False)
+        seed_fresh = False  # the caller's array: never adopted, never written
 
     if root._node is None:  # a leaf: its gradient is just the seed
-        _accumulate_leaf(root, g)
+        _accumulate_leaf(root, g, seed_fresh)
         return
 
     root_ctx, root_idx = root._node
     order = _topological_order(root_ctx)
-    for ctx in order:
-        if ctx.freed:
-            raise RuntimeError(_FREED_MSG)
-
     pending = {id(root_ctx): [None] * root_ctx.n_outputs}
     pending[id(root_ctx)][root_idx] = g
-    with set_grad_enabled(False):
+    prev_mode, _grad_enabled = _grad_enabled, False
+    try:
         for ctx in reversed(order):
             out_grads = pending.pop(id(ctx), None)
             if out_grads is None:  # no gradient reached this node
@@ -243,17 +295,22 @@ def run_backward(root, grad=None, retain_graph: bool = False) -> None:
                         f"internal error: {ctx.fn.__name__}.backward returned a {ig.dtype} gradient of "
                         f"shape {ig.shape} for a {t.data.dtype} input of shape {t.data.shape}"
                     )
-                if t._retain_grad or t._node is None:
-                    _accumulate_leaf(t, ig)
-                if t._node is not None:
-                    parent, i = t._node
-                    slot = pending.get(id(parent))
-                    if slot is None:
-                        slot = pending[id(parent)] = [None] * parent.n_outputs
-                    slot[i] = ig if slot[i] is None else slot[i] + ig
+                node = t._node
+                if node is None:
+                    _accumulate_leaf(t, ig, t.grad is None and _is_fresh(ig, ctx, out_grads, in_grads, t))
+                    continue
+                if t._retain_grad:
+                    _accumulate_leaf(t, ig, False)
+                parent, i = node
+                slot = pending.get(id(parent))
+                if slot is None:
+                    slot = pending[id(parent)] = [None] * parent.n_outputs
+                slot[i] = ig if slot[i] is None else slot[i] + ig
             if not retain_graph:
                 ctx.saved = ()
                 ctx.freed = True
+    finally:
+        _grad_enabled = prev_mode
 
 
 def _zeros_like_module(like, shape, dtype):
@@ -280,7 +337,7 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-6, rtol: float = 1
     Raises ``GradcheckError`` naming the input, the worst element and both values.
     """
     inputs = tuple(inputs)
-    checked = [i for i, t in enumerate(inputs) if isinstance(t, _Tensor) and t.requires_grad]
+    checked = [i for i, t in enumerate(inputs) if isinstance(t, Tensor) and t.requires_grad]
     if not checked:
         raise ValueError("gradcheck: no input has requires_grad=True")
     for i in checked:
@@ -290,12 +347,12 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-6, rtol: float = 1
     def as_outputs(out):
         return out if isinstance(out, (tuple, list)) else (out,)
 
-    outs = [o for o in as_outputs(fn(*inputs)) if isinstance(o, _Tensor) and o.dtype.kind == "f"]
+    outs = [o for o in as_outputs(fn(*inputs)) if isinstance(o, Tensor) and o.dtype.kind == "f"]
     r = np.random.default_rng(seed)
     projections = [r.standard_normal(o.shape) for o in outs]
 
     def scalar(out_list) -> float:
-        fouts = [o for o in as_outputs(out_list) if isinstance(o, _Tensor) and o.dtype.kind == "f"]
+        fouts = [o for o in as_outputs(out_list) if isinstance(o, Tensor) and o.dtype.kind == "f"]
         return float(sum(float((np.asarray(o.numpy()) * p).sum()) for o, p in zip(fouts, projections)))
 
     for i in checked:
@@ -304,7 +361,7 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-6, rtol: float = 1
     for o, p in zip(outs, projections):
         if not o.requires_grad:
             continue
-        term = (o * _Tensor._wrap(_as_module_of(o.data, p))).sum()
+        term = (o * Tensor._wrap(_as_module_of(o.data, p))).sum()
         loss = term if loss is None else loss + term
     if loss is None:
         raise GradcheckError("gradcheck: the output does not depend on any checked input")

@@ -4,6 +4,7 @@ library; the logic lives below.
     tinymm info                      versions, which backends work here (and why not), threads
     tinymm bench NAME [ARGS...]      run a benchmark shipped with tinymm (``tinymm bench --list``)
     tinymm data summary --task vqa   sizes, class balance, single-modality baselines
+    tinymm encode TEXT...            cosine similarities under all-MiniLM-L6-v2 (--model NAME|DIR)
 """
 from __future__ import annotations
 
@@ -172,6 +173,37 @@ def cmd_data(args) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- encode
+
+
+def cmd_encode(args) -> int:
+    """Embed the given sentences with a pretrained sentence encoder; print their cosine similarities."""
+    from tinymm.models import PretrainedNotFoundError, SentenceEncoder
+
+    try:
+        enc = SentenceEncoder.from_pretrained(args.model)
+    except PretrainedNotFoundError as e:
+        print(f"tinymm encode: {e}", file=sys.stderr)
+        return 2
+    emb = enc.encode(args.text, batch_size=args.batch_size)
+    sim = emb @ emb.T  # rows are unit vectors: dot products are cosines
+    for i, text in enumerate(args.text):
+        print(f"{i:3d}  {text}")
+    print()
+    print("     " + "".join(f"{j:>7d}" for j in range(len(args.text))))
+    for i, row in enumerate(sim):
+        print(f"{i:3d}  " + "".join(f"{v:7.3f}" for v in row))
+    return 0
+
+
+def _add_encode_parser(sub) -> None:
+    s = sub.add_parser("encode", help="cosine similarities of sentences under a pretrained sentence encoder")
+    s.add_argument("text", nargs="+", metavar="TEXT", help="the sentences (quote each one)")
+    s.add_argument("--model", default="all-MiniLM-L6-v2", help="a known model name or a model folder (default all-MiniLM-L6-v2)")
+    s.add_argument("--batch-size", type=int, default=32)
+    s.set_defaults(func=cmd_encode)
+
+
 # ----------------------------------------------------------------------------- main
 
 
@@ -198,6 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--max-samples", type=int, default=100_000,
                    help="statistics read at most this many samples of the split (default 100000)")
     d.set_defaults(func=cmd_data)
+
+    _add_encode_parser(sub)
     return p
 
 

@@ -2,8 +2,17 @@
 
 A Tensor holds ``data`` (the array), ``requires_grad``, ``grad`` (a Tensor or None) and
 ``_node``: for a Tensor produced by a recorded op, the pair (ctx, output index) pointing into
-the graph; None for leaves. Every method is a thin call into ``tinymm.ops``; the maths lives
-there, one ``Function`` per op.
+the graph; None for leaves. This module knows no op and no autograd: it holds the data and
+what describes it. The op methods (``x + y``, ``x.sum()``, ``x.backward()``, ...) are bound
+onto the class by ``tinymm.ops`` from its one table, so imports run one way (ops → tensor).
+
+Version counters (as PyTorch's): every storage (the array at the root of a chain of NumPy/CuPy
+views) has a count of the in-place writes made through tinymm (``x[i] = v``, ``zero_``,
+``add_``, ...). Tensors that share memory share it: ``detach()``, views (``reshape``, slicing,
+``T``) and ``from_numpy`` of the same array all read one counter, ``t._version``. Autograd
+records the versions of what a Function saves and refuses to backward through data changed
+since. Writes straight into ``t.data`` (array operations) are not counted, as PyTorch's
+``.data`` is not.
 
 Names and arguments follow PyTorch (``x.sum(dim=1, keepdim=True)``); NumPy's spellings
 (``axis=``, ``keepdims=``) are accepted too.
@@ -11,10 +20,47 @@ Names and arguments follow PyTorch (``x.sum(dim=1, keepdim=True)``); NumPy's spe
 from __future__ import annotations
 
 import numbers
+import weakref
 
 import numpy as np
 
-from tinymm import autograd, backend
+from tinymm import backend
+
+# ----------------------------------------------------------------------------- versions
+
+# id(storage) -> in-place writes so far; a storage never written in place is absent (version 0).
+# An entry is removed when its storage is freed, so ids that Python reuses start again at 0.
+_versions: dict[int, int] = {}
+
+
+def storage_of(arr):
+    """The array that owns ``arr``'s memory: follow ``.base`` while it is an array."""
+    base = arr.base
+    while base is not None and hasattr(base, "base") and hasattr(base, "shape"):
+        arr, base = base, base.base
+    return arr
+
+
+def storage_version(arr) -> int | None:
+    """How many times ``arr``'s storage was written in place; None for a non-array."""
+    if getattr(arr, "base", False) is False:  # Python scalars, None: nothing to track
+        return None
+    return _versions.get(id(storage_of(arr)), 0)
+
+
+def bump_version(arr) -> None:
+    """Count one in-place write into ``arr``'s storage."""
+    root = storage_of(arr)
+    key = id(root)
+    n = _versions.get(key)
+    if n is None:
+        try:
+            weakref.finalize(root, _versions.pop, key, None)
+        except TypeError:  # an array type without weak references: the entry stays
+            pass
+        n = 0
+    _versions[key] = n + 1
+
 
 
 def _infer_array(data, dtype, device):
@@ -91,10 +137,6 @@ class Tensor:
         """The name of the op that produced this tensor, or None for a leaf."""
         return None if self._node is None else self._node[0].fn.__name__
 
-    @property
-    def T(self) -> "Tensor":
-        return _ops.permute(self, tuple(range(self.ndim - 1, -1, -1)))
-
     def size(self, dim: int | None = None):
         return self.data.shape if dim is None else self.data.shape[dim]
 
@@ -123,16 +165,14 @@ class Tensor:
         self._retain_grad = True
         return self
 
-    def backward(self, grad=None, retain_graph: bool = False) -> None:
-        autograd.run_backward(self, grad, retain_graph=retain_graph)
-
     def detach(self) -> "Tensor":
-        """The same data, cut from the graph (shares memory, as in PyTorch)."""
+        """The same data, cut from the graph (shares memory and the version counter, as in PyTorch)."""
         return Tensor._wrap(self.data)
 
-    def zero_(self) -> "Tensor":
-        self.data[...] = 0
-        return self
+    @property
+    def _version(self) -> int:
+        """In-place writes into this tensor's storage so far (see the module docstring)."""
+        return _versions.get(id(storage_of(self.data)), 0)
 
     # ------------------------------------------------------------------ conversion
     def numpy(self) -> np.ndarray:
@@ -167,51 +207,6 @@ class Tensor:
         arr = self.numpy()
         return arr if dtype is None else arr.astype(dtype)
 
-    def to(self, *args, **kwargs) -> "Tensor":
-        """``.to("cuda")``, ``.to(np.float64)``, ``.to("cpu", np.float32)`` or ``device=/dtype=``."""
-        device = kwargs.pop("device", None)
-        dtype = kwargs.pop("dtype", None)
-        if kwargs:
-            raise TypeError(f"to: unexpected arguments {sorted(kwargs)}")
-        for a in args:
-            if isinstance(a, (np.dtype, type)):
-                dtype = a
-            else:  # "cpu", "cuda", or a device object with .type
-                device = a
-        out = self
-        if dtype is not None and np.dtype(dtype) != self.dtype:
-            out = _ops.cast(out, np.dtype(dtype))
-        if device is not None and backend.parse_device(device) != out.device:
-            out = _ops.to_device(out, backend.parse_device(device))
-        return out
-
-    def cpu(self) -> "Tensor":
-        return self.to("cpu")
-
-    def cuda(self) -> "Tensor":
-        return self.to("cuda")
-
-    def float(self) -> "Tensor":
-        return self.to(np.float32)
-
-    def double(self) -> "Tensor":
-        return self.to(np.float64)
-
-    def long(self) -> "Tensor":
-        return self.to(np.int64)
-
-    def int(self) -> "Tensor":
-        return self.to(np.int32)
-
-    def bool(self) -> "Tensor":
-        return self.to(np.bool_)
-
-    def type_as(self, other: "Tensor") -> "Tensor":
-        return self.to(other.dtype)
-
-    def clone(self) -> "Tensor":
-        return _ops.clone(self)
-
     def __repr__(self) -> str:
         body = np.array2string(self.numpy(), precision=4, separator=", ", prefix="tensor(")
         extras = []
@@ -225,205 +220,4 @@ class Tensor:
             extras.append("requires_grad=True")
         return "tensor(" + body + "".join(", " + e for e in extras) + ")"
 
-    # ------------------------------------------------------------------ operators
-    def __add__(self, other):
-        return _ops.add(self, other)
-
-    def __radd__(self, other):
-        return _ops.add(other, self)
-
-    def __sub__(self, other):
-        return _ops.sub(self, other)
-
-    def __rsub__(self, other):
-        return _ops.sub(other, self)
-
-    def __mul__(self, other):
-        return _ops.mul(self, other)
-
-    def __rmul__(self, other):
-        return _ops.mul(other, self)
-
-    def __truediv__(self, other):
-        return _ops.div(self, other)
-
-    def __rtruediv__(self, other):
-        return _ops.div(other, self)
-
-    def __pow__(self, other):
-        return _ops.pow(self, other)
-
-    def __rpow__(self, other):
-        return _ops.pow(other, self)
-
-    def __matmul__(self, other):
-        return _ops.matmul(self, other)
-
-    def __rmatmul__(self, other):
-        return _ops.matmul(other, self)
-
-    def __neg__(self):
-        return _ops.neg(self)
-
-    def __abs__(self):
-        return _ops.abs(self)
-
-    def __getitem__(self, index):
-        return _ops.getitem(self, index)
-
-    def __setitem__(self, index, value):
-        if self.requires_grad and autograd.is_grad_enabled():
-            raise RuntimeError(
-                "in-place assignment into a tensor that requires grad would corrupt its graph; "
-                "do it under tinymm.no_grad() or on a detached tensor"
-            )
-        if isinstance(value, Tensor):
-            value = value.data
-        self.data[_ops.array_index(index)] = value
-
-    # Comparisons give boolean tensors and carry no gradient.
-    def __eq__(self, other):
-        return _ops.compare(self, other, "eq")
-
-    def __ne__(self, other):
-        return _ops.compare(self, other, "ne")
-
-    def __lt__(self, other):
-        return _ops.compare(self, other, "lt")
-
-    def __le__(self, other):
-        return _ops.compare(self, other, "le")
-
-    def __gt__(self, other):
-        return _ops.compare(self, other, "gt")
-
-    def __ge__(self, other):
-        return _ops.compare(self, other, "ge")
-
-    def __invert__(self):
-        return _ops.logical_not(self)
-
-    def __and__(self, other):
-        return _ops.logical(self, other, "and")
-
-    def __or__(self, other):
-        return _ops.logical(self, other, "or")
-
     __hash__ = object.__hash__
-
-    # ------------------------------------------------------------------ math methods
-    def exp(self):
-        return _ops.exp(self)
-
-    def log(self):
-        return _ops.log(self)
-
-    def sqrt(self):
-        return _ops.sqrt(self)
-
-    def abs(self):
-        return _ops.abs(self)
-
-    def tanh(self):
-        return _ops.tanh(self)
-
-    def sigmoid(self):
-        return _ops.sigmoid(self)
-
-    def relu(self):
-        return _ops.relu(self)
-
-    def pow(self, exponent):
-        return _ops.pow(self, exponent)
-
-    def clamp(self, min=None, max=None):
-        return _ops.clamp(self, min, max)
-
-    clip = clamp
-
-    def maximum(self, other):
-        return _ops.maximum(self, other)
-
-    def minimum(self, other):
-        return _ops.minimum(self, other)
-
-    def matmul(self, other):
-        return _ops.matmul(self, other)
-
-    def sum(self, dim=None, keepdim=False, **np_style):
-        return _ops.sum(self, dim, keepdim, **np_style)
-
-    def mean(self, dim=None, keepdim=False, **np_style):
-        return _ops.mean(self, dim, keepdim, **np_style)
-
-    def var(self, dim=None, keepdim=False, *, unbiased=None, correction=None, **np_style):
-        return _ops.var(self, dim, keepdim, unbiased=unbiased, correction=correction, **np_style)
-
-    def std(self, dim=None, keepdim=False, *, unbiased=None, correction=None, **np_style):
-        return _ops.std(self, dim, keepdim, unbiased=unbiased, correction=correction, **np_style)
-
-    def max(self, dim=None, keepdim=False, **np_style):
-        return _ops.max(self, dim, keepdim, **np_style)
-
-    def min(self, dim=None, keepdim=False, **np_style):
-        return _ops.min(self, dim, keepdim, **np_style)
-
-    def argmax(self, dim=None, keepdim=False, **np_style):
-        return _ops.argmax(self, dim, keepdim, **np_style)
-
-    def argmin(self, dim=None, keepdim=False, **np_style):
-        return _ops.argmin(self, dim, keepdim, **np_style)
-
-    def logsumexp(self, dim=None, keepdim=False, **np_style):
-        return _ops.logsumexp(self, dim, keepdim, **np_style)
-
-    def softmax(self, dim=-1):
-        return _ops.softmax(self, dim)
-
-    def log_softmax(self, dim=-1):
-        return _ops.log_softmax(self, dim)
-
-    # ------------------------------------------------------------------ shape methods
-    def reshape(self, *shape):
-        return _ops.reshape(self, *shape)
-
-    def view(self, *shape):
-        return _ops.reshape(self, *shape)
-
-    def flatten(self, start_dim=0, end_dim=-1):
-        return _ops.flatten(self, start_dim, end_dim)
-
-    def transpose(self, dim0, dim1):
-        return _ops.transpose(self, dim0, dim1)
-
-    def permute(self, *dims):
-        return _ops.permute(self, *dims)
-
-    def unsqueeze(self, dim):
-        return _ops.unsqueeze(self, dim)
-
-    def squeeze(self, dim=None):
-        return _ops.squeeze(self, dim)
-
-    def expand(self, *shape):
-        return _ops.expand(self, *shape)
-
-    def expand_as(self, other):
-        return _ops.expand(self, other.shape)
-
-    def split(self, split_size_or_sections, dim=0):
-        return _ops.split(self, split_size_or_sections, dim)
-
-    def chunk(self, chunks, dim=0):
-        return _ops.chunk(self, chunks, dim)
-
-    def masked_fill(self, mask, value):
-        return _ops.masked_fill(self, mask, value)
-
-    def contiguous(self):
-        return self
-
-
-from tinymm import ops as _ops  # noqa: E402  (ops needs the Tensor class defined above)
-
-autograd._Tensor = Tensor

@@ -21,50 +21,39 @@ Where things are:
     cuda.py       flash attention in numba.cuda (imported only when first used)
     _inputs.py    the checks every entry point runs first, and mask -> additive bias
 
-Dispatch is by array type: CuPy arrays go to the CUDA kernels, anything else to the CPU ones.
+``forward(..., impl=None)`` / ``backward(..., impl=None)`` dispatch by array type (CuPy arrays
+to the CUDA kernels, anything else to the CPU ones) or run the version ``impl`` names:
+"reference", "cpu" or "cuda" (tests; the CUDA version runs NumPy arrays under the simulator).
 Dropout (``dropout_p`` > 0 with a caller-drawn bool keep-mask ``dropout_mask``) hands off to
 the unfused reference, on either device; see ``reference.py``.
 """
-from .._common import is_cuda_array
-from .cpu import cpu_backward, cpu_forward
+from .._common import resolve_impl
+from . import cpu
 from .reference import reference_backward, reference_forward
 
-__all__ = [
-    "forward", "backward",
-    "reference_forward", "reference_backward",
-    "cpu_forward", "cpu_backward",
-    "cuda_forward", "cuda_backward",
-]
+__all__ = ["forward", "backward", "reference_forward", "reference_backward"]
 
 
-def forward(q, k, v, mask=None, is_causal=False, scale=None, dropout_p=0.0, dropout_mask=None):
+def forward(q, k, v, mask=None, is_causal=False, scale=None, dropout_p=0.0, dropout_mask=None, impl=None):
     """Attention forward; see the module docstring. Returns ``(o, lse)``."""
-    if dropout_p:
+    impl = resolve_impl(impl, q)
+    if dropout_p or impl == "reference":
         return reference_forward(q, k, v, mask, is_causal, scale, dropout_p, dropout_mask)
-    if is_cuda_array(q):
+    if impl == "cuda":
+        from .cuda import cuda_forward
+
         return cuda_forward(q, k, v, mask, is_causal, scale)
-    return cpu_forward(q, k, v, mask, is_causal, scale)
+    return cpu.cpu_forward(q, k, v, mask, is_causal, scale)
 
 
 def backward(q, k, v, o, lse, do, mask=None, is_causal=False, scale=None,
-             dropout_p=0.0, dropout_mask=None):
+             dropout_p=0.0, dropout_mask=None, impl=None):
     """Attention backward; see the module docstring. Returns ``(dq, dk, dv)``."""
-    if dropout_p:
+    impl = resolve_impl(impl, q)
+    if dropout_p or impl == "reference":
         return reference_backward(q, k, v, o, lse, do, mask, is_causal, scale, dropout_p, dropout_mask)
-    if is_cuda_array(q):
+    if impl == "cuda":
+        from .cuda import cuda_backward
+
         return cuda_backward(q, k, v, o, lse, do, mask, is_causal, scale)
-    return cpu_backward(q, k, v, o, lse, do, mask, is_causal, scale)
-
-
-def cuda_forward(q, k, v, mask=None, is_causal=False, scale=None, **options):
-    """Flash-attention forward in numba.cuda (``cuda.py``), imported on first use."""
-    from .cuda import cuda_forward as run
-
-    return run(q, k, v, mask, is_causal, scale, **options)
-
-
-def cuda_backward(q, k, v, o, lse, do, mask=None, is_causal=False, scale=None, **options):
-    """Flash-attention backward in numba.cuda (``cuda.py``), imported on first use."""
-    from .cuda import cuda_backward as run
-
-    return run(q, k, v, o, lse, do, mask, is_causal, scale, **options)
+    return cpu.cpu_backward(q, k, v, o, lse, do, mask, is_causal, scale)

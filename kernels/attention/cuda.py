@@ -32,7 +32,7 @@ backward, three kernels:
 Tiles: ``TILES[dtype] = (BLOCK_M, BLOCK_N)``; head dims up to ``D_MAX``. Shared memory per block
 stays under the 48 KiB every GPU gives without opting in: for float32 16 x 16 tiles the forward
 kernel uses ~26 KiB, the backward kernels ~35 KiB; float64 uses 8 x 8 tiles for the same bytes.
-Tests under the CUDA simulator pass ``tiles=(block_m, block_n, d_max)`` to use tiny tiles.
+Tests under the CUDA simulator set ``TILES`` and ``D_MAX`` to tiny tiles.
 
 This module (and so ``numba.cuda``) is imported by the package only when a CUDA function is first
 called; each kernel is compiled on its first launch.
@@ -44,7 +44,7 @@ from types import SimpleNamespace
 import numba
 import numpy as np
 
-from .._common import array_module, blocks_for, numba_cuda
+from .._common import array_module, blocks_for, launch_on_cupy_stream, numba_cuda
 from ._inputs import (
     as_c_contiguous,
     check_backward_inputs,
@@ -63,16 +63,15 @@ LOG2E = 1.4426950408889634
 LN2 = 0.6931471805599453
 
 
-def cuda_forward(q, k, v, mask=None, is_causal=False, scale=None, *, tiles=None):
+def cuda_forward(q, k, v, mask=None, is_causal=False, scale=None):
     """Flash-attention forward on CuPy arrays (NumPy arrays under the CUDA simulator).
 
     Same contract as ``reference_forward``: returns ``(o, lse)``, lse in natural log, -inf and
-    o = 0 for fully-masked rows. ``tiles=(BLOCK_M, BLOCK_N, D_MAX)`` overrides the tile sizes
-    (BLOCK_N a power of two; D_MAX a multiple of BLOCK_M and BLOCK_N).
+    o = 0 for fully-masked rows.
     """
     B, H, Nq, Nk, D, Dv = check_forward_inputs(q, k, v, mask)
     scale = resolve_scale(scale, D)
-    kern, block_m, block_n = _kernels_for(q.dtype, D, Dv, tiles)
+    kern, block_m, block_n = _kernels_for(q.dtype, D, Dv)
     xp = array_module(q)
     q, k, v = (as_c_contiguous(a) for a in (q, k, v))
     o = xp.zeros((B, H, Nq, Dv), q.dtype)
@@ -81,18 +80,17 @@ def cuda_forward(q, k, v, mask=None, is_causal=False, scale=None, *, tiles=None)
         return o, lse
     bias, use_bias = _bias_for_kernel(mask, q.dtype, xp)
     grid = (blocks_for(Nq, block_m), B * H)
-    kern.forward[grid, (block_n, block_m)](
-        q, k, v, bias, use_bias, bool(is_causal), q.dtype.type(scale * LOG2E), o, lse
-    )
+    launch_on_cupy_stream(kern.forward, grid, (block_n, block_m), 0,
+                          (q, k, v, bias, use_bias, bool(is_causal), q.dtype.type(scale * LOG2E), o, lse))
     return o, lse
 
 
-def cuda_backward(q, k, v, o, lse, do, mask=None, is_causal=False, scale=None, *, tiles=None):
+def cuda_backward(q, k, v, o, lse, do, mask=None, is_causal=False, scale=None):
     """Flash-attention backward: returns ``(dq, dk, dv)``. P is recomputed tile by tile from
     ``lse``; fully-masked rows contribute nothing. No gradient for the mask."""
     B, H, Nq, Nk, D, Dv = check_backward_inputs(q, k, v, o, lse, do, mask)
     scale = resolve_scale(scale, D)
-    kern, block_m, block_n = _kernels_for(q.dtype, D, Dv, tiles)
+    kern, block_m, block_n = _kernels_for(q.dtype, D, Dv)
     xp = array_module(q)
     q, k, v, o, lse, do = (as_c_contiguous(a) for a in (q, k, v, o, lse, do))
     dq, dk, dv = xp.zeros_like(q), xp.zeros_like(k), xp.zeros_like(v)
@@ -100,18 +98,16 @@ def cuda_backward(q, k, v, o, lse, do, mask=None, is_causal=False, scale=None, *
         return dq, dk, dv
     bias, use_bias = _bias_for_kernel(mask, q.dtype, xp)
     delta = xp.empty((B, H, Nq), q.dtype)
-    kern.delta[blocks_for(B * H * Nq, DELTA_THREADS), DELTA_THREADS](do, o, delta)
+    launch_on_cupy_stream(kern.delta, blocks_for(B * H * Nq, DELTA_THREADS), DELTA_THREADS, 0, (do, o, delta))
     args = (q, k, v, lse, do, delta, bias, use_bias, bool(is_causal), q.dtype.type(scale))
-    kern.dkdv[(blocks_for(Nk, block_n), B * H), (block_n, block_m)](*args, dk, dv)
-    kern.dq[(blocks_for(Nq, block_m), B * H), (block_n, block_m)](*args, dq)
+    launch_on_cupy_stream(kern.dkdv, (blocks_for(Nk, block_n), B * H), (block_n, block_m), 0, (*args, dk, dv))
+    launch_on_cupy_stream(kern.dq, (blocks_for(Nq, block_m), B * H), (block_n, block_m), 0, (*args, dq))
     return dq, dk, dv
 
 
-def _kernels_for(dtype, D, Dv, tiles):
+def _kernels_for(dtype, D, Dv):
     block_m, block_n = TILES[np.dtype(dtype)]
     d_max = D_MAX
-    if tiles is not None:
-        block_m, block_n, d_max = tiles
     if max(D, Dv) > d_max:
         raise ValueError(
             f"attention (CUDA): head dims up to {d_max} are supported, got D={D}, Dv={Dv}"

@@ -40,7 +40,8 @@ import numpy as np
 from numba import njit, prange
 
 from .._common import parallel_threshold, serial_and_parallel
-from ..attention.cpu import _blas_limiter, gemm
+from .._common import blas_controller
+from ..attention.cpu import gemm
 
 # Bytes of one im2col tile (K x P elements). Measured on one thread (CPU time, 2-core EPYC with
 # 512 KiB L2 per core, float32, 64 -> 64 3x3 at 32x32 B16): forward 19.4 ms with 256 KiB
@@ -332,7 +333,7 @@ def _worker_threads(parallel):
         yield 1
         return
     if _blas_libraries is None:
-        limiter = _blas_limiter()  # None (and a warning) without threadpoolctl
+        limiter = blas_controller()  # None (and a warning) without threadpoolctl
         _blas_libraries = False if limiter is None else limiter.select(user_api="blas").lib_controllers
     if _blas_libraries is False:  # no way to keep BLAS off Numba's threads: run one worker
         yield 1

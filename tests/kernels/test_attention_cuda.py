@@ -31,8 +31,24 @@ MAX_N = 13 if SIMULATED else 130
 HEAD_DIMS = (1, 7, 16) if SIMULATED else (1, 7, 16, 59, 64)
 EXAMPLES = 8 if SIMULATED else 25
 
-forward = functools.partial(A.cuda_forward, tiles=TILES)
-backward = functools.partial(A.cuda_backward, tiles=TILES)
+forward = functools.partial(A.forward, impl="cuda")
+backward = functools.partial(A.backward, impl="cuda")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def simulator_tiles():
+    """Tiny tiles under the simulator (each CUDA thread is a Python thread); the defaults on a
+    GPU. Module-scoped, as hypothesis refuses function-scoped fixtures."""
+    if TILES is None:
+        yield
+        return
+    from tinymm.kernels.attention import cuda
+
+    block_m, block_n, d_max = TILES
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(cuda, "TILES", {np.dtype(np.float32): (block_m, block_n), np.dtype(np.float64): (block_m, block_n)})
+        mp.setattr(cuda, "D_MAX", d_max)
+        yield
 device = dict(to_device=to_cuda, to_host=to_host)
 
 
@@ -69,7 +85,7 @@ def test_cuda_every_mask_kind_causal_nq_ne_nk(kind):
 def test_cuda_head_dim_limit():
     q = np.zeros((1, 1, 2, 200), np.float32)
     with pytest.raises(ValueError, match="head dims up to"):
-        A.cuda_forward(to_cuda(q), to_cuda(q), to_cuda(q))
+        forward(to_cuda(q), to_cuda(q), to_cuda(q))
 
 
 @pytest.mark.skipif(SIMULATED, reason="needs a GPU: dispatch sends CuPy arrays to the CUDA kernels")

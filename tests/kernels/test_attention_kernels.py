@@ -10,6 +10,7 @@
   5. bad input raises errors naming the shapes; dispatch and import behave.
 The CUDA kernels are tested in test_attention_cuda.py with the helpers below.
 """
+import functools
 import subprocess
 import sys
 import tracemalloc
@@ -22,6 +23,9 @@ from hypothesis import strategies as st
 from numeric import numeric_grad
 from tinymm.kernels import attention as A
 from tinymm.kernels.attention import reference_backward, reference_forward
+
+cpu_forward = functools.partial(A.forward, impl="cpu")
+cpu_backward = functools.partial(A.backward, impl="cpu")
 
 
 FACTOR = 3.0
@@ -253,7 +257,7 @@ def test_cpu_float32_matches_reference(case):
     B, H, Nq, Nk, D, Dv, kind, causal, dead_row, seed = case
     rng = np.random.default_rng(seed)
     mask = make_mask(rng, kind, B, H, Nq, Nk, dead_row)
-    check_fused(A.cpu_forward, A.cpu_backward, rng, B, H, Nq, Nk, D, Dv, mask, causal)
+    check_fused(cpu_forward, cpu_backward, rng, B, H, Nq, Nk, D, Dv, mask, causal)
 
 
 @settings(max_examples=10)
@@ -262,7 +266,7 @@ def test_cpu_float64_matches_reference(case):
     B, H, Nq, Nk, D, Dv, kind, causal, dead_row, seed = case
     rng = np.random.default_rng(seed)
     mask = make_mask(rng, kind, B, H, Nq, Nk, dead_row)
-    check_fused_float64(A.cpu_forward, A.cpu_backward, rng, B, H, Nq, Nk, D, Dv, mask, causal)
+    check_fused_float64(cpu_forward, cpu_backward, rng, B, H, Nq, Nk, D, Dv, mask, causal)
 
 
 @pytest.mark.parametrize("causal", [False, True])
@@ -276,12 +280,12 @@ def test_cpu_many_blocks_and_tiles(kind, causal):
     B, H, Nq, Nk = 1, 1, 2 * cpu.BLOCK_Q + 37, 2 * cpu.TILE_K + 51
     rng = np.random.default_rng(3)
     mask = make_mask(rng, kind, B, H, Nq, Nk)
-    check_fused(A.cpu_forward, A.cpu_backward, rng, B, H, Nq, Nk, 24, 40, mask, causal, scale=0.4)
+    check_fused(cpu_forward, cpu_backward, rng, B, H, Nq, Nk, 24, 40, mask, causal, scale=0.4)
 
 
 def test_cpu_scale_and_sharp_softmax():
     rng = np.random.default_rng(4)
-    check_fused(A.cpu_forward, A.cpu_backward, rng, 2, 2, 33, 70, 16, 16, None, False, scale=3.0)
+    check_fused(cpu_forward, cpu_backward, rng, 2, 2, 33, 70, 16, 16, None, False, scale=3.0)
 
 
 def test_cpu_accepts_non_contiguous_and_readonly_inputs():
@@ -289,8 +293,8 @@ def test_cpu_accepts_non_contiguous_and_readonly_inputs():
     q, k, v, do = make_inputs(rng, 2, 2, 10, 12, 8, 8, np.float32)
     qt = np.swapaxes(np.swapaxes(q, 2, 3).copy(), 2, 3)  # same values, not C-contiguous
     k.flags.writeable = False
-    o, lse = A.cpu_forward(qt, k, v)
-    o_ref, lse_ref = A.cpu_forward(q, k.copy(), v)
+    o, lse = cpu_forward(qt, k, v)
+    o_ref, lse_ref = cpu_forward(q, k.copy(), v)
     np.testing.assert_allclose(o, o_ref, rtol=1e-6, atol=1e-6)
 
 
@@ -312,14 +316,14 @@ def test_cpu_without_threadpoolctl_runs_on_one_numba_thread(monkeypatch):
 
     rng = np.random.default_rng(13)
     q, k, v, do = make_inputs(rng, 1, 3, 150, 90, 8, 8, np.float32)
-    o, lse = A.cpu_forward(q, k, v, is_causal=True)
-    grads = A.cpu_backward(q, k, v, o, lse, do, is_causal=True)
+    o, lse = cpu_forward(q, k, v, is_causal=True)
+    grads = cpu_backward(q, k, v, o, lse, do, is_causal=True)
     monkeypatch.setattr(cpu, "_blas_controller", False)
     with cpu._parallel_region() as n_workers:
         assert n_workers == 1
-    o1, lse1 = A.cpu_forward(q, k, v, is_causal=True)
+    o1, lse1 = cpu_forward(q, k, v, is_causal=True)
     np.testing.assert_allclose(o1, o, rtol=1e-6, atol=1e-6)
-    for g1, g in zip(A.cpu_backward(q, k, v, o1, lse1, do, is_causal=True), grads):
+    for g1, g in zip(cpu_backward(q, k, v, o1, lse1, do, is_causal=True), grads):
         np.testing.assert_allclose(g1, g, rtol=1e-5, atol=1e-5)
 
 
@@ -350,10 +354,10 @@ def test_dispatch_numpy_goes_to_cpu():
     rng = np.random.default_rng(7)
     q, k, v, do = make_inputs(rng, 1, 1, 5, 6, 4, 4, np.float32)
     o, lse = A.forward(q, k, v, is_causal=True)
-    o2, lse2 = A.cpu_forward(q, k, v, is_causal=True)
+    o2, lse2 = cpu_forward(q, k, v, is_causal=True)
     np.testing.assert_array_equal(o, o2)
     np.testing.assert_array_equal(lse, lse2)
-    for a, b in zip(A.backward(q, k, v, o, lse, do, is_causal=True), A.cpu_backward(q, k, v, o, lse, do, is_causal=True)):
+    for a, b in zip(A.backward(q, k, v, o, lse, do, is_causal=True), cpu_backward(q, k, v, o, lse, do, is_causal=True)):
         np.testing.assert_array_equal(a, b)
 
 
@@ -361,9 +365,9 @@ def test_every_key_masked_everywhere():
     rng = np.random.default_rng(8)
     q, k, v, do = make_inputs(rng, 1, 2, 4, 5, 3, 3, np.float32)
     mask = np.zeros((1, 1, 1, 5), bool)
-    o, lse = A.cpu_forward(q, k, v, mask)
+    o, lse = cpu_forward(q, k, v, mask)
     assert np.all(o == 0) and np.all(np.isneginf(lse))
-    for g in A.cpu_backward(q, k, v, o, lse, do, mask):
+    for g in cpu_backward(q, k, v, o, lse, do, mask):
         assert np.all(g == 0)
 
 
@@ -377,12 +381,12 @@ def test_fused_memory_at_n4096():
     B, H, N, D = 1, 4, 4096, 64
     rng = np.random.default_rng(9)
     q, k, v, do = (rng.standard_normal((B, H, N, D), dtype=np.float32) for _ in range(4))
-    o, lse = A.cpu_forward(q, k, v)  # compile (if needed) outside the measurement
+    o, lse = cpu_forward(q, k, v)  # compile (if needed) outside the measurement
     io_bytes = o.nbytes + lse.nbytes + 3 * q.nbytes  # forward outputs, then dq, dk, dv
     tracemalloc.start()
     try:
-        o, lse = A.cpu_forward(q, k, v, is_causal=False)
-        dq, dk, dv = A.cpu_backward(q, k, v, o, lse, do)
+        o, lse = cpu_forward(q, k, v, is_causal=False)
+        dq, dk, dv = cpu_backward(q, k, v, o, lse, do)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -413,7 +417,7 @@ BAD_INPUTS = [
 
 
 @pytest.mark.parametrize("make, error, message", BAD_INPUTS)
-@pytest.mark.parametrize("fn", [A.forward, A.reference_forward, A.cpu_forward])
+@pytest.mark.parametrize("fn", [A.forward, A.reference_forward, cpu_forward])
 def test_bad_input_is_refused(fn, make, error, message):
     q, k, v, mask = make(*_arrays())
     with pytest.raises(error, match=message):
@@ -436,7 +440,7 @@ def test_mixed_devices_are_refused():
 
     q, k, v = _arrays()
     with pytest.raises(ValueError, match="different devices"):
-        A.cpu_forward(q, FakeCupyArray(), v)
+        cpu_forward(q, FakeCupyArray(), v)
 
 
 def test_import_compiles_nothing_and_never_touches_cuda():
@@ -450,7 +454,7 @@ def test_import_compiles_nothing_and_never_touches_cuda():
     assert out.returncode == 0 and "ok" in out.stdout, out.stderr
 
 
-def test_exports():
-    for name in ("forward", "backward", "reference_forward", "reference_backward",
-                 "cpu_forward", "cpu_backward", "cuda_forward", "cuda_backward"):
-        assert callable(getattr(A, name))
+def test_exports_one_dispatch_per_direction():
+    assert sorted(A.__all__) == ["backward", "forward", "reference_backward", "reference_forward"]
+    for name in ("cpu_forward", "cpu_backward", "cuda_forward", "cuda_backward"):
+        assert not hasattr(A, name), name

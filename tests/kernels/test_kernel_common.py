@@ -1,5 +1,7 @@
-"""kernels/_common: the numba.cuda import and its NumPy compatibility alias."""
+"""kernels/_common: dispatch by impl, the numba.cuda import and its NumPy alias, the block reductions."""
+import numba
 import numpy as np
+import pytest
 
 from tinymm.kernels import _common
 
@@ -22,7 +24,58 @@ def test_parallel_threshold_reads_the_environment(monkeypatch):
     monkeypatch.setenv("TINYMM_PARALLEL_MIN_ELEMENTS", "4096")
     assert _common.parallel_threshold(123) == 4096
     monkeypatch.setenv("TINYMM_PARALLEL_MIN_ELEMENTS", "lots")
-    import pytest
-
     with pytest.raises(ValueError, match="must be an integer, got 'lots'"):
         _common.parallel_threshold(123)
+
+
+class FakeCupyArray:
+    """Looks like a CuPy array to is_cuda_array (which checks the type's module name)."""
+
+
+FakeCupyArray.__module__ = "cupy._core.core"
+
+
+def test_resolve_impl_goes_by_array_type_unless_impl_is_named():
+    assert _common.resolve_impl(None, np.zeros(2)) == "cpu"
+    assert _common.resolve_impl(None, FakeCupyArray()) == "cuda"
+    for impl in ("reference", "cpu", "cuda"):
+        assert _common.resolve_impl(impl, np.zeros(2)) == impl
+    with pytest.raises(ValueError, match=r"impl must be one of \('reference', 'cpu', 'cuda'\) or None, got 'gpu'"):
+        _common.resolve_impl("gpu", np.zeros(2))
+
+
+def test_implementation_returns_the_family_module_it_names():
+    from tinymm.kernels.softmax import cpu, reference
+
+    assert _common.implementation("tinymm.kernels.softmax", None, np.zeros(2)) is cpu
+    assert _common.implementation("tinymm.kernels.softmax", "reference", np.zeros(2)) is reference
+
+
+# ``numba.cuda`` for the kernel below, a module global (the simulator swaps a kernel's global
+# ``cuda`` for its fake module, not a local one).
+cuda = None
+
+
+def test_block_reductions_sum_and_max_over_a_block():
+    """One generic tree reduction serves both (softmax needs the max, everything the sum)."""
+    global cuda
+    cuda = _common.numba_cuda()
+    block_sum, block_max = _common.cuda_block_reduce("sum"), _common.cuda_block_reduce("max")
+    assert _common.cuda_block_sum() is block_sum
+
+    @cuda.jit
+    def reduce_both(x, out):
+        scratch = cuda.shared.array(0, numba.float64)
+        v = x[cuda.threadIdx.x]
+        s = block_sum(scratch, v)
+        m = block_max(scratch, v)
+        if cuda.threadIdx.x == 0:
+            out[0] = s
+            out[1] = m
+
+    x = np.array([3.0, -1.0, 7.5, 2.0, 0.5, -4.0, 7.0, 1.0])
+    out = np.zeros(2)
+    _common.launch_on_cupy_stream(reduce_both, 1, 8, 8 * 8, (x, out))
+    np.testing.assert_array_equal(out, [x.sum(), 7.5])
+    with pytest.raises(ValueError, match="kind must be 'sum' or 'max', got 'min'"):
+        _common.cuda_block_reduce("min")

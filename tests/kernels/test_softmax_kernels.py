@@ -1,14 +1,14 @@
-"""kernels/softmax.py: reference vs finite differences and PyTorch; Numba CPU and CUDA vs reference.
+"""kernels/softmax/: reference vs finite differences and PyTorch; Numba CPU and CUDA vs reference.
 
 The pattern (shared by every kernel family's tests):
   1. the plain NumPy reference's backward matches central finite differences in float64;
   2. the reference matches PyTorch, forward and backward, when torch is installed;
   3. the Numba CPU kernels match the reference on hypothesis-drawn shapes, float32 and float64;
   4. the CUDA kernels match the reference through the simulator (tiny shapes) or on a GPU;
-  5. bad input raises an error that names the function, the argument and the problem.
-Fast kernels are compared with the reference evaluated in float64 on the same inputs, so a
+Every version is reached through the dispatch's ``impl=`` keyword. Fast kernels are compared with the reference evaluated in float64 on the same inputs, so a
 float32 kernel is held to float32 tolerances rather than to the float32 reference's own error.
 """
+import functools
 import subprocess
 import sys
 
@@ -20,6 +20,9 @@ from hypothesis import strategies as st
 from cuda_helpers import SIMULATED, to_cuda, to_host
 from numeric import numeric_grad
 from tinymm.kernels import softmax as S
+from tinymm.kernels.softmax import cpu as S_cpu
+from tinymm.kernels.softmax import cuda as S_cuda
+from tinymm.kernels.softmax import reference as S_ref
 
 DTYPES = [np.float32, np.float64]
 
@@ -74,8 +77,8 @@ def make_ce(rng, n, c, dtype, use_weight=False, label_smoothing=0.0, ignore_inde
 
 @pytest.mark.parametrize("name", ["softmax", "log_softmax"])
 def test_reference_softmax_backward_matches_finite_differences(rng, name):
-    fwd = getattr(S, f"reference_{name}_forward")
-    bwd = getattr(S, f"reference_{name}_backward")
+    fwd = functools.partial(getattr(S, f"{name}_forward"), impl="reference")
+    bwd = functools.partial(getattr(S, f"{name}_backward"), impl="reference")
     x = rng.standard_normal((3, 5))
     gy = rng.standard_normal((3, 5))
     num = numeric_grad(lambda: float((fwd(x) * gy).sum()), x)
@@ -88,9 +91,9 @@ def test_reference_cross_entropy_backward_matches_finite_differences(rng, case):
     if not case.get("prob"):
         t[0] = kw["ignore_index"]  # at least one ignored row
         t[1] = 1
-    num = numeric_grad(lambda: float((S.reference_cross_entropy_forward(x, t, **kw)[0] * g).sum()), x)
-    _, lse = S.reference_cross_entropy_forward(x, t, **kw)
-    np.testing.assert_allclose(S.reference_cross_entropy_backward(x, t, lse, g, **kw), num, rtol=1e-6, atol=1e-8)
+    num = numeric_grad(lambda: float((S.cross_entropy_forward(x, t, **kw, impl="reference")[0] * g).sum()), x)
+    _, lse = S.cross_entropy_forward(x, t, **kw, impl="reference")
+    np.testing.assert_allclose(S.cross_entropy_backward(x, t, lse, g, **kw, impl="reference"), num, rtol=1e-6, atol=1e-8)
 
 
 # ----------------------------------------------------------------------------- 2. reference vs PyTorch
@@ -104,9 +107,9 @@ def test_reference_softmax_matches_torch(rng, name):
     xt = torch.tensor(x, requires_grad=True)
     yt = getattr(torch, name)(xt, dim=1)
     yt.backward(torch.tensor(gy))
-    y = getattr(S, f"reference_{name}_forward")(x)
+    y = getattr(S, f"{name}_forward")(x, impl="reference")
     np.testing.assert_allclose(y, yt.detach().numpy(), rtol=1e-12, atol=1e-14)
-    np.testing.assert_allclose(getattr(S, f"reference_{name}_backward")(y, gy), xt.grad.numpy(), rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(getattr(S, f"{name}_backward")(y, gy, impl="reference"), xt.grad.numpy(), rtol=1e-10, atol=1e-13)
 
 
 @pytest.mark.parametrize("case", CE_CASES + [dict(prob=True), dict(prob=True, use_weight=True, label_smoothing=0.3)])
@@ -119,9 +122,9 @@ def test_reference_cross_entropy_matches_torch(rng, case):
     lt = F.cross_entropy(xt, torch.tensor(t), weight=wt, ignore_index=kw["ignore_index"],
                          label_smoothing=kw["label_smoothing"], reduction="none")
     lt.backward(torch.tensor(g))
-    loss, lse = S.reference_cross_entropy_forward(x, t, **kw)
+    loss, lse = S.cross_entropy_forward(x, t, **kw, impl="reference")
     np.testing.assert_allclose(loss, lt.detach().numpy(), rtol=1e-12, atol=1e-13)
-    dx = S.reference_cross_entropy_backward(x, t, lse, g, **kw)
+    dx = S.cross_entropy_backward(x, t, lse, g, **kw, impl="reference")
     np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=1e-10, atol=1e-13)
 
 
@@ -155,11 +158,11 @@ def test_cpu_softmax_and_log_softmax_match_reference(m, n, dtype, seed):
     x64, gy64 = f64(x, gy)
     for name in ("softmax", "log_softmax"):
         y = getattr(S, f"{name}_forward")(x)
-        y64 = getattr(S, f"reference_{name}_forward")(x64)
+        y64 = getattr(S, f"{name}_forward")(x64, impl="reference")
         assert_close(y, y64, dtype, scale=4)
         # backward from the kernel's own y, checked against the reference on the same y
         gx = getattr(S, f"{name}_backward")(y, gy)
-        assert_close(gx, getattr(S, f"reference_{name}_backward")(y.astype(np.float64), gy64), dtype, scale=4)
+        assert_close(gx, getattr(S, f"{name}_backward")(y.astype(np.float64), gy64, impl="reference"), dtype, scale=4)
 
 
 @given(**shapes, case=st.sampled_from(CE_CASES + [dict(prob=True), dict(prob=True, use_weight=True, label_smoothing=0.3)]),
@@ -175,12 +178,12 @@ def test_cpu_cross_entropy_matches_reference(m, n, dtype, seed, case, target_dty
     x64, t64, g64, w64 = f64(x, t, g, kw["weight"])
     kw64 = dict(kw, weight=w64)
     loss, lse = S.cross_entropy_forward(x, t, **kw)
-    rloss, rlse = S.reference_cross_entropy_forward(x64, t64, **kw64)
+    rloss, rlse = S.cross_entropy_forward(x64, t64, **kw64, impl="reference")
     scale = 1 + np.abs(rlse).max()
     assert_close(lse, rlse, dtype, scale=scale)
     assert_close(loss, rloss, dtype, scale=scale * 10)
     dx = S.cross_entropy_backward(x, t, lse, g, **kw)
-    rdx = S.reference_cross_entropy_backward(x64, t64, lse.astype(np.float64), g64, **kw64)
+    rdx = S.cross_entropy_backward(x64, t64, lse.astype(np.float64), g64, **kw64, impl="reference")
     assert_close(dx, rdx, dtype, scale=4)
 
 
@@ -192,7 +195,7 @@ def test_cpu_large_logits_stay_finite(dtype):
         assert np.isfinite(y).all()
     loss, lse = S.cross_entropy_forward(x, t, label_smoothing=0.1)
     assert np.isfinite(loss).all() and np.isfinite(lse).all()
-    np.testing.assert_allclose(loss[0], S.reference_cross_entropy_forward(x.astype(np.float64), t, label_smoothing=0.1)[0][0], rtol=1e-6)
+    np.testing.assert_allclose(loss[0], S.cross_entropy_forward(x.astype(np.float64), t, label_smoothing=0.1, impl="reference")[0][0], rtol=1e-6)
     dx = S.cross_entropy_backward(x, t, lse, np.ones(2, dtype), label_smoothing=0.1)
     assert np.isfinite(dx).all()
     np.testing.assert_allclose(S.softmax_forward(x).sum(axis=1), 1, rtol=1e-6)
@@ -236,7 +239,7 @@ def _exp_through_kernel(loop, a):
 def test_cpu_float32_exp_is_within_about_an_ulp_of_exp(version):
     """``_exp_f32`` (a vectorisable polynomial, used for float32 in place of libm's expf)
     against exp in float64 on a dense grid over exp's whole normal float32 range."""
-    loop = getattr(S._softmax_backward_cpu, version)
+    loop = getattr(S_cpu._softmax_backward_cpu, version)
     grid = np.linspace(-87.3, 88.3, 1 << 20, dtype=np.float32).reshape(1024, 1024)
     e = _exp_through_kernel(loop, grid)
     assert e.dtype == np.float32
@@ -252,7 +255,7 @@ def test_cpu_float32_exp_is_within_about_an_ulp_of_exp(version):
 
 
 def test_cpu_float32_exp_special_values():
-    loop = S._softmax_backward_cpu.serial
+    loop = S_cpu._softmax_backward_cpu.serial
     x = np.array([[-np.inf, -3e38, -1e4, -200.0, -104.0, -88.0, -87.7, 0.0, -0.0, 1.0, 88.0, 89.0, 1e4, np.inf,
                    np.nan]], np.float32)
     e = _exp_through_kernel(loop, x)[0]
@@ -277,7 +280,7 @@ def test_cpu_float32_softmax_of_extreme_logits_has_no_nan(spread):
 @pytest.fixture(params=["serial", "parallel"])
 def cpu_version(request, monkeypatch):
     """Run the public CPU functions through the serial or the parallel loops, whatever the size."""
-    monkeypatch.setattr(S, "CPU_PARALLEL_MIN_ELEMENTS", 0 if request.param == "parallel" else 1 << 62)
+    monkeypatch.setattr(S_cpu, "CPU_PARALLEL_MIN_ELEMENTS", 0 if request.param == "parallel" else 1 << 62)
     return request.param
 
 
@@ -289,38 +292,38 @@ def test_cpu_serial_and_parallel_loops_match_reference(rng, cpu_version, dtype, 
     x64, gy64 = f64(x, gy)
     for name in ("softmax", "log_softmax"):
         y = getattr(S, f"{name}_forward")(x)
-        assert_close(y, getattr(S, f"reference_{name}_forward")(x64), dtype, scale=4)
+        assert_close(y, getattr(S, f"{name}_forward")(x64, impl="reference"), dtype, scale=4)
         gx = getattr(S, f"{name}_backward")(y, gy)
-        assert_close(gx, getattr(S, f"reference_{name}_backward")(y.astype(np.float64), gy64), dtype, scale=4)
+        assert_close(gx, getattr(S, f"{name}_backward")(y.astype(np.float64), gy64, impl="reference"), dtype, scale=4)
     for case in (dict(use_weight=True, label_smoothing=0.2), dict(prob=True, label_smoothing=0.1)):
         x, t, g, kw = make_ce(rng, *shape, dtype, **case)
         x64, t64, g64, w64 = f64(x, t, g, kw["weight"])
         loss, lse = S.cross_entropy_forward(x, t, **kw)
-        rloss, rlse = S.reference_cross_entropy_forward(x64, t64, **dict(kw, weight=w64))
+        rloss, rlse = S.cross_entropy_forward(x64, t64, **dict(kw, weight=w64), impl="reference")
         assert_close(lse, rlse, dtype, scale=10)
         assert_close(loss, rloss, dtype, scale=100)
         dx = S.cross_entropy_backward(x, t, lse, g, **kw)
-        rdx = S.reference_cross_entropy_backward(x64, t64, lse.astype(np.float64), g64, **dict(kw, weight=w64))
+        rdx = S.cross_entropy_backward(x64, t64, lse.astype(np.float64), g64, **dict(kw, weight=w64), impl="reference")
         assert_close(dx, rdx, dtype, scale=4)
 
 
 def test_cpu_loops_are_compiled_serial_and_parallel_under_distinct_cache_names():
     """Numba's disk cache keys a function by qualified name and line, not by compile flags: the
     two versions must come from differently named functions or they overwrite each other."""
-    loops = S._softmax_forward_cpu
+    loops = S_cpu._softmax_forward_cpu
     assert not loops.serial.targetoptions.get("parallel")
     assert loops.parallel.targetoptions.get("parallel")
     assert loops.serial.py_func.__qualname__ == "_softmax_forward_cpu_serial"
     assert loops.parallel.py_func.__qualname__ == "_softmax_forward_cpu"
-    assert loops.for_work(S.CPU_PARALLEL_MIN_ELEMENTS - 1, S.CPU_PARALLEL_MIN_ELEMENTS) is loops.serial
-    assert loops.for_work(S.CPU_PARALLEL_MIN_ELEMENTS, S.CPU_PARALLEL_MIN_ELEMENTS) is loops.parallel
+    assert loops.for_work(S_cpu.CPU_PARALLEL_MIN_ELEMENTS - 1, S_cpu.CPU_PARALLEL_MIN_ELEMENTS) is loops.serial
+    assert loops.for_work(S_cpu.CPU_PARALLEL_MIN_ELEMENTS, S_cpu.CPU_PARALLEL_MIN_ELEMENTS) is loops.parallel
 
 
 def test_cpu_empty_and_non_contiguous_inputs(rng):
     assert S.softmax_forward(np.zeros((0, 5), np.float32)).shape == (0, 5)
     assert S.cross_entropy_forward(np.zeros((0, 5)), np.zeros(0, np.int64))[0].shape == (0,)
     x = rng.standard_normal((6, 4))
-    np.testing.assert_allclose(S.softmax_forward(x.T), S.reference_softmax_forward(x.T.copy()), rtol=1e-12)
+    np.testing.assert_allclose(S.softmax_forward(x.T), S.softmax_forward(x.T.copy(), impl="reference"), rtol=1e-12)
 
 
 # ----------------------------------------------------------------------------- 4. CUDA vs reference (simulator or GPU)
@@ -330,7 +333,7 @@ def test_cpu_empty_and_non_contiguous_inputs(rng):
 def small_cuda_block(monkeypatch):
     """8 threads per block: the simulator runs one Python thread per CUDA thread, and rows of
     40 then take five strides per thread."""
-    monkeypatch.setattr(S, "CUDA_BLOCK", 8)
+    monkeypatch.setattr(S_cuda, "CUDA_BLOCK", 8)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -340,10 +343,10 @@ def test_cuda_softmax_and_log_softmax_match_reference(rng, small_cuda_block, dty
     gy = rng.standard_normal(shape).astype(dtype)
     x64, gy64 = f64(x, gy)
     for name in ("softmax", "log_softmax"):
-        y = to_host(getattr(S, f"cuda_{name}_forward")(to_cuda(x)))
-        assert_close(y, getattr(S, f"reference_{name}_forward")(x64), dtype, scale=4)
-        gx = getattr(S, f"cuda_{name}_backward")(to_cuda(y), to_cuda(gy))
-        assert_close(gx, getattr(S, f"reference_{name}_backward")(y.astype(np.float64), gy64), dtype, scale=4)
+        y = to_host(getattr(S, f"{name}_forward")(to_cuda(x), impl="cuda"))
+        assert_close(y, getattr(S, f"{name}_forward")(x64, impl="reference"), dtype, scale=4)
+        gx = getattr(S, f"{name}_backward")(to_cuda(y), to_cuda(gy), impl="cuda")
+        assert_close(gx, getattr(S, f"{name}_backward")(y.astype(np.float64), gy64, impl="reference"), dtype, scale=4)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -356,35 +359,35 @@ def test_cuda_cross_entropy_matches_reference(rng, small_cuda_block, dtype, case
     x64, t64, g64, w64 = f64(x, t, g, kw["weight"])
     kw64 = dict(kw, weight=w64)
     c = to_cuda
-    loss, lse = S.cuda_cross_entropy_forward(c(x), c(t), weight=c(kw["weight"]), ignore_index=kw["ignore_index"],
-                                             label_smoothing=kw["label_smoothing"])
-    rloss, rlse = S.reference_cross_entropy_forward(x64, t64, **kw64)
+    loss, lse = S.cross_entropy_forward(c(x), c(t), weight=c(kw["weight"]), ignore_index=kw["ignore_index"],
+                                        label_smoothing=kw["label_smoothing"], impl="cuda")
+    rloss, rlse = S.cross_entropy_forward(x64, t64, **kw64, impl="reference")
     assert_close(lse, rlse, dtype, scale=10)
     assert_close(loss, rloss, dtype, scale=100)
-    dx = S.cuda_cross_entropy_backward(c(x), c(t), lse, c(g), weight=c(kw["weight"]), ignore_index=kw["ignore_index"],
-                                       label_smoothing=kw["label_smoothing"])
-    rdx = S.reference_cross_entropy_backward(x64, t64, to_host(lse).astype(np.float64), g64, **kw64)
+    dx = S.cross_entropy_backward(c(x), c(t), lse, c(g), weight=c(kw["weight"]), ignore_index=kw["ignore_index"],
+                                  label_smoothing=kw["label_smoothing"], impl="cuda")
+    rdx = S.cross_entropy_backward(x64, t64, to_host(lse).astype(np.float64), g64, **kw64, impl="reference")
     assert_close(dx, rdx, dtype, scale=4)
 
 
 def test_cuda_rows_longer_than_the_block(rng):
     """The default block size (128) with a row of 130: each thread strides over two columns."""
-    assert S.CUDA_BLOCK == 128
+    assert S_cuda.CUDA_BLOCK == 128
     x = (rng.standard_normal((1, 130)) * 4).astype(np.float32)
     t = np.array([129])
-    y = S.cuda_softmax_forward(to_cuda(x))
-    assert_close(y, S.reference_softmax_forward(x.astype(np.float64)), np.float32)
-    loss, lse = S.cuda_cross_entropy_forward(to_cuda(x), to_cuda(t), label_smoothing=0.1)
-    rloss, rlse = S.reference_cross_entropy_forward(x.astype(np.float64), t, label_smoothing=0.1)
+    y = S.softmax_forward(to_cuda(x), impl="cuda")
+    assert_close(y, S.softmax_forward(x.astype(np.float64), impl="reference"), np.float32)
+    loss, lse = S.cross_entropy_forward(to_cuda(x), to_cuda(t), label_smoothing=0.1, impl="cuda")
+    rloss, rlse = S.cross_entropy_forward(x.astype(np.float64), t, label_smoothing=0.1, impl="reference")
     assert_close(loss, rloss, np.float32, scale=10)
     assert_close(lse, rlse, np.float32, scale=10)
 
 
 def test_cuda_large_logits_stay_finite(small_cuda_block):
     x = np.array([[1e4, -1e4, 0.0, 9999.0]], dtype=np.float32)
-    y = to_host(S.cuda_softmax_forward(to_cuda(x)))
+    y = to_host(S.softmax_forward(to_cuda(x), impl="cuda"))
     assert np.isfinite(y).all()
-    loss, lse = S.cuda_cross_entropy_forward(to_cuda(x), to_cuda(np.array([1])))
+    loss, lse = S.cross_entropy_forward(to_cuda(x), to_cuda(np.array([1])), impl="cuda")
     assert np.isfinite(to_host(loss)).all()
     expected = 2e4 + np.log1p(np.exp(-1.0))  # lse - x_1, with lse = 1e4 + log(1 + e^-1)
     np.testing.assert_allclose(to_host(loss), [expected], rtol=1e-6)
@@ -433,61 +436,31 @@ def test_cuda_static_shared_arrays_are_one_array_per_block():
         np.testing.assert_array_equal(to_host(out), [496.0, 992.0])
 
 
-# ----------------------------------------------------------------------------- 5. bad input
+# ----------------------------------------------------------------------------- 5. dispatch and import
 
 
-def test_bad_inputs_name_the_problem():
-    x = np.zeros((2, 3), np.float32)
-    with pytest.raises(ValueError, match=r"softmax_forward: x has 1 dims \(shape \(3,\)\), expected 2"):
-        S.softmax_forward(np.zeros(3, np.float32))
-    with pytest.raises(TypeError, match="softmax_forward: x has dtype int64, expected float32 or float64"):
-        S.softmax_forward(np.zeros((2, 3), np.int64))
-    with pytest.raises(TypeError, match="must be a NumPy or CuPy array, got list"):
-        S.log_softmax_forward([[1.0, 2.0]])
-    with pytest.raises(ValueError, match=r"softmax_backward: gy has shape \(2, 4\), expected \(2, 3\) to match y"):
-        S.softmax_backward(x, np.zeros((2, 4), np.float32))
-    with pytest.raises(TypeError, match="log_softmax_backward: gy has dtype float64, expected float32 to match y"):
-        S.log_softmax_backward(x, np.zeros((2, 3)))
-    with pytest.raises(ValueError, match=r"cuda_softmax_forward: x has 3 dims"):
-        S.cuda_softmax_forward(np.zeros((1, 2, 3)))
+def test_first_invalid_target_finds_the_first_bad_index(rng):
+    t = np.array([0, 2, -100, 3, -1], np.int64)
+    for impl in ("reference", "cpu", "cuda"):
+        assert S.first_invalid_target(t, 3, -100, impl=impl) == 3
+        assert S.first_invalid_target(t[:3], 3, -100, impl=impl) == -1
+        assert S.first_invalid_target(np.array([0, -100], np.int64), 3, 0, impl=impl) == 1
 
 
-def test_bad_cross_entropy_inputs_name_the_problem():
-    x = np.zeros((2, 3), np.float32)
-    t = np.array([0, 2])
-    with pytest.raises(ValueError, match=r"cross_entropy_forward: target\[1\] is 3, expected a class index in \[0, 3\) or ignore_index \(-100\)"):
-        S.cross_entropy_forward(x, np.array([0, 3]))
-    with pytest.raises(ValueError, match=r"target\[0\] is -1"):
-        S.cross_entropy_forward(x, np.array([-1, 0]))
-    with pytest.raises(ValueError, match=r"cross_entropy_backward: target\[1\] is 200, expected a class index"):
-        S.cross_entropy_backward(x, np.array([0, 200], np.uint8), np.zeros(2, np.float32), np.zeros(2, np.float32))
-    with pytest.raises(ValueError, match=r"cross_entropy_forward: target has shape \(3,\), expected \(2,\) class indices"):
-        S.cross_entropy_forward(x, np.array([0, 1, 2]))
-    with pytest.raises(TypeError, match="cross_entropy_forward: target has dtype float64, expected float32 to match logits"):
-        S.cross_entropy_forward(x, np.zeros((2, 3)))
-    with pytest.raises(ValueError, match=r"target has shape \(2, 4\), expected \(2, 3\) class probabilities"):
-        S.cross_entropy_forward(x, np.zeros((2, 4), np.float32))
-    with pytest.raises(TypeError, match="target has dtype bool"):
-        S.cross_entropy_forward(x, np.zeros(2, bool))
-    with pytest.raises(ValueError, match=r"cross_entropy_forward: weight has shape \(4,\), expected \(3,\) to match logits"):
-        S.cross_entropy_forward(x, t, weight=np.ones(4, np.float32))
-    with pytest.raises(ValueError, match=r"label_smoothing is 1.5, expected a value in \[0, 1\]"):
-        S.cross_entropy_forward(x, t, label_smoothing=1.5)
-    with pytest.raises(ValueError, match=r"cross_entropy_backward: lse has shape \(3,\), expected \(2,\) to match logits"):
-        S.cross_entropy_backward(x, t, np.zeros(3, np.float32), np.zeros(2, np.float32))
-    with pytest.raises(TypeError, match="cross_entropy_backward: grad_loss has dtype float64, expected float32"):
-        S.cross_entropy_backward(x, t, np.zeros(2, np.float32), np.zeros(2))
-    with pytest.raises(ValueError, match=r"expected at least one class"):
-        S.cross_entropy_forward(np.zeros((2, 0), np.float32), t)
+def test_dispatch_runs_the_version_impl_names(rng):
+    x = rng.standard_normal((2, 3))
+    assert np.array_equal(S.softmax_forward(x, impl="reference"), S_ref.softmax_forward(x))
+    with pytest.raises(ValueError, match="impl must be one of"):
+        S.softmax_forward(x, impl="gpu")
 
 
 def test_importing_the_module_compiles_nothing_and_leaves_cuda_alone():
     code = (
-        "import sys, tinymm.kernels.softmax as s\n"
-        "assert s.cuda is None\n"
+        "import sys, tinymm.kernels.softmax as s, tinymm.kernels.softmax.cpu as c\n"
+        "assert 'tinymm.kernels.softmax.cuda' not in sys.modules\n"
         "assert not [m for m in sys.modules if m.startswith('numba.cuda') or m.startswith('numba_cuda')], 'cuda imported'\n"
-        "assert not s._softmax_forward_cpu.serial.signatures, 'compiled at import'\n"
-        "assert not s._softmax_forward_cpu.parallel.signatures, 'compiled at import'\n"
-        "assert not s._exp_f32.signatures, 'compiled at import'\n"
+        "assert not c._softmax_forward_cpu.serial.signatures, 'compiled at import'\n"
+        "assert not c._softmax_forward_cpu.parallel.signatures, 'compiled at import'\n"
+        "assert not c._exp_f32.signatures, 'compiled at import'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

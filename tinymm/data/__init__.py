@@ -1,4 +1,5 @@
-"""Floor 6: data. A generated multimodal world (no download), the preparation steps a
+"""Floor 6: data. A generated multimodal world (no download; generated lazily, block by block,
+so a split of any length costs the same memory), the preparation steps a
 practitioner applies (annotation, cleaning, augmentation, tokenisation, audio features), and
 loading (``DataLoader`` with padding collate). NumPy only: nothing here imports nn.
 
@@ -47,3 +48,4 @@ from tinymm.data.real import load_digits, load_mnist_5k  # noqa: F401
 from tinymm.data.summary import summarize  # noqa: F401
 from tinymm.data.tasks import TASKS, UnknownTaskError, load_task  # noqa: F401
 from tinymm.data.tokenizer import Tokenizer  # noqa: F401
+from tinymm.data.wordpiece import WordPieceTokenizer  # noqa: F401

@@ -123,12 +123,16 @@ class World:
     keeps at most :attr:`cache_bytes` (256 MiB) of blocks, least recently used first out. So a
     world of 10**8 samples costs no more memory than one of 10**4; the whole-world arrays
     (``images``, ``captions``, ``questions``, ``answers``, ``question_type_names``, ``scenes``)
-    are built on first access, and refused with the estimated size when that exceeds
-    :attr:`max_materialize_bytes` (4 GiB). Values do not depend on the order of access.
+    are built on first access, and refused (``MemoryError`` naming the size) beyond
+    :attr:`max_materialize_samples` (2**21) samples or :attr:`max_materialize_bytes` (4 GiB);
+    :meth:`head` gives the first ``n``. Values do not depend on the order of access.
     """
 
     cache_bytes = 256 * 2**20
     max_materialize_bytes = 4 * 2**30
+    #: generating the text of one sample takes ~50 us: past this many, a whole-world array
+    #: would take minutes, so it is refused (read ``head(what, n)`` or index items instead)
+    max_materialize_samples = 2**21
 
     def __init__(
         self,
@@ -289,6 +293,12 @@ class World:
         if (what == "images" and not self.has_images) or (what == "captions" and not self.has_captions) or (
                 what in ("questions", "question_type_names", "answers") and not self.has_questions):
             raise ValueError(f"this world was generated without {what}")
+        if n > self.max_materialize_samples:
+            raise MemoryError(
+                f"World.{what} for {n} samples would generate them all now (at most "
+                f"{self.max_materialize_samples}); use head({what!r}, n) for the first n, or index samples "
+                f"(world[i]), which generates them block by block"
+            )
         need = self.estimated_bytes("images" if what == "images" else "text") * n // self.num_samples
         if need > self.max_materialize_bytes:
             raise MemoryError(

@@ -166,6 +166,12 @@ class TaskDataset:
         if what not in self._full:
             if self.class_names is None:
                 return None
+            limit = World.max_materialize_samples
+            if self._n > limit:
+                raise MemoryError(
+                    f"{self.task}: {what} of all {self._n} samples would generate every sample now (at most "
+                    f"{limit}); use head_targets(n) for the first n, or read targets per item (ds[i])"
+                )
             blocks = [self._block_targets(b) for b in range(-(-self._n // BLOCK))]
             self._full["clean_targets"] = np.concatenate([blk[0] for blk in blocks])
             self._full["targets"] = np.concatenate([blk[1] for blk in blocks])

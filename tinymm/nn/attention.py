@@ -20,11 +20,12 @@ import numpy as np
 
 from tinymm.nn import functional as F
 from tinymm.nn import init
-from tinymm.nn.layers import Linear, _empty
+from tinymm.nn.layers import Linear
 from tinymm.nn.module import Module
 from tinymm.nn.parameter import Parameter
 from tinymm.nn.functional.attention import attention_weights, scaled_dot_product_attention
-from tinymm.ops import api as O
+from tinymm import ops as O
+from tinymm.factories import empty
 from tinymm.ops._util import xp_of
 from tinymm.tensor import Tensor
 
@@ -87,17 +88,17 @@ class MultiheadAttention(Module):
         self.batch_first = batch_first
         self._qkv_same_embed_dim = self.kdim == embed_dim and self.vdim == embed_dim
         if self._qkv_same_embed_dim:
-            self.in_proj_weight = Parameter(_empty(3 * embed_dim, embed_dim, dtype=dtype, device=device))
+            self.in_proj_weight = Parameter(empty(3 * embed_dim, embed_dim, dtype=dtype, device=device))
             self.register_parameter("q_proj_weight", None)
             self.register_parameter("k_proj_weight", None)
             self.register_parameter("v_proj_weight", None)
         else:
             self.register_parameter("in_proj_weight", None)
-            self.q_proj_weight = Parameter(_empty(embed_dim, embed_dim, dtype=dtype, device=device))
-            self.k_proj_weight = Parameter(_empty(embed_dim, self.kdim, dtype=dtype, device=device))
-            self.v_proj_weight = Parameter(_empty(embed_dim, self.vdim, dtype=dtype, device=device))
+            self.q_proj_weight = Parameter(empty(embed_dim, embed_dim, dtype=dtype, device=device))
+            self.k_proj_weight = Parameter(empty(embed_dim, self.kdim, dtype=dtype, device=device))
+            self.v_proj_weight = Parameter(empty(embed_dim, self.vdim, dtype=dtype, device=device))
         if bias:
-            self.in_proj_bias = Parameter(_empty(3 * embed_dim, dtype=dtype, device=device))
+            self.in_proj_bias = Parameter(empty(3 * embed_dim, dtype=dtype, device=device))
         else:
             self.register_parameter("in_proj_bias", None)
         self.out_proj = Linear(embed_dim, embed_dim, bias=bias, dtype=dtype, device=device)

@@ -6,15 +6,11 @@ import math
 import numpy as np
 
 from tinymm import backend
+from tinymm.factories import empty
 from tinymm.nn import functional as F
 from tinymm.nn import init
 from tinymm.nn.module import Module
 from tinymm.nn.parameter import Parameter
-
-
-def _empty(*shape, dtype=None, device="cpu"):
-    xp = backend.array_module(device)
-    return xp.empty(shape, dtype=np.dtype(dtype) if dtype is not None else backend.get_default_dtype())
 
 
 class Linear(Module):
@@ -28,9 +24,9 @@ class Linear(Module):
         if in_features <= 0 or out_features <= 0:
             raise ValueError(f"Linear: features must be positive, got in={in_features}, out={out_features}")
         self.in_features, self.out_features = in_features, out_features
-        self.weight = Parameter(_empty(out_features, in_features, dtype=dtype, device=device))
+        self.weight = Parameter(empty(out_features, in_features, dtype=dtype, device=device))
         if bias:
-            self.bias = Parameter(_empty(out_features, dtype=dtype, device=device))
+            self.bias = Parameter(empty(out_features, dtype=dtype, device=device))
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()
@@ -58,7 +54,7 @@ class Embedding(Module):
             raise ValueError(f"Embedding: padding_idx {padding_idx} is outside [0, {num_embeddings})")
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
         self.padding_idx = None if padding_idx is None else padding_idx % num_embeddings
-        self.weight = Parameter(_empty(num_embeddings, embedding_dim, dtype=dtype, device=device))
+        self.weight = Parameter(empty(num_embeddings, embedding_dim, dtype=dtype, device=device))
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -81,10 +77,10 @@ class LayerNorm(Module):
         self.eps = eps
         self.elementwise_affine = elementwise_affine
         if elementwise_affine:
-            self.weight = Parameter(_empty(*self.normalized_shape, dtype=dtype, device=device))
+            self.weight = Parameter(empty(*self.normalized_shape, dtype=dtype, device=device))
             init.ones_(self.weight)
             if bias:
-                self.bias = Parameter(_empty(*self.normalized_shape, dtype=dtype, device=device))
+                self.bias = Parameter(empty(*self.normalized_shape, dtype=dtype, device=device))
                 init.zeros_(self.bias)
             else:
                 self.register_parameter("bias", None)

@@ -16,10 +16,10 @@ import numpy as np
 from tinymm import backend
 from tinymm.nn import functional as F
 from tinymm.nn import init
-from tinymm.nn.layers import _empty
 from tinymm.nn.module import Module
 from tinymm.nn.parameter import Parameter
-from tinymm.ops import api as O
+from tinymm import ops as O
+from tinymm.factories import empty
 from tinymm.tensor import Tensor
 
 
@@ -59,7 +59,7 @@ class LearnedPositionalEmbedding(Module):
     def __init__(self, max_len: int, d_model: int, dtype=None, device="cpu"):
         super().__init__()
         self.max_len, self.d_model = max_len, d_model
-        self.weight = Parameter(_empty(max_len, d_model, dtype=dtype, device=device))
+        self.weight = Parameter(empty(max_len, d_model, dtype=dtype, device=device))
         init.normal_(self.weight, 0.0, 0.02)
 
     def forward(self, x):
@@ -79,8 +79,8 @@ class PatchEmbedding(Module):
             raise ValueError(f"PatchEmbedding: patch_size={patch_size} does not divide img_size={img_size}")
         self.img_size, self.patch_size, self.in_chans, self.embed_dim = img_size, patch_size, in_chans, embed_dim
         self.num_patches = (img_size // patch_size) ** 2
-        self.weight = Parameter(_empty(embed_dim, in_chans, patch_size, patch_size, dtype=dtype, device=device))
-        self.bias = Parameter(_empty(embed_dim, dtype=dtype, device=device))
+        self.weight = Parameter(empty(embed_dim, in_chans, patch_size, patch_size, dtype=dtype, device=device))
+        self.bias = Parameter(empty(embed_dim, dtype=dtype, device=device))
         init.kaiming_uniform_(self.weight, a=math.sqrt(5))  # Conv2d's default
         bound = 1 / math.sqrt(in_chans * patch_size * patch_size)
         init.uniform_(self.bias, -bound, bound)

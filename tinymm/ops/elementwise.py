@@ -1,4 +1,4 @@
-"""Elementwise ops: arithmetic with broadcasting, and the unary maths and activations.
+"""Elementwise ops: arithmetic with broadcasting, the unary maths and activations, comparisons.
 
 Each op is one Function. Binary ops broadcast as NumPy does; their backward sums the
 gradient back to each operand's shape (``unbroadcast``). Python scalars are constants: they
@@ -11,7 +11,10 @@ import math
 import numpy as np
 
 from tinymm.autograd import Function
+from tinymm.backend import get_default_dtype
 from tinymm.ops._util import is_scalar, unbroadcast, xp_of
+from tinymm.ops.convert import as_tensor, cast, operands, to_float
+from tinymm.tensor import Tensor
 
 
 def _shape(a):
@@ -34,6 +37,11 @@ class Add(Function):
         return (unbroadcast(g, sa) if na else None, unbroadcast(g, sb) if nb else None)
 
 
+def add(a, b):
+    a, b = operands("add", a, b)
+    return Add.apply(a, b)
+
+
 class Sub(Function):
     @staticmethod
     def forward(ctx, a, b):
@@ -47,35 +55,62 @@ class Sub(Function):
         return (unbroadcast(g, sa) if na else None, unbroadcast(-g, sb) if nb else None)
 
 
+def sub(a, b):
+    a, b = operands("sub", a, b)
+    return Sub.apply(a, b)
+
+
 class Mul(Function):
+    """a·b; saves only what the wanted gradients need (b for da, a for db), as PyTorch does,
+    so an in-place change to an operand nobody needs is no error."""
+
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        na, nb = ctx.needs_input_grad
+        ctx.shapes = (_shape(a), _shape(b))
+        ctx.save_for_backward(a if nb else None, b if na else None)
         return a * b
 
     @staticmethod
     def backward(ctx, g):
         a, b = ctx.saved_arrays
+        sa, sb = ctx.shapes
         na, nb = ctx.needs_input_grad
-        return (
-            unbroadcast(g * b, _shape(a)) if na else None,
-            unbroadcast(g * a, _shape(b)) if nb else None,
-        )
+        return (unbroadcast(g * b, sa) if na else None, unbroadcast(g * a, sb) if nb else None)
+
+
+def mul(a, b):
+    a, b = operands("mul", a, b)
+    return Mul.apply(a, b)
 
 
 class Div(Function):
+    """a/b; da needs b, db needs a and b: a is saved only when db is wanted."""
+
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        ctx.shapes = (_shape(a), _shape(b))
+        ctx.save_for_backward(a if ctx.needs_input_grad[1] else None, b)
         return a / b
 
     @staticmethod
     def backward(ctx, g):
         a, b = ctx.saved_arrays
         na, nb = ctx.needs_input_grad
-        ga = unbroadcast(g / b, _shape(a)) if na else None
-        gb = unbroadcast(-g * a / (b * b), _shape(b)) if nb else None
+        sa, sb = ctx.shapes
+        ga = unbroadcast(g / b, sa) if na else None
+        gb = unbroadcast(-g * a / (b * b), sb) if nb else None
         return ga, gb
+
+
+def div(a, b):
+    a, b = operands("div", a, b)
+    # True division of integers gives floats, as in PyTorch.
+    if isinstance(a, Tensor) and a.data.dtype.kind != "f":
+        a = cast(a, get_default_dtype())
+    if isinstance(b, Tensor) and b.data.dtype.kind != "f":
+        b = cast(b, get_default_dtype() if not isinstance(a, Tensor) else a.dtype)
+    return Div.apply(a, b)
 
 
 class Pow(Function):
@@ -101,6 +136,11 @@ class Pow(Function):
             log_a = math.log(a) if is_scalar(a) else xp_of(out).log(a)  # a Python float stays weak
             gb = unbroadcast(g * out * log_a, _shape(b))
         return ga, gb
+
+
+def pow(a, b):
+    a, b = operands("pow", a, b)
+    return Pow.apply(a, b)
 
 
 class _MaxMin(Function):
@@ -134,6 +174,16 @@ class Minimum(_MaxMin):
     which = "minimum"
 
 
+def maximum(a, b):
+    a, b = operands("maximum", a, b)
+    return Maximum.apply(a, b)
+
+
+def minimum(a, b):
+    a, b = operands("minimum", a, b)
+    return Minimum.apply(a, b)
+
+
 # ----------------------------------------------------------------------------- unary
 
 
@@ -145,6 +195,10 @@ class Neg(Function):
     @staticmethod
     def backward(ctx, g):
         return -g
+
+
+def neg(x):
+    return Neg.apply(as_tensor(x, "neg"))
 
 
 class Exp(Function):
@@ -160,6 +214,10 @@ class Exp(Function):
         return g * out
 
 
+def exp(x):
+    return Exp.apply(to_float(as_tensor(x, "exp")))
+
+
 class Log(Function):
     @staticmethod
     def forward(ctx, x):
@@ -170,6 +228,10 @@ class Log(Function):
     def backward(ctx, g):
         (x,) = ctx.saved_arrays
         return g / x
+
+
+def log(x):
+    return Log.apply(to_float(as_tensor(x, "log")))
 
 
 class Sqrt(Function):
@@ -183,6 +245,10 @@ class Sqrt(Function):
     def backward(ctx, g):
         (out,) = ctx.saved_arrays
         return g / (2 * out)
+
+
+def sqrt(x):
+    return Sqrt.apply(to_float(as_tensor(x, "sqrt")))
 
 
 class Abs(Function):
@@ -199,6 +265,10 @@ class Abs(Function):
         return g * xp_of(x).sign(x)
 
 
+def abs(x):
+    return Abs.apply(as_tensor(x, "abs"))
+
+
 class Tanh(Function):
     @staticmethod
     def forward(ctx, x):
@@ -210,6 +280,10 @@ class Tanh(Function):
     def backward(ctx, g):
         (out,) = ctx.saved_arrays
         return g * (1 - out * out)
+
+
+def tanh(x):
+    return Tanh.apply(to_float(as_tensor(x, "tanh")))
 
 
 def _stable_sigmoid(x):
@@ -232,6 +306,10 @@ class Sigmoid(Function):
         return g * out * (1 - out)
 
 
+def sigmoid(x):
+    return Sigmoid.apply(to_float(as_tensor(x, "sigmoid")))
+
+
 class Relu(Function):
     @staticmethod
     def forward(ctx, x):
@@ -243,6 +321,10 @@ class Relu(Function):
     def backward(ctx, g):
         (out,) = ctx.saved_arrays
         return g * (out > 0)
+
+
+def relu(x):
+    return Relu.apply(as_tensor(x, "relu"))
 
 
 class Silu(Function):
@@ -258,6 +340,10 @@ class Silu(Function):
     def backward(ctx, g):
         x, s = ctx.saved_arrays
         return g * s * (1 + x * (1 - s))
+
+
+def silu(x):
+    return Silu.apply(to_float(as_tensor(x, "silu")))
 
 
 def _erf(x):
@@ -300,6 +386,12 @@ class Gelu(Function):
         return g * (aux + x * pdf)
 
 
+def gelu(x, approximate: str = "none"):
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return Gelu.apply(to_float(as_tensor(x, "gelu")), approximate)
+
+
 class Clamp(Function):
     """Clamp to [lo, hi]; the gradient passes where lo ≤ x ≤ hi (bounds inclusive, as PyTorch)."""
 
@@ -327,39 +419,44 @@ class Clamp(Function):
         return g * keep
 
 
-class Cast(Function):
-    """Change dtype; between floating types the gradient is cast back."""
-
-    @staticmethod
-    def forward(ctx, x, dtype):
-        ctx.src = x.dtype
-        return x.astype(dtype)
-
-    @staticmethod
-    def backward(ctx, g):
-        return g.astype(ctx.src)
-
-
-class ToDevice(Function):
-    @staticmethod
-    def forward(ctx, x, device):
-        from tinymm.backend import device_of, to_device
-
-        ctx.src = device_of(x)
-        return to_device(x, device)
-
-    @staticmethod
-    def backward(ctx, g):
-        from tinymm.backend import to_device
-
-        return to_device(g, ctx.src)
+def clamp(x, min=None, max=None):
+    x = as_tensor(x, "clamp")
+    if min is None and max is None:
+        raise ValueError("clamp: at least one of min and max must be given")
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        out = x
+        if min is not None:
+            out = maximum(out, min)
+        if max is not None:
+            out = minimum(out, max)
+        return out
+    return Clamp.apply(x, min, max)
 
 
-class Clone(Function):
-    @staticmethod
-    def forward(ctx, x):
-        return x.copy()
+# ----------------------------------------------------------------------------- comparisons
+# Comparisons and logical ops give boolean tensors and carry no gradient: no Function.
 
-    @staticmethod
-    def backward(ctx, g):
-        return g
+_CMP = {"eq": "equal", "ne": "not_equal", "lt": "less", "le": "less_equal", "gt": "greater", "ge": "greater_equal"}
+
+
+def compare(a, b, op: str) -> Tensor:
+    """Elementwise comparison ``op`` (one of ``_CMP``'s keys); a boolean tensor."""
+    a, b = operands(op, a, b)
+    ad = a.data if isinstance(a, Tensor) else a
+    bd = b.data if isinstance(b, Tensor) else b
+    xp = xp_of(ad if isinstance(a, Tensor) else bd)
+    return Tensor._wrap(getattr(xp, _CMP[op])(ad, bd))
+
+
+def logical_not(x) -> Tensor:
+    x = as_tensor(x, "logical_not")
+    if x.dtype.kind == "b":
+        return Tensor._wrap(~x.data)
+    return Tensor._wrap(x.data == 0)
+
+
+def logical(a, b, op: str) -> Tensor:
+    a, b = operands(f"logical_{op}", a, b)
+    ad = a.data if isinstance(a, Tensor) else a
+    bd = b.data if isinstance(b, Tensor) else b
+    return Tensor._wrap((ad & bd) if op == "and" else (ad | bd))

@@ -6,22 +6,30 @@ softmax family runs through the fused kernels in ``tinymm.kernels.softmax`` (las
 """
 from __future__ import annotations
 
+import builtins
+import collections
+
 import numpy as np
 
 from tinymm.autograd import Function
-from tinymm.ops._util import xp_of
+from tinymm.ops._util import keep_flag, normalize_dim, normalize_dims, xp_of
+from tinymm.ops.convert import as_tensor, to_float
+from tinymm.ops.elementwise import maximum, minimum, sqrt
+from tinymm.tensor import Tensor
 
 
 def _expand_back(g, in_shape, axes, keepdim):
-    """Reshape a reduced gradient so it lines up with the input's axes, then broadcast it."""
-    if axes is None:
-        g = g.reshape((1,) * len(in_shape))
-    elif not keepdim:
+    """Reshape a reduced gradient so it lines up with the input's axes, then broadcast it into
+    a new array (writing into ``empty`` is several times cheaper than ``broadcast_to`` for small
+    tensors, and a fresh array can become a leaf's ``.grad`` without a copy)."""
+    if axes is not None and not keepdim:
         shape = list(in_shape)
         for a in axes:
             shape[a] = 1
         g = g.reshape(shape)
-    return xp_of(g).broadcast_to(g, in_shape)
+    out = xp_of(g).empty(in_shape, g.dtype)
+    out[...] = g
+    return out
 
 
 def _count(shape, axes) -> int:
@@ -42,6 +50,18 @@ class Sum(Function):
         return _expand_back(g, shape, axes, keepdim)
 
 
+def sum(x, dim=None, keepdim=False, **np_style):
+    x = as_tensor(x, "sum")
+    if dim is None and not np_style:  # x.sum(): nothing to normalise
+        axes, keep = None, bool(keepdim)
+    else:
+        axes = normalize_dims("sum", x.ndim, dim, np_style.get("axis"))
+        keep = keep_flag(keepdim, np_style)
+    if x.data.dtype.kind != "f":
+        return Tensor._wrap(x.data.sum(axis=axes, keepdims=keep))
+    return Sum.apply(x, axes, keep)
+
+
 class Mean(Function):
     @staticmethod
     def forward(ctx, x, axes=None, keepdim=False):
@@ -52,7 +72,13 @@ class Mean(Function):
     def backward(ctx, g):
         shape, axes, keepdim = ctx.meta
         n = _count(shape, axes)
-        return _expand_back(g / g.dtype.type(max(n, 1)), shape, axes, keepdim)
+        return _expand_back(g / g.dtype.type(builtins.max(n, 1)), shape, axes, keepdim)
+
+
+def mean(x, dim=None, keepdim=False, **np_style):
+    x = to_float(as_tensor(x, "mean"))
+    axes = normalize_dims("mean", x.ndim, dim, np_style.get("axis"))
+    return Mean.apply(x, axes, keep_flag(keepdim, np_style))
 
 
 class Var(Function):
@@ -64,7 +90,7 @@ class Var(Function):
         mean = x.mean(axis=axes, keepdims=True)
         centered = x - mean
         n = _count(x.shape, axes)
-        ctx.denom = max(n - correction, 0)
+        ctx.denom = builtins.max(n - correction, 0)
         ctx.save_for_backward(centered)
         with np.errstate(divide="ignore", invalid="ignore"):
             return (centered * centered).sum(axis=axes, keepdims=keepdim) / x.dtype.type(ctx.denom)
@@ -76,6 +102,31 @@ class Var(Function):
         gb = _expand_back(g, shape, axes, keepdim)
         with np.errstate(divide="ignore", invalid="ignore"):
             return gb * centered * centered.dtype.type(2.0 / ctx.denom if ctx.denom else np.inf)
+
+
+def _correction(unbiased, correction, np_style) -> int:
+    ddof = np_style.pop("ddof", None)
+    given = [v for v in (unbiased, correction, ddof) if v is not None]
+    if len(given) > 1:
+        raise TypeError("var/std: give only one of unbiased, correction, ddof")
+    if correction is not None:
+        return int(correction)
+    if ddof is not None:
+        return int(ddof)
+    if unbiased is not None:
+        return 1 if unbiased else 0
+    return 1  # PyTorch's default: the unbiased (Bessel-corrected) estimate
+
+
+def var(x, dim=None, keepdim=False, *, unbiased=None, correction=None, **np_style):
+    x = to_float(as_tensor(x, "var"))
+    c = _correction(unbiased, correction, np_style)
+    axes = normalize_dims("var", x.ndim, dim, np_style.get("axis"))
+    return Var.apply(x, axes, keep_flag(keepdim, np_style), c)
+
+
+def std(x, dim=None, keepdim=False, *, unbiased=None, correction=None, **np_style):
+    return sqrt(var(x, dim, keepdim, unbiased=unbiased, correction=correction, **np_style))
 
 
 class MaxMinDim(Function):
@@ -127,6 +178,70 @@ class MaxMinAll(Function):
         return (hit * (gk / n)).astype(x.dtype, copy=False)
 
 
+MaxResult = collections.namedtuple("MaxResult", ["values", "indices"])
+
+
+def _max_min(which, x, dim, keepdim, np_style):
+    if isinstance(dim, Tensor):  # torch.max(a, b) is the elementwise maximum
+        return (maximum if which == "max" else minimum)(x, dim)
+    x = as_tensor(x, which)
+    axis = np_style.get("axis")
+    keep = keep_flag(keepdim, np_style)
+    if x.data.size == 0:
+        raise ValueError(f"{which}: the tensor is empty")
+    if dim is None:
+        # No dim (or NumPy's axis=): values only, as numpy.max returns.
+        axes = normalize_dims(which, x.ndim, None, axis)
+        if x.data.dtype.kind != "f":
+            return Tensor._wrap(getattr(x.data, which)(axis=axes, keepdims=keep))
+        return MaxMinAll.apply(x, axes, keep, which)
+    # PyTorch's dim=: (values, indices) along one axis.
+    d = normalize_dim(which, x.ndim, dim)
+    if x.data.dtype.kind != "f":
+        xp = xp_of(x.data)
+        idx = (xp.argmax if which == "max" else xp.argmin)(x.data, axis=d)
+        vals = xp.take_along_axis(x.data, xp.expand_dims(idx, d), axis=d)
+        if not keep:
+            vals = vals.squeeze(d)
+        else:
+            idx = xp.expand_dims(idx, d)
+        return MaxResult(Tensor._wrap(vals), Tensor._wrap(idx.astype(np.int64)))
+    values, indices = MaxMinDim.apply(x, d, keep, which)
+    return MaxResult(values, indices)
+
+
+def max(x, dim=None, keepdim=False, **np_style):
+    """``x.max()`` → the max; ``x.max(dim)`` → (values, indices); ``x.max(axis=...)`` → values
+    (NumPy's spelling gets NumPy's return); ``max(a, b)`` with a tensor b → elementwise."""
+    return _max_min("max", x, dim, keepdim, np_style)
+
+
+def min(x, dim=None, keepdim=False, **np_style):
+    return _max_min("min", x, dim, keepdim, np_style)
+
+
+def _arg(which, x, dim, keepdim, np_style):
+    x = as_tensor(x, which)
+    axis = np_style.get("axis")
+    keep = keep_flag(keepdim, np_style)
+    d = dim if dim is not None else axis
+    xp = xp_of(x.data)
+    f = xp.argmax if which == "argmax" else xp.argmin
+    if d is None:
+        out = f(x.data.reshape(-1))
+        return Tensor._wrap(xp.asarray(out, dtype=np.int64).reshape((1,) * x.ndim if keep else ()))
+    d = normalize_dim(which, x.ndim, d)
+    return Tensor._wrap(f(x.data, axis=d, keepdims=keep).astype(np.int64))
+
+
+def argmax(x, dim=None, keepdim=False, **np_style):
+    return _arg("argmax", x, dim, keepdim, np_style)
+
+
+def argmin(x, dim=None, keepdim=False, **np_style):
+    return _arg("argmin", x, dim, keepdim, np_style)
+
+
 def _reduced_shape(shape, axes):
     if axes is None:
         return ()
@@ -156,6 +271,12 @@ class LogSumExp(Function):
             p = xp.exp(x - out)
         p = xp.where(xp.isnan(p), 0, p).astype(x.dtype, copy=False)
         return g.reshape(out.shape) * p
+
+
+def logsumexp(x, dim=None, keepdim=False, **np_style):
+    x = to_float(as_tensor(x, "logsumexp"))
+    axes = normalize_dims("logsumexp", x.ndim, dim, np_style.get("axis"))
+    return LogSumExp.apply(x, axes, keep_flag(keepdim, np_style))
 
 
 # ----------------------------------------------------------------------------- softmax
@@ -209,3 +330,17 @@ class Softmax(_RowSoftmax):
 
 class LogSoftmax(_RowSoftmax):
     kernel = "log_softmax"
+
+
+def softmax(x, dim=-1):
+    x = to_float(as_tensor(x, "softmax"))
+    if x.ndim == 0:
+        raise ValueError("softmax: needs at least one dimension")
+    return Softmax.apply(x, normalize_dim("softmax", x.ndim, dim))
+
+
+def log_softmax(x, dim=-1):
+    x = to_float(as_tensor(x, "log_softmax"))
+    if x.ndim == 0:
+        raise ValueError("log_softmax: needs at least one dimension")
+    return LogSoftmax.apply(x, normalize_dim("log_softmax", x.ndim, dim))

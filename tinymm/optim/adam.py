@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinymm.optim.optimizer import Optimizer
+from tinymm.optim.optimizer import Optimizer, check_number, state_step
 
 
 class Adam(Optimizer):
@@ -15,34 +15,43 @@ class Adam(Optimizer):
 
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, amsgrad: bool = False, maximize: bool = False):
-        name = type(self).__name__
-        if lr < 0:
-            raise ValueError(f"{name}: invalid learning rate {lr}")
-        if not (0.0 <= betas[0] < 1.0 and 0.0 <= betas[1] < 1.0):
-            raise ValueError(f"{name}: betas must be in [0, 1), got {betas}")
-        if eps < 0:
-            raise ValueError(f"{name}: invalid eps {eps}")
-        if weight_decay < 0:
-            raise ValueError(f"{name}: invalid weight_decay {weight_decay}")
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                                       amsgrad=amsgrad, maximize=maximize))
 
-    def _update(self, p, grad, state, group):
-        from tinymm.kernels import optim as K
+    def _check_hyperparameters(self, group):
+        name = type(self).__name__
+        check_number(name, "lr", group["lr"], "learning rate")
+        check_number(name, "eps", group["eps"], "epsilon value")
+        check_number(name, "weight_decay", group["weight_decay"], "weight_decay value")
+        betas = group["betas"]
+        if isinstance(betas, (str, bytes)) or not hasattr(betas, "__len__") or len(betas) != 2:
+            raise TypeError(f"{name}: betas must be a pair (beta1, beta2), got {betas!r}")
+        group["betas"] = tuple(check_number(name, f"betas[{i}]", b, f"beta parameter at index {i}", high=1.0,
+                                            high_open=True) for i, b in enumerate(betas))
 
-        if not state:
-            # np.zeros_like dispatches to CuPy for CuPy arrays.
-            state["step"] = 0
-            state["exp_avg"] = np.zeros_like(p.data)
-            state["exp_avg_sq"] = np.zeros_like(p.data)
-            if group["amsgrad"]:
-                state["max_exp_avg_sq"] = np.zeros_like(p.data)
-        state["step"] += 1
-        beta1, beta2 = group["betas"]
-        K.adam_step(p.data, grad, state["exp_avg"], state["exp_avg_sq"], step=state["step"], lr=group["lr"],
-                    beta1=beta1, beta2=beta2, eps=group["eps"], weight_decay=group["weight_decay"],
-                    decoupled_weight_decay=self._decoupled, amsgrad=group["amsgrad"],
-                    max_exp_avg_sq=state.get("max_exp_avg_sq"), maximize=group["maximize"])
+    def _check_state(self, p, state, group, where):
+        state["step"] = state_step(where, state)
+        for key in ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if group["amsgrad"] else ()):
+            if key not in state:
+                raise ValueError(f"{where} lacks {key!r} (found {sorted(state)})")
+
+    def _step_group(self, group):
+        from tinymm.kernels.optim import adam_step
+
+        lr, (beta1, beta2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+        amsgrad, maximize, decoupled = group["amsgrad"], group["maximize"], self._decoupled
+        states = self.state
+        for p, d, g in self._with_grads(group):
+            state = states.get(id(p))
+            if state is None:
+                # np.zeros_like dispatches to CuPy for CuPy arrays.
+                state = states[id(p)] = {"step": 0, "exp_avg": np.zeros_like(d), "exp_avg_sq": np.zeros_like(d)}
+            if amsgrad and "max_exp_avg_sq" not in state:
+                state["max_exp_avg_sq"] = np.zeros_like(d)
+            step = state["step"] = state["step"] + 1
+            adam_step(d, g, state["exp_avg"], state["exp_avg_sq"], step=step, lr=lr, beta1=beta1, beta2=beta2,
+                      eps=eps, weight_decay=wd, decoupled_weight_decay=decoupled, amsgrad=amsgrad,
+                      max_exp_avg_sq=state.get("max_exp_avg_sq"), maximize=maximize)
 
 
 class AdamW(Adam):

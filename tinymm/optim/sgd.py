@@ -1,33 +1,41 @@
 """SGD with momentum, dampening, Nesterov and weight decay (PyTorch's exact update)."""
 from __future__ import annotations
 
-from tinymm.optim.optimizer import Optimizer
+from tinymm.optim.optimizer import Optimizer, check_number
 
 
 class SGD(Optimizer):
     def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
                  weight_decay: float = 0.0, nesterov: bool = False, maximize: bool = False):
-        if lr < 0:
-            raise ValueError(f"SGD: invalid learning rate {lr}")
-        if momentum < 0:
-            raise ValueError(f"SGD: invalid momentum {momentum}")
-        if weight_decay < 0:
-            raise ValueError(f"SGD: invalid weight_decay {weight_decay}")
-        if nesterov and (momentum <= 0 or dampening != 0):
-            raise ValueError("SGD: Nesterov momentum requires momentum > 0 and dampening = 0")
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
                                       weight_decay=weight_decay, nesterov=nesterov, maximize=maximize))
 
-    def _update(self, p, grad, state, group):
-        from tinymm.kernels import optim as K
+    def _check_hyperparameters(self, group):
+        check_number("SGD", "lr", group["lr"], "learning rate")
+        check_number("SGD", "momentum", group["momentum"], "momentum value")
+        check_number("SGD", "weight_decay", group["weight_decay"], "weight_decay value")
+        # PyTorch accepts any dampening; a non-finite one is still refused here.
+        check_number("SGD", "dampening", group["dampening"], "dampening value", low=-float("inf"))
+        if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
+            raise ValueError("SGD: Nesterov momentum requires a momentum and zero dampening")
 
-        buf = None
-        first = False
-        if group["momentum"] != 0:
-            buf = state.get("momentum_buffer")
-            if buf is None:
-                buf = state["momentum_buffer"] = grad.copy()
-                first = True
-        K.sgd_step(p.data, grad, buf, lr=group["lr"], momentum=group["momentum"], dampening=group["dampening"],
-                   weight_decay=group["weight_decay"], nesterov=group["nesterov"], maximize=group["maximize"],
-                   first_step=first)
+    def _check_state(self, p, state, group, where):
+        if group["momentum"] != 0 and "momentum_buffer" not in state:
+            raise ValueError(f"{where} lacks 'momentum_buffer' (found {sorted(state)})")
+
+    def _step_group(self, group):
+        from tinymm.kernels.optim import sgd_step
+
+        lr, momentum, dampening, wd = group["lr"], group["momentum"], group["dampening"], group["weight_decay"]
+        nesterov, maximize = group["nesterov"], group["maximize"]
+        states = self.state
+        for p, d, g in self._with_grads(group):
+            buf, first = None, False
+            if momentum != 0:
+                state = states.setdefault(id(p), {})
+                buf = state.get("momentum_buffer")
+                if buf is None:
+                    buf = state["momentum_buffer"] = g.copy(order="C")
+                    first = True
+            sgd_step(d, g, buf, lr=lr, momentum=momentum, dampening=dampening, weight_decay=wd,
+                     nesterov=nesterov, maximize=maximize, first_step=first)

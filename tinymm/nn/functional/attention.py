@@ -19,7 +19,7 @@ import math
 import numpy as np
 
 from tinymm.autograd import Function
-from tinymm.ops import api as O
+from tinymm import ops as O
 from tinymm.ops._util import xp_of
 from tinymm.tensor import Tensor
 

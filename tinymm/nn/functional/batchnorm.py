@@ -13,7 +13,7 @@ import numbers
 import numpy as np
 
 from tinymm.autograd import Function
-from tinymm.ops.api import as_tensor
+from tinymm.ops import as_tensor
 from tinymm.tensor import Tensor
 
 from tinymm.nn.functional._checks import ShapeError, check_same_device, check_same_dtype

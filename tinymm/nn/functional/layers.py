@@ -5,8 +5,8 @@ from __future__ import annotations
 from tinymm import backend
 from tinymm.autograd import Function
 from tinymm.ops._util import xp_of
-from tinymm.ops.api import as_tensor
-from tinymm.ops.index import _scatter_add
+from tinymm.ops.convert import as_tensor
+from tinymm.ops.index import scatter_add
 
 from tinymm.nn.functional._checks import check_same_device, check_same_dtype
 
@@ -107,7 +107,7 @@ class EmbeddingFn(Function):
         shape, dtype, padding_idx = ctx.meta
         xp = xp_of(g)
         gw = xp.zeros(shape, dtype)
-        _scatter_add(gw, indices.reshape(-1), g.reshape(-1, shape[1]))
+        scatter_add(gw, indices.reshape(-1), g.reshape(-1, shape[1]))
         if padding_idx is not None:
             gw[padding_idx] = 0
         return gw, None

@@ -10,11 +10,12 @@ from __future__ import annotations
 import numpy as np
 
 from tinymm.autograd import Function
-from tinymm.ops import api as O
+from tinymm import ops as O
 from tinymm.ops._util import xp_of
 from tinymm.tensor import Tensor
 
 _REDUCTIONS = ("none", "mean", "sum")
+_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))  # what the fused kernels take
 
 
 def _check_reduction(name, reduction):
@@ -33,20 +34,32 @@ def _reduce(loss: Tensor, reduction: str) -> Tensor:
 # ----------------------------------------------------------------------------- cross-entropy
 
 
+class TargetIndexError(IndexError, ValueError):
+    """A class-index target outside [0, C) that is not ``ignore_index`` (PyTorch raises
+    IndexError on the CPU; catchable as ValueError too)."""
+
+
 class CrossEntropyFn(Function):
-    """Fused softmax cross-entropy on (rows, C) logits; see ``cross_entropy`` for the contract."""
+    """Fused softmax cross-entropy on (rows, C) logits; see ``cross_entropy`` for the contract.
+
+    Trusts its inputs (``cross_entropy`` checked them): C-contiguous float32/float64 logits,
+    int64 class indices (each in [0, C) or ``ignore_index``) or probabilities of logits' dtype,
+    ``weight`` (C,) of logits' dtype or None. Saves the logits, targets, weight and the per-row
+    log-sum-exp; never the log-probabilities.
+    """
 
     @staticmethod
     def forward(ctx, logits, target, weight, ignore_index, label_smoothing, reduction, out_shape):
         from tinymm.kernels import softmax as K
 
         loss, lse = K.cross_entropy_forward(logits, target, weight, ignore_index, label_smoothing)
-        is_index = target.dtype.kind in "iu"
-        if reduction == "mean" and is_index:
+        if reduction == "mean" and target.dtype.kind == "i":
             # PyTorch divides by the total weight of the non-ignored targets.
             valid = target != ignore_index
-            w_t = weight[xp_of(target).where(valid, target, 0)] if weight is not None else 1.0
-            denom = (valid * w_t).sum().astype(logits.dtype)
+            if weight is None:
+                denom = logits.dtype.type(valid.sum())
+            else:
+                denom = (weight[xp_of(target).where(valid, target, 0)] * valid).sum(dtype=logits.dtype)
         elif reduction == "mean":
             denom = logits.dtype.type(target.shape[0])
         else:
@@ -89,12 +102,20 @@ def cross_entropy(
     """PyTorch's ``F.cross_entropy``: ``input`` (N, C) or (N, C, d1, ...) logits (or (C,));
     ``target`` class indices (N,) / (N, d1, ...) or class probabilities shaped like ``input``.
     ``weight`` (C,) rescales classes; ``ignore_index`` rows count nowhere (index targets);
-    ``label_smoothing`` mixes the target with the uniform distribution."""
+    ``label_smoothing`` mixes the target with the uniform distribution.
+
+    Everything is checked here, once (shapes, dtypes, devices, every class index); the
+    Function and the kernels trust it.
+    """
     _check_reduction("cross_entropy", reduction)
     x = O.as_tensor(input, "cross_entropy")
     t = target if isinstance(target, Tensor) else Tensor(np.asarray(target))
-    if x.dtype.kind != "f":
-        raise TypeError(f"cross_entropy: input must be floating logits, got {x.dtype}")
+    if x.dtype not in _KERNEL_DTYPES:
+        raise TypeError(f"cross_entropy: input has dtype {x.dtype}, expected float32 or float64 logits")
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
+        raise TypeError(f"cross_entropy: ignore_index must be an int, got {type(ignore_index).__name__}")
+    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float, np.integer, np.floating)):
+        raise TypeError(f"cross_entropy: label_smoothing must be a number, got {type(label_smoothing).__name__}")
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
     if x.ndim == 1:  # a single sample (C,)
@@ -106,6 +127,8 @@ def cross_entropy(
     if x.ndim < 2:
         raise ValueError(f"cross_entropy: input must be (N, C, ...), got shape {x.shape}")
     c = x.shape[1]
+    if c < 1:
+        raise ValueError(f"cross_entropy: input has shape {x.shape}, expected at least one class")
     is_index = t.dtype.kind in "iu"
     if is_index:
         want = (x.shape[0],) + x.shape[2:]
@@ -125,12 +148,22 @@ def cross_entropy(
         w = O.as_tensor(weight, "cross_entropy")
         if w.shape != (c,):
             raise ValueError(f"cross_entropy: weight has shape {w.shape}, expected ({c},)")
-        w = w.data.astype(x.dtype, copy=False)
+        if type(w.data) is not type(x.data):
+            raise ValueError(f"cross_entropy: input is on {x.device}, weight on {w.device}")
+        w = xp_of(x.data).ascontiguousarray(w.data, dtype=x.dtype)
     out_shape = (x.shape[0],) + x.shape[2:]
     rows = _classes_last(x)
     xp = xp_of(x.data)
     if is_index:
-        tgt = xp.ascontiguousarray(t.data.reshape(-1)).astype(np.int64, copy=False)
+        tgt = xp.ascontiguousarray(t.data.reshape(-1), dtype=np.int64)
+        if tgt.size:
+            from tinymm.kernels import softmax as K
+
+            bad = K.first_invalid_target(tgt, c, int(ignore_index))
+            if bad >= 0:
+                raise TargetIndexError(
+                    f"cross_entropy: target {int(tgt[bad])} (at flat position {bad}) is out of bounds: "
+                    f"expected a class index in [0, {c}) or ignore_index ({ignore_index})")
     else:
         tgt = xp.ascontiguousarray(_classes_last(t).data)
     logits = rows if rows.data.flags.c_contiguous else O.clone(rows)
@@ -204,7 +237,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction: str 
         raise ValueError(f"binary_cross_entropy_with_logits: target has shape {t.shape}, input {x.shape}")
     if t.dtype.kind != "f":
         t = O.cast(t, x.dtype)
-    x, t = O._check_pair("binary_cross_entropy_with_logits", x, t)
+    x, t = O.check_pair("binary_cross_entropy_with_logits", x, t)
     pw = None
     if pos_weight is not None:
         pw = O.as_tensor(pos_weight, "binary_cross_entropy_with_logits")
@@ -212,7 +245,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction: str 
             np.broadcast_shapes(pw.shape, x.shape)
         except ValueError:
             raise ValueError(f"binary_cross_entropy_with_logits: pos_weight of shape {pw.shape} does not broadcast to {x.shape}") from None
-        x, pw = O._check_pair("binary_cross_entropy_with_logits", x, pw)
+        x, pw = O.check_pair("binary_cross_entropy_with_logits", x, pw)
     loss = BCEWithLogitsFn.apply(x, t, pw)
     if weight is not None:
         loss = loss * weight
@@ -221,7 +254,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction: str 
 
 def mse_loss(input, target, reduction: str = "mean"):
     _check_reduction("mse_loss", reduction)
-    x, t = O._operands("mse_loss", O.as_tensor(input), O.as_tensor(target))
+    x, t = O.operands("mse_loss", O.as_tensor(input), O.as_tensor(target))
     if x.shape != t.shape:
         raise ValueError(f"mse_loss: input has shape {x.shape}, target {t.shape}")
     d = x - t
@@ -230,7 +263,7 @@ def mse_loss(input, target, reduction: str = "mean"):
 
 def l1_loss(input, target, reduction: str = "mean"):
     _check_reduction("l1_loss", reduction)
-    x, t = O._operands("l1_loss", O.as_tensor(input), O.as_tensor(target))
+    x, t = O.operands("l1_loss", O.as_tensor(input), O.as_tensor(target))
     if x.shape != t.shape:
         raise ValueError(f"l1_loss: input has shape {x.shape}, target {t.shape}")
     return _reduce((x - t).abs(), reduction)

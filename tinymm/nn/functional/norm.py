@@ -5,7 +5,7 @@ import numpy as np
 
 from tinymm.autograd import Function
 from tinymm.ops._util import xp_of
-from tinymm.ops.api import as_tensor, clamp, mul, sum
+from tinymm.ops import as_tensor, clamp, mul, sum
 
 from tinymm.nn.functional._checks import check_same_device, check_same_dtype
 
@@ -16,7 +16,8 @@ from tinymm.nn.functional._checks import check_same_device, check_same_dtype
 class LayerNormFn(Function):
     """LayerNorm over the trailing ``normalized_shape`` dims through ``tinymm.kernels.norm``.
 
-    Saves x (as rows), the per-row mean and 1/std; never the normalised output.
+    Trusts its inputs (``layer_norm`` checked them). Saves x (as C-contiguous rows), the per-row
+    mean and 1/std; never the normalised output.
     """
 
     @staticmethod
@@ -26,7 +27,7 @@ class LayerNormFn(Function):
         x2 = xp_of(x).ascontiguousarray(x.reshape(-1, n))
         w = None if weight is None else weight.reshape(n)
         b = None if bias is None else bias.reshape(n)
-        y, mean, rstd = K.layer_norm_forward(x2, w, b, eps)
+        y, mean, rstd = K.forward(x2, w, b, eps)
         ctx.save_for_backward(x2, mean, rstd, w)
         ctx.meta = (x.shape, None if weight is None else weight.shape, bias is not None)
         return y.reshape(x.shape)
@@ -38,7 +39,7 @@ class LayerNormFn(Function):
         x2, mean, rstd, w = ctx.saved_arrays
         shape, wshape, has_bias = ctx.meta
         g2 = xp_of(g).ascontiguousarray(g.reshape(x2.shape))
-        dx, dw, db = K.layer_norm_backward(g2, x2, mean, rstd, w, has_bias)
+        dx, dw, db = K.backward(g2, x2, mean, rstd, w, has_bias)
         return (
             dx.reshape(shape),
             None if dw is None else dw.reshape(wshape),
@@ -47,6 +48,8 @@ class LayerNormFn(Function):
 
 
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-5):
+    """PyTorch's ``F.layer_norm`` over the trailing ``normalized_shape`` dims. Checks everything
+    here, once (shapes, dtypes, devices, eps); the Function and the kernels trust it."""
     x = as_tensor(input, "layer_norm")
     if isinstance(normalized_shape, int):
         normalized_shape = (normalized_shape,)
@@ -54,15 +57,23 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-
     k = len(normalized_shape)
     if x.ndim < k or x.shape[x.ndim - k :] != normalized_shape:
         raise ValueError(f"layer_norm: input shape {x.shape} does not end with normalized_shape {normalized_shape}")
-    for name, p in (("weight", weight), ("bias", bias)):
-        if p is not None and tuple(p.shape) != normalized_shape:
-            raise ValueError(f"layer_norm: {name} has shape {tuple(p.shape)}, expected {normalized_shape}")
-    if x.dtype.kind != "f":
-        raise TypeError(f"layer_norm: input must be floating, got {x.dtype}")
-    check_same_device("layer_norm", input=x, weight=weight, bias=bias)
-    check_same_dtype("layer_norm", input=x, weight=weight, bias=bias)
     n = int(np.prod(normalized_shape))
-    return LayerNormFn.apply(x, weight, bias, n, float(eps))
+    if n == 0:
+        raise ValueError(f"layer_norm: normalized_shape {normalized_shape} has no elements to normalise over")
+    if x.dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise TypeError(f"layer_norm: input has dtype {x.dtype}, expected float32 or float64")
+    params = {}
+    for name, p in (("weight", weight), ("bias", bias)):
+        if p is not None:
+            p = as_tensor(p, "layer_norm")
+            if tuple(p.shape) != normalized_shape:
+                raise ValueError(f"layer_norm: {name} has shape {tuple(p.shape)}, expected {normalized_shape}")
+        params[name] = p
+    check_same_device("layer_norm", input=x, **params)
+    check_same_dtype("layer_norm", input=x, **params)
+    if isinstance(eps, bool) or not isinstance(eps, (int, float, np.integer, np.floating)) or not eps >= 0:
+        raise ValueError(f"layer_norm: eps must be a number >= 0, got {eps!r}")
+    return LayerNormFn.apply(x, params["weight"], params["bias"], n, float(eps))
 
 
 # ----------------------------------------------------------------------------- norms

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numbers
 
 from tinymm.autograd import Function
-from tinymm.ops.api import as_tensor
+from tinymm.ops import as_tensor
 
 from tinymm.nn.functional._checks import ShapeError
 

@@ -1,10 +1,21 @@
-"""Gradient clipping, in place on ``.grad``, with PyTorch's semantics."""
+"""Gradient clipping, in place on ``.grad``, with PyTorch's semantics.
+
+``clip_grad_norm_`` computes the norm as PyTorch does, in two levels: each gradient's
+``norm_type``-norm, then the ``norm_type``-norm of those norms. For p > 0 that is the norm of
+all gradients joined; ``inf`` is the largest ``|g|``; ``-inf`` the smallest. ``norm_type=0``
+follows ``torch.linalg.vector_norm``'s ord 0 (the count of non-zero entries) at both levels, so
+the "total norm" is the number of gradients that have a non-zero entry: legal, as in PyTorch,
+though rarely what anyone wants. A negative norm_type is a true "norm" of negative order (0
+when any entry is 0, as PyTorch). Unlike PyTorch, a NaN ``norm_type`` or a NaN or negative
+``max_norm`` raises instead of clipping by a meaningless or sign-flipping factor.
+"""
 from __future__ import annotations
 
 import math
 
 import numpy as np
 
+from tinymm.kernels._common import array_module
 from tinymm.tensor import Tensor
 
 
@@ -14,30 +25,61 @@ def _grads(parameters):
     return [p.grad for p in parameters if p.grad is not None]
 
 
+def _as_float(fn, name, value) -> float:
+    if isinstance(value, bool):
+        raise TypeError(f"{fn}: {name} must be a number, got bool")
+    try:
+        v = float(value)  # PyTorch accepts "inf" as a norm_type
+    except (TypeError, ValueError):
+        raise TypeError(f"{fn}: {name} must be a number, got {type(value).__name__} {value!r}") from None
+    if math.isnan(v):
+        raise ValueError(f"{fn}: {name} is nan, expected a number")
+    return v
+
+
+def _vector_norm(a, p: float) -> float:
+    """``torch.linalg.vector_norm(a, p)`` of a 1-D float64 array (host or device), as a float."""
+    a = abs(a)
+    if a.size == 0:
+        return 0.0
+    if p == math.inf:
+        return float(a.max())
+    if p == -math.inf:
+        return float(a.min())
+    if p == 0:
+        return float((a != 0).sum())
+    with np.errstate(divide="ignore", over="ignore"):  # |0|^p for p < 0 is inf: the norm is then 0
+        return float((a**p).sum() ** (1.0 / p))
+
+
 def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_if_nonfinite: bool = False) -> Tensor:
     """Scale all gradients together so their joint ``norm_type``-norm is at most ``max_norm``.
 
     The scale is max_norm / (total + 1e-6), applied only when below 1. Returns the total norm
-    before clipping (a 0-d tensor).
+    before clipping (a 0-d tensor of the gradients' dtype, on their device).
     """
+    fn = "clip_grad_norm_"
+    norm_type = _as_float(fn, "norm_type", norm_type)
+    max_norm = _as_float(fn, "max_norm", max_norm)
+    if max_norm < 0:
+        raise ValueError(f"{fn}: max_norm is {max_norm}, expected a number >= 0")
     grads = _grads(parameters)
     if not grads:
         return Tensor(np.zeros((), np.float32))
-    norm_type = float(norm_type)
-    if norm_type == math.inf:
-        total = max(float(abs(g.data).max()) for g in grads)
-    else:
-        total = sum(float((abs(g.data.astype(np.float64)) ** norm_type).sum()) for g in grads) ** (1.0 / norm_type)
+    per_grad = [_vector_norm(g.data.reshape(-1).astype(np.float64), norm_type) for g in grads]
+    total = _vector_norm(np.asarray(per_grad), norm_type)
     if error_if_nonfinite and not math.isfinite(total):
-        raise RuntimeError(f"clip_grad_norm_: the total norm of the gradients is {total}")
+        raise RuntimeError(f"{fn}: the total norm of order {norm_type} of the gradients is {total}, "
+                           f"so it cannot be clipped (pass error_if_nonfinite=False to skip this check)")
     coef = max_norm / (total + 1e-6)
     if coef < 1.0:
         for g in grads:
             g.data *= g.data.dtype.type(coef)
-    return Tensor(np.asarray(total, dtype=grads[0].dtype))
+    return Tensor._wrap(array_module(grads[0].data).asarray(total, dtype=grads[0].dtype))
 
 
 def clip_grad_value_(parameters, clip_value: float) -> None:
     """Clamp every gradient element to [−clip_value, clip_value]."""
+    clip_value = _as_float("clip_grad_value_", "clip_value", clip_value)
     for g in _grads(parameters):
-        np.clip(g.data, -clip_value, clip_value, out=g.data)
+        array_module(g.data).clip(g.data, -clip_value, clip_value, out=g.data)

@@ -1,0 +1,173 @@
+"""Operands and conversions: turning arguments into tensors, dtype/device changes, clone.
+
+Every public op starts here: ``as_tensor`` wraps lists and scalars, ``operands`` applies the
+rules binary ops share, and ``cast``/``to_device``/``clone`` are differentiable conversions.
+
+Rules that hold for every op:
+- devices never mix: two tensors on different devices raise an error naming both;
+- two different floating dtypes never mix silently (float32 + float64 raises: convert one);
+  an integer or bool operand meeting a floating one is promoted to that floating dtype;
+- ops that only make sense on floats (exp, log, mean, softmax, ...) promote integer input to
+  the default float dtype (``to_float``), as PyTorch does for its float-only ops;
+- Python scalars are constants in the tensor's dtype.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from tinymm import backend
+from tinymm.autograd import Function
+from tinymm.ops._util import is_scalar, xp_of
+from tinymm.tensor import Tensor
+
+# ----------------------------------------------------------------------------- operands
+
+
+def as_tensor(x, name: str = "op") -> Tensor:
+    if isinstance(x, Tensor):
+        return x
+    try:
+        return Tensor(x)
+    except TypeError as e:
+        raise TypeError(f"{name}: cannot use a {type(x).__name__} as a tensor ({e})") from None
+
+
+def to_float(x: Tensor) -> Tensor:
+    """Integer/bool tensors are promoted to the default float dtype by float-only ops."""
+    return x if x.data.dtype.kind == "f" else cast(x, backend.get_default_dtype())
+
+
+def check_pair(name: str, a: Tensor, b: Tensor):
+    """Two tensors meeting in one op: same device; dtypes equal or promoted (see the rules)."""
+    if type(a.data) is not type(b.data):
+        raise ValueError(f"{name}: tensors are on different devices: {a.device} and {b.device}")
+    da, db = a.data.dtype, b.data.dtype
+    if da == db:
+        return a, b
+    if da.kind == "f" and db.kind == "f":
+        raise TypeError(
+            f"{name}: dtype mismatch: {da} and {db}; convert one first, e.g. with .to({da}) or .to({db})"
+        )
+    if da.kind == "f":
+        return a, cast(b, da)
+    if db.kind == "f":
+        return cast(a, db), b
+    return a, b  # two non-float dtypes: NumPy's integer promotion, no gradient involved
+
+
+def operands(name: str, a, b):
+    """Normalise a binary op's operands; Python scalars pass through as constants."""
+    if type(b) is float and isinstance(a, Tensor) and a.data.dtype.kind == "f":
+        return a, b  # the commonest case, ``x * 0.5``, without the general checks
+    ta, tb = isinstance(a, Tensor), isinstance(b, Tensor)
+    if ta and tb:
+        if type(a.data) is type(b.data) and a.data.dtype == b.data.dtype:
+            return a, b
+        return check_pair(name, a, b)
+    if not ta and not is_scalar(a):
+        return check_pair(name, as_tensor(a, name), b if tb else as_tensor(b, name))
+    if not tb and not is_scalar(b):
+        return check_pair(name, a if ta else as_tensor(a, name), as_tensor(b, name))
+    if not ta and not tb:
+        raise TypeError(f"{name}: at least one operand must be a tensor")
+    # One tensor and one Python scalar: a float scalar turns an integer tensor into floats.
+    t, s = (a, b) if ta else (b, a)
+    if t.data.dtype.kind != "f" and isinstance(s, (float, np.floating)):
+        t = cast(t, backend.get_default_dtype())
+        return (t, s) if ta else (s, t)
+    return a, b
+
+
+# ----------------------------------------------------------------------------- conversions
+
+
+class Cast(Function):
+    """Change dtype; between floating types the gradient is cast back."""
+
+    @staticmethod
+    def forward(ctx, x, dtype):
+        ctx.src = x.dtype
+        return x.astype(dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g.astype(ctx.src)
+
+
+def cast(x: Tensor, dtype) -> Tensor:
+    dtype = np.dtype(dtype)
+    if x.data.dtype == dtype:
+        return x
+    if dtype.kind != "f" or x.data.dtype.kind != "f":
+        return Tensor._wrap(x.data.astype(dtype))  # no gradient through non-float casts
+    return Cast.apply(x, dtype)
+
+
+class ToDevice(Function):
+    @staticmethod
+    def forward(ctx, x, device):
+        ctx.src = backend.device_of(x)
+        return backend.to_device(x, device)
+
+    @staticmethod
+    def backward(ctx, g):
+        return backend.to_device(g, ctx.src)
+
+
+def to_device(x: Tensor, device: str) -> Tensor:
+    return ToDevice.apply(x, device)
+
+
+def to(x: Tensor, *args, **kwargs) -> Tensor:
+    """``.to("cuda")``, ``.to(np.float64)``, ``.to("cpu", np.float32)`` or ``device=/dtype=``."""
+    device = kwargs.pop("device", None)
+    dtype = kwargs.pop("dtype", None)
+    if kwargs:
+        raise TypeError(f"to: unexpected arguments {sorted(kwargs)}")
+    for a in args:
+        if isinstance(a, (np.dtype, type)):
+            dtype = a
+        else:  # "cpu", "cuda", or a device object with .type
+            device = a
+    out = x
+    if dtype is not None and np.dtype(dtype) != x.dtype:
+        out = cast(out, np.dtype(dtype))
+    if device is not None and backend.parse_device(device) != out.device:
+        out = to_device(out, backend.parse_device(device))
+    return out
+
+
+def type_as(x: Tensor, other: Tensor) -> Tensor:
+    return to(x, other.dtype)
+
+
+class Clone(Function):
+    @staticmethod
+    def forward(ctx, x):
+        return x.copy()
+
+    @staticmethod
+    def backward(ctx, g):
+        return g
+
+
+def clone(x: Tensor) -> Tensor:
+    return Clone.apply(x)
+
+
+class Contiguous(Function):
+    """A C-contiguous copy when the array is not one already (then the tensor itself)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return xp_of(x).ascontiguousarray(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g
+
+
+def contiguous(x: Tensor) -> Tensor:
+    if x.data.flags.c_contiguous:
+        return x
+    return Contiguous.apply(x)

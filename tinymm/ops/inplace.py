@@ -1,0 +1,163 @@
+"""In-place ops: ``x[index] = value`` and the ``*_`` methods, with PyTorch's autograd rules.
+
+Every in-place op writes into ``x.data`` (so views and ``detach()``-ed copies see the change)
+and bumps the version counter of its storage (``tinymm.tensor.bump_version``); a Function that
+saved that storage then refuses to backward. What else happens depends on the graph:
+
+- grad mode off, or neither ``x`` nor the value requires grad: a plain write;
+- ``x`` is a leaf that requires grad: RuntimeError (its ``.grad`` would describe data that no
+  longer exists); do it under ``tinymm.no_grad()``, as optimizers and initialisers do;
+- otherwise the op is recorded: ``x`` becomes the output of a new node whose inputs are its
+  old history and the value, so gradients reach both (PyTorch's CopySlices / rebase).
+  ``x`` may not be a view of another array then: the other array's graph would not learn of
+  the write (PyTorch rewrites it; tinymm refuses, naming the fix: ``clone()`` first).
+"""
+from __future__ import annotations
+
+from tinymm import autograd
+from tinymm.autograd import Function
+from tinymm.ops._util import unbroadcast
+from tinymm.ops.convert import as_tensor, cast
+from tinymm.ops.elementwise import add, clamp, div, mul, sub
+from tinymm.ops.index import array_index
+from tinymm.tensor import Tensor, bump_version, storage_of
+
+
+def _records(name: str, x: Tensor, value) -> bool:
+    """Whether the in-place op ``name`` must be recorded in the graph (see the docstring)."""
+    value_grad = isinstance(value, Tensor) and value.requires_grad
+    if not (x.requires_grad or value_grad) or not autograd.is_grad_enabled():
+        return False
+    if x.requires_grad and x._node is None:
+        raise RuntimeError(
+            f"{name}: a leaf tensor that requires grad is being used in an in-place operation; "
+            "do it under tinymm.no_grad() (as an optimizer step does) or on a clone()"
+        )
+    if storage_of(x.data) is not x.data:
+        raise RuntimeError(
+            f"{name}: in-place op with gradient on a view of another tensor's memory; the other "
+            "tensor's graph would not see it. Write into a clone() of the view, or into the base tensor"
+        )
+    return True
+
+
+def _old_history(x: Tensor, copy: bool) -> Tensor:
+    """A stand-in for ``x`` before the write: its data (copied when the op will save it) and node."""
+    old = Tensor._wrap(x.data.copy() if copy else x.data)
+    old.requires_grad = x.requires_grad
+    old._node = x._node
+    return old
+
+
+def _rebase(x: Tensor, result: Tensor) -> Tensor:
+    """Write ``result`` into ``x`` and make ``x`` the output of ``result``'s node."""
+    x.data[...] = result.data
+    bump_version(x.data)
+    x._node = result._node
+    x.requires_grad = result.requires_grad
+    return x
+
+
+# ----------------------------------------------------------------------------- setitem
+
+
+class SetItem(Function):
+    """``x[index] = value`` written in place. Gradients: x's gradient is g with the written
+    region zeroed; the value's is g[index] summed over what broadcasting stretched. Saves nothing."""
+
+    @staticmethod
+    def forward(ctx, x, value, index):
+        ctx.meta = (index, getattr(value, "shape", ()))
+        x[index] = value
+        return x
+
+    @staticmethod
+    def backward(ctx, g):
+        index, value_shape = ctx.meta
+        nx, nv = ctx.needs_input_grad[:2]
+        gx = gv = None
+        if nx:
+            gx = g.copy()
+            gx[index] = 0
+        if nv:
+            gv = unbroadcast(g[index], value_shape)
+        return gx, gv
+
+
+def setitem(x: Tensor, index, value) -> None:
+    """``x[index] = value``; recorded when the value or ``x`` carries a graph (module docstring)."""
+    index = array_index(index)
+    if _records("setitem", x, value):
+        if isinstance(value, Tensor) and value.dtype != x.dtype:
+            value = cast(value, x.dtype)
+        out = SetItem.apply(_old_history(x, copy=False), value, index)
+        bump_version(x.data)
+        x._node = out._node
+        x.requires_grad = True
+        return
+    x.data[index] = value.data if isinstance(value, Tensor) else value
+    bump_version(x.data)
+
+
+# ----------------------------------------------------------------------------- methods
+
+
+def _binary_(name, op, x: Tensor, other) -> Tensor:
+    if _records(name, x, other):
+        return _rebase(x, op(_old_history(x, copy=True), other))
+    x.data[...] = op(Tensor._wrap(x.data), other).data
+    bump_version(x.data)
+    return x
+
+
+def add_(x: Tensor, other, *, alpha=1) -> Tensor:
+    return _binary_("add_", add, x, other if alpha == 1 else mul(as_tensor(other, "add_"), alpha))
+
+
+def sub_(x: Tensor, other, *, alpha=1) -> Tensor:
+    return _binary_("sub_", sub, x, other if alpha == 1 else mul(as_tensor(other, "sub_"), alpha))
+
+
+def mul_(x: Tensor, other) -> Tensor:
+    return _binary_("mul_", mul, x, other)
+
+
+def div_(x: Tensor, other) -> Tensor:
+    return _binary_("div_", div, x, other)
+
+
+def clamp_(x: Tensor, min=None, max=None) -> Tensor:
+    if _records("clamp_", x, None):
+        return _rebase(x, clamp(_old_history(x, copy=True), min, max))
+    x.data[...] = clamp(Tensor._wrap(x.data), min, max).data
+    bump_version(x.data)
+    return x
+
+
+def copy_(x: Tensor, src) -> Tensor:
+    """Copy ``src`` (broadcast, cast to x's dtype) into ``x``; the gradient flows to ``src``."""
+    src = as_tensor(src, "copy_")
+    if _records("copy_", x, src):
+        # x's old values are overwritten: zero gradient to its history, all of it to src.
+        return _rebase(x, add(mul(_old_history(x, copy=False), 0.0), cast(src, x.dtype)))
+    x.data[...] = src.data
+    bump_version(x.data)
+    return x
+
+
+def _fill(name: str, x: Tensor, value) -> Tensor:
+    if isinstance(value, Tensor):
+        value = value.item()
+    if _records(name, x, None):
+        return _rebase(x, add(mul(_old_history(x, copy=False), 0.0), value))
+    x.data[...] = value
+    bump_version(x.data)
+    return x
+
+
+def fill_(x: Tensor, value) -> Tensor:
+    return _fill("fill_", x, value)
+
+
+def zero_(x: Tensor) -> Tensor:
+    return _fill("zero_", x, 0)
