@@ -36,7 +36,7 @@ from numba import njit, types
 from numba.extending import overload
 
 from ..attention.cpu import _blas_limiter, gemm
-from ..softmax import _exp
+from ..softmax.cpu import _exp
 from .reference import GATES, step_order
 
 # Float flags for the gate loops: contraction and reassociation help vectorising; no

@@ -21,8 +21,8 @@ from tinymm.models.registry import (  # noqa: F401
     Recipe,
     UnknownModelError,
     build,
+    check,
     recipe,
 )
 from tinymm.models.sentence_encoder import PretrainedNotFoundError, SentenceEncoder, resolve_pretrained  # noqa: F401
 from tinymm.models.vqa import VQAModel  # noqa: F401
-from tinymm.models.bert import BertCheckpointError, BertConfig, BertModel  # noqa: F401

@@ -90,12 +90,24 @@ def recipe(task: str, image_size: int = 32, tokenizer: Tokenizer | None = None) 
     return Recipe(task, "label", list(ds.class_names), (), None, image_size)
 
 
-def build(task: str, name: str | None = None, rec: Recipe | None = None, **config):
-    """The model ``name`` (default: the task's default) for ``task``, sized from its recipe."""
-    name = name or DEFAULT_MODEL.get(task)
+def check(task: str, name: str | None = None) -> str:
+    """The model name ``build`` would use for (task, name); raise UnknownModelError if there is none."""
+    from tinymm.data import TASKS
+
+    if task not in TASKS:
+        raise UnknownModelError(f"unknown task {task!r}; known tasks: {', '.join(TASKS)}")
+    if task not in DEFAULT_MODEL:
+        raise UnknownModelError(f"no models for task {task!r} yet; tasks with models: {', '.join(DEFAULT_MODEL)}")
+    name = name or DEFAULT_MODEL[task]
     if (task, name) not in MODELS:
         known = ", ".join(known_models(task)) or "none"
         raise UnknownModelError(f"unknown model {name!r} for task {task!r}; known: {known}")
+    return name
+
+
+def build(task: str, name: str | None = None, rec: Recipe | None = None, **config):
+    """The model ``name`` (default: the task's default) for ``task``, sized from its recipe."""
+    name = check(task, name)
     cls, preset = MODELS[(task, name)]
     rec = rec or recipe(task)
     return cls(**{**rec.model_sizes(), **preset, **config})

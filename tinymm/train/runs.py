@@ -58,7 +58,7 @@ class RunSettings:
         for key in ("epochs", "minutes", "batch_size", "lr", "train_samples"):
             if getattr(self, key) is not None:
                 p[key] = getattr(self, key)
-        p["model"] = self.model or models.DEFAULT_MODEL.get(self.task)
+        p["model"] = models.check(self.task, self.model)
         return p
 
 
