@@ -4,6 +4,8 @@ library; the logic lives below.
     tinymm info                      versions, which backends work here (and why not), threads
     tinymm bench NAME [ARGS...]      run a benchmark shipped with tinymm (``tinymm bench --list``)
     tinymm data summary --task vqa   sizes, class balance, single-modality baselines
+    tinymm train [--task vqa]        train a model end to end (progress, checkpoints, plots, report)
+    tinymm eval RUN_DIR              metrics of a trained run; tinymm predict RUN_DIR --index I
     tinymm encode TEXT...            cosine similarities under all-MiniLM-L6-v2 (--model NAME|DIR)
 """
 from __future__ import annotations
@@ -204,6 +206,123 @@ def _add_encode_parser(sub) -> None:
     s.set_defaults(func=cmd_encode)
 
 
+# ----------------------------------------------------------------------------- train / eval / predict
+
+
+def _run_errors(command, fn, args) -> int:
+    """A user's mistake in a run (missing or corrupt run folder, wrong device) is one line, exit 2."""
+    from tinymm.serialization import CheckpointError
+    from tinymm.train import TrainingDiverged
+
+    try:
+        return fn(args)
+    except TrainingDiverged as e:
+        return _error(command, str(e), 1)
+    except (FileNotFoundError, NotADirectoryError, CheckpointError) as e:
+        return _error(command, _text(e), 2)
+    except RuntimeError as e:
+        if "cuda" in str(e).lower():
+            return _error(command, _text(e), 2)
+        raise
+
+
+def _train(args) -> int:
+    from tinymm.models import BASELINES
+    from tinymm.train.runs import RunSettings, format_report, train_run
+
+    out = args.out or os.path.join("runs", f"{args.task}-{args.model or 'default'}")
+    settings = RunSettings(task=args.task, model=args.model, preset=args.preset, epochs=args.epochs,
+                           minutes=args.minutes, batch_size=args.batch_size, lr=args.lr, device=args.device,
+                           seed=args.seed, train_samples=args.train_samples)
+    p = settings.resolved()
+    print(f"tinymm train: task {args.task}, model {p['model']}, preset {args.preset} "
+          f"(at most {p['minutes']:g} min of training), device {args.device}; files in {out}", flush=True)
+    res = train_run(settings, out, resume=args.resume, progress=not args.no_progress)
+    print(format_report(res, f"{res['model']} on {res['task']}"))
+    rows = [(res["model"], res)]
+    if args.baselines:
+        for name in BASELINES.get(args.task, ()):
+            base = RunSettings(**{**settings.__dict__, "model": name})
+            print(f"\nbaseline {name} under the same budget", flush=True)
+            rows.append((name, train_run(base, f"{out}-{name}", progress=not args.no_progress)))
+        print("\nmodel                 accuracy   " + "  ".join(f"{t:>9}" for t in res.get("per_type", {})))
+        for name, r in rows:
+            print(f"{name:<20}  {r['accuracy']:8.4f}   " +
+                  "  ".join(f"{r['per_type'].get(t, float('nan')):9.4f}" for t in res.get("per_type", {})))
+    print(f"\nfiles: {out}/ (checkpoints/, model/, history.json/.csv, loss.png, metrics.png, "
+          f"confusion_matrix.png, report.json)")
+    return 0
+
+
+def cmd_train(args) -> int:
+    return _run_errors("train", _train, args)
+
+
+def _eval(args) -> int:
+    from tinymm.train.runs import evaluate_model, format_report, load_run
+
+    model, rec, doc = load_run(args.run_dir, device=args.device)
+    res = evaluate_model(model, rec, args.split, args.num_samples, device=args.device)
+    print(format_report(res, f"{doc['model']} on {doc['task']} ({args.run_dir})"))
+    return 0
+
+
+def cmd_eval(args) -> int:
+    return _run_errors("eval", _eval, args)
+
+
+def _predict(args) -> int:
+    from tinymm.train.runs import predict_one
+
+    r = predict_one(args.run_dir, args.index, args.split, device=args.device)
+    for key in ("question_type", "question", "caption"):
+        if key in r:
+            print(f"{key:<14}{r[key]}")
+    for obj in r.get("scene", []):
+        print(f"{'object':<14}{obj}")
+    print(f"{'answer':<14}{r['answer']}   (truth: {r['truth']})")
+    print(f"{'top 3':<14}" + ", ".join(f"{a} {p:.2f}" for a, p in r["top"]))
+    return 0
+
+
+def cmd_predict(args) -> int:
+    return _run_errors("predict", _predict, args)
+
+
+def _add_run_parsers(sub) -> None:
+    s = sub.add_parser("train", help="train a model on a built-in task (default: the fusion model on vqa)")
+    s.add_argument("--task", default="vqa")
+    s.add_argument("--model", default=None, help="model name (default: the task's default)")
+    s.add_argument("--preset", default="quick", choices=("quick", "full", "tiny"),
+                   help="quick: about 5 minutes on 2 CPU cores; full: at most 30 minutes; tiny: seconds")
+    s.add_argument("--epochs", type=int, default=None)
+    s.add_argument("--minutes", type=float, default=None, help="training-time budget")
+    s.add_argument("--batch-size", type=int, default=None)
+    s.add_argument("--lr", type=float, default=None)
+    s.add_argument("--train-samples", type=int, default=None, help="size of the generated training set")
+    s.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    s.add_argument("--out", default=None, help="run folder (default runs/TASK-MODEL)")
+    s.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.safetensors")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--baselines", action="store_true", help="also train the unimodal baselines, one table")
+    s.add_argument("--no-progress", action="store_true", help="no progress bars")
+    s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("eval", help="metrics of a trained run on a split")
+    s.add_argument("run_dir")
+    s.add_argument("--split", default="test", choices=("train", "val", "test"))
+    s.add_argument("--num-samples", type=int, default=1000)
+    s.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    s.set_defaults(func=cmd_eval)
+
+    s = sub.add_parser("predict", help="one sample's inputs, the model's answer and the truth")
+    s.add_argument("run_dir")
+    s.add_argument("--index", type=int, default=0)
+    s.add_argument("--split", default="test", choices=("train", "val", "test"))
+    s.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    s.set_defaults(func=cmd_predict)
+
+
 # ----------------------------------------------------------------------------- main
 
 
@@ -232,6 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=cmd_data)
 
     _add_encode_parser(sub)
+    _add_run_parsers(sub)
     return p
 
 

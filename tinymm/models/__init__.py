@@ -1,3 +1,28 @@
-"""Floor 7: models built from the layers below, and pretrained ones loaded from their files."""
+"""Floor 7: task models, fusion heads, and ``save_pretrained`` / ``from_pretrained``.
+
+    rec = tinymm.models.recipe("vqa")
+    model = tinymm.models.build("vqa", "relational", rec)   # (task, name) → model
+    model.save_pretrained("runs/vqa/model"); VQAModel.from_pretrained("runs/vqa/model")
+
+Pretrained BERT-style encoders load from Hugging Face files (``BertModel``,
+``SentenceEncoder.from_pretrained("all-MiniLM-L6-v2")``).
+
+Every task model follows the contract with the Trainer: ``model(batch)`` takes the dict the
+task's collate yields (arrays as Tensors on the model's device) and returns logits.
+"""
 from tinymm.models.bert import BertCheckpointError, BertConfig, BertModel  # noqa: F401
+from tinymm.models.fusion import HEADS  # noqa: F401
+from tinymm.models.image import ImageClassifier  # noqa: F401
+from tinymm.models.pretrained import MODEL_CLASSES, from_pretrained, register, save_pretrained  # noqa: F401
+from tinymm.models.registry import (  # noqa: F401
+    BASELINES,
+    DEFAULT_MODEL,
+    MODELS,
+    Recipe,
+    UnknownModelError,
+    build,
+    check,
+    recipe,
+)
 from tinymm.models.sentence_encoder import PretrainedNotFoundError, SentenceEncoder, resolve_pretrained  # noqa: F401
+from tinymm.models.vqa import VQAModel  # noqa: F401

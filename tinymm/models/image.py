@@ -1,0 +1,68 @@
+"""Image models: the seed's CNN classifier and the convolutional backbone the fusion models share."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import tinymm as tm
+import tinymm.nn.functional as F
+from tinymm import nn
+from tinymm.models.pretrained import PretrainedMixin, register
+
+
+@dataclass
+class ImageClassifierConfig:
+    num_classes: int
+    in_channels: int = 3
+    image_size: int = 112
+
+
+@register
+class ImageClassifier(nn.Module, PretrainedMixin):
+    """The seed's §5.1 CNN: conv 3→16, ReLU, max-pool, conv 16→32, ReLU, max-pool, linear.
+
+    The seed's listing hard-codes ``32*28*28`` for the linear layer, which fits only 112×112
+    inputs (and forgets ``import torch.nn.functional as F``); here the flattened size is
+    computed from ``image_size``: two 2×2 pools leave ``image_size // 4`` per side.
+    ``forward`` takes an image batch (B, C, H, W), or a task batch dict with key ``"image"``.
+    """
+
+    def __init__(self, num_classes: int, in_channels: int = 3, image_size: int = 112):
+        super().__init__()
+        if image_size < 4:
+            raise ValueError(f"ImageClassifier: image_size must be >= 4 (two 2x2 pools), got {image_size}")
+        self.config = ImageClassifierConfig(num_classes, in_channels, image_size)
+        self.conv1 = nn.Conv2d(in_channels, 16, kernel_size=3, padding=1)
+        self.conv2 = nn.Conv2d(16, 32, kernel_size=3, padding=1)
+        side = image_size // 4
+        self.fc = nn.Linear(32 * side * side, num_classes)
+
+    def forward(self, x):
+        if isinstance(x, dict):
+            x = x["image"]
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)  # (B, 16, S/2, S/2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)  # (B, 32, S/4, S/4)
+        return self.fc(x.flatten(1))  # (B, num_classes)
+
+
+class ConvBackbone(nn.Module):
+    """Two conv-BN-ReLU-pool stages: (B, 3, S, S) → (B, C, S/4, S/4) feature map."""
+
+    def __init__(self, in_channels: int = 3, channels: int = 32):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, channels, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(channels)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(channels)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 2)  # (B, C, S/2, S/2)
+        return F.max_pool2d(F.relu(self.bn2(self.conv2(x))), 2)  # (B, C, S/4, S/4)
+
+
+def coordinate_channels(batch: int, h: int, w: int, like) -> "tm.Tensor":
+    """(B, 2, h, w): x and y of each cell in [-1, 1], so later layers know where a feature is."""
+    import numpy as np
+
+    ys, xs = np.meshgrid(np.linspace(-1, 1, h), np.linspace(-1, 1, w), indexing="ij")
+    grid = np.stack([xs, ys])[None].astype(like.dtype)  # (1, 2, h, w)
+    return tm.tensor(np.broadcast_to(grid, (batch, 2, h, w)).copy(), device=like.device)

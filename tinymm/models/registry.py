@@ -1,0 +1,113 @@
+"""From a task name and a model name to a model, its collate and its loss: ``build`` and ``recipe``.
+
+    rec = recipe("vqa")                        # tokenizer, collate, loss, target, class names
+    model = build("vqa", "relational", vocab_size=len(rec.tokenizer))
+
+The models meet the Trainer at one contract: ``model(batch)`` takes the dict ``rec.collate``
+yields (arrays as Tensors) and returns logits; ``rec.loss(output, batch)`` is the loss.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import tinymm.nn.functional as F
+from tinymm.data import Tokenizer, load_task, make_collate
+from tinymm.models.image import ImageClassifier
+from tinymm.models.vqa import VQAModel
+
+#: (task, model name) → how to build it: a class and the config it gets beyond the task's sizes
+MODELS = {
+    ("vqa", "relational"): (VQAModel, {"fusion": "relational"}),
+    ("vqa", "film"): (VQAModel, {"fusion": "film"}),
+    ("vqa", "early"): (VQAModel, {"fusion": "early"}),
+    ("vqa", "late"): (VQAModel, {"fusion": "late"}),
+    ("vqa", "gated"): (VQAModel, {"fusion": "gated"}),
+    ("vqa", "cross_attention"): (VQAModel, {"fusion": "cross_attention"}),
+    ("vqa", "image_only"): (VQAModel, {"fusion": "film", "use_question": False}),
+    ("vqa", "text_only"): (VQAModel, {"fusion": "early", "use_image": False}),
+    ("image_cls", "cnn"): (ImageClassifier, {}),
+}
+DEFAULT_MODEL = {"vqa": "relational", "image_cls": "cnn"}
+BASELINES = {"vqa": ("image_only", "text_only")}
+
+
+class UnknownModelError(ValueError):
+    """``build`` was given a task/model pair that is not in :data:`MODELS`."""
+
+
+def known_models(task: str) -> list[str]:
+    return [m for (t, m) in MODELS if t == task]
+
+
+@dataclass
+class Recipe:
+    """What a task needs around its model: target key, class names, text tokenizer, collate, loss."""
+
+    task: str
+    target_key: str
+    class_names: list
+    text_keys: tuple = ()
+    tokenizer: Tokenizer | None = None
+    image_size: int = 32
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def collate(self):
+        if self.tokenizer is None:
+            from tinymm.data import default_collate
+
+            return default_collate
+        return make_collate(self.tokenizer, text_keys=self.text_keys)
+
+    def loss(self, output, batch):
+        return F.cross_entropy(output, batch[self.target_key])
+
+    def model_sizes(self) -> dict:
+        """The config values a model of this task takes from the task itself."""
+        if self.task == "vqa":
+            return {"vocab_size": len(self.tokenizer), "num_answers": len(self.class_names)}
+        return {"num_classes": len(self.class_names), "image_size": self.image_size}
+
+
+def task_tokenizer(task: str, image_size: int = 32) -> Tokenizer:
+    """A word tokenizer over the task's texts (the first 4,000 training questions and captions).
+
+    The world's language is templated, so this covers its vocabulary; a word it never saw
+    encodes as ``[UNK]``. The vocabulary depends only on the generated world, not on a run.
+    """
+    ds = load_task(task, "train", num_samples=4000, image_size=image_size)
+    key = "question" if task in ("vqa", "video_qa") else "caption"
+    return Tokenizer.build(ds[i][key] for i in range(len(ds)))
+
+
+def recipe(task: str, image_size: int = 32, tokenizer: Tokenizer | None = None) -> Recipe:
+    if task not in DEFAULT_MODEL:
+        raise UnknownModelError(f"no models for task {task!r} yet; tasks with models: {', '.join(DEFAULT_MODEL)}")
+    ds = load_task(task, "val", num_samples=1, image_size=image_size)
+    if task == "vqa":
+        tok = tokenizer or task_tokenizer(task, image_size)
+        return Recipe(task, "answer", list(ds.answer_vocab), ("question",), tok, image_size)
+    return Recipe(task, "label", list(ds.class_names), (), None, image_size)
+
+
+def check(task: str, name: str | None = None) -> str:
+    """The model name ``build`` would use for (task, name); raise UnknownModelError if there is none."""
+    from tinymm.data import TASKS
+
+    if task not in TASKS:
+        raise UnknownModelError(f"unknown task {task!r}; known tasks: {', '.join(TASKS)}")
+    if task not in DEFAULT_MODEL:
+        raise UnknownModelError(f"no models for task {task!r} yet; tasks with models: {', '.join(DEFAULT_MODEL)}")
+    name = name or DEFAULT_MODEL[task]
+    if (task, name) not in MODELS:
+        known = ", ".join(known_models(task)) or "none"
+        raise UnknownModelError(f"unknown model {name!r} for task {task!r}; known: {known}")
+    return name
+
+
+def build(task: str, name: str | None = None, rec: Recipe | None = None, **config):
+    """The model ``name`` (default: the task's default) for ``task``, sized from its recipe."""
+    name = check(task, name)
+    cls, preset = MODELS[(task, name)]
+    rec = rec or recipe(task)
+    return cls(**{**rec.model_sizes(), **preset, **config})
