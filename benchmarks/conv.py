@@ -24,7 +24,7 @@ import os
 
 import numpy as np
 
-from benchmarks.harness import Workload, parse_args, run, torch_or_none
+from .harness import Workload, parse_args, run, torch_or_none
 
 # name, B, C, O, spatial (H, W) or (L,), kernel, padding, groups, input needs a gradient
 CASES = [

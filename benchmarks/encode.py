@@ -16,7 +16,7 @@ import os
 
 import numpy as np
 
-from benchmarks.harness import Workload, parse_args, run, torch_or_none
+from .harness import Workload, parse_args, run, torch_or_none
 
 SHAPES = [(64, 32), (8, 256)]
 

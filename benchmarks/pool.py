@@ -17,7 +17,7 @@ import os
 
 import numpy as np
 
-from benchmarks.harness import Workload, parse_args, run, torch_or_none
+from .harness import Workload, parse_args, run, torch_or_none
 
 MAX_POOLS = [  # (shape, kernel, stride, padding)
     ((32, 16, 32, 32), 2, 2, 0),

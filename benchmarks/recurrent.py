@@ -15,7 +15,7 @@ import os
 
 import numpy as np
 
-from benchmarks.harness import Workload, parse_args, run, torch_or_none
+from .harness import Workload, parse_args, run, torch_or_none
 
 I, H, B, T = 64, 128, 32, 64
 CONFIGS = [("1 layer", 1, False), ("2 layers", 2, False), ("bidirectional", 1, True)]

@@ -318,7 +318,7 @@ def test_cpu_without_threadpoolctl_runs_on_one_numba_thread(monkeypatch):
     q, k, v, do = make_inputs(rng, 1, 3, 150, 90, 8, 8, np.float32)
     o, lse = cpu_forward(q, k, v, is_causal=True)
     grads = cpu_backward(q, k, v, o, lse, do, is_causal=True)
-    monkeypatch.setattr(cpu, "_blas_controller", False)
+    monkeypatch.setattr(cpu, "_blas_libraries", False)
     with cpu._parallel_region() as n_workers:
         assert n_workers == 1
     o1, lse1 = cpu_forward(q, k, v, is_causal=True)
