@@ -17,6 +17,7 @@ from tinymm.nn.layers import (  # noqa: F401
 )
 from tinymm.nn.attention import MultiheadAttention  # noqa: F401
 from tinymm.nn.batchnorm import BatchNorm1d, BatchNorm2d  # noqa: F401
+from tinymm.nn.conv import Conv1d, Conv2d  # noqa: F401
 from tinymm.nn.module import Module  # noqa: F401
 from tinymm.nn.parameter import Parameter  # noqa: F401
 from tinymm.nn.pooling import (  # noqa: F401

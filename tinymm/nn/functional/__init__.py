@@ -10,6 +10,7 @@ that check arguments once and call them:
 - ``attention`` ``scaled_dot_product_attention`` (kernel family ``tinymm.kernels.attention``)
 - ``pool``      ``max_pool1d/2d``, ``avg_pool1d/2d``, ``adaptive_avg_pool1d/2d`` (kernel family ``tinymm.kernels.pool``)
 - ``batchnorm`` ``batch_norm`` (kernel family ``tinymm.kernels.batchnorm``)
+- ``conv``      ``conv1d``, ``conv2d`` (kernel family ``tinymm.kernels.conv``)
 
 The rule for where an op lives: an op that is also a Tensor method (``relu``, ``softmax``,
 ``pad``, ...) lives on floor 3 in ``tinymm.ops`` and is re-exported here; an op that only
@@ -32,6 +33,7 @@ from tinymm.ops import (  # noqa: F401  (re-exported)
 
 from tinymm.nn.functional.attention import scaled_dot_product_attention  # noqa: F401
 from tinymm.nn.functional.batchnorm import batch_norm  # noqa: F401
+from tinymm.nn.functional.conv import conv1d, conv2d  # noqa: F401
 from tinymm.nn.functional.layers import dropout, embedding, linear  # noqa: F401
 from tinymm.nn.functional.losses import (  # noqa: F401
     binary_cross_entropy_with_logits,

@@ -1,0 +1,434 @@
+r"""2-D convolution on the CPU: Numba threads, im2col tiles that stay in cache, BLAS on each tile.
+
+The math is the reference's (``reference.py``). Two strategies, chosen by shape (``use_direct``):
+
+**im2col + GEMM** (every convolution with enough channels per group). The output rows of one
+image are cut into *row blocks* of ``rows`` output rows (P = rows * Wo output positions); for
+each row block and group g::
+
+    cols (K, P)   = im2col of the input rows the block reads       K = Cg * kh * kw
+    y[b, g] (Og, P) = w[g] (Og, K) @ cols                            one sgemm, bias added after
+
+backward, rebuilding the same tile instead of keeping a (K, B * Ho * Wo) buffer from forward::
+
+    dw[g]   += dy_tile (Og, P) @ cols^T                              into this thread's own dw
+    dcols   = w[g]^T (K, Og) @ dy_tile;  dx += col2im(dcols)         scatter-add into dx
+    db      += row sums of dy_tile                                   into this thread's own db
+
+The cols tile holds K x P elements; ``rows`` is chosen so that it fits ``FORWARD_TILE_BYTES``
+or ``BACKWARD_TILE_BYTES`` (backward's two tiles stay in the core's L2), one output row at
+least. Memory beyond inputs and outputs: per thread one tile forward, two tiles and one dw and
+db backward; and, when the row blocks of an image are split between threads (fewer images
+than 2 per thread), one dx per split.
+
+**Direct** (depthwise and other convolutions with very few channels per group): no GEMM at
+all; for each (image, output channel) plane, a loop over input channels and kernel taps adds
+``w[o, c, i, j] * x-row`` into each output row, vectorised along the row. A (1 x 9) @ (9 x P)
+GEMM per group is all call overhead; this loop is what a depthwise convolution needs.
+
+Threads: Numba's threads each run their own stream of work items; BLAS runs single-threaded
+inside them (threadpoolctl, as ``kernels/attention/cpu.py`` does; two pools fighting over the
+same cores ran 2-5x slower). Small convolutions (fewer than ``CPU_PARALLEL_MIN_WORK``
+multiply-adds) run the serial copy of each loop: waking the pool costs more than it saves.
+
+``NUMBA_DISABLE_JIT=1`` runs this file as plain Python (slow, but steppable).
+"""
+import contextlib
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+from .._common import parallel_threshold, serial_and_parallel
+from ..attention.cpu import _blas_limiter, gemm
+
+# Bytes of one im2col tile (K x P elements). Measured on one thread (CPU time, 2-core EPYC with
+# 512 KiB L2 per core, float32, 64 -> 64 3x3 at 32x32 B16): forward 19.4 ms with 256 KiB
+# tiles, 18.3 with 1 MiB, 18.0 with whole images (2.3 MiB); backward, which holds two tiles
+# (cols and dcols), 38 ms with 256 KiB, 39 with 512 KiB, 45 with 1 MiB, 51 with whole images.
+FORWARD_TILE_BYTES = 1024 * 1024
+BACKWARD_TILE_BYTES = 256 * 1024
+
+# Convolutions of fewer multiply-adds run the serial loops (waking the pool costs ~50 us idle,
+# milliseconds on a busy machine). Environment TINYMM_PARALLEL_MIN_ELEMENTS overrides it.
+CPU_PARALLEL_MIN_WORK = parallel_threshold(1 << 21)
+
+# The direct loop wins only when each group's GEMM would be tiny. Measured on one thread (CPU
+# time, 2-core EPYC, float32, 3x3): depthwise 64 ch 32x32 B16 (Cg = Og = 1) direct 1.9 ms
+# forward / 7.3 ms backward against im2col + GEMM 6.2 / 17.7; at Cg = Og = 4 (64 ch, 16
+# groups) 8.1 / 25.8 against 7.0 / 14.0; at 3 -> 16 and 8 -> 8 the GEMM path is 2-5x faster.
+DIRECT_MAX_CG_OG = 4
+
+_REASSOC = {"nsz", "arcp", "contract", "reassoc"}
+
+
+def use_direct(Cg, Og):
+    """The strategy for a convolution with Cg input and Og output channels per group."""
+    return Cg * Og <= DIRECT_MAX_CG_OG
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. Index arithmetic: which output columns q read an input column inside the image
+# ---------------------------------------------------------------------------------------------
+
+@njit(cache=True, inline="always")
+def _valid_columns(off, sw, W, Wo):
+    """[q_lo, q_hi): the output columns q whose input column q * sw + off lies in [0, W)."""
+    q_lo = 0 if off >= 0 else (-off + sw - 1) // sw
+    q_hi = min(Wo, (W - 1 - off) // sw + 1) if W - 1 - off >= 0 else 0
+    return q_lo, max(q_lo, q_hi)
+
+
+# Loops below index rows with unsigned integers (``_u``): for a signed index Numba adds the
+# negative-index wraparound, which kept LLVM from vectorising the copies (2x slower im2col).
+_u = np.uint64
+
+
+@njit(cache=True, inline="always")
+def _axpy(a, x, x0, y, y0, n):
+    """y[y0 : y0 + n] += a * x[x0 : x0 + n] on 1-D contiguous rows."""
+    for t in range(n):
+        y[_u(y0 + t)] += a * x[_u(x0 + t)]
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. im2col and col2im of one row block of one image, one group
+# ---------------------------------------------------------------------------------------------
+# cols row (c * kh + i) * kw + j, column (oh - oh0) * Wo + q holds x[c0 + c, ih, iw] with
+# ih = oh * sh - pt + i * dh, iw = q * sw - pl + j * dw; zero where (ih, iw) is padding.
+
+@njit(cache=True)
+def _im2col(xb, c0, Cg, kh, kw, sh, sw, pt, pl, dh, dw, oh0, oh1, Wo, cols):
+    H, W = xb.shape[1], xb.shape[2]
+    zero = cols.dtype.type(0)
+    for c in range(Cg):
+        for i in range(kh):
+            for j in range(kw):
+                dst = cols[(c * kh + i) * kw + j]
+                off = j * dw - pl
+                q_lo, q_hi = _valid_columns(off, sw, W, Wo)
+                for oh in range(oh0, oh1):
+                    base = (oh - oh0) * Wo
+                    ih = oh * sh - pt + i * dh
+                    if ih < 0 or ih >= H:
+                        q_lo_row, q_hi_row = 0, 0
+                    else:
+                        q_lo_row, q_hi_row = q_lo, q_hi
+                        src = xb[c0 + c, ih]
+                        if sw == 1:  # a contiguous copy
+                            for q in range(q_lo_row, q_hi_row):
+                                dst[_u(base + q)] = src[_u(q + off)]
+                        else:
+                            for q in range(q_lo_row, q_hi_row):
+                                dst[_u(base + q)] = src[_u(q * sw + off)]
+                    for q in range(q_lo_row):
+                        dst[_u(base + q)] = zero
+                    for q in range(q_hi_row, Wo):
+                        dst[_u(base + q)] = zero
+
+
+@njit(cache=True)
+def _col2im(cols, c0, Cg, kh, kw, sh, sw, pt, pl, dh, dw, oh0, oh1, Wo, dxb):
+    """dxb[c0 + c, ih, iw] += cols[row, column]: the transpose of ``_im2col`` (padding dropped)."""
+    H, W = dxb.shape[1], dxb.shape[2]
+    for c in range(Cg):
+        for i in range(kh):
+            for j in range(kw):
+                src = cols[(c * kh + i) * kw + j]
+                off = j * dw - pl
+                q_lo, q_hi = _valid_columns(off, sw, W, Wo)
+                for oh in range(oh0, oh1):
+                    ih = oh * sh - pt + i * dh
+                    if ih < 0 or ih >= H:
+                        continue
+                    base = (oh - oh0) * Wo
+                    dst = dxb[c0 + c, ih]
+                    if sw == 1:
+                        for q in range(q_lo, q_hi):
+                            dst[_u(q + off)] += src[_u(base + q)]
+                    else:
+                        for q in range(q_lo, q_hi):
+                            dst[_u(q * sw + off)] += src[_u(base + q)]
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. im2col + GEMM kernels
+# ---------------------------------------------------------------------------------------------
+# Work item `item` is image b = item // split and, within it, the row blocks part, part + split,
+# ... (part = item % split). Worker w takes items w, w + n_workers, ... and uses scratch [w]; dx
+# goes to dx_parts[part], dw and db to [worker]: no two threads ever write the same memory.
+
+@serial_and_parallel()
+def _forward_gemm(x, w3, bias, use_bias, sh, sw, pt, pl, dh, dw, kh, kw, Ho, Wo, rows, split,
+                  y3, scratch):
+    B, C = x.shape[0], x.shape[1]
+    G, Og, K = w3.shape
+    Cg = C // G
+    n_workers = scratch.shape[0]
+    n_blocks = (Ho + rows - 1) // rows
+    for worker in prange(n_workers):
+        for item in range(worker, B * split, n_workers):
+            b, part = item // split, item % split
+            for block in range(part, n_blocks, split):
+                oh0, oh1 = block * rows, min(Ho, block * rows + rows)
+                P = (oh1 - oh0) * Wo
+                cols = scratch[worker, : K * P].reshape((K, P))
+                for g in range(G):
+                    _im2col(x[b], g * Cg, Cg, kh, kw, sh, sw, pt, pl, dh, dw, oh0, oh1, Wo, cols)
+                    gemm(1.0, w3[g], cols, 0.0, y3[b, g * Og : (g + 1) * Og, oh0 * Wo : oh0 * Wo + P])
+                    if use_bias:  # while the tile is in cache
+                        for o in range(g * Og, (g + 1) * Og):
+                            row = y3[b, o]
+                            for t in range(oh0 * Wo, oh0 * Wo + P):
+                                row[_u(t)] += bias[o]
+
+
+@serial_and_parallel(fastmath=_REASSOC)
+def _backward_gemm(x, w3, dy3, need_dx, need_dw, need_db, sh, sw, pt, pl, dh, dw, kh, kw, Ho, Wo,
+                   rows, split, dx_parts, dw_parts, db_parts, scratch, dscratch):
+    B, C = x.shape[0], x.shape[1]
+    G, Og, K = w3.shape
+    Cg = C // G
+    n_workers = scratch.shape[0]
+    n_blocks = (Ho + rows - 1) // rows
+    for worker in prange(n_workers):
+        for item in range(worker, B * split, n_workers):
+            b, part = item // split, item % split
+            for block in range(part, n_blocks, split):
+                oh0, oh1 = block * rows, min(Ho, block * rows + rows)
+                P, t0 = (oh1 - oh0) * Wo, oh0 * Wo
+                cols = scratch[worker, : K * P].reshape((K, P))
+                dcols = dscratch[worker, : K * P].reshape((K, P))
+                for g in range(G):
+                    dy_tile = dy3[b, g * Og : (g + 1) * Og, t0 : t0 + P]
+                    if need_dw:
+                        _im2col(x[b], g * Cg, Cg, kh, kw, sh, sw, pt, pl, dh, dw, oh0, oh1, Wo, cols)
+                        gemm(1.0, dy_tile, cols, 1.0, dw_parts[worker, g], trans_b=True)
+                    if need_dx:
+                        gemm(1.0, w3[g], dy_tile, 0.0, dcols, trans_a=True)
+                        _col2im(dcols, g * Cg, Cg, kh, kw, sh, sw, pt, pl, dh, dw, oh0, oh1, Wo,
+                                dx_parts[part, b])
+                    if need_db:
+                        for o in range(g * Og, (g + 1) * Og):
+                            total = dy3.dtype.type(0)
+                            row = dy3[b, o]
+                            for t in range(t0, t0 + P):
+                                total += row[_u(t)]
+                            db_parts[worker, o] += total
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. Direct kernels (few channels per group: depthwise)
+# ---------------------------------------------------------------------------------------------
+
+@serial_and_parallel()
+def _forward_direct(x, w, bias, use_bias, sh, sw, pt, pl, dh, dw, y):
+    B, C, H, W = x.shape
+    O, Cg, kh, kw = w.shape
+    Ho, Wo = y.shape[2], y.shape[3]
+    Og = O // (C // Cg)
+    for item in prange(B * O):
+        b, o = item // O, item % O
+        c0 = (o // Og) * Cg
+        start = bias[o] if use_bias else y.dtype.type(0)
+        for oh in range(Ho):
+            for q in range(Wo):
+                y[b, o, oh, q] = start
+        for c in range(Cg):
+            for i in range(kh):
+                for j in range(kw):
+                    wv = w[o, c, i, j]
+                    off = j * dw - pl
+                    q_lo, q_hi = _valid_columns(off, sw, W, Wo)
+                    for oh in range(Ho):
+                        ih = oh * sh - pt + i * dh
+                        if ih < 0 or ih >= H:
+                            continue
+                        if sw == 1:
+                            _axpy(wv, x[b, c0 + c, ih], q_lo + off, y[b, o, oh], q_lo, q_hi - q_lo)
+                        else:
+                            src, dst = x[b, c0 + c, ih], y[b, o, oh]
+                            for q in range(q_lo, q_hi):
+                                dst[_u(q)] += wv * src[_u(q * sw + off)]
+
+
+@serial_and_parallel()
+def _backward_input_direct(w, dy, sh, sw, pt, pl, dh, dw, dx):
+    """dx (zeroed by the caller) += the scatter of every output gradient: one (image, input
+    channel) plane per item, so no two items write the same plane."""
+    B, C, H, W = dx.shape
+    O, Cg, kh, kw = w.shape
+    Ho, Wo = dy.shape[2], dy.shape[3]
+    Og = O // (C // Cg)
+    for item in prange(B * C):
+        b, cin = item // C, item % C
+        g, c = cin // Cg, cin % Cg
+        for o in range(g * Og, (g + 1) * Og):
+            for i in range(kh):
+                for j in range(kw):
+                    wv = w[o, c, i, j]
+                    off = j * dw - pl
+                    q_lo, q_hi = _valid_columns(off, sw, W, Wo)
+                    for oh in range(Ho):
+                        ih = oh * sh - pt + i * dh
+                        if ih < 0 or ih >= H:
+                            continue
+                        if sw == 1:
+                            _axpy(wv, dy[b, o, oh], q_lo, dx[b, cin, ih], q_lo + off, q_hi - q_lo)
+                        else:
+                            src, dst = dy[b, o, oh], dx[b, cin, ih]
+                            for q in range(q_lo, q_hi):
+                                dst[_u(q * sw + off)] += wv * src[_u(q)]
+
+
+@serial_and_parallel(fastmath=_REASSOC)
+def _backward_weight_direct(x, dy, need_db, sh, sw, pt, pl, dh, dw, dw_out, db):
+    """dw[o] and db[o] for one output channel o per item (summed over the batch inside)."""
+    B, C, H, W = x.shape
+    O, Cg, kh, kw = dw_out.shape
+    Ho, Wo = dy.shape[2], dy.shape[3]
+    Og = O // (C // Cg)
+    for o in prange(O):
+        c0 = (o // Og) * Cg
+        for c in range(Cg):
+            for i in range(kh):
+                for j in range(kw):
+                    off = j * dw - pl
+                    q_lo, q_hi = _valid_columns(off, sw, W, Wo)
+                    total = dy.dtype.type(0)
+                    for b in range(B):
+                        for oh in range(Ho):
+                            ih = oh * sh - pt + i * dh
+                            if ih < 0 or ih >= H:
+                                continue
+                            g, src = dy[b, o, oh], x[b, c0 + c, ih]
+                            for q in range(q_lo, q_hi):
+                                total += g[_u(q)] * src[_u(q * sw + off)]
+                    dw_out[o, c, i, j] = total
+        if need_db:
+            total = dy.dtype.type(0)
+            for b in range(B):
+                for oh in range(Ho):
+                    for q in range(Wo):
+                        total += dy[b, o, oh, q]
+            db[o] = total
+
+
+# ---------------------------------------------------------------------------------------------
+# 5. Entry points
+# ---------------------------------------------------------------------------------------------
+
+_blas_libraries = None  # threadpoolctl's controllers of the loaded BLAS libraries, found once
+
+
+@contextlib.contextmanager
+def _worker_threads(parallel):
+    """Yields how many Numba workers to use: 1 for the serial loops (BLAS keeps its own
+    threads), else Numba's thread count, with every BLAS held to one thread meanwhile (and
+    restored after). This is ``attention.cpu._parallel_region`` with the controllers looked up
+    once: 14 us per call instead of 68 (a convolution of the seed CNN takes about 1 ms)."""
+    global _blas_libraries
+    if not parallel:
+        yield 1
+        return
+    if _blas_libraries is None:
+        limiter = _blas_limiter()  # None (and a warning) without threadpoolctl
+        _blas_libraries = False if limiter is None else limiter.select(user_api="blas").lib_controllers
+    if _blas_libraries is False:  # no way to keep BLAS off Numba's threads: run one worker
+        yield 1
+        return
+    saved = [lib.get_num_threads() for lib in _blas_libraries]
+    for lib in _blas_libraries:
+        lib.set_num_threads(1)
+    try:
+        yield numba.get_num_threads()
+    finally:
+        for lib, n in zip(_blas_libraries, saved):
+            lib.set_num_threads(n)
+
+
+def _plan(B, K, Ho, Wo, itemsize, n_threads, tile_bytes):
+    """(rows per block, split per image): tiles of at most tile_bytes, and enough work items
+    for 2 per thread (attention's rule), splitting images into row blocks only when needed."""
+    rows = max(1, min(Ho, tile_bytes // max(1, K * Wo * itemsize)))
+    n_blocks = -(-Ho // rows)
+    split = 1 if B >= 2 * n_threads else max(1, min(n_blocks, -(-2 * n_threads // B)))
+    return rows, split
+
+
+def cpu_forward(x, w, bias=None, stride=(1, 1), padding=((0, 0), (0, 0)), dilation=(1, 1), groups=1):
+    """conv2d forward on C-contiguous NumPy arrays; same contract as ``reference_forward``."""
+    (sh, sw), (dh, dw), ((pt, pb), (pl, pr)) = stride, dilation, padding
+    B, C, H, W = x.shape
+    O, Cg, kh, kw = w.shape
+    Og = O // groups
+    Ho = (H + pt + pb - dh * (kh - 1) - 1) // sh + 1
+    Wo = (W + pl + pr - dw * (kw - 1) - 1) // sw + 1
+    use_bias = bias is not None
+    bias_arr = bias if use_bias else np.zeros(1, x.dtype)
+    y = np.empty((B, O, Ho, Wo), x.dtype)
+    if y.size == 0:
+        return y
+    work = B * O * Ho * Wo * Cg * kh * kw
+    if use_direct(Cg, Og):
+        loop = _forward_direct.for_work(work, CPU_PARALLEL_MIN_WORK)
+        loop(x, w, bias_arr, use_bias, sh, sw, pt, pl, dh, dw, y)
+        return y
+    K = Cg * kh * kw
+    w3 = w.reshape(groups, Og, K)
+    parallel = work >= CPU_PARALLEL_MIN_WORK
+    with _worker_threads(parallel) as n_threads:
+        rows, split = _plan(B, K, Ho, Wo, x.itemsize, n_threads, FORWARD_TILE_BYTES)
+        n_workers = min(n_threads, B * split)
+        scratch = np.empty((n_workers, K * rows * Wo), x.dtype)
+        loop = _forward_gemm.parallel if parallel else _forward_gemm.serial
+        loop(x, w3, bias_arr, use_bias, sh, sw, pt, pl, dh, dw, kh, kw, Ho, Wo, rows, split,
+             y.reshape(B, O, Ho * Wo), scratch)
+    return y
+
+
+def cpu_backward(x, w, dy, stride=(1, 1), padding=((0, 0), (0, 0)), dilation=(1, 1), groups=1,
+                 has_bias=True, need_input=True, need_weight=True):
+    """(dx, dw, dbias) on C-contiguous NumPy arrays; each is None when not asked for
+    (``need_input``, ``need_weight``, ``has_bias``)."""
+    (sh, sw), (dh, dw), ((pt, pb), (pl, pr)) = stride, dilation, padding
+    B, C, H, W = x.shape
+    O, Cg, kh, kw = w.shape
+    Og = O // groups
+    Ho, Wo = dy.shape[2], dy.shape[3]
+    dtype = x.dtype
+    work = B * O * Ho * Wo * Cg * kh * kw
+    if dy.size == 0:
+        return (np.zeros_like(x) if need_input else None, np.zeros_like(w) if need_weight else None,
+                np.zeros(O, dtype) if has_bias else None)
+    if use_direct(Cg, Og):
+        dx = dwt = db = None
+        if need_input:
+            dx = np.zeros_like(x)
+            _backward_input_direct.for_work(work, CPU_PARALLEL_MIN_WORK)(w, dy, sh, sw, pt, pl, dh, dw, dx)
+        if need_weight or has_bias:
+            dwt = np.empty_like(w)
+            db = np.empty(O, dtype)
+            # dw is cheap next to reading x and dy once more; computed even if only db is needed
+            _backward_weight_direct.for_work(work, CPU_PARALLEL_MIN_WORK)(
+                x, dy, has_bias, sh, sw, pt, pl, dh, dw, dwt, db)
+        return dx, (dwt if need_weight else None), (db if has_bias else None)
+    K = Cg * kh * kw
+    w3 = w.reshape(groups, Og, K)
+    parallel = work >= CPU_PARALLEL_MIN_WORK
+    with _worker_threads(parallel) as n_threads:
+        rows, split = _plan(B, K, Ho, Wo, x.itemsize, n_threads, BACKWARD_TILE_BYTES)
+        n_workers = min(n_threads, B * split)
+        # dx is accumulated by col2im: zeros; one copy per split of an image (see section 3)
+        dx_parts = np.zeros((split if need_input else 1,) + (x.shape if need_input else (1, 1, 1, 1)), dtype)
+        dw_parts = np.zeros((n_workers if need_weight else 1, groups, Og, K if need_weight else 1), dtype)
+        db_parts = np.zeros((n_workers, O), dtype)
+        scratch = np.empty((n_workers, K * rows * Wo), dtype)
+        dscratch = np.empty((n_workers, K * rows * Wo), dtype)
+        loop = _backward_gemm.parallel if parallel else _backward_gemm.serial
+        loop(x, w3, dy.reshape(B, O, Ho * Wo), need_input, need_weight, has_bias, sh, sw, pt, pl,
+             dh, dw, kh, kw, Ho, Wo, rows, split, dx_parts, dw_parts, db_parts, scratch, dscratch)
+    dx = (dx_parts[0] if split == 1 else dx_parts.sum(axis=0)) if need_input else None
+    dwt = dw_parts.sum(axis=0).reshape(w.shape) if need_weight else None
+    db = db_parts.sum(axis=0) if has_bias else None
+    return dx, dwt, db

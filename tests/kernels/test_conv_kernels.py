@@ -1,0 +1,220 @@
+"""kernels/conv: the reference against finite differences and PyTorch; the CPU kernels (both
+strategies, serial and parallel) against the reference on hypothesis-drawn shapes.
+
+The fast kernels are compared with the reference evaluated in float64 on the same inputs:
+float32 within a tolerance scaled by the size of the sums, float64 tightly.
+"""
+import contextlib
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from numeric import numeric_grad
+from tinymm.kernels import conv as K
+from tinymm.kernels.conv import cpu
+
+DTYPES = [np.float32, np.float64]
+
+
+# ----------------------------------------------------------------------------- shared helpers
+
+
+def geometry(stride=1, padding=0, dilation=1, groups=1):
+    """The kernels' (stride, padding, dilation, groups) from ints, pairs or ((t, b), (l, r))."""
+    pair = lambda v: (v, v) if isinstance(v, int) else tuple(v)  # noqa: E731
+    pads = padding if isinstance(padding, tuple) and isinstance(padding[0], tuple) else tuple((p, p) for p in pair(padding))
+    return pair(stride), pads, pair(dilation), groups
+
+
+@st.composite
+def conv_case(draw, max_batch=4, max_channels=6, max_size=17, max_kernel=5, max_stride=3, max_dilation=3):
+    """(B, C, H, W, O, kh, kw, geometry, has_bias, seed): groups divide the channels (depthwise
+    included), padding is symmetric, asymmetric ("same" for an even kernel) or none, sizes are
+    raised just enough for the dilated kernel to fit the padded input. H = kh = 1 is conv1d."""
+    B = draw(st.integers(1, max_batch))
+    groups = draw(st.integers(1, max_channels))
+    Cg = draw(st.integers(1, max_channels // groups))
+    Og = draw(st.integers(1, max_channels // groups))
+    one_d = draw(st.booleans())
+    kh = 1 if one_d else draw(st.integers(1, max_kernel))
+    kw = draw(st.integers(1, max_kernel))
+    dh = 1 if one_d else draw(st.integers(1, max_dilation))
+    dw = draw(st.integers(1, max_dilation))
+    kind = draw(st.sampled_from(["zero", "symmetric", "same"]))
+    if kind == "same":  # PyTorch's "same": stride 1, total d (k - 1), the odd one after
+        sh = sw = 1
+        th, tw = dh * (kh - 1), dw * (kw - 1)
+        pads = ((th // 2, th - th // 2), (tw // 2, tw - tw // 2))
+    else:
+        sh = 1 if one_d else draw(st.integers(1, max_stride))
+        sw = draw(st.integers(1, max_stride))
+        ph = 0 if one_d or kind == "zero" else draw(st.integers(0, 3))
+        pw = 0 if kind == "zero" else draw(st.integers(0, 3))
+        pads = ((ph, ph), (pw, pw))
+    H = 1 if one_d else draw(st.integers(1, max_size))
+    W = draw(st.integers(1, max_size))
+    H = max(H, dh * (kh - 1) + 1 - sum(pads[0]))
+    W = max(W, dw * (kw - 1) + 1 - sum(pads[1]))
+    has_bias = draw(st.booleans())
+    seed = draw(st.integers(0, 2**31 - 1))
+    return B, groups * Cg, H, W, groups * Og, kh, kw, ((sh, sw), pads, (dh, dw), groups), has_bias, seed
+
+
+def make(rng, B, C, H, W, O, kh, kw, geom, has_bias, dtype):
+    """x, w, bias, dy for one case (dy shaped like the output)."""
+    groups = geom[3]
+    x = rng.standard_normal((B, C, H, W)).astype(dtype)
+    w = rng.standard_normal((O, C // groups, kh, kw)).astype(dtype)
+    b = rng.standard_normal(O).astype(dtype) if has_bias else None
+    (sh, sw), ((pt, pb), (pl, pr)), (dh, dw), _ = geom
+    Ho = K.output_size(H, kh, sh, dh, pt, pb)
+    Wo = K.output_size(W, kw, sw, dw, pl, pr)
+    dy = rng.standard_normal((B, O, Ho, Wo)).astype(dtype)
+    return x, w, b, dy
+
+
+def f64(a):
+    return None if a is None else a.astype(np.float64)
+
+
+def assert_close(name, got, want, dtype, terms):
+    """float32: error bounded by the size of the sums (``terms`` products of N(0, 1) numbers)."""
+    assert got.dtype == np.dtype(dtype), f"{name}: dtype {got.dtype}, expected {np.dtype(dtype)}"
+    assert got.shape == want.shape, f"{name}: shape {got.shape}, expected {want.shape}"
+    if np.dtype(dtype) == np.float32:
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=2e-6 * max(1, terms), err_msg=name)
+    else:
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-11 * max(1, terms), err_msg=name)
+
+
+def check_against_reference(forward, backward, case, dtype, to_device=lambda a: a, to_host=lambda a: a):
+    """forward and backward of one implementation against the float64 reference."""
+    B, C, H, W, O, kh, kw, geom, has_bias, seed = case
+    rng = np.random.default_rng(seed)
+    x, w, b, dy = make(rng, B, C, H, W, O, kh, kw, geom, has_bias, dtype)
+    want_y = K.reference_forward(f64(x), f64(w), f64(b), *geom)
+    want_dx, want_dw, want_db = K.reference_backward(f64(x), f64(w), f64(dy), *geom, has_bias=has_bias)
+    dev = [to_device(a) for a in (x, w, b, dy)]
+    y = to_host(forward(dev[0], dev[1], dev[2], *geom))
+    Cg, Og = C // geom[3], O // geom[3]
+    sum_terms = Cg * kh * kw
+    assert_close("y", y, want_y, dtype, sum_terms)
+    dx, dw, db = (to_host(a) for a in backward(dev[0], dev[1], dev[3], *geom, has_bias=has_bias))
+    assert_close("dx", dx, want_dx, dtype, Og * kh * kw)
+    assert_close("dw", dw, want_dw, dtype, B * dy.shape[2] * dy.shape[3])
+    if has_bias:
+        assert_close("db", db, want_db, dtype, B * dy.shape[2] * dy.shape[3])
+    else:
+        assert db is None
+
+
+@contextlib.contextmanager
+def cpu_strategy(direct, parallel):
+    """Force the CPU kernels' choices: direct loop or im2col + GEMM, parallel or serial loops."""
+    saved = cpu.DIRECT_MAX_CG_OG, cpu.CPU_PARALLEL_MIN_WORK
+    cpu.DIRECT_MAX_CG_OG = 10**9 if direct else -1
+    cpu.CPU_PARALLEL_MIN_WORK = 0 if parallel else 10**18
+    try:
+        yield
+    finally:
+        cpu.DIRECT_MAX_CG_OG, cpu.CPU_PARALLEL_MIN_WORK = saved
+
+
+# ----------------------------------------------------------------------------- reference vs finite differences
+
+FD_CASES = [  # (B, C, H, W, O, kh, kw, geometry)
+    (2, 2, 5, 6, 3, 3, 3, geometry()),
+    (1, 4, 6, 5, 2, 3, 2, geometry(stride=(2, 1), padding=(1, 2), dilation=(1, 2), groups=2)),
+    (2, 3, 4, 4, 3, 2, 2, geometry(padding=((0, 1), (0, 1)), groups=3)),  # "same" for k2, depthwise
+    (1, 2, 1, 9, 4, 1, 3, geometry(stride=(1, 2), padding=((0, 0), (2, 2)), dilation=(1, 3))),  # conv1d
+]
+
+
+@pytest.mark.parametrize("B,C,H,W,O,kh,kw,geom", FD_CASES)
+def test_reference_backward_matches_finite_differences(B, C, H, W, O, kh, kw, geom):
+    rng = np.random.default_rng(3)
+    x, w, b, dy = make(rng, B, C, H, W, O, kh, kw, geom, True, np.float64)
+
+    def loss():
+        return float((K.reference_forward(x, w, b, *geom) * dy).sum())
+
+    dx, dw, db = K.reference_backward(x, w, dy, *geom)
+    np.testing.assert_allclose(dx, numeric_grad(loss, x), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(dw, numeric_grad(loss, w), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(db, numeric_grad(loss, b), rtol=1e-6, atol=1e-8)
+
+
+# ----------------------------------------------------------------------------- reference vs PyTorch
+
+
+@pytest.mark.parametrize("B,C,H,W,O,kh,kw,geom", FD_CASES)
+def test_reference_matches_torch(B, C, H, W, O, kh, kw, geom):
+    torch = pytest.importorskip("torch", reason="PyTorch (dev extra) is not installed")
+    rng = np.random.default_rng(4)
+    x, w, b, dy = make(rng, B, C, H, W, O, kh, kw, geom, True, np.float64)
+    stride, ((pt, pb), (pl, pr)), dilation, groups = geom
+    xt, wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    padded = torch.nn.functional.pad(xt, (pl, pr, pt, pb))  # torch's conv pads symmetrically only
+    yt = torch.nn.functional.conv2d(padded, wt, bt, stride, 0, dilation, groups)
+    yt.backward(torch.tensor(dy))
+    np.testing.assert_allclose(K.reference_forward(x, w, b, *geom), yt.detach().numpy(), rtol=1e-12, atol=1e-12)
+    dx, dw, db = K.reference_backward(x, w, dy, *geom)
+    for got, want in ((dx, xt.grad), (dw, wt.grad), (db, bt.grad)):
+        np.testing.assert_allclose(got, want.numpy(), rtol=1e-12, atol=1e-12)
+
+
+# ----------------------------------------------------------------------------- CPU kernels vs reference
+
+
+@settings(max_examples=30)
+@given(conv_case(), st.sampled_from(DTYPES), st.booleans(), st.booleans())
+def test_cpu_matches_reference(case, dtype, direct, parallel):
+    with cpu_strategy(direct, parallel):
+        check_against_reference(K.forward, K.backward, case, dtype)
+
+
+@pytest.mark.parametrize("direct", [True, False])
+def test_cpu_skips_gradients_not_asked_for(direct):
+    rng = np.random.default_rng(5)
+    geom = geometry(stride=2, padding=1, groups=2)
+    x, w, b, dy = make(rng, 2, 4, 7, 7, 4, 3, 3, geom, True, np.float64)
+    want = K.reference_backward(x, w, dy, *geom)
+    with cpu_strategy(direct, parallel=False):
+        dx, dw, db = K.backward(x, w, dy, *geom, has_bias=True, need_input=False, need_weight=True)
+        assert dx is None
+        np.testing.assert_allclose(dw, want[1], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(db, want[2], rtol=1e-12, atol=1e-12)
+        dx, dw, db = K.backward(x, w, dy, *geom, has_bias=False, need_input=True, need_weight=False)
+        assert dw is None and db is None
+        np.testing.assert_allclose(dx, want[0], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("B", [1, 5])
+def test_cpu_row_blocks_split_between_threads(B):
+    """A tall image cut into many row blocks, dealt to several workers (B = 1: one image split
+    into parts with their own dx; B = 5: whole images per worker)."""
+    rng = np.random.default_rng(6)
+    geom = geometry(padding=1)
+    x, w, b, dy = make(rng, B, 8, 60, 9, 8, 3, 3, geom, True, np.float32)
+    saved = cpu.FORWARD_TILE_BYTES, cpu.BACKWARD_TILE_BYTES
+    # K = 72, Wo = 9, float32: three output rows per block, 20 blocks
+    cpu.FORWARD_TILE_BYTES = cpu.BACKWARD_TILE_BYTES = 72 * 9 * 4 * 3
+    try:
+        case = (B, 8, 60, 9, 8, 3, 3, geom, True, 7)
+        with cpu_strategy(direct=False, parallel=True):
+            check_against_reference(K.forward, K.backward, case, np.float32)
+    finally:
+        cpu.FORWARD_TILE_BYTES, cpu.BACKWARD_TILE_BYTES = saved
+
+
+def test_dispatch_by_impl_name():
+    rng = np.random.default_rng(8)
+    geom = geometry(padding=1)
+    x, w, b, dy = make(rng, 1, 2, 4, 4, 3, 3, 3, geom, True, np.float64)
+    ys = [K.forward(x, w, b, *geom, impl=impl) for impl in (None, "cpu", "reference")]
+    np.testing.assert_allclose(ys[0], ys[2], rtol=1e-12)
+    np.testing.assert_allclose(ys[1], ys[2], rtol=1e-12)
+    with pytest.raises(ValueError, match="impl must be"):
+        K.forward(x, w, b, *geom, impl="gpu")

@@ -1,0 +1,111 @@
+"""``Conv1d`` and ``Conv2d`` with PyTorch's arguments, parameter names, shapes, init and repr.
+
+``weight`` (out_channels, in_channels / groups, *kernel_size) and ``bias`` (out_channels,), so
+state dicts load into ``torch.nn.Conv1d/Conv2d`` and back. Default init as PyTorch:
+``kaiming_uniform_(weight, a=sqrt(5))``, which is U(-1/sqrt(fan_in), 1/sqrt(fan_in)), and
+bias U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = in_channels / groups * prod(kernel_size).
+Only ``padding_mode='zeros'`` is implemented.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from tinymm import backend
+from tinymm.nn import functional as F
+from tinymm.nn import init
+from tinymm.nn.module import Module
+from tinymm.nn.parameter import Parameter
+
+_PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+
+
+def _ntuple(name, value, n):
+    if isinstance(value, int) and not isinstance(value, bool):
+        return (value,) * n
+    value = tuple(int(v) for v in value)
+    if len(value) != n:
+        raise ValueError(f"{name} must be an int or a tuple of {n} ints, got {value}")
+    return value
+
+
+class _ConvNd(Module):
+    _n = 0  # spatial dims
+    _functional = None
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+                 groups=1, bias=True, padding_mode="zeros", device="cpu", dtype=None):
+        super().__init__()
+        n, cls = self._n, type(self).__name__
+        if groups <= 0:
+            raise ValueError(f"{cls}: groups must be a positive integer, got {groups}")
+        if in_channels % groups:
+            raise ValueError(f"{cls}: in_channels ({in_channels}) must be divisible by groups ({groups})")
+        if out_channels % groups:
+            raise ValueError(f"{cls}: out_channels ({out_channels}) must be divisible by groups ({groups})")
+        if padding_mode not in _PADDING_MODES:
+            raise ValueError(f"{cls}: padding_mode must be one of {_PADDING_MODES}, got {padding_mode!r}")
+        if padding_mode != "zeros":
+            raise NotImplementedError(f"{cls}: only padding_mode='zeros' is implemented, got {padding_mode!r}")
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+        self.kernel_size = _ntuple("kernel_size", kernel_size, n)
+        self.stride = _ntuple("stride", stride, n)
+        self.dilation = _ntuple("dilation", dilation, n)
+        if isinstance(padding, str):
+            if padding not in ("same", "valid"):
+                raise ValueError(f"{cls}: invalid padding string {padding!r}, should be one of ('valid', 'same')")
+            if padding == "same" and any(s != 1 for s in self.stride):
+                raise ValueError(f"{cls}: padding='same' is not supported for strided convolutions")
+            self.padding = padding
+        else:
+            self.padding = _ntuple("padding", padding, n)
+        self.padding_mode = padding_mode
+        xp = backend.array_module(device)
+        dt = np.dtype(dtype) if dtype is not None else backend.get_default_dtype()
+        self.weight = Parameter(xp.empty((out_channels, in_channels // groups) + self.kernel_size, dt))
+        if bias:
+            self.bias = Parameter(xp.empty((out_channels,), dt))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            fan_in = self.in_channels // self.groups * math.prod(self.kernel_size)
+            if fan_in:
+                bound = 1 / math.sqrt(fan_in)
+                init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, x):
+        return self._functional(x, self.weight, self.bias, self.stride, self.padding,
+                                self.dilation, self.groups)
+
+    def extra_repr(self):
+        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        if self.padding != (0,) * self._n:
+            s += f", padding={self.padding}"
+        if self.dilation != (1,) * self._n:
+            s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self.bias is None:
+            s += ", bias=False"
+        if self.padding_mode != "zeros":
+            s += f", padding_mode={self.padding_mode}"
+        return s
+
+
+class Conv1d(_ConvNd):
+    """1-D convolution over (B, in_channels, L) or unbatched (in_channels, L) input."""
+
+    _n = 1
+    _functional = staticmethod(F.conv1d)
+
+
+class Conv2d(_ConvNd):
+    """2-D convolution over (B, in_channels, H, W) or unbatched (in_channels, H, W) input."""
+
+    _n = 2
+    _functional = staticmethod(F.conv2d)

@@ -1,0 +1,158 @@
+"""Floor 4: ``conv1d`` and ``conv2d`` (the ``tinymm.kernels.conv`` family), PyTorch's signatures.
+
+Both are one ``Function``, ``ConvFn``: a 1-D convolution is a 2-D one with H = 1 and kh = 1,
+and an unbatched input gets a batch of one; both are reshapes of the arrays (views), done in
+``ConvFn`` so the graph holds one node per convolution. Arguments are checked once, here;
+shape problems raise ``ConvError``, which is both a ``RuntimeError`` (what PyTorch raises)
+and a ``ValueError``.
+"""
+from __future__ import annotations
+
+import numbers
+
+from tinymm.autograd import Function
+from tinymm.ops._util import xp_of
+from tinymm.ops.api import as_tensor
+
+from tinymm.nn.functional._checks import check_same_device, check_same_dtype
+
+
+class ConvError(RuntimeError, ValueError):
+    """Bad convolution arguments: the message names the shapes that came and what was expected."""
+
+
+class ConvFn(Function):
+    """y = conv2d(x, w) + bias through ``tinymm.kernels.conv`` on 4-D views of the arrays.
+
+    ``geometry`` = (stride, padding, dilation, groups) in the kernels' form (pairs, and padding
+    ((top, bottom), (left, right))); ``x4_shape``/``w4_shape`` the 4-D views; ``out_shape`` the
+    shape handed back (3-D for conv1d, unbatched inputs without the batch dim).
+    Saves x and w (C-contiguous 4-D views); the kernels rebuild everything else in backward.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, geometry, x4_shape, w4_shape, out_shape):
+        from tinymm.kernels import conv as K
+
+        xp = xp_of(x)
+        x4 = xp.ascontiguousarray(x).reshape(x4_shape)
+        w4 = xp.ascontiguousarray(weight).reshape(w4_shape)
+        y = K.forward(x4, w4, bias, *geometry)
+        ctx.save_for_backward(x4, w4)
+        ctx.meta = (geometry, x.shape, weight.shape, bias is not None, y.shape)
+        return y.reshape(out_shape)
+
+    @staticmethod
+    def backward(ctx, g):
+        from tinymm.kernels import conv as K
+
+        x4, w4 = ctx.saved_arrays
+        geometry, x_shape, w_shape, has_bias, y4_shape = ctx.meta
+        need_x, need_w, need_b = (list(ctx.needs_input_grad) + [False] * 3)[:3]
+        dy = xp_of(g).ascontiguousarray(g).reshape(y4_shape)  # g may be a broadcast view
+        dx, dw, db = K.backward(x4, w4, dy, *geometry, has_bias=has_bias and need_b,
+                                need_input=need_x, need_weight=need_w)
+        return (None if dx is None else dx.reshape(x_shape),
+                None if dw is None else dw.reshape(w_shape), db)
+
+
+# ----------------------------------------------------------------------------- argument checks
+
+
+def _tuple(fn, name, value, n, minimum):
+    """An int or a sequence of n ints, each >= minimum, as an n-tuple."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = (value,) * n
+    try:
+        value = tuple(int(v) for v in value)
+    except TypeError:
+        raise TypeError(f"{fn}: {name} must be an int or a tuple of {n} ints, got {value!r}") from None
+    if len(value) != n:
+        raise ConvError(f"{fn}: {name} must be an int or a tuple of {n} ints, got {value}")
+    if any(v < minimum for v in value):
+        raise ConvError(f"{fn}: {name} must be >= {minimum}, got {value}")
+    return value
+
+
+def _padding(fn, padding, n, kernel, stride, dilation):
+    """((before, after), ...) per spatial axis from an int, a tuple, "valid" or "same".
+
+    "same" pads d (k - 1) in total along each axis, half before and the rest after (the odd
+    extra element of an even kernel goes after, as PyTorch does); it needs stride 1."""
+    if isinstance(padding, str):
+        if padding == "valid":
+            return ((0, 0),) * n
+        if padding == "same":
+            if any(s != 1 for s in stride):
+                raise ConvError(f"{fn}: padding='same' is not supported for strided convolutions (stride={stride})")
+            totals = [d * (k - 1) for d, k in zip(dilation, kernel)]
+            return tuple((t // 2, t - t // 2) for t in totals)
+        raise ConvError(f"{fn}: invalid padding string {padding!r}, expected 'same' or 'valid'")
+    return tuple((p, p) for p in _tuple(fn, "padding", padding, n, 0))
+
+
+def _conv(fn, n, input, weight, bias, stride, padding, dilation, groups):
+    x, w = as_tensor(input, fn), as_tensor(weight, fn)
+    b = None if bias is None else as_tensor(bias, fn)
+    layout = "(B, C, L)" if n == 1 else "(B, C, H, W)"
+    if x.ndim not in (n + 1, n + 2):
+        raise ConvError(f"{fn}: expected a {n + 2}-D batched {layout} or {n + 1}-D unbatched input, "
+                        f"got {x.ndim}-D input of shape {x.shape}")
+    if w.ndim != n + 2:
+        raise ConvError(f"{fn}: weight must be {n + 2}-D (out_channels, in_channels / groups, "
+                        f"{'k' if n == 1 else 'kh, kw'}), got shape {w.shape}")
+    for name, t in (("input", x), ("weight", w), ("bias", b)):
+        if t is not None and t.dtype.kind != "f":
+            raise TypeError(f"{fn}: {name} must be floating (float32 or float64), got {t.dtype}")
+    check_same_device(fn, input=x, weight=w, bias=b)
+    check_same_dtype(fn, input=x, weight=w, bias=b)
+    if isinstance(groups, bool) or not isinstance(groups, numbers.Integral) or groups < 1:
+        raise ConvError(f"{fn}: groups must be a positive int, got {groups!r}")
+    unbatched = x.ndim == n + 1
+    batch_shape = (1,) + x.shape if unbatched else x.shape
+    B, C, spatial = batch_shape[0], batch_shape[1], batch_shape[2:]
+    O, Cg, kernel = w.shape[0], w.shape[1], w.shape[2:]
+    if O % groups:
+        raise ConvError(f"{fn}: weight has {O} output channels (shape {w.shape}), not divisible by groups={groups}")
+    if Cg * groups != C:
+        raise ConvError(f"{fn}: input has {C} channels (shape {x.shape}), weight of shape {w.shape} "
+                        f"with groups={groups} expects {Cg * groups}")
+    if b is not None and b.shape != (O,):
+        raise ConvError(f"{fn}: bias has shape {b.shape}, expected ({O},) for weight of shape {w.shape}")
+    if any(k == 0 for k in kernel):
+        raise ConvError(f"{fn}: weight has an empty kernel (shape {w.shape})")
+    stride = _tuple(fn, "stride", stride, n, 1)
+    dilation = _tuple(fn, "dilation", dilation, n, 1)
+    pads = _padding(fn, padding, n, kernel, stride, dilation)
+    padded = tuple(s + p0 + p1 for s, (p0, p1) in zip(spatial, pads))
+    effective = tuple(d * (k - 1) + 1 for d, k in zip(dilation, kernel))
+    if any(e > p for e, p in zip(effective, padded)):
+        raise ConvError(f"{fn}: kernel of size {tuple(kernel)} (dilated {effective}) is larger than the padded "
+                        f"input {padded} (input shape {x.shape}, padding {pads})")
+    out_spatial = tuple((p - e) // s + 1 for p, e, s in zip(padded, effective, stride))
+    out_shape = ((B,) if not unbatched else ()) + (O,) + out_spatial
+    if n == 1:  # as 2-D: H = 1, kh = 1
+        x4_shape, w4_shape = (B, C, 1) + spatial, (O, Cg, 1) + kernel
+        geometry = ((1, stride[0]), ((0, 0), pads[0]), (1, dilation[0]), int(groups))
+    else:
+        x4_shape, w4_shape = (B, C) + spatial, w.shape
+        geometry = (stride, pads, dilation, int(groups))
+    return ConvFn.apply(x, w, b, geometry, x4_shape, w4_shape, out_shape)
+
+
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """1-D convolution (cross-correlation) over (B, C, L) or unbatched (C, L) input.
+
+    weight (out_channels, in_channels / groups, k), bias (out_channels,) or None; padding an
+    int, a 1-tuple, "valid" or "same" (stride 1 only). Returns (B, out_channels, L_out)."""
+    return _conv("conv1d", 1, input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """2-D convolution (cross-correlation) over (B, C, H, W) or unbatched (C, H, W) input.
+
+    weight (out_channels, in_channels / groups, kh, kw), bias (out_channels,) or None;
+    stride, dilation ints or pairs; padding an int, a pair, "valid" or "same" (stride 1 only;
+    an even kernel's extra row and column go at the bottom and right, as in PyTorch).
+    Returns (B, out_channels, H_out, W_out)."""
+    return _conv("conv2d", 2, input, weight, bias, stride, padding, dilation, groups)
