@@ -28,5 +28,6 @@ from tinymm.nn.pooling import (  # noqa: F401
     MaxPool1d,
     MaxPool2d,
 )
+from tinymm.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell  # noqa: F401
 from tinymm.nn.positional import LearnedPositionalEmbedding, PatchEmbedding, SinusoidalPositionalEncoding  # noqa: F401
 from tinymm.nn.transformer import TransformerDecoderLayer, TransformerEncoder, TransformerEncoderLayer  # noqa: F401

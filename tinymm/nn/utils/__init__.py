@@ -3,3 +3,4 @@
 ``clip_grad`` holds ``clip_grad_norm_`` / ``clip_grad_value_`` (``tinymm.optim`` re-exports them).
 """
 from tinymm.nn.utils.clip_grad import clip_grad_norm_, clip_grad_value_  # noqa: F401
+from tinymm.nn.utils import rnn  # noqa: F401,E402  (PackedSequence, pack_padded_sequence, ...)

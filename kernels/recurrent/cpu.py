@@ -1,0 +1,495 @@
+r"""The recurrent layers on the CPU: BLAS for every product, the time loop in one Numba function.
+
+The math is the reference's (``reference.py``); the work is laid out so that Python is paid
+once per call, not once per step, and every product that can leave the time loop does:
+
+forward::
+
+    XA = x W_ih^T + b_ih (+ b_hh where it simply adds)   one (T*B, I) x (I, G) GEMM, all steps
+    for s in 0..T-1 (inside Numba):
+        HP = hs[s] W_hh^T                              (B, P) x (P, G) BLAS GEMM
+        gates, c, h = fused non-linearities            one pass over (B, G), rows as 1-D views
+        (LSTM with proj_size: h = r W_hr^T, one more small GEMM)
+
+backward::
+
+    for s in T-1..0 (inside Numba):
+        dA[s] = fused gate derivatives                 one pass over (B, G)
+        dh    = dA[s] W_hh   (GRU: dHp[s] W_hh + z dh) (B, G) x (G, P) BLAS GEMM
+    dx = dA W_ih, dW_ih = dA^T x, dW_hh = dHp^T hs    three big GEMMs, outside the loop
+
+Only the two small GEMMs per step stay in the loop: they are the wall (at B32, H128 a
+(32, 128) x (128, 512) GEMM runs far below BLAS's peak). The elementwise work is made cheap
+so that it does not add to it: ``exp`` is softmax's vectorised ``_exp_f32`` for float32 (a
+libm call per element keeps the loops scalar), ``tanh`` is built from it (``_tanh``), rows
+are 1-D contiguous views (indexing a 3-D array in the inner loop was 3.5x slower), and the
+time-major layout keeps each step's rows together.
+
+Both directions of a bidirectional layer run at once (``cpu_forward_pair``/``cpu_backward_pair``):
+one Numba thread each, BLAS held to one thread meanwhile, so that both cores have work
+although each step's GEMM is too small to split.
+"""
+import contextlib
+
+import numpy as np
+from numba import njit, types
+from numba.extending import overload
+
+from ..attention.cpu import _blas_limiter, gemm
+from ..softmax import _exp
+from .reference import GATES, step_order
+
+# Float flags for the gate loops: contraction and reassociation help vectorising; no
+# "no-NaN/no-inf" assumption (a NaN input must come out NaN, not whatever LLVM likes).
+# Every loop also takes NumPy's error model: Python's checks every division for zero to raise
+# ZeroDivisionError, and that branch alone kept ``1 / (1 + e)`` from vectorising.
+_FAST = {"nsz", "arcp", "contract", "afn", "reassoc"}
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. Gate non-linearities
+# ---------------------------------------------------------------------------------------------
+
+# Numba types ``1 - z`` as float64 when z is float32 (NumPy's promotion of an int64 literal),
+# which halves the vector width and converts every element twice: the loops below write every
+# constant as ``one``/``zero`` of the arrays' own dtype (``_one``), and the float32 functions
+# use float32 literals.
+_F = np.float32
+
+
+@njit(inline="always", fastmath=_FAST, error_model="numpy")
+def _sigmoid_f32(v):
+    return _F(1) / (_F(1) + _exp(-v))
+
+
+@njit(inline="always", fastmath=_FAST, error_model="numpy")
+def _tanh_f32(v):
+    """tanh of a float32 from the vectorised exp: 1 - 2 / (1 + exp(2v)) (exact limits +-1 at
+    +-inf), and the odd Taylor series where |v| < 0.2, whose relative accuracy the quotient
+    lacks there (truncation error 1e-8). Absolute error below 1.8e-7 everywhere. Both are
+    computed and one selected, so the loop has no branch; 8x faster here than a version with
+    abs() and a sign flip, which LLVM would not vectorise."""
+    t = _F(1) - _F(2) / (_F(1) + _exp(_F(2) * v))
+    v2 = v * v
+    p = v * (_F(1) + v2 * (_F(-1 / 3) + v2 * (_F(2 / 15) + v2 * _F(-17 / 315))))
+    return p if v2 < _F(0.04) else t
+
+
+def _one(like):
+    """1 of ``like``'s float type (see above)."""
+    return like.dtype.type(1) if hasattr(like, "dtype") else 1.0
+
+
+def _sigmoid(v):
+    """sigmoid in the gate loops: the vectorised float32 version, or exact float64."""
+    return 1.0 / (1.0 + np.exp(-v))
+
+
+def _tanh(v):
+    """tanh in the gate loops: ``_tanh_f32`` for float32, libm's for float64 (full precision)."""
+    return np.tanh(v)
+
+
+@overload(_one)
+def _one_typed(like):
+    if like == types.float32:
+        return lambda like: _F(1)
+    return lambda like: 1.0
+
+
+@overload(_sigmoid)
+def _sigmoid_typed(v):
+    if v == types.float32:
+        return lambda v: _sigmoid_f32(v)
+    return lambda v: 1.0 / (1.0 + np.exp(-v))
+
+
+@overload(_tanh)
+def _tanh_typed(v):
+    if v == types.float32:
+        return lambda v: _tanh_f32(v)
+    return lambda v: np.tanh(v)
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. Forward time loops, one per cell. States by step (hs, cs: (T+1, B, .)), outputs y by time.
+# ---------------------------------------------------------------------------------------------
+
+@njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
+def _write_state(s, perm, lens, h, hs, y):
+    """hs[s+1] = h for the rows still running (and y at their time index), else held / 0."""
+    T, B, P = y.shape
+    zero = _one(h[0, 0]) * 0
+    for b in range(B):
+        on = s < lens[b]
+        src = h[b] if on else hs[s, b]
+        dst, out = hs[s + 1, b], y[perm[s, b], b]
+        for j in range(P):
+            dst[j] = src[j]
+        if on:
+            for j in range(P):
+                out[j] = src[j]
+        else:
+            for j in range(P):
+                out[j] = zero
+
+
+@njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
+def _rnn_forward(relu, xa, perm, lens, w_hh_t, hs, y, hp):
+    T, B, G = xa.shape
+    zero = _one(xa[0, 0, 0]) * 0
+    for s in range(T):
+        gemm(1.0, hs[s], w_hh_t, 0.0, hp, False, False)
+        for b in range(B):
+            a = xa[perm[s, b], b]
+            q = hp[b]
+            if relu:
+                for j in range(G):
+                    q[j] = max(a[j] + q[j], zero)
+            else:
+                for j in range(G):
+                    q[j] = _tanh(a[j] + q[j])
+        _write_state(s, perm, lens, hp, hs, y)
+
+
+@njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
+def _lstm_forward(proj, xa, perm, lens, w_hh_t, w_hr_t, hs, cs, gates, y, hp, r, hr):
+    T, B, G = xa.shape
+    H = G // 4
+    zero = _one(xa[0, 0, 0]) * 0
+    for s in range(T):
+        gemm(1.0, hs[s], w_hh_t, 0.0, hp, False, False)
+        for b in range(B):
+            a, q, gt = xa[perm[s, b], b], hp[b], gates[s, b]
+            c_old, c_new, rb = cs[s, b], cs[s + 1, b], r[b]
+            if s >= lens[b]:
+                gt[:] = zero
+                c_new[:] = c_old
+                rb[:] = zero
+                continue
+            for j in range(G):
+                gt[j] = a[j] + q[j]
+            for j in range(2 * H):
+                gt[j] = _sigmoid(gt[j])
+            for j in range(2 * H, 3 * H):
+                gt[j] = _tanh(gt[j])
+            for j in range(3 * H, G):
+                gt[j] = _sigmoid(gt[j])
+            i, f, g, o = gt[:H], gt[H:2 * H], gt[2 * H:3 * H], gt[3 * H:]
+            for j in range(H):
+                c_new[j] = f[j] * c_old[j] + i[j] * g[j]
+            for j in range(H):
+                rb[j] = o[j] * _tanh(c_new[j])
+        if proj:
+            gemm(1.0, r, w_hr_t, 0.0, hr, False, False)
+            _write_state(s, perm, lens, hr, hs, y)
+        else:
+            _write_state(s, perm, lens, r, hs, y)
+
+
+@njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
+def _gru_forward(xa, perm, lens, w_hh_t, b_hn, hs, gates, hn, y, hp, hnew):
+    T, B, G = xa.shape
+    H = G // 3
+    one = _one(xa[0, 0, 0])
+    zero = one * 0
+    for s in range(T):
+        gemm(1.0, hs[s], w_hh_t, 0.0, hp, False, False)
+        for b in range(B):
+            a, q, gt, m, h, out = xa[perm[s, b], b], hp[b], gates[s, b], hn[s, b], hs[s, b], hnew[b]
+            if s >= lens[b]:
+                gt[:] = zero
+                m[:] = zero
+                continue
+            for j in range(2 * H):
+                gt[j] = _sigmoid(a[j] + q[j])
+            r, z, n = gt[:H], gt[H:2 * H], gt[2 * H:]
+            a_n, q_n = a[2 * H:], q[2 * H:]
+            for j in range(H):
+                m[j] = q_n[j] + b_hn[j]
+            for j in range(H):
+                n[j] = _tanh(a_n[j] + r[j] * m[j])
+            for j in range(H):
+                out[j] = (one - z[j]) * n[j] + z[j] * h[j]
+        _write_state(s, perm, lens, hnew, hs, y)
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. Backward time loops: dA (and GRU's dHp) by step, dh/dc carried, in place
+# ---------------------------------------------------------------------------------------------
+
+@njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
+def _upstream(s, perm, lens, dy, dh, d):
+    """d[b] = dh[b] + dy[t, b] for the rows running at step s, 0 for the others."""
+    B, P = dh.shape
+    zero = _one(dh[0, 0]) * 0
+    for b in range(B):
+        row, carry, up = d[b], dh[b], dy[perm[s, b], b]
+        if s < lens[b]:
+            for j in range(P):
+                row[j] = carry[j] + up[j]
+        else:
+            for j in range(P):
+                row[j] = zero
+
+
+@njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
+def _take_carry(s, lens, carry, dh):
+    """dh[b] = carry[b] for the rows running at step s (the others keep theirs)."""
+    B, P = dh.shape
+    for b in range(B):
+        if s < lens[b]:
+            src, dst = carry[b], dh[b]
+            for j in range(P):
+                dst[j] = src[j]
+
+
+@njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
+def _rnn_backward(relu, perm, lens, w_hh, hs, dy, dh, dA, d, carry):
+    T, B, G = dA.shape
+    one = _one(dA[0, 0, 0])
+    zero = one * 0
+    for s in range(T - 1, -1, -1):
+        _upstream(s, perm, lens, dy, dh, d)
+        for b in range(B):
+            h, row, da = hs[s + 1, b], d[b], dA[s, b]
+            if relu:
+                for j in range(G):
+                    da[j] = row[j] if h[j] > zero else zero
+            else:
+                for j in range(G):
+                    da[j] = row[j] * (one - h[j] * h[j])
+        gemm(1.0, dA[s], w_hh, 0.0, carry, False, False)
+        _take_carry(s, lens, carry, dh)
+
+
+@njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
+def _lstm_backward(proj, perm, lens, w_hh, w_hr, cs, gates, dy, dh, dc, dA, dsteps, d, dr, tc, carry):
+    T, B, G = dA.shape
+    H = G // 4
+    one = _one(dA[0, 0, 0])
+    for s in range(T - 1, -1, -1):
+        _upstream(s, perm, lens, dy, dh, d)
+        if proj:
+            dsteps[s] = d
+            gemm(1.0, d, w_hr, 0.0, dr, False, False)   # dL/dr = dL/dh W_hr
+            src = dr
+        else:
+            src = d
+        for b in range(B):
+            if s >= lens[b]:
+                continue
+            gt, da, dcs, c_old, c_new, row = gates[s, b], dA[s, b], dc[b], cs[s, b], cs[s + 1, b], src[b]
+            i, f, g, o = gt[:H], gt[H:2 * H], gt[2 * H:3 * H], gt[3 * H:]
+            da_i, da_f, da_g, da_o = da[:H], da[H:2 * H], da[2 * H:3 * H], da[3 * H:]
+            for j in range(H):
+                tc[j] = _tanh(c_new[j])
+            for j in range(H):
+                dcs[j] += row[j] * o[j] * (one - tc[j] * tc[j])   # dL/dc' of this step
+            for j in range(H):
+                da_o[j] = row[j] * tc[j] * o[j] * (one - o[j])
+            for j in range(H):
+                da_i[j] = dcs[j] * g[j] * i[j] * (one - i[j])
+            for j in range(H):
+                da_f[j] = dcs[j] * c_old[j] * f[j] * (one - f[j])
+            for j in range(H):
+                da_g[j] = dcs[j] * i[j] * (one - g[j] * g[j])
+            for j in range(H):
+                dcs[j] *= f[j]                                     # carried to step s - 1
+        gemm(1.0, dA[s], w_hh, 0.0, carry, False, False)
+        _take_carry(s, lens, carry, dh)
+
+
+@njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
+def _gru_backward(perm, lens, w_hh, hs, gates, hn, dy, dh, dA, dHp, d, carry):
+    T, B, G = dA.shape
+    H = G // 3
+    one = _one(dA[0, 0, 0])
+    for s in range(T - 1, -1, -1):
+        _upstream(s, perm, lens, dy, dh, d)
+        for b in range(B):
+            if s >= lens[b]:
+                continue
+            gt, da, dhp, row, h, m = gates[s, b], dA[s, b], dHp[s, b], d[b], hs[s, b], hn[s, b]
+            r, z, n = gt[:H], gt[H:2 * H], gt[2 * H:]
+            da_r, da_z, da_n = da[:H], da[H:2 * H], da[2 * H:]
+            for j in range(H):
+                da_n[j] = row[j] * (one - z[j]) * (one - n[j] * n[j])
+            for j in range(H):
+                da_z[j] = row[j] * (h[j] - n[j]) * z[j] * (one - z[j])
+            for j in range(H):
+                da_r[j] = da_n[j] * m[j] * r[j] * (one - r[j])
+            for j in range(2 * H):
+                dhp[j] = da[j]
+            dhp_n = dhp[2 * H:]
+            for j in range(H):
+                dhp_n[j] = da_n[j] * r[j]
+        gemm(1.0, dHp[s], w_hh, 0.0, carry, False, False)
+        for b in range(B):
+            if s < lens[b]:
+                src, row, dst, z = carry[b], d[b], dh[b], gates[s, b, H:2 * H]
+                for j in range(H):
+                    dst[j] = src[j] + row[j] * z[j]
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. Entry points
+# ---------------------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def _one_blas_thread():
+    """BLAS on one thread while the time loop runs (restored afterwards). Each step's GEMM is
+    too small to split: a second BLAS thread only waits for the first (on a busy machine the
+    loop ran 2-6x slower with two)."""
+    limiter = _blas_limiter()
+    if limiter is None:
+        yield
+        return
+    with limiter.limit(limits=1, user_api="blas"):
+        yield
+
+
+def _order(lengths, T, B, reverse):
+    """(perm, lens, identity): identity when steps are times (no reverse, no lengths)."""
+    if lengths is None and not reverse:
+        perm = np.ascontiguousarray(np.broadcast_to(np.arange(T, dtype=np.int64)[:, None], (T, B)))
+        return perm, np.full(B, T, np.int64), True
+    perm, _ = step_order(lengths, T, B, reverse)
+    lens = np.full(B, T, np.int64) if lengths is None else np.asarray(lengths, np.int64)
+    return perm, lens, False
+
+
+def _input_part(mode, x, w_ih, b_ih, b_hh, H):
+    """XA = x W_ih^T + b_ih, with b_hh folded in where it only adds (all but GRU's n part)."""
+    T, B, I = x.shape
+    G = w_ih.shape[0]
+    xa = (x.reshape(T * B, I) @ w_ih.T).reshape(T, B, G)
+    bias = np.zeros(G, x.dtype)
+    if b_ih is not None:
+        bias += b_ih
+    if b_hh is not None:
+        if mode == "GRU":
+            bias[:2 * H] += b_hh[:2 * H]
+        else:
+            bias += b_hh
+    xa += bias
+    return xa
+
+
+def cpu_forward(mode, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, w_hr=None, lengths=None, reverse=False):
+    """Same contract as ``reference_forward``: returns ``(y, h_n, c_n, saved)``."""
+    T, B, _ = x.shape
+    G, P = w_hh.shape
+    H = G // GATES[mode]
+    dtype = x.dtype
+    perm, lens, _ = _order(lengths, T, B, reverse)
+    xa = _input_part(mode, x, w_ih, b_ih, b_hh, H)
+    hs = np.empty((T + 1, B, P), dtype)
+    hs[0] = h0
+    y = np.empty((T, B, P), dtype)
+    hp = np.empty((B, G), dtype)
+    cs = gates = hn = None
+    w_hh_t = np.ascontiguousarray(w_hh.T)  # pre-packed: (P, G) rows make each step's GEMM "NN"
+    if mode == "LSTM":
+        cs = np.empty((T + 1, B, H), dtype)
+        cs[0] = c0
+        proj = w_hr is not None
+        w_hr_t = np.ascontiguousarray(w_hr.T) if proj else np.empty((1, 1), dtype)
+    if mode in ("LSTM", "GRU"):
+        gates = np.empty((T, B, G), dtype)
+    if mode == "GRU":
+        hn = np.empty((T, B, H), dtype)
+        b_hn = np.zeros(H, dtype) if b_hh is None else np.ascontiguousarray(b_hh[2 * H:])
+    with _one_blas_thread():
+        if mode in ("RNN_TANH", "RNN_RELU"):
+            _rnn_forward(mode == "RNN_RELU", xa, perm, lens, w_hh_t, hs, y, hp)
+        elif mode == "LSTM":
+            _lstm_forward(proj, xa, perm, lens, w_hh_t, w_hr_t, hs, cs, gates, y, hp,
+                          np.empty((B, H), dtype), np.empty((B, P), dtype))
+        else:
+            _gru_forward(xa, perm, lens, w_hh_t, b_hn, hs, gates, hn, y, hp, np.empty((B, H), dtype))
+    c_n = None if cs is None else cs[T].copy()
+    return y, hs[T].copy(), c_n, (hs, cs, gates, hn)
+
+
+def cpu_backward(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse, saved, dy, dh_n, dc_n):
+    """Same contract as ``reference_backward``."""
+    hs, cs, gates, hn = saved
+    T, B, I = x.shape
+    G, P = w_hh.shape
+    H = G // GATES[mode]
+    dtype = x.dtype
+    perm, lens, identity = _order(lengths, T, B, reverse)
+    dh = np.zeros((B, P), dtype) if dh_n is None else np.array(dh_n, dtype)
+    dA = np.zeros((T, B, G), dtype)
+    dHp = dA
+    d = np.empty((B, P), dtype)
+    carry = np.empty((B, P), dtype)
+    dc = dsteps = None
+    if mode == "LSTM":
+        dc = np.zeros((B, H), dtype) if dc_n is None else np.array(dc_n, dtype)
+        proj = w_hr is not None
+        dsteps = np.zeros((T, B, P), dtype) if proj else np.empty((1, 1, 1), dtype)
+    if mode == "GRU":
+        dHp = np.zeros((T, B, G), dtype)
+    with _one_blas_thread():
+        if mode in ("RNN_TANH", "RNN_RELU"):
+            _rnn_backward(mode == "RNN_RELU", perm, lens, w_hh, hs, dy, dh, dA, d, carry)
+        elif mode == "LSTM":
+            _lstm_backward(proj, perm, lens, w_hh, w_hr if proj else np.empty((1, 1), dtype), cs, gates,
+                           dy, dh, dc, dA, dsteps, d, np.empty((B, H), dtype), np.empty(H, dtype), carry)
+        else:
+            _gru_backward(perm, lens, w_hh, hs, gates, hn, dy, dh, dA, dHp, d, carry)
+
+    if identity:
+        dA_time = dA
+    else:
+        dA_time = np.empty_like(dA)
+        dA_time[perm, np.arange(B)[None, :]] = dA
+    flat = dA_time.reshape(T * B, G)
+    dx = (flat @ w_ih).reshape(T, B, I)
+    dw_ih = flat.T @ x.reshape(T * B, I)
+    dw_hh = dHp.reshape(T * B, G).T @ hs[:-1].reshape(T * B, P)
+    db_ih = None if b_ih is None else dA.sum(axis=(0, 1))
+    db_hh = None if b_hh is None else dHp.sum(axis=(0, 1))
+    dw_hr = None
+    if w_hr is not None:
+        r_steps = gates[:, :, 3 * H:] * np.tanh(cs[1:])
+        dw_hr = dsteps.reshape(T * B, P).T @ r_steps.reshape(T * B, H)
+    return dx, dh, dc, dw_ih, dw_hh, db_ih, db_hh, dw_hr
+
+
+# ---------------------------------------------------------------------------------------------
+# 5. Both directions of a bidirectional layer at once
+# ---------------------------------------------------------------------------------------------
+
+_pool = None  # two worker threads, made on first use
+
+
+def _run_pair(calls):
+    """Run two zero-argument calls on two threads (the Numba loops release the GIL, and so
+    does NumPy's matmul), BLAS on one thread meanwhile; returns both results in order."""
+    global _pool
+    if _pool is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="tinymm-recurrent")
+    with _one_blas_thread():
+        futures = [_pool.submit(call) for call in calls]
+        return [f.result() for f in futures]
+
+
+def cpu_forward_pair(mode, x, states, weights, lengths=None):
+    """``cpu_forward`` of the forward (reverse=False) and the reverse direction, at once.
+    ``states`` = [(h0, c0)] * 2, ``weights`` = [(w_ih, w_hh, b_ih, b_hh, w_hr)] * 2."""
+    return _run_pair([
+        (lambda d=d: cpu_forward(mode, x, *states[d], *weights[d], lengths, bool(d))) for d in range(2)
+    ])
+
+
+def cpu_backward_pair(mode, x, states, weights, lengths, saved, dys, dh_ns, dc_ns):
+    """``cpu_backward`` of both directions at once (see ``cpu_forward_pair``)."""
+    return _run_pair([
+        (lambda d=d: cpu_backward(mode, x, *states[d], *weights[d], lengths, bool(d), saved[d],
+                                  dys[d], dh_ns[d], dc_ns[d])) for d in range(2)
+    ])

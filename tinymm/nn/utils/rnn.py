@@ -1,0 +1,174 @@
+"""Variable-length batches for the recurrent layers, as ``torch.nn.utils.rnn``.
+
+A ``PackedSequence`` holds a batch of sequences sorted by decreasing length, time step by time
+step: ``data`` (sum of lengths, *) is step 0 of every sequence, then step 1 of every sequence
+that is still running, and so on; ``batch_sizes[t]`` (int64, on the CPU) says how many
+sequences have a step t. ``sorted_indices`` maps the sorted order back to the caller's batch
+(None when the batch came sorted); ``unsorted_indices`` is its inverse.
+
+Packing and unpacking are gathers (``Tensor.__getitem__`` with index arrays), so gradients
+flow through them, and padded positions get none. The recurrent layers unpack to a padded
+time-major batch plus lengths, run the kernels with those lengths, and pack their output again.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from tinymm.nn.functional.recurrent import RecurrentShapeError
+from tinymm.ops import api as O
+from tinymm.ops._util import xp_of
+from tinymm.tensor import Tensor
+
+
+class PackedSequence(NamedTuple):
+    data: Tensor
+    batch_sizes: Tensor
+    sorted_indices: Tensor | None = None
+    unsorted_indices: Tensor | None = None
+
+
+def _host_ints(v, name, fn):
+    """Lengths given as a list, NumPy array or Tensor, as a host int64 array."""
+    a = v.numpy() if isinstance(v, Tensor) else np.asarray(v)
+    if a.ndim != 1 or (a.size and a.dtype.kind not in "iu"):
+        raise RecurrentShapeError(f"{fn}: {name} must be a 1-D sequence of integers, got shape {a.shape} dtype {a.dtype}")
+    return a.astype(np.int64)
+
+
+def _batch_sizes(lengths_sorted: np.ndarray) -> np.ndarray:
+    """batch_sizes[t] = number of sequences longer than t (lengths sorted, decreasing)."""
+    steps = np.arange(int(lengths_sorted[0]))
+    return (lengths_sorted[None, :] > steps[:, None]).sum(axis=1).astype(np.int64)
+
+
+def _lengths_from_batch_sizes(batch_sizes: np.ndarray) -> np.ndarray:
+    """lengths (sorted order) from batch_sizes: row b runs while batch_sizes[t] > b."""
+    rows = np.arange(int(batch_sizes[0]))
+    return (batch_sizes[:, None] > rows[None, :]).sum(axis=0).astype(np.int64)
+
+
+def _packed_rows(batch_sizes: np.ndarray):
+    """(t, b) of every row of packed data, in packing order."""
+    t = np.repeat(np.arange(len(batch_sizes)), batch_sizes)
+    starts = np.concatenate([[0], np.cumsum(batch_sizes)[:-1]])
+    b = np.arange(int(batch_sizes.sum())) - np.repeat(starts, batch_sizes)
+    return t, b
+
+
+def _pad_row(like: Tensor, tail, value) -> Tensor:
+    """One row (1, *tail) of ``value``, on ``like``'s device and of its dtype: the row that
+    padded positions gather."""
+    return Tensor._wrap(xp_of(like.data).full((1,) + tuple(tail), value, dtype=like.dtype))
+
+
+def pack_sorted_time_major(padded: Tensor, batch_sizes: np.ndarray) -> Tensor:
+    """``data`` of a PackedSequence from a time-major (T, B, *) batch already in sorted order."""
+    t, b = _packed_rows(batch_sizes)
+    return O.getitem(padded, (t, b))
+
+
+def unpack_sorted_time_major(data: Tensor, batch_sizes: np.ndarray, total_length=None,
+                             padding_value=0.0):
+    """(padded (T, B, *) in sorted order, lengths (B,) host int64) from packed ``data``."""
+    lengths = _lengths_from_batch_sizes(batch_sizes)
+    T = len(batch_sizes) if total_length is None else int(total_length)
+    B = int(batch_sizes[0])
+    starts = np.concatenate([[0], np.cumsum(batch_sizes)[:-1]])
+    steps = np.arange(T)[:, None]
+    rows = np.arange(B)[None, :]
+    real = steps < lengths[None, :]
+    n = int(batch_sizes.sum())
+    # Padded positions read one extra row of padding_value appended to data.
+    index = np.where(real, starts[np.minimum(steps, len(batch_sizes) - 1)] + rows, n)
+    pad_row = _pad_row(data, data.shape[1:], padding_value)
+    source = O.cat([data, pad_row], dim=0)
+    return O.getitem(source, index), lengths
+
+
+def _as_tensor_lengths(a: np.ndarray) -> Tensor:
+    return Tensor._wrap(np.ascontiguousarray(a, dtype=np.int64))
+
+
+def pack_padded_sequence(input, lengths, batch_first: bool = False, enforce_sorted: bool = True) -> PackedSequence:
+    """Pack a padded batch (T, B, *) ((B, T, *) with ``batch_first``) of sequences of
+    ``lengths`` (B,). With ``enforce_sorted`` the lengths must be in decreasing order;
+    otherwise the batch is sorted here and ``sorted_indices`` records how."""
+    fn = "pack_padded_sequence"
+    x = O.as_tensor(input, fn)
+    if x.ndim < 2:
+        raise RecurrentShapeError(f"{fn}: input must be (T, B, *) or (B, T, *), got shape {x.shape}")
+    if batch_first:
+        x = O.transpose(x, 0, 1)
+    T, B = x.shape[0], x.shape[1]
+    lengths = _host_ints(lengths, "lengths", fn)
+    if lengths.shape != (B,):
+        raise RecurrentShapeError(f"{fn}: lengths has shape {lengths.shape}, expected ({B},) to match the batch of input {tuple(input.shape)}")
+    if B and (lengths.min() < 1 or lengths.max() > T):
+        raise RecurrentShapeError(f"{fn}: lengths {lengths.tolist()} must lie in [1, {T}], the time steps of input {tuple(input.shape)}")
+    sorted_indices = unsorted_indices = None
+    if enforce_sorted:
+        if np.any(np.diff(lengths) > 0):
+            raise RecurrentShapeError(f"{fn}: lengths {lengths.tolist()} are not sorted in decreasing order; "
+                                      "sort the batch or pass enforce_sorted=False")
+    else:
+        order = np.argsort(-lengths, kind="stable")
+        sorted_indices = order
+        unsorted_indices = np.argsort(order, kind="stable")
+        x = O.getitem(x, (slice(None), order))
+        lengths = lengths[order]
+    batch_sizes = _batch_sizes(lengths)
+    data = pack_sorted_time_major(x, batch_sizes)
+    return PackedSequence(data, _as_tensor_lengths(batch_sizes),
+                          None if sorted_indices is None else _as_tensor_lengths(sorted_indices),
+                          None if unsorted_indices is None else _as_tensor_lengths(unsorted_indices))
+
+
+def pad_packed_sequence(sequence: PackedSequence, batch_first: bool = False, padding_value: float = 0.0,
+                        total_length=None):
+    """The inverse of ``pack_padded_sequence``: ``(padded (T, B, *), lengths (B,))`` in the
+    caller's original batch order; T is the longest length, or ``total_length``."""
+    fn = "pad_packed_sequence"
+    batch_sizes = sequence.batch_sizes.numpy()
+    if total_length is not None and total_length < len(batch_sizes):
+        raise RecurrentShapeError(f"{fn}: total_length {total_length} is shorter than the longest sequence ({len(batch_sizes)})")
+    padded, lengths = unpack_sorted_time_major(sequence.data, batch_sizes, total_length, padding_value)
+    if sequence.unsorted_indices is not None:
+        order = sequence.unsorted_indices.numpy()
+        padded = O.getitem(padded, (slice(None), order))
+        lengths = lengths[order]
+    if batch_first:
+        padded = O.transpose(padded, 0, 1)
+    return padded, _as_tensor_lengths(lengths)
+
+
+def pad_sequence(sequences, batch_first: bool = False, padding_value: float = 0.0, padding_side: str = "right") -> Tensor:
+    """Stack tensors of shapes (L_i, *) into (T, B, *) ((B, T, *) with ``batch_first``),
+    T = max L_i, filling with ``padding_value`` on the right (or the left)."""
+    fn = "pad_sequence"
+    seqs = [O.as_tensor(s, fn) for s in sequences]
+    if not seqs:
+        raise RecurrentShapeError(f"{fn}: got no sequences")
+    if padding_side not in ("right", "left"):
+        raise ValueError(f"{fn}: padding_side must be 'right' or 'left', got {padding_side!r}")
+    tail = seqs[0].shape[1:]
+    for i, s in enumerate(seqs):
+        if s.ndim < 1 or s.shape[1:] != tail:
+            raise RecurrentShapeError(f"{fn}: sequence {i} has shape {s.shape}, expected (L, *{tail}) like sequence 0")
+    lengths = np.array([s.shape[0] for s in seqs], dtype=np.int64)
+    T, B, n = int(lengths.max()), len(seqs), int(lengths.sum())
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    steps = np.arange(T)[:, None]
+    shift = (T - lengths)[None, :] if padding_side == "left" else 0
+    pos = steps - shift                                 # position inside each sequence
+    real = (pos >= 0) & (pos < lengths[None, :])
+    index = np.where(real, starts[None, :] + pos, n)
+    out = O.getitem(O.cat(seqs + [_pad_row(seqs[0], tail, padding_value)], dim=0), index)
+    return O.transpose(out, 0, 1) if batch_first else out
+
+
+def pack_sequence(sequences, enforce_sorted: bool = True) -> PackedSequence:
+    """Pack a list of tensors (L_i, *) (``pad_sequence`` then ``pack_padded_sequence``)."""
+    lengths = [O.as_tensor(s, "pack_sequence").shape[0] for s in sequences]
+    return pack_padded_sequence(pad_sequence(sequences), lengths, enforce_sorted=enforce_sorted)
