@@ -30,7 +30,7 @@ from tinymm.nn.functional.recurrent import RecurrentShapeError, bidirectional_la
 from tinymm.nn.module import Module
 from tinymm.nn.parameter import Parameter
 from tinymm.nn.utils.rnn import PackedSequence, pack_sorted_time_major, unpack_sorted_time_major
-from tinymm.ops import api as O
+from tinymm import ops as O
 from tinymm.tensor import Tensor
 
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}

@@ -12,7 +12,7 @@ import numbers
 
 from tinymm.autograd import Function
 from tinymm.ops._util import xp_of
-from tinymm.ops.api import as_tensor
+from tinymm.ops import as_tensor
 
 from tinymm.nn.functional._checks import check_same_device, check_same_dtype
 

@@ -17,7 +17,7 @@ from typing import NamedTuple
 import numpy as np
 
 from tinymm.nn.functional.recurrent import RecurrentShapeError
-from tinymm.ops import api as O
+from tinymm import ops as O
 from tinymm.ops._util import xp_of
 from tinymm.tensor import Tensor
 
