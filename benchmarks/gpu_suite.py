@@ -132,24 +132,6 @@ def _jsonable(x):
 # ============================================================================ environment
 
 
-def gpu_properties():
-    """Name, compute capability and memory of the GPU CuPy sees, or None without one."""
-    from tinymm.backend import cuda_available
-
-    if not cuda_available():
-        return None
-    import cupy
-
-    dev = cupy.cuda.Device()
-    props = cupy.cuda.runtime.getDeviceProperties(dev.id)
-    name = props["name"]
-    free, total = cupy.cuda.runtime.memGetInfo()
-    return {"name": name.decode() if isinstance(name, bytes) else str(name),
-            "compute_capability": f"{props['major']}.{props['minor']}",
-            "multiprocessors": props.get("multiProcessorCount"),
-            "memory_total_gib": round(total / 2**30, 1), "memory_free_gib": round(free / 2**30, 1)}
-
-
 def environment():
     env = {"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count()}
     for mod in ("numpy", "numba", "numba_cuda", "cupy", "torch", "pytest", "hypothesis"):
@@ -157,10 +139,10 @@ def environment():
             env[mod] = __import__(mod).__version__
         except Exception as e:  # noqa: BLE001
             env[mod] = f"not importable: {type(e).__name__}"
-    from tinymm.backend import cuda_status
+    from tinymm.backend import cuda_status, gpu_properties
 
     env["cuda_status"] = cuda_status()[1]
-    env["gpu"] = gpu_properties()
+    env["gpu"] = gpu_properties()  # name, compute capability, memory
     env["NUMBA_ENABLE_CUDASIM"] = os.environ.get("NUMBA_ENABLE_CUDASIM", "(unset)")
     env["CUPY_TF32"] = os.environ.get("CUPY_TF32", "(unset: off)")
     return env
@@ -282,21 +264,29 @@ class Bench:
 
         hook = Peak()
         self.sync()
-        with hook:
-            fn()
-            self.sync()
+        try:
+            with hook:
+                fn()
+                self.sync()
+        except Exception as e:  # noqa: BLE001 - a memory figure is not worth losing the row
+            print(f"  (peak memory not measured: {type(e).__name__}: {e})", flush=True)
+            return None
         return hook.peak / 2**20
 
     def torch_peak_mib(self, fn):
         if self.dry:
             return None
         torch = self.torch
-        torch.cuda.synchronize()
-        base = torch.cuda.memory_allocated()
-        torch.cuda.reset_peak_memory_stats()
-        fn()
-        torch.cuda.synchronize()
-        return (torch.cuda.max_memory_allocated() - base) / 2**20
+        try:
+            torch.cuda.synchronize()
+            base = torch.cuda.memory_allocated()
+            torch.cuda.reset_peak_memory_stats()
+            fn()
+            torch.cuda.synchronize()
+            return (torch.cuda.max_memory_allocated() - base) / 2**20
+        except Exception as e:  # noqa: BLE001
+            print(f"  (torch peak memory not measured: {type(e).__name__}: {e})", flush=True)
+            return None
 
     @contextlib.contextmanager
     def tf32(self, on):
