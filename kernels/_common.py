@@ -205,11 +205,10 @@ def use_cupy_memory_pool(cuda=None) -> bool:
         return True
     if cuda_simulator_enabled() or importlib.util.find_spec("cupy") is None:
         return False
-    from numba.core import config
-
-    if getattr(config, "CUDA_MEMORY_MANAGER", "default") != "default":
-        return False
     cuda = cuda or numba_cuda()
+    # the setting Numba's driver reads (NUMBA_CUDA_MEMORY_MANAGER)
+    if getattr(cuda.cudadrv.driver.config, "CUDA_MEMORY_MANAGER", "default") != "default":
+        return False
     cuda.set_memory_manager(cupy_memory_manager(cuda))
     _memory_manager_installed = True
     return True
