@@ -193,3 +193,16 @@ def test_cuda_without_a_gpu_is_one_line_naming_the_reason_and_the_fix():
         assert message.startswith("device 'cuda' is not available: ")
         assert "pip install 'tinymm[gpu]'" in message or "driver" in message or "no GPU" in message
         assert "device='cpu'" in message
+
+
+def test_info_reports_the_gpu_or_why_there_is_none(capsys):
+    from tinymm.backend import gpu_properties
+    from tinymm.cli import main
+
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    if ok:
+        g = gpu_properties()
+        assert g["name"] in out and f"compute capability {g['compute_capability']}" in out and "GiB" in out
+    else:
+        assert why in out and gpu_properties() is None
