@@ -8,6 +8,10 @@ under Numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``) on machines without a 
 Kernels trust their inputs: shapes, dtypes, devices and values are checked once, by the
 public function a user calls (floor 4 and up), never here.
 
+On a GPU there is one allocator and one stream: kernels allocate their arrays through CuPy,
+Numba's own device allocations are routed into CuPy's memory pool (:func:`use_cupy_memory_pool`,
+installed by :func:`numba_cuda`), and every launch goes through :func:`launch_on_cupy_stream`.
+
 This module imports neither Numba nor CuPy at import time (``import tinymm`` reaches it
 through ``tinymm.backend`` and must stay light); the helpers that need them import them
 when called.
