@@ -8,12 +8,17 @@ under Numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``) on machines without a 
 Kernels trust their inputs: shapes, dtypes, devices and values are checked once, by the
 public function a user calls (floor 4 and up), never here.
 
+On a GPU there is one allocator and one stream: kernels allocate their arrays through CuPy,
+Numba's own device allocations are routed into CuPy's memory pool (:func:`use_cupy_memory_pool`,
+installed by :func:`numba_cuda`), and every launch goes through :func:`launch_on_cupy_stream`.
+
 This module imports neither Numba nor CuPy at import time (``import tinymm`` reaches it
 through ``tinymm.backend`` and must stay light); the helpers that need them import them
 when called.
 """
 import functools
 import importlib
+import importlib.util
 import os
 import sys
 import types
@@ -172,7 +177,102 @@ def numba_cuda():
         np.row_stack = np.vstack
     from numba import cuda
 
+    if not cuda_simulator_enabled():
+        use_cupy_memory_pool(cuda)
     return cuda
+
+
+# ============================================================================ one allocator
+
+_memory_manager_installed = False
+
+
+def use_cupy_memory_pool(cuda=None) -> bool:
+    """Make Numba allocate device memory through CuPy's memory pool (once per process).
+
+    tinymm's kernels allocate every array through CuPy already (``xp.empty`` in each family's
+    host code); Numba itself only wraps those arrays. Anything that still asks Numba for device
+    memory (``numba.cuda.device_array``, ``to_device``, a user's own Numba code) would otherwise
+    get it from a second allocator, ``cuMemAlloc``, beside CuPy's pool: two caches holding
+    memory the other cannot reuse, and out-of-memory errors while the other sits on free
+    blocks. This installs :func:`cupy_memory_manager`'s class as Numba's External Memory
+    Management plugin, so both draw from one pool.
+
+    Numba binds its memory manager when it creates its CUDA context, so this must run before
+    Numba's first CUDA call in the process: :func:`numba_cuda` calls it, and every CUDA kernel
+    module imports ``numba.cuda`` through that. It does nothing (and returns False) when CuPy
+    is not installed, under the CUDA simulator, or when the user chose another plugin with
+    ``NUMBA_CUDA_MEMORY_MANAGER`` (e.g. RMM's).
+    """
+    global _memory_manager_installed
+    if _memory_manager_installed:
+        return True
+    if cuda_simulator_enabled() or importlib.util.find_spec("cupy") is None:
+        return False
+    cuda = cuda or numba_cuda()
+    # the setting Numba's driver reads (NUMBA_CUDA_MEMORY_MANAGER)
+    if getattr(cuda.cudadrv.driver.config, "CUDA_MEMORY_MANAGER", "default") != "default":
+        return False
+    cuda.set_memory_manager(cupy_memory_manager(cuda))
+    _memory_manager_installed = True
+    return True
+
+
+def _releaser(block):
+    """A finalizer that holds CuPy's ``block`` until Numba calls it; then the block goes back
+    to CuPy's pool (when nothing else holds it)."""
+    def release():
+        nonlocal block
+        block = None
+
+    return release
+
+
+@functools.lru_cache(maxsize=None)
+def cupy_memory_manager(cuda):
+    """The class of Numba EMM plugin that allocates device memory from CuPy's current pool.
+
+    Each ``memalloc`` takes a ``cupy.cuda.MemoryPointer`` from ``cupy.cuda.alloc`` (the pool
+    of the current allocator, on the device of Numba's context) and wraps its address in a
+    Numba ``MemoryPointer`` whose finalizer holds the CuPy pointer: when Numba drops its
+    pointer, CuPy's goes back to the pool. Host (pinned) memory stays with Numba
+    (``HostOnlyCUDAMemoryManager``). Built on first use, since the base class lives in
+    ``numba.cuda``; ``cuda`` is that module.
+    """
+    driver = cuda.cudadrv.driver
+
+    class CuPyMemoryManager(cuda.GetIpcHandleMixin, cuda.HostOnlyCUDAMemoryManager):
+        def initialize(self):
+            pass  # CuPy's pool needs no set-up
+
+        def memalloc(self, size):
+            import cupy
+
+            with cupy.cuda.Device(self.context.device.id):
+                block = cupy.cuda.alloc(size)
+            pointer = driver.binding.CUdeviceptr(int(block.ptr))
+            return cuda.MemoryPointer(self.context, pointer, size, finalizer=_releaser(block))
+
+        def get_memory_info(self):
+            import cupy
+
+            with cupy.cuda.Device(self.context.device.id):
+                free, total = cupy.cuda.runtime.memGetInfo()
+                # blocks cached by the pool are free for Numba too: it allocates from the pool
+                free += cupy.get_default_memory_pool().free_bytes()
+            return cuda.MemoryInfo(free=free, total=total)
+
+        def reset(self):
+            import cupy
+
+            super().reset()
+            cupy.get_default_memory_pool().free_all_blocks()
+
+        @property
+        def interface_version(self):
+            return 1
+
+    return CuPyMemoryManager
 
 
 @functools.lru_cache(maxsize=None)

@@ -26,24 +26,45 @@ def parse_device(device) -> str:
     raise ValueError(f"unknown device {device!r}: expected 'cpu' or 'cuda'")
 
 
+CPU_INSTEAD = "or run on the CPU (device='cpu', or leave --device out)"
+
+
 @functools.lru_cache(maxsize=1)
 def cuda_status() -> tuple[bool, str]:
-    """Whether the CUDA backend can be used here, and why not when it cannot."""
+    """Whether the CUDA backend can be used here; when it cannot, the reason and the fix in
+    one line."""
     try:
         import cupy
     except Exception as e:  # ImportError, or a CUDA library missing underneath it
-        return False, f"CuPy is not importable ({type(e).__name__}: {e}); install tinymm[gpu]"
+        return False, (f"CuPy is not installed or does not load ({type(e).__name__}: {e}); "
+                       f"on a machine with an NVIDIA GPU, pip install 'tinymm[gpu]', {CPU_INSTEAD}")
     try:
         n = cupy.cuda.runtime.getDeviceCount()
     except Exception as e:
-        return False, f"CuPy {cupy.__version__} found no usable CUDA driver ({e})"
+        return False, (f"CuPy {cupy.__version__} found no usable NVIDIA driver ({type(e).__name__}: {e}); "
+                       f"install the driver, {CPU_INSTEAD}")
     if n == 0:
-        return False, f"CuPy {cupy.__version__} sees no CUDA device"
+        return False, f"CuPy {cupy.__version__} sees no GPU on this machine; {CPU_INSTEAD}"
     return True, f"CuPy {cupy.__version__}, {n} device(s)"
 
 
 def cuda_available() -> bool:
     return cuda_status()[0]
+
+
+def gpu_properties() -> dict | None:
+    """Name, compute capability and memory (GiB) of the current GPU, or None without one."""
+    if not cuda_available():
+        return None
+    import cupy
+
+    dev = cupy.cuda.Device()
+    props = cupy.cuda.runtime.getDeviceProperties(dev.id)
+    name = props["name"]
+    free, total = cupy.cuda.runtime.memGetInfo()
+    return {"id": dev.id, "name": name.decode() if isinstance(name, bytes) else str(name),
+            "compute_capability": f"{props['major']}.{props['minor']}",
+            "memory_total_gib": total / 2**30, "memory_free_gib": free / 2**30}
 
 
 def array_module(device: str):

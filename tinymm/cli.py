@@ -50,6 +50,12 @@ def backend_rows() -> list[tuple[str, str, str]]:
 
     ok, why = cuda_status()
     rows.append(("CuPy arrays (device 'cuda')", "yes" if ok else "no", why))
+    if ok:
+        from tinymm.backend import gpu_properties
+
+        g = gpu_properties()
+        rows.append((f"GPU {g['id']}", "yes", f"{g['name']}, compute capability {g['compute_capability']}, "
+                     f"{g['memory_total_gib']:.1f} GiB ({g['memory_free_gib']:.1f} GiB free)"))
     if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
         rows.append(("Numba CUDA kernels", "simulator", "NUMBA_ENABLE_CUDASIM=1: CUDA kernels run in Numba's simulator (slow, for tests)"))
     elif importlib.util.find_spec("numba_cuda") is None and importlib.util.find_spec("numba") is not None:
