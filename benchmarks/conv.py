@@ -7,6 +7,9 @@ Workloads (forward alone, and forward + backward):
 - conv1d for audio: 40 -> 64 channels, k5, padding 2, T400, B16
 - the seed CNN's layers at B32: 3 -> 16 3x3 at 32x32 (its input needs no gradient, as an
   image batch does not) and 16 -> 32 3x3 at 16x16
+- the whole seed CNN (``tinymm.models.ImageClassifier``: conv 3->16, ReLU, max-pool, conv
+  16->32, ReLU, max-pool, linear) at B32 3x32x32, forward and a training step's forward +
+  backward through cross-entropy, beside the same torch.nn model with the same weights
 
 "tinymm" is ``tinymm.nn.functional.conv1d/conv2d`` on Tensors (autograd's overhead included);
 "numpy" the reference in ``tinymm.kernels.conv.reference`` (a loop over kernel taps, an einsum
@@ -100,6 +103,54 @@ def make_workloads(torch, cases, with_numpy=True):
     return out
 
 
+def seed_cnn_workloads(torch, batch=32, size=32, classes=10):
+    """The seed's whole CNN, tinymm against a torch.nn twin holding the same weights."""
+    import tinymm as tm
+    import tinymm.nn.functional as F
+    from tinymm.models import ImageClassifier
+
+    rng = np.random.default_rng(7)
+    x = rng.random((batch, 3, size, size), dtype=np.float32)
+    y = rng.integers(0, classes, batch)
+    model = ImageClassifier(classes, image_size=size)
+    tx, ty = tm.tensor(x), tm.tensor(y)
+
+    def tm_fwd():
+        with tm.no_grad():
+            return model(tx)
+
+    def tm_fb():
+        model.zero_grad()
+        F.cross_entropy(model(tx), ty).backward()
+
+    t_fwd = t_fb = None
+    if torch is not None:
+        nn = torch.nn
+        twin = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                             nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                             nn.Flatten(), nn.Linear(32 * (size // 4) ** 2, classes))
+        state = {k: torch.tensor(v.numpy()) for k, v in model.state_dict().items()}
+        twin.load_state_dict({"0.weight": state["conv1.weight"], "0.bias": state["conv1.bias"],
+                              "3.weight": state["conv2.weight"], "3.bias": state["conv2.bias"],
+                              "7.weight": state["fc.weight"], "7.bias": state["fc.bias"]})
+        xx, yy = torch.tensor(x), torch.tensor(y)
+
+        def t_fwd():
+            with torch.no_grad():
+                return twin(xx)
+
+        def t_fb():
+            twin.zero_grad()
+            torch.nn.functional.cross_entropy(twin(xx), yy).backward()
+
+    s2 = size // 2
+    flops = 2.0 * batch * (16 * size * size * 27 + 32 * s2 * s2 * 16 * 9)
+    name = f"seed CNN B{batch} 3x{size}x{size}"
+    return [Workload(f"fwd     {name}", {"tinymm": tm_fwd, "numpy": None, "torch": t_fwd}, flops=flops),
+            Workload(f"fwd+bwd {name}", {"tinymm": tm_fb, "numpy": None, "torch": t_fb}, flops=3 * flops,
+                     note="(training step without the optimizer)")]
+
+
 def main(argv=None):
     threads_arg = argparse.ArgumentParser(add_help=False)
     threads_arg.add_argument("--threads", type=int, default=os.cpu_count() or 1)
@@ -111,7 +162,7 @@ def main(argv=None):
     torch = torch_or_none()
     if torch is not None:
         torch.set_num_threads(known.threads)
-    return run("conv", make_workloads(torch, CASES), args=args)
+    return run("conv", seed_cnn_workloads(torch) + make_workloads(torch, CASES), args=args)
 
 
 if __name__ == "__main__":
