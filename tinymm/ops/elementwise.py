@@ -24,17 +24,26 @@ def _shape(a):
 # ----------------------------------------------------------------------------- binary
 
 
-class Add(Function):
-    @staticmethod
-    def forward(ctx, a, b):
-        ctx.shapes = (_shape(a), _shape(b))
-        return a + b
+class _AddSub(Function):
+    """a + b (``sign`` 1) or a − b (``sign`` −1): the gradient goes to a as it is and to b
+    times the sign, each summed back to its operand's shape."""
 
-    @staticmethod
-    def backward(ctx, g):
+    sign = 1
+
+    @classmethod
+    def forward(cls, ctx, a, b):
+        ctx.shapes = (_shape(a), _shape(b))
+        return a + b if cls.sign > 0 else a - b
+
+    @classmethod
+    def backward(cls, ctx, g):
         sa, sb = ctx.shapes
         na, nb = ctx.needs_input_grad
-        return (unbroadcast(g, sa) if na else None, unbroadcast(g, sb) if nb else None)
+        return (unbroadcast(g, sa) if na else None, unbroadcast(g if cls.sign > 0 else -g, sb) if nb else None)
+
+
+class Add(_AddSub):
+    sign = 1
 
 
 def add(a, b, *, alpha=1):
@@ -44,17 +53,8 @@ def add(a, b, *, alpha=1):
     return Add.apply(a, b)
 
 
-class Sub(Function):
-    @staticmethod
-    def forward(ctx, a, b):
-        ctx.shapes = (_shape(a), _shape(b))
-        return a - b
-
-    @staticmethod
-    def backward(ctx, g):
-        sa, sb = ctx.shapes
-        na, nb = ctx.needs_input_grad
-        return (unbroadcast(g, sa) if na else None, unbroadcast(-g, sb) if nb else None)
+class Sub(_AddSub):
+    sign = -1
 
 
 def sub(a, b, *, alpha=1):
