@@ -24,17 +24,26 @@ def _shape(a):
 # ----------------------------------------------------------------------------- binary
 
 
-class Add(Function):
-    @staticmethod
-    def forward(ctx, a, b):
-        ctx.shapes = (_shape(a), _shape(b))
-        return a + b
+class _AddSub(Function):
+    """a + b (``sign`` 1) or a − b (``sign`` −1): the gradient goes to a as it is and to b
+    times the sign, each summed back to its operand's shape."""
 
-    @staticmethod
-    def backward(ctx, g):
+    sign = 1
+
+    @classmethod
+    def forward(cls, ctx, a, b):
+        ctx.shapes = (_shape(a), _shape(b))
+        return a + b if cls.sign > 0 else a - b
+
+    @classmethod
+    def backward(cls, ctx, g):
         sa, sb = ctx.shapes
         na, nb = ctx.needs_input_grad
-        return (unbroadcast(g, sa) if na else None, unbroadcast(g, sb) if nb else None)
+        return (unbroadcast(g, sa) if na else None, unbroadcast(g if cls.sign > 0 else -g, sb) if nb else None)
+
+
+class Add(_AddSub):
+    sign = 1
 
 
 def add(a, b, *, alpha=1):
@@ -44,17 +53,8 @@ def add(a, b, *, alpha=1):
     return Add.apply(a, b)
 
 
-class Sub(Function):
-    @staticmethod
-    def forward(ctx, a, b):
-        ctx.shapes = (_shape(a), _shape(b))
-        return a - b
-
-    @staticmethod
-    def backward(ctx, g):
-        sa, sb = ctx.shapes
-        na, nb = ctx.needs_input_grad
-        return (unbroadcast(g, sa) if na else None, unbroadcast(-g, sb) if nb else None)
+class Sub(_AddSub):
+    sign = -1
 
 
 def sub(a, b, *, alpha=1):
@@ -196,6 +196,37 @@ def minimum(a, b):
 # ----------------------------------------------------------------------------- unary
 
 
+class UnaryFunction(Function):
+    """y = f(x), dy/dx = df(x, y): a subclass names its value ``f(xp, x)`` and derivative
+    ``df(xp, x, out)`` and says which of input and output backward needs (``saves``: "x",
+    "out" or "both"); only those are saved. Floating-point warnings are silenced, as PyTorch
+    gives inf/NaN without a word."""
+
+    saves = "x"
+
+    @staticmethod
+    def f(xp, x):
+        raise NotImplementedError
+
+    @staticmethod
+    def df(xp, x, out):
+        raise NotImplementedError
+
+    @classmethod
+    def forward(cls, ctx, x):
+        xp = xp_of(x)
+        with np.errstate(all="ignore"):
+            out = cls.f(xp, x).astype(x.dtype, copy=False)
+        ctx.save_for_backward(x if cls.saves != "out" else None, out if cls.saves != "x" else None)
+        return out
+
+    @classmethod
+    def backward(cls, ctx, g):
+        x, out = ctx.saved_arrays
+        with np.errstate(all="ignore"):
+            return (g * cls.df(xp_of(g), x, out)).astype(g.dtype, copy=False)
+
+
 class Neg(Function):
     @staticmethod
     def forward(ctx, x):
@@ -210,85 +241,50 @@ def neg(x):
     return Neg.apply(as_tensor(x, "neg"))
 
 
-class Exp(Function):
-    @staticmethod
-    def forward(ctx, x):
-        out = xp_of(x).exp(x)
-        ctx.save_for_backward(out)
-        return out
-
-    @staticmethod
-    def backward(ctx, g):
-        (out,) = ctx.saved_arrays
-        return g * out
+class Exp(UnaryFunction):
+    saves = "out"
+    f = staticmethod(lambda xp, x: xp.exp(x))
+    df = staticmethod(lambda xp, x, out: out)
 
 
 def exp(x):
     return Exp.apply(to_float(as_tensor(x, "exp")))
 
 
-class Log(Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return xp_of(x).log(x)
-
-    @staticmethod
-    def backward(ctx, g):
-        (x,) = ctx.saved_arrays
-        return g / x
+class Log(UnaryFunction):
+    f = staticmethod(lambda xp, x: xp.log(x))
+    df = staticmethod(lambda xp, x, out: 1 / x)
 
 
 def log(x):
     return Log.apply(to_float(as_tensor(x, "log")))
 
 
-class Sqrt(Function):
-    @staticmethod
-    def forward(ctx, x):
-        out = xp_of(x).sqrt(x)
-        ctx.save_for_backward(out)
-        return out
-
-    @staticmethod
-    def backward(ctx, g):
-        (out,) = ctx.saved_arrays
-        return g / (2 * out)
+class Sqrt(UnaryFunction):
+    saves = "out"
+    f = staticmethod(lambda xp, x: xp.sqrt(x))
+    df = staticmethod(lambda xp, x, out: 1 / (2 * out))
 
 
 def sqrt(x):
     return Sqrt.apply(to_float(as_tensor(x, "sqrt")))
 
 
-class Abs(Function):
+class Abs(UnaryFunction):
     """|x|; the gradient at 0 is 0 (sign(0) = 0), as in PyTorch."""
 
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return xp_of(x).abs(x)
-
-    @staticmethod
-    def backward(ctx, g):
-        (x,) = ctx.saved_arrays
-        return g * xp_of(x).sign(x)
+    f = staticmethod(lambda xp, x: xp.abs(x))
+    df = staticmethod(lambda xp, x, out: xp.sign(x))
 
 
 def abs(x):
     return Abs.apply(as_tensor(x, "abs"))
 
 
-class Tanh(Function):
-    @staticmethod
-    def forward(ctx, x):
-        out = xp_of(x).tanh(x)
-        ctx.save_for_backward(out)
-        return out
-
-    @staticmethod
-    def backward(ctx, g):
-        (out,) = ctx.saved_arrays
-        return g * (1 - out * out)
+class Tanh(UnaryFunction):
+    saves = "out"
+    f = staticmethod(lambda xp, x: xp.tanh(x))
+    df = staticmethod(lambda xp, x, out: 1 - out * out)
 
 
 def tanh(x):
@@ -302,34 +298,20 @@ def _stable_sigmoid(x):
     return xp.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
 
 
-class Sigmoid(Function):
-    @staticmethod
-    def forward(ctx, x):
-        out = _stable_sigmoid(x)
-        ctx.save_for_backward(out)
-        return out
-
-    @staticmethod
-    def backward(ctx, g):
-        (out,) = ctx.saved_arrays
-        return g * out * (1 - out)
+class Sigmoid(UnaryFunction):
+    saves = "out"
+    f = staticmethod(lambda xp, x: _stable_sigmoid(x))
+    df = staticmethod(lambda xp, x, out: out * (1 - out))
 
 
 def sigmoid(x):
     return Sigmoid.apply(to_float(as_tensor(x, "sigmoid")))
 
 
-class Relu(Function):
-    @staticmethod
-    def forward(ctx, x):
-        out = xp_of(x).maximum(x, 0)
-        ctx.save_for_backward(out)
-        return out
-
-    @staticmethod
-    def backward(ctx, g):
-        (out,) = ctx.saved_arrays
-        return g * (out > 0)
+class Relu(UnaryFunction):
+    saves = "out"
+    f = staticmethod(lambda xp, x: xp.maximum(x, 0))
+    df = staticmethod(lambda xp, x, out: out > 0)
 
 
 def relu(x):

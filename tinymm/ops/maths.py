@@ -1,10 +1,11 @@
 """Unary maths and the binary ops beyond + − × ÷: trigonometry, rounding, logs and exps,
 remainders, bitwise and logical ops, ``isclose``-style tests and ``norm``.
 
-A differentiable unary op is a ``_Unary`` subclass naming its value ``f(xp, x)`` and its
-derivative ``df(xp, x, out)`` (the derivative may use the input, the output or both; the
-class says which to save). Rounding ops (floor, ceil, trunc, round, sign, floor division)
-have a zero gradient almost everywhere: PyTorch returns zeros, so do they (``_ZeroGrad``).
+A differentiable unary op is a ``UnaryFunction`` subclass (defined in ``elementwise.py``)
+naming its value ``f(xp, x)`` and its derivative ``df(xp, x, out)`` (the derivative may use
+the input, the output or both; the class says which to save). Rounding ops (floor, ceil,
+trunc, round, sign, floor division) have a zero gradient almost everywhere: PyTorch returns
+zeros, so do they (``_ZeroGrad``).
 Float-only maths promote integer input to the default float dtype, as PyTorch does; bitwise
 ops accept integers and bools only.
 """
@@ -19,7 +20,7 @@ from tinymm.autograd import Function
 from tinymm.backend import get_default_dtype
 from tinymm.ops._util import DTypeError, is_scalar, normalize_dims, unbroadcast, xp_of
 from tinymm.ops.convert import as_tensor, cast, operands, to_float
-from tinymm.ops.elementwise import erf_array
+from tinymm.ops.elementwise import UnaryFunction, erf_array
 from tinymm.tensor import Tensor
 
 
@@ -34,135 +35,107 @@ def _shape(a):
 # ----------------------------------------------------------------------------- unary maths
 
 
-class _Unary(Function):
-    """y = f(x), dy/dx = df(x, y). ``saves``: "x", "out" or "both"."""
-
-    saves = "x"
-
-    @staticmethod
-    def f(xp, x):
-        raise NotImplementedError
-
-    @staticmethod
-    def df(xp, x, out):
-        raise NotImplementedError
-
-    @classmethod
-    def forward(cls, ctx, x):
-        xp = xp_of(x)
-        with np.errstate(all="ignore"):
-            out = cls.f(xp, x).astype(x.dtype, copy=False)
-        ctx.save_for_backward(x if cls.saves != "out" else None, out if cls.saves != "x" else None)
-        return out
-
-    @classmethod
-    def backward(cls, ctx, g):
-        x, out = ctx.saved_arrays
-        with np.errstate(all="ignore"):
-            return (g * cls.df(xp_of(g), x, out)).astype(g.dtype, copy=False)
-
-
-class Sin(_Unary):
+class Sin(UnaryFunction):
     f = staticmethod(lambda xp, x: xp.sin(x))
     df = staticmethod(lambda xp, x, out: xp.cos(x))
 
 
-class Cos(_Unary):
+class Cos(UnaryFunction):
     f = staticmethod(lambda xp, x: xp.cos(x))
     df = staticmethod(lambda xp, x, out: -xp.sin(x))
 
 
-class Tan(_Unary):
+class Tan(UnaryFunction):
     saves = "out"
     f = staticmethod(lambda xp, x: xp.tan(x))
     df = staticmethod(lambda xp, x, out: 1 + out * out)
 
 
-class Asin(_Unary):
+class Asin(UnaryFunction):
     f = staticmethod(lambda xp, x: xp.arcsin(x))
     df = staticmethod(lambda xp, x, out: 1 / xp.sqrt(1 - x * x))
 
 
-class Acos(_Unary):
+class Acos(UnaryFunction):
     f = staticmethod(lambda xp, x: xp.arccos(x))
     df = staticmethod(lambda xp, x, out: -1 / xp.sqrt(1 - x * x))
 
 
-class Atan(_Unary):
+class Atan(UnaryFunction):
     f = staticmethod(lambda xp, x: xp.arctan(x))
     df = staticmethod(lambda xp, x, out: 1 / (1 + x * x))
 
 
-class Sinh(_Unary):
+class Sinh(UnaryFunction):
     f = staticmethod(lambda xp, x: xp.sinh(x))
     df = staticmethod(lambda xp, x, out: xp.cosh(x))
 
 
-class Cosh(_Unary):
+class Cosh(UnaryFunction):
     f = staticmethod(lambda xp, x: xp.cosh(x))
     df = staticmethod(lambda xp, x, out: xp.sinh(x))
 
 
-class Asinh(_Unary):
+class Asinh(UnaryFunction):
     f = staticmethod(lambda xp, x: xp.arcsinh(x))
     df = staticmethod(lambda xp, x, out: 1 / xp.sqrt(x * x + 1))
 
 
-class Acosh(_Unary):
+class Acosh(UnaryFunction):
     f = staticmethod(lambda xp, x: xp.arccosh(x))
     df = staticmethod(lambda xp, x, out: 1 / xp.sqrt(x * x - 1))
 
 
-class Atanh(_Unary):
+class Atanh(UnaryFunction):
     f = staticmethod(lambda xp, x: xp.arctanh(x))
     df = staticmethod(lambda xp, x, out: 1 / (1 - x * x))
 
 
-class Rsqrt(_Unary):
+class Rsqrt(UnaryFunction):
     saves = "out"
     f = staticmethod(lambda xp, x: 1 / xp.sqrt(x))
     df = staticmethod(lambda xp, x, out: -0.5 * out * out * out)
 
 
-class Reciprocal(_Unary):
+class Reciprocal(UnaryFunction):
     saves = "out"
     f = staticmethod(lambda xp, x: 1 / x)
     df = staticmethod(lambda xp, x, out: -out * out)
 
 
-class Square(_Unary):
+class Square(UnaryFunction):
     f = staticmethod(lambda xp, x: x * x)
     df = staticmethod(lambda xp, x, out: 2 * x)
 
 
-class Exp2(_Unary):
+class Exp2(UnaryFunction):
     saves = "out"
     f = staticmethod(lambda xp, x: xp.exp2(x))
     df = staticmethod(lambda xp, x, out: out * math.log(2.0))
 
 
-class Log2(_Unary):
+class Log2(UnaryFunction):
     f = staticmethod(lambda xp, x: xp.log2(x))
     df = staticmethod(lambda xp, x, out: 1 / (x * math.log(2.0)))
 
 
-class Log10(_Unary):
+class Log10(UnaryFunction):
     f = staticmethod(lambda xp, x: xp.log10(x))
     df = staticmethod(lambda xp, x, out: 1 / (x * math.log(10.0)))
 
 
-class Log1p(_Unary):
+class Log1p(UnaryFunction):
     f = staticmethod(lambda xp, x: xp.log1p(x))
     df = staticmethod(lambda xp, x, out: 1 / (1 + x))
 
 
-class Expm1(_Unary):
+class Expm1(UnaryFunction):
     saves = "out"
     f = staticmethod(lambda xp, x: xp.expm1(x))
     df = staticmethod(lambda xp, x, out: out + 1)
 
 
-class Erf(_Unary):
+class Erf(UnaryFunction):
     f = staticmethod(lambda xp, x: erf_array(x))
     df = staticmethod(lambda xp, x, out: (2 / math.sqrt(math.pi)) * xp.exp(-x * x))
 

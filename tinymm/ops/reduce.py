@@ -38,11 +38,20 @@ def _count(shape, axes) -> int:
     return int(np.prod([shape[a] for a in axes]))
 
 
-class Sum(Function):
-    @staticmethod
-    def forward(ctx, x, axes=None, keepdim=False):
+class _AxisReduce(Function):
+    """``x.<method>(axis=axes, keepdims=keepdim)``; saves only the input shape and the axes,
+    which is all a linear reduction's backward needs."""
+
+    method = None  # "sum" or "mean"
+
+    @classmethod
+    def forward(cls, ctx, x, axes=None, keepdim=False):
         ctx.meta = (x.shape, axes, keepdim)
-        return x.sum(axis=axes, keepdims=keepdim)
+        return getattr(x, cls.method)(axis=axes, keepdims=keepdim)
+
+
+class Sum(_AxisReduce):
+    method = "sum"
 
     @staticmethod
     def backward(ctx, g):
@@ -67,11 +76,8 @@ def sum(x, dim=None, keepdim=False, *, dtype=None, **np_style):
     return Sum.apply(x, axes, keep)
 
 
-class Mean(Function):
-    @staticmethod
-    def forward(ctx, x, axes=None, keepdim=False):
-        ctx.meta = (x.shape, axes, keepdim)
-        return x.mean(axis=axes, keepdims=keepdim)
+class Mean(_AxisReduce):
+    method = "mean"
 
     @staticmethod
     def backward(ctx, g):
