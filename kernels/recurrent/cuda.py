@@ -36,80 +36,116 @@ THREADS = 128  # threads per block of every elementwise kernel
 
 @functools.lru_cache(maxsize=None)
 def _kernels():
-    """Compile the device functions and kernels once, on first use."""
+    """Compile the device functions and kernels once, on first use.
+
+    Every kernel starts from ``element`` (or ``live_element``): thread ``k`` owns element
+    ``(b, j) = divmod(k, W)`` of a (B, W) array. The (T, B, n H) gate arrays (``gates``,
+    ``dA``, ``dHp``) hold gate ``q`` of unit ``j`` at column ``q * H + j``; ``take3``/``take4``
+    read and ``put3``/``put4`` write the 3 (GRU) or 4 (LSTM) gates of one (s, b, j), taking
+    ``H`` from the array's width.
+    """
 
     @cuda.jit(device=True)
     def sigmoid(v):
         return 1 / (1 + math.exp(-v))
 
+    @cuda.jit(device=True)
+    def element(a):
+        """This thread's (b, j) in the (B, W) array ``a``, and whether it lies inside it."""
+        W = a.shape[1]
+        k = cuda.grid(1)
+        return k // W, k % W, k < a.shape[0] * W
+
+    @cuda.jit(device=True)
+    def live_element(a, lens, s):
+        """``element(a)``, its flag false also where step ``s`` is padding for row ``b``."""
+        b, j, inside = element(a)
+        return b, j, inside and s < lens[b]
+
+    @cuda.jit(device=True)
+    def preact(xa, hp, t, b, c):
+        """Input part plus hidden part of gate column ``c``."""
+        return xa[t, b, c] + hp[b, c]
+
+    @cuda.jit(device=True)
+    def take3(a, s, b, j):
+        H = a.shape[2] // 3
+        return a[s, b, j], a[s, b, H + j], a[s, b, 2 * H + j]
+
+    @cuda.jit(device=True)
+    def take4(a, s, b, j):
+        H = a.shape[2] // 4
+        return a[s, b, j], a[s, b, H + j], a[s, b, 2 * H + j], a[s, b, 3 * H + j]
+
+    @cuda.jit(device=True)
+    def put_at(a, s, b, j, H, v0, v1, v2):
+        """The first three gates, ``H`` given (shared by ``put3`` and ``put4``)."""
+        a[s, b, j] = v0
+        a[s, b, H + j] = v1
+        a[s, b, 2 * H + j] = v2
+
+    @cuda.jit(device=True)
+    def put3(a, s, b, j, v0, v1, v2):
+        put_at(a, s, b, j, a.shape[2] // 3, v0, v1, v2)
+
+    @cuda.jit(device=True)
+    def put4(a, s, b, j, v0, v1, v2, v3):
+        H = a.shape[2] // 4
+        put_at(a, s, b, j, H, v0, v1, v2)
+        a[s, b, 3 * H + j] = v3
+
     @cuda.jit
     def rnn_forward(xa, hp, perm, lens, s, relu, hnew):
-        B, H = hnew.shape
-        k = cuda.grid(1)
-        if k >= B * H:
-            return
-        b, j = k // H, k % H
-        if s >= lens[b]:
-            return
-        v = xa[perm[s, b], b, j] + hp[b, j]
-        hnew[b, j] = max(v, 0) if relu else math.tanh(v)
+        b, j, live = live_element(hnew, lens, s)
+        if live:
+            v = preact(xa, hp, perm[s, b], b, j)
+            hnew[b, j] = max(v, 0) if relu else math.tanh(v)
 
     @cuda.jit
     def lstm_forward(xa, hp, perm, lens, s, gates, cs, r):
-        B, H = r.shape
-        k = cuda.grid(1)
-        if k >= B * H:
+        H = r.shape[1]
+        b, j, inside = element(r)
+        if not inside:
             return
-        b, j = k // H, k % H
-        if s >= lens[b]:
-            for q in range(4):
-                gates[s, b, q * H + j] = 0
+        if s >= lens[b]:  # padding: c is held, the gates and r are zero
+            put4(gates, s, b, j, 0, 0, 0, 0)
             cs[s + 1, b, j] = cs[s, b, j]
             r[b, j] = 0
             return
         t = perm[s, b]
-        i = sigmoid(xa[t, b, j] + hp[b, j])
-        f = sigmoid(xa[t, b, H + j] + hp[b, H + j])
-        g = math.tanh(xa[t, b, 2 * H + j] + hp[b, 2 * H + j])
-        o = sigmoid(xa[t, b, 3 * H + j] + hp[b, 3 * H + j])
+        i = sigmoid(preact(xa, hp, t, b, j))
+        f = sigmoid(preact(xa, hp, t, b, H + j))
+        g = math.tanh(preact(xa, hp, t, b, 2 * H + j))
+        o = sigmoid(preact(xa, hp, t, b, 3 * H + j))
         c = f * cs[s, b, j] + i * g
-        gates[s, b, j] = i
-        gates[s, b, H + j] = f
-        gates[s, b, 2 * H + j] = g
-        gates[s, b, 3 * H + j] = o
+        put4(gates, s, b, j, i, f, g, o)
         cs[s + 1, b, j] = c
         r[b, j] = o * math.tanh(c)
 
     @cuda.jit
     def gru_forward(xa, hp, b_hn, perm, lens, s, gates, hn, hs, hnew):
-        B, H = hnew.shape
-        k = cuda.grid(1)
-        if k >= B * H:
+        H = hnew.shape[1]
+        b, j, inside = element(hnew)
+        if not inside:
             return
-        b, j = k // H, k % H
         if s >= lens[b]:
-            for q in range(3):
-                gates[s, b, q * H + j] = 0
+            put3(gates, s, b, j, 0, 0, 0)
             hn[s, b, j] = 0
             return
         t = perm[s, b]
-        r = sigmoid(xa[t, b, j] + hp[b, j])
-        z = sigmoid(xa[t, b, H + j] + hp[b, H + j])
+        r = sigmoid(preact(xa, hp, t, b, j))
+        z = sigmoid(preact(xa, hp, t, b, H + j))
         m = hp[b, 2 * H + j] + b_hn[j]
         n = math.tanh(xa[t, b, 2 * H + j] + r * m)
-        gates[s, b, j] = r
-        gates[s, b, H + j] = z
-        gates[s, b, 2 * H + j] = n
+        put3(gates, s, b, j, r, z, n)
         hn[s, b, j] = m
         hnew[b, j] = (1 - z) * n + z * hs[s, b, j]
 
     @cuda.jit
     def write_state(perm, lens, s, hnew, hs, y):
-        B, P = hnew.shape
-        k = cuda.grid(1)
-        if k >= B * P:
+        b, j, inside = element(hnew)
+        if not inside:
             return
-        b, j = k // P, k % P
         t = perm[s, b]
         if s < lens[b]:
             hs[s + 1, b, j] = hnew[b, j]
@@ -120,21 +156,14 @@ def _kernels():
 
     @cuda.jit
     def upstream(perm, lens, s, dy, dh, d):
-        B, P = dh.shape
-        k = cuda.grid(1)
-        if k >= B * P:
-            return
-        b, j = k // P, k % P
-        d[b, j] = dh[b, j] + dy[perm[s, b], b, j] if s < lens[b] else 0
+        b, j, inside = element(dh)
+        if inside:
+            d[b, j] = dh[b, j] + dy[perm[s, b], b, j] if s < lens[b] else 0
 
     @cuda.jit
     def rnn_backward(lens, s, relu, d, hs, dA):
-        B, H = d.shape
-        k = cuda.grid(1)
-        if k >= B * H:
-            return
-        b, j = k // H, k % H
-        if s >= lens[b]:
+        b, j, live = live_element(d, lens, s)
+        if not live:
             return
         h = hs[s + 1, b, j]
         if relu:
@@ -144,60 +173,44 @@ def _kernels():
 
     @cuda.jit
     def lstm_backward(lens, s, dr, gates, cs, dc, dA):
-        B, H = dc.shape
-        k = cuda.grid(1)
-        if k >= B * H:
+        b, j, live = live_element(dc, lens, s)
+        if not live:
             return
-        b, j = k // H, k % H
-        if s >= lens[b]:
-            return
-        i, f = gates[s, b, j], gates[s, b, H + j]
-        g, o = gates[s, b, 2 * H + j], gates[s, b, 3 * H + j]
-        tc = math.tanh(cs[s + 1, b, j])
+        i, f, g, o = take4(gates, s, b, j)
         row = dr[b, j]
+        tc = math.tanh(cs[s + 1, b, j])
         dcs = dc[b, j] + row * o * (1 - tc * tc)
-        dA[s, b, j] = dcs * g * i * (1 - i)
-        dA[s, b, H + j] = dcs * cs[s, b, j] * f * (1 - f)
-        dA[s, b, 2 * H + j] = dcs * i * (1 - g * g)
-        dA[s, b, 3 * H + j] = row * tc * o * (1 - o)
+        put4(dA, s, b, j, dcs * g * i * (1 - i), dcs * cs[s, b, j] * f * (1 - f),
+             dcs * i * (1 - g * g), row * tc * o * (1 - o))
         dc[b, j] = dcs * f
 
     @cuda.jit
     def gru_backward(lens, s, d, gates, hs, hn, dA, dHp):
-        B, H = d.shape
-        k = cuda.grid(1)
-        if k >= B * H:
+        b, j, live = live_element(d, lens, s)
+        if not live:
             return
-        b, j = k // H, k % H
-        if s >= lens[b]:
-            return
-        r, z, n = gates[s, b, j], gates[s, b, H + j], gates[s, b, 2 * H + j]
+        r, z, n = take3(gates, s, b, j)
         row = d[b, j]
         dn = row * (1 - z) * (1 - n * n)
         dz = row * (hs[s, b, j] - n) * z * (1 - z)
         dr = dn * hn[s, b, j] * r * (1 - r)
-        dA[s, b, j] = dr
-        dA[s, b, H + j] = dz
-        dA[s, b, 2 * H + j] = dn
-        dHp[s, b, j] = dr
-        dHp[s, b, H + j] = dz
-        dHp[s, b, 2 * H + j] = dn * r
+        put3(dA, s, b, j, dr, dz, dn)
+        put3(dHp, s, b, j, dr, dz, dn * r)
 
     @cuda.jit
     def take_carry(lens, s, carry, d, gates, gru, dh):
-        B, P = dh.shape
-        k = cuda.grid(1)
-        if k >= B * P:
-            return
-        b, j = k // P, k % P
-        if s >= lens[b]:
+        P = dh.shape[1]
+        b, j, live = live_element(dh, lens, s)
+        if not live:
             return
         if gru:
             dh[b, j] = carry[b, j] + d[b, j] * gates[s, b, P + j]   # + z * dh' (P = H for GRU)
         else:
             dh[b, j] = carry[b, j]
 
-    return SimpleNamespace(**{k: v for k, v in locals().items() if k != "sigmoid"})
+    return SimpleNamespace(rnn_forward=rnn_forward, lstm_forward=lstm_forward, gru_forward=gru_forward,
+                           write_state=write_state, upstream=upstream, rnn_backward=rnn_backward,
+                           lstm_backward=lstm_backward, gru_backward=gru_backward, take_carry=take_carry)
 
 
 def _launch(kernel, n, *args):
