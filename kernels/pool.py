@@ -60,7 +60,7 @@ import functools
 import numba
 import numpy as np
 
-from ._common import (array_module, blocks_for, contiguous, is_cuda_array, launch_on_cupy_stream, numba_cuda,
+from ._common import (array_module, blocks_for, contiguous, resolve_impl, launch_on_cupy_stream, numba_cuda,
                       parallel_threshold, serial_and_parallel)
 
 # Threads per block of the CUDA kernels (one thread per output element, grid-stride beyond).
@@ -171,6 +171,17 @@ def reference_avg_pool_backward(gy, hwin, wwin, in_hw):
 # No fastmath: the max loops must see NaNs, and the average loops gain nothing from it.
 
 
+def _first_inside(start, step):
+    """The first of ``start, start + step, ...`` that is not negative: where a max window
+    first touches the input (the argmax of a window that misses it entirely points there)."""
+    while start < 0:
+        start += step
+    return start
+
+
+_first_inside_cpu = numba.njit(inline="always", cache=True)(_first_inside)
+
+
 @serial_and_parallel()
 def _max_forward_cpu(x, kh, kw, sh, sw, ph, pw, dh, dw, y, idx):
     n_planes, H, W = x.shape
@@ -178,14 +189,10 @@ def _max_forward_cpu(x, kh, kw, sh, sw, ph, pw, dh, dw, y, idx):
     for b in numba.prange(n_planes):
         for oh in range(oh_n):
             h0 = oh * sh - ph
-            first_h = h0
-            while first_h < 0:
-                first_h += dh
+            first_h = _first_inside_cpu(h0, dh)
             for ow in range(ow_n):
                 w0 = ow * sw - pw
-                first_w = w0
-                while first_w < 0:
-                    first_w += dw
+                first_w = _first_inside_cpu(w0, dw)
                 best = -np.inf
                 best_at = first_h * W + first_w
                 for i in range(kh):
@@ -252,23 +259,23 @@ def _cuda_kernels(dtype_name):
 
     T = numba.from_dtype(np.dtype(dtype_name))
 
+    first_inside = cuda.jit(device=True)(_first_inside)
+
+    @cuda.jit(device=True)
+    def output_at(t, oh_n, ow_n):
+        """The (plane, row, column) of flat output index ``t``."""
+        return t // (oh_n * ow_n), (t // ow_n) % oh_n, t % ow_n
+
     @cuda.jit
     def max_forward(x, kh, kw, sh, sw, ph, pw, dh, dw, y, idx):
         H, W = x.shape[1], x.shape[2]
         oh_n, ow_n = y.shape[1], y.shape[2]
-        total = y.shape[0] * oh_n * ow_n
-        for t in range(cuda.grid(1), total, cuda.gridsize(1)):
-            b = t // (oh_n * ow_n)
-            oh = (t // ow_n) % oh_n
-            ow = t % ow_n
+        for t in range(cuda.grid(1), y.size, cuda.gridsize(1)):
+            b, oh, ow = output_at(t, oh_n, ow_n)
             h0 = oh * sh - ph
             w0 = ow * sw - pw
-            first_h = h0
-            while first_h < 0:
-                first_h += dh
-            first_w = w0
-            while first_w < 0:
-                first_w += dw
+            first_h = first_inside(h0, dh)
+            first_w = first_inside(w0, dw)
             best = -np.inf
             best_at = first_h * W + first_w
             for i in range(kh):
@@ -287,11 +294,8 @@ def _cuda_kernels(dtype_name):
     @cuda.jit
     def max_backward(gy, idx, dx):
         oh_n, ow_n = gy.shape[1], gy.shape[2]
-        total = gy.shape[0] * oh_n * ow_n
-        for t in range(cuda.grid(1), total, cuda.gridsize(1)):
-            b = t // (oh_n * ow_n)
-            oh = (t // ow_n) % oh_n
-            ow = t % ow_n
+        for t in range(cuda.grid(1), gy.size, cuda.gridsize(1)):
+            b, oh, ow = output_at(t, oh_n, ow_n)
             i = idx[b, oh, ow]
             if i < dx.shape[1]:  # a window that missed the input (see the docstring)
                 cuda.atomic.add(dx, (b, i), gy[b, oh, ow])
@@ -299,11 +303,8 @@ def _cuda_kernels(dtype_name):
     @cuda.jit
     def avg_forward(x, hs, he, hd, ws, we, wd, y):
         oh_n, ow_n = y.shape[1], y.shape[2]
-        total = y.shape[0] * oh_n * ow_n
-        for t in range(cuda.grid(1), total, cuda.gridsize(1)):
-            b = t // (oh_n * ow_n)
-            oh = (t // ow_n) % oh_n
-            ow = t % ow_n
+        for t in range(cuda.grid(1), y.size, cuda.gridsize(1)):
+            b, oh, ow = output_at(t, oh_n, ow_n)
             acc = T(0)
             for ih in range(hs[oh], he[oh]):
                 for iw in range(ws[ow], we[ow]):
@@ -313,11 +314,8 @@ def _cuda_kernels(dtype_name):
     @cuda.jit
     def avg_backward(gy, hs, he, hd, ws, we, wd, dx):
         oh_n, ow_n = gy.shape[1], gy.shape[2]
-        total = gy.shape[0] * oh_n * ow_n
-        for t in range(cuda.grid(1), total, cuda.gridsize(1)):
-            b = t // (oh_n * ow_n)
-            oh = (t // ow_n) % oh_n
-            ow = t % ow_n
+        for t in range(cuda.grid(1), gy.size, cuda.gridsize(1)):
+            b, oh, ow = output_at(t, oh_n, ow_n)
             g = gy[b, oh, ow] / (hd[oh] * wd[ow])
             for ih in range(hs[oh], he[oh]):
                 for iw in range(ws[ow], we[ow]):
@@ -335,14 +333,6 @@ def _launch(name, dtype, n_items, *args):
 # ============================================================================ dispatch
 
 
-def _resolve(impl, x):
-    if impl is None:
-        return "cuda" if is_cuda_array(x) else "cpu"
-    if impl not in ("reference", "cpu", "cuda"):
-        raise ValueError(f"pool: impl must be None, 'reference', 'cpu' or 'cuda', got {impl!r}")
-    return impl
-
-
 def _windows_on(xp, win, dtype):
     """One axis's windows as arrays of the kernel's module (CuPy for CUDA), the divisor in
     the data's dtype (window sizes are small integers: exact in float32)."""
@@ -353,7 +343,7 @@ def _windows_on(xp, win, dtype):
 def max_pool_forward(x, kernel, stride, padding, dilation, ceil_mode=False, impl=None):
     """Max pooling of ``x`` (B, H, W) with 2-tuples ``kernel``, ``stride``, ``padding``,
     ``dilation`` -> ``(y (B, OH, OW), idx (B, OH, OW) int64)``. Save ``idx`` for backward."""
-    impl = _resolve(impl, x)
+    impl = resolve_impl(impl, x, "pool")
     x = contiguous(x)
     if impl == "reference":
         return reference_max_pool_forward(x, kernel, stride, padding, dilation, ceil_mode)
@@ -375,7 +365,7 @@ def max_pool_forward(x, kernel, stride, padding, dilation, ceil_mode=False, impl
 
 def max_pool_backward(gy, idx, in_hw, impl=None):
     """``dx (B, H, W)`` from ``gy`` and the forward's ``idx`` (both (B, OH, OW)); ``in_hw`` = (H, W)."""
-    impl = _resolve(impl, gy)
+    impl = resolve_impl(impl, gy, "pool")
     gy, idx = contiguous(gy), contiguous(idx)
     if impl == "reference":
         return reference_max_pool_backward(gy, idx, tuple(in_hw))
@@ -394,7 +384,7 @@ def avg_pool_forward(x, hwin, wwin, impl=None):
     """Average pooling of ``x`` (B, H, W) over the windows ``hwin``, ``wwin`` (each
     ``(start, end, div)``, from ``avg_pool_windows`` or ``adaptive_pool_windows``) ->
     ``y (B, len(hwin[0]), len(wwin[0]))``. Save the windows for backward."""
-    impl = _resolve(impl, x)
+    impl = resolve_impl(impl, x, "pool")
     x = contiguous(x)
     if impl == "reference":
         return reference_avg_pool_forward(x, hwin, wwin)
@@ -412,7 +402,7 @@ def avg_pool_forward(x, hwin, wwin, impl=None):
 
 def avg_pool_backward(gy, hwin, wwin, in_hw, impl=None):
     """``dx (B, H, W)`` of average pooling over the windows ``hwin``, ``wwin``."""
-    impl = _resolve(impl, gy)
+    impl = resolve_impl(impl, gy, "pool")
     gy = contiguous(gy)
     if impl == "reference":
         return reference_avg_pool_backward(gy, hwin, wwin, tuple(in_hw))
