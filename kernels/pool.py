@@ -171,44 +171,42 @@ def reference_avg_pool_backward(gy, hwin, wwin, in_hw):
 # No fastmath: the max loops must see NaNs, and the average loops gain nothing from it.
 
 
-def _first_inside(start, step):
-    """The first of ``start, start + step, ...`` that is not negative: where a max window
-    first touches the input (the argmax of a window that misses it entirely points there)."""
-    while start < 0:
-        start += step
-    return start
+def _window_max(x, b, h0, w0, kh, kw, dh, dw):
+    """``(max, flat index)`` of plane ``b``'s window whose corner is ``(h0, w0)`` (may lie in
+    the padding). NaN wins. A window that misses the input entirely gives ``-inf`` and the
+    first tap at or past the top-left edge. Compiled for both CPU (inlined) and CUDA."""
+    H, W = x.shape[1], x.shape[2]
+    first_h = h0
+    while first_h < 0:
+        first_h += dh
+    first_w = w0
+    while first_w < 0:
+        first_w += dw
+    best = -np.inf
+    best_at = first_h * W + first_w
+    for i in range(kh):
+        ih = h0 + i * dh
+        if ih >= 0 and ih < H:
+            for j in range(kw):
+                iw = w0 + j * dw
+                if iw >= 0 and iw < W:
+                    v = x[b, ih, iw]
+                    if v > best or v != v:
+                        best = v
+                        best_at = ih * W + iw
+    return best, best_at
 
 
-_first_inside_cpu = numba.njit(inline="always", cache=True)(_first_inside)
+_window_max_cpu = numba.njit(inline="always", cache=True)(_window_max)
 
 
 @serial_and_parallel()
 def _max_forward_cpu(x, kh, kw, sh, sw, ph, pw, dh, dw, y, idx):
-    n_planes, H, W = x.shape
-    oh_n, ow_n = y.shape[1], y.shape[2]
-    for b in numba.prange(n_planes):
-        for oh in range(oh_n):
-            h0 = oh * sh - ph
-            first_h = _first_inside_cpu(h0, dh)
-            for ow in range(ow_n):
-                w0 = ow * sw - pw
-                first_w = _first_inside_cpu(w0, dw)
-                best = -np.inf
-                best_at = first_h * W + first_w
-                for i in range(kh):
-                    ih = h0 + i * dh
-                    if ih < 0 or ih >= H:
-                        continue
-                    for j in range(kw):
-                        iw = w0 + j * dw
-                        if iw < 0 or iw >= W:
-                            continue
-                        v = x[b, ih, iw]
-                        if v > best or v != v:
-                            best = v
-                            best_at = ih * W + iw
-                y[b, oh, ow] = best
-                idx[b, oh, ow] = best_at
+    for b in numba.prange(x.shape[0]):
+        for oh in range(y.shape[1]):
+            for ow in range(y.shape[2]):
+                y[b, oh, ow], idx[b, oh, ow] = _window_max_cpu(x, b, oh * sh - ph, ow * sw - pw,
+                                                               kh, kw, dh, dw)
 
 
 @serial_and_parallel()
@@ -259,7 +257,7 @@ def _cuda_kernels(dtype_name):
 
     T = numba.from_dtype(np.dtype(dtype_name))
 
-    first_inside = cuda.jit(device=True)(_first_inside)
+    window_max = cuda.jit(device=True)(_window_max)
 
     @cuda.jit(device=True)
     def output_at(t, oh_n, ow_n):
@@ -268,28 +266,10 @@ def _cuda_kernels(dtype_name):
 
     @cuda.jit
     def max_forward(x, kh, kw, sh, sw, ph, pw, dh, dw, y, idx):
-        H, W = x.shape[1], x.shape[2]
         oh_n, ow_n = y.shape[1], y.shape[2]
         for t in range(cuda.grid(1), y.size, cuda.gridsize(1)):
             b, oh, ow = output_at(t, oh_n, ow_n)
-            h0 = oh * sh - ph
-            w0 = ow * sw - pw
-            first_h = first_inside(h0, dh)
-            first_w = first_inside(w0, dw)
-            best = -np.inf
-            best_at = first_h * W + first_w
-            for i in range(kh):
-                ih = h0 + i * dh
-                if ih >= 0 and ih < H:
-                    for j in range(kw):
-                        iw = w0 + j * dw
-                        if iw >= 0 and iw < W:
-                            v = x[b, ih, iw]
-                            if v > best or v != v:
-                                best = v
-                                best_at = ih * W + iw
-            y[b, oh, ow] = best
-            idx[b, oh, ow] = best_at
+            y[b, oh, ow], idx[b, oh, ow] = window_max(x, b, oh * sh - ph, ow * sw - pw, kh, kw, dh, dw)
 
     @cuda.jit
     def max_backward(gy, idx, dx):
