@@ -320,6 +320,17 @@ def _windows_on(xp, win, dtype):
     return xp.asarray(start, dtype=np.int64), xp.asarray(end, dtype=np.int64), xp.asarray(div, dtype=dtype)
 
 
+def _run_avg(impl, name, cpu_loop, a, hwin, wwin, out, n_items, work):
+    """Run one average-pooling loop (the CUDA kernel ``name`` over ``n_items`` outputs, or
+    ``cpu_loop``, parallel from ``work`` elements) from ``a`` into ``out``."""
+    xp = array_module(a)
+    args = (a, *_windows_on(xp, hwin, a.dtype), *_windows_on(xp, wwin, a.dtype), out)
+    if impl == "cuda":
+        _launch(name, a.dtype, n_items, *args)
+    else:
+        cpu_loop.for_work(work, CPU_PARALLEL_MIN_ELEMENTS)(*args)
+
+
 def max_pool_forward(x, kernel, stride, padding, dilation, ceil_mode=False, impl=None):
     """Max pooling of ``x`` (B, H, W) with 2-tuples ``kernel``, ``stride``, ``padding``,
     ``dilation`` -> ``(y (B, OH, OW), idx (B, OH, OW) int64)``. Save ``idx`` for backward."""
@@ -372,11 +383,7 @@ def avg_pool_forward(x, hwin, wwin, impl=None):
     y = xp.empty((x.shape[0], len(hwin[0]), len(wwin[0])), dtype=x.dtype)
     if y.size == 0:
         return y
-    args = (*_windows_on(xp, hwin, x.dtype), *_windows_on(xp, wwin, x.dtype))
-    if impl == "cuda":
-        _launch("avg_forward", x.dtype, y.size, x, *args, y)
-    else:
-        _avg_forward_cpu.for_work(x.size, CPU_PARALLEL_MIN_ELEMENTS)(x, *args, y)
+    _run_avg(impl, "avg_forward", _avg_forward_cpu, x, hwin, wwin, y, n_items=y.size, work=x.size)
     return y
 
 
@@ -389,9 +396,5 @@ def avg_pool_backward(gy, hwin, wwin, in_hw, impl=None):
     xp = array_module(gy)
     dx = xp.zeros((gy.shape[0], *in_hw), dtype=gy.dtype)
     if gy.size:
-        args = (*_windows_on(xp, hwin, gy.dtype), *_windows_on(xp, wwin, gy.dtype))
-        if impl == "cuda":
-            _launch("avg_backward", gy.dtype, gy.size, gy, *args, dx)
-        else:
-            _avg_backward_cpu.for_work(dx.size, CPU_PARALLEL_MIN_ELEMENTS)(gy, *args, dx)
+        _run_avg(impl, "avg_backward", _avg_backward_cpu, gy, hwin, wwin, dx, n_items=gy.size, work=dx.size)
     return dx
