@@ -64,13 +64,15 @@ def check_same_kind(name: str, **arrays) -> None:
 IMPLS = ("reference", "cpu", "cuda")
 
 
-def resolve_impl(impl, a):
+def resolve_impl(impl, a, family=None):
     """The implementation a dispatch runs: ``impl`` when given (one of ``IMPLS``, as tests
-    pass it), else "cuda" for a CuPy array ``a`` and "cpu" for anything else."""
+    pass it), else "cuda" for a CuPy array ``a`` and "cpu" for anything else. ``family``,
+    when given, prefixes the error message (``conv: impl must be ...``)."""
     if impl is None:
         return "cuda" if is_cuda_array(a) else "cpu"
     if impl not in IMPLS:
-        raise ValueError(f"impl must be one of {IMPLS} or None, got {impl!r}")
+        prefix = f"{family}: " if family else ""
+        raise ValueError(f"{prefix}impl must be one of {IMPLS} or None, got {impl!r}")
     return impl
 
 

@@ -52,7 +52,7 @@ import math
 import numba
 import numpy as np
 
-from ._common import (array_module, contiguous, cuda_block_sum, is_cuda_array, launch_on_cupy_stream, numba_cuda,
+from ._common import (array_module, contiguous, cuda_block_sum, resolve_impl, launch_on_cupy_stream, numba_cuda,
                       parallel_threshold, serial_and_parallel, threads_for_row)
 
 # Most threads per block of the CUDA kernels (a power of two; one block per channel).
@@ -338,12 +338,12 @@ def _channel_launch(name, x, *args):
 # ============================================================================ dispatch
 
 
-def _resolve(impl, x):
-    if impl is None:
-        return "cuda" if is_cuda_array(x) else "cpu"
-    if impl not in ("reference", "cpu", "cuda"):
-        raise ValueError(f"batchnorm: impl must be None, 'reference', 'cpu' or 'cuda', got {impl!r}")
-    return impl
+def _outputs(x):
+    """The array module of ``x``, an empty array like ``x`` and two empty per-channel (C,)
+    arrays in its dtype: what forward and backward return."""
+    xp = array_module(x)
+    n_ch = x.shape[1]
+    return xp, xp.empty_like(x), xp.empty(n_ch, dtype=x.dtype), xp.empty(n_ch, dtype=x.dtype)
 
 
 def forward(x, weight=None, bias=None, running_mean=None, running_var=None, training=True, momentum=0.1,
@@ -354,16 +354,12 @@ def forward(x, weight=None, bias=None, running_mean=None, running_var=None, trai
     ``training`` the running statistics are updated in place); the running ones otherwise.
     Save ``x``, ``mean``, ``rstd`` and ``weight`` for backward.
     """
-    impl = _resolve(impl, x)
+    impl = resolve_impl(impl, x, "batchnorm")
     x = contiguous(x)
     if impl == "reference":
         return reference_forward(x, weight, bias, running_mean, running_var, training, momentum, eps)
-    xp = array_module(x)
-    n_ch = x.shape[1]
-    y = xp.empty_like(x)
-    mean = xp.empty(n_ch, dtype=x.dtype)
-    rstd = xp.empty(n_ch, dtype=x.dtype)
-    if n_ch == 0:
+    xp, y, mean, rstd = _outputs(x)
+    if x.shape[1] == 0:
         return y, mean, rstd
     dummy = xp.empty(0, dtype=x.dtype)
     batch_stats = bool(training) or running_mean is None
@@ -384,16 +380,12 @@ def forward(x, weight=None, bias=None, running_mean=None, running_var=None, trai
 def backward(gy, x, mean, rstd, weight=None, batch_stats=True, impl=None):
     """Gradients ``(dx (N, C, S), dweight (C,), dbias (C,))`` from the forward's ``mean`` and
     ``rstd``; ``batch_stats`` says whether forward normalised with batch statistics."""
-    impl = _resolve(impl, x)
+    impl = resolve_impl(impl, x, "batchnorm")
     gy, x = contiguous(gy), contiguous(x)
     if impl == "reference":
         return reference_backward(gy, x, mean, rstd, weight, batch_stats)
-    xp = array_module(x)
-    n_ch = x.shape[1]
-    dx = xp.empty_like(x)
-    dw = xp.empty(n_ch, dtype=x.dtype)
-    db = xp.empty(n_ch, dtype=x.dtype)
-    if n_ch == 0:
+    xp, dx, dw, db = _outputs(x)
+    if x.shape[1] == 0:
         return dx, dw, db
     args = (gy, x, mean, rstd, xp.empty(0, dtype=x.dtype) if weight is None else weight, weight is not None,
             bool(batch_stats), dx, dw, db)

@@ -60,7 +60,7 @@ import functools
 import numba
 import numpy as np
 
-from ._common import (array_module, blocks_for, contiguous, is_cuda_array, launch_on_cupy_stream, numba_cuda,
+from ._common import (array_module, blocks_for, contiguous, resolve_impl, launch_on_cupy_stream, numba_cuda,
                       parallel_threshold, serial_and_parallel)
 
 # Threads per block of the CUDA kernels (one thread per output element, grid-stride beyond).
@@ -171,37 +171,42 @@ def reference_avg_pool_backward(gy, hwin, wwin, in_hw):
 # No fastmath: the max loops must see NaNs, and the average loops gain nothing from it.
 
 
+def _window_max(x, b, h0, w0, kh, kw, dh, dw):
+    """``(max, flat index)`` of plane ``b``'s window whose corner is ``(h0, w0)`` (may lie in
+    the padding). NaN wins. A window that misses the input entirely gives ``-inf`` and the
+    first tap at or past the top-left edge. Compiled for both CPU (inlined) and CUDA."""
+    H, W = x.shape[1], x.shape[2]
+    first_h = h0
+    while first_h < 0:
+        first_h += dh
+    first_w = w0
+    while first_w < 0:
+        first_w += dw
+    best = -np.inf
+    best_at = first_h * W + first_w
+    for i in range(kh):
+        ih = h0 + i * dh
+        if ih >= 0 and ih < H:
+            for j in range(kw):
+                iw = w0 + j * dw
+                if iw >= 0 and iw < W:
+                    v = x[b, ih, iw]
+                    if v > best or v != v:
+                        best = v
+                        best_at = ih * W + iw
+    return best, best_at
+
+
+_window_max_cpu = numba.njit(inline="always", cache=True)(_window_max)
+
+
 @serial_and_parallel()
 def _max_forward_cpu(x, kh, kw, sh, sw, ph, pw, dh, dw, y, idx):
-    n_planes, H, W = x.shape
-    oh_n, ow_n = y.shape[1], y.shape[2]
-    for b in numba.prange(n_planes):
-        for oh in range(oh_n):
-            h0 = oh * sh - ph
-            first_h = h0
-            while first_h < 0:
-                first_h += dh
-            for ow in range(ow_n):
-                w0 = ow * sw - pw
-                first_w = w0
-                while first_w < 0:
-                    first_w += dw
-                best = -np.inf
-                best_at = first_h * W + first_w
-                for i in range(kh):
-                    ih = h0 + i * dh
-                    if ih < 0 or ih >= H:
-                        continue
-                    for j in range(kw):
-                        iw = w0 + j * dw
-                        if iw < 0 or iw >= W:
-                            continue
-                        v = x[b, ih, iw]
-                        if v > best or v != v:
-                            best = v
-                            best_at = ih * W + iw
-                y[b, oh, ow] = best
-                idx[b, oh, ow] = best_at
+    for b in numba.prange(x.shape[0]):
+        for oh in range(y.shape[1]):
+            for ow in range(y.shape[2]):
+                y[b, oh, ow], idx[b, oh, ow] = _window_max_cpu(x, b, oh * sh - ph, ow * sw - pw,
+                                                               kh, kw, dh, dw)
 
 
 @serial_and_parallel()
@@ -252,46 +257,25 @@ def _cuda_kernels(dtype_name):
 
     T = numba.from_dtype(np.dtype(dtype_name))
 
+    window_max = cuda.jit(device=True)(_window_max)
+
+    @cuda.jit(device=True)
+    def output_at(t, oh_n, ow_n):
+        """The (plane, row, column) of flat output index ``t``."""
+        return t // (oh_n * ow_n), (t // ow_n) % oh_n, t % ow_n
+
     @cuda.jit
     def max_forward(x, kh, kw, sh, sw, ph, pw, dh, dw, y, idx):
-        H, W = x.shape[1], x.shape[2]
         oh_n, ow_n = y.shape[1], y.shape[2]
-        total = y.shape[0] * oh_n * ow_n
-        for t in range(cuda.grid(1), total, cuda.gridsize(1)):
-            b = t // (oh_n * ow_n)
-            oh = (t // ow_n) % oh_n
-            ow = t % ow_n
-            h0 = oh * sh - ph
-            w0 = ow * sw - pw
-            first_h = h0
-            while first_h < 0:
-                first_h += dh
-            first_w = w0
-            while first_w < 0:
-                first_w += dw
-            best = -np.inf
-            best_at = first_h * W + first_w
-            for i in range(kh):
-                ih = h0 + i * dh
-                if ih >= 0 and ih < H:
-                    for j in range(kw):
-                        iw = w0 + j * dw
-                        if iw >= 0 and iw < W:
-                            v = x[b, ih, iw]
-                            if v > best or v != v:
-                                best = v
-                                best_at = ih * W + iw
-            y[b, oh, ow] = best
-            idx[b, oh, ow] = best_at
+        for t in range(cuda.grid(1), y.size, cuda.gridsize(1)):
+            b, oh, ow = output_at(t, oh_n, ow_n)
+            y[b, oh, ow], idx[b, oh, ow] = window_max(x, b, oh * sh - ph, ow * sw - pw, kh, kw, dh, dw)
 
     @cuda.jit
     def max_backward(gy, idx, dx):
         oh_n, ow_n = gy.shape[1], gy.shape[2]
-        total = gy.shape[0] * oh_n * ow_n
-        for t in range(cuda.grid(1), total, cuda.gridsize(1)):
-            b = t // (oh_n * ow_n)
-            oh = (t // ow_n) % oh_n
-            ow = t % ow_n
+        for t in range(cuda.grid(1), gy.size, cuda.gridsize(1)):
+            b, oh, ow = output_at(t, oh_n, ow_n)
             i = idx[b, oh, ow]
             if i < dx.shape[1]:  # a window that missed the input (see the docstring)
                 cuda.atomic.add(dx, (b, i), gy[b, oh, ow])
@@ -299,11 +283,8 @@ def _cuda_kernels(dtype_name):
     @cuda.jit
     def avg_forward(x, hs, he, hd, ws, we, wd, y):
         oh_n, ow_n = y.shape[1], y.shape[2]
-        total = y.shape[0] * oh_n * ow_n
-        for t in range(cuda.grid(1), total, cuda.gridsize(1)):
-            b = t // (oh_n * ow_n)
-            oh = (t // ow_n) % oh_n
-            ow = t % ow_n
+        for t in range(cuda.grid(1), y.size, cuda.gridsize(1)):
+            b, oh, ow = output_at(t, oh_n, ow_n)
             acc = T(0)
             for ih in range(hs[oh], he[oh]):
                 for iw in range(ws[ow], we[ow]):
@@ -313,11 +294,8 @@ def _cuda_kernels(dtype_name):
     @cuda.jit
     def avg_backward(gy, hs, he, hd, ws, we, wd, dx):
         oh_n, ow_n = gy.shape[1], gy.shape[2]
-        total = gy.shape[0] * oh_n * ow_n
-        for t in range(cuda.grid(1), total, cuda.gridsize(1)):
-            b = t // (oh_n * ow_n)
-            oh = (t // ow_n) % oh_n
-            ow = t % ow_n
+        for t in range(cuda.grid(1), gy.size, cuda.gridsize(1)):
+            b, oh, ow = output_at(t, oh_n, ow_n)
             g = gy[b, oh, ow] / (hd[oh] * wd[ow])
             for ih in range(hs[oh], he[oh]):
                 for iw in range(ws[ow], we[ow]):
@@ -335,14 +313,6 @@ def _launch(name, dtype, n_items, *args):
 # ============================================================================ dispatch
 
 
-def _resolve(impl, x):
-    if impl is None:
-        return "cuda" if is_cuda_array(x) else "cpu"
-    if impl not in ("reference", "cpu", "cuda"):
-        raise ValueError(f"pool: impl must be None, 'reference', 'cpu' or 'cuda', got {impl!r}")
-    return impl
-
-
 def _windows_on(xp, win, dtype):
     """One axis's windows as arrays of the kernel's module (CuPy for CUDA), the divisor in
     the data's dtype (window sizes are small integers: exact in float32)."""
@@ -350,10 +320,21 @@ def _windows_on(xp, win, dtype):
     return xp.asarray(start, dtype=np.int64), xp.asarray(end, dtype=np.int64), xp.asarray(div, dtype=dtype)
 
 
+def _run_avg(impl, name, cpu_loop, a, hwin, wwin, out, n_items, work):
+    """Run one average-pooling loop (the CUDA kernel ``name`` over ``n_items`` outputs, or
+    ``cpu_loop``, parallel from ``work`` elements) from ``a`` into ``out``."""
+    xp = array_module(a)
+    args = (a, *_windows_on(xp, hwin, a.dtype), *_windows_on(xp, wwin, a.dtype), out)
+    if impl == "cuda":
+        _launch(name, a.dtype, n_items, *args)
+    else:
+        cpu_loop.for_work(work, CPU_PARALLEL_MIN_ELEMENTS)(*args)
+
+
 def max_pool_forward(x, kernel, stride, padding, dilation, ceil_mode=False, impl=None):
     """Max pooling of ``x`` (B, H, W) with 2-tuples ``kernel``, ``stride``, ``padding``,
     ``dilation`` -> ``(y (B, OH, OW), idx (B, OH, OW) int64)``. Save ``idx`` for backward."""
-    impl = _resolve(impl, x)
+    impl = resolve_impl(impl, x, "pool")
     x = contiguous(x)
     if impl == "reference":
         return reference_max_pool_forward(x, kernel, stride, padding, dilation, ceil_mode)
@@ -375,7 +356,7 @@ def max_pool_forward(x, kernel, stride, padding, dilation, ceil_mode=False, impl
 
 def max_pool_backward(gy, idx, in_hw, impl=None):
     """``dx (B, H, W)`` from ``gy`` and the forward's ``idx`` (both (B, OH, OW)); ``in_hw`` = (H, W)."""
-    impl = _resolve(impl, gy)
+    impl = resolve_impl(impl, gy, "pool")
     gy, idx = contiguous(gy), contiguous(idx)
     if impl == "reference":
         return reference_max_pool_backward(gy, idx, tuple(in_hw))
@@ -394,7 +375,7 @@ def avg_pool_forward(x, hwin, wwin, impl=None):
     """Average pooling of ``x`` (B, H, W) over the windows ``hwin``, ``wwin`` (each
     ``(start, end, div)``, from ``avg_pool_windows`` or ``adaptive_pool_windows``) ->
     ``y (B, len(hwin[0]), len(wwin[0]))``. Save the windows for backward."""
-    impl = _resolve(impl, x)
+    impl = resolve_impl(impl, x, "pool")
     x = contiguous(x)
     if impl == "reference":
         return reference_avg_pool_forward(x, hwin, wwin)
@@ -402,26 +383,18 @@ def avg_pool_forward(x, hwin, wwin, impl=None):
     y = xp.empty((x.shape[0], len(hwin[0]), len(wwin[0])), dtype=x.dtype)
     if y.size == 0:
         return y
-    args = (*_windows_on(xp, hwin, x.dtype), *_windows_on(xp, wwin, x.dtype))
-    if impl == "cuda":
-        _launch("avg_forward", x.dtype, y.size, x, *args, y)
-    else:
-        _avg_forward_cpu.for_work(x.size, CPU_PARALLEL_MIN_ELEMENTS)(x, *args, y)
+    _run_avg(impl, "avg_forward", _avg_forward_cpu, x, hwin, wwin, y, n_items=y.size, work=x.size)
     return y
 
 
 def avg_pool_backward(gy, hwin, wwin, in_hw, impl=None):
     """``dx (B, H, W)`` of average pooling over the windows ``hwin``, ``wwin``."""
-    impl = _resolve(impl, gy)
+    impl = resolve_impl(impl, gy, "pool")
     gy = contiguous(gy)
     if impl == "reference":
         return reference_avg_pool_backward(gy, hwin, wwin, tuple(in_hw))
     xp = array_module(gy)
     dx = xp.zeros((gy.shape[0], *in_hw), dtype=gy.dtype)
     if gy.size:
-        args = (*_windows_on(xp, hwin, gy.dtype), *_windows_on(xp, wwin, gy.dtype))
-        if impl == "cuda":
-            _launch("avg_backward", gy.dtype, gy.size, gy, *args, dx)
-        else:
-            _avg_backward_cpu.for_work(dx.size, CPU_PARALLEL_MIN_ELEMENTS)(gy, *args, dx)
+        _run_avg(impl, "avg_backward", _avg_backward_cpu, gy, hwin, wwin, dx, n_items=gy.size, work=dx.size)
     return dx

@@ -22,24 +22,16 @@ The kernels trust their inputs: ``tinymm.nn.functional.conv1d/conv2d`` checks th
 ``impl``: None picks by array type (CuPy -> "cuda", else "cpu"); tests name "reference",
 "cpu" or "cuda" (the CUDA version also takes NumPy arrays under Numba's CUDA simulator).
 """
-from .._common import is_cuda_array
+from .._common import resolve_impl
 from .reference import output_size, reference_backward, reference_forward
 
 __all__ = ["forward", "backward", "output_size", "reference_forward", "reference_backward"]
 
 
-def _pick(x, impl):
-    if impl is None:
-        return "cuda" if is_cuda_array(x) else "cpu"
-    if impl not in ("reference", "cpu", "cuda"):
-        raise ValueError(f"conv: impl must be None, 'reference', 'cpu' or 'cuda', got {impl!r}")
-    return impl
-
-
 def forward(x, w, bias=None, stride=(1, 1), padding=((0, 0), (0, 0)), dilation=(1, 1), groups=1,
             impl=None):
     """y = conv2d(x, w) + bias; see the module docstring."""
-    impl = _pick(x, impl)
+    impl = resolve_impl(impl, x, "conv")
     if impl == "reference":
         return reference_forward(x, w, bias, stride, padding, dilation, groups)
     if impl == "cuda":
@@ -52,7 +44,7 @@ def forward(x, w, bias=None, stride=(1, 1), padding=((0, 0), (0, 0)), dilation=(
 def backward(x, w, dy, stride=(1, 1), padding=((0, 0), (0, 0)), dilation=(1, 1), groups=1,
              has_bias=True, need_input=True, need_weight=True, impl=None):
     """(dx, dw, db) of conv2d given dy; a gradient not asked for is None."""
-    impl = _pick(x, impl)
+    impl = resolve_impl(impl, x, "conv")
     if impl == "reference":
         dx, dw, db = reference_backward(x, w, dy, stride, padding, dilation, groups, has_bias)
         return (dx if need_input else None), (dw if need_weight else None), db

@@ -29,25 +29,17 @@ Dispatch is by array type (CuPy -> "cuda", anything else -> "cpu"); ``impl`` pic
 tests. ``saved`` has the same layout in every implementation. Inputs are trusted: the public
 layer (``tinymm.nn.functional.recurrent``) checks them.
 """
-from .._common import is_cuda_array
+from .._common import resolve_impl
 from .reference import GATES, reference_backward, reference_forward, step_order
 
 __all__ = ["forward", "backward", "forward_bidirectional", "backward_bidirectional",
            "reference_forward", "reference_backward", "step_order", "GATES"]
 
 
-def _pick(x, impl):
-    if impl is None:
-        return "cuda" if is_cuda_array(x) else "cpu"
-    if impl not in ("reference", "cpu", "cuda"):
-        raise ValueError(f"recurrent: impl must be None, 'reference', 'cpu' or 'cuda', got {impl!r}")
-    return impl
-
-
 def forward(mode, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, w_hr=None, lengths=None,
             reverse=False, impl=None):
     """One layer, one direction over the whole sequence; see the module docstring."""
-    impl = _pick(x, impl)
+    impl = resolve_impl(impl, x, "recurrent")
     if impl == "reference":
         run = reference_forward
     elif impl == "cpu":
@@ -60,7 +52,7 @@ def forward(mode, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, w_hr=None, length
 def backward(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse, saved,
              dy, dh_n, dc_n, impl=None):
     """Backpropagation through time for ``forward``; see the module docstring."""
-    impl = _pick(x, impl)
+    impl = resolve_impl(impl, x, "recurrent")
     if impl == "reference":
         run = reference_backward
     elif impl == "cpu":
@@ -73,7 +65,7 @@ def backward(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse, sa
 
 def forward_bidirectional(mode, x, states, weights, lengths=None, impl=None):
     """Both directions of one layer; see the module docstring. Returns a list of two results."""
-    impl = _pick(x, impl)
+    impl = resolve_impl(impl, x, "recurrent")
     if impl == "cpu":
         from .cpu import cpu_forward_pair
 
@@ -83,7 +75,7 @@ def forward_bidirectional(mode, x, states, weights, lengths=None, impl=None):
 
 def backward_bidirectional(mode, x, states, weights, lengths, saved, dys, dh_ns, dc_ns, impl=None):
     """BPTT of ``forward_bidirectional``. Returns a list of two gradient tuples."""
-    impl = _pick(x, impl)
+    impl = resolve_impl(impl, x, "recurrent")
     if impl == "cpu":
         from .cpu import cpu_backward_pair
 

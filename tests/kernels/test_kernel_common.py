@@ -42,6 +42,8 @@ def test_resolve_impl_goes_by_array_type_unless_impl_is_named():
         assert _common.resolve_impl(impl, np.zeros(2)) == impl
     with pytest.raises(ValueError, match=r"impl must be one of \('reference', 'cpu', 'cuda'\) or None, got 'gpu'"):
         _common.resolve_impl("gpu", np.zeros(2))
+    with pytest.raises(ValueError, match=r"^pool: impl must be one of"):
+        _common.resolve_impl("gpu", np.zeros(2), "pool")
 
 
 def test_implementation_returns_the_family_module_it_names():
