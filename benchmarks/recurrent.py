@@ -103,10 +103,19 @@ def make_workloads(torch, configs):
 
 
 def main(argv=None):
-    args = parse_args(argv, description=f"tinymm benchmark: LSTM and GRU {I}->{H}, B{B}, T{T}")
+    import argparse
+
+    import numba
+
+    threads_arg = argparse.ArgumentParser(add_help=False)
+    threads_arg.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    known, rest = threads_arg.parse_known_args(argv)
+    args = parse_args(rest, description=f"tinymm benchmark: LSTM and GRU {I}->{H}, B{B}, T{T} (also: --threads N)")
+    # --threads 1 compares the two implementations' work on a machine that other jobs share
+    numba.set_num_threads(max(1, min(known.threads, numba.config.NUMBA_NUM_THREADS)))
     torch = torch_or_none()
     if torch is not None:
-        torch.set_num_threads(os.cpu_count() or 1)
+        torch.set_num_threads(known.threads)
     configs = CONFIGS[:1] if args.quick else CONFIGS
     return run("recurrent", make_workloads(torch, configs), args=args)
 
