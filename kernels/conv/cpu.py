@@ -159,47 +159,51 @@ def _col2im(cols, c0, Cg, kh, kw, sh, sw, pt, pl, dh, dw, oh0, oh1, Wo, dxb):
 # ... (part = item % split). Worker w takes items w, w + n_workers, ... and uses scratch [w]; dx
 # goes to dx_parts[part], dw and db to [worker]: no two threads ever write the same memory.
 
+@njit(cache=True, inline="always")
+def _gemm_layout(x, w3, scratch, Ho, rows, split):
+    """(G, Og, K, Cg, n_workers, n_items, n_blocks) of one im2col + GEMM launch."""
+    G, Og, K = w3.shape
+    return G, Og, K, x.shape[1] // G, scratch.shape[0], x.shape[0] * split, (Ho + rows - 1) // rows
+
+
+@njit(cache=True, inline="always")
+def _gemm_tile(item, block, split, rows, Ho, Wo):
+    """(b, oh0, oh1, t0, P): work item's image, row block [oh0, oh1), first column t0 and width P."""
+    oh0 = block * rows
+    oh1 = min(Ho, oh0 + rows)
+    return item // split, oh0, oh1, oh0 * Wo, (oh1 - oh0) * Wo
+
+
 @serial_and_parallel()
 def _forward_gemm(x, w3, bias, use_bias, sh, sw, pt, pl, dh, dw, kh, kw, Ho, Wo, rows, split,
                   y3, scratch):
-    B, C = x.shape[0], x.shape[1]
-    G, Og, K = w3.shape
-    Cg = C // G
-    n_workers = scratch.shape[0]
-    n_blocks = (Ho + rows - 1) // rows
+    G, Og, K, Cg, n_workers, n_items, n_blocks = _gemm_layout(x, w3, scratch, Ho, rows, split)
     for worker in prange(n_workers):
-        for item in range(worker, B * split, n_workers):
-            b, part = item // split, item % split
-            for block in range(part, n_blocks, split):
-                oh0, oh1 = block * rows, min(Ho, block * rows + rows)
-                P = (oh1 - oh0) * Wo
+        for item in range(worker, n_items, n_workers):
+            for block in range(item % split, n_blocks, split):
+                b, oh0, oh1, t0, P = _gemm_tile(item, block, split, rows, Ho, Wo)
                 cols = scratch[worker, : K * P].reshape((K, P))
                 for g in range(G):
                     _im2col(x[b], g * Cg, Cg, kh, kw, sh, sw, pt, pl, dh, dw, oh0, oh1, Wo, cols)
-                    gemm(1.0, w3[g], cols, 0.0, y3[b, g * Og : (g + 1) * Og, oh0 * Wo : oh0 * Wo + P])
+                    gemm(1.0, w3[g], cols, 0.0, y3[b, g * Og : (g + 1) * Og, t0 : t0 + P])
                     if use_bias:  # while the tile is in cache
                         for o in range(g * Og, (g + 1) * Og):
                             row = y3[b, o]
-                            for t in range(oh0 * Wo, oh0 * Wo + P):
+                            for t in range(t0, t0 + P):
                                 row[_u(t)] += bias[o]
 
 
 @serial_and_parallel(fastmath=_REASSOC)
 def _backward_gemm(x, w3, dy3, need_dx, need_dw, need_db, sh, sw, pt, pl, dh, dw, kh, kw, Ho, Wo,
                    rows, split, dx_parts, dw_parts, db_parts, scratch, dscratch):
-    B, C = x.shape[0], x.shape[1]
-    G, Og, K = w3.shape
-    Cg = C // G
-    n_workers = scratch.shape[0]
-    n_blocks = (Ho + rows - 1) // rows
+    G, Og, K, Cg, n_workers, n_items, n_blocks = _gemm_layout(x, w3, scratch, Ho, rows, split)
     for worker in prange(n_workers):
-        for item in range(worker, B * split, n_workers):
-            b, part = item // split, item % split
+        for item in range(worker, n_items, n_workers):
+            part = item % split  # this item's dx goes to dx_parts[part]
             for block in range(part, n_blocks, split):
-                oh0, oh1 = block * rows, min(Ho, block * rows + rows)
-                P, t0 = (oh1 - oh0) * Wo, oh0 * Wo
-                cols = scratch[worker, : K * P].reshape((K, P))
+                b, oh0, oh1, t0, P = _gemm_tile(item, block, split, rows, Ho, Wo)
                 dcols = dscratch[worker, : K * P].reshape((K, P))
+                cols = scratch[worker, : K * P].reshape((K, P))
                 for g in range(G):
                     dy_tile = dy3[b, g * Og : (g + 1) * Og, t0 : t0 + P]
                     if need_dw:
