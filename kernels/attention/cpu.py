@@ -583,20 +583,35 @@ def _next_item_compiled(counter):
     return lambda counter: _atomic_increment(counter)
 
 
+@njit(inline="always")
+def _queue_layout(q, k, scratch, n_split):
+    """(H, Nq, Nk, n_workers, block_q, n_blocks, n_items) of a work-queue kernel: scratch is
+    (n_workers, block_q, ...), sized by the caller, so its rows are the rows per query block."""
+    B, H, Nq, _ = q.shape
+    n_workers, block_q = scratch.shape[0], scratch.shape[1]
+    return H, Nq, k.shape[2], n_workers, block_q, (Nq + block_q - 1) // block_q, B * H * n_split
+
+
+@njit(inline="always")
+def _claim(counter, H, n_split, n_items):
+    """Takes the next item off the shared queue as (head, part, b, h); head is -1 once the
+    queue is empty (head = b * H + h, part = which of its n_split block sets)."""
+    item = _next_item(counter)
+    if item >= n_items:
+        return -1, 0, 0, 0
+    head, part = divmod(item, n_split)
+    b, h = divmod(head, H)
+    return head, part, b, h
+
+
 @njit(parallel=True, nogil=True, cache=True)
 def _forward_kernel(q, k, v, bias, use_bias, causal, scale, n_split, o, lse,
                     scores, keys_t, stats, counter, tile, diagonal_tile):
-    B, H, Nq, _ = q.shape
-    Nk = k.shape[2]
-    n_workers = scores.shape[0]
-    block_q = scores.shape[1]  # rows per query block: the scratch buffer's (cpu_forward sizes it)
-    n_blocks = (Nq + block_q - 1) // block_q
+    H, Nq, Nk, n_workers, block_q, n_blocks, n_items = _queue_layout(q, k, scores, n_split)
     for worker in prange(n_workers):
         transposed = -1  # the head whose keys keys_t[worker] holds
-        item = _next_item(counter)
-        while item < B * H * n_split:
-            head, part = divmod(item, n_split)
-            b, h = divmod(head, H)
+        head, part, b, h = _claim(counter, H, n_split, n_items)
+        while head >= 0:
             if head != transposed:
                 _transpose(k[b, h], keys_t[worker])
                 transposed = head
@@ -606,32 +621,26 @@ def _forward_kernel(q, k, v, bias, use_bias, causal, scale, n_split, o, lse,
                                scale, i0, min(i0 + block_q, Nq), o[b, h], lse[b, h],
                                scores[worker], stats[worker, 0], stats[worker, 1],
                                tile, diagonal_tile)
-            item = _next_item(counter)
+            head, part, b, h = _claim(counter, H, n_split, n_items)
 
 
 @njit(parallel=True, nogil=True, cache=True)
 def _backward_kernel(q, k, v, o, lse, do, bias, use_bias, causal, scale, n_split,
                      dq, dk_parts, dv_parts, keys_t, values_t, probs, dprobs, deltas, counter,
                      tile, diagonal_tile):
-    B, H, Nq, _ = q.shape
-    Nk = k.shape[2]
-    n_workers = probs.shape[0]
-    block_q = probs.shape[1]  # rows per query block: the scratch buffer's (cpu_backward sizes it)
-    n_blocks = (Nq + block_q - 1) // block_q
+    H, Nq, Nk, n_workers, block_q, n_blocks, n_items = _queue_layout(q, k, probs, n_split)
     for worker in prange(n_workers):
         transposed = -1
-        item = _next_item(counter)
-        while item < B * H * n_split:
-            head, part = divmod(item, n_split)
-            b, h = divmod(head, H)
-            if head != transposed:
-                _transpose(k[b, h], keys_t[worker])
-                _transpose(v[b, h], values_t[worker])
-                transposed = head
+        head, part, b, h = _claim(counter, H, n_split, n_items)
+        while head >= 0:
             # This item's dk, dv partial sums start at 0 here, in parallel, and stay in cache
             # for the first block (np.zeros would have filled them serially before the kernel).
             dk_parts[part, b, h] = 0
             dv_parts[part, b, h] = 0
+            if head != transposed:
+                _transpose(k[b, h], keys_t[worker])
+                _transpose(v[b, h], values_t[worker])
+                transposed = head
             for block in range(part, n_blocks, n_split):
                 i0 = block * block_q
                 _backward_block(q[b, h], k[b, h], keys_t[worker], values_t[worker], o[b, h],
@@ -639,7 +648,7 @@ def _backward_kernel(q, k, v, o, lse, do, bias, use_bias, causal, scale, n_split
                                 i0, min(i0 + block_q, Nq), dq[b, h], dk_parts[part, b, h],
                                 dv_parts[part, b, h], probs[worker], dprobs[worker], deltas[worker],
                                 tile, diagonal_tile)
-            item = _next_item(counter)
+            head, part, b, h = _claim(counter, H, n_split, n_items)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -706,6 +715,13 @@ def _bias_for_kernel(mask, dtype):
     return bias, True
 
 
+def _plan_work(heads, Nq, block_q, n_threads):
+    """(n_split, n_workers, rows) for a work-queue kernel over `heads` heads of Nq query rows in
+    blocks of block_q: the splits per head, the workers (one scratch set each), rows per block."""
+    n_split = _query_splits(heads, -(-Nq // block_q), n_threads)
+    return n_split, min(n_threads, heads * n_split), min(block_q, Nq)
+
+
 def cpu_forward(q, k, v, mask=None, is_causal=False, scale=None):
     """Fused attention forward on NumPy arrays. Same contract as ``reference_forward``:
     returns ``(o, lse)``, o (B, H, Nq, Dv), lse (B, H, Nq) natural log, -inf for fully-masked rows.
@@ -720,11 +736,8 @@ def cpu_forward(q, k, v, mask=None, is_causal=False, scale=None):
     lse = np.empty((B, H, Nq), dtype)
     bias, use_bias = _bias_for_kernel(mask, dtype)
     block_q, tile = FORWARD_BLOCK_CAUSAL if is_causal else FORWARD_BLOCK
-    n_blocks = -(-Nq // block_q)
     with _parallel_region() as n_threads:
-        n_split = _query_splits(B * H, n_blocks, n_threads)
-        n_workers = min(n_threads, B * H * n_split)
-        rows = min(block_q, Nq)
+        n_split, n_workers, rows = _plan_work(B * H, Nq, block_q, n_threads)
         scores = np.empty((n_workers, rows, _padded(min(tile, Nk))), dtype)
         keys_t = np.empty((n_workers, D, _padded(Nk)), dtype)
         stats = np.empty((n_workers, 2, rows), dtype)  # running row maximum and sum
@@ -745,15 +758,12 @@ def cpu_backward(q, k, v, o, lse, do, mask=None, is_causal=False, scale=None):
     dq = np.empty_like(q)  # every row is written (the first key tile has beta = 0)
     bias, use_bias = _bias_for_kernel(mask, dtype)
     block_q, tile = BACKWARD_BLOCK_CAUSAL if is_causal else BACKWARD_BLOCK
-    n_blocks = -(-Nq // block_q)
     with _parallel_region() as n_threads:
-        n_split = _query_splits(B * H, n_blocks, n_threads)
-        n_workers = min(n_threads, B * H * n_split)
+        n_split, n_workers, rows = _plan_work(B * H, Nq, block_q, n_threads)
         # With n_split > 1, several workers add into one head's dk, dv: each part gets its own
         # (zeroed by the kernel).
         dk_parts = np.empty((n_split,) + k.shape, dtype)
         dv_parts = np.empty((n_split,) + v.shape, dtype)
-        rows = min(block_q, Nq)
         keys_t = np.empty((n_workers, D, _padded(Nk)), dtype)
         values_t = np.empty((n_workers, Dv, _padded(Nk)), dtype)
         probs = np.empty((n_workers, rows, _padded(min(tile, Nk))), dtype)
