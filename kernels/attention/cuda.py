@@ -151,6 +151,32 @@ def _build_kernels(dtype_name, block_m, block_n, d_max):
             dst[r, d] = src[start + r, d] if start + r < n_rows else zero
 
     @cuda.jit(device=True)
+    def load_pair(dst_a, dst_b, src_a, src_b, start, n_rows, width_a, width_b):
+        """load_rows of two arrays over the same rows (q and do, or k and v)."""
+        load_rows(dst_a, src_a, start, n_rows, width_a)
+        load_rows(dst_b, src_b, start, n_rows, width_b)
+
+    @cuda.jit(device=True)
+    def head_and_sizes(q, k, v):
+        """(b, h, Nq, Nk, D, Dv) for the block's head: grid y runs over b * H + h."""
+        H = q.shape[1]
+        return cuda.blockIdx.y // H, cuda.blockIdx.y % H, q.shape[2], k.shape[2], q.shape[3], v.shape[3]
+
+    @cuda.jit(device=True)
+    def row_times_column(a_s, row, b_s, col):
+        """sum over jj < block_n of a_s[row, jj] * b_s[jj, col] (a key tile's product)."""
+        total = zero
+        for jj in range(block_n):
+            total += a_s[row, jj] * b_s[jj, col]
+        return total
+
+    @cuda.jit(device=True)
+    def keys_seen(row0, Nq, Nk, causal):
+        """How many keys the query rows [row0, row0 + block_m) see (causal: up to the last row)."""
+        last_row = min(Nq, row0 + block_m) - 1
+        return min(Nk, last_row + 1) if causal else Nk
+
+    @cuda.jit(device=True)
     def load_vector(dst, src, start, n, fill):
         """dst[r] = src[start + r] (fill past n), all threads together."""
         tid = cuda.threadIdx.y * cuda.blockDim.x + cuda.threadIdx.x
@@ -210,30 +236,26 @@ def _build_kernels(dtype_name, block_m, block_n, d_max):
 
     @cuda.jit
     def forward(q, k, v, bias, use_bias, causal, scale_log2, o, lse):
-        tx, ty = cuda.threadIdx.x, cuda.threadIdx.y
-        H, Nq, D = q.shape[1], q.shape[2], q.shape[3]
-        Nk, Dv = k.shape[2], v.shape[3]
-        b, h = cuda.blockIdx.y // H, cuda.blockIdx.y % H
-        row0 = cuda.blockIdx.x * block_m
-        i = row0 + ty
-
         q_s = cuda.shared.array((block_m, d_max), ftype)
         k_s = cuda.shared.array((block_n, padded), ftype)
         v_s = cuda.shared.array((block_n, d_max), ftype)
         p_s = cuda.shared.array((block_m, block_n), ftype)
+
+        tx, ty = cuda.threadIdx.x, cuda.threadIdx.y
+        b, h, Nq, Nk, D, Dv = head_and_sizes(q, k, v)
+        row0 = cuda.blockIdx.x * block_m
+        i = row0 + ty
+        m_i = neg_inf  # running row maximum (base 2)
+        l_i = zero     # running row sum of 2**(s - m_i)
         acc = cuda.local.array(cols_per_x, ftype)  # o[i, tx + block_n * t], unnormalised
         for t in range(cols_per_x):
             acc[t] = zero
-        m_i = neg_inf  # running row maximum (base 2)
-        l_i = zero     # running row sum of 2**(s - m_i)
 
         load_rows(q_s, q[b, h], row0, Nq, D)
-        last_row = min(Nq, row0 + block_m) - 1
-        n_keys = min(Nk, last_row + 1) if causal else Nk  # the same for the whole block
+        n_keys = keys_seen(row0, Nq, Nk, causal)
         for kv0 in range(0, n_keys, block_n):
             cuda.syncthreads()  # nobody still reads the previous tiles
-            load_rows(k_s, k[b, h], kv0, Nk, D)
-            load_rows(v_s, v[b, h], kv0, Nk, Dv)
+            load_pair(k_s, v_s, k[b, h], v[b, h], kv0, Nk, D, Dv)
             cuda.syncthreads()
             j = kv0 + tx
             s = neg_inf
@@ -254,10 +276,7 @@ def _build_kernels(dtype_name, block_m, block_n, d_max):
             for t in range(cols_per_x):
                 d = tx + block_n * t
                 if d < Dv:
-                    total = zero
-                    for jj in range(block_n):
-                        total += p_s[ty, jj] * v_s[jj, d]
-                    acc[t] = alpha * acc[t] + total
+                    acc[t] = alpha * acc[t] + row_times_column(p_s, ty, v_s, d)
 
         if i < Nq:
             inverse = zero if l_i == zero else one / l_i
@@ -287,9 +306,7 @@ def _build_kernels(dtype_name, block_m, block_n, d_max):
     def dkdv(q, k, v, lse, do, delta, bias, use_bias, causal, scale, dk, dv):
         """dk, dv for one key tile, summed over every query tile that sees it."""
         tx, ty = cuda.threadIdx.x, cuda.threadIdx.y
-        H, Nq, D = q.shape[1], q.shape[2], q.shape[3]
-        Nk, Dv = k.shape[2], v.shape[3]
-        b, h = cuda.blockIdx.y // H, cuda.blockIdx.y % H
+        b, h, Nq, Nk, D, Dv = head_and_sizes(q, k, v)
         kv0 = cuda.blockIdx.x * block_n
         j = kv0 + tx
 
@@ -307,14 +324,12 @@ def _build_kernels(dtype_name, block_m, block_n, d_max):
             dk_acc[t] = zero
             dv_acc[t] = zero
 
-        load_rows(k_s, k[b, h], kv0, Nk, D)
-        load_rows(v_s, v[b, h], kv0, Nk, Dv)
+        load_pair(k_s, v_s, k[b, h], v[b, h], kv0, Nk, D, Dv)
         # Causal: rows above the tile's first key see none of it.
         first_row = (kv0 // block_m) * block_m if causal else 0
         for row0 in range(first_row, Nq, block_m):
             cuda.syncthreads()
-            load_rows(q_s, q[b, h], row0, Nq, D)
-            load_rows(do_s, do[b, h], row0, Nq, Dv)
+            load_pair(q_s, do_s, q[b, h], do[b, h], row0, Nq, D, Dv)
             load_vector(lse_s, lse[b, h], row0, Nq, neg_inf)
             load_vector(delta_s, delta[b, h], row0, Nq, zero)
             cuda.syncthreads()
@@ -344,31 +359,26 @@ def _build_kernels(dtype_name, block_m, block_n, d_max):
     def dq(q, k, v, lse, do, delta, bias, use_bias, causal, scale, dq_out):
         """dq for one query tile, summed over the key tiles it sees."""
         tx, ty = cuda.threadIdx.x, cuda.threadIdx.y
-        H, Nq, D = q.shape[1], q.shape[2], q.shape[3]
-        Nk, Dv = k.shape[2], v.shape[3]
-        b, h = cuda.blockIdx.y // H, cuda.blockIdx.y % H
+        b, h, Nq, Nk, D, Dv = head_and_sizes(q, k, v)
         row0 = cuda.blockIdx.x * block_m
         i = row0 + ty
+        acc = cuda.local.array(cols_per_x, ftype)  # dq[i, tx + block_n * t]
+        for t in range(cols_per_x):
+            acc[t] = zero
 
         q_s = cuda.shared.array((block_m, d_max), ftype)
         do_s = cuda.shared.array((block_m, d_max), ftype)
         k_s = cuda.shared.array((block_n, padded), ftype)
         v_s = cuda.shared.array((block_n, padded), ftype)
         ds_s = cuda.shared.array((block_m, block_n), ftype)
-        acc = cuda.local.array(cols_per_x, ftype)  # dq[i, tx + block_n * t]
-        for t in range(cols_per_x):
-            acc[t] = zero
 
-        load_rows(q_s, q[b, h], row0, Nq, D)
-        load_rows(do_s, do[b, h], row0, Nq, Dv)
+        load_pair(q_s, do_s, q[b, h], do[b, h], row0, Nq, D, Dv)
         lse_i = lse[b, h, i] if i < Nq else neg_inf
         delta_i = delta[b, h, i] if i < Nq else zero
-        last_row = min(Nq, row0 + block_m) - 1
-        n_keys = min(Nk, last_row + 1) if causal else Nk
+        n_keys = keys_seen(row0, Nq, Nk, causal)
         for kv0 in range(0, n_keys, block_n):
             cuda.syncthreads()
-            load_rows(k_s, k[b, h], kv0, Nk, D)
-            load_rows(v_s, v[b, h], kv0, Nk, Dv)
+            load_pair(k_s, v_s, k[b, h], v[b, h], kv0, Nk, D, Dv)
             cuda.syncthreads()
             p, ds = prob_and_grad(q_s, do_s, k_s, v_s, ty, tx, i, kv0 + tx, b, h, lse_i,
                                   delta_i, bias, use_bias, causal, scale * log2e,
@@ -378,10 +388,7 @@ def _build_kernels(dtype_name, block_m, block_n, d_max):
             for t in range(cols_per_x):
                 d = tx + block_n * t
                 if d < D:
-                    total = zero
-                    for jj in range(block_n):
-                        total += ds_s[ty, jj] * k_s[jj, d]
-                    acc[t] += total
+                    acc[t] += row_times_column(ds_s, ty, k_s, d)
 
         if i < Nq:
             for t in range(cols_per_x):
