@@ -226,6 +226,31 @@ def _backward_gemm(x, w3, dy3, need_dx, need_dw, need_db, sh, sw, pt, pl, dh, dw
 # 4. Direct kernels (few channels per group: depthwise)
 # ---------------------------------------------------------------------------------------------
 
+@njit(cache=True, inline="always")
+def _direct_tap(wv, image, out, i, j, sh, sw, pt, pl, dh, dw, to_out):
+    """Kernel tap (i, j) between an image plane (H, W) and an output plane (Ho, Wo). to_out (the
+    forward): out[oh, q] += wv * image[oh * sh + i * dh - pt, q * sw + j * dw - pl]; otherwise
+    (the input gradient, its transpose) image[...] += wv * out[oh, q]. Padding is skipped."""
+    H, W = image.shape
+    Ho, Wo = out.shape
+    row_off, off = i * dh - pt, j * dw - pl
+    oh_lo, oh_hi = _valid_columns(row_off, sh, H, Ho)  # rows whose input row is inside
+    q_lo, q_hi = _valid_columns(off, sw, W, Wo)
+    for oh in range(oh_lo, oh_hi):
+        img, row = image[oh * sh + row_off], out[oh]
+        if to_out:
+            if sw == 1:
+                _axpy(wv, img, q_lo + off, row, q_lo, q_hi - q_lo)
+            else:
+                for q in range(q_lo, q_hi):
+                    row[_u(q)] += wv * img[_u(q * sw + off)]
+        elif sw == 1:
+            _axpy(wv, row, q_lo, img, q_lo + off, q_hi - q_lo)
+        else:
+            for q in range(q_lo, q_hi):
+                img[_u(q * sw + off)] += wv * row[_u(q)]
+
+
 @serial_and_parallel()
 def _forward_direct(x, w, bias, use_bias, sh, sw, pt, pl, dh, dw, y):
     B, C, H, W = x.shape
@@ -242,19 +267,8 @@ def _forward_direct(x, w, bias, use_bias, sh, sw, pt, pl, dh, dw, y):
         for c in range(Cg):
             for i in range(kh):
                 for j in range(kw):
-                    wv = w[o, c, i, j]
-                    off = j * dw - pl
-                    q_lo, q_hi = _valid_columns(off, sw, W, Wo)
-                    for oh in range(Ho):
-                        ih = oh * sh - pt + i * dh
-                        if ih < 0 or ih >= H:
-                            continue
-                        if sw == 1:
-                            _axpy(wv, x[b, c0 + c, ih], q_lo + off, y[b, o, oh], q_lo, q_hi - q_lo)
-                        else:
-                            src, dst = x[b, c0 + c, ih], y[b, o, oh]
-                            for q in range(q_lo, q_hi):
-                                dst[_u(q)] += wv * src[_u(q * sw + off)]
+                    _direct_tap(w[o, c, i, j], x[b, c0 + c], y[b, o], i, j, sh, sw, pt, pl, dh, dw,
+                                True)
 
 
 @serial_and_parallel()
@@ -271,19 +285,8 @@ def _backward_input_direct(w, dy, sh, sw, pt, pl, dh, dw, dx):
         for o in range(g * Og, (g + 1) * Og):
             for i in range(kh):
                 for j in range(kw):
-                    wv = w[o, c, i, j]
-                    off = j * dw - pl
-                    q_lo, q_hi = _valid_columns(off, sw, W, Wo)
-                    for oh in range(Ho):
-                        ih = oh * sh - pt + i * dh
-                        if ih < 0 or ih >= H:
-                            continue
-                        if sw == 1:
-                            _axpy(wv, dy[b, o, oh], q_lo, dx[b, cin, ih], q_lo + off, q_hi - q_lo)
-                        else:
-                            src, dst = dy[b, o, oh], dx[b, cin, ih]
-                            for q in range(q_lo, q_hi):
-                                dst[_u(q * sw + off)] += wv * src[_u(q)]
+                    _direct_tap(w[o, c, i, j], dx[b, cin], dy[b, o], i, j, sh, sw, pt, pl, dh, dw,
+                                False)
 
 
 @serial_and_parallel(fastmath=_REASSOC)
