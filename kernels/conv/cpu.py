@@ -134,16 +134,15 @@ def _col2im(cols, c0, Cg, kh, kw, sh, sw, pt, pl, dh, dw, oh0, oh1, Wo, dxb):
     H, W = dxb.shape[1], dxb.shape[2]
     for c in range(Cg):
         for i in range(kh):
+            row_off = i * dh - pt
+            oh_lo, oh_hi = _valid_columns(row_off, sh, H, oh1)  # rows whose input row is inside
             for j in range(kw):
                 src = cols[(c * kh + i) * kw + j]
                 off = j * dw - pl
                 q_lo, q_hi = _valid_columns(off, sw, W, Wo)
-                for oh in range(oh0, oh1):
-                    ih = oh * sh - pt + i * dh
-                    if ih < 0 or ih >= H:
-                        continue
+                for oh in range(max(oh0, oh_lo), oh_hi):
+                    dst = dxb[c0 + c, oh * sh + row_off]
                     base = (oh - oh0) * Wo
-                    dst = dxb[c0 + c, ih]
                     if sw == 1:
                         for q in range(q_lo, q_hi):
                             dst[_u(q + off)] += src[_u(base + q)]
@@ -253,7 +252,7 @@ def _direct_tap(wv, image, out, i, j, sh, sw, pt, pl, dh, dw, to_out):
 
 @serial_and_parallel()
 def _forward_direct(x, w, bias, use_bias, sh, sw, pt, pl, dh, dw, y):
-    B, C, H, W = x.shape
+    B, C = x.shape[0], x.shape[1]
     O, Cg, kh, kw = w.shape
     Ho, Wo = y.shape[2], y.shape[3]
     Og = O // (C // Cg)
@@ -275,9 +274,8 @@ def _forward_direct(x, w, bias, use_bias, sh, sw, pt, pl, dh, dw, y):
 def _backward_input_direct(w, dy, sh, sw, pt, pl, dh, dw, dx):
     """dx (zeroed by the caller) += the scatter of every output gradient: one (image, input
     channel) plane per item, so no two items write the same plane."""
-    B, C, H, W = dx.shape
+    B, C = dx.shape[0], dx.shape[1]
     O, Cg, kh, kw = w.shape
-    Ho, Wo = dy.shape[2], dy.shape[3]
     Og = O // (C // Cg)
     for item in prange(B * C):
         b, cin = item // C, item % C
@@ -356,12 +354,13 @@ def _worker_threads(parallel):
 
 
 def _plan(B, K, Ho, Wo, itemsize, n_threads, tile_bytes):
-    """(rows per block, split per image): tiles of at most tile_bytes, and enough work items
-    for 2 per thread (attention's rule), splitting images into row blocks only when needed."""
+    """(rows per block, split per image, workers): tiles of at most tile_bytes, and enough work
+    items for 2 per thread (attention's rule), splitting images into row blocks only when
+    needed; one worker (one scratch set) per thread, at most one per work item."""
     rows = max(1, min(Ho, tile_bytes // max(1, K * Wo * itemsize)))
     n_blocks = -(-Ho // rows)
     split = 1 if B >= 2 * n_threads else max(1, min(n_blocks, -(-2 * n_threads // B)))
-    return rows, split
+    return rows, split, min(n_threads, B * split)
 
 
 def cpu_forward(x, w, bias=None, stride=(1, 1), padding=((0, 0), (0, 0)), dilation=(1, 1), groups=1):
@@ -386,8 +385,7 @@ def cpu_forward(x, w, bias=None, stride=(1, 1), padding=((0, 0), (0, 0)), dilati
     w3 = w.reshape(groups, Og, K)
     parallel = work >= CPU_PARALLEL_MIN_WORK
     with _worker_threads(parallel) as n_threads:
-        rows, split = _plan(B, K, Ho, Wo, x.itemsize, n_threads, FORWARD_TILE_BYTES)
-        n_workers = min(n_threads, B * split)
+        rows, split, n_workers = _plan(B, K, Ho, Wo, x.itemsize, n_threads, FORWARD_TILE_BYTES)
         scratch = np.empty((n_workers, K * rows * Wo), x.dtype)
         loop = _forward_gemm.parallel if parallel else _forward_gemm.serial
         loop(x, w3, bias_arr, use_bias, sh, sw, pt, pl, dh, dw, kh, kw, Ho, Wo, rows, split,
@@ -425,8 +423,7 @@ def cpu_backward(x, w, dy, stride=(1, 1), padding=((0, 0), (0, 0)), dilation=(1,
     w3 = w.reshape(groups, Og, K)
     parallel = work >= CPU_PARALLEL_MIN_WORK
     with _worker_threads(parallel) as n_threads:
-        rows, split = _plan(B, K, Ho, Wo, x.itemsize, n_threads, BACKWARD_TILE_BYTES)
-        n_workers = min(n_threads, B * split)
+        rows, split, n_workers = _plan(B, K, Ho, Wo, x.itemsize, n_threads, BACKWARD_TILE_BYTES)
         # dx is accumulated by col2im: zeros; one copy per split of an image (see section 3)
         dx_parts = np.zeros((split if need_input else 1,) + (x.shape if need_input else (1, 1, 1, 1)), dtype)
         dw_parts = np.zeros((n_workers if need_weight else 1, groups, Og, K if need_weight else 1), dtype)
