@@ -47,15 +47,21 @@ def save_pretrained(model, folder) -> Path:
     return folder
 
 
+def read_json(path, missing: str, who: str):
+    """The JSON document at ``path``: FileNotFoundError(``missing``) if absent, CheckpointError if corrupt."""
+    path = Path(os.fspath(path))
+    if not path.is_file():
+        raise FileNotFoundError(missing)
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{who}{path} is not valid JSON ({e})") from None
+
+
 def read_config(folder) -> dict:
     folder = Path(os.fspath(folder))
     path = folder / "config.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"from_pretrained: {folder} has no config.json")
-    try:
-        doc = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise CheckpointError(f"from_pretrained: {path} is not valid JSON ({e})") from None
+    doc = read_json(path, f"from_pretrained: {folder} has no config.json", "from_pretrained: ")
     if not isinstance(doc, dict) or not isinstance(doc.get("class"), str) or not isinstance(doc.get("config"), dict):
         raise CheckpointError(f"from_pretrained: {path} must hold {{'class': name, 'config': {{...}}}}")
     return doc

@@ -21,6 +21,7 @@ from tinymm import models, optim
 from tinymm._atomic import atomic_write
 from tinymm.data import DataLoader, Tokenizer, load_task
 from tinymm.metrics import accuracy_score, classification_report, precision_recall_fscore_support
+from tinymm.models.pretrained import read_json
 from tinymm.serialization import CheckpointError
 from tinymm.train.checkpoint import restore_checkpoint
 from tinymm.train.trainer import Trainer
@@ -75,8 +76,7 @@ def evaluate_model(model, rec, split: str = "test", num_samples: int = 1000, bat
                       progress=False, target_key=rec.target_key, log=lambda m: None)
     logits = trainer.predict(_loader(ds, rec, batch_size))
     pred = logits.argmax(axis=1)
-    true = np.asarray(ds.targets[: len(ds)] if hasattr(ds, "targets") else [ds[i][rec.target_key] for i in range(len(ds))])
-    true = np.array([ds[i][rec.target_key] for i in range(len(ds))]) if true.shape != pred.shape else true
+    true = ds.head_targets(len(ds))  # the split's targets, without generating its samples again
     result = {"split": split, "samples": int(len(ds)), "accuracy": float(accuracy_score(true, pred))}
     p, r, f, _ = precision_recall_fscore_support(true, pred, average="macro", zero_division=0)
     result.update(macro_precision=float(p), macro_recall=float(r), macro_f1=float(f))
@@ -143,13 +143,7 @@ def train_run(settings: RunSettings, out_dir, resume: bool = False, progress: bo
 
 def read_run(run_dir) -> dict:
     run_dir = Path(os.fspath(run_dir))
-    path = run_dir / "run.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{run_dir} is not a tinymm run directory (no run.json)")
-    try:
-        return json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise CheckpointError(f"{path} is corrupt ({e})") from None
+    return read_json(run_dir / "run.json", f"{run_dir} is not a tinymm run directory (no run.json)", "")
 
 
 def load_run(run_dir, device: str = "cpu"):
