@@ -241,8 +241,10 @@ def _train(args) -> int:
                            minutes=args.minutes, batch_size=args.batch_size, lr=args.lr, device=args.device,
                            seed=args.seed, train_samples=args.train_samples)
     p = settings.resolved()
-    print(f"tinymm train: task {args.task}, model {p['model']}, preset {args.preset} "
-          f"(at most {p['minutes']:g} min of training), device {args.device}; files in {out}", flush=True)
+    steps = p["epochs"] * -(-p["train_samples"] // p["batch_size"])
+    print(f"tinymm train: task {args.task}, model {p['model']}, preset {args.preset} ({p['epochs']} epochs × "
+          f"{p['train_samples']} samples = {steps} steps, at most {p['minutes']:g} min), device {args.device}; "
+          f"files in {out}", flush=True)
     res = train_run(settings, out, resume=args.resume, progress=not args.no_progress)
     print(format_report(res, f"{res['model']} on {res['task']}"))
     rows = [(res["model"], res)]

@@ -45,21 +45,26 @@ class ImageClassifier(nn.Module, PretrainedMixin):
 
 
 class ConvBackbone(nn.Module):
-    """Two conv-BN-ReLU stages, each halving the side: (B, 3, S, S) → (B, C, S/4, S/4).
+    """Three conv-BN-ReLU stages: (B, 3, S, S) → (B, C, S/4, S/4).
 
-    The stages downsample with stride-2 convolutions rather than conv + 2x2 max-pool: a
-    quarter of the second convolution's work and no pooling pass, which in the 5-minute
-    ``tinymm train`` budget bought more training steps than pooling bought accuracy.
+    The first stage keeps full resolution (few channels, so it is cheap) to see the objects'
+    outlines; the next two downsample with stride-2 convolutions rather than conv + 2x2
+    max-pool. Measured on ``vqa`` at the quick preset's 2,400 steps: shape questions need the
+    full-resolution stage (two stride-2 stages alone: 0.3 shape accuracy at 1,000 steps), and
+    pooling costs ~40 % more per step than strided convolutions for the same accuracy.
     """
 
-    def __init__(self, in_channels: int = 3, channels: int = 32):
+    def __init__(self, in_channels: int = 3, channels: int = 32, stem: int = 16):
         super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, channels, 3, stride=2, padding=1, bias=False)
+        self.conv0 = nn.Conv2d(in_channels, stem, 3, padding=1, bias=False)
+        self.bn0 = nn.BatchNorm2d(stem)
+        self.conv1 = nn.Conv2d(stem, channels, 3, stride=2, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(channels)
         self.conv2 = nn.Conv2d(channels, channels, 3, stride=2, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(channels)
 
     def forward(self, x):
+        x = F.relu(self.bn0(self.conv0(x)))  # (B, stem, S, S)
         x = F.relu(self.bn1(self.conv1(x)))  # (B, C, S/2, S/2)
         return F.relu(self.bn2(self.conv2(x)))  # (B, C, S/4, S/4)
 
