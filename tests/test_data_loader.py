@@ -260,3 +260,20 @@ def test_data_modules_stay_on_their_floor():
                 assert not t.startswith("torch"), f"tinymm.data.{name} imports {t}"
                 if t == "tinymm" or t.startswith("tinymm."):
                     assert t.startswith(allowed), f"tinymm.data.{name} imports {t} (above floor 2)"
+
+
+def test_epoch_size_walks_windows_of_fresh_samples():
+    ds = ArrayDataset(x=np.arange(10))
+    for shuffle in (False, True):
+        dl = DataLoader(ds, batch_size=3, shuffle=shuffle, seed=1, epoch_size=4)
+        assert len(dl) == 2
+        seen = [np.concatenate([b["x"] for b in dl]) for _ in range(3)]  # epochs 0, 1, 2
+        assert sorted(seen[0]) == [0, 1, 2, 3]
+        assert sorted(seen[1]) == [4, 5, 6, 7]
+        assert sorted(seen[2]) == [0, 1, 8, 9]  # wraps around the end
+        dl.set_epoch(1)
+        assert np.array_equal(np.concatenate([b["x"] for b in dl]), seen[1])  # a function of (seed, epoch)
+    with pytest.raises(ValueError, match="epoch_size=11 is larger than the dataset"):
+        DataLoader(ds, epoch_size=11)
+    with pytest.raises(ValueError, match="epoch_size must be a positive int"):
+        DataLoader(ds, epoch_size=0)

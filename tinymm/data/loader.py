@@ -17,7 +17,9 @@ dicts into one dict of NumPy arrays::
 **Deterministic shuffling.**  Epoch ``e`` visits ``numpy.random.default_rng([seed, e]).permutation(n)``:
 the order depends on nothing but ``(seed, e)``.  Each ``iter(loader)`` uses the loader's current
 epoch and then advances it, so looping twice gives epochs 0 then 1; ``set_epoch(e)`` picks the
-epoch of the next loop (to resume a run).  ``seed=None`` draws one seed from the OS at
+epoch of the next loop (to resume a run).  ``epoch_size=k`` makes an epoch a window of k
+consecutive samples of a long dataset, the next epoch the next window (fresh generated samples
+each epoch; see :meth:`DataLoader.window`).  ``seed=None`` draws one seed from the OS at
 construction and keeps it in ``loader.seed``, so even that run can be repeated.
 
 **Prefetch.**  With ``prefetch=N > 0`` one background thread builds up to ``N`` batches ahead
@@ -409,7 +411,7 @@ class DataLoader:
     """Batches of a dataset, as dicts of NumPy arrays (see the module docstring).
 
     ``DataLoader(dataset, batch_size=1, shuffle=False, drop_last=False, collate_fn=None,
-    seed=None, prefetch=0)``; ``collate_fn`` defaults to :func:`default_collate`.
+    seed=None, prefetch=0, epoch_size=None)``; ``collate_fn`` defaults to :func:`default_collate`.
     ``len(loader)`` is the number of batches per epoch.
     """
 
@@ -422,6 +424,7 @@ class DataLoader:
         collate_fn: Callable[[list], Any] | None = None,
         seed: int | None = None,
         prefetch: int = 0,
+        epoch_size: int | None = None,
     ):
         _check_dataset("DataLoader", dataset)
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
@@ -441,6 +444,12 @@ class DataLoader:
         self.collate_fn = default_collate if collate_fn is None else collate_fn
         self.seed = int(seed)
         self.prefetch = int(prefetch)
+        if epoch_size is not None:
+            if isinstance(epoch_size, bool) or not isinstance(epoch_size, (int, np.integer)) or epoch_size < 1:
+                raise ValueError(f"DataLoader: epoch_size must be a positive int or None, got {epoch_size!r}")
+            if epoch_size > len(dataset):
+                raise ValueError(f"DataLoader: epoch_size={epoch_size} is larger than the dataset ({len(dataset)} samples)")
+        self.epoch_size = None if epoch_size is None else int(epoch_size)
         self.epoch = 0  # the epoch the next iteration will use
 
     def set_epoch(self, epoch: int) -> None:
@@ -450,8 +459,20 @@ class DataLoader:
         self.epoch = int(epoch)
 
     def __len__(self) -> int:
-        n = len(self.dataset)
+        n = self._epoch_len()
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def _epoch_len(self) -> int:
+        return len(self.dataset) if self.epoch_size is None else self.epoch_size
+
+    def window(self, epoch: int) -> int:
+        """The first index epoch ``epoch`` visits (0 unless ``epoch_size`` is set).
+
+        With ``epoch_size=k`` epoch ``e`` visits the k consecutive samples from ``e·k`` on
+        (wrapping around the dataset's end): over a long, lazily generated dataset every epoch
+        sees fresh samples, and a shuffle stays within a window whose blocks fit the cache.
+        """
+        return 0 if self.epoch_size is None else (int(epoch) * self.epoch_size) % len(self.dataset)
 
     #: a shuffled epoch holds its permutation (8 bytes per sample); beyond this many samples
     #: that is refused rather than attempted (a lazily generated dataset can be that long)
@@ -459,11 +480,13 @@ class DataLoader:
 
     def indices(self, epoch: int) -> np.ndarray:
         """The order in which epoch ``epoch`` visits the dataset."""
-        n = len(self.dataset)
+        n, start = self._epoch_len(), self.window(epoch)
         if not self.shuffle:
-            return np.arange(n, dtype=np.int64)
-        self._check_shuffle(n)
-        return np.random.default_rng([self.seed, int(epoch)]).permutation(n).astype(np.int64)
+            order = np.arange(n, dtype=np.int64)
+        else:
+            self._check_shuffle(n)
+            order = np.random.default_rng([self.seed, int(epoch)]).permutation(n).astype(np.int64)
+        return order if self.epoch_size is None else (order + start) % len(self.dataset)
 
     def _check_shuffle(self, n: int) -> None:
         if n > self.max_shuffle:
@@ -479,7 +502,7 @@ class DataLoader:
         return [order[s : s + self.batch_size] for s in stops]
 
     def _batches(self, epoch: int) -> Iterator:
-        if self.shuffle:
+        if self.shuffle or self.epoch_size is not None:
             batches = self.batch_indices(epoch)
         else:  # in order: no index array at all, so a dataset of any length streams
             batches = (range(s, min(s + self.batch_size, len(self.dataset)))
@@ -489,7 +512,7 @@ class DataLoader:
 
     def __iter__(self):
         if self.shuffle:
-            self._check_shuffle(len(self.dataset))  # now, not in a prefetch thread
+            self._check_shuffle(self._epoch_len())  # now, not in a prefetch thread
         epoch = self.epoch
         self.epoch += 1
         if self.prefetch > 0:
