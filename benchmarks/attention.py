@@ -13,6 +13,9 @@ the same work as torch's.)
 
 ``--threads N`` runs tinymm's Numba workers and PyTorch on N threads each (default: every
 core); on a shared machine ``--threads 1`` compares the two without waiting for a second core.
+As ``benchmarks/kernels.py`` does, the process sets ``OMP_WAIT_POLICY=PASSIVE`` unless the
+environment sets it: Numba's and PyTorch's OpenMP pools would otherwise spin while idle and
+starve each other on a 2-core machine.
 """
 from __future__ import annotations
 
@@ -85,6 +88,7 @@ def main(argv=None):
     threads_given, rest = extra.parse_known_args(argv)
     threads = max(1, threads_given.threads)
     args = parse_args(rest, description="tinymm benchmark: fused scaled dot-product attention (also: --threads N)")
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before either OpenMP pool starts
     import numba
 
     numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))

@@ -22,7 +22,8 @@
 Where things are:
 
     reference.py  the math and a plain NumPy version: the specification
-    cpu.py        fused CPU kernels: Numba threads, BLAS block GEMMs, never an (Nq, Nk) matrix
+    cpu.py        fused CPU kernels: Numba threads, BLAS block GEMMs; an (Nq, Nk) matrix only
+                  when it is small and kept for backward
     cuda.py       flash attention in numba.cuda (imported only when first used)
     _inputs.py    the checks every entry point runs first, and mask -> additive bias
 
