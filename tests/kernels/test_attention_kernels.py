@@ -3,10 +3,12 @@
   1. the NumPy reference's backward matches central finite differences in float64, every mask kind;
   2. the reference matches torch's scaled_dot_product_attention, forward and backward (skipped
      without torch), including is_causal with Nq != Nk (top-left alignment);
-  3. the fused CPU kernels match the reference on hypothesis-drawn shapes (Nq, Nk in 1..130,
+  3. the fused CPU kernels (backward recomputing P, or reading the P that forward kept, and
+     the size switch between the two) match the reference on hypothesis-drawn shapes (Nq, Nk in 1..130,
      D in {1, 7, 16, 59, 64}, Dv different from D), every mask kind, causal, fully-masked rows,
      float32 by FlashAttention's rule (error <= 3x the naive float32 error) and float64 tightly;
-  4. memory: fused forward + backward at B1 H4 N4096 D64 stays under 64 MiB (tracemalloc);
+  4. memory: fused forward + backward at B1 H4 N4096 D64 stays under 64 MiB (tracemalloc), also
+     when the caller asks to keep P;
   5. bad input raises errors naming the shapes; dispatch and import behave.
 The CUDA kernels are tested in test_attention_cuda.py with the helpers below.
 """
@@ -252,21 +254,45 @@ def attention_case(draw, max_n=130, head_dims=(1, 7, 16, 59, 64)):
     return B, H, Nq, Nk, D, Dv, kind, causal, dead_row, seed
 
 
+def kept_probs_kernels():
+    """forward/backward for check_fused that keep P (asserting that it was kept) and reuse it."""
+    box = {}
+
+    def forward(q, k, v, mask, causal, scale=None):
+        o, lse, probs = A.forward(q, k, v, mask, causal, scale, impl="cpu", keep_probs=True)
+        assert probs is not None, "P was not kept"
+        box["probs"] = probs
+        return o, lse
+
+    def backward(q, k, v, o, lse, do, mask, causal, scale=None):
+        return A.backward(q, k, v, o, lse, do, mask, causal, scale, impl="cpu", probs=box.pop("probs"))
+
+    return forward, backward
+
+
+CPU_KERNELS = {  # backward recomputing P from lse, or reading the P that forward kept
+    "recompute": lambda: (cpu_forward, cpu_backward),
+    "kept_probs": kept_probs_kernels,
+}
+
+
+@pytest.mark.parametrize("kernels", sorted(CPU_KERNELS))
 @given(attention_case())
-def test_cpu_float32_matches_reference(case):
+def test_cpu_float32_matches_reference(kernels, case):
     B, H, Nq, Nk, D, Dv, kind, causal, dead_row, seed = case
     rng = np.random.default_rng(seed)
     mask = make_mask(rng, kind, B, H, Nq, Nk, dead_row)
-    check_fused(cpu_forward, cpu_backward, rng, B, H, Nq, Nk, D, Dv, mask, causal)
+    check_fused(*CPU_KERNELS[kernels](), rng, B, H, Nq, Nk, D, Dv, mask, causal)
 
 
+@pytest.mark.parametrize("kernels", sorted(CPU_KERNELS))
 @settings(max_examples=10)
 @given(attention_case())
-def test_cpu_float64_matches_reference(case):
+def test_cpu_float64_matches_reference(kernels, case):
     B, H, Nq, Nk, D, Dv, kind, causal, dead_row, seed = case
     rng = np.random.default_rng(seed)
     mask = make_mask(rng, kind, B, H, Nq, Nk, dead_row)
-    check_fused_float64(cpu_forward, cpu_backward, rng, B, H, Nq, Nk, D, Dv, mask, causal)
+    check_fused_float64(*CPU_KERNELS[kernels](), rng, B, H, Nq, Nk, D, Dv, mask, causal)
 
 
 @pytest.mark.parametrize("causal", [False, True])
@@ -488,40 +514,6 @@ def test_cpu_online_softmax_across_key_tiles(causal):
 # -------------------------------------------------------------------------------------------
 # 7. The attention matrix kept by forward for backward (keep_probs / probs)
 # -------------------------------------------------------------------------------------------
-
-def kept_probs_kernels():
-    """forward/backward for check_fused that keep P (asserting that it was kept) and reuse it."""
-    box = {}
-
-    def forward(q, k, v, mask, causal, scale=None):
-        o, lse, probs = A.forward(q, k, v, mask, causal, scale, impl="cpu", keep_probs=True)
-        assert probs is not None, "P was not kept"
-        box["probs"] = probs
-        return o, lse
-
-    def backward(q, k, v, o, lse, do, mask, causal, scale=None):
-        return A.backward(q, k, v, o, lse, do, mask, causal, scale, impl="cpu", probs=box.pop("probs"))
-
-    return forward, backward
-
-
-@settings(max_examples=40)
-@given(attention_case())
-def test_cpu_kept_probs_float32_matches_reference(case):
-    B, H, Nq, Nk, D, Dv, kind, causal, dead_row, seed = case
-    rng = np.random.default_rng(seed)
-    mask = make_mask(rng, kind, B, H, Nq, Nk, dead_row)
-    check_fused(*kept_probs_kernels(), rng, B, H, Nq, Nk, D, Dv, mask, causal)
-
-
-@settings(max_examples=10)
-@given(attention_case())
-def test_cpu_kept_probs_float64_matches_reference(case):
-    B, H, Nq, Nk, D, Dv, kind, causal, dead_row, seed = case
-    rng = np.random.default_rng(seed)
-    mask = make_mask(rng, kind, B, H, Nq, Nk, dead_row)
-    check_fused_float64(*kept_probs_kernels(), rng, B, H, Nq, Nk, D, Dv, mask, causal)
-
 
 @pytest.mark.parametrize("causal", [False, True])
 @pytest.mark.parametrize("kind", ["none", "bool", "additive_rows"])
