@@ -1,10 +1,10 @@
 r"""Fused attention on the CPU: Numba threads over heads and query blocks, BLAS for every block GEMM.
 
-The math is the reference's (see ``reference.py``); this file computes it without holding
-the (Nq, Nk) score matrix (unless it is small and kept for backward: see below). Work is cut into *query blocks* of rows, and each block walks the
-keys in *tiles*. Each worker first copies the head's keys (and, backward, values) transposed
-into a (D, Nk) buffer, kt and vt, so that every score product is a plain NN GEMM. For one
-block of one head:
+The math is the reference's (see ``reference.py``); this file computes it without holding the
+(Nq, Nk) score matrix (unless it is small and kept for backward: see below). Work is cut into
+*query blocks* of rows, and each block walks the keys in *tiles*. Each worker first copies the
+head's keys (and, backward, values) transposed into a (D, Nk) buffer, kt and vt, so that every
+score product is a plain NN GEMM. For one block of one head:
 
 forward (FlashAttention-2's online softmax; m, l: each row's running maximum and sum)::
 
@@ -27,8 +27,8 @@ backward (``lse`` gives P back without any running maximum)::
 
 When the attention matrix is small (``keep_probs``, at most SAVED_PROBS_BYTES for the whole
 call), forward keeps it for backward instead: each query block of 128 rows takes whole key
-rows, S = q_blk @ kt written straight into the kept (B, H, Nq, Nk+pad) array, the softmax of each
-row in place (max, 2**(s - max), divide by the sum: no running statistics), then o = P v; and
+rows, S = q_blk @ kt written straight into the kept (B, H, Nq, Nk+pad) array, the softmax of
+each row in place (max, 2**(s - max), divide by the sum: no running statistics), then o = P v; and
 backward reads P from it (``_backward_block_saved``): no score GEMM, no exponential, and no
 transposed keys::
 
@@ -68,12 +68,12 @@ Why it is fast
   sees them (``_key_tiles``).
 
 Memory beyond inputs and outputs, per call: the kept P when forward keeps it (at most
-SAVED_PROBS_BYTES plus row padding, held from forward to backward); per Numba thread: kt (and backward vt), D x Nk each; one
-(rows, tile) score buffer forward, two backward, and per-row vectors; and, only when the query
-blocks of a head are split across items, a dk/dv partial sum per split. At B1 H4 N4096 D64,
-float32, 2 threads: 3 MiB forward, 5.5 MiB backward (tracemalloc). All scratch arrays are allocated in
-Python (``cpu_forward``/``cpu_backward``) and handed to the kernels, so the budget is visible
-in one place (and tracemalloc sees it).
+SAVED_PROBS_BYTES plus row padding, held from forward to backward); per Numba thread: kt (and
+backward vt), D x Nk each; one (rows, tile) score buffer forward, two backward, and per-row
+vectors; and, only when the query blocks of a head are split across items, a dk/dv partial sum
+per split. At B1 H4 N4096 D64, float32, 2 threads: 3 MiB forward, 5.5 MiB backward
+(tracemalloc). All scratch arrays are allocated in Python (``cpu_forward``/``cpu_backward``)
+and handed to the kernels, so the budget is visible in one place (and tracemalloc sees it).
 
 ``NUMBA_DISABLE_JIT=1`` runs this file as plain Python (``gemm`` falls back to ``numpy.matmul``,
 ``_exp2`` to ``numpy.exp2``, the atomic counter to ``+= 1``): slow, but a debugger can step
