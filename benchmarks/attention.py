@@ -7,10 +7,19 @@ Tensors (so autograd's overhead is included); "numpy" is the plain reference in
 ``torch.nn.functional.scaled_dot_product_attention`` on CPU float32.
 
 FLOPs counted: forward 4·B·H·N²·D (two GEMMs); backward 10·B·H·N²·D (the score GEMM is
-recomputed, then dV, dP, dQ, dK); causal halves both.
+recomputed, then dV, dP, dQ, dK); causal halves both. (When the CPU kernels keep the attention
+matrix, backward skips the score GEMM, and GFLOP/s counts work not done: read it as a rate of
+the same work as torch's.)
+
+``--threads N`` runs tinymm's Numba workers and PyTorch on N threads each (default: every
+core); on a shared machine ``--threads 1`` compares the two without waiting for a second core.
+As ``benchmarks/kernels.py`` does, the process sets ``OMP_WAIT_POLICY=PASSIVE`` unless the
+environment sets it: Numba's and PyTorch's OpenMP pools would otherwise spin while idle and
+starve each other on a 2-core machine.
 """
 from __future__ import annotations
 
+import argparse
 import os
 
 import numpy as np
@@ -74,14 +83,21 @@ def make_workloads(torch, shapes, with_numpy=True):
 
 
 def main(argv=None):
-    args = parse_args(argv, description="tinymm benchmark: fused scaled dot-product attention")
+    extra = argparse.ArgumentParser(add_help=False)
+    extra.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    threads_given, rest = extra.parse_known_args(argv)
+    threads = max(1, threads_given.threads)
+    args = parse_args(rest, description="tinymm benchmark: fused scaled dot-product attention (also: --threads N)")
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before either OpenMP pool starts
+    import numba
+
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     torch = torch_or_none()
     if torch is not None:
-        torch.set_num_threads(os.cpu_count() or 1)
+        torch.set_num_threads(threads)
     shapes = SHAPES[:2] if args.quick else SHAPES
     # The hardware's yardstick, printed beside the table: block GEMMs are ~90% of the work.
-    threads = os.cpu_count() or 1
-    sgemm = {"sgemm_gflops_1_thread": sgemm_gflops(1), f"sgemm_gflops_{threads}_threads": sgemm_gflops()}
+    sgemm = {"sgemm_gflops_1_thread": sgemm_gflops(1), f"sgemm_gflops_{threads}_threads": sgemm_gflops(threads)}
     print(f"# sgemm 1024^3 float32 (NumPy's BLAS, best of 5): {sgemm['sgemm_gflops_1_thread']:.0f} GF/s "
           f"on 1 thread (its CPU time), {sgemm[f'sgemm_gflops_{threads}_threads']:.0f} GF/s on {threads} (wall time)")
     return run("attention", make_workloads(torch, shapes), args=args, info=sgemm)

@@ -75,6 +75,44 @@ def test_sdpa_gradcheck_float64_fused_and_unfused():
     check_op([(1, 2, 4, 3), (1, 2, 5, 3)], lambda q, k: attention_weights(q, k, mask), False, dtype="float64")
 
 
+def test_sdpa_keeps_probs_only_for_backward_and_frees_them(monkeypatch):
+    """The fused Function asks the kernels to keep P only when a backward can follow, passes it
+    to backward, and drops it with the other saved arrays; the gradients are the same as when
+    P is recomputed (the limit set to 0)."""
+    import weakref
+
+    from tinymm.kernels.attention import cpu
+
+    calls = []
+    real_forward = cpu.cpu_forward
+
+    def spy(q, k, v, mask=None, is_causal=False, scale=None, keep_probs=False):
+        out = real_forward(q, k, v, mask, is_causal, scale, keep_probs)
+        calls.append(keep_probs)
+        if keep_probs and out[2] is not None:
+            calls.append(weakref.ref(out[2]))
+        return out
+
+    monkeypatch.setattr(cpu, "cpu_forward", spy)
+    data = [rng.standard_normal((2, 2, 9, 5)).astype(np.float32) for _ in range(4)]
+    with tm.no_grad():
+        F.scaled_dot_product_attention(*(tm.tensor(a) for a in data[:3]), is_causal=True)
+    assert calls == [False]
+    grads = []
+    for limit in (cpu.SAVED_PROBS_BYTES, 0):
+        monkeypatch.setattr(cpu, "SAVED_PROBS_BYTES", limit)
+        q, k, v = (tm.tensor(a, requires_grad=True) for a in data[:3])
+        calls.clear()
+        out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        assert calls[0] is True and len(calls) == (2 if limit else 1)
+        out.backward(tm.tensor(data[3]))
+        if limit:
+            assert calls[1]() is None, "P still alive after backward"
+        grads.append([t.grad.numpy() for t in (q, k, v)])
+    for kept, recomputed in zip(*grads):
+        np.testing.assert_allclose(kept, recomputed, rtol=1e-5, atol=1e-6)
+
+
 def test_fully_masked_rows_give_zeros_not_nan():
     q, k, v = (tm.tensor(rng.standard_normal((1, 1, 3, 4)), requires_grad=True) for _ in range(3))
     mask = np.ones((1, 1, 3, 3), bool)

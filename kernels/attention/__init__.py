@@ -14,10 +14,16 @@
     scale: defaults to 1/sqrt(D). Forward saves nothing but o and lse; backward recomputes the
     probabilities from lse block by block. No gradient is returned for an additive mask.
 
+    forward(..., keep_probs=True) -> (o, lse, probs); backward(..., probs=probs)
+    The CPU kernels may keep the attention matrix P when it is small (at most
+    ``cpu.SAVED_PROBS_BYTES``), so that backward skips recomputing it; probs is None
+    otherwise (the reference, CUDA, or a large P), and backward then recomputes as above.
+
 Where things are:
 
     reference.py  the math and a plain NumPy version: the specification
-    cpu.py        fused CPU kernels: Numba threads, BLAS block GEMMs, never an (Nq, Nk) matrix
+    cpu.py        fused CPU kernels: Numba threads, BLAS block GEMMs; an (Nq, Nk) matrix only
+                  when it is small and kept for backward
     cuda.py       flash attention in numba.cuda (imported only when first used)
     _inputs.py    the checks every entry point runs first, and mask -> additive bias
 
@@ -34,21 +40,26 @@ from .reference import reference_backward, reference_forward
 __all__ = ["forward", "backward", "reference_forward", "reference_backward"]
 
 
-def forward(q, k, v, mask=None, is_causal=False, scale=None, dropout_p=0.0, dropout_mask=None, impl=None):
-    """Attention forward; see the module docstring. Returns ``(o, lse)``."""
+def forward(q, k, v, mask=None, is_causal=False, scale=None, dropout_p=0.0, dropout_mask=None,
+            impl=None, keep_probs=False):
+    """Attention forward; see the module docstring. Returns ``(o, lse)``, or with
+    ``keep_probs`` ``(o, lse, probs)`` (probs None unless the CPU kernels kept P)."""
     impl = resolve_impl(impl, q)
+    if impl == "cpu" and not dropout_p:
+        return cpu.cpu_forward(q, k, v, mask, is_causal, scale, keep_probs)
     if dropout_p or impl == "reference":
-        return reference_forward(q, k, v, mask, is_causal, scale, dropout_p, dropout_mask)
-    if impl == "cuda":
+        out = reference_forward(q, k, v, mask, is_causal, scale, dropout_p, dropout_mask)
+    else:
         from .cuda import cuda_forward
 
-        return cuda_forward(q, k, v, mask, is_causal, scale)
-    return cpu.cpu_forward(q, k, v, mask, is_causal, scale)
+        out = cuda_forward(q, k, v, mask, is_causal, scale)
+    return out + (None,) if keep_probs else out
 
 
 def backward(q, k, v, o, lse, do, mask=None, is_causal=False, scale=None,
-             dropout_p=0.0, dropout_mask=None, impl=None):
-    """Attention backward; see the module docstring. Returns ``(dq, dk, dv)``."""
+             dropout_p=0.0, dropout_mask=None, impl=None, probs=None):
+    """Attention backward; see the module docstring. Returns ``(dq, dk, dv)``. ``probs``: what
+    ``forward(..., keep_probs=True)`` returned for these inputs (None: recompute P)."""
     impl = resolve_impl(impl, q)
     if dropout_p or impl == "reference":
         return reference_backward(q, k, v, o, lse, do, mask, is_causal, scale, dropout_p, dropout_mask)
@@ -56,4 +67,4 @@ def backward(q, k, v, o, lse, do, mask=None, is_causal=False, scale=None,
         from .cuda import cuda_backward
 
         return cuda_backward(q, k, v, o, lse, do, mask, is_causal, scale)
-    return cpu.cpu_backward(q, k, v, o, lse, do, mask, is_causal, scale)
+    return cpu.cpu_backward(q, k, v, o, lse, do, mask, is_causal, scale, probs)

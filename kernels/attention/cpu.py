@@ -1,10 +1,10 @@
 r"""Fused attention on the CPU: Numba threads over heads and query blocks, BLAS for every block GEMM.
 
-The math is the reference's (see ``reference.py``); this file computes it without ever holding
-the (Nq, Nk) score matrix. Work is cut into *query blocks* of rows, and each block walks the
-keys in *tiles*. Each worker first copies the head's keys (and, backward, values) transposed
-into a (D, Nk) buffer, kt and vt, so that every score product is a plain NN GEMM. For one
-block of one head:
+The math is the reference's (see ``reference.py``); this file computes it without holding the
+(Nq, Nk) score matrix (unless it is small and kept for backward: see below). Work is cut into
+*query blocks* of rows, and each block walks the keys in *tiles*. Each worker first copies the
+head's keys (and, backward, values) transposed into a (D, Nk) buffer, kt and vt, so that every
+score product is a plain NN GEMM. For one block of one head:
 
 forward (FlashAttention-2's online softmax; m, l: each row's running maximum and sum)::
 
@@ -24,6 +24,17 @@ backward (``lse`` gives P back without any running maximum)::
         dq_blk += scale * dS @ k[j]
         dk[j]  += scale * dS^T @ q_blk
         dv[j]  += P^T @ dO_blk
+
+When the attention matrix is small (``keep_probs``, at most SAVED_PROBS_BYTES for the whole
+call), forward keeps it for backward instead: each query block of 128 rows takes whole key
+rows, S = q_blk @ kt written straight into the kept (B, H, Nq, Nk+pad) array, the softmax of
+each row in place (max, 2**(s - max), divide by the sum: no running statistics), then o = P v; and
+backward reads P from it (``_backward_block_saved``): no score GEMM, no exponential, and no
+transposed keys::
+
+    for each key tile j:
+        dP  = dO_blk @ vt[:, j];  dS = P[:, j] * (dP - rowsum(dO_blk * o_blk))
+        dq_blk += scale * dS @ k[j];  dk[j] += scale * dS^T @ q_blk;  dv[j] += P[:, j]^T @ dO_blk
 
 Why it is fast
 --------------
@@ -56,12 +67,13 @@ Why it is fast
   across the diagonal the key tiles narrow to ``DIAGONAL_TILE`` and start at the first row that
   sees them (``_key_tiles``).
 
-Memory beyond inputs and outputs, per Numba thread: kt (and backward vt), D x Nk each; one
-(rows, tile) score buffer forward, two backward, and per-row vectors; and, only when the query
-blocks of a head are split across items, a dk/dv partial sum per split. At B1 H4 N4096 D64,
-float32, 2 threads: 3 MiB forward, 5.5 MiB backward (tracemalloc). All scratch arrays are allocated in
-Python (``cpu_forward``/``cpu_backward``) and handed to the kernels, so the budget is visible
-in one place (and tracemalloc sees it).
+Memory beyond inputs and outputs, per call: the kept P when forward keeps it (at most
+SAVED_PROBS_BYTES plus row padding, held from forward to backward); per Numba thread: kt (and
+backward vt), D x Nk each; one (rows, tile) score buffer forward, two backward, and per-row
+vectors; and, only when the query blocks of a head are split across items, a dk/dv partial sum
+per split. At B1 H4 N4096 D64, float32, 2 threads: 3 MiB forward, 5.5 MiB backward
+(tracemalloc). All scratch arrays are allocated in Python (``cpu_forward``/``cpu_backward``)
+and handed to the kernels, so the budget is visible in one place (and tracemalloc sees it).
 
 ``NUMBA_DISABLE_JIT=1`` runs this file as plain Python (``gemm`` falls back to ``numpy.matmul``,
 ``_exp2`` to ``numpy.exp2``, the atomic counter to ``+= 1``): slow, but a debugger can step
@@ -93,6 +105,14 @@ BACKWARD_BLOCK = (256, 256)
 BACKWARD_BLOCK_CAUSAL = (128, 256)
 BLOCK_Q, TILE_K = BACKWARD_BLOCK  # backward's widest blocks (tests size their inputs from these)
 DIAGONAL_TILE = 32  # keys per GEMM slice across the causal diagonal (see _key_tiles)
+
+# Forward may keep the attention matrix P for backward (``keep_probs``), which then skips the
+# score GEMM and the exponentials (1/5 of its GEMM work): 12-17% less fwd+bwd time at
+# B8 H4 N256 D64 (8 MiB), one thread. Only while P takes at most this many bytes per call:
+# at B4 H4 N1024 (64 MiB) the fresh pages (~9 ms to fault in) and the trips to memory ate the
+# gain (one thread: -7% non-causal, +1% causal, in noise), and B1 H4 N4096 takes 256 MiB.
+SAVED_PROBS_BYTES = 16 * 2**20
+SAVED_PROBS_BLOCK = 128  # query rows per forward block when P is kept (whole key rows each)
 
 LOG2E = 1.4426950408889634  # log2(e): exp(x) = 2**(x * log2 e)
 LN2 = 0.6931471805599453    # ln(2):   log(x) = ln 2 * log2(x)
@@ -411,6 +431,13 @@ def _probs_and_grad(p, dp, shift, delta):
 
 
 @njit(fastmath=_FASTMATH, cache=True)
+def _grad_from_probs(p, dp, delta):
+    """In place: dp <- p * (dp - delta), the gradient of the scores from saved probabilities."""
+    for j in range(p.shape[0]):
+        dp[j] = p[j] * (dp[j] - delta)
+
+
+@njit(fastmath=_FASTMATH, cache=True)
 def _dot(x, y):
     total = x.dtype.type(0)
     for j in range(x.shape[0]):
@@ -549,6 +576,66 @@ def _backward_block(q, k, kt, vt, o, lse, do, n_keys, bias, use_bias, b, h, caus
         gemm(1.0, p[r0:rows, :width], do[i0 + r0 : i1], 1.0, dv[j0:j1], trans_a=True)
 
 
+@njit(cache=True)
+def _forward_block_saved(q, kt, v, n_keys, bias, use_bias, b, h, causal, scale, i0, i1, o, lse,
+                         p, diagonal_tile):
+    """As ``_forward_block``, but the block's probabilities are kept: p is the head's
+    (Nq, >= Nk) probability matrix, and rows i0:i1 of it are written, P itself (normalised),
+    for backward to reuse. Each row is whole here, so its softmax needs no running maximum:
+    S = q k^T over every key the block sees, then per row 2**(s - max) / sum, then o = P v.
+    Past each row's visible keys (up to the block's last visible key) p holds zeros."""
+    rows = i1 - i0
+    n_keys = _visible_keys(causal, n_keys, i1 - 1)
+    minus_inf = p.dtype.type(-np.inf)
+    tiles = _key_tiles(i0, n_keys, causal, n_keys, diagonal_tile)
+    for j0, j1, r0 in tiles:
+        gemm(scale * LOG2E, q[i0 + r0 : i1], kt[:, j0:j1], 0.0, p[i0 + r0 : i1, j0:j1])
+    for r in range(rows):
+        i = i0 + r
+        visible = _visible_keys(causal, n_keys, i)
+        row = p[i, :visible]
+        if use_bias:
+            _add_bias(row, _bias_row(bias, b, h, i, 0, visible))
+        top = _row_max(row) if visible > 0 else minus_inf
+        if top == minus_inf:  # every key masked: P = 0, o = 0, lse = -inf
+            p[i, :n_keys] = 0
+            lse[i] = minus_inf
+            continue
+        total = _exp_and_sum(row, top)
+        _scale(row, p.dtype.type(1) / total)
+        p[i, visible:n_keys] = 0
+        lse[i] = LN2 * (top + np.log2(total))
+    for j0, j1, r0 in tiles:  # o = P v; the first tile (j0 = 0, r0 = 0) initialises every row
+        gemm(1.0, p[i0 + r0 : i1, j0:j1], v[j0:j1], 0.0 if j0 == 0 else 1.0, o[i0 + r0 : i1])
+
+
+@njit(cache=True)
+def _backward_block_saved(q, k, vt, o, lse, do, p, n_keys, causal, scale, i0, i1, dq, dk, dv,
+                          ds, delta, tile, diagonal_tile):
+    """As ``_backward_block``, with P read from p, the head's probabilities that
+    ``_forward_block_saved`` kept: no score GEMM and no exponential. p's entries past a row's
+    visible keys inside a tile are set to 0 here (forward zeroed them only up to its own
+    block's keys), so that the dv product may read whole tiles."""
+    rows = i1 - i0
+    n_keys = _visible_keys(causal, n_keys, i1 - 1)
+    for r in range(rows):
+        delta[r] = _dot(do[i0 + r], o[i0 + r])
+    for j0, j1, r0 in _key_tiles(i0, n_keys, causal, tile, diagonal_tile):
+        width = j1 - j0
+        gemm(1.0, do[i0 + r0 : i1], vt[:, j0:j1], 0.0, ds[r0:rows, :width])
+        for r in range(r0, rows):
+            i = i0 + r
+            visible = min(max(_visible_keys(causal, j1, i) - j0, 0), width)
+            if lse[i] == -np.inf:
+                visible = 0
+            _grad_from_probs(p[i, j0 : j0 + visible], ds[r, :visible], delta[r])
+            p[i, j0 + visible : j1] = 0
+            ds[r, visible:width] = 0
+        gemm(scale, ds[r0:rows, :width], k[j0:j1], 0.0 if j0 == 0 else 1.0, dq[i0 + r0 : i1])
+        gemm(scale, ds[r0:rows, :width], q[i0 + r0 : i1], 1.0, dk[j0:j1], trans_a=True)
+        gemm(1.0, p[i0 + r0 : i1, j0:j1], do[i0 + r0 : i1], 1.0, dv[j0:j1], trans_a=True)
+
+
 # ---------------------------------------------------------------------------------------------
 # 5. The parallel kernels: Numba's threads take (head, split) work items from a shared counter
 # ---------------------------------------------------------------------------------------------
@@ -605,7 +692,7 @@ def _claim(counter, H, n_split, n_items):
 
 
 @njit(parallel=True, nogil=True, cache=True)
-def _forward_kernel(q, k, v, bias, use_bias, causal, scale, n_split, o, lse,
+def _forward_kernel(q, k, v, bias, use_bias, causal, scale, n_split, o, lse, probs, keep_probs,
                     scores, keys_t, stats, counter, tile, diagonal_tile):
     H, Nq, Nk, n_workers, block_q, n_blocks, n_items = _queue_layout(q, k, scores, n_split)
     for worker in prange(n_workers):
@@ -617,18 +704,23 @@ def _forward_kernel(q, k, v, bias, use_bias, causal, scale, n_split, o, lse,
                 transposed = head
             for block in range(part, n_blocks, n_split):
                 i0 = block * block_q
-                _forward_block(q[b, h], keys_t[worker], v[b, h], Nk, bias, use_bias, b, h, causal,
-                               scale, i0, min(i0 + block_q, Nq), o[b, h], lse[b, h],
-                               scores[worker], stats[worker, 0], stats[worker, 1],
-                               tile, diagonal_tile)
+                i1 = min(i0 + block_q, Nq)
+                if keep_probs:
+                    _forward_block_saved(q[b, h], keys_t[worker], v[b, h], Nk, bias, use_bias, b, h,
+                                         causal, scale, i0, i1, o[b, h], lse[b, h], probs[b, h],
+                                         diagonal_tile)
+                else:
+                    _forward_block(q[b, h], keys_t[worker], v[b, h], Nk, bias, use_bias, b, h, causal,
+                                   scale, i0, i1, o[b, h], lse[b, h], scores[worker],
+                                   stats[worker, 0], stats[worker, 1], tile, diagonal_tile)
             head, part, b, h = _claim(counter, H, n_split, n_items)
 
 
 @njit(parallel=True, nogil=True, cache=True)
 def _backward_kernel(q, k, v, o, lse, do, bias, use_bias, causal, scale, n_split,
-                     dq, dk_parts, dv_parts, keys_t, values_t, probs, dprobs, deltas, counter,
-                     tile, diagonal_tile):
-    H, Nq, Nk, n_workers, block_q, n_blocks, n_items = _queue_layout(q, k, probs, n_split)
+                     dq, dk_parts, dv_parts, saved, use_saved, keys_t, values_t, probs, dprobs,
+                     deltas, counter, tile, diagonal_tile):
+    H, Nq, Nk, n_workers, block_q, n_blocks, n_items = _queue_layout(q, k, dprobs, n_split)
     for worker in prange(n_workers):
         transposed = -1
         head, part, b, h = _claim(counter, H, n_split, n_items)
@@ -638,16 +730,24 @@ def _backward_kernel(q, k, v, o, lse, do, bias, use_bias, causal, scale, n_split
             dk_parts[part, b, h] = 0
             dv_parts[part, b, h] = 0
             if head != transposed:
-                _transpose(k[b, h], keys_t[worker])
+                if not use_saved:  # saved probabilities need no scores, so no keys transposed
+                    _transpose(k[b, h], keys_t[worker])
                 _transpose(v[b, h], values_t[worker])
                 transposed = head
             for block in range(part, n_blocks, n_split):
                 i0 = block * block_q
-                _backward_block(q[b, h], k[b, h], keys_t[worker], values_t[worker], o[b, h],
-                                lse[b, h], do[b, h], Nk, bias, use_bias, b, h, causal, scale,
-                                i0, min(i0 + block_q, Nq), dq[b, h], dk_parts[part, b, h],
-                                dv_parts[part, b, h], probs[worker], dprobs[worker], deltas[worker],
-                                tile, diagonal_tile)
+                i1 = min(i0 + block_q, Nq)
+                if use_saved:
+                    _backward_block_saved(q[b, h], k[b, h], values_t[worker], o[b, h], lse[b, h],
+                                          do[b, h], saved[b, h], Nk, causal, scale, i0, i1,
+                                          dq[b, h], dk_parts[part, b, h], dv_parts[part, b, h],
+                                          dprobs[worker], deltas[worker], tile, diagonal_tile)
+                else:
+                    _backward_block(q[b, h], k[b, h], keys_t[worker], values_t[worker], o[b, h],
+                                    lse[b, h], do[b, h], Nk, bias, use_bias, b, h, causal, scale,
+                                    i0, i1, dq[b, h], dk_parts[part, b, h], dv_parts[part, b, h],
+                                    probs[worker], dprobs[worker], deltas[worker],
+                                    tile, diagonal_tile)
             head, part, b, h = _claim(counter, H, n_split, n_items)
 
 
@@ -722,33 +822,56 @@ def _plan_work(heads, Nq, block_q, n_threads):
     return n_split, min(n_threads, heads * n_split), min(block_q, Nq)
 
 
-def cpu_forward(q, k, v, mask=None, is_causal=False, scale=None):
+def _keeps_probs(B, H, Nq, Nk, dtype):
+    """Whether forward may keep the (B, H, Nq, Nk) probabilities for backward: only when they
+    take at most SAVED_PROBS_BYTES (unpadded)."""
+    return B * H * Nq * Nk * np.dtype(dtype).itemsize <= SAVED_PROBS_BYTES
+
+
+def cpu_forward(q, k, v, mask=None, is_causal=False, scale=None, keep_probs=False):
     """Fused attention forward on NumPy arrays. Same contract as ``reference_forward``:
     returns ``(o, lse)``, o (B, H, Nq, Dv), lse (B, H, Nq) natural log, -inf for fully-masked rows.
+
+    With ``keep_probs``, returns ``(o, lse, probs)``: probs is the attention matrix P,
+    (B, H, Nq, >= Nk) (rows padded; entries past a row's visible keys undefined), for
+    ``cpu_backward(..., probs=probs)`` to reuse, or None when it would take more than
+    SAVED_PROBS_BYTES (then backward recomputes P from lse, as without keep_probs).
     """
     B, H, Nq, Nk, D, Dv = check_forward_inputs(q, k, v, mask)
     scale = resolve_scale(scale, D)
     q, k, v = (as_c_contiguous(np.asarray(a)) for a in (q, k, v))
     dtype = q.dtype
     if B * H * Nq == 0 or Nk == 0:  # nothing to attend to: every row is "fully masked"
-        return np.zeros((B, H, Nq, Dv), dtype), np.full((B, H, Nq), -np.inf, dtype)
+        o, lse = np.zeros((B, H, Nq, Dv), dtype), np.full((B, H, Nq), -np.inf, dtype)
+        return (o, lse, None) if keep_probs else (o, lse)
     o = np.empty((B, H, Nq, Dv), dtype)  # every row is written (the first key tile has beta = 0)
     lse = np.empty((B, H, Nq), dtype)
     bias, use_bias = _bias_for_kernel(mask, dtype)
-    block_q, tile = FORWARD_BLOCK_CAUSAL if is_causal else FORWARD_BLOCK
+    keep = keep_probs and _keeps_probs(B, H, Nq, Nk, dtype)
+    if keep:
+        block_q, tile = SAVED_PROBS_BLOCK, Nk
+        probs = np.empty((B, H, Nq, _padded(Nk)), dtype)
+    else:
+        block_q, tile = FORWARD_BLOCK_CAUSAL if is_causal else FORWARD_BLOCK
+        probs = np.empty((1, 1, 1, 1), dtype)
     with _parallel_region() as n_threads:
         n_split, n_workers, rows = _plan_work(B * H, Nq, block_q, n_threads)
-        scores = np.empty((n_workers, rows, _padded(min(tile, Nk))), dtype)
+        # (kept probabilities are written in place: no score or statistics scratch then)
+        scores = np.empty((n_workers, rows, 1 if keep else _padded(min(tile, Nk))), dtype)
         keys_t = np.empty((n_workers, D, _padded(Nk)), dtype)
-        stats = np.empty((n_workers, 2, rows), dtype)  # running row maximum and sum
+        stats = np.empty((n_workers, 2, 1 if keep else rows), dtype)  # running row maximum and sum
         _forward_kernel(q, k, v, bias, use_bias, bool(is_causal), scale, n_split, o, lse,
-                        scores, keys_t, stats, np.zeros(1, np.int64), tile, DIAGONAL_TILE)
+                        probs, keep, scores, keys_t, stats, np.zeros(1, np.int64), tile, DIAGONAL_TILE)
+    if keep_probs:
+        return o, lse, (probs if keep else None)
     return o, lse
 
 
-def cpu_backward(q, k, v, o, lse, do, mask=None, is_causal=False, scale=None):
+def cpu_backward(q, k, v, o, lse, do, mask=None, is_causal=False, scale=None, probs=None):
     """Fused attention backward on NumPy arrays: returns ``(dq, dk, dv)``. P is recomputed from
-    ``lse`` block by block; no (Nq, Nk) matrix is ever held. No gradient for the mask."""
+    ``lse`` block by block (no (Nq, Nk) matrix is ever held), or, given ``probs`` (what
+    ``cpu_forward(..., keep_probs=True)`` returned for the same inputs), read from it; backward
+    then zeroes the entries of probs past each row's visible keys. No gradient for the mask."""
     B, H, Nq, Nk, D, Dv = check_backward_inputs(q, k, v, o, lse, do, mask)
     scale = resolve_scale(scale, D)
     q, k, v, o, lse, do = (as_c_contiguous(np.asarray(a)) for a in (q, k, v, o, lse, do))
@@ -757,21 +880,29 @@ def cpu_backward(q, k, v, o, lse, do, mask=None, is_causal=False, scale=None):
         return np.zeros_like(q), np.zeros_like(k), np.zeros_like(v)
     dq = np.empty_like(q)  # every row is written (the first key tile has beta = 0)
     bias, use_bias = _bias_for_kernel(mask, dtype)
+    use_saved = probs is not None
     block_q, tile = BACKWARD_BLOCK_CAUSAL if is_causal else BACKWARD_BLOCK
     with _parallel_region() as n_threads:
         n_split, n_workers, rows = _plan_work(B * H, Nq, block_q, n_threads)
         # With n_split > 1, several workers add into one head's dk, dv: each part gets its own
-        # (zeroed by the kernel).
-        dk_parts = np.empty((n_split,) + k.shape, dtype)
-        dv_parts = np.empty((n_split,) + v.shape, dtype)
-        keys_t = np.empty((n_workers, D, _padded(Nk)), dtype)
+        # (zeroed by the kernel). With one part, dk and dv are written directly: fresh arrays
+        # that autograd adopts as gradients without a copy.
+        if n_split == 1:
+            dk, dv = np.empty_like(k), np.empty_like(v)
+            dk_parts, dv_parts = dk[None], dv[None]
+        else:
+            dk_parts = np.empty((n_split,) + k.shape, dtype)
+            dv_parts = np.empty((n_split,) + v.shape, dtype)
+        width = _padded(min(tile, Nk))
+        keys_t = np.empty((n_workers, 1, 1) if use_saved else (n_workers, D, _padded(Nk)), dtype)
         values_t = np.empty((n_workers, Dv, _padded(Nk)), dtype)
-        probs = np.empty((n_workers, rows, _padded(min(tile, Nk))), dtype)
-        dprobs = np.empty((n_workers, rows, _padded(min(tile, Nk))), dtype)
+        scores = np.empty((n_workers, 1, 1) if use_saved else (n_workers, rows, width), dtype)
+        dscores = np.empty((n_workers, rows, width), dtype)
         deltas = np.empty((n_workers, rows), dtype)
         _backward_kernel(q, k, v, o, lse, do, bias, use_bias, bool(is_causal), scale, n_split,
-                         dq, dk_parts, dv_parts, keys_t, values_t, probs, dprobs, deltas,
+                         dq, dk_parts, dv_parts, probs if use_saved else np.empty((1, 1, 1, 1), dtype),
+                         use_saved, keys_t, values_t, scores, dscores, deltas,
                          np.zeros(1, np.int64), tile, DIAGONAL_TILE)
     if n_split == 1:
-        return dq, dk_parts[0], dv_parts[0]
+        return dq, dk, dv
     return dq, dk_parts.sum(axis=0), dv_parts.sum(axis=0)

@@ -3,10 +3,12 @@
   1. the NumPy reference's backward matches central finite differences in float64, every mask kind;
   2. the reference matches torch's scaled_dot_product_attention, forward and backward (skipped
      without torch), including is_causal with Nq != Nk (top-left alignment);
-  3. the fused CPU kernels match the reference on hypothesis-drawn shapes (Nq, Nk in 1..130,
+  3. the fused CPU kernels (backward recomputing P, or reading the P that forward kept, and
+     the size switch between the two) match the reference on hypothesis-drawn shapes (Nq, Nk in 1..130,
      D in {1, 7, 16, 59, 64}, Dv different from D), every mask kind, causal, fully-masked rows,
      float32 by FlashAttention's rule (error <= 3x the naive float32 error) and float64 tightly;
-  4. memory: fused forward + backward at B1 H4 N4096 D64 stays under 64 MiB (tracemalloc);
+  4. memory: fused forward + backward at B1 H4 N4096 D64 stays under 64 MiB (tracemalloc), also
+     when the caller asks to keep P;
   5. bad input raises errors naming the shapes; dispatch and import behave.
 The CUDA kernels are tested in test_attention_cuda.py with the helpers below.
 """
@@ -252,21 +254,45 @@ def attention_case(draw, max_n=130, head_dims=(1, 7, 16, 59, 64)):
     return B, H, Nq, Nk, D, Dv, kind, causal, dead_row, seed
 
 
+def kept_probs_kernels():
+    """forward/backward for check_fused that keep P (asserting that it was kept) and reuse it."""
+    box = {}
+
+    def forward(q, k, v, mask, causal, scale=None):
+        o, lse, probs = A.forward(q, k, v, mask, causal, scale, impl="cpu", keep_probs=True)
+        assert probs is not None, "P was not kept"
+        box["probs"] = probs
+        return o, lse
+
+    def backward(q, k, v, o, lse, do, mask, causal, scale=None):
+        return A.backward(q, k, v, o, lse, do, mask, causal, scale, impl="cpu", probs=box.pop("probs"))
+
+    return forward, backward
+
+
+CPU_KERNELS = {  # backward recomputing P from lse, or reading the P that forward kept
+    "recompute": lambda: (cpu_forward, cpu_backward),
+    "kept_probs": kept_probs_kernels,
+}
+
+
+@pytest.mark.parametrize("kernels", sorted(CPU_KERNELS))
 @given(attention_case())
-def test_cpu_float32_matches_reference(case):
+def test_cpu_float32_matches_reference(kernels, case):
     B, H, Nq, Nk, D, Dv, kind, causal, dead_row, seed = case
     rng = np.random.default_rng(seed)
     mask = make_mask(rng, kind, B, H, Nq, Nk, dead_row)
-    check_fused(cpu_forward, cpu_backward, rng, B, H, Nq, Nk, D, Dv, mask, causal)
+    check_fused(*CPU_KERNELS[kernels](), rng, B, H, Nq, Nk, D, Dv, mask, causal)
 
 
+@pytest.mark.parametrize("kernels", sorted(CPU_KERNELS))
 @settings(max_examples=10)
 @given(attention_case())
-def test_cpu_float64_matches_reference(case):
+def test_cpu_float64_matches_reference(kernels, case):
     B, H, Nq, Nk, D, Dv, kind, causal, dead_row, seed = case
     rng = np.random.default_rng(seed)
     mask = make_mask(rng, kind, B, H, Nq, Nk, dead_row)
-    check_fused_float64(cpu_forward, cpu_backward, rng, B, H, Nq, Nk, D, Dv, mask, causal)
+    check_fused_float64(*CPU_KERNELS[kernels](), rng, B, H, Nq, Nk, D, Dv, mask, causal)
 
 
 @pytest.mark.parametrize("causal", [False, True])
@@ -483,3 +509,68 @@ def test_cpu_online_softmax_across_key_tiles(causal):
     bias[..., 7, :] = -np.inf  # and one row sees no key at all
     check_fused(cpu_forward, cpu_backward, rng, B, H, Nq, Nk, 16, 24, bias, causal)
     check_fused_float64(cpu_forward, cpu_backward, rng, B, H, Nq, Nk, 16, 24, bias, causal)
+
+
+# -------------------------------------------------------------------------------------------
+# 7. The attention matrix kept by forward for backward (keep_probs / probs)
+# -------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("kind", ["none", "bool", "additive_rows"])
+def test_cpu_kept_probs_many_blocks_and_tiles(kind, causal):
+    """Forward's whole-row blocks (SAVED_PROBS_BLOCK rows) differ from backward's blocks and
+    key tiles, one head (query blocks split over threads), Nq != Nk, none a multiple of a tile,
+    a row that sees no key: backward must not read what forward left undefined."""
+    from tinymm.kernels.attention import cpu
+
+    B, H, Nq, Nk = 1, 1, 2 * cpu.BLOCK_Q + 37, 2 * cpu.TILE_K + 51
+    assert Nq > 2 * cpu.SAVED_PROBS_BLOCK
+    rng = np.random.default_rng(31)
+    mask = make_mask(rng, kind, B, H, Nq, Nk, fully_masked_row=kind != "none")
+    check_fused(*kept_probs_kernels(), rng, B, H, Nq, Nk, 24, 40, mask, causal, scale=0.4)
+    check_fused_float64(*kept_probs_kernels(), rng, 1, 2, Nk, Nq, 16, 8, None, causal)
+
+
+def test_kept_probs_switch_by_size(monkeypatch):
+    """P is kept only while it takes at most SAVED_PROBS_BYTES (a small limit here stands in for
+    N4096): above, forward returns probs None and backward recomputes P, with the same result.
+    The reference (and so CUDA's interface) returns None too."""
+    from tinymm.kernels.attention import cpu
+
+    rng = np.random.default_rng(32)
+    B, H, Nq, Nk = 2, 3, 70, 50
+    q, k, v, do = make_inputs(rng, B, H, Nq, Nk, 8, 8, np.float32)
+    monkeypatch.setattr(cpu, "SAVED_PROBS_BYTES", B * H * Nq * Nk * 4)  # just fits
+    o, lse, probs = A.forward(q, k, v, is_causal=True, keep_probs=True)
+    assert probs is not None and probs.shape[:3] == (B, H, Nq) and probs.shape[3] >= Nk
+    kept = A.backward(q, k, v, o, lse, do, is_causal=True, probs=probs)
+    monkeypatch.setattr(cpu, "SAVED_PROBS_BYTES", B * H * Nq * Nk * 4 - 1)  # one byte short
+    o2, lse2, probs2 = A.forward(q, k, v, is_causal=True, keep_probs=True)
+    assert probs2 is None
+    np.testing.assert_allclose(o2, o, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(lse2, lse, rtol=1e-6, atol=1e-6)
+    for g, gk in zip(A.backward(q, k, v, o2, lse2, do, is_causal=True, probs=probs2), kept):
+        np.testing.assert_allclose(g, gk, rtol=1e-5, atol=1e-5)
+    assert A.forward(q, k, v, keep_probs=True, impl="reference")[2] is None
+    assert len(A.forward(q, k, v)) == 2  # without keep_probs: (o, lse) as always
+
+
+def test_kept_probs_memory_at_n4096():
+    """What the layer asks for (keep_probs=True) at B1 H4 N4096 D64: P (256 MiB) is over the
+    limit, so it is not kept and the 64 MiB bound on extra memory still holds."""
+    from tinymm.kernels.attention import cpu
+
+    B, H, N, D = 1, 4, 4096, 64
+    assert B * H * N * N * 4 > cpu.SAVED_PROBS_BYTES
+    rng = np.random.default_rng(9)
+    q, k, v, do = (rng.standard_normal((B, H, N, D), dtype=np.float32) for _ in range(4))
+    io_bytes = (N * D + N) * B * H * 4 + 3 * q.nbytes  # o, lse, then dq, dk, dv
+    tracemalloc.start()
+    try:
+        o, lse, probs = A.forward(q, k, v, keep_probs=True)
+        assert probs is None
+        A.backward(q, k, v, o, lse, do, probs=probs)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert (peak - io_bytes) / 2**20 <= 64

@@ -8,8 +8,9 @@ may attend to (True = attend), a float mask is added to the scores; ``is_causal`
 keys after each query (top-left aligned, as PyTorch); rows with no visible key give zeros.
 
 With ``dropout_p == 0`` it is one fused Function over ``tinymm.kernels.attention``: forward
-saves q, k, v, the output and the per-row log-sum-exp, never the L×S probability matrix;
-backward recomputes the probabilities block by block. Dropout on the attention weights needs
+saves q, k, v, the output and the per-row log-sum-exp, and backward recomputes the
+probabilities block by block; only a small L×S probability matrix (at most
+``kernels.attention.cpu.SAVED_PROBS_BYTES``, CPU) is kept instead, and freed by backward. Dropout on the attention weights needs
 the weights themselves, so ``dropout_p > 0`` takes the unfused path of ordinary ops.
 """
 from __future__ import annotations
@@ -18,7 +19,7 @@ import math
 
 import numpy as np
 
-from tinymm.autograd import Function
+from tinymm.autograd import Function, is_grad_enabled
 from tinymm import ops as O
 from tinymm.ops._util import xp_of
 from tinymm.tensor import Tensor
@@ -29,8 +30,13 @@ class SDPAFn(Function):
     def forward(ctx, q, k, v, mask, is_causal, scale):
         from tinymm.kernels import attention as K
 
-        o, lse = K.forward(q, k, v, mask=mask, is_causal=is_causal, scale=scale)
-        ctx.save_for_backward(q, k, v, o, lse, mask)
+        # The kernels may keep the attention matrix when it is small (see kernels/attention),
+        # worth it only when a backward will follow.
+        if is_grad_enabled() and any(ctx.needs_input_grad[:3]):
+            o, lse, probs = K.forward(q, k, v, mask=mask, is_causal=is_causal, scale=scale, keep_probs=True)
+        else:
+            (o, lse), probs = K.forward(q, k, v, mask=mask, is_causal=is_causal, scale=scale), None
+        ctx.save_for_backward(q, k, v, o, lse, mask, probs)  # freed with the rest after backward
         ctx.meta = (is_causal, scale)
         return o
 
@@ -38,10 +44,10 @@ class SDPAFn(Function):
     def backward(ctx, g):
         from tinymm.kernels import attention as K
 
-        q, k, v, o, lse, mask = ctx.saved_arrays
+        q, k, v, o, lse, mask, probs = ctx.saved_arrays
         is_causal, scale = ctx.meta
         g = xp_of(g).ascontiguousarray(g)
-        dq, dk, dv = K.backward(q, k, v, o, lse, g, mask=mask, is_causal=is_causal, scale=scale)
+        dq, dk, dv = K.backward(q, k, v, o, lse, g, mask=mask, is_causal=is_causal, scale=scale, probs=probs)
         return dq, dk, dv
 
 
