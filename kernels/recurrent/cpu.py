@@ -36,6 +36,7 @@ both cores have work although each step's GEMM is too small to split.
 """
 import contextlib
 
+import numba
 import numpy as np
 from numba import njit, types
 from numba.extending import overload
@@ -141,32 +142,32 @@ def _write_state(s, perm, lens, h, hs, y):
 
 
 @njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
-def _rnn_forward(relu, xa, perm, lens, w_hh_t, hs, y, hp):
+def _rnn_forward(relu, s0, s1, xa, bias, perm, lens, w_hh_t, hs, y, hp):
     T, B, G = xa.shape
     zero = _one(xa[0, 0, 0]) * 0
-    for s in range(T):
+    for s in range(s0, s1):
         gemm(1.0, hs[s], w_hh_t, 0.0, hp, False, False)
         for b in range(B):
-            a = xa[perm[s, b], b]
+            a = xa[s, b]
             q = hp[b]
             if relu:
                 for j in range(G):
-                    q[j] = max(a[j] + q[j], zero)
+                    q[j] = max(a[j] + q[j] + bias[j], zero)
             else:
                 for j in range(G):
-                    q[j] = _tanh(a[j] + q[j])
+                    q[j] = _tanh(a[j] + q[j] + bias[j])
         _write_state(s, perm, lens, hp, hs, y)
 
 
 @njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
-def _lstm_forward(proj, xa, perm, lens, w_hh_t, w_hr_t, hs, cs, gates, y, hp, r, hr):
+def _lstm_forward(proj, s0, s1, xa, bias, perm, lens, w_hh_t, w_hr_t, hs, cs, gates, y, hp, r, hr):
     T, B, G = xa.shape
     H = G // 4
     zero = _one(xa[0, 0, 0]) * 0
-    for s in range(T):
+    for s in range(s0, s1):
         gemm(1.0, hs[s], w_hh_t, 0.0, hp, False, False)
         for b in range(B):
-            a, q, gt = xa[perm[s, b], b], hp[b], gates[s, b]
+            a, q, gt = xa[s, b], hp[b], gates[s, b]
             c_old, c_new, rb = cs[s, b], cs[s + 1, b], r[b]
             if s >= lens[b]:
                 gt[:] = zero
@@ -174,7 +175,7 @@ def _lstm_forward(proj, xa, perm, lens, w_hh_t, w_hr_t, hs, cs, gates, y, hp, r,
                 rb[:] = zero
                 continue
             for j in range(G):
-                gt[j] = a[j] + q[j]
+                gt[j] = a[j] + q[j] + bias[j]
             for j in range(2 * H):
                 gt[j] = _sigmoid(gt[j])
             for j in range(2 * H, 3 * H):
@@ -194,27 +195,27 @@ def _lstm_forward(proj, xa, perm, lens, w_hh_t, w_hr_t, hs, cs, gates, y, hp, r,
 
 
 @njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
-def _gru_forward(xa, perm, lens, w_hh_t, b_hn, hs, gates, hn, y, hp, hnew):
+def _gru_forward(s0, s1, xa, bias, perm, lens, w_hh_t, b_hn, hs, gates, hn, y, hp, hnew):
     T, B, G = xa.shape
     H = G // 3
     one = _one(xa[0, 0, 0])
     zero = one * 0
-    for s in range(T):
+    for s in range(s0, s1):
         gemm(1.0, hs[s], w_hh_t, 0.0, hp, False, False)
         for b in range(B):
-            a, q, gt, m, h, out = xa[perm[s, b], b], hp[b], gates[s, b], hn[s, b], hs[s, b], hnew[b]
+            a, q, gt, m, h, out = xa[s, b], hp[b], gates[s, b], hn[s, b], hs[s, b], hnew[b]
             if s >= lens[b]:
                 gt[:] = zero
                 m[:] = zero
                 continue
             for j in range(2 * H):
-                gt[j] = _sigmoid(a[j] + q[j])
+                gt[j] = _sigmoid(a[j] + q[j] + bias[j])
             r, z, n = gt[:H], gt[H:2 * H], gt[2 * H:]
-            a_n, q_n = a[2 * H:], q[2 * H:]
+            a_n, q_n, bias_n = a[2 * H:], q[2 * H:], bias[2 * H:]
             for j in range(H):
                 m[j] = q_n[j] + b_hn[j]
             for j in range(H):
-                n[j] = _tanh(a_n[j] + r[j] * m[j])
+                n[j] = _tanh(a_n[j] + bias_n[j] + r[j] * m[j])
             for j in range(H):
                 out[j] = (one - z[j]) * n[j] + z[j] * h[j]
         _write_state(s, perm, lens, hnew, hs, y)
@@ -251,11 +252,11 @@ def _take_carry(s, lens, carry, dh):
 
 
 @njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
-def _rnn_backward(relu, perm, lens, w_hh, hs, dy, dh, dA, d, carry):
+def _rnn_backward(relu, s0, s1, perm, lens, w_hh, hs, dy, dh, dA, d, carry):
     T, B, G = dA.shape
     one = _one(dA[0, 0, 0])
     zero = one * 0
-    for s in range(T - 1, -1, -1):
+    for s in range(s1 - 1, s0 - 1, -1):
         _upstream(s, perm, lens, dy, dh, d)
         for b in range(B):
             h, row, da = hs[s + 1, b], d[b], dA[s, b]
@@ -270,11 +271,11 @@ def _rnn_backward(relu, perm, lens, w_hh, hs, dy, dh, dA, d, carry):
 
 
 @njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
-def _lstm_backward(proj, perm, lens, w_hh, w_hr, cs, gates, dy, dh, dc, dA, dsteps, d, dr, tc, carry):
+def _lstm_backward(proj, s0, s1, perm, lens, w_hh, w_hr, cs, gates, dy, dh, dc, dA, dsteps, d, dr, tc, carry):
     T, B, G = dA.shape
     H = G // 4
     one = _one(dA[0, 0, 0])
-    for s in range(T - 1, -1, -1):
+    for s in range(s1 - 1, s0 - 1, -1):
         _upstream(s, perm, lens, dy, dh, d)
         if proj:
             dsteps[s] = d
@@ -307,11 +308,11 @@ def _lstm_backward(proj, perm, lens, w_hh, w_hr, cs, gates, dy, dh, dc, dA, dste
 
 
 @njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
-def _gru_backward(perm, lens, w_hh, hs, gates, hn, dy, dh, dA, dHp, d, carry):
+def _gru_backward(s0, s1, perm, lens, w_hh, hs, gates, hn, dy, dh, dA, dHp, d, carry):
     T, B, G = dA.shape
     H = G // 3
     one = _one(dA[0, 0, 0])
-    for s in range(T - 1, -1, -1):
+    for s in range(s1 - 1, s0 - 1, -1):
         _upstream(s, perm, lens, dy, dh, d)
         for b in range(B):
             if s >= lens[b]:
@@ -339,14 +340,14 @@ def _gru_backward(perm, lens, w_hh, hs, gates, hn, dy, dh, dA, dHp, d, carry):
 
 
 # ---------------------------------------------------------------------------------------------
-# 4. Entry points
+# 4. What the entry points share: step order, bias, step ranges, the helper thread
 # ---------------------------------------------------------------------------------------------
 
 @contextlib.contextmanager
 def _one_blas_thread():
     """BLAS on one thread while the time loop runs (restored afterwards). Each step's GEMM is
     too small to split: a second BLAS thread only waits for the first (on a busy machine the
-    loop ran 2-6x slower with two)."""
+    loop ran 2-6x slower with two). The second core gets work from the helper thread instead."""
     limiter = blas_controller()
     if limiter is None:
         yield
@@ -365,12 +366,14 @@ def _order(lengths, T, B, reverse):
     return perm, lens, False
 
 
-def _input_part(mode, x, w_ih, b_ih, b_hh, H):
-    """XA = x W_ih^T + b_ih, with b_hh folded in where it only adds (all but GRU's n part)."""
-    T, B, I = x.shape
-    G = w_ih.shape[0]
-    xa = (x.reshape(T * B, I) @ w_ih.T).reshape(T, B, G)
-    bias = np.zeros(G, x.dtype)
+def _by_step(a, perm, identity):
+    """a (T, B, n) in time order -> its rows in step order (a itself when steps are times)."""
+    return a if identity else a[perm, np.arange(a.shape[1])[None, :]]
+
+
+def _folded_bias(mode, b_ih, b_hh, G, H, dtype):
+    """b_ih, with b_hh folded in where it only adds (all but GRU's n part, which r multiplies)."""
+    bias = np.zeros(G, dtype)
     if b_ih is not None:
         bias += b_ih
     if b_hh is not None:
@@ -378,18 +381,68 @@ def _input_part(mode, x, w_ih, b_ih, b_hh, H):
             bias[:2 * H] += b_hh[:2 * H]
         else:
             bias += b_hh
-    xa += bias
-    return xa
+    return bias
 
 
-def cpu_forward(mode, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, w_hr=None, lengths=None, reverse=False):
-    """Same contract as ``reference_forward``: returns ``(y, h_n, c_n, saved)``."""
-    T, B, _ = x.shape
+def _chunks(T, n=8):
+    """The step ranges [s0, s1) the time loop is cut into: about n, the first one half as long,
+    so that the forward loop starts soon (its input projection is computed range by range) and
+    the backward loop, which ends there, leaves little weight-gradient work after it."""
+    size = max(1, -(-T // n))
+    bounds = [0] + list(range(max(1, size // 2), T, size)) + [T]
+    return list(zip(bounds[:-1], bounds[1:]))
+
+
+class _Inline:
+    """The helper when there is one thread: runs each submitted call at once."""
+
+    class _Done:
+        @staticmethod
+        def result():
+            return None
+
+    def submit(self, fn, *args):
+        fn(*args)
+        return self._Done
+
+
+_INLINE = _Inline()
+_pool = None  # two worker threads, made on first use
+
+
+def _workers():
+    global _pool
+    if _pool is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="tinymm-recurrent")
+    return _pool
+
+
+def _helper():
+    """Where the big GEMMs go while the time loop runs: a worker thread when Numba may use two
+    threads or more (the loop and the GEMMs then share the two cores), else inline."""
+    return _workers() if numba.get_num_threads() > 1 else _INLINE
+
+
+# ---------------------------------------------------------------------------------------------
+# 5. Entry points. The time loop runs range by range (``_chunks``); the big GEMMs of each range
+#    (forward: its input projection, ahead of the loop; backward: dx, dW_ih, dW_hh of the
+#    range the loop has just left) run on the helper thread meanwhile.
+# ---------------------------------------------------------------------------------------------
+
+def cpu_forward(mode, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, w_hr=None, lengths=None, reverse=False,
+                helper=None):
+    """Same contract as ``reference_forward``: returns ``(y, h_n, c_n, saved)``.
+    ``helper``: where the input projections run (None: ``_helper()``)."""
+    T, B, I = x.shape
     G, P = w_hh.shape
     H = G // GATES[mode]
     dtype = x.dtype
-    perm, lens, _ = _order(lengths, T, B, reverse)
-    xa = _input_part(mode, x, w_ih, b_ih, b_hh, H)
+    perm, lens, identity = _order(lengths, T, B, reverse)
+    x_steps = _by_step(x, perm, identity)
+    bias = _folded_bias(mode, b_ih, b_hh, G, H, dtype)
+    xa = np.empty((T, B, G), dtype)   # x W_ih^T by step, filled range by range
     hs = np.empty((T + 1, B, P), dtype)
     hs[0] = h0
     y = np.empty((T, B, P), dtype)
@@ -401,33 +454,48 @@ def cpu_forward(mode, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, w_hr=None, le
         cs[0] = c0
         proj = w_hr is not None
         w_hr_t = np.ascontiguousarray(w_hr.T) if proj else np.empty((1, 1), dtype)
+        r, hr = np.empty((B, H), dtype), np.empty((B, P), dtype)
     if mode in ("LSTM", "GRU"):
         gates = np.empty((T, B, G), dtype)
     if mode == "GRU":
         hn = np.empty((T, B, H), dtype)
         b_hn = np.zeros(H, dtype) if b_hh is None else np.ascontiguousarray(b_hh[2 * H:])
-    with _one_blas_thread():
+        hnew = np.empty((B, H), dtype)
+
+    def project(s0, s1):
+        np.matmul(x_steps[s0:s1].reshape(-1, I), w_ih.T, out=xa[s0:s1].reshape(-1, G))
+
+    def loop(s0, s1):
         if mode in ("RNN_TANH", "RNN_RELU"):
-            _rnn_forward(mode == "RNN_RELU", xa, perm, lens, w_hh_t, hs, y, hp)
+            _rnn_forward(mode == "RNN_RELU", s0, s1, xa, bias, perm, lens, w_hh_t, hs, y, hp)
         elif mode == "LSTM":
-            _lstm_forward(proj, xa, perm, lens, w_hh_t, w_hr_t, hs, cs, gates, y, hp,
-                          np.empty((B, H), dtype), np.empty((B, P), dtype))
+            _lstm_forward(proj, s0, s1, xa, bias, perm, lens, w_hh_t, w_hr_t, hs, cs, gates, y, hp, r, hr)
         else:
-            _gru_forward(xa, perm, lens, w_hh_t, b_hn, hs, gates, hn, y, hp, np.empty((B, H), dtype))
+            _gru_forward(s0, s1, xa, bias, perm, lens, w_hh_t, b_hn, hs, gates, hn, y, hp, hnew)
+
+    helper = _helper() if helper is None else helper
+    ranges = _chunks(T)
+    with _one_blas_thread():
+        pending = [helper.submit(project, *steps) for steps in ranges]
+        for steps, projected in zip(ranges, pending):
+            projected.result()
+            loop(*steps)
     c_n = None if cs is None else cs[T].copy()
     return y, hs[T].copy(), c_n, (hs, cs, gates, hn)
 
 
-def cpu_backward(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse, saved, dy, dh_n, dc_n):
-    """Same contract as ``reference_backward``."""
+def cpu_backward(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse, saved, dy, dh_n, dc_n,
+                 helper=None):
+    """Same contract as ``reference_backward``. ``helper``: where the weight GEMMs run."""
     hs, cs, gates, hn = saved
     T, B, I = x.shape
     G, P = w_hh.shape
     H = G // GATES[mode]
     dtype = x.dtype
     perm, lens, identity = _order(lengths, T, B, reverse)
+    x_steps = _by_step(x, perm, identity)
     dh = np.zeros((B, P), dtype) if dh_n is None else np.array(dh_n, dtype)
-    dA = np.zeros((T, B, G), dtype)
+    dA = np.zeros((T, B, G), dtype)   # by step, zero on padded steps
     dHp = dA
     d = np.empty((B, P), dtype)
     carry = np.empty((B, P), dtype)
@@ -436,28 +504,50 @@ def cpu_backward(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse
         dc = np.zeros((B, H), dtype) if dc_n is None else np.array(dc_n, dtype)
         proj = w_hr is not None
         dsteps = np.zeros((T, B, P), dtype) if proj else np.empty((1, 1, 1), dtype)
+        w_hr_or_dummy = w_hr if proj else np.empty((1, 1), dtype)
+        dr, tc = np.empty((B, H), dtype), np.empty(H, dtype)
     if mode == "GRU":
         dHp = np.zeros((T, B, G), dtype)
-    with _one_blas_thread():
+    dx_steps = np.empty((T, B, I), dtype)
+    dw_ih = np.zeros((G, I), dtype)
+    dw_hh = np.zeros((G, P), dtype)
+    db_ih = None if b_ih is None else np.zeros(G, dtype)
+    db_hh = None if b_hh is None else np.zeros(G, dtype)
+
+    def loop(s0, s1):
         if mode in ("RNN_TANH", "RNN_RELU"):
-            _rnn_backward(mode == "RNN_RELU", perm, lens, w_hh, hs, dy, dh, dA, d, carry)
+            _rnn_backward(mode == "RNN_RELU", s0, s1, perm, lens, w_hh, hs, dy, dh, dA, d, carry)
         elif mode == "LSTM":
-            _lstm_backward(proj, perm, lens, w_hh, w_hr if proj else np.empty((1, 1), dtype), cs, gates,
-                           dy, dh, dc, dA, dsteps, d, np.empty((B, H), dtype), np.empty(H, dtype), carry)
+            _lstm_backward(proj, s0, s1, perm, lens, w_hh, w_hr_or_dummy, cs, gates, dy, dh, dc, dA, dsteps,
+                           d, dr, tc, carry)
         else:
-            _gru_backward(perm, lens, w_hh, hs, gates, hn, dy, dh, dA, dHp, d, carry)
+            _gru_backward(s0, s1, perm, lens, w_hh, hs, gates, hn, dy, dh, dA, dHp, d, carry)
+
+    def weight_grads(s0, s1):
+        da = dA[s0:s1].reshape(-1, G)
+        dhp = dHp[s0:s1].reshape(-1, G)
+        np.matmul(da, w_ih, out=dx_steps[s0:s1].reshape(-1, I))
+        dw_ih[...] += da.T @ x_steps[s0:s1].reshape(-1, I)
+        dw_hh[...] += dhp.T @ hs[s0:s1].reshape(-1, P)
+        if db_ih is not None:
+            db_ih[...] += da.sum(axis=0)
+        if db_hh is not None:
+            db_hh[...] += dhp.sum(axis=0)
+
+    helper = _helper() if helper is None else helper
+    with _one_blas_thread():
+        pending = []
+        for steps in reversed(_chunks(T)):
+            loop(*steps)
+            pending.append(helper.submit(weight_grads, *steps))
+        for done in pending:
+            done.result()
 
     if identity:
-        dA_time = dA
+        dx = dx_steps
     else:
-        dA_time = np.empty_like(dA)
-        dA_time[perm, np.arange(B)[None, :]] = dA
-    flat = dA_time.reshape(T * B, G)
-    dx = (flat @ w_ih).reshape(T, B, I)
-    dw_ih = flat.T @ x.reshape(T * B, I)
-    dw_hh = dHp.reshape(T * B, G).T @ hs[:-1].reshape(T * B, P)
-    db_ih = None if b_ih is None else dA.sum(axis=(0, 1))
-    db_hh = None if b_hh is None else dHp.sum(axis=(0, 1))
+        dx = np.empty_like(dx_steps)
+        dx[perm, np.arange(B)[None, :]] = dx_steps
     dw_hr = None
     if w_hr is not None:
         r_steps = gates[:, :, 3 * H:] * np.tanh(cs[1:])
@@ -466,22 +556,17 @@ def cpu_backward(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse
 
 
 # ---------------------------------------------------------------------------------------------
-# 5. Both directions of a bidirectional layer at once
+# 6. Both directions of a bidirectional layer at once
 # ---------------------------------------------------------------------------------------------
-
-_pool = None  # two worker threads, made on first use
-
 
 def _run_pair(calls):
     """Run two zero-argument calls on two threads (the Numba loops release the GIL, and so
-    does NumPy's matmul), BLAS on one thread meanwhile; returns both results in order."""
-    global _pool
-    if _pool is None:
-        from concurrent.futures import ThreadPoolExecutor
-
-        _pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="tinymm-recurrent")
+    does NumPy's matmul), BLAS on one thread meanwhile; returns both results in order. One
+    after the other when Numba is held to one thread."""
+    if numba.get_num_threads() < 2:
+        return [call() for call in calls]
     with _one_blas_thread():
-        futures = [_pool.submit(call) for call in calls]
+        futures = [_workers().submit(call) for call in calls]
         return [f.result() for f in futures]
 
 
@@ -489,7 +574,8 @@ def cpu_forward_pair(mode, x, states, weights, lengths=None):
     """``cpu_forward`` of the forward (reverse=False) and the reverse direction, at once.
     ``states`` = [(h0, c0)] * 2, ``weights`` = [(w_ih, w_hh, b_ih, b_hh, w_hr)] * 2."""
     return _run_pair([
-        (lambda d=d: cpu_forward(mode, x, *states[d], *weights[d], lengths, bool(d))) for d in range(2)
+        (lambda d=d: cpu_forward(mode, x, *states[d], *weights[d], lengths, bool(d), helper=_INLINE))
+        for d in range(2)
     ])
 
 
@@ -497,5 +583,5 @@ def cpu_backward_pair(mode, x, states, weights, lengths, saved, dys, dh_ns, dc_n
     """``cpu_backward`` of both directions at once (see ``cpu_forward_pair``)."""
     return _run_pair([
         (lambda d=d: cpu_backward(mode, x, *states[d], *weights[d], lengths, bool(d), saved[d],
-                                  dys[d], dh_ns[d], dc_ns[d])) for d in range(2)
+                                  dys[d], dh_ns[d], dc_ns[d], helper=_INLINE)) for d in range(2)
     ])
