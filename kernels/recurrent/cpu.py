@@ -119,7 +119,8 @@ def _tanh_typed(v):
 
 
 # ---------------------------------------------------------------------------------------------
-# 2. Forward time loops, one per cell. States by step (hs, cs: (T+1, B, .)), outputs y by time.
+# 2. Forward time loops, one per cell, over steps s0..s1-1. States by step (hs, cs: (T+1, B, .)),
+#    outputs y by time; xa holds the input part of these steps only (xa[s - s0]).
 # ---------------------------------------------------------------------------------------------
 
 @njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
@@ -148,7 +149,7 @@ def _rnn_forward(relu, s0, s1, xa, bias, perm, lens, w_hh_t, hs, y, hp):
     for s in range(s0, s1):
         gemm(1.0, hs[s], w_hh_t, 0.0, hp, False, False)
         for b in range(B):
-            a = xa[s, b]
+            a = xa[s - s0, b]
             q = hp[b]
             if relu:
                 for j in range(G):
@@ -167,7 +168,7 @@ def _lstm_forward(proj, s0, s1, xa, bias, perm, lens, w_hh_t, w_hr_t, hs, cs, ga
     for s in range(s0, s1):
         gemm(1.0, hs[s], w_hh_t, 0.0, hp, False, False)
         for b in range(B):
-            a, q, gt = xa[s, b], hp[b], gates[s, b]
+            a, q, gt = xa[s - s0, b], hp[b], gates[s, b]
             c_old, c_new, rb = cs[s, b], cs[s + 1, b], r[b]
             if s >= lens[b]:
                 gt[:] = zero
@@ -203,7 +204,7 @@ def _gru_forward(s0, s1, xa, bias, perm, lens, w_hh_t, b_hn, hs, gates, hn, y, h
     for s in range(s0, s1):
         gemm(1.0, hs[s], w_hh_t, 0.0, hp, False, False)
         for b in range(B):
-            a, q, gt, m, h, out = xa[s, b], hp[b], gates[s, b], hn[s, b], hs[s, b], hnew[b]
+            a, q, gt, m, h, out = xa[s - s0, b], hp[b], gates[s, b], hn[s, b], hs[s, b], hnew[b]
             if s >= lens[b]:
                 gt[:] = zero
                 m[:] = zero
@@ -222,7 +223,8 @@ def _gru_forward(s0, s1, xa, bias, perm, lens, w_hh_t, b_hn, hs, gates, hn, y, h
 
 
 # ---------------------------------------------------------------------------------------------
-# 3. Backward time loops: dA (and GRU's dHp) by step, dh/dc carried, in place
+# 3. Backward time loops over steps s1-1..s0: dA (and GRU's dHp) of these steps (dA[s - s0],
+#    every row written), dh/dc carried in place
 # ---------------------------------------------------------------------------------------------
 
 @njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
@@ -253,28 +255,29 @@ def _take_carry(s, lens, carry, dh):
 
 @njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
 def _rnn_backward(relu, s0, s1, perm, lens, w_hh, hs, dy, dh, dA, d, carry):
-    T, B, G = dA.shape
+    B, G = dA.shape[1:]
     one = _one(dA[0, 0, 0])
     zero = one * 0
     for s in range(s1 - 1, s0 - 1, -1):
         _upstream(s, perm, lens, dy, dh, d)
         for b in range(B):
-            h, row, da = hs[s + 1, b], d[b], dA[s, b]
+            h, row, da = hs[s + 1, b], d[b], dA[s - s0, b]
             if relu:
                 for j in range(G):
                     da[j] = row[j] if h[j] > zero else zero
             else:
                 for j in range(G):
                     da[j] = row[j] * (one - h[j] * h[j])
-        gemm(1.0, dA[s], w_hh, 0.0, carry, False, False)
+        gemm(1.0, dA[s - s0], w_hh, 0.0, carry, False, False)
         _take_carry(s, lens, carry, dh)
 
 
 @njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
 def _lstm_backward(proj, s0, s1, perm, lens, w_hh, w_hr, cs, gates, dy, dh, dc, dA, dsteps, d, dr, tc, carry):
-    T, B, G = dA.shape
+    B, G = dA.shape[1:]
     H = G // 4
     one = _one(dA[0, 0, 0])
+    zero = one * 0
     for s in range(s1 - 1, s0 - 1, -1):
         _upstream(s, perm, lens, dy, dh, d)
         if proj:
@@ -285,8 +288,9 @@ def _lstm_backward(proj, s0, s1, perm, lens, w_hh, w_hr, cs, gates, dy, dh, dc, 
             src = d
         for b in range(B):
             if s >= lens[b]:
+                dA[s - s0, b] = zero
                 continue
-            gt, da, dcs, c_old, c_new, row = gates[s, b], dA[s, b], dc[b], cs[s, b], cs[s + 1, b], src[b]
+            gt, da, dcs, c_old, c_new, row = gates[s, b], dA[s - s0, b], dc[b], cs[s, b], cs[s + 1, b], src[b]
             i, f, g, o = gt[:H], gt[H:2 * H], gt[2 * H:3 * H], gt[3 * H:]
             da_i, da_f, da_g, da_o = da[:H], da[H:2 * H], da[2 * H:3 * H], da[3 * H:]
             for j in range(H):
@@ -303,21 +307,24 @@ def _lstm_backward(proj, s0, s1, perm, lens, w_hh, w_hr, cs, gates, dy, dh, dc, 
                 da_g[j] = dcs[j] * i[j] * (one - g[j] * g[j])
             for j in range(H):
                 dcs[j] *= f[j]                                     # carried to step s - 1
-        gemm(1.0, dA[s], w_hh, 0.0, carry, False, False)
+        gemm(1.0, dA[s - s0], w_hh, 0.0, carry, False, False)
         _take_carry(s, lens, carry, dh)
 
 
 @njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
 def _gru_backward(s0, s1, perm, lens, w_hh, hs, gates, hn, dy, dh, dA, dHp, d, carry):
-    T, B, G = dA.shape
+    B, G = dA.shape[1:]
     H = G // 3
     one = _one(dA[0, 0, 0])
+    zero = one * 0
     for s in range(s1 - 1, s0 - 1, -1):
         _upstream(s, perm, lens, dy, dh, d)
         for b in range(B):
             if s >= lens[b]:
+                dA[s - s0, b] = zero
+                dHp[s - s0, b] = zero
                 continue
-            gt, da, dhp, row, h, m = gates[s, b], dA[s, b], dHp[s, b], d[b], hs[s, b], hn[s, b]
+            gt, da, dhp, row, h, m = gates[s, b], dA[s - s0, b], dHp[s - s0, b], d[b], hs[s, b], hn[s, b]
             r, z, n = gt[:H], gt[H:2 * H], gt[2 * H:]
             da_r, da_z, da_n = da[:H], da[H:2 * H], da[2 * H:]
             for j in range(H):
@@ -331,7 +338,7 @@ def _gru_backward(s0, s1, perm, lens, w_hh, hs, gates, hn, dy, dh, dA, dHp, d, c
             dhp_n = dhp[2 * H:]
             for j in range(H):
                 dhp_n[j] = da_n[j] * r[j]
-        gemm(1.0, dHp[s], w_hh, 0.0, carry, False, False)
+        gemm(1.0, dHp[s - s0], w_hh, 0.0, carry, False, False)
         for b in range(B):
             if s < lens[b]:
                 src, row, dst, z = carry[b], d[b], dh[b], gates[s, b, H:2 * H]
@@ -442,7 +449,6 @@ def cpu_forward(mode, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, w_hr=None, le
     perm, lens, identity = _order(lengths, T, B, reverse)
     x_steps = _by_step(x, perm, identity)
     bias = _folded_bias(mode, b_ih, b_hh, G, H, dtype)
-    xa = np.empty((T, B, G), dtype)   # x W_ih^T by step, filled range by range
     hs = np.empty((T + 1, B, P), dtype)
     hs[0] = h0
     y = np.empty((T, B, P), dtype)
@@ -462,10 +468,17 @@ def cpu_forward(mode, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, w_hr=None, le
         b_hn = np.zeros(H, dtype) if b_hh is None else np.ascontiguousarray(b_hh[2 * H:])
         hnew = np.empty((B, H), dtype)
 
-    def project(s0, s1):
-        np.matmul(x_steps[s0:s1].reshape(-1, I), w_ih.T, out=xa[s0:s1].reshape(-1, G))
+    ranges = _chunks(T)
+    longest = max(s1 - s0 for s0, s1 in ranges)
+    ring = np.empty((2, longest, B, G), dtype)   # x W_ih^T of two step ranges: being used, next
 
-    def loop(s0, s1):
+    def project(k):
+        s0, s1 = ranges[k]
+        np.matmul(x_steps[s0:s1].reshape(-1, I), w_ih.T, out=ring[k % 2, :s1 - s0].reshape(-1, G))
+
+    def loop(k):
+        s0, s1 = ranges[k]
+        xa = ring[k % 2, :s1 - s0]
         if mode in ("RNN_TANH", "RNN_RELU"):
             _rnn_forward(mode == "RNN_RELU", s0, s1, xa, bias, perm, lens, w_hh_t, hs, y, hp)
         elif mode == "LSTM":
@@ -474,12 +487,13 @@ def cpu_forward(mode, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, w_hr=None, le
             _gru_forward(s0, s1, xa, bias, perm, lens, w_hh_t, b_hn, hs, gates, hn, y, hp, hnew)
 
     helper = _helper() if helper is None else helper
-    ranges = _chunks(T)
     with _one_blas_thread():
-        pending = [helper.submit(project, *steps) for steps in ranges]
-        for steps, projected in zip(ranges, pending):
-            projected.result()
-            loop(*steps)
+        pending = [helper.submit(project, k) for k in range(min(2, len(ranges)))]
+        for k in range(len(ranges)):
+            pending[k].result()
+            loop(k)
+            if k + 2 < len(ranges):   # its buffer is free now
+                pending.append(helper.submit(project, k + 2))
     c_n = None if cs is None else cs[T].copy()
     return y, hs[T].copy(), c_n, (hs, cs, gates, hn)
 
@@ -495,8 +509,10 @@ def cpu_backward(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse
     perm, lens, identity = _order(lengths, T, B, reverse)
     x_steps = _by_step(x, perm, identity)
     dh = np.zeros((B, P), dtype) if dh_n is None else np.array(dh_n, dtype)
-    dA = np.zeros((T, B, G), dtype)   # by step, zero on padded steps
-    dHp = dA
+    ranges = _chunks(T)[::-1]   # the order the loop takes them in
+    longest = max(s1 - s0 for s0, s1 in ranges)
+    ring = np.empty((2, longest, B, G), dtype)   # dA of two step ranges: being made, being used
+    ring_hp = ring if mode != "GRU" else np.empty((2, longest, B, G), dtype)   # dHp (GRU's differs)
     d = np.empty((B, P), dtype)
     carry = np.empty((B, P), dtype)
     dc = dsteps = None
@@ -506,15 +522,15 @@ def cpu_backward(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse
         dsteps = np.zeros((T, B, P), dtype) if proj else np.empty((1, 1, 1), dtype)
         w_hr_or_dummy = w_hr if proj else np.empty((1, 1), dtype)
         dr, tc = np.empty((B, H), dtype), np.empty(H, dtype)
-    if mode == "GRU":
-        dHp = np.zeros((T, B, G), dtype)
     dx_steps = np.empty((T, B, I), dtype)
     dw_ih = np.zeros((G, I), dtype)
     dw_hh = np.zeros((G, P), dtype)
     db_ih = None if b_ih is None else np.zeros(G, dtype)
     db_hh = None if b_hh is None else np.zeros(G, dtype)
 
-    def loop(s0, s1):
+    def loop(k):
+        s0, s1 = ranges[k]
+        dA, dHp = ring[k % 2, :s1 - s0], ring_hp[k % 2, :s1 - s0]
         if mode in ("RNN_TANH", "RNN_RELU"):
             _rnn_backward(mode == "RNN_RELU", s0, s1, perm, lens, w_hh, hs, dy, dh, dA, d, carry)
         elif mode == "LSTM":
@@ -523,9 +539,10 @@ def cpu_backward(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse
         else:
             _gru_backward(s0, s1, perm, lens, w_hh, hs, gates, hn, dy, dh, dA, dHp, d, carry)
 
-    def weight_grads(s0, s1):
-        da = dA[s0:s1].reshape(-1, G)
-        dhp = dHp[s0:s1].reshape(-1, G)
+    def weight_grads(k):
+        s0, s1 = ranges[k]
+        da = ring[k % 2, :s1 - s0].reshape(-1, G)
+        dhp = ring_hp[k % 2, :s1 - s0].reshape(-1, G)
         np.matmul(da, w_ih, out=dx_steps[s0:s1].reshape(-1, I))
         dw_ih[...] += da.T @ x_steps[s0:s1].reshape(-1, I)
         dw_hh[...] += dhp.T @ hs[s0:s1].reshape(-1, P)
@@ -537,10 +554,12 @@ def cpu_backward(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse
     helper = _helper() if helper is None else helper
     with _one_blas_thread():
         pending = []
-        for steps in reversed(_chunks(T)):
-            loop(*steps)
-            pending.append(helper.submit(weight_grads, *steps))
-        for done in pending:
+        for k in range(len(ranges)):
+            if k >= 2:
+                pending[k - 2].result()   # its buffer is free again
+            loop(k)
+            pending.append(helper.submit(weight_grads, k))
+        for done in pending[-2:]:
             done.result()
 
     if identity:
