@@ -1,38 +1,53 @@
-r"""The recurrent layers on the CPU: BLAS for every product, the time loop in one Numba function.
+r"""The recurrent layers on the CPU: BLAS for every product, the time loop in Numba, range by range.
 
 The math is the reference's (``reference.py``); the work is laid out so that Python is paid
-once per call, not once per step, and every product that can leave the time loop does:
+once per range of steps (about 8 per call), not once per step, and every product that can
+leave the time loop does:
 
-forward::
+forward, for each step range R = [s0, s1) (``_chunks``)::
 
-    XA = x W_ih^T + b_ih (+ b_hh where it simply adds)   one (T*B, I) x (I, G) GEMM, all steps
-    for s in 0..T-1 (inside Numba):
+    XA_R = x_R W_ih^T                                  one (|R|*B, I) x (I, G) GEMM  (helper)
+    for s in R (inside Numba):
         HP = hs[s] W_hh^T                              (B, P) x (P, G) BLAS GEMM
-        gates, c, h = fused non-linearities            one pass over (B, G), rows as 1-D views
+        gates, c, h = fused non-linearities (+ bias)   one pass over (B, G), rows as 1-D views
         (LSTM with proj_size: h = r W_hr^T, one more small GEMM)
 
-backward::
+backward, for each step range R, last range first::
 
-    for s in T-1..0 (inside Numba):
+    for s in R, descending (inside Numba):
         dA[s] = fused gate derivatives                 one pass over (B, G)
         dh    = dA[s] W_hh   (GRU: dHp[s] W_hh + z dh) (B, G) x (G, P) BLAS GEMM
-    dx = dA W_ih, dW_ih = dA^T x, dW_hh = dHp^T hs    three big GEMMs, outside the loop
+    dx_R = dA_R W_ih, dW_ih += dA_R^T x_R, dW_hh += dHp_R^T hs_R, db += sums   (helper)
+
+Rows are taken in *step* order throughout (x is gathered by step once when lengths or the
+reverse direction make steps differ from times; dx is scattered back), so a range of steps
+is a contiguous block of every array. XA and dA (GRU: also dHp) live in two range-sized
+buffers, used in turn, instead of (T, B, G) arrays: 4-7 MB less fresh memory per call, which
+the kernel would otherwise fault in page by page.
+
+**Two cores.** The "helper" is a second thread when Numba may use two threads or more
+(``_helper``): it computes the next range's XA while the loop runs this one, and the weight
+gradients of the range the backward loop has just left, so the big GEMMs (about half of the
+backward FLOPs) come off the critical path, which is then the loop alone. With one thread
+the helper runs each call inline, the same code in the same order. BLAS is held to one thread
+for the whole call (``_one_blas_thread``): each step's GEMM is too small to split, and on this
+shared 2-core machine OpenBLAS's two-thread path was many times slower whenever the other
+core was busy. Both directions of a bidirectional layer run at once instead
+(``cpu_forward_pair``/``cpu_backward_pair``): two Python threads, each one direction with its
+helper inline.
 
 Only the two small GEMMs per step stay in the loop: they are the wall (at B32, H128 a
-(32, 128) x (128, 512) GEMM runs far below BLAS's peak). The elementwise work is made cheap
-so that it does not add to it: ``exp`` is ``_cpu_math.exp``, the vectorised float32 exp (a
-libm call per element keeps the loops scalar), ``tanh`` is built from it (``_tanh``), rows
-are 1-D contiguous views (indexing a 3-D array in the inner loop was 3.5x slower), and the
-time-major layout keeps each step's rows together.
+(32, 128) x (128, 512) GEMM runs at 70 GF/s here, against 76 for a 1024^3 SGEMM, OpenBLAS
+packing W_hh on every call). The elementwise work is made cheap so that it does not add
+much: ``exp`` is ``_cpu_math.exp``, the vectorised float32 exp (a libm call per element keeps
+the loops scalar), ``tanh`` is built from it (``_tanh``), rows are 1-D contiguous views
+(indexing a 3-D array in the inner loop was 3.5x slower), and the time-major layout keeps
+each step's rows together. At LSTM 64->128, B32, T64 the forward loop is 3.7 ms of step
+GEMMs and 3.0 ms of gate math on one core.
 
 Each step's GEMM takes pre-transposed weights (W_hh^T, (P, G) rows: "NN", about 1.5x faster
-than "NT" through OpenBLAS at these shapes), and BLAS is held to one thread inside the loop
-(``_one_blas_thread``). A register-blocked small GEMM written in Numba was tried for the step
-product and was 2-3x slower than OpenBLAS, so it is not here.
-
-Both directions of a bidirectional layer run at once (``cpu_forward_pair``/``cpu_backward_pair``):
-two Python threads, each running one direction's Numba loop with the GIL released, so that
-both cores have work although each step's GEMM is too small to split.
+than "NT" through OpenBLAS at these shapes). A register-blocked small GEMM written in Numba
+was tried for the step product and was 2-3x slower than OpenBLAS, so it is not here.
 """
 import contextlib
 
