@@ -429,22 +429,25 @@ class _Inline:
 
 
 _INLINE = _Inline()
-_pool = None  # two worker threads, made on first use
+_pools = {}  # "pair": two threads for the two directions; "helper": one, made on first use
 
 
-def _workers():
-    global _pool
-    if _pool is None:
+def _workers(kind="pair"):
+    """The "pair" pool (two threads) or the "helper" pool: ONE thread, so that the calls a
+    loop submits run one at a time in order (the weight-gradient calls add into the same
+    arrays, and the forward loop's buffers are reused two ranges later)."""
+    if kind not in _pools:
         from concurrent.futures import ThreadPoolExecutor
 
-        _pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="tinymm-recurrent")
-    return _pool
+        _pools[kind] = ThreadPoolExecutor(max_workers=2 if kind == "pair" else 1,
+                                          thread_name_prefix=f"tinymm-recurrent-{kind}")
+    return _pools[kind]
 
 
 def _helper():
-    """Where the big GEMMs go while the time loop runs: a worker thread when Numba may use two
-    threads or more (the loop and the GEMMs then share the two cores), else inline."""
-    return _workers() if numba.get_num_threads() > 1 else _INLINE
+    """Where the big GEMMs go while the time loop runs: the helper thread when Numba may use
+    two threads or more (the loop and the GEMMs then share the two cores), else inline."""
+    return _workers("helper") if numba.get_num_threads() > 1 else _INLINE
 
 
 # ---------------------------------------------------------------------------------------------

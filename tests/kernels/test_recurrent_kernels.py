@@ -201,7 +201,7 @@ def test_cpu_step_ranges_inline_and_on_a_helper_thread(helper, mode, T, B, I, H,
     as the reference either way (odd sizes, ragged lengths, both directions)."""
     from tinymm.kernels.recurrent import cpu
 
-    run = cpu._INLINE if helper == "inline" else cpu._workers()
+    run = cpu._INLINE if helper == "inline" else cpu._workers("helper")
     rng = np.random.default_rng(T * 100 + B)
     case = make_case(rng, mode, T, B, I, H, np.float64, proj, True, ragged)
     args = [case[k] for k in ("x", "h0", "c0", "w_ih", "w_hh", "b_ih", "b_hh", "w_hr", "lengths")]
