@@ -16,13 +16,15 @@
     both directions of one layer (direction 1 is the reverse one): ``states`` is
     [(h0, c0)] * 2, ``weights`` [(w_ih, w_hh, b_ih, b_hh, w_hr)] * 2, and the other arguments
     and results are lists of the two directions' (results are those of forward/backward).
-    On the CPU the two directions run at once on two threads, so that both cores have work.
+    On the CPU the two directions run at once on two threads (when Numba may use two), so that
+    both cores have work.
 
 The math, the shapes, the variable-length rules and what ``saved`` holds are in
 ``reference.py``'s docstring. Where things are:
 
     reference.py  plain NumPy, step by step: the specification
-    cpu.py        the time loop in one Numba function: fused gates, BLAS for every product
+    cpu.py        the time loop in Numba, range by range: fused gates, BLAS for every product,
+                  the big GEMMs on a helper thread (the second core) while the loop runs
     cuda.py       numba.cuda fused gate kernels between cuBLAS GEMMs (imported when first used)
 
 Dispatch is by array type (CuPy -> "cuda", anything else -> "cpu"); ``impl`` picks one for

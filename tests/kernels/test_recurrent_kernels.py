@@ -175,3 +175,47 @@ def test_cpu_bidirectional_pair_matches_reference(s):
             assert (g is None) == (w is None), name
             if w is not None:
                 np.testing.assert_allclose(g, w, rtol=2e-4, atol=2e-5 * max(1.0, float(np.abs(w).max())), err_msg=name)
+
+
+# --------------------------------------------------------------------------- step ranges, helper thread
+
+def test_step_ranges_cover_every_step_once():
+    from tinymm.kernels.recurrent.cpu import _chunks
+
+    for T in range(1, 70):
+        ranges = _chunks(T)
+        assert ranges[0][0] == 0 and ranges[-1][1] == T
+        assert all(s0 < s1 for s0, s1 in ranges)
+        assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:]))
+
+
+@pytest.mark.parametrize("helper", ["inline", "thread"])
+@pytest.mark.parametrize("mode, T, B, I, H, proj, reverse, ragged", [
+    ("LSTM", 17, 3, 5, 7, 0, False, False), ("LSTM", 13, 4, 3, 6, 4, True, True),
+    ("GRU", 17, 5, 9, 13, 0, True, False), ("GRU", 11, 2, 4, 5, 0, False, True),
+    ("RNN_TANH", 9, 3, 2, 4, 0, True, True), ("RNN_RELU", 16, 2, 3, 3, 0, False, False),
+])
+def test_cpu_step_ranges_inline_and_on_a_helper_thread(helper, mode, T, B, I, H, proj, reverse, ragged):
+    """The time loop runs range by range; each range's input projection (forward) and weight
+    GEMMs (backward) run inline or on the helper thread, with two reused buffers: same results
+    as the reference either way (odd sizes, ragged lengths, both directions)."""
+    from tinymm.kernels.recurrent import cpu
+
+    run = cpu._INLINE if helper == "inline" else cpu._workers("helper")
+    rng = np.random.default_rng(T * 100 + B)
+    case = make_case(rng, mode, T, B, I, H, np.float64, proj, True, ragged)
+    args = [case[k] for k in ("x", "h0", "c0", "w_ih", "w_hh", "b_ih", "b_hh", "w_hr", "lengths")]
+    want = R.reference_forward(mode, *args, reverse)
+    got = cpu.cpu_forward(mode, *args, reverse, helper=run)
+    for g, w in zip(got[:3], want[:3]):
+        if w is not None:
+            np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12)
+    dy = rng.standard_normal(want[0].shape)
+    dh = rng.standard_normal(want[1].shape)
+    dc = None if want[2] is None else rng.standard_normal(want[2].shape)
+    g_want = R.reference_backward(mode, *args, reverse, want[3], dy, dh, dc)
+    g_got = cpu.cpu_backward(mode, *args, reverse, got[3], dy, dh, dc, helper=run)
+    for name, g, w in zip(GRAD_NAMES, g_got, g_want):
+        assert (g is None) == (w is None), name
+        if w is not None:
+            np.testing.assert_allclose(g, w, rtol=1e-9, atol=1e-11, err_msg=f"d{name} ({mode}, {helper})")
