@@ -75,6 +75,8 @@ def reference_backward(g, x):
 # ============================================================================ CPU (Numba)
 
 import numba  # noqa: E402  (after the reference, which needs only NumPy and SciPy)
+from numba.core import types  # noqa: E402
+from numba.extending import overload  # noqa: E402
 
 from ._cpu_math import exp_f32  # noqa: E402
 
@@ -91,8 +93,8 @@ _SMALL_A = _F(0.75)
 
 
 @numba.njit(inline="always")
-def _cdf_and_gauss_f32(x):
-    """(Φ(x), exp(−x²/2)) of a float32, branch-free (both branches computed, one selected)."""
+def _cdf_and_pdf_f32(x):
+    """(Φ(x), φ(x)) of a float32, branch-free (both branches computed, one selected)."""
     xc = min(max(x, -_CLAMP), _CLAMP)
     c = _SPLIT * xc
     hi = c - (c - xc)
@@ -113,47 +115,44 @@ def _cdf_and_gauss_f32(x):
     tail = half_erfc if xc < 0 else _F(1.0) - half_erfc
     cdf = _F(0.5) + _F(0.5) * erf_small if a < _SMALL_A else tail
     cdf = cdf if x == x else x                       # NaN in, NaN out
-    return cdf, gauss
+    return cdf, gauss * _F(_INV_SQRT_2PI)
 
 
-@numba.njit(inline="always")
-def _cdf_and_gauss_f64(x):
-    return 0.5 * math.erfc(-x * _INV_SQRT2), math.exp(-0.5 * x * x)
+def cdf_and_pdf(x):
+    """(Φ(x), φ(x)) in x's precision, for the compiled loops: float32 → the polynomial above,
+    float64 → libm's erfc and exp (this body; also what plain Python runs, as under
+    NUMBA_DISABLE_JIT=1)."""
+    return 0.5 * math.erfc(-x * _INV_SQRT2), _INV_SQRT_2PI * math.exp(-0.5 * x * x)
+
+
+_cdf_and_pdf_f64 = numba.njit(inline="always")(cdf_and_pdf)
+
+
+@overload(cdf_and_pdf, inline="always")
+def _cdf_and_pdf_typed(x):
+    if x == types.float32:
+        return lambda x: _cdf_and_pdf_f32(x)
+    return lambda x: _cdf_and_pdf_f64(x)
 
 
 @serial_and_parallel()
-def _forward_f32(x, y):
+def _forward_loop(x, y):
     for i in numba.prange(x.shape[0]):
-        cdf, _ = _cdf_and_gauss_f32(x[i])
+        cdf, _ = cdf_and_pdf(x[i])
         y[i] = x[i] * cdf
 
 
 @serial_and_parallel()
-def _backward_f32(g, x, dx):
+def _backward_loop(g, x, dx):
     for i in numba.prange(x.shape[0]):
-        cdf, gauss = _cdf_and_gauss_f32(x[i])
-        dx[i] = g[i] * (cdf + x[i] * (gauss * _F(_INV_SQRT_2PI)))
-
-
-@serial_and_parallel()
-def _forward_f64(x, y):
-    for i in numba.prange(x.shape[0]):
-        cdf, _ = _cdf_and_gauss_f64(x[i])
-        y[i] = x[i] * cdf
-
-
-@serial_and_parallel()
-def _backward_f64(g, x, dx):
-    for i in numba.prange(x.shape[0]):
-        cdf, gauss = _cdf_and_gauss_f64(x[i])
-        dx[i] = g[i] * (cdf + x[i] * (gauss * _INV_SQRT_2PI))
+        cdf, pdf = cdf_and_pdf(x[i])
+        dx[i] = g[i] * (cdf + x[i] * pdf)
 
 
 def _cpu_forward(x):
     flat = contiguous(x).reshape(-1)
     y = np.empty_like(flat)
-    loop = _forward_f32 if flat.dtype == np.float32 else _forward_f64
-    loop.for_work(flat.size, CPU_PARALLEL_MIN_ELEMENTS)(flat, y)
+    _forward_loop.for_work(flat.size, CPU_PARALLEL_MIN_ELEMENTS)(flat, y)
     return y.reshape(x.shape)
 
 
@@ -161,8 +160,7 @@ def _cpu_backward(g, x):
     flat = contiguous(x).reshape(-1)
     gf = contiguous(g.astype(x.dtype, copy=False)).reshape(-1)
     dx = np.empty_like(flat)
-    loop = _backward_f32 if flat.dtype == np.float32 else _backward_f64
-    loop.for_work(flat.size, CPU_PARALLEL_MIN_ELEMENTS)(gf, flat, dx)
+    _backward_loop.for_work(flat.size, CPU_PARALLEL_MIN_ELEMENTS)(gf, flat, dx)
     return dx.reshape(x.shape)
 
 
