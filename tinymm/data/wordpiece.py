@@ -348,3 +348,11 @@ class WordPieceTokenizer:
             token_type_ids[r, : len(types)] = types
             attention_mask[r, : len(ids)] = 1
         return {"input_ids": input_ids, "token_type_ids": token_type_ids, "attention_mask": attention_mask}
+
+    def batch_encode(self, texts, max_length: int | None = None, padding: str = "longest",
+                     truncation: bool = True, add_special_tokens: bool = True) -> dict:
+        """The word :class:`~tinymm.data.Tokenizer`'s batch interface (what ``TextCollate`` calls):
+        the same arrays as calling the tokenizer (``input_ids``, ``token_type_ids``,
+        ``attention_mask``), so a task's collate can yield WordPiece ids."""
+        return self(texts, padding=padding, truncation=truncation, max_length=max_length,
+                    add_special_tokens=add_special_tokens)

@@ -26,3 +26,7 @@ from tinymm.models.registry import (  # noqa: F401
 )
 from tinymm.models.sentence_encoder import PretrainedNotFoundError, SentenceEncoder, resolve_pretrained  # noqa: F401
 from tinymm.models.vqa import VQAModel  # noqa: F401
+# --- text: Transformer text encoder, masked-token pretraining, text classifier
+from tinymm.models.mlm import MaskedLanguageModel, MLMCollate, mask_tokens, mlm_loss, world_corpus  # noqa: F401
+from tinymm.models.text_classifier import TextClassifier  # noqa: F401
+from tinymm.models.text_transformer import TextTransformer, TextTransformerConfig  # noqa: F401

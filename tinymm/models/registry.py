@@ -14,6 +14,7 @@ import tinymm.nn.functional as F
 from tinymm.data import Tokenizer, load_task, make_collate
 from tinymm.models.image import ImageClassifier
 from tinymm.models.vqa import VQAModel
+from tinymm.models.text_classifier import TextClassifier
 
 #: (task, model name) → how to build it: a class and the config it gets beyond the task's sizes
 MODELS = {
@@ -29,6 +30,15 @@ MODELS = {
 }
 DEFAULT_MODEL = {"vqa": "relational", "image_cls": "cnn"}
 BASELINES = {"vqa": ("image_only", "text_only")}
+
+# --- text_cls (caption -> label): a Transformer text encoder (default) or a GRU, + a linear head.
+# TextClassifier.from_pretrained(...) builds one on a pretrained encoder (tinymm MLM or MiniLM).
+MODELS.update({
+    ("text_cls", "transformer"): (TextClassifier, {"encoder": "transformer"}),
+    ("text_cls", "gru"): (TextClassifier, {"encoder": "gru"}),
+})
+DEFAULT_MODEL["text_cls"] = "transformer"
+# --- end text_cls
 
 
 class UnknownModelError(ValueError):
@@ -64,6 +74,8 @@ class Recipe:
 
     def model_sizes(self) -> dict:
         """The config values a model of this task takes from the task itself."""
+        if self.task == "text_cls":  # --- text_cls
+            return {"vocab_size": len(self.tokenizer), "num_labels": len(self.class_names)}
         if self.task == "vqa":
             return {"vocab_size": len(self.tokenizer), "num_answers": len(self.class_names)}
         return {"num_classes": len(self.class_names), "image_size": self.image_size}
@@ -87,6 +99,9 @@ def recipe(task: str, image_size: int = 32, tokenizer: Tokenizer | None = None) 
     if task == "vqa":
         tok = tokenizer or task_tokenizer(task, image_size)
         return Recipe(task, "answer", list(ds.answer_vocab), ("question",), tok, image_size)
+    if task == "text_cls":  # --- text_cls: the word tokenizer of its captions, or the model's own
+        tok = tokenizer or task_tokenizer(task, image_size)
+        return Recipe(task, "label", list(ds.class_names), ("caption",), tok, image_size)
     return Recipe(task, "label", list(ds.class_names), (), None, image_size)
 
 

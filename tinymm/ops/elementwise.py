@@ -347,11 +347,18 @@ def erf_array(x):
 
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
-_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+
+
+def _gelu_kernels():
+    """``tinymm.kernels.gelu``, imported on first use (it compiles Numba loops)."""
+    from tinymm.kernels import gelu
+
+    return gelu
 
 
 class Gelu(Function):
-    """GELU. ``approximate="none"``: x·Φ(x) with Φ from erf; ``"tanh"``: PyTorch's tanh form
+    """GELU. ``approximate="none"``: x·Φ(x) with Φ from erf (the fused kernels of
+    :mod:`tinymm.kernels.gelu`); ``"tanh"``: PyTorch's tanh form
     0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))."""
 
     @staticmethod
@@ -362,20 +369,23 @@ class Gelu(Function):
             t = xp.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x * x * x))
             ctx.save_for_backward(x, t)
             return 0.5 * x * (1 + t)
-        cdf = 0.5 * (1 + erf_array(x * (1 / math.sqrt(2.0))))
-        ctx.save_for_backward(x, cdf)
-        return x * cdf
+        # x·Φ(x) in one compiled pass (tinymm.kernels.gelu, float32/float64; float16 goes
+        # through float32); backward recomputes Φ from x.
+        ctx.save_for_backward(x, None)
+        if x.dtype.itemsize < 4:
+            return _gelu_kernels().forward(x.astype(np.float32)).astype(x.dtype)
+        return _gelu_kernels().forward(x)
 
     @staticmethod
     def backward(ctx, g):
         x, aux = ctx.saved_arrays
-        xp = xp_of(x)
         if ctx.approximate == "tanh":
             t = aux
             du = _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x)
             return g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du)
-        pdf = _INV_SQRT_2PI * xp.exp(-0.5 * x * x)
-        return g * (aux + x * pdf)
+        if x.dtype.itemsize < 4:
+            return _gelu_kernels().backward(g.astype(np.float32), x.astype(np.float32)).astype(x.dtype)
+        return _gelu_kernels().backward(g, x)
 
 
 def gelu(x, approximate: str = "none"):
