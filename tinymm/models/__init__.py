@@ -26,3 +26,11 @@ from tinymm.models.registry import (  # noqa: F401
 )
 from tinymm.models.sentence_encoder import PretrainedNotFoundError, SentenceEncoder, resolve_pretrained  # noqa: F401
 from tinymm.models.vqa import VQAModel  # noqa: F401
+# encoders and the audio/video task models
+from tinymm.models.audio import AudioEncoder  # noqa: F401
+from tinymm.models.av_qa import AVQAModel  # noqa: F401
+from tinymm.models.registry import preset_config  # noqa: F401
+from tinymm.models.resnet import ResNet  # noqa: F401
+from tinymm.models.video import VideoEncoder  # noqa: F401
+from tinymm.models.video_qa import VideoQAModel  # noqa: F401
+from tinymm.models.vit import ViT  # noqa: F401
