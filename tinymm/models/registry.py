@@ -111,8 +111,9 @@ def task_tokenizer(task: str, image_size: int = 32) -> Tokenizer:
     encodes as ``[UNK]``. The vocabulary depends only on the generated world, not on a run.
     """
     ds = load_task(task, "train", num_samples=4000, image_size=image_size)
-    key = "question" if task in ("vqa", "video_qa") else "caption"
-    return Tokenizer.build(ds[i][key] for i in range(len(ds)))
+    if task in ("vqa", "video_qa"):  # the questions alone, without rendering images or videos (10-60x faster)
+        return Tokenizer.build(ds.world.question(i)[0] for i in range(len(ds)))
+    return Tokenizer.build(ds[i]["caption"] for i in range(len(ds)))
 
 
 def recipe(task: str, image_size: int = 32, tokenizer: Tokenizer | None = None) -> Recipe:
