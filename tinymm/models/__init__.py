@@ -4,6 +4,10 @@
     model = tinymm.models.build("vqa", "relational", rec)   # (task, name) → model
     model.save_pretrained("runs/vqa/model"); VQAModel.from_pretrained("runs/vqa/model")
 
+Encoders, one file each, usable alone or inside the task models: ``ResNet`` and ``ViT``
+(images), ``AudioEncoder`` (log-mel → conv1d → GRU/Transformer), ``VideoEncoder`` (frame CNN →
+GRU/LSTM/attention); ``AVQAModel`` (``av_qa``) and ``VideoQAModel`` (``video_qa``) fuse them.
+
 Pretrained BERT-style encoders load from Hugging Face files (``BertModel``,
 ``SentenceEncoder.from_pretrained("all-MiniLM-L6-v2")``).
 

@@ -16,9 +16,12 @@ def expect_shape(who: str, what: str, x, pattern: tuple) -> None:
         raise ShapeError(f"{who}: {what} must have shape {want}, got {shape}")
 
 
-def from_batch(who: str, batch, key: str):
-    """``batch[key]`` of a task batch dict, or ``batch`` itself when it is a Tensor already."""
+def from_batch(who: str, batch, key: str, tensor_ok: bool = True):
+    """``batch[key]`` of a task batch dict, or ``batch`` itself when it is a Tensor already
+    (and ``tensor_ok``: a multimodal model needs the dict)."""
     if not isinstance(batch, dict):
+        if not tensor_ok:
+            raise TypeError(f"{who}: expected a task batch (a dict with {key!r}, ...), got {type(batch).__name__}")
         return batch
     if key not in batch:
         raise KeyError(f"{who}: the batch has no {key!r} (keys: {', '.join(sorted(batch))})")

@@ -59,7 +59,7 @@ class AVQAModel(nn.Module, PretrainedMixin):
         self.head = HEADS[fusion](channels + 2, hidden, num_answers, head_hidden)
 
     def forward(self, batch):
-        image = from_batch("AVQAModel", batch, "image")
+        image = from_batch("AVQAModel", batch, "image", tensor_ok=False)
         expect_shape("AVQAModel", "image", image, ("B", 3, "H", "W"))
         B = image.shape[0]
         if self.config.use_image:

@@ -60,7 +60,7 @@ class VideoQAModel(nn.Module, PretrainedMixin):
         self.head = HEADS[fusion](hidden + 2, hidden, num_answers, head_hidden)
 
     def forward(self, batch):
-        video = from_batch("VideoQAModel", batch, "video")
+        video = from_batch("VideoQAModel", batch, "video", tensor_ok=False)
         expect_shape("VideoQAModel", "video", video, ("B", "T", 3, self.config.image_size, self.config.image_size))
         B, T = video.shape[:2]
         if self.config.use_video:
