@@ -20,11 +20,13 @@ from tinymm.train import Trainer
 
 def fit(model, train, test, epochs, lr, batch_size=64, seed=0):
     """Train with AdamW (cosine-decayed lr) for ``epochs``; return (train accuracy, test accuracy)."""
-    rec_loss = lambda out, batch: tm.nn.functional.cross_entropy(out, batch["label"])  # noqa: E731
+    def loss(out, batch):
+        return tm.nn.functional.cross_entropy(out, batch["label"])
+
     opt = optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     steps = epochs * -(-len(train) // batch_size)
     sched = optim.lr_scheduler.warmup_cosine(opt, warmup_steps=max(1, steps // 20), total_steps=steps)
-    trainer = Trainer(model, opt, rec_loss, DataLoader(train, batch_size=batch_size, shuffle=True, seed=seed),
+    trainer = Trainer(model, opt, loss, DataLoader(train, batch_size=batch_size, shuffle=True, seed=seed),
                       scheduler=sched, scheduler_interval="step", epochs=epochs, progress=False, target_key="label",
                       log=lambda msg: print("   ", msg, flush=True))
     trainer.fit()

@@ -11,7 +11,14 @@ import pytest
 import tinymm as tm
 from tinymm import models, optim
 from tinymm.data import DataLoader, load_task
-from tinymm.models import AudioEncoder, AVQAModel, ResNet, VideoEncoder, VideoQAModel, ViT
+from tinymm.models import (
+    AudioEncoder,
+    AVQAModel,
+    ResNet,
+    VideoEncoder,
+    VideoQAModel,
+    ViT,
+)
 from tinymm.train import to_tensors
 
 TASKS = ("image_cls", "audio_cls", "video_cls", "av_qa", "video_qa")

@@ -78,7 +78,7 @@ class ConvBlock1d(nn.Module):
         return F.relu(self.bn(self.conv(x)))  # (B, C_out, ceil(T/2))
 
 
-def length_mask(lengths: np.ndarray, t: int, like) -> "tm.Tensor":
+def length_mask(lengths: np.ndarray, t: int, like) -> tm.Tensor:
     """(B, t) bool Tensor on ``like``'s device: True on each row's first ``lengths[b]`` steps."""
     return tm.tensor(np.arange(t)[None, :] < lengths[:, None], device=like.device)
 
