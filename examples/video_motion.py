@@ -17,12 +17,10 @@ TINYMM_EXAMPLE_TINY=1) is a seconds-long smoke run.
 import argparse
 import os
 
-import numpy as np
-
 import tinymm as tm
-from tinymm import models, optim
-from tinymm.data import DataLoader, load_task
-from tinymm.train import Trainer
+from tinymm import models
+from tinymm.data import load_task
+from tinymm.train import score, train_epochs
 
 
 def materialise(task, split, n, keep):
@@ -35,24 +33,13 @@ def first_frame(samples):
     return [{**s, "video": s["video"][:1]} for s in samples]
 
 
-def train_and_score(task, name, rec, train, test, epochs, lr, config, batch_size=64, seed=0):
+def train_and_score(task, name, rec, train, test, epochs, lr, config, seed=0):
     """Train model ``name`` of ``task``; return {"accuracy": ..., and per question type for QA} on ``test``."""
     tm.manual_seed(seed)
     model = models.build(task, name, rec, **models.preset_config(task, name, config))
-    opt = optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    steps = epochs * -(-len(train) // batch_size)
-    sched = optim.lr_scheduler.warmup_cosine(opt, warmup_steps=steps // 20, total_steps=steps)
-    trainer = Trainer(model, opt, rec.loss, DataLoader(train, batch_size, shuffle=True, seed=seed, collate_fn=rec.collate),
-                      scheduler=sched, scheduler_interval="step", epochs=epochs, progress=False,
-                      target_key=rec.target_key, log=lambda msg: print(f"  {task} {name:<11}", msg, flush=True))
-    trainer.fit()
-    pred = trainer.predict(DataLoader(test, 256, collate_fn=rec.collate)).argmax(1)
-    hit = pred == np.array([s[rec.target_key] for s in test])
-    score = {"accuracy": float(hit.mean())}
-    if "question_type" in test[0]:
-        types = np.array([s["question_type"] for s in test])
-        score.update({t: float(hit[types == t].mean()) for t in sorted(set(types))})
-    return score
+    trainer = train_epochs(model, rec, train, epochs, lr, seed=seed,
+                           log=lambda msg: print(f"  {task} {name:<11}", msg, flush=True))
+    return score(trainer, rec, test)
 
 
 def table(title, rows):
