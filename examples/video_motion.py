@@ -56,6 +56,7 @@ def main(argv=None):
     p.add_argument("--train-samples", type=int, default=2000)
     p.add_argument("--test-samples", type=int, default=1000)
     p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--tasks", default="video_cls,video_qa", help="which tables (default both)")
     p.add_argument("--tiny", action="store_true", help="a seconds-long smoke run (also env TINYMM_EXAMPLE_TINY=1)")
     args = p.parse_args(argv)
     tiny = args.tiny or os.environ.get("TINYMM_EXAMPLE_TINY") == "1"
@@ -63,21 +64,31 @@ def main(argv=None):
     config = {"channels": 4, "embed_dim": 8, "hidden": 16, "head_hidden": 16} if tiny else \
         {"channels": 16, "embed_dim": 64, "hidden": 64, "head_hidden": 128}
 
+    tasks = args.tasks.split(",")
+    if "video_cls" in tasks:
+        video_cls(n_train, n_test, epochs, args.lr, config)
+    if "video_qa" in tasks:
+        video_qa(n_train, n_test, epochs, args.lr, config)
+
+
+def video_cls(n_train, n_test, epochs, lr, config):
     rec = models.recipe("video_cls")
     print(f"video_cls ({', '.join(rec.class_names)}): {n_train} train / {n_test} test clips of 8 frames; {epochs} epochs")
     keep = ("video", "label", "index")
     train, test = materialise("video_cls", "train", n_train, keep), materialise("video_cls", "test", n_test, keep)
     rows = [("gru, first frame only", train_and_score("video_cls", "gru", rec, first_frame(train), first_frame(test),
-                                                      epochs, args.lr, config))]
-    rows += [(name, train_and_score("video_cls", name, rec, train, test, epochs, args.lr, config))
+                                                      epochs, lr, config))]
+    rows += [(name, train_and_score("video_cls", name, rec, train, test, epochs, lr, config))
              for name in ("gru", "lstm", "attention")]
     table(f"test accuracy on video_cls (video -> motion direction), {epochs} epochs", rows)
 
+
+def video_qa(n_train, n_test, epochs, lr, config):
     rec = models.recipe("video_qa")
     print(f"\nvideo_qa: {n_train} train / {n_test} test; {epochs} epochs per model")
     keep = ("video", "question", "answer", "question_type", "index")
     train, test = materialise("video_qa", "train", n_train, keep), materialise("video_qa", "test", n_test, keep)
-    rows = [(name, train_and_score("video_qa", name, rec, train, test, epochs, args.lr, config))
+    rows = [(name, train_and_score("video_qa", name, rec, train, test, epochs, lr, config))
             for name in (models.DEFAULT_MODEL["video_qa"], *models.BASELINES["video_qa"])]
     table(f"test accuracy on video_qa (video + question -> answer), {epochs} epochs", rows)
 
