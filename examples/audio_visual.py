@@ -20,7 +20,7 @@ import os
 import tinymm as tm
 from tinymm import models
 from tinymm.data import load_task
-from tinymm.train import score, train_epochs
+from tinymm.train import format_table, score, train_epochs
 
 KEEP = ("image", "audio", "sample_rate", "answer", "question_type", "index")  # what the model and scoring read
 
@@ -60,11 +60,7 @@ def main(argv=None):
     rows = [(name, train_and_score(name, rec, train, test, epochs, args.lr, config))
             for name in (models.DEFAULT_MODEL["av_qa"], *models.BASELINES["av_qa"])]
 
-    cols = [k for k in rows[0][1] if k != "accuracy"]
-    print(f"\ntest accuracy on av_qa (image + spoken question -> answer), {epochs} epochs")
-    print(f"{'model':<14}{'overall':>9}" + "".join(f"{c:>9}" for c in cols))
-    for name, s in rows:
-        print(f"{name:<14}{s['accuracy']:>9.3f}" + "".join(f"{s[c]:>9.3f}" for c in cols))
+    print(format_table(f"\ntest accuracy on av_qa (image + spoken question -> answer), {epochs} epochs", rows))
 
 
 if __name__ == "__main__":

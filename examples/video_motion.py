@@ -20,7 +20,7 @@ import os
 import tinymm as tm
 from tinymm import models
 from tinymm.data import load_task
-from tinymm.train import score, train_epochs
+from tinymm.train import format_table, score, train_epochs
 
 
 def materialise(task, split, n, keep):
@@ -40,14 +40,6 @@ def train_and_score(task, name, rec, train, test, epochs, lr, config, seed=0):
     trainer = train_epochs(model, rec, train, epochs, lr, seed=seed,
                            log=lambda msg: print(f"  {task} {name:<11}", msg, flush=True))
     return score(trainer, rec, test)
-
-
-def table(title, rows):
-    cols = [k for k in rows[0][1] if k != "accuracy"]
-    print(f"\n{title}")
-    print(f"{'model':<24}{'overall':>9}" + "".join(f"{c:>9}" for c in cols))
-    for name, s in rows:
-        print(f"{name:<24}{s['accuracy']:>9.3f}" + "".join(f"{s[c]:>9.3f}" for c in cols))
 
 
 def main(argv=None):
@@ -80,7 +72,7 @@ def video_cls(n_train, n_test, epochs, lr, config):
                                                       epochs, lr, config))]
     rows += [(name, train_and_score("video_cls", name, rec, train, test, epochs, lr, config))
              for name in ("gru", "lstm", "attention")]
-    table(f"test accuracy on video_cls (video -> motion direction), {epochs} epochs", rows)
+    print(format_table(f"\ntest accuracy on video_cls (video -> motion direction), {epochs} epochs", rows))
 
 
 def video_qa(n_train, n_test, epochs, lr, config):
@@ -90,7 +82,7 @@ def video_qa(n_train, n_test, epochs, lr, config):
     train, test = materialise("video_qa", "train", n_train, keep), materialise("video_qa", "test", n_test, keep)
     rows = [(name, train_and_score("video_qa", name, rec, train, test, epochs, lr, config))
             for name in (models.DEFAULT_MODEL["video_qa"], *models.BASELINES["video_qa"])]
-    table(f"test accuracy on video_qa (video + question -> answer), {epochs} epochs", rows)
+    print(format_table(f"\ntest accuracy on video_qa (video + question -> answer), {epochs} epochs", rows))
 
 
 if __name__ == "__main__":

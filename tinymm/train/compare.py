@@ -3,6 +3,7 @@ examples' comparison tables (a model against its baselines) are made of.
 
     trainer = train_epochs(model, rec, train_samples, epochs=8, lr=2e-3)
     score(trainer, rec, test_samples)   # {"accuracy": ..., "exist": ..., "count": ..., ...}
+    print(format_table("test accuracy", [("film", s1), ("image_only", s2)]))
 
 Bounded by epochs (seeded shuffling, a warm-up + cosine schedule per step), never by time, so
 the numbers do not depend on how busy the machine is.
@@ -39,3 +40,12 @@ def score(trainer: Trainer, rec, test) -> dict:
         types = np.array([test[i]["question_type"] for i in range(len(test))])
         out.update({t: float(hit[types == t].mean()) for t in sorted(set(types))})
     return out
+
+
+def format_table(title: str, rows: list) -> str:
+    """``rows`` of (model name, :func:`score` dict) as a text table: overall, then per type."""
+    cols = [k for k in rows[0][1] if k != "accuracy"]
+    w = max(len("model"), *(len(name) for name, _ in rows)) + 2
+    lines = [title, f"{'model':<{w}}{'overall':>9}" + "".join(f"{c:>9}" for c in cols)]
+    lines += [f"{name:<{w}}{s['accuracy']:>9.3f}" + "".join(f"{s[c]:>9.3f}" for c in cols) for name, s in rows]
+    return "\n".join(lines)
