@@ -7,7 +7,8 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLES = sorted(f for f in os.listdir(os.path.join(ROOT, "examples")) if f.endswith(".py"))
-QUICK = {"two_spirals.py": ["--quick"]}
+QUICK = {"two_spirals.py": ["--quick"],
+         "image_classifier.py": ["--tiny"], "audio_visual.py": ["--tiny"], "video_motion.py": ["--tiny"]}
 # --- text examples (issues 14 and 17): seconds-long settings
 QUICK.update({"text_classifier.py": ["--tiny"], "pretrained_minilm.py": ["--tiny"]})
 

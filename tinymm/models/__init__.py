@@ -4,6 +4,10 @@
     model = tinymm.models.build("vqa", "relational", rec)   # (task, name) → model
     model.save_pretrained("runs/vqa/model"); VQAModel.from_pretrained("runs/vqa/model")
 
+Encoders, one file each, usable alone or inside the task models: ``ResNet`` and ``ViT``
+(images), ``AudioEncoder`` (log-mel → conv1d → GRU/Transformer), ``VideoEncoder`` (frame CNN →
+GRU/LSTM/attention); ``AVQAModel`` (``av_qa``) and ``VideoQAModel`` (``video_qa``) fuse them.
+
 Pretrained BERT-style encoders load from Hugging Face files (``BertModel``,
 ``SentenceEncoder.from_pretrained("all-MiniLM-L6-v2")``).
 
@@ -30,3 +34,11 @@ from tinymm.models.vqa import VQAModel  # noqa: F401
 from tinymm.models.mlm import MaskedLanguageModel, MLMCollate, mask_tokens, mlm_loss, world_corpus  # noqa: F401
 from tinymm.models.text_classifier import TextClassifier  # noqa: F401
 from tinymm.models.text_transformer import TextTransformer, TextTransformerConfig  # noqa: F401
+# encoders and the audio/video task models
+from tinymm.models.audio import AudioEncoder  # noqa: F401
+from tinymm.models.av_qa import AVQAModel  # noqa: F401
+from tinymm.models.registry import preset_config  # noqa: F401
+from tinymm.models.resnet import ResNet  # noqa: F401
+from tinymm.models.video import VideoEncoder  # noqa: F401
+from tinymm.models.video_qa import VideoQAModel  # noqa: F401
+from tinymm.models.vit import ViT  # noqa: F401

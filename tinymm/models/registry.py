@@ -12,7 +12,14 @@ from dataclasses import dataclass, field
 
 import tinymm.nn.functional as F
 from tinymm.data import Tokenizer, load_task, make_collate
+from tinymm.models.audio import AudioEncoder
+from tinymm.models.av_qa import AVQAModel
+from tinymm.models.fusion import HEADS
 from tinymm.models.image import ImageClassifier
+from tinymm.models.resnet import ResNet
+from tinymm.models.video import VideoEncoder
+from tinymm.models.video_qa import VideoQAModel
+from tinymm.models.vit import ViT
 from tinymm.models.vqa import VQAModel
 from tinymm.models.text_classifier import TextClassifier
 
@@ -27,9 +34,28 @@ MODELS = {
     ("vqa", "image_only"): (VQAModel, {"fusion": "film", "use_question": False}),
     ("vqa", "text_only"): (VQAModel, {"fusion": "early", "use_image": False}),
     ("image_cls", "cnn"): (ImageClassifier, {}),
+    # --- encoders and the audio/video task models (image_cls, audio_cls, video_cls, av_qa, video_qa)
+    ("image_cls", "resnet"): (ResNet, {}),
+    ("image_cls", "vit"): (ViT, {}),
+    ("audio_cls", "gru"): (AudioEncoder, {"sequence": "gru"}),
+    ("audio_cls", "transformer"): (AudioEncoder, {"sequence": "transformer", "num_layers": 2}),
+    ("video_cls", "gru"): (VideoEncoder, {"temporal": "gru"}),
+    ("video_cls", "lstm"): (VideoEncoder, {"temporal": "lstm"}),
+    ("video_cls", "attention"): (VideoEncoder, {"temporal": "attention"}),
+    **{("av_qa", head): (AVQAModel, {"fusion": head}) for head in HEADS},
+    ("av_qa", "image_only"): (AVQAModel, {"fusion": "film", "use_audio": False}),
+    ("av_qa", "audio_only"): (AVQAModel, {"fusion": "early", "use_image": False}),
+    **{("video_qa", head): (VideoQAModel, {"fusion": head}) for head in HEADS},
+    ("video_qa", "video_only"): (VideoQAModel, {"fusion": "film", "use_question": False}),
+    ("video_qa", "text_only"): (VideoQAModel, {"fusion": "early", "use_video": False}),
+    # --- end of the audio/video block
 }
-DEFAULT_MODEL = {"vqa": "relational", "image_cls": "cnn"}
-BASELINES = {"vqa": ("image_only", "text_only")}
+DEFAULT_MODEL = {"vqa": "relational", "image_cls": "cnn",
+                 "audio_cls": "gru", "video_cls": "gru", "av_qa": "film", "video_qa": "film"}
+BASELINES = {"vqa": ("image_only", "text_only"),
+             "av_qa": ("image_only", "audio_only"), "video_qa": ("video_only", "text_only")}
+#: the sample rate of the audio tasks' clips (``load_task``'s default), which their models' features assume
+AUDIO_SAMPLE_RATE = 8000
 
 # --- text_cls (caption -> label): a Transformer text encoder (default) or a GRU, + a linear head.
 # TextClassifier.from_pretrained(...) builds one on a pretrained encoder (tinymm MLM or MiniLM).
@@ -78,6 +104,15 @@ class Recipe:
             return {"vocab_size": len(self.tokenizer), "num_labels": len(self.class_names)}
         if self.task == "vqa":
             return {"vocab_size": len(self.tokenizer), "num_answers": len(self.class_names)}
+        # --- audio/video tasks
+        if self.task == "audio_cls":
+            return {"num_classes": len(self.class_names), "sample_rate": AUDIO_SAMPLE_RATE}
+        if self.task == "av_qa":
+            return {"num_answers": len(self.class_names), "sample_rate": AUDIO_SAMPLE_RATE}
+        if self.task == "video_qa":
+            return {"vocab_size": len(self.tokenizer), "num_answers": len(self.class_names),
+                    "image_size": self.image_size}
+        # --- end of the audio/video tasks
         return {"num_classes": len(self.class_names), "image_size": self.image_size}
 
 
@@ -88,8 +123,9 @@ def task_tokenizer(task: str, image_size: int = 32) -> Tokenizer:
     encodes as ``[UNK]``. The vocabulary depends only on the generated world, not on a run.
     """
     ds = load_task(task, "train", num_samples=4000, image_size=image_size)
-    key = "question" if task in ("vqa", "video_qa") else "caption"
-    return Tokenizer.build(ds[i][key] for i in range(len(ds)))
+    if task in ("vqa", "video_qa"):  # the questions alone, without rendering images or videos (10-60x faster)
+        return Tokenizer.build(ds.world.question(i)[0] for i in range(len(ds)))
+    return Tokenizer.build(ds[i]["caption"] for i in range(len(ds)))
 
 
 def recipe(task: str, image_size: int = 32, tokenizer: Tokenizer | None = None) -> Recipe:
@@ -102,7 +138,28 @@ def recipe(task: str, image_size: int = 32, tokenizer: Tokenizer | None = None) 
     if task == "text_cls":  # --- text_cls: the word tokenizer of its captions, or the model's own
         tok = tokenizer or task_tokenizer(task, image_size)
         return Recipe(task, "label", list(ds.class_names), ("caption",), tok, image_size)
+    # --- audio/video tasks: av_qa's question is spoken (its transcript is never tokenised)
+    if task == "video_qa":
+        tok = tokenizer or task_tokenizer(task, image_size)
+        return Recipe(task, "answer", list(ds.answer_vocab), ("question",), tok, image_size)
+    if task == "av_qa":
+        return Recipe(task, "answer", list(ds.answer_vocab), (), None, image_size)
+    # --- end of the audio/video tasks; image_cls, audio_cls, video_cls:
     return Recipe(task, "label", list(ds.class_names), (), None, image_size)
+
+
+def preset_config(task: str, name: str | None, hints: dict) -> dict:
+    """The entries of ``hints`` (a preset's size knobs, e.g. ``tinymm train --preset tiny``'s
+    ``channels``/``hidden``/...) that the model ``name`` of ``task`` takes; the others are dropped.
+
+    Models differ in their knobs (the seed CNN has none); a preset's hints apply where they fit.
+    A user's own ``**config`` to :func:`build` is never filtered.
+    """
+    import inspect
+
+    cls, preset = MODELS[(task, check(task, name))]
+    takes = set(inspect.signature(cls.__init__).parameters) - set(preset)
+    return {k: v for k, v in hints.items() if k in takes}
 
 
 def check(task: str, name: str | None = None) -> str:

@@ -9,5 +9,6 @@ returns logits or embeddings; ``loss_fn(output, batch)`` returns a scalar Tensor
 """
 from tinymm.train.callbacks import Callback, Checkpoint, EarlyStopping  # noqa: F401
 from tinymm.train.checkpoint import read_checkpoint, restore_checkpoint, save_checkpoint  # noqa: F401
+from tinymm.train.compare import format_table, score, train_epochs  # noqa: F401
 from tinymm.train.history import plot_history, write_history  # noqa: F401
 from tinymm.train.trainer import TrainingDiverged, Trainer, to_tensors  # noqa: F401

@@ -119,7 +119,7 @@ def train_run(settings: RunSettings, out_dir, resume: bool = False, progress: bo
                                       f"this run asks for {key}={run_cfg[key]!r}")
         rec = models.recipe(settings.task, tokenizer=Tokenizer.load(out / "tokenizer.json"))
     tm.manual_seed(settings.seed)
-    model = models.build(settings.task, p["model"], rec, **p.get("model_config", {}))
+    model = models.build(settings.task, p["model"], rec, **models.preset_config(settings.task, p["model"], p.get("model_config", {})))
     opt = optim.AdamW(model.parameters(), lr=p["lr"], weight_decay=1e-4)
     steps = p["epochs"] * -(-p["train_samples"] // p["batch_size"])
     sched = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
