@@ -67,6 +67,28 @@ def clip_loss(logits_per_image):
     return (image_to_text + text_to_image) * 0.5
 
 
+def _image_tower(model, image_size: int, channels: int, proj_hidden: int, proj_dim: int) -> None:
+    """Give ``model`` its ``image`` backbone and ``image_proj`` MLP (shared by both CLIP models)."""
+    if image_size < 4 or image_size % 4:
+        raise ValueError(f"{type(model).__name__}: image_size must be a multiple of 4 (two stride-2 stages), "
+                         f"got {image_size}")
+    side = image_size // 4
+    model.image = ConvBackbone(3, channels)
+    model.image_proj = nn.Sequential(nn.Linear(channels * side * side, proj_hidden), nn.ReLU(),
+                                     nn.Linear(proj_hidden, proj_dim))
+
+
+def _embed_image(model, image):
+    fmap = model.image(image)  # (B, C, S/4, S/4)
+    return F.normalize(model.image_proj(fmap.flatten(1)), dim=1)  # (B, P)
+
+
+def _check_temperature(owner, temperature):
+    if not 0 < temperature:
+        raise ValueError(f"{owner}: temperature must be positive, got {temperature}")
+    return nn.Parameter(tm.tensor(math.log(1.0 / temperature)))
+
+
 @dataclass
 class CLIPConfig:
     vocab_size: int
@@ -86,24 +108,16 @@ class CLIPModel(nn.Module, PretrainedMixin):
     def __init__(self, vocab_size: int, image_size: int = 32, channels: int = 32, embed_dim: int = 64,
                  hidden: int = 128, proj_dim: int = 128, proj_hidden: int = 256, temperature: float = 0.07):
         super().__init__()
-        if image_size < 4 or image_size % 4:
-            raise ValueError(f"CLIPModel: image_size must be a multiple of 4 (two stride-2 stages), got {image_size}")
-        if not 0 < temperature:
-            raise ValueError(f"CLIPModel: temperature must be positive, got {temperature}")
         self.config = CLIPConfig(vocab_size, image_size, channels, embed_dim, hidden, proj_dim, proj_hidden,
                                  temperature)
-        side = image_size // 4
-        self.image = ConvBackbone(3, channels)
-        self.image_proj = nn.Sequential(nn.Linear(channels * side * side, proj_hidden), nn.ReLU(),
-                                        nn.Linear(proj_hidden, proj_dim))
+        _image_tower(self, image_size, channels, proj_hidden, proj_dim)
         self.text = GRUTextEncoder(vocab_size, embed_dim, hidden)
         self.text_proj = nn.Linear(hidden, proj_dim)
-        self.logit_scale = nn.Parameter(tm.tensor(math.log(1.0 / temperature)))
+        self.logit_scale = _check_temperature("CLIPModel", temperature)
 
     def encode_image(self, image):
         """(B, 3, S, S) → L2-normalised (B, proj_dim)."""
-        fmap = self.image(image)  # (B, C, S/4, S/4)
-        return F.normalize(self.image_proj(fmap.flatten(1)), dim=1)  # (B, P)
+        return _embed_image(self, image)
 
     def encode_text(self, ids, mask):
         """Token ids (B, T) + mask (B, T) → L2-normalised (B, proj_dim)."""
@@ -113,6 +127,42 @@ class CLIPModel(nn.Module, PretrainedMixin):
     def forward(self, batch):
         img = self.encode_image(batch["image"])  # (B, P)
         txt = self.encode_text(batch["caption_ids"], batch["caption_mask"])  # (B, P)
+        return clip_logits(img, txt, self.logit_scale)  # (B, B)
+
+
+@dataclass
+class LockedTextConfig:
+    text_dim: int = 384
+    image_size: int = 32
+    channels: int = 32
+    proj_hidden: int = 256
+    temperature: float = 0.07
+
+
+@register
+class LockedTextCLIP(nn.Module, PretrainedMixin):
+    """Locked-text tuning ("LiT"): the text side is a frozen sentence encoder whose caption
+    embeddings (B, text_dim) are computed once, outside, and arrive in ``batch["text_embeds"]``;
+    only the image tower (the same ConvBackbone + MLP as :class:`CLIPModel`, projecting to
+    ``text_dim``) and the temperature learn to match them.
+
+        batch["image"] (B, 3, S, S), batch["text_embeds"] (B, text_dim) → logits (B, B)
+    """
+
+    def __init__(self, text_dim: int = 384, image_size: int = 32, channels: int = 32, proj_hidden: int = 256,
+                 temperature: float = 0.07):
+        super().__init__()
+        self.config = LockedTextConfig(text_dim, image_size, channels, proj_hidden, temperature)
+        _image_tower(self, image_size, channels, proj_hidden, text_dim)
+        self.logit_scale = _check_temperature("LockedTextCLIP", temperature)
+
+    def encode_image(self, image):
+        """(B, 3, S, S) → L2-normalised (B, text_dim)."""
+        return _embed_image(self, image)
+
+    def forward(self, batch):
+        img = self.encode_image(batch["image"])  # (B, D)
+        txt = F.normalize(batch["text_embeds"], dim=1)  # (B, D), constant
         return clip_logits(img, txt, self.logit_scale)  # (B, B)
 
 

@@ -26,6 +26,7 @@ from tinymm import backend, models, optim
 from tinymm._atomic import atomic_write
 from tinymm.data import DataLoader, load_task
 from tinymm.metrics import count_duplicates, recall_at_k, same_string_relevance
+from tinymm.models.clip import clip_loss
 from tinymm.train.trainer import Trainer, to_tensors
 
 PRETRAIN_PRESETS = {
@@ -122,21 +123,31 @@ def format_retrieval(res: dict, title: str = "") -> str:
     return "\n".join(lines)
 
 
+def fit_contrastive(model, train, collate, p: dict, seed: int = 0, device: str = "cpu", out_dir=None,
+                    progress: bool = False, log=None):
+    """Train ``model`` on ``train`` (shuffled, ``p["batch_size"]``, last partial batch dropped so
+    every step sees as many negatives) for ``p["epochs"]`` with AdamW at ``p["lr"]``, a 5 %
+    linear warm-up and cosine decay; the loss is :func:`~tinymm.models.clip.clip_loss` of the
+    model's (B, B) logits. Returns the Trainer."""
+    loader = DataLoader(train, batch_size=p["batch_size"], shuffle=True, seed=seed, drop_last=True,
+                        collate_fn=collate, prefetch=2)
+    steps = max(1, len(loader)) * p["epochs"]
+    opt = optim.AdamW(model.parameters(), lr=p["lr"], weight_decay=1e-4)
+    sched = optim.lr_scheduler.warmup_cosine(opt, warmup_steps=steps // 20, total_steps=steps)
+    trainer = Trainer(model, opt, lambda out, batch: clip_loss(out), loader, scheduler=sched,
+                      scheduler_interval="step", epochs=p["epochs"], out_dir=out_dir, device=device,
+                      target_key="target", progress=progress, log=log or (lambda m: None))
+    trainer.fit()
+    return trainer
+
+
 def pretrain_model(rec, p: dict, seed: int = 0, device: str = "cpu", out_dir=None, progress: bool = False,
                    log=None):
     """Build the model ``p["model"]`` and train it contrastively per ``p``; return (model, trainer)."""
     tm.manual_seed(seed)
     model = models.build(rec.task, p["model"], rec, **p.get("model_config", {}))
     train = load_task(rec.task, "train", num_samples=p["train_samples"], image_size=rec.image_size)
-    loader = DataLoader(train, batch_size=p["batch_size"], shuffle=True, seed=seed, drop_last=True,
-                        collate_fn=rec.collate, prefetch=2)
-    steps = max(1, len(loader)) * p["epochs"]
-    opt = optim.AdamW(model.parameters(), lr=p["lr"], weight_decay=1e-4)
-    sched = optim.lr_scheduler.warmup_cosine(opt, warmup_steps=steps // 20, total_steps=steps)
-    trainer = Trainer(model, opt, rec.loss, loader, scheduler=sched, scheduler_interval="step", epochs=p["epochs"],
-                      out_dir=out_dir, device=device, target_key=rec.target_key, progress=progress,
-                      log=log or (lambda m: None))
-    trainer.fit()
+    trainer = fit_contrastive(model, train, rec.collate, p, seed, device, out_dir, progress, log)
     return model, trainer
 
 
