@@ -3,6 +3,7 @@ gallery of 1,000 held-out test pairs: recall@1/5/10 image→text and text→imag
 
     python examples/clip_retrieval.py            # full settings (the README's table)
     python examples/clip_retrieval.py --tiny     # seconds (also TINYMM_EXAMPLE_TINY=1)
+    python examples/clip_retrieval.py --clip-from DIR   # evaluate a saved CLIP run instead of training
 
 Two models, one table:
 
@@ -30,14 +31,14 @@ import numpy as np
 
 import tinymm as tm
 from tinymm import models
-from tinymm.data import default_collate, load_task
+from tinymm.data import Tokenizer, default_collate, load_task
 from tinymm.data.language import CaptionError, check_caption
 from tinymm.metrics import recall_at_k, same_string_relevance
-from tinymm.models.clip import LockedTextCLIP
+from tinymm.models.clip import CLIPModel, LockedTextCLIP
 from tinymm.train.pretrain import KS, embed_pairs, fit_contrastive, pretrain_model, retrieval_scores
 
-FULL = dict(model="clip", train_samples=30000, batch_size=128, lr=2e-3, epochs=5, gallery=1000,
-            lit_train_samples=5000)
+FULL = dict(model="clip", train_samples=10000, batch_size=128, lr=2e-3, epochs=4, gallery=1000,
+            lit_train_samples=2000)
 TINY = dict(model="clip", train_samples=64, batch_size=32, lr=3e-3, epochs=1, gallery=32, lit_train_samples=64,
             model_config={"channels": 8, "embed_dim": 16, "hidden": 32, "proj_dim": 16, "proj_hidden": 32})
 
@@ -125,28 +126,37 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--tiny", action="store_true", help="seconds-long settings (CI); also TINYMM_EXAMPLE_TINY=1")
     ap.add_argument("--no-lit", action="store_true", help="skip the locked-text (MiniLM) variant")
-    ap.add_argument("--out", default=None, help="also save the CLIP model here (save_pretrained)")
+    ap.add_argument("--out", default=None, help="also save the CLIP model here (DIR/model, DIR/tokenizer.json)")
+    ap.add_argument("--clip-from", default=None, help="skip CLIP training: load DIR/model and DIR/tokenizer.json "
+                                                      "(what --out wrote)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     tiny = args.tiny or os.environ.get("TINYMM_EXAMPLE_TINY") == "1"
     p = dict(TINY if tiny else FULL)
 
-    rec = models.recipe("retrieval")
-    print(f"CLIP from scratch: {p['train_samples']} generated pairs × {p['epochs']} epochs, batch {p['batch_size']}",
-          flush=True)
-    t0 = time.perf_counter()
-    model, trainer = pretrain_model(rec, p, seed=args.seed, log=print)
-    print(f"trained {trainer.step} steps in {time.perf_counter() - t0:.0f} s", flush=True)
-    if args.out:
-        model.save_pretrained(os.path.join(args.out, "model"))
-        rec.tokenizer.save(os.path.join(args.out, "tokenizer.json"))
+    if args.clip_from:
+        model = CLIPModel.from_pretrained(os.path.join(args.clip_from, "model"))
+        rec = models.recipe("retrieval", tokenizer=Tokenizer.load(os.path.join(args.clip_from, "tokenizer.json")))
+        steps = (p["train_samples"] // p["batch_size"]) * p["epochs"]
+        print(f"CLIP from {args.clip_from} (trained with the settings below: {steps} steps)", flush=True)
+    else:
+        rec = models.recipe("retrieval")
+        print(f"CLIP from scratch: {p['train_samples']} generated pairs × {p['epochs']} epochs, "
+              f"batch {p['batch_size']}", flush=True)
+        t0 = time.perf_counter()
+        model, trainer = pretrain_model(rec, p, seed=args.seed, log=print)
+        steps = trainer.step
+        print(f"trained {steps} steps in {time.perf_counter() - t0:.0f} s", flush=True)
+        if args.out:
+            model.save_pretrained(os.path.join(args.out, "model"))
+            rec.tokenizer.save(os.path.join(args.out, "tokenizer.json"))
 
     gallery = load_task("retrieval", "test", num_samples=p["gallery"])
     img, txt, captions = embed_pairs(model, rec, gallery)
     scenes = [gallery.world.scene(i) for i in range(len(gallery))]
     same = same_string_relevance(captions)
     semantic = semantic_relevance(scenes, captions)
-    rows = [("CLIP (scratch)", f"{p['train_samples']}", trainer.step, img, txt)]
+    rows = [("CLIP (scratch)", f"{p['train_samples']}", steps, img, txt)]
     if not args.no_lit:
         lit = run_lit(p, gallery, captions, args.seed)
         if lit is not None:

@@ -27,7 +27,7 @@ from tinymm.train import Trainer
 from tinymm.train.pretrain import pretrain_model, retrieval_report
 from tinymm.train.runs import evaluate_model
 
-FULL = dict(clip=dict(model="clip", train_samples=30000, batch_size=128, lr=2e-3, epochs=5),
+FULL = dict(clip=dict(model="clip", train_samples=10000, batch_size=128, lr=2e-3, epochs=4),
             vqa_train=5000, label_fraction=0.1, batch_size=64, lr=2e-3, epochs=40, test=1000, tower={})
 TINY = dict(clip=dict(model="clip", train_samples=64, batch_size=32, lr=3e-3, epochs=1),
             vqa_train=320, label_fraction=0.1, batch_size=16, lr=3e-3, epochs=1, test=64,

@@ -31,7 +31,7 @@ from tinymm.train.trainer import Trainer, to_tensors
 
 PRETRAIN_PRESETS = {
     # the settings examples/clip_retrieval.py measured (see the README)
-    "quick": dict(train_samples=30000, batch_size=128, lr=2e-3, epochs=5),
+    "quick": dict(train_samples=10000, batch_size=128, lr=2e-3, epochs=4),
     # seconds: for tests and smoke runs
     "tiny": dict(train_samples=128, batch_size=32, lr=3e-3, epochs=1, gallery=64,
                  model_config={"channels": 8, "embed_dim": 16, "hidden": 32, "proj_dim": 16, "proj_hidden": 32}),
