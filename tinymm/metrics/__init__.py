@@ -33,6 +33,7 @@ from .probabilistic import log_loss
 from .ranking import average_precision_score, roc_auc_score, top_k_accuracy_score
 from .report import classification_report
 from .retrieval import mean_reciprocal_rank, median_rank, recall_at_k, retrieval_ranks
+from .retrieval import count_duplicates, same_string_relevance
 from ._inputs import type_of_target
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "balanced_accuracy_score",
     "classification_report",
     "confusion_matrix",
+    "count_duplicates",
     "f1_score",
     "fbeta_score",
     "log_loss",
@@ -56,6 +58,7 @@ __all__ = [
     "recall_score",
     "retrieval_ranks",
     "roc_auc_score",
+    "same_string_relevance",
     "top_k_accuracy_score",
     "type_of_target",
 ]

@@ -129,6 +129,8 @@ def task_tokenizer(task: str, image_size: int = 32) -> Tokenizer:
 
 
 def recipe(task: str, image_size: int = 32, tokenizer: Tokenizer | None = None) -> Recipe:
+    if task == "retrieval":  # contrastive: its own recipe (block below)
+        return retrieval_recipe(image_size, tokenizer)
     if task not in DEFAULT_MODEL:
         raise UnknownModelError(f"no models for task {task!r} yet; tasks with models: {', '.join(DEFAULT_MODEL)}")
     ds = load_task(task, "val", num_samples=1, image_size=image_size)
@@ -183,3 +185,57 @@ def build(task: str, name: str | None = None, rec: Recipe | None = None, **confi
     cls, preset = MODELS[(task, name)]
     rec = rec or recipe(task)
     return cls(**{**rec.model_sizes(), **preset, **config})
+
+
+# ----------------------------------------------------------------------------- retrieval (CLIP)
+# The contrastive task: image-caption pairs, no classes. Its model returns the (B, B) logits of
+# the batch's images against its captions; the loss is the symmetric InfoNCE.
+from tinymm.models.clip import CLIPModel, clip_loss  # noqa: E402
+
+MODELS[("retrieval", "clip")] = (CLIPModel, {})
+DEFAULT_MODEL["retrieval"] = "clip"
+
+
+class RetrievalCollate:
+    """Tokenise the captions (``caption_ids``/``caption_mask``) and add ``target`` = arange(B):
+    image ``i`` of a batch belongs with caption ``i``, so the Trainer's accuracy on the
+    (B, B) logits is the in-batch image→caption top-1."""
+
+    def __init__(self, tokenizer: Tokenizer):
+        self.text = make_collate(tokenizer, text_keys=("caption",))
+
+    def __call__(self, samples):
+        import numpy as np
+
+        batch = self.text(samples)
+        batch["target"] = np.arange(len(samples), dtype=np.int64)
+        return batch
+
+
+@dataclass
+class RetrievalRecipe(Recipe):
+    @property
+    def collate(self):
+        return RetrievalCollate(self.tokenizer)
+
+    def loss(self, output, batch):
+        return clip_loss(output)
+
+    def model_sizes(self) -> dict:
+        return {"vocab_size": len(self.tokenizer), "image_size": self.image_size}
+
+
+def caption_question_tokenizer(num_samples: int = 4000) -> Tokenizer:
+    """A word tokenizer over the first ``num_samples`` training captions *and* vqa questions:
+    the retrieval default, so that a contrastively pretrained text tower reads vqa questions
+    with the same ids (:func:`tinymm.models.clip.load_towers`). Only the texts are generated."""
+    captions = load_task("retrieval", "train", num_samples=num_samples).world
+    questions = load_task("vqa", "train", num_samples=num_samples).world
+    texts = [captions.caption(i) for i in range(num_samples)]
+    texts += [questions.question(i)[0] for i in range(num_samples)]
+    return Tokenizer.build(texts)
+
+
+def retrieval_recipe(image_size: int = 32, tokenizer: Tokenizer | None = None) -> RetrievalRecipe:
+    return RetrievalRecipe("retrieval", "target", [], ("caption",), tokenizer or caption_question_tokenizer(),
+                           image_size)
