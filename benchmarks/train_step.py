@@ -81,9 +81,13 @@ def _twin_classes():
                     setattr(self, name, value)
 
     class ConvBackbone(Twin):
+        """conv{i} -> bn{i} -> ReLU for each stage i in order, as many stages as the model has."""
+
         def forward(self, x):
-            x = F.relu(self.bn1(self.conv1(x)))
-            return F.relu(self.bn2(self.conv2(x)))
+            stages = sorted(int(n[4:]) for n, _ in self.named_children() if n.startswith("conv"))
+            for i in stages:
+                x = F.relu(getattr(self, f"bn{i}")(getattr(self, f"conv{i}")(x)))
+            return x
 
     class GRUTextEncoder(Twin):
         def forward(self, ids, mask):
@@ -142,8 +146,9 @@ def _twin_classes():
             fmap = self.image(image)
             if not self.config.use_image:
                 fmap = fmap * 0.0
-            coords = coordinate_channels(B, fmap.shape[2], fmap.shape[3], tm.zeros(1)).numpy()
-            img = torch.cat([fmap, torch.from_numpy(coords).to(fmap.dtype)], dim=1)
+            like = tm.tensor(np.zeros(1, dtype=str(fmap.dtype).removeprefix("torch.")))
+            coords = coordinate_channels(B, fmap.shape[2], fmap.shape[3], like).numpy()
+            img = torch.cat([fmap, torch.from_numpy(coords)], dim=1)
             if self.config.use_question:
                 q, tokens = self.question(ids, mask)
             else:
