@@ -123,3 +123,11 @@ def test_bench_train_is_the_train_step_benchmark(capsys):
         main(["bench", "train", "--help"])
     assert exc.value.code == 0
     assert "training step" in capsys.readouterr().out
+
+
+def test_time_fn_reads_the_clock_it_is_given():
+    from benchmarks.harness import time_fn
+
+    ticks = iter(range(0, 1000, 2))  # each reading 2 s after the last: every call "takes" 2 s
+    t = time_fn(lambda: None, warmup=1, repeat=3, clock=lambda: next(ticks))
+    assert (t.median, t.runs) == (2, 3)
