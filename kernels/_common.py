@@ -118,6 +118,11 @@ class SerialParallel:
 def serial_and_parallel(fastmath=False):
     """Decorator: compile a ``prange`` loop as ``SerialParallel`` (both cached on disk).
 
+    Both versions release the GIL (``nogil``; they touch no Python object), so that while a
+    training step is inside a kernel the DataLoader's prefetch thread can build the next batch
+    instead of waiting for the step to return to Python (benchmarks/train_step.py measures the
+    share of the step spent waiting for data).
+
     Both versions use NumPy's error model: a float division by zero gives inf or NaN instead
     of raising ZeroDivisionError, as parallel loops always do. The check that raises would
     also keep LLVM from vectorising any loop that divides (measured 6x slower for Adam).
@@ -137,7 +142,7 @@ def serial_and_parallel(fastmath=False):
         serial_fn.__qualname__ = fn.__qualname__ + "_serial"
         serial_fn.__module__ = fn.__module__
         serial_fn.__doc__ = fn.__doc__
-        options = dict(cache=True, fastmath=fastmath, error_model="numpy")
+        options = dict(cache=True, fastmath=fastmath, error_model="numpy", nogil=True)
         return SerialParallel(numba.njit(**options)(serial_fn), numba.njit(parallel=True, **options)(fn))
 
     return build

@@ -182,7 +182,7 @@ def _backward_cpu(gy, x, mean, rstd, w, has_w, batch_stats, dx, dw, db):
 # of one batch are few, and the threads would need a partial sum each.
 
 
-@numba.njit(cache=True, fastmath=_REASSOC, error_model="numpy")
+@numba.njit(cache=True, fastmath=_REASSOC, error_model="numpy", nogil=True)
 def _forward_rows_cpu(x, w, b, has_w, has_b, batch_stats, rm, rv, update, momentum, eps, y, mean, rstd):
     n_rows, n_ch = x.shape
     mu = np.zeros(n_ch)
@@ -219,7 +219,7 @@ def _forward_rows_cpu(x, w, b, has_w, has_b, batch_stats, rm, rv, update, moment
             y[n, c] = x[n, c] * scale[c] + shift[c]
 
 
-@numba.njit(cache=True, fastmath=_REASSOC, error_model="numpy")
+@numba.njit(cache=True, fastmath=_REASSOC, error_model="numpy", nogil=True)
 def _backward_rows_cpu(gy, x, mean, rstd, w, has_w, batch_stats, dx, dw, db):
     n_rows, n_ch = x.shape
     sg = np.zeros(n_ch)

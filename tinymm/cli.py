@@ -108,6 +108,8 @@ def cmd_info(args) -> int:
 
 # Modules of the benchmarks package that are not benchmarks to run by name.
 _NOT_BENCHMARKS = {"harness", "gpu_suite"}
+# Short names that run a benchmark module of another name.
+_BENCH_ALIASES = {"train": "train_step"}
 
 
 def _benchmarks_package():
@@ -162,6 +164,7 @@ def cmd_bench(args) -> int:
     if args.list or not args.name:
         print("benchmarks: " + ", ".join(names))
         return 0
+    args.name = _BENCH_ALIASES.get(args.name, args.name)
     if args.name not in names:
         print(f"tinymm bench: unknown benchmark {args.name!r}; known: {', '.join(names)}", file=sys.stderr)
         return 2
