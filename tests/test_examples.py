@@ -6,7 +6,9 @@ import sys
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-EXAMPLES = sorted(f for f in os.listdir(os.path.join(ROOT, "examples")) if f.endswith(".py"))
+# examples with their own test file, which also checks what they print
+OWN_TESTS = {"clip_retrieval.py", "pretrain_finetune.py"}  # tests/test_clip_examples.py
+EXAMPLES = sorted(f for f in os.listdir(os.path.join(ROOT, "examples")) if f.endswith(".py") and f not in OWN_TESTS)
 QUICK = {"two_spirals.py": ["--quick"],
          "image_classifier.py": ["--tiny"], "audio_visual.py": ["--tiny"], "video_motion.py": ["--tiny"]}
 # --- text examples (issues 14 and 17): seconds-long settings
