@@ -84,3 +84,9 @@ def test_cuda_without_a_gpu_is_one_line(tmp_path):
         pass
     r = tinymm("train", "--preset", "tiny", "--device", "cuda", "--out", str(tmp_path / "x"), cwd=tmp_path)
     assert r.returncode == 2 and "cuda" in r.stderr.lower() and "Traceback" not in r.stderr
+
+
+def test_threads_below_one_is_one_line(tmp_path):
+    r = tinymm("train", "--preset", "tiny", "--threads", "0", "--out", str(tmp_path / "x"), cwd=tmp_path)
+    assert r.returncode == 2 and "--threads must be at least 1, got 0" in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1

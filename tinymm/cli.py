@@ -236,9 +236,25 @@ def _run_errors(command, fn, args) -> int:
         raise
 
 
+def _cpu_threads(n: int) -> None:
+    """Hold Numba's kernels and the BLAS library to ``n`` threads for the rest of the process."""
+    import numba
+    from threadpoolctl import threadpool_limits
+
+    if n < 1:
+        raise ValueError(f"--threads must be at least 1, got {n}")
+    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    threadpool_limits(n, user_api="blas")
+
+
 def _train(args) -> int:
     from tinymm.models import BASELINES
     from tinymm.train.runs import RunSettings, format_report, train_run
+
+    try:
+        _cpu_threads(args.threads)
+    except ValueError as e:
+        return _error("train", str(e), 2)
 
     out = args.out or os.path.join("runs", f"{args.task}-{args.model or 'default'}")
     settings = RunSettings(task=args.task, model=args.model, preset=args.preset, epochs=args.epochs,
@@ -247,7 +263,8 @@ def _train(args) -> int:
     p = settings.resolved()
     steps = p["epochs"] * -(-p["train_samples"] // p["batch_size"])
     print(f"tinymm train: task {args.task}, model {p['model']}, preset {args.preset} ({p['epochs']} epochs × "
-          f"{p['train_samples']} samples = {steps} steps, at most {p['minutes']:g} min), device {args.device}; "
+          f"{p['train_samples']} samples = {steps} steps, at most {p['minutes']:g} min), device {args.device}, "
+          f"{args.threads} CPU thread{'s' if args.threads > 1 else ''}; "
           f"files in {out}", flush=True)
     res = train_run(settings, out, resume=args.resume, progress=not args.no_progress)
     print(format_report(res, f"{res['model']} on {res['task']}"))
@@ -317,6 +334,10 @@ def _add_run_parsers(sub) -> None:
     s.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.safetensors")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--baselines", action="store_true", help="also train the unimodal baselines, one table")
+    s.add_argument("--threads", type=int, default=1,
+                   help="CPU threads for the kernels and BLAS (default 1: at batch 64 a step ran twice as "
+                        "fast on one thread as on two on a 2-core machine, for PyTorch too; the data "
+                        "loader's thread uses the other core)")
     s.add_argument("--no-progress", action="store_true", help="no progress bars")
     s.set_defaults(func=cmd_train)
 
