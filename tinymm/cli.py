@@ -249,7 +249,7 @@ def _cpu_threads(n: int) -> None:
 
 def _train(args) -> int:
     from tinymm.models import BASELINES
-    from tinymm.train.runs import RunSettings, format_report, train_run
+    from tinymm.train.runs import RunSettings, format_report, total_steps, train_run
 
     try:
         _cpu_threads(args.threads)
@@ -261,7 +261,7 @@ def _train(args) -> int:
                            minutes=args.minutes, batch_size=args.batch_size, lr=args.lr, device=args.device,
                            seed=args.seed, train_samples=args.train_samples)
     p = settings.resolved()
-    steps = p["epochs"] * -(-p["train_samples"] // p["batch_size"])
+    steps = total_steps(p)
     print(f"tinymm train: task {args.task}, model {p['model']}, preset {args.preset} ({p['epochs']} epochs × "
           f"{p['train_samples']} samples = {steps} steps, at most {p['minutes']:g} min), device {args.device}, "
           f"{args.threads} CPU thread{'s' if args.threads > 1 else ''}; "

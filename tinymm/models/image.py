@@ -51,7 +51,8 @@ class ConvBackbone(nn.Module):
     outlines; the next two downsample with stride-2 convolutions rather than conv + 2x2
     max-pool. Measured on ``vqa`` at the quick preset's 2,400 steps: shape questions need the
     full-resolution stage (two stride-2 stages alone: 0.3 shape accuracy at 1,000 steps), and
-    pooling costs ~40 % more per step than strided convolutions for the same accuracy.
+    conv + max-pool stages cost ~40 % more per step and reached less in the same time
+    (0.68 against 0.76 validation accuracy after ~3.7 minutes of one core).
     """
 
     def __init__(self, in_channels: int = 3, channels: int = 32, stem: int = 16):

@@ -67,6 +67,11 @@ class RunSettings:
         return p
 
 
+def total_steps(p: dict) -> int:
+    """The optimizer steps of a resolved preset: epochs × batches per epoch."""
+    return p["epochs"] * -(-p["train_samples"] // p["batch_size"])
+
+
 def _loader(ds, rec, batch_size, shuffle=False, seed=0, prefetch=0, epoch_size=None):
     return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, seed=seed, collate_fn=rec.collate,
                       prefetch=prefetch, epoch_size=epoch_size)
@@ -121,8 +126,7 @@ def train_run(settings: RunSettings, out_dir, resume: bool = False, progress: bo
     tm.manual_seed(settings.seed)
     model = models.build(settings.task, p["model"], rec, **models.preset_config(settings.task, p["model"], p.get("model_config", {})))
     opt = optim.AdamW(model.parameters(), lr=p["lr"], weight_decay=1e-4)
-    steps = p["epochs"] * -(-p["train_samples"] // p["batch_size"])
-    sched = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
+    sched = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total_steps(p))
     # every epoch draws fresh samples: the split holds epochs × train_samples generated samples and
     # the loader walks it one train_samples-long window per epoch
     train = load_task(settings.task, "train", num_samples=p["epochs"] * p["train_samples"], image_size=rec.image_size)
