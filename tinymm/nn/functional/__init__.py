@@ -17,6 +17,9 @@ that check arguments once and call them:
 - ``activations`` elu, celu, selu, leaky_relu, relu6, hardtanh, hardsigmoid, hardswish, mish,
   softplus, softsign, logsigmoid, softmin, tanhshrink, threshold, glu, prelu
 - ``upsample``  ``interpolate`` (nearest, nearest-exact, linear, bilinear, trilinear)
+- ``packing``   real-token rows of a padded batch and back (``pack_rows``, ``unpack_rows``,
+  ``rows_to_heads``, ``heads_to_rows``); no ``torch.nn.functional`` twin, not re-exported:
+  ``BertModel`` imports them by module
 
 The rule for where an op lives: an op that is also a Tensor method (``relu``, ``softmax``,
 ``pad``, ...) lives on floor 3 in ``tinymm.ops`` and is re-exported here; an op that only
