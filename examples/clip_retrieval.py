@@ -38,7 +38,7 @@ from tinymm.models.clip import CLIPModel, LockedTextCLIP
 from tinymm.train.pretrain import KS, embed_pairs, fit_contrastive, pretrain_model, retrieval_scores
 
 FULL = dict(model="clip", train_samples=10000, batch_size=128, lr=2e-3, epochs=4, gallery=1000,
-            lit_train_samples=2000)
+            lit_train_samples=10000)
 TINY = dict(model="clip", train_samples=64, batch_size=32, lr=3e-3, epochs=1, gallery=32, lit_train_samples=64,
             model_config={"channels": 8, "embed_dim": 16, "hidden": 32, "proj_dim": 16, "proj_hidden": 32})
 
