@@ -74,6 +74,31 @@ def test_forward_refuses_bad_inputs():
         model(np.ones((1, 3), dtype=np.int64), token_type_ids=np.full((1, 3), 2))
     with pytest.raises(TypeError, match="integers"):
         model(np.ones((2, 3)))
+    with pytest.raises(ValueError, match=r"0 \(padding\) and 1"):
+        model(np.ones((2, 3), dtype=np.int64), np.full((2, 3), 2))
+    with pytest.raises(ValueError, match="no tokens"):
+        model(np.ones((2, 0), dtype=np.int64))
+
+
+def test_padded_positions_are_skipped_and_hold_zeros():
+    """Real tokens are packed into rows outside attention: any mask pattern (holes, left padding,
+    an all-padding row) gives the real tokens the values of the same rows run alone."""
+    model = BertModel(BertConfig(**TINY)).eval()
+    rng = np.random.default_rng(4)
+    ids = rng.integers(5, 50, size=(3, 6))
+    mask = np.array([[1, 1, 0, 1, 1, 0], [0, 0, 1, 1, 1, 1], [0, 0, 0, 0, 0, 0]])
+    real = mask.astype(bool)
+    with tm.no_grad():
+        h, _ = model(ids, mask)
+        # the unpacked computation: every position through every layer, padded keys masked
+        key_mask = tm.tensor(real.reshape(3, 1, 1, 6))
+        full = model.encoder(model.embeddings(tm.tensor(ids), tm.tensor(np.zeros_like(ids))), key_mask)
+        other = ids.copy()
+        other[~real] = 7  # different ids at the padded positions change nothing
+        h2, _ = model(other, mask)
+    np.testing.assert_allclose(h.numpy()[real], full.numpy()[real], atol=1e-5)
+    np.testing.assert_array_equal(h.numpy(), h2.numpy())
+    assert not h.numpy()[~real].any()
 
 
 def test_loading_refuses_names_and_shapes_that_do_not_fit(tmp_path):

@@ -241,6 +241,8 @@ class BertModel(nn.Module):
         if ids.ndim != 2:
             raise ValueError(f"BertModel: input_ids must be (batch, length), got shape {ids.shape}")
         b, n = ids.shape
+        if n == 0:
+            raise ValueError(f"BertModel: input_ids has no tokens (shape {ids.shape}); a sequence holds at least [CLS]")
         cfg = self.config
         if n > cfg.max_position_embeddings:
             raise ValueError(f"BertModel: {n} tokens, the model has {cfg.max_position_embeddings} positions")
@@ -257,6 +259,9 @@ class BertModel(nn.Module):
             mask = _as_index_array(attention_mask, "attention_mask")
             if mask.shape != ids.shape:
                 raise ValueError(f"BertModel: attention_mask has shape {mask.shape}, input_ids {ids.shape}")
+            if mask.dtype != bool and mask.size and (mask.min() < 0 or mask.max() > 1):
+                raise ValueError(f"BertModel: attention_mask must hold 0 (padding) and 1 (token), got values in "
+                                 f"[{mask.min()}, {mask.max()}]")
             if not mask.all():  # an all-ones mask changes nothing: skip the masked kernel path
                 key_mask = Tensor(mask.astype(bool).reshape(b, 1, 1, n), device=device)   # (B, 1, 1, N)
                 rows = Tensor(np.flatnonzero(mask.reshape(-1)), device=device).data         # (T,) real tokens

@@ -136,6 +136,8 @@ class SentenceEncoder(nn.Module):
         model's dtype; one row for a single str. Sentences are batched by similar length (less
         padding), then returned in the order given."""
         single = isinstance(sentences, str)
+        if not single and not hasattr(sentences, "__iter__"):
+            raise TypeError(f"SentenceEncoder.encode: expected a str or a list of str, got {type(sentences).__name__}")
         items = [sentences] if single else list(sentences)
         if batch_size < 1:
             raise ValueError(f"SentenceEncoder.encode: batch_size must be >= 1, got {batch_size}")
