@@ -1,4 +1,5 @@
 """Checks shared by the floor-4 public functions: operands must agree on device and dtype."""
+from tinymm.ops._util import ShapeError  # noqa: F401  (one class for every floor; re-exported here)
 from tinymm.tensor import Tensor
 
 
@@ -14,6 +15,3 @@ def check_same_dtype(name, **tensors):
         raise TypeError(f"{name}: dtype mismatch: " + ", ".join(f"{k} is {d}" for k, d in kinds.items()))
 
 
-class ShapeError(RuntimeError, ValueError):
-    """A shape that does not fit: a RuntimeError as PyTorch raises for these, and a ValueError
-    as tinymm's other argument checks raise, so either ``except`` catches it."""
