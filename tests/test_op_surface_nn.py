@@ -180,6 +180,8 @@ def test_invalid_inputs_raise():
         F.interpolate(tm.randn(1, 1, 4), scale_factor=2, mode="bilinear")
     with pytest.raises(RuntimeError, match="reflect"):
         F.pad(tm.randn(1, 1, 3), (3, 0), mode="reflect")
+    with pytest.raises(RuntimeError, match="Boolean"):  # torch: "Boolean inputs not supported for relu"
+        F.relu(tm.tensor([True, False]))
 
 
 def test_import_tinymm_gives_nn_functional_and_optim_without_heavy_imports():

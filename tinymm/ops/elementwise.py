@@ -12,7 +12,7 @@ import numpy as np
 
 from tinymm.autograd import Function
 from tinymm.backend import get_default_dtype
-from tinymm.ops._util import is_scalar, unbroadcast, xp_of
+from tinymm.ops._util import DTypeError, is_scalar, unbroadcast, xp_of
 from tinymm.ops.convert import as_tensor, cast, operands, to_float
 from tinymm.tensor import Tensor
 
@@ -315,7 +315,10 @@ class Relu(UnaryFunction):
 
 
 def relu(x):
-    return Relu.apply(as_tensor(x, "relu"))
+    x = as_tensor(x, "relu")
+    if x.dtype == np.bool_:
+        raise DTypeError("relu: Boolean inputs not supported (as in PyTorch); convert with .float() or .int()")
+    return Relu.apply(x)
 
 
 class Silu(Function):
