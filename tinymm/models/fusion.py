@@ -164,6 +164,11 @@ class FindFusion(nn.Module):
     relation word and the objects' order). Here the only view of the image is what two
     question-made queries pick out, so the single-object questions teach the find module to
     locate a described object, and relations reuse it on two phrases.
+
+    Measured on ``vqa`` (``tinymm train --model find``, quick preset, 2,400 steps): test 0.854
+    overall, relation 0.88, side 0.88 (the ``relational`` head: 0.714, both relations at chance),
+    at ~0.7x ``relational``'s CPU time per step. Trained on relation/side questions alone it stayed
+    at chance for 1,000 steps: the grounding comes from the single-object questions.
     """
 
     def __init__(self, c: int, h: int, k: int, hidden: int = 256, d: int = 64):
