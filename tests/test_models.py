@@ -34,7 +34,7 @@ def test_every_vqa_model_gives_logits_and_gradients(vqa, name):
     assert used and all(np.isfinite(p.grad.numpy()).all() for p in used)
 
 
-@pytest.mark.parametrize("name", ["relational", "early", "cross_attention"])
+@pytest.mark.parametrize("name", ["relational", "early", "cross_attention", "find"])
 def test_vqa_model_overfits_a_small_batch(vqa, name):
     rec, batch = vqa
     tm.manual_seed(0)
@@ -108,3 +108,24 @@ def test_build_names_unknown_models():
         models.build("vqa", "bogus")
     with pytest.raises(models.UnknownModelError, match="no models for task 'nope'"):
         models.recipe("nope")
+
+
+def test_find_fusion_shapes_gradients_and_padding():
+    from tinymm.models.fusion import FindFusion
+
+    tm.manual_seed(0)
+    B, C, side, T, H, K = 3, 6, 4, 5, 8, 7
+    head = FindFusion(C + 2, H, K, hidden=16, d=8)
+    img = tm.tensor(np.random.default_rng(0).normal(size=(B, C + 2, side, side)).astype(np.float32))
+    tokens = tm.tensor(np.random.default_rng(1).normal(size=(B, T, H)).astype(np.float32))
+    mask = tm.tensor(np.arange(T)[None] < np.array([[5], [3], [1]]))
+    q = tokens[:, 0]
+    out = head(img, q, tokens, mask)  # (B, K)
+    assert out.shape == (B, K)
+    out.sum().backward()
+    assert all(p.grad is not None and np.isfinite(p.grad.numpy()).all() for p in head.parameters())
+    # padding tokens never reach the answer
+    tokens2 = tokens.numpy().copy()
+    tokens2[2, 1:] += 100.0
+    out2 = head(img, q, tm.tensor(tokens2), mask)
+    np.testing.assert_allclose(out2.numpy()[2], out.numpy()[2], rtol=1e-5, atol=1e-5)

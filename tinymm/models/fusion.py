@@ -13,6 +13,11 @@ x/y coordinates — and the question as ``q`` (B, H) (final state) plus ``tokens
 - ``relational``: FiLM blocks, then two question-guided attention hops over the
   coordinate-tagged cells pick two objects; an MLP compares them (what/where of each). Built for
   the two-object questions (``relation``, ``side``) that pooled heads cannot answer.
+- ``find``: no pooled path; every answer comes through one shared "find" module. Two
+  token-attention slots turn the question into two noun-phrase queries; each attends over the
+  cells (softmax of key(cell)·query) and reads out the attended features and x/y. The head sees
+  both readouts, their coordinate difference (x_A−x_B, y_A−y_B) and that difference scaled by
+  the question. The easy questions (colour, shape, size) train the same find that relations use.
 """
 from __future__ import annotations
 
@@ -150,6 +155,44 @@ class RelationalFusion(FiLMFusion):
         return self.head(tm.cat([global_pool(x[:, :-2]), a, b, q], dim=1))
 
 
+class FindFusion(nn.Module):
+    """Shared grounding: attribute and relation answers all go through the same find module.
+
+    Pooled heads (and FiLM's global pool) can answer colour/shape/size without locating the
+    object, so their attention hops never learn to ground a noun phrase, and from a yes/no
+    relation answer alone the grounding gets no first-order signal (the answer is an XOR of the
+    relation word and the objects' order). Here the only view of the image is what two
+    question-made queries pick out, so the single-object questions teach the find module to
+    locate a described object, and relations reuse it on two phrases.
+
+    Measured on ``vqa`` (``tinymm train --model find``, quick preset, 2,400 steps): test 0.854
+    overall, relation 0.88, side 0.88 (the ``relational`` head: 0.714, both relations at chance),
+    at ~0.7x ``relational``'s CPU time per step. Trained on relation/side questions alone it stayed
+    at chance for 1,000 steps: the grounding comes from the single-object questions.
+    """
+
+    def __init__(self, c: int, h: int, k: int, hidden: int = 256, d: int = 64):
+        super().__init__()
+        self.cell = nn.Linear(c - 2, d)  # per-cell features, coordinates left out of the keys
+        self.key = nn.Linear(d, d)
+        self.slot = nn.Linear(h, 2)  # token scores of the two noun-phrase slots
+        self.value = nn.Linear(h, d)  # what a token adds to its slot's query
+        self.axis = nn.Linear(h, 2)  # per-question weights of (dx, dy): sign and axis of the relation
+        self.scale = 1.0 / math.sqrt(d)
+        self.head = mlp(2 * (d + 2) + 6 + h, hidden, k)
+
+    def forward(self, img, q, tokens, mask):
+        cells = img.flatten(2).transpose(1, 2)  # (B, n, c), coordinates last
+        feats = F.relu(self.cell(cells[:, :, :-2]))  # (B, n, d)
+        scores = self.slot(tokens).masked_fill(~mask.unsqueeze(-1), -1e9)  # (B, T, 2)
+        queries = F.softmax(scores, dim=1).transpose(1, 2) @ self.value(tokens)  # (B, 2, d)
+        logits = (queries @ self.key(feats).transpose(1, 2)) * self.scale  # (B, 2, n)
+        found = F.softmax(logits, dim=-1) @ tm.cat([feats, cells[:, :, -2:]], dim=2)  # (B, 2, d+2)
+        mass = F.sigmoid(logits).mean(dim=-1)  # (B, 2): how much of the image matches (count, exist)
+        delta = found[:, 0, -2:] - found[:, 1, -2:]  # (B, 2): x_A − x_B, y_A − y_B
+        return self.head(tm.cat([found[:, 0], found[:, 1], delta, delta * self.axis(q), mass, q], dim=1))
+
+
 HEADS = {
     "early": EarlyFusion,
     "late": LateFusion,
@@ -157,4 +200,5 @@ HEADS = {
     "cross_attention": CrossAttentionFusion,
     "film": FiLMFusion,
     "relational": RelationalFusion,
+    "find": FindFusion,
 }

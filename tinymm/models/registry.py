@@ -31,6 +31,7 @@ MODELS = {
     ("vqa", "late"): (VQAModel, {"fusion": "late"}),
     ("vqa", "gated"): (VQAModel, {"fusion": "gated"}),
     ("vqa", "cross_attention"): (VQAModel, {"fusion": "cross_attention"}),
+    ("vqa", "find"): (VQAModel, {"fusion": "find"}),
     ("vqa", "image_only"): (VQAModel, {"fusion": "film", "use_question": False}),
     ("vqa", "text_only"): (VQAModel, {"fusion": "early", "use_image": False}),
     ("image_cls", "cnn"): (ImageClassifier, {}),
