@@ -574,3 +574,33 @@ def test_kept_probs_memory_at_n4096():
     finally:
         tracemalloc.stop()
     assert (peak - io_bytes) / 2**20 <= 64
+
+
+def test_kept_probs_memory_reused_only_when_unreferenced(monkeypatch):
+    """Forward hands the memory of an earlier kept P out again (no fresh pages per call), but
+    never while that P, or any view or slice of it, is still alive; and the pool holds at most
+    KEPT_POOL_BYTES (a larger P is a plain array)."""
+    from tinymm.kernels.attention import cpu
+
+    monkeypatch.setattr(cpu, "_kept_buffers", [])
+    rng = np.random.default_rng(33)
+    q, k, v, do = make_inputs(rng, 2, 3, 40, 30, 8, 8, np.float32)
+    o, lse, first = A.forward(q, k, v, keep_probs=True)
+    expected = A.backward(q, k, v, o, lse, do, probs=first.copy())
+    row = first[1, 2, 5]  # a view still holds the memory once `first` is gone
+    del first
+    _, _, second = A.forward(q, k, v, keep_probs=True)
+    assert not np.shares_memory(row, second)
+    del row
+    _, _, third = A.forward(q, k, v, keep_probs=True)  # the first P's memory is free again
+    assert len(cpu._kept_buffers) == 2 and np.shares_memory(third, cpu._kept_buffers[0])
+    third[...] = np.nan  # whatever a reused buffer holds, forward overwrites what backward reads
+    o, lse, third = A.forward(q, k, v, keep_probs=True)
+    for g, ge in zip(A.backward(q, k, v, o, lse, do, probs=third), expected):
+        np.testing.assert_allclose(g, ge, rtol=1e-6, atol=1e-7)
+    monkeypatch.setattr(cpu, "KEPT_POOL_BYTES", 2 * second.nbytes)
+    size = second.size
+    del second, third
+    big = cpu._kept_probs_array((3 * size,), np.float32)  # over the pool's limit
+    assert not any(np.shares_memory(big, b) for b in cpu._kept_buffers)
+    assert sum(b.nbytes for b in cpu._kept_buffers) <= cpu.KEPT_POOL_BYTES
