@@ -30,7 +30,9 @@ call), forward keeps it for backward instead: each query block of 128 rows takes
 rows, S = q_blk @ kt written straight into the kept (B, H, Nq, Nk+pad) array, the softmax of
 each row in place (max, 2**(s - max), divide by the sum: no running statistics), then o = P v; and
 backward reads P from it (``_backward_block_saved``): no score GEMM, no exponential, and no
-transposed keys::
+transposed keys. (Up to 64 MiB, e.g. B4 H4 N1024: the array's memory is reused from the last
+call's P once nothing references that, ``_kept_probs_array``, because faulting in 64 MiB of fresh
+pages on every call cost as much as keeping P saved.)::
 
     for each key tile j:
         dP  = dO_blk @ vt[:, j];  dS = P[:, j] * (dP - rowsum(dO_blk * o_blk))
@@ -66,9 +68,13 @@ Why it is fast
 * **Causal blocks skip the masked triangle**: no key past the block's last row is touched, and
   across the diagonal the key tiles narrow to ``DIAGONAL_TILE`` and start at the first row that
   sees them (``_key_tiles``).
+* **Padded keys are skipped**: when the mask is a key-padding mask (the same for every head and
+  query of a batch element) that masks a run of trailing keys, those keys are never visited
+  (``_key_lengths``): at B8 H12 N256 D32 with lengths drawn in [N/2, N], forward ran 14% faster.
 
 Memory beyond inputs and outputs, per call: the kept P when forward keeps it (at most
-SAVED_PROBS_BYTES plus row padding, held from forward to backward); per Numba thread: kt (and
+SAVED_PROBS_BYTES, 64 MiB, plus row padding, held from forward to backward; its memory is then
+kept for the next call's P, at most KEPT_POOL_BYTES in all); per Numba thread: kt (and
 backward vt), D x Nk each; one (rows, tile) score buffer forward, two backward, and per-row
 vectors; and, only when the query blocks of a head are split across items, a dk/dv partial sum
 per split. At B1 H4 N4096 D64, float32, 2 threads: 3 MiB forward, 5.5 MiB backward
@@ -80,6 +86,8 @@ and handed to the kernels, so the budget is visible in one place (and tracemallo
 through every line.
 """
 import contextlib
+import sys
+import threading
 
 import numba
 import numpy as np
@@ -108,10 +116,16 @@ DIAGONAL_TILE = 32  # keys per GEMM slice across the causal diagonal (see _key_t
 
 # Forward may keep the attention matrix P for backward (``keep_probs``), which then skips the
 # score GEMM and the exponentials (1/5 of its GEMM work): 12-17% less fwd+bwd time at
-# B8 H4 N256 D64 (8 MiB), one thread. Only while P takes at most this many bytes per call:
-# at B4 H4 N1024 (64 MiB) the fresh pages (~9 ms to fault in) and the trips to memory ate the
-# gain (one thread: -7% non-causal, +1% causal, in noise), and B1 H4 N4096 takes 256 MiB.
-SAVED_PROBS_BYTES = 16 * 2**20
+# B8 H4 N256 D64 (8 MiB), one thread. Only while P takes at most this many bytes per call
+# (B1 H4 N4096 takes 256 MiB: recomputed). At B4 H4 N1024 (64 MiB) keeping P paid only once
+# its memory was reused across calls (KEPT_POOL_BYTES): fresh pages cost ~9 ms to fault in
+# per call, which ate the gain (fwd+bwd, one thread: -15% with reuse, -7% without).
+SAVED_PROBS_BYTES = 64 * 2**20
+# Memory of kept P arrays is handed out again once nothing references the last one that
+# used it (``_kept_probs_array``), so a training loop does not fault in fresh pages for it on
+# every step. At most this many bytes are held that way (one P of SAVED_PROBS_BYTES plus its
+# row padding); larger demands, or more P's alive at once, get plain new arrays.
+KEPT_POOL_BYTES = 80 * 2**20
 SAVED_PROBS_BLOCK = 128  # query rows per forward block when P is kept (whole key rows each)
 
 LOG2E = 1.4426950408889634  # log2(e): exp(x) = 2**(x * log2 e)
@@ -692,15 +706,16 @@ def _claim(counter, H, n_split, n_items):
 
 
 @njit(parallel=True, nogil=True, cache=True)
-def _forward_kernel(q, k, v, bias, use_bias, causal, scale, n_split, o, lse, probs, keep_probs,
-                    scores, keys_t, stats, counter, tile, diagonal_tile):
-    H, Nq, Nk, n_workers, block_q, n_blocks, n_items = _queue_layout(q, k, scores, n_split)
+def _forward_kernel(q, k, v, bias, use_bias, key_len, causal, scale, n_split, o, lse, probs,
+                    keep_probs, scores, keys_t, stats, counter, tile, diagonal_tile):
+    H, Nq, _, n_workers, block_q, n_blocks, n_items = _queue_layout(q, k, scores, n_split)
     for worker in prange(n_workers):
         transposed = -1  # the head whose keys keys_t[worker] holds
         head, part, b, h = _claim(counter, H, n_split, n_items)
         while head >= 0:
+            Nk = key_len[b]  # keys past it are masked for every query of batch b: skipped
             if head != transposed:
-                _transpose(k[b, h], keys_t[worker])
+                _transpose(k[b, h, :Nk], keys_t[worker])
                 transposed = head
             for block in range(part, n_blocks, n_split):
                 i0 = block * block_q
@@ -717,10 +732,10 @@ def _forward_kernel(q, k, v, bias, use_bias, causal, scale, n_split, o, lse, pro
 
 
 @njit(parallel=True, nogil=True, cache=True)
-def _backward_kernel(q, k, v, o, lse, do, bias, use_bias, causal, scale, n_split,
+def _backward_kernel(q, k, v, o, lse, do, bias, use_bias, key_len, causal, scale, n_split,
                      dq, dk_parts, dv_parts, saved, use_saved, keys_t, values_t, probs, dprobs,
                      deltas, counter, tile, diagonal_tile):
-    H, Nq, Nk, n_workers, block_q, n_blocks, n_items = _queue_layout(q, k, dprobs, n_split)
+    H, Nq, _, n_workers, block_q, n_blocks, n_items = _queue_layout(q, k, dprobs, n_split)
     for worker in prange(n_workers):
         transposed = -1
         head, part, b, h = _claim(counter, H, n_split, n_items)
@@ -729,10 +744,11 @@ def _backward_kernel(q, k, v, o, lse, do, bias, use_bias, causal, scale, n_split
             # for the first block (np.zeros would have filled them serially before the kernel).
             dk_parts[part, b, h] = 0
             dv_parts[part, b, h] = 0
+            Nk = key_len[b]  # keys past it are masked for every query: their dk, dv stay 0
             if head != transposed:
                 if not use_saved:  # saved probabilities need no scores, so no keys transposed
-                    _transpose(k[b, h], keys_t[worker])
-                _transpose(v[b, h], values_t[worker])
+                    _transpose(k[b, h, :Nk], keys_t[worker])
+                _transpose(v[b, h, :Nk], values_t[worker])
                 transposed = head
             for block in range(part, n_blocks, n_split):
                 i0 = block * block_q
@@ -815,6 +831,20 @@ def _bias_for_kernel(mask, dtype):
     return bias, True
 
 
+def _key_lengths(bias, use_bias, B, Nk):
+    """(B,) int64: for each batch element, how many leading keys the kernels visit. A bias that
+    is the same for every head and query (key padding, (B or 1, 1, 1, Nk)) and -inf on a run of
+    trailing keys masks those keys for every row: the kernels skip them (no scores, no
+    exponentials, no products), and their dk, dv are 0. At least 1 key stays, so that a row
+    whose keys are all masked still goes through the kernels' fully-masked handling."""
+    key_len = np.full(B, Nk, np.int64)
+    if use_bias and bias.shape[1] == 1 and bias.shape[2] == 1 and bias.shape[3] == Nk > 1:
+        live = bias[:, 0, 0, :] != -np.inf  # (B or 1, Nk)
+        last_live = Nk - np.argmax(live[:, ::-1], axis=1)  # 1 + index of the last live key
+        key_len[:] = np.where(live.any(axis=1), last_live, 1)
+    return key_len
+
+
 def _plan_work(heads, Nq, block_q, n_threads):
     """(n_split, n_workers, rows) for a work-queue kernel over `heads` heads of Nq query rows in
     blocks of block_q: the splits per head, the workers (one scratch set each), rows per block."""
@@ -826,6 +856,48 @@ def _keeps_probs(B, H, Nq, Nk, dtype):
     """Whether forward may keep the (B, H, Nq, Nk) probabilities for backward: only when they
     take at most SAVED_PROBS_BYTES (unpadded)."""
     return B * H * Nq * Nk * np.dtype(dtype).itemsize <= SAVED_PROBS_BYTES
+
+
+def _unviewed_refs():
+    """sys.getrefcount of a pooled owner array that nothing else references (measured, so that
+    it holds on any Python version)."""
+    pool = [np.empty(1, np.uint8)]
+    return max(_owner_refs(pool, 0), 1)
+
+
+def _owner_refs(pool, index):
+    return sys.getrefcount(pool[index])
+
+
+def _kept_probs_array(shape, dtype):
+    """An uninitialised (shape, dtype) array for forward to keep P in, on memory reused from an
+    earlier call when possible (see KEPT_POOL_BYTES)."""
+    nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    with _kept_lock:  # another Python thread must not take the same free buffer meanwhile
+        return _take_kept_buffer(nbytes).view(dtype).reshape(shape)
+
+
+def _take_kept_buffer(nbytes):
+    free = [i for i in range(len(_kept_buffers)) if _owner_refs(_kept_buffers, i) <= _UNVIEWED_REFS]
+    fits = [i for i in free if _kept_buffers[i].nbytes >= nbytes]
+    if fits:
+        owner = _kept_buffers[min(fits, key=lambda i: _kept_buffers[i].nbytes)]
+    else:
+        owner = np.empty(nbytes, np.uint8)
+        held = sum(b.nbytes for b in _kept_buffers)
+        for i in sorted(free, reverse=True):  # free buffers too small: let go first
+            if held + nbytes <= KEPT_POOL_BYTES:
+                break
+            held -= _kept_buffers.pop(i).nbytes
+        if held + nbytes <= KEPT_POOL_BYTES:
+            _kept_buffers.append(owner)
+    # A view of owner: every later view of it (NumPy collapses view chains) references owner.
+    return owner[:nbytes]
+
+
+_kept_buffers = []  # owners of the memory of kept P arrays (1-D uint8), at most KEPT_POOL_BYTES
+_UNVIEWED_REFS = _unviewed_refs()
+_kept_lock = threading.Lock()
 
 
 def cpu_forward(q, k, v, mask=None, is_causal=False, scale=None, keep_probs=False):
@@ -850,7 +922,7 @@ def cpu_forward(q, k, v, mask=None, is_causal=False, scale=None, keep_probs=Fals
     keep = keep_probs and _keeps_probs(B, H, Nq, Nk, dtype)
     if keep:
         block_q, tile = SAVED_PROBS_BLOCK, Nk
-        probs = np.empty((B, H, Nq, _padded(Nk)), dtype)
+        probs = _kept_probs_array((B, H, Nq, _padded(Nk)), dtype)
     else:
         block_q, tile = FORWARD_BLOCK_CAUSAL if is_causal else FORWARD_BLOCK
         probs = np.empty((1, 1, 1, 1), dtype)
@@ -860,7 +932,8 @@ def cpu_forward(q, k, v, mask=None, is_causal=False, scale=None, keep_probs=Fals
         scores = np.empty((n_workers, rows, 1 if keep else _padded(min(tile, Nk))), dtype)
         keys_t = np.empty((n_workers, D, _padded(Nk)), dtype)
         stats = np.empty((n_workers, 2, 1 if keep else rows), dtype)  # running row maximum and sum
-        _forward_kernel(q, k, v, bias, use_bias, bool(is_causal), scale, n_split, o, lse,
+        _forward_kernel(q, k, v, bias, use_bias, _key_lengths(bias, use_bias, B, Nk), bool(is_causal),
+                        scale, n_split, o, lse,
                         probs, keep, scores, keys_t, stats, np.zeros(1, np.int64), tile, DIAGONAL_TILE)
     if keep_probs:
         return o, lse, (probs if keep else None)
@@ -899,7 +972,8 @@ def cpu_backward(q, k, v, o, lse, do, mask=None, is_causal=False, scale=None, pr
         scores = np.empty((n_workers, 1, 1) if use_saved else (n_workers, rows, width), dtype)
         dscores = np.empty((n_workers, rows, width), dtype)
         deltas = np.empty((n_workers, rows), dtype)
-        _backward_kernel(q, k, v, o, lse, do, bias, use_bias, bool(is_causal), scale, n_split,
+        _backward_kernel(q, k, v, o, lse, do, bias, use_bias, _key_lengths(bias, use_bias, B, Nk),
+                         bool(is_causal), scale, n_split,
                          dq, dk_parts, dv_parts, probs if use_saved else np.empty((1, 1, 1, 1), dtype),
                          use_saved, keys_t, values_t, scores, dscores, deltas,
                          np.zeros(1, np.int64), tile, DIAGONAL_TILE)

@@ -511,6 +511,37 @@ def test_cpu_online_softmax_across_key_tiles(causal):
     check_fused_float64(cpu_forward, cpu_backward, rng, B, H, Nq, Nk, 16, 24, bias, causal)
 
 
+@pytest.mark.parametrize("keep", [False, True])
+@pytest.mark.parametrize("causal", [False, True])
+def test_cpu_key_padding_suffix_skipped(causal, keep):
+    """A key-padding mask whose trailing keys are masked lets the CPU kernels skip those keys
+    (``cpu._key_lengths``): same results as the reference, over several key tiles, with a
+    masked key before the padding, a batch element whose keys are all masked, and a float
+    mask; the skipped keys' dk and dv are exactly 0."""
+    from tinymm.kernels.attention import cpu
+
+    rng = np.random.default_rng(34)
+    B, H, Nq, Nk = 4, 2, 45, cpu.TILE_K + 70
+    lengths = np.array([Nk, cpu.TILE_K + 3, 0, 17])
+    mask = (np.arange(Nk)[None, :] < lengths[:, None])[:, None, None, :]
+    mask[3, 0, 0, 5] = False  # a hole before the padding: masked, not skipped
+    assert list(cpu._key_lengths(cpu.mask_as_bias(mask, np.float64), True, B, Nk)) == [Nk, cpu.TILE_K + 3, 1, 17]
+    for m in (mask, np.where(mask, 0.5, -np.inf)):
+        q, k, v, do = make_inputs(rng, B, H, Nq, Nk, 16, 24)
+        o64, lse64 = reference_forward(q, k, v, m, causal)
+        expected = reference_backward(q, k, v, o64, lse64, do, m, causal)
+        if keep:
+            o, lse, probs = cpu_forward(q, k, v, m, causal, keep_probs=True)
+            assert probs is not None
+        else:
+            (o, lse), probs = cpu_forward(q, k, v, m, causal), None
+        grads = cpu_backward(q, k, v, o, lse, do, m, causal, probs=probs)
+        for got, want in zip((o, lse) + tuple(grads), (o64, lse64) + tuple(expected)):
+            assert max_error(got, want) <= 1e-10 * max(1.0, float(np.max(np.abs(want[np.isfinite(want)]))))
+        for b, n in enumerate(lengths):
+            assert not grads[1][b, :, n:].any() and not grads[2][b, :, n:].any()
+
+
 # -------------------------------------------------------------------------------------------
 # 7. The attention matrix kept by forward for backward (keep_probs / probs)
 # -------------------------------------------------------------------------------------------
@@ -574,3 +605,33 @@ def test_kept_probs_memory_at_n4096():
     finally:
         tracemalloc.stop()
     assert (peak - io_bytes) / 2**20 <= 64
+
+
+def test_kept_probs_memory_reused_only_when_unreferenced(monkeypatch):
+    """Forward hands the memory of an earlier kept P out again (no fresh pages per call), but
+    never while that P, or any view or slice of it, is still alive; and the pool holds at most
+    KEPT_POOL_BYTES (a larger P is a plain array)."""
+    from tinymm.kernels.attention import cpu
+
+    monkeypatch.setattr(cpu, "_kept_buffers", [])
+    rng = np.random.default_rng(33)
+    q, k, v, do = make_inputs(rng, 2, 3, 40, 30, 8, 8, np.float32)
+    o, lse, first = A.forward(q, k, v, keep_probs=True)
+    expected = A.backward(q, k, v, o, lse, do, probs=first.copy())
+    row = first[1, 2, 5]  # a view still holds the memory once `first` is gone
+    del first
+    _, _, second = A.forward(q, k, v, keep_probs=True)
+    assert not np.shares_memory(row, second)
+    del row
+    _, _, third = A.forward(q, k, v, keep_probs=True)  # the first P's memory is free again
+    assert len(cpu._kept_buffers) == 2 and np.shares_memory(third, cpu._kept_buffers[0])
+    third[...] = np.nan  # whatever a reused buffer holds, forward overwrites what backward reads
+    o, lse, third = A.forward(q, k, v, keep_probs=True)
+    for g, ge in zip(A.backward(q, k, v, o, lse, do, probs=third), expected):
+        np.testing.assert_allclose(g, ge, rtol=1e-6, atol=1e-7)
+    monkeypatch.setattr(cpu, "KEPT_POOL_BYTES", 2 * second.nbytes)
+    size = second.size
+    del second, third
+    big = cpu._kept_probs_array((3 * size,), np.float32)  # over the pool's limit
+    assert not any(np.shares_memory(big, b) for b in cpu._kept_buffers)
+    assert sum(b.nbytes for b in cpu._kept_buffers) <= cpu.KEPT_POOL_BYTES
