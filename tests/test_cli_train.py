@@ -64,7 +64,7 @@ def test_user_errors_are_one_line_and_exit_2(tmp_path, args, words):
 
 def test_resume_with_another_model_or_a_corrupt_checkpoint_exits_2(run_dir, tmp_path):
     r = tinymm("train", "--preset", "tiny", "--model", "film", "--out", str(run_dir), "--resume", cwd=tmp_path)
-    assert r.returncode == 2 and "trained with model='relational'" in r.stderr and "Traceback" not in r.stderr
+    assert r.returncode == 2 and "trained with model='find'" in r.stderr and "Traceback" not in r.stderr
     import shutil
 
     broken = tmp_path / "broken"

@@ -51,7 +51,7 @@ MODELS = {
     ("video_qa", "text_only"): (VideoQAModel, {"fusion": "early", "use_video": False}),
     # --- end of the audio/video block
 }
-DEFAULT_MODEL = {"vqa": "relational", "image_cls": "cnn",
+DEFAULT_MODEL = {"vqa": "find", "image_cls": "cnn",
                  "audio_cls": "gru", "video_cls": "gru", "av_qa": "film", "video_qa": "film"}
 BASELINES = {"vqa": ("image_only", "text_only"),
              "av_qa": ("image_only", "audio_only"), "video_qa": ("video_only", "text_only")}
