@@ -1,7 +1,7 @@
 """The default model's training step: tinymm beside a PyTorch twin with the same architecture.
 
 ``tinymm bench train`` (or ``tinymm bench train_step``) builds the task's default model
-(``tinymm.models.build("vqa")``, the relational fusion model) at the quick preset's batch size
+(``tinymm.models.build("vqa")``, the find fusion model) at the quick preset's batch size
 and learning rate, takes one real batch from the task's loader, and times on that batch:
 
 - ``forward``: the model's forward in train mode (batch-norm statistics, no gradient kept);
@@ -136,6 +136,18 @@ def _twin_classes():
             b = self.hop2(cells, torch.cat([q, a], dim=1))
             return self.head(torch.cat([global_pool(x[:, :-2]), a, b, q], dim=1))
 
+    class FindFusion(Twin):
+        def forward(self, img, q, tokens, mask):
+            cells = img.flatten(2).transpose(1, 2)
+            feats = F.relu(self.cell(cells[:, :, :-2]))
+            scores = self.slot(tokens).masked_fill(~mask.unsqueeze(-1), -1e9)
+            queries = F.softmax(scores, dim=1).transpose(1, 2) @ self.value(tokens)
+            logits = (queries @ self.key(feats).transpose(1, 2)) * self.scale
+            found = F.softmax(logits, dim=-1) @ torch.cat([feats, cells[:, :, -2:]], dim=2)
+            mass = torch.sigmoid(logits).mean(dim=-1)
+            delta = found[:, 0, -2:] - found[:, 1, -2:]
+            return self.head(torch.cat([found[:, 0], found[:, 1], delta, delta * self.axis(q), mass, q], dim=1))
+
     class VQAModel(Twin):
         def forward(self, batch):
             import tinymm as tm
@@ -158,7 +170,7 @@ def _twin_classes():
             return self.head(img, q, tokens, mask)
 
     return {c.__name__: c for c in (ConvBackbone, GRUTextEncoder, EarlyFusion, FiLMBlock, FiLMFusion, AttentionHop,
-                                     RelationalFusion, VQAModel)}
+                                     RelationalFusion, FindFusion, VQAModel)}
 
 
 def _leaf_twin(module):

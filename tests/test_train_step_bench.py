@@ -56,7 +56,7 @@ def _close(what, got, want, dtype="float32"):
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("name", [None, "film", "image_only", "text_only"])
+@pytest.mark.parametrize("name", [None, "relational", "film", "image_only", "text_only"])
 def test_twin_matches_logits_gradients_and_running_stats(rec, raw, name, dtype):
     import torch.nn.functional as F
 
