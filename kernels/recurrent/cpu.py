@@ -176,7 +176,7 @@ def _rnn_forward(relu, s0, s1, xa, bias, perm, lens, w_hh_t, hs, y, hp):
 
 
 @njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
-def _lstm_forward(proj, s0, s1, xa, bias, perm, lens, w_hh_t, w_hr_t, hs, cs, gates, y, hp, r, hr):
+def _lstm_forward(proj, s0, s1, xa, bias, perm, lens, w_hh_t, w_hr_t, hs, cs, gates, tcs, y, hp, r, hr):
     T, B, G = xa.shape
     H = G // 4
     zero = _one(xa[0, 0, 0]) * 0
@@ -184,25 +184,30 @@ def _lstm_forward(proj, s0, s1, xa, bias, perm, lens, w_hh_t, w_hr_t, hs, cs, ga
         gemm(1.0, hs[s], w_hh_t, 0.0, hp, False, False)
         for b in range(B):
             a, q, gt = xa[s - s0, b], hp[b], gates[s, b]
-            c_old, c_new, rb = cs[s, b], cs[s + 1, b], r[b]
+            c_old, c_new, rb, tc = cs[s, b], cs[s + 1, b], r[b], tcs[s, b]
             if s >= lens[b]:
                 gt[:] = zero
                 c_new[:] = c_old
                 rb[:] = zero
+                tc[:] = zero
                 continue
             for j in range(G):
                 gt[j] = a[j] + q[j] + bias[j]
-            for j in range(2 * H):
-                gt[j] = _sigmoid(gt[j])
-            for j in range(2 * H, 3 * H):
-                gt[j] = _tanh(gt[j])
-            for j in range(3 * H, G):
-                gt[j] = _sigmoid(gt[j])
             i, f, g, o = gt[:H], gt[H:2 * H], gt[2 * H:3 * H], gt[3 * H:]
+            for j in range(H):
+                i[j] = _sigmoid(i[j])
+            for j in range(H):
+                f[j] = _sigmoid(f[j])
+            for j in range(H):
+                g[j] = _tanh(g[j])
+            for j in range(H):
+                o[j] = _sigmoid(o[j])
             for j in range(H):
                 c_new[j] = f[j] * c_old[j] + i[j] * g[j]
             for j in range(H):
-                rb[j] = o[j] * _tanh(c_new[j])
+                tc[j] = _tanh(c_new[j])   # saved: backward needs it too
+            for j in range(H):
+                rb[j] = o[j] * tc[j]
         if proj:
             gemm(1.0, r, w_hr_t, 0.0, hr, False, False)
             _write_state(s, perm, lens, hr, hs, y)
@@ -288,7 +293,8 @@ def _rnn_backward(relu, s0, s1, perm, lens, w_hh, hs, dy, dh, dA, d, carry):
 
 
 @njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
-def _lstm_backward(proj, s0, s1, perm, lens, w_hh, w_hr, cs, gates, dy, dh, dc, dA, dsteps, d, dr, tc, carry):
+def _lstm_backward(proj, s0, s1, perm, lens, w_hh, w_hr, cs, gates, tcs, saved_tc, dy, dh, dc, dA, dsteps, d, dr,
+                   carry):
     B, G = dA.shape[1:]
     H = G // 4
     one = _one(dA[0, 0, 0])
@@ -305,23 +311,19 @@ def _lstm_backward(proj, s0, s1, perm, lens, w_hh, w_hr, cs, gates, dy, dh, dc, 
             if s >= lens[b]:
                 dA[s - s0, b] = zero
                 continue
-            gt, da, dcs, c_old, c_new, row = gates[s, b], dA[s - s0, b], dc[b], cs[s, b], cs[s + 1, b], src[b]
+            gt, da, dcs, c_old, row = gates[s, b], dA[s - s0, b], dc[b], cs[s, b], src[b]
+            tc = tcs[s, b] if saved_tc else cs[s + 1, b]
             i, f, g, o = gt[:H], gt[H:2 * H], gt[2 * H:3 * H], gt[3 * H:]
             da_i, da_f, da_g, da_o = da[:H], da[H:2 * H], da[2 * H:3 * H], da[3 * H:]
-            for j in range(H):
-                tc[j] = _tanh(c_new[j])
-            for j in range(H):
-                dcs[j] += row[j] * o[j] * (one - tc[j] * tc[j])   # dL/dc' of this step
-            for j in range(H):
-                da_o[j] = row[j] * tc[j] * o[j] * (one - o[j])
-            for j in range(H):
-                da_i[j] = dcs[j] * g[j] * i[j] * (one - i[j])
-            for j in range(H):
-                da_f[j] = dcs[j] * c_old[j] * f[j] * (one - f[j])
-            for j in range(H):
-                da_g[j] = dcs[j] * i[j] * (one - g[j] * g[j])
-            for j in range(H):
-                dcs[j] *= f[j]                                     # carried to step s - 1
+            for j in range(H):   # one pass: every operand read once, in L1
+                t = tc[j] if saved_tc else _tanh(tc[j])
+                oj, fj, ij, gj = o[j], f[j], i[j], g[j]
+                dcj = dcs[j] + row[j] * oj * (one - t * t)   # dL/dc' of this step
+                da_o[j] = row[j] * t * oj * (one - oj)
+                da_i[j] = dcj * gj * ij * (one - ij)
+                da_f[j] = dcj * c_old[j] * fj * (one - fj)
+                da_g[j] = dcj * ij * (one - gj * gj)
+                dcs[j] = dcj * fj                              # carried to step s - 1
         gemm(1.0, dA[s - s0], w_hh, 0.0, carry, False, False)
         _take_carry(s, lens, carry, dh)
 
@@ -415,6 +417,21 @@ def _chunks(T, n=8):
     return list(zip(bounds[:-1], bounds[1:]))
 
 
+def _ranges(T, helper):
+    """The step ranges of one call: ``_chunks`` when a helper thread overlaps each range's big
+    GEMMs with the loop, else one range: the GEMMs are then single calls over every step, which
+    run faster than eight smaller ones and need no partial sums."""
+    return [(0, T)] if helper is _INLINE else _chunks(T)
+
+
+def _gemm_into(a, b, out, add):
+    """out = a @ b, or out += a @ b when ``add``."""
+    if add:
+        out += a @ b
+    else:
+        np.matmul(a, b, out=out)
+
+
 class _Inline:
     """The helper when there is one thread: runs each submitted call at once."""
 
@@ -481,14 +498,17 @@ def cpu_forward(mode, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, w_hr=None, le
         r, hr = np.empty((B, H), dtype), np.empty((B, P), dtype)
     if mode in ("LSTM", "GRU"):
         gates = np.empty((T, B, G), dtype)
+    if mode == "LSTM":
+        hn = np.empty((T, B, H), dtype)   # tanh(c') by step, in the slot GRU uses for hn
     if mode == "GRU":
         hn = np.empty((T, B, H), dtype)
         b_hn = np.zeros(H, dtype) if b_hh is None else np.ascontiguousarray(b_hh[2 * H:])
         hnew = np.empty((B, H), dtype)
 
-    ranges = _chunks(T)
+    helper = _helper() if helper is None else helper
+    ranges = _ranges(T, helper)
     longest = max(s1 - s0 for s0, s1 in ranges)
-    ring = np.empty((2, longest, B, G), dtype)   # x W_ih^T of two step ranges: being used, next
+    ring = np.empty((min(2, len(ranges)), longest, B, G), dtype)   # x W_ih^T of two ranges: in use, next
 
     def project(k):
         s0, s1 = ranges[k]
@@ -500,11 +520,10 @@ def cpu_forward(mode, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, w_hr=None, le
         if mode in ("RNN_TANH", "RNN_RELU"):
             _rnn_forward(mode == "RNN_RELU", s0, s1, xa, bias, perm, lens, w_hh_t, hs, y, hp)
         elif mode == "LSTM":
-            _lstm_forward(proj, s0, s1, xa, bias, perm, lens, w_hh_t, w_hr_t, hs, cs, gates, y, hp, r, hr)
+            _lstm_forward(proj, s0, s1, xa, bias, perm, lens, w_hh_t, w_hr_t, hs, cs, gates, hn, y, hp, r, hr)
         else:
             _gru_forward(s0, s1, xa, bias, perm, lens, w_hh_t, b_hn, hs, gates, hn, y, hp, hnew)
 
-    helper = _helper() if helper is None else helper
     with _one_blas_thread():
         pending = [helper.submit(project, k) for k in range(min(2, len(ranges)))]
         for k in range(len(ranges)):
@@ -527,10 +546,12 @@ def cpu_backward(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse
     perm, lens, identity = _order(lengths, T, B, reverse)
     x_steps = _by_step(x, perm, identity)
     dh = np.zeros((B, P), dtype) if dh_n is None else np.array(dh_n, dtype)
-    ranges = _chunks(T)[::-1]   # the order the loop takes them in
+    helper = _helper() if helper is None else helper
+    ranges = _ranges(T, helper)[::-1]   # the order the loop takes them in
     longest = max(s1 - s0 for s0, s1 in ranges)
-    ring = np.empty((2, longest, B, G), dtype)   # dA of two step ranges: being made, being used
-    ring_hp = ring if mode != "GRU" else np.empty((2, longest, B, G), dtype)   # dHp (GRU's differs)
+    n_buf = min(2, len(ranges))
+    ring = np.empty((n_buf, longest, B, G), dtype)   # dA of two step ranges: being made, being used
+    ring_hp = ring if mode != "GRU" else np.empty((n_buf, longest, B, G), dtype)   # dHp (GRU's differs)
     d = np.empty((B, P), dtype)
     carry = np.empty((B, P), dtype)
     dc = dsteps = None
@@ -539,12 +560,17 @@ def cpu_backward(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse
         proj = w_hr is not None
         dsteps = np.zeros((T, B, P), dtype) if proj else np.empty((1, 1, 1), dtype)
         w_hr_or_dummy = w_hr if proj else np.empty((1, 1), dtype)
-        dr, tc = np.empty((B, H), dtype), np.empty(H, dtype)
+        dr = np.empty((B, H), dtype)
+        saved_tc = hn is not None   # tanh(c') from a forward that kept it
+        tcs = hn if saved_tc else cs
     dx_steps = np.empty((T, B, I), dtype)
-    dw_ih = np.zeros((G, I), dtype)
-    dw_hh = np.zeros((G, P), dtype)
-    db_ih = None if b_ih is None else np.zeros(G, dtype)
-    db_hh = None if b_hh is None else np.zeros(G, dtype)
+    merged = mode != "GRU"   # dA = dHp: one GEMM gives [dW_ih | dW_hh] = dA^T [x | h]
+    if merged:
+        dw_xh = np.empty((G, I + P), dtype)
+    else:
+        dw_ih, dw_hh = np.empty((G, I), dtype), np.empty((G, P), dtype)
+    db_ih = None if b_ih is None else np.empty(G, dtype)
+    db_hh = None if b_hh is None else np.empty(G, dtype)
 
     def loop(k):
         s0, s1 = ranges[k]
@@ -552,8 +578,8 @@ def cpu_backward(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse
         if mode in ("RNN_TANH", "RNN_RELU"):
             _rnn_backward(mode == "RNN_RELU", s0, s1, perm, lens, w_hh, hs, dy, dh, dA, d, carry)
         elif mode == "LSTM":
-            _lstm_backward(proj, s0, s1, perm, lens, w_hh, w_hr_or_dummy, cs, gates, dy, dh, dc, dA, dsteps,
-                           d, dr, tc, carry)
+            _lstm_backward(proj, s0, s1, perm, lens, w_hh, w_hr_or_dummy, cs, gates, tcs, saved_tc, dy, dh, dc,
+                           dA, dsteps, d, dr, carry)
         else:
             _gru_backward(s0, s1, perm, lens, w_hh, hs, gates, hn, dy, dh, dA, dHp, d, carry)
 
@@ -562,14 +588,21 @@ def cpu_backward(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse
         da = ring[k % 2, :s1 - s0].reshape(-1, G)
         dhp = ring_hp[k % 2, :s1 - s0].reshape(-1, G)
         np.matmul(da, w_ih, out=dx_steps[s0:s1].reshape(-1, I))
-        dw_ih[...] += da.T @ x_steps[s0:s1].reshape(-1, I)
-        dw_hh[...] += dhp.T @ hs[s0:s1].reshape(-1, P)
-        if db_ih is not None:
-            db_ih[...] += da.sum(axis=0)
-        if db_hh is not None:
-            db_hh[...] += dhp.sum(axis=0)
+        # the first range writes the sums, later ones add to them (no zeroed arrays, no
+        # temporaries when there is one range)
+        if merged:
+            xh = np.concatenate((x_steps[s0:s1], hs[s0:s1]), axis=2).reshape(-1, I + P)
+            _gemm_into(da.T, xh, dw_xh, k > 0)
+        else:
+            _gemm_into(da.T, x_steps[s0:s1].reshape(-1, I), dw_ih, k > 0)
+            _gemm_into(dhp.T, hs[s0:s1].reshape(-1, P), dw_hh, k > 0)
+        for db, rows in ((db_ih, da), (db_hh, dhp)):
+            if db is not None:
+                if k > 0:
+                    db += rows.sum(axis=0)
+                else:
+                    rows.sum(axis=0, out=db)
 
-    helper = _helper() if helper is None else helper
     with _one_blas_thread():
         pending = []
         for k in range(len(ranges)):
@@ -579,6 +612,8 @@ def cpu_backward(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse
             pending.append(helper.submit(weight_grads, k))
         for done in pending[-2:]:
             done.result()
+    if merged:
+        dw_ih, dw_hh = np.ascontiguousarray(dw_xh[:, :I]), np.ascontiguousarray(dw_xh[:, I:])
 
     if identity:
         dx = dx_steps
@@ -587,7 +622,7 @@ def cpu_backward(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse
         dx[perm, np.arange(B)[None, :]] = dx_steps
     dw_hr = None
     if w_hr is not None:
-        r_steps = gates[:, :, 3 * H:] * np.tanh(cs[1:])
+        r_steps = gates[:, :, 3 * H:] * (hn if saved_tc else np.tanh(cs[1:]))
         dw_hr = dsteps.reshape(T * B, P).T @ r_steps.reshape(T * B, H)
     return dx, dh, dc, dw_ih, dw_hh, db_ih, db_hh, dw_hr
 
