@@ -297,33 +297,38 @@ def _lstm_backward(proj, s0, s1, perm, lens, w_hh, w_hr, cs, gates, tcs, saved_t
     H = G // 4
     one = _one(dA[0, 0, 0])
     zero = one * 0
+    shortest = lens.min()
     for s in range(s1 - 1, s0 - 1, -1):
-        _upstream(s, perm, lens, dy, dh, d)
         if proj:
+            _upstream(s, perm, lens, dy, dh, d)
             dsteps[s] = d
             gemm(1.0, d, w_hr, 0.0, dr, False, False)   # dL/dr = dL/dh W_hr
-            src = dr
-        else:
-            src = d
         for b in range(B):
             if s >= lens[b]:
                 dA[s - s0, b] = zero
                 continue
-            gt, da, dcs, c_old, row = gates[s, b], dA[s - s0, b], dc[b], cs[s, b], src[b]
+            gt, da, dcs, c_old = gates[s, b], dA[s - s0, b], dc[b], cs[s, b]
+            # dL/dr: dL/dh W_hr with a projection, else dL/dh = dh + dy, summed here
+            row, up = (dr[b], dr[b]) if proj else (dh[b], dy[perm[s, b], b])
+            k = zero if proj else one   # row + k * up is the upstream gradient either way
             tc = tcs[s, b] if saved_tc else cs[s + 1, b]
             i, f, g, o = gt[:H], gt[H:2 * H], gt[2 * H:3 * H], gt[3 * H:]
             da_i, da_f, da_g, da_o = da[:H], da[H:2 * H], da[2 * H:3 * H], da[3 * H:]
             for j in range(H):   # one pass: every operand read once, in L1
                 t = tc[j] if saved_tc else _tanh(tc[j])
                 oj, fj, ij, gj = o[j], f[j], i[j], g[j]
-                dcj = dcs[j] + row[j] * oj * (one - t * t)   # dL/dc' of this step
-                da_o[j] = row[j] * t * oj * (one - oj)
+                rj = row[j] + k * up[j]
+                dcj = dcs[j] + rj * oj * (one - t * t)   # dL/dc' of this step
+                da_o[j] = rj * t * oj * (one - oj)
                 da_i[j] = dcj * gj * ij * (one - ij)
                 da_f[j] = dcj * c_old[j] * fj * (one - fj)
                 da_g[j] = dcj * ij * (one - gj * gj)
                 dcs[j] = dcj * fj                              # carried to step s - 1
-        gemm(1.0, dA[s - s0], w_hh, 0.0, carry, False, False)
-        _take_carry(s, lens, carry, dh)
+        if s < shortest:   # every row runs this step: its dh is the product itself
+            gemm(1.0, dA[s - s0], w_hh, 0.0, dh, False, False)
+        else:
+            gemm(1.0, dA[s - s0], w_hh, 0.0, carry, False, False)
+            _take_carry(s, lens, carry, dh)
 
 
 @njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
