@@ -502,9 +502,10 @@ def _helper():
 # ---------------------------------------------------------------------------------------------
 
 def cpu_forward(mode, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, w_hr=None, lengths=None, reverse=False,
-                helper=None):
+                helper=None, keep=True):
     """Same contract as ``reference_forward``: returns ``(y, h_n, c_n, saved)``.
-    ``helper``: where the input projections run (None: ``_helper()``)."""
+    ``helper``: where the input projections run (None: ``_helper()``). ``keep=False``: no
+    backward will follow; saved is None and the states and gates live in scratch arrays."""
     T, B, I = x.shape
     G, P = w_hh.shape
     H = G // GATES[mode]
@@ -512,24 +513,27 @@ def cpu_forward(mode, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, w_hr=None, le
     perm, lens, identity = _order(lengths, T, B, reverse)
     x_steps = _by_step(x, perm, identity)
     bias = _folded_bias(mode, b_ih, b_hh, G, H, dtype)
-    hs = np.empty((T + 1, B, P), dtype)
+    # what backward needs comes from fresh arrays; without backward (keep=False) the same
+    # arrays are per-thread scratch, warm in the caches from the last call
+    kept = (lambda role, shape: np.empty(shape, dtype)) if keep else (lambda role, shape: _scratch(role, shape, dtype))
+    hs = kept("hs", (T + 1, B, P))
     hs[0] = h0
     y = np.empty((T, B, P), dtype)
     hp = np.empty((B, G), dtype)
     cs = gates = hn = None
     w_hh_t = np.ascontiguousarray(w_hh.T)  # pre-packed: (P, G) rows make each step's GEMM "NN"
     if mode == "LSTM":
-        cs = np.empty((T + 1, B, H), dtype)
+        cs = kept("cs", (T + 1, B, H))
         cs[0] = c0
         proj = w_hr is not None
         w_hr_t = np.ascontiguousarray(w_hr.T) if proj else np.empty((1, 1), dtype)
         r, hr = np.empty((B, H), dtype), np.empty((B, P), dtype)
     if mode in ("LSTM", "GRU"):
-        gates = np.empty((T, B, G), dtype)
+        gates = kept("gates", (T, B, G))
     if mode == "LSTM":
-        hn = np.empty((T, B, H), dtype)   # tanh(c') by step, in the slot GRU uses for hn
+        hn = kept("hn", (T, B, H))   # tanh(c') by step, in the slot GRU uses for hn
     if mode == "GRU":
-        hn = np.empty((T, B, H), dtype)
+        hn = kept("hn", (T, B, H))
         b_hn = np.zeros(H, dtype) if b_hh is None else np.ascontiguousarray(b_hh[2 * H:])
         hnew = np.empty((B, H), dtype)
 
@@ -560,7 +564,7 @@ def cpu_forward(mode, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, w_hr=None, le
             if k + 2 < len(ranges):   # its buffer is free now
                 pending.append(helper.submit(project, k + 2))
     c_n = None if cs is None else cs[T].copy()
-    return y, hs[T].copy(), c_n, (hs, cs, gates, hn)
+    return y, hs[T].copy(), c_n, ((hs, cs, gates, hn) if keep else None)
 
 
 def cpu_backward(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse, saved, dy, dh_n, dc_n,
@@ -681,11 +685,11 @@ def _run_pair(calls):
         return [f.result() for f in futures]
 
 
-def cpu_forward_pair(mode, x, states, weights, lengths=None):
+def cpu_forward_pair(mode, x, states, weights, lengths=None, keep=True):
     """``cpu_forward`` of the forward (reverse=False) and the reverse direction, at once.
     ``states`` = [(h0, c0)] * 2, ``weights`` = [(w_ih, w_hh, b_ih, b_hh, w_hr)] * 2."""
     return _run_pair([
-        (lambda d=d: cpu_forward(mode, x, *states[d], *weights[d], lengths, bool(d), helper=_INLINE))
+        (lambda d=d: cpu_forward(mode, x, *states[d], *weights[d], lengths, bool(d), helper=_INLINE, keep=keep))
         for d in range(2)
     ])
 
