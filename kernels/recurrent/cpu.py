@@ -298,6 +298,8 @@ def _lstm_backward(proj, s0, s1, perm, lens, w_hh, w_hr, cs, gates, tcs, saved_t
     one = _one(dA[0, 0, 0])
     zero = one * 0
     shortest = lens.min()
+    own_tc = np.empty(H, dA.dtype)   # tanh(c') of one row when the forward did not keep it
+    no_dy = np.zeros(H, dA.dtype)    # with a projection dy is already inside dr
     for s in range(s1 - 1, s0 - 1, -1):
         if proj:
             _upstream(s, perm, lens, dy, dh, d)
@@ -308,16 +310,20 @@ def _lstm_backward(proj, s0, s1, perm, lens, w_hh, w_hr, cs, gates, tcs, saved_t
                 dA[s - s0, b] = zero
                 continue
             gt, da, dcs, c_old = gates[s, b], dA[s - s0, b], dc[b], cs[s, b]
-            # dL/dr: dL/dh W_hr with a projection, else dL/dh = dh + dy, summed here
-            row, up = (dr[b], dr[b]) if proj else (dh[b], dy[perm[s, b], b])
-            k = zero if proj else one   # row + k * up is the upstream gradient either way
-            tc = tcs[s, b] if saved_tc else cs[s + 1, b]
+            # dL/dr = row + up: dL/dh W_hr (+ 0) with a projection, else dh + dy, summed here
+            row, up = (dr[b], no_dy) if proj else (dh[b], dy[perm[s, b], b])
+            if saved_tc:
+                tc = tcs[s, b]
+            else:
+                tc, c_new = own_tc, cs[s + 1, b]
+                for j in range(H):
+                    tc[j] = _tanh(c_new[j])
             i, f, g, o = gt[:H], gt[H:2 * H], gt[2 * H:3 * H], gt[3 * H:]
             da_i, da_f, da_g, da_o = da[:H], da[H:2 * H], da[2 * H:3 * H], da[3 * H:]
             for j in range(H):   # one pass: every operand read once, in L1
-                t = tc[j] if saved_tc else _tanh(tc[j])
+                t = tc[j]
                 oj, fj, ij, gj = o[j], f[j], i[j], g[j]
-                rj = row[j] + k * up[j]
+                rj = row[j] + up[j]
                 dcj = dcs[j] + rj * oj * (one - t * t)   # dL/dc' of this step
                 da_o[j] = rj * t * oj * (one - oj)
                 da_i[j] = dcj * gj * ij * (one - ij)

@@ -235,3 +235,20 @@ def test_cpu_forward_without_backward_gives_the_same_outputs(mode):
         for g, w in zip(got[:3], want[:3]):
             if w is not None:
                 np.testing.assert_array_equal(g, w)
+
+
+@pytest.mark.parametrize("proj", [0, 3])
+def test_cpu_lstm_backward_recomputes_tanh_c_when_saved_lacks_it(proj):
+    """The CPU forward keeps tanh(c') for backward (saved's fourth slot); a saved tuple without
+    it (the reference's) gives the same gradients."""
+    rng = np.random.default_rng(11)
+    case = make_case(rng, "LSTM", T=5, B=3, I=4, H=5, dtype=np.float64, proj=proj, ragged=True)
+    args = [case[k] for k in ("x", "h0", "c0", "w_ih", "w_hh", "b_ih", "b_hh", "w_hr", "lengths")]
+    y, h_n, c_n, saved = R.forward("LSTM", *args, False, impl="cpu")
+    assert saved[3] is not None
+    dy, dh, dc = rng.standard_normal(y.shape), rng.standard_normal(h_n.shape), rng.standard_normal(c_n.shape)
+    kept = R.backward("LSTM", *args, False, saved, dy, dh, dc, impl="cpu")
+    recomputed = R.backward("LSTM", *args, False, saved[:3] + (None,), dy, dh, dc, impl="cpu")
+    for name, a, b in zip(GRAD_NAMES, kept, recomputed):
+        if a is not None:
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14, err_msg=name)
