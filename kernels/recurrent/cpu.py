@@ -434,7 +434,7 @@ def _chunks(T, n=8):
     return list(zip(bounds[:-1], bounds[1:]))
 
 
-_SCRATCH_MAX_BYTES = 64 << 20
+_SCRATCH_MAX_BYTES = 16 << 20   # at most ~16 such arrays per thread: <= 256 MiB held
 _scratch_arrays = threading.local()
 
 
