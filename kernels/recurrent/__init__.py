@@ -1,7 +1,7 @@
 """Recurrent layers (RNN tanh/relu, LSTM, GRU): one layer, one direction, a whole sequence.
 
     forward(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr=None, lengths=None, reverse=False,
-            impl=None)                       -> (y, h_n, c_n, saved)
+            impl=None, keep=True)            -> (y, h_n, c_n, saved)
     backward(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse, saved,
              dy, dh_n, dc_n, impl=None)      -> (dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr)
 
@@ -10,7 +10,7 @@
     None (their gradients are then None); w_hr (P, H) for an LSTM with proj_size; lengths a
     host int64 array (B,) with values in [1, T], or None.
 
-    forward_bidirectional(mode, x, states, weights, lengths=None, impl=None)
+    forward_bidirectional(mode, x, states, weights, lengths=None, impl=None, keep=True)
     backward_bidirectional(mode, x, states, weights, lengths, saved, dys, dh_ns, dc_ns, impl=None)
 
     both directions of one layer (direction 1 is the reverse one): ``states`` is
@@ -28,7 +28,9 @@ The math, the shapes, the variable-length rules and what ``saved`` holds are in
     cuda.py       numba.cuda fused gate kernels between cuBLAS GEMMs (imported when first used)
 
 Dispatch is by array type (CuPy -> "cuda", anything else -> "cpu"); ``impl`` picks one for
-tests. ``saved`` has the same layout in every implementation. Inputs are trusted: the public
+tests. ``saved`` has the same layout in every implementation. ``keep=False`` says no backward
+will follow: the CPU kernel then works in reused scratch arrays and returns ``saved`` None
+(the other implementations ignore it). Inputs are trusted: the public
 layer (``tinymm.nn.functional.recurrent``) checks them.
 """
 from .._common import resolve_impl
@@ -39,13 +41,15 @@ __all__ = ["forward", "backward", "forward_bidirectional", "backward_bidirection
 
 
 def forward(mode, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, w_hr=None, lengths=None,
-            reverse=False, impl=None):
+            reverse=False, impl=None, keep=True):
     """One layer, one direction over the whole sequence; see the module docstring."""
     impl = resolve_impl(impl, x, "recurrent")
     if impl == "reference":
         run = reference_forward
     elif impl == "cpu":
-        from .cpu import cpu_forward as run
+        from .cpu import cpu_forward
+
+        return cpu_forward(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse, keep=keep)
     else:
         from .cuda import cuda_forward as run
     return run(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse)
@@ -65,13 +69,13 @@ def backward(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse, sa
                dy, dh_n, dc_n)
 
 
-def forward_bidirectional(mode, x, states, weights, lengths=None, impl=None):
+def forward_bidirectional(mode, x, states, weights, lengths=None, impl=None, keep=True):
     """Both directions of one layer; see the module docstring. Returns a list of two results."""
     impl = resolve_impl(impl, x, "recurrent")
     if impl == "cpu":
         from .cpu import cpu_forward_pair
 
-        return cpu_forward_pair(mode, x, states, weights, lengths)
+        return cpu_forward_pair(mode, x, states, weights, lengths, keep=keep)
     return [forward(mode, x, *states[d], *weights[d], lengths, bool(d), impl=impl) for d in range(2)]
 
 

@@ -17,13 +17,18 @@ backward, for each step range R, last range first::
     for s in R, descending (inside Numba):
         dA[s] = fused gate derivatives                 one pass over (B, G)
         dh    = dA[s] W_hh   (GRU: dHp[s] W_hh + z dh) (B, G) x (G, P) BLAS GEMM
-    dx_R = dA_R W_ih, dW_ih += dA_R^T x_R, dW_hh += dHp_R^T hs_R, db += sums   (helper)
+    dx_R = dA_R W_ih                                                           (helper)
+    [dW_ih | dW_hh | db] += dA_R^T [x_R | hs_R | 1]    one GEMM (GRU: two, and sums)
 
 Rows are taken in *step* order throughout (x is gathered by step once when lengths or the
 reverse direction make steps differ from times; dx is scattered back), so a range of steps
-is a contiguous block of every array. XA and dA (GRU: also dHp) live in two range-sized
-buffers, used in turn, instead of (T, B, G) arrays: 4-7 MB less fresh memory per call, which
-the kernel would otherwise fault in page by page.
+is a contiguous block of every array. With one thread there is one range, the whole
+sequence (``_ranges``): the big GEMMs are then single calls, which ran faster here than eight
+smaller ones plus partial sums. XA, dA (GRU: dHp) and [x | h | 1] are per-thread scratch
+arrays reused from call to call (``_scratch``): fresh arrays of that size come from mmap and
+were faulted in page by page on every call (10-15 % of an LSTM forward+backward). The LSTM
+forward also keeps tanh(c') for backward (saved's fourth slot, GRU's ``hn``), and without a
+backward to follow (``keep=False``) every state array is scratch too.
 
 **Two cores.** The "helper" is a second thread when Numba may use two threads or more
 (``_helper``): it computes the next range's XA while the loop runs this one, and the weight
@@ -42,14 +47,18 @@ packing W_hh on every call). The elementwise work is made cheap so that it does 
 much: ``exp`` is ``_cpu_math.exp``, the vectorised float32 exp (a libm call per element keeps
 the loops scalar), ``tanh`` is built from it (``_tanh``), rows are 1-D contiguous views
 (indexing a 3-D array in the inner loop was 3.5x slower), and the time-major layout keeps
-each step's rows together. At LSTM 64->128, B32, T64 the forward loop is 3.7 ms of step
-GEMMs and 3.0 ms of gate math on one core.
+each step's rows together. At LSTM 64->128, B32, T64 the forward loop is 3.8 ms of step
+GEMMs and about 1.7 ms of gate math on one core (3.0 ms before the gate loops were laid out
+as one pass per gate over row views that start at index 0: loops over ``range(2H, 3H)`` of
+a row ran about twice as slow), the backward loop 3.9 ms of GEMMs and about 1 ms of gates.
+OpenBLAS is then ~70 % of an LSTM forward+backward, at 70-85 GF/s.
 
 Each step's GEMM takes pre-transposed weights (W_hh^T, (P, G) rows: "NN", about 1.5x faster
 than "NT" through OpenBLAS at these shapes). A register-blocked small GEMM written in Numba
 was tried for the step product and was 2-3x slower than OpenBLAS, so it is not here.
 """
 import contextlib
+import threading
 
 import numba
 import numpy as np
@@ -86,15 +95,12 @@ def _sigmoid_f32(v):
 
 @njit(inline="always", fastmath=_FAST, error_model="numpy")
 def _tanh_f32(v):
-    """tanh of a float32 from the vectorised exp: 1 - 2 / (1 + exp(2v)) (exact limits +-1 at
-    +-inf), and the odd Taylor series where |v| < 0.2, whose relative accuracy the quotient
-    lacks there (truncation error 1e-8). Absolute error below 1.8e-7 everywhere. Both are
-    computed and one selected, so the loop has no branch; 8x faster here than a version with
-    abs() and a sign flip, which LLVM would not vectorise."""
-    t = _F(1) - _F(2) / (_F(1) + _exp(_F(2) * v))
-    v2 = v * v
-    p = v * (_F(1) + v2 * (_F(-1 / 3) + v2 * (_F(2 / 15) + v2 * _F(-17 / 315))))
-    return p if v2 < _F(0.04) else t
+    """tanh of a float32 from the vectorised exp: 2 / (1 + exp(-2v)) - 1, a sigmoid and two
+    flops (exact limits +-1 at +-inf, NaN stays NaN). Absolute error at most 1.8e-7, the same
+    as an odd Taylor series blended in near 0 gave, at about 30 % less time (the quotient alone
+    loses *relative* accuracy for |v| < 1e-3, which no gate or state needs: each is only
+    ever added to or multiplied with numbers of order 1)."""
+    return _F(2) / (_F(1) + _exp(_F(-2) * v)) - _F(1)
 
 
 def _one(like):
@@ -176,7 +182,7 @@ def _rnn_forward(relu, s0, s1, xa, bias, perm, lens, w_hh_t, hs, y, hp):
 
 
 @njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
-def _lstm_forward(proj, s0, s1, xa, bias, perm, lens, w_hh_t, w_hr_t, hs, cs, gates, y, hp, r, hr):
+def _lstm_forward(proj, s0, s1, xa, bias, perm, lens, w_hh_t, w_hr_t, hs, cs, gates, tcs, y, hp, r, hr):
     T, B, G = xa.shape
     H = G // 4
     zero = _one(xa[0, 0, 0]) * 0
@@ -184,25 +190,30 @@ def _lstm_forward(proj, s0, s1, xa, bias, perm, lens, w_hh_t, w_hr_t, hs, cs, ga
         gemm(1.0, hs[s], w_hh_t, 0.0, hp, False, False)
         for b in range(B):
             a, q, gt = xa[s - s0, b], hp[b], gates[s, b]
-            c_old, c_new, rb = cs[s, b], cs[s + 1, b], r[b]
+            c_old, c_new, rb, tc = cs[s, b], cs[s + 1, b], r[b], tcs[s, b]
             if s >= lens[b]:
                 gt[:] = zero
                 c_new[:] = c_old
                 rb[:] = zero
+                tc[:] = zero
                 continue
-            for j in range(G):
-                gt[j] = a[j] + q[j] + bias[j]
+            # pre-activation and non-linearity in one pass per gate; every loop starts at
+            # index 0 of a row view (loops that started at 2H in one row ran ~2x slower)
             for j in range(2 * H):
-                gt[j] = _sigmoid(gt[j])
-            for j in range(2 * H, 3 * H):
-                gt[j] = _tanh(gt[j])
-            for j in range(3 * H, G):
-                gt[j] = _sigmoid(gt[j])
-            i, f, g, o = gt[:H], gt[H:2 * H], gt[2 * H:3 * H], gt[3 * H:]
+                gt[j] = _sigmoid(a[j] + q[j] + bias[j])
+            a_g, q_g, b_g, g = a[2 * H:3 * H], q[2 * H:3 * H], bias[2 * H:3 * H], gt[2 * H:3 * H]
             for j in range(H):
-                c_new[j] = f[j] * c_old[j] + i[j] * g[j]
+                g[j] = _tanh(a_g[j] + q_g[j] + b_g[j])
+            a_o, q_o, b_o, o = a[3 * H:], q[3 * H:], bias[3 * H:], gt[3 * H:]
             for j in range(H):
-                rb[j] = o[j] * _tanh(c_new[j])
+                o[j] = _sigmoid(a_o[j] + q_o[j] + b_o[j])
+            i, f = gt[:H], gt[H:2 * H]
+            for j in range(H):
+                cj = f[j] * c_old[j] + i[j] * g[j]
+                t = _tanh(cj)
+                c_new[j] = cj
+                tc[j] = t   # saved: backward needs it too
+                rb[j] = o[j] * t
         if proj:
             gemm(1.0, r, w_hr_t, 0.0, hr, False, False)
             _write_state(s, perm, lens, hr, hs, y)
@@ -288,42 +299,50 @@ def _rnn_backward(relu, s0, s1, perm, lens, w_hh, hs, dy, dh, dA, d, carry):
 
 
 @njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
-def _lstm_backward(proj, s0, s1, perm, lens, w_hh, w_hr, cs, gates, dy, dh, dc, dA, dsteps, d, dr, tc, carry):
+def _lstm_backward(proj, s0, s1, perm, lens, w_hh, w_hr, cs, gates, tcs, saved_tc, dy, dh, dc, dA, dsteps, d, dr,
+                   carry):
     B, G = dA.shape[1:]
     H = G // 4
     one = _one(dA[0, 0, 0])
     zero = one * 0
+    shortest = lens.min()
+    own_tc = np.empty(H, dA.dtype)   # tanh(c') of one row when the forward did not keep it
+    no_dy = np.zeros(H, dA.dtype)    # with a projection dy is already inside dr
     for s in range(s1 - 1, s0 - 1, -1):
-        _upstream(s, perm, lens, dy, dh, d)
         if proj:
+            _upstream(s, perm, lens, dy, dh, d)
             dsteps[s] = d
             gemm(1.0, d, w_hr, 0.0, dr, False, False)   # dL/dr = dL/dh W_hr
-            src = dr
-        else:
-            src = d
         for b in range(B):
             if s >= lens[b]:
                 dA[s - s0, b] = zero
                 continue
-            gt, da, dcs, c_old, c_new, row = gates[s, b], dA[s - s0, b], dc[b], cs[s, b], cs[s + 1, b], src[b]
+            gt, da, dcs, c_old = gates[s, b], dA[s - s0, b], dc[b], cs[s, b]
+            # dL/dr = row + up: dL/dh W_hr (+ 0) with a projection, else dh + dy, summed here
+            row, up = (dr[b], no_dy) if proj else (dh[b], dy[perm[s, b], b])
+            if saved_tc:
+                tc = tcs[s, b]
+            else:
+                tc, c_new = own_tc, cs[s + 1, b]
+                for j in range(H):
+                    tc[j] = _tanh(c_new[j])
             i, f, g, o = gt[:H], gt[H:2 * H], gt[2 * H:3 * H], gt[3 * H:]
             da_i, da_f, da_g, da_o = da[:H], da[H:2 * H], da[2 * H:3 * H], da[3 * H:]
-            for j in range(H):
-                tc[j] = _tanh(c_new[j])
-            for j in range(H):
-                dcs[j] += row[j] * o[j] * (one - tc[j] * tc[j])   # dL/dc' of this step
-            for j in range(H):
-                da_o[j] = row[j] * tc[j] * o[j] * (one - o[j])
-            for j in range(H):
-                da_i[j] = dcs[j] * g[j] * i[j] * (one - i[j])
-            for j in range(H):
-                da_f[j] = dcs[j] * c_old[j] * f[j] * (one - f[j])
-            for j in range(H):
-                da_g[j] = dcs[j] * i[j] * (one - g[j] * g[j])
-            for j in range(H):
-                dcs[j] *= f[j]                                     # carried to step s - 1
-        gemm(1.0, dA[s - s0], w_hh, 0.0, carry, False, False)
-        _take_carry(s, lens, carry, dh)
+            for j in range(H):   # one pass: every operand read once, in L1
+                t = tc[j]
+                oj, fj, ij, gj = o[j], f[j], i[j], g[j]
+                rj = row[j] + up[j]
+                dcj = dcs[j] + rj * oj * (one - t * t)   # dL/dc' of this step
+                da_o[j] = rj * t * oj * (one - oj)
+                da_i[j] = dcj * gj * ij * (one - ij)
+                da_f[j] = dcj * c_old[j] * fj * (one - fj)
+                da_g[j] = dcj * ij * (one - gj * gj)
+                dcs[j] = dcj * fj                              # carried to step s - 1
+        if s < shortest:   # every row runs this step: its dh is the product itself
+            gemm(1.0, dA[s - s0], w_hh, 0.0, dh, False, False)
+        else:
+            gemm(1.0, dA[s - s0], w_hh, 0.0, carry, False, False)
+            _take_carry(s, lens, carry, dh)
 
 
 @njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
@@ -415,6 +434,46 @@ def _chunks(T, n=8):
     return list(zip(bounds[:-1], bounds[1:]))
 
 
+_SCRATCH_MAX_BYTES = 16 << 20   # at most ~16 such arrays per thread: <= 256 MiB held
+_scratch_arrays = threading.local()
+
+
+def _scratch(role, shape, dtype):
+    """An uninitialised work array that never leaves the call (the forward's x W_ih^T, the
+    backward's dA, ...), kept per thread and reused by the next call of the same shape. Fresh
+    arrays of these sizes (megabytes) come from mmap and were faulted in page by page on every
+    call: 10-15 % of an LSTM forward+backward's time at 64->128, B32, T64. Arrays over
+    ``_SCRATCH_MAX_BYTES`` are not kept."""
+    dtype = np.dtype(dtype)
+    if int(np.prod(shape)) * dtype.itemsize > _SCRATCH_MAX_BYTES:
+        return np.empty(shape, dtype)
+    kept = getattr(_scratch_arrays, "kept", None)
+    if kept is None:
+        kept = _scratch_arrays.kept = {}
+    key = (role, shape, dtype)
+    a = kept.get(key)
+    if a is None:
+        if len(kept) >= 16:   # shapes keep changing (tests): start over rather than grow
+            kept.clear()
+        a = kept[key] = np.empty(shape, dtype)
+    return a
+
+
+def _ranges(T, helper):
+    """The step ranges of one call: ``_chunks`` when a helper thread overlaps each range's big
+    GEMMs with the loop, else one range: the GEMMs are then single calls over every step, which
+    run faster than eight smaller ones and need no partial sums."""
+    return [(0, T)] if helper is _INLINE else _chunks(T)
+
+
+def _gemm_into(a, b, out, add):
+    """out = a @ b, or out += a @ b when ``add``."""
+    if add:
+        out += a @ b
+    else:
+        np.matmul(a, b, out=out)
+
+
 class _Inline:
     """The helper when there is one thread: runs each submitted call at once."""
 
@@ -457,9 +516,10 @@ def _helper():
 # ---------------------------------------------------------------------------------------------
 
 def cpu_forward(mode, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, w_hr=None, lengths=None, reverse=False,
-                helper=None):
+                helper=None, keep=True):
     """Same contract as ``reference_forward``: returns ``(y, h_n, c_n, saved)``.
-    ``helper``: where the input projections run (None: ``_helper()``)."""
+    ``helper``: where the input projections run (None: ``_helper()``). ``keep=False``: no
+    backward will follow; saved is None and the states and gates live in scratch arrays."""
     T, B, I = x.shape
     G, P = w_hh.shape
     H = G // GATES[mode]
@@ -467,28 +527,34 @@ def cpu_forward(mode, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, w_hr=None, le
     perm, lens, identity = _order(lengths, T, B, reverse)
     x_steps = _by_step(x, perm, identity)
     bias = _folded_bias(mode, b_ih, b_hh, G, H, dtype)
-    hs = np.empty((T + 1, B, P), dtype)
+    # what backward needs comes from fresh arrays; without backward (keep=False) the same
+    # arrays are per-thread scratch, warm in the caches from the last call
+    kept = (lambda role, shape: np.empty(shape, dtype)) if keep else (lambda role, shape: _scratch(role, shape, dtype))
+    hs = kept("hs", (T + 1, B, P))
     hs[0] = h0
     y = np.empty((T, B, P), dtype)
     hp = np.empty((B, G), dtype)
     cs = gates = hn = None
     w_hh_t = np.ascontiguousarray(w_hh.T)  # pre-packed: (P, G) rows make each step's GEMM "NN"
     if mode == "LSTM":
-        cs = np.empty((T + 1, B, H), dtype)
+        cs = kept("cs", (T + 1, B, H))
         cs[0] = c0
         proj = w_hr is not None
         w_hr_t = np.ascontiguousarray(w_hr.T) if proj else np.empty((1, 1), dtype)
         r, hr = np.empty((B, H), dtype), np.empty((B, P), dtype)
     if mode in ("LSTM", "GRU"):
-        gates = np.empty((T, B, G), dtype)
+        gates = kept("gates", (T, B, G))
+    if mode == "LSTM":
+        hn = kept("hn", (T, B, H))   # tanh(c') by step, in the slot GRU uses for hn
     if mode == "GRU":
-        hn = np.empty((T, B, H), dtype)
+        hn = kept("hn", (T, B, H))
         b_hn = np.zeros(H, dtype) if b_hh is None else np.ascontiguousarray(b_hh[2 * H:])
         hnew = np.empty((B, H), dtype)
 
-    ranges = _chunks(T)
+    helper = _helper() if helper is None else helper
+    ranges = _ranges(T, helper)
     longest = max(s1 - s0 for s0, s1 in ranges)
-    ring = np.empty((2, longest, B, G), dtype)   # x W_ih^T of two step ranges: being used, next
+    ring = _scratch("xa", (min(2, len(ranges)), longest, B, G), dtype)   # x W_ih^T of two ranges: in use, next
 
     def project(k):
         s0, s1 = ranges[k]
@@ -500,11 +566,10 @@ def cpu_forward(mode, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, w_hr=None, le
         if mode in ("RNN_TANH", "RNN_RELU"):
             _rnn_forward(mode == "RNN_RELU", s0, s1, xa, bias, perm, lens, w_hh_t, hs, y, hp)
         elif mode == "LSTM":
-            _lstm_forward(proj, s0, s1, xa, bias, perm, lens, w_hh_t, w_hr_t, hs, cs, gates, y, hp, r, hr)
+            _lstm_forward(proj, s0, s1, xa, bias, perm, lens, w_hh_t, w_hr_t, hs, cs, gates, hn, y, hp, r, hr)
         else:
             _gru_forward(s0, s1, xa, bias, perm, lens, w_hh_t, b_hn, hs, gates, hn, y, hp, hnew)
 
-    helper = _helper() if helper is None else helper
     with _one_blas_thread():
         pending = [helper.submit(project, k) for k in range(min(2, len(ranges)))]
         for k in range(len(ranges)):
@@ -513,7 +578,7 @@ def cpu_forward(mode, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, w_hr=None, le
             if k + 2 < len(ranges):   # its buffer is free now
                 pending.append(helper.submit(project, k + 2))
     c_n = None if cs is None else cs[T].copy()
-    return y, hs[T].copy(), c_n, (hs, cs, gates, hn)
+    return y, hs[T].copy(), c_n, ((hs, cs, gates, hn) if keep else None)
 
 
 def cpu_backward(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse, saved, dy, dh_n, dc_n,
@@ -527,10 +592,14 @@ def cpu_backward(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse
     perm, lens, identity = _order(lengths, T, B, reverse)
     x_steps = _by_step(x, perm, identity)
     dh = np.zeros((B, P), dtype) if dh_n is None else np.array(dh_n, dtype)
-    ranges = _chunks(T)[::-1]   # the order the loop takes them in
+    helper = _helper() if helper is None else helper
+    ranges = _ranges(T, helper)[::-1]   # the order the loop takes them in
     longest = max(s1 - s0 for s0, s1 in ranges)
-    ring = np.empty((2, longest, B, G), dtype)   # dA of two step ranges: being made, being used
-    ring_hp = ring if mode != "GRU" else np.empty((2, longest, B, G), dtype)   # dHp (GRU's differs)
+    n_buf = min(2, len(ranges))
+    ring = _scratch("dA", (n_buf, longest, B, G), dtype)   # dA of two step ranges: being made, being used
+    ring_hp = ring if mode != "GRU" else _scratch("dHp", (n_buf, longest, B, G), dtype)   # dHp (GRU's differs)
+    if mode != "GRU":
+        xh_buf = _scratch("xh", (longest, B, I + P + 1), dtype)   # [x | h | 1] of one range
     d = np.empty((B, P), dtype)
     carry = np.empty((B, P), dtype)
     dc = dsteps = None
@@ -539,12 +608,19 @@ def cpu_backward(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse
         proj = w_hr is not None
         dsteps = np.zeros((T, B, P), dtype) if proj else np.empty((1, 1, 1), dtype)
         w_hr_or_dummy = w_hr if proj else np.empty((1, 1), dtype)
-        dr, tc = np.empty((B, H), dtype), np.empty(H, dtype)
+        dr = np.empty((B, H), dtype)
+        saved_tc = hn is not None   # tanh(c') from a forward that kept it
+        tcs = hn if saved_tc else cs
     dx_steps = np.empty((T, B, I), dtype)
-    dw_ih = np.zeros((G, I), dtype)
-    dw_hh = np.zeros((G, P), dtype)
-    db_ih = None if b_ih is None else np.zeros(G, dtype)
-    db_hh = None if b_hh is None else np.zeros(G, dtype)
+    # dA = dHp but for GRU: then one GEMM gives [dW_ih | dW_hh | db] = dA^T [x | h | 1] (the
+    # column of ones makes the bias gradient a by-product instead of a pass over dA)
+    merged = mode != "GRU"
+    if merged:
+        dw_xh = np.empty((G, I + P + 1), dtype)
+    else:
+        dw_ih, dw_hh = np.empty((G, I), dtype), np.empty((G, P), dtype)
+    db_ih = None if b_ih is None else np.empty(G, dtype)
+    db_hh = None if b_hh is None else np.empty(G, dtype)
 
     def loop(k):
         s0, s1 = ranges[k]
@@ -552,8 +628,8 @@ def cpu_backward(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse
         if mode in ("RNN_TANH", "RNN_RELU"):
             _rnn_backward(mode == "RNN_RELU", s0, s1, perm, lens, w_hh, hs, dy, dh, dA, d, carry)
         elif mode == "LSTM":
-            _lstm_backward(proj, s0, s1, perm, lens, w_hh, w_hr_or_dummy, cs, gates, dy, dh, dc, dA, dsteps,
-                           d, dr, tc, carry)
+            _lstm_backward(proj, s0, s1, perm, lens, w_hh, w_hr_or_dummy, cs, gates, tcs, saved_tc, dy, dh, dc,
+                           dA, dsteps, d, dr, carry)
         else:
             _gru_backward(s0, s1, perm, lens, w_hh, hs, gates, hn, dy, dh, dA, dHp, d, carry)
 
@@ -562,14 +638,24 @@ def cpu_backward(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse
         da = ring[k % 2, :s1 - s0].reshape(-1, G)
         dhp = ring_hp[k % 2, :s1 - s0].reshape(-1, G)
         np.matmul(da, w_ih, out=dx_steps[s0:s1].reshape(-1, I))
-        dw_ih[...] += da.T @ x_steps[s0:s1].reshape(-1, I)
-        dw_hh[...] += dhp.T @ hs[s0:s1].reshape(-1, P)
-        if db_ih is not None:
-            db_ih[...] += da.sum(axis=0)
-        if db_hh is not None:
-            db_hh[...] += dhp.sum(axis=0)
+        # the first range writes the sums, later ones add to them (no zeroed arrays, no
+        # temporaries when there is one range)
+        if merged:
+            xh = xh_buf[:s1 - s0]
+            np.concatenate((x_steps[s0:s1], hs[s0:s1]), axis=2, out=xh[:, :, :I + P])
+            xh[:, :, I + P] = 1
+            _gemm_into(da.T, xh.reshape(-1, I + P + 1), dw_xh, k > 0)
+            return
+        _gemm_into(da.T, x_steps[s0:s1].reshape(-1, I), dw_ih, k > 0)
+        _gemm_into(dhp.T, hs[s0:s1].reshape(-1, P), dw_hh, k > 0)
+        for db, rows in ((db_ih, da), (db_hh, dhp)):
+            if db is None:
+                continue
+            if k > 0:
+                db += rows.sum(axis=0)
+            else:
+                rows.sum(axis=0, out=db)
 
-    helper = _helper() if helper is None else helper
     with _one_blas_thread():
         pending = []
         for k in range(len(ranges)):
@@ -579,6 +665,12 @@ def cpu_backward(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse
             pending.append(helper.submit(weight_grads, k))
         for done in pending[-2:]:
             done.result()
+    if merged:
+        dw_ih, dw_hh = np.ascontiguousarray(dw_xh[:, :I]), np.ascontiguousarray(dw_xh[:, I:I + P])
+        if db_ih is not None:
+            db_ih[...] = dw_xh[:, I + P]
+        if db_hh is not None:
+            db_hh[...] = dw_xh[:, I + P]
 
     if identity:
         dx = dx_steps
@@ -587,7 +679,7 @@ def cpu_backward(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse
         dx[perm, np.arange(B)[None, :]] = dx_steps
     dw_hr = None
     if w_hr is not None:
-        r_steps = gates[:, :, 3 * H:] * np.tanh(cs[1:])
+        r_steps = gates[:, :, 3 * H:] * (hn if saved_tc else np.tanh(cs[1:]))
         dw_hr = dsteps.reshape(T * B, P).T @ r_steps.reshape(T * B, H)
     return dx, dh, dc, dw_ih, dw_hh, db_ih, db_hh, dw_hr
 
@@ -607,11 +699,11 @@ def _run_pair(calls):
         return [f.result() for f in futures]
 
 
-def cpu_forward_pair(mode, x, states, weights, lengths=None):
+def cpu_forward_pair(mode, x, states, weights, lengths=None, keep=True):
     """``cpu_forward`` of the forward (reverse=False) and the reverse direction, at once.
     ``states`` = [(h0, c0)] * 2, ``weights`` = [(w_ih, w_hh, b_ih, b_hh, w_hr)] * 2."""
     return _run_pair([
-        (lambda d=d: cpu_forward(mode, x, *states[d], *weights[d], lengths, bool(d), helper=_INLINE))
+        (lambda d=d: cpu_forward(mode, x, *states[d], *weights[d], lengths, bool(d), helper=_INLINE, keep=keep))
         for d in range(2)
     ])
 

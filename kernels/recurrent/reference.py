@@ -32,7 +32,9 @@ Saved for backward (the same tuple from every implementation)::
     cs     (T+1, B, H)  LSTM cell states by step, else None
     gates  (T, B, G)    LSTM [i f g o] and GRU [r z n] after their non-linearities, by step,
                         zero on padded steps; None for RNN (h' itself is hs[s+1])
-    hn     (T, B, H)    GRU only: the n-part of h W_hh^T + b_hh, needed for dr; else None
+    hn     (T, B, H)    GRU: the n-part of h W_hh^T + b_hh, needed for dr; LSTM: tanh(c')
+                        by step from the CPU kernel (its backward recomputes it when None, as
+                        the reference and CUDA kernels leave it); else None
 
 Backward walks the steps in reverse carrying dh (and dc). Per step, the gradient of the gate
 pre-activations splits into the part seen by the input projection (dA) and by the hidden one

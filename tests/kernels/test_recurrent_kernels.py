@@ -144,7 +144,7 @@ def test_dispatch_numpy_goes_to_cpu(monkeypatch):
     from tinymm.kernels.recurrent import cpu
 
     calls = []
-    monkeypatch.setattr(cpu, "cpu_forward", lambda *a: calls.append(a) or "cpu")
+    monkeypatch.setattr(cpu, "cpu_forward", lambda *a, **k: calls.append(a) or "cpu")
     assert R.forward("GRU", np.zeros((1, 1, 1)), None, None, None, None) == "cpu"
     with pytest.raises(ValueError, match="impl must be"):
         R.forward("GRU", np.zeros((1, 1, 1)), None, None, None, None, impl="gpu")
@@ -219,3 +219,36 @@ def test_cpu_step_ranges_inline_and_on_a_helper_thread(helper, mode, T, B, I, H,
         assert (g is None) == (w is None), name
         if w is not None:
             np.testing.assert_allclose(g, w, rtol=1e-9, atol=1e-11, err_msg=f"d{name} ({mode}, {helper})")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_cpu_forward_without_backward_gives_the_same_outputs(mode):
+    """keep=False (no backward will follow: scratch arrays, saved None) changes nothing else,
+    also when a second call reuses the scratch arrays of the first."""
+    rng = np.random.default_rng(7)
+    case = make_case(rng, mode, T=6, B=3, I=4, H=5, dtype=np.float32, ragged=True)
+    args = [case[k] for k in ("x", "h0", "c0", "w_ih", "w_hh", "b_ih", "b_hh", "w_hr", "lengths")]
+    want = R.forward(mode, *args, True, impl="cpu")
+    for _ in range(2):
+        got = R.forward(mode, *args, True, impl="cpu", keep=False)
+        assert got[3] is None
+        for g, w in zip(got[:3], want[:3]):
+            if w is not None:
+                np.testing.assert_array_equal(g, w)
+
+
+@pytest.mark.parametrize("proj", [0, 3])
+def test_cpu_lstm_backward_recomputes_tanh_c_when_saved_lacks_it(proj):
+    """The CPU forward keeps tanh(c') for backward (saved's fourth slot); a saved tuple without
+    it (the reference's) gives the same gradients."""
+    rng = np.random.default_rng(11)
+    case = make_case(rng, "LSTM", T=5, B=3, I=4, H=5, dtype=np.float64, proj=proj, ragged=True)
+    args = [case[k] for k in ("x", "h0", "c0", "w_ih", "w_hh", "b_ih", "b_hh", "w_hr", "lengths")]
+    y, h_n, c_n, saved = R.forward("LSTM", *args, False, impl="cpu")
+    assert saved[3] is not None
+    dy, dh, dc = rng.standard_normal(y.shape), rng.standard_normal(h_n.shape), rng.standard_normal(c_n.shape)
+    kept = R.backward("LSTM", *args, False, saved, dy, dh, dc, impl="cpu")
+    recomputed = R.backward("LSTM", *args, False, saved[:3] + (None,), dy, dh, dc, impl="cpu")
+    for name, a, b in zip(GRAD_NAMES, kept, recomputed):
+        if a is not None:
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14, err_msg=name)

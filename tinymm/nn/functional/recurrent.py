@@ -14,7 +14,7 @@ RuntimeError, as PyTorch raises, and a ValueError, as the rest of tinymm raises.
 """
 from __future__ import annotations
 
-from tinymm.autograd import Function
+from tinymm.autograd import Function, is_grad_enabled
 from tinymm.ops._util import xp_of
 from tinymm.tensor import Tensor
 
@@ -35,8 +35,10 @@ class RecurrentFn(Function):
 
         xp = xp_of(x)
         arrays = [None if a is None else xp.ascontiguousarray(a) for a in (x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr)]
-        y, h_n, c_n, saved = K.forward(mode, *arrays, lengths=lengths, reverse=reverse)
-        ctx.save_for_backward(*arrays, saved)
+        keep = is_grad_enabled() and any(ctx.needs_input_grad)   # will backward run?
+        y, h_n, c_n, saved = K.forward(mode, *arrays, lengths=lengths, reverse=reverse, keep=keep)
+        if keep:
+            ctx.save_for_backward(*arrays, saved)
         ctx.meta = (mode, lengths, reverse)
         return (y, h_n) if c_n is None else (y, h_n, c_n)
 
@@ -77,8 +79,10 @@ class BidirectionalFn(Function):
         x = c(x)
         states = [(c(h0_f), c(c0_f)), (c(h0_r), c(c0_r))]
         weights = [tuple(c(w) for w in ws[:5]), tuple(c(w) for w in ws[5:])]
-        results = K.forward_bidirectional(mode, x, states, weights, lengths)
-        ctx.save_for_backward(x, states, weights, [r[3] for r in results])
+        keep = is_grad_enabled() and any(ctx.needs_input_grad)
+        results = K.forward_bidirectional(mode, x, states, weights, lengths, keep=keep)
+        if keep:
+            ctx.save_for_backward(x, states, weights, [r[3] for r in results])
         ctx.meta = (mode, lengths)
         y = xp.concatenate([results[0][0], results[1][0]], axis=2)
         if mode == "LSTM":
