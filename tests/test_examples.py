@@ -12,7 +12,7 @@ EXAMPLES = sorted(f for f in os.listdir(os.path.join(ROOT, "examples")) if f.end
 QUICK = {"two_spirals.py": ["--quick"],
          "image_classifier.py": ["--tiny"], "audio_visual.py": ["--tiny"], "video_motion.py": ["--tiny"]}
 # --- text examples (issues 14 and 17): seconds-long settings
-QUICK.update({"text_classifier.py": ["--tiny"], "pretrained_minilm.py": ["--tiny"]})
+QUICK.update({"text_classifier.py": ["--tiny"], "pretrained_minilm.py": ["--tiny"], "vqa_fusion.py": ["--tiny"]})
 
 
 @pytest.mark.parametrize("script", EXAMPLES)
