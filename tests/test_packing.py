@@ -60,3 +60,21 @@ def test_backward_matches_finite_differences(op):
     probe = x0.copy()
     num = numeric_grad(lambda: float((fn(tm.tensor(probe)).numpy() * w).sum()), probe)
     np.testing.assert_allclose(x.grad.numpy(), num, rtol=1e-7, atol=1e-8)
+
+
+def test_bad_rows_and_shapes_are_refused_with_the_numbers():
+    x = tm.randn(6, 2)
+    with pytest.raises(TypeError, match="1-D integer"):
+        pack_rows(x, np.array([0.0, 1.0]))
+    with pytest.raises(ValueError, match=r"in \[0, 6\).*\[1, 6\]"):
+        pack_rows(x, np.array([1, 6]))
+    with pytest.raises(ValueError, match="ascending, unique"):
+        pack_rows(x, np.array([2, 1]))
+    with pytest.raises(RuntimeError, match="3 rows for 6 packed tokens"):
+        unpack_rows(x, np.array([0, 1, 2]), 8)
+    with pytest.raises(RuntimeError, match="4-D"):
+        rows_to_heads(x, np.arange(6), 2, 3)
+    with pytest.raises(RuntimeError, match="4-D"):
+        heads_to_rows(x, np.arange(6))
+    with pytest.raises(ValueError, match=r"in \[0, 6\)"):
+        heads_to_rows(tm.randn(2, 1, 3, 4), np.array([0, 7]))

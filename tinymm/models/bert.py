@@ -30,7 +30,7 @@ import numpy as np
 
 from tinymm import nn
 from tinymm.nn import functional as F
-from tinymm.nn.functional.packing import heads_to_rows, pack_rows, rows_to_heads, unpack_rows
+from tinymm.nn.functional.packing import HeadsToRows, PackRows, RowsToHeads, UnpackRows
 from tinymm import ops as O
 from tinymm.serialization import CheckpointError, read_header
 from tinymm.tensor import Tensor
@@ -120,7 +120,8 @@ class BertSelfAttention(nn.Module):
         self.dropout_p = cfg.attention_probs_dropout_prob
 
     def forward(self, h, key_mask, packing=None):
-        """h: (B, N, C), or (T, C) real-token rows when ``packing`` = (B, N, rows) is given."""
+        """h: (B, N, C), or (T, C) real-token rows when ``packing`` = (B, N, rows, (b, n) of each
+        row) is given."""
         b, n, c = h.shape if packing is None else (packing[0], packing[1], h.shape[-1])
         # One GEMM for q, k and v (the three weights stacked, a 3C×C copy per call, far cheaper
         # than the (B·N)×C activations), then one copy to the heads layout the kernel wants.
@@ -130,13 +131,13 @@ class BertSelfAttention(nn.Module):
         if packing is None:
             qkv = qkv.reshape(b, n, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4).contiguous()  # (3, B, H, N, D)
         else:
-            qkv = rows_to_heads(qkv.reshape(-1, 3, self.num_heads, self.head_dim), packing[2], b, n)  # (3, B, H, N, D)
+            qkv = RowsToHeads.apply(qkv.reshape(-1, 3, self.num_heads, self.head_dim), packing[3], b, n)  # (3, B, H, N, D)
         q, k, v = qkv[0], qkv[1], qkv[2]                                        # (B, H, N, D) each
         o = F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask,
                                            dropout_p=self.dropout_p, training=self.training)  # (B, H, N, D)
         if packing is None:
             return o.transpose(1, 2).reshape(b, n, c)                           # (B, N, C)
-        return heads_to_rows(o, packing[2]).reshape(-1, c)                      # (T, C)
+        return HeadsToRows.apply(o, packing[3]).reshape(-1, c)                  # (T, C)
 
 
 class BertSelfOutput(nn.Module):
@@ -264,16 +265,17 @@ class BertModel(nn.Module):
                                  f"[{mask.min()}, {mask.max()}]")
             if not mask.all():  # an all-ones mask changes nothing: skip the masked kernel path
                 key_mask = Tensor(mask.astype(bool).reshape(b, 1, 1, n), device=device)   # (B, 1, 1, N)
+                # the packing Functions trust these: built once here from the checked mask
                 rows = Tensor(np.flatnonzero(mask.reshape(-1)), device=device).data         # (T,) real tokens
-                packing = (b, n, rows)
+                packing = (b, n, rows, divmod(rows, n))
         h = self.embeddings(Tensor(ids, device=device), Tensor(types, device=device))    # (B, N, C)
         if packing is None:
             h = self.encoder(h, key_mask)                                              # (B, N, C)
         else:
             c = h.shape[-1]
-            h = pack_rows(h.reshape(b * n, c), packing[2])                             # (T, C)
+            h = PackRows.apply(h.reshape(b * n, c), rows)                              # (T, C)
             h = self.encoder(h, key_mask, packing)                                     # (T, C)
-            h = unpack_rows(h, packing[2], b * n).reshape(b, n, c)                     # (B, N, C), zeros at padding
+            h = UnpackRows.apply(h, rows, b * n).reshape(b, n, c)                      # (B, N, C), zeros at padding
         pooled = self.pooler(h) if self.pooler is not None else None                   # (B, C)
         return h, pooled
 

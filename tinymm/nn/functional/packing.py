@@ -8,7 +8,9 @@ model can run them on the packed (T, ...) rows and pay for T tokens instead of B
 mixes positions; it unpacks to (B, N, ...) and masks the padded keys.
 
 ``rows`` is the flat index (``b·N + n``) of each real token, ascending and unique (what
-``np.flatnonzero(mask)`` gives); both ops trust it (the caller builds it from a checked mask).
+``np.flatnonzero(mask)`` gives). The public functions below check it and the shapes; the
+``Function`` classes trust them, so a model that checked its mask once calls those directly in
+every layer (``BertModel`` does, with ``divmod(rows, N)`` computed once for the heads layout).
 
     pack_rows(x (B·N, F...), rows (T,))   → (T, F...)     backward: scatter into zeros
     unpack_rows(x (T, F...), rows, total) → (total, F...) zeros at the other rows; backward: gather
@@ -21,7 +23,8 @@ mixes positions; it unpacks to (B, N, ...) and masks the padded keys.
 from __future__ import annotations
 
 from tinymm.autograd import Function
-from tinymm.ops._util import xp_of
+from tinymm.ops._util import ShapeError, xp_of
+from tinymm.ops.convert import as_tensor
 
 
 def _scatter(x, rows, total):
@@ -60,12 +63,14 @@ def _heads_view(a):
 
 
 class RowsToHeads(Function):
+    """``index`` = (b, n) of each real token, ``divmod(rows, length)``."""
+
     @staticmethod
-    def forward(ctx, x, rows, batch, length):
-        ctx.index = divmod(rows, length)                        # (b, n) of each real token
+    def forward(ctx, x, index, batch, length):
+        ctx.index = index
         t, p, h, d = x.shape
         out = xp_of(x).zeros((p, batch, h, length, d), dtype=x.dtype)
-        _heads_view(out)[ctx.index] = x
+        _heads_view(out)[index] = x
         return out
 
     @staticmethod
@@ -74,10 +79,12 @@ class RowsToHeads(Function):
 
 
 class HeadsToRows(Function):
+    """``index`` = (b, n) of each real token, ``divmod(rows, N)``."""
+
     @staticmethod
-    def forward(ctx, o, rows):
-        ctx.index, ctx.shape = divmod(rows, o.shape[2]), o.shape
-        return o.transpose(0, 2, 1, 3)[ctx.index]                # (T, H, D)
+    def forward(ctx, o, index):
+        ctx.index, ctx.shape = index, o.shape
+        return o.transpose(0, 2, 1, 3)[index]                    # (T, H, D)
 
     @staticmethod
     def backward(ctx, g):
@@ -86,22 +93,48 @@ class HeadsToRows(Function):
         return out
 
 
+def _checked_rows(name, rows, total, count=None):
+    """``rows`` as an index array on its own device, after the checks the Functions skip."""
+    r = as_tensor(rows, name).data
+    if r.ndim != 1 or r.dtype.kind not in "iu":
+        raise TypeError(f"{name}: rows must be a 1-D integer array, got {r.dtype} of shape {tuple(r.shape)}")
+    if count is not None and r.shape[0] != count:
+        raise ShapeError(f"{name}: {r.shape[0]} rows for {count} packed tokens")
+    if r.size and (int(r.min()) < 0 or int(r.max()) >= total or bool((r[1:] <= r[:-1]).any())):
+        raise ValueError(f"{name}: rows must be ascending, unique and in [0, {total}), "
+                         f"got values in [{int(r.min())}, {int(r.max())}]")
+    return r
+
+
+def _checked_x(name, x, ndim=None):
+    x = as_tensor(x, name)
+    if (ndim is not None and x.ndim != ndim) or x.ndim == 0:
+        raise ShapeError(f"{name}: expected a {ndim or 'at least 1'}-D input, got shape {tuple(x.shape)}")
+    return x
+
+
 def rows_to_heads(x, rows, batch: int, length: int):
     """Real-token rows (T, P, H, D) → (P, B, H, N, D), the layout attention wants, zeros at
     padded positions."""
-    return RowsToHeads.apply(x, rows, batch, length)
+    x = _checked_x("rows_to_heads", x, 4)
+    r = _checked_rows("rows_to_heads", rows, batch * length, x.shape[0])
+    return RowsToHeads.apply(x, divmod(r, length), batch, length)
 
 
 def heads_to_rows(o, rows):
     """Attention's output (B, H, N, D) → the real tokens' rows (T, H, D)."""
-    return HeadsToRows.apply(o, rows)
+    o = _checked_x("heads_to_rows", o, 4)
+    r = _checked_rows("heads_to_rows", rows, o.shape[0] * o.shape[2])
+    return HeadsToRows.apply(o, divmod(r, o.shape[2]))
 
 
 def pack_rows(x, rows):
     """The rows of ``x`` (first axis) listed in ``rows``, as a new (len(rows), ...) Tensor."""
-    return PackRows.apply(x, rows)
+    x = _checked_x("pack_rows", x)
+    return PackRows.apply(x, _checked_rows("pack_rows", rows, x.shape[0]))
 
 
 def unpack_rows(x, rows, total: int):
     """A (total, ...) Tensor holding ``x[i]`` at row ``rows[i]`` and zeros elsewhere."""
-    return UnpackRows.apply(x, rows, total)
+    x = _checked_x("unpack_rows", x)
+    return UnpackRows.apply(x, _checked_rows("unpack_rows", rows, total, x.shape[0]), total)
