@@ -43,6 +43,15 @@ def test_pretrain_tiny_reports_recall_and_saves_the_model(tmp_path):
         np.testing.assert_allclose([again[direction][k] for k in (1, 5, 10)],
                                    [report[direction][k] for k in ("1", "5", "10")])
 
+    # `tinymm eval` on a pretrain run reports the same recall; `predict` says why it cannot answer
+    r = tinymm("eval", str(out), "--num-samples", "64", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    i2t = next(line for line in r.stdout.splitlines() if line.strip().startswith("image→text")).split()[1:]
+    assert [float(v) for v in i2t] == [round(100 * report["i2t"][k], 1) for k in ("1", "5", "10")]
+    r = tinymm("predict", str(out), cwd=tmp_path)
+    assert r.returncode != 0 and "contrastive model" in r.stderr and "tinymm eval" in r.stderr
+    assert "Traceback" not in r.stderr
+
 
 def test_pretrain_help():
     r = tinymm("pretrain", "--help", cwd=None)

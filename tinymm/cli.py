@@ -5,7 +5,8 @@ library; the logic lives below.
     tinymm bench NAME [ARGS...]      run a benchmark shipped with tinymm (``tinymm bench --list``)
     tinymm data summary --task vqa   sizes, class balance, single-modality baselines
     tinymm train [--task vqa]        train a model end to end (progress, checkpoints, plots, report)
-    tinymm eval RUN_DIR              metrics of a trained run; tinymm predict RUN_DIR --index I
+    tinymm eval RUN_DIR              metrics of a trained run (recall for a pretrain run)
+    tinymm predict RUN_DIR --index I one sample's answer beside the truth
     tinymm encode TEXT...            cosine similarities under all-MiniLM-L6-v2 (--model NAME|DIR)
     tinymm pretrain                  contrastive (CLIP) pretraining; recall@1/5/10 on held-out pairs
 """
@@ -288,11 +289,18 @@ def cmd_train(args) -> int:
 
 
 def _eval(args) -> int:
-    from tinymm.train.runs import evaluate_model, format_report, load_run
+    from tinymm.train.runs import evaluate_model, format_report, is_contrastive, load_run
 
     model, rec, doc = load_run(args.run_dir, device=args.device)
+    name = doc.get("model") or doc.get("resolved", {}).get("model")
+    if is_contrastive(model):  # a `tinymm pretrain` run: its measure is retrieval, not accuracy
+        from tinymm.train.pretrain import format_retrieval, retrieval_report
+
+        res = retrieval_report(model, rec, args.split, args.num_samples, device=args.device)
+        print(format_retrieval(res, f"{name} on {doc['task']} ({args.run_dir})"))
+        return 0
     res = evaluate_model(model, rec, args.split, args.num_samples, device=args.device)
-    print(format_report(res, f"{doc['model']} on {doc['task']} ({args.run_dir})"))
+    print(format_report(res, f"{name} on {doc['task']} ({args.run_dir})"))
     return 0
 
 

@@ -171,9 +171,17 @@ def load_run(run_dir, device: str = "cpu"):
     return model, rec, doc
 
 
+def is_contrastive(model) -> bool:
+    """True for a dual encoder (a `tinymm pretrain` run's model): it ranks pairs, it has no classes."""
+    return hasattr(model, "encode_image") and hasattr(model, "encode_text")
+
+
 def predict_one(run_dir, index: int, split: str = "test", device: str = "cpu") -> dict:
     """One sample's inputs (as text), the model's top answers and the truth."""
     model, rec, _ = load_run(run_dir, device)
+    if is_contrastive(model):
+        raise ValueError(f"{run_dir} holds a contrastive model ({type(model).__name__}): it ranks captions and "
+                         f"has no answers to predict; `tinymm eval {run_dir}` gives its retrieval recall")
     ds = load_task(rec.task, split, image_size=rec.image_size)
     if not 0 <= index < len(ds):
         raise IndexError(f"--index {index} is outside the {split} split (0..{len(ds) - 1})")
