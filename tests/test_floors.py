@@ -7,7 +7,7 @@ the implicit import of parent packages is Python's mechanics, not a dependency, 
 
 Floors (DESIGN.md): 1 kernels; 2 backend, _atomic; 3 tensor, autograd, ops, factories,
 serialization and the ``tinymm`` package itself; 4 nn.functional; 5 nn (+ nn.utils); 6 optim,
-metrics, data; 7 models; 8 train; 9 cli. Inside a floor, imports are free as long as they form
+metrics, data, utils (torch.utils.data); 7 models; 8 train; 9 cli. Inside a floor, imports are free as long as they form
 no cycle. Extra rules: metrics works on plain arrays (never imports Tensor or anything of floor
 3–5); data never imports nn; nothing imports torch (it is only a test oracle); and a private
 name (``_helper``) is used only inside its own module: ``from m import _helper`` and
@@ -37,6 +37,7 @@ FLOORS = {
     "tinymm.optim": 6,
     "tinymm.metrics": 6,
     "tinymm.data": 6,
+    "tinymm.utils": 6,
     "tinymm.models": 7,
     "tinymm.train": 8,
     "tinymm.cli": 9,

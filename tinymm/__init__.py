@@ -17,8 +17,11 @@ import importlib as _importlib
 
 import numpy as _np
 
-from tinymm.autograd import Function, enable_grad, gradcheck, is_grad_enabled, no_grad, set_grad_enabled
-from tinymm.backend import cuda_available, get_default_dtype, manual_seed, set_default_dtype
+from tinymm import cuda
+from tinymm.autograd import Function, enable_grad, gradcheck, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
+from tinymm.backend import Generator, cuda_available, default_generator, get_default_dtype, manual_seed, set_default_dtype
+from tinymm.dtypes import finfo, iinfo
+from tinymm.random import get_rng_state, initial_seed, seed, set_rng_state
 from tinymm.factories import (
     arange,
     empty,
@@ -44,7 +47,7 @@ from tinymm.factories import (
 )
 from tinymm.ops import *  # noqa: F403  (the ops table's exports: tinymm.ops.__all__)
 from tinymm.serialization import load, save
-from tinymm.tensor import Tensor, device
+from tinymm.tensor import Size, Tensor, device
 
 float32 = _np.dtype(_np.float32)
 float64 = _np.dtype(_np.float64)
@@ -85,4 +88,4 @@ def __getattr__(name):
     raise AttributeError(f"module 'tinymm' has no attribute {name!r}")
 
 
-_LAZY_SUBPACKAGES = ("nn", "optim", "data", "metrics", "models", "train")
+_LAZY_SUBPACKAGES = ("nn", "optim", "data", "metrics", "models", "train", "utils")

@@ -76,6 +76,28 @@ class enable_grad(set_grad_enabled):
         super().__init__(True)
 
 
+class inference_mode(set_grad_enabled):
+    """``with inference_mode():``, ``@inference_mode()`` or bare ``@inference_mode``: as
+    ``no_grad`` (tinymm has no separate inference tensors, so this is exactly no_grad);
+    ``inference_mode(False)`` leaves grad mode as it is."""
+
+    def __new__(cls, mode=True):
+        if callable(mode):  # used as a bare decorator: mode is the decorated function
+            return cls(True)(mode)
+        return super().__new__(cls)
+
+    def __init__(self, mode: bool = True):
+        super().__init__(not mode and _grad_enabled)
+        self.mode = bool(mode)
+        self.prev = None
+
+    def __enter__(self):
+        global _grad_enabled
+        self.prev = _grad_enabled
+        _grad_enabled = _grad_enabled and not self.mode
+        return self
+
+
 # ----------------------------------------------------------------------------- Function
 
 
@@ -225,6 +247,19 @@ def _accumulate_leaf(t, g, fresh: bool) -> None:
         t.grad.data += g
 
 
+def _run_hooks(t, g):
+    """``t``'s gradient ``g`` after its hooks (each may return a replacement Tensor)."""
+    for hook in list(t._hooks):
+        r = hook(Tensor._wrap(g))
+        if r is not None:
+            r = r.data if isinstance(r, Tensor) else r
+            if tuple(r.shape) != tuple(g.shape):
+                raise RuntimeError(f"hook {getattr(hook, '__name__', hook)!r} returned a gradient of shape "
+                                   f"{tuple(r.shape)}, expected {tuple(g.shape)}")
+            g = r.astype(g.dtype, copy=False)
+    return g
+
+
 def _is_fresh(g, ctx, out_grads, in_grads, t) -> bool:
     """Whether ``g``, returned by ``ctx``'s backward for input ``t``, may become ``t.grad``."""
     if getattr(g, "base", 0) is not None:
@@ -265,6 +300,9 @@ def run_backward(root, grad=None, retain_graph: bool = False) -> None:
         seed_fresh = False  # the caller's array: never adopted, never written
 
     if root._node is None:  # a leaf: its gradient is just the seed
+        if root._hooks:
+            g = _run_hooks(root, g)
+            seed_fresh = False
         _accumulate_leaf(root, g, seed_fresh)
         return
 
@@ -272,12 +310,26 @@ def run_backward(root, grad=None, retain_graph: bool = False) -> None:
     order = _topological_order(root_ctx)
     pending = {id(root_ctx): [None] * root_ctx.n_outputs}
     pending[id(root_ctx)][root_idx] = g
+    # Non-leaf tensors with hooks or retain_grad, by their node: their gradient is complete
+    # (every consumer has run) when that node is reached. Leaves with hooks collect their
+    # contributions in hooked_leaves and get them, summed and hooked, at the end.
+    watched = {}
+    hooked_leaves = {}
+    if root._hooks or root._retain_grad:
+        watched[id(root_ctx)] = {root_idx: root}
     prev_mode, _grad_enabled = _grad_enabled, False
     try:
         for ctx in reversed(order):
             out_grads = pending.pop(id(ctx), None)
             if out_grads is None:  # no gradient reached this node
                 continue
+            for i, t in watched.pop(id(ctx), {}).items():
+                if out_grads[i] is None:
+                    continue
+                if t._hooks:
+                    out_grads[i] = _run_hooks(t, out_grads[i])
+                if t._retain_grad:
+                    _accumulate_leaf(t, out_grads[i], False)
             if ctx.n_outputs > 1:
                 for i, og in enumerate(out_grads):
                     if og is None:
@@ -297,11 +349,15 @@ def run_backward(root, grad=None, retain_graph: bool = False) -> None:
                     )
                 node = t._node
                 if node is None:
+                    if t._hooks:
+                        prev = hooked_leaves.get(id(t))
+                        hooked_leaves[id(t)] = (t, ig if prev is None else prev[1] + ig)
+                        continue
                     _accumulate_leaf(t, ig, t.grad is None and _is_fresh(ig, ctx, out_grads, in_grads, t))
                     continue
-                if t._retain_grad:
-                    _accumulate_leaf(t, ig, False)
                 parent, i = node
+                if t._hooks or t._retain_grad:
+                    watched.setdefault(id(parent), {})[i] = t
                 slot = pending.get(id(parent))
                 if slot is None:
                     slot = pending[id(parent)] = [None] * parent.n_outputs
@@ -309,6 +365,8 @@ def run_backward(root, grad=None, retain_graph: bool = False) -> None:
             if not retain_graph:
                 ctx.saved = ()
                 ctx.freed = True
+        for t, g in hooked_leaves.values():
+            _accumulate_leaf(t, _run_hooks(t, g), False)
     finally:
         _grad_enabled = prev_mode
 

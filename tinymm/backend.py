@@ -124,20 +124,109 @@ _np_rng = np.random.default_rng()
 _cupy_rng = None
 
 
-def manual_seed(seed: int) -> None:
-    """Seed every generator tinymm draws from (NumPy's, and CuPy's when used)."""
+def _fresh_seed() -> int:
+    """A seed from the OS, as ``torch.seed()`` draws one (63 bits, so it fits an int64)."""
+    return int(np.random.SeedSequence().entropy % (2**63))
+
+
+def manual_seed(seed: int) -> "Generator":
+    """Seed every generator tinymm draws from (NumPy's, and CuPy's when used); returns the
+    default generator, as ``torch.manual_seed`` does."""
     global _np_rng, _cupy_rng, _SEED
     _SEED = int(seed)
     _np_rng = np.random.default_rng(_SEED)
     _cupy_rng = None  # re-created lazily from the same seed on first CUDA draw
+    return default_generator
 
 
-def rng(device: str = "cpu"):
-    """The generator for ``device``: a ``numpy.random.Generator`` or CuPy's equivalent."""
+def seed() -> int:
+    """Seed the default generator from the OS and return that seed."""
+    s = _fresh_seed()
+    manual_seed(s)
+    return s
+
+
+def initial_seed() -> int:
+    """The seed the default generator was last seeded with (one is drawn on first ask)."""
+    if _SEED is None:
+        seed()
+    return _SEED
+
+
+def rng(device: str = "cpu", generator=None):
+    """The generator for ``device``: a ``numpy.random.Generator`` or CuPy's equivalent;
+    ``generator`` (a :class:`Generator`) replaces the default one."""
     global _cupy_rng
+    if generator is not None:
+        return generator.draws(device)
     if parse_device(device) == "cpu":
         return _np_rng
     if _cupy_rng is None:
         xp = array_module("cuda")
         _cupy_rng = xp.random.default_rng(_SEED)
     return _cupy_rng
+
+
+class Generator:
+    """A random generator of its own, as ``torch.Generator``: pass it as ``generator=`` to
+    ``randn``/``rand``/``randint``/``randperm``/``random_split``/``DataLoader`` to draw
+    from it instead of the default generator. ``Generator().manual_seed(0)`` returns itself.
+
+    A CPU generator is a ``numpy.random.Generator`` (PCG64), a CUDA one CuPy's; the streams
+    are not PyTorch's (the same seed gives other numbers than in PyTorch)."""
+
+    def __init__(self, device="cpu"):
+        self.device = parse_device(device)
+        self._seed = _fresh_seed()
+        self._rng = None
+
+    def draws(self, device="cpu"):
+        """The array-module generator behind this one (for ``device``, which must be its own)."""
+        if parse_device(device) != self.device:
+            raise RuntimeError(f"Expected a '{parse_device(device)}' device type for generator but found '{self.device}'")
+        if self._rng is None:
+            xp = array_module(self.device)
+            self._rng = xp.random.default_rng(self._seed)
+        return self._rng
+
+    def manual_seed(self, seed: int) -> "Generator":
+        self._seed = int(seed)
+        self._rng = None
+        return self
+
+    def seed(self) -> int:
+        self.manual_seed(_fresh_seed())
+        return self._seed
+
+    def initial_seed(self) -> int:
+        return self._seed
+
+    def get_state(self) -> dict:
+        """The generator's state (NumPy's bit-generator state dict)."""
+        return self.draws(self.device).bit_generator.state
+
+    def set_state(self, state: dict) -> "Generator":
+        self.draws(self.device).bit_generator.state = state
+        return self
+
+
+class _DefaultGenerator(Generator):
+    """``tinymm.default_generator``: the module-level CPU generator behind ``manual_seed``."""
+
+    def __init__(self):
+        self.device = "cpu"
+
+    def draws(self, device="cpu"):
+        return rng(device)
+
+    def manual_seed(self, seed: int) -> "Generator":
+        return manual_seed(seed)
+
+    def seed(self) -> int:
+        return seed()
+
+    def initial_seed(self) -> int:
+        return initial_seed()
+
+
+default_generator = _DefaultGenerator()

@@ -124,33 +124,34 @@ def eye(n, m=None, dtype=None, device="cpu", requires_grad=False) -> Tensor:
     return _finish(xp.eye(n, m, dtype=_dtype(dtype)), requires_grad)
 
 
-def randn(*size, dtype=None, device="cpu", requires_grad=False) -> Tensor:
-    """Standard normal draws."""
+def randn(*size, generator=None, dtype=None, device="cpu", requires_grad=False) -> Tensor:
+    """Standard normal draws (from ``generator`` when given, else the default generator)."""
     d = _dtype(dtype)
-    arr = backend.rng(device).standard_normal(_size(size), dtype=d if d in (np.float32, np.float64) else np.float64)
+    arr = backend.rng(device, generator).standard_normal(_size(size), dtype=d if d in (np.float32, np.float64) else np.float64)
     return _finish(arr.astype(d, copy=False), requires_grad)
 
 
-def rand(*size, dtype=None, device="cpu", requires_grad=False) -> Tensor:
-    """Uniform draws in [0, 1)."""
+def rand(*size, generator=None, dtype=None, device="cpu", requires_grad=False) -> Tensor:
+    """Uniform draws in [0, 1) (from ``generator`` when given)."""
     d = _dtype(dtype)
-    arr = backend.rng(device).random(_size(size), dtype=d if d in (np.float32, np.float64) else np.float64)
+    arr = backend.rng(device, generator).random(_size(size), dtype=d if d in (np.float32, np.float64) else np.float64)
     return _finish(arr.astype(d, copy=False), requires_grad)
 
 
-def randint(low, high=None, size=(), dtype=np.int64, device="cpu") -> Tensor:
+def randint(low, high=None, size=(), generator=None, dtype=np.int64, device="cpu") -> Tensor:
     """Integers in [low, high) (or [0, low) when high is omitted); PyTorch's
     ``randint(high, size)`` spelling is accepted too."""
     if isinstance(high, (tuple, list)):
         low, high, size = 0, low, high
     if high is None:
         low, high = 0, low
-    arr = backend.rng(device).integers(low, high, size=_size((size,)) if size != () else ())
+    arr = backend.rng(device, generator).integers(low, high, size=_size((size,)) if size != () else ())
     return Tensor._wrap(arr.astype(dtype))
 
 
-def randperm(n, device="cpu") -> Tensor:
-    return Tensor._wrap(backend.rng(device).permutation(int(n)).astype(np.int64))
+def randperm(n, generator=None, dtype=np.int64, device="cpu", requires_grad=False) -> Tensor:
+    """A random permutation of 0..n-1 (from ``generator`` when given)."""
+    return _finish(backend.rng(device, generator).permutation(int(n)).astype(np.dtype(dtype)), requires_grad)
 
 
 def zeros_like(t: Tensor, dtype=None, requires_grad=False) -> Tensor:

@@ -41,6 +41,13 @@ def storage_of(arr):
     return arr
 
 
+def _address(arr) -> int:
+    """The address of ``arr``'s first element (NumPy or CuPy)."""
+    if type(arr) is np.ndarray:
+        return arr.__array_interface__["data"][0]
+    return arr.data.ptr
+
+
 def storage_version(arr) -> int | None:
     """How many times ``arr``'s storage was written in place; None for a non-array."""
     if getattr(arr, "base", False) is False:  # Python scalars, None: nothing to track
@@ -98,6 +105,43 @@ class device(str):
 _CPU = device("cpu")
 
 
+class Size(tuple):
+    """A shape, as ``torch.Size``: a tuple (it compares equal to one) that also has
+    ``numel()``; slicing or adding to it gives a Size again."""
+
+    __slots__ = ()
+
+    def numel(self) -> int:
+        n = 1
+        for s in self:
+            n *= s
+        return n
+
+    def __getitem__(self, i):
+        out = tuple.__getitem__(self, i)
+        return Size(out) if isinstance(i, slice) else out
+
+    def __add__(self, other):
+        return Size(tuple.__add__(self, tuple(other)))
+
+    def __radd__(self, other):
+        return Size(tuple(other) + tuple(self))
+
+    def __repr__(self) -> str:
+        return f"Size({list(self)})"
+
+
+class RemovableHandle:
+    """What ``register_hook`` returns: ``handle.remove()`` unregisters the hook."""
+
+    def __init__(self, hooks: list, hook):
+        self._hooks, self._hook = hooks, hook
+
+    def remove(self) -> None:
+        if self._hook in self._hooks:
+            self._hooks.remove(self._hook)
+
+
 def _infer_array(data, dtype, device):
     """Turn ``data`` (array, Tensor, list, scalar) into an array on ``device`` with ``dtype``."""
     if isinstance(data, Tensor):
@@ -123,7 +167,7 @@ def _infer_array(data, dtype, device):
 
 
 class Tensor:
-    __slots__ = ("data", "grad", "requires_grad", "_node", "_retain_grad", "__weakref__")
+    __slots__ = ("data", "grad", "requires_grad", "_node", "_retain_grad", "_hooks", "__weakref__")
     # Makes ``numpy_scalar * tensor`` call Tensor.__rmul__ instead of NumPy's broadcasting.
     __array_priority__ = 1000
 
@@ -132,6 +176,7 @@ class Tensor:
         self.grad = None
         self._node = None
         self._retain_grad = False
+        self._hooks = None
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
@@ -146,12 +191,13 @@ class Tensor:
         t.requires_grad = False
         t._node = None
         t._retain_grad = False
+        t._hooks = None
         return t
 
     # ------------------------------------------------------------------ properties
     @property
-    def shape(self) -> tuple:
-        return self.data.shape
+    def shape(self) -> Size:
+        return Size(self.data.shape)
 
     @property
     def dtype(self) -> np.dtype:
@@ -170,6 +216,29 @@ class Tensor:
 
     def is_contiguous(self) -> bool:
         return bool(self.data.flags.c_contiguous)
+
+    def stride(self, dim: int | None = None):
+        """Steps in elements between neighbours along each dim, as PyTorch's ``stride()``.
+        NumPy views may have negative strides (``flip`` of a NumPy view) where PyTorch
+        copies; a broadcast (``expand``) dim has stride 0 in both."""
+        strides = tuple(s // self.data.dtype.itemsize for s in self.data.strides)
+        if dim is None:
+            return strides
+        if not -max(self.ndim, 1) <= dim < max(self.ndim, 1):
+            raise IndexError(f"stride: dim {dim} is out of range for a tensor with {self.ndim} dimensions")
+        return strides[dim] if self.ndim else 1
+
+    def storage_offset(self) -> int:
+        """Elements between the start of the memory this tensor views and its first element
+        (0 for a tensor that owns its memory)."""
+        root = storage_of(self.data)
+        if root is self.data:
+            return 0
+        return (_address(self.data) - _address(root)) // self.data.dtype.itemsize
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.data.nbytes)
 
     def nelement(self) -> int:
         return int(self.data.size)
@@ -192,7 +261,7 @@ class Tensor:
 
     def size(self, dim: int | None = None):
         if dim is None:
-            return self.data.shape
+            return Size(self.data.shape)
         if not -max(self.ndim, 1) <= dim < max(self.ndim, 1):
             raise IndexError(f"size: dim {dim} is out of range for a tensor with {self.ndim} dimensions")
         return self.data.shape[dim] if self.ndim else 1
@@ -216,6 +285,19 @@ class Tensor:
             raise RuntimeError("requires_grad_(False) on a non-leaf tensor; use .detach()")
         self.requires_grad = bool(requires_grad)
         return self
+
+    def register_hook(self, hook) -> RemovableHandle:
+        """Call ``hook(grad)`` when this tensor's gradient has been computed (all contributions
+        summed), before it is stored or passed on; a hook that returns a tensor replaces the
+        gradient. Returns a handle whose ``remove()`` unregisters it."""
+        if not self.requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        if not callable(hook):
+            raise TypeError(f"register_hook: hook must be callable, got {type(hook).__name__}")
+        if self._hooks is None:
+            self._hooks = []
+        self._hooks.append(hook)
+        return RemovableHandle(self._hooks, hook)
 
     def retain_grad(self) -> "Tensor":
         """Keep ``.grad`` on this non-leaf tensor after backward (leaves always keep it)."""

@@ -1,0 +1,3 @@
+"""``torch.utils`` for code written for PyTorch: ``tinymm.utils.data`` (datasets and loaders
+that yield Tensors). ``import tinymm.utils.data`` and ``tinymm.utils.data`` both work."""
+from tinymm.utils import data  # noqa: F401
