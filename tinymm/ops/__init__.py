@@ -11,7 +11,9 @@ checks the arguments once and calls ``Function.apply``. The module is named for 
 - ``maths``       trigonometry, rounding, logs/exps, remainders, bitwise/logical, isclose, norm
 - ``reduce``      sum, mean, var/std, max/min/amax/amin, logsumexp, softmax/log-softmax
 - ``scan``        prod, any/all, cumsum/cumprod/cummax/cummin/logcumsumexp, sort/argsort/topk
-- ``linalg``      matmul, einsum
+- ``linalg``      matmul, einsum, mm/bmm/dot/mv/outer/addmm/baddbmm, kron, tensordot, cross, trace, cdist
+- ``special``     erfinv, lgamma, digamma, logit
+- ``stats``       nansum/nanmean, quantile, mode, unique, bincount, histc
 - ``shape``       reshape, permute, expand, cat/stack/split, pad
 - ``layout``      flip, roll, repeat, repeat_interleave, tril/triu, diag/diagonal, unfold, meshgrid
 - ``index``       getitem, where, masked_fill, one_hot, gather/scatter, index_select, nonzero
@@ -42,7 +44,20 @@ import numpy as np
 from tinymm import factories
 from tinymm.autograd import run_backward
 from tinymm.ops._util import DTypeError, ShapeError
-from tinymm.ops.convert import as_tensor, cast, check_pair, clone, contiguous, operands, to, to_device, to_float, type_as
+from tinymm.ops.convert import (
+    as_tensor,
+    as_tensor_shared,
+    cast,
+    check_pair,
+    clone,
+    contiguous,
+    operands,
+    tensor_type,
+    to,
+    to_device,
+    to_float,
+    type_as,
+)
 from tinymm.ops.elementwise import (
     abs,
     add,
@@ -64,12 +79,15 @@ from tinymm.ops.elementwise import (
     sub,
     tanh,
 )
+from tinymm.ops.elementwise import addcdiv, addcmul, eq, ge, gt, le, lt, ne
 from tinymm.ops.elementwise import div as true_divide
 from tinymm.ops.index import (
     add_at,
     argwhere,
     array_index,
+    bucketize,
     gather,
+    index_add,
     getitem,
     index_select,
     masked_fill,
@@ -78,6 +96,8 @@ from tinymm.ops.index import (
     scatter,
     scatter_add,
     scatter_reduce,
+    searchsorted,
+    take,
     take_along_dim,
     where,
 )
@@ -93,6 +113,7 @@ from tinymm.ops.inplace import (
     div_,
     exponential_,
     fill_,
+    index_add_,
     mul_,
     normal_,
     setitem,
@@ -101,8 +122,13 @@ from tinymm.ops.inplace import (
     zero_,
 )
 from tinymm.ops.layout import (
+    block_diag,
+    cartesian_prod,
+    combinations,
     diag,
+    diag_embed,
     diagonal,
+    diff,
     flip,
     fliplr,
     flipud,
@@ -114,16 +140,35 @@ from tinymm.ops.layout import (
     repeat_interleave,
     reshape_as,
     roll,
+    rot90,
     swapaxes,
     t,
     tile,
     tril,
+    tril_indices,
     triu,
+    triu_indices,
     unflatten,
     unfold,
     view_as,
 )
-from tinymm.ops.linalg import einsum, matmul
+from tinymm.ops.linalg import (
+    addmm,
+    addmv,
+    baddbmm,
+    bmm,
+    cdist,
+    cross,
+    dot,
+    einsum,
+    kron,
+    matmul,
+    mm,
+    mv,
+    outer,
+    tensordot,
+    trace,
+)
 from tinymm.ops.maths import (
     acos,
     acosh,
@@ -131,6 +176,7 @@ from tinymm.ops.maths import (
     asin,
     asinh,
     atan,
+    atan2,
     atanh,
     bitwise_and,
     bitwise_left_shift,
@@ -151,6 +197,8 @@ from tinymm.ops.maths import (
     floor,
     floor_divide,
     fmod,
+    frac,
+    hypot,
     isclose,
     isfinite,
     isinf,
@@ -165,6 +213,7 @@ from tinymm.ops.maths import (
     logical_and,
     logical_or,
     logical_xor,
+    nan_to_num,
     norm,
     reciprocal,
     remainder,
@@ -216,10 +265,19 @@ from tinymm.ops.scan import (
     var_mean,
 )
 from tinymm.ops.shape import (
+    atleast_1d,
+    atleast_2d,
+    atleast_3d,
+    broadcast_tensors,
+    broadcast_to,
     cat,
     chunk,
+    column_stack,
     concat,
+    concatenate,
+    dstack,
     expand,
+    hstack,
     expand_as,
     flatten,
     pad,
@@ -229,9 +287,14 @@ from tinymm.ops.shape import (
     split,
     squeeze,
     stack,
+    sum_to_size,
     transpose,
+    unbind,
     unsqueeze,
+    vstack,
 )
+from tinymm.ops.special import digamma, erfinv, lgamma, logit
+from tinymm.ops.stats import bincount, histc, mode, nanmean, nanquantile, nansum, quantile, unique, unique_consecutive
 from tinymm.tensor import Tensor
 
 # (public function, its Tensor method name or None, exported as tinymm.<function name>: True/False
@@ -438,6 +501,85 @@ OPS = (
     (bernoulli_, "bernoulli_", False),
     # autograd
     (run_backward, "backward", False),
+    # PyTorch surface, second pass: conversions and comparisons
+    (as_tensor_shared, None, "as_tensor"),
+    (as_tensor_shared, None, "asarray"),
+    (tensor_type, "type", False),
+    (eq, "eq", True),
+    (ne, "ne", True),
+    (lt, "lt", True),
+    (le, "le", True),
+    (gt, "gt", True),
+    (ge, "ge", True),
+    (ne, "not_equal", "not_equal"),
+    (lt, "less", "less"),
+    (le, "less_equal", "less_equal"),
+    (gt, "greater", "greater"),
+    (ge, "greater_equal", "greater_equal"),
+    (addcmul, "addcmul", True),
+    (addcdiv, "addcdiv", True),
+    # products (linalg)
+    (mm, "mm", True),
+    (bmm, "bmm", True),
+    (dot, "dot", True),
+    (mv, "mv", True),
+    (outer, "outer", True),
+    (outer, "ger", "ger"),
+    (addmm, "addmm", True),
+    (addmv, "addmv", True),
+    (baddbmm, "baddbmm", True),
+    (kron, "kron", True),
+    (tensordot, None, True),
+    (cross, "cross", True),
+    (trace, "trace", True),
+    (cdist, None, True),
+    # maths and special functions
+    (atan2, "atan2", True),
+    (atan2, "arctan2", "arctan2"),
+    (hypot, "hypot", True),
+    (frac, "frac", True),
+    (nan_to_num, "nan_to_num", True),
+    (erfinv, "erfinv", True),
+    (lgamma, "lgamma", True),
+    (digamma, "digamma", True),
+    (logit, "logit", True),
+    # statistics
+    (nansum, "nansum", True),
+    (nanmean, "nanmean", True),
+    (quantile, "quantile", True),
+    (nanquantile, "nanquantile", True),
+    (mode, "mode", True),
+    (unique, "unique", True),
+    (unique_consecutive, "unique_consecutive", True),
+    (bincount, "bincount", True),
+    (histc, "histc", True),
+    # index
+    (index_add, "index_add", True),
+    (index_add_, "index_add_", False),
+    (take, "take", True),
+    (searchsorted, None, True),
+    (bucketize, None, True),
+    # shape and layout
+    (unbind, "unbind", True),
+    (broadcast_to, "broadcast_to", True),
+    (broadcast_tensors, None, True),
+    (sum_to_size, "sum_to_size", False),
+    (atleast_1d, None, True),
+    (atleast_2d, None, True),
+    (atleast_3d, None, True),
+    (hstack, None, True),
+    (vstack, None, True),
+    (dstack, None, True),
+    (column_stack, None, True),
+    (concatenate, None, "concatenate"),
+    (rot90, "rot90", True),
+    (diag_embed, "diag_embed", True),
+    (block_diag, None, True),
+    (tril_indices, None, True),
+    (triu_indices, None, True),
+    (cartesian_prod, None, True),
+    (combinations, None, True),
+    (diff, "diff", True),
 )
 
 
@@ -495,6 +637,9 @@ OPERATORS = {
     "__itruediv__": div_,
     "T": property(reverse_dims),
     "mT": property(lambda self: transpose(self, -2, -1)),
+    # Conjugate transposes: real tensors only here, so plain transposes (H needs 2-D, as PyTorch).
+    "H": property(t),
+    "mH": property(lambda self: transpose(self, -2, -1)),
     "where": lambda self, condition, other: where(condition, self, other),
     "half": partialmethod(to, np.float16),
     # x.new_zeros(...): a new tensor on x's device with x's dtype unless one is given.

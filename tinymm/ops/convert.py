@@ -192,3 +192,41 @@ def contiguous(x: Tensor) -> Tensor:
     if x.data.flags.c_contiguous:
         return x
     return Contiguous.apply(x)
+
+
+def as_tensor_shared(data, dtype=None, device=None) -> Tensor:
+    """``torch.as_tensor``: ``data`` as a tensor, sharing memory when it can: a Tensor or
+    NumPy/CuPy array already of that dtype and device is used as it is (a Tensor is returned
+    itself); anything else is converted (copied)."""
+    if isinstance(data, Tensor):
+        return to(data, *[a for a in (dtype, device) if a is not None])
+    if hasattr(data, "dtype") and hasattr(data, "shape") and not isinstance(data, np.generic):
+        arr = data
+        if dtype is not None and np.dtype(dtype) != arr.dtype:
+            arr = arr.astype(np.dtype(dtype))
+        if device is not None:
+            arr = backend.to_device(arr, backend.parse_device(device))
+        return Tensor(arr)
+    return Tensor(data, dtype=dtype, device=device)
+
+
+_TYPE_NAMES = {
+    "float32": "FloatTensor", "float64": "DoubleTensor", "float16": "HalfTensor", "int64": "LongTensor",
+    "int32": "IntTensor", "int16": "ShortTensor", "int8": "CharTensor", "uint8": "ByteTensor", "bool": "BoolTensor",
+}
+
+
+def tensor_type(x: Tensor, dtype=None, non_blocking: bool = False, **kwargs):
+    """``x.type()``: the type name PyTorch would give ("torch.FloatTensor", "torch.cuda.LongTensor");
+    ``x.type(dtype)`` (a dtype or such a name): ``x`` converted to it."""
+    if dtype is None:
+        prefix = "torch.cuda." if x.is_cuda else "torch."
+        return prefix + _TYPE_NAMES[str(x.dtype)]
+    if isinstance(dtype, str):
+        name = dtype.split(".")[-1]
+        by_name = {v: k for k, v in _TYPE_NAMES.items()}
+        if name not in by_name:
+            raise ValueError(f"type: invalid type {dtype!r}")
+        device = "cuda" if ".cuda." in dtype else "cpu"
+        return to(x, np.dtype(by_name[name]), device)
+    return to(x, np.dtype(dtype))

@@ -458,3 +458,47 @@ def logical_not(x) -> Tensor:
     if x.dtype.kind == "b":
         return Tensor._wrap(~x.data)
     return Tensor._wrap(x.data == 0)
+
+
+def eq(input, other) -> Tensor:
+    return compare(input, other, "eq")
+
+
+def ne(input, other) -> Tensor:
+    return compare(input, other, "ne")
+
+
+def lt(input, other) -> Tensor:
+    return compare(input, other, "lt")
+
+
+def le(input, other) -> Tensor:
+    return compare(input, other, "le")
+
+
+def gt(input, other) -> Tensor:
+    return compare(input, other, "gt")
+
+
+def ge(input, other) -> Tensor:
+    return compare(input, other, "ge")
+
+
+# ----------------------------------------------------------------------------- fused multiply-adds
+
+
+def addcmul(input, tensor1, tensor2, *, value=1):
+    """input + value · tensor1 · tensor2 (all broadcast)."""
+    prod = mul(tensor1, tensor2)
+    return add(input, prod if value == 1 else mul(prod, value))
+
+
+def addcdiv(input, tensor1, tensor2, *, value=1):
+    """input + value · tensor1 / tensor2; integer tensor1 and tensor2 are refused, as PyTorch
+    (integer division there is ambiguous)."""
+    t1, t2 = as_tensor(tensor1, "addcdiv"), as_tensor(tensor2, "addcdiv")
+    if t1.dtype.kind != "f" and t2.dtype.kind != "f":
+        raise DTypeError("addcdiv: integer division with addcdiv is no longer supported; use a floating "
+                         f"tensor1 or tensor2 (got {t1.dtype} and {t2.dtype})")
+    q = div(t1, t2)
+    return add(input, q if value == 1 else mul(q, value))

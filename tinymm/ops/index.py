@@ -11,7 +11,7 @@ import numpy as np
 from tinymm.autograd import Function
 from tinymm.ops._util import unbroadcast, xp_of
 from tinymm.backend import get_default_dtype
-from tinymm.ops._util import ShapeError, normalize_dim
+from tinymm.ops._util import DTypeError, ShapeError, normalize_dim
 from tinymm.ops.convert import as_tensor, cast, operands
 from tinymm.tensor import Tensor
 
@@ -480,3 +480,118 @@ def index_select(x, dim, index):
     if index.data.size and (int(index.data.min()) < -n or int(index.data.max()) >= n):
         raise IndexError(f"index_select: index out of range for dim {axis} of size {n}")
     return getitem(x, (slice(None),) * axis + (index.data.reshape(-1),))
+
+
+# ----------------------------------------------------------------------------- index_add, take, searchsorted
+
+
+class IndexAdd(Function):
+    """``out = x`` with ``out[..., index[i], ...] += alpha · source[..., i, ...]`` along ``axis``
+    (a repeated index adds each time). Gradients: x gets g; source gets alpha · g at index."""
+
+    @staticmethod
+    def forward(ctx, x, source, index, axis, alpha):
+        ctx.meta = (index, axis, alpha)
+        out = x.copy()
+        add_at(out, (slice(None),) * axis + (index,), source if alpha == 1 else source * alpha)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        index, axis, alpha = ctx.meta
+        nx, ns = ctx.needs_input_grad[:2]
+        gs = None
+        if ns:
+            gs = xp_of(g).take(g, index, axis=axis)
+            gs = gs if alpha == 1 else gs * alpha
+        return (g if nx else None), gs
+
+
+def check_index_add(name, x, dim, index, source):
+    """Validated (x, source, index array, axis) for index_add / index_add_."""
+    x, source, index = as_tensor(x, name), as_tensor(source, name), as_tensor(index, name)
+    if index.dtype.kind not in "iu" or index.ndim > 1:
+        raise IndexError(f"{name}: index must be a 0-d or 1-D integer tensor, got {index.dtype} of shape {tuple(index.shape)}")
+    if x.dtype != source.dtype:
+        raise DTypeError(f"{name}: self ({x.dtype}) and source ({source.dtype}) must have the same scalar type")
+    idx = index.data.reshape(-1)
+    if x.ndim == 0:
+        x1, s1 = x.reshape(1), source.reshape(1)
+        return x1, s1, idx, 0
+    axis = normalize_dim(name, x.ndim, dim)
+    s_shape = tuple(source.shape) if source.ndim else (1,)
+    want = tuple(x.shape[:axis]) + (idx.shape[0],) + tuple(x.shape[axis + 1:])
+    if s_shape != want:
+        raise ShapeError(f"{name}: source has shape {tuple(source.shape)}, expected {want} (self {tuple(x.shape)} "
+                         f"with dim {axis} of size len(index) = {idx.shape[0]})")
+    n = x.shape[axis]
+    if idx.size and (int(idx.min()) < -n or int(idx.max()) >= n):
+        raise IndexError(f"{name}: index out of range for dim {axis} of size {n}")
+    return x, source.reshape(*want), idx, axis
+
+
+def index_add(x, dim, index, source, *, alpha=1):
+    """A copy of ``x`` with ``alpha · source`` added at ``index`` along ``dim``."""
+    x0 = as_tensor(x, "index_add")
+    x1, source, idx, axis = check_index_add("index_add", x0, dim, index, source)
+    if x1.dtype.kind != "f":
+        return Tensor._wrap(IndexAdd.forward(_Ctx(), x1.data, source.data, idx, axis, alpha).reshape(x0.shape))
+    out = IndexAdd.apply(x1, source, idx, axis, alpha)
+    return out if x0.ndim else out.reshape(())
+
+
+class _Ctx:
+    """A context for a forward run without recording (integer tensors)."""
+
+    def save_for_backward(self, *a):
+        pass
+
+
+def take(input, index):
+    """``input`` read as 1-D at ``index``: the result has ``index``'s shape."""
+    x, index = as_tensor(input, "take"), as_tensor(index, "take")
+    if index.dtype.kind not in "iu":
+        raise IndexError(f"take: index must be an integer tensor, got {index.dtype}")
+    n = x.numel()
+    if index.data.size and (int(index.data.min()) < -n or int(index.data.max()) >= n):
+        bad = int(index.data.max()) if int(index.data.max()) >= n else int(index.data.min())
+        raise IndexError(f"take: out of range: tried to access index {bad} on a tensor of {n} elements")
+    return getitem(x.reshape(-1), index.data)
+
+
+def searchsorted(sorted_sequence, values, *, out_int32: bool = False, right: bool = False, side=None, sorter=None):
+    """For each value, the index where it would be inserted to keep ``sorted_sequence``
+    (sorted along its last dim) sorted: the first such index (``right=False``, side "left")
+    or the last. An N-D sequence matches ``values``' leading dims, one row per row."""
+    seq = as_tensor(sorted_sequence, "searchsorted")
+    scalar = not isinstance(values, Tensor) and np.ndim(values) == 0
+    vals = as_tensor(values, "searchsorted")
+    if side is not None:
+        if side not in ("left", "right"):
+            raise ValueError(f"searchsorted: side must be 'left' or 'right', got {side!r}")
+        if right and side == "left":
+            raise ValueError("searchsorted: side and right can't be set to opposites, got side of left while right was True")
+        right = side == "right"
+    s = seq.data if sorter is None else xp_of(seq.data).take_along_axis(seq.data, as_tensor(sorter).data, axis=-1)
+    v = vals.data
+    xp = xp_of(s)
+    how = "right" if right else "left"
+    if seq.ndim <= 1:
+        out = xp.searchsorted(s.reshape(-1), v, side=how)
+    else:
+        if scalar or seq.shape[:-1] != vals.shape[:-1]:
+            raise ShapeError(f"searchsorted: boundaries tensor should be 1 dimension or the first N-1 dimensions of "
+                             f"boundaries tensor and input value tensor must match, but we got boundaries tensor "
+                             f"{list(seq.shape)} and input value tensor {list(vals.shape)}")
+        s2, v2 = s.reshape(-1, s.shape[-1]), v.reshape(-1, v.shape[-1])
+        out = xp.stack([xp.searchsorted(a, b, side=how) for a, b in zip(s2, v2)]).reshape(v.shape)
+    return Tensor._wrap(xp.asarray(out).astype(np.int32 if out_int32 else np.int64))
+
+
+def bucketize(input, boundaries, *, out_int32: bool = False, right: bool = False):
+    """The bucket of each input element among 1-D ``boundaries``: i such that
+    boundaries[i-1] < x <= boundaries[i] (``right=False``) or boundaries[i-1] <= x < boundaries[i]."""
+    b = as_tensor(boundaries, "bucketize")
+    if b.ndim != 1:
+        raise ShapeError(f"bucketize: boundaries tensor must be 1 dimension, but got dim({b.ndim})")
+    return searchsorted(b, input, out_int32=out_int32, right=right)

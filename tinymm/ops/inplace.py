@@ -21,7 +21,7 @@ from tinymm.autograd import Function
 from tinymm.ops._util import unbroadcast
 from tinymm.ops.convert import as_tensor, cast
 from tinymm.ops.elementwise import add, clamp, div, mul, pow, sub
-from tinymm.ops.index import array_index, masked_fill, numpy_index, scatter, scatter_add
+from tinymm.ops.index import array_index, check_index_add, index_add, masked_fill, numpy_index, scatter, scatter_add
 from tinymm.tensor import Tensor, bump_version, storage_of
 
 
@@ -220,3 +220,13 @@ def bernoulli_(x: Tensor, p=0.5) -> Tensor:
     """Fill with 1 (probability ``p``, a number or a tensor broadcasting to x) or 0, in place."""
     prob = p.data if isinstance(p, Tensor) else p
     return _draw_into("bernoulli_", x, lambda g, s: (g.random(size=s) < prob).astype(np.float64))
+
+
+def index_add_(x: Tensor, dim, index, source, *, alpha=1) -> Tensor:
+    """``x[..., index[i], ...] += alpha · source[..., i, ...]`` along ``dim``, in place."""
+    check_index_add("index_add_", x, dim, index, source)
+    if _records("index_add_", x, source):
+        return _rebase(x, index_add(_old_history(x, copy=False), dim, index, source, alpha=alpha))
+    x.data[...] = index_add(Tensor._wrap(x.data), dim, index, as_tensor(source, "index_add_").detach(), alpha=alpha).data
+    bump_version(x.data)
+    return x

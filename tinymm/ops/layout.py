@@ -9,14 +9,17 @@ diagonal writes the gradient onto the diagonal of a zero tensor. Ops that are a 
 from __future__ import annotations
 
 import builtins
+import itertools
 
 import numpy as np
 
+from tinymm import backend
 from tinymm.autograd import Function
 from tinymm.ops._util import ShapeError, normalize_dim, normalize_dims, xp_of
 from tinymm.ops.convert import as_tensor
+from tinymm.ops.elementwise import compare, sub
 from tinymm.ops.index import getitem
-from tinymm.ops.shape import expand, permute, reshape, transpose
+from tinymm.ops.shape import cat, expand, pad, permute, reshape, stack, transpose
 from tinymm.tensor import Tensor
 
 
@@ -390,3 +393,153 @@ def masked_select(x, mask):
     if x.ndim == 0:
         return getitem(x.reshape(1), m.reshape(1))
     return getitem(x, m)
+
+
+# ----------------------------------------------------------------------------- rotations, diagonals, index sets
+
+
+def rot90(x, k: int = 1, dims=(0, 1)):
+    """Rotate by 90° k times in the plane of ``dims``, from the first axis towards the second."""
+    x = as_tensor(x, "rot90")
+    dims = tuple(dims)
+    if len(dims) != 2:
+        raise ShapeError(f"rot90: expected total rotation dims == 2, but got dims = {len(dims)}")
+    if x.ndim < 2:
+        raise ShapeError(f"rot90: expected total dims >= 2, but got total dims = {x.ndim}")
+    d0, d1 = normalize_dim("rot90", x.ndim, dims[0]), normalize_dim("rot90", x.ndim, dims[1])
+    if d0 == d1:
+        raise ShapeError(f"rot90: expected rotation dims to be different, but got dim0 = {d0} and dim1 = {d1}")
+    k = int(k) % 4
+    if k == 1:
+        return transpose(flip(x, d1), d0, d1)
+    if k == 2:
+        return flip(x, d0, d1)
+    if k == 3:
+        return transpose(flip(x, d0), d0, d1)
+    return reshape(x, x.shape)
+
+
+class DiagEmbedLast(Function):
+    """(…, n) -> (…, m, m), m = n + |offset|: x[…, i] at [i, i + offset] (offset ≥ 0) or
+    [i − offset, i]; zeros elsewhere. The gradient reads that diagonal back."""
+
+    @staticmethod
+    def forward(ctx, x, offset):
+        xp = xp_of(x)
+        n = x.shape[-1]
+        m = n + builtins.abs(offset)
+        i = xp.arange(n)
+        rows, cols = (i, i + offset) if offset >= 0 else (i - offset, i)
+        ctx.where = (rows, cols)
+        out = xp.zeros(x.shape[:-1] + (m, m), x.dtype)
+        out[..., rows, cols] = x
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        rows, cols = ctx.where
+        return g[..., rows, cols]
+
+
+def diag_embed(x, offset: int = 0, dim1: int = -2, dim2: int = -1):
+    """Each last-dim vector of ``x`` placed on a diagonal (``offset``) of the matrices spanned
+    by output dims ``dim1`` and ``dim2``; the output has one dim more than ``x``."""
+    x = as_tensor(x, "diag_embed")
+    nd = x.ndim + 1
+    d1, d2 = normalize_dim("diag_embed", nd, dim1), normalize_dim("diag_embed", nd, dim2)
+    if d1 == d2:
+        raise ShapeError(f"diag_embed: diagonal dimensions cannot be identical {dim1}, {dim2}")
+    if x.ndim == 0:
+        x = reshape(x, 1)
+    out = _apply_or_wrap(DiagEmbedLast, x, int(offset))
+    if d1 > d2:  # PyTorch puts the row index on dim1 wherever dim1 is
+        d1, d2 = d2, d1
+        out = transpose(out, -2, -1)
+    return movedim(out, (nd - 2, nd - 1), (d1, d2))
+
+
+def block_diag(*tensors):
+    """A block-diagonal matrix of the given 0-, 1- or 2-D tensors (a 1-D one is a row)."""
+    ts = [as_tensor(t, "block_diag") for t in tensors]
+    for i, t in enumerate(ts):
+        if t.ndim > 2:
+            raise ShapeError(f"block_diag: Input tensors must have 2 or fewer dimensions. Input {i} has {t.ndim} dimensions")
+    ts = [reshape(t, 1, -1) if t.ndim == 1 else reshape(t, 1, 1) if t.ndim == 0 else t for t in ts]
+    if not ts:
+        return Tensor._wrap(np.zeros((1, 0), np.float32))
+    width = builtins.sum(t.shape[1] for t in ts)
+    rows, left = [], 0
+    for t in ts:
+        rows.append(pad(t, (left, width - left - t.shape[1])))
+        left += t.shape[1]
+    return cat(rows, 0)
+
+
+def _index_pairs(name, which, row, col, offset, dtype, device):
+    xp = backend.array_module(device or "cpu")
+    r, c = (np.tril_indices if which == "tril" else np.triu_indices)(int(row), int(offset), int(col))
+    return Tensor._wrap(xp.asarray(np.stack([r, c]).astype(np.dtype(dtype))).reshape(2, -1))
+
+
+def tril_indices(row: int, col: int, offset: int = 0, *, dtype=np.int64, device=None, layout=None):
+    """The (2, N) coordinates of the lower triangle of a row × col matrix, row by row."""
+    return _index_pairs("tril_indices", "tril", row, col, offset, dtype, device)
+
+
+def triu_indices(row: int, col: int, offset: int = 0, *, dtype=np.int64, device=None, layout=None):
+    """The (2, N) coordinates of the upper triangle of a row × col matrix, row by row."""
+    return _index_pairs("triu_indices", "triu", row, col, offset, dtype, device)
+
+
+def cartesian_prod(*tensors):
+    """Every combination of one element from each 1-D tensor, as rows (N, k) (itertools.product
+    order); one tensor comes back as it is."""
+    ts = [as_tensor(t, "cartesian_prod") for t in tensors]
+    for t in ts:
+        if t.ndim != 1:
+            raise ShapeError(f"cartesian_prod: expect a 1D vector, but got shape {tuple(t.shape)}")
+    if len(ts) == 1:
+        return ts[0]
+    grids = meshgrid(*ts, indexing="ij")
+    return stack([reshape(g, -1) for g in grids], 1)
+
+
+def combinations(x, r: int = 2, with_replacement: bool = False):
+    """The length-r combinations of a 1-D tensor's elements, as rows (itertools order)."""
+    x = as_tensor(x, "combinations")
+    if x.ndim != 1:
+        raise ShapeError(f"combinations: Expect a 1D vector, but got shape {list(x.shape)}")
+    if r < 0:
+        raise ValueError(f"combinations: Expect a non-negative number, but got {r}")
+    if r == 0:
+        return Tensor._wrap(xp_of(x.data).zeros((0,), x.dtype))
+    pick = itertools.combinations_with_replacement if with_replacement else itertools.combinations
+    idx = np.array(list(pick(range(x.shape[0]), r)), dtype=np.int64).reshape(-1, r)
+    if idx.shape[0] == 0:
+        return Tensor._wrap(xp_of(x.data).zeros((0,), x.dtype))
+    xp = xp_of(x.data)
+    return stack([getitem(x, xp.asarray(idx[:, j])) for j in range(r)], 1)
+
+
+def diff(x, n: int = 1, dim: int = -1, prepend=None, append=None):
+    """The n-th forward difference along ``dim`` (out[i] = x[i+1] − x[i], n times), after
+    putting ``prepend``/``append`` before/after; bool input gives x[i+1] != x[i]."""
+    x = as_tensor(x, "diff")
+    if x.ndim == 0:
+        raise ShapeError("diff expects input to be at least one-dimensional")
+    axis = normalize_dim("diff", x.ndim, dim)
+    parts = [as_tensor(p, "diff") for p in (prepend,) if p is not None] + [x]
+    parts += [as_tensor(a, "diff") for a in (append,) if a is not None]
+    if len(parts) > 1:
+        parts = [p if p.ndim == x.ndim else expand(reshape(p, *[1] * x.ndim),
+                                                  *[1 if d == axis else s for d, s in enumerate(x.shape)])
+                 for p in parts]
+        x = cat(parts, axis)
+    for _ in range(int(n)):
+        m = x.shape[axis]
+        if m == 0:
+            break
+        hi = narrow(x, axis, 1, m - 1)
+        lo = narrow(x, axis, 0, m - 1)
+        x = compare(hi, lo, "ne") if x.dtype.kind == "b" else sub(hi, lo)
+    return x

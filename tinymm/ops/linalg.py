@@ -6,10 +6,12 @@ axis is removed from the result, exactly as ``numpy.matmul`` does.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from tinymm.autograd import Function
-from tinymm.ops._util import ShapeError, unbroadcast, xp_of
+from tinymm.ops._util import DTypeError, ShapeError, normalize_dim, unbroadcast, xp_of
 from tinymm.ops.convert import as_tensor, cast, check_pair, operands
 
 
@@ -166,3 +168,246 @@ def einsum(equation: str, *operands):
                 raise ShapeError(f"einsum: subscript {c!r} has size {sizes[c]} in one operand and {n} in another "
                                  f"(shapes {[t.shape for t in ts]})")
     return Einsum.apply(*ts, subs=subs, out_sub=out_sub)
+
+
+# ----------------------------------------------------------------------------- named products
+# PyTorch's fixed-rank spellings of matmul. Each checks its ranks and (as PyTorch) refuses
+# two different dtypes instead of promoting, then is matmul/mul, so autograd comes with it.
+
+
+def _same_dtype(name, a, b):
+    if a.dtype != b.dtype:
+        raise DTypeError(f"{name}: expected both operands to have the same dtype, but found {a.dtype} and {b.dtype}")
+    if type(a.data) is not type(b.data):
+        raise ValueError(f"{name}: tensors are on different devices: {a.device} and {b.device}")
+
+
+def _ranked(name, ndim, *tensors, names=("self", "mat2")):
+    ts = [as_tensor(t, name) for t in tensors]
+    for t, n in zip(ts, names):
+        if t.ndim != ndim:
+            kind = {1: "a vector (1-D)", 2: "a matrix", 3: "a 3-D tensor"}[ndim]
+            raise ShapeError(f"{name}: {n} must be {kind}, got shape {tuple(t.shape)}")
+    for t in ts[1:]:
+        _same_dtype(name, ts[0], t)
+    return ts
+
+
+def mm(input, mat2):
+    """Matrix product of two 2-D tensors: (n, m) @ (m, p) -> (n, p)."""
+    a, b = _ranked("mm", 2, input, mat2)
+    if a.shape[1] != b.shape[0]:
+        raise ShapeError(f"mm: mat1 and mat2 shapes cannot be multiplied ({a.shape[0]}x{a.shape[1]} and "
+                         f"{b.shape[0]}x{b.shape[1]})")
+    return MatMul.apply(a, b)
+
+
+def bmm(input, mat2):
+    """Batched matrix product of 3-D tensors: (b, n, m) @ (b, m, p) -> (b, n, p); no broadcasting."""
+    a, b = _ranked("bmm", 3, input, mat2, names=("batch1", "batch2"))
+    if a.shape[0] != b.shape[0] or a.shape[2] != b.shape[1]:
+        raise ShapeError(f"bmm: batch1 {tuple(a.shape)} and batch2 {tuple(b.shape)} do not fit "
+                         f"(expected (b, n, m) and (b, m, p))")
+    return MatMul.apply(a, b)
+
+
+def dot(input, other):
+    """Inner product of two 1-D tensors of the same length (a 0-d tensor)."""
+    a, b = _ranked("dot", 1, input, other, names=("self", "other"))
+    if a.shape[0] != b.shape[0]:
+        raise ShapeError(f"dot: inconsistent tensor size, expected tensors of the same number of elements, "
+                         f"got {a.shape[0]} and {b.shape[0]}")
+    return MatMul.apply(a, b)
+
+
+def mv(input, vec):
+    """Matrix-vector product: (n, m) @ (m,) -> (n,)."""
+    a = _ranked("mv", 2, input, names=("self",))[0]
+    v = _ranked("mv", 1, vec, names=("vec",))[0]
+    _same_dtype("mv", a, v)
+    if a.shape[1] != v.shape[0]:
+        raise ShapeError(f"mv: size mismatch, matrix {tuple(a.shape)} and vector {tuple(v.shape)}")
+    return MatMul.apply(a, v)
+
+
+def outer(input, vec2):
+    """Outer product of two 1-D tensors: (n,) x (m,) -> (n, m)."""
+    a, b = _ranked("outer", 1, input, vec2, names=("self", "vec2"))
+    return a.reshape(-1, 1) * b.reshape(1, -1)
+
+
+def _scaled_sum(name, input, product, beta, alpha):
+    """beta * input + alpha * product; with beta == 0 the input is ignored (NaN in it too),
+    as in PyTorch."""
+    out = product if alpha == 1 else product * alpha
+    input = as_tensor(input, name)
+    try:
+        fits = np.broadcast_shapes(input.shape, out.shape) == tuple(out.shape)
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ShapeError(f"{name}: input of shape {tuple(input.shape)} does not broadcast to the product's "
+                         f"shape {tuple(out.shape)}")
+    if beta == 0:
+        return out
+    return (input if beta == 1 else input * beta) + out
+
+
+def addmm(input, mat1, mat2, *, beta=1, alpha=1):
+    """beta * input + alpha * (mat1 @ mat2); input broadcasts to (n, p)."""
+    return _scaled_sum("addmm", input, mm(mat1, mat2), beta, alpha)
+
+
+def baddbmm(input, batch1, batch2, *, beta=1, alpha=1):
+    """beta * input + alpha * bmm(batch1, batch2); input broadcasts to (b, n, p)."""
+    return _scaled_sum("baddbmm", input, bmm(batch1, batch2), beta, alpha)
+
+
+def addmv(input, mat, vec, *, beta=1, alpha=1):
+    """beta * input + alpha * (mat @ vec)."""
+    return _scaled_sum("addmv", input, mv(mat, vec), beta, alpha)
+
+
+def kron(input, other):
+    """Kronecker product: each element a[i] times the whole of b, tiled; the shorter shape is
+    padded with leading 1s. Out shape: the elementwise product of the two shapes."""
+    a, b = operands("kron", as_tensor(input, "kron"), as_tensor(other, "kron"), broadcast=False)
+    nd = max(a.ndim, b.ndim)
+    sa = (1,) * (nd - a.ndim) + tuple(a.shape)
+    sb = (1,) * (nd - b.ndim) + tuple(b.shape)
+    # a as (a0, 1, a1, 1, ...) times b as (1, b0, 1, b1, ...): interleaved axes, then merged.
+    a2 = a.reshape(*[v for s in sa for v in (s, 1)])
+    b2 = b.reshape(*[v for s in sb for v in (1, s)])
+    return (a2 * b2).reshape(*[x * y for x, y in zip(sa, sb)])
+
+
+def tensordot(a, b, dims=2):
+    """Sum over the last ``dims`` axes of ``a`` and the first ``dims`` of ``b``, or over the
+    axes listed in ``dims = (axes_a, axes_b)``; the remaining axes of a then of b."""
+    a, b = as_tensor(a, "tensordot"), as_tensor(b, "tensordot")
+    _same_dtype("tensordot", a, b)
+    if isinstance(dims, (int, np.integer)) or (hasattr(dims, "ndim") and dims.ndim == 0):
+        n = int(dims)
+        if n < 0 or n > a.ndim or n > b.ndim:
+            raise ShapeError(f"tensordot: dims={n} is out of range for shapes {tuple(a.shape)} and {tuple(b.shape)}")
+        axes_a, axes_b = list(range(a.ndim - n, a.ndim)), list(range(n))
+    else:
+        axes_a, axes_b = ([int(d)] if np.ndim(d) == 0 else [int(i) for i in d] for d in dims)
+        if len(axes_a) != len(axes_b):
+            raise ShapeError(f"tensordot: both dim lists should have the same length, got {axes_a} and {axes_b}")
+        axes_a = [normalize_dim("tensordot", a.ndim, d) for d in axes_a]
+        axes_b = [normalize_dim("tensordot", b.ndim, d) for d in axes_b]
+    for i, j in zip(axes_a, axes_b):
+        if a.shape[i] != b.shape[j]:
+            raise ShapeError(f"tensordot: contracted dimensions need to match, but first has size {a.shape[i]} "
+                             f"in dim {i} and second has size {b.shape[j]} in dim {j}")
+    free_a = [i for i in range(a.ndim) if i not in axes_a]
+    free_b = [j for j in range(b.ndim) if j not in axes_b]
+    k = int(np.prod([a.shape[i] for i in axes_a])) if axes_a else 1
+    a2 = a.permute(*(free_a + axes_a)).reshape(-1, k)
+    b2 = b.permute(*(axes_b + free_b)).reshape(k, -1)
+    return MatMul.apply(a2, b2).reshape(*([a.shape[i] for i in free_a] + [b.shape[j] for j in free_b]))
+
+
+def cross(input, other, dim=None):
+    """Cross product of 3-vectors along ``dim`` (default: the first dim of size 3, as
+    ``torch.cross``); the operands broadcast. Built from roll: c = roll(a,-1)·roll(b,-2) −
+    roll(a,-2)·roll(b,-1) along that dim."""
+    from tinymm.ops.layout import roll
+
+    a, b = operands("cross", as_tensor(input, "cross"), as_tensor(other, "cross"))
+    if a.ndim != b.ndim:
+        raise ShapeError(f"cross: inputs must have the same number of dimensions, got {a.ndim} and {b.ndim}")
+    shape = np.broadcast_shapes(a.shape, b.shape)
+    if dim is None:
+        dim = next((i for i, s in enumerate(shape) if s == 3), None)
+        if dim is None:
+            raise ShapeError(f"cross: no dimension of size 3 in input shapes {tuple(a.shape)} and {tuple(b.shape)}")
+    d = normalize_dim("cross", len(shape), dim)
+    if a.shape[d] != 3 or b.shape[d] != 3:
+        raise ShapeError(f"cross: inputs dimension {d} must have length 3, got {a.shape[d]} and {b.shape[d]}")
+    return roll(a, -1, d) * roll(b, -2, d) - roll(a, -2, d) * roll(b, -1, d)
+
+
+def trace(input):
+    """Sum of the main diagonal of a 2-D tensor."""
+    from tinymm.ops.layout import diagonal
+
+    x = as_tensor(input, "trace")
+    if x.ndim != 2:
+        raise ShapeError(f"trace: expected a matrix, but got tensor with dim {x.ndim}")
+    return diagonal(x).sum()
+
+
+# ----------------------------------------------------------------------------- cdist
+
+
+class Cdist(Function):
+    """d[..., i, j] = ‖x1[..., i, :] − x2[..., j, :]‖_p over the pairwise differences
+    (…, P, R, M), computed exactly (no ‖a‖² + ‖b‖² − 2ab shortcut). Saves x1, x2 and d;
+    backward recomputes the differences. Where d = 0 the gradient is 0 (as PyTorch)."""
+
+    @staticmethod
+    def forward(ctx, x1, x2, p):
+        xp = xp_of(x1)
+        diff = x1[..., :, None, :] - x2[..., None, :, :]
+        a = xp.abs(diff)
+        if p == 0:
+            d = (a != 0).sum(-1).astype(x1.dtype)
+        elif p == 1:
+            d = a.sum(-1)
+        elif p == 2:
+            d = xp.sqrt((diff * diff).sum(-1))
+        elif math.isinf(p):
+            d = a.max(-1) if a.shape[-1] else xp.zeros(a.shape[:-1], a.dtype)
+        else:
+            d = (a ** p).sum(-1) ** (1.0 / p)
+        ctx.p = p
+        ctx.shapes = (x1.shape, x2.shape)
+        ctx.save_for_backward(x1, x2, d)
+        return d.astype(x1.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, g):
+        x1, x2, d = ctx.saved_arrays
+        p = ctx.p
+        xp = xp_of(g)
+        diff = x1[..., :, None, :] - x2[..., None, :, :]
+        dd, gg = d[..., None], g[..., None]
+        with np.errstate(all="ignore"):
+            if p == 0:
+                gd = xp.zeros_like(diff)
+            elif p == 1:
+                gd = gg * xp.sign(diff)
+            elif p == 2:
+                gd = xp.where(dd == 0, 0, gg * diff / dd)
+            elif math.isinf(p):
+                gd = gg * xp.sign(diff) * (xp.abs(diff) == dd)
+            else:
+                a = xp.abs(diff)
+                gd = xp.where((dd == 0) | (a == 0), 0, gg * xp.sign(diff) * a ** (p - 1) / dd ** (p - 1))
+        gd = gd.astype(g.dtype, copy=False)
+        n1, n2 = ctx.needs_input_grad[:2]
+        s1, s2 = ctx.shapes
+        return (unbroadcast(gd.sum(-2), s1) if n1 else None, unbroadcast(-gd.sum(-3), s2) if n2 else None)
+
+
+def cdist(x1, x2, p: float = 2.0, compute_mode=None):
+    """Pairwise p-norm distances between the rows of x1 (…, P, M) and x2 (…, R, M): (…, P, R);
+    batch dims broadcast. ``compute_mode`` is accepted and ignored (always exact)."""
+    x1, x2 = as_tensor(x1, "cdist"), as_tensor(x2, "cdist")
+    for name, t in (("X1", x1), ("X2", x2)):
+        if t.ndim < 2:
+            raise ShapeError(f"cdist only supports at least 2D tensors, {name} got: {t.ndim}D")
+        if t.dtype.kind != "f":
+            raise DTypeError(f"cdist only supports floating-point dtypes, {name} got: {t.dtype}")
+    if x1.shape[-1] != x2.shape[-1]:
+        raise ShapeError(f"X1 and X2 must have the same number of columns. X1: {x1.shape[-1]} X2: {x2.shape[-1]}")
+    if p < 0:
+        raise ShapeError(f"cdist only supports non-negative p values, got {p}")
+    x1, x2 = check_pair("cdist", x1, x2)
+    try:
+        np.broadcast_shapes(x1.shape[:-2], x2.shape[:-2])
+    except ValueError:
+        raise ShapeError(f"cdist: batch dims of {tuple(x1.shape)} and {tuple(x2.shape)} do not broadcast") from None
+    return Cdist.apply(x1, x2, float(p))

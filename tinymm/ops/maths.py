@@ -617,3 +617,98 @@ def norm(x, p="fro", dim=None, keepdim=False, dtype=None):
         raise ValueError(f"norm: p={p!r} is not supported (use a number, 'fro', inf or -inf)")
     axes = normalize_dims("norm", x.ndim, dim)
     return Norm.apply(x, float(p), axes, bool(keepdim))
+
+
+# ----------------------------------------------------------------------------- atan2, hypot, frac, nan_to_num
+
+
+class Atan2(Function):
+    """atan2(a, b), the angle of the point (b, a); with r² = a² + b²:
+    d/da = b/r², d/db = −a/r²."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        xp = xp_of(a if hasattr(a, "shape") else b)
+        ctx.save_for_backward(a, b)
+        ctx.shapes = (_shape(a), _shape(b))
+        return xp.arctan2(a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_arrays
+        na, nb = ctx.needs_input_grad
+        with np.errstate(all="ignore"):
+            r2 = a * a + b * b
+            ga = unbroadcast(g * b / r2, ctx.shapes[0]) if na else None
+            gb = unbroadcast(-g * a / r2, ctx.shapes[1]) if nb else None
+        return ga, gb
+
+
+def atan2(input, other):
+    """Elementwise arctangent of input/other with the quadrant from both signs."""
+    a, b = _float_operands("atan2", input, other)
+    return Atan2.apply(a, b)
+
+
+class Hypot(Function):
+    """√(a² + b²); d/da = a/out, d/db = b/out."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        xp = xp_of(a if hasattr(a, "shape") else b)
+        out = xp.hypot(a, b)
+        ctx.save_for_backward(a, b, out)
+        ctx.shapes = (_shape(a), _shape(b))
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b, out = ctx.saved_arrays
+        na, nb = ctx.needs_input_grad
+        with np.errstate(all="ignore"):
+            ga = unbroadcast(g * a / out, ctx.shapes[0]) if na else None
+            gb = unbroadcast(g * b / out, ctx.shapes[1]) if nb else None
+        return ga, gb
+
+
+def hypot(input, other):
+    """Elementwise √(input² + other²) without overflow in the squares."""
+    a, b = _float_operands("hypot", input, other)
+    if not isinstance(a, Tensor) or not isinstance(b, Tensor):
+        raise TypeError("hypot: both input and other must be tensors")
+    return Hypot.apply(a, b)
+
+
+def frac(x):
+    """x − trunc(x) (the sign follows x); gradient 1. Floating tensors only, as in PyTorch."""
+    x = as_tensor(x, "frac")
+    if x.dtype.kind != "f":
+        raise DTypeError(f"frac: not implemented for {x.dtype} (floating tensors only)")
+    return x - trunc(x)
+
+
+class NanToNum(Function):
+    """NaN, +inf and −inf replaced by given values; the gradient passes where x was finite."""
+
+    @staticmethod
+    def forward(ctx, x, nan, posinf, neginf):
+        xp = xp_of(x)
+        ctx.save_for_backward(x)
+        return xp.nan_to_num(x, nan=nan, posinf=posinf, neginf=neginf)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_arrays
+        return g * xp_of(g).isfinite(x)
+
+
+def nan_to_num(x, nan: float = 0.0, posinf=None, neginf=None):
+    """NaN → ``nan``, +inf → ``posinf`` (default: the dtype's largest finite value), −inf →
+    ``neginf`` (default: the most negative); integer tensors are returned unchanged."""
+    x = as_tensor(x, "nan_to_num")
+    if x.dtype.kind != "f":
+        return Tensor._wrap(x.data.copy())
+    info = np.finfo(x.dtype)
+    posinf = float(info.max) if posinf is None else posinf
+    neginf = float(info.min) if neginf is None else neginf
+    return NanToNum.apply(x, nan, posinf, neginf)

@@ -12,6 +12,7 @@ import numpy as np
 from tinymm.autograd import Function
 from tinymm.ops._util import ShapeError, normalize_dim, normalize_dims, unbroadcast, xp_of
 from tinymm.ops.convert import as_tensor, cast
+from tinymm.ops.index import getitem
 from tinymm.tensor import Tensor
 
 
@@ -339,3 +340,124 @@ def pad(x, pad, mode: str = "constant", value=None):
     if x.dtype.kind != "f":
         return Tensor._wrap(xp_of(x.data).pad(x.data, widths, mode="constant", constant_values=value))
     return Pad.apply(x, widths, value)
+
+
+# ----------------------------------------------------------------------------- unbind, broadcasting, stacking
+
+
+def unbind(x, dim=0):
+    """The slices of ``x`` along ``dim``, each without that dim: a tuple of views."""
+    x = as_tensor(x, "unbind")
+    if x.ndim == 0:
+        raise IndexError("unbind: dimension specified as 0 but tensor has no dimensions")
+    axis = normalize_dim("unbind", x.ndim, dim)
+    return tuple(getitem(x, (slice(None),) * axis + (i,)) for i in range(x.shape[axis]))
+
+
+def broadcast_to(x, shape):
+    """``x`` expanded to ``shape`` (a view; -1 keeps a dim), as ``expand``."""
+    return expand(x, *((shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)))
+
+
+def broadcast_tensors(*tensors):
+    """All tensors expanded to their common broadcast shape (ShapeError naming the shapes when
+    there is none)."""
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    ts = [as_tensor(t, "broadcast_tensors") for t in tensors]
+    try:
+        shape = np.broadcast_shapes(*[t.shape for t in ts])
+    except ValueError:
+        raise ShapeError(f"broadcast_tensors: shapes {[tuple(t.shape) for t in ts]} do not broadcast together") from None
+    return tuple(t if t.shape == shape else expand(t, shape) for t in ts)
+
+
+class SumToSize(Function):
+    """The sum of ``x`` over the dims that broadcasting ``size`` to x's shape would stretch."""
+
+    @staticmethod
+    def forward(ctx, x, size):
+        ctx.in_shape = x.shape
+        return unbroadcast(x, size).copy()
+
+    @staticmethod
+    def backward(ctx, g):
+        return xp_of(g).broadcast_to(g, ctx.in_shape).copy()
+
+
+def sum_to_size(x, *size):
+    """``x`` summed down to ``size``, which must be expandable to x's shape."""
+    x = as_tensor(x, "sum_to_size")
+    size = _shape_arg(size)
+    lead = x.ndim - len(size)
+    if lead < 0 or builtins.any(s not in (1, x.shape[lead + i]) for i, s in enumerate(size)):
+        raise ShapeError(f"sum_to_size: size {list(size)} is not expandable to size {list(x.shape)}")
+    if x.dtype.kind != "f":
+        return Tensor._wrap(unbroadcast(x.data, size).astype(np.int64 if x.dtype.kind in "ib" else x.dtype))
+    return SumToSize.apply(x, size)
+
+
+def _atleast(name, nd, tensors):
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+        single = False
+    else:
+        single = len(tensors) == 1
+    out = []
+    for t in tensors:
+        t = as_tensor(t, name)
+        if t.ndim < nd:
+            if nd == 3 and t.ndim == 2:
+                t = reshape(t, *t.shape, 1)
+            elif nd == 3 and t.ndim == 1:
+                t = reshape(t, 1, t.shape[0], 1)
+            else:
+                t = reshape(t, *((1,) * (nd - t.ndim) + tuple(t.shape)))
+        out.append(t)
+    return out[0] if single else tuple(out)
+
+
+def atleast_1d(*tensors):
+    """Each tensor with at least 1 dim (a 0-D one becomes shape (1,))."""
+    return _atleast("atleast_1d", 1, tensors)
+
+
+def atleast_2d(*tensors):
+    """Each tensor with at least 2 dims (leading 1s added)."""
+    return _atleast("atleast_2d", 2, tensors)
+
+
+def atleast_3d(*tensors):
+    """Each tensor with at least 3 dims: (n,) -> (1, n, 1), (a, b) -> (a, b, 1), as PyTorch."""
+    return _atleast("atleast_3d", 3, tensors)
+
+
+def _seq(name, tensors):
+    if isinstance(tensors, Tensor) or not isinstance(tensors, (list, tuple)):
+        raise TypeError(f"{name}(): argument 'tensors' must be a tuple or list of Tensors, got {type(tensors).__name__}")
+    return list(tensors)
+
+
+def hstack(tensors):
+    """Concatenate along dim 1 (dim 0 for 1-D tensors)."""
+    ts = _atleast("hstack", 1, (_seq("hstack", tensors),))
+    return cat(ts, 0 if ts[0].ndim == 1 else 1)
+
+
+def vstack(tensors):
+    """Concatenate along dim 0, 1-D tensors as rows."""
+    return cat(_atleast("vstack", 2, (_seq("vstack", tensors),)), 0)
+
+
+def dstack(tensors):
+    """Concatenate along dim 2, after ``atleast_3d``."""
+    return cat(_atleast("dstack", 3, (_seq("dstack", tensors),)), 2)
+
+
+def column_stack(tensors):
+    """0-D and 1-D tensors as columns, 2-D ones as they are, concatenated along dim 1."""
+    ts = [as_tensor(t, "column_stack") for t in _seq("column_stack", tensors)]
+    return cat([reshape(t, -1, 1) if t.ndim <= 1 else t for t in ts], 1)
+
+
+concatenate = cat

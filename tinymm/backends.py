@@ -1,0 +1,13 @@
+"""``torch.backends`` flags that training scripts set, accepted so such scripts run:
+``backends.cudnn.benchmark``, ``.deterministic``, ``.enabled``,
+``backends.cuda.matmul.allow_tf32``, ``backends.cudnn.allow_tf32`` and
+``backends.mps.is_available()``. tinymm uses neither cuDNN nor TF32 nor MPS: setting a flag
+changes nothing, and reading one gives what was set."""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+cudnn = SimpleNamespace(benchmark=False, deterministic=False, enabled=True, allow_tf32=True,
+                        is_available=lambda: False)
+cuda = SimpleNamespace(matmul=SimpleNamespace(allow_tf32=False, allow_fp16_reduced_precision_reduction=True))
+mps = SimpleNamespace(is_available=lambda: False, is_built=lambda: False)
