@@ -46,6 +46,7 @@ from tinymm.factories import (
     zeros_like,
 )
 from tinymm.ops import *  # noqa: F403  (the ops table's exports: tinymm.ops.__all__)
+from tinymm.ops.convert import as_tensor_shared as as_tensor  # noqa: F401  (torch.as_tensor)
 from tinymm.serialization import load, save
 from tinymm.tensor import Size, Tensor, device
 

@@ -61,15 +61,23 @@ from tinymm.ops.convert import (
 from tinymm.ops.elementwise import (
     abs,
     add,
+    addcdiv,
+    addcmul,
     clamp,
     compare,
+    eq,
     exp,
+    ge,
     gelu,
+    gt,
+    le,
     log,
     logical_not,
+    lt,
     maximum,
     minimum,
     mul,
+    ne,
     neg,
     pow,
     relu,
@@ -79,7 +87,6 @@ from tinymm.ops.elementwise import (
     sub,
     tanh,
 )
-from tinymm.ops.elementwise import addcdiv, addcmul, eq, ge, gt, le, lt, ne
 from tinymm.ops.elementwise import div as true_divide
 from tinymm.ops.index import (
     add_at,
@@ -87,8 +94,8 @@ from tinymm.ops.index import (
     array_index,
     bucketize,
     gather,
-    index_add,
     getitem,
+    index_add,
     index_select,
     masked_fill,
     nonzero,
@@ -103,10 +110,6 @@ from tinymm.ops.index import (
 )
 from tinymm.ops.inplace import (
     add_,
-    masked_fill_,
-    pow_,
-    scatter_,
-    scatter_add_,
     bernoulli_,
     clamp_,
     copy_,
@@ -114,8 +117,12 @@ from tinymm.ops.inplace import (
     exponential_,
     fill_,
     index_add_,
+    masked_fill_,
     mul_,
     normal_,
+    pow_,
+    scatter_,
+    scatter_add_,
     setitem,
     sub_,
     uniform_,
@@ -277,9 +284,9 @@ from tinymm.ops.shape import (
     concatenate,
     dstack,
     expand,
-    hstack,
     expand_as,
     flatten,
+    hstack,
     pad,
     permute,
     reshape,
@@ -294,7 +301,17 @@ from tinymm.ops.shape import (
     vstack,
 )
 from tinymm.ops.special import digamma, erfinv, lgamma, logit
-from tinymm.ops.stats import bincount, histc, mode, nanmean, nanquantile, nansum, quantile, unique, unique_consecutive
+from tinymm.ops.stats import (
+    bincount,
+    histc,
+    mode,
+    nanmean,
+    nanquantile,
+    nansum,
+    quantile,
+    unique,
+    unique_consecutive,
+)
 from tinymm.tensor import Tensor
 
 # (public function, its Tensor method name or None, exported as tinymm.<function name>: True/False
@@ -502,7 +519,8 @@ OPS = (
     # autograd
     (run_backward, "backward", False),
     # PyTorch surface, second pass: conversions and comparisons
-    (as_tensor_shared, None, "as_tensor"),
+    # tinymm.as_tensor is this function too (set in tinymm/__init__: here ``as_tensor`` names
+    # the operand helper every op module calls as ``ops.as_tensor(x, name)``).
     (as_tensor_shared, None, "asarray"),
     (tensor_type, "type", False),
     (eq, "eq", True),

@@ -96,3 +96,13 @@ class DTypeError(RuntimeError, TypeError):
 class EmptyReductionError(IndexError, RuntimeError):
     """A max/min-like reduction over a dimension of size 0 (PyTorch raises IndexError with a
     dim, RuntimeError without one)."""
+
+
+class ValueRangeError(RuntimeError, ValueError):
+    """An argument value outside what an op accepts (a quantile q outside [0, 1], a negative
+    count): PyTorch raises RuntimeError, Python habit expects ValueError; this is both."""
+
+
+class DTypeNotImplementedError(NotImplementedError, TypeError):
+    """An op PyTorch does not implement for a dtype at all (frac or histc on integers): PyTorch
+    raises NotImplementedError (a RuntimeError); this is that and a TypeError."""

@@ -9,9 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from tinymm.autograd import Function
-from tinymm.ops._util import unbroadcast, xp_of
 from tinymm.backend import get_default_dtype
-from tinymm.ops._util import DTypeError, ShapeError, normalize_dim
+from tinymm.ops._util import DTypeError, ShapeError, normalize_dim, unbroadcast, xp_of
 from tinymm.ops.convert import as_tensor, cast, operands
 from tinymm.tensor import Tensor
 

@@ -18,7 +18,14 @@ import numpy as np
 
 from tinymm.autograd import Function
 from tinymm.backend import get_default_dtype
-from tinymm.ops._util import DTypeError, is_scalar, normalize_dims, unbroadcast, xp_of
+from tinymm.ops._util import (
+    DTypeError,
+    DTypeNotImplementedError,
+    is_scalar,
+    normalize_dims,
+    unbroadcast,
+    xp_of,
+)
 from tinymm.ops.convert import as_tensor, cast, operands, to_float
 from tinymm.ops.elementwise import UnaryFunction, erf_array
 from tinymm.tensor import Tensor
@@ -683,7 +690,7 @@ def frac(x):
     """x − trunc(x) (the sign follows x); gradient 1. Floating tensors only, as in PyTorch."""
     x = as_tensor(x, "frac")
     if x.dtype.kind != "f":
-        raise DTypeError(f"frac: not implemented for {x.dtype} (floating tensors only)")
+        raise DTypeNotImplementedError(f'"frac" not implemented for {x.dtype} (floating tensors only)')
     return x - trunc(x)
 
 

@@ -10,7 +10,13 @@ import builtins
 import numpy as np
 
 from tinymm.autograd import Function
-from tinymm.ops._util import ShapeError, normalize_dim, normalize_dims, unbroadcast, xp_of
+from tinymm.ops._util import (
+    ShapeError,
+    normalize_dim,
+    normalize_dims,
+    unbroadcast,
+    xp_of,
+)
 from tinymm.ops.convert import as_tensor, cast
 from tinymm.ops.index import getitem
 from tinymm.tensor import Tensor

@@ -13,7 +13,14 @@ import collections
 
 import numpy as np
 
-from tinymm.ops._util import DTypeError, ShapeError, normalize_dim, xp_of
+from tinymm.ops._util import (
+    DTypeError,
+    DTypeNotImplementedError,
+    ShapeError,
+    ValueRangeError,
+    normalize_dim,
+    xp_of,
+)
 from tinymm.ops.convert import as_tensor, cast
 from tinymm.ops.index import gather, index_select, where
 from tinymm.ops.layout import movedim
@@ -50,7 +57,8 @@ def nanmean(x, dim=None, keepdim=False, *, dtype=None):
     keep = ~isnan(x).data
     count = Tensor._wrap(keep.sum(axis=None if dim is None else tuple(np.atleast_1d(dim)), keepdims=keepdim)
                          .astype(x.dtype))
-    return nansum(x, dim, keepdim) / count
+    with np.errstate(invalid="ignore", divide="ignore"):  # an all-NaN slice is 0/0 = NaN, silently
+        return nansum(x, dim, keepdim) / count
 
 
 _INTERPOLATIONS = ("linear", "lower", "higher", "midpoint", "nearest")
@@ -81,7 +89,7 @@ def _quantile(name, x, q, dim, keepdim, interpolation, ignore_nan):
     if isinstance(q, Tensor) and q.ndim > 1:
         raise ShapeError(f"{name}() q must be a scalar or 1D tensor, got shape {tuple(q.shape)}")
     if np.isnan(qa).any() or (qa < 0).any() or (qa > 1).any():
-        raise ValueError(f"{name}() q values must be in the range [0, 1], got {qa.tolist()}")
+        raise ValueRangeError(f"{name}() q values must be in the range [0, 1], got {qa.tolist()}")
     if x.numel() == 0:
         raise ShapeError(f"{name}() input tensor must be non-empty")
     orig_ndim = x.ndim
@@ -101,6 +109,11 @@ def _quantile(name, x, q, dim, keepdim, interpolation, ignore_nan):
     else:
         pos = xp.asarray(qa).reshape((-1,) + (1,) * x.ndim) * (n - 1)
         pos = xp.broadcast_to(pos, (len(qa),) + tuple(1 if i == axis else s for i, s in enumerate(x.shape)))
+    if not ignore_nan:
+        nan_rows = xp.isnan(x.data).any(axis=axis, keepdims=True)
+        if nan_rows.any():
+            # As PyTorch: a slice holding NaN reads its last sorted value, a NaN (its gradient goes there).
+            pos = xp.where(nan_rows[None], n - 1, pos)
     lo = xp.floor(pos).astype(np.int64)
     hi = xp.ceil(pos).astype(np.int64)
     if interpolation == "lower":
@@ -121,10 +134,6 @@ def _quantile(name, x, q, dim, keepdim, interpolation, ignore_nan):
     else:
         w = xp.zeros(full)
     out = lerp(v_lo, v_hi, Tensor._wrap(xp.broadcast_to(xp.asarray(w, dtype=x.dtype), full).copy()))
-    nan_rows = xp.isnan(x.data)
-    nan_rows = nan_rows.all(axis=axis, keepdims=True) if ignore_nan else nan_rows.any(axis=axis, keepdims=True)
-    if nan_rows.any():
-        out = where(Tensor._wrap(xp.broadcast_to(nan_rows[None], full).copy()), float("nan"), out)
     out = squeeze(out, axis + 1)  # (Q, reduced...)
     if keepdim:
         if dim is None:
@@ -148,16 +157,17 @@ def mode(x, dim=-1, keepdim=False):
     rows = xp.moveaxis(x.data, axis, -1)
     order = xp.argsort(rows, axis=-1, kind="stable")  # equal values keep their index order
     s = xp.take_along_axis(rows, order, axis=-1)
-    n = s.shape[-1]
-    pos = xp.broadcast_to(xp.arange(n), s.shape)
-    starts_here = xp.ones(s.shape, bool)
-    starts_here[..., 1:] = s[..., 1:] != s[..., :-1]
-    ends_here = xp.ones(s.shape, bool)
-    ends_here[..., :-1] = starts_here[..., 1:]
-    start = xp.maximum.accumulate(xp.where(starts_here, pos, 0), axis=-1)
-    end = xp.flip(xp.minimum.accumulate(xp.flip(xp.where(ends_here, pos, n), -1), axis=-1), -1)
-    best = xp.argmax(end - start, axis=-1)[..., None]  # first longest run: the smallest value
-    last = xp.take_along_axis(end, best, axis=-1)  # the run's last sorted position
+    # Runs of equal sorted values, over all rows at once (each row's first element starts a run):
+    # the run length at every position, then per row the first longest run (the smallest value).
+    starts = xp.ones(s.shape, bool)
+    starts[..., 1:] = s[..., 1:] != s[..., :-1]
+    flat = starts.reshape(-1)
+    run_of = xp.cumsum(flat) - 1
+    run_start = xp.flatnonzero(flat)
+    run_len = xp.diff(xp.concatenate([run_start, xp.asarray([flat.shape[0]])]))
+    length = run_len[run_of].reshape(s.shape)
+    best = xp.argmax(length, axis=-1)[..., None]
+    last = best + xp.take_along_axis(length, best, axis=-1) - 1  # the run's last sorted position
     idx = xp.take_along_axis(order, last, axis=-1)  # stable: the last original index
     idx = xp.moveaxis(idx, -1, axis).astype(np.int64)
     values = gather(x, axis, Tensor._wrap(idx))
@@ -220,9 +230,9 @@ def bincount(x, weights=None, minlength: int = 0):
     if x.ndim != 1 or x.dtype.kind not in "iub":
         raise ShapeError(f"bincount only supports 1-d non-negative integral inputs, got {x.dtype} of shape {tuple(x.shape)}")
     if x.data.size and int(x.data.min()) < 0:
-        raise ValueError("bincount only supports 1-d non-negative integral inputs (found a negative value)")
+        raise ValueRangeError("bincount only supports 1-d non-negative integral inputs (found a negative value)")
     if minlength < 0:
-        raise ValueError(f"bincount: minlength should be >= 0, got {minlength}")
+        raise ValueRangeError(f"bincount: minlength should be >= 0, got {minlength}")
     xp = xp_of(x.data)
     if weights is None:
         return Tensor._wrap(xp.bincount(x.data, minlength=minlength).astype(np.int64))
@@ -239,7 +249,7 @@ def histc(x, bins: int = 100, min: float = 0, max: float = 0):
     values outside are ignored, the last bin includes max. Floating input only."""
     x = as_tensor(x, "histc")
     if x.dtype.kind != "f":
-        raise DTypeError(f'"histogram_cpu" not implemented for {x.dtype} (histc needs a floating tensor)')
+        raise DTypeNotImplementedError(f'"histc" not implemented for {x.dtype} (histc needs a floating tensor)')
     if bins <= 0:
         raise ShapeError(f"histc: bins must be > 0, got {bins}")
     xp = xp_of(x.data)

@@ -35,6 +35,10 @@ from tinymm.tensor import Tensor
 __all__ = ["ConcatDataset", "DataLoader", "Dataset", "Subset", "TensorDataset", "default_collate", "random_split"]
 
 
+class SizeMismatchError(AssertionError, ValueError):
+    """Tensors of a TensorDataset whose first dims differ (PyTorch asserts; ValueError too)."""
+
+
 class Dataset:
     """Base class of map-style datasets: subclasses define ``__getitem__`` and ``__len__``;
     ``a + b`` concatenates two datasets."""
@@ -56,7 +60,7 @@ class TensorDataset(Dataset):
             if not isinstance(t, Tensor) or t.ndim == 0:
                 raise TypeError(f"TensorDataset: expected tensors with at least 1 dim, got {type(t).__name__}")
         if any(t.shape[0] != tensors[0].shape[0] for t in tensors):
-            raise ValueError(f"Size mismatch between tensors: first dims {[t.shape[0] for t in tensors]}")
+            raise SizeMismatchError(f"Size mismatch between tensors: first dims {[t.shape[0] for t in tensors]}")
         self.tensors = tensors
 
     def __getitem__(self, index):
