@@ -107,7 +107,8 @@ _CPU = device("cpu")
 
 class Size(tuple):
     """A shape, as ``torch.Size``: a tuple (it compares equal to one) that also has
-    ``numel()``; slicing or adding to it gives a Size again."""
+    ``numel()``; slicing or adding to it gives a Size again. It prints as a tuple,
+    ``(2, 3)``, so error messages that name shapes read the same for shapes and tuples."""
 
     __slots__ = ()
 
@@ -126,9 +127,6 @@ class Size(tuple):
 
     def __radd__(self, other):
         return Size(tuple(other) + tuple(self))
-
-    def __repr__(self) -> str:
-        return f"Size({list(self)})"
 
 
 class RemovableHandle:
