@@ -460,28 +460,16 @@ def logical_not(x) -> Tensor:
     return Tensor._wrap(x.data == 0)
 
 
-def eq(input, other) -> Tensor:
-    return compare(input, other, "eq")
+def _comparison(op: str):
+    def fn(input, other) -> Tensor:
+        return compare(input, other, op)
+
+    fn.__name__ = fn.__qualname__ = op
+    fn.__doc__ = f"``torch.{op}``: elementwise ``{_CMP[op]}`` of a tensor and a tensor or scalar (broadcast); bool."
+    return fn
 
 
-def ne(input, other) -> Tensor:
-    return compare(input, other, "ne")
-
-
-def lt(input, other) -> Tensor:
-    return compare(input, other, "lt")
-
-
-def le(input, other) -> Tensor:
-    return compare(input, other, "le")
-
-
-def gt(input, other) -> Tensor:
-    return compare(input, other, "gt")
-
-
-def ge(input, other) -> Tensor:
-    return compare(input, other, "ge")
+eq, ne, lt, le, gt, ge = (_comparison(op) for op in ("eq", "ne", "lt", "le", "gt", "ge"))
 
 
 # ----------------------------------------------------------------------------- fused multiply-adds

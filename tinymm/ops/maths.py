@@ -284,26 +284,38 @@ def copysign(a, b):
     return Copysign.apply(a, b)
 
 
-class LogAddExp(Function):
-    """log(eᵃ + eᵇ); d/da = e^(a − out), d/db = e^(b − out)."""
+class _SmoothBinary(Function):
+    """out = f(a, b) for a differentiable binary op: a subclass names ``f(xp, a, b)`` and the
+    partials ``da(xp, a, b, out)`` and ``db(xp, a, b, out)``; a, b and out are saved, each
+    gradient is summed back to its operand's shape. Floating-point warnings are silenced
+    (PyTorch gives inf/NaN without a word)."""
 
-    @staticmethod
-    def forward(ctx, a, b):
+    @classmethod
+    def forward(cls, ctx, a, b):
         xp = xp_of(a if hasattr(a, "shape") else b)
-        out = xp.logaddexp(a, b)
+        with np.errstate(all="ignore"):
+            out = cls.f(xp, a, b)
         ctx.save_for_backward(a, b, out)
         ctx.shapes = (_shape(a), _shape(b))
         return out
 
-    @staticmethod
-    def backward(ctx, g):
+    @classmethod
+    def backward(cls, ctx, g):
         a, b, out = ctx.saved_arrays
         xp = xp_of(g)
         na, nb = ctx.needs_input_grad
-        with np.errstate(invalid="ignore"):
-            ga = unbroadcast(g * xp.exp(a - out), ctx.shapes[0]) if na else None
-            gb = unbroadcast(g * xp.exp(b - out), ctx.shapes[1]) if nb else None
+        with np.errstate(all="ignore"):
+            ga = unbroadcast(g * cls.da(xp, a, b, out), ctx.shapes[0]) if na else None
+            gb = unbroadcast(g * cls.db(xp, a, b, out), ctx.shapes[1]) if nb else None
         return ga, gb
+
+
+class LogAddExp(_SmoothBinary):
+    """log(eᵃ + eᵇ); d/da = e^(a − out), d/db = e^(b − out)."""
+
+    f = staticmethod(lambda xp, a, b: xp.logaddexp(a, b))
+    da = staticmethod(lambda xp, a, b, out: xp.exp(a - out))
+    db = staticmethod(lambda xp, a, b, out: xp.exp(b - out))
 
 
 def logaddexp(a, b):
@@ -629,26 +641,13 @@ def norm(x, p="fro", dim=None, keepdim=False, dtype=None):
 # ----------------------------------------------------------------------------- atan2, hypot, frac, nan_to_num
 
 
-class Atan2(Function):
+class Atan2(_SmoothBinary):
     """atan2(a, b), the angle of the point (b, a); with r² = a² + b²:
     d/da = b/r², d/db = −a/r²."""
 
-    @staticmethod
-    def forward(ctx, a, b):
-        xp = xp_of(a if hasattr(a, "shape") else b)
-        ctx.save_for_backward(a, b)
-        ctx.shapes = (_shape(a), _shape(b))
-        return xp.arctan2(a, b)
-
-    @staticmethod
-    def backward(ctx, g):
-        a, b = ctx.saved_arrays
-        na, nb = ctx.needs_input_grad
-        with np.errstate(all="ignore"):
-            r2 = a * a + b * b
-            ga = unbroadcast(g * b / r2, ctx.shapes[0]) if na else None
-            gb = unbroadcast(-g * a / r2, ctx.shapes[1]) if nb else None
-        return ga, gb
+    f = staticmethod(lambda xp, a, b: xp.arctan2(a, b))
+    da = staticmethod(lambda xp, a, b, out: b / (a * a + b * b))
+    db = staticmethod(lambda xp, a, b, out: -a / (a * a + b * b))
 
 
 def atan2(input, other):
@@ -657,25 +656,12 @@ def atan2(input, other):
     return Atan2.apply(a, b)
 
 
-class Hypot(Function):
+class Hypot(_SmoothBinary):
     """√(a² + b²); d/da = a/out, d/db = b/out."""
 
-    @staticmethod
-    def forward(ctx, a, b):
-        xp = xp_of(a if hasattr(a, "shape") else b)
-        out = xp.hypot(a, b)
-        ctx.save_for_backward(a, b, out)
-        ctx.shapes = (_shape(a), _shape(b))
-        return out
-
-    @staticmethod
-    def backward(ctx, g):
-        a, b, out = ctx.saved_arrays
-        na, nb = ctx.needs_input_grad
-        with np.errstate(all="ignore"):
-            ga = unbroadcast(g * a / out, ctx.shapes[0]) if na else None
-            gb = unbroadcast(g * b / out, ctx.shapes[1]) if nb else None
-        return ga, gb
+    f = staticmethod(lambda xp, a, b: xp.hypot(a, b))
+    da = staticmethod(lambda xp, a, b, out: a / out)
+    db = staticmethod(lambda xp, a, b, out: b / out)
 
 
 def hypot(input, other):
