@@ -347,6 +347,7 @@ def test_type_stride_nbytes_storage_offset_size():
     for index in ((1,), (slice(None), 1), (1, slice(1, None), slice(2, None))):
         assert x[index].storage_offset() == t[index].storage_offset(), index
     assert x.storage_offset() == 0
+    assert x[1].data_ptr() - x.data_ptr() == 12 * 4 and x.detach().data_ptr() == x.data_ptr()
     assert isinstance(x.shape, tm.Size) and x.shape == (2, 3, 4) == t.shape and x.size() == t.size()
     assert x.shape.numel() == t.shape.numel() == 24 and isinstance(x.shape[1:], tm.Size)
     assert x.shape[1:] == (3, 4) and x.shape + (5,) == (2, 3, 4, 5) and x.shape[-1] == 4

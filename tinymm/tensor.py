@@ -234,6 +234,10 @@ class Tensor:
             return 0
         return (_address(self.data) - _address(root)) // self.data.dtype.itemsize
 
+    def data_ptr(self) -> int:
+        """The address of the first element (tensors sharing memory give related addresses)."""
+        return _address(self.data)
+
     @property
     def nbytes(self) -> int:
         return int(self.data.nbytes)
