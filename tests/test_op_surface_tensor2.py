@@ -477,6 +477,17 @@ def test_generator_and_rng_state():
     u = tm.rand(3, generator=g)
     g.set_state(state)
     assert np.array_equal(tm.rand(3, generator=g).numpy(), u.numpy())
+    def draws(gen):
+        probs = tm.tensor([[0.2, 0.3, 0.5], [0.6, 0.2, 0.2]])
+        return [probs.multinomial(2, generator=gen), tm.bernoulli(probs, generator=gen),
+                tm.poisson(probs * 3, generator=gen), tm.empty(3).normal_(generator=gen),
+                tm.empty(3).uniform_(-1, 1, generator=gen), tm.empty(3).exponential_(generator=gen),
+                tm.empty(3).bernoulli_(0.5, generator=gen)]
+
+    first = draws(tm.Generator().manual_seed(9))
+    tm.randn(5)  # the default generator moves; the seeded one repeats regardless
+    for x, y in zip(first, draws(tm.Generator().manual_seed(9))):
+        assert np.array_equal(x.numpy(), y.numpy())
     tm.manual_seed(11)
     assert tm.initial_seed() == 11
     s = tm.get_rng_state()

@@ -195,31 +195,31 @@ def zero_(x: Tensor) -> Tensor:
 # float32 and a float64 tensor filled after the same seed hold the same numbers.
 
 
-def _draw_into(name: str, x: Tensor, draw) -> Tensor:
+def _draw_into(name: str, x: Tensor, draw, generator=None) -> Tensor:
     if x.dtype.kind != "f":
         raise TypeError(f"{name}: needs a floating tensor, got {x.dtype}")
-    arr = draw(backend.rng(x.device), x.shape).astype(x.dtype, copy=False)
+    arr = draw(backend.rng(x.device, generator), x.shape).astype(x.dtype, copy=False)
     return _fill(name, x, arr)
 
 
-def normal_(x: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
-    """Fill with draws from N(mean, std²) in place."""
-    return _draw_into("normal_", x, lambda g, s: g.normal(mean, std, size=s))
+def normal_(x: Tensor, mean: float = 0.0, std: float = 1.0, *, generator=None) -> Tensor:
+    """Fill with draws from N(mean, std²) in place (from ``generator`` when given)."""
+    return _draw_into("normal_", x, lambda g, s: g.normal(mean, std, size=s), generator)
 
 
-def uniform_(x: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
+def uniform_(x: Tensor, a: float = 0.0, b: float = 1.0, *, generator=None) -> Tensor:
     """Fill with draws from U[a, b) in place (``from``/``to`` in PyTorch's positional order)."""
-    return _draw_into("uniform_", x, lambda g, s: g.uniform(a, b, size=s))
+    return _draw_into("uniform_", x, lambda g, s: g.uniform(a, b, size=s), generator)
 
 
-def exponential_(x: Tensor, lambd: float = 1.0) -> Tensor:
-    return _draw_into("exponential_", x, lambda g, s: g.exponential(1.0 / lambd, size=s))
+def exponential_(x: Tensor, lambd: float = 1.0, *, generator=None) -> Tensor:
+    return _draw_into("exponential_", x, lambda g, s: g.exponential(1.0 / lambd, size=s), generator)
 
 
-def bernoulli_(x: Tensor, p=0.5) -> Tensor:
+def bernoulli_(x: Tensor, p=0.5, *, generator=None) -> Tensor:
     """Fill with 1 (probability ``p``, a number or a tensor broadcasting to x) or 0, in place."""
     prob = p.data if isinstance(p, Tensor) else p
-    return _draw_into("bernoulli_", x, lambda g, s: (g.random(size=s) < prob).astype(np.float64))
+    return _draw_into("bernoulli_", x, lambda g, s: (g.random(size=s) < prob).astype(np.float64), generator)
 
 
 def index_add_(x: Tensor, dim, index, source, *, alpha=1) -> Tensor:

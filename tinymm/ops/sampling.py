@@ -38,7 +38,7 @@ def multinomial(input, num_samples: int, replacement: bool = False, *, generator
         raise RuntimeError(f"multinomial: cannot sample n_sample={k} > prob_dist.size(-1)={p.shape[1]} samples without replacement")
     if not replacement and bool(((p > 0).sum(axis=1) < k).any()):
         raise RuntimeError("multinomial: invalid multinomial distribution (with replacement=False, not enough non-negative category to sample)")
-    rng = backend.rng(w.device)
+    rng = backend.rng(w.device, generator)
     if replacement:
         cdf = xp.cumsum(p / total, axis=1)
         cdf[:, -1] = 1.0
@@ -61,10 +61,10 @@ def bernoulli(input, p=None, *, generator=None):
     prob = x.data if p is None else p
     if p is None and (bool((x.data < 0).any()) or bool((x.data > 1).any())):
         raise RuntimeError("bernoulli: expected all probabilities in [0, 1]")
-    u = backend.rng(x.device).random(x.shape)
+    u = backend.rng(x.device, generator).random(x.shape)
     return Tensor._wrap((u < prob).astype(x.dtype))
 
 
 def poisson(input, generator=None):
     x = as_tensor(input, "poisson")
-    return Tensor._wrap(backend.rng(x.device).poisson(x.data).astype(x.dtype))
+    return Tensor._wrap(backend.rng(x.device, generator).poisson(x.data).astype(x.dtype))
