@@ -34,6 +34,7 @@ PRODUCTS = {
     "dot": ([(4,), (4,)], lambda m, a, b: a.dot(b)),
     "mv": ([(3, 4), (4,)], lambda m, a, b: a.mv(b)),
     "outer": ([(3,), (4,)], lambda m, a, b: m.outer(a, b)),
+    "outer_int_float": ([(3,)], lambda m, a: m.outer(m.tensor([1, 2]), a)),
     "addmm": ([(5,), (3, 4), (4, 5)], lambda m, c, a, b: m.addmm(c, a, b, beta=0.5, alpha=2.0)),
     "addmm_default": ([(3, 5), (3, 4), (4, 5)], lambda m, c, a, b: c.addmm(a, b)),
     "baddbmm": ([(1, 3, 5), (2, 3, 4), (2, 4, 5)], lambda m, c, a, b: m.baddbmm(c, a, b, alpha=0.3)),
@@ -241,6 +242,8 @@ def test_index_add_and_index_add_():
              inputs=[np.arange(6).reshape(3, 2), np.ones((2, 2), np.int64)])
     same_error(lambda m: m.zeros(3, 2).index_add(0, m.tensor([0]), m.ones(2, 2)))
     same_error(lambda m: m.zeros(3, 2).index_add(0, m.tensor([0]), m.ones(1, 2, dtype=m.float64)))
+    same_error(lambda m: m.zeros(3, 2).index_add(0, m.tensor([-1]), m.ones(1, 2)))
+    same_error(lambda m: m.zeros(3, 2).index_add(0, m.tensor([3]), m.ones(1, 2)))
     leaf = tm.zeros(3, requires_grad=True)
     with pytest.raises(RuntimeError, match="leaf"):
         leaf.index_add_(0, tm.tensor([0]), tm.ones(1))

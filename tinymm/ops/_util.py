@@ -106,3 +106,8 @@ class ValueRangeError(RuntimeError, ValueError):
 class DTypeNotImplementedError(NotImplementedError, TypeError):
     """An op PyTorch does not implement for a dtype at all (frac or histc on integers): PyTorch
     raises NotImplementedError (a RuntimeError); this is that and a TypeError."""
+
+
+class IndexRangeError(IndexError, RuntimeError):
+    """An index outside a dimension where PyTorch raises RuntimeError (index_add's index):
+    both that and the IndexError Python code expects."""

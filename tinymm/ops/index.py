@@ -10,7 +10,7 @@ import numpy as np
 
 from tinymm.autograd import Function
 from tinymm.backend import get_default_dtype
-from tinymm.ops._util import DTypeError, ShapeError, normalize_dim, unbroadcast, xp_of
+from tinymm.ops._util import DTypeError, IndexRangeError, ShapeError, normalize_dim, unbroadcast, xp_of
 from tinymm.ops.convert import as_tensor, cast, operands
 from tinymm.tensor import Tensor
 
@@ -524,8 +524,10 @@ def check_index_add(name, x, dim, index, source):
         raise ShapeError(f"{name}: source has shape {tuple(source.shape)}, expected {want} (self {tuple(x.shape)} "
                          f"with dim {axis} of size len(index) = {idx.shape[0]})")
     n = x.shape[axis]
-    if idx.size and (int(idx.min()) < -n or int(idx.max()) >= n):
-        raise IndexError(f"{name}: index out of range for dim {axis} of size {n}")
+    if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= n):
+        bad = int(idx.min()) if int(idx.min()) < 0 else int(idx.max())
+        raise IndexRangeError(f"{name}: index {bad} is out of bounds for dimension {axis} with size {n} "
+                              "(negative indices are not accepted, as in PyTorch)")
     return x, source.reshape(*want), idx, axis
 
 

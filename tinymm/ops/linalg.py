@@ -232,8 +232,11 @@ def mv(input, vec):
 
 def outer(input, vec2):
     """Outer product of two 1-D tensors: (n,) x (m,) -> (n, m)."""
-    a, b = _ranked("outer", 1, input, vec2, names=("self", "vec2"))
-    return a.reshape(-1, 1) * b.reshape(1, -1)
+    a, b = as_tensor(input, "outer"), as_tensor(vec2, "outer")
+    for t, n in ((a, "self"), (b, "vec2")):
+        if t.ndim != 1:
+            raise ShapeError(f"outer: {n} must be a vector (1-D), got shape {tuple(t.shape)}")
+    return a.reshape(-1, 1) * b.reshape(1, -1)  # promotes as mul does (int with float: float)
 
 
 def _scaled_sum(name, input, product, beta, alpha):
