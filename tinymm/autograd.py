@@ -87,9 +87,7 @@ class inference_mode(set_grad_enabled):
         return super().__new__(cls)
 
     def __init__(self, mode: bool = True):
-        super().__init__(not mode and _grad_enabled)
-        self.mode = bool(mode)
-        self.prev = None
+        super().__init__(mode)  # here ``mode`` means "inference on"; __enter__ reads it so
 
     def __enter__(self):
         global _grad_enabled
