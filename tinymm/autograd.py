@@ -15,6 +15,9 @@ An op is one ``Function`` subclass with two static methods::
 newest first, every node exactly once, with the gradients of all its consumers already summed.
 Leaf tensors accumulate into ``.grad``; saved arrays are freed as soon as a node is done, and a
 second backward through a freed node raises unless the first used ``retain_graph=True``.
+A tensor's hooks (``Tensor.register_hook``) run once on its whole gradient, all contributions
+summed: a non-leaf's when its producing node is reached, a leaf's at the end of the walk,
+before ``.grad`` is written (``retain_grad`` stores the hooked gradient, as PyTorch 2 does).
 
 Saved data cannot change behind autograd's back: when an op is recorded, the version of each
 array it saved (``tinymm.tensor.storage_version``) is kept, and ``ctx.saved_arrays`` raises,
@@ -87,7 +90,7 @@ class inference_mode(set_grad_enabled):
         return super().__new__(cls)
 
     def __init__(self, mode: bool = True):
-        super().__init__(mode)  # here ``mode`` means "inference on"; __enter__ reads it so
+        super().__init__(mode)  # self.mode True: recording off inside (read by __enter__)
 
     def __enter__(self):
         global _grad_enabled
