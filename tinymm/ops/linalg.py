@@ -3,6 +3,11 @@
 For C = A·B: dA = dC·Bᵀ and dB = Aᵀ·dC, summed over any batch dims that broadcasting
 stretched. A 1-D operand is treated as a row (left) or column (right) vector whose extra
 axis is removed from the result, exactly as ``numpy.matmul`` does.
+
+Below matmul: ``einsum``; PyTorch's fixed-rank products (mm, bmm, dot, mv, outer, addmm,
+baddbmm, addmv), ``kron``, ``tensordot``, ``cross`` and ``trace``, each built on matmul or
+elementwise ops so their gradients come with them; and ``cdist``, pairwise p-norm distances,
+a Function of its own (its gradient at distance 0 is 0, which a composition would give as NaN).
 """
 from __future__ import annotations
 
