@@ -138,9 +138,14 @@ def to_device(x: Tensor, device: str) -> Tensor:
 
 
 def to(x: Tensor, *args, **kwargs) -> Tensor:
-    """``.to("cuda")``, ``.to(np.float64)``, ``.to("cpu", np.float32)`` or ``device=/dtype=``."""
+    """``.to("cuda")``, ``.to(np.float64)``, ``.to("cpu", np.float32)`` or ``device=/dtype=``.
+    ``copy=True`` always returns a new tensor; ``non_blocking`` and ``memory_format`` are
+    accepted and change nothing (copies are synchronous; arrays are C-ordered)."""
     device = kwargs.pop("device", None)
     dtype = kwargs.pop("dtype", None)
+    copy = kwargs.pop("copy", False)
+    kwargs.pop("non_blocking", None)
+    kwargs.pop("memory_format", None)
     if kwargs:
         raise TypeError(f"to: unexpected arguments {sorted(kwargs)}")
     for a in args:
@@ -155,7 +160,7 @@ def to(x: Tensor, *args, **kwargs) -> Tensor:
         out = cast(out, np.dtype(dtype))
     if device is not None and backend.parse_device(device) != out.device:
         out = to_device(out, backend.parse_device(device))
-    return out
+    return clone(out) if copy and out is x else out
 
 
 def type_as(x: Tensor, other: Tensor) -> Tensor:
