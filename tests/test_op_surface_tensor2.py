@@ -436,6 +436,34 @@ def test_register_hook_on_root_and_leaf_root_and_errors():
     same_error(lambda m: m.ones(2).register_hook(lambda g: g))
 
 
+def _autograd_grad_run(m):
+    x = m.tensor([1.0, -2.0, 3.0], requires_grad=True)
+    w = m.tensor([0.5, 0.25, 2.0], requires_grad=True)
+    other = m.tensor([1.0, 1.0, 1.0], requires_grad=True)
+    h = x * w
+    y = (h * h).sum() + (other * x).sum()
+    gx, gh = m.autograd.grad(y, [x, h], retain_graph=True)
+    (gw,) = m.autograd.grad([y, (w * 2).sum()], w, retain_graph=True)
+    gv = m.autograd.grad(h, x, grad_outputs=m.tensor([1.0, 2.0, 3.0]), retain_graph=True)[0]
+    unused = m.autograd.grad(y, [x, m.ones(2, requires_grad=True)], allow_unused=True, retain_graph=True)[1]
+    zeros = m.autograd.grad(y, [m.ones(2, requires_grad=True)], allow_unused=True, materialize_grads=True)[0]
+    assert x.grad is None and w.grad is None and other.grad is None  # nothing written into .grad
+    return gx, gh, gw, gv, unused, zeros
+
+
+def test_autograd_grad_matches_torch():
+    got, want = _autograd_grad_run(tm), _autograd_grad_run(torch)
+    for g, w in zip(got, want):
+        if w is None:
+            assert g is None
+        else:
+            np.testing.assert_allclose(g.numpy(), w.numpy(), rtol=1e-6)
+    same_error(lambda m: m.autograd.grad((m.ones(2, requires_grad=True) * 2).sum(), [m.ones(2, requires_grad=True)]))
+    with pytest.raises(NotImplementedError, match="create_graph"):
+        x = tm.ones(2, requires_grad=True)
+        tm.autograd.grad((x * x).sum(), x, create_graph=True)
+
+
 def test_inference_mode_as_context_and_decorator():
     x = tm.ones(2, requires_grad=True)
     with tm.inference_mode():

@@ -274,8 +274,12 @@ def _is_fresh(g, ctx, out_grads, in_grads, t) -> bool:
     return n == 1
 
 
-def run_backward(root, grad=None, retain_graph: bool = False) -> None:
-    """Backpropagate from ``root`` (a Tensor); see the module docstring."""
+def run_backward(root, grad=None, retain_graph: bool = False, *, capture=None) -> None:
+    """Backpropagate from ``root`` (a Tensor); see the module docstring.
+
+    ``capture`` (for ``grad``): a dict ``id(tensor) -> [tensor, None]``; the gradients of those
+    tensors are stored there (after their hooks) instead of in ``.grad``, and no ``.grad``
+    anywhere is written."""
     global _grad_enabled
     if not root.requires_grad:
         raise RuntimeError("backward: this tensor does not require grad and has no graph behind it")
@@ -304,7 +308,10 @@ def run_backward(root, grad=None, retain_graph: bool = False) -> None:
         if root._hooks:
             g = _run_hooks(root, g)
             seed_fresh = False
-        _accumulate_leaf(root, g, seed_fresh)
+        if capture is None:
+            _accumulate_leaf(root, g, seed_fresh)
+        elif id(root) in capture:
+            capture[id(root)][1] = g
         return
 
     root_ctx, root_idx = root._node
@@ -316,7 +323,7 @@ def run_backward(root, grad=None, retain_graph: bool = False) -> None:
     # contributions in hooked_leaves and get them, summed and hooked, at the end.
     watched = {}
     hooked_leaves = {}
-    if root._hooks or root._retain_grad:
+    if root._hooks or root._retain_grad or (capture is not None and id(root) in capture):
         watched[id(root_ctx)] = {root_idx: root}
     prev_mode, _grad_enabled = _grad_enabled, False
     try:
@@ -329,7 +336,10 @@ def run_backward(root, grad=None, retain_graph: bool = False) -> None:
                     continue
                 if t._hooks:
                     out_grads[i] = _run_hooks(t, out_grads[i])
-                if t._retain_grad:
+                if capture is not None:
+                    if id(t) in capture:
+                        capture[id(t)][1] = out_grads[i]
+                elif t._retain_grad:
                     _accumulate_leaf(t, out_grads[i], False)
             if ctx.n_outputs > 1:
                 for i, og in enumerate(out_grads):
@@ -350,14 +360,16 @@ def run_backward(root, grad=None, retain_graph: bool = False) -> None:
                     )
                 node = t._node
                 if node is None:
-                    if t._hooks:
+                    if capture is not None and id(t) not in capture:
+                        continue  # autograd.grad: other leaves are left alone
+                    if t._hooks or capture is not None:
                         prev = hooked_leaves.get(id(t))
                         hooked_leaves[id(t)] = (t, ig if prev is None else prev[1] + ig)
                         continue
                     _accumulate_leaf(t, ig, t.grad is None and _is_fresh(ig, ctx, out_grads, in_grads, t))
                     continue
                 parent, i = node
-                if t._hooks or t._retain_grad:
+                if t._hooks or t._retain_grad or (capture is not None and id(t) in capture):
                     watched.setdefault(id(parent), {})[i] = t
                 slot = pending.get(id(parent))
                 if slot is None:
@@ -367,7 +379,11 @@ def run_backward(root, grad=None, retain_graph: bool = False) -> None:
                 ctx.saved = ()
                 ctx.freed = True
         for t, g in hooked_leaves.values():
-            _accumulate_leaf(t, _run_hooks(t, g), False)
+            g = _run_hooks(t, g) if t._hooks else g
+            if capture is None:
+                _accumulate_leaf(t, g, False)
+            else:
+                capture[id(t)][1] = g
     finally:
         _grad_enabled = prev_mode
 
@@ -378,6 +394,48 @@ def _zeros_like_module(like, shape, dtype):
     import cupy
 
     return cupy.zeros(shape, dtype)
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bool = False,
+         allow_unused=None, materialize_grads: bool = False):
+    """``torch.autograd.grad``: the gradients of ``outputs`` (weighted by ``grad_outputs``)
+    with respect to ``inputs``, returned as a tuple instead of written into ``.grad`` (no
+    ``.grad`` changes). An input the outputs do not depend on raises unless ``allow_unused``
+    (then None, or zeros with ``materialize_grads``). ``create_graph=True`` (gradients that
+    are differentiable again) is not implemented: backward functions work on arrays."""
+    if create_graph:
+        raise NotImplementedError("autograd.grad: create_graph=True (higher-order gradients) is not implemented in tinymm")
+    single = isinstance(outputs, Tensor)
+    outputs = [outputs] if single else list(outputs)
+    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    if grad_outputs is None or isinstance(grad_outputs, Tensor):
+        grad_outputs = [grad_outputs] * len(outputs) if grad_outputs is None else [grad_outputs]
+    grad_outputs = list(grad_outputs)
+    if len(grad_outputs) != len(outputs):
+        raise RuntimeError(f"grad: got {len(grad_outputs)} grad_outputs for {len(outputs)} outputs")
+    for i, t in enumerate(inputs):
+        if not t.requires_grad:
+            raise RuntimeError(f"grad: input {i} does not require grad")
+    capture = {id(t): [t, None] for t in inputs}
+    keep = bool(retain_graph) if retain_graph is not None else False
+    for k, (out, go) in enumerate(zip(outputs, grad_outputs)):
+        # Each output is walked on its own; the graph is kept until the last walk.
+        part = {i: [t, None] for i, (t, _) in capture.items()}
+        run_backward(out, go, retain_graph=keep or k < len(outputs) - 1, capture=part)
+        for i, (_, g) in part.items():
+            if g is not None:
+                capture[i][1] = g if capture[i][1] is None else capture[i][1] + g
+    result = []
+    for i, t in enumerate(inputs):
+        g = capture[id(t)][1]
+        if g is None:
+            if not allow_unused and not materialize_grads:
+                raise RuntimeError(f"grad: one of the differentiated tensors (input {i}) appears to not have been "
+                                   "used in the graph. Set allow_unused=True if this is the desired behavior.")
+            result.append(Tensor._wrap(_zeros_like_module(t.data, t.shape, t.dtype)) if materialize_grads else None)
+        else:
+            result.append(Tensor._wrap(_owned(g)))
+    return tuple(result)
 
 
 # ----------------------------------------------------------------------------- gradcheck
