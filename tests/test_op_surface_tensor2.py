@@ -360,6 +360,16 @@ def test_type_stride_nbytes_storage_offset_size():
         x.stride(3)
 
 
+def test_legacy_tensor_types():
+    for name in ("FloatTensor", "DoubleTensor", "LongTensor", "IntTensor", "ByteTensor", "BoolTensor"):
+        got, want = getattr(tm, name)([1, 0, 2]), getattr(torch, name)([1, 0, 2])
+        assert str(got.dtype) == str(want.dtype).replace("torch.", "") and got.tolist() == want.tolist(), name
+        assert isinstance(got, getattr(tm, name)) and isinstance(got, tm.Tensor)
+        assert getattr(tm, name)(2, 3).shape == (2, 3) and getattr(tm, name)().shape == (0,)
+    assert not isinstance(tm.ones(2), tm.LongTensor) and isinstance(tm.ones(2), tm.FloatTensor)
+    assert tm.ones(2).type(tm.LongTensor).dtype == np.int64 and tm.ones(2).type() == tm.ones(2).type(tm.FloatTensor).type()
+
+
 def test_to_accepts_pytorchs_keywords():
     x = tm.ones(2, requires_grad=True)
     assert x.to("cpu", non_blocking=True) is x and x.cpu() is x

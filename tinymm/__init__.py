@@ -20,7 +20,19 @@ import numpy as _np
 from tinymm import backends, cuda
 from tinymm.autograd import Function, enable_grad, gradcheck, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from tinymm.backend import Generator, cuda_available, default_generator, get_default_dtype, manual_seed, set_default_dtype
-from tinymm.dtypes import finfo, iinfo
+from tinymm.dtypes import (
+    BoolTensor,
+    ByteTensor,
+    CharTensor,
+    DoubleTensor,
+    FloatTensor,
+    HalfTensor,
+    IntTensor,
+    LongTensor,
+    ShortTensor,
+    finfo,
+    iinfo,
+)
 from tinymm.random import get_rng_state, initial_seed, seed, set_rng_state
 from tinymm.factories import (
     arange,

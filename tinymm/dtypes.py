@@ -1,10 +1,14 @@
 """``finfo`` and ``iinfo``: the numeric limits of tinymm's dtypes (NumPy dtypes), with
-PyTorch's attribute names. There is no bfloat16 (NumPy has none) and no complex dtype."""
+PyTorch's attribute names; and PyTorch's legacy tensor types (``FloatTensor``, ``LongTensor``,
+...) as constructors that ``isinstance`` understands. There is no bfloat16 (NumPy has none)
+and no complex dtype."""
 from __future__ import annotations
 
 import numpy as np
 
+from tinymm import factories
 from tinymm.backend import get_default_dtype
+from tinymm.tensor import Tensor
 
 
 class finfo:
@@ -44,3 +48,37 @@ class iinfo:
 
     def __repr__(self) -> str:
         return f"iinfo(min={self.min}, max={self.max}, dtype={self.dtype})"
+
+
+# ----------------------------------------------------------------------------- legacy tensor types
+
+
+class _LegacyTypeMeta(type):
+    """``isinstance(x, FloatTensor)``: a CPU Tensor of that dtype (as PyTorch's legacy types)."""
+
+    def __instancecheck__(cls, obj):
+        return isinstance(obj, Tensor) and obj.dtype == cls.dtype and not obj.is_cuda
+
+
+def _legacy_type(name: str, dtype):
+    def __new__(cls, *args, device=None):
+        """``FloatTensor(data)`` copies data into a tensor of this dtype; ``FloatTensor(2, 3)``
+        (ints) is an uninitialised tensor of that size; ``FloatTensor()`` an empty one."""
+        if len(args) == 1 and not isinstance(args[0], (int, np.integer)):
+            return factories.tensor(args[0], dtype=cls.dtype, device=device)
+        return factories.empty(*args, dtype=cls.dtype, device=device or "cpu") if args else \
+            factories.empty(0, dtype=cls.dtype, device=device or "cpu")
+
+    return _LegacyTypeMeta(name, (), {"dtype": np.dtype(dtype), "__new__": __new__,
+                                      "__doc__": f"PyTorch's legacy ``torch.{name}``: {np.dtype(dtype)} tensors."})
+
+
+FloatTensor = _legacy_type("FloatTensor", np.float32)
+DoubleTensor = _legacy_type("DoubleTensor", np.float64)
+HalfTensor = _legacy_type("HalfTensor", np.float16)
+LongTensor = _legacy_type("LongTensor", np.int64)
+IntTensor = _legacy_type("IntTensor", np.int32)
+ShortTensor = _legacy_type("ShortTensor", np.int16)
+CharTensor = _legacy_type("CharTensor", np.int8)
+ByteTensor = _legacy_type("ByteTensor", np.uint8)
+BoolTensor = _legacy_type("BoolTensor", np.bool_)

@@ -227,6 +227,8 @@ def tensor_type(x: Tensor, dtype=None, non_blocking: bool = False, **kwargs):
     if dtype is None:
         prefix = "torch.cuda." if x.is_cuda else "torch."
         return prefix + _TYPE_NAMES[str(x.dtype)]
+    if isinstance(getattr(dtype, "dtype", None), np.dtype) and isinstance(dtype, type):  # x.type(tinymm.LongTensor)
+        return to(x, dtype.dtype)
     if isinstance(dtype, str):
         name = dtype.split(".")[-1]
         by_name = {v: k for k, v in _TYPE_NAMES.items()}
