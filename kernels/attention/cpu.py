@@ -114,6 +114,17 @@ BACKWARD_BLOCK_CAUSAL = (128, 256)
 BLOCK_Q, TILE_K = BACKWARD_BLOCK  # backward's widest blocks (tests size their inputs from these)
 DIAGONAL_TILE = 32  # keys per GEMM slice across the causal diagonal (see _key_tiles)
 
+# What bounds B4 H4 N1024 D64 (P kept), one thread of a Zen 3 whose sgemm runs at 87 GF/s:
+# the six block products, at ~79 GF/s each inside the kernel (dV ~68: it reads P from memory),
+# are ~85% of fwd+bwd; the forward's max/exp passes take ~8 ms of ~65; Python outside the
+# kernels ~0.2 ms; reading the whole kept P back ~3 ms. Tried there and not kept, each within
+# +-2% of fwd+bwd in paired runs: other block shapes (backward 128-512 rows x 128-1024 keys,
+# forward 64-256 rows with P kept); whole-head GEMMs (no faster than 256-wide blocks here);
+# filling C in the kernels to pass beta = 1 (OpenBLAS's clearing pass for beta = 0 costs 6-10%
+# of a K = 64 product, but a vectorised fill costs the same: both are store-bound); P kept
+# unnormalised with 1 / sum folded into backward (forward -2%, backward +-2%); backward in
+# reverse head order (to find the last heads' P still in L3); dV before dQ, dK.
+
 # Forward may keep the attention matrix P for backward (``keep_probs``), which then skips the
 # score GEMM and the exponentials (1/5 of its GEMM work): 12-17% less fwd+bwd time at
 # B8 H4 N256 D64 (8 MiB), one thread. Only while P takes at most this many bytes per call
