@@ -187,3 +187,26 @@ def test_towers_load_into_a_vqa_model(pairs):
         load_towers(clip, VQAModel(len(rec.tokenizer) + 1, 5, channels=8, embed_dim=16, hidden=32))
     with pytest.raises(ValueError, match="image.conv1.weight"):
         load_towers(clip, VQAModel(len(rec.tokenizer), 5, channels=4, embed_dim=16, hidden=32))
+
+
+def test_towers_reach_the_default_vqa_models_answers(pairs):
+    """load_towers into the registry's default vqa model (the find head): every weight and
+    batch-norm statistic of both towers arrives, and the answers flow back into both towers."""
+    rec, _, _ = pairs
+    tm.manual_seed(0)
+    clip = CLIPModel(len(rec.tokenizer), channels=8, embed_dim=16, hidden=32)
+    for name, buf in clip.image.named_buffers():  # statistics a scratch model would not have
+        if name.endswith("running_mean"):
+            buf.data[...] = 0.25
+    vqa_rec = models.recipe("vqa", tokenizer=rec.tokenizer)
+    vqa = models.build("vqa", None, vqa_rec, channels=8, embed_dim=16, hidden=32)
+    load_towers(clip, vqa)
+    ours = vqa.state_dict()
+    for prefix, tower in (("image.", clip.image), ("question.", clip.text)):
+        theirs = tower.state_dict()
+        assert theirs and all(np.array_equal(ours[prefix + k].numpy(), v.numpy()) for k, v in theirs.items())
+    ds = load_task("vqa", "train", num_samples=8)
+    batch = to_tensors(vqa_rec.collate([ds[i] for i in range(8)]), "cpu")
+    vqa_rec.loss(vqa(batch), batch).backward()
+    for p in (vqa.image.conv2.weight, vqa.question.embed.weight, vqa.question.gru.weight_hh_l0):
+        assert p.grad is not None and np.abs(p.grad.numpy()).max() > 0

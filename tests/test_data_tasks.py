@@ -179,6 +179,26 @@ def test_av_qa_audio_speaks_the_question():
     assert 0.1 * n_words < seconds < 0.6 * n_words + 0.5
 
 
+def test_canonical_captions_are_one_true_wording_per_scene():
+    varied = load_task("retrieval", "test", num_samples=300)
+    canon = load_task("retrieval", "test", num_samples=300, caption_style="canonical")
+    by_key = {}
+    for i in range(300):
+        sv, sc = varied[i], canon[i]
+        # same images and scenes; the default captions unchanged by the option's existence
+        assert np.array_equal(sv["image"], sc["image"]) and sv["scene"] == sc["scene"]
+        assert sv["caption"] == varied.world.caption(i) == varied.caption(i)
+        check_caption(sc["scene"], sc["caption"])
+        objs = sorted(sc["scene"]["objects"], key=lambda o: o["x"])
+        words = sc["caption"].replace(",", "").split()
+        # canonical words only, objects named left to right, no relation but left/right
+        assert [o["shape"] for o in objs] == [w for w in words if w in SHAPES][: len(objs)]
+        assert not {"big", "little", "tiny", "disc", "disk", "box", "violet", "above", "below", "there"} & set(words)
+        key = tuple((o["size"], o["colour"], o["shape"]) for o in objs)
+        assert by_key.setdefault(key, sc["caption"]) == sc["caption"]  # same objects, same order: same string
+    assert len(set(by_key.values())) == len(by_key)  # and different ones: different strings
+
+
 def test_load_task_errors_are_named():
     with pytest.raises(UnknownTaskError, match=r"load_task: unknown task 'vqaa'; known tasks: vqa, av_qa"):
         load_task("vqaa")
@@ -196,6 +216,10 @@ def test_load_task_errors_are_named():
         load_task("image_cls", num_samples=5, objects=3)
     with pytest.raises(ConfigError, match="motion questions need a video"):
         load_task("vqa", num_samples=5, question_types=("motion",))
+    with pytest.raises(ConfigError, match="caption_style applies to retrieval, not vqa"):
+        load_task("vqa", num_samples=5, caption_style="canonical")
+    with pytest.raises(ConfigError, match="caption_style must be 'varied' or 'canonical', got 'plain'"):
+        load_task("retrieval", num_samples=5, caption_style="plain")
     with pytest.raises(ConfigError, match="label_by applies"):
         load_task("vqa", num_samples=5, label_by="shape")
     with pytest.raises(ConfigError, match="sample_rate"):

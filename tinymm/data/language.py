@@ -31,6 +31,7 @@ __all__ = [
     "canonical_tokens",
     "swap_left_right",
     "make_caption",
+    "canonical_caption",
     "check_caption",
     "parse_noun_phrase",
     "caption_vocab",
@@ -192,6 +193,27 @@ def make_caption(scene: dict, r: random.Random) -> str:
         f"{prefix}a {_full_np(a, r)}, a {_full_np(b, r)} and a {_full_np(c, r)}, with the "
         f"{_short_np(a, r)} {_rel_phrase(a, c, r)} the {_short_np(c, r)}"
     )
+
+
+def canonical_caption(scene: dict) -> str:
+    """The one canonical description of ``scene``: objects from left to right, each as "a SIZE
+    COLOUR SHAPE" in canonical words, no prefix, and only left/right relations, in the shape of
+    :func:`make_caption`'s relation form ("a A left of a B, and a C right of the B").
+
+    It is a function of what the image shows: two scenes get the same string exactly when they
+    hold the same objects in the same left-to-right order (then the caption is true of both).
+    It draws no random numbers, so choosing it changes no stream of the world.
+    """
+    objs = sorted(scene["objects"], key=lambda o: o["x"])
+    full = [f"{o['size']} {o['colour']} {o['shape']}" for o in objs]
+    if len(objs) == 1:
+        return f"a {full[0]}"
+    a, b = objs[0], objs[1]
+    text = f"a {full[0]} {relation(a, b, 'h')} of a {full[1]}"  # relation() keeps a tie in x true
+    if len(objs) == 3:
+        c = objs[2]
+        text += f", and a {full[2]} {relation(c, b, 'h')} of the {b['colour']} {b['shape']}"
+    return text
 
 
 def parse_noun_phrase(tokens: list[str]) -> dict:

@@ -37,6 +37,7 @@ import numpy as np
 
 from tinymm.data.annotation import LABEL_KINDS, ClassMap, LabelNoise, apply_label_noise, labels_from_scenes
 from tinymm.data.generate import BLOCK, SPLITS, World, check_num_samples, check_seed, check_split, family_key, item_rng
+from tinymm.data.language import canonical_caption
 from tinymm.data.questions import ALL_QA_TYPES, ANSWER_INDEX, ANSWER_VOCAB, QA_TYPES, VIDEO_QA_TYPES
 from tinymm.data.speech import sample_speaker, speak
 from tinymm.data.world import COLOURS, SHAPES, ConfigError, check_objects, check_rate, check_sample_rate
@@ -263,18 +264,31 @@ class QATask(TaskDataset):
 
 
 class RetrievalTask(TaskDataset):
-    """Image-caption pairs; ``index`` is the pair id (no classes)."""
+    """Image-caption pairs; ``index`` is the pair id (no classes).
+
+    ``caption_style``: ``"varied"`` (the world's captions: synonyms, prefixes, random object
+    order, so several strings describe one scene) or ``"canonical"``
+    (:func:`~tinymm.data.language.canonical_caption`: one wording per scene, read off its graph;
+    the images and scenes are the same either way).
+    """
 
     task = "retrieval"
 
-    def __init__(self, split, *, num_samples, seed, image_size, noise, objects):
+    def __init__(self, split, *, num_samples, seed, image_size, noise, objects, caption_style="varied"):
         super().__init__(split, seed, num_samples)
+        self.caption_style = caption_style
         self.world = World(num_samples, split=split, seed=seed, family="retrieval", image_size=image_size,
-                           objects=objects, noise=noise, captions=True, questions=False)
+                           objects=objects, noise=noise, captions=caption_style == "varied", questions=False)
+
+    def caption(self, i) -> str:
+        i = self._index(i)
+        if self.caption_style == "canonical":
+            return canonical_caption(self.world.scene(i))
+        return self.world.caption(i)
 
     def _sample(self, i):
         w = self.world
-        return {"image": w.image(i), "caption": w.caption(i), "scene": w.scene(i), "index": i}
+        return {"image": w.image(i), "caption": self.caption(i), "scene": w.scene(i), "index": i}
 
 
 class ClassificationTask(TaskDataset):
@@ -362,6 +376,7 @@ def load_task(
     label_noise: float = 0.0,
     label_by: str | None = None,
     question_types=None,
+    caption_style: str | None = None,
 ) -> TaskDataset:
     """The dataset of task ``name`` (one of :data:`TASKS`) and ``split``.
 
@@ -377,6 +392,8 @@ def load_task(
       "count".
     - ``question_types``: QA types to ask (default :data:`~tinymm.data.questions.QA_TYPES`; for
       ``video_qa``, :data:`~tinymm.data.questions.VIDEO_QA_TYPES`).
+    - ``caption_style``: ``retrieval`` only: ``"varied"`` (default, the world's captions) or
+      ``"canonical"`` (one wording per scene: :func:`~tinymm.data.language.canonical_caption`).
 
     Raises :class:`UnknownTaskError` for an unknown name and
     :class:`~tinymm.data.world.ConfigError` (both ``ValueError``) for knobs out of range.
@@ -393,6 +410,8 @@ def load_task(
     check_rate("noise", noise)
     if label_by is not None and name not in ("image_cls", "text_cls"):
         raise ConfigError(f"label_by applies to image_cls and text_cls, not {name}")
+    if caption_style is not None and name != "retrieval":
+        raise ConfigError(f"caption_style applies to retrieval, not {name}")
     if question_types is not None and name not in ("vqa", "av_qa", "video_qa"):
         raise ConfigError(f"question_types applies to vqa, av_qa and video_qa, not {name}")
     if name in ("vqa", "av_qa", "video_qa"):
@@ -416,8 +435,11 @@ def load_task(
     if name == "retrieval":
         if label_noise:
             raise ConfigError("retrieval has no labels to add noise to")
+        style = "varied" if caption_style is None else caption_style
+        if style not in ("varied", "canonical"):
+            raise ConfigError(f"caption_style must be 'varied' or 'canonical', got {caption_style!r}")
         return RetrievalTask(split, num_samples=n, seed=seed, image_size=image_size, noise=noise,
-                             objects=(1, 3) if objects is None else objects)
+                             objects=(1, 3) if objects is None else objects, caption_style=style)
     if name == "audio_cls":
         return AudioClsTask(split, num_samples=n, seed=seed, sample_rate=sample_rate, label_noise=label_noise)
     # image_cls, text_cls, video_cls
