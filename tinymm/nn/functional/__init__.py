@@ -17,6 +17,7 @@ that check arguments once and call them:
 - ``activations`` elu, celu, selu, leaky_relu, relu6, hardtanh, hardsigmoid, hardswish, mish,
   softplus, softsign, logsigmoid, softmin, tanhshrink, threshold, glu, prelu
 - ``upsample``  ``interpolate`` (nearest, nearest-exact, linear, bilinear, trilinear)
+- ``vision``    ``pixel_shuffle``/``pixel_unshuffle``, ``channel_shuffle``, ``unfold``/``fold`` (im2col, col2im)
 - ``packing``   real-token rows of a padded batch and back (``pack_rows``, ``unpack_rows``,
   ``rows_to_heads``, ``heads_to_rows``); no ``torch.nn.functional`` twin, not re-exported:
   ``BertModel`` imports them by module
@@ -82,3 +83,31 @@ from tinymm.nn.functional.pool import (  # noqa: F401
     max_pool1d,
     max_pool2d,
 )
+
+# opsb: more layers, norms, losses, pooling and transposed convolution
+from tinymm.nn.functional.batchnorm import instance_norm  # noqa: F401
+from tinymm.nn.functional.conv import conv_transpose1d, conv_transpose2d  # noqa: F401
+from tinymm.nn.functional.layers import (  # noqa: F401
+    alpha_dropout,
+    bilinear,
+    dropout1d,
+    dropout2d,
+    dropout3d,
+    feature_alpha_dropout,
+)
+from tinymm.nn.functional.losses import (  # noqa: F401
+    cosine_embedding_loss,
+    gaussian_nll_loss,
+    hinge_embedding_loss,
+    huber_loss,
+    kl_div,
+    margin_ranking_loss,
+    multilabel_soft_margin_loss,
+    poisson_nll_loss,
+    smooth_l1_loss,
+    soft_margin_loss,
+    triplet_margin_loss,
+)
+from tinymm.nn.functional.norm import group_norm, pairwise_distance, pdist, rms_norm  # noqa: F401
+from tinymm.nn.functional.pool import adaptive_max_pool1d, adaptive_max_pool2d  # noqa: F401
+from tinymm.nn.functional.vision import channel_shuffle, fold, pixel_shuffle, pixel_unshuffle, unfold  # noqa: F401

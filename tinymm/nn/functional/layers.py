@@ -1,6 +1,8 @@
-"""Floor 4: ``linear`` (one fused GEMM), ``dropout`` and ``embedding``."""
+"""Floor 4: ``linear`` (one fused GEMM), ``dropout`` (and its channel and alpha forms),
+``embedding`` and ``bilinear``."""
 from __future__ import annotations
 
+import numpy as np
 
 from tinymm import backend
 from tinymm.autograd import Function
@@ -8,8 +10,9 @@ from tinymm.ops._util import xp_of
 from tinymm.ops.convert import as_tensor
 from tinymm.ops._util import DTypeError
 from tinymm.ops.index import add_at
+from tinymm.tensor import Tensor
 
-from tinymm.nn.functional._checks import check_same_device, check_same_dtype
+from tinymm.nn.functional._checks import ShapeError, check_same_device, check_same_dtype
 
 
 # ----------------------------------------------------------------------------- linear
@@ -134,3 +137,116 @@ def embedding(input, weight, padding_idx=None):
     return EmbeddingFn.apply(w, idx.data, padding_idx)
 
 
+
+
+# ----------------------------------------------------------------------------- channel and alpha dropout
+
+
+def _keep_mask(x, shape, p):
+    """A 0/1 array of ``shape`` (broadcastable to x), 1 with probability 1 − p, on x's device."""
+    return (backend.rng(x.device).random(shape) >= p).astype(x.dtype)
+
+
+def _check_dropout(fn, x, p):
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"{fn}: dropout probability has to be between 0 and 1, but got {p}")
+    if x.dtype.kind != "f":
+        raise DTypeError(f"{fn}: needs a floating tensor, got {x.dtype}")
+
+
+def _feature_mask_shape(fn, x, spatial):
+    """The mask shape that zeroes whole channels of a batched (N, C, *spatial) or unbatched
+    (C, *spatial) input."""
+    if x.ndim not in (spatial + 1, spatial + 2):
+        raise ShapeError(f"{fn}: Expected {spatial + 1}D or {spatial + 2}D input, but received a {x.ndim}D input "
+                         f"of shape {tuple(x.shape)}")
+    lead = 2 if x.ndim == spatial + 2 else 1
+    return tuple(x.shape[:lead]) + (1,) * spatial
+
+
+def _feature_dropout(fn, input, p, training, spatial):
+    x = as_tensor(input, fn)
+    _check_dropout(fn, x, p)
+    shape = _feature_mask_shape(fn, x, spatial)
+    if not training or p == 0.0:
+        return x
+    if p == 1.0:
+        return x * 0.0
+    return x * Tensor._wrap(_keep_mask(x, shape, p) * x.dtype.type(1.0 / (1.0 - p)))
+
+
+def dropout1d(input, p: float = 0.5, training: bool = True, inplace: bool = False):
+    """Zero whole channels of (N, C, L) or (C, L) with probability p, scale the rest by 1/(1−p)."""
+    return _feature_dropout("dropout1d", input, p, training, 1)
+
+
+def dropout2d(input, p: float = 0.5, training: bool = True, inplace: bool = False):
+    """Zero whole channels of (N, C, H, W) or (C, H, W) with probability p, scale the rest by 1/(1−p)."""
+    return _feature_dropout("dropout2d", input, p, training, 2)
+
+
+def dropout3d(input, p: float = 0.5, training: bool = True, inplace: bool = False):
+    """Zero whole channels of (N, C, D, H, W) or (C, D, H, W) with probability p."""
+    return _feature_dropout("dropout3d", input, p, training, 3)
+
+
+_ALPHA_PRIME = 1.7580993408473766  # SELU's scale · alpha: the value SELU saturates to, negated
+
+
+def _alpha_dropout(fn, input, p, training, mask_shape):
+    """Dropped entries become SELU's saturation value −α′, then an affine map a·x + b keeps
+    the mean and variance of a SELU-normalised input: a = ((1 − p)(1 + p·α′²))^−½."""
+    x = as_tensor(input, fn)
+    _check_dropout(fn, x, p)
+    if not training or p == 0.0:
+        return x
+    if p == 1.0:
+        return x * 0.0
+    shape = mask_shape(x)
+    keep = _keep_mask(x, shape, p)
+    a = 1.0 / np.sqrt((_ALPHA_PRIME ** 2 * p + 1) * (1 - p))
+    b = ((keep - 1) * _ALPHA_PRIME * a + _ALPHA_PRIME * a * p).astype(x.dtype)
+    return x * Tensor._wrap((keep * a).astype(x.dtype)) + Tensor._wrap(b)
+
+
+def alpha_dropout(input, p: float = 0.5, training: bool = False, inplace: bool = False):
+    """Dropout for SELU networks (keeps zero mean and unit variance); off unless ``training``."""
+    return _alpha_dropout("alpha_dropout", input, p, training, lambda x: tuple(x.shape))
+
+
+def feature_alpha_dropout(input, p: float = 0.5, training: bool = False, inplace: bool = False):
+    """``alpha_dropout`` of whole channels of (N, C, *)."""
+    return _alpha_dropout("feature_alpha_dropout", input, p, training,
+                          lambda x: tuple(x.shape[:2]) + (1,) * (x.ndim - 2))
+
+
+# ----------------------------------------------------------------------------- bilinear
+
+
+def bilinear(input1, input2, weight, bias=None):
+    """y_o = Σ_ij x1_i · W_oij · x2_j + b_o over inputs (..., in1) and (..., in2) with the same
+    leading dims; weight (out, in1, in2). Computed as one GEMM x1 · W (in1, out·in2) then a
+    product-sum with x2, so autograd needs nothing of its own."""
+    fn = "bilinear"
+    x1, x2, w = as_tensor(input1, fn), as_tensor(input2, fn), as_tensor(weight, fn)
+    if w.ndim != 3:
+        raise ShapeError(f"{fn}: weight must be 3-D (out_features, in1_features, in2_features), got shape {tuple(w.shape)}")
+    O, I1, I2 = w.shape
+    if x1.ndim == 0 or x1.shape[-1] != I1:
+        raise ShapeError(f"{fn}: input1 has shape {tuple(x1.shape)}, expected (..., {I1}) for weight of shape {tuple(w.shape)}")
+    if x2.ndim == 0 or x2.shape[-1] != I2:
+        raise ShapeError(f"{fn}: input2 has shape {tuple(x2.shape)}, expected (..., {I2}) for weight of shape {tuple(w.shape)}")
+    if x1.shape[:-1] != x2.shape[:-1]:
+        raise ShapeError(f"{fn}: input1 {tuple(x1.shape)} and input2 {tuple(x2.shape)} must have the same leading dims")
+    if bias is not None:
+        bias = as_tensor(bias, fn)
+        if tuple(bias.shape) != (O,):
+            raise ShapeError(f"{fn}: bias has shape {tuple(bias.shape)}, expected ({O},)")
+    check_same_device(fn, input1=x1, input2=x2, weight=w, bias=bias)
+    check_same_dtype(fn, input1=x1, input2=x2, weight=w, bias=bias)
+    lead = tuple(x1.shape[:-1])
+    t = x1.reshape(-1, I1) @ w.permute(1, 0, 2).reshape(I1, O * I2)  # (rows, O·in2)
+    y = (t.reshape(-1, O, I2) * x2.reshape(-1, 1, I2)).sum(dim=-1)  # (rows, O)
+    if bias is not None:
+        y = y + bias
+    return y.reshape(lead + (O,))

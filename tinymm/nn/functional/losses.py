@@ -15,6 +15,9 @@ from tinymm.ops import DTypeError, ShapeError, check_pair, contiguous
 from tinymm.ops._util import xp_of
 from tinymm.tensor import Tensor
 
+from tinymm.nn.functional.activations import logsigmoid, softplus
+from tinymm.nn.functional.norm import pairwise_distance
+
 _REDUCTIONS = ("none", "mean", "sum")
 _KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))  # what the fused kernels take
 
@@ -322,3 +325,220 @@ def l1_loss(input, target, reduction: str = "mean"):
     if x.shape != t.shape:
         raise ValueError(f"l1_loss: input has shape {x.shape}, target {t.shape}")
     return _reduce((x - t).abs(), reduction)
+
+
+# ----------------------------------------------------------------------------- more losses
+#
+# Composed from Tensor ops (autograd comes with them). Each follows PyTorch's formula and
+# reduction; the legacy ``size_average`` / ``reduce`` arguments are accepted where PyTorch's
+# signature has them and mapped to ``reduction`` as PyTorch maps them.
+
+
+def _legacy_reduction(size_average, reduce, reduction):
+    if size_average is None and reduce is None:
+        return reduction
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    return "none" if not reduce else ("mean" if size_average else "sum")
+
+
+def _same_shape(fn, input, target, reduction, names=("input", "target")):
+    """The two tensors (target cast to input's float dtype), checked to have one shape."""
+    _check_reduction(fn, reduction)
+    x, t = O.as_tensor(input, fn), O.as_tensor(target, fn)
+    if x.shape != t.shape:
+        raise ShapeError(f"{fn}: {names[1]} has shape {tuple(t.shape)}, {names[0]} {tuple(x.shape)}; they must match")
+    if x.dtype.kind != "f":
+        raise DTypeError(f"{fn}: {names[0]} must be floating, got {x.dtype}")
+    if t.dtype.kind != "f":
+        t = O.cast(t, x.dtype)
+    return check_pair(fn, x, t)
+
+
+def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction: str = "mean", beta: float = 1.0):
+    """0.5·d²/beta where |d| < beta, else |d| − 0.5·beta (d = input − target); beta = 0 is L1."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    if beta < 0:
+        raise ValueError(f"smooth_l1_loss: beta must be >= 0, got {beta}")
+    x, t = _same_shape("smooth_l1_loss", input, target, reduction)
+    a = (x - t).abs()
+    if beta == 0:
+        return _reduce(a, reduction)
+    return _reduce(O.where(a < beta, a * a * (0.5 / beta), a - 0.5 * beta), reduction)
+
+
+def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0, weight=None):
+    """0.5·d² where |d| < delta, else delta·(|d| − 0.5·delta): smooth_l1 scaled by delta."""
+    if delta <= 0:
+        raise ValueError(f"huber_loss: delta must be > 0, got {delta}")
+    x, t = _same_shape("huber_loss", input, target, reduction)
+    a = (x - t).abs()
+    loss = O.where(a < delta, a * a * 0.5, (a - 0.5 * delta) * delta)
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+def kl_div(input, target, size_average=None, reduce=None, reduction: str = "mean", log_target: bool = False):
+    """Pointwise KL term target·(log target − input) with ``input`` log-probabilities
+    (``log_target``: target given as log-probabilities, exp(t)·(t − input)); a zero target
+    contributes 0. ``reduction='batchmean'`` divides the sum by the batch size (the true KL
+    divergence); ``'mean'`` averages over every element, as PyTorch does."""
+    fn = "kl_div"
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    if reduction not in _REDUCTIONS + ("batchmean",):
+        raise ValueError(f"{fn}: reduction must be one of {_REDUCTIONS + ('batchmean',)}, got {reduction!r}")
+    x, t = _same_shape(fn, input, target, "none")
+    if log_target:
+        loss = O.exp(t) * (t - x)
+    else:
+        pos = t > 0
+        safe = O.where(pos, t, 1.0)
+        loss = O.where(pos, t * O.log(safe), 0.0) - t * x
+    if reduction == "batchmean":
+        return loss.sum() / (x.shape[0] if x.ndim else 1)
+    return _reduce(loss, reduction)
+
+
+def _margin_target(fn, target, like):
+    t = O.as_tensor(target, fn)
+    if t.dtype.kind != "f":
+        t = O.cast(t, like.dtype)
+    return t
+
+
+def margin_ranking_loss(input1, input2, target, margin: float = 0.0, size_average=None, reduce=None,
+                        reduction: str = "mean"):
+    """max(0, −y·(x1 − x2) + margin) with y = 1 (x1 should rank higher) or −1."""
+    fn = "margin_ranking_loss"
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    _check_reduction(fn, reduction)
+    x1, x2 = O.as_tensor(input1, fn), O.as_tensor(input2, fn)
+    y = _margin_target(fn, target, x1)
+    if not (x1.shape == x2.shape == y.shape):
+        raise ShapeError(f"{fn}: input1 {tuple(x1.shape)}, input2 {tuple(x2.shape)} and target {tuple(y.shape)} "
+                         f"must have the same shape")
+    return _reduce(O.clamp(-y * (x1 - x2) + margin, min=0.0), reduction)
+
+
+def triplet_margin_loss(anchor, positive, negative, margin: float = 1.0, p: float = 2, eps: float = 1e-6,
+                        swap: bool = False, size_average=None, reduce=None, reduction: str = "mean"):
+    """max(d(a, p) − d(a, n) + margin, 0) with d the p-norm ``pairwise_distance``; ``swap``
+    uses min(d(a, n), d(p, n)) as the negative distance."""
+    fn = "triplet_margin_loss"
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    _check_reduction(fn, reduction)
+    a, pos, neg = (O.as_tensor(v, fn) for v in (anchor, positive, negative))
+    if not (a.ndim == pos.ndim == neg.ndim) or a.ndim not in (1, 2):
+        raise ShapeError(f"{fn}: anchor {tuple(a.shape)}, positive {tuple(pos.shape)} and negative "
+                         f"{tuple(neg.shape)} must all be 1-D (D,) or all 2-D (N, D)")
+    d_ap = pairwise_distance(a, pos, p, eps)
+    d_an = pairwise_distance(a, neg, p, eps)
+    if swap:
+        d_an = O.minimum(d_an, pairwise_distance(pos, neg, p, eps))
+    return _reduce(O.clamp(d_ap - d_an + margin, min=0.0), reduction)
+
+
+def cosine_embedding_loss(input1, input2, target, margin: float = 0.0, size_average=None, reduce=None,
+                          reduction: str = "mean"):
+    """1 − cos(x1, x2) where y = 1, max(0, cos(x1, x2) − margin) where y = −1; inputs (N, D) or (D,)."""
+    fn = "cosine_embedding_loss"
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    _check_reduction(fn, reduction)
+    x1, x2 = O.as_tensor(input1, fn), O.as_tensor(input2, fn)
+    y = O.as_tensor(target, fn)
+    if x1.shape != x2.shape or x1.ndim not in (1, 2):
+        raise ShapeError(f"{fn}: input1 {tuple(x1.shape)} and input2 {tuple(x2.shape)} must have the same shape, "
+                         f"(N, D) or (D,)")
+    if tuple(y.shape) != tuple(x1.shape[:-1]):
+        raise ShapeError(f"{fn}: target has shape {tuple(y.shape)}, expected {tuple(x1.shape[:-1])} for inputs of "
+                         f"shape {tuple(x1.shape)}")
+    eps = 1e-12  # PyTorch's EPSILON, added to each squared magnitude
+    cos = (x1 * x2).sum(dim=-1) / O.sqrt(((x1 * x1).sum(dim=-1) + eps) * ((x2 * x2).sum(dim=-1) + eps))
+    loss = O.where(y == 1, 1 - cos, 0.0) + O.where(y == -1, O.clamp(cos - margin, min=0.0), 0.0)
+    return _reduce(loss, reduction)
+
+
+def hinge_embedding_loss(input, target, margin: float = 1.0, size_average=None, reduce=None,
+                         reduction: str = "mean"):
+    """x where y = 1, max(0, margin − x) where y = −1."""
+    fn = "hinge_embedding_loss"
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    x, y = _same_shape(fn, input, target, reduction)
+    loss = O.where(y != 1, O.clamp(margin - x, min=0.0), 0.0) + O.where(y != -1, x, 0.0)
+    return _reduce(loss, reduction)
+
+
+def soft_margin_loss(input, target, size_average=None, reduce=None, reduction: str = "mean"):
+    """log(1 + exp(−y·x)), the two-class logistic loss with y in {1, −1}."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    x, y = _same_shape("soft_margin_loss", input, target, reduction)
+    return _reduce(softplus(-y * x, threshold=1e9), reduction)
+
+
+def multilabel_soft_margin_loss(input, target, weight=None, size_average=None, reduce=None,
+                                reduction: str = "mean"):
+    """Per sample: −mean_c [y_c·log σ(x_c) + (1 − y_c)·log σ(−x_c)]·weight_c over (N, C)."""
+    fn = "multilabel_soft_margin_loss"
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    x, y = _same_shape(fn, input, target, reduction)
+    if x.ndim not in (1, 2):
+        raise ShapeError(f"{fn}: expected (N, C) or (C,) input, got shape {tuple(x.shape)}")
+    loss = -(y * logsigmoid(x) + (1 - y) * logsigmoid(-x))
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss.sum(dim=-1) / x.shape[-1], reduction)
+
+
+def poisson_nll_loss(input, target, log_input: bool = True, full: bool = False, size_average=None,
+                     eps: float = 1e-8, reduce=None, reduction: str = "mean"):
+    """Poisson negative log-likelihood: exp(x) − t·x for log-rates x (``log_input``), else
+    x − t·log(x + eps); ``full`` adds Stirling's t·log t − t + ½·log(2πt) where t > 1."""
+    fn = "poisson_nll_loss"
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    _check_reduction(fn, reduction)
+    x, t = O.as_tensor(input, fn), O.as_tensor(target, fn)
+    if t.dtype.kind != "f":
+        t = O.cast(t, x.dtype)
+    try:
+        np.broadcast_shapes(x.shape, t.shape)
+    except ValueError:
+        raise ShapeError(f"{fn}: input {tuple(x.shape)} and target {tuple(t.shape)} do not broadcast") from None
+    loss = O.exp(x) - t * x if log_input else x - t * O.log(x + eps)
+    if full:
+        big = t > 1
+        ts = O.where(big, t, 2.0)
+        loss = loss + O.where(big, ts * O.log(ts) - ts + 0.5 * O.log(2 * np.pi * ts), 0.0)
+    return _reduce(loss, reduction)
+
+
+def gaussian_nll_loss(input, target, var, full: bool = False, eps: float = 1e-6, reduction: str = "mean"):
+    """½·(log max(var, eps) + (input − target)²/max(var, eps)) (+ ½·log 2π with ``full``).
+
+    ``var`` is shaped like ``input``, or like it with the last dim 1 or missing (one variance
+    per sample). As PyTorch, the clamp at eps is not differentiated: var's gradient passes as if
+    unclamped."""
+    fn = "gaussian_nll_loss"
+    _check_reduction(fn, reduction)
+    x, t = O.as_tensor(input, fn), O.as_tensor(target, fn)
+    v = var if isinstance(var, (int, float)) else O.as_tensor(var, fn)
+    if isinstance(v, (int, float)):
+        v = Tensor._wrap(xp_of(x.data).full(x.shape, v, dtype=x.dtype))
+    if v.shape != x.shape:
+        if x.ndim and v.shape == x.shape[:-1]:
+            v = O.unsqueeze(v, -1)
+        elif not (x.ndim and v.shape == x.shape[:-1] + (1,)):
+            raise ShapeError(f"{fn}: var has shape {tuple(v.shape)}, expected {tuple(x.shape)}, "
+                             f"{tuple(x.shape[:-1]) + (1,)} or {tuple(x.shape[:-1])} for input of shape {tuple(x.shape)}")
+    try:
+        np.broadcast_shapes(x.shape, t.shape)
+    except ValueError:
+        raise ShapeError(f"{fn}: input {tuple(x.shape)} and target {tuple(t.shape)} do not broadcast") from None
+    if v.data.size and float(v.data.min()) < 0:
+        raise ValueError(f"{fn}: var has negative entry/entries")
+    clamped = Tensor._wrap(xp_of(v.data).maximum(v.data, eps).astype(v.dtype))
+    v = v + (clamped - v.detach())  # the value clamped, the gradient straight through
+    loss = 0.5 * (O.log(v) + (x - t) * (x - t) / v)
+    if full:
+        loss = loss + 0.5 * float(np.log(2 * np.pi))
+    return _reduce(loss, reduction)

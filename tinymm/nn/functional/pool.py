@@ -1,7 +1,7 @@
 """Floor 4: pooling (the ``tinymm.kernels.pool`` family) with PyTorch's signatures.
 
 ``max_pool1d/2d`` (``return_indices`` gives PyTorch's int64 flat indices into each input
-plane), ``avg_pool1d/2d``, ``adaptive_avg_pool1d/2d``. Batched inputs are (N, C, L) / (N, C,
+plane), ``avg_pool1d/2d``, ``adaptive_avg_pool1d/2d``, ``adaptive_max_pool1d/2d``. Batched inputs are (N, C, L) / (N, C,
 H, W); unbatched (C, L) / (C, H, W) work too, as in PyTorch. The kernels see every leading dim
 flattened into planes, (B, H, W); 1-D pooling is 2-D pooling with H = 1.
 
@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import numbers
 
+import numpy as np
+
 from tinymm.autograd import Function
 from tinymm.ops import as_tensor
+from tinymm.ops._util import xp_of
 
 from tinymm.nn.functional._checks import ShapeError
 
@@ -237,3 +240,82 @@ def adaptive_avg_pool2d(input, output_size):
     """Average pooling of (N, C, H, W) or (C, H, W) to ``output_size`` (an int, or a pair whose
     entries may be None to keep that size)."""
     return _adaptive_avg_pool("adaptive_avg_pool2d", 2, input, output_size)
+
+
+# ----------------------------------------------------------------------------- adaptive max pooling
+
+
+class AdaptiveMaxPoolFn(Function):
+    """Max over the adaptive windows of planes (..., H, W) (``kernels.pool.adaptive_pool_windows``),
+    one output cell at a time, vectorised over planes; outputs ``(y, indices)`` with PyTorch's
+    flat per-plane indices, and backward is the pool family's max-pool scatter. Used when the
+    windows are uneven; even windows go through the max-pool kernel. Saves the indices only."""
+
+    @staticmethod
+    def forward(ctx, x, hwin, wwin):
+        xp = xp_of(x)
+        lead, (H, W) = x.shape[:-2], x.shape[-2:]
+        planes = x.reshape(-1, H, W)
+        (hs, he, _), (ws, we, _) = hwin, wwin
+        B = planes.shape[0]
+        y = xp.empty((B, len(hs), len(ws)), x.dtype)
+        idx = xp.empty((B, len(hs), len(ws)), np.int64)
+        for i, (h0, h1) in enumerate(zip(hs.tolist(), he.tolist())):
+            for j, (w0, w1) in enumerate(zip(ws.tolist(), we.tolist())):
+                win = planes[:, h0:h1, w0:w1].reshape(B, -1)
+                a = win.argmax(axis=1)
+                y[:, i, j] = win[xp.arange(B), a]
+                idx[:, i, j] = (h0 + a // (w1 - w0)) * W + (w0 + a % (w1 - w0))
+        ctx.save_for_backward(idx)
+        ctx.meta = x.shape
+        ctx.mark_non_differentiable(1)
+        return y.reshape(*lead, *y.shape[1:]), idx.reshape(*lead, *idx.shape[1:])
+
+    @staticmethod
+    def backward(ctx, gy, _gidx):
+        from tinymm.kernels import pool as K
+
+        (idx,) = ctx.saved_arrays
+        shape = ctx.meta
+        return K.max_pool_backward(gy.reshape(-1, *gy.shape[-2:]), idx, shape[-2:]).reshape(shape)
+
+
+def _adaptive_max_pool(fn, nd, input, output_size, return_indices):
+    from tinymm.kernels.pool import adaptive_pool_windows
+
+    x = _planes(fn, input, nd)
+    in_sizes = tuple(x.shape[-nd:])
+    if output_size is None or isinstance(output_size, numbers.Integral):
+        output_size = (output_size,) * nd
+    output_size = tuple(output_size)
+    if len(output_size) != nd:
+        raise TypeError(f"{fn}: output_size must be an int or a tuple of {nd}, got {output_size!r}")
+    out = []
+    for o, s in zip(output_size, in_sizes):
+        o = s if o is None else o
+        if not isinstance(o, numbers.Integral) or o <= 0:
+            raise ShapeError(f"{fn}: output_size must hold ints > 0 (or None), got {output_size!r}")
+        out.append(int(o))
+    hw = _spatial(x, nd)
+    out_hw = (1, out[0]) if nd == 1 else tuple(out)
+    planes = _as_planes(x, nd)
+    if all(s % o == 0 for s, o in zip(hw, out_hw)):  # even windows: the max-pool kernel
+        kernel = tuple(s // o for s, o in zip(hw, out_hw))
+        y, idx = MaxPoolFn.apply(planes, kernel, kernel, (0, 0), (1, 1), False)
+    else:
+        hwin, wwin = (adaptive_pool_windows(hw[a], out_hw[a]) for a in range(2))
+        y, idx = AdaptiveMaxPoolFn.apply(planes, hwin, wwin)
+    y, idx = _from_planes(y, nd), _from_planes(idx, nd)
+    return (y, idx) if return_indices else y
+
+
+def adaptive_max_pool1d(input, output_size, return_indices: bool = False):
+    """Max pooling of (N, C, L) or (C, L) to ``output_size`` positions (adaptive windows as
+    ``adaptive_avg_pool1d``); ``return_indices`` also returns the argmax positions."""
+    return _adaptive_max_pool("adaptive_max_pool1d", 1, input, output_size, return_indices)
+
+
+def adaptive_max_pool2d(input, output_size, return_indices: bool = False):
+    """Max pooling of (N, C, H, W) or (C, H, W) to ``output_size`` (an int, or a pair whose
+    entries may be None); ``return_indices`` also returns flat argmax indices per plane."""
+    return _adaptive_max_pool("adaptive_max_pool2d", 2, input, output_size, return_indices)
