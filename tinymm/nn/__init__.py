@@ -62,3 +62,43 @@ from tinymm.nn.pooling import (  # noqa: F401
 from tinymm.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell  # noqa: F401
 from tinymm.nn.positional import LearnedPositionalEmbedding, PatchEmbedding, SinusoidalPositionalEncoding  # noqa: F401
 from tinymm.nn.transformer import TransformerDecoderLayer, TransformerEncoder, TransformerEncoderLayer  # noqa: F401
+
+# opsb: more layers, norms, losses, pooling, transposed convolution, containers, decoder
+from tinymm.nn.containers import ParameterDict, ParameterList  # noqa: F401
+from tinymm.nn.conv import ConvTranspose1d, ConvTranspose2d  # noqa: F401
+from tinymm.nn.dropout import AlphaDropout, Dropout1d, Dropout2d, Dropout3d, FeatureAlphaDropout  # noqa: F401
+from tinymm.nn.layers import (  # noqa: F401
+    Bilinear,
+    ChannelShuffle,
+    CosineSimilarity,
+    Fold,
+    PairwiseDistance,
+    PixelShuffle,
+    PixelUnshuffle,
+    Softmax2d,
+    Unflatten,
+    Unfold,
+)
+from tinymm.nn.loss import (  # noqa: F401
+    CosineEmbeddingLoss,
+    GaussianNLLLoss,
+    HingeEmbeddingLoss,
+    HuberLoss,
+    KLDivLoss,
+    MarginRankingLoss,
+    MultiLabelSoftMarginLoss,
+    PoissonNLLLoss,
+    SmoothL1Loss,
+    SoftMarginLoss,
+    TripletMarginLoss,
+)
+from tinymm.nn.normalization import (  # noqa: F401
+    GroupNorm,
+    InstanceNorm1d,
+    InstanceNorm2d,
+    InstanceNorm3d,
+    LocalResponseNorm,
+    RMSNorm,
+)
+from tinymm.nn.pooling import AdaptiveMaxPool1d, AdaptiveMaxPool2d  # noqa: F401
+from tinymm.nn.transformer import Transformer, TransformerDecoder  # noqa: F401

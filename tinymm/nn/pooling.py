@@ -99,3 +99,29 @@ class AdaptiveAvgPool2d(_AdaptiveAvgPool):
     """Average pooling of (N, C, H, W) or (C, H, W) to ``output_size`` (entries may be None)."""
 
     _pool = staticmethod(F.adaptive_avg_pool2d)
+
+
+class _AdaptiveMaxPoolNd(Module):
+    _fn = None
+
+    def __init__(self, output_size, return_indices: bool = False):
+        super().__init__()
+        self.output_size, self.return_indices = output_size, return_indices
+
+    def forward(self, x):
+        return type(self)._fn(x, self.output_size, self.return_indices)
+
+    def extra_repr(self):
+        return f"output_size={self.output_size}"
+
+
+class AdaptiveMaxPool1d(_AdaptiveMaxPoolNd):
+    """Max pooling of (N, C, L) or (C, L) to ``output_size`` positions."""
+
+    _fn = staticmethod(F.adaptive_max_pool1d)
+
+
+class AdaptiveMaxPool2d(_AdaptiveMaxPoolNd):
+    """Max pooling of (N, C, H, W) or (C, H, W) to ``output_size``."""
+
+    _fn = staticmethod(F.adaptive_max_pool2d)

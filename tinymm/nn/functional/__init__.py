@@ -108,6 +108,6 @@ from tinymm.nn.functional.losses import (  # noqa: F401
     soft_margin_loss,
     triplet_margin_loss,
 )
-from tinymm.nn.functional.norm import group_norm, pairwise_distance, pdist, rms_norm  # noqa: F401
+from tinymm.nn.functional.norm import group_norm, local_response_norm, pairwise_distance, pdist, rms_norm  # noqa: F401
 from tinymm.nn.functional.pool import adaptive_max_pool1d, adaptive_max_pool2d  # noqa: F401
 from tinymm.nn.functional.vision import channel_shuffle, fold, pixel_shuffle, pixel_unshuffle, unfold  # noqa: F401

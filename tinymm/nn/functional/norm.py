@@ -7,6 +7,7 @@ from tinymm.autograd import Function
 from tinymm.ops._util import xp_of
 from tinymm import ops as O
 from tinymm.ops import as_tensor, clamp, mul, sum
+from tinymm.tensor import Tensor
 
 from tinymm.nn.functional._checks import check_same_device, check_same_dtype
 
@@ -231,3 +232,28 @@ def pdist(input, p: float = 2.0):
     if not len(i):
         return x.sum(dim=1)[:0]
     return O.norm(x[i] - x[j], float(p), -1)
+
+
+def local_response_norm(input, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0):
+    """x_c / (k + alpha/size · Σ x_c'²)^beta, the sum over the ``size`` channels around c
+    (size//2 before, (size−1)//2 after, zeros beyond the edges) of (N, C, *) input."""
+    x = as_tensor(input, "local_response_norm")
+    if x.ndim < 3:
+        raise O.ShapeError(f"local_response_norm: Expected 3D or higher dimensionality input (got {x.ndim} "
+                           f"dimensions, shape {tuple(x.shape)})")
+    if x.data.size == 0:
+        return x * 1.0
+    C = x.shape[1]
+    before, after = size // 2, (size - 1) // 2
+    sq = x * x
+    xp = xp_of(x.data)
+    parts = [sq]
+    if before:
+        parts.insert(0, Tensor._wrap(xp.zeros((x.shape[0], before) + tuple(x.shape[2:]), x.dtype)))
+    if after:
+        parts.append(Tensor._wrap(xp.zeros((x.shape[0], after) + tuple(x.shape[2:]), x.dtype)))
+    padded = O.cat(parts, dim=1) if len(parts) > 1 else sq
+    total = padded[:, 0:C]
+    for j in range(1, size):
+        total = total + padded[:, j:j + C]
+    return x / (total * (alpha / size) + k) ** beta
