@@ -1,0 +1,386 @@
+"""More of torch.nn / torch.nn.functional against PyTorch: norms, channel dropout, distances,
+losses, pixel shuffle, fold/unfold, adaptive max pooling, bilinear, containers and init."""
+import numpy as np
+import pytest
+
+import tinymm as tm
+from tinymm import nn
+from tinymm.nn import functional as F
+from helpers import TORCH_REASON, check_op, torch
+
+needs_torch = pytest.mark.skipif(torch is None, reason=TORCH_REASON)
+TF = torch.nn.functional if torch is not None else None
+
+
+def _F(name, **kw):
+    """(tinymm fn, torch fn) of the functional ``name`` with keyword arguments bound."""
+    return (lambda *a: getattr(F, name)(*a, **kw)), (lambda *a: getattr(TF, name)(*a, **kw))
+
+
+# ----------------------------------------------------------------------------- norms
+
+
+@needs_torch
+@pytest.mark.parametrize("shape,groups", [((2, 6, 5), 3), ((2, 4, 3, 3), 2), ((3, 4), 2), ((2, 6, 2, 3), 1)])
+def test_group_norm_matches_torch(shape, groups):
+    C = shape[1]
+    tm_fn, t_fn = _F("group_norm", num_groups=groups)
+    check_op([shape], tm_fn, t_fn)
+    check_op([shape, (C,), (C,)], lambda x, w, b: F.group_norm(x, groups, w, b, 1e-5),
+             lambda x, w, b: TF.group_norm(x, groups, w, b, 1e-5))
+
+
+@needs_torch
+@pytest.mark.parametrize("shape", [(2, 3, 5), (2, 3, 4, 3)])
+def test_instance_norm_matches_torch(shape):
+    C = shape[1]
+    check_op([shape], F.instance_norm, TF.instance_norm)
+    check_op([shape, (C,), (C,)], lambda x, w, b: F.instance_norm(x, weight=w, bias=b, eps=1e-3),
+             lambda x, w, b: TF.instance_norm(x, weight=w, bias=b, eps=1e-3))
+
+
+@needs_torch
+@pytest.mark.parametrize("cls,shape", [("InstanceNorm1d", (2, 3, 5)), ("InstanceNorm2d", (2, 3, 4, 3)),
+                                       ("InstanceNorm1d", (3, 5))])
+@pytest.mark.parametrize("kw", [dict(), dict(affine=True, track_running_stats=True, momentum=0.3)])
+def test_instance_norm_modules_match_torch_in_train_and_eval(cls, shape, kw):
+    ours, theirs = getattr(nn, cls)(3, **kw), getattr(torch.nn, cls)(3, **kw)
+    assert sorted(ours.state_dict()) == sorted(theirs.state_dict())
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    for _ in range(2):
+        np.testing.assert_allclose(ours(tm.tensor(x)).numpy(), theirs(torch.tensor(x)).detach().numpy(), atol=1e-5)
+    for k, v in theirs.state_dict().items():
+        np.testing.assert_allclose(ours.state_dict()[k].numpy(), v.numpy(), atol=1e-6, err_msg=k)
+    ours.eval(), theirs.eval()
+    np.testing.assert_allclose(ours(tm.tensor(x)).numpy(), theirs(torch.tensor(x)).detach().numpy(), atol=1e-5)
+
+
+@needs_torch
+@pytest.mark.parametrize("eps", [None, 1e-3])
+def test_rms_norm_matches_torch(eps):
+    check_op([(2, 3, 4), (3, 4)], lambda x, w: F.rms_norm(x, (3, 4), w, eps),
+             lambda x, w: TF.rms_norm(x, (3, 4), w, eps))
+    m, t = nn.RMSNorm(4, eps=eps), torch.nn.RMSNorm(4, eps=eps)
+    assert list(m.state_dict()) == list(t.state_dict())
+    x = np.random.default_rng(1).standard_normal((2, 4)).astype(np.float32)
+    np.testing.assert_allclose(m(tm.tensor(x)).numpy(), t(torch.tensor(x)).detach().numpy(), rtol=1e-5)
+
+
+@needs_torch
+def test_group_norm_module_and_local_response_norm_match_torch():
+    m, t = nn.GroupNorm(2, 4), torch.nn.GroupNorm(2, 4)
+    assert list(m.state_dict()) == list(t.state_dict())
+    x = np.random.default_rng(2).standard_normal((2, 4, 3)).astype(np.float32)
+    np.testing.assert_allclose(m(tm.tensor(x)).numpy(), t(torch.tensor(x)).detach().numpy(), atol=1e-5)
+    for size in (1, 2, 3):
+        tm_fn, t_fn = _F("local_response_norm", size=size, alpha=0.1, beta=0.7, k=2.0)
+        check_op([(2, 5, 3)], tm_fn, t_fn)
+
+
+def test_norm_shape_errors_are_named():
+    with pytest.raises(RuntimeError, match="divisible by num_groups"):
+        F.group_norm(tm.randn(2, 5, 3), 2)
+    with pytest.raises(RuntimeError, match=r"weight has shape \(3,\), expected \(4,\)"):
+        F.group_norm(tm.randn(2, 4, 3), 2, tm.ones(3))
+    with pytest.raises(RuntimeError, match="does not end with normalized_shape"):
+        F.rms_norm(tm.randn(2, 3), (4,))
+    with pytest.raises(RuntimeError, match="more than 1 spatial element"):
+        F.instance_norm(tm.randn(2, 3, 1))
+    with pytest.raises(RuntimeError, match="expected 2D .unbatched. or 3D"):
+        nn.InstanceNorm1d(3)(tm.randn(2, 3, 4, 5))
+
+
+# ----------------------------------------------------------------------------- dropout
+
+
+@pytest.mark.parametrize("fn,shape,mask_dims", [("dropout1d", (4, 6, 50), 2), ("dropout2d", (4, 6, 7, 8), 2),
+                                                ("dropout2d", (6, 7, 8), 1), ("dropout3d", (2, 3, 2, 3, 4), 2)])
+def test_channel_dropout_zeroes_whole_channels_and_scales(fn, shape, mask_dims):
+    x = tm.ones(*shape, requires_grad=True)
+    y = getattr(F, fn)(x, 0.5, True)
+    a = y.numpy().reshape(shape[:mask_dims] + (-1,))
+    assert set(np.unique(a)) <= {0.0, 2.0}
+    assert (a.min(axis=-1) == a.max(axis=-1)).all()  # one value per channel
+    assert 0 < (a[..., 0] == 0).mean() < 1
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), y.numpy())
+    assert getattr(F, fn)(x, 0.5, False) is x
+    with pytest.raises(RuntimeError, match="Expected"):
+        getattr(F, fn)(tm.ones(3), 0.5)  # 1-D: no channel dim
+
+
+def test_alpha_dropout_keeps_mean_and_variance():
+    tm.manual_seed(0) if hasattr(tm, "manual_seed") else None
+    x = tm.randn(200_000)
+    y = F.alpha_dropout(x, 0.3, training=True).numpy()
+    assert abs(y.mean()) < 0.02 and abs(y.std() - 1) < 0.02
+    assert F.alpha_dropout(x, 0.3) is x  # training=False by default, as PyTorch
+    m = nn.AlphaDropout(0.2)
+    m.eval()
+    assert m(x) is x
+    z = nn.FeatureAlphaDropout(0.5)(tm.randn(3, 4, 5)).numpy()
+    dropped = np.isclose(z, z[..., :1]).all(axis=-1)  # a dropped channel is one constant value
+    assert dropped.any() and not dropped.all()
+
+
+# ----------------------------------------------------------------------------- distances and bilinear
+
+
+@needs_torch
+@pytest.mark.parametrize("p", [2.0, 1.0, 3.0])
+def test_pairwise_distance_and_pdist_match_torch(p):
+    tm_fn, t_fn = _F("pairwise_distance", p=p)
+    check_op([(4, 5), (4, 5)], tm_fn, t_fn)
+    check_op([(4, 5), (1, 5)], lambda a, b: F.pairwise_distance(a, b, p, keepdim=True),
+             lambda a, b: TF.pairwise_distance(a, b, p, keepdim=True))
+    check_op([(4, 3)], lambda x: F.pdist(x, p), lambda x: TF.pdist(x, p))
+    m, t = nn.PairwiseDistance(p), torch.nn.PairwiseDistance(p)
+    a, b = np.ones((2, 3), np.float32), np.zeros((2, 3), np.float32)
+    np.testing.assert_allclose(m(tm.tensor(a), tm.tensor(b)).numpy(), t(torch.tensor(a), torch.tensor(b)).numpy())
+    c = nn.CosineSimilarity(dim=0)(tm.tensor(a), tm.tensor(a + 1)).numpy()
+    np.testing.assert_allclose(c, torch.nn.CosineSimilarity(dim=0)(torch.tensor(a), torch.tensor(a + 1)).numpy())
+
+
+@needs_torch
+def test_bilinear_matches_torch():
+    check_op([(4, 3), (4, 5), (2, 3, 5), (2,)], F.bilinear, TF.bilinear)
+    check_op([(2, 4, 3), (2, 4, 5), (2, 3, 5)], F.bilinear, TF.bilinear)
+    m, t = nn.Bilinear(3, 5, 2), torch.nn.Bilinear(3, 5, 2)
+    assert list(m.state_dict()) == list(t.state_dict())
+    assert float(np.abs(m.weight.numpy()).max()) <= 1 / np.sqrt(3)
+    with pytest.raises(RuntimeError, match=r"input2 has shape \(4, 4\), expected \(\.\.\., 5\)"):
+        F.bilinear(tm.randn(4, 3), tm.randn(4, 4), m.weight)
+
+
+# ----------------------------------------------------------------------------- losses
+
+
+def _labels(shape, seed=3):
+    return np.where(np.random.default_rng(seed).random(shape) > 0.5, 1.0, -1.0).astype(np.float32)
+
+
+LOSSES = [
+    ("smooth_l1_loss", [(3, 4), (3, 4)], dict(beta=0.5), None),
+    ("smooth_l1_loss", [(3, 4), (3, 4)], dict(beta=0.0, reduction="sum"), None),
+    ("huber_loss", [(3, 4), (3, 4)], dict(delta=0.7), None),
+    ("huber_loss", [(3, 4), (3, 4)], dict(delta=2.0, reduction="none"), None),
+    ("soft_margin_loss", [(3, 4)], dict(), "labels"),
+    ("hinge_embedding_loss", [(3, 4)], dict(margin=0.5), "labels"),
+    ("multilabel_soft_margin_loss", [(3, 4)], dict(), "binary"),
+    ("multilabel_soft_margin_loss", [(3, 4)], dict(reduction="none"), "binary"),
+    ("poisson_nll_loss", [(3, 4)], dict(), "counts"),
+    ("poisson_nll_loss", [(3, 4)], dict(log_input=False, full=True, reduction="sum"), "counts"),
+]
+
+
+@needs_torch
+@pytest.mark.parametrize("name,shapes,kw,target", LOSSES)
+def test_elementwise_losses_match_torch(name, shapes, kw, target):
+    tm_fn, t_fn = _F(name, **kw)
+    if target is None:
+        check_op(shapes, tm_fn, t_fn)
+        return
+    rng = np.random.default_rng(4)
+    x = rng.uniform(0.2, 2.0, shapes[0]).astype(np.float32)
+    t = {"labels": _labels(shapes[0]), "binary": (rng.random(shapes[0]) > 0.5).astype(np.float32),
+         "counts": rng.integers(0, 5, shapes[0]).astype(np.float32)}[target]
+    check_op(None, lambda a: tm_fn(a, tm.tensor(t)), lambda a: t_fn(a, torch.tensor(t)), inputs=[x])
+
+
+@needs_torch
+@pytest.mark.filterwarnings("ignore:reduction. 'mean' divides")
+@pytest.mark.parametrize("reduction", ["batchmean", "sum", "none", "mean"])
+@pytest.mark.parametrize("log_target", [False, True])
+def test_kl_div_matches_torch(reduction, log_target):
+    rng = np.random.default_rng(5)
+    logp = np.log(rng.dirichlet(np.ones(4), size=3)).astype(np.float32)
+    q = rng.dirichlet(np.ones(4), size=3).astype(np.float32)
+    q[0, 1] = 0  # a zero target contributes 0
+    tgt = np.log(np.maximum(q, 1e-8)).astype(np.float32) if log_target else q
+    # PyTorch's target gradient is NaN at a zero target; tinymm's is finite: compare input grads
+    check_op(None, lambda x: F.kl_div(x, tm.tensor(tgt), reduction=reduction, log_target=log_target),
+             lambda x: TF.kl_div(x, torch.tensor(tgt), reduction=reduction, log_target=log_target), inputs=[logp])
+    if log_target:
+        check_op(None, lambda x, t: F.kl_div(x, t, reduction=reduction, log_target=True),
+                 lambda x, t: TF.kl_div(x, t, reduction=reduction, log_target=True), inputs=[logp, tgt])
+    m = nn.KLDivLoss(reduction=reduction, log_target=log_target)
+    t = torch.nn.KLDivLoss(reduction=reduction, log_target=log_target)
+    np.testing.assert_allclose(m(tm.tensor(logp), tm.tensor(tgt)).numpy(),
+                               t(torch.tensor(logp), torch.tensor(tgt)).numpy(), rtol=1e-5, atol=1e-6)
+
+
+@needs_torch
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+def test_pair_and_triplet_losses_match_torch(reduction):
+    y = _labels((5,))
+    check_op([(5,), (5,)], lambda a, b: F.margin_ranking_loss(a, b, tm.tensor(y), 0.3, reduction=reduction),
+             lambda a, b: TF.margin_ranking_loss(a, b, torch.tensor(y), 0.3, reduction=reduction))
+    check_op([(5, 3), (5, 3)], lambda a, b: F.cosine_embedding_loss(a, b, tm.tensor(y), 0.2, reduction=reduction),
+             lambda a, b: TF.cosine_embedding_loss(a, b, torch.tensor(y), 0.2, reduction=reduction))
+    for swap in (False, True):
+        check_op([(5, 3), (5, 3), (5, 3)],
+                 lambda a, p, n: F.triplet_margin_loss(a, p, n, 1.5, swap=swap, reduction=reduction),
+                 lambda a, p, n: TF.triplet_margin_loss(a, p, n, 1.5, swap=swap, reduction=reduction))
+
+
+@needs_torch
+@pytest.mark.parametrize("var_shape", [(4, 3), (4, 1), (4,)])
+@pytest.mark.parametrize("full", [False, True])
+def test_gaussian_nll_loss_matches_torch(var_shape, full):
+    check_op([(4, 3), (4, 3), var_shape], lambda x, t, v: F.gaussian_nll_loss(x, t, v, full=full, eps=0.05),
+             lambda x, t, v: TF.gaussian_nll_loss(x, t, v, full=full, eps=0.05), positive=True)
+    # var below eps is clamped, and its gradient passes straight through (so no gradcheck)
+    check_op([(4, 3), (4, 3), var_shape], lambda x, t, v: F.gaussian_nll_loss(x, t, v, full=full, eps=0.5),
+             lambda x, t, v: TF.gaussian_nll_loss(x, t, v, full=full, eps=0.5), positive=True, gradcheck=False)
+
+
+@needs_torch
+def test_loss_modules_match_torch_and_keep_state_dicts_empty():
+    rng = np.random.default_rng(6)
+    x, t, y = (rng.standard_normal((3, 4)).astype(np.float32) for _ in range(3))
+    pairs = [("SmoothL1Loss", dict(beta=0.5), (x, t)), ("HuberLoss", dict(delta=0.5), (x, t)),
+             ("SoftMarginLoss", dict(), (x, _labels((3, 4)))), ("HingeEmbeddingLoss", dict(), (x, _labels((3, 4)))),
+             ("MultiLabelSoftMarginLoss", dict(), (x, (t > 0).astype(np.float32))),
+             ("PoissonNLLLoss", dict(), (x, np.abs(t))), ("GaussianNLLLoss", dict(), (x, t, np.abs(y) + 0.1)),
+             ("MarginRankingLoss", dict(margin=0.1), (x[0], t[0], _labels((4,)))),
+             ("CosineEmbeddingLoss", dict(), (x, t, _labels((3,)))),
+             ("TripletMarginLoss", dict(margin=0.5), (x, t, y))]
+    for name, kw, args in pairs:
+        ours, theirs = getattr(nn, name)(**kw), getattr(torch.nn, name)(**kw)
+        got = ours(*map(tm.tensor, args)).numpy()
+        np.testing.assert_allclose(got, theirs(*map(torch.tensor, args)).numpy(), rtol=1e-5, atol=1e-6, err_msg=name)
+        assert not ours.state_dict()
+    assert nn.SmoothL1Loss(size_average=False).reduction == "sum"
+
+
+def test_loss_shape_errors_are_named():
+    with pytest.raises(RuntimeError, match=r"target has shape \(3,\), input \(4,\)"):
+        F.smooth_l1_loss(tm.randn(4), tm.randn(3))
+    with pytest.raises(ValueError, match="reduction must be one of"):
+        F.kl_div(tm.randn(4), tm.randn(4), reduction="avg")
+    with pytest.raises(RuntimeError, match=r"target has shape \(2,\), expected \(3,\)"):
+        F.cosine_embedding_loss(tm.randn(3, 4), tm.randn(3, 4), tm.ones(2))
+    with pytest.raises(RuntimeError, match=r"var has shape \(2, 2\)"):
+        F.gaussian_nll_loss(tm.randn(4, 3), tm.randn(4, 3), tm.ones(2, 2))
+    with pytest.raises(ValueError, match="negative"):
+        F.gaussian_nll_loss(tm.randn(4, 3), tm.randn(4, 3), -tm.ones(4, 3))
+
+
+# ----------------------------------------------------------------------------- rearrangements, fold/unfold
+
+
+@needs_torch
+def test_pixel_and_channel_shuffle_match_torch():
+    check_op([(2, 8, 3, 2)], lambda x: F.pixel_shuffle(x, 2), lambda x: TF.pixel_shuffle(x, 2))
+    check_op([(9, 2, 2)], lambda x: F.pixel_shuffle(x, 3), lambda x: TF.pixel_shuffle(x, 3))
+    check_op([(2, 2, 4, 6)], lambda x: F.pixel_unshuffle(x, 2), lambda x: TF.pixel_unshuffle(x, 2))
+    check_op([(2, 6, 3)], lambda x: F.channel_shuffle(x, 3), lambda x: TF.channel_shuffle(x, 3))
+    x = np.random.default_rng(7).standard_normal((1, 8, 2, 2)).astype(np.float32)
+    np.testing.assert_array_equal(nn.PixelUnshuffle(2)(nn.PixelShuffle(2)(tm.tensor(x))).numpy(), x)
+    with pytest.raises(RuntimeError, match="divisible by the square of upscale_factor"):
+        F.pixel_shuffle(tm.randn(1, 5, 2, 2), 2)
+
+
+FOLD_CASES = [dict(kernel_size=2), dict(kernel_size=(2, 3), stride=2, padding=1),
+              dict(kernel_size=3, dilation=2, padding=(2, 1), stride=(1, 2))]
+
+
+@needs_torch
+@pytest.mark.parametrize("kw", FOLD_CASES)
+def test_unfold_and_fold_match_torch(kw):
+    check_op([(2, 3, 5, 6)], lambda x: F.unfold(x, **kw), lambda x: TF.unfold(x, **kw))
+    check_op([(3, 5, 6)], lambda x: F.unfold(x, **kw), lambda x: TF.unfold(x, **kw))
+    cols = TF.unfold(torch.zeros(2, 3, 5, 6), **kw).shape
+    check_op([tuple(cols)], lambda c: F.fold(c, (5, 6), **kw), lambda c: TF.fold(c, (5, 6), **kw))
+    x = np.random.default_rng(8).standard_normal((1, 3, 5, 6)).astype(np.float32)
+    ours = nn.Fold((5, 6), **kw)(nn.Unfold(**kw)(tm.tensor(x))).numpy()
+    theirs = torch.nn.Fold((5, 6), **kw)(torch.nn.Unfold(**kw)(torch.tensor(x))).numpy()
+    np.testing.assert_allclose(ours, theirs, rtol=1e-6)
+
+
+def test_fold_errors_name_the_block_count():
+    with pytest.raises(RuntimeError, match="calculated number of sliding blocks 4 \\* 5 = 20, but got input.size.2.=7"):
+        F.fold(tm.randn(1, 12, 7), (5, 6), 2)
+    with pytest.raises(RuntimeError, match="divisible by the product of kernel_size"):
+        F.fold(tm.randn(1, 10, 20), (5, 6), 2)
+    with pytest.raises(RuntimeError, match="Only 3D or 4D"):
+        F.unfold(tm.randn(5, 6), 2)
+
+
+# ----------------------------------------------------------------------------- pooling
+
+
+@needs_torch
+@pytest.mark.parametrize("shape,out", [((2, 3, 7, 8), (3, 5)), ((2, 3, 6, 8), (3, 4)), ((3, 5, 5), (None, 2)),
+                                       ((2, 3, 7, 8), 1)])
+def test_adaptive_max_pool2d_matches_torch(shape, out):
+    check_op([shape], lambda x: F.adaptive_max_pool2d(x, out), lambda x: TF.adaptive_max_pool2d(x, out))
+    x = np.random.default_rng(9).standard_normal(shape).astype(np.float32)
+    _, i1 = nn.AdaptiveMaxPool2d(out, return_indices=True)(tm.tensor(x))
+    _, i2 = torch.nn.AdaptiveMaxPool2d(out, return_indices=True)(torch.tensor(x))
+    np.testing.assert_array_equal(i1.numpy(), i2.numpy())
+
+
+@needs_torch
+@pytest.mark.parametrize("out", [3, 4, 7])
+def test_adaptive_max_pool1d_matches_torch(out):
+    check_op([(2, 3, 8)], lambda x: F.adaptive_max_pool1d(x, out), lambda x: TF.adaptive_max_pool1d(x, out))
+
+
+# ----------------------------------------------------------------------------- small modules, containers, init
+
+
+@needs_torch
+def test_unflatten_softmax2d_identity():
+    x = np.random.default_rng(10).standard_normal((2, 6, 3, 2)).astype(np.float32)
+    assert nn.Unflatten(1, (2, 3))(tm.tensor(x)).shape == (2, 2, 3, 3, 2)
+    np.testing.assert_allclose(nn.Softmax2d()(tm.tensor(x)).numpy(), torch.nn.Softmax2d()(torch.tensor(x)).numpy(),
+                               rtol=1e-5)
+    with pytest.raises(ValueError, match="3D or 4D"):
+        nn.Softmax2d()(tm.randn(2, 3))
+
+
+@needs_torch
+def test_parameter_list_and_dict_state_dicts_match_torch():
+    class Ours(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.plist = nn.ParameterList([nn.Parameter(tm.randn(2)), tm.randn(3)])
+            self.pdict = nn.ParameterDict({"a": tm.randn(2, 2)})
+            self.pdict["b"] = nn.Parameter(tm.randn(1))
+
+    class Theirs(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.plist = torch.nn.ParameterList([torch.nn.Parameter(torch.randn(2)), torch.randn(3)])
+            self.pdict = torch.nn.ParameterDict({"a": torch.randn(2, 2)})
+            self.pdict["b"] = torch.nn.Parameter(torch.randn(1))
+
+    ours, theirs = Ours(), Theirs()
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
+    np.testing.assert_array_equal(ours.plist[1].numpy(), theirs.plist[1].detach().numpy())
+    assert len(list(ours.parameters())) == 4 and all(p.requires_grad for p in ours.parameters())
+    assert len(ours.plist) == 2 and "b" in ours.pdict and list(ours.pdict.keys()) == ["a", "b"]
+
+
+def test_init_functions():
+    w = nn.Parameter(np.empty((4, 6), np.float32))
+    nn.init.orthogonal_(w, gain=2.0)
+    np.testing.assert_allclose(w.numpy() @ w.numpy().T, 4 * np.eye(4), atol=1e-5)
+    nn.init.eye_(w)
+    np.testing.assert_array_equal(w.numpy(), np.eye(4, 6))
+    big = nn.Parameter(np.empty((200, 200), np.float32))
+    nn.init.trunc_normal_(big, mean=0.5, std=1.0, a=0.0, b=1.0)
+    assert big.numpy().min() >= 0.0 and big.numpy().max() <= 1.0 and 0.45 < big.numpy().mean() < 0.55
+    nn.init.trunc_normal_(big, std=0.02)
+    assert abs(big.numpy().std() - 0.02) < 0.002
+    conv = nn.Conv2d(4, 4, 3, padding=1, bias=False)
+    nn.init.dirac_(conv.weight)
+    x = tm.randn(1, 4, 5, 5)
+    np.testing.assert_allclose(conv(x).numpy(), x.numpy(), atol=1e-6)
+    nn.init.sparse_(w, 0.5)
+    assert ((w.numpy() == 0).sum(axis=0) >= 2).all()
+    assert nn.init._calculate_fan_in_and_fan_out(conv.weight) == (36, 36)
+    with pytest.raises(ValueError, match="2 or more dimensions"):
+        nn.init.orthogonal_(nn.Parameter(np.empty(3, np.float32)))
