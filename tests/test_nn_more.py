@@ -384,3 +384,93 @@ def test_init_functions():
     assert nn.init._calculate_fan_in_and_fan_out(conv.weight) == (36, 36)
     with pytest.raises(ValueError, match="2 or more dimensions"):
         nn.init.orthogonal_(nn.Parameter(np.empty(3, np.float32)))
+
+
+# ----------------------------------------------------------------------------- smaller extras
+
+
+@needs_torch
+def test_shrink_rrelu_and_multi_margin_match_torch():
+    for name in ("hardshrink", "softshrink"):
+        tm_fn, t_fn = _F(name, lambd=0.7)
+        check_op([(3, 5)], tm_fn, t_fn)
+    check_op([(3, 5)], lambda x: F.rrelu(x, 0.1, 0.3), lambda x: TF.rrelu(x, 0.1, 0.3))  # eval: fixed slope
+    y = F.rrelu(-tm.ones(1000), 0.1, 0.3, training=True).numpy()
+    assert -0.3 <= y.min() and y.max() <= -0.1 and y.std() > 0.03
+    target = np.array([0, 3, 1], np.int64)
+    w = np.array([1.0, 2.0, 0.5, 1.5], np.float32)
+    for p in (1, 2):
+        check_op([(3, 4)], lambda x: F.multi_margin_loss(x, tm.tensor(target), p=p, margin=0.8, weight=tm.tensor(w)),
+                 lambda x: TF.multi_margin_loss(x, torch.tensor(target), p=p, margin=0.8, weight=torch.tensor(w)))
+    np.testing.assert_allclose(nn.MultiMarginLoss(reduction="none")(tm.ones(3, 4), tm.tensor(target)).numpy(),
+                               torch.nn.MultiMarginLoss(reduction="none")(torch.ones(3, 4), torch.tensor(target)))
+
+
+def test_gumbel_softmax_samples_and_hard_straight_through():
+    logits = tm.tensor(np.log(np.array([[0.7, 0.2, 0.1]] * 4000, np.float32)), requires_grad=True)
+    y = F.gumbel_softmax(logits, tau=0.5, hard=True)
+    counts = y.numpy().sum(axis=0) / 4000
+    np.testing.assert_allclose(counts, [0.7, 0.2, 0.1], atol=0.03)
+    assert set(np.unique(y.numpy())) == {0.0, 1.0}
+    (y * tm.tensor(np.arange(3, dtype=np.float32))).sum().backward()
+    assert np.abs(logits.grad.numpy()).sum() > 0  # the soft sample's gradient
+    soft = F.gumbel_softmax(logits[:2], tau=1.0).numpy()
+    np.testing.assert_allclose(soft.sum(axis=-1), 1, rtol=1e-5)
+
+
+@needs_torch
+def test_lp_pool_and_max_unpool_match_torch():
+    check_op([(2, 3, 6, 5)], lambda x: F.lp_pool2d(x, 2.0, 2), lambda x: TF.lp_pool2d(x, 2.0, 2), positive=True)
+    check_op([(2, 3, 7)], lambda x: F.lp_pool1d(x, 3.0, 3, 2), lambda x: TF.lp_pool1d(x, 3.0, 3, 2), positive=True)
+    x = np.random.default_rng(11).standard_normal((2, 3, 6, 5)).astype(np.float32)
+    y, idx = F.max_pool2d(tm.tensor(x), 2, return_indices=True)
+    ty, tidx = TF.max_pool2d(torch.tensor(x), 2, return_indices=True)
+    check_op(None, lambda v: F.max_unpool2d(v, idx, 2, output_size=(6, 5)),
+             lambda v: TF.max_unpool2d(v, tidx, 2, output_size=(6, 5)), inputs=[y.numpy()])
+    np.testing.assert_array_equal(nn.MaxUnpool2d(2)(y, idx, (6, 5)).numpy(), torch.nn.MaxUnpool2d(2)(ty, tidx, (6, 5)).numpy())
+    y1, i1 = F.max_pool1d(tm.tensor(x[0]), 2, return_indices=True)
+    ty1, ti1 = TF.max_pool1d(torch.tensor(x[0]), 2, return_indices=True)
+    np.testing.assert_array_equal(F.max_unpool1d(y1, i1, 2).numpy(), TF.max_unpool1d(ty1, ti1, 2).numpy())
+    with pytest.raises(RuntimeError, match="invalid max index"):
+        F.max_unpool2d(y, idx, 2, output_size=(2, 2))
+
+
+@needs_torch
+def test_batchnorm3d_and_small_modules_match_torch():
+    m, t = nn.BatchNorm3d(3), torch.nn.BatchNorm3d(3)
+    x = np.random.default_rng(12).standard_normal((2, 3, 2, 3, 2)).astype(np.float32)
+    np.testing.assert_allclose(m(tm.tensor(x)).numpy(), t(torch.tensor(x)).detach().numpy(), atol=1e-5)
+    np.testing.assert_allclose(m.running_var.numpy(), t.running_var.numpy(), atol=1e-6)
+    z = np.random.default_rng(13).standard_normal((1, 2, 3, 4)).astype(np.float32)
+    for ours, theirs in [(nn.ZeroPad1d((1, 2)), torch.nn.ZeroPad1d((1, 2))),
+                         (nn.UpsamplingNearest2d(scale_factor=2), torch.nn.UpsamplingNearest2d(scale_factor=2)),
+                         (nn.UpsamplingBilinear2d(size=(5, 7)), torch.nn.UpsamplingBilinear2d(size=(5, 7))),
+                         (nn.Hardshrink(0.3), torch.nn.Hardshrink(0.3)), (nn.LPPool2d(2, 2), torch.nn.LPPool2d(2, 2))]:
+        np.testing.assert_allclose(ours(tm.tensor(z)).numpy(), theirs(torch.tensor(z)).numpy(), atol=1e-5,
+                                   err_msg=type(ours).__name__)
+
+
+def test_parameters_to_vector_round_trip_and_forward_hooks():
+    lin = nn.Linear(3, 2)
+    v = nn.utils.parameters_to_vector(lin.parameters())
+    assert v.shape == (8,)
+    nn.utils.vector_to_parameters(v * 0 + 1, lin.parameters())
+    assert (lin.weight.numpy() == 1).all() and (lin.bias.numpy() == 1).all()
+    with pytest.raises(ValueError, match="hold 8 values"):
+        nn.utils.vector_to_parameters(tm.ones(5), lin.parameters())
+    seen = []
+    h = lin.register_forward_hook(lambda m, args, out: out * 2)
+    h2 = lin.register_forward_pre_hook(lambda m, args: seen.append(args[0].shape))
+    out = lin(tm.ones(4, 3))
+    np.testing.assert_allclose(out.numpy(), 8.0)
+    assert seen == [(4, 3)]
+    h.remove()
+    with h2:
+        pass
+    np.testing.assert_allclose(lin(tm.ones(1, 3)).numpy(), 4.0)
+    assert seen == [(4, 3)]
+    model = nn.Sequential(nn.Linear(2, 2), nn.Sequential(nn.ReLU(), nn.Linear(2, 1)))
+    assert model.get_submodule("1.1") is model[1][1]
+    assert model.get_parameter("1.1.bias") is model[1][1].bias
+    with pytest.raises(AttributeError, match="no attribute `2`"):
+        model.get_submodule("1.2")

@@ -102,3 +102,14 @@ from tinymm.nn.normalization import (  # noqa: F401
 )
 from tinymm.nn.pooling import AdaptiveMaxPool1d, AdaptiveMaxPool2d  # noqa: F401
 from tinymm.nn.transformer import Transformer, TransformerDecoder  # noqa: F401
+from tinymm.nn.activations import (  # noqa: F401
+    Hardshrink,
+    RReLU,
+    Softshrink,
+    UpsamplingBilinear2d,
+    UpsamplingNearest2d,
+    ZeroPad1d,
+)
+from tinymm.nn.batchnorm import BatchNorm3d  # noqa: F401
+from tinymm.nn.loss import MultiMarginLoss  # noqa: F401
+from tinymm.nn.pooling import LPPool1d, LPPool2d, MaxUnpool1d, MaxUnpool2d  # noqa: F401

@@ -91,3 +91,10 @@ class BatchNorm2d(_BatchNorm):
 
     _expected_dims = (4,)
     _expected_text = "a 4-D (N, C, H, W)"
+
+
+class BatchNorm3d(_BatchNorm):
+    """Batch norm over (N, C, D, H, W): statistics per channel C."""
+
+    _expected_dims = (5,)
+    _expected_text = "a 5-D (N, C, D, H, W)"

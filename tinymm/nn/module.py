@@ -30,6 +30,27 @@ def _host_array(v) -> np.ndarray:
     return np.asarray(v)
 
 
+class RemovableHandle:
+    """What ``register_forward_hook`` returns: ``remove()`` (or leaving a ``with`` block)
+    unregisters the hook."""
+
+    _next_id = 0
+
+    def __init__(self, hooks: dict):
+        self.hooks_dict_ref = hooks
+        self.id = RemovableHandle._next_id
+        RemovableHandle._next_id += 1
+
+    def remove(self) -> None:
+        self.hooks_dict_ref.pop(self.id, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+
+
 class Module:
     def __init__(self):
         object.__setattr__(self, "_parameters", {})
@@ -255,7 +276,92 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        hooks = self.__dict__.get("_hooks")
+        if not hooks:
+            return self.forward(*args, **kwargs)
+        return self._call_with_hooks(hooks, args, kwargs)
+
+    # ------------------------------------------------------------------ hooks and lookup
+    def _call_with_hooks(self, hooks, args, kwargs):
+        """PyTorch's forward-hook protocol: each pre-hook may replace the arguments, each
+        forward hook the output (a hook returning None changes nothing)."""
+        for _, kind, hook, with_kwargs in list(hooks.values()):
+            if kind != "pre":
+                continue
+            if with_kwargs:
+                res = hook(self, args, kwargs)
+                if res is not None:
+                    if not (isinstance(res, tuple) and len(res) == 2):
+                        raise RuntimeError(f"forward pre-hook must return None or a tuple of (new_args, new_kwargs), "
+                                           f"but got {res!r}")
+                    args, kwargs = res
+            else:
+                res = hook(self, args)
+                if res is not None:
+                    args = res if isinstance(res, tuple) else (res,)
+        out = self.forward(*args, **kwargs)
+        for _, kind, hook, with_kwargs in list(hooks.values()):
+            if kind != "post":
+                continue
+            res = hook(self, args, kwargs, out) if with_kwargs else hook(self, args, out)
+            if res is not None:
+                out = res
+        return out
+
+    def _add_hook(self, kind, hook, prepend, with_kwargs):
+        hooks = self.__dict__.get("_hooks")
+        if hooks is None:
+            hooks = {}
+            object.__setattr__(self, "_hooks", hooks)
+        handle = RemovableHandle(hooks)
+        entry = (handle.id, kind, hook, with_kwargs)
+        if prepend:
+            items = list(hooks.items())
+            hooks.clear()
+            hooks[handle.id] = entry
+            hooks.update(items)
+        else:
+            hooks[handle.id] = entry
+        return handle
+
+    def register_forward_pre_hook(self, hook, *, prepend: bool = False, with_kwargs: bool = False):
+        """``hook(module, args)`` (or ``(module, args, kwargs)`` with ``with_kwargs``) runs before
+        ``forward``; returning non-None replaces the arguments. Returns a handle with ``remove()``."""
+        return self._add_hook("pre", hook, prepend, with_kwargs)
+
+    def register_forward_hook(self, hook, *, prepend: bool = False, with_kwargs: bool = False,
+                              always_call: bool = False):
+        """``hook(module, args, output)`` (or ``(module, args, kwargs, output)``) runs after
+        ``forward``; returning non-None replaces the output. Returns a handle with ``remove()``."""
+        return self._add_hook("post", hook, prepend, with_kwargs)
+
+    def register_module(self, name: str, module: "Module | None") -> None:
+        self.add_module(name, module)
+
+    def get_submodule(self, target: str = "") -> "Module":
+        """The submodule at dotted path ``target`` ("" is this module); AttributeError names the
+        missing part."""
+        mod = self
+        for part in target.split(".") if target else []:
+            child = mod._modules.get(part)
+            if child is None:
+                raise AttributeError(f"{type(mod).__name__} has no attribute `{part}` (looking up {target!r})")
+            mod = child
+        return mod
+
+    def get_parameter(self, target: str) -> Parameter:
+        mod_path, _, name = target.rpartition(".")
+        mod = self.get_submodule(mod_path)
+        if name not in mod._parameters or mod._parameters[name] is None:
+            raise AttributeError(f"{type(mod).__name__} has no parameter `{name}` (looking up {target!r})")
+        return mod._parameters[name]
+
+    def get_buffer(self, target: str) -> Tensor:
+        mod_path, _, name = target.rpartition(".")
+        mod = self.get_submodule(mod_path)
+        if name not in mod._buffers or mod._buffers[name] is None:
+            raise AttributeError(f"{type(mod).__name__} has no buffer `{name}` (looking up {target!r})")
+        return mod._buffers[name]
 
     def extra_repr(self) -> str:
         return ""

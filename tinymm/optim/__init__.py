@@ -6,6 +6,8 @@ reference, Numba CPU, CUDA), called in place on each parameter's arrays.
 from tinymm.optim import lr_scheduler  # noqa: F401
 from tinymm.optim.adam import Adam, AdamW  # noqa: F401
 from tinymm.optim.adaptive import Adadelta, Adagrad, Adamax, NAdam, RAdam, RMSprop  # noqa: F401
+from tinymm.optim.asgd import ASGD  # noqa: F401
+from tinymm.optim.rprop import Rprop  # noqa: F401
 from tinymm.nn.utils.clip_grad import clip_grad_norm_, clip_grad_value_  # noqa: F401
 from tinymm.optim.optimizer import Optimizer  # noqa: F401
 from tinymm.optim.sgd import SGD  # noqa: F401

@@ -542,3 +542,41 @@ def gaussian_nll_loss(input, target, var, full: bool = False, eps: float = 1e-6,
     if full:
         loss = loss + 0.5 * float(np.log(2 * np.pi))
     return _reduce(loss, reduction)
+
+
+def multi_margin_loss(input, target, p: int = 1, margin: float = 1.0, weight=None, size_average=None, reduce=None,
+                      reduction: str = "mean"):
+    """Multi-class hinge loss of (N, C) scores at class indices (N,):
+    Σ_{i≠y} max(0, margin − x_y + x_i)^p / C, times weight[y]."""
+    fn = "multi_margin_loss"
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    _check_reduction(fn, reduction)
+    if p not in (1, 2):
+        raise ValueError(f"{fn}: only p == 1 and p == 2 supported, got {p}")
+    x = O.as_tensor(input, fn)
+    t = O.as_tensor(target, fn)
+    squeeze = x.ndim == 1
+    if squeeze:
+        x, t = x.reshape(1, -1), t.reshape(1)
+    if x.ndim != 2 or t.dtype.kind not in "iu" or tuple(t.shape) != (x.shape[0],):
+        raise ShapeError(f"{fn}: expected (N, C) input and (N,) integer target, got input {tuple(x.shape)} and "
+                         f"target {tuple(t.shape)} of {t.dtype}")
+    C = x.shape[1]
+    if t.data.size and (int(t.data.min()) < 0 or int(t.data.max()) >= C):
+        raise TargetIndexError(f"{fn}: target values must be in [0, {C}), got [{int(t.data.min())}, {int(t.data.max())}]")
+    xp = xp_of(x.data)
+    idx = t.data.astype(np.int64).reshape(-1, 1)
+    xy = O.gather(x, 1, Tensor._wrap(idx))
+    m = O.clamp(x - xy + margin, min=0.0)
+    if p == 2:
+        m = m * m
+    not_target = xp.ones(x.shape, x.dtype)
+    xp.put_along_axis(not_target, idx, 0, axis=1)
+    m = m * Tensor._wrap(not_target)
+    if weight is not None:
+        w = O.as_tensor(weight, fn)
+        m = m * Tensor._wrap(w.data[idx[:, 0]].reshape(-1, 1).astype(x.dtype))
+    loss = m.sum(dim=1) / C
+    if squeeze and reduction == "none":
+        loss = loss.reshape(())
+    return _reduce(loss, reduction)

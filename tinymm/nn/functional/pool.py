@@ -1,7 +1,7 @@
 """Floor 4: pooling (the ``tinymm.kernels.pool`` family) with PyTorch's signatures.
 
 ``max_pool1d/2d`` (``return_indices`` gives PyTorch's int64 flat indices into each input
-plane), ``avg_pool1d/2d``, ``adaptive_avg_pool1d/2d``, ``adaptive_max_pool1d/2d``. Batched inputs are (N, C, L) / (N, C,
+plane), ``avg_pool1d/2d``, ``adaptive_avg_pool1d/2d``, ``adaptive_max_pool1d/2d``, ``lp_pool1d/2d``, ``max_unpool1d/2d``. Batched inputs are (N, C, L) / (N, C,
 H, W); unbatched (C, L) / (C, H, W) work too, as in PyTorch. The kernels see every leading dim
 flattened into planes, (B, H, W); 1-D pooling is 2-D pooling with H = 1.
 
@@ -18,6 +18,7 @@ import numpy as np
 from tinymm.autograd import Function
 from tinymm.ops import as_tensor
 from tinymm.ops._util import xp_of
+from tinymm.tensor import Tensor
 
 from tinymm.nn.functional._checks import ShapeError
 
@@ -319,3 +320,60 @@ def adaptive_max_pool2d(input, output_size, return_indices: bool = False):
     """Max pooling of (N, C, H, W) or (C, H, W) to ``output_size`` (an int, or a pair whose
     entries may be None); ``return_indices`` also returns flat argmax indices per plane."""
     return _adaptive_max_pool("adaptive_max_pool2d", 2, input, output_size, return_indices)
+
+
+# ----------------------------------------------------------------------------- LP pooling and max unpooling
+
+
+def lp_pool1d(input, norm_type: float, kernel_size: int, stride=None, ceil_mode: bool = False):
+    """(Σ_window x^p)^(1/p) over windows of (N, C, L): an average pool of x^p times the window size."""
+    x = as_tensor(input, "lp_pool1d")
+    k = kernel_size if isinstance(kernel_size, numbers.Integral) else kernel_size[0]
+    out = avg_pool1d(x ** norm_type, kernel_size, stride, 0, ceil_mode)
+    return (out.sign() * out.abs().relu() * k) ** (1.0 / norm_type)
+
+
+def lp_pool2d(input, norm_type: float, kernel_size, stride=None, ceil_mode: bool = False):
+    """(Σ_window x^p)^(1/p) over windows of (N, C, H, W)."""
+    x = as_tensor(input, "lp_pool2d")
+    kh, kw = _tuple("lp_pool2d", "kernel_size", kernel_size, 2, 1)
+    out = avg_pool2d(x ** norm_type, (kh, kw), stride, 0, ceil_mode)
+    return (out.sign() * out.abs().relu() * (kh * kw)) ** (1.0 / norm_type)
+
+
+def _max_unpool(fn, nd, input, indices, kernel_size, stride, padding, output_size):
+    x = _planes(fn, input, nd)
+    idx = as_tensor(indices, fn)
+    if tuple(idx.shape) != tuple(x.shape) or idx.dtype.kind not in "iu":
+        raise ShapeError(f"{fn}: indices must be integers shaped like the input {tuple(x.shape)}, got "
+                         f"{idx.dtype} {tuple(idx.shape)}")
+    kernel = _tuple(fn, "kernel_size", kernel_size, nd, 1)
+    stride = kernel if stride is None else _tuple(fn, "stride", stride, nd, 1)
+    padding = _tuple(fn, "padding", padding, nd, 0)
+    sizes = tuple(x.shape[-nd:])
+    default = tuple((s - 1) * st - 2 * p + k for s, st, p, k in zip(sizes, stride, padding, kernel))
+    if output_size is None:
+        out = default
+    else:
+        out = tuple(int(v) for v in tuple(output_size)[-nd:])
+        if len(out) != nd:
+            raise ShapeError(f"{fn}: output_size must have {nd} or {nd + 2} elements, got {tuple(output_size)}")
+    n_out = int(np.prod(out))
+    if idx.data.size and (int(idx.data.min()) < 0 or int(idx.data.max()) >= n_out):
+        raise ShapeError(f"{fn}: Found an invalid max index {int(idx.data.max())} (output volumes are of size "
+                         f"{' x '.join(map(str, out))})")
+    lead = tuple(x.shape[:-nd])
+    flat_x = x.reshape(*lead, -1)
+    flat_i = Tensor._wrap(xp_of(idx.data).ascontiguousarray(idx.data.reshape(*lead, -1)).astype(np.int64))
+    zeros = Tensor._wrap(xp_of(x.data).zeros(lead + (n_out,), x.dtype))
+    return zeros.scatter(-1, flat_i, flat_x).reshape(*lead, *out)
+
+
+def max_unpool1d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """Put each value of (N, C, L) back at its ``max_pool1d`` index, zeros elsewhere."""
+    return _max_unpool("max_unpool1d", 1, input, indices, kernel_size, stride, padding, output_size)
+
+
+def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """Put each value of (N, C, H, W) back at its ``max_pool2d`` flat index, zeros elsewhere."""
+    return _max_unpool("max_unpool2d", 2, input, indices, kernel_size, stride, padding, output_size)
