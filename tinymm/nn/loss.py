@@ -3,7 +3,7 @@ function with the stored options."""
 from __future__ import annotations
 
 from tinymm.nn import functional as F
-from tinymm.nn.functional.losses import _legacy_reduction
+from tinymm.nn.functional.losses import legacy_reduction
 from tinymm.nn.module import Module
 
 
@@ -64,7 +64,7 @@ class CrossEntropyLoss(_Loss):
 
 class SmoothL1Loss(_Loss):
     def __init__(self, size_average=None, reduce=None, reduction: str = "mean", beta: float = 1.0):
-        super().__init__(_legacy_reduction(size_average, reduce, reduction))
+        super().__init__(legacy_reduction(size_average, reduce, reduction))
         self.beta = beta
 
     def forward(self, input, target):
@@ -82,7 +82,7 @@ class HuberLoss(_Loss):
 
 class KLDivLoss(_Loss):
     def __init__(self, size_average=None, reduce=None, reduction: str = "mean", log_target: bool = False):
-        super().__init__(_legacy_reduction(size_average, reduce, reduction))
+        super().__init__(legacy_reduction(size_average, reduce, reduction))
         self.log_target = log_target
 
     def forward(self, input, target):
@@ -91,7 +91,7 @@ class KLDivLoss(_Loss):
 
 class MarginRankingLoss(_Loss):
     def __init__(self, margin: float = 0.0, size_average=None, reduce=None, reduction: str = "mean"):
-        super().__init__(_legacy_reduction(size_average, reduce, reduction))
+        super().__init__(legacy_reduction(size_average, reduce, reduction))
         self.margin = margin
 
     def forward(self, input1, input2, target):
@@ -101,7 +101,7 @@ class MarginRankingLoss(_Loss):
 class TripletMarginLoss(_Loss):
     def __init__(self, margin: float = 1.0, p: float = 2.0, eps: float = 1e-6, swap: bool = False, size_average=None,
                  reduce=None, reduction: str = "mean"):
-        super().__init__(_legacy_reduction(size_average, reduce, reduction))
+        super().__init__(legacy_reduction(size_average, reduce, reduction))
         self.margin, self.p, self.eps, self.swap = margin, p, eps, swap
 
     def forward(self, anchor, positive, negative):
@@ -111,7 +111,7 @@ class TripletMarginLoss(_Loss):
 
 class CosineEmbeddingLoss(_Loss):
     def __init__(self, margin: float = 0.0, size_average=None, reduce=None, reduction: str = "mean"):
-        super().__init__(_legacy_reduction(size_average, reduce, reduction))
+        super().__init__(legacy_reduction(size_average, reduce, reduction))
         self.margin = margin
 
     def forward(self, input1, input2, target):
@@ -120,7 +120,7 @@ class CosineEmbeddingLoss(_Loss):
 
 class HingeEmbeddingLoss(_Loss):
     def __init__(self, margin: float = 1.0, size_average=None, reduce=None, reduction: str = "mean"):
-        super().__init__(_legacy_reduction(size_average, reduce, reduction))
+        super().__init__(legacy_reduction(size_average, reduce, reduction))
         self.margin = margin
 
     def forward(self, input, target):
@@ -129,7 +129,7 @@ class HingeEmbeddingLoss(_Loss):
 
 class SoftMarginLoss(_Loss):
     def __init__(self, size_average=None, reduce=None, reduction: str = "mean"):
-        super().__init__(_legacy_reduction(size_average, reduce, reduction))
+        super().__init__(legacy_reduction(size_average, reduce, reduction))
 
     def forward(self, input, target):
         return F.soft_margin_loss(input, target, reduction=self.reduction)
@@ -137,7 +137,7 @@ class SoftMarginLoss(_Loss):
 
 class MultiLabelSoftMarginLoss(_Loss):
     def __init__(self, weight=None, size_average=None, reduce=None, reduction: str = "mean"):
-        super().__init__(_legacy_reduction(size_average, reduce, reduction))
+        super().__init__(legacy_reduction(size_average, reduce, reduction))
         self.weight = weight
 
     def forward(self, input, target):
@@ -147,7 +147,7 @@ class MultiLabelSoftMarginLoss(_Loss):
 class PoissonNLLLoss(_Loss):
     def __init__(self, log_input: bool = True, full: bool = False, size_average=None, eps: float = 1e-8, reduce=None,
                  reduction: str = "mean"):
-        super().__init__(_legacy_reduction(size_average, reduce, reduction))
+        super().__init__(legacy_reduction(size_average, reduce, reduction))
         self.log_input, self.full, self.eps = log_input, full, eps
 
     def forward(self, log_input, target):
@@ -167,7 +167,7 @@ class GaussianNLLLoss(_Loss):
 class MultiMarginLoss(_Loss):
     def __init__(self, p: int = 1, margin: float = 1.0, weight=None, size_average=None, reduce=None,
                  reduction: str = "mean"):
-        super().__init__(_legacy_reduction(size_average, reduce, reduction))
+        super().__init__(legacy_reduction(size_average, reduce, reduction))
         self.p, self.margin, self.weight = p, margin, weight
 
     def forward(self, input, target):

@@ -34,7 +34,7 @@ def _check_betas(name, group):
                                         high_open=True) for i, b in enumerate(betas))
 
 
-class _Adaptive(Optimizer):
+class ElementwiseOptimizer(Optimizer):
     """The shared step loop: per parameter, the gradient after maximize and L2 decay, the
     state (created on first use by ``_init_state``) and one in-place ``_update``."""
 
@@ -77,7 +77,7 @@ class _Adaptive(Optimizer):
         raise NotImplementedError
 
 
-class RMSprop(_Adaptive):
+class RMSprop(ElementwiseOptimizer):
     def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0,
                  momentum: float = 0.0, centered: bool = False, maximize: bool = False):
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
@@ -114,7 +114,7 @@ class RMSprop(_Adaptive):
             d -= lr * (g / denom)
 
 
-class Adagrad(_Adaptive):
+class Adagrad(ElementwiseOptimizer):
     _state_keys = ("sum",)
 
     def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
@@ -142,7 +142,7 @@ class Adagrad(_Adaptive):
         d -= clr * (g / (np.sqrt(s) + group["eps"]))
 
 
-class Adadelta(_Adaptive):
+class Adadelta(ElementwiseOptimizer):
     _state_keys = ("square_avg", "acc_delta")
 
     def __init__(self, params, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6, weight_decay: float = 0.0,
@@ -166,7 +166,7 @@ class Adadelta(_Adaptive):
         d -= group["lr"] * delta
 
 
-class Adamax(_Adaptive):
+class Adamax(ElementwiseOptimizer):
     _state_keys = ("exp_avg", "exp_inf")
 
     def __init__(self, params, lr: float = 2e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
@@ -188,7 +188,7 @@ class Adamax(_Adaptive):
         d -= clr * (m / u)
 
 
-class NAdam(_Adaptive):
+class NAdam(ElementwiseOptimizer):
     _state_keys = ("exp_avg", "exp_avg_sq")
     _decoupled_key = "decoupled_weight_decay"
 
@@ -231,7 +231,7 @@ class NAdam(_Adaptive):
         d -= (lr * mu_next / (1 - prod * mu_next)) * (m / denom)
 
 
-class RAdam(_Adaptive):
+class RAdam(ElementwiseOptimizer):
     _state_keys = ("exp_avg", "exp_avg_sq")
     _decoupled_key = "decoupled_weight_decay"
 

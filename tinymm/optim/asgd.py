@@ -7,11 +7,11 @@
 """
 from __future__ import annotations
 
-from tinymm.optim.adaptive import _Adaptive
+from tinymm.optim.adaptive import ElementwiseOptimizer
 from tinymm.optim.optimizer import check_number
 
 
-class ASGD(_Adaptive):
+class ASGD(ElementwiseOptimizer):
     _state_keys = ("ax",)
 
     def __init__(self, params, lr: float = 1e-2, lambd: float = 1e-4, alpha: float = 0.75, t0: float = 1e6,

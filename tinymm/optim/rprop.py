@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinymm.optim.adaptive import _Adaptive
+from tinymm.optim.adaptive import ElementwiseOptimizer
 from tinymm.optim.optimizer import check_number
 
 
-class Rprop(_Adaptive):
+class Rprop(ElementwiseOptimizer):
     _state_keys = ("prev", "step_size")
 
     def __init__(self, params, lr: float = 1e-2, etas=(0.5, 1.2), step_sizes=(1e-6, 50), maximize: bool = False):

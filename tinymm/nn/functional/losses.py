@@ -334,7 +334,7 @@ def l1_loss(input, target, reduction: str = "mean"):
 # signature has them and mapped to ``reduction`` as PyTorch maps them.
 
 
-def _legacy_reduction(size_average, reduce, reduction):
+def legacy_reduction(size_average, reduce, reduction):
     if size_average is None and reduce is None:
         return reduction
     size_average = True if size_average is None else size_average
@@ -357,7 +357,7 @@ def _same_shape(fn, input, target, reduction, names=("input", "target")):
 
 def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction: str = "mean", beta: float = 1.0):
     """0.5·d²/beta where |d| < beta, else |d| − 0.5·beta (d = input − target); beta = 0 is L1."""
-    reduction = _legacy_reduction(size_average, reduce, reduction)
+    reduction = legacy_reduction(size_average, reduce, reduction)
     if beta < 0:
         raise ValueError(f"smooth_l1_loss: beta must be >= 0, got {beta}")
     x, t = _same_shape("smooth_l1_loss", input, target, reduction)
@@ -385,7 +385,7 @@ def kl_div(input, target, size_average=None, reduce=None, reduction: str = "mean
     contributes 0. ``reduction='batchmean'`` divides the sum by the batch size (the true KL
     divergence); ``'mean'`` averages over every element, as PyTorch does."""
     fn = "kl_div"
-    reduction = _legacy_reduction(size_average, reduce, reduction)
+    reduction = legacy_reduction(size_average, reduce, reduction)
     if reduction not in _REDUCTIONS + ("batchmean",):
         raise ValueError(f"{fn}: reduction must be one of {_REDUCTIONS + ('batchmean',)}, got {reduction!r}")
     x, t = _same_shape(fn, input, target, "none")
@@ -411,7 +411,7 @@ def margin_ranking_loss(input1, input2, target, margin: float = 0.0, size_averag
                         reduction: str = "mean"):
     """max(0, −y·(x1 − x2) + margin) with y = 1 (x1 should rank higher) or −1."""
     fn = "margin_ranking_loss"
-    reduction = _legacy_reduction(size_average, reduce, reduction)
+    reduction = legacy_reduction(size_average, reduce, reduction)
     _check_reduction(fn, reduction)
     x1, x2 = O.as_tensor(input1, fn), O.as_tensor(input2, fn)
     y = _margin_target(fn, target, x1)
@@ -426,7 +426,7 @@ def triplet_margin_loss(anchor, positive, negative, margin: float = 1.0, p: floa
     """max(d(a, p) − d(a, n) + margin, 0) with d the p-norm ``pairwise_distance``; ``swap``
     uses min(d(a, n), d(p, n)) as the negative distance."""
     fn = "triplet_margin_loss"
-    reduction = _legacy_reduction(size_average, reduce, reduction)
+    reduction = legacy_reduction(size_average, reduce, reduction)
     _check_reduction(fn, reduction)
     a, pos, neg = (O.as_tensor(v, fn) for v in (anchor, positive, negative))
     if not (a.ndim == pos.ndim == neg.ndim) or a.ndim not in (1, 2):
@@ -443,7 +443,7 @@ def cosine_embedding_loss(input1, input2, target, margin: float = 0.0, size_aver
                           reduction: str = "mean"):
     """1 − cos(x1, x2) where y = 1, max(0, cos(x1, x2) − margin) where y = −1; inputs (N, D) or (D,)."""
     fn = "cosine_embedding_loss"
-    reduction = _legacy_reduction(size_average, reduce, reduction)
+    reduction = legacy_reduction(size_average, reduce, reduction)
     _check_reduction(fn, reduction)
     x1, x2 = O.as_tensor(input1, fn), O.as_tensor(input2, fn)
     y = O.as_tensor(target, fn)
@@ -463,7 +463,7 @@ def hinge_embedding_loss(input, target, margin: float = 1.0, size_average=None, 
                          reduction: str = "mean"):
     """x where y = 1, max(0, margin − x) where y = −1."""
     fn = "hinge_embedding_loss"
-    reduction = _legacy_reduction(size_average, reduce, reduction)
+    reduction = legacy_reduction(size_average, reduce, reduction)
     x, y = _same_shape(fn, input, target, reduction)
     loss = O.where(y != 1, O.clamp(margin - x, min=0.0), 0.0) + O.where(y != -1, x, 0.0)
     return _reduce(loss, reduction)
@@ -471,7 +471,7 @@ def hinge_embedding_loss(input, target, margin: float = 1.0, size_average=None, 
 
 def soft_margin_loss(input, target, size_average=None, reduce=None, reduction: str = "mean"):
     """log(1 + exp(−y·x)), the two-class logistic loss with y in {1, −1}."""
-    reduction = _legacy_reduction(size_average, reduce, reduction)
+    reduction = legacy_reduction(size_average, reduce, reduction)
     x, y = _same_shape("soft_margin_loss", input, target, reduction)
     return _reduce(softplus(-y * x, threshold=1e9), reduction)
 
@@ -480,7 +480,7 @@ def multilabel_soft_margin_loss(input, target, weight=None, size_average=None, r
                                 reduction: str = "mean"):
     """Per sample: −mean_c [y_c·log σ(x_c) + (1 − y_c)·log σ(−x_c)]·weight_c over (N, C)."""
     fn = "multilabel_soft_margin_loss"
-    reduction = _legacy_reduction(size_average, reduce, reduction)
+    reduction = legacy_reduction(size_average, reduce, reduction)
     x, y = _same_shape(fn, input, target, reduction)
     if x.ndim not in (1, 2):
         raise ShapeError(f"{fn}: expected (N, C) or (C,) input, got shape {tuple(x.shape)}")
@@ -495,7 +495,7 @@ def poisson_nll_loss(input, target, log_input: bool = True, full: bool = False, 
     """Poisson negative log-likelihood: exp(x) − t·x for log-rates x (``log_input``), else
     x − t·log(x + eps); ``full`` adds Stirling's t·log t − t + ½·log(2πt) where t > 1."""
     fn = "poisson_nll_loss"
-    reduction = _legacy_reduction(size_average, reduce, reduction)
+    reduction = legacy_reduction(size_average, reduce, reduction)
     _check_reduction(fn, reduction)
     x, t = O.as_tensor(input, fn), O.as_tensor(target, fn)
     if t.dtype.kind != "f":
@@ -549,7 +549,7 @@ def multi_margin_loss(input, target, p: int = 1, margin: float = 1.0, weight=Non
     """Multi-class hinge loss of (N, C) scores at class indices (N,):
     Σ_{i≠y} max(0, margin − x_y + x_i)^p / C, times weight[y]."""
     fn = "multi_margin_loss"
-    reduction = _legacy_reduction(size_average, reduce, reduction)
+    reduction = legacy_reduction(size_average, reduce, reduction)
     _check_reduction(fn, reduction)
     if p not in (1, 2):
         raise ValueError(f"{fn}: only p == 1 and p == 2 supported, got {p}")
