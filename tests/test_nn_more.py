@@ -474,3 +474,30 @@ def test_parameters_to_vector_round_trip_and_forward_hooks():
     assert model.get_parameter("1.1.bias") is model[1][1].bias
     with pytest.raises(AttributeError, match="no attribute `2`"):
         model.get_submodule("1.2")
+
+
+@needs_torch
+@pytest.mark.parametrize("mode", ["sum", "mean", "max"])
+@pytest.mark.parametrize("padding_idx", [None, 4])
+def test_embedding_bag_matches_torch(mode, padding_idx):
+    idx = np.array([1, 2, 4, 5, 4, 3, 2, 9, 0])
+    off = np.array([0, 4, 4, 7])  # bag 1 is empty
+    check_op([(10, 3)], lambda w: F.embedding_bag(tm.tensor(idx), w, tm.tensor(off), mode=mode, padding_idx=padding_idx),
+             lambda w: TF.embedding_bag(torch.tensor(idx), w, torch.tensor(off), mode=mode, padding_idx=padding_idx))
+    idx2 = np.array([[1, 4, 3], [4, 4, 0]])
+    check_op([(10, 3)], lambda w: F.embedding_bag(tm.tensor(idx2), w, mode=mode, padding_idx=padding_idx),
+             lambda w: TF.embedding_bag(torch.tensor(idx2), w, mode=mode, padding_idx=padding_idx))
+    if mode == "sum":
+        psw = np.linspace(0.5, 2, idx.size).astype(np.float32)
+        check_op([(10, 3), (idx.size,)],
+                 lambda w, p: F.embedding_bag(tm.tensor(idx), w, tm.tensor(np.append(off, 9)), mode="sum",
+                                              per_sample_weights=p, include_last_offset=True),
+                 lambda w, p: TF.embedding_bag(torch.tensor(idx), w, torch.tensor(np.append(off, 9)), mode="sum",
+                                               per_sample_weights=p, include_last_offset=True))
+    m, t = nn.EmbeddingBag(10, 3, mode=mode, padding_idx=padding_idx), torch.nn.EmbeddingBag(10, 3, mode=mode,
+                                                                                              padding_idx=padding_idx)
+    m.load_state_dict({k: v.detach().numpy() for k, v in t.state_dict().items()})
+    np.testing.assert_allclose(m(tm.tensor(idx), tm.tensor(off)).numpy(),
+                               t(torch.tensor(idx), torch.tensor(off)).detach().numpy(), rtol=1e-6)
+    with pytest.raises(ValueError, match="offsets has to be None"):
+        F.embedding_bag(tm.tensor(idx2), m.weight, tm.tensor(off))

@@ -71,6 +71,7 @@ from tinymm.nn.layers import (  # noqa: F401
     Bilinear,
     ChannelShuffle,
     CosineSimilarity,
+    EmbeddingBag,
     Fold,
     PairwiseDistance,
     PixelShuffle,

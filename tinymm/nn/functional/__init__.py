@@ -93,6 +93,7 @@ from tinymm.nn.functional.layers import (  # noqa: F401
     dropout1d,
     dropout2d,
     dropout3d,
+    embedding_bag,
     feature_alpha_dropout,
 )
 from tinymm.nn.functional.losses import (  # noqa: F401

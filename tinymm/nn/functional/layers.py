@@ -10,6 +10,7 @@ from tinymm.ops._util import xp_of
 from tinymm.ops.convert import as_tensor
 from tinymm.ops._util import DTypeError
 from tinymm.ops.index import add_at
+from tinymm.ops import stack
 from tinymm.tensor import Tensor
 
 from tinymm.nn.functional._checks import ShapeError, check_same_device, check_same_dtype
@@ -250,3 +251,95 @@ def bilinear(input1, input2, weight, bias=None):
     if bias is not None:
         y = y + bias
     return y.reshape(lead + (O,))
+
+
+# ----------------------------------------------------------------------------- embedding bag
+
+
+def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type: float = 2, scale_grad_by_freq: bool = False,
+                  mode: str = "mean", sparse: bool = False, per_sample_weights=None,
+                  include_last_offset: bool = False, padding_idx=None):
+    """Sums, means or maxima of bags of embedding rows, without the (bags, n, dim) tensor.
+
+    ``input`` (B, n) is B bags of n indices; or 1-D indices with ``offsets`` (B,) marking where
+    each bag starts (``include_last_offset``: B + 1 offsets, the last one the end). Entries
+    equal to ``padding_idx`` are left out (a mean counts only the rest); an empty bag gives
+    zeros. ``per_sample_weights`` (same shape as ``input``) scale each row, ``mode='sum'``
+    only. ``sparse`` changes nothing here (gradients are dense)."""
+    fn = "embedding_bag"
+    idx, w = as_tensor(input, fn), as_tensor(weight, fn)
+    if mode not in ("sum", "mean", "max"):
+        raise ValueError(f"{fn}: mode has to be one of sum, mean or max, got {mode!r}")
+    if max_norm is not None or scale_grad_by_freq:
+        raise NotImplementedError(f"{fn}: max_norm and scale_grad_by_freq are not supported")
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"{fn}: input must hold integer indices, got {idx.dtype}")
+    if w.ndim != 2:
+        raise ShapeError(f"{fn}: weight must be 2-D (num_embeddings, embedding_dim), got shape {tuple(w.shape)}")
+    xp = xp_of(idx.data)
+    flat = idx.data
+    if idx.ndim == 2:
+        if offsets is not None:
+            raise ValueError(f"{fn}: if input is 2D, then offsets has to be None, as input is treated as a mini-batch "
+                             f"of fixed length sequences")
+        B, n = idx.shape
+        starts = xp.arange(B, dtype=np.int64) * n
+        flat = flat.reshape(-1)
+    elif idx.ndim == 1:
+        if offsets is None:
+            raise ValueError(f"{fn}: offsets has to be a 1D Tensor but got None")
+        starts = as_tensor(offsets, fn).data.astype(np.int64).reshape(-1)
+        if include_last_offset:
+            starts = starts[:-1]
+        if starts.size and (int(starts[0]) != 0 or (starts[1:] < starts[:-1]).any()):
+            raise ValueError(f"{fn}: offsets must start at 0 and not decrease, got {offsets}")
+        B = starts.shape[0]
+    else:
+        raise ShapeError(f"{fn}: input has to be 1D or 2D Tensor, but got Tensor of dimension {idx.ndim}")
+    psw = None
+    if per_sample_weights is not None:
+        if mode != "sum":
+            raise NotImplementedError(f"{fn}: per_sample_weights was not None. per_sample_weights is only supported "
+                                      f"for mode='sum' (got mode='{mode}'). Please open a feature request on GitHub.")
+        psw = as_tensor(per_sample_weights, fn)
+        if tuple(psw.shape) != tuple(idx.shape):
+            raise ShapeError(f"{fn}: per_sample_weights has shape {tuple(psw.shape)}, expected the input's "
+                             f"{tuple(idx.shape)}")
+        psw = psw.reshape(-1)
+    total = flat.shape[0]
+    # bag id of every index (offsets may repeat: empty bags)
+    bag = xp.zeros(total, np.int64)
+    if total and B:
+        inner = starts[1:]
+        xp.add.at(bag, inner[inner < total], 1)
+        bag = xp.cumsum(bag)
+    keep = xp.ones(total, bool)
+    if padding_idx is not None:
+        pad = padding_idx % w.shape[0]
+        keep = flat != pad
+    rows = embedding(Tensor._wrap(flat), w, padding_idx)  # (total, D)
+    if psw is not None:
+        rows = rows * psw.reshape(-1, 1)
+    D = w.shape[1]
+    if mode == "max":
+        out = []
+        ends = list(starts[1:].tolist()) + [total]
+        for s, e in zip(starts.tolist(), ends):
+            sel = xp.nonzero(keep[s:e])[0] + s
+            out.append(rows[sel].amax(dim=0) if sel.size else Tensor._wrap(xp.zeros(D, w.dtype)))
+        return _stack_rows(out, D, w)
+    scatter_idx = Tensor._wrap(xp.ascontiguousarray(xp.broadcast_to(bag[keep][:, None], (int(keep.sum()), D))))
+    kept_rows = rows if bool(keep.all()) else rows[Tensor._wrap(xp.nonzero(keep)[0])]
+    sums = Tensor._wrap(xp.zeros((B, D), w.dtype)).scatter_add(0, scatter_idx, kept_rows)
+    if mode == "sum":
+        return sums
+    counts = xp.zeros(B, w.dtype)
+    xp.add.at(counts, bag[keep], 1)
+    return sums / Tensor._wrap(xp.maximum(counts, 1).reshape(-1, 1))
+
+
+def _stack_rows(rows, D, w):
+    """(B, D) from B one-row tensors (an empty list gives an empty (0, D))."""
+    if not rows:
+        return Tensor._wrap(xp_of(w.data).zeros((0, D), w.dtype))
+    return stack(rows, 0)
