@@ -1,4 +1,4 @@
-"""conv_transpose1d/2d and ConvTranspose1d/2d against PyTorch (values, gradients, float64
+"""conv_transpose1d/2d, ConvTranspose1d/2d and conv3d/Conv3d against PyTorch (values, gradients, float64
 gradcheck, state dicts, output_size) and their shape errors."""
 import numpy as np
 import pytest
@@ -78,3 +78,22 @@ def test_conv_transpose_errors_are_named():
         F.conv_transpose2d(tm.randn(4, 4), tm.randn(4, 2, 3, 3))
     with pytest.raises(ValueError, match="valid sizes range from 9 to 10"):
         nn.ConvTranspose2d(4, 2, 3, stride=2)(tm.randn(1, 4, 4, 4), output_size=(12, 12))
+
+
+@needs_torch
+@pytest.mark.parametrize("s,p,d,g", [(1, 0, 1, 1), (2, 1, 1, 2), ((1, 2, 1), (2, 0, 1), (2, 1, 1), 1)])
+def test_conv3d_matches_torch(s, p, d, g):
+    check_op([(2, 4, 5, 4, 5), (6, 4 // g, 3, 2, 3), (6,)], lambda x, w, b: F.conv3d(x, w, b, s, p, d, g),
+             lambda x, w, b: torch.nn.functional.conv3d(x, w, b, s, p, d, g), atol=2e-5)
+
+
+@needs_torch
+@pytest.mark.filterwarnings("ignore:Using padding='same'")
+def test_conv3d_module_same_padding_and_state_dict():
+    ours, theirs = nn.Conv3d(2, 3, (2, 3, 2), padding="same"), torch.nn.Conv3d(2, 3, (2, 3, 2), padding="same")
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    x = np.random.default_rng(1).standard_normal((3, 2, 4, 5, 3)).astype(np.float32)
+    np.testing.assert_allclose(ours(tm.tensor(x)).numpy(), theirs(torch.tensor(x)).detach().numpy(), atol=1e-5)
+    np.testing.assert_allclose(ours(tm.tensor(x[0])).numpy(), theirs(torch.tensor(x[0])).detach().numpy(), atol=1e-5)
+    with pytest.raises(RuntimeError, match="input has 3 channels"):
+        F.conv3d(tm.randn(1, 3, 4, 4, 4), tm.randn(2, 2, 1, 1, 1))

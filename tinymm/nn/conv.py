@@ -180,3 +180,11 @@ class ConvTranspose2d(_ConvTransposeNd):
 
     _n = 2
     _functional = staticmethod(F.conv_transpose2d)
+
+
+class Conv3d(_ConvNd):
+    """3-D convolution over (B, in_channels, D, H, W) or unbatched (in_channels, D, H, W)
+    (built on conv2d, one batched call per depth tap)."""
+
+    _n = 3
+    _functional = staticmethod(F.conv3d)

@@ -12,7 +12,7 @@ import numbers
 
 from tinymm.autograd import Function
 from tinymm.ops._util import xp_of
-from tinymm.ops import as_tensor
+from tinymm.ops import as_tensor, pad
 
 from tinymm.nn.functional._checks import check_same_device, check_same_dtype
 
@@ -283,3 +283,63 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     H_out = (H − 1)·stride − 2·padding + dilation·(kh − 1) + output_padding + 1, W likewise."""
     return _conv_transpose("conv_transpose2d", 2, input, weight, bias, stride, padding, output_padding, groups,
                            dilation)
+
+
+# ----------------------------------------------------------------------------- 3-D convolution
+
+
+def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """3-D convolution of (B, C, D, H, W) or unbatched (C, D, H, W) input; weight
+    (out_channels, in_channels / groups, kd, kh, kw).
+
+    Built on ``conv2d`` (no kernel of its own): for each depth tap i, the input planes that
+    tap reads for every output depth are batched into one conv2d with the weight's i-th
+    (kh, kw) slice, and the kd results are summed. Autograd comes with those ops."""
+    fn = "conv3d"
+    x, w = as_tensor(input, fn), as_tensor(weight, fn)
+    if x.ndim not in (4, 5):
+        raise ConvError(f"{fn}: expected a 5-D batched (B, C, D, H, W) or 4-D unbatched input, got {x.ndim}-D input "
+                        f"of shape {x.shape}")
+    if w.ndim != 5:
+        raise ConvError(f"{fn}: weight must be 5-D (out_channels, in_channels / groups, kd, kh, kw), got shape {w.shape}")
+    unbatched = x.ndim == 4
+    if unbatched:
+        x = x.reshape(1, *x.shape)
+    B, C, D, H, W = x.shape
+    O, Cg, kd, kh, kw = w.shape
+    if isinstance(groups, bool) or not isinstance(groups, numbers.Integral) or groups < 1:
+        raise ConvError(f"{fn}: groups must be a positive int, got {groups!r}")
+    if Cg * groups != C:
+        raise ConvError(f"{fn}: input has {C} channels (shape {x.shape}), weight of shape {w.shape} with groups={groups} "
+                        f"expects {Cg * groups}")
+    stride = _tuple(fn, "stride", stride, 3, 1)
+    dilation = _tuple(fn, "dilation", dilation, 3, 1)
+    pads = _padding(fn, padding, 3, (kd, kh, kw), stride, dilation)
+    (pd0, pd1), hw_pads = pads[0], pads[1:]
+    span = dilation[0] * (kd - 1) + 1
+    if D + pd0 + pd1 < span:
+        raise ConvError(f"{fn}: kernel of depth {kd} (dilated {span}) is larger than the padded input depth "
+                        f"{D + pd0 + pd1} (input shape {x.shape})")
+    Do = (D + pd0 + pd1 - span) // stride[0] + 1
+    if pd0 or pd1:
+        x = pad(x, (0, 0, 0, 0, pd0, pd1))
+    if hw_pads[0][0] != hw_pads[0][1] or hw_pads[1][0] != hw_pads[1][1]:
+        # an even kernel with padding="same": pad H and W here, asymmetric
+        x = pad(x, (hw_pads[1][0], hw_pads[1][1], hw_pads[0][0], hw_pads[0][1], 0, 0))
+        hw = (0, 0)
+    else:
+        hw = (hw_pads[0][0], hw_pads[1][0])
+    sd, dd = stride[0], dilation[0]
+    total = None
+    for i in range(kd):
+        planes = x[:, :, i * dd: i * dd + sd * (Do - 1) + 1: sd]  # (B, C, Do, H', W')
+        planes = planes.permute(0, 2, 1, 3, 4).reshape(B * Do, C, *planes.shape[3:])
+        y = conv2d(planes, w[:, :, i], None, stride[1:], hw, dilation[1:], groups)  # (B·Do, O, Ho, Wo)
+        total = y if total is None else total + y
+    out = total.reshape(B, Do, O, *total.shape[2:]).permute(0, 2, 1, 3, 4)
+    if bias is not None:
+        b = as_tensor(bias, fn)
+        if b.shape != (O,):
+            raise ConvError(f"{fn}: bias has shape {b.shape}, expected ({O},) for weight of shape {w.shape}")
+        out = out + b.reshape(1, O, 1, 1, 1)
+    return out.reshape(*out.shape[1:]) if unbatched else out
