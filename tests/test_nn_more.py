@@ -501,3 +501,26 @@ def test_embedding_bag_matches_torch(mode, padding_idx):
                                t(torch.tensor(idx), torch.tensor(off)).detach().numpy(), rtol=1e-6)
     with pytest.raises(ValueError, match="offsets has to be None"):
         F.embedding_bag(tm.tensor(idx2), m.weight, tm.tensor(off))
+
+
+@needs_torch
+@pytest.mark.parametrize("align_corners", [False, True])
+def test_affine_grid_matches_torch(align_corners):
+    check_op([(2, 2, 3)], lambda t: F.affine_grid(t, (2, 3, 4, 5), align_corners),
+             lambda t: TF.affine_grid(t, [2, 3, 4, 5], align_corners=align_corners))
+    with pytest.raises(RuntimeError, match="Nx2x3"):
+        F.affine_grid(tm.randn(2, 3, 3), (2, 3, 4, 5))
+
+
+@needs_torch
+@pytest.mark.parametrize("mode", ["bilinear", "nearest"])
+@pytest.mark.parametrize("padding_mode", ["zeros", "border", "reflection"])
+@pytest.mark.parametrize("align_corners", [False, True])
+def test_grid_sample_matches_torch(mode, padding_mode, align_corners):
+    x = np.random.default_rng(14).standard_normal((2, 3, 5, 6)).astype(np.float32)
+    grid = np.random.default_rng(15).uniform(-1.4, 1.4, (2, 4, 3, 2)).astype(np.float32)
+    check_op(None, lambda a, g: F.grid_sample(a, g, mode, padding_mode, align_corners),
+             lambda a, g: TF.grid_sample(a, g, mode, padding_mode, align_corners), inputs=[x, grid],
+             gradcheck=mode == "bilinear")
+    with pytest.raises(RuntimeError, match="grid must be"):
+        F.grid_sample(tm.tensor(x), tm.tensor(grid[..., :1]))

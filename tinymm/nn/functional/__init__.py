@@ -111,7 +111,15 @@ from tinymm.nn.functional.losses import (  # noqa: F401
 )
 from tinymm.nn.functional.norm import group_norm, local_response_norm, pairwise_distance, pdist, rms_norm  # noqa: F401
 from tinymm.nn.functional.pool import adaptive_max_pool1d, adaptive_max_pool2d  # noqa: F401
-from tinymm.nn.functional.vision import channel_shuffle, fold, pixel_shuffle, pixel_unshuffle, unfold  # noqa: F401
+from tinymm.nn.functional.vision import (  # noqa: F401
+    affine_grid,
+    channel_shuffle,
+    fold,
+    grid_sample,
+    pixel_shuffle,
+    pixel_unshuffle,
+    unfold,
+)
 from tinymm.nn.functional.activations import gumbel_softmax, hardshrink, rrelu, softshrink  # noqa: F401
 from tinymm.nn.functional.losses import multi_margin_loss  # noqa: F401
 from tinymm.nn.functional.pool import lp_pool1d, lp_pool2d, max_unpool1d, max_unpool2d  # noqa: F401

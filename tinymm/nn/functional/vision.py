@@ -9,14 +9,20 @@
   ``fold(unfold(x))`` is x times the number of blocks covering each pixel. One ``Function``
   each, the other's forward as its backward: both loop over the kh·kw kernel taps, each tap a
   strided view of the padded image (the same views as the convolution reference's).
+- ``affine_grid`` (N, 2, 3) affine maps → (N, H, W, 2) sampling grids; ``grid_sample``
+  bilinear or nearest sampling at such a grid (zeros, border or reflection padding),
+  composed from gather and elementwise ops so input and grid both get gradients.
 """
 from __future__ import annotations
 
 import numbers
 
+import numpy as np
+
 from tinymm.autograd import Function
-from tinymm.ops import as_tensor
+from tinymm.ops import as_tensor, where
 from tinymm.ops._util import xp_of
+from tinymm.tensor import Tensor
 
 from tinymm.nn.functional._checks import ShapeError
 
@@ -211,3 +217,112 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
                          f"but got input.size(2)={x3.shape[2]}")
     y = FoldFn.apply(x3, image_hw, kernel, dilation, padding, stride, out_hw)
     return y.reshape(*y.shape[1:]) if unbatched else y
+
+
+# ----------------------------------------------------------------------------- affine_grid / grid_sample
+
+
+def _base_coords(n, align_corners, xp, dtype):
+    """The n sample positions of one axis in [-1, 1] (pixel centres unless ``align_corners``)."""
+    if n == 1:
+        return xp.zeros(1, dtype)
+    c = xp.linspace(-1.0, 1.0, n, dtype=dtype)
+    return c if align_corners else c * ((n - 1) / n)
+
+
+def affine_grid(theta, size, align_corners=None):
+    """The (N, H, W, 2) sampling grid of the 2-D affine maps ``theta`` (N, 2, 3) for an output
+    of ``size`` (N, C, H, W): grid[n, h, w] = theta[n] · (x_w, y_h, 1), coordinates in [-1, 1]."""
+    fn = "affine_grid"
+    t = as_tensor(theta, fn)
+    size = tuple(int(s) for s in size)
+    if t.dtype.kind != "f":
+        raise TypeError(f"{fn}: Expected theta to have floating point type, but got {t.dtype}")
+    if len(size) != 4:
+        raise NotImplementedError(f"{fn}: only 2-D (4-element size (N, C, H, W)) grids are supported, got size {size}")
+    N, _, H, W = size
+    if t.ndim != 3 or tuple(t.shape) != (N, 2, 3):
+        raise ShapeError(f"{fn}: Expected a batch of 2D affine matrices of shape Nx2x3 for size {size}. Got "
+                         f"{tuple(t.shape)}.")
+    align_corners = bool(align_corners)
+    xp = xp_of(t.data)
+    xs = _base_coords(W, align_corners, xp, t.dtype)
+    ys = _base_coords(H, align_corners, xp, t.dtype)
+    base = xp.stack([xp.broadcast_to(xs[None, :], (H, W)), xp.broadcast_to(ys[:, None], (H, W)),
+                     xp.ones((H, W), t.dtype)], axis=-1).reshape(1, H * W, 3)
+    grid = Tensor._wrap(xp.ascontiguousarray(base)) @ t.transpose(1, 2)  # (N, H·W, 2)
+    return grid.reshape(N, H, W, 2)
+
+
+def _unnormalize(coord, n, align_corners):
+    """[-1, 1] → pixel index space of an axis of n pixels."""
+    if align_corners:
+        return (coord + 1) * ((n - 1) / 2)
+    return ((coord + 1) * n - 1) / 2
+
+
+def _reflect(coord, twice_low, twice_high):
+    """Reflect coordinates into [twice_low/2, twice_high/2] (PyTorch's reflect_coordinates)."""
+    if twice_low == twice_high:
+        return coord * 0
+    low, span = twice_low / 2, (twice_high - twice_low) / 2
+    d = (coord - low).abs()
+    extra = d.fmod(span)
+    flips = (d / span).floor().detach()
+    even = flips.fmod(2) == 0
+    return where(even, extra + low, span - extra + low)
+
+
+def _source(coord, n, padding_mode, align_corners):
+    c = _unnormalize(coord, n, align_corners)
+    if padding_mode == "border":
+        c = c.clamp(0, n - 1)
+    elif padding_mode == "reflection":
+        c = _reflect(c, 0, 2 * (n - 1)) if align_corners else _reflect(c, -1, 2 * n - 1)
+        c = c.clamp(0, n - 1)
+    return c
+
+
+def grid_sample(input, grid, mode: str = "bilinear", padding_mode: str = "zeros", align_corners=None):
+    """Sample (N, C, H, W) ``input`` at the (N, Ho, Wo, 2) ``grid`` of (x, y) coordinates in
+    [-1, 1] → (N, C, Ho, Wo). ``mode`` 'bilinear' or 'nearest'; ``padding_mode`` 'zeros'
+    (taps outside read 0), 'border' (clamped) or 'reflection'. Composed from gather and
+    elementwise ops, so both the input and the grid get gradients."""
+    fn = "grid_sample"
+    x, g = as_tensor(input, fn), as_tensor(grid, fn)
+    if mode not in ("bilinear", "nearest"):
+        raise NotImplementedError(f"{fn}: mode must be 'bilinear' or 'nearest' (bicubic is not supported), got {mode!r}")
+    if padding_mode not in ("zeros", "border", "reflection"):
+        raise ValueError(f"{fn}: expected padding_mode to be 'zeros', 'border', or 'reflection', but got: "
+                         f"'{padding_mode}'")
+    if x.ndim != 4:
+        raise NotImplementedError(f"{fn}: only 4-D (N, C, H, W) input is supported, got shape {tuple(x.shape)}")
+    if g.ndim != 4 or g.shape[-1] != 2 or g.shape[0] != x.shape[0]:
+        raise ShapeError(f"{fn}: grid must be (N, H_out, W_out, 2) with N = {x.shape[0]} for input of shape "
+                         f"{tuple(x.shape)}, got {tuple(g.shape)}")
+    align_corners = bool(align_corners)
+    N, C, H, W = x.shape
+    Ho, Wo = g.shape[1], g.shape[2]
+    xp = xp_of(x.data)
+    ix = _source(g[..., 0].reshape(N, Ho * Wo), W, padding_mode, align_corners)  # (N, P)
+    iy = _source(g[..., 1].reshape(N, Ho * Wo), H, padding_mode, align_corners)
+    flat = x.reshape(N, C, H * W)
+
+    def tap(cx, cy):
+        """(N, C, P) values at integer positions (arrays), zero where outside."""
+        inside = (cx >= 0) & (cx <= W - 1) & (cy >= 0) & (cy <= H - 1)
+        idx = xp.clip(cy, 0, H - 1).astype(np.int64) * W + xp.clip(cx, 0, W - 1).astype(np.int64)
+        idx = xp.ascontiguousarray(xp.broadcast_to(idx[:, None, :], (N, C, idx.shape[-1])))
+        vals = flat.gather(2, Tensor._wrap(idx))
+        return vals * Tensor._wrap(inside[:, None, :].astype(x.dtype))
+
+    if mode == "nearest":
+        out = tap(xp.rint(ix.data), xp.rint(iy.data))
+    else:
+        x0, y0 = xp.floor(ix.data), xp.floor(iy.data)
+        wx1 = ix - Tensor._wrap(x0)
+        wy1 = iy - Tensor._wrap(y0)
+        wx0, wy0 = 1 - wx1, 1 - wy1
+        out = (tap(x0, y0) * (wx0 * wy0).unsqueeze(1) + tap(x0 + 1, y0) * (wx1 * wy0).unsqueeze(1)
+               + tap(x0, y0 + 1) * (wx0 * wy1).unsqueeze(1) + tap(x0 + 1, y0 + 1) * (wx1 * wy1).unsqueeze(1))
+    return out.reshape(N, C, Ho, Wo)
