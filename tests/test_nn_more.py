@@ -524,3 +524,49 @@ def test_grid_sample_matches_torch(mode, padding_mode, align_corners):
              gradcheck=mode == "bilinear")
     with pytest.raises(RuntimeError, match="grid must be"):
         F.grid_sample(tm.tensor(x), tm.tensor(grid[..., :1]))
+
+
+CTC_TARGETS = np.array([[1, 2, 2], [3, 0, 0], [4, 1, 0]])
+CTC_TARGET_LENGTHS = np.array([3, 1, 2])
+CTC_INPUT_LENGTHS = np.array([7, 5, 6])
+
+
+@needs_torch
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("concatenated", [False, True])
+def test_ctc_loss_matches_torch_through_log_softmax(reduction, concatenated):
+    tg = CTC_TARGETS
+    if concatenated:
+        tg = np.concatenate([tg[n, :k] for n, k in enumerate(CTC_TARGET_LENGTHS)])
+    check_op([(7, 3, 5)],
+             lambda x: F.ctc_loss(x.log_softmax(-1), tm.tensor(tg), CTC_INPUT_LENGTHS, CTC_TARGET_LENGTHS,
+                                  reduction=reduction),
+             lambda x: TF.ctc_loss(x.log_softmax(-1), torch.tensor(tg), torch.tensor(CTC_INPUT_LENGTHS),
+                                   torch.tensor(CTC_TARGET_LENGTHS), reduction=reduction))
+
+
+def test_ctc_loss_gradient_with_respect_to_log_probs_is_the_true_one():
+    # PyTorch folds log_softmax into its log_probs gradient; tinymm's passes a finite-difference check
+    lp = np.log(np.random.default_rng(16).dirichlet(np.ones(5), size=(7, 3)))
+    tm.gradcheck(lambda x: F.ctc_loss(x, tm.tensor(CTC_TARGETS), CTC_INPUT_LENGTHS, CTC_TARGET_LENGTHS),
+                 [tm.tensor(lp, requires_grad=True)])
+
+
+@needs_torch
+def test_ctc_loss_impossible_alignments_and_module():
+    lp = np.log(np.random.default_rng(17).dirichlet(np.ones(4), size=(2, 1))).astype(np.float32)  # T = 2
+    tg, il, tl = np.array([[1, 1]]), np.array([2]), np.array([2])  # a repeat needs 3 frames
+    assert np.isinf(F.ctc_loss(tm.tensor(lp), tm.tensor(tg), il, tl, reduction="sum").numpy())
+    x = tm.tensor(lp, requires_grad=True)
+    z = nn.CTCLoss(zero_infinity=True)(x, tm.tensor(tg), il, tl)
+    z.backward()
+    assert float(z.numpy()) == 0.0 and not x.grad.numpy().any()
+    lp2 = np.log(np.random.default_rng(18).dirichlet(np.ones(4), size=6)).astype(np.float32)  # unbatched (T, C)
+    ours = nn.CTCLoss(blank=3)(tm.tensor(lp2), tm.tensor(np.array([0, 1, 1])), np.array([6]), np.array([3]))
+    theirs = torch.nn.CTCLoss(blank=3)(torch.tensor(lp2), torch.tensor([0, 1, 1]), torch.tensor([6]),
+                                       torch.tensor([3]))
+    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-5)
+    with pytest.raises(ValueError, match="other than blank=0"):
+        F.ctc_loss(tm.tensor(lp), tm.tensor(np.array([[0, 1]])), il, tl)
+    with pytest.raises(RuntimeError, match="input_lengths must be in"):
+        F.ctc_loss(tm.tensor(lp), tm.tensor(tg), np.array([3]), tl)

@@ -112,5 +112,5 @@ from tinymm.nn.activations import (  # noqa: F401
     ZeroPad1d,
 )
 from tinymm.nn.batchnorm import BatchNorm3d  # noqa: F401
-from tinymm.nn.loss import MultiMarginLoss  # noqa: F401
+from tinymm.nn.loss import CTCLoss, MultiMarginLoss  # noqa: F401
 from tinymm.nn.pooling import LPPool1d, LPPool2d, MaxUnpool1d, MaxUnpool2d  # noqa: F401

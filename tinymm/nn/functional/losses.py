@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tinymm import backend
 from tinymm.autograd import Function
 from tinymm import ops as O
 from tinymm.ops import DTypeError, ShapeError, check_pair, contiguous
@@ -580,3 +581,136 @@ def multi_margin_loss(input, target, p: int = 1, margin: float = 1.0, weight=Non
     if squeeze and reduction == "none":
         loss = loss.reshape(())
     return _reduce(loss, reduction)
+
+
+# ----------------------------------------------------------------------------- CTC
+
+
+def _logsumexp3(a, b, c):
+    m = np.maximum(np.maximum(a, b), c)
+    safe = np.where(np.isfinite(m), m, 0.0)
+    with np.errstate(divide="ignore"):
+        return safe + np.log(np.exp(a - safe) + np.exp(b - safe) + np.exp(c - safe))
+
+
+def _ctc_one(lp, labels, blank):
+    """(nll, d nll / d lp) of one sequence: lp (T, C) float64 log-probabilities, labels (S,).
+
+    The forward (α) and backward (β) recursions over the blank-extended labels l′ in log
+    space; d nll / d lp[t, c] = −Σ_{s: l′_s = c} exp(α_t(s) + β_t(s) − lp[t, c] + nll),
+    the expected number of times frame t emits c (the true gradient, not PyTorch's
+    log-softmax-folded one; both give the same gradient for the logits before log_softmax)."""
+    T, C = lp.shape
+    ext = np.full(2 * len(labels) + 1, blank, np.int64)
+    ext[1::2] = labels
+    L = ext.shape[0]
+    em = lp[:, ext]  # (T, L)
+    skip = np.zeros(L, bool)
+    skip[2:] = (ext[2:] != blank) & (ext[2:] != ext[:-2])  # may jump s-2 → s
+    ninf = -np.inf
+    alpha = np.full((T, L), ninf)
+    alpha[0, 0] = em[0, 0]
+    if L > 1:
+        alpha[0, 1] = em[0, 1]
+    for t in range(1, T):
+        prev = alpha[t - 1]
+        one = np.concatenate([[ninf], prev[:-1]])
+        two = np.where(skip, np.concatenate([[ninf, ninf], prev[:-2]]), ninf)
+        alpha[t] = _logsumexp3(prev, one, two) + em[t]
+    end = alpha[T - 1, L - 1] if L == 1 else np.logaddexp(alpha[T - 1, L - 1], alpha[T - 1, L - 2])
+    nll = -end
+    if not np.isfinite(nll):
+        return np.inf, np.zeros_like(lp)
+    beta = np.full((T, L), ninf)
+    beta[T - 1, L - 1] = em[T - 1, L - 1]
+    if L > 1:
+        beta[T - 1, L - 2] = em[T - 1, L - 2]
+    skip_next = np.zeros(L, bool)
+    skip_next[:-2] = skip[2:]  # may jump s → s+2
+    for t in range(T - 2, -1, -1):
+        nxt = beta[t + 1]
+        one = np.concatenate([nxt[1:], [ninf]])
+        two = np.where(skip_next, np.concatenate([nxt[2:], [ninf, ninf]]), ninf)
+        beta[t] = _logsumexp3(nxt, one, two) + em[t]
+    occupancy = np.exp(alpha + beta - em + nll)  # (T, L): posterior of being at s at time t
+    grad = np.zeros_like(lp)
+    np.add.at(grad.T, ext, -occupancy.T)
+    return nll, grad
+
+
+class CTCLossFn(Function):
+    """Per-sequence CTC negative log-likelihoods (N,) of log_probs (T, N, C). Computed on the
+    host in float64 (the recursions are sequential in time); saves the gradient."""
+
+    @staticmethod
+    def forward(ctx, log_probs, targets, input_lengths, target_lengths, blank, zero_infinity):
+        device = backend.device_of(log_probs)
+        lp = np.asarray(backend.to_device(log_probs, "cpu"), np.float64)
+        T, N, C = lp.shape
+        nll = np.zeros(N)
+        grad = np.zeros_like(lp)
+        for n in range(N):
+            Tn, labels = int(input_lengths[n]), targets[n]
+            loss, g = _ctc_one(lp[:Tn, n], labels, blank)
+            if not np.isfinite(loss) and zero_infinity:
+                loss = 0.0
+            nll[n] = loss
+            grad[:Tn, n] = g
+        ctx.save_for_backward(backend.to_device(grad.astype(log_probs.dtype), device))
+        return backend.to_device(nll.astype(log_probs.dtype), device)
+
+    @staticmethod
+    def backward(ctx, g):
+        (grad,) = ctx.saved_arrays
+        return grad * g.reshape(1, -1, 1)
+
+
+def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank: int = 0, reduction: str = "mean",
+             zero_infinity: bool = False):
+    """Connectionist Temporal Classification loss of ``log_probs`` (T, N, C) (log_softmax
+    outputs; or unbatched (T, C)) against ``targets``: padded (N, S) or concatenated 1-D
+    (Σ target_lengths), with per-sample ``input_lengths`` and ``target_lengths``.
+    ``reduction='mean'`` divides each loss by its target length, then averages over the batch."""
+    fn = "ctc_loss"
+    _check_reduction(fn, reduction)
+    lp = O.as_tensor(log_probs, fn)
+    unbatched = lp.ndim == 2
+    if unbatched:
+        lp = lp.reshape(lp.shape[0], 1, lp.shape[1])
+    if lp.ndim != 3 or lp.dtype.kind != "f":
+        raise ShapeError(f"{fn}: log_probs must be float (T, N, C) or (T, C), got {lp.dtype} {tuple(lp.shape)}")
+    T, N, C = lp.shape
+
+    def host_ints(v):
+        return np.asarray(backend.to_device(v.data, "cpu") if isinstance(v, Tensor) else v).astype(np.int64).reshape(-1)
+
+    in_len, tg_len = host_ints(input_lengths), host_ints(target_lengths)
+    if in_len.shape[0] != N or tg_len.shape[0] != N:
+        raise ShapeError(f"{fn}: input_lengths and target_lengths must have {N} entries (the batch), got "
+                         f"{in_len.shape[0]} and {tg_len.shape[0]}")
+    if (in_len > T).any() or (in_len < 1).any():
+        raise ShapeError(f"{fn}: input_lengths must be in [1, {T}], got {in_len.tolist()}")
+    tg = np.asarray(backend.to_device(targets.data, "cpu") if isinstance(targets, Tensor) else targets)
+    if unbatched and tg.ndim == 1 and tg_len.shape[0] == 1 and tg.shape[0] != tg_len[0]:
+        tg = tg.reshape(1, -1)
+    if tg.ndim == 2:
+        if tg.shape[0] != N or (tg_len > tg.shape[1]).any():
+            raise ShapeError(f"{fn}: padded targets {tg.shape} do not hold target_lengths {tg_len.tolist()} for a "
+                             f"batch of {N}")
+        seqs = [tg[n, :tg_len[n]] for n in range(N)]
+    else:
+        if tg.shape[0] != tg_len.sum():
+            raise ShapeError(f"{fn}: concatenated targets have {tg.shape[0]} labels, target_lengths sum to "
+                             f"{int(tg_len.sum())}")
+        seqs = np.split(tg, np.cumsum(tg_len)[:-1])
+    for n, s in enumerate(seqs):
+        if s.size and (s.min() < 0 or s.max() >= C or (s == blank).any()):
+            raise ValueError(f"{fn}: targets of sample {n} must be class indices in [0, {C}) other than blank={blank}, "
+                             f"got {s.tolist()}")
+    nll = CTCLossFn.apply(lp, [s.astype(np.int64) for s in seqs], in_len, tg_len, int(blank), bool(zero_infinity))
+    if reduction == "none":
+        return nll.reshape(()) if unbatched else nll
+    if reduction == "sum":
+        return nll.sum()
+    denom = Tensor._wrap(backend.to_device(np.maximum(tg_len, 1).astype(lp.dtype), lp.device))
+    return (nll / denom).mean()
