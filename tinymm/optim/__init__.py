@@ -7,6 +7,7 @@ from tinymm.optim import lr_scheduler  # noqa: F401
 from tinymm.optim.adam import Adam, AdamW  # noqa: F401
 from tinymm.optim.adaptive import Adadelta, Adagrad, Adamax, NAdam, RAdam, RMSprop  # noqa: F401
 from tinymm.optim.asgd import ASGD  # noqa: F401
+from tinymm.optim.lbfgs import LBFGS  # noqa: F401
 from tinymm.optim.rprop import Rprop  # noqa: F401
 from tinymm.nn.utils.clip_grad import clip_grad_norm_, clip_grad_value_  # noqa: F401
 from tinymm.optim.optimizer import Optimizer  # noqa: F401
