@@ -570,3 +570,45 @@ def test_ctc_loss_impossible_alignments_and_module():
         F.ctc_loss(tm.tensor(lp), tm.tensor(np.array([[0, 1]])), il, tl)
     with pytest.raises(RuntimeError, match="input_lengths must be in"):
         F.ctc_loss(tm.tensor(lp), tm.tensor(tg), np.array([3]), tl)
+
+
+@needs_torch
+@pytest.mark.filterwarnings("ignore:.*weight_norm is deprecated")
+def test_weight_norm_matches_torch_and_removes():
+    theirs = torch.nn.utils.weight_norm(torch.nn.Conv1d(3, 4, 2))
+    ours = nn.utils.weight_norm(nn.Conv1d(3, 4, 2))
+    assert sorted(ours.state_dict()) == sorted(theirs.state_dict()) == ["bias", "weight_g", "weight_v"]
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    x = np.random.default_rng(19).standard_normal((2, 3, 5)).astype(np.float32)
+    y, yt = ours(tm.tensor(x)), theirs(torch.tensor(x))
+    np.testing.assert_allclose(y.numpy(), yt.detach().numpy(), atol=1e-6)
+    y.sum().backward(), yt.sum().backward()
+    for name in ("weight_g", "weight_v"):
+        np.testing.assert_allclose(getattr(ours, name).grad.numpy(), getattr(theirs, name).grad.numpy(), atol=1e-5)
+    w = ours.weight.numpy()
+    nn.utils.remove_weight_norm(ours)
+    assert sorted(ours.state_dict()) == ["bias", "weight"]
+    np.testing.assert_allclose(ours.weight.numpy(), w, rtol=1e-6)
+    with pytest.raises(ValueError, match="not found"):
+        nn.utils.remove_weight_norm(ours)
+
+
+@needs_torch
+def test_spectral_norm_matches_torch_in_train_and_eval():
+    theirs = torch.nn.utils.spectral_norm(torch.nn.Linear(5, 4))
+    ours = nn.utils.spectral_norm(nn.Linear(5, 4))
+    assert sorted(ours.state_dict()) == sorted(theirs.state_dict())
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    x = np.random.default_rng(20).standard_normal((2, 5)).astype(np.float32)
+    for _ in range(3):  # each training call refines u and v
+        y, yt = ours(tm.tensor(x)), theirs(torch.tensor(x))
+        np.testing.assert_allclose(y.numpy(), yt.detach().numpy(), atol=1e-6)
+    y.sum().backward(), yt.sum().backward()
+    np.testing.assert_allclose(ours.weight_orig.grad.numpy(), theirs.weight_orig.grad.numpy(), atol=1e-5)
+    np.testing.assert_allclose(ours.weight_u.numpy(), theirs.weight_u.numpy(), atol=1e-6)
+    ours.eval(), theirs.eval()
+    np.testing.assert_allclose(ours(tm.tensor(x)).numpy(), theirs(torch.tensor(x)).detach().numpy(), atol=1e-6)
+    sigma = np.linalg.svd(ours.weight.numpy(), compute_uv=False)[0]
+    assert sigma == pytest.approx(1.0, rel=1e-2)
+    nn.utils.remove_spectral_norm(ours)
+    assert sorted(ours.state_dict()) == ["bias", "weight"]
