@@ -612,3 +612,28 @@ def test_spectral_norm_matches_torch_in_train_and_eval():
     assert sigma == pytest.approx(1.0, rel=0.1)  # σ from 4 power iterations: close, not exact
     nn.utils.remove_spectral_norm(ours)
     assert sorted(ours.state_dict()) == ["bias", "weight"]
+
+
+POOL3D = [dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1),
+          dict(kernel_size=(3, 2, 2), stride=(2, 1, 2), padding=(1, 1, 0), ceil_mode=True)]
+
+
+@needs_torch
+@pytest.mark.parametrize("kw", POOL3D)
+def test_pool3d_matches_torch(kw):
+    check_op([(1, 2, 5, 4, 3)], lambda x: F.max_pool3d(x, **kw), lambda x: TF.max_pool3d(x, **kw))
+    for cip in (True, False):
+        check_op([(1, 2, 5, 4, 3)], lambda x: F.avg_pool3d(x, count_include_pad=cip, **kw),
+                 lambda x: TF.avg_pool3d(x, count_include_pad=cip, **kw))
+    check_op([(2, 5, 4, 4)], lambda x: nn.AvgPool3d(divisor_override=3, **kw)(x),
+             lambda x: torch.nn.AvgPool3d(divisor_override=3, **kw)(x), gradcheck=False)
+    check_op([(2, 5, 4, 4)], lambda x: nn.MaxPool3d(dilation=(2, 1, 1), **kw)(x),
+             lambda x: torch.nn.MaxPool3d(dilation=(2, 1, 1), **kw)(x), gradcheck=False)
+
+
+@needs_torch
+@pytest.mark.parametrize("out", [(3, 2, 4), 1, (None, 4, 2)])
+def test_adaptive_pool3d_matches_torch(out):
+    check_op([(1, 2, 7, 6, 5)], lambda x: nn.AdaptiveAvgPool3d(out)(x), lambda x: torch.nn.AdaptiveAvgPool3d(out)(x),
+             gradcheck=False)
+    check_op([(2, 5, 4, 3)], lambda x: nn.AdaptiveMaxPool3d(out)(x), lambda x: torch.nn.AdaptiveMaxPool3d(out)(x))

@@ -113,4 +113,13 @@ from tinymm.nn.activations import (  # noqa: F401
 )
 from tinymm.nn.batchnorm import BatchNorm3d  # noqa: F401
 from tinymm.nn.loss import CTCLoss, MultiMarginLoss  # noqa: F401
-from tinymm.nn.pooling import LPPool1d, LPPool2d, MaxUnpool1d, MaxUnpool2d  # noqa: F401
+from tinymm.nn.pooling import (  # noqa: F401
+    AdaptiveAvgPool3d,
+    AdaptiveMaxPool3d,
+    AvgPool3d,
+    LPPool1d,
+    LPPool2d,
+    MaxPool3d,
+    MaxUnpool1d,
+    MaxUnpool2d,
+)

@@ -171,3 +171,31 @@ class MaxUnpool1d(_MaxUnpoolNd):
 
 class MaxUnpool2d(_MaxUnpoolNd):
     _fn = staticmethod(F.max_unpool2d)
+
+
+class MaxPool3d(_MaxPoolNd):
+    """Max pooling over (D, H, W) of (N, C, D, H, W) or (C, D, H, W) (no ``return_indices``)."""
+
+    def forward(self, x):
+        return F.max_pool3d(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
+                            self.return_indices)
+
+
+class AvgPool3d(AvgPool2d):
+    """Average pooling over (D, H, W) of (N, C, D, H, W) or (C, D, H, W)."""
+
+    def forward(self, x):
+        return F.avg_pool3d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad,
+                            self.divisor_override)
+
+
+class AdaptiveAvgPool3d(_AdaptiveAvgPool):
+    """Average pooling of (N, C, D, H, W) or (C, D, H, W) to ``output_size``."""
+
+    _pool = staticmethod(F.adaptive_avg_pool3d)
+
+
+class AdaptiveMaxPool3d(_AdaptiveMaxPoolNd):
+    """Max pooling of (N, C, D, H, W) or (C, D, H, W) to ``output_size`` (no ``return_indices``)."""
+
+    _fn = staticmethod(F.adaptive_max_pool3d)

@@ -122,4 +122,13 @@ from tinymm.nn.functional.vision import (  # noqa: F401
 )
 from tinymm.nn.functional.activations import gumbel_softmax, hardshrink, rrelu, softshrink  # noqa: F401
 from tinymm.nn.functional.losses import ctc_loss, multi_margin_loss  # noqa: F401
-from tinymm.nn.functional.pool import lp_pool1d, lp_pool2d, max_unpool1d, max_unpool2d  # noqa: F401
+from tinymm.nn.functional.pool import (  # noqa: F401
+    adaptive_avg_pool3d,
+    adaptive_max_pool3d,
+    avg_pool3d,
+    lp_pool1d,
+    lp_pool2d,
+    max_pool3d,
+    max_unpool1d,
+    max_unpool2d,
+)

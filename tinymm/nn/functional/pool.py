@@ -1,7 +1,8 @@
 """Floor 4: pooling (the ``tinymm.kernels.pool`` family) with PyTorch's signatures.
 
 ``max_pool1d/2d`` (``return_indices`` gives PyTorch's int64 flat indices into each input
-plane), ``avg_pool1d/2d``, ``adaptive_avg_pool1d/2d``, ``adaptive_max_pool1d/2d``, ``lp_pool1d/2d``, ``max_unpool1d/2d``. Batched inputs are (N, C, L) / (N, C,
+plane), ``avg_pool1d/2d``, ``adaptive_avg_pool1d/2d``, ``adaptive_max_pool1d/2d``, ``lp_pool1d/2d``, ``max_unpool1d/2d``; 3-D max, average and adaptive pooling built on the
+2-D ones. Batched inputs are (N, C, L) / (N, C,
 H, W); unbatched (C, L) / (C, H, W) work too, as in PyTorch. The kernels see every leading dim
 flattened into planes, (B, H, W); 1-D pooling is 2-D pooling with H = 1.
 
@@ -16,7 +17,7 @@ import numbers
 import numpy as np
 
 from tinymm.autograd import Function
-from tinymm.ops import as_tensor
+from tinymm.ops import as_tensor, stack
 from tinymm.ops._util import xp_of
 from tinymm.tensor import Tensor
 
@@ -377,3 +378,128 @@ def max_unpool1d(input, indices, kernel_size, stride=None, padding=0, output_siz
 def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
     """Put each value of (N, C, H, W) back at its ``max_pool2d`` flat index, zeros elsewhere."""
     return _max_unpool("max_unpool2d", 2, input, indices, kernel_size, stride, padding, output_size)
+
+
+# ----------------------------------------------------------------------------- 3-D pooling
+#
+# Pooling windows are separable, so each 3-D pool is the 2-D pool of every depth slice (one
+# kernel call over all of them) followed by a reduction over each output depth's window of
+# slices. Autograd comes with those ops; ``return_indices`` is not offered.
+
+
+def _volume(fn, input):
+    x = as_tensor(input, fn)
+    if x.dtype.kind != "f":
+        raise TypeError(f"{fn}: input must be float32 or float64, got {x.dtype}")
+    if x.ndim not in (4, 5):
+        raise ShapeError(f"{fn}: expected a 4-D (C, D, H, W) or 5-D (N, C, D, H, W) input, got shape {tuple(x.shape)}")
+    return x
+
+
+def _over_depth(per_slice, windows, reduce):
+    """Stack ``reduce(per_slice[:, :, s:e])`` for each depth window (s, e) along dim 2."""
+    return stack([reduce(per_slice[:, :, s:e]) for s, e in windows], 2)
+
+
+def _depth_first(x):
+    """(N, C, D, H, W) viewed as (N, C·D, H, W) planes for the 2-D pools, and back."""
+    N, C, D = x.shape[:3]
+    return x.reshape(N, C * D, *x.shape[3:]), (lambda y: y.reshape(N, C, D, *y.shape[2:]))
+
+
+def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    """Max pooling of (N, C, D, H, W) or (C, D, H, W) (``return_indices`` is not supported)."""
+    from tinymm.kernels.pool import pool_output_size
+
+    fn = "max_pool3d"
+    if return_indices:
+        raise NotImplementedError(f"{fn}: return_indices is not supported")
+    x = _volume(fn, input)
+    unbatched = x.ndim == 4
+    if unbatched:
+        x = x.reshape(1, *x.shape)
+    kernel = _tuple(fn, "kernel_size", kernel_size, 3, 1)
+    stride = kernel if stride is None else _tuple(fn, "stride", stride, 3, 1)
+    padding = _tuple(fn, "padding", padding, 3, 0)
+    dilation = _tuple(fn, "dilation", dilation, 3, 1)
+    if any(p > k // 2 for k, p in zip(kernel, padding)):
+        raise ShapeError(f"{fn}: padding {padding} must be at most half the kernel size {kernel}")
+    D = x.shape[2]
+    Do = pool_output_size(D, kernel[0], stride[0], padding[0], dilation[0], bool(ceil_mode))
+    if Do < 1:
+        raise ShapeError(f"{fn}: kernel {kernel} does not fit the input of shape {tuple(x.shape)}")
+    planes, back = _depth_first(x)
+    per_slice = back(max_pool2d(planes, kernel[1:], stride[1:], padding[1:], dilation[1:], ceil_mode))
+    taps = []
+    for o in range(Do):
+        zs = [o * stride[0] - padding[0] + i * dilation[0] for i in range(kernel[0])]
+        taps.append([z for z in zs if 0 <= z < D])
+    out = stack([per_slice[:, :, np.array(z)].amax(dim=2) for z in taps], 2)
+    return out.reshape(*out.shape[1:]) if unbatched else out
+
+
+def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    """Average pooling of (N, C, D, H, W) or (C, D, H, W), PyTorch's divisors."""
+    from tinymm.kernels.pool import avg_pool_windows
+
+    fn = "avg_pool3d"
+    x = _volume(fn, input)
+    unbatched = x.ndim == 4
+    if unbatched:
+        x = x.reshape(1, *x.shape)
+    kernel = _tuple(fn, "kernel_size", kernel_size, 3, 1)
+    stride = kernel if stride is None else _tuple(fn, "stride", stride, 3, 1)
+    padding = _tuple(fn, "padding", padding, 3, 0)
+    if any(p > k // 2 for k, p in zip(kernel, padding)):
+        raise ShapeError(f"{fn}: padding {padding} must be at most half the kernel size {kernel}")
+    starts, ends, divs = avg_pool_windows(x.shape[2], kernel[0], stride[0], padding[0], bool(ceil_mode),
+                                          bool(count_include_pad))
+    if not len(starts):
+        raise ShapeError(f"{fn}: kernel {kernel} does not fit the input of shape {tuple(x.shape)}")
+    planes, back = _depth_first(x)
+    if divisor_override is not None:
+        # sums per slice (divisor 1), the override applied once at the end
+        per_slice = back(avg_pool2d(planes, kernel[1:], stride[1:], padding[1:], ceil_mode, count_include_pad, 1))
+        out = _over_depth(per_slice, zip(starts.tolist(), ends.tolist()), lambda t: t.sum(dim=2)) / divisor_override
+    else:
+        per_slice = back(avg_pool2d(planes, kernel[1:], stride[1:], padding[1:], ceil_mode, count_include_pad))
+        sums = _over_depth(per_slice, zip(starts.tolist(), ends.tolist()), lambda t: t.sum(dim=2))
+        div = Tensor._wrap(xp_of(x.data).asarray(divs.astype(x.dtype)).reshape(1, 1, -1, 1, 1))
+        out = sums / div
+    return out.reshape(*out.shape[1:]) if unbatched else out
+
+
+def _adaptive_3d(fn, input, output_size, pool2d, reduce):
+    from tinymm.kernels.pool import adaptive_pool_windows
+
+    x = _volume(fn, input)
+    unbatched = x.ndim == 4
+    if unbatched:
+        x = x.reshape(1, *x.shape)
+    if output_size is None or isinstance(output_size, numbers.Integral):
+        output_size = (output_size,) * 3
+    output_size = tuple(output_size)
+    if len(output_size) != 3:
+        raise TypeError(f"{fn}: output_size must be an int or a tuple of 3, got {output_size!r}")
+    sizes = tuple(s if o is None else int(o) for o, s in zip(output_size, x.shape[2:]))
+    if any(o <= 0 for o in sizes):
+        raise ShapeError(f"{fn}: output_size must hold ints > 0 (or None), got {output_size!r}")
+    planes, back = _depth_first(x)
+    per_slice = back(pool2d(planes, sizes[1:]))
+    s, e, _ = adaptive_pool_windows(x.shape[2], sizes[0])
+    out = _over_depth(per_slice, zip(s.tolist(), e.tolist()), reduce)
+    return out.reshape(*out.shape[1:]) if unbatched else out
+
+
+def adaptive_avg_pool3d(input, output_size):
+    """Average pooling of (N, C, D, H, W) or (C, D, H, W) to ``output_size`` (adaptive windows)."""
+    return _adaptive_3d("adaptive_avg_pool3d", input, output_size, adaptive_avg_pool2d, lambda t: t.mean(dim=2))
+
+
+def adaptive_max_pool3d(input, output_size, return_indices: bool = False):
+    """Max pooling of (N, C, D, H, W) or (C, D, H, W) to ``output_size`` (``return_indices``
+    is not supported)."""
+    if return_indices:
+        raise NotImplementedError("adaptive_max_pool3d: return_indices is not supported")
+    return _adaptive_3d("adaptive_max_pool3d", input, output_size, adaptive_max_pool2d, lambda t: t.amax(dim=2))
