@@ -637,3 +637,34 @@ def test_adaptive_pool3d_matches_torch(out):
     check_op([(1, 2, 7, 6, 5)], lambda x: nn.AdaptiveAvgPool3d(out)(x), lambda x: torch.nn.AdaptiveAvgPool3d(out)(x),
              gradcheck=False)
     check_op([(2, 5, 4, 3)], lambda x: nn.AdaptiveMaxPool3d(out)(x), lambda x: torch.nn.AdaptiveMaxPool3d(out)(x))
+
+
+@needs_torch
+def test_lazy_modules_become_their_eager_twins():
+    m = nn.Sequential(nn.LazyConv2d(4, 3, padding=1), nn.LazyBatchNorm2d(), nn.Flatten(), nn.LazyLinear(5))
+    opt = tm.optim.SGD(m.parameters(), lr=0.1)  # built before the first call: the same Parameters get filled
+    y = m(tm.randn(2, 3, 6, 6))
+    assert y.shape == (2, 5)
+    assert [type(c).__name__ for c in m] == ["Conv2d", "BatchNorm2d", "Flatten", "Linear"]
+    assert m[3].in_features == 144 and m[0].in_channels == 3
+    theirs = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.BatchNorm2d(4), torch.nn.Flatten(),
+                                 torch.nn.Linear(144, 5))
+    assert list(m.state_dict()) == list(theirs.state_dict())
+    bound = 1 / np.sqrt(144)
+    assert np.abs(m[3].weight.numpy()).max() <= bound
+    y.sum().backward()
+    opt.step()
+    assert [tuple(p.shape) for p in opt.param_groups[0]["params"]] == [(4, 3, 3, 3), (4,), (4,), (4,), (5, 144), (5,)]
+    x = np.random.default_rng(21).standard_normal((3, 5)).astype(np.float32)
+    assert nn.LazyInstanceNorm1d()(tm.tensor(x)).shape == (3, 5)  # unbatched (C, L)
+
+
+def test_sync_batchnorm_is_batchnorm_in_one_process():
+    model = nn.Sequential(nn.Conv2d(2, 3, 1), nn.BatchNorm2d(3))
+    w = model[1].weight
+    model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    assert type(model[1]).__name__ == "SyncBatchNorm" and model[1].weight is w
+    x = tm.randn(4, 3, 2, 2)
+    ref = nn.BatchNorm2d(3)
+    np.testing.assert_allclose(model[1](x).numpy(), ref(x).numpy(), atol=1e-6)
+    np.testing.assert_allclose(model[1].running_mean.numpy(), ref.running_mean.numpy(), atol=1e-7)

@@ -111,7 +111,7 @@ from tinymm.nn.activations import (  # noqa: F401
     UpsamplingNearest2d,
     ZeroPad1d,
 )
-from tinymm.nn.batchnorm import BatchNorm3d  # noqa: F401
+from tinymm.nn.batchnorm import BatchNorm3d, SyncBatchNorm  # noqa: F401
 from tinymm.nn.loss import CTCLoss, MultiMarginLoss  # noqa: F401
 from tinymm.nn.pooling import (  # noqa: F401
     AdaptiveAvgPool3d,
@@ -122,4 +122,18 @@ from tinymm.nn.pooling import (  # noqa: F401
     MaxPool3d,
     MaxUnpool1d,
     MaxUnpool2d,
+)
+from tinymm.nn.lazy import (  # noqa: F401
+    LazyBatchNorm1d,
+    LazyBatchNorm2d,
+    LazyBatchNorm3d,
+    LazyConv1d,
+    LazyConv2d,
+    LazyConv3d,
+    LazyConvTranspose1d,
+    LazyConvTranspose2d,
+    LazyInstanceNorm1d,
+    LazyInstanceNorm2d,
+    LazyInstanceNorm3d,
+    LazyLinear,
 )
