@@ -267,3 +267,31 @@ def test_lbfgs_needs_a_closure_and_one_group():
         optim.LBFGS([{"params": [p]}, {"params": [nn.Parameter(np.zeros(1))]}])
     with pytest.raises(ValueError, match="strong_wolfe"):
         optim.LBFGS([p], line_search_fn="armijo")
+
+
+@needs_torch
+def test_a_scheduler_written_for_pytorch_with_get_lr_runs_unchanged():
+    def make(lib_sched):
+        class WarmupThenHalve(lib_sched._LRScheduler):
+            def __init__(self, optimizer, warmup, last_epoch=-1):
+                self.warmup = warmup
+                super().__init__(optimizer, last_epoch)
+
+            def get_lr(self):
+                if self.last_epoch < self.warmup:
+                    return [base * (self.last_epoch + 1) / self.warmup for base in self.base_lrs]
+                return [group["lr"] * (0.5 if self.last_epoch % 3 == 0 else 1.0)
+                        for group in self.optimizer.param_groups]
+
+        return WarmupThenHalve
+
+    o1 = _two_groups(optim, lambda m, g: optim.SGD(g, lr=0.1))
+    o2 = _two_groups(torch, lambda m, g: torch.optim.SGD(g, lr=0.1))
+    s1, s2 = make(S)(o1, 3), make(torch.optim.lr_scheduler)(o2, 3)
+    for _ in range(10):
+        assert [g["lr"] for g in o1.param_groups] == pytest.approx([g["lr"] for g in o2.param_groups], rel=1e-12)
+        o1.step(), o2.step()
+        s1.step(), s2.step()
+    s3 = S.StepLR(o1, step_size=2)
+    s3.step(7)  # PyTorch's deprecated epoch argument: jump there
+    assert o1.param_groups[0]["lr"] == pytest.approx(s3.base_lrs[0] * 0.1 ** 3)

@@ -22,12 +22,19 @@ class LRScheduler:
 
     def lr_at(self, epoch: int, base_lr: float, group: int = 0) -> float:
         """The learning rate of parameter group ``group`` at ``epoch`` given its base rate."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define lr_at(epoch, base_lr, group) or get_lr()")
 
-    def step(self) -> None:
-        self.last_epoch += 1
-        for i, (g, base) in enumerate(zip(self.optimizer.param_groups, self.base_lrs)):
-            g["lr"] = self.lr_at(self.last_epoch, base, i)
+    def get_lr(self) -> list:
+        """Every group's learning rate at ``self.last_epoch``. A scheduler written for PyTorch
+        overrides this (reading ``self.last_epoch``, ``self.base_lrs`` and the groups' current
+        ``lr``) instead of ``lr_at``; both work."""
+        return [self.lr_at(self.last_epoch, base, i) for i, base in enumerate(self.base_lrs)]
+
+    def step(self, epoch=None) -> None:
+        """Advance one epoch (``epoch``: jump to that epoch, PyTorch's deprecated form)."""
+        self.last_epoch = self.last_epoch + 1 if epoch is None else epoch
+        for g, lr in zip(self.optimizer.param_groups, self.get_lr()):
+            g["lr"] = lr
         self._last_lr = [g["lr"] for g in self.optimizer.param_groups]
 
     def get_last_lr(self) -> list:
@@ -38,6 +45,9 @@ class LRScheduler:
 
     def load_state_dict(self, state: dict) -> None:
         self.__dict__.update(state)
+
+
+_LRScheduler = LRScheduler  # the name older PyTorch code subclasses
 
 
 class StepLR(LRScheduler):
@@ -350,8 +360,8 @@ class OneCycleLR(_MomentumCycling, LRScheduler):
     def lr_at(self, epoch, base, group=0):
         return self._at(epoch, self.optimizer.param_groups[group])[0]
 
-    def step(self) -> None:
-        super().step()
+    def step(self, epoch=None) -> None:
+        super().step(epoch)
         if self.cycle_momentum:
             for g in self.optimizer.param_groups:
                 self._set_momentum(g, self._at(self.last_epoch, g)[1])
@@ -410,8 +420,8 @@ class CyclicLR(_MomentumCycling, LRScheduler):
         factor, s = self._scale(epoch)
         return base + (self.max_lrs[group] - base) * factor * s
 
-    def step(self) -> None:
-        super().step()
+    def step(self, epoch=None) -> None:
+        super().step(epoch)
         if self.cycle_momentum:
             factor, s = self._scale(self.last_epoch)
             for g, b, m in zip(self.optimizer.param_groups, self.base_momentums, self.max_momentums):
