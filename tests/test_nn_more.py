@@ -668,3 +668,22 @@ def test_sync_batchnorm_is_batchnorm_in_one_process():
     ref = nn.BatchNorm2d(3)
     np.testing.assert_allclose(model[1](x).numpy(), ref(x).numpy(), atol=1e-6)
     np.testing.assert_allclose(model[1].running_mean.numpy(), ref.running_mean.numpy(), atol=1e-7)
+
+
+@needs_torch
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+def test_multilabel_margin_and_triplet_with_distance_match_torch(reduction):
+    target = np.array([[3, 0, -1, 1], [1, 2, 3, 0], [-1, 1, 2, 3]])  # a -1 ends the list
+    check_op([(3, 4)], lambda x: F.multilabel_margin_loss(x, tm.tensor(target), reduction=reduction),
+             lambda x: TF.multilabel_margin_loss(x, torch.tensor(target), reduction=reduction))
+    check_op([(4,)], lambda x: nn.MultiLabelMarginLoss(reduction=reduction)(x, tm.tensor(target[0])),
+             lambda x: torch.nn.MultiLabelMarginLoss(reduction=reduction)(x, torch.tensor(target[0])))
+    l1 = lambda a, b: (a - b).abs().sum(dim=-1)  # noqa: E731
+    for swap in (False, True):
+        check_op([(4, 3), (4, 3), (4, 3)],
+                 lambda a, p, n: F.triplet_margin_with_distance_loss(a, p, n, distance_function=l1, margin=0.5,
+                                                                     swap=swap, reduction=reduction),
+                 lambda a, p, n: TF.triplet_margin_with_distance_loss(a, p, n, distance_function=l1, margin=0.5,
+                                                                      swap=swap, reduction=reduction))
+    check_op([(4, 3), (4, 3), (4, 3)], lambda a, p, n: nn.TripletMarginWithDistanceLoss()(a, p, n),
+             lambda a, p, n: torch.nn.TripletMarginWithDistanceLoss()(a, p, n))

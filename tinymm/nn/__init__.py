@@ -112,7 +112,7 @@ from tinymm.nn.activations import (  # noqa: F401
     ZeroPad1d,
 )
 from tinymm.nn.batchnorm import BatchNorm3d, SyncBatchNorm  # noqa: F401
-from tinymm.nn.loss import CTCLoss, MultiMarginLoss  # noqa: F401
+from tinymm.nn.loss import CTCLoss, MultiLabelMarginLoss, MultiMarginLoss, TripletMarginWithDistanceLoss  # noqa: F401
 from tinymm.nn.pooling import (  # noqa: F401
     AdaptiveAvgPool3d,
     AdaptiveMaxPool3d,

@@ -121,7 +121,12 @@ from tinymm.nn.functional.vision import (  # noqa: F401
     unfold,
 )
 from tinymm.nn.functional.activations import gumbel_softmax, hardshrink, rrelu, softshrink  # noqa: F401
-from tinymm.nn.functional.losses import ctc_loss, multi_margin_loss  # noqa: F401
+from tinymm.nn.functional.losses import (  # noqa: F401
+    ctc_loss,
+    multi_margin_loss,
+    multilabel_margin_loss,
+    triplet_margin_with_distance_loss,
+)
 from tinymm.nn.functional.pool import (  # noqa: F401
     adaptive_avg_pool3d,
     adaptive_max_pool3d,

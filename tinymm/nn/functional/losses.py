@@ -714,3 +714,49 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank: int = 0, 
         return nll.sum()
     denom = Tensor._wrap(backend.to_device(np.maximum(tg_len, 1).astype(lp.dtype), lp.device))
     return (nll / denom).mean()
+
+
+def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduction: str = "mean"):
+    """Multi-label hinge loss of (N, C) scores: ``target`` (N, C) lists each sample's classes,
+    ended by the first −1; loss = Σ_{j target} Σ_{i not target} max(0, 1 − (x_j − x_i)) / C."""
+    fn = "multilabel_margin_loss"
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    _check_reduction(fn, reduction)
+    x, t = O.as_tensor(input, fn), O.as_tensor(target, fn)
+    squeeze = x.ndim == 1
+    if squeeze:
+        x, t = x.reshape(1, -1), t.reshape(1, -1)
+    if x.ndim != 2 or tuple(t.shape) != tuple(x.shape) or t.dtype.kind not in "iu":
+        raise ShapeError(f"{fn}: expected (N, C) or (C,) input and an integer target of the same shape, got input "
+                         f"{tuple(x.shape)} and target {t.dtype} {tuple(t.shape)}")
+    N, C = x.shape
+    xp = xp_of(x.data)
+    tg = t.data.astype(np.int64)
+    valid = xp.cumprod(tg >= 0, axis=1).astype(bool)  # entries before the first -1
+    if (tg[valid] >= C).any():
+        raise TargetIndexError(f"{fn}: target values must be in [0, {C}) or -1, got {tg.max()}")
+    safe = xp.where(valid, tg, 0)
+    is_target = xp.zeros((N, C), bool)
+    rows = xp.repeat(xp.arange(N)[:, None], C, axis=1)
+    is_target[rows[valid], safe[valid]] = True
+    picked = O.gather(x, 1, Tensor._wrap(safe))  # (N, J): x at each listed target
+    hinge = O.clamp(1 - picked.unsqueeze(2) + x.unsqueeze(1), min=0.0)  # (N, J, C)
+    mask = (valid[:, :, None] & ~is_target[:, None, :]).astype(x.dtype)
+    loss = (hinge * Tensor._wrap(mask)).sum(dim=(1, 2)) / C
+    if squeeze and reduction == "none":
+        loss = loss.reshape(())
+    return _reduce(loss, reduction)
+
+
+def triplet_margin_with_distance_loss(anchor, positive, negative, *, distance_function=None, margin: float = 1.0,
+                                      swap: bool = False, reduction: str = "mean"):
+    """``triplet_margin_loss`` with any ``distance_function(x1, x2)`` (default: pairwise_distance)."""
+    fn = "triplet_margin_with_distance_loss"
+    _check_reduction(fn, reduction)
+    if margin <= 0:
+        raise ValueError(f"{fn}: margin must be greater than 0, got {margin}")
+    dist = distance_function if distance_function is not None else pairwise_distance
+    d_ap, d_an = dist(anchor, positive), dist(anchor, negative)
+    if swap:
+        d_an = O.minimum(d_an, dist(positive, negative))
+    return _reduce(O.clamp(d_ap - d_an + margin, min=0.0), reduction)
