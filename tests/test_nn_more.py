@@ -687,3 +687,54 @@ def test_multilabel_margin_and_triplet_with_distance_match_torch(reduction):
                                                                       swap=swap, reduction=reduction))
     check_op([(4, 3), (4, 3), (4, 3)], lambda a, p, n: nn.TripletMarginWithDistanceLoss()(a, p, n),
              lambda a, p, n: torch.nn.TripletMarginWithDistanceLoss()(a, p, n))
+
+
+@needs_torch
+def test_parametrizations_weight_and_spectral_norm_load_torch_state_dicts():
+    for make in (lambda lib: lib.nn.utils.parametrizations.weight_norm(lib.nn.Linear(4, 3)),
+                 lambda lib: lib.nn.utils.parametrizations.spectral_norm(lib.nn.Linear(4, 3))):
+        theirs, ours = make(torch), make(tm)
+        assert list(ours.state_dict()) == list(theirs.state_dict())
+        ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+        x = np.random.default_rng(22).standard_normal((2, 4)).astype(np.float32)
+        for _ in range(2):
+            y, yt = ours(tm.tensor(x)), theirs(torch.tensor(x))
+            np.testing.assert_allclose(y.numpy(), yt.detach().numpy(), atol=1e-6)
+        y.sum().backward(), yt.sum().backward()
+        for name, p in theirs.named_parameters():
+            np.testing.assert_allclose(dict(ours.named_parameters())[name].grad.numpy(), p.grad.numpy(), atol=1e-5)
+
+
+def test_register_parametrization_chains_assigns_and_removes():
+    from tinymm.nn.utils import parametrize
+
+    class Symmetric(nn.Module):
+        def forward(self, X):
+            return X.triu() + X.triu(1).transpose(-1, -2)
+
+    class Scale(nn.Module):
+        def forward(self, X):
+            return X * 2
+
+        def right_inverse(self, X):
+            return X / 2
+
+    layer = nn.Linear(3, 3)
+    w0 = layer.weight
+    parametrize.register_parametrization(layer, "weight", Symmetric())
+    assert parametrize.is_parametrized(layer, "weight") and not parametrize.is_parametrized(layer, "bias")
+    assert layer.parametrizations.weight.original is w0  # the optimizer's Parameter is kept
+    W = layer.weight.numpy()
+    np.testing.assert_array_equal(W, W.T)
+    parametrize.register_parametrization(layer, "weight", Scale())
+    np.testing.assert_allclose(layer.weight.numpy(), 2 * W)
+    layer.weight = tm.tensor(np.eye(3, dtype=np.float32) * 4)  # stored through right_inverse
+    np.testing.assert_allclose(layer.weight.numpy(), np.eye(3) * 4)
+    out = layer(tm.ones(1, 3))
+    out.sum().backward()
+    assert w0.grad is not None
+    parametrize.remove_parametrizations(layer, "weight")
+    assert type(layer).__name__ == "Linear" and sorted(layer.state_dict()) == ["bias", "weight"]
+    np.testing.assert_allclose(layer.weight.numpy(), np.eye(3) * 4)
+    with pytest.raises(ValueError, match="does not have a parametrization"):
+        parametrize.remove_parametrizations(layer, "weight")
