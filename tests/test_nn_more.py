@@ -738,3 +738,37 @@ def test_register_parametrization_chains_assigns_and_removes():
     np.testing.assert_allclose(layer.weight.numpy(), np.eye(3) * 4)
     with pytest.raises(ValueError, match="does not have a parametrization"):
         parametrize.remove_parametrizations(layer, "weight")
+
+
+@needs_torch
+@pytest.mark.filterwarnings("ignore:Full backward hook is firing")
+@pytest.mark.parametrize("input_grad", [True, False])
+def test_full_backward_hook_matches_torch(input_grad):
+    rng = np.random.default_rng(23)
+    w, b, x = (rng.standard_normal(s).astype(np.float32) for s in ((3, 4), (3,), (2, 4)))
+    seen = {}
+    for lib, mod in ((tm, nn), (torch, torch.nn)):
+        m = mod.Linear(4, 3)
+        m.load_state_dict({"weight": lib.tensor(w), "bias": lib.tensor(b)})
+        record = seen.setdefault(lib.__name__, [])
+
+        def hook(module, grad_input, grad_output, record=record):
+            record.append([None if g is None else g.detach().numpy().copy() for g in grad_input + grad_output])
+            return None if grad_input[0] is None else (grad_input[0] * 3,)
+
+        handle = m.register_full_backward_hook(hook)
+        xi = lib.tensor(x, requires_grad=input_grad)
+        y = m(xi)
+        (y * y).sum().backward()
+        if input_grad:
+            record.append([xi.grad.numpy().copy()])  # the hook's replacement reached the input
+        handle.remove()
+        y = m(xi)
+        (y * y).sum().backward()  # removed: not called again
+    ours, theirs = seen["tinymm"], seen["torch"]
+    assert len(ours) == len(theirs)
+    for a, t in zip(ours, theirs):
+        for u, v in zip(a, t):
+            assert (u is None) == (v is None)
+            if u is not None:
+                np.testing.assert_allclose(u, v, rtol=1e-5, atol=1e-6)

@@ -13,6 +13,7 @@ from typing import Iterator
 import numpy as np
 
 from tinymm import backend
+from tinymm.autograd import Function
 from tinymm.nn.parameter import Parameter
 from tinymm.tensor import Tensor
 
@@ -28,6 +29,68 @@ def _host_array(v) -> np.ndarray:
     if hasattr(v, "detach"):  # a torch tensor
         return v.detach().cpu().numpy()
     return np.asarray(v)
+
+
+class _BackwardHookFn(Function):
+    """Identity on the module's inputs ("in") or outputs ("out") that hands their gradients
+    to the module's full backward hooks (see ``Module.register_full_backward_hook``)."""
+
+    @staticmethod
+    def forward(ctx, *arrays, state=None, role="in"):
+        ctx.state, ctx.role = state, role
+        return arrays if len(arrays) > 1 else arrays[0]
+
+    @staticmethod
+    def backward(ctx, *grads):
+        state = ctx.state
+        if ctx.role == "out":
+            state["grad_output"] = tuple(Tensor._wrap(g) for g in grads)
+            if not state["n_inputs"]:
+                _run_backward_hooks(state, (None,) * state["n_args"])
+            return grads if len(grads) > 1 else grads[0]
+        grad_input = [None] * state["n_args"]
+        for pos, g in zip(state["positions"], grads):
+            grad_input[pos] = Tensor._wrap(g)
+        new = _run_backward_hooks(state, tuple(grad_input))
+        if new is not None:
+            grads = tuple(new[pos].data for pos in state["positions"])
+        return grads if len(grads) > 1 else grads[0]
+
+
+def _run_backward_hooks(state, grad_input):
+    for hook in state["hooks"]:
+        res = hook(state["module"], grad_input, state.get("grad_output", ()))
+        if res is not None:
+            grad_input = tuple(res)
+            state["replaced"] = True
+    return grad_input if state.get("replaced") else None
+
+
+def _wrap_inputs(module, args, hooks):
+    positions = [i for i, a in enumerate(args) if isinstance(a, Tensor) and a.requires_grad]
+    state = {"module": module, "hooks": hooks, "positions": positions, "n_args": len(args),
+             "n_inputs": len(positions)}
+    if positions:
+        wrapped = _BackwardHookFn.apply(*(args[i] for i in positions), state=state, role="in")
+        wrapped = wrapped if isinstance(wrapped, tuple) else (wrapped,)
+        args = list(args)
+        for i, w in zip(positions, wrapped):
+            args[i] = w
+        args = tuple(args)
+    return args, state
+
+
+def _wrap_outputs(out, state):
+    outs = out if isinstance(out, tuple) else (out,)
+    idx = [i for i, o in enumerate(outs) if isinstance(o, Tensor) and o.requires_grad]
+    if not idx:
+        return out
+    wrapped = _BackwardHookFn.apply(*(outs[i] for i in idx), state=state, role="out")
+    wrapped = wrapped if isinstance(wrapped, tuple) else (wrapped,)
+    outs = list(outs)
+    for i, w in zip(idx, wrapped):
+        outs[i] = w
+    return tuple(outs) if isinstance(out, tuple) else outs[0]
 
 
 class RemovableHandle:
@@ -299,7 +362,12 @@ class Module:
                 res = hook(self, args)
                 if res is not None:
                     args = res if isinstance(res, tuple) else (res,)
+        backward_hooks = [h for _, kind, h, _ in hooks.values() if kind == "bwd"]
+        if backward_hooks:
+            args, state = _wrap_inputs(self, args, backward_hooks)
         out = self.forward(*args, **kwargs)
+        if backward_hooks:
+            out = _wrap_outputs(out, state)
         for _, kind, hook, with_kwargs in list(hooks.values()):
             if kind != "post":
                 continue
@@ -334,6 +402,12 @@ class Module:
         """``hook(module, args, output)`` (or ``(module, args, kwargs, output)``) runs after
         ``forward``; returning non-None replaces the output. Returns a handle with ``remove()``."""
         return self._add_hook("post", hook, prepend, with_kwargs)
+
+    def register_full_backward_hook(self, hook, prepend: bool = False):
+        """``hook(module, grad_input, grad_output)`` runs when the gradients of the module's
+        tensor inputs have been computed (grad_input holds None for inputs that need none);
+        returning a tuple replaces grad_input. Returns a handle with ``remove()``."""
+        return self._add_hook("bwd", hook, prepend, False)
 
     def register_module(self, name: str, module: "Module | None") -> None:
         self.add_module(name, module)
