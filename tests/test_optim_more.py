@@ -295,3 +295,28 @@ def test_a_scheduler_written_for_pytorch_with_get_lr_runs_unchanged():
     s3 = S.StepLR(o1, step_size=2)
     s3.step(7)  # PyTorch's deprecated epoch argument: jump there
     assert o1.param_groups[0]["lr"] == pytest.approx(s3.base_lrs[0] * 0.1 ** 3)
+
+
+@needs_torch
+@pytest.mark.parametrize("name,kw", [("RMSprop", dict(lr=0.01, momentum=0.9, centered=True)),
+                                     ("Adagrad", dict(lr=0.1)), ("Adadelta", dict()), ("Adamax", dict()),
+                                     ("NAdam", dict()), ("RAdam", dict()), ("Rprop", dict()),
+                                     ("ASGD", dict(t0=1))])
+def test_a_pytorch_state_dict_loads_and_continues_like_pytorch(name, kw):
+    rng = np.random.default_rng(4)
+    w = rng.standard_normal((3, 2)).astype(np.float32)
+    tp = torch.nn.Parameter(torch.tensor(w))
+    topt = getattr(torch.optim, name)([tp], **kw)
+    for _ in range(3):
+        tp.grad = torch.tensor(rng.standard_normal((3, 2)).astype(np.float32))
+        topt.step()
+    p = nn.Parameter(tp.detach().numpy().copy())
+    opt = getattr(optim, name)([p], **kw)
+    opt.load_state_dict(topt.state_dict())
+    assert opt.state[id(p)]["step"] == 3
+    for _ in range(3):
+        g = rng.standard_normal((3, 2)).astype(np.float32)
+        tp.grad, p.grad = torch.tensor(g), tm.tensor(g)
+        topt.step()
+        opt.step()
+    np.testing.assert_allclose(p.numpy(), tp.detach().numpy(), rtol=1e-5, atol=1e-6)
