@@ -320,3 +320,22 @@ def test_a_pytorch_state_dict_loads_and_continues_like_pytorch(name, kw):
         topt.step()
         opt.step()
     np.testing.assert_allclose(p.numpy(), tp.detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+@needs_torch
+def test_warm_restarts_inside_sequential_lr_match_torch():
+    def run(lib, S_mod, make_param):
+        o = lib.optim.SGD([make_param()], lr=0.1, momentum=0.9)
+        warm = S_mod.LinearLR(o, start_factor=0.1, total_iters=3)
+        rest = S_mod.CosineAnnealingWarmRestarts(o, T_0=2, T_mult=2, eta_min=0.01)
+        seq = S_mod.SequentialLR(o, [warm, rest], milestones=[3])
+        out = []
+        for _ in range(16):
+            out.append(o.param_groups[0]["lr"])
+            o.step()
+            seq.step()
+        return out
+
+    ours = run(tm, S, lambda: nn.Parameter(np.ones(2, np.float32)))
+    theirs = run(torch, torch.optim.lr_scheduler, lambda: torch.nn.Parameter(torch.ones(2)))
+    np.testing.assert_allclose(ours, theirs, rtol=1e-12)

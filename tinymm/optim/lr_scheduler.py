@@ -225,8 +225,17 @@ class CosineAnnealingWarmRestarts(LRScheduler):
         self.T_cur = last_epoch
         super().__init__(optimizer, last_epoch)
 
+    def _cosine(self, base, t_cur, t_i):
+        return self.eta_min + (base - self.eta_min) * (1 + math.cos(math.pi * t_cur / t_i)) / 2
+
     def lr_at(self, epoch, base, group=0):
-        return self.eta_min + (base - self.eta_min) * (1 + math.cos(math.pi * self.T_cur / self.T_i)) / 2
+        """The rate at whole epoch ``epoch``, walking the restarts in integers (what
+        SequentialLR and ChainedScheduler ask for; ``step`` keeps its own position)."""
+        t_cur, t_i = int(epoch), self.T_0
+        while t_cur >= t_i:
+            t_cur -= t_i
+            t_i *= self.T_mult
+        return self._cosine(base, t_cur, t_i)
 
     def step(self, epoch=None) -> None:
         if epoch is None and self.last_epoch < 0:
@@ -250,8 +259,8 @@ class CosineAnnealingWarmRestarts(LRScheduler):
             else:
                 self.T_i, self.T_cur = self.T_0, epoch
         self.last_epoch = math.floor(epoch)
-        for i, (g, base) in enumerate(zip(self.optimizer.param_groups, self.base_lrs)):
-            g["lr"] = self.lr_at(self.last_epoch, base, i)
+        for g, base in zip(self.optimizer.param_groups, self.base_lrs):
+            g["lr"] = self._cosine(base, self.T_cur, self.T_i)
         self._last_lr = [g["lr"] for g in self.optimizer.param_groups]
 
 
