@@ -1,7 +1,9 @@
 """Floor 6: optimizers, learning-rate schedules and gradient clipping.
 
-The per-parameter update maths is one kernel family, ``tinymm.kernels.optim`` (NumPy
-reference, Numba CPU, CUDA), called in place on each parameter's arrays.
+SGD's and Adam's per-parameter update maths is one kernel family, ``tinymm.kernels.optim``
+(NumPy reference, Numba CPU, CUDA), called in place on each parameter's arrays. The other
+optimizers (``adaptive``: RMSprop, Adagrad, Adadelta, Adamax, NAdam, RAdam; ``rprop``;
+``asgd``; ``lbfgs``) update in place with plain array arithmetic, NumPy or CuPy alike.
 """
 from tinymm.optim import lr_scheduler  # noqa: F401
 from tinymm.optim.adam import Adam, AdamW  # noqa: F401
