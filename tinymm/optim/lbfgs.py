@@ -121,7 +121,7 @@ class LBFGS(Optimizer):
 
     # ------------------------------------------------------------------ the flat view
     def _flat_grad(self):
-        parts = [np.zeros(p.data.size, p.dtype) if p.grad is None else p.grad.data.reshape(-1) for p in self._params]
+        parts = [np.zeros_like(p.data).reshape(-1) if p.grad is None else p.grad.data.reshape(-1) for p in self._params]
         return np.concatenate(parts)
 
     def _add(self, t, d):
