@@ -772,3 +772,13 @@ def test_full_backward_hook_matches_torch(input_grad):
             assert (u is None) == (v is None)
             if u is not None:
                 np.testing.assert_allclose(u, v, rtol=1e-5, atol=1e-6)
+
+
+@needs_torch
+@pytest.mark.parametrize("name", ["ReflectionPad3d", "ReplicationPad3d", "CircularPad3d", "ZeroPad3d"])
+def test_pad3d_modules_match_torch(name):
+    pad = (1, 2, 1, 0, 2, 1)
+    check_op([(1, 2, 3, 4, 5)], lambda x: getattr(nn, name)(pad)(x), lambda x: getattr(torch.nn, name)(pad)(x),
+             gradcheck=False)
+    check_op([(2, 3, 3, 3)], lambda x: nn.ConstantPad3d(1, 2.5)(x), lambda x: torch.nn.ConstantPad3d(1, 2.5)(x),
+             gradcheck=False)

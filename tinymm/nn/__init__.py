@@ -104,12 +104,17 @@ from tinymm.nn.normalization import (  # noqa: F401
 from tinymm.nn.pooling import AdaptiveMaxPool1d, AdaptiveMaxPool2d  # noqa: F401
 from tinymm.nn.transformer import Transformer, TransformerDecoder  # noqa: F401
 from tinymm.nn.activations import (  # noqa: F401
+    CircularPad3d,
+    ConstantPad3d,
     Hardshrink,
+    ReflectionPad3d,
+    ReplicationPad3d,
     RReLU,
     Softshrink,
     UpsamplingBilinear2d,
     UpsamplingNearest2d,
     ZeroPad1d,
+    ZeroPad3d,
 )
 from tinymm.nn.batchnorm import BatchNorm3d, SyncBatchNorm  # noqa: F401
 from tinymm.nn.loss import CTCLoss, MultiLabelMarginLoss, MultiMarginLoss, TripletMarginWithDistanceLoss  # noqa: F401

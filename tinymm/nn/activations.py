@@ -201,6 +201,10 @@ CircularPad1d = _pad_class("CircularPad1d", "circular", 1)
 CircularPad2d = _pad_class("CircularPad2d", "circular", 2)
 ConstantPad1d = _pad_class("ConstantPad1d", "constant", 1)
 ConstantPad2d = _pad_class("ConstantPad2d", "constant", 2)
+ReflectionPad3d = _pad_class("ReflectionPad3d", "reflect", 3)
+ReplicationPad3d = _pad_class("ReplicationPad3d", "replicate", 3)
+CircularPad3d = _pad_class("CircularPad3d", "circular", 3)
+ConstantPad3d = _pad_class("ConstantPad3d", "constant", 3)
 
 
 class ZeroPad2d(ConstantPad2d):
@@ -209,6 +213,11 @@ class ZeroPad2d(ConstantPad2d):
 
 
 class ZeroPad1d(ConstantPad1d):
+    def __init__(self, padding):
+        super().__init__(padding, 0.0)
+
+
+class ZeroPad3d(ConstantPad3d):
     def __init__(self, padding):
         super().__init__(padding, 0.0)
 
