@@ -97,3 +97,16 @@ def test_conv3d_module_same_padding_and_state_dict():
     np.testing.assert_allclose(ours(tm.tensor(x[0])).numpy(), theirs(torch.tensor(x[0])).detach().numpy(), atol=1e-5)
     with pytest.raises(RuntimeError, match="input has 3 channels"):
         F.conv3d(tm.randn(1, 3, 4, 4, 4), tm.randn(2, 2, 1, 1, 1))
+
+
+@needs_torch
+@pytest.mark.parametrize("s,p,op,g,d", [(1, 0, 0, 1, 1), (2, 1, 1, 2, 1), ((2, 1, 2), (1, 0, 1), (1, 0, 1), 1, (1, 2, 1))])
+def test_conv_transpose3d_matches_torch(s, p, op, g, d):
+    check_op([(1, 4, 3, 3, 2), (4, 2, 2, 2, 3), (2 * g,)],
+             lambda x, w, b: F.conv_transpose3d(x, w, b, s, p, op, g, d),
+             lambda x, w, b: torch.nn.functional.conv_transpose3d(x, w, b, s, p, op, g, d), atol=2e-5)
+    ours, theirs = nn.ConvTranspose3d(4, 2 * g, 2, s, p, op, g, dilation=d), \
+        torch.nn.ConvTranspose3d(4, 2 * g, 2, s, p, op, g, dilation=d)
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    x = np.random.default_rng(2).standard_normal((4, 3, 3, 2)).astype(np.float32)  # unbatched
+    np.testing.assert_allclose(ours(tm.tensor(x)).numpy(), theirs(torch.tensor(x)).detach().numpy(), atol=1e-5)

@@ -65,7 +65,7 @@ from tinymm.nn.transformer import TransformerDecoderLayer, TransformerEncoder, T
 
 # opsb: more layers, norms, losses, pooling, transposed convolution, containers, decoder
 from tinymm.nn.containers import ParameterDict, ParameterList  # noqa: F401
-from tinymm.nn.conv import Conv3d, ConvTranspose1d, ConvTranspose2d  # noqa: F401
+from tinymm.nn.conv import Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d  # noqa: F401
 from tinymm.nn.dropout import AlphaDropout, Dropout1d, Dropout2d, Dropout3d, FeatureAlphaDropout  # noqa: F401
 from tinymm.nn.layers import (  # noqa: F401
     Bilinear,

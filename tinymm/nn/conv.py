@@ -188,3 +188,11 @@ class Conv3d(_ConvNd):
 
     _n = 3
     _functional = staticmethod(F.conv3d)
+
+
+class ConvTranspose3d(_ConvTransposeNd):
+    """Transposed 3-D convolution of (B, in_channels, D, H, W) or (in_channels, D, H, W)
+    (built on conv_transpose2d, one batched call per depth tap)."""
+
+    _n = 3
+    _functional = staticmethod(F.conv_transpose3d)

@@ -86,7 +86,7 @@ from tinymm.nn.functional.pool import (  # noqa: F401
 
 # opsb: more layers, norms, losses, pooling and transposed convolution
 from tinymm.nn.functional.batchnorm import instance_norm  # noqa: F401
-from tinymm.nn.functional.conv import conv3d, conv_transpose1d, conv_transpose2d  # noqa: F401
+from tinymm.nn.functional.conv import conv3d, conv_transpose1d, conv_transpose2d, conv_transpose3d  # noqa: F401
 from tinymm.nn.functional.layers import (  # noqa: F401
     alpha_dropout,
     bilinear,

@@ -12,7 +12,8 @@ import numbers
 
 from tinymm.autograd import Function
 from tinymm.ops._util import xp_of
-from tinymm.ops import as_tensor, pad
+from tinymm.ops import as_tensor, pad, stack
+from tinymm.tensor import Tensor
 
 from tinymm.nn.functional._checks import check_same_device, check_same_dtype
 
@@ -341,5 +342,64 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         b = as_tensor(bias, fn)
         if b.shape != (O,):
             raise ConvError(f"{fn}: bias has shape {b.shape}, expected ({O},) for weight of shape {w.shape}")
+        out = out + b.reshape(1, O, 1, 1, 1)
+    return out.reshape(*out.shape[1:]) if unbatched else out
+
+
+def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """Transposed 3-D convolution of (B, C_in, D, H, W) or (C_in, D, H, W) input; weight
+    (in_channels, out_channels / groups, kd, kh, kw).
+
+    Built on ``conv_transpose2d``: each depth tap i spreads every input depth slice z to output
+    depth z·stride + i·dilation − padding, so each output depth is a sum of a few 2-D
+    transposed convolutions of slices (one batched call per tap)."""
+    fn = "conv_transpose3d"
+    x, w = as_tensor(input, fn), as_tensor(weight, fn)
+    if x.ndim not in (4, 5):
+        raise ConvError(f"{fn}: expected a 5-D batched (B, C, D, H, W) or 4-D unbatched input, got {x.ndim}-D input "
+                        f"of shape {x.shape}")
+    if w.ndim != 5:
+        raise ConvError(f"{fn}: weight must be 5-D (in_channels, out_channels / groups, kd, kh, kw), got shape "
+                        f"{w.shape}")
+    unbatched = x.ndim == 4
+    if unbatched:
+        x = x.reshape(1, *x.shape)
+    B, C, D = x.shape[:3]
+    if w.shape[0] != C:
+        raise ConvError(f"{fn}: input has {C} channels (shape {x.shape}), weight of shape {w.shape} expects {w.shape[0]}")
+    kd = w.shape[2]
+    stride = _tuple(fn, "stride", stride, 3, 1)
+    dilation = _tuple(fn, "dilation", dilation, 3, 1)
+    pads = _tuple(fn, "padding", padding, 3, 0)
+    out_pads = _tuple(fn, "output_padding", output_padding, 3, 0)
+    if any(op >= max(s, d) for op, s, d in zip(out_pads, stride, dilation)):
+        raise ConvError(f"{fn}: output padding must be smaller than either stride or dilation, got "
+                        f"output_padding={out_pads}, stride={stride}, dilation={dilation}")
+    Do = (D - 1) * stride[0] - 2 * pads[0] + dilation[0] * (kd - 1) + out_pads[0] + 1
+    if Do <= 0:
+        raise ConvError(f"{fn}: the output would have depth {Do} (input {x.shape}, weight {w.shape}); it must be positive")
+    planes = x.permute(0, 2, 1, 3, 4).reshape(B * D, C, *x.shape[3:])
+    per_tap = []
+    for i in range(kd):
+        y = conv_transpose2d(planes, w[:, :, i], None, stride[1:], pads[1:], out_pads[1:], groups, dilation[1:])
+        per_tap.append(y.reshape(B, D, *y.shape[1:]))  # (B, D, O, Ho, Wo)
+    O, Ho, Wo = per_tap[0].shape[2:]
+    xp = xp_of(x.data)
+    zero = Tensor._wrap(xp.zeros((B, O, Ho, Wo), x.dtype))
+    slices = []
+    for od in range(Do):
+        total = None
+        for i in range(kd):
+            z, rem = divmod(od + pads[0] - i * dilation[0], stride[0])
+            if rem == 0 and 0 <= z < D:
+                term = per_tap[i][:, z]
+                total = term if total is None else total + term
+        slices.append(zero if total is None else total)
+    out = stack(slices, 2)
+    if bias is not None:
+        b = as_tensor(bias, fn)
+        if b.shape != (O,):
+            raise ConvError(f"{fn}: bias has shape {b.shape}, expected ({O},) for weight of shape {w.shape} with "
+                            f"groups={groups}")
         out = out + b.reshape(1, O, 1, 1, 1)
     return out.reshape(*out.shape[1:]) if unbatched else out
