@@ -9,7 +9,7 @@ import numpy as np
 from tinymm import backend
 from tinymm.nn.module import Module
 from tinymm.nn.utils.parametrize import register_parametrization
-from tinymm.nn.utils.weight_norm import _norm_except_dim
+from tinymm.nn.utils.weight_norm import norm_except_dim
 from tinymm.tensor import Tensor
 
 
@@ -19,10 +19,10 @@ class _WeightNorm(Module):
         self.dim = dim
 
     def forward(self, weight_g, weight_v):
-        return weight_v * (weight_g / _norm_except_dim(weight_v, self.dim))
+        return weight_v * (weight_g / norm_except_dim(weight_v, self.dim))
 
     def right_inverse(self, weight):
-        return _norm_except_dim(weight, self.dim), weight
+        return norm_except_dim(weight, self.dim), weight
 
 
 def weight_norm(module: Module, name: str = "weight", dim: int = 0) -> Module:

@@ -19,7 +19,7 @@ from tinymm.nn.parameter import Parameter
 from tinymm.tensor import Tensor
 
 
-def _norm_except_dim(v: Tensor, dim):
+def norm_except_dim(v: Tensor, dim):
     if dim is None:
         return (v * v).sum().sqrt()
     axes = tuple(a for a in range(v.ndim) if a != dim % v.ndim)
@@ -32,7 +32,7 @@ class _WeightNorm:
 
     def compute(self, module):
         g, v = getattr(module, self.name + "_g"), getattr(module, self.name + "_v")
-        return v * (g / _norm_except_dim(v, self.dim))
+        return v * (g / norm_except_dim(v, self.dim))
 
     def __call__(self, module, args):
         object.__setattr__(module, self.name, self.compute(module))
@@ -47,7 +47,7 @@ def weight_norm(module, name: str = "weight", dim: int = 0):
         raise ValueError(f"weight_norm: dim {dim} is out of range for a {weight.ndim}-D {name}")
     hook = _WeightNorm(name, None if dim is None else (dim % weight.ndim if dim != -1 else weight.ndim - 1))
     del module._parameters[name]
-    g = _norm_except_dim(Tensor._wrap(weight.data), hook.dim)
+    g = norm_except_dim(Tensor._wrap(weight.data), hook.dim)
     module.register_parameter(name + "_g", Parameter(g.data.copy()))
     module.register_parameter(name + "_v", Parameter(weight.data.copy()))
     object.__setattr__(module, name, hook.compute(module))
