@@ -79,7 +79,9 @@ class TransformerEncoder(Module):
     """``num_layers`` copies of ``encoder_layer`` (same initial weights, as PyTorch) and an
     optional final ``norm``."""
 
-    def __init__(self, encoder_layer: TransformerEncoderLayer, num_layers: int, norm: Module | None = None):
+    def __init__(self, encoder_layer: TransformerEncoderLayer, num_layers: int, norm: Module | None = None,
+                 enable_nested_tensor: bool = True, mask_check: bool = True):
+        # enable_nested_tensor and mask_check are PyTorch's fast-path switches: accepted, no effect here
         super().__init__()
         if num_layers <= 0:
             raise ValueError(f"TransformerEncoder: num_layers must be positive, got {num_layers}")
