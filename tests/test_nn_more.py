@@ -782,3 +782,36 @@ def test_pad3d_modules_match_torch(name):
              gradcheck=False)
     check_op([(2, 3, 3, 3)], lambda x: nn.ConstantPad3d(1, 2.5)(x), lambda x: torch.nn.ConstantPad3d(1, 2.5)(x),
              gradcheck=False)
+
+
+def _training_script(torch, X, Y, state=None):
+    """PyTorch code, run unchanged with ``torch`` = PyTorch or tinymm."""
+    nn, F = torch.nn, torch.nn.functional
+    model = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.GroupNorm(2, 4), nn.SiLU(),
+                          nn.ConvTranspose2d(4, 2, 2, stride=2), nn.Dropout2d(0.0), nn.Flatten(), nn.Linear(128, 3))
+    if state is not None:
+        model.load_state_dict(state)
+    start = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    opt = torch.optim.RMSprop(model.parameters(), lr=1e-2, momentum=0.9)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.002, total_steps=6)
+    x, y = torch.tensor(X), torch.tensor(Y)
+    losses = []
+    for _ in range(6):
+        opt.zero_grad()
+        loss = F.smooth_l1_loss(model(x), y, beta=0.5)
+        loss.backward()
+        opt.step()
+        sched.step()
+        losses.append(float(loss.item()))
+    return start, losses
+
+
+@needs_torch
+def test_a_pytorch_training_script_runs_unchanged_and_follows_pytorch():
+    rng = np.random.default_rng(24)
+    X = rng.standard_normal((4, 2, 4, 4)).astype(np.float32)
+    Y = rng.standard_normal((4, 3)).astype(np.float32)
+    start, theirs = _training_script(torch, X, Y)
+    _, ours = _training_script(tm, X, Y, {k: v.numpy() for k, v in start.items()})
+    np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-6)
+    assert ours[-1] < ours[0]
