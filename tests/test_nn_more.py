@@ -815,3 +815,21 @@ def test_a_pytorch_training_script_runs_unchanged_and_follows_pytorch():
     _, ours = _training_script(tm, X, Y, {k: v.numpy() for k, v in start.items()})
     np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-6)
     assert ours[-1] < ours[0]
+
+
+@needs_torch
+def test_get_total_norm_and_clip_grads_with_norm_match_torch():
+    rng = np.random.default_rng(25)
+    gs = [rng.standard_normal(s).astype(np.float32) for s in ((3, 2), (4,))]
+    ps = [nn.Parameter(np.zeros(g.shape, np.float32)) for g in gs]
+    tps = [torch.nn.Parameter(torch.zeros(g.shape)) for g in gs]
+    for p, tp, g in zip(ps, tps, gs):
+        p.grad, tp.grad = tm.tensor(g), torch.tensor(g)
+    for norm_type in (2.0, 1.0, float("inf")):
+        ours = nn.utils.get_total_norm([p.grad for p in ps], norm_type)
+        theirs = torch.nn.utils.get_total_norm([tp.grad for tp in tps], norm_type)
+        assert float(ours.numpy()) == pytest.approx(float(theirs), rel=1e-6)
+    nn.utils.clip_grads_with_norm_(ps, 1.0, nn.utils.get_total_norm([p.grad for p in ps]))
+    torch.nn.utils.clip_grads_with_norm_(tps, 1.0, torch.nn.utils.get_total_norm([tp.grad for tp in tps]))
+    for p, tp in zip(ps, tps):
+        np.testing.assert_allclose(p.grad.numpy(), tp.grad.numpy(), rtol=1e-6)
