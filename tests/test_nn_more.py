@@ -488,7 +488,6 @@ def test_embedding_bag_matches_torch(mode, padding_idx):
     check_op([(10, 3)], lambda w: F.embedding_bag(tm.tensor(idx2), w, mode=mode, padding_idx=padding_idx),
              lambda w: TF.embedding_bag(torch.tensor(idx2), w, mode=mode, padding_idx=padding_idx))
     if mode == "sum":
-        psw = np.linspace(0.5, 2, idx.size).astype(np.float32)
         check_op([(10, 3), (idx.size,)],
                  lambda w, p: F.embedding_bag(tm.tensor(idx), w, tm.tensor(np.append(off, 9)), mode="sum",
                                               per_sample_weights=p, include_last_offset=True),

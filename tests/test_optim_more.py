@@ -1,6 +1,5 @@
 """RMSprop, Adagrad, Adadelta, Adamax, NAdam, RAdam and the remaining LR schedulers against
 torch.optim, step by step; state-dict round trips."""
-import math
 
 import numpy as np
 import pytest

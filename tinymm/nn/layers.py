@@ -3,9 +3,7 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 
-from tinymm import backend
 from tinymm.factories import empty
 from tinymm.nn import functional as F
 from tinymm.nn import init
