@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import math
 
-
 from tinymm.factories import empty
 from tinymm.nn import functional as F
 from tinymm.nn import init
