@@ -94,7 +94,7 @@ def test_norm_shape_errors_are_named():
 
 
 @pytest.mark.parametrize("fn,shape,mask_dims", [("dropout1d", (4, 6, 50), 2), ("dropout2d", (4, 6, 7, 8), 2),
-                                                ("dropout2d", (6, 7, 8), 1), ("dropout3d", (2, 3, 2, 3, 4), 2)])
+                                                ("dropout2d", (40, 3, 4), 1), ("dropout3d", (4, 8, 2, 3, 4), 2)])
 def test_channel_dropout_zeroes_whole_channels_and_scales(fn, shape, mask_dims):
     x = tm.ones(*shape, requires_grad=True)
     y = getattr(F, fn)(x, 0.5, True)
@@ -110,7 +110,6 @@ def test_channel_dropout_zeroes_whole_channels_and_scales(fn, shape, mask_dims):
 
 
 def test_alpha_dropout_keeps_mean_and_variance():
-    tm.manual_seed(0) if hasattr(tm, "manual_seed") else None
     x = tm.randn(200_000)
     y = F.alpha_dropout(x, 0.3, training=True).numpy()
     assert abs(y.mean()) < 0.02 and abs(y.std() - 1) < 0.02
@@ -118,7 +117,7 @@ def test_alpha_dropout_keeps_mean_and_variance():
     m = nn.AlphaDropout(0.2)
     m.eval()
     assert m(x) is x
-    z = nn.FeatureAlphaDropout(0.5)(tm.randn(3, 4, 5)).numpy()
+    z = nn.FeatureAlphaDropout(0.5)(tm.randn(3, 8, 5)).numpy()
     dropped = np.isclose(z, z[..., :1]).all(axis=-1)  # a dropped channel is one constant value
     assert dropped.any() and not dropped.all()
 
@@ -607,8 +606,8 @@ def test_spectral_norm_matches_torch_in_train_and_eval():
     np.testing.assert_allclose(ours.weight_u.numpy(), theirs.weight_u.numpy(), atol=1e-6)
     ours.eval(), theirs.eval()
     np.testing.assert_allclose(ours(tm.tensor(x)).numpy(), theirs(torch.tensor(x)).detach().numpy(), atol=1e-6)
-    sigma = np.linalg.svd(ours.weight.numpy(), compute_uv=False)[0]
-    assert sigma == pytest.approx(1.0, rel=0.1)  # σ from 4 power iterations: close, not exact
+    W, u, v = ours.weight_orig.numpy(), ours.weight_u.numpy(), ours.weight_v.numpy()
+    np.testing.assert_allclose(ours.weight.numpy(), W / (u @ W @ v), rtol=1e-5)  # σ = uᵀ·W·v
     nn.utils.remove_spectral_norm(ours)
     assert sorted(ours.state_dict()) == ["bias", "weight"]
 
