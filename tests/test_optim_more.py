@@ -338,3 +338,24 @@ def test_warm_restarts_inside_sequential_lr_match_torch():
     ours = run(tm, S, lambda: nn.Parameter(np.ones(2, np.float32)))
     theirs = run(torch, torch.optim.lr_scheduler, lambda: torch.nn.Parameter(torch.ones(2)))
     np.testing.assert_allclose(ours, theirs, rtol=1e-12)
+
+
+def test_step_hooks_run_around_each_step_once_and_can_be_removed():
+    calls = []
+    for opt in (optim.SGD([nn.Parameter(np.ones(2, np.float32))], lr=0.1),
+                optim.LBFGS([nn.Parameter(np.ones(2))], max_iter=2)):
+        pre = opt.register_step_pre_hook(lambda o, a, k: calls.append(("pre", type(o).__name__)))
+        post = opt.register_step_post_hook(lambda o, a, k: calls.append(("post", type(o).__name__)))
+        p = opt.param_groups[0]["params"][0]
+
+        def closure(p=p, opt=opt):
+            opt.zero_grad()
+            loss = (p * p).sum()
+            loss.backward()
+            return loss
+
+        opt.step(closure)
+        pre.remove()
+        post.remove()
+        opt.step(closure)
+    assert calls == [("pre", "SGD"), ("post", "SGD"), ("pre", "LBFGS"), ("post", "LBFGS")]
