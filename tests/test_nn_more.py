@@ -831,3 +831,13 @@ def test_get_total_norm_and_clip_grads_with_norm_match_torch():
     torch.nn.utils.clip_grads_with_norm_(tps, 1.0, torch.nn.utils.get_total_norm([tp.grad for tp in tps]))
     for p, tp in zip(ps, tps):
         np.testing.assert_allclose(p.grad.numpy(), tp.grad.numpy(), rtol=1e-6)
+
+
+def test_deprecated_init_names_warn_and_work():
+    w = nn.Parameter(np.zeros((3, 3), np.float32))
+    with pytest.warns(FutureWarning, match="nn.init.xavier_uniform_"):
+        nn.init.xavier_uniform(w)
+    assert np.abs(w.numpy()).max() > 0
+    with pytest.warns(FutureWarning):
+        nn.init.constant(w, 2.0)
+    assert (w.numpy() == 2).all()

@@ -162,3 +162,31 @@ def sparse_(t: Tensor, sparsity: float, std: float = 0.01, generator=None) -> Te
     for c in range(cols):
         arr[rng.permutation(rows)[:zeros], c] = 0
     return _fill(t, arr)
+
+
+def _deprecated(fn):
+    """PyTorch's old names without the trailing underscore: they warn, then do the same."""
+    import warnings
+
+    old = fn.__name__[:-1]
+
+    def alias(*args, **kwargs):
+        warnings.warn(f"`nn.init.{old}` is now deprecated in favor of `nn.init.{fn.__name__}`.", FutureWarning,
+                      stacklevel=2)
+        return fn(*args, **kwargs)
+
+    alias.__name__, alias.__doc__ = old, f"Deprecated: use ``{fn.__name__}``."
+    return alias
+
+
+uniform = _deprecated(uniform_)
+normal = _deprecated(normal_)
+constant = _deprecated(constant_)
+eye = _deprecated(eye_)
+dirac = _deprecated(dirac_)
+xavier_uniform = _deprecated(xavier_uniform_)
+xavier_normal = _deprecated(xavier_normal_)
+kaiming_uniform = _deprecated(kaiming_uniform_)
+kaiming_normal = _deprecated(kaiming_normal_)
+orthogonal = _deprecated(orthogonal_)
+sparse = _deprecated(sparse_)
