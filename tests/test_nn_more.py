@@ -571,7 +571,7 @@ def test_ctc_loss_impossible_alignments_and_module():
 
 
 @needs_torch
-@pytest.mark.filterwarnings("ignore:.*weight_norm is deprecated")
+@pytest.mark.filterwarnings("ignore:.*weight_norm. is deprecated")
 def test_weight_norm_matches_torch_and_removes():
     theirs = torch.nn.utils.weight_norm(torch.nn.Conv1d(3, 4, 2))
     ours = nn.utils.weight_norm(nn.Conv1d(3, 4, 2))
