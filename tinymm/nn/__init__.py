@@ -62,3 +62,83 @@ from tinymm.nn.pooling import (  # noqa: F401
 from tinymm.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell  # noqa: F401
 from tinymm.nn.positional import LearnedPositionalEmbedding, PatchEmbedding, SinusoidalPositionalEncoding  # noqa: F401
 from tinymm.nn.transformer import TransformerDecoderLayer, TransformerEncoder, TransformerEncoderLayer  # noqa: F401
+
+# opsb: more layers, norms, losses, pooling, transposed convolution, containers, decoder
+from tinymm.nn.containers import ParameterDict, ParameterList  # noqa: F401
+from tinymm.nn.conv import Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d  # noqa: F401
+from tinymm.nn.dropout import AlphaDropout, Dropout1d, Dropout2d, Dropout3d, FeatureAlphaDropout  # noqa: F401
+from tinymm.nn.layers import (  # noqa: F401
+    Bilinear,
+    ChannelShuffle,
+    CosineSimilarity,
+    EmbeddingBag,
+    Fold,
+    PairwiseDistance,
+    PixelShuffle,
+    PixelUnshuffle,
+    Softmax2d,
+    Unflatten,
+    Unfold,
+)
+from tinymm.nn.loss import (  # noqa: F401
+    CosineEmbeddingLoss,
+    GaussianNLLLoss,
+    HingeEmbeddingLoss,
+    HuberLoss,
+    KLDivLoss,
+    MarginRankingLoss,
+    MultiLabelSoftMarginLoss,
+    PoissonNLLLoss,
+    SmoothL1Loss,
+    SoftMarginLoss,
+    TripletMarginLoss,
+)
+from tinymm.nn.normalization import (  # noqa: F401
+    GroupNorm,
+    InstanceNorm1d,
+    InstanceNorm2d,
+    InstanceNorm3d,
+    LocalResponseNorm,
+    RMSNorm,
+)
+from tinymm.nn.pooling import AdaptiveMaxPool1d, AdaptiveMaxPool2d  # noqa: F401
+from tinymm.nn.transformer import Transformer, TransformerDecoder  # noqa: F401
+from tinymm.nn.activations import (  # noqa: F401
+    CircularPad3d,
+    ConstantPad3d,
+    Hardshrink,
+    ReflectionPad3d,
+    ReplicationPad3d,
+    RReLU,
+    Softshrink,
+    UpsamplingBilinear2d,
+    UpsamplingNearest2d,
+    ZeroPad1d,
+    ZeroPad3d,
+)
+from tinymm.nn.batchnorm import BatchNorm3d, SyncBatchNorm  # noqa: F401
+from tinymm.nn.loss import CTCLoss, MultiLabelMarginLoss, MultiMarginLoss, TripletMarginWithDistanceLoss  # noqa: F401
+from tinymm.nn.pooling import (  # noqa: F401
+    AdaptiveAvgPool3d,
+    AdaptiveMaxPool3d,
+    AvgPool3d,
+    LPPool1d,
+    LPPool2d,
+    MaxPool3d,
+    MaxUnpool1d,
+    MaxUnpool2d,
+)
+from tinymm.nn.lazy import (  # noqa: F401
+    LazyBatchNorm1d,
+    LazyBatchNorm2d,
+    LazyBatchNorm3d,
+    LazyConv1d,
+    LazyConv2d,
+    LazyConv3d,
+    LazyConvTranspose1d,
+    LazyConvTranspose2d,
+    LazyInstanceNorm1d,
+    LazyInstanceNorm2d,
+    LazyInstanceNorm3d,
+    LazyLinear,
+)

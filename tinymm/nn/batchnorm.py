@@ -91,3 +91,41 @@ class BatchNorm2d(_BatchNorm):
 
     _expected_dims = (4,)
     _expected_text = "a 4-D (N, C, H, W)"
+
+
+class BatchNorm3d(_BatchNorm):
+    """Batch norm over (N, C, D, H, W): statistics per channel C."""
+
+    _expected_dims = (5,)
+    _expected_text = "a 5-D (N, C, D, H, W)"
+
+
+class SyncBatchNorm(_BatchNorm):
+    """Batch norm whose statistics PyTorch gathers across processes. tinymm trains in one
+    process, so it is the plain batch norm of (N, C, *) (``process_group`` is accepted and
+    unused); ``convert_sync_batchnorm`` swaps BatchNorm layers for it, keeping their tensors."""
+
+    _expected_dims = (2, 3, 4, 5)
+    _expected_text = "an (N, C, *) (2-D to 5-D)"
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum=0.1, affine: bool = True,
+                 track_running_stats: bool = True, process_group=None, device="cpu", dtype=None):
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype)
+        self.process_group = process_group
+
+    @classmethod
+    def convert_sync_batchnorm(cls, module, process_group=None):
+        if isinstance(module, _BatchNorm) and not isinstance(module, SyncBatchNorm):
+            out = cls(module.num_features, module.eps, module.momentum, module.affine, module.track_running_stats,
+                      process_group)
+            for registry in ("_parameters", "_buffers"):
+                for name, t in getattr(module, registry).items():
+                    if t is not None:
+                        getattr(out, registry)[name] = t
+                        object.__setattr__(out, name, t)
+            out.training = module.training
+            return out
+        for name, child in list(module._modules.items()):
+            if child is not None:
+                module.add_module(name, cls.convert_sync_batchnorm(child, process_group))
+        return module

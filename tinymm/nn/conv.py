@@ -109,3 +109,90 @@ class Conv2d(_ConvNd):
 
     _n = 2
     _functional = staticmethod(F.conv2d)
+
+
+class _ConvTransposeNd(_ConvNd):
+    """Transposed convolution: ``weight`` (in_channels, out_channels / groups, *kernel_size),
+    ``bias`` (out_channels,), PyTorch's init (fan_in from weight dim 1, out_channels / groups
+    · Πkernel). ``forward(x, output_size=None)``: ``output_size`` picks the output_padding that
+    reaches that size, as PyTorch."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
+                 bias=True, dilation=1, padding_mode="zeros", device="cpu", dtype=None):
+        cls = type(self).__name__
+        if padding_mode != "zeros":
+            raise ValueError(f'{cls}: Only "zeros" padding mode is supported for {cls}, got {padding_mode!r}')
+        if isinstance(padding, str):
+            raise ValueError(f"{cls}: padding must be an int or a tuple of ints, got {padding!r}")
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
+                         padding_mode, device, dtype)
+        self.output_padding = _ntuple("output_padding", output_padding, self._n)
+        xp = backend.array_module(device)
+        self.weight = Parameter(xp.empty((in_channels, out_channels // groups) + self.kernel_size, self.weight.dtype))
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            fan_in = self.weight.shape[1] * math.prod(self.kernel_size)
+            if fan_in:
+                bound = 1 / math.sqrt(fan_in)
+                init.uniform_(self.bias, -bound, bound)
+
+    def _output_padding(self, x, output_size):
+        if output_size is None:
+            return self.output_padding
+        n, cls = self._n, type(self).__name__
+        output_size = list(output_size)[-n:]
+        if len(output_size) != n:
+            raise ValueError(f"{cls}: output_size must have {n} or {n + 2} elements (got {len(output_size)})")
+        pads = []
+        for d in range(n):
+            L = x.shape[x.ndim - n + d]
+            smallest = (L - 1) * self.stride[d] - 2 * self.padding[d] + self.dilation[d] * (self.kernel_size[d] - 1) + 1
+            largest = smallest + self.stride[d] - 1
+            if not smallest <= output_size[d] <= largest:
+                raise ValueError(f"{cls}: requested an output size of {output_size}, but valid sizes range from "
+                                 f"{smallest} to {largest} (for an input of {tuple(x.shape[-n:])})")
+            pads.append(output_size[d] - smallest)
+        return tuple(pads)
+
+    def forward(self, x, output_size=None):
+        return self._functional(x, self.weight, self.bias, self.stride, self.padding,
+                                self._output_padding(x, output_size), self.groups, self.dilation)
+
+    def extra_repr(self):
+        s = super().extra_repr()
+        if self.output_padding != (0,) * self._n:
+            s += f", output_padding={self.output_padding}"
+        return s
+
+
+class ConvTranspose1d(_ConvTransposeNd):
+    """Transposed 1-D convolution of (B, in_channels, L) or (in_channels, L)."""
+
+    _n = 1
+    _functional = staticmethod(F.conv_transpose1d)
+
+
+class ConvTranspose2d(_ConvTransposeNd):
+    """Transposed 2-D convolution of (B, in_channels, H, W) or (in_channels, H, W)."""
+
+    _n = 2
+    _functional = staticmethod(F.conv_transpose2d)
+
+
+class Conv3d(_ConvNd):
+    """3-D convolution over (B, in_channels, D, H, W) or unbatched (in_channels, D, H, W)
+    (built on conv2d, one batched call per depth tap)."""
+
+    _n = 3
+    _functional = staticmethod(F.conv3d)
+
+
+class ConvTranspose3d(_ConvTransposeNd):
+    """Transposed 3-D convolution of (B, in_channels, D, H, W) or (in_channels, D, H, W)
+    (built on conv_transpose2d, one batched call per depth tap)."""
+
+    _n = 3
+    _functional = staticmethod(F.conv_transpose3d)

@@ -90,3 +90,103 @@ def kaiming_uniform_(t: Tensor, a: float = 0.0, mode: str = "fan_in", nonlineari
 
 def kaiming_normal_(t: Tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu") -> Tensor:
     return normal_(t, 0.0, _kaiming_std(t, a, mode, nonlinearity))
+
+
+def _calculate_fan_in_and_fan_out(t: Tensor):
+    """(fan_in, fan_out) as PyTorch computes them (code written for torch calls this name)."""
+    return _fans(t)
+
+
+def trunc_normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0,
+                  generator=None) -> Tensor:
+    """N(mean, std²) truncated to [a, b] (absolute bounds, as PyTorch), drawn by inverting the
+    normal CDF on a uniform sample between CDF(a) and CDF(b), then clamped against rounding."""
+    from scipy.special import erf, erfinv
+
+    lo = 0.5 * (1 + erf((a - mean) / (std * math.sqrt(2.0))))
+    hi = 0.5 * (1 + erf((b - mean) / (std * math.sqrt(2.0))))
+    u = backend.rng("cpu").uniform(2 * lo - 1, 2 * hi - 1, size=t.shape)
+    return _fill(t, np.clip(erfinv(u) * std * math.sqrt(2.0) + mean, a, b))
+
+
+def orthogonal_(t: Tensor, gain: float = 1.0, generator=None) -> Tensor:
+    """A (semi-)orthogonal matrix over (shape[0], rest flattened), scaled by ``gain``: the Q of
+    a QR decomposition of a Gaussian matrix, with signs fixed by R's diagonal (Saxe et al.)."""
+    if t.ndim < 2:
+        raise ValueError(f"orthogonal_: Only tensors with 2 or more dimensions are supported, got shape {t.shape}")
+    if t.numel() == 0:
+        return t
+    rows = t.shape[0]
+    cols = t.numel() // rows
+    flat = backend.rng("cpu").normal(0.0, 1.0, size=(rows, cols))
+    if rows < cols:
+        flat = flat.T
+    q, r = np.linalg.qr(flat)
+    q = q * np.sign(np.diag(r))
+    if rows < cols:
+        q = q.T
+    return _fill(t, (gain * q).reshape(t.shape))
+
+
+def eye_(t: Tensor) -> Tensor:
+    """The identity in a 2-D tensor (ones on the diagonal of a non-square one)."""
+    if t.ndim != 2:
+        raise ValueError(f"eye_: Only tensors with 2 dimensions are supported, got shape {t.shape}")
+    return _fill(t, np.eye(*t.shape))
+
+
+def dirac_(t: Tensor, groups: int = 1) -> Tensor:
+    """A 3-, 4- or 5-D convolution weight that passes its input through: for each group, out
+    channel d takes in channel d at the kernel's centre (as many channels as both have)."""
+    if t.ndim not in (3, 4, 5):
+        raise ValueError(f"dirac_: Only tensors with 3, 4, or 5 dimensions are supported, got shape {t.shape}")
+    if t.shape[0] % groups:
+        raise ValueError(f"dirac_: dim 0 ({t.shape[0]}) must be divisible by groups ({groups})")
+    per_group = t.shape[0] // groups
+    arr = np.zeros(t.shape)
+    centre = tuple(s // 2 for s in t.shape[2:])
+    for g in range(groups):
+        for d in range(min(per_group, t.shape[1])):
+            arr[(g * per_group + d, d) + centre] = 1
+    return _fill(t, arr)
+
+
+def sparse_(t: Tensor, sparsity: float, std: float = 0.01, generator=None) -> Tensor:
+    """A 2-D tensor drawn from N(0, std²) with ⌈sparsity·rows⌉ entries of each column zeroed."""
+    if t.ndim != 2:
+        raise ValueError(f"sparse_: Only tensors with 2 dimensions are supported, got shape {t.shape}")
+    rows, cols = t.shape
+    rng = backend.rng("cpu")
+    arr = rng.normal(0.0, std, size=(rows, cols))
+    zeros = int(math.ceil(sparsity * rows))
+    for c in range(cols):
+        arr[rng.permutation(rows)[:zeros], c] = 0
+    return _fill(t, arr)
+
+
+def _deprecated(fn):
+    """PyTorch's old names without the trailing underscore: they warn, then do the same."""
+    import warnings
+
+    old = fn.__name__[:-1]
+
+    def alias(*args, **kwargs):
+        warnings.warn(f"`nn.init.{old}` is now deprecated in favor of `nn.init.{fn.__name__}`.", FutureWarning,
+                      stacklevel=2)
+        return fn(*args, **kwargs)
+
+    alias.__name__, alias.__doc__ = old, f"Deprecated: use ``{fn.__name__}``."
+    return alias
+
+
+uniform = _deprecated(uniform_)
+normal = _deprecated(normal_)
+constant = _deprecated(constant_)
+eye = _deprecated(eye_)
+dirac = _deprecated(dirac_)
+xavier_uniform = _deprecated(xavier_uniform_)
+xavier_normal = _deprecated(xavier_normal_)
+kaiming_uniform = _deprecated(kaiming_uniform_)
+kaiming_normal = _deprecated(kaiming_normal_)
+orthogonal = _deprecated(orthogonal_)
+sparse = _deprecated(sparse_)

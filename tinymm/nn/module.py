@@ -13,6 +13,7 @@ from typing import Iterator
 import numpy as np
 
 from tinymm import backend
+from tinymm.autograd import Function
 from tinymm.nn.parameter import Parameter
 from tinymm.tensor import Tensor
 
@@ -28,6 +29,89 @@ def _host_array(v) -> np.ndarray:
     if hasattr(v, "detach"):  # a torch tensor
         return v.detach().cpu().numpy()
     return np.asarray(v)
+
+
+class _BackwardHookFn(Function):
+    """Identity on the module's inputs ("in") or outputs ("out") that hands their gradients
+    to the module's full backward hooks (see ``Module.register_full_backward_hook``)."""
+
+    @staticmethod
+    def forward(ctx, *arrays, state=None, role="in"):
+        ctx.state, ctx.role = state, role
+        return arrays if len(arrays) > 1 else arrays[0]
+
+    @staticmethod
+    def backward(ctx, *grads):
+        state = ctx.state
+        if ctx.role == "out":
+            state["grad_output"] = tuple(Tensor._wrap(g) for g in grads)
+            if not state["n_inputs"]:
+                _run_backward_hooks(state, (None,) * state["n_args"])
+            return grads if len(grads) > 1 else grads[0]
+        grad_input = [None] * state["n_args"]
+        for pos, g in zip(state["positions"], grads):
+            grad_input[pos] = Tensor._wrap(g)
+        new = _run_backward_hooks(state, tuple(grad_input))
+        if new is not None:
+            grads = tuple(new[pos].data for pos in state["positions"])
+        return grads if len(grads) > 1 else grads[0]
+
+
+def _run_backward_hooks(state, grad_input):
+    for hook in state["hooks"]:
+        res = hook(state["module"], grad_input, state.get("grad_output", ()))
+        if res is not None:
+            grad_input = tuple(res)
+            state["replaced"] = True
+    return grad_input if state.get("replaced") else None
+
+
+def _wrap_inputs(module, args, hooks):
+    positions = [i for i, a in enumerate(args) if isinstance(a, Tensor) and a.requires_grad]
+    state = {"module": module, "hooks": hooks, "positions": positions, "n_args": len(args),
+             "n_inputs": len(positions)}
+    if positions:
+        wrapped = _BackwardHookFn.apply(*(args[i] for i in positions), state=state, role="in")
+        wrapped = wrapped if isinstance(wrapped, tuple) else (wrapped,)
+        args = list(args)
+        for i, w in zip(positions, wrapped):
+            args[i] = w
+        args = tuple(args)
+    return args, state
+
+
+def _wrap_outputs(out, state):
+    outs = out if isinstance(out, tuple) else (out,)
+    idx = [i for i, o in enumerate(outs) if isinstance(o, Tensor) and o.requires_grad]
+    if not idx:
+        return out
+    wrapped = _BackwardHookFn.apply(*(outs[i] for i in idx), state=state, role="out")
+    wrapped = wrapped if isinstance(wrapped, tuple) else (wrapped,)
+    outs = list(outs)
+    for i, w in zip(idx, wrapped):
+        outs[i] = w
+    return tuple(outs) if isinstance(out, tuple) else outs[0]
+
+
+class RemovableHandle:
+    """What ``register_forward_hook`` returns: ``remove()`` (or leaving a ``with`` block)
+    unregisters the hook."""
+
+    _next_id = 0
+
+    def __init__(self, hooks: dict):
+        self.hooks_dict_ref = hooks
+        self.id = RemovableHandle._next_id
+        RemovableHandle._next_id += 1
+
+    def remove(self) -> None:
+        self.hooks_dict_ref.pop(self.id, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
 
 
 class Module:
@@ -255,7 +339,103 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        hooks = self.__dict__.get("_hooks")
+        if not hooks:
+            return self.forward(*args, **kwargs)
+        return self._call_with_hooks(hooks, args, kwargs)
+
+    # ------------------------------------------------------------------ hooks and lookup
+    def _call_with_hooks(self, hooks, args, kwargs):
+        """PyTorch's forward-hook protocol: each pre-hook may replace the arguments, each
+        forward hook the output (a hook returning None changes nothing)."""
+        for _, kind, hook, with_kwargs in list(hooks.values()):
+            if kind != "pre":
+                continue
+            if with_kwargs:
+                res = hook(self, args, kwargs)
+                if res is not None:
+                    if not (isinstance(res, tuple) and len(res) == 2):
+                        raise RuntimeError(f"forward pre-hook must return None or a tuple of (new_args, new_kwargs), "
+                                           f"but got {res!r}")
+                    args, kwargs = res
+            else:
+                res = hook(self, args)
+                if res is not None:
+                    args = res if isinstance(res, tuple) else (res,)
+        backward_hooks = [h for _, kind, h, _ in hooks.values() if kind == "bwd"]
+        if backward_hooks:
+            args, state = _wrap_inputs(self, args, backward_hooks)
+        out = self.forward(*args, **kwargs)
+        if backward_hooks:
+            out = _wrap_outputs(out, state)
+        for _, kind, hook, with_kwargs in list(hooks.values()):
+            if kind != "post":
+                continue
+            res = hook(self, args, kwargs, out) if with_kwargs else hook(self, args, out)
+            if res is not None:
+                out = res
+        return out
+
+    def _add_hook(self, kind, hook, prepend, with_kwargs):
+        hooks = self.__dict__.get("_hooks")
+        if hooks is None:
+            hooks = {}
+            object.__setattr__(self, "_hooks", hooks)
+        handle = RemovableHandle(hooks)
+        entry = (handle.id, kind, hook, with_kwargs)
+        if prepend:
+            items = list(hooks.items())
+            hooks.clear()
+            hooks[handle.id] = entry
+            hooks.update(items)
+        else:
+            hooks[handle.id] = entry
+        return handle
+
+    def register_forward_pre_hook(self, hook, *, prepend: bool = False, with_kwargs: bool = False):
+        """``hook(module, args)`` (or ``(module, args, kwargs)`` with ``with_kwargs``) runs before
+        ``forward``; returning non-None replaces the arguments. Returns a handle with ``remove()``."""
+        return self._add_hook("pre", hook, prepend, with_kwargs)
+
+    def register_forward_hook(self, hook, *, prepend: bool = False, with_kwargs: bool = False,
+                              always_call: bool = False):
+        """``hook(module, args, output)`` (or ``(module, args, kwargs, output)``) runs after
+        ``forward``; returning non-None replaces the output. Returns a handle with ``remove()``."""
+        return self._add_hook("post", hook, prepend, with_kwargs)
+
+    def register_full_backward_hook(self, hook, prepend: bool = False):
+        """``hook(module, grad_input, grad_output)`` runs when the gradients of the module's
+        tensor inputs have been computed (grad_input holds None for inputs that need none);
+        returning a tuple replaces grad_input. Returns a handle with ``remove()``."""
+        return self._add_hook("bwd", hook, prepend, False)
+
+    def register_module(self, name: str, module: "Module | None") -> None:
+        self.add_module(name, module)
+
+    def get_submodule(self, target: str = "") -> "Module":
+        """The submodule at dotted path ``target`` ("" is this module); AttributeError names the
+        missing part."""
+        mod = self
+        for part in target.split(".") if target else []:
+            child = mod._modules.get(part)
+            if child is None:
+                raise AttributeError(f"{type(mod).__name__} has no attribute `{part}` (looking up {target!r})")
+            mod = child
+        return mod
+
+    def get_parameter(self, target: str) -> Parameter:
+        mod_path, _, name = target.rpartition(".")
+        mod = self.get_submodule(mod_path)
+        if name not in mod._parameters or mod._parameters[name] is None:
+            raise AttributeError(f"{type(mod).__name__} has no parameter `{name}` (looking up {target!r})")
+        return mod._parameters[name]
+
+    def get_buffer(self, target: str) -> Tensor:
+        mod_path, _, name = target.rpartition(".")
+        mod = self.get_submodule(mod_path)
+        if name not in mod._buffers or mod._buffers[name] is None:
+            raise AttributeError(f"{type(mod).__name__} has no buffer `{name}` (looking up {target!r})")
+        return mod._buffers[name]
 
     def extra_repr(self) -> str:
         return ""

@@ -8,12 +8,17 @@ pre-norm (``norm_first=True``, more stable when deep):
     x = x + dropout2(ff(norm2(x)))
 The decoder layer adds cross-attention (``multihead_attn``) over the encoder's ``memory``
 between the two: in multimodal models, text queries attending to image or audio tokens.
+``TransformerDecoder`` stacks decoder layers; ``Transformer`` is the whole encoder-decoder.
 """
 from __future__ import annotations
 
 import copy
 
+import numpy as np
+
 from tinymm.nn import functional as F
+from tinymm.nn import init
+from tinymm.nn.functional._checks import ShapeError
 from tinymm.nn.attention import MultiheadAttention
 from tinymm.nn.containers import ModuleList
 from tinymm.nn.layers import Dropout, LayerNorm, Linear
@@ -74,7 +79,9 @@ class TransformerEncoder(Module):
     """``num_layers`` copies of ``encoder_layer`` (same initial weights, as PyTorch) and an
     optional final ``norm``."""
 
-    def __init__(self, encoder_layer: TransformerEncoderLayer, num_layers: int, norm: Module | None = None):
+    def __init__(self, encoder_layer: TransformerEncoderLayer, num_layers: int, norm: Module | None = None,
+                 enable_nested_tensor: bool = True, mask_check: bool = True):
+        # enable_nested_tensor and mask_check are PyTorch's fast-path switches: accepted, no effect here
         super().__init__()
         if num_layers <= 0:
             raise ValueError(f"TransformerEncoder: num_layers must be positive, got {num_layers}")
@@ -132,3 +139,93 @@ class TransformerDecoderLayer(Module):
             x = self.norm2(x + self._mha(x, memory, memory_mask, memory_key_padding_mask, memory_is_causal))
             x = self.norm3(x + self._ff(x))
         return x
+
+
+class TransformerDecoder(Module):
+    """``num_layers`` copies of ``decoder_layer`` (same initial weights, as PyTorch) and an
+    optional final ``norm``; each layer attends to the same encoder ``memory``."""
+
+    def __init__(self, decoder_layer: TransformerDecoderLayer, num_layers: int, norm: Module | None = None):
+        super().__init__()
+        if num_layers <= 0:
+            raise ValueError(f"TransformerDecoder: num_layers must be positive, got {num_layers}")
+        self.layers = ModuleList([copy.deepcopy(decoder_layer) for _ in range(num_layers)])
+        self.num_layers = num_layers
+        self.norm = norm
+
+    def forward(self, tgt, memory, tgt_mask=None, memory_mask=None, tgt_key_padding_mask=None,
+                memory_key_padding_mask=None, tgt_is_causal=None, memory_is_causal: bool = False):
+        # is_causal is only a hint when a mask is given (the mask is applied either way), so
+        # PyTorch's None ("detect it from the mask") is simply False here.
+        x = tgt
+        for layer in self.layers:
+            x = layer(x, memory, tgt_mask=tgt_mask, memory_mask=memory_mask,
+                      tgt_key_padding_mask=tgt_key_padding_mask, memory_key_padding_mask=memory_key_padding_mask,
+                      tgt_is_causal=bool(tgt_is_causal), memory_is_causal=memory_is_causal)
+        return self.norm(x) if self.norm is not None else x
+
+
+class Transformer(Module):
+    """The encoder-decoder Transformer ("Attention Is All You Need") with PyTorch's structure:
+    ``encoder`` (TransformerEncoder with a final LayerNorm) and ``decoder`` (TransformerDecoder
+    with a final LayerNorm), so state-dict keys match ``torch.nn.Transformer``'s. Every weight
+    matrix starts Xavier-uniform, as PyTorch's. ``batch_first`` defaults to False as in PyTorch
+    (inputs (S, N, E)); pass True for (N, S, E)."""
+
+    def __init__(self, d_model: int = 512, nhead: int = 8, num_encoder_layers: int = 6,
+                 num_decoder_layers: int = 6, dim_feedforward: int = 2048, dropout: float = 0.1,
+                 activation="relu", custom_encoder: Module | None = None, custom_decoder: Module | None = None,
+                 layer_norm_eps: float = 1e-5, batch_first: bool = False, norm_first: bool = False,
+                 bias: bool = True, device="cpu", dtype=None):
+        super().__init__()
+        kw = dict(dtype=dtype, device=device)
+        layer_kw = dict(dim_feedforward=dim_feedforward, dropout=dropout, activation=activation,
+                        layer_norm_eps=layer_norm_eps, batch_first=batch_first, norm_first=norm_first, bias=bias, **kw)
+        if custom_encoder is not None:
+            self.encoder = custom_encoder
+        else:
+            self.encoder = TransformerEncoder(TransformerEncoderLayer(d_model, nhead, **layer_kw), num_encoder_layers,
+                                              LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw))
+        if custom_decoder is not None:
+            self.decoder = custom_decoder
+        else:
+            self.decoder = TransformerDecoder(TransformerDecoderLayer(d_model, nhead, **layer_kw), num_decoder_layers,
+                                              LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw))
+        self._reset_parameters()
+        self.d_model, self.nhead, self.batch_first = d_model, nhead, batch_first
+
+    def _reset_parameters(self):
+        for p in self.parameters():
+            if p.ndim > 1:
+                init.xavier_uniform_(p)
+
+    def forward(self, src, tgt, src_mask=None, tgt_mask=None, memory_mask=None, src_key_padding_mask=None,
+                tgt_key_padding_mask=None, memory_key_padding_mask=None, src_is_causal=None, tgt_is_causal=None,
+                memory_is_causal: bool = False):
+        """src (S, N, E) and tgt (T, N, E) ((N, S, E), (N, T, E) with ``batch_first``) → (T, N, E)."""
+        batch_dim = 0 if self.batch_first else 1
+        if src.ndim != tgt.ndim or src.ndim != 3:
+            raise ShapeError(f"Transformer: src and tgt must both be 3-D ({'(N, S, E)' if self.batch_first else '(S, N, E)'}), "
+                             f"got shapes {tuple(src.shape)} and {tuple(tgt.shape)}")
+        if src.shape[batch_dim] != tgt.shape[batch_dim]:
+            raise ShapeError(f"Transformer: the batch number of src and tgt must be equal, got shapes "
+                             f"{tuple(src.shape)} and {tuple(tgt.shape)} (batch_first={self.batch_first})")
+        if src.shape[-1] != self.d_model or tgt.shape[-1] != self.d_model:
+            raise ShapeError(f"Transformer: the feature number of src and tgt must be equal to d_model={self.d_model}, "
+                             f"got shapes {tuple(src.shape)} and {tuple(tgt.shape)}")
+        memory = self.encoder(src, mask=src_mask, src_key_padding_mask=src_key_padding_mask,
+                              is_causal=bool(src_is_causal))
+        return self.decoder(tgt, memory, tgt_mask=tgt_mask, memory_mask=memory_mask,
+                            tgt_key_padding_mask=tgt_key_padding_mask,
+                            memory_key_padding_mask=memory_key_padding_mask, tgt_is_causal=tgt_is_causal,
+                            memory_is_causal=memory_is_causal)
+
+    @staticmethod
+    def generate_square_subsequent_mask(sz: int, device="cpu", dtype=None):
+        """The (sz, sz) float causal mask: 0 on and below the diagonal, −inf above."""
+        from tinymm import backend
+        from tinymm.tensor import Tensor
+
+        xp = backend.array_module(device or "cpu")
+        dt = np.dtype(dtype) if dtype is not None else backend.get_default_dtype()
+        return Tensor(xp.triu(xp.full((sz, sz), -np.inf, dtype=dt), 1))

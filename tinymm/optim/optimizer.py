@@ -44,7 +44,56 @@ def check_number(owner: str, name: str, value, what: str, low=0.0, high=math.inf
     return v
 
 
+def _with_step_hooks(step):
+    """``step`` running the optimizer's step pre- and post-hooks around it (once, even when a
+    subclass's step calls its parent's)."""
+
+    def wrapper(self, *args, **kwargs):
+        hooks = self.__dict__.get("_step_hooks")
+        if not hooks or self.__dict__.get("_in_hooked_step"):
+            return step(self, *args, **kwargs)
+        for kind, hook in list(hooks.values()):
+            if kind == "pre":
+                res = hook(self, args, kwargs)
+                if res is not None:
+                    args, kwargs = res
+        self._in_hooked_step = True
+        try:
+            out = step(self, *args, **kwargs)
+        finally:
+            self._in_hooked_step = False
+        for kind, hook in list(hooks.values()):
+            if kind == "post":
+                hook(self, args, kwargs)
+        return out
+
+    wrapper.__doc__, wrapper.__name__, wrapper.__wrapped__ = step.__doc__, step.__name__, step
+    return wrapper
+
+
 class Optimizer:
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "step" in cls.__dict__:
+            cls.step = _with_step_hooks(cls.__dict__["step"])
+
+    def register_step_pre_hook(self, hook):
+        """``hook(optimizer, args, kwargs)`` runs before each ``step``; returning
+        (new_args, new_kwargs) replaces the arguments. Returns a handle with ``remove()``."""
+        return self._add_step_hook("pre", hook)
+
+    def register_step_post_hook(self, hook):
+        """``hook(optimizer, args, kwargs)`` runs after each ``step``."""
+        return self._add_step_hook("post", hook)
+
+    def _add_step_hook(self, kind, hook):
+        from tinymm.nn.module import RemovableHandle
+
+        hooks = self.__dict__.setdefault("_step_hooks", {})
+        handle = RemovableHandle(hooks)
+        hooks[handle.id] = (kind, hook)
+        return handle
+
     def __init__(self, params, defaults: dict):
         self.defaults = dict(defaults)
         self.state: dict = {}
@@ -111,6 +160,7 @@ class Optimizer:
                     p.grad.data[...] = 0
 
     # ------------------------------------------------------------------ the step
+    @_with_step_hooks
     def step(self, closure=None):
         loss = None
         if closure is not None:

@@ -17,6 +17,7 @@ that check arguments once and call them:
 - ``activations`` elu, celu, selu, leaky_relu, relu6, hardtanh, hardsigmoid, hardswish, mish,
   softplus, softsign, logsigmoid, softmin, tanhshrink, threshold, glu, prelu
 - ``upsample``  ``interpolate`` (nearest, nearest-exact, linear, bilinear, trilinear)
+- ``vision``    ``pixel_shuffle``/``pixel_unshuffle``, ``channel_shuffle``, ``unfold``/``fold`` (im2col, col2im)
 - ``packing``   real-token rows of a padded batch and back (``pack_rows``, ``unpack_rows``,
   ``rows_to_heads``, ``heads_to_rows``); no ``torch.nn.functional`` twin, not re-exported:
   ``BertModel`` imports them by module
@@ -81,4 +82,58 @@ from tinymm.nn.functional.pool import (  # noqa: F401
     avg_pool2d,
     max_pool1d,
     max_pool2d,
+)
+
+# opsb: more layers, norms, losses, pooling and transposed convolution
+from tinymm.nn.functional.batchnorm import instance_norm  # noqa: F401
+from tinymm.nn.functional.conv import conv3d, conv_transpose1d, conv_transpose2d, conv_transpose3d  # noqa: F401
+from tinymm.nn.functional.layers import (  # noqa: F401
+    alpha_dropout,
+    bilinear,
+    dropout1d,
+    dropout2d,
+    dropout3d,
+    embedding_bag,
+    feature_alpha_dropout,
+)
+from tinymm.nn.functional.losses import (  # noqa: F401
+    cosine_embedding_loss,
+    gaussian_nll_loss,
+    hinge_embedding_loss,
+    huber_loss,
+    kl_div,
+    margin_ranking_loss,
+    multilabel_soft_margin_loss,
+    poisson_nll_loss,
+    smooth_l1_loss,
+    soft_margin_loss,
+    triplet_margin_loss,
+)
+from tinymm.nn.functional.norm import group_norm, local_response_norm, pairwise_distance, pdist, rms_norm  # noqa: F401
+from tinymm.nn.functional.pool import adaptive_max_pool1d, adaptive_max_pool2d  # noqa: F401
+from tinymm.nn.functional.vision import (  # noqa: F401
+    affine_grid,
+    channel_shuffle,
+    fold,
+    grid_sample,
+    pixel_shuffle,
+    pixel_unshuffle,
+    unfold,
+)
+from tinymm.nn.functional.activations import gumbel_softmax, hardshrink, rrelu, softshrink  # noqa: F401
+from tinymm.nn.functional.losses import (  # noqa: F401
+    ctc_loss,
+    multi_margin_loss,
+    multilabel_margin_loss,
+    triplet_margin_with_distance_loss,
+)
+from tinymm.nn.functional.pool import (  # noqa: F401
+    adaptive_avg_pool3d,
+    adaptive_max_pool3d,
+    avg_pool3d,
+    lp_pool1d,
+    lp_pool2d,
+    max_pool3d,
+    max_unpool1d,
+    max_unpool2d,
 )

@@ -1,6 +1,6 @@
 """Activation functions that only ``torch.nn.functional`` has (floor 4): elu, celu, selu,
 leaky_relu, relu6, hardtanh, hardsigmoid, hardswish, mish, softplus, softsign, logsigmoid,
-softmin, tanhshrink, threshold, glu, prelu.
+softmin, tanhshrink, threshold, glu, prelu, hardshrink, softshrink, rrelu, gumbel_softmax.
 
 Each pointwise activation is one ``_Pointwise`` Function naming its value ``f(xp, x, *params)``
 and its derivative ``df(xp, x, *params)`` with PyTorch's choices at the kinks (hardtanh's
@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from tinymm import backend
 from tinymm import ops as O
 from tinymm.autograd import Function
 from tinymm.ops._util import xp_of
+from tinymm.tensor import Tensor
 
 
 class _Pointwise(Function):
@@ -113,6 +115,16 @@ class Threshold(_Pointwise):
     df = staticmethod(lambda xp, x, th, v: x > th)
 
 
+class Hardshrink(_Pointwise):
+    f = staticmethod(lambda xp, x, lam: xp.where(xp.abs(x) > lam, x, 0))
+    df = staticmethod(lambda xp, x, lam: xp.abs(x) > lam)
+
+
+class Softshrink(_Pointwise):
+    f = staticmethod(lambda xp, x, lam: xp.where(x > lam, x - lam, xp.where(x < -lam, x + lam, 0)))
+    df = staticmethod(lambda xp, x, lam: xp.abs(x) > lam)
+
+
 def _float(x, name):
     return O.to_float(O.as_tensor(x, name))
 
@@ -206,3 +218,40 @@ def prelu(input, weight):
     return O.where(x > 0, x, w * x)
 
 
+
+
+def hardshrink(input, lambd: float = 0.5):
+    """x where |x| > lambd, else 0."""
+    return Hardshrink.apply(_float(input, "hardshrink"), float(lambd))
+
+
+def softshrink(input, lambd: float = 0.5):
+    """x − lambd above lambd, x + lambd below −lambd, else 0."""
+    if lambd < 0:
+        raise ValueError(f"softshrink: lambda must be greater or equal to 0, but found to be {lambd}.")
+    return Softshrink.apply(_float(input, "softshrink"), float(lambd))
+
+
+def rrelu(input, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False, inplace: bool = False):
+    """Randomised leaky ReLU: in training each negative element gets its own slope drawn from
+    U(lower, upper); in evaluation the slope is (lower + upper)/2."""
+    x = _float(input, "rrelu")
+    if not training:
+        return leaky_relu(x, (lower + upper) / 2)
+    slopes = backend.rng(x.device).uniform(lower, upper, size=x.shape).astype(x.dtype)
+    return x * O.where(x >= 0, 1.0, Tensor._wrap(slopes))
+
+
+def gumbel_softmax(logits, tau: float = 1.0, hard: bool = False, eps: float = 1e-10, dim: int = -1):
+    """softmax((logits + g)/tau) with g ~ Gumbel(0, 1); ``hard`` returns the one-hot argmax in
+    the forward pass with the soft sample's gradient (straight-through)."""
+    x = _float(logits, "gumbel_softmax")
+    g = -np.log(backend.rng(x.device).exponential(1.0, size=x.shape)).astype(x.dtype)
+    y = O.softmax((x + Tensor._wrap(g)) / tau, dim)
+    if not hard:
+        return y
+    xp = xp_of(y.data)
+    idx = y.data.argmax(axis=dim)
+    hard_arr = xp.zeros_like(y.data)
+    xp.put_along_axis(hard_arr, xp.expand_dims(idx, dim), 1, axis=dim)
+    return Tensor._wrap(hard_arr) - y.detach() + y

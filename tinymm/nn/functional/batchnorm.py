@@ -14,6 +14,7 @@ import numpy as np
 
 from tinymm.autograd import Function
 from tinymm.ops import as_tensor
+from tinymm.ops._util import xp_of
 from tinymm.tensor import Tensor
 
 from tinymm.nn.functional._checks import ShapeError, check_same_device, check_same_dtype
@@ -88,3 +89,38 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         None if running_var is None else running_var.data,
         bool(training), float(momentum), float(eps),
     )
+
+
+def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None, use_input_stats: bool = True,
+                  momentum: float = 0.1, eps: float = 1e-5):
+    """Normalise each (sample, channel) plane of (N, C, *) over its spatial positions.
+
+    As PyTorch computes it: a batch norm of the input seen as (1, N·C, *), so the batch-norm
+    kernel does the work; the running statistics, when given, are updated with the mean over
+    the samples of each channel's instance statistics. ``use_input_stats=False`` normalises
+    with the running statistics instead (a plain eval-mode batch norm)."""
+    fn = "instance_norm"
+    x = as_tensor(input, fn)
+    if x.ndim < 3:
+        raise ShapeError(f"{fn}: expected an input of at least 3 dims (N, C, *), got shape {tuple(x.shape)}")
+    N, C = x.shape[0], x.shape[1]
+    if not use_input_stats:
+        return batch_norm(x, running_mean, running_var, weight, bias, False, momentum, eps)
+    for name, t in dict(weight=weight, bias=bias, running_mean=running_mean, running_var=running_var).items():
+        if t is not None and tuple(t.shape) != (C,):
+            raise ShapeError(f"{fn}: {name} has shape {tuple(t.shape)}, expected ({C},) for an input of shape "
+                             f"{tuple(x.shape)} ({C} channels)")
+    if int(np.prod(x.shape[2:])) <= 1:
+        raise ShapeError(f"{fn}: Expected more than 1 spatial element when training, got input of shape "
+                         f"{tuple(x.shape)}")
+    rm = rv = None
+    if running_mean is not None:
+        xp = xp_of(running_mean.data)
+        rm, rv = Tensor(xp.tile(running_mean.data, N)), Tensor(xp.tile(running_var.data, N))
+    w = None if weight is None else weight.repeat(N)
+    b = None if bias is None else bias.repeat(N)
+    y = batch_norm(x.reshape((1, N * C) + tuple(x.shape[2:])), rm, rv, w, b, True, momentum, eps)
+    if rm is not None:
+        running_mean.data[...] = rm.data.reshape(N, C).mean(axis=0)
+        running_var.data[...] = rv.data.reshape(N, C).mean(axis=0)
+    return y.reshape(x.shape)

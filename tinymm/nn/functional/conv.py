@@ -12,7 +12,8 @@ import numbers
 
 from tinymm.autograd import Function
 from tinymm.ops._util import xp_of
-from tinymm.ops import as_tensor
+from tinymm.ops import as_tensor, pad, stack
+from tinymm.tensor import Tensor
 
 from tinymm.nn.functional._checks import check_same_device, check_same_dtype
 
@@ -156,3 +157,249 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     an even kernel's extra row and column go at the bottom and right, as in PyTorch).
     Returns (B, out_channels, H_out, W_out)."""
     return _conv("conv2d", 2, input, weight, bias, stride, padding, dilation, groups)
+
+
+# ----------------------------------------------------------------------------- transposed convolution
+
+
+class ConvTransposeFn(Function):
+    """y = conv_transpose2d(x, w) + bias through ``tinymm.kernels.conv``: the transposed
+    convolution is the input-gradient of the convolution with the same weight and geometry,
+    so forward is the kernels' backward (input only), and backward is
+    dx = conv2d(dy, w) (the kernels' forward), dw = the kernels' weight-gradient with dy in
+    the convolution's input role and x in its output-gradient role, db = Σ dy.
+
+    ``geometry`` is the convolution's (stride, padding, dilation, groups); ``y4_shape`` the
+    4-D output. Saves x and w (C-contiguous 4-D views).
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, geometry, x4_shape, w4_shape, y4_shape, out_shape):
+        from tinymm.kernels import conv as K
+
+        xp = xp_of(x)
+        x4 = xp.ascontiguousarray(x).reshape(x4_shape)
+        w4 = xp.ascontiguousarray(weight).reshape(w4_shape)
+        # the convolution's input is only a shape here (its values feed the weight gradient only)
+        shape_only = xp.empty(y4_shape, x.dtype)
+        y, _, _ = K.backward(shape_only, w4, x4, *geometry, has_bias=False, need_input=True, need_weight=False)
+        if bias is not None:
+            y += bias.reshape(1, -1, 1, 1)
+        ctx.save_for_backward(x4, w4)
+        ctx.meta = (geometry, x.shape, weight.shape, bias is not None, y4_shape)
+        return y.reshape(out_shape)
+
+    @staticmethod
+    def backward(ctx, g):
+        from tinymm.kernels import conv as K
+
+        x4, w4 = ctx.saved_arrays
+        geometry, x_shape, w_shape, has_bias, y4_shape = ctx.meta
+        need_x, need_w, need_b = (list(ctx.needs_input_grad) + [False] * 3)[:3]
+        g4 = xp_of(g).ascontiguousarray(g).reshape(y4_shape)
+        dx = K.forward(g4, w4, None, *geometry).reshape(x_shape) if need_x else None
+        dw = None
+        if need_w:
+            _, dw, _ = K.backward(g4, w4, x4, *geometry, has_bias=False, need_input=False, need_weight=True)
+            dw = dw.reshape(w_shape)
+        db = g4.sum(axis=(0, 2, 3)) if (has_bias and need_b) else None
+        return dx, dw, db
+
+
+def _conv_transpose(fn, n, input, weight, bias, stride, padding, output_padding, groups, dilation):
+    x, w = as_tensor(input, fn), as_tensor(weight, fn)
+    b = None if bias is None else as_tensor(bias, fn)
+    layout = "(B, C, L)" if n == 1 else "(B, C, H, W)"
+    if x.ndim not in (n + 1, n + 2):
+        raise ConvError(f"{fn}: expected a {n + 2}-D batched {layout} or {n + 1}-D unbatched input, "
+                        f"got {x.ndim}-D input of shape {x.shape}")
+    if w.ndim != n + 2:
+        raise ConvError(f"{fn}: weight must be {n + 2}-D (in_channels, out_channels / groups, "
+                        f"{'k' if n == 1 else 'kh, kw'}), got shape {w.shape}")
+    for name, t in (("input", x), ("weight", w), ("bias", b)):
+        if t is not None and t.dtype.kind != "f":
+            raise TypeError(f"{fn}: {name} must be floating (float32 or float64), got {t.dtype}")
+    check_same_device(fn, input=x, weight=w, bias=b)
+    check_same_dtype(fn, input=x, weight=w, bias=b)
+    if isinstance(groups, bool) or not isinstance(groups, numbers.Integral) or groups < 1:
+        raise ConvError(f"{fn}: groups must be a positive int, got {groups!r}")
+    unbatched = x.ndim == n + 1
+    batch_shape = (1,) + x.shape if unbatched else x.shape
+    B, C, spatial = batch_shape[0], batch_shape[1], batch_shape[2:]
+    Cin, Og, kernel = w.shape[0], w.shape[1], w.shape[2:]
+    if Cin != C:
+        raise ConvError(f"{fn}: input has {C} channels (shape {x.shape}), weight of shape {w.shape} expects {Cin}")
+    if Cin % groups:
+        raise ConvError(f"{fn}: weight has {Cin} input channels (shape {w.shape}), not divisible by groups={groups}")
+    O = Og * groups
+    if b is not None and b.shape != (O,):
+        raise ConvError(f"{fn}: bias has shape {b.shape}, expected ({O},) for weight of shape {w.shape} "
+                        f"with groups={groups}")
+    if any(k == 0 for k in kernel):
+        raise ConvError(f"{fn}: weight has an empty kernel (shape {w.shape})")
+    stride = _tuple(fn, "stride", stride, n, 1)
+    dilation = _tuple(fn, "dilation", dilation, n, 1)
+    pads = _tuple(fn, "padding", padding, n, 0)
+    out_pads = _tuple(fn, "output_padding", output_padding, n, 0)
+    for op, s, d in zip(out_pads, stride, dilation):
+        if op >= max(s, d):
+            raise ConvError(f"{fn}: output padding must be smaller than either stride or dilation, got "
+                            f"output_padding={out_pads}, stride={stride}, dilation={dilation}")
+    out_spatial = tuple((L - 1) * s - 2 * p + d * (k - 1) + op + 1
+                        for L, s, p, d, k, op in zip(spatial, stride, pads, dilation, kernel, out_pads))
+    if any(o <= 0 for o in out_spatial):
+        raise ConvError(f"{fn}: the output would have size {out_spatial} (input {x.shape}, weight {w.shape}, "
+                        f"stride {stride}, padding {pads}); it must be positive")
+    # The convolution this is the input-gradient of pads (p, p - op + r) with r in [0, s):
+    # then its output is exactly the transposed input, and every tap lands inside the pads.
+    conv_pads = []
+    for p, op, s in zip(pads, out_pads, stride):
+        r = max(0, op - p)
+        if r > s - 1:
+            raise ConvError(f"{fn}: output_padding={out_pads} larger than padding + stride - 1 is not "
+                            f"supported (padding={pads}, stride={stride})")
+        conv_pads.append((p, p - op + r))
+    out_shape = ((B,) if not unbatched else ()) + (O,) + out_spatial
+    if n == 1:
+        x4_shape, w4_shape, y4_shape = (B, C, 1) + spatial, (Cin, Og, 1) + kernel, (B, O, 1) + out_spatial
+        geometry = ((1, stride[0]), ((0, 0), conv_pads[0]), (1, dilation[0]), int(groups))
+    else:
+        x4_shape, w4_shape, y4_shape = (B, C) + spatial, w.shape, (B, O) + out_spatial
+        geometry = (stride, tuple(conv_pads), dilation, int(groups))
+    return ConvTransposeFn.apply(x, w, b, geometry, x4_shape, w4_shape, y4_shape, out_shape)
+
+
+def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """Transposed 1-D convolution ("deconvolution") of (B, C_in, L) or (C_in, L) input.
+
+    weight (in_channels, out_channels / groups, k), bias (out_channels,) or None.
+    L_out = (L − 1)·stride − 2·padding + dilation·(k − 1) + output_padding + 1."""
+    return _conv_transpose("conv_transpose1d", 1, input, weight, bias, stride, padding, output_padding, groups,
+                           dilation)
+
+
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """Transposed 2-D convolution of (B, C_in, H, W) or (C_in, H, W) input: the gradient of
+    ``conv2d`` with respect to its input. weight (in_channels, out_channels / groups, kh, kw);
+    H_out = (H − 1)·stride − 2·padding + dilation·(kh − 1) + output_padding + 1, W likewise."""
+    return _conv_transpose("conv_transpose2d", 2, input, weight, bias, stride, padding, output_padding, groups,
+                           dilation)
+
+
+# ----------------------------------------------------------------------------- 3-D convolution
+
+
+def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """3-D convolution of (B, C, D, H, W) or unbatched (C, D, H, W) input; weight
+    (out_channels, in_channels / groups, kd, kh, kw).
+
+    Built on ``conv2d`` (no kernel of its own): for each depth tap i, the input planes that
+    tap reads for every output depth are batched into one conv2d with the weight's i-th
+    (kh, kw) slice, and the kd results are summed. Autograd comes with those ops."""
+    fn = "conv3d"
+    x, w = as_tensor(input, fn), as_tensor(weight, fn)
+    if x.ndim not in (4, 5):
+        raise ConvError(f"{fn}: expected a 5-D batched (B, C, D, H, W) or 4-D unbatched input, got {x.ndim}-D input "
+                        f"of shape {x.shape}")
+    if w.ndim != 5:
+        raise ConvError(f"{fn}: weight must be 5-D (out_channels, in_channels / groups, kd, kh, kw), got shape {w.shape}")
+    unbatched = x.ndim == 4
+    if unbatched:
+        x = x.reshape(1, *x.shape)
+    B, C, D, H, W = x.shape
+    O, Cg, kd, kh, kw = w.shape
+    if isinstance(groups, bool) or not isinstance(groups, numbers.Integral) or groups < 1:
+        raise ConvError(f"{fn}: groups must be a positive int, got {groups!r}")
+    if Cg * groups != C:
+        raise ConvError(f"{fn}: input has {C} channels (shape {x.shape}), weight of shape {w.shape} with groups={groups} "
+                        f"expects {Cg * groups}")
+    stride = _tuple(fn, "stride", stride, 3, 1)
+    dilation = _tuple(fn, "dilation", dilation, 3, 1)
+    pads = _padding(fn, padding, 3, (kd, kh, kw), stride, dilation)
+    (pd0, pd1), hw_pads = pads[0], pads[1:]
+    span = dilation[0] * (kd - 1) + 1
+    if D + pd0 + pd1 < span:
+        raise ConvError(f"{fn}: kernel of depth {kd} (dilated {span}) is larger than the padded input depth "
+                        f"{D + pd0 + pd1} (input shape {x.shape})")
+    Do = (D + pd0 + pd1 - span) // stride[0] + 1
+    if pd0 or pd1:
+        x = pad(x, (0, 0, 0, 0, pd0, pd1))
+    if hw_pads[0][0] != hw_pads[0][1] or hw_pads[1][0] != hw_pads[1][1]:
+        # an even kernel with padding="same": pad H and W here, asymmetric
+        x = pad(x, (hw_pads[1][0], hw_pads[1][1], hw_pads[0][0], hw_pads[0][1], 0, 0))
+        hw = (0, 0)
+    else:
+        hw = (hw_pads[0][0], hw_pads[1][0])
+    sd, dd = stride[0], dilation[0]
+    total = None
+    for i in range(kd):
+        planes = x[:, :, i * dd: i * dd + sd * (Do - 1) + 1: sd]  # (B, C, Do, H', W')
+        planes = planes.permute(0, 2, 1, 3, 4).reshape(B * Do, C, *planes.shape[3:])
+        y = conv2d(planes, w[:, :, i], None, stride[1:], hw, dilation[1:], groups)  # (B·Do, O, Ho, Wo)
+        total = y if total is None else total + y
+    out = total.reshape(B, Do, O, *total.shape[2:]).permute(0, 2, 1, 3, 4)
+    if bias is not None:
+        b = as_tensor(bias, fn)
+        if b.shape != (O,):
+            raise ConvError(f"{fn}: bias has shape {b.shape}, expected ({O},) for weight of shape {w.shape}")
+        out = out + b.reshape(1, O, 1, 1, 1)
+    return out.reshape(*out.shape[1:]) if unbatched else out
+
+
+def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """Transposed 3-D convolution of (B, C_in, D, H, W) or (C_in, D, H, W) input; weight
+    (in_channels, out_channels / groups, kd, kh, kw).
+
+    Built on ``conv_transpose2d``: each depth tap i spreads every input depth slice z to output
+    depth z·stride + i·dilation − padding, so each output depth is a sum of a few 2-D
+    transposed convolutions of slices (one batched call per tap)."""
+    fn = "conv_transpose3d"
+    x, w = as_tensor(input, fn), as_tensor(weight, fn)
+    if x.ndim not in (4, 5):
+        raise ConvError(f"{fn}: expected a 5-D batched (B, C, D, H, W) or 4-D unbatched input, got {x.ndim}-D input "
+                        f"of shape {x.shape}")
+    if w.ndim != 5:
+        raise ConvError(f"{fn}: weight must be 5-D (in_channels, out_channels / groups, kd, kh, kw), got shape "
+                        f"{w.shape}")
+    unbatched = x.ndim == 4
+    if unbatched:
+        x = x.reshape(1, *x.shape)
+    B, C, D = x.shape[:3]
+    if w.shape[0] != C:
+        raise ConvError(f"{fn}: input has {C} channels (shape {x.shape}), weight of shape {w.shape} expects {w.shape[0]}")
+    kd = w.shape[2]
+    stride = _tuple(fn, "stride", stride, 3, 1)
+    dilation = _tuple(fn, "dilation", dilation, 3, 1)
+    pads = _tuple(fn, "padding", padding, 3, 0)
+    out_pads = _tuple(fn, "output_padding", output_padding, 3, 0)
+    if any(op >= max(s, d) for op, s, d in zip(out_pads, stride, dilation)):
+        raise ConvError(f"{fn}: output padding must be smaller than either stride or dilation, got "
+                        f"output_padding={out_pads}, stride={stride}, dilation={dilation}")
+    Do = (D - 1) * stride[0] - 2 * pads[0] + dilation[0] * (kd - 1) + out_pads[0] + 1
+    if Do <= 0:
+        raise ConvError(f"{fn}: the output would have depth {Do} (input {x.shape}, weight {w.shape}); it must be positive")
+    planes = x.permute(0, 2, 1, 3, 4).reshape(B * D, C, *x.shape[3:])
+    per_tap = []
+    for i in range(kd):
+        y = conv_transpose2d(planes, w[:, :, i], None, stride[1:], pads[1:], out_pads[1:], groups, dilation[1:])
+        per_tap.append(y.reshape(B, D, *y.shape[1:]))  # (B, D, O, Ho, Wo)
+    O, Ho, Wo = per_tap[0].shape[2:]
+    xp = xp_of(x.data)
+    zero = Tensor._wrap(xp.zeros((B, O, Ho, Wo), x.dtype))
+    slices = []
+    for od in range(Do):
+        total = None
+        for i in range(kd):
+            z, rem = divmod(od + pads[0] - i * dilation[0], stride[0])
+            if rem == 0 and 0 <= z < D:
+                term = per_tap[i][:, z]
+                total = term if total is None else total + term
+        slices.append(zero if total is None else total)
+    out = stack(slices, 2)
+    if bias is not None:
+        b = as_tensor(bias, fn)
+        if b.shape != (O,):
+            raise ConvError(f"{fn}: bias has shape {b.shape}, expected ({O},) for weight of shape {w.shape} with "
+                            f"groups={groups}")
+        out = out + b.reshape(1, O, 1, 1, 1)
+    return out.reshape(*out.shape[1:]) if unbatched else out

@@ -1,6 +1,8 @@
-"""Floor 4: ``linear`` (one fused GEMM), ``dropout`` and ``embedding``."""
+"""Floor 4: ``linear`` (one fused GEMM), ``dropout`` (and its channel and alpha forms),
+``embedding`` and ``bilinear``."""
 from __future__ import annotations
 
+import numpy as np
 
 from tinymm import backend
 from tinymm.autograd import Function
@@ -8,8 +10,10 @@ from tinymm.ops._util import xp_of
 from tinymm.ops.convert import as_tensor
 from tinymm.ops._util import DTypeError
 from tinymm.ops.index import add_at
+from tinymm.ops import stack
+from tinymm.tensor import Tensor
 
-from tinymm.nn.functional._checks import check_same_device, check_same_dtype
+from tinymm.nn.functional._checks import ShapeError, check_same_device, check_same_dtype
 
 
 # ----------------------------------------------------------------------------- linear
@@ -134,3 +138,208 @@ def embedding(input, weight, padding_idx=None):
     return EmbeddingFn.apply(w, idx.data, padding_idx)
 
 
+
+
+# ----------------------------------------------------------------------------- channel and alpha dropout
+
+
+def _keep_mask(x, shape, p):
+    """A 0/1 array of ``shape`` (broadcastable to x), 1 with probability 1 − p, on x's device."""
+    return (backend.rng(x.device).random(shape) >= p).astype(x.dtype)
+
+
+def _check_dropout(fn, x, p):
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"{fn}: dropout probability has to be between 0 and 1, but got {p}")
+    if x.dtype.kind != "f":
+        raise DTypeError(f"{fn}: needs a floating tensor, got {x.dtype}")
+
+
+def _feature_mask_shape(fn, x, spatial):
+    """The mask shape that zeroes whole channels of a batched (N, C, *spatial) or unbatched
+    (C, *spatial) input."""
+    if x.ndim not in (spatial + 1, spatial + 2):
+        raise ShapeError(f"{fn}: Expected {spatial + 1}D or {spatial + 2}D input, but received a {x.ndim}D input "
+                         f"of shape {tuple(x.shape)}")
+    lead = 2 if x.ndim == spatial + 2 else 1
+    return tuple(x.shape[:lead]) + (1,) * spatial
+
+
+def _feature_dropout(fn, input, p, training, spatial):
+    x = as_tensor(input, fn)
+    _check_dropout(fn, x, p)
+    shape = _feature_mask_shape(fn, x, spatial)
+    if not training or p == 0.0:
+        return x
+    if p == 1.0:
+        return x * 0.0
+    return x * Tensor._wrap(_keep_mask(x, shape, p) * x.dtype.type(1.0 / (1.0 - p)))
+
+
+def dropout1d(input, p: float = 0.5, training: bool = True, inplace: bool = False):
+    """Zero whole channels of (N, C, L) or (C, L) with probability p, scale the rest by 1/(1−p)."""
+    return _feature_dropout("dropout1d", input, p, training, 1)
+
+
+def dropout2d(input, p: float = 0.5, training: bool = True, inplace: bool = False):
+    """Zero whole channels of (N, C, H, W) or (C, H, W) with probability p, scale the rest by 1/(1−p)."""
+    return _feature_dropout("dropout2d", input, p, training, 2)
+
+
+def dropout3d(input, p: float = 0.5, training: bool = True, inplace: bool = False):
+    """Zero whole channels of (N, C, D, H, W) or (C, D, H, W) with probability p."""
+    return _feature_dropout("dropout3d", input, p, training, 3)
+
+
+_ALPHA_PRIME = 1.7580993408473766  # SELU's scale · alpha: the value SELU saturates to, negated
+
+
+def _alpha_dropout(fn, input, p, training, mask_shape):
+    """Dropped entries become SELU's saturation value −α′, then an affine map a·x + b keeps
+    the mean and variance of a SELU-normalised input: a = ((1 − p)(1 + p·α′²))^−½."""
+    x = as_tensor(input, fn)
+    _check_dropout(fn, x, p)
+    if not training or p == 0.0:
+        return x
+    if p == 1.0:
+        return x * 0.0
+    shape = mask_shape(x)
+    keep = _keep_mask(x, shape, p)
+    a = 1.0 / np.sqrt((_ALPHA_PRIME ** 2 * p + 1) * (1 - p))
+    b = ((keep - 1) * _ALPHA_PRIME * a + _ALPHA_PRIME * a * p).astype(x.dtype)
+    return x * Tensor._wrap((keep * a).astype(x.dtype)) + Tensor._wrap(b)
+
+
+def alpha_dropout(input, p: float = 0.5, training: bool = False, inplace: bool = False):
+    """Dropout for SELU networks (keeps zero mean and unit variance); off unless ``training``."""
+    return _alpha_dropout("alpha_dropout", input, p, training, lambda x: tuple(x.shape))
+
+
+def feature_alpha_dropout(input, p: float = 0.5, training: bool = False, inplace: bool = False):
+    """``alpha_dropout`` of whole channels of (N, C, *)."""
+    return _alpha_dropout("feature_alpha_dropout", input, p, training,
+                          lambda x: tuple(x.shape[:2]) + (1,) * (x.ndim - 2))
+
+
+# ----------------------------------------------------------------------------- bilinear
+
+
+def bilinear(input1, input2, weight, bias=None):
+    """y_o = Σ_ij x1_i · W_oij · x2_j + b_o over inputs (..., in1) and (..., in2) with the same
+    leading dims; weight (out, in1, in2). Computed as one GEMM x1 · W (in1, out·in2) then a
+    product-sum with x2, so autograd needs nothing of its own."""
+    fn = "bilinear"
+    x1, x2, w = as_tensor(input1, fn), as_tensor(input2, fn), as_tensor(weight, fn)
+    if w.ndim != 3:
+        raise ShapeError(f"{fn}: weight must be 3-D (out_features, in1_features, in2_features), got shape {tuple(w.shape)}")
+    O, I1, I2 = w.shape
+    if x1.ndim == 0 or x1.shape[-1] != I1:
+        raise ShapeError(f"{fn}: input1 has shape {tuple(x1.shape)}, expected (..., {I1}) for weight of shape {tuple(w.shape)}")
+    if x2.ndim == 0 or x2.shape[-1] != I2:
+        raise ShapeError(f"{fn}: input2 has shape {tuple(x2.shape)}, expected (..., {I2}) for weight of shape {tuple(w.shape)}")
+    if x1.shape[:-1] != x2.shape[:-1]:
+        raise ShapeError(f"{fn}: input1 {tuple(x1.shape)} and input2 {tuple(x2.shape)} must have the same leading dims")
+    if bias is not None:
+        bias = as_tensor(bias, fn)
+        if tuple(bias.shape) != (O,):
+            raise ShapeError(f"{fn}: bias has shape {tuple(bias.shape)}, expected ({O},)")
+    check_same_device(fn, input1=x1, input2=x2, weight=w, bias=bias)
+    check_same_dtype(fn, input1=x1, input2=x2, weight=w, bias=bias)
+    lead = tuple(x1.shape[:-1])
+    t = x1.reshape(-1, I1) @ w.permute(1, 0, 2).reshape(I1, O * I2)  # (rows, O·in2)
+    y = (t.reshape(-1, O, I2) * x2.reshape(-1, 1, I2)).sum(dim=-1)  # (rows, O)
+    if bias is not None:
+        y = y + bias
+    return y.reshape(lead + (O,))
+
+
+# ----------------------------------------------------------------------------- embedding bag
+
+
+def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type: float = 2, scale_grad_by_freq: bool = False,
+                  mode: str = "mean", sparse: bool = False, per_sample_weights=None,
+                  include_last_offset: bool = False, padding_idx=None):
+    """Sums, means or maxima of bags of embedding rows, without the (bags, n, dim) tensor.
+
+    ``input`` (B, n) is B bags of n indices; or 1-D indices with ``offsets`` (B,) marking where
+    each bag starts (``include_last_offset``: B + 1 offsets, the last one the end). Entries
+    equal to ``padding_idx`` are left out (a mean counts only the rest); an empty bag gives
+    zeros. ``per_sample_weights`` (same shape as ``input``) scale each row, ``mode='sum'``
+    only. ``sparse`` changes nothing here (gradients are dense)."""
+    fn = "embedding_bag"
+    idx, w = as_tensor(input, fn), as_tensor(weight, fn)
+    if mode not in ("sum", "mean", "max"):
+        raise ValueError(f"{fn}: mode has to be one of sum, mean or max, got {mode!r}")
+    if max_norm is not None or scale_grad_by_freq:
+        raise NotImplementedError(f"{fn}: max_norm and scale_grad_by_freq are not supported")
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"{fn}: input must hold integer indices, got {idx.dtype}")
+    if w.ndim != 2:
+        raise ShapeError(f"{fn}: weight must be 2-D (num_embeddings, embedding_dim), got shape {tuple(w.shape)}")
+    xp = xp_of(idx.data)
+    flat = idx.data
+    if idx.ndim == 2:
+        if offsets is not None:
+            raise ValueError(f"{fn}: if input is 2D, then offsets has to be None, as input is treated as a mini-batch "
+                             f"of fixed length sequences")
+        B, n = idx.shape
+        starts = xp.arange(B, dtype=np.int64) * n
+        flat = flat.reshape(-1)
+    elif idx.ndim == 1:
+        if offsets is None:
+            raise ValueError(f"{fn}: offsets has to be a 1D Tensor but got None")
+        starts = as_tensor(offsets, fn).data.astype(np.int64).reshape(-1)
+        if include_last_offset:
+            starts = starts[:-1]
+        if starts.size and (int(starts[0]) != 0 or (starts[1:] < starts[:-1]).any()):
+            raise ValueError(f"{fn}: offsets must start at 0 and not decrease, got {offsets}")
+        B = starts.shape[0]
+    else:
+        raise ShapeError(f"{fn}: input has to be 1D or 2D Tensor, but got Tensor of dimension {idx.ndim}")
+    psw = None
+    if per_sample_weights is not None:
+        if mode != "sum":
+            raise NotImplementedError(f"{fn}: per_sample_weights was not None. per_sample_weights is only supported "
+                                      f"for mode='sum' (got mode='{mode}'). Please open a feature request on GitHub.")
+        psw = as_tensor(per_sample_weights, fn)
+        if tuple(psw.shape) != tuple(idx.shape):
+            raise ShapeError(f"{fn}: per_sample_weights has shape {tuple(psw.shape)}, expected the input's "
+                             f"{tuple(idx.shape)}")
+        psw = psw.reshape(-1)
+    total = flat.shape[0]
+    # bag id of every index (offsets may repeat: empty bags)
+    bag = xp.zeros(total, np.int64)
+    if total and B:
+        inner = starts[1:]
+        xp.add.at(bag, inner[inner < total], 1)
+        bag = xp.cumsum(bag)
+    keep = xp.ones(total, bool)
+    if padding_idx is not None:
+        pad = padding_idx % w.shape[0]
+        keep = flat != pad
+    rows = embedding(Tensor._wrap(flat), w, padding_idx)  # (total, D)
+    if psw is not None:
+        rows = rows * psw.reshape(-1, 1)
+    D = w.shape[1]
+    if mode == "max":
+        out = []
+        ends = list(starts[1:].tolist()) + [total]
+        for s, e in zip(starts.tolist(), ends):
+            sel = xp.nonzero(keep[s:e])[0] + s
+            out.append(rows[sel].amax(dim=0) if sel.size else Tensor._wrap(xp.zeros(D, w.dtype)))
+        return _stack_rows(out, D, w)
+    scatter_idx = Tensor._wrap(xp.ascontiguousarray(xp.broadcast_to(bag[keep][:, None], (int(keep.sum()), D))))
+    kept_rows = rows if bool(keep.all()) else rows[Tensor._wrap(xp.nonzero(keep)[0])]
+    sums = Tensor._wrap(xp.zeros((B, D), w.dtype)).scatter_add(0, scatter_idx, kept_rows)
+    if mode == "sum":
+        return sums
+    counts = xp.zeros(B, w.dtype)
+    xp.add.at(counts, bag[keep], 1)
+    return sums / Tensor._wrap(xp.maximum(counts, 1).reshape(-1, 1))
+
+
+def _stack_rows(rows, D, w):
+    """(B, D) from B one-row tensors (an empty list gives an empty (0, D))."""
+    if not rows:
+        return Tensor._wrap(xp_of(w.data).zeros((0, D), w.dtype))
+    return stack(rows, 0)

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from tinymm import backend
 from tinymm.autograd import Function
 from tinymm import ops as O
 from tinymm.ops import DTypeError, ShapeError, check_pair, contiguous
 from tinymm.ops._util import xp_of
 from tinymm.tensor import Tensor
+
+from tinymm.nn.functional.activations import logsigmoid, softplus
+from tinymm.nn.functional.norm import pairwise_distance
 
 _REDUCTIONS = ("none", "mean", "sum")
 _KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))  # what the fused kernels take
@@ -322,3 +326,437 @@ def l1_loss(input, target, reduction: str = "mean"):
     if x.shape != t.shape:
         raise ValueError(f"l1_loss: input has shape {x.shape}, target {t.shape}")
     return _reduce((x - t).abs(), reduction)
+
+
+# ----------------------------------------------------------------------------- more losses
+#
+# Composed from Tensor ops (autograd comes with them). Each follows PyTorch's formula and
+# reduction; the legacy ``size_average`` / ``reduce`` arguments are accepted where PyTorch's
+# signature has them and mapped to ``reduction`` as PyTorch maps them.
+
+
+def legacy_reduction(size_average, reduce, reduction):
+    if size_average is None and reduce is None:
+        return reduction
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    return "none" if not reduce else ("mean" if size_average else "sum")
+
+
+def _same_shape(fn, input, target, reduction, names=("input", "target")):
+    """The two tensors (target cast to input's float dtype), checked to have one shape."""
+    _check_reduction(fn, reduction)
+    x, t = O.as_tensor(input, fn), O.as_tensor(target, fn)
+    if x.shape != t.shape:
+        raise ShapeError(f"{fn}: {names[1]} has shape {tuple(t.shape)}, {names[0]} {tuple(x.shape)}; they must match")
+    if x.dtype.kind != "f":
+        raise DTypeError(f"{fn}: {names[0]} must be floating, got {x.dtype}")
+    if t.dtype.kind != "f":
+        t = O.cast(t, x.dtype)
+    return check_pair(fn, x, t)
+
+
+def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction: str = "mean", beta: float = 1.0):
+    """0.5·d²/beta where |d| < beta, else |d| − 0.5·beta (d = input − target); beta = 0 is L1."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    if beta < 0:
+        raise ValueError(f"smooth_l1_loss: beta must be >= 0, got {beta}")
+    x, t = _same_shape("smooth_l1_loss", input, target, reduction)
+    a = (x - t).abs()
+    if beta == 0:
+        return _reduce(a, reduction)
+    return _reduce(O.where(a < beta, a * a * (0.5 / beta), a - 0.5 * beta), reduction)
+
+
+def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0, weight=None):
+    """0.5·d² where |d| < delta, else delta·(|d| − 0.5·delta): smooth_l1 scaled by delta."""
+    if delta <= 0:
+        raise ValueError(f"huber_loss: delta must be > 0, got {delta}")
+    x, t = _same_shape("huber_loss", input, target, reduction)
+    a = (x - t).abs()
+    loss = O.where(a < delta, a * a * 0.5, (a - 0.5 * delta) * delta)
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+def kl_div(input, target, size_average=None, reduce=None, reduction: str = "mean", log_target: bool = False):
+    """Pointwise KL term target·(log target − input) with ``input`` log-probabilities
+    (``log_target``: target given as log-probabilities, exp(t)·(t − input)); a zero target
+    contributes 0. ``reduction='batchmean'`` divides the sum by the batch size (the true KL
+    divergence); ``'mean'`` averages over every element, as PyTorch does."""
+    fn = "kl_div"
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    if reduction not in _REDUCTIONS + ("batchmean",):
+        raise ValueError(f"{fn}: reduction must be one of {_REDUCTIONS + ('batchmean',)}, got {reduction!r}")
+    x, t = _same_shape(fn, input, target, "none")
+    if log_target:
+        loss = O.exp(t) * (t - x)
+    else:
+        pos = t > 0
+        safe = O.where(pos, t, 1.0)
+        loss = O.where(pos, t * O.log(safe), 0.0) - t * x
+    if reduction == "batchmean":
+        return loss.sum() / (x.shape[0] if x.ndim else 1)
+    return _reduce(loss, reduction)
+
+
+def _margin_target(fn, target, like):
+    t = O.as_tensor(target, fn)
+    if t.dtype.kind != "f":
+        t = O.cast(t, like.dtype)
+    return t
+
+
+def margin_ranking_loss(input1, input2, target, margin: float = 0.0, size_average=None, reduce=None,
+                        reduction: str = "mean"):
+    """max(0, −y·(x1 − x2) + margin) with y = 1 (x1 should rank higher) or −1."""
+    fn = "margin_ranking_loss"
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    _check_reduction(fn, reduction)
+    x1, x2 = O.as_tensor(input1, fn), O.as_tensor(input2, fn)
+    y = _margin_target(fn, target, x1)
+    if not (x1.shape == x2.shape == y.shape):
+        raise ShapeError(f"{fn}: input1 {tuple(x1.shape)}, input2 {tuple(x2.shape)} and target {tuple(y.shape)} "
+                         f"must have the same shape")
+    return _reduce(O.clamp(-y * (x1 - x2) + margin, min=0.0), reduction)
+
+
+def triplet_margin_loss(anchor, positive, negative, margin: float = 1.0, p: float = 2, eps: float = 1e-6,
+                        swap: bool = False, size_average=None, reduce=None, reduction: str = "mean"):
+    """max(d(a, p) − d(a, n) + margin, 0) with d the p-norm ``pairwise_distance``; ``swap``
+    uses min(d(a, n), d(p, n)) as the negative distance."""
+    fn = "triplet_margin_loss"
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    _check_reduction(fn, reduction)
+    a, pos, neg = (O.as_tensor(v, fn) for v in (anchor, positive, negative))
+    if not (a.ndim == pos.ndim == neg.ndim) or a.ndim not in (1, 2):
+        raise ShapeError(f"{fn}: anchor {tuple(a.shape)}, positive {tuple(pos.shape)} and negative "
+                         f"{tuple(neg.shape)} must all be 1-D (D,) or all 2-D (N, D)")
+    d_ap = pairwise_distance(a, pos, p, eps)
+    d_an = pairwise_distance(a, neg, p, eps)
+    if swap:
+        d_an = O.minimum(d_an, pairwise_distance(pos, neg, p, eps))
+    return _reduce(O.clamp(d_ap - d_an + margin, min=0.0), reduction)
+
+
+def cosine_embedding_loss(input1, input2, target, margin: float = 0.0, size_average=None, reduce=None,
+                          reduction: str = "mean"):
+    """1 − cos(x1, x2) where y = 1, max(0, cos(x1, x2) − margin) where y = −1; inputs (N, D) or (D,)."""
+    fn = "cosine_embedding_loss"
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    _check_reduction(fn, reduction)
+    x1, x2 = O.as_tensor(input1, fn), O.as_tensor(input2, fn)
+    y = O.as_tensor(target, fn)
+    if x1.shape != x2.shape or x1.ndim not in (1, 2):
+        raise ShapeError(f"{fn}: input1 {tuple(x1.shape)} and input2 {tuple(x2.shape)} must have the same shape, "
+                         f"(N, D) or (D,)")
+    if tuple(y.shape) != tuple(x1.shape[:-1]):
+        raise ShapeError(f"{fn}: target has shape {tuple(y.shape)}, expected {tuple(x1.shape[:-1])} for inputs of "
+                         f"shape {tuple(x1.shape)}")
+    eps = 1e-12  # PyTorch's EPSILON, added to each squared magnitude
+    cos = (x1 * x2).sum(dim=-1) / O.sqrt(((x1 * x1).sum(dim=-1) + eps) * ((x2 * x2).sum(dim=-1) + eps))
+    loss = O.where(y == 1, 1 - cos, 0.0) + O.where(y == -1, O.clamp(cos - margin, min=0.0), 0.0)
+    return _reduce(loss, reduction)
+
+
+def hinge_embedding_loss(input, target, margin: float = 1.0, size_average=None, reduce=None,
+                         reduction: str = "mean"):
+    """x where y = 1, max(0, margin − x) where y = −1."""
+    fn = "hinge_embedding_loss"
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    x, y = _same_shape(fn, input, target, reduction)
+    loss = O.where(y != 1, O.clamp(margin - x, min=0.0), 0.0) + O.where(y != -1, x, 0.0)
+    return _reduce(loss, reduction)
+
+
+def soft_margin_loss(input, target, size_average=None, reduce=None, reduction: str = "mean"):
+    """log(1 + exp(−y·x)), the two-class logistic loss with y in {1, −1}."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    x, y = _same_shape("soft_margin_loss", input, target, reduction)
+    return _reduce(softplus(-y * x, threshold=1e9), reduction)
+
+
+def multilabel_soft_margin_loss(input, target, weight=None, size_average=None, reduce=None,
+                                reduction: str = "mean"):
+    """Per sample: −mean_c [y_c·log σ(x_c) + (1 − y_c)·log σ(−x_c)]·weight_c over (N, C)."""
+    fn = "multilabel_soft_margin_loss"
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    x, y = _same_shape(fn, input, target, reduction)
+    if x.ndim not in (1, 2):
+        raise ShapeError(f"{fn}: expected (N, C) or (C,) input, got shape {tuple(x.shape)}")
+    loss = -(y * logsigmoid(x) + (1 - y) * logsigmoid(-x))
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss.sum(dim=-1) / x.shape[-1], reduction)
+
+
+def poisson_nll_loss(input, target, log_input: bool = True, full: bool = False, size_average=None,
+                     eps: float = 1e-8, reduce=None, reduction: str = "mean"):
+    """Poisson negative log-likelihood: exp(x) − t·x for log-rates x (``log_input``), else
+    x − t·log(x + eps); ``full`` adds Stirling's t·log t − t + ½·log(2πt) where t > 1."""
+    fn = "poisson_nll_loss"
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    _check_reduction(fn, reduction)
+    x, t = O.as_tensor(input, fn), O.as_tensor(target, fn)
+    if t.dtype.kind != "f":
+        t = O.cast(t, x.dtype)
+    try:
+        np.broadcast_shapes(x.shape, t.shape)
+    except ValueError:
+        raise ShapeError(f"{fn}: input {tuple(x.shape)} and target {tuple(t.shape)} do not broadcast") from None
+    loss = O.exp(x) - t * x if log_input else x - t * O.log(x + eps)
+    if full:
+        big = t > 1
+        ts = O.where(big, t, 2.0)
+        loss = loss + O.where(big, ts * O.log(ts) - ts + 0.5 * O.log(2 * np.pi * ts), 0.0)
+    return _reduce(loss, reduction)
+
+
+def gaussian_nll_loss(input, target, var, full: bool = False, eps: float = 1e-6, reduction: str = "mean"):
+    """½·(log max(var, eps) + (input − target)²/max(var, eps)) (+ ½·log 2π with ``full``).
+
+    ``var`` is shaped like ``input``, or like it with the last dim 1 or missing (one variance
+    per sample). As PyTorch, the clamp at eps is not differentiated: var's gradient passes as if
+    unclamped."""
+    fn = "gaussian_nll_loss"
+    _check_reduction(fn, reduction)
+    x, t = O.as_tensor(input, fn), O.as_tensor(target, fn)
+    v = var if isinstance(var, (int, float)) else O.as_tensor(var, fn)
+    if isinstance(v, (int, float)):
+        v = Tensor._wrap(xp_of(x.data).full(x.shape, v, dtype=x.dtype))
+    if v.shape != x.shape:
+        if x.ndim and v.shape == x.shape[:-1]:
+            v = O.unsqueeze(v, -1)
+        elif not (x.ndim and v.shape == x.shape[:-1] + (1,)):
+            raise ShapeError(f"{fn}: var has shape {tuple(v.shape)}, expected {tuple(x.shape)}, "
+                             f"{tuple(x.shape[:-1]) + (1,)} or {tuple(x.shape[:-1])} for input of shape {tuple(x.shape)}")
+    try:
+        np.broadcast_shapes(x.shape, t.shape)
+    except ValueError:
+        raise ShapeError(f"{fn}: input {tuple(x.shape)} and target {tuple(t.shape)} do not broadcast") from None
+    if v.data.size and float(v.data.min()) < 0:
+        raise ValueError(f"{fn}: var has negative entry/entries")
+    clamped = Tensor._wrap(xp_of(v.data).maximum(v.data, eps).astype(v.dtype))
+    v = v + (clamped - v.detach())  # the value clamped, the gradient straight through
+    loss = 0.5 * (O.log(v) + (x - t) * (x - t) / v)
+    if full:
+        loss = loss + 0.5 * float(np.log(2 * np.pi))
+    return _reduce(loss, reduction)
+
+
+def multi_margin_loss(input, target, p: int = 1, margin: float = 1.0, weight=None, size_average=None, reduce=None,
+                      reduction: str = "mean"):
+    """Multi-class hinge loss of (N, C) scores at class indices (N,):
+    Σ_{i≠y} max(0, margin − x_y + x_i)^p / C, times weight[y]."""
+    fn = "multi_margin_loss"
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    _check_reduction(fn, reduction)
+    if p not in (1, 2):
+        raise ValueError(f"{fn}: only p == 1 and p == 2 supported, got {p}")
+    x = O.as_tensor(input, fn)
+    t = O.as_tensor(target, fn)
+    squeeze = x.ndim == 1
+    if squeeze:
+        x, t = x.reshape(1, -1), t.reshape(1)
+    if x.ndim != 2 or t.dtype.kind not in "iu" or tuple(t.shape) != (x.shape[0],):
+        raise ShapeError(f"{fn}: expected (N, C) input and (N,) integer target, got input {tuple(x.shape)} and "
+                         f"target {tuple(t.shape)} of {t.dtype}")
+    C = x.shape[1]
+    if t.data.size and (int(t.data.min()) < 0 or int(t.data.max()) >= C):
+        raise TargetIndexError(f"{fn}: target values must be in [0, {C}), got [{int(t.data.min())}, {int(t.data.max())}]")
+    xp = xp_of(x.data)
+    idx = t.data.astype(np.int64).reshape(-1, 1)
+    xy = O.gather(x, 1, Tensor._wrap(idx))
+    m = O.clamp(x - xy + margin, min=0.0)
+    if p == 2:
+        m = m * m
+    not_target = xp.ones(x.shape, x.dtype)
+    xp.put_along_axis(not_target, idx, 0, axis=1)
+    m = m * Tensor._wrap(not_target)
+    if weight is not None:
+        w = O.as_tensor(weight, fn)
+        m = m * Tensor._wrap(w.data[idx[:, 0]].reshape(-1, 1).astype(x.dtype))
+    loss = m.sum(dim=1) / C
+    if squeeze and reduction == "none":
+        loss = loss.reshape(())
+    return _reduce(loss, reduction)
+
+
+# ----------------------------------------------------------------------------- CTC
+
+
+def _logsumexp3(a, b, c):
+    m = np.maximum(np.maximum(a, b), c)
+    safe = np.where(np.isfinite(m), m, 0.0)
+    with np.errstate(divide="ignore"):
+        return safe + np.log(np.exp(a - safe) + np.exp(b - safe) + np.exp(c - safe))
+
+
+def _ctc_one(lp, labels, blank):
+    """(nll, d nll / d lp) of one sequence: lp (T, C) float64 log-probabilities, labels (S,).
+
+    The forward (α) and backward (β) recursions over the blank-extended labels l′ in log
+    space; d nll / d lp[t, c] = −Σ_{s: l′_s = c} exp(α_t(s) + β_t(s) − lp[t, c] + nll),
+    the expected number of times frame t emits c (the true gradient, not PyTorch's
+    log-softmax-folded one; both give the same gradient for the logits before log_softmax)."""
+    T, C = lp.shape
+    ext = np.full(2 * len(labels) + 1, blank, np.int64)
+    ext[1::2] = labels
+    L = ext.shape[0]
+    em = lp[:, ext]  # (T, L)
+    skip = np.zeros(L, bool)
+    skip[2:] = (ext[2:] != blank) & (ext[2:] != ext[:-2])  # may jump s-2 → s
+    ninf = -np.inf
+    alpha = np.full((T, L), ninf)
+    alpha[0, 0] = em[0, 0]
+    if L > 1:
+        alpha[0, 1] = em[0, 1]
+    for t in range(1, T):
+        prev = alpha[t - 1]
+        one = np.concatenate([[ninf], prev[:-1]])
+        two = np.where(skip, np.concatenate([[ninf, ninf], prev[:-2]]), ninf)
+        alpha[t] = _logsumexp3(prev, one, two) + em[t]
+    end = alpha[T - 1, L - 1] if L == 1 else np.logaddexp(alpha[T - 1, L - 1], alpha[T - 1, L - 2])
+    nll = -end
+    if not np.isfinite(nll):
+        return np.inf, np.zeros_like(lp)
+    beta = np.full((T, L), ninf)
+    beta[T - 1, L - 1] = em[T - 1, L - 1]
+    if L > 1:
+        beta[T - 1, L - 2] = em[T - 1, L - 2]
+    skip_next = np.zeros(L, bool)
+    skip_next[:-2] = skip[2:]  # may jump s → s+2
+    for t in range(T - 2, -1, -1):
+        nxt = beta[t + 1]
+        one = np.concatenate([nxt[1:], [ninf]])
+        two = np.where(skip_next, np.concatenate([nxt[2:], [ninf, ninf]]), ninf)
+        beta[t] = _logsumexp3(nxt, one, two) + em[t]
+    occupancy = np.exp(alpha + beta - em + nll)  # (T, L): posterior of being at s at time t
+    grad = np.zeros_like(lp)
+    np.add.at(grad.T, ext, -occupancy.T)
+    return nll, grad
+
+
+class CTCLossFn(Function):
+    """Per-sequence CTC negative log-likelihoods (N,) of log_probs (T, N, C). Computed on the
+    host in float64 (the recursions are sequential in time); saves the gradient."""
+
+    @staticmethod
+    def forward(ctx, log_probs, targets, input_lengths, target_lengths, blank, zero_infinity):
+        device = backend.device_of(log_probs)
+        lp = np.asarray(backend.to_device(log_probs, "cpu"), np.float64)
+        T, N, C = lp.shape
+        nll = np.zeros(N)
+        grad = np.zeros_like(lp)
+        for n in range(N):
+            Tn, labels = int(input_lengths[n]), targets[n]
+            loss, g = _ctc_one(lp[:Tn, n], labels, blank)
+            if not np.isfinite(loss) and zero_infinity:
+                loss = 0.0
+            nll[n] = loss
+            grad[:Tn, n] = g
+        ctx.save_for_backward(backend.to_device(grad.astype(log_probs.dtype), device))
+        return backend.to_device(nll.astype(log_probs.dtype), device)
+
+    @staticmethod
+    def backward(ctx, g):
+        (grad,) = ctx.saved_arrays
+        return grad * g.reshape(1, -1, 1)
+
+
+def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank: int = 0, reduction: str = "mean",
+             zero_infinity: bool = False):
+    """Connectionist Temporal Classification loss of ``log_probs`` (T, N, C) (log_softmax
+    outputs; or unbatched (T, C)) against ``targets``: padded (N, S) or concatenated 1-D
+    (Σ target_lengths), with per-sample ``input_lengths`` and ``target_lengths``.
+    ``reduction='mean'`` divides each loss by its target length, then averages over the batch."""
+    fn = "ctc_loss"
+    _check_reduction(fn, reduction)
+    lp = O.as_tensor(log_probs, fn)
+    unbatched = lp.ndim == 2
+    if unbatched:
+        lp = lp.reshape(lp.shape[0], 1, lp.shape[1])
+    if lp.ndim != 3 or lp.dtype.kind != "f":
+        raise ShapeError(f"{fn}: log_probs must be float (T, N, C) or (T, C), got {lp.dtype} {tuple(lp.shape)}")
+    T, N, C = lp.shape
+
+    def host_ints(v):
+        return np.asarray(backend.to_device(v.data, "cpu") if isinstance(v, Tensor) else v).astype(np.int64).reshape(-1)
+
+    in_len, tg_len = host_ints(input_lengths), host_ints(target_lengths)
+    if in_len.shape[0] != N or tg_len.shape[0] != N:
+        raise ShapeError(f"{fn}: input_lengths and target_lengths must have {N} entries (the batch), got "
+                         f"{in_len.shape[0]} and {tg_len.shape[0]}")
+    if (in_len > T).any() or (in_len < 1).any():
+        raise ShapeError(f"{fn}: input_lengths must be in [1, {T}], got {in_len.tolist()}")
+    tg = np.asarray(backend.to_device(targets.data, "cpu") if isinstance(targets, Tensor) else targets)
+    if unbatched and tg.ndim == 1 and tg_len.shape[0] == 1 and tg.shape[0] != tg_len[0]:
+        tg = tg.reshape(1, -1)
+    if tg.ndim == 2:
+        if tg.shape[0] != N or (tg_len > tg.shape[1]).any():
+            raise ShapeError(f"{fn}: padded targets {tg.shape} do not hold target_lengths {tg_len.tolist()} for a "
+                             f"batch of {N}")
+        seqs = [tg[n, :tg_len[n]] for n in range(N)]
+    else:
+        if tg.shape[0] != tg_len.sum():
+            raise ShapeError(f"{fn}: concatenated targets have {tg.shape[0]} labels, target_lengths sum to "
+                             f"{int(tg_len.sum())}")
+        seqs = np.split(tg, np.cumsum(tg_len)[:-1])
+    for n, s in enumerate(seqs):
+        if s.size and (s.min() < 0 or s.max() >= C or (s == blank).any()):
+            raise ValueError(f"{fn}: targets of sample {n} must be class indices in [0, {C}) other than blank={blank}, "
+                             f"got {s.tolist()}")
+    nll = CTCLossFn.apply(lp, [s.astype(np.int64) for s in seqs], in_len, tg_len, int(blank), bool(zero_infinity))
+    if reduction == "none":
+        return nll.reshape(()) if unbatched else nll
+    if reduction == "sum":
+        return nll.sum()
+    denom = Tensor._wrap(backend.to_device(np.maximum(tg_len, 1).astype(lp.dtype), lp.device))
+    return (nll / denom).mean()
+
+
+def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduction: str = "mean"):
+    """Multi-label hinge loss of (N, C) scores: ``target`` (N, C) lists each sample's classes,
+    ended by the first −1; loss = Σ_{j target} Σ_{i not target} max(0, 1 − (x_j − x_i)) / C."""
+    fn = "multilabel_margin_loss"
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    _check_reduction(fn, reduction)
+    x, t = O.as_tensor(input, fn), O.as_tensor(target, fn)
+    squeeze = x.ndim == 1
+    if squeeze:
+        x, t = x.reshape(1, -1), t.reshape(1, -1)
+    if x.ndim != 2 or tuple(t.shape) != tuple(x.shape) or t.dtype.kind not in "iu":
+        raise ShapeError(f"{fn}: expected (N, C) or (C,) input and an integer target of the same shape, got input "
+                         f"{tuple(x.shape)} and target {t.dtype} {tuple(t.shape)}")
+    N, C = x.shape
+    xp = xp_of(x.data)
+    tg = t.data.astype(np.int64)
+    valid = xp.cumprod(tg >= 0, axis=1).astype(bool)  # entries before the first -1
+    if (tg[valid] >= C).any():
+        raise TargetIndexError(f"{fn}: target values must be in [0, {C}) or -1, got {tg.max()}")
+    safe = xp.where(valid, tg, 0)
+    is_target = xp.zeros((N, C), bool)
+    rows = xp.repeat(xp.arange(N)[:, None], C, axis=1)
+    is_target[rows[valid], safe[valid]] = True
+    picked = O.gather(x, 1, Tensor._wrap(safe))  # (N, J): x at each listed target
+    hinge = O.clamp(1 - picked.unsqueeze(2) + x.unsqueeze(1), min=0.0)  # (N, J, C)
+    mask = (valid[:, :, None] & ~is_target[:, None, :]).astype(x.dtype)
+    loss = (hinge * Tensor._wrap(mask)).sum(dim=(1, 2)) / C
+    if squeeze and reduction == "none":
+        loss = loss.reshape(())
+    return _reduce(loss, reduction)
+
+
+def triplet_margin_with_distance_loss(anchor, positive, negative, *, distance_function=None, margin: float = 1.0,
+                                      swap: bool = False, reduction: str = "mean"):
+    """``triplet_margin_loss`` with any ``distance_function(x1, x2)`` (default: pairwise_distance)."""
+    fn = "triplet_margin_with_distance_loss"
+    _check_reduction(fn, reduction)
+    if margin <= 0:
+        raise ValueError(f"{fn}: margin must be greater than 0, got {margin}")
+    dist = distance_function if distance_function is not None else pairwise_distance
+    d_ap, d_an = dist(anchor, positive), dist(anchor, negative)
+    if swap:
+        d_an = O.minimum(d_an, dist(positive, negative))
+    return _reduce(O.clamp(d_ap - d_an + margin, min=0.0), reduction)

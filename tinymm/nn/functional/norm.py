@@ -7,6 +7,7 @@ from tinymm.autograd import Function
 from tinymm.ops._util import xp_of
 from tinymm import ops as O
 from tinymm.ops import as_tensor, clamp, mul, sum
+from tinymm.tensor import Tensor
 
 from tinymm.nn.functional._checks import check_same_device, check_same_dtype
 
@@ -132,3 +133,127 @@ def cosine_similarity(x1, x2, dim: int = 1, eps: float = 1e-8):
     na = clamp(_norm2(a, d), min=eps)
     nb = clamp(_norm2(b, d), min=eps)
     return sum(mul(a / na, b / nb), dim=d)
+
+
+# ----------------------------------------------------------------------------- group / RMS norm
+
+
+def _check_affine(fn, name, p, channels, x):
+    if p is None:
+        return None
+    p = as_tensor(p, fn)
+    if tuple(p.shape) != (channels,):
+        raise O.ShapeError(f"{fn}: {name} has shape {tuple(p.shape)}, expected ({channels},) for an input of shape "
+                           f"{tuple(x.shape)}")
+    return p
+
+
+def group_norm(input, num_groups: int, weight=None, bias=None, eps: float = 1e-5):
+    """Normalise (N, C, *) over each group of C/num_groups channels and all spatial positions,
+    then scale and shift per channel. Each (sample, group) is one row of ``layer_norm``'s
+    kernel; the per-channel affine is two broadcast ops after it."""
+    fn = "group_norm"
+    x = as_tensor(input, fn)
+    if x.ndim < 2:
+        raise O.ShapeError(f"{fn}: expected an input of at least 2 dims (N, C, *), got shape {tuple(x.shape)}")
+    if x.dtype.kind != "f":
+        raise TypeError(f"{fn}: input must be float32 or float64, got {x.dtype}")
+    N, C = x.shape[0], x.shape[1]
+    if isinstance(num_groups, bool) or not isinstance(num_groups, (int, np.integer)) or num_groups <= 0:
+        raise ValueError(f"{fn}: num_groups must be a positive int, got {num_groups!r}")
+    if C % num_groups:
+        raise O.ShapeError(f"{fn}: Expected number of channels in input to be divisible by num_groups, but got "
+                           f"input of shape {tuple(x.shape)} and num_groups={num_groups}")
+    w = _check_affine(fn, "weight", weight, C, x)
+    b = _check_affine(fn, "bias", bias, C, x)
+    check_same_device(fn, input=x, weight=w, bias=b)
+    check_same_dtype(fn, input=x, weight=w, bias=b)
+    n = int(np.prod(x.shape[1:])) // num_groups
+    if n == 0 or N == 0:
+        return x * 1.0
+    y = LayerNormFn.apply(x.reshape(N, num_groups, n), None, None, n, float(eps)).reshape(x.shape)
+    shape = (1, C) + (1,) * (x.ndim - 2)
+    if w is not None:
+        y = y * w.reshape(shape)
+    if b is not None:
+        y = y + b.reshape(shape)
+    return y
+
+
+def rms_norm(input, normalized_shape, weight=None, eps=None):
+    """x / √(mean(x²) + eps) · weight over the trailing ``normalized_shape`` dims;
+    ``eps=None`` is the input dtype's machine epsilon (PyTorch's default)."""
+    fn = "rms_norm"
+    x = as_tensor(input, fn)
+    normalized_shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
+    k = len(normalized_shape)
+    if not k or x.ndim < k or tuple(x.shape[x.ndim - k:]) != normalized_shape:
+        raise O.ShapeError(f"{fn}: input shape {tuple(x.shape)} does not end with normalized_shape {normalized_shape}")
+    if x.dtype.kind != "f":
+        raise TypeError(f"{fn}: input must be float32 or float64, got {x.dtype}")
+    if weight is not None:
+        weight = as_tensor(weight, fn)
+        if tuple(weight.shape) != normalized_shape:
+            raise O.ShapeError(f"{fn}: weight has shape {tuple(weight.shape)}, expected {normalized_shape}")
+        check_same_device(fn, input=x, weight=weight)
+        check_same_dtype(fn, input=x, weight=weight)
+    if eps is None:
+        eps = float(np.finfo(x.dtype).eps)
+    dims = tuple(range(x.ndim - k, x.ndim))
+    y = x * O.rsqrt(O.mean(x * x, dim=dims, keepdim=True) + eps)
+    return y * weight if weight is not None else y
+
+
+# ----------------------------------------------------------------------------- distances
+
+
+def pairwise_distance(x1, x2, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False):
+    """‖x1 − x2 + eps‖_p over the last dim, with broadcasting (PyTorch adds eps to the
+    difference so the gradient at equal points is finite)."""
+    a, b = as_tensor(x1, "pairwise_distance"), as_tensor(x2, "pairwise_distance")
+    try:
+        np.broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        raise O.ShapeError(f"pairwise_distance: shapes {tuple(a.shape)} and {tuple(b.shape)} do not broadcast") from None
+    d = a - b + eps
+    if d.ndim == 0:
+        raise O.ShapeError("pairwise_distance: inputs must have at least 1 dim, got scalars")
+    return O.norm(d, float(p), -1, keepdim=keepdim)
+
+
+def pdist(input, p: float = 2.0):
+    """The p-norm distances between all pairs of rows of (N, M) input, as the N(N−1)/2
+    entries above the diagonal, row by row."""
+    x = as_tensor(input, "pdist")
+    if x.ndim != 2:
+        raise O.ShapeError(f"pdist: expected a 2-D (N, M) input, got shape {tuple(x.shape)}")
+    n = x.shape[0]
+    i, j = np.triu_indices(n, 1)
+    if not len(i):
+        return x.sum(dim=1)[:0]
+    return O.norm(x[i] - x[j], float(p), -1)
+
+
+def local_response_norm(input, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0):
+    """x_c / (k + alpha/size · Σ x_c'²)^beta, the sum over the ``size`` channels around c
+    (size//2 before, (size−1)//2 after, zeros beyond the edges) of (N, C, *) input."""
+    x = as_tensor(input, "local_response_norm")
+    if x.ndim < 3:
+        raise O.ShapeError(f"local_response_norm: Expected 3D or higher dimensionality input (got {x.ndim} "
+                           f"dimensions, shape {tuple(x.shape)})")
+    if x.data.size == 0:
+        return x * 1.0
+    C = x.shape[1]
+    before, after = size // 2, (size - 1) // 2
+    sq = x * x
+    xp = xp_of(x.data)
+    parts = [sq]
+    if before:
+        parts.insert(0, Tensor._wrap(xp.zeros((x.shape[0], before) + tuple(x.shape[2:]), x.dtype)))
+    if after:
+        parts.append(Tensor._wrap(xp.zeros((x.shape[0], after) + tuple(x.shape[2:]), x.dtype)))
+    padded = O.cat(parts, dim=1) if len(parts) > 1 else sq
+    total = padded[:, 0:C]
+    for j in range(1, size):
+        total = total + padded[:, j:j + C]
+    return x / (total * (alpha / size) + k) ** beta

@@ -1,7 +1,8 @@
 """Floor 4: pooling (the ``tinymm.kernels.pool`` family) with PyTorch's signatures.
 
 ``max_pool1d/2d`` (``return_indices`` gives PyTorch's int64 flat indices into each input
-plane), ``avg_pool1d/2d``, ``adaptive_avg_pool1d/2d``. Batched inputs are (N, C, L) / (N, C,
+plane), ``avg_pool1d/2d``, ``adaptive_avg_pool1d/2d``, ``adaptive_max_pool1d/2d``, ``lp_pool1d/2d``, ``max_unpool1d/2d``; 3-D max, average and adaptive pooling built on the
+2-D ones. Batched inputs are (N, C, L) / (N, C,
 H, W); unbatched (C, L) / (C, H, W) work too, as in PyTorch. The kernels see every leading dim
 flattened into planes, (B, H, W); 1-D pooling is 2-D pooling with H = 1.
 
@@ -13,8 +14,12 @@ from __future__ import annotations
 
 import numbers
 
+import numpy as np
+
 from tinymm.autograd import Function
-from tinymm.ops import as_tensor
+from tinymm.ops import as_tensor, stack
+from tinymm.ops._util import xp_of
+from tinymm.tensor import Tensor
 
 from tinymm.nn.functional._checks import ShapeError
 
@@ -237,3 +242,264 @@ def adaptive_avg_pool2d(input, output_size):
     """Average pooling of (N, C, H, W) or (C, H, W) to ``output_size`` (an int, or a pair whose
     entries may be None to keep that size)."""
     return _adaptive_avg_pool("adaptive_avg_pool2d", 2, input, output_size)
+
+
+# ----------------------------------------------------------------------------- adaptive max pooling
+
+
+class AdaptiveMaxPoolFn(Function):
+    """Max over the adaptive windows of planes (..., H, W) (``kernels.pool.adaptive_pool_windows``),
+    one output cell at a time, vectorised over planes; outputs ``(y, indices)`` with PyTorch's
+    flat per-plane indices, and backward is the pool family's max-pool scatter. Used when the
+    windows are uneven; even windows go through the max-pool kernel. Saves the indices only."""
+
+    @staticmethod
+    def forward(ctx, x, hwin, wwin):
+        xp = xp_of(x)
+        lead, (H, W) = x.shape[:-2], x.shape[-2:]
+        planes = x.reshape(-1, H, W)
+        (hs, he, _), (ws, we, _) = hwin, wwin
+        B = planes.shape[0]
+        y = xp.empty((B, len(hs), len(ws)), x.dtype)
+        idx = xp.empty((B, len(hs), len(ws)), np.int64)
+        for i, (h0, h1) in enumerate(zip(hs.tolist(), he.tolist())):
+            for j, (w0, w1) in enumerate(zip(ws.tolist(), we.tolist())):
+                win = planes[:, h0:h1, w0:w1].reshape(B, -1)
+                a = win.argmax(axis=1)
+                y[:, i, j] = win[xp.arange(B), a]
+                idx[:, i, j] = (h0 + a // (w1 - w0)) * W + (w0 + a % (w1 - w0))
+        ctx.save_for_backward(idx)
+        ctx.meta = x.shape
+        ctx.mark_non_differentiable(1)
+        return y.reshape(*lead, *y.shape[1:]), idx.reshape(*lead, *idx.shape[1:])
+
+    @staticmethod
+    def backward(ctx, gy, _gidx):
+        from tinymm.kernels import pool as K
+
+        (idx,) = ctx.saved_arrays
+        shape = ctx.meta
+        return K.max_pool_backward(gy.reshape(-1, *gy.shape[-2:]), idx, shape[-2:]).reshape(shape)
+
+
+def _adaptive_max_pool(fn, nd, input, output_size, return_indices):
+    from tinymm.kernels.pool import adaptive_pool_windows
+
+    x = _planes(fn, input, nd)
+    in_sizes = tuple(x.shape[-nd:])
+    if output_size is None or isinstance(output_size, numbers.Integral):
+        output_size = (output_size,) * nd
+    output_size = tuple(output_size)
+    if len(output_size) != nd:
+        raise TypeError(f"{fn}: output_size must be an int or a tuple of {nd}, got {output_size!r}")
+    out = []
+    for o, s in zip(output_size, in_sizes):
+        o = s if o is None else o
+        if not isinstance(o, numbers.Integral) or o <= 0:
+            raise ShapeError(f"{fn}: output_size must hold ints > 0 (or None), got {output_size!r}")
+        out.append(int(o))
+    hw = _spatial(x, nd)
+    out_hw = (1, out[0]) if nd == 1 else tuple(out)
+    planes = _as_planes(x, nd)
+    if all(s % o == 0 for s, o in zip(hw, out_hw)):  # even windows: the max-pool kernel
+        kernel = tuple(s // o for s, o in zip(hw, out_hw))
+        y, idx = MaxPoolFn.apply(planes, kernel, kernel, (0, 0), (1, 1), False)
+    else:
+        hwin, wwin = (adaptive_pool_windows(hw[a], out_hw[a]) for a in range(2))
+        y, idx = AdaptiveMaxPoolFn.apply(planes, hwin, wwin)
+    y, idx = _from_planes(y, nd), _from_planes(idx, nd)
+    return (y, idx) if return_indices else y
+
+
+def adaptive_max_pool1d(input, output_size, return_indices: bool = False):
+    """Max pooling of (N, C, L) or (C, L) to ``output_size`` positions (adaptive windows as
+    ``adaptive_avg_pool1d``); ``return_indices`` also returns the argmax positions."""
+    return _adaptive_max_pool("adaptive_max_pool1d", 1, input, output_size, return_indices)
+
+
+def adaptive_max_pool2d(input, output_size, return_indices: bool = False):
+    """Max pooling of (N, C, H, W) or (C, H, W) to ``output_size`` (an int, or a pair whose
+    entries may be None); ``return_indices`` also returns flat argmax indices per plane."""
+    return _adaptive_max_pool("adaptive_max_pool2d", 2, input, output_size, return_indices)
+
+
+# ----------------------------------------------------------------------------- LP pooling and max unpooling
+
+
+def lp_pool1d(input, norm_type: float, kernel_size: int, stride=None, ceil_mode: bool = False):
+    """(Σ_window x^p)^(1/p) over windows of (N, C, L): an average pool of x^p times the window size."""
+    x = as_tensor(input, "lp_pool1d")
+    k = kernel_size if isinstance(kernel_size, numbers.Integral) else kernel_size[0]
+    out = avg_pool1d(x ** norm_type, kernel_size, stride, 0, ceil_mode)
+    return (out.sign() * out.abs().relu() * k) ** (1.0 / norm_type)
+
+
+def lp_pool2d(input, norm_type: float, kernel_size, stride=None, ceil_mode: bool = False):
+    """(Σ_window x^p)^(1/p) over windows of (N, C, H, W)."""
+    x = as_tensor(input, "lp_pool2d")
+    kh, kw = _tuple("lp_pool2d", "kernel_size", kernel_size, 2, 1)
+    out = avg_pool2d(x ** norm_type, (kh, kw), stride, 0, ceil_mode)
+    return (out.sign() * out.abs().relu() * (kh * kw)) ** (1.0 / norm_type)
+
+
+def _max_unpool(fn, nd, input, indices, kernel_size, stride, padding, output_size):
+    x = _planes(fn, input, nd)
+    idx = as_tensor(indices, fn)
+    if tuple(idx.shape) != tuple(x.shape) or idx.dtype.kind not in "iu":
+        raise ShapeError(f"{fn}: indices must be integers shaped like the input {tuple(x.shape)}, got "
+                         f"{idx.dtype} {tuple(idx.shape)}")
+    kernel = _tuple(fn, "kernel_size", kernel_size, nd, 1)
+    stride = kernel if stride is None else _tuple(fn, "stride", stride, nd, 1)
+    padding = _tuple(fn, "padding", padding, nd, 0)
+    sizes = tuple(x.shape[-nd:])
+    default = tuple((s - 1) * st - 2 * p + k for s, st, p, k in zip(sizes, stride, padding, kernel))
+    if output_size is None:
+        out = default
+    else:
+        out = tuple(int(v) for v in tuple(output_size)[-nd:])
+        if len(out) != nd:
+            raise ShapeError(f"{fn}: output_size must have {nd} or {nd + 2} elements, got {tuple(output_size)}")
+    n_out = int(np.prod(out))
+    if idx.data.size and (int(idx.data.min()) < 0 or int(idx.data.max()) >= n_out):
+        raise ShapeError(f"{fn}: Found an invalid max index {int(idx.data.max())} (output volumes are of size "
+                         f"{' x '.join(map(str, out))})")
+    lead = tuple(x.shape[:-nd])
+    flat_x = x.reshape(*lead, -1)
+    flat_i = Tensor._wrap(xp_of(idx.data).ascontiguousarray(idx.data.reshape(*lead, -1)).astype(np.int64))
+    zeros = Tensor._wrap(xp_of(x.data).zeros(lead + (n_out,), x.dtype))
+    return zeros.scatter(-1, flat_i, flat_x).reshape(*lead, *out)
+
+
+def max_unpool1d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """Put each value of (N, C, L) back at its ``max_pool1d`` index, zeros elsewhere."""
+    return _max_unpool("max_unpool1d", 1, input, indices, kernel_size, stride, padding, output_size)
+
+
+def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """Put each value of (N, C, H, W) back at its ``max_pool2d`` flat index, zeros elsewhere."""
+    return _max_unpool("max_unpool2d", 2, input, indices, kernel_size, stride, padding, output_size)
+
+
+# ----------------------------------------------------------------------------- 3-D pooling
+#
+# Pooling windows are separable, so each 3-D pool is the 2-D pool of every depth slice (one
+# kernel call over all of them) followed by a reduction over each output depth's window of
+# slices. Autograd comes with those ops; ``return_indices`` is not offered.
+
+
+def _volume(fn, input):
+    x = as_tensor(input, fn)
+    if x.dtype.kind != "f":
+        raise TypeError(f"{fn}: input must be float32 or float64, got {x.dtype}")
+    if x.ndim not in (4, 5):
+        raise ShapeError(f"{fn}: expected a 4-D (C, D, H, W) or 5-D (N, C, D, H, W) input, got shape {tuple(x.shape)}")
+    return x
+
+
+def _over_depth(per_slice, windows, reduce):
+    """Stack ``reduce(per_slice[:, :, s:e])`` for each depth window (s, e) along dim 2."""
+    return stack([reduce(per_slice[:, :, s:e]) for s, e in windows], 2)
+
+
+def _depth_first(x):
+    """(N, C, D, H, W) viewed as (N, C·D, H, W) planes for the 2-D pools, and back."""
+    N, C, D = x.shape[:3]
+    return x.reshape(N, C * D, *x.shape[3:]), (lambda y: y.reshape(N, C, D, *y.shape[2:]))
+
+
+def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    """Max pooling of (N, C, D, H, W) or (C, D, H, W) (``return_indices`` is not supported)."""
+    from tinymm.kernels.pool import pool_output_size
+
+    fn = "max_pool3d"
+    if return_indices:
+        raise NotImplementedError(f"{fn}: return_indices is not supported")
+    x = _volume(fn, input)
+    unbatched = x.ndim == 4
+    if unbatched:
+        x = x.reshape(1, *x.shape)
+    kernel = _tuple(fn, "kernel_size", kernel_size, 3, 1)
+    stride = kernel if stride is None else _tuple(fn, "stride", stride, 3, 1)
+    padding = _tuple(fn, "padding", padding, 3, 0)
+    dilation = _tuple(fn, "dilation", dilation, 3, 1)
+    if any(p > k // 2 for k, p in zip(kernel, padding)):
+        raise ShapeError(f"{fn}: padding {padding} must be at most half the kernel size {kernel}")
+    D = x.shape[2]
+    Do = pool_output_size(D, kernel[0], stride[0], padding[0], dilation[0], bool(ceil_mode))
+    if Do < 1:
+        raise ShapeError(f"{fn}: kernel {kernel} does not fit the input of shape {tuple(x.shape)}")
+    planes, back = _depth_first(x)
+    per_slice = back(max_pool2d(planes, kernel[1:], stride[1:], padding[1:], dilation[1:], ceil_mode))
+    taps = []
+    for o in range(Do):
+        zs = [o * stride[0] - padding[0] + i * dilation[0] for i in range(kernel[0])]
+        taps.append([z for z in zs if 0 <= z < D])
+    out = stack([per_slice[:, :, np.array(z)].amax(dim=2) for z in taps], 2)
+    return out.reshape(*out.shape[1:]) if unbatched else out
+
+
+def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    """Average pooling of (N, C, D, H, W) or (C, D, H, W), PyTorch's divisors."""
+    from tinymm.kernels.pool import avg_pool_windows
+
+    fn = "avg_pool3d"
+    x = _volume(fn, input)
+    unbatched = x.ndim == 4
+    if unbatched:
+        x = x.reshape(1, *x.shape)
+    kernel = _tuple(fn, "kernel_size", kernel_size, 3, 1)
+    stride = kernel if stride is None else _tuple(fn, "stride", stride, 3, 1)
+    padding = _tuple(fn, "padding", padding, 3, 0)
+    if any(p > k // 2 for k, p in zip(kernel, padding)):
+        raise ShapeError(f"{fn}: padding {padding} must be at most half the kernel size {kernel}")
+    starts, ends, divs = avg_pool_windows(x.shape[2], kernel[0], stride[0], padding[0], bool(ceil_mode),
+                                          bool(count_include_pad))
+    if not len(starts):
+        raise ShapeError(f"{fn}: kernel {kernel} does not fit the input of shape {tuple(x.shape)}")
+    planes, back = _depth_first(x)
+    if divisor_override is not None:
+        # sums per slice (divisor 1), the override applied once at the end
+        per_slice = back(avg_pool2d(planes, kernel[1:], stride[1:], padding[1:], ceil_mode, count_include_pad, 1))
+        out = _over_depth(per_slice, zip(starts.tolist(), ends.tolist()), lambda t: t.sum(dim=2)) / divisor_override
+    else:
+        per_slice = back(avg_pool2d(planes, kernel[1:], stride[1:], padding[1:], ceil_mode, count_include_pad))
+        sums = _over_depth(per_slice, zip(starts.tolist(), ends.tolist()), lambda t: t.sum(dim=2))
+        div = Tensor._wrap(xp_of(x.data).asarray(divs.astype(x.dtype)).reshape(1, 1, -1, 1, 1))
+        out = sums / div
+    return out.reshape(*out.shape[1:]) if unbatched else out
+
+
+def _adaptive_3d(fn, input, output_size, pool2d, reduce):
+    from tinymm.kernels.pool import adaptive_pool_windows
+
+    x = _volume(fn, input)
+    unbatched = x.ndim == 4
+    if unbatched:
+        x = x.reshape(1, *x.shape)
+    if output_size is None or isinstance(output_size, numbers.Integral):
+        output_size = (output_size,) * 3
+    output_size = tuple(output_size)
+    if len(output_size) != 3:
+        raise TypeError(f"{fn}: output_size must be an int or a tuple of 3, got {output_size!r}")
+    sizes = tuple(s if o is None else int(o) for o, s in zip(output_size, x.shape[2:]))
+    if any(o <= 0 for o in sizes):
+        raise ShapeError(f"{fn}: output_size must hold ints > 0 (or None), got {output_size!r}")
+    planes, back = _depth_first(x)
+    per_slice = back(pool2d(planes, sizes[1:]))
+    s, e, _ = adaptive_pool_windows(x.shape[2], sizes[0])
+    out = _over_depth(per_slice, zip(s.tolist(), e.tolist()), reduce)
+    return out.reshape(*out.shape[1:]) if unbatched else out
+
+
+def adaptive_avg_pool3d(input, output_size):
+    """Average pooling of (N, C, D, H, W) or (C, D, H, W) to ``output_size`` (adaptive windows)."""
+    return _adaptive_3d("adaptive_avg_pool3d", input, output_size, adaptive_avg_pool2d, lambda t: t.mean(dim=2))
+
+
+def adaptive_max_pool3d(input, output_size, return_indices: bool = False):
+    """Max pooling of (N, C, D, H, W) or (C, D, H, W) to ``output_size`` (``return_indices``
+    is not supported)."""
+    if return_indices:
+        raise NotImplementedError("adaptive_max_pool3d: return_indices is not supported")
+    return _adaptive_3d("adaptive_max_pool3d", input, output_size, adaptive_max_pool2d, lambda t: t.amax(dim=2))

@@ -4,3 +4,7 @@
 """
 from tinymm.nn.utils.clip_grad import clip_grad_norm_, clip_grad_value_  # noqa: F401
 from tinymm.nn.utils import rnn  # noqa: F401,E402  (PackedSequence, pack_padded_sequence, ...)
+from tinymm.nn.utils.convert_parameters import parameters_to_vector, vector_to_parameters  # noqa: F401,E402
+from tinymm.nn.utils.weight_norm import remove_spectral_norm, remove_weight_norm, spectral_norm, weight_norm  # noqa: F401,E402
+from tinymm.nn.utils import parametrizations, parametrize  # noqa: F401,E402
+from tinymm.nn.utils.clip_grad import clip_grad_norm, clip_grads_with_norm_, get_total_norm  # noqa: F401,E402

@@ -66,16 +66,50 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_i
     grads = _grads(parameters)
     if not grads:
         return Tensor(np.zeros((), np.float32))
-    per_grad = [_vector_norm(g.data.reshape(-1).astype(np.float64), norm_type) for g in grads]
-    total = _vector_norm(np.asarray(per_grad), norm_type)
+    total = _total_norm(fn, grads, norm_type, error_if_nonfinite)
+    _scale(grads, max_norm, total)
+    return Tensor._wrap(array_module(grads[0].data).asarray(total, dtype=grads[0].dtype))
+
+
+def _total_norm(fn, tensors, norm_type, error_if_nonfinite) -> float:
+    per_tensor = [_vector_norm(t.data.reshape(-1).astype(np.float64), norm_type) for t in tensors]
+    total = _vector_norm(np.asarray(per_tensor), norm_type)
     if error_if_nonfinite and not math.isfinite(total):
         raise RuntimeError(f"{fn}: the total norm of order {norm_type} of the gradients is {total}, "
                            f"so it cannot be clipped (pass error_if_nonfinite=False to skip this check)")
+    return total
+
+
+def _scale(grads, max_norm: float, total: float) -> None:
     coef = max_norm / (total + 1e-6)
     if coef < 1.0:
         for g in grads:
             g.data *= g.data.dtype.type(coef)
-    return Tensor._wrap(array_module(grads[0].data).asarray(total, dtype=grads[0].dtype))
+
+
+def get_total_norm(tensors, norm_type: float = 2.0, error_if_nonfinite: bool = False, foreach=None) -> Tensor:
+    """The ``norm_type``-norm of the norms of ``tensors`` (the gradients themselves, not
+    parameters): the first half of ``clip_grad_norm_``."""
+    fn = "get_total_norm"
+    norm_type = _as_float(fn, "norm_type", norm_type)
+    tensors = [tensors] if isinstance(tensors, Tensor) else [t for t in tensors if t is not None]
+    if not tensors:
+        return Tensor(np.zeros((), np.float32))
+    total = _total_norm(fn, tensors, norm_type, error_if_nonfinite)
+    return Tensor._wrap(array_module(tensors[0].data).asarray(total, dtype=tensors[0].dtype))
+
+
+def clip_grads_with_norm_(parameters, max_norm: float, total_norm, foreach=None) -> None:
+    """Scale the gradients by max_norm / (total_norm + 1e-6) when that is below 1: the second
+    half of ``clip_grad_norm_``, given a total norm computed before."""
+    max_norm = _as_float("clip_grads_with_norm_", "max_norm", max_norm)
+    total = float(total_norm.item() if hasattr(total_norm, "item") else total_norm)
+    _scale(_grads(parameters), max_norm, total)
+
+
+def clip_grad_norm(parameters, max_norm: float, norm_type: float = 2.0, error_if_nonfinite: bool = False) -> Tensor:
+    """PyTorch's deprecated name of ``clip_grad_norm_``."""
+    return clip_grad_norm_(parameters, max_norm, norm_type, error_if_nonfinite)
 
 
 def clip_grad_value_(parameters, clip_value: float) -> None:
