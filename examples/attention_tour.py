@@ -37,7 +37,7 @@ def main(argv=None):
     # 3. Cross-attention: 6 text tokens (dim 32) attend to 16 image patches (dim 48).
     text = tm.randn(B, 6, 32)
     patches = nn.PatchEmbedding(img_size=32, patch_size=8, in_chans=3, embed_dim=48)(tm.randn(B, 3, 32, 32))
-    xattn = nn.MultiheadAttention(embed_dim=32, num_heads=4, kdim=48, vdim=48)
+    xattn = nn.MultiheadAttention(embed_dim=32, num_heads=4, kdim=48, vdim=48, batch_first=True)
     out, weights = xattn(text, patches, patches, average_attn_weights=True)
     print(f"text {text.shape} x image patches {patches.shape} -> {out.shape}; "
           f"attention weights {weights.shape}, rows sum to {weights.numpy().sum(-1).mean():.3f}")

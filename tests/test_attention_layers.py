@@ -170,7 +170,7 @@ def test_multihead_self_attention_matches_torch(need_weights, average, masks):
     torch.manual_seed(0)
     E, H, B, L = 12, 3, 2, 5
     tor = torch.nn.MultiheadAttention(E, H, batch_first=True)
-    ours = nn.MultiheadAttention(E, H)
+    ours = nn.MultiheadAttention(E, H, batch_first=True)
     _copy_into_tinymm(tor, ours)
     x = rng.standard_normal((B, L, E)).astype(np.float32)
     kpm = np.zeros((B, L), bool)
@@ -199,7 +199,7 @@ def test_cross_attention_with_other_modality_dims_matches_torch():
     torch.manual_seed(1)
     E, H, kdim, vdim = 8, 2, 5, 7
     tor = torch.nn.MultiheadAttention(E, H, kdim=kdim, vdim=vdim, batch_first=True)
-    ours = nn.MultiheadAttention(E, H, kdim=kdim, vdim=vdim)
+    ours = nn.MultiheadAttention(E, H, kdim=kdim, vdim=vdim, batch_first=True)
     assert sorted(ours.state_dict()) == sorted(tor.state_dict())
     _copy_into_tinymm(tor, ours)
     text = rng.standard_normal((2, 4, E)).astype(np.float32)
@@ -222,10 +222,35 @@ def test_multihead_attention_sequence_first():
     _compare(o1, o2, ours, tor)
 
 
+@needs_torch
+def test_defaults_are_pytorchs_sequence_first_and_unbatched_input_works():
+    """PyTorch code that never says batch_first passes (L, B, E): it must not be read as (B, L, E)."""
+    torch.manual_seed(7)
+    tor, ours = torch.nn.MultiheadAttention(8, 2), nn.MultiheadAttention(8, 2)
+    assert ours.batch_first is False and nn.TransformerEncoderLayer(8, 2).self_attn.batch_first is False
+    assert nn.TransformerDecoderLayer(8, 2).multihead_attn.batch_first is False
+    _copy_into_tinymm(tor, ours)
+    x = rng.standard_normal((5, 3, 8)).astype(np.float32)  # (L, B, E), L != B
+    o1, w1 = ours(tm.tensor(x), tm.tensor(x), tm.tensor(x))
+    o2, w2 = tor(torch.tensor(x), torch.tensor(x), torch.tensor(x))
+    np.testing.assert_allclose(w1.numpy(), w2.detach().numpy(), atol=1e-5)
+    _compare(o1, o2, ours, tor)
+    u = rng.standard_normal((4, 8)).astype(np.float32)  # unbatched (L, E)
+    kpm = np.array([False, False, False, True])
+    ut, uto = tm.tensor(u, requires_grad=True), torch.tensor(u, requires_grad=True)
+    o1, w1 = ours(ut, ut, ut, key_padding_mask=tm.tensor(kpm), average_attn_weights=False)
+    o2, w2 = tor(uto, uto, uto, key_padding_mask=torch.as_tensor(kpm), average_attn_weights=False)
+    assert o1.shape == (4, 8) and w1.shape == tuple(w2.shape) == (2, 4, 4)
+    np.testing.assert_allclose(w1.numpy(), w2.detach().numpy(), atol=1e-5)
+    _compare(o1, o2, ours, tor, [ut], [uto])
+    with pytest.raises(ValueError, match="unbatched"):
+        ours(ut, tm.tensor(x), tm.tensor(x))
+
+
 def test_multihead_attention_bad_input():
     with pytest.raises(ValueError, match="num_heads=5 does not divide embed_dim=12"):
         nn.MultiheadAttention(12, 5)
-    m = nn.MultiheadAttention(8, 2)
+    m = nn.MultiheadAttention(8, 2, batch_first=True)
     with pytest.raises(ValueError, match=r"key_padding_mask must be \(B, S\) = \(2, 4\), got \(2, 3\)"):
         x = tm.randn(2, 4, 8)
         m(x, x, x, key_padding_mask=tm.tensor(np.zeros((2, 3), bool)))
@@ -256,7 +281,7 @@ def test_transformer_encoder_stack_with_final_norm_matches_torch():
     torch.manual_seed(4)
     layer_t = torch.nn.TransformerEncoderLayer(16, 2, 32, 0.0, batch_first=True)
     tor = torch.nn.TransformerEncoder(layer_t, 2, norm=torch.nn.LayerNorm(16), enable_nested_tensor=False)
-    ours = nn.TransformerEncoder(nn.TransformerEncoderLayer(16, 2, 32, 0.0), 2, norm=nn.LayerNorm(16))
+    ours = nn.TransformerEncoder(nn.TransformerEncoderLayer(16, 2, 32, 0.0, batch_first=True), 2, norm=nn.LayerNorm(16))
     assert sorted(ours.state_dict()) == sorted(tor.state_dict())
     _copy_into_tinymm(tor, ours)
     x = rng.standard_normal((3, 5, 16)).astype(np.float32)
@@ -270,7 +295,7 @@ def test_transformer_encoder_stack_with_final_norm_matches_torch():
 def test_transformer_decoder_layer_matches_torch():
     torch.manual_seed(5)
     tor = torch.nn.TransformerDecoderLayer(16, 4, 32, 0.0, batch_first=True)
-    ours = nn.TransformerDecoderLayer(16, 4, 32, 0.0)
+    ours = nn.TransformerDecoderLayer(16, 4, 32, 0.0, batch_first=True)
     _copy_into_tinymm(tor, ours)
     tgt = rng.standard_normal((2, 4, 16)).astype(np.float32)
     mem = rng.standard_normal((2, 7, 16)).astype(np.float32)

@@ -73,7 +73,7 @@ def merge_masks(key_padding_mask, attn_mask, batch: int, heads: int, L: int, S: 
 class MultiheadAttention(Module):
     def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
                  add_bias_kv: bool = False, add_zero_attn: bool = False, kdim: int | None = None,
-                 vdim: int | None = None, batch_first: bool = True, dtype=None, device="cpu"):
+                 vdim: int | None = None, batch_first: bool = False, dtype=None, device="cpu"):
         super().__init__()
         if embed_dim <= 0 or num_heads <= 0:
             raise ValueError(f"MultiheadAttention: embed_dim and num_heads must be positive, got {embed_dim}, {num_heads}")
@@ -131,10 +131,19 @@ class MultiheadAttention(Module):
 
     def forward(self, query, key, value, key_padding_mask=None, need_weights: bool = True, attn_mask=None,
                 average_attn_weights: bool = True, is_causal: bool = False):
-        """query (B, L, E), key (B, S, kdim), value (B, S, vdim) (sequence-first when
-        ``batch_first=False``). Returns (output (B, L, E), weights or None): the weights are
-        (B, L, S) averaged over heads, or (B, H, L, S) with ``average_attn_weights=False``."""
-        if not self.batch_first:
+        """query (L, B, E), key (S, B, kdim), value (S, B, vdim) as PyTorch's default, or (B, L, E)
+        ... with ``batch_first=True``; unbatched (L, E), (S, kdim), (S, vdim) too. Returns (output,
+        weights or None), output in the layout of ``query``: the weights are (B, L, S) averaged
+        over heads, or (B, H, L, S) with ``average_attn_weights=False`` (without B when unbatched)."""
+        unbatched = query.ndim == 2
+        if unbatched:
+            if key.ndim != 2 or value.ndim != 2:
+                raise ValueError(f"MultiheadAttention: an unbatched (L, E) query needs unbatched key and value, "
+                                 f"got query {query.shape}, key {key.shape}, value {value.shape}")
+            if key_padding_mask is not None and getattr(key_padding_mask, "ndim", 2) == 1:
+                key_padding_mask = O.unsqueeze(key_padding_mask, 0)
+            query, key, value = (O.unsqueeze(t, 0) for t in (query, key, value))  # (1, N, E)
+        elif not self.batch_first:
             query, key, value = (O.transpose(t, 0, 1) for t in (query, key, value))
         for name, t, want in (("query", query, self.embed_dim), ("key", key, self.kdim), ("value", value, self.vdim)):
             if t.ndim != 3 or t.shape[-1] != want:
@@ -157,6 +166,8 @@ class MultiheadAttention(Module):
             out = scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p, is_causal=is_causal, training=self.training)
         out = O.reshape(O.transpose(out, 1, 2), B, L, self.embed_dim)  # (B, L, E)
         out = self.out_proj(out)
+        if unbatched:
+            return O.squeeze(out, 0), (None if weights is None else O.squeeze(weights, 0))
         if not self.batch_first:
             out = O.transpose(out, 0, 1)
         return out, weights

@@ -37,7 +37,7 @@ def _activation(name):
 
 class TransformerEncoderLayer(Module):
     def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 2048, dropout: float = 0.1,
-                 activation="relu", layer_norm_eps: float = 1e-5, batch_first: bool = True,
+                 activation="relu", layer_norm_eps: float = 1e-5, batch_first: bool = False,
                  norm_first: bool = False, bias: bool = True, dtype=None, device="cpu"):
         super().__init__()
         kw = dict(dtype=dtype, device=device)
@@ -98,7 +98,7 @@ class TransformerEncoder(Module):
 
 class TransformerDecoderLayer(Module):
     def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 2048, dropout: float = 0.1,
-                 activation="relu", layer_norm_eps: float = 1e-5, batch_first: bool = True,
+                 activation="relu", layer_norm_eps: float = 1e-5, batch_first: bool = False,
                  norm_first: bool = False, bias: bool = True, dtype=None, device="cpu"):
         super().__init__()
         kw = dict(dtype=dtype, device=device)
