@@ -182,14 +182,16 @@ def _rnn_forward(relu, s0, s1, xa, bias, perm, lens, w_hh_t, hs, y, hp):
 
 
 @njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
-def _lstm_forward(proj, s0, s1, xa, bias, perm, lens, w_hh_t, w_hr_t, hs, cs, gates, tcs, y, hp, r, hr):
-    T, B, G = xa.shape
+def _lstm_forward(proj, s0, s1, bias, perm, lens, w_hh_t, w_hr_t, hs, cs, gates, tcs, y, r, hr):
+    """gates[s] holds x_s W_ih^T on entry (the input projection); the step's GEMM adds
+    h W_hh^T to it in place (beta = 1) and the gate pass turns it into the gates."""
+    T, B, G = gates.shape
     H = G // 4
-    zero = _one(xa[0, 0, 0]) * 0
+    zero = _one(gates[0, 0, 0]) * 0
     for s in range(s0, s1):
-        gemm(1.0, hs[s], w_hh_t, 0.0, hp, False, False)
+        gemm(1.0, hs[s], w_hh_t, 1.0, gates[s], False, False)
         for b in range(B):
-            a, q, gt = xa[s - s0, b], hp[b], gates[s, b]
+            gt = gates[s, b]
             c_old, c_new, rb, tc = cs[s, b], cs[s + 1, b], r[b], tcs[s, b]
             if s >= lens[b]:
                 gt[:] = zero
@@ -200,13 +202,13 @@ def _lstm_forward(proj, s0, s1, xa, bias, perm, lens, w_hh_t, w_hr_t, hs, cs, ga
             # pre-activation and non-linearity in one pass per gate; every loop starts at
             # index 0 of a row view (loops that started at 2H in one row ran ~2x slower)
             for j in range(2 * H):
-                gt[j] = _sigmoid(a[j] + q[j] + bias[j])
-            a_g, q_g, b_g, g = a[2 * H:3 * H], q[2 * H:3 * H], bias[2 * H:3 * H], gt[2 * H:3 * H]
+                gt[j] = _sigmoid(gt[j] + bias[j])
+            b_g, g = bias[2 * H:3 * H], gt[2 * H:3 * H]
             for j in range(H):
-                g[j] = _tanh(a_g[j] + q_g[j] + b_g[j])
-            a_o, q_o, b_o, o = a[3 * H:], q[3 * H:], bias[3 * H:], gt[3 * H:]
+                g[j] = _tanh(g[j] + b_g[j])
+            b_o, o = bias[3 * H:], gt[3 * H:]
             for j in range(H):
-                o[j] = _sigmoid(a_o[j] + q_o[j] + b_o[j])
+                o[j] = _sigmoid(o[j] + b_o[j])
             i, f = gt[:H], gt[H:2 * H]
             for j in range(H):
                 cj = f[j] * c_old[j] + i[j] * g[j]
@@ -554,19 +556,22 @@ def cpu_forward(mode, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, w_hr=None, le
     helper = _helper() if helper is None else helper
     ranges = _ranges(T, helper)
     longest = max(s1 - s0 for s0, s1 in ranges)
-    ring = _scratch("xa", (min(2, len(ranges)), longest, B, G), dtype)   # x W_ih^T of two ranges: in use, next
+    # x W_ih^T of two ranges (in use, next); LSTM projects into its gates instead
+    ring = None if mode == "LSTM" else _scratch("xa", (min(2, len(ranges)), longest, B, G), dtype)
 
     def project(k):
         s0, s1 = ranges[k]
-        np.matmul(x_steps[s0:s1].reshape(-1, I), w_ih.T, out=ring[k % 2, :s1 - s0].reshape(-1, G))
+        # LSTM: into its own gates (the loop adds h W_hh^T there); others: a ring buffer
+        target = gates[s0:s1] if mode == "LSTM" else ring[k % 2, :s1 - s0]
+        np.matmul(x_steps[s0:s1].reshape(-1, I), w_ih.T, out=target.reshape(-1, G))
 
     def loop(k):
         s0, s1 = ranges[k]
-        xa = ring[k % 2, :s1 - s0]
+        xa = None if ring is None else ring[k % 2, :s1 - s0]
         if mode in ("RNN_TANH", "RNN_RELU"):
             _rnn_forward(mode == "RNN_RELU", s0, s1, xa, bias, perm, lens, w_hh_t, hs, y, hp)
         elif mode == "LSTM":
-            _lstm_forward(proj, s0, s1, xa, bias, perm, lens, w_hh_t, w_hr_t, hs, cs, gates, hn, y, hp, r, hr)
+            _lstm_forward(proj, s0, s1, bias, perm, lens, w_hh_t, w_hr_t, hs, cs, gates, hn, y, r, hr)
         else:
             _gru_forward(s0, s1, xa, bias, perm, lens, w_hh_t, b_hn, hs, gates, hn, y, hp, hnew)
 
