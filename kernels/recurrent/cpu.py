@@ -10,21 +10,23 @@ forward, for each step range R = [s0, s1) (``_chunks``)::
     for s in R (inside Numba):
         HP = hs[s] W_hh^T                              (B, P) x (P, G) BLAS GEMM
         gates, c, h = fused non-linearities (+ bias)   one pass over (B, G), rows as 1-D views
+    (LSTM: XA_R is written into gates[R] itself and each step's GEMM adds HP to it, beta 1)
         (LSTM with proj_size: h = r W_hr^T, one more small GEMM)
 
 backward, for each step range R, last range first::
 
     for s in R, descending (inside Numba):
         dA[s] = fused gate derivatives                 one pass over (B, G)
+        db   += the rows of dA[s]                      (float64, while dA[s] is in L1)
         dh    = dA[s] W_hh   (GRU: dHp[s] W_hh + z dh) (B, G) x (G, P) BLAS GEMM
     dx_R = dA_R W_ih                                                           (helper)
-    [dW_ih | dW_hh | db] += dA_R^T [x_R | hs_R | 1]    one GEMM (GRU: two, and sums)
+    [dW_ih | dW_hh] += dA_R^T [x_R | hs_R]             one GEMM (GRU: two, and sums)
 
 Rows are taken in *step* order throughout (x is gathered by step once when lengths or the
 reverse direction make steps differ from times; dx is scattered back), so a range of steps
 is a contiguous block of every array. With one thread there is one range, the whole
 sequence (``_ranges``): the big GEMMs are then single calls, which ran faster here than eight
-smaller ones plus partial sums. XA, dA (GRU: dHp) and [x | h | 1] are per-thread scratch
+smaller ones plus partial sums. XA, dA (GRU: dHp) and [x | h] are per-thread scratch
 arrays reused from call to call (``_scratch``): fresh arrays of that size come from mmap and
 were faulted in page by page on every call (10-15 % of an LSTM forward+backward). The LSTM
 forward also keeps tanh(c') for backward (saved's fourth slot, GRU's ``hn``), and without a
@@ -282,7 +284,18 @@ def _take_carry(s, lens, carry, dh):
 
 
 @njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
-def _rnn_backward(relu, s0, s1, perm, lens, w_hh, hs, dy, dh, dA, d, carry):
+def _add_rows(rows, total):
+    """total += the sum of the rows (B, G) of one step: the bias gradient, summed while the
+    step's dA is still in L1 (a column of ones in the weight-gradient GEMM made it N = I + P + 1
+    wide, and the odd last column cost more than this loop)."""
+    for b in range(rows.shape[0]):
+        row = rows[b]
+        for j in range(row.shape[0]):
+            total[j] += row[j]
+
+
+@njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
+def _rnn_backward(relu, s0, s1, perm, lens, w_hh, hs, dy, dh, dA, d, carry, db):
     B, G = dA.shape[1:]
     one = _one(dA[0, 0, 0])
     zero = one * 0
@@ -296,13 +309,14 @@ def _rnn_backward(relu, s0, s1, perm, lens, w_hh, hs, dy, dh, dA, d, carry):
             else:
                 for j in range(G):
                     da[j] = row[j] * (one - h[j] * h[j])
+        _add_rows(dA[s - s0], db)
         gemm(1.0, dA[s - s0], w_hh, 0.0, carry, False, False)
         _take_carry(s, lens, carry, dh)
 
 
 @njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
 def _lstm_backward(proj, s0, s1, perm, lens, w_hh, w_hr, cs, gates, tcs, saved_tc, dy, dh, dc, dA, dsteps, d, dr,
-                   carry):
+                   carry, db):
     B, G = dA.shape[1:]
     H = G // 4
     one = _one(dA[0, 0, 0])
@@ -340,6 +354,7 @@ def _lstm_backward(proj, s0, s1, perm, lens, w_hh, w_hr, cs, gates, tcs, saved_t
                 da_f[j] = dcj * c_old[j] * fj * (one - fj)
                 da_g[j] = dcj * ij * (one - gj * gj)
                 dcs[j] = dcj * fj                              # carried to step s - 1
+        _add_rows(dA[s - s0], db)
         if s < shortest:   # every row runs this step: its dh is the product itself
             gemm(1.0, dA[s - s0], w_hh, 0.0, dh, False, False)
         else:
@@ -604,7 +619,8 @@ def cpu_backward(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse
     ring = _scratch("dA", (n_buf, longest, B, G), dtype)   # dA of two step ranges: being made, being used
     ring_hp = ring if mode != "GRU" else _scratch("dHp", (n_buf, longest, B, G), dtype)   # dHp (GRU's differs)
     if mode != "GRU":
-        xh_buf = _scratch("xh", (longest, B, I + P + 1), dtype)   # [x | h | 1] of one range
+        xh_buf = _scratch("xh", (longest, B, I + P), dtype)   # [x | h] of one range
+        db_sum = np.zeros(G, np.float64)   # the loop sums the bias gradient here
     d = np.empty((B, P), dtype)
     carry = np.empty((B, P), dtype)
     dc = dsteps = None
@@ -617,11 +633,11 @@ def cpu_backward(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse
         saved_tc = hn is not None   # tanh(c') from a forward that kept it
         tcs = hn if saved_tc else cs
     dx_steps = np.empty((T, B, I), dtype)
-    # dA = dHp but for GRU: then one GEMM gives [dW_ih | dW_hh | db] = dA^T [x | h | 1] (the
-    # column of ones makes the bias gradient a by-product instead of a pass over dA)
+    # dA = dHp but for GRU: then one GEMM gives [dW_ih | dW_hh] = dA^T [x | h], and the loop
+    # sums db from the rows of dA it has just made
     merged = mode != "GRU"
     if merged:
-        dw_xh = np.empty((G, I + P + 1), dtype)
+        dw_xh = np.empty((G, I + P), dtype)
     else:
         dw_ih, dw_hh = np.empty((G, I), dtype), np.empty((G, P), dtype)
     db_ih = None if b_ih is None else np.empty(G, dtype)
@@ -631,10 +647,10 @@ def cpu_backward(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse
         s0, s1 = ranges[k]
         dA, dHp = ring[k % 2, :s1 - s0], ring_hp[k % 2, :s1 - s0]
         if mode in ("RNN_TANH", "RNN_RELU"):
-            _rnn_backward(mode == "RNN_RELU", s0, s1, perm, lens, w_hh, hs, dy, dh, dA, d, carry)
+            _rnn_backward(mode == "RNN_RELU", s0, s1, perm, lens, w_hh, hs, dy, dh, dA, d, carry, db_sum)
         elif mode == "LSTM":
             _lstm_backward(proj, s0, s1, perm, lens, w_hh, w_hr_or_dummy, cs, gates, tcs, saved_tc, dy, dh, dc,
-                           dA, dsteps, d, dr, carry)
+                           dA, dsteps, d, dr, carry, db_sum)
         else:
             _gru_backward(s0, s1, perm, lens, w_hh, hs, gates, hn, dy, dh, dA, dHp, d, carry)
 
@@ -647,9 +663,8 @@ def cpu_backward(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse
         # temporaries when there is one range)
         if merged:
             xh = xh_buf[:s1 - s0]
-            np.concatenate((x_steps[s0:s1], hs[s0:s1]), axis=2, out=xh[:, :, :I + P])
-            xh[:, :, I + P] = 1
-            _gemm_into(da.T, xh.reshape(-1, I + P + 1), dw_xh, k > 0)
+            np.concatenate((x_steps[s0:s1], hs[s0:s1]), axis=2, out=xh)
+            _gemm_into(da.T, xh.reshape(-1, I + P), dw_xh, k > 0)
             return
         _gemm_into(da.T, x_steps[s0:s1].reshape(-1, I), dw_ih, k > 0)
         _gemm_into(dhp.T, hs[s0:s1].reshape(-1, P), dw_hh, k > 0)
@@ -671,11 +686,11 @@ def cpu_backward(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse
         for done in pending[-2:]:
             done.result()
     if merged:
-        dw_ih, dw_hh = np.ascontiguousarray(dw_xh[:, :I]), np.ascontiguousarray(dw_xh[:, I:I + P])
+        dw_ih, dw_hh = np.ascontiguousarray(dw_xh[:, :I]), np.ascontiguousarray(dw_xh[:, I:])
         if db_ih is not None:
-            db_ih[...] = dw_xh[:, I + P]
+            db_ih[...] = db_sum
         if db_hh is not None:
-            db_hh[...] = dw_xh[:, I + P]
+            db_hh[...] = db_sum
 
     if identity:
         dx = dx_steps
