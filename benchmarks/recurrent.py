@@ -112,7 +112,7 @@ def main(argv=None):
 
     import numba
 
-    from threadpoolctl import threadpool_limits
+    from tinymm.kernels._common import blas_controller
 
     extra = argparse.ArgumentParser(add_help=False)
     extra.add_argument("--threads", type=int, default=os.cpu_count() or 1)
@@ -125,7 +125,9 @@ def main(argv=None):
     # --threads 1 compares the two implementations' work on a machine that other jobs share
     threads = max(1, known.threads)
     numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-    threadpool_limits(threads, user_api="blas")
+    controller = blas_controller()   # every BLAS the kernels may call (NumPy's, SciPy's)
+    if controller is not None:
+        controller.limit(limits=threads, user_api="blas")
     torch = torch_or_none()
     if torch is not None:
         torch.set_num_threads(threads)
