@@ -52,8 +52,15 @@ the loops scalar), ``tanh`` is built from it (``_tanh``), rows are 1-D contiguou
 each step's rows together. At LSTM 64->128, B32, T64 the forward loop is 3.8 ms of step
 GEMMs and about 1.7 ms of gate math on one core (3.0 ms before the gate loops were laid out
 as one pass per gate over row views that start at index 0: loops over ``range(2H, 3H)`` of
-a row ran about twice as slow), the backward loop 3.9 ms of GEMMs and about 1 ms of gates.
-OpenBLAS is then ~70 % of an LSTM forward+backward, at 70-85 GF/s.
+a row ran about twice as slow; ~25 % less again once exp used fused multiply-adds), the
+backward loop 3.9 ms of GEMMs and about 1 ms of gates. OpenBLAS is then ~70 % of an LSTM
+forward+backward, at 70-85 GF/s (packing the A operand, W_hh in every step's GEMM, ~7 %).
+
+Tried and left out (one thread, this machine): projecting x W_ih^T range by range just before
+each range's steps (no gain over one GEMM); one merged loop per LSTM row instead of one per
+gate (slower); the backward gate pass split into three loops or indexed as 2-D arrays
+(slower). Not done: W_hh @ h^T per step (a probe's GEMM was 6 % faster, but every state and
+gate array would be transposed).
 
 Each step's GEMM takes pre-transposed weights (W_hh^T, (P, G) rows: "NN", about 1.5x faster
 than "NT" through OpenBLAS at these shapes). A register-blocked small GEMM written in Numba
