@@ -8,14 +8,19 @@ fused kernels replace); "torch" is ``torch.nn.LSTM`` / ``GRU`` on the CPU.
 
 FLOPs counted: the GEMMs only, 2·T·B·G·(I + H) per layer and direction forward (G = 4H or
 3H), three times that forward + backward.
+
+Times: with ``--threads 1`` the process's CPU time per call (``--clock cpu``; on a shared
+machine it leaves out the time other processes held the core), else wall time (several
+threads' CPU time would add up). A header line gives the sgemm rate and the load.
 """
 from __future__ import annotations
 
 import os
+import time
 
 import numpy as np
 
-from .harness import Workload, parse_args, run, torch_or_none
+from .harness import Workload, parse_args, run, sgemm_gflops, torch_or_none
 
 I, H, B, T = 64, 128, 32, 64
 CONFIGS = [("1 layer", 1, False), ("2 layers", 2, False), ("bidirectional", 1, True)]
@@ -107,17 +112,35 @@ def main(argv=None):
 
     import numba
 
-    threads_arg = argparse.ArgumentParser(add_help=False)
-    threads_arg.add_argument("--threads", type=int, default=os.cpu_count() or 1)
-    known, rest = threads_arg.parse_known_args(argv)
-    args = parse_args(rest, description=f"tinymm benchmark: LSTM and GRU {I}->{H}, B{B}, T{T} (also: --threads N)")
+    from tinymm.kernels._common import blas_controller
+
+    extra = argparse.ArgumentParser(add_help=False)
+    extra.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    extra.add_argument("--clock", choices=("cpu", "wall"), default=None,
+                       help="cpu: the process's CPU time (default with --threads 1); wall: elapsed time "
+                            "(default otherwise)")
+    known, rest = extra.parse_known_args(argv)
+    args = parse_args(rest, description=f"tinymm benchmark: LSTM and GRU {I}->{H}, B{B}, T{T} "
+                                        "(also: --threads N, --clock cpu|wall)")
     # --threads 1 compares the two implementations' work on a machine that other jobs share
-    numba.set_num_threads(max(1, min(known.threads, numba.config.NUMBA_NUM_THREADS)))
+    threads = max(1, known.threads)
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    controller = blas_controller()   # every BLAS the kernels may call (NumPy's, SciPy's)
+    if controller is not None:
+        controller.limit(limits=threads, user_api="blas")
     torch = torch_or_none()
     if torch is not None:
-        torch.set_num_threads(known.threads)
+        torch.set_num_threads(threads)
+    clock = known.clock or ("cpu" if threads == 1 else "wall")
+    info = {"threads": threads, "clock": clock, f"sgemm_gflops_{threads}_threads": sgemm_gflops(threads),
+            "load_average": os.getloadavg()}
+    print(f"# --threads {threads}; sgemm 1024^3 float32 on {threads} thread(s): "
+          f"{info[f'sgemm_gflops_{threads}_threads']:.0f} GF/s; load average "
+          f"{' '.join(f'{v:.2f}' for v in info['load_average'])}; times: "
+          f"{'the process CPU time' if clock == 'cpu' else 'wall time'} per call")
     configs = CONFIGS[:1] if args.quick else CONFIGS
-    return run("recurrent", make_workloads(torch, configs), args=args)
+    return run("recurrent", make_workloads(torch, configs), args=args, info=info,
+               clock=time.process_time if clock == "cpu" else time.perf_counter)
 
 
 if __name__ == "__main__":

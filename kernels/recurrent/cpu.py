@@ -10,21 +10,23 @@ forward, for each step range R = [s0, s1) (``_chunks``)::
     for s in R (inside Numba):
         HP = hs[s] W_hh^T                              (B, P) x (P, G) BLAS GEMM
         gates, c, h = fused non-linearities (+ bias)   one pass over (B, G), rows as 1-D views
+    (LSTM: XA_R is written into gates[R] itself and each step's GEMM adds HP to it, beta 1)
         (LSTM with proj_size: h = r W_hr^T, one more small GEMM)
 
 backward, for each step range R, last range first::
 
     for s in R, descending (inside Numba):
         dA[s] = fused gate derivatives                 one pass over (B, G)
+        db   += the rows of dA[s]                      (float64, while dA[s] is in L1)
         dh    = dA[s] W_hh   (GRU: dHp[s] W_hh + z dh) (B, G) x (G, P) BLAS GEMM
     dx_R = dA_R W_ih                                                           (helper)
-    [dW_ih | dW_hh | db] += dA_R^T [x_R | hs_R | 1]    one GEMM (GRU: two, and sums)
+    [dW_ih | dW_hh] += dA_R^T [x_R | hs_R]             one GEMM (GRU: two, and sums)
 
 Rows are taken in *step* order throughout (x is gathered by step once when lengths or the
 reverse direction make steps differ from times; dx is scattered back), so a range of steps
 is a contiguous block of every array. With one thread there is one range, the whole
 sequence (``_ranges``): the big GEMMs are then single calls, which ran faster here than eight
-smaller ones plus partial sums. XA, dA (GRU: dHp) and [x | h | 1] are per-thread scratch
+smaller ones plus partial sums. XA, dA (GRU: dHp) and [x | h] are per-thread scratch
 arrays reused from call to call (``_scratch``): fresh arrays of that size come from mmap and
 were faulted in page by page on every call (10-15 % of an LSTM forward+backward). The LSTM
 forward also keeps tanh(c') for backward (saved's fourth slot, GRU's ``hn``), and without a
@@ -50,14 +52,22 @@ the loops scalar), ``tanh`` is built from it (``_tanh``), rows are 1-D contiguou
 each step's rows together. At LSTM 64->128, B32, T64 the forward loop is 3.8 ms of step
 GEMMs and about 1.7 ms of gate math on one core (3.0 ms before the gate loops were laid out
 as one pass per gate over row views that start at index 0: loops over ``range(2H, 3H)`` of
-a row ran about twice as slow), the backward loop 3.9 ms of GEMMs and about 1 ms of gates.
-OpenBLAS is then ~70 % of an LSTM forward+backward, at 70-85 GF/s.
+a row ran about twice as slow; ~25 % less again once exp used fused multiply-adds), the
+backward loop 3.9 ms of GEMMs and about 1 ms of gates. OpenBLAS is then ~70 % of an LSTM
+forward+backward, at 70-85 GF/s (packing the A operand, W_hh in every step's GEMM, ~7 %).
+
+Tried and left out (one thread, this machine): projecting x W_ih^T range by range just before
+each range's steps (no gain over one GEMM); one merged loop per LSTM row instead of one per
+gate (slower); the backward gate pass split into three loops or indexed as 2-D arrays
+(slower). Not done: W_hh @ h^T per step (a probe's GEMM was 6 % faster, but every state and
+gate array would be transposed).
 
 Each step's GEMM takes pre-transposed weights (W_hh^T, (P, G) rows: "NN", about 1.5x faster
 than "NT" through OpenBLAS at these shapes). A register-blocked small GEMM written in Numba
 was tried for the step product and was 2-3x slower than OpenBLAS, so it is not here.
 """
 import contextlib
+import math
 import threading
 
 import numba
@@ -182,14 +192,16 @@ def _rnn_forward(relu, s0, s1, xa, bias, perm, lens, w_hh_t, hs, y, hp):
 
 
 @njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
-def _lstm_forward(proj, s0, s1, xa, bias, perm, lens, w_hh_t, w_hr_t, hs, cs, gates, tcs, y, hp, r, hr):
-    T, B, G = xa.shape
+def _lstm_forward(proj, s0, s1, bias, perm, lens, w_hh_t, w_hr_t, hs, cs, gates, tcs, y, r, hr):
+    """gates[s] holds x_s W_ih^T on entry (the input projection); the step's GEMM adds
+    h W_hh^T to it in place (beta = 1) and the gate pass turns it into the gates."""
+    T, B, G = gates.shape
     H = G // 4
-    zero = _one(xa[0, 0, 0]) * 0
+    zero = _one(gates[0, 0, 0]) * 0
     for s in range(s0, s1):
-        gemm(1.0, hs[s], w_hh_t, 0.0, hp, False, False)
+        gemm(1.0, hs[s], w_hh_t, 1.0, gates[s], False, False)
         for b in range(B):
-            a, q, gt = xa[s - s0, b], hp[b], gates[s, b]
+            gt = gates[s, b]
             c_old, c_new, rb, tc = cs[s, b], cs[s + 1, b], r[b], tcs[s, b]
             if s >= lens[b]:
                 gt[:] = zero
@@ -200,13 +212,13 @@ def _lstm_forward(proj, s0, s1, xa, bias, perm, lens, w_hh_t, w_hr_t, hs, cs, ga
             # pre-activation and non-linearity in one pass per gate; every loop starts at
             # index 0 of a row view (loops that started at 2H in one row ran ~2x slower)
             for j in range(2 * H):
-                gt[j] = _sigmoid(a[j] + q[j] + bias[j])
-            a_g, q_g, b_g, g = a[2 * H:3 * H], q[2 * H:3 * H], bias[2 * H:3 * H], gt[2 * H:3 * H]
+                gt[j] = _sigmoid(gt[j] + bias[j])
+            b_g, g = bias[2 * H:3 * H], gt[2 * H:3 * H]
             for j in range(H):
-                g[j] = _tanh(a_g[j] + q_g[j] + b_g[j])
-            a_o, q_o, b_o, o = a[3 * H:], q[3 * H:], bias[3 * H:], gt[3 * H:]
+                g[j] = _tanh(g[j] + b_g[j])
+            b_o, o = bias[3 * H:], gt[3 * H:]
             for j in range(H):
-                o[j] = _sigmoid(a_o[j] + q_o[j] + b_o[j])
+                o[j] = _sigmoid(o[j] + b_o[j])
             i, f = gt[:H], gt[H:2 * H]
             for j in range(H):
                 cj = f[j] * c_old[j] + i[j] * g[j]
@@ -280,7 +292,18 @@ def _take_carry(s, lens, carry, dh):
 
 
 @njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
-def _rnn_backward(relu, s0, s1, perm, lens, w_hh, hs, dy, dh, dA, d, carry):
+def _add_rows(rows, total):
+    """total += the sum of the rows (B, G) of one step: the bias gradient, summed while the
+    step's dA is still in L1 (a column of ones in the weight-gradient GEMM made it N = I + P + 1
+    wide, and the odd last column cost more than this loop)."""
+    for b in range(rows.shape[0]):
+        row = rows[b]
+        for j in range(row.shape[0]):
+            total[j] += row[j]
+
+
+@njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
+def _rnn_backward(relu, s0, s1, perm, lens, w_hh, hs, dy, dh, dA, d, carry, db):
     B, G = dA.shape[1:]
     one = _one(dA[0, 0, 0])
     zero = one * 0
@@ -294,13 +317,14 @@ def _rnn_backward(relu, s0, s1, perm, lens, w_hh, hs, dy, dh, dA, d, carry):
             else:
                 for j in range(G):
                     da[j] = row[j] * (one - h[j] * h[j])
+        _add_rows(dA[s - s0], db)
         gemm(1.0, dA[s - s0], w_hh, 0.0, carry, False, False)
         _take_carry(s, lens, carry, dh)
 
 
 @njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
 def _lstm_backward(proj, s0, s1, perm, lens, w_hh, w_hr, cs, gates, tcs, saved_tc, dy, dh, dc, dA, dsteps, d, dr,
-                   carry):
+                   carry, db):
     B, G = dA.shape[1:]
     H = G // 4
     one = _one(dA[0, 0, 0])
@@ -338,6 +362,7 @@ def _lstm_backward(proj, s0, s1, perm, lens, w_hh, w_hr, cs, gates, tcs, saved_t
                 da_f[j] = dcj * c_old[j] * fj * (one - fj)
                 da_g[j] = dcj * ij * (one - gj * gj)
                 dcs[j] = dcj * fj                              # carried to step s - 1
+        _add_rows(dA[s - s0], db)
         if s < shortest:   # every row runs this step: its dh is the product itself
             gemm(1.0, dA[s - s0], w_hh, 0.0, dh, False, False)
         else:
@@ -393,15 +418,36 @@ def _one_blas_thread():
     if limiter is None:
         yield
         return
-    with limiter.limit(limits=1, user_api="blas"):
+    # each library's own get/set calls (~1 us), not threadpoolctl's limit-and-restore, which
+    # looked every library up again: 0.1-0.2 ms a call, ~2 % of a small layer's fwd + bwd
+    libs = [lib for lib in limiter.lib_controllers if lib.user_api == "blas"]
+    before = [lib.get_num_threads() for lib in libs]
+    for lib, n in zip(libs, before):
+        if n != 1:
+            lib.set_num_threads(1)
+    try:
         yield
+    finally:
+        for lib, n in zip(libs, before):
+            if n != 1:
+                lib.set_num_threads(n)
+
+
+_identity_orders = {}   # (T, B) -> (perm, lens) of the plain forward direction, made once
 
 
 def _order(lengths, T, B, reverse):
-    """(perm, lens, identity): identity when steps are times (no reverse, no lengths)."""
+    """(perm, lens, identity): identity when steps are times (no reverse, no lengths). The
+    kernels only read perm and lens, so the identity ones are kept per shape (building them
+    cost ~0.1 ms a call, about 1 % of a layer's forward + backward at B32, T64)."""
     if lengths is None and not reverse:
-        perm = np.ascontiguousarray(np.broadcast_to(np.arange(T, dtype=np.int64)[:, None], (T, B)))
-        return perm, np.full(B, T, np.int64), True
+        kept = _identity_orders.get((T, B))
+        if kept is None:
+            if len(_identity_orders) >= 64:   # shapes keep changing (tests): start over
+                _identity_orders.clear()
+            perm = np.repeat(np.arange(T, dtype=np.int64), B).reshape(T, B)
+            kept = _identity_orders[(T, B)] = (perm, np.full(B, T, np.int64))
+        return kept[0], kept[1], True
     perm, _ = step_order(lengths, T, B, reverse)
     lens = np.full(B, T, np.int64) if lengths is None else np.asarray(lengths, np.int64)
     return perm, lens, False
@@ -445,7 +491,7 @@ def _scratch(role, shape, dtype):
     call: 10-15 % of an LSTM forward+backward's time at 64->128, B32, T64. Arrays over
     ``_SCRATCH_MAX_BYTES`` are not kept."""
     dtype = np.dtype(dtype)
-    if int(np.prod(shape)) * dtype.itemsize > _SCRATCH_MAX_BYTES:
+    if math.prod(shape) * dtype.itemsize > _SCRATCH_MAX_BYTES:
         return np.empty(shape, dtype)
     kept = getattr(_scratch_arrays, "kept", None)
     if kept is None:
@@ -554,19 +600,22 @@ def cpu_forward(mode, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, w_hr=None, le
     helper = _helper() if helper is None else helper
     ranges = _ranges(T, helper)
     longest = max(s1 - s0 for s0, s1 in ranges)
-    ring = _scratch("xa", (min(2, len(ranges)), longest, B, G), dtype)   # x W_ih^T of two ranges: in use, next
+    # x W_ih^T of two ranges (in use, next); LSTM projects into its gates instead
+    ring = None if mode == "LSTM" else _scratch("xa", (min(2, len(ranges)), longest, B, G), dtype)
 
     def project(k):
         s0, s1 = ranges[k]
-        np.matmul(x_steps[s0:s1].reshape(-1, I), w_ih.T, out=ring[k % 2, :s1 - s0].reshape(-1, G))
+        # LSTM: into its own gates (the loop adds h W_hh^T there); others: a ring buffer
+        target = gates[s0:s1] if mode == "LSTM" else ring[k % 2, :s1 - s0]
+        np.matmul(x_steps[s0:s1].reshape(-1, I), w_ih.T, out=target.reshape(-1, G))
 
     def loop(k):
         s0, s1 = ranges[k]
-        xa = ring[k % 2, :s1 - s0]
+        xa = None if ring is None else ring[k % 2, :s1 - s0]
         if mode in ("RNN_TANH", "RNN_RELU"):
             _rnn_forward(mode == "RNN_RELU", s0, s1, xa, bias, perm, lens, w_hh_t, hs, y, hp)
         elif mode == "LSTM":
-            _lstm_forward(proj, s0, s1, xa, bias, perm, lens, w_hh_t, w_hr_t, hs, cs, gates, hn, y, hp, r, hr)
+            _lstm_forward(proj, s0, s1, bias, perm, lens, w_hh_t, w_hr_t, hs, cs, gates, hn, y, r, hr)
         else:
             _gru_forward(s0, s1, xa, bias, perm, lens, w_hh_t, b_hn, hs, gates, hn, y, hp, hnew)
 
@@ -599,7 +648,8 @@ def cpu_backward(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse
     ring = _scratch("dA", (n_buf, longest, B, G), dtype)   # dA of two step ranges: being made, being used
     ring_hp = ring if mode != "GRU" else _scratch("dHp", (n_buf, longest, B, G), dtype)   # dHp (GRU's differs)
     if mode != "GRU":
-        xh_buf = _scratch("xh", (longest, B, I + P + 1), dtype)   # [x | h | 1] of one range
+        xh_buf = _scratch("xh", (longest, B, I + P), dtype)   # [x | h] of one range
+        db_sum = np.zeros(G, np.float64)   # the loop sums the bias gradient here
     d = np.empty((B, P), dtype)
     carry = np.empty((B, P), dtype)
     dc = dsteps = None
@@ -612,11 +662,11 @@ def cpu_backward(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse
         saved_tc = hn is not None   # tanh(c') from a forward that kept it
         tcs = hn if saved_tc else cs
     dx_steps = np.empty((T, B, I), dtype)
-    # dA = dHp but for GRU: then one GEMM gives [dW_ih | dW_hh | db] = dA^T [x | h | 1] (the
-    # column of ones makes the bias gradient a by-product instead of a pass over dA)
+    # dA = dHp but for GRU: then one GEMM gives [dW_ih | dW_hh] = dA^T [x | h], and the loop
+    # sums db from the rows of dA it has just made
     merged = mode != "GRU"
     if merged:
-        dw_xh = np.empty((G, I + P + 1), dtype)
+        dw_xh = np.empty((G, I + P), dtype)
     else:
         dw_ih, dw_hh = np.empty((G, I), dtype), np.empty((G, P), dtype)
     db_ih = None if b_ih is None else np.empty(G, dtype)
@@ -626,10 +676,10 @@ def cpu_backward(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse
         s0, s1 = ranges[k]
         dA, dHp = ring[k % 2, :s1 - s0], ring_hp[k % 2, :s1 - s0]
         if mode in ("RNN_TANH", "RNN_RELU"):
-            _rnn_backward(mode == "RNN_RELU", s0, s1, perm, lens, w_hh, hs, dy, dh, dA, d, carry)
+            _rnn_backward(mode == "RNN_RELU", s0, s1, perm, lens, w_hh, hs, dy, dh, dA, d, carry, db_sum)
         elif mode == "LSTM":
             _lstm_backward(proj, s0, s1, perm, lens, w_hh, w_hr_or_dummy, cs, gates, tcs, saved_tc, dy, dh, dc,
-                           dA, dsteps, d, dr, carry)
+                           dA, dsteps, d, dr, carry, db_sum)
         else:
             _gru_backward(s0, s1, perm, lens, w_hh, hs, gates, hn, dy, dh, dA, dHp, d, carry)
 
@@ -642,9 +692,8 @@ def cpu_backward(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse
         # temporaries when there is one range)
         if merged:
             xh = xh_buf[:s1 - s0]
-            np.concatenate((x_steps[s0:s1], hs[s0:s1]), axis=2, out=xh[:, :, :I + P])
-            xh[:, :, I + P] = 1
-            _gemm_into(da.T, xh.reshape(-1, I + P + 1), dw_xh, k > 0)
+            np.concatenate((x_steps[s0:s1], hs[s0:s1]), axis=2, out=xh)
+            _gemm_into(da.T, xh.reshape(-1, I + P), dw_xh, k > 0)
             return
         _gemm_into(da.T, x_steps[s0:s1].reshape(-1, I), dw_ih, k > 0)
         _gemm_into(dhp.T, hs[s0:s1].reshape(-1, P), dw_hh, k > 0)
@@ -666,11 +715,11 @@ def cpu_backward(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse
         for done in pending[-2:]:
             done.result()
     if merged:
-        dw_ih, dw_hh = np.ascontiguousarray(dw_xh[:, :I]), np.ascontiguousarray(dw_xh[:, I:I + P])
+        dw_ih, dw_hh = np.ascontiguousarray(dw_xh[:, :I]), np.ascontiguousarray(dw_xh[:, I:])
         if db_ih is not None:
-            db_ih[...] = dw_xh[:, I + P]
+            db_ih[...] = db_sum
         if db_hh is not None:
-            db_hh[...] = dw_xh[:, I + P]
+            db_hh[...] = db_sum
 
     if identity:
         dx = dx_steps
