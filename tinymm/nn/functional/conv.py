@@ -92,7 +92,9 @@ def _padding(fn, padding, n, kernel, stride, dilation):
     return tuple((p, p) for p in _tuple(fn, "padding", padding, n, 0))
 
 
-def _conv(fn, n, input, weight, bias, stride, padding, dilation, groups):
+def _checked_operands(fn, n, input, weight, bias, groups, weight_dims: str):
+    """The checks a convolution and a transposed one share: ranks, float dtypes, one device and
+    dtype, groups; returns (x, w, b, unbatched, the input's shape with a batch axis)."""
     x, w = as_tensor(input, fn), as_tensor(weight, fn)
     b = None if bias is None else as_tensor(bias, fn)
     layout = "(B, C, L)" if n == 1 else "(B, C, H, W)"
@@ -100,7 +102,7 @@ def _conv(fn, n, input, weight, bias, stride, padding, dilation, groups):
         raise ConvError(f"{fn}: expected a {n + 2}-D batched {layout} or {n + 1}-D unbatched input, "
                         f"got {x.ndim}-D input of shape {x.shape}")
     if w.ndim != n + 2:
-        raise ConvError(f"{fn}: weight must be {n + 2}-D (out_channels, in_channels / groups, "
+        raise ConvError(f"{fn}: weight must be {n + 2}-D ({weight_dims}, "
                         f"{'k' if n == 1 else 'kh, kw'}), got shape {w.shape}")
     for name, t in (("input", x), ("weight", w), ("bias", b)):
         if t is not None and t.dtype.kind != "f":
@@ -110,7 +112,12 @@ def _conv(fn, n, input, weight, bias, stride, padding, dilation, groups):
     if isinstance(groups, bool) or not isinstance(groups, numbers.Integral) or groups < 1:
         raise ConvError(f"{fn}: groups must be a positive int, got {groups!r}")
     unbatched = x.ndim == n + 1
-    batch_shape = (1,) + x.shape if unbatched else x.shape
+    return x, w, b, unbatched, (1,) + x.shape if unbatched else x.shape
+
+
+def _conv(fn, n, input, weight, bias, stride, padding, dilation, groups):
+    x, w, b, unbatched, batch_shape = _checked_operands(fn, n, input, weight, bias, groups,
+                                                        "out_channels, in_channels / groups")
     B, C, spatial = batch_shape[0], batch_shape[1], batch_shape[2:]
     O, Cg, kernel = w.shape[0], w.shape[1], w.shape[2:]
     if O % groups:
@@ -207,24 +214,8 @@ class ConvTransposeFn(Function):
 
 
 def _conv_transpose(fn, n, input, weight, bias, stride, padding, output_padding, groups, dilation):
-    x, w = as_tensor(input, fn), as_tensor(weight, fn)
-    b = None if bias is None else as_tensor(bias, fn)
-    layout = "(B, C, L)" if n == 1 else "(B, C, H, W)"
-    if x.ndim not in (n + 1, n + 2):
-        raise ConvError(f"{fn}: expected a {n + 2}-D batched {layout} or {n + 1}-D unbatched input, "
-                        f"got {x.ndim}-D input of shape {x.shape}")
-    if w.ndim != n + 2:
-        raise ConvError(f"{fn}: weight must be {n + 2}-D (in_channels, out_channels / groups, "
-                        f"{'k' if n == 1 else 'kh, kw'}), got shape {w.shape}")
-    for name, t in (("input", x), ("weight", w), ("bias", b)):
-        if t is not None and t.dtype.kind != "f":
-            raise TypeError(f"{fn}: {name} must be floating (float32 or float64), got {t.dtype}")
-    check_same_device(fn, input=x, weight=w, bias=b)
-    check_same_dtype(fn, input=x, weight=w, bias=b)
-    if isinstance(groups, bool) or not isinstance(groups, numbers.Integral) or groups < 1:
-        raise ConvError(f"{fn}: groups must be a positive int, got {groups!r}")
-    unbatched = x.ndim == n + 1
-    batch_shape = (1,) + x.shape if unbatched else x.shape
+    x, w, b, unbatched, batch_shape = _checked_operands(fn, n, input, weight, bias, groups,
+                                                        "in_channels, out_channels / groups")
     B, C, spatial = batch_shape[0], batch_shape[1], batch_shape[2:]
     Cin, Og, kernel = w.shape[0], w.shape[1], w.shape[2:]
     if Cin != C:
