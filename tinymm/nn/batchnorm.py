@@ -19,6 +19,28 @@ from tinymm.nn.parameter import Parameter
 from tinymm.tensor import Tensor
 
 
+def register_norm_state(module, num_features: int, affine: bool, track_running_stats: bool, device, dtype):
+    """PyTorch's per-channel state of a batch or instance norm: ``weight`` (ones) and ``bias``
+    (zeros) when ``affine``, buffers ``running_mean``, ``running_var`` and ``num_batches_tracked``
+    when ``track_running_stats`` (registered as None otherwise, as PyTorch does)."""
+    xp = backend.array_module(device or "cpu")
+    dt = np.dtype(dtype) if dtype is not None else backend.get_default_dtype()
+    if affine:
+        module.weight = Parameter(xp.ones(num_features, dtype=dt))
+        module.bias = Parameter(xp.zeros(num_features, dtype=dt))
+    else:
+        module.register_parameter("weight", None)
+        module.register_parameter("bias", None)
+    if track_running_stats:
+        module.register_buffer("running_mean", Tensor(xp.zeros(num_features, dtype=dt)))
+        module.register_buffer("running_var", Tensor(xp.ones(num_features, dtype=dt)))
+        module.register_buffer("num_batches_tracked", Tensor(xp.zeros((), dtype=np.int64)))
+    else:
+        module.register_buffer("running_mean", None)
+        module.register_buffer("running_var", None)
+        module.register_buffer("num_batches_tracked", None)
+
+
 class _BatchNorm(Module):
     _expected_dims = ()  # input ranks the subclass accepts
     _expected_text = ""
@@ -33,22 +55,7 @@ class _BatchNorm(Module):
         self.momentum = momentum
         self.affine = affine
         self.track_running_stats = track_running_stats
-        xp = backend.array_module(device or "cpu")
-        dt = np.dtype(dtype) if dtype is not None else backend.get_default_dtype()
-        if affine:
-            self.weight = Parameter(xp.ones(num_features, dtype=dt))
-            self.bias = Parameter(xp.zeros(num_features, dtype=dt))
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
-        if track_running_stats:
-            self.register_buffer("running_mean", Tensor(xp.zeros(num_features, dtype=dt)))
-            self.register_buffer("running_var", Tensor(xp.ones(num_features, dtype=dt)))
-            self.register_buffer("num_batches_tracked", Tensor(xp.zeros((), dtype=np.int64)))
-        else:
-            self.register_buffer("running_mean", None)
-            self.register_buffer("running_var", None)
-            self.register_buffer("num_batches_tracked", None)
+        register_norm_state(self, num_features, affine, track_running_stats, device, dtype)
 
     def reset_running_stats(self) -> None:
         if self.track_running_stats:

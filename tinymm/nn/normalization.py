@@ -13,10 +13,10 @@ import numpy as np
 
 from tinymm import backend
 from tinymm.nn import functional as F
+from tinymm.nn.batchnorm import register_norm_state
 from tinymm.nn.functional._checks import ShapeError
 from tinymm.nn.module import Module
 from tinymm.nn.parameter import Parameter
-from tinymm.tensor import Tensor
 
 
 def _dtype(dtype):
@@ -56,21 +56,7 @@ class _InstanceNorm(Module):
         super().__init__()
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
-        xp, dt = backend.array_module(device or "cpu"), _dtype(dtype)
-        if affine:
-            self.weight = Parameter(xp.ones(num_features, dtype=dt))
-            self.bias = Parameter(xp.zeros(num_features, dtype=dt))
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
-        if track_running_stats:
-            self.register_buffer("running_mean", Tensor(xp.zeros(num_features, dtype=dt)))
-            self.register_buffer("running_var", Tensor(xp.ones(num_features, dtype=dt)))
-            self.register_buffer("num_batches_tracked", Tensor(xp.zeros((), dtype=np.int64)))
-        else:
-            self.register_buffer("running_mean", None)
-            self.register_buffer("running_var", None)
-            self.register_buffer("num_batches_tracked", None)
+        register_norm_state(self, num_features, affine, track_running_stats, device, dtype)
 
     def forward(self, x):
         name, n = type(self).__name__, self._spatial
