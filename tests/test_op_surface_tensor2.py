@@ -706,3 +706,83 @@ def test_pytorch_training_script_runs_unchanged_and_matches_torch():
     np.testing.assert_allclose(losses, t_losses, rtol=1e-4, atol=1e-5)
     assert accs == t_accs and len(losses) == 3 * 5
     assert losses[-1] < losses[0]
+
+
+# ----------------------------------------------------------------------------- review regressions
+# Edge cases a differential fuzz against PyTorch found (values, dtypes, shapes, gradients, errors).
+
+NAN_, INF_ = float("nan"), float("inf")
+EDGES = {
+    "unique_keeps_each_nan": lambda m: m.unique(m.tensor([NAN_, 1.0, NAN_, 1.0]), return_counts=True),
+    "nanmean_0d_dim0": lambda m: m.nanmean(m.tensor(2.0), 0),
+    "nanmean_negative_dim": lambda m: m.nanmean(m.tensor([[1.0, NAN_], [3.0, 4.0]]), -1, keepdim=True),
+    "combinations_r_above_n": lambda m: m.combinations(m.tensor([1.0, 2.0]), 3),
+    "row_stack": lambda m: m.row_stack([m.tensor([1, 2]), m.tensor([3, 4])]),
+    "broadcast_to_varargs": lambda m: m.tensor([1.0, 2.0]).broadcast_to(3, 2),
+    "lgamma_neg_inf": lambda m: m.lgamma(m.tensor([-INF_, INF_, -2.5])),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EDGES))
+def test_edge_values_match_torch(name):
+    got, want = EDGES[name](tm), EDGES[name](torch)
+    for g, w in zip(*[r if isinstance(r, tuple) else (r,) for r in (got, want)]):
+        assert str(g.dtype).split(".")[-1] == str(w.dtype).split(".")[-1] and tuple(g.shape) == tuple(w.shape), name
+        np.testing.assert_array_equal(g.numpy(), w.numpy())
+
+
+@pytest.mark.parametrize("name, fn, x", [
+    ("logit_outside_unit", lambda m, t: m.logit(t), [-0.5, 0.25, 1.5]),
+    ("atan2_at_origin", lambda m, t: m.atan2(t, t * 0), [0.0, 1.0]),
+    ("atan2_other_at_origin", lambda m, t: m.atan2(t * 0, t), [0.0, 2.0]),
+])
+def test_edge_gradients_match_torch(name, fn, x):
+    grads = []
+    for m in (tm, torch):
+        t = m.tensor(x, dtype=m.float64, requires_grad=True)
+        fn(m, t).sum().backward()
+        grads.append(t.grad.numpy())
+    np.testing.assert_allclose(*grads, equal_nan=True)
+
+
+def test_edge_errors_match_torch():
+    same_error(lambda m: m.diff(m.ones(3), -1))
+    same_error(lambda m: m.tril_indices(-1, 3))
+    same_error(lambda m: m.triu_indices(3, -2))
+    same_error(lambda m: m.ones(3).addcmul_(m.ones(2, 3), m.ones(3)))
+    same_error(lambda m: m.tensor([1, 2]).atan2_(m.tensor([1.0, 2.0])))
+
+
+INPLACE = {
+    "atan2_": lambda m, x: x.atan2_(m.tensor([1.0, -2.0, 0.5], dtype=m.float64)),
+    "hypot_": lambda m, x: x.hypot_(m.tensor([1.0, -2.0, 0.5], dtype=m.float64)),
+    "lt_": lambda m, x: x.lt_(0.3),
+    "eq_": lambda m, x: x.eq_(m.tensor([0.2, 0.0, 0.0], dtype=m.float64)),
+    "addcmul_": lambda m, x: x.addcmul_(m.tensor([1.0, 2.0, 3.0], dtype=m.float64), x.detach(), value=0.5),
+    "addcdiv_": lambda m, x: x.addcdiv_(m.ones(3, dtype=m.float64), m.tensor([2.0, 4.0, 8.0], dtype=m.float64)),
+    "addmv_": lambda m, x: x.addmv_(m.ones(3, 2, dtype=m.float64), m.tensor([1.0, 2.0], dtype=m.float64)),
+    "frac_": lambda m, x: x.frac_(),
+    "nan_to_num_": lambda m, x: x.nan_to_num_(nan=2.0),
+    "erfinv_": lambda m, x: x.erfinv_(),
+    "lgamma_": lambda m, x: x.lgamma_(),
+    "digamma_": lambda m, x: x.digamma_(),
+    "logit_": lambda m, x: x.logit_(eps=0.1),
+}
+
+
+@pytest.mark.parametrize("name", sorted(INPLACE))
+def test_inplace_variants_match_torch_and_bump_the_version(name):
+    out = []
+    for m in (tm, torch):
+        leaf = m.tensor([0.2, 0.5, 0.7], dtype=m.float64, requires_grad=True)
+        x = leaf * 1
+        assert INPLACE[name](m, x) is x
+        x.sum().backward()
+        out.append((x.detach().numpy(), leaf.grad.numpy()))
+        stale = (leaf * 1)
+        saved = stale.exp()  # exp saves its output
+        with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+            INPLACE[name](m, saved)
+            saved.sum().backward()
+    np.testing.assert_allclose(out[0][0], out[1][0])
+    np.testing.assert_allclose(out[0][1], out[1][1])

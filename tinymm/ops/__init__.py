@@ -117,6 +117,7 @@ from tinymm.ops.inplace import (
     exponential_,
     fill_,
     index_add_,
+    inplace_of,
     masked_fill_,
     mul_,
     normal_,
@@ -587,6 +588,7 @@ OPS = (
     (atleast_3d, None, True),
     (hstack, None, True),
     (vstack, None, True),
+    (vstack, None, "row_stack"),
     (dstack, None, True),
     (column_stack, None, True),
     (concatenate, None, "concatenate"),
@@ -598,6 +600,10 @@ OPS = (
     (cartesian_prod, None, True),
     (combinations, None, True),
     (diff, "diff", True),
+    # in-place variants of the second-pass ops (x.atan2_(y), x.lt_(0), ...)
+    *((inplace_of(f"{fn.__name__}_", fn), f"{fn.__name__}_", False) for fn in (
+        eq, ne, lt, le, gt, ge, addcmul, addcdiv, addmm, addmv, baddbmm,
+        atan2, hypot, frac, nan_to_num, erfinv, lgamma, digamma, logit)),
 )
 
 

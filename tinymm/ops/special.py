@@ -33,7 +33,8 @@ class Erfinv(UnaryFunction):
 
 
 class Lgamma(UnaryFunction):
-    f = staticmethod(lambda xp, x: special_of(x).gammaln(x))
+    # log|Γ(−inf)| is +inf as PyTorch (scipy's gammaln gives −inf there)
+    f = staticmethod(lambda xp, x: xp.where(xp.isneginf(x), xp.inf, special_of(x).gammaln(x)).astype(x.dtype, copy=False))
     df = staticmethod(lambda xp, x, out: special_of(x).digamma(x))
 
 
@@ -59,7 +60,8 @@ def digamma(x):
 
 class Logit(Function):
     """log(z/(1 − z)) with z = x clamped to [eps, 1 − eps] when eps is given; the gradient is
-    1/(x(1 − x)) inside that range and 0 outside it (as PyTorch)."""
+    1/(x(1 − x)) inside that range and 0 outside it; without eps it is NaN outside [0, 1]
+    (as PyTorch)."""
 
     @staticmethod
     def forward(ctx, x, eps):
@@ -78,6 +80,8 @@ class Logit(Function):
             d = g / (x * (1 - x))
         if ctx.eps is not None:
             d = xp.where((x < ctx.eps) | (x > 1 - ctx.eps), 0, d)
+        else:
+            d = xp.where((x < 0) | (x > 1), xp.nan, d)
         return d.astype(g.dtype, copy=False)
 
 

@@ -54,9 +54,7 @@ def nanmean(x, dim=None, keepdim=False, *, dtype=None):
     if dtype is not None:
         x = cast(x, dtype)
     _float_only("nanmean", x)
-    keep = ~isnan(x).data
-    count = Tensor._wrap(keep.sum(axis=None if dim is None else tuple(np.atleast_1d(dim)), keepdims=keepdim)
-                         .astype(x.dtype))
+    count = sum(Tensor._wrap((~isnan(x).data).astype(x.dtype)), dim, keepdim)
     with np.errstate(invalid="ignore", divide="ignore"):  # an all-NaN slice is 0/0 = NaN, silently
         return nansum(x, dim, keepdim) / count
 
@@ -182,7 +180,8 @@ def unique(x, sorted: bool = True, return_inverse: bool = False, return_counts: 
     x = as_tensor(x, "unique")
     xp = xp_of(x.data)
     if dim is None:
-        vals, inv, cnt = xp.unique(x.data, return_inverse=True, return_counts=True)
+        # NaN != NaN: each NaN is its own value, as PyTorch (NumPy merges them by default)
+        vals, inv, cnt = xp.unique(x.data, return_inverse=True, return_counts=True, equal_nan=False)
         inv = inv.reshape(x.shape)
     else:
         axis = normalize_dim("unique", x.ndim, dim)
