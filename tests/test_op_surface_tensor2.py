@@ -720,6 +720,8 @@ EDGES = {
     "row_stack": lambda m: m.row_stack([m.tensor([1, 2]), m.tensor([3, 4])]),
     "broadcast_to_varargs": lambda m: m.tensor([1.0, 2.0]).broadcast_to(3, 2),
     "lgamma_neg_inf": lambda m: m.lgamma(m.tensor([-INF_, INF_, -2.5])),
+    "quantile_0d_q": lambda m: m.quantile(m.tensor([3.0, 1.0, 2.0]), m.tensor(0.5)),
+    "unique_consecutive_empty_rows": lambda m: m.unique_consecutive(m.zeros(2, 0), dim=1, return_counts=True),
 }
 
 
@@ -751,6 +753,16 @@ def test_edge_errors_match_torch():
     same_error(lambda m: m.triu_indices(3, -2))
     same_error(lambda m: m.ones(3).addcmul_(m.ones(2, 3), m.ones(3)))
     same_error(lambda m: m.tensor([1, 2]).atan2_(m.tensor([1.0, 2.0])))
+    same_error(lambda m: m.searchsorted(m.tensor(1.0), m.tensor([2.0])))
+
+
+def test_default_collate_keeps_namedtuples():
+    from collections import namedtuple
+
+    from tinymm.utils.data import default_collate
+    Pair = namedtuple("Pair", "x y")
+    got = default_collate([Pair(1, tm.tensor([1.0])), Pair(2, tm.tensor([2.0]))])
+    assert type(got) is Pair and got.x.tolist() == [1, 2] and got.y.shape == (2, 1)
 
 
 INPLACE = {

@@ -567,6 +567,8 @@ def searchsorted(sorted_sequence, values, *, out_int32: bool = False, right: boo
     seq = as_tensor(sorted_sequence, "searchsorted")
     scalar = not isinstance(values, Tensor) and np.ndim(values) == 0
     vals = as_tensor(values, "searchsorted")
+    if seq.ndim == 0:
+        raise ShapeError("searchsorted: boundaries tensor should have positive dimension, but got 0 dimension")
     if side is not None:
         if side not in ("left", "right"):
             raise ValueError(f"searchsorted: side must be 'left' or 'right', got {side!r}")

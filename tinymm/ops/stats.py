@@ -82,7 +82,7 @@ def _quantile(name, x, q, dim, keepdim, interpolation, ignore_nan):
         raise DTypeError(f"{name}() input tensor must be either float or double dtype, got {x.dtype}")
     if interpolation not in _INTERPOLATIONS:
         raise ValueError(f"{name}() interpolation must be one of {', '.join(_INTERPOLATIONS)}. Got '{interpolation}'")
-    scalar_q = not isinstance(q, Tensor) and np.ndim(q) == 0
+    scalar_q = np.ndim(q.data if isinstance(q, Tensor) else q) == 0  # a 0-d tensor q too, as PyTorch
     qa = np.asarray(q.numpy() if isinstance(q, Tensor) else q, dtype=np.float64).reshape(-1)
     if isinstance(q, Tensor) and q.ndim > 1:
         raise ShapeError(f"{name}() q must be a scalar or 1D tensor, got shape {tuple(q.shape)}")
@@ -211,7 +211,7 @@ def unique_consecutive(x, return_inverse: bool = False, return_counts: bool = Fa
         shape = x.shape
     else:
         axis = normalize_dim("unique_consecutive", x.ndim, dim)
-        rows = xp.moveaxis(x.data, axis, 0).reshape(x.shape[axis], -1)
+        rows = xp.moveaxis(x.data, axis, 0).reshape(x.shape[axis], x.numel() // max(x.shape[axis], 1))
         new = xp.ones(rows.shape[0], bool)
         new[1:] = (rows[1:] != rows[:-1]).any(axis=1)
         vals = xp.compress(new, x.data, axis=axis)
