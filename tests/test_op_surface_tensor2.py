@@ -503,6 +503,8 @@ def test_cuda_namespace_answers_honestly_without_a_gpu():
     tm.cuda.manual_seed(3)
     tm.cuda.manual_seed_all(3)
     tm.cuda.synchronize()
+    tm.cuda.empty_cache()
+    assert tm.cuda.memory_allocated() == tm.cuda.memory_reserved() == 0 and not tm.cuda.is_bf16_supported()
     for fn in (tm.cuda.current_device, tm.cuda.get_device_name):
         with pytest.raises(RuntimeError, match="no CUDA device"):
             fn()
@@ -798,3 +800,13 @@ def test_inplace_variants_match_torch_and_bump_the_version(name):
             saved.sum().backward()
     np.testing.assert_allclose(out[0][0], out[1][0])
     np.testing.assert_allclose(out[0][1], out[1][1])
+
+
+def test_fork_rng_itemsize_ndimension():
+    tm.manual_seed(0)
+    with tm.random.fork_rng():
+        inside = tm.rand(3)
+    after = tm.rand(3)
+    assert np.array_equal(inside.numpy(), after.numpy())  # the block's draws were undone
+    x = tm.ones(2, 3, dtype=tm.float64)
+    assert (x.itemsize, x.ndimension()) == (8, 2)

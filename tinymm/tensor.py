@@ -249,6 +249,10 @@ class Tensor:
         return int(self.data.dtype.itemsize)
 
     @property
+    def itemsize(self) -> int:
+        return int(self.data.dtype.itemsize)
+
+    @property
     def ndim(self) -> int:
         return self.data.ndim
 
@@ -273,6 +277,8 @@ class Tensor:
 
     def dim(self) -> int:
         return self.data.ndim
+
+    ndimension = dim
 
     def __len__(self) -> int:
         if self.data.ndim == 0:
