@@ -724,6 +724,8 @@ EDGES = {
     "lgamma_neg_inf": lambda m: m.lgamma(m.tensor([-INF_, INF_, -2.5])),
     "quantile_0d_q": lambda m: m.quantile(m.tensor([3.0, 1.0, 2.0]), m.tensor(0.5)),
     "unique_consecutive_empty_rows": lambda m: m.unique_consecutive(m.zeros(2, 0), dim=1, return_counts=True),
+    "dim_as_0d_tensor": lambda m: m.nansum(m.arange(6.0).reshape(2, 3), dim=m.tensor(1)),
+    "logit_eps_above_half": lambda m: m.logit(m.tensor([0.5, 0.1, 0.9]), eps=0.7),
 }
 
 
@@ -756,6 +758,8 @@ def test_edge_errors_match_torch():
     same_error(lambda m: m.ones(3).addcmul_(m.ones(2, 3), m.ones(3)))
     same_error(lambda m: m.tensor([1, 2]).atan2_(m.tensor([1.0, 2.0])))
     same_error(lambda m: m.searchsorted(m.tensor(1.0), m.tensor([2.0])))
+    same_error(lambda m: m.searchsorted(m.tensor([1.0, 2.0]), m.tensor([1.5]), sorter=m.tensor([0])))
+    same_error(lambda m: tuple(m.tensor(1.0)))  # iterating a 0-d tensor, not an empty loop
 
 
 def test_default_collate_keeps_namedtuples():

@@ -575,6 +575,9 @@ def searchsorted(sorted_sequence, values, *, out_int32: bool = False, right: boo
         if right and side == "left":
             raise ValueError("searchsorted: side and right can't be set to opposites, got side of left while right was True")
         right = side == "right"
+    if sorter is not None and tuple(as_tensor(sorter).shape) != tuple(seq.shape):
+        raise ShapeError(f"searchsorted: boundary and sorter must have the same size, but got boundary tensor "
+                         f"{list(seq.shape)} and sorter tensor {list(as_tensor(sorter).shape)}")
     s = seq.data if sorter is None else xp_of(seq.data).take_along_axis(seq.data, as_tensor(sorter).data, axis=-1)
     v = vals.data
     xp = xp_of(s)

@@ -66,7 +66,8 @@ class Logit(Function):
     @staticmethod
     def forward(ctx, x, eps):
         xp = xp_of(x)
-        z = x if eps is None else xp.clip(x, eps, 1 - eps)
+        # x < eps → eps, then x > 1 − eps → 1 − eps, in PyTorch's order (np.clip differs when eps > ½)
+        z = x if eps is None else xp.where(x < eps, eps, xp.where(x > 1 - eps, 1 - eps, x)).astype(x.dtype, copy=False)
         ctx.eps = eps
         ctx.save_for_backward(x)
         with np.errstate(all="ignore"):
