@@ -814,3 +814,17 @@ def test_fork_rng_itemsize_ndimension():
     assert np.array_equal(inside.numpy(), after.numpy())  # the block's draws were undone
     x = tm.ones(2, 3, dtype=tm.float64)
     assert (x.itemsize, x.ndimension()) == (8, 2)
+
+
+def _backward_keywords_run(m):
+    x = m.tensor([1.0, 2.0], requires_grad=True)
+    (x * 2).backward(gradient=m.tensor([3.0, 1.0]))
+    h = x * 1
+    (h * h).sum().backward(inputs=[h])  # only h.grad is written, x's stays as it was
+    m.autograd.backward([(x * x).sum(), x.sum()], retain_graph=False)
+    return x.grad.numpy(), h.grad.numpy()
+
+
+def test_backward_takes_pytorchs_keywords():
+    for got, want in zip(_backward_keywords_run(tm), _backward_keywords_run(torch)):
+        np.testing.assert_allclose(got, want)

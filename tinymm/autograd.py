@@ -438,6 +438,36 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bo
     return tuple(result)
 
 
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph: bool = False, inputs=None) -> None:
+    """``torch.autograd.backward``: backpropagate from each of ``tensors`` (weighted by
+    ``grad_tensors``), accumulating into ``.grad``; with ``inputs``, only into theirs (leaf or
+    not), as PyTorch. ``create_graph=True`` is not implemented (see ``grad``)."""
+    if create_graph:
+        raise NotImplementedError("backward: create_graph=True (higher-order gradients) is not implemented in tinymm")
+    tensors = [tensors] if isinstance(tensors, Tensor) else list(tensors)
+    if grad_tensors is None or isinstance(grad_tensors, Tensor):
+        grad_tensors = [grad_tensors] * len(tensors) if grad_tensors is None else [grad_tensors]
+    grad_tensors = list(grad_tensors)
+    if len(grad_tensors) != len(tensors):
+        raise RuntimeError(f"backward: got {len(grad_tensors)} gradients for {len(tensors)} tensors")
+    keep = bool(retain_graph)
+    if inputs is None:
+        for k, (t, g) in enumerate(zip(tensors, grad_tensors)):
+            run_backward(t, g, retain_graph=keep or k < len(tensors) - 1)
+        return
+    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    if not inputs:
+        raise RuntimeError("backward: 'inputs' argument to backward() cannot be empty")
+    for t, g in zip(inputs, grad(tensors, inputs, grad_tensors, retain_graph=keep, allow_unused=True)):
+        if g is not None:
+            _accumulate_leaf(t, g.data, fresh=True)
+
+
+def tensor_backward(self, gradient=None, retain_graph=None, create_graph: bool = False, inputs=None) -> None:
+    """``Tensor.backward`` with PyTorch's signature: ``autograd.backward(self, gradient, ...)``."""
+    backward(self, gradient, retain_graph, create_graph, inputs)
+
+
 # ----------------------------------------------------------------------------- gradcheck
 
 

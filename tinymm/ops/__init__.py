@@ -42,7 +42,7 @@ from functools import partialmethod
 import numpy as np
 
 from tinymm import factories
-from tinymm.autograd import run_backward
+from tinymm.autograd import tensor_backward
 from tinymm.ops._util import DTypeError, ShapeError
 from tinymm.ops.convert import (
     as_tensor,
@@ -518,7 +518,7 @@ OPS = (
     (exponential_, "exponential_", False),
     (bernoulli_, "bernoulli_", False),
     # autograd
-    (run_backward, "backward", False),
+    (tensor_backward, "backward", False),
     # PyTorch surface, second pass: conversions and comparisons
     # tinymm.as_tensor is this function too (set in tinymm/__init__: here ``as_tensor`` names
     # the operand helper every op module calls as ``ops.as_tensor(x, name)``).
