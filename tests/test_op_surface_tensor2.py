@@ -726,6 +726,7 @@ EDGES = {
     "unique_consecutive_empty_rows": lambda m: m.unique_consecutive(m.zeros(2, 0), dim=1, return_counts=True),
     "dim_as_0d_tensor": lambda m: m.nansum(m.arange(6.0).reshape(2, 3), dim=m.tensor(1)),
     "logit_eps_above_half": lambda m: m.logit(m.tensor([0.5, 0.1, 0.9]), eps=0.7),
+    "tensordot_zero_size": lambda m: m.tensordot(m.ones(2, 0, 1), m.ones(0, 3, 2), dims=([1, 0], [0, 2])),
 }
 
 

@@ -312,8 +312,9 @@ def tensordot(a, b, dims=2):
     free_a = [i for i in range(a.ndim) if i not in axes_a]
     free_b = [j for j in range(b.ndim) if j not in axes_b]
     k = int(np.prod([a.shape[i] for i in axes_a])) if axes_a else 1
-    a2 = a.permute(*(free_a + axes_a)).reshape(-1, k)
-    b2 = b.permute(*(axes_b + free_b)).reshape(k, -1)
+    # explicit sizes, not -1: a zero-size dim makes -1 ambiguous
+    a2 = a.permute(*(free_a + axes_a)).reshape(int(np.prod([a.shape[i] for i in free_a])), k)
+    b2 = b.permute(*(axes_b + free_b)).reshape(k, int(np.prod([b.shape[j] for j in free_b])))
     return MatMul.apply(a2, b2).reshape(*([a.shape[i] for i in free_a] + [b.shape[j] for j in free_b]))
 
 
