@@ -742,6 +742,8 @@ def test_edge_values_match_torch(name):
     ("logit_outside_unit", lambda m, t: m.logit(t), [-0.5, 0.25, 1.5]),
     ("atan2_at_origin", lambda m, t: m.atan2(t, t * 0), [0.0, 1.0]),
     ("atan2_other_at_origin", lambda m, t: m.atan2(t * 0, t), [0.0, 2.0]),
+    ("addmm_beta0_input", lambda m, t: m.addmm(t, m.ones(2, 3, dtype=m.float64), m.ones(3, 2, dtype=m.float64), beta=0),
+     [NAN_, 1.0]),
 ])
 def test_edge_gradients_match_torch(name, fn, x):
     grads = []

@@ -18,6 +18,8 @@ import numpy as np
 from tinymm.autograd import Function
 from tinymm.ops._util import DTypeError, ShapeError, normalize_dim, unbroadcast, xp_of
 from tinymm.ops.convert import as_tensor, cast, check_pair, operands
+from tinymm.ops.index import where
+from tinymm.tensor import Tensor
 
 
 class MatMul(Function):
@@ -257,6 +259,8 @@ def _scaled_sum(name, input, product, beta, alpha):
         raise ShapeError(f"{name}: input of shape {tuple(input.shape)} does not broadcast to the product's "
                          f"shape {tuple(out.shape)}")
     if beta == 0:
+        if input.requires_grad:  # input's gradient is zeros, as PyTorch (its NaNs still ignored)
+            return out + where(Tensor._wrap(xp_of(out.data).zeros((), bool)), input, 0)
         return out
     return (input if beta == 1 else input * beta) + out
 
