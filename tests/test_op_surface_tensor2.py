@@ -831,3 +831,10 @@ def _backward_keywords_run(m):
 def test_backward_takes_pytorchs_keywords():
     for got, want in zip(_backward_keywords_run(tm), _backward_keywords_run(torch)):
         np.testing.assert_allclose(got, want)
+
+
+def test_repr_names_what_pytorch_names():
+    for make in (lambda m: m.zeros(0, 2, dtype=m.long), lambda m: m.zeros(2, 0), lambda m: m.zeros(0, dtype=m.bool),
+                 lambda m: m.tensor([1], dtype=m.int32), lambda m: m.tensor([3])):
+        assert repr(make(tm)) == repr(make(torch)).replace("torch.", "")
+    assert "dtype" not in repr(tm.tensor([True]))

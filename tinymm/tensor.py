@@ -364,7 +364,11 @@ class Tensor:
     def __repr__(self) -> str:
         body = np.array2string(self.numpy(), precision=4, separator=", ", prefix="tensor(")
         extras = []
-        if self.dtype != backend.get_default_dtype() and self.dtype != np.int64:
+        if self.data.size == 0 and self.data.ndim != 1:  # tensor([]) alone would hide the shape
+            extras.append(f"size={tuple(self.shape)}")
+        # as PyTorch: the default float dtype, int64 and bool go unnamed (their values show them)
+        if self.dtype not in (backend.get_default_dtype(), np.int64, np.bool_) or (
+                self.data.size == 0 and self.dtype != backend.get_default_dtype()):
             extras.append(f"dtype={self.dtype}")
         if self.device != "cpu":
             extras.append(f"device='{self.device}'")
