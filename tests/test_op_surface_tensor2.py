@@ -503,6 +503,8 @@ def test_cuda_namespace_answers_honestly_without_a_gpu():
     tm.cuda.manual_seed(3)
     tm.cuda.manual_seed_all(3)
     tm.cuda.synchronize()
+    tm.cuda.empty_cache()
+    assert tm.cuda.memory_allocated() == tm.cuda.memory_reserved() == 0 and not tm.cuda.is_bf16_supported()
     for fn in (tm.cuda.current_device, tm.cuda.get_device_name):
         with pytest.raises(RuntimeError, match="no CUDA device"):
             fn()
@@ -706,3 +708,133 @@ def test_pytorch_training_script_runs_unchanged_and_matches_torch():
     np.testing.assert_allclose(losses, t_losses, rtol=1e-4, atol=1e-5)
     assert accs == t_accs and len(losses) == 3 * 5
     assert losses[-1] < losses[0]
+
+
+# ----------------------------------------------------------------------------- review regressions
+# Edge cases a differential fuzz against PyTorch found (values, dtypes, shapes, gradients, errors).
+
+NAN_, INF_ = float("nan"), float("inf")
+EDGES = {
+    "unique_keeps_each_nan": lambda m: m.unique(m.tensor([NAN_, 1.0, NAN_, 1.0]), return_counts=True),
+    "nanmean_0d_dim0": lambda m: m.nanmean(m.tensor(2.0), 0),
+    "nanmean_negative_dim": lambda m: m.nanmean(m.tensor([[1.0, NAN_], [3.0, 4.0]]), -1, keepdim=True),
+    "combinations_r_above_n": lambda m: m.combinations(m.tensor([1.0, 2.0]), 3),
+    "row_stack": lambda m: m.row_stack([m.tensor([1, 2]), m.tensor([3, 4])]),
+    "broadcast_to_varargs": lambda m: m.tensor([1.0, 2.0]).broadcast_to(3, 2),
+    "lgamma_neg_inf": lambda m: m.lgamma(m.tensor([-INF_, INF_, -2.5])),
+    "quantile_0d_q": lambda m: m.quantile(m.tensor([3.0, 1.0, 2.0]), m.tensor(0.5)),
+    "unique_consecutive_empty_rows": lambda m: m.unique_consecutive(m.zeros(2, 0), dim=1, return_counts=True),
+    "dim_as_0d_tensor": lambda m: m.nansum(m.arange(6.0).reshape(2, 3), dim=m.tensor(1)),
+    "logit_eps_above_half": lambda m: m.logit(m.tensor([0.5, 0.1, 0.9]), eps=0.7),
+    "tensordot_zero_size": lambda m: m.tensordot(m.ones(2, 0, 1), m.ones(0, 3, 2), dims=([1, 0], [0, 2])),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EDGES))
+def test_edge_values_match_torch(name):
+    got, want = EDGES[name](tm), EDGES[name](torch)
+    for g, w in zip(*[r if isinstance(r, tuple) else (r,) for r in (got, want)]):
+        assert str(g.dtype).split(".")[-1] == str(w.dtype).split(".")[-1] and tuple(g.shape) == tuple(w.shape), name
+        np.testing.assert_allclose(g.numpy(), w.numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("name, fn, x", [
+    ("logit_outside_unit", lambda m, t: m.logit(t), [-0.5, 0.25, 1.5]),
+    ("atan2_at_origin", lambda m, t: m.atan2(t, t * 0), [0.0, 1.0]),
+    ("atan2_other_at_origin", lambda m, t: m.atan2(t * 0, t), [0.0, 2.0]),
+    ("addmm_beta0_input", lambda m, t: m.addmm(t, m.ones(2, 3, dtype=m.float64), m.ones(3, 2, dtype=m.float64), beta=0),
+     [NAN_, 1.0]),
+])
+def test_edge_gradients_match_torch(name, fn, x):
+    grads = []
+    for m in (tm, torch):
+        t = m.tensor(x, dtype=m.float64, requires_grad=True)
+        fn(m, t).sum().backward()
+        grads.append(t.grad.numpy())
+    np.testing.assert_allclose(*grads, equal_nan=True)
+
+
+def test_edge_errors_match_torch():
+    same_error(lambda m: m.diff(m.ones(3), -1))
+    same_error(lambda m: m.tril_indices(-1, 3))
+    same_error(lambda m: m.triu_indices(3, -2))
+    same_error(lambda m: m.ones(3).addcmul_(m.ones(2, 3), m.ones(3)))
+    same_error(lambda m: m.tensor([1, 2]).atan2_(m.tensor([1.0, 2.0])))
+    same_error(lambda m: m.searchsorted(m.tensor(1.0), m.tensor([2.0])))
+    same_error(lambda m: m.searchsorted(m.tensor([1.0, 2.0]), m.tensor([1.5]), sorter=m.tensor([0])))
+    same_error(lambda m: tuple(m.tensor(1.0)))  # iterating a 0-d tensor, not an empty loop
+
+
+def test_default_collate_keeps_namedtuples():
+    from collections import namedtuple
+
+    from tinymm.utils.data import default_collate
+    Pair = namedtuple("Pair", "x y")
+    got = default_collate([Pair(1, tm.tensor([1.0])), Pair(2, tm.tensor([2.0]))])
+    assert type(got) is Pair and got.x.tolist() == [1, 2] and got.y.shape == (2, 1)
+
+
+INPLACE = {
+    "atan2_": lambda m, x: x.atan2_(m.tensor([1.0, -2.0, 0.5], dtype=m.float64)),
+    "hypot_": lambda m, x: x.hypot_(m.tensor([1.0, -2.0, 0.5], dtype=m.float64)),
+    "lt_": lambda m, x: x.lt_(0.3),
+    "eq_": lambda m, x: x.eq_(m.tensor([0.2, 0.0, 0.0], dtype=m.float64)),
+    "addcmul_": lambda m, x: x.addcmul_(m.tensor([1.0, 2.0, 3.0], dtype=m.float64), x.detach(), value=0.5),
+    "addcdiv_": lambda m, x: x.addcdiv_(m.ones(3, dtype=m.float64), m.tensor([2.0, 4.0, 8.0], dtype=m.float64)),
+    "addmv_": lambda m, x: x.addmv_(m.ones(3, 2, dtype=m.float64), m.tensor([1.0, 2.0], dtype=m.float64)),
+    "frac_": lambda m, x: x.frac_(),
+    "nan_to_num_": lambda m, x: x.nan_to_num_(nan=2.0),
+    "erfinv_": lambda m, x: x.erfinv_(),
+    "lgamma_": lambda m, x: x.lgamma_(),
+    "digamma_": lambda m, x: x.digamma_(),
+    "logit_": lambda m, x: x.logit_(eps=0.1),
+}
+
+
+@pytest.mark.parametrize("name", sorted(INPLACE))
+def test_inplace_variants_match_torch_and_bump_the_version(name):
+    out = []
+    for m in (tm, torch):
+        leaf = m.tensor([0.2, 0.5, 0.7], dtype=m.float64, requires_grad=True)
+        x = leaf * 1
+        assert INPLACE[name](m, x) is x
+        x.sum().backward()
+        out.append((x.detach().numpy(), leaf.grad.numpy()))
+        stale = (leaf * 1)
+        saved = stale.exp()  # exp saves its output
+        with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+            INPLACE[name](m, saved)
+            saved.sum().backward()
+    np.testing.assert_allclose(out[0][0], out[1][0])
+    np.testing.assert_allclose(out[0][1], out[1][1])
+
+
+def test_fork_rng_itemsize_ndimension():
+    tm.manual_seed(0)
+    with tm.random.fork_rng():
+        inside = tm.rand(3)
+    after = tm.rand(3)
+    assert np.array_equal(inside.numpy(), after.numpy())  # the block's draws were undone
+    x = tm.ones(2, 3, dtype=tm.float64)
+    assert (x.itemsize, x.ndimension()) == (8, 2)
+
+
+def _backward_keywords_run(m):
+    x = m.tensor([1.0, 2.0], requires_grad=True)
+    (x * 2).backward(gradient=m.tensor([3.0, 1.0]))
+    h = x * 1
+    (h * h).sum().backward(inputs=[h])  # only h.grad is written, x's stays as it was
+    m.autograd.backward([(x * x).sum(), x.sum()], retain_graph=False)
+    return x.grad.numpy(), h.grad.numpy()
+
+
+def test_backward_takes_pytorchs_keywords():
+    for got, want in zip(_backward_keywords_run(tm), _backward_keywords_run(torch)):
+        np.testing.assert_allclose(got, want)
+
+
+def test_repr_names_what_pytorch_names():
+    for make in (lambda m: m.zeros(0, 2, dtype=m.long), lambda m: m.zeros(2, 0), lambda m: m.zeros(0, dtype=m.bool),
+                 lambda m: m.tensor([1], dtype=m.int32), lambda m: m.tensor([3])):
+        assert repr(make(tm)) == repr(make(torch)).replace("torch.", "")
+    assert "dtype" not in repr(tm.tensor([True]))

@@ -396,6 +396,17 @@ def _zeros_like_module(like, shape, dtype):
     return cupy.zeros(shape, dtype)
 
 
+def _paired(name, outputs, grads):
+    """``outputs`` (a Tensor or a sequence) as a list, and one gradient (or None) for each."""
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    if grads is None or isinstance(grads, Tensor):
+        grads = [grads] * len(outputs) if grads is None else [grads]
+    grads = list(grads)
+    if len(grads) != len(outputs):
+        raise RuntimeError(f"{name}: got {len(grads)} gradients for {len(outputs)} outputs")
+    return outputs, grads
+
+
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bool = False,
          allow_unused=None, materialize_grads: bool = False):
     """``torch.autograd.grad``: the gradients of ``outputs`` (weighted by ``grad_outputs``)
@@ -405,14 +416,8 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bo
     are differentiable again) is not implemented: backward functions work on arrays."""
     if create_graph:
         raise NotImplementedError("autograd.grad: create_graph=True (higher-order gradients) is not implemented in tinymm")
-    single = isinstance(outputs, Tensor)
-    outputs = [outputs] if single else list(outputs)
+    outputs, grad_outputs = _paired("grad", outputs, grad_outputs)
     inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
-    if grad_outputs is None or isinstance(grad_outputs, Tensor):
-        grad_outputs = [grad_outputs] * len(outputs) if grad_outputs is None else [grad_outputs]
-    grad_outputs = list(grad_outputs)
-    if len(grad_outputs) != len(outputs):
-        raise RuntimeError(f"grad: got {len(grad_outputs)} grad_outputs for {len(outputs)} outputs")
     for i, t in enumerate(inputs):
         if not t.requires_grad:
             raise RuntimeError(f"grad: input {i} does not require grad")
@@ -436,6 +441,31 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bo
         else:
             result.append(Tensor._wrap(_owned(g)))
     return tuple(result)
+
+
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph: bool = False, inputs=None) -> None:
+    """``torch.autograd.backward``: backpropagate from each of ``tensors`` (weighted by
+    ``grad_tensors``), accumulating into ``.grad``; with ``inputs``, only into theirs (leaf or
+    not), as PyTorch. ``create_graph=True`` is not implemented (see ``grad``)."""
+    if create_graph:
+        raise NotImplementedError("backward: create_graph=True (higher-order gradients) is not implemented in tinymm")
+    tensors, grad_tensors = _paired("backward", tensors, grad_tensors)
+    keep = bool(retain_graph)
+    if inputs is None:
+        for k, (t, g) in enumerate(zip(tensors, grad_tensors)):
+            run_backward(t, g, retain_graph=keep or k < len(tensors) - 1)
+        return
+    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    if not inputs:
+        raise RuntimeError("backward: 'inputs' argument to backward() cannot be empty")
+    for t, g in zip(inputs, grad(tensors, inputs, grad_tensors, retain_graph=keep, allow_unused=True)):
+        if g is not None:
+            _accumulate_leaf(t, g.data, fresh=True)
+
+
+def tensor_backward(self, gradient=None, retain_graph=None, create_graph: bool = False, inputs=None) -> None:
+    """``Tensor.backward`` with PyTorch's signature: ``autograd.backward(self, gradient, ...)``."""
+    backward(self, gradient, retain_graph, create_graph, inputs)
 
 
 # ----------------------------------------------------------------------------- gradcheck

@@ -36,6 +36,37 @@ def synchronize(device=None) -> None:
         cupy.cuda.Device().synchronize()
 
 
+def empty_cache() -> None:
+    """Hand CuPy's cached, unused GPU blocks back to the driver (nothing to do without a GPU)."""
+    if backend.cuda_available():
+        import cupy
+
+        cupy.get_default_memory_pool().free_all_blocks()
+
+
+def memory_allocated(device=None) -> int:
+    """Bytes of GPU memory held by live arrays (CuPy's pool); 0 without a GPU, as PyTorch."""
+    if not backend.cuda_available():
+        return 0
+    import cupy
+
+    return int(cupy.get_default_memory_pool().used_bytes())
+
+
+def memory_reserved(device=None) -> int:
+    """Bytes of GPU memory CuPy's pool holds, in use or cached; 0 without a GPU."""
+    if not backend.cuda_available():
+        return 0
+    import cupy
+
+    return int(cupy.get_default_memory_pool().total_bytes())
+
+
+def is_bf16_supported(including_emulation: bool = True) -> bool:
+    """False: tinymm has no bfloat16 dtype."""
+    return False
+
+
 def manual_seed(seed: int) -> None:
     """Seed the CUDA generator; tinymm seeds CPU and CUDA together, so this is
     ``tinymm.manual_seed`` (harmless without a GPU, as in PyTorch)."""

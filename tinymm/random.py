@@ -6,6 +6,7 @@ exactly. The bytes are not PyTorch's, and a state from one library does not load
 """
 from __future__ import annotations
 
+import contextlib
 import json
 
 import numpy as np
@@ -14,7 +15,7 @@ from tinymm import backend
 from tinymm.backend import Generator, default_generator, initial_seed, manual_seed, seed
 from tinymm.tensor import Tensor
 
-__all__ = ["Generator", "default_generator", "get_rng_state", "initial_seed", "manual_seed", "seed", "set_rng_state"]
+__all__ = ["Generator", "default_generator", "fork_rng", "get_rng_state", "initial_seed", "manual_seed", "seed", "set_rng_state"]
 
 
 def get_rng_state() -> Tensor:
@@ -32,3 +33,17 @@ def set_rng_state(new_state: Tensor) -> None:
         backend.rng("cpu").bit_generator.state = state
     except (ValueError, TypeError, KeyError) as e:
         raise RuntimeError(f"set_rng_state: not a state saved by tinymm.get_rng_state ({e})") from None
+
+
+@contextlib.contextmanager
+def fork_rng(devices=None, enabled: bool = True, **kwargs):
+    """Draws inside the block leave the default generator where it was (its state is restored
+    on exit); ``devices`` and PyTorch's other keywords are accepted and ignored."""
+    if not enabled:
+        yield
+        return
+    state = get_rng_state()
+    try:
+        yield
+    finally:
+        set_rng_state(state)

@@ -249,6 +249,10 @@ class Tensor:
         return int(self.data.dtype.itemsize)
 
     @property
+    def itemsize(self) -> int:
+        return int(self.data.dtype.itemsize)
+
+    @property
     def ndim(self) -> int:
         return self.data.ndim
 
@@ -274,10 +278,19 @@ class Tensor:
     def dim(self) -> int:
         return self.data.ndim
 
+    ndimension = dim
+
     def __len__(self) -> int:
         if self.data.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
         return self.data.shape[0]
+
+    def __iter__(self):
+        # Without this, Python iterates through __getitem__, and a 0-d tensor would silently
+        # yield nothing (``tuple(tensor(1))`` == ()); PyTorch raises.
+        if self.data.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self.data.shape[0]))
 
     # ------------------------------------------------------------------ autograd
     def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
@@ -351,7 +364,11 @@ class Tensor:
     def __repr__(self) -> str:
         body = np.array2string(self.numpy(), precision=4, separator=", ", prefix="tensor(")
         extras = []
-        if self.dtype != backend.get_default_dtype() and self.dtype != np.int64:
+        if self.data.size == 0 and self.data.ndim != 1:  # tensor([]) alone would hide the shape
+            extras.append(f"size={tuple(self.shape)}")
+        # as PyTorch: the default float dtype, int64 and bool go unnamed (their values show them)
+        if self.dtype not in (backend.get_default_dtype(), np.int64, np.bool_) or (
+                self.data.size == 0 and self.dtype != backend.get_default_dtype()):
             extras.append(f"dtype={self.dtype}")
         if self.device != "cpu":
             extras.append(f"device='{self.device}'")

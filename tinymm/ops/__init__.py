@@ -42,7 +42,7 @@ from functools import partialmethod
 import numpy as np
 
 from tinymm import factories
-from tinymm.autograd import run_backward
+from tinymm.autograd import tensor_backward
 from tinymm.ops._util import DTypeError, ShapeError
 from tinymm.ops.convert import (
     as_tensor,
@@ -117,6 +117,7 @@ from tinymm.ops.inplace import (
     exponential_,
     fill_,
     index_add_,
+    inplace_of,
     masked_fill_,
     mul_,
     normal_,
@@ -517,7 +518,7 @@ OPS = (
     (exponential_, "exponential_", False),
     (bernoulli_, "bernoulli_", False),
     # autograd
-    (run_backward, "backward", False),
+    (tensor_backward, "backward", False),
     # PyTorch surface, second pass: conversions and comparisons
     # tinymm.as_tensor is this function too (set in tinymm/__init__: here ``as_tensor`` names
     # the operand helper every op module calls as ``ops.as_tensor(x, name)``).
@@ -587,6 +588,7 @@ OPS = (
     (atleast_3d, None, True),
     (hstack, None, True),
     (vstack, None, True),
+    (vstack, None, "row_stack"),
     (dstack, None, True),
     (column_stack, None, True),
     (concatenate, None, "concatenate"),
@@ -598,6 +600,10 @@ OPS = (
     (cartesian_prod, None, True),
     (combinations, None, True),
     (diff, "diff", True),
+    # in-place variants of the second-pass ops (x.atan2_(y), x.lt_(0), ...)
+    *((inplace_of(f"{fn.__name__}_", fn), f"{fn.__name__}_", False) for fn in (
+        eq, ne, lt, le, gt, ge, addcmul, addcdiv, addmm, addmv, baddbmm,
+        atan2, hypot, frac, nan_to_num, erfinv, lgamma, digamma, logit)),
 )
 
 

@@ -46,7 +46,8 @@ def normalize_dims(name: str, ndim: int, dim, axis=None):
     d = dim if dim is not None else axis
     if d is None:
         return None
-    dims = (d,) if isinstance(d, (int, np.integer)) else tuple(d)
+    # A 0-d tensor or array names one dim (``x.sum(dim=tensor(1))``), as an int does.
+    dims = (d,) if isinstance(d, (int, np.integer)) or getattr(d, "ndim", None) == 0 else tuple(d)
     if ndim == 0:
         # A 0-d tensor accepts dim 0 / -1 (as PyTorch): nothing to reduce over.
         for a in dims:

@@ -567,12 +567,17 @@ def searchsorted(sorted_sequence, values, *, out_int32: bool = False, right: boo
     seq = as_tensor(sorted_sequence, "searchsorted")
     scalar = not isinstance(values, Tensor) and np.ndim(values) == 0
     vals = as_tensor(values, "searchsorted")
+    if seq.ndim == 0:
+        raise ShapeError("searchsorted: boundaries tensor should have positive dimension, but got 0 dimension")
     if side is not None:
         if side not in ("left", "right"):
             raise ValueError(f"searchsorted: side must be 'left' or 'right', got {side!r}")
         if right and side == "left":
             raise ValueError("searchsorted: side and right can't be set to opposites, got side of left while right was True")
         right = side == "right"
+    if sorter is not None and tuple(as_tensor(sorter).shape) != tuple(seq.shape):
+        raise ShapeError(f"searchsorted: boundary and sorter must have the same size, but got boundary tensor "
+                         f"{list(seq.shape)} and sorter tensor {list(as_tensor(sorter).shape)}")
     s = seq.data if sorter is None else xp_of(seq.data).take_along_axis(seq.data, as_tensor(sorter).data, axis=-1)
     v = vals.data
     xp = xp_of(s)

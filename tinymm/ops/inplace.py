@@ -18,7 +18,7 @@ import numpy as np
 
 from tinymm import autograd, backend
 from tinymm.autograd import Function
-from tinymm.ops._util import unbroadcast
+from tinymm.ops._util import DTypeError, ShapeError, unbroadcast
 from tinymm.ops.convert import as_tensor, cast
 from tinymm.ops.elementwise import add, clamp, div, mul, pow, sub
 from tinymm.ops.index import array_index, check_index_add, index_add, masked_fill, numpy_index, scatter, scatter_add
@@ -143,6 +143,36 @@ def _rewrite_(name: str, x: Tensor, fn) -> Tensor:
     x.data[...] = fn(Tensor._wrap(x.data)).data
     bump_version(x.data)
     return x
+
+
+def inplace_of(name: str, fn):
+    """The ``*_`` method ``name`` of the out-of-place op ``fn``: ``x = fn(x, ...)`` written into
+    x (recorded when x or a tensor argument carries a graph). A floating result does not fit
+    an integer or bool ``x``: RuntimeError, as PyTorch (comparisons write 0/1 into any dtype)."""
+
+    def method(x: Tensor, *args, **kwargs) -> Tensor:
+        def compute(t):
+            out = fn(t, *args, **kwargs)
+            if out.dtype.kind == "f" and x.dtype.kind != "f":
+                raise DTypeError(f"{name}: result type {out.dtype} can't be cast to the desired output type {x.dtype}")
+            if out.shape != x.shape:
+                raise ShapeError(f"{name}: output with shape {list(x.shape)} doesn't match the broadcast shape {list(out.shape)}")
+            return out
+
+        value = next((a for a in args if isinstance(a, Tensor) and a.requires_grad), None)
+        if _records(name, x, value):
+            old = _old_history(x, copy=True)
+            out = compute(old)
+            if not out.requires_grad:  # a comparison: x stays in the graph, with zero gradient
+                out = add(mul(old, 0.0), cast(out, x.dtype))
+            return _rebase(x, out)
+        x.data[...] = compute(Tensor._wrap(x.data)).data
+        bump_version(x.data)
+        return x
+
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = f"``{fn.__name__}`` written into the tensor in place."
+    return method
 
 
 def masked_fill_(x: Tensor, mask, value) -> Tensor:

@@ -15,7 +15,7 @@ import numpy as np
 
 from tinymm import backend
 from tinymm.autograd import Function
-from tinymm.ops._util import ShapeError, normalize_dim, normalize_dims, xp_of
+from tinymm.ops._util import ShapeError, ValueRangeError, normalize_dim, normalize_dims, xp_of
 from tinymm.ops.convert import as_tensor
 from tinymm.ops.elementwise import compare, sub
 from tinymm.ops.index import getitem
@@ -476,6 +476,8 @@ def block_diag(*tensors):
 
 
 def _index_pairs(name, which, row, col, offset, dtype, device):
+    if row < 0 or col < 0:
+        raise ValueRangeError(f"{name}: row and col must be non-negative, got row {row}, col {col}")
     xp = backend.array_module(device or "cpu")
     r, c = (np.tril_indices if which == "tril" else np.triu_indices)(int(row), int(offset), int(col))
     return Tensor._wrap(xp.asarray(np.stack([r, c]).astype(np.dtype(dtype))).reshape(2, -1))
@@ -515,8 +517,8 @@ def combinations(x, r: int = 2, with_replacement: bool = False):
         return Tensor._wrap(xp_of(x.data).zeros((0,), x.dtype))
     pick = itertools.combinations_with_replacement if with_replacement else itertools.combinations
     idx = np.array(list(pick(range(x.shape[0]), r)), dtype=np.int64).reshape(-1, r)
-    if idx.shape[0] == 0:
-        return Tensor._wrap(xp_of(x.data).zeros((0,), x.dtype))
+    if idx.shape[0] == 0:  # r > len(x): no combination, but each would still have r elements
+        return Tensor._wrap(xp_of(x.data).zeros((0, r), x.dtype))
     xp = xp_of(x.data)
     return stack([getitem(x, xp.asarray(idx[:, j])) for j in range(r)], 1)
 
@@ -528,6 +530,8 @@ def diff(x, n: int = 1, dim: int = -1, prepend=None, append=None):
     if x.ndim == 0:
         raise ShapeError("diff expects input to be at least one-dimensional")
     axis = normalize_dim("diff", x.ndim, dim)
+    if n < 0:
+        raise ValueRangeError(f"diff: order must be non-negative but got {n}")
     parts = [as_tensor(p, "diff") for p in (prepend,) if p is not None] + [x]
     parts += [as_tensor(a, "diff") for a in (append,) if a is not None]
     if len(parts) > 1:

@@ -18,6 +18,8 @@ import numpy as np
 from tinymm.autograd import Function
 from tinymm.ops._util import DTypeError, ShapeError, normalize_dim, unbroadcast, xp_of
 from tinymm.ops.convert import as_tensor, cast, check_pair, operands
+from tinymm.ops.index import where
+from tinymm.tensor import Tensor
 
 
 class MatMul(Function):
@@ -257,6 +259,8 @@ def _scaled_sum(name, input, product, beta, alpha):
         raise ShapeError(f"{name}: input of shape {tuple(input.shape)} does not broadcast to the product's "
                          f"shape {tuple(out.shape)}")
     if beta == 0:
+        if input.requires_grad:  # input's gradient is zeros, as PyTorch (its NaNs still ignored)
+            return out + where(Tensor._wrap(xp_of(out.data).zeros((), bool)), input, 0)
         return out
     return (input if beta == 1 else input * beta) + out
 
@@ -312,8 +316,9 @@ def tensordot(a, b, dims=2):
     free_a = [i for i in range(a.ndim) if i not in axes_a]
     free_b = [j for j in range(b.ndim) if j not in axes_b]
     k = int(np.prod([a.shape[i] for i in axes_a])) if axes_a else 1
-    a2 = a.permute(*(free_a + axes_a)).reshape(-1, k)
-    b2 = b.permute(*(axes_b + free_b)).reshape(k, -1)
+    # explicit sizes, not -1: a zero-size dim makes -1 ambiguous
+    a2 = a.permute(*(free_a + axes_a)).reshape(int(np.prod([a.shape[i] for i in free_a])), k)
+    b2 = b.permute(*(axes_b + free_b)).reshape(k, int(np.prod([b.shape[j] for j in free_b])))
     return MatMul.apply(a2, b2).reshape(*([a.shape[i] for i in free_a] + [b.shape[j] for j in free_b]))
 
 

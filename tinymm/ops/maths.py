@@ -643,11 +643,17 @@ def norm(x, p="fro", dim=None, keepdim=False, dtype=None):
 
 class Atan2(_SmoothBinary):
     """atan2(a, b), the angle of the point (b, a); with r² = a² + b²:
-    d/da = b/r², d/db = −a/r²."""
+    d/da = b/r², d/db = −a/r², both 0 where r² is 0 (as PyTorch, not 0/0)."""
 
     f = staticmethod(lambda xp, a, b: xp.arctan2(a, b))
-    da = staticmethod(lambda xp, a, b, out: b / (a * a + b * b))
-    db = staticmethod(lambda xp, a, b, out: -a / (a * a + b * b))
+    da = staticmethod(lambda xp, a, b, out: _over_r2(xp, b, a, b))
+    db = staticmethod(lambda xp, a, b, out: _over_r2(xp, -a, a, b))
+
+
+def _over_r2(xp, num, a, b):
+    """num / (a² + b²), 0 where a² + b² is 0."""
+    r2 = a * a + b * b
+    return xp.where(r2 == 0, 0, num / xp.where(r2 == 0, 1, r2))
 
 
 def atan2(input, other):

@@ -360,9 +360,12 @@ def unbind(x, dim=0):
     return tuple(getitem(x, (slice(None),) * axis + (i,)) for i in range(x.shape[axis]))
 
 
-def broadcast_to(x, shape):
-    """``x`` expanded to ``shape`` (a view; -1 keeps a dim), as ``expand``."""
-    return expand(x, *((shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)))
+def broadcast_to(x, *shape):
+    """``x`` expanded to ``shape`` (a view; -1 keeps a dim), as ``expand``; the shape may be
+    one sequence or (as the Tensor method, like ``expand``) separate ints."""
+    if len(shape) == 1 and not isinstance(shape[0], (int, np.integer)):
+        shape = tuple(shape[0])
+    return expand(x, *shape)
 
 
 def broadcast_tensors(*tensors):

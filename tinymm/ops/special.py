@@ -33,7 +33,8 @@ class Erfinv(UnaryFunction):
 
 
 class Lgamma(UnaryFunction):
-    f = staticmethod(lambda xp, x: special_of(x).gammaln(x))
+    # log|Γ(−inf)| is +inf as PyTorch (scipy's gammaln gives −inf there)
+    f = staticmethod(lambda xp, x: xp.where(xp.isneginf(x), xp.inf, special_of(x).gammaln(x)).astype(x.dtype, copy=False))
     df = staticmethod(lambda xp, x, out: special_of(x).digamma(x))
 
 
@@ -59,12 +60,14 @@ def digamma(x):
 
 class Logit(Function):
     """log(z/(1 − z)) with z = x clamped to [eps, 1 − eps] when eps is given; the gradient is
-    1/(x(1 − x)) inside that range and 0 outside it (as PyTorch)."""
+    1/(x(1 − x)) inside that range and 0 outside it; without eps it is NaN outside [0, 1]
+    (as PyTorch)."""
 
     @staticmethod
     def forward(ctx, x, eps):
         xp = xp_of(x)
-        z = x if eps is None else xp.clip(x, eps, 1 - eps)
+        # x < eps → eps, then x > 1 − eps → 1 − eps, in PyTorch's order (np.clip differs when eps > ½)
+        z = x if eps is None else xp.where(x < eps, eps, xp.where(x > 1 - eps, 1 - eps, x)).astype(x.dtype, copy=False)
         ctx.eps = eps
         ctx.save_for_backward(x)
         with np.errstate(all="ignore"):
@@ -78,6 +81,8 @@ class Logit(Function):
             d = g / (x * (1 - x))
         if ctx.eps is not None:
             d = xp.where((x < ctx.eps) | (x > 1 - ctx.eps), 0, d)
+        else:
+            d = xp.where((x < 0) | (x > 1), xp.nan, d)
         return d.astype(g.dtype, copy=False)
 
 

@@ -54,9 +54,7 @@ def nanmean(x, dim=None, keepdim=False, *, dtype=None):
     if dtype is not None:
         x = cast(x, dtype)
     _float_only("nanmean", x)
-    keep = ~isnan(x).data
-    count = Tensor._wrap(keep.sum(axis=None if dim is None else tuple(np.atleast_1d(dim)), keepdims=keepdim)
-                         .astype(x.dtype))
+    count = sum(Tensor._wrap((~isnan(x).data).astype(x.dtype)), dim, keepdim)
     with np.errstate(invalid="ignore", divide="ignore"):  # an all-NaN slice is 0/0 = NaN, silently
         return nansum(x, dim, keepdim) / count
 
@@ -84,7 +82,7 @@ def _quantile(name, x, q, dim, keepdim, interpolation, ignore_nan):
         raise DTypeError(f"{name}() input tensor must be either float or double dtype, got {x.dtype}")
     if interpolation not in _INTERPOLATIONS:
         raise ValueError(f"{name}() interpolation must be one of {', '.join(_INTERPOLATIONS)}. Got '{interpolation}'")
-    scalar_q = not isinstance(q, Tensor) and np.ndim(q) == 0
+    scalar_q = np.ndim(q.data if isinstance(q, Tensor) else q) == 0  # a 0-d tensor q too, as PyTorch
     qa = np.asarray(q.numpy() if isinstance(q, Tensor) else q, dtype=np.float64).reshape(-1)
     if isinstance(q, Tensor) and q.ndim > 1:
         raise ShapeError(f"{name}() q must be a scalar or 1D tensor, got shape {tuple(q.shape)}")
@@ -182,7 +180,8 @@ def unique(x, sorted: bool = True, return_inverse: bool = False, return_counts: 
     x = as_tensor(x, "unique")
     xp = xp_of(x.data)
     if dim is None:
-        vals, inv, cnt = xp.unique(x.data, return_inverse=True, return_counts=True)
+        # NaN != NaN: each NaN is its own value, as PyTorch (NumPy merges them by default)
+        vals, inv, cnt = xp.unique(x.data, return_inverse=True, return_counts=True, equal_nan=False)
         inv = inv.reshape(x.shape)
     else:
         axis = normalize_dim("unique", x.ndim, dim)
@@ -212,7 +211,7 @@ def unique_consecutive(x, return_inverse: bool = False, return_counts: bool = Fa
         shape = x.shape
     else:
         axis = normalize_dim("unique_consecutive", x.ndim, dim)
-        rows = xp.moveaxis(x.data, axis, 0).reshape(x.shape[axis], -1)
+        rows = xp.moveaxis(x.data, axis, 0).reshape(x.shape[axis], x.numel() // max(x.shape[axis], 1))
         new = xp.ones(rows.shape[0], bool)
         new[1:] = (rows[1:] != rows[:-1]).any(axis=1)
         vals = xp.compress(new, x.data, axis=axis)

@@ -125,7 +125,7 @@ def default_collate(batch):
 
     Tensors are stacked (a new first dim); NumPy arrays become stacked tensors; Python floats
     a float64 tensor, ints an int64 tensor, bools a bool tensor (as PyTorch); tuples and lists
-    are collated position by position (giving a list), dicts key by key; strings stay a list.
+    are collated position by position (giving a list; a namedtuple stays one), dicts key by key; strings stay a list.
     """
     if not isinstance(batch, (list, tuple)) or not batch:
         raise TypeError(f"default_collate: expected a non-empty list of samples, got {type(batch).__name__}")
@@ -152,7 +152,8 @@ def default_collate(batch):
     if isinstance(elem, (tuple, list)):
         if any(len(b) != len(elem) for b in batch):
             raise RuntimeError("default_collate: each element in list of batch should be of equal size")
-        return [default_collate(list(col)) for col in zip(*batch)]
+        cols = [default_collate(list(col)) for col in zip(*batch)]
+        return type(elem)(*cols) if hasattr(elem, "_fields") else cols  # a namedtuple keeps its type
     raise TypeError(f"default_collate: batch must contain tensors, numpy arrays, numbers, dicts or lists; "
                     f"found {type(elem).__name__}")
 
