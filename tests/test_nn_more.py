@@ -206,6 +206,9 @@ def test_kl_div_matches_torch(reduction, log_target):
     t = torch.nn.KLDivLoss(reduction=reduction, log_target=log_target)
     np.testing.assert_allclose(m(tm.tensor(logp), tm.tensor(tgt)).numpy(),
                                t(torch.tensor(logp), torch.tensor(tgt)).numpy(), rtol=1e-5, atol=1e-6)
+    neg = -q  # a negative probability target gives NaN, as PyTorch's xlogy does
+    np.testing.assert_array_equal(np.isnan(F.kl_div(tm.tensor(logp), tm.tensor(neg), reduction="none").numpy()),
+                                  np.isnan(TF.kl_div(torch.tensor(logp), torch.tensor(neg), reduction="none").numpy()))
 
 
 @needs_torch
@@ -532,15 +535,16 @@ CTC_INPUT_LENGTHS = np.array([7, 5, 6])
 @needs_torch
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 @pytest.mark.parametrize("concatenated", [False, True])
-def test_ctc_loss_matches_torch_through_log_softmax(reduction, concatenated):
+@pytest.mark.parametrize("target_lengths", [CTC_TARGET_LENGTHS, np.array([3, 0, 2])])  # an empty target too
+def test_ctc_loss_matches_torch_through_log_softmax(reduction, concatenated, target_lengths):
     tg = CTC_TARGETS
     if concatenated:
-        tg = np.concatenate([tg[n, :k] for n, k in enumerate(CTC_TARGET_LENGTHS)])
+        tg = np.concatenate([tg[n, :k] for n, k in enumerate(target_lengths)])
     check_op([(7, 3, 5)],
-             lambda x: F.ctc_loss(x.log_softmax(-1), tm.tensor(tg), CTC_INPUT_LENGTHS, CTC_TARGET_LENGTHS,
+             lambda x: F.ctc_loss(x.log_softmax(-1), tm.tensor(tg), CTC_INPUT_LENGTHS, target_lengths,
                                   reduction=reduction),
              lambda x: TF.ctc_loss(x.log_softmax(-1), torch.tensor(tg), torch.tensor(CTC_INPUT_LENGTHS),
-                                   torch.tensor(CTC_TARGET_LENGTHS), reduction=reduction))
+                                   torch.tensor(target_lengths), reduction=reduction))
 
 
 def test_ctc_loss_gradient_with_respect_to_log_probs_is_the_true_one():
