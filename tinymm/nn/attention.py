@@ -135,6 +135,8 @@ class MultiheadAttention(Module):
         ... with ``batch_first=True``; unbatched (L, E), (S, kdim), (S, vdim) too. Returns (output,
         weights or None), output in the layout of ``query``: the weights are (B, L, S) averaged
         over heads, or (B, H, L, S) with ``average_attn_weights=False`` (without B when unbatched)."""
+        if is_causal and attn_mask is not None:
+            is_causal = False  # PyTorch's is_causal is a hint that attn_mask is causal: apply the mask itself
         unbatched = query.ndim == 2
         if unbatched:
             if key.ndim != 2 or value.ndim != 2:
