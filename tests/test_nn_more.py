@@ -576,10 +576,15 @@ def test_ctc_loss_impossible_alignments_and_module():
 
 @needs_torch
 @pytest.mark.filterwarnings("ignore:.*weight_norm. is deprecated")
-def test_weight_norm_matches_torch_and_removes():
-    theirs = torch.nn.utils.weight_norm(torch.nn.Conv1d(3, 4, 2))
-    ours = nn.utils.weight_norm(nn.Conv1d(3, 4, 2))
+@pytest.mark.parametrize("dim", [0, 1, None, -1])  # PyTorch's -1 means None: a scalar g
+def test_weight_norm_matches_torch_and_removes(dim):
+    theirs = torch.nn.utils.weight_norm(torch.nn.Conv1d(3, 4, 2), dim=dim)
+    ours = nn.utils.weight_norm(nn.Conv1d(3, 4, 2), dim=dim)
     assert sorted(ours.state_dict()) == sorted(theirs.state_dict()) == ["bias", "weight_g", "weight_v"]
+    assert ours.weight_g.shape == tuple(theirs.weight_g.shape)
+    tp = torch.nn.utils.parametrizations.weight_norm(torch.nn.Conv1d(3, 4, 2), dim=dim)
+    op = nn.utils.parametrizations.weight_norm(nn.Conv1d(3, 4, 2), dim=dim)
+    assert op.parametrizations.weight.original0.shape == tuple(tp.parametrizations.weight.original0.shape)
     ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
     x = np.random.default_rng(19).standard_normal((2, 3, 5)).astype(np.float32)
     y, yt = ours(tm.tensor(x)), theirs(torch.tensor(x))
