@@ -763,13 +763,20 @@ def test_full_backward_hook_matches_torch(input_grad):
             record.append([None if g is None else g.detach().numpy().copy() for g in grad_input + grad_output])
             return None if grad_input[0] is None else (grad_input[0] * 3,)
 
+        def pre_hook(module, grad_output, record=record):  # runs first; its grad_output is what hook sees
+            record.append([grad_output[0].detach().numpy().copy()])
+            return (grad_output[0] * 0.5,)
+
         handle = m.register_full_backward_hook(hook)
+        pre = m.register_full_backward_pre_hook(pre_hook)
         xi = lib.tensor(x, requires_grad=input_grad)
         y = m(xi)
         (y * y).sum().backward()
+        record.append([m.weight.grad.numpy().copy()])  # the halved grad_output reached the weight
         if input_grad:
             record.append([xi.grad.numpy().copy()])  # the hook's replacement reached the input
         handle.remove()
+        pre.remove()
         y = m(xi)
         (y * y).sum().backward()  # removed: not called again
     ours, theirs = seen["tinymm"], seen["torch"]
