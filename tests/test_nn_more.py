@@ -266,6 +266,8 @@ def test_loss_shape_errors_are_named():
         F.gaussian_nll_loss(tm.randn(4, 3), tm.randn(4, 3), tm.ones(2, 2))
     with pytest.raises(ValueError, match="negative"):
         F.gaussian_nll_loss(tm.randn(4, 3), tm.randn(4, 3), -tm.ones(4, 3))
+    with pytest.raises(ValueError, match="margin must be greater than 0"):  # as PyTorch
+        F.triplet_margin_loss(tm.randn(3, 4), tm.randn(3, 4), tm.randn(3, 4), margin=0.0)
 
 
 # ----------------------------------------------------------------------------- rearrangements, fold/unfold

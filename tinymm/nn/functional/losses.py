@@ -429,6 +429,8 @@ def triplet_margin_loss(anchor, positive, negative, margin: float = 1.0, p: floa
     fn = "triplet_margin_loss"
     reduction = legacy_reduction(size_average, reduce, reduction)
     _check_reduction(fn, reduction)
+    if margin <= 0:
+        raise ValueError(f"{fn}: margin must be greater than 0, got {margin}")
     a, pos, neg = (O.as_tensor(v, fn) for v in (anchor, positive, negative))
     if not (a.ndim == pos.ndim == neg.ndim) or a.ndim not in (1, 2):
         raise ShapeError(f"{fn}: anchor {tuple(a.shape)}, positive {tuple(pos.shape)} and negative "
