@@ -42,7 +42,8 @@ def test_instance_norm_matches_torch(shape):
 @needs_torch
 @pytest.mark.parametrize("cls,shape", [("InstanceNorm1d", (2, 3, 5)), ("InstanceNorm2d", (2, 3, 4, 3)),
                                        ("InstanceNorm1d", (3, 5))])
-@pytest.mark.parametrize("kw", [dict(), dict(affine=True, track_running_stats=True, momentum=0.3)])
+@pytest.mark.parametrize("kw", [dict(), dict(affine=True, track_running_stats=True, momentum=0.3),
+                                dict(track_running_stats=True, momentum=None)])  # None: stats stay put
 def test_instance_norm_modules_match_torch_in_train_and_eval(cls, shape, kw):
     ours, theirs = getattr(nn, cls)(3, **kw), getattr(torch.nn, cls)(3, **kw)
     assert sorted(ours.state_dict()) == sorted(theirs.state_dict())

@@ -70,9 +70,10 @@ class _InstanceNorm(Module):
             raise ShapeError(f"{name}: expected input's size at dim=1 to match num_features ({self.num_features}), "
                              f"but got input of shape {tuple(x.shape)}")
         use_input_stats = self.training or not self.track_running_stats
-        # PyTorch's instance norm keeps num_batches_tracked (for state-dict parity) but never counts
+        # PyTorch's instance norm keeps num_batches_tracked (for state-dict parity) but never counts,
+        # and momentum=None is momentum 0 there (running statistics stay put), not a cumulative average
         y = F.instance_norm(x, self.running_mean, self.running_var, self.weight, self.bias, use_input_stats,
-                            self.momentum if self.momentum is not None else 0.1, self.eps)
+                            self.momentum if self.momentum is not None else 0.0, self.eps)
         return y.squeeze(0) if unbatched else y
 
     def extra_repr(self):
