@@ -68,6 +68,19 @@ def test_rms_norm_matches_torch(eps):
 
 
 @needs_torch
+@needs_torch
+@pytest.mark.parametrize("cls,args,shape", [("GroupNorm", (2, 4), (2, 4, 3)), ("InstanceNorm1d", (4,), (2, 4, 3)),
+                                            ("BatchNorm1d", (4,), (2, 4, 3))])
+def test_norm_layers_take_pytorchs_bias_false(cls, args, shape):
+    kw = dict(bias=False) if cls != "InstanceNorm1d" else dict(bias=False, affine=True)
+    ours, theirs = getattr(nn, cls)(*args, **kw), getattr(torch.nn, cls)(*args, **kw)
+    assert ours.bias is None and list(ours.state_dict()) == list(theirs.state_dict())
+    with torch.no_grad():
+        theirs.weight.uniform_()
+    ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
+    check_op([shape], ours, theirs, gradcheck=False)  # float32 parameters
+
+
 def test_group_norm_module_and_local_response_norm_match_torch():
     m, t = nn.GroupNorm(2, 4), torch.nn.GroupNorm(2, 4)
     assert list(m.state_dict()) == list(t.state_dict())

@@ -1,7 +1,8 @@
 """``GroupNorm``, ``InstanceNorm1d/2d/3d`` and ``RMSNorm`` with PyTorch's arguments, defaults,
 parameter and buffer names (state dicts move to and from ``torch.nn``).
 
-GroupNorm: ``weight`` ones and ``bias`` zeros (num_channels,) when ``affine`` (default True).
+GroupNorm: ``weight`` ones and ``bias`` zeros (num_channels,) when ``affine`` (default True);
+``bias=False`` (keyword, as PyTorch's) leaves the bias out, here and in InstanceNorm.
 InstanceNorm: ``affine=False`` and ``track_running_stats=False`` by default, as PyTorch; with
 tracking, buffers ``running_mean``, ``running_var`` and ``num_batches_tracked`` as BatchNorm's,
 used in eval mode. RMSNorm: ``weight`` ones over ``normalized_shape``; ``eps=None`` is the
@@ -25,7 +26,7 @@ def _dtype(dtype):
 
 class GroupNorm(Module):
     def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True, device="cpu",
-                 dtype=None):
+                 dtype=None, *, bias: bool = True):
         super().__init__()
         if num_channels % num_groups:
             raise ValueError(f"GroupNorm: num_channels ({num_channels}) must be divisible by num_groups ({num_groups})")
@@ -33,9 +34,11 @@ class GroupNorm(Module):
         xp, dt = backend.array_module(device or "cpu"), _dtype(dtype)
         if affine:
             self.weight = Parameter(xp.ones(num_channels, dtype=dt))
-            self.bias = Parameter(xp.zeros(num_channels, dtype=dt))
         else:
             self.register_parameter("weight", None)
+        if affine and bias:
+            self.bias = Parameter(xp.zeros(num_channels, dtype=dt))
+        else:
             self.register_parameter("bias", None)
 
     def forward(self, x):
@@ -52,11 +55,11 @@ class _InstanceNorm(Module):
     _spatial = 0
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, affine: bool = False,
-                 track_running_stats: bool = False, device="cpu", dtype=None):
+                 track_running_stats: bool = False, device="cpu", dtype=None, *, bias: bool = True):
         super().__init__()
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
-        register_norm_state(self, num_features, affine, track_running_stats, device, dtype)
+        register_norm_state(self, num_features, affine, track_running_stats, device, dtype, bias)
 
     def forward(self, x):
         name, n = type(self).__name__, self._spatial
