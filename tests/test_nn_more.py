@@ -107,8 +107,11 @@ def test_norm_shape_errors_are_named():
 # ----------------------------------------------------------------------------- dropout
 
 
+@pytest.mark.filterwarnings("ignore:dropout2d. Received a 3D input")
 @pytest.mark.parametrize("fn,shape,mask_dims", [("dropout1d", (4, 6, 50), 2), ("dropout2d", (4, 6, 7, 8), 2),
-                                                ("dropout2d", (40, 3, 4), 1), ("dropout3d", (4, 8, 2, 3, 4), 2)])
+                                                ("dropout1d", (40, 3), 1), ("dropout3d", (40, 3, 4, 2), 1),
+                                                # PyTorch 2 reads a 3-D dropout2d input as (N, C, L)
+                                                ("dropout2d", (40, 3, 4), 2), ("dropout3d", (4, 8, 2, 3, 4), 2)])
 def test_channel_dropout_zeroes_whole_channels_and_scales(fn, shape, mask_dims):
     x = tm.ones(*shape, requires_grad=True)
     y = getattr(F, fn)(x, 0.5, True)
