@@ -273,13 +273,8 @@ class AdaptiveMaxPoolFn(Function):
         ctx.mark_non_differentiable(1)
         return y.reshape(*lead, *y.shape[1:]), idx.reshape(*lead, *idx.shape[1:])
 
-    @staticmethod
-    def backward(ctx, gy, _gidx):
-        from tinymm.kernels import pool as K
-
-        (idx,) = ctx.saved_arrays
-        shape = ctx.meta
-        return K.max_pool_backward(gy.reshape(-1, *gy.shape[-2:]), idx, shape[-2:]).reshape(shape)
+    # the same saved flat indices and input shape as max pooling: its scatter serves
+    backward = staticmethod(MaxPoolFn.backward)
 
 
 def _adaptive_max_pool(fn, nd, input, output_size, return_indices):
