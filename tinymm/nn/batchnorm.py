@@ -19,11 +19,9 @@ from tinymm.nn.parameter import Parameter
 from tinymm.tensor import Tensor
 
 
-def register_norm_state(module, num_features: int, affine: bool, track_running_stats: bool, device, dtype,
-                        bias: bool = True):
-    """PyTorch's per-channel state of a batch or instance norm: ``weight`` (ones) and ``bias``
-    (zeros, unless ``bias=False``) when ``affine``, buffers ``running_mean``, ``running_var`` and ``num_batches_tracked``
-    when ``track_running_stats`` (registered as None otherwise, as PyTorch does)."""
+def register_affine(module, num_features: int, affine: bool, bias: bool, device, dtype):
+    """A norm layer's per-channel ``weight`` (ones) and ``bias`` (zeros) when ``affine`` (the bias
+    only with ``bias``, PyTorch's keyword); registered as None otherwise, as PyTorch does."""
     xp = backend.array_module(device or "cpu")
     dt = np.dtype(dtype) if dtype is not None else backend.get_default_dtype()
     if affine:
@@ -34,6 +32,16 @@ def register_norm_state(module, num_features: int, affine: bool, track_running_s
         module.bias = Parameter(xp.zeros(num_features, dtype=dt))
     else:
         module.register_parameter("bias", None)
+
+
+def register_norm_state(module, num_features: int, affine: bool, track_running_stats: bool, device, dtype,
+                        bias: bool = True):
+    """PyTorch's per-channel state of a batch or instance norm: ``register_affine``'s weight and
+    bias, buffers ``running_mean``, ``running_var`` and ``num_batches_tracked`` when
+    ``track_running_stats`` (registered as None otherwise, as PyTorch does)."""
+    xp = backend.array_module(device or "cpu")
+    dt = np.dtype(dtype) if dtype is not None else backend.get_default_dtype()
+    register_affine(module, num_features, affine, bias, device, dtype)
     if track_running_stats:
         module.register_buffer("running_mean", Tensor(xp.zeros(num_features, dtype=dt)))
         module.register_buffer("running_var", Tensor(xp.ones(num_features, dtype=dt)))

@@ -14,7 +14,7 @@ import numpy as np
 
 from tinymm import backend
 from tinymm.nn import functional as F
-from tinymm.nn.batchnorm import register_norm_state
+from tinymm.nn.batchnorm import register_affine, register_norm_state
 from tinymm.nn.functional._checks import ShapeError
 from tinymm.nn.module import Module
 from tinymm.nn.parameter import Parameter
@@ -31,15 +31,7 @@ class GroupNorm(Module):
         if num_channels % num_groups:
             raise ValueError(f"GroupNorm: num_channels ({num_channels}) must be divisible by num_groups ({num_groups})")
         self.num_groups, self.num_channels, self.eps, self.affine = num_groups, num_channels, eps, affine
-        xp, dt = backend.array_module(device or "cpu"), _dtype(dtype)
-        if affine:
-            self.weight = Parameter(xp.ones(num_channels, dtype=dt))
-        else:
-            self.register_parameter("weight", None)
-        if affine and bias:
-            self.bias = Parameter(xp.zeros(num_channels, dtype=dt))
-        else:
-            self.register_parameter("bias", None)
+        register_affine(self, num_channels, affine, bias, device, dtype)
 
     def forward(self, x):
         if x.ndim >= 2 and x.shape[1] != self.num_channels:
