@@ -247,6 +247,17 @@ def test_defaults_are_pytorchs_sequence_first_and_unbatched_input_works():
         ours(ut, tm.tensor(x), tm.tensor(x))
 
 
+def test_multihead_attention_returns_the_weights_after_dropout():
+    # as PyTorch: the returned weights are the dropped-out ones that multiplied v
+    m = nn.MultiheadAttention(8, 2, dropout=0.5)
+    x = tm.randn(6, 3, 8)
+    _, w = m(x, x, x, average_attn_weights=False)
+    assert 0.2 < (w.numpy() == 0).mean() < 0.8
+    m.eval()
+    _, w = m(x, x, x, average_attn_weights=False)
+    assert (w.numpy() > 0).all()
+
+
 def test_multihead_attention_bad_input():
     with pytest.raises(ValueError, match="num_heads=5 does not divide embed_dim=12"):
         nn.MultiheadAttention(12, 5)

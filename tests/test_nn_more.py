@@ -42,7 +42,8 @@ def test_instance_norm_matches_torch(shape):
 @needs_torch
 @pytest.mark.parametrize("cls,shape", [("InstanceNorm1d", (2, 3, 5)), ("InstanceNorm2d", (2, 3, 4, 3)),
                                        ("InstanceNorm1d", (3, 5))])
-@pytest.mark.parametrize("kw", [dict(), dict(affine=True, track_running_stats=True, momentum=0.3)])
+@pytest.mark.parametrize("kw", [dict(), dict(affine=True, track_running_stats=True, momentum=0.3),
+                                dict(track_running_stats=True, momentum=None)])  # None: stats stay put
 def test_instance_norm_modules_match_torch_in_train_and_eval(cls, shape, kw):
     ours, theirs = getattr(nn, cls)(3, **kw), getattr(torch.nn, cls)(3, **kw)
     assert sorted(ours.state_dict()) == sorted(theirs.state_dict())
@@ -67,6 +68,19 @@ def test_rms_norm_matches_torch(eps):
 
 
 @needs_torch
+@needs_torch
+@pytest.mark.parametrize("cls,args,shape", [("GroupNorm", (2, 4), (2, 4, 3)), ("InstanceNorm1d", (4,), (2, 4, 3)),
+                                            ("BatchNorm1d", (4,), (2, 4, 3))])
+def test_norm_layers_take_pytorchs_bias_false(cls, args, shape):
+    kw = dict(bias=False) if cls != "InstanceNorm1d" else dict(bias=False, affine=True)
+    ours, theirs = getattr(nn, cls)(*args, **kw), getattr(torch.nn, cls)(*args, **kw)
+    assert ours.bias is None and list(ours.state_dict()) == list(theirs.state_dict())
+    with torch.no_grad():
+        theirs.weight.uniform_()
+    ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
+    check_op([shape], ours, theirs, gradcheck=False)  # float32 parameters
+
+
 def test_group_norm_module_and_local_response_norm_match_torch():
     m, t = nn.GroupNorm(2, 4), torch.nn.GroupNorm(2, 4)
     assert list(m.state_dict()) == list(t.state_dict())
@@ -93,8 +107,11 @@ def test_norm_shape_errors_are_named():
 # ----------------------------------------------------------------------------- dropout
 
 
+@pytest.mark.filterwarnings("ignore:dropout2d. Received a 3D input")
 @pytest.mark.parametrize("fn,shape,mask_dims", [("dropout1d", (4, 6, 50), 2), ("dropout2d", (4, 6, 7, 8), 2),
-                                                ("dropout2d", (40, 3, 4), 1), ("dropout3d", (4, 8, 2, 3, 4), 2)])
+                                                ("dropout1d", (40, 3), 1), ("dropout3d", (40, 3, 4, 2), 1),
+                                                # PyTorch 2 reads a 3-D dropout2d input as (N, C, L)
+                                                ("dropout2d", (40, 3, 4), 2), ("dropout3d", (4, 8, 2, 3, 4), 2)])
 def test_channel_dropout_zeroes_whole_channels_and_scales(fn, shape, mask_dims):
     x = tm.ones(*shape, requires_grad=True)
     y = getattr(F, fn)(x, 0.5, True)
@@ -206,6 +223,9 @@ def test_kl_div_matches_torch(reduction, log_target):
     t = torch.nn.KLDivLoss(reduction=reduction, log_target=log_target)
     np.testing.assert_allclose(m(tm.tensor(logp), tm.tensor(tgt)).numpy(),
                                t(torch.tensor(logp), torch.tensor(tgt)).numpy(), rtol=1e-5, atol=1e-6)
+    neg = -q  # a negative probability target gives NaN, as PyTorch's xlogy does
+    np.testing.assert_array_equal(np.isnan(F.kl_div(tm.tensor(logp), tm.tensor(neg), reduction="none").numpy()),
+                                  np.isnan(TF.kl_div(torch.tensor(logp), torch.tensor(neg), reduction="none").numpy()))
 
 
 @needs_torch
@@ -263,6 +283,8 @@ def test_loss_shape_errors_are_named():
         F.gaussian_nll_loss(tm.randn(4, 3), tm.randn(4, 3), tm.ones(2, 2))
     with pytest.raises(ValueError, match="negative"):
         F.gaussian_nll_loss(tm.randn(4, 3), tm.randn(4, 3), -tm.ones(4, 3))
+    with pytest.raises(ValueError, match="margin must be greater than 0"):  # as PyTorch
+        F.triplet_margin_loss(tm.randn(3, 4), tm.randn(3, 4), tm.randn(3, 4), margin=0.0)
 
 
 # ----------------------------------------------------------------------------- rearrangements, fold/unfold
@@ -532,15 +554,16 @@ CTC_INPUT_LENGTHS = np.array([7, 5, 6])
 @needs_torch
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 @pytest.mark.parametrize("concatenated", [False, True])
-def test_ctc_loss_matches_torch_through_log_softmax(reduction, concatenated):
+@pytest.mark.parametrize("target_lengths", [CTC_TARGET_LENGTHS, np.array([3, 0, 2])])  # an empty target too
+def test_ctc_loss_matches_torch_through_log_softmax(reduction, concatenated, target_lengths):
     tg = CTC_TARGETS
     if concatenated:
-        tg = np.concatenate([tg[n, :k] for n, k in enumerate(CTC_TARGET_LENGTHS)])
+        tg = np.concatenate([tg[n, :k] for n, k in enumerate(target_lengths)])
     check_op([(7, 3, 5)],
-             lambda x: F.ctc_loss(x.log_softmax(-1), tm.tensor(tg), CTC_INPUT_LENGTHS, CTC_TARGET_LENGTHS,
+             lambda x: F.ctc_loss(x.log_softmax(-1), tm.tensor(tg), CTC_INPUT_LENGTHS, target_lengths,
                                   reduction=reduction),
              lambda x: TF.ctc_loss(x.log_softmax(-1), torch.tensor(tg), torch.tensor(CTC_INPUT_LENGTHS),
-                                   torch.tensor(CTC_TARGET_LENGTHS), reduction=reduction))
+                                   torch.tensor(target_lengths), reduction=reduction))
 
 
 def test_ctc_loss_gradient_with_respect_to_log_probs_is_the_true_one():
@@ -572,10 +595,15 @@ def test_ctc_loss_impossible_alignments_and_module():
 
 @needs_torch
 @pytest.mark.filterwarnings("ignore:.*weight_norm. is deprecated")
-def test_weight_norm_matches_torch_and_removes():
-    theirs = torch.nn.utils.weight_norm(torch.nn.Conv1d(3, 4, 2))
-    ours = nn.utils.weight_norm(nn.Conv1d(3, 4, 2))
+@pytest.mark.parametrize("dim", [0, 1, None, -1])  # PyTorch's -1 means None: a scalar g
+def test_weight_norm_matches_torch_and_removes(dim):
+    theirs = torch.nn.utils.weight_norm(torch.nn.Conv1d(3, 4, 2), dim=dim)
+    ours = nn.utils.weight_norm(nn.Conv1d(3, 4, 2), dim=dim)
     assert sorted(ours.state_dict()) == sorted(theirs.state_dict()) == ["bias", "weight_g", "weight_v"]
+    assert ours.weight_g.shape == tuple(theirs.weight_g.shape)
+    tp = torch.nn.utils.parametrizations.weight_norm(torch.nn.Conv1d(3, 4, 2), dim=dim)
+    op = nn.utils.parametrizations.weight_norm(nn.Conv1d(3, 4, 2), dim=dim)
+    assert op.parametrizations.weight.original0.shape == tuple(tp.parametrizations.weight.original0.shape)
     ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
     x = np.random.default_rng(19).standard_normal((2, 3, 5)).astype(np.float32)
     y, yt = ours(tm.tensor(x)), theirs(torch.tensor(x))
@@ -754,13 +782,20 @@ def test_full_backward_hook_matches_torch(input_grad):
             record.append([None if g is None else g.detach().numpy().copy() for g in grad_input + grad_output])
             return None if grad_input[0] is None else (grad_input[0] * 3,)
 
+        def pre_hook(module, grad_output, record=record):  # runs first; its grad_output is what hook sees
+            record.append([grad_output[0].detach().numpy().copy()])
+            return (grad_output[0] * 0.5,)
+
         handle = m.register_full_backward_hook(hook)
+        pre = m.register_full_backward_pre_hook(pre_hook)
         xi = lib.tensor(x, requires_grad=input_grad)
         y = m(xi)
         (y * y).sum().backward()
+        record.append([m.weight.grad.numpy().copy()])  # the halved grad_output reached the weight
         if input_grad:
             record.append([xi.grad.numpy().copy()])  # the hook's replacement reached the input
         handle.remove()
+        pre.remove()
         y = m(xi)
         (y * y).sum().backward()  # removed: not called again
     ours, theirs = seen["tinymm"], seen["torch"]

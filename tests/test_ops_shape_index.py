@@ -98,3 +98,8 @@ def test_normalize_and_cosine_similarity_match_torch():
     check_op([(3, 5)], lambda x: F.normalize(x, dim=1), lambda x: TF.normalize(x, dim=1))
     check_op([(3, 5), (3, 5)], lambda a, b: F.cosine_similarity(a, b, dim=1), lambda a, b: TF.cosine_similarity(a, b, dim=1))
     check_op([(3, 5), (1, 5)], lambda a, b: F.cosine_similarity(a, b), lambda a, b: TF.cosine_similarity(a, b))
+    # broadcast along dim itself: (1, 5) is the vector repeated 3 times, not a length-1 one
+    check_op([(3, 5), (1, 5)], lambda a, b: F.cosine_similarity(a, b, dim=0), lambda a, b: TF.cosine_similarity(a, b, dim=0))
+    # a norm under eps: value max(‖x‖, eps), gradient through ‖x‖ as PyTorch's no-grad in-place clamp
+    check_op([(3, 5), (3, 5)], lambda a, b: F.cosine_similarity(a, b, dim=0, eps=2.0),
+             lambda a, b: TF.cosine_similarity(a, b, dim=0, eps=2.0), low=-0.5, high=0.5, gradcheck=False)

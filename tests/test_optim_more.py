@@ -258,6 +258,29 @@ def test_lbfgs_matches_torch(line_search_fn, problem):
         assert o.state[id(p)]["func_evals"] == ot.state[pt]["func_evals"]
 
 
+def test_lbfgs_state_dict_round_trip_continues_exactly():
+    # LBFGS keeps flat vectors over all parameters: not shaped like the first (a (2, 2) here)
+    def run(resume):
+        ps = [nn.Parameter(np.array([[1.0, -2.0], [0.5, 3.0]])), nn.Parameter(np.array([0.3, -0.7, 1.1]))]
+        o = optim.LBFGS(ps, max_iter=3, history_size=2)
+
+        def closure():
+            o.zero_grad()
+            loss = (ps[0] ** 4).sum() + ((ps[1] - 1.0) ** 2).sum() + (ps[0] * 0.5).sum()
+            loss.backward()
+            return loss
+
+        for k in range(4):
+            if resume and k == 2:
+                saved = o.state_dict()
+                o = optim.LBFGS(ps, max_iter=3, history_size=2)
+                o.load_state_dict(saved)
+            o.step(closure)
+        return np.concatenate([p.numpy().ravel() for p in ps])
+
+    np.testing.assert_array_equal(run(True), run(False))
+
+
 def test_lbfgs_needs_a_closure_and_one_group():
     p = nn.Parameter(np.zeros(2))
     with pytest.raises(RuntimeError, match="requires a closure"):

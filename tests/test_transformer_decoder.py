@@ -81,6 +81,25 @@ def test_transformer_matches_torch(batch_first):
     _compare(o1, o2, ours, theirs)
 
 
+@needs_torch
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_transformer_unbatched_input_and_causal_hint_with_a_mask(batch_first):
+    # PyTorch takes unbatched (S, E), (T, E); tgt_is_causal beside an explicit tgt_mask is a hint
+    torch.manual_seed(2)
+    kw = dict(d_model=E, nhead=H, num_encoder_layers=1, num_decoder_layers=2, dim_feedforward=FF, dropout=0.0,
+              batch_first=batch_first)
+    theirs = torch.nn.Transformer(**kw)
+    ours = nn.Transformer(**kw)
+    _load(ours, theirs)
+    src, tgt = (np.random.default_rng(3).standard_normal((n, E)).astype(np.float32) for n in (5, 4))
+    o1 = ours(tm.tensor(src), tm.tensor(tgt), tgt_mask=nn.Transformer.generate_square_subsequent_mask(4),
+              tgt_is_causal=True)
+    o2 = theirs(torch.tensor(src), torch.tensor(tgt), tgt_mask=torch.nn.Transformer.generate_square_subsequent_mask(4),
+                tgt_is_causal=True)
+    assert o1.shape == (4, E)
+    _compare(o1, o2, ours, theirs)
+
+
 def test_transformer_defaults_and_init():
     m = nn.Transformer(d_model=8, nhead=2, num_encoder_layers=1, num_decoder_layers=1, dim_feedforward=8)
     assert m.batch_first is False  # PyTorch's default: (S, N, E)

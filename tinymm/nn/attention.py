@@ -135,6 +135,8 @@ class MultiheadAttention(Module):
         ... with ``batch_first=True``; unbatched (L, E), (S, kdim), (S, vdim) too. Returns (output,
         weights or None), output in the layout of ``query``: the weights are (B, L, S) averaged
         over heads, or (B, H, L, S) with ``average_attn_weights=False`` (without B when unbatched)."""
+        if is_causal and attn_mask is not None:
+            is_causal = False  # PyTorch's is_causal is a hint that attn_mask is causal: apply the mask itself
         unbatched = query.ndim == 2
         if unbatched:
             if key.ndim != 2 or value.ndim != 2:
@@ -159,8 +161,9 @@ class MultiheadAttention(Module):
         p = self.dropout if self.training else 0.0
         weights = None
         if need_weights:
-            w = attention_weights(q, k, mask, is_causal)  # (B, H, L, S)
-            out = O.matmul(F.dropout(w, p, self.training), v)
+            # PyTorch returns the weights after dropout, the ones that multiplied v
+            w = F.dropout(attention_weights(q, k, mask, is_causal), p, self.training)  # (B, H, L, S)
+            out = O.matmul(w, v)
             weights = w.mean(dim=1) if average_attn_weights else w
         else:
             out = scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p, is_causal=is_causal, training=self.training)

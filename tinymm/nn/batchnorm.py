@@ -19,18 +19,29 @@ from tinymm.nn.parameter import Parameter
 from tinymm.tensor import Tensor
 
 
-def register_norm_state(module, num_features: int, affine: bool, track_running_stats: bool, device, dtype):
-    """PyTorch's per-channel state of a batch or instance norm: ``weight`` (ones) and ``bias``
-    (zeros) when ``affine``, buffers ``running_mean``, ``running_var`` and ``num_batches_tracked``
-    when ``track_running_stats`` (registered as None otherwise, as PyTorch does)."""
+def register_affine(module, num_features: int, affine: bool, bias: bool, device, dtype):
+    """A norm layer's per-channel ``weight`` (ones) and ``bias`` (zeros) when ``affine`` (the bias
+    only with ``bias``, PyTorch's keyword); registered as None otherwise, as PyTorch does."""
     xp = backend.array_module(device or "cpu")
     dt = np.dtype(dtype) if dtype is not None else backend.get_default_dtype()
     if affine:
         module.weight = Parameter(xp.ones(num_features, dtype=dt))
-        module.bias = Parameter(xp.zeros(num_features, dtype=dt))
     else:
         module.register_parameter("weight", None)
+    if affine and bias:
+        module.bias = Parameter(xp.zeros(num_features, dtype=dt))
+    else:
         module.register_parameter("bias", None)
+
+
+def register_norm_state(module, num_features: int, affine: bool, track_running_stats: bool, device, dtype,
+                        bias: bool = True):
+    """PyTorch's per-channel state of a batch or instance norm: ``register_affine``'s weight and
+    bias, buffers ``running_mean``, ``running_var`` and ``num_batches_tracked`` when
+    ``track_running_stats`` (registered as None otherwise, as PyTorch does)."""
+    xp = backend.array_module(device or "cpu")
+    dt = np.dtype(dtype) if dtype is not None else backend.get_default_dtype()
+    register_affine(module, num_features, affine, bias, device, dtype)
     if track_running_stats:
         module.register_buffer("running_mean", Tensor(xp.zeros(num_features, dtype=dt)))
         module.register_buffer("running_var", Tensor(xp.ones(num_features, dtype=dt)))
@@ -46,7 +57,7 @@ class _BatchNorm(Module):
     _expected_text = ""
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum=0.1, affine: bool = True,
-                 track_running_stats: bool = True, device="cpu", dtype=None):
+                 track_running_stats: bool = True, device="cpu", dtype=None, *, bias: bool = True):
         super().__init__()
         if num_features <= 0:
             raise ValueError(f"{type(self).__name__}: num_features must be positive, got {num_features}")
@@ -55,7 +66,7 @@ class _BatchNorm(Module):
         self.momentum = momentum
         self.affine = affine
         self.track_running_stats = track_running_stats
-        register_norm_state(self, num_features, affine, track_running_stats, device, dtype)
+        register_norm_state(self, num_features, affine, track_running_stats, device, dtype, bias)
 
     def reset_running_stats(self) -> None:
         if self.track_running_stats:

@@ -29,7 +29,7 @@ class Dropout1d(_DropoutNd):
 
 
 class Dropout2d(_DropoutNd):
-    """Zero whole channels of (N, C, H, W) or (C, H, W)."""
+    """Zero whole channels of (N, C, H, W); a 3-D input is (N, C, L), as PyTorch reads it."""
 
     _fn = staticmethod(F.dropout2d)
 

@@ -44,7 +44,15 @@ class _BackwardHookFn(Function):
     def backward(ctx, *grads):
         state = ctx.state
         if ctx.role == "out":
-            state["grad_output"] = tuple(Tensor._wrap(g) for g in grads)
+            grad_output = tuple(Tensor._wrap(g) for g in grads)
+            for hook in state["pre_hooks"]:  # full backward pre-hooks may replace grad_output
+                res = hook(state["module"], grad_output)
+                if res is not None:
+                    grad_output = tuple(res) if isinstance(res, (tuple, list)) else (res,)
+                    grads = tuple(g.data for g in grad_output)
+            state["grad_output"] = grad_output
+            if not state["hooks"]:
+                return grads if len(grads) > 1 else grads[0]
             if not state["n_inputs"]:
                 _run_backward_hooks(state, (None,) * state["n_args"])
             return grads if len(grads) > 1 else grads[0]
@@ -66,11 +74,11 @@ def _run_backward_hooks(state, grad_input):
     return grad_input if state.get("replaced") else None
 
 
-def _wrap_inputs(module, args, hooks):
+def _wrap_inputs(module, args, hooks, pre_hooks):
     positions = [i for i, a in enumerate(args) if isinstance(a, Tensor) and a.requires_grad]
-    state = {"module": module, "hooks": hooks, "positions": positions, "n_args": len(args),
-             "n_inputs": len(positions)}
-    if positions:
+    state = {"module": module, "hooks": hooks, "pre_hooks": pre_hooks, "positions": positions,
+             "n_args": len(args), "n_inputs": len(positions)}
+    if positions and hooks:
         wrapped = _BackwardHookFn.apply(*(args[i] for i in positions), state=state, role="in")
         wrapped = wrapped if isinstance(wrapped, tuple) else (wrapped,)
         args = list(args)
@@ -363,10 +371,11 @@ class Module:
                 if res is not None:
                     args = res if isinstance(res, tuple) else (res,)
         backward_hooks = [h for _, kind, h, _ in hooks.values() if kind == "bwd"]
-        if backward_hooks:
-            args, state = _wrap_inputs(self, args, backward_hooks)
+        backward_pre_hooks = [h for _, kind, h, _ in hooks.values() if kind == "bwd_pre"]
+        if backward_hooks or backward_pre_hooks:
+            args, state = _wrap_inputs(self, args, backward_hooks, backward_pre_hooks)
         out = self.forward(*args, **kwargs)
-        if backward_hooks:
+        if backward_hooks or backward_pre_hooks:
             out = _wrap_outputs(out, state)
         for _, kind, hook, with_kwargs in list(hooks.values()):
             if kind != "post":
@@ -408,6 +417,12 @@ class Module:
         tensor inputs have been computed (grad_input holds None for inputs that need none);
         returning a tuple replaces grad_input. Returns a handle with ``remove()``."""
         return self._add_hook("bwd", hook, prepend, False)
+
+    def register_full_backward_pre_hook(self, hook, prepend: bool = False):
+        """``hook(module, grad_output)`` runs when the gradients of the module's outputs have been
+        computed, before any input gradient; returning a tuple replaces grad_output. Returns a
+        handle with ``remove()``."""
+        return self._add_hook("bwd_pre", hook, prepend, False)
 
     def register_module(self, name: str, module: "Module | None") -> None:
         self.add_module(name, module)

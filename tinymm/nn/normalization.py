@@ -1,7 +1,8 @@
 """``GroupNorm``, ``InstanceNorm1d/2d/3d`` and ``RMSNorm`` with PyTorch's arguments, defaults,
 parameter and buffer names (state dicts move to and from ``torch.nn``).
 
-GroupNorm: ``weight`` ones and ``bias`` zeros (num_channels,) when ``affine`` (default True).
+GroupNorm: ``weight`` ones and ``bias`` zeros (num_channels,) when ``affine`` (default True);
+``bias=False`` (keyword, as PyTorch's) leaves the bias out, here and in InstanceNorm.
 InstanceNorm: ``affine=False`` and ``track_running_stats=False`` by default, as PyTorch; with
 tracking, buffers ``running_mean``, ``running_var`` and ``num_batches_tracked`` as BatchNorm's,
 used in eval mode. RMSNorm: ``weight`` ones over ``normalized_shape``; ``eps=None`` is the
@@ -13,7 +14,7 @@ import numpy as np
 
 from tinymm import backend
 from tinymm.nn import functional as F
-from tinymm.nn.batchnorm import register_norm_state
+from tinymm.nn.batchnorm import register_affine, register_norm_state
 from tinymm.nn.functional._checks import ShapeError
 from tinymm.nn.module import Module
 from tinymm.nn.parameter import Parameter
@@ -25,18 +26,12 @@ def _dtype(dtype):
 
 class GroupNorm(Module):
     def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True, device="cpu",
-                 dtype=None):
+                 dtype=None, *, bias: bool = True):
         super().__init__()
         if num_channels % num_groups:
             raise ValueError(f"GroupNorm: num_channels ({num_channels}) must be divisible by num_groups ({num_groups})")
         self.num_groups, self.num_channels, self.eps, self.affine = num_groups, num_channels, eps, affine
-        xp, dt = backend.array_module(device or "cpu"), _dtype(dtype)
-        if affine:
-            self.weight = Parameter(xp.ones(num_channels, dtype=dt))
-            self.bias = Parameter(xp.zeros(num_channels, dtype=dt))
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        register_affine(self, num_channels, affine, bias, device, dtype)
 
     def forward(self, x):
         if x.ndim >= 2 and x.shape[1] != self.num_channels:
@@ -52,11 +47,11 @@ class _InstanceNorm(Module):
     _spatial = 0
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, affine: bool = False,
-                 track_running_stats: bool = False, device="cpu", dtype=None):
+                 track_running_stats: bool = False, device="cpu", dtype=None, *, bias: bool = True):
         super().__init__()
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
-        register_norm_state(self, num_features, affine, track_running_stats, device, dtype)
+        register_norm_state(self, num_features, affine, track_running_stats, device, dtype, bias)
 
     def forward(self, x):
         name, n = type(self).__name__, self._spatial
@@ -70,9 +65,10 @@ class _InstanceNorm(Module):
             raise ShapeError(f"{name}: expected input's size at dim=1 to match num_features ({self.num_features}), "
                              f"but got input of shape {tuple(x.shape)}")
         use_input_stats = self.training or not self.track_running_stats
-        # PyTorch's instance norm keeps num_batches_tracked (for state-dict parity) but never counts
+        # PyTorch's instance norm keeps num_batches_tracked (for state-dict parity) but never counts,
+        # and momentum=None is momentum 0 there (running statistics stay put), not a cumulative average
         y = F.instance_norm(x, self.running_mean, self.running_var, self.weight, self.bias, use_input_stats,
-                            self.momentum if self.momentum is not None else 0.1, self.eps)
+                            self.momentum if self.momentum is not None else 0.0, self.eps)
         return y.squeeze(0) if unbatched else y
 
     def extra_repr(self):

@@ -202,12 +202,13 @@ class Transformer(Module):
     def forward(self, src, tgt, src_mask=None, tgt_mask=None, memory_mask=None, src_key_padding_mask=None,
                 tgt_key_padding_mask=None, memory_key_padding_mask=None, src_is_causal=None, tgt_is_causal=None,
                 memory_is_causal: bool = False):
-        """src (S, N, E) and tgt (T, N, E) ((N, S, E), (N, T, E) with ``batch_first``) → (T, N, E)."""
+        """src (S, N, E) and tgt (T, N, E) ((N, S, E), (N, T, E) with ``batch_first``) → (T, N, E);
+        unbatched src (S, E) and tgt (T, E) → (T, E)."""
         batch_dim = 0 if self.batch_first else 1
-        if src.ndim != tgt.ndim or src.ndim != 3:
-            raise ShapeError(f"Transformer: src and tgt must both be 3-D ({'(N, S, E)' if self.batch_first else '(S, N, E)'}), "
-                             f"got shapes {tuple(src.shape)} and {tuple(tgt.shape)}")
-        if src.shape[batch_dim] != tgt.shape[batch_dim]:
+        if src.ndim != tgt.ndim or src.ndim not in (2, 3):
+            raise ShapeError(f"Transformer: src and tgt must both be 3-D ({'(N, S, E)' if self.batch_first else '(S, N, E)'}) "
+                             f"or both unbatched 2-D (S, E), got shapes {tuple(src.shape)} and {tuple(tgt.shape)}")
+        if src.ndim == 3 and src.shape[batch_dim] != tgt.shape[batch_dim]:
             raise ShapeError(f"Transformer: the batch number of src and tgt must be equal, got shapes "
                              f"{tuple(src.shape)} and {tuple(tgt.shape)} (batch_first={self.batch_first})")
         if src.shape[-1] != self.d_model or tgt.shape[-1] != self.d_model:

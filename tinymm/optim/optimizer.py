@@ -120,6 +120,10 @@ class Optimizer:
     def _check_hyperparameters(self, group: dict) -> None:
         """Raise on a bad hyper-parameter of ``group`` (each optimizer defines its own)."""
 
+    # Per-parameter state arrays have their parameter's shape (load_state_dict checks it); LBFGS
+    # keeps flat vectors over all parameters instead.
+    _state_shaped_like_params = True
+
     def _check_state(self, p: Tensor, state: dict, group: dict, where: str) -> None:
         """Raise when a loaded ``state`` cannot drive ``p``'s updates (each optimizer)."""
 
@@ -271,14 +275,14 @@ class Optimizer:
             for k, v in s.items():
                 if isinstance(v, Tensor) or (hasattr(v, "shape") and getattr(v, "ndim", 0) > 0):
                     arr = v.numpy() if isinstance(v, Tensor) else np.asarray(backend.to_device(v, "cpu"))
-                    if arr.shape != p.shape:
+                    if self._state_shaped_like_params and arr.shape != p.shape:
                         raise ValueError(f"{name}: state {k!r} of parameter {i!r} has shape {arr.shape}, "
                                          f"the parameter has {p.shape}")
                     # Always a copy (as PyTorch deep-copies): the state must not alias the caller's
                     # arrays, which may be another optimizer's live state.
                     entry[k] = backend.to_device(np.array(arr, dtype=p.dtype, order="C", copy=True), p.device)
                 else:
-                    entry[k] = v
+                    entry[k] = copy.deepcopy(v)  # e.g. LBFGS's history lists: never the caller's
             self._check_state(p, entry, group, f"{name}: state of parameter {i!r}")
             new_state[id(p)] = entry
         for group, mine in zip(new_groups, self.param_groups):

@@ -2,6 +2,8 @@
 ``embedding`` and ``bilinear``."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from tinymm import backend
@@ -165,10 +167,24 @@ def _feature_mask_shape(fn, x, spatial):
     return tuple(x.shape[:lead]) + (1,) * spatial
 
 
+def _dropout2d_mask_shape(x):
+    """PyTorch 2's dropout2d masks the first two dims of any input of rank >= 2, warning off
+    ranks other than 4 and 3; a 3-D input is read as (N, C, L), not as unbatched (C, H, W)."""
+    if x.ndim < 2:
+        raise ShapeError(f"dropout2d: Expected 3D or 4D input, but received a {x.ndim}D input of shape {tuple(x.shape)}")
+    if x.ndim == 3:
+        warnings.warn("dropout2d: Received a 3D input to dropout2d and assuming that channel-wise 1D dropout "
+                      "behavior is desired - input is interpreted as shape (N, C, L), as PyTorch does")
+    elif x.ndim != 4:
+        warnings.warn(f"dropout2d: Received a {x.ndim}-D input to dropout2d, which PyTorch deprecates; "
+                      f"dropout2d is meant for 3D or 4D inputs")
+    return tuple(x.shape[:2]) + (1,) * (x.ndim - 2)
+
+
 def _feature_dropout(fn, input, p, training, spatial):
     x = as_tensor(input, fn)
     _check_dropout(fn, x, p)
-    shape = _feature_mask_shape(fn, x, spatial)
+    shape = _dropout2d_mask_shape(x) if fn == "dropout2d" else _feature_mask_shape(fn, x, spatial)
     if not training or p == 0.0:
         return x
     if p == 1.0:
@@ -182,7 +198,8 @@ def dropout1d(input, p: float = 0.5, training: bool = True, inplace: bool = Fals
 
 
 def dropout2d(input, p: float = 0.5, training: bool = True, inplace: bool = False):
-    """Zero whole channels of (N, C, H, W) or (C, H, W) with probability p, scale the rest by 1/(1−p)."""
+    """Zero whole channels of (N, C, H, W) with probability p, scale the rest by 1/(1−p). As in
+    PyTorch 2 (with its warning), a 3-D input is (N, C, L): each (n, c) row is one channel."""
     return _feature_dropout("dropout2d", input, p, training, 2)
 
 

@@ -383,7 +383,7 @@ def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0, weigh
 def kl_div(input, target, size_average=None, reduce=None, reduction: str = "mean", log_target: bool = False):
     """Pointwise KL term target·(log target − input) with ``input`` log-probabilities
     (``log_target``: target given as log-probabilities, exp(t)·(t − input)); a zero target
-    contributes 0. ``reduction='batchmean'`` divides the sum by the batch size (the true KL
+    contributes 0 and a negative one NaN (PyTorch's xlogy). ``reduction='batchmean'`` divides the sum by the batch size (the true KL
     divergence); ``'mean'`` averages over every element, as PyTorch does."""
     fn = "kl_div"
     reduction = legacy_reduction(size_average, reduce, reduction)
@@ -395,7 +395,7 @@ def kl_div(input, target, size_average=None, reduce=None, reduction: str = "mean
     else:
         pos = t > 0
         safe = O.where(pos, t, 1.0)
-        loss = O.where(pos, t * O.log(safe), 0.0) - t * x
+        loss = O.where(pos, t * O.log(safe), O.where(t < 0, float("nan"), 0.0)) - t * x
     if reduction == "batchmean":
         return loss.sum() / (x.shape[0] if x.ndim else 1)
     return _reduce(loss, reduction)
@@ -429,6 +429,8 @@ def triplet_margin_loss(anchor, positive, negative, margin: float = 1.0, p: floa
     fn = "triplet_margin_loss"
     reduction = legacy_reduction(size_average, reduce, reduction)
     _check_reduction(fn, reduction)
+    if margin <= 0:
+        raise ValueError(f"{fn}: margin must be greater than 0, got {margin}")
     a, pos, neg = (O.as_tensor(v, fn) for v in (anchor, positive, negative))
     if not (a.ndim == pos.ndim == neg.ndim) or a.ndim not in (1, 2):
         raise ShapeError(f"{fn}: anchor {tuple(a.shape)}, positive {tuple(pos.shape)} and negative "
@@ -615,7 +617,7 @@ def _ctc_one(lp, labels, blank):
     for t in range(1, T):
         prev = alpha[t - 1]
         one = np.concatenate([[ninf], prev[:-1]])
-        two = np.where(skip, np.concatenate([[ninf, ninf], prev[:-2]]), ninf)
+        two = np.where(skip, np.concatenate([[ninf, ninf], prev[:-2]])[:L], ninf)  # [:L]: an empty target
         alpha[t] = _logsumexp3(prev, one, two) + em[t]
     end = alpha[T - 1, L - 1] if L == 1 else np.logaddexp(alpha[T - 1, L - 1], alpha[T - 1, L - 2])
     nll = -end
@@ -630,7 +632,7 @@ def _ctc_one(lp, labels, blank):
     for t in range(T - 2, -1, -1):
         nxt = beta[t + 1]
         one = np.concatenate([nxt[1:], [ninf]])
-        two = np.where(skip_next, np.concatenate([nxt[2:], [ninf, ninf]]), ninf)
+        two = np.where(skip_next, np.concatenate([nxt[2:], [ninf, ninf]])[:L], ninf)
         beta[t] = _logsumexp3(nxt, one, two) + em[t]
     occupancy = np.exp(alpha + beta - em + nll)  # (T, L): posterior of being at s at time t
     grad = np.zeros_like(lp)

@@ -126,12 +126,16 @@ def cosine_similarity(x1, x2, dim: int = 1, eps: float = 1e-8):
     except ValueError:
         raise ValueError(f"cosine_similarity: shapes {a.shape} and {b.shape} do not broadcast") from None
     d = dim % len(shape)
-    if a.ndim < len(shape):
-        a = a.reshape((1,) * (len(shape) - a.ndim) + a.shape)
-    if b.ndim < len(shape):
-        b = b.reshape((1,) * (len(shape) - b.ndim) + b.shape)
-    na = clamp(_norm2(a, d), min=eps)
-    nb = clamp(_norm2(b, d), min=eps)
+    # broadcast first, as PyTorch: a size-1 dim along ``dim`` is a vector repeated, not a shorter one
+    if tuple(a.shape) != shape:
+        a = O.broadcast_to(a, shape)
+    if tuple(b.shape) != shape:
+        b = O.broadcast_to(b, shape)
+    # PyTorch clamps the norms in place without grad: the value is max(‖x‖, eps), the gradient
+    # flows as through ‖x‖ (a straight-through clamp)
+    na, nb = _norm2(a, d), _norm2(b, d)
+    na = na + (clamp(na, min=eps) - na).detach()
+    nb = nb + (clamp(nb, min=eps) - nb).detach()
     return sum(mul(a / na, b / nb), dim=d)
 
 

@@ -209,25 +209,28 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
 # ----------------------------------------------------------------------------- adaptive average pooling
 
 
-def _adaptive_avg_pool(fn, nd, input, output_size):
-    from tinymm.kernels.pool import adaptive_pool_windows
-
-    x = _planes(fn, input, nd)
-    in_sizes = tuple(x.shape[-nd:])
+def _adaptive_out_hw(fn, nd, x, output_size, smallest):
+    """``output_size`` (an int, or a tuple of ``nd`` whose None entries keep the input's size, as
+    PyTorch) checked to be ints >= ``smallest``, as the (H, W) of the planes (1, L) when nd = 1."""
     if output_size is None or isinstance(output_size, numbers.Integral):
         output_size = (output_size,) * nd
     output_size = tuple(output_size)
     if len(output_size) != nd:
         raise TypeError(f"{fn}: output_size must be an int or a tuple of {nd}, got {output_size!r}")
     out = []
-    for o, s in zip(output_size, in_sizes):
-        if o is None:  # PyTorch: None keeps the input's size along that axis
-            o = s
-        if not isinstance(o, numbers.Integral) or o < 0:
-            raise ShapeError(f"{fn}: output_size must hold ints >= 0 (or None), got {output_size!r}")
+    for o, s in zip(output_size, x.shape[-nd:]):
+        o = s if o is None else o
+        if not isinstance(o, numbers.Integral) or o < smallest:
+            raise ShapeError(f"{fn}: output_size must hold ints >= {smallest} (or None), got {output_size!r}")
         out.append(int(o))
-    hw = _spatial(x, nd)
-    out_hw = (1, out[0]) if nd == 1 else tuple(out)
+    return (1, out[0]) if nd == 1 else tuple(out)
+
+
+def _adaptive_avg_pool(fn, nd, input, output_size):
+    from tinymm.kernels.pool import adaptive_pool_windows
+
+    x = _planes(fn, input, nd)
+    hw, out_hw = _spatial(x, nd), _adaptive_out_hw(fn, nd, x, output_size, smallest=0)
     hwin, wwin = (adaptive_pool_windows(hw[a], out_hw[a]) for a in range(2))
     return _from_planes(AvgPoolFn.apply(_as_planes(x, nd), hwin, wwin), nd)
 
@@ -273,33 +276,15 @@ class AdaptiveMaxPoolFn(Function):
         ctx.mark_non_differentiable(1)
         return y.reshape(*lead, *y.shape[1:]), idx.reshape(*lead, *idx.shape[1:])
 
-    @staticmethod
-    def backward(ctx, gy, _gidx):
-        from tinymm.kernels import pool as K
-
-        (idx,) = ctx.saved_arrays
-        shape = ctx.meta
-        return K.max_pool_backward(gy.reshape(-1, *gy.shape[-2:]), idx, shape[-2:]).reshape(shape)
+    # the same saved flat indices and input shape as max pooling: its scatter serves
+    backward = staticmethod(MaxPoolFn.backward)
 
 
 def _adaptive_max_pool(fn, nd, input, output_size, return_indices):
     from tinymm.kernels.pool import adaptive_pool_windows
 
     x = _planes(fn, input, nd)
-    in_sizes = tuple(x.shape[-nd:])
-    if output_size is None or isinstance(output_size, numbers.Integral):
-        output_size = (output_size,) * nd
-    output_size = tuple(output_size)
-    if len(output_size) != nd:
-        raise TypeError(f"{fn}: output_size must be an int or a tuple of {nd}, got {output_size!r}")
-    out = []
-    for o, s in zip(output_size, in_sizes):
-        o = s if o is None else o
-        if not isinstance(o, numbers.Integral) or o <= 0:
-            raise ShapeError(f"{fn}: output_size must hold ints > 0 (or None), got {output_size!r}")
-        out.append(int(o))
-    hw = _spatial(x, nd)
-    out_hw = (1, out[0]) if nd == 1 else tuple(out)
+    hw, out_hw = _spatial(x, nd), _adaptive_out_hw(fn, nd, x, output_size, smallest=1)
     planes = _as_planes(x, nd)
     if all(s % o == 0 for s, o in zip(hw, out_hw)):  # even windows: the max-pool kernel
         kernel = tuple(s // o for s, o in zip(hw, out_hw))

@@ -26,9 +26,10 @@ class _WeightNorm(Module):
 
 
 def weight_norm(module: Module, name: str = "weight", dim: int = 0) -> Module:
-    """weight = g · v/‖v‖ (norm over every dim but ``dim``) as a parametrization."""
+    """weight = g · v/‖v‖ (norm over every dim but ``dim``) as a parametrization; ``dim=None``
+    or ``-1`` (PyTorch's spelling of None): one norm over the whole tensor."""
     w = getattr(module, name)
-    d = None if dim is None else dim % w.ndim
+    d = None if dim is None or dim == -1 else dim % w.ndim
     return register_parametrization(module, name, _WeightNorm(d), unsafe=True)
 
 

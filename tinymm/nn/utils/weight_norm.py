@@ -45,7 +45,8 @@ def weight_norm(module, name: str = "weight", dim: int = 0):
         raise ValueError(f"weight_norm: {type(module).__name__} has no parameter {name!r}")
     if dim is not None and dim < -weight.ndim:
         raise ValueError(f"weight_norm: dim {dim} is out of range for a {weight.ndim}-D {name}")
-    hook = _WeightNorm(name, None if dim is None else (dim % weight.ndim if dim != -1 else weight.ndim - 1))
+    # PyTorch's dim=-1 is dim=None (one norm over the whole tensor, a scalar g), not the last dim
+    hook = _WeightNorm(name, None if dim is None or dim == -1 else dim % weight.ndim)
     del module._parameters[name]
     g = norm_except_dim(Tensor._wrap(weight.data), hook.dim)
     module.register_parameter(name + "_g", Parameter(g.data.copy()))
