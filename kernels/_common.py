@@ -16,6 +16,7 @@ This module imports neither Numba nor CuPy at import time (``import tinymm`` rea
 through ``tinymm.backend`` and must stay light); the helpers that need them import them
 when called.
 """
+import contextlib
 import functools
 import importlib
 import importlib.util
@@ -390,3 +391,34 @@ def blas_controller():
         else:
             _blas_controller = ThreadpoolController()
     return _blas_controller or None
+
+
+_blas_libs = None  # the BLAS libraries' own controllers (a list), or False without threadpoolctl
+
+
+@contextlib.contextmanager
+def one_blas_thread():
+    """Every loaded BLAS on one thread inside the block, restored after; yields True, or False
+    when threadpoolctl is missing (BLAS then keeps its threads: run one Numba worker).
+
+    BLAS's thread count is process-wide: other Python threads calling BLAS meanwhile run single-
+    threaded too. The libraries are set through their own get/set calls (~1 us each), found
+    once; ``threadpoolctl.limit`` looks every library up again on each call (46-200 us, ~2 % of
+    a small recurrent layer's forward + backward)."""
+    global _blas_libs
+    if _blas_libs is None:
+        controller = blas_controller()  # None (and a warning) without threadpoolctl
+        _blas_libs = False if controller is None else controller.select(user_api="blas").lib_controllers
+    if _blas_libs is False:
+        yield False
+        return
+    before = [lib.get_num_threads() for lib in _blas_libs]
+    for lib, n in zip(_blas_libs, before):
+        if n != 1:
+            lib.set_num_threads(1)
+    try:
+        yield True
+    finally:
+        for lib, n in zip(_blas_libs, before):
+            if n != 1:
+                lib.set_num_threads(n)

@@ -95,7 +95,7 @@ from numba import njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
-from .._common import blas_controller
+from .._common import one_blas_thread
 from ._inputs import (
     as_c_contiguous,
     check_backward_inputs,
@@ -782,43 +782,12 @@ def _backward_kernel(q, k, v, o, lse, do, bias, use_bias, key_len, causal, scale
 # 6. Entry points
 # ---------------------------------------------------------------------------------------------
 
-_blas_libraries = None  # the loaded BLAS libraries' threadpoolctl controllers, found on first use
-
-
-def _blas_limiter():
-    """The threadpoolctl controllers of the loaded BLAS libraries (a list), or None when
-    threadpoolctl is missing (``_common.blas_controller`` warns once then)."""
-    global _blas_libraries
-    if _blas_libraries is None:
-        controller = blas_controller()
-        _blas_libraries = False if controller is None else controller.select(user_api="blas").lib_controllers
-    return None if _blas_libraries is False else _blas_libraries
-
-
 @contextlib.contextmanager
 def _parallel_region():
-    """Yields how many Numba workers to use, with BLAS held to one thread meanwhile.
-
-    The BLAS thread count is process-wide state: it is restored on exit, so numpy's own
-    matmul is unaffected afterwards (other Python threads calling BLAS *during* the kernel
-    run single-threaded meanwhile). The libraries are set directly rather than through
-    ``threadpoolctl.limit``, which re-inspects every library on each call (46 us, against
-    ~6 us here: a call of the kernels at B8 H4 N256 takes ~10 ms).
-    """
-    libraries = _blas_limiter()
-    if libraries is None:
-        yield 1
-        return
-    before = [library.get_num_threads() for library in libraries]
-    for library, n in zip(libraries, before):
-        if n != 1:
-            library.set_num_threads(1)
-    try:
-        yield numba.get_num_threads()
-    finally:
-        for library, n in zip(libraries, before):
-            if n != 1:
-                library.set_num_threads(n)
+    """Yields how many Numba workers to use, with BLAS held to one thread meanwhile
+    (``_common.one_blas_thread``; one worker when BLAS cannot be held)."""
+    with one_blas_thread() as held:
+        yield numba.get_num_threads() if held else 1
 
 
 def _query_splits(n_heads, n_blocks, n_workers):

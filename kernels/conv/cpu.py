@@ -40,7 +40,7 @@ import numpy as np
 from numba import njit, prange
 
 from .._common import parallel_threshold, serial_and_parallel
-from .._common import blas_controller
+from .._common import one_blas_thread
 from ..attention.cpu import gemm
 
 # Bytes of one im2col tile (K x P elements). Measured on one thread (CPU time, 2-core EPYC with
@@ -324,33 +324,16 @@ def _backward_weight_direct(x, dy, need_db, sh, sw, pt, pl, dh, dw, dw_out, db):
 # 5. Entry points
 # ---------------------------------------------------------------------------------------------
 
-_blas_libraries = None  # threadpoolctl's controllers of the loaded BLAS libraries, found once
-
-
 @contextlib.contextmanager
 def _worker_threads(parallel):
     """Yields how many Numba workers to use: 1 for the serial loops (BLAS keeps its own
-    threads), else Numba's thread count, with every BLAS held to one thread meanwhile (and
-    restored after). This is ``attention.cpu._parallel_region`` with the controllers looked up
-    once: 14 us per call instead of 68 (a convolution of the seed CNN takes about 1 ms)."""
-    global _blas_libraries
+    threads), else Numba's thread count with every BLAS held to one thread meanwhile
+    (``_common.one_blas_thread``; one worker when BLAS cannot be held)."""
     if not parallel:
         yield 1
         return
-    if _blas_libraries is None:
-        limiter = blas_controller()  # None (and a warning) without threadpoolctl
-        _blas_libraries = False if limiter is None else limiter.select(user_api="blas").lib_controllers
-    if _blas_libraries is False:  # no way to keep BLAS off Numba's threads: run one worker
-        yield 1
-        return
-    saved = [lib.get_num_threads() for lib in _blas_libraries]
-    for lib in _blas_libraries:
-        lib.set_num_threads(1)
-    try:
-        yield numba.get_num_threads()
-    finally:
-        for lib, n in zip(_blas_libraries, saved):
-            lib.set_num_threads(n)
+    with one_blas_thread() as held:
+        yield numba.get_num_threads() if held else 1
 
 
 def _plan(B, K, Ho, Wo, itemsize, n_threads, tile_bytes):

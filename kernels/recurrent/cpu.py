@@ -37,7 +37,7 @@ backward to follow (``keep=False``) every state array is scratch too.
 gradients of the range the backward loop has just left, so the big GEMMs (about half of the
 backward FLOPs) come off the critical path, which is then the loop alone. With one thread
 the helper runs each call inline, the same code in the same order. BLAS is held to one thread
-for the whole call (``_one_blas_thread``): each step's GEMM is too small to split, and on this
+for the whole call (``_common.one_blas_thread``): each step's GEMM is too small to split, and on this
 shared 2-core machine OpenBLAS's two-thread path was many times slower whenever the other
 core was busy. Both directions of a bidirectional layer run at once instead
 (``cpu_forward_pair``/``cpu_backward_pair``): two Python threads, each one direction with its
@@ -66,7 +66,6 @@ Each step's GEMM takes pre-transposed weights (W_hh^T, (P, G) rows: "NN", about 
 than "NT" through OpenBLAS at these shapes). A register-blocked small GEMM written in Numba
 was tried for the step product and was 2-3x slower than OpenBLAS, so it is not here.
 """
-import contextlib
 import math
 import threading
 
@@ -75,7 +74,7 @@ import numpy as np
 from numba import njit, types
 from numba.extending import overload
 
-from .._common import blas_controller
+from .._common import one_blas_thread
 from ..attention.cpu import gemm
 from .._cpu_math import exp as _exp
 from .reference import GATES, step_order
@@ -409,30 +408,6 @@ def _gru_backward(s0, s1, perm, lens, w_hh, hs, gates, hn, dy, dh, dA, dHp, d, c
 # 4. What the entry points share: step order, bias, step ranges, the helper thread
 # ---------------------------------------------------------------------------------------------
 
-@contextlib.contextmanager
-def _one_blas_thread():
-    """BLAS on one thread while the time loop runs (restored afterwards). Each step's GEMM is
-    too small to split: a second BLAS thread only waits for the first (on a busy machine the
-    loop ran 2-6x slower with two). The second core gets work from the helper thread instead."""
-    limiter = blas_controller()
-    if limiter is None:
-        yield
-        return
-    # each library's own get/set calls (~1 us), not threadpoolctl's limit-and-restore, which
-    # looked every library up again: 0.1-0.2 ms a call, ~2 % of a small layer's fwd + bwd
-    libs = [lib for lib in limiter.lib_controllers if lib.user_api == "blas"]
-    before = [lib.get_num_threads() for lib in libs]
-    for lib, n in zip(libs, before):
-        if n != 1:
-            lib.set_num_threads(1)
-    try:
-        yield
-    finally:
-        for lib, n in zip(libs, before):
-            if n != 1:
-                lib.set_num_threads(n)
-
-
 _identity_orders = {}   # (T, B) -> (perm, lens) of the plain forward direction, made once
 
 
@@ -619,7 +594,7 @@ def cpu_forward(mode, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, w_hr=None, le
         else:
             _gru_forward(s0, s1, xa, bias, perm, lens, w_hh_t, b_hn, hs, gates, hn, y, hp, hnew)
 
-    with _one_blas_thread():
+    with one_blas_thread():
         pending = [helper.submit(project, k) for k in range(min(2, len(ranges)))]
         for k in range(len(ranges)):
             pending[k].result()
@@ -705,7 +680,7 @@ def cpu_backward(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse
             else:
                 rows.sum(axis=0, out=db)
 
-    with _one_blas_thread():
+    with one_blas_thread():
         pending = []
         for k in range(len(ranges)):
             if k >= 2:
@@ -743,7 +718,7 @@ def _run_pair(calls):
     after the other when Numba is held to one thread."""
     if numba.get_num_threads() < 2:
         return [call() for call in calls]
-    with _one_blas_thread():
+    with one_blas_thread():
         futures = [_workers().submit(call) for call in calls]
         return [f.result() for f in futures]
 

@@ -338,13 +338,14 @@ def test_blas_thread_count_restored():
 def test_cpu_without_threadpoolctl_runs_on_one_numba_thread(monkeypatch):
     """Without a way to make BLAS single-threaded, the kernels use one Numba worker (BLAS may
     then use its own threads); the results are the same."""
+    from tinymm.kernels import _common
     from tinymm.kernels.attention import cpu
 
     rng = np.random.default_rng(13)
     q, k, v, do = make_inputs(rng, 1, 3, 150, 90, 8, 8, np.float32)
     o, lse = cpu_forward(q, k, v, is_causal=True)
     grads = cpu_backward(q, k, v, o, lse, do, is_causal=True)
-    monkeypatch.setattr(cpu, "_blas_libraries", False)
+    monkeypatch.setattr(_common, "_blas_libs", False)
     with cpu._parallel_region() as n_workers:
         assert n_workers == 1
     o1, lse1 = cpu_forward(q, k, v, is_causal=True)
