@@ -55,6 +55,52 @@ def test_the_block_cache_is_bounded_and_evicted_blocks_come_back_identical():
     assert [int(ds.targets[b * BLOCK + 3]) for b in range(4)] == [s["label"] for s in first]
 
 
+def _count_generations(world, monkeypatch):
+    made = []
+    real = world._generate
+    monkeypatch.setattr(world, "_generate", lambda b: made.append(b) or real(b))
+    return made
+
+
+def test_a_shuffled_epoch_generates_each_block_once_when_the_world_outgrows_the_default_cache(monkeypatch):
+    from tinymm.data import DataLoader
+    from tinymm.data.loader import Subset
+
+    ds = load_task("retrieval", num_samples=3 * BLOCK + 17, image_size=16)
+    ds.world.cache_bytes = 1  # as a world larger than the default 256 MiB would be
+    made = _count_generations(ds.world, monkeypatch)
+    loader = DataLoader(ds, batch_size=64, shuffle=True, seed=0)
+    seen = sum(len(b["index"]) for b in loader)
+    assert seen == len(ds)
+    assert sorted(made) == [1, 2, 3]  # block 0 was made at construction; none came back twice
+    assert ds.world.cache_bytes >= ds.world.estimated_bytes()
+    assert World.cache_bytes == 256 * 2**20  # the class default is untouched
+    # a Subset (random_split) reads anywhere in its parent, so it keeps the parent's blocks
+    sub = load_task("retrieval", num_samples=2 * BLOCK, image_size=16)
+    sub.world.cache_bytes = 1
+    assert Subset(sub, [5, BLOCK + 5]).fit_cache(2) and sub.world.cache_bytes >= sub.world.estimated_bytes()
+
+
+def test_a_shuffle_whose_blocks_cannot_fit_warns_once_naming_the_fixes(monkeypatch):
+    from tinymm.data import DataLoader
+
+    ds = load_task("retrieval", num_samples=2 * BLOCK, image_size=16)
+    ds.world.cache_bytes = 1
+    ds.world.max_cache_bytes = 2  # nothing fits
+    assert ds.fit_cache() is False and ds.world.cache_bytes == 1
+    loader = DataLoader(ds, batch_size=512, shuffle=True, seed=0)
+    with pytest.warns(RuntimeWarning, match=r"shuffling 2048 samples of a lazily generated dataset.*epoch_size="):
+        next(iter(loader))
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        next(iter(loader))  # once per loader
+        # in order, or a window that fits, needs no warning
+        next(iter(DataLoader(ds, batch_size=512)))
+        ds.world.max_cache_bytes = 2**30
+        next(iter(DataLoader(ds, batch_size=512, shuffle=True, epoch_size=BLOCK)))
+
+
 def test_label_noise_spans_blocks_and_is_recorded():
     clean_ds = load_task("image_cls", num_samples=2 * BLOCK + 10, seed=1)
     noisy = load_task("image_cls", num_samples=2 * BLOCK + 10, seed=1, label_noise=0.2)

@@ -33,6 +33,7 @@ import math
 import numbers
 import queue
 import threading
+import warnings
 from typing import Any, Callable, Iterator, Protocol, Sequence, runtime_checkable
 
 import numpy as np
@@ -118,6 +119,11 @@ class Subset:
     def __getitem__(self, i) -> dict:
         i = _index("Subset", i, len(self))
         return self.dataset[int(self.indices[i])]
+
+    def fit_cache(self, num_samples: int | None = None) -> bool:
+        # a random subset reads anywhere in its parent: the parent's whole span must stay cached
+        fit = getattr(self.dataset, "fit_cache", None)
+        return True if fit is None else fit(None)
 
 
 def random_split(dataset, fractions: Sequence[float], seed: int = 0) -> list[Subset]:
@@ -451,6 +457,7 @@ class DataLoader:
                 raise ValueError(f"DataLoader: epoch_size={epoch_size} is larger than the dataset ({len(dataset)} samples)")
         self.epoch_size = None if epoch_size is None else int(epoch_size)
         self.epoch = 0  # the epoch the next iteration will use
+        self._warned_cache = False
 
     def set_epoch(self, epoch: int) -> None:
         """Make the next iteration use epoch ``epoch``'s order."""
@@ -510,9 +517,25 @@ class DataLoader:
         for idx in batches:
             yield self.collate_fn([self.dataset[int(i)] for i in idx])
 
+    def _prepare_random_access(self) -> None:
+        # A lazily generated dataset (a task over a World) caches recently used blocks; a shuffled
+        # epoch reads its blocks in random order, so they must all stay cached or every batch
+        # regenerates some. Datasets that can say so offer ``fit_cache(n)``.
+        fit = getattr(self.dataset, "fit_cache", None)
+        if fit is None or fit(self._epoch_len()):
+            return
+        if not self._warned_cache:
+            self._warned_cache = True
+            warnings.warn(
+                f"DataLoader: shuffling {self._epoch_len()} samples of a lazily generated dataset whose "
+                f"blocks do not fit its cache: each batch will regenerate evicted blocks (slow). Use "
+                f"epoch_size= (each epoch a shuffled window of that many samples), fewer samples, or "
+                f"shuffle=False", RuntimeWarning, stacklevel=3)
+
     def __iter__(self):
         if self.shuffle:
             self._check_shuffle(self._epoch_len())  # now, not in a prefetch thread
+            self._prepare_random_access()
         epoch = self.epoch
         self.epoch += 1
         if self.prefetch > 0:

@@ -122,6 +122,12 @@ class TaskDataset:
     def __getitem__(self, i) -> dict:
         return self._sample(self._index(i))
 
+    def fit_cache(self, num_samples: int | None = None) -> bool:
+        """Keep ``num_samples`` consecutive samples' generated blocks cached for random access
+        (:meth:`World.fit_cache <tinymm.data.generate.World.fit_cache>`); a shuffling
+        :class:`~tinymm.data.loader.DataLoader` calls it. False when they do not fit."""
+        return True if self.world is None else self.world.fit_cache(num_samples)
+
     def _sample(self, i: int) -> dict:  # pragma: no cover - abstract
         raise NotImplementedError
 
