@@ -195,6 +195,13 @@ def test_cumprod_and_prod_gradients_with_zeros():
     check_op([], lambda x: x.cumprod(1), inputs=[a])
     check_op([], lambda x: x.prod(1), inputs=[a])
     check_op([], lambda x: x.prod(), inputs=[a])
+    # zeros first, last, repeated and in every lane, along a middle axis (the O(n) backward's cases)
+    rng = np.random.default_rng(3)
+    b = rng.standard_normal((3, 7, 2))
+    b[:, 0, 0] = 0.0
+    b[1, 3:5, :] = 0.0
+    b[2, 6, 1] = 0.0
+    check_op([], lambda x: x.cumprod(1), inputs=[b])
 
 
 def test_any_all_and_integer_sums_and_cumsums():

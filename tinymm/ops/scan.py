@@ -175,8 +175,13 @@ def cumsum(x, dim, *, dtype=None):
 
 
 class Cumprod(Function):
-    """Running product. Gradient: dL/dx_i = Σ_{j≥i} g_j·Π_{k≤j, k≠i} x_k, computed as
-    revcumsum(g·out)/x where x has no zero, and position by position along the axis otherwise."""
+    """Running product. Gradient: dL/dx_i = Σ_{j≥i} g_j·Π_{k≤j, k≠i} x_k.
+
+    Without zeros that is revcumsum(g·out)/x. With zeros, along each lane with its first zero at
+    z: positions before z still use revcumsum(g·out)/x (out_j is 0 from z on, as the true terms
+    are); position z gets Σ_{j≥z} g_j·Π_{k≤j, k≠z} x_k, which is revcumsum(g·cp)_z where cp is the
+    running product with x_z replaced by 1; positions after z get 0 (every term holds x_z).
+    Three scans: O(n), not one product per position."""
 
     @staticmethod
     def forward(ctx, x, axis):
@@ -190,21 +195,15 @@ class Cumprod(Function):
         x, out = ctx.saved_arrays
         axis = ctx.axis
         xp = xp_of(x)
-        if not (x == 0).any():
+        zero = x == 0
+        if not zero.any():
             return _rev_cumsum(g * out, axis) / x
-        grad = xp.empty_like(x)
-        n = x.shape[axis]
-        idx = [slice(None)] * x.ndim
-        for i in range(n):
-            x1 = x.copy()
-            idx[axis] = i
-            x1[tuple(idx)] = 1
-            cp = x1.cumprod(axis=axis)
-            idx[axis] = slice(i, None)
-            tail = (g[tuple(idx)] * cp[tuple(idx)]).sum(axis=axis)
-            idx[axis] = i
-            grad[tuple(idx)] = tail
-        return grad
+        zeros_so_far = zero.cumsum(axis=axis)
+        before = zeros_so_far == 0
+        first = zero & (zeros_so_far == 1)
+        grad = xp.where(before, _rev_cumsum(g * out, axis) / xp.where(before, x, 1), 0)
+        at_first = _rev_cumsum(g * xp.where(first, 1, x).cumprod(axis=axis), axis)
+        return xp.where(first, at_first, grad).astype(x.dtype, copy=False)
 
 
 def cumprod(x, dim, *, dtype=None):
