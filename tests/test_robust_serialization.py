@@ -72,7 +72,7 @@ def test_save_refuses_dtypes_load_cannot_read(tmp_path, dtype):
 
 
 @pytest.mark.parametrize("bad, match", [
-    ([("w", np.ones(2))], "expected a dict"),
+    ([("w", np.ones(2))], "holds a dict of name -> tensor, got list"),
     ({1: np.ones(2)}, "keys must be strings"),
     ({"w": [1.0, 2.0]}, "value for 'w' is a list"),
     ({"w": "abc"}, "value for 'w' is a str"),

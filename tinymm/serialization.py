@@ -1,4 +1,10 @@
-"""``tinymm.save`` / ``tinymm.load``: state dicts as safetensors files, never pickle.
+"""``tinymm.save`` / ``tinymm.load``, as ``torch.save`` / ``torch.load``: safetensors files for
+state dicts, PyTorch's zip format for anything else.
+
+A path ending in ``.safetensors`` is written as safetensors; any other path (``model.pt``,
+``ckpt.pth``) or file object gets PyTorch's zip format (:mod:`tinymm.serialization_pt`: any
+picklable object, loadable by ``torch.load``). ``load`` reads both, telling them apart by their
+first bytes, and by default unpickles nothing but tensors, containers, numbers and strings.
 
 A safetensors file is an 8-byte little-endian header length N, N bytes of JSON (each tensor's
 dtype, shape and byte range, plus an optional ``"__metadata__"`` object of strings), then the
@@ -11,14 +17,15 @@ dtypes: F64, F32, F16, I64, I32, I16, I8, U8 and BOOL are written and read as th
 complex, strings, objects) is refused at save, naming the key, so that every file ``save``
 writes can be loaded. 0-d tensors keep their shape ``[]``.
 
-Writes are atomic (:mod:`tinymm._atomic`): the bytes go to a temporary file in the same folder,
-which is then renamed over the target, so a crash mid-write never leaves a half-written
-checkpoint behind; a symlink is followed; a read-only file is refused and left as it was.
-Files written here load with ``safetensors.torch.load_file`` into the equivalent torch module,
-and files written by ``safetensors.torch.save_file`` load here.
+Writes to a path are atomic (:mod:`tinymm._atomic`): the bytes go to a temporary file in the
+same folder, which is then renamed over the target, so a crash mid-write never leaves a
+half-written checkpoint behind; a symlink is followed; a read-only file is refused and left as
+it was. Safetensors files written here load with ``safetensors.torch.load_file`` into the
+equivalent torch module, and files written by ``safetensors.torch.save_file`` load here.
 """
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -62,19 +69,47 @@ def _as_numpy(v, key) -> np.ndarray:
     return np.array(v, dtype=dt, order="C", copy=True) if (dt != v.dtype or not v.flags.c_contiguous) else v
 
 
-def save(state_dict: dict, path, metadata: dict | None = None) -> None:
-    """Write ``state_dict`` (str name → Tensor or array) to ``path`` as safetensors, atomically.
+def _is_safetensors_path(f) -> bool:
+    return isinstance(f, (str, os.PathLike)) and os.fspath(f).lower().endswith(".safetensors")
 
-    ``metadata`` (str → str) goes into the header's ``__metadata__``. Raises ``TypeError`` for a
-    key that is not a string, a value that is not a Tensor/array or a dtype that cannot be
-    loaded back (see the module docstring), ``ValueError`` for the reserved key
-    ``"__metadata__"``, ``PermissionError`` for a read-only target (left untouched)."""
+
+def save(obj, f, metadata: dict | None = None) -> None:
+    """Save ``obj`` to ``f`` (a path or a binary file object), as ``torch.save`` does.
+
+    A path ending in ``.safetensors`` gets a safetensors file (see the module docstring): ``obj``
+    must then be a flat dict of name → Tensor/array, and ``metadata`` (str → str) goes into its
+    header. Any other path or file object gets PyTorch's own zip format
+    (:mod:`tinymm.serialization_pt`), which holds any picklable object — a checkpoint dict with
+    the epoch, a model's and an optimizer's state dicts — and loads in PyTorch too.
+
+    Raises ``TypeError`` for what the chosen format cannot hold (naming the key or the type),
+    ``PermissionError`` for a read-only target (left untouched)."""
+    if _is_safetensors_path(f):
+        return _save_safetensors(obj, f, metadata)
+    if metadata is not None:
+        raise TypeError("save: metadata= is stored in .safetensors files only; this path gets PyTorch's "
+                        f"format ({os.fspath(f) if isinstance(f, (str, os.PathLike)) else type(f).__name__})")
+    from tinymm import serialization_pt
+
+    if hasattr(f, "write"):
+        name = getattr(f, "name", None)
+        return serialization_pt.save_archive(obj, f, serialization_pt.archive_name(name if isinstance(name, str) else None))
+    if not isinstance(f, (str, os.PathLike)):
+        raise TypeError(f"save: expected a file path or a binary file object, got {type(f).__name__}")
+    resolve_target(f)
+    buf = io.BytesIO()
+    serialization_pt.save_archive(obj, buf, serialization_pt.archive_name(f))
+    atomic_write(f, lambda fh: fh.write(buf.getvalue()))
+
+
+def _save_safetensors(state_dict, path, metadata: dict | None = None) -> None:
     from collections.abc import Mapping
 
     from safetensors.numpy import save as st_save
 
     if not isinstance(state_dict, Mapping):
-        raise TypeError(f"save: expected a dict of name -> tensor, got {type(state_dict).__name__}")
+        raise TypeError(f"save: a .safetensors file holds a dict of name -> tensor, got {type(state_dict).__name__} "
+                        f"(other objects: save to a .pt path, PyTorch's format)")
     arrays = {}
     for k, v in state_dict.items():
         if not isinstance(k, str):
@@ -189,28 +224,62 @@ def read_header(path) -> tuple[dict, dict]:
     return {k: {"dtype": d, "shape": list(sh), "data_offsets": [a, b]} for k, (d, sh, a, b) in entries.items()}, metadata
 
 
-def _bf16_to_f32(raw: np.ndarray) -> np.ndarray:
-    # bfloat16 is the top half of a float32: widening is exact.
-    return (raw.astype("<u4") << 16).view("<f4").astype(np.float32)
+def load(f, map_location=None, *, weights_only: bool = True, device=None, mmap=None, **pickle_load_args):
+    """Load what :func:`save` (or ``torch.save``, or ``safetensors``) wrote, as ``torch.load`` does.
+
+    ``f``: a path or a binary file object; the format is read off the first bytes (a zip archive
+    is PyTorch's format, anything else is read as safetensors, which returns a dict of name →
+    Tensor). ``map_location``: where tensors go — a device (``"cpu"``, ``"cuda"``), or a dict
+    mapping saved locations to devices; None puts each where it was saved (a CUDA tensor with no
+    usable GPU is an error that says to pass ``map_location="cpu"``). ``device`` is tinymm's
+    older name for ``map_location``. ``weights_only`` (default True, as PyTorch ≥ 2.6): unpickle
+    only tensors, containers, numbers, strings, dtypes and devices; False runs the file's pickle,
+    which can execute code — only for trusted files. ``mmap`` is accepted and ignored (files are
+    read whole). Raises ``FileNotFoundError``, ``IsADirectoryError``, :class:`CheckpointError`
+    (a safetensors file that is truncated or corrupt) or ``pickle.UnpicklingError`` (naming the
+    file and the problem)."""
+    import pickle
+
+    from tinymm import serialization_pt
+
+    if pickle_load_args:
+        raise TypeError(f"load: unexpected arguments {sorted(pickle_load_args)} (tinymm's unpickler takes none)")
+    if device is not None and map_location is not None:
+        raise TypeError("load: pass map_location= or device=, not both")
+    where = map_location if map_location is not None else device
+    if hasattr(f, "read"):
+        blob = f.read()
+        name = getattr(f, "name", None) or f"<{type(f).__name__}>"
+        if not isinstance(blob, bytes):
+            raise TypeError(f"load: the file object must be opened in binary mode ({name})")
+        if serialization_pt.is_torch_archive(blob):
+            return serialization_pt.load_archive(io.BytesIO(blob), str(name), where, weights_only)
+        return _load_safetensors_bytes(blob, str(name), where)
+    path = _check_path(f)
+    with open(path, "rb") as fh:
+        blob = fh.read()  # one read: what is checked is what is loaded, even if the file changes
+    if serialization_pt.is_torch_archive(blob):
+        return serialization_pt.load_archive(io.BytesIO(blob), path, where, weights_only)
+    if blob[:2] in (b"\x80\x02", b"\x80\x04") and not path.endswith(".safetensors"):
+        raise pickle.UnpicklingError(f"load: {path} is a bare pickle (PyTorch's legacy format, before 1.6, or "
+                                     f"pickle.dump); tinymm reads zip checkpoints and safetensors files")
+    return _load_safetensors_bytes(blob, path, where)
 
 
-def load(path, device: str = "cpu") -> dict:
-    """Read a safetensors file into a dict of name → Tensor on ``device`` (see the module
-    docstring for dtypes). Raises like :func:`read_header`."""
-    from tinymm import backend
+def _load_safetensors_bytes(blob: bytes, path: str, map_location) -> dict:
+    from tinymm import backend, serialization_pt
     from tinymm.tensor import Tensor
 
-    device = backend.parse_device(device)
-    path = _check_path(path)
-    with open(path, "rb") as f:
-        blob = f.read()  # one read: what is checked is what is loaded, even if the file changes
+    if isinstance(map_location, dict):
+        map_location = map_location.get("cpu", "cpu")
+    device = backend.parse_device(map_location)
     entries, _, n = _parse(path, blob[:8], lambda k: blob[8 : 8 + k], len(blob))
     base = 8 + n
     out = {}
     for key, (dtype, shape, start, stop) in entries.items():
         raw = blob[base + start : base + stop]
         if dtype == "BF16":
-            arr = _bf16_to_f32(np.frombuffer(raw, dtype="<u2"))
+            arr = serialization_pt.bf16_to_f32(np.frombuffer(raw, dtype="<u2"))
         elif dtype == "BOOL":
             arr = np.frombuffer(raw, dtype=np.uint8) != 0  # any non-zero byte is True, as in torch
         else:

@@ -1,6 +1,7 @@
 """``Parameter``: a Tensor that a Module registers as learnable (requires_grad by default)."""
 from __future__ import annotations
 
+from tinymm import serialization_pt
 from tinymm.tensor import Tensor
 
 
@@ -14,3 +15,7 @@ class Parameter(Tensor):
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
+
+
+# saved as torch.nn.Parameter in PyTorch-format checkpoints, and rebuilt as this class
+serialization_pt.PARAMETER_TYPES.append(Parameter)
