@@ -150,7 +150,25 @@ class Function:
     ``backward`` returns, per input, None, its incoming gradient (or a view of it) unchanged,
     or a fresh array it keeps no reference to: autograd may make a fresh array a leaf's
     ``.grad`` without copying it (it copies anything it cannot prove fresh).
+
+    Two kinds of subclass share the name, as ``torch.autograd.Function`` users expect: the ops
+    inside the ``tinymm`` package work on raw arrays, as above; a subclass written anywhere else
+    is user code brought from PyTorch, and works on Tensors (``forward(ctx, *args)`` gets the
+    Tensors and returns Tensors, ``ctx.save_for_backward(*tensors)``, ``ctx.saved_tensors``,
+    ``ctx.needs_input_grad``, ``ctx.mark_non_differentiable``, ``backward(ctx, *grads)``
+    returns a Tensor or None per forward argument; ``setup_context`` also works). Its
+    ``apply`` runs it through one array-level node, :class:`_TensorFunctionNode`. A class body
+    that sets ``on_tensors = False`` is array-level wherever it is written.
     """
+
+    on_tensors = False  # True for subclasses written outside tinymm (PyTorch-style, on Tensors)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "on_tensors" in cls.__dict__:  # said explicitly (an array-level op outside tinymm, e.g. a test's)
+            return
+        module = cls.__module__ or ""
+        cls.on_tensors = not (module == "tinymm" or module.startswith(("tinymm.", "kernels.")))
 
     @staticmethod
     def forward(ctx, *args, **kwargs):
@@ -162,6 +180,8 @@ class Function:
 
     @classmethod
     def apply(cls, *args, **kwargs):
+        if cls.on_tensors:
+            return _apply_on_tensors(cls, args, kwargs)
         ctx = Context()
         arrays = []
         needs = []
@@ -202,6 +222,133 @@ class Function:
         t.requires_grad = True
         t._node = (ctx, 0)
         return t
+
+
+# ----------------------------------------------------------------------------- Functions on Tensors
+
+
+class FunctionCtx:
+    """The ``ctx`` of a Function written on Tensors (PyTorch's ``torch.autograd.function.FunctionCtx``)."""
+
+    def __init__(self, cls, needs_input_grad):
+        self._cls = cls
+        self.needs_input_grad = needs_input_grad
+        self.materialize_grads = True
+        self._saved = ()
+        self._versions = ()
+        self._non_differentiable = ()
+        self._dirty = ()
+
+    def save_for_backward(self, *tensors) -> None:
+        for i, t in enumerate(tensors):
+            if t is not None and not isinstance(t, Tensor):
+                raise TypeError(f"save_for_backward can only save variables, but argument {i} is of type "
+                                f"{type(t).__name__}")
+        self._saved = tensors
+        self._versions = tuple(None if t is None else storage_version(t.data) for t in tensors)
+
+    @property
+    def saved_tensors(self) -> tuple:
+        for i, (t, v) in enumerate(zip(self._saved, self._versions)):
+            if t is not None and storage_version(t.data) != v:
+                raise RuntimeError(
+                    "one of the variables needed for gradient computation has been modified by an inplace "
+                    f"operation: [{t.dtype} tensor of shape {tuple(t.shape)}], saved tensor {i} of "
+                    f"{self._cls.__name__}Backward, is at version {storage_version(t.data)}; expected version "
+                    f"{v} instead. Make the change on a clone(), or after backward().")
+        return self._saved
+
+    def mark_non_differentiable(self, *tensors) -> None:
+        self._non_differentiable = tensors
+
+    def mark_dirty(self, *tensors) -> None:
+        self._dirty = tensors
+
+    def set_materialize_grads(self, value: bool) -> None:
+        self.materialize_grads = bool(value)
+
+
+class _TensorFunctionNode(Function):
+    """The graph node of one call of a Tensor-level Function: forward hands on the outputs the
+    user's forward already made; backward calls the user's backward on Tensors and checks what
+    it returns the way PyTorch does (count, None for non-Tensor inputs, shapes)."""
+
+    @staticmethod
+    def forward(ctx, *arrays, user=None, outputs=None):
+        ctx.user_cls, ctx.user_ctx, ctx.user_inputs = user
+        ctx.save_for_backward(*[t.data for t in ctx.user_ctx._saved if t is not None])
+        nondiff = [i for i, o in enumerate(outputs) if any(o is t.data for t in ctx.user_ctx._non_differentiable)]
+        ctx.mark_non_differentiable(*nondiff)
+        return tuple(outputs) if len(outputs) > 1 else outputs[0]
+
+    @staticmethod
+    def backward(ctx, *grads):
+        cls, uctx, inputs = ctx.user_cls, ctx.user_ctx, ctx.user_inputs
+        name = f"{cls.__name__}Backward"
+        res = cls.backward(uctx, *[None if g is None else Tensor._wrap(g) for g in grads])
+        if not isinstance(res, tuple):
+            res = (res,)
+        n = len(inputs)
+        if len(res) < n or any(r is not None for r in res[n:]):
+            raise RuntimeError(f"function {name} returned an incorrect number of gradients (expected {n}, "
+                               f"got {len(res)})")
+        out = []
+        for i, (r, inp) in enumerate(zip(res, inputs)):
+            if r is None:
+                out.append(None)
+                continue
+            if not isinstance(inp, Tensor):
+                raise RuntimeError(f"function {name} returned a gradient different than None at position {i + 1}, "
+                                   f"but the corresponding forward input was not a Variable")
+            g = r.data if isinstance(r, Tensor) else np.asarray(r)
+            if tuple(g.shape) != tuple(inp.shape):
+                lead = g.ndim - inp.ndim
+                fits = lead >= 0 and all(d == 1 or d == e for d, e in zip(inp.shape, g.shape[lead:]))
+                if not fits:
+                    raise RuntimeError(f"Function {name} returned an invalid gradient at index {i} - got "
+                                       f"{list(g.shape)} but expected shape compatible with {list(inp.shape)}")
+                axes = tuple(range(lead)) + tuple(lead + k for k, d in enumerate(inp.shape) if d == 1 and g.shape[lead + k] != 1)
+                g = g.sum(axis=axes).reshape(inp.shape)
+            # a copy: the user's code may keep the array it returned (a saved tensor, a buffer)
+            out.append(g.astype(inp.data.dtype, copy=True))
+        return tuple(out)
+
+
+def _apply_on_tensors(cls, args, kwargs):
+    needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+    uctx = FunctionCtx(cls, needs)
+    setup = getattr(cls, "setup_context", None)
+    with no_grad():
+        if setup is not None and not getattr(setup, "_base_placeholder", False):
+            out = cls.forward(*args, **kwargs)
+            setup(uctx, args, out)
+        else:
+            out = cls.forward(uctx, *args, **kwargs)
+    single = not isinstance(out, tuple)
+    outs = (out,) if single else out
+    tensor_pos = [i for i, o in enumerate(outs) if isinstance(o, Tensor)]
+    if not (_grad_enabled and any(needs)) or not tensor_pos:
+        return out
+    made = _TensorFunctionNode.apply(*args, user=(cls, uctx, args), outputs=[outs[i].data for i in tensor_pos])
+    made = made if isinstance(made, tuple) else (made,)
+    result = list(outs)
+    for i, t in zip(tensor_pos, made):
+        result[i] = t
+    return result[0] if single else tuple(result)
+
+
+def _setup_context_placeholder(ctx, inputs, output):  # pragma: no cover - never called
+    raise NotImplementedError
+
+
+_setup_context_placeholder._base_placeholder = True
+Function.setup_context = staticmethod(_setup_context_placeholder)
+
+
+def once_differentiable(fn):
+    """PyTorch's decorator for a backward that is not itself differentiable: every backward in
+    tinymm runs without recording (there is no double backward), so it changes nothing."""
+    return fn
 
 
 # ----------------------------------------------------------------------------- graph walk
