@@ -17,7 +17,8 @@ import importlib as _importlib
 
 import numpy as _np
 
-from tinymm import backends, cuda
+from tinymm import amp, backends, cuda
+from tinymm.amp import autocast
 from tinymm.autograd import Function, enable_grad, gradcheck, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from tinymm.backend import Generator, cuda_available, default_generator, get_default_dtype, manual_seed, set_default_dtype
 from tinymm.dtypes import (

@@ -80,3 +80,6 @@ def _require(name: str) -> None:
     ok, why = backend.cuda_status()
     if not ok:
         raise RuntimeError(f"cuda.{name}: no CUDA device is available: {why}")
+
+
+from tinymm.cuda import amp  # noqa: E402  (torch.cuda.amp.GradScaler / autocast)
