@@ -610,8 +610,8 @@ def test_dataloader_batches_like_torch():
     assert a == b  # manual_seed makes the default-generator shuffle repeat
     got = list(md.DataLoader(md.TensorDataset(tm.tensor(X)), batch_size=4, num_workers=2, pin_memory=True))
     assert [g[0].shape for g in got] == [(4, 3), (3, 3)]
-    with pytest.raises(NotImplementedError, match="sampler"):
-        md.DataLoader(md.TensorDataset(tm.tensor(X)), sampler=[0, 1])
+    got = list(md.DataLoader(md.TensorDataset(tm.tensor(X)), sampler=[5, 1]))  # any iterable of indices is a sampler
+    assert [g[0].tolist() for g in got] == [[X[5].tolist()], [X[1].tolist()]]
     assert tm.utils.data.DataLoader is md.DataLoader
 
 

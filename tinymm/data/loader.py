@@ -47,6 +47,7 @@ __all__ = [
     "TextCollate",
     "make_collate",
     "DataLoader",
+    "batch_iterator",
 ]
 
 
@@ -413,6 +414,12 @@ class _PlainIterator:
         self.close()
 
 
+def batch_iterator(batches: Iterator, prefetch: int = 0):
+    """An iterator over the generator ``batches``; with ``prefetch > 0`` a background thread
+    builds up to that many batches ahead. Its ``close()`` stops the generator (and the thread)."""
+    return _PrefetchIterator(batches, prefetch) if prefetch > 0 else _PlainIterator(batches)
+
+
 class DataLoader:
     """Batches of a dataset, as dicts of NumPy arrays (see the module docstring).
 
@@ -538,9 +545,7 @@ class DataLoader:
             self._prepare_random_access()
         epoch = self.epoch
         self.epoch += 1
-        if self.prefetch > 0:
-            return _PrefetchIterator(self._batches(epoch), self.prefetch)
-        return _PlainIterator(self._batches(epoch))
+        return batch_iterator(self._batches(epoch), self.prefetch)
 
     def __repr__(self) -> str:
         return (
