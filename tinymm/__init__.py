@@ -17,7 +17,7 @@ import importlib as _importlib
 
 import numpy as _np
 
-from tinymm import amp, backends, cuda
+from tinymm import amp, backends, cuda, distributed
 from tinymm.amp import autocast
 from tinymm.autograd import Function, enable_grad, gradcheck, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from tinymm.backend import Generator, cuda_available, default_generator, get_default_dtype, manual_seed, set_default_dtype
@@ -61,6 +61,11 @@ from tinymm.factories import (
 from tinymm.ops import *  # noqa: F403  (the ops table's exports: tinymm.ops.__all__)
 from tinymm.ops.convert import as_tensor_shared as as_tensor  # noqa: F401  (torch.as_tensor)
 from tinymm.serialization import load, save
+from tinymm.runtime import (  # noqa: F401  (process-wide settings, with PyTorch's names)
+    are_deterministic_algorithms_enabled, channels_last, channels_last_3d, compile, contiguous_format,
+    get_float32_matmul_precision, get_num_interop_threads, get_num_threads, is_deterministic_algorithms_warn_only_enabled,
+    memory_format, preserve_format, set_float32_matmul_precision, set_num_interop_threads, set_num_threads,
+    set_printoptions, use_deterministic_algorithms)
 from tinymm.tensor import Size, Tensor, device
 
 float32 = _np.dtype(_np.float32)

@@ -104,6 +104,9 @@ class device(str):
 
 _CPU = device("cpu")
 
+#: how Tensors print (``tinymm.set_printoptions`` changes it; PyTorch's defaults)
+PRINT_OPTIONS = {"precision": 4, "threshold": 1000, "edgeitems": 3, "linewidth": 80, "sci_mode": None}
+
 
 class Size(tuple):
     """A shape, as ``torch.Size``: a tuple (it compares equal to one) that also has
@@ -212,7 +215,22 @@ class Tensor:
     def is_floating_point(self) -> bool:
         return self.data.dtype.kind == "f"
 
-    def is_contiguous(self) -> bool:
+    def is_contiguous(self, memory_format=None) -> bool:
+        """Row-major (``contiguous_format``, the default), or, for ``channels_last``/
+        ``channels_last_3d``, whether the strides are those of a channels-last layout."""
+        name = getattr(memory_format, "name", "contiguous_format")
+        if name in ("channels_last", "channels_last_3d"):
+            want = 4 if name == "channels_last" else 5
+            if self.ndim != want:
+                return False
+            st, sh = self.stride(), tuple(self.shape)
+            order = (1,) + tuple(range(want - 1, 1, -1)) + (0,)  # C fastest, then W, H(, D), N
+            expect = 1
+            for d in order:
+                if sh[d] != 1 and st[d] != expect:
+                    return False
+                expect *= sh[d]
+            return True
         return bool(self.data.flags.c_contiguous)
 
     def stride(self, dim: int | None = None):
@@ -362,7 +380,15 @@ class Tensor:
         return arr if dtype is None else arr.astype(dtype)
 
     def __repr__(self) -> str:
-        body = np.array2string(self.numpy(), precision=4, separator=", ", prefix="tensor(")
+        o = PRINT_OPTIONS
+        arr = self.numpy()
+        fmt = None
+        if o["sci_mode"] is not None and arr.dtype.kind == "f":
+            fmt = {"float_kind": (lambda v, p=o["precision"]: f"{v:.{p}e}") if o["sci_mode"]
+                   else (lambda v, p=o["precision"]: f"{v:.{p}f}")}
+        body = np.array2string(arr, precision=o["precision"], separator=", ", prefix="tensor(",
+                               threshold=o["threshold"], edgeitems=o["edgeitems"], max_line_width=o["linewidth"],
+                               formatter=fmt)
         extras = []
         if self.data.size == 0 and self.data.ndim != 1:  # tensor([]) alone would hide the shape
             extras.append(f"size={tuple(self.shape)}")

@@ -50,6 +50,8 @@ from tinymm.nn.batchnorm import BatchNorm1d, BatchNorm2d  # noqa: F401
 from tinymm.nn.conv import Conv1d, Conv2d  # noqa: F401
 from tinymm.nn.loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss  # noqa: F401
 from tinymm.nn.module import Module  # noqa: F401
+from tinymm.nn import parallel  # noqa: F401,E402  (nn.parallel.DistributedDataParallel)
+from tinymm.nn.parallel import DataParallel  # noqa: F401,E402
 from tinymm.nn.parameter import Parameter  # noqa: F401
 from tinymm.nn.pooling import (  # noqa: F401
     AdaptiveAvgPool1d,

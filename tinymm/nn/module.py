@@ -342,6 +342,13 @@ class Module:
     def double(self):
         return self.to(np.float64)
 
+    def half(self):
+        return self.to(np.float16)
+
+    def bfloat16(self):
+        raise TypeError(f"{type(self).__name__}.bfloat16(): tinymm has no bfloat16 (NumPy has no such type); "
+                        f"use .half() (float16) or keep float32")
+
     # ------------------------------------------------------------------ calling and printing
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")

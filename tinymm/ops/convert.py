@@ -193,7 +193,9 @@ class Contiguous(Function):
         return g
 
 
-def contiguous(x: Tensor) -> Tensor:
+def contiguous(x: Tensor, memory_format=None) -> Tensor:
+    """A row-major tensor with ``x``'s values (``x`` itself if it is one already); any
+    ``memory_format`` is accepted and gives the same values (tinymm's arrays are row-major)."""
     if x.data.flags.c_contiguous:
         return x
     return Contiguous.apply(x)

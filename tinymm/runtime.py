@@ -1,0 +1,141 @@
+"""Process-wide settings that PyTorch training scripts set at the top, with their PyTorch names.
+
+Each does what it says where tinymm has the thing, and says what it does where it does not:
+
+- ``set_num_threads(n)`` / ``get_num_threads()``: Numba's kernel threads and the BLAS library's
+  threads (tinymm's two thread pools); ``set_num_interop_threads`` is stored (tinymm runs ops
+  one after another, there is no inter-op pool).
+- ``set_float32_matmul_precision("highest" | "high" | "medium")``: stored and returned by the
+  getter; tinymm's float32 products are always full float32 ("highest"), which PyTorch's CPU
+  products also are whatever the setting.
+- ``use_deterministic_algorithms(mode, warn_only=False)``: stored. Every tinymm op is already
+  deterministic on the CPU (no atomics; reductions split work the same way every run).
+- ``compile(model)`` returns ``model`` itself: tinymm has no graph compiler, and running the
+  module as it is computes exactly what a compiled one would (PyTorch's ``backend="eager"``).
+- ``set_printoptions(precision, threshold, edgeitems, linewidth, profile, sci_mode)``: how
+  Tensors print.
+- ``channels_last``, ``contiguous_format``, ``preserve_format``, ``channels_last_3d``: memory
+  formats. tinymm's arrays are always row-major; ``to``/``contiguous`` accept a format and keep
+  the values (the layout is an optimisation, not a meaning).
+"""
+from __future__ import annotations
+
+import math
+
+from tinymm.tensor import PRINT_OPTIONS
+
+__all__ = [
+    "set_num_threads", "get_num_threads", "set_num_interop_threads", "get_num_interop_threads",
+    "set_float32_matmul_precision", "get_float32_matmul_precision", "use_deterministic_algorithms",
+    "are_deterministic_algorithms_enabled", "is_deterministic_algorithms_warn_only_enabled", "compile",
+    "set_printoptions", "memory_format", "channels_last", "channels_last_3d", "contiguous_format", "preserve_format",
+]
+
+_settings = {"interop_threads": 1, "matmul_precision": "highest", "deterministic": False, "warn_only": False}
+
+
+def _positive(fn: str, n) -> int:
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise RuntimeError(f"{fn}: expected a positive int number of threads, got {n!r}")
+    return n
+
+
+def set_num_threads(n: int) -> None:
+    """Run Numba kernels and BLAS on ``n`` threads (Numba's at most its configured maximum)."""
+    import numba
+    from threadpoolctl import threadpool_limits
+
+    n = _positive("set_num_threads", n)
+    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    threadpool_limits(n, user_api="blas")
+
+
+def get_num_threads() -> int:
+    import numba
+
+    return int(numba.get_num_threads())
+
+
+def set_num_interop_threads(n: int) -> None:
+    _settings["interop_threads"] = _positive("set_num_interop_threads", n)
+
+
+def get_num_interop_threads() -> int:
+    return _settings["interop_threads"]
+
+
+def set_float32_matmul_precision(precision: str) -> None:
+    if precision not in ("highest", "high", "medium"):
+        raise RuntimeError(f"set_float32_matmul_precision: expected 'highest', 'high' or 'medium', got {precision!r}")
+    _settings["matmul_precision"] = precision
+
+
+def get_float32_matmul_precision() -> str:
+    return _settings["matmul_precision"]
+
+
+def use_deterministic_algorithms(mode: bool, *, warn_only: bool = False) -> None:
+    if not isinstance(mode, bool):
+        raise RuntimeError(f"use_deterministic_algorithms expects a bool, but got {type(mode).__name__}")
+    _settings["deterministic"], _settings["warn_only"] = mode, bool(warn_only)
+
+
+def are_deterministic_algorithms_enabled() -> bool:
+    return _settings["deterministic"]
+
+
+def is_deterministic_algorithms_warn_only_enabled() -> bool:
+    return _settings["warn_only"]
+
+
+def compile(model=None, *, fullgraph: bool = False, dynamic=None, backend="inductor", mode=None, options=None,
+            disable: bool = False):
+    """``torch.compile``: returns ``model`` unchanged (see the module docstring); as a decorator
+    (``model=None``), returns a decorator that does the same."""
+    if mode is not None and options is not None:
+        raise RuntimeError("Either mode or options can be specified, but both can't be specified at the same time.")
+    if model is None:
+        return lambda fn: fn
+    if not callable(model):
+        raise RuntimeError(f"compile: expected a callable (a Module or a function), got {type(model).__name__}")
+    return model
+
+
+_PROFILES = {"default": dict(precision=4, threshold=1000, edgeitems=3, linewidth=80),
+             "short": dict(precision=2, threshold=1000, edgeitems=2, linewidth=80),
+             "full": dict(precision=4, threshold=math.inf, edgeitems=3, linewidth=80)}
+
+
+def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=None, profile=None, sci_mode=None):
+    """How Tensors print, as ``torch.set_printoptions``: ``profile`` ("default", "short",
+    "full") first, then each option given; ``sci_mode`` True/False forces or forbids scientific
+    notation, None lets the values decide."""
+    opts = PRINT_OPTIONS
+    if profile is not None:
+        if profile not in _PROFILES:
+            raise ValueError(f"set_printoptions: profile must be one of {sorted(_PROFILES)}, got {profile!r}")
+        opts.update(_PROFILES[profile])
+    for key, value in (("precision", precision), ("threshold", threshold), ("edgeitems", edgeitems),
+                       ("linewidth", linewidth)):
+        if value is not None:
+            opts[key] = value
+    opts["sci_mode"] = sci_mode
+
+
+class memory_format:
+    """A memory layout name (``torch.memory_format``)."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"torch.{self.name}"
+
+    def __reduce__(self):
+        return self.name  # pickles as the module attribute of that name
+
+
+contiguous_format = memory_format("contiguous_format")
+channels_last = memory_format("channels_last")
+channels_last_3d = memory_format("channels_last_3d")
+preserve_format = memory_format("preserve_format")
