@@ -169,3 +169,35 @@ def test_in_place_with_gradient_on_a_view_of_graph_memory_is_refused():
     v = y[1:3]
     with pytest.raises(RuntimeError, match="view"):
         v.mul_(3.0)
+
+
+def test_in_place_on_a_layers_output_is_allowed_even_when_its_array_is_a_numpy_view():
+    # linear, conv and batch norm return NumPy views of their own buffers (a reshaped GEMM
+    # result); that memory belongs to the output alone, as in PyTorch: the ResNet residual
+    # ``out += shortcut(x)`` must work and give torch's gradients.
+    from tinymm.tensor import storage_of
+
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((4, 3)).astype(np.float32)
+    x0 = rng.standard_normal((5, 3)).astype(np.float32)
+    x = tm.tensor(x0, requires_grad=True)
+    y = tmF.linear(x, tm.tensor(w))
+    assert storage_of(y.data) is not y.data  # the case this test is about
+    y += x @ tm.tensor(w.T)
+    y.mul_(0.5)
+    (y * y).sum().backward()
+    if torch is not None:
+        tx = torch.tensor(x0, requires_grad=True)
+        ty = torch.nn.functional.linear(tx, torch.tensor(w))
+        ty += tx @ torch.tensor(w.T)
+        ty.mul_(0.5)
+        (ty * ty).sum().backward()
+        np.testing.assert_allclose(y.detach().numpy(), ty.detach().numpy(), rtol=1e-5)
+        np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-5)
+    # a real view of another tensor is still refused, and so is a view of a tensor outside the graph
+    h = x * 2
+    with pytest.raises(RuntimeError, match="view of another tensor"):
+        h.t().add_(1.0)
+    buf = tm.zeros(4, 3)
+    with pytest.raises(RuntimeError, match="view of another tensor"):
+        buf[1:3].add_(x[:2])

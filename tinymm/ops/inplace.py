@@ -9,8 +9,9 @@ saved that storage then refuses to backward. What else happens depends on the gr
   longer exists); do it under ``tinymm.no_grad()``, as optimizers and initialisers do;
 - otherwise the op is recorded: ``x`` becomes the output of a new node whose inputs are its
   old history and the value, so gradients reach both (PyTorch's CopySlices / rebase).
-  ``x`` may not be a view of another array then: the other array's graph would not learn of
-  the write (PyTorch rewrites it; tinymm refuses, naming the fix: ``clone()`` first).
+  ``x`` may not be a view of another tensor then: the other tensor's graph would not learn of
+  the write (PyTorch rewrites it; tinymm refuses, naming the fix: ``clone()`` first). An op's
+  output that merely is a NumPy view of the op's own buffer is not such a view.
 """
 from __future__ import annotations
 
@@ -25,6 +26,20 @@ from tinymm.ops.index import array_index, check_index_add, index_add, masked_fil
 from tinymm.tensor import Tensor, bump_version, storage_of
 
 
+def _views_another_tensor(x: Tensor) -> bool:
+    """Whether ``x``'s memory belongs to another tensor (``x`` came from a view op: indexing,
+    ``view``, ``transpose``, ``split``...). An op's output whose array is a NumPy view of the op's
+    own scratch buffer (a GEMM result reshaped, a transposed layout) owns its memory, as the
+    same output does in PyTorch: writing into it in place is fine. A view op's output shares
+    its producing op's input's storage; without a node to look at, any view is taken as one."""
+    storage = storage_of(x.data)
+    if storage is x.data:
+        return False
+    if x._node is None:
+        return True
+    return any(t is not None and storage_of(t.data) is storage for t in x._node[0].inputs)
+
+
 def _records(name: str, x: Tensor, value) -> bool:
     """Whether the in-place op ``name`` must be recorded in the graph (see the docstring)."""
     value_grad = isinstance(value, Tensor) and value.requires_grad
@@ -35,7 +50,7 @@ def _records(name: str, x: Tensor, value) -> bool:
             f"{name}: a leaf tensor that requires grad is being used in an in-place operation; "
             "do it under tinymm.no_grad() (as an optimizer step does) or on a clone()"
         )
-    if storage_of(x.data) is not x.data:
+    if _views_another_tensor(x):
         raise RuntimeError(
             f"{name}: in-place op with gradient on a view of another tensor's memory; the other "
             "tensor's graph would not see it. Write into a clone() of the view, or into the base tensor"
