@@ -7,16 +7,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinymm.optim.optimizer import Optimizer, check_number, state_step
+from tinymm.optim.optimizer import Optimizer, check_number, implementation_options, state_step
 
 
 class Adam(Optimizer):
     _decoupled = False
 
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, amsgrad: bool = False, maximize: bool = False):
+                 weight_decay: float = 0.0, amsgrad: bool = False, maximize: bool = False, *,
+                 foreach=None, capturable=False, differentiable=False, fused=None,
+                 decoupled_weight_decay: bool = False):
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
-                                      amsgrad=amsgrad, maximize=maximize))
+                                      amsgrad=amsgrad, maximize=maximize,
+                                      decoupled_weight_decay=bool(decoupled_weight_decay or self._decoupled),
+                                      **implementation_options("Adam", foreach=foreach, capturable=capturable,
+                                                               differentiable=differentiable, fused=fused)))
 
     def _check_hyperparameters(self, group):
         name = type(self).__name__
@@ -39,7 +44,8 @@ class Adam(Optimizer):
         from tinymm.kernels.optim import adam_step
 
         lr, (beta1, beta2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
-        amsgrad, maximize, decoupled = group["amsgrad"], group["maximize"], self._decoupled
+        amsgrad, maximize = group["amsgrad"], group["maximize"]
+        decoupled = group.get("decoupled_weight_decay", self._decoupled)
         states = self.state
         for p, d, g in self._with_grads(group):
             state = states.get(id(p))
@@ -58,5 +64,7 @@ class AdamW(Adam):
     _decoupled = True
 
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 1e-2, amsgrad: bool = False, maximize: bool = False):
-        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize)
+                 weight_decay: float = 1e-2, amsgrad: bool = False, maximize: bool = False, *,
+                 foreach=None, capturable=False, differentiable=False, fused=None):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize,
+                         foreach=foreach, capturable=capturable, differentiable=differentiable, fused=fused)

@@ -23,7 +23,7 @@ import math
 
 import numpy as np
 
-from tinymm.optim.optimizer import Optimizer, check_number, state_step
+from tinymm.optim.optimizer import Optimizer, check_number, implementation_options, state_step
 
 
 def _check_betas(name, group):
@@ -54,7 +54,7 @@ class ElementwiseOptimizer(Optimizer):
         return {k: np.zeros_like(d) for k in self._needed_state(group)}
 
     def _step_group(self, group):
-        wd, lr = group["weight_decay"], group["lr"]
+        wd, lr = group.get("weight_decay", 0.0), group["lr"]
         decoupled = self._decoupled_key is not None and group[self._decoupled_key]
         for p, d, g in self._with_grads(group):
             state = self.state.get(id(p))
@@ -79,9 +79,12 @@ class ElementwiseOptimizer(Optimizer):
 
 class RMSprop(ElementwiseOptimizer):
     def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0,
-                 momentum: float = 0.0, centered: bool = False, maximize: bool = False):
+                 momentum: float = 0.0, centered: bool = False, maximize: bool = False, *,
+                 capturable=False, foreach=None, differentiable=False):
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
-                                      centered=centered, maximize=maximize))
+                                      centered=centered, maximize=maximize,
+                                      **implementation_options(type(self).__name__, capturable=capturable,
+                                                               foreach=foreach, differentiable=differentiable)))
 
     def _check_hyperparameters(self, group):
         check_number("RMSprop", "lr", group["lr"], "learning rate")
@@ -118,9 +121,12 @@ class Adagrad(ElementwiseOptimizer):
     _state_keys = ("sum",)
 
     def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
-                 initial_accumulator_value: float = 0.0, eps: float = 1e-10, maximize: bool = False):
+                 initial_accumulator_value: float = 0.0, eps: float = 1e-10, maximize: bool = False, *,
+                 foreach=None, differentiable=False, fused=None):
         super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay, eps=eps,
-                                      initial_accumulator_value=initial_accumulator_value, maximize=maximize))
+                                      initial_accumulator_value=initial_accumulator_value, maximize=maximize,
+                                      **implementation_options(type(self).__name__, foreach=foreach,
+                                                               differentiable=differentiable, fused=fused)))
 
     def _check_hyperparameters(self, group):
         check_number("Adagrad", "lr", group["lr"], "learning rate")
@@ -146,8 +152,10 @@ class Adadelta(ElementwiseOptimizer):
     _state_keys = ("square_avg", "acc_delta")
 
     def __init__(self, params, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6, weight_decay: float = 0.0,
-                 maximize: bool = False):
-        super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize))
+                 maximize: bool = False, *, foreach=None, capturable=False, differentiable=False):
+        super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize,
+        **implementation_options(type(self).__name__, foreach=foreach, capturable=capturable,
+                                 differentiable=differentiable)))
 
     def _check_hyperparameters(self, group):
         check_number("Adadelta", "lr", group["lr"], "learning rate")
@@ -170,8 +178,10 @@ class Adamax(ElementwiseOptimizer):
     _state_keys = ("exp_avg", "exp_inf")
 
     def __init__(self, params, lr: float = 2e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
-                 maximize: bool = False):
-        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, maximize=maximize))
+                 maximize: bool = False, *, foreach=None, differentiable=False, capturable=False):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, maximize=maximize,
+        **implementation_options(type(self).__name__, foreach=foreach, differentiable=differentiable,
+                                 capturable=capturable)))
 
     def _check_hyperparameters(self, group):
         check_number("Adamax", "lr", group["lr"], "learning rate")
@@ -193,10 +203,13 @@ class NAdam(ElementwiseOptimizer):
     _decoupled_key = "decoupled_weight_decay"
 
     def __init__(self, params, lr: float = 2e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
-                 momentum_decay: float = 4e-3, decoupled_weight_decay: bool = False, maximize: bool = False):
+                 momentum_decay: float = 4e-3, decoupled_weight_decay: bool = False, maximize: bool = False, *,
+                 foreach=None, capturable=False, differentiable=False):
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                                       momentum_decay=momentum_decay,
-                                      decoupled_weight_decay=decoupled_weight_decay, maximize=maximize))
+                                      decoupled_weight_decay=decoupled_weight_decay, maximize=maximize,
+                                      **implementation_options(type(self).__name__, foreach=foreach,
+                                                               capturable=capturable, differentiable=differentiable)))
 
     def _check_hyperparameters(self, group):
         check_number("NAdam", "lr", group["lr"], "learning rate")
@@ -236,9 +249,12 @@ class RAdam(ElementwiseOptimizer):
     _decoupled_key = "decoupled_weight_decay"
 
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
-                 decoupled_weight_decay: bool = False, maximize: bool = False):
+                 decoupled_weight_decay: bool = False, maximize: bool = False, *,
+                 foreach=None, capturable=False, differentiable=False):
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
-                                      decoupled_weight_decay=decoupled_weight_decay, maximize=maximize))
+                                      decoupled_weight_decay=decoupled_weight_decay, maximize=maximize,
+                                      **implementation_options(type(self).__name__, foreach=foreach,
+                                                               capturable=capturable, differentiable=differentiable)))
 
     def _check_hyperparameters(self, group):
         check_number("RAdam", "lr", group["lr"], "learning rate")

@@ -8,16 +8,19 @@
 from __future__ import annotations
 
 from tinymm.optim.adaptive import ElementwiseOptimizer
-from tinymm.optim.optimizer import check_number
+from tinymm.optim.optimizer import check_number, implementation_options
 
 
 class ASGD(ElementwiseOptimizer):
     _state_keys = ("ax",)
 
     def __init__(self, params, lr: float = 1e-2, lambd: float = 1e-4, alpha: float = 0.75, t0: float = 1e6,
-                 weight_decay: float = 0.0, maximize: bool = False):
+                 weight_decay: float = 0.0, maximize: bool = False, *,
+                 foreach=None, differentiable=False, capturable=False):
         super().__init__(params, dict(lr=lr, lambd=lambd, alpha=alpha, t0=t0, weight_decay=weight_decay,
-                                      maximize=maximize))
+                                      maximize=maximize,
+                                      **implementation_options(type(self).__name__, foreach=foreach,
+                                                               differentiable=differentiable, capturable=capturable)))
 
     def _check_hyperparameters(self, group):
         check_number("ASGD", "lr", group["lr"], "learning rate")

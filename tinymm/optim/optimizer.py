@@ -71,6 +71,20 @@ def _with_step_hooks(step):
     return wrapper
 
 
+def implementation_options(name: str, **flags) -> dict:
+    """PyTorch's implementation choices (``foreach``, ``fused``, ``capturable``,
+    ``differentiable``), kept in the param groups as PyTorch keeps them. They pick how PyTorch
+    runs the same update (a loop, multi-tensor kernels, one fused kernel); tinymm has one update
+    kernel per optimizer, so they change nothing, except what cannot be honoured:
+    ``differentiable=True`` (autograd through the step) is refused, as is fused with foreach."""
+    if flags.get("differentiable"):
+        raise RuntimeError(f"{name}: differentiable=True (autograd through the optimizer step) is not supported "
+                           f"by tinymm")
+    if flags.get("fused") and flags.get("foreach"):
+        raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
+    return flags
+
+
 class Optimizer:
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

@@ -9,15 +9,17 @@ from __future__ import annotations
 import numpy as np
 
 from tinymm.optim.adaptive import ElementwiseOptimizer
-from tinymm.optim.optimizer import check_number
+from tinymm.optim.optimizer import check_number, implementation_options
 
 
 class Rprop(ElementwiseOptimizer):
     _state_keys = ("prev", "step_size")
 
-    def __init__(self, params, lr: float = 1e-2, etas=(0.5, 1.2), step_sizes=(1e-6, 50), maximize: bool = False):
+    def __init__(self, params, lr: float = 1e-2, etas=(0.5, 1.2), step_sizes=(1e-6, 50), maximize: bool = False,
+                 *, capturable=False, foreach=None, differentiable=False):
         super().__init__(params, dict(lr=lr, etas=tuple(etas), step_sizes=tuple(step_sizes), maximize=maximize,
-                                      weight_decay=0.0))
+                                      **implementation_options(type(self).__name__, capturable=capturable,
+                                                               foreach=foreach, differentiable=differentiable)))
 
     def _check_hyperparameters(self, group):
         check_number("Rprop", "lr", group["lr"], "learning rate")

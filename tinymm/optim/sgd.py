@@ -1,14 +1,17 @@
 """SGD with momentum, dampening, Nesterov and weight decay (PyTorch's exact update)."""
 from __future__ import annotations
 
-from tinymm.optim.optimizer import Optimizer, check_number
+from tinymm.optim.optimizer import Optimizer, check_number, implementation_options
 
 
 class SGD(Optimizer):
     def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
-                 weight_decay: float = 0.0, nesterov: bool = False, maximize: bool = False):
+                 weight_decay: float = 0.0, nesterov: bool = False, maximize: bool = False, *,
+                 foreach=None, differentiable=False, fused=None):
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
-                                      weight_decay=weight_decay, nesterov=nesterov, maximize=maximize))
+                                      weight_decay=weight_decay, nesterov=nesterov, maximize=maximize,
+                                      **implementation_options(type(self).__name__, foreach=foreach,
+                                                               differentiable=differentiable, fused=fused)))
 
     def _check_hyperparameters(self, group):
         check_number("SGD", "lr", group["lr"], "learning rate")
