@@ -110,6 +110,14 @@ CASES = {
     "SigmoidAffineNormal": (lambda D, a, b: D.TransformedDistribution(
         D.Normal(a, b), D.transforms.ComposeTransform([D.transforms.AffineTransform(a, -b), D.transforms.SigmoidTransform()]).parts),
         [U((3,), -1, 1), U((3,), 0.5, 1.5)], lambda r, s: r.uniform(0.05, 0.95, size=s)),
+    "RelaxedBernoulli": (lambda D, t, p: D.RelaxedBernoulli(t, logits=p), [U((1,), 0.3, 2), U((3,), -1, 1)],
+                         lambda r, s: r.uniform(0.05, 0.95, size=s)),
+    "RelaxedOneHotCategorical": (lambda D, t, p: D.RelaxedOneHotCategorical(t, probs=p), [U((2, 1), 0.3, 2), U((2, 4), 0.1, 1)],
+                                 _simplex),
+    "MixtureNormal": (lambda D, w, m, s: D.MixtureSameFamily(D.Categorical(logits=w), D.Normal(m, s)),
+                      [U((2, 3), -1, 1), U((2, 3), -2, 2), U((3,), 0.5, 2)], lambda r, s: r.normal(size=s)),
+    "MixtureIndependent": (lambda D, w, m, s: D.MixtureSameFamily(D.Categorical(probs=w), D.Independent(D.Normal(m, s), 1)),
+                           [U((3,), 0.1, 1), U((3, 2), -2, 2), U((3, 2), 0.5, 2)], lambda r, s: r.normal(size=s)),
 }
 
 METHODS = ["log_prob", "entropy", "cdf", "icdf", "mean", "mode", "variance", "stddev"]
@@ -224,7 +232,7 @@ def test_sample_statistics(name):
     assert str(s.dtype) == str(ts.dtype).replace("torch.", "")
     assert not s.requires_grad
     x = s.numpy().astype(np.float64)
-    if name.startswith("TanhNormal") or name in ("AffineExpNormal", "SigmoidAffineNormal"):
+    if name in ("TanhNormal", "AffineExpNormal", "SigmoidAffineNormal", "RelaxedBernoulli", "RelaxedOneHotCategorical"):
         # no closed-form moments: compare with PyTorch's own draws
         with torch.no_grad():
             torch.manual_seed(0)
@@ -635,7 +643,7 @@ def test_shapes_and_support_like_torch():
     np.testing.assert_allclose(d.perplexity().numpy(), t.perplexity().numpy(), rtol=1e-6)
     s = tmd.Dirichlet(tm.tensor([0.5, 0.7, 0.9])).mode
     np.testing.assert_allclose(s.numpy(), td.Dirichlet(torch.tensor([0.5, 0.7, 0.9])).mode.numpy())
-    assert "distributions" in dir(tm) or tm.distributions is tmd  # torch.distributions after `import torch`
+    assert tm.__getattr__("distributions") is tmd  # `import tinymm as torch; torch.distributions` works lazily
 
 
 # ----------------------------------------------------------------------------- realistic code

@@ -22,7 +22,9 @@ from tinymm.distributions.distribution import Distribution
 from tinymm.distributions.gamma import Beta, Chi2, Dirichlet, Gamma, StudentT
 from tinymm.distributions.independent import Independent
 from tinymm.distributions.kl import kl_divergence, register_kl
+from tinymm.distributions.mixture import MixtureSameFamily
 from tinymm.distributions.multivariate_normal import MultivariateNormal
+from tinymm.distributions.relaxed import ExpRelaxedCategorical, LogitRelaxedBernoulli, RelaxedBernoulli, RelaxedOneHotCategorical
 from tinymm.distributions.transformed import Gumbel, HalfNormal, LogNormal, TransformedDistribution
 from tinymm.distributions.transforms import (
     AbsTransform,
@@ -50,6 +52,7 @@ __all__ = [
     "ComposeTransform",
     "Dirichlet",
     "Distribution",
+    "ExpRelaxedCategorical",
     "ExpTransform",
     "Exponential",
     "Gamma",
@@ -60,12 +63,16 @@ __all__ = [
     "IndependentTransform",
     "Laplace",
     "LogNormal",
+    "LogitRelaxedBernoulli",
+    "MixtureSameFamily",
     "Multinomial",
     "MultivariateNormal",
     "Normal",
     "OneHotCategorical",
     "Poisson",
     "PowerTransform",
+    "RelaxedBernoulli",
+    "RelaxedOneHotCategorical",
     "SigmoidTransform",
     "SoftmaxTransform",
     "StudentT",
