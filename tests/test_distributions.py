@@ -13,10 +13,10 @@ import math
 
 import numpy as np
 import pytest
+from helpers import TORCH_REASON
 
 import tinymm as tm
 import tinymm.distributions as tmd
-from helpers import TORCH_REASON
 
 torch = pytest.importorskip("torch", reason=TORCH_REASON)
 import torch.distributions as td  # noqa: E402

@@ -8,7 +8,13 @@ the numbers drawn are not PyTorch's. Everything else (densities, entropies, mome
 their gradients) matches PyTorch.
 """
 from tinymm.distributions import constraints, transforms
-from tinymm.distributions.continuous import Cauchy, Exponential, Laplace, Normal, Uniform
+from tinymm.distributions.continuous import (
+    Cauchy,
+    Exponential,
+    Laplace,
+    Normal,
+    Uniform,
+)
 from tinymm.distributions.discrete import (
     Bernoulli,
     Binomial,
@@ -24,8 +30,18 @@ from tinymm.distributions.independent import Independent
 from tinymm.distributions.kl import kl_divergence, register_kl
 from tinymm.distributions.mixture import MixtureSameFamily
 from tinymm.distributions.multivariate_normal import MultivariateNormal
-from tinymm.distributions.relaxed import ExpRelaxedCategorical, LogitRelaxedBernoulli, RelaxedBernoulli, RelaxedOneHotCategorical
-from tinymm.distributions.transformed import Gumbel, HalfNormal, LogNormal, TransformedDistribution
+from tinymm.distributions.relaxed import (
+    ExpRelaxedCategorical,
+    LogitRelaxedBernoulli,
+    RelaxedBernoulli,
+    RelaxedOneHotCategorical,
+)
+from tinymm.distributions.transformed import (
+    Gumbel,
+    HalfNormal,
+    LogNormal,
+    TransformedDistribution,
+)
 from tinymm.distributions.transforms import (
     AbsTransform,
     AffineTransform,

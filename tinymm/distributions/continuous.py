@@ -9,11 +9,10 @@ e ~ Exp(1)), so gradients reach the parameters through ordinary tensor ops.
 from __future__ import annotations
 
 import math
-import numbers
 
 from tinymm.distributions import constraints
 from tinymm.distributions.distribution import Distribution
-from tinymm.distributions.utils import broadcast_all, draw, finfo_of
+from tinymm.distributions.utils import batch_shape_of, broadcast_all, draw, finfo_of
 from tinymm.factories import full, zeros_like
 from tinymm.ops import erf, erfinv
 from tinymm.tensor import Size
@@ -21,15 +20,8 @@ from tinymm.tensor import Size
 __all__ = ["Cauchy", "Exponential", "Laplace", "Normal", "Uniform"]
 
 
-def _batch_of(*params):
-    """The batch shape of broadcast parameters: () when every one was given as a number."""
-    if all(isinstance(p, numbers.Number) for p in params):
-        return Size()
-    return None
-
-
-class Normal(Distribution):
-    """N(loc, scale²)."""
+class _LocationScale(Distribution):
+    """loc + scale·ε for a standard draw ε (``_standard``): Normal, Laplace, Cauchy."""
 
     arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
     support = constraints.real
@@ -37,8 +29,7 @@ class Normal(Distribution):
 
     def __init__(self, loc, scale, validate_args=None):
         self.loc, self.scale = broadcast_all(loc, scale)
-        batch_shape = _batch_of(loc, scale)
-        super().__init__(self.loc.shape if batch_shape is None else batch_shape, validate_args=validate_args)
+        super().__init__(batch_shape_of((loc, scale), self.loc), validate_args=validate_args)
 
     @property
     def mean(self):
@@ -48,6 +39,20 @@ class Normal(Distribution):
     def mode(self):
         return self.loc
 
+    def _standard(self, shape):
+        raise NotImplementedError
+
+    def rsample(self, sample_shape=Size()):
+        eps = self._standard(self._extended_shape(sample_shape))
+        return self.loc + eps * self.scale
+
+
+class Normal(_LocationScale):
+    """N(loc, scale²)."""
+
+    def _standard(self, shape):
+        return draw("normal", shape, self.loc)
+
     @property
     def stddev(self):
         return self.scale
@@ -56,17 +61,11 @@ class Normal(Distribution):
     def variance(self):
         return self.stddev.pow(2)
 
-    def rsample(self, sample_shape=Size()):
-        shape = self._extended_shape(sample_shape)
-        eps = draw("normal", shape, self.loc)
-        return self.loc + eps * self.scale
-
     def log_prob(self, value):
         if self._validate_args:
             self._validate_sample(value)
         var = self.scale**2
-        log_scale = math.log(self.scale) if isinstance(self.scale, numbers.Real) else self.scale.log()
-        return -((value - self.loc) ** 2) / (2 * var) - log_scale - math.log(math.sqrt(2 * math.pi))
+        return -((value - self.loc) ** 2) / (2 * var) - self.scale.log() - math.log(math.sqrt(2 * math.pi))
 
     def cdf(self, value):
         if self._validate_args:
@@ -91,8 +90,7 @@ class Uniform(Distribution):
 
     def __init__(self, low, high, validate_args=None):
         self.low, self.high = broadcast_all(low, high)
-        batch_shape = _batch_of(low, high)
-        super().__init__(self.low.shape if batch_shape is None else batch_shape, validate_args=validate_args)
+        super().__init__(batch_shape_of((low, high), self.low), validate_args=validate_args)
         if self._validate_args and not bool((self.low < self.high).data.all()):
             raise ValueError("Uniform is not defined when low>= high")
 
@@ -141,25 +139,8 @@ class Uniform(Distribution):
         return (self.high - self.low).log()
 
 
-class Laplace(Distribution):
+class Laplace(_LocationScale):
     """Laplace(loc, scale): density exp(−|x − loc|/scale) / (2·scale)."""
-
-    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
-    support = constraints.real
-    has_rsample = True
-
-    def __init__(self, loc, scale, validate_args=None):
-        self.loc, self.scale = broadcast_all(loc, scale)
-        batch_shape = _batch_of(loc, scale)
-        super().__init__(self.loc.shape if batch_shape is None else batch_shape, validate_args=validate_args)
-
-    @property
-    def mean(self):
-        return self.loc
-
-    @property
-    def mode(self):
-        return self.loc
 
     @property
     def variance(self):
@@ -169,11 +150,10 @@ class Laplace(Distribution):
     def stddev(self):
         return (2**0.5) * self.scale
 
-    def rsample(self, sample_shape=Size()):
-        shape = self._extended_shape(sample_shape)
-        # u on (eps − 1, 1): log1p(−|u|) stays finite
+    def _standard(self, shape):
+        # the inverse CDF at u on (eps − 1, 1), where log1p(−|u|) stays finite
         u = draw("uniform", shape, self.loc, float(finfo_of(self.loc.dtype).eps) - 1, 1.0)
-        return self.loc - self.scale * u.sign() * (-u.abs()).log1p()
+        return -u.sign() * (-u.abs()).log1p()
 
     def log_prob(self, value):
         if self._validate_args:
@@ -193,34 +173,19 @@ class Laplace(Distribution):
         return 1 + (2 * self.scale).log()
 
 
-class Cauchy(Distribution):
+class Cauchy(_LocationScale):
     """Cauchy(loc, scale): density 1/(π·scale·(1 + ((x − loc)/scale)²)); no mean or variance."""
-
-    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
-    support = constraints.real
-    has_rsample = True
-
-    def __init__(self, loc, scale, validate_args=None):
-        self.loc, self.scale = broadcast_all(loc, scale)
-        batch_shape = _batch_of(loc, scale)
-        super().__init__(self.loc.shape if batch_shape is None else batch_shape, validate_args=validate_args)
 
     @property
     def mean(self):
         return full(self._extended_shape(), float("nan"), dtype=self.loc.dtype, device=self.loc.device)
 
     @property
-    def mode(self):
-        return self.loc
-
-    @property
     def variance(self):
         return full(self._extended_shape(), float("inf"), dtype=self.loc.dtype, device=self.loc.device)
 
-    def rsample(self, sample_shape=Size()):
-        shape = self._extended_shape(sample_shape)
-        eps = draw("cauchy", shape, self.loc)
-        return self.loc + eps * self.scale
+    def _standard(self, shape):
+        return draw("cauchy", shape, self.loc)
 
     def log_prob(self, value):
         if self._validate_args:
@@ -248,8 +213,7 @@ class Exponential(Distribution):
 
     def __init__(self, rate, validate_args=None):
         (self.rate,) = broadcast_all(rate)
-        batch_shape = Size() if isinstance(rate, numbers.Number) else self.rate.shape
-        super().__init__(batch_shape, validate_args=validate_args)
+        super().__init__(batch_shape_of((rate,), self.rate), validate_args=validate_args)
 
     @property
     def mean(self):

@@ -29,7 +29,14 @@ from tinymm import backend
 from tinymm.autograd import Function
 from tinymm.distributions import constraints
 from tinymm.distributions.distribution import Distribution
-from tinymm.distributions.utils import as_float_tensor, broadcast_all, draw, finfo_of, xlogy
+from tinymm.distributions.utils import (
+    as_float_tensor,
+    batch_shape_of,
+    broadcast_all,
+    draw,
+    finfo_of,
+    xlogy,
+)
 from tinymm.factories import tensor
 from tinymm.nn.functional import one_hot
 from tinymm.ops import digamma, lgamma, stack, where
@@ -101,10 +108,6 @@ class RegularizedGammaP(Function):
         return None, (g * dx).astype(g.dtype)
 
 
-def _batch_of(*params):
-    return Size() if all(isinstance(p, numbers.Number) for p in params) else None
-
-
 class Gamma(Distribution):
     """Gamma(concentration, rate): density rate^c·x^(c−1)·e^(−rate·x)/Γ(c) on x > 0."""
 
@@ -114,8 +117,7 @@ class Gamma(Distribution):
 
     def __init__(self, concentration, rate, validate_args=None):
         self.concentration, self.rate = broadcast_all(concentration, rate)
-        batch_shape = _batch_of(concentration, rate)
-        super().__init__(self.rate.shape if batch_shape is None else batch_shape, validate_args=validate_args)
+        super().__init__(batch_shape_of((concentration, rate), self.rate), validate_args=validate_args)
 
     def expand(self, batch_shape, _instance=None):
         new = self._get_checked_instance(Gamma, _instance)

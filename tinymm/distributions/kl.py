@@ -9,12 +9,21 @@ NotImplementedError, as PyTorch.
 from __future__ import annotations
 
 from tinymm.distributions.continuous import Exponential, Laplace, Normal, Uniform
-from tinymm.distributions.discrete import Bernoulli, Categorical, Geometric, OneHotCategorical, Poisson
+from tinymm.distributions.discrete import (
+    Bernoulli,
+    Categorical,
+    Geometric,
+    OneHotCategorical,
+    Poisson,
+)
 from tinymm.distributions.distribution import Distribution
 from tinymm.distributions.gamma import Beta, Dirichlet, Gamma
 from tinymm.distributions.independent import Independent
 from tinymm.distributions.linalg import solve_triangular_lower
-from tinymm.distributions.multivariate_normal import MultivariateNormal, batch_mahalanobis
+from tinymm.distributions.multivariate_normal import (
+    MultivariateNormal,
+    batch_mahalanobis,
+)
 from tinymm.distributions.transformed import TransformedDistribution
 from tinymm.distributions.utils import sum_rightmost
 from tinymm.nn.functional import softplus

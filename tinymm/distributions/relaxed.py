@@ -9,14 +9,18 @@ a point on the simplex that approaches a one-hot vector as τ → 0. LogitRelaxe
 """
 from __future__ import annotations
 
-import numbers
-
 from tinymm.distributions import constraints
 from tinymm.distributions.discrete import Categorical
 from tinymm.distributions.distribution import Distribution
 from tinymm.distributions.transformed import TransformedDistribution
 from tinymm.distributions.transforms import ExpTransform, SigmoidTransform
-from tinymm.distributions.utils import broadcast_all, clamp_probs, draw, lazy_property, logits_to_probs, probs_to_logits
+from tinymm.distributions.utils import (
+    BinaryProbsLogits,
+    batch_shape_of,
+    broadcast_all,
+    clamp_probs,
+    draw,
+)
 from tinymm.factories import full_like, tensor
 from tinymm.ops import lgamma
 from tinymm.tensor import Size, Tensor
@@ -30,7 +34,23 @@ def _as_tensor(temperature, like):
     return tensor(float(temperature), dtype=like.dtype, device=like.device)
 
 
-class LogitRelaxedBernoulli(Distribution):
+class _Relaxed(TransformedDistribution):
+    """What RelaxedBernoulli and RelaxedOneHotCategorical read from their base."""
+
+    @property
+    def temperature(self):
+        return self.base_dist.temperature
+
+    @property
+    def logits(self):
+        return self.base_dist.logits
+
+    @property
+    def probs(self):
+        return self.base_dist.probs
+
+
+class LogitRelaxedBernoulli(BinaryProbsLogits, Distribution):
     """The logit of a RelaxedBernoulli draw: (logit u + logit p)/τ, u ~ U(0, 1)."""
 
     arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
@@ -38,28 +58,8 @@ class LogitRelaxedBernoulli(Distribution):
 
     def __init__(self, temperature, probs=None, logits=None, validate_args=None):
         self.temperature = temperature
-        if (probs is None) == (logits is None):
-            raise ValueError("Either `probs` or `logits` must be specified, but not both.")
-        if probs is not None:
-            is_scalar = isinstance(probs, numbers.Number)
-            (self.probs,) = broadcast_all(probs)
-        else:
-            is_scalar = isinstance(logits, numbers.Number)
-            (self.logits,) = broadcast_all(logits)
-        self._param = self.probs if probs is not None else self.logits
-        super().__init__(Size() if is_scalar else self._param.shape, validate_args=validate_args)
-
-    @lazy_property
-    def logits(self):
-        return probs_to_logits(self.probs, is_binary=True)
-
-    @lazy_property
-    def probs(self):
-        return logits_to_probs(self.logits, is_binary=True)
-
-    @property
-    def param_shape(self):
-        return self._param.shape
+        self._set_probs_or_logits(probs, logits)
+        super().__init__(batch_shape_of((probs if probs is not None else logits,), self._param), validate_args=validate_args)
 
     def rsample(self, sample_shape=Size()):
         shape = self._extended_shape(sample_shape)
@@ -76,7 +76,7 @@ class LogitRelaxedBernoulli(Distribution):
         return t.log() + diff - 2 * diff.exp().log1p()
 
 
-class RelaxedBernoulli(TransformedDistribution):
+class RelaxedBernoulli(_Relaxed):
     """A draw in (0, 1) that tends to Bernoulli(probs) as the temperature goes to 0."""
 
     arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
@@ -90,18 +90,6 @@ class RelaxedBernoulli(TransformedDistribution):
     def expand(self, batch_shape, _instance=None):
         new = self._get_checked_instance(RelaxedBernoulli, _instance)
         return super().expand(batch_shape, _instance=new)
-
-    @property
-    def temperature(self):
-        return self.base_dist.temperature
-
-    @property
-    def logits(self):
-        return self.base_dist.logits
-
-    @property
-    def probs(self):
-        return self.base_dist.probs
 
 
 class ExpRelaxedCategorical(Distribution):
@@ -156,7 +144,7 @@ class ExpRelaxedCategorical(Distribution):
         return score + log_scale
 
 
-class RelaxedOneHotCategorical(TransformedDistribution):
+class RelaxedOneHotCategorical(_Relaxed):
     """Gumbel-softmax: a point on the simplex that tends to a one-hot Categorical draw as the
     temperature goes to 0; rsample is differentiable in the logits."""
 
@@ -171,15 +159,3 @@ class RelaxedOneHotCategorical(TransformedDistribution):
     def expand(self, batch_shape, _instance=None):
         new = self._get_checked_instance(RelaxedOneHotCategorical, _instance)
         return super().expand(batch_shape, _instance=new)
-
-    @property
-    def temperature(self):
-        return self.base_dist.temperature
-
-    @property
-    def logits(self):
-        return self.base_dist.logits
-
-    @property
-    def probs(self):
-        return self.base_dist.probs

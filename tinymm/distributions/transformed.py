@@ -15,8 +15,19 @@ from tinymm.distributions import constraints
 from tinymm.distributions.continuous import Normal, Uniform
 from tinymm.distributions.distribution import Distribution
 from tinymm.distributions.independent import Independent
-from tinymm.distributions.transforms import AbsTransform, AffineTransform, ComposeTransform, ExpTransform, Transform
-from tinymm.distributions.utils import broadcast_all, euler_constant, finfo_of, sum_rightmost
+from tinymm.distributions.transforms import (
+    AbsTransform,
+    AffineTransform,
+    ComposeTransform,
+    ExpTransform,
+    Transform,
+)
+from tinymm.distributions.utils import (
+    broadcast_all,
+    euler_constant,
+    finfo_of,
+    sum_rightmost,
+)
 from tinymm.factories import full_like, ones_like, zeros_like
 from tinymm.ops import where
 from tinymm.tensor import Size

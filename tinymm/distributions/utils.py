@@ -41,6 +41,15 @@ def broadcast_all(*values):
     return broadcast_tensors(*out)
 
 
+def batch_shape_of(given, broadcast: Tensor) -> Size:
+    """The batch shape of parameters ``given`` as the user passed them, ``broadcast`` being one
+    of them after ``broadcast_all``: () when every one was a plain number (PyTorch's rule:
+    ``Normal(0., 1.)`` has batch_shape ()), else the broadcast shape."""
+    if all(isinstance(p, numbers.Number) for p in given):
+        return Size()
+    return broadcast.shape
+
+
 def as_float_tensor(value, like: Tensor) -> Tensor:
     """``value`` (a number or tensor) as a tensor in ``like``'s dtype, for values given to log_prob."""
     if isinstance(value, Tensor):
@@ -137,3 +146,36 @@ def xlogy(x, y):
     zero = x == 0
     safe_y = where(zero, 1.0, y) if isinstance(y, Tensor) else y
     return where(zero, 0.0, x * (safe_y.log() if isinstance(safe_y, Tensor) else math.log(safe_y)))
+
+
+def check_probs_or_logits(probs, logits) -> None:
+    """Exactly one of the two must be given (PyTorch's ValueError otherwise)."""
+    if (probs is None) == (logits is None):
+        raise ValueError("Either `probs` or `logits` must be specified, but not both.")
+
+
+class BinaryProbsLogits:
+    """Mixin for distributions of a binary event given by exactly one of ``probs`` and
+    ``logits`` (Bernoulli, Binomial, Geometric, LogitRelaxedBernoulli): the given one is
+    stored (and is ``_param``), the other is computed on first use."""
+
+    def _set_probs_or_logits(self, probs, logits, *others):
+        """Store probs or logits broadcast with ``others`` (returned broadcast, in order)."""
+        check_probs_or_logits(probs, logits)
+        name, given = ("probs", probs) if probs is not None else ("logits", logits)
+        *others, param = broadcast_all(*others, given)
+        self.__dict__[name] = param
+        self._param = param
+        return others
+
+    @lazy_property
+    def logits(self):
+        return probs_to_logits(self.probs, is_binary=True)
+
+    @lazy_property
+    def probs(self):
+        return logits_to_probs(self.logits, is_binary=True)
+
+    @property
+    def param_shape(self):
+        return self._param.shape
