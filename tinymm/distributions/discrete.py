@@ -35,7 +35,7 @@ from tinymm.nn.functional import binary_cross_entropy_with_logits, one_hot
 from tinymm.ops import broadcast_tensors, lgamma, where
 from tinymm.tensor import Size, Tensor
 
-__all__ = ["Bernoulli", "Binomial", "Categorical", "Geometric", "Multinomial", "OneHotCategorical", "Poisson"]
+__all__ = ["Bernoulli", "Binomial", "Categorical", "CategoricalParams", "Geometric", "Multinomial", "OneHotCategorical", "Poisson"]
 
 
 class Bernoulli(BinaryProbsLogits, Distribution):
@@ -169,7 +169,28 @@ class Categorical(Distribution):
         return values
 
 
-class OneHotCategorical(Distribution):
+class CategoricalParams:
+    """Mixin for distributions built on a Categorical ``self._categorical`` (OneHotCategorical,
+    Multinomial, ExpRelaxedCategorical): its probs, logits and parameter shape."""
+
+    @property
+    def _param(self):
+        return self._categorical._param
+
+    @property
+    def probs(self):
+        return self._categorical.probs
+
+    @property
+    def logits(self):
+        return self._categorical.logits
+
+    @property
+    def param_shape(self):
+        return self._categorical.param_shape
+
+
+class OneHotCategorical(CategoricalParams, Distribution):
     """Categorical whose draws are one-hot vectors (event_shape (K,))."""
 
     arg_constraints = {"probs": constraints.simplex, "logits": constraints.independent(constraints.real, 1)}
@@ -187,22 +208,6 @@ class OneHotCategorical(Distribution):
         Distribution.__init__(new, batch_shape, self.event_shape, validate_args=False)
         new._validate_args = self._validate_args
         return new
-
-    @property
-    def _param(self):
-        return self._categorical._param
-
-    @property
-    def probs(self):
-        return self._categorical.probs
-
-    @property
-    def logits(self):
-        return self._categorical.logits
-
-    @property
-    def param_shape(self):
-        return self._categorical.param_shape
 
     @property
     def mean(self):
@@ -311,7 +316,7 @@ class Binomial(BinaryProbsLogits, Distribution):
         return values
 
 
-class Multinomial(Distribution):
+class Multinomial(CategoricalParams, Distribution):
     """Counts of each of K categories in ``total_count`` Categorical draws (event_shape (K,))."""
 
     arg_constraints = {"probs": constraints.simplex, "logits": constraints.independent(constraints.real, 1)}
@@ -337,18 +342,6 @@ class Multinomial(Distribution):
     @constraints.dependent_property(is_discrete=True, event_dim=1)
     def support(self):
         return constraints.multinomial(self.total_count)
-
-    @property
-    def probs(self):
-        return self._categorical.probs
-
-    @property
-    def logits(self):
-        return self._categorical.logits
-
-    @property
-    def param_shape(self):
-        return self._categorical.param_shape
 
     @property
     def mean(self):

@@ -10,7 +10,7 @@ a point on the simplex that approaches a one-hot vector as τ → 0. LogitRelaxe
 from __future__ import annotations
 
 from tinymm.distributions import constraints
-from tinymm.distributions.discrete import Categorical
+from tinymm.distributions.discrete import Categorical, CategoricalParams
 from tinymm.distributions.distribution import Distribution
 from tinymm.distributions.transformed import TransformedDistribution
 from tinymm.distributions.transforms import ExpTransform, SigmoidTransform
@@ -92,7 +92,7 @@ class RelaxedBernoulli(_Relaxed):
         return super().expand(batch_shape, _instance=new)
 
 
-class ExpRelaxedCategorical(Distribution):
+class ExpRelaxedCategorical(CategoricalParams, Distribution):
     """The log of a RelaxedOneHotCategorical draw: log-softmax((logits + Gumbel noise)/τ)."""
 
     arg_constraints = {"probs": constraints.simplex, "logits": constraints.real_vector}
@@ -112,18 +112,6 @@ class ExpRelaxedCategorical(Distribution):
         Distribution.__init__(new, batch_shape, self.event_shape, validate_args=False)
         new._validate_args = self._validate_args
         return new
-
-    @property
-    def param_shape(self):
-        return self._categorical.param_shape
-
-    @property
-    def logits(self):
-        return self._categorical.logits
-
-    @property
-    def probs(self):
-        return self._categorical.probs
 
     def rsample(self, sample_shape=Size()):
         shape = self._extended_shape(sample_shape)
