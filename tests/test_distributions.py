@@ -118,6 +118,20 @@ CASES = {
                       [U((2, 3), -1, 1), U((2, 3), -2, 2), U((3,), 0.5, 2)], lambda r, s: r.normal(size=s)),
     "MixtureIndependent": (lambda D, w, m, s: D.MixtureSameFamily(D.Categorical(probs=w), D.Independent(D.Normal(m, s), 1)),
                            [U((3,), 0.1, 1), U((3, 2), -2, 2), U((3, 2), 0.5, 2)], lambda r, s: r.normal(size=s)),
+    "Weibull": (lambda D, a, b: D.Weibull(a, b), [U((3,), 0.5, 2), U((2, 3), 0.7, 3)], lambda r, s: r.uniform(0.1, 3, size=s)),
+    "Pareto": (lambda D, a, b: D.Pareto(a, b), [U((3,), 0.5, 1), U((3,), 4.5, 6)], lambda r, s: r.uniform(1.1, 4, size=s)),
+    "Kumaraswamy": (lambda D, a, b: D.Kumaraswamy(a, b), [np.array([0.7, 1.5, 3.0]), U((2, 3), 0.5, 3)],
+                    lambda r, s: r.uniform(0.05, 0.95, size=s)),
+    "NegativeBinomialProbs": (lambda D, n, p: D.NegativeBinomial(n, probs=p), [U((3,), 0.5, 5), U((2, 3), 0.1, 0.8)],
+                              lambda r, s: r.integers(0, 8, size=s)),
+    "NegativeBinomialLogits": (lambda D, n, p: D.NegativeBinomial(n, logits=p), [U((3,), 0.5, 5), U((3,), -2, 1)],
+                               lambda r, s: r.integers(0, 8, size=s)),
+    "FisherSnedecor": (lambda D, a, b: D.FisherSnedecor(a, b), [np.array([1.5, 3.0, 5.0, 8.0]), np.array([3.0, 4.5, 10.0, 12.0])],
+                       lambda r, s: r.uniform(0.1, 4, size=s)),
+    "ContinuousBernoulli": (lambda D, p: D.ContinuousBernoulli(probs=p), [np.array([0.1, 0.4995, 0.5, 0.5008, 0.8])],
+                            lambda r, s: r.uniform(0.02, 0.98, size=s)),
+    "ContinuousBernoulliLogits": (lambda D, p: D.ContinuousBernoulli(logits=p), [U((2, 3), -3, 3)],
+                                  lambda r, s: r.uniform(0.02, 0.98, size=s)),
 }
 
 METHODS = ["log_prob", "entropy", "cdf", "icdf", "mean", "mode", "variance", "stddev"]
@@ -247,6 +261,9 @@ def test_sample_statistics(name):
         mean, var = probs, probs * (1 - probs)
     else:
         mean, var = _to_np(t.mean), _to_np(t.variance)
+    if name in ("FisherSnedecor",):  # only where the fourth moment exists (df2 > 8) is the variance test meaningful
+        keep = _to_np(t.df2) > 8
+        x, mean, var = x[:, keep], mean[keep], var[keep]
     se_mean = np.sqrt(var / n)
     assert np.all(np.abs(x.mean(0) - mean) < 6 * se_mean + 1e-12), f"{name}: {x.mean(0)} vs {mean}"
     # variance of the sample variance ≈ (μ4 − σ⁴)/n; bound μ4 with the sample's own fourth moment
@@ -483,6 +500,11 @@ TRANSFORMS = {
                 (-2, 2)),
     "InverseExp": (lambda T, p: T.ExpTransform().inv, (0.2, 3)),
     "Independent": (lambda T, p: T.IndependentTransform(T.SigmoidTransform(), 1), (-2, 2)),
+    "Softplus": (lambda T, p: T.SoftplusTransform(), (-3, 3)),
+    "StickBreaking": (lambda T, p: T.StickBreakingTransform(), (-2, 2)),
+    "Reshape": (lambda T, p: T.ReshapeTransform((3,), (3, 1)), (-2, 2)),
+    "NormalCDF": (lambda T, p: T.CumulativeDistributionTransform(
+        (td if T is td.transforms else tmd).Normal(p[0], p[1])), (-2, 2)),
 }
 
 
@@ -512,6 +534,41 @@ def test_transform_matches_torch(name, dtype):
         mg = np.zeros(m.shape) if m.grad is None else m.grad.numpy()
         g = np.zeros(m.shape) if g is None else g.numpy()
         np.testing.assert_allclose(mg, g, err_msg=f"grad {i}", rtol=TOL[dtype]["rtol"] * 10, atol=TOL[dtype]["atol"] * 10)
+
+
+@pytest.mark.parametrize("name", ["LowerCholesky", "PositiveDefinite"])
+def test_matrix_transforms_match_torch(name):
+    x = _rng(9).uniform(-1, 1, (2, 3, 3))
+    tt = getattr(td.transforms, name + "Transform")()
+    mt = getattr(tmd.transforms, name + "Transform")()
+    tx, mx = torch.tensor(x, requires_grad=True), tm.tensor(x, requires_grad=True)
+    ty, my = tt(tx), mt(mx)
+    np.testing.assert_allclose(my.detach().numpy(), ty.detach().numpy(), rtol=1e-10)
+    np.testing.assert_allclose(mt.inv(my).detach().numpy(), tt.inv(ty).detach().numpy(), rtol=1e-8, atol=1e-10)
+    w = _rng(10).standard_normal(x.shape)
+    (ty * torch.tensor(w)).sum().backward()
+    (my * tm.tensor(w)).sum().backward()
+    np.testing.assert_allclose(mx.grad.numpy(), tx.grad.numpy(), rtol=1e-9, atol=1e-12)
+    assert mt.codomain.check(my).numpy().all()
+
+
+@pytest.mark.parametrize("which", ["biject_to", "transform_to"])
+def test_constraint_registry_matches_torch(which):
+    x = _rng(11).uniform(-2, 2, (2, 3))
+    for make in (lambda C: C.real, lambda C: C.positive, lambda C: C.nonnegative, lambda C: C.greater_than(1.5),
+                 lambda C: C.less_than(-1.0), lambda C: C.unit_interval, lambda C: C.interval(-2.0, 3.0),
+                 lambda C: C.half_open_interval(0.0, 1.0), lambda C: C.simplex, lambda C: C.real_vector,
+                 lambda C: C.independent(C.positive, 1)):
+        tt = getattr(td, which)(make(td.constraints))
+        mt = getattr(tmd, which)(make(tmd.constraints))
+        assert type(mt).__name__ == type(tt).__name__, (make(td.constraints), tt, mt)
+        ty, my = tt(torch.tensor(x)), mt(tm.tensor(x))
+        np.testing.assert_allclose(my.numpy(), ty.numpy(), rtol=1e-10, err_msg=repr(tt))
+        assert make(tmd.constraints).check(my).numpy().all()
+    with pytest.raises(NotImplementedError):
+        getattr(td, which)(td.constraints.boolean)
+    with pytest.raises(NotImplementedError, match="Cannot transform"):
+        getattr(tmd, which)(tmd.constraints.boolean)
 
 
 def test_transform_cache_and_softmax():

@@ -1,13 +1,15 @@
 """``tinymm.distributions``: probability distributions with PyTorch's API and semantics
 (``torch.distributions``): sample / rsample / log_prob / entropy / cdf / icdf, batch and event
 shapes, ``expand``, argument validation against ``constraints``, transforms and
-``TransformedDistribution``, and ``kl_divergence`` with ``register_kl``.
+``TransformedDistribution``, ``biject_to``/``transform_to``, and ``kl_divergence`` with
+``register_kl``.
 
 Draws come from tinymm's global generator, so ``tinymm.manual_seed`` makes them repeatable;
 the numbers drawn are not PyTorch's. Everything else (densities, entropies, moments, KLs and
 their gradients) matches PyTorch.
 """
 from tinymm.distributions import constraints, transforms
+from tinymm.distributions.constraint_registry import biject_to, transform_to
 from tinymm.distributions.continuous import (
     Cauchy,
     Exponential,
@@ -15,17 +17,26 @@ from tinymm.distributions.continuous import (
     Normal,
     Uniform,
 )
+from tinymm.distributions.continuous_bernoulli import ContinuousBernoulli
 from tinymm.distributions.discrete import (
     Bernoulli,
     Binomial,
     Categorical,
     Geometric,
     Multinomial,
+    NegativeBinomial,
     OneHotCategorical,
     Poisson,
 )
 from tinymm.distributions.distribution import Distribution
-from tinymm.distributions.gamma import Beta, Chi2, Dirichlet, Gamma, StudentT
+from tinymm.distributions.gamma import (
+    Beta,
+    Chi2,
+    Dirichlet,
+    FisherSnedecor,
+    Gamma,
+    StudentT,
+)
 from tinymm.distributions.independent import Independent
 from tinymm.distributions.kl import kl_divergence, register_kl
 from tinymm.distributions.mixture import MixtureSameFamily
@@ -39,18 +50,27 @@ from tinymm.distributions.relaxed import (
 from tinymm.distributions.transformed import (
     Gumbel,
     HalfNormal,
+    Kumaraswamy,
     LogNormal,
+    Pareto,
     TransformedDistribution,
+    Weibull,
 )
 from tinymm.distributions.transforms import (
     AbsTransform,
     AffineTransform,
     ComposeTransform,
+    CumulativeDistributionTransform,
     ExpTransform,
     IndependentTransform,
+    LowerCholeskyTransform,
+    PositiveDefiniteTransform,
     PowerTransform,
+    ReshapeTransform,
     SigmoidTransform,
     SoftmaxTransform,
+    SoftplusTransform,
+    StickBreakingTransform,
     TanhTransform,
     Transform,
     identity_transform,
@@ -66,39 +86,53 @@ __all__ = [
     "Cauchy",
     "Chi2",
     "ComposeTransform",
+    "ContinuousBernoulli",
+    "CumulativeDistributionTransform",
     "Dirichlet",
     "Distribution",
     "ExpRelaxedCategorical",
     "ExpTransform",
     "Exponential",
+    "FisherSnedecor",
     "Gamma",
     "Geometric",
     "Gumbel",
     "HalfNormal",
     "Independent",
     "IndependentTransform",
+    "Kumaraswamy",
     "Laplace",
     "LogNormal",
     "LogitRelaxedBernoulli",
+    "LowerCholeskyTransform",
     "MixtureSameFamily",
     "Multinomial",
     "MultivariateNormal",
+    "NegativeBinomial",
     "Normal",
     "OneHotCategorical",
+    "Pareto",
     "Poisson",
+    "PositiveDefiniteTransform",
     "PowerTransform",
     "RelaxedBernoulli",
     "RelaxedOneHotCategorical",
+    "ReshapeTransform",
     "SigmoidTransform",
     "SoftmaxTransform",
+    "SoftplusTransform",
+    "StickBreakingTransform",
     "StudentT",
     "TanhTransform",
     "Transform",
     "TransformedDistribution",
     "Uniform",
+    "Weibull",
+    "biject_to",
     "constraints",
     "identity_transform",
     "kl_divergence",
     "register_kl",
+    "transform_to",
     "transforms",
 ]

@@ -1,5 +1,5 @@
 """Discrete distributions: Bernoulli, Categorical, OneHotCategorical, Binomial, Multinomial,
-Geometric, Poisson.
+Geometric, Poisson, NegativeBinomial.
 
 The probability families take ``probs`` or ``logits`` (exactly one); the other is computed on
 first use (``lazy_property``). Categorical normalises what it is given: ``probs`` by their sum,
@@ -17,6 +17,7 @@ from tinymm import backend
 from tinymm.autograd import no_grad
 from tinymm.distributions import constraints
 from tinymm.distributions.distribution import Distribution
+from tinymm.distributions.gamma import Gamma
 from tinymm.distributions.utils import (
     BinaryProbsLogits,
     batch_shape_of,
@@ -31,11 +32,11 @@ from tinymm.distributions.utils import (
     xlogy,
 )
 from tinymm.factories import arange, full, tensor, zeros_like
-from tinymm.nn.functional import binary_cross_entropy_with_logits, one_hot
+from tinymm.nn.functional import binary_cross_entropy_with_logits, logsigmoid, one_hot
 from tinymm.ops import broadcast_tensors, lgamma, where
 from tinymm.tensor import Size, Tensor
 
-__all__ = ["Bernoulli", "Binomial", "Categorical", "CategoricalParams", "Geometric", "Multinomial", "OneHotCategorical", "Poisson"]
+__all__ = ["Bernoulli", "Binomial", "Categorical", "CategoricalParams", "Geometric", "Multinomial", "NegativeBinomial", "OneHotCategorical", "Poisson"]
 
 
 class Bernoulli(BinaryProbsLogits, Distribution):
@@ -460,3 +461,51 @@ class Poisson(Distribution):
             self._validate_sample(value)
         rate, value = broadcast_all(self.rate, value)
         return xlogy(value, rate) - rate - lgamma(value + 1)
+
+
+class NegativeBinomial(BinaryProbsLogits, Distribution):
+    """Number of successes (probability ``probs``) before ``total_count`` failures; a
+    Gamma–Poisson mixture, which is how it is sampled."""
+
+    arg_constraints = {
+        "total_count": constraints.greater_than_eq(0),
+        "probs": constraints.half_open_interval(0.0, 1.0),
+        "logits": constraints.real,
+    }
+    support = constraints.nonnegative_integer
+
+    def __init__(self, total_count, probs=None, logits=None, validate_args=None):
+        (total_count,) = self._set_probs_or_logits(probs, logits, total_count)
+        self.total_count = total_count.type_as(self._param)
+        super().__init__(self._param.shape, validate_args=validate_args)
+
+    @property
+    def mean(self):
+        return self.total_count * self.logits.exp()
+
+    @property
+    def mode(self):
+        return ((self.total_count - 1) * self.logits.exp()).floor().clamp(min=0.0)
+
+    @property
+    def variance(self):
+        return self.mean / (-self.logits).sigmoid()
+
+    @lazy_property
+    def _gamma(self):
+        return Gamma(concentration=self.total_count, rate=(-self.logits).exp(), validate_args=False)
+
+    def sample(self, sample_shape=Size()):
+        with no_grad():
+            rate = self._gamma.sample(sample_shape)
+            return numpy_draw("poisson", rate, rate)
+
+    def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        n = self.total_count
+        log_unnormalized_prob = n * logsigmoid(-self.logits) + value * logsigmoid(self.logits)
+        log_normalization = -lgamma(n + value) + lgamma(1.0 + value) + lgamma(n)
+        # total_count + value = 0 only at value 0 with no failures allowed: probability 1
+        log_normalization = where(n + value == 0.0, 0.0, log_normalization)
+        return log_unnormalized_prob - log_normalization

@@ -44,7 +44,7 @@ from tinymm.ops._util import xp_of
 from tinymm.ops.special import special_of
 from tinymm.tensor import Size, Tensor
 
-__all__ = ["Beta", "Chi2", "Dirichlet", "Gamma", "StudentT", "standard_gamma", "standard_gamma_grad"]
+__all__ = ["Beta", "Chi2", "Dirichlet", "FisherSnedecor", "Gamma", "StudentT", "standard_gamma", "standard_gamma_grad"]
 
 
 def standard_gamma_grad(x, alpha):
@@ -370,3 +370,64 @@ class StudentT(Distribution):
             + 0.5 * df.log()
             + lbeta
         )
+
+
+class FisherSnedecor(Distribution):
+    """F(df1, df2): (X1/df1)/(X2/df2) for independent X_i ~ χ²(df_i), i.e. the ratio of
+    Gamma(df_i/2, df_i/2) draws; rsample differentiates through both."""
+
+    arg_constraints = {"df1": constraints.positive, "df2": constraints.positive}
+    support = constraints.positive
+    has_rsample = True
+
+    def __init__(self, df1, df2, validate_args=None):
+        self.df1, self.df2 = broadcast_all(df1, df2)
+        self._gamma1 = Gamma(self.df1 * 0.5, self.df1)
+        self._gamma2 = Gamma(self.df2 * 0.5, self.df2)
+        super().__init__(batch_shape_of((df1, df2), self.df1), validate_args=validate_args)
+
+    def expand(self, batch_shape, _instance=None):
+        new = self._get_checked_instance(FisherSnedecor, _instance)
+        batch_shape = Size(tuple(batch_shape))
+        new.df1 = self.df1.expand(batch_shape)
+        new.df2 = self.df2.expand(batch_shape)
+        new._gamma1 = self._gamma1.expand(batch_shape)
+        new._gamma2 = self._gamma2.expand(batch_shape)
+        Distribution.__init__(new, batch_shape, validate_args=False)
+        new._validate_args = self._validate_args
+        return new
+
+    @property
+    def mean(self):
+        df2 = where(self.df2 <= 2, float("nan"), self.df2)
+        return df2 / (df2 - 2)
+
+    @property
+    def mode(self):
+        mode = (self.df1 - 2) / self.df1 * self.df2 / (self.df2 + 2)
+        return where(self.df1 <= 2, float("nan"), mode)
+
+    @property
+    def variance(self):
+        df2 = where(self.df2 <= 4, float("nan"), self.df2)
+        return 2 * df2.pow(2) * (self.df1 + df2 - 2) / (self.df1 * (df2 - 2).pow(2) * (df2 - 4))
+
+    def rsample(self, sample_shape=Size()):
+        shape = tuple(self._extended_shape(sample_shape))
+        tiny = float(finfo_of(self.df1.dtype).tiny)
+        x1 = self._gamma1.rsample(sample_shape).reshape(shape)
+        x2 = self._gamma2.rsample(sample_shape).reshape(shape)
+        y = x1 / x2
+        y.data[...] = xp_of(y.data).maximum(y.data, tiny)  # no gradient through the clamp, as PyTorch
+        return y
+
+    def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        ct1 = self.df1 * 0.5
+        ct2 = self.df2 * 0.5
+        ct3 = self.df1 / self.df2
+        t1 = (ct1 + ct2).lgamma() - ct1.lgamma() - ct2.lgamma()
+        t2 = ct1 * ct3.log() + (ct1 - 1) * value.log()
+        t3 = (ct1 + ct2) * (ct3 * value).log1p()
+        return t1 + t2 - t3

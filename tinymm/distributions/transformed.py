@@ -1,6 +1,7 @@
 """``TransformedDistribution``: a base distribution pushed through transforms, and the
 distributions PyTorch defines that way: LogNormal (exp of a Normal), HalfNormal (|Normal|),
-Gumbel (−log(−log U) scaled and shifted).
+Gumbel (−log(−log U) scaled and shifted), Weibull and Pareto (powers and exps of an
+Exponential), Kumaraswamy (powers of a Uniform).
 
 If x ~ base and y = f(x) with f = f_n ∘ … ∘ f_1 bijective, then
 log p(y) = log p_base(f⁻¹(y)) − Σ_i log|det J_{f_i}(x_{i−1})|; rsample is f(base.rsample()),
@@ -10,9 +11,11 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from tinymm.autograd import no_grad
 from tinymm.distributions import constraints
-from tinymm.distributions.continuous import Normal, Uniform
+from tinymm.distributions.continuous import Exponential, Normal, Uniform
 from tinymm.distributions.distribution import Distribution
 from tinymm.distributions.independent import Independent
 from tinymm.distributions.transforms import (
@@ -20,6 +23,7 @@ from tinymm.distributions.transforms import (
     AffineTransform,
     ComposeTransform,
     ExpTransform,
+    PowerTransform,
     Transform,
 )
 from tinymm.distributions.utils import (
@@ -29,10 +33,10 @@ from tinymm.distributions.utils import (
     sum_rightmost,
 )
 from tinymm.factories import full_like, ones_like, zeros_like
-from tinymm.ops import where
+from tinymm.ops import digamma, lgamma, where
 from tinymm.tensor import Size
 
-__all__ = ["Gumbel", "HalfNormal", "LogNormal", "TransformedDistribution"]
+__all__ = ["Gumbel", "HalfNormal", "Kumaraswamy", "LogNormal", "Pareto", "TransformedDistribution", "Weibull"]
 
 
 class TransformedDistribution(Distribution):
@@ -280,3 +284,139 @@ class Gumbel(TransformedDistribution):
 
     def entropy(self):
         return self.scale.log() + (1 + euler_constant)
+
+
+class Weibull(TransformedDistribution):
+    """Weibull(scale, concentration): scale·E^(1/concentration) for E ~ Exp(1)."""
+
+    arg_constraints = {"scale": constraints.positive, "concentration": constraints.positive}
+    support = constraints.positive
+
+    def __init__(self, scale, concentration, validate_args=None):
+        self.scale, self.concentration = broadcast_all(scale, concentration)
+        self.concentration_reciprocal = self.concentration.reciprocal()
+        base = Exponential(ones_like(self.scale), validate_args=validate_args)
+        super().__init__(base, self._transforms(), validate_args=validate_args)
+
+    def _transforms(self):
+        return [PowerTransform(exponent=self.concentration_reciprocal), AffineTransform(loc=0, scale=self.scale)]
+
+    def expand(self, batch_shape, _instance=None):
+        new = self._get_checked_instance(Weibull, _instance)
+        new.scale = self.scale.expand(tuple(batch_shape))
+        new.concentration = self.concentration.expand(tuple(batch_shape))
+        new.concentration_reciprocal = new.concentration.reciprocal()
+        TransformedDistribution.__init__(new, self.base_dist.expand(batch_shape), new._transforms(), validate_args=False)
+        new._validate_args = self._validate_args
+        return new
+
+    @property
+    def mean(self):
+        return self.scale * lgamma(1 + self.concentration_reciprocal).exp()
+
+    @property
+    def mode(self):
+        c = self.concentration
+        with np.errstate(invalid="ignore"):  # NaN for concentration < 1, as PyTorch
+            return self.scale * ((c - 1) / c) ** c.reciprocal()
+
+    @property
+    def variance(self):
+        cr = self.concentration_reciprocal
+        return self.scale.pow(2) * (lgamma(1 + 2 * cr).exp() - (2 * lgamma(1 + cr)).exp())
+
+    def entropy(self):
+        cr = self.concentration_reciprocal
+        return euler_constant * (1 - cr) + (self.scale * cr).log() + 1
+
+
+class Pareto(TransformedDistribution):
+    """Pareto(scale, alpha): scale·e^E for E ~ Exp(alpha); support x ≥ scale."""
+
+    arg_constraints = {"alpha": constraints.positive, "scale": constraints.positive}
+
+    def __init__(self, scale, alpha, validate_args=None):
+        self.scale, self.alpha = broadcast_all(scale, alpha)
+        base = Exponential(self.alpha, validate_args=validate_args)
+        super().__init__(base, [ExpTransform(), AffineTransform(loc=0, scale=self.scale)], validate_args=validate_args)
+
+    def expand(self, batch_shape, _instance=None):
+        new = self._get_checked_instance(Pareto, _instance)
+        new.scale = self.scale.expand(tuple(batch_shape))
+        new.alpha = self.alpha.expand(tuple(batch_shape))
+        return super().expand(batch_shape, _instance=new)
+
+    @constraints.dependent_property(is_discrete=False, event_dim=0)
+    def support(self):
+        return constraints.greater_than_eq(self.scale)
+
+    @property
+    def mean(self):
+        a = self.alpha.clamp(min=1)  # inf for alpha ≤ 1, as PyTorch
+        return a * self.scale / (a - 1)
+
+    @property
+    def mode(self):
+        return self.scale
+
+    @property
+    def variance(self):
+        a = self.alpha.clamp(min=2)
+        return self.scale.pow(2) * a / ((a - 1).pow(2) * (a - 2))
+
+    def entropy(self):
+        return (self.scale / self.alpha).log() + (1 + self.alpha.reciprocal())
+
+
+def _kumaraswamy_moment(a, b, n):
+    """E[Xⁿ] for X ~ Kumaraswamy(a, b): b·B(1 + n/a, b)."""
+    arg1 = 1 + n / a
+    log_value = lgamma(arg1) + lgamma(b) - lgamma(arg1 + b)
+    return b * log_value.exp()
+
+
+class Kumaraswamy(TransformedDistribution):
+    """Kumaraswamy(a, b) on (0, 1): (1 − U^(1/b))^(1/a) for U ~ U(0, 1); density
+    a·b·x^(a−1)(1 − xᵃ)^(b−1)."""
+
+    arg_constraints = {"concentration1": constraints.positive, "concentration0": constraints.positive}
+    support = constraints.unit_interval
+    has_rsample = True
+
+    def __init__(self, concentration1, concentration0, validate_args=None):
+        self.concentration1, self.concentration0 = broadcast_all(concentration1, concentration0)
+        base = Uniform(full_like(self.concentration0, 0), full_like(self.concentration0, 1), validate_args=validate_args)
+        super().__init__(base, self._transforms(), validate_args=validate_args)
+
+    def _transforms(self):
+        return [
+            PowerTransform(exponent=self.concentration0.reciprocal()),
+            AffineTransform(loc=1.0, scale=-1.0),
+            PowerTransform(exponent=self.concentration1.reciprocal()),
+        ]
+
+    def expand(self, batch_shape, _instance=None):
+        new = self._get_checked_instance(Kumaraswamy, _instance)
+        new.concentration1 = self.concentration1.expand(tuple(batch_shape))
+        new.concentration0 = self.concentration0.expand(tuple(batch_shape))
+        return super().expand(batch_shape, _instance=new)
+
+    @property
+    def mean(self):
+        return _kumaraswamy_moment(self.concentration1, self.concentration0, 1)
+
+    @property
+    def mode(self):
+        c1, c0 = self.concentration1, self.concentration0
+        log_mode = c0.reciprocal() * (-c0).log1p() - (-c0 * c1).log1p()
+        return where((c0 < 1) | (c1 < 1), float("nan"), log_mode).exp()
+
+    @property
+    def variance(self):
+        return _kumaraswamy_moment(self.concentration1, self.concentration0, 2) - self.mean.pow(2)
+
+    def entropy(self):
+        t1 = 1 - self.concentration1.reciprocal()
+        t0 = 1 - self.concentration0.reciprocal()
+        H0 = digamma(self.concentration0 + 1) + euler_constant
+        return t0 + t1 * H0 - self.concentration1.log() - self.concentration0.log()

@@ -16,20 +16,27 @@ import numbers
 import numpy as np
 
 from tinymm.distributions import constraints
+from tinymm.distributions.linalg import cholesky
 from tinymm.distributions.utils import broadcast_all, finfo_of, sum_rightmost
-from tinymm.factories import full_like, zeros_like
-from tinymm.nn.functional import softplus
+from tinymm.factories import full_like, tensor, zeros_like
+from tinymm.nn.functional import logsigmoid, pad, softplus
 from tinymm.tensor import Tensor
 
 __all__ = [
     "AbsTransform",
     "AffineTransform",
     "ComposeTransform",
+    "CumulativeDistributionTransform",
     "ExpTransform",
     "IndependentTransform",
+    "LowerCholeskyTransform",
+    "PositiveDefiniteTransform",
     "PowerTransform",
+    "ReshapeTransform",
     "SigmoidTransform",
     "SoftmaxTransform",
+    "SoftplusTransform",
+    "StickBreakingTransform",
     "TanhTransform",
     "Transform",
     "identity_transform",
@@ -551,3 +558,174 @@ class SoftmaxTransform(_ParameterFree):
         if len(shape) < 1:
             raise ValueError("Too few dimensions on input")
         return shape
+
+
+class SoftplusTransform(_ParameterFree):
+    """y = log(1 + eˣ); log|dy/dx| = −softplus(−x)."""
+
+    domain = constraints.real
+    codomain = constraints.positive
+    bijective = True
+    sign = 1
+
+    def _call(self, x):
+        return softplus(x)
+
+    def _inverse(self, y):
+        return (-y).expm1().neg().log() + y
+
+    def log_abs_det_jacobian(self, x, y):
+        return -softplus(-x)
+
+
+class StickBreakingTransform(_ParameterFree):
+    """Real (..., k−1) vectors onto the k-simplex by stick breaking: z_i = sigmoid(x_i −
+    log(k − i)) takes that fraction of what is left of the stick. Bijective (unlike softmax),
+    so it has a log-det: Σ_i (−x̃_i + log sigmoid(x̃_i) + log y_i), x̃ the shifted x."""
+
+    domain = constraints.real_vector
+    codomain = constraints.simplex
+    bijective = True
+
+    @staticmethod
+    def _offset_log(n, like):
+        # log(n + 1 − i) for i = 1 … n: centres the break points so that x = 0 gives the uniform vector
+        return tensor(np.log(np.arange(n, 0, -1, dtype=np.float64)), dtype=like.dtype, device=like.device)
+
+    def _call(self, x):
+        fi = finfo_of(x.dtype)
+        z = (x - self._offset_log(x.shape[-1], x)).sigmoid().clamp(min=float(fi.tiny), max=1.0 - float(fi.eps))
+        z_cumprod = (1 - z).cumprod(-1)
+        return pad(z, (0, 1), value=1.0) * pad(z_cumprod, (1, 0), value=1.0)
+
+    def _inverse(self, y):
+        y_crop = y[..., :-1]
+        offset = self._offset_log(y_crop.shape[-1], y)
+        sf = (1 - y_crop.cumsum(-1)).clamp(min=float(finfo_of(y.dtype).tiny))
+        return y_crop.log() - sf.log() + offset
+
+    def log_abs_det_jacobian(self, x, y):
+        x = x - self._offset_log(x.shape[-1], x)
+        return (-x + logsigmoid(x) + y[..., :-1].log()).sum(-1)
+
+    def forward_shape(self, shape):
+        if len(shape) < 1:
+            raise ValueError("Too few dimensions on input")
+        return tuple(shape[:-1]) + (shape[-1] + 1,)
+
+    def inverse_shape(self, shape):
+        if len(shape) < 1:
+            raise ValueError("Too few dimensions on input")
+        return tuple(shape[:-1]) + (shape[-1] - 1,)
+
+
+class LowerCholeskyTransform(_ParameterFree):
+    """Unconstrained (..., n, n) matrices onto lower-triangular ones with a positive diagonal:
+    the strict lower triangle kept, the diagonal exponentiated."""
+
+    domain = constraints.independent(constraints.real, 2)
+    codomain = constraints.lower_cholesky
+
+    def _call(self, x):
+        return x.tril(-1) + x.diagonal(dim1=-2, dim2=-1).exp().diag_embed()
+
+    def _inverse(self, y):
+        return y.tril(-1) + y.diagonal(dim1=-2, dim2=-1).log().diag_embed()
+
+
+class PositiveDefiniteTransform(_ParameterFree):
+    """Unconstrained matrices onto positive-definite ones: L·Lᵀ with L = LowerCholeskyTransform(x)."""
+
+    domain = constraints.independent(constraints.real, 2)
+    codomain = constraints.positive_definite
+
+    def _call(self, x):
+        L = LowerCholeskyTransform()(x)
+        return L @ L.mT
+
+    def _inverse(self, y):
+        return LowerCholeskyTransform().inv(cholesky(y))
+
+
+class ReshapeTransform(Transform):
+    """Reshape the rightmost dims from ``in_shape`` to ``out_shape`` (log-det 0)."""
+
+    bijective = True
+
+    def __init__(self, in_shape, out_shape, cache_size: int = 0):
+        self.in_shape = tuple(int(s) for s in in_shape)
+        self.out_shape = tuple(int(s) for s in out_shape)
+        if int(np.prod(self.in_shape)) != int(np.prod(self.out_shape)):
+            raise ValueError("in_shape, out_shape have different numbers of elements")
+        super().__init__(cache_size=cache_size)
+
+    @property
+    def domain(self):
+        return constraints.independent(constraints.real, len(self.in_shape))
+
+    @property
+    def codomain(self):
+        return constraints.independent(constraints.real, len(self.out_shape))
+
+    def with_cache(self, cache_size=1):
+        if self._cache_size == cache_size:
+            return self
+        return ReshapeTransform(self.in_shape, self.out_shape, cache_size=cache_size)
+
+    def _call(self, x):
+        batch_shape = tuple(x.shape[: x.dim() - len(self.in_shape)])
+        return x.reshape(batch_shape + self.out_shape)
+
+    def _inverse(self, y):
+        batch_shape = tuple(y.shape[: y.dim() - len(self.out_shape)])
+        return y.reshape(batch_shape + self.in_shape)
+
+    def log_abs_det_jacobian(self, x, y):
+        batch_shape = tuple(x.shape[: x.dim() - len(self.in_shape)])
+        return x.new_zeros(batch_shape)
+
+    def forward_shape(self, shape):
+        return self._reshaped(shape, self.in_shape, self.out_shape)
+
+    def inverse_shape(self, shape):
+        return self._reshaped(shape, self.out_shape, self.in_shape)
+
+    @staticmethod
+    def _reshaped(shape, src, dst):
+        shape = tuple(shape)
+        if len(shape) < len(src):
+            raise ValueError("Too few dimensions on input")
+        cut = len(shape) - len(src)
+        if shape[cut:] != src:
+            raise ValueError(f"Shape mismatch: expected {shape[cut:]} but got {src}")
+        return shape[:cut] + dst
+
+
+class CumulativeDistributionTransform(Transform):
+    """y = F(x), the CDF of ``distribution``: its support onto [0, 1]; log|dy/dx| = log p(x)."""
+
+    bijective = True
+    codomain = constraints.unit_interval
+    sign = 1
+
+    def __init__(self, distribution, cache_size: int = 0):
+        super().__init__(cache_size=cache_size)
+        self.distribution = distribution
+
+    @property
+    def domain(self):
+        return self.distribution.support
+
+    def with_cache(self, cache_size=1):
+        if self._cache_size == cache_size:
+            return self
+        return type(self)(self.distribution, cache_size=cache_size)
+
+    def _call(self, x):
+        return self.distribution.cdf(x)
+
+    def _inverse(self, y):
+        return self.distribution.icdf(y)
+
+    def log_abs_det_jacobian(self, x, y):
+        return self.distribution.log_prob(x)
