@@ -66,6 +66,13 @@ def _onehot(rng, shape):
     return np.eye(k)[rng.integers(0, k, size=shape[:-1])]
 
 
+def _relaxed(D, name):
+    """PyTorch keeps the logit-space relaxed bases in submodules; tinymm also exports them."""
+    if D is td:
+        return getattr(td.relaxed_bernoulli if "Bernoulli" in name else td.relaxed_categorical, name)
+    return getattr(D, name)
+
+
 CASES = {
     "Normal": (lambda D, a, b: D.Normal(a, b), [U((3, 1), -2, 2), U((4,), 0.5, 2)], lambda r, s: r.normal(size=s)),
     "Uniform": (lambda D, a, b: D.Uniform(a, b), [U((3,), -2, -1), U((2, 3), 1, 2)], lambda r, s: r.uniform(-0.9, 0.9, size=s)),
@@ -132,6 +139,10 @@ CASES = {
                             lambda r, s: r.uniform(0.02, 0.98, size=s)),
     "ContinuousBernoulliLogits": (lambda D, p: D.ContinuousBernoulli(logits=p), [U((2, 3), -3, 3)],
                                   lambda r, s: r.uniform(0.02, 0.98, size=s)),
+    "LogitRelaxedBernoulli": (lambda D, t, p: _relaxed(D, "LogitRelaxedBernoulli")(t, probs=p), [U((1,), 0.3, 2), U((3,), 0.2, 0.8)],
+                              lambda r, s: r.normal(size=s)),
+    "ExpRelaxedCategorical": (lambda D, t, p: _relaxed(D, "ExpRelaxedCategorical")(t, logits=p), [U((1,), 0.3, 2), U((2, 4), -1, 1)],
+                              lambda r, s: np.log(_simplex(r, s))),
 }
 
 METHODS = ["log_prob", "entropy", "cdf", "icdf", "mean", "mode", "variance", "stddev"]
@@ -246,7 +257,8 @@ def test_sample_statistics(name):
     assert str(s.dtype) == str(ts.dtype).replace("torch.", "")
     assert not s.requires_grad
     x = s.numpy().astype(np.float64)
-    if name in ("TanhNormal", "AffineExpNormal", "SigmoidAffineNormal", "RelaxedBernoulli", "RelaxedOneHotCategorical"):
+    if name in ("TanhNormal", "AffineExpNormal", "SigmoidAffineNormal", "RelaxedBernoulli", "RelaxedOneHotCategorical",
+                "LogitRelaxedBernoulli", "ExpRelaxedCategorical"):
         # no closed-form moments: compare with PyTorch's own draws
         with torch.no_grad():
             torch.manual_seed(0)
@@ -678,11 +690,18 @@ def test_constraints_check_like_torch():
                lambda C: C.integer_interval(0, 1), lambda C: C.independent(C.positive, 1)):
         np.testing.assert_array_equal(mk(c).check(tm.tensor(v)).numpy(), mk(t).check(torch.tensor(v)).numpy())
         assert repr(mk(c)) == repr(mk(t))
+    ints = np.array([[0.0, 1.0, 2.0], [3.0, 1.5, -1.0]])
+    for mk in (lambda C: C.nonnegative_integer, lambda C: C.positive_integer, lambda C: C.integer_interval(0, 2),
+               lambda C: C.greater_than_eq(1.0), lambda C: C.less_than(1.5), lambda C: C.one_hot, lambda C: C.multinomial(4)):
+        np.testing.assert_array_equal(mk(c).check(tm.tensor(ints)).numpy(), mk(t).check(torch.tensor(ints)).numpy(), err_msg=repr(mk(t)))
+        assert repr(mk(c)) == repr(mk(t)) and mk(c).is_discrete == mk(t).is_discrete and mk(c).event_dim == mk(t).event_dim
     assert c.is_dependent(c.dependent) and not c.is_dependent(c.real)
     m = np.array([[[2.0, 0.0], [0.5, 1.0]], [[1.0, 0.0], [0.0, -1.0]]])
     np.testing.assert_array_equal(c.lower_cholesky.check(tm.tensor(m)).numpy(), t.lower_cholesky.check(torch.tensor(m)).numpy())
-    pd = np.array([[[2.0, 0.5], [0.5, 1.0]], [[1.0, 2.0], [2.0, 1.0]]])
-    np.testing.assert_array_equal(c.positive_definite.check(tm.tensor(pd)).numpy(), t.positive_definite.check(torch.tensor(pd)).numpy())
+    pd = np.array([[[2.0, 0.5], [0.5, 1.0]], [[1.0, 2.0], [2.0, 1.0]], [[1.0, 0.3], [0.0, 1.0]]])
+    for name in ("positive_definite", "positive_semidefinite", "symmetric", "square", "lower_triangular", "lower_cholesky"):
+        np.testing.assert_array_equal(getattr(c, name).check(tm.tensor(pd)).numpy(), getattr(t, name).check(torch.tensor(pd)).numpy(),
+                                      err_msg=name)
 
 
 def test_shapes_and_support_like_torch():
@@ -701,6 +720,79 @@ def test_shapes_and_support_like_torch():
     s = tmd.Dirichlet(tm.tensor([0.5, 0.7, 0.9])).mode
     np.testing.assert_allclose(s.numpy(), td.Dirichlet(torch.tensor([0.5, 0.7, 0.9])).mode.numpy())
     assert tm.__getattr__("distributions") is tmd  # `import tinymm as torch; torch.distributions` works lazily
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_private_linalg_matches_torch(dtype):
+    """distributions.linalg: Cholesky and the lower-triangular solve, values and gradients
+    (batched, with broadcast batch dims in the solve)."""
+    from tinymm.distributions.linalg import cholesky, solve_triangular_lower
+
+    rng = _rng(13)
+    a = _spd(rng, (2,), 4).astype(dtype)
+    b = rng.normal(size=(3, 1, 4, 2)).astype(dtype)
+    ta, tb = torch.tensor(a, requires_grad=True), torch.tensor(b, requires_grad=True)
+    ma, mb = tm.tensor(a, requires_grad=True), tm.tensor(b, requires_grad=True)
+    tL, mL = torch.linalg.cholesky(ta), cholesky(ma)
+    tx = torch.linalg.solve_triangular(tL, tb, upper=False)
+    mx = solve_triangular_lower(mL, mb)
+    tol = TOL[dtype] if dtype == "float64" else dict(rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(mL.detach().numpy(), tL.detach().numpy(), **tol)
+    np.testing.assert_allclose(mx.detach().numpy(), tx.detach().numpy(), **tol)
+    w1, w2 = rng.normal(size=a.shape).astype(dtype), rng.normal(size=tx.shape).astype(dtype)
+    ((tL * torch.tensor(w1)).sum() + (tx * torch.tensor(w2)).sum()).backward()
+    ((mL * tm.tensor(w1)).sum() + (mx * tm.tensor(w2)).sum()).backward()
+    gtol = dict(rtol=1e-6, atol=1e-8) if dtype == "float64" else dict(rtol=2e-3, atol=2e-4)
+    np.testing.assert_allclose(ma.grad.numpy(), ta.grad.numpy(), **gtol)
+    np.testing.assert_allclose(mb.grad.numpy(), tb.grad.numpy(), **gtol)
+    with pytest.raises(RuntimeError):
+        torch.linalg.cholesky(torch.tensor([[1.0, 2.0], [2.0, 1.0]]))
+    with pytest.raises(RuntimeError, match="positive-definite"):
+        cholesky(tm.tensor([[1.0, 2.0], [2.0, 1.0]]))
+
+
+def test_mvn_rsample_gradient_through_cholesky():
+    """x = loc + chol(Σ)·ε: gradients w.r.t. loc and Σ equal PyTorch's for the same ε."""
+    rng = _rng(14)
+    loc, cov = rng.normal(size=(2, 3)), _spd(rng, (), 3)
+    mloc, mcov = tm.tensor(loc, requires_grad=True), tm.tensor(cov, requires_grad=True)
+    tm.manual_seed(15)
+    d = tmd.MultivariateNormal(mloc, covariance_matrix=mcov)
+    x = d.rsample((5,))
+    L = np.linalg.cholesky(cov)
+    eps = np.linalg.solve(L, (x.detach().numpy() - loc)[..., None])[..., 0]
+    (x.pow(3)).sum().backward()
+    tloc, tcov = torch.tensor(loc, requires_grad=True), torch.tensor(cov, requires_grad=True)
+    tx = tloc + (torch.linalg.cholesky(tcov) @ torch.tensor(eps)[..., None])[..., 0]
+    (tx.pow(3)).sum().backward()
+    np.testing.assert_allclose(mloc.grad.numpy(), tloc.grad.numpy(), rtol=1e-9)
+    np.testing.assert_allclose(mcov.grad.numpy(), tcov.grad.numpy(), rtol=1e-8, atol=1e-10)
+
+
+def test_distribution_utils_match_torch():
+    from torch.distributions import utils as tu
+
+    from tinymm.distributions import utils as mu
+
+    p = np.array([[0.0, 0.3, 1.0], [0.5, 1e-9, 0.999]], np.float32)
+    for fn in ("clamp_probs",):
+        np.testing.assert_allclose(getattr(mu, fn)(tm.tensor(p)).numpy(), getattr(tu, fn)(torch.tensor(p)).numpy())
+    for binary in (False, True):
+        np.testing.assert_allclose(mu.probs_to_logits(tm.tensor(p), binary).numpy(), tu.probs_to_logits(torch.tensor(p), binary).numpy(),
+                                   rtol=1e-6)
+        np.testing.assert_allclose(mu.logits_to_probs(tm.tensor(p), binary).numpy(), tu.logits_to_probs(torch.tensor(p), binary).numpy(),
+                                   rtol=1e-6)
+    a, b = mu.broadcast_all(tm.zeros(2, 1), 3.0)
+    assert tuple(a.shape) == tuple(b.shape) == (2, 1) and b.dtype == tm.float32
+    with pytest.raises(ValueError):
+        mu.broadcast_all("x", tm.zeros(2))
+    for name, build in (("Bernoulli", lambda D, T: D.Bernoulli(probs=T.tensor([[0.3, 0.6]]))),
+                        ("Binomial", lambda D, T: D.Binomial(3, probs=T.tensor([0.3, 0.6]))),
+                        ("OneHotCategorical", lambda D, T: D.OneHotCategorical(probs=T.tensor([[0.3, 0.7], [0.5, 0.5]])))):
+        for expand in (True, False):
+            want = build(td, torch).enumerate_support(expand)
+            got = build(tmd, tm).enumerate_support(expand)
+            np.testing.assert_array_equal(got.numpy(), want.numpy(), err_msg=name)
 
 
 # ----------------------------------------------------------------------------- realistic code
