@@ -436,11 +436,37 @@ def _pair(D, name, P):
     if name == "MVN":
         return (D.MultivariateNormal(P[4], scale_tril=P[6]),
                 D.MultivariateNormal(P[5][0], covariance_matrix=P[7]))
+    if name == "Binomial":
+        return D.Binomial(5, logits=P[0]), D.Binomial(5, probs=P[3] / 2.5)
+    if name == "Cauchy":
+        return D.Cauchy(P[0], P[1]), D.Cauchy(P[2], P[3])
+    if name == "ContinuousBernoulli":
+        return D.ContinuousBernoulli(logits=P[0] * 3), D.ContinuousBernoulli(probs=P[3] / 2.5)
+    if name == "Gumbel":
+        return D.Gumbel(P[0], P[1]), D.Gumbel(P[2], P[3])
+    if name == "HalfNormal":
+        return D.HalfNormal(P[1]), D.HalfNormal(P[3])
+    if name == "Pareto":
+        return D.Pareto(P[1], P[3] + 1), D.Pareto(P[3], P[1] + 2)
+    if name == "UniformNormal":
+        return D.Uniform(P[0] - P[1], P[0] + P[1]), D.Normal(P[2], P[3])
+    if name == "NormalLaplace":
+        return D.Normal(P[0], P[1]), D.Laplace(P[2], P[3])
+    if name == "LaplaceNormal":
+        return D.Laplace(P[0], P[1]), D.Normal(P[2], P[3])
+    if name == "ExponentialGamma":
+        return D.Exponential(P[1]), D.Gamma(P[3], P[1] + 0.5)
+    if name == "GammaExponential":
+        return D.Gamma(P[3], P[1]), D.Exponential(P[1] + 0.5)
+    if name == "BetaUniform":
+        return D.Beta(P[1], P[3]), D.Uniform(P[0] - 1.0, P[2] + 1.0)
     raise KeyError(name)
 
 
 KL_PAIRS = ["Normal", "Laplace", "Uniform", "Exponential", "Gamma", "Beta", "Poisson", "Bernoulli", "Geometric",
-            "Categorical", "OneHotCategorical", "Dirichlet", "Independent", "LogNormal", "MVN"]
+            "Categorical", "OneHotCategorical", "Dirichlet", "Independent", "LogNormal", "MVN", "Binomial", "Cauchy",
+            "ContinuousBernoulli", "Gumbel", "HalfNormal", "Pareto", "UniformNormal", "NormalLaplace", "LaplaceNormal",
+            "ExponentialGamma", "GammaExponential", "BetaUniform"]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
