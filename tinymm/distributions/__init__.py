@@ -39,6 +39,7 @@ from tinymm.distributions.gamma import (
 )
 from tinymm.distributions.independent import Independent
 from tinymm.distributions.kl import kl_divergence, register_kl
+from tinymm.distributions.lowrank_multivariate_normal import LowRankMultivariateNormal
 from tinymm.distributions.mixture import MixtureSameFamily
 from tinymm.distributions.multivariate_normal import MultivariateNormal
 from tinymm.distributions.relaxed import (
@@ -75,6 +76,7 @@ from tinymm.distributions.transforms import (
     Transform,
     identity_transform,
 )
+from tinymm.distributions.von_mises import VonMises
 
 __all__ = [
     "AbsTransform",
@@ -104,6 +106,7 @@ __all__ = [
     "Laplace",
     "LogNormal",
     "LogitRelaxedBernoulli",
+    "LowRankMultivariateNormal",
     "LowerCholeskyTransform",
     "MixtureSameFamily",
     "Multinomial",
@@ -127,6 +130,7 @@ __all__ = [
     "Transform",
     "TransformedDistribution",
     "Uniform",
+    "VonMises",
     "Weibull",
     "biject_to",
     "constraints",
