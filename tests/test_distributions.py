@@ -232,6 +232,7 @@ def test_expand_matches_torch(name):
     builder, arrays, tm_params, t_params, value_fn, _ = _build(name, "float64")
     d, t = builder(tmd, *tm_params), builder(td, *t_params)
     new_batch = (2,) + tuple(t.batch_shape)
+    d.sample()  # fills lazily cached state, which the expanded copy must not reuse at the old shape
     de, te = d.expand(new_batch), t.expand(new_batch)
     assert tuple(de.batch_shape) == tuple(te.batch_shape) and tuple(de.event_shape) == tuple(te.event_shape)
     assert type(de) is type(d)

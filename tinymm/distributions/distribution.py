@@ -85,6 +85,10 @@ class Distribution:
         new = self._get_checked_instance(type(self), _instance)
         batch_shape = Size(tuple(batch_shape))
         new.__dict__.update(self.__dict__)
+        for name in list(new.__dict__):
+            # a cached lazy value that is not a parameter has this batch shape: recompute it
+            if name not in self.arg_constraints and isinstance(getattr(type(self), name, None), lazy_property):
+                del new.__dict__[name]
         n_batch = len(self._batch_shape)
         for name in self.arg_constraints:
             value = self.__dict__.get(name)
