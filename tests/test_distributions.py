@@ -877,3 +877,21 @@ def test_pytorch_code_runs_with_tinymm_imported_as_torch(snippet):
     np.testing.assert_allclose(got.item(), want.item(), rtol=1e-5)
     for i in grad_of:
         np.testing.assert_allclose(mins[i].grad.numpy(), tins[i].grad.numpy(), rtol=1e-4, atol=1e-6)
+
+
+def test_where_gradient_selects_like_torch():
+    """Distributions guard undefined branches with where(ok, x, c) (StudentT.variance, Bernoulli
+    KL): the branch not taken must get a zero gradient even when its upstream gradient is
+    inf/NaN, as PyTorch's where (select, not multiply by the mask); nansum keeps PyTorch's
+    multiply-by-mask gradient."""
+    x = np.array([4.0, -1.0, 0.5])
+    tx, mx = torch.tensor(x, requires_grad=True), tm.tensor(x, requires_grad=True)
+    torch.where(tx > 0, tx, 0.0).log().sum().backward()  # log(0) has gradient inf at the masked element
+    with np.errstate(divide="ignore"):
+        tm.where(mx > 0, mx, 0.0).log().sum().backward()
+    np.testing.assert_array_equal(mx.grad.numpy(), tx.grad.numpy())
+    y = np.array([[np.nan, np.nan], [1.0, np.nan]])
+    ty, my = torch.tensor(y, requires_grad=True), tm.tensor(y, requires_grad=True)
+    torch.nanmean(ty, 1).sum().backward()
+    tm.nanmean(my, 1).sum().backward()
+    np.testing.assert_array_equal(my.grad.numpy(), ty.grad.numpy())
