@@ -33,6 +33,7 @@ FLOORS = {
     "tinymm.factories": 3,
     "tinymm.serialization": 3,
     "tinymm.nn.functional": 4,
+    "tinymm.distributions": 4,  # opsd: uses ops and nn.functional (softplus, one_hot), holds no parameters
     "tinymm.nn": 5,
     "tinymm.optim": 6,
     "tinymm.metrics": 6,

@@ -108,3 +108,4 @@ def __getattr__(name):
 
 
 _LAZY_SUBPACKAGES = ("nn", "optim", "data", "metrics", "models", "train", "utils")
+_LAZY_SUBPACKAGES += ("distributions",)  # opsd: torch.distributions

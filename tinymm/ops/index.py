@@ -139,10 +139,14 @@ class Where(Function):
         (cond,) = ctx.saved_arrays
         _, na, nb = ctx.needs_input_grad
         sa, sb = ctx.shapes
+        xp = xp_of(g)
+        # select, not multiply by the mask: a NaN/inf gradient in the branch not taken must
+        # not leak through (as PyTorch; ``where(ok, x, 0)`` is the usual guard against it)
+        zero = xp.zeros((), dtype=g.dtype)
         return (
             None,
-            unbroadcast(g * cond, sa) if na else None,
-            unbroadcast(g * ~cond, sb) if nb else None,
+            unbroadcast(xp.where(cond, g, zero), sa) if na else None,
+            unbroadcast(xp.where(cond, zero, g), sb) if nb else None,
         )
 
 

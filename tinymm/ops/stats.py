@@ -2,8 +2,9 @@
 unique values, counting (``bincount``) and histograms (``histc``).
 
 The differentiable ones (nansum, nanmean, quantile, mode's values) are built from ops that
-already carry gradients (``where``, ``sum``, ``sort``, ``index_select``, ``lerp``, ``gather``),
-so their backward is theirs: a quantile's gradient goes to the one or two order statistics it
+already carry gradients (``sum``, ``sort``, ``index_select``, ``lerp``, ``gather``, and
+NanToZero, whose gradient multiplies by the not-NaN mask as PyTorch's nansum does), so their
+backward is theirs: a quantile's gradient goes to the one or two order statistics it
 interpolates, the mode's to the element its index names. The counting ops return integers
 or counts and have no gradient, as in PyTorch.
 """
@@ -13,6 +14,7 @@ import collections
 
 import numpy as np
 
+from tinymm.autograd import Function
 from tinymm.ops._util import (
     DTypeError,
     DTypeNotImplementedError,
@@ -22,7 +24,7 @@ from tinymm.ops._util import (
     xp_of,
 )
 from tinymm.ops.convert import as_tensor, cast
-from tinymm.ops.index import gather, index_select, where
+from tinymm.ops.index import gather, index_select
 from tinymm.ops.layout import movedim
 from tinymm.ops.maths import isnan, lerp
 from tinymm.ops.reduce import sum
@@ -38,13 +40,30 @@ def _float_only(name, x):
         raise DTypeError(f"{name}(): expected input to have floating point dtype but got {x.dtype}")
 
 
+class NanToZero(Function):
+    """NaN → 0; the gradient is g·[x is not NaN], a product as PyTorch's nansum backward, so an
+    inf/NaN incoming gradient stays NaN at a NaN element (nanmean of an all-NaN slice)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        nan = xp_of(x).isnan(x)
+        ctx.save_for_backward(nan)
+        return xp_of(x).where(nan, 0, x).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, g):
+        (nan,) = ctx.saved_arrays
+        with np.errstate(invalid="ignore"):
+            return g * ~nan
+
+
 def nansum(x, dim=None, keepdim=False, *, dtype=None):
     """Sum treating NaN as zero; integer input sums to int64 (it has no NaN)."""
     x = as_tensor(x, "nansum")
     if dtype is not None:
         x = cast(x, dtype)
     if x.dtype.kind == "f":
-        x = where(isnan(x), 0.0, x)
+        x = NanToZero.apply(x)
     return sum(x, dim, keepdim)
 
 
