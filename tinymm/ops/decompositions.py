@@ -15,7 +15,7 @@ Backward formulas (real case; ``Φ(X)`` = lower triangle of X with its diagonal 
   Ā = U [(skew(UᵀŪ) S + S skew(VᵀV̄)) / E + diag(S̄)] Vᵀ, plus (I − UUᵀ) Ū S⁻¹ Vᵀ when m > k
   or U S⁻¹ V̄ᵀ (I − VVᵀ) when n > k. With full_matrices the extra columns of U / rows of Vh
   are arbitrary bases and their gradients are ignored (as PyTorch).
-- eigh A = V diag(λ) Vᵀ:  Ā = V (diag(λ̄) + (VᵀV̄) / E) Vᵀ with E_ij = λ_j − λ_i.
+- eigh A = V diag(λ) Vᵀ:  Ā = V (diag(λ̄) + (VᵀV̄) / E) Vᵀ with E_ij = λ_j − λ_i, symmetrised.
 - LU P A' ... see ``LuFactor``.
 
 Bad input raises at the boundary: ``ShapeError`` for shapes, ``DTypeError`` for integer or
@@ -29,7 +29,7 @@ import collections
 import numpy as np
 
 from tinymm.autograd import Function, no_grad
-from tinymm.ops._util import DTypeError, ShapeError, xp_of
+from tinymm.ops._util import DTypeError, DTypeNotImplementedError, ShapeError, xp_of
 from tinymm.ops.convert import as_tensor
 from tinymm.ops.layout import tril, triu
 from tinymm.ops.shape import reshape
@@ -52,20 +52,25 @@ def torch_dtype_name(dtype) -> str:
     return _TORCH_DTYPE_NAMES.get(str(np.dtype(dtype)), str(dtype))
 
 
-def check_float(name: str, t: Tensor) -> None:
+def check_float(name: str, t: Tensor, kernel: str | None = None) -> None:
+    """float32/float64 only; half precision is refused as PyTorch's CPU does: by the LAPACK
+    ``kernel`` it has no half version of (NotImplementedError), else as "low precision"."""
     if t.dtype in (np.float32, np.float64):
         return
+    if t.dtype.kind == "f" and kernel is not None:
+        raise DTypeNotImplementedError(f"\"{kernel}\" not implemented for '{torch_dtype_name(t.dtype)}'")
     if t.dtype.kind == "f":
         raise DTypeError(f"{name}: Low precision dtypes not supported. Got {torch_dtype_name(t.dtype)}")
     raise DTypeError(f"{name}: Expected a floating point or complex tensor as input. Got {torch_dtype_name(t.dtype)}")
 
 
-def matrix_arg(name: str, A, *, square: bool = False, arg: str = "A") -> Tensor:
-    """``A`` as a tensor of (batches of) matrices of float32/float64, checked as PyTorch does."""
+def matrix_arg(name: str, A, *, square: bool = False, arg: str = "A", kernel: str | None = None) -> Tensor:
+    """``A`` as a tensor of (batches of) matrices of float32/float64, checked as PyTorch does
+    (``kernel``: see ``check_float``)."""
     A = as_tensor(A, name)
     if A.ndim < 2:
         raise ShapeError(f"{name}: The input tensor {arg} must have at least 2 dimensions.")
-    check_float(name, A)
+    check_float(name, A, kernel)
     if square and A.shape[-1] != A.shape[-2]:
         raise ShapeError(f"{name}: {arg} must be batches of square matrices, but they are "
                          f"{A.shape[-2]} by {A.shape[-1]} matrices")
@@ -107,7 +112,7 @@ def failure_message(name, ndim, batch, info, kind):
         return (f"{name}: {where}The factorization could not be completed because the input is not "
                 f"positive-definite (the leading minor of order {info} is not positive-definite).")
     if name in ("linalg.solve", "linalg.solve_ex"):
-        return f"{name}: {where}The solver failed because the input matrix is singular."
+        return f"torch.{name}: {where}The solver failed because the input matrix is singular."
     return (f"{name}: {where}The diagonal element {info} is zero, the inversion could not be completed "
             "because the input matrix is singular.")
 
@@ -197,14 +202,14 @@ class CholeskyNoRaise(Function):
 def cholesky(A, *, upper: bool = False, out=None):
     """``torch.linalg.cholesky``: L with A = L Lᵀ (U with A = Uᵀ U when ``upper``), read from
     the lower triangle of A; ``LinAlgError`` when A is not positive-definite."""
-    A = matrix_arg("linalg.cholesky", A, square=True)
+    A = matrix_arg("linalg.cholesky", A, square=True, kernel="cholesky_cpu")
     return Cholesky.apply(A, bool(upper), "linalg.cholesky")
 
 
 def cholesky_ex(A, *, upper: bool = False, check_errors: bool = False, out=None):
     """``torch.linalg.cholesky_ex``: (L, info) without raising unless ``check_errors``;
     info (int32, the batch shape) is the order of the failing leading minor, else 0."""
-    A = matrix_arg("linalg.cholesky_ex", A, square=True)
+    A = matrix_arg("linalg.cholesky_ex", A, square=True, kernel="cholesky_cpu")
     if check_errors:
         L = Cholesky.apply(A, bool(upper), "linalg.cholesky_ex")
     else:
@@ -281,7 +286,7 @@ def qr(A, mode: str = "reduced", *, out=None):
     """``torch.linalg.qr``: A = Q R with Q's columns orthonormal and R upper triangular;
     ``mode`` "reduced" (Q m×k, R k×n, k = min(m, n)), "complete" (Q m×m, R m×n) or "r"
     (R only; Q is an empty tensor, as PyTorch)."""
-    A = matrix_arg("linalg.qr", A)
+    A = matrix_arg("linalg.qr", A, kernel="geqrf_cpu")
     if mode not in ("reduced", "complete", "r"):
         raise ShapeError(f"qr received unrecognized mode '{mode}' but expected one of 'reduced' (default), 'r', or 'complete'")
     if mode == "r":
@@ -366,13 +371,13 @@ class SVD(Function):
 def svd(A, full_matrices: bool = True, *, driver=None, out=None):
     """``torch.linalg.svd``: A = U diag(S) Vh, S descending; ``full_matrices`` (the default,
     as PyTorch) gives U m×m and Vh n×n, else m×k and k×n."""
-    A = matrix_arg("linalg.svd", A)
+    A = matrix_arg("linalg.svd", A, kernel="linalg_svd_cpu")
     return SVDResult(*SVD.apply(A, bool(full_matrices)))
 
 
 def svdvals(A, *, driver=None, out=None):
     """``torch.linalg.svdvals``: the singular values, descending (differentiable)."""
-    A = matrix_arg("linalg.svdvals", A)
+    A = matrix_arg("linalg.svdvals", A, kernel="linalg_svd_cpu")
     return SVD.apply(A, False)[1]
 
 
@@ -420,7 +425,8 @@ class Eigh(Function):
         with np.errstate(all="ignore"):
             inner = (mT(V) @ gV) / E
         inner[..., idx, idx] = gL
-        return (V @ inner @ mT(V)).astype(gL.dtype, copy=False)
+        gA = V @ inner @ mT(V)
+        return (0.5 * (gA + mT(gA))).astype(gL.dtype, copy=False)  # symmetric, as PyTorch's
 
 
 def _uplo(name, UPLO):
@@ -432,13 +438,13 @@ def _uplo(name, UPLO):
 def eigh(A, UPLO: str = "L", *, out=None):
     """``torch.linalg.eigh``: (eigenvalues ascending, eigenvectors as columns) of the
     symmetric matrix whose lower (``UPLO='L'``) or upper triangle A holds."""
-    A = matrix_arg("linalg.eigh", A, square=True)
+    A = matrix_arg("linalg.eigh", A, square=True, kernel="linalg_eigh_cpu")
     return EighResult(*Eigh.apply(A, _uplo("linalg.eigh", UPLO)))
 
 
 def eigvalsh(A, UPLO: str = "L", *, out=None):
     """``torch.linalg.eigvalsh``: the eigenvalues of ``eigh``, ascending (differentiable)."""
-    A = matrix_arg("linalg.eigvalsh", A, square=True)
+    A = matrix_arg("linalg.eigvalsh", A, square=True, kernel="linalg_eigh_cpu")
     return Eigh.apply(A, _uplo("linalg.eigvalsh", UPLO))[0]
 
 
@@ -559,7 +565,7 @@ def lu_factor(A, *, pivot: bool = True, out=None):
     """``torch.linalg.lu_factor``: (LU, pivots): L (unit diagonal implied) and U packed in one
     matrix, and the 1-based row swaps (int32), as LAPACK's getrf; ``LinAlgError`` when a
     pivot is exactly zero (a singular matrix), as PyTorch."""
-    A = matrix_arg("linalg.lu_factor", A)
+    A = matrix_arg("linalg.lu_factor", A, kernel="lu_cpu")
     _no_pivot("linalg.lu_factor", pivot)
     lu_, piv, info = lu_packed(A.data)
     host = (info if type(info) is np.ndarray else info.get()).reshape(-1)
@@ -574,7 +580,7 @@ def lu_factor(A, *, pivot: bool = True, out=None):
 
 def lu_factor_ex(A, *, pivot: bool = True, check_errors: bool = False, out=None):
     """``torch.linalg.lu_factor_ex``: (LU, pivots, info) without raising on a zero pivot."""
-    A = matrix_arg("linalg.lu_factor_ex", A)
+    A = matrix_arg("linalg.lu_factor_ex", A, kernel="lu_cpu")
     _no_pivot("linalg.lu_factor_ex", pivot)
     if check_errors:
         LU, piv = lu_factor(A)
@@ -609,7 +615,7 @@ def lu_unpack(LU_data, LU_pivots, unpack_data: bool = True, unpack_pivots: bool 
 def lu(A, *, pivot: bool = True, out=None):
     """``torch.linalg.lu``: A = P L U with P a permutation, L unit lower triangular (m×k) and U
     upper triangular (k×n); differentiable (a singular matrix is factored, not refused)."""
-    A = matrix_arg("linalg.lu", A)
+    A = matrix_arg("linalg.lu", A, kernel="lu_cpu")
     _no_pivot("linalg.lu", pivot)
     lu_, piv, _ = lu_packed(A.data)
     return lu_unpack(*LuFactor.apply(A, lu_, piv))

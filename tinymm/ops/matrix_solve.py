@@ -26,7 +26,7 @@ import numpy as np
 from tinymm.autograd import Function
 from tinymm.ops._util import DTypeError, ShapeError, unbroadcast, xp_of
 from tinymm.ops.convert import as_tensor, clone
-from tinymm.ops.decompositions import check_float, eye_like, info_tensor, lapack, lu_unpack, matrix_arg, mT
+from tinymm.ops.decompositions import SVD, check_float, eye_like, info_tensor, lapack, lu_unpack, matrix_arg, mT
 from tinymm.ops.elementwise import log
 from tinymm.ops.linalg import matmul
 from tinymm.ops.layout import movedim
@@ -64,7 +64,7 @@ class Det(Function):
 
 def det(A, *, out=None):
     """``torch.linalg.det``: the determinant of each square matrix (1 for a 0×0 matrix)."""
-    A = matrix_arg("linalg.det", A, square=True)
+    A = matrix_arg("linalg.det", A, square=True, kernel="lu_cpu")
     return Det.apply(A)
 
 
@@ -245,7 +245,7 @@ def _is_vector_rhs(A, B) -> bool:
 
 
 def _solve(name, A, B, left, raise_errors):
-    A = matrix_arg(name, A, square=True)
+    A = matrix_arg(name, A, square=True, kernel="lu_cpu")
     B = as_tensor(B, name)
     check_float(name, B)
     if A.dtype != B.dtype:
@@ -532,20 +532,17 @@ def lstsq(A, B, rcond=None, *, driver=None):
     X = matmul(Pinv.apply(A, None, eps_rcond, False), B2)
     empty_int = Tensor._wrap(xp.zeros((0,), np.int64))
     empty = Tensor._wrap(xp.zeros((0,), A.dtype))
+    s = SVD.apply(A, False)[1]  # the singular values, differentiable (gelsd and gelss return them)
     if A.numel():
-        s = xp.linalg.svd(A.data, compute_uv=False)
-        rank_arr = (s > eps_rcond * s[..., :1]).sum(-1).astype(np.int64)
+        rank_arr = (s.data > eps_rcond * s.data[..., :1]).sum(-1).astype(np.int64)
     else:
-        s = xp.zeros(A.shape[:-2] + (min(m, n),), A.dtype)
         rank_arr = xp.zeros(A.shape[:-2], np.int64)
     rank = empty_int if driver == "gels" else Tensor._wrap(rank_arr)
-    sv = Tensor._wrap(s) if driver in ("gelsd", "gelss") else empty
+    sv = s if driver in ("gelsd", "gelss") else empty
     residuals = empty
     if m > n and driver != "gelsy" and bool((rank_arr == n).all()):
         r = matmul(A, X) - B2
-        residuals = (r * r).sum(-2)
-        if vector:
-            residuals = reshape(residuals, tuple(residuals.shape[:-1]))
+        residuals = (r * r).sum(-2)  # (…, k); (…, 1) for a vector B, as PyTorch
     if vector:
         X = reshape(X, tuple(X.shape[:-1]))
     return LstsqResult(X, residuals, rank, sv)

@@ -75,6 +75,8 @@ def _beta_alpha(name, input, product, beta, alpha):
                          f"shape {tuple(product.shape)}")
     out = product if alpha == 1 else product * alpha
     if beta == 0:
+        if input.requires_grad:  # a zero gradient for input, as PyTorch (its values, NaN too, unread)
+            return out + where(Tensor._wrap(xp_of(out.data).zeros((), bool)), input, 0)
         return out
     return (input if beta == 1 else input * beta) + out
 
@@ -147,11 +149,11 @@ def vecdot(x, y, *, dim=-1, out=None):
 
 
 def linalg_cross(input, other, *, dim=-1, out=None):
-    """``torch.linalg.cross``: the cross product of 3-vectors along ``dim`` (default the last),
-    the operands broadcast."""
+    """``torch.linalg.cross``: the cross product of 3-vectors along ``dim`` (default the last);
+    the operands have the same number of dims and broadcast."""
     a, b = as_tensor(input, "linalg.cross"), as_tensor(other, "linalg.cross")
     if a.ndim != b.ndim:
-        raise ShapeError(f"linalg.cross: inputs must have the same number of dimensions, got {a.ndim} and {b.ndim}")
+        raise ShapeError("linalg.cross: inputs must have the same number of dimensions.")
     d = normalize_dim("linalg.cross", a.ndim, dim)
     if a.shape[d] != 3 or b.shape[d] != 3:
         raise ShapeError(f"linalg.cross: inputs dimension {dim} must have length 3. Got {a.shape[d]} and {b.shape[d]}")
