@@ -99,10 +99,10 @@ class NextAfter(Function):
 
 def nextafter(input, other, *, out=None):
     """``torch.nextafter``: the next floating-point value after input towards other."""
-    a, b = as_tensor(input, "nextafter"), as_tensor(other, "nextafter")
-    if a.dtype != b.dtype or a.dtype.kind != "f":
-        raise DTypeError(f"nextafter: expected both inputs to have the same floating dtype, got {a.dtype} and {b.dtype}")
-    operands("nextafter", a, b)
+    a, b = operands("nextafter", as_tensor(input, "nextafter"), as_tensor(other, "nextafter"))
+    for t in (a, b):
+        if t.dtype.kind != "f":
+            raise DTypeNotImplementedError(f"\"nextafter_cpu\" not implemented for '{torch_dtype_name(t.dtype)}'")
     return NextAfter.apply(a, b)
 
 
