@@ -154,7 +154,7 @@ def _compare(actual, expected, opts, id_):
         if set(actual) != set(expected):
             missing, extra = sorted(set(expected) - set(actual), key=repr), sorted(set(actual) - set(expected), key=repr)
             raise _Mismatch(AssertionError, f"The keys of the mappings do not match:\nMissing keys in the actual "
-                                            f"mapping: {missing}\nExtra keys in the actual mapping: {extra}")
+                                            f"mapping: {missing}\nAdditional keys in the actual mapping: {extra}")
         for k in expected:
             _compare_item(actual[k], expected[k], opts, id_ + (k,))
         return
