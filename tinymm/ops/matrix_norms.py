@@ -18,10 +18,10 @@ from tinymm.ops._util import ShapeError, normalize_dim, normalize_dims
 from tinymm.ops.convert import as_tensor, cast
 from tinymm.ops.decompositions import check_float, matrix_arg, svdvals
 from tinymm.ops.elementwise import abs
+from tinymm.ops.layout import movedim
 from tinymm.ops.maths import Norm
 from tinymm.ops.matrix_solve import inv
 from tinymm.ops.reduce import amax, amin, sum
-from tinymm.ops.layout import movedim
 from tinymm.ops.shape import reshape, unsqueeze
 
 

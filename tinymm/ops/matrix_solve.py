@@ -26,10 +26,19 @@ import numpy as np
 from tinymm.autograd import Function
 from tinymm.ops._util import DTypeError, ShapeError, unbroadcast, xp_of
 from tinymm.ops.convert import as_tensor, clone
-from tinymm.ops.decompositions import SVD, check_float, eye_like, info_tensor, lapack, lu_unpack, matrix_arg, mT
+from tinymm.ops.decompositions import (
+    SVD,
+    check_float,
+    eye_like,
+    info_tensor,
+    lapack,
+    lu_unpack,
+    matrix_arg,
+    mT,
+)
 from tinymm.ops.elementwise import log
-from tinymm.ops.linalg import matmul
 from tinymm.ops.layout import movedim
+from tinymm.ops.linalg import matmul
 from tinymm.ops.shape import reshape
 from tinymm.tensor import Tensor
 
@@ -556,7 +565,7 @@ def matrix_power(A, n: int, *, out=None):
     repeated squaring with differentiable products."""
     A = as_tensor(A, "linalg.matrix_power")
     if A.ndim < 2:
-        raise ShapeError(f"linalg.matrix_power: The input tensor A must have at least 2 dimensions.")
+        raise ShapeError("linalg.matrix_power: The input tensor A must have at least 2 dimensions.")
     if A.shape[-1] != A.shape[-2]:
         raise ShapeError(f"linalg.matrix_power: A must be batches of square matrices, but they are "
                          f"{A.shape[-2]} by {A.shape[-1]} matrices")

@@ -34,6 +34,15 @@ def _data(a):
     return a.data if isinstance(a, Tensor) else a
 
 
+def _floating_pair(name, input, other):
+    """Two tensors of a floating dtype (promoted to one), else PyTorch's NotImplementedError."""
+    a, b = operands(name, as_tensor(input, name), as_tensor(other, name))
+    for t in (a, b):
+        if t.dtype.kind != "f":
+            raise DTypeNotImplementedError(f"\"{name}_cpu\" not implemented for '{torch_dtype_name(t.dtype)}'")
+    return a, b
+
+
 def deg2rad(input):
     """``torch.deg2rad``: degrees to radians (integer input becomes the default float)."""
     return mul(to_float(as_tensor(input, "deg2rad")), math.pi / 180)
@@ -99,11 +108,7 @@ class NextAfter(Function):
 
 def nextafter(input, other, *, out=None):
     """``torch.nextafter``: the next floating-point value after input towards other."""
-    a, b = operands("nextafter", as_tensor(input, "nextafter"), as_tensor(other, "nextafter"))
-    for t in (a, b):
-        if t.dtype.kind != "f":
-            raise DTypeNotImplementedError(f"\"nextafter_cpu\" not implemented for '{torch_dtype_name(t.dtype)}'")
-    return NextAfter.apply(a, b)
+    return NextAfter.apply(*_floating_pair("nextafter", input, other))
 
 
 def ldexp(input, other, *, out=None):
@@ -232,8 +237,4 @@ class LogAddExp2(Function):
 
 def logaddexp2(input, other, *, out=None):
     """``torch.logaddexp2``: log2(2^input + 2^other) without overflow; floating input only."""
-    a, b = operands("logaddexp2", as_tensor(input, "logaddexp2"), as_tensor(other, "logaddexp2"))
-    for t in (a, b):
-        if t.dtype.kind != "f":
-            raise DTypeNotImplementedError(f"\"logaddexp2_cpu\" not implemented for '{torch_dtype_name(t.dtype)}'")
-    return LogAddExp2.apply(a, b)
+    return LogAddExp2.apply(*_floating_pair("logaddexp2", input, other))

@@ -17,7 +17,8 @@ from tinymm.ops.elementwise import clamp, mul, sqrt
 from tinymm.ops.index import where
 from tinymm.ops.layout import diagonal as diagonal_
 from tinymm.ops.layout import flip
-from tinymm.ops.linalg import bmm, cross as cross_, matmul, outer, tensordot
+from tinymm.ops.linalg import bmm, matmul, outer, scaled_sum, tensordot
+from tinymm.ops.linalg import cross as cross_
 from tinymm.ops.maths import Norm
 from tinymm.ops.reduce import sum
 from tinymm.ops.shape import broadcast_tensors, reshape, stack
@@ -62,37 +63,18 @@ def renorm(input, p, dim, maxnorm):
     return x * factor
 
 
-def _beta_alpha(name, input, product, beta, alpha):
-    """beta · input + alpha · product, the input broadcasting to the product's shape; with
-    beta = 0 the input is not read (NaN in it is ignored), as PyTorch."""
-    input = as_tensor(input, name)
-    try:
-        fits = np.broadcast_shapes(input.shape, product.shape) == tuple(product.shape)
-    except ValueError:
-        fits = False
-    if not fits:
-        raise ShapeError(f"{name}: input of shape {tuple(input.shape)} does not broadcast to the product's "
-                         f"shape {tuple(product.shape)}")
-    out = product if alpha == 1 else product * alpha
-    if beta == 0:
-        if input.requires_grad:  # a zero gradient for input, as PyTorch (its values, NaN too, unread)
-            return out + where(Tensor._wrap(xp_of(out.data).zeros((), bool)), input, 0)
-        return out
-    return (input if beta == 1 else input * beta) + out
-
-
 def addr(input, vec1, vec2, *, beta=1, alpha=1):
     """``torch.addr``: beta · input + alpha · outer(vec1, vec2)."""
     v1, v2 = as_tensor(vec1, "addr"), as_tensor(vec2, "addr")
     if v1.ndim != 1 or v2.ndim != 1:
         raise ShapeError(f"addr: Expected 1-D argument vec1 and vec2, but got vec1 of shape {tuple(v1.shape)} "
                          f"and vec2 of shape {tuple(v2.shape)}")
-    return _beta_alpha("addr", input, outer(v1, v2), beta, alpha)
+    return scaled_sum("addr", input, outer(v1, v2), beta, alpha)
 
 
 def addbmm(input, batch1, batch2, *, beta=1, alpha=1):
     """``torch.addbmm``: beta · input + alpha · Σ_b batch1[b] @ batch2[b]."""
-    return _beta_alpha("addbmm", input, sum(bmm(batch1, batch2), 0), beta, alpha)
+    return scaled_sum("addbmm", input, sum(bmm(batch1, batch2), 0), beta, alpha)
 
 
 def chain_matmul(*matrices, out=None):
@@ -214,7 +196,6 @@ def cov(input, *, correction: int = 1, fweights=None, aweights=None):
     if x.ndim < 2:
         x = reshape(x, (1, -1) if x.ndim else (1, 1))
     n_obs = x.shape[1]
-    xp = xp_of(x.data)
     w = None
     if fweights is not None:
         fw = as_tensor(fweights, "cov")

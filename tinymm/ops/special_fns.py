@@ -31,6 +31,7 @@ from tinymm.ops._util import DTypeNotImplementedError, ShapeError, unbroadcast, 
 from tinymm.ops.convert import as_tensor, cast, operands, to_float
 from tinymm.ops.decompositions import torch_dtype_name
 from tinymm.ops.elementwise import UnaryFunction
+from tinymm.ops.maths import float_unary
 from tinymm.ops.special import lgamma, special_of
 from tinymm.tensor import Tensor
 
@@ -100,26 +101,19 @@ class Entr(UnaryFunction):
     df = staticmethod(lambda xp, x, out: -(1 + xp.log(x)))
 
 
-def _unary(fn_cls, name):
-    def op(input, *, out=None):
-        return fn_cls.apply(to_float(as_tensor(input, name)))
-
-    op.__name__ = op.__qualname__ = name
-    op.__doc__ = f"``torch.special.{name}`` (elementwise; integer input is promoted to float)."
-    return op
-
-
-erfc = _unary(Erfc, "erfc")
-erfcx = _unary(Erfcx, "erfcx")
-ndtr = _unary(Ndtr, "ndtr")
-ndtri = _unary(Ndtri, "ndtri")
-log_ndtr = _unary(LogNdtr, "log_ndtr")
-i0 = _unary(I0, "i0")
-i0e = _unary(I0e, "i0e")
-i1 = _unary(I1, "i1")
-i1e = _unary(I1e, "i1e")
-sinc = _unary(Sinc, "sinc")
-entr = _unary(Entr, "entr")
+erfc = float_unary(Erfc, "erfc")
+erfcx = float_unary(Erfcx, "erfcx")
+ndtr = float_unary(Ndtr, "ndtr")
+ndtri = float_unary(Ndtri, "ndtri")
+log_ndtr = float_unary(LogNdtr, "log_ndtr")
+i0 = float_unary(I0, "i0")
+i0e = float_unary(I0e, "i0e")
+i1 = float_unary(I1, "i1")
+i1e = float_unary(I1e, "i1e")
+sinc = float_unary(Sinc, "sinc")
+entr = float_unary(Entr, "entr")
+for _fn in (erfcx, ndtr, ndtri, log_ndtr, i0e, i1, i1e, entr):  # torch.special only
+    _fn.__doc__ = f"``torch.special.{_fn.__name__}`` (elementwise; integer input is promoted to float)."
 
 
 class Polygamma(Function):
@@ -260,8 +254,7 @@ class _SecondArgOnly(Function):
     @classmethod
     def backward(cls, ctx, g):
         a, x = ctx.saved_arrays
-        na, nx = ctx.needs_input_grad
-        if na:
+        if ctx.needs_input_grad[0]:
             raise NotImplementedError(f"the derivative for '{cls.first_name}' is not implemented.")
         with np.errstate(all="ignore"):
             d = g * cls.dx(xp_of(g), special_of(g), a, x)
