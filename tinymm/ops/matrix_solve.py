@@ -265,17 +265,16 @@ def _solve(name, A, B, left, raise_errors):
     if B2.ndim < 2:
         raise ShapeError(f"{name}: The input tensor B must have at least 2 dimensions.")
     n = A.shape[-1]
-    if left and B2.shape[-2] != n or not left and (B2.shape[-1] if not vector else B2.shape[-2]) != n:
-        what = "rows" if left else "columns"
-        raise ShapeError(f"{name}: Incompatible shapes of A and B for the equation "
-                         f"{'AX = B' if left else 'XA = B'} ({A.shape[-2]}x{n} and {'x'.join(map(str, B.shape[-2:]))}); "
-                         f"B needs {n} {what}")
+    # (a vector B with left=False is a column (n, 1) too, which XA = B refuses, as PyTorch)
+    if left and B2.shape[-2] != n or not left and B2.shape[-1] != n:
+        raise ShapeError(f"{name}: Incompatible shapes of A and B for the equation {'AX = B' if left else 'XA = B'} "
+                         f"({A.shape[-2]}x{n} and {B2.shape[-2]}x{B2.shape[-1]})")
     try:
         np.broadcast_shapes(A.shape[:-2], B2.shape[:-2])
     except ValueError:
         raise ShapeError(f"{name}: batch dimensions of A {tuple(A.shape)} and B {tuple(B.shape)} do not broadcast") from None
-    if left or vector:  # x A = b for a vector b is Aᵀ x = b
-        X = Solve.apply(A if left else A.mT, B2, name, raise_errors)
+    if left:
+        X = Solve.apply(A, B2, name, raise_errors)
     else:
         X = Solve.apply(A.mT, B2.mT, name, raise_errors).mT
     return reshape(X, tuple(X.shape[:-1])) if vector else X

@@ -21,7 +21,7 @@ from tinymm.ops.linalg import bmm, matmul, outer, scaled_sum, tensordot
 from tinymm.ops.linalg import cross as cross_
 from tinymm.ops.maths import Norm
 from tinymm.ops.reduce import sum
-from tinymm.ops.shape import broadcast_tensors, reshape, stack
+from tinymm.ops.shape import broadcast_tensors, reshape, squeeze, stack
 from tinymm.tensor import Tensor
 
 
@@ -186,8 +186,8 @@ def vander(x, N=None, increasing: bool = False):
 
 
 def cov(input, *, correction: int = 1, fweights=None, aweights=None):
-    """``torch.cov``: the covariance matrix of the variables in the rows of ``input`` (a 1-D
-    input is one variable: a 0-d result), observations in the columns; ``fweights`` (integer
+    """``torch.cov``: the covariance matrix of the variables in the rows of ``input`` (one
+    variable, a 1-D input or a single row, gives a 0-d result), observations in the columns; ``fweights`` (integer
     repeat counts) and ``aweights`` (observation weights) as NumPy's ``cov``."""
     x = as_tensor(input, "cov")
     if x.ndim > 2:
@@ -237,7 +237,7 @@ def cov(input, *, correction: int = 1, fweights=None, aweights=None):
     xw = xm if w is None else xm * w
     with np.errstate(all="ignore"):
         c = matmul(xw, xm.mT) / norm_factor
-    return reshape(c, ()) if as_tensor(input, "cov").ndim < 2 else c
+    return squeeze(c)  # one variable: a 0-d result, as PyTorch
 
 
 def corrcoef(input):
