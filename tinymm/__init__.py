@@ -109,3 +109,7 @@ def __getattr__(name):
 
 _LAZY_SUBPACKAGES = ("nn", "optim", "data", "metrics", "models", "train", "utils")
 _LAZY_SUBPACKAGES += ("distributions",)  # opsd: torch.distributions
+
+# opsc: torch.linalg, torch.special and torch.testing as tinymm.linalg, tinymm.special and
+# tinymm.testing, importable after a plain ``import tinymm`` (floor 3, as ops).
+from tinymm import linalg, special, testing  # noqa: E402,F401

@@ -536,7 +536,8 @@ def run_backward(root, grad=None, retain_graph: bool = False, *, capture=None) -
 
 
 def _zeros_like_module(like, shape, dtype):
-    if type(like) is np.ndarray:
+    # ``like`` may be a NumPy scalar: the gradient of a 0-d output often is one
+    if type(like) is np.ndarray or isinstance(like, np.generic):
         return np.zeros(shape, dtype)
     import cupy
 

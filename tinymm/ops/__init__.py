@@ -313,6 +313,49 @@ from tinymm.ops.stats import (
     unique,
     unique_consecutive,
 )
+# opsc: linear algebra, more special functions and number-representation ops
+from tinymm.ops.decompositions import cholesky_legacy, lu_legacy, lu_unpack, qr_legacy, svd_legacy
+from tinymm.ops.matrix_solve import (
+    cholesky_inverse,
+    cholesky_solve,
+    det,
+    inverse,
+    logdet,
+    lu_solve_legacy,
+    matrix_exp,
+    matrix_power,
+    pinverse,
+    slogdet_legacy,
+    triangular_solve,
+)
+from tinymm.ops.numeric_fns import (
+    deg2rad,
+    float_power,
+    float_power_,
+    fmax,
+    fmin,
+    frexp,
+    gcd,
+    heaviside,
+    lcm,
+    ldexp,
+    logaddexp2,
+    nextafter,
+    rad2deg,
+    signbit,
+)
+from tinymm.ops.products import addbmm, addr, chain_matmul, corrcoef, cov, dist, inner, renorm, vander
+from tinymm.ops.special_fns import (
+    erfc,
+    i0,
+    igamma,
+    igammac,
+    mvlgamma,
+    polygamma,
+    polygamma_method,
+    sinc,
+    xlogy,
+)
 from tinymm.tensor import Tensor
 
 # (public function, its Tensor method name or None, exported as tinymm.<function name>: True/False
@@ -604,6 +647,60 @@ OPS = (
     *((inplace_of(f"{fn.__name__}_", fn), f"{fn.__name__}_", False) for fn in (
         eq, ne, lt, le, gt, ge, addcmul, addcdiv, addmm, addmv, baddbmm,
         atan2, hypot, frac, nan_to_num, erfinv, lgamma, digamma, logit)),
+    # opsc: linear algebra (torch.* spellings; torch.linalg's are in tinymm.linalg)
+    (det, "det", True),
+    (logdet, "logdet", True),
+    (slogdet_legacy, "slogdet", "slogdet"),
+    (inverse, "inverse", True),
+    (pinverse, "pinverse", True),
+    (cholesky_legacy, "cholesky", "cholesky"),
+    (cholesky_solve, "cholesky_solve", True),
+    (cholesky_inverse, "cholesky_inverse", True),
+    (qr_legacy, "qr", "qr"),
+    (svd_legacy, "svd", "svd"),
+    (lu_legacy, "lu", "lu"),
+    (lu_solve_legacy, "lu_solve", "lu_solve"),
+    (lu_unpack, None, True),
+    (triangular_solve, "triangular_solve", True),
+    (matrix_power, "matrix_power", True),
+    (matrix_exp, "matrix_exp", True),
+    (inner, "inner", True),
+    (dist, "dist", True),
+    (renorm, "renorm", True),
+    (addr, "addr", True),
+    (addbmm, "addbmm", True),
+    (cov, "cov", True),
+    (corrcoef, "corrcoef", True),
+    (chain_matmul, None, True),
+    (vander, None, True),
+    # opsc: special functions and number-representation ops
+    (erfc, "erfc", True),
+    (i0, "i0", True),
+    (sinc, "sinc", True),
+    (xlogy, "xlogy", True),
+    (polygamma, None, True),
+    (polygamma_method, "polygamma", False),
+    (mvlgamma, "mvlgamma", True),
+    (igamma, "igamma", True),
+    (igammac, "igammac", True),
+    (deg2rad, "deg2rad", True),
+    (rad2deg, "rad2deg", True),
+    (heaviside, "heaviside", True),
+    (float_power, "float_power", True),
+    (float_power_, "float_power_", False),
+    (nextafter, "nextafter", True),
+    (ldexp, "ldexp", True),
+    (frexp, "frexp", True),
+    (signbit, "signbit", True),
+    (gcd, "gcd", True),
+    (lcm, "lcm", True),
+    (fmax, "fmax", True),
+    (fmin, "fmin", True),
+    (logaddexp2, "logaddexp2", True),
+    *((inplace_of(f"{fn.__name__}_", fn), f"{fn.__name__}_", False) for fn in (
+        erfc, i0, sinc, xlogy, mvlgamma, igamma, igammac, deg2rad, rad2deg, heaviside, copysign, nextafter,
+        ldexp, gcd, lcm, renorm, addr, addbmm)),
+    (inplace_of("polygamma_", polygamma_method), "polygamma_", False),
 )
 
 

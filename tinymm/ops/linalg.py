@@ -265,6 +265,10 @@ def _scaled_sum(name, input, product, beta, alpha):
     return (input if beta == 1 else input * beta) + out
 
 
+# opsc: public, for addr and addbmm (ops.products)
+scaled_sum = _scaled_sum
+
+
 def addmm(input, mat1, mat2, *, beta=1, alpha=1):
     """beta * input + alpha * (mat1 @ mat2); input broadcasts to (n, p)."""
     return _scaled_sum("addmm", input, mm(mat1, mat2), beta, alpha)
