@@ -78,3 +78,69 @@ def test_conv_transpose3d_input_gradient_is_zeros_when_no_depth_is_reached():
     kw = dict(stride=3, padding=1)
     tmod, mmod = tnn.ConvTranspose3d(3, 1, (1, 3, 1), **kw), mnn.ConvTranspose3d(3, 1, (1, 3, 1), **kw)
     _compare(tmod, mmod, _x(2, 3, 2, 5, 3))
+
+
+# ----------------------------------------------------------------------------- pooling
+
+
+def _compare_fn(tfn, mfn, x, atol=1e-5):
+    tx, mx = torch.tensor(x, requires_grad=True), tm.tensor(x, requires_grad=True)
+    tout, mout = tfn(tx), mfn(mx)
+    touts = tout if isinstance(tout, tuple) else (tout,)
+    mouts = mout if isinstance(mout, tuple) else (mout,)
+    for t, m in zip(touts, mouts):
+        np.testing.assert_allclose(m.detach().numpy(), t.detach().numpy(), atol=atol, rtol=1e-4)
+        assert str(m.dtype) == str(t.dtype).replace("torch.", "")
+    r = np.random.default_rng(1).standard_normal(tuple(touts[0].shape)).astype(x.dtype)
+    (touts[0] * torch.tensor(r)).sum().backward()
+    (mouts[0] * tm.tensor(r)).sum().backward()
+    np.testing.assert_allclose(mx.grad.numpy(), tx.grad.numpy(), atol=atol * 10, rtol=1e-4)
+
+
+@pytest.mark.parametrize("adaptive", [False, True])
+def test_max_pool3d_returns_indices_and_gives_ties_one_gradient(adaptive):
+    # after a ReLU most values tie at 0: PyTorch sends each window's gradient to one element
+    x = np.maximum(_x(2, 3, 5, 4, 6), 0)
+    if adaptive:
+        _compare_fn(lambda a: TF.adaptive_max_pool3d(a, (3, 2, 4), True),
+                    lambda a: MF.adaptive_max_pool3d(a, (3, 2, 4), True), x)
+    else:
+        kw = dict(kernel_size=(3, 2, 2), stride=(2, 1, 2), padding=1, ceil_mode=True, return_indices=True)
+        _compare_fn(lambda a: TF.max_pool3d(a, **kw), lambda a: MF.max_pool3d(a, **kw), x)
+        _compare_fn(lambda a: tnn.MaxPool3d(2, return_indices=True)(a), lambda a: mnn.MaxPool3d(2, return_indices=True)(a), x)
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_adaptive_max_pool_and_max_unpool_accept_an_empty_batch(n):
+    x = _x(0, 3, *([5] * n))
+    _compare_fn(lambda a: getattr(TF, f"adaptive_max_pool{n}d")(a, 3, True),
+                lambda a: getattr(MF, f"adaptive_max_pool{n}d")(a, 3, True), x)
+
+    def unpool(F):
+        def f(a):
+            y, i = getattr(F, f"max_pool{n}d")(a, 2, return_indices=True)
+            return getattr(F, f"max_unpool{n}d")(y, i, 2)
+        return f
+    _compare_fn(unpool(TF), unpool(MF), x)
+
+
+@pytest.mark.parametrize("n", [1, 2])
+@pytest.mark.parametrize("p", [float("inf"), -float("inf")])
+def test_lp_pool_infinite_norm_is_max_or_min_of_abs(n, p):
+    x = _x(2, 3, *([6] * n))
+    _compare_fn(lambda a: getattr(TF, f"lp_pool{n}d")(a, p, 2), lambda a: getattr(MF, f"lp_pool{n}d")(a, p, 2), x)
+
+
+def test_avg_pool3d_refuses_an_input_smaller_than_the_kernel_even_with_padding():
+    with pytest.raises(RuntimeError):
+        TF.avg_pool3d(torch.ones(1, 1, 5, 6, 1), 3, 2, 1)
+    with pytest.raises(RuntimeError):
+        MF.avg_pool3d(tm.ones(1, 1, 5, 6, 1), 3, 2, 1)
+
+
+def test_adaptive_pool1d_refuses_none_output_size():
+    for name in ("adaptive_avg_pool1d", "adaptive_max_pool1d"):
+        with pytest.raises(TypeError):
+            getattr(TF, name)(torch.ones(2, 5), (None,))
+        with pytest.raises(TypeError):
+            getattr(MF, name)(tm.ones(2, 5), (None,))
