@@ -144,3 +144,39 @@ def test_adaptive_pool1d_refuses_none_output_size():
             getattr(TF, name)(torch.ones(2, 5), (None,))
         with pytest.raises(TypeError):
             getattr(MF, name)(tm.ones(2, 5), (None,))
+
+
+# ----------------------------------------------------------------------------- interpolate, pad
+
+
+@pytest.mark.parametrize("kw", [dict(size=(7, 4)), dict(scale_factor=1.7), dict(size=5, align_corners=True),
+                                dict(scale_factor=(0.6, 2.5), recompute_scale_factor=True)])
+def test_interpolate_bicubic(kw):
+    x = _x(2, 3, 5, 6, dtype=np.float64)
+    _compare_fn(lambda a: TF.interpolate(a, mode="bicubic", **kw), lambda a: MF.interpolate(a, mode="bicubic", **kw), x)
+
+
+@pytest.mark.parametrize("n,kw", [(1, dict(size=4)), (2, dict(scale_factor=0.5)), (2, dict(size=(7, 3))),
+                                  (3, dict(size=(2, 3, 5)))])
+def test_interpolate_area_is_adaptive_average(n, kw):
+    x = _x(2, 3, *([6] * n))
+    _compare_fn(lambda a: TF.interpolate(a, mode="area", **kw), lambda a: MF.interpolate(a, mode="area", **kw), x)
+    with pytest.raises(ValueError):
+        MF.interpolate(tm.tensor(x), mode="area", align_corners=True, **kw)
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+def test_pad_non_constant_modes_refuse_the_wrong_rank_as_pytorch(mode):
+    for shape, widths in (((2, 3, 4, 5), (1, 1)), ((2, 3, 4, 5, 6), (1, 1, 1, 1)), ((5,), (1, 1))):
+        with pytest.raises(NotImplementedError):
+            TF.pad(torch.ones(shape), widths, mode=mode)
+        with pytest.raises(NotImplementedError):
+            MF.pad(tm.ones(*shape), widths, mode=mode)
+
+
+def test_pad_refuses_cropping_below_zero():
+    with pytest.raises(RuntimeError):
+        TF.pad(torch.ones(2, 1), (-1, -1))
+    with pytest.raises(RuntimeError):
+        MF.pad(tm.ones(2, 1), (-1, -1))
+    assert MF.pad(tm.ones(2, 3), (-2, -1)).shape == (2, 0)
