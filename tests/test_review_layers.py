@@ -180,3 +180,41 @@ def test_pad_refuses_cropping_below_zero():
     with pytest.raises(RuntimeError):
         MF.pad(tm.ones(2, 1), (-1, -1))
     assert MF.pad(tm.ones(2, 3), (-2, -1)).shape == (2, 0)
+
+
+# ----------------------------------------------------------------------------- normalisation
+
+
+@pytest.mark.parametrize("make", [
+    lambda nn: nn.BatchNorm2d(3, affine=True, bias=False), lambda nn: nn.BatchNorm1d(3, affine=False),
+    lambda nn: nn.InstanceNorm1d(3), lambda nn: nn.InstanceNorm2d(3, affine=True, bias=False),
+    lambda nn: nn.GroupNorm(1, 3, bias=False), lambda nn: nn.GroupNorm(1, 3),
+    lambda nn: nn.LayerNorm(4), lambda nn: nn.LayerNorm((3, 4), bias=False), lambda nn: nn.LayerNorm(4, elementwise_affine=False),
+    lambda nn: nn.SyncBatchNorm(3, bias=False)])
+def test_norm_repr_names_the_bias_as_pytorch(make):
+    assert repr(make(mnn)) == repr(make(tnn))
+
+
+def test_lazy_instance_norm_defaults_are_pytorchs():
+    t, m = tnn.LazyInstanceNorm2d(), mnn.LazyInstanceNorm2d()
+    t(torch.ones(2, 3, 4, 4))
+    m(tm.ones(2, 3, 4, 4))
+    assert repr(m) == repr(t)
+    assert list(m.state_dict()) == list(t.state_dict())
+    t, m = tnn.LazyBatchNorm1d(bias=False), mnn.LazyBatchNorm1d(bias=False)
+    t(torch.ones(2, 3))
+    m(tm.ones(2, 3))
+    assert list(m.state_dict()) == list(t.state_dict())
+
+
+@pytest.mark.parametrize("shape", [(0, 3), (0, 3, 2, 2), (2, 3, 0)])
+def test_batch_norm_training_on_an_empty_batch_keeps_the_running_statistics(shape):
+    n = len(shape) - 2 if len(shape) > 2 else 1
+    t, m = getattr(tnn, f"BatchNorm{n}d")(3), getattr(mnn, f"BatchNorm{n}d")(3)
+    x = np.ones(shape, np.float32)
+    tout, mout = t(torch.tensor(x)), m(tm.tensor(x))
+    assert mout.shape == tuple(tout.shape)
+    for k, v in t.state_dict().items():
+        np.testing.assert_array_equal(m.state_dict()[k].numpy(), v.numpy())
+    with pytest.raises(ValueError):
+        m(tm.ones(1, 3))
