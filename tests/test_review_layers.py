@@ -218,3 +218,65 @@ def test_batch_norm_training_on_an_empty_batch_keeps_the_running_statistics(shap
         np.testing.assert_array_equal(m.state_dict()[k].numpy(), v.numpy())
     with pytest.raises(ValueError):
         m(tm.ones(1, 3))
+
+
+# ----------------------------------------------------------------------------- recurrent
+
+
+def test_rnn_repr_omits_nonlinearity_and_rnn_cell_repr_names_it_as_pytorch():
+    assert repr(mnn.RNN(2, 3, nonlinearity="relu")) == repr(tnn.RNN(2, 3, nonlinearity="relu"))
+    assert repr(mnn.RNNCell(2, 3, bias=False, nonlinearity="relu")) == repr(tnn.RNNCell(2, 3, bias=False, nonlinearity="relu"))
+
+
+@pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
+def test_recurrent_layers_accept_an_empty_batch(kind):
+    kw = dict(num_layers=2, bidirectional=True, batch_first=True)
+    tmod, mmod = getattr(tnn, kind)(3, 4, **kw), getattr(mnn, kind)(3, 4, **kw)
+    _copy(tmod, mmod)
+    x = np.zeros((0, 5, 3), np.float32)
+    tx, mx = torch.tensor(x, requires_grad=True), tm.tensor(x, requires_grad=True)
+    tout, mout = tmod(tx), mmod(mx)
+    th, mh = (tout[1][0], mout[1][0]) if kind == "LSTM" else (tout[1], mout[1])
+    assert mout[0].shape == tuple(tout[0].shape) and mh.shape == tuple(th.shape)
+    (mout[0].sum() + mh.sum()).backward()
+    for name, p in mmod.named_parameters():
+        np.testing.assert_array_equal(p.grad.numpy(), 0, err_msg=name)
+
+
+@pytest.mark.parametrize("kind", ["RNNCell", "LSTMCell", "GRUCell"])
+def test_recurrent_cells_accept_an_empty_batch(kind):
+    tmod, mmod = getattr(tnn, kind)(3, 4), getattr(mnn, kind)(3, 4)
+    tout, mout = tmod(torch.zeros(0, 3)), mmod(tm.zeros(0, 3))
+    tout = tout[0] if kind == "LSTMCell" else tout
+    mout = mout[0] if kind == "LSTMCell" else mout
+    assert mout.shape == tuple(tout.shape)
+
+
+def test_recurrent_dtype_mismatch_is_pytorchs_error_class():
+    with pytest.raises(ValueError):
+        tnn.LSTM(2, 3)(torch.zeros(2, 3, 2, dtype=torch.float64))
+    with pytest.raises(ValueError):
+        mnn.LSTM(2, 3)(tm.zeros(2, 3, 2, dtype=tm.float64))
+    with pytest.raises(RuntimeError):
+        tnn.GRUCell(2, 3)(torch.zeros(3, 2, dtype=torch.float64))
+    with pytest.raises(RuntimeError):
+        mnn.GRUCell(2, 3)(tm.zeros(3, 2, dtype=tm.float64))
+
+
+def test_recurrent_cell_with_zero_hidden_size_builds():
+    assert mnn.GRUCell(2, 0).weight_ih.shape == tuple(tnn.GRUCell(2, 0).weight_ih.shape)
+
+
+def test_unpad_and_unpack_sequence_invert_pad_and_pack():
+    import torch.nn.utils.rnn as TU
+    import tinymm.nn.utils.rnn as MU
+    seqs = [_x(n, 2, seed=n) for n in (3, 1, 2)]
+    tp = TU.pad_sequence([torch.tensor(s) for s in seqs], batch_first=True)
+    mp = MU.pad_sequence([tm.tensor(s) for s in seqs], batch_first=True)
+    for t, m in zip(TU.unpad_sequence(tp, torch.tensor([3, 1, 2]), batch_first=True),
+                    MU.unpad_sequence(mp, [3, 1, 2], batch_first=True)):
+        np.testing.assert_array_equal(m.numpy(), t.numpy())
+    tpk = TU.pack_sequence([torch.tensor(s) for s in seqs], enforce_sorted=False)
+    mpk = MU.pack_sequence([tm.tensor(s) for s in seqs], enforce_sorted=False)
+    for t, m in zip(TU.unpack_sequence(tpk), MU.unpack_sequence(mpk)):
+        np.testing.assert_array_equal(m.numpy(), t.numpy())
