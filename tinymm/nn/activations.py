@@ -21,23 +21,35 @@ class _Simple(Module):
         return type(self).fn(x)
 
 
-class SELU(_Simple):
+class _SimpleInplace(_Simple):
+    """An activation whose only argument is PyTorch's ``inplace``."""
+
+    def forward(self, x):
+        return type(self).fn(x, self.inplace)
+
+    def extra_repr(self):
+        return "inplace=True" if self.inplace else ""
+
+
+class SELU(_SimpleInplace):
     fn = staticmethod(F.selu)
 
 
-class ReLU6(_Simple):
+class ReLU6(_SimpleInplace):
     fn = staticmethod(F.relu6)
 
 
-class Hardsigmoid(_Simple):
+class Hardsigmoid(_SimpleInplace):
     fn = staticmethod(F.hardsigmoid)
+    extra_repr = Module.extra_repr  # PyTorch's repr leaves inplace out here
 
 
-class Hardswish(_Simple):
+class Hardswish(_SimpleInplace):
     fn = staticmethod(F.hardswish)
+    extra_repr = Module.extra_repr
 
 
-class Mish(_Simple):
+class Mish(_SimpleInplace):
     fn = staticmethod(F.mish)
 
 
@@ -56,42 +68,42 @@ class Tanhshrink(_Simple):
 class ELU(Module):
     def __init__(self, alpha: float = 1.0, inplace: bool = False):
         super().__init__()
-        self.alpha = alpha
+        self.alpha, self.inplace = alpha, inplace
 
     def forward(self, x):
-        return F.elu(x, self.alpha)
+        return F.elu(x, self.alpha, self.inplace)
 
     def extra_repr(self):
-        return f"alpha={self.alpha}"
+        return f"alpha={self.alpha}" + (", inplace=True" if self.inplace else "")
 
 
 class CELU(ELU):
     def forward(self, x):
-        return F.celu(x, self.alpha)
+        return F.celu(x, self.alpha, self.inplace)
 
 
 class LeakyReLU(Module):
     def __init__(self, negative_slope: float = 0.01, inplace: bool = False):
         super().__init__()
-        self.negative_slope = negative_slope
+        self.negative_slope, self.inplace = negative_slope, inplace
 
     def forward(self, x):
-        return F.leaky_relu(x, self.negative_slope)
+        return F.leaky_relu(x, self.negative_slope, self.inplace)
 
     def extra_repr(self):
-        return f"negative_slope={self.negative_slope}"
+        return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")
 
 
 class Hardtanh(Module):
     def __init__(self, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False):
         super().__init__()
-        self.min_val, self.max_val = min_val, max_val
+        self.min_val, self.max_val, self.inplace = min_val, max_val, inplace
 
     def forward(self, x):
-        return F.hardtanh(x, self.min_val, self.max_val)
+        return F.hardtanh(x, self.min_val, self.max_val, self.inplace)
 
     def extra_repr(self):
-        return f"min_val={self.min_val}, max_val={self.max_val}"
+        return f"min_val={self.min_val}, max_val={self.max_val}" + (", inplace=True" if self.inplace else "")
 
 
 class Softplus(Module):
@@ -109,10 +121,13 @@ class Softplus(Module):
 class Threshold(Module):
     def __init__(self, threshold: float, value: float, inplace: bool = False):
         super().__init__()
-        self.threshold, self.value = threshold, value
+        self.threshold, self.value, self.inplace = threshold, value, inplace
 
     def forward(self, x):
-        return F.threshold(x, self.threshold, self.value)
+        return F.threshold(x, self.threshold, self.value, self.inplace)
+
+    def extra_repr(self):
+        return f"threshold={self.threshold}, value={self.value}" + (", inplace=True" if self.inplace else "")
 
 
 class Softmin(Module):
@@ -123,6 +138,9 @@ class Softmin(Module):
     def forward(self, x):
         return F.softmin(x, self.dim)
 
+    def extra_repr(self):
+        return f"dim={self.dim}"
+
 
 class LogSoftmax(Module):
     def __init__(self, dim=None):
@@ -130,7 +148,10 @@ class LogSoftmax(Module):
         self.dim = dim
 
     def forward(self, x):
-        return F.log_softmax(x, -1 if self.dim is None else self.dim)
+        return F.log_softmax(x, self.dim)
+
+    def extra_repr(self):
+        return f"dim={self.dim}"
 
 
 class GLU(Module):
@@ -140,6 +161,9 @@ class GLU(Module):
 
     def forward(self, x):
         return F.glu(x, self.dim)
+
+    def extra_repr(self):
+        return f"dim={self.dim}"
 
 
 class PReLU(Module):
@@ -242,6 +266,9 @@ class Hardshrink(Module):
     def forward(self, x):
         return F.hardshrink(x, self.lambd)
 
+    def extra_repr(self):
+        return f"{self.lambd}"
+
 
 class Softshrink(Module):
     def __init__(self, lambd: float = 0.5):
@@ -251,6 +278,9 @@ class Softshrink(Module):
     def forward(self, x):
         return F.softshrink(x, self.lambd)
 
+    def extra_repr(self):
+        return f"{self.lambd}"
+
 
 class RReLU(Module):
     def __init__(self, lower: float = 1.0 / 8, upper: float = 1.0 / 3, inplace: bool = False):
@@ -258,7 +288,7 @@ class RReLU(Module):
         self.lower, self.upper, self.inplace = lower, upper, inplace
 
     def forward(self, x):
-        return F.rrelu(x, self.lower, self.upper, self.training)
+        return F.rrelu(x, self.lower, self.upper, self.training, self.inplace)
 
     def extra_repr(self):
-        return f"lower={self.lower}, upper={self.upper}"
+        return f"lower={self.lower}, upper={self.upper}" + (", inplace=True" if self.inplace else "")

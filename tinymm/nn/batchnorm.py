@@ -94,7 +94,7 @@ class _BatchNorm(Module):
 
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-                f"track_running_stats={self.track_running_stats}")
+                f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}")
 
 
 class BatchNorm1d(_BatchNorm):
@@ -127,15 +127,15 @@ class SyncBatchNorm(_BatchNorm):
     _expected_text = "an (N, C, *) (2-D to 5-D)"
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum=0.1, affine: bool = True,
-                 track_running_stats: bool = True, process_group=None, device="cpu", dtype=None):
-        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype)
+                 track_running_stats: bool = True, process_group=None, device="cpu", dtype=None, *, bias: bool = True):
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype, bias=bias)
         self.process_group = process_group
 
     @classmethod
     def convert_sync_batchnorm(cls, module, process_group=None):
         if isinstance(module, _BatchNorm) and not isinstance(module, SyncBatchNorm):
             out = cls(module.num_features, module.eps, module.momentum, module.affine, module.track_running_stats,
-                      process_group)
+                      process_group, bias=module.bias is not None or not module.affine)
             for registry in ("_parameters", "_buffers"):
                 for name, t in getattr(module, registry).items():
                     if t is not None:

@@ -2,10 +2,76 @@
 by key, so state-dict names match PyTorch's)."""
 from __future__ import annotations
 
+import collections
+import operator
+
 from tinymm.nn.module import Module
 
 
-class Sequential(Module):
+def _index(n: int, idx) -> int:
+    """``idx`` (an int, negatives from the end) as a position in [0, n), or IndexError."""
+    idx = operator.index(idx)
+    if not -n <= idx < n:
+        raise IndexError(f"index {idx} is out of range")
+    return idx % n
+
+
+class _Numbered(Module):
+    """What Sequential and ModuleList share: children named "0", "1", ... in order, renumbered
+    after a deletion or insertion, as PyTorch's."""
+
+    def _renumber(self, modules) -> None:
+        self._modules.clear()
+        for i, m in enumerate(modules):
+            self.add_module(str(i), m)
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def __setitem__(self, idx, module) -> None:
+        key = list(self._modules)[_index(len(self), idx)]
+        setattr(self, key, module)
+
+    def __delitem__(self, idx) -> None:
+        mods = list(self._modules.values())
+        if isinstance(idx, slice):
+            del mods[idx]
+        else:
+            del mods[_index(len(mods), idx)]
+        for key in list(self._modules):
+            object.__delattr__(self, key)
+        self._renumber(mods)
+
+    def insert(self, index: int, module):
+        """Put ``module`` before position ``index`` (negatives count from the end)."""
+        if not isinstance(module, Module):
+            raise AssertionError(f"module should be of type: {Module}")
+        n = len(self)
+        if not -n <= index <= n:
+            raise IndexError(f"Index out of range: {index}")
+        mods = list(self._modules.values())
+        mods.insert(index if index >= 0 else index + n, module)
+        for key in list(self._modules):
+            object.__delattr__(self, key)
+        self._renumber(mods)
+        return self
+
+    def pop(self, key=-1):
+        v = self[key]
+        del self[key]
+        return v
+
+    def __dir__(self):
+        return [k for k in super().__dir__() if not k.isdigit()]
+
+
+class Sequential(_Numbered):
+    """Modules applied in order. ``Sequential(m0, m1, ...)`` names them "0", "1", ...;
+    ``Sequential(OrderedDict(name=module))`` keeps the names. A slice keeps the names it cuts."""
+
     def __init__(self, *modules):
         super().__init__()
         if len(modules) == 1 and isinstance(modules[0], dict):
@@ -21,26 +87,48 @@ class Sequential(Module):
         return x
 
     def __getitem__(self, i):
-        mods = list(self._modules.values())
         if isinstance(i, slice):
-            return Sequential(*mods[i])
-        return mods[i]
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
+            return type(self)(collections.OrderedDict(list(self._modules.items())[i]))
+        return list(self._modules.values())[_index(len(self), i)]
 
     def append(self, module: Module) -> "Sequential":
         self.add_module(str(len(self._modules)), module)
         return self
 
+    def extend(self, sequential) -> "Sequential":
+        for m in sequential:
+            self.append(m)
+        return self
 
-class ModuleList(Module):
+    def __add__(self, other) -> "Sequential":
+        if not isinstance(other, Sequential):
+            raise ValueError(f"add operator supports only objects of Sequential class, but {type(other)} is given.")
+        return Sequential(*self, *other)
+
+    def __iadd__(self, other) -> "Sequential":
+        if not isinstance(other, Sequential):
+            raise ValueError(f"add operator supports only objects of Sequential class, but {type(other)} is given.")
+        return self.extend(other)
+
+    def __mul__(self, other: int) -> "Sequential":
+        if not isinstance(other, int) or other <= 0:
+            raise ValueError(f"Non-positive multiplication factor {other} for {type(self)}")
+        return Sequential(*(list(self) * other))
+
+    __rmul__ = __mul__
+
+    def __imul__(self, other: int) -> "Sequential":
+        if not isinstance(other, int) or other <= 0:
+            raise ValueError(f"Non-positive multiplication factor {other} for {type(self)}")
+        return self.extend(list(self) * (other - 1))
+
+
+class ModuleList(_Numbered):
+    """A list of Modules whose parameters the parent registers; children named "0", "1", ..."""
+
     def __init__(self, modules=()):
         super().__init__()
-        for m in modules:
+        for m in modules or ():
             self.append(m)
 
     def append(self, module: Module) -> "ModuleList":
@@ -55,23 +143,24 @@ class ModuleList(Module):
         return self
 
     def __getitem__(self, i):
-        mods = list(self._modules.values())
         if isinstance(i, slice):
-            return ModuleList(mods[i])
-        return mods[i]
+            return type(self)(list(self._modules.values())[i])
+        return list(self._modules.values())[_index(len(self), i)]
 
-    def __len__(self):
-        return len(self._modules)
+    def __iadd__(self, modules) -> "ModuleList":
+        return self.extend(modules)
 
-    def __iter__(self):
-        return iter(self._modules.values())
+    def __add__(self, other) -> "ModuleList":
+        return ModuleList(list(self) + list(other))
 
 
 class ModuleDict(Module):
+    """A dict of Modules by str key (insertion order), registered as children."""
+
     def __init__(self, modules=None):
         super().__init__()
-        for k, m in (modules or {}).items():
-            self[k] = m
+        if modules is not None:
+            self.update(modules)
 
     def __setitem__(self, key: str, module: Module):
         if not isinstance(module, Module):
@@ -80,6 +169,10 @@ class ModuleDict(Module):
 
     def __getitem__(self, key: str) -> Module:
         return self._modules[key]
+
+    def __delitem__(self, key: str) -> None:
+        del self._modules[key]
+        object.__delattr__(self, key)
 
     def __contains__(self, key) -> bool:
         return key in self._modules
@@ -98,6 +191,23 @@ class ModuleDict(Module):
 
     def items(self):
         return self._modules.items()
+
+    def pop(self, key: str) -> Module:
+        v = self[key]
+        del self[key]
+        return v
+
+    def clear(self) -> None:
+        for key in list(self._modules):
+            del self[key]
+
+    def update(self, modules) -> None:
+        """Add or replace from a mapping or an iterable of (key, module) pairs."""
+        items = modules.items() if hasattr(modules, "items") else modules
+        for j, pair in enumerate(items):
+            if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+                raise ValueError(f"ModuleDict update sequence element #{j} should be a pair, got {pair!r}")
+            self[pair[0]] = pair[1]
 
 
 def _as_parameter(value):

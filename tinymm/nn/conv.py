@@ -4,7 +4,8 @@
 state dicts load into ``torch.nn.Conv1d/Conv2d`` and back. Default init as PyTorch:
 ``kaiming_uniform_(weight, a=sqrt(5))``, which is U(-1/sqrt(fan_in), 1/sqrt(fan_in)), and
 bias U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = in_channels / groups * prod(kernel_size).
-Only ``padding_mode='zeros'`` is implemented.
+``padding_mode`` 'reflect', 'replicate' and 'circular' pad with ``F.pad`` first and then
+convolve without padding, as PyTorch does.
 """
 from __future__ import annotations
 
@@ -46,8 +47,6 @@ class _ConvNd(Module):
             raise ValueError(f"{cls}: out_channels ({out_channels}) must be divisible by groups ({groups})")
         if padding_mode not in _PADDING_MODES:
             raise ValueError(f"{cls}: padding_mode must be one of {_PADDING_MODES}, got {padding_mode!r}")
-        if padding_mode != "zeros":
-            raise NotImplementedError(f"{cls}: only padding_mode='zeros' is implemented, got {padding_mode!r}")
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
         self.kernel_size = _ntuple("kernel_size", kernel_size, n)
         self.stride = _ntuple("stride", stride, n)
@@ -78,7 +77,22 @@ class _ConvNd(Module):
                 bound = 1 / math.sqrt(fan_in)
                 init.uniform_(self.bias, -bound, bound)
 
+    def _reversed_padding_repeated_twice(self):
+        """F.pad's widths (last dim first) for the non-zeros padding modes; 'same' puts the odd
+        extra element after, as the zeros path does."""
+        if self.padding == "valid":
+            return (0, 0) * self._n
+        if self.padding == "same":
+            totals = [d * (k - 1) for d, k in zip(self.dilation, self.kernel_size)]
+            pairs = [(t // 2, t - t // 2) for t in totals]
+        else:
+            pairs = [(p, p) for p in self.padding]
+        return tuple(w for pair in reversed(pairs) for w in pair)
+
     def forward(self, x):
+        if self.padding_mode != "zeros":
+            x = F.pad(x, self._reversed_padding_repeated_twice(), mode=self.padding_mode)
+            return self._functional(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
         return self._functional(x, self.weight, self.bias, self.stride, self.padding,
                                 self.dilation, self.groups)
 
@@ -88,6 +102,8 @@ class _ConvNd(Module):
             s += f", padding={self.padding}"
         if self.dilation != (1,) * self._n:
             s += f", dilation={self.dilation}"
+        if getattr(self, "output_padding", (0,) * self._n) != (0,) * self._n:
+            s += f", output_padding={self.output_padding}"
         if self.groups != 1:
             s += f", groups={self.groups}"
         if self.bias is None:
@@ -160,12 +176,6 @@ class _ConvTransposeNd(_ConvNd):
     def forward(self, x, output_size=None):
         return self._functional(x, self.weight, self.bias, self.stride, self.padding,
                                 self._output_padding(x, output_size), self.groups, self.dilation)
-
-    def extra_repr(self):
-        s = super().extra_repr()
-        if self.output_padding != (0,) * self._n:
-            s += f", output_padding={self.output_padding}"
-        return s
 
 
 class ConvTranspose1d(_ConvTransposeNd):

@@ -16,7 +16,7 @@ class _DropoutNd(Module):
         self.p, self.inplace = p, inplace
 
     def forward(self, x):
-        return type(self)._fn(x, self.p, self.training)
+        return type(self)._fn(x, self.p, self.training, self.inplace)
 
     def extra_repr(self):
         return f"p={self.p}, inplace={self.inplace}"

@@ -7,6 +7,7 @@ uniform versions use the bound √3·std that gives the same standard deviation.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
@@ -84,11 +85,17 @@ def _kaiming_std(t, a, mode, nonlinearity):
 
 
 def kaiming_uniform_(t: Tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu") -> Tensor:
+    if 0 in tuple(t.shape):  # PyTorch: a warning and nothing to do (the fan would be 0)
+        warnings.warn("Initializing zero-element tensors is a no-op")
+        return t
     bound = math.sqrt(3.0) * _kaiming_std(t, a, mode, nonlinearity)
     return uniform_(t, -bound, bound)
 
 
 def kaiming_normal_(t: Tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu") -> Tensor:
+    if 0 in tuple(t.shape):
+        warnings.warn("Initializing zero-element tensors is a no-op")
+        return t
     return normal_(t, 0.0, _kaiming_std(t, a, mode, nonlinearity))
 
 

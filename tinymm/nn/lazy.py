@@ -121,16 +121,19 @@ class _LazyNorm(_Lazy, Module):
     _unbatched_ndim = 0
 
     def __init__(self, eps: float = 1e-5, momentum=0.1, affine: bool = True, track_running_stats: bool = True,
-                 device="cpu", dtype=None):
+                 device="cpu", dtype=None, *, bias: bool = True):
         Module.__init__(self)
         self.num_features = 0
         if affine:
-            self.weight, self.bias = _placeholder(device, dtype), _placeholder(device, dtype)
+            self.weight = _placeholder(device, dtype)
         else:
             self.register_parameter("weight", None)
+        if affine and bias:
+            self.bias = _placeholder(device, dtype)
+        else:
             self.register_parameter("bias", None)
         self._twin_kwargs = dict(eps=eps, momentum=momentum, affine=affine, track_running_stats=track_running_stats,
-                                 device=device, dtype=dtype)
+                                 device=device, dtype=dtype, bias=bias)
 
     def _twin_args(self, size):
         return (size,)
@@ -152,9 +155,8 @@ class LazyBatchNorm3d(_LazyNorm):
 
 
 class _LazyInstanceNorm(_LazyNorm):
-    def __init__(self, eps: float = 1e-5, momentum=0.1, affine: bool = False, track_running_stats: bool = False,
-                 device="cpu", dtype=None):
-        super().__init__(eps, momentum, affine, track_running_stats, device, dtype)
+    # PyTorch's lazy instance norms default to affine=True and track_running_stats=True (unlike
+    # InstanceNorm*d itself): _LazyNorm's defaults, kept as PyTorch has them
 
     def _size_dim(self, x):
         return 1 if x.ndim > self._unbatched_ndim else 0

@@ -5,15 +5,20 @@ from __future__ import annotations
 from tinymm.nn import functional as F
 from tinymm.nn.functional.losses import legacy_reduction
 from tinymm.nn.module import Module
+from tinymm import ops as O
 
 
 class _Loss(Module):
+    """PyTorch's loss base: ``reduction``; its repr shows no arguments, as PyTorch's."""
+
     def __init__(self, reduction: str = "mean"):
         super().__init__()
         self.reduction = reduction
 
-    def extra_repr(self):
-        return f"reduction={self.reduction!r}"
+
+def _weight_buffer(module, name, value):
+    """A class weight as PyTorch keeps it: a buffer (in the state dict when given)."""
+    module.register_buffer(name, None if value is None else O.as_tensor(value))
 
 
 class MSELoss(_Loss):
@@ -29,7 +34,7 @@ class L1Loss(_Loss):
 class BCELoss(_Loss):
     def __init__(self, weight=None, reduction: str = "mean"):
         super().__init__(reduction)
-        self.weight = weight
+        _weight_buffer(self, "weight", weight)
 
     def forward(self, input, target):
         return F.binary_cross_entropy(input, target, self.weight, self.reduction)
@@ -38,7 +43,8 @@ class BCELoss(_Loss):
 class BCEWithLogitsLoss(_Loss):
     def __init__(self, weight=None, reduction: str = "mean", pos_weight=None):
         super().__init__(reduction)
-        self.weight, self.pos_weight = weight, pos_weight
+        _weight_buffer(self, "weight", weight)
+        _weight_buffer(self, "pos_weight", pos_weight)
 
     def forward(self, input, target):
         return F.binary_cross_entropy_with_logits(input, target, self.weight, self.reduction, self.pos_weight)
@@ -47,7 +53,8 @@ class BCEWithLogitsLoss(_Loss):
 class NLLLoss(_Loss):
     def __init__(self, weight=None, ignore_index: int = -100, reduction: str = "mean"):
         super().__init__(reduction)
-        self.weight, self.ignore_index = weight, ignore_index
+        _weight_buffer(self, "weight", weight)
+        self.ignore_index = ignore_index
 
     def forward(self, input, target):
         return F.nll_loss(input, target, self.weight, self.ignore_index, self.reduction)
@@ -56,7 +63,8 @@ class NLLLoss(_Loss):
 class CrossEntropyLoss(_Loss):
     def __init__(self, weight=None, ignore_index: int = -100, reduction: str = "mean", label_smoothing: float = 0.0):
         super().__init__(reduction)
-        self.weight, self.ignore_index, self.label_smoothing = weight, ignore_index, label_smoothing
+        _weight_buffer(self, "weight", weight)
+        self.ignore_index, self.label_smoothing = ignore_index, label_smoothing
 
     def forward(self, input, target):
         return F.cross_entropy(input, target, self.weight, self.ignore_index, self.reduction, self.label_smoothing)
@@ -138,7 +146,7 @@ class SoftMarginLoss(_Loss):
 class MultiLabelSoftMarginLoss(_Loss):
     def __init__(self, weight=None, size_average=None, reduce=None, reduction: str = "mean"):
         super().__init__(legacy_reduction(size_average, reduce, reduction))
-        self.weight = weight
+        _weight_buffer(self, "weight", weight)
 
     def forward(self, input, target):
         return F.multilabel_soft_margin_loss(input, target, weight=self.weight, reduction=self.reduction)
@@ -168,7 +176,8 @@ class MultiMarginLoss(_Loss):
     def __init__(self, p: int = 1, margin: float = 1.0, weight=None, size_average=None, reduce=None,
                  reduction: str = "mean"):
         super().__init__(legacy_reduction(size_average, reduce, reduction))
-        self.p, self.margin, self.weight = p, margin, weight
+        self.p, self.margin = p, margin
+        _weight_buffer(self, "weight", weight)
 
     def forward(self, input, target):
         return F.multi_margin_loss(input, target, p=self.p, margin=self.margin, weight=self.weight,

@@ -17,7 +17,35 @@ from tinymm.autograd import Function
 from tinymm.nn.parameter import Parameter
 from tinymm.tensor import Tensor
 
-IncompatibleKeys = collections.namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+class IncompatibleKeys(collections.namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
+    """What ``load_state_dict`` returns; prints as PyTorch's when every key matched."""
+
+    __slots__ = ()
+
+    def __repr__(self):
+        if not self.missing_keys and not self.unexpected_keys:
+            return "<All keys matched successfully>"
+        return super().__repr__()
+
+    __str__ = __repr__
+
+
+class StateDictKeyError(RuntimeError, KeyError):
+    """Missing or unexpected keys in a strict ``load_state_dict`` (PyTorch raises RuntimeError)."""
+
+
+class StateDictShapeError(RuntimeError, ValueError):
+    """A checkpoint tensor of the wrong shape (PyTorch raises RuntimeError)."""
+
+
+def _check_name(kind: str, module, name) -> None:
+    """PyTorch's rules for a registered name: a non-empty str without dots."""
+    if not isinstance(name, str):
+        raise TypeError(f"{kind} name should be a string. Got {type(name).__name__}")
+    if "." in name:
+        raise KeyError(f'{kind} name can\'t contain ".", got {name!r}')
+    if name == "":
+        raise KeyError(f'{kind} name can\'t be empty string ""')
 
 
 def _host_array(v) -> np.ndarray:
@@ -134,12 +162,28 @@ class Module:
     def __setattr__(self, name, value):
         if "_parameters" not in self.__dict__:
             raise AttributeError(f"{type(self).__name__}.__init__ must call super().__init__() before setting {name!r}")
-        for registry in (self._parameters, self._modules, self._buffers):
-            registry.pop(name, None)
-        if isinstance(value, Parameter):
-            self._parameters[name] = value
-        elif isinstance(value, Module):
-            self._modules[name] = value
+        # PyTorch's rules: a Parameter or Module (re)registers the name; a name already
+        # registered as a parameter, child or buffer only takes its own kind (or None)
+        if isinstance(value, (Parameter, Module)):
+            own = self._parameters if isinstance(value, Parameter) else self._modules
+            for registry in (self._parameters, self._modules, self._buffers):
+                if registry is not own:  # re-assigning keeps the name's place in its own registry
+                    registry.pop(name, None)
+            own[name] = value
+        elif name in self._parameters:
+            if value is not None:
+                raise TypeError(f"cannot assign '{type(value).__name__}' as parameter '{name}' "
+                                "(tinymm.nn.Parameter or None expected)")
+            self._parameters[name] = None
+        elif name in self._modules:
+            if value is not None:
+                raise TypeError(f"cannot assign '{type(value).__name__}' as child module '{name}' "
+                                "(tinymm.nn.Module or None expected)")
+            self._modules[name] = None
+        elif name in self._buffers:
+            if value is not None and not isinstance(value, Tensor):
+                raise TypeError(f"cannot assign '{type(value).__name__}' as buffer '{name}' (Tensor or None expected)")
+            self._buffers[name] = value
         object.__setattr__(self, name, value)
 
     def __delattr__(self, name):
@@ -149,12 +193,25 @@ class Module:
 
     def register_parameter(self, name: str, param: Parameter | None) -> None:
         """Register ``param`` under ``name``; None records an absent optional parameter (bias=False)."""
+        if "_parameters" not in self.__dict__:
+            raise AttributeError("cannot assign parameter before Module.__init__() call")
+        _check_name("parameter", self, name)
+        if hasattr(self, name) and name not in self._parameters:
+            raise KeyError(f"attribute '{name}' already exists")
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"register_parameter: {name!r} must be a Parameter or None, got {type(param).__name__}")
         object.__setattr__(self, name, param)
         self._parameters[name] = param
 
     def register_buffer(self, name: str, value, persistent: bool = True) -> None:
+        if "_buffers" not in self.__dict__:
+            raise AttributeError("cannot assign buffer before Module.__init__() call")
+        _check_name("buffer", self, name)
+        if hasattr(self, name) and name not in self._buffers:
+            raise KeyError(f"attribute '{name}' already exists")
+        if value is not None and not isinstance(value, Tensor) and not hasattr(value, "__array__"):
+            raise TypeError(f"cannot assign '{type(value).__name__}' object to buffer '{name}' (Tensor or None required)")
+        self._non_persistent.discard(name)
         t = None if value is None else (value if isinstance(value, Tensor) else Tensor(value))
         object.__setattr__(self, name, t)
         self._buffers[name] = t
@@ -162,18 +219,30 @@ class Module:
             self._non_persistent.add(name)
 
     def add_module(self, name: str, module: "Module | None") -> None:
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"{type(module).__name__} is not a Module subclass")
+        _check_name("module", self, name)
+        if hasattr(self, name) and name not in self._modules:
+            raise KeyError(f"attribute '{name}' already exists")
         object.__setattr__(self, name, module)
         self._modules[name] = module
 
     # ------------------------------------------------------------------ traversal
-    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, "Module"]]:
+    def named_modules(self, memo=None, prefix: str = "", remove_duplicate: bool = True) -> Iterator[tuple[str, "Module"]]:
+        """Every module of the tree, depth first, by dotted name; a module reached twice is
+        yielded once unless ``remove_duplicate=False`` (``memo``: a set of modules to skip)."""
+        if isinstance(memo, str):  # the old positional use named_modules(prefix)
+            memo, prefix = None, memo
         stack = [(prefix, self)]
-        seen = set()
+        seen = set() if memo is None else {id(m) for m in memo}
         while stack:
             name, m = stack.pop()
-            if id(m) in seen:
-                continue
-            seen.add(id(m))
+            if remove_duplicate:
+                if id(m) in seen:
+                    continue
+                seen.add(id(m))
+                if memo is not None:
+                    memo.add(m)
             yield name, m
             children = [(f"{name}.{k}" if name else k, c) for k, c in m._modules.items() if c is not None]
             stack.extend(reversed(children))
@@ -187,12 +256,13 @@ class Module:
     def children(self):
         return (m for _, m in self.named_children())
 
-    def named_parameters(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Parameter]]:
+    def named_parameters(self, prefix: str = "", recurse: bool = True,
+                         remove_duplicate: bool = True) -> Iterator[tuple[str, Parameter]]:
         seen = set()
-        mods = self.named_modules(prefix) if recurse else [(prefix, self)]
+        mods = self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate) if recurse else [(prefix, self)]
         for mname, m in mods:
             for k, p in m._parameters.items():
-                if p is None or id(p) in seen:
+                if p is None or (remove_duplicate and id(p) in seen):
                     continue
                 seen.add(id(p))
                 yield (f"{mname}.{k}" if mname else k), p
@@ -200,12 +270,15 @@ class Module:
     def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
         return (p for _, p in self.named_parameters(recurse=recurse))
 
-    def named_buffers(self, prefix: str = "", recurse: bool = True):
-        mods = self.named_modules(prefix) if recurse else [(prefix, self)]
+    def named_buffers(self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True):
+        seen = set()
+        mods = self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate) if recurse else [(prefix, self)]
         for mname, m in mods:
             for k, b in m._buffers.items():
-                if b is not None:
-                    yield (f"{mname}.{k}" if mname else k), b
+                if b is None or (remove_duplicate and id(b) in seen):
+                    continue
+                seen.add(id(b))
+                yield (f"{mname}.{k}" if mname else k), b
 
     def buffers(self, recurse: bool = True):
         return (b for _, b in self.named_buffers(recurse=recurse))
@@ -214,47 +287,54 @@ class Module:
         return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
 
     def apply(self, fn) -> "Module":
-        for m in list(self.modules())[::-1]:
-            fn(m)
+        """``fn`` on every child (recursively, in registration order), then on this module."""
+        for child in self.children():
+            child.apply(fn)
+        fn(self)
         return self
 
     # ------------------------------------------------------------------ state
-    def state_dict(self) -> "collections.OrderedDict[str, Tensor]":
-        """Parameters and persistent buffers by dotted name; the tensors share memory."""
-        out = collections.OrderedDict()
-        for mname, m in self.named_modules():
-            pre = f"{mname}." if mname else ""
-            for k, p in m._parameters.items():
-                if p is not None:
-                    out[pre + k] = p.detach()
-            for k, b in m._buffers.items():
-                if b is not None and k not in m._non_persistent:
-                    out[pre + k] = b.detach()
+    def _state_items(self, prefix: str = ""):
+        """(dotted name, tensor) of every parameter and persistent buffer, as PyTorch's
+        state_dict walks the tree: a module shared under two names appears under both."""
+        for k, p in self._parameters.items():
+            if p is not None:
+                yield prefix + k, p
+        for k, b in self._buffers.items():
+            if b is not None and k not in self._non_persistent:
+                yield prefix + k, b
+        for name, child in self._modules.items():
+            if child is not None:
+                yield from child._state_items(prefix + name + ".")
+
+    def state_dict(self, *args, destination=None, prefix: str = "", keep_vars: bool = False):
+        """Parameters and persistent buffers by dotted name; the tensors share memory
+        (detached unless ``keep_vars``). ``destination``: a dict to fill and return."""
+        if args:  # PyTorch's deprecated positional form state_dict(destination, prefix, keep_vars)
+            destination = args[0]
+            prefix = args[1] if len(args) > 1 else prefix
+            keep_vars = args[2] if len(args) > 2 else keep_vars
+        out = collections.OrderedDict() if destination is None else destination
+        for k, t in self._state_items(prefix):
+            out[k] = t if keep_vars else t.detach()
         return out
 
-    def load_state_dict(self, state_dict, strict: bool = True) -> IncompatibleKeys:
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False) -> IncompatibleKeys:
         """Copy values into this module's parameters and buffers (in place, keeping each one's
         dtype and device). A shape mismatch always raises; with ``strict`` so do missing and
-        unexpected keys. Returns the (missing_keys, unexpected_keys) it found."""
+        unexpected keys. Returns the (missing_keys, unexpected_keys) it found. ``assign``: the
+        tensors take the checkpoint's arrays (and dtype) instead of copying into their own."""
         from collections.abc import Mapping
 
         if not isinstance(state_dict, Mapping):
             # as torch: a list of (name, tensor) pairs is refused, not guessed at
             raise TypeError(f"load_state_dict for {type(self).__name__}: expected a dict-like state dict, "
                             f"got {type(state_dict).__name__} (use dict(pairs) for a list of pairs)")
-        own = {}
-        for mname, m in self.named_modules():
-            pre = f"{mname}." if mname else ""
-            for k, p in m._parameters.items():
-                if p is not None:
-                    own[pre + k] = p
-            for k, b in m._buffers.items():
-                if b is not None and k not in m._non_persistent:
-                    own[pre + k] = b
+        own = dict(self._state_items())
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
         if strict and (missing or unexpected):
-            raise KeyError(
+            raise StateDictKeyError(
                 f"load_state_dict for {type(self).__name__}: missing keys {missing}, unexpected keys {unexpected}"
             )
         problems = []
@@ -272,10 +352,13 @@ class Module:
             if tuple(arr.shape) != tuple(target.shape):
                 problems.append(f"{k}: checkpoint has shape {tuple(arr.shape)}, the module has {tuple(target.shape)}")
         if problems:
-            raise ValueError(f"load_state_dict for {type(self).__name__}: size mismatch: " + "; ".join(problems))
+            raise StateDictShapeError(f"load_state_dict for {type(self).__name__}: size mismatch: " + "; ".join(problems))
         for k, target in own.items():
             if k in state_dict:
                 arr = _host_array(state_dict[k])
+                if assign:
+                    target.data = backend.to_device(np.array(arr), target.device)
+                    continue
                 target.data[...] = backend.to_device(arr.astype(target.dtype, copy=False), target.device)
         return IncompatibleKeys(missing, unexpected)
 
@@ -343,11 +426,16 @@ class Module:
         return self.to(np.float64)
 
     def half(self):
+        """Floating parameters and buffers as float16 (NumPy's half: slow, for storage)."""
         return self.to(np.float16)
 
     def bfloat16(self):
         raise TypeError(f"{type(self).__name__}.bfloat16(): tinymm has no bfloat16 (NumPy has no such type); "
                         f"use .half() (float16) or keep float32")
+
+    def type(self, dst_type):
+        """Every floating parameter and buffer cast to ``dst_type`` (as ``to(dtype)``)."""
+        return self.to(dst_type)
 
     # ------------------------------------------------------------------ calling and printing
     def forward(self, *args, **kwargs):

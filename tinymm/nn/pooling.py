@@ -174,7 +174,7 @@ class MaxUnpool2d(_MaxUnpoolNd):
 
 
 class MaxPool3d(_MaxPoolNd):
-    """Max pooling over (D, H, W) of (N, C, D, H, W) or (C, D, H, W) (no ``return_indices``)."""
+    """Max pooling over (D, H, W) of (N, C, D, H, W) or (C, D, H, W)."""
 
     def forward(self, x):
         return F.max_pool3d(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
@@ -196,6 +196,6 @@ class AdaptiveAvgPool3d(_AdaptiveAvgPool):
 
 
 class AdaptiveMaxPool3d(_AdaptiveMaxPoolNd):
-    """Max pooling of (N, C, D, H, W) or (C, D, H, W) to ``output_size`` (no ``return_indices``)."""
+    """Max pooling of (N, C, D, H, W) or (C, D, H, W) to ``output_size``."""
 
     _fn = staticmethod(F.adaptive_max_pool3d)

@@ -37,6 +37,11 @@ _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 _NAMES = {"RNN_TANH": "RNN", "RNN_RELU": "RNN", "LSTM": "LSTM", "GRU": "GRU"}
 
 
+class RecurrentDTypeError(TypeError, RuntimeError, ValueError):
+    """Input and parameters of different dtypes: PyTorch raises ValueError from the layers and
+    RuntimeError from the cells; this is catchable as either (and as the TypeError it is)."""
+
+
 def _empty(shape, dtype, device):
     xp = backend.array_module(device)
     return xp.empty(shape, dtype=np.dtype(dtype) if dtype is not None else backend.get_default_dtype())
@@ -44,9 +49,15 @@ def _empty(shape, dtype, device):
 
 def _uniform_init(module):
     """PyTorch's init of every recurrent weight and bias: U(-1/sqrt(H), 1/sqrt(H))."""
-    bound = 1.0 / math.sqrt(module.hidden_size)
+    bound = 1.0 / math.sqrt(module.hidden_size) if module.hidden_size > 0 else 0.0
     for p in module.parameters():
         init.uniform_(p, -bound, bound)
+
+
+def _graph_anchor(module) -> Tensor:
+    """A scalar 0 that depends on every parameter: added to the empty outputs of an empty batch
+    so that backward gives each parameter (and state) a zero gradient, as PyTorch does."""
+    return sum(O.sum(p) for p in module.parameters()) * 0.0
 
 
 def _zeros_state(shape, like: Tensor) -> Tensor:
@@ -134,11 +145,12 @@ class RNNBase(Module):
         if x.shape[-1] != self.input_size:
             raise RecurrentShapeError(f"{fn}: input has {x.shape[-1]} features (shape {tuple(input.data.shape if packed else input.shape)}), "
                                       f"expected input_size={self.input_size}")
-        if x.shape[0] == 0 or x.shape[1] == 0:
-            raise RecurrentShapeError(f"{fn}: input has shape {tuple(x.shape if packed else input.shape)}: no time steps or an empty batch")
+        if x.shape[0] == 0:
+            raise RecurrentShapeError(f"{fn}: input has shape {tuple(x.shape if packed else input.shape)}: "
+                                      "no time steps (the sequence length must be larger than 0)")
         w0 = self.weight_ih_l0
         if x.dtype != w0.dtype:
-            raise TypeError(f"{fn}: input has dtype {x.dtype}, the parameters {w0.dtype}")
+            raise RecurrentDTypeError(f"{fn}: input has dtype {x.dtype}, the parameters {w0.dtype}")
         if x.device != w0.device:
             raise ValueError(f"{fn}: input is on {x.device}, the parameters on {w0.device}")
         directions = 2 if self.bidirectional else 1
@@ -166,7 +178,12 @@ class RNNBase(Module):
 
         h_out, c_out = [], []
         layer_input = x
-        for layer in range(self.num_layers):
+        if B == 0:  # an empty batch, as PyTorch allows: empty outputs, no layer to run
+            anchor = _graph_anchor(self)
+            layer_input = O.getitem(x, (Ellipsis, np.zeros(directions * P, np.int64))) + anchor
+            h_out = [O.getitem(h0, k) + anchor for k in range(self.num_layers * directions)]
+            c_out = [O.getitem(c0, k) + anchor for k in range(self.num_layers * directions)] if c0 is not None else []
+        for layer in range(self.num_layers if B else 0):
             states = [(O.getitem(h0, k), None if c0 is None else O.getitem(c0, k))
                       for k in range(layer * directions, (layer + 1) * directions)]
             if directions == 1:
@@ -205,8 +222,6 @@ class RNNBase(Module):
             s += f", proj_size={self.proj_size}"
         if self.num_layers != 1:
             s += f", num_layers={self.num_layers}"
-        if self.mode == "RNN_RELU":
-            s += ", nonlinearity='relu'"
         if not self.bias:
             s += ", bias=False"
         if self.batch_first:
@@ -281,10 +296,8 @@ class RNNCellBase(Module):
         batched = x.ndim == 2
         if not batched:
             x = O.unsqueeze(x, 0)
-        if x.shape[0] == 0:
-            raise RecurrentShapeError(f"{fn}: input has shape {x.shape}: an empty batch")
         if x.dtype != self.weight_ih.dtype:
-            raise TypeError(f"{fn}: input has dtype {x.dtype}, the parameters {self.weight_ih.dtype}")
+            raise RecurrentDTypeError(f"{fn}: input has dtype {x.dtype}, the parameters {self.weight_ih.dtype}")
         B, H = x.shape[0], self.hidden_size
         states = []
         n_states = 2 if self.mode == "LSTM" else 1
@@ -300,9 +313,14 @@ class RNNCellBase(Module):
             if tuple(h.shape) != want:
                 raise RecurrentShapeError(f"{fn}: {name} has shape {tuple(h.shape)}, expected {want} to match input {tuple(input.shape)}")
             states.append(h if batched else O.unsqueeze(h, 0))
-        _, h_n, c_n = recurrent_layer(self.mode, O.unsqueeze(x, 0), states[0],
-                                      states[1] if n_states == 2 else None,
-                                      self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+        if B == 0:  # an empty batch, as PyTorch allows: the empty states, still on the graph
+            anchor = _graph_anchor(self) + O.getitem(x, (slice(None), np.zeros(H, np.int64)))
+            h_n = states[0] + anchor
+            c_n = states[1] + anchor if self.mode == "LSTM" else None
+        else:
+            _, h_n, c_n = recurrent_layer(self.mode, O.unsqueeze(x, 0), states[0],
+                                          states[1] if n_states == 2 else None,
+                                          self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
         if not batched:
             h_n = O.squeeze(h_n, 0)
             c_n = None if c_n is None else O.squeeze(c_n, 0)
@@ -312,7 +330,8 @@ class RNNCellBase(Module):
         return self._step(input, hx)
 
     def extra_repr(self):
-        return f"{self.input_size}, {self.hidden_size}" + ("" if self.bias else ", bias=False")
+        s = f"{self.input_size}, {self.hidden_size}" + ("" if self.bias else ", bias=False")
+        return s + (", nonlinearity=relu" if self.mode == "RNN_RELU" else "")
 
 
 class RNNCell(RNNCellBase):

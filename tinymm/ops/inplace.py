@@ -275,3 +275,18 @@ def index_add_(x: Tensor, dim, index, source, *, alpha=1) -> Tensor:
     x.data[...] = index_add(Tensor._wrap(x.data), dim, index, as_tensor(source, "index_add_").detach(), alpha=alpha).data
     bump_version(x.data)
     return x
+
+
+# ----------------------------------------------------------------------------- revc: inplace=True of nn ops
+
+
+def apply_inplace(name: str, fn, x: Tensor) -> Tensor:
+    """``fn(x)`` (an out-of-place op) stored into ``x`` with the rules above: a plain write when
+    nothing needs a graph, a RuntimeError for a leaf that requires grad, else ``x`` becomes the
+    op's output computed from a copy of its old history. Returns ``x``. The ``inplace=True``
+    of the activations and dropouts (``name``, e.g. "relu_", names the op in errors)."""
+    if _records(name, x, None):
+        return _rebase(x, fn(_old_history(x, copy=True)))
+    x.data[...] = fn(Tensor._wrap(x.data)).data
+    bump_version(x.data)
+    return x

@@ -321,6 +321,10 @@ def pad(x, pad, mode: str = "constant", value=None):
         raise ShapeError(f"pad: needs an even number of values, at most 2 per dim; got {len(pad)} for shape {x.shape}")
     pairs = {x.ndim - 1 - i: (int(pad[2 * i]), int(pad[2 * i + 1])) for i in range(len(pad) // 2)}
     if mode != "constant":
+        dims = len(pad) // 2
+        if dims > 3 or x.ndim not in (dims + 1, dims + 2):  # PyTorch's rule for these modes
+            raise NotImplementedError(f"pad: {mode} padding of {dims} dim(s) needs a {dims + 1}-D or {dims + 2}-D "
+                                      f"input (at most 3 padded dims), got shape {x.shape}")
         if value not in (None, 0, 0.0):
             raise ValueError(f"pad: a fill value is only used by mode 'constant', not {mode!r}")
         out = x
@@ -337,6 +341,9 @@ def pad(x, pad, mode: str = "constant", value=None):
             out = getitem(out, (slice(None),) * axis + (_pad_index(n, b, a, mode),))
         return out
     value = 0.0 if value is None else value
+    for d, (b, a) in pairs.items():
+        if x.shape[d] + b + a < 0:
+            raise ShapeError(f"pad: padding ({b}, {a}) would leave dim {d} of shape {x.shape} with a negative size")
     # Negative widths crop first; the rest is ordinary constant padding.
     crop = tuple(slice(builtins.max(-pairs.get(d, (0, 0))[0], 0),
                        x.shape[d] - builtins.max(-pairs.get(d, (0, 0))[1], 0)) for d in range(x.ndim))

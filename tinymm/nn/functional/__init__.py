@@ -137,3 +137,6 @@ from tinymm.nn.functional.pool import (  # noqa: F401
     max_unpool1d,
     max_unpool2d,
 )
+
+# revc: F.relu / F.silu with PyTorch's ``inplace`` argument (tinymm.relu / tinymm.silu underneath)
+from tinymm.nn.functional.activations import log_softmax, relu, silu, softmax  # noqa: F401,E402

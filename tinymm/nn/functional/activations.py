@@ -9,11 +9,14 @@ Integer input is promoted to the default float dtype.
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from tinymm import backend
 from tinymm import ops as O
 from tinymm.autograd import Function
+from tinymm.ops.inplace import apply_inplace
 from tinymm.ops._util import xp_of
 from tinymm.tensor import Tensor
 
@@ -130,42 +133,60 @@ def _float(x, name):
 
 
 def elu(input, alpha: float = 1.0, inplace: bool = False):
+    if inplace:
+        return apply_inplace("elu_", lambda t: elu(t, alpha), input)
     return Elu.apply(_float(input, "elu"), float(alpha))
 
 
 def celu(input, alpha: float = 1.0, inplace: bool = False):
+    if inplace:
+        return apply_inplace("celu_", lambda t: celu(t, alpha), input)
     if alpha == 0:
         raise ValueError("celu: alpha must not be 0")
     return Celu.apply(_float(input, "celu"), float(alpha))
 
 
 def selu(input, inplace: bool = False):
+    if inplace:
+        return apply_inplace("selu_", selu, input)
     return Selu.apply(_float(input, "selu"))
 
 
 def leaky_relu(input, negative_slope: float = 0.01, inplace: bool = False):
+    if inplace:
+        return apply_inplace("leaky_relu_", lambda t: leaky_relu(t, negative_slope), input)
     return LeakyRelu.apply(_float(input, "leaky_relu"), float(negative_slope))
 
 
 def hardtanh(input, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False):
+    if inplace:
+        return apply_inplace("hardtanh_", lambda t: hardtanh(t, min_val, max_val), input)
     if min_val > max_val:
         raise ValueError(f"hardtanh: min_val {min_val} must not exceed max_val {max_val}")
     return Hardtanh.apply(_float(input, "hardtanh"), float(min_val), float(max_val))
 
 
 def relu6(input, inplace: bool = False):
+    if inplace:
+        return apply_inplace("relu6_", relu6, input)
     return hardtanh(input, 0.0, 6.0)
 
 
 def hardsigmoid(input, inplace: bool = False):
+    if inplace:
+        return apply_inplace("hardsigmoid_", hardsigmoid, input)
     return Hardsigmoid.apply(_float(input, "hardsigmoid"))
 
 
 def hardswish(input, inplace: bool = False):
+    if inplace:
+        return apply_inplace("hardswish_", hardswish, input)
     return Hardswish.apply(_float(input, "hardswish"))
 
 
 def mish(input, inplace: bool = False):
+    if inplace:
+        return apply_inplace("mish_", mish, input)
     return Mish.apply(_float(input, "mish"))
 
 
@@ -185,7 +206,13 @@ def tanhshrink(input):
     return Tanhshrink.apply(_float(input, "tanhshrink"))
 
 
+def _threshold(input, threshold_, value):
+    return Threshold.apply(_float(input, "threshold"), float(threshold_), float(value))
+
+
 def threshold(input, threshold: float, value: float, inplace: bool = False):
+    if inplace:
+        return apply_inplace("threshold_", lambda t: _threshold(t, threshold, value), input)
     return Threshold.apply(_float(input, "threshold"), float(threshold), float(value))
 
 
@@ -194,7 +221,7 @@ def softmin(input, dim=None, dtype=None):
     x = O.as_tensor(input, "softmin")
     if dtype is not None:
         x = O.cast(x, dtype)
-    return O.softmax(O.neg(x), -1 if dim is None else dim)
+    return O.softmax(O.neg(x), _implicit_dim("softmin", x.ndim) if dim is None else dim)
 
 
 def glu(input, dim: int = -1):
@@ -235,6 +262,8 @@ def softshrink(input, lambd: float = 0.5):
 def rrelu(input, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False, inplace: bool = False):
     """Randomised leaky ReLU: in training each negative element gets its own slope drawn from
     U(lower, upper); in evaluation the slope is (lower + upper)/2."""
+    if inplace:
+        return apply_inplace("rrelu_", lambda t: rrelu(t, lower, upper, training), input)
     x = _float(input, "rrelu")
     if not training:
         return leaky_relu(x, (lower + upper) / 2)
@@ -255,3 +284,41 @@ def gumbel_softmax(logits, tau: float = 1.0, hard: bool = False, eps: float = 1e
     hard_arr = xp.zeros_like(y.data)
     xp.put_along_axis(hard_arr, xp.expand_dims(idx, dim), 1, axis=dim)
     return Tensor._wrap(hard_arr) - y.detach() + y
+
+
+# revc: PyTorch's ``inplace`` for the two activations that ``tinymm.ops`` defines
+
+
+def relu(input, inplace: bool = False):
+    """max(x, 0) (``tinymm.relu``); ``inplace`` writes it into ``input``."""
+    if inplace:
+        return apply_inplace("relu_", O.relu, input)
+    return O.relu(input)
+
+
+def silu(input, inplace: bool = False):
+    """x·σ(x) (``tinymm.silu``); ``inplace`` writes it into ``input``."""
+    if inplace:
+        return apply_inplace("silu_", O.silu, input)
+    return O.silu(input)
+
+
+def _implicit_dim(name: str, ndim: int) -> int:
+    """PyTorch's legacy choice when a softmax gets no ``dim``: 0 for 0-, 1- and 3-D inputs,
+    else 1; with its deprecation warning."""
+    warnings.warn(f"Implicit dimension choice for {name} has been deprecated. Change the call to include dim=X "
+                  "as an argument.", UserWarning, stacklevel=3)
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+def softmax(input, dim=None, _stacklevel: int = 3, dtype=None):
+    """``tinymm.softmax`` with PyTorch's functional signature: ``dim=None`` picks the legacy
+    implicit dim (see ``_implicit_dim``)."""
+    x = O.as_tensor(input, "softmax")
+    return O.softmax(x, _implicit_dim("softmax", x.ndim) if dim is None else dim, dtype)
+
+
+def log_softmax(input, dim=None, _stacklevel: int = 3, dtype=None):
+    """``tinymm.log_softmax`` with PyTorch's functional signature (``dim=None``: implicit dim)."""
+    x = O.as_tensor(input, "log_softmax")
+    return O.log_softmax(x, _implicit_dim("log_softmax", x.ndim) if dim is None else dim, dtype)

@@ -76,13 +76,17 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         raise ValueError(f"{fn}: give both running_mean and running_var, or neither")
     if not training and running_mean is None:
         raise ShapeError(f"{fn}: running_mean and running_var must be given in evaluation mode (training=False)")
-    if training and x.data.size // max(channels, 1) <= 1:
+    if training and x.data.size // max(channels, 1) == 1:
         raise ShapeError(f"{fn}: expected more than 1 value per channel when training, got an input of shape "
                          f"{tuple(x.shape)}")
     if not isinstance(momentum, numbers.Real):
         raise TypeError(f"{fn}: momentum must be a number, got {momentum!r}")
     check_same_device(fn, input=x, **given)
     check_same_dtype(fn, input=x, **given)
+    if x.data.size == 0:  # nothing to normalise; PyTorch leaves the running statistics alone
+        view = (1, channels) + (1,) * (x.ndim - 2)
+        y = x if weight is None else x * weight.reshape(view)
+        return y if bias is None else y + bias.reshape(view)
     return BatchNormFn.apply(
         x, weight, bias,
         None if running_mean is None else running_mean.data,

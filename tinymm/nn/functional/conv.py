@@ -12,7 +12,7 @@ import numbers
 
 from tinymm.autograd import Function
 from tinymm.ops._util import xp_of
-from tinymm.ops import as_tensor, pad, stack
+from tinymm.ops import as_tensor, pad, stack, where
 from tinymm.tensor import Tensor
 
 from tinymm.nn.functional._checks import check_same_device, check_same_dtype
@@ -243,13 +243,15 @@ def _conv_transpose(fn, n, input, weight, bias, stride, padding, output_padding,
                         f"stride {stride}, padding {pads}); it must be positive")
     # The convolution this is the input-gradient of pads (p, p - op + r) with r in [0, s):
     # then its output is exactly the transposed input, and every tap lands inside the pads.
-    conv_pads = []
-    for p, op, s in zip(pads, out_pads, stride):
-        r = max(0, op - p)
-        if r > s - 1:
-            raise ConvError(f"{fn}: output_padding={out_pads} larger than padding + stride - 1 is not "
-                            f"supported (padding={pads}, stride={stride})")
-        conv_pads.append((p, p - op + r))
+    # An output_padding beyond p + s - 1 (possible when dilation > stride) only adds positions
+    # no tap reaches: those are zeros (plus bias), padded on after the kernel.
+    extra = tuple(max(0, op - (p + s - 1)) for p, op, s in zip(pads, out_pads, stride))
+    if any(extra):
+        inner_pads = tuple(op - e for op, e in zip(out_pads, extra))
+        y = _conv_transpose(fn, n, x, w, None, stride, pads, inner_pads, groups, dilation)
+        y = pad(y, tuple(v for e in reversed(extra) for v in (0, e)))
+        return y if b is None else y + b.reshape((O,) + (1,) * n)
+    conv_pads = [(p, p - op + max(0, op - p)) for p, op in zip(pads, out_pads)]
     out_shape = ((B,) if not unbatched else ()) + (O,) + out_spatial
     if n == 1:
         x4_shape, w4_shape, y4_shape = (B, C, 1) + spatial, (Cin, Og, 1) + kernel, (B, O, 1) + out_spatial
@@ -376,7 +378,9 @@ def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_paddi
         per_tap.append(y.reshape(B, D, *y.shape[1:]))  # (B, D, O, Ho, Wo)
     O, Ho, Wo = per_tap[0].shape[2:]
     xp = xp_of(x.data)
-    zero = Tensor._wrap(xp.zeros((B, O, Ho, Wo), x.dtype))
+    # a depth no tap reaches is zero; taking it from a tap keeps x's gradient defined (zeros)
+    # even when no depth is reached at all
+    zero = where(Tensor._wrap(xp.zeros((B, O, Ho, Wo), bool)), per_tap[0][:, 0], 0.0)
     slices = []
     for od in range(Do):
         total = None

@@ -8,6 +8,7 @@ import numpy as np
 
 from tinymm import backend
 from tinymm.autograd import Function
+from tinymm.ops.inplace import apply_inplace
 from tinymm.ops._util import xp_of
 from tinymm.ops.convert import as_tensor
 from tinymm.ops._util import DTypeError
@@ -52,13 +53,13 @@ def linear(input, weight, bias=None):
     """``input (..., in) @ weight(out, in).T + bias(out)``."""
     x, w = as_tensor(input, "linear"), as_tensor(weight, "linear")
     if w.ndim != 2:
-        raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got shape {w.shape}")
+        raise ShapeError(f"linear: weight must be 2-D (out_features, in_features), got shape {w.shape}")
     if x.ndim == 0 or x.shape[-1] != w.shape[1]:
-        raise ValueError(f"linear: input has {x.shape[-1] if x.ndim else 0} features (shape {x.shape}), weight expects {w.shape[1]}")
+        raise ShapeError(f"linear: input has {x.shape[-1] if x.ndim else 0} features (shape {x.shape}), weight expects {w.shape[1]}")
     if bias is not None:
         bias = as_tensor(bias, "linear")
         if bias.shape != (w.shape[0],):
-            raise ValueError(f"linear: bias has shape {bias.shape}, expected ({w.shape[0]},)")
+            raise ShapeError(f"linear: bias has shape {bias.shape}, expected ({w.shape[0]},)")
     check_same_device("linear", input=x, weight=w, bias=bias)
     check_same_dtype("linear", input=x, weight=w, bias=bias)
     return LinearFn.apply(x, w, bias)
@@ -84,9 +85,11 @@ class DropoutFn(Function):
         return g * mask
 
 
-def dropout(input, p: float = 0.5, training: bool = True):
+def dropout(input, p: float = 0.5, training: bool = True, inplace: bool = False):
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout: p must be in [0, 1], got {p}")
+    if inplace:
+        return apply_inplace("dropout_", lambda t: dropout(t, p, training), input)
     x = as_tensor(input, "dropout")
     if x.dtype.kind != "f":
         raise DTypeError(f"dropout: needs a floating tensor, got {x.dtype}")
@@ -105,28 +108,52 @@ class EmbeddingFn(Function):
     (an index used twice gets both gradients). The ``padding_idx`` row gets none."""
 
     @staticmethod
-    def forward(ctx, weight, indices, padding_idx=None):
+    def forward(ctx, weight, indices, padding_idx=None, scale_grad_by_freq=False):
         ctx.save_for_backward(indices)
-        ctx.meta = (weight.shape, weight.dtype, padding_idx)
+        ctx.meta = (weight.shape, weight.dtype, padding_idx, scale_grad_by_freq)
         return weight[indices]
 
     @staticmethod
     def backward(ctx, g):
         (indices,) = ctx.saved_arrays
-        shape, dtype, padding_idx = ctx.meta
+        shape, dtype, padding_idx, scale_grad_by_freq = ctx.meta
         xp = xp_of(g)
         gw = xp.zeros(shape, dtype)
-        add_at(gw, indices.reshape(-1), g.reshape(-1, shape[1]))
+        flat, rows = indices.reshape(-1), g.reshape(-1, shape[1])
+        if scale_grad_by_freq:  # each row's gradient over how often the batch used it
+            counts = xp.bincount(flat, minlength=shape[0])
+            rows = rows / counts[flat].astype(dtype)[:, None]
+        add_at(gw, flat, rows)
         if padding_idx is not None:
             gw[padding_idx] = 0
         return gw, None
 
 
-def embedding(input, weight, padding_idx=None):
+def embedding_renorm_(weight, indices, max_norm: float, norm_type: float = 2.0):
+    """PyTorch's ``max_norm``: each row of ``weight`` that ``indices`` use and whose
+    ``norm_type``-norm exceeds ``max_norm`` is scaled in place to max_norm / (norm + 1e-7).
+    Not differentiable (the weight's values change under the graph, as in PyTorch)."""
+    xp = xp_of(weight.data)
+    rows = xp.unique(indices.reshape(-1))
+    if not rows.size:
+        return
+    norms = xp.linalg.norm(weight.data[rows].astype(np.float64), ord=norm_type, axis=1)
+    big = norms > max_norm
+    scale = (max_norm / (norms[big] + 1e-7)).astype(weight.dtype)
+    weight.data[rows[big]] *= scale[:, None]
+
+
+def embedding(input, weight, padding_idx=None, max_norm=None, norm_type: float = 2.0,
+              scale_grad_by_freq: bool = False, sparse: bool = False):
+    """Rows of ``weight`` (num_embeddings, dim) at the integer ``input`` indices. ``max_norm``
+    renormalises the used rows of ``weight`` in place first; ``scale_grad_by_freq`` divides each
+    row's gradient by its count in ``input``; ``sparse=True`` (a sparse gradient) is not offered."""
     idx = as_tensor(input, "embedding")
     w = as_tensor(weight, "embedding")
+    if sparse:
+        raise NotImplementedError("embedding: sparse=True (a sparse weight gradient) is not supported")
     if idx.dtype.kind not in "iu":
-        raise TypeError(f"embedding: indices must be integers, got {idx.dtype}")
+        raise DTypeError(f"embedding: indices must be integers (int64 or int32), got {idx.dtype}")
     if w.ndim != 2:
         raise ValueError(f"embedding: weight must be 2-D (num_embeddings, dim), got shape {w.shape}")
     check_same_device("embedding", input=idx, weight=w)
@@ -137,7 +164,9 @@ def embedding(input, weight, padding_idx=None):
             raise IndexError(f"embedding: index out of range: values span [{lo}, {hi}], the table has {n} rows")
     if padding_idx is not None and padding_idx < 0:
         padding_idx += n
-    return EmbeddingFn.apply(w, idx.data, padding_idx)
+    if max_norm is not None:
+        embedding_renorm_(w, idx.data, float(max_norm), float(norm_type))
+    return EmbeddingFn.apply(w, idx.data, padding_idx, bool(scale_grad_by_freq))
 
 
 
@@ -194,17 +223,23 @@ def _feature_dropout(fn, input, p, training, spatial):
 
 def dropout1d(input, p: float = 0.5, training: bool = True, inplace: bool = False):
     """Zero whole channels of (N, C, L) or (C, L) with probability p, scale the rest by 1/(1−p)."""
+    if inplace:
+        return apply_inplace("dropout1d_", lambda t: dropout1d(t, p, training), input)
     return _feature_dropout("dropout1d", input, p, training, 1)
 
 
 def dropout2d(input, p: float = 0.5, training: bool = True, inplace: bool = False):
     """Zero whole channels of (N, C, H, W) with probability p, scale the rest by 1/(1−p). As in
     PyTorch 2 (with its warning), a 3-D input is (N, C, L): each (n, c) row is one channel."""
+    if inplace:
+        return apply_inplace("dropout2d_", lambda t: dropout2d(t, p, training), input)
     return _feature_dropout("dropout2d", input, p, training, 2)
 
 
 def dropout3d(input, p: float = 0.5, training: bool = True, inplace: bool = False):
     """Zero whole channels of (N, C, D, H, W) or (C, D, H, W) with probability p."""
+    if inplace:
+        return apply_inplace("dropout3d_", lambda t: dropout3d(t, p, training), input)
     return _feature_dropout("dropout3d", input, p, training, 3)
 
 
@@ -229,11 +264,15 @@ def _alpha_dropout(fn, input, p, training, mask_shape):
 
 def alpha_dropout(input, p: float = 0.5, training: bool = False, inplace: bool = False):
     """Dropout for SELU networks (keeps zero mean and unit variance); off unless ``training``."""
+    if inplace:
+        return apply_inplace("alpha_dropout_", lambda t: alpha_dropout(t, p, training), input)
     return _alpha_dropout("alpha_dropout", input, p, training, lambda x: tuple(x.shape))
 
 
 def feature_alpha_dropout(input, p: float = 0.5, training: bool = False, inplace: bool = False):
     """``alpha_dropout`` of whole channels of (N, C, *)."""
+    if inplace:
+        return apply_inplace("feature_alpha_dropout_", lambda t: feature_alpha_dropout(t, p, training), input)
     return _alpha_dropout("feature_alpha_dropout", input, p, training,
                           lambda x: tuple(x.shape[:2]) + (1,) * (x.ndim - 2))
 
@@ -287,10 +326,12 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type: float =
     idx, w = as_tensor(input, fn), as_tensor(weight, fn)
     if mode not in ("sum", "mean", "max"):
         raise ValueError(f"{fn}: mode has to be one of sum, mean or max, got {mode!r}")
-    if max_norm is not None or scale_grad_by_freq:
-        raise NotImplementedError(f"{fn}: max_norm and scale_grad_by_freq are not supported")
+    if scale_grad_by_freq:
+        raise NotImplementedError(f"{fn}: scale_grad_by_freq is not supported")
     if idx.dtype.kind not in "iu":
         raise TypeError(f"{fn}: input must hold integer indices, got {idx.dtype}")
+    if max_norm is not None and idx.data.size:
+        embedding_renorm_(w, idx.data, float(max_norm), float(norm_type))
     if w.ndim != 2:
         raise ShapeError(f"{fn}: weight must be 2-D (num_embeddings, embedding_dim), got shape {tuple(w.shape)}")
     xp = xp_of(idx.data)
@@ -306,8 +347,10 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type: float =
         if offsets is None:
             raise ValueError(f"{fn}: offsets has to be a 1D Tensor but got None")
         starts = as_tensor(offsets, fn).data.astype(np.int64).reshape(-1)
-        if include_last_offset:
+        if include_last_offset:  # the last offset ends the last bag: indices after it are unused
+            end = int(starts[-1]) if starts.size else 0
             starts = starts[:-1]
+            flat = flat[:min(end, flat.shape[0])]
         if starts.size and (int(starts[0]) != 0 or (starts[1:] < starts[:-1]).any()):
             raise ValueError(f"{fn}: offsets must start at 0 and not decrease, got {offsets}")
         B = starts.shape[0]
@@ -322,7 +365,7 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type: float =
         if tuple(psw.shape) != tuple(idx.shape):
             raise ShapeError(f"{fn}: per_sample_weights has shape {tuple(psw.shape)}, expected the input's "
                              f"{tuple(idx.shape)}")
-        psw = psw.reshape(-1)
+        psw = psw.reshape(-1)[:flat.shape[0]]  # shorter after include_last_offset's end
     total = flat.shape[0]
     # bag id of every index (offsets may repeat: empty bags)
     bag = xp.zeros(total, np.int64)

@@ -7,6 +7,8 @@ negative log-likelihood in one pass, saving only the per-row log-sum-exp (never 
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from tinymm import backend
@@ -129,26 +131,26 @@ def cross_entropy(
     if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float, np.integer, np.floating)):
         raise TypeError(f"cross_entropy: label_smoothing must be a number, got {type(label_smoothing).__name__}")
     if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+        raise ShapeError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
     if x.ndim == 1:  # a single sample (C,)
         x = O.unsqueeze(x, 0)
-        t = Tensor._wrap(t.data[None])
+        t = O.unsqueeze(t, 0)  # keeps a probability target's graph
         squeeze_out = True
     else:
         squeeze_out = False
     if x.ndim < 2:
-        raise ValueError(f"cross_entropy: input must be (N, C, ...), got shape {x.shape}")
+        raise ShapeError(f"cross_entropy: input must be (N, C, ...), got shape {x.shape}")
     c = x.shape[1]
     if c < 1:
-        raise ValueError(f"cross_entropy: input has shape {x.shape}, expected at least one class")
+        raise ShapeError(f"cross_entropy: input has shape {x.shape}, expected at least one class")
     is_index = t.dtype.kind in "iu"
     if is_index:
         want = (x.shape[0],) + x.shape[2:]
         if t.shape != want:
-            raise ValueError(f"cross_entropy: target has shape {t.shape}, expected {want} for input of shape {x.shape}")
+            raise ShapeError(f"cross_entropy: target has shape {t.shape}, expected {want} for input of shape {x.shape}")
     elif t.dtype.kind == "f":
         if t.shape != x.shape:
-            raise ValueError(f"cross_entropy: probability target has shape {t.shape}, expected {x.shape}")
+            raise ShapeError(f"cross_entropy: probability target has shape {t.shape}, expected {x.shape}")
         if t.dtype != x.dtype:
             raise TypeError(f"cross_entropy: probability target is {t.dtype}, input is {x.dtype}")
     else:
@@ -159,7 +161,7 @@ def cross_entropy(
     if weight is not None:
         w = O.as_tensor(weight, "cross_entropy")
         if w.shape != (c,):
-            raise ValueError(f"cross_entropy: weight has shape {w.shape}, expected ({c},)")
+            raise ShapeError(f"cross_entropy: weight has shape {w.shape}, expected ({c},)")
         if type(w.data) is not type(x.data):
             raise ValueError(f"cross_entropy: input is on {x.device}, weight on {w.device}")
         w = xp_of(x.data).ascontiguousarray(w.data, dtype=x.dtype)
@@ -186,14 +188,22 @@ def cross_entropy(
 
 
 def nll_loss(input, target, weight=None, ignore_index: int = -100, reduction: str = "mean"):
-    """Negative log-likelihood of log-probabilities ``input`` (N, C) at integer ``target`` (N,)."""
+    """Negative log-likelihood of log-probabilities ``input`` (N, C), (N, C, d1, ...) or (C,)
+    at integer ``target`` (N,), (N, d1, ...) or () (PyTorch's layouts, class dim 1)."""
     _check_reduction("nll_loss", reduction)
     x = O.as_tensor(input, "nll_loss")
     t = O.as_tensor(target, "nll_loss")
-    if x.ndim != 2:
-        raise ValueError(f"nll_loss: input must be (N, C) log-probabilities, got shape {x.shape}")
-    if t.dtype.kind not in "iu" or t.shape != (x.shape[0],):
-        raise ValueError(f"nll_loss: target must be integer class indices of shape ({x.shape[0]},), got {t.dtype} {t.shape}")
+    if x.ndim < 1:
+        raise ShapeError(f"nll_loss: input must be (N, C, ...) or (C,) log-probabilities, got shape {x.shape}")
+    want = () if x.ndim == 1 else (x.shape[0],) + tuple(x.shape[2:])
+    if t.dtype.kind not in "iu" or tuple(t.shape) != want:
+        raise ShapeError(f"nll_loss: target must be integer class indices of shape {want} for input of shape "
+                         f"{tuple(x.shape)}, got {t.dtype} {tuple(t.shape)}")
+    if x.ndim != 2:  # (C,) and (N, C, d1, ...) as rows of classes; the loss takes target's shape back
+        rows = O.unsqueeze(x, 0) if x.ndim == 1 else _classes_last(x)
+        flat = O.reshape(t, (-1,))
+        loss = nll_loss(rows, flat, weight, ignore_index, "none" if reduction == "none" else reduction)
+        return O.reshape(loss, want) if reduction == "none" else loss
     xp = xp_of(x.data)
     valid = t.data != ignore_index
     safe_t = xp.where(valid, t.data, 0)
@@ -204,6 +214,8 @@ def nll_loss(input, target, weight=None, ignore_index: int = -100, reduction: st
     picked = O.getitem(x, (xp.arange(x.shape[0]), safe_t))
     loss = -picked * Tensor._wrap(wt)
     if reduction == "mean":
+        if not float(wt.sum()):  # every target ignored: NaN, as PyTorch, with zero gradients
+            return loss.sum() * 0.0 + float("nan")
         return loss.sum() / Tensor._wrap(wt.sum())
     return _reduce(loss, reduction)
 
@@ -311,11 +323,25 @@ def binary_cross_entropy(input, target, weight=None, reduction: str = "mean"):
     return _reduce(loss, reduction)
 
 
+def _broadcast_pair(fn, x, t):
+    """PyTorch's regression losses with shapes that differ: a warning, then broadcasting (a
+    RuntimeError when they do not broadcast)."""
+    if x.shape == t.shape:
+        return x, t
+    warnings.warn(f"{fn}: Using a target size ({tuple(t.shape)}) that is different to the input size "
+                  f"({tuple(x.shape)}). This will likely lead to incorrect results due to broadcasting. Please "
+                  "ensure they have the same size.", UserWarning, stacklevel=3)
+    try:
+        return O.broadcast_tensors(x, t)
+    except ValueError:
+        raise ShapeError(f"{fn}: target has shape {tuple(t.shape)}, input {tuple(x.shape)}; they do not "
+                         "broadcast") from None
+
+
 def mse_loss(input, target, reduction: str = "mean"):
     _check_reduction("mse_loss", reduction)
     x, t = O.operands("mse_loss", O.as_tensor(input), O.as_tensor(target))
-    if x.shape != t.shape:
-        raise ValueError(f"mse_loss: input has shape {x.shape}, target {t.shape}")
+    x, t = _broadcast_pair("mse_loss", x, t)
     d = x - t
     return _reduce(d * d, reduction)
 
@@ -323,8 +349,7 @@ def mse_loss(input, target, reduction: str = "mean"):
 def l1_loss(input, target, reduction: str = "mean"):
     _check_reduction("l1_loss", reduction)
     x, t = O.operands("l1_loss", O.as_tensor(input), O.as_tensor(target))
-    if x.shape != t.shape:
-        raise ValueError(f"l1_loss: input has shape {x.shape}, target {t.shape}")
+    x, t = _broadcast_pair("l1_loss", x, t)
     return _reduce((x - t).abs(), reduction)
 
 
@@ -343,10 +368,13 @@ def legacy_reduction(size_average, reduce, reduction):
     return "none" if not reduce else ("mean" if size_average else "sum")
 
 
-def _same_shape(fn, input, target, reduction, names=("input", "target")):
-    """The two tensors (target cast to input's float dtype), checked to have one shape."""
+def _same_shape(fn, input, target, reduction, names=("input", "target"), broadcast=False):
+    """The two tensors (target cast to input's float dtype), checked to have one shape (or,
+    with ``broadcast``, broadcast to one with PyTorch's warning)."""
     _check_reduction(fn, reduction)
     x, t = O.as_tensor(input, fn), O.as_tensor(target, fn)
+    if broadcast:
+        x, t = _broadcast_pair(fn, x, t)
     if x.shape != t.shape:
         raise ShapeError(f"{fn}: {names[1]} has shape {tuple(t.shape)}, {names[0]} {tuple(x.shape)}; they must match")
     if x.dtype.kind != "f":
@@ -361,7 +389,7 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction: str
     reduction = legacy_reduction(size_average, reduce, reduction)
     if beta < 0:
         raise ValueError(f"smooth_l1_loss: beta must be >= 0, got {beta}")
-    x, t = _same_shape("smooth_l1_loss", input, target, reduction)
+    x, t = _same_shape("smooth_l1_loss", input, target, reduction, broadcast=True)
     a = (x - t).abs()
     if beta == 0:
         return _reduce(a, reduction)
@@ -372,7 +400,7 @@ def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0, weigh
     """0.5·d² where |d| < delta, else delta·(|d| − 0.5·delta): smooth_l1 scaled by delta."""
     if delta <= 0:
         raise ValueError(f"huber_loss: delta must be > 0, got {delta}")
-    x, t = _same_shape("huber_loss", input, target, reduction)
+    x, t = _same_shape("huber_loss", input, target, reduction, broadcast=True)
     a = (x - t).abs()
     loss = O.where(a < delta, a * a * 0.5, (a - 0.5 * delta) * delta)
     if weight is not None:

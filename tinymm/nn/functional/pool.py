@@ -17,7 +17,7 @@ import numbers
 import numpy as np
 
 from tinymm.autograd import Function
-from tinymm.ops import as_tensor, stack
+from tinymm.ops import as_tensor, stack, where
 from tinymm.ops._util import xp_of
 from tinymm.tensor import Tensor
 
@@ -217,6 +217,8 @@ def _adaptive_out_hw(fn, nd, x, output_size, smallest):
     output_size = tuple(output_size)
     if len(output_size) != nd:
         raise TypeError(f"{fn}: output_size must be an int or a tuple of {nd}, got {output_size!r}")
+    if nd == 1 and output_size[0] is None:  # PyTorch keeps a size with None in 2-D and 3-D only
+        raise TypeError(f"{fn}: output_size must be an int or a tuple of one int, got {output_size!r}")
     out = []
     for o, s in zip(output_size, x.shape[-nd:]):
         o = s if o is None else o
@@ -267,7 +269,7 @@ class AdaptiveMaxPoolFn(Function):
         idx = xp.empty((B, len(hs), len(ws)), np.int64)
         for i, (h0, h1) in enumerate(zip(hs.tolist(), he.tolist())):
             for j, (w0, w1) in enumerate(zip(ws.tolist(), we.tolist())):
-                win = planes[:, h0:h1, w0:w1].reshape(B, -1)
+                win = planes[:, h0:h1, w0:w1].reshape(B, (h1 - h0) * (w1 - w0))
                 a = win.argmax(axis=1)
                 y[:, i, j] = win[xp.arange(B), a]
                 idx[:, i, j] = (h0 + a // (w1 - w0)) * W + (w0 + a % (w1 - w0))
@@ -314,6 +316,9 @@ def adaptive_max_pool2d(input, output_size, return_indices: bool = False):
 def lp_pool1d(input, norm_type: float, kernel_size: int, stride=None, ceil_mode: bool = False):
     """(Σ_window x^p)^(1/p) over windows of (N, C, L): an average pool of x^p times the window size."""
     x = as_tensor(input, "lp_pool1d")
+    if norm_type in (float("inf"), -float("inf")):  # the largest / smallest |x|, as PyTorch
+        sign = 1 if norm_type > 0 else -1
+        return sign * max_pool1d(sign * x.abs(), kernel_size, stride, 0, 1, ceil_mode)
     k = kernel_size if isinstance(kernel_size, numbers.Integral) else kernel_size[0]
     out = avg_pool1d(x ** norm_type, kernel_size, stride, 0, ceil_mode)
     return (out.sign() * out.abs().relu() * k) ** (1.0 / norm_type)
@@ -322,6 +327,9 @@ def lp_pool1d(input, norm_type: float, kernel_size: int, stride=None, ceil_mode:
 def lp_pool2d(input, norm_type: float, kernel_size, stride=None, ceil_mode: bool = False):
     """(Σ_window x^p)^(1/p) over windows of (N, C, H, W)."""
     x = as_tensor(input, "lp_pool2d")
+    if norm_type in (float("inf"), -float("inf")):
+        sign = 1 if norm_type > 0 else -1
+        return sign * max_pool2d(sign * x.abs(), kernel_size, stride, 0, 1, ceil_mode)
     kh, kw = _tuple("lp_pool2d", "kernel_size", kernel_size, 2, 1)
     out = avg_pool2d(x ** norm_type, (kh, kw), stride, 0, ceil_mode)
     return (out.sign() * out.abs().relu() * (kh * kw)) ** (1.0 / norm_type)
@@ -345,12 +353,15 @@ def _max_unpool(fn, nd, input, indices, kernel_size, stride, padding, output_siz
         if len(out) != nd:
             raise ShapeError(f"{fn}: output_size must have {nd} or {nd + 2} elements, got {tuple(output_size)}")
     n_out = int(np.prod(out))
-    if idx.data.size and (int(idx.data.min()) < 0 or int(idx.data.max()) >= n_out):
+    if idx.data.size and n_out and (int(idx.data.min()) < 0 or int(idx.data.max()) >= n_out):
         raise ShapeError(f"{fn}: Found an invalid max index {int(idx.data.max())} (output volumes are of size "
                          f"{' x '.join(map(str, out))})")
     lead = tuple(x.shape[:-nd])
-    flat_x = x.reshape(*lead, -1)
-    flat_i = Tensor._wrap(xp_of(idx.data).ascontiguousarray(idx.data.reshape(*lead, -1)).astype(np.int64))
+    n_in = int(np.prod(sizes))
+    if n_out == 0:  # nothing to place (PyTorch then checks no index either); keeps the graph
+        return x.reshape(*lead, n_in)[..., :0].reshape(*lead, *out)
+    flat_x = x.reshape(*lead, n_in)
+    flat_i = Tensor._wrap(xp_of(idx.data).ascontiguousarray(idx.data.reshape(*lead, n_in)).astype(np.int64))
     zeros = Tensor._wrap(xp_of(x.data).zeros(lead + (n_out,), x.dtype))
     return zeros.scatter(-1, flat_i, flat_x).reshape(*lead, *out)
 
@@ -369,7 +380,7 @@ def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_siz
 #
 # Pooling windows are separable, so each 3-D pool is the 2-D pool of every depth slice (one
 # kernel call over all of them) followed by a reduction over each output depth's window of
-# slices. Autograd comes with those ops; ``return_indices`` is not offered.
+# slices. Autograd comes with those ops; max pooling picks its depth by the per-slice argmax.
 
 
 def _volume(fn, input):
@@ -392,13 +403,46 @@ def _depth_first(x):
     return x.reshape(N, C * D, *x.shape[3:]), (lambda y: y.reshape(N, C, D, *y.shape[2:]))
 
 
+def _max_over_depth(x, idx2, taps, unbatched, return_indices):
+    """3-D max pooling from the per-slice 2-D argmax ``idx2`` (N, C, D, Ho, Wo): for each output
+    depth the first slice in ``taps`` holding the window's maximum (NaN wins, as PyTorch scans),
+    as a flat D·H·W index; the output gathers x there, so the gradient goes to that one
+    element, as PyTorch's (not split between ties)."""
+    xp = xp_of(x.data)
+    N, C, D, H, W = x.shape
+    i2 = idx2.data
+    flat = x.data.reshape(N, C, D * H * W)
+    best_i = xp.zeros((N, C, len(taps)) + i2.shape[3:], np.int64)
+    for o, zs in enumerate(taps):
+        if not zs:  # a window wholly in the depth padding: -inf, as PyTorch
+            continue
+        bi = zs[0] * H * W + i2[:, :, zs[0]]
+        bv = xp.take_along_axis(flat, bi.reshape(N, C, -1), 2).reshape(bi.shape) if bi.size else bi.astype(x.dtype)
+        for z in zs[1:]:
+            ci = z * H * W + i2[:, :, z]
+            cv = xp.take_along_axis(flat, ci.reshape(N, C, -1), 2).reshape(ci.shape) if ci.size else ci.astype(x.dtype)
+            take = (cv > bv) | xp.isnan(cv)
+            bi, bv = xp.where(take, ci, bi), xp.where(take, cv, bv)
+        best_i[:, :, o] = bi
+    index = Tensor._wrap(best_i)
+    n_out = int(np.prod(best_i.shape[2:]))
+    out = x.reshape(N, C, D * H * W).gather(2, index.reshape(N, C, n_out)).reshape(*best_i.shape)
+    empty = [o for o, zs in enumerate(taps) if not zs]
+    if empty:
+        mask = xp.zeros((1, 1, len(taps), 1, 1), bool)
+        mask[:, :, empty] = True
+        out = where(Tensor._wrap(mask), -float("inf"), out)
+    if unbatched:
+        out, index = out.reshape(*out.shape[1:]), index.reshape(*index.shape[1:])
+    return (out, index) if return_indices else out
+
+
 def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
-    """Max pooling of (N, C, D, H, W) or (C, D, H, W) (``return_indices`` is not supported)."""
+    """Max pooling of (N, C, D, H, W) or (C, D, H, W); ``return_indices`` also gives PyTorch's
+    int64 flat D·H·W argmax indices."""
     from tinymm.kernels.pool import pool_output_size
 
     fn = "max_pool3d"
-    if return_indices:
-        raise NotImplementedError(f"{fn}: return_indices is not supported")
     x = _volume(fn, input)
     unbatched = x.ndim == 4
     if unbatched:
@@ -414,13 +458,12 @@ def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     if Do < 1:
         raise ShapeError(f"{fn}: kernel {kernel} does not fit the input of shape {tuple(x.shape)}")
     planes, back = _depth_first(x)
-    per_slice = back(max_pool2d(planes, kernel[1:], stride[1:], padding[1:], dilation[1:], ceil_mode))
+    _, idx2 = max_pool2d(planes, kernel[1:], stride[1:], padding[1:], dilation[1:], ceil_mode, return_indices=True)
     taps = []
     for o in range(Do):
         zs = [o * stride[0] - padding[0] + i * dilation[0] for i in range(kernel[0])]
         taps.append([z for z in zs if 0 <= z < D])
-    out = stack([per_slice[:, :, np.array(z)].amax(dim=2) for z in taps], 2)
-    return out.reshape(*out.shape[1:]) if unbatched else out
+    return _max_over_depth(x, back(idx2), taps, unbatched, return_indices)
 
 
 def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
@@ -438,6 +481,8 @@ def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
     padding = _tuple(fn, "padding", padding, 3, 0)
     if any(p > k // 2 for k, p in zip(kernel, padding)):
         raise ShapeError(f"{fn}: padding {padding} must be at most half the kernel size {kernel}")
+    if any(s < k for s, k in zip(x.shape[2:], kernel)):  # PyTorch's 3-D rule ignores the padding
+        raise ShapeError(f"{fn}: input image {tuple(x.shape[2:])} smaller than kernel size {kernel}")
     starts, ends, divs = avg_pool_windows(x.shape[2], kernel[0], stride[0], padding[0], bool(ceil_mode),
                                           bool(count_include_pad))
     if not len(starts):
@@ -455,7 +500,7 @@ def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
     return out.reshape(*out.shape[1:]) if unbatched else out
 
 
-def _adaptive_3d(fn, input, output_size, pool2d, reduce):
+def _adaptive_3d(fn, input, output_size, pool2d, reduce, return_indices=False):
     from tinymm.kernels.pool import adaptive_pool_windows
 
     x = _volume(fn, input)
@@ -471,8 +516,12 @@ def _adaptive_3d(fn, input, output_size, pool2d, reduce):
     if any(o <= 0 for o in sizes):
         raise ShapeError(f"{fn}: output_size must hold ints > 0 (or None), got {output_size!r}")
     planes, back = _depth_first(x)
-    per_slice = back(pool2d(planes, sizes[1:]))
     s, e, _ = adaptive_pool_windows(x.shape[2], sizes[0])
+    if reduce is None:  # max: through the per-slice argmax, see _max_over_depth
+        _, idx2 = pool2d(planes, sizes[1:], return_indices=True)
+        taps = [list(range(a, b)) for a, b in zip(s.tolist(), e.tolist())]
+        return _max_over_depth(x, back(idx2), taps, unbatched, return_indices)
+    per_slice = back(pool2d(planes, sizes[1:]))
     out = _over_depth(per_slice, zip(s.tolist(), e.tolist()), reduce)
     return out.reshape(*out.shape[1:]) if unbatched else out
 
@@ -483,8 +532,6 @@ def adaptive_avg_pool3d(input, output_size):
 
 
 def adaptive_max_pool3d(input, output_size, return_indices: bool = False):
-    """Max pooling of (N, C, D, H, W) or (C, D, H, W) to ``output_size`` (``return_indices``
-    is not supported)."""
-    if return_indices:
-        raise NotImplementedError("adaptive_max_pool3d: return_indices is not supported")
-    return _adaptive_3d("adaptive_max_pool3d", input, output_size, adaptive_max_pool2d, lambda t: t.amax(dim=2))
+    """Max pooling of (N, C, D, H, W) or (C, D, H, W) to ``output_size``; ``return_indices``
+    also gives the flat D·H·W argmax indices."""
+    return _adaptive_3d("adaptive_max_pool3d", input, output_size, adaptive_max_pool2d, None, return_indices)

@@ -1,5 +1,5 @@
 """Resizing: ``interpolate`` (modes "nearest", "nearest-exact", "linear", "bilinear",
-"trilinear"; ``align_corners``), PyTorch's ``F.interpolate``.
+"bicubic", "trilinear", "area"; ``align_corners``), PyTorch's ``F.interpolate``.
 
 Interpolation is separable: each spatial dim is resized in turn. Along one dim an output
 position reads one source index (nearest) or two neighbours mixed by a weight (linear), so
@@ -10,6 +10,10 @@ the sources (no Function of its own is needed). Source positions follow PyTorch 
 - nearest-exact:  src = floor((dst + 0.5) · scale)
 - linear, align_corners=False: src = max((dst + 0.5) · scale − 0.5, 0)
 - linear, align_corners=True:  src = dst · (in − 1)/(out − 1)
+
+- bicubic: four taps i−1 … i+2 (clamped to the edge) around i = floor(src), src as linear
+  but not clamped at 0, weighted by Keys' cubic convolution with A = −0.75
+- area: ``adaptive_avg_pool`` to the output size
 
 with scale = in/out, or 1/scale_factor when a scale_factor is given (and
 recompute_scale_factor is not True).
@@ -22,7 +26,31 @@ import numpy as np
 
 from tinymm import ops as O
 
-_MODES = {"nearest": None, "nearest-exact": None, "linear": 1, "bilinear": 2, "trilinear": 3}
+_MODES = {"nearest": None, "nearest-exact": None, "linear": 1, "bilinear": 2, "trilinear": 3,
+          "bicubic": 2, "area": None}
+_CUBIC_A = -0.75
+
+
+def _cubic_taps(out: int, inp: int, scale, align_corners: bool):
+    """Per output position: the four source indices (clamped) and their cubic weights."""
+    dst = np.arange(out, dtype=np.float64)
+    if align_corners:
+        src = dst * ((inp - 1) / (out - 1)) if out > 1 else np.zeros(out)
+    else:
+        s = inp / out if scale is None else 1.0 / scale
+        src = (dst + 0.5) * s - 0.5
+    i = np.floor(src).astype(np.int64)
+    t = src - i
+    A = _CUBIC_A
+
+    def near(d):  # |d| <= 1
+        return ((A + 2) * d - (A + 3)) * d * d + 1
+
+    def far(d):  # 1 < |d| < 2
+        return ((A * d - 5 * A) * d + 8 * A) * d - 4 * A
+
+    weights = (far(t + 1), near(t), near(1 - t), far(2 - t))
+    return [(np.clip(i + k, 0, inp - 1), w) for k, w in zip((-1, 0, 1, 2), weights)]
 
 
 def _source(out: int, inp: int, scale, mode: str, align_corners: bool):
@@ -56,7 +84,7 @@ def interpolate(input, size=None, scale_factor=None, mode: str = "nearest", alig
         raise O.ShapeError(f"interpolate: input must be (N, C, ...) with at least one spatial dim, got shape {x.shape}")
     if _MODES[mode] is not None and _MODES[mode] != spatial:
         raise O.ShapeError(f"interpolate: mode {mode!r} needs a {_MODES[mode] + 2}-D input, got shape {x.shape}")
-    if align_corners is not None and _MODES[mode] is None:
+    if align_corners is not None and mode in ("nearest", "nearest-exact", "area"):
         raise ValueError("interpolate: align_corners only applies to the linear modes")
     if (size is None) == (scale_factor is None):
         raise ValueError("interpolate: give exactly one of size and scale_factor")
@@ -78,20 +106,32 @@ def interpolate(input, size=None, scale_factor=None, mode: str = "nearest", alig
             scales = (None,) * spatial
         else:
             scales = tuple(float(s) for s in scales)
-    if any(s <= 0 for s in sizes):
+    if any(s <= 0 for s in sizes) and not (mode == "area" and all(s >= 0 for s in sizes)):
         raise O.ShapeError(f"interpolate: output size {sizes} must be positive (input {x.shape})")
+    if mode == "area":
+        from tinymm.nn.functional import pool
+
+        return getattr(pool, f"adaptive_avg_pool{spatial}d")(x, sizes)
     out = x
     for d, (n_out, n_in, sc) in enumerate(zip(sizes, in_sizes, scales)):
         axis = 2 + d
-        i0, i1, w = _source(n_out, n_in, sc, mode, bool(align_corners))
+        i0, i1, w = _source(n_out, n_in, sc, mode, bool(align_corners)) if mode != "bicubic" else (None,) * 3
         lead = (slice(None),) * axis
+        shape = [1] * out.ndim
+        shape[axis] = n_out
+        if mode == "bicubic":
+            total = None
+            for idx, w in _cubic_taps(n_out, n_in, sc, bool(align_corners)):
+                wt = O.to(O.as_tensor(w.reshape(shape).astype(x.dtype)), x.device)
+                term = O.getitem(out, lead + (idx,)) * wt
+                total = term if total is None else total + term
+            out = total
+            continue
         a = O.getitem(out, lead + (i0,))
         if i1 is None:
             out = a
             continue
         b = O.getitem(out, lead + (i1,))
-        shape = [1] * out.ndim
-        shape[axis] = n_out
         wt = O.as_tensor(w.reshape(shape).astype(x.dtype))
         if x.device != "cpu":
             wt = O.to(wt, x.device)

@@ -172,3 +172,23 @@ def pack_sequence(sequences, enforce_sorted: bool = True) -> PackedSequence:
     """Pack a list of tensors (L_i, *) (``pad_sequence`` then ``pack_padded_sequence``)."""
     lengths = [O.as_tensor(s, "pack_sequence").shape[0] for s in sequences]
     return pack_padded_sequence(pad_sequence(sequences), lengths, enforce_sorted=enforce_sorted)
+
+
+def unpad_sequence(padded_sequences, lengths, batch_first: bool = False) -> list:
+    """The inverse of ``pad_sequence``: the list of the B sequences (L_i, *) cut from the padded
+    (T, B, *) batch ((B, T, *) with ``batch_first``) by ``lengths`` (B,)."""
+    fn = "unpad_sequence"
+    padded = O.as_tensor(padded_sequences, fn)
+    lens = _host_ints(lengths, "lengths", fn)
+    if not batch_first:
+        padded = O.transpose(padded, 0, 1)
+    if lens.shape[0] != padded.shape[0]:
+        raise RecurrentShapeError(f"{fn}: lengths has {lens.shape[0]} entries, the padded batch {padded.shape[0]}")
+    return [O.getitem(padded, (i, slice(0, int(n)))) for i, n in enumerate(lens)]
+
+
+def unpack_sequence(packed_sequences: PackedSequence) -> list:
+    """The inverse of ``pack_sequence``: the list of the packed sequences (L_i, *), in the
+    caller's original order."""
+    padded, lengths = pad_packed_sequence(packed_sequences, batch_first=True)
+    return unpad_sequence(padded, lengths, batch_first=True)

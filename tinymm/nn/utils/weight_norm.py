@@ -68,6 +68,7 @@ def remove_weight_norm(module, name: str = "weight"):
     del module._parameters[name + "_g"], module._parameters[name + "_v"]
     object.__delattr__(module, name + "_g")
     object.__delattr__(module, name + "_v")
+    object.__delattr__(module, name)  # the computed weight: a plain attribute until now
     module.register_parameter(name, Parameter(weight.data.copy()))
     return module
 
@@ -140,5 +141,6 @@ def remove_spectral_norm(module, name: str = "weight"):
     del module._buffers[name + "_u"], module._buffers[name + "_v"]
     for suffix in ("_orig", "_u", "_v"):
         object.__delattr__(module, name + suffix)
+    object.__delattr__(module, name)
     module.register_parameter(name, Parameter(weight.data.copy()))
     return module
