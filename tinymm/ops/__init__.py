@@ -315,6 +315,10 @@ from tinymm.ops.stats import (
 )
 from tinymm.tensor import Tensor
 
+from tinymm.ops.inplace_more import INPLACE_OPS  # opse  # noqa: E402
+from tinymm.ops.tensor_more import TENSOR_MORE_OPS, TENSOR_MORE_PROPERTIES  # opse  # noqa: E402
+from tinymm.ops.indexing_more import INDEXING_OPS  # opse  # noqa: E402
+
 # (public function, its Tensor method name or None, exported as tinymm.<function name>: True/False
 #  or as the name given)
 OPS = (
@@ -604,6 +608,10 @@ OPS = (
     *((inplace_of(f"{fn.__name__}_", fn), f"{fn.__name__}_", False) for fn in (
         eq, ne, lt, le, gt, ge, addcmul, addcdiv, addmm, addmv, baddbmm,
         atan2, hypot, frac, nan_to_num, erfinv, lgamma, digamma, logit)),
+    # opse: the remaining in-place methods, indexing/scatter family and misc Tensor methods
+    *INPLACE_OPS,
+    *INDEXING_OPS,
+    *TENSOR_MORE_OPS,
 )
 
 
@@ -689,6 +697,8 @@ def _bind_tensor_methods() -> None:
             setattr(Tensor, method, fn)
     for name, fn in OPERATORS.items():
         setattr(Tensor, name, fn)
+    for name, prop in TENSOR_MORE_PROPERTIES.items():  # opse
+        setattr(Tensor, name, prop)
     # Defining __eq__ removes the inherited hash; tensors hash by identity, as in PyTorch.
     Tensor.__hash__ = object.__hash__
 
