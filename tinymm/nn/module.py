@@ -15,6 +15,7 @@ import numpy as np
 from tinymm import backend
 from tinymm.autograd import Function
 from tinymm.nn.parameter import Parameter
+from tinymm.nn.parameter_more import Buffer  # opse
 from tinymm.tensor import Tensor
 
 IncompatibleKeys = collections.namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
@@ -134,6 +135,17 @@ class Module:
     def __setattr__(self, name, value):
         if "_parameters" not in self.__dict__:
             raise AttributeError(f"{type(self).__name__}.__init__ must call super().__init__() before setting {name!r}")
+        # opse: an nn.Buffer, or a Tensor/None assigned to a buffer's name, is (still) a buffer, as PyTorch
+        if not isinstance(value, (Parameter, Module)) and (isinstance(value, Buffer) or name in self._buffers):
+            if value is not None and not isinstance(value, Tensor):
+                raise TypeError(f"cannot assign '{type(value).__name__}' as buffer '{name}' "
+                                "(nn.Buffer, Tensor or None expected)")
+            persistent = value.persistent if isinstance(value, Buffer) else name not in self._non_persistent
+            self._parameters.pop(name, None)
+            self._modules.pop(name, None)
+            self._non_persistent.discard(name)
+            self.register_buffer(name, value, persistent)
+            return
         for registry in (self._parameters, self._modules, self._buffers):
             registry.pop(name, None)
         if isinstance(value, Parameter):

@@ -174,7 +174,7 @@ class MaxUnpool2d(_MaxUnpoolNd):
 
 
 class MaxPool3d(_MaxPoolNd):
-    """Max pooling over (D, H, W) of (N, C, D, H, W) or (C, D, H, W) (no ``return_indices``)."""
+    """Max pooling over (D, H, W) of (N, C, D, H, W) or (C, D, H, W); ``return_indices`` also returns the argmax."""
 
     def forward(self, x):
         return F.max_pool3d(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
@@ -196,6 +196,15 @@ class AdaptiveAvgPool3d(_AdaptiveAvgPool):
 
 
 class AdaptiveMaxPool3d(_AdaptiveMaxPoolNd):
-    """Max pooling of (N, C, D, H, W) or (C, D, H, W) to ``output_size`` (no ``return_indices``)."""
+    """Max pooling of (N, C, D, H, W) or (C, D, H, W) to ``output_size``; ``return_indices`` also returns the argmax."""
 
     _fn = staticmethod(F.adaptive_max_pool3d)
+
+
+# opse: the 3-D members of the LP-pooling and max-unpooling families
+class LPPool3d(_LPPoolNd):
+    _fn = staticmethod(F.lp_pool3d)
+
+
+class MaxUnpool3d(_MaxUnpoolNd):
+    _fn = staticmethod(F.max_unpool3d)

@@ -318,6 +318,7 @@ from tinymm.tensor import Tensor
 from tinymm.ops.inplace_more import INPLACE_OPS  # opse  # noqa: E402
 from tinymm.ops.tensor_more import TENSOR_MORE_OPS, TENSOR_MORE_PROPERTIES  # opse  # noqa: E402
 from tinymm.ops.indexing_more import INDEXING_OPS  # opse  # noqa: E402
+from tinymm.ops.functions_more import FUNCTIONS_MORE_OPS  # opse  # noqa: E402
 
 # (public function, its Tensor method name or None, exported as tinymm.<function name>: True/False
 #  or as the name given)
@@ -612,6 +613,7 @@ OPS = (
     *INPLACE_OPS,
     *INDEXING_OPS,
     *TENSOR_MORE_OPS,
+    *FUNCTIONS_MORE_OPS,
 )
 
 

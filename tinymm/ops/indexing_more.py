@@ -375,6 +375,26 @@ def as_strided_(x, size, stride, storage_offset=None):
     return x
 
 
+def as_strided_scatter(input, src, size, stride, storage_offset=None):
+    """A copy of ``input`` (made contiguous) whose ``as_strided(size, stride, storage_offset)``
+    view is replaced by ``src``."""
+    x, src = as_tensor(input, "as_strided_scatter"), as_tensor(src, "as_strided_scatter")
+    size, stride = tuple(int(s) for s in size), tuple(int(s) for s in stride)
+    offset = 0 if storage_offset is None else int(storage_offset)
+    n = x.numel()
+    need = 0 if 0 in size else offset + 1 + builtins.sum((k - 1) * s for k, s in zip(size, stride))
+    if len(size) != len(stride) or need > n:
+        raise RuntimeError(f"as_strided_scatter: sizes {list(size)}, strides {list(stride)} and storage offset "
+                           f"{offset} do not fit a tensor of {n} elements")
+    _check_slice("as_strided_scatter", src, size)
+    positions = _strided(np.arange(n), size, stride, offset)
+    index = np.unravel_index(positions, tuple(x.shape))
+    if type(x.data) is not np.ndarray:
+        xp = xp_of(x.data)
+        index = tuple(xp.asarray(i) for i in index)
+    return _write("as_strided_scatter", x, src, index)
+
+
 # ----------------------------------------------------------------------------- splits
 
 
@@ -492,6 +512,7 @@ INDEXING_OPS = (
     (diagonal_scatter, "diagonal_scatter", "diagonal_scatter"),
     (as_strided, "as_strided", "as_strided"),
     (as_strided_, "as_strided_", "as_strided_"),
+    (as_strided_scatter, "as_strided_scatter", "as_strided_scatter"),
     (tensor_split, "tensor_split", "tensor_split"),
     (split_with_sizes, "split_with_sizes", "split_with_sizes"),
     (hsplit, "hsplit", "hsplit"),

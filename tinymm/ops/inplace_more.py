@@ -23,7 +23,7 @@ import numpy as np
 from tinymm import autograd, backend
 from tinymm.ops import elementwise as E
 from tinymm.ops import maths as M
-from tinymm.ops._util import ShapeError, normalize_dim
+from tinymm.ops._util import ShapeError
 from tinymm.ops.convert import as_tensor
 from tinymm.ops.elementwise import clamp
 from tinymm.ops.index import masked_fill
@@ -31,6 +31,7 @@ from tinymm.ops.inplace import clamp_, inplace_of, sub_
 from tinymm.ops.layout import swapaxes, t, tril, triu
 from tinymm.ops.scan import cumprod, cumsum
 from tinymm.ops.shape import squeeze, transpose, unsqueeze
+from tinymm.ops.special import logit
 from tinymm.tensor import Tensor, bump_version
 
 
@@ -173,6 +174,9 @@ _TORCH_FUNCTIONS = {
 
 INPLACE_OPS = (
     *((inplace_of(name, fn), name, name if name in _TORCH_FUNCTIONS else False) for name, fn in _UNARY + _BINARY),
+    # torch.* forms of in-place methods defined elsewhere
+    *((inplace_of(name, fn), None, name) for name, fn in (
+        ("frac_", M.frac), ("logit_", logit), ("nan_to_num_", M.nan_to_num))),
     (clamp_min, "clamp_min", "clamp_min"),
     (clamp_max, "clamp_max", "clamp_max"),
     (clamp_min_, "clamp_min_", "clamp_min_"),

@@ -393,12 +393,14 @@ def _depth_first(x):
 
 
 def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
-    """Max pooling of (N, C, D, H, W) or (C, D, H, W) (``return_indices`` is not supported)."""
+    """Max pooling of (N, C, D, H, W) or (C, D, H, W) (``return_indices``: ``pool_more``'s gather version)."""
     from tinymm.kernels.pool import pool_output_size
 
     fn = "max_pool3d"
-    if return_indices:
-        raise NotImplementedError(f"{fn}: return_indices is not supported")
+    if return_indices:  # opse: the gather-based version computes the indices
+        from tinymm.nn.functional.pool_more import max_pool3d_with_indices
+
+        return max_pool3d_with_indices(input, kernel_size, stride, padding, dilation, ceil_mode)
     x = _volume(fn, input)
     unbatched = x.ndim == 4
     if unbatched:
@@ -483,8 +485,16 @@ def adaptive_avg_pool3d(input, output_size):
 
 
 def adaptive_max_pool3d(input, output_size, return_indices: bool = False):
-    """Max pooling of (N, C, D, H, W) or (C, D, H, W) to ``output_size`` (``return_indices``
-    is not supported)."""
-    if return_indices:
-        raise NotImplementedError("adaptive_max_pool3d: return_indices is not supported")
+    """Max pooling of (N, C, D, H, W) or (C, D, H, W) to ``output_size`` (``return_indices``:
+    ``pool_more``'s gather version)."""
+    if return_indices:  # opse
+        from tinymm.nn.functional.pool_more import adaptive_max_pool3d_with_indices
+
+        return adaptive_max_pool3d_with_indices(input, output_size)
     return _adaptive_3d("adaptive_max_pool3d", input, output_size, adaptive_max_pool2d, lambda t: t.amax(dim=2))
+
+
+# opse: 3-D max unpooling, the 1-D/2-D rule over flat d·H·W + h·W + w indices
+def max_unpool3d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """Put each value of (N, C, D, H, W) back at its ``max_pool3d`` flat index, zeros elsewhere."""
+    return _max_unpool("max_unpool3d", 3, input, indices, kernel_size, stride, padding, output_size)

@@ -172,3 +172,32 @@ def pack_sequence(sequences, enforce_sorted: bool = True) -> PackedSequence:
     """Pack a list of tensors (L_i, *) (``pad_sequence`` then ``pack_padded_sequence``)."""
     lengths = [O.as_tensor(s, "pack_sequence").shape[0] for s in sequences]
     return pack_padded_sequence(pad_sequence(sequences), lengths, enforce_sorted=enforce_sorted)
+
+
+# opse: the inverses of pad_sequence / pack_sequence, and invert_permutation
+
+
+def invert_permutation(permutation):
+    """The permutation that undoes ``permutation`` (None stays None)."""
+    if permutation is None:
+        return None
+    p = O.as_tensor(permutation, "invert_permutation")
+    out = np.empty(p.numel(), dtype=np.int64)
+    out[np.asarray(p.numpy()).reshape(-1)] = np.arange(p.numel())
+    return Tensor._wrap(out).to(p.device)
+
+
+def unpad_sequence(padded_sequences, lengths, batch_first: bool = False):
+    """The list of sequences a padded batch holds: sequence i is its first ``lengths[i]`` steps
+    (views of the batch, so gradients flow back into it)."""
+    x = padded_sequences if batch_first else O.transpose(padded_sequences, 0, 1)
+    lens = _host_ints(lengths, "lengths", "unpad_sequence")
+    if len(lens) != x.shape[0]:
+        raise ValueError(f"unpad_sequence: {len(lens)} lengths for a batch of {x.shape[0]} sequences")
+    return [x[i, :int(n)] for i, n in enumerate(lens)]
+
+
+def unpack_sequence(packed_sequences: PackedSequence):
+    """The list of sequences a PackedSequence holds, in the caller's original order."""
+    padded, lengths = pad_packed_sequence(packed_sequences, batch_first=True)
+    return unpad_sequence(padded, lengths, batch_first=True)
