@@ -306,10 +306,16 @@ def _geometry(arr):
 
 
 def _strided(flat, size, stride, offset):
-    xp = xp_of(flat)
+    """A view of the contiguous 1-D ``flat`` with element ``size``/``stride``/``offset``. Built on
+    ``flat`` as its buffer, so the view's ``.base`` chain reaches the storage (shared version
+    counter, right ``storage_offset``), which NumPy's ``as_strided`` helper would hide."""
     item = flat.dtype.itemsize
-    lib = np.lib.stride_tricks if xp is np else __import__("cupy").lib.stride_tricks
-    return lib.as_strided(flat[offset:], shape=tuple(size), strides=tuple(s * item for s in stride))
+    shape, strides = tuple(size), tuple(s * item for s in stride)
+    if type(flat) is np.ndarray:
+        return np.ndarray(shape, dtype=flat.dtype, buffer=flat, offset=offset * item, strides=strides)
+    import cupy
+
+    return cupy.ndarray(shape, dtype=flat.dtype, memptr=flat.data + offset * item, strides=strides)
 
 
 class AsStrided(Function):
