@@ -181,7 +181,7 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
     q4, k4, v4 = (O.reshape(t, N, H, t.shape[1], d) for t in (q, k, v))
     weights = None
     if need_weights:
-        scores = O.matmul(q4 * (1.0 / np.sqrt(d)), O.transpose(k4, -2, -1))  # (N, H, L, S)
+        scores = O.matmul(q4 * float(1.0 / np.sqrt(d)), O.transpose(k4, -2, -1))  # (N, H, L, S)
         if mask is not None:
             scores = O.masked_fill(scores, ~mask, -np.inf) if mask.dtype.kind == "b" else scores + mask
         w = O.softmax(scores, -1)
