@@ -8,21 +8,9 @@ import pytest
 
 import tinymm as tm
 from helpers import TORCH_REASON, check_op, torch
+from test_op_surface_tensor2 import both, same_error  # noqa: F401  (the pass-two helpers: check_op/raises on both libs)
 
 pytestmark = pytest.mark.skipif(torch is None, reason=TORCH_REASON)
-
-
-def both(shapes, fn, **kw):
-    """check_op with ``fn(lib, *tensors)`` applied to lib = tinymm and lib = torch."""
-    return check_op(shapes, lambda *x: fn(tm, *x), lambda *x: fn(torch, *x), **kw)
-
-
-def same_error(fn):
-    """``fn(lib)`` raises in PyTorch, and tinymm raises an instance of the same class."""
-    with pytest.raises(Exception) as want:
-        fn(torch)
-    with pytest.raises(want.type):
-        fn(tm)
 
 
 def same_values(fn, atol=1e-6):
