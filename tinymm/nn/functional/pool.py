@@ -393,12 +393,12 @@ def _depth_first(x):
 
 
 def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
-    """Max pooling of (N, C, D, H, W) or (C, D, H, W) (``return_indices``: ``pool_more``'s gather version)."""
+    """Max pooling of (N, C, D, H, W) or (C, D, H, W) (``return_indices``: ``pool_gather``'s version)."""
     from tinymm.kernels.pool import pool_output_size
 
     fn = "max_pool3d"
     if return_indices:  # opse: the gather-based version computes the indices
-        from tinymm.nn.functional.pool_more import max_pool3d_with_indices
+        from tinymm.nn.functional.pool_gather import max_pool3d_with_indices
 
         return max_pool3d_with_indices(input, kernel_size, stride, padding, dilation, ceil_mode)
     x = _volume(fn, input)
@@ -486,9 +486,9 @@ def adaptive_avg_pool3d(input, output_size):
 
 def adaptive_max_pool3d(input, output_size, return_indices: bool = False):
     """Max pooling of (N, C, D, H, W) or (C, D, H, W) to ``output_size`` (``return_indices``:
-    ``pool_more``'s gather version)."""
+    ``pool_gather``'s version)."""
     if return_indices:  # opse
-        from tinymm.nn.functional.pool_more import adaptive_max_pool3d_with_indices
+        from tinymm.nn.functional.pool_gather import adaptive_max_pool3d_with_indices
 
         return adaptive_max_pool3d_with_indices(input, output_size)
     return _adaptive_3d("adaptive_max_pool3d", input, output_size, adaptive_max_pool2d, lambda t: t.amax(dim=2))
