@@ -220,11 +220,6 @@ def test_lazy_layers_hold_uninitialized_parameters():
         assert layer.weight is w and type(w) is lib.nn.Parameter and tuple(w.shape) == (3, 4)
 
 
-def _bn_pair(lib, n, seed):
-    bn = lib.nn.BatchNorm2d(n) if lib is not None else None
-    return bn
-
-
 def test_fuse_conv_bn_and_linear_bn():
     import torch.nn.utils as tu
 
