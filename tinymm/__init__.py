@@ -104,11 +104,41 @@ def __getattr__(name):
     which keeps ``import tinymm`` light and the floors one-way (floor 3 never imports floor 5)."""
     if name in _LAZY_SUBPACKAGES:
         return _importlib.import_module(f"tinymm.{name}")
+    if name in _LAZY_LAYER_FUNCTIONS:  # opse: torch.conv2d & co. live on floor 4
+        return _importlib.import_module("tinymm.nn.functional.torch_forms").TORCH_FUNCTIONS[name]
     raise AttributeError(f"module 'tinymm' has no attribute {name!r}")
 
 
 _LAZY_SUBPACKAGES = ("nn", "optim", "data", "metrics", "models", "train", "utils")
 _LAZY_SUBPACKAGES += ("distributions",)  # opsd: torch.distributions
+
+# opse: anomaly mode at top level, and the layer functions torch.* has (torch.conv2d, torch.batch_norm,
+# ...), resolved lazily from tinymm.nn.functional.torch_forms (floor 4) by __getattr__.
+from tinymm.autograd import is_anomaly_check_nan_enabled, is_anomaly_enabled  # noqa: E402, F401
+
+
+def set_anomaly_enabled(mode: "_builtins.bool", check_nan: "_builtins.bool" = True) -> None:
+    """``torch.set_anomaly_enabled``: anomaly detection on or off (see tinymm.autograd.set_detect_anomaly)."""
+    from tinymm.autograd import set_detect_anomaly
+
+    set_detect_anomaly(mode, check_nan)
+
+
+_LAZY_LAYER_FUNCTIONS = (
+    "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
+    "cosine_similarity", "pairwise_distance", "pdist", "rms_norm", "bilinear", "avg_pool1d",
+    "adaptive_avg_pool1d", "pixel_shuffle", "pixel_unshuffle", "channel_shuffle", "celu_", "selu_", "rrelu_",
+    "threshold_", "batch_norm", "instance_norm", "layer_norm", "group_norm", "dropout", "dropout_",
+    "alpha_dropout", "alpha_dropout_", "feature_alpha_dropout", "feature_alpha_dropout_", "embedding",
+    "binary_cross_entropy_with_logits", "kl_div", "margin_ranking_loss", "hinge_embedding_loss",
+    "cosine_embedding_loss", "triplet_margin_loss", "poisson_nll_loss", "constant_pad_nd", "rrelu", "celu",
+    "selu", "threshold", "max_pool1d", "max_pool2d", "max_pool3d", "max_pool1d_with_indices",
+    "adaptive_max_pool1d",
+)
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY_SUBPACKAGES) | set(_LAZY_LAYER_FUNCTIONS))
 
 # opsc: torch.linalg, torch.special and torch.testing as tinymm.linalg, tinymm.special and
 # tinymm.testing, importable after a plain ``import tinymm`` (floor 3, as ops).

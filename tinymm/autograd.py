@@ -393,6 +393,9 @@ def _accumulate_leaf(t, g, fresh: bool) -> None:
         t.grad = Tensor._wrap(g if fresh else _owned(g))
     else:
         t.grad.data += g
+    if _post_accumulate_hooks and id(t) in _post_accumulate_hooks:  # opse
+        for hook in list(_post_accumulate_hooks[id(t)][1]):
+            hook(t)
 
 
 def _run_hooks(t, g):
@@ -497,6 +500,8 @@ def run_backward(root, grad=None, retain_graph: bool = False, *, capture=None) -
             in_grads = ctx.fn.backward(ctx, *out_grads)
             if type(in_grads) is not tuple:
                 in_grads = (in_grads,)
+            if _anomaly_check_nan:  # opse
+                check_nan_grads(ctx.fn.__name__, in_grads)
             for t, ig in zip(ctx.inputs, in_grads):
                 if t is None or ig is None:
                     continue
@@ -694,3 +699,102 @@ def _as_module_of(like, a):
     import cupy
 
     return cupy.asarray(a)
+
+
+# ----------------------------------------------------------------------------- opse: anomaly mode, post-accumulate hooks, Variable
+
+_anomaly_enabled = False
+_anomaly_check_nan = False
+
+
+def check_nan_grads(name: str, grads) -> None:
+    """Anomaly mode: RuntimeError naming the Function whose backward produced a NaN."""
+    for i, g in enumerate(grads):
+        if g is not None and g.dtype.kind == "f" and bool(np.isnan(g).any()):
+            raise RuntimeError(f"Function '{name}Backward' returned nan values in its {i}th output.")
+
+
+def is_anomaly_enabled() -> bool:
+    return _anomaly_enabled
+
+
+def is_anomaly_check_nan_enabled() -> bool:
+    return _anomaly_check_nan
+
+
+def _set_anomaly(mode: bool, check_nan: bool) -> None:
+    global _anomaly_enabled, _anomaly_check_nan
+    _anomaly_enabled, _anomaly_check_nan = bool(mode), bool(mode) and bool(check_nan)
+
+
+class set_detect_anomaly(contextlib.ContextDecorator):
+    """Anomaly detection on or off: from the call (as a function) or inside a ``with`` block
+    (restored on exit). With it on, a backward that produces a NaN gradient raises a
+    RuntimeError naming the Function (``check_nan=False`` turns that check off). PyTorch also
+    prints the forward traceback of the failing op; tinymm does not record tracebacks."""
+
+    def __init__(self, mode: bool, check_nan: bool = True):
+        self.prev = (_anomaly_enabled, _anomaly_check_nan)
+        _set_anomaly(mode, check_nan)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        _set_anomaly(*self.prev)
+        return False
+
+
+class detect_anomaly(contextlib.ContextDecorator):
+    """Anomaly detection inside a ``with`` block or a decorated function (see set_detect_anomaly)."""
+
+    def __init__(self, check_nan: bool = True):
+        self.check_nan = check_nan
+
+    def __enter__(self):
+        self.prev = (_anomaly_enabled, _anomaly_check_nan)
+        _set_anomaly(True, self.check_nan)
+        return self
+
+    def __exit__(self, *exc):
+        _set_anomaly(*self.prev)
+        return False
+
+
+# id(leaf) -> (weak reference, hooks): called with the leaf after its .grad is accumulated.
+_post_accumulate_hooks: dict = {}
+
+
+def register_post_accumulate_hook(t, hook):
+    """Register ``hook(t)`` to run after ``t.grad`` is accumulated; returns a removable handle."""
+    import weakref
+
+    from tinymm.tensor import RemovableHandle
+
+    if not callable(hook):
+        raise TypeError(f"register_post_accumulate_grad_hook: hook must be callable, got {type(hook).__name__}")
+    entry = _post_accumulate_hooks.get(id(t))
+    if entry is None or entry[0]() is not t:
+        key = id(t)
+        entry = _post_accumulate_hooks[key] = (weakref.ref(t), [])
+        weakref.finalize(t, _post_accumulate_hooks.pop, key, None)
+    entry[1].append(hook)
+    return RemovableHandle(entry[1], hook)
+
+
+class _VariableMeta(type):
+    def __instancecheck__(cls, obj):
+        return isinstance(obj, Tensor)
+
+
+class Variable(metaclass=_VariableMeta):
+    """Legacy ``torch.autograd.Variable``: ``Variable(t, requires_grad=False)`` is a tensor
+    sharing t's data (cut from t's graph); every Tensor is an instance, as in PyTorch."""
+
+    def __new__(cls, data, requires_grad: bool = False, volatile: bool = False):
+        if not isinstance(data, Tensor):
+            raise TypeError(f"Variable data has to be a tensor, but got {type(data).__name__}")
+        out = data.detach()
+        if requires_grad:
+            out.requires_grad_(True)
+        return out

@@ -144,3 +144,8 @@ from tinymm.nn.lazy import (  # noqa: F401
     LazyInstanceNorm3d,
     LazyLinear,
 )
+
+# opse: RNN base classes, nn.Buffer, the lazy layers' UninitializedParameter, LPPool3d, MaxUnpool3d
+from tinymm.nn.parameter_more import Buffer, UninitializedParameter  # noqa: F401,E402
+from tinymm.nn.pooling import LPPool3d, MaxUnpool3d  # noqa: F401,E402
+from tinymm.nn.rnn import RNNBase, RNNCellBase  # noqa: F401,E402

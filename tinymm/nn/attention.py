@@ -16,7 +16,6 @@ For cross-attention the query comes from one modality and key/value from another
 """
 from __future__ import annotations
 
-import numpy as np
 
 from tinymm.nn import functional as F
 from tinymm.nn import init
@@ -24,50 +23,9 @@ from tinymm.nn.layers import Linear
 from tinymm.nn.module import Module
 from tinymm.nn.parameter import Parameter
 from tinymm.nn.functional.attention import attention_weights, scaled_dot_product_attention
+from tinymm.nn.functional.mha import merge_masks  # noqa: F401  (opse: moved to floor 4 for F.multi_head_attention_forward)
 from tinymm import ops as O
 from tinymm.factories import empty
-from tinymm.ops._util import xp_of
-from tinymm.tensor import Tensor
-
-
-def merge_masks(key_padding_mask, attn_mask, batch: int, heads: int, L: int, S: int, dtype):
-    """PyTorch-convention masks → one SDPA mask broadcastable to (B, H, L, S): bool with
-    True = attend when both are bool, else an additive float mask (−inf where blocked)."""
-    parts = []
-    if attn_mask is not None:
-        am = O.as_tensor(attn_mask, "MultiheadAttention")
-        if am.ndim == 2:
-            if am.shape != (L, S):
-                raise ValueError(f"MultiheadAttention: 2-D attn_mask must be (L, S) = {(L, S)}, got {am.shape}")
-            a = am.data[None, None]
-        elif am.ndim == 3:
-            if am.shape != (batch * heads, L, S):
-                raise ValueError(f"MultiheadAttention: 3-D attn_mask must be (B*H, L, S) = {(batch * heads, L, S)}, got {am.shape}")
-            a = am.data.reshape(batch, heads, L, S)
-        else:
-            raise ValueError(f"MultiheadAttention: attn_mask must be 2-D or 3-D, got shape {am.shape}")
-        parts.append(a)
-    if key_padding_mask is not None:
-        kp = O.as_tensor(key_padding_mask, "MultiheadAttention")
-        if kp.shape != (batch, S):
-            raise ValueError(f"MultiheadAttention: key_padding_mask must be (B, S) = {(batch, S)}, got {kp.shape}")
-        parts.append(kp.data[:, None, None, :])
-    if not parts:
-        return None
-    for p in parts:
-        if p.dtype.kind not in "bf":
-            raise TypeError(f"MultiheadAttention: masks must be bool or floating, got {p.dtype}")
-    xp = xp_of(parts[0])
-    if all(p.dtype.kind == "b" for p in parts):
-        blocked = parts[0]
-        for p in parts[1:]:
-            blocked = blocked | p
-        return Tensor._wrap(~blocked)
-    total = None
-    for p in parts:
-        add = xp.where(p, -np.inf, 0.0).astype(dtype) if p.dtype.kind == "b" else p.astype(dtype)
-        total = add if total is None else total + add
-    return Tensor._wrap(total)
 
 
 class MultiheadAttention(Module):

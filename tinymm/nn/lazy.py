@@ -17,6 +17,7 @@ from tinymm.nn.conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspos
 from tinymm.nn.layers import Linear
 from tinymm.nn.module import Module
 from tinymm.nn.normalization import InstanceNorm1d, InstanceNorm2d, InstanceNorm3d
+from tinymm.nn.parameter_more import UninitializedParameter  # opse
 
 
 
@@ -38,6 +39,8 @@ class _Lazy:
                     continue
                 if mine.get(name) is not None:
                     mine[name].data = t.data  # the same Parameter object, now with data
+                    if isinstance(mine[name], UninitializedParameter):  # opse: and a plain Parameter, as PyTorch
+                        mine[name].__class__ = UninitializedParameter.cls_to_become
                 elif registry == "_buffers":
                     self.register_buffer(name, t)
         for k, v in twin.__dict__.items():
@@ -55,10 +58,8 @@ class _Lazy:
 
 
 def _placeholder(device, dtype):
-    from tinymm.nn.parameter import Parameter
-
     dt = np.dtype(dtype) if dtype is not None else backend.get_default_dtype()
-    return Parameter(backend.array_module(device or "cpu").empty((0,), dt))
+    return UninitializedParameter(backend.array_module(device or "cpu").empty((0,), dt))  # opse
 
 
 class LazyLinear(_Lazy, Module):

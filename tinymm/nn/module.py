@@ -15,6 +15,7 @@ import numpy as np
 from tinymm import backend
 from tinymm.autograd import Function
 from tinymm.nn.parameter import Parameter
+from tinymm.nn.parameter_more import Buffer  # opse
 from tinymm.tensor import Tensor
 
 class IncompatibleKeys(collections.namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
@@ -162,6 +163,13 @@ class Module:
     def __setattr__(self, name, value):
         if "_parameters" not in self.__dict__:
             raise AttributeError(f"{type(self).__name__}.__init__ must call super().__init__() before setting {name!r}")
+        # opse: an nn.Buffer is registered as a buffer, persistent as it says
+        if isinstance(value, Buffer) and not isinstance(value, (Parameter, Module)):
+            self._parameters.pop(name, None)
+            self._modules.pop(name, None)
+            self._non_persistent.discard(name)
+            self.register_buffer(name, value, value.persistent)
+            return
         # PyTorch's rules: a Parameter or Module (re)registers the name; a name already
         # registered as a parameter, child or buffer only takes its own kind (or None)
         if isinstance(value, (Parameter, Module)):

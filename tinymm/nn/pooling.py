@@ -199,3 +199,12 @@ class AdaptiveMaxPool3d(_AdaptiveMaxPoolNd):
     """Max pooling of (N, C, D, H, W) or (C, D, H, W) to ``output_size``."""
 
     _fn = staticmethod(F.adaptive_max_pool3d)
+
+
+# opse: the 3-D members of the LP-pooling and max-unpooling families
+class LPPool3d(_LPPoolNd):
+    _fn = staticmethod(F.lp_pool3d)
+
+
+class MaxUnpool3d(_MaxUnpoolNd):
+    _fn = staticmethod(F.max_unpool3d)

@@ -106,6 +106,20 @@ class RNNBase(Module):
     def reset_parameters(self):
         _uniform_init(self)
 
+    # opse: PyTorch's RNNBase surface
+    def flatten_parameters(self) -> None:
+        """A no-op: PyTorch packs the weights into one cuDNN buffer; tinymm's kernels read them as they are."""
+        return None
+
+    @property
+    def all_weights(self):
+        """Per layer and direction: [weight_ih, weight_hh, bias_ih, bias_hh(, weight_hr)], as PyTorch."""
+        out = []
+        for layer in range(self.num_layers):
+            for d in range(2 if self.bidirectional else 1):
+                out.append([w for w in self._weights(layer, d) if w is not None])
+        return out
+
     def _weights(self, layer, d):
         sfx = f"_l{layer}" + ("_reverse" if d else "")
         get = lambda n: getattr(self, n + sfx, None)  # noqa: E731

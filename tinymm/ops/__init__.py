@@ -358,6 +358,11 @@ from tinymm.ops.special_fns import (
 )
 from tinymm.tensor import Tensor
 
+from tinymm.ops.inplace_more import INPLACE_OPS  # opse  # noqa: E402
+from tinymm.ops.tensor_more import TENSOR_MORE_OPS, TENSOR_MORE_PROPERTIES  # opse  # noqa: E402
+from tinymm.ops.indexing_more import INDEXING_OPS  # opse  # noqa: E402
+from tinymm.ops.functions_more import FUNCTIONS_MORE_OPS  # opse  # noqa: E402
+
 # (public function, its Tensor method name or None, exported as tinymm.<function name>: True/False
 #  or as the name given)
 OPS = (
@@ -701,6 +706,11 @@ OPS = (
         erfc, i0, sinc, xlogy, mvlgamma, igamma, igammac, deg2rad, rad2deg, heaviside, copysign, nextafter,
         ldexp, gcd, lcm, renorm, addr, addbmm)),
     (inplace_of("polygamma_", polygamma_method), "polygamma_", False),
+    # opse: the remaining in-place methods, indexing/scatter family and misc Tensor methods
+    *INPLACE_OPS,
+    *INDEXING_OPS,
+    *TENSOR_MORE_OPS,
+    *FUNCTIONS_MORE_OPS,
 )
 
 
@@ -786,6 +796,8 @@ def _bind_tensor_methods() -> None:
             setattr(Tensor, method, fn)
     for name, fn in OPERATORS.items():
         setattr(Tensor, name, fn)
+    for name, prop in TENSOR_MORE_PROPERTIES.items():  # opse
+        setattr(Tensor, name, prop)
     # Defining __eq__ removes the inherited hash; tensors hash by identity, as in PyTorch.
     Tensor.__hash__ = object.__hash__
 

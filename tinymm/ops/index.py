@@ -428,7 +428,9 @@ class ScatterReduce(Function):
         where_ = tuple(where_)
         reduce, include_self, src_shape = ctx.meta
         xp = xp_of(g)
-        part = _src_part(src, where_[0])
+        # opse: the index's shape is the broadcast of where_'s parts (where_[0] alone is an
+        # arange of shape (n, 1, ...) when the scatter axis is not 0)
+        part = src[tuple(slice(0, n) for n in np.broadcast_shapes(*(w.shape for w in where_)))]
         if reduce == "sum":
             gx, gpart = g.copy(), g[where_]
         elif reduce == "mean":

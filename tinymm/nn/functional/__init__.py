@@ -140,3 +140,28 @@ from tinymm.nn.functional.pool import (  # noqa: F401
 
 # revc: F.relu / F.silu with PyTorch's ``inplace`` argument (tinymm.relu / tinymm.silu underneath)
 from tinymm.nn.functional.activations import log_softmax, relu, silu, softmax  # noqa: F401,E402
+# opse: *_with_indices pooling, lp_pool3d, max_unpool3d, in-place activations, deprecated upsample aliases,
+# multi_head_attention_forward
+from tinymm.nn.functional.activations_inplace import (  # noqa: F401
+    celu_,
+    elu_,
+    hardtanh_,
+    leaky_relu_,
+    relu_,
+    rrelu_,
+    selu_,
+    threshold_,
+    upsample_bilinear,
+    upsample_nearest,
+)
+from tinymm.nn.functional.mha import multi_head_attention_forward  # noqa: F401
+from tinymm.nn.functional.pool import max_unpool3d  # noqa: F401
+from tinymm.nn.functional.pool_more import (  # noqa: F401
+    adaptive_max_pool1d_with_indices,
+    adaptive_max_pool2d_with_indices,
+    adaptive_max_pool3d_with_indices,
+    lp_pool3d,
+    max_pool1d_with_indices,
+    max_pool2d_with_indices,
+    max_pool3d_with_indices,
+)

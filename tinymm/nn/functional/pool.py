@@ -535,3 +535,9 @@ def adaptive_max_pool3d(input, output_size, return_indices: bool = False):
     """Max pooling of (N, C, D, H, W) or (C, D, H, W) to ``output_size``; ``return_indices``
     also gives the flat D·H·W argmax indices."""
     return _adaptive_3d("adaptive_max_pool3d", input, output_size, adaptive_max_pool2d, None, return_indices)
+
+
+# opse: 3-D max unpooling, the 1-D/2-D rule over flat d·H·W + h·W + w indices
+def max_unpool3d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """Put each value of (N, C, D, H, W) back at its ``max_pool3d`` flat index, zeros elsewhere."""
+    return _max_unpool("max_unpool3d", 3, input, indices, kernel_size, stride, padding, output_size)

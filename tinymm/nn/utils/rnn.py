@@ -174,6 +174,16 @@ def pack_sequence(sequences, enforce_sorted: bool = True) -> PackedSequence:
     return pack_padded_sequence(pad_sequence(sequences), lengths, enforce_sorted=enforce_sorted)
 
 
+def invert_permutation(permutation):
+    """The permutation that undoes ``permutation`` (None stays None)."""
+    if permutation is None:
+        return None
+    p = O.as_tensor(permutation, "invert_permutation")
+    out = np.empty(p.numel(), dtype=np.int64)
+    out[np.asarray(p.numpy()).reshape(-1)] = np.arange(p.numel())
+    return Tensor._wrap(out).to(p.device)
+
+
 def unpad_sequence(padded_sequences, lengths, batch_first: bool = False) -> list:
     """The inverse of ``pad_sequence``: the list of the B sequences (L_i, *) cut from the padded
     (T, B, *) batch ((B, T, *) with ``batch_first``) by ``lengths`` (B,)."""
