@@ -261,8 +261,8 @@ def load(f, map_location=None, *, weights_only: bool = True, device=None, mmap=N
     if serialization_pt.is_torch_archive(blob):
         return serialization_pt.load_archive(io.BytesIO(blob), path, where, weights_only)
     if blob[:2] in (b"\x80\x02", b"\x80\x04") and not path.endswith(".safetensors"):
-        raise pickle.UnpicklingError(f"load: {path} is a bare pickle (PyTorch's legacy format, before 1.6, or "
-                                     f"pickle.dump); tinymm reads zip checkpoints and safetensors files")
+        raise CheckpointError(f"load: {path} is not a safetensors file or a PyTorch zip checkpoint: it is a bare "
+                              f"pickle (PyTorch's legacy format, before 1.6, or pickle.dump), which tinymm does not read")
     return _load_safetensors_bytes(blob, path, where)
 
 
