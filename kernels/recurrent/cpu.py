@@ -77,6 +77,7 @@ from numba.extending import overload
 from .._common import one_blas_thread
 from ..attention.cpu import gemm
 from .._cpu_math import exp as _exp
+from ._packed_gemm import pack_panels, packed_gemm
 from .reference import GATES, step_order
 
 # Float flags for the gate loops: contraction and reassociation help vectorising; no
@@ -191,14 +192,17 @@ def _rnn_forward(relu, s0, s1, xa, bias, perm, lens, w_hh_t, hs, y, hp):
 
 
 @njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
-def _lstm_forward(proj, s0, s1, bias, perm, lens, w_hh_t, w_hr_t, hs, cs, gates, tcs, y, r, hr):
-    """gates[s] holds x_s W_ih^T on entry (the input projection); the step's GEMM adds
-    h W_hh^T to it in place (beta = 1) and the gate pass turns it into the gates."""
+def _lstm_forward(proj, s0, s1, xs, add, bias, perm, lens, w_packed, w_hr_t, hs, cs, gates, tcs, y, r, hr):
+    """Each step's product is ``packed_gemm([xs[s] | hs[s]], w_packed) -> gates[s]``: with
+    xs the inputs by step and w_packed [W_ih^T ; W_hh^T] (one thread: the input projection
+    inside the step), or with xs 0 columns wide, w_packed W_hh^T and ``add``: gates[s] then
+    holds x_s W_ih^T on entry (projected ahead, on the helper thread). The gate pass turns
+    the sum into the gates."""
     T, B, G = gates.shape
     H = G // 4
     zero = _one(gates[0, 0, 0]) * 0
     for s in range(s0, s1):
-        gemm(1.0, hs[s], w_hh_t, 1.0, gates[s], False, False)
+        packed_gemm(xs[s], hs[s], w_packed, gates[s], add)
         for b in range(B):
             gt = gates[s, b]
             c_old, c_new, rb, tc = cs[s, b], cs[s + 1, b], r[b], tcs[s, b]
@@ -322,7 +326,7 @@ def _rnn_backward(relu, s0, s1, perm, lens, w_hh, hs, dy, dh, dA, d, carry, db):
 
 
 @njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
-def _lstm_backward(proj, s0, s1, perm, lens, w_hh, w_hr, cs, gates, tcs, saved_tc, dy, dh, dc, dA, dsteps, d, dr,
+def _lstm_backward(proj, s0, s1, perm, lens, w_hh_packed, w_hr, cs, gates, tcs, saved_tc, dy, dh, dc, dA, dsteps, d, dr,
                    carry, db):
     B, G = dA.shape[1:]
     H = G // 4
@@ -362,10 +366,11 @@ def _lstm_backward(proj, s0, s1, perm, lens, w_hh, w_hr, cs, gates, tcs, saved_t
                 da_g[j] = dcj * ij * (one - gj * gj)
                 dcs[j] = dcj * fj                              # carried to step s - 1
         _add_rows(dA[s - s0], db)
+        da_s = dA[s - s0]
         if s < shortest:   # every row runs this step: its dh is the product itself
-            gemm(1.0, dA[s - s0], w_hh, 0.0, dh, False, False)
+            packed_gemm(da_s[:, :0], da_s, w_hh_packed, dh, False)
         else:
-            gemm(1.0, dA[s - s0], w_hh, 0.0, carry, False, False)
+            packed_gemm(da_s[:, :0], da_s, w_hh_packed, carry, False)
             _take_carry(s, lens, carry, dh)
 
 
@@ -548,6 +553,7 @@ def cpu_forward(mode, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, w_hr=None, le
     perm, lens, identity = _order(lengths, T, B, reverse)
     x_steps = _by_step(x, perm, identity)
     bias = _folded_bias(mode, b_ih, b_hh, G, H, dtype)
+    helper = _helper() if helper is None else helper
     # what backward needs comes from fresh arrays; without backward (keep=False) the same
     # arrays are per-thread scratch, warm in the caches from the last call
     kept = (lambda role, shape: np.empty(shape, dtype)) if keep else (lambda role, shape: _scratch(role, shape, dtype))
@@ -567,12 +573,18 @@ def cpu_forward(mode, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, w_hr=None, le
         gates = kept("gates", (T, B, G))
     if mode == "LSTM":
         hn = kept("hn", (T, B, H))   # tanh(c') by step, in the slot GRU uses for hn
+        # one thread: x_s W_ih^T inside each step's product (K = I + P, see _packed_gemm);
+        # with a helper thread it is projected there, range by range, ahead of the loop
+        fused = helper is _INLINE
+        if fused:
+            xs, w_packed = x_steps, pack_panels(np.concatenate((w_ih.T, w_hh.T)))
+        else:
+            xs, w_packed = x_steps[:, :, :0], pack_panels(w_hh_t)
     if mode == "GRU":
         hn = kept("hn", (T, B, H))
         b_hn = np.zeros(H, dtype) if b_hh is None else np.ascontiguousarray(b_hh[2 * H:])
         hnew = np.empty((B, H), dtype)
 
-    helper = _helper() if helper is None else helper
     ranges = _ranges(T, helper)
     longest = max(s1 - s0 for s0, s1 in ranges)
     # x W_ih^T of two ranges (in use, next); LSTM projects into its gates instead
@@ -580,6 +592,8 @@ def cpu_forward(mode, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, w_hr=None, le
 
     def project(k):
         s0, s1 = ranges[k]
+        if mode == "LSTM" and fused:
+            return
         # LSTM: into its own gates (the loop adds h W_hh^T there); others: a ring buffer
         target = gates[s0:s1] if mode == "LSTM" else ring[k % 2, :s1 - s0]
         np.matmul(x_steps[s0:s1].reshape(-1, I), w_ih.T, out=target.reshape(-1, G))
@@ -590,7 +604,8 @@ def cpu_forward(mode, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, w_hr=None, le
         if mode in ("RNN_TANH", "RNN_RELU"):
             _rnn_forward(mode == "RNN_RELU", s0, s1, xa, bias, perm, lens, w_hh_t, hs, y, hp)
         elif mode == "LSTM":
-            _lstm_forward(proj, s0, s1, bias, perm, lens, w_hh_t, w_hr_t, hs, cs, gates, hn, y, r, hr)
+            _lstm_forward(proj, s0, s1, xs, not fused, bias, perm, lens, w_packed, w_hr_t, hs, cs, gates, hn, y,
+                          r, hr)
         else:
             _gru_forward(s0, s1, xa, bias, perm, lens, w_hh_t, b_hn, hs, gates, hn, y, hp, hnew)
 
@@ -635,6 +650,7 @@ def cpu_backward(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse
         w_hr_or_dummy = w_hr if proj else np.empty((1, 1), dtype)
         dr = np.empty((B, H), dtype)
         saved_tc = hn is not None   # tanh(c') from a forward that kept it
+        w_hh_packed = pack_panels(w_hh)   # dh = dA_s W_hh each step (see _packed_gemm)
         tcs = hn if saved_tc else cs
     dx_steps = np.empty((T, B, I), dtype)
     # dA = dHp but for GRU: then one GEMM gives [dW_ih | dW_hh] = dA^T [x | h], and the loop
@@ -653,7 +669,7 @@ def cpu_backward(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse
         if mode in ("RNN_TANH", "RNN_RELU"):
             _rnn_backward(mode == "RNN_RELU", s0, s1, perm, lens, w_hh, hs, dy, dh, dA, d, carry, db_sum)
         elif mode == "LSTM":
-            _lstm_backward(proj, s0, s1, perm, lens, w_hh, w_hr_or_dummy, cs, gates, tcs, saved_tc, dy, dh, dc,
+            _lstm_backward(proj, s0, s1, perm, lens, w_hh_packed, w_hr_or_dummy, cs, gates, tcs, saved_tc, dy, dh, dc,
                            dA, dsteps, d, dr, carry, db_sum)
         else:
             _gru_backward(s0, s1, perm, lens, w_hh, hs, gates, hn, dy, dh, dA, dHp, d, carry)
