@@ -1,6 +1,6 @@
 r"""A small GEMM against a right operand packed once per call: the recurrent time loop's product.
 
-    wp = pack_panels(w)                       w (K, N) -> panels (ceil(N / NR), K, NR)
+    wp = pack_panels(w1, w2, ...)             [w1 ; w2 ; ...] (K, N) -> (ceil(N / NR), K, NR)
     packed_gemm(a1, a2, wp, c, add)           c = [a1 | a2] @ w     (c += ... when add)
 
 a1 (M, K1) and a2 (M, K2) are the two parts of the left operand along K (w's first K1 rows
@@ -44,23 +44,42 @@ def panel_width(dtype):
     return _VECTORS * VECTOR_BYTES // np.dtype(dtype).itemsize
 
 
-@njit(cache=True, nogil=True)
-def pack_panels(w):
-    """w (K, N), rows contiguous -> (ceil(N / NR), K, NR): panel p holds columns
-    [p NR, (p + 1) NR) of every row, k-major; the last panel's missing columns are 0."""
-    K, N = w.shape
-    nr = _VECTORS * VECTOR_BYTES // w.itemsize
-    n_panels = (N + nr - 1) // nr
-    out = np.zeros((n_panels, K, nr), w.dtype)
-    for p in range(n_panels):
-        width = min(nr, N - p * nr)
-        dst = out[p]
-        for k in range(K):
-            src = w[k, p * nr:p * nr + width]
-            row = dst[k]
-            for j in range(width):
-                row[j] = src[j]
+def pack_panels(*blocks):
+    """The blocks (K_i, N) stacked along K (any strides: ``w.T`` is fine) -> (ceil(N / NR), K,
+    NR): panel p holds columns [p NR, (p + 1) NR) of every row, k-major; the last panel's
+    missing columns are 0."""
+    N = blocks[0].shape[1]
+    dtype = blocks[0].dtype
+    nr = panel_width(dtype)
+    full, rest = divmod(N, nr)
+    out = np.empty((full + (rest > 0), sum(b.shape[0] for b in blocks), nr), dtype)
+    if rest:
+        out[full] = 0
+    k0 = 0
+    for b in blocks:
+        k1 = k0 + b.shape[0]
+        if b.T.flags.c_contiguous:   # a transposed weight: its rows are the panels' columns
+            _pack_transposed(out, k0, b.T)
+        else:
+            b = np.ascontiguousarray(b)
+            rows, cols = b.strides
+            out[:full, k0:k1] = np.lib.stride_tricks.as_strided(b, (full, b.shape[0], nr), (nr * cols, rows, cols))
+            if rest:
+                out[full, k0:k1, :rest] = b[:, full * nr:]
+        k0 = k1
     return out
+
+
+@njit(cache=True, nogil=True)
+def _pack_transposed(out, k0, w):
+    """out[n // NR, k0 + k, n % NR] = w[n, k] for w (N, K) C-contiguous: read along w's rows
+    (NumPy's copy of the panels out of w.T gathered element by element, ~4 ns each)."""
+    N, K = w.shape
+    nr = out.shape[2]
+    for n in range(N):
+        p, j = n // nr, n % nr
+        for k in range(K):
+            out[p, k0 + k, j] = w[n, k]
 
 
 def _make_tile(mr):
@@ -167,11 +186,17 @@ def _packed_gemm_compiled(a1, a2, wp, c, add):
         # row strides in elements (a 0-column a1 may report any stride: never read)
         lda1, lda2, ldc = a1.strides[0] // size, a2.strides[0] // size, c.strides[0] // size
         edge = np.empty((MR, nr), c.dtype)
+        # rows split evenly over the fewest blocks of at most MR (32 = 6+6+5+5+5+5, not
+        # 6*5 + 2: a 2-row block has 4 FMA chains, too few to cover the FMA latency, and ran
+        # at less than half the rate; 5 rows keep 10 chains)
+        n_blocks = (M + MR - 1) // MR
+        base, extra = M // n_blocks, M % n_blocks
         for p in range(n_panels):
             n0 = p * nr
             width = min(nr, N - n0)
-            for m0 in range(0, M, MR):
-                mr = min(MR, M - m0)
+            m0 = 0
+            for blk in range(n_blocks):
+                mr = base + 1 if blk < extra else base
                 if width == nr:
                     _tile(mr, a1, m0 * lda1, lda1, k1, a2, m0 * lda2, lda2, k2, wp, p * K * nr,
                           c, m0 * ldc + n0, ldc, add)
@@ -186,5 +211,6 @@ def _packed_gemm_compiled(a1, a2, wp, c, add):
                         else:
                             for j in range(width):
                                 dst[j] = src[j]
+                m0 += mr
 
     return impl

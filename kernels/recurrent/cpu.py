@@ -326,8 +326,10 @@ def _rnn_backward(relu, s0, s1, perm, lens, w_hh, hs, dy, dh, dA, d, carry, db):
 
 
 @njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
-def _lstm_backward(proj, s0, s1, perm, lens, w_hh_packed, w_hr, cs, gates, tcs, saved_tc, dy, dh, dc, dA, dsteps, d, dr,
-                   carry, db):
+def _lstm_backward(proj, s0, s1, perm, lens, w_hh_packed, w_ih_packed, dx, w_hr, cs, gates, tcs, saved_tc, dy, dh,
+                   dc, dA, dsteps, d, dr, carry, db):
+    """dA of steps s1-1..s0 and dh, dc carried in place; dx[s] = dA_s W_ih as well when dx
+    has rows (one thread: inside the loop, against packed weights), else the caller's GEMM."""
     B, G = dA.shape[1:]
     H = G // 4
     one = _one(dA[0, 0, 0])
@@ -367,6 +369,8 @@ def _lstm_backward(proj, s0, s1, perm, lens, w_hh_packed, w_hr, cs, gates, tcs, 
                 dcs[j] = dcj * fj                              # carried to step s - 1
         _add_rows(dA[s - s0], db)
         da_s = dA[s - s0]
+        if dx.shape[0]:
+            packed_gemm(da_s[:, :0], da_s, w_ih_packed, dx[s], False)
         if s < shortest:   # every row runs this step: its dh is the product itself
             packed_gemm(da_s[:, :0], da_s, w_hh_packed, dh, False)
         else:
@@ -577,9 +581,9 @@ def cpu_forward(mode, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, w_hr=None, le
         # with a helper thread it is projected there, range by range, ahead of the loop
         fused = helper is _INLINE
         if fused:
-            xs, w_packed = x_steps, pack_panels(np.concatenate((w_ih.T, w_hh.T)))
+            xs, w_packed = x_steps, pack_panels(w_ih.T, w_hh.T)
         else:
-            xs, w_packed = x_steps[:, :, :0], pack_panels(w_hh_t)
+            xs, w_packed = x_steps[:, :, :0], pack_panels(w_hh.T)
     if mode == "GRU":
         hn = kept("hn", (T, B, H))
         b_hn = np.zeros(H, dtype) if b_hh is None else np.ascontiguousarray(b_hh[2 * H:])
@@ -653,6 +657,11 @@ def cpu_backward(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse
         w_hh_packed = pack_panels(w_hh)   # dh = dA_s W_hh each step (see _packed_gemm)
         tcs = hn if saved_tc else cs
     dx_steps = np.empty((T, B, I), dtype)
+    if mode == "LSTM":
+        # one thread: dx_s = dA_s W_ih inside the loop, beside dh (the product is then K = G
+        # long against packed weights: faster than BLAS's (T B, G) x (G, I) GEMM)
+        dx_in_loop = dx_steps if helper is _INLINE else dx_steps[:0]
+        w_ih_packed = pack_panels(w_ih) if helper is _INLINE else pack_panels(w_ih[:0])
     # dA = dHp but for GRU: then one GEMM gives [dW_ih | dW_hh] = dA^T [x | h], and the loop
     # sums db from the rows of dA it has just made
     merged = mode != "GRU"
@@ -669,7 +678,7 @@ def cpu_backward(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse
         if mode in ("RNN_TANH", "RNN_RELU"):
             _rnn_backward(mode == "RNN_RELU", s0, s1, perm, lens, w_hh, hs, dy, dh, dA, d, carry, db_sum)
         elif mode == "LSTM":
-            _lstm_backward(proj, s0, s1, perm, lens, w_hh_packed, w_hr_or_dummy, cs, gates, tcs, saved_tc, dy, dh, dc,
+            _lstm_backward(proj, s0, s1, perm, lens, w_hh_packed, w_ih_packed, dx_in_loop, w_hr_or_dummy, cs, gates, tcs, saved_tc, dy, dh, dc,
                            dA, dsteps, d, dr, carry, db_sum)
         else:
             _gru_backward(s0, s1, perm, lens, w_hh, hs, gates, hn, dy, dh, dA, dHp, d, carry)
@@ -678,7 +687,8 @@ def cpu_backward(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse
         s0, s1 = ranges[k]
         da = ring[k % 2, :s1 - s0].reshape(-1, G)
         dhp = ring_hp[k % 2, :s1 - s0].reshape(-1, G)
-        np.matmul(da, w_ih, out=dx_steps[s0:s1].reshape(-1, I))
+        if mode != "LSTM" or helper is not _INLINE:
+            np.matmul(da, w_ih, out=dx_steps[s0:s1].reshape(-1, I))
         # the first range writes the sums, later ones add to them (no zeroed arrays, no
         # temporaries when there is one range)
         if merged:
