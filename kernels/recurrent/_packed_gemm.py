@@ -18,15 +18,16 @@ vector accumulators: enough independent FMA chains to cover the FMA latency on t
 in registers over the whole K loop: per k, two vector loads of the panel, MR broadcasts of
 a's column k, 2 MR fused multiply-adds. It is written as LLVM IR through a Numba
 intrinsic, because the same loop in Numba kept the block in memory (a load and a store per
-FMA). Measured, one thread, 64 steps (process CPU time, shared machine):
-(32, 128) x (128, 512): 62 -> 67 GF/s; (32, 512) x (512, 128): 62 -> 75; and
-[x | h] (32, 64 + 128) x (192, 512): 78, where BLAS took 2.1 ms for x W_ih^T over all
-steps plus 4.3 ms for the steps (~62 GF/s): the K loop is then long enough that the block's
-loads and stores hardly count, so the LSTM forward projects the input inside the step.
+FMA). Measured, one thread, 64 steps (process CPU time, shared machine, interleaved runs):
+(32, 128) x (128, 512) 62 -> 67 GF/s (medians); (32, 512) x (512, 128) 62 -> 75; and
+[x | h] (32, 64 + 128) x (192, 512) 78 (best runs: 87 and 93 GF/s, the sgemm rate), where
+BLAS took 2.1 ms for x W_ih^T over all steps plus 4.3 ms for the steps: the K loop is then
+long enough that the block's loads and stores hardly count, so the LSTM forward projects
+the input inside the step.
 
-Partial blocks: rows beyond a multiple of 6 take the MR = 5..1 kernels; the last panel is
-zero-padded to NR columns and computed into a small buffer, from which the valid columns
-are copied (or added). Under ``NUMBA_DISABLE_JIT=1`` ``packed_gemm`` is plain NumPy.
+Partial blocks: the rows are split evenly over the fewest blocks of at most 6 (kernels for
+1..6 rows); the last panel is zero-padded to NR columns and computed into a small buffer,
+from which the valid columns are copied (or added). Under ``NUMBA_DISABLE_JIT=1`` ``packed_gemm`` is plain NumPy.
 """
 import numpy as np
 from llvmlite import ir
@@ -187,8 +188,8 @@ def _packed_gemm_compiled(a1, a2, wp, c, add):
         lda1, lda2, ldc = a1.strides[0] // size, a2.strides[0] // size, c.strides[0] // size
         edge = np.empty((MR, nr), c.dtype)
         # rows split evenly over the fewest blocks of at most MR (32 = 6+6+5+5+5+5, not
-        # 6*5 + 2: a 2-row block has 4 FMA chains, too few to cover the FMA latency, and ran
-        # at less than half the rate; 5 rows keep 10 chains)
+        # 6*5 + 2: a 2-row block has 4 FMA chains, too few to cover the FMA latency, 5 rows
+        # keep 10): (32, 512) x (512, 128) 84 -> 89 GF/s, x (512, 64) 80 -> 84 (best runs)
         n_blocks = (M + MR - 1) // MR
         base, extra = M // n_blocks, M % n_blocks
         for p in range(n_panels):

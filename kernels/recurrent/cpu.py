@@ -1,4 +1,4 @@
-r"""The recurrent layers on the CPU: BLAS for every product, the time loop in Numba, range by range.
+r"""The recurrent layers on the CPU: the time loop in Numba, range by range; BLAS or packed GEMMs.
 
 The math is the reference's (``reference.py``); the work is laid out so that Python is paid
 once per range of steps (about 8 per call), not once per step, and every product that can
@@ -10,7 +10,8 @@ forward, for each step range R = [s0, s1) (``_chunks``)::
     for s in R (inside Numba):
         HP = hs[s] W_hh^T                              (B, P) x (P, G) BLAS GEMM
         gates, c, h = fused non-linearities (+ bias)   one pass over (B, G), rows as 1-D views
-    (LSTM: XA_R is written into gates[R] itself and each step's GEMM adds HP to it, beta 1)
+    (LSTM: gates[s] = [x_s | hs[s]] [W_ih^T ; W_hh^T] in one packed GEMM per step on one
+     thread; with a helper, XA_R is written into gates[R] and the step's packed GEMM adds to it)
         (LSTM with proj_size: h = r W_hr^T, one more small GEMM)
 
 backward, for each step range R, last range first::
@@ -18,7 +19,8 @@ backward, for each step range R, last range first::
     for s in R, descending (inside Numba):
         dA[s] = fused gate derivatives                 one pass over (B, G)
         db   += the rows of dA[s]                      (float64, while dA[s] is in L1)
-        dh    = dA[s] W_hh   (GRU: dHp[s] W_hh + z dh) (B, G) x (G, P) BLAS GEMM
+        dh    = dA[s] W_hh   (GRU: dHp[s] W_hh + z dh) (B, G) x (G, P) GEMM (LSTM: packed)
+        (LSTM on one thread: dx[s] = dA[s] W_ih here too, packed)
     dx_R = dA_R W_ih                                                           (helper)
     [dW_ih | dW_hh] += dA_R^T [x_R | hs_R]             one GEMM (GRU: two, and sums)
 
@@ -43,28 +45,40 @@ core was busy. Both directions of a bidirectional layer run at once instead
 (``cpu_forward_pair``/``cpu_backward_pair``): two Python threads, each one direction with its
 helper inline.
 
-Only the two small GEMMs per step stay in the loop: they are the wall (at B32, H128 a
-(32, 128) x (128, 512) GEMM runs at 70 GF/s here, against 76 for a 1024^3 SGEMM, OpenBLAS
-packing W_hh on every call). The elementwise work is made cheap so that it does not add
-much: ``exp`` is ``_cpu_math.exp``, the vectorised float32 exp (a libm call per element keeps
-the loops scalar), ``tanh`` is built from it (``_tanh``), rows are 1-D contiguous views
-(indexing a 3-D array in the inner loop was 3.5x slower), and the time-major layout keeps
-each step's rows together. At LSTM 64->128, B32, T64 the forward loop is 3.8 ms of step
-GEMMs and about 1.7 ms of gate math on one core (3.0 ms before the gate loops were laid out
-as one pass per gate over row views that start at index 0: loops over ``range(2H, 3H)`` of
-a row ran about twice as slow; ~25 % less again once exp used fused multiply-adds), the
-backward loop 3.9 ms of GEMMs and about 1 ms of gates. OpenBLAS is then ~70 % of an LSTM
-forward+backward, at 70-85 GF/s (packing the A operand, W_hh in every step's GEMM, ~7 %).
+**The LSTM's step products** go through ``_packed_gemm``: the weights are packed into
+k-major panels once per call and each step's product is a register-blocked kernel (LLVM IR
+through a Numba intrinsic) that streams them from L1/L2. OpenBLAS packed W_hh again on every
+step and ran these shapes at 55-62 GF/s (one core here; 80-88 for a 1024^3 SGEMM). Since the
+packed kernel has no per-call packing, a longer K only helps it, so on one thread the
+forward multiplies [x_s | h_s] by [W_ih^T ; W_hh^T] (K = I + P) in the step instead of
+projecting x in one big GEMM first, and the backward computes dx_s = dA_s W_ih beside dh.
+At LSTM 64->128, B32, T64, one thread (minimum of 40 runs, shared machine): the forward's
+step products 4.6 ms (BLAS: 2.1 ms of x W_ih^T + 4.3 ms of steps), the backward's 4.3 ms
+(BLAS: 4.5 ms of steps + 2.0 ms of dx); forward + backward of the layer 10-12 % faster
+in interleaved runs. With a helper thread the input projection and dx stay on it (off the
+loop's critical path) and the loop's packed GEMM only adds h W_hh^T. GRU and RNN still call
+BLAS per step (``gemm``, pre-transposed W_hh^T: "NN", about 1.5x faster than "NT" through
+OpenBLAS at these shapes).
+
+The elementwise work is made cheap so that it does not add much: ``exp`` is
+``_cpu_math.exp``, the vectorised float32 exp (a libm call per element keeps the loops
+scalar), ``tanh`` is built from it (``_tanh``), rows are 1-D contiguous views (indexing a 3-D
+array in the inner loop was 3.5x slower), and the time-major layout keeps each step's rows
+together. The gate loops are one pass per gate over row views that start at index 0 (loops
+over ``range(2H, 3H)`` of a row ran about twice as slow). At LSTM 64->128, B32, T64 the gate
+math is ~1.3 ms of the forward loop and ~1.8 ms of the backward's; the backward's is mostly
+memory traffic (the pass alone, with its data in cache, takes 0.25 ms: it streams the saved
+gates, c, tanh(c) and dy, ~7 MB, and writes dA, 4 MB). What is left of an LSTM forward +
+backward is then about 3/4 GEMMs near the core's peak (the weight-gradient GEMM, 4.6 ms at
+~87 GF/s through OpenBLAS, is the largest), 1/6 gate passes, ~1 ms Python and autograd.
 
 Tried and left out (one thread, this machine): projecting x W_ih^T range by range just before
 each range's steps (no gain over one GEMM); one merged loop per LSTM row instead of one per
 gate (slower); the backward gate pass split into three loops or indexed as 2-D arrays
-(slower). Not done: W_hh @ h^T per step (a probe's GEMM was 6 % faster, but every state and
-gate array would be transposed).
-
-Each step's GEMM takes pre-transposed weights (W_hh^T, (P, G) rows: "NN", about 1.5x faster
-than "NT" through OpenBLAS at these shapes). A register-blocked small GEMM written in Numba
-was tried for the step product and was 2-3x slower than OpenBLAS, so it is not here.
+(slower); W_hh @ h^T per step (a transposed state layout: a probe's BLAS GEMM was 6 % faster,
+less than the packed kernel gains, and every state and gate array would be transposed); the
+weight-gradient GEMM as dW^T = [x | h]^T dA or split in two (within 2 % of dA^T [x | h]);
+a packed kernel with 4 x 24 blocks instead of 6 x 16 (a few % slower at B32).
 """
 import math
 import threading
