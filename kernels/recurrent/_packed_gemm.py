@@ -107,7 +107,7 @@ def _make_tile(mr):
                 return builder.gep(context.make_array(ty)(context, builder, value).data, [offset])
 
             fma = cgutils.get_or_insert_function(
-                builder.module, ir.FunctionType(vec, [vec] * 3), f"llvm.fma.v{lanes}{'f32' if lanes == 8 else 'f64'}")
+                builder.module, ir.FunctionType(vec, [vec] * 3), f"llvm.fma.v{lanes}{'f32' if t_c.dtype == types.float32 else 'f64'}")
             # accumulators as entry-block allocas: LLVM promotes them to registers (the loop
             # below compiles to vbroadcastss / vmovups / vfmadd231ps only)
             acc = [[cgutils.alloca_once_value(builder, ir.Constant(vec, [0.0] * lanes)) for _ in range(_VECTORS)]
