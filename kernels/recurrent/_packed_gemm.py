@@ -101,13 +101,14 @@ def _make_tile(mr):
             vptr = vec.as_pointer()
             nr = _VECTORS * lanes
             i32, i64t = ir.IntType(32), ir.IntType(64)
-            const = lambda v: ir.Constant(i64t, v)  # noqa: E731
+            const = lambda v: ir.Constant(i64t, v)
 
             def data(ty, value, offset):
                 return builder.gep(context.make_array(ty)(context, builder, value).data, [offset])
 
-            fma = cgutils.get_or_insert_function(
-                builder.module, ir.FunctionType(vec, [vec] * 3), f"llvm.fma.v{lanes}{'f32' if t_c.dtype == types.float32 else 'f64'}")
+            suffix = "f32" if t_c.dtype == types.float32 else "f64"
+            fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vec, [vec] * 3),
+                                                 f"llvm.fma.v{lanes}{suffix}")
             # accumulators as entry-block allocas: LLVM promotes them to registers (the loop
             # below compiles to vbroadcastss / vmovups / vfmadd231ps only)
             acc = [[cgutils.alloca_once_value(builder, ir.Constant(vec, [0.0] * lanes)) for _ in range(_VECTORS)]

@@ -89,8 +89,8 @@ from numba import njit, types
 from numba.extending import overload
 
 from .._common import one_blas_thread
-from ..attention.cpu import gemm
 from .._cpu_math import exp as _exp
+from ..attention.cpu import gemm
 from ._packed_gemm import pack_panels, packed_gemm
 from .reference import GATES, step_order
 
@@ -580,7 +580,8 @@ def cpu_forward(mode, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, w_hr=None, le
     y = np.empty((T, B, P), dtype)
     hp = np.empty((B, G), dtype)
     cs = gates = hn = None
-    w_hh_t = np.ascontiguousarray(w_hh.T)  # pre-packed: (P, G) rows make each step's GEMM "NN"
+    # pre-transposed: (P, G) rows make each BLAS step GEMM "NN" (the LSTM packs its own)
+    w_hh_t = None if mode == "LSTM" else np.ascontiguousarray(w_hh.T)
     if mode == "LSTM":
         cs = kept("cs", (T + 1, B, H))
         cs[0] = c0
@@ -692,8 +693,8 @@ def cpu_backward(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse
         if mode in ("RNN_TANH", "RNN_RELU"):
             _rnn_backward(mode == "RNN_RELU", s0, s1, perm, lens, w_hh, hs, dy, dh, dA, d, carry, db_sum)
         elif mode == "LSTM":
-            _lstm_backward(proj, s0, s1, perm, lens, w_hh_packed, w_ih_packed, dx_in_loop, w_hr_or_dummy, cs, gates, tcs, saved_tc, dy, dh, dc,
-                           dA, dsteps, d, dr, carry, db_sum)
+            _lstm_backward(proj, s0, s1, perm, lens, w_hh_packed, w_ih_packed, dx_in_loop, w_hr_or_dummy, cs, gates,
+                           tcs, saved_tc, dy, dh, dc, dA, dsteps, d, dr, carry, db_sum)
         else:
             _gru_backward(s0, s1, perm, lens, w_hh, hs, gates, hn, dy, dh, dA, dHp, d, carry)
 

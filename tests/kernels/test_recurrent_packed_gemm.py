@@ -75,13 +75,13 @@ def test_lstm_batches_over_one_block_match_reference(dtype, helper, B, proj, rev
     T, I, H = 6, 7, 19
     G = 4 * H
     P = proj or H
-    u = lambda *s: rng.uniform(-0.8, 0.8, size=s).astype(dtype)  # noqa: E731
+    u = lambda *s: rng.uniform(-0.8, 0.8, size=s).astype(dtype)
     lengths = np.sort(rng.integers(1, T + 1, size=B))[::-1].astype(np.int64) if ragged else None
     args = [u(T, B, I), u(B, P), u(B, H), u(G, I), u(G, P), u(G), u(G), u(P, H) if proj else None, lengths]
     run = cpu._INLINE if helper == "inline" else cpu._workers("helper")
     want = R.reference_forward("LSTM", *args, reverse)
     got = cpu.cpu_forward("LSTM", *args, reverse, helper=run)
-    tol = dict(rtol=2e-5, atol=2e-6) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)
+    tol = {"rtol": 2e-5, "atol": 2e-6} if dtype == np.float32 else {"rtol": 1e-10, "atol": 1e-12}
     for g, w in zip(got[:3], want[:3]):
         np.testing.assert_allclose(g, w, **tol)
     dy, dh, dc = u(*want[0].shape), u(*want[1].shape), u(*want[2].shape)
