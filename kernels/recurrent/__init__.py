@@ -23,8 +23,9 @@ The math, the shapes, the variable-length rules and what ``saved`` holds are in
 ``reference.py``'s docstring. Where things are:
 
     reference.py  plain NumPy, step by step: the specification
-    cpu.py        the time loop in Numba, range by range: fused gates, BLAS for every product,
-                  the big GEMMs on a helper thread (the second core) while the loop runs
+    cpu.py        the time loop in Numba, range by range: fused gates, BLAS for the big
+                  products (on a helper thread, the second core, while the loop runs)
+    _packed_gemm.py  the LSTM's per-step products against weights packed once per call
     cuda.py       numba.cuda fused gate kernels between cuBLAS GEMMs (imported when first used)
 
 Dispatch is by array type (CuPy -> "cuda", anything else -> "cpu"); ``impl`` picks one for

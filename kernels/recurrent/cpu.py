@@ -1,4 +1,4 @@
-r"""The recurrent layers on the CPU: BLAS for every product, the time loop in Numba, range by range.
+r"""The recurrent layers on the CPU: the time loop in Numba, range by range; BLAS or packed GEMMs.
 
 The math is the reference's (``reference.py``); the work is laid out so that Python is paid
 once per range of steps (about 8 per call), not once per step, and every product that can
@@ -10,7 +10,8 @@ forward, for each step range R = [s0, s1) (``_chunks``)::
     for s in R (inside Numba):
         HP = hs[s] W_hh^T                              (B, P) x (P, G) BLAS GEMM
         gates, c, h = fused non-linearities (+ bias)   one pass over (B, G), rows as 1-D views
-    (LSTM: XA_R is written into gates[R] itself and each step's GEMM adds HP to it, beta 1)
+    (LSTM: gates[s] = [x_s | hs[s]] [W_ih^T ; W_hh^T] in one packed GEMM per step on one
+     thread; with a helper, XA_R is written into gates[R] and the step's packed GEMM adds to it)
         (LSTM with proj_size: h = r W_hr^T, one more small GEMM)
 
 backward, for each step range R, last range first::
@@ -18,7 +19,8 @@ backward, for each step range R, last range first::
     for s in R, descending (inside Numba):
         dA[s] = fused gate derivatives                 one pass over (B, G)
         db   += the rows of dA[s]                      (float64, while dA[s] is in L1)
-        dh    = dA[s] W_hh   (GRU: dHp[s] W_hh + z dh) (B, G) x (G, P) BLAS GEMM
+        dh    = dA[s] W_hh   (GRU: dHp[s] W_hh + z dh) (B, G) x (G, P) GEMM (LSTM: packed)
+        (LSTM on one thread: dx[s] = dA[s] W_ih here too, packed)
     dx_R = dA_R W_ih                                                           (helper)
     [dW_ih | dW_hh] += dA_R^T [x_R | hs_R]             one GEMM (GRU: two, and sums)
 
@@ -43,28 +45,42 @@ core was busy. Both directions of a bidirectional layer run at once instead
 (``cpu_forward_pair``/``cpu_backward_pair``): two Python threads, each one direction with its
 helper inline.
 
-Only the two small GEMMs per step stay in the loop: they are the wall (at B32, H128 a
-(32, 128) x (128, 512) GEMM runs at 70 GF/s here, against 76 for a 1024^3 SGEMM, OpenBLAS
-packing W_hh on every call). The elementwise work is made cheap so that it does not add
-much: ``exp`` is ``_cpu_math.exp``, the vectorised float32 exp (a libm call per element keeps
-the loops scalar), ``tanh`` is built from it (``_tanh``), rows are 1-D contiguous views
-(indexing a 3-D array in the inner loop was 3.5x slower), and the time-major layout keeps
-each step's rows together. At LSTM 64->128, B32, T64 the forward loop is 3.8 ms of step
-GEMMs and about 1.7 ms of gate math on one core (3.0 ms before the gate loops were laid out
-as one pass per gate over row views that start at index 0: loops over ``range(2H, 3H)`` of
-a row ran about twice as slow; ~25 % less again once exp used fused multiply-adds), the
-backward loop 3.9 ms of GEMMs and about 1 ms of gates. OpenBLAS is then ~70 % of an LSTM
-forward+backward, at 70-85 GF/s (packing the A operand, W_hh in every step's GEMM, ~7 %).
+**The LSTM's step products** go through ``_packed_gemm``: the weights are packed into
+k-major panels once per call and each step's product is a register-blocked kernel (LLVM IR
+through a Numba intrinsic) that streams them from L1/L2. OpenBLAS packed W_hh again on every
+step and ran these shapes at 55-62 GF/s (one core here; 80-88 for a 1024^3 SGEMM). Since the
+packed kernel has no per-call packing, a longer K only helps it, so on one thread the
+forward multiplies [x_s | h_s] by [W_ih^T ; W_hh^T] (K = I + P) in the step instead of
+projecting x in one big GEMM first, and the backward computes dx_s = dA_s W_ih beside dh.
+At LSTM 64->128, B32, T64, one thread (minimum of 40 runs, shared machine): the forward's
+step products 4.6 ms (BLAS: 2.1 ms of x W_ih^T + 4.3 ms of steps), the backward's 4.3 ms
+(BLAS: 4.5 ms of steps + 2.0 ms of dx); forward + backward of the layer 10-12 % faster
+in interleaved runs. With a helper thread the input projection and dx stay on it (off the
+loop's critical path) and the loop's packed GEMM only adds h W_hh^T. GRU and RNN still call
+BLAS per step (``gemm``, pre-transposed W_hh^T: "NN", about 1.5x faster than "NT" through
+OpenBLAS at these shapes).
+
+The elementwise work is made cheap so that it does not add much: ``exp`` is
+``_cpu_math.exp``, the vectorised float32 exp (a libm call per element keeps the loops
+scalar), ``tanh`` is built from it (``_tanh``), rows are 1-D contiguous views (indexing a 3-D
+array in the inner loop was 3.5x slower), and the time-major layout keeps each step's rows
+together. The gate loops are one pass per gate over row views that start at index 0 (loops
+over ``range(2H, 3H)`` of a row ran about twice as slow). At LSTM 64->128, B32, T64 the gate
+math is ~1.3 ms of the forward loop and ~1.8 ms of the backward's; the backward's is mostly
+memory traffic (the pass alone, with its data in cache, takes 0.25 ms: it streams the saved
+gates, c, tanh(c) and dy, ~7 MB, and writes dA, 4 MB). What is left of an LSTM forward +
+backward is then about 3/4 GEMMs near the core's peak (the weight-gradient GEMM, 4.6 ms at
+~87 GF/s through OpenBLAS, is the largest), 1/6 gate passes, ~1 ms Python and autograd.
 
 Tried and left out (one thread, this machine): projecting x W_ih^T range by range just before
 each range's steps (no gain over one GEMM); one merged loop per LSTM row instead of one per
 gate (slower); the backward gate pass split into three loops or indexed as 2-D arrays
-(slower). Not done: W_hh @ h^T per step (a probe's GEMM was 6 % faster, but every state and
-gate array would be transposed).
-
-Each step's GEMM takes pre-transposed weights (W_hh^T, (P, G) rows: "NN", about 1.5x faster
-than "NT" through OpenBLAS at these shapes). A register-blocked small GEMM written in Numba
-was tried for the step product and was 2-3x slower than OpenBLAS, so it is not here.
+(slower); W_hh @ h^T per step (a transposed state layout: a probe's BLAS GEMM was 6 % faster,
+less than the packed kernel gains, and every state and gate array would be transposed); the
+weight-gradient GEMM as dW^T = [x | h]^T dA or split in two (within 2 % of dA^T [x | h]);
+a packed kernel with 4 x 24 blocks instead of 6 x 16 (a few % slower at B32); the input
+products left to BLAS for a second layer, whose packed [W_ih^T ; W_hh^T] (512 KiB) fills
+this core's L2 (2 layers 2 % slower than fusing them too).
 """
 import math
 import threading
@@ -75,8 +91,9 @@ from numba import njit, types
 from numba.extending import overload
 
 from .._common import one_blas_thread
-from ..attention.cpu import gemm
 from .._cpu_math import exp as _exp
+from ..attention.cpu import gemm
+from ._packed_gemm import pack_panels, packed_gemm
 from .reference import GATES, step_order
 
 # Float flags for the gate loops: contraction and reassociation help vectorising; no
@@ -191,14 +208,17 @@ def _rnn_forward(relu, s0, s1, xa, bias, perm, lens, w_hh_t, hs, y, hp):
 
 
 @njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
-def _lstm_forward(proj, s0, s1, bias, perm, lens, w_hh_t, w_hr_t, hs, cs, gates, tcs, y, r, hr):
-    """gates[s] holds x_s W_ih^T on entry (the input projection); the step's GEMM adds
-    h W_hh^T to it in place (beta = 1) and the gate pass turns it into the gates."""
+def _lstm_forward(proj, s0, s1, xs, add, bias, perm, lens, w_packed, w_hr_t, hs, cs, gates, tcs, y, r, hr):
+    """Each step's product is ``packed_gemm([xs[s] | hs[s]], w_packed) -> gates[s]``: with
+    xs the inputs by step and w_packed [W_ih^T ; W_hh^T] (one thread: the input projection
+    inside the step), or with xs 0 columns wide, w_packed W_hh^T and ``add``: gates[s] then
+    holds x_s W_ih^T on entry (projected ahead, on the helper thread). The gate pass turns
+    the sum into the gates."""
     T, B, G = gates.shape
     H = G // 4
     zero = _one(gates[0, 0, 0]) * 0
     for s in range(s0, s1):
-        gemm(1.0, hs[s], w_hh_t, 1.0, gates[s], False, False)
+        packed_gemm(xs[s], hs[s], w_packed, gates[s], add)
         for b in range(B):
             gt = gates[s, b]
             c_old, c_new, rb, tc = cs[s, b], cs[s + 1, b], r[b], tcs[s, b]
@@ -322,8 +342,10 @@ def _rnn_backward(relu, s0, s1, perm, lens, w_hh, hs, dy, dh, dA, d, carry, db):
 
 
 @njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
-def _lstm_backward(proj, s0, s1, perm, lens, w_hh, w_hr, cs, gates, tcs, saved_tc, dy, dh, dc, dA, dsteps, d, dr,
-                   carry, db):
+def _lstm_backward(proj, s0, s1, perm, lens, w_hh_packed, w_ih_packed, dx, w_hr, cs, gates, tcs, saved_tc, dy, dh,
+                   dc, dA, dsteps, d, dr, carry, db):
+    """dA of steps s1-1..s0 and dh, dc carried in place; dx[s] = dA_s W_ih as well when dx
+    has rows (one thread: inside the loop, against packed weights), else the caller's GEMM."""
     B, G = dA.shape[1:]
     H = G // 4
     one = _one(dA[0, 0, 0])
@@ -362,10 +384,13 @@ def _lstm_backward(proj, s0, s1, perm, lens, w_hh, w_hr, cs, gates, tcs, saved_t
                 da_g[j] = dcj * ij * (one - gj * gj)
                 dcs[j] = dcj * fj                              # carried to step s - 1
         _add_rows(dA[s - s0], db)
+        da_s = dA[s - s0]
+        if dx.shape[0]:
+            packed_gemm(da_s[:, :0], da_s, w_ih_packed, dx[s], False)
         if s < shortest:   # every row runs this step: its dh is the product itself
-            gemm(1.0, dA[s - s0], w_hh, 0.0, dh, False, False)
+            packed_gemm(da_s[:, :0], da_s, w_hh_packed, dh, False)
         else:
-            gemm(1.0, dA[s - s0], w_hh, 0.0, carry, False, False)
+            packed_gemm(da_s[:, :0], da_s, w_hh_packed, carry, False)
             _take_carry(s, lens, carry, dh)
 
 
@@ -548,6 +573,7 @@ def cpu_forward(mode, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, w_hr=None, le
     perm, lens, identity = _order(lengths, T, B, reverse)
     x_steps = _by_step(x, perm, identity)
     bias = _folded_bias(mode, b_ih, b_hh, G, H, dtype)
+    helper = _helper() if helper is None else helper
     # what backward needs comes from fresh arrays; without backward (keep=False) the same
     # arrays are per-thread scratch, warm in the caches from the last call
     kept = (lambda role, shape: np.empty(shape, dtype)) if keep else (lambda role, shape: _scratch(role, shape, dtype))
@@ -556,7 +582,8 @@ def cpu_forward(mode, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, w_hr=None, le
     y = np.empty((T, B, P), dtype)
     hp = np.empty((B, G), dtype)
     cs = gates = hn = None
-    w_hh_t = np.ascontiguousarray(w_hh.T)  # pre-packed: (P, G) rows make each step's GEMM "NN"
+    # pre-transposed: (P, G) rows make each BLAS step GEMM "NN" (the LSTM packs its own)
+    w_hh_t = None if mode == "LSTM" else np.ascontiguousarray(w_hh.T)
     if mode == "LSTM":
         cs = kept("cs", (T + 1, B, H))
         cs[0] = c0
@@ -567,12 +594,18 @@ def cpu_forward(mode, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, w_hr=None, le
         gates = kept("gates", (T, B, G))
     if mode == "LSTM":
         hn = kept("hn", (T, B, H))   # tanh(c') by step, in the slot GRU uses for hn
+        # one thread: x_s W_ih^T inside each step's product (K = I + P, see _packed_gemm);
+        # with a helper thread it is projected there, range by range, ahead of the loop
+        fused = helper is _INLINE
+        if fused:
+            xs, w_packed = x_steps, pack_panels(w_ih.T, w_hh.T)
+        else:
+            xs, w_packed = x_steps[:, :, :0], pack_panels(w_hh.T)
     if mode == "GRU":
         hn = kept("hn", (T, B, H))
         b_hn = np.zeros(H, dtype) if b_hh is None else np.ascontiguousarray(b_hh[2 * H:])
         hnew = np.empty((B, H), dtype)
 
-    helper = _helper() if helper is None else helper
     ranges = _ranges(T, helper)
     longest = max(s1 - s0 for s0, s1 in ranges)
     # x W_ih^T of two ranges (in use, next); LSTM projects into its gates instead
@@ -580,6 +613,8 @@ def cpu_forward(mode, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, w_hr=None, le
 
     def project(k):
         s0, s1 = ranges[k]
+        if mode == "LSTM" and fused:
+            return
         # LSTM: into its own gates (the loop adds h W_hh^T there); others: a ring buffer
         target = gates[s0:s1] if mode == "LSTM" else ring[k % 2, :s1 - s0]
         np.matmul(x_steps[s0:s1].reshape(-1, I), w_ih.T, out=target.reshape(-1, G))
@@ -590,7 +625,8 @@ def cpu_forward(mode, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, w_hr=None, le
         if mode in ("RNN_TANH", "RNN_RELU"):
             _rnn_forward(mode == "RNN_RELU", s0, s1, xa, bias, perm, lens, w_hh_t, hs, y, hp)
         elif mode == "LSTM":
-            _lstm_forward(proj, s0, s1, bias, perm, lens, w_hh_t, w_hr_t, hs, cs, gates, hn, y, r, hr)
+            _lstm_forward(proj, s0, s1, xs, not fused, bias, perm, lens, w_packed, w_hr_t, hs, cs, gates, hn, y,
+                          r, hr)
         else:
             _gru_forward(s0, s1, xa, bias, perm, lens, w_hh_t, b_hn, hs, gates, hn, y, hp, hnew)
 
@@ -635,8 +671,14 @@ def cpu_backward(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse
         w_hr_or_dummy = w_hr if proj else np.empty((1, 1), dtype)
         dr = np.empty((B, H), dtype)
         saved_tc = hn is not None   # tanh(c') from a forward that kept it
+        w_hh_packed = pack_panels(w_hh)   # dh = dA_s W_hh each step (see _packed_gemm)
         tcs = hn if saved_tc else cs
     dx_steps = np.empty((T, B, I), dtype)
+    if mode == "LSTM":
+        # one thread: dx_s = dA_s W_ih inside the loop, beside dh (the product is then K = G
+        # long against packed weights: faster than BLAS's (T B, G) x (G, I) GEMM)
+        dx_in_loop = dx_steps if helper is _INLINE else dx_steps[:0]
+        w_ih_packed = pack_panels(w_ih) if helper is _INLINE else pack_panels(w_ih[:0])
     # dA = dHp but for GRU: then one GEMM gives [dW_ih | dW_hh] = dA^T [x | h], and the loop
     # sums db from the rows of dA it has just made
     merged = mode != "GRU"
@@ -653,8 +695,8 @@ def cpu_backward(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse
         if mode in ("RNN_TANH", "RNN_RELU"):
             _rnn_backward(mode == "RNN_RELU", s0, s1, perm, lens, w_hh, hs, dy, dh, dA, d, carry, db_sum)
         elif mode == "LSTM":
-            _lstm_backward(proj, s0, s1, perm, lens, w_hh, w_hr_or_dummy, cs, gates, tcs, saved_tc, dy, dh, dc,
-                           dA, dsteps, d, dr, carry, db_sum)
+            _lstm_backward(proj, s0, s1, perm, lens, w_hh_packed, w_ih_packed, dx_in_loop, w_hr_or_dummy, cs, gates,
+                           tcs, saved_tc, dy, dh, dc, dA, dsteps, d, dr, carry, db_sum)
         else:
             _gru_backward(s0, s1, perm, lens, w_hh, hs, gates, hn, dy, dh, dA, dHp, d, carry)
 
@@ -662,7 +704,8 @@ def cpu_backward(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse
         s0, s1 = ranges[k]
         da = ring[k % 2, :s1 - s0].reshape(-1, G)
         dhp = ring_hp[k % 2, :s1 - s0].reshape(-1, G)
-        np.matmul(da, w_ih, out=dx_steps[s0:s1].reshape(-1, I))
+        if mode != "LSTM" or helper is not _INLINE:
+            np.matmul(da, w_ih, out=dx_steps[s0:s1].reshape(-1, I))
         # the first range writes the sums, later ones add to them (no zeroed arrays, no
         # temporaries when there is one range)
         if merged:
