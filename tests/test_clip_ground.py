@@ -11,22 +11,17 @@ import pytest
 
 import tinymm as tm
 from tinymm import models, optim
-from tinymm.data import DataLoader, load_task
+from tinymm.data import load_task
 from tinymm.models.clip import CLIPModel, clip_loss
 from tinymm.models.clip_ground import FindGrounding, GroundedCLIPModel, grounded_clip_loss, load_grounding
 from tinymm.models.vqa import VQAModel
-from tinymm.train import to_tensors
 from tinymm.train.pretrain_ground import ConcatPairs, QuestionPairs, pretrain_grounded
+
+from test_clip import pairs  # noqa: F401  (the fixture: 16 retrieval pairs, collated)
 
 TINY = dict(channels=8, embed_dim=16, hidden=32, proj_dim=16, proj_hidden=32, find_dim=8)
 
 
-@pytest.fixture(scope="module")
-def pairs():
-    rec = models.recipe("retrieval")
-    ds = load_task("retrieval", "train", num_samples=16)
-    raw = next(iter(DataLoader(ds, batch_size=16, collate_fn=rec.collate)))
-    return rec, raw, to_tensors(raw, "cpu")
 
 
 @pytest.mark.parametrize("score", ["max", "mass"])

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import tinymm as tm
 import tinymm.nn.functional as F
 from tinymm import nn
-from tinymm.models.clip import CLIPModel, clip_loss, load_towers
+from tinymm.models.clip import CLIPConfig, CLIPModel, clip_loss, load_towers
 from tinymm.models.pretrained import PretrainedMixin, register
 
 
@@ -78,15 +78,7 @@ class FindGrounding(nn.Module):
 
 
 @dataclass
-class GroundedCLIPConfig:
-    vocab_size: int
-    image_size: int = 32
-    channels: int = 32
-    embed_dim: int = 64
-    hidden: int = 128
-    proj_dim: int = 128
-    proj_hidden: int = 256
-    temperature: float = 0.07
+class GroundedCLIPConfig(CLIPConfig):
     find_dim: int = 64
     grounding: str = "max"
 
