@@ -38,3 +38,5 @@ def test_pretrain_finetune_tiny_compares_pretrained_and_scratch(script):
     text = run_example(script)
     assert "scratch" in text and "CLIP-pretrained" in text and "pretrained − scratch" in text
     assert "relation" in text  # the per-question-type columns
+    assert "grounded stage on" in text and "unlabelled vqa questions" in text  # stage 2 ran
+    assert "mean over seeds" in text

@@ -195,6 +195,11 @@ from tinymm.models.clip import CLIPModel, clip_loss  # noqa: E402
 
 MODELS[("retrieval", "clip")] = (CLIPModel, {})
 DEFAULT_MODEL["retrieval"] = "clip"
+# --- model4: CLIP + the find head's grounding score (its output is (2, B, B); see clip_ground.py)
+from tinymm.models.clip_ground import GroundedCLIPModel, grounded_clip_loss  # noqa: E402
+
+MODELS[("retrieval", "grounded_clip")] = (GroundedCLIPModel, {})
+# --- end model4
 
 
 class RetrievalCollate:
@@ -220,7 +225,7 @@ class RetrievalRecipe(Recipe):
         return RetrievalCollate(self.tokenizer)
 
     def loss(self, output, batch):
-        return clip_loss(output)
+        return grounded_clip_loss(output) if output.ndim == 3 else clip_loss(output)  # model4: grounded_clip
 
     def model_sizes(self) -> dict:
         return {"vocab_size": len(self.tokenizer), "image_size": self.image_size}

@@ -124,17 +124,19 @@ def format_retrieval(res: dict, title: str = "") -> str:
 
 
 def fit_contrastive(model, train, collate, p: dict, seed: int = 0, device: str = "cpu", out_dir=None,
-                    progress: bool = False, log=None):
+                    progress: bool = False, log=None, loss=None):
     """Train ``model`` on ``train`` (shuffled, ``p["batch_size"]``, last partial batch dropped so
     every step sees as many negatives) for ``p["epochs"]`` with AdamW at ``p["lr"]``, a 5 %
     linear warm-up and cosine decay; the loss is :func:`~tinymm.models.clip.clip_loss` of the
-    model's (B, B) logits. Returns the Trainer."""
+    model's (B, B) logits, or ``model.contrastive_loss`` where the model has one (or ``loss`` when
+    given). Returns the Trainer."""
     loader = DataLoader(train, batch_size=p["batch_size"], shuffle=True, seed=seed, drop_last=True,
                         collate_fn=collate, prefetch=2)
     steps = max(1, len(loader)) * p["epochs"]
     opt = optim.AdamW(model.parameters(), lr=p["lr"], weight_decay=1e-4)
     sched = optim.lr_scheduler.warmup_cosine(opt, warmup_steps=steps // 20, total_steps=steps)
-    trainer = Trainer(model, opt, lambda out, batch: clip_loss(out), loader, scheduler=sched,
+    loss = loss or getattr(model, "contrastive_loss", clip_loss)
+    trainer = Trainer(model, opt, lambda out, batch: loss(out), loader, scheduler=sched,
                       scheduler_interval="step", epochs=p["epochs"], out_dir=out_dir, device=device,
                       target_key="target", progress=progress, log=log or (lambda m: None))
     trainer.fit()
