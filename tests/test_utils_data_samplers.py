@@ -14,23 +14,29 @@ from helpers import TORCH_REASON, torch
 needs_torch = pytest.mark.skipif(torch is None, reason=TORCH_REASON)
 
 
-class Squares(md.Dataset):
-    def __len__(self):
-        return 10
+def _datasets(lib):
+    """A map-style and an iterable-style dataset on ``lib``'s base classes (tinymm's or torch's)."""
+    class Squares(lib.Dataset):
+        def __len__(self):
+            return 10
 
-    def __getitem__(self, i):
-        return np.float32(i * i), i
+        def __getitem__(self, i):
+            return np.float32(i * i), i
+
+    class Counter(lib.IterableDataset):
+        def __init__(self, n):
+            self.n = n
+
+        def __iter__(self):
+            return iter({"x": np.arange(2) + i, "i": i} for i in range(self.n))
+
+        def __len__(self):
+            return self.n
+
+    return Squares, Counter
 
 
-class Counter(md.IterableDataset):
-    def __init__(self, n):
-        self.n = n
-
-    def __iter__(self):
-        return iter({"x": np.arange(2) + i, "i": i} for i in range(self.n))
-
-    def __len__(self):
-        return self.n
+Squares, Counter = _datasets(md)
 
 
 def _as_lists(batches):
@@ -49,22 +55,7 @@ def _as_lists(batches):
 def test_deterministic_loaders_give_torchs_batches():
     from torch.utils import data as td
 
-    class TSquares(td.Dataset):
-        def __len__(self):
-            return 10
-
-        def __getitem__(self, i):
-            return np.float32(i * i), i
-
-    class TCounter(td.IterableDataset):
-        def __init__(self, n):
-            self.n = n
-
-        def __iter__(self):
-            return iter({"x": np.arange(2) + i, "i": i} for i in range(self.n))
-
-        def __len__(self):
-            return self.n
+    TSquares, TCounter = _datasets(td)
 
     cases = [
         (lambda m: m.DataLoader(Squares(), batch_size=4), lambda t: t.DataLoader(TSquares(), batch_size=4)),
