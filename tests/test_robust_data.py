@@ -88,7 +88,7 @@ def test_a_shuffle_whose_blocks_cannot_fit_warns_once_naming_the_fixes(monkeypat
     ds.world.cache_bytes = 1
     ds.world.max_cache_bytes = 2  # nothing fits
     assert ds.fit_cache() is False and ds.world.cache_bytes == 1
-    loader = DataLoader(ds, batch_size=512, shuffle=True, seed=0)
+    loader = DataLoader(ds, batch_size=4, shuffle=True, seed=0)  # few samples: each may regenerate a block
     with pytest.warns(RuntimeWarning, match=r"shuffling 2048 samples of a lazily generated dataset.*epoch_size="):
         next(iter(loader))
     import warnings
@@ -98,7 +98,7 @@ def test_a_shuffle_whose_blocks_cannot_fit_warns_once_naming_the_fixes(monkeypat
         # in order, or a window that fits, needs no warning
         next(iter(DataLoader(ds, batch_size=512)))
         ds.world.max_cache_bytes = 2**30
-        next(iter(DataLoader(ds, batch_size=512, shuffle=True, epoch_size=BLOCK)))
+        next(iter(DataLoader(ds, batch_size=4, shuffle=True, epoch_size=BLOCK)))
 
 
 def test_label_noise_spans_blocks_and_is_recorded():
