@@ -1,7 +1,5 @@
 """The process-wide settings scripts set at the top (threads, matmul precision, determinism,
 compile, print options, memory formats), DataParallel / distributed guards, Module.half."""
-import warnings
-
 import numpy as np
 import pytest
 

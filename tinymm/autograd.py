@@ -178,6 +178,12 @@ class Function:
     def backward(ctx, *grads):
         raise NotImplementedError
 
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        """Tensor-level Functions may override this (PyTorch's new style: ``forward`` then
+        takes no ctx, and this fills it from the inputs and the output)."""
+        raise NotImplementedError
+
     @classmethod
     def apply(cls, *args, **kwargs):
         if cls.on_tensors:
@@ -317,11 +323,10 @@ class _TensorFunctionNode(Function):
 def _apply_on_tensors(cls, args, kwargs):
     needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
     uctx = FunctionCtx(cls, needs)
-    setup = getattr(cls, "setup_context", None)
     with no_grad():
-        if setup is not None and not getattr(setup, "_base_placeholder", False):
+        if cls.setup_context is not Function.setup_context:  # the new style: forward without ctx
             out = cls.forward(*args, **kwargs)
-            setup(uctx, args, out)
+            cls.setup_context(uctx, args, out)
         else:
             out = cls.forward(uctx, *args, **kwargs)
     single = not isinstance(out, tuple)
@@ -335,14 +340,6 @@ def _apply_on_tensors(cls, args, kwargs):
     for i, t in zip(tensor_pos, made):
         result[i] = t
     return result[0] if single else tuple(result)
-
-
-def _setup_context_placeholder(ctx, inputs, output):  # pragma: no cover - never called
-    raise NotImplementedError
-
-
-_setup_context_placeholder._base_placeholder = True
-Function.setup_context = staticmethod(_setup_context_placeholder)
 
 
 def once_differentiable(fn):

@@ -238,8 +238,6 @@ def load(f, map_location=None, *, weights_only: bool = True, device=None, mmap=N
     read whole). Raises ``FileNotFoundError``, ``IsADirectoryError``, :class:`CheckpointError`
     (a safetensors file that is truncated or corrupt) or ``pickle.UnpicklingError`` (naming the
     file and the problem)."""
-    import pickle
-
     from tinymm import serialization_pt
 
     if pickle_load_args:

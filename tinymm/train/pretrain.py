@@ -149,10 +149,6 @@ def pretrain_model(rec, p: dict, seed: int = 0, device: str = "cpu", out_dir=Non
     tm.manual_seed(seed)
     model = models.build(rec.task, p["model"], rec, **p.get("model_config", {}))
     train = load_task(rec.task, "train", num_samples=p["train_samples"], image_size=rec.image_size)
-    # Shuffled epochs touch every block of the world in random order: keep all of them cached
-    # (30,000 pairs of 32x32 images are ~370 MB, beyond the default 256 MiB), or each batch
-    # would render evicted blocks again.
-    train.world.cache_bytes = max(train.world.cache_bytes, int(1.25 * train.world.estimated_bytes()))
     trainer = fit_contrastive(model, train, rec.collate, p, seed, device, out_dir, progress, log)
     return model, trainer
 

@@ -27,6 +27,10 @@ class QuestionPairs:
     def __len__(self) -> int:
         return len(self.world)
 
+    def fit_cache(self, num_samples=None) -> bool:
+        """Keep the world's blocks cached for a shuffled reader (``World.fit_cache``)."""
+        return self.world.fit_cache(num_samples)
+
     def __getitem__(self, i: int) -> dict:
         question, _, _ = self.world.question(i)  # (text, answer, type): only the text is kept
         return {"image": self.world.image(i), "caption": question, "index": i}
@@ -40,6 +44,10 @@ class ConcatPairs:
 
     def __len__(self) -> int:
         return sum(len(p) for p in self.parts)
+
+    def fit_cache(self, num_samples=None) -> bool:
+        """A shuffle reads anywhere in every part: each keeps all its blocks cached."""
+        return all([p.fit_cache(None) for p in self.parts])
 
     def __getitem__(self, i: int) -> dict:
         for p in self.parts:
@@ -63,10 +71,7 @@ def pretrain_grounded(clip, tokenizer, p: dict, seed: int = 0, log=None):
     size = clip.config.image_size
     captions = load_task("retrieval", "train", num_samples=p["caption_pairs"], image_size=size)
     parts = [captions] + ([QuestionPairs("train", p["vqa_samples"], size)] if p["vqa_samples"] else [])
-    train = ConcatPairs(*parts)
-    for part in parts:
-        w = part.world
-        w.cache_bytes = max(w.cache_bytes, int(1.25 * w.estimated_bytes()))
+    train = ConcatPairs(*parts)  # the shuffling loader keeps every part's blocks cached (fit_cache)
     collate = _PairCollate(make_collate(tokenizer, text_keys=("caption",)))
     trainer = fit_contrastive(model, train, collate, p, seed, log=log, loss=grounded_clip_loss)
     return model, trainer

@@ -28,7 +28,7 @@ import numbers
 
 import numpy as np
 
-from tinymm import backend, factories
+from tinymm import factories
 from tinymm.data.loader import Subset, batch_iterator
 from tinymm.utils.data.sampler import (BatchSampler, DistributedSampler, RandomSampler, Sampler, SequentialSampler,
                                        SubsetRandomSampler, WeightedRandomSampler)
