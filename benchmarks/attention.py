@@ -91,8 +91,8 @@ def main(argv=None):
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before either OpenMP pool starts
     import numba
 
-    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     torch = torch_or_none()
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     if torch is not None:
         torch.set_num_threads(threads)
     shapes = SHAPES[:2] if args.quick else SHAPES

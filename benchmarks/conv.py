@@ -158,8 +158,8 @@ def main(argv=None):
     args = parse_args(rest, description="tinymm benchmark: conv1d / conv2d (also: --threads N)")
     import numba
 
-    numba.set_num_threads(min(known.threads, numba.config.NUMBA_NUM_THREADS))
     torch = torch_or_none()
+    numba.set_num_threads(min(known.threads, numba.config.NUMBA_NUM_THREADS))
     if torch is not None:
         torch.set_num_threads(known.threads)
     return run("conv", seed_cnn_workloads(torch) + make_workloads(torch, CASES), args=args)

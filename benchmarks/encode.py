@@ -111,8 +111,8 @@ def main(argv=None):
     import numba
     from threadpoolctl import threadpool_limits
 
-    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     torch = torch_or_none()
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     if torch is not None:
         torch.set_num_threads(threads)
     print(f"threads {threads}; float32 GEMM 1024^3 on one core: {sgemm_gflops(1):.0f} GFLOP/s")

@@ -88,11 +88,18 @@ def peak_memory(fn: Callable[[], object]) -> int:
 
 
 def torch_or_none():
-    """The torch module if installed, else None (benchmarks then print n/a)."""
+    """The torch module if installed, else None (benchmarks then print n/a).
+
+    Its OpenMP thread pool is started here, before Numba's: when Numba's OpenMP pool (the
+    system libgomp) started first, PyTorch's SDPA fwd+bwd at B4 H4 N1024 on 2 threads ran at
+    half speed for the rest of the process (300 ms against 140-170 ms alone), which flattered
+    every tinymm/torch ratio. So a benchmark calls this before ``numba.set_num_threads`` and
+    before any tinymm kernel runs."""
     try:
         import torch
     except ImportError:
         return None
+    torch.exp(torch.ones(1 << 20))  # a parallel op: PyTorch's pool starts now
     return torch
 
 

@@ -124,11 +124,11 @@ def main(argv=None):
                                         "(also: --threads N, --clock cpu|wall)")
     # --threads 1 compares the two implementations' work on a machine that other jobs share
     threads = max(1, known.threads)
+    torch = torch_or_none()
     numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     controller = blas_controller()   # every BLAS the kernels may call (NumPy's, SciPy's)
     if controller is not None:
         controller.limit(limits=threads, user_api="blas")
-    torch = torch_or_none()
     if torch is not None:
         torch.set_num_threads(threads)
     clock = known.clock or ("cpu" if threads == 1 else "wall")

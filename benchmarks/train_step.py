@@ -361,9 +361,9 @@ def main(argv=None):
     from tinymm.train.trainer import to_tensors
 
     threads = max(1, known.threads)
+    torch = torch_or_none()
     numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     threadpool_limits(threads)
-    torch = torch_or_none()
     if torch is not None:
         torch.set_num_threads(threads)
     sgemm = sgemm_gflops(threads)
