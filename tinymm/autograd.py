@@ -31,6 +31,7 @@ import contextlib
 
 import numpy as np
 
+from tinymm.grad_fn import backward_name
 from tinymm.tensor import Tensor, storage_version
 
 _FREED_MSG = (
@@ -498,7 +499,7 @@ def run_backward(root, grad=None, retain_graph: bool = False, *, capture=None) -
             if type(in_grads) is not tuple:
                 in_grads = (in_grads,)
             if _anomaly_check_nan:  # opse
-                check_nan_grads(ctx.fn.__name__, in_grads)
+                check_nan_grads(backward_name(ctx), in_grads)
             for t, ig in zip(ctx.inputs, in_grads):
                 if t is None or ig is None:
                     continue
@@ -708,7 +709,7 @@ def check_nan_grads(name: str, grads) -> None:
     """Anomaly mode: RuntimeError naming the Function whose backward produced a NaN."""
     for i, g in enumerate(grads):
         if g is not None and g.dtype.kind == "f" and bool(np.isnan(g).any()):
-            raise RuntimeError(f"Function '{name}Backward' returned nan values in its {i}th output.")
+            raise RuntimeError(f"Function '{name}' returned nan values in its {i}th output.")
 
 
 def is_anomaly_enabled() -> bool:

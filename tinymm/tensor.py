@@ -25,6 +25,7 @@ import weakref
 import numpy as np
 
 from tinymm import backend
+from tinymm.grad_fn import Node, backward_name
 
 # ----------------------------------------------------------------------------- versions
 
@@ -280,8 +281,9 @@ class Tensor:
 
     @property
     def grad_fn(self):
-        """The name of the op that produced this tensor, or None for a leaf."""
-        return None if self._node is None else self._node[0].fn.__name__
+        """The graph node of the op that produced this tensor (``name()``, ``next_functions``,
+        ``metadata``: see ``tinymm.grad_fn``), or None for a leaf."""
+        return None if self._node is None else Node.of(self._node[0])
 
     def size(self, dim: int | None = None):
         if dim is None:
@@ -398,8 +400,8 @@ class Tensor:
             extras.append(f"dtype={self.dtype}")
         if self.device != "cpu":
             extras.append(f"device='{self.device}'")
-        if self.grad_fn is not None:
-            extras.append(f"grad_fn={self.grad_fn}")
+        if self._node is not None:
+            extras.append(f"grad_fn=<{backward_name(self._node[0])}>")
         elif self.requires_grad:
             extras.append("requires_grad=True")
         return "tensor(" + body + "".join(", " + e for e in extras) + ")"

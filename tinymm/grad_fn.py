@@ -1,0 +1,107 @@
+"""What ``Tensor.grad_fn`` returns: a read-only view of one node of the autograd graph.
+
+PyTorch code walks and prints the graph through ``grad_fn``: ``y.grad_fn.name()``,
+``y.grad_fn.next_functions`` (the nodes that feed it, as ``(node, output_index)`` pairs, with
+``AccumulateGrad`` for a leaf that requires grad and ``(None, 0)`` for an input that does not;
+tinymm's record does not tell a Tensor without grad from another argument, such as an axis, so
+those get ``(None, 0)`` too),
+``y.grad_fn.metadata`` (a dict kept with the node). These classes give that view over tinymm's
+own graph record, ``tensor._node = (ctx, output_index)``, without changing it: the engine in
+``autograd.py`` never looks at them.
+
+Names follow PyTorch's pattern: a built-in op ``Mul`` is ``MulBackward0`` (tinymm's op names
+are its own, so not every name is PyTorch's: ``Linear`` where PyTorch has ``AddmmBackward0``),
+and a user's ``autograd.Function`` subclass ``MyFn`` is ``MyFnBackward``.
+"""
+from __future__ import annotations
+
+import weakref
+
+
+def backward_name(ctx) -> str:
+    """The PyTorch-style name of the node that recorded ``ctx``."""
+    user = getattr(ctx, "user_cls", None)  # a user's Function, run through _TensorFunctionNode
+    if user is not None:
+        return f"{user.__name__}Backward"
+    return f"{ctx.fn.__name__}Backward0"
+
+
+class Node:
+    """One recorded op, as PyTorch's ``grad_fn`` objects present it. One object per op: every
+    output of the op, and every call of ``grad_fn``, gives the same Node."""
+
+    __slots__ = ("_ctx", "metadata", "__weakref__")
+
+    def __init__(self, ctx):
+        self._ctx = ctx
+        self.metadata = {}
+
+    @staticmethod
+    def of(ctx) -> "Node":
+        node = ctx.__dict__.get("_grad_fn_view")
+        if node is None:
+            node = ctx._grad_fn_view = Node(ctx)
+        return node
+
+    def name(self) -> str:
+        return backward_name(self._ctx)
+
+    @property
+    def next_functions(self) -> tuple:
+        out = []
+        for t in self._ctx.inputs:  # None: an input without grad (or a non-Tensor argument)
+            if t is None or not t.requires_grad:
+                out.append((None, 0))
+            elif t._node is None:
+                out.append((AccumulateGrad.of(t), 0))
+            else:
+                ctx, index = t._node
+                out.append((Node.of(ctx), index))
+        return tuple(out)
+
+    def register_hook(self, hook):
+        raise NotImplementedError("grad_fn.register_hook: hooks on graph nodes are not supported in tinymm; "
+                                  "register the hook on the tensor (Tensor.register_hook) instead")
+
+    register_prehook = register_hook
+
+    def __call__(self, *grads):
+        raise NotImplementedError(f"{self.name()}: calling a graph node directly is not supported in tinymm; "
+                                  "use Tensor.backward or tinymm.autograd.grad")
+
+    def __repr__(self) -> str:
+        return f"<{self.name()} object at {id(self):#x}>"
+
+
+class AccumulateGrad:
+    """The node that stores a leaf's gradient in ``.grad``; ``variable`` is the leaf. One object
+    per leaf while the leaf lives, as in PyTorch, so graph walks can tell nodes apart by identity."""
+
+    __slots__ = ("_variable", "metadata")
+    _of_leaf: dict = {}  # id(leaf) -> its AccumulateGrad; the entry goes when the leaf does
+
+    def __init__(self, variable):
+        self._variable = weakref.ref(variable)
+        self.metadata = {}
+
+    @classmethod
+    def of(cls, leaf) -> "AccumulateGrad":
+        node = cls._of_leaf.get(id(leaf))
+        if node is None or node._variable() is not leaf:
+            node = cls._of_leaf[id(leaf)] = cls(leaf)
+            weakref.finalize(leaf, cls._of_leaf.pop, id(leaf), None)
+        return node
+
+    @property
+    def variable(self):
+        return self._variable()
+
+    def name(self) -> str:
+        return "torch::autograd::AccumulateGrad"
+
+    @property
+    def next_functions(self) -> tuple:
+        return ()
+
+    def __repr__(self) -> str:
+        return f"<AccumulateGrad object at {id(self):#x}>"
