@@ -82,3 +82,19 @@ def test_names_match_torch_for_common_ops():
         a = op(tm.ones(3, requires_grad=True)).grad_fn.name()
         b = op(torch.ones(3, requires_grad=True)).grad_fn.name()
         assert a == b, (a, b)
+
+
+def test_asking_for_grad_fn_makes_no_reference_cycle():
+    import gc
+    import weakref
+
+    gc.disable()
+    try:
+        x = tm.ones(1000, requires_grad=True)
+        y = x * 3
+        y.grad_fn.metadata["seen"] = True
+        ref = weakref.ref(y._node[0])
+        del y
+        assert ref() is None  # freed by reference counting alone
+    finally:
+        gc.enable()

@@ -27,24 +27,34 @@ def backward_name(ctx) -> str:
 
 
 class Node:
-    """One recorded op, as PyTorch's ``grad_fn`` objects present it. One object per op: every
-    output of the op, and every call of ``grad_fn``, gives the same Node."""
+    """One recorded op, as PyTorch's ``grad_fn`` objects present it. While a Node is held,
+    every output of its op and every call of ``grad_fn`` gives that same object, and it keeps
+    the op's record (so ``(x * 2).grad_fn.next_functions`` works on a temporary). The record
+    never refers to its Node (a cycle would hold each step's saved arrays until the cyclic
+    garbage collector ran); ``metadata`` is kept on the record, so it outlives the Node."""
 
-    __slots__ = ("_ctx", "metadata", "__weakref__")
+    __slots__ = ("_ctx", "__weakref__")
+    _views = weakref.WeakValueDictionary()  # id(record) -> its Node, while the Node is held
 
     def __init__(self, ctx):
         self._ctx = ctx
-        self.metadata = {}
 
-    @staticmethod
-    def of(ctx) -> "Node":
-        node = ctx.__dict__.get("_grad_fn_view")
-        if node is None:
-            node = ctx._grad_fn_view = Node(ctx)
+    @classmethod
+    def of(cls, ctx) -> "Node":
+        node = cls._views.get(id(ctx))
+        if node is None:  # (a held Node keeps its record alive, so the id cannot be reused)
+            node = cls._views[id(ctx)] = cls(ctx)
         return node
 
     def name(self) -> str:
         return backward_name(self._ctx)
+
+    @property
+    def metadata(self) -> dict:
+        meta = self._ctx.__dict__.get("_grad_fn_metadata")
+        if meta is None:
+            meta = self._ctx._grad_fn_metadata = {}
+        return meta
 
     @property
     def next_functions(self) -> tuple:
@@ -55,8 +65,8 @@ class Node:
             elif t._node is None:
                 out.append((AccumulateGrad.of(t), 0))
             else:
-                ctx, index = t._node
-                out.append((Node.of(ctx), index))
+                parent, index = t._node
+                out.append((Node.of(parent), index))
         return tuple(out)
 
     def register_hook(self, hook):
