@@ -39,6 +39,7 @@ import contextlib
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -166,7 +167,10 @@ def run_tests(suite, paths, timeout_s):
     with open(os.path.join(suite.out, "pytest.log"), "w") as f:
         f.write(log)
     lines = log.strip().splitlines()
-    summary = lines[-1] if lines else ""
+    # pytest's closing line ("3 passed in 2.1s", "12 tests collected in 0.4s"); plugins may
+    # print warnings after it (pytest-benchmark does when the parent runs under xdist)
+    summary = next((ln for ln in reversed(lines) if re.search(r"\b(passed|failed|collected|no tests ran|errors?)\b", ln)),
+                   lines[-1] if lines else "")
     failed = [ln for ln in lines if ln.startswith(("FAILED", "ERROR"))]
     status = "ok" if code == 0 else f"error: pytest exit {code}: {summary}"
     return {"status": status, "command": " ".join(args[1:]), "returncode": code, "summary": summary,
