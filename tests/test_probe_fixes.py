@@ -1,0 +1,127 @@
+"""What the probe's PyTorch scripts (DCGAN, actor-critic, ...) found missing or different, each
+compared with PyTorch: nn.init filling a tensor's ``.data``, ``flip(dims=...)``, ``isin``,
+``normal``, formatting a 0-d tensor, and the printed ``load_state_dict`` mismatch."""
+import numpy as np
+import pytest
+
+import tinymm as tm
+import tinymm.nn as tnn
+from helpers import TORCH_REASON, torch
+
+needs_torch = pytest.mark.skipif(torch is None, reason=TORCH_REASON)
+
+
+@pytest.mark.parametrize("init, args", [("normal_", (0.0, 0.02)), ("uniform_", (-0.1, 0.1)), ("constant_", (0.5,)),
+                                        ("zeros_", ()), ("ones_", ()), ("xavier_uniform_", ()),
+                                        ("kaiming_normal_", ()), ("orthogonal_", ()), ("eye_", ())])
+def test_init_fills_a_tensors_data_array_in_place(init, args):
+    """``nn.init.normal_(m.weight.data, ...)``: the array is written in place (so the Parameter
+    changes) with exactly what the same call on the Parameter itself would draw."""
+    w, twin = tnn.Linear(5, 4).weight, tnn.Linear(5, 4).weight
+    tm.manual_seed(3)
+    assert getattr(tnn.init, init)(w.data, *args) is w.data
+    tm.manual_seed(3)
+    getattr(tnn.init, init)(twin, *args)
+    np.testing.assert_array_equal(w.numpy(), twin.numpy())
+
+
+def test_init_data_statistics_match_torchs_formula():
+    w = tnn.Conv2d(8, 16, 4, bias=False).weight
+    tnn.init.normal_(w.data, 1.0, 0.02)
+    assert abs(w.numpy().mean() - 1.0) < 0.005 and abs(w.numpy().std() - 0.02) < 0.003
+
+
+def test_init_refuses_what_is_neither_tensor_nor_array():
+    with pytest.raises(TypeError):
+        tnn.init.normal_([1.0, 2.0])
+
+
+@needs_torch
+@pytest.mark.parametrize("call", [lambda t, x: t.flip(x, dims=[0, 2]), lambda t, x: x.flip(dims=(1,)),
+                                  lambda t, x: t.flip(x, dims=[-1]), lambda t, x: x.flip(0, 1), lambda t, x: x.flip([2])])
+def test_flip_dims_keyword_as_torch(call):
+    a = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    x, xt = tm.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    y, yt = call(tm, x), call(torch, xt)
+    np.testing.assert_array_equal(y.numpy(), yt.detach().numpy())
+    g = np.arange(24, dtype=np.float32).reshape(2, 3, 4) * 0.5
+    y.backward(tm.tensor(g)); yt.backward(torch.tensor(g))
+    np.testing.assert_array_equal(x.grad.numpy(), xt.grad.numpy())
+
+
+def test_flip_dims_given_twice_is_a_type_error():
+    with pytest.raises(TypeError):
+        tm.flip(tm.ones(2, 2), 0, dims=[1])
+
+
+@needs_torch
+@pytest.mark.parametrize("el, te, kw", [([[1, 2], [3, 4]], 2, {}), (2, [1, 2], {}), ([1.0, 2.0, 5.0], [2, 5], {"invert": True}),
+                                         ([3, 1, 3], [3, 3, 9], {"assume_unique": False}), ([0, 7], [], {})])
+def test_isin_as_torch(el, te, kw):
+    def build(lib):
+        mk = (lambda v: v if isinstance(v, int) else lib.tensor(v, dtype=lib.float32 if any(isinstance(i, float) for i in np.ravel(v)) else lib.int64))
+        return lib.isin(mk(el), mk(te), **kw)
+    got, want = build(tm), build(torch)
+    assert got.dtype == np.bool_ and tuple(got.shape) == tuple(want.shape)
+    np.testing.assert_array_equal(got.numpy(), want.numpy())
+
+
+@needs_torch
+def test_isin_needs_a_tensor():
+    for lib in (tm, torch):
+        with pytest.raises(TypeError):
+            lib.isin(1, 2)
+
+
+@needs_torch
+@pytest.mark.parametrize("build", [lambda t: t.normal(t.zeros(3, 1), t.ones(4) * 2), lambda t: t.normal(t.zeros(5), 0.5),
+                                   lambda t: t.normal(1.0, t.ones(2, 2, dtype=t.float64)),
+                                   lambda t: t.normal(2.0, 3.0, size=(3, 2)), lambda t: t.normal(2.0, 3.0, (4,))])
+def test_normal_shapes_and_dtypes_as_torch(build):
+    got, want = build(tm), build(torch)
+    assert tuple(got.shape) == tuple(want.shape) and str(got.dtype) == str(want.dtype).replace("torch.", "")
+
+
+def test_normal_draws_follow_mean_and_std():
+    tm.manual_seed(0)
+    x = tm.normal(tm.tensor([[-3.0], [4.0]]), tm.tensor([0.5, 2.0]).repeat(2000)).numpy()  # (2, 4000)
+    np.testing.assert_allclose(x.mean(axis=1), [-3.0, 4.0], atol=0.1)
+    np.testing.assert_allclose(x[:, 0::2].std(axis=1), [0.5, 0.5], rtol=0.06)
+    np.testing.assert_allclose(x[:, 1::2].std(axis=1), [2.0, 2.0], rtol=0.06)
+    g1, g2 = tm.Generator().manual_seed(7), tm.Generator().manual_seed(7)
+    np.testing.assert_array_equal(tm.normal(0.0, 1.0, (4,), generator=g1).numpy(),
+                                  tm.normal(0.0, 1.0, (4,), generator=g2).numpy())
+
+
+@needs_torch
+@pytest.mark.parametrize("call", [lambda t: t.normal(t.zeros(2), t.ones(3)), lambda t: t.normal(t.zeros(2), -1.0),
+                                  lambda t: t.normal(1.0, 2.0)])
+def test_normal_bad_input_raises_torchs_class(call):
+    with pytest.raises(Exception) as theirs:
+        call(torch)
+    with pytest.raises(type(theirs.value)):
+        call(tm)
+
+
+@needs_torch
+@pytest.mark.parametrize("spec", [".2f", ".3e", "", ">8.1f", "d"])
+def test_format_of_a_0d_tensor_as_torch(spec):
+    value = 3 if spec == "d" else 1.23456
+    assert format(tm.tensor(value), spec) == format(torch.tensor(value), spec)
+
+
+@needs_torch
+def test_format_of_a_1_element_tensor_or_parameter_with_a_spec_is_a_type_error():
+    for lib in (tm, torch):
+        with pytest.raises(TypeError):
+            format(lib.tensor([2.5]), ".1f")
+        with pytest.raises(TypeError):
+            format(lib.nn.Parameter(lib.tensor(2.5)), ".1f")
+
+
+@needs_torch
+def test_load_state_dict_mismatch_prints_as_torch():
+    theirs = torch.nn.Linear(2, 2).load_state_dict({"weight": torch.zeros(2, 2), "x": torch.zeros(1)}, strict=False)
+    ours = tnn.Linear(2, 2).load_state_dict({"weight": tm.zeros(2, 2), "x": tm.zeros(1)}, strict=False)
+    assert repr(ours) == repr(theirs) and str(ours) == str(theirs)
+    assert repr(tnn.Linear(2, 2).load_state_dict(tnn.Linear(2, 2).state_dict())) == "<All keys matched successfully>"
