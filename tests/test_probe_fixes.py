@@ -125,3 +125,29 @@ def test_load_state_dict_mismatch_prints_as_torch():
     ours = tnn.Linear(2, 2).load_state_dict({"weight": tm.zeros(2, 2), "x": tm.zeros(1)}, strict=False)
     assert repr(ours) == repr(theirs) and str(ours) == str(theirs)
     assert repr(tnn.Linear(2, 2).load_state_dict(tnn.Linear(2, 2).state_dict())) == "<All keys matched successfully>"
+
+
+@needs_torch
+@pytest.mark.parametrize("layer_kw, nested, grad, pad_row", [
+    ({}, True, False, [0, 0, 0, 1, 1]),                         # PyTorch's nested path: zeros at the padding
+    ({"activation": "gelu"}, True, False, [0, 0, 0, 0, 1]),
+    ({}, True, True, [0, 0, 0, 1, 1]),                          # grad enabled: the ordinary path
+    ({}, False, False, [0, 0, 0, 1, 1]),                        # enable_nested_tensor=False
+    ({"norm_first": True}, True, False, [0, 0, 0, 1, 1]),       # a layer the nested path refuses
+    ({}, True, False, [1, 0, 0, 0, 0]),                         # left padding fails the mask check
+])
+def test_transformer_encoder_eval_padding_as_torch(layer_kw, nested, grad, pad_row):
+    torch.manual_seed(0)
+    x = np.random.default_rng(0).standard_normal((2, 5, 8)).astype(np.float32)
+    pad = np.array([pad_row, [0, 0, 0, 0, 0]], bool)
+    theirs = torch.nn.TransformerEncoder(torch.nn.TransformerEncoderLayer(8, 2, 16, batch_first=True, **layer_kw), 2,
+                                         norm=torch.nn.LayerNorm(8), enable_nested_tensor=nested).eval()
+    ours = tnn.TransformerEncoder(tnn.TransformerEncoderLayer(8, 2, 16, batch_first=True, **layer_kw), 2,
+                                  norm=tnn.LayerNorm(8), enable_nested_tensor=nested).eval()
+    ours.load_state_dict({k: tm.tensor(v.detach().numpy()) for k, v in theirs.state_dict().items()})
+    with torch.set_grad_enabled(grad):
+        want = theirs(torch.tensor(x), src_key_padding_mask=torch.tensor(pad)).detach().numpy()
+    with tm.set_grad_enabled(grad):
+        got = ours(tm.tensor(x), src_key_padding_mask=tm.tensor(pad)).detach().numpy()
+    np.testing.assert_allclose(got, want, atol=2e-5, rtol=1e-4)
+    assert ours.use_nested_tensor == theirs.use_nested_tensor
