@@ -151,3 +151,93 @@ def test_transformer_encoder_eval_padding_as_torch(layer_kw, nested, grad, pad_r
         got = ours(tm.tensor(x), src_key_padding_mask=tm.tensor(pad)).detach().numpy()
     np.testing.assert_allclose(got, want, atol=2e-5, rtol=1e-4)
     assert ours.use_nested_tensor == theirs.use_nested_tensor
+
+
+def _bn_net(lib):
+    return lib.nn.Sequential(lib.nn.Linear(3, 4), lib.nn.BatchNorm1d(4), lib.nn.ReLU(), lib.nn.Linear(4, 2))
+
+
+def _twins():
+    torch.manual_seed(0)
+    theirs = _bn_net(torch)
+    ours = _bn_net(tm)
+    ours.load_state_dict({k: tm.tensor(v.detach().numpy()) for k, v in theirs.state_dict().items()})
+    return theirs, ours
+
+
+@needs_torch
+@pytest.mark.parametrize("kind, use_buffers", [("swa", False), ("swa", True), ("ema", False),
+                                                ("ema", True), ("avg_fn", False)])
+def test_averaged_model_as_torch(kind, use_buffers):
+    theirs, ours = _twins()
+    kw = {}
+    if kind == "ema":
+        kw = {"t": {"multi_avg_fn": torch.optim.swa_utils.get_ema_multi_avg_fn(0.9)},
+              "m": {"multi_avg_fn": tm.optim.swa_utils.get_ema_multi_avg_fn(0.9)}}
+    elif kind == "avg_fn":
+        kw = {"t": {"avg_fn": torch.optim.swa_utils.get_ema_avg_fn(0.8)}, "m": {"avg_fn": tm.optim.swa_utils.get_ema_avg_fn(0.8)}}
+    avg_t = torch.optim.swa_utils.AveragedModel(theirs, use_buffers=use_buffers, **kw.get("t", {}))
+    avg_m = tm.optim.swa_utils.AveragedModel(ours, use_buffers=use_buffers, **kw.get("m", {}))
+    rng = np.random.default_rng(1)
+    opt_t, opt_m = torch.optim.SGD(theirs.parameters(), lr=0.1), tm.optim.SGD(ours.parameters(), lr=0.1)
+    for _ in range(4):
+        x = rng.standard_normal((5, 3)).astype(np.float32)
+        for net, opt, lib in ((theirs, opt_t, torch), (ours, opt_m, tm)):
+            opt.zero_grad()
+            net(lib.tensor(x)).pow(2).mean().backward()
+            opt.step()
+        avg_t.update_parameters(theirs)
+        avg_m.update_parameters(ours)
+    want, got = avg_t.state_dict(), avg_m.state_dict()
+    assert list(got) == list(want)
+    for k in want:
+        np.testing.assert_allclose(got[k].numpy(), want[k].numpy(), rtol=1e-6, atol=1e-7, err_msg=k)
+    x = rng.standard_normal((5, 3)).astype(np.float32)
+    avg_t.eval(); avg_m.eval()
+    np.testing.assert_allclose(avg_m(tm.tensor(x)).detach().numpy(), avg_t(torch.tensor(x)).detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+@needs_torch
+def test_averaged_model_refuses_two_averaging_functions():
+    for lib in (torch, tm):
+        with pytest.raises(AssertionError):
+            lib.optim.swa_utils.AveragedModel(lib.nn.Linear(2, 2), avg_fn=lambda *a: a[0],
+                                              multi_avg_fn=lambda *a: None)
+
+
+@needs_torch
+def test_update_bn_as_torch():
+    theirs, ours = _twins()
+    rng = np.random.default_rng(2)
+    batches = [rng.standard_normal((6, 3)).astype(np.float32) for _ in range(3)]
+    theirs.eval(); ours.eval()
+    torch.optim.swa_utils.update_bn([(torch.tensor(b), 0) for b in batches], theirs)
+    tm.optim.swa_utils.update_bn([(tm.tensor(b), 0) for b in batches], ours)
+    assert not ours.training and ours[1].momentum == theirs[1].momentum == 0.1
+    for k in ("1.running_mean", "1.running_var", "1.num_batches_tracked"):
+        np.testing.assert_allclose(ours.state_dict()[k].numpy(), theirs.state_dict()[k].numpy(), rtol=1e-6, err_msg=k)
+
+
+@needs_torch
+@pytest.mark.parametrize("strategy, anneal_epochs, swa_lr", [("cos", 3, 0.05), ("linear", 4, [0.05, 0.2]), ("cos", 0, 0.01)])
+def test_swalr_as_torch(strategy, anneal_epochs, swa_lr):
+    lrs = {}
+    for lib in (torch, tm):
+        opt = lib.optim.SGD([{"params": [lib.nn.Parameter(lib.zeros(2))]}, {"params": [lib.nn.Parameter(lib.zeros(1))], "lr": 0.3}], lr=0.5)
+        sched = lib.optim.swa_utils.SWALR(opt, swa_lr=swa_lr, anneal_epochs=anneal_epochs, anneal_strategy=strategy)
+        seq = [sched.get_last_lr()]
+        for _ in range(6):
+            opt.step()
+            sched.step()
+            seq.append(sched.get_last_lr())
+        lrs[lib] = seq
+    np.testing.assert_allclose(np.array(lrs[tm]), np.array(lrs[torch]), rtol=1e-12)
+
+
+@needs_torch
+@pytest.mark.parametrize("kw", [{"anneal_strategy": "step"}, {"anneal_epochs": -1}, {"swa_lr": [0.1, 0.2]}])
+def test_swalr_bad_arguments_raise_value_error_as_torch(kw):
+    for lib in (torch, tm):
+        opt = lib.optim.SGD([lib.nn.Parameter(lib.zeros(2))], lr=0.5)
+        with pytest.raises(ValueError):
+            lib.optim.swa_utils.SWALR(opt, **{"swa_lr": 0.1, **kw})

@@ -1,12 +1,14 @@
 """A Transformer text classifier as the tutorials write it: nn.Embedding with padding_idx, a
 learned positional table, nn.TransformerEncoder(batch_first) with src_key_padding_mask, CLS
-pooling, AdamW with no decay on biases/norms, a linear warmup LambdaLR and clip_grad_norm_."""
+pooling, AdamW with no decay on biases/norms, a linear warmup LambdaLR, clip_grad_norm_ and an
+EMA of the weights (swa_utils.AveragedModel) evaluated with the padding mask."""
 import math
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch.optim.lr_scheduler import LambdaLR
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 PAD, CLS, VOCAB = 0, 1, 30
 
@@ -17,10 +19,8 @@ class TextClassifier(nn.Module):
         self.embed = nn.Embedding(vocab_size, d_model, padding_idx=PAD)
         self.pos = nn.Parameter(torch.zeros(1, max_len, d_model))
         layer = nn.TransformerEncoderLayer(d_model=d_model, nhead=nhead, dim_feedforward=32,
-                                           dropout=0.0, activation="gelu", batch_first=True,
-                                           norm_first=True)
-        self.encoder = nn.TransformerEncoder(layer, num_layers=num_layers, norm=nn.LayerNorm(d_model),
-                                             enable_nested_tensor=False)
+                                           dropout=0.0, activation="gelu", batch_first=True)
+        self.encoder = nn.TransformerEncoder(layer, num_layers=num_layers, norm=nn.LayerNorm(d_model))
         self.head = nn.Sequential(nn.Dropout(0.0), nn.Linear(d_model, num_classes))
         nn.init.trunc_normal_(self.pos, std=0.02)
 
@@ -68,6 +68,7 @@ optimizer = torch.optim.AdamW(grouped, lr=3e-3, betas=(0.9, 0.98), eps=1e-8)
 batches = [collate(data[i:i + 8]) for i in range(0, len(data), 8)]
 total = 2 * len(batches)
 scheduler = get_linear_schedule_with_warmup(optimizer, num_warmup_steps=2, num_training_steps=total)
+ema_model = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(0.9))
 step = 0
 for epoch in range(2):
     model.train()
@@ -79,6 +80,7 @@ for epoch in range(2):
         norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=1.0)
         optimizer.step()
         scheduler.step()
+        ema_model.update_parameters(model)
         step += 1
         report(step, loss.item(), norm.item(), scheduler.get_last_lr()[0])
     model.eval()
@@ -89,3 +91,10 @@ for epoch in range(2):
             correct += (preds == labels).sum().item()
     report("epoch", epoch, correct / len(data))
 report("pad row", model.embed.weight.grad[PAD].abs().sum().item(), model.embed.weight[PAD].abs().sum().item())
+ema_model.eval()
+with torch.no_grad():
+    ids, mask, labels = batches[0]
+    logits = ema_model(ids, mask)
+    states = ema_model.module.encoder(ema_model.module.embed(ids), src_key_padding_mask=~mask.bool())
+report("ema", ema_model.n_averaged.item(), logits[:2].tolist(), F.cross_entropy(logits, labels).item(),
+       states.mean(dim=1)[:2, :4].tolist())
