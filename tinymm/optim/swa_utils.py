@@ -18,7 +18,7 @@ import math
 import numpy as np
 
 from tinymm.autograd import no_grad
-from tinymm.nn.batchnorm import _BatchNorm
+from tinymm.nn.batchnorm import BatchNorm1d, BatchNorm2d, BatchNorm3d, SyncBatchNorm
 from tinymm.nn.module import Module
 from tinymm.optim.lr_scheduler import LRScheduler
 from tinymm.tensor import Tensor
@@ -136,13 +136,17 @@ def _by_dtype(mine, theirs):
     return list(groups.values())
 
 
+# PyTorch tests for its private _BatchNorm base: these are every public class built on it
+_BATCH_NORMS = (BatchNorm1d, BatchNorm2d, BatchNorm3d, SyncBatchNorm)
+
+
 def update_bn(loader, model: Module, device=None) -> None:
     """Recompute every BatchNorm's running statistics with one pass over ``loader`` in train
     mode, as cumulative averages (momentum None); a batch that is a list or tuple gives its
     first item. Models without BatchNorm are left alone."""
     momenta = {}
     for module in model.modules():
-        if isinstance(module, _BatchNorm):
+        if isinstance(module, _BATCH_NORMS):
             module.reset_running_stats()
             momenta[module] = module.momentum
     if not momenta:
