@@ -241,3 +241,19 @@ def test_swalr_bad_arguments_raise_value_error_as_torch(kw):
         opt = lib.optim.SGD([lib.nn.Parameter(lib.zeros(2))], lr=0.5)
         with pytest.raises(ValueError):
             lib.optim.swa_utils.SWALR(opt, **{"swa_lr": 0.1, **kw})
+
+
+@needs_torch
+@pytest.mark.parametrize("values, bins, lo, hi", [
+    (np.arange(24, dtype=np.float32) / 10, 4, 0, 2.4),          # float32 rounding at the bin edges decides
+    (np.random.default_rng(0).standard_normal(400).astype(np.float32), 7, -1, 1),
+    (np.random.default_rng(1).standard_normal(200).astype(np.float32), 10, 0, 0),  # the data's range
+    (np.array([0.1, np.nan, 0.7, 1.0, -0.2], np.float32), 5, 0, 1),   # NaN and outside ignored, max in the last bin
+    (np.random.default_rng(2).random(300), 9, 0.1, 0.9),               # float64
+    (np.array([1.0, 1.0], np.float32), 3, 0, 0),                     # one value: [v-1, v+1]
+])
+def test_histc_bins_as_torch(values, bins, lo, hi):
+    want = torch.histc(torch.tensor(values), bins, lo, hi).numpy()
+    got = tm.histc(tm.tensor(values), bins, lo, hi).numpy()
+    assert got.dtype == want.dtype
+    np.testing.assert_array_equal(got, want)
