@@ -377,6 +377,12 @@ class Tensor:
             raise TypeError("only single-element integer tensors can be used as an index")
         return int(self.item())
 
+    # probe: f"{loss:.4f}" formats a 0-d tensor's value, as PyTorch's Tensor.__format__ does
+    def __format__(self, format_spec: str) -> str:
+        if self.data.ndim == 0 and type(self) is Tensor:
+            return self.item().__format__(format_spec)
+        return object.__format__(self, format_spec)
+
     def __array__(self, dtype=None, copy=None):
         arr = self.numpy()
         return arr if dtype is None else arr.astype(dtype)

@@ -171,6 +171,29 @@ def sparse_(t: Tensor, sparsity: float, std: float = 0.01, generator=None) -> Te
     return _fill(t, arr)
 
 
+def _on_arrays(fn):
+    """Let ``fn`` fill a raw array in place too: ``t.data`` is the array here, where PyTorch's is
+    a Tensor, and ``nn.init.normal_(m.weight.data, 0.0, 0.02)`` is how many scripts write it."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(t, *args, **kwargs):
+        if isinstance(t, Tensor):
+            return fn(t, *args, **kwargs)
+        if isinstance(t, np.ndarray) or backend.device_of(t) == "cuda":
+            fn(Tensor._wrap(t), *args, **kwargs)
+            return t
+        raise TypeError(f"{fn.__name__}: expected a Tensor, got {type(t).__name__}")
+
+    return wrapper
+
+
+for _name in ("uniform_", "normal_", "constant_", "zeros_", "ones_", "xavier_uniform_", "xavier_normal_",
+              "kaiming_uniform_", "kaiming_normal_", "trunc_normal_", "orthogonal_", "eye_", "dirac_", "sparse_"):
+    globals()[_name] = _on_arrays(globals()[_name])
+del _name
+
+
 def _deprecated(fn):
     """PyTorch's old names without the trailing underscore: they warn, then do the same."""
     import warnings

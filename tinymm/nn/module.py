@@ -19,14 +19,14 @@ from tinymm.nn.parameter_more import Buffer  # opse
 from tinymm.tensor import Tensor
 
 class IncompatibleKeys(collections.namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
-    """What ``load_state_dict`` returns; prints as PyTorch's when every key matched."""
+    """What ``load_state_dict`` returns; prints as PyTorch's (its class is ``_IncompatibleKeys``)."""
 
     __slots__ = ()
 
     def __repr__(self):
         if not self.missing_keys and not self.unexpected_keys:
             return "<All keys matched successfully>"
-        return super().__repr__()
+        return f"_IncompatibleKeys(missing_keys={self.missing_keys!r}, unexpected_keys={self.unexpected_keys!r})"
 
     __str__ = __repr__
 

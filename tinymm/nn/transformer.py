@@ -16,12 +16,13 @@ import copy
 
 import numpy as np
 
+from tinymm.autograd import is_grad_enabled
 from tinymm.nn import functional as F
 from tinymm.nn import init
 from tinymm.nn.functional._checks import ShapeError
 from tinymm.nn.attention import MultiheadAttention
 from tinymm.nn.containers import ModuleList
-from tinymm.nn.layers import Dropout, LayerNorm, Linear
+from tinymm.nn.layers import GELU, Dropout, LayerNorm, Linear, ReLU
 from tinymm.nn.module import Module
 
 
@@ -75,25 +76,65 @@ class TransformerEncoderLayer(Module):
         return f"activation={self.activation_name!r}, norm_first={self.norm_first}"
 
 
+def _nested_layer(layer) -> bool:
+    """Whether PyTorch's TransformerEncoder could take its nested-tensor path with this layer
+    (``use_nested_tensor``): post-norm, batch_first, one embed dim, biases, ReLU or GELU, equal
+    norm eps and an even head count. (PyTorch warns when it cannot; tinymm says nothing.)"""
+    attn = getattr(layer, "self_attn", None)
+    return (isinstance(layer, TransformerEncoderLayer) and not layer.norm_first and attn.batch_first
+            and attn._qkv_same_embed_dim and attn.in_proj_bias is not None
+            and (layer.activation in (F.relu, F.gelu) or isinstance(layer.activation, (ReLU, GELU)))
+            and layer.norm1.eps == layer.norm2.eps
+            and attn.num_heads % 2 == 0)
+
+
 class TransformerEncoder(Module):
     """``num_layers`` copies of ``encoder_layer`` (same initial weights, as PyTorch) and an
     optional final ``norm``."""
 
     def __init__(self, encoder_layer: TransformerEncoderLayer, num_layers: int, norm: Module | None = None,
                  enable_nested_tensor: bool = True, mask_check: bool = True):
-        # enable_nested_tensor and mask_check are PyTorch's fast-path switches: accepted, no effect here
         super().__init__()
         if num_layers <= 0:
             raise ValueError(f"TransformerEncoder: num_layers must be positive, got {num_layers}")
         self.layers = ModuleList([copy.deepcopy(encoder_layer) for _ in range(num_layers)])
         self.num_layers = num_layers
         self.norm = norm
+        self.enable_nested_tensor = enable_nested_tensor
+        self.use_nested_tensor = enable_nested_tensor and _nested_layer(encoder_layer)
+        self.mask_check = mask_check
 
     def forward(self, src, mask=None, src_key_padding_mask=None, is_causal: bool = False):
         x = src
         for layer in self.layers:
             x = layer(x, src_mask=mask, src_key_padding_mask=src_key_padding_mask, is_causal=is_causal)
+        pad = self._nested_padding(src, mask, src_key_padding_mask)
+        if pad is not None:  # PyTorch's nested-tensor path: padded positions come back as zeros
+            x = x.masked_fill(pad.unsqueeze(-1), 0.0)
         return self.norm(x) if self.norm is not None else x
+
+    def _nested_padding(self, src, mask, src_key_padding_mask):
+        """The (B, T) bool padding when PyTorch would run the layers on a nested tensor (and so
+        return zeros at padded positions): evaluation mode, batched (B, T, E) input, a
+        right-padded key padding mask and no attention mask, nothing needing a gradient; else None.
+        The layer conditions (post-norm, batch_first, ...) were checked at construction."""
+        first = self.layers[0]
+        if (not self.use_nested_tensor or first.training or src_key_padding_mask is None or mask is not None
+                or src.ndim != 3):
+            return None
+        attn = first.self_attn
+        weights = (src, attn.in_proj_weight, attn.in_proj_bias, attn.out_proj.weight, attn.out_proj.bias,
+                   first.norm1.weight, first.norm1.bias, first.norm2.weight, first.norm2.bias,
+                   first.linear1.weight, first.linear1.bias, first.linear2.weight, first.linear2.bias)
+        if is_grad_enabled() and any(getattr(t, "requires_grad", False) for t in weights):
+            return None
+        pad = src_key_padding_mask
+        pad = pad if pad.dtype == np.bool_ else pad != 0  # a float mask pads where it is not 0
+        keep = ~pad.numpy()
+        # right padding: each row keeps a prefix, so no kept position follows a padded one
+        if self.mask_check and bool(np.any(keep[:, 1:] & ~keep[:, :-1])):
+            return None
+        return pad
 
 
 class TransformerDecoderLayer(Module):

@@ -362,6 +362,7 @@ from tinymm.ops.inplace_more import INPLACE_OPS  # opse  # noqa: E402
 from tinymm.ops.tensor_more import TENSOR_MORE_OPS, TENSOR_MORE_PROPERTIES  # opse  # noqa: E402
 from tinymm.ops.indexing_more import INDEXING_OPS  # opse  # noqa: E402
 from tinymm.ops.functions_more import FUNCTIONS_MORE_OPS  # opse  # noqa: E402
+from tinymm.ops.isin_normal import ISIN_NORMAL_OPS  # probe  # noqa: E402
 
 # (public function, its Tensor method name or None, exported as tinymm.<function name>: True/False
 #  or as the name given)
@@ -711,6 +712,7 @@ OPS = (
     *INDEXING_OPS,
     *TENSOR_MORE_OPS,
     *FUNCTIONS_MORE_OPS,
+    *ISIN_NORMAL_OPS,  # probe: torch.isin, torch.normal
 )
 
 

@@ -56,9 +56,12 @@ class Flip(Function):
         return xp_of(g).flip(g, axis=ctx.axes)
 
 
-def flip(x, *dims):
-    """Reverse the order of elements along ``dims``."""
+def flip(x, *args, dims=None):
+    """Reverse the order of elements along ``dims`` (positional, as a list, or ``dims=``)."""
     x = as_tensor(x, "flip")
+    if dims is not None and args:
+        raise TypeError("flip() got multiple values for argument 'dims'")
+    dims = args if dims is None else (dims,)
     axes = normalize_dims("flip", x.ndim, _ints(dims))
     if not axes:
         return x * 1 if x.dtype.kind == "f" else Tensor._wrap(x.data.copy())

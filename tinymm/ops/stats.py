@@ -278,5 +278,12 @@ def histc(x, bins: int = 100, min: float = 0, max: float = 0):
         lo, hi = lo - 1, hi + 1
     if lo > hi:
         raise ShapeError(f"histc: max must be larger than min, got min {min} and max {max}")
-    counts, _ = xp.histogram(x.data, bins=int(bins), range=(lo, hi))
-    return Tensor._wrap(counts.astype(x.dtype))
+    # PyTorch's bin of v, in the input's dtype (so float32 rounding at the edges agrees):
+    # trunc((v - lo)·bins / (hi - lo)), the right edge falling in the last bin
+    d = x.dtype.type
+    a = x.data.reshape(-1)
+    left, right = d(lo), d(hi)
+    v = a[(a >= left) & (a <= right)]  # NaN fails both
+    pos = ((v - left) * d(bins) / (right - left)).astype(np.int64)
+    pos = xp.minimum(pos, int(bins) - 1)
+    return Tensor._wrap(xp.bincount(pos, minlength=int(bins)).astype(x.dtype))

@@ -14,3 +14,4 @@ from tinymm.optim.rprop import Rprop  # noqa: F401
 from tinymm.nn.utils.clip_grad import clip_grad_norm_, clip_grad_value_  # noqa: F401
 from tinymm.optim.optimizer import Optimizer  # noqa: F401
 from tinymm.optim.sgd import SGD  # noqa: F401
+from tinymm.optim import swa_utils  # noqa: F401,E402  # probe: AveragedModel, SWALR, update_bn
