@@ -318,7 +318,8 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type: float =
     """Sums, means or maxima of bags of embedding rows, without the (bags, n, dim) tensor.
 
     ``input`` (B, n) is B bags of n indices; or 1-D indices with ``offsets`` (B,) marking where
-    each bag starts (``include_last_offset``: B + 1 offsets, the last one the end). Entries
+    each bag starts (``include_last_offset``: B + 1 offsets, the last one at most len(input)
+    and otherwise unused: the last bag runs to the end of the input, as in PyTorch). Entries
     equal to ``padding_idx`` are left out (a mean counts only the rest); an empty bag gives
     zeros. ``per_sample_weights`` (same shape as ``input``) scale each row, ``mode='sum'``
     only. ``sparse`` changes nothing here (gradients are dense)."""
@@ -347,12 +348,21 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type: float =
         if offsets is None:
             raise ValueError(f"{fn}: offsets has to be a 1D Tensor but got None")
         starts = as_tensor(offsets, fn).data.astype(np.int64).reshape(-1)
-        if include_last_offset:  # the last offset ends the last bag: indices after it are unused
-            end = int(starts[-1]) if starts.size else 0
-            starts = starts[:-1]
-            flat = flat[:min(end, flat.shape[0])]
         if starts.size and (int(starts[0]) != 0 or (starts[1:] < starts[:-1]).any()):
-            raise ValueError(f"{fn}: offsets must start at 0 and not decrease, got {offsets}")
+            raise ShapeError(f"{fn}: offsets must start at 0 and not decrease, got {offsets}")
+        if include_last_offset:
+            if not starts.size:
+                raise ShapeError(f"{fn}: include_last_offset: number of offset should be at least 1")
+            end = int(starts[-1])
+            if end > flat.shape[0]:
+                raise ShapeError(f"{fn}: offsets[-1] can not be greater than input's length {flat.shape[0]} "
+                                 f"but got offsets[-1] of {end}")
+            # As PyTorch (float64, max, padding_idx): the last bag runs to the end of the input
+            # whatever offsets[-1] says. (Its float32 sum/mean kernel instead stops the value at
+            # offsets[-1] and leaves the later rows' gradients uninitialised: not a contract.)
+            starts = starts[:-1]
+            if not starts.size:
+                flat = flat[:0]
         B = starts.shape[0]
     else:
         raise ShapeError(f"{fn}: input has to be 1D or 2D Tensor, but got Tensor of dimension {idx.ndim}")
@@ -365,7 +375,7 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type: float =
         if tuple(psw.shape) != tuple(idx.shape):
             raise ShapeError(f"{fn}: per_sample_weights has shape {tuple(psw.shape)}, expected the input's "
                              f"{tuple(idx.shape)}")
-        psw = psw.reshape(-1)[:flat.shape[0]]  # shorter after include_last_offset's end
+        psw = psw.reshape(-1)[:flat.shape[0]]  # empty when include_last_offset leaves no bag
     total = flat.shape[0]
     # bag id of every index (offsets may repeat: empty bags)
     bag = xp.zeros(total, np.int64)
