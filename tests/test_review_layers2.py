@@ -1,0 +1,90 @@
+"""Regressions from a second hostile review of the layers against PyTorch (branch revd).
+
+Each test runs the same call in torch and tinymm and compares values, gradients, or the
+exception class on bad input; shapes are tiny (CI time).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tinymm as tm
+import tinymm.nn as mnn
+import tinymm.nn.functional as MF
+
+from helpers import TORCH_REASON, torch
+
+pytestmark = pytest.mark.skipif(torch is None, reason=TORCH_REASON)
+
+if torch is not None:
+    import torch.nn as tnn
+    import torch.nn.functional as TF
+
+
+def _x(*shape, seed=0, dtype=np.float32):
+    return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+
+
+def _both(tcall, mcall, *arrays, atol=1e-5):
+    """tcall/mcall on the same arrays (all requiring grad): values and gradients agree."""
+    ts = [torch.tensor(a, requires_grad=True) for a in arrays]
+    ms = [tm.tensor(a, requires_grad=True) for a in arrays]
+    tout, mout = tcall(*ts), mcall(*ms)
+    np.testing.assert_allclose(mout.detach().numpy(), tout.detach().numpy(), atol=atol, rtol=1e-4)
+    r = np.random.default_rng(1).standard_normal(tuple(tout.shape)).astype(arrays[0].dtype)
+    (tout * torch.tensor(r)).sum().backward()
+    (mout * tm.tensor(r)).sum().backward()
+    for t, m in zip(ts, ms):
+        np.testing.assert_allclose(m.grad.numpy(), t.grad.numpy(), atol=atol * 10, rtol=1e-4)
+    return mout
+
+
+# ----------------------------------------------------------------------------- losses
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int16, np.int8, np.bool_])
+@pytest.mark.parametrize("loss", ["cross_entropy", "nll_loss"])
+def test_class_index_targets_must_be_int64_or_uint8(loss, dtype):
+    x, t = _x(3, 4), np.array([1, 0, 1]).astype(dtype)
+    with pytest.raises(RuntimeError, match="Long or Byte") as err:
+        getattr(TF, loss)(torch.tensor(x), torch.tensor(t))
+    with pytest.raises(type(err.value), match="Long or Byte.*" + np.dtype(dtype).name):
+        getattr(MF, loss)(tm.tensor(x), tm.tensor(t))
+
+
+@pytest.mark.parametrize("loss", ["cross_entropy", "nll_loss"])
+def test_uint8_class_index_targets_work(loss):
+    t = np.array([1, 0, 3], np.uint8)
+    _both(lambda x: getattr(TF, loss)(x, torch.tensor(t)), lambda x: getattr(MF, loss)(x, tm.tensor(t)), _x(3, 4))
+
+
+# ----------------------------------------------------------------------------- embedding bag
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("padding_idx", [None, 5])
+@pytest.mark.parametrize("mode", ["sum", "mean", "max"])
+def test_embedding_bag_last_offset_short_of_the_input(mode, padding_idx, dtype):
+    """offsets[-1] < len(input): PyTorch's last bag runs to the end of the input, except its
+    float32 sum/mean (no padding_idx) that adds rows only up to offsets[-1] (a mean still
+    divides by the count up to the end; those gradients are uninitialised memory in torch)."""
+    idx, off = np.array([3, 1, 4, 1, 5, 9, 2, 6, 5, 3]), np.array([0, 3, 4, 6])
+    kw = dict(mode=mode, include_last_offset=True, padding_idx=padding_idx)
+    tcall = lambda w: TF.embedding_bag(torch.tensor(idx), w, torch.tensor(off), **kw)
+    mcall = lambda w: MF.embedding_bag(tm.tensor(idx), w, tm.tensor(off), **kw)
+    w = _x(12, 3, dtype=dtype)
+    if dtype == np.float32 and padding_idx is None and mode != "max":
+        want = tcall(torch.tensor(w)).numpy()
+        np.testing.assert_allclose(mcall(tm.tensor(w)).numpy(), want, rtol=1e-6, atol=1e-6)
+    else:
+        _both(tcall, mcall, w)
+
+
+def test_embedding_bag_offsets_errors_are_runtime_errors():
+    idx, w = tm.tensor(np.arange(4)), tm.tensor(_x(5, 2))
+    for off, last in (([1, 3], False), ([0, 5], True), ([], True)):
+        with pytest.raises(RuntimeError):
+            TF.embedding_bag(torch.arange(4), torch.tensor(_x(5, 2)), torch.tensor(off, dtype=torch.long),
+                             include_last_offset=last)
+        with pytest.raises(RuntimeError):
+            MF.embedding_bag(idx, w, tm.tensor(np.array(off, np.int64)), include_last_offset=last)
