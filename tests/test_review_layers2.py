@@ -88,3 +88,26 @@ def test_embedding_bag_offsets_errors_are_runtime_errors():
                              include_last_offset=last)
         with pytest.raises(RuntimeError):
             MF.embedding_bag(idx, w, tm.tensor(np.array(off, np.int64)), include_last_offset=last)
+
+
+# ----------------------------------------------------------------------------- interpolate
+
+
+@pytest.mark.parametrize("mode", ["bilinear", "bicubic"])
+@pytest.mark.parametrize("kw", [dict(size=(3, 5)), dict(size=(11, 4)), dict(scale_factor=(0.3, 0.6)),
+                                dict(size=(2, 3), align_corners=True)])
+def test_interpolate_antialias_matches_torch(mode, kw):
+    """PyTorch's antialias filter widens with the downsampling factor (and is Keys' A = −0.5
+    cubic for bicubic); float64 pins the weights, float32 the usual tolerance."""
+    for dtype, atol in ((np.float64, 1e-12), (np.float32, 1e-5)):
+        _both(lambda x: TF.interpolate(x, mode=mode, antialias=True, **kw),
+              lambda x: MF.interpolate(x, mode=mode, antialias=True, **kw), _x(2, 2, 9, 7, dtype=dtype), atol=atol)
+
+
+@pytest.mark.parametrize("mode,ndim", [("nearest", 4), ("area", 4), ("linear", 3), ("trilinear", 5)])
+def test_interpolate_antialias_other_modes_raise(mode, ndim):
+    x = _x(*(1, 1) + (4,) * (ndim - 2))
+    with pytest.raises(ValueError) as err:
+        TF.interpolate(torch.tensor(x), scale_factor=0.5, mode=mode, antialias=True)
+    with pytest.raises(type(err.value), match="anti-alias"):
+        MF.interpolate(tm.tensor(x), scale_factor=0.5, mode=mode, antialias=True)
