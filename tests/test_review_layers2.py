@@ -111,3 +111,36 @@ def test_interpolate_antialias_other_modes_raise(mode, ndim):
         TF.interpolate(torch.tensor(x), scale_factor=0.5, mode=mode, antialias=True)
     with pytest.raises(type(err.value), match="anti-alias"):
         MF.interpolate(tm.tensor(x), scale_factor=0.5, mode=mode, antialias=True)
+
+
+# ----------------------------------------------------------------------------- packing
+
+
+@pytest.mark.parametrize("lengths", [[4.0, 2.0, 1.0], [3.7, 2, 1], "float_tensor", "bool_tensor", "int32_array"])
+def test_pack_padded_sequence_accepts_what_torch_accepts(lengths):
+    """PyTorch converts lengths to int64 (floats truncate toward zero, bools are 0/1)."""
+    from torch.nn.utils.rnn import pack_padded_sequence as tpack
+    from tinymm.nn.utils.rnn import pack_padded_sequence as mpack
+
+    arrays = {"float_tensor": np.array([4.9, 2.0, 1.0]), "bool_tensor": np.array([True, True, True]),
+              "int32_array": np.array([4, 2, 1], np.int32)}
+    if isinstance(lengths, str):
+        tl, ml = torch.tensor(arrays[lengths]), tm.tensor(arrays[lengths])
+    else:
+        tl = ml = lengths
+    x = _x(4, 3, 2)
+    tp, mp = tpack(torch.tensor(x), tl), mpack(tm.tensor(x), ml)
+    assert mp.batch_sizes.tolist() == tp.batch_sizes.tolist()
+    np.testing.assert_array_equal(mp.data.numpy(), tp.data.numpy())
+
+
+@pytest.mark.parametrize("shape,lengths", [((4,), [4]), ((4, 0, 2), []), ((0, 2, 2), [0, 0]), ((4, 3, 0), [4, 2, 1]),
+                                           ((4, 3, 2), [4, 2, 0]), ((4, 3, 2), [[4, 2, 1]]), ((4, 3, 2), [4, 2])])
+def test_pack_padded_sequence_rejects_what_torch_rejects(shape, lengths):
+    from torch.nn.utils.rnn import pack_padded_sequence as tpack
+    from tinymm.nn.utils.rnn import pack_padded_sequence as mpack
+
+    with pytest.raises(Exception) as err:
+        tpack(torch.zeros(shape), lengths)
+    with pytest.raises(type(err.value)):
+        mpack(tm.zeros(*shape), lengths)
