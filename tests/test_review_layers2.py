@@ -144,3 +144,38 @@ def test_pack_padded_sequence_rejects_what_torch_rejects(shape, lengths):
         tpack(torch.zeros(shape), lengths)
     with pytest.raises(type(err.value)):
         mpack(tm.zeros(*shape), lengths)
+
+
+# ----------------------------------------------------------------------------- transposed convolution
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+@pytest.mark.parametrize("spatial,padding", [(2, 0), (2, 1), (0, 0)])
+def test_conv_transpose_empty_batch_gives_empty_output(n, spatial, padding):
+    """An empty batch is fine in PyTorch, even when the output planes come out empty."""
+    tmod = getattr(tnn, f"ConvTranspose{n}d")(2, 3, 1, padding=padding)
+    mmod = getattr(mnn, f"ConvTranspose{n}d")(2, 3, 1, padding=padding)
+    x = np.zeros((0, 2) + (spatial,) * n, np.float32)
+    tout, mout = tmod(torch.tensor(x)), mmod(tm.tensor(x))
+    assert tuple(mout.shape) == tuple(tout.shape)
+    tout.sum().backward()
+    mout.sum().backward()
+    np.testing.assert_array_equal(mmod.weight.grad.numpy(), tmod.weight.grad.numpy())
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+@pytest.mark.parametrize("xshape,wshape", [((1, 2, 0), (2, 3, 1)), ((2, 0), (2, 3, 1)), ((1, 0, 2), (0, 3, 1)),
+                                           ((1, 2, 2), (2, 0, 1)), ((1, 2, 2), (2, 3, 0))])
+def test_conv_transpose_empty_input_or_weight_raises(n, xshape, wshape):
+    xs = xshape + (xshape[-1],) * (n - 1)
+    ws = wshape + (wshape[-1],) * (n - 1)
+    with pytest.raises(RuntimeError):
+        getattr(TF, f"conv_transpose{n}d")(torch.zeros(xs), torch.zeros(ws))
+    with pytest.raises(RuntimeError):
+        getattr(MF, f"conv_transpose{n}d")(tm.zeros(*xs), tm.zeros(*ws))
+
+
+def test_conv_transpose3d_names_itself_on_an_empty_plane_output():
+    x, w = tm.zeros(1, 2, 2, 2, 2), tm.zeros(2, 3, 1, 1, 1)
+    with pytest.raises(RuntimeError, match="conv_transpose3d.*size"):
+        MF.conv_transpose3d(x, w, padding=(0, 0, 1))
