@@ -179,3 +179,33 @@ def test_conv_transpose3d_names_itself_on_an_empty_plane_output():
     x, w = tm.zeros(1, 2, 2, 2, 2), tm.zeros(2, 3, 1, 1, 1)
     with pytest.raises(RuntimeError, match="conv_transpose3d.*size"):
         MF.conv_transpose3d(x, w, padding=(0, 0, 1))
+
+
+# ----------------------------------------------------------------------------- lp pooling
+
+
+@pytest.mark.parametrize("nd", [1, 2])
+@pytest.mark.parametrize("p", [2.0, 1.5, 3.0])
+def test_lp_pool_zero_windows_have_torch_gradients(nd, p):
+    """A window of zeros: PyTorch's relu backward masks the infinite d(out^(1/p)) away (0,
+    not NaN); a negative sum with an odd p stays NaN in both."""
+    x = _x(1, 2, *(1,) * (nd - 1), 6, dtype=np.float64)
+    x[0, 0, ..., :2] = 0
+    x[0, 1, ..., 2:4] = 0
+    k = 2 if nd == 1 else (1, 2)
+    ts, ms = torch.tensor(x, requires_grad=True), tm.tensor(x, requires_grad=True)
+    tout, mout = getattr(TF, f"lp_pool{nd}d")(ts, p, k), getattr(MF, f"lp_pool{nd}d")(ms, p, k)
+    np.testing.assert_allclose(mout.detach().numpy(), tout.detach().numpy(), rtol=1e-12)
+    tout.sum().backward()
+    mout.sum().backward()
+    np.testing.assert_allclose(ms.grad.numpy(), ts.grad.numpy(), rtol=1e-12)
+    assert np.isfinite(ms.grad.numpy()[0, 0, ..., :2]).all()
+
+
+def test_relu_gradient_masks_nonfinite_upstream_like_torch():
+    x = np.array([0.0, 1.0, -1.0])
+    up = np.array([np.inf, 2.0, np.nan])
+    ts, ms = torch.tensor(x, requires_grad=True), tm.tensor(x, requires_grad=True)
+    (torch.relu(ts) * torch.tensor(up)).sum().backward()
+    (tm.relu(ms) * tm.tensor(up)).sum().backward()
+    np.testing.assert_array_equal(ms.grad.numpy(), ts.grad.numpy())
