@@ -209,3 +209,41 @@ def test_relu_gradient_masks_nonfinite_upstream_like_torch():
     (torch.relu(ts) * torch.tensor(up)).sum().backward()
     (tm.relu(ms) * tm.tensor(up)).sum().backward()
     np.testing.assert_array_equal(ms.grad.numpy(), ts.grad.numpy())
+
+
+# ----------------------------------------------------------------------------- max pooling
+
+
+@pytest.mark.parametrize("nd", [1, 2, 3])
+@pytest.mark.parametrize("kw", [dict(kernel_size=2, stride=2, padding=1, ceil_mode=True),
+                                dict(kernel_size=2, stride=3, padding=1, ceil_mode=True),
+                                dict(kernel_size=3, stride=2, padding=1, dilation=2, ceil_mode=True)])
+def test_max_pool_windows_reaching_into_padding(nd, kw):
+    """ceil_mode drops a last window that would start in the right padding, as torch."""
+    shape = (1, 2) + (3,) * (nd - 1) + (5,)
+    _both(lambda x: getattr(TF, f"max_pool{nd}d")(x, **kw), lambda x: getattr(MF, f"max_pool{nd}d")(x, **kw), _x(*shape))
+
+
+@pytest.mark.parametrize("nd", [2, 3])
+def test_max_pool_window_all_in_padding_is_minus_inf(nd):
+    """Dilation over a size-1 dim can put every tap of a window in the padding: torch gives
+    -inf there (and its backward then aborts the process on an out-of-range index, so only
+    the values are compared); tinymm's gradient for such windows is zero."""
+    kw = dict(kernel_size=2, stride=2, padding=1, dilation=2, ceil_mode=True)
+    x = _x(*(1, 1) + (1,) * (nd - 1) + (5,))
+    want = getattr(TF, f"max_pool{nd}d")(torch.tensor(x), **kw).numpy()
+    mx = tm.tensor(x, requires_grad=True)
+    got = getattr(MF, f"max_pool{nd}d")(mx, **kw)
+    assert np.isneginf(want).all()
+    np.testing.assert_array_equal(got.detach().numpy(), want)
+    got.sum().backward()
+    np.testing.assert_array_equal(mx.grad.numpy(), np.zeros_like(x))
+
+
+@pytest.mark.parametrize("nd", [1, 2, 3])
+def test_max_pool_padding_over_half_the_kernel_raises(nd):
+    x = _x(*(1, 1) + (5,) * nd)
+    with pytest.raises(RuntimeError) as err:
+        getattr(TF, f"max_pool{nd}d")(torch.tensor(x), 3, padding=2)
+    with pytest.raises(type(err.value), match="padding"):
+        getattr(MF, f"max_pool{nd}d")(tm.tensor(x), 3, padding=2)
