@@ -247,3 +247,43 @@ def test_max_pool_padding_over_half_the_kernel_raises(nd):
         getattr(TF, f"max_pool{nd}d")(torch.tensor(x), 3, padding=2)
     with pytest.raises(type(err.value), match="padding"):
         getattr(MF, f"max_pool{nd}d")(tm.tensor(x), 3, padding=2)
+
+
+# ----------------------------------------------------------------------------- constructor errors
+
+
+_BAD_CONSTRUCTORS = {
+    "Conv2d groups": lambda nn: nn.Conv2d(3, 4, 3, groups=2),
+    "Conv2d negative channels": lambda nn: nn.Conv2d(-1, 4, 3),
+    "ConvTranspose2d groups": lambda nn: nn.ConvTranspose2d(3, 4, 3, groups=2),
+    "Linear negative": lambda nn: nn.Linear(-1, 3),
+    "Bilinear negative": lambda nn: nn.Bilinear(2, -1, 3),
+    "Embedding padding_idx": lambda nn: nn.Embedding(4, 2, padding_idx=4),
+    "Embedding negative": lambda nn: nn.Embedding(-1, 2),
+    "EmbeddingBag padding_idx": lambda nn: nn.EmbeddingBag(4, 2, padding_idx=-5),
+    "MultiheadAttention heads": lambda nn: nn.MultiheadAttention(6, 4),
+    "MultiheadAttention zero heads": lambda nn: nn.MultiheadAttention(6, 0),
+    "TransformerEncoderLayer heads": lambda nn: nn.TransformerEncoderLayer(6, 4),
+    "LayerNorm negative": lambda nn: nn.LayerNorm(-1),
+    "RMSNorm negative": lambda nn: nn.RMSNorm(-1),
+    "BatchNorm1d negative": lambda nn: nn.BatchNorm1d(-1),
+    "GroupNorm groups": lambda nn: nn.GroupNorm(3, 4),
+    "RNN float size": lambda nn: nn.RNN(2, 3.0),
+    "LSTM zero hidden": lambda nn: nn.LSTM(2, 0),
+    "GRU proj_size": lambda nn: nn.GRU(2, 3, proj_size=1),
+    "RNN proj_size": lambda nn: nn.RNN(2, 3, proj_size=0),
+    "ConstantPad2d no value": lambda nn: nn.ConstantPad2d(1),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_BAD_CONSTRUCTORS))
+def test_constructor_errors_have_torch_classes(case):
+    with pytest.raises(Exception) as err:
+        _BAD_CONSTRUCTORS[case](tnn)
+    with pytest.raises(type(err.value)):
+        _BAD_CONSTRUCTORS[case](mnn)
+
+
+def test_constructors_torch_accepts():
+    assert mnn.BatchNorm1d(0).num_features == tnn.BatchNorm1d(0).num_features == 0
+    assert tuple(mnn.Linear(0, 3).weight.shape) == tuple(tnn.Linear(0, 3).weight.shape)

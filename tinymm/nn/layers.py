@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 
-from tinymm.factories import empty
+from tinymm.factories import FactorySizeError, empty
 from tinymm.nn import functional as F
 from tinymm.nn import init
 from tinymm.nn.module import Module
@@ -20,7 +20,7 @@ class Linear(Module):
     def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=None, device="cpu"):
         super().__init__()
         if in_features < 0 or out_features < 0:
-            raise ValueError(f"Linear: features must not be negative, got in={in_features}, out={out_features}")
+            raise FactorySizeError(f"Linear: features must not be negative, got in={in_features}, out={out_features}")
         self.in_features, self.out_features = in_features, out_features
         self.weight = Parameter(empty(out_features, in_features, dtype=dtype, device=device))
         if bias:
@@ -372,7 +372,7 @@ class EmbeddingBag(Module):
         if scale_grad_by_freq:
             raise NotImplementedError("EmbeddingBag: scale_grad_by_freq is not supported")
         if padding_idx is not None and not -num_embeddings <= padding_idx < num_embeddings:
-            raise ValueError(f"EmbeddingBag: padding_idx must be within num_embeddings, got {padding_idx}")
+            raise PaddingIdxError(f"EmbeddingBag: padding_idx must be within num_embeddings, got {padding_idx}")
         self.num_embeddings, self.embedding_dim, self.mode = num_embeddings, embedding_dim, mode
         self.max_norm, self.norm_type, self.scale_grad_by_freq, self.sparse = max_norm, norm_type, False, sparse
         self.include_last_offset = include_last_offset
