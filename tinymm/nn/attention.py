@@ -40,8 +40,7 @@ class MultiheadAttention(Module):
         if embed_dim <= 0 or num_heads <= 0:
             raise ValueError(f"MultiheadAttention: embed_dim and num_heads must be positive, got {embed_dim}, {num_heads}")
         if embed_dim % num_heads:
-            raise HeadsError(f"MultiheadAttention: embed_dim must be divisible by num_heads, got "
-                             f"embed_dim={embed_dim}, num_heads={num_heads}")
+            raise HeadsError(f"MultiheadAttention: num_heads={num_heads} does not divide embed_dim={embed_dim}")
         if add_bias_kv or add_zero_attn:
             raise NotImplementedError("MultiheadAttention: add_bias_kv and add_zero_attn are not supported")
         self.embed_dim, self.num_heads, self.dropout = embed_dim, num_heads, dropout
