@@ -287,3 +287,23 @@ def test_constructor_errors_have_torch_classes(case):
 def test_constructors_torch_accepts():
     assert mnn.BatchNorm1d(0).num_features == tnn.BatchNorm1d(0).num_features == 0
     assert tuple(mnn.Linear(0, 3).weight.shape) == tuple(tnn.Linear(0, 3).weight.shape)
+
+
+# ----------------------------------------------------------------------------- sparse embeddings
+
+
+def test_sparse_embeddings_are_refused_where_a_dense_gradient_would_differ():
+    """torch's sparse=True gives a sparse weight.grad that Adam refuses; tinymm has no sparse
+    tensors, so every sparse=True entry point says so instead of silently going dense."""
+    t = tnn.Embedding(5, 2, sparse=True)
+    t(torch.tensor([1, 2])).sum().backward()
+    assert t.weight.grad.is_sparse
+    with pytest.raises(RuntimeError, match="sparse"):
+        torch.optim.Adam(t.parameters()).step()
+    w, idx = tm.tensor(_x(5, 2)), tm.tensor(np.array([1, 2]))
+    for make in (lambda: mnn.Embedding(5, 2, sparse=True), lambda: mnn.EmbeddingBag(5, 2, sparse=True),
+                 lambda: mnn.EmbeddingBag.from_pretrained(w, sparse=True),
+                 lambda: MF.embedding(idx, w, sparse=True),
+                 lambda: MF.embedding_bag(idx, w, tm.tensor(np.array([0])), sparse=True)):
+        with pytest.raises(NotImplementedError, match="sparse=True"):
+            make()

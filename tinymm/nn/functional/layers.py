@@ -322,8 +322,10 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type: float =
     PyTorch's quirks when it is less are kept, see below). Entries
     equal to ``padding_idx`` are left out (a mean counts only the rest); an empty bag gives
     zeros. ``per_sample_weights`` (same shape as ``input``) scale each row, ``mode='sum'``
-    only. ``sparse`` changes nothing here (gradients are dense)."""
+    only. ``sparse=True`` raises NotImplementedError, as ``embedding``'s (see ``nn.Embedding``)."""
     fn = "embedding_bag"
+    if sparse:
+        raise NotImplementedError(f"{fn}: sparse=True (a sparse weight gradient) is not supported")
     idx, w = as_tensor(input, fn), as_tensor(weight, fn)
     if mode not in ("sum", "mean", "max"):
         raise ValueError(f"{fn}: mode has to be one of sum, mean or max, got {mode!r}")
