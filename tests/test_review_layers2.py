@@ -307,3 +307,54 @@ def test_sparse_embeddings_are_refused_where_a_dense_gradient_would_differ():
                  lambda: MF.embedding_bag(idx, w, tm.tensor(np.array([0])), sparse=True)):
         with pytest.raises(NotImplementedError, match="sparse=True"):
             make()
+
+
+# ----------------------------------------------------------------------------- float16 (Module.half)
+
+
+def _half_nets(lib):
+    nn = lib.nn
+    mlp = nn.Sequential(nn.Linear(6, 8), nn.LayerNorm(8), nn.GELU(), nn.Linear(8, 3), nn.LogSoftmax(-1))
+    cnn = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
+                        nn.Conv2d(4, 4, 1), nn.GroupNorm(2, 4), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Softmax(-1))
+    seq = nn.TransformerEncoderLayer(4, 2, 8, dropout=0.0, batch_first=True)
+    rnn = nn.LSTM(4, 3, batch_first=True)
+    return {"mlp": (mlp, (3, 6)), "cnn": (cnn, (2, 2, 4, 4)), "transformer": (seq, (2, 3, 4)), "lstm": (rnn, (2, 3, 4))}
+
+
+@pytest.mark.parametrize("net", ["mlp", "cnn", "transformer", "lstm"])
+def test_half_modules_run_in_float16_like_torch(net):
+    """Kernels without float16 run in float32 inside and round back, as PyTorch's CPU ones."""
+    torch.manual_seed(0)
+    tmod, shape = _half_nets(torch)[net]
+    mmod, _ = _half_nets(tm)[net]
+    mmod.load_state_dict({k: tm.tensor(v.detach().numpy().copy()) for k, v in tmod.state_dict().items()})
+    tmod.half()
+    mmod.half()
+    x = _x(*shape, dtype=np.float16)
+    tx, mx = torch.tensor(x, requires_grad=True), tm.tensor(x, requires_grad=True)
+    tout, mout = tmod(tx), mmod(mx)
+    tout, mout = (tout[0], mout[0]) if isinstance(tout, tuple) else (tout, mout)
+    assert mout.dtype == np.float16
+    np.testing.assert_allclose(mout.detach().numpy().astype(np.float32), tout.detach().float().numpy(), atol=1e-2, rtol=1e-2)
+    r = _x(*tuple(tout.shape), seed=1, dtype=np.float16)
+    (tout * torch.tensor(r)).sum().backward()
+    (mout * tm.tensor(r)).sum().backward()
+    assert mx.grad.dtype == np.float16
+    np.testing.assert_allclose(mx.grad.numpy().astype(np.float32), tx.grad.float().numpy(), atol=2e-2, rtol=2e-2)
+    mparams = dict(mmod.named_parameters())
+    for name, p in tmod.named_parameters():
+        assert mparams[name].grad.dtype == np.float16
+        np.testing.assert_allclose(mparams[name].grad.numpy().astype(np.float32), p.grad.float().numpy(),
+                                   atol=2e-2, rtol=2e-2, err_msg=name)
+    for name, b in tmod.named_buffers():  # batch norm's running statistics are updated in float16
+        got = dict(mmod.named_buffers())[name]
+        assert got.dtype == b.numpy().dtype
+        np.testing.assert_allclose(got.numpy().astype(np.float32), b.float().numpy(), atol=1e-2, err_msg=name)
+
+
+def test_half_mixed_with_float32_is_still_a_dtype_error():
+    with pytest.raises(RuntimeError):
+        TF.conv2d(torch.zeros(1, 2, 3, 3, dtype=torch.float16), torch.zeros(1, 2, 1, 1))
+    with pytest.raises(RuntimeError):
+        MF.conv2d(tm.zeros(1, 2, 3, 3, dtype=np.float16), tm.zeros(1, 2, 1, 1))

@@ -16,6 +16,7 @@ from tinymm.ops import as_tensor, pad, stack, where
 from tinymm.tensor import Tensor
 
 from tinymm.nn.functional._checks import check_same_device, check_same_dtype
+from tinymm.nn.functional.half import computes_in_float32
 
 
 class ConvError(RuntimeError, ValueError):
@@ -148,6 +149,7 @@ def _conv(fn, n, input, weight, bias, stride, padding, dilation, groups):
     return ConvFn.apply(x, w, b, geometry, x4_shape, w4_shape, out_shape)
 
 
+@computes_in_float32  # revd: float16 layers
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """1-D convolution (cross-correlation) over (B, C, L) or unbatched (C, L) input.
 
@@ -156,6 +158,7 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return _conv("conv1d", 1, input, weight, bias, stride, padding, dilation, groups)
 
 
+@computes_in_float32  # revd: float16 layers
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """2-D convolution (cross-correlation) over (B, C, H, W) or unbatched (C, H, W) input.
 
@@ -282,6 +285,7 @@ def _conv_transpose(fn, n, input, weight, bias, stride, padding, output_padding,
     return ConvTransposeFn.apply(x, w, b, geometry, x4_shape, w4_shape, y4_shape, out_shape)
 
 
+@computes_in_float32  # revd: float16 layers
 def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
     """Transposed 1-D convolution ("deconvolution") of (B, C_in, L) or (C_in, L) input.
 
@@ -291,6 +295,7 @@ def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_paddi
                            dilation)
 
 
+@computes_in_float32  # revd: float16 layers
 def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
     """Transposed 2-D convolution of (B, C_in, H, W) or (C_in, H, W) input: the gradient of
     ``conv2d`` with respect to its input. weight (in_channels, out_channels / groups, kh, kw);

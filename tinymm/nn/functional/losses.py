@@ -20,6 +20,7 @@ from tinymm.tensor import Tensor
 
 from tinymm.nn.functional.activations import logsigmoid, softplus
 from tinymm.nn.functional.norm import pairwise_distance
+from tinymm.nn.functional.half import computes_in_float32
 
 _REDUCTIONS = ("none", "mean", "sum")
 _KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))  # what the fused kernels take
@@ -117,6 +118,7 @@ def _check_index_target(fn, t):
         raise DTypeError(f"{fn}: expected target dtype to be Long or Byte (int64 or uint8), but got {t.dtype}")
 
 
+@computes_in_float32  # revd: float16 layers
 def cross_entropy(
     input, target, weight=None, ignore_index: int = -100, reduction: str = "mean", label_smoothing: float = 0.0
 ):
