@@ -16,6 +16,10 @@ class FactoryDTypeError(RuntimeError, TypeError):
     """A dtype a factory does not make (PyTorch raises RuntimeError, e.g. linspace with bool)."""
 
 
+class FactorySizeError(RuntimeError, ValueError):
+    """A negative size (PyTorch raises RuntimeError; catchable as ValueError, as NumPy's)."""
+
+
 def _size(size):
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = tuple(size[0])
@@ -24,7 +28,7 @@ def _size(size):
             raise TypeError(f"size must be a tuple of ints, but found element {s!r} of type {type(s).__name__}")
     out = tuple(int(s) for s in size)
     if any(s < 0 for s in out):
-        raise ValueError(f"negative dimension in size {out}")
+        raise FactorySizeError(f"Trying to create tensor with negative dimension: size {out}")
     return out
 
 

@@ -211,8 +211,16 @@ class _Pad(Module):
         return f"{self.padding}"
 
 
+def _constant_pad_init(self, padding, value: float):
+    """As PyTorch, a ConstantPad needs its fill ``value`` (no default)."""
+    _Pad.__init__(self, padding, value)
+
+
 def _pad_class(name, mode, dims):
-    cls = type(name, (_Pad,), {"mode": mode, "dims": dims, "__doc__": f"``F.pad`` with mode {mode!r} over the last {dims} dim(s)."})
+    body = {"mode": mode, "dims": dims, "__doc__": f"``F.pad`` with mode {mode!r} over the last {dims} dim(s)."}
+    if mode == "constant":
+        body["__init__"] = _constant_pad_init
+    cls = type(name, (_Pad,), body)
     cls.__module__ = __name__
     return cls
 

@@ -28,6 +28,10 @@ from tinymm import ops as O
 from tinymm.factories import empty
 
 
+class HeadsError(ValueError, AssertionError):
+    """num_heads does not divide embed_dim (PyTorch asserts: catchable as AssertionError too)."""
+
+
 class MultiheadAttention(Module):
     def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
                  add_bias_kv: bool = False, add_zero_attn: bool = False, kdim: int | None = None,
@@ -36,7 +40,7 @@ class MultiheadAttention(Module):
         if embed_dim <= 0 or num_heads <= 0:
             raise ValueError(f"MultiheadAttention: embed_dim and num_heads must be positive, got {embed_dim}, {num_heads}")
         if embed_dim % num_heads:
-            raise ValueError(f"MultiheadAttention: num_heads={num_heads} does not divide embed_dim={embed_dim}")
+            raise HeadsError(f"MultiheadAttention: num_heads={num_heads} does not divide embed_dim={embed_dim}")
         if add_bias_kv or add_zero_attn:
             raise NotImplementedError("MultiheadAttention: add_bias_kv and add_zero_attn are not supported")
         self.embed_dim, self.num_heads, self.dropout = embed_dim, num_heads, dropout

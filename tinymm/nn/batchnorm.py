@@ -59,8 +59,8 @@ class _BatchNorm(Module):
     def __init__(self, num_features: int, eps: float = 1e-5, momentum=0.1, affine: bool = True,
                  track_running_stats: bool = True, device="cpu", dtype=None, *, bias: bool = True):
         super().__init__()
-        if num_features <= 0:
-            raise ValueError(f"{type(self).__name__}: num_features must be positive, got {num_features}")
+        if num_features < 0:
+            raise ShapeError(f"{type(self).__name__}: num_features must not be negative, got {num_features}")
         self.num_features = num_features
         self.eps = eps
         self.momentum = momentum

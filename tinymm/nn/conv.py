@@ -14,6 +14,7 @@ import math
 import numpy as np
 
 from tinymm import backend
+from tinymm.factories import FactorySizeError
 from tinymm.nn import functional as F
 from tinymm.nn import init
 from tinymm.nn.module import Module
@@ -62,6 +63,9 @@ class _ConvNd(Module):
         self.padding_mode = padding_mode
         xp = backend.array_module(device)
         dt = np.dtype(dtype) if dtype is not None else backend.get_default_dtype()
+        if in_channels < 0 or out_channels < 0:  # PyTorch fails creating the weight: RuntimeError
+            raise FactorySizeError(f"{cls}: channels must not be negative, got in_channels={in_channels}, "
+                                   f"out_channels={out_channels}")
         self.weight = Parameter(xp.empty((out_channels, in_channels // groups) + self.kernel_size, dt))
         if bias:
             self.bias = Parameter(xp.empty((out_channels,), dt))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 
-from tinymm.factories import empty
+from tinymm.factories import FactorySizeError, empty
 from tinymm.nn import functional as F
 from tinymm.nn import init
 from tinymm.nn.module import Module
@@ -20,7 +20,7 @@ class Linear(Module):
     def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=None, device="cpu"):
         super().__init__()
         if in_features < 0 or out_features < 0:
-            raise ValueError(f"Linear: features must not be negative, got in={in_features}, out={out_features}")
+            raise FactorySizeError(f"Linear: features must not be negative, got in={in_features}, out={out_features}")
         self.in_features, self.out_features = in_features, out_features
         self.weight = Parameter(empty(out_features, in_features, dtype=dtype, device=device))
         if bias:
@@ -50,7 +50,11 @@ class Embedding(Module):
     """A lookup table ``weight`` (num_embeddings, embedding_dim), init N(0, 1); the
     ``padding_idx`` row starts at zero and never receives a gradient. ``max_norm`` renormalises
     the looked-up rows in place, ``scale_grad_by_freq`` scales gradients by inverse frequency
-    (``F.embedding``); ``sparse=True`` is not supported. PyTorch's arguments and order."""
+    (``F.embedding``). PyTorch's arguments and order.
+
+    ``sparse=True`` raises NotImplementedError: tinymm has no sparse tensors, and a dense
+    gradient in its place would not behave as PyTorch's sparse one (there ``weight.grad`` is a
+    sparse tensor, Adam/AdamW/RMSprop refuse it, SGD with weight_decay fails on it)."""
 
     def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None, max_norm=None,
                  norm_type: float = 2.0, scale_grad_by_freq: bool = False, sparse: bool = False, _weight=None,
@@ -371,8 +375,10 @@ class EmbeddingBag(Module):
         super().__init__()
         if scale_grad_by_freq:
             raise NotImplementedError("EmbeddingBag: scale_grad_by_freq is not supported")
+        if sparse:  # why not a dense stand-in: see Embedding
+            raise NotImplementedError("EmbeddingBag: sparse=True (a sparse weight gradient) is not supported")
         if padding_idx is not None and not -num_embeddings <= padding_idx < num_embeddings:
-            raise ValueError(f"EmbeddingBag: padding_idx must be within num_embeddings, got {padding_idx}")
+            raise PaddingIdxError(f"EmbeddingBag: padding_idx must be within num_embeddings, got {padding_idx}")
         self.num_embeddings, self.embedding_dim, self.mode = num_embeddings, embedding_dim, mode
         self.max_norm, self.norm_type, self.scale_grad_by_freq, self.sparse = max_norm, norm_type, False, sparse
         self.include_last_offset = include_last_offset

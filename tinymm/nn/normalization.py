@@ -99,6 +99,8 @@ class RMSNorm(Module):
         super().__init__()
         self.normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
         self.eps, self.elementwise_affine = eps, elementwise_affine
+        if any(d < 0 for d in self.normalized_shape):  # PyTorch fails creating the weight: RuntimeError
+            raise ShapeError(f"RMSNorm: normalized_shape {self.normalized_shape} has a negative size")
         if elementwise_affine:
             xp = backend.array_module(device or "cpu")
             self.weight = Parameter(xp.ones(self.normalized_shape, dtype=_dtype(dtype)))

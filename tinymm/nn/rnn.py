@@ -65,6 +65,10 @@ def _zeros_state(shape, like: Tensor) -> Tensor:
     return Tensor._wrap(xp.zeros(shape, like.dtype))
 
 
+class RecurrentSizeTypeError(TypeError, ValueError):
+    """A size or layer count that is not an int (PyTorch: TypeError; ValueError as before)."""
+
+
 class RNNBase(Module):
     """The stack shared by RNN, LSTM and GRU (see the module docstring)."""
 
@@ -73,7 +77,9 @@ class RNNBase(Module):
         super().__init__()
         name = _NAMES[mode]
         for arg, v in (("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0:
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)):  # PyTorch: TypeError
+                raise RecurrentSizeTypeError(f"{name}: {arg} should be of type int, got {type(v).__name__} {v!r}")
+            if v <= 0:
                 raise ValueError(f"{name}: {arg} must be a positive integer, got {v!r}")
         if not 0.0 <= float(dropout) <= 1.0:
             raise ValueError(f"{name}: dropout must be in [0, 1], got {dropout}")
@@ -247,11 +253,20 @@ class RNNBase(Module):
         return s
 
 
+def _no_proj_size(name, kwargs):
+    """RNN and GRU take no other keywords; naming proj_size at all is PyTorch's ValueError."""
+    if "proj_size" in kwargs:
+        raise ValueError(f"{name}: proj_size argument is only supported for LSTM, not RNN or GRU")
+    if kwargs:
+        raise TypeError(f"{name}.__init__() got an unexpected keyword argument {next(iter(kwargs))!r}")
+
+
 class RNN(RNNBase):
     """Elman RNN: h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh) (or relu, ``nonlinearity='relu'``)."""
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
-                 batch_first=False, dropout=0.0, bidirectional=False, dtype=None, device="cpu"):
+                 batch_first=False, dropout=0.0, bidirectional=False, dtype=None, device="cpu", **kwargs):
+        _no_proj_size("RNN", kwargs)
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"RNN: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
         super().__init__("RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU", input_size, hidden_size,
@@ -272,7 +287,8 @@ class GRU(RNNBase):
     """GRU, gates r, z, n, with the reset gate applied to the hidden projection (PyTorch's)."""
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, dtype=None, device="cpu"):
+                 dropout=0.0, bidirectional=False, dtype=None, device="cpu", **kwargs):
+        _no_proj_size("GRU", kwargs)
         super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, 0, dtype, device)
 

@@ -313,6 +313,13 @@ class Relu(UnaryFunction):
     f = staticmethod(lambda xp, x: xp.maximum(x, 0))
     df = staticmethod(lambda xp, x, out: out > 0)
 
+    @classmethod
+    def backward(cls, ctx, g):
+        # A mask, not a product (PyTorch's threshold_backward): an inf or NaN gradient
+        # arriving at a zero output stays out (lp_pool's zero windows rely on it).
+        _, out = ctx.saved_arrays
+        return xp_of(g).where(out > 0, g, 0).astype(g.dtype, copy=False)
+
 
 def relu(x):
     x = as_tensor(x, "relu")

@@ -365,6 +365,8 @@ def _one_axis(fn_cls, name, x, dim, dtype):
     x = to_float(as_tensor(x, name))
     if dtype is not None:
         x = cast(x, dtype)
+    if x.dtype == np.float16:  # the kernels are float32/float64: float32 inside, as PyTorch's CPU
+        return cast(_one_axis(fn_cls, name, cast(x, np.float32), dim, None), np.float16)
     if x.ndim == 0:  # a 0-d tensor is a row of one (dim 0 or -1, as PyTorch)
         normalize_dim(name, 0, dim)
         return fn_cls.apply(x.reshape(1), 0).reshape(())

@@ -1,5 +1,5 @@
 """Checks shared by the floor-4 public functions: operands must agree on device and dtype."""
-from tinymm.ops._util import ShapeError  # noqa: F401  (one class for every floor; re-exported here)
+from tinymm.ops._util import DTypeError, ShapeError  # noqa: F401  (one class for every floor; re-exported here)
 from tinymm.tensor import Tensor
 
 
@@ -12,6 +12,6 @@ def check_same_device(name, **tensors):
 def check_same_dtype(name, **tensors):
     kinds = {k: v.dtype for k, v in tensors.items() if isinstance(v, Tensor)}
     if len(set(kinds.values())) > 1:
-        raise TypeError(f"{name}: dtype mismatch: " + ", ".join(f"{k} is {d}" for k, d in kinds.items()))
+        raise DTypeError(f"{name}: dtype mismatch: " + ", ".join(f"{k} is {d}" for k, d in kinds.items()))
 
 

@@ -23,6 +23,7 @@ from tinymm.autograd import Function, is_grad_enabled
 from tinymm import ops as O
 from tinymm.ops._util import xp_of
 from tinymm.tensor import Tensor
+from tinymm.nn.functional.half import computes_in_float32
 
 
 class SDPAFn(Function):
@@ -101,6 +102,7 @@ def attention_weights(q: Tensor, k: Tensor, attn_mask=None, is_causal: bool = Fa
     return weights * Tensor._wrap(finite_row.astype(scores.dtype))
 
 
+@computes_in_float32  # revd: float16 layers
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: float = 0.0, is_causal: bool = False,
                                  scale=None, enable_gqa: bool = False, training: bool = True):
     """PyTorch's SDPA (see the module docstring). ``dropout_p`` applies only when ``training``.

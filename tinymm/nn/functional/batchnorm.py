@@ -18,6 +18,7 @@ from tinymm.ops._util import xp_of
 from tinymm.tensor import Tensor
 
 from tinymm.nn.functional._checks import ShapeError, check_same_device, check_same_dtype
+from tinymm.nn.functional.half import computes_in_float32
 
 
 class BatchNormFn(Function):
@@ -48,6 +49,7 @@ class BatchNormFn(Function):
         return dx.reshape(shape), (dw if weight is not None else None), (db if has_bias else None)
 
 
+@computes_in_float32(writeback=("running_mean", "running_var"))  # revd: float16 layers
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1,
                eps=1e-5):
     """Normalise each channel of ``input`` (N, C, *); see the module docstring.
@@ -95,6 +97,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     )
 
 
+@computes_in_float32(writeback=("running_mean", "running_var"))  # revd: float16 layers
 def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None, use_input_stats: bool = True,
                   momentum: float = 0.1, eps: float = 1e-5):
     """Normalise each (sample, channel) plane of (N, C, *) over its spatial positions.

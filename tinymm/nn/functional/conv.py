@@ -16,6 +16,7 @@ from tinymm.ops import as_tensor, pad, stack, where
 from tinymm.tensor import Tensor
 
 from tinymm.nn.functional._checks import check_same_device, check_same_dtype
+from tinymm.nn.functional.half import computes_in_float32
 
 
 class ConvError(RuntimeError, ValueError):
@@ -148,6 +149,7 @@ def _conv(fn, n, input, weight, bias, stride, padding, dilation, groups):
     return ConvFn.apply(x, w, b, geometry, x4_shape, w4_shape, out_shape)
 
 
+@computes_in_float32  # revd: float16 layers
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """1-D convolution (cross-correlation) over (B, C, L) or unbatched (C, L) input.
 
@@ -156,6 +158,7 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return _conv("conv1d", 1, input, weight, bias, stride, padding, dilation, groups)
 
 
+@computes_in_float32  # revd: float16 layers
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """2-D convolution (cross-correlation) over (B, C, H, W) or unbatched (C, H, W) input.
 
@@ -213,6 +216,30 @@ class ConvTransposeFn(Function):
         return dx, dw, db
 
 
+def _transposed_output_sizes(fn, batch_shape, w, stride, pads, dilation, out_pads):
+    """Output spatial sizes of a transposed convolution, with PyTorch's rules for empty
+    tensors: an empty batch is fine (even with an empty output); an empty input plane or an
+    empty weight (no input channel, output channel or kernel tap) is an error."""
+    B, spatial = batch_shape[0], batch_shape[2:]
+    if 0 in w.shape:
+        raise ConvError(f"{fn}: weight of shape {w.shape} is empty; it needs at least one input channel, "
+                        f"output channel and kernel tap")
+    if B and 0 in spatial:
+        raise ConvError(f"{fn}: only an empty batch can be empty, got input of shape {batch_shape}")
+    out = tuple((L - 1) * s - 2 * p + d * (k - 1) + op + 1
+                for L, s, p, d, k, op in zip(spatial, stride, pads, dilation, w.shape[2:], out_pads))
+    if any(o < 0 for o in out) or (B and 0 in out):
+        raise ConvError(f"{fn}: the output would have size {out} (input {batch_shape}, weight {w.shape}, "
+                        f"stride {stride}, padding {pads}); it must be positive")
+    return out
+
+
+def _empty_result(shape, *operands):
+    """A zero-size result that stays in the graph of its operands (their gradients: zeros)."""
+    anchor = sum(t.sum() * 0 for t in operands if t is not None)
+    return Tensor._wrap(xp_of(operands[0].data).zeros(shape, operands[0].dtype)) + anchor
+
+
 def _conv_transpose(fn, n, input, weight, bias, stride, padding, output_padding, groups, dilation):
     x, w, b, unbatched, batch_shape = _checked_operands(fn, n, input, weight, bias, groups,
                                                         "in_channels, out_channels / groups")
@@ -226,8 +253,6 @@ def _conv_transpose(fn, n, input, weight, bias, stride, padding, output_padding,
     if b is not None and b.shape != (O,):
         raise ConvError(f"{fn}: bias has shape {b.shape}, expected ({O},) for weight of shape {w.shape} "
                         f"with groups={groups}")
-    if any(k == 0 for k in kernel):
-        raise ConvError(f"{fn}: weight has an empty kernel (shape {w.shape})")
     stride = _tuple(fn, "stride", stride, n, 1)
     dilation = _tuple(fn, "dilation", dilation, n, 1)
     pads = _tuple(fn, "padding", padding, n, 0)
@@ -236,11 +261,9 @@ def _conv_transpose(fn, n, input, weight, bias, stride, padding, output_padding,
         if op >= max(s, d):
             raise ConvError(f"{fn}: output padding must be smaller than either stride or dilation, got "
                             f"output_padding={out_pads}, stride={stride}, dilation={dilation}")
-    out_spatial = tuple((L - 1) * s - 2 * p + d * (k - 1) + op + 1
-                        for L, s, p, d, k, op in zip(spatial, stride, pads, dilation, kernel, out_pads))
-    if any(o <= 0 for o in out_spatial):
-        raise ConvError(f"{fn}: the output would have size {out_spatial} (input {x.shape}, weight {w.shape}, "
-                        f"stride {stride}, padding {pads}); it must be positive")
+    out_spatial = _transposed_output_sizes(fn, batch_shape, w, stride, pads, dilation, out_pads)
+    if 0 in out_spatial:
+        return _empty_result(((B,) if not unbatched else ()) + (O,) + out_spatial, x, w, b)
     # The convolution this is the input-gradient of pads (p, p - op + r) with r in [0, s):
     # then its output is exactly the transposed input, and every tap lands inside the pads.
     # An output_padding beyond p + s - 1 (possible when dilation > stride) only adds positions
@@ -262,6 +285,7 @@ def _conv_transpose(fn, n, input, weight, bias, stride, padding, output_padding,
     return ConvTransposeFn.apply(x, w, b, geometry, x4_shape, w4_shape, y4_shape, out_shape)
 
 
+@computes_in_float32  # revd: float16 layers
 def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
     """Transposed 1-D convolution ("deconvolution") of (B, C_in, L) or (C_in, L) input.
 
@@ -271,6 +295,7 @@ def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_paddi
                            dilation)
 
 
+@computes_in_float32  # revd: float16 layers
 def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
     """Transposed 2-D convolution of (B, C_in, H, W) or (C_in, H, W) input: the gradient of
     ``conv2d`` with respect to its input. weight (in_channels, out_channels / groups, kh, kw);
@@ -368,9 +393,10 @@ def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_paddi
     if any(op >= max(s, d) for op, s, d in zip(out_pads, stride, dilation)):
         raise ConvError(f"{fn}: output padding must be smaller than either stride or dilation, got "
                         f"output_padding={out_pads}, stride={stride}, dilation={dilation}")
-    Do = (D - 1) * stride[0] - 2 * pads[0] + dilation[0] * (kd - 1) + out_pads[0] + 1
-    if Do <= 0:
-        raise ConvError(f"{fn}: the output would have depth {Do} (input {x.shape}, weight {w.shape}); it must be positive")
+    Do, Ho, Wo = _transposed_output_sizes(fn, x.shape, w, stride, pads, dilation, out_pads)
+    if 0 in (Do, Ho, Wo):
+        O = w.shape[1] * groups
+        return _empty_result(((B,) if not unbatched else ()) + (O, Do, Ho, Wo), x, w, bias)
     planes = x.permute(0, 2, 1, 3, 4).reshape(B * D, C, *x.shape[3:])
     per_tap = []
     for i in range(kd):

@@ -318,11 +318,14 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type: float =
     """Sums, means or maxima of bags of embedding rows, without the (bags, n, dim) tensor.
 
     ``input`` (B, n) is B bags of n indices; or 1-D indices with ``offsets`` (B,) marking where
-    each bag starts (``include_last_offset``: B + 1 offsets, the last one the end). Entries
+    each bag starts (``include_last_offset``: B + 1 offsets, the last one at most len(input);
+    PyTorch's quirks when it is less are kept, see below). Entries
     equal to ``padding_idx`` are left out (a mean counts only the rest); an empty bag gives
     zeros. ``per_sample_weights`` (same shape as ``input``) scale each row, ``mode='sum'``
-    only. ``sparse`` changes nothing here (gradients are dense)."""
+    only. ``sparse=True`` raises NotImplementedError, as ``embedding``'s (see ``nn.Embedding``)."""
     fn = "embedding_bag"
+    if sparse:
+        raise NotImplementedError(f"{fn}: sparse=True (a sparse weight gradient) is not supported")
     idx, w = as_tensor(input, fn), as_tensor(weight, fn)
     if mode not in ("sum", "mean", "max"):
         raise ValueError(f"{fn}: mode has to be one of sum, mean or max, got {mode!r}")
@@ -336,6 +339,7 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type: float =
         raise ShapeError(f"{fn}: weight must be 2-D (num_embeddings, embedding_dim), got shape {tuple(w.shape)}")
     xp = xp_of(idx.data)
     flat = idx.data
+    sum_end = idx.data.size  # rows from here on count in a mean but add nothing (include_last_offset)
     if idx.ndim == 2:
         if offsets is not None:
             raise ValueError(f"{fn}: if input is 2D, then offsets has to be None, as input is treated as a mini-batch "
@@ -347,12 +351,24 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type: float =
         if offsets is None:
             raise ValueError(f"{fn}: offsets has to be a 1D Tensor but got None")
         starts = as_tensor(offsets, fn).data.astype(np.int64).reshape(-1)
-        if include_last_offset:  # the last offset ends the last bag: indices after it are unused
-            end = int(starts[-1]) if starts.size else 0
-            starts = starts[:-1]
-            flat = flat[:min(end, flat.shape[0])]
         if starts.size and (int(starts[0]) != 0 or (starts[1:] < starts[:-1]).any()):
-            raise ValueError(f"{fn}: offsets must start at 0 and not decrease, got {offsets}")
+            raise ShapeError(f"{fn}: offsets must start at 0 and not decrease, got {offsets}")
+        if include_last_offset:
+            if not starts.size:
+                raise ShapeError(f"{fn}: include_last_offset: number of offset should be at least 1")
+            end = int(starts[-1])
+            if end > flat.shape[0]:
+                raise ShapeError(f"{fn}: offsets[-1] can not be greater than input's length {flat.shape[0]} "
+                                 f"but got offsets[-1] of {end}")
+            # PyTorch's quirk when offsets[-1] < len(input): the last bag runs to the end of the
+            # input, except that its float32 sum/mean kernel (no padding_idx) adds rows only up
+            # to offsets[-1] while a mean still divides by the count up to the end. (That
+            # kernel leaves the later rows' gradients uninitialised; here they get none.)
+            starts = starts[:-1]
+            if not starts.size:
+                flat = flat[:0]
+            elif w.dtype == np.float32 and padding_idx is None and mode != "max":
+                sum_end = end
         B = starts.shape[0]
     else:
         raise ShapeError(f"{fn}: input has to be 1D or 2D Tensor, but got Tensor of dimension {idx.ndim}")
@@ -365,7 +381,7 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type: float =
         if tuple(psw.shape) != tuple(idx.shape):
             raise ShapeError(f"{fn}: per_sample_weights has shape {tuple(psw.shape)}, expected the input's "
                              f"{tuple(idx.shape)}")
-        psw = psw.reshape(-1)[:flat.shape[0]]  # shorter after include_last_offset's end
+        psw = psw.reshape(-1)[:flat.shape[0]]  # empty when include_last_offset leaves no bag
     total = flat.shape[0]
     # bag id of every index (offsets may repeat: empty bags)
     bag = xp.zeros(total, np.int64)
@@ -388,8 +404,9 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type: float =
             sel = xp.nonzero(keep[s:e])[0] + s
             out.append(rows[sel].amax(dim=0) if sel.size else Tensor._wrap(xp.zeros(D, w.dtype)))
         return _stack_rows(out, D, w)
-    scatter_idx = Tensor._wrap(xp.ascontiguousarray(xp.broadcast_to(bag[keep][:, None], (int(keep.sum()), D))))
-    kept_rows = rows if bool(keep.all()) else rows[Tensor._wrap(xp.nonzero(keep)[0])]
+    added = keep if sum_end >= total else keep & (xp.arange(total) < sum_end)
+    scatter_idx = Tensor._wrap(xp.ascontiguousarray(xp.broadcast_to(bag[added][:, None], (int(added.sum()), D))))
+    kept_rows = rows if bool(added.all()) else rows[Tensor._wrap(xp.nonzero(added)[0])]
     sums = Tensor._wrap(xp.zeros((B, D), w.dtype)).scatter_add(0, scatter_idx, kept_rows)
     if mode == "sum":
         return sums

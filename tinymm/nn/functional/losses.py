@@ -20,6 +20,7 @@ from tinymm.tensor import Tensor
 
 from tinymm.nn.functional.activations import logsigmoid, softplus
 from tinymm.nn.functional.norm import pairwise_distance
+from tinymm.nn.functional.half import computes_in_float32
 
 _REDUCTIONS = ("none", "mean", "sum")
 _KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))  # what the fused kernels take
@@ -110,6 +111,14 @@ def _classes_last(x: Tensor):
     return O.reshape(O.permute(x, perm), -1, x.shape[1])
 
 
+def _check_index_target(fn, t):
+    """Class-index targets are int64 or uint8, as in PyTorch (other integer and bool dtypes
+    are a RuntimeError there, not silently converted)."""
+    if t.dtype.kind in "iub" and t.dtype not in (np.int64, np.uint8):
+        raise DTypeError(f"{fn}: expected target dtype to be Long or Byte (int64 or uint8), but got {t.dtype}")
+
+
+@computes_in_float32  # revd: float16 layers
 def cross_entropy(
     input, target, weight=None, ignore_index: int = -100, reduction: str = "mean", label_smoothing: float = 0.0
 ):
@@ -143,6 +152,7 @@ def cross_entropy(
     c = x.shape[1]
     if c < 1:
         raise ShapeError(f"cross_entropy: input has shape {x.shape}, expected at least one class")
+    _check_index_target("cross_entropy", t)
     is_index = t.dtype.kind in "iu"
     if is_index:
         want = (x.shape[0],) + x.shape[2:]
@@ -196,6 +206,7 @@ def nll_loss(input, target, weight=None, ignore_index: int = -100, reduction: st
     if x.ndim < 1:
         raise ShapeError(f"nll_loss: input must be (N, C, ...) or (C,) log-probabilities, got shape {x.shape}")
     want = () if x.ndim == 1 else (x.shape[0],) + tuple(x.shape[2:])
+    _check_index_target("nll_loss", t)
     if t.dtype.kind not in "iu" or tuple(t.shape) != want:
         raise ShapeError(f"nll_loss: target must be integer class indices of shape {want} for input of shape "
                          f"{tuple(x.shape)}, got {t.dtype} {tuple(t.shape)}")

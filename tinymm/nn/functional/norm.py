@@ -10,6 +10,7 @@ from tinymm.ops import as_tensor, clamp, mul, sum
 from tinymm.tensor import Tensor
 
 from tinymm.nn.functional._checks import check_same_device, check_same_dtype
+from tinymm.nn.functional.half import computes_in_float32
 
 
 # ----------------------------------------------------------------------------- layer norm
@@ -49,6 +50,7 @@ class LayerNormFn(Function):
         )
 
 
+@computes_in_float32  # revd: float16 layers
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-5):
     """PyTorch's ``F.layer_norm`` over the trailing ``normalized_shape`` dims. Checks everything
     here, once (shapes, dtypes, devices, eps); the Function and the kernels trust it."""
@@ -152,6 +154,7 @@ def _check_affine(fn, name, p, channels, x):
     return p
 
 
+@computes_in_float32  # revd: float16 layers
 def group_norm(input, num_groups: int, weight=None, bias=None, eps: float = 1e-5):
     """Normalise (N, C, *) over each group of C/num_groups channels and all spatial positions,
     then scale and shift per channel. Each (sample, group) is one row of ``layer_norm``'s
@@ -201,6 +204,9 @@ def rms_norm(input, normalized_shape, weight=None, eps=None):
             raise O.ShapeError(f"{fn}: weight has shape {tuple(weight.shape)}, expected {normalized_shape}")
         check_same_device(fn, input=x, weight=weight)
         check_same_dtype(fn, input=x, weight=weight)
+    if x.dtype == np.float16 and (weight is None or weight.dtype == np.float16):
+        # revd: float32 inside, float32's eps by default, as PyTorch's CPU kernel
+        return rms_norm(x.float(), normalized_shape, None if weight is None else weight.float(), eps).half()
     if eps is None:
         eps = float(np.finfo(x.dtype).eps)
     dims = tuple(range(x.ndim - k, x.ndim))

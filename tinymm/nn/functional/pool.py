@@ -22,6 +22,7 @@ from tinymm.ops._util import xp_of
 from tinymm.tensor import Tensor
 
 from tinymm.nn.functional._checks import ShapeError
+from tinymm.nn.functional.half import computes_in_float32
 
 # ----------------------------------------------------------------------------- arguments
 
@@ -154,12 +155,14 @@ def _max_pool(fn, nd, input, kernel_size, stride, padding, dilation, ceil_mode, 
     return (y, idx) if return_indices else y
 
 
+@computes_in_float32  # revd: float16 layers
 def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
     """Max pooling of (N, C, L) or (C, L); with ``return_indices`` also the int64 argmax
     positions in L (PyTorch's tie rule: the first maximum in the window, NaN wins)."""
     return _max_pool("max_pool1d", 1, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
 
 
+@computes_in_float32  # revd: float16 layers
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
     """Max pooling of (N, C, H, W) or (C, H, W); with ``return_indices`` also the int64 argmax
     positions as flat indices h * W + w into each plane (PyTorch's)."""
@@ -192,12 +195,14 @@ def _avg_pool(fn, nd, input, kernel_size, stride, padding, ceil_mode, count_incl
     return _from_planes(AvgPoolFn.apply(_as_planes(x, nd), hwin, wwin), nd)
 
 
+@computes_in_float32  # revd: float16 layers
 def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
     """Average pooling of (N, C, L) or (C, L); padding counts as zeros in the divisor when
     ``count_include_pad``."""
     return _avg_pool("avg_pool1d", 1, input, kernel_size, stride, padding, ceil_mode, count_include_pad, None)
 
 
+@computes_in_float32  # revd: float16 layers
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                divisor_override=None):
     """Average pooling of (N, C, H, W) or (C, H, W); ``divisor_override`` replaces every
@@ -237,12 +242,14 @@ def _adaptive_avg_pool(fn, nd, input, output_size):
     return _from_planes(AvgPoolFn.apply(_as_planes(x, nd), hwin, wwin), nd)
 
 
+@computes_in_float32  # revd: float16 layers
 def adaptive_avg_pool1d(input, output_size):
     """Average pooling of (N, C, L) or (C, L) to ``output_size`` positions; window o covers
     [floor(o*L/O), ceil((o+1)*L/O))."""
     return _adaptive_avg_pool("adaptive_avg_pool1d", 1, input, output_size)
 
 
+@computes_in_float32  # revd: float16 layers
 def adaptive_avg_pool2d(input, output_size):
     """Average pooling of (N, C, H, W) or (C, H, W) to ``output_size`` (an int, or a pair whose
     entries may be None to keep that size)."""
@@ -298,12 +305,14 @@ def _adaptive_max_pool(fn, nd, input, output_size, return_indices):
     return (y, idx) if return_indices else y
 
 
+@computes_in_float32  # revd: float16 layers
 def adaptive_max_pool1d(input, output_size, return_indices: bool = False):
     """Max pooling of (N, C, L) or (C, L) to ``output_size`` positions (adaptive windows as
     ``adaptive_avg_pool1d``); ``return_indices`` also returns the argmax positions."""
     return _adaptive_max_pool("adaptive_max_pool1d", 1, input, output_size, return_indices)
 
 
+@computes_in_float32  # revd: float16 layers
 def adaptive_max_pool2d(input, output_size, return_indices: bool = False):
     """Max pooling of (N, C, H, W) or (C, H, W) to ``output_size`` (an int, or a pair whose
     entries may be None); ``return_indices`` also returns flat argmax indices per plane."""
@@ -437,6 +446,7 @@ def _max_over_depth(x, idx2, taps, unbatched, return_indices):
     return (out, index) if return_indices else out
 
 
+@computes_in_float32  # revd: float16 layers
 def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
     """Max pooling of (N, C, D, H, W) or (C, D, H, W); ``return_indices`` also gives PyTorch's
     int64 flat D·H·W argmax indices."""
@@ -466,6 +476,7 @@ def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     return _max_over_depth(x, back(idx2), taps, unbatched, return_indices)
 
 
+@computes_in_float32  # revd: float16 layers
 def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                divisor_override=None):
     """Average pooling of (N, C, D, H, W) or (C, D, H, W), PyTorch's divisors."""
@@ -526,11 +537,13 @@ def _adaptive_3d(fn, input, output_size, pool2d, reduce, return_indices=False):
     return out.reshape(*out.shape[1:]) if unbatched else out
 
 
+@computes_in_float32  # revd: float16 layers
 def adaptive_avg_pool3d(input, output_size):
     """Average pooling of (N, C, D, H, W) or (C, D, H, W) to ``output_size`` (adaptive windows)."""
     return _adaptive_3d("adaptive_avg_pool3d", input, output_size, adaptive_avg_pool2d, lambda t: t.mean(dim=2))
 
 
+@computes_in_float32  # revd: float16 layers
 def adaptive_max_pool3d(input, output_size, return_indices: bool = False):
     """Max pooling of (N, C, D, H, W) or (C, D, H, W) to ``output_size``; ``return_indices``
     also gives the flat D·H·W argmax indices."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 from tinymm.autograd import Function, is_grad_enabled
 from tinymm.ops._util import xp_of
 from tinymm.tensor import Tensor
+from tinymm.nn.functional.half import computes_in_float32
 
 
 class RecurrentShapeError(RuntimeError, ValueError):
@@ -56,6 +57,7 @@ class RecurrentFn(Function):
         return tuple(grads) + (None, None, None)
 
 
+@computes_in_float32  # revd: float16 layers
 def recurrent_layer(mode, x: Tensor, h0: Tensor, c0, w_ih, w_hh, b_ih=None, b_hh=None, w_hr=None,
                     lengths=None, reverse=False):
     """One layer, one direction (see the module docstring). Returns ``(y, h_n, c_n)``."""
@@ -105,6 +107,7 @@ class BidirectionalFn(Function):
         return (dx_f + dx_r, dh0_f, dc0_f, dh0_r, dc0_r, *dw_f, *dw_r, None, None)
 
 
+@computes_in_float32  # revd: float16 layers
 def bidirectional_layer(mode, x: Tensor, states, weights, lengths=None):
     """Both directions of one layer (see the module docstring): ``states`` [(h0, c0)] * 2,
     ``weights`` [(w_ih, w_hh, b_ih, b_hh, w_hr)] * 2. Returns ``(y, [h_f, h_r], [c_f, c_r])``

@@ -17,6 +17,12 @@ the sources (no Function of its own is needed). Source positions follow PyTorch 
 
 with scale = in/out, or 1/scale_factor when a scale_factor is given (and
 recompute_scale_factor is not True).
+
+antialias=True (bilinear/bicubic, 4-D input; PyTorch's, after PIL): each output position i
+mixes the sources j around its centre c = scale·(i + 0.5) with weights filter((j + 0.5 − c)/s)
+normalised to sum 1, s = max(scale, 1): the filter (triangle for bilinear, Keys' cubic with
+A = −0.5 for bicubic) stretches with the downsampling factor so every source contributes.
+Each dim is then one matrix product with an (out, in) weight matrix.
 """
 from __future__ import annotations
 
@@ -53,6 +59,35 @@ def _cubic_taps(out: int, inp: int, scale, align_corners: bool):
     return [(np.clip(i + k, 0, inp - 1), w) for k, w in zip((-1, 0, 1, 2), weights)]
 
 
+def _antialias_matrix(out: int, inp: int, scale, mode: str, align_corners: bool):
+    """(out, in) weights of one dim for antialias=True, PyTorch's index ranges and filters."""
+    if align_corners:
+        s = (inp - 1) / (out - 1) if out > 1 else 0.0
+    else:
+        s = inp / out if scale is None or scale <= 0 else 1.0 / scale
+    taps = 2 if mode == "bilinear" else 4  # the filter's width at scale 1
+    support = taps / 2 * s if s >= 1.0 else taps / 2
+    stretch = 1.0 / s if s >= 1.0 else 1.0
+
+    def filt(d):
+        d = np.abs(d)
+        if mode == "bilinear":
+            return np.maximum(1.0 - d, 0.0)
+        a = -0.5
+        return np.where(d < 1, ((a + 2) * d - (a + 3)) * d * d + 1,
+                        np.where(d < 2, (((d - 5) * d + 8) * d - 4) * a, 0.0))
+
+    m = np.zeros((out, inp))
+    for i in range(out):
+        centre = s * (i + 0.5)
+        lo = max(int(centre - support + 0.5), 0)  # int() truncates, as PyTorch's cast
+        hi = min(int(centre + support + 0.5), inp)
+        w = filt((np.arange(lo, hi) - centre + 0.5) * stretch)
+        total = w.sum()
+        m[i, lo:hi] = w / total if total != 0 else w
+    return m
+
+
 def _source(out: int, inp: int, scale, mode: str, align_corners: bool):
     """Per output position: (index0, index1, weight of index1) along one dim."""
     dst = np.arange(out, dtype=np.float64)
@@ -77,8 +112,9 @@ def interpolate(input, size=None, scale_factor=None, mode: str = "nearest", alig
     x = O.as_tensor(input, "interpolate")
     if mode not in _MODES:
         raise NotImplementedError(f"interpolate: mode {mode!r} is not supported ({', '.join(_MODES)})")
-    if antialias:
-        raise NotImplementedError("interpolate: antialias=True is not supported")
+    if antialias and (mode not in ("bilinear", "bicubic") or x.ndim != 4):
+        raise ValueError(f"interpolate: the anti-alias option is restricted to bilinear and bicubic modes and "
+                         f"requires a 4-D tensor as input, got mode {mode!r} and shape {tuple(x.shape)}")
     spatial = x.ndim - 2
     if spatial < 1:
         raise O.ShapeError(f"interpolate: input must be (N, C, ...) with at least one spatial dim, got shape {x.shape}")
@@ -112,6 +148,10 @@ def interpolate(input, size=None, scale_factor=None, mode: str = "nearest", alig
         from tinymm.nn.functional import pool
 
         return getattr(pool, f"adaptive_avg_pool{spatial}d")(x, sizes)
+    if antialias:  # (N, C, H, W) -> rows (Hout, H) · x · (W, Wout)
+        mh, mw = (O.to(O.as_tensor(_antialias_matrix(o, i, sc, mode, bool(align_corners)).astype(x.dtype)),
+                       x.device) for o, i, sc in zip(sizes, in_sizes, scales))
+        return O.matmul(mh, O.matmul(x, O.transpose(mw, 0, 1)))
     out = x
     for d, (n_out, n_in, sc) in enumerate(zip(sizes, in_sizes, scales)):
         axis = 2 + d

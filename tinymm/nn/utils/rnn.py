@@ -18,7 +18,7 @@ import numpy as np
 
 from tinymm.nn.functional.recurrent import RecurrentShapeError
 from tinymm import ops as O
-from tinymm.ops._util import xp_of
+from tinymm.ops._util import IndexRangeError, xp_of
 from tinymm.tensor import Tensor
 
 
@@ -30,10 +30,13 @@ class PackedSequence(NamedTuple):
 
 
 def _host_ints(v, name, fn):
-    """Lengths given as a list, NumPy array or Tensor, as a host int64 array."""
+    """Lengths given as a list, NumPy array or Tensor, as a host int64 array. Like PyTorch's
+    int64 conversion, float (and bool) lengths are accepted and truncated toward zero."""
     a = v.numpy() if isinstance(v, Tensor) else np.asarray(v)
-    if a.ndim != 1 or (a.size and a.dtype.kind not in "iu"):
+    if a.ndim != 1 or (a.size and a.dtype.kind not in "iubf"):
         raise RecurrentShapeError(f"{fn}: {name} must be a 1-D sequence of integers, got shape {a.shape} dtype {a.dtype}")
+    if a.dtype.kind == "f" and not np.isfinite(a).all():
+        raise RecurrentShapeError(f"{fn}: {name} {a.tolist()} cannot be converted to int64")
     return a.astype(np.int64)
 
 
@@ -97,8 +100,10 @@ def pack_padded_sequence(input, lengths, batch_first: bool = False, enforce_sort
     otherwise the batch is sorted here and ``sorted_indices`` records how."""
     fn = "pack_padded_sequence"
     x = O.as_tensor(input, fn)
-    if x.ndim < 2:
-        raise RecurrentShapeError(f"{fn}: input must be (T, B, *) or (B, T, *), got shape {x.shape}")
+    if x.ndim < 2:  # an IndexError in PyTorch (its batch dim is out of range)
+        raise IndexRangeError(f"{fn}: input must be (T, B, *) or (B, T, *), got shape {x.shape}")
+    if x.numel() == 0:
+        raise RecurrentShapeError(f"{fn}: cannot pack empty tensors (input shape {tuple(x.shape)})")
     if batch_first:
         x = O.transpose(x, 0, 1)
     T, B = x.shape[0], x.shape[1]
