@@ -320,6 +320,36 @@ class _TensorFunctionNode(Function):
             out.append(g.astype(inp.data.dtype, copy=True))
         return tuple(out)
 
+    @staticmethod
+    def backward_graph(ctx, *grads):
+        """For ``create_graph=True``: the user's backward runs on Tensors with recording on,
+        so whatever Tensor ops it uses are differentiated again (as PyTorch does without
+        ``once_differentiable``)."""
+        from tinymm.autograd_graph import sum_to
+
+        cls, uctx, inputs = ctx.user_cls, ctx.user_ctx, ctx.user_inputs
+        name = f"{cls.__name__}Backward"
+        if getattr(cls.backward, "_tinymm_once_differentiable", False):
+            raise RuntimeError(f"trying to differentiate twice a function that was marked with "
+                               f"@once_differentiable ({name}); tinymm raises at create_graph=True")
+        res = cls.backward(uctx, *grads)
+        if not isinstance(res, tuple):
+            res = (res,)
+        n = len(inputs)
+        if len(res) < n or any(r is not None for r in res[n:]):
+            raise RuntimeError(f"function {name} returned an incorrect number of gradients (expected {n}, "
+                               f"got {len(res)})")
+        out = []
+        for i, (r, inp) in enumerate(zip(res, inputs)):
+            if r is None or not isinstance(inp, Tensor) or not inp.requires_grad:
+                out.append(None)
+                continue
+            r = r if isinstance(r, Tensor) else Tensor._wrap(np.asarray(r))
+            if tuple(r.shape) != tuple(inp.shape):
+                r = sum_to(r, inp.shape)
+            out.append(r if r.dtype == inp.dtype else r.to(inp.dtype))
+        return tuple(out)
+
 
 def _apply_on_tensors(cls, args, kwargs):
     needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
@@ -344,8 +374,11 @@ def _apply_on_tensors(cls, args, kwargs):
 
 
 def once_differentiable(fn):
-    """PyTorch's decorator for a backward that is not itself differentiable: every backward in
-    tinymm runs without recording (there is no double backward), so it changes nothing."""
+    """PyTorch's decorator for a backward that is not itself differentiable: the array path
+    never records a backward, so it changes nothing there; with ``create_graph=True`` such a
+    backward raises (PyTorch raises when the result is differentiated again; tinymm, which
+    cannot record a gradient that must not be differentiated, raises as it is taken)."""
+    fn._tinymm_once_differentiable = True
     return fn
 
 
@@ -563,21 +596,23 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bo
     """``torch.autograd.grad``: the gradients of ``outputs`` (weighted by ``grad_outputs``)
     with respect to ``inputs``, returned as a tuple instead of written into ``.grad`` (no
     ``.grad`` changes). An input the outputs do not depend on raises unless ``allow_unused``
-    (then None, or zeros with ``materialize_grads``). ``create_graph=True`` (gradients that
-    are differentiable again) is not implemented: backward functions work on arrays."""
+    (then None, or zeros with ``materialize_grads``). ``create_graph=True`` returns gradients
+    that are differentiable again (``tinymm.autograd_graph``; ``retain_graph`` then defaults to
+    True, as in PyTorch)."""
+    walk = run_backward
     if create_graph:
-        raise NotImplementedError("autograd.grad: create_graph=True (higher-order gradients) is not implemented in tinymm")
+        from tinymm.autograd_graph import run_backward_graph as walk  # lazily: it imports this module
     outputs, grad_outputs = _paired("grad", outputs, grad_outputs)
     inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
     for i, t in enumerate(inputs):
         if not t.requires_grad:
             raise RuntimeError(f"grad: input {i} does not require grad")
     capture = {id(t): [t, None] for t in inputs}
-    keep = bool(retain_graph) if retain_graph is not None else False
+    keep = bool(retain_graph) if retain_graph is not None else bool(create_graph)
     for k, (out, go) in enumerate(zip(outputs, grad_outputs)):
         # Each output is walked on its own; the graph is kept until the last walk.
         part = {i: [t, None] for i, (t, _) in capture.items()}
-        run_backward(out, go, retain_graph=keep or k < len(outputs) - 1, capture=part)
+        walk(out, go, retain_graph=keep or k < len(outputs) - 1, capture=part)
         for i, (_, g) in part.items():
             if g is not None:
                 capture[i][1] = g if capture[i][1] is None else capture[i][1] + g
@@ -589,6 +624,8 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bo
                 raise RuntimeError(f"grad: one of the differentiated tensors (input {i}) appears to not have been "
                                    "used in the graph. Set allow_unused=True if this is the desired behavior.")
             result.append(Tensor._wrap(_zeros_like_module(t.data, t.shape, t.dtype)) if materialize_grads else None)
+        elif create_graph:
+            result.append(g)  # a Tensor with its graph
         else:
             result.append(Tensor._wrap(_owned(g)))
     return tuple(result)
@@ -597,20 +634,30 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bo
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph: bool = False, inputs=None) -> None:
     """``torch.autograd.backward``: backpropagate from each of ``tensors`` (weighted by
     ``grad_tensors``), accumulating into ``.grad``; with ``inputs``, only into theirs (leaf or
-    not), as PyTorch. ``create_graph=True`` is not implemented (see ``grad``)."""
-    if create_graph:
-        raise NotImplementedError("backward: create_graph=True (higher-order gradients) is not implemented in tinymm")
+    not), as PyTorch. ``create_graph=True`` records the backward, so the gradients written
+    into ``.grad`` carry a graph and can be differentiated again (``retain_graph`` then
+    defaults to True)."""
     tensors, grad_tensors = _paired("backward", tensors, grad_tensors)
-    keep = bool(retain_graph)
+    keep = bool(retain_graph) if retain_graph is not None else bool(create_graph)
     if inputs is None:
+        walk = run_backward
+        if create_graph:
+            from tinymm.autograd_graph import run_backward_graph as walk  # lazily: it imports this module
         for k, (t, g) in enumerate(zip(tensors, grad_tensors)):
-            run_backward(t, g, retain_graph=keep or k < len(tensors) - 1)
+            walk(t, g, retain_graph=keep or k < len(tensors) - 1)
         return
     inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
     if not inputs:
         raise RuntimeError("backward: 'inputs' argument to backward() cannot be empty")
-    for t, g in zip(inputs, grad(tensors, inputs, grad_tensors, retain_graph=keep, allow_unused=True)):
-        if g is not None:
+    for t, g in zip(inputs, grad(tensors, inputs, grad_tensors, retain_graph=keep, create_graph=create_graph,
+                                 allow_unused=True)):
+        if g is None:
+            continue
+        if create_graph:
+            from tinymm.autograd_graph import accumulate_leaf
+
+            accumulate_leaf(t, g)
+        else:
             _accumulate_leaf(t, g.data, fresh=True)
 
 

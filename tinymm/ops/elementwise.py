@@ -11,6 +11,7 @@ import math
 import numpy as np
 
 from tinymm.autograd import Function
+from tinymm.autograd_graph import as_dtype, node_output, operand, sum_to, unsupported
 from tinymm.backend import get_default_dtype
 from tinymm.ops._util import DTypeError, is_scalar, unbroadcast, xp_of
 from tinymm.ops.convert import as_tensor, cast, operands, to_float
@@ -40,6 +41,12 @@ class _AddSub(Function):
         sa, sb = ctx.shapes
         na, nb = ctx.needs_input_grad
         return (unbroadcast(g, sa) if na else None, unbroadcast(g if cls.sign > 0 else -g, sb) if nb else None)
+
+    @classmethod
+    def backward_graph(cls, ctx, g):
+        sa, sb = ctx.shapes
+        na, nb = ctx.needs_input_grad
+        return (sum_to(g, sa) if na else None, sum_to(g if cls.sign > 0 else -g, sb) if nb else None)
 
 
 class Add(_AddSub):
@@ -82,6 +89,14 @@ class Mul(Function):
         na, nb = ctx.needs_input_grad
         return (unbroadcast(g * b, sa) if na else None, unbroadcast(g * a, sb) if nb else None)
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        a, b = ctx.saved_arrays
+        sa, sb = ctx.shapes
+        na, nb = ctx.needs_input_grad
+        A, B = operand(ctx, 0, a), operand(ctx, 1, b)
+        return (sum_to(g * B, sa) if na else None, sum_to(g * A, sb) if nb else None)
+
 
 def mul(a, b):
     a, b = operands("mul", a, b)
@@ -105,6 +120,14 @@ class Div(Function):
         ga = unbroadcast(g / b, sa) if na else None
         gb = unbroadcast(-g * a / (b * b), sb) if nb else None
         return ga, gb
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        a, b = ctx.saved_arrays
+        na, nb = ctx.needs_input_grad
+        sa, sb = ctx.shapes
+        A, B = operand(ctx, 0, a), operand(ctx, 1, b)
+        return (sum_to(g / B, sa) if na else None, sum_to(-g * A / (B * B), sb) if nb else None)
 
 
 def div(a, b):
@@ -146,6 +169,27 @@ class Pow(Function):
                 gb = unbroadcast(g * d, _shape(b))
         return ga, gb
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        from tinymm.ops.index import where  # lazily: index imports this module
+
+        a, b, out = ctx.saved_arrays
+        na, nb = ctx.needs_input_grad
+        A, B = operand(ctx, 0, a), operand(ctx, 1, b)
+        ga = gb = None
+        with np.errstate(all="ignore"):
+            if na:
+                if is_scalar(b):
+                    ga = g * b * A ** (b - 1) if b != 0 else g * 0
+                else:
+                    ga = sum_to(where(Tensor._wrap(b == 0), 0.0, g * B * A ** (B - 1)), _shape(a))
+            if nb:
+                a_arr = xp_of(g.data).asarray(a, dtype=g.dtype) if is_scalar(a) else a
+                A = A if isinstance(A, Tensor) else Tensor._wrap(a_arr)
+                d = where(Tensor._wrap((a_arr == 0) & (b >= 0)), 0.0, node_output(ctx, out) * A.log())
+                gb = sum_to(g * d, _shape(b))
+        return ga, gb
+
 
 def pow(a, b):
     a, b = operands("pow", a, b)
@@ -173,6 +217,14 @@ class _MaxMin(Function):
             unbroadcast(g * wa, _shape(a)) if na else None,
             unbroadcast(g * (1 - wa), _shape(b)) if nb else None,
         )
+
+    @classmethod
+    def backward_graph(cls, ctx, g):
+        a, b = ctx.saved_arrays
+        wins = (a > b) if cls.which == "maximum" else (a < b)
+        wa = Tensor._wrap((wins + 0.5 * (a == b)).astype(g.dtype, copy=False))  # piecewise constant
+        na, nb = ctx.needs_input_grad
+        return (sum_to(g * wa, _shape(a)) if na else None, sum_to(g * (1 - wa), _shape(b)) if nb else None)
 
 
 class Maximum(_MaxMin):
@@ -226,6 +278,22 @@ class UnaryFunction(Function):
         with np.errstate(all="ignore"):
             return (g * cls.df(xp_of(g), x, out)).astype(g.dtype, copy=False)
 
+    # True where ``df`` uses only what ``ops.graph_xp.XP`` offers, so it runs on Tensors too.
+    df_on_tensors = False
+
+    @classmethod
+    def backward_graph(cls, ctx, g):
+        from tinymm.ops.graph_xp import XP
+
+        x, out = ctx.saved_arrays
+        if not cls.df_on_tensors:
+            raise unsupported(ctx)
+        X = ctx.inputs[0] if x is not None else None
+        Y = node_output(ctx, out) if out is not None else None
+        with np.errstate(all="ignore"):
+            d = cls.df(XP, X, Y)
+        return g * as_dtype(d, g.dtype)
+
 
 class Neg(Function):
     @staticmethod
@@ -235,6 +303,8 @@ class Neg(Function):
     @staticmethod
     def backward(ctx, g):
         return -g
+
+    backward_graph = backward
 
 
 def neg(x):
@@ -423,6 +493,11 @@ class Clamp(Function):
             keep = keep & (x <= hi)
         return g * keep
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        (x,) = ctx.saved_arrays
+        return g * Tensor._wrap(Clamp.backward(ctx, xp_of(x).ones_like(x)))
+
 
 def clamp(x, min=None, max=None):
     x = as_tensor(x, "clamp")
@@ -490,3 +565,7 @@ def addcdiv(input, tensor1, tensor2, *, value=1):
                          f"tensor1 or tensor2 (got {t1.dtype} and {t2.dtype})")
     q = div(t1, t2)
     return add(input, q if value == 1 else mul(q, value))
+
+
+for _op in (Exp, Log, Sqrt, Abs, Tanh, Sigmoid, Relu):  # their df runs on Tensors (see UnaryFunction)
+    _op.df_on_tensors = True

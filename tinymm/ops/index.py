@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinymm.autograd import Function
+from tinymm.autograd_graph import sum_to
 from tinymm.backend import get_default_dtype
 from tinymm.ops._util import DTypeError, IndexRangeError, ShapeError, normalize_dim, unbroadcast, xp_of
 from tinymm.ops.convert import as_tensor, cast, operands
@@ -46,6 +47,35 @@ class GetItem(Function):
         else:
             add_at(out, index, g)
         return out
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        shape, dtype, index = ctx.meta
+        return IndexPutZeros.apply(g, shape, index)
+
+
+class IndexPutZeros(Function):
+    """Zeros of ``shape`` with ``g`` added at ``index`` (repeats add): GetItem's backward as an
+    op of its own, so a gradient taken with ``create_graph=True`` through an index is
+    differentiable again. It is linear; its own backward is the indexing."""
+
+    @staticmethod
+    def forward(ctx, g, shape, index):
+        ctx.index = index
+        out = xp_of(g).zeros(shape, g.dtype)
+        if is_basic_index(index):
+            out[index] = g
+        else:
+            add_at(out, index, g)
+        return out
+
+    @staticmethod
+    def backward(ctx, gg):
+        return gg[ctx.index]
+
+    @staticmethod
+    def backward_graph(ctx, gg):
+        return GetItem.apply(gg, ctx.index)
 
 
 def array_index(index):
@@ -148,6 +178,14 @@ class Where(Function):
             unbroadcast(xp.where(cond, g, zero), sa) if na else None,
             unbroadcast(xp.where(cond, zero, g), sb) if nb else None,
         )
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        (cond,) = ctx.saved_arrays
+        _, na, nb = ctx.needs_input_grad
+        sa, sb = ctx.shapes
+        c = Tensor._wrap(cond)
+        return (None, sum_to(where(c, g, 0.0), sa) if na else None, sum_to(where(c, 0.0, g), sb) if nb else None)
 
 
 def where(condition, a=None, b=None):

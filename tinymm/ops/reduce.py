@@ -32,6 +32,16 @@ def _expand_back(g, in_shape, axes, keepdim):
     return out
 
 
+def _expand_back_graph(g, in_shape, axes, keepdim):
+    """``_expand_back`` with Tensor ops (for ``create_graph=True``)."""
+    if axes is not None and not keepdim:
+        shape = list(in_shape)
+        for a in axes:
+            shape[a] = 1
+        g = g.reshape(tuple(shape))
+    return g.expand(tuple(in_shape))
+
+
 def _count(shape, axes) -> int:
     if axes is None:
         return int(np.prod(shape)) if shape else 1
@@ -57,6 +67,10 @@ class Sum(_AxisReduce):
     def backward(ctx, g):
         shape, axes, keepdim = ctx.meta
         return _expand_back(g, shape, axes, keepdim)
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        return _expand_back_graph(g, *ctx.meta)
 
 
 def sum(x, dim=None, keepdim=False, *, dtype=None, **np_style):
@@ -86,6 +100,11 @@ class Mean(_AxisReduce):
         if g.dtype == np.float16:  # 1/n in float32: n may exceed float16's largest value, 65504
             return _expand_back((g.astype(np.float32) / n).astype(np.float16), shape, axes, keepdim)
         return _expand_back(g / g.dtype.type(n), shape, axes, keepdim)
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        shape, axes, keepdim = ctx.meta
+        return _expand_back_graph(g / builtins.max(_count(shape, axes), 1), shape, axes, keepdim)
 
 
 def mean(x, dim=None, keepdim=False, **np_style):
