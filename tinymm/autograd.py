@@ -31,6 +31,7 @@ import contextlib
 
 import numpy as np
 
+from tinymm import autograd_graph
 from tinymm.grad_fn import backward_name
 from tinymm.tensor import Tensor, storage_version
 
@@ -325,8 +326,6 @@ class _TensorFunctionNode(Function):
         """For ``create_graph=True``: the user's backward runs on Tensors with recording on,
         so whatever Tensor ops it uses are differentiated again (as PyTorch does without
         ``once_differentiable``)."""
-        from tinymm.autograd_graph import sum_to
-
         cls, uctx, inputs = ctx.user_cls, ctx.user_ctx, ctx.user_inputs
         name = f"{cls.__name__}Backward"
         if getattr(cls.backward, "_tinymm_once_differentiable", False):
@@ -346,7 +345,7 @@ class _TensorFunctionNode(Function):
                 continue
             r = r if isinstance(r, Tensor) else Tensor._wrap(np.asarray(r))
             if tuple(r.shape) != tuple(inp.shape):
-                r = sum_to(r, inp.shape)
+                r = autograd_graph.sum_to(r, inp.shape)
             out.append(r if r.dtype == inp.dtype else r.to(inp.dtype))
         return tuple(out)
 
@@ -571,6 +570,15 @@ def run_backward(root, grad=None, retain_graph: bool = False, *, capture=None) -
         _grad_enabled = prev_mode
 
 
+def _run_backward_graph(root, grad=None, retain_graph: bool = True, *, capture=None) -> None:
+    """``run_backward`` for ``create_graph=True``: the walk of ``tinymm.autograd_graph``, with
+    grad mode on so each backward is recorded."""
+    with set_grad_enabled(True):
+        autograd_graph.run_backward_graph(
+            root, grad, retain_graph, capture, order_of=_topological_order, post_hooks=_post_accumulate_hooks,
+            nan_check=check_nan_grads if _anomaly_check_nan else None)
+
+
 def _zeros_like_module(like, shape, dtype):
     # ``like`` may be a NumPy scalar: the gradient of a 0-d output often is one
     if type(like) is np.ndarray or isinstance(like, np.generic):
@@ -601,7 +609,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bo
     True, as in PyTorch)."""
     walk = run_backward
     if create_graph:
-        from tinymm.autograd_graph import run_backward_graph as walk  # lazily: it imports this module
+        walk = _run_backward_graph
     outputs, grad_outputs = _paired("grad", outputs, grad_outputs)
     inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
     for i, t in enumerate(inputs):
@@ -642,7 +650,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph: bool =
     if inputs is None:
         walk = run_backward
         if create_graph:
-            from tinymm.autograd_graph import run_backward_graph as walk  # lazily: it imports this module
+            walk = _run_backward_graph
         for k, (t, g) in enumerate(zip(tensors, grad_tensors)):
             walk(t, g, retain_graph=keep or k < len(tensors) - 1)
         return
@@ -654,9 +662,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph: bool =
         if g is None:
             continue
         if create_graph:
-            from tinymm.autograd_graph import accumulate_leaf
-
-            accumulate_leaf(t, g)
+            autograd_graph.accumulate_leaf(t, g, _post_accumulate_hooks)
         else:
             _accumulate_leaf(t, g.data, fresh=True)
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinymm import autograd as _ag
 from tinymm.grad_fn import backward_name
 from tinymm.tensor import Tensor
 
@@ -82,8 +81,12 @@ def as_dtype(d, dtype):
     return d
 
 
-def _zeros(like: Tensor, shape, dtype) -> Tensor:
-    return Tensor._wrap(_ag._zeros_like_module(like.data, shape, dtype))
+def _zeros_array(like, shape, dtype):
+    if type(like) is np.ndarray or isinstance(like, np.generic):
+        return np.zeros(shape, dtype)
+    import cupy
+
+    return cupy.zeros(shape, dtype)
 
 
 def _run_hooks(t, g: Tensor) -> Tensor:
@@ -99,10 +102,11 @@ def _run_hooks(t, g: Tensor) -> Tensor:
     return g
 
 
-def accumulate_leaf(t, g: Tensor) -> None:
-    """``t.grad`` becomes ``g`` (with its graph), or ``t.grad + g`` out of place."""
+def accumulate_leaf(t, g: Tensor, post_hooks) -> None:
+    """``t.grad`` becomes ``g`` (with its graph), or ``t.grad + g`` out of place; then ``t``'s
+    post-accumulate hooks (``post_hooks``: autograd's ``id(t) -> (t, hooks)``) run."""
     t.grad = g if t.grad is None else t.grad + g
-    hooks = _ag._post_accumulate_hooks
+    hooks = post_hooks
     if hooks and id(t) in hooks:
         for hook in list(hooks[id(t)][1]):
             hook(t)
@@ -115,7 +119,7 @@ def _seed(root, grad) -> Tensor:
             raise RuntimeError(
                 f"backward: grad can be implicitly created only for a single-element output, "
                 f"this one has shape {tuple(root.shape)}; pass grad= of that shape")
-        return Tensor._wrap(_ag._zeros_like_module(data, data.shape, data.dtype) + 1)
+        return Tensor._wrap(_zeros_array(data, data.shape, data.dtype) + 1)
     g = grad if isinstance(grad, Tensor) else Tensor._wrap(grad)
     if tuple(g.shape) != tuple(data.shape):
         raise ValueError(f"backward: grad has shape {tuple(g.shape)}, expected {tuple(data.shape)}")
@@ -124,27 +128,25 @@ def _seed(root, grad) -> Tensor:
     return g if g.dtype == data.dtype else g.to(data.dtype)
 
 
-def run_backward_graph(root, grad=None, retain_graph: bool = True, *, capture=None) -> None:
+def run_backward_graph(root, grad, retain_graph: bool, capture, *, order_of, post_hooks, nan_check) -> None:
     """``autograd.run_backward`` with differentiable gradients (see the module docstring);
-    ``capture`` as there, its slots receiving Tensors."""
+    ``capture`` as there, its slots receiving Tensors. ``autograd`` calls this with grad mode
+    on and hands in its pieces (this module does not import it): ``order_of(ctx)`` the
+    topological order, ``post_hooks`` its post-accumulate hooks, ``nan_check(name, arrays)``
+    anomaly mode's check or None."""
     if not root.requires_grad:
         raise RuntimeError("backward: this tensor does not require grad and has no graph behind it")
     g = _seed(root, grad)
-    with _ag.set_grad_enabled(True):
-        if root._node is None:
-            if root._hooks:
-                g = _run_hooks(root, g)
-            if capture is None:
-                accumulate_leaf(root, g)
-            elif id(root) in capture:
-                capture[id(root)][1] = g
-            return
-        _walk(root, g, retain_graph, capture)
-
-
-def _walk(root, g, retain_graph, capture):
+    if root._node is None:
+        if root._hooks:
+            g = _run_hooks(root, g)
+        if capture is None:
+            accumulate_leaf(root, g, post_hooks)
+        elif id(root) in capture:
+            capture[id(root)][1] = g
+        return
     root_ctx, root_idx = root._node
-    order = _ag._topological_order(root_ctx)
+    order = order_of(root_ctx)
     # For ``grad``: only the nodes through which a captured tensor is reached run (as in
     # PyTorch), so an op without a formula on another branch is no error.
     needed = None
@@ -173,7 +175,7 @@ def _walk(root, g, retain_graph, capture):
                 if id(t) in capture:
                     capture[id(t)][1] = out_grads[i]
             elif t._retain_grad:
-                accumulate_leaf(t, out_grads[i])
+                accumulate_leaf(t, out_grads[i], post_hooks)
         if needed is not None and id(ctx) not in needed:
             continue
         if getattr(ctx.fn, "backward_graph", None) is None:
@@ -182,12 +184,12 @@ def _walk(root, g, retain_graph, capture):
             like = next(x for x in out_grads if x is not None)
             for i, og in enumerate(out_grads):
                 if og is None:
-                    out_grads[i] = _zeros(like, *ctx.out_meta[i])
+                    out_grads[i] = Tensor._wrap(_zeros_array(like.data, *ctx.out_meta[i]))
         in_grads = ctx.fn.backward_graph(ctx, *out_grads)
         if type(in_grads) is not tuple:
             in_grads = (in_grads,)
-        if _ag._anomaly_check_nan:
-            _ag.check_nan_grads(backward_name(ctx), [None if x is None else x.data for x in in_grads])
+        if nan_check is not None:
+            nan_check(backward_name(ctx), [None if x is None else x.data for x in in_grads])
         for t, ig in zip(ctx.inputs, in_grads):
             if t is None or ig is None:
                 continue
@@ -203,7 +205,7 @@ def _walk(root, g, retain_graph, capture):
                     prev = hooked_leaves.get(id(t))
                     hooked_leaves[id(t)] = (t, ig if prev is None else prev[1] + ig)
                     continue
-                accumulate_leaf(t, ig)
+                accumulate_leaf(t, ig, post_hooks)
                 continue
             parent, i = node
             if t._hooks or t._retain_grad or (capture is not None and id(t) in capture):
@@ -218,6 +220,6 @@ def _walk(root, g, retain_graph, capture):
     for t, g in hooked_leaves.values():
         g = _run_hooks(t, g) if t._hooks else g
         if capture is None:
-            accumulate_leaf(t, g)
+            accumulate_leaf(t, g, post_hooks)
         else:
             capture[id(t)][1] = g

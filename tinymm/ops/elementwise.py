@@ -171,8 +171,6 @@ class Pow(Function):
 
     @staticmethod
     def backward_graph(ctx, g):
-        from tinymm.ops.index import where  # lazily: index imports this module
-
         a, b, out = ctx.saved_arrays
         na, nb = ctx.needs_input_grad
         A, B = operand(ctx, 0, a), operand(ctx, 1, b)
@@ -182,11 +180,11 @@ class Pow(Function):
                 if is_scalar(b):
                     ga = g * b * A ** (b - 1) if b != 0 else g * 0
                 else:
-                    ga = sum_to(where(Tensor._wrap(b == 0), 0.0, g * B * A ** (B - 1)), _shape(a))
+                    ga = sum_to((g * B * A ** (B - 1)).where(Tensor._wrap(b != 0), 0.0), _shape(a))
             if nb:
                 a_arr = xp_of(g.data).asarray(a, dtype=g.dtype) if is_scalar(a) else a
                 A = A if isinstance(A, Tensor) else Tensor._wrap(a_arr)
-                d = where(Tensor._wrap((a_arr == 0) & (b >= 0)), 0.0, node_output(ctx, out) * A.log())
+                d = (node_output(ctx, out) * A.log()).where(Tensor._wrap(~((a_arr == 0) & (b >= 0))), 0.0)
                 gb = sum_to(g * d, _shape(b))
         return ga, gb
 

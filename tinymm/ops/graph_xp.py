@@ -8,25 +8,22 @@ constants, which is right: a piecewise-constant factor has derivative 0 almost e
 
 Only classes that set ``df_on_tensors = True`` are run this way: a ``df`` that calls SciPy
 (``special_of(x).digamma``) would turn a Tensor into an array and silently lose the graph.
-A function this stand-in lacks raises ``AttributeError``, which the caller reports as an op
-without a differentiable backward.
+A function this stand-in lacks raises ``AttributeError``. Everything goes through Tensor
+methods, so this module imports no op module (no import cycle with the ops that use it).
 """
 from __future__ import annotations
 
 from tinymm.ops._util import xp_of
 from tinymm.tensor import Tensor
 
-_NAMES = ("exp", "log", "log1p", "expm1", "sqrt", "sin", "cos", "tan", "tanh", "sinh", "cosh",
-          "abs", "maximum", "minimum", "clip")
+_METHODS = ("exp", "log", "log1p", "expm1", "sqrt", "sin", "cos", "tan", "tanh", "sinh", "cosh", "abs")
 
 
 class _TensorXP:
     def __getattr__(self, name):
-        if name not in _NAMES:
+        if name not in _METHODS:
             raise AttributeError(name)
-        import tinymm.ops as O  # lazily: the op modules import this one
-
-        return getattr(O, name)
+        return lambda x: getattr(x, name)()
 
     @staticmethod
     def sign(x):
@@ -34,22 +31,34 @@ class _TensorXP:
 
     @staticmethod
     def where(cond, a, b):
-        import tinymm.ops as O
-
-        if isinstance(a, Tensor) or isinstance(b, Tensor):
-            return O.where(cond, a, b)
+        if isinstance(a, Tensor):
+            return a.where(cond, b)
+        if isinstance(b, Tensor):
+            return b.where(~cond, a)
         # two numbers: a constant in NumPy's type (float64), which the caller casts to the
-        # gradient's dtype as the array path does; tinymm.where would round to float32 first
+        # gradient's dtype as the array path does (rounding 0.2 to float32 first would not)
         return Tensor._wrap(xp_of(cond.data).where(cond.data, a, b))
 
     @staticmethod
-    def logaddexp(a, b):
-        """log(eᵃ + eᵇ) = max + log1p(e^(−|a − b|)), on Tensors (either may be a number)."""
-        import tinymm.ops as O
+    def maximum(a, b):
+        if isinstance(a, Tensor) and isinstance(b, Tensor):
+            return a.maximum(b)
+        return a.clamp(min=b) if isinstance(a, Tensor) else b.clamp(min=a)
 
-        hi = O.maximum(a, b) if isinstance(a, Tensor) and isinstance(b, Tensor) else (
-            O.clamp(b, min=a) if isinstance(b, Tensor) else O.clamp(a, min=b))
-        return hi + O.log1p(O.exp(-O.abs(a - b)))
+    @staticmethod
+    def minimum(a, b):
+        if isinstance(a, Tensor) and isinstance(b, Tensor):
+            return a.minimum(b)
+        return a.clamp(max=b) if isinstance(a, Tensor) else b.clamp(max=a)
+
+    @staticmethod
+    def clip(x, lo, hi):
+        return x.clamp(lo, hi)
+
+    @classmethod
+    def logaddexp(cls, a, b):
+        """log(eᵃ + eᵇ) = max + log1p(e^(−|a − b|)), on Tensors (either may be a number)."""
+        return cls.maximum(a, b) + (-(a - b).abs()).exp().log1p()
 
 
 XP = _TensorXP()
