@@ -357,15 +357,25 @@ def test_user_function_backward_is_differentiated():
     np.testing.assert_allclose(_np(h), 6 * _np(x))
 
 
-def test_unsupported_op_raises_naming_its_backward():
+def test_op_without_formula_gives_first_order_then_raises_naming_its_backward():
+    # as PyTorch for an op without a double backward: the gradient's values are right, and
+    # differentiating it again raises, naming the op, instead of giving a wrong result
     x = tm.randn(2, 3, dtype=tm.float64, requires_grad=True)
+    (g,) = tm.autograd.grad(F.gelu(x).sum(), x, create_graph=True)
+    np.testing.assert_allclose(_np(g), _np(tm.autograd.grad(F.gelu(x).sum(), x)[0]))
     with pytest.raises(NotImplementedError, match="create_graph=True: GeluBackward0 has no differentiable backward"):
-        tm.autograd.grad(F.gelu(x).sum(), x, create_graph=True)
+        tm.autograd.grad(g.sum(), x)
+    (g,) = tm.autograd.grad(x.exp().digamma().sum(), x, create_graph=True)  # its df calls SciPy
     with pytest.raises(NotImplementedError, match="DigammaBackward0"):
-        tm.autograd.grad(x.exp().digamma().sum(), x, create_graph=True)
-    # without create_graph the same graph differentiates as before
-    (g,) = tm.autograd.grad(F.gelu(x).sum(), x)
-    assert g.shape == x.shape
+        g.sum().backward()
+
+
+def test_leaf_grad_from_create_graph_is_its_own_storage():
+    x = tm.tensor([1.0, 2.0], dtype=tm.float64, requires_grad=True)
+    (x.sum() * x.sum()).backward(create_graph=True)  # Sum's gradient is a broadcast view
+    assert x.grad.grad_fn.name() == "CloneBackward0"
+    (x * x).sum().backward()  # a plain backward adds into it in place
+    np.testing.assert_allclose(_np(x.grad), [6 + 2, 6 + 4])
 
 
 def test_unsupported_op_on_a_branch_grad_does_not_need():

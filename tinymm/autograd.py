@@ -576,7 +576,42 @@ def _run_backward_graph(root, grad=None, retain_graph: bool = True, *, capture=N
     with set_grad_enabled(True):
         autograd_graph.run_backward_graph(
             root, grad, retain_graph, capture, order_of=_topological_order, post_hooks=_post_accumulate_hooks,
-            nan_check=check_nan_grads if _anomaly_check_nan else None)
+            nan_check=check_nan_grads if _anomaly_check_nan else None, first_order_only=_first_order_only)
+
+
+class _NoDoubleBackward(Function):
+    """Hands on the gradients an op without a differentiable backward computed (``values``),
+    recorded as depending on that op's incoming gradients and inputs; differentiating them
+    again raises, naming the op (PyTorch's DelayedError)."""
+
+    @staticmethod
+    def forward(ctx, *arrays, values=None, name=None):
+        ctx.name = name
+        return tuple(values) if len(values) > 1 else values[0]
+
+    @staticmethod
+    def backward(ctx, *grads):
+        raise NotImplementedError(f"create_graph=True: {ctx.name} has no differentiable backward in tinymm "
+                                  "(its gradient was taken with create_graph=True and is now differentiated again)")
+
+    backward_graph = backward
+
+
+def _first_order_only(ctx, out_grads):
+    """The gradients of ``ctx``'s op, which has no ``backward_graph``, from its array backward."""
+    with set_grad_enabled(False):
+        in_grads = ctx.fn.backward(ctx, *[g.data for g in out_grads])
+    if type(in_grads) is not tuple:
+        in_grads = (in_grads,)
+    keep = [i for i, (t, ig) in enumerate(zip(ctx.inputs, in_grads)) if t is not None and ig is not None]
+    result = [None] * len(in_grads)
+    if not keep:
+        return tuple(result)
+    sources = list(out_grads) + [t for t in ctx.inputs if t is not None]
+    made = _NoDoubleBackward.apply(*sources, values=[_owned(in_grads[i]) for i in keep], name=backward_name(ctx))
+    for i, t in zip(keep, made if isinstance(made, tuple) else (made,)):
+        result[i] = t
+    return tuple(result)
 
 
 def _zeros_like_module(like, shape, dtype):

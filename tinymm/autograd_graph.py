@@ -14,9 +14,13 @@ itself differentiable (``autograd.grad(..., create_graph=True)``, ``backward(cre
   in ``ctx.inputs`` (so a second derivative reaches it); one that does not is wrapped, as a
   constant, from what forward saved; a saved output is rebuilt as a Tensor whose node is the
   op itself (:func:`node_output`), so its dependence on the inputs is kept;
-* a Function without ``backward_graph`` raises ``NotImplementedError`` naming its node
-  (``create_graph=True: Conv2dBackward0 has no differentiable backward in tinymm``) when the
-  walk reaches it, before any wrong gradient can be produced;
+* a Function without ``backward_graph`` runs its array ``backward`` (the first-order values are
+  right) and its gradients come out of a node that raises ``NotImplementedError`` naming the
+  op (``create_graph=True: Conv2dBackward0 has no differentiable backward in tinymm``) as soon
+  as a later backward reaches it, as PyTorch does for an op without a double backward: a
+  gradient used only as a value works, a second derivative through that op never comes out
+  wrong. ``backward_graph`` may return ``NotImplemented`` for a case it does not cover, with
+  the same result;
 * a leaf's gradient is stored as the Tensor itself, graph and all (``x.grad.grad_fn`` is set,
   as in PyTorch); a second contribution is added out of place.
 
@@ -29,14 +33,6 @@ import numpy as np
 
 from tinymm.grad_fn import backward_name
 from tinymm.tensor import Tensor
-
-
-def unsupported(ctx):
-    """The error a Function without a differentiable backward raises on this path."""
-    return NotImplementedError(
-        f"create_graph=True: {backward_name(ctx)} has no differentiable backward in tinymm "
-        "(higher-order gradients are supported through the elementwise, reduction, shape, "
-        "matmul/linear and common activation ops; see README 'Bringing PyTorch code')")
 
 
 def node_output(ctx, arr, index: int = 0) -> Tensor:
@@ -103,9 +99,12 @@ def _run_hooks(t, g: Tensor) -> Tensor:
 
 
 def accumulate_leaf(t, g: Tensor, post_hooks) -> None:
-    """``t.grad`` becomes ``g`` (with its graph), or ``t.grad + g`` out of place; then ``t``'s
-    post-accumulate hooks (``post_hooks``: autograd's ``id(t) -> (t, hooks)``) run."""
-    t.grad = g if t.grad is None else t.grad + g
+    """``t.grad`` becomes a recorded clone of ``g`` (its own storage, graph kept: ``g`` may be a
+    broadcast view or another tensor's gradient, and a later plain backward adds into ``.grad``
+    in place), or ``t.grad + g`` out of place, as PyTorch's AccumulateGrad does under
+    ``create_graph``; then ``t``'s post-accumulate hooks (``post_hooks``: autograd's
+    ``id(t) -> (t, hooks)``) run."""
+    t.grad = g.clone() if t.grad is None else t.grad + g
     hooks = post_hooks
     if hooks and id(t) in hooks:
         for hook in list(hooks[id(t)][1]):
@@ -128,12 +127,14 @@ def _seed(root, grad) -> Tensor:
     return g if g.dtype == data.dtype else g.to(data.dtype)
 
 
-def run_backward_graph(root, grad, retain_graph: bool, capture, *, order_of, post_hooks, nan_check) -> None:
+def run_backward_graph(root, grad, retain_graph: bool, capture, *, order_of, post_hooks, nan_check,
+                       first_order_only) -> None:
     """``autograd.run_backward`` with differentiable gradients (see the module docstring);
     ``capture`` as there, its slots receiving Tensors. ``autograd`` calls this with grad mode
     on and hands in its pieces (this module does not import it): ``order_of(ctx)`` the
     topological order, ``post_hooks`` its post-accumulate hooks, ``nan_check(name, arrays)``
-    anomaly mode's check or None."""
+    anomaly mode's check or None, ``first_order_only(ctx, out_grads)`` the gradients of an op
+    without a formula, as Tensors that raise when differentiated again."""
     if not root.requires_grad:
         raise RuntimeError("backward: this tensor does not require grad and has no graph behind it")
     g = _seed(root, grad)
@@ -159,7 +160,7 @@ def run_backward_graph(root, grad, retain_graph: bool, capture, *, order_of, pos
                     break
     pending = {id(root_ctx): [None] * root_ctx.n_outputs}
     pending[id(root_ctx)][root_idx] = g
-    watched, hooked_leaves = {}, {}
+    watched, leaves = {}, {}
     if root._hooks or root._retain_grad or (capture is not None and id(root) in capture):
         watched[id(root_ctx)] = {root_idx: root}
     for ctx in reversed(order):
@@ -178,14 +179,15 @@ def run_backward_graph(root, grad, retain_graph: bool, capture, *, order_of, pos
                 accumulate_leaf(t, out_grads[i], post_hooks)
         if needed is not None and id(ctx) not in needed:
             continue
-        if getattr(ctx.fn, "backward_graph", None) is None:
-            raise unsupported(ctx)
         if ctx.n_outputs > 1:
             like = next(x for x in out_grads if x is not None)
             for i, og in enumerate(out_grads):
                 if og is None:
                     out_grads[i] = Tensor._wrap(_zeros_array(like.data, *ctx.out_meta[i]))
-        in_grads = ctx.fn.backward_graph(ctx, *out_grads)
+        formula = getattr(ctx.fn, "backward_graph", None)
+        in_grads = NotImplemented if formula is None else formula(ctx, *out_grads)
+        if in_grads is NotImplemented:  # no formula (for this op or this case)
+            in_grads = first_order_only(ctx, out_grads)
         if type(in_grads) is not tuple:
             in_grads = (in_grads,)
         if nan_check is not None:
@@ -201,11 +203,9 @@ def run_backward_graph(root, grad, retain_graph: bool, capture, *, order_of, pos
             if node is None:
                 if capture is not None and id(t) not in capture:
                     continue
-                if t._hooks or capture is not None:
-                    prev = hooked_leaves.get(id(t))
-                    hooked_leaves[id(t)] = (t, ig if prev is None else prev[1] + ig)
-                    continue
-                accumulate_leaf(t, ig, post_hooks)
+                # every leaf's contributions are summed first and accumulated once at the end
+                prev = leaves.get(id(t))
+                leaves[id(t)] = (t, ig if prev is None else prev[1] + ig)
                 continue
             parent, i = node
             if t._hooks or t._retain_grad or (capture is not None and id(t) in capture):
@@ -217,7 +217,7 @@ def run_backward_graph(root, grad, retain_graph: bool, capture, *, order_of, pos
         if not retain_graph:
             ctx.saved = ()
             ctx.freed = True
-    for t, g in hooked_leaves.values():
+    for t, g in leaves.values():
         g = _run_hooks(t, g) if t._hooks else g
         if capture is None:
             accumulate_leaf(t, g, post_hooks)

@@ -11,7 +11,7 @@ import math
 import numpy as np
 
 from tinymm.autograd import Function
-from tinymm.autograd_graph import as_dtype, node_output, operand, sum_to, unsupported
+from tinymm.autograd_graph import as_dtype, node_output, operand, sum_to
 from tinymm.backend import get_default_dtype
 from tinymm.ops._util import DTypeError, is_scalar, unbroadcast, xp_of
 from tinymm.ops.convert import as_tensor, cast, operands, to_float
@@ -285,7 +285,7 @@ class UnaryFunction(Function):
 
         x, out = ctx.saved_arrays
         if not cls.df_on_tensors:
-            raise unsupported(ctx)
+            return NotImplemented  # no formula: autograd_graph falls back to the first order only
         X = ctx.inputs[0] if x is not None else None
         Y = node_output(ctx, out) if out is not None else None
         with np.errstate(all="ignore"):

@@ -16,7 +16,7 @@ import numpy as np
 from tinymm import backend
 from tinymm import ops as O
 from tinymm.autograd import Function
-from tinymm.autograd_graph import as_dtype, unsupported
+from tinymm.autograd_graph import as_dtype
 from tinymm.ops.inplace import apply_inplace
 from tinymm.ops._util import xp_of
 from tinymm.tensor import Tensor
@@ -45,7 +45,7 @@ class _Pointwise(Function):
 
         ctx.saved_arrays  # noqa: B018 (the in-place version check)
         if not cls.df_on_tensors:
-            raise unsupported(ctx)
+            return NotImplemented  # no formula: autograd_graph falls back to the first order only
         with np.errstate(all="ignore"):
             return g * as_dtype(cls.df(XP, ctx.inputs[0], *ctx.params), g.dtype)
 
