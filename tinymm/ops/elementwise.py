@@ -403,6 +403,13 @@ class Silu(Function):
         x, s = ctx.saved_arrays
         return g * s * (1 + x * (1 - s))
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        ctx.saved_arrays  # noqa: B018 (the in-place version check)
+        x = ctx.inputs[0]
+        s = x.sigmoid()
+        return g * s * (1 + x * (1 - s))
+
 
 def silu(x):
     return Silu.apply(to_float(as_tensor(x, "silu")))
@@ -457,6 +464,18 @@ class Gelu(Function):
         if x.dtype.itemsize < 4:
             return _gelu_kernels().backward(g.astype(np.float32), x.astype(np.float32)).astype(x.dtype)
         return _gelu_kernels().backward(g, x)
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        ctx.saved_arrays  # noqa: B018 (the in-place version check)
+        x = ctx.inputs[0]
+        if ctx.approximate == "tanh":
+            t = (_SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)).tanh()
+            du = _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x)
+            return g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du)
+        cdf = 0.5 * (1 + (x * (1 / math.sqrt(2.0))).erf())
+        pdf = (x * x * -0.5).exp() * (1 / math.sqrt(2 * math.pi))
+        return g * (cdf + x * pdf)
 
 
 def gelu(x, approximate: str = "none"):

@@ -12,6 +12,7 @@ import collections
 import numpy as np
 
 from tinymm.autograd import Function
+from tinymm.autograd_graph import node_output
 from tinymm.ops._util import EmptyReductionError, keep_flag, normalize_dim, normalize_dims, xp_of
 from tinymm.ops.convert import as_tensor, cast, to_float
 from tinymm.ops.elementwise import maximum, minimum, sqrt
@@ -370,6 +371,15 @@ class _RowSoftmax(Function):
         moved, axis, ndim = ctx.meta
         g2, _ = _to_rows(g, axis)
         return _from_rows(getattr(K, f"{cls.kernel}_backward")(y2, g2), moved, axis, ndim)
+
+    @classmethod
+    def backward_graph(cls, ctx, g):
+        (y2,) = ctx.saved_arrays
+        moved, axis, ndim = ctx.meta
+        y = node_output(ctx, _from_rows(y2, moved, axis, ndim))  # the output, its node this op
+        if cls.kernel == "softmax":
+            return y * (g - (g * y).sum(dim=axis, keepdim=True))
+        return g - y.exp() * g.sum(dim=axis, keepdim=True)
 
 
 class Softmax(_RowSoftmax):
