@@ -123,6 +123,10 @@ BINARY = {
     "matmul_batch": (lambda a, b: (a @ b).tanh(), [R.standard_normal((2, 3, 4)), R.standard_normal((4, 2))]),
     "linear": (lambda x, w, b: _Fn(x).linear(x, w, b).tanh(),
                [R.standard_normal((2, 3, 4)), R.standard_normal((5, 4)), R.standard_normal(5)]),
+    "layer_norm": (lambda x, w, b: _Fn(x).layer_norm(x, (4,), w, b).tanh() * x,
+                   [A34, R.uniform(0.5, 1.5, 4), R.standard_normal(4)]),
+    "layer_norm_2d": (lambda x, w: _Fn(x).layer_norm(x, (3, 4), w, None) ** 3,
+                      [R.standard_normal((2, 3, 4)), R.uniform(0.5, 1.5, (3, 4))]),
     "cat": (lambda a, b: _lib(a).cat([a, b * b], dim=0) ** 3, [A34, R.standard_normal((2, 4))]),
     "stack": (lambda a, b: _lib(a).stack([a, b], dim=1).tanh(), [A34, A34 + 1]),
 }
@@ -146,6 +150,7 @@ SHAPE = {
     "unsqueeze": lambda x: x.unsqueeze(1).squeeze(1).exp(),
     "getitem": lambda x: x[:, 1:, ::2].tanh(), "getitem_adv": lambda x: x[:, [0, 2, 0]].tanh(),
     "getitem_int": lambda x: x[1, :, 2] ** 3, "clone": lambda x: x.clone().tanh(),
+    "normalize": lambda x: _Fn(x).normalize(x, dim=1) * x, "layer_norm_plain": lambda x: _Fn(x).layer_norm(x, (4,)) ** 3,
     "contiguous": lambda x: x.transpose(0, 1).contiguous().sin(),
     "split": lambda x: (lambda p: p[0].tanh() * p[1].sum())(x.split([1, 2], dim=1)),
     "chunk": lambda x: (lambda p: p[1] ** 3)(x.chunk(2, dim=2)),
