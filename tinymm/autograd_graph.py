@@ -16,13 +16,13 @@ itself differentiable (``autograd.grad(..., create_graph=True)``, ``backward(cre
   op itself (:func:`node_output`), so its dependence on the inputs is kept;
 * a Function without ``backward_graph`` runs its array ``backward`` (the first-order values are
   right) and its gradients come out of a node that raises ``NotImplementedError`` naming the
-  op (``create_graph=True: Conv2dBackward0 has no differentiable backward in tinymm``) as soon
+  op (``create_graph=True: ConvFnBackward0 has no differentiable backward in tinymm``) as soon
   as a later backward reaches it, as PyTorch does for an op without a double backward: a
   gradient used only as a value works, a second derivative through that op never comes out
   wrong. ``backward_graph`` may return ``NotImplemented`` for a case it does not cover, with
   the same result;
-* a leaf's gradient is stored as the Tensor itself, graph and all (``x.grad.grad_fn`` is set,
-  as in PyTorch); a second contribution is added out of place.
+* a leaf's contributions are summed and stored as a recorded clone, graph and all
+  (``x.grad.grad_fn`` is set, as in PyTorch); a gradient already there is added out of place.
 
 Saved arrays are read through ``ctx.saved_arrays``, so an in-place change since forward raises
 the version error exactly as on the array path.

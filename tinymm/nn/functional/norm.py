@@ -60,6 +60,11 @@ class LayerNormFn(Function):
         nx, nw, nb = ctx.needs_input_grad[:3]
         n = x2.shape[1]
         X = ctx.inputs[0].reshape(-1, n) if nx else Tensor._wrap(x2)
+        if nx and not np.shares_memory(X.data, x2) and not bool((X.data == x2).all()):
+            # x2 is a copy (x was not contiguous), so its version says nothing about x
+            raise RuntimeError("one of the variables needed for gradient computation has been modified by an "
+                               "inplace operation: the input of LayerNormFnBackward0 changed after forward. "
+                               "Make the change on a clone(), or after backward().")
         mu = X.mean(dim=1, keepdim=True)
         xc = X - mu
         r = ((xc * xc).mean(dim=1, keepdim=True) + ctx.eps).rsqrt()
