@@ -424,6 +424,16 @@ def test_inplace_change_of_saved_tensor_still_raises():
         tm.autograd.grad(z, x, create_graph=True)
 
 
+def test_inplace_change_of_layer_norm_input_raises():
+    x = tm.randn(4, 3, dtype=tm.float64, requires_grad=True)
+    for transpose in (False, True):  # forward saved the input itself / a contiguous copy
+        z = x * 1
+        y = F.layer_norm(z.transpose(0, 1) if transpose else z, (4,) if transpose else (3,))
+        z.add_(1)
+        with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+            tm.autograd.grad((y ** 3).sum(), x, create_graph=True)
+
+
 def test_retain_graph_false_frees():
     x = tm.tensor([1.0, 2.0], dtype=tm.float64, requires_grad=True)
     y = (x.exp() * x).sum()

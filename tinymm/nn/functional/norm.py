@@ -60,8 +60,9 @@ class LayerNormFn(Function):
         nx, nw, nb = ctx.needs_input_grad[:3]
         n = x2.shape[1]
         X = ctx.inputs[0].reshape(-1, n) if nx else Tensor._wrap(x2)
-        if nx and not np.shares_memory(X.data, x2) and not bool((X.data == x2).all()):
-            # x2 is a copy (x was not contiguous), so its version says nothing about x
+        copied = x2.base is None and x2 is not ctx.inputs[0].data  # x was not contiguous
+        if nx and copied and not xp_of(x2).array_equal(X.data, x2, equal_nan=True):
+            # the version of a copy says nothing about x: compare the values
             raise RuntimeError("one of the variables needed for gradient computation has been modified by an "
                                "inplace operation: the input of LayerNormFnBackward0 changed after forward. "
                                "Make the change on a clone(), or after backward().")
