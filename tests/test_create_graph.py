@@ -384,6 +384,25 @@ def test_user_function_backward_is_differentiated():
     np.testing.assert_allclose(_np(h), 6 * _np(x))
 
 
+def test_once_differentiable_backward_refuses_create_graph():
+    class Square(tm.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x * x
+
+        @staticmethod
+        @tm.autograd.once_differentiable
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return g * 2 * x
+
+    x = tm.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="once_differentiable"):
+        tm.autograd.grad(Square.apply(x).sum(), x, create_graph=True)
+    np.testing.assert_allclose(_np(tm.autograd.grad(Square.apply(x).sum(), x)[0]), [2.0, 4.0])
+
+
 def test_op_without_formula_gives_first_order_then_raises_naming_its_backward():
     # as PyTorch for an op without a double backward: the gradient's values are right, and
     # differentiating it again raises, naming the op, instead of giving a wrong result

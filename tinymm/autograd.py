@@ -290,24 +290,33 @@ class _TensorFunctionNode(Function):
         return tuple(outputs) if len(outputs) > 1 else outputs[0]
 
     @staticmethod
-    def backward(ctx, *grads):
+    def _user_backward(ctx, grads):
+        """The user's backward called on ``grads`` (Tensors or None), its results checked as
+        PyTorch checks them: (name, [(position, result, input) for each result not None])."""
         cls, uctx, inputs = ctx.user_cls, ctx.user_ctx, ctx.user_inputs
         name = f"{cls.__name__}Backward"
-        res = cls.backward(uctx, *[None if g is None else Tensor._wrap(g) for g in grads])
+        res = cls.backward(uctx, *grads)
         if not isinstance(res, tuple):
             res = (res,)
         n = len(inputs)
         if len(res) < n or any(r is not None for r in res[n:]):
             raise RuntimeError(f"function {name} returned an incorrect number of gradients (expected {n}, "
                                f"got {len(res)})")
-        out = []
+        given = []
         for i, (r, inp) in enumerate(zip(res, inputs)):
             if r is None:
-                out.append(None)
                 continue
             if not isinstance(inp, Tensor):
                 raise RuntimeError(f"function {name} returned a gradient different than None at position {i + 1}, "
                                    f"but the corresponding forward input was not a Variable")
+            given.append((i, r, inp))
+        return name, given
+
+    @staticmethod
+    def backward(ctx, *grads):
+        name, given = _TensorFunctionNode._user_backward(ctx, [None if g is None else Tensor._wrap(g) for g in grads])
+        out = [None] * len(ctx.user_inputs)
+        for i, r, inp in given:
             g = r.data if isinstance(r, Tensor) else np.asarray(r)
             if tuple(g.shape) != tuple(inp.shape):
                 lead = g.ndim - inp.ndim
@@ -318,7 +327,7 @@ class _TensorFunctionNode(Function):
                 axes = tuple(range(lead)) + tuple(lead + k for k, d in enumerate(inp.shape) if d == 1 and g.shape[lead + k] != 1)
                 g = g.sum(axis=axes).reshape(inp.shape)
             # a copy: the user's code may keep the array it returned (a saved tensor, a buffer)
-            out.append(g.astype(inp.data.dtype, copy=True))
+            out[i] = g.astype(inp.data.dtype, copy=True)
         return tuple(out)
 
     @staticmethod
@@ -326,27 +335,19 @@ class _TensorFunctionNode(Function):
         """For ``create_graph=True``: the user's backward runs on Tensors with recording on,
         so whatever Tensor ops it uses are differentiated again (as PyTorch does without
         ``once_differentiable``)."""
-        cls, uctx, inputs = ctx.user_cls, ctx.user_ctx, ctx.user_inputs
-        name = f"{cls.__name__}Backward"
+        cls = ctx.user_cls
         if getattr(cls.backward, "_tinymm_once_differentiable", False):
             raise RuntimeError(f"trying to differentiate twice a function that was marked with "
-                               f"@once_differentiable ({name}); tinymm raises at create_graph=True")
-        res = cls.backward(uctx, *grads)
-        if not isinstance(res, tuple):
-            res = (res,)
-        n = len(inputs)
-        if len(res) < n or any(r is not None for r in res[n:]):
-            raise RuntimeError(f"function {name} returned an incorrect number of gradients (expected {n}, "
-                               f"got {len(res)})")
-        out = []
-        for i, (r, inp) in enumerate(zip(res, inputs)):
-            if r is None or not isinstance(inp, Tensor) or not inp.requires_grad:
-                out.append(None)
+                               f"@once_differentiable ({cls.__name__}Backward); tinymm raises at create_graph=True")
+        _, given = _TensorFunctionNode._user_backward(ctx, grads)
+        out = [None] * len(ctx.user_inputs)
+        for i, r, inp in given:
+            if not inp.requires_grad:
                 continue
             r = r if isinstance(r, Tensor) else Tensor._wrap(np.asarray(r))
             if tuple(r.shape) != tuple(inp.shape):
                 r = autograd_graph.sum_to(r, inp.shape)
-            out.append(r if r.dtype == inp.dtype else r.to(inp.dtype))
+            out[i] = r if r.dtype == inp.dtype else r.to(inp.dtype)
         return tuple(out)
 
 

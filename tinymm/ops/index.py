@@ -32,6 +32,16 @@ def add_at(out, index, g):
         cupyx.scatter_add(out, index, g)
 
 
+def _into_zeros(g, shape, dtype, index):
+    """Zeros of ``shape`` with ``g`` added at ``index`` (an index repeated adds)."""
+    out = xp_of(g).zeros(shape, dtype)
+    if is_basic_index(index):
+        out[index] = g
+    else:
+        add_at(out, index, g)
+    return out
+
+
 class GetItem(Function):
     @staticmethod
     def forward(ctx, x, index):
@@ -41,12 +51,7 @@ class GetItem(Function):
     @staticmethod
     def backward(ctx, g):
         shape, dtype, index = ctx.meta
-        out = xp_of(g).zeros(shape, dtype)
-        if is_basic_index(index):
-            out[index] = g
-        else:
-            add_at(out, index, g)
-        return out
+        return _into_zeros(g, shape, dtype, index)
 
     @staticmethod
     def backward_graph(ctx, g):
@@ -62,12 +67,7 @@ class IndexPutZeros(Function):
     @staticmethod
     def forward(ctx, g, shape, index):
         ctx.index = index
-        out = xp_of(g).zeros(shape, g.dtype)
-        if is_basic_index(index):
-            out[index] = g
-        else:
-            add_at(out, index, g)
-        return out
+        return _into_zeros(g, shape, g.dtype, index)
 
     @staticmethod
     def backward(ctx, gg):
