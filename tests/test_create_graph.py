@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import TORCH_REASON, torch
 
 import tinymm as tm
 import tinymm.nn.functional as F
-from helpers import TORCH_REASON, torch
 
 needs_torch = pytest.mark.skipif(torch is None, reason=TORCH_REASON)
 
@@ -152,8 +152,8 @@ SHAPE = {
     "getitem_int": lambda x: x[1, :, 2] ** 3, "clone": lambda x: x.clone().tanh(),
     "normalize": lambda x: _Fn(x).normalize(x, dim=1) * x, "layer_norm_plain": lambda x: _Fn(x).layer_norm(x, (4,)) ** 3,
     "contiguous": lambda x: x.transpose(0, 1).contiguous().sin(),
-    "split": lambda x: (lambda p: p[0].tanh() * p[1].sum())(x.split([1, 2], dim=1)),
-    "chunk": lambda x: (lambda p: p[1] ** 3)(x.chunk(2, dim=2)),
+    "split": lambda x: x.split([1, 2], dim=1)[0].tanh() * x.split([1, 2], dim=1)[1].sum(),
+    "chunk": lambda x: x.chunk(2, dim=2)[1] ** 3,
 }
 
 

@@ -56,6 +56,12 @@ def operand(ctx, i: int, arr):
     return Tensor._wrap(arr)
 
 
+def pair(ctx):
+    """A binary op's two operands as ``operand`` gives them, from its first two saved items."""
+    a, b = ctx.saved_arrays[:2]
+    return operand(ctx, 0, a), operand(ctx, 1, b)
+
+
 def sum_to(g: Tensor, shape) -> Tensor:
     """``g`` summed over the axes broadcasting added or stretched, giving ``shape`` (the
     Tensor-level ``unbroadcast``)."""

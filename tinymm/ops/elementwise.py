@@ -11,7 +11,7 @@ import math
 import numpy as np
 
 from tinymm.autograd import Function
-from tinymm.autograd_graph import as_dtype, node_output, operand, sum_to
+from tinymm.autograd_graph import as_dtype, node_output, operand, pair, sum_to
 from tinymm.backend import get_default_dtype
 from tinymm.ops._util import DTypeError, is_scalar, unbroadcast, xp_of
 from tinymm.ops.convert import as_tensor, cast, operands, to_float
@@ -91,10 +91,8 @@ class Mul(Function):
 
     @staticmethod
     def backward_graph(ctx, g):
-        a, b = ctx.saved_arrays
-        sa, sb = ctx.shapes
-        na, nb = ctx.needs_input_grad
-        A, B = operand(ctx, 0, a), operand(ctx, 1, b)
+        A, B = pair(ctx)
+        (sa, sb), (na, nb) = ctx.shapes, ctx.needs_input_grad
         return (sum_to(g * B, sa) if na else None, sum_to(g * A, sb) if nb else None)
 
 
@@ -123,10 +121,8 @@ class Div(Function):
 
     @staticmethod
     def backward_graph(ctx, g):
-        a, b = ctx.saved_arrays
-        na, nb = ctx.needs_input_grad
-        sa, sb = ctx.shapes
-        A, B = operand(ctx, 0, a), operand(ctx, 1, b)
+        A, B = pair(ctx)
+        (sa, sb), (na, nb) = ctx.shapes, ctx.needs_input_grad
         return (sum_to(g / B, sa) if na else None, sum_to(-g * A / (B * B), sb) if nb else None)
 
 

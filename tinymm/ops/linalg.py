@@ -16,7 +16,7 @@ import math
 import numpy as np
 
 from tinymm.autograd import Function
-from tinymm.autograd_graph import operand, sum_to
+from tinymm.autograd_graph import pair, sum_to
 from tinymm.ops._util import DTypeError, ShapeError, normalize_dim, unbroadcast, xp_of
 from tinymm.ops.convert import as_tensor, cast, check_pair, operands
 from tinymm.ops.index import where
@@ -54,10 +54,8 @@ class MatMul(Function):
 
     @staticmethod
     def backward_graph(ctx, g):
-        a, b = ctx.saved_arrays
-        sa, sb = ctx.shapes
-        na, nb = ctx.needs_input_grad
-        A, B = operand(ctx, 0, a), operand(ctx, 1, b)
+        A, B = pair(ctx)
+        (sa, sb), (na, nb) = ctx.shapes, ctx.needs_input_grad
         if len(sa) == 1:
             g = g.unsqueeze(-2) if len(sb) > 1 else g.unsqueeze(-1)
         if len(sb) == 1:

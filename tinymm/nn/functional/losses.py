@@ -106,7 +106,7 @@ class CrossEntropyFn(Function):
         """Class-index targets without weight or label smoothing (the common case), on Tensors:
         d/dlogits = (softmax(logits) − onehot(target))·(row's incoming gradient), 0 for ignored
         rows. Other cases give their first-order gradient only (autograd_graph's fallback)."""
-        logits, target, lse, weight = ctx.saved_arrays
+        logits, target, _, weight = ctx.saved_arrays
         ignore_index, label_smoothing, reduction, denom, _ = ctx.meta
         if target.dtype.kind != "i" or weight is not None or label_smoothing or ctx.needs_input_grad[1]:
             return NotImplemented

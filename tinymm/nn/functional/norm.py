@@ -55,7 +55,7 @@ class LayerNormFn(Function):
         """The same gradients on Tensors, the row statistics recomputed from x so they stay
         differentiable: x̂ = (x − μ)·r, r = 1/√(σ² + eps); dx = r·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂))
         with ĝ = g·w; dw = Σ g·x̂, db = Σ g over the rows."""
-        x2, mean, rstd, w = ctx.saved_arrays
+        x2, _, _, w = ctx.saved_arrays  # the statistics are recomputed, differentiably
         shape, wshape, has_bias = ctx.meta
         nx, nw, nb = ctx.needs_input_grad[:3]
         n = x2.shape[1]
