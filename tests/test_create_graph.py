@@ -142,7 +142,8 @@ A234 = R.standard_normal((2, 3, 4))
 SHAPE = {
     "sum": lambda x: x.sum(dim=1).tanh(), "sum_all": lambda x: x.sum() ** 2,
     "sum_keep": lambda x: (x.sum(dim=(0, 2), keepdim=True) * x).tanh(), "mean": lambda x: x.mean(dim=0).sin(),
-    "mean_all": lambda x: x.mean() ** 3,
+    "mean_all": lambda x: x.mean() ** 3, "var": lambda x: x.var(dim=1) * x.sum(dim=1),
+    "std_all": lambda x: x.std() * x, "var_keep": lambda x: x.var(dim=(0, 2), keepdim=True, correction=0) ** 2,
     "norm2": lambda x: x.norm(2, dim=1), "norm2_all": lambda x: x.norm() * x, "norm3": lambda x: x.norm(3, dim=-1),
     "norm1": lambda x: x.norm(1, dim=2) * x.sum(dim=2), "norm_keep": lambda x: x.norm(dim=0, keepdim=True) * x,
     "reshape": lambda x: x.reshape(6, 4).tanh(), "permute": lambda x: x.permute(2, 0, 1).tanh() * x.sum(),

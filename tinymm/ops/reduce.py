@@ -139,6 +139,21 @@ class Var(Function):
             out = gb * centered * centered.dtype.type(2.0 / ctx.denom if ctx.denom else np.inf)
         return out.astype(g.dtype, copy=False)
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        (centered,) = ctx.saved_arrays
+        shape, axes, keepdim = ctx.meta
+        if centered.dtype != g.dtype:  # float16 input, computed in float32
+            return NotImplemented
+        x = ctx.inputs[0]
+        c = x - x.mean(dim=axes, keepdim=True)  # recomputed, so the second derivative reaches x
+        # forward saved a new array, whose version says nothing about x: compare the values
+        if not xp_of(centered).array_equal(c.data, centered, equal_nan=True):
+            raise RuntimeError("one of the variables needed for gradient computation has been modified by an "
+                               "inplace operation: the input of VarBackward0 changed after forward. "
+                               "Make the change on a clone(), or after backward().")
+        return _expand_back_graph(g, shape, axes, keepdim) * c * (2.0 / ctx.denom if ctx.denom else np.inf)
+
 
 def _correction(unbiased, correction, np_style) -> int:
     ddof = np_style.pop("ddof", None)
