@@ -31,6 +31,7 @@ import contextlib
 
 import numpy as np
 
+from tinymm import autograd_graph
 from tinymm.grad_fn import backward_name
 from tinymm.tensor import Tensor, storage_version
 
@@ -289,24 +290,33 @@ class _TensorFunctionNode(Function):
         return tuple(outputs) if len(outputs) > 1 else outputs[0]
 
     @staticmethod
-    def backward(ctx, *grads):
+    def _user_backward(ctx, grads):
+        """The user's backward called on ``grads`` (Tensors or None), its results checked as
+        PyTorch checks them: (name, [(position, result, input) for each result not None])."""
         cls, uctx, inputs = ctx.user_cls, ctx.user_ctx, ctx.user_inputs
         name = f"{cls.__name__}Backward"
-        res = cls.backward(uctx, *[None if g is None else Tensor._wrap(g) for g in grads])
+        res = cls.backward(uctx, *grads)
         if not isinstance(res, tuple):
             res = (res,)
         n = len(inputs)
         if len(res) < n or any(r is not None for r in res[n:]):
             raise RuntimeError(f"function {name} returned an incorrect number of gradients (expected {n}, "
                                f"got {len(res)})")
-        out = []
+        given = []
         for i, (r, inp) in enumerate(zip(res, inputs)):
             if r is None:
-                out.append(None)
                 continue
             if not isinstance(inp, Tensor):
                 raise RuntimeError(f"function {name} returned a gradient different than None at position {i + 1}, "
                                    f"but the corresponding forward input was not a Variable")
+            given.append((i, r, inp))
+        return name, given
+
+    @staticmethod
+    def backward(ctx, *grads):
+        name, given = _TensorFunctionNode._user_backward(ctx, [None if g is None else Tensor._wrap(g) for g in grads])
+        out = [None] * len(ctx.user_inputs)
+        for i, r, inp in given:
             g = r.data if isinstance(r, Tensor) else np.asarray(r)
             if tuple(g.shape) != tuple(inp.shape):
                 lead = g.ndim - inp.ndim
@@ -317,7 +327,27 @@ class _TensorFunctionNode(Function):
                 axes = tuple(range(lead)) + tuple(lead + k for k, d in enumerate(inp.shape) if d == 1 and g.shape[lead + k] != 1)
                 g = g.sum(axis=axes).reshape(inp.shape)
             # a copy: the user's code may keep the array it returned (a saved tensor, a buffer)
-            out.append(g.astype(inp.data.dtype, copy=True))
+            out[i] = g.astype(inp.data.dtype, copy=True)
+        return tuple(out)
+
+    @staticmethod
+    def backward_graph(ctx, *grads):
+        """For ``create_graph=True``: the user's backward runs on Tensors with recording on,
+        so whatever Tensor ops it uses are differentiated again (as PyTorch does without
+        ``once_differentiable``)."""
+        cls = ctx.user_cls
+        if getattr(cls.backward, "_tinymm_once_differentiable", False):
+            raise RuntimeError(f"trying to differentiate twice a function that was marked with "
+                               f"@once_differentiable ({cls.__name__}Backward); tinymm raises at create_graph=True")
+        _, given = _TensorFunctionNode._user_backward(ctx, grads)
+        out = [None] * len(ctx.user_inputs)
+        for i, r, inp in given:
+            if not inp.requires_grad:
+                continue
+            r = r if isinstance(r, Tensor) else Tensor._wrap(np.asarray(r))
+            if tuple(r.shape) != tuple(inp.shape):
+                r = autograd_graph.sum_to(r, inp.shape)
+            out[i] = r if r.dtype == inp.dtype else r.to(inp.dtype)
         return tuple(out)
 
 
@@ -344,8 +374,11 @@ def _apply_on_tensors(cls, args, kwargs):
 
 
 def once_differentiable(fn):
-    """PyTorch's decorator for a backward that is not itself differentiable: every backward in
-    tinymm runs without recording (there is no double backward), so it changes nothing."""
+    """PyTorch's decorator for a backward that is not itself differentiable: the array path
+    never records a backward, so it changes nothing there; with ``create_graph=True`` such a
+    backward raises (PyTorch raises when the result is differentiated again; tinymm, which
+    cannot record a gradient that must not be differentiated, raises as it is taken)."""
+    fn._tinymm_once_differentiable = True
     return fn
 
 
@@ -538,6 +571,50 @@ def run_backward(root, grad=None, retain_graph: bool = False, *, capture=None) -
         _grad_enabled = prev_mode
 
 
+def _run_backward_graph(root, grad=None, retain_graph: bool = True, *, capture=None) -> None:
+    """``run_backward`` for ``create_graph=True``: the walk of ``tinymm.autograd_graph``, with
+    grad mode on so each backward is recorded."""
+    with set_grad_enabled(True):
+        autograd_graph.run_backward_graph(
+            root, grad, retain_graph, capture, order_of=_topological_order, post_hooks=_post_accumulate_hooks,
+            nan_check=check_nan_grads if _anomaly_check_nan else None, first_order_only=_first_order_only)
+
+
+class _NoDoubleBackward(Function):
+    """Hands on the gradients an op without a differentiable backward computed (``values``),
+    recorded as depending on that op's incoming gradients and inputs; differentiating them
+    again raises, naming the op (PyTorch's DelayedError)."""
+
+    @staticmethod
+    def forward(ctx, *arrays, values=None, name=None):
+        ctx.name = name
+        return tuple(values) if len(values) > 1 else values[0]
+
+    @staticmethod
+    def backward(ctx, *grads):
+        raise NotImplementedError(f"create_graph=True: {ctx.name} has no differentiable backward in tinymm "
+                                  "(its gradient was taken with create_graph=True and is now differentiated again)")
+
+    backward_graph = backward
+
+
+def _first_order_only(ctx, out_grads):
+    """The gradients of ``ctx``'s op, which has no ``backward_graph``, from its array backward."""
+    with set_grad_enabled(False):
+        in_grads = ctx.fn.backward(ctx, *[g.data for g in out_grads])
+    if type(in_grads) is not tuple:
+        in_grads = (in_grads,)
+    keep = [i for i, (t, ig) in enumerate(zip(ctx.inputs, in_grads)) if t is not None and ig is not None]
+    result = [None] * len(in_grads)
+    if not keep:
+        return tuple(result)
+    sources = list(out_grads) + [t for t in ctx.inputs if t is not None]
+    made = _NoDoubleBackward.apply(*sources, values=[_owned(in_grads[i]) for i in keep], name=backward_name(ctx))
+    for i, t in zip(keep, made if isinstance(made, tuple) else (made,)):
+        result[i] = t
+    return tuple(result)
+
+
 def _zeros_like_module(like, shape, dtype):
     # ``like`` may be a NumPy scalar: the gradient of a 0-d output often is one
     if type(like) is np.ndarray or isinstance(like, np.generic):
@@ -563,21 +640,23 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bo
     """``torch.autograd.grad``: the gradients of ``outputs`` (weighted by ``grad_outputs``)
     with respect to ``inputs``, returned as a tuple instead of written into ``.grad`` (no
     ``.grad`` changes). An input the outputs do not depend on raises unless ``allow_unused``
-    (then None, or zeros with ``materialize_grads``). ``create_graph=True`` (gradients that
-    are differentiable again) is not implemented: backward functions work on arrays."""
+    (then None, or zeros with ``materialize_grads``). ``create_graph=True`` returns gradients
+    that are differentiable again (``tinymm.autograd_graph``; ``retain_graph`` then defaults to
+    True, as in PyTorch)."""
+    walk = run_backward
     if create_graph:
-        raise NotImplementedError("autograd.grad: create_graph=True (higher-order gradients) is not implemented in tinymm")
+        walk = _run_backward_graph
     outputs, grad_outputs = _paired("grad", outputs, grad_outputs)
     inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
     for i, t in enumerate(inputs):
         if not t.requires_grad:
             raise RuntimeError(f"grad: input {i} does not require grad")
     capture = {id(t): [t, None] for t in inputs}
-    keep = bool(retain_graph) if retain_graph is not None else False
+    keep = bool(retain_graph) if retain_graph is not None else bool(create_graph)
     for k, (out, go) in enumerate(zip(outputs, grad_outputs)):
         # Each output is walked on its own; the graph is kept until the last walk.
         part = {i: [t, None] for i, (t, _) in capture.items()}
-        run_backward(out, go, retain_graph=keep or k < len(outputs) - 1, capture=part)
+        walk(out, go, retain_graph=keep or k < len(outputs) - 1, capture=part)
         for i, (_, g) in part.items():
             if g is not None:
                 capture[i][1] = g if capture[i][1] is None else capture[i][1] + g
@@ -589,6 +668,8 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bo
                 raise RuntimeError(f"grad: one of the differentiated tensors (input {i}) appears to not have been "
                                    "used in the graph. Set allow_unused=True if this is the desired behavior.")
             result.append(Tensor._wrap(_zeros_like_module(t.data, t.shape, t.dtype)) if materialize_grads else None)
+        elif create_graph:
+            result.append(g)  # a Tensor with its graph
         else:
             result.append(Tensor._wrap(_owned(g)))
     return tuple(result)
@@ -597,20 +678,28 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bo
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph: bool = False, inputs=None) -> None:
     """``torch.autograd.backward``: backpropagate from each of ``tensors`` (weighted by
     ``grad_tensors``), accumulating into ``.grad``; with ``inputs``, only into theirs (leaf or
-    not), as PyTorch. ``create_graph=True`` is not implemented (see ``grad``)."""
-    if create_graph:
-        raise NotImplementedError("backward: create_graph=True (higher-order gradients) is not implemented in tinymm")
+    not), as PyTorch. ``create_graph=True`` records the backward, so the gradients written
+    into ``.grad`` carry a graph and can be differentiated again (``retain_graph`` then
+    defaults to True)."""
     tensors, grad_tensors = _paired("backward", tensors, grad_tensors)
-    keep = bool(retain_graph)
+    keep = bool(retain_graph) if retain_graph is not None else bool(create_graph)
     if inputs is None:
+        walk = run_backward
+        if create_graph:
+            walk = _run_backward_graph
         for k, (t, g) in enumerate(zip(tensors, grad_tensors)):
-            run_backward(t, g, retain_graph=keep or k < len(tensors) - 1)
+            walk(t, g, retain_graph=keep or k < len(tensors) - 1)
         return
     inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
     if not inputs:
         raise RuntimeError("backward: 'inputs' argument to backward() cannot be empty")
-    for t, g in zip(inputs, grad(tensors, inputs, grad_tensors, retain_graph=keep, allow_unused=True)):
-        if g is not None:
+    for t, g in zip(inputs, grad(tensors, inputs, grad_tensors, retain_graph=keep, create_graph=create_graph,
+                                 allow_unused=True)):
+        if g is None:
+            continue
+        if create_graph:
+            autograd_graph.accumulate_leaf(t, g, _post_accumulate_hooks)
+        else:
             _accumulate_leaf(t, g.data, fresh=True)
 
 

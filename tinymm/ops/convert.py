@@ -112,6 +112,10 @@ class Cast(Function):
     def backward(ctx, g):
         return g.astype(ctx.src)
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        return cast(g, ctx.src)
+
 
 def cast(x: Tensor, dtype) -> Tensor:
     dtype = np.dtype(dtype)
@@ -131,6 +135,10 @@ class ToDevice(Function):
     @staticmethod
     def backward(ctx, g):
         return backend.to_device(g, ctx.src)
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        return to_device(g, ctx.src)
 
 
 def to_device(x: Tensor, device: str) -> Tensor:
@@ -176,6 +184,8 @@ class Clone(Function):
     def backward(ctx, g):
         return g
 
+    backward_graph = backward
+
 
 def clone(x: Tensor) -> Tensor:
     return Clone.apply(x)
@@ -191,6 +201,8 @@ class Contiguous(Function):
     @staticmethod
     def backward(ctx, g):
         return g
+
+    backward_graph = backward
 
 
 def contiguous(x: Tensor, memory_format=None) -> Tensor:

@@ -11,6 +11,7 @@ import math
 import numpy as np
 
 from tinymm.autograd import Function
+from tinymm.autograd_graph import as_dtype, node_output, operand, pair, sum_to
 from tinymm.backend import get_default_dtype
 from tinymm.ops._util import DTypeError, is_scalar, unbroadcast, xp_of
 from tinymm.ops.convert import as_tensor, cast, operands, to_float
@@ -40,6 +41,12 @@ class _AddSub(Function):
         sa, sb = ctx.shapes
         na, nb = ctx.needs_input_grad
         return (unbroadcast(g, sa) if na else None, unbroadcast(g if cls.sign > 0 else -g, sb) if nb else None)
+
+    @classmethod
+    def backward_graph(cls, ctx, g):
+        sa, sb = ctx.shapes
+        na, nb = ctx.needs_input_grad
+        return (sum_to(g, sa) if na else None, sum_to(g if cls.sign > 0 else -g, sb) if nb else None)
 
 
 class Add(_AddSub):
@@ -82,6 +89,12 @@ class Mul(Function):
         na, nb = ctx.needs_input_grad
         return (unbroadcast(g * b, sa) if na else None, unbroadcast(g * a, sb) if nb else None)
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        A, B = pair(ctx)
+        (sa, sb), (na, nb) = ctx.shapes, ctx.needs_input_grad
+        return (sum_to(g * B, sa) if na else None, sum_to(g * A, sb) if nb else None)
+
 
 def mul(a, b):
     a, b = operands("mul", a, b)
@@ -105,6 +118,12 @@ class Div(Function):
         ga = unbroadcast(g / b, sa) if na else None
         gb = unbroadcast(-g * a / (b * b), sb) if nb else None
         return ga, gb
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        A, B = pair(ctx)
+        (sa, sb), (na, nb) = ctx.shapes, ctx.needs_input_grad
+        return (sum_to(g / B, sa) if na else None, sum_to(-g * A / (B * B), sb) if nb else None)
 
 
 def div(a, b):
@@ -146,6 +165,25 @@ class Pow(Function):
                 gb = unbroadcast(g * d, _shape(b))
         return ga, gb
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        a, b, out = ctx.saved_arrays
+        na, nb = ctx.needs_input_grad
+        A, B = operand(ctx, 0, a), operand(ctx, 1, b)
+        ga = gb = None
+        with np.errstate(all="ignore"):
+            if na:
+                if is_scalar(b):
+                    ga = g * b * A ** (b - 1) if b != 0 else g * 0
+                else:
+                    ga = sum_to((g * B * A ** (B - 1)).where(Tensor._wrap(b != 0), 0.0), _shape(a))
+            if nb:
+                a_arr = xp_of(g.data).asarray(a, dtype=g.dtype) if is_scalar(a) else a
+                A = A if isinstance(A, Tensor) else Tensor._wrap(a_arr)
+                d = (node_output(ctx, out) * A.log()).where(Tensor._wrap(~((a_arr == 0) & (b >= 0))), 0.0)
+                gb = sum_to(g * d, _shape(b))
+        return ga, gb
+
 
 def pow(a, b):
     a, b = operands("pow", a, b)
@@ -173,6 +211,14 @@ class _MaxMin(Function):
             unbroadcast(g * wa, _shape(a)) if na else None,
             unbroadcast(g * (1 - wa), _shape(b)) if nb else None,
         )
+
+    @classmethod
+    def backward_graph(cls, ctx, g):
+        a, b = ctx.saved_arrays
+        wins = (a > b) if cls.which == "maximum" else (a < b)
+        wa = Tensor._wrap((wins + 0.5 * (a == b)).astype(g.dtype, copy=False))  # piecewise constant
+        na, nb = ctx.needs_input_grad
+        return (sum_to(g * wa, _shape(a)) if na else None, sum_to(g * (1 - wa), _shape(b)) if nb else None)
 
 
 class Maximum(_MaxMin):
@@ -226,6 +272,22 @@ class UnaryFunction(Function):
         with np.errstate(all="ignore"):
             return (g * cls.df(xp_of(g), x, out)).astype(g.dtype, copy=False)
 
+    # True where ``df`` uses only what ``ops.graph_xp.XP`` offers, so it runs on Tensors too.
+    df_on_tensors = False
+
+    @classmethod
+    def backward_graph(cls, ctx, g):
+        from tinymm.ops.graph_xp import XP
+
+        x, out = ctx.saved_arrays
+        if not cls.df_on_tensors:
+            return NotImplemented  # no formula: autograd_graph falls back to the first order only
+        X = ctx.inputs[0] if x is not None else None
+        Y = node_output(ctx, out) if out is not None else None
+        with np.errstate(all="ignore"):
+            d = cls.df(XP, X, Y)
+        return g * as_dtype(d, g.dtype)
+
 
 class Neg(Function):
     @staticmethod
@@ -235,6 +297,8 @@ class Neg(Function):
     @staticmethod
     def backward(ctx, g):
         return -g
+
+    backward_graph = backward
 
 
 def neg(x):
@@ -342,6 +406,13 @@ class Silu(Function):
         x, s = ctx.saved_arrays
         return g * s * (1 + x * (1 - s))
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        ctx.saved_arrays  # noqa: B018 (the in-place version check)
+        x = ctx.inputs[0]
+        s = x.sigmoid()
+        return g * s * (1 + x * (1 - s))
+
 
 def silu(x):
     return Silu.apply(to_float(as_tensor(x, "silu")))
@@ -397,6 +468,18 @@ class Gelu(Function):
             return _gelu_kernels().backward(g.astype(np.float32), x.astype(np.float32)).astype(x.dtype)
         return _gelu_kernels().backward(g, x)
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        ctx.saved_arrays  # noqa: B018 (the in-place version check)
+        x = ctx.inputs[0]
+        if ctx.approximate == "tanh":
+            t = (_SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)).tanh()
+            du = _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x)
+            return g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du)
+        cdf = 0.5 * (1 + (x * (1 / math.sqrt(2.0))).erf())
+        pdf = (x * x * -0.5).exp() * (1 / math.sqrt(2 * math.pi))
+        return g * (cdf + x * pdf)
+
 
 def gelu(x, approximate: str = "none"):
     if approximate not in ("none", "tanh"):
@@ -429,6 +512,11 @@ class Clamp(Function):
         if hi is not None:
             keep = keep & (x <= hi)
         return g * keep
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        (x,) = ctx.saved_arrays
+        return g * Tensor._wrap(Clamp.backward(ctx, xp_of(x).ones_like(x)))
 
 
 def clamp(x, min=None, max=None):
@@ -497,3 +585,7 @@ def addcdiv(input, tensor1, tensor2, *, value=1):
                          f"tensor1 or tensor2 (got {t1.dtype} and {t2.dtype})")
     q = div(t1, t2)
     return add(input, q if value == 1 else mul(q, value))
+
+
+for _op in (Exp, Log, Sqrt, Abs, Tanh, Sigmoid, Relu):  # their df runs on Tensors (see UnaryFunction)
+    _op.df_on_tensors = True

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinymm.autograd import Function
+from tinymm.autograd_graph import sum_to
 from tinymm.backend import get_default_dtype
 from tinymm.ops._util import DTypeError, IndexRangeError, ShapeError, normalize_dim, unbroadcast, xp_of
 from tinymm.ops.convert import as_tensor, cast, operands
@@ -31,6 +32,16 @@ def add_at(out, index, g):
         cupyx.scatter_add(out, index, g)
 
 
+def _into_zeros(g, shape, dtype, index):
+    """Zeros of ``shape`` with ``g`` added at ``index`` (an index repeated adds)."""
+    out = xp_of(g).zeros(shape, dtype)
+    if is_basic_index(index):
+        out[index] = g
+    else:
+        add_at(out, index, g)
+    return out
+
+
 class GetItem(Function):
     @staticmethod
     def forward(ctx, x, index):
@@ -40,12 +51,31 @@ class GetItem(Function):
     @staticmethod
     def backward(ctx, g):
         shape, dtype, index = ctx.meta
-        out = xp_of(g).zeros(shape, dtype)
-        if is_basic_index(index):
-            out[index] = g
-        else:
-            add_at(out, index, g)
-        return out
+        return _into_zeros(g, shape, dtype, index)
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        shape, dtype, index = ctx.meta
+        return IndexPutZeros.apply(g, shape, index)
+
+
+class IndexPutZeros(Function):
+    """Zeros of ``shape`` with ``g`` added at ``index`` (repeats add): GetItem's backward as an
+    op of its own, so a gradient taken with ``create_graph=True`` through an index is
+    differentiable again. It is linear; its own backward is the indexing."""
+
+    @staticmethod
+    def forward(ctx, g, shape, index):
+        ctx.index = index
+        return _into_zeros(g, shape, g.dtype, index)
+
+    @staticmethod
+    def backward(ctx, gg):
+        return gg[ctx.index]
+
+    @staticmethod
+    def backward_graph(ctx, gg):
+        return GetItem.apply(gg, ctx.index)
 
 
 def array_index(index):
@@ -148,6 +178,14 @@ class Where(Function):
             unbroadcast(xp.where(cond, g, zero), sa) if na else None,
             unbroadcast(xp.where(cond, zero, g), sb) if nb else None,
         )
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        (cond,) = ctx.saved_arrays
+        _, na, nb = ctx.needs_input_grad
+        sa, sb = ctx.shapes
+        c = Tensor._wrap(cond)
+        return (None, sum_to(where(c, g, 0.0), sa) if na else None, sum_to(where(c, 0.0, g), sb) if nb else None)
 
 
 def where(condition, a=None, b=None):

@@ -16,6 +16,7 @@ import math
 import numpy as np
 
 from tinymm.autograd import Function
+from tinymm.autograd_graph import pair, sum_to
 from tinymm.ops._util import DTypeError, ShapeError, normalize_dim, unbroadcast, xp_of
 from tinymm.ops.convert import as_tensor, cast, check_pair, operands
 from tinymm.ops.index import where
@@ -49,6 +50,23 @@ class MatMul(Function):
         if nb:
             a2 = a[None, :] if a.ndim == 1 else a  # (k,) -> (1, k)
             gb = unbroadcast(a2.swapaxes(-1, -2) @ g, sb + (1,) if len(sb) == 1 else sb).reshape(sb)
+        return ga, gb
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        A, B = pair(ctx)
+        (sa, sb), (na, nb) = ctx.shapes, ctx.needs_input_grad
+        if len(sa) == 1:
+            g = g.unsqueeze(-2) if len(sb) > 1 else g.unsqueeze(-1)
+        if len(sb) == 1:
+            g = g.unsqueeze(-1)
+        ga = gb = None
+        if na:
+            b2 = B.unsqueeze(-1) if B.ndim == 1 else B
+            ga = sum_to(g @ b2.transpose(-1, -2), (1,) + sa if len(sa) == 1 else sa).reshape(sa)
+        if nb:
+            a2 = A.unsqueeze(0) if A.ndim == 1 else A
+            gb = sum_to(a2.transpose(-1, -2) @ g, sb + (1,) if len(sb) == 1 else sb).reshape(sb)
         return ga, gb
 
 

@@ -17,6 +17,7 @@ import math
 import numpy as np
 
 from tinymm.autograd import Function
+from tinymm.autograd_graph import node_output
 from tinymm.backend import get_default_dtype
 from tinymm.ops._util import (
     DTypeError,
@@ -625,6 +626,31 @@ class Norm(Function):
             d = xp.where(out == 0, 0, d)
         return (g * d).astype(x.dtype, copy=False)
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        x, out = ctx.saved_arrays
+        p, axes, keepdim = ctx.meta
+        xp = xp_of(x)
+        g = g.reshape(out.shape)
+        if p == 0:
+            return Tensor._wrap(xp.zeros_like(x))
+        if p in (math.inf, -math.inf) or p == 1:  # piecewise linear in x: a constant factor
+            return g * Tensor._wrap(Norm.backward(ctx, xp.ones_like(out)))
+        X = ctx.inputs[0]
+        # the output Tensor (its node is this op), shaped as the keepdim ``out``
+        Y = node_output(ctx, out if keepdim else out.reshape(_reduced_shape(x.shape, axes))).reshape(out.shape)
+        zero = Tensor._wrap(out == 0)
+        safe = Y + zero  # no division by 0 where the norm is 0; the gradient there is 0 (PyTorch)
+        if p == 2:
+            d = X / safe
+        else:
+            d = Tensor._wrap(xp.sign(x)) * X.abs() ** (p - 1) / safe ** (p - 1)
+        return g * d * (1 - zero)
+
+
+def _reduced_shape(shape, axes):
+    return tuple(s for i, s in enumerate(shape) if axes is not None and i not in axes)
+
 
 def norm(x, p="fro", dim=None, keepdim=False, dtype=None):
     """PyTorch's ``torch.norm``/``Tensor.norm``: the vector p-norm over ``dim`` (all elements
@@ -713,3 +739,8 @@ def nan_to_num(x, nan: float = 0.0, posinf=None, neginf=None):
     posinf = float(info.max) if posinf is None else posinf
     neginf = float(info.min) if neginf is None else neginf
     return NanToNum.apply(x, nan, posinf, neginf)
+
+
+for _op in (Sin, Cos, Tan, Asin, Acos, Atan, Sinh, Cosh, Asinh, Acosh, Atanh, Rsqrt, Reciprocal, Square,
+            Exp2, Log2, Log10, Log1p, Expm1, Erf):  # their df runs on Tensors (see UnaryFunction)
+    _op.df_on_tensors = True

@@ -12,6 +12,7 @@ import collections
 import numpy as np
 
 from tinymm.autograd import Function
+from tinymm.autograd_graph import node_output
 from tinymm.ops._util import EmptyReductionError, keep_flag, normalize_dim, normalize_dims, xp_of
 from tinymm.ops.convert import as_tensor, cast, to_float
 from tinymm.ops.elementwise import maximum, minimum, sqrt
@@ -30,6 +31,16 @@ def _expand_back(g, in_shape, axes, keepdim):
     out = xp_of(g).empty(in_shape, g.dtype)
     out[...] = g
     return out
+
+
+def _expand_back_graph(g, in_shape, axes, keepdim):
+    """``_expand_back`` with Tensor ops (for ``create_graph=True``)."""
+    if axes is not None and not keepdim:
+        shape = list(in_shape)
+        for a in axes:
+            shape[a] = 1
+        g = g.reshape(tuple(shape))
+    return g.expand(tuple(in_shape))
 
 
 def _count(shape, axes) -> int:
@@ -57,6 +68,10 @@ class Sum(_AxisReduce):
     def backward(ctx, g):
         shape, axes, keepdim = ctx.meta
         return _expand_back(g, shape, axes, keepdim)
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        return _expand_back_graph(g, *ctx.meta)
 
 
 def sum(x, dim=None, keepdim=False, *, dtype=None, **np_style):
@@ -86,6 +101,11 @@ class Mean(_AxisReduce):
         if g.dtype == np.float16:  # 1/n in float32: n may exceed float16's largest value, 65504
             return _expand_back((g.astype(np.float32) / n).astype(np.float16), shape, axes, keepdim)
         return _expand_back(g / g.dtype.type(n), shape, axes, keepdim)
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        shape, axes, keepdim = ctx.meta
+        return _expand_back_graph(g / builtins.max(_count(shape, axes), 1), shape, axes, keepdim)
 
 
 def mean(x, dim=None, keepdim=False, **np_style):
@@ -118,6 +138,21 @@ class Var(Function):
         with np.errstate(divide="ignore", invalid="ignore"):
             out = gb * centered * centered.dtype.type(2.0 / ctx.denom if ctx.denom else np.inf)
         return out.astype(g.dtype, copy=False)
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        (centered,) = ctx.saved_arrays
+        shape, axes, keepdim = ctx.meta
+        if centered.dtype != g.dtype:  # float16 input, computed in float32
+            return NotImplemented
+        x = ctx.inputs[0]
+        c = x - x.mean(dim=axes, keepdim=True)  # recomputed, so the second derivative reaches x
+        # forward saved a new array, whose version says nothing about x: compare the values
+        if not xp_of(centered).array_equal(c.data, centered, equal_nan=True):
+            raise RuntimeError("one of the variables needed for gradient computation has been modified by an "
+                               "inplace operation: the input of VarBackward0 changed after forward. "
+                               "Make the change on a clone(), or after backward().")
+        return _expand_back_graph(g, shape, axes, keepdim) * c * (2.0 / ctx.denom if ctx.denom else np.inf)
 
 
 def _correction(unbiased, correction, np_style) -> int:
@@ -351,6 +386,15 @@ class _RowSoftmax(Function):
         moved, axis, ndim = ctx.meta
         g2, _ = _to_rows(g, axis)
         return _from_rows(getattr(K, f"{cls.kernel}_backward")(y2, g2), moved, axis, ndim)
+
+    @classmethod
+    def backward_graph(cls, ctx, g):
+        (y2,) = ctx.saved_arrays
+        moved, axis, ndim = ctx.meta
+        y = node_output(ctx, _from_rows(y2, moved, axis, ndim))  # the output, its node this op
+        if cls.kernel == "softmax":
+            return y * (g - (g * y).sum(dim=axis, keepdim=True))
+        return g - y.exp() * g.sum(dim=axis, keepdim=True)
 
 
 class Softmax(_RowSoftmax):

@@ -10,6 +10,7 @@ import builtins
 import numpy as np
 
 from tinymm.autograd import Function
+from tinymm.autograd_graph import sum_to
 from tinymm.ops._util import (
     ShapeError,
     normalize_dim,
@@ -31,6 +32,8 @@ class Reshape(Function):
     @staticmethod
     def backward(ctx, g):
         return g.reshape(ctx.in_shape)
+
+    backward_graph = backward
 
 
 def _shape_arg(shape):
@@ -97,6 +100,13 @@ class Permute(Function):
             inverse[d] = i
         return g.transpose(inverse)
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        inverse = [0] * len(ctx.dims)
+        for i, d in enumerate(ctx.dims):
+            inverse[d] = i
+        return g.permute(*inverse)
+
 
 def permute(x, *dims):
     x = as_tensor(x, "permute")
@@ -131,6 +141,10 @@ class Expand(Function):
     @staticmethod
     def backward(ctx, g):
         return unbroadcast(g, ctx.in_shape)
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        return sum_to(g, ctx.in_shape)
 
 
 def expand(x, *shape):
@@ -174,6 +188,8 @@ class Concat(Function):
                 grads.append(None)
             start += n
         return tuple(grads)
+
+    backward_graph = backward  # slicing a Tensor is recorded (GetItem)
 
 
 def _same_kind(name, tensors):
@@ -222,6 +238,11 @@ class Stack(Function):
             xp.take(g, i, axis=ctx.axis) if need else None for i, need in enumerate(ctx.needs_input_grad)
         )
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        index = (slice(None),) * ctx.axis
+        return tuple(g[index + (i,)] if need else None for i, need in enumerate(ctx.needs_input_grad))
+
 
 def stack(tensors, dim=0, **np_style):
     tensors = _same_kind("stack", list(tensors))
@@ -251,6 +272,10 @@ class Split(Function):
     @staticmethod
     def backward(ctx, *grads):
         return xp_of(grads[0]).concatenate(grads, axis=ctx.axis)
+
+    @staticmethod
+    def backward_graph(ctx, *grads):
+        return cat(list(grads), dim=ctx.axis)
 
 
 def split(x, split_size_or_sections, dim=0):
@@ -399,6 +424,10 @@ class SumToSize(Function):
     @staticmethod
     def backward(ctx, g):
         return xp_of(g).broadcast_to(g, ctx.in_shape).copy()
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        return g.expand(ctx.in_shape)
 
 
 def sum_to_size(x, *size):

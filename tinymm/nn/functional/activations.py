@@ -16,6 +16,7 @@ import numpy as np
 from tinymm import backend
 from tinymm import ops as O
 from tinymm.autograd import Function
+from tinymm.autograd_graph import as_dtype
 from tinymm.ops.inplace import apply_inplace
 from tinymm.ops._util import xp_of
 from tinymm.tensor import Tensor
@@ -34,6 +35,19 @@ class _Pointwise(Function):
         (x,) = ctx.saved_arrays
         with np.errstate(all="ignore"):
             return (g * cls.df(xp_of(g), x, *ctx.params)).astype(g.dtype, copy=False)
+
+    # True where ``df`` uses only what ``ops.graph_xp.XP`` offers, so it runs on Tensors too.
+    df_on_tensors = False
+
+    @classmethod
+    def backward_graph(cls, ctx, g):
+        from tinymm.ops.graph_xp import XP
+
+        ctx.saved_arrays  # noqa: B018 (the in-place version check)
+        if not cls.df_on_tensors:
+            return NotImplemented  # no formula: autograd_graph falls back to the first order only
+        with np.errstate(all="ignore"):
+            return g * as_dtype(cls.df(XP, ctx.inputs[0], *ctx.params), g.dtype)
 
 
 def _softplus(xp, x):
@@ -322,3 +336,9 @@ def log_softmax(input, dim=None, _stacklevel: int = 3, dtype=None):
     """``tinymm.log_softmax`` with PyTorch's functional signature (``dim=None``: implicit dim)."""
     x = O.as_tensor(input, "log_softmax")
     return O.log_softmax(x, _implicit_dim("log_softmax", x.ndim) if dim is None else dim, dtype)
+
+
+# their df runs on Tensors (see _Pointwise.backward_graph)
+for _op in (Elu, Celu, Selu, LeakyRelu, Hardtanh, Hardsigmoid, Hardswish, Softplus, Softsign, LogSigmoid,
+            Tanhshrink, Threshold, Hardshrink, Softshrink):
+    _op.df_on_tensors = True

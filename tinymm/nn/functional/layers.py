@@ -8,6 +8,7 @@ import numpy as np
 
 from tinymm import backend
 from tinymm.autograd import Function
+from tinymm.autograd_graph import operand
 from tinymm.ops.inplace import apply_inplace
 from tinymm.ops._util import xp_of
 from tinymm.ops.convert import as_tensor
@@ -46,6 +47,17 @@ class LinearFn(Function):
         gx = (g2 @ weight).reshape(x.shape) if nx else None
         gw = (g2.T @ x.reshape(-1, x.shape[-1])) if nw else None
         gb = g2.sum(axis=0) if (ctx.has_bias and nb) else None
+        return gx, gw, gb
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        x, weight = ctx.saved_arrays
+        nx, nw, nb = (list(ctx.needs_input_grad) + [False])[:3]
+        X, W = operand(ctx, 0, x), operand(ctx, 1, weight)
+        g2 = g.reshape(-1, g.shape[-1])
+        gx = (g2 @ W).reshape(x.shape) if nx else None
+        gw = g2.transpose(0, 1) @ X.reshape(-1, x.shape[-1]) if nw else None
+        gb = g2.sum(dim=0) if (ctx.has_bias and nb) else None
         return gx, gw, gb
 
 

@@ -102,6 +102,29 @@ class CrossEntropyFn(Function):
             dt = (-(1.0 - label_smoothing) * grad_rows.reshape(-1, 1) * wl).astype(logits.dtype, copy=False)
         return (d if ctx.needs_input_grad[0] else None), dt, None
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        """Class-index targets without weight or label smoothing (the common case), on Tensors:
+        d/dlogits = (softmax(logits) − onehot(target))·(row's incoming gradient), 0 for ignored
+        rows. Other cases give their first-order gradient only (autograd_graph's fallback)."""
+        logits, target, _, weight = ctx.saved_arrays
+        ignore_index, label_smoothing, reduction, denom, _ = ctx.meta
+        if target.dtype.kind != "i" or weight is not None or label_smoothing or ctx.needs_input_grad[1]:
+            return NotImplemented
+        xp = xp_of(logits)
+        n, c = logits.shape
+        valid = target != ignore_index
+        onehot = xp.zeros((n, c), logits.dtype)
+        rows = xp.arange(n)[valid]
+        onehot[rows, target[valid]] = 1
+        x = ctx.inputs[0]
+        if reduction == "none":
+            rows_g = g.reshape(n, 1)
+        else:
+            rows_g = (g / float(denom) if reduction == "mean" else g).reshape(1, 1)
+        mask = Tensor._wrap(valid.astype(logits.dtype).reshape(n, 1))
+        return (x.softmax(dim=-1) - Tensor._wrap(onehot)) * mask * rows_g, None, None
+
 
 def _classes_last(x: Tensor):
     """(N, C, d1, ...) → (N·d1·..., C), PyTorch's class-dim-1 layout flattened to rows."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinymm.autograd import Function
+from tinymm.autograd_graph import node_output
 from tinymm.ops._util import xp_of
 from tinymm import ops as O
 from tinymm.ops import as_tensor, clamp, mul, sum
@@ -33,6 +34,7 @@ class LayerNormFn(Function):
         y, mean, rstd = K.forward(x2, w, b, eps)
         ctx.save_for_backward(x2, mean, rstd, w)
         ctx.meta = (x.shape, None if weight is None else weight.shape, bias is not None)
+        ctx.eps = eps
         return y.reshape(x.shape)
 
     @staticmethod
@@ -48,6 +50,40 @@ class LayerNormFn(Function):
             None if dw is None else dw.reshape(wshape),
             None if db is None else db.reshape(wshape),
         )
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        """The same gradients on Tensors, the row statistics recomputed from x so they stay
+        differentiable: x̂ = (x − μ)·r, r = 1/√(σ² + eps); dx = r·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂))
+        with ĝ = g·w; dw = Σ g·x̂, db = Σ g over the rows."""
+        x2, _, _, w = ctx.saved_arrays  # the statistics are recomputed, differentiably
+        shape, wshape, has_bias = ctx.meta
+        nx, nw, nb = ctx.needs_input_grad[:3]
+        n = x2.shape[1]
+        X = ctx.inputs[0].reshape(-1, n) if nx else Tensor._wrap(x2)
+        copied = x2.base is None and x2 is not ctx.inputs[0].data  # x was not contiguous
+        if nx and copied and not xp_of(x2).array_equal(X.data, x2, equal_nan=True):
+            # the version of a copy says nothing about x: compare the values
+            raise RuntimeError("one of the variables needed for gradient computation has been modified by an "
+                               "inplace operation: the input of LayerNormFnBackward0 changed after forward. "
+                               "Make the change on a clone(), or after backward().")
+        mu = X.mean(dim=1, keepdim=True)
+        xc = X - mu
+        r = ((xc * xc).mean(dim=1, keepdim=True) + ctx.eps).rsqrt()
+        xhat = xc * r
+        g2 = g.reshape(-1, n)
+        W = None
+        if w is not None:
+            W = ctx.inputs[1].reshape(n) if nw else Tensor._wrap(w)
+        dx = dw = db = None
+        if nx:
+            gh = g2 if W is None else g2 * W
+            dx = (r * (gh - gh.mean(dim=1, keepdim=True) - xhat * (gh * xhat).mean(dim=1, keepdim=True))).reshape(shape)
+        if nw and w is not None:
+            dw = (g2 * xhat).sum(dim=0).reshape(wshape)
+        if nb and has_bias:
+            db = g2.sum(dim=0).reshape(wshape)
+        return dx, dw, db
 
 
 @computes_in_float32  # revd: float16 layers
@@ -104,6 +140,12 @@ class VectorNormFn(Function):
         xp = xp_of(x)
         safe = xp.where(out == 0, 1, out).astype(x.dtype, copy=False)
         return g * x / safe
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        x, out = ctx.saved_arrays
+        zero = Tensor._wrap((out == 0).astype(x.dtype))
+        return g * ctx.inputs[0] / (node_output(ctx, out) + zero)
 
 
 def _norm2(x, dim):
