@@ -70,7 +70,7 @@ def test_detach_cuts_the_graph_and_shares_memory():
     y.backward()
     np.testing.assert_allclose(x.grad.numpy(), [2.0, 4.0])
     a = tm.tensor([1.0])
-    a.detach().data[0] = 5.0
+    a.detach()._data[0] = 5.0
     assert a.item() == 5.0
 
 

@@ -182,7 +182,7 @@ def test_in_place_on_a_layers_output_is_allowed_even_when_its_array_is_a_numpy_v
     x0 = rng.standard_normal((5, 3)).astype(np.float32)
     x = tm.tensor(x0, requires_grad=True)
     y = tmF.linear(x, tm.tensor(w))
-    assert storage_of(y.data) is not y.data  # the case this test is about
+    assert storage_of(y._data) is not y._data  # the case this test is about
     y += x @ tm.tensor(w.T)
     y.mul_(0.5)
     (y * y).sum().backward()

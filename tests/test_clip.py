@@ -149,7 +149,7 @@ def test_clip_model_overfits_a_small_batch(pairs):
 def test_clip_save_pretrained_round_trips_bit_exactly(pairs, tmp_path):
     rec, _, batch = pairs
     model = models.build("retrieval", "clip", rec, **TINY)
-    model.logit_scale.data[...] = 3.25
+    model.logit_scale._data[...] = 3.25
     model.eval()
     model.save_pretrained(tmp_path / "m")
     again = CLIPModel.from_pretrained(tmp_path / "m")
@@ -164,7 +164,7 @@ def test_clip_save_pretrained_round_trips_bit_exactly(pairs, tmp_path):
 
 def test_clip_temperature_is_clamped_at_100():
     model = CLIPModel(10, **TINY)
-    model.logit_scale.data[...] = 9.0
+    model.logit_scale._data[...] = 9.0
     logits = clip_logits(tm.tensor([[1.0, 0.0]]), tm.tensor([[1.0, 0.0]]), model.logit_scale)
     np.testing.assert_allclose(logits.numpy(), [[100.0]], rtol=1e-6)
     with pytest.raises(ValueError, match="multiple of 4"):
@@ -197,7 +197,7 @@ def test_towers_reach_the_default_vqa_models_answers(pairs):
     clip = CLIPModel(len(rec.tokenizer), channels=8, embed_dim=16, hidden=32)
     for name, buf in clip.image.named_buffers():  # statistics a scratch model would not have
         if name.endswith("running_mean"):
-            buf.data[...] = 0.25
+            buf._data[...] = 0.25
     vqa_rec = models.recipe("vqa", tokenizer=rec.tokenizer)
     vqa = models.build("vqa", None, vqa_rec, channels=8, embed_dim=16, hidden=32)
     load_towers(clip, vqa)

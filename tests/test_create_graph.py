@@ -174,8 +174,8 @@ def _mlp(sizes, act, seed):
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         w, b = r.standard_normal((n_out, n_in)) / np.sqrt(n_in), r.standard_normal(n_out) * 0.1
         lt = tm.nn.Linear(n_in, n_out).double()
-        lt.weight.data[...] = w
-        lt.bias.data[...] = b
+        lt.weight._data[...] = w
+        lt.bias._data[...] = b
         layers_tm.append(lt)
         if torch is not None:
             lp = torch.nn.Linear(n_in, n_out).double()

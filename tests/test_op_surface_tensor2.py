@@ -374,7 +374,7 @@ def test_to_accepts_pytorchs_keywords():
     x = tm.ones(2, requires_grad=True)
     assert x.to("cpu", non_blocking=True) is x and x.cpu() is x
     y = x.to(copy=True)
-    assert y is not x and y.data is not x.data and y.requires_grad
+    assert y is not x and y._data is not x._data and y.requires_grad
     assert x.to(tm.float64, non_blocking=True, memory_format=None).dtype == np.float64
     with pytest.raises(TypeError):
         x.to("cpu", blocking=True)

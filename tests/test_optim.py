@@ -221,7 +221,7 @@ def test_a_gradient_that_cannot_update_its_parameter_is_named():
     p.grad = tm.zeros(2, 3, dtype=tm.float64)
     with pytest.raises(TypeError, match="Adam: a gradient has dtype float64, its parameter float32"):
         opt.step()
-    p.data = np.zeros((3, 2), np.float32).T
+    p._data = np.zeros((3, 2), np.float32).T
     p.grad = tm.zeros(2, 3)
     with pytest.raises(ValueError, match="not C-contiguous"):
         opt.step()

@@ -174,7 +174,7 @@ def copy_params(ours, theirs):
     for name in ("weight", "bias"):
         if getattr(theirs, name) is not None:
             v = rng.standard_normal(theirs.num_features).astype(np.float32)
-            getattr(ours, name).data[...] = v
+            getattr(ours, name)._data[...] = v
             with torch.no_grad():
                 getattr(theirs, name).copy_(torch.tensor(v))
 

@@ -14,12 +14,13 @@ needs_torch = pytest.mark.skipif(torch is None, reason=TORCH_REASON)
 @pytest.mark.parametrize("init, args", [("normal_", (0.0, 0.02)), ("uniform_", (-0.1, 0.1)), ("constant_", (0.5,)),
                                         ("zeros_", ()), ("ones_", ()), ("xavier_uniform_", ()),
                                         ("kaiming_normal_", ()), ("orthogonal_", ()), ("eye_", ())])
-def test_init_fills_a_tensors_data_array_in_place(init, args):
-    """``nn.init.normal_(m.weight.data, ...)``: the array is written in place (so the Parameter
-    changes) with exactly what the same call on the Parameter itself would draw."""
+def test_init_fills_a_tensors_data_in_place(init, args):
+    """``nn.init.normal_(m.weight.data, ...)``: ``.data`` is a Tensor sharing the Parameter's
+    memory, so the Parameter changes, with exactly what the same call on it would draw."""
     w, twin = tnn.Linear(5, 4).weight, tnn.Linear(5, 4).weight
     tm.manual_seed(3)
-    assert getattr(tnn.init, init)(w.data, *args) is w.data
+    view = w.data
+    assert getattr(tnn.init, init)(view, *args) is view and not view.requires_grad
     tm.manual_seed(3)
     getattr(tnn.init, init)(twin, *args)
     np.testing.assert_array_equal(w.numpy(), twin.numpy())
@@ -31,9 +32,29 @@ def test_init_data_statistics_match_torchs_formula():
     assert abs(w.numpy().mean() - 1.0) < 0.005 and abs(w.numpy().std() - 0.02) < 0.003
 
 
-def test_init_refuses_what_is_neither_tensor_nor_array():
-    with pytest.raises(TypeError):
-        tnn.init.normal_([1.0, 2.0])
+def test_init_refuses_what_is_not_a_tensor():
+    for bad in ([1.0, 2.0], np.zeros(3)):  # as PyTorch: AttributeError
+        with pytest.raises(AttributeError):
+            tnn.init.normal_(bad)
+
+
+def test_data_is_a_detached_tensor_sharing_memory():
+    m = tnn.Linear(3, 2)
+    p = m.weight
+    p.grad = tm.ones_like(p)
+    before = p.numpy().copy()
+    p.data.add_(p.grad, alpha=-0.1)  # the word-LM example's SGD step
+    np.testing.assert_allclose(p.numpy(), before - 0.1)
+    m.bias.data.zero_()
+    assert (m.bias.numpy() == 0).all() and m.bias.requires_grad and not m.bias.data.requires_grad
+    target = tnn.Linear(3, 2)
+    target.weight.data.copy_(0.5 * p.data + 0.5 * target.weight.data)  # a soft target update
+    assert target.weight.grad_fn is None and target.weight.is_leaf
+    x = tm.ones(2, 2, requires_grad=True)
+    y = x * 3
+    assert y.data.grad_fn is None and y.data.is_leaf
+    x.data = tm.zeros(3)  # assignment replaces the values, shape included
+    assert x.shape == (3,) and x.requires_grad
 
 
 @needs_torch

@@ -46,7 +46,7 @@ class _Clip(nn.Module):
 
 def test_module_with_a_zero_dim_parameter_loads_its_own_checkpoint(tmp_path):
     a = _Clip()
-    a.logit_scale.data[...] = 3.25
+    a.logit_scale._data[...] = 3.25
     tm.save(a.state_dict(), tmp_path / "clip.safetensors")
     b = _Clip()
     b.load_state_dict(tm.load(tmp_path / "clip.safetensors"))

@@ -102,9 +102,9 @@ def test_every_table_op_is_a_tensor_method_and_tinymm_export():
 def test_contiguous_returns_a_c_contiguous_array_with_gradient():
     x = tm.randn(3, 4, requires_grad=True)
     t = x.T
-    assert not t.data.flags.c_contiguous
+    assert not t._data.flags.c_contiguous
     c = t.contiguous()
-    assert c.data.flags.c_contiguous and c.shape == (4, 3)
+    assert c._data.flags.c_contiguous and c.shape == (4, 3)
     np.testing.assert_array_equal(c.numpy(), x.numpy().T)
     (c * tm.arange(12.0).reshape(4, 3)).sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), np.arange(12.0).reshape(4, 3).T)

@@ -110,7 +110,7 @@ class GradScaler:
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                g = p.grad.data
+                g = p.grad._data
                 g *= np.asarray(inv, dtype=g.dtype) if type(g) is np.ndarray else inv
                 xp = np if type(g) is np.ndarray else backend.array_module("cuda")
                 if not found and not bool(xp.isfinite(g).all()):

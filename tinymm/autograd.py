@@ -196,7 +196,7 @@ class Function:
         track = False
         for a in args:
             if isinstance(a, Tensor):
-                arrays.append(a.data)
+                arrays.append(a._data)
                 if a.requires_grad:
                     track = True
                     needs.append(True)
@@ -253,16 +253,16 @@ class FunctionCtx:
                 raise TypeError(f"save_for_backward can only save variables, but argument {i} is of type "
                                 f"{type(t).__name__}")
         self._saved = tensors
-        self._versions = tuple(None if t is None else storage_version(t.data) for t in tensors)
+        self._versions = tuple(None if t is None else storage_version(t._data) for t in tensors)
 
     @property
     def saved_tensors(self) -> tuple:
         for i, (t, v) in enumerate(zip(self._saved, self._versions)):
-            if t is not None and storage_version(t.data) != v:
+            if t is not None and storage_version(t._data) != v:
                 raise RuntimeError(
                     "one of the variables needed for gradient computation has been modified by an inplace "
                     f"operation: [{t.dtype} tensor of shape {tuple(t.shape)}], saved tensor {i} of "
-                    f"{self._cls.__name__}Backward, is at version {storage_version(t.data)}; expected version "
+                    f"{self._cls.__name__}Backward, is at version {storage_version(t._data)}; expected version "
                     f"{v} instead. Make the change on a clone(), or after backward().")
         return self._saved
 
@@ -284,8 +284,8 @@ class _TensorFunctionNode(Function):
     @staticmethod
     def forward(ctx, *arrays, user=None, outputs=None):
         ctx.user_cls, ctx.user_ctx, ctx.user_inputs = user
-        ctx.save_for_backward(*[t.data for t in ctx.user_ctx._saved if t is not None])
-        nondiff = [i for i, o in enumerate(outputs) if any(o is t.data for t in ctx.user_ctx._non_differentiable)]
+        ctx.save_for_backward(*[t._data for t in ctx.user_ctx._saved if t is not None])
+        nondiff = [i for i, o in enumerate(outputs) if any(o is t._data for t in ctx.user_ctx._non_differentiable)]
         ctx.mark_non_differentiable(*nondiff)
         return tuple(outputs) if len(outputs) > 1 else outputs[0]
 
@@ -317,7 +317,7 @@ class _TensorFunctionNode(Function):
         name, given = _TensorFunctionNode._user_backward(ctx, [None if g is None else Tensor._wrap(g) for g in grads])
         out = [None] * len(ctx.user_inputs)
         for i, r, inp in given:
-            g = r.data if isinstance(r, Tensor) else np.asarray(r)
+            g = r._data if isinstance(r, Tensor) else np.asarray(r)
             if tuple(g.shape) != tuple(inp.shape):
                 lead = g.ndim - inp.ndim
                 fits = lead >= 0 and all(d == 1 or d == e for d, e in zip(inp.shape, g.shape[lead:]))
@@ -327,7 +327,7 @@ class _TensorFunctionNode(Function):
                 axes = tuple(range(lead)) + tuple(lead + k for k, d in enumerate(inp.shape) if d == 1 and g.shape[lead + k] != 1)
                 g = g.sum(axis=axes).reshape(inp.shape)
             # a copy: the user's code may keep the array it returned (a saved tensor, a buffer)
-            out[i] = g.astype(inp.data.dtype, copy=True)
+            out[i] = g.astype(inp._data.dtype, copy=True)
         return tuple(out)
 
     @staticmethod
@@ -365,7 +365,7 @@ def _apply_on_tensors(cls, args, kwargs):
     tensor_pos = [i for i, o in enumerate(outs) if isinstance(o, Tensor)]
     if not (_grad_enabled and any(needs)) or not tensor_pos:
         return out
-    made = _TensorFunctionNode.apply(*args, user=(cls, uctx, args), outputs=[outs[i].data for i in tensor_pos])
+    made = _TensorFunctionNode.apply(*args, user=(cls, uctx, args), outputs=[outs[i]._data for i in tensor_pos])
     made = made if isinstance(made, tuple) else (made,)
     result = list(outs)
     for i, t in zip(tensor_pos, made):
@@ -423,7 +423,7 @@ def _accumulate_leaf(t, g, fresh: bool) -> None:
     if t.grad is None:
         t.grad = Tensor._wrap(g if fresh else _owned(g))
     else:
-        t.grad.data += g
+        t.grad._data += g
     if _post_accumulate_hooks and id(t) in _post_accumulate_hooks:  # opse
         for hook in list(_post_accumulate_hooks[id(t)][1]):
             hook(t)
@@ -434,7 +434,7 @@ def _run_hooks(t, g):
     for hook in list(t._hooks):
         r = hook(Tensor._wrap(g))
         if r is not None:
-            r = r.data if isinstance(r, Tensor) else r
+            r = r._data if isinstance(r, Tensor) else r
             if tuple(r.shape) != tuple(g.shape):
                 raise RuntimeError(f"hook {getattr(hook, '__name__', hook)!r} returned a gradient of shape "
                                    f"{tuple(r.shape)}, expected {tuple(g.shape)}")
@@ -446,7 +446,7 @@ def _is_fresh(g, ctx, out_grads, in_grads, t) -> bool:
     """Whether ``g``, returned by ``ctx``'s backward for input ``t``, may become ``t.grad``."""
     if getattr(g, "base", 0) is not None:
         return False  # a view (of an incoming gradient, a saved array, ...), or not an array
-    if g is t.data or any(g is o for o in out_grads) or any(g is s for s in ctx.saved):
+    if g is t._data or any(g is o for o in out_grads) or any(g is s for s in ctx.saved):
         return False
     n = 0
     for other in in_grads:
@@ -464,7 +464,7 @@ def run_backward(root, grad=None, retain_graph: bool = False, *, capture=None) -
     global _grad_enabled
     if not root.requires_grad:
         raise RuntimeError("backward: this tensor does not require grad and has no graph behind it")
-    data = root.data
+    data = root._data
     if grad is None:
         if data.size != 1:
             raise RuntimeError(
@@ -477,7 +477,7 @@ def run_backward(root, grad=None, retain_graph: bool = False, *, capture=None) -
             g = np.ones_like(data)  # dispatches to CuPy for CuPy arrays
         seed_fresh = True
     else:
-        g = grad.data if isinstance(grad, Tensor) else grad
+        g = grad._data if isinstance(grad, Tensor) else grad
         if tuple(g.shape) != tuple(data.shape):
             raise ValueError(f"backward: grad has shape {tuple(g.shape)}, expected {tuple(data.shape)}")
         if type(g) is not type(data):
@@ -536,10 +536,10 @@ def run_backward(root, grad=None, retain_graph: bool = False, *, capture=None) -
             for t, ig in zip(ctx.inputs, in_grads):
                 if t is None or ig is None:
                     continue
-                if ig.shape != t.data.shape or ig.dtype != t.data.dtype:
+                if ig.shape != t._data.shape or ig.dtype != t._data.dtype:
                     raise RuntimeError(
                         f"internal error: {ctx.fn.__name__}.backward returned a {ig.dtype} gradient of "
-                        f"shape {ig.shape} for a {t.data.dtype} input of shape {t.data.shape}"
+                        f"shape {ig.shape} for a {t._data.dtype} input of shape {t._data.shape}"
                     )
                 node = t._node
                 if node is None:
@@ -601,7 +601,7 @@ class _NoDoubleBackward(Function):
 def _first_order_only(ctx, out_grads):
     """The gradients of ``ctx``'s op, which has no ``backward_graph``, from its array backward."""
     with set_grad_enabled(False):
-        in_grads = ctx.fn.backward(ctx, *[g.data for g in out_grads])
+        in_grads = ctx.fn.backward(ctx, *[g._data for g in out_grads])
     if type(in_grads) is not tuple:
         in_grads = (in_grads,)
     keep = [i for i, (t, ig) in enumerate(zip(ctx.inputs, in_grads)) if t is not None and ig is not None]
@@ -667,7 +667,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bo
             if not allow_unused and not materialize_grads:
                 raise RuntimeError(f"grad: one of the differentiated tensors (input {i}) appears to not have been "
                                    "used in the graph. Set allow_unused=True if this is the desired behavior.")
-            result.append(Tensor._wrap(_zeros_like_module(t.data, t.shape, t.dtype)) if materialize_grads else None)
+            result.append(Tensor._wrap(_zeros_like_module(t._data, t.shape, t.dtype)) if materialize_grads else None)
         elif create_graph:
             result.append(g)  # a Tensor with its graph
         else:
@@ -700,7 +700,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph: bool =
         if create_graph:
             autograd_graph.accumulate_leaf(t, g, _post_accumulate_hooks)
         else:
-            _accumulate_leaf(t, g.data, fresh=True)
+            _accumulate_leaf(t, g._data, fresh=True)
 
 
 def tensor_backward(self, gradient=None, retain_graph=None, create_graph: bool = False, inputs=None) -> None:
@@ -748,7 +748,7 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-6, rtol: float = 1
     for o, p in zip(outs, projections):
         if not o.requires_grad:
             continue
-        term = (o * Tensor._wrap(_as_module_of(o.data, p))).sum()
+        term = (o * Tensor._wrap(_as_module_of(o._data, p))).sum()
         loss = term if loss is None else loss + term
     if loss is None:
         raise GradcheckError("gradcheck: the output does not depend on any checked input")
@@ -759,7 +759,7 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-6, rtol: float = 1
             t = inputs[i]
             analytic = np.zeros(t.shape) if t.grad is None else np.asarray(t.grad.numpy(), dtype=np.float64)
             numeric = np.zeros(t.shape)
-            flat = t.data.reshape(-1)  # a view: perturbing it perturbs the input
+            flat = t._data.reshape(-1)  # a view: perturbing it perturbs the input
             for j in range(flat.size):
                 orig = flat[j].item()
                 flat[j] = orig + eps

@@ -118,7 +118,7 @@ def accumulate_leaf(t, g: Tensor, post_hooks) -> None:
 
 
 def _seed(root, grad) -> Tensor:
-    data = root.data
+    data = root._data
     if grad is None:
         if data.size != 1:
             raise RuntimeError(
@@ -128,7 +128,7 @@ def _seed(root, grad) -> Tensor:
     g = grad if isinstance(grad, Tensor) else Tensor._wrap(grad)
     if tuple(g.shape) != tuple(data.shape):
         raise ValueError(f"backward: grad has shape {tuple(g.shape)}, expected {tuple(data.shape)}")
-    if type(g.data) is not type(data):
+    if type(g._data) is not type(data):
         raise ValueError("backward: grad is on a different device than the tensor")
     return g if g.dtype == data.dtype else g.to(data.dtype)
 
@@ -189,7 +189,7 @@ def run_backward_graph(root, grad, retain_graph: bool, capture, *, order_of, pos
             like = next(x for x in out_grads if x is not None)
             for i, og in enumerate(out_grads):
                 if og is None:
-                    out_grads[i] = Tensor._wrap(_zeros_array(like.data, *ctx.out_meta[i]))
+                    out_grads[i] = Tensor._wrap(_zeros_array(like._data, *ctx.out_meta[i]))
         formula = getattr(ctx.fn, "backward_graph", None)
         in_grads = NotImplemented if formula is None else formula(ctx, *out_grads)
         if in_grads is NotImplemented:  # no formula (for this op or this case)
@@ -197,7 +197,7 @@ def run_backward_graph(root, grad, retain_graph: bool, capture, *, order_of, pos
         if type(in_grads) is not tuple:
             in_grads = (in_grads,)
         if nan_check is not None:
-            nan_check(backward_name(ctx), [None if x is None else x.data for x in in_grads])
+            nan_check(backward_name(ctx), [None if x is None else x._data for x in in_grads])
         for t, ig in zip(ctx.inputs, in_grads):
             if t is None or ig is None:
                 continue

@@ -54,7 +54,7 @@ def randint_like(t: Tensor, low, high=None, dtype=None) -> Tensor:
 def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """A new tensor from data (copied). Python floats become the default float dtype."""
     if isinstance(data, Tensor):
-        data = data.data
+        data = data._data
     arr = data.copy() if hasattr(data, "copy") and not np.isscalar(data) else data
     return Tensor(arr, dtype=dtype, device=device, requires_grad=requires_grad)
 
@@ -119,7 +119,7 @@ def linspace(start, end, steps, dtype=None, device="cpu", requires_grad=False) -
 def logspace(start, end, steps, base=10.0, dtype=None, device="cpu", requires_grad=False) -> Tensor:
     lin = linspace(start, end, steps, dtype=np.float64, device=device)
     xp = backend.array_module(device)
-    return _finish((xp.asarray(base, np.float64) ** lin.data).astype(_dtype(dtype)), requires_grad)
+    return _finish((xp.asarray(base, np.float64) ** lin._data).astype(_dtype(dtype)), requires_grad)
 
 
 def eye(n, m=None, dtype=None, device="cpu", requires_grad=False) -> Tensor:

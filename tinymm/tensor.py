@@ -1,6 +1,6 @@
 """Floor 3: ``Tensor``, an array (NumPy on "cpu", CuPy on "cuda") plus what autograd needs.
 
-A Tensor holds ``data`` (the array), ``requires_grad``, ``grad`` (a Tensor or None) and
+A Tensor holds ``_data`` (the array; ``.data`` is PyTorch's detached Tensor view of it), ``requires_grad``, ``grad`` (a Tensor or None) and
 ``_node``: for a Tensor produced by a recorded op, the pair (ctx, output index) pointing into
 the graph; None for leaves. This module knows no op and no autograd: it holds the data and
 what describes it. The op methods (``x + y``, ``x.sum()``, ``x.backward()``, ...) are bound
@@ -11,7 +11,7 @@ views) has a count of the in-place writes made through tinymm (``x[i] = v``, ``z
 ``add_``, ...). Tensors that share memory share it: ``detach()``, views (``reshape``, slicing,
 ``T``) and ``from_numpy`` of the same array all read one counter, ``t._version``. Autograd
 records the versions of what a Function saves and refuses to backward through data changed
-since. Writes straight into ``t.data`` (array operations) are not counted, as PyTorch's
+since. Writes straight into ``t._data`` (array operations) are not counted, as PyTorch's
 ``.data`` is not.
 
 Names and arguments follow PyTorch (``x.sum(dim=1, keepdim=True)``); NumPy's spellings
@@ -147,7 +147,7 @@ class RemovableHandle:
 def _infer_array(data, dtype, device):
     """Turn ``data`` (array, Tensor, list, scalar) into an array on ``device`` with ``dtype``."""
     if isinstance(data, Tensor):
-        arr = data.data
+        arr = data._data
     elif isinstance(data, np.ndarray) or backend.device_of(data) == "cuda":
         arr = data
     elif isinstance(data, np.generic):  # a NumPy scalar keeps its dtype, as in torch.tensor
@@ -169,12 +169,12 @@ def _infer_array(data, dtype, device):
 
 
 class Tensor:
-    __slots__ = ("data", "grad", "requires_grad", "_node", "_retain_grad", "_hooks", "__weakref__")
+    __slots__ = ("_data", "grad", "requires_grad", "_node", "_retain_grad", "_hooks", "__weakref__")
     # Makes ``numpy_scalar * tensor`` call Tensor.__rmul__ instead of NumPy's broadcasting.
     __array_priority__ = 1000
 
     def __init__(self, data, dtype=None, device=None, requires_grad: bool = False):
-        self.data = _infer_array(data, dtype, device)
+        self._data = _infer_array(data, dtype, device)
         self.grad = None
         self._node = None
         self._retain_grad = False
@@ -188,7 +188,7 @@ class Tensor:
         """Wrap an existing array without copying or checking (internal fast path)."""
         t = cls.__new__(cls)
         # NumPy reductions to a scalar give numpy scalars; a Tensor always holds an array.
-        t.data = np.asarray(arr) if isinstance(arr, np.generic) else arr
+        t._data = np.asarray(arr) if isinstance(arr, np.generic) else arr
         t.grad = None
         t.requires_grad = False
         t._node = None
@@ -198,23 +198,38 @@ class Tensor:
 
     # ------------------------------------------------------------------ properties
     @property
+    def data(self) -> "Tensor":
+        """PyTorch's ``.data``: the same values as a new Tensor that shares this one's memory and
+        is outside autograd, for updates autograd must not record (``p.data.add_(g, alpha=-lr)``,
+        ``m.weight.data.normal_(0, 0.02)``, ``target.data.copy_(tau * p.data + ...)``). The array
+        itself is ``t._data`` (or ``t.numpy()``). One difference from PyTorch: tinymm counts
+        in-place writes per storage, so a write through ``.data`` between a forward and its
+        backward is caught by the version check instead of silently changing the gradients."""
+        return Tensor._wrap(self._data)
+
+    @data.setter
+    def data(self, value) -> None:
+        """``t.data = other`` gives t other's values (shape and dtype included), sharing them."""
+        self._data = value._data if isinstance(value, Tensor) else _infer_array(value, None, None)
+
+    @property
     def shape(self) -> Size:
-        return Size(self.data.shape)
+        return Size(self._data.shape)
 
     @property
     def dtype(self) -> np.dtype:
-        return self.data.dtype
+        return self._data.dtype
 
     @property
     def device(self) -> device:
-        return _CPU if type(self.data) is np.ndarray else device(backend.device_of(self.data))
+        return _CPU if type(self._data) is np.ndarray else device(backend.device_of(self._data))
 
     @property
     def is_cuda(self) -> bool:
-        return type(self.data) is not np.ndarray
+        return type(self._data) is not np.ndarray
 
     def is_floating_point(self) -> bool:
-        return self.data.dtype.kind == "f"
+        return self._data.dtype.kind == "f"
 
     def is_contiguous(self, memory_format=None) -> bool:
         """Row-major (``contiguous_format``, the default), or, for ``channels_last``/
@@ -232,13 +247,13 @@ class Tensor:
                     return False
                 expect *= sh[d]
             return True
-        return bool(self.data.flags.c_contiguous)
+        return bool(self._data.flags.c_contiguous)
 
     def stride(self, dim: int | None = None):
         """Steps in elements between neighbours along each dim, as PyTorch's ``stride()``.
         NumPy views may have negative strides (``flip`` of a NumPy view) where PyTorch
         copies; a broadcast (``expand``) dim has stride 0 in both."""
-        strides = tuple(s // self.data.dtype.itemsize for s in self.data.strides)
+        strides = tuple(s // self._data.dtype.itemsize for s in self._data.strides)
         if dim is None:
             return strides
         if not -max(self.ndim, 1) <= dim < max(self.ndim, 1):
@@ -248,32 +263,32 @@ class Tensor:
     def storage_offset(self) -> int:
         """Elements between the start of the memory this tensor views and its first element
         (0 for a tensor that owns its memory)."""
-        root = storage_of(self.data)
-        if root is self.data:
+        root = storage_of(self._data)
+        if root is self._data:
             return 0
-        return (_address(self.data) - _address(root)) // self.data.dtype.itemsize
+        return (_address(self._data) - _address(root)) // self._data.dtype.itemsize
 
     def data_ptr(self) -> int:
         """The address of the first element (tensors sharing memory give related addresses)."""
-        return _address(self.data)
+        return _address(self._data)
 
     @property
     def nbytes(self) -> int:
-        return int(self.data.nbytes)
+        return int(self._data.nbytes)
 
     def nelement(self) -> int:
-        return int(self.data.size)
+        return int(self._data.size)
 
     def element_size(self) -> int:
-        return int(self.data.dtype.itemsize)
+        return int(self._data.dtype.itemsize)
 
     @property
     def itemsize(self) -> int:
-        return int(self.data.dtype.itemsize)
+        return int(self._data.dtype.itemsize)
 
     @property
     def ndim(self) -> int:
-        return self.data.ndim
+        return self._data.ndim
 
     @property
     def is_leaf(self) -> bool:
@@ -287,34 +302,34 @@ class Tensor:
 
     def size(self, dim: int | None = None):
         if dim is None:
-            return Size(self.data.shape)
+            return Size(self._data.shape)
         if not -max(self.ndim, 1) <= dim < max(self.ndim, 1):
             raise IndexError(f"size: dim {dim} is out of range for a tensor with {self.ndim} dimensions")
-        return self.data.shape[dim] if self.ndim else 1
+        return self._data.shape[dim] if self.ndim else 1
 
     def numel(self) -> int:
-        return int(self.data.size)
+        return int(self._data.size)
 
     def dim(self) -> int:
-        return self.data.ndim
+        return self._data.ndim
 
     ndimension = dim
 
     def __len__(self) -> int:
-        if self.data.ndim == 0:
+        if self._data.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
-        return self.data.shape[0]
+        return self._data.shape[0]
 
     def __iter__(self):
         # Without this, Python iterates through __getitem__, and a 0-d tensor would silently
         # yield nothing (``tuple(tensor(1))`` == ()); PyTorch raises.
-        if self.data.ndim == 0:
+        if self._data.ndim == 0:
             raise TypeError("iteration over a 0-d tensor")
-        return (self[i] for i in range(self.data.shape[0]))
+        return (self[i] for i in range(self._data.shape[0]))
 
     # ------------------------------------------------------------------ autograd
     def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
-        if requires_grad and self.data.dtype.kind != "f":
+        if requires_grad and self._data.dtype.kind != "f":
             raise TypeError(f"requires_grad: only floating tensors can require grad, this one is {self.dtype}")
         if not requires_grad and self._node is not None:
             raise RuntimeError("requires_grad_(False) on a non-leaf tensor; use .detach()")
@@ -341,22 +356,22 @@ class Tensor:
 
     def detach(self) -> "Tensor":
         """The same data, cut from the graph (shares memory and the version counter, as in PyTorch)."""
-        return Tensor._wrap(self.data)
+        return Tensor._wrap(self._data)
 
     @property
     def _version(self) -> int:
         """In-place writes into this tensor's storage so far (see the module docstring)."""
-        return _versions.get(id(storage_of(self.data)), 0)
+        return _versions.get(id(storage_of(self._data)), 0)
 
     # ------------------------------------------------------------------ conversion
     def numpy(self) -> np.ndarray:
         """The data as a NumPy array (copied from the GPU when on "cuda")."""
-        return self.data if type(self.data) is np.ndarray else self.data.get()
+        return self._data if type(self._data) is np.ndarray else self._data.get()
 
     def item(self):
-        if self.data.size != 1:
+        if self._data.size != 1:
             raise ValueError(f"item: only one-element tensors convert to a Python scalar, shape is {self.shape}")
-        return self.data.reshape(()).item()
+        return self._data.reshape(()).item()
 
     def tolist(self):
         return self.numpy().tolist()
@@ -368,18 +383,18 @@ class Tensor:
         return int(self.item())
 
     def __bool__(self):
-        if self.data.size != 1:
-            raise ValueError(f"the truth value of a tensor with {self.data.size} elements is ambiguous")
+        if self._data.size != 1:
+            raise ValueError(f"the truth value of a tensor with {self._data.size} elements is ambiguous")
         return bool(self.item())
 
     def __index__(self):
-        if self.data.dtype.kind not in "iu" or self.data.size != 1:
+        if self._data.dtype.kind not in "iu" or self._data.size != 1:
             raise TypeError("only single-element integer tensors can be used as an index")
         return int(self.item())
 
     # probe: f"{loss:.4f}" formats a 0-d tensor's value, as PyTorch's Tensor.__format__ does
     def __format__(self, format_spec: str) -> str:
-        if self.data.ndim == 0 and type(self) is Tensor:
+        if self._data.ndim == 0 and type(self) is Tensor:
             return self.item().__format__(format_spec)
         return object.__format__(self, format_spec)
 
@@ -398,11 +413,11 @@ class Tensor:
                                threshold=o["threshold"], edgeitems=o["edgeitems"], max_line_width=o["linewidth"],
                                formatter=fmt)
         extras = []
-        if self.data.size == 0 and self.data.ndim != 1:  # tensor([]) alone would hide the shape
+        if self._data.size == 0 and self._data.ndim != 1:  # tensor([]) alone would hide the shape
             extras.append(f"size={tuple(self.shape)}")
         # as PyTorch: the default float dtype, int64 and bool go unnamed (their values show them)
         if self.dtype not in (backend.get_default_dtype(), np.int64, np.bool_) or (
-                self.data.size == 0 and self.dtype != backend.get_default_dtype()):
+                self._data.size == 0 and self.dtype != backend.get_default_dtype()):
             extras.append(f"dtype={self.dtype}")
         if self.device != "cpu":
             extras.append(f"device='{self.device}'")

@@ -1,7 +1,7 @@
 """The PyTorch examples' word_language_model, shrunk: an RNNModel (Embedding → dropout → LSTM →
 dropout → Linear) with tied encoder/decoder weights, init_weights with uniform_/zeros_,
 batchify/get_batch over a flat token stream, truncated BPTT with repackage_hidden (detach),
-clip_grad_norm_, hand-written SGD (p.add_ under no_grad; the example's p.data.add_ needs .data to be a Tensor, which tinymm's is not), ReduceLROnPlateau on the validation loss,
+clip_grad_norm_, the example's hand-written SGD (p.data.add_(p.grad, alpha=-lr)), ReduceLROnPlateau on the validation loss,
 perplexity through math.exp, and a greedy generation loop."""
 import math
 import numpy as np
@@ -120,9 +120,8 @@ for epoch in range(1, 4):
         loss = criterion(output, targets)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
-        with torch.no_grad():
-            for p in model.parameters():
-                p.add_(p.grad, alpha=-lr)
+        for p in model.parameters():
+            p.data.add_(p.grad, alpha=-lr)
         total_loss += loss.item()
     val_loss = evaluate(val_data)
     scheduler.step(val_loss)

@@ -49,7 +49,7 @@ __all__ = [
 def _arr(value):
     """The array behind a tensor or number (checks need no gradient)."""
     if isinstance(value, Tensor):
-        return value.data
+        return value._data
     return np.asarray(value)
 
 

@@ -91,7 +91,7 @@ class Uniform(Distribution):
     def __init__(self, low, high, validate_args=None):
         self.low, self.high = broadcast_all(low, high)
         super().__init__(batch_shape_of((low, high), self.low), validate_args=validate_args)
-        if self._validate_args and not bool((self.low < self.high).data.all()):
+        if self._validate_args and not bool((self.low < self.high)._data.all()):
             raise ValueError("Uniform is not defined when low>= high")
 
     @constraints.dependent_property(is_discrete=False, event_dim=0)

@@ -38,7 +38,7 @@ class ContinuousBernoulli(BinaryProbsLogits, Distribution):
     def __init__(self, probs=None, logits=None, lims=(0.499, 0.501), validate_args=None):
         self._set_probs_or_logits(probs, logits)
         if probs is not None:
-            if validate_args is not None and not bool(self.arg_constraints["probs"].check(self.probs).data.all()):
+            if validate_args is not None and not bool(self.arg_constraints["probs"].check(self.probs)._data.all()):
                 raise ValueError("The parameter probs has invalid values")
             self.probs = self._param = clamp_probs(self.probs)
         self._lims = lims

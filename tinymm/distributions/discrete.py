@@ -68,7 +68,7 @@ class Bernoulli(BinaryProbsLogits, Distribution):
         with no_grad():
             p = self.probs.expand(shape)
             u = backend.rng(p.device).random(tuple(shape))
-            return Tensor._wrap((u < p.data).astype(p.dtype))
+            return Tensor._wrap((u < p._data).astype(p.dtype))
 
     def log_prob(self, value):
         if self._validate_args:
@@ -141,7 +141,7 @@ class Categorical(Distribution):
         """Inverse-CDF draws: the first category whose cumulative probability exceeds u."""
         sample_shape = shape_of(sample_shape)
         with no_grad():
-            p = self.probs.data
+            p = self.probs._data
             rng = backend.rng(self.probs.device)
             u = rng.random(tuple(sample_shape) + tuple(self._batch_shape))
             cdf = p.astype(np.float64).cumsum(-1)
@@ -284,7 +284,7 @@ class Binomial(BinaryProbsLogits, Distribution):
     def sample(self, sample_shape=Size()):
         shape = self._extended_shape(sample_shape)
         with no_grad():
-            n = self.total_count.expand(shape).data.astype(np.int64)
+            n = self.total_count.expand(shape)._data.astype(np.int64)
             p = self.probs.expand(shape)
             return numpy_draw("binomial", p, n, p)
 
@@ -389,12 +389,12 @@ class Geometric(BinaryProbsLogits, Distribution):
         if self._validate_args and probs is not None:
             value = self.probs
             valid = value > 0
-            if not bool(valid.data.all()):
+            if not bool(valid._data.all()):
                 raise ValueError(
                     "Expected parameter probs "
                     f"({type(value).__name__} of shape {tuple(value.shape)}) "
                     f"of distribution {self!r} "
-                    f"to be positive but found invalid values:\n{Tensor._wrap(value.data[~valid.data])}"
+                    f"to be positive but found invalid values:\n{Tensor._wrap(value._data[~valid._data])}"
                 )
 
     @property
@@ -413,7 +413,7 @@ class Geometric(BinaryProbsLogits, Distribution):
         shape = self._extended_shape(sample_shape)
         tiny = float(finfo_of(self.probs.dtype).tiny)
         with no_grad():
-            p = self.probs.expand(shape).data
+            p = self.probs.expand(shape)._data
             u = tiny + (1 - tiny) * backend.rng(self.probs.device).random(tuple(shape))
             return Tensor._wrap(np.floor(np.log(u) / np.log1p(-p)).astype(p.dtype))
 

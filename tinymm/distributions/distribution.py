@@ -57,7 +57,7 @@ class Distribution:
                 if param not in self.__dict__ and isinstance(getattr(type(self), param, None), lazy_property):
                     continue  # a lazily computed parameter is valid when the one it comes from is
                 value = getattr(self, param)
-                if not bool(constraint.check(value).data.all()):
+                if not bool(constraint.check(value)._data.all()):
                     raise ValueError(
                         f"Expected parameter {param} "
                         f"({type(value).__name__} of shape {tuple(value.shape)}) "
@@ -185,7 +185,7 @@ class Distribution:
                 "the distribution with `validate_args=False` to turn off validation."
             )
             return
-        if not bool(support.check(value).data.all()):
+        if not bool(support.check(value)._data.all()):
             raise ValueError(
                 "Expected value argument "
                 f"({type(value).__name__} of shape {tuple(value.shape)}) "

@@ -144,7 +144,7 @@ class Gamma(Distribution):
         shape = self._extended_shape(sample_shape)
         value = standard_gamma(self.concentration.expand(shape)) / self.rate.expand(shape)
         tiny = finfo_of(value.dtype).tiny
-        value.data[...] = xp_of(value.data).maximum(value.data, tiny)  # no gradient through the clamp, as PyTorch
+        value._data[...] = xp_of(value._data).maximum(value._data, tiny)  # no gradient through the clamp, as PyTorch
         return value
 
     def log_prob(self, value):
@@ -418,7 +418,7 @@ class FisherSnedecor(Distribution):
         x1 = self._gamma1.rsample(sample_shape).reshape(shape)
         x2 = self._gamma2.rsample(sample_shape).reshape(shape)
         y = x1 / x2
-        y.data[...] = xp_of(y.data).maximum(y.data, tiny)  # no gradient through the clamp, as PyTorch
+        y._data[...] = xp_of(y._data).maximum(y._data, tiny)  # no gradient through the clamp, as PyTorch
         return y
 
     def log_prob(self, value):

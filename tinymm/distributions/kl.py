@@ -222,7 +222,7 @@ def _kl_transformed_transformed(p, q):
 def _kl_binomial_binomial(p, q):
     # Only defined when p's support is inside q's (p.total_count ≤ q.total_count); PyTorch
     # implements the equal-count case and gives inf where p.total_count > q.total_count.
-    if bool((p.total_count < q.total_count).data.any()):
+    if bool((p.total_count < q.total_count)._data.any()):
         raise NotImplementedError("KL between Binomials where q.total_count > p.total_count is not implemented")
     kl = p.total_count * (p.probs * (p.logits - q.logits) + (-p.probs).log1p() - (-q.probs).log1p())
     return where(p.total_count > q.total_count, INF, kl)

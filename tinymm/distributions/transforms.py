@@ -385,7 +385,7 @@ class PowerTransform(Transform):
     def __eq__(self, other):
         if not isinstance(other, PowerTransform):
             return False
-        return bool((self.exponent == other.exponent).data.all())
+        return bool((self.exponent == other.exponent)._data.all())
 
     __hash__ = object.__hash__
 
@@ -463,7 +463,7 @@ class AbsTransform(_ParameterFree):
 def _same(a, b) -> bool:
     """Numbers or tensors equal everywhere."""
     eq = a == b
-    return bool(eq.data.all()) if isinstance(eq, Tensor) else bool(eq)
+    return bool(eq._data.all()) if isinstance(eq, Tensor) else bool(eq)
 
 
 class AffineTransform(Transform):

@@ -136,7 +136,7 @@ def numpy_draw(fn_name: str, like: Tensor, *params, dtype=None) -> Tensor:
     when not given). No gradient: for sample(), never rsample()."""
     rng = backend.rng(like.device)
     with no_grad():
-        arrays = [p.detach().data if isinstance(p, Tensor) else p for p in params]
+        arrays = [p.detach()._data if isinstance(p, Tensor) else p for p in params]
     out = getattr(rng, fn_name)(*arrays)
     return Tensor._wrap(np.asarray(out).astype(dtype or like.dtype, copy=False))
 

@@ -228,14 +228,14 @@ class BertModel(nn.Module):
         std = 0.02
         for name, p in self.named_parameters():
             if name.endswith("LayerNorm.weight"):
-                p.data[...] = 1.0
+                p._data[...] = 1.0
             elif name.endswith("bias"):
-                p.data[...] = 0.0
+                p._data[...] = 0.0
             else:
-                p.data[...] = rng.normal(0.0, std, size=p.shape).astype(p.dtype)
+                p._data[...] = rng.normal(0.0, std, size=p.shape).astype(p.dtype)
         pad = self.config.pad_token_id
         if pad is not None and 0 <= pad < self.config.vocab_size:
-            self.embeddings.word_embeddings.weight.data[pad] = 0.0
+            self.embeddings.word_embeddings.weight._data[pad] = 0.0
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None):
         ids = _as_index_array(input_ids, "input_ids")
@@ -266,7 +266,7 @@ class BertModel(nn.Module):
             if not mask.all():  # an all-ones mask changes nothing: skip the masked kernel path
                 key_mask = Tensor(mask.astype(bool).reshape(b, 1, 1, n), device=device)   # (B, 1, 1, N)
                 # the packing Functions trust these: built once here from the checked mask
-                rows = Tensor(np.flatnonzero(mask.reshape(-1)), device=device).data         # (T,) real tokens
+                rows = Tensor(np.flatnonzero(mask.reshape(-1)), device=device)._data         # (T,) real tokens
                 packing = (b, n, rows, divmod(rows, n))
         h = self.embeddings(Tensor(ids, device=device), Tensor(types, device=device))    # (B, N, C)
         if packing is None:
@@ -319,12 +319,12 @@ class BertModel(nn.Module):
                 raise BertCheckpointError(f"BertModel: {path} has a tensor {name!r} that this BERT has no place for")
         with safe_open(path, framework="numpy") as f:
             for name, p in own.items():
-                p.data[...] = f.get_tensor(name).astype(p.dtype, copy=False)
+                p._data[...] = f.get_tensor(name).astype(p.dtype, copy=False)
 
 
 def _as_index_array(x, name: str) -> np.ndarray:
     if isinstance(x, Tensor):
-        x = x.data
+        x = x._data
     if hasattr(x, "get"):  # a CuPy array: indices are checked on the host
         x = x.get()
     a = np.asarray(x)

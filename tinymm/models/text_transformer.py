@@ -44,7 +44,7 @@ class TextTransformerConfig:
 
 def mask_array(mask) -> np.ndarray:
     """A (B, T) mask (Tensor or array, bool or 0/1) as a NumPy/CuPy bool array, True on real tokens."""
-    data = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
+    data = mask._data if isinstance(mask, Tensor) else np.asarray(mask)
     return data.astype(bool)
 
 
@@ -76,7 +76,7 @@ class TextTransformer(nn.Module, PretrainedMixin):
         self.token = nn.Embedding(vocab_size, dim, padding_idx=pad_id)
         self.position = nn.Embedding(max_len, dim)
         init.normal_(self.token.weight, 0.0, 0.02)
-        self.token.weight.data[pad_id] = 0.0
+        self.token.weight._data[pad_id] = 0.0
         init.normal_(self.position.weight, 0.0, 0.02)
         self.dropout = nn.Dropout(dropout)
         layer = nn.TransformerEncoderLayer(dim, heads, ff_dim, dropout, activation="gelu", batch_first=True,

@@ -40,7 +40,7 @@ def _fans(t: Tensor):
 
 def _fill(t: Tensor, arr) -> Tensor:
     """Write host values into ``t`` in place (on its device, in its dtype)."""
-    t.data[...] = backend.to_device(np.asarray(arr, dtype=t.dtype), t.device)
+    t._data[...] = backend.to_device(np.asarray(arr, dtype=t.dtype), t.device)
     return t
 
 
@@ -53,7 +53,7 @@ def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
 
 
 def constant_(t: Tensor, value: float) -> Tensor:
-    t.data[...] = value
+    t._data[...] = value
     return t
 
 
@@ -169,29 +169,6 @@ def sparse_(t: Tensor, sparsity: float, std: float = 0.01, generator=None) -> Te
     for c in range(cols):
         arr[rng.permutation(rows)[:zeros], c] = 0
     return _fill(t, arr)
-
-
-def _on_arrays(fn):
-    """Let ``fn`` fill a raw array in place too: ``t.data`` is the array here, where PyTorch's is
-    a Tensor, and ``nn.init.normal_(m.weight.data, 0.0, 0.02)`` is how many scripts write it."""
-    import functools
-
-    @functools.wraps(fn)
-    def wrapper(t, *args, **kwargs):
-        if isinstance(t, Tensor):
-            return fn(t, *args, **kwargs)
-        if isinstance(t, np.ndarray) or backend.device_of(t) == "cuda":
-            fn(Tensor._wrap(t), *args, **kwargs)
-            return t
-        raise TypeError(f"{fn.__name__}: expected a Tensor, got {type(t).__name__}")
-
-    return wrapper
-
-
-for _name in ("uniform_", "normal_", "constant_", "zeros_", "ones_", "xavier_uniform_", "xavier_normal_",
-              "kaiming_uniform_", "kaiming_normal_", "trunc_normal_", "orthogonal_", "eye_", "dirac_", "sparse_"):
-    globals()[_name] = _on_arrays(globals()[_name])
-del _name
 
 
 def _deprecated(fn):

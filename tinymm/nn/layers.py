@@ -75,12 +75,12 @@ class Embedding(Module):
             if tuple(_weight.shape) != (num_embeddings, embedding_dim):
                 raise ValueError(f"Embedding: _weight has shape {tuple(_weight.shape)}, expected "
                                  f"({num_embeddings}, {embedding_dim})")
-            self.weight = Parameter(_weight.data if isinstance(_weight, Tensor) else _weight, requires_grad=not _freeze)
+            self.weight = Parameter(_weight._data if isinstance(_weight, Tensor) else _weight, requires_grad=not _freeze)
 
     def reset_parameters(self):
         init.normal_(self.weight)
         if self.padding_idx is not None:
-            self.weight.data[self.padding_idx] = 0
+            self.weight._data[self.padding_idx] = 0
 
     def forward(self, indices):
         return F.embedding(indices, self.weight, self.padding_idx, self.max_norm, self.norm_type,
@@ -392,7 +392,7 @@ class EmbeddingBag(Module):
     def reset_parameters(self):
         init.normal_(self.weight)
         if self.padding_idx is not None:
-            self.weight.data[self.padding_idx] = 0
+            self.weight._data[self.padding_idx] = 0
 
     def forward(self, input, offsets=None, per_sample_weights=None):
         return F.embedding_bag(input, self.weight, offsets, self.max_norm, self.norm_type, mode=self.mode,
@@ -419,6 +419,6 @@ class EmbeddingBag(Module):
             raise AssertionError("Embeddings parameter is expected to be 2-dimensional")
         rows, cols = embeddings.shape
         bag = cls(rows, cols, max_norm, norm_type, scale_grad_by_freq, mode, sparse,
-                  embeddings.data if isinstance(embeddings, Tensor) else embeddings, include_last_offset, padding_idx)
+                  embeddings._data if isinstance(embeddings, Tensor) else embeddings, include_last_offset, padding_idx)
         bag.weight.requires_grad_(not freeze)
         return bag

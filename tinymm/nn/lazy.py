@@ -38,7 +38,7 @@ class _Lazy:
                 if t is None:
                     continue
                 if mine.get(name) is not None:
-                    mine[name].data = t.data  # the same Parameter object, now with data
+                    mine[name]._data = t._data  # the same Parameter object, now with data
                     if isinstance(mine[name], UninitializedParameter):  # opse: and a plain Parameter, as PyTorch
                         mine[name].__class__ = UninitializedParameter.cls_to_become
                 elif registry == "_buffers":

@@ -78,7 +78,7 @@ class _BackwardHookFn(Function):
                 res = hook(state["module"], grad_output)
                 if res is not None:
                     grad_output = tuple(res) if isinstance(res, (tuple, list)) else (res,)
-                    grads = tuple(g.data for g in grad_output)
+                    grads = tuple(g._data for g in grad_output)
             state["grad_output"] = grad_output
             if not state["hooks"]:
                 return grads if len(grads) > 1 else grads[0]
@@ -90,7 +90,7 @@ class _BackwardHookFn(Function):
             grad_input[pos] = Tensor._wrap(g)
         new = _run_backward_hooks(state, tuple(grad_input))
         if new is not None:
-            grads = tuple(new[pos].data for pos in state["positions"])
+            grads = tuple(new[pos]._data for pos in state["positions"])
         return grads if len(grads) > 1 else grads[0]
 
 
@@ -365,9 +365,9 @@ class Module:
             if k in state_dict:
                 arr = _host_array(state_dict[k])
                 if assign:
-                    target.data = backend.to_device(np.array(arr), target.device)
+                    target._data = backend.to_device(np.array(arr), target.device)
                     continue
-                target.data[...] = backend.to_device(arr.astype(target.dtype, copy=False), target.device)
+                target._data[...] = backend.to_device(arr.astype(target.dtype, copy=False), target.device)
         return IncompatibleKeys(missing, unexpected)
 
     # ------------------------------------------------------------------ modes and devices
@@ -391,7 +391,7 @@ class Module:
             if set_to_none:
                 p.grad = None
             else:
-                p.grad.data[...] = 0
+                p.grad._data[...] = 0
 
     def to(self, *args, **kwargs) -> "Module":
         """Move (``"cuda"``/``"cpu"``) or cast (a float dtype) every parameter and buffer in
@@ -406,19 +406,19 @@ class Module:
         if device is not None:
             device = backend.parse_device(device)
         for t in list(self.parameters()) + list(self.buffers()):
-            arr = t.data
+            arr = t._data
             if dtype is not None and arr.dtype.kind == "f":
                 arr = arr.astype(np.dtype(dtype))
             if device is not None:
                 arr = backend.to_device(arr, device)
-            t.data = arr
+            t._data = arr
             if t.grad is not None:
-                g = t.grad.data
+                g = t.grad._data
                 if dtype is not None:
                     g = g.astype(arr.dtype)
                 if device is not None:
                     g = backend.to_device(g, device)
-                t.grad.data = g
+                t.grad._data = g
         return self
 
     def cuda(self):

@@ -20,7 +20,7 @@ class Buffer(Tensor):
     def __init__(self, data=None, *, persistent: bool = True):
         if data is None:
             data = []
-        super().__init__(data.data if isinstance(data, Tensor) else data)
+        super().__init__(data._data if isinstance(data, Tensor) else data)
         self.persistent = bool(persistent)
 
 

@@ -34,22 +34,22 @@ def as_tensor(x, name: str = "op") -> Tensor:
 
 def to_float(x: Tensor) -> Tensor:
     """Integer/bool tensors are promoted to the default float dtype by float-only ops."""
-    return x if x.data.dtype.kind == "f" else cast(x, backend.get_default_dtype())
+    return x if x._data.dtype.kind == "f" else cast(x, backend.get_default_dtype())
 
 
 def check_pair(name: str, a: Tensor, b: Tensor):
     """Two tensors meeting in one op: same device; dtypes equal or promoted (see the rules)."""
-    if type(a.data) is not type(b.data):
+    if type(a._data) is not type(b._data):
         raise ValueError(f"{name}: tensors are on different devices: {a.device} and {b.device}")
-    da, db = a.data.dtype, b.data.dtype
+    da, db = a._data.dtype, b._data.dtype
     if da == db:
         return a, b
     if da.kind == "f" and db.kind == "f":
         # PyTorch's rule: a tensor with dims outranks a 0-d one of the same category; otherwise
         # the wider dtype wins (float32 + float64 -> float64, with gradients cast back).
-        if a.data.ndim == 0 and b.data.ndim > 0:
+        if a._data.ndim == 0 and b._data.ndim > 0:
             return cast(a, db), b
-        if b.data.ndim == 0 and a.data.ndim > 0:
+        if b._data.ndim == 0 and a._data.ndim > 0:
             return a, cast(b, da)
         wide = np.promote_types(da, db)
         return (a if da == wide else cast(a, wide)), (b if db == wide else cast(b, wide))
@@ -74,13 +74,13 @@ def check_broadcast(name: str, sa, sb):
 def operands(name: str, a, b, broadcast: bool = True):
     """Normalise a binary op's operands; Python scalars pass through as constants. With
     ``broadcast`` two tensors must broadcast together (ShapeError naming both shapes)."""
-    if type(b) is float and isinstance(a, Tensor) and a.data.dtype.kind == "f":
+    if type(b) is float and isinstance(a, Tensor) and a._data.dtype.kind == "f":
         return a, b  # the commonest case, ``x * 0.5``, without the general checks
     ta, tb = isinstance(a, Tensor), isinstance(b, Tensor)
     if ta and tb:
-        if broadcast and a.data.shape != b.data.shape:
-            check_broadcast(name, a.data.shape, b.data.shape)
-        if type(a.data) is type(b.data) and a.data.dtype == b.data.dtype:
+        if broadcast and a._data.shape != b._data.shape:
+            check_broadcast(name, a._data.shape, b._data.shape)
+        if type(a._data) is type(b._data) and a._data.dtype == b._data.dtype:
             return a, b
         return check_pair(name, a, b)
     if not ta and not is_scalar(a):
@@ -91,7 +91,7 @@ def operands(name: str, a, b, broadcast: bool = True):
         raise TypeError(f"{name}: at least one operand must be a tensor")
     # One tensor and one Python scalar: a float scalar turns an integer tensor into floats.
     t, s = (a, b) if ta else (b, a)
-    if t.data.dtype.kind != "f" and isinstance(s, (float, np.floating)):
+    if t._data.dtype.kind != "f" and isinstance(s, (float, np.floating)):
         t = cast(t, backend.get_default_dtype())
         return (t, s) if ta else (s, t)
     return a, b
@@ -119,10 +119,10 @@ class Cast(Function):
 
 def cast(x: Tensor, dtype) -> Tensor:
     dtype = np.dtype(dtype)
-    if x.data.dtype == dtype:
+    if x._data.dtype == dtype:
         return x
-    if dtype.kind != "f" or x.data.dtype.kind != "f":
-        return Tensor._wrap(x.data.astype(dtype))  # no gradient through non-float casts
+    if dtype.kind != "f" or x._data.dtype.kind != "f":
+        return Tensor._wrap(x._data.astype(dtype))  # no gradient through non-float casts
     return Cast.apply(x, dtype)
 
 
@@ -208,7 +208,7 @@ class Contiguous(Function):
 def contiguous(x: Tensor, memory_format=None) -> Tensor:
     """A row-major tensor with ``x``'s values (``x`` itself if it is one already); any
     ``memory_format`` is accepted and gives the same values (tinymm's arrays are row-major)."""
-    if x.data.flags.c_contiguous:
+    if x._data.flags.c_contiguous:
         return x
     return Contiguous.apply(x)
 

@@ -214,9 +214,9 @@ def cholesky_ex(A, *, upper: bool = False, check_errors: bool = False, out=None)
         L = Cholesky.apply(A, bool(upper), "linalg.cholesky_ex")
     else:
         L = CholeskyNoRaise.apply(A, bool(upper))
-    xp = xp_of(A.data)
-    if xp.isnan(L.data).any():
-        info = info_tensor(xp, A.data, "not_pd")
+    xp = xp_of(A._data)
+    if xp.isnan(L._data).any():
+        info = info_tensor(xp, A._data, "not_pd")
     else:
         info = Tensor._wrap(xp.zeros(A.shape[:-2], np.int32))
     return CholeskyExResult(L, info)
@@ -292,7 +292,7 @@ def qr(A, mode: str = "reduced", *, out=None):
     if mode == "r":
         with no_grad():
             R = QR.apply(A, "reduced")[1]
-        return QRResult(Tensor._wrap(xp_of(A.data).zeros((0,), A.dtype)), QrRNoGrad.apply(A, R.data))
+        return QRResult(Tensor._wrap(xp_of(A._data).zeros((0,), A.dtype)), QrRNoGrad.apply(A, R._data))
     return QRResult(*QR.apply(A, mode))
 
 
@@ -386,7 +386,7 @@ def svd_legacy(input, some: bool = True, compute_uv: bool = True):
     ``some`` gives the reduced factors; without ``compute_uv``, U and V are zero matrices of
     shape (m, m) and (n, n)."""
     A = matrix_arg("svd", input)
-    xp = xp_of(A.data)
+    xp = xp_of(A._data)
     if not compute_uv:
         S = SVD.apply(A, False)[1]
         m, n = A.shape[-2:]
@@ -567,7 +567,7 @@ def lu_factor(A, *, pivot: bool = True, out=None):
     pivot is exactly zero (a singular matrix), as PyTorch."""
     A = matrix_arg("linalg.lu_factor", A, kernel="lu_cpu")
     _no_pivot("linalg.lu_factor", pivot)
-    lu_, piv, info = lu_packed(A.data)
+    lu_, piv, info = lu_packed(A._data)
     host = (info if type(info) is np.ndarray else info.get()).reshape(-1)
     if (host > 0).any():
         b = int(np.flatnonzero(host)[0])
@@ -584,8 +584,8 @@ def lu_factor_ex(A, *, pivot: bool = True, check_errors: bool = False, out=None)
     _no_pivot("linalg.lu_factor_ex", pivot)
     if check_errors:
         LU, piv = lu_factor(A)
-        return LUFactorExResult(LU, piv, Tensor._wrap(xp_of(A.data).zeros(A.shape[:-2], np.int32)))
-    lu_, piv, info = lu_packed(A.data)
+        return LUFactorExResult(LU, piv, Tensor._wrap(xp_of(A._data).zeros(A.shape[:-2], np.int32)))
+    lu_, piv, info = lu_packed(A._data)
     LU, piv = LuFactor.apply(A, lu_, piv)
     return LUFactorExResult(LU, piv, Tensor._wrap(info))
 
@@ -595,7 +595,7 @@ def lu_unpack(LU_data, LU_pivots, unpack_data: bool = True, unpack_pivots: bool 
     LU_data); a part not asked for is an empty tensor."""
     LU = matrix_arg("lu_unpack", LU_data)
     piv = as_tensor(LU_pivots, "lu_unpack")
-    xp = xp_of(LU.data)
+    xp = xp_of(LU._data)
     m, n = LU.shape[-2:]
     k = min(m, n)
     if piv.dtype != np.int32:
@@ -608,7 +608,7 @@ def lu_unpack(LU_data, LU_pivots, unpack_data: bool = True, unpack_pivots: bool 
         U = triu(LU[..., :k, :])
     else:
         L = U = empty
-    P = Tensor._wrap(permutation_matrix(xp, permutation_of(xp, piv.data, m), LU.dtype)) if unpack_pivots else empty
+    P = Tensor._wrap(permutation_matrix(xp, permutation_of(xp, piv._data, m), LU.dtype)) if unpack_pivots else empty
     return LUResult(P, L, U)
 
 
@@ -617,7 +617,7 @@ def lu(A, *, pivot: bool = True, out=None):
     upper triangular (k×n); differentiable (a singular matrix is factored, not refused)."""
     A = matrix_arg("linalg.lu", A, kernel="lu_cpu")
     _no_pivot("linalg.lu", pivot)
-    lu_, piv, _ = lu_packed(A.data)
+    lu_, piv, _ = lu_packed(A._data)
     return lu_unpack(*LuFactor.apply(A, lu_, piv))
 
 
@@ -646,7 +646,7 @@ def householder_product(A, tau, *, out=None):
                          f"of shape {tuple(A.shape)} (expected (*, k) with k <= {n})")
     if tau.dtype != A.dtype:
         raise DTypeError(f"torch.linalg.householder_product: tau dtype {tau.dtype} does not match input dtype {A.dtype}")
-    xp = xp_of(A.data)
+    xp = xp_of(A._data)
     V = tril(A, -1) + Tensor._wrap(xp.eye(m, n, dtype=A.dtype))  # the reflectors' vectors, as columns
     Q = Tensor._wrap(xp.broadcast_to(xp.eye(m, n, dtype=A.dtype), A.shape).copy())
     # Q = H₁ ⋯ H_k [I; 0], applied right to left: Q ← Q − τᵢ vᵢ (vᵢᵀ Q).

@@ -129,9 +129,9 @@ class Div(Function):
 def div(a, b):
     a, b = operands("div", a, b)
     # True division of integers gives floats, as in PyTorch.
-    if isinstance(a, Tensor) and a.data.dtype.kind != "f":
+    if isinstance(a, Tensor) and a._data.dtype.kind != "f":
         a = cast(a, get_default_dtype())
-    if isinstance(b, Tensor) and b.data.dtype.kind != "f":
+    if isinstance(b, Tensor) and b._data.dtype.kind != "f":
         b = cast(b, get_default_dtype() if not isinstance(a, Tensor) else a.dtype)
     return Div.apply(a, b)
 
@@ -178,7 +178,7 @@ class Pow(Function):
                 else:
                     ga = sum_to((g * B * A ** (B - 1)).where(Tensor._wrap(b != 0), 0.0), _shape(a))
             if nb:
-                a_arr = xp_of(g.data).asarray(a, dtype=g.dtype) if is_scalar(a) else a
+                a_arr = xp_of(g._data).asarray(a, dtype=g.dtype) if is_scalar(a) else a
                 A = A if isinstance(A, Tensor) else Tensor._wrap(a_arr)
                 d = (node_output(ctx, out) * A.log()).where(Tensor._wrap(~((a_arr == 0) & (b >= 0))), 0.0)
                 gb = sum_to(g * d, _shape(b))
@@ -542,8 +542,8 @@ _CMP = {"eq": "equal", "ne": "not_equal", "lt": "less", "le": "less_equal", "gt"
 def compare(a, b, op: str) -> Tensor:
     """Elementwise comparison ``op`` (one of ``_CMP``'s keys); a boolean tensor."""
     a, b = operands(op, a, b)
-    ad = a.data if isinstance(a, Tensor) else a
-    bd = b.data if isinstance(b, Tensor) else b
+    ad = a._data if isinstance(a, Tensor) else a
+    bd = b._data if isinstance(b, Tensor) else b
     xp = xp_of(ad if isinstance(a, Tensor) else bd)
     return Tensor._wrap(getattr(xp, _CMP[op])(ad, bd))
 
@@ -551,8 +551,8 @@ def compare(a, b, op: str) -> Tensor:
 def logical_not(x) -> Tensor:
     x = as_tensor(x, "logical_not")
     if x.dtype.kind == "b":
-        return Tensor._wrap(~x.data)
-    return Tensor._wrap(x.data == 0)
+        return Tensor._wrap(~x._data)
+    return Tensor._wrap(x._data == 0)
 
 
 def _comparison(op: str):

@@ -27,7 +27,7 @@ class _TensorXP:
 
     @staticmethod
     def sign(x):
-        return Tensor._wrap(xp_of(x.data).sign(x.data))
+        return Tensor._wrap(xp_of(x._data).sign(x._data))
 
     @staticmethod
     def where(cond, a, b):
@@ -37,7 +37,7 @@ class _TensorXP:
             return b.where(~cond, a)
         # two numbers: a constant in NumPy's type (float64), which the caller casts to the
         # gradient's dtype as the array path does (rounding 0.2 to float32 first would not)
-        return Tensor._wrap(xp_of(cond.data).where(cond.data, a, b))
+        return Tensor._wrap(xp_of(cond._data).where(cond._data, a, b))
 
     @staticmethod
     def maximum(a, b):

@@ -85,7 +85,7 @@ def array_index(index):
     if isinstance(index, Tensor):
         if index.dtype.kind not in "iub":
             raise IndexError(f"index tensors must be integer or bool, got {index.dtype}")
-        return index.data
+        return index._data
     if isinstance(index, list):
         return np.asarray(index)
     return index
@@ -141,19 +141,19 @@ def getitem(x, index):
     x = as_tensor(x, "getitem")
     index = array_index(index)
     items = index if isinstance(index, tuple) else (index,)
-    if type(x.data) is np.ndarray:
+    if type(x._data) is np.ndarray:
         if any(hasattr(i, "__cuda_array_interface__") for i in items):
             raise ValueError("getitem: a CUDA index cannot index a tensor on cpu")
     else:  # host index arrays are copied to the GPU tensor's device
-        xp = xp_of(x.data)
+        xp = xp_of(x._data)
         moved = tuple(xp.asarray(i) if isinstance(i, np.ndarray) else i for i in items)
         index = moved if isinstance(index, tuple) else moved[0]
     split = _split_ints_first(index)
     if split is not None:
         basic, advanced = split
         return getitem(getitem(x, basic), advanced)
-    if x.data.dtype.kind != "f":
-        return Tensor._wrap(x.data[index])
+    if x._data.dtype.kind != "f":
+        return Tensor._wrap(x._data[index])
     return GetItem.apply(x, index)
 
 
@@ -198,17 +198,17 @@ def where(condition, a=None, b=None):
         raise TypeError(f"where: condition must be bool, got {cond.dtype}")
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
         # Two scalars: a tensor of the result type (float scalars give the default dtype).
-        xp = xp_of(cond.data)
+        xp = xp_of(cond._data)
         if isinstance(a, float) or isinstance(b, float):
             dt = get_default_dtype()
         elif isinstance(a, bool) and isinstance(b, bool):
             dt = np.bool_
         else:
             dt = np.int64
-        return Tensor._wrap(xp.where(cond.data, xp.asarray(a, dt), xp.asarray(b, dt)).astype(dt, copy=False))
+        return Tensor._wrap(xp.where(cond._data, xp.asarray(a, dt), xp.asarray(b, dt)).astype(dt, copy=False))
     a, b = operands("where", a, b)
     for t in (a, b):
-        if isinstance(t, Tensor) and type(t.data) is not type(cond.data):
+        if isinstance(t, Tensor) and type(t._data) is not type(cond._data):
             raise ValueError(f"where: condition is on {cond.device}, a value on {t.device}")
     return Where.apply(cond, a, b)
 
@@ -231,7 +231,7 @@ def masked_fill(x, mask, value):
     mask = as_tensor(mask, "masked_fill")
     if mask.dtype.kind != "b":
         raise TypeError(f"masked_fill: mask must be bool, got {mask.dtype}")
-    if type(mask.data) is not type(x.data):
+    if type(mask._data) is not type(x._data):
         raise ValueError(f"masked_fill: mask is on {mask.device}, the tensor on {x.device}")
     try:
         ok = np.broadcast_shapes(mask.shape, x.shape) == x.shape
@@ -241,8 +241,8 @@ def masked_fill(x, mask, value):
         raise ValueError(f"masked_fill: mask of shape {mask.shape} does not broadcast to the tensor's shape {x.shape}")
     if isinstance(value, Tensor):
         value = value.item()
-    if x.data.dtype.kind != "f":
-        return Tensor._wrap(xp_of(x.data).where(mask.data, value, x.data).astype(x.dtype))
+    if x._data.dtype.kind != "f":
+        return Tensor._wrap(xp_of(x._data).where(mask._data, value, x._data).astype(x.dtype))
     return MaskedFill.apply(x, mask, value)
 
 
@@ -254,14 +254,14 @@ def one_hot(x, num_classes: int = -1) -> Tensor:
     x = as_tensor(x, "one_hot")
     if x.dtype.kind not in "iu":
         raise TypeError(f"one_hot: needs an integer tensor, got {x.dtype}")
-    xp = xp_of(x.data)
+    xp = xp_of(x._data)
     if num_classes == -1:
-        num_classes = int(x.data.max()) + 1 if x.data.size else 0
-    if x.data.size and (int(x.data.min()) < 0 or int(x.data.max()) >= num_classes):
+        num_classes = int(x._data.max()) + 1 if x._data.size else 0
+    if x._data.size and (int(x._data.min()) < 0 or int(x._data.max()) >= num_classes):
         raise ValueError(
-            f"one_hot: class values must be in [0, {num_classes}), got min {int(x.data.min())}, max {int(x.data.max())}"
+            f"one_hot: class values must be in [0, {num_classes}), got min {int(x._data.min())}, max {int(x._data.max())}"
         )
-    return Tensor._wrap((x.data[..., None] == xp.arange(num_classes)).astype(np.int64))
+    return Tensor._wrap((x._data[..., None] == xp.arange(num_classes)).astype(np.int64))
 
 
 # ----------------------------------------------------------------------------- gather / scatter
@@ -270,8 +270,8 @@ def one_hot(x, num_classes: int = -1) -> Tensor:
 def nonzero(x, *, as_tuple: bool = False):
     """Indices of the non-zero elements: (n, ndim) int64, or one array per dim with ``as_tuple``."""
     x = as_tensor(x, "nonzero")
-    xp = xp_of(x.data)
-    data = x.data if x.ndim else x.data.reshape(1)
+    xp = xp_of(x._data)
+    data = x._data if x.ndim else x._data.reshape(1)
     idx = xp.nonzero(data)
     if as_tuple:
         return tuple(Tensor._wrap(i.astype(np.int64)) for i in idx)
@@ -314,8 +314,8 @@ def _check_gather(name, x, dim, index, src=None):
             raise ShapeError(f"{name}: index {index.shape} is larger than the tensor {x.shape} at dim {d}")
         if src is not None and index.shape[d] > src.shape[d]:
             raise ShapeError(f"{name}: index {index.shape} is larger than src {src.shape} at dim {d}")
-    if index.data.size:
-        lo, hi = int(index.data.min()), int(index.data.max())
+    if index._data.size:
+        lo, hi = int(index._data.min()), int(index._data.max())
         if lo < -x.shape[axis] or hi >= x.shape[axis]:
             raise IndexError(f"{name}: index {lo if lo < 0 else hi} is out of bounds for dim {axis} of size {x.shape[axis]}")
     return index, axis
@@ -342,10 +342,10 @@ def gather(x, dim, index, *, sparse_grad=False):
     x = as_tensor(x, "gather")
     index, axis = _check_gather("gather", x, dim, index)
     if x.ndim == 0:
-        return getitem(x.reshape(1), index.data)
+        return getitem(x.reshape(1), index._data)
     if x.dtype.kind != "f":
-        return Tensor._wrap(x.data[_along(index.data, axis)])
-    return Gather.apply(x, index.data, axis)
+        return Tensor._wrap(x._data[_along(index._data, axis)])
+    return Gather.apply(x, index._data, axis)
 
 
 def take_along_dim(x, indices, dim):
@@ -399,7 +399,7 @@ def _scatter(name, x, dim, index, src, add):
         if src.dtype != x.dtype:
             src = cast(src, x.dtype)
     index, axis = _check_gather(name, x, dim, index, None if value else src)
-    return Scatter.apply(x, src, index.data, axis, add)
+    return Scatter.apply(x, src, index._data, axis, add)
 
 
 def scatter(x, dim, index, src=None, *, value=None, reduce=None):
@@ -507,7 +507,7 @@ def scatter_reduce(x, dim, index, src, reduce, *, include_self: bool = True):
     if src.dtype != x.dtype:
         src = cast(src, x.dtype)
     index, axis = _check_gather("scatter_reduce", x, dim, index, src)
-    return ScatterReduce.apply(x, src, index.data, axis, reduce, bool(include_self))
+    return ScatterReduce.apply(x, src, index._data, axis, reduce, bool(include_self))
 
 
 def index_select(x, dim, index):
@@ -517,12 +517,12 @@ def index_select(x, dim, index):
     if index.dtype.kind not in "iu" or index.ndim > 1:
         raise TypeError(f"index_select: index must be a 0-d or 1-D integer tensor, got {index.dtype} {index.shape}")
     if x.ndim == 0:
-        return getitem(x.reshape(1), index.data.reshape(-1)).reshape(())
+        return getitem(x.reshape(1), index._data.reshape(-1)).reshape(())
     axis = normalize_dim("index_select", x.ndim, dim)
     n = x.shape[axis]
-    if index.data.size and (int(index.data.min()) < -n or int(index.data.max()) >= n):
+    if index._data.size and (int(index._data.min()) < -n or int(index._data.max()) >= n):
         raise IndexError(f"index_select: index out of range for dim {axis} of size {n}")
-    return getitem(x, (slice(None),) * axis + (index.data.reshape(-1),))
+    return getitem(x, (slice(None),) * axis + (index._data.reshape(-1),))
 
 
 # ----------------------------------------------------------------------------- index_add, take, searchsorted
@@ -557,7 +557,7 @@ def check_index_add(name, x, dim, index, source):
         raise IndexError(f"{name}: index must be a 0-d or 1-D integer tensor, got {index.dtype} of shape {tuple(index.shape)}")
     if x.dtype != source.dtype:
         raise DTypeError(f"{name}: self ({x.dtype}) and source ({source.dtype}) must have the same scalar type")
-    idx = index.data.reshape(-1)
+    idx = index._data.reshape(-1)
     if x.ndim == 0:
         x1, s1 = x.reshape(1), source.reshape(1)
         return x1, s1, idx, 0
@@ -580,7 +580,7 @@ def index_add(x, dim, index, source, *, alpha=1):
     x0 = as_tensor(x, "index_add")
     x1, source, idx, axis = check_index_add("index_add", x0, dim, index, source)
     if x1.dtype.kind != "f":
-        return Tensor._wrap(IndexAdd.forward(_Ctx(), x1.data, source.data, idx, axis, alpha).reshape(x0.shape))
+        return Tensor._wrap(IndexAdd.forward(_Ctx(), x1._data, source._data, idx, axis, alpha).reshape(x0.shape))
     out = IndexAdd.apply(x1, source, idx, axis, alpha)
     return out if x0.ndim else out.reshape(())
 
@@ -598,10 +598,10 @@ def take(input, index):
     if index.dtype.kind not in "iu":
         raise IndexError(f"take: index must be an integer tensor, got {index.dtype}")
     n = x.numel()
-    if index.data.size and (int(index.data.min()) < -n or int(index.data.max()) >= n):
-        bad = int(index.data.max()) if int(index.data.max()) >= n else int(index.data.min())
+    if index._data.size and (int(index._data.min()) < -n or int(index._data.max()) >= n):
+        bad = int(index._data.max()) if int(index._data.max()) >= n else int(index._data.min())
         raise IndexError(f"take: out of range: tried to access index {bad} on a tensor of {n} elements")
-    return getitem(x.reshape(-1), index.data)
+    return getitem(x.reshape(-1), index._data)
 
 
 def searchsorted(sorted_sequence, values, *, out_int32: bool = False, right: bool = False, side=None, sorter=None):
@@ -622,8 +622,8 @@ def searchsorted(sorted_sequence, values, *, out_int32: bool = False, right: boo
     if sorter is not None and tuple(as_tensor(sorter).shape) != tuple(seq.shape):
         raise ShapeError(f"searchsorted: boundary and sorter must have the same size, but got boundary tensor "
                          f"{list(seq.shape)} and sorter tensor {list(as_tensor(sorter).shape)}")
-    s = seq.data if sorter is None else xp_of(seq.data).take_along_axis(seq.data, as_tensor(sorter).data, axis=-1)
-    v = vals.data
+    s = seq._data if sorter is None else xp_of(seq._data).take_along_axis(seq._data, as_tensor(sorter)._data, axis=-1)
+    v = vals._data
     xp = xp_of(s)
     how = "right" if right else "left"
     if seq.ndim <= 1:

@@ -73,7 +73,7 @@ def _write(name, x, src, index, accumulate=False, move=None):
     if isinstance(src, Tensor):
         if src.dtype != x.dtype:
             src = cast(src, x.dtype)
-        if type(src.data) is not type(x.data):
+        if type(src._data) is not type(x._data):
             raise RuntimeError(f"{name}: src is on {src.device}, self on {x.device}")
     return WriteRegion.apply(x, src, index, accumulate, move)
 
@@ -151,8 +151,8 @@ def index_put(x, indices, values, accumulate: bool = False):
     if not ok:
         raise ShapeError(f"shape mismatch: value tensor of shape {list(values.shape)} cannot be broadcast to "
                          f"indexing result of shape {list(region)}")
-    if type(x.data) is not np.ndarray:
-        xp = xp_of(x.data)
+    if type(x._data) is not np.ndarray:
+        xp = xp_of(x._data)
         index = tuple(xp.asarray(i) if isinstance(i, np.ndarray) else i for i in index)
     return _write("index_put", x, values, index, accumulate=bool(accumulate))
 
@@ -179,7 +179,7 @@ def index_reduce(x, dim, index, source, reduce, *, include_self: bool = True):
     spread = [1] * x.ndim
     spread[axis] = idx.size
     full = Tensor._wrap(np.broadcast_to(idx.reshape(spread), want).copy())
-    if type(x.data) is not np.ndarray:
+    if type(x._data) is not np.ndarray:
         full = full.to(x.device)
     return scatter_reduce(x, axis, full, source, reduce, include_self=include_self)
 
@@ -226,8 +226,8 @@ def put(x, index, source, accumulate: bool = False):
     if bad.size:
         raise IndexError(f"put: out of range: tried to access index {int(bad[0])} on a tensor of {n} elements.")
     flat_pos = np.unravel_index(idx % builtins.max(n, 1), x.shape)
-    if type(x.data) is not np.ndarray:
-        xp = xp_of(x.data)
+    if type(x._data) is not np.ndarray:
+        xp = xp_of(x._data)
         flat_pos = tuple(xp.asarray(i) for i in flat_pos)
     return _write("put", x, reshape(source, -1), flat_pos, accumulate=bool(accumulate))
 
@@ -315,7 +315,7 @@ def _strided(flat, size, stride, offset):
         return np.ndarray(shape, dtype=flat.dtype, buffer=flat, offset=offset * item, strides=strides)
     import cupy
 
-    return cupy.ndarray(shape, dtype=flat.dtype, memptr=flat.data + offset * item, strides=strides)
+    return cupy.ndarray(shape, dtype=flat.dtype, memptr=flat._data + offset * item, strides=strides)
 
 
 class AsStrided(Function):
@@ -345,7 +345,7 @@ def _as_strided_args(name, x, size, stride, storage_offset):
         raise RuntimeError(f"{name}: mismatch in length of strides and shape ({len(stride)} vs {len(size)})")
     if any(s < 0 for s in size) or any(s < 0 for s in stride):
         raise RuntimeError(f"{name}: negative sizes or strides are not allowed: sizes {list(size)}, strides {list(stride)}")
-    in_off, _, flat = _geometry(x.data)
+    in_off, _, flat = _geometry(x._data)
     offset = in_off if storage_offset is None else int(storage_offset)
     need = 0 if 0 in size else offset + 1 + builtins.sum((n - 1) * s for n, s in zip(size, stride))
     if need > flat.size:
@@ -361,7 +361,7 @@ def as_strided(x, size, stride, storage_offset=None):
     x = as_tensor(x, "as_strided")
     size, stride, offset = _as_strided_args("as_strided", x, size, stride, storage_offset)
     if x.dtype.kind != "f":
-        return Tensor._wrap(_strided(_geometry(x.data)[2], size, stride, offset))
+        return Tensor._wrap(_strided(_geometry(x._data)[2], size, stride, offset))
     return AsStrided.apply(x, size, stride, offset)
 
 
@@ -371,13 +371,13 @@ def as_strided_(x, size, stride, storage_offset=None):
     if x.requires_grad and autograd.is_grad_enabled():
         if x._node is None:
             raise RuntimeError("as_strided_: a leaf Variable that requires grad is being used in an in-place operation")
-        old = Tensor._wrap(x.data)
+        old = Tensor._wrap(x._data)
         old.requires_grad, old._node = True, x._node
         out = AsStrided.apply(old, size, stride, offset)
-        x.data, x._node = out.data, out._node
+        x._data, x._node = out._data, out._node
     else:
-        x.data = _strided(_geometry(x.data)[2], size, stride, offset)
-    bump_version(x.data)
+        x._data = _strided(_geometry(x._data)[2], size, stride, offset)
+    bump_version(x._data)
     return x
 
 
@@ -395,8 +395,8 @@ def as_strided_scatter(input, src, size, stride, storage_offset=None):
     _check_slice("as_strided_scatter", src, size)
     positions = _strided(np.arange(n), size, stride, offset)
     index = np.unravel_index(positions, tuple(x.shape))
-    if type(x.data) is not np.ndarray:
-        xp = xp_of(x.data)
+    if type(x._data) is not np.ndarray:
+        xp = xp_of(x._data)
         index = tuple(xp.asarray(i) for i in index)
     return _write("as_strided_scatter", x, src, index)
 

@@ -1,6 +1,6 @@
 """In-place ops: ``x[index] = value`` and the ``*_`` methods, with PyTorch's autograd rules.
 
-Every in-place op writes into ``x.data`` (so views and ``detach()``-ed copies see the change)
+Every in-place op writes into ``x._data`` (so views and ``detach()``-ed copies see the change)
 and bumps the version counter of its storage (``tinymm.tensor.bump_version``); a Function that
 saved that storage then refuses to backward. What else happens depends on the graph:
 
@@ -32,12 +32,12 @@ def _views_another_tensor(x: Tensor) -> bool:
     own scratch buffer (a GEMM result reshaped, a transposed layout) owns its memory, as the
     same output does in PyTorch: writing into it in place is fine. A view op's output shares
     its producing op's input's storage; without a node to look at, any view is taken as one."""
-    storage = storage_of(x.data)
-    if storage is x.data:
+    storage = storage_of(x._data)
+    if storage is x._data:
         return False
     if x._node is None:
         return True
-    return any(t is not None and storage_of(t.data) is storage for t in x._node[0].inputs)
+    return any(t is not None and storage_of(t._data) is storage for t in x._node[0].inputs)
 
 
 def _records(name: str, x: Tensor, value) -> bool:
@@ -60,7 +60,7 @@ def _records(name: str, x: Tensor, value) -> bool:
 
 def _old_history(x: Tensor, copy: bool) -> Tensor:
     """A stand-in for ``x`` before the write: its data (copied when the op will save it) and node."""
-    old = Tensor._wrap(x.data.copy() if copy else x.data)
+    old = Tensor._wrap(x._data.copy() if copy else x._data)
     old.requires_grad = x.requires_grad
     old._node = x._node
     return old
@@ -68,8 +68,8 @@ def _old_history(x: Tensor, copy: bool) -> Tensor:
 
 def _rebase(x: Tensor, result: Tensor) -> Tensor:
     """Write ``result`` into ``x`` and make ``x`` the output of ``result``'s node."""
-    x.data[...] = result.data
-    bump_version(x.data)
+    x._data[...] = result._data
+    bump_version(x._data)
     x._node = result._node
     x.requires_grad = result.requires_grad
     return x
@@ -108,12 +108,12 @@ def setitem(x: Tensor, index, value) -> None:
         if isinstance(value, Tensor) and value.dtype != x.dtype:
             value = cast(value, x.dtype)
         out = SetItem.apply(_old_history(x, copy=False), value, index)
-        bump_version(x.data)
+        bump_version(x._data)
         x._node = out._node
         x.requires_grad = True
         return
-    x.data[index] = value.data if isinstance(value, Tensor) else value
-    bump_version(x.data)
+    x._data[index] = value._data if isinstance(value, Tensor) else value
+    bump_version(x._data)
 
 
 # ----------------------------------------------------------------------------- methods
@@ -122,8 +122,8 @@ def setitem(x: Tensor, index, value) -> None:
 def _binary_(name, op, x: Tensor, other) -> Tensor:
     if _records(name, x, other):
         return _rebase(x, op(_old_history(x, copy=True), other))
-    x.data[...] = op(Tensor._wrap(x.data), other).data
-    bump_version(x.data)
+    x._data[...] = op(Tensor._wrap(x._data), other)._data
+    bump_version(x._data)
     return x
 
 
@@ -146,8 +146,8 @@ def div_(x: Tensor, other) -> Tensor:
 def clamp_(x: Tensor, min=None, max=None) -> Tensor:
     if _records("clamp_", x, None):
         return _rebase(x, clamp(_old_history(x, copy=True), min, max))
-    x.data[...] = clamp(Tensor._wrap(x.data), min, max).data
-    bump_version(x.data)
+    x._data[...] = clamp(Tensor._wrap(x._data), min, max)._data
+    bump_version(x._data)
     return x
 
 
@@ -155,8 +155,8 @@ def _rewrite_(name: str, x: Tensor, fn) -> Tensor:
     """``x = fn(x)`` written into x (recorded when a graph is involved, as clamp_)."""
     if _records(name, x, None):
         return _rebase(x, fn(_old_history(x, copy=True)))
-    x.data[...] = fn(Tensor._wrap(x.data)).data
-    bump_version(x.data)
+    x._data[...] = fn(Tensor._wrap(x._data))._data
+    bump_version(x._data)
     return x
 
 
@@ -181,8 +181,8 @@ def inplace_of(name: str, fn):
             if not out.requires_grad:  # a comparison: x stays in the graph, with zero gradient
                 out = add(mul(old, 0.0), cast(out, x.dtype))
             return _rebase(x, out)
-        x.data[...] = compute(Tensor._wrap(x.data)).data
-        bump_version(x.data)
+        x._data[...] = compute(Tensor._wrap(x._data))._data
+        bump_version(x._data)
         return x
 
     method.__name__ = method.__qualname__ = name
@@ -212,8 +212,8 @@ def copy_(x: Tensor, src) -> Tensor:
     if _records("copy_", x, src):
         # x's old values are overwritten: zero gradient to its history, all of it to src.
         return _rebase(x, add(mul(_old_history(x, copy=False), 0.0), cast(src, x.dtype)))
-    x.data[...] = src.data
-    bump_version(x.data)
+    x._data[...] = src._data
+    bump_version(x._data)
     return x
 
 
@@ -222,8 +222,8 @@ def _fill(name: str, x: Tensor, value) -> Tensor:
         value = value.item()
     if _records(name, x, None):
         return _rebase(x, add(mul(_old_history(x, copy=False), 0.0), value))
-    x.data[...] = value
-    bump_version(x.data)
+    x._data[...] = value
+    bump_version(x._data)
     return x
 
 
@@ -263,7 +263,7 @@ def exponential_(x: Tensor, lambd: float = 1.0, *, generator=None) -> Tensor:
 
 def bernoulli_(x: Tensor, p=0.5, *, generator=None) -> Tensor:
     """Fill with 1 (probability ``p``, a number or a tensor broadcasting to x) or 0, in place."""
-    prob = p.data if isinstance(p, Tensor) else p
+    prob = p._data if isinstance(p, Tensor) else p
     return _draw_into("bernoulli_", x, lambda g, s: (g.random(size=s) < prob).astype(np.float64), generator)
 
 
@@ -272,8 +272,8 @@ def index_add_(x: Tensor, dim, index, source, *, alpha=1) -> Tensor:
     check_index_add("index_add_", x, dim, index, source)
     if _records("index_add_", x, source):
         return _rebase(x, index_add(_old_history(x, copy=False), dim, index, source, alpha=alpha))
-    x.data[...] = index_add(Tensor._wrap(x.data), dim, index, as_tensor(source, "index_add_").detach(), alpha=alpha).data
-    bump_version(x.data)
+    x._data[...] = index_add(Tensor._wrap(x._data), dim, index, as_tensor(source, "index_add_").detach(), alpha=alpha)._data
+    bump_version(x._data)
     return x
 
 
@@ -287,6 +287,6 @@ def apply_inplace(name: str, fn, x: Tensor) -> Tensor:
     of the activations and dropouts (``name``, e.g. "relu_", names the op in errors)."""
     if _records(name, x, None):
         return _rebase(x, fn(_old_history(x, copy=True)))
-    x.data[...] = fn(Tensor._wrap(x.data)).data
-    bump_version(x.data)
+    x._data[...] = fn(Tensor._wrap(x._data))._data
+    bump_version(x._data)
     return x

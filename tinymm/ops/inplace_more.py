@@ -67,15 +67,15 @@ def _restride_(name: str, x: Tensor, view_fn) -> Tensor:
             raise RuntimeError(
                 f"{name}: a leaf Variable that requires grad is being used in an in-place operation; "
                 "do it under tinymm.no_grad() or on a clone()")
-        old = Tensor._wrap(x.data)
+        old = Tensor._wrap(x._data)
         old.requires_grad = True
         old._node = x._node
         out = view_fn(old)
-        x.data, x._node = out.data, out._node
+        x._data, x._node = out._data, out._node
     else:
         with autograd.no_grad():
-            x.data = view_fn(Tensor._wrap(x.data)).data
-    bump_version(x.data)
+            x._data = view_fn(Tensor._wrap(x._data))._data
+    bump_version(x._data)
     return x
 
 

@@ -25,8 +25,8 @@ def isin(elements, test_elements, *, assume_unique: bool = False, invert: bool =
                         f"{type(elements).__name__} and {type(test_elements).__name__}")
     el = as_tensor(elements, "isin")
     te = as_tensor(test_elements, "isin")
-    xp = xp_of(el.data)
-    return Tensor._wrap(xp.isin(el.data, te.data, assume_unique=assume_unique, invert=invert))
+    xp = xp_of(el._data)
+    return Tensor._wrap(xp.isin(el._data, te._data, assume_unique=assume_unique, invert=invert))
 
 
 def normal(mean, std=1.0, size=None, *, generator=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
@@ -38,7 +38,7 @@ def normal(mean, std=1.0, size=None, *, generator=None, dtype=None, device=None,
             raise TypeError("normal(): with a number mean and std, size is required")
         draw = factories.randn(*((size,) if isinstance(size, numbers.Integral) else tuple(size)),
                      generator=generator, dtype=dtype, device=device or "cpu")
-        out = Tensor._wrap(draw.data * draw.data.dtype.type(std) + draw.data.dtype.type(mean))
+        out = Tensor._wrap(draw._data * draw._data.dtype.type(std) + draw._data.dtype.type(mean))
         return out.requires_grad_(True) if requires_grad else out
     if size is not None:
         raise TypeError("normal(): size is only accepted when mean and std are both numbers")
@@ -46,9 +46,9 @@ def normal(mean, std=1.0, size=None, *, generator=None, dtype=None, device=None,
     ref = tensors[0]
     if ref.dtype.kind != "f":
         raise RuntimeError(f"normal expects floating point mean and std, got {ref.dtype}")
-    xp = xp_of(ref.data)
-    m_arr = m.data if isinstance(m, Tensor) else m
-    s_arr = s.data if isinstance(s, Tensor) else s
+    xp = xp_of(ref._data)
+    m_arr = m._data if isinstance(m, Tensor) else m
+    s_arr = s._data if isinstance(s, Tensor) else s
     if bool(xp.any(xp.asarray(s_arr) < 0)):
         raise RuntimeError("normal expects all elements of std >= 0.0")
     try:
@@ -57,7 +57,7 @@ def normal(mean, std=1.0, size=None, *, generator=None, dtype=None, device=None,
     except ValueError:
         raise ShapeError(f"normal: mean of shape {tuple(np.shape(m_arr))} and std of shape "
                          f"{tuple(np.shape(s_arr))} do not broadcast") from None
-    z = backend.rng(backend.device_of(ref.data), generator).standard_normal(shape)
+    z = backend.rng(backend.device_of(ref._data), generator).standard_normal(shape)
     return Tensor._wrap((m_arr + s_arr * xp.asarray(z, dtype=ref.dtype)).astype(ref.dtype, copy=False))
 
 

@@ -35,7 +35,7 @@ def _ints(args):
 def _apply_or_wrap(fn_cls, x, *args):
     if x.dtype.kind == "f":
         return fn_cls.apply(x, *args)
-    return Tensor._wrap(fn_cls.forward(_NoCtx(), x.data, *args))
+    return Tensor._wrap(fn_cls.forward(_NoCtx(), x._data, *args))
 
 
 class _NoCtx:
@@ -64,7 +64,7 @@ def flip(x, *args, dims=None):
     dims = args if dims is None else (dims,)
     axes = normalize_dims("flip", x.ndim, _ints(dims))
     if not axes:
-        return x * 1 if x.dtype.kind == "f" else Tensor._wrap(x.data.copy())
+        return x * 1 if x.dtype.kind == "f" else Tensor._wrap(x._data.copy())
     return _apply_or_wrap(Flip, x, axes)
 
 
@@ -108,7 +108,7 @@ def roll(x, shifts, dims=None):
         raise ShapeError(f"roll: shifts {sh} and dims {dm} have different lengths")
     axes = tuple(normalize_dim("roll", x.ndim, d) for d in dm)
     if x.ndim == 0:
-        return x * 1 if x.dtype.kind == "f" else Tensor._wrap(x.data.copy())
+        return x * 1 if x.dtype.kind == "f" else Tensor._wrap(x._data.copy())
     return _apply_or_wrap(Roll, x, tuple(int(s) for s in sh), axes)
 
 
@@ -164,7 +164,7 @@ def repeat_interleave(x, repeats, dim=None, *, output_size=None):
     if x.ndim == 0:
         x = reshape(x, 1)
     n = x.shape[axis]
-    r = repeats.data if isinstance(repeats, Tensor) else np.asarray(repeats)
+    r = repeats._data if isinstance(repeats, Tensor) else np.asarray(repeats)
     if r.dtype.kind not in "iu":
         raise TypeError(f"repeat_interleave: repeats must be integers, got {r.dtype}")
     if r.ndim == 0 or r.size == 1:
@@ -392,7 +392,7 @@ def masked_select(x, mask):
         raise ShapeError(f"masked_select: mask of shape {mask.shape} does not broadcast with the tensor's {x.shape}") from None
     if x.shape != shape:
         x = expand(x, shape)
-    m = xp_of(mask.data).broadcast_to(mask.data, shape)
+    m = xp_of(mask._data).broadcast_to(mask._data, shape)
     if x.ndim == 0:
         return getitem(x.reshape(1), m.reshape(1))
     return getitem(x, m)
@@ -517,12 +517,12 @@ def combinations(x, r: int = 2, with_replacement: bool = False):
     if r < 0:
         raise ValueError(f"combinations: Expect a non-negative number, but got {r}")
     if r == 0:
-        return Tensor._wrap(xp_of(x.data).zeros((0,), x.dtype))
+        return Tensor._wrap(xp_of(x._data).zeros((0,), x.dtype))
     pick = itertools.combinations_with_replacement if with_replacement else itertools.combinations
     idx = np.array(list(pick(range(x.shape[0]), r)), dtype=np.int64).reshape(-1, r)
     if idx.shape[0] == 0:  # r > len(x): no combination, but each would still have r elements
-        return Tensor._wrap(xp_of(x.data).zeros((0, r), x.dtype))
-    xp = xp_of(x.data)
+        return Tensor._wrap(xp_of(x._data).zeros((0, r), x.dtype))
+    xp = xp_of(x._data)
     return stack([getitem(x, xp.asarray(idx[:, j])) for j in range(r)], 1)
 
 

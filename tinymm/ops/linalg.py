@@ -203,7 +203,7 @@ def einsum(equation: str, *operands):
 def _same_dtype(name, a, b):
     if a.dtype != b.dtype:
         raise DTypeError(f"{name}: expected both operands to have the same dtype, but found {a.dtype} and {b.dtype}")
-    if type(a.data) is not type(b.data):
+    if type(a._data) is not type(b._data):
         raise ValueError(f"{name}: tensors are on different devices: {a.device} and {b.device}")
 
 
@@ -278,7 +278,7 @@ def _scaled_sum(name, input, product, beta, alpha):
                          f"shape {tuple(out.shape)}")
     if beta == 0:
         if input.requires_grad:  # input's gradient is zeros, as PyTorch (its NaNs still ignored)
-            return out + where(Tensor._wrap(xp_of(out.data).zeros((), bool)), input, 0)
+            return out + where(Tensor._wrap(xp_of(out._data).zeros((), bool)), input, 0)
         return out
     return (input if beta == 1 else input * beta) + out
 

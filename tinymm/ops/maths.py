@@ -33,7 +33,7 @@ from tinymm.tensor import Tensor
 
 
 def _data(a):
-    return a.data if isinstance(a, Tensor) else a
+    return a._data if isinstance(a, Tensor) else a
 
 
 def _shape(a):
@@ -211,7 +211,7 @@ def _zero_grad_unary(name, fn, ints_unchanged=True):
         if x.dtype.kind in "iub" and ints_unchanged and not kw:
             if x.dtype.kind == "b":
                 raise DTypeError(f"{name}: not implemented for bool tensors")
-            return Tensor._wrap(x.data.copy())
+            return Tensor._wrap(x._data.copy())
         return _ZeroGrad.apply(x, fn=lambda a: fn(xp_of(a), a, **kw).astype(a.dtype, copy=False))
 
     op.__name__ = op.__qualname__ = name
@@ -228,7 +228,7 @@ def round(x, decimals: int = 0):
     """Round half to even, as PyTorch (and NumPy); ``decimals`` as ``torch.round``."""
     x = as_tensor(x, "round")
     if x.dtype.kind in "iu":
-        return Tensor._wrap(x.data.copy())
+        return Tensor._wrap(x._data.copy())
     if x.dtype.kind == "b":
         raise DTypeError("round: not implemented for bool tensors")
     d = int(decimals)
@@ -238,9 +238,9 @@ def round(x, decimals: int = 0):
 def sign(x):
     x = as_tensor(x, "sign")
     if x.dtype.kind == "b":
-        return Tensor._wrap(x.data.copy())
+        return Tensor._wrap(x._data.copy())
     if x.dtype.kind in "iu":
-        return Tensor._wrap(xp_of(x.data).sign(x.data))
+        return Tensor._wrap(xp_of(x._data).sign(x._data))
     return _ZeroGrad.apply(x, fn=lambda a: xp_of(a).sign(a))
 
 
@@ -399,7 +399,7 @@ def _integer_pair(name, a, b):
     other = b if ta is a else a
     if ta.dtype.kind == "f" or (isinstance(other, Tensor) and other.dtype.kind == "f"):
         return None
-    xp = xp_of(ta.data)
+    xp = xp_of(ta._data)
     ad, bd = _data(a), _data(b)
     if ta.dtype.kind == "b" and (not isinstance(other, Tensor) or other.dtype.kind == "b"):
         ad, bd = xp.asarray(ad).astype(np.int64), xp.asarray(bd).astype(np.int64)
@@ -460,7 +460,7 @@ def div(a, b, *, rounding_mode=None):
             # floor → trunc: add one where the exact quotient is negative and inexact.
             q = q + ((xp.remainder(ad, bd) != 0) & ((xp.asarray(ad) < 0) != (xp.asarray(bd) < 0)))
         return Tensor._wrap(xp.asarray(q))
-    xp = xp_of((a if isinstance(a, Tensor) else b).data)
+    xp = xp_of((a if isinstance(a, Tensor) else b)._data)
     rnd = xp.floor if rounding_mode == "floor" else xp.trunc
 
     def f(x, y):
@@ -506,7 +506,7 @@ def bitwise_not(x):
     x = as_tensor(x, "bitwise_not")
     if x.dtype.kind not in "iub":
         raise DTypeError(f"bitwise_not: only integer and bool tensors, got {x.dtype}")
-    return Tensor._wrap(xp_of(x.data).invert(x.data))
+    return Tensor._wrap(xp_of(x._data).invert(x._data))
 
 
 def _logical(name, ufunc):
@@ -531,10 +531,10 @@ logical_xor = _logical("logical_xor", "logical_xor")
 def _test(name, ufunc):
     def op(x):
         x = as_tensor(x, name)
-        xp = xp_of(x.data)
+        xp = xp_of(x._data)
         if x.dtype.kind != "f":
             return Tensor._wrap(xp.full(x.shape, name == "isfinite", dtype=bool))
-        return Tensor._wrap(xp.asarray(getattr(xp, ufunc)(x.data)))
+        return Tensor._wrap(xp.asarray(getattr(xp, ufunc)(x._data)))
 
     op.__name__ = op.__qualname__ = name
     return op
@@ -547,12 +547,12 @@ isfinite = _test("isfinite", "isfinite")
 
 def isposinf(x):
     x = as_tensor(x, "isposinf")
-    return Tensor._wrap(xp_of(x.data).asarray(x.data == np.inf))
+    return Tensor._wrap(xp_of(x._data).asarray(x._data == np.inf))
 
 
 def isneginf(x):
     x = as_tensor(x, "isneginf")
-    return Tensor._wrap(xp_of(x.data).asarray(x.data == -np.inf))
+    return Tensor._wrap(xp_of(x._data).asarray(x._data == -np.inf))
 
 
 def isclose(a, b, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False):
@@ -564,13 +564,13 @@ def isclose(a, b, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = Fa
 
 
 def allclose(a, b, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> bool:
-    return builtins.bool(isclose(a, b, rtol, atol, equal_nan).data.all())
+    return builtins.bool(isclose(a, b, rtol, atol, equal_nan)._data.all())
 
 
 def equal(a, b) -> bool:
     """True when both have the same shape and the same elements."""
     a, b = as_tensor(a, "equal"), as_tensor(b, "equal")
-    return a.shape == b.shape and builtins.bool((a.data == b.data).all())
+    return a.shape == b.shape and builtins.bool((a._data == b._data).all())
 
 
 # ----------------------------------------------------------------------------- norm
@@ -734,7 +734,7 @@ def nan_to_num(x, nan: float = 0.0, posinf=None, neginf=None):
     ``neginf`` (default: the most negative); integer tensors are returned unchanged."""
     x = as_tensor(x, "nan_to_num")
     if x.dtype.kind != "f":
-        return Tensor._wrap(x.data.copy())
+        return Tensor._wrap(x._data.copy())
     info = np.finfo(x.dtype)
     posinf = float(info.max) if posinf is None else posinf
     neginf = float(info.min) if neginf is None else neginf

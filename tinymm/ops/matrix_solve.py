@@ -204,11 +204,11 @@ def inv_ex(A, *, check_errors: bool = False, out=None):
     """``torch.linalg.inv_ex``: (inverse, info) without raising unless ``check_errors``; info
     (int32, the batch shape) is LAPACK's: the 1-based index of the zero pivot, else 0."""
     A = matrix_arg("linalg.inv_ex", A, square=True)
-    xp = xp_of(A.data)
+    xp = xp_of(A._data)
     if check_errors:
         return InvExResult(Inv.apply(A, "linalg.inv_ex"), Tensor._wrap(xp.zeros(A.shape[:-2], np.int32)))
     Y = InvNoRaise.apply(A)
-    info = info_tensor(xp, A.data, "singular") if xp.isnan(Y.data).any() else Tensor._wrap(xp.zeros(A.shape[:-2], np.int32))
+    info = info_tensor(xp, A._data, "singular") if xp.isnan(Y._data).any() else Tensor._wrap(xp.zeros(A.shape[:-2], np.int32))
     return InvExResult(Y, info)
 
 
@@ -292,9 +292,9 @@ SolveExResult = collections.namedtuple("SolveExResult", ["result", "info"])
 def solve_ex(A, B, *, left: bool = True, check_errors: bool = False, out=None):
     """``torch.linalg.solve_ex``: (result, info) without raising unless ``check_errors``."""
     X = _solve("linalg.solve_ex", A, B, left, bool(check_errors))
-    xp = xp_of(X.data)
+    xp = xp_of(X._data)
     A = as_tensor(A, "linalg.solve_ex")
-    info = info_tensor(xp, A.data, "singular") if xp.isnan(X.data).any() else Tensor._wrap(xp.zeros(A.shape[:-2], np.int32))
+    info = info_tensor(xp, A._data, "singular") if xp.isnan(X._data).any() else Tensor._wrap(xp.zeros(A.shape[:-2], np.int32))
     return SolveExResult(X, info)
 
 
@@ -387,7 +387,7 @@ def cholesky_solve(B, L, upper: bool = False):
 def cholesky_inverse(L, upper: bool = False, *, out=None):
     """``torch.cholesky_inverse``: (L Lᵀ)⁻¹ (or (Uᵀ U)⁻¹) from the Cholesky factor."""
     L = matrix_arg("cholesky_inverse", L, square=True)
-    eye = Tensor._wrap(xp_of(L.data).broadcast_to(eye_like(L.data), L.shape).copy())
+    eye = Tensor._wrap(xp_of(L._data).broadcast_to(eye_like(L._data), L.shape).copy())
     return cholesky_solve(eye, L, upper)
 
 
@@ -426,7 +426,7 @@ def _tolerance(xp, name, s_max, atol, rtol, m, n, dtype):
     """max(atol, rtol · σ_max) per matrix, with PyTorch's defaults: rtol = ε·max(m, n) when
     neither is given, 0 when only atol is."""
     def arr(v):
-        return v.data if isinstance(v, Tensor) else v
+        return v._data if isinstance(v, Tensor) else v
 
     if atol is None and rtol is None:
         rtol = np.finfo(dtype).eps * max(m, n)
@@ -498,14 +498,14 @@ def matrix_rank(A, tol=None, hermitian: bool = False, *, atol=None, rtol=None, o
         if atol is not None or rtol is not None:
             raise ShapeError("linalg.matrix_rank: give tol, or atol/rtol, not both")
         atol, rtol = tol, 0.0
-    xp = xp_of(A.data)
+    xp = xp_of(A._data)
     m, n = A.shape[-2:]
     if A.numel() == 0:
         return Tensor._wrap(xp.zeros(A.shape[:-2], np.int64))
     if hermitian:
-        s = xp.abs(xp.linalg.eigvalsh(A.data))
+        s = xp.abs(xp.linalg.eigvalsh(A._data))
     else:
-        s = xp.linalg.svd(A.data, compute_uv=False)
+        s = xp.linalg.svd(A._data, compute_uv=False)
     tol_ = _tolerance(xp, "linalg.matrix_rank", s.max(-1), atol, rtol, m, n, A.dtype)
     return Tensor._wrap((s > tol_[..., None]).sum(-1).astype(np.int64))
 
@@ -534,7 +534,7 @@ def lstsq(A, B, rcond=None, *, driver=None):
     B2 = reshape(B, tuple(B.shape) + (1,)) if vector else B
     if B2.ndim < 2 or B2.shape[-2] != A.shape[-2]:
         raise ShapeError(f"{name}: input.size(-2) should match other.size(-2), got shapes {tuple(A.shape)} and {tuple(B.shape)}")
-    xp = xp_of(A.data)
+    xp = xp_of(A._data)
     m, n = A.shape[-2:]
     eps_rcond = np.finfo(A.dtype).eps * max(m, n) if rcond is None or rcond <= 0 else float(rcond)
     X = matmul(Pinv.apply(A, None, eps_rcond, False), B2)
@@ -542,7 +542,7 @@ def lstsq(A, B, rcond=None, *, driver=None):
     empty = Tensor._wrap(xp.zeros((0,), A.dtype))
     s = SVD.apply(A, False)[1]  # the singular values, differentiable (gelsd and gelss return them)
     if A.numel():
-        rank_arr = (s.data > eps_rcond * s.data[..., :1]).sum(-1).astype(np.int64)
+        rank_arr = (s._data > eps_rcond * s._data[..., :1]).sum(-1).astype(np.int64)
     else:
         rank_arr = xp.zeros(A.shape[:-2], np.int64)
     rank = empty_int if driver == "gels" else Tensor._wrap(rank_arr)
@@ -571,7 +571,7 @@ def matrix_power(A, n: int, *, out=None):
     if isinstance(n, Tensor) or not float(n).is_integer():
         raise TypeError(f"linalg.matrix_power: n must be an int, got {n!r}")
     n = int(n)
-    xp = xp_of(A.data)
+    xp = xp_of(A._data)
     if n == 0:
         return Tensor._wrap(xp.broadcast_to(xp.eye(A.shape[-1], dtype=A.dtype), A.shape).copy())
     base = inv(A) if n < 0 else A

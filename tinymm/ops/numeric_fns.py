@@ -31,7 +31,7 @@ def _shape(a):
 
 
 def _data(a):
-    return a.data if isinstance(a, Tensor) else a
+    return a._data if isinstance(a, Tensor) else a
 
 
 def _floating_pair(name, input, other):
@@ -149,7 +149,7 @@ def frexp(input, *, out=None):
 def signbit(input, *, out=None):
     """``torch.signbit``: whether the sign bit is set (True for −0.0 too)."""
     x = as_tensor(input, "signbit")
-    return Tensor._wrap(xp_of(x.data).asarray(xp_of(x.data).signbit(x.data)))
+    return Tensor._wrap(xp_of(x._data).asarray(xp_of(x._data).signbit(x._data)))
 
 
 def _integer_op(name, ufunc):

@@ -59,7 +59,7 @@ def renorm(input, p, dim, maxnorm):
     d = normalize_dim("renorm", x.ndim, dim)
     others = tuple(i for i in range(x.ndim) if i != d)
     n = Norm.apply(x, float(p), others, True)
-    factor = where(n > maxnorm, maxnorm / (n + 1e-7), Tensor._wrap(xp_of(x.data).ones((), x.dtype)))
+    factor = where(n > maxnorm, maxnorm / (n + 1e-7), Tensor._wrap(xp_of(x._data).ones((), x.dtype)))
     return x * factor
 
 
@@ -150,7 +150,7 @@ def linalg_diagonal(A, *, offset: int = 0, dim1: int = -2, dim2: int = -1):
 
 def _powers(name, x, N):
     """x⁰, x¹, …, x^(N−1) stacked on a new last dim (products, so x = 0 has a gradient)."""
-    xp = xp_of(x.data)
+    xp = xp_of(x._data)
     cols = [Tensor._wrap(xp.ones(x.shape, x.dtype))]
     for _ in range(1, N):
         cols.append(cols[-1] * x)
@@ -204,7 +204,7 @@ def cov(input, *, correction: int = 1, fweights=None, aweights=None):
                              f"elements as observations ({n_obs}), got shape {tuple(fw.shape)}")
         if fw.dtype.kind not in "iu":
             raise DTypeError(f"cov(): expected fweights to have integral dtype but got fweights with {fw.dtype} dtype")
-        if (fw.data < 0).any():
+        if (fw._data < 0).any():
             raise ShapeError("cov(): fweights cannot be negative")
         w = cast(reshape(fw, (-1,)), x.dtype)
     if aweights is not None:
@@ -214,7 +214,7 @@ def cov(input, *, correction: int = 1, fweights=None, aweights=None):
                              f"elements as observations ({n_obs}), got shape {tuple(aw.shape)}")
         if aw.dtype.kind != "f":
             raise DTypeError(f"cov(): expected aweights to have floating point dtype but got aweights with {aw.dtype} dtype")
-        if (aw.data < 0).any():
+        if (aw._data < 0).any():
             raise ShapeError("cov(): aweights cannot be negative")
         aw = cast(reshape(aw, (-1,)), x.dtype)
         w = aw if w is None else w * aw

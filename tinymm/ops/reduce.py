@@ -85,9 +85,9 @@ def sum(x, dim=None, keepdim=False, *, dtype=None, **np_style):
     else:
         axes = normalize_dims("sum", x.ndim, dim, np_style.get("axis"))
         keep = keep_flag(keepdim, np_style)
-    if x.data.dtype.kind != "f":
-        kind = x.data.dtype.kind
-        return Tensor._wrap(x.data.sum(axis=axes, keepdims=keep, dtype=np.int64 if kind in "biu" and dtype is None else None))
+    if x._data.dtype.kind != "f":
+        kind = x._data.dtype.kind
+        return Tensor._wrap(x._data.sum(axis=axes, keepdims=keep, dtype=np.int64 if kind in "biu" and dtype is None else None))
     return Sum.apply(x, axes, keep)
 
 
@@ -148,7 +148,7 @@ class Var(Function):
         x = ctx.inputs[0]
         c = x - x.mean(dim=axes, keepdim=True)  # recomputed, so the second derivative reaches x
         # forward saved a new array, whose version says nothing about x: compare the values
-        if not xp_of(centered).array_equal(c.data, centered, equal_nan=True):
+        if not xp_of(centered).array_equal(c._data, centered, equal_nan=True):
             raise RuntimeError("one of the variables needed for gradient computation has been modified by an "
                                "inplace operation: the input of VarBackward0 changed after forward. "
                                "Make the change on a clone(), or after backward().")
@@ -244,23 +244,23 @@ def _max_min(which, x, dim, keepdim, np_style):
     x = as_tensor(x, which)
     axis = np_style.get("axis")
     keep = keep_flag(keepdim, np_style)
-    if x.data.size == 0:
+    if x._data.size == 0:
         _refuse_empty_reduction(which, x, None if dim is None else (normalize_dim(which, x.ndim, dim),))
     if dim is None:
         # No dim (or NumPy's axis=): values only, as numpy.max returns.
         axes = normalize_dims(which, x.ndim, None, axis)
-        if x.data.dtype.kind != "f":
-            return Tensor._wrap(getattr(x.data, which)(axis=axes, keepdims=keep))
+        if x._data.dtype.kind != "f":
+            return Tensor._wrap(getattr(x._data, which)(axis=axes, keepdims=keep))
         return MaxMinAll.apply(x, axes, keep, which)
     # PyTorch's dim=: (values, indices) along one axis.
     d = normalize_dim(which, x.ndim, dim)
     if x.ndim == 0:
-        return MaxResult(x * 1 if x.dtype.kind == "f" else Tensor._wrap(x.data.copy()),
-                         Tensor._wrap(xp_of(x.data).zeros((), np.int64)))
-    if x.data.dtype.kind != "f":
-        xp = xp_of(x.data)
-        idx = (xp.argmax if which == "max" else xp.argmin)(x.data, axis=d)
-        vals = xp.take_along_axis(x.data, xp.expand_dims(idx, d), axis=d)
+        return MaxResult(x * 1 if x.dtype.kind == "f" else Tensor._wrap(x._data.copy()),
+                         Tensor._wrap(xp_of(x._data).zeros((), np.int64)))
+    if x._data.dtype.kind != "f":
+        xp = xp_of(x._data)
+        idx = (xp.argmax if which == "max" else xp.argmin)(x._data, axis=d)
+        vals = xp.take_along_axis(x._data, xp.expand_dims(idx, d), axis=d)
         if not keep:
             vals = vals.squeeze(d)
         else:
@@ -285,17 +285,17 @@ def _arg(which, x, dim, keepdim, np_style):
     axis = np_style.get("axis")
     keep = keep_flag(keepdim, np_style)
     d = dim if dim is not None else axis
-    if x.data.size == 0:
+    if x._data.size == 0:
         _refuse_empty_reduction(which, x, None if d is None else (normalize_dim(which, x.ndim, d),))
-    xp = xp_of(x.data)
+    xp = xp_of(x._data)
     f = xp.argmax if which == "argmax" else xp.argmin
     if d is None:
-        out = f(x.data.reshape(-1))
+        out = f(x._data.reshape(-1))
         return Tensor._wrap(xp.asarray(out, dtype=np.int64).reshape((1,) * x.ndim if keep else ()))
     d = normalize_dim(which, x.ndim, d)
     if x.ndim == 0:
         return Tensor._wrap(xp.zeros((), np.int64))
-    return Tensor._wrap(f(x.data, axis=d, keepdims=keep).astype(np.int64))
+    return Tensor._wrap(f(x._data, axis=d, keepdims=keep).astype(np.int64))
 
 
 def argmax(x, dim=None, keepdim=False, **np_style):
@@ -428,7 +428,7 @@ def log_softmax(x, dim=-1, dtype=None):
 def _refuse_empty_reduction(name, x, axes):
     """max/min-like reductions have no identity: reducing over a dim of size 0 is an
     IndexError, as in PyTorch (other dims may be empty)."""
-    if x.data.size:
+    if x._data.size:
         return
     reduced = range(x.ndim) if axes is None else axes
     if axes is None or builtins.any(x.shape[a] == 0 for a in reduced):
@@ -441,8 +441,8 @@ def _amax_amin(which, x, dim, keepdim):
     x = as_tensor(x, name)
     axes = None if dim is None or dim == () else normalize_dims(name, x.ndim, dim)
     _refuse_empty_reduction(name, x, axes)
-    if x.data.dtype.kind != "f":
-        return Tensor._wrap(xp_of(x.data).asarray(getattr(x.data, which)(axis=axes, keepdims=bool(keepdim))))
+    if x._data.dtype.kind != "f":
+        return Tensor._wrap(xp_of(x._data).asarray(getattr(x._data, which)(axis=axes, keepdims=bool(keepdim))))
     return MaxMinAll.apply(x, axes, bool(keepdim), which, False)
 
 

@@ -27,8 +27,8 @@ def multinomial(input, num_samples: int, replacement: bool = False, *, generator
     k = int(num_samples)
     if k <= 0:
         raise ShapeError(f"multinomial: num_samples must be positive, got {num_samples}")
-    xp = xp_of(w.data)
-    p = w.data.astype(np.float64).reshape(-1, w.shape[-1])
+    xp = xp_of(w._data)
+    p = w._data.astype(np.float64).reshape(-1, w.shape[-1])
     if not bool(xp.isfinite(p).all()) or bool((p < 0).any()):
         raise RuntimeError("multinomial: probability tensor contains either inf, nan or element < 0")
     total = p.sum(axis=1, keepdims=True)
@@ -58,8 +58,8 @@ def bernoulli(input, p=None, *, generator=None):
     x = as_tensor(input, "bernoulli")
     if x.dtype.kind != "f":
         raise TypeError(f"bernoulli: needs floating probabilities, got {x.dtype}")
-    prob = x.data if p is None else p
-    if p is None and (bool((x.data < 0).any()) or bool((x.data > 1).any())):
+    prob = x._data if p is None else p
+    if p is None and (bool((x._data < 0).any()) or bool((x._data > 1).any())):
         raise RuntimeError("bernoulli: expected all probabilities in [0, 1]")
     u = backend.rng(x.device, generator).random(x.shape)
     return Tensor._wrap((u < prob).astype(x.dtype))
@@ -67,4 +67,4 @@ def bernoulli(input, p=None, *, generator=None):
 
 def poisson(input, generator=None):
     x = as_tensor(input, "poisson")
-    return Tensor._wrap(backend.rng(x.device, generator).poisson(x.data).astype(x.dtype))
+    return Tensor._wrap(backend.rng(x.device, generator).poisson(x._data).astype(x.dtype))

@@ -90,7 +90,7 @@ def prod(x, dim=None, keepdim=False, *, dtype=None):
     if x.ndim == 0:
         axis = None
     if x.dtype.kind != "f":
-        return Tensor._wrap(Prod.forward(_Scratch(), x.data, axis, bool(keepdim)))
+        return Tensor._wrap(Prod.forward(_Scratch(), x._data, axis, bool(keepdim)))
     return Prod.apply(x, axis, bool(keepdim))
 
 
@@ -109,8 +109,8 @@ def _truth(name):
         x = as_tensor(x, name)
         axes = normalize_dims(name, x.ndim, dim, np_style.get("axis"))
         keep = keep_flag(keepdim, np_style)
-        xp = xp_of(x.data)
-        return Tensor._wrap(xp.asarray(getattr(xp, name)(x.data != 0, axis=axes, keepdims=keep)))
+        xp = xp_of(x._data)
+        return Tensor._wrap(xp.asarray(getattr(xp, name)(x._data != 0, axis=axes, keepdims=keep)))
 
     op.__name__ = op.__qualname__ = name
     op.__doc__ = f"``{name}``: True where {'any' if name == 'any' else 'every'} element (over ``dim``) is non-zero."
@@ -124,7 +124,7 @@ all = _truth("all")
 def count_nonzero(x, dim=None):
     x = as_tensor(x, "count_nonzero")
     axes = normalize_dims("count_nonzero", x.ndim, dim)
-    return Tensor._wrap(xp_of(x.data).asarray((x.data != 0).sum(axis=axes), dtype=np.int64))
+    return Tensor._wrap(xp_of(x._data).asarray((x._data != 0).sum(axis=axes), dtype=np.int64))
 
 
 def var_mean(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
@@ -162,10 +162,10 @@ def _running(name, fn_cls, x, dim, dtype):
     elif x.dtype.kind in "biu":
         x = cast(x, np.int64)
     if x.ndim == 0:
-        return x * 1 if x.dtype.kind == "f" else Tensor._wrap(x.data.copy())
+        return x * 1 if x.dtype.kind == "f" else Tensor._wrap(x._data.copy())
     axis = _scan_axis(name, x, dim)
     if x.dtype.kind != "f":
-        return Tensor._wrap(getattr(x.data, name)(axis=axis))
+        return Tensor._wrap(getattr(x._data, name)(axis=axis))
     return fn_cls.apply(x, axis)
 
 
@@ -266,11 +266,11 @@ def _cum_ext(name, which):
     def op(x, dim):
         x = as_tensor(x, name)
         if x.ndim == 0:
-            return SortResult(x * 1 if x.dtype.kind == "f" else Tensor._wrap(x.data.copy()),
-                              Tensor._wrap(xp_of(x.data).zeros((), np.int64)))
+            return SortResult(x * 1 if x.dtype.kind == "f" else Tensor._wrap(x._data.copy()),
+                              Tensor._wrap(xp_of(x._data).zeros((), np.int64)))
         axis = _scan_axis(name, x, dim)
         if x.dtype.kind != "f":
-            v, i = _cum_extreme(x.data, axis, which)
+            v, i = _cum_extreme(x._data, axis, which)
             return SortResult(Tensor._wrap(v), Tensor._wrap(i))
         v, i = CumExtreme.apply(x, axis, which)
         return SortResult(v, i)
@@ -356,26 +356,26 @@ class Gathered(Function):
 def _take_sorted(x, idx, axis):
     if x.dtype.kind == "f":
         return Gathered.apply(x, idx, axis)
-    return Tensor._wrap(xp_of(x.data).take_along_axis(x.data, idx, axis=axis))
+    return Tensor._wrap(xp_of(x._data).take_along_axis(x._data, idx, axis=axis))
 
 
 def sort(x, dim=-1, descending=False, stable=False):
     """(values, indices) sorted along ``dim``; ties keep their order (a stable sort)."""
     x = as_tensor(x, "sort")
     if x.ndim == 0:
-        return SortResult(x * 1 if x.dtype.kind == "f" else Tensor._wrap(x.data.copy()),
-                          Tensor._wrap(xp_of(x.data).zeros((), np.int64)))
+        return SortResult(x * 1 if x.dtype.kind == "f" else Tensor._wrap(x._data.copy()),
+                          Tensor._wrap(xp_of(x._data).zeros((), np.int64)))
     axis = normalize_dim("sort", x.ndim, dim)
-    idx = _argsort(x.data, axis, descending).astype(np.int64)
+    idx = _argsort(x._data, axis, descending).astype(np.int64)
     return SortResult(_take_sorted(x, idx, axis), Tensor._wrap(idx))
 
 
 def argsort(x, dim=-1, descending=False, stable=False):
     x = as_tensor(x, "argsort")
     if x.ndim == 0:
-        return Tensor._wrap(xp_of(x.data).zeros((), np.int64))
+        return Tensor._wrap(xp_of(x._data).zeros((), np.int64))
     axis = normalize_dim("argsort", x.ndim, dim)
-    return Tensor._wrap(_argsort(x.data, axis, descending).astype(np.int64))
+    return Tensor._wrap(_argsort(x._data, axis, descending).astype(np.int64))
 
 
 def msort(x):
@@ -395,8 +395,8 @@ def topk(x, k, dim=-1, largest=True, sorted=True):
     if x.ndim == 0:
         return sort(x)
     axis = normalize_dim("topk", x.ndim, dim)
-    xp = xp_of(x.data)
-    idx = _argsort(x.data, axis, largest).astype(np.int64)
+    xp = xp_of(x._data)
+    idx = _argsort(x._data, axis, largest).astype(np.int64)
     idx = xp.take(idx, xp.arange(k), axis=axis)
     return SortResult(_take_sorted(x, idx, axis), Tensor._wrap(idx))
 
@@ -411,9 +411,9 @@ def kthvalue(x, k, dim=-1, keepdim=False):
     from tinymm.ops.index import getitem
     from tinymm.ops.shape import squeeze
 
-    v, i = getitem(v, tuple(sel)), Tensor._wrap(i.data[tuple(sel)])
+    v, i = getitem(v, tuple(sel)), Tensor._wrap(i._data[tuple(sel)])
     if not keepdim:
-        v, i = squeeze(v, axis), Tensor._wrap(i.data.squeeze(axis))
+        v, i = squeeze(v, axis), Tensor._wrap(i._data.squeeze(axis))
     return SortResult(v, i)
 
 

@@ -54,9 +54,9 @@ def reshape(x, *shape):
     if builtins.any(s < -1 for s in shape):
         raise ShapeError(f"reshape: invalid shape dimension in {shape} for a tensor of shape {x.shape}")
     if (
-        -1 not in shape and known != x.data.size or -1 in shape and (known == 0 or x.data.size % known)
+        -1 not in shape and known != x._data.size or -1 in shape and (known == 0 or x._data.size % known)
     ):
-        raise ShapeError(f"reshape: cannot view a tensor of shape {x.shape} ({x.data.size} elements) as {shape}")
+        raise ShapeError(f"reshape: cannot view a tensor of shape {x.shape} ({x._data.size} elements) as {shape}")
     return Reshape.apply(x, shape)
 
 
@@ -68,7 +68,7 @@ def flatten(x, start_dim=0, end_dim=-1):
     e = normalize_dim("flatten", x.ndim, end_dim)
     if s > e:
         raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
-    return reshape(x, x.shape[:s] + (-1 if x.data.size else 0,) + x.shape[e + 1 :])
+    return reshape(x, x.shape[:s] + (-1 if x._data.size else 0,) + x.shape[e + 1 :])
 
 
 def unsqueeze(x, dim):
@@ -198,7 +198,7 @@ def _same_kind(name, tensors):
         raise ValueError(f"{name}: needs at least one tensor")
     first = tensors[0]
     for i, t in enumerate(tensors[1:], 1):
-        if type(t.data) is not type(first.data):
+        if type(t._data) is not type(first._data):
             raise ValueError(f"{name}: tensor {i} is on {t.device}, tensor 0 on {first.device}")
         if t.ndim != first.ndim:
             raise ShapeError(f"{name}: tensor {i} has {t.ndim} dims, tensor 0 has {first.ndim}")
@@ -376,7 +376,7 @@ def pad(x, pad, mode: str = "constant", value=None):
         x = getitem(x, crop)
     widths = tuple((builtins.max(pairs.get(d, (0, 0))[0], 0), builtins.max(pairs.get(d, (0, 0))[1], 0)) for d in range(x.ndim))
     if x.dtype.kind != "f":
-        return Tensor._wrap(xp_of(x.data).pad(x.data, widths, mode="constant", constant_values=value))
+        return Tensor._wrap(xp_of(x._data).pad(x._data, widths, mode="constant", constant_values=value))
     return Pad.apply(x, widths, value)
 
 
@@ -438,7 +438,7 @@ def sum_to_size(x, *size):
     if lead < 0 or builtins.any(s not in (1, x.shape[lead + i]) for i, s in enumerate(size)):
         raise ShapeError(f"sum_to_size: size {list(size)} is not expandable to size {list(x.shape)}")
     if x.dtype.kind != "f":
-        return Tensor._wrap(unbroadcast(x.data, size).astype(np.int64 if x.dtype.kind in "ib" else x.dtype))
+        return Tensor._wrap(unbroadcast(x._data, size).astype(np.int64 if x.dtype.kind in "ib" else x.dtype))
     return SumToSize.apply(x, size)
 
 

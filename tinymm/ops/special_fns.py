@@ -325,8 +325,8 @@ def _no_grad_unary(name, fn):
     def op(input, *, out=None):
         x = to_float(as_tensor(input, name))
         with np.errstate(all="ignore"):
-            res = fn(xp_of(x.data), special_of(x.data), x.data)
-        return Tensor._wrap(xp_of(x.data).asarray(res).astype(x.dtype, copy=False))
+            res = fn(xp_of(x._data), special_of(x._data), x._data)
+        return Tensor._wrap(xp_of(x._data).asarray(res).astype(x.dtype, copy=False))
 
     op.__name__ = op.__qualname__ = name
     op.__doc__ = f"``torch.special.{name}`` (elementwise, no gradient, as in PyTorch)."

@@ -73,7 +73,7 @@ def nanmean(x, dim=None, keepdim=False, *, dtype=None):
     if dtype is not None:
         x = cast(x, dtype)
     _float_only("nanmean", x)
-    count = sum(Tensor._wrap((~isnan(x).data).astype(x.dtype)), dim, keepdim)
+    count = sum(Tensor._wrap((~isnan(x)._data).astype(x.dtype)), dim, keepdim)
     with np.errstate(invalid="ignore", divide="ignore"):  # an all-NaN slice is 0/0 = NaN, silently
         return nansum(x, dim, keepdim) / count
 
@@ -101,7 +101,7 @@ def _quantile(name, x, q, dim, keepdim, interpolation, ignore_nan):
         raise DTypeError(f"{name}() input tensor must be either float or double dtype, got {x.dtype}")
     if interpolation not in _INTERPOLATIONS:
         raise ValueError(f"{name}() interpolation must be one of {', '.join(_INTERPOLATIONS)}. Got '{interpolation}'")
-    scalar_q = np.ndim(q.data if isinstance(q, Tensor) else q) == 0  # a 0-d tensor q too, as PyTorch
+    scalar_q = np.ndim(q._data if isinstance(q, Tensor) else q) == 0  # a 0-d tensor q too, as PyTorch
     qa = np.asarray(q.numpy() if isinstance(q, Tensor) else q, dtype=np.float64).reshape(-1)
     if isinstance(q, Tensor) and q.ndim > 1:
         raise ShapeError(f"{name}() q must be a scalar or 1D tensor, got shape {tuple(q.shape)}")
@@ -116,18 +116,18 @@ def _quantile(name, x, q, dim, keepdim, interpolation, ignore_nan):
         axis = normalize_dim(name, x.ndim, dim)
         if x.ndim == 0:
             x = reshape(x, 1)
-    xp = xp_of(x.data)
+    xp = xp_of(x._data)
     values = sort(x, axis).values  # NaN sorts last
     n = x.shape[axis]
     if ignore_nan:
         # Each slice has its own count of non-NaN values: positions differ per slice.
-        valid = (~xp.isnan(x.data)).sum(axis=axis, keepdims=True)  # (..., 1, ...)
+        valid = (~xp.isnan(x._data)).sum(axis=axis, keepdims=True)  # (..., 1, ...)
         pos = xp.asarray(qa).reshape((-1,) + (1,) * x.ndim) * (xp.maximum(valid, 1) - 1)[None]
     else:
         pos = xp.asarray(qa).reshape((-1,) + (1,) * x.ndim) * (n - 1)
         pos = xp.broadcast_to(pos, (len(qa),) + tuple(1 if i == axis else s for i, s in enumerate(x.shape)))
     if not ignore_nan:
-        nan_rows = xp.isnan(x.data).any(axis=axis, keepdims=True)
+        nan_rows = xp.isnan(x._data).any(axis=axis, keepdims=True)
         if nan_rows.any():
             # As PyTorch: a slice holding NaN reads its last sorted value, a NaN (its gradient goes there).
             pos = xp.where(nan_rows[None], n - 1, pos)
@@ -165,13 +165,13 @@ def mode(x, dim=-1, keepdim=False):
     index of its last occurrence, as PyTorch: (values, indices)."""
     x = as_tensor(x, "mode")
     if x.ndim == 0:
-        return ModeResult(x * 1 if x.dtype.kind == "f" else Tensor._wrap(x.data.copy()),
-                          Tensor._wrap(xp_of(x.data).zeros((), np.int64)))
+        return ModeResult(x * 1 if x.dtype.kind == "f" else Tensor._wrap(x._data.copy()),
+                          Tensor._wrap(xp_of(x._data).zeros((), np.int64)))
     axis = normalize_dim("mode", x.ndim, dim)
     if x.shape[axis] == 0:
         raise IndexError(f"mode(): expected a non-empty dim {axis}, got shape {tuple(x.shape)}")
-    xp = xp_of(x.data)
-    rows = xp.moveaxis(x.data, axis, -1)
+    xp = xp_of(x._data)
+    rows = xp.moveaxis(x._data, axis, -1)
     order = xp.argsort(rows, axis=-1, kind="stable")  # equal values keep their index order
     s = xp.take_along_axis(rows, order, axis=-1)
     # Runs of equal sorted values, over all rows at once (each row's first element starts a run):
@@ -197,10 +197,10 @@ def unique(x, sorted: bool = True, return_inverse: bool = False, return_counts: 
     """The distinct values (always sorted, as PyTorch's CPU unique), optionally with the inverse
     indices (``x`` = out[inverse]) and counts; with ``dim``, distinct slices along it."""
     x = as_tensor(x, "unique")
-    xp = xp_of(x.data)
+    xp = xp_of(x._data)
     if dim is None:
         # NaN != NaN: each NaN is its own value, as PyTorch (NumPy merges them by default)
-        vals, inv, cnt = xp.unique(x.data, return_inverse=True, return_counts=True, equal_nan=False)
+        vals, inv, cnt = xp.unique(x._data, return_inverse=True, return_counts=True, equal_nan=False)
         inv = inv.reshape(x.shape)
     else:
         axis = normalize_dim("unique", x.ndim, dim)
@@ -221,19 +221,19 @@ def _unique_result(vals, inv, cnt, return_inverse, return_counts):
 def unique_consecutive(x, return_inverse: bool = False, return_counts: bool = False, dim=None):
     """Each run of equal consecutive values (or slices along ``dim``) collapsed to one."""
     x = as_tensor(x, "unique_consecutive")
-    xp = xp_of(x.data)
+    xp = xp_of(x._data)
     if dim is None:
-        flat = x.data.reshape(-1)
+        flat = x._data.reshape(-1)
         new = xp.ones(flat.shape, bool)
         new[1:] = flat[1:] != flat[:-1]
         vals = flat[new]
         shape = x.shape
     else:
         axis = normalize_dim("unique_consecutive", x.ndim, dim)
-        rows = xp.moveaxis(x.data, axis, 0).reshape(x.shape[axis], x.numel() // max(x.shape[axis], 1))
+        rows = xp.moveaxis(x._data, axis, 0).reshape(x.shape[axis], x.numel() // max(x.shape[axis], 1))
         new = xp.ones(rows.shape[0], bool)
         new[1:] = (rows[1:] != rows[:-1]).any(axis=1)
-        vals = xp.compress(new, x.data, axis=axis)
+        vals = xp.compress(new, x._data, axis=axis)
         shape = (x.shape[axis],)
     inv = (xp.cumsum(new) - 1).reshape(shape)
     starts = xp.flatnonzero(new)
@@ -247,19 +247,19 @@ def bincount(x, weights=None, minlength: int = 0):
     x = as_tensor(x, "bincount")
     if x.ndim != 1 or x.dtype.kind not in "iub":
         raise ShapeError(f"bincount only supports 1-d non-negative integral inputs, got {x.dtype} of shape {tuple(x.shape)}")
-    if x.data.size and int(x.data.min()) < 0:
+    if x._data.size and int(x._data.min()) < 0:
         raise ValueRangeError("bincount only supports 1-d non-negative integral inputs (found a negative value)")
     if minlength < 0:
         raise ValueRangeError(f"bincount: minlength should be >= 0, got {minlength}")
-    xp = xp_of(x.data)
+    xp = xp_of(x._data)
     if weights is None:
-        return Tensor._wrap(xp.bincount(x.data, minlength=minlength).astype(np.int64))
+        return Tensor._wrap(xp.bincount(x._data, minlength=minlength).astype(np.int64))
     w = as_tensor(weights, "bincount")
     if w.shape != x.shape:
         raise ShapeError(f"bincount: weights should be 1-d and have the same length as input, got {tuple(w.shape)} "
                          f"and {tuple(x.shape)}")
     dt = w.dtype if w.dtype.kind == "f" else np.float64
-    return Tensor._wrap(xp.bincount(x.data, weights=w.data, minlength=minlength).astype(dt))
+    return Tensor._wrap(xp.bincount(x._data, weights=w._data, minlength=minlength).astype(dt))
 
 
 def histc(x, bins: int = 100, min: float = 0, max: float = 0):
@@ -270,10 +270,10 @@ def histc(x, bins: int = 100, min: float = 0, max: float = 0):
         raise DTypeNotImplementedError(f'"histc" not implemented for {x.dtype} (histc needs a floating tensor)')
     if bins <= 0:
         raise ShapeError(f"histc: bins must be > 0, got {bins}")
-    xp = xp_of(x.data)
+    xp = xp_of(x._data)
     lo, hi = float(min), float(max)
     if lo == hi and x.numel():
-        lo, hi = float(x.data.min()), float(x.data.max())
+        lo, hi = float(x._data.min()), float(x._data.max())
     if lo == hi:
         lo, hi = lo - 1, hi + 1
     if lo > hi:
@@ -281,7 +281,7 @@ def histc(x, bins: int = 100, min: float = 0, max: float = 0):
     # PyTorch's bin of v, in the input's dtype (so float32 rounding at the edges agrees):
     # trunc((v - lo)·bins / (hi - lo)), the right edge falling in the last bin
     d = x.dtype.type
-    a = x.data.reshape(-1)
+    a = x._data.reshape(-1)
     left, right = d(lo), d(hi)
     v = a[(a >= left) & (a <= right)]  # NaN fails both
     pos = ((v - left) * d(bins) / (right - left)).astype(np.int64)

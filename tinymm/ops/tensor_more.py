@@ -65,9 +65,9 @@ def nanmedian(input, dim=None, keepdim: bool = False):
     axis = normalize_dim("nanmedian", x.ndim, dim)
     if x.shape[axis] == 0:
         raise EmptyReductionError(f"nanmedian(): Expected reduction dim {axis} to have non-zero size.")
-    xp = np if type(x.data) is np.ndarray else __import__("cupy")
-    order = xp.argsort(x.data, axis=axis, kind="stable")  # NaNs sort last
-    k = (~xp.isnan(x.data)).sum(axis=axis, keepdims=True)
+    xp = np if type(x._data) is np.ndarray else __import__("cupy")
+    order = xp.argsort(x._data, axis=axis, kind="stable")  # NaNs sort last
+    k = (~xp.isnan(x._data)).sum(axis=axis, keepdims=True)
     pos = xp.maximum((k - 1) // 2, 0)
     idx = xp.take_along_axis(order, pos, axis=axis).astype(np.int64)
     values = gather(x, axis, Tensor._wrap(idx))
@@ -154,7 +154,7 @@ def get_device(input) -> int:
     x = as_tensor(input, "get_device")
     if x.device.type == "cpu":
         return -1
-    return int(getattr(x.data, "device").id)
+    return int(getattr(x._data, "device").id)
 
 
 def detach(input):
@@ -164,7 +164,7 @@ def detach(input):
 def fill(input, value):
     """A new tensor of input's shape and dtype filled with ``value`` (torch.fill)."""
     x = as_tensor(input, "fill")
-    return fill_(x * 0 if x.dtype.kind == "f" else Tensor._wrap(x.data.copy()), value)
+    return fill_(x * 0 if x.dtype.kind == "f" else Tensor._wrap(x._data.copy()), value)
 
 
 # ----------------------------------------------------------------------------- small activations
@@ -246,9 +246,9 @@ def _plain_write_check(name, x):
 def apply_(x, callable):
     """``x[i] = callable(x[i])`` for every element, in place (CPU, no graph, slow: Python)."""
     _plain_write_check("apply_", x)
-    flat = [callable(v) for v in x.data.reshape(-1).tolist()]
-    x.data[...] = np.asarray(flat, dtype=x.dtype).reshape(x.shape)
-    bump_version(x.data)
+    flat = [callable(v) for v in x._data.reshape(-1).tolist()]
+    x._data[...] = np.asarray(flat, dtype=x.dtype).reshape(x.shape)
+    bump_version(x._data)
     return x
 
 
@@ -256,9 +256,9 @@ def map_(x, tensor, callable):
     """``x[i] = callable(x[i], tensor[i])`` with ``tensor`` broadcast to x, in place (CPU)."""
     _plain_write_check("map_", x)
     other = np.broadcast_to(as_tensor(tensor, "map_").numpy(), x.shape)
-    flat = [callable(a, b) for a, b in zip(x.data.reshape(-1).tolist(), other.reshape(-1).tolist())]
-    x.data[...] = np.asarray(flat, dtype=x.dtype).reshape(x.shape)
-    bump_version(x.data)
+    flat = [callable(a, b) for a, b in zip(x._data.reshape(-1).tolist(), other.reshape(-1).tolist())]
+    x._data[...] = np.asarray(flat, dtype=x.dtype).reshape(x.shape)
+    bump_version(x._data)
     return x
 
 
@@ -268,8 +268,8 @@ def map_(x, tensor, callable):
 def _assign(name, x, arr):
     if x.requires_grad and autograd.is_grad_enabled() and x._node is None:
         raise RuntimeError(f"{name}: a leaf Variable that requires grad is being used in an in-place operation")
-    x.data[...] = arr.astype(x.dtype) if hasattr(arr, "astype") else arr
-    bump_version(x.data)
+    x._data[...] = arr.astype(x.dtype) if hasattr(arr, "astype") else arr
+    bump_version(x._data)
     if x._node is not None:  # the old values are gone: x no longer depends on its history
         x._node, x.requires_grad = None, False
     return x
@@ -339,18 +339,18 @@ def resize_(x, *sizes, memory_format=None):
     if sizes == tuple(x.shape):
         return x
     n = int(np.prod(sizes)) if sizes else 1
-    root = storage_of(x.data)
+    root = storage_of(x._data)
     offset = x.storage_offset()
     flat = root.reshape(-1) if root.flags.c_contiguous else None
     if flat is not None and offset + n <= flat.size:
-        x.data = flat[offset:offset + n].reshape(sizes)
+        x._data = flat[offset:offset + n].reshape(sizes)
     else:
         xp = backend.array_module(x.device)
         new_arr = xp.zeros(n, x.dtype)
-        old = flat[offset:] if flat is not None else x.data.reshape(-1)
+        old = flat[offset:] if flat is not None else x._data.reshape(-1)
         k = builtins.min(n, old.size)
         new_arr[:k] = old[:k]
-        x.data = new_arr.reshape(sizes)
+        x._data = new_arr.reshape(sizes)
     return x
 
 
@@ -368,7 +368,7 @@ def pin_memory(x, device=None):
     import cupyx
 
     out = cupyx.empty_pinned(tuple(x.shape), dtype=x.dtype)
-    out[...] = x.data
+    out[...] = x._data
     return Tensor._wrap(out)
 
 

@@ -123,26 +123,26 @@ class LBFGS(Optimizer):
 
     # ------------------------------------------------------------------ the flat view
     def _flat_grad(self):
-        parts = [np.zeros_like(p.data).reshape(-1) if p.grad is None else p.grad.data.reshape(-1) for p in self._params]
+        parts = [np.zeros_like(p._data).reshape(-1) if p.grad is None else p.grad._data.reshape(-1) for p in self._params]
         return np.concatenate(parts)
 
     def _add(self, t, d):
         """p += t·d, d sliced per parameter."""
         offset = 0
         for p in self._params:
-            n = p.data.size
-            p.data += (t * d[offset:offset + n]).reshape(p.shape).astype(p.dtype, copy=False)
+            n = p._data.size
+            p._data += (t * d[offset:offset + n]).reshape(p.shape).astype(p.dtype, copy=False)
             offset += n
 
     def _evaluate(self, closure, t, d):
         """(loss, flat gradient) at x + t·d, the parameters restored to x after."""
-        saved = [p.data.copy() for p in self._params]
+        saved = [p._data.copy() for p in self._params]
         self._add(t, d)
         with enable_grad():
             loss = float(closure())
         g = self._flat_grad()
         for p, s in zip(self._params, saved):
-            p.data[...] = s
+            p._data[...] = s
         return loss, g
 
     # ------------------------------------------------------------------ the step

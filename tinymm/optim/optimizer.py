@@ -175,7 +175,7 @@ class Optimizer:
                 if set_to_none:
                     p.grad = None
                 else:
-                    p.grad.data[...] = 0
+                    p.grad._data[...] = 0
 
     # ------------------------------------------------------------------ the step
     @_with_step_hooks
@@ -201,7 +201,7 @@ class Optimizer:
             grad = p.grad
             if grad is None:
                 continue
-            d, g = p.data, grad.data
+            d, g = p._data, grad._data
             if g.shape != d.shape or g.dtype != d.dtype or type(g) is not type(d) or not d.flags.c_contiguous:
                 raise self._bad_grad(p)
             yield p, d, g
@@ -209,7 +209,7 @@ class Optimizer:
     def _bad_grad(self, p: Tensor):
         """The error for a gradient that cannot update ``p`` in place (called only on failure)."""
         name = type(self).__name__
-        d, g = p.data, p.grad.data
+        d, g = p._data, p.grad._data
         if type(g) is not type(d):
             return ValueError(f"{name}: a gradient is on {p.grad.device}, its parameter on {p.device}")
         if g.shape != d.shape:
@@ -217,7 +217,7 @@ class Optimizer:
         if g.dtype != d.dtype:
             return TypeError(f"{name}: a gradient has dtype {g.dtype}, its parameter {d.dtype}")
         return ValueError(f"{name}: a parameter of shape {d.shape} is not C-contiguous; it is updated in "
-                          f"place, so make it contiguous (p.data = p.data.copy()) before stepping")
+                          f"place, so make it contiguous (p._data = p._data.copy()) before stepping")
 
     # ------------------------------------------------------------------ state dicts
     def state_dict(self) -> dict:

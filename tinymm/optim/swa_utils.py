@@ -29,7 +29,7 @@ __all__ = ["AveragedModel", "SWALR", "get_ema_avg_fn", "get_ema_multi_avg_fn", "
 
 def _lerp_into(avg: Tensor, cur: Tensor, weight) -> None:
     """avg ← lerp(avg, cur, weight) in place, with PyTorch's formula (from the nearer end)."""
-    a, c = avg.data, cur.data
+    a, c = avg._data, cur._data
     w = a.dtype.type(float(weight))
     if abs(w) < 0.5:
         a[...] = a + w * (c - a)

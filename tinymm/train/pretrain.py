@@ -82,8 +82,8 @@ def embed_pairs(model, rec, ds, batch_size: int = 250, device: str = "cpu"):
         with tm.no_grad():
             for raw in loader:
                 batch = to_tensors(raw, device)
-                images.append(backend.to_device(model.encode_image(batch["image"]).data, "cpu"))
-                texts.append(backend.to_device(model.encode_text(batch["caption_ids"], batch["caption_mask"]).data,
+                images.append(backend.to_device(model.encode_image(batch["image"])._data, "cpu"))
+                texts.append(backend.to_device(model.encode_text(batch["caption_ids"], batch["caption_mask"])._data,
                                                "cpu"))
                 captions.extend(raw["caption"])
     finally:

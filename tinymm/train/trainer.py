@@ -176,7 +176,7 @@ class Trainer:
     @staticmethod
     def _as_labels(output):
         if isinstance(output, Tensor) and output.ndim == 2:
-            return output.data.argmax(axis=1)
+            return output._data.argmax(axis=1)
         return None
 
     def _scores(self, y_true: list, y_pred: list, prefix: str) -> dict:
@@ -278,7 +278,7 @@ class Trainer:
                     batch = to_tensors(raw, self.device)
                     output = self.model(batch)
                     if keep_outputs:
-                        outputs.append(backend.to_device(output.data, "cpu"))
+                        outputs.append(backend.to_device(output._data, "cpu"))
                         continue
                     target, labels = self._target(raw), self._as_labels(output)
                     loss = float(self.loss_fn(output, batch).item())

@@ -293,9 +293,9 @@ def gumbel_softmax(logits, tau: float = 1.0, hard: bool = False, eps: float = 1e
     y = O.softmax((x + Tensor._wrap(g)) / tau, dim)
     if not hard:
         return y
-    xp = xp_of(y.data)
-    idx = y.data.argmax(axis=dim)
-    hard_arr = xp.zeros_like(y.data)
+    xp = xp_of(y._data)
+    idx = y._data.argmax(axis=dim)
+    hard_arr = xp.zeros_like(y._data)
     xp.put_along_axis(hard_arr, xp.expand_dims(idx, dim), 1, axis=dim)
     return Tensor._wrap(hard_arr) - y.detach() + y
 

@@ -67,7 +67,7 @@ def _as_4d(t: Tensor, name: str):
 
 def _mask_4d(mask, q_ndim: int, target: tuple):
     """Align a mask written for the caller's (..., L, S) layout with the 4-D kernel layout."""
-    a = mask.data
+    a = mask._data
     if q_ndim == 3 and a.ndim == 3:  # (B, L, S) for (B, L, E) inputs -> (B, 1, L, S)
         return a[:, None]
     if q_ndim <= 4:
@@ -82,12 +82,12 @@ def attention_weights(q: Tensor, k: Tensor, attn_mask=None, is_causal: bool = Fa
     e = q.shape[-1]
     scale = 1.0 / math.sqrt(e) if scale is None else scale
     scores = O.matmul(q, O.transpose(k, -2, -1)) * scale
-    xp = xp_of(scores.data)
+    xp = xp_of(scores._data)
     L, S = scores.shape[-2], scores.shape[-1]
     visible = None
     if attn_mask is not None:
         if attn_mask.dtype.kind == "b":
-            visible = attn_mask.data
+            visible = attn_mask._data
         else:
             scores = scores + attn_mask.to(scores.dtype)
     if is_causal:
@@ -96,7 +96,7 @@ def attention_weights(q: Tensor, k: Tensor, attn_mask=None, is_causal: bool = Fa
     if visible is not None:
         scores = O.masked_fill(scores, Tensor._wrap(~visible), -np.inf)
     # A row of only -inf would give NaN; shift it to zeros and zero its weights afterwards.
-    finite_row = xp.isfinite(scores.data).any(axis=-1, keepdims=True)
+    finite_row = xp.isfinite(scores._data).any(axis=-1, keepdims=True)
     scores = O.where(Tensor._wrap(xp.broadcast_to(finite_row, scores.shape)), scores, 0.0)
     weights = O.softmax(scores, -1)
     return weights * Tensor._wrap(finite_row.astype(scores.dtype))
@@ -154,8 +154,8 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: f
         return O.matmul(attention_weights(q, k, mask, is_causal, scale), v)
     out_shape = q.shape[:-1] + (v.shape[-1],)
     q4, k4, v4 = (_as_4d(t, n) for t, n in ((q, "query"), (k, "key"), (v, "value")))
-    xp = xp_of(q.data)
-    q4, k4, v4 = (t if t.data.flags.c_contiguous else O.clone(t) for t in (q4, k4, v4))
+    xp = xp_of(q._data)
+    q4, k4, v4 = (t if t._data.flags.c_contiguous else O.clone(t) for t in (q4, k4, v4))
     m4 = None if mask is None else xp.ascontiguousarray(_mask_4d(mask, q.ndim, target))
     out = SDPAFn.apply(q4, k4, v4, m4, bool(is_causal), scale)
     return O.reshape(out, out_shape) if out.shape != out_shape else out

@@ -78,21 +78,21 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         raise ValueError(f"{fn}: give both running_mean and running_var, or neither")
     if not training and running_mean is None:
         raise ShapeError(f"{fn}: running_mean and running_var must be given in evaluation mode (training=False)")
-    if training and x.data.size // max(channels, 1) == 1:
+    if training and x._data.size // max(channels, 1) == 1:
         raise ShapeError(f"{fn}: expected more than 1 value per channel when training, got an input of shape "
                          f"{tuple(x.shape)}")
     if not isinstance(momentum, numbers.Real):
         raise TypeError(f"{fn}: momentum must be a number, got {momentum!r}")
     check_same_device(fn, input=x, **given)
     check_same_dtype(fn, input=x, **given)
-    if x.data.size == 0:  # nothing to normalise; PyTorch leaves the running statistics alone
+    if x._data.size == 0:  # nothing to normalise; PyTorch leaves the running statistics alone
         view = (1, channels) + (1,) * (x.ndim - 2)
         y = x if weight is None else x * weight.reshape(view)
         return y if bias is None else y + bias.reshape(view)
     return BatchNormFn.apply(
         x, weight, bias,
-        None if running_mean is None else running_mean.data,
-        None if running_var is None else running_var.data,
+        None if running_mean is None else running_mean._data,
+        None if running_var is None else running_var._data,
         bool(training), float(momentum), float(eps),
     )
 
@@ -122,12 +122,12 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
                          f"{tuple(x.shape)}")
     rm = rv = None
     if running_mean is not None:
-        xp = xp_of(running_mean.data)
-        rm, rv = Tensor(xp.tile(running_mean.data, N)), Tensor(xp.tile(running_var.data, N))
+        xp = xp_of(running_mean._data)
+        rm, rv = Tensor(xp.tile(running_mean._data, N)), Tensor(xp.tile(running_var._data, N))
     w = None if weight is None else weight.repeat(N)
     b = None if bias is None else bias.repeat(N)
     y = batch_norm(x.reshape((1, N * C) + tuple(x.shape[2:])), rm, rv, w, b, True, momentum, eps)
     if rm is not None:
-        running_mean.data[...] = rm.data.reshape(N, C).mean(axis=0)
-        running_var.data[...] = rv.data.reshape(N, C).mean(axis=0)
+        running_mean._data[...] = rm._data.reshape(N, C).mean(axis=0)
+        running_var._data[...] = rv._data.reshape(N, C).mean(axis=0)
     return y.reshape(x.shape)

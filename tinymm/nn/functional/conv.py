@@ -237,7 +237,7 @@ def _transposed_output_sizes(fn, batch_shape, w, stride, pads, dilation, out_pad
 def _empty_result(shape, *operands):
     """A zero-size result that stays in the graph of its operands (their gradients: zeros)."""
     anchor = sum(t.sum() * 0 for t in operands if t is not None)
-    return Tensor._wrap(xp_of(operands[0].data).zeros(shape, operands[0].dtype)) + anchor
+    return Tensor._wrap(xp_of(operands[0]._data).zeros(shape, operands[0].dtype)) + anchor
 
 
 def _conv_transpose(fn, n, input, weight, bias, stride, padding, output_padding, groups, dilation):
@@ -403,7 +403,7 @@ def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_paddi
         y = conv_transpose2d(planes, w[:, :, i], None, stride[1:], pads[1:], out_pads[1:], groups, dilation[1:])
         per_tap.append(y.reshape(B, D, *y.shape[1:]))  # (B, D, O, Ho, Wo)
     O, Ho, Wo = per_tap[0].shape[2:]
-    xp = xp_of(x.data)
+    xp = xp_of(x._data)
     # a depth no tap reaches is zero; taking it from a tap keeps x's gradient defined (zeros)
     # even when no depth is reached at all
     zero = where(Tensor._wrap(xp.zeros((B, O, Ho, Wo), bool)), per_tap[0][:, 0], 0.0)

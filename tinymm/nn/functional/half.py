@@ -59,7 +59,7 @@ def computes_in_float32(fn=None, *, writeback=()):
         out = fn(*bound.args, **bound.kwargs)
         for name in writeback:
             if _floating(originals.get(name)):
-                originals[name].data[...] = bound.arguments[name].data
+                originals[name]._data[...] = bound.arguments[name]._data
         return _map(out, lambda t: t.half() if t.dtype == np.float32 else t)
 
     return wrapper

@@ -145,14 +145,14 @@ def embedding_renorm_(weight, indices, max_norm: float, norm_type: float = 2.0):
     """PyTorch's ``max_norm``: each row of ``weight`` that ``indices`` use and whose
     ``norm_type``-norm exceeds ``max_norm`` is scaled in place to max_norm / (norm + 1e-7).
     Not differentiable (the weight's values change under the graph, as in PyTorch)."""
-    xp = xp_of(weight.data)
+    xp = xp_of(weight._data)
     rows = xp.unique(indices.reshape(-1))
     if not rows.size:
         return
-    norms = xp.linalg.norm(weight.data[rows].astype(np.float64), ord=norm_type, axis=1)
+    norms = xp.linalg.norm(weight._data[rows].astype(np.float64), ord=norm_type, axis=1)
     big = norms > max_norm
     scale = (max_norm / (norms[big] + 1e-7)).astype(weight.dtype)
-    weight.data[rows[big]] *= scale[:, None]
+    weight._data[rows[big]] *= scale[:, None]
 
 
 def embedding(input, weight, padding_idx=None, max_norm=None, norm_type: float = 2.0,
@@ -170,15 +170,15 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type: float =
         raise ValueError(f"embedding: weight must be 2-D (num_embeddings, dim), got shape {w.shape}")
     check_same_device("embedding", input=idx, weight=w)
     n = w.shape[0]
-    if idx.data.size:
-        lo, hi = int(idx.data.min()), int(idx.data.max())
+    if idx._data.size:
+        lo, hi = int(idx._data.min()), int(idx._data.max())
         if lo < 0 or hi >= n:
             raise IndexError(f"embedding: index out of range: values span [{lo}, {hi}], the table has {n} rows")
     if padding_idx is not None and padding_idx < 0:
         padding_idx += n
     if max_norm is not None:
-        embedding_renorm_(w, idx.data, float(max_norm), float(norm_type))
-    return EmbeddingFn.apply(w, idx.data, padding_idx, bool(scale_grad_by_freq))
+        embedding_renorm_(w, idx._data, float(max_norm), float(norm_type))
+    return EmbeddingFn.apply(w, idx._data, padding_idx, bool(scale_grad_by_freq))
 
 
 
@@ -345,13 +345,13 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type: float =
         raise NotImplementedError(f"{fn}: scale_grad_by_freq is not supported")
     if idx.dtype.kind not in "iu":
         raise TypeError(f"{fn}: input must hold integer indices, got {idx.dtype}")
-    if max_norm is not None and idx.data.size:
-        embedding_renorm_(w, idx.data, float(max_norm), float(norm_type))
+    if max_norm is not None and idx._data.size:
+        embedding_renorm_(w, idx._data, float(max_norm), float(norm_type))
     if w.ndim != 2:
         raise ShapeError(f"{fn}: weight must be 2-D (num_embeddings, embedding_dim), got shape {tuple(w.shape)}")
-    xp = xp_of(idx.data)
-    flat = idx.data
-    sum_end = idx.data.size  # rows from here on count in a mean but add nothing (include_last_offset)
+    xp = xp_of(idx._data)
+    flat = idx._data
+    sum_end = idx._data.size  # rows from here on count in a mean but add nothing (include_last_offset)
     if idx.ndim == 2:
         if offsets is not None:
             raise ValueError(f"{fn}: if input is 2D, then offsets has to be None, as input is treated as a mini-batch "
@@ -362,7 +362,7 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type: float =
     elif idx.ndim == 1:
         if offsets is None:
             raise ValueError(f"{fn}: offsets has to be a 1D Tensor but got None")
-        starts = as_tensor(offsets, fn).data.astype(np.int64).reshape(-1)
+        starts = as_tensor(offsets, fn)._data.astype(np.int64).reshape(-1)
         if starts.size and (int(starts[0]) != 0 or (starts[1:] < starts[:-1]).any()):
             raise ShapeError(f"{fn}: offsets must start at 0 and not decrease, got {offsets}")
         if include_last_offset:
@@ -430,5 +430,5 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type: float =
 def _stack_rows(rows, D, w):
     """(B, D) from B one-row tensors (an empty list gives an empty (0, D))."""
     if not rows:
-        return Tensor._wrap(xp_of(w.data).zeros((0, D), w.dtype))
+        return Tensor._wrap(xp_of(w._data).zeros((0, D), w.dtype))
     return stack(rows, 0)

@@ -188,21 +188,21 @@ def cross_entropy(
             raise TypeError(f"cross_entropy: probability target is {t.dtype}, input is {x.dtype}")
     else:
         raise TypeError(f"cross_entropy: target must be integer class indices or float probabilities, got {t.dtype}")
-    if type(t.data) is not type(x.data):
+    if type(t._data) is not type(x._data):
         raise ValueError(f"cross_entropy: input is on {x.device}, target on {t.device}")
     w = None
     if weight is not None:
         w = O.as_tensor(weight, "cross_entropy")
         if w.shape != (c,):
             raise ShapeError(f"cross_entropy: weight has shape {w.shape}, expected ({c},)")
-        if type(w.data) is not type(x.data):
+        if type(w._data) is not type(x._data):
             raise ValueError(f"cross_entropy: input is on {x.device}, weight on {w.device}")
-        w = xp_of(x.data).ascontiguousarray(w.data, dtype=x.dtype)
+        w = xp_of(x._data).ascontiguousarray(w._data, dtype=x.dtype)
     out_shape = (x.shape[0],) + x.shape[2:]
     rows = _classes_last(x)
-    xp = xp_of(x.data)
+    xp = xp_of(x._data)
     if is_index:
-        tgt = xp.ascontiguousarray(t.data.reshape(-1), dtype=np.int64)
+        tgt = xp.ascontiguousarray(t._data.reshape(-1), dtype=np.int64)
         if tgt.size:
             from tinymm.kernels import softmax as K
 
@@ -213,7 +213,7 @@ def cross_entropy(
                     f"expected a class index in [0, {c}) or ignore_index ({ignore_index})")
     else:  # a Tensor, so a probability target that requires grad gets its gradient
         tgt = contiguous(_classes_last(t))
-    logits = rows if rows.data.flags.c_contiguous else O.clone(rows)
+    logits = rows if rows._data.flags.c_contiguous else O.clone(rows)
     out = CrossEntropyFn.apply(logits, tgt, w, int(ignore_index), float(label_smoothing), reduction, out_shape)
     if squeeze_out and reduction == "none":
         out = O.reshape(out, ())
@@ -238,12 +238,12 @@ def nll_loss(input, target, weight=None, ignore_index: int = -100, reduction: st
         flat = O.reshape(t, (-1,))
         loss = nll_loss(rows, flat, weight, ignore_index, "none" if reduction == "none" else reduction)
         return O.reshape(loss, want) if reduction == "none" else loss
-    xp = xp_of(x.data)
-    valid = t.data != ignore_index
-    safe_t = xp.where(valid, t.data, 0)
+    xp = xp_of(x._data)
+    valid = t._data != ignore_index
+    safe_t = xp.where(valid, t._data, 0)
     if valid.any() and (int(safe_t.min()) < 0 or int(safe_t.max()) >= x.shape[1]):
         raise IndexError(f"nll_loss: target values must be in [0, {x.shape[1]}) or ignore_index={ignore_index}")
-    w = xp.ones(x.shape[1], x.dtype) if weight is None else O.as_tensor(weight).data.astype(x.dtype)
+    w = xp.ones(x.shape[1], x.dtype) if weight is None else O.as_tensor(weight)._data.astype(x.dtype)
     wt = (w[safe_t] * valid).astype(x.dtype)
     picked = O.getitem(x, (xp.arange(x.shape[0]), safe_t))
     loss = -picked * Tensor._wrap(wt)
@@ -349,7 +349,7 @@ def binary_cross_entropy(input, target, weight=None, reduction: str = "mean"):
     if t.dtype.kind != "f":
         t = O.cast(t, x.dtype)
     x, t = check_pair("binary_cross_entropy", x, t)
-    if x.data.size and (float(x.data.min()) < 0 or float(x.data.max()) > 1):
+    if x._data.size and (float(x._data.min()) < 0 or float(x._data.max()) > 1):
         raise RuntimeError("binary_cross_entropy: all elements of input should be between 0 and 1")
     loss = BCEFn.apply(x, t)
     if weight is not None:
@@ -588,7 +588,7 @@ def gaussian_nll_loss(input, target, var, full: bool = False, eps: float = 1e-6,
     x, t = O.as_tensor(input, fn), O.as_tensor(target, fn)
     v = var if isinstance(var, (int, float)) else O.as_tensor(var, fn)
     if isinstance(v, (int, float)):
-        v = Tensor._wrap(xp_of(x.data).full(x.shape, v, dtype=x.dtype))
+        v = Tensor._wrap(xp_of(x._data).full(x.shape, v, dtype=x.dtype))
     if v.shape != x.shape:
         if x.ndim and v.shape == x.shape[:-1]:
             v = O.unsqueeze(v, -1)
@@ -599,9 +599,9 @@ def gaussian_nll_loss(input, target, var, full: bool = False, eps: float = 1e-6,
         np.broadcast_shapes(x.shape, t.shape)
     except ValueError:
         raise ShapeError(f"{fn}: input {tuple(x.shape)} and target {tuple(t.shape)} do not broadcast") from None
-    if v.data.size and float(v.data.min()) < 0:
+    if v._data.size and float(v._data.min()) < 0:
         raise ValueError(f"{fn}: var has negative entry/entries")
-    clamped = Tensor._wrap(xp_of(v.data).maximum(v.data, eps).astype(v.dtype))
+    clamped = Tensor._wrap(xp_of(v._data).maximum(v._data, eps).astype(v.dtype))
     v = v + (clamped - v.detach())  # the value clamped, the gradient straight through
     loss = 0.5 * (O.log(v) + (x - t) * (x - t) / v)
     if full:
@@ -627,10 +627,10 @@ def multi_margin_loss(input, target, p: int = 1, margin: float = 1.0, weight=Non
         raise ShapeError(f"{fn}: expected (N, C) input and (N,) integer target, got input {tuple(x.shape)} and "
                          f"target {tuple(t.shape)} of {t.dtype}")
     C = x.shape[1]
-    if t.data.size and (int(t.data.min()) < 0 or int(t.data.max()) >= C):
-        raise TargetIndexError(f"{fn}: target values must be in [0, {C}), got [{int(t.data.min())}, {int(t.data.max())}]")
-    xp = xp_of(x.data)
-    idx = t.data.astype(np.int64).reshape(-1, 1)
+    if t._data.size and (int(t._data.min()) < 0 or int(t._data.max()) >= C):
+        raise TargetIndexError(f"{fn}: target values must be in [0, {C}), got [{int(t._data.min())}, {int(t._data.max())}]")
+    xp = xp_of(x._data)
+    idx = t._data.astype(np.int64).reshape(-1, 1)
     xy = O.gather(x, 1, Tensor._wrap(idx))
     m = O.clamp(x - xy + margin, min=0.0)
     if p == 2:
@@ -640,7 +640,7 @@ def multi_margin_loss(input, target, p: int = 1, margin: float = 1.0, weight=Non
     m = m * Tensor._wrap(not_target)
     if weight is not None:
         w = O.as_tensor(weight, fn)
-        m = m * Tensor._wrap(w.data[idx[:, 0]].reshape(-1, 1).astype(x.dtype))
+        m = m * Tensor._wrap(w._data[idx[:, 0]].reshape(-1, 1).astype(x.dtype))
     loss = m.sum(dim=1) / C
     if squeeze and reduction == "none":
         loss = loss.reshape(())
@@ -746,7 +746,7 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank: int = 0, 
     T, N, C = lp.shape
 
     def host_ints(v):
-        return np.asarray(backend.to_device(v.data, "cpu") if isinstance(v, Tensor) else v).astype(np.int64).reshape(-1)
+        return np.asarray(backend.to_device(v._data, "cpu") if isinstance(v, Tensor) else v).astype(np.int64).reshape(-1)
 
     in_len, tg_len = host_ints(input_lengths), host_ints(target_lengths)
     if in_len.shape[0] != N or tg_len.shape[0] != N:
@@ -754,7 +754,7 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank: int = 0, 
                          f"{in_len.shape[0]} and {tg_len.shape[0]}")
     if (in_len > T).any() or (in_len < 1).any():
         raise ShapeError(f"{fn}: input_lengths must be in [1, {T}], got {in_len.tolist()}")
-    tg = np.asarray(backend.to_device(targets.data, "cpu") if isinstance(targets, Tensor) else targets)
+    tg = np.asarray(backend.to_device(targets._data, "cpu") if isinstance(targets, Tensor) else targets)
     if unbatched and tg.ndim == 1 and tg_len.shape[0] == 1 and tg.shape[0] != tg_len[0]:
         tg = tg.reshape(1, -1)
     if tg.ndim == 2:
@@ -794,8 +794,8 @@ def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduct
         raise ShapeError(f"{fn}: expected (N, C) or (C,) input and an integer target of the same shape, got input "
                          f"{tuple(x.shape)} and target {t.dtype} {tuple(t.shape)}")
     N, C = x.shape
-    xp = xp_of(x.data)
-    tg = t.data.astype(np.int64)
+    xp = xp_of(x._data)
+    tg = t._data.astype(np.int64)
     valid = xp.cumprod(tg >= 0, axis=1).astype(bool)  # entries before the first -1
     if (tg[valid] >= C).any():
         raise TargetIndexError(f"{fn}: target values must be in [0, {C}) or -1, got {tg.max()}")

@@ -36,11 +36,11 @@ def merge_masks(key_padding_mask, attn_mask, batch: int, heads: int, L: int, S: 
         if am.ndim == 2:
             if am.shape != (L, S):
                 raise ValueError(f"MultiheadAttention: 2-D attn_mask must be (L, S) = {(L, S)}, got {am.shape}")
-            a = am.data[None, None]
+            a = am._data[None, None]
         elif am.ndim == 3:
             if am.shape != (batch * heads, L, S):
                 raise ValueError(f"MultiheadAttention: 3-D attn_mask must be (B*H, L, S) = {(batch * heads, L, S)}, got {am.shape}")
-            a = am.data.reshape(batch, heads, L, S)
+            a = am._data.reshape(batch, heads, L, S)
         else:
             raise ValueError(f"MultiheadAttention: attn_mask must be 2-D or 3-D, got shape {am.shape}")
         parts.append(a)
@@ -48,7 +48,7 @@ def merge_masks(key_padding_mask, attn_mask, batch: int, heads: int, L: int, S: 
         kp = O.as_tensor(key_padding_mask, "MultiheadAttention")
         if kp.shape != (batch, S):
             raise ValueError(f"MultiheadAttention: key_padding_mask must be (B, S) = {(batch, S)}, got {kp.shape}")
-        parts.append(kp.data[:, None, None, :])
+        parts.append(kp._data[:, None, None, :])
     if not parts:
         return None
     for p in parts:
@@ -158,7 +158,7 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
         if t.ndim != 3 or t.shape[0] != N * H or t.shape[2] != d:
             raise ShapeError(f"{fn}: expecting {name} of shape ({N * H}, S, {d}), got {tuple(t.shape)}")
     if add_zero_attn:
-        zeros = Tensor._wrap(xp_of(k.data).zeros((N * H, 1, d), k.dtype))
+        zeros = Tensor._wrap(xp_of(k._data).zeros((N * H, 1, d), k.dtype))
         k, v = O.cat([k, zeros], 1), O.cat([v, zeros.to(v.dtype)], 1)
         attn_mask, key_padding_mask = _pad_column(attn_mask), _pad_column(key_padding_mask)
     S = k.shape[1]

@@ -61,8 +61,8 @@ class LayerNormFn(Function):
         nx, nw, nb = ctx.needs_input_grad[:3]
         n = x2.shape[1]
         X = ctx.inputs[0].reshape(-1, n) if nx else Tensor._wrap(x2)
-        copied = x2.base is None and x2 is not ctx.inputs[0].data  # x was not contiguous
-        if nx and copied and not xp_of(x2).array_equal(X.data, x2, equal_nan=True):
+        copied = x2.base is None and x2 is not ctx.inputs[0]._data  # x was not contiguous
+        if nx and copied and not xp_of(x2).array_equal(X._data, x2, equal_nan=True):
             # the version of a copy says nothing about x: compare the values
             raise RuntimeError("one of the variables needed for gradient computation has been modified by an "
                                "inplace operation: the input of LayerNormFnBackward0 changed after forward. "
@@ -293,12 +293,12 @@ def local_response_norm(input, size: int, alpha: float = 1e-4, beta: float = 0.7
     if x.ndim < 3:
         raise O.ShapeError(f"local_response_norm: Expected 3D or higher dimensionality input (got {x.ndim} "
                            f"dimensions, shape {tuple(x.shape)})")
-    if x.data.size == 0:
+    if x._data.size == 0:
         return x * 1.0
     C = x.shape[1]
     before, after = size // 2, (size - 1) // 2
     sq = x * x
-    xp = xp_of(x.data)
+    xp = xp_of(x._data)
     parts = [sq]
     if before:
         parts.insert(0, Tensor._wrap(xp.zeros((x.shape[0], before) + tuple(x.shape[2:]), x.dtype)))

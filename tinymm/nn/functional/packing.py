@@ -95,7 +95,7 @@ class HeadsToRows(Function):
 
 def _checked_rows(name, rows, total, count=None):
     """``rows`` as an index array on its own device, after the checks the Functions skip."""
-    r = as_tensor(rows, name).data
+    r = as_tensor(rows, name)._data
     if r.ndim != 1 or r.dtype.kind not in "iu":
         raise TypeError(f"{name}: rows must be a 1-D integer array, got {r.dtype} of shape {tuple(r.shape)}")
     if count is not None and r.shape[0] != count:

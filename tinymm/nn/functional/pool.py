@@ -362,16 +362,16 @@ def _max_unpool(fn, nd, input, indices, kernel_size, stride, padding, output_siz
         if len(out) != nd:
             raise ShapeError(f"{fn}: output_size must have {nd} or {nd + 2} elements, got {tuple(output_size)}")
     n_out = int(np.prod(out))
-    if idx.data.size and n_out and (int(idx.data.min()) < 0 or int(idx.data.max()) >= n_out):
-        raise ShapeError(f"{fn}: Found an invalid max index {int(idx.data.max())} (output volumes are of size "
+    if idx._data.size and n_out and (int(idx._data.min()) < 0 or int(idx._data.max()) >= n_out):
+        raise ShapeError(f"{fn}: Found an invalid max index {int(idx._data.max())} (output volumes are of size "
                          f"{' x '.join(map(str, out))})")
     lead = tuple(x.shape[:-nd])
     n_in = int(np.prod(sizes))
     if n_out == 0:  # nothing to place (PyTorch then checks no index either); keeps the graph
         return x.reshape(*lead, n_in)[..., :0].reshape(*lead, *out)
     flat_x = x.reshape(*lead, n_in)
-    flat_i = Tensor._wrap(xp_of(idx.data).ascontiguousarray(idx.data.reshape(*lead, n_in)).astype(np.int64))
-    zeros = Tensor._wrap(xp_of(x.data).zeros(lead + (n_out,), x.dtype))
+    flat_i = Tensor._wrap(xp_of(idx._data).ascontiguousarray(idx._data.reshape(*lead, n_in)).astype(np.int64))
+    zeros = Tensor._wrap(xp_of(x._data).zeros(lead + (n_out,), x.dtype))
     return zeros.scatter(-1, flat_i, flat_x).reshape(*lead, *out)
 
 
@@ -417,10 +417,10 @@ def _max_over_depth(x, idx2, taps, unbatched, return_indices):
     depth the first slice in ``taps`` holding the window's maximum (NaN wins, as PyTorch scans),
     as a flat D·H·W index; the output gathers x there, so the gradient goes to that one
     element, as PyTorch's (not split between ties)."""
-    xp = xp_of(x.data)
+    xp = xp_of(x._data)
     N, C, D, H, W = x.shape
-    i2 = idx2.data
-    flat = x.data.reshape(N, C, D * H * W)
+    i2 = idx2._data
+    flat = x._data.reshape(N, C, D * H * W)
     best_i = xp.zeros((N, C, len(taps)) + i2.shape[3:], np.int64)
     for o, zs in enumerate(taps):
         if not zs:  # a window wholly in the depth padding: -inf, as PyTorch
@@ -506,7 +506,7 @@ def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
     else:
         per_slice = back(avg_pool2d(planes, kernel[1:], stride[1:], padding[1:], ceil_mode, count_include_pad))
         sums = _over_depth(per_slice, zip(starts.tolist(), ends.tolist()), lambda t: t.sum(dim=2))
-        div = Tensor._wrap(xp_of(x.data).asarray(divs.astype(x.dtype)).reshape(1, 1, -1, 1, 1))
+        div = Tensor._wrap(xp_of(x._data).asarray(divs.astype(x.dtype)).reshape(1, 1, -1, 1, 1))
         out = sums / div
     return out.reshape(*out.shape[1:]) if unbatched else out
 

@@ -245,7 +245,7 @@ def affine_grid(theta, size, align_corners=None):
         raise ShapeError(f"{fn}: Expected a batch of 2D affine matrices of shape Nx2x3 for size {size}. Got "
                          f"{tuple(t.shape)}.")
     align_corners = bool(align_corners)
-    xp = xp_of(t.data)
+    xp = xp_of(t._data)
     xs = _base_coords(W, align_corners, xp, t.dtype)
     ys = _base_coords(H, align_corners, xp, t.dtype)
     base = xp.stack([xp.broadcast_to(xs[None, :], (H, W)), xp.broadcast_to(ys[:, None], (H, W)),
@@ -303,7 +303,7 @@ def grid_sample(input, grid, mode: str = "bilinear", padding_mode: str = "zeros"
     align_corners = bool(align_corners)
     N, C, H, W = x.shape
     Ho, Wo = g.shape[1], g.shape[2]
-    xp = xp_of(x.data)
+    xp = xp_of(x._data)
     ix = _source(g[..., 0].reshape(N, Ho * Wo), W, padding_mode, align_corners)  # (N, P)
     iy = _source(g[..., 1].reshape(N, Ho * Wo), H, padding_mode, align_corners)
     flat = x.reshape(N, C, H * W)
@@ -317,9 +317,9 @@ def grid_sample(input, grid, mode: str = "bilinear", padding_mode: str = "zeros"
         return vals * Tensor._wrap(inside[:, None, :].astype(x.dtype))
 
     if mode == "nearest":
-        out = tap(xp.rint(ix.data), xp.rint(iy.data))
+        out = tap(xp.rint(ix._data), xp.rint(iy._data))
     else:
-        x0, y0 = xp.floor(ix.data), xp.floor(iy.data)
+        x0, y0 = xp.floor(ix._data), xp.floor(iy._data)
         wx1 = ix - Tensor._wrap(x0)
         wy1 = iy - Tensor._wrap(y0)
         wx0, wy0 = 1 - wx1, 1 - wy1

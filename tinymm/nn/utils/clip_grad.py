@@ -68,11 +68,11 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_i
         return Tensor(np.zeros((), np.float32))
     total = _total_norm(fn, grads, norm_type, error_if_nonfinite)
     _scale(grads, max_norm, total)
-    return Tensor._wrap(array_module(grads[0].data).asarray(total, dtype=grads[0].dtype))
+    return Tensor._wrap(array_module(grads[0]._data).asarray(total, dtype=grads[0].dtype))
 
 
 def _total_norm(fn, tensors, norm_type, error_if_nonfinite) -> float:
-    per_tensor = [_vector_norm(t.data.reshape(-1).astype(np.float64), norm_type) for t in tensors]
+    per_tensor = [_vector_norm(t._data.reshape(-1).astype(np.float64), norm_type) for t in tensors]
     total = _vector_norm(np.asarray(per_tensor), norm_type)
     if error_if_nonfinite and not math.isfinite(total):
         raise RuntimeError(f"{fn}: the total norm of order {norm_type} of the gradients is {total}, "
@@ -84,7 +84,7 @@ def _scale(grads, max_norm: float, total: float) -> None:
     coef = max_norm / (total + 1e-6)
     if coef < 1.0:
         for g in grads:
-            g.data *= g.data.dtype.type(coef)
+            g._data *= g._data.dtype.type(coef)
 
 
 def get_total_norm(tensors, norm_type: float = 2.0, error_if_nonfinite: bool = False, foreach=None) -> Tensor:
@@ -96,7 +96,7 @@ def get_total_norm(tensors, norm_type: float = 2.0, error_if_nonfinite: bool = F
     if not tensors:
         return Tensor(np.zeros((), np.float32))
     total = _total_norm(fn, tensors, norm_type, error_if_nonfinite)
-    return Tensor._wrap(array_module(tensors[0].data).asarray(total, dtype=tensors[0].dtype))
+    return Tensor._wrap(array_module(tensors[0]._data).asarray(total, dtype=tensors[0].dtype))
 
 
 def clip_grads_with_norm_(parameters, max_norm: float, total_norm, foreach=None) -> None:
@@ -116,4 +116,4 @@ def clip_grad_value_(parameters, clip_value: float) -> None:
     """Clamp every gradient element to [−clip_value, clip_value]."""
     clip_value = _as_float("clip_grad_value_", "clip_value", clip_value)
     for g in _grads(parameters):
-        array_module(g.data).clip(g.data, -clip_value, clip_value, out=g.data)
+        array_module(g._data).clip(g._data, -clip_value, clip_value, out=g._data)

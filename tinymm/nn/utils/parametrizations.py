@@ -42,7 +42,7 @@ class _SpectralNorm(Module):
         self.dim = dim % weight.ndim if weight.ndim else 0
         self.eps, self.n_power_iterations = eps, n_power_iterations
         if weight.ndim > 1:
-            mat = self._matrix(weight).data
+            mat = self._matrix(weight)._data
             rng = backend.rng(weight.device)
             u = self._normalize(rng.normal(0.0, 1.0, mat.shape[0]).astype(weight.dtype))
             v = self._normalize(rng.normal(0.0, 1.0, mat.shape[1]).astype(weight.dtype))
@@ -60,16 +60,16 @@ class _SpectralNorm(Module):
 
     def _power_method(self, mat, n):
         for _ in range(n):
-            self._u.data[...] = self._normalize(mat @ self._v.data)
-            self._v.data[...] = self._normalize(mat.T @ self._u.data)
+            self._u._data[...] = self._normalize(mat @ self._v._data)
+            self._v._data[...] = self._normalize(mat.T @ self._u._data)
 
     def forward(self, weight):
         if weight.ndim == 1:
             return weight / (weight * weight).sum().sqrt().clamp(min=self.eps)
         mat = self._matrix(weight)
         if self.training:
-            self._power_method(mat.data, self.n_power_iterations)
-        u, v = Tensor._wrap(self._u.data.copy()), Tensor._wrap(self._v.data.copy())
+            self._power_method(mat._data, self.n_power_iterations)
+        u, v = Tensor._wrap(self._u._data.copy()), Tensor._wrap(self._v._data.copy())
         sigma = (u * (mat @ v)).sum()
         return weight / sigma
 

@@ -30,13 +30,13 @@ class ParametrizationList(ModuleList):
         self.is_tensor = isinstance(new, Tensor)
         if self.is_tensor:
             if new.shape == original.shape and new.dtype == original.dtype:
-                original.data[...] = new.data  # keep the Parameter object (optimizers may hold it)
+                original._data[...] = new._data  # keep the Parameter object (optimizers may hold it)
                 new = original
-            self.register_parameter("original", new if isinstance(new, Parameter) else Parameter(new.data.copy()))
+            self.register_parameter("original", new if isinstance(new, Parameter) else Parameter(new._data.copy()))
         else:
             self.ntensors = len(new)
             for i, t in enumerate(new):
-                self.register_parameter(f"original{i}", Parameter(t.data.copy(), requires_grad=original.requires_grad))
+                self.register_parameter(f"original{i}", Parameter(t._data.copy(), requires_grad=original.requires_grad))
 
     def right_inverse(self, value) -> None:
         with no_grad():
@@ -44,10 +44,10 @@ class ParametrizationList(ModuleList):
                 if hasattr(m, "right_inverse"):
                     value = m.right_inverse(value)
             if self.is_tensor:
-                self.original.data[...] = value.data
+                self.original._data[...] = value._data
             else:
                 for i, t in enumerate(value):
-                    getattr(self, f"original{i}").data[...] = t.data
+                    getattr(self, f"original{i}")._data[...] = t._data
 
     def forward(self):
         mods = list(self)
@@ -111,10 +111,10 @@ def remove_parametrizations(module: Module, tensor_name: str, leave_parametrized
         with no_grad():
             value = plist()
         if plist.is_tensor:
-            plist.original.data = value.data.copy()
+            plist.original._data = value._data.copy()
             param = plist.original
         else:
-            param = Parameter(value.data.copy())
+            param = Parameter(value._data.copy())
     else:
         if not plist.is_tensor:
             raise ValueError("Cannot leave unparametrized (`leave_parametrized=False`) a tensor that is parametrized "

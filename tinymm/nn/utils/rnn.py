@@ -63,7 +63,7 @@ def _packed_rows(batch_sizes: np.ndarray):
 def _pad_row(like: Tensor, tail, value) -> Tensor:
     """One row (1, *tail) of ``value``, on ``like``'s device and of its dtype: the row that
     padded positions gather."""
-    return Tensor._wrap(xp_of(like.data).full((1,) + tuple(tail), value, dtype=like.dtype))
+    return Tensor._wrap(xp_of(like._data).full((1,) + tuple(tail), value, dtype=like.dtype))
 
 
 def pack_sorted_time_major(padded: Tensor, batch_sizes: np.ndarray) -> Tensor:

@@ -48,9 +48,9 @@ def weight_norm(module, name: str = "weight", dim: int = 0):
     # PyTorch's dim=-1 is dim=None (one norm over the whole tensor, a scalar g), not the last dim
     hook = _WeightNorm(name, None if dim is None or dim == -1 else dim % weight.ndim)
     del module._parameters[name]
-    g = norm_except_dim(Tensor._wrap(weight.data), hook.dim)
-    module.register_parameter(name + "_g", Parameter(g.data.copy()))
-    module.register_parameter(name + "_v", Parameter(weight.data.copy()))
+    g = norm_except_dim(Tensor._wrap(weight._data), hook.dim)
+    module.register_parameter(name + "_g", Parameter(g._data.copy()))
+    module.register_parameter(name + "_v", Parameter(weight._data.copy()))
     object.__setattr__(module, name, hook.compute(module))
     handle = module.register_forward_pre_hook(hook)
     module.__dict__.setdefault("_weight_norm_hooks", {})[name] = handle
@@ -69,7 +69,7 @@ def remove_weight_norm(module, name: str = "weight"):
     object.__delattr__(module, name + "_g")
     object.__delattr__(module, name + "_v")
     object.__delattr__(module, name)  # the computed weight: a plain attribute until now
-    module.register_parameter(name, Parameter(weight.data.copy()))
+    module.register_parameter(name, Parameter(weight._data.copy()))
     return module
 
 
@@ -90,12 +90,12 @@ class _SpectralNorm:
         u, v = getattr(module, self.name + "_u"), getattr(module, self.name + "_v")
         mat = self._matrix(w)
         if do_power_iteration:
-            m = mat.data
+            m = mat._data
             for _ in range(self.n_power_iterations):
                 # in place: the buffers are the state dict's tensors
-                v.data[...] = self._normalize(m.T @ u.data)
-                u.data[...] = self._normalize(m @ v.data)
-        sigma = (Tensor._wrap(u.data.copy()) * (mat @ Tensor._wrap(v.data.copy()))).sum()
+                v._data[...] = self._normalize(m.T @ u._data)
+                u._data[...] = self._normalize(m @ v._data)
+        sigma = (Tensor._wrap(u._data.copy()) * (mat @ Tensor._wrap(v._data.copy()))).sum()
         return w / sigma
 
     def __call__(self, module, args):
@@ -114,7 +114,7 @@ def spectral_norm(module, name: str = "weight", n_power_iterations: int = 1, eps
     if dim is None:
         dim = 1 if type(module).__name__.startswith("ConvTranspose") else 0
     hook = _SpectralNorm(name, n_power_iterations, dim, eps)
-    mat = hook._matrix(Tensor._wrap(weight.data)).data
+    mat = hook._matrix(Tensor._wrap(weight._data))._data
     h, w = mat.shape
     rng = backend.rng(weight.device)
     u = hook._normalize(rng.normal(0.0, 1.0, h).astype(weight.dtype))
@@ -142,5 +142,5 @@ def remove_spectral_norm(module, name: str = "weight"):
     for suffix in ("_orig", "_u", "_v"):
         object.__delattr__(module, name + suffix)
     object.__delattr__(module, name)
-    module.register_parameter(name, Parameter(weight.data.copy()))
+    module.register_parameter(name, Parameter(weight._data.copy()))
     return module
