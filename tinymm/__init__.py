@@ -116,6 +116,11 @@ _LAZY_SUBPACKAGES += ("distributions",)  # opsd: torch.distributions
 # ...), resolved lazily from tinymm.nn.functional.torch_forms (floor 4) by __getattr__.
 from tinymm.autograd import is_anomaly_check_nan_enabled, is_anomaly_enabled  # noqa: E402, F401
 
+# torch.autograd.functional: an attribute of the autograd module, and importable by that name
+_autograd_functional = __import__("importlib").import_module("tinymm.autograd_functional")
+__import__("sys").modules["tinymm.autograd.functional"] = _autograd_functional
+__import__("sys").modules["tinymm.autograd"].functional = _autograd_functional
+
 
 def set_anomaly_enabled(mode: "_builtins.bool", check_nan: "_builtins.bool" = True) -> None:
     """``torch.set_anomaly_enabled``: anomaly detection on or off (see tinymm.autograd.set_detect_anomaly)."""
