@@ -72,15 +72,22 @@ def _check_outputs(outputs, fn: str, strict: bool):
 
 
 def _grad(outputs, inputs, grad_outputs, create_graph: bool):
-    """autograd.grad over the outputs that are in a graph; None for inputs they do not reach."""
-    pairs = [(o, g) for o, g in zip(outputs, grad_outputs) if o.requires_grad]
+    """autograd.grad over the outputs that are in a graph (None ones skipped); None for inputs
+    they do not reach."""
+    pairs = [(o, g) for o, g in zip(outputs, grad_outputs) if o is not None and o.requires_grad]
     if not pairs:
         return (None,) * len(inputs)
     return autograd.grad([o for o, _ in pairs], inputs, [g for _, g in pairs], retain_graph=True,
                          create_graph=create_graph, allow_unused=True)
 
 
-def _check_v(v, like, fn: str, what: str):
+def _vector(v, like, fn: str, what: str, when_none: str):
+    """The v of a product, as a tuple shaped like ``like`` (the function's inputs or outputs);
+    None only where ``like`` is one 1-element Tensor (v = 1 then), as in PyTorch."""
+    if v is None:
+        if len(like) != 1 or like[0].numel() != 1:
+            raise RuntimeError(f"{fn}: the vector v can only be None if {when_none} a single Tensor with a single element")
+        return (like[0].detach() * 0 + 1,)
     vs, _ = _as_tuple(v, "v", fn)
     if len(vs) != len(like):
         raise RuntimeError(f"{fn}: v has {len(vs)} Tensors, the {what} has {len(like)}")
@@ -97,13 +104,7 @@ def vjp(func, inputs, v=None, create_graph: bool = False, strict: bool = False):
         xs = _prepare(xs, create_graph)
         outputs, out_tuple = _as_tuple(func(*xs), "outputs of the user-provided function", "vjp")
         _check_outputs(outputs, "vjp", strict)
-        if v is None:
-            if len(outputs) != 1 or outputs[0].numel() != 1:
-                raise RuntimeError("vjp: the vector v can only be None if the user-provided function returns a "
-                                   "single Tensor with a single element")
-            vs = (outputs[0].detach() * 0 + 1,)
-        else:
-            vs = _check_v(v, outputs, "vjp", "output")
+        vs = _vector(v, outputs, "vjp", "output", "the user-provided function returns")
         grads = _zeros_for_unused(_grad(outputs, xs, vs, create_graph), xs, strict, "vjp", "vjp")
     outs, grads = _finish(outputs, create_graph), _finish(grads, create_graph)
     return (outs if out_tuple else outs[0]), (grads if in_tuple else grads[0])
@@ -112,26 +113,14 @@ def vjp(func, inputs, v=None, create_graph: bool = False, strict: bool = False):
 def jvp(func, inputs, v=None, create_graph: bool = False, strict: bool = False):
     """(func(inputs), J v): the Jacobian-vector product; v may be omitted for a 1-element input."""
     xs, in_tuple = _as_tuple(inputs, "inputs", "jvp")
-    if v is None:
-        if len(xs) != 1 or xs[0].numel() != 1:
-            raise RuntimeError("jvp: the vector v can only be None if the input to the user-provided function "
-                               "is a single Tensor with a single element")
-        vs = (xs[0].detach() * 0 + 1,)
-    else:
-        vs = _check_v(v, xs, "jvp", "input")
+    vs = _vector(v, xs, "jvp", "input", "the input to the user-provided function is")
     with autograd.enable_grad():
         xs = _prepare(xs, create_graph)
         outputs, out_tuple = _as_tuple(func(*xs), "outputs of the user-provided function", "jvp")
         _check_outputs(outputs, "jvp", strict)
         us = tuple((o.detach() * 0).requires_grad_(True) for o in outputs)  # J^T u is linear in u
         g = _grad(outputs, xs, us, create_graph=True)
-        used = [(gi, vi) for gi, vi in zip(g, vs) if gi is not None]
-        if used:
-            jv = autograd.grad([gi for gi, _ in used], us, [vi for _, vi in used], create_graph=create_graph,
-                               allow_unused=True)
-        else:
-            jv = (None,) * len(us)
-        jv = _zeros_for_unused(jv, outputs, strict, "jvp", "jvp")
+        jv = _zeros_for_unused(_grad(g, us, vs, create_graph), outputs, strict, "jvp", "jvp")
     outs, jv = _finish(outputs, create_graph), _finish(jv, create_graph)
     return (outs if out_tuple else outs[0]), (jv if out_tuple else jv[0])
 
@@ -160,10 +149,8 @@ def jacobian(func, inputs, create_graph: bool = False, strict: bool = False, vec
             per_input = []
             for k, x in enumerate(xs):
                 shape = tuple(out.shape) + tuple(x.shape)
-                if rows[k]:
-                    block = stack(rows[k]).reshape(shape)
-                else:  # an output with no elements
-                    block = x.detach().reshape(-1)[:0].reshape(shape) if 0 in shape else (x.detach() * 0).reshape(shape)
+                # (no rows: the output has no elements, so neither has its block)
+                block = stack(rows[k]).reshape(shape) if rows[k] else x.detach().reshape(-1)[:0].reshape(shape)
                 per_input.append(block if create_graph else block.detach())
             blocks.append(tuple(per_input) if in_tuple else per_input[0])
     return tuple(blocks) if out_tuple else blocks[0]
@@ -189,13 +176,7 @@ def hessian(func, inputs, create_graph: bool = False, strict: bool = False, vect
 def vhp(func, inputs, v=None, create_graph: bool = False, strict: bool = False):
     """(func(inputs), v^T H) for a function returning one element."""
     xs, in_tuple = _as_tuple(inputs, "inputs", "vhp")
-    if v is None:
-        if len(xs) != 1 or xs[0].numel() != 1:
-            raise RuntimeError("vhp: the vector v can only be None if the input to the user-provided function "
-                               "is a single Tensor with a single element")
-        vs = (xs[0].detach() * 0 + 1,)
-    else:
-        vs = _check_v(v, xs, "vhp", "input")
+    vs = _vector(v, xs, "vhp", "input", "the input to the user-provided function is")
     with autograd.enable_grad():
         xs = _prepare(xs, create_graph)
         out = func(*xs)
@@ -203,13 +184,7 @@ def vhp(func, inputs, v=None, create_graph: bool = False, strict: bool = False):
             raise RuntimeError("The Tensor returned by the function given to hvp should contain a single element")
         _check_outputs((out,), "vhp", strict)
         g = _zeros_for_unused(_grad((out.reshape(()),), xs, (None,), create_graph=True), xs, strict, "vhp", "gradient")
-        used = [(gi, vi) for gi, vi in zip(g, vs) if gi.requires_grad]
-        if used:
-            hv = autograd.grad([gi for gi, _ in used], xs, [vi for _, vi in used], create_graph=create_graph,
-                               allow_unused=True)
-        else:
-            hv = (None,) * len(xs)
-        hv = _zeros_for_unused(hv, xs, strict, "vhp", "vhp")
+        hv = _zeros_for_unused(_grad(g, xs, vs, create_graph), xs, strict, "vhp", "vhp")
     out, = _finish((out,), create_graph)
     hv = _finish(hv, create_graph)
     return out, (hv if in_tuple else hv[0])
