@@ -55,6 +55,8 @@ def test_data_is_a_detached_tensor_sharing_memory():
     assert y.data.grad_fn is None and y.data.is_leaf
     x.data = tm.zeros(3)  # assignment replaces the values, shape included
     assert x.shape == (3,) and x.requires_grad
+    with pytest.raises(TypeError, match="has to be a tensor, but got list"):
+        x.data = [1.0, 2.0]  # as PyTorch: only a Tensor
 
 
 @needs_torch

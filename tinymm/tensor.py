@@ -209,8 +209,11 @@ class Tensor:
 
     @data.setter
     def data(self, value) -> None:
-        """``t.data = other`` gives t other's values (shape and dtype included), sharing them."""
-        self._data = value._data if isinstance(value, Tensor) else _infer_array(value, None, None)
+        """``t.data = other`` gives t other's values (shape and dtype included), sharing them;
+        other must be a Tensor, as in PyTorch."""
+        if not isinstance(value, Tensor):
+            raise TypeError(f"Variable data has to be a tensor, but got {type(value).__name__}")
+        self._data = value._data
 
     @property
     def shape(self) -> Size:
