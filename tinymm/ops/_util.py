@@ -112,3 +112,14 @@ class DTypeNotImplementedError(NotImplementedError, TypeError):
 class IndexRangeError(IndexError, RuntimeError):
     """An index outside a dimension where PyTorch raises RuntimeError (index_add's index):
     both that and the IndexError Python code expects."""
+
+
+_TORCH_DTYPE_NAMES = {
+    "float16": "Half", "float32": "Float", "float64": "Double", "int64": "Long", "int32": "Int",
+    "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool",
+}
+
+
+def torch_dtype_name(dtype) -> str:
+    """PyTorch's name of a scalar type, as its error messages spell it ("Float", "Long")."""
+    return _TORCH_DTYPE_NAMES.get(str(np.dtype(dtype)), str(dtype))

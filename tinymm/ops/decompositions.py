@@ -29,7 +29,7 @@ import collections
 import numpy as np
 
 from tinymm.autograd import Function, no_grad
-from tinymm.ops._util import DTypeError, DTypeNotImplementedError, ShapeError, xp_of
+from tinymm.ops._util import DTypeError, DTypeNotImplementedError, ShapeError, torch_dtype_name, xp_of
 from tinymm.ops.convert import as_tensor
 from tinymm.ops.layout import tril, triu
 from tinymm.ops.shape import reshape
@@ -39,17 +39,6 @@ from tinymm.tensor import Tensor
 class LinAlgError(RuntimeError, np.linalg.LinAlgError):
     """A matrix a LAPACK routine cannot handle (singular, not positive-definite): PyTorch's
     ``torch.linalg.LinAlgError`` is a RuntimeError, NumPy's a ValueError; this is both."""
-
-
-_TORCH_DTYPE_NAMES = {
-    "float16": "Half", "float32": "Float", "float64": "Double", "int64": "Long", "int32": "Int",
-    "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool",
-}
-
-
-def torch_dtype_name(dtype) -> str:
-    """PyTorch's name of a scalar type, as its error messages spell it ("Float", "Long")."""
-    return _TORCH_DTYPE_NAMES.get(str(np.dtype(dtype)), str(dtype))
 
 
 def check_float(name: str, t: Tensor, kernel: str | None = None) -> None:

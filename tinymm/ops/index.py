@@ -88,6 +88,12 @@ def array_index(index):
         return index._data
     if isinstance(index, list):
         return np.asarray(index)
+    if isinstance(index, slice) and index.step is not None:
+        # PyTorch has no negative strides: x[::-1] is refused (flip copies instead)
+        if index.step == 0:
+            raise ValueError("slice step cannot be zero")
+        if index.step < 0:
+            raise ValueError(f"step must be greater than zero (got {index.step}): use flip() to reverse")
     return index
 
 

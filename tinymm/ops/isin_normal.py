@@ -1,9 +1,9 @@
 """``torch.isin`` (membership of each element in a set of values) and ``torch.normal`` (draws
 from N(mean, std²) with tensor or number parameters), as PyTorch defines them.
 
-Neither records a gradient: isin's result is boolean, and PyTorch defines normal's derivative
-with respect to mean and std as zero (it is not the reparameterised sample; use
-``distributions.Normal(...).rsample()`` for that).
+isin records no gradient (its result is boolean). normal's result is in the graph when mean or
+std requires grad, as PyTorch's, but PyTorch defines its derivative with respect to mean and std
+as zero: it is not the reparameterised sample (``distributions.Normal(...).rsample()`` is).
 """
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import numbers
 import numpy as np
 
 from tinymm import backend, factories
+from tinymm.autograd import Function
 from tinymm.ops._util import ShapeError, xp_of
 from tinymm.ops.convert import as_tensor
 from tinymm.tensor import Tensor
@@ -58,7 +59,22 @@ def normal(mean, std=1.0, size=None, *, generator=None, dtype=None, device=None,
         raise ShapeError(f"normal: mean of shape {tuple(np.shape(m_arr))} and std of shape "
                          f"{tuple(np.shape(s_arr))} do not broadcast") from None
     z = backend.rng(backend.device_of(ref._data), generator).standard_normal(shape)
-    return Tensor._wrap((m_arr + s_arr * xp.asarray(z, dtype=ref.dtype)).astype(ref.dtype, copy=False))
+    draw = (m_arr + s_arr * xp.asarray(z, dtype=ref.dtype)).astype(ref.dtype, copy=False)
+    return Normal.apply(draw, *tensors)
+
+
+class Normal(Function):
+    """Puts a draw in the graph of its tensor parameters with PyTorch's zero derivative."""
+
+    @staticmethod
+    def forward(ctx, draw, *params):
+        ctx.shapes = [p.shape for p in params]
+        return draw
+
+    @staticmethod
+    def backward(ctx, g):
+        xp = xp_of(g)
+        return (None, *(xp.zeros(shape, g.dtype) for shape in ctx.shapes))
 
 
 ISIN_NORMAL_OPS = ((isin, None, "isin"), (normal, None, "normal"))

@@ -18,9 +18,8 @@ import numpy as np
 
 from tinymm.autograd import Function
 from tinymm.backend import get_default_dtype
-from tinymm.ops._util import DTypeError, DTypeNotImplementedError, unbroadcast, xp_of
+from tinymm.ops._util import DTypeError, DTypeNotImplementedError, torch_dtype_name, unbroadcast, xp_of
 from tinymm.ops.convert import as_tensor, cast, operands, to_float
-from tinymm.ops.decompositions import torch_dtype_name
 from tinymm.ops.elementwise import mul, pow
 from tinymm.ops.inplace import inplace_of
 from tinymm.tensor import Tensor

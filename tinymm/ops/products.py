@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinymm.ops._util import DTypeError, ShapeError, normalize_dim, xp_of
+from tinymm.ops._util import DTypeError, ShapeError, normalize_dim, torch_dtype_name, xp_of
 from tinymm.ops.convert import as_tensor, cast, to_float
-from tinymm.ops.decompositions import torch_dtype_name
 from tinymm.ops.elementwise import clamp, mul, sqrt
 from tinymm.ops.index import where
 from tinymm.ops.layout import diagonal as diagonal_

@@ -13,7 +13,16 @@ import numpy as np
 
 from tinymm.autograd import Function
 from tinymm.autograd_graph import node_output
-from tinymm.ops._util import EmptyReductionError, keep_flag, normalize_dim, normalize_dims, xp_of
+from tinymm.ops._util import (
+    DTypeError,
+    DTypeNotImplementedError,
+    EmptyReductionError,
+    keep_flag,
+    normalize_dim,
+    normalize_dims,
+    torch_dtype_name,
+    xp_of,
+)
 from tinymm.ops.convert import as_tensor, cast, to_float
 from tinymm.ops.elementwise import maximum, minimum, sqrt
 from tinymm.tensor import Tensor
@@ -108,8 +117,18 @@ class Mean(_AxisReduce):
         return _expand_back_graph(g / builtins.max(_count(shape, axes), 1), shape, axes, keepdim)
 
 
-def mean(x, dim=None, keepdim=False, **np_style):
-    x = to_float(as_tensor(x, "mean"))
+def mean(x, dim=None, keepdim=False, *, dtype=None, **np_style):
+    """Mean over ``dim`` (all when None). As PyTorch, the input must be floating point, or
+    ``dtype`` a floating type it is cast to first: an integer mean has no dtype to infer."""
+    x = as_tensor(x, "mean")
+    if dtype is not None:
+        if np.dtype(dtype).kind not in "fc":
+            raise DTypeError("mean(): could not infer output dtype. Optional dtype must be either a floating "
+                             f"point or complex dtype. Got: {torch_dtype_name(dtype)}")
+        x = cast(x, dtype)
+    elif x._data.dtype.kind not in "fc":
+        raise DTypeError("mean(): could not infer output dtype. Input dtype must be either a floating point "
+                         f"or complex dtype. Got: {torch_dtype_name(x.dtype)}")
     axes = normalize_dims("mean", x.ndim, dim, np_style.get("axis"))
     return Mean.apply(x, axes, keep_flag(keepdim, np_style))
 
@@ -172,7 +191,9 @@ def _correction(unbiased, correction, np_style) -> int:
 def var(x, dim=None, unbiased=None, keepdim=False, *, correction=None, **np_style):
     """Variance over ``dim``; PyTorch's positional order ``var(dim, unbiased, keepdim)``,
     ``correction`` (default 1) or NumPy's ``ddof``."""
-    x = to_float(as_tensor(x, "var"))
+    x = as_tensor(x, "var")
+    if x._data.dtype.kind not in "fc":
+        raise DTypeError(f"std and var only support floating point and complex dtypes (got {torch_dtype_name(x.dtype)})")
     c = _correction(unbiased, correction, np_style)
     axes = normalize_dims("var", x.ndim, dim, np_style.get("axis"))
     return Var.apply(x, axes, keep_flag(keepdim, np_style), c)
@@ -406,9 +427,12 @@ class LogSoftmax(_RowSoftmax):
 
 
 def _one_axis(fn_cls, name, x, dim, dtype):
-    x = to_float(as_tensor(x, name))
+    x = as_tensor(x, name)
     if dtype is not None:
         x = cast(x, dtype)
+    elif x._data.dtype.kind != "f":  # PyTorch has no integer softmax kernel (dtype= casts first)
+        raise DTypeNotImplementedError(f'"{name}_lastdim_kernel_impl" not implemented for '
+                                       f"'{torch_dtype_name(x.dtype)}'")
     if x.dtype == np.float16:  # the kernels are float32/float64: float32 inside, as PyTorch's CPU
         return cast(_one_axis(fn_cls, name, cast(x, np.float32), dim, None), np.float16)
     if x.ndim == 0:  # a 0-d tensor is a row of one (dim 0 or -1, as PyTorch)

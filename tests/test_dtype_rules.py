@@ -1,0 +1,103 @@
+"""Where PyTorch refuses an input that NumPy would take: the mean, variance and softmax of an
+integer tensor (no output dtype to infer, or no kernel), a negative or zero slice step (no
+negative strides); and ``mean(dtype=...)``, ``normal``'s place in the graph. Each is compared
+with PyTorch: the same result, or the same exception class."""
+import re
+
+import numpy as np
+import pytest
+
+import tinymm as tm
+from helpers import TORCH_REASON, torch
+
+needs_torch = pytest.mark.skipif(torch is None, reason=TORCH_REASON)
+
+INT_REDUCTIONS = [
+    ("mean", lambda m, x: x.mean()),
+    ("mean dim", lambda m, x: m.mean(x, 0)),
+    ("var", lambda m, x: x.var()),
+    ("std", lambda m, x: m.std(x, 0)),
+    ("var_mean", lambda m, x: m.var_mean(x)),
+    ("softmax", lambda m, x: x.softmax(0)),
+    ("log_softmax", lambda m, x: m.log_softmax(x, 0)),
+    ("mean of int with an int dtype", lambda m, x: x.mean(dtype=m.int64)),
+    ("mean of float with an int dtype", lambda m, x: x.float().mean(dtype=m.int32)),
+]
+
+
+@needs_torch
+@pytest.mark.parametrize("dtype", ["int64", "int32", "bool"])
+@pytest.mark.parametrize("name, fn", INT_REDUCTIONS, ids=[n for n, _ in INT_REDUCTIONS])
+def test_integer_input_is_refused_as_torch_refuses_it(name, fn, dtype):
+    values = np.array([[1, 0, 3], [4, 5, 0]]).astype(dtype)
+    with pytest.raises(Exception) as expected:
+        fn(torch, torch.from_numpy(values))
+    with pytest.raises(type(expected.value)) as got:  # tinymm's class derives from PyTorch's
+        fn(tm, tm.tensor(values))
+    # the message names the dtype as PyTorch spells it ("Got: Long", "not implemented for 'Int'")
+    named = re.findall(r"\b(Long|Int|Bool|Float|Double|Half)\b", str(expected.value))
+    assert named == re.findall(r"\b(Long|Int|Bool|Float|Double|Half)\b", str(got.value))[:len(named)]
+
+
+@needs_torch
+@pytest.mark.parametrize("call", [
+    lambda m, x: x.mean(dtype=m.float64),
+    lambda m, x: m.mean(x, 1, True, dtype=m.float32),
+    lambda m, x: x.float().mean(dim=0, dtype=m.float64),
+    lambda m, x: x.softmax(1, dtype=m.float64),
+    lambda m, x: x.logsumexp(1),
+])
+def test_a_float_dtype_argument_makes_integer_input_acceptable(call):
+    values = np.array([[1, 2, 3], [4, 5, 7]])
+    want, got = call(torch, torch.from_numpy(values)), call(tm, tm.tensor(values))
+    assert str(got.dtype) == str(want.dtype).removeprefix("torch.")
+    np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-6)
+
+
+@needs_torch
+@pytest.mark.parametrize("index", [(slice(None, None, -1),), (slice(None), slice(None, None, -2)),
+                                   (slice(2, 0, -1),), (slice(None, None, 0),), (Ellipsis, slice(None, None, 0))])
+def test_a_negative_or_zero_step_is_refused(index):
+    values = np.arange(12.0).reshape(3, 4)
+    with pytest.raises(ValueError) as expected:
+        torch.from_numpy(values)[index]
+    with pytest.raises(ValueError) as got:
+        tm.tensor(values)[index]
+    assert str(got.value).startswith(str(expected.value))
+    t = tm.tensor(values)
+    with pytest.raises(ValueError):
+        t[index] = 0.0
+    np.testing.assert_array_equal(t.numpy(), values)  # nothing was written
+
+
+def test_positive_steps_still_slice():
+    t = tm.arange(10.0, requires_grad=True)
+    picked = t[1::3]
+    np.testing.assert_array_equal(picked.numpy(), [1.0, 4.0, 7.0])
+    picked.sum().backward()
+    np.testing.assert_array_equal(t.grad.numpy(), [0, 1, 0, 0, 1, 0, 0, 1, 0, 0])
+
+
+@needs_torch
+@pytest.mark.parametrize("params", ["mean", "std", "both"])
+def test_normal_is_in_the_graph_with_a_zero_derivative(params):
+    """PyTorch's normal(mean, std) output requires grad when a parameter does, and its derivative
+    with respect to either is defined as zero (it is not the reparameterised sample)."""
+    grads = {}
+    for m in (torch, tm):
+        mean = m.tensor([0.5, -1.0, 2.0], requires_grad=params in ("mean", "both"))
+        std = m.tensor([1.0, 0.1, 3.0], requires_grad=params in ("std", "both"))
+        out = m.normal(mean, std)
+        assert out.requires_grad and out.grad_fn is not None
+        assert type(out.grad_fn).__name__.startswith("NormalBackward") or out.grad_fn.name().startswith("Normal")
+        (out * 3.0).sum().backward()
+        grads[m] = [None if p.grad is None else p.grad.numpy() for p in (mean, std)]
+    for want, got in zip(grads[torch], grads[tm]):
+        assert (want is None) == (got is None)
+        if want is not None:
+            np.testing.assert_array_equal(got, want)
+
+
+def test_normal_without_grad_parameters_stays_out_of_the_graph():
+    out = tm.normal(tm.zeros(2, 3), tm.ones(3))
+    assert out.shape == (2, 3) and not out.requires_grad and out.grad_fn is None
