@@ -101,3 +101,47 @@ def test_normal_is_in_the_graph_with_a_zero_derivative(params):
 def test_normal_without_grad_parameters_stays_out_of_the_graph():
     out = tm.normal(tm.zeros(2, 3), tm.ones(3))
     assert out.shape == (2, 3) and not out.requires_grad and out.grad_fn is None
+
+
+@needs_torch
+@pytest.mark.parametrize("call", [
+    lambda m: m.tensor([True, False]) - m.tensor([1.0, 2.0]),
+    lambda m: 1 - m.tensor([True, False]),
+    lambda m: m.tensor([1.0, 2.0]) - True,
+    lambda m: -m.tensor([True]),
+    lambda m: m.tensor([3.0]).sub_(m.tensor([True])),
+    lambda m: m.tensor([2, 3]) ** -1,
+    lambda m: m.tensor([3, 4]).norm(),
+    lambda m: m.linalg.vector_norm(m.tensor([3, 4])),
+])
+def test_refused_like_torch(call):
+    with pytest.raises(Exception) as expected:
+        call(torch)
+    with pytest.raises(type(expected.value)) as got:
+        call(tm)
+    assert str(got.value) == str(expected.value)
+
+
+@needs_torch
+@pytest.mark.parametrize("call", [
+    lambda m: m.add(m.tensor([1, 2]), 1, alpha=2),
+    lambda m: m.sub(m.tensor([1.0, 2.0]), 1, alpha=2),
+    lambda m: m.tensor([1.0, 2.0]).add_(3, alpha=0.5),
+    lambda m: m.tensor([0, 1, -1, 2, -2, 3]) ** m.tensor([-1, -1, -1, -1, -1, -2]),
+    lambda m: m.tensor([0, 1, -1, 2, -2, 3], dtype=m.int32) ** m.tensor([-2]),
+    lambda m: 2 ** m.tensor([-1, 3]),
+    lambda m: m.tensor([2, 3]) ** m.tensor([2, 0]),
+    lambda m: m.zeros(0).softmax(0),
+    lambda m: m.zeros(2, 0).log_softmax(1),
+    lambda m: m.zeros(0, 3).softmax(1),
+])
+def test_accepted_like_torch(call):
+    want, got = call(torch), call(tm)
+    assert tuple(got.shape) == tuple(want.shape) and str(got.dtype) == str(want.dtype).removeprefix("torch.")
+    np.testing.assert_array_equal(got.numpy(), want.numpy())
+
+
+def test_softmax_of_an_empty_dim_has_an_empty_gradient():
+    x = tm.zeros(2, 0, 3, requires_grad=True)
+    x.log_softmax(1).sum().backward()
+    assert x.grad.shape == (2, 0, 3)

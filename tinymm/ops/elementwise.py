@@ -55,18 +55,33 @@ class Add(_AddSub):
 
 def add(a, b, *, alpha=1):
     if alpha != 1:
-        b = mul(b, alpha)
+        b = _times_alpha(b, alpha)
     a, b = operands("add", a, b)
     return Add.apply(a, b)
+
+
+def _times_alpha(b, alpha):
+    """``alpha * b`` for add/sub: ``b`` may be a number too (``torch.add(x, 1, alpha=2)``)."""
+    return mul(b, alpha) if isinstance(b, Tensor) else b * alpha
 
 
 class Sub(_AddSub):
     sign = -1
 
 
+_BOOL_MINUS = ("the `-` operator, {} a bool tensor is not supported. If you are trying to invert a mask, "
+               "use the `~` or `logical_not()` operator instead.")
+
+
+def _is_bool(v) -> bool:
+    return isinstance(v, bool) or (isinstance(v, Tensor) and v._data.dtype.kind == "b")
+
+
 def sub(a, b, *, alpha=1):
+    if (_is_bool(a) or _is_bool(b)) and (isinstance(a, Tensor) or isinstance(b, Tensor)):
+        raise DTypeError("Subtraction, " + _BOOL_MINUS.format("with"))  # as PyTorch: 1 - mask is a bug
     if alpha != 1:
-        b = mul(b, alpha)
+        b = _times_alpha(b, alpha)
     a, b = operands("sub", a, b)
     return Sub.apply(a, b)
 
@@ -142,7 +157,7 @@ class Pow(Function):
 
     @staticmethod
     def forward(ctx, a, b):
-        out = a**b
+        out = _int_pow(a, b) if getattr(b, "dtype", None) is not None and b.dtype.kind in "iu" else a**b
         ctx.save_for_backward(a, b, out)
         return out
 
@@ -185,8 +200,24 @@ class Pow(Function):
         return ga, gb
 
 
+def _int_pow(a, b):
+    """Integer powers with an integer tensor exponent, as PyTorch: a negative exponent gives
+    the integer part of 1 / a**|b| (1 for a = 1, ±1 for a = -1, else 0) where NumPy raises."""
+    xp = xp_of(b)
+    if not bool((b < 0).any()):
+        return a**b
+    a_arr = xp.asarray(a, dtype=b.dtype) if is_scalar(a) else a
+    out = a_arr ** xp.maximum(b, 0)
+    odd = (b % 2) != 0
+    tiny = xp.where(a_arr == 1, 1, xp.where(a_arr == -1, xp.where(odd, -1, 1), 0)).astype(out.dtype)
+    return xp.where(b < 0, tiny, out)
+
+
 def pow(a, b):
     a, b = operands("pow", a, b)
+    if (isinstance(a, Tensor) and a._data.dtype.kind in "iu" and is_scalar(b)
+            and not isinstance(b, (bool, float)) and b < 0):
+        raise DTypeError("Integers to negative integer powers are not allowed.")
     return Pow.apply(a, b)
 
 
@@ -302,7 +333,10 @@ class Neg(Function):
 
 
 def neg(x):
-    return Neg.apply(as_tensor(x, "neg"))
+    x = as_tensor(x, "neg")
+    if x._data.dtype.kind == "b":
+        raise DTypeError("Negation, " + _BOOL_MINUS.format("on"))
+    return Neg.apply(x)
 
 
 class Exp(UnaryFunction):

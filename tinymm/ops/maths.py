@@ -24,6 +24,7 @@ from tinymm.ops._util import (
     DTypeNotImplementedError,
     is_scalar,
     normalize_dims,
+    torch_dtype_name,
     unbroadcast,
     xp_of,
 )
@@ -645,7 +646,7 @@ class Norm(Function):
             d = X / safe
         else:
             d = Tensor._wrap(xp.sign(x)) * X.abs() ** (p - 1) / safe ** (p - 1)
-        return g * d * (1 - zero)
+        return g * d * Tensor._wrap((out != 0).astype(out.dtype))
 
 
 def _reduced_shape(shape, axes):
@@ -655,9 +656,12 @@ def _reduced_shape(shape, axes):
 def norm(x, p="fro", dim=None, keepdim=False, dtype=None):
     """PyTorch's ``torch.norm``/``Tensor.norm``: the vector p-norm over ``dim`` (all elements
     when None); ``"fro"`` is p = 2 (the Frobenius norm of a matrix is the 2-norm of its entries)."""
-    x = to_float(as_tensor(x, "norm"))
+    x = as_tensor(x, "norm")
     if dtype is not None:
         x = cast(x, dtype)
+    elif x._data.dtype.kind != "f":
+        raise DTypeError("linalg.vector_norm: Expected a floating point or complex tensor as input. "
+                         f"Got {torch_dtype_name(x.dtype)}")
     if p == "fro" or p is None:
         p = 2.0
     if isinstance(p, str):

@@ -371,7 +371,8 @@ def _to_rows(x, axis):
     """Move ``axis`` last and flatten the rest: the (M, N) layout the softmax kernels take."""
     xp = xp_of(x)
     moved = xp.moveaxis(x, axis, -1) if axis != x.ndim - 1 else x
-    return xp.ascontiguousarray(moved.reshape(-1, x.shape[axis])), moved.shape
+    rows = x.size // x.shape[axis] if x.shape[axis] else int(np.prod(moved.shape[:-1]))  # -1 is ambiguous at size 0
+    return xp.ascontiguousarray(moved.reshape(rows, x.shape[axis])), moved.shape
 
 
 def _from_rows(y2, moved_shape, axis, ndim):
