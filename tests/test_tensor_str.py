@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 import tinymm as tm
 from helpers import TORCH_REASON, torch
 from tinymm import tensor_str
+from tinymm.backend import cuda_status
 
 needs_torch = pytest.mark.skipif(torch is None, reason=TORCH_REASON)
 NAN, INF = float("nan"), float("inf")
@@ -299,3 +300,22 @@ def test_complex_layout_matches_torch(arr):
     with _torch_dtype_names():
         got = tensor_str.tensor_repr(arr)
     assert got == repr(torch.from_numpy(arr))
+
+
+def test_device_suffix_comes_first():
+    """PyTorch names a CUDA tensor's device (with its index) before the other suffixes."""
+    assert tensor_str.tensor_repr(np.array([1.0, 2.0], np.float32), device="cuda:0") == "tensor([1., 2.], device='cuda:0')"
+    assert tensor_str.tensor_repr(np.zeros((0, 2)), device="cuda:1", requires_grad=True) == \
+        "tensor([], device='cuda:1', size=(0, 2), dtype=tinymm.float64,\n       requires_grad=True)"
+    assert tensor_str.tensor_repr(np.array(2.5, np.float32), device="cpu", grad_fn="SumBackward0") == \
+        "tensor(2.5000, grad_fn=<SumBackward0>)"
+
+
+_gpu_ok, _gpu_why = cuda_status()
+
+
+@pytest.mark.skipif(not _gpu_ok, reason=f"no CUDA device here: {_gpu_why}")
+def test_cuda_tensor_repr_names_cuda_0():
+    x = tm.tensor([1.0, 2.0], device="cuda", requires_grad=True)
+    assert repr(x) == "tensor([1., 2.], device='cuda:0', requires_grad=True)"
+    assert repr(x * 2) == "tensor([2., 4.], device='cuda:0', grad_fn=<MulBackward0>)"
