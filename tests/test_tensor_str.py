@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import tinymm as tm
@@ -129,7 +129,6 @@ print_options = st.fixed_dictionaries({}, optional={
 
 
 @needs_torch
-@settings(max_examples=60)
 @given(tensors())
 def test_repr_matches_torch_on_drawn_tensors(drawn):
     arr, grad = drawn
@@ -139,7 +138,6 @@ def test_repr_matches_torch_on_drawn_tensors(drawn):
 
 
 @needs_torch
-@settings(max_examples=60)
 @given(tensors(max_numel=1500), print_options)
 def test_repr_matches_torch_under_drawn_print_options(drawn, options):
     arr, grad = drawn
