@@ -108,7 +108,6 @@ class device(str):
 _CPU = device("cpu")
 
 
-
 class Size(tuple):
     """A shape, as ``torch.Size``: a tuple (it compares equal to one) that also has
     ``numel()``; slicing or adding to it gives a Size again. It prints as a tuple,
