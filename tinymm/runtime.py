@@ -20,9 +20,7 @@ Each does what it says where tinymm has the thing, and says what it does where i
 """
 from __future__ import annotations
 
-import math
-
-from tinymm.tensor import PRINT_OPTIONS
+from tinymm.tensor_str import set_printoptions  # noqa: F401  (fmt: how Tensors print lives there)
 
 __all__ = [
     "set_num_threads", "get_num_threads", "set_num_interop_threads", "get_num_interop_threads",
@@ -99,27 +97,6 @@ def compile(model=None, *, fullgraph: bool = False, dynamic=None, backend="induc
     if not callable(model):
         raise RuntimeError(f"compile: expected a callable (a Module or a function), got {type(model).__name__}")
     return model
-
-
-_PROFILES = {"default": dict(precision=4, threshold=1000, edgeitems=3, linewidth=80),
-             "short": dict(precision=2, threshold=1000, edgeitems=2, linewidth=80),
-             "full": dict(precision=4, threshold=math.inf, edgeitems=3, linewidth=80)}
-
-
-def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=None, profile=None, sci_mode=None):
-    """How Tensors print, as ``torch.set_printoptions``: ``profile`` ("default", "short",
-    "full") first, then each option given; ``sci_mode`` True/False forces or forbids scientific
-    notation, None lets the values decide."""
-    opts = PRINT_OPTIONS
-    if profile is not None:
-        if profile not in _PROFILES:
-            raise ValueError(f"set_printoptions: profile must be one of {sorted(_PROFILES)}, got {profile!r}")
-        opts.update(_PROFILES[profile])
-    for key, value in (("precision", precision), ("threshold", threshold), ("edgeitems", edgeitems),
-                       ("linewidth", linewidth)):
-        if value is not None:
-            opts[key] = value
-    opts["sci_mode"] = sci_mode
 
 
 class memory_format:

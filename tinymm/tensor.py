@@ -26,6 +26,8 @@ import numpy as np
 
 from tinymm import backend
 from tinymm.grad_fn import Node, backward_name
+# fmt: how Tensors print lives in tensor_str (PRINT_OPTIONS stays importable from here)
+from tinymm.tensor_str import PRINT_OPTIONS, tensor_repr  # noqa: F401
 
 # ----------------------------------------------------------------------------- versions
 
@@ -104,9 +106,6 @@ class device(str):
 
 
 _CPU = device("cpu")
-
-#: how Tensors print (``tinymm.set_printoptions`` changes it; PyTorch's defaults)
-PRINT_OPTIONS = {"precision": 4, "threshold": 1000, "edgeitems": 3, "linewidth": 80, "sci_mode": None}
 
 
 class Size(tuple):
@@ -406,28 +405,16 @@ class Tensor:
         return arr if dtype is None else arr.astype(dtype)
 
     def __repr__(self) -> str:
-        o = PRINT_OPTIONS
-        arr = self.numpy()
-        fmt = None
-        if o["sci_mode"] is not None and arr.dtype.kind == "f":
-            fmt = {"float_kind": (lambda v, p=o["precision"]: f"{v:.{p}e}") if o["sci_mode"]
-                   else (lambda v, p=o["precision"]: f"{v:.{p}f}")}
-        body = np.array2string(arr, precision=o["precision"], separator=", ", prefix="tensor(",
-                               threshold=o["threshold"], edgeitems=o["edgeitems"], max_line_width=o["linewidth"],
-                               formatter=fmt)
-        extras = []
-        if self._data.size == 0 and self._data.ndim != 1:  # tensor([]) alone would hide the shape
-            extras.append(f"size={tuple(self.shape)}")
-        # as PyTorch: the default float dtype, int64 and bool go unnamed (their values show them)
-        if self.dtype not in (backend.get_default_dtype(), np.int64, np.bool_) or (
-                self._data.size == 0 and self.dtype != backend.get_default_dtype()):
-            extras.append(f"dtype={self.dtype}")
-        if self.device != "cpu":
-            extras.append(f"device='{self.device}'")
-        if self._node is not None:
-            extras.append(f"grad_fn=<{backward_name(self._node[0])}>")
-        elif self.requires_grad:
-            extras.append("requires_grad=True")
-        return "tensor(" + body + "".join(", " + e for e in extras) + ")"
+        """PyTorch's print of a tensor (``str`` is the same); the layout is tensor_str's."""
+        node = self._node
+        return tensor_repr(self.numpy(), device=self._repr_device(),
+                           grad_fn=None if node is None else backward_name(node[0]),
+                           requires_grad=self.requires_grad)
+
+    def _repr_device(self) -> str:
+        """The device as PyTorch names a tensor's: with its index ("cuda:0")."""
+        if type(self._data) is np.ndarray:
+            return "cpu"
+        return f"cuda:{getattr(getattr(self._data, 'device', None), 'id', 0)}"
 
     __hash__ = object.__hash__
