@@ -113,6 +113,8 @@ def test_normal_without_grad_parameters_stays_out_of_the_graph():
     lambda m: m.tensor([2, 3]) ** -1,
     lambda m: m.tensor([3, 4]).norm(),
     lambda m: m.linalg.vector_norm(m.tensor([3, 4])),
+    lambda m: m.zeros(2, 0, 3).unflatten(2, (2, 2)),
+    lambda m: m.zeros(2, 6).unflatten(1, (4, -1)),
 ])
 def test_refused_like_torch(call):
     with pytest.raises(Exception) as expected:
@@ -134,6 +136,11 @@ def test_refused_like_torch(call):
     lambda m: m.zeros(0).softmax(0),
     lambda m: m.zeros(2, 0).log_softmax(1),
     lambda m: m.zeros(0, 3).softmax(1),
+    lambda m: m.tensor([[1, 2, 3]]).clip(-0.1, 0.1),
+    lambda m: m.tensor([[1, 2, 3]]).clamp(min=1.5),
+    lambda m: m.tensor([[1, 2, 3]]).clamp(0, 2),
+    lambda m: m.zeros(2, 6).unflatten(1, (2, -1)),
+    lambda m: m.zeros(2, 0).unflatten(1, (0, 5)),
 ])
 def test_accepted_like_torch(call):
     want, got = call(torch), call(tm)

@@ -564,6 +564,8 @@ def clamp(x, min=None, max=None):
         if max is not None:
             out = minimum(out, max)
         return out
+    if x._data.dtype.kind in "iub" and any(isinstance(v, float) for v in (min, max)):
+        x = to_float(x)  # a float bound promotes an integer tensor, as PyTorch's type promotion
     return Clamp.apply(x, min, max)
 
 

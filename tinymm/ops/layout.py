@@ -8,6 +8,8 @@ diagonal writes the gradient onto the diagonal of a zero tensor. Ops that are a 
 """
 from __future__ import annotations
 
+import math
+
 import builtins
 import itertools
 
@@ -301,6 +303,11 @@ def unflatten(x, dim: int, sizes):
     x = as_tensor(x, "unflatten")
     axis = normalize_dim("unflatten", x.ndim, dim)
     sizes = _ints((sizes,))
+    known = math.prod(s for s in sizes if s != -1)
+    n = x.shape[axis]
+    if (known != n and -1 not in sizes) or (-1 in sizes and (known == 0 or n % known)) or sizes.count(-1) > 1:
+        raise ShapeError(f"unflatten: Provided sizes {list(sizes)} don't multiply up to the size of dim {dim} "
+                         f"({n}) in the input tensor")
     return reshape(x, x.shape[:axis] + sizes + x.shape[axis + 1 :])
 
 
