@@ -41,8 +41,6 @@ class MultiheadAttention(Module):
             raise ValueError(f"MultiheadAttention: embed_dim and num_heads must be positive, got {embed_dim}, {num_heads}")
         if embed_dim % num_heads:
             raise HeadsError(f"MultiheadAttention: num_heads={num_heads} does not divide embed_dim={embed_dim}")
-        if add_bias_kv or add_zero_attn:
-            raise NotImplementedError("MultiheadAttention: add_bias_kv and add_zero_attn are not supported")
         self.embed_dim, self.num_heads, self.dropout = embed_dim, num_heads, dropout
         self.head_dim = embed_dim // num_heads
         self.kdim = kdim if kdim is not None else embed_dim
@@ -64,6 +62,12 @@ class MultiheadAttention(Module):
         else:
             self.register_parameter("in_proj_bias", None)
         self.out_proj = Linear(embed_dim, embed_dim, bias=bias, dtype=dtype, device=device)
+        if add_bias_kv:  # one learned key/value position appended to every sequence
+            self.bias_k = Parameter(empty(1, 1, embed_dim, dtype=dtype, device=device))
+            self.bias_v = Parameter(empty(1, 1, embed_dim, dtype=dtype, device=device))
+        else:
+            self.bias_k = self.bias_v = None
+        self.add_zero_attn = add_zero_attn
         self._reset_parameters()
 
     def _reset_parameters(self):
@@ -76,6 +80,9 @@ class MultiheadAttention(Module):
         if self.in_proj_bias is not None:
             init.zeros_(self.in_proj_bias)
             init.zeros_(self.out_proj.bias)
+        if self.bias_k is not None:
+            init.xavier_normal_(self.bias_k)
+            init.xavier_normal_(self.bias_v)
 
     def _project(self, query, key, value):
         e = self.embed_dim
@@ -97,6 +104,9 @@ class MultiheadAttention(Module):
         ... with ``batch_first=True``; unbatched (L, E), (S, kdim), (S, vdim) too. Returns (output,
         weights or None), output in the layout of ``query``: the weights are (B, L, S) averaged
         over heads, or (B, H, L, S) with ``average_attn_weights=False`` (without B when unbatched)."""
+        if self.bias_k is not None or self.add_zero_attn:
+            return self._forward_extra_kv(query, key, value, key_padding_mask, need_weights, attn_mask,
+                                          average_attn_weights, is_causal)
         if is_causal and attn_mask is not None:
             is_causal = False  # PyTorch's is_causal is a hint that attn_mask is causal: apply the mask itself
         unbatched = query.ndim == 2
@@ -136,6 +146,23 @@ class MultiheadAttention(Module):
         if not self.batch_first:
             out = O.transpose(out, 0, 1)
         return out, weights
+
+    def _forward_extra_kv(self, query, key, value, key_padding_mask, need_weights, attn_mask,
+                          average_attn_weights, is_causal):
+        """With ``add_bias_kv`` / ``add_zero_attn`` the extra key positions change every mask's
+        width: PyTorch's functional form handles them, in its (L, N, E) layout."""
+        batched_first = self.batch_first and query.ndim == 3
+        if batched_first:
+            query, key, value = (O.transpose(t, 0, 1) for t in (query, key, value))
+        separate = not self._qkv_same_embed_dim
+        out, weights = F.multi_head_attention_forward(
+            query, key, value, self.embed_dim, self.num_heads, self.in_proj_weight, self.in_proj_bias,
+            self.bias_k, self.bias_v, self.add_zero_attn, self.dropout, self.out_proj.weight, self.out_proj.bias,
+            training=self.training, key_padding_mask=key_padding_mask, need_weights=need_weights,
+            attn_mask=attn_mask, use_separate_proj_weight=separate, q_proj_weight=self.q_proj_weight,
+            k_proj_weight=self.k_proj_weight, v_proj_weight=self.v_proj_weight,
+            average_attn_weights=average_attn_weights, is_causal=is_causal)
+        return (O.transpose(out, 0, 1) if batched_first else out), weights
 
     def extra_repr(self):
         return f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, kdim={self.kdim}, vdim={self.vdim}, batch_first={self.batch_first}"
