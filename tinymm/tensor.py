@@ -168,7 +168,9 @@ def _infer_array(data, dtype, device):
 
 
 class Tensor:
-    __slots__ = ("_data", "grad", "requires_grad", "_node", "_retain_grad", "_hooks", "__weakref__")
+    # _view_src: (base Tensor, basic index) for a tensor made by indexing another (ops/index.py),
+    # so that an in-place write into the view reaches the base's graph (ops/inplace.py); unset else
+    __slots__ = ("_data", "grad", "requires_grad", "_node", "_retain_grad", "_hooks", "_view_src", "__weakref__")
     # Makes ``numpy_scalar * tensor`` call Tensor.__rmul__ instead of NumPy's broadcasting.
     __array_priority__ = 1000
 
@@ -194,6 +196,13 @@ class Tensor:
         t._retain_grad = False
         t._hooks = None
         return t
+
+    def __getstate__(self):
+        """Pickling/deepcopy: every slot but ``_view_src`` (a copied view owns its memory)."""
+        state = {k: getattr(self, k) for k in Tensor.__slots__ if k not in ("_view_src", "__weakref__")
+                 and hasattr(self, k)}
+        extra = getattr(self, "__dict__", None)
+        return (extra or None, state)
 
     # ------------------------------------------------------------------ properties
     @property

@@ -42,11 +42,20 @@ def _into_zeros(g, shape, dtype, index):
     return out
 
 
+def index_view(arr, index):
+    """``arr[index]``, except that a single element comes back as a 0-d view, not a NumPy
+    scalar (a copy): ``x[0].add_(1)`` must write into x, as PyTorch's element views do."""
+    out = arr[index]
+    if isinstance(out, np.generic):
+        return arr[(*index, Ellipsis) if isinstance(index, tuple) else (index, Ellipsis)]
+    return out
+
+
 class GetItem(Function):
     @staticmethod
     def forward(ctx, x, index):
         ctx.meta = (x.shape, x.dtype, index)
-        return x[index]
+        return index_view(x, index)
 
     @staticmethod
     def backward(ctx, g):
@@ -159,8 +168,11 @@ def getitem(x, index):
         basic, advanced = split
         return getitem(getitem(x, basic), advanced)
     if x._data.dtype.kind != "f":
-        return Tensor._wrap(x._data[index])
-    return GetItem.apply(x, index)
+        return Tensor._wrap(index_view(x._data, index))
+    out = GetItem.apply(x, index)
+    if is_basic_index(index):  # a view: remember of what, for in-place writes into it (ops/inplace.py)
+        out._view_src = (x, index)
+    return out
 
 
 class Where(Function):

@@ -9,9 +9,12 @@ saved that storage then refuses to backward. What else happens depends on the gr
   longer exists); do it under ``tinymm.no_grad()``, as optimizers and initialisers do;
 - otherwise the op is recorded: ``x`` becomes the output of a new node whose inputs are its
   old history and the value, so gradients reach both (PyTorch's CopySlices / rebase).
-  ``x`` may not be a view of another tensor then: the other tensor's graph would not learn of
-  the write (PyTorch rewrites it; tinymm refuses, naming the fix: ``clone()`` first). An op's
-  output that merely is a NumPy view of the op's own buffer is not such a view.
+  When ``x`` indexes another tensor (``y[:, 0] *= 3``; ``v = y[0]; v.mul_(2)``), that tensor's
+  history becomes a SetItem of the new values, up the chain of indexing views; the view's own
+  old history is re-derived from its base (``_history``), as PyTorch regenerates a view's
+  grad_fn. A view made another way (``view``, ``transpose``, ``split``...) is refused, naming
+  the fix (``clone()`` first), as is a view of a leaf that requires grad. An op's output that
+  merely is a NumPy view of the op's own buffer is not a view of another tensor.
 """
 from __future__ import annotations
 
@@ -51,27 +54,73 @@ def _records(name: str, x: Tensor, value) -> bool:
             "do it under tinymm.no_grad() (as an optimizer step does) or on a clone()"
         )
     if _views_another_tensor(x):
-        raise RuntimeError(
-            f"{name}: in-place op with gradient on a view of another tensor's memory; the other "
-            "tensor's graph would not see it. Write into a clone() of the view, or into the base tensor"
-        )
+        root = _view_root(x)
+        if root is None:
+            raise RuntimeError(
+                f"{name}: in-place op with gradient on a view of another tensor's memory, made by an op "
+                "other than indexing (view, transpose, split...); the other tensor's graph would not see "
+                "it. Write into a clone() of the view, or into the base tensor")
+        if root.requires_grad and root._node is None:
+            raise RuntimeError(
+                f"{name}: a view of a leaf tensor that requires grad is being used in an in-place "
+                "operation; do it under tinymm.no_grad() or on a clone()")
     return True
+
+
+def _view_root(x: Tensor):
+    """The tensor whose memory ``x`` indexes (through any chain of indexing views), or None when
+    some link of the chain is a view made another way."""
+    t = x
+    while (src := getattr(t, "_view_src", None)) is not None:
+        t = src[0]
+    return None if t is x or _views_another_tensor(t) else t
+
+
+def _history(x: Tensor) -> Tensor:
+    """``x`` as the graph sees it now. An indexing view is re-derived from its base's current
+    history (PyTorch regenerates a view's grad_fn the same way), so writes into the base made
+    since the view was taken are part of it."""
+    src = getattr(x, "_view_src", None)
+    if src is None:
+        return _same_node(x)
+    from tinymm.ops.index import GetItem
+
+    base, index = src
+    return GetItem.apply(_history(base), index)
+
+
+def _same_node(x: Tensor) -> Tensor:
+    t = Tensor._wrap(x._data)
+    t.requires_grad = x.requires_grad
+    t._node = x._node
+    return t
 
 
 def _old_history(x: Tensor, copy: bool) -> Tensor:
     """A stand-in for ``x`` before the write: its data (copied when the op will save it) and node."""
-    old = Tensor._wrap(x._data.copy() if copy else x._data)
-    old.requires_grad = x.requires_grad
-    old._node = x._node
+    old = _history(x)
+    if copy:
+        old._data = old._data.copy()
     return old
 
 
 def _rebase(x: Tensor, result: Tensor) -> Tensor:
-    """Write ``result`` into ``x`` and make ``x`` the output of ``result``'s node."""
+    """Write ``result`` into ``x`` and make ``x`` the output of ``result``'s node. When ``x``
+    indexes another tensor, that tensor becomes the output of a SetItem of the new values
+    (PyTorch's CopySlices), and so on up the chain of views."""
     x._data[...] = result._data
     bump_version(x._data)
     x._node = result._node
     x.requires_grad = result.requires_grad
+    view = x
+    while result.requires_grad and (src := getattr(view, "_view_src", None)) is not None:
+        base, index = src
+        # the value as it is now: a new Tensor holding today's node, since a later write into
+        # the view replaces the view's own node
+        out = SetItem.apply(_history(base), _same_node(view), index)
+        base._node = out._node
+        base.requires_grad = True
+        view = base
     return x
 
 

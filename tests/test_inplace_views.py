@@ -1,0 +1,175 @@
+"""In-place writes into an indexing view whose base is in the graph (``y[:, 0] *= 3``,
+``v = y[0]; v.mul_(2)``, ``buf[1].copy_(w)``), as PyTorch: the base becomes a SetItem of the new
+values (PyTorch's CopySlices), and a view is re-derived from its base's current history before
+each write. Also: ``x[0]`` of a 1-D tensor is a view of x, so ``x[0].add_(1)`` changes x.
+Every case is compared with PyTorch: values and gradients, or the exception class."""
+import numpy as np
+import pytest
+
+import tinymm as tm
+from helpers import TORCH_REASON, torch
+
+needs_torch = pytest.mark.skipif(torch is None, reason=TORCH_REASON)
+
+
+def _x(m):
+    return m.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+
+
+def slice_mul_then_add(m):
+    x = _x(m)
+    y = x * 2
+    y[:, 0] *= 3
+    y[1:] += 1
+    (y * y).sum().backward()
+    return x.grad, y
+
+
+def two_writes_into_one_view(m):
+    x = _x(m)
+    y = x * 2
+    v = y[:, 0]
+    v.mul_(3)
+    v.add_(1)
+    (y * y).sum().backward()
+    return x.grad, v
+
+
+def copy_into_a_buffer_row(m):
+    w = m.tensor([1.0, 2.0], requires_grad=True)
+    buf = m.zeros(3, 2)
+    buf[1].copy_(w * 3)
+    (buf ** 2).sum().backward()
+    return w.grad, buf
+
+
+def view_of_a_view(m):
+    x = _x(m)
+    y = x * 2
+    v = y[1:][:, 1:]
+    v.mul_(5)
+    (y * y).sum().backward()
+    return x.grad, y
+
+
+def base_written_after_the_view_was_taken(m):
+    x = _x(m)
+    y = x * 2
+    v = y[0]
+    y.mul_(10)
+    v.add_(1)
+    (y * v.sum()).sum().backward()
+    return x.grad, y
+
+
+def clamp_then_sigmoid_on_a_row(m):
+    x = _x(m)
+    y = x * 1
+    v = y[0]
+    v.clamp_(max=1.5)
+    v.sigmoid_()
+    y.sum().backward()
+    return x.grad, y
+
+
+def the_view_used_after_its_write(m):
+    x = _x(m)
+    y = x * 1
+    v = y[0]
+    v.mul_(2)
+    (v * y[0]).sum().backward()
+    return (x.grad,)
+
+
+def decode_boxes_style(m):
+    x = _x(m)
+    y = x.sigmoid()
+    y[..., :1] *= 2
+    y[..., 1:] = y[..., 1:] ** 2
+    y.sum().backward()
+    return x.grad, y
+
+
+def element_and_row_views(m):
+    x = _x(m)
+    y = x * 1
+    v, w = y[0], y[0, 1]
+    w.mul_(7)
+    v.add_(1)
+    (y ** 2).sum().backward()
+    return x.grad, y
+
+
+def two_rows_from_two_leaves(m):
+    a = m.tensor([1.0, 2.0], requires_grad=True)
+    b = m.tensor([3.0, 4.0], requires_grad=True)
+    y = m.zeros(2, 2)
+    y[0].add_(a)
+    y[1].addcmul_(a, b)
+    (y ** 2).sum().backward()
+    return a.grad, b.grad
+
+
+def a_write_under_no_grad(m):
+    x = _x(m)
+    y = x * 1
+    v = y[0]
+    with m.no_grad():
+        v.mul_(100)
+    y.sum().backward()
+    return x.grad, y
+
+
+CASES = [slice_mul_then_add, two_writes_into_one_view, copy_into_a_buffer_row, view_of_a_view,
+         base_written_after_the_view_was_taken, clamp_then_sigmoid_on_a_row, the_view_used_after_its_write,
+         element_and_row_views, two_rows_from_two_leaves, a_write_under_no_grad]
+
+
+@needs_torch
+@pytest.mark.parametrize("case", CASES, ids=[c.__name__ for c in CASES])
+def test_matches_torch(case):
+    for want, got in zip(case(torch), case(tm)):
+        np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=1e-6)
+
+
+@needs_torch
+def test_a_saved_view_written_later_is_caught_by_the_version_check():
+    """pow saved y[..., 1:], which the assignment then overwrites: both libraries refuse."""
+    for m in (torch, tm):
+        with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+            decode_boxes_style(m)
+
+
+@needs_torch
+def test_a_view_of_a_leaf_that_requires_grad_is_refused():
+    for m in (torch, tm):
+        w = m.tensor([1.0, 2.0], requires_grad=True)
+        with pytest.raises(RuntimeError, match="view of a leaf"):
+            w[0].mul_(2)
+
+
+def test_other_views_are_still_refused_with_the_fix_named():
+    x = _x(tm)
+    with pytest.raises(RuntimeError, match="clone"):
+        (x * 2).T.add_(1)
+
+
+@needs_torch
+@pytest.mark.parametrize("dtype", ["float32", "int64", "bool"])
+def test_an_element_is_a_view(dtype):
+    for m in (torch, tm):
+        x = m.zeros(3, dtype=getattr(m, dtype))
+        x[1].fill_(1)
+        y = m.zeros(2, 2, dtype=getattr(m, dtype))
+        y[1, 0].fill_(1)
+        assert x.tolist() == [0, 1, 0] and y.tolist() == [[0, 0], [1, 0]]
+
+
+def test_a_copied_view_owns_its_memory():
+    import copy
+    import pickle
+
+    base = tm.zeros(3, 2)
+    for clone in (copy.deepcopy(base[:, 0]), pickle.loads(pickle.dumps(base[:, 0]))):
+        clone.add_(1)
+        assert float(base.sum()) == 0.0 and not hasattr(clone, "_view_src")
