@@ -152,3 +152,24 @@ def test_softmax_of_an_empty_dim_has_an_empty_gradient():
     x = tm.zeros(2, 0, 3, requires_grad=True)
     x.log_softmax(1).sum().backward()
     assert x.grad.shape == (2, 0, 3)
+
+
+@needs_torch
+def test_cat_skips_a_legacy_empty_1d_tensor():
+    """``out = torch.tensor([]); out = torch.cat([out, x])`` in a loop, as PyTorch allows."""
+    for m in (torch, tm):
+        out = m.tensor([])
+        for i in range(3):
+            out = m.cat([out, m.ones(1, 2) * i])
+        assert out.tolist() == [[0.0, 0.0], [1.0, 1.0], [2.0, 2.0]]
+        mixed = m.cat([m.zeros(0, dtype=m.int64), m.ones(2, 3, dtype=m.int32)])
+        assert tuple(mixed.shape) == (2, 3) and str(mixed.dtype).endswith("int64")
+        with pytest.raises(RuntimeError):
+            m.cat([m.zeros(0, 2), m.ones(2, 3)])
+
+
+@needs_torch
+def test_comparing_with_none_is_a_bool():
+    for m in (torch, tm):
+        t = m.tensor([1.0])
+        assert (t == None) is False and (t != None) is True  # noqa: E711

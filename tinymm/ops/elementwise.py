@@ -577,6 +577,8 @@ _CMP = {"eq": "equal", "ne": "not_equal", "lt": "less", "le": "less_equal", "gt"
 
 def compare(a, b, op: str) -> Tensor:
     """Elementwise comparison ``op`` (one of ``_CMP``'s keys); a boolean tensor."""
+    if b is None and op in ("eq", "ne"):  # ``t == None`` is a plain bool in PyTorch
+        return op == "ne"
     a, b = operands(op, a, b)
     ad = a._data if isinstance(a, Tensor) else a
     bd = b._data if isinstance(b, Tensor) else b

@@ -212,7 +212,20 @@ def _same_kind(name, tensors):
 
 
 def cat(tensors, dim=0, **np_style):
-    tensors = _same_kind("cat", list(tensors))
+    tensors = [as_tensor(t, "cat") for t in tensors]
+    # PyTorch's legacy rule: a 1-D empty tensor (``torch.tensor([])``, the usual start of
+    # ``out = torch.cat([out, x])`` in a loop) is skipped, whatever the others' shapes;
+    # it still takes part in the dtype promotion
+    legacy = [t for t in tensors if t.shape == (0,)]
+    if legacy and len(legacy) < len(tensors):
+        kept = [t for t in tensors if t.shape != (0,)]
+        dtypes = {t.dtype for t in tensors}
+        if len(dtypes) > 1:
+            floats = [d for d in dtypes if d.kind == "f"]
+            target = np.result_type(*floats) if floats else np.result_type(*dtypes)
+            kept = [cast(t, target) for t in kept]
+        tensors = kept
+    tensors = _same_kind("cat", tensors)
     d = normalize_dim("cat", tensors[0].ndim, np_style.pop("axis", dim))
     for i, t in enumerate(tensors[1:], 1):
         a, b = list(t.shape), list(tensors[0].shape)
