@@ -59,6 +59,10 @@ from tinymm.factories import (
     zeros_like,
 )
 from tinymm.ops import *  # noqa: F403  (the ops table's exports: tinymm.ops.__all__)
+from tinymm.ops import __all__ as _ops_exports
+from tinymm.ops.out_arg import install as _install_out
+
+_install_out(globals(), _ops_exports)  # torch.add(a, b, out=c): the top-level names take out=
 from tinymm.ops.convert import as_tensor_shared as as_tensor  # noqa: F401  (torch.as_tensor)
 from tinymm.serialization import load, save
 from tinymm.runtime import (  # noqa: F401  (process-wide settings, with PyTorch's names)
