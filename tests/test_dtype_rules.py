@@ -173,3 +173,13 @@ def test_comparing_with_none_is_a_bool():
     for m in (torch, tm):
         t = m.tensor([1.0])
         assert (t == None) is False and (t != None) is True  # noqa: E711
+
+
+@needs_torch
+def test_a_0d_integer_tensor_does_not_widen_a_tensor_with_dims():
+    for m in (torch, tm):
+        i32, u8 = m.tensor([1, 2], dtype=m.int32), m.tensor([1, 2], dtype=m.uint8)
+        got = [str(x.dtype).split(".")[-1] for x in (
+            i32 * m.tensor(2), m.tensor(2) + i32, u8 + m.tensor(3), m.tensor([True]) + m.tensor(2),
+            i32 + m.tensor([1]), u8 + m.tensor([1], dtype=m.int8))]
+        assert got == ["int32", "int32", "uint8", "int64", "int64", "int16"]

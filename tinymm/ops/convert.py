@@ -57,7 +57,14 @@ def check_pair(name: str, a: Tensor, b: Tensor):
         return a, cast(b, da)
     if db.kind == "f":
         return cast(a, db), b
-    return a, b  # two non-float dtypes: NumPy's integer promotion, no gradient involved
+    # two non-float dtypes: NumPy's integer promotion (no gradient involved), except that here
+    # too a tensor with dims outranks a 0-d one of its category (integral, or bool)
+    if (da.kind == "b") == (db.kind == "b"):
+        if a._data.ndim == 0 and b._data.ndim > 0:
+            return cast(a, db), b
+        if b._data.ndim == 0 and a._data.ndim > 0:
+            return a, cast(b, da)
+    return a, b
 
 
 def check_broadcast(name: str, sa, sb):
