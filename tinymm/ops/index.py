@@ -225,6 +225,11 @@ class MaskedFill(Function):
         (mask,) = ctx.saved_arrays
         return unbroadcast(g * ~mask, g.shape), None
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        (mask,) = ctx.saved_arrays
+        return where(Tensor._wrap(mask), 0.0, g), None
+
 
 def masked_fill(x, mask, value):
     x = as_tensor(x, "masked_fill")
@@ -336,6 +341,11 @@ class Gather(Function):
         add_at(out, tuple(ctx.saved_arrays), g)
         return out, None
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        shape, _ = ctx.meta
+        return IndexPutZeros.apply(g, shape, tuple(ctx.saved_arrays)), None
+
 
 def gather(x, dim, index, *, sparse_grad=False):
     """``out[i][j][k] = x[index[i][j][k]][j][k]`` for dim 0 (and so on): PyTorch's gather."""
@@ -388,6 +398,24 @@ class Scatter(Function):
             gs = xp_of(g).zeros(src_shape, g.dtype)
             part = g[where_]
             gs[tuple(slice(0, n) for n in part.shape)] = part
+        return gx, gs, None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        where_ = tuple(ctx.saved_arrays)
+        src_shape, add = ctx.meta
+        nx, ns = ctx.needs_input_grad[:2]
+        gx = gs = None
+        if nx:
+            gx = g
+            if not add:
+                hit = xp_of(g._data).zeros(g.shape, bool)
+                hit[where_] = True
+                gx = where(Tensor._wrap(hit), 0.0, g)
+        if ns:
+            part = GetItem.apply(g, where_)
+            gs = part if tuple(part.shape) == tuple(src_shape) else \
+                IndexPutZeros.apply(part, src_shape, tuple(slice(0, n) for n in part.shape))
         return gx, gs, None
 
 
@@ -546,6 +574,16 @@ class IndexAdd(Function):
         gs = None
         if ns:
             gs = xp_of(g).take(g, index, axis=axis)
+            gs = gs if alpha == 1 else gs * alpha
+        return (g if nx else None), gs
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        index, axis, alpha = ctx.meta
+        nx, ns = ctx.needs_input_grad[:2]
+        gs = None
+        if ns:
+            gs = GetItem.apply(g, (slice(None),) * axis + (index,))
             gs = gs if alpha == 1 else gs * alpha
         return (g if nx else None), gs
 
