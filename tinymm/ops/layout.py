@@ -131,6 +131,12 @@ class Repeat(Function):
         g = g.reshape(split)
         return g.sum(axis=tuple(range(0, len(split), 2))).reshape(shape)
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        shape, xs_shape, reps = ctx.meta
+        split = [n for pair in zip(reps, xs_shape) for n in pair]
+        return g.reshape(split).sum(dim=tuple(range(0, len(split), 2))).reshape(shape)
+
 
 def repeat(x, *sizes):
     """PyTorch's ``Tensor.repeat``: tile the tensor ``sizes`` times along each dim."""
