@@ -285,6 +285,22 @@ class BCEWithLogitsFn(Function):
             gpw = unbroadcast(g * t * sp_neg, pw.shape)
         return gx, gt, gpw
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        """The same gradients on Tensors: with sp(z) = softplus(z) = −logsigmoid(−z),
+        d/dx = σ(x)·(1 + (pw − 1)·t) − pw·t, d/dt = pw·sp(−x) − sp(x), d/dpw = t·sp(−x)."""
+        from tinymm.autograd_graph import operand, sum_to
+
+        x, t, pw, _ = ctx.saved_arrays
+        nx, nt, npw = ctx.needs_input_grad[:3]
+        X, T = operand(ctx, 0, x), operand(ctx, 1, t)
+        PW = 1.0 if pw is None else operand(ctx, 2, pw)
+        sp_neg = -logsigmoid(X)
+        gx = g * (X.sigmoid() * (1 + (PW - 1) * T) - PW * T) if nx else None
+        gt = g * (PW * sp_neg - (sp_neg + X)) if nt else None
+        gpw = sum_to(g * T * sp_neg, pw.shape) if npw else None
+        return gx, gt, gpw
+
 
 def binary_cross_entropy_with_logits(input, target, weight=None, reduction: str = "mean", pos_weight=None):
     """−[pw·t·log σ(x) + (1 − t)·log(1 − σ(x))]·weight, computed without overflow."""
@@ -334,6 +350,17 @@ class BCEFn(Function):
         if nt:
             with np.errstate(divide="ignore", invalid="ignore"):
                 gt = (g * (xp.log1p(-x) - xp.log(x))).astype(x.dtype, copy=False)
+        return gx, gt
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        from tinymm.autograd_graph import operand
+
+        x, t, _, _ = ctx.saved_arrays
+        nx, nt = ctx.needs_input_grad
+        X, T = operand(ctx, 0, x), operand(ctx, 1, t)
+        gx = g * (X - T) / (X * (1 - X)).clamp(min=1e-12) if nx else None
+        gt = g * ((-X).log1p() - X.log()) if nt else None
         return gx, gt
 
 
