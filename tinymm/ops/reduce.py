@@ -212,11 +212,15 @@ class MaxMinDim(Function):
 
     @staticmethod
     def backward_graph(ctx, g, _gi):
-        from tinymm.ops.index import IndexPutZeros, _along  # index.py builds on this module
+        from tinymm.ops.index import IndexPutZeros  # index.py builds on this module
 
         (idx_k,) = ctx.saved_arrays
         shape, _, axis, keepdim = ctx.meta
-        return IndexPutZeros.apply(g if keepdim else g.unsqueeze(axis), shape, _along(idx_k, axis))
+        xp = xp_of(idx_k)
+        # put_along_axis as an advanced index: idx_k on ``axis``, each position's own elsewhere
+        where_ = tuple(idx_k if d == axis else xp.arange(n).reshape([-1 if e == d else 1 for e in range(idx_k.ndim)])
+                       for d, n in enumerate(idx_k.shape))
+        return IndexPutZeros.apply(g if keepdim else g.unsqueeze(axis), shape, where_)
 
 
 class MaxMinAll(Function):
