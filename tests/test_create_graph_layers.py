@@ -138,3 +138,53 @@ ALL = {**CONV, **POOL, **NORM, **MISC}
 def test_layer_double_backward(name):
     f, arrays = ALL[name]
     _check(f, f, arrays)
+
+
+# ----------------------------------------------------------------------------- gradgradcheck
+
+
+GRADGRAD = {
+    "conv2d": (lambda x, w, b: F.conv2d(x, w, b, stride=2, padding=1, groups=2),
+               [(1, 2, 4, 3), (2, 1, 2, 2), (2,)]),
+    "conv1d_dilation": (lambda x, w: F.conv1d(x, w, None, padding=1, dilation=2), [(1, 2, 5), (2, 2, 2)]),
+    "conv_transpose2d": (lambda x, w, b: F.conv_transpose2d(x, w, b, stride=2, output_padding=1),
+                         [(1, 2, 2, 2), (2, 1, 2, 2), (1,)]),
+    "max_pool2d": (lambda x: F.max_pool2d(x, 2, 1, padding=1), [(1, 2, 3, 3)]),
+    "avg_pool2d": (lambda x: F.avg_pool2d(x, 2, 1, padding=1, count_include_pad=False), [(1, 2, 3, 3)]),
+    "batch_norm_train": (lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True), [(3, 2, 2), (2,), (2,)]),
+    "sdpa": (lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True), [(1, 3, 2), (1, 3, 2), (1, 3, 2)]),
+    "embedding": (lambda w: F.embedding(tm.tensor([[0, 2], [2, 1]]), w, padding_idx=1), [(3, 2)]),
+    "bce_with_logits": (lambda x, t: F.binary_cross_entropy_with_logits(x, t, reduction="none"), [(2, 3), (2, 3)]),
+}
+
+
+@pytest.mark.parametrize("order", [2, 3])
+@pytest.mark.parametrize("name", sorted(GRADGRAD))
+def test_gradient_is_differentiable_in_inputs_and_grad_output(name, order):
+    # order 2 is PyTorch's gradgradcheck: the first gradient as a function of the inputs AND
+    # of grad_output, its own gradient against central finite differences. Order 3 does the
+    # same one level up, for op(x)³ (so that a linear op's gradient still depends on x): the
+    # second gradient taken with create_graph (the backward ops' own backward_graph) must equal
+    # the plain one, and its gradient must match finite differences.
+    f, shapes = GRADGRAD[name]
+    r = np.random.default_rng(3)
+    xs = [tm.tensor(r.standard_normal(s), dtype=tm.float64, requires_grad=True) for s in shapes]
+    with tm.no_grad():
+        out_shape = f(*xs).shape
+    go = tm.tensor(r.standard_normal(out_shape), dtype=tm.float64, requires_grad=True)
+    us = [tm.tensor(r.standard_normal(s), dtype=tm.float64) for s in shapes]
+
+    def derivative(*args, create_graph=True):
+        with tm.enable_grad():  # gradcheck perturbs under no_grad
+            y = f(*args[:-1])
+            gs = tm.autograd.grad(y if order == 2 else y ** 3, args[:-1], args[-1], create_graph=True)
+            if order == 2:
+                return gs
+            s = sum((g * u).sum() for g, u in zip(gs, us))
+            hs = tm.autograd.grad(s, args, create_graph=create_graph, allow_unused=True)
+            return tuple(h for h in hs if h is not None)
+
+    if order == 3:
+        for a, b in zip(derivative(*xs, go), derivative(*xs, go, create_graph=False)):
+            np.testing.assert_allclose(_np(a), _np(b), rtol=1e-12, atol=1e-12)
+    assert tm.autograd.gradcheck(derivative, xs + [go], atol=1e-6, rtol=1e-5)
