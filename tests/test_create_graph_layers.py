@@ -188,3 +188,98 @@ def test_gradient_is_differentiable_in_inputs_and_grad_output(name, order):
         for a, b in zip(derivative(*xs, go), derivative(*xs, go, create_graph=False)):
             np.testing.assert_allclose(_np(a), _np(b), rtol=1e-12, atol=1e-12)
     assert tm.autograd.gradcheck(derivative, xs + [go], atol=1e-6, rtol=1e-5)
+
+
+# ----------------------------------------------------------------------------- end-to-end scenarios
+
+
+def _twin(build, seed):
+    """A tinymm and a PyTorch module (float64) built by ``build(nn)``, holding the same values."""
+    net_tm = build(tm.nn).double()
+    net_t = build(torch.nn).double()
+    r = np.random.default_rng(seed)
+    for (name, p), (name_t, q) in zip(net_tm.named_parameters(), net_t.named_parameters()):
+        assert name == name_t and tuple(p.shape) == tuple(q.shape)
+        value = r.standard_normal(p.shape) * (0.5 if p.ndim > 1 else 0.1)
+        p._data[...] = value
+        with torch.no_grad():
+            q.copy_(torch.tensor(value))
+    return net_tm, net_t
+
+
+def _same_grads(net_tm, net_t, rtol=1e-9):
+    for (name, p), q in zip(net_tm.named_parameters(), net_t.parameters()):
+        np.testing.assert_allclose(_np(p.grad), q.grad.numpy(), rtol=rtol, atol=1e-11, err_msg=name)
+
+
+def _conv_critic(nn):
+    return nn.Sequential(nn.Conv2d(1, 4, 3, stride=2, padding=1), nn.LeakyReLU(0.2),
+                         nn.Conv2d(4, 4, 3, padding=1, groups=2), nn.LeakyReLU(0.2), nn.AvgPool2d(2),
+                         nn.Flatten(), nn.Linear(16, 1))
+
+
+def _wgan_gp(lib, critic, real, fake, alpha):
+    real, fake = lib.tensor(real, dtype=lib.float64), lib.tensor(fake, dtype=lib.float64)
+    a = lib.tensor(alpha, dtype=lib.float64)
+    interp = (a * real + (1 - a) * fake).requires_grad_(True)
+    out = critic(interp)
+    (g,) = lib.autograd.grad(out, interp, lib.ones_like(out), create_graph=True)
+    gp = ((g.reshape(g.shape[0], -1).norm(2, dim=1) - 1) ** 2).mean()
+    loss = critic(fake).mean() - critic(real).mean() + 10 * gp
+    loss.backward()
+    return loss
+
+
+@needs_torch
+def test_wgan_gp_with_a_conv_critic():
+    critic_tm, critic_t = _twin(_conv_critic, 11)
+    r = np.random.default_rng(12)
+    real, fake, alpha = r.standard_normal((3, 1, 8, 8)), r.standard_normal((3, 1, 8, 8)), r.uniform(size=(3, 1, 1, 1))
+    l_tm, l_t = _wgan_gp(tm, critic_tm, real, fake, alpha), _wgan_gp(torch, critic_t, real, fake, alpha)
+    np.testing.assert_allclose(float(l_tm), float(l_t.detach()), rtol=1e-10)
+    _same_grads(critic_tm, critic_t)
+
+
+def _omniglot_net(nn):
+    """MAML's Omniglot-style block twice (conv 3x3, batch norm, ReLU, 2x2 max pool), a linear head."""
+    return nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), nn.BatchNorm2d(3), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Conv2d(3, 3, 3, padding=1), nn.BatchNorm2d(3), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Flatten(), nn.Linear(12, 3))
+
+
+def _functional_forward(Fn, x, p):
+    """The net of ``_omniglot_net`` run on the parameter list ``p`` (MAML's fast weights),
+    batch norm with the batch's statistics and no running ones, as the MAML reference code."""
+    for i in (0, 4):
+        x = Fn.conv2d(x, p[i], p[i + 1], padding=1)
+        x = Fn.batch_norm(x, None, None, p[i + 2], p[i + 3], training=True)
+        x = Fn.max_pool2d(Fn.relu(x), 2)
+    return Fn.linear(x.flatten(1), p[8], p[9])
+
+
+def _maml(lib, Fn, net, tasks, inner_steps=2, lr=0.4):
+    params = list(net.parameters())
+    outer = 0
+    for xs, ys, xq, yq in tasks:
+        xs, xq = lib.tensor(xs, dtype=lib.float64), lib.tensor(xq, dtype=lib.float64)
+        ys, yq = lib.tensor(ys), lib.tensor(yq)
+        fast = params
+        for _ in range(inner_steps):
+            inner = Fn.cross_entropy(_functional_forward(Fn, xs, fast), ys)
+            grads = lib.autograd.grad(inner, fast, create_graph=True)
+            fast = [p - lr * g for p, g in zip(fast, grads)]
+        outer = outer + Fn.cross_entropy(_functional_forward(Fn, xq, fast), yq)
+    outer.backward()
+    return outer
+
+
+@needs_torch
+def test_maml_second_order_with_conv_batch_norm_and_max_pool():
+    net_tm, net_t = _twin(_omniglot_net, 13)
+    r = np.random.default_rng(14)
+    tasks = [(r.standard_normal((6, 1, 8, 8)), r.integers(0, 3, 6), r.standard_normal((6, 1, 8, 8)),
+              r.integers(0, 3, 6)) for _ in range(2)]
+    l_tm = _maml(tm, F, net_tm, tasks)
+    l_t = _maml(torch, torch.nn.functional, net_t, tasks)
+    np.testing.assert_allclose(float(l_tm), float(l_t.detach()), rtol=1e-10)
+    _same_grads(net_tm, net_t, rtol=1e-8)
