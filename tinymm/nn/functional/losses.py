@@ -104,26 +104,35 @@ class CrossEntropyFn(Function):
 
     @staticmethod
     def backward_graph(ctx, g):
-        """Class-index targets without weight or label smoothing (the common case), on Tensors:
-        d/dlogits = (softmax(logits) − onehot(target))·(row's incoming gradient), 0 for ignored
-        rows. Other cases give their first-order gradient only (autograd_graph's fallback)."""
+        """The gradients on Tensors. Every case is loss_i = −Σ_c A_ic·log p_ic with p the row's
+        softmax: for class indices A = valid_i·w_c·((1 − ε)·onehot_ic + ε/C), a constant; for
+        probabilities A = w_c·((1 − ε)·t_ic + ε/C). So d/dlogits = (Σ_c A_ic·p_ic − A_ic)·gᵢ
+        (written ΣA·p − A) and d/dt = −(1 − ε)·w·log p·gᵢ, gᵢ the row's incoming gradient."""
+        from tinymm.autograd_graph import operand
+
         logits, target, _, weight = ctx.saved_arrays
-        ignore_index, label_smoothing, reduction, denom, _ = ctx.meta
-        if target.dtype.kind != "i" or weight is not None or label_smoothing or ctx.needs_input_grad[1]:
-            return NotImplemented
+        ignore_index, eps, reduction, denom, _ = ctx.meta
         xp = xp_of(logits)
         n, c = logits.shape
-        valid = target != ignore_index
-        onehot = xp.zeros((n, c), logits.dtype)
-        rows = xp.arange(n)[valid]
-        onehot[rows, target[valid]] = 1
-        x = ctx.inputs[0]
+        x = operand(ctx, 0, logits)
+        w = 1.0 if weight is None else Tensor._wrap(weight.reshape(1, c))
+        if target.dtype.kind == "i":
+            valid = target != ignore_index
+            onehot = xp.zeros((n, c), logits.dtype)
+            onehot[xp.arange(n)[valid], target[valid]] = 1 - eps
+            a = Tensor._wrap((onehot + eps / c) * valid.reshape(n, 1).astype(logits.dtype)) * w
+        else:
+            t = operand(ctx, 1, target)
+            a = (t * (1 - eps) + eps / c) * w
         if reduction == "none":
             rows_g = g.reshape(n, 1)
         else:
             rows_g = (g / float(denom) if reduction == "mean" else g).reshape(1, 1)
-        mask = Tensor._wrap(valid.astype(logits.dtype).reshape(n, 1))
-        return (x.softmax(dim=-1) - Tensor._wrap(onehot)) * mask * rows_g, None, None
+        dx = (a.sum(dim=1, keepdim=True) * x.softmax(dim=-1) - a) * rows_g if ctx.needs_input_grad[0] else None
+        dt = None
+        if ctx.needs_input_grad[1]:
+            dt = x.log_softmax(dim=-1) * w * rows_g * -(1.0 - eps)
+        return dx, dt, None
 
 
 def _classes_last(x: Tensor):
