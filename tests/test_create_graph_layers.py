@@ -1,7 +1,7 @@
 """Higher-order gradients through the layers (``create_graph=True``): convolutions (1-D, 2-D,
 3-D, transposed; stride, padding, dilation, groups), pooling (max, average, adaptive, 3-D),
-batch/instance/group norm, embedding, logsumexp, gather/scatter/index_add, sort/topk, einsum,
-attention and the losses (cross-entropy with weights, label smoothing, probabilities), each
+batch/instance/group norm, recurrent layers, embedding, logsumexp, gather/scatter/index_add,
+sort/topk, einsum, attention and the losses (cross-entropy with weights, label smoothing, probabilities), each
 against PyTorch's double backward and against finite differences of the first gradient
 (``test_create_graph._check``); the gradient as a function of the inputs and of grad_output
 checked with ``gradcheck`` (PyTorch's gradgradcheck), and one order higher; and two end-to-end
@@ -301,3 +301,41 @@ def test_maml_second_order_with_conv_batch_norm_and_max_pool():
     l_t = _maml(torch, torch.nn.functional, net_t, tasks)
     np.testing.assert_allclose(float(l_tm), float(l_t.detach()), rtol=1e-10)
     _same_grads(net_tm, net_t, rtol=1e-8)
+
+
+# ----------------------------------------------------------------------------- recurrent layers
+
+
+def _rnn_second_order(lib, net, x, lengths):
+    """First gradients of a loss through the layer (create_graph) wrt input and weights, then
+    the gradient of their squared norm (a gradient penalty)."""
+    x = lib.tensor(x, dtype=lib.float64, requires_grad=True)
+    inp = x if lengths is None else lib.nn.utils.rnn.pack_padded_sequence(x, lib.tensor(lengths),
+                                                                           enforce_sorted=False)
+    out, h_n = net(inp)
+    if lengths is not None:
+        out, _ = lib.nn.utils.rnn.pad_packed_sequence(out)
+    h_n = h_n[0] if isinstance(h_n, tuple) else h_n
+    wrt = [x] + list(net.parameters())
+    gs = lib.autograd.grad((out.tanh() ** 2).sum() + (h_n ** 3).sum(), wrt, create_graph=True)
+    hs = lib.autograd.grad(sum((g ** 2).sum() for g in gs), wrt)
+    return [_np(g) for g in gs + hs]
+
+
+RNNS = {
+    "lstm": ("LSTM", {}, None), "gru": ("GRU", {}, None), "rnn_tanh": ("RNN", {}, None),
+    "rnn_relu_no_bias": ("RNN", {"nonlinearity": "relu", "bias": False}, None),
+    "lstm_proj": ("LSTM", {"proj_size": 2}, None), "lstm_bidirectional": ("LSTM", {"bidirectional": True}, None),
+    "gru_two_layers_bidirectional_packed": ("GRU", {"bidirectional": True, "num_layers": 2}, [4, 2]),
+    "lstm_packed": ("LSTM", {}, [3, 4]),
+}
+
+
+@needs_torch
+@pytest.mark.parametrize("name", sorted(RNNS))
+def test_recurrent_layer_double_backward(name):
+    kind, kw, lengths = RNNS[name]
+    net_tm, net_t = _twin(lambda nn: getattr(nn, kind)(3, 3, **kw), 15)
+    x = np.random.default_rng(16).standard_normal((4, 2, 3))
+    for a, b in zip(_rnn_second_order(tm, net_tm, x, lengths), _rnn_second_order(torch, net_t, x, lengths)):
+        np.testing.assert_allclose(a, b, rtol=1e-8, atol=1e-10)
