@@ -1,12 +1,12 @@
 """Higher-order gradients through the layers (``create_graph=True``): convolutions (1-D, 2-D,
 3-D, transposed; stride, padding, dilation, groups), pooling (max, average, adaptive, 3-D),
 batch/instance/group norm, recurrent layers, embedding, logsumexp, gather/scatter/index_add,
-sort/topk, einsum, attention and the losses (cross-entropy with weights, label smoothing, probabilities), each
-against PyTorch's double backward and against finite differences of the first gradient
-(``test_create_graph._check``); the gradient as a function of the inputs and of grad_output
-checked with ``gradcheck`` (PyTorch's gradgradcheck), and one order higher; and two end-to-end
-scenarios, a WGAN-GP conv critic and a MAML inner step of an Omniglot-style conv net with
-batch norm and max pooling, matching PyTorch's losses and parameter gradients."""
+sort/topk, einsum, attention and the losses (cross-entropy with weights, label smoothing,
+probabilities), each against PyTorch's double backward and against finite differences of the
+first gradient (``test_create_graph._check``); the gradient as a function of the inputs and of
+grad_output checked with ``gradcheck`` (PyTorch's gradgradcheck), and one order higher; and
+two end-to-end scenarios, a WGAN-GP conv critic and a MAML inner step of an Omniglot-style
+conv net with batch norm and max pooling, matching PyTorch's losses and parameter gradients."""
 from __future__ import annotations
 
 import numpy as np
