@@ -339,3 +339,18 @@ def test_recurrent_layer_double_backward(name):
     x = np.random.default_rng(16).standard_normal((4, 2, 3))
     for a, b in zip(_rnn_second_order(tm, net_tm, x, lengths), _rnn_second_order(torch, net_t, x, lengths)):
         np.testing.assert_allclose(a, b, rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize("p", [2.0, 1.0, 3.0, 1.5, float("inf")])
+def test_cdist_double_backward(p):
+    # PyTorch has no double backward for cdist ("the derivative for '_cdist_backward' is not
+    # implemented"): its norm of the pairwise differences is the oracle
+    x1, x2 = R.standard_normal((2, 3, 4)), R.standard_normal((1, 5, 4))
+
+    def f_tm(a, b):
+        return tm.cdist(a * a, b, p=p).tanh()
+
+    def f_torch(a, b):
+        return torch.linalg.vector_norm((a * a)[..., :, None, :] - b[..., None, :, :], ord=p, dim=-1).tanh()
+
+    _check(f_tm, f_torch, [x1, x2])

@@ -445,6 +445,39 @@ class Cdist(Function):
         s1, s2 = ctx.shapes
         return (unbroadcast(gd.sum(-2), s1) if n1 else None, unbroadcast(-gd.sum(-3), s2) if n2 else None)
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        """The same formula on Tensors: with δ = x1ᵢ − x2ⱼ and d this op's own output,
+        ∂d/∂δ = sign(δ)·|δ|^(p−1)/d^(p−1) (δ/d for p = 2, sign(δ) for p = 1, sign(δ) at the
+        largest |δ| for p = ∞, 0 for p = 0), zero where d = 0 (or δ = 0 for p > 1)."""
+        from tinymm.autograd_graph import node_output
+
+        x1, x2, d = ctx.saved_arrays
+        p = ctx.p
+        xp = xp_of(d)
+        diff = operand(ctx, 0, x1)[..., :, None, :] - operand(ctx, 1, x2)[..., None, :, :]
+        gg = g[..., None]
+        raw = x1[..., :, None, :] - x2[..., None, :, :]
+        if p == 0:
+            gd = diff * 0.0
+        elif p == 1:
+            gd = gg * Tensor._wrap(xp.sign(raw))
+        elif math.isinf(p):
+            gd = gg * Tensor._wrap((xp.sign(raw) * (xp.abs(raw) == d[..., None])).astype(d.dtype))
+        else:
+            zero = (d[..., None] == 0) | ((raw == 0) & (p != 2))
+            D = node_output(ctx, d.astype(x1.dtype, copy=False))[..., None]
+            safe = where(Tensor._wrap(xp.broadcast_to(zero, raw.shape)), 1.0, D)
+            if p == 2:
+                gd = gg * diff / safe
+            else:
+                safe_diff = where(Tensor._wrap(zero), 1.0, diff)
+                gd = gg * Tensor._wrap(xp.sign(raw)) * safe_diff.abs() ** (p - 1) / safe ** (p - 1)
+            gd = where(Tensor._wrap(xp.broadcast_to(zero, raw.shape)), 0.0, gd)
+        n1, n2 = ctx.needs_input_grad[:2]
+        s1, s2 = ctx.shapes
+        return (sum_to(gd.sum(dim=-2), s1) if n1 else None, sum_to(-gd.sum(dim=-3), s2) if n2 else None)
+
 
 def cdist(x1, x2, p: float = 2.0, compute_mode=None):
     """Pairwise p-norm distances between the rows of x1 (…, P, M) and x2 (…, R, M): (…, P, R);
