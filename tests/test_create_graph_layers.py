@@ -354,3 +354,23 @@ def test_cdist_double_backward(p):
         return torch.linalg.vector_norm((a * a)[..., :, None, :] - b[..., None, :, :], ord=p, dim=-1).tanh()
 
     _check(f_tm, f_torch, [x1, x2])
+
+
+@pytest.mark.parametrize("include_self", [True, False])
+@pytest.mark.parametrize("reduce", ["sum", "mean", "amax", "amin"])
+def test_scatter_reduce_double_backward(reduce, include_self):
+    def f(x, src):
+        index = _lib(x).tensor([[0, 2, 2], [3, 3, 0]])
+        return x.scatter_reduce(1, index, src, reduce, include_self=include_self) ** 3 * x
+
+    _check(f, f, [A[:2], A[1:, 1:]])
+
+
+def test_scatter_reduce_prod_gives_first_order_then_raises():
+    x = tm.tensor(A[:2], dtype=tm.float64, requires_grad=True)
+    index = tm.tensor([[0, 2, 2], [3, 3, 0]])
+    (g,) = tm.autograd.grad((x.scatter_reduce(1, index, x[:, :3] + 1, "prod") ** 2).sum(), x, create_graph=True)
+    (plain,) = tm.autograd.grad((x.scatter_reduce(1, index, x[:, :3] + 1, "prod") ** 2).sum(), x)
+    np.testing.assert_allclose(_np(g), _np(plain))
+    with pytest.raises(NotImplementedError, match="ScatterReduceBackward0"):
+        g.sum().backward()

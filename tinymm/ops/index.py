@@ -524,6 +524,41 @@ class ScatterReduce(Function):
         na, ns = ctx.needs_input_grad[:2]
         return (gx.astype(g.dtype, copy=False) if na else None, gs if ns else None, None)
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        """sum, mean, amax and amin on Tensors (each a constant mask or divisor times g, so
+        linear in g; the winners of amax/amin are constants, as in PyTorch); prod has no
+        differentiable form here and gives its first-order gradient only."""
+        x, src, out, touched, count, *where_ = ctx.saved_arrays
+        where_ = tuple(where_)
+        reduce, include_self, src_shape = ctx.meta
+        if reduce == "prod":
+            return NotImplemented
+        xp = xp_of(x)
+        gx_zero = touched if not include_self else xp.zeros(x.shape, bool)
+        if reduce == "sum":
+            share, self_hit = g, None
+        elif reduce == "mean":
+            share, self_hit = g / Tensor._wrap(xp.where(touched, count, 1).astype(x.dtype)), None
+        else:
+            part = src[tuple(slice(0, n) for n in np.broadcast_shapes(*(w.shape for w in where_)))]
+            hits = xp.zeros(x.shape, x.dtype)
+            self_hit = (x == out) & touched if include_self else xp.zeros(x.shape, bool)
+            hits += self_hit
+            src_hit = part == out[where_]
+            add_at(hits, where_, src_hit.astype(x.dtype))
+            share = g / Tensor._wrap(xp.where(hits == 0, 1, hits))
+        gx = share if self_hit is None else where(Tensor._wrap(touched & ~self_hit), 0.0, where(
+            Tensor._wrap(touched), share, g))
+        gx = where(Tensor._wrap(gx_zero), 0.0, gx)
+        gpart = GetItem.apply(share, where_)
+        if self_hit is not None:
+            gpart = gpart * Tensor._wrap(src_hit.astype(x.dtype))
+        gs = gpart if tuple(gpart.shape) == tuple(src_shape) else \
+            IndexPutZeros.apply(gpart, src_shape, tuple(slice(0, n) for n in gpart.shape))
+        na, ns = ctx.needs_input_grad[:2]
+        return (gx if na else None, gs if ns else None, None)
+
 
 def scatter_reduce(x, dim, index, src, reduce, *, include_self: bool = True):
     """PyTorch's ``scatter_reduce``: reduce ``src`` into ``x`` at ``index`` along ``dim`` with
