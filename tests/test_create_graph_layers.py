@@ -374,3 +374,33 @@ def test_scatter_reduce_prod_gives_first_order_then_raises():
     np.testing.assert_allclose(_np(g), _np(plain))
     with pytest.raises(NotImplementedError, match="ScatterReduceBackward0"):
         g.sum().backward()
+
+
+def _linalg(x):
+    return tm.linalg if _lib(x) is tm else torch.linalg
+
+
+M33, B32 = R.standard_normal((2, 3, 3)) + 3 * np.eye(3), R.standard_normal((2, 3, 2))
+LINALG = {
+    "inv": (lambda a: _linalg(a).inv(a) ** 2, [M33]),
+    "det": (lambda a: _linalg(a).det(a) ** 2 * a.sum(), [M33]),
+    "slogdet": (lambda a: _linalg(a).slogdet(a)[1] ** 2, [M33]),
+    "solve": (lambda a, b: _linalg(a).solve(a, b) ** 2, [M33, B32]),
+    "solve_broadcast": (lambda a, b: _linalg(a).solve(a, b) ** 2, [M33[:1], B32]),
+    "solve_vector": (lambda a, b: _linalg(a).solve(a, b) ** 2, [M33, B32[..., 0]]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LINALG))
+def test_linalg_double_backward(name):
+    f, arrays = LINALG[name]
+    _check(f, f, arrays)
+
+
+def test_det_of_a_singular_matrix_gives_first_order_then_raises():
+    # det·A⁻ᵀ is not the adjugate there: the first gradient is right, a second one refused
+    a = tm.tensor([[1.0, 2.0], [2.0, 4.0]], dtype=tm.float64, requires_grad=True)
+    (g,) = tm.autograd.grad(tm.linalg.det(a), a, create_graph=True)
+    np.testing.assert_allclose(_np(g), [[4.0, -2.0], [-2.0, 1.0]])
+    with pytest.raises(NotImplementedError, match="DetBackward0"):
+        g.sum().backward()
