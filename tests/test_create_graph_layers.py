@@ -404,3 +404,22 @@ def test_det_of_a_singular_matrix_gives_first_order_then_raises():
     np.testing.assert_allclose(_np(g), [[4.0, -2.0], [-2.0, 1.0]])
     with pytest.raises(NotImplementedError, match="DetBackward0"):
         g.sum().backward()
+
+
+@needs_torch
+def test_multihead_attention_and_encoder_layer_gradient_penalty():
+    # a gradient penalty through nn.MultiheadAttention inside a TransformerEncoderLayer
+    def build(nn):
+        return nn.TransformerEncoderLayer(4, 2, 8, dropout=0.0, batch_first=True)
+
+    net_tm, net_t = _twin(build, 17)
+    x = np.random.default_rng(18).standard_normal((2, 3, 4))
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    for lib, net in ((tm, net_tm), (torch, net_t)):
+        xt = lib.tensor(x, dtype=lib.float64, requires_grad=True)
+        # PyTorch's fused CPU attention has no double backward: its math path does
+        with sdpa_kernel(SDPBackend.MATH):
+            (g,) = lib.autograd.grad((net(xt).tanh() ** 2).sum(), xt, create_graph=True)
+            ((g ** 2).sum() + net(xt).sum()).backward()
+    _same_grads(net_tm, net_t, rtol=1e-8)
