@@ -13,6 +13,7 @@ import numbers
 import numpy as np
 
 from tinymm.autograd import Function
+from tinymm.autograd_graph import checked_operand
 from tinymm.ops import as_tensor
 from tinymm.ops._util import xp_of
 from tinymm.tensor import Tensor
@@ -59,7 +60,7 @@ class BatchNormFn(Function):
         x3, mean, rstd, weight = ctx.saved_arrays
         shape, batch_stats, has_bias = ctx.meta
         nx, nw, nb = ctx.needs_input_grad[:3]
-        X = _unchanged_input(ctx, x3) if nx else Tensor._wrap(x3)
+        X = checked_operand(ctx, 0, x3).reshape(x3.shape)
         C = x3.shape[1]
         g = gy.reshape(x3.shape)
         W = None
@@ -82,19 +83,6 @@ class BatchNormFn(Function):
         if nb and has_bias:
             db = g.sum(dim=(0, 2))
         return dx, dw, db
-
-
-def _unchanged_input(ctx, x3):
-    """ctx's input 0 as the (N, C, S) Tensor forward normalised, for a formula that recomputes
-    from it. Its saved view ``x3`` was version-checked when read; when forward had to copy x
-    (not contiguous), that says nothing about x, so the values are compared instead."""
-    x = ctx.inputs[0]
-    if x3.base is None and x3 is not x._data and \
-            not xp_of(x3).array_equal(x._data.reshape(x3.shape), x3, equal_nan=True):
-        raise RuntimeError(f"one of the variables needed for gradient computation has been modified by an inplace "
-                           f"operation: the input of {ctx.fn.__name__}Backward0 changed after forward. Make the "
-                           f"change on a clone(), or after backward().")
-    return x.reshape(x3.shape)
 
 
 @computes_in_float32(writeback=("running_mean", "running_var"))  # revd: float16 layers

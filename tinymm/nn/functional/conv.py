@@ -11,7 +11,7 @@ from __future__ import annotations
 import numbers
 
 from tinymm.autograd import Function
-from tinymm.autograd_graph import operand
+from tinymm.autograd_graph import checked_operand
 from tinymm.ops._util import xp_of
 from tinymm.ops import as_tensor, pad, stack, where
 from tinymm.tensor import Tensor
@@ -70,9 +70,9 @@ class ConvFn(Function):
         G = g.reshape(y4_shape)
         dx = dw = db = None
         if need_x:
-            dx = ConvTransposeFn.apply(G, operand(ctx, 1, w4), None, geometry, y4_shape, w4.shape, x4.shape, x_shape)
+            dx = ConvTransposeFn.apply(G, checked_operand(ctx, 1, w4), None, geometry, y4_shape, w4.shape, x4.shape, x_shape)
         if need_w:
-            dw = ConvWeightGradFn.apply(operand(ctx, 0, x4), G, geometry, x4.shape, y4_shape, w4.shape)
+            dw = ConvWeightGradFn.apply(checked_operand(ctx, 0, x4), G, geometry, x4.shape, y4_shape, w4.shape)
             dw = dw.reshape(w_shape)
         if has_bias and need_b:
             db = G.sum(dim=(0, 2, 3))
@@ -123,10 +123,10 @@ class ConvWeightGradFn(Function):
         need_x, need_dy = ctx.needs_input_grad[:2]
         dx = ddy = None
         if need_x:
-            dx = ConvTransposeFn.apply(operand(ctx, 1, dy4), gw, None, geometry, dy4.shape, gw.shape, x4.shape,
+            dx = ConvTransposeFn.apply(checked_operand(ctx, 1, dy4), gw, None, geometry, dy4.shape, gw.shape, x4.shape,
                                        x_shape)
         if need_dy:
-            ddy = ConvFn.apply(operand(ctx, 0, x4), gw, None, geometry, x4.shape, gw.shape, dy_shape)
+            ddy = ConvFn.apply(checked_operand(ctx, 0, x4), gw, None, geometry, x4.shape, gw.shape, dy_shape)
         return dx, ddy
 
 
@@ -298,9 +298,9 @@ class ConvTransposeFn(Function):
         G = g.reshape(y4_shape)
         dx = dw = db = None
         if need_x:
-            dx = ConvFn.apply(G, operand(ctx, 1, w4), None, geometry, y4_shape, w4.shape, x_shape)
+            dx = ConvFn.apply(G, checked_operand(ctx, 1, w4), None, geometry, y4_shape, w4.shape, x_shape)
         if need_w:
-            dw = ConvWeightGradFn.apply(G, operand(ctx, 0, x4), geometry, y4_shape, x4.shape, w4.shape)
+            dw = ConvWeightGradFn.apply(G, checked_operand(ctx, 0, x4), geometry, y4_shape, x4.shape, w4.shape)
             dw = dw.reshape(w_shape)
         if has_bias and need_b:
             db = G.sum(dim=(0, 2, 3))
