@@ -425,14 +425,15 @@ def test_multihead_attention_and_encoder_layer_gradient_penalty():
     _same_grads(net_tm, net_t, rtol=1e-8)
 
 
-@pytest.mark.parametrize("layer", ["batch_norm", "conv2d"])
+@pytest.mark.parametrize("layer", ["batch_norm", "conv2d", "layer_norm"])
 def test_inplace_change_of_a_non_contiguous_input_raises(layer):
     # forward copied the transposed input, so the copy's version says nothing: the values are
     # compared when the differentiable backward reads the input again
     x0 = tm.randn(2, 2, 3, 4, dtype=tm.float64, requires_grad=True)
     x = x0.transpose(2, 3)
     w = tm.randn(2, 2, 2, 2, dtype=tm.float64, requires_grad=True)
-    y = F.batch_norm(x, None, None, training=True) if layer == "batch_norm" else F.conv2d(x, w)
+    y = {"batch_norm": lambda: F.batch_norm(x, None, None, training=True), "conv2d": lambda: F.conv2d(x, w),
+         "layer_norm": lambda: F.layer_norm(x, (3,))}[layer]()
     with tm.no_grad():
         x.mul_(2.0)
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):

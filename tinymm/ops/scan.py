@@ -354,7 +354,7 @@ class Gathered(Function):
 
     @staticmethod
     def backward_graph(ctx, g):
-        from tinymm.ops.index import gather, scatter  # index.py builds on this module
+        from tinymm.ops.index import scatter  # index.py builds on this module
 
         (idx,) = ctx.saved_arrays
         shape, axis = ctx.meta
