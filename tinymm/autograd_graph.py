@@ -56,6 +56,25 @@ def operand(ctx, i: int, arr):
     return Tensor._wrap(arr)
 
 
+def checked_operand(ctx, i: int, arr):
+    """``operand(ctx, i, arr)`` for a formula that reads the input's values again: when forward
+    saved a copy ``arr`` of the input (not contiguous), the copy's version says nothing about
+    the input, so an in-place change since forward is found by comparing the values, and
+    raises as the version check does."""
+    t = operand(ctx, i, arr)
+    if t is ctx.inputs[i] and t is not None:
+        xp = np
+        if type(arr) is not np.ndarray:
+            import cupy as xp
+        if not xp.may_share_memory(arr, t._data) and \
+                not xp.array_equal(t._data.reshape(arr.shape), arr, equal_nan=True):
+            raise RuntimeError(
+                "one of the variables needed for gradient computation has been modified by an inplace "
+                f"operation: input {i} of {ctx.fn.__name__}Backward0 changed after forward. Make the change on "
+                "a clone(), or after backward().")
+    return t
+
+
 def pair(ctx):
     """A binary op's two operands as ``operand`` gives them, from its first two saved items."""
     a, b = ctx.saved_arrays[:2]

@@ -243,6 +243,11 @@ class MaskedFill(Function):
         (mask,) = ctx.saved_arrays
         return unbroadcast(g * ~mask, g.shape), None
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        (mask,) = ctx.saved_arrays
+        return where(Tensor._wrap(mask), 0.0, g), None
+
 
 def masked_fill(x, mask, value):
     x = as_tensor(x, "masked_fill")
@@ -354,6 +359,11 @@ class Gather(Function):
         add_at(out, tuple(ctx.saved_arrays), g)
         return out, None
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        shape, _ = ctx.meta
+        return IndexPutZeros.apply(g, shape, tuple(ctx.saved_arrays)), None
+
 
 def gather(x, dim, index, *, sparse_grad=False):
     """``out[i][j][k] = x[index[i][j][k]][j][k]`` for dim 0 (and so on): PyTorch's gather."""
@@ -406,6 +416,24 @@ class Scatter(Function):
             gs = xp_of(g).zeros(src_shape, g.dtype)
             part = g[where_]
             gs[tuple(slice(0, n) for n in part.shape)] = part
+        return gx, gs, None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        where_ = tuple(ctx.saved_arrays)
+        src_shape, add = ctx.meta
+        nx, ns = ctx.needs_input_grad[:2]
+        gx = gs = None
+        if nx:
+            gx = g
+            if not add:
+                hit = xp_of(g._data).zeros(g.shape, bool)
+                hit[where_] = True
+                gx = where(Tensor._wrap(hit), 0.0, g)
+        if ns:
+            part = GetItem.apply(g, where_)
+            gs = part if tuple(part.shape) == tuple(src_shape) else \
+                IndexPutZeros.apply(part, src_shape, tuple(slice(0, n) for n in part.shape))
         return gx, gs, None
 
 
@@ -514,6 +542,41 @@ class ScatterReduce(Function):
         na, ns = ctx.needs_input_grad[:2]
         return (gx.astype(g.dtype, copy=False) if na else None, gs if ns else None, None)
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        """sum, mean, amax and amin on Tensors (each a constant mask or divisor times g, so
+        linear in g; the winners of amax/amin are constants, as in PyTorch); prod has no
+        differentiable form here and gives its first-order gradient only."""
+        x, src, out, touched, count, *where_ = ctx.saved_arrays
+        where_ = tuple(where_)
+        reduce, include_self, src_shape = ctx.meta
+        if reduce == "prod":
+            return NotImplemented
+        xp = xp_of(x)
+        gx_zero = touched if not include_self else xp.zeros(x.shape, bool)
+        if reduce == "sum":
+            share, self_hit = g, None
+        elif reduce == "mean":
+            share, self_hit = g / Tensor._wrap(xp.where(touched, count, 1).astype(x.dtype)), None
+        else:
+            part = src[tuple(slice(0, n) for n in np.broadcast_shapes(*(w.shape for w in where_)))]
+            hits = xp.zeros(x.shape, x.dtype)
+            self_hit = (x == out) & touched if include_self else xp.zeros(x.shape, bool)
+            hits += self_hit
+            src_hit = part == out[where_]
+            add_at(hits, where_, src_hit.astype(x.dtype))
+            share = g / Tensor._wrap(xp.where(hits == 0, 1, hits))
+        gx = share if self_hit is None else where(Tensor._wrap(touched & ~self_hit), 0.0, where(
+            Tensor._wrap(touched), share, g))
+        gx = where(Tensor._wrap(gx_zero), 0.0, gx)
+        gpart = GetItem.apply(share, where_)
+        if self_hit is not None:
+            gpart = gpart * Tensor._wrap(src_hit.astype(x.dtype))
+        gs = gpart if tuple(gpart.shape) == tuple(src_shape) else \
+            IndexPutZeros.apply(gpart, src_shape, tuple(slice(0, n) for n in gpart.shape))
+        na, ns = ctx.needs_input_grad[:2]
+        return (gx if na else None, gs if ns else None, None)
+
 
 def scatter_reduce(x, dim, index, src, reduce, *, include_self: bool = True):
     """PyTorch's ``scatter_reduce``: reduce ``src`` into ``x`` at ``index`` along ``dim`` with
@@ -564,6 +627,16 @@ class IndexAdd(Function):
         gs = None
         if ns:
             gs = xp_of(g).take(g, index, axis=axis)
+            gs = gs if alpha == 1 else gs * alpha
+        return (g if nx else None), gs
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        index, axis, alpha = ctx.meta
+        nx, ns = ctx.needs_input_grad[:2]
+        gs = None
+        if ns:
+            gs = GetItem.apply(g, (slice(None),) * axis + (index,))
             gs = gs if alpha == 1 else gs * alpha
         return (g if nx else None), gs
 

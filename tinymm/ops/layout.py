@@ -57,6 +57,10 @@ class Flip(Function):
     def backward(ctx, g):
         return xp_of(g).flip(g, axis=ctx.axes)
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        return Flip.apply(g, ctx.axes)
+
 
 def flip(x, *args, dims=None):
     """Reverse the order of elements along ``dims`` (positional, as a list, or ``dims=``)."""
@@ -93,6 +97,11 @@ class Roll(Function):
         if axes is None:
             return xp_of(g).roll(g.reshape(-1), neg).reshape(shape)
         return xp_of(g).roll(g, neg, axis=axes)
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        shifts, axes, _ = ctx.meta
+        return Roll.apply(g, tuple(-s for s in shifts) if isinstance(shifts, tuple) else -shifts, axes)
 
 
 def roll(x, shifts, dims=None):
@@ -132,6 +141,12 @@ class Repeat(Function):
             split += [r, s]
         g = g.reshape(split)
         return g.sum(axis=tuple(range(0, len(split), 2))).reshape(shape)
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        shape, xs_shape, reps = ctx.meta
+        split = [n for pair in zip(reps, xs_shape) for n in pair]
+        return g.reshape(split).sum(dim=tuple(range(0, len(split), 2))).reshape(shape)
 
 
 def repeat(x, *sizes):
@@ -189,12 +204,17 @@ class _Triangle(Function):
         m, n = x.shape[-2:]
         keep = (xp.tri(m, n, k, dtype=bool) if cls.lower else ~xp.tri(m, n, k - 1, dtype=bool))
         ctx.save_for_backward(keep)
+        ctx.k = k
         return xp.where(keep, x, x.dtype.type(0))
 
     @classmethod
     def backward(cls, ctx, g):
         (keep,) = ctx.saved_arrays
         return xp_of(g).where(keep, g, g.dtype.type(0))
+
+    @classmethod
+    def backward_graph(cls, ctx, g):
+        return cls.apply(g, ctx.k)
 
 
 class Tril(_Triangle):

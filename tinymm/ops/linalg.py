@@ -16,7 +16,7 @@ import math
 import numpy as np
 
 from tinymm.autograd import Function
-from tinymm.autograd_graph import pair, sum_to
+from tinymm.autograd_graph import operand, pair, sum_to
 from tinymm.ops._util import DTypeError, ShapeError, normalize_dim, unbroadcast, xp_of
 from tinymm.ops.convert import as_tensor, cast, check_pair, operands
 from tinymm.ops.index import where
@@ -119,22 +119,26 @@ def _parse_einsum(equation: str, ndims):
     return out_ins, out
 
 
-def _einsum_grad(g, out_sub, operands, subs, k):
+def _einsum_grad(g, out_sub, operands, subs, k, run=None):
     """d(einsum)/d(operand k): the einsum of g with the other operands onto operand k's
     subscripts; letters only operand k has are broadcast back, and a repeated letter (a
-    diagonal) is written onto that diagonal through an identity matrix."""
-    xp = xp_of(g)
+    diagonal) is written onto that diagonal through an identity matrix. ``run(equation,
+    *operands)`` does each einsum: NumPy's/CuPy's on arrays (None), ``_tensor_einsum`` on
+    Tensors for ``create_graph``."""
+    data = g._data if isinstance(g, Tensor) else g
+    xp = xp_of(data)
+    run = run or xp.einsum
     target = subs[k]
     present = set(out_sub).union(*(set(s) for i, s in enumerate(subs) if i != k))
     uniq = "".join(dict.fromkeys(c for c in target if c in present))
     terms = [out_sub] + [s for i, s in enumerate(subs) if i != k]
     arrays = [g] + [a for i, a in enumerate(operands) if i != k]
-    gu = xp.einsum(",".join(terms) + "->" + uniq, *arrays)
+    gu = run(",".join(terms) + "->" + uniq, *arrays)
     sizes = dict(zip(target, operands[k].shape))
     # Letters of operand k that appear nowhere else were summed over: broadcast back.
     missing = "".join(dict.fromkeys(c for c in target if c not in present))
     if missing:
-        gu = xp.einsum(uniq + "," + missing + "->" + uniq + missing, gu, xp.ones([sizes[c] for c in missing], g.dtype))
+        gu = run(uniq + "," + missing + "->" + uniq + missing, gu, xp.ones([sizes[c] for c in missing], data.dtype))
         uniq += missing
     # Repeated letters: spread onto the diagonal with identity matrices.
     fresh = [c for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" if c not in target and c not in out_sub]
@@ -143,16 +147,22 @@ def _einsum_grad(g, out_sub, operands, subs, k):
         if c in seen:
             f = fresh.pop()
             full += f
-            eyes.append(xp.eye(sizes[c], dtype=g.dtype))
+            eyes.append(xp.eye(sizes[c], dtype=data.dtype))
             eye_subs.append(c + f)
         else:
             seen.add(c)
             full += c
     if eyes:
-        gu = xp.einsum(",".join([uniq] + eye_subs) + "->" + full, gu, *eyes)
+        gu = run(",".join([uniq] + eye_subs) + "->" + full, gu, *eyes)
     elif uniq != target:
-        gu = xp.einsum(uniq + "->" + target, gu)
+        gu = run(uniq + "->" + target, gu)
     return gu
+
+
+def _tensor_einsum(equation, *operands):
+    """``einsum`` of Tensors (and constant arrays) in explicit form "ab,bc->ac", recorded."""
+    inputs, out_sub = equation.split("->")
+    return Einsum.apply(*operands, subs=inputs.split(","), out_sub=out_sub)
 
 
 class Einsum(Function):
@@ -171,6 +181,15 @@ class Einsum(Function):
             _einsum_grad(g, out_sub, ops, subs, k).astype(g.dtype, copy=False) if need else None
             for k, need in enumerate(ctx.needs_input_grad)
         )
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        """d/d(operand k) as ``_einsum_grad`` builds it, each einsum a recorded ``einsum`` of
+        Tensors (the operands that require grad as themselves), so it nests to any order."""
+        subs, out_sub = ctx.meta
+        ops = [operand(ctx, i, a) for i, a in enumerate(ctx.saved_arrays)]
+        return tuple(_einsum_grad(g, out_sub, ops, subs, k, _tensor_einsum) if need else None
+                     for k, need in enumerate(ctx.needs_input_grad))
 
 
 def einsum(equation: str, *operands):
@@ -425,6 +444,39 @@ class Cdist(Function):
         n1, n2 = ctx.needs_input_grad[:2]
         s1, s2 = ctx.shapes
         return (unbroadcast(gd.sum(-2), s1) if n1 else None, unbroadcast(-gd.sum(-3), s2) if n2 else None)
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        """The same formula on Tensors: with δ = x1ᵢ − x2ⱼ and d this op's own output,
+        ∂d/∂δ = sign(δ)·|δ|^(p−1)/d^(p−1) (δ/d for p = 2, sign(δ) for p = 1, sign(δ) at the
+        largest |δ| for p = ∞, 0 for p = 0), zero where d = 0 (or δ = 0 for p > 1)."""
+        from tinymm.autograd_graph import node_output
+
+        x1, x2, d = ctx.saved_arrays
+        p = ctx.p
+        xp = xp_of(d)
+        diff = operand(ctx, 0, x1)[..., :, None, :] - operand(ctx, 1, x2)[..., None, :, :]
+        gg = g[..., None]
+        raw = x1[..., :, None, :] - x2[..., None, :, :]
+        if p == 0:
+            gd = diff * 0.0
+        elif p == 1:
+            gd = gg * Tensor._wrap(xp.sign(raw))
+        elif math.isinf(p):
+            gd = gg * Tensor._wrap((xp.sign(raw) * (xp.abs(raw) == d[..., None])).astype(d.dtype))
+        else:
+            zero = (d[..., None] == 0) | ((raw == 0) & (p != 2))
+            D = node_output(ctx, d.astype(x1.dtype, copy=False))[..., None]
+            safe = where(Tensor._wrap(xp.broadcast_to(zero, raw.shape)), 1.0, D)
+            if p == 2:
+                gd = gg * diff / safe
+            else:
+                safe_diff = where(Tensor._wrap(zero), 1.0, diff)
+                gd = gg * Tensor._wrap(xp.sign(raw)) * safe_diff.abs() ** (p - 1) / safe ** (p - 1)
+            gd = where(Tensor._wrap(xp.broadcast_to(zero, raw.shape)), 0.0, gd)
+        n1, n2 = ctx.needs_input_grad[:2]
+        s1, s2 = ctx.shapes
+        return (sum_to(gd.sum(dim=-2), s1) if n1 else None, sum_to(-gd.sum(dim=-3), s2) if n2 else None)
 
 
 def cdist(x1, x2, p: float = 2.0, compute_mode=None):

@@ -205,6 +205,11 @@ class _ZeroGrad(Function):
         xp = xp_of(g)
         return tuple(xp.zeros(s, d or g.dtype) if n else None for (s, d), n in zip(ctx.shapes, ctx.needs_input_grad))
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        # constants: their own derivative is zero, with nothing behind them
+        return tuple(Tensor._wrap(a) if a is not None else None for a in _ZeroGrad.backward(ctx, g._data))
+
 
 def _zero_grad_unary(name, fn, ints_unchanged=True):
     def op(x, **kw):

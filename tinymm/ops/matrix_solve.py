@@ -24,6 +24,7 @@ import math
 import numpy as np
 
 from tinymm.autograd import Function
+from tinymm.autograd_graph import node_output, operand, sum_to
 from tinymm.ops._util import DTypeError, ShapeError, unbroadcast, xp_of
 from tinymm.ops.convert import as_tensor, clone
 from tinymm.ops.decompositions import (
@@ -70,6 +71,17 @@ class Det(Function):
         (a,) = ctx.saved_arrays
         return (g[..., None, None] * _adjugate_T(xp_of(g), a)).astype(g.dtype, copy=False)
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        """g·det(A)·A⁻ᵀ, recorded (det this op's own output); a singular A (where the
+        adjugate is not det·A⁻ᵀ) gives its first-order gradient only."""
+        (a,) = ctx.saved_arrays
+        inv_t = _recorded_inv_t(ctx, a)
+        if inv_t is NotImplemented:
+            return NotImplemented
+        d = node_output(ctx, xp_of(a).linalg.det(a).astype(a.dtype, copy=False))
+        return (g * d)[..., None, None] * inv_t
+
 
 def det(A, *, out=None):
     """``torch.linalg.det``: the determinant of each square matrix (1 for a 0×0 matrix)."""
@@ -107,6 +119,19 @@ class Slogdet(Function):
     def backward(ctx, _gsign, g):
         (a,) = ctx.saved_arrays
         return (g[..., None, None] * _inv_T(xp_of(g), a)).astype(g.dtype, copy=False)
+
+    @staticmethod
+    def backward_graph(ctx, _gsign, g):
+        (a,) = ctx.saved_arrays
+        inv_t = _recorded_inv_t(ctx, a)
+        return inv_t if inv_t is NotImplemented else g[..., None, None] * inv_t
+
+
+def _recorded_inv_t(ctx, a):
+    """A⁻ᵀ of ``ctx``'s input 0 as a recorded ``Inv``, or NotImplemented when A is singular."""
+    if not xp_of(a).isfinite(_inv_T(xp_of(a), a)).all():
+        return NotImplemented
+    return Inv.apply(operand(ctx, 0, a), "linalg.inv").transpose(-2, -1)
 
 
 SlogdetResult = collections.namedtuple("SlogdetResult", ["sign", "logabsdet"])
@@ -146,6 +171,12 @@ class Inv(Function):
     def backward(ctx, g):
         (y,) = ctx.saved_arrays
         yt = mT(y)
+        return -(yt @ g @ yt)
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        (y,) = ctx.saved_arrays
+        yt = node_output(ctx, y).transpose(-2, -1)
         return -(yt @ g @ yt)
 
 
@@ -246,6 +277,16 @@ class Solve(Function):
         na, nb = ctx.needs_input_grad[:2]
         ga = unbroadcast(-(gb @ mT(x)), sa) if na else None
         return ga, (unbroadcast(gb, sb) if nb else None)
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        """gB = A⁻ᵀ·g (a recorded solve), gA = −gB·Xᵀ with X this op's own output."""
+        a, x = ctx.saved_arrays
+        sa, sb = ctx.shapes
+        na, nb = ctx.needs_input_grad[:2]
+        gb = Solve.apply(operand(ctx, 0, a).transpose(-2, -1), g, "linalg.solve", False)
+        ga = sum_to(-(gb @ node_output(ctx, x).transpose(-2, -1)), sa) if na else None
+        return ga, (sum_to(gb, sb) if nb else None)
 
 
 def _is_vector_rhs(A, B) -> bool:

@@ -12,7 +12,7 @@ import collections
 import numpy as np
 
 from tinymm.autograd import Function
-from tinymm.autograd_graph import node_output
+from tinymm.autograd_graph import node_output, operand
 from tinymm.ops._util import (
     DTypeError,
     DTypeNotImplementedError,
@@ -231,6 +231,18 @@ class MaxMinDim(Function):
         xp.put_along_axis(out, idx_k, g, axis=axis)
         return out
 
+    @staticmethod
+    def backward_graph(ctx, g, _gi):
+        from tinymm.ops.index import IndexPutZeros  # index.py builds on this module
+
+        (idx_k,) = ctx.saved_arrays
+        shape, _, axis, keepdim = ctx.meta
+        xp = xp_of(idx_k)
+        # put_along_axis as an advanced index: idx_k on ``axis``, each position's own elsewhere
+        where_ = tuple(idx_k if d == axis else xp.arange(n).reshape([-1 if e == d else 1 for e in range(idx_k.ndim)])
+                       for d, n in enumerate(idx_k.shape))
+        return IndexPutZeros.apply(g if keepdim else g.unsqueeze(axis), shape, where_)
+
 
 class MaxMinAll(Function):
     """Max or min over several (or all) axes; ties share the gradient evenly (as PyTorch's amax)."""
@@ -254,6 +266,16 @@ class MaxMinAll(Function):
         gk = g.reshape(out.shape)
         with np.errstate(divide="ignore", invalid="ignore"):
             return (hit * (gk / n)).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        x, out = ctx.saved_arrays
+        _, _, _, nan_wins = ctx.meta
+        xp = xp_of(x)
+        hit = (x == out) | (xp.isnan(x) & xp.isnan(out)) if nan_wins else (x == out)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = (hit / hit.sum(axis=ctx.meta[1], keepdims=True)).astype(x.dtype, copy=False)
+        return g.reshape(out.shape) * Tensor._wrap(share)
 
 
 MaxResult = collections.namedtuple("MaxResult", ["values", "indices"])
@@ -356,6 +378,29 @@ class LogSumExp(Function):
             p = xp.exp(x - out)
         p = xp.where(xp.isnan(p), 0, p).astype(x.dtype, copy=False)
         return g.reshape(out.shape) * p
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        """g·exp(x − lse) with lse this op's own output (so the softmax it forms stays
+        differentiable in x); NaN where a row is all −inf becomes 0, as on the array path."""
+        from tinymm.ops.index import where  # index.py builds on this module
+
+        x, out = ctx.saved_arrays
+        keep_shape = out.shape
+        lse = node_output(ctx, out.reshape(_out_shape(ctx, out))).reshape(keep_shape)
+        X = operand(ctx, 0, x)
+        with np.errstate(invalid="ignore"):
+            bad = xp_of(x).isnan(xp_of(x).exp(x - out))
+        p = (X - lse).exp()
+        if bad.any():
+            p = where(Tensor._wrap(bad), 0.0, p)
+        return g.reshape(keep_shape) * p
+
+
+def _out_shape(ctx, out):
+    """The shape LogSumExp handed back: ``out`` (kept dims) without them unless keepdim."""
+    shape, axes, keepdim = ctx.meta
+    return out.shape if keepdim else _reduced_shape(shape, axes)
 
 
 def logsumexp(x, dim=None, keepdim=False, **np_style):

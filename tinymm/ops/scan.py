@@ -352,6 +352,17 @@ class Gathered(Function):
         xp.put_along_axis(out, idx, g, axis=axis)
         return out, None
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        from tinymm.ops.index import scatter  # index.py builds on this module
+
+        (idx,) = ctx.saved_arrays
+        shape, axis = ctx.meta
+        # idx holds distinct positions along axis: scatter into zeros is put_along_axis, and
+        # scatter's backward gathers them again
+        zeros = Tensor._wrap(xp_of(idx).zeros(shape, g.dtype))
+        return scatter(zeros, axis, Tensor._wrap(idx), g), None
+
 
 def _take_sorted(x, idx, axis):
     if x.dtype.kind == "f":

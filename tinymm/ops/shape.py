@@ -332,6 +332,12 @@ class Pad(Function):
         index = tuple(slice(b, g.shape[i] - a) for i, (b, a) in enumerate(ctx.widths))
         return g[index]
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        from tinymm.ops.index import GetItem  # index.py builds on this module
+
+        return GetItem.apply(g, tuple(slice(b, g.shape[i] - a) for i, (b, a) in enumerate(ctx.widths)))
+
 
 def _pad_index(n: int, before: int, after: int, mode: str):
     """Source positions for the padded axis: reflect mirrors without repeating the edge,

@@ -51,6 +51,24 @@ class SDPAFn(Function):
         dq, dk, dv = K.backward(q, k, v, o, lse, g, mask=mask, is_causal=is_causal, scale=scale, probs=probs)
         return dq, dk, dv
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        """The attention gradients on Tensors, the probabilities P recomputed (unfused, as
+        ``attention_weights``) so they stay differentiable: dV = Pᵀ·g, dP = g·Vᵀ,
+        dS = P ⊙ (dP − rowsum(dP ⊙ P))·scale, dQ = dS·K, dK = dSᵀ·Q."""
+        from tinymm.autograd_graph import operand
+
+        q, k, v, _, _, mask, _ = ctx.saved_arrays
+        is_causal, scale = ctx.meta
+        nq, nk, nv = ctx.needs_input_grad[:3]
+        Q, Kt, V = operand(ctx, 0, q), operand(ctx, 1, k), operand(ctx, 2, v)
+        scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
+        P = attention_weights(Q, Kt, None if mask is None else Tensor._wrap(mask), is_causal, scale)
+        dP = O.matmul(g, O.transpose(V, -2, -1))
+        dS = P * (dP - (dP * P).sum(dim=-1, keepdim=True)) * scale
+        return (O.matmul(dS, Kt) if nq else None, O.matmul(O.transpose(dS, -2, -1), Q) if nk else None,
+                O.matmul(O.transpose(P, -2, -1), g) if nv else None)
+
 
 def _as_4d(t: Tensor, name: str):
     if t.ndim < 2:

@@ -13,6 +13,7 @@ import numbers
 import numpy as np
 
 from tinymm.autograd import Function
+from tinymm.autograd_graph import checked_operand
 from tinymm.ops import as_tensor
 from tinymm.ops._util import xp_of
 from tinymm.tensor import Tensor
@@ -37,6 +38,7 @@ class BatchNormFn(Function):
         y, mean, rstd = K.forward(x3, weight, bias, running_mean, running_var, training, momentum, eps)
         ctx.save_for_backward(x3, mean, rstd, weight)
         ctx.meta = (x.shape, training or running_mean is None, bias is not None)
+        ctx.eps = eps
         return y.reshape(x.shape)
 
     @staticmethod
@@ -47,6 +49,40 @@ class BatchNormFn(Function):
         shape, batch_stats, has_bias = ctx.meta
         dx, dw, db = K.backward(gy.reshape(x3.shape), x3, mean, rstd, weight, batch_stats)
         return dx.reshape(shape), (dw if weight is not None else None), (db if has_bias else None)
+
+    @staticmethod
+    def backward_graph(ctx, gy):
+        """The kernel's formulas (module docstring of ``kernels.batchnorm``) on Tensors, for
+        ``create_graph=True``. With batch statistics they are recomputed from x, so that they
+        stay differentiable: x̂ = (x − μ)·r, r = 1/√(σ² + eps) per channel, and
+        dx = w·r·(g − mean(g) − x̂·mean(g·x̂)); with running statistics μ and r are constants
+        and dx = w·r·g. dw = Σ g·x̂, db = Σ g over (N, S)."""
+        x3, mean, rstd, weight = ctx.saved_arrays
+        shape, batch_stats, has_bias = ctx.meta
+        nx, nw, nb = ctx.needs_input_grad[:3]
+        X = checked_operand(ctx, 0, x3).reshape(x3.shape)
+        C = x3.shape[1]
+        g = gy.reshape(x3.shape)
+        W = None
+        if weight is not None:
+            W = (ctx.inputs[1] if nw else Tensor._wrap(weight)).reshape(1, C, 1)
+        if batch_stats:
+            xc = X - X.mean(dim=(0, 2), keepdim=True)
+            r = ((xc * xc).mean(dim=(0, 2), keepdim=True) + ctx.eps).rsqrt()
+        else:
+            xc, r = X - Tensor._wrap(mean.reshape(1, C, 1)), Tensor._wrap(rstd.reshape(1, C, 1))
+        xhat = xc * r
+        dx = dw = db = None
+        if nx:
+            gw = g if W is None else g * W
+            if batch_stats:
+                gw = gw - gw.mean(dim=(0, 2), keepdim=True) - xhat * (gw * xhat).mean(dim=(0, 2), keepdim=True)
+            dx = (r * gw).reshape(shape)
+        if nw and weight is not None:
+            dw = (g * xhat).sum(dim=(0, 2))
+        if nb and has_bias:
+            db = g.sum(dim=(0, 2))
+        return dx, dw, db
 
 
 @computes_in_float32(writeback=("running_mean", "running_var"))  # revd: float16 layers

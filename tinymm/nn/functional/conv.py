@@ -11,6 +11,7 @@ from __future__ import annotations
 import numbers
 
 from tinymm.autograd import Function
+from tinymm.autograd_graph import checked_operand
 from tinymm.ops._util import xp_of
 from tinymm.ops import as_tensor, pad, stack, where
 from tinymm.tensor import Tensor
@@ -56,6 +57,77 @@ class ConvFn(Function):
                                 need_input=need_x, need_weight=need_w)
         return (None if dx is None else dx.reshape(x_shape),
                 None if dw is None else dw.reshape(w_shape), db)
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        """The same gradients as differentiable ops (``create_graph=True``): dx is the
+        transposed convolution of g with w (``ConvTransposeFn`` with this geometry), dw the
+        weight-gradient op of x and g (``ConvWeightGradFn``), db = Σ g; each of them has a
+        differentiable backward in turn, so any order nests."""
+        x4, w4 = ctx.saved_arrays
+        geometry, x_shape, w_shape, has_bias, y4_shape = ctx.meta
+        need_x, need_w, need_b = (list(ctx.needs_input_grad) + [False] * 3)[:3]
+        G = g.reshape(y4_shape)
+        dx = dw = db = None
+        if need_x:
+            dx = ConvTransposeFn.apply(G, checked_operand(ctx, 1, w4), None, geometry, y4_shape, w4.shape, x4.shape, x_shape)
+        if need_w:
+            dw = ConvWeightGradFn.apply(checked_operand(ctx, 0, x4), G, geometry, x4.shape, y4_shape, w4.shape)
+            dw = dw.reshape(w_shape)
+        if has_bias and need_b:
+            db = G.sum(dim=(0, 2, 3))
+        return dx, dw, db
+
+
+class ConvWeightGradFn(Function):
+    """dw = the convolution's weight gradient from its input x and output gradient dy, as an op
+    of its own: the weight-gradient half of ``ConvFn``'s backward, recorded by
+    ``create_graph=True`` so that it can be differentiated again. It is bilinear in (x, dy):
+    with gw the gradient of dw, d/dx = conv_transpose(dy, gw) and d/ddy = conv(x, gw), both
+    with the convolution's geometry. Saves x and dy (C-contiguous 4-D views)."""
+
+    @staticmethod
+    def forward(ctx, x, dy, geometry, x4_shape, y4_shape, w4_shape):
+        from tinymm.kernels import conv as K
+
+        xp = xp_of(x)
+        x4 = xp.ascontiguousarray(x).reshape(x4_shape)
+        dy4 = xp.ascontiguousarray(dy).reshape(y4_shape)
+        # the weight's values take no part in its own gradient: only its shape is passed
+        _, dw, _ = K.backward(x4, xp.zeros(w4_shape, x.dtype), dy4, *geometry, has_bias=False,
+                              need_input=False, need_weight=True)
+        ctx.save_for_backward(x4, dy4)
+        ctx.meta = (geometry, x.shape, dy.shape)
+        return dw
+
+    @staticmethod
+    def backward(ctx, gw):
+        from tinymm.kernels import conv as K
+
+        x4, dy4 = ctx.saved_arrays
+        geometry, x_shape, dy_shape = ctx.meta
+        need_x, need_dy = ctx.needs_input_grad[:2]
+        gw = xp_of(gw).ascontiguousarray(gw)
+        dx = ddy = None
+        if need_x:
+            dx, _, _ = K.backward(x4, gw, dy4, *geometry, has_bias=False, need_input=True, need_weight=False)
+            dx = dx.reshape(x_shape)
+        if need_dy:
+            ddy = K.forward(x4, gw, None, *geometry).reshape(dy_shape)
+        return dx, ddy
+
+    @staticmethod
+    def backward_graph(ctx, gw):
+        x4, dy4 = ctx.saved_arrays
+        geometry, x_shape, dy_shape = ctx.meta
+        need_x, need_dy = ctx.needs_input_grad[:2]
+        dx = ddy = None
+        if need_x:
+            dx = ConvTransposeFn.apply(checked_operand(ctx, 1, dy4), gw, None, geometry, dy4.shape, gw.shape, x4.shape,
+                                       x_shape)
+        if need_dy:
+            ddy = ConvFn.apply(checked_operand(ctx, 0, x4), gw, None, geometry, x4.shape, gw.shape, dy_shape)
+        return dx, ddy
 
 
 # ----------------------------------------------------------------------------- argument checks
@@ -213,6 +285,25 @@ class ConvTransposeFn(Function):
             _, dw, _ = K.backward(g4, w4, x4, *geometry, has_bias=False, need_input=False, need_weight=True)
             dw = dw.reshape(w_shape)
         db = g4.sum(axis=(0, 2, 3)) if (has_bias and need_b) else None
+        return dx, dw, db
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        """The same gradients as differentiable ops: dx = conv2d(g, w) (``ConvFn``), dw the
+        weight-gradient op with g in the convolution's input role and x in its output-gradient
+        role (``ConvWeightGradFn``), db = Σ g."""
+        x4, w4 = ctx.saved_arrays
+        geometry, x_shape, w_shape, has_bias, y4_shape = ctx.meta
+        need_x, need_w, need_b = (list(ctx.needs_input_grad) + [False] * 3)[:3]
+        G = g.reshape(y4_shape)
+        dx = dw = db = None
+        if need_x:
+            dx = ConvFn.apply(G, checked_operand(ctx, 1, w4), None, geometry, y4_shape, w4.shape, x_shape)
+        if need_w:
+            dw = ConvWeightGradFn.apply(G, checked_operand(ctx, 0, x4), geometry, y4_shape, x4.shape, w4.shape)
+            dw = dw.reshape(w_shape)
+        if has_bias and need_b:
+            db = G.sum(dim=(0, 2, 3))
         return dx, dw, db
 
 

@@ -96,6 +96,11 @@ class DropoutFn(Function):
         (mask,) = ctx.saved_arrays
         return g * mask
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        (mask,) = ctx.saved_arrays
+        return g * Tensor._wrap(mask)
+
 
 def dropout(input, p: float = 0.5, training: bool = True, inplace: bool = False):
     if not 0.0 <= p <= 1.0:
@@ -128,17 +133,56 @@ class EmbeddingFn(Function):
     @staticmethod
     def backward(ctx, g):
         (indices,) = ctx.saved_arrays
-        shape, dtype, padding_idx, scale_grad_by_freq = ctx.meta
-        xp = xp_of(g)
-        gw = xp.zeros(shape, dtype)
-        flat, rows = indices.reshape(-1), g.reshape(-1, shape[1])
-        if scale_grad_by_freq:  # each row's gradient over how often the batch used it
-            counts = xp.bincount(flat, minlength=shape[0])
-            rows = rows / counts[flat].astype(dtype)[:, None]
-        add_at(gw, flat, rows)
-        if padding_idx is not None:
-            gw[padding_idx] = 0
-        return gw, None
+        return _embedding_weight_grad(g, indices, *ctx.meta), None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        (indices,) = ctx.saved_arrays
+        return EmbeddingBackFn.apply(g, indices, *ctx.meta), None
+
+
+class EmbeddingBackFn(Function):
+    """``EmbeddingFn``'s weight gradient as an op of its own, for ``create_graph=True``: forward
+    is the array backward (rows scatter-added, scaled by frequency, padding row zero); its own
+    backward picks the rows of the incoming gradient, zero at ``padding_idx``, and, as
+    PyTorch's ``embedding_dense_double_backward``, without the frequency scale (the embedding's
+    forward node already applies it once on the way back, so a second derivative agrees with
+    finite differences of the first gradient)."""
+
+    @staticmethod
+    def forward(ctx, g, indices, shape, dtype, padding_idx, scale_grad_by_freq):
+        ctx.padding_idx = padding_idx
+        ctx.save_for_backward(indices)
+        return _embedding_weight_grad(g, indices, shape, dtype, padding_idx, scale_grad_by_freq)
+
+    @staticmethod
+    def backward(ctx, gw):
+        (indices,) = ctx.saved_arrays
+        out = gw[indices]
+        if ctx.padding_idx is not None:
+            out = out * (indices != ctx.padding_idx)[..., None].astype(out.dtype)
+        return out
+
+    @staticmethod
+    def backward_graph(ctx, gw):
+        (indices,) = ctx.saved_arrays
+        out = EmbeddingFn.apply(gw, indices, None, False)
+        if ctx.padding_idx is not None:
+            out = out * Tensor._wrap((indices != ctx.padding_idx)[..., None].astype(gw.dtype))
+        return out
+
+
+def _embedding_weight_grad(g, indices, shape, dtype, padding_idx, scale_grad_by_freq):
+    xp = xp_of(g)
+    gw = xp.zeros(shape, dtype)
+    flat, rows = indices.reshape(-1), g.reshape(-1, shape[1])
+    if scale_grad_by_freq:  # each row's gradient over how often the batch used it
+        counts = xp.bincount(flat, minlength=shape[0])
+        rows = rows / counts[flat].astype(dtype)[:, None]
+    add_at(gw, flat, rows)
+    if padding_idx is not None:
+        gw[padding_idx] = 0
+    return gw
 
 
 def embedding_renorm_(weight, indices, max_norm: float, norm_type: float = 2.0):

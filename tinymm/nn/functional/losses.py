@@ -104,26 +104,35 @@ class CrossEntropyFn(Function):
 
     @staticmethod
     def backward_graph(ctx, g):
-        """Class-index targets without weight or label smoothing (the common case), on Tensors:
-        d/dlogits = (softmax(logits) − onehot(target))·(row's incoming gradient), 0 for ignored
-        rows. Other cases give their first-order gradient only (autograd_graph's fallback)."""
+        """The gradients on Tensors. Every case is loss_i = −Σ_c A_ic·log p_ic with p the row's
+        softmax: for class indices A = valid_i·w_c·((1 − ε)·onehot_ic + ε/C), a constant; for
+        probabilities A = w_c·((1 − ε)·t_ic + ε/C). So d/dlogits = (Σ_c A_ic·p_ic − A_ic)·gᵢ
+        (written ΣA·p − A) and d/dt = −(1 − ε)·w·log p·gᵢ, gᵢ the row's incoming gradient."""
+        from tinymm.autograd_graph import operand
+
         logits, target, _, weight = ctx.saved_arrays
-        ignore_index, label_smoothing, reduction, denom, _ = ctx.meta
-        if target.dtype.kind != "i" or weight is not None or label_smoothing or ctx.needs_input_grad[1]:
-            return NotImplemented
+        ignore_index, eps, reduction, denom, _ = ctx.meta
         xp = xp_of(logits)
         n, c = logits.shape
-        valid = target != ignore_index
-        onehot = xp.zeros((n, c), logits.dtype)
-        rows = xp.arange(n)[valid]
-        onehot[rows, target[valid]] = 1
-        x = ctx.inputs[0]
+        x = operand(ctx, 0, logits)
+        w = 1.0 if weight is None else Tensor._wrap(weight.reshape(1, c))
+        if target.dtype.kind == "i":
+            valid = target != ignore_index
+            onehot = xp.zeros((n, c), logits.dtype)
+            onehot[xp.arange(n)[valid], target[valid]] = 1 - eps
+            a = Tensor._wrap((onehot + eps / c) * valid.reshape(n, 1).astype(logits.dtype)) * w
+        else:
+            t = operand(ctx, 1, target)
+            a = (t * (1 - eps) + eps / c) * w
         if reduction == "none":
             rows_g = g.reshape(n, 1)
         else:
             rows_g = (g / float(denom) if reduction == "mean" else g).reshape(1, 1)
-        mask = Tensor._wrap(valid.astype(logits.dtype).reshape(n, 1))
-        return (x.softmax(dim=-1) - Tensor._wrap(onehot)) * mask * rows_g, None, None
+        dx = (a.sum(dim=1, keepdim=True) * x.softmax(dim=-1) - a) * rows_g if ctx.needs_input_grad[0] else None
+        dt = None
+        if ctx.needs_input_grad[1]:
+            dt = x.log_softmax(dim=-1) * w * rows_g * -(1.0 - eps)
+        return dx, dt, None
 
 
 def _classes_last(x: Tensor):
@@ -285,6 +294,22 @@ class BCEWithLogitsFn(Function):
             gpw = unbroadcast(g * t * sp_neg, pw.shape)
         return gx, gt, gpw
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        """The same gradients on Tensors: with sp(z) = softplus(z) = −logsigmoid(−z),
+        d/dx = σ(x)·(1 + (pw − 1)·t) − pw·t, d/dt = pw·sp(−x) − sp(x), d/dpw = t·sp(−x)."""
+        from tinymm.autograd_graph import operand, sum_to
+
+        x, t, pw, _ = ctx.saved_arrays
+        nx, nt, npw = ctx.needs_input_grad[:3]
+        X, T = operand(ctx, 0, x), operand(ctx, 1, t)
+        PW = 1.0 if pw is None else operand(ctx, 2, pw)
+        sp_neg = -logsigmoid(X)
+        gx = g * (X.sigmoid() * (1 + (PW - 1) * T) - PW * T) if nx else None
+        gt = g * (PW * sp_neg - (sp_neg + X)) if nt else None
+        gpw = sum_to(g * T * sp_neg, pw.shape) if npw else None
+        return gx, gt, gpw
+
 
 def binary_cross_entropy_with_logits(input, target, weight=None, reduction: str = "mean", pos_weight=None):
     """−[pw·t·log σ(x) + (1 − t)·log(1 − σ(x))]·weight, computed without overflow."""
@@ -334,6 +359,17 @@ class BCEFn(Function):
         if nt:
             with np.errstate(divide="ignore", invalid="ignore"):
                 gt = (g * (xp.log1p(-x) - xp.log(x))).astype(x.dtype, copy=False)
+        return gx, gt
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        from tinymm.autograd_graph import operand
+
+        x, t, _, _ = ctx.saved_arrays
+        nx, nt = ctx.needs_input_grad
+        X, T = operand(ctx, 0, x), operand(ctx, 1, t)
+        gx = g * (X - T) / (X * (1 - X)).clamp(min=1e-12) if nx else None
+        gt = g * ((-X).log1p() - X.log()) if nt else None
         return gx, gt
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinymm.autograd import Function
-from tinymm.autograd_graph import node_output
+from tinymm.autograd_graph import checked_operand, node_output
 from tinymm.ops._util import xp_of
 from tinymm import ops as O
 from tinymm.ops import as_tensor, clamp, mul, sum
@@ -60,13 +60,8 @@ class LayerNormFn(Function):
         shape, wshape, has_bias = ctx.meta
         nx, nw, nb = ctx.needs_input_grad[:3]
         n = x2.shape[1]
-        X = ctx.inputs[0].reshape(-1, n) if nx else Tensor._wrap(x2)
-        copied = x2.base is None and x2 is not ctx.inputs[0]._data  # x was not contiguous
-        if nx and copied and not xp_of(x2).array_equal(X._data, x2, equal_nan=True):
-            # the version of a copy says nothing about x: compare the values
-            raise RuntimeError("one of the variables needed for gradient computation has been modified by an "
-                               "inplace operation: the input of LayerNormFnBackward0 changed after forward. "
-                               "Make the change on a clone(), or after backward().")
+        # dbl: a copy made by the reshape was missed here; checked_operand compares values
+        X = checked_operand(ctx, 0, x2).reshape(-1, n)
         mu = X.mean(dim=1, keepdim=True)
         xc = X - mu
         r = ((xc * xc).mean(dim=1, keepdim=True) + ctx.eps).rsqrt()

@@ -98,6 +98,19 @@ class MaxPoolFn(Function):
         g = gy.reshape(-1, *gy.shape[-2:])
         return K.max_pool_backward(g, idx, shape[-2:]).reshape(shape)
 
+    @staticmethod
+    def backward_graph(ctx, gy, _gidx):
+        """dx = gy scatter-added at the saved argmax positions, as a differentiable op (its own
+        backward gathers there); the indices are constants, so d(dx)/dx is zero, as PyTorch's."""
+        from tinymm.ops.index import IndexPutZeros
+
+        (idx,) = ctx.saved_arrays
+        shape = ctx.meta
+        planes, n_in = int(np.prod(shape[:-2])), shape[-2] * shape[-1]
+        flat = idx.reshape(planes, -1)
+        rows = xp_of(idx).arange(planes).reshape(planes, 1)
+        return IndexPutZeros.apply(gy.reshape(planes, -1), (planes, n_in), (rows, flat)).reshape(shape)
+
 
 class AvgPoolFn(Function):
     """Average pooling of planes (..., H, W) over per-axis windows (see ``kernels.pool``);
@@ -119,6 +132,36 @@ class AvgPoolFn(Function):
         shape, hwin, wwin = ctx.meta
         g = gy.reshape(-1, *gy.shape[-2:])
         return K.avg_pool_backward(g, hwin, wwin, shape[-2:]).reshape(shape)
+
+    @staticmethod
+    def backward_graph(ctx, gy):
+        shape, hwin, wwin = ctx.meta
+        return AvgPoolBackFn.apply(gy, hwin, wwin, shape)
+
+
+class AvgPoolBackFn(Function):
+    """Average pooling's input gradient (``AvgPoolFn``'s backward) as an op of its own, for
+    ``create_graph=True``: linear in gy, so its own backward is the average pooling (the
+    adjoint) over the same windows."""
+
+    @staticmethod
+    def forward(ctx, gy, hwin, wwin, in_shape):
+        from tinymm.kernels import pool as K
+
+        ctx.meta = (gy.shape, hwin, wwin)
+        return K.avg_pool_backward(gy.reshape(-1, *gy.shape[-2:]), hwin, wwin, in_shape[-2:]).reshape(in_shape)
+
+    @staticmethod
+    def backward(ctx, g):
+        from tinymm.kernels import pool as K
+
+        gy_shape, hwin, wwin = ctx.meta
+        return K.avg_pool_forward(g.reshape(-1, *g.shape[-2:]), hwin, wwin).reshape(gy_shape)
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        _, hwin, wwin = ctx.meta
+        return AvgPoolFn.apply(g, hwin, wwin)
 
 
 def _as_planes(x, nd):
@@ -287,6 +330,7 @@ class AdaptiveMaxPoolFn(Function):
 
     # the same saved flat indices and input shape as max pooling: its scatter serves
     backward = staticmethod(MaxPoolFn.backward)
+    backward_graph = staticmethod(MaxPoolFn.backward_graph)
 
 
 def _adaptive_max_pool(fn, nd, input, output_size, return_indices):

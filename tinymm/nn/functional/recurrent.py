@@ -18,6 +18,7 @@ from tinymm.autograd import Function, is_grad_enabled
 from tinymm.ops._util import xp_of
 from tinymm.tensor import Tensor
 from tinymm.nn.functional.half import computes_in_float32
+from tinymm.nn.functional.recurrent_graph import bidirectional_backward_graph, recurrent_backward_graph
 
 
 class RecurrentShapeError(RuntimeError, ValueError):
@@ -55,6 +56,9 @@ class RecurrentFn(Function):
             dc_n = xp.ascontiguousarray(dc_n)
         grads = K.backward(mode, *arrays, lengths, reverse, saved, dy, dh_n, dc_n)
         return tuple(grads) + (None, None, None)
+
+    # create_graph: the layer recomputed on Tensors and differentiated (recurrent_graph.py)
+    backward_graph = staticmethod(recurrent_backward_graph)
 
 
 @computes_in_float32  # revd: float16 layers
@@ -105,6 +109,8 @@ class BidirectionalFn(Function):
                                          [c(dc_f), c(dc_r)])
         (dx_f, dh0_f, dc0_f, *dw_f), (dx_r, dh0_r, dc0_r, *dw_r) = grads
         return (dx_f + dx_r, dh0_f, dc0_f, dh0_r, dc0_r, *dw_f, *dw_r, None, None)
+
+    backward_graph = staticmethod(bidirectional_backward_graph)
 
 
 @computes_in_float32  # revd: float16 layers

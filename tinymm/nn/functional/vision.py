@@ -133,6 +133,10 @@ class UnfoldFn(Function):
     def backward(ctx, g):
         return _col2im(g, *ctx.meta)
 
+    @staticmethod
+    def backward_graph(ctx, g):  # linear: col2im is its adjoint, and the reverse
+        return FoldFn.apply(g, *ctx.meta)
+
 
 class FoldFn(Function):
     """col2im of (N, C·kh·kw, L) into (N, C, H, W); backward is im2col. Saves the geometry."""
@@ -145,6 +149,10 @@ class FoldFn(Function):
     @staticmethod
     def backward(ctx, g):
         return _im2col(g, *ctx.meta)
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        return UnfoldFn.apply(g, *ctx.meta)
 
 
 def _pair(fn, name, value, minimum):
