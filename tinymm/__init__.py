@@ -148,3 +148,8 @@ def __dir__():
 # opsc: torch.linalg, torch.special and torch.testing as tinymm.linalg, tinymm.special and
 # tinymm.testing, importable after a plain ``import tinymm`` (floor 3, as ops).
 from tinymm import linalg, special, testing  # noqa: E402,F401
+
+# func: torch.func (function transforms, functional_call, stack_module_state) and torch.vmap,
+# its vmap; floor 3 (Tensors and autograd only; modules are used through their registries).
+from tinymm import func  # noqa: E402,F401
+from tinymm.func import vmap  # noqa: E402,F401
