@@ -25,6 +25,8 @@ range or empty RuntimeError. An output that does not depend on an argument gives
 """
 from __future__ import annotations
 
+import weakref
+
 from tinymm import autograd
 from tinymm.factories import zeros, zeros_like
 from tinymm.func.pytree import tree_flatten, tree_unflatten
@@ -32,16 +34,35 @@ from tinymm.ops.shape import stack
 from tinymm.tensor import Tensor
 
 
+# id -> weak reference of the stand-ins of transforms that have returned: private to their
+# transform, they never count as tracked outside another one (an entry leaves with its tensor,
+# so a reused id is never mistaken for it).
+_RETIRED: dict = {}
+
+
+def _retire(tensors) -> None:
+    for t in tensors:
+        key = id(t)
+        _RETIRED[key] = weakref.ref(t, lambda _, key=key: _RETIRED.pop(key, None))
+
+
+def _retired(t) -> bool:
+    ref = _RETIRED.get(id(t))
+    return ref is not None and ref() is t
+
+
 def reaches_outside(tensors, inside_ids) -> bool:
-    """Whether the graph of any of ``tensors`` reaches a leaf that requires grad and is not
-    one of the leaves whose ids are in ``inside_ids`` (this transform's stand-ins)."""
+    """Whether the graph of any of ``tensors`` reaches a leaf that requires grad and is
+    tracked outside this transform: not one of its own stand-ins (ids in ``inside_ids``) nor a
+    stand-in of a transform that has already returned. An enclosing transform's stand-ins do
+    count: that is how transforms nest."""
     seen = set()
     stack_ = [t for t in tensors if isinstance(t, Tensor) and t.requires_grad]
     while stack_:
         t = stack_.pop()
         node = t._node
         if node is None:
-            if id(t) not in inside_ids:
+            if id(t) not in inside_ids and not _retired(t):
                 return True
             continue
         ctx = node[0]
@@ -123,6 +144,10 @@ class Traced:
                                   create_graph=create_graph, allow_unused=True)
         return [zeros_like(x.detach()) if g is None else g for x, g in zip(self.inputs, grads)]
 
+    def retire(self) -> None:
+        """Called when the transform returns: its stand-ins are no longer anyone's inputs."""
+        _retire([x for x in self.inputs if id(x) in self.inside_ids])
+
     def per_argument(self, flat: list):
         """Flat per-stand-in values regrouped as the differentiated arguments: one tree, or a
         tuple of trees when argnums was a tuple."""
@@ -174,7 +199,8 @@ def grad_and_value(func, argnums=0, has_aux: bool = False):
         grads = tr.per_argument([tr.finish(g) for g in grads])
         value = tr.finish(out)
         if has_aux:
-            return grads, (value, tree_unflatten([tr.finish(a) for a in aux_leaves], aux_spec))
+            value = (value, tree_unflatten([tr.finish(a) for a in aux_leaves], aux_spec))
+        tr.retire()
         return grads, value
 
     wrapper.__name__ = f"grad_and_value({getattr(func, '__name__', 'f')})"
@@ -227,8 +253,9 @@ def vjp(func, *primals, has_aux: bool = False):
 
     value = tree_unflatten([tr.finish(o) for o in out_leaves], out_spec)
     if has_aux:
-        return value, vjp_fn, tree_unflatten([tr.finish(a) for a in aux_leaves], aux_spec)
-    return value, vjp_fn
+        aux = tree_unflatten([tr.finish(a) for a in aux_leaves], aux_spec)
+    tr.retire()  # vjp_fn still differentiates with respect to them: they are its inside_ids
+    return (value, vjp_fn, aux) if has_aux else (value, vjp_fn)
 
 
 # ----------------------------------------------------------------------------- Jacobians
@@ -260,7 +287,8 @@ def _jacobian(func, argnums, has_aux: bool, api: str):
             per_output.append(tr.per_argument(blocks))
         jac = tree_unflatten(per_output, out_spec)
         if has_aux:
-            return jac, tree_unflatten([tr.finish(a) for a in aux_leaves], aux_spec)
+            jac = (jac, tree_unflatten([tr.finish(a) for a in aux_leaves], aux_spec))
+        tr.retire()
         return jac
 
     wrapper.__name__ = f"{api}({getattr(func, '__name__', 'f')})"

@@ -107,19 +107,24 @@ def _sample(leaves, spec, dims, b):
 
 
 def _flat_out_dims(func, out_dims, output, out_spec, n_leaves):
-    if _is_dim(out_dims) or out_dims is None:
-        return [out_dims] * n_leaves
-    if isinstance(out_dims, tuple) and len(out_dims) == 1 and kind_of(out_dims[0]) == "leaf":
-        return [out_dims[0]] * n_leaves
+    """One out_dim per output leaf: ``out_dims`` spread over the outputs as a prefix (a lone
+    Tensor output also takes a 1-tuple, as in PyTorch)."""
+    def incompatible():
+        _, dims_spec = tree_flatten(out_dims)
+        return ValueError(f"vmap({_name(func)}, ..., out_dims={out_dims})(<inputs>): out_dims is not compatible with "
+                          f"the structure of `outputs`. out_dims has structure {dims_spec} but outputs has structure "
+                          f"{out_spec}.")
+
+    if isinstance(output, Tensor):
+        if _is_dim(out_dims) or out_dims is None:
+            return [out_dims]
+        if isinstance(out_dims, tuple) and len(out_dims) == 1:
+            return list(out_dims)
+        raise incompatible()
     try:
-        if not isinstance(out_dims, tuple):
-            raise StructureMismatch("out_dims must be an int, None or a tuple")
         return broadcast_prefix(out_dims, output)
     except StructureMismatch:
-        _, dims_spec = tree_flatten(out_dims)
-        raise ValueError(f"vmap({_name(func)}, ..., out_dims={out_dims})(<inputs>): out_dims is not compatible with the "
-                         f"structure of `outputs`. out_dims has structure {dims_spec} but outputs has structure "
-                         f"{out_spec}.") from None
+        raise incompatible() from None
 
 
 def _same_values(samples) -> bool:
