@@ -140,6 +140,44 @@ def test_jacrev_jacfwd_hessian_on_a_small_mlp():
     _close(*_both(build))
 
 
+def test_jvp_and_linearize_match_forward_mode():
+    def build(lib):
+        F = lib.func
+        x, y = _t(lib, X), _t(lib, Y)
+        f = lambda a, b: ((a * b).tanh(), {"s": (a ** 2).sum() * b})  # noqa: E731
+        model = _mlp(lib)
+        value, jvp_fn = F.linearize(lambda a: model(a).sin(), x)
+        xr = _t(lib, X, requires_grad=True)
+        tracked = F.jvp(lambda a: a ** 3, (xr,), (y,))  # J v = 3 a^2 v, in the caller's graph
+        tracked[1].sum().backward()
+        return (
+            F.jvp(f, (x, y), (y, x)),
+            F.jvp(lambda d: (d["w"].exp() * d["v"]).sum(), ({"w": x, "v": y},), ({"w": y, "v": x},)),
+            F.jvp(lambda a: (a.cos(), a.sum()), (x,), (y,), has_aux=True),
+            F.jvp(lambda a: a * 0 + 1, (x,), (y,)),
+            value, jvp_fn(y), jvp_fn(x),
+            tracked, xr.grad,
+        )
+
+    _close(*_both(build))
+
+
+def test_functionalize_and_replace_all_batch_norm_modules():
+    """(No batch-norm forward here: it would compile a Numba kernel for this test alone.)"""
+    def build(lib):
+        F = lib.func
+        x = _t(lib, X)
+        out = F.functionalize(lambda a: a.mul_(2).add(1))(x)  # the input still sees the mutation
+        model = lib.nn.Sequential(lib.nn.Linear(3, 3), lib.nn.BatchNorm1d(3),
+                                  lib.nn.Sequential(lib.nn.BatchNorm2d(2)), lib.nn.InstanceNorm1d(3, track_running_stats=True))
+        assert F.replace_all_batch_norm_modules_(model) is model
+        stats = [(m.track_running_stats, m.running_mean is None, m.running_var is None, m.num_batches_tracked is None)
+                 for m in (model[1], model[2][0], model[3])]
+        return out, x, stats, sorted(model.state_dict())
+
+    _close(*_both(build))
+
+
 # ----------------------------------------------------------------------------- tutorials
 
 
@@ -382,7 +420,23 @@ def _err_cases():
         "vmap out_dims structure": lambda F, lib, x: F.vmap(lambda a: (a, a), out_dims=(0, 0, 0))(x),
         "vmap out_dims 1-tuple, 2 outputs": lambda F, lib, x: F.vmap(lambda a: (a, a), out_dims=(0,))(x),
         "vmap chunk_size 0": lambda F, lib, x: F.vmap(lambda a: a, chunk_size=0)(x),
+        "vmap in_dim a string": lambda F, lib, x: F.vmap(lambda a: a, in_dims=("a",))(x),
+        "jacrev chunk_size 0": lambda F, lib, x: F.jacrev(lambda a: a, chunk_size=0)(x),
+        "jacfwd draws": lambda F, lib, x: F.jacfwd(lambda a: a * lib.rand(3, dtype=lib.float64))(x),
+        "jacfwd randomness": lambda F, lib, x: F.jacfwd(lambda a: a, randomness="x")(x),
+        "argnums repeated": lambda F, lib, x: F.grad(lambda a, b: (a * b).sum(), argnums=(0, 0))(x, x),
+        "vjp cotangent a number": lambda F, lib, x: F.vjp(lambda a: a * 2, x)[1](1.0),
+        "jvp primals not a tuple": lambda F, lib, x: F.jvp(lambda a: a, x, (x,)),
+        "jvp tangents structure": lambda F, lib, x: F.jvp(lambda a: a, (x,), (x, x)),
+        "jvp tangent shape": lambda F, lib, x: F.jvp(lambda a: a, (x,), (lib.ones(4, dtype=lib.float64),)),
+        "jvp integer primal": lambda F, lib, x: F.jvp(lambda a: a, (lib.arange(3),), (lib.arange(3),)),
+        "jvp no primals": lambda F, lib, x: F.jvp(lambda: x, (), ()),
+        "jvp strict, independent": lambda F, lib, x: F.jvp(lambda a: lib.ones(2), (x,), (x,), strict=True),
+        "linearize tangents": lambda F, lib, x: F.linearize(lambda a: a.sin(), x)[1](x, x),
+        "functionalize remove": lambda F, lib, x: F.functionalize(lambda a: a, remove="views"),
         "stack no models": lambda F, lib, x: F.stack_module_state([]),
+        "stack requires_grad mixed": lambda F, lib, x: F.stack_module_state(
+            [lib.nn.Linear(2, 2), lib.nn.Linear(2, 2).requires_grad_(False)]),
         "stack train and eval": lambda F, lib, x: F.stack_module_state([lib.nn.Linear(2, 2), lib.nn.Linear(2, 2).eval()]),
         "functional_call strict": lambda F, lib, x: F.functional_call(lib.nn.Linear(2, 2), {"weight": lib.ones(2, 2),
                                                                                             "foo": x}, (lib.ones(2),),

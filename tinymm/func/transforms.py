@@ -30,6 +30,7 @@ import weakref
 from tinymm import autograd
 from tinymm.factories import zeros, zeros_like
 from tinymm.func.pytree import tree_flatten, tree_unflatten
+from tinymm.func.vmap import RANDOM_IN_ERROR_MODE, drew, rng_state
 from tinymm.ops.shape import stack
 from tinymm.tensor import Tensor
 
@@ -75,10 +76,9 @@ def reaches_outside(tensors, inside_ids) -> bool:
 
 def normalize_argnums(argnums, n_args: int):
     """(tuple of non-negative positions, whether argnums was a single int)."""
-    single = isinstance(argnums, int) and not isinstance(argnums, bool)
+    single = isinstance(argnums, int)  # (True counts as 1, as in PyTorch)
     items = (argnums,) if single else argnums
-    if not single and not (isinstance(argnums, tuple) and all(isinstance(a, int) and not isinstance(a, bool)
-                                                               for a in argnums)):
+    if not single and not (isinstance(argnums, tuple) and all(isinstance(a, int) for a in argnums)):
         raise RuntimeError(f"argnums must be int or Tuple[int, ...], got: {type(argnums)}")
     if not items:
         raise RuntimeError("argnums must be non-empty")
@@ -101,6 +101,7 @@ class Traced:
         self.single = single
         self.argnums = argnums
         self.inside_ids: set = set()
+        self.private: list = []  # the fresh leaves this transform made (ids in inside_ids)
         self.inputs: list = []  # the stand-ins, argument by argument, leaf by leaf
         self.arg_specs = []
         args = list(args)
@@ -120,7 +121,12 @@ class Traced:
             raise RuntimeError("only Tensors of floating point dtype can require gradients")
         if self.outer_grad and x.requires_grad:
             return x.view_as(x)  # stays in the caller's graph
-        leaf = x.detach().requires_grad_(True)
+        return self.fresh_leaf(x.detach())
+
+    def fresh_leaf(self, x):
+        """``x`` made a leaf that requires grad and is private to this transform."""
+        leaf = x.requires_grad_(True)
+        self.private.append(leaf)
         self.inside_ids.add(id(leaf))
         return leaf
 
@@ -146,7 +152,7 @@ class Traced:
 
     def retire(self) -> None:
         """Called when the transform returns: its stand-ins are no longer anyone's inputs."""
-        _retire([x for x in self.inputs if id(x) in self.inside_ids])
+        _retire(self.private)
 
     def per_argument(self, flat: list):
         """Flat per-stand-in values regrouped as the differentiated arguments: one tree, or a
@@ -243,7 +249,7 @@ def vjp(func, *primals, has_aux: bool = False):
                                f"to the function. cotangents: {ct_spec}, primal output: {out_spec}")
         for i, (c, o) in enumerate(zip(cts, out_leaves)):
             if not isinstance(c, Tensor):
-                raise RuntimeError(f"{api}: expected the cotangents to be tensors, got unsupported type {type(c)}")
+                raise TypeError(f"gradients can be either Tensors or None, but got {type(c).__name__}")
             if tuple(c.shape) != tuple(o.shape):
                 raise RuntimeError(f"Mismatch in shape: grad_output[{i}] has a shape of {tuple(c.shape)} and "
                                    f"output[{i}] has a shape of {tuple(o.shape)}.")
@@ -261,10 +267,13 @@ def vjp(func, *primals, has_aux: bool = False):
 # ----------------------------------------------------------------------------- Jacobians
 
 
-def _jacobian(func, argnums, has_aux: bool, api: str):
+def _jacobian(func, argnums, has_aux: bool, api: str, refuse_draws: bool = False):
     def wrapper(*args, **kwargs):
         nums, single = normalize_argnums(argnums, len(args))
+        before = rng_state() if refuse_draws else None
         tr = Traced(func, args, kwargs, nums, single)
+        if before is not None and drew(before):
+            raise RuntimeError(RANDOM_IN_ERROR_MODE)
         out, aux = split_aux(tr.output, has_aux, f"{api}(f, ...)(*args)")
         out_leaves, out_spec = check_tensors(out, "vjp(f, *primals): expected f(*primals) to return only tensors")
         if has_aux:
@@ -309,11 +318,13 @@ def jacrev(func, argnums=0, *, has_aux: bool = False, chunk_size=None, _prealloc
 def jacfwd(func, argnums=0, has_aux: bool = False, *, randomness: str = "error"):
     """``torch.func.jacfwd``: the same Jacobian as :func:`jacrev`, laid out the same way.
     tinymm has no forward-mode autograd, so it is computed by reverse mode (one backward
-    pass per output element), which gives the same values; ``randomness`` is checked and
-    otherwise ignored (``func`` runs once, not under vmap)."""
+    pass per output element), which gives the same values. ``randomness``: PyTorch's jacfwd
+    runs ``func`` under vmap, so with "error" (the default) a ``func`` that draws from the
+    default generator raises RuntimeError, as there; "same" and "different" let it draw
+    (``func`` runs once here, so they do not differ)."""
     if randomness not in ("error", "different", "same"):
         raise RuntimeError(f"Only allowed values for randomness are 'error', 'different', or 'same'. Got {randomness}")
-    return _jacobian(func, argnums, has_aux, "jacfwd")
+    return _jacobian(func, argnums, has_aux, "jacfwd", refuse_draws=randomness == "error")
 
 
 def hessian(func, argnums=0):

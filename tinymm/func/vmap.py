@@ -46,9 +46,19 @@ def _is_dim(d) -> bool:
     return isinstance(d, int) and not isinstance(d, bool)
 
 
-def _rng_state():
+RANDOM_IN_ERROR_MODE = ("vmap: called random operation while in randomness error mode. Please either use the "
+                        "'same' or 'different' randomness flags on vmap or perform the randomness operation out of vmap")
+
+
+def rng_state():
+    """(the default CPU generator, its state): compare two to learn whether anything drew."""
     gen = backend.rng("cpu")
     return gen, gen.bit_generator.state
+
+
+def drew(before) -> bool:
+    gen, state = rng_state()
+    return gen is not before[0] or state != before[1]
 
 
 def _mapped_inputs(func, in_dims, args):
@@ -190,20 +200,16 @@ def vmap(func, in_dims=0, out_dims=0, randomness: str = "error", *, chunk_size=N
     def wrapped(*args, **kwargs):
         leaves, spec, dims, size = _mapped_inputs(func, in_dims, args)
         indices = list(range(size)) if size else [None]
-        start = _rng_state()[1] if randomness == "same" else None
+        start = rng_state()[1] if randomness == "same" else None
         per_sample = []
         for b in indices:
             sample = _sample(leaves, spec, dims, b)
             if randomness == "same":
                 backend.rng("cpu").bit_generator.state = start
-            before = _rng_state() if randomness == "error" else None
+            before = rng_state() if randomness == "error" else None
             per_sample.append(func(*sample, **kwargs))
-            if before is not None:
-                gen, state = _rng_state()
-                if gen is not before[0] or state != before[1]:
-                    raise RuntimeError("vmap: called random operation while in randomness error mode. Please either use "
-                                       "the 'same' or 'different' randomness flags on vmap or perform the randomness "
-                                       "operation out of vmap")
+            if before is not None and drew(before):
+                raise RuntimeError(RANDOM_IN_ERROR_MODE)
         return _combine(func, per_sample, out_dims, empty=not size)
 
     wrapped.__name__ = f"vmap({_name(func)})"
