@@ -7,18 +7,17 @@ written into the module's registries directly (a plain Tensor may stand for a Pa
 in PyTorch), so gradients of the result flow to them, not to the module's own parameters:
 this is how ``grad(loss)(params, x, y)``, per-sample gradients and MAML are written.
 
-It works on any object with ``named_parameters``/``named_buffers``/``named_modules`` and the
-``_parameters``/``_buffers`` registries of ``tinymm.nn.Module``, so it needs no import of nn.
+It works on any object with ``named_parameters``/``named_buffers`` and the ``_parameters``/
+``_buffers`` registries of ``tinymm.nn.Module`` (it imports nothing from nn).
 """
 from __future__ import annotations
 
 from tinymm.ops.shape import stack
-from tinymm.tensor import Tensor
 
 _MISSING = object()
 
 
-def _owner(module, name: str, create: bool = False):
+def _owner(module, name: str):
     """(the submodule holding ``name``, the last part of the name)."""
     *path, leaf = name.split(".")
     owner = module

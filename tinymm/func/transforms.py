@@ -15,7 +15,8 @@ with respect to those stand-ins. The gradients are built with ``create_graph=Tru
 when the output's graph reaches a tensor tracked outside this transform (an outer transform's
 input, a captured parameter, the caller's input that requires grad), so transforms nest
 (``grad(grad(f))``, ``jacrev(jacrev(f))``, ``vmap(grad(f))``) and compose with ordinary
-``backward()`` as PyTorch's do. Every returned tensor that reaches no such outside tensor is
+``backward()`` as PyTorch's do (differentiating a gradient again needs ops whose backward is
+differentiable: see ``tinymm.autograd_graph``; one without raises, naming it). Every returned tensor that reaches no such outside tensor is
 returned detached: the stand-ins never leak to the caller. Under an outer ``no_grad`` the
 transform still differentiates ``f`` but returns results outside any graph, as PyTorch's do.
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from tinymm import backend
 from tinymm.factories import zeros
-from tinymm.func.pytree import StructureMismatch, broadcast_prefix, kind_of, tree_flatten, tree_unflatten
+from tinymm.func.pytree import StructureMismatch, broadcast_prefix, tree_flatten, tree_unflatten
 from tinymm.ops.shape import stack
 from tinymm.tensor import Tensor
 
