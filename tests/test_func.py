@@ -386,6 +386,32 @@ def test_functional_call_writes_reassigned_buffers_back():
     _close(*_both(build))
 
 
+def test_functional_call_on_a_parametrized_module():
+    """The original's name substitutes the original; the parametrized name goes through the
+    property (right_inverse), and the old value is put back the same way."""
+    def build(lib):
+        import importlib
+
+        parametrize = importlib.import_module(lib.__name__ + ".nn.utils.parametrize")
+
+        class Double(lib.nn.Module):
+            def forward(self, w):
+                return w * 2
+
+            def right_inverse(self, w):
+                return w / 2
+
+        m = lib.nn.Linear(3, 3, bias=False).double()
+        m.weight.data.copy_(_t(lib, MLP_WEIGHTS["0.weight"][:3]))
+        parametrize.register_parametrization(m, "weight", Double())
+        x = _t(lib, X)
+        return (lib.func.functional_call(m, {"parametrizations.weight.original": _t(lib, np.eye(3))}, (x,)),
+                lib.func.functional_call(m, {"weight": _t(lib, np.eye(3) * 3)}, (x,)),
+                m(x), m.parametrizations.weight.original.detach())
+
+    _close(*_both(build))
+
+
 # ----------------------------------------------------------------------------- errors
 
 

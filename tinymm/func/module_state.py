@@ -26,11 +26,19 @@ def _owner(module, name: str):
     return owner, leaf
 
 
+def _is_property(owner, leaf: str) -> bool:
+    """A name served by a property of the class (a parametrized tensor, whose setter stores
+    ``right_inverse(value)`` in its original): read and written through it, as PyTorch."""
+    return isinstance(getattr(type(owner), leaf, None), property)
+
+
 def _get(module, name: str):
     owner, leaf = _owner(module, name)
     for registry in (owner._parameters, owner._buffers):
         if leaf in registry:
             return registry[leaf]
+    if _is_property(owner, leaf):
+        return getattr(owner, leaf)
     return owner.__dict__.get(leaf, _MISSING)
 
 
@@ -42,7 +50,9 @@ def _put(module, name: str, value) -> None:
             registry[leaf] = value
             object.__setattr__(owner, leaf, value)
             return
-    if value is _MISSING:
+    if _is_property(owner, leaf):
+        setattr(owner, leaf, value)
+    elif value is _MISSING:
         owner.__dict__.pop(leaf, None)
     else:
         object.__setattr__(owner, leaf, value)
@@ -102,8 +112,10 @@ def functional_call(module, parameter_and_buffer_dicts, args=None, kwargs=None, 
     for one of several names sharing a tensor stands for all of them (two different values
     raise ValueError). ``strict``: the names must be exactly the module's parameters and
     buffers, else RuntimeError listing the unexpected and missing keys. Names that are
-    neither (without ``strict``) are set as plain attributes for the call, then removed.
-    When a single dict is given, a tensor the module re-assigned during the call (a buffer
+    neither (without ``strict``) are set as plain attributes for the call, then removed; a
+    parametrized name (``weight`` rather than ``parametrizations.weight.original``) is
+    assigned through its property, so its ``right_inverse`` sets the original, and the old
+    value is assigned back after, as PyTorch does. When a single dict is given, a tensor the module re-assigned during the call (a buffer
     set anew) is written back into it, as PyTorch does."""
     given = _merged(parameter_and_buffer_dicts)
     values = _untie(module, given) if tie_weights else dict(given)
