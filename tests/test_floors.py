@@ -35,6 +35,7 @@ FLOORS = {
     "tinymm.nn.functional": 4,
     "tinymm.distributions": 4,  # opsd: uses ops and nn.functional (softplus, one_hot), holds no parameters
     "tinymm.nn": 5,
+    "tinymm.func": 5,  # func: torch.func; functional_call and the batch-norm helper take nn Modules
     "tinymm.optim": 6,
     "tinymm.metrics": 6,
     "tinymm.data": 6,

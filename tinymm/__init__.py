@@ -108,6 +108,8 @@ def __getattr__(name):
     which keeps ``import tinymm`` light and the floors one-way (floor 3 never imports floor 5)."""
     if name in _LAZY_SUBPACKAGES:
         return _importlib.import_module(f"tinymm.{name}")
+    if name == "vmap":  # func: torch.vmap is torch.func.vmap
+        return _importlib.import_module("tinymm.func").vmap
     if name in _LAZY_LAYER_FUNCTIONS:  # opse: torch.conv2d & co. live on floor 4
         return _importlib.import_module("tinymm.nn.functional.torch_forms").TORCH_FUNCTIONS[name]
     raise AttributeError(f"module 'tinymm' has no attribute {name!r}")
@@ -152,3 +154,5 @@ def __dir__():
 # opsc: torch.linalg, torch.special and torch.testing as tinymm.linalg, tinymm.special and
 # tinymm.testing, importable after a plain ``import tinymm`` (floor 3, as ops).
 from tinymm import linalg, special, testing  # noqa: E402,F401
+
+_LAZY_SUBPACKAGES += ("func",)  # func: torch.func (floor 5), and torch.vmap (see __getattr__)

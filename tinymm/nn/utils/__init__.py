@@ -16,3 +16,4 @@ from tinymm.nn.utils.fusion import (  # noqa: F401,E402
     fuse_linear_bn_weights,
 )
 from tinymm.nn.utils.init_utils import skip_init  # noqa: F401,E402
+from tinymm.nn.utils import stateless  # noqa: F401,E402  (func: torch.nn.utils.stateless.functional_call)
