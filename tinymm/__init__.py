@@ -148,3 +148,11 @@ def __dir__():
 # opsc: torch.linalg, torch.special and torch.testing as tinymm.linalg, tinymm.special and
 # tinymm.testing, importable after a plain ``import tinymm`` (floor 3, as ops).
 from tinymm import linalg, special, testing  # noqa: E402,F401
+
+# shims: torch.jit (accepted, no TorchScript), torch.profiler and its older spelling
+# torch.autograd.profiler, torch.multiprocessing (lazy), the default device.
+from tinymm import jit, profiler  # noqa: E402,F401
+_autograd_profiler = _importlib.import_module("tinymm.autograd_profiler")
+__import__("sys").modules["tinymm.autograd.profiler"] = _autograd_profiler
+__import__("sys").modules["tinymm.autograd"].profiler = _autograd_profiler
+_LAZY_SUBPACKAGES += ("multiprocessing",)
