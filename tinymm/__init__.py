@@ -152,6 +152,7 @@ from tinymm import linalg, special, testing  # noqa: E402,F401
 # shims: torch.jit (accepted, no TorchScript), torch.profiler and its older spelling
 # torch.autograd.profiler, torch.multiprocessing (lazy), the default device.
 from tinymm import jit, profiler  # noqa: E402,F401
+from tinymm.default_device import get_default_device, set_default_device  # noqa: E402,F401
 _autograd_profiler = _importlib.import_module("tinymm.autograd_profiler")
 __import__("sys").modules["tinymm.autograd.profiler"] = _autograd_profiler
 __import__("sys").modules["tinymm.autograd"].profiler = _autograd_profiler
