@@ -156,3 +156,11 @@ def __dir__():
 from tinymm import linalg, special, testing  # noqa: E402,F401
 
 _LAZY_SUBPACKAGES += ("func",)  # func: torch.func (floor 5), and torch.vmap (see __getattr__)
+# shims: torch.jit (accepted, no TorchScript), torch.profiler and its older spelling
+# torch.autograd.profiler, torch.multiprocessing (lazy), the default device.
+from tinymm import jit, profiler  # noqa: E402,F401
+from tinymm.default_device import get_default_device, set_default_device  # noqa: E402,F401
+_autograd_profiler = _importlib.import_module("tinymm.autograd_profiler")
+__import__("sys").modules["tinymm.autograd.profiler"] = _autograd_profiler
+__import__("sys").modules["tinymm.autograd"].profiler = _autograd_profiler
+_LAZY_SUBPACKAGES += ("multiprocessing",)

@@ -67,9 +67,25 @@ def gpu_properties() -> dict | None:
             "memory_total_gib": total / 2**30, "memory_free_gib": free / 2**30}
 
 
+# shims: the device factories and layers use when given device=None (torch.set_default_device)
+_DEFAULT_DEVICE = "cpu"
+
+
+def default_device() -> str:
+    """Where tensors are made when no device is named: ``"cpu"`` unless changed."""
+    return _DEFAULT_DEVICE
+
+
+def set_default_device_name(device) -> None:
+    """Make ``device`` (None: ``"cpu"``) where tensors are made when no device is named."""
+    global _DEFAULT_DEVICE
+    _DEFAULT_DEVICE = parse_device(device)
+
+
 def array_module(device: str):
-    """``numpy`` for ``"cpu"``, ``cupy`` for ``"cuda"`` (with a clear error if unusable)."""
-    device = parse_device(device)
+    """``numpy`` for ``"cpu"``, ``cupy`` for ``"cuda"`` (with a clear error if unusable);
+    ``None`` means the default device."""
+    device = _DEFAULT_DEVICE if device is None else parse_device(device)
     if device == "cpu":
         return np
     ok, why = cuda_status()
@@ -155,8 +171,11 @@ def initial_seed() -> int:
 
 def rng(device: str = "cpu", generator=None):
     """The generator for ``device``: a ``numpy.random.Generator`` or CuPy's equivalent;
-    ``generator`` (a :class:`Generator`) replaces the default one."""
+    ``generator`` (a :class:`Generator`) replaces the default one. ``device=None`` means the
+    default device."""
     global _cupy_rng
+    if device is None:
+        device = _DEFAULT_DEVICE
     if generator is not None:
         return generator.draws(device)
     if parse_device(device) == "cpu":

@@ -1,7 +1,8 @@
 """Creating tensors: ``tensor``, ``zeros``, ``ones``, ``full``, ``arange``, random draws, ``*_like``.
 
 Every factory takes ``dtype=`` (default: the default float dtype for floating factories),
-``device=`` ("cpu" or "cuda") and ``requires_grad=``. Random draws use tinymm's generator,
+``device=`` ("cpu" or "cuda"; None, the default, is ``tinymm.get_default_device()``) and
+``requires_grad=``. Random draws use tinymm's generator,
 seeded by ``tinymm.manual_seed``.
 """
 from __future__ import annotations
@@ -56,6 +57,8 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor
     if isinstance(data, Tensor):
         data = data._data
     arr = data.copy() if hasattr(data, "copy") and not np.isscalar(data) else data
+    if device is None and backend.default_device() != "cpu" and backend.device_of(arr) == "cpu":  # to the default device
+        device = backend.default_device()
     return Tensor(arr, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
@@ -66,22 +69,22 @@ def from_numpy(arr: np.ndarray) -> Tensor:
     return Tensor(arr)
 
 
-def zeros(*size, dtype=None, device="cpu", requires_grad=False) -> Tensor:
+def zeros(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
     xp = backend.array_module(device)
     return _finish(xp.zeros(_size(size), _dtype(dtype)), requires_grad)
 
 
-def ones(*size, dtype=None, device="cpu", requires_grad=False) -> Tensor:
+def ones(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
     xp = backend.array_module(device)
     return _finish(xp.ones(_size(size), _dtype(dtype)), requires_grad)
 
 
-def empty(*size, dtype=None, device="cpu", requires_grad=False) -> Tensor:
+def empty(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
     xp = backend.array_module(device)
     return _finish(xp.empty(_size(size), _dtype(dtype)), requires_grad)
 
 
-def full(size, fill_value, dtype=None, device="cpu", requires_grad=False) -> Tensor:
+def full(size, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
     xp = backend.array_module(device)
     if dtype is None and isinstance(fill_value, (bool, np.bool_)):
         dtype = np.bool_
@@ -90,7 +93,7 @@ def full(size, fill_value, dtype=None, device="cpu", requires_grad=False) -> Ten
     return _finish(xp.full(_size((size,)), fill_value, _dtype(dtype)), requires_grad)
 
 
-def arange(start, end=None, step=1, dtype=None, device="cpu", requires_grad=False) -> Tensor:
+def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False) -> Tensor:
     if step == 0:
         raise ValueError("arange: step must be nonzero")
     if end is None:
@@ -102,7 +105,7 @@ def arange(start, end=None, step=1, dtype=None, device="cpu", requires_grad=Fals
     return _finish(xp.arange(start, end, step, dtype=np.dtype(dtype)), requires_grad)
 
 
-def linspace(start, end, steps, dtype=None, device="cpu", requires_grad=False) -> Tensor:
+def linspace(start, end, steps, dtype=None, device=None, requires_grad=False) -> Tensor:
     """``steps`` evenly spaced values from start to end; an integer dtype truncates toward
     zero (as PyTorch), bool is refused."""
     d = _dtype(dtype)
@@ -116,33 +119,33 @@ def linspace(start, end, steps, dtype=None, device="cpu", requires_grad=False) -
     return _finish(arr, requires_grad)
 
 
-def logspace(start, end, steps, base=10.0, dtype=None, device="cpu", requires_grad=False) -> Tensor:
+def logspace(start, end, steps, base=10.0, dtype=None, device=None, requires_grad=False) -> Tensor:
     lin = linspace(start, end, steps, dtype=np.float64, device=device)
     xp = backend.array_module(device)
     return _finish((xp.asarray(base, np.float64) ** lin._data).astype(_dtype(dtype)), requires_grad)
 
 
-def eye(n, m=None, dtype=None, device="cpu", requires_grad=False) -> Tensor:
+def eye(n, m=None, dtype=None, device=None, requires_grad=False) -> Tensor:
     _size((n,) if m is None else (n, m))
     xp = backend.array_module(device)
     return _finish(xp.eye(n, m, dtype=_dtype(dtype)), requires_grad)
 
 
-def randn(*size, generator=None, dtype=None, device="cpu", requires_grad=False) -> Tensor:
+def randn(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Standard normal draws (from ``generator`` when given, else the default generator)."""
     d = _dtype(dtype)
     arr = backend.rng(device, generator).standard_normal(_size(size), dtype=d if d in (np.float32, np.float64) else np.float64)
     return _finish(arr.astype(d, copy=False), requires_grad)
 
 
-def rand(*size, generator=None, dtype=None, device="cpu", requires_grad=False) -> Tensor:
+def rand(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Uniform draws in [0, 1) (from ``generator`` when given)."""
     d = _dtype(dtype)
     arr = backend.rng(device, generator).random(_size(size), dtype=d if d in (np.float32, np.float64) else np.float64)
     return _finish(arr.astype(d, copy=False), requires_grad)
 
 
-def randint(low, high=None, size=(), generator=None, dtype=np.int64, device="cpu") -> Tensor:
+def randint(low, high=None, size=(), generator=None, dtype=np.int64, device=None) -> Tensor:
     """Integers in [low, high) (or [0, low) when high is omitted); PyTorch's
     ``randint(high, size)`` spelling is accepted too."""
     if isinstance(high, (tuple, list)):
@@ -153,7 +156,7 @@ def randint(low, high=None, size=(), generator=None, dtype=np.int64, device="cpu
     return Tensor._wrap(arr.astype(dtype))
 
 
-def randperm(n, generator=None, dtype=np.int64, device="cpu", requires_grad=False) -> Tensor:
+def randperm(n, generator=None, dtype=np.int64, device=None, requires_grad=False) -> Tensor:
     """A random permutation of 0..n-1 (from ``generator`` when given)."""
     return _finish(backend.rng(device, generator).permutation(int(n)).astype(np.dtype(dtype)), requires_grad)
 

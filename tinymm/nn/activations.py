@@ -169,7 +169,7 @@ class GLU(Module):
 class PReLU(Module):
     """max(0, x) + a·min(0, x) with a learned ``weight`` of ``num_parameters`` values (init 0.25)."""
 
-    def __init__(self, num_parameters: int = 1, init: float = 0.25, dtype=None, device="cpu"):
+    def __init__(self, num_parameters: int = 1, init: float = 0.25, dtype=None, device=None):
         super().__init__()
         self.num_parameters = num_parameters
         self.weight = Parameter(factories.full((num_parameters,), float(init), dtype=dtype, device=device))

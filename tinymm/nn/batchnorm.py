@@ -22,7 +22,7 @@ from tinymm.tensor import Tensor
 def register_affine(module, num_features: int, affine: bool, bias: bool, device, dtype):
     """A norm layer's per-channel ``weight`` (ones) and ``bias`` (zeros) when ``affine`` (the bias
     only with ``bias``, PyTorch's keyword); registered as None otherwise, as PyTorch does."""
-    xp = backend.array_module(device or "cpu")
+    xp = backend.array_module(device)
     dt = np.dtype(dtype) if dtype is not None else backend.get_default_dtype()
     if affine:
         module.weight = Parameter(xp.ones(num_features, dtype=dt))
@@ -39,7 +39,7 @@ def register_norm_state(module, num_features: int, affine: bool, track_running_s
     """PyTorch's per-channel state of a batch or instance norm: ``register_affine``'s weight and
     bias, buffers ``running_mean``, ``running_var`` and ``num_batches_tracked`` when
     ``track_running_stats`` (registered as None otherwise, as PyTorch does)."""
-    xp = backend.array_module(device or "cpu")
+    xp = backend.array_module(device)
     dt = np.dtype(dtype) if dtype is not None else backend.get_default_dtype()
     register_affine(module, num_features, affine, bias, device, dtype)
     if track_running_stats:
@@ -52,12 +52,17 @@ def register_norm_state(module, num_features: int, affine: bool, track_running_s
         module.register_buffer("num_batches_tracked", None)
 
 
-class _BatchNorm(Module):
+class _NormBase(Module):
+    """PyTorch's common base of the batch and instance norms (``isinstance(m, _NormBase)``
+    picks out both); each subclass registers its own parameters and buffers."""
+
+
+class _BatchNorm(_NormBase):
     _expected_dims = ()  # input ranks the subclass accepts
     _expected_text = ""
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum=0.1, affine: bool = True,
-                 track_running_stats: bool = True, device="cpu", dtype=None, *, bias: bool = True):
+                 track_running_stats: bool = True, device=None, dtype=None, *, bias: bool = True):
         super().__init__()
         if num_features < 0:
             raise ShapeError(f"{type(self).__name__}: num_features must not be negative, got {num_features}")
@@ -127,7 +132,7 @@ class SyncBatchNorm(_BatchNorm):
     _expected_text = "an (N, C, *) (2-D to 5-D)"
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum=0.1, affine: bool = True,
-                 track_running_stats: bool = True, process_group=None, device="cpu", dtype=None, *, bias: bool = True):
+                 track_running_stats: bool = True, process_group=None, device=None, dtype=None, *, bias: bool = True):
         super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype, bias=bias)
         self.process_group = process_group
 
@@ -147,3 +152,7 @@ class SyncBatchNorm(_BatchNorm):
             if child is not None:
                 module.add_module(name, cls.convert_sync_batchnorm(child, process_group))
         return module
+
+
+# shims: public names of the base classes, for tinymm.nn.modules.batchnorm (torch.nn.modules.batchnorm)
+NormBase, BatchNormBase = _NormBase, _BatchNorm

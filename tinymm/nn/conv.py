@@ -37,7 +37,7 @@ class _ConvNd(Module):
     _functional = None
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 groups=1, bias=True, padding_mode="zeros", device="cpu", dtype=None):
+                 groups=1, bias=True, padding_mode="zeros", device=None, dtype=None):
         super().__init__()
         n, cls = self._n, type(self).__name__
         if groups <= 0:
@@ -138,7 +138,7 @@ class _ConvTransposeNd(_ConvNd):
     reaches that size, as PyTorch."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
-                 bias=True, dilation=1, padding_mode="zeros", device="cpu", dtype=None):
+                 bias=True, dilation=1, padding_mode="zeros", device=None, dtype=None):
         cls = type(self).__name__
         if padding_mode != "zeros":
             raise ValueError(f'{cls}: Only "zeros" padding mode is supported for {cls}, got {padding_mode!r}')
@@ -210,3 +210,7 @@ class ConvTranspose3d(_ConvTransposeNd):
 
     _n = 3
     _functional = staticmethod(F.conv_transpose3d)
+
+
+# shims: the public name of the base class, for tinymm.nn.modules.conv (torch.nn.modules.conv)
+ConvNdBase = _ConvNd

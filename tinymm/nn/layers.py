@@ -17,7 +17,7 @@ class Linear(Module):
     Init as PyTorch: W ~ U(−1/√in, 1/√in) (kaiming_uniform with a=√5), b likewise.
     """
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=None, device="cpu"):
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=None, device=None):
         super().__init__()
         if in_features < 0 or out_features < 0:
             raise FactorySizeError(f"Linear: features must not be negative, got in={in_features}, out={out_features}")
@@ -58,7 +58,7 @@ class Embedding(Module):
 
     def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None, max_norm=None,
                  norm_type: float = 2.0, scale_grad_by_freq: bool = False, sparse: bool = False, _weight=None,
-                 _freeze: bool = False, device="cpu", dtype=None):
+                 _freeze: bool = False, device=None, dtype=None):
         super().__init__()
         if padding_idx is not None and not -num_embeddings <= padding_idx < num_embeddings:
             raise PaddingIdxError(f"Embedding: padding_idx {padding_idx} must be within num_embeddings "
@@ -111,7 +111,7 @@ class Embedding(Module):
 
 
 class LayerNorm(Module):
-    def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True, bias: bool = True, dtype=None, device="cpu"):
+    def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True, bias: bool = True, dtype=None, device=None):
         super().__init__()
         self.normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
         self.eps = eps
@@ -255,7 +255,7 @@ class Bilinear(Module):
     """y = x1ᵀ·A·x2 + b: ``weight`` (out_features, in1_features, in2_features), ``bias``
     (out_features,), both U(−1/√in1, 1/√in1) as PyTorch."""
 
-    def __init__(self, in1_features: int, in2_features: int, out_features: int, bias: bool = True, device="cpu",
+    def __init__(self, in1_features: int, in2_features: int, out_features: int, bias: bool = True, device=None,
                  dtype=None):
         super().__init__()
         self.in1_features, self.in2_features, self.out_features = in1_features, in2_features, out_features
@@ -371,7 +371,7 @@ class EmbeddingBag(Module):
 
     def __init__(self, num_embeddings: int, embedding_dim: int, max_norm=None, norm_type: float = 2.0,
                  scale_grad_by_freq: bool = False, mode: str = "mean", sparse: bool = False, _weight=None,
-                 include_last_offset: bool = False, padding_idx=None, device="cpu", dtype=None):
+                 include_last_offset: bool = False, padding_idx=None, device=None, dtype=None):
         super().__init__()
         if scale_grad_by_freq:
             raise NotImplementedError("EmbeddingBag: scale_grad_by_freq is not supported")

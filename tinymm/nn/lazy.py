@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from tinymm import backend
-from tinymm.nn.batchnorm import BatchNorm1d, BatchNorm2d, BatchNorm3d
-from tinymm.nn.conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d
+from tinymm.nn.batchnorm import BatchNorm1d, BatchNorm2d, BatchNorm3d, BatchNormBase, NormBase
+from tinymm.nn.conv import Conv1d, Conv2d, Conv3d, ConvNdBase, ConvTranspose1d, ConvTranspose2d
 from tinymm.nn.layers import Linear
 from tinymm.nn.module import Module
 from tinymm.nn.normalization import InstanceNorm1d, InstanceNorm2d, InstanceNorm3d
@@ -28,6 +28,9 @@ class _Lazy:
 
     def has_uninitialized_params(self) -> bool:
         return True
+
+    def extra_repr(self) -> str:
+        return ""  # the eager base's repr reads sizes a lazy module does not have yet
 
     def _materialize(self, size: int):
         eager = type(self).cls_to_become
@@ -59,13 +62,13 @@ class _Lazy:
 
 def _placeholder(device, dtype):
     dt = np.dtype(dtype) if dtype is not None else backend.get_default_dtype()
-    return UninitializedParameter(backend.array_module(device or "cpu").empty((0,), dt))  # opse
+    return UninitializedParameter(backend.array_module(device).empty((0,), dt))  # opse
 
 
 class LazyLinear(_Lazy, Module):
     cls_to_become = Linear
 
-    def __init__(self, out_features: int, bias: bool = True, device="cpu", dtype=None):
+    def __init__(self, out_features: int, bias: bool = True, device=None, dtype=None):
         Module.__init__(self)
         self.out_features, self.in_features = out_features, 0
         self.weight = _placeholder(device, dtype)
@@ -82,8 +85,8 @@ class LazyLinear(_Lazy, Module):
         return -1 + x.ndim
 
 
-class _LazyConv(_Lazy, Module):
-    def __init__(self, out_channels, kernel_size, *args, bias=True, device="cpu", dtype=None, **kwargs):
+class _LazyConv(_Lazy, ConvNdBase):  # shims: a _ConvNd before materialising, as PyTorch's
+    def __init__(self, out_channels, kernel_size, *args, bias=True, device=None, dtype=None, **kwargs):
         Module.__init__(self)
         self.out_channels, self.in_channels = out_channels, 0
         self.weight = _placeholder(device, dtype)
@@ -118,11 +121,11 @@ class LazyConvTranspose2d(_LazyConv):
     cls_to_become, _unbatched_ndim = ConvTranspose2d, 3
 
 
-class _LazyNorm(_Lazy, Module):
+class _LazyNorm(_Lazy, NormBase):  # shims: a _NormBase before materialising, as PyTorch's
     _unbatched_ndim = 0
 
     def __init__(self, eps: float = 1e-5, momentum=0.1, affine: bool = True, track_running_stats: bool = True,
-                 device="cpu", dtype=None, *, bias: bool = True):
+                 device=None, dtype=None, *, bias: bool = True):
         Module.__init__(self)
         self.num_features = 0
         if affine:
@@ -143,15 +146,15 @@ class _LazyNorm(_Lazy, Module):
         return 1
 
 
-class LazyBatchNorm1d(_LazyNorm):
+class LazyBatchNorm1d(_LazyNorm, BatchNormBase):
     cls_to_become = BatchNorm1d
 
 
-class LazyBatchNorm2d(_LazyNorm):
+class LazyBatchNorm2d(_LazyNorm, BatchNormBase):
     cls_to_become = BatchNorm2d
 
 
-class LazyBatchNorm3d(_LazyNorm):
+class LazyBatchNorm3d(_LazyNorm, BatchNormBase):
     cls_to_become = BatchNorm3d
 
 

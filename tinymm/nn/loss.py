@@ -9,16 +9,27 @@ from tinymm import ops as O
 
 
 class _Loss(Module):
-    """PyTorch's loss base: ``reduction``; its repr shows no arguments, as PyTorch's."""
+    """PyTorch's loss base: ``reduction`` (or the legacy ``size_average``/``reduce`` pair, as
+    PyTorch's ``_Loss(size_average=None, reduce=None, reduction="mean")`` takes it, so a user's
+    subclass calls it as it would PyTorch's); its repr shows no arguments, as PyTorch's."""
 
-    def __init__(self, reduction: str = "mean"):
+    def __init__(self, size_average=None, reduce=None, reduction: str = "mean"):
         super().__init__()
-        self.reduction = reduction
+        self.reduction = legacy_reduction(size_average, reduce, reduction)
 
 
 def _weight_buffer(module, name, value):
     """A class weight as PyTorch keeps it: a buffer (in the state dict when given)."""
     module.register_buffer(name, None if value is None else O.as_tensor(value))
+
+
+class _WeightedLoss(_Loss):
+    """PyTorch's base of the losses with a per-class ``weight`` buffer (BCELoss, NLLLoss,
+    CrossEntropyLoss, MultiLabelSoftMarginLoss, MultiMarginLoss)."""
+
+    def __init__(self, weight=None, size_average=None, reduce=None, reduction: str = "mean"):
+        super().__init__(size_average, reduce, reduction)
+        _weight_buffer(self, "weight", weight)
 
 
 class MSELoss(_Loss):
@@ -31,10 +42,9 @@ class L1Loss(_Loss):
         return F.l1_loss(input, target, reduction=self.reduction)
 
 
-class BCELoss(_Loss):
+class BCELoss(_WeightedLoss):
     def __init__(self, weight=None, reduction: str = "mean"):
-        super().__init__(reduction)
-        _weight_buffer(self, "weight", weight)
+        super().__init__(weight, reduction=reduction)
 
     def forward(self, input, target):
         return F.binary_cross_entropy(input, target, self.weight, self.reduction)
@@ -42,7 +52,7 @@ class BCELoss(_Loss):
 
 class BCEWithLogitsLoss(_Loss):
     def __init__(self, weight=None, reduction: str = "mean", pos_weight=None):
-        super().__init__(reduction)
+        super().__init__(reduction=reduction)
         _weight_buffer(self, "weight", weight)
         _weight_buffer(self, "pos_weight", pos_weight)
 
@@ -50,20 +60,18 @@ class BCEWithLogitsLoss(_Loss):
         return F.binary_cross_entropy_with_logits(input, target, self.weight, self.reduction, self.pos_weight)
 
 
-class NLLLoss(_Loss):
+class NLLLoss(_WeightedLoss):
     def __init__(self, weight=None, ignore_index: int = -100, reduction: str = "mean"):
-        super().__init__(reduction)
-        _weight_buffer(self, "weight", weight)
+        super().__init__(weight, reduction=reduction)
         self.ignore_index = ignore_index
 
     def forward(self, input, target):
         return F.nll_loss(input, target, self.weight, self.ignore_index, self.reduction)
 
 
-class CrossEntropyLoss(_Loss):
+class CrossEntropyLoss(_WeightedLoss):
     def __init__(self, weight=None, ignore_index: int = -100, reduction: str = "mean", label_smoothing: float = 0.0):
-        super().__init__(reduction)
-        _weight_buffer(self, "weight", weight)
+        super().__init__(weight, reduction=reduction)
         self.ignore_index, self.label_smoothing = ignore_index, label_smoothing
 
     def forward(self, input, target):
@@ -72,7 +80,7 @@ class CrossEntropyLoss(_Loss):
 
 class SmoothL1Loss(_Loss):
     def __init__(self, size_average=None, reduce=None, reduction: str = "mean", beta: float = 1.0):
-        super().__init__(legacy_reduction(size_average, reduce, reduction))
+        super().__init__(reduction=legacy_reduction(size_average, reduce, reduction))
         self.beta = beta
 
     def forward(self, input, target):
@@ -81,7 +89,7 @@ class SmoothL1Loss(_Loss):
 
 class HuberLoss(_Loss):
     def __init__(self, reduction: str = "mean", delta: float = 1.0):
-        super().__init__(reduction)
+        super().__init__(reduction=reduction)
         self.delta = delta
 
     def forward(self, input, target):
@@ -90,7 +98,7 @@ class HuberLoss(_Loss):
 
 class KLDivLoss(_Loss):
     def __init__(self, size_average=None, reduce=None, reduction: str = "mean", log_target: bool = False):
-        super().__init__(legacy_reduction(size_average, reduce, reduction))
+        super().__init__(reduction=legacy_reduction(size_average, reduce, reduction))
         self.log_target = log_target
 
     def forward(self, input, target):
@@ -99,7 +107,7 @@ class KLDivLoss(_Loss):
 
 class MarginRankingLoss(_Loss):
     def __init__(self, margin: float = 0.0, size_average=None, reduce=None, reduction: str = "mean"):
-        super().__init__(legacy_reduction(size_average, reduce, reduction))
+        super().__init__(reduction=legacy_reduction(size_average, reduce, reduction))
         self.margin = margin
 
     def forward(self, input1, input2, target):
@@ -109,7 +117,7 @@ class MarginRankingLoss(_Loss):
 class TripletMarginLoss(_Loss):
     def __init__(self, margin: float = 1.0, p: float = 2.0, eps: float = 1e-6, swap: bool = False, size_average=None,
                  reduce=None, reduction: str = "mean"):
-        super().__init__(legacy_reduction(size_average, reduce, reduction))
+        super().__init__(reduction=legacy_reduction(size_average, reduce, reduction))
         self.margin, self.p, self.eps, self.swap = margin, p, eps, swap
 
     def forward(self, anchor, positive, negative):
@@ -119,7 +127,7 @@ class TripletMarginLoss(_Loss):
 
 class CosineEmbeddingLoss(_Loss):
     def __init__(self, margin: float = 0.0, size_average=None, reduce=None, reduction: str = "mean"):
-        super().__init__(legacy_reduction(size_average, reduce, reduction))
+        super().__init__(reduction=legacy_reduction(size_average, reduce, reduction))
         self.margin = margin
 
     def forward(self, input1, input2, target):
@@ -128,7 +136,7 @@ class CosineEmbeddingLoss(_Loss):
 
 class HingeEmbeddingLoss(_Loss):
     def __init__(self, margin: float = 1.0, size_average=None, reduce=None, reduction: str = "mean"):
-        super().__init__(legacy_reduction(size_average, reduce, reduction))
+        super().__init__(reduction=legacy_reduction(size_average, reduce, reduction))
         self.margin = margin
 
     def forward(self, input, target):
@@ -137,16 +145,15 @@ class HingeEmbeddingLoss(_Loss):
 
 class SoftMarginLoss(_Loss):
     def __init__(self, size_average=None, reduce=None, reduction: str = "mean"):
-        super().__init__(legacy_reduction(size_average, reduce, reduction))
+        super().__init__(reduction=legacy_reduction(size_average, reduce, reduction))
 
     def forward(self, input, target):
         return F.soft_margin_loss(input, target, reduction=self.reduction)
 
 
-class MultiLabelSoftMarginLoss(_Loss):
+class MultiLabelSoftMarginLoss(_WeightedLoss):
     def __init__(self, weight=None, size_average=None, reduce=None, reduction: str = "mean"):
-        super().__init__(legacy_reduction(size_average, reduce, reduction))
-        _weight_buffer(self, "weight", weight)
+        super().__init__(weight, reduction=legacy_reduction(size_average, reduce, reduction))
 
     def forward(self, input, target):
         return F.multilabel_soft_margin_loss(input, target, weight=self.weight, reduction=self.reduction)
@@ -155,7 +162,7 @@ class MultiLabelSoftMarginLoss(_Loss):
 class PoissonNLLLoss(_Loss):
     def __init__(self, log_input: bool = True, full: bool = False, size_average=None, eps: float = 1e-8, reduce=None,
                  reduction: str = "mean"):
-        super().__init__(legacy_reduction(size_average, reduce, reduction))
+        super().__init__(reduction=legacy_reduction(size_average, reduce, reduction))
         self.log_input, self.full, self.eps = log_input, full, eps
 
     def forward(self, log_input, target):
@@ -165,19 +172,18 @@ class PoissonNLLLoss(_Loss):
 
 class GaussianNLLLoss(_Loss):
     def __init__(self, *, full: bool = False, eps: float = 1e-6, reduction: str = "mean"):
-        super().__init__(reduction)
+        super().__init__(reduction=reduction)
         self.full, self.eps = full, eps
 
     def forward(self, input, target, var):
         return F.gaussian_nll_loss(input, target, var, full=self.full, eps=self.eps, reduction=self.reduction)
 
 
-class MultiMarginLoss(_Loss):
+class MultiMarginLoss(_WeightedLoss):
     def __init__(self, p: int = 1, margin: float = 1.0, weight=None, size_average=None, reduce=None,
                  reduction: str = "mean"):
-        super().__init__(legacy_reduction(size_average, reduce, reduction))
+        super().__init__(weight, reduction=legacy_reduction(size_average, reduce, reduction))
         self.p, self.margin = p, margin
-        _weight_buffer(self, "weight", weight)
 
     def forward(self, input, target):
         return F.multi_margin_loss(input, target, p=self.p, margin=self.margin, weight=self.weight,
@@ -186,7 +192,7 @@ class MultiMarginLoss(_Loss):
 
 class CTCLoss(_Loss):
     def __init__(self, blank: int = 0, reduction: str = "mean", zero_infinity: bool = False):
-        super().__init__(reduction)
+        super().__init__(reduction=reduction)
         self.blank, self.zero_infinity = blank, zero_infinity
 
     def forward(self, log_probs, targets, input_lengths, target_lengths):
@@ -196,7 +202,7 @@ class CTCLoss(_Loss):
 
 class MultiLabelMarginLoss(_Loss):
     def __init__(self, size_average=None, reduce=None, reduction: str = "mean"):
-        super().__init__(legacy_reduction(size_average, reduce, reduction))
+        super().__init__(reduction=legacy_reduction(size_average, reduce, reduction))
 
     def forward(self, input, target):
         return F.multilabel_margin_loss(input, target, reduction=self.reduction)
@@ -204,9 +210,13 @@ class MultiLabelMarginLoss(_Loss):
 
 class TripletMarginWithDistanceLoss(_Loss):
     def __init__(self, *, distance_function=None, margin: float = 1.0, swap: bool = False, reduction: str = "mean"):
-        super().__init__(reduction)
+        super().__init__(reduction=reduction)
         self.distance_function, self.margin, self.swap = distance_function, margin, swap
 
     def forward(self, anchor, positive, negative):
         return F.triplet_margin_with_distance_loss(anchor, positive, negative, distance_function=self.distance_function,
                                                    margin=self.margin, swap=self.swap, reduction=self.reduction)
+
+
+# shims: public names of the base classes, for tinymm.nn.modules.loss (torch.nn.modules.loss)
+LossBase, WeightedLossBase = _Loss, _WeightedLoss

@@ -14,7 +14,7 @@ import numpy as np
 
 from tinymm import backend
 from tinymm.nn import functional as F
-from tinymm.nn.batchnorm import register_affine, register_norm_state
+from tinymm.nn.batchnorm import NormBase, register_affine, register_norm_state
 from tinymm.nn.functional._checks import ShapeError
 from tinymm.nn.module import Module
 from tinymm.nn.parameter import Parameter
@@ -25,7 +25,7 @@ def _dtype(dtype):
 
 
 class GroupNorm(Module):
-    def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True, device="cpu",
+    def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True, device=None,
                  dtype=None, *, bias: bool = True):
         super().__init__()
         if num_channels % num_groups:
@@ -43,11 +43,11 @@ class GroupNorm(Module):
         return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, bias={self.bias is not None}"
 
 
-class _InstanceNorm(Module):
+class _InstanceNorm(NormBase):  # shims: torch's base, _NormBase
     _spatial = 0
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, affine: bool = False,
-                 track_running_stats: bool = False, device="cpu", dtype=None, *, bias: bool = True):
+                 track_running_stats: bool = False, device=None, dtype=None, *, bias: bool = True):
         super().__init__()
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
@@ -95,14 +95,14 @@ class InstanceNorm3d(_InstanceNorm):
 
 
 class RMSNorm(Module):
-    def __init__(self, normalized_shape, eps=None, elementwise_affine: bool = True, device="cpu", dtype=None):
+    def __init__(self, normalized_shape, eps=None, elementwise_affine: bool = True, device=None, dtype=None):
         super().__init__()
         self.normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
         self.eps, self.elementwise_affine = eps, elementwise_affine
         if any(d < 0 for d in self.normalized_shape):  # PyTorch fails creating the weight: RuntimeError
             raise ShapeError(f"RMSNorm: normalized_shape {self.normalized_shape} has a negative size")
         if elementwise_affine:
-            xp = backend.array_module(device or "cpu")
+            xp = backend.array_module(device)
             self.weight = Parameter(xp.ones(self.normalized_shape, dtype=_dtype(dtype)))
         else:
             self.register_parameter("weight", None)

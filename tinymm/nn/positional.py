@@ -35,7 +35,7 @@ def sinusoidal_table(max_len: int, d_model: int, dtype=np.float32) -> np.ndarray
 class SinusoidalPositionalEncoding(Module):
     """Adds the fixed sinusoidal table to x (B, N, d_model) (a non-persistent buffer)."""
 
-    def __init__(self, d_model: int, max_len: int = 5000, dropout: float = 0.0, dtype=None, device="cpu"):
+    def __init__(self, d_model: int, max_len: int = 5000, dropout: float = 0.0, dtype=None, device=None):
         super().__init__()
         self.d_model, self.max_len = d_model, max_len
         table = sinusoidal_table(max_len, d_model, dtype or backend.get_default_dtype())
@@ -56,7 +56,7 @@ class SinusoidalPositionalEncoding(Module):
 class LearnedPositionalEmbedding(Module):
     """Adds a trainable ``weight`` (max_len, d_model), initialised N(0, 0.02²)."""
 
-    def __init__(self, max_len: int, d_model: int, dtype=None, device="cpu"):
+    def __init__(self, max_len: int, d_model: int, dtype=None, device=None):
         super().__init__()
         self.max_len, self.d_model = max_len, d_model
         self.weight = Parameter(empty(max_len, d_model, dtype=dtype, device=device))
@@ -73,7 +73,7 @@ class LearnedPositionalEmbedding(Module):
 class PatchEmbedding(Module):
     """(B, C, H, W) images → (B, N, embed_dim) patch tokens, N = (H/p)·(W/p), row-major."""
 
-    def __init__(self, img_size: int, patch_size: int, in_chans: int = 3, embed_dim: int = 64, dtype=None, device="cpu"):
+    def __init__(self, img_size: int, patch_size: int, in_chans: int = 3, embed_dim: int = 64, dtype=None, device=None):
         super().__init__()
         if img_size % patch_size:
             raise ValueError(f"PatchEmbedding: patch_size={patch_size} does not divide img_size={img_size}")

@@ -73,7 +73,7 @@ class RNNBase(Module):
     """The stack shared by RNN, LSTM and GRU (see the module docstring)."""
 
     def __init__(self, mode, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, proj_size=0, dtype=None, device="cpu"):
+                 dropout=0.0, bidirectional=False, proj_size=0, dtype=None, device=None):
         super().__init__()
         name = _NAMES[mode]
         for arg, v in (("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)):
@@ -265,7 +265,7 @@ class RNN(RNNBase):
     """Elman RNN: h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh) (or relu, ``nonlinearity='relu'``)."""
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
-                 batch_first=False, dropout=0.0, bidirectional=False, dtype=None, device="cpu", **kwargs):
+                 batch_first=False, dropout=0.0, bidirectional=False, dtype=None, device=None, **kwargs):
         _no_proj_size("RNN", kwargs)
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"RNN: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
@@ -278,7 +278,7 @@ class LSTM(RNNBase):
     """LSTM, gates i, f, g, o; ``proj_size`` > 0 projects h through ``weight_hr`` (P, H)."""
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, proj_size=0, dtype=None, device="cpu"):
+                 dropout=0.0, bidirectional=False, proj_size=0, dtype=None, device=None):
         super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, proj_size, dtype, device)
 
@@ -287,7 +287,7 @@ class GRU(RNNBase):
     """GRU, gates r, z, n, with the reset gate applied to the hidden projection (PyTorch's)."""
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, dtype=None, device="cpu", **kwargs):
+                 dropout=0.0, bidirectional=False, dtype=None, device=None, **kwargs):
         _no_proj_size("GRU", kwargs)
         super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, 0, dtype, device)
@@ -300,7 +300,7 @@ class RNNCellBase(Module):
     """One step: ``weight_ih`` (G, I), ``weight_hh`` (G, H), ``bias_ih``, ``bias_hh`` (G,),
     init U(-1/sqrt(H), 1/sqrt(H)); input (B, I) or unbatched (I,)."""
 
-    def __init__(self, mode, input_size, hidden_size, bias=True, dtype=None, device="cpu"):
+    def __init__(self, mode, input_size, hidden_size, bias=True, dtype=None, device=None):
         super().__init__()
         self.mode = mode
         self.input_size, self.hidden_size, self.bias = int(input_size), int(hidden_size), bool(bias)
@@ -365,7 +365,7 @@ class RNNCellBase(Module):
 
 
 class RNNCell(RNNCellBase):
-    def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", dtype=None, device="cpu"):
+    def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", dtype=None, device=None):
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"RNNCell: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
         super().__init__("RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU", input_size, hidden_size,
@@ -374,10 +374,10 @@ class RNNCell(RNNCellBase):
 
 
 class LSTMCell(RNNCellBase):
-    def __init__(self, input_size, hidden_size, bias=True, dtype=None, device="cpu"):
+    def __init__(self, input_size, hidden_size, bias=True, dtype=None, device=None):
         super().__init__("LSTM", input_size, hidden_size, bias, dtype, device)
 
 
 class GRUCell(RNNCellBase):
-    def __init__(self, input_size, hidden_size, bias=True, dtype=None, device="cpu"):
+    def __init__(self, input_size, hidden_size, bias=True, dtype=None, device=None):
         super().__init__("GRU", input_size, hidden_size, bias, dtype, device)

@@ -39,7 +39,7 @@ def _activation(name):
 class TransformerEncoderLayer(Module):
     def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 2048, dropout: float = 0.1,
                  activation="relu", layer_norm_eps: float = 1e-5, batch_first: bool = False,
-                 norm_first: bool = False, bias: bool = True, dtype=None, device="cpu"):
+                 norm_first: bool = False, bias: bool = True, dtype=None, device=None):
         super().__init__()
         kw = dict(dtype=dtype, device=device)
         self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first, **kw)
@@ -140,7 +140,7 @@ class TransformerEncoder(Module):
 class TransformerDecoderLayer(Module):
     def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 2048, dropout: float = 0.1,
                  activation="relu", layer_norm_eps: float = 1e-5, batch_first: bool = False,
-                 norm_first: bool = False, bias: bool = True, dtype=None, device="cpu"):
+                 norm_first: bool = False, bias: bool = True, dtype=None, device=None):
         super().__init__()
         kw = dict(dtype=dtype, device=device)
         self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first, **kw)
@@ -217,7 +217,7 @@ class Transformer(Module):
                  num_decoder_layers: int = 6, dim_feedforward: int = 2048, dropout: float = 0.1,
                  activation="relu", custom_encoder: Module | None = None, custom_decoder: Module | None = None,
                  layer_norm_eps: float = 1e-5, batch_first: bool = False, norm_first: bool = False,
-                 bias: bool = True, device="cpu", dtype=None):
+                 bias: bool = True, device=None, dtype=None):
         super().__init__()
         kw = dict(dtype=dtype, device=device)
         layer_kw = dict(dim_feedforward=dim_feedforward, dropout=dropout, activation=activation,
@@ -263,11 +263,11 @@ class Transformer(Module):
                             memory_is_causal=memory_is_causal)
 
     @staticmethod
-    def generate_square_subsequent_mask(sz: int, device="cpu", dtype=None):
+    def generate_square_subsequent_mask(sz: int, device=None, dtype=None):
         """The (sz, sz) float causal mask: 0 on and below the diagonal, −inf above."""
         from tinymm import backend
         from tinymm.tensor import Tensor
 
-        xp = backend.array_module(device or "cpu")
+        xp = backend.array_module(device)
         dt = np.dtype(dtype) if dtype is not None else backend.get_default_dtype()
         return Tensor(xp.triu(xp.full((sz, sz), -np.inf, dtype=dt), 1))

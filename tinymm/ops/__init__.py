@@ -363,6 +363,10 @@ from tinymm.ops.tensor_more import TENSOR_MORE_OPS, TENSOR_MORE_PROPERTIES  # op
 from tinymm.ops.indexing_more import INDEXING_OPS  # opse  # noqa: E402
 from tinymm.ops.functions_more import FUNCTIONS_MORE_OPS  # opse  # noqa: E402
 from tinymm.ops.isin_normal import ISIN_NORMAL_OPS  # probe  # noqa: E402
+# shims: torch._foreach_*, torch.result_type/promote_types, Tensor.is_sparse & co.
+from tinymm.ops.foreach import FOREACH_OPS  # noqa: E402
+from tinymm.ops.promotion import PROMOTION_OPS  # noqa: E402
+from tinymm.ops.tensor_flags import TENSOR_FLAG_PROPERTIES  # noqa: E402
 
 # (public function, its Tensor method name or None, exported as tinymm.<function name>: True/False
 #  or as the name given)
@@ -713,6 +717,8 @@ OPS = (
     *TENSOR_MORE_OPS,
     *FUNCTIONS_MORE_OPS,
     *ISIN_NORMAL_OPS,  # probe: torch.isin, torch.normal
+    *FOREACH_OPS,  # shims
+    *PROMOTION_OPS,  # shims
 )
 
 
@@ -805,6 +811,8 @@ def _bind_tensor_methods() -> None:
 
 
 _bind_tensor_methods()
+for _name, _prop in TENSOR_FLAG_PROPERTIES.items():  # shims: is_sparse, is_quantized, is_meta, ... (False)
+    setattr(Tensor, _name, _prop)
 # Exports under another name (``tinymm.arcsin`` is ``asin``) are names of this module too.
 globals().update({exported: fn for fn, _, exported in OPS if isinstance(exported, str)})
 

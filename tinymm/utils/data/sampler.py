@@ -148,6 +148,11 @@ class BatchSampler(Sampler):
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
 
+class NoProcessGroupError(RuntimeError, ValueError):
+    """num_replicas/rank left out with no process group: PyTorch raises ValueError (from
+    ``dist.get_world_size()``); RuntimeError too, as tinymm's distributed calls raise."""
+
+
 class DistributedSampler(Sampler):
     """The share of one of ``num_replicas`` processes: the (shuffled, seeded by ``seed + epoch``)
     order padded by repetition to a multiple of ``num_replicas`` (or cut, ``drop_last``), then
@@ -157,8 +162,9 @@ class DistributedSampler(Sampler):
     def __init__(self, dataset, num_replicas=None, rank=None, shuffle: bool = True, seed: int = 0,
                  drop_last: bool = False):
         if num_replicas is None or rank is None:
-            raise RuntimeError("DistributedSampler: tinymm has no distributed process group; pass num_replicas= "
-                               "and rank= explicitly")
+            raise NoProcessGroupError("Default process group has not been initialized, please make sure to call "
+                                      "init_process_group. (DistributedSampler: tinymm has no distributed process group; "
+                                      "pass num_replicas= and rank= explicitly)")
         if not 0 <= rank < num_replicas:
             raise ValueError(f"Invalid rank {rank}, rank should be in the interval [0, {num_replicas - 1}]")
         self.dataset, self.num_replicas, self.rank = dataset, int(num_replicas), int(rank)

@@ -1,0 +1,94 @@
+"""PyTorch's type promotion, as functions: ``promote_types``, ``result_type`` (``can_cast`` is
+in ``functions_more``).
+
+The rules (PyTorch's, for the dtypes tinymm has: bool, uint8, int8, int16, int32, int64,
+float16, float32, float64):
+
+- categories rank bool < integer < floating; ``promote_types(a, b)`` is the smallest dtype both
+  fit in within the higher category: a floating dtype wins over any integer one whatever its
+  size (``int64`` with ``float16`` is ``float16``, where NumPy says float64); two integers
+  promote as NumPy's integers do (``uint8`` with ``int8`` is ``int16``).
+- ``result_type(a, b)`` ranks the operands in three tiers: tensors with dimensions, then 0-dim
+  tensors, then Python numbers. A lower tier changes the result only when its category is
+  higher (``int32 tensor + 2.5`` is float32, ``float32 tensor + float64 0-dim tensor`` is
+  float32). A Python float counts as the default float dtype, an int as int64, a bool as bool.
+
+tinymm's binary ops follow these rules for every floating case and for integer-with-float
+mixes. One difference remains there: two integer *tensors* of different widths promote by
+NumPy's rule whatever their dims (an int32 tensor plus a 0-dim int64 tensor gives int64 in
+tinymm, int32 in PyTorch); ``result_type`` reports PyTorch's answer.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from tinymm import backend
+from tinymm.tensor import Tensor
+
+_CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2}
+
+
+def _dtype_arg(fn: str, position: int, name: str, value) -> np.dtype:
+    """A dtype argument: a tinymm dtype (``tinymm.float32``, a NumPy dtype) or a NumPy scalar
+    type; anything else is a TypeError, as PyTorch's argument parser raises."""
+    if isinstance(value, np.dtype) or (isinstance(value, type) and issubclass(value, np.generic)):
+        dtype = np.dtype(value)
+        if dtype.kind in _CATEGORY:
+            return dtype
+    raise TypeError(f"{fn}(): argument '{name}' (position {position}) must be torch.dtype, not {type(value).__name__}")
+
+
+def _promote(a: np.dtype, b: np.dtype) -> np.dtype:
+    ca, cb = _CATEGORY[a.kind], _CATEGORY[b.kind]
+    if ca != cb:
+        return a if ca > cb else b
+    return np.promote_types(a, b)
+
+
+def promote_types(type1, type2) -> np.dtype:
+    """The dtype PyTorch gives an op on tensors of ``type1`` and ``type2`` (see the module
+    docstring); ``TypeError`` for anything that is not a dtype."""
+    return _promote(_dtype_arg("promote_types", 1, "type1", type1), _dtype_arg("promote_types", 2, "type2", type2))
+
+
+def _scalar_dtype(value) -> np.dtype:
+    if isinstance(value, (bool, np.bool_)):
+        return np.dtype(np.bool_)
+    if isinstance(value, numbers.Integral):
+        return np.dtype(np.int64)
+    return backend.get_default_dtype()
+
+
+def _combine(higher, lower):
+    """PyTorch's rule for a tier meeting the tier below it: the lower tier only counts when its
+    category is above the higher tier's (or the higher tier is bool, or absent)."""
+    if higher is None:
+        return lower
+    if lower is None or higher.kind == "f":
+        return higher
+    if higher.kind == "b" or lower.kind == "f":
+        return _promote(higher, lower)
+    return higher
+
+
+def result_type(tensor1, tensor2) -> np.dtype:
+    """The dtype of an arithmetic op on ``tensor1`` and ``tensor2`` (each a Tensor or a Python
+    number), by PyTorch's three-tier rule (see the module docstring)."""
+    tiers = [None, None, None]  # dimensioned tensors, 0-dim tensors, Python numbers
+    for position, (name, value) in enumerate((("tensor1", tensor1), ("tensor2", tensor2)), start=1):
+        if isinstance(value, Tensor):
+            tier, dtype = (0 if value.ndim else 1), value.dtype
+        elif isinstance(value, numbers.Real) and not isinstance(value, np.generic):
+            tier, dtype = 2, _scalar_dtype(value)
+        elif isinstance(value, np.generic) and value.dtype.kind in _CATEGORY:
+            tier, dtype = 2, _scalar_dtype(value.item())  # a NumPy scalar counts as the Python number
+        else:
+            raise TypeError(f"result_type(): argument '{name}' (position {position}) must be Tensor or Number, "
+                            f"not {type(value).__name__}")
+        tiers[tier] = dtype if tiers[tier] is None else _promote(tiers[tier], dtype)
+    return _combine(tiers[0], _combine(tiers[1], tiers[2]))
+
+
+PROMOTION_OPS = ((promote_types, None, "promote_types"), (result_type, None, "result_type"))
