@@ -13,10 +13,8 @@ float16, float32, float64):
   higher (``int32 tensor + 2.5`` is float32, ``float32 tensor + float64 0-dim tensor`` is
   float32). A Python float counts as the default float dtype, an int as int64, a bool as bool.
 
-tinymm's binary ops follow these rules for every floating case and for integer-with-float
-mixes. One difference remains there: two integer *tensors* of different widths promote by
-NumPy's rule whatever their dims (an int32 tensor plus a 0-dim int64 tensor gives int64 in
-tinymm, int32 in PyTorch); ``result_type`` reports PyTorch's answer.
+tinymm's binary ops follow these rules (``ops/convert.py``'s ``check_pair``), the 0-dim tier
+included (an int32 tensor times a 0-dim int64 tensor stays int32, as in PyTorch).
 """
 from __future__ import annotations
 
