@@ -183,3 +183,40 @@ def test_a_0d_integer_tensor_does_not_widen_a_tensor_with_dims():
             i32 * m.tensor(2), m.tensor(2) + i32, u8 + m.tensor(3), m.tensor([True]) + m.tensor(2),
             i32 + m.tensor([1]), u8 + m.tensor([1], dtype=m.int8))]
         assert got == ["int32", "int32", "uint8", "int64", "int64", "int16"]
+
+
+class _Reflected:
+    def __radd__(self, other):
+        return "radd"
+
+    def __rmul__(self, other):
+        return "rmul"
+
+    def __rmatmul__(self, other):
+        return "rmatmul"
+
+
+@needs_torch
+def test_operators_hand_foreign_operands_back_to_python():
+    """PyTorch returns NotImplemented for what is not a tensor, number or array, so the other
+    operand's reflected method runs, or Python's TypeError names both types."""
+    for m in (torch, tm):
+        t = m.tensor([1.0, 2.0])
+        assert (t + _Reflected(), t * _Reflected(), t @ _Reflected()) == ("radd", "rmul", "rmatmul")
+        for other in ([1.0, 2.0], (1.0,), "a", None):
+            with pytest.raises(TypeError, match="unsupported operand"):
+                t - other
+
+
+@needs_torch
+@pytest.mark.parametrize("call", [
+    lambda m, np_: m.tensor([1.0]) + np_.float64(2),
+    lambda m, np_: np_.float64(2) * m.tensor([1.0]),
+    lambda m, np_: m.tensor([1, 2]) * np_.float32(1.5),
+    lambda m, np_: m.tensor([1, 2]) + np_.int64(3),
+    lambda m, np_: m.tensor([1.0], dtype=m.float64) - np_.float32(0.5),
+])
+def test_a_numpy_scalar_counts_as_a_python_number(call):
+    want, got = call(torch, np), call(tm, np)
+    assert str(got.dtype).split(".")[-1] == str(want.dtype).split(".")[-1]
+    np.testing.assert_allclose(got.numpy(), want.numpy())

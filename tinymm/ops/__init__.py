@@ -37,6 +37,7 @@ never imports this package (imports run one way, ops → tensor → backend); im
 ``tinymm.ops`` binds the methods. ``__all__`` (what ``tinymm/__init__`` re-exports) comes
 from the same table.
 """
+import numbers
 from functools import partialmethod
 
 import numpy as np
@@ -722,8 +723,27 @@ OPS = (
 )
 
 
+def _foreign(other) -> bool:
+    """Whether a binary operator should hand ``other`` back to Python (NotImplemented), so that
+    its own reflected method runs, as PyTorch does for what is not a tensor, number or array."""
+    return not isinstance(other, (Tensor, numbers.Number, np.ndarray, np.generic)) and not hasattr(
+        other, "__cuda_array_interface__")
+
+
+def _operator(fn):
+    def forward(self, other):
+        if type(other) is not float and _foreign(other):
+            return NotImplemented
+        return fn(self, other)
+
+    forward.__name__ = forward.__qualname__ = fn.__name__
+    return forward
+
+
 def _swapped(fn):
     def reflected(self, other):
+        if type(other) is not float and _foreign(other):
+            return NotImplemented
         return fn(other, self)
 
     reflected.__name__ = reflected.__qualname__ = f"reflected_{fn.__name__}"
@@ -732,21 +752,21 @@ def _swapped(fn):
 
 # Python's operator protocol, and the methods that are a fixed argument away from a table op.
 OPERATORS = {
-    "__add__": add,
+    "__add__": _operator(add),
     "__radd__": _swapped(add),
-    "__sub__": sub,
+    "__sub__": _operator(sub),
     "__rsub__": _swapped(sub),
-    "__mul__": mul,
+    "__mul__": _operator(mul),
     "__rmul__": _swapped(mul),
-    "__truediv__": true_divide,
+    "__truediv__": _operator(true_divide),
     "__rtruediv__": _swapped(true_divide),
-    "__floordiv__": floor_divide,
+    "__floordiv__": _operator(floor_divide),
     "__rfloordiv__": _swapped(floor_divide),
-    "__mod__": remainder,
+    "__mod__": _operator(remainder),
     "__rmod__": _swapped(remainder),
-    "__pow__": pow,
+    "__pow__": _operator(pow),
     "__rpow__": _swapped(pow),
-    "__matmul__": matmul,
+    "__matmul__": _operator(matmul),
     "__rmatmul__": _swapped(matmul),
     "__neg__": neg,
     "__abs__": abs,
@@ -759,15 +779,15 @@ OPERATORS = {
     "__gt__": partialmethod(compare, op="gt"),
     "__ge__": partialmethod(compare, op="ge"),
     "__invert__": bitwise_not,
-    "__and__": bitwise_and,
+    "__and__": _operator(bitwise_and),
     "__rand__": _swapped(bitwise_and),
-    "__or__": bitwise_or,
+    "__or__": _operator(bitwise_or),
     "__ror__": _swapped(bitwise_or),
-    "__xor__": bitwise_xor,
+    "__xor__": _operator(bitwise_xor),
     "__rxor__": _swapped(bitwise_xor),
-    "__lshift__": bitwise_left_shift,
+    "__lshift__": _operator(bitwise_left_shift),
     "__rlshift__": _swapped(bitwise_left_shift),
-    "__rshift__": bitwise_right_shift,
+    "__rshift__": _operator(bitwise_right_shift),
     "__rrshift__": _swapped(bitwise_right_shift),
     # x += y writes into x, as in PyTorch (a parameter updated under no_grad stays itself).
     "__iadd__": add_,
