@@ -26,6 +26,7 @@ import numpy as np
 
 from tinymm import backend
 from tinymm.grad_fn import Node, backward_name
+from tinymm.tensor_str import tensor_str  # probe3: how a Tensor prints, as PyTorch
 
 # ----------------------------------------------------------------------------- versions
 
@@ -408,26 +409,23 @@ class Tensor:
     def __repr__(self) -> str:
         o = PRINT_OPTIONS
         arr = self.numpy()
-        fmt = None
-        if o["sci_mode"] is not None and arr.dtype.kind == "f":
-            fmt = {"float_kind": (lambda v, p=o["precision"]: f"{v:.{p}e}") if o["sci_mode"]
-                   else (lambda v, p=o["precision"]: f"{v:.{p}f}")}
-        body = np.array2string(arr, precision=o["precision"], separator=", ", prefix="tensor(",
-                               threshold=o["threshold"], edgeitems=o["edgeitems"], max_line_width=o["linewidth"],
-                               formatter=fmt)
         extras = []
-        if self._data.size == 0 and self._data.ndim != 1:  # tensor([]) alone would hide the shape
-            extras.append(f"size={tuple(self.shape)}")
+        if self.device != "cpu":  # as PyTorch: the device first, then size and dtype
+            extras.append(f"device='{self.device}'")
+        if (self._data.size == 0 and self._data.ndim != 1) or (self._data.size and not o["edgeitems"]):
+            extras.append(f"size={tuple(self.shape)}")  # tensor([]) or tensor([...]) alone would hide it
         # as PyTorch: the default float dtype, int64 and bool go unnamed (their values show them)
         if self.dtype not in (backend.get_default_dtype(), np.int64, np.bool_) or (
                 self._data.size == 0 and self.dtype != backend.get_default_dtype()):
             extras.append(f"dtype={self.dtype}")
-        if self.device != "cpu":
-            extras.append(f"device='{self.device}'")
         if self._node is not None:
             extras.append(f"grad_fn=<{backward_name(self._node[0])}>")
         elif self.requires_grad:
             extras.append("requires_grad=True")
+        if arr.dtype.kind in "biuf":  # probe3: PyTorch's own layout (tinymm/tensor_str.py)
+            return tensor_str(arr, extras, o)
+        body = np.array2string(arr, precision=o["precision"], separator=", ", prefix="tensor(",
+                               threshold=o["threshold"], edgeitems=o["edgeitems"], max_line_width=o["linewidth"])
         return "tensor(" + body + "".join(", " + e for e in extras) + ")"
 
     __hash__ = object.__hash__
