@@ -28,6 +28,7 @@ holds for every Function without code of its own, including index and target arr
 from __future__ import annotations
 
 import contextlib
+import warnings
 
 import numpy as np
 
@@ -95,10 +96,24 @@ class inference_mode(set_grad_enabled):
         super().__init__(mode)  # self.mode True: recording off inside (read by __enter__)
 
     def __enter__(self):
-        global _grad_enabled
-        self.prev = _grad_enabled
+        global _grad_enabled, _inference_mode
+        self.prev, self.prev_inference = _grad_enabled, _inference_mode
         _grad_enabled = _grad_enabled and not self.mode
+        _inference_mode = self.mode
         return self
+
+    def __exit__(self, *exc):
+        global _inference_mode
+        _inference_mode = self.prev_inference
+        return super().__exit__(*exc)
+
+
+# probe3: torch.is_inference_mode_enabled (True inside inference_mode(), False inside inference_mode(False))
+_inference_mode = False
+
+
+def is_inference_mode_enabled() -> bool:
+    return _inference_mode
 
 
 # ----------------------------------------------------------------------------- Function
@@ -636,13 +651,18 @@ def _paired(name, outputs, grads):
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bool = False,
-         allow_unused=None, materialize_grads: bool = False):
+         only_inputs: bool = True, allow_unused=None, materialize_grads: bool = False):
     """``torch.autograd.grad``: the gradients of ``outputs`` (weighted by ``grad_outputs``)
     with respect to ``inputs``, returned as a tuple instead of written into ``.grad`` (no
     ``.grad`` changes). An input the outputs do not depend on raises unless ``allow_unused``
     (then None, or zeros with ``materialize_grads``). ``create_graph=True`` returns gradients
     that are differentiable again (``tinymm.autograd_graph``; ``retain_graph`` then defaults to
-    True, as in PyTorch)."""
+    True, as in PyTorch). ``only_inputs`` is PyTorch's deprecated, ignored flag (still passed by
+    WGAN-GP gradient penalties), with its FutureWarning when False."""
+    if not only_inputs:  # probe3
+        warnings.warn("only_inputs argument is deprecated and is ignored now (defaults to True). To accumulate "
+                      "gradient for other parts of the graph, please use torch.autograd.backward.", FutureWarning,
+                      stacklevel=2)
     walk = run_backward
     if create_graph:
         walk = _run_backward_graph
