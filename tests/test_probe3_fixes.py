@@ -1,0 +1,199 @@
+"""What probe3's PyTorch scripts (a ViT, the MNIST VAE, the attention seq2seq tutorial, nanoGPT, a
+torchvision-style ResNet loop) and its idiom probes found missing or different, each compared
+with PyTorch: torch.jit's eager markers, how tensors and models print, autograd.grad's
+only_inputs, is_inference_mode_enabled, and the SDPA backend switches."""
+import warnings
+
+import numpy as np
+import pytest
+
+import tinymm as tm
+import tinymm.nn as tnn
+from helpers import TORCH_REASON, torch
+
+needs_torch = pytest.mark.skipif(torch is None, reason=TORCH_REASON)
+
+
+# -- torch.jit -------------------------------------------------------------------------------
+
+def test_jit_markers_leave_functions_as_they_were():
+    class M(tnn.Module):
+        @tm.jit.ignore
+        def no_weight_decay(self):
+            return {"pos_embed"}
+
+        @tm.jit.ignore(drop=True)
+        def dropped(self):
+            return 1
+
+        @tm.jit.unused
+        def unused(self):
+            return 2
+
+        @tm.jit.export
+        def exported(self):
+            return 3
+
+    m = M()
+    assert (m.no_weight_decay(), m.dropped(), m.unused(), m.exported()) == ({"pos_embed"}, 1, 2, 3)
+    assert tm.jit.is_scripting() is False and tm.jit.is_tracing() is False
+    assert tm.jit.annotate(list, [1]) == [1]
+    import tinymm.jit  # noqa: F401  (importable by name, as torch.jit)
+
+
+@needs_torch
+def test_jit_ignore_refuses_what_torch_refuses():
+    for lib in (torch, tm):
+        with pytest.raises(RuntimeError, match="must be a bool or a function"):
+            lib.jit.ignore("yes")
+
+
+# -- printing --------------------------------------------------------------------------------
+
+_RNG = np.random.default_rng(0)
+PRINT_CASES = [
+    np.array([1.5, 2.0], np.float32), np.array([1.0, 2.0, -3.0], np.float32), np.array(3.25, np.float32),
+    np.array(4.0, np.float32), _RNG.standard_normal((3, 4)).astype(np.float32),
+    _RNG.standard_normal((2, 2, 2, 3)).astype(np.float32), np.array([1e-5, 1.0], np.float32),
+    np.array([1e9, 1.0], np.float32), np.array([np.nan, np.inf, -np.inf, 1.0], np.float32),
+    np.array([np.nan, 1.5], np.float32), np.zeros(2, np.float32), np.arange(2000, dtype=np.float32).reshape(40, 50) / 7,
+    np.arange(1500), np.array([True, False]), np.arange(30, dtype=np.int64) * 1000,
+    _RNG.standard_normal(40).astype(np.float32) * 100, np.array([1.0, 2.0]), np.array([1.5, 2.0], np.float16),
+    np.zeros((0, 3), np.float32), np.zeros(0, np.int64), np.arange(6, dtype=np.int32).reshape(2, 3),
+    np.array([-1e-3, 200.5], np.float32), np.array([12345678.0, 1.0], np.float32)]
+
+
+@needs_torch
+@pytest.mark.parametrize("options", [{}, dict(precision=2), dict(sci_mode=True), dict(sci_mode=False, precision=6),
+                                     dict(threshold=5, edgeitems=1), dict(linewidth=30), dict(edgeitems=0, threshold=3)],
+                         ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()) or "default")
+def test_tensors_print_as_torch_prints_them(options):
+    """One format per tensor (4 decimals, '2.' for whole floats, scientific when the range asks),
+    widths, wrapping and summaries as PyTorch; dtypes print by tinymm's name (float64, not
+    torch.float64)."""
+    try:
+        torch.set_printoptions(**options)
+        tm.set_printoptions(**options)
+        for x in PRINT_CASES:
+            assert repr(tm.tensor(x)) == repr(torch.tensor(x)).replace("torch.", ""), x
+    finally:
+        torch.set_printoptions(profile="default")
+        tm.set_printoptions(profile="default")
+
+
+@needs_torch
+def test_print_suffixes_follow_torch():
+    x = PRINT_CASES[4]
+    a, b = torch.tensor(x, requires_grad=True), tm.tensor(x, requires_grad=True)
+    for t, m in ((a, b), (a * 2, b * 2), (a.sum(), b.sum()), (torch.nn.Parameter(torch.ones(2)), tnn.Parameter(tm.ones(2)))):
+        assert repr(m) == repr(t)
+    assert str(tm.tensor([0.5, 0.25])) == str(torch.tensor([0.5, 0.25])) == "tensor([0.5000, 0.2500])"
+
+
+@needs_torch
+def test_models_print_as_torch():
+    def model(nn):
+        return nn.Sequential(nn.MultiheadAttention(4, 2, batch_first=True), nn.TransformerEncoderLayer(4, 2, 8),
+                             nn.TransformerDecoderLayer(4, 2, 8), nn.Upsample(scale_factor=2),
+                             nn.UpsamplingNearest2d(scale_factor=2), nn.UpsamplingBilinear2d(size=(3, 4)),
+                             nn.Upsample(scale_factor=(2, 3)), nn.Upsample(size=5, mode="bilinear"))
+    assert repr(model(tnn)) == repr(model(torch.nn))
+    mha = tnn.MultiheadAttention(4, 2)
+    assert isinstance(mha.out_proj, tnn.Linear) and type(mha.out_proj).__name__ == "NonDynamicallyQuantizableLinear"
+
+
+@needs_torch
+def test_upsample_keeps_float_factors_and_resizes_as_torch():
+    x = np.arange(2 * 3 * 3, dtype=np.float32).reshape(1, 2, 3, 3)
+    for kw in (dict(scale_factor=2), dict(scale_factor=(2, 1), mode="bilinear"),
+               dict(scale_factor=1.5, mode="bilinear", recompute_scale_factor=True)):
+        ours, theirs = tnn.Upsample(**kw), torch.nn.Upsample(**kw)
+        assert ours.scale_factor == theirs.scale_factor
+        np.testing.assert_allclose(ours(tm.tensor(x)).numpy(), theirs(torch.tensor(x)).numpy(), rtol=1e-6)
+
+
+# -- autograd --------------------------------------------------------------------------------
+
+@needs_torch
+def test_grad_takes_only_inputs_as_torch():
+    """The WGAN-GP gradient penalty passes only_inputs=True (PyTorch: deprecated, ignored)."""
+    x = np.random.default_rng(1).standard_normal((3, 4))
+    outs = []
+    for lib in (torch, tm):
+        w = lib.tensor(np.linspace(-1, 1, 4).reshape(4, 1), requires_grad=True)
+        xi = lib.tensor(x, requires_grad=True)
+        d = (xi @ w).tanh()
+        g = lib.autograd.grad(outputs=d, inputs=xi, grad_outputs=lib.ones_like(d), create_graph=True,
+                              retain_graph=True, only_inputs=True)[0]
+        penalty = ((g.norm(2, dim=1) - 1) ** 2).mean()
+        penalty.backward()
+        outs.append((penalty.item(), w.grad.numpy().copy()))
+    np.testing.assert_allclose(outs[1][0], outs[0][0], rtol=1e-10)
+    np.testing.assert_allclose(outs[1][1], outs[0][1], rtol=1e-8)
+    x = tm.ones(2, requires_grad=True)
+    with pytest.warns(FutureWarning, match="only_inputs argument is deprecated"):
+        tm.autograd.grad((x * 2).sum(), x, only_inputs=False)
+
+
+@needs_torch
+def test_is_inference_mode_enabled_as_torch():
+    for lib in (torch, tm):
+        seen = [lib.is_inference_mode_enabled()]
+        with lib.inference_mode():
+            seen.append(lib.is_inference_mode_enabled())
+            with lib.inference_mode(False):
+                seen.append(lib.is_inference_mode_enabled())
+            seen.append(lib.is_inference_mode_enabled())
+
+        @lib.inference_mode()
+        def f():
+            return lib.is_inference_mode_enabled()
+        seen += [f(), lib.is_inference_mode_enabled()]
+        assert seen == [False, True, False, True, True, False], lib.__name__
+
+
+# -- SDPA backends ---------------------------------------------------------------------------
+
+@needs_torch
+def test_sdpa_kernel_selects_backends_as_torch_on_cpu():
+    from torch.nn.attention import SDPBackend as TB, sdpa_kernel as tk
+    from tinymm.nn.attention import SDPBackend as MB, sdpa_kernel as mk
+    assert {k: int(v) for k, v in MB.__members__.items()} == {k: int(v) for k, v in TB.__members__.items()}
+    q = np.random.default_rng(2).standard_normal((1, 2, 3, 4)).astype(np.float32)
+    for names in (["MATH"], ["FLASH_ATTENTION"], ["MATH", "EFFICIENT_ATTENTION"], ["EFFICIENT_ATTENTION"], []):
+        results = []
+        for lib, B, k in ((torch, TB, tk), (tm, MB, mk)):
+            x = lib.tensor(q)
+            with k([getattr(B, n) for n in names]):
+                flags = [lib.backends.cuda.flash_sdp_enabled(), lib.backends.cuda.math_sdp_enabled(),
+                         lib.backends.cuda.mem_efficient_sdp_enabled()]
+                try:
+                    out = lib.nn.functional.scaled_dot_product_attention(x, x, x, is_causal=True, scale=0.3).numpy()
+                except RuntimeError as e:
+                    out = str(e)
+            results.append((flags, out, lib.backends.cuda.math_sdp_enabled()))
+        (tf, to, tafter), (mf, mo, mafter) = results
+        assert tf == mf and tafter == mafter is True, names
+        if isinstance(to, str):
+            assert mo == to
+        else:
+            np.testing.assert_allclose(mo, to, rtol=1e-5, atol=1e-6)
+    for lib, B, k in ((torch, TB, tk), (tm, MB, mk)):
+        with pytest.raises(AssertionError, match="Backend must be an instance of SDPBackend"):
+            with k("MATH"):
+                pass
+
+
+@needs_torch
+def test_backends_cuda_switches_and_the_deprecated_sdp_kernel():
+    for lib in (torch, tm):
+        lib.backends.cuda.enable_math_sdp(False)
+        try:
+            assert not lib.backends.cuda.math_sdp_enabled()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)
+                with lib.backends.cuda.sdp_kernel(enable_flash=False, enable_math=True, enable_mem_efficient=False):
+                    assert lib.backends.cuda.math_sdp_enabled() and not lib.backends.cuda.flash_sdp_enabled()
+            assert not lib.backends.cuda.math_sdp_enabled() and lib.backends.cuda.flash_sdp_enabled()
+        finally:
+            lib.backends.cuda.enable_math_sdp(True)
