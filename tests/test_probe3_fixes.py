@@ -197,3 +197,45 @@ def test_backends_cuda_switches_and_the_deprecated_sdp_kernel():
             assert not lib.backends.cuda.math_sdp_enabled() and lib.backends.cuda.flash_sdp_enabled()
         finally:
             lib.backends.cuda.enable_math_sdp(True)
+
+
+# -- torch.nn.modules ------------------------------------------------------------------------
+
+@needs_torch
+def test_nn_modules_submodules_hold_torchs_classes():
+    """Every class a torch.nn.modules submodule defines that tinymm has is reachable under the
+    same path, and is tinymm.nn's own class (private bases included)."""
+    import importlib
+    import inspect
+
+    from tinymm.nn.modules import _TABLE
+    for sub, names in _TABLE.items():
+        theirs = importlib.import_module(f"torch.nn.modules.{sub}")
+        ours = importlib.import_module(f"tinymm.nn.modules.{sub}")
+        for n in names.split():
+            assert inspect.isclass(getattr(theirs, n)), (sub, n)
+            got = getattr(ours, n)
+            assert got is getattr(tnn, n, got) and got.__name__ == n
+    assert tnn.modules.batchnorm._BatchNorm is tnn.batchnorm._BatchNorm
+    assert issubclass(tnn.BatchNorm2d, tnn.modules.batchnorm._BatchNorm)
+    assert tnn.modules.conv._ConvNd in tnn.Conv2d.__mro__ and tnn.modules.Linear is tnn.Linear
+
+
+@needs_torch
+def test_freezing_batch_norm_through_nn_modules_as_torch():
+    for lib in (torch, tm):
+        m = lib.nn.Sequential(lib.nn.Conv2d(2, 3, 1), lib.nn.BatchNorm2d(3), lib.nn.Sequential(lib.nn.BatchNorm1d(3)))
+        m.train()
+        m.apply(lambda mod: mod.eval() if isinstance(mod, lib.nn.modules.batchnorm._BatchNorm) else None)
+        assert [mod.training for mod in m.modules()] == [True, True, False, True, False], lib.__name__
+
+
+@needs_torch
+def test_nn_modules_utils_tuples_as_torch():
+    from torch.nn.modules import utils as theirs
+    from tinymm.nn.modules import utils as ours
+    for name in ("_single", "_pair", "_triple", "_quadruple"):
+        for arg in (3, (1, 2), [4, 5, 6], 2.5):
+            assert getattr(ours, name)(arg) == getattr(theirs, name)(arg)
+    assert ours._ntuple(5)(1) == theirs._ntuple(5)(1) and ours._pair.__name__ == "_pair"
+    assert ours._reverse_repeat_tuple((1, 2, 3), 2) == theirs._reverse_repeat_tuple((1, 2, 3), 2)

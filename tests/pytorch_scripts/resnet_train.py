@@ -139,8 +139,9 @@ class AverageMeter(object):
         self.avg = self.sum / self.count
 
 
-def train_one_epoch(model, criterion, optimizer, scheduler, loader, device):
-    model.train()
+def train_one_epoch(model, criterion, optimizer, scheduler, loader, device, set_train=True):
+    if set_train:
+        model.train()
     losses = AverageMeter('Loss', ':.4e')
     correct = 0
     for images, target in loader:
@@ -221,7 +222,8 @@ report("resumed", checkpoint['epoch'], checkpoint['arch'], checkpoint['best_acc1
        same, optimizer2.state_dict()['param_groups'][0]['lr'], scheduler2.last_epoch,
        len(optimizer2.state_dict()['state']), sorted(checkpoint['optimizer']['param_groups'][0].keys())[:4])
 
-# the best weights through a temporary file, then a MultiStepLR fine-tune of the fc layer only
+# the best weights through a temporary file, then a MultiStepLR fine-tune of the fc layer only, with every
+# nn.modules.batchnorm._BatchNorm kept in eval mode
 with tempfile.TemporaryDirectory() as d:
     path = os.path.join(d, 'model_best.pth.tar')
     torch.save(best_state, path)
@@ -229,9 +231,18 @@ with tempfile.TemporaryDirectory() as d:
 model.load_state_dict(state)
 for name, p in model.named_parameters():
     p.requires_grad = name.startswith('fc.')
+
+
+def set_bn_eval(m):
+    if isinstance(m, nn.modules.batchnorm._BatchNorm):
+        m.eval()
+
+
 optimizer = torch.optim.SGD(filter(lambda p: p.requires_grad, model.parameters()), lr=0.05, momentum=0.9)
 scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=[1, 2], gamma=0.1)
 for epoch in range(3):
-    train_loss, train_acc = train_one_epoch(model, criterion, optimizer, scheduler, train_loader, device)
+    model.train()
+    model.apply(set_bn_eval)  # frozen backbone: keep the running statistics
+    train_loss, train_acc = train_one_epoch(model, criterion, optimizer, scheduler, train_loader, device, set_train=False)
     report("finetune", epoch, train_loss, train_acc, optimizer.param_groups[0]['lr'],
-           model.conv1.weight.grad is None)
+           model.conv1.weight.grad is None, model.bn1.running_mean.tolist() == state['bn1.running_mean'].tolist())

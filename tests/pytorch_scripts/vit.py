@@ -1,4 +1,5 @@
-"""A small Vision Transformer (timm / lucidrains style): Conv2d patch embedding, a cls token and a
+"""A small Vision Transformer (timm / lucidrains style): Conv2d patch embedding (sizes through
+torch.nn.modules.utils._pair), a cls token and a
 positional embedding as nn.Parameter with trunc_normal_ init, torch.cat / expand, hand-written
 multi-head attention through einsum and reshape/permute beside nn.MultiheadAttention, LayerNorm,
 GELU, timm's drop_path (torch.rand(..., device=x.device) + floor_), AdamW with weight-decay /
@@ -9,6 +10,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch.optim.lr_scheduler import LambdaLR
+from torch.nn.modules.utils import _pair
 
 
 def drop_path(x, drop_prob: float = 0., training: bool = False):
@@ -37,7 +39,9 @@ class DropPath(nn.Module):
 class PatchEmbed(nn.Module):
     def __init__(self, img_size=8, patch_size=4, in_chans=3, embed_dim=16):
         super().__init__()
-        self.num_patches = (img_size // patch_size) ** 2
+        img_size, patch_size = _pair(img_size), _pair(patch_size)
+        self.grid_size = (img_size[0] // patch_size[0], img_size[1] // patch_size[1])
+        self.num_patches = self.grid_size[0] * self.grid_size[1]
         self.proj = nn.Conv2d(in_chans, embed_dim, kernel_size=patch_size, stride=patch_size)
 
     def forward(self, x):
@@ -181,6 +185,7 @@ def cosine_with_warmup(warmup, total):
 torch.manual_seed(0)
 model = VisionTransformer()
 share_init(model)
+report("model", str(model).count("\n"), repr(model.blocks[1].attn).splitlines()[1].strip(), repr(model.patch_embed))
 report("params", sum(p.numel() for p in model.parameters() if p.requires_grad))
 groups = param_groups_weight_decay(model, 0.05, model.no_weight_decay())
 report("groups", [len(g["params"]) for g in groups])

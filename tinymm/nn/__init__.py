@@ -149,3 +149,6 @@ from tinymm.nn.lazy import (  # noqa: F401
 from tinymm.nn.parameter_more import Buffer, UninitializedParameter  # noqa: F401,E402
 from tinymm.nn.pooling import LPPool3d, MaxUnpool3d  # noqa: F401,E402
 from tinymm.nn.rnn import RNNBase, RNNCellBase  # noqa: F401,E402
+
+# probe3: torch.nn.modules and its submodules (nn.modules.batchnorm._BatchNorm, nn.modules.utils._pair, ...)
+from tinymm.nn import modules  # noqa: F401,E402

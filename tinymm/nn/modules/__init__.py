@@ -1,0 +1,85 @@
+"""``torch.nn.modules`` and its submodules (``torch.nn.modules.batchnorm``, ``.conv``, ``.utils``,
+...): the same classes as ``tinymm.nn`` under the module paths PyTorch code imports them from,
+private base classes included (``from torch.nn.modules.batchnorm import _BatchNorm`` to freeze
+every batch norm, ``isinstance(m, nn.modules.conv._ConvNd)``, ``from torch.nn.modules.utils import
+_pair``). Each submodule holds what PyTorch's does, where tinymm has it; the classes live where
+they always did (``tinymm/nn/*.py``), so these are the same objects, not copies."""
+from __future__ import annotations
+
+import sys
+import types
+
+import tinymm.nn.activations as activations
+import tinymm.nn.attention as attention
+import tinymm.nn.batchnorm as batchnorm
+import tinymm.nn.containers as containers
+import tinymm.nn.conv as conv
+import tinymm.nn.dropout as dropout
+import tinymm.nn.layers as layers
+import tinymm.nn.lazy as lazy
+import tinymm.nn.loss as loss
+import tinymm.nn.module as module
+import tinymm.nn.normalization as normalization
+import tinymm.nn.pooling as pooling
+import tinymm.nn.rnn as rnn
+import tinymm.nn.transformer as transformer
+from tinymm.nn.modules import utils
+
+# PyTorch's submodule -> its class names tinymm has, and the tinymm file that defines each
+_TABLE = {
+    "activation": ("Threshold ReLU RReLU Hardtanh ReLU6 Sigmoid Hardsigmoid Tanh SiLU Mish Hardswish ELU CELU SELU "
+                   "GLU GELU Hardshrink LeakyReLU LogSigmoid Softplus Softshrink MultiheadAttention PReLU Softsign "
+                   "Tanhshrink Softmin Softmax Softmax2d LogSoftmax"),
+    "batchnorm": "_BatchNorm BatchNorm1d LazyBatchNorm1d BatchNorm2d LazyBatchNorm2d BatchNorm3d LazyBatchNorm3d SyncBatchNorm",
+    "channelshuffle": "ChannelShuffle",
+    "container": "Sequential ModuleList ModuleDict ParameterList ParameterDict",
+    "conv": ("_ConvNd Conv1d Conv2d Conv3d _ConvTransposeNd ConvTranspose1d ConvTranspose2d ConvTranspose3d "
+             "LazyConv1d LazyConv2d LazyConv3d LazyConvTranspose1d LazyConvTranspose2d"),
+    "distance": "PairwiseDistance CosineSimilarity",
+    "dropout": "_DropoutNd Dropout Dropout1d Dropout2d Dropout3d AlphaDropout FeatureAlphaDropout",
+    "flatten": "Flatten Unflatten",
+    "fold": "Fold Unfold",
+    "instancenorm": ("_InstanceNorm InstanceNorm1d LazyInstanceNorm1d InstanceNorm2d LazyInstanceNorm2d InstanceNorm3d "
+                     "LazyInstanceNorm3d"),
+    "linear": "Identity Linear Bilinear LazyLinear NonDynamicallyQuantizableLinear",
+    "loss": ("_Loss L1Loss NLLLoss PoissonNLLLoss GaussianNLLLoss KLDivLoss MSELoss BCELoss BCEWithLogitsLoss "
+             "HingeEmbeddingLoss MultiLabelMarginLoss SmoothL1Loss HuberLoss SoftMarginLoss CrossEntropyLoss "
+             "MultiLabelSoftMarginLoss CosineEmbeddingLoss MarginRankingLoss MultiMarginLoss TripletMarginLoss "
+             "TripletMarginWithDistanceLoss CTCLoss"),
+    "module": "Module",
+    "normalization": "LocalResponseNorm LayerNorm GroupNorm RMSNorm",
+    "padding": ("CircularPad1d CircularPad2d CircularPad3d ConstantPad1d ConstantPad2d ConstantPad3d ReflectionPad1d "
+                "ReflectionPad2d ReflectionPad3d ReplicationPad1d ReplicationPad2d ReplicationPad3d ZeroPad1d "
+                "ZeroPad2d ZeroPad3d"),
+    "pixelshuffle": "PixelShuffle PixelUnshuffle",
+    "pooling": ("_MaxPoolNd MaxPool1d MaxPool2d MaxPool3d _MaxUnpoolNd MaxUnpool1d MaxUnpool2d MaxUnpool3d _AvgPoolNd "
+                "AvgPool1d AvgPool2d AvgPool3d _LPPoolNd LPPool1d LPPool2d LPPool3d _AdaptiveMaxPoolNd "
+                "AdaptiveMaxPool1d AdaptiveMaxPool2d AdaptiveMaxPool3d AdaptiveAvgPool1d AdaptiveAvgPool2d "
+                "AdaptiveAvgPool3d"),
+    "rnn": "RNNBase RNN LSTM GRU RNNCellBase RNNCell LSTMCell GRUCell",
+    "sparse": "Embedding EmbeddingBag",
+    "transformer": "Transformer TransformerEncoder TransformerDecoder TransformerEncoderLayer TransformerDecoderLayer",
+    "upsampling": "Upsample UpsamplingNearest2d UpsamplingBilinear2d",
+}
+_FILES = (activations, attention, batchnorm, containers, conv, dropout, layers, lazy, loss, module, normalization,
+          pooling, rnn, transformer)
+
+
+def _find(name: str):
+    for f in _FILES:
+        if hasattr(f, name):
+            return getattr(f, name)
+    raise AttributeError(f"tinymm.nn.modules: no class {name}")
+
+
+for _sub, _names in _TABLE.items():
+    _mod = types.ModuleType(f"{__name__}.{_sub}", f"torch.nn.modules.{_sub}'s classes (tinymm.nn.modules)")
+    for _n in _names.split():
+        setattr(_mod, _n, _find(_n))
+    sys.modules[_mod.__name__] = _mod
+    globals()[_sub] = _mod
+    for _n in _names.split():
+        if not _n.startswith("_"):
+            globals()[_n] = getattr(_mod, _n)
+
+del _sub, _names, _mod, _n
