@@ -239,3 +239,67 @@ def test_nn_modules_utils_tuples_as_torch():
             assert getattr(ours, name)(arg) == getattr(theirs, name)(arg)
     assert ours._ntuple(5)(1) == theirs._ntuple(5)(1) and ours._pair.__name__ == "_pair"
     assert ours._reverse_repeat_tuple((1, 2, 3), 2) == theirs._reverse_repeat_tuple((1, 2, 3), 2)
+
+
+# -- NumPy scalars and dtypes ----------------------------------------------------------------
+
+NUMPY_SCALAR_CASES = [
+    "x * np.float64(2)", "np.float64(2) * x", "x + np.float32(1)", "lib.ones([]) * np.log(1 / 0.07)",
+    "i * np.float64(2.5)", "i + np.int64(2)", "i * np.int32(2)", "x / np.float64(3)", "x ** np.float64(2)",
+    "x.add(np.float64(1))", "lib.where(x > 0, x, np.float64(0.5))", "x.pow(np.float64(2))", "i // np.int64(2)",
+    "np.float64(1) - x", "np.float64(2) / x", "x.div(np.float64(2))", "i / np.int64(2)", "x.sub(np.float64(1), alpha=2)",
+    "x.add(2.0, alpha=3)", "x.lerp(x * 2, np.float64(0.25))", "np.float64(2) ** x", "x % np.float64(0.7)",
+    "lib.mul(np.float64(2), x)", "x.double() * np.float32(2)", "i * np.float32(1.5)"]
+
+
+@needs_torch
+def test_numpy_scalars_act_as_python_numbers_as_torch():
+    """CLIP's ``nn.Parameter(torch.ones([]) * np.log(1 / 0.07))`` stays float32: a NumPy scalar
+    never widens a tensor (NumPy alone would make float32 * np.float64 a float64)."""
+    for case in NUMPY_SCALAR_CASES:
+        got = []
+        for lib in (torch, tm):
+            x = lib.tensor([0.5, 1.5, -2.0], requires_grad=True)
+            i = lib.tensor([1, 2, 3])
+            out = eval(case)
+            got.append((str(out.dtype).replace("torch.", ""), out.detach().numpy().tolist()))
+        assert got[1][0] == got[0][0], case
+        np.testing.assert_allclose(got[1][1], got[0][1], rtol=1e-6, err_msg=case)
+    p = tnn.Parameter(tm.ones([]) * np.log(1 / 0.07))
+    p.exp().backward()
+    assert p.dtype == tm.float32 and p.grad.dtype == tm.float32
+
+
+@needs_torch
+@pytest.mark.parametrize("values", [
+    [np.float64(1.0)], [np.float64(1.0), 2.0], [2.0, np.float64(1.0)], [np.float32(1.0)],
+    [np.float32(1), np.float64(2)], [np.int32(1)], [np.int64(1), 2], [1, np.float64(2)], [[np.float64(1.0)]],
+    [np.float16(1)], [np.bool_(True)], [1, np.int32(2)], [np.array([1.0, 2.0])], [2.0, np.float16(1)],
+    [np.int64(1), np.float16(2)], [True, np.int8(3)], [np.uint8(1), 2], [[1, 2], [np.int32(3), 4]],
+    (np.float64(1), np.float64(2)), [np.bool_(True), 1.5], [1.5, 2.5], [1, 2], [True, False]],
+    ids=str)
+def test_tensor_of_a_list_with_numpy_values_takes_torchs_dtype(values):
+    assert str(tm.tensor(values).dtype) == str(torch.tensor(values).dtype).replace("torch.", "")
+    np.testing.assert_array_equal(tm.tensor(values).numpy(), torch.tensor(values).numpy())
+
+
+@needs_torch
+def test_default_collate_keeps_string_fields_as_torch():
+    from torch.utils.data import default_collate as theirs
+    from tinymm.utils.data import default_collate as ours
+    batch = [(np.ones(2, np.float32), 1, "a"), (np.zeros(2, np.float32), 2, "b")]
+    o, t = ours(batch), theirs(batch)
+    assert o[2] == t[2] and type(o[2]) is type(t[2]) is tuple
+    assert ours(["a", "b"]) == theirs(["a", "b"]) == ["a", "b"]
+    assert ours([{"s": "x"}, {"s": "y"}]) == theirs([{"s": "x"}, {"s": "y"}])
+
+
+@needs_torch
+def test_calculate_correct_fan_as_torch():
+    for shape in ((4, 3, 2, 2), (5, 7)):
+        for mode in ("fan_in", "fan_out", "FAN_OUT"):
+            assert tnn.init._calculate_correct_fan(tm.empty(*shape), mode) == \
+                torch.nn.init._calculate_correct_fan(torch.empty(*shape), mode)
+    for lib in (torch, tm):
+        with pytest.raises(ValueError, match="Mode fan_avg not supported"):
+            lib.nn.init._calculate_correct_fan(lib.empty(2, 2), "fan_avg")

@@ -54,8 +54,8 @@ class Add(_AddSub):
 
 
 def add(a, b, *, alpha=1):
-    if alpha != 1:
-        b = mul(b, alpha)
+    if alpha != 1:  # probe3: a scalar ``other`` is scaled as a number (x.sub(1.0, alpha=2))
+        b = b * alpha if is_scalar(b) else mul(b, alpha)
     a, b = operands("add", a, b)
     return Add.apply(a, b)
 
@@ -65,8 +65,8 @@ class Sub(_AddSub):
 
 
 def sub(a, b, *, alpha=1):
-    if alpha != 1:
-        b = mul(b, alpha)
+    if alpha != 1:  # probe3: a scalar ``other`` is scaled as a number (x.sub(1.0, alpha=2))
+        b = b * alpha if is_scalar(b) else mul(b, alpha)
     a, b = operands("sub", a, b)
     return Sub.apply(a, b)
 
