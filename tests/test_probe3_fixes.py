@@ -303,3 +303,27 @@ def test_calculate_correct_fan_as_torch():
     for lib in (torch, tm):
         with pytest.raises(ValueError, match="Mode fan_avg not supported"):
             lib.nn.init._calculate_correct_fan(lib.empty(2, 2), "fan_avg")
+
+
+# -- torch.load's callable map_location ------------------------------------------------------
+
+@needs_torch
+def test_load_with_a_callable_map_location_as_torch(tmp_path):
+    """``torch.load(path, map_location=lambda storage, loc: storage)``: the older scripts' way to
+    load a GPU checkpoint on the CPU."""
+    import io
+    for saver in (torch, tm):
+        buf = io.BytesIO()
+        saver.save({"w": saver.ones(2, 3), "step": 3}, buf)
+        for mapping in (lambda storage, loc: storage, lambda storage, loc: storage.cpu(), lambda storage, loc: None):
+            buf.seek(0)
+            ours = tm.load(buf, map_location=mapping)
+            buf.seek(0)
+            theirs = torch.load(buf, map_location=mapping)
+            assert ours["step"] == theirs["step"] and ours["w"].device.type == theirs["w"].device.type == "cpu"
+            np.testing.assert_array_equal(ours["w"].numpy(), theirs["w"].numpy())
+    buf.seek(0)
+    with pytest.raises(TypeError, match="map_location must return the storage"):
+        tm.load(buf, map_location=lambda storage, loc: 3)
+    tm.save({"w": tm.ones(2)}, tmp_path / "w.safetensors")
+    assert tm.load(tmp_path / "w.safetensors", map_location=lambda s, loc: s)["w"].tolist() == [1.0, 1.0]
