@@ -209,17 +209,17 @@ class GPT(nn.Module):
 
 # -- train.py, shrunk --------------------------------------------------------------------------
 out_dir = TMP
-eval_iters = 2
+eval_iters = 1
 batch_size = 4
 block_size = 8
 learning_rate = 6e-3
-max_iters = 8
+max_iters = 5
 weight_decay = 1e-1
 beta1, beta2 = 0.9, 0.95
 grad_clip = 1.0
 decay_lr = True
 warmup_iters = 2
-lr_decay_iters = 8
+lr_decay_iters = 5
 min_lr = 6e-4
 device = 'cpu'
 dtype = 'bfloat16' if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else 'float16'
@@ -293,7 +293,7 @@ while True:
     lr = get_lr(iter_num) if decay_lr else learning_rate
     for param_group in optimizer.param_groups:
         param_group['lr'] = lr
-    if iter_num % 4 == 0:
+    if iter_num % 3 == 0:
         losses = estimate_loss()
         report(f"step {iter_num}", losses['train'].item(), losses['val'].item())
         if losses['val'] < best_val_loss:
