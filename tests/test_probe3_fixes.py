@@ -327,3 +327,42 @@ def test_load_with_a_callable_map_location_as_torch(tmp_path):
         tm.load(buf, map_location=lambda storage, loc: 3)
     tm.save({"w": tm.ones(2)}, tmp_path / "w.safetensors")
     assert tm.load(tmp_path / "w.safetensors", map_location=lambda s, loc: s)["w"].tolist() == [1.0, 1.0]
+
+
+# -- optimizers and tensors as containers ----------------------------------------------------
+
+@needs_torch
+def test_optimizer_state_is_keyed_by_parameter_as_torch():
+    """``optimizer.state[p]`` (PyTorch: a defaultdict(dict) keyed by the parameter): read after a
+    step, looked at before one (an empty dict, which the step then fills), and after a reload."""
+    for name, kw, keys in (("Adam", {}, ["exp_avg", "exp_avg_sq", "step"]), ("SGD", dict(momentum=0.9), ["momentum_buffer"]),
+                           ("RMSprop", {}, ["square_avg", "step"])):
+        for lib in (torch, tm):
+            p = lib.nn.Parameter(lib.ones(3))
+            opt = getattr(lib.optim, name)([p], lr=0.1, **kw)
+            assert opt.state[p] == {} and len(opt.state) == 1  # defaultdict: looking creates it
+            (p * p).sum().backward()
+            opt.step()
+            assert sorted(opt.state[p]) == keys, (name, lib.__name__)
+            assert tuple(opt.state[p][keys[0]].shape) == (3,)
+            opt2 = getattr(lib.optim, name)([p], lr=0.1, **kw)
+            opt2.load_state_dict(opt.state_dict())
+            assert sorted(opt2.state[p]) == keys and list(opt2.state) == [p]
+            assert sorted(v for state in opt2.state.values() for v in state) == keys
+
+
+@needs_torch
+def test_optimizers_print_as_torch():
+    for name in ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "NAdam", "RAdam", "ASGD", "Rprop"):
+        ours = getattr(tm.optim, name)([tnn.Parameter(tm.zeros(1))], lr=0.1)
+        theirs = getattr(torch.optim, name)([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+        assert repr(ours) == repr(theirs), name
+
+
+@needs_torch
+def test_in_operator_on_tensors_as_torch():
+    for lib in (torch, tm):
+        x = lib.tensor([[1, 2, 3], [4, 5, 6]])
+        assert (2 in x, 7 in x, lib.tensor(5) in x, 4.0 in x, np.int64(6) in x) == (True, False, True, True, True)
+        with pytest.raises(RuntimeError, match="only supports Tensor or scalar"):
+            "a" in x
