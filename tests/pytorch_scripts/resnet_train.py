@@ -212,6 +212,10 @@ resumed = ResNet(BasicBlock, [1, 1]).to(device)
 missing, unexpected = resumed.load_state_dict(checkpoint['state_dict'], strict=True)
 optimizer2 = torch.optim.SGD(resumed.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4, nesterov=True)
 optimizer2.load_state_dict(checkpoint['optimizer'])
+for state in optimizer2.state.values():  # the resume idiom: optimizer state onto the device
+    for k, v in state.items():
+        if isinstance(v, torch.Tensor):
+            state[k] = v.to(device)
 scheduler2 = torch.optim.lr_scheduler.OneCycleLR(optimizer2, max_lr=0.2, epochs=epochs + 1,
                                                  steps_per_epoch=len(train_loader))
 scheduler2.load_state_dict(checkpoint['scheduler'])
@@ -220,7 +224,8 @@ with torch.no_grad():
     same = torch.equal(resumed(X[16:]), model.eval()(X[16:]))
 report("resumed", checkpoint['epoch'], checkpoint['arch'], checkpoint['best_acc1'], list(missing), list(unexpected),
        same, optimizer2.state_dict()['param_groups'][0]['lr'], scheduler2.last_epoch,
-       len(optimizer2.state_dict()['state']), sorted(checkpoint['optimizer']['param_groups'][0].keys())[:4])
+       len(optimizer2.state_dict()['state']), sorted(checkpoint['optimizer']['param_groups'][0].keys())[:4],
+       sorted(optimizer2.state[resumed.fc.weight].keys()), optimizer2.state[resumed.fc.weight]['momentum_buffer'].shape[0])
 
 # the best weights through a temporary file, then a MultiStepLR fine-tune of the fc layer only, with every
 # nn.modules.batchnorm._BatchNorm kept in eval mode
