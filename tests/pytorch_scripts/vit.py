@@ -2,9 +2,12 @@
 torch.nn.modules.utils._pair), a cls token and a
 positional embedding as nn.Parameter with trunc_normal_ init, torch.cat / expand, hand-written
 multi-head attention through einsum and reshape/permute beside nn.MultiheadAttention, LayerNorm,
-GELU, timm's drop_path (torch.rand(..., device=x.device) + floor_), AdamW with weight-decay /
-no-decay param groups, a warmup+cosine LambdaLR, clip_grad_norm_ and argmax accuracy."""
+GELU, timm's drop_path (torch.rand(..., device=x.device) + floor_), a fused
+F.scaled_dot_product_attention path, timm's Mixup (np.random.beta, flip/mul_/add_, scatter_ one-hot
+targets) with SoftTargetCrossEntropy, ModelEmaV2 (deepcopy, copy_ into state_dict values), AdamW with
+weight-decay / no-decay param groups, a warmup+cosine LambdaLR, clip_grad_norm_ and argmax accuracy."""
 import math
+from copy import deepcopy
 import numpy as np
 import torch
 import torch.nn as nn
@@ -51,8 +54,9 @@ class PatchEmbed(nn.Module):
 
 
 class Attention(nn.Module):
-    def __init__(self, dim, num_heads=2, qkv_bias=True, attn_drop=0., proj_drop=0.):
+    def __init__(self, dim, num_heads=2, qkv_bias=True, attn_drop=0., proj_drop=0., fused_attn=False):
         super().__init__()
+        self.fused_attn = fused_attn
         self.num_heads = num_heads
         head_dim = dim // num_heads
         self.scale = head_dim ** -0.5
@@ -65,10 +69,14 @@ class Attention(nn.Module):
         B, N, C = x.shape
         qkv = self.qkv(x).reshape(B, N, 3, self.num_heads, C // self.num_heads).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.unbind(0)
-        attn = torch.einsum('bhid,bhjd->bhij', q, k) * self.scale
-        attn = attn.softmax(dim=-1)
-        attn = self.attn_drop(attn)
-        x = torch.einsum('bhij,bhjd->bhid', attn, v).transpose(1, 2).reshape(B, N, C)
+        if self.fused_attn:
+            x = F.scaled_dot_product_attention(q, k, v, dropout_p=self.attn_drop.p if self.training else 0.)
+        else:
+            attn = torch.einsum('bhid,bhjd->bhij', q, k) * self.scale
+            attn = attn.softmax(dim=-1)
+            attn = self.attn_drop(attn)
+            x = torch.einsum('bhij,bhjd->bhid', attn, v)
+        x = x.transpose(1, 2).reshape(B, N, C)
         x = self.proj(x)
         x = self.proj_drop(x)
         return x
@@ -88,14 +96,14 @@ class Mlp(nn.Module):
 
 
 class Block(nn.Module):
-    def __init__(self, dim, num_heads, mlp_ratio=2., drop_path=0., use_mha=False, norm_layer=nn.LayerNorm):
+    def __init__(self, dim, num_heads, mlp_ratio=2., drop_path=0., use_mha=False, fused_attn=False, norm_layer=nn.LayerNorm):
         super().__init__()
         self.norm1 = norm_layer(dim)
         self.use_mha = use_mha
         if use_mha:
             self.attn = nn.MultiheadAttention(dim, num_heads, batch_first=True)
         else:
-            self.attn = Attention(dim, num_heads=num_heads)
+            self.attn = Attention(dim, num_heads=num_heads, fused_attn=fused_attn)
         self.drop_path = DropPath(drop_path) if drop_path > 0. else nn.Identity()
         self.norm2 = norm_layer(dim)
         self.mlp = Mlp(in_features=dim, hidden_features=int(dim * mlp_ratio))
@@ -111,7 +119,7 @@ class Block(nn.Module):
 
 
 class VisionTransformer(nn.Module):
-    def __init__(self, img_size=8, patch_size=4, in_chans=3, num_classes=5, embed_dim=16, depth=2,
+    def __init__(self, img_size=8, patch_size=4, in_chans=3, num_classes=5, embed_dim=16, depth=3,
                  num_heads=2, mlp_ratio=2., drop_path_rate=0.):
         super().__init__()
         self.num_features = self.embed_dim = embed_dim
@@ -122,7 +130,8 @@ class VisionTransformer(nn.Module):
         self.pos_drop = nn.Dropout(p=0.)
         dpr = [x.item() for x in torch.linspace(0, drop_path_rate, depth)]  # stochastic depth decay rule
         self.blocks = nn.Sequential(*[
-            Block(embed_dim, num_heads, mlp_ratio, drop_path=dpr[i], use_mha=(i % 2 == 1)) for i in range(depth)])
+            Block(embed_dim, num_heads, mlp_ratio, drop_path=dpr[i], use_mha=(i == 1), fused_attn=(i == 2))
+            for i in range(depth)])
         self.norm = nn.LayerNorm(embed_dim, eps=1e-6)
         self.head = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
         nn.init.trunc_normal_(self.pos_embed, std=.02)
@@ -173,6 +182,63 @@ def param_groups_weight_decay(model, weight_decay=1e-5, no_weight_decay_list=())
         {'params': decay, 'weight_decay': weight_decay}]
 
 
+class ModelEmaV2(nn.Module):
+    def __init__(self, model, decay=0.9999, device=None):
+        super(ModelEmaV2, self).__init__()
+        self.module = deepcopy(model)
+        self.module.eval()
+        self.decay = decay
+        self.device = device
+        if self.device is not None:
+            self.module.to(device=device)
+
+    def _update(self, model, update_fn):
+        with torch.no_grad():
+            for ema_v, model_v in zip(self.module.state_dict().values(), model.state_dict().values()):
+                if self.device is not None:
+                    model_v = model_v.to(device=self.device)
+                ema_v.copy_(update_fn(ema_v, model_v))
+
+    def update(self, model):
+        self._update(model, update_fn=lambda e, m: self.decay * e + (1. - self.decay) * m)
+
+
+def one_hot(x, num_classes, on_value=1., off_value=0.):
+    x = x.long().view(-1, 1)
+    return torch.full((x.size()[0], num_classes), off_value, device=x.device).scatter_(1, x, on_value)
+
+
+def mixup_target(target, num_classes, lam=1., smoothing=0.0):
+    off_value = smoothing / num_classes
+    on_value = 1. - smoothing + off_value
+    y1 = one_hot(target, num_classes, on_value=on_value, off_value=off_value)
+    y2 = one_hot(target.flip(0), num_classes, on_value=on_value, off_value=off_value)
+    return y1 * lam + y2 * (1. - lam)
+
+
+class Mixup:
+    def __init__(self, mixup_alpha=0.8, label_smoothing=0.1, num_classes=5):
+        self.mixup_alpha = mixup_alpha
+        self.label_smoothing = label_smoothing
+        self.num_classes = num_classes
+
+    def __call__(self, x, target):
+        lam = float(np.random.beta(self.mixup_alpha, self.mixup_alpha))
+        x_flipped = x.flip(0).mul_(1. - lam)
+        x.mul_(lam).add_(x_flipped)
+        target = mixup_target(target, self.num_classes, lam, self.label_smoothing)
+        return x, target
+
+
+class SoftTargetCrossEntropy(nn.Module):
+    def __init__(self):
+        super(SoftTargetCrossEntropy, self).__init__()
+
+    def forward(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        loss = torch.sum(-target * F.log_softmax(x, dim=-1), dim=-1)
+        return loss.mean()
+
+
 def cosine_with_warmup(warmup, total):
     def lr_lambda(step):
         if step < warmup:
@@ -192,7 +258,10 @@ report("groups", [len(g["params"]) for g in groups])
 optimizer = torch.optim.AdamW(groups, lr=3e-3, betas=(0.9, 0.999))
 steps = 6
 scheduler = LambdaLR(optimizer, lr_lambda=cosine_with_warmup(2, steps))
-criterion = nn.CrossEntropyLoss()
+criterion = SoftTargetCrossEntropy()
+mixup_fn = Mixup(mixup_alpha=0.8, label_smoothing=0.1, num_classes=5)
+np.random.seed(0)  # Mixup draws lam from NumPy's global generator
+model_ema = ModelEmaV2(model, decay=0.9)
 rng = np.random.default_rng(0)
 images = torch.from_numpy(rng.standard_normal((6, 3, 8, 8)).astype(np.float32))
 labels = torch.from_numpy(rng.integers(0, 5, 6))
@@ -201,19 +270,23 @@ model.to(device)
 for step in range(steps):
     model.train()
     images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-    output = model(images)
-    loss = criterion(output, labels)
+    samples, targets = mixup_fn(images.clone(), labels)
+    output = model(samples)
+    loss = criterion(output, targets)
     optimizer.zero_grad()
     loss.backward()
     grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=1.0)
     optimizer.step()
     scheduler.step()
+    model_ema.update(model)
     acc = (output.argmax(dim=-1) == labels).float().mean().item() * 100
     report(step, loss.item(), grad_norm.item(), acc, [g["lr"] for g in optimizer.param_groups])
 model.eval()
 with torch.no_grad():
     logits = model(images)
     report("eval", logits.softmax(-1).max(dim=1).values.tolist(), logits.argmax(1).tolist())
+    ema_logits = model_ema.module(images)
+    report("ema", ema_logits[0].tolist(), model_ema.module.cls_token.requires_grad, targets.sum(1).tolist())
 
 # stochastic depth: a model whose blocks drop whole samples while training
 torch.manual_seed(0)
