@@ -366,3 +366,52 @@ def test_in_operator_on_tensors_as_torch():
         assert (2 in x, 7 in x, lib.tensor(5) in x, 4.0 in x, np.int64(6) in x) == (True, False, True, True, True)
         with pytest.raises(RuntimeError, match="only supports Tensor or scalar"):
             "a" in x
+
+
+# -- the legacy size_average / reduce arguments ----------------------------------------------
+
+@needs_torch
+@pytest.mark.parametrize("legacy", [dict(size_average=False), dict(reduce=False), dict(size_average=True, reduce=True),
+                                    dict(size_average=False, reduce=True)], ids=str)
+def test_losses_take_size_average_and_reduce_as_torch(legacy):
+    """Older code (the first VAE and DCGAN examples) writes ``F.binary_cross_entropy(recon, x,
+    size_average=False)``: mapped to ``reduction`` with PyTorch's warning."""
+    rng = np.random.default_rng(5)
+    p = rng.uniform(0.05, 0.95, (4, 3))
+    logits, y = rng.standard_normal((4, 3)), rng.integers(0, 3, 4)
+    calls = {
+        "binary_cross_entropy": lambda lib, F: F.binary_cross_entropy(lib.tensor(p), lib.tensor(p[::-1].copy()), **legacy),
+        "bce_with_logits": lambda lib, F: F.binary_cross_entropy_with_logits(lib.tensor(logits), lib.tensor(p), **legacy),
+        "cross_entropy": lambda lib, F: F.cross_entropy(lib.tensor(logits), lib.tensor(y), **legacy),
+        "nll_loss": lambda lib, F: F.nll_loss(lib.tensor(logits), lib.tensor(y), **legacy),
+        "mse_loss": lambda lib, F: F.mse_loss(lib.tensor(logits), lib.tensor(p), **legacy),
+        "l1_loss": lambda lib, F: F.l1_loss(lib.tensor(logits), lib.tensor(p), **legacy),
+        "MSELoss": lambda lib, F: lib.nn.MSELoss(**legacy)(lib.tensor(logits), lib.tensor(p)),
+        "L1Loss": lambda lib, F: lib.nn.L1Loss(**legacy)(lib.tensor(logits), lib.tensor(p)),
+        "BCELoss": lambda lib, F: lib.nn.BCELoss(None, **legacy)(lib.tensor(p), lib.tensor(p)),
+        "BCEWithLogitsLoss": lambda lib, F: lib.nn.BCEWithLogitsLoss(**legacy)(lib.tensor(logits), lib.tensor(p)),
+        "NLLLoss": lambda lib, F: lib.nn.NLLLoss(**legacy)(lib.tensor(logits), lib.tensor(y)),
+        "CrossEntropyLoss": lambda lib, F: lib.nn.CrossEntropyLoss(**legacy)(lib.tensor(logits), lib.tensor(y)),
+    }
+    for name, call in calls.items():
+        with pytest.warns(UserWarning, match="size_average and reduce args will be deprecated") as theirs_w:
+            theirs = call(torch, torch.nn.functional)
+        with pytest.warns(UserWarning, match="size_average and reduce args will be deprecated") as ours_w:
+            ours = call(tm, tnn.functional)
+        assert str(ours_w[0].message) == str(theirs_w[0].message), name
+        np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-10, err_msg=name)
+
+
+@needs_torch
+def test_loss_positional_arguments_follow_torchs_order():
+    """weight, size_average, ignore_index, reduce, reduction: PyTorch's positions."""
+    rng = np.random.default_rng(6)
+    logits, y = rng.standard_normal((5, 3)), np.array([0, 1, 2, 1, 0])
+    w = np.array([1.0, 2.0, 0.5])
+    for fn in ("cross_entropy", "nll_loss"):
+        ours = getattr(tnn.functional, fn)(tm.tensor(logits), tm.tensor(y), tm.tensor(w), None, 1, None, "sum")
+        theirs = getattr(torch.nn.functional, fn)(torch.tensor(logits), torch.tensor(y), torch.tensor(w), None, 1, None, "sum")
+        np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-10)
+    ours = tnn.CrossEntropyLoss(tm.tensor(w), None, 2, None, "none", 0.1)(tm.tensor(logits), tm.tensor(y))
+    theirs = torch.nn.CrossEntropyLoss(torch.tensor(w), None, 2, None, "none", 0.1)(torch.tensor(logits), torch.tensor(y))
+    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-10)
