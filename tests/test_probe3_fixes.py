@@ -415,3 +415,62 @@ def test_loss_positional_arguments_follow_torchs_order():
     ours = tnn.CrossEntropyLoss(tm.tensor(w), None, 2, None, "none", 0.1)(tm.tensor(logits), tm.tensor(y))
     theirs = torch.nn.CrossEntropyLoss(torch.tensor(w), None, 2, None, "none", 0.1)(torch.tensor(logits), torch.tensor(y))
     np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-10)
+
+
+# -- grad mode as PyTorch's, PackedSequence conversions --------------------------------------
+
+@needs_torch
+def test_grad_mode_decorators_as_torch():
+    """A recursive ``@no_grad()`` function restores the mode (each call enters its own copy); a
+    decorated generator yields tensors made without a graph (LLM streaming generation);
+    ``torch.set_grad_enabled(False)`` on its own line switches recording off."""
+    for lib in (torch, tm):
+        @lib.no_grad()
+        def f(n, x):
+            return x if n == 0 else f(n - 1, x * 2)
+        x = lib.ones(1, requires_grad=True)
+        assert f(2, x).requires_grad is False and lib.is_grad_enabled() and (x * 3).requires_grad
+
+        @lib.no_grad()
+        def stream(x):
+            for i in range(3):
+                yield x * i
+        assert [t.requires_grad for t in stream(x)] == [False] * 3 and lib.is_grad_enabled()
+
+        @lib.inference_mode()
+        def stream2(x):
+            got = yield x * 2
+            yield got * x
+        g = stream2(x)
+        first = next(g)
+        second = g.send(lib.ones(1, requires_grad=True))
+        assert not first.requires_grad and not second.requires_grad and lib.is_grad_enabled()
+
+        lib.set_grad_enabled(False)
+        try:
+            assert not lib.is_grad_enabled() and not (x * 2).requires_grad
+        finally:
+            lib.set_grad_enabled(True)
+        assert lib.is_grad_enabled()
+
+        @lib.set_grad_enabled(False)
+        def h():
+            return lib.is_grad_enabled()
+        assert lib.is_grad_enabled() and h() is False and lib.is_grad_enabled()
+        with lib.set_grad_enabled(False):
+            with lib.enable_grad():
+                assert lib.is_grad_enabled()
+            assert not lib.is_grad_enabled()
+        assert lib.is_grad_enabled()
+
+
+@needs_torch
+def test_packed_sequence_conversions_as_torch():
+    for lib in (torch, tm):
+        R = lib.nn.utils.rnn
+        ps = R.pack_sequence([lib.ones(3, 2), lib.ones(1, 2)], enforce_sorted=False)
+        assert ps.to("cpu") is ps and ps.cpu() is ps and ps.is_cuda is False
+        d = ps.double()
+        assert type(d) is type(ps) and str(d.data.dtype).endswith("float64") and d.batch_sizes.tolist() == [2, 1, 1]
+        assert d.sorted_indices.tolist() == ps.sorted_indices.tolist()
+        assert str(ps.to(lib.float64).data.dtype).endswith("float64") and str(d.float().data.dtype).endswith("float32")
