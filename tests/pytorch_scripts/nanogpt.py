@@ -346,6 +346,19 @@ with torch.no_grad():
         allowed = set(torch.topk(logits[0, -1], 3).indices.tolist())
         report("top-k sampled", tuple(s.shape), set(s[:, -1].tolist()) <= allowed)
 
+# streaming generation: a generator under @torch.no_grad(), one token per next()
+@torch.no_grad()
+def stream(model, idx, max_new_tokens):
+    for _ in range(max_new_tokens):
+        logits, _ = model(idx[:, -model.config.block_size:])
+        idx_next = torch.argmax(logits[:, -1, :], dim=-1, keepdim=True)
+        idx = torch.cat((idx, idx_next), dim=1)
+        yield idx_next
+
+
+streamed = [tok for tok in stream(model, x, 4)]
+report("streamed", [t.item() for t in streamed], [t.requires_grad for t in streamed], torch.is_grad_enabled())
+
 # the manual attention path gives the flash path's numbers; crop_block_size keeps working
 manual = GPT(GPTConfig(**model_args, flash=False))
 manual.load_state_dict(model.state_dict(), strict=False)
