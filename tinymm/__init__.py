@@ -18,6 +18,8 @@ import importlib as _importlib
 import numpy as _np
 
 from tinymm import amp, backends, cuda, distributed
+from tinymm.autograd import is_inference_mode_enabled  # noqa: E402, F401  (probe3)
+from tinymm import jit  # probe3: torch.jit's eager-mode markers (ignore, unused, export, is_scripting)
 from tinymm.amp import autocast
 from tinymm.autograd import Function, enable_grad, gradcheck, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from tinymm.backend import Generator, cuda_available, default_generator, get_default_dtype, manual_seed, set_default_dtype

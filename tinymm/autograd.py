@@ -28,6 +28,11 @@ holds for every Function without code of its own, including index and target arr
 from __future__ import annotations
 
 import contextlib
+import copy
+import functools
+import inspect
+import sys
+import warnings
 
 import numpy as np
 
@@ -50,16 +55,74 @@ def is_grad_enabled() -> bool:
     return _grad_enabled
 
 
-class set_grad_enabled(contextlib.ContextDecorator):
-    """Context manager and decorator that turns graph recording on or off."""
+def _wrap_generator(make_context, func):
+    """A generator function whose body runs, step by step, inside a fresh grad-mode context (as
+    PyTorch's decorators do): ``@torch.no_grad()`` on a generator that yields tokens."""
+    @functools.wraps(func)
+    def generator_context(*args, **kwargs):
+        gen = func(*args, **kwargs)
+        try:
+            with make_context():
+                response = gen.send(None)
+            while True:
+                try:
+                    request = yield response
+                except GeneratorExit:
+                    with make_context():
+                        gen.close()
+                    raise
+                except BaseException:
+                    with make_context():
+                        response = gen.throw(*sys.exc_info())
+                else:
+                    with make_context():
+                        response = gen.send(request)
+        except StopIteration as e:
+            return e.value
+    return generator_context
+
+
+class _GradModeContext:
+    """A grad-mode context manager that is also a decorator, as PyTorch's: each call of the
+    decorated function enters a fresh copy (so recursion and nesting restore the right mode),
+    and a generator function keeps the mode at every step it runs, not only while it is made.
+    probe3: replaces contextlib.ContextDecorator, which shared one instance between calls."""
+
+    def _clone(self):
+        return copy.copy(self)
+
+    def __call__(self, func):
+        if inspect.isgeneratorfunction(func):
+            return _wrap_generator(self._clone, func)
+
+        @functools.wraps(func)
+        def decorate_context(*args, **kwargs):
+            with self._clone():
+                return func(*args, **kwargs)
+        return decorate_context
+
+
+class set_grad_enabled(_GradModeContext):
+    """``torch.set_grad_enabled(mode)``: as PyTorch, the call itself switches graph recording
+    (``torch.set_grad_enabled(False)`` on its own line turns it off); as a context manager the
+    previous mode comes back on exit; as a decorator the switch applies to each call only."""
 
     def __init__(self, mode: bool):
+        global _grad_enabled
+        self.prev = _grad_enabled
         self.mode = bool(mode)
-        self.prev = None
+        _grad_enabled = self.mode
+
+    def __call__(self, func):
+        global _grad_enabled
+        _grad_enabled = self.prev  # used as a decorator: undo the switch made by the call
+        return super().__call__(func)
+
+    def _clone(self):
+        return type(self)(self.mode)
 
     def __enter__(self):
         global _grad_enabled
-        self.prev = _grad_enabled
         _grad_enabled = self.mode
         return self
 
@@ -69,19 +132,37 @@ class set_grad_enabled(contextlib.ContextDecorator):
         return False
 
 
-class no_grad(set_grad_enabled):
+class _FixedGradMode(_GradModeContext):
+    """``no_grad`` / ``enable_grad``: a fixed mode inside; the mode found on entry back on exit."""
+
+    inside = None
+
+    def __init__(self):
+        self.prev = None
+
+    def __enter__(self):
+        global _grad_enabled
+        self.prev = _grad_enabled
+        _grad_enabled = self.inside
+        return self
+
+    def __exit__(self, *exc):
+        global _grad_enabled
+        _grad_enabled = self.prev
+        return False
+
+
+class no_grad(_FixedGradMode):
     """``with no_grad():`` or ``@no_grad()``: ops inside record no graph."""
 
-    def __init__(self):
-        super().__init__(False)
+    inside = False
 
 
-class enable_grad(set_grad_enabled):
-    def __init__(self):
-        super().__init__(True)
+class enable_grad(_FixedGradMode):
+    inside = True
 
 
-class inference_mode(set_grad_enabled):
+class inference_mode(_GradModeContext):
     """``with inference_mode():``, ``@inference_mode()`` or bare ``@inference_mode``: as
     ``no_grad`` (tinymm has no separate inference tensors, so this is exactly no_grad);
     ``inference_mode(False)`` leaves grad mode as it is."""
@@ -92,13 +173,28 @@ class inference_mode(set_grad_enabled):
         return super().__new__(cls)
 
     def __init__(self, mode: bool = True):
-        super().__init__(mode)  # self.mode True: recording off inside (read by __enter__)
+        self.mode = bool(mode)  # True: recording off inside
+        self.prev = self.prev_inference = None
 
     def __enter__(self):
-        global _grad_enabled
-        self.prev = _grad_enabled
+        global _grad_enabled, _inference_mode
+        self.prev, self.prev_inference = _grad_enabled, _inference_mode
         _grad_enabled = _grad_enabled and not self.mode
+        _inference_mode = self.mode
         return self
+
+    def __exit__(self, *exc):
+        global _grad_enabled, _inference_mode
+        _grad_enabled, _inference_mode = self.prev, self.prev_inference
+        return False
+
+
+# probe3: torch.is_inference_mode_enabled (True inside inference_mode(), False inside inference_mode(False))
+_inference_mode = False
+
+
+def is_inference_mode_enabled() -> bool:
+    return _inference_mode
 
 
 # ----------------------------------------------------------------------------- Function
@@ -636,13 +732,18 @@ def _paired(name, outputs, grads):
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bool = False,
-         allow_unused=None, materialize_grads: bool = False):
+         only_inputs: bool = True, allow_unused=None, materialize_grads: bool = False):
     """``torch.autograd.grad``: the gradients of ``outputs`` (weighted by ``grad_outputs``)
     with respect to ``inputs``, returned as a tuple instead of written into ``.grad`` (no
     ``.grad`` changes). An input the outputs do not depend on raises unless ``allow_unused``
     (then None, or zeros with ``materialize_grads``). ``create_graph=True`` returns gradients
     that are differentiable again (``tinymm.autograd_graph``; ``retain_graph`` then defaults to
-    True, as in PyTorch)."""
+    True, as in PyTorch). ``only_inputs`` is PyTorch's deprecated, ignored flag (still passed by
+    WGAN-GP gradient penalties), with its FutureWarning when False."""
+    if not only_inputs:  # probe3
+        warnings.warn("only_inputs argument is deprecated and is ignored now (defaults to True). To accumulate "
+                      "gradient for other parts of the graph, please use torch.autograd.backward.", FutureWarning,
+                      stacklevel=2)
     walk = run_backward
     if create_graph:
         walk = _run_backward_graph

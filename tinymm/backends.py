@@ -11,3 +11,10 @@ cudnn = SimpleNamespace(benchmark=False, deterministic=False, enabled=True, allo
                         is_available=lambda: False)
 cuda = SimpleNamespace(matmul=SimpleNamespace(allow_tf32=False, allow_fp16_reduced_precision_reduction=True))
 mps = SimpleNamespace(is_available=lambda: False, is_built=lambda: False)
+
+# probe3: the SDPA backend switches (tinymm/sdp_backends.py) on torch.backends.cuda
+from tinymm import sdp_backends as _sdp  # noqa: E402
+
+for _name in ("sdp_kernel", "enable_flash_sdp", "flash_sdp_enabled", "enable_math_sdp", "math_sdp_enabled",
+              "enable_mem_efficient_sdp", "mem_efficient_sdp_enabled", "enable_cudnn_sdp", "cudnn_sdp_enabled"):
+    setattr(cuda, _name, getattr(_sdp, _name))

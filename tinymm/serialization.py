@@ -229,8 +229,9 @@ def load(f, map_location=None, *, weights_only: bool = True, device=None, mmap=N
 
     ``f``: a path or a binary file object; the format is read off the first bytes (a zip archive
     is PyTorch's format, anything else is read as safetensors, which returns a dict of name →
-    Tensor). ``map_location``: where tensors go — a device (``"cpu"``, ``"cuda"``), or a dict
-    mapping saved locations to devices; None puts each where it was saved (a CUDA tensor with no
+    Tensor). ``map_location``: where tensors go — a device (``"cpu"``, ``"cuda"``), a dict
+    mapping saved locations to devices, or PyTorch's callable ``(storage, location) -> storage``
+    (``lambda storage, loc: storage`` keeps tensors on the CPU); None puts each where it was saved (a CUDA tensor with no
     usable GPU is an error that says to pass ``map_location="cpu"``). ``device`` is tinymm's
     older name for ``map_location``. ``weights_only`` (default True, as PyTorch ≥ 2.6): unpickle
     only tensors, containers, numbers, strings, dtypes and devices; False runs the file's pickle,
@@ -270,6 +271,8 @@ def _load_safetensors_bytes(blob: bytes, path: str, map_location) -> dict:
 
     if isinstance(map_location, dict):
         map_location = map_location.get("cpu", "cpu")
+    elif callable(map_location) and not isinstance(map_location, str):  # probe3: lambda storage, loc: storage
+        map_location = serialization_pt.mapped_location(map_location, "cpu")
     device = backend.parse_device(map_location)
     entries, _, n = _parse(path, blob[:8], lambda k: blob[8 : 8 + k], len(blob))
     base = 8 + n

@@ -179,6 +179,37 @@ def bf16_to_f32(raw: np.ndarray) -> np.ndarray:
     return (raw.astype("<u4") << 16).view("<f4").astype(np.float32)
 
 
+class MappedStorage:
+    """What a callable ``map_location`` receives, as PyTorch hands it the storage loaded on the
+    CPU (``lambda storage, loc: storage``, ``lambda storage, loc: storage.cuda(0)``): ``cpu()``,
+    ``cuda(i)`` and ``to(device)`` say where the tensor goes; returning None keeps the saved place."""
+
+    def __init__(self, device: str = "cpu"):
+        self.device = device
+
+    def cpu(self):
+        return MappedStorage("cpu")
+
+    def cuda(self, device=None, non_blocking: bool = False):
+        if device is None:
+            return MappedStorage("cuda")
+        return MappedStorage(str(device) if isinstance(device, str) or hasattr(device, "type") else f"cuda:{int(device)}")
+
+    def to(self, device, *args, **kwargs):
+        return MappedStorage(str(device))
+
+
+def mapped_location(fn, location: str) -> str:
+    """The device a callable ``map_location`` sends a tensor saved at ``location`` to."""
+    out = fn(MappedStorage("cpu"), location)
+    if out is None:
+        return location
+    if not isinstance(out, MappedStorage):
+        raise TypeError(f"load: map_location must return the storage it was given (or storage.cuda(), "
+                        f"storage.cpu(), None), got {type(out).__name__}")
+    return out.device
+
+
 class _Rebuilder:
     """What the torch globals of a checkpoint become here, for one load (it knows the device)."""
 
@@ -191,6 +222,8 @@ class _Rebuilder:
         ml = self.map_location
         if isinstance(ml, dict):
             location = ml.get(location, location)
+        elif callable(ml) and not isinstance(ml, str):
+            location = mapped_location(ml, location)
         elif ml is not None:
             location = str(ml)
         dev = backend.parse_device(location)

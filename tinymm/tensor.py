@@ -143,6 +143,40 @@ class RemovableHandle:
             self._hooks.remove(self._hook)
 
 
+def _sequence_dtype(data):
+    """torch.tensor's dtype for a (nested) list holding NumPy scalars, arrays or tensors, or None
+    when it holds only Python numbers. Each item has a dtype (a Python float the default
+    dtype, an int int64, a bool bool); the highest category (bool < int < float) wins, and
+    within it the widest dtype (so [1, np.int32(2)] is int64, [2.0, np.float64(1)] float64)."""
+    found, typed, stack = [], False, [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, (list, tuple)):
+            stack.extend(item)
+        elif isinstance(item, (np.generic, np.ndarray, Tensor)):
+            typed = True
+            found.append(np.dtype(item.dtype))
+        elif isinstance(item, bool):
+            found.append(np.dtype(np.bool_))
+        elif isinstance(item, int):
+            found.append(np.dtype(np.int64))
+        elif isinstance(item, float):
+            found.append(np.dtype(backend.get_default_dtype()))
+        else:
+            return None
+    if not typed:
+        return None
+    rank = {"b": 0, "u": 1, "i": 1, "f": 2}
+    if any(d.kind not in rank for d in found):
+        return None
+    top = max(rank[d.kind] for d in found)
+    out = None
+    for d in found:
+        if rank[d.kind] == top:
+            out = d if out is None else np.promote_types(out, d)
+    return out
+
+
 def _infer_array(data, dtype, device):
     """Turn ``data`` (array, Tensor, list, scalar) into an array on ``device`` with ``dtype``."""
     if isinstance(data, Tensor):
@@ -153,7 +187,10 @@ def _infer_array(data, dtype, device):
         arr = np.asarray(data)
     else:
         arr = np.asarray(data)
-        if arr.dtype.kind == "f" and dtype is None:
+        typed = _sequence_dtype(data) if dtype is None and isinstance(data, (list, tuple)) else None
+        if typed is not None:  # probe3: NumPy values in a list keep their dtypes, as in torch.tensor
+            arr = arr.astype(typed, copy=False)
+        elif arr.dtype.kind == "f" and dtype is None:
             # Python floats become the default dtype (float32), as in PyTorch.
             arr = arr.astype(backend.get_default_dtype())
         elif arr.dtype.kind == "i" and dtype is None:
@@ -337,6 +374,12 @@ class Tensor:
         if self._data.ndim == 0:
             raise TypeError("iteration over a 0-d tensor")
         return (self[i] for i in range(self._data.shape[0]))
+
+    # probe3: ``value in t`` is ``(value == t).any()``, as PyTorch (not a walk over the rows)
+    def __contains__(self, element) -> bool:
+        if not isinstance(element, (Tensor, numbers.Number, np.generic)):
+            raise RuntimeError(f"Tensor.__contains__ only supports Tensor or scalar, but you passed in a {type(element)}.")
+        return bool((self == element).any().item())
 
     # ------------------------------------------------------------------ autograd
     def requires_grad_(self, requires_grad: bool = True) -> "Tensor":

@@ -26,10 +26,16 @@ from tinymm.nn.functional.attention import attention_weights, scaled_dot_product
 from tinymm.nn.functional.mha import merge_masks  # noqa: F401  (opse: moved to floor 4 for F.multi_head_attention_forward)
 from tinymm import ops as O
 from tinymm.factories import empty
+from tinymm.sdp_backends import SDPBackend, sdpa_kernel  # noqa: F401  (probe3: torch.nn.attention's names)
 
 
 class HeadsError(ValueError, AssertionError):
     """num_heads does not divide embed_dim (PyTorch asserts: catchable as AssertionError too)."""
+
+
+class NonDynamicallyQuantizableLinear(Linear):
+    """PyTorch's class of ``MultiheadAttention.out_proj``: a Linear under the name that prints
+    (PyTorch uses the name to keep dynamic quantization off it)."""
 
 
 class MultiheadAttention(Module):
@@ -61,7 +67,7 @@ class MultiheadAttention(Module):
             self.in_proj_bias = Parameter(empty(3 * embed_dim, dtype=dtype, device=device))
         else:
             self.register_parameter("in_proj_bias", None)
-        self.out_proj = Linear(embed_dim, embed_dim, bias=bias, dtype=dtype, device=device)
+        self.out_proj = NonDynamicallyQuantizableLinear(embed_dim, embed_dim, bias=bias, dtype=dtype, device=device)
         if add_bias_kv:  # one learned key/value position appended to every sequence
             self.bias_k = Parameter(empty(1, 1, embed_dim, dtype=dtype, device=device))
             self.bias_v = Parameter(empty(1, 1, embed_dim, dtype=dtype, device=device))
@@ -163,6 +169,3 @@ class MultiheadAttention(Module):
             k_proj_weight=self.k_proj_weight, v_proj_weight=self.v_proj_weight,
             average_attn_weights=average_attn_weights, is_causal=is_causal)
         return (O.transpose(out, 0, 1) if batched_first else out), weights
-
-    def extra_repr(self):
-        return f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, kdim={self.kdim}, vdim={self.vdim}, batch_first={self.batch_first}"

@@ -104,6 +104,15 @@ def _calculate_fan_in_and_fan_out(t: Tensor):
     return _fans(t)
 
 
+def _calculate_correct_fan(t: Tensor, mode: str) -> int:
+    """probe3: PyTorch's private helper, which custom init code calls: fan_in or fan_out by ``mode``."""
+    mode = mode.lower()
+    if mode not in ("fan_in", "fan_out"):
+        raise ValueError(f"Mode {mode} not supported, please use one of fan_in, fan_out")
+    fan_in, fan_out = _fans(t)
+    return fan_in if mode == "fan_in" else fan_out
+
+
 def trunc_normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0,
                   generator=None) -> Tensor:
     """N(mean, std²) truncated to [a, b] (absolute bounds, as PyTorch), drawn by inverting the

@@ -72,9 +72,6 @@ class TransformerEncoderLayer(Module):
             x = self.norm2(x + self._ff(x))
         return x
 
-    def extra_repr(self):
-        return f"activation={self.activation_name!r}, norm_first={self.norm_first}"
-
 
 def _nested_layer(layer) -> bool:
     """Whether PyTorch's TransformerEncoder could take its nested-tensor path with this layer

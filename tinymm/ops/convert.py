@@ -83,6 +83,12 @@ def operands(name: str, a, b, broadcast: bool = True):
     ``broadcast`` two tensors must broadcast together (ShapeError naming both shapes)."""
     if type(b) is float and isinstance(a, Tensor) and a._data.dtype.kind == "f":
         return a, b  # the commonest case, ``x * 0.5``, without the general checks
+    # probe3: a NumPy scalar (np.log(2.0), arr.mean()) is a Python number to PyTorch: it never
+    # widens a tensor's dtype (NumPy would make float32 * np.float64 a float64)
+    if isinstance(b, np.generic):
+        b = b.item()
+    if isinstance(a, np.generic):
+        a = a.item()
     ta, tb = isinstance(a, Tensor), isinstance(b, Tensor)
     if ta and tb:
         if broadcast and a._data.shape != b._data.shape:

@@ -354,6 +354,8 @@ class Lerp(Function):
 
 def lerp(input, end, weight):
     s, e = operands("lerp", input, end)
+    if isinstance(weight, np.generic):  # probe3: a NumPy scalar weight is a Python number (keeps the dtype)
+        weight = weight.item()
     if not isinstance(weight, Tensor):
         if not is_scalar(weight):
             weight = as_tensor(weight, "lerp")

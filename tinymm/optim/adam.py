@@ -14,7 +14,7 @@ class Adam(Optimizer):
     _decoupled = False
 
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, amsgrad: bool = False, maximize: bool = False, *,
+                 weight_decay: float = 0, amsgrad: bool = False, maximize: bool = False, *,
                  foreach=None, capturable=False, differentiable=False, fused=None,
                  decoupled_weight_decay: bool = False):
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
@@ -48,10 +48,10 @@ class Adam(Optimizer):
         decoupled = group.get("decoupled_weight_decay", self._decoupled)
         states = self.state
         for p, d, g in self._with_grads(group):
-            state = states.get(id(p))
-            if state is None:
+            state = states.get(p)
+            if not state:  # (an empty dict: PyTorch code may have looked at optimizer.state[p] first)
                 # np.zeros_like dispatches to CuPy for CuPy arrays.
-                state = states[id(p)] = {"step": 0, "exp_avg": np.zeros_like(d), "exp_avg_sq": np.zeros_like(d)}
+                state = states[p] = {"step": 0, "exp_avg": np.zeros_like(d), "exp_avg_sq": np.zeros_like(d)}
             if amsgrad and "max_exp_avg_sq" not in state:
                 state["max_exp_avg_sq"] = np.zeros_like(d)
             step = state["step"] = state["step"] + 1

@@ -57,9 +57,9 @@ class ElementwiseOptimizer(Optimizer):
         wd, lr = group.get("weight_decay", 0.0), group["lr"]
         decoupled = self._decoupled_key is not None and group[self._decoupled_key]
         for p, d, g in self._with_grads(group):
-            state = self.state.get(id(p))
-            if state is None:
-                state = self.state[id(p)] = {"step": 0, **self._init_state(d, group)}
+            state = self.state.get(p)
+            if not state:
+                state = self.state[p] = {"step": 0, **self._init_state(d, group)}
             elif any(k not in state for k in self._needed_state(group)):  # e.g. momentum turned on later
                 for k, v in self._init_state(d, group).items():
                     state.setdefault(k, v)
@@ -78,8 +78,8 @@ class ElementwiseOptimizer(Optimizer):
 
 
 class RMSprop(ElementwiseOptimizer):
-    def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0,
-                 momentum: float = 0.0, centered: bool = False, maximize: bool = False, *,
+    def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0,
+                 momentum: float = 0, centered: bool = False, maximize: bool = False, *,
                  capturable=False, foreach=None, differentiable=False):
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
                                       centered=centered, maximize=maximize,
@@ -120,8 +120,8 @@ class RMSprop(ElementwiseOptimizer):
 class Adagrad(ElementwiseOptimizer):
     _state_keys = ("sum",)
 
-    def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
-                 initial_accumulator_value: float = 0.0, eps: float = 1e-10, maximize: bool = False, *,
+    def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0, weight_decay: float = 0,
+                 initial_accumulator_value: float = 0, eps: float = 1e-10, maximize: bool = False, *,
                  foreach=None, differentiable=False, fused=None):
         super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay, eps=eps,
                                       initial_accumulator_value=initial_accumulator_value, maximize=maximize,
@@ -151,7 +151,7 @@ class Adagrad(ElementwiseOptimizer):
 class Adadelta(ElementwiseOptimizer):
     _state_keys = ("square_avg", "acc_delta")
 
-    def __init__(self, params, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6, weight_decay: float = 0.0,
+    def __init__(self, params, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6, weight_decay: float = 0,
                  maximize: bool = False, *, foreach=None, capturable=False, differentiable=False):
         super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize,
         **implementation_options(type(self).__name__, foreach=foreach, capturable=capturable,
@@ -177,7 +177,7 @@ class Adadelta(ElementwiseOptimizer):
 class Adamax(ElementwiseOptimizer):
     _state_keys = ("exp_avg", "exp_inf")
 
-    def __init__(self, params, lr: float = 2e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
+    def __init__(self, params, lr: float = 2e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0,
                  maximize: bool = False, *, foreach=None, differentiable=False, capturable=False):
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, maximize=maximize,
         **implementation_options(type(self).__name__, foreach=foreach, differentiable=differentiable,
@@ -202,7 +202,7 @@ class NAdam(ElementwiseOptimizer):
     _state_keys = ("exp_avg", "exp_avg_sq")
     _decoupled_key = "decoupled_weight_decay"
 
-    def __init__(self, params, lr: float = 2e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
+    def __init__(self, params, lr: float = 2e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0,
                  momentum_decay: float = 4e-3, decoupled_weight_decay: bool = False, maximize: bool = False, *,
                  foreach=None, capturable=False, differentiable=False):
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
@@ -248,7 +248,7 @@ class RAdam(ElementwiseOptimizer):
     _state_keys = ("exp_avg", "exp_avg_sq")
     _decoupled_key = "decoupled_weight_decay"
 
-    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
+    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0,
                  decoupled_weight_decay: bool = False, maximize: bool = False, *,
                  foreach=None, capturable=False, differentiable=False):
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,

@@ -15,7 +15,7 @@ class ASGD(ElementwiseOptimizer):
     _state_keys = ("ax",)
 
     def __init__(self, params, lr: float = 1e-2, lambd: float = 1e-4, alpha: float = 0.75, t0: float = 1e6,
-                 weight_decay: float = 0.0, maximize: bool = False, *,
+                 weight_decay: float = 0, maximize: bool = False, *,
                  foreach=None, differentiable=False, capturable=False):
         super().__init__(params, dict(lr=lr, lambd=lambd, alpha=alpha, t0=t0, weight_decay=weight_decay,
                                       maximize=maximize,

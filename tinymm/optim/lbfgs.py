@@ -153,7 +153,9 @@ class LBFGS(Optimizer):
         lr, max_iter, max_eval = group["lr"], group["max_iter"], group["max_eval"]
         tolerance_grad, tolerance_change = group["tolerance_grad"], group["tolerance_change"]
         history_size, line_search_fn = group["history_size"], group["line_search_fn"]
-        state = self.state.setdefault(id(self._params[0]), {"func_evals": 0, "n_iter": 0})
+        state = self.state[self._params[0]]
+        state.setdefault("func_evals", 0)
+        state.setdefault("n_iter", 0)
         with enable_grad():
             orig_loss = closure()
         loss = float(orig_loss)

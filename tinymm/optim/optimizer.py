@@ -15,6 +15,7 @@ schedulers write computed values).
 """
 from __future__ import annotations
 
+import collections
 import copy
 import math
 from itertools import chain
@@ -110,7 +111,8 @@ class Optimizer:
 
     def __init__(self, params, defaults: dict):
         self.defaults = dict(defaults)
-        self.state: dict = {}
+        # probe3: keyed by the parameter, a defaultdict(dict) as PyTorch's (optimizer.state[p]["exp_avg"])
+        self.state: dict = collections.defaultdict(dict)
         self.param_groups: list[dict] = []
         name = type(self).__name__
         if isinstance(params, Tensor) or isinstance(params, dict):
@@ -233,7 +235,7 @@ class Optimizer:
         state = {}
         for g in self.param_groups:
             for p in g["params"]:
-                s = self.state.get(id(p))
+                s = self.state.get(p)
                 if s:
                     state[index[id(p)]] = {
                         k: (Tensor._wrap(v.copy()) if hasattr(v, "shape") and getattr(v, "ndim", 0) > 0 else v)
@@ -276,7 +278,7 @@ class Optimizer:
         state = state_dict["state"]
         if not isinstance(state, dict):
             raise ValueError(f"{name}: 'state' must be a dict of per-parameter dicts, got {type(state).__name__}")
-        new_state = {}
+        new_state = collections.defaultdict(dict)
         for i, s in state.items():
             key = _index(i)
             if key not in targets:
@@ -298,7 +300,7 @@ class Optimizer:
                 else:
                     entry[k] = copy.deepcopy(v)  # e.g. LBFGS's history lists: never the caller's
             self._check_state(p, entry, group, f"{name}: state of parameter {i!r}")
-            new_state[id(p)] = entry
+            new_state[p] = entry
         for group, mine in zip(new_groups, self.param_groups):
             mine.clear()
             mine.update(group)

@@ -5,8 +5,8 @@ from tinymm.optim.optimizer import Optimizer, check_number, implementation_optio
 
 
 class SGD(Optimizer):
-    def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
-                 weight_decay: float = 0.0, nesterov: bool = False, maximize: bool = False, *,
+    def __init__(self, params, lr: float = 1e-3, momentum: float = 0, dampening: float = 0,
+                 weight_decay: float = 0, nesterov: bool = False, maximize: bool = False, *,
                  foreach=None, differentiable=False, fused=None):
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
                                       weight_decay=weight_decay, nesterov=nesterov, maximize=maximize,
@@ -35,7 +35,7 @@ class SGD(Optimizer):
         for p, d, g in self._with_grads(group):
             buf, first = None, False
             if momentum != 0:
-                state = states.setdefault(id(p), {})
+                state = states[p]
                 buf = state.get("momentum_buffer")
                 if buf is None:
                     buf = state["momentum_buffer"] = g.copy(order="C")

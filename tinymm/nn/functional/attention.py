@@ -24,6 +24,7 @@ from tinymm import ops as O
 from tinymm.ops._util import xp_of
 from tinymm.tensor import Tensor
 from tinymm.nn.functional.half import computes_in_float32
+from tinymm.sdp_backends import check_sdpa_enabled  # probe3
 
 
 class SDPAFn(Function):
@@ -129,6 +130,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: f
     ``attn_mask`` is refused, as PyTorch refuses it. A float mask that requires grad gets
     its gradient (it takes the unfused path, which keeps the score matrix)."""
     q, k, v = (O.as_tensor(t, "scaled_dot_product_attention") for t in (query, key, value))
+    check_sdpa_enabled(q.device.type)  # probe3: sdpa_kernel may have switched every viable backend off
     if is_causal and attn_mask is not None:
         raise RuntimeError("scaled_dot_product_attention: an explicit attn_mask must not be set when is_causal=True")
     if enable_gqa and q.ndim >= 3 and k.ndim == q.ndim and k.shape[-3] != q.shape[-3]:

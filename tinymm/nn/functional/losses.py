@@ -152,7 +152,8 @@ def _check_index_target(fn, t):
 
 @computes_in_float32  # revd: float16 layers
 def cross_entropy(
-    input, target, weight=None, ignore_index: int = -100, reduction: str = "mean", label_smoothing: float = 0.0
+    input, target, weight=None, size_average=None, ignore_index: int = -100, reduce=None, reduction: str = "mean",
+    label_smoothing: float = 0.0
 ):
     """PyTorch's ``F.cross_entropy``: ``input`` (N, C) or (N, C, d1, ...) logits (or (C,));
     ``target`` class indices (N,) / (N, d1, ...) or class probabilities shaped like ``input``.
@@ -162,6 +163,7 @@ def cross_entropy(
     Everything is checked here, once (shapes, dtypes, devices, every class index); the
     Function and the kernels trust it.
     """
+    reduction = legacy_reduction(size_average, reduce, reduction)  # probe3: PyTorch's legacy arguments
     _check_reduction("cross_entropy", reduction)
     x = O.as_tensor(input, "cross_entropy")
     t = target if isinstance(target, Tensor) else Tensor(np.asarray(target))
@@ -229,9 +231,11 @@ def cross_entropy(
     return out
 
 
-def nll_loss(input, target, weight=None, ignore_index: int = -100, reduction: str = "mean"):
+def nll_loss(input, target, weight=None, size_average=None, ignore_index: int = -100, reduce=None,
+             reduction: str = "mean"):
     """Negative log-likelihood of log-probabilities ``input`` (N, C), (N, C, d1, ...) or (C,)
     at integer ``target`` (N,), (N, d1, ...) or () (PyTorch's layouts, class dim 1)."""
+    reduction = legacy_reduction(size_average, reduce, reduction)  # probe3: PyTorch's legacy arguments
     _check_reduction("nll_loss", reduction)
     x = O.as_tensor(input, "nll_loss")
     t = O.as_tensor(target, "nll_loss")
@@ -245,7 +249,7 @@ def nll_loss(input, target, weight=None, ignore_index: int = -100, reduction: st
     if x.ndim != 2:  # (C,) and (N, C, d1, ...) as rows of classes; the loss takes target's shape back
         rows = O.unsqueeze(x, 0) if x.ndim == 1 else _classes_last(x)
         flat = O.reshape(t, (-1,))
-        loss = nll_loss(rows, flat, weight, ignore_index, "none" if reduction == "none" else reduction)
+        loss = nll_loss(rows, flat, weight, ignore_index=ignore_index, reduction=reduction)
         return O.reshape(loss, want) if reduction == "none" else loss
     xp = xp_of(x._data)
     valid = t._data != ignore_index
@@ -311,8 +315,10 @@ class BCEWithLogitsFn(Function):
         return gx, gt, gpw
 
 
-def binary_cross_entropy_with_logits(input, target, weight=None, reduction: str = "mean", pos_weight=None):
+def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None,
+                                     reduction: str = "mean", pos_weight=None):
     """−[pw·t·log σ(x) + (1 − t)·log(1 − σ(x))]·weight, computed without overflow."""
+    reduction = legacy_reduction(size_average, reduce, reduction)  # probe3
     _check_reduction("binary_cross_entropy_with_logits", reduction)
     x = O.as_tensor(input, "binary_cross_entropy_with_logits")
     t = O.as_tensor(target, "binary_cross_entropy_with_logits")
@@ -373,8 +379,9 @@ class BCEFn(Function):
         return gx, gt
 
 
-def binary_cross_entropy(input, target, weight=None, reduction: str = "mean"):
+def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction: str = "mean"):
     """Binary cross-entropy of probabilities ``input`` in [0, 1] against ``target`` (same shape)."""
+    reduction = legacy_reduction(size_average, reduce, reduction)  # probe3
     _check_reduction("binary_cross_entropy", reduction)
     x = O.as_tensor(input, "binary_cross_entropy")
     t = O.as_tensor(target, "binary_cross_entropy")
@@ -408,7 +415,8 @@ def _broadcast_pair(fn, x, t):
                          "broadcast") from None
 
 
-def mse_loss(input, target, reduction: str = "mean"):
+def mse_loss(input, target, size_average=None, reduce=None, reduction: str = "mean"):
+    reduction = legacy_reduction(size_average, reduce, reduction)  # probe3
     _check_reduction("mse_loss", reduction)
     x, t = O.operands("mse_loss", O.as_tensor(input), O.as_tensor(target))
     x, t = _broadcast_pair("mse_loss", x, t)
@@ -416,7 +424,8 @@ def mse_loss(input, target, reduction: str = "mean"):
     return _reduce(d * d, reduction)
 
 
-def l1_loss(input, target, reduction: str = "mean"):
+def l1_loss(input, target, size_average=None, reduce=None, reduction: str = "mean"):
+    reduction = legacy_reduction(size_average, reduce, reduction)  # probe3
     _check_reduction("l1_loss", reduction)
     x, t = O.operands("l1_loss", O.as_tensor(input), O.as_tensor(target))
     x, t = _broadcast_pair("l1_loss", x, t)
@@ -435,7 +444,11 @@ def legacy_reduction(size_average, reduce, reduction):
         return reduction
     size_average = True if size_average is None else size_average
     reduce = True if reduce is None else reduce
-    return "none" if not reduce else ("mean" if size_average else "sum")
+    out = "none" if not reduce else ("mean" if size_average else "sum")
+    # probe3: PyTorch's deprecation warning, word for word
+    warnings.warn(f"size_average and reduce args will be deprecated, please use reduction='{out}' instead.",
+                  UserWarning, stacklevel=3)
+    return out
 
 
 def _same_shape(fn, input, target, reduction, names=("input", "target"), broadcast=False):

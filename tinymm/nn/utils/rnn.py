@@ -28,6 +28,45 @@ class PackedSequence(NamedTuple):
     sorted_indices: Tensor | None = None
     unsorted_indices: Tensor | None = None
 
+    # probe3: PyTorch's conversions: the data moves/casts, the index tensors follow its device,
+    # batch_sizes stays on the host
+    def to(self, *args, **kwargs) -> "PackedSequence":
+        data = self.data.to(*args, **kwargs)
+        if data is self.data:
+            return self
+
+        def follow(t):
+            return None if t is None else t.to(data.device)
+        return type(self)(data, self.batch_sizes, follow(self.sorted_indices), follow(self.unsorted_indices))
+
+    def cuda(self, *args, **kwargs) -> "PackedSequence":
+        return self.to(*args, **{**kwargs, "device": "cuda"}) if not args else self.to(*args, **kwargs)
+
+    def cpu(self, *args, **kwargs) -> "PackedSequence":
+        return self.to(*args, **{**kwargs, "device": "cpu"}) if not args else self.to(*args, **kwargs)
+
+    def double(self):
+        return self.to(dtype=np.float64)
+
+    def float(self):
+        return self.to(dtype=np.float32)
+
+    def half(self):
+        return self.to(dtype=np.float16)
+
+    def long(self):
+        return self.to(dtype=np.int64)
+
+    def int(self):
+        return self.to(dtype=np.int32)
+
+    @property
+    def is_cuda(self) -> bool:
+        return self.data.is_cuda
+
+    def is_pinned(self) -> bool:
+        return False
+
 
 def _host_ints(v, name, fn):
     """Lengths given as a list, NumPy array or Tensor, as a host int64 array. Like PyTorch's

@@ -163,7 +163,7 @@ def default_collate(batch):
 
     Tensors are stacked (a new first dim); NumPy arrays become stacked tensors; Python floats
     a float64 tensor, ints an int64 tensor, bools a bool tensor (as PyTorch); tuples and lists
-    are collated position by position (giving a list; a namedtuple stays one), dicts key by key; strings stay a list.
+    are collated position by position (giving a list; a namedtuple stays one), dicts key by key; strings stay the sequence they came in.
     """
     if not isinstance(batch, (list, tuple)) or not batch:
         raise TypeError(f"default_collate: expected a non-empty list of samples, got {type(batch).__name__}")
@@ -184,13 +184,13 @@ def default_collate(batch):
     if isinstance(elem, int):
         return factories.tensor(list(batch), dtype=np.int64)
     if isinstance(elem, (str, bytes)):
-        return list(batch)
+        return batch  # probe3: as PyTorch, as it came (a tuple for a field of tuple samples)
     if isinstance(elem, dict):
         return {k: default_collate([b[k] for b in batch]) for k in elem}
     if isinstance(elem, (tuple, list)):
         if any(len(b) != len(elem) for b in batch):
             raise RuntimeError("default_collate: each element in list of batch should be of equal size")
-        cols = [default_collate(list(col)) for col in zip(*batch)]
+        cols = [default_collate(col) for col in zip(*batch)]
         return type(elem)(*cols) if hasattr(elem, "_fields") else cols  # a namedtuple keeps its type
     raise TypeError(f"default_collate: batch must contain tensors, numpy arrays, numbers, dicts or lists; "
                     f"found {type(elem).__name__}")
