@@ -63,22 +63,7 @@ PRINT_CASES = [
     np.array([-1e-3, 200.5], np.float32), np.array([12345678.0, 1.0], np.float32)]
 
 
-@needs_torch
-@pytest.mark.parametrize("options", [{}, dict(precision=2), dict(sci_mode=True), dict(sci_mode=False, precision=6),
-                                     dict(threshold=5, edgeitems=1), dict(linewidth=30), dict(edgeitems=0, threshold=3)],
-                         ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()) or "default")
-def test_tensors_print_as_torch_prints_them(options):
-    """One format per tensor (4 decimals, '2.' for whole floats, scientific when the range asks),
-    widths, wrapping and summaries as PyTorch; dtypes print by tinymm's name (float64, not
-    torch.float64)."""
-    try:
-        torch.set_printoptions(**options)
-        tm.set_printoptions(**options)
-        for x in PRINT_CASES:
-            assert repr(tm.tensor(x)) == repr(torch.tensor(x)).replace("torch.", ""), x
-    finally:
-        torch.set_printoptions(profile="default")
-        tm.set_printoptions(profile="default")
+# (print options against torch: tests/test_tensor_str.py)
 
 
 @needs_torch
