@@ -108,6 +108,10 @@ class device(str):
 _CPU = device("cpu")
 
 
+class _GradDTypeError(RuntimeError, TypeError):
+    """requires_grad on a non-floating tensor: PyTorch's RuntimeError, and the TypeError tinymm raised before."""
+
+
 class Size(tuple):
     """A shape, as ``torch.Size``: a tuple (it compares equal to one) that also has
     ``numel()``; slicing or adding to it gives a Size again. It prints as a tuple,
@@ -384,7 +388,7 @@ class Tensor:
     # ------------------------------------------------------------------ autograd
     def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
         if requires_grad and self._data.dtype.kind != "f":
-            raise TypeError(f"requires_grad: only floating tensors can require grad, this one is {self.dtype}")
+            raise _GradDTypeError(f"Only Tensors of floating point dtype can require gradients (this one is {self.dtype})")
         if not requires_grad and self._node is not None:
             raise RuntimeError("requires_grad_(False) on a non-leaf tensor; use .detach()")
         self.requires_grad = bool(requires_grad)

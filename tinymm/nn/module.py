@@ -151,6 +151,15 @@ class RemovableHandle:
         self.remove()
 
 
+class _ExtraState:
+    """Marks a module's ``get_extra_state`` entry while the state dict is walked."""
+
+    __slots__ = ("module",)
+
+    def __init__(self, module):
+        self.module = module
+
+
 class Module:
     def __init__(self):
         object.__setattr__(self, "_parameters", {})
@@ -302,7 +311,7 @@ class Module:
         return self
 
     # ------------------------------------------------------------------ state
-    def _state_items(self, prefix: str = ""):
+    def _state_items(self, prefix: str = "", extra: bool = False):
         """(dotted name, tensor) of every parameter and persistent buffer, as PyTorch's
         state_dict walks the tree: a module shared under two names appears under both."""
         for k, p in self._parameters.items():
@@ -311,9 +320,22 @@ class Module:
         for k, b in self._buffers.items():
             if b is not None and k not in self._non_persistent:
                 yield prefix + k, b
+        if extra and type(self).get_extra_state is not Module.get_extra_state:
+            yield prefix + "_extra_state", _ExtraState(self)  # after the module's own tensors, as PyTorch
         for name, child in self._modules.items():
             if child is not None:
-                yield from child._state_items(prefix + name + ".")
+                yield from child._state_items(prefix + name + ".", extra)
+
+    def get_extra_state(self):
+        """What a subclass wants saved beside its tensors, under ``<prefix>_extra_state`` in the
+        state dict (any picklable value); override it together with ``set_extra_state``."""
+        raise RuntimeError("Reached a code path in Module.get_extra_state() that should never be called. "
+                           "Please override get_extra_state() in your module (with set_extra_state()).")
+
+    def set_extra_state(self, state) -> None:
+        """Takes back what ``get_extra_state`` returned, from a loaded state dict."""
+        raise RuntimeError("Reached a code path in Module.set_extra_state() that should never be called. "
+                           "Please override set_extra_state() in your module (with get_extra_state()).")
 
     def state_dict(self, *args, destination=None, prefix: str = "", keep_vars: bool = False):
         """Parameters and persistent buffers by dotted name; the tensors share memory
@@ -323,8 +345,8 @@ class Module:
             prefix = args[1] if len(args) > 1 else prefix
             keep_vars = args[2] if len(args) > 2 else keep_vars
         out = collections.OrderedDict() if destination is None else destination
-        for k, t in self._state_items(prefix):
-            out[k] = t if keep_vars else t.detach()
+        for k, t in self._state_items(prefix, extra=True):
+            out[k] = t.module.get_extra_state() if type(t) is _ExtraState else t if keep_vars else t.detach()
         return out
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False) -> IncompatibleKeys:
@@ -338,9 +360,11 @@ class Module:
             # as torch: a list of (name, tensor) pairs is refused, not guessed at
             raise TypeError(f"load_state_dict for {type(self).__name__}: expected a dict-like state dict, "
                             f"got {type(state_dict).__name__} (use dict(pairs) for a list of pairs)")
-        own = dict(self._state_items())
-        missing = [k for k in own if k not in state_dict]
-        unexpected = [k for k in state_dict if k not in own]
+        own, extra = {}, {}
+        for k, t in self._state_items(extra=True):
+            (extra if type(t) is _ExtraState else own)[k] = t
+        missing = [k for k in own if k not in state_dict] + [k for k in extra if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in own and k not in extra]
         if strict and (missing or unexpected):
             raise StateDictKeyError(
                 f"load_state_dict for {type(self).__name__}: missing keys {missing}, unexpected keys {unexpected}"
@@ -368,6 +392,9 @@ class Module:
                     target._data = backend.to_device(np.array(arr), target.device)
                     continue
                 target._data[...] = backend.to_device(arr.astype(target.dtype, copy=False), target.device)
+        for k, marker in extra.items():
+            if k in state_dict:
+                marker.module.set_extra_state(state_dict[k])
         return IncompatibleKeys(missing, unexpected)
 
     # ------------------------------------------------------------------ modes and devices
