@@ -121,7 +121,7 @@ def test_backward_errors_are_clear():
         (x * 2).backward()
     with pytest.raises(ValueError, match=r"grad has shape \(3,\)"):
         (x * 2).backward(tm.ones(3))
-    with pytest.raises(TypeError, match="only floating"):
+    with pytest.raises(RuntimeError, match="Only Tensors of floating point"):
         tm.tensor([1, 2], requires_grad=True)
 
 
