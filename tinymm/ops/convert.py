@@ -241,7 +241,7 @@ def tensor_type(x: Tensor, dtype=None, non_blocking: bool = False, **kwargs):
     if dtype is None:
         prefix = "torch.cuda." if x.is_cuda else "torch."
         return prefix + _TYPE_NAMES[x.dtype.name]
-    if isinstance(getattr(dtype, "dtype", None), np.dtype) and isinstance(dtype, type):  # x.type(tinymm.LongTensor)
+    if isinstance(dtype, type) and isinstance(getattr(dtype, "dtype", None), dtype_objects.dtype):  # x.type(tinymm.LongTensor)
         return to(x, dtype.dtype)
     if isinstance(dtype, str):
         name = dtype.split(".")[-1]
