@@ -21,7 +21,7 @@ def _outputs(out):
 
 
 def _name(dtype):
-    return str(dtype).replace("torch.", "")
+    return str(dtype).replace("torch.", "tinymm.")
 
 
 def compare(fn, arrays, *, dtype=np.float64, atol=1e-8, rtol=1e-6, grad=True, gradcheck=True, gradcheck_fn=None,

@@ -85,7 +85,7 @@ def check_op(
         ts = [torch.tensor(a, requires_grad=grad and f) for a, f in zip(arrays, floats)]
         tout = torch_fn(*ts)
         _assert_close("forward vs torch", out.numpy(), tout.detach().numpy(), atol, rtol)
-        assert str(out.dtype) == str(tout.dtype).replace("torch.", ""), f"dtype {out.dtype} vs torch {tout.dtype}"
+        assert str(out.dtype) == str(tout.dtype).replace("torch.", "tinymm."), f"dtype {out.dtype} vs torch {tout.dtype}"
         if grad and out.requires_grad:
             r = np.random.default_rng(seed + 1).standard_normal(out.shape).astype(out.dtype)
             (out * tm.tensor(r)).sum().backward()

@@ -200,7 +200,7 @@ def test_matches_torch(name, dtype):
             continue
         assert tm_err is None, f"{name}.{method}: {tm_err!r}"
         assert tuple(got.shape) == tuple(want.shape), f"{name}.{method}: shape {got.shape} vs {tuple(want.shape)}"
-        assert str(got.dtype) == str(want.dtype).replace("torch.", ""), f"{name}.{method}: dtype {got.dtype} vs {want.dtype}"
+        assert str(got.dtype) == str(want.dtype).replace("torch.", "tinymm."), f"{name}.{method}: dtype {got.dtype} vs {want.dtype}"
         tol = TOL[dtype] if name != "VonMises" else dict(rtol=2e-6, atol=2e-6)
         np.testing.assert_allclose(_to_np(got), _to_np(want), err_msg=f"{name}.{method}", equal_nan=True, **tol)
         if not want.requires_grad:
@@ -259,7 +259,7 @@ def test_sample_statistics(name):
     s = d.sample((n,))
     ts = t.sample((2,))
     assert tuple(s.shape) == (n,) + tuple(ts.shape[1:])
-    assert str(s.dtype) == str(ts.dtype).replace("torch.", "")
+    assert str(s.dtype) == str(ts.dtype).replace("torch.", "tinymm.")
     assert not s.requires_grad
     x = s.numpy().astype(np.float64)
     if name in ("TanhNormal", "AffineExpNormal", "SigmoidAffineNormal", "RelaxedBernoulli", "RelaxedOneHotCategorical",

@@ -5,7 +5,7 @@ with ``ast``; every ``import`` counts, including the lazy ones inside functions.
 to the most specific module named (``from tinymm.nn import functional`` → ``tinymm.nn.functional``);
 the implicit import of parent packages is Python's mechanics, not a dependency, and is ignored.
 
-Floors (DESIGN.md): 1 kernels; 2 backend, _atomic; 3 tensor, autograd, ops, factories,
+Floors (DESIGN.md): 1 kernels; 2 backend, _atomic, dtype_objects; 3 tensor, autograd, ops, factories,
 serialization and the ``tinymm`` package itself; 4 nn.functional; 5 nn (+ nn.utils); 6 optim,
 metrics, data, utils (torch.utils.data); 7 models; 8 train; 9 cli. Inside a floor, imports are free as long as they form
 no cycle. Extra rules: metrics works on plain arrays (never imports Tensor or anything of floor
@@ -26,6 +26,7 @@ FLOORS = {
     "tinymm.kernels": 1,
     "tinymm.backend": 2,
     "tinymm._atomic": 2,
+    "tinymm.dtype_objects": 2,  # dtype: tinymm.dtype (backend's default dtype is one)
     "tinymm": 3,
     "tinymm.tensor": 3,
     "tinymm.autograd": 3,

@@ -12,11 +12,11 @@ def test_layer_norm_bad_arguments_are_named():
         F.layer_norm(x, 7, weight=tm.ones(5))
     with pytest.raises(ValueError, match=r"layer_norm: bias has shape \(7, 1\), expected \(7,\)"):
         F.layer_norm(x, 7, bias=tm.ones(7, 1))
-    with pytest.raises(TypeError, match="layer_norm: dtype mismatch: input is float32, weight is float64"):
+    with pytest.raises(TypeError, match="layer_norm: dtype mismatch: input is tinymm.float32, weight is tinymm.float64"):
         F.layer_norm(x, 7, weight=tm.ones(7, dtype=tm.float64))
     with pytest.raises(ValueError, match=r"input shape \(3, 7\) does not end with normalized_shape \(3,\)"):
         F.layer_norm(x, 3)
-    with pytest.raises(TypeError, match="layer_norm: input has dtype int64, expected float32 or float64"):
+    with pytest.raises(TypeError, match="layer_norm: input has dtype tinymm.int64, expected float32 or float64"):
         F.layer_norm(tm.tensor(np.zeros((3, 7), np.int64)), 7)  # (float16 runs in float32: revd)
     with pytest.raises(ValueError, match="layer_norm: eps must be a number >= 0, got -1"):
         F.layer_norm(x, 7, eps=-1)

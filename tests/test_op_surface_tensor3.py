@@ -24,7 +24,7 @@ def same_values(fn, atol=1e-6):
             np.testing.assert_allclose(np.asarray(g.numpy(), dtype=float), w.detach().numpy().astype(float), atol=atol)
     elif isinstance(want, torch.Tensor):
         assert tuple(got.shape) == tuple(want.shape)
-        assert str(got.dtype) == str(want.dtype).replace("torch.", "")
+        assert str(got.dtype) == str(want.dtype).replace("torch.", "tinymm.")
         np.testing.assert_allclose(np.asarray(got.numpy(), dtype=float), want.detach().numpy().astype(float), atol=atol)
     else:
         assert got == want

@@ -102,7 +102,7 @@ def test_isin_needs_a_tensor():
                                    lambda t: t.normal(2.0, 3.0, size=(3, 2)), lambda t: t.normal(2.0, 3.0, (4,))])
 def test_normal_shapes_and_dtypes_as_torch(build):
     got, want = build(tm), build(torch)
-    assert tuple(got.shape) == tuple(want.shape) and str(got.dtype) == str(want.dtype).replace("torch.", "")
+    assert tuple(got.shape) == tuple(want.shape) and str(got.dtype) == str(want.dtype).replace("torch.", "tinymm.")
 
 
 def test_normal_draws_follow_mean_and_std():

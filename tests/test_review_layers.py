@@ -90,7 +90,7 @@ def _compare_fn(tfn, mfn, x, atol=1e-5):
     mouts = mout if isinstance(mout, tuple) else (mout,)
     for t, m in zip(touts, mouts):
         np.testing.assert_allclose(m.detach().numpy(), t.detach().numpy(), atol=atol, rtol=1e-4)
-        assert str(m.dtype) == str(t.dtype).replace("torch.", "")
+        assert str(m.dtype) == str(t.dtype).replace("torch.", "tinymm.")
     r = np.random.default_rng(1).standard_normal(tuple(touts[0].shape)).astype(x.dtype)
     (touts[0] * torch.tensor(r)).sum().backward()
     (mouts[0] * tm.tensor(r)).sum().backward()
@@ -427,7 +427,7 @@ def test_load_state_dict_errors_are_runtime_errors_and_the_result_prints_as_pyto
         m.load_state_dict(sd, strict=False)
     sd = {k: tm.tensor(v.numpy().astype(np.float64)) for k, v in m.state_dict().items()}
     m.load_state_dict(sd, assign=True)
-    assert str(m.conv.weight.dtype) == "float64"
+    assert str(m.conv.weight.dtype) == "tinymm.float64"
 
 
 def test_apply_visits_children_in_order_then_the_module():
@@ -480,8 +480,8 @@ def test_sequential_and_module_list_operations_as_pytorch():
 
 def test_module_half_and_type_cast_floating_tensors():
     m = mnn.Linear(2, 3)
-    assert str(m.half().weight.dtype) == "float16"
-    assert str(m.type(np.float64).weight.dtype) == "float64"
+    assert str(m.half().weight.dtype) == "tinymm.float16"
+    assert str(m.type(np.float64).weight.dtype) == "tinymm.float64"
 
 
 # ----------------------------------------------------------------------------- losses

@@ -295,7 +295,7 @@ def test_bad_input_raises_errors_naming_the_shapes():
         nn.GRUCell(4, 5)(tm.zeros(3, 4), tm.zeros(2, 4))
     with pytest.raises(ValueError, match="proj_size 5 must be smaller than hidden_size 5"):
         nn.LSTM(4, 5, proj_size=5)
-    with pytest.raises(TypeError, match="dtype float64"):
+    with pytest.raises(TypeError, match="dtype tinymm.float64"):
         lstm(tm.tensor(np.zeros((6, 3, 4))))
     with pytest.raises(RuntimeError, match=r"\(0, 3, 4\): no time steps"):
         lstm(tm.tensor(np.zeros((0, 3, 4), np.float32)))

@@ -157,7 +157,7 @@ def test_tinymm_checkpoints_load_in_torch_with_weights_only(tmp_path):
     tm.save(ck, tmp_path / "ck.pt")
     theirs = torch.load(tmp_path / "ck.pt", weights_only=True)
     for k in ("zero_d", "empty", "mask", "ints", "f64", "half", "view", "t", "grad_leaf"):
-        assert str(theirs[k].dtype).replace("torch.", "") == str(ck[k].dtype), k
+        assert str(theirs[k].dtype).replace("torch.", "tinymm.") == str(ck[k].dtype), k
         np.testing.assert_array_equal(theirs[k].numpy() if not theirs[k].requires_grad else theirs[k].detach().numpy(),
                                       ck[k].detach().numpy())
         assert theirs[k].requires_grad == ck[k].requires_grad
@@ -191,7 +191,7 @@ def test_torch_checkpoints_load_here(tmp_path):
     assert back["bf16"].dtype == tm.float32
     np.testing.assert_array_equal(back["bf16"].numpy(), obj["bf16"].float().numpy())
     for k in ("view", "t", "bool", "i8", "u8", "zero_d", "empty"):
-        assert back[k].shape == tuple(obj[k].shape) and str(back[k].dtype) == str(obj[k].dtype).replace("torch.", "")
+        assert back[k].shape == tuple(obj[k].shape) and str(back[k].dtype) == str(obj[k].dtype).replace("torch.", "tinymm.")
         np.testing.assert_array_equal(back[k].numpy(), obj[k].numpy())
     assert back["shared"][0] is back["shared"][1]  # one object pickled once stays one object
     lin = nn.Linear(3, 2)

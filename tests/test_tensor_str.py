@@ -4,7 +4,7 @@ names ``torch.``.
 
 PyTorch's line wrapping counts the characters of the dtype suffix, and ``tinymm.float64`` is one
 character longer than ``torch.float64``; so the comparisons switch tinymm's suffix to PyTorch's
-spelling (``tensor_str.DTYPE_PREFIX``) and compare whole strings, and separate tests pin the
+spelling (``dtype_objects.REPR_PREFIX``, which dtypes' repr begins with) and compare whole strings, and separate tests pin the
 ``tinymm.`` spelling and its wrapping."""
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 import tinymm as tm
 from helpers import TORCH_REASON, torch
-from tinymm import tensor_str
+from tinymm import dtype_objects, tensor_str
 from tinymm.backend import cuda_status
 
 needs_torch = pytest.mark.skipif(torch is None, reason=TORCH_REASON)
@@ -43,12 +43,12 @@ def _restore_print_options():
 
 @contextlib.contextmanager
 def _torch_dtype_names():
-    saved = tensor_str.DTYPE_PREFIX
-    tensor_str.DTYPE_PREFIX = "torch."
+    saved = dtype_objects.REPR_PREFIX
+    dtype_objects.REPR_PREFIX = "torch."
     try:
         yield
     finally:
-        tensor_str.DTYPE_PREFIX = saved
+        dtype_objects.REPR_PREFIX = saved
 
 
 def _assert_same(ours, theirs):

@@ -35,7 +35,7 @@ def _outcome(m, actual, expected, kw):
 
 def _plain(msg):
     """A message with the libraries' spellings of dtypes and shapes made alike."""
-    return (msg.replace("torch.", "").replace("Size([", "(").replace("])", ",)").replace(",,)", ",)")
+    return (msg.replace("torch.", "").replace("tinymm.", "").replace("Size([", "(").replace("])", ",)").replace(",,)", ",)")
             if msg else msg)
 
 
@@ -86,7 +86,7 @@ def test_assert_close_as_torch(name):
 
 
 def test_assert_close_dtype_message_names_both():
-    with pytest.raises(AssertionError, match="attribute 'dtype' do not match: float32 != float64"):
+    with pytest.raises(AssertionError, match="attribute 'dtype' do not match: tinymm.float32 != tinymm.float64"):
         tm.testing.assert_close(tm.tensor([1.0]), tm.tensor([1.0], dtype=tm.float64))
 
 
@@ -112,7 +112,7 @@ def test_make_tensor_as_torch(dtype):
     tm.manual_seed(0)
     x = tm.testing.make_tensor(2, 3, 4, dtype=getattr(tm, dtype), device="cpu")
     t = torch.testing.make_tensor(2, 3, 4, dtype=getattr(torch, dtype), device="cpu")
-    assert tuple(x.shape) == tuple(t.shape) and str(x.dtype) == str(t.dtype).replace("torch.", "")
+    assert tuple(x.shape) == tuple(t.shape) and str(x.dtype) == str(t.dtype).replace("torch.", "tinymm.")
     a = x.numpy().astype(np.float64)
     lo, hi = {"bool": (0, 1), "uint8": (0, 9)}.get(dtype, (-9, 9))
     assert a.min() >= lo and a.max() <= hi

@@ -74,16 +74,11 @@ from tinymm.runtime import (  # noqa: F401  (process-wide settings, with PyTorch
     set_printoptions, use_deterministic_algorithms)
 from tinymm.tensor import Size, Tensor, device
 
-float32 = _np.dtype(_np.float32)
-float64 = _np.dtype(_np.float64)
-float16 = _np.dtype(_np.float16)
-int64 = _np.dtype(_np.int64)
-int32 = _np.dtype(_np.int32)
-bool_ = _np.dtype(_np.bool_)
+# dtype: PyTorch's dtype objects (tinymm.dtype, one interned wrapper per NumPy dtype)
+from tinymm.dtype_objects import dtype  # noqa: E402
+from tinymm.dtype_objects import bool_, float16, float32, float64, int8, int16, int32, int64, uint8  # noqa: E402
+
 long = int64
-int8 = _np.dtype(_np.int8)
-int16 = _np.dtype(_np.int16)
-uint8 = _np.dtype(_np.uint8)
 short = int16
 half = float16
 double = float64

@@ -9,6 +9,7 @@ import functools
 
 import numpy as np
 
+from tinymm import dtype_objects
 from tinymm.kernels._common import is_cuda_array
 
 # ----------------------------------------------------------------------------- devices
@@ -112,20 +113,21 @@ def to_device(array, device: str):
 
 # ----------------------------------------------------------------------------- dtypes
 
-_DEFAULT_DTYPE = np.dtype(np.float32)
-FLOAT_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
+# dtype: tinymm.dtype, PyTorch's dtype objects, one interned wrapper per NumPy dtype
+_DEFAULT_DTYPE = dtype_objects.float32
+FLOAT_DTYPES = (dtype_objects.float16, dtype_objects.float32, dtype_objects.float64)
 
 
-def get_default_dtype() -> np.dtype:
+def get_default_dtype() -> dtype_objects.dtype:
     return _DEFAULT_DTYPE
 
 
 def set_default_dtype(dtype) -> None:
     """Set the dtype that new floating tensors get (float32 unless changed)."""
     global _DEFAULT_DTYPE
-    d = np.dtype(dtype)
-    if d not in (np.dtype(np.float32), np.dtype(np.float64)):
-        raise TypeError(f"default dtype must be float32 or float64, got {d}")
+    d = dtype_objects.as_dtype(dtype)
+    if d not in (dtype_objects.float32, dtype_objects.float64):
+        raise TypeError(f"only floating-point types are supported as the default type (float32 or float64), got {d}")
     _DEFAULT_DTYPE = d
 
 

@@ -1,4 +1,4 @@
-"""``finfo`` and ``iinfo``: the numeric limits of tinymm's dtypes (NumPy dtypes), with
+"""``finfo`` and ``iinfo``: the numeric limits of tinymm's dtypes (``tinymm.dtype``), with
 PyTorch's attribute names; and PyTorch's legacy tensor types (``FloatTensor``, ``LongTensor``,
 ...) as constructors that ``isinstance`` understands. There is no bfloat16 (NumPy has none)
 and no complex dtype."""
@@ -8,6 +8,7 @@ import numpy as np
 
 from tinymm import factories
 from tinymm.backend import get_default_dtype
+from tinymm.dtype_objects import as_dtype
 from tinymm.tensor import Tensor
 
 
@@ -16,11 +17,11 @@ class finfo:
     ``min``, ``tiny`` (= ``smallest_normal``) and ``resolution``."""
 
     def __init__(self, type=None):
-        d = get_default_dtype() if type is None else np.dtype(type)
+        d = get_default_dtype() if type is None else as_dtype(type)
         if d.kind != "f":
             raise TypeError(f"finfo: {d} is not a floating point dtype (use iinfo for integers)")
-        info = np.finfo(d)
-        self.dtype = str(d)
+        info = np.finfo(d.dtype)
+        self.dtype = d.name  # a string, as torch's finfo(...).dtype ("float32")
         self.bits = int(info.bits)
         self.eps = float(info.eps)
         self.max = float(info.max)
@@ -37,11 +38,11 @@ class iinfo:
     """Limits of an integer dtype: ``bits``, ``max``, ``min``."""
 
     def __init__(self, type):
-        d = np.dtype(type)
+        d = as_dtype(type)
         if d.kind not in "iu":
             raise TypeError(f"iinfo: {d} is not an integer dtype (use finfo for floating point)")
-        info = np.iinfo(d)
-        self.dtype = str(d)
+        info = np.iinfo(d.dtype)
+        self.dtype = d.name  # a string, as torch's iinfo(...).dtype ("int64")
         self.bits = int(info.bits)
         self.max = int(info.max)
         self.min = int(info.min)
@@ -69,8 +70,8 @@ def _legacy_type(name: str, dtype):
         return factories.empty(*args, dtype=cls.dtype, device=device or "cpu") if args else \
             factories.empty(0, dtype=cls.dtype, device=device or "cpu")
 
-    return _LegacyTypeMeta(name, (), {"dtype": np.dtype(dtype), "__new__": __new__,
-                                      "__doc__": f"PyTorch's legacy ``torch.{name}``: {np.dtype(dtype)} tensors."})
+    return _LegacyTypeMeta(name, (), {"dtype": as_dtype(dtype), "__new__": __new__,
+                                      "__doc__": f"PyTorch's legacy ``torch.{name}``: {as_dtype(dtype)} tensors."})
 
 
 FloatTensor = _legacy_type("FloatTensor", np.float32)

@@ -43,6 +43,8 @@ import zipfile
 
 import numpy as np
 
+from tinymm import dtype_objects
+
 # storage class name in a torch pickle <-> NumPy dtype; "BFloat16Storage" widens to float32
 _STORAGE_DTYPES = {
     "FloatStorage": np.dtype("<f4"), "DoubleStorage": np.dtype("<f8"), "HalfStorage": np.dtype("<f2"),
@@ -106,6 +108,14 @@ class _TorchPickler(pickle._Pickler):
         self.memoize(obj)
 
     dispatch[_Global] = save_torch_global
+
+    def save_torch_dtype(self, obj) -> None:
+        """A tinymm dtype is pickled as PyTorch pickles its dtypes: the global ``torch.<name>``."""
+        if obj.name not in _DTYPE_NAMES or obj.byteorder == ">":
+            raise pickle.PicklingError(f"save: {obj} has no PyTorch dtype to be saved as")
+        self.save_torch_global(_Global("torch", obj.name))
+
+    dispatch[dtype_objects.dtype] = save_torch_dtype
 
     def persistent_id(self, obj):
         if isinstance(obj, _Storage):
@@ -279,7 +289,7 @@ class _TorchUnpickler(pickle.Unpickler):
             raise pickle.UnpicklingError(f"load: {rb.where}: storage type torch.{name} is not supported "
                                          f"(tinymm reads {', '.join(_STORAGE_DTYPES)})")
         if module == "torch" and name in _DTYPE_NAMES:
-            return np.dtype(_DTYPE_NAMES[name])  # the global is the value: torch.float16 pickles as a name
+            return dtype_objects.as_dtype(_DTYPE_NAMES[name])  # the global is the value: torch.float16 pickles as a name
         if module == "torch" and name == "device":
             return device
         if module == "torch" and name == "Size":

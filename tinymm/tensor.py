@@ -25,6 +25,9 @@ import weakref
 import numpy as np
 
 from tinymm import backend
+from tinymm.dtype_objects import WRAPPERS as _DTYPE_WRAPPERS  # dtype: Tensor.dtype's lookup
+from tinymm.dtype_objects import dtype as tinymm_dtype
+from tinymm.dtype_objects import wrap_numpy_dtype
 from tinymm.grad_fn import Node, backward_name
 # fmt: how Tensors print lives in tensor_str (PRINT_OPTIONS stays importable from here)
 from tinymm.tensor_str import PRINT_OPTIONS, tensor_repr  # noqa: F401
@@ -269,8 +272,12 @@ class Tensor:
         return Size(self._data.shape)
 
     @property
-    def dtype(self) -> np.dtype:
-        return self._data.dtype
+    def dtype(self) -> tinymm_dtype:
+        """The tensor's ``tinymm.dtype`` (PyTorch's dtype object), interned per NumPy dtype."""
+        try:
+            return _DTYPE_WRAPPERS[self._data.dtype]
+        except KeyError:  # a NumPy dtype seen for the first time
+            return wrap_numpy_dtype(self._data.dtype)
 
     @property
     def device(self) -> device:

@@ -50,7 +50,7 @@ import math
 
 import numpy as np
 
-from tinymm import backend
+from tinymm import backend, dtype_objects
 
 #: how Tensors print (``tinymm.set_printoptions`` changes it; PyTorch's defaults)
 PRINT_OPTIONS = {"precision": 4, "threshold": 1000, "edgeitems": 3, "linewidth": 80, "sci_mode": None}
@@ -59,10 +59,6 @@ PRINT_OPTIONS = {"precision": 4, "threshold": 1000, "edgeitems": 3, "linewidth":
 PROFILES = {"default": dict(precision=4, threshold=1000, edgeitems=3, linewidth=80),
             "short": dict(precision=2, threshold=1000, edgeitems=2, linewidth=80),
             "full": dict(precision=4, threshold=math.inf, edgeitems=3, linewidth=80)}
-
-#: what a dtype suffix names the module by (``dtype=tinymm.float64``, as PyTorch's ``torch.``)
-DTYPE_PREFIX = "tinymm."
-
 
 def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=None, profile=None, sci_mode=None):
     """As ``torch.set_printoptions``: the ``profile`` ("default", "short", "full") first, then
@@ -175,15 +171,14 @@ def _values(arr: np.ndarray, fmt, indent: int, summarise: bool, options: dict) -
     return "[" + ("," + "\n" * (arr.ndim - 1) + " " * (indent + 1)).join(rows) + "]"
 
 
-def _dtype_named(dtype: np.dtype, empty: bool) -> bool:
+def _dtype_named(dtype: dtype_objects.dtype, empty: bool) -> bool:
     """Whether the repr names the dtype: its values show float/int64/bool otherwise."""
     default = backend.get_default_dtype()
-    if dtype == default:
+    if dtype is default:
         return False
     if empty:
         return True
-    default_complex = np.complex128 if default == np.float64 else np.complex64
-    return dtype not in (np.dtype(np.int64), np.dtype(np.bool_), np.dtype(default_complex))
+    return dtype not in (dtype_objects.int64, dtype_objects.bool_, default.to_complex())
 
 
 def tensor_repr(arr: np.ndarray, *, device: str | None = None, grad_fn: str | None = None,
@@ -204,8 +199,9 @@ def tensor_repr(arr: np.ndarray, *, device: str | None = None, grad_fn: str | No
         summarise = arr.size > options["threshold"]
         shown = _shown_elements(arr, options["edgeitems"]) if summarise else arr
         body = _values(arr, _formatter(shown, options), len(prefix), summarise, options)
-    if _dtype_named(arr.dtype, empty):
-        suffixes.append(f"dtype={DTYPE_PREFIX}{arr.dtype.name}")
+    dtype = dtype_objects.as_dtype(arr.dtype)
+    if _dtype_named(dtype, empty):
+        suffixes.append(f"dtype={dtype!r}")  # tinymm.float64 (dtype_objects.REPR_PREFIX)
     if grad_fn is not None:
         suffixes.append(f"grad_fn=<{grad_fn}>")
     elif requires_grad:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinymm import backend
+from tinymm import backend, dtype_objects
 from tinymm.autograd import Function
 from tinymm.ops._util import ShapeError, is_scalar, xp_of
 from tinymm.tensor import Tensor
@@ -175,7 +175,7 @@ def to(x: Tensor, *args, **kwargs) -> Tensor:
     for a in args:
         if isinstance(a, Tensor):  # .to(other): other's dtype and device
             dtype, device = a.dtype, a.device
-        elif isinstance(a, (np.dtype, type)):
+        elif isinstance(a, (dtype_objects.dtype, np.dtype, type)):
             dtype = a
         else:  # "cpu", "cuda", or a device object with .type
             device = a
@@ -256,8 +256,8 @@ def tensor_type(x: Tensor, dtype=None, non_blocking: bool = False, **kwargs):
     ``x.type(dtype)`` (a dtype or such a name): ``x`` converted to it."""
     if dtype is None:
         prefix = "torch.cuda." if x.is_cuda else "torch."
-        return prefix + _TYPE_NAMES[str(x.dtype)]
-    if isinstance(getattr(dtype, "dtype", None), np.dtype) and isinstance(dtype, type):  # x.type(tinymm.LongTensor)
+        return prefix + _TYPE_NAMES[x.dtype.name]
+    if isinstance(dtype, type) and isinstance(getattr(dtype, "dtype", None), dtype_objects.dtype):  # x.type(tinymm.LongTensor)
         return to(x, dtype.dtype)
     if isinstance(dtype, str):
         name = dtype.split(".")[-1]
