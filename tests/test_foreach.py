@@ -23,7 +23,7 @@ def pair(seed=0, shapes=SHAPES, positive=False):
 def same(ours, theirs):
     assert len(ours) == len(theirs)
     for o, t in zip(ours, theirs):
-        assert o.shape == tuple(t.shape) and str(o.dtype) == str(t.dtype).replace("torch.", "")
+        assert o.shape == tuple(t.shape) and str(o.dtype) == str(t.dtype).replace("torch.", "tinymm.")
         np.testing.assert_allclose(o.numpy(), t.numpy(), rtol=1e-6, atol=1e-6)
 
 

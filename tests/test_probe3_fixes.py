@@ -247,7 +247,7 @@ def test_numpy_scalars_act_as_python_numbers_as_torch():
             x = lib.tensor([0.5, 1.5, -2.0], requires_grad=True)
             i = lib.tensor([1, 2, 3])
             out = eval(case)
-            got.append((str(out.dtype).replace("torch.", ""), out.detach().numpy().tolist()))
+            got.append((str(out.dtype).replace("torch.", "tinymm."), out.detach().numpy().tolist()))
         assert got[1][0] == got[0][0], case
         np.testing.assert_allclose(got[1][1], got[0][1], rtol=1e-6, err_msg=case)
     p = tnn.Parameter(tm.ones([]) * np.log(1 / 0.07))
@@ -264,7 +264,7 @@ def test_numpy_scalars_act_as_python_numbers_as_torch():
     (np.float64(1), np.float64(2)), [np.bool_(True), 1.5], [1.5, 2.5], [1, 2], [True, False]],
     ids=str)
 def test_tensor_of_a_list_with_numpy_values_takes_torchs_dtype(values):
-    assert str(tm.tensor(values).dtype) == str(torch.tensor(values).dtype).replace("torch.", "")
+    assert str(tm.tensor(values).dtype) == str(torch.tensor(values).dtype).replace("torch.", "tinymm.")
     np.testing.assert_array_equal(tm.tensor(values).numpy(), torch.tensor(values).numpy())
 
 

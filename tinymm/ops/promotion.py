@@ -23,6 +23,8 @@ import numbers
 import numpy as np
 
 from tinymm import backend
+from tinymm.dtype_objects import as_dtype
+from tinymm.dtype_objects import dtype as _dtype_class
 from tinymm.tensor import Tensor
 
 _CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2}
@@ -31,6 +33,8 @@ _CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2}
 def _dtype_arg(fn: str, position: int, name: str, value) -> np.dtype:
     """A dtype argument: a tinymm dtype (``tinymm.float32``, a NumPy dtype) or a NumPy scalar
     type; anything else is a TypeError, as PyTorch's argument parser raises."""
+    if isinstance(value, _dtype_class):
+        value = value.dtype
     if isinstance(value, np.dtype) or (isinstance(value, type) and issubclass(value, np.generic)):
         dtype = np.dtype(value)
         if dtype.kind in _CATEGORY:
@@ -48,7 +52,7 @@ def _promote(a: np.dtype, b: np.dtype) -> np.dtype:
 def promote_types(type1, type2) -> np.dtype:
     """The dtype PyTorch gives an op on tensors of ``type1`` and ``type2`` (see the module
     docstring); ``TypeError`` for anything that is not a dtype."""
-    return _promote(_dtype_arg("promote_types", 1, "type1", type1), _dtype_arg("promote_types", 2, "type2", type2))
+    return as_dtype(_promote(_dtype_arg("promote_types", 1, "type1", type1), _dtype_arg("promote_types", 2, "type2", type2)))
 
 
 def _scalar_dtype(value) -> np.dtype:
@@ -77,7 +81,7 @@ def result_type(tensor1, tensor2) -> np.dtype:
     tiers = [None, None, None]  # dimensioned tensors, 0-dim tensors, Python numbers
     for position, (name, value) in enumerate((("tensor1", tensor1), ("tensor2", tensor2)), start=1):
         if isinstance(value, Tensor):
-            tier, dtype = (0 if value.ndim else 1), value.dtype
+            tier, dtype = (0 if value.ndim else 1), value._data.dtype
         elif isinstance(value, numbers.Real) and not isinstance(value, np.generic):
             tier, dtype = 2, _scalar_dtype(value)
         elif isinstance(value, np.generic) and value.dtype.kind in _CATEGORY:
@@ -86,7 +90,7 @@ def result_type(tensor1, tensor2) -> np.dtype:
             raise TypeError(f"result_type(): argument '{name}' (position {position}) must be Tensor or Number, "
                             f"not {type(value).__name__}")
         tiers[tier] = dtype if tiers[tier] is None else _promote(tiers[tier], dtype)
-    return _combine(tiers[0], _combine(tiers[1], tiers[2]))
+    return as_dtype(_combine(tiers[0], _combine(tiers[1], tiers[2])))
 
 
 PROMOTION_OPS = ((promote_types, None, "promote_types"), (result_type, None, "result_type"))
