@@ -1,4 +1,5 @@
-"""In-place writes into an indexing view whose base is in the graph (``y[:, 0] *= 3``,
+"""In-place writes and the graph, as PyTorch: an op keeps the input node it was given (a later
+in-place write into that input is not part of it); in-place writes into an indexing view whose base is in the graph (``y[:, 0] *= 3``,
 ``v = y[0]; v.mul_(2)``, ``buf[1].copy_(w)``), as PyTorch: the base becomes a SetItem of the new
 values (PyTorch's CopySlices), and a view is re-derived from its base's current history before
 each write. Also: ``x[0]`` of a 1-D tensor is a view of x, so ``x[0].add_(1)`` changes x.
@@ -120,7 +121,57 @@ def a_write_under_no_grad(m):
     return x.grad, y
 
 
-CASES = [slice_mul_then_add, two_writes_into_one_view, copy_into_a_buffer_row, view_of_a_view,
+def consumer_made_before_an_in_place_write(m):
+    """z = x * 2 keeps depending on x as it was: x.mul_(3) afterwards is not part of z."""
+    a = m.tensor([1.0, 2.0], requires_grad=True)
+    x = a * 1
+    z = x * 2
+    x.mul_(3)
+    (z + x).sum().backward()
+    return a.grad, z
+
+
+def assignment_into_a_view(m):
+    x = _x(m)
+    w = m.tensor(5.0, requires_grad=True)
+    y = x * 1
+    v = y[0]
+    v[1] = w * 2
+    (y * y).sum().backward()
+    return x.grad, w.grad, y
+
+
+def assignment_from_the_same_view(m):
+    x = _x(m)
+    y = x * 1
+    v = y[1:]
+    v[:, 0] = v[:, 1] * 3
+    (y ** 2).sum().backward()
+    return x.grad, y
+
+
+def view_taken_before_the_base_was_written(m):
+    x = _x(m)
+    y = x * 1
+    v = y[:, 0]
+    y.mul_(2)
+    v.sum().backward()
+    return x.grad, v
+
+
+def view_of_a_view_after_base_and_view_writes(m):
+    x = _x(m)
+    y = x * 1
+    v = y[0]
+    w = v[1]
+    y.mul_(5)
+    v.add_(1)
+    (w * 2 + v.sum()).backward()
+    return x.grad, w
+
+
+CASES = [consumer_made_before_an_in_place_write, assignment_into_a_view, assignment_from_the_same_view,
+         view_taken_before_the_base_was_written, view_of_a_view_after_base_and_view_writes, slice_mul_then_add, two_writes_into_one_view, copy_into_a_buffer_row, view_of_a_view,
          base_written_after_the_view_was_taken, clamp_then_sigmoid_on_a_row, the_view_used_after_its_write,
          element_and_row_views, two_rows_from_two_leaves, a_write_under_no_grad]
 
@@ -172,4 +223,4 @@ def test_a_copied_view_owns_its_memory():
     base = tm.zeros(3, 2)
     for clone in (copy.deepcopy(base[:, 0]), pickle.loads(pickle.dumps(base[:, 0]))):
         clone.add_(1)
-        assert float(base.sum()) == 0.0 and not hasattr(clone, "_view_src")
+        assert float(base.sum()) == 0.0 and clone._view_src is None

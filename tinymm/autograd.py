@@ -200,6 +200,17 @@ def is_inference_mode_enabled() -> bool:
 # ----------------------------------------------------------------------------- Function
 
 
+def _view_node(view):
+    """An indexing view's node, re-derived from its base when the storage was written since the
+    node was made (``v = y[0]; y.mul_(2)``: v is now 2·y[0], as PyTorch regenerates its grad_fn)."""
+    from tinymm.ops.inplace import refresh_view
+
+    base, index, version = view._view_src
+    if storage_version(view._data) != version:
+        refresh_view(view)
+    return view._node
+
+
 class Context:
     """What one recorded op keeps: its Function, its inputs, and what forward saved.
 
@@ -213,6 +224,7 @@ class Context:
     non_differentiable = ()
     fn = None
     inputs = ()
+    input_nodes = ()  # each input's node when the op ran (None for leaves and inputs without grad)
     n_outputs = 1
     out_meta = None  # (shape, dtype) per output, to fill missing output grads with zeros
     freed = False
@@ -309,6 +321,10 @@ class Function:
             return Tensor._wrap(out)
         ctx.fn = cls
         ctx.inputs = [a if n else None for a, n in zip(args, needs)]
+        # each input's node now: an in-place op on an input later gives that Tensor a new node,
+        # which must not become this op's parent (z = x * 2; x.mul_(3): z still depends on old x)
+        ctx.input_nodes = [(a._node if a._view_src is None else _view_node(a)) if n else None
+                           for a, n in zip(args, needs)]
         if ctx.saved:
             ctx.saved_versions = [storage_version(a) for a in ctx.saved]
         if type(out) is tuple:
@@ -492,12 +508,12 @@ def _topological_order(root_ctx):
         ctx, i = stack.pop()
         if ctx.freed:
             raise RuntimeError(_FREED_MSG)
-        inputs = ctx.inputs
-        while i < len(inputs):
-            t = inputs[i]
+        nodes = ctx.input_nodes
+        while i < len(nodes):
+            node = nodes[i]
             i += 1
-            if t is not None and t._node is not None:
-                parent = t._node[0]
+            if node is not None:
+                parent = node[0]
                 if id(parent) not in seen:
                     seen.add(id(parent))
                     stack.append((ctx, i))
@@ -629,7 +645,7 @@ def run_backward(root, grad=None, retain_graph: bool = False, *, capture=None) -
                 in_grads = (in_grads,)
             if _anomaly_check_nan:  # opse
                 check_nan_grads(backward_name(ctx), in_grads)
-            for t, ig in zip(ctx.inputs, in_grads):
+            for t, node, ig in zip(ctx.inputs, ctx.input_nodes, in_grads):
                 if t is None or ig is None:
                     continue
                 if ig.shape != t._data.shape or ig.dtype != t._data.dtype:
@@ -637,7 +653,6 @@ def run_backward(root, grad=None, retain_graph: bool = False, *, capture=None) -
                         f"internal error: {ctx.fn.__name__}.backward returned a {ig.dtype} gradient of "
                         f"shape {ig.shape} for a {t._data.dtype} input of shape {t._data.shape}"
                     )
-                node = t._node
                 if node is None:
                     if capture is not None and id(t) not in capture:
                         continue  # autograd.grad: other leaves are left alone

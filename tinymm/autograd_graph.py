@@ -179,8 +179,8 @@ def run_backward_graph(root, grad, retain_graph: bool, capture, *, order_of, pos
     if capture is not None:
         needed = set()
         for ctx in order:  # inputs before consumers
-            for t in ctx.inputs:
-                if t is not None and (id(t) in capture or (t._node is not None and id(t._node[0]) in needed)):
+            for t, node in zip(ctx.inputs, ctx.input_nodes):
+                if t is not None and (id(t) in capture or (node is not None and id(node[0]) in needed)):
                     needed.add(id(ctx))
                     break
     pending = {id(root_ctx): [None] * root_ctx.n_outputs}
@@ -217,14 +217,13 @@ def run_backward_graph(root, grad, retain_graph: bool, capture, *, order_of, pos
             in_grads = (in_grads,)
         if nan_check is not None:
             nan_check(backward_name(ctx), [None if x is None else x._data for x in in_grads])
-        for t, ig in zip(ctx.inputs, in_grads):
+        for t, node, ig in zip(ctx.inputs, ctx.input_nodes, in_grads):
             if t is None or ig is None:
                 continue
             if tuple(ig.shape) != tuple(t.shape) or ig.dtype != t.dtype:
                 raise RuntimeError(
                     f"internal error: {ctx.fn.__name__}.backward_graph returned a {ig.dtype} gradient of "
                     f"shape {tuple(ig.shape)} for a {t.dtype} input of shape {tuple(t.shape)}")
-            node = t._node
             if node is None:
                 if capture is not None and id(t) not in capture:
                     continue

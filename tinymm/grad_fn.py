@@ -59,13 +59,13 @@ class Node:
     @property
     def next_functions(self) -> tuple:
         out = []
-        for t in self._ctx.inputs:  # None: an input without grad (or a non-Tensor argument)
+        for t, node in zip(self._ctx.inputs, self._ctx.input_nodes):  # None: no grad, or not a Tensor
             if t is None or not t.requires_grad:
                 out.append((None, 0))
-            elif t._node is None:
+            elif node is None:
                 out.append((AccumulateGrad.of(t), 0))
             else:
-                parent, index = t._node
+                parent, index = node
                 out.append((Node.of(parent), index))
         return tuple(out)
 

@@ -212,8 +212,10 @@ def _infer_array(data, dtype, device):
 
 
 class Tensor:
-    # _view_src: (base Tensor, basic index) for a tensor made by indexing another (ops/index.py),
-    # so that an in-place write into the view reaches the base's graph (ops/inplace.py); unset else
+    # _view_src: (base Tensor, basic index, storage version when the view's node was made) for a
+    # tensor made by indexing another (ops/index.py), so that an in-place write into the view
+    # reaches the base's graph, and a view used after its base was written is re-derived from
+    # the base (ops/inplace.py, autograd.Function.apply); None else
     __slots__ = ("_data", "grad", "requires_grad", "_node", "_retain_grad", "_hooks", "_view_src", "__weakref__")
     # Makes ``numpy_scalar * tensor`` call Tensor.__rmul__ instead of NumPy's broadcasting.
     __array_priority__ = 1000
@@ -224,6 +226,7 @@ class Tensor:
         self._node = None
         self._retain_grad = False
         self._hooks = None
+        self._view_src = None
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
@@ -239,12 +242,14 @@ class Tensor:
         t._node = None
         t._retain_grad = False
         t._hooks = None
+        t._view_src = None
         return t
 
     def __getstate__(self):
         """Pickling/deepcopy: every slot but ``_view_src`` (a copied view owns its memory)."""
         state = {k: getattr(self, k) for k in Tensor.__slots__ if k not in ("_view_src", "__weakref__")
                  and hasattr(self, k)}
+        state["_view_src"] = None
         extra = getattr(self, "__dict__", None)
         return (extra or None, state)
 

@@ -13,7 +13,7 @@ from tinymm.autograd_graph import sum_to
 from tinymm.backend import get_default_dtype
 from tinymm.ops._util import DTypeError, IndexRangeError, ShapeError, normalize_dim, unbroadcast, xp_of
 from tinymm.ops.convert import as_tensor, cast, operands
-from tinymm.tensor import Tensor
+from tinymm.tensor import Tensor, storage_version
 
 
 def is_basic_index(index) -> bool:
@@ -171,7 +171,7 @@ def getitem(x, index):
         return Tensor._wrap(index_view(x._data, index))
     out = GetItem.apply(x, index)
     if is_basic_index(index):  # a view: remember of what, for in-place writes into it (ops/inplace.py)
-        out._view_src = (x, index)
+        out._view_src = (x, index, storage_version(out._data))
     return out
 
 

@@ -26,7 +26,7 @@ from tinymm.ops._util import DTypeError, ShapeError, unbroadcast
 from tinymm.ops.convert import as_tensor, cast
 from tinymm.ops.elementwise import add, clamp, div, mul, pow, sub
 from tinymm.ops.index import array_index, check_index_add, index_add, masked_fill, numpy_index, scatter, scatter_add
-from tinymm.tensor import Tensor, bump_version, storage_of
+from tinymm.tensor import Tensor, bump_version, storage_of, storage_version
 
 
 def _views_another_tensor(x: Tensor) -> bool:
@@ -71,7 +71,7 @@ def _view_root(x: Tensor):
     """The tensor whose memory ``x`` indexes (through any chain of indexing views), or None when
     some link of the chain is a view made another way."""
     t = x
-    while (src := getattr(t, "_view_src", None)) is not None:
+    while (src := t._view_src) is not None:
         t = src[0]
     return None if t is x or _views_another_tensor(t) else t
 
@@ -80,13 +80,27 @@ def _history(x: Tensor) -> Tensor:
     """``x`` as the graph sees it now. An indexing view is re-derived from its base's current
     history (PyTorch regenerates a view's grad_fn the same way), so writes into the base made
     since the view was taken are part of it."""
-    src = getattr(x, "_view_src", None)
+    src = x._view_src
     if src is None:
         return _same_node(x)
     from tinymm.ops.index import GetItem
 
-    base, index = src
+    base, index = src[0], src[1]
     return GetItem.apply(_history(base), index)
+
+
+def refresh_view(view: Tensor) -> None:
+    """Give an indexing view the node its base's current history implies (see ``_history``)."""
+    if view.requires_grad or view._view_src[0].requires_grad:
+        h = _history(view)
+        view._node, view.requires_grad = h._node, h.requires_grad
+    _stamp(view)
+
+
+def _stamp(view: Tensor) -> None:
+    """Record that ``view``'s node is current for its storage's version now."""
+    base, index = view._view_src[0], view._view_src[1]
+    view._view_src = (base, index, storage_version(view._data))
 
 
 def _same_node(x: Tensor) -> Tensor:
@@ -112,16 +126,23 @@ def _rebase(x: Tensor, result: Tensor) -> Tensor:
     bump_version(x._data)
     x._node = result._node
     x.requires_grad = result.requires_grad
-    view = x
-    while result.requires_grad and (src := getattr(view, "_view_src", None)) is not None:
-        base, index = src
+    if result.requires_grad:
+        _write_through(x)
+    return x
+
+
+def _write_through(view: Tensor) -> None:
+    """``view`` (an indexing view) was just written with gradient: each tensor up its chain
+    of bases becomes a SetItem of the view's new values (PyTorch's CopySlices)."""
+    while (src := view._view_src) is not None:
+        base, index = src[0], src[1]
         # the value as it is now: a new Tensor holding today's node, since a later write into
         # the view replaces the view's own node
         out = SetItem.apply(_history(base), _same_node(view), index)
         base._node = out._node
         base.requires_grad = True
+        _stamp(view)
         view = base
-    return x
 
 
 # ----------------------------------------------------------------------------- setitem
@@ -160,6 +181,7 @@ def setitem(x: Tensor, index, value) -> None:
         bump_version(x._data)
         x._node = out._node
         x.requires_grad = True
+        _write_through(x)
         return
     x._data[index] = value._data if isinstance(value, Tensor) else value
     bump_version(x._data)
