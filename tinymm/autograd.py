@@ -200,13 +200,15 @@ def is_inference_mode_enabled() -> bool:
 # ----------------------------------------------------------------------------- Function
 
 
+# Set by tinymm.ops.inplace (which knows how to re-derive a view from its base; this floor
+# cannot import it): refresh_view(view) gives a stale indexing view its current node.
+refresh_view = None
+
+
 def _view_node(view):
     """An indexing view's node, re-derived from its base when the storage was written since the
     node was made (``v = y[0]; y.mul_(2)``: v is now 2·y[0], as PyTorch regenerates its grad_fn)."""
-    from tinymm.ops.inplace import refresh_view
-
-    base, index, version = view._view_src
-    if storage_version(view._data) != version:
+    if storage_version(view._data) != view._view_src[2]:
         refresh_view(view)
     return view._node
 

@@ -97,6 +97,9 @@ def refresh_view(view: Tensor) -> None:
     _stamp(view)
 
 
+autograd.refresh_view = refresh_view  # Function.apply calls it for a stale view input
+
+
 def _stamp(view: Tensor) -> None:
     """Record that ``view``'s node is current for its storage's version now."""
     base, index = view._view_src[0], view._view_src[1]
