@@ -220,3 +220,22 @@ def test_a_numpy_scalar_counts_as_a_python_number(call):
     want, got = call(torch, np), call(tm, np)
     assert str(got.dtype).split(".")[-1] == str(want.dtype).split(".")[-1]
     np.testing.assert_allclose(got.numpy(), want.numpy())
+
+
+@needs_torch
+@pytest.mark.parametrize("call, refused", [
+    (lambda m: m.tensor([1, 2]).add_(1.5), True),
+    (lambda m: m.tensor([1, 2]).div_(2), True),
+    (lambda m: m.tensor([1, 2]).mul_(m.tensor([0.5, 1.0])), True),
+    (lambda m: m.tensor([True]).add_(1), True),
+    (lambda m: m.tensor([1, 2]).add_(3), False),
+    (lambda m: m.tensor([1.0, 2.0]).add_(m.tensor([1, 1])), False),
+    (lambda m: m.tensor([1, 2], dtype=m.int32).add_(m.tensor([1, 1])), False),
+])
+def test_an_in_place_result_must_fit_the_tensor(call, refused):
+    if refused:
+        for m in (torch, tm):
+            with pytest.raises(RuntimeError, match="can't be cast to the desired output type"):
+                call(m)
+    else:
+        assert call(tm).tolist() == call(torch).tolist()
