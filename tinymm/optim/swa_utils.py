@@ -61,7 +61,7 @@ def get_swa_multi_avg_fn():
                     _lerp_into(p_avg, p_model, w)
             else:
                 for p_avg, p_model in zip(averaged_param_list, current_param_list):
-                    p_avg.add_((p_model - p_avg) / (n + 1))
+                    p_avg.copy_(p_avg + (p_model - p_avg) / (n + 1))  # copy_ casts back, as torch's
     return swa_update
 
 
