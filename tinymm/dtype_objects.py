@@ -122,6 +122,10 @@ dtype.__module__ = "tinymm"  # prints as <class 'tinymm.dtype'>, as torch's <cla
 # NumPy dtype -> its one wrapper. Keys are NumPy dtypes; Tensor.dtype reads WRAPPERS[arr.dtype].
 WRAPPERS: dict = {}
 
+# PyTorch's dtype categories by NumPy kind, lowest first: promotion and casting rules compare
+# these (a result of a higher category never goes silently into a lower one).
+KIND_CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2}
+
 
 def wrap_numpy_dtype(np_dtype: np.dtype) -> dtype:
     """The interned wrapper of a NumPy dtype, made on first use (``Tensor.dtype``'s slow path)."""

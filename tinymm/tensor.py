@@ -25,6 +25,7 @@ import weakref
 import numpy as np
 
 from tinymm import backend
+from tinymm.dtype_objects import KIND_CATEGORY
 from tinymm.dtype_objects import WRAPPERS as _DTYPE_WRAPPERS  # dtype: Tensor.dtype's lookup
 from tinymm.dtype_objects import dtype as tinymm_dtype
 from tinymm.dtype_objects import wrap_numpy_dtype
@@ -173,13 +174,12 @@ def _sequence_dtype(data):
             return None
     if not typed:
         return None
-    rank = {"b": 0, "u": 1, "i": 1, "f": 2}
-    if any(d.kind not in rank for d in found):
+    if any(d.kind not in KIND_CATEGORY for d in found):
         return None
-    top = max(rank[d.kind] for d in found)
+    top = max(KIND_CATEGORY[d.kind] for d in found)
     out = None
     for d in found:
-        if rank[d.kind] == top:
+        if KIND_CATEGORY[d.kind] == top:
             out = d if out is None else np.promote_types(out, d)
     return out
 

@@ -6,6 +6,7 @@ import numbers
 import numpy as np
 
 from tinymm.backend import get_default_dtype
+from tinymm.dtype_objects import KIND_CATEGORY
 
 
 def xp_of(arr):
@@ -123,3 +124,11 @@ _TORCH_DTYPE_NAMES = {
 def torch_dtype_name(dtype) -> str:
     """PyTorch's name of a scalar type, as its error messages spell it ("Float", "Long")."""
     return _TORCH_DTYPE_NAMES.get(str(np.dtype(dtype)), str(dtype))
+
+
+def check_fits(result_dtype, target_dtype, op: str = "") -> None:
+    """Writing a ``result_dtype`` value into a ``target_dtype`` tensor (in-place ops, ``out=``):
+    a result of a higher category (bool < integer < floating) is refused, as PyTorch refuses it."""
+    if KIND_CATEGORY.get(result_dtype.kind, 2) > KIND_CATEGORY.get(target_dtype.kind, 2):
+        raise DTypeError(f"{op + ': ' if op else ''}result type {torch_dtype_name(result_dtype)} can't be cast to the desired output "
+                         f"type {torch_dtype_name(target_dtype)}")

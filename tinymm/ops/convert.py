@@ -104,10 +104,7 @@ def operands(name: str, a, b, broadcast: bool = True):
         raise TypeError(f"{name}: at least one operand must be a tensor")
     # One tensor and one Python scalar: a float scalar turns an integer tensor into floats.
     t, s = (a, b) if ta else (b, a)
-    if isinstance(s, np.generic):  # a NumPy scalar counts as a Python number (float32 * np.float64(2) is float32)
-        s = s.item()
-        a, b = (t, s) if ta else (s, t)
-    if t._data.dtype.kind != "f" and isinstance(s, (float, np.floating)):
+    if t._data.dtype.kind != "f" and isinstance(s, float):
         t = cast(t, backend.get_default_dtype())
         return (t, s) if ta else (s, t)
     return a, b

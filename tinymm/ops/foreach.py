@@ -23,19 +23,10 @@ import numbers
 
 import numpy as np
 
-from tinymm.ops.functions_more import can_cast
+from tinymm.ops._util import check_fits, torch_dtype_name
 from tinymm.ops.matrix_norms import vector_norm
 from tinymm.ops.promotion import result_type
 from tinymm.tensor import Tensor
-
-_TORCH_NAME = {"b": "Bool", "u1": "Byte", "i1": "Char", "i2": "Short", "i4": "Int", "i8": "Long",
-               "f2": "Half", "f4": "Float", "f8": "Double"}
-
-
-def _torch_name(dtype) -> str:
-    dtype = np.dtype(dtype)
-    return _TORCH_NAME.get("b" if dtype.kind == "b" else f"{dtype.kind}{dtype.itemsize}", str(dtype))
-
 
 def _is_number(x) -> bool:
     return isinstance(x, numbers.Number) and not isinstance(x, Tensor)
@@ -89,16 +80,13 @@ def _seconds(fn: str, tensors: list, other, *, alpha_given: bool = False) -> lis
 def _check_inplace(t: Tensor, *operands) -> None:
     """PyTorch's in-place rule: the result dtype must cast to the tensor's own."""
     for o in operands:
-        dtype = result_type(t, o)
-        if not can_cast(dtype, t.dtype):
-            raise RuntimeError(f"result type {_torch_name(dtype)} can't be cast to the desired output type "
-                               f"{_torch_name(t.dtype)}")
+        check_fits(np.dtype(result_type(t, o)), t._data.dtype)
 
 
 def _float_result(t: Tensor) -> None:
     """A float-only op (sqrt, exp) done in place on an integer tensor cannot hold its result."""
     if t.dtype.kind != "f":
-        raise RuntimeError(f"result type Float can't be cast to the desired output type {_torch_name(t.dtype)}")
+        raise RuntimeError(f"result type Float can't be cast to the desired output type {torch_dtype_name(t.dtype)}")
 
 
 # ----------------------------------------------------------------------------- binary ops

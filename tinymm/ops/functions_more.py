@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinymm import backend, factories
+from tinymm.dtype_objects import KIND_CATEGORY
 from tinymm.ops._util import ShapeError, normalize_dim
 from tinymm.ops.convert import as_tensor, cast
 from tinymm.ops.layout import narrow
@@ -153,7 +154,7 @@ def broadcast_shapes(*shapes) -> Size:
         raise ShapeError(f"Shape mismatch: objects cannot be broadcast to a single shape: {tuples}") from None
 
 
-_CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2}
+_CATEGORY = KIND_CATEGORY
 
 
 def can_cast(from_, to) -> bool:

@@ -22,7 +22,7 @@ import numpy as np
 
 from tinymm import autograd, backend
 from tinymm.autograd import Function
-from tinymm.ops._util import DTypeError, ShapeError, torch_dtype_name, unbroadcast
+from tinymm.ops._util import DTypeError, ShapeError, check_fits, unbroadcast
 from tinymm.ops.convert import as_tensor, cast
 from tinymm.ops.elementwise import add, clamp, div, mul, pow, sub
 from tinymm.ops.index import array_index, check_index_add, index_add, masked_fill, numpy_index, scatter, scatter_add
@@ -194,12 +194,10 @@ def setitem(x: Tensor, index, value) -> None:
 
 
 def _fits(name: str, x: Tensor, result: Tensor) -> Tensor:
-    """A result of a higher category (bool < integer < floating) does not fit ``x``: RuntimeError,
-    as PyTorch (``int_tensor.add_(1.5)`` would otherwise truncate silently)."""
-    rank = {"b": 0, "u": 1, "i": 1, "f": 2}
-    if rank.get(result._data.dtype.kind, 2) > rank.get(x._data.dtype.kind, 2):
-        raise DTypeError(f"{name}: result type {torch_dtype_name(result._data.dtype)} can't be cast to the "
-                         f"desired output type {torch_dtype_name(x._data.dtype)}")
+    """``result``, when it may be written into ``x`` (``int_tensor.add_(1.5)`` is refused, as
+    PyTorch, instead of truncating silently)."""
+    if result._data.dtype != x._data.dtype:
+        check_fits(result._data.dtype, x._data.dtype, name)
     return result
 
 

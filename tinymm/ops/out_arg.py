@@ -21,7 +21,7 @@ import functools
 import warnings
 
 from tinymm import autograd
-from tinymm.ops._util import DTypeError, torch_dtype_name
+from tinymm.ops._util import check_fits
 from tinymm.tensor import Tensor, bump_version
 
 # Top-level exports that take no out= in PyTorch: views, splits, and ops without a fixed result.
@@ -40,9 +40,7 @@ def _write(name: str, out: Tensor, result: Tensor) -> None:
         raise TypeError(f"{name}(): argument 'out' must be Tensor, not {type(out).__name__}")
     src = result._data
     if src.dtype != out._data.dtype:
-        if src.dtype.kind == "f" and out._data.dtype.kind in "iub" or (src.dtype.kind in "iu" and out._data.dtype.kind == "b"):
-            raise DTypeError(f"result type {torch_dtype_name(src.dtype)} can't be cast to the desired output "
-                             f"type {torch_dtype_name(out._data.dtype)}")
+        check_fits(src.dtype, out._data.dtype)
         src = src.astype(out._data.dtype)
     if src.shape == out._data.shape:
         out._data[...] = src

@@ -23,11 +23,11 @@ import numbers
 import numpy as np
 
 from tinymm import backend
-from tinymm.dtype_objects import as_dtype
+from tinymm.dtype_objects import KIND_CATEGORY, as_dtype
 from tinymm.dtype_objects import dtype as _dtype_class
 from tinymm.tensor import Tensor
 
-_CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2}
+_CATEGORY = KIND_CATEGORY
 
 
 def _dtype_arg(fn: str, position: int, name: str, value) -> np.dtype:
