@@ -239,3 +239,28 @@ def test_an_in_place_result_must_fit_the_tensor(call, refused):
                 call(m)
     else:
         assert call(tm).tolist() == call(torch).tolist()
+
+
+@pytest.mark.skipif(torch is None, reason=TORCH_REASON)
+@pytest.mark.parametrize("dtype", ["int32", "float32", "float64", "float16", "uint8"])
+def test_view_as_another_dtype_reads_the_same_bytes(dtype):
+    """``x.view(dtype)``: the last dim scales with the element size, nothing is differentiable,
+    and the result shares x's memory."""
+    got = []
+    for m in (torch, tm):
+        x = m.tensor(np.arange(8, dtype=np.float32).reshape(2, 4) * 1.5, requires_grad=True)
+        y = x.view(getattr(m, dtype))
+        assert not y.requires_grad
+        with m.no_grad():
+            x.view(getattr(m, dtype))[0].zero_()
+        got.append((tuple(y.shape), y.detach().numpy().tolist(), x.detach().numpy().tolist()))
+    assert got[0] == got[1]
+
+
+@pytest.mark.skipif(torch is None, reason=TORCH_REASON)
+def test_view_as_another_dtype_refuses_what_torch_refuses():
+    for make in (lambda m: m.zeros(2, 3).view(m.float64), lambda m: m.zeros(2, 3).t().view(m.float16),
+                 lambda m: m.zeros(()).view(m.float16)):
+        for m in (torch, tm):
+            with pytest.raises(RuntimeError):
+                make(m)

@@ -1,5 +1,6 @@
 """In-place writes and the graph, as PyTorch: an op keeps the input node it was given (a later
-in-place write into that input is not part of it); in-place writes into an indexing view whose base is in the graph (``y[:, 0] *= 3``,
+in-place write into that input is not part of it); in-place writes into a view (indexing,
+``t``/``T``/``permute``, ``view``/``reshape``, ``unsqueeze``, ``diagonal``, ``unfold``) whose base is in the graph (``y[:, 0] *= 3``,
 ``v = y[0]; v.mul_(2)``, ``buf[1].copy_(w)``), as PyTorch: the base becomes a SetItem of the new
 values (PyTorch's CopySlices), and a view is re-derived from its base's current history before
 each write. Also: ``x[0]`` of a 1-D tensor is a view of x, so ``x[0].add_(1)`` changes x.
@@ -170,7 +171,72 @@ def view_of_a_view_after_base_and_view_writes(m):
     return x.grad, w
 
 
-CASES = [consumer_made_before_an_in_place_write, assignment_into_a_view, assignment_from_the_same_view,
+def transposed_view_written(m):
+    x = _x(m)
+    y = x * 2
+    y.t()[0].mul_(3)
+    y.T.add_(1)
+    (y * y).sum().backward()
+    return x.grad, y
+
+
+def diagonal_regularised(m):
+    """``cov.diagonal().add_(eps)``: a common way to keep a matrix positive definite."""
+    x = _x(m)
+    eps = m.tensor(0.5, requires_grad=True)
+    cov = x @ x.T
+    cov.diagonal().add_(eps)
+    (cov ** 2).sum().backward()
+    return x.grad, eps.grad, cov
+
+
+def reshaped_and_unsqueezed_views_written(m):
+    x = m.arange(6.0).reshape(2, 3).requires_grad_()
+    y = x * 1
+    y.view(-1)[1:4].mul_(2)
+    y.unsqueeze(0).permute(2, 1, 0).squeeze(-1)[2].add_(1)
+    y.movedim(0, 1).flatten().narrow(0, 0, 2).mul_(5)  # flatten of a transpose copies: no write
+    (y * y).sum().backward()
+    return x.grad, y
+
+
+def unfold_windows_written(m):
+    x = m.arange(8.0).reshape(2, 4).requires_grad_()
+    y = x * 1
+    y.unfold(1, 2, 2)[:, :, 0].mul_(3)
+    u = y.unfold(1, 3, 1)  # overlapping windows: read, not written
+    (u * u).sum().backward()
+    return x.grad, y
+
+
+def a_view_taken_before_a_write_into_the_base(m):
+    x = _x(m)
+    y = x * 1
+    v = y.t()
+    y.mul_(2)
+    (v * v).sum().backward()
+    return (x.grad,)
+
+
+def restrided_in_place_then_written(m):
+    """``t_()``/``unsqueeze_()`` keep the tensor in the graph; later writes reach its history,
+    also when it viewed another tensor."""
+    x = _x(m)
+    z = x * 1
+    y = z[1:]
+    y.t_()
+    y.mul_(3)
+    w = x * 2
+    w.unsqueeze_(0)
+    w[0, 1].add_(1)
+    (z * z).sum().backward()
+    (w * w).sum().backward()
+    return x.grad, z, w
+
+
+CASES = [transposed_view_written, restrided_in_place_then_written, diagonal_regularised, reshaped_and_unsqueezed_views_written,
+         unfold_windows_written, a_view_taken_before_a_write_into_the_base,
+         consumer_made_before_an_in_place_write, assignment_into_a_view, assignment_from_the_same_view,
          view_taken_before_the_base_was_written, view_of_a_view_after_base_and_view_writes, slice_mul_then_add, two_writes_into_one_view, copy_into_a_buffer_row, view_of_a_view,
          base_written_after_the_view_was_taken, clamp_then_sigmoid_on_a_row, the_view_used_after_its_write,
          element_and_row_views, two_rows_from_two_leaves, a_write_under_no_grad]
@@ -199,10 +265,36 @@ def test_a_view_of_a_leaf_that_requires_grad_is_refused():
             w[0].mul_(2)
 
 
-def test_other_views_are_still_refused_with_the_fix_named():
-    x = _x(tm)
+@needs_torch
+def test_views_that_record_no_base_are_refused_with_the_fix_named():
+    """split/chunk outputs (PyTorch refuses these too). (unbind's are indexing views here, which
+    take the write where PyTorch refuses it.)"""
+    for m in (torch, tm):
+        with pytest.raises(RuntimeError):
+            (_x(m) * 2).split(1)[0].add_(1)
     with pytest.raises(RuntimeError, match="clone"):
-        (x * 2).T.add_(1)
+        (_x(tm) * 2).chunk(2)[1].mul_(2)
+
+
+@needs_torch
+@pytest.mark.parametrize("op", ["diagonal", "unfold", "t", "view", "unsqueeze", "permute", "narrow"])
+def test_view_ops_share_memory_with_their_input(op):
+    """Writing into the result writes into the input, as PyTorch (no grad involved)."""
+    make = {"diagonal": lambda a: a.diagonal(1), "unfold": lambda a: a.unfold(1, 2, 2), "t": lambda a: a.t(),
+            "view": lambda a: a.view(2, 2, 3), "unsqueeze": lambda a: a.unsqueeze(1),
+            "permute": lambda a: a.permute(1, 0), "narrow": lambda a: a.narrow(1, 1, 2)}[op]
+    got = []
+    for m in (torch, tm):
+        a = m.zeros(4, 3)
+        make(a).add_(1)
+        got.append(a.numpy().copy())
+    np.testing.assert_array_equal(got[1], got[0])
+
+
+def test_diag_of_a_matrix_is_a_copy():
+    a = tm.zeros(3, 3)
+    tm.diag(a).add_(1)
+    assert float(a.sum()) == 0.0
 
 
 @needs_torch

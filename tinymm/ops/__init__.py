@@ -301,6 +301,7 @@ from tinymm.ops.shape import (
     unbind,
     unsqueeze,
     vstack,
+    view,
 )
 from tinymm.ops.special import digamma, erfinv, lgamma, logit
 from tinymm.ops.stats import (
@@ -500,7 +501,7 @@ OPS = (
     (einsum, None, True),
     # shape
     (reshape, "reshape", True),
-    (reshape, "view", False),
+    (view, "view", False),
     (flatten, "flatten", True),
     (permute, "permute", True),
     (transpose, "transpose", True),

@@ -28,6 +28,7 @@ from tinymm.ops.index import add_at, array_index, getitem, numpy_index, scatter_
 from tinymm.ops.inplace import inplace_of
 from tinymm.ops.layout import diagonal, narrow
 from tinymm.ops.shape import reshape, split
+from tinymm.ops.views import geometry as _geometry, strided as _strided
 from tinymm.tensor import Tensor, bump_version, storage_of
 
 
@@ -292,30 +293,6 @@ def diagonal_scatter(input, src, offset: int = 0, dim1: int = 0, dim2: int = 1):
 
 
 # ----------------------------------------------------------------------------- as_strided
-
-
-def _geometry(arr):
-    """(element offset from the storage start, element strides, the storage as a flat array)."""
-    root = storage_of(arr)
-    if not root.flags.c_contiguous:
-        raise RuntimeError("as_strided: the tensor's storage is not one contiguous block")
-    size = arr.dtype.itemsize
-    ptr = (lambda a: a.__array_interface__["data"][0]) if type(arr) is np.ndarray else (lambda a: a.data.ptr)
-    offset = (ptr(arr) - ptr(root)) // size
-    return offset, tuple(s // size for s in arr.strides), root.reshape(-1).view(arr.dtype)
-
-
-def _strided(flat, size, stride, offset):
-    """A view of the contiguous 1-D ``flat`` with element ``size``/``stride``/``offset``. Built on
-    ``flat`` as its buffer, so the view's ``.base`` chain reaches the storage (shared version
-    counter, right ``storage_offset``), which NumPy's ``as_strided`` helper would hide."""
-    item = flat.dtype.itemsize
-    shape, strides = tuple(size), tuple(s * item for s in stride)
-    if type(flat) is np.ndarray:
-        return np.ndarray(shape, dtype=flat.dtype, buffer=flat, offset=offset * item, strides=strides)
-    import cupy
-
-    return cupy.ndarray(shape, dtype=flat.dtype, memptr=flat._data + offset * item, strides=strides)
 
 
 class AsStrided(Function):

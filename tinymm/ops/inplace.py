@@ -9,12 +9,17 @@ saved that storage then refuses to backward. What else happens depends on the gr
   longer exists); do it under ``tinymm.no_grad()``, as optimizers and initialisers do;
 - otherwise the op is recorded: ``x`` becomes the output of a new node whose inputs are its
   old history and the value, so gradients reach both (PyTorch's CopySlices / rebase).
-  When ``x`` indexes another tensor (``y[:, 0] *= 3``; ``v = y[0]; v.mul_(2)``), that tensor's
-  history becomes a SetItem of the new values, up the chain of indexing views; the view's own
-  old history is re-derived from its base (``_history``), as PyTorch regenerates a view's
-  grad_fn. A view made another way (``view``, ``transpose``, ``split``...) is refused, naming
-  the fix (``clone()`` first), as is a view of a leaf that requires grad. An op's output that
-  merely is a NumPy view of the op's own buffer is not a view of another tensor.
+  When ``x`` is a view of another tensor (``y[:, 0] *= 3``; ``v = y[0]; v.mul_(2)``;
+  ``y.t().mul_(2)``; ``y.diagonal().add_(1)``), that tensor's history becomes a SetItem /
+  SetView of the new values, up the chain of views; the view's own old history is re-derived
+  from its base (``_history``), as PyTorch regenerates a view's grad_fn. The views that record
+  their base are indexing, ``view``/``reshape`` (when no copy was needed), ``unsqueeze``,
+  ``squeeze``, ``flatten``, ``transpose``/``permute``/``t``/``T``/``mT``/``movedim``,
+  ``narrow``, ``select``, ``diagonal`` and ``unfold`` without overlap (``ops/views.py``).
+  A write with gradient into another view (the outputs of ``split``/``chunk``/``unbind``, as
+  PyTorch refuses too; ``expand``; ``as_strided``) is refused, naming the fix (``clone()``
+  first), as is a view of a leaf that requires grad. An op's output that merely is a NumPy
+  view of the op's own buffer is not a view of another tensor.
 """
 from __future__ import annotations
 
@@ -25,8 +30,15 @@ from tinymm.autograd import Function
 from tinymm.ops._util import DTypeError, ShapeError, check_fits, unbroadcast
 from tinymm.ops.convert import as_tensor, cast
 from tinymm.ops.elementwise import add, clamp, div, mul, pow, sub
-from tinymm.ops.index import array_index, check_index_add, index_add, masked_fill, numpy_index, scatter, scatter_add
+from tinymm.ops.index import (
+    GetItem, array_index, check_index_add, index_add, masked_fill, numpy_index, scatter, scatter_add,
+)
+from tinymm.ops.layout import Diagonal, Unfold
+from tinymm.ops.shape import Permute, Reshape
+from tinymm.ops.views import ViewOp
 from tinymm.tensor import Tensor, bump_version, storage_of, storage_version
+
+_VIEW_FUNCTIONS = {"reshape": Reshape, "permute": Permute, "diagonal": Diagonal, "unfold": Unfold}
 
 
 def _views_another_tensor(x: Tensor) -> bool:
@@ -57,9 +69,9 @@ def _records(name: str, x: Tensor, value) -> bool:
         root = _view_root(x)
         if root is None:
             raise RuntimeError(
-                f"{name}: in-place op with gradient on a view of another tensor's memory, made by an op "
-                "other than indexing (view, transpose, split...); the other tensor's graph would not see "
-                "it. Write into a clone() of the view, or into the base tensor")
+                f"{name}: in-place op with gradient on a view of another tensor's memory made by an op "
+                "that does not record its base (split, chunk, unbind, expand, as_strided...); the other "
+                "tensor's graph would not see it. Write into a clone() of the view, or into the base tensor")
         if root.requires_grad and root._node is None:
             raise RuntimeError(
                 f"{name}: a view of a leaf tensor that requires grad is being used in an in-place "
@@ -68,8 +80,8 @@ def _records(name: str, x: Tensor, value) -> bool:
 
 
 def _view_root(x: Tensor):
-    """The tensor whose memory ``x`` indexes (through any chain of indexing views), or None when
-    some link of the chain is a view made another way."""
+    """The tensor whose memory ``x`` views (through any chain of recorded views), or None when
+    some link of the chain is a view that records no base."""
     t = x
     while (src := t._view_src) is not None:
         t = src[0]
@@ -77,20 +89,20 @@ def _view_root(x: Tensor):
 
 
 def _history(x: Tensor) -> Tensor:
-    """``x`` as the graph sees it now. An indexing view is re-derived from its base's current
+    """``x`` as the graph sees it now. A recorded view is re-derived from its base's current
     history (PyTorch regenerates a view's grad_fn the same way), so writes into the base made
     since the view was taken are part of it."""
     src = x._view_src
     if src is None:
         return _same_node(x)
-    from tinymm.ops.index import GetItem
-
-    base, index = src[0], src[1]
-    return GetItem.apply(_history(base), index)
+    base, how = src[0], src[1]
+    if type(how) is ViewOp:
+        return _VIEW_FUNCTIONS[how.kind].apply(_history(base), *how.args)
+    return GetItem.apply(_history(base), how)
 
 
 def refresh_view(view: Tensor) -> None:
-    """Give an indexing view the node its base's current history implies (see ``_history``)."""
+    """Give a recorded view the node its base's current history implies (see ``_history``)."""
     if view.requires_grad or view._view_src[0].requires_grad:
         h = _history(view)
         view._node, view.requires_grad = h._node, h.requires_grad
@@ -135,13 +147,14 @@ def _rebase(x: Tensor, result: Tensor) -> Tensor:
 
 
 def _write_through(view: Tensor) -> None:
-    """``view`` (an indexing view) was just written with gradient: each tensor up its chain
-    of bases becomes a SetItem of the view's new values (PyTorch's CopySlices)."""
+    """``view`` (a recorded view) was just written with gradient: each tensor up its chain
+    of bases becomes a SetItem / SetView of the view's new values (PyTorch's CopySlices)."""
     while (src := view._view_src) is not None:
-        base, index = src[0], src[1]
+        base, how = src[0], src[1]
         # the value as it is now: a new Tensor holding today's node, since a later write into
         # the view replaces the view's own node
-        out = SetItem.apply(_history(base), _same_node(view), index)
+        setter = SetView if type(how) is ViewOp else SetItem
+        out = setter.apply(_history(base), _same_node(view), how)
         base._node = out._node
         base.requires_grad = True
         _stamp(view)
@@ -171,6 +184,30 @@ class SetItem(Function):
             gx[index] = 0
         if nv:
             gv = unbroadcast(g[index], value_shape)
+        return gx, gv
+
+
+class SetView(Function):
+    """The view ``how`` of x (a ``views.ViewOp``) written in place: SetItem for the views that
+    are not indexing. Gradients: x's is g with the view's elements zeroed, the value's is
+    the same view of g. The value is already in x's memory (it was written through the view)."""
+
+    @staticmethod
+    def forward(ctx, x, value, how):
+        ctx.how = how
+        how.of(x)[...] = value
+        return x
+
+    @staticmethod
+    def backward(ctx, g):
+        how = ctx.how
+        nx, nv = ctx.needs_input_grad[:2]
+        gx = gv = None
+        if nx:
+            gx = g.copy()  # C-contiguous: how.of(gx) is a view, so the zeros land in gx
+            how.of(gx)[...] = 0
+        if nv:
+            gv = how.of(g).copy()
         return gx, gv
 
 

@@ -70,8 +70,11 @@ def _restride_(name: str, x: Tensor, view_fn) -> Tensor:
         old = Tensor._wrap(x._data)
         old.requires_grad = True
         old._node = x._node
+        old._view_src = x._view_src  # x viewed another tensor: old x did too
         out = view_fn(old)
-        x._data, x._node = out._data, out._node
+        # x is now a view of old x (reshape/permute record that): an in-place write into x
+        # later replays it on old x's history, as PyTorch's restrided tensor keeps its base's
+        x._data, x._node, x._view_src = out._data, out._node, out._view_src
     else:
         with autograd.no_grad():
             x._data = view_fn(Tensor._wrap(x._data))._data

@@ -18,10 +18,11 @@ import numpy as np
 from tinymm import backend
 from tinymm.autograd import Function
 from tinymm.ops._util import ShapeError, ValueRangeError, normalize_dim, normalize_dims, xp_of
-from tinymm.ops.convert import as_tensor
+from tinymm.ops.convert import as_tensor, clone
 from tinymm.ops.elementwise import compare, sub
 from tinymm.ops.index import getitem
 from tinymm.ops.shape import cat, expand, pad, permute, reshape, stack, transpose
+from tinymm.ops.views import diagonal_view, mark_view, unfold_view
 from tinymm.tensor import Tensor
 
 
@@ -249,12 +250,13 @@ def _diag_index(shape, offset, d1, d2):
 
 
 class Diagonal(Function):
-    """The ``offset`` diagonal of dims (d1, d2), appended as the last dim (a copy)."""
+    """The ``offset`` diagonal of dims (d1, d2), appended as the last dim: a view, as in PyTorch
+    (``a.diagonal().add_(eps)`` writes into a)."""
 
     @staticmethod
     def forward(ctx, x, offset, d1, d2):
         ctx.meta = (x.shape, x.dtype, offset, d1, d2)
-        return xp_of(x).diagonal(x, offset, d1, d2).copy()
+        return diagonal_view(x, offset, d1, d2)
 
     @staticmethod
     def backward(ctx, g):
@@ -274,7 +276,7 @@ def diagonal(x, offset: int = 0, dim1: int = 0, dim2: int = 1):
     d1, d2 = normalize_dim("diagonal", x.ndim, dim1), normalize_dim("diagonal", x.ndim, dim2)
     if d1 == d2:
         raise ShapeError(f"diagonal: dim1 and dim2 are both {d1}")
-    return _apply_or_wrap(Diagonal, x, int(offset), d1, d2)
+    return mark_view(_apply_or_wrap(Diagonal, x, int(offset), d1, d2), x, "diagonal", (int(offset), d1, d2))
 
 
 class DiagEmbed(Function):
@@ -295,14 +297,35 @@ def diag(x, diagonal: int = 0):
     x = as_tensor(x, "diag")
     if x.ndim == 1:
         return _apply_or_wrap(DiagEmbed, x, int(diagonal))
-    if x.ndim == 2:
-        return globals()["diagonal"](x, int(diagonal))
+    if x.ndim == 2:  # a copy, as PyTorch's diag (diagonal() is the view)
+        return clone(globals()["diagonal"](x, int(diagonal)))
     raise ShapeError(f"diag: input must be 1-D or 2-D, got shape {x.shape}")
+
+
+class Unfold(Function):
+    """Windows along one axis as a view (``views.unfold_view``). Backward adds each window's
+    gradient back onto the positions it covers (windows overlap when step < size)."""
+
+    @staticmethod
+    def forward(ctx, x, axis, size, step):
+        ctx.meta = (x.shape, x.dtype, axis, size, step)
+        return unfold_view(x, axis, size, step)
+
+    @staticmethod
+    def backward(ctx, g):
+        shape, dtype, axis, size, step = ctx.meta
+        out = xp_of(g).zeros(shape, dtype)
+        count = g.shape[axis]
+        moved = xp_of(g).moveaxis(out, axis, -1)  # (..., n): the unfolded axis last
+        windows = xp_of(g).moveaxis(g, axis, -2)  # (..., count, size)
+        for w in range(size):  # offset w of every window lands on positions w, w + step, ...
+            moved[..., w : w + (count - 1) * step + 1 : step] += windows[..., w]
+        return out
 
 
 def unfold(x, dimension: int, size: int, step: int):
     """All windows of ``size`` elements along ``dimension``, ``step`` apart, as a new last dim
-    (PyTorch's ``Tensor.unfold``)."""
+    (PyTorch's ``Tensor.unfold``): a view of x."""
     x = as_tensor(x, "unfold")
     if x.ndim == 0:
         x = reshape(x, 1)
@@ -310,12 +333,10 @@ def unfold(x, dimension: int, size: int, step: int):
     n = x.shape[axis]
     if size > n or size < 0 or step <= 0:
         raise ShapeError(f"unfold: size {size} (step {step}) does not fit dim {axis} of size {n} (shape {x.shape})")
-    count = (n - size) // step + 1
-    idx = np.arange(count)[:, None] * step + np.arange(size)[None, :]
-    out = getitem(x, (slice(None),) * axis + (idx,))  # (..., count, size, rest...)
-    order = list(range(out.ndim))
-    order.pop(axis + 1)
-    return permute(out, order + [axis + 1])
+    out = _apply_or_wrap(Unfold, x, axis, int(size), int(step))
+    if step >= size:  # overlapping windows are no view to write through
+        mark_view(out, x, "unfold", (axis, int(size), int(step)))
+    return out
 
 
 def unflatten(x, dim: int, sizes):

@@ -20,6 +20,7 @@ from tinymm.ops._util import (
 )
 from tinymm.ops.convert import as_tensor, cast
 from tinymm.ops.index import getitem
+from tinymm.ops.views import mark_view
 from tinymm.tensor import Tensor
 
 
@@ -34,6 +35,12 @@ class Reshape(Function):
         return g.reshape(ctx.in_shape)
 
     backward_graph = backward
+
+
+def _view(fn, x, arg):
+    """``fn`` (Reshape or Permute) of x, recorded as a view of x when it shares x's memory
+    (``views.mark_view``): an in-place write into it with gradient then reaches x's graph."""
+    return mark_view(fn.apply(x, arg), x, "reshape" if fn is Reshape else "permute", (arg,))
 
 
 def _shape_arg(shape):
@@ -57,7 +64,44 @@ def reshape(x, *shape):
         -1 not in shape and known != x._data.size or -1 in shape and (known == 0 or x._data.size % known)
     ):
         raise ShapeError(f"reshape: cannot view a tensor of shape {x.shape} ({x._data.size} elements) as {shape}")
-    return Reshape.apply(x, shape)
+    return _view(Reshape, x, shape)
+
+
+def view(x, *shape, dtype=None):
+    """``Tensor.view``: a shape (as ``reshape``), or a dtype: the same bytes read as that dtype
+    (PyTorch's ``view(dtype)``: the last dim scales by the ratio of the element sizes; never
+    differentiable)."""
+    if dtype is None and len(shape) == 1 and _is_dtype(shape[0]):
+        dtype, shape = shape[0], ()
+    if dtype is None:
+        return reshape(x, *shape)
+    if shape:
+        raise TypeError("view: give either a shape or a dtype, not both")
+    return _view_dtype(as_tensor(x, "view"), dtype)
+
+
+def _is_dtype(spec):
+    from tinymm.dtype_objects import dtype as dtype_object
+
+    return isinstance(spec, (dtype_object, np.dtype)) or (isinstance(spec, type) and issubclass(spec, np.generic))
+
+
+def _view_dtype(x, spec):
+    from tinymm.dtype_objects import as_dtype, numpy_dtype
+
+    arr, new = x._data, numpy_dtype(spec)
+    old_size, new_size = arr.dtype.itemsize, new.itemsize
+    name = f"view {x.dtype} as {as_dtype(new)}".replace("tinymm.", "")
+    if old_size != new_size:
+        if arr.ndim == 0:
+            raise ShapeError(f"{name}: self.dim() cannot be 0 (different element sizes)")
+        if arr.shape[-1] != 1 and arr.strides[-1] != old_size:
+            raise ShapeError(f"{name}: self.stride(-1) must be 1 (different element sizes), "
+                             f"but got {arr.strides[-1] // old_size}")
+        if new_size > old_size and (arr.shape[-1] * old_size) % new_size:
+            raise ShapeError(f"{name}: self.size(-1) must be divisible by {new_size // old_size} "
+                             f"(different element sizes), but got {arr.shape[-1]}")
+    return Tensor._wrap(arr.view(new))
 
 
 def flatten(x, start_dim=0, end_dim=-1):
@@ -76,15 +120,15 @@ def unsqueeze(x, dim):
     if not -x.ndim - 1 <= dim <= x.ndim:
         raise IndexError(f"unsqueeze: dim {dim} is out of range for a tensor with {x.ndim} dimensions")
     d = dim % (x.ndim + 1)
-    return Reshape.apply(x, x.shape[:d] + (1,) + x.shape[d:])
+    return _view(Reshape, x, x.shape[:d] + (1,) + x.shape[d:])
 
 
 def squeeze(x, dim=None):
     x = as_tensor(x, "squeeze")
     if dim is None:
-        return Reshape.apply(x, tuple(s for s in x.shape if s != 1))
+        return _view(Reshape, x, tuple(s for s in x.shape if s != 1))
     dims = normalize_dims("squeeze", x.ndim, dim)
-    return Reshape.apply(x, tuple(s for i, s in enumerate(x.shape) if not (i in dims and s == 1)))
+    return _view(Reshape, x, tuple(s for i, s in enumerate(x.shape) if not (i in dims and s == 1)))
 
 
 class Permute(Function):
@@ -116,7 +160,7 @@ def permute(x, *dims):
     norm = tuple(normalize_dim("permute", x.ndim, d) for d in dims)
     if sorted(norm) != list(range(x.ndim)):
         raise ShapeError(f"permute: {dims} is not a permutation of the {x.ndim} dims of a tensor of shape {x.shape}")
-    return Permute.apply(x, norm)
+    return _view(Permute, x, norm)
 
 
 def transpose(x, dim0, dim1):
@@ -124,12 +168,12 @@ def transpose(x, dim0, dim1):
     d0, d1 = normalize_dim("transpose", x.ndim, dim0), normalize_dim("transpose", x.ndim, dim1)
     dims = list(range(x.ndim))
     dims[d0], dims[d1] = dims[d1], dims[d0]
-    return Permute.apply(x, tuple(dims))
+    return _view(Permute, x, tuple(dims))
 
 
 def reverse_dims(x):
     """``x.T``: all dims reversed."""
-    return Permute.apply(x, tuple(range(x.ndim - 1, -1, -1)))
+    return _view(Permute, x, tuple(range(x.ndim - 1, -1, -1)))
 
 
 class Expand(Function):
