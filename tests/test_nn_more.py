@@ -530,10 +530,14 @@ def test_affine_grid_matches_torch(align_corners):
              lambda t: TF.affine_grid(t, [2, 3, 4, 5], align_corners=align_corners))
     with pytest.raises(RuntimeError, match="Nx2x3"):
         F.affine_grid(tm.randn(2, 3, 3), (2, 3, 4, 5))
+    check_op([(2, 3, 4)], lambda t: F.affine_grid(t, (2, 3, 4, 5, 3), align_corners),
+             lambda t: TF.affine_grid(t, [2, 3, 4, 5, 3], align_corners=align_corners))
+    with pytest.raises(RuntimeError, match="Nx3x4"):
+        F.affine_grid(tm.randn(2, 2, 3), (2, 3, 4, 5, 3))
 
 
 @needs_torch
-@pytest.mark.parametrize("mode", ["bilinear", "nearest"])
+@pytest.mark.parametrize("mode", ["bilinear", "nearest", "bicubic"])
 @pytest.mark.parametrize("padding_mode", ["zeros", "border", "reflection"])
 @pytest.mark.parametrize("align_corners", [False, True])
 def test_grid_sample_matches_torch(mode, padding_mode, align_corners):
@@ -541,9 +545,29 @@ def test_grid_sample_matches_torch(mode, padding_mode, align_corners):
     grid = np.random.default_rng(15).uniform(-1.4, 1.4, (2, 4, 3, 2)).astype(np.float32)
     check_op(None, lambda a, g: F.grid_sample(a, g, mode, padding_mode, align_corners),
              lambda a, g: TF.grid_sample(a, g, mode, padding_mode, align_corners), inputs=[x, grid],
-             gradcheck=mode == "bilinear")
+             gradcheck=mode == "bilinear" or (mode == "bicubic" and not align_corners))  # (kept fast)
     with pytest.raises(RuntimeError, match="grid must be"):
         F.grid_sample(tm.tensor(x), tm.tensor(grid[..., :1]))
+
+
+@needs_torch
+@pytest.mark.parametrize("mode", ["bilinear", "nearest"])
+@pytest.mark.parametrize("padding_mode", ["zeros", "border", "reflection"])
+def test_grid_sample_of_a_volume_matches_torch(mode, padding_mode):
+    x = np.random.default_rng(16).standard_normal((2, 2, 3, 4, 3)).astype(np.float32)
+    grid = np.random.default_rng(17).uniform(-1.3, 1.3, (2, 2, 3, 2, 3)).astype(np.float32)
+    for align_corners in (False, True):
+        check_op(None, lambda a, g: F.grid_sample(a, g, mode, padding_mode, align_corners),
+                 lambda a, g: TF.grid_sample(a, g, mode, padding_mode, align_corners), inputs=[x, grid],
+                 gradcheck=False)
+    with pytest.raises(RuntimeError, match="bicubic interpolation only supports 4D"):
+        F.grid_sample(tm.tensor(x), tm.tensor(grid), mode="bicubic")
+
+
+def test_nearest_grid_sample_gives_the_grid_a_zero_gradient():
+    g = tm.zeros(1, 2, 2, 2, requires_grad=True)
+    F.grid_sample(tm.randn(1, 1, 3, 3), g, mode="nearest", align_corners=False).sum().backward()
+    assert g.grad is not None and not g.grad.numpy().any()
 
 
 CTC_TARGETS = np.array([[1, 2, 2], [3, 0, 0], [4, 1, 0]])

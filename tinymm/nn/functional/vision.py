@@ -239,27 +239,37 @@ def _base_coords(n, align_corners, xp, dtype):
 
 
 def affine_grid(theta, size, align_corners=None):
-    """The (N, H, W, 2) sampling grid of the 2-D affine maps ``theta`` (N, 2, 3) for an output
-    of ``size`` (N, C, H, W): grid[n, h, w] = theta[n] · (x_w, y_h, 1), coordinates in [-1, 1]."""
+    """The sampling grid of the affine maps ``theta`` for an output of ``size``: 2-D, theta
+    (N, 2, 3) and size (N, C, H, W) give (N, H, W, 2), grid[n, h, w] = theta[n] · (x_w, y_h, 1);
+    3-D, theta (N, 3, 4) and size (N, C, D, H, W) give (N, D, H, W, 3) from (x_w, y_h, z_d, 1).
+    Coordinates are in [-1, 1] (pixel centres unless ``align_corners``)."""
     fn = "affine_grid"
     t = as_tensor(theta, fn)
     size = tuple(int(s) for s in size)
     if t.dtype.kind != "f":
         raise TypeError(f"{fn}: Expected theta to have floating point type, but got {t.dtype}")
-    if len(size) != 4:
-        raise NotImplementedError(f"{fn}: only 2-D (4-element size (N, C, H, W)) grids are supported, got size {size}")
-    N, _, H, W = size
-    if t.ndim != 3 or tuple(t.shape) != (N, 2, 3):
-        raise ShapeError(f"{fn}: Expected a batch of 2D affine matrices of shape Nx2x3 for size {size}. Got "
-                         f"{tuple(t.shape)}.")
+    if len(size) not in (4, 5):
+        raise NotImplementedError(f"{fn}: only 4-D (N, C, H, W) and 5-D (N, C, D, H, W) sizes are supported, "
+                                  f"got size {size}")
+    nd = len(size) - 2
+    N, spatial = size[0], size[2:]
+    if t.ndim != 3 or tuple(t.shape) != (N, nd, nd + 1):
+        raise ShapeError(f"{fn}: Expected a batch of {nd}D affine matrices of shape Nx{nd}x{nd + 1} for size "
+                         f"{size}. Got {tuple(t.shape)}.")
     align_corners = bool(align_corners)
     xp = xp_of(t._data)
-    xs = _base_coords(W, align_corners, xp, t.dtype)
-    ys = _base_coords(H, align_corners, xp, t.dtype)
-    base = xp.stack([xp.broadcast_to(xs[None, :], (H, W)), xp.broadcast_to(ys[:, None], (H, W)),
-                     xp.ones((H, W), t.dtype)], axis=-1).reshape(1, H * W, 3)
-    grid = Tensor._wrap(xp.ascontiguousarray(base)) @ t.transpose(1, 2)  # (N, H·W, 2)
-    return grid.reshape(N, H, W, 2)
+    # axis k of the coordinates (x, y, z) runs along spatial dim -1 - k
+    axes = [_base_coords(n, align_corners, xp, t.dtype) for n in spatial]
+    columns = []
+    for k in range(nd):
+        shape = [1] * nd
+        shape[nd - 1 - k] = spatial[nd - 1 - k]
+        columns.append(xp.broadcast_to(axes[nd - 1 - k].reshape(shape), spatial))
+    columns.append(xp.ones(spatial, t.dtype))
+    points = int(np.prod(spatial))
+    base = xp.ascontiguousarray(xp.stack(columns, axis=-1).reshape(1, points, nd + 1))
+    grid = Tensor._wrap(base) @ t.transpose(1, 2)  # (N, points, nd)
+    return grid.reshape(N, *spatial, nd)
 
 
 def _unnormalize(coord, n, align_corners):
@@ -291,46 +301,119 @@ def _source(coord, n, padding_mode, align_corners):
     return c
 
 
+class _ZeroGradient(Function):
+    """``out`` unchanged, linked to ``grid`` with a zero gradient: nearest sampling is piecewise
+    constant in the grid, and PyTorch gives the grid a gradient of zeros (not None)."""
+
+    @staticmethod
+    def forward(ctx, out, grid):
+        ctx.grid_meta = (grid.shape, grid.dtype)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        shape, dtype = ctx.grid_meta
+        return g, xp_of(g).zeros(shape, dtype)
+
+
+def _cubic_weights(t):
+    """Keys' cubic convolution weights (A = -0.75, as PyTorch) of the taps at -1, 0, 1, 2 for
+    the fractional offsets t (Tensors, so the grid gets gradients through them)."""
+    A = -0.75
+
+    def near(d):
+        return ((A + 2) * d - (A + 3)) * d * d + 1
+
+    def far(d):
+        return ((A * d - 5 * A) * d + 8 * A) * d - 4 * A
+
+    return far(t + 1), near(t), near(1 - t), far(2 - t)
+
+
 def grid_sample(input, grid, mode: str = "bilinear", padding_mode: str = "zeros", align_corners=None):
-    """Sample (N, C, H, W) ``input`` at the (N, Ho, Wo, 2) ``grid`` of (x, y) coordinates in
-    [-1, 1] → (N, C, Ho, Wo). ``mode`` 'bilinear' or 'nearest'; ``padding_mode`` 'zeros'
-    (taps outside read 0), 'border' (clamped) or 'reflection'. Composed from gather and
-    elementwise ops, so both the input and the grid get gradients."""
+    """Sample ``input`` at the ``grid``'s coordinates in [-1, 1]: 4-D input (N, C, H, W) with a
+    (N, Ho, Wo, 2) grid of (x, y) gives (N, C, Ho, Wo); 5-D input (N, C, D, H, W) with a
+    (N, Do, Ho, Wo, 3) grid of (x, y, z) gives (N, C, Do, Ho, Wo). ``mode`` 'bilinear'
+    (trilinear for 5-D), 'nearest' or 'bicubic' (4-D only; Keys' cubic, A = -0.75);
+    ``padding_mode`` 'zeros' (taps outside read 0), 'border' (clamped) or 'reflection'.
+    Composed from gather and elementwise ops, so both the input and the grid get gradients."""
     fn = "grid_sample"
     x, g = as_tensor(input, fn), as_tensor(grid, fn)
-    if mode not in ("bilinear", "nearest"):
-        raise NotImplementedError(f"{fn}: mode must be 'bilinear' or 'nearest' (bicubic is not supported), got {mode!r}")
+    if mode not in ("bilinear", "nearest", "bicubic"):
+        raise ValueError(f"{fn}: expected mode to be 'bilinear', 'nearest' or 'bicubic', but got: '{mode}'")
     if padding_mode not in ("zeros", "border", "reflection"):
         raise ValueError(f"{fn}: expected padding_mode to be 'zeros', 'border', or 'reflection', but got: "
                          f"'{padding_mode}'")
-    if x.ndim != 4:
-        raise NotImplementedError(f"{fn}: only 4-D (N, C, H, W) input is supported, got shape {tuple(x.shape)}")
-    if g.ndim != 4 or g.shape[-1] != 2 or g.shape[0] != x.shape[0]:
-        raise ShapeError(f"{fn}: grid must be (N, H_out, W_out, 2) with N = {x.shape[0]} for input of shape "
-                         f"{tuple(x.shape)}, got {tuple(g.shape)}")
+    if x.ndim not in (4, 5):
+        raise ShapeError(f"{fn}: expected 4D or 5D input, got shape {tuple(x.shape)}")
+    nd = x.ndim - 2
+    if g.ndim != x.ndim or g.shape[-1] != nd or g.shape[0] != x.shape[0]:
+        raise ShapeError(f"{fn}: grid must be (N, {', '.join(['*_out'] * nd)}, {nd}) with N = {x.shape[0]} for input "
+                         f"of shape {tuple(x.shape)}, got {tuple(g.shape)}")
+    if mode == "bicubic" and nd != 2:
+        raise ShapeError(f"{fn}: bicubic interpolation only supports 4D input")
+    if x.dtype != g.dtype:
+        raise TypeError(f"{fn}: expected grid to have the same dtype as input, got {g.dtype} and {x.dtype}")
     align_corners = bool(align_corners)
-    N, C, H, W = x.shape
-    Ho, Wo = g.shape[1], g.shape[2]
+    N, C = x.shape[:2]
+    spatial = tuple(x.shape[2:])
+    out_spatial = tuple(g.shape[1:-1])
+    P = int(np.prod(out_spatial))
     xp = xp_of(x._data)
-    ix = _source(g[..., 0].reshape(N, Ho * Wo), W, padding_mode, align_corners)  # (N, P)
-    iy = _source(g[..., 1].reshape(N, Ho * Wo), H, padding_mode, align_corners)
-    flat = x.reshape(N, C, H * W)
+    sizes = spatial[::-1]  # the size of the axis each coordinate (x, y, z) runs along
+    steps = [int(np.prod(spatial[nd - k:])) for k in range(nd)]  # flat stride of that axis
+    coords = [g[..., k].reshape(N, P) for k in range(nd)]
+    flat = x.reshape(N, C, int(np.prod(spatial)))
 
-    def tap(cx, cy):
-        """(N, C, P) values at integer positions (arrays), zero where outside."""
-        inside = (cx >= 0) & (cx <= W - 1) & (cy >= 0) & (cy <= H - 1)
-        idx = xp.clip(cy, 0, H - 1).astype(np.int64) * W + xp.clip(cx, 0, W - 1).astype(np.int64)
-        idx = xp.ascontiguousarray(xp.broadcast_to(idx[:, None, :], (N, C, idx.shape[-1])))
+    def tap(cs):
+        """(N, C, P) values at the integer positions cs (arrays, one per coordinate), zero
+        where outside."""
+        inside = None
+        idx = 0
+        for c, n, step in zip(cs, sizes, steps):
+            ok = (c >= 0) & (c <= n - 1)
+            inside = ok if inside is None else inside & ok
+            idx = idx + xp.clip(c, 0, n - 1).astype(np.int64) * step
+        idx = xp.ascontiguousarray(xp.broadcast_to(idx[:, None, :], (N, C, P)))
         vals = flat.gather(2, Tensor._wrap(idx))
         return vals * Tensor._wrap(inside[:, None, :].astype(x.dtype))
 
     if mode == "nearest":
-        out = tap(xp.rint(ix._data), xp.rint(iy._data))
-    else:
+        src = [_source(c, n, padding_mode, align_corners) for c, n in zip(coords, sizes)]
+        out = _ZeroGradient.apply(tap([xp.rint(c._data) for c in src]), g)
+    elif mode == "bilinear":
+        src = [_source(c, n, padding_mode, align_corners) for c, n in zip(coords, sizes)]
+        low = [xp.floor(c._data) for c in src]
+        frac = [c - Tensor._wrap(f) for c, f in zip(src, low)]
+        out = 0
+        for corner in range(2 ** nd):
+            bits = [(corner >> k) & 1 for k in range(nd)]
+            weight = 1
+            for b, f in zip(bits, frac):
+                weight = weight * (f if b else 1 - f)
+            out = out + tap([lo + b for lo, b in zip(low, bits)]) * weight.unsqueeze(1)
+    else:  # bicubic: taps around floor(unnormalised coordinate), each tap padded on its own
+        ix, iy = (_unnormalize(c, n, align_corners) for c, n in zip(coords, sizes))
         x0, y0 = xp.floor(ix._data), xp.floor(iy._data)
-        wx1 = ix - Tensor._wrap(x0)
-        wy1 = iy - Tensor._wrap(y0)
-        wx0, wy0 = 1 - wx1, 1 - wy1
-        out = (tap(x0, y0) * (wx0 * wy0).unsqueeze(1) + tap(x0 + 1, y0) * (wx1 * wy0).unsqueeze(1)
-               + tap(x0, y0 + 1) * (wx0 * wy1).unsqueeze(1) + tap(x0 + 1, y0 + 1) * (wx1 * wy1).unsqueeze(1))
-    return out.reshape(N, C, Ho, Wo)
+        wx = _cubic_weights(ix - Tensor._wrap(x0))
+        wy = _cubic_weights(iy - Tensor._wrap(y0))
+        out = 0
+        for j in range(4):
+            cy = _pad_tap(y0 + (j - 1), sizes[1], padding_mode, align_corners, xp)
+            row = 0
+            for i in range(4):
+                cx = _pad_tap(x0 + (i - 1), sizes[0], padding_mode, align_corners, xp)
+                row = row + tap([cx, cy]) * wx[i].unsqueeze(1)
+            out = out + row * wy[j].unsqueeze(1)
+    return out.reshape(N, C, *out_spatial)
+
+
+def _pad_tap(c, n, padding_mode, align_corners, xp):
+    """A bicubic tap's integer coordinates (array) under the padding mode: 'zeros' leaves them
+    (taps outside read 0), 'border' clamps, 'reflection' reflects then clamps."""
+    if padding_mode == "border":
+        return xp.clip(c, 0, n - 1)
+    if padding_mode == "reflection":
+        low, high = (0, 2 * (n - 1)) if align_corners else (-1, 2 * n - 1)
+        return xp.clip(_reflect(Tensor._wrap(c), low, high)._data, 0, n - 1)
+    return c
