@@ -23,7 +23,9 @@ import math
 
 import numpy as np
 
-from tinymm.optim.optimizer import Optimizer, check_number, implementation_options, state_step
+from tinymm.optim.optimizer import (
+    Optimizer, check_number, implementation_options, scalar_state_times, state_step,
+)
 
 
 def _check_betas(name, group):
@@ -233,8 +235,8 @@ class NAdam(ElementwiseOptimizer):
         psi = group["momentum_decay"]
         mu = beta1 * (1.0 - 0.5 * 0.96 ** (t * psi))
         mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * psi))
-        state["mu_product"] *= mu
-        prod = state["mu_product"]
+        # PyTorch multiplies mu into a 0-dim float32 tensor (see optimizer.scalar_state)
+        prod = state["mu_product"] = scalar_state_times(state["mu_product"], mu)
         m, v = state["exp_avg"], state["exp_avg_sq"]
         m += (g - m) * (1 - beta1)
         v *= beta2

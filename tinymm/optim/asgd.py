@@ -3,12 +3,14 @@
     p ← p·(1 − λ·η) − η·g;   ax ← p (until t0 steps), then ax += μ·(p − ax)
     η ← lr / (1 + λ·lr·t)^α;  μ ← 1 / max(1, t − t0)
 
-``ax`` (the running average of the iterates, Polyak averaging) is kept in the state.
+``ax`` (the running average of the iterates, Polyak averaging) is kept in the state. η and μ
+are rounded as PyTorch keeps them, in float32 0-dim tensors (``scalar_state``), so float64
+parameters follow torch's to the last bit.
 """
 from __future__ import annotations
 
 from tinymm.optim.adaptive import ElementwiseOptimizer
-from tinymm.optim.optimizer import check_number, implementation_options
+from tinymm.optim.optimizer import check_number, implementation_options, scalar_state
 
 
 class ASGD(ElementwiseOptimizer):
@@ -27,7 +29,7 @@ class ASGD(ElementwiseOptimizer):
         check_number("ASGD", "weight_decay", group["weight_decay"], "weight_decay value")
 
     def _init_state(self, d, group):
-        return {"eta": float(group["lr"]), "mu": 1.0, **super()._init_state(d, group)}
+        return {"eta": scalar_state(group["lr"]), "mu": 1.0, **super()._init_state(d, group)}
 
     def _check_state(self, p, state, group, where):
         super()._check_state(p, state, group, where)
@@ -46,5 +48,5 @@ class ASGD(ElementwiseOptimizer):
         else:
             ax[...] = d
         lr = group["lr"]
-        state["eta"] = lr / ((1 + group["lambd"] * lr * t) ** group["alpha"])
-        state["mu"] = 1 / max(1, t - group["t0"])
+        state["eta"] = scalar_state(lr / ((1 + group["lambd"] * lr * t) ** group["alpha"]))
+        state["mu"] = scalar_state(1 / max(1, t - group["t0"]))

@@ -23,6 +23,7 @@ from itertools import chain
 import numpy as np
 
 from tinymm import backend
+from tinymm.dtype_objects import numpy_dtype
 from tinymm.tensor import Tensor
 
 
@@ -70,6 +71,24 @@ def _with_step_hooks(step):
 
     wrapper.__doc__, wrapper.__name__, wrapper.__wrapped__ = step.__doc__, step.__name__, step
     return wrapper
+
+
+def _scalar_dtype():
+    """The dtype PyTorch keeps an optimizer's scalar state in (torch.optim's
+    ``_get_scalar_dtype``): float64 when that is the default dtype, else float32."""
+    return np.float64 if numpy_dtype(backend.get_default_dtype()) == np.float64 else np.float32
+
+
+def scalar_state(value: float) -> float:
+    """``value`` rounded as PyTorch stores an optimizer's scalar state (ASGD's eta and mu,
+    NAdam's mu_product) in a 0-dim tensor of ``_scalar_dtype``, read back as a Python float."""
+    return float(_scalar_dtype()(value))
+
+
+def scalar_state_times(value: float, factor: float) -> float:
+    """``state *= factor`` on such a 0-dim tensor: the float is cast to its dtype first."""
+    t = _scalar_dtype()
+    return float(t(value) * t(factor))
 
 
 def implementation_options(name: str, **flags) -> dict:
