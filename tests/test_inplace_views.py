@@ -316,3 +316,11 @@ def test_a_copied_view_owns_its_memory():
     for clone in (copy.deepcopy(base[:, 0]), pickle.loads(pickle.dumps(base[:, 0]))):
         clone.add_(1)
         assert float(base.sum()) == 0.0 and clone._view_src is None
+
+
+@needs_torch
+def test_writing_into_an_expanded_tensor_is_refused_as_torch():
+    for m in (torch, tm):
+        x = m.zeros(1, 3).expand(2, 3)
+        with pytest.raises(RuntimeError, match="more than one element of the written-to tensor"):
+            x.add_(1)

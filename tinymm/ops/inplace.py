@@ -56,7 +56,13 @@ def _views_another_tensor(x: Tensor) -> bool:
 
 
 def _records(name: str, x: Tensor, value) -> bool:
-    """Whether the in-place op ``name`` must be recorded in the graph (see the docstring)."""
+    """Whether the in-place op ``name`` must be recorded in the graph (see the docstring).
+    Every in-place op asks this first, so it also refuses a tensor that cannot be written."""
+    if not getattr(getattr(x._data, "flags", None), "writeable", True):
+        raise RuntimeError(
+            f"{name}: unsupported operation: more than one element of the written-to tensor refers to a "
+            "single memory location (an expand()/broadcast view), or its memory is read-only. Please "
+            "clone() the tensor before performing the operation.")
     value_grad = isinstance(value, Tensor) and value.requires_grad
     if not (x.requires_grad or value_grad) or not autograd.is_grad_enabled():
         return False
