@@ -139,6 +139,7 @@ from tinymm.nn.lazy import (  # noqa: F401
     LazyConv3d,
     LazyConvTranspose1d,
     LazyConvTranspose2d,
+    LazyConvTranspose3d,
     LazyInstanceNorm1d,
     LazyInstanceNorm2d,
     LazyInstanceNorm3d,
@@ -149,6 +150,11 @@ from tinymm.nn.lazy import (  # noqa: F401
 from tinymm.nn.parameter_more import Buffer, UninitializedParameter  # noqa: F401,E402
 from tinymm.nn.pooling import LPPool3d, MaxUnpool3d  # noqa: F401,E402
 from tinymm.nn.rnn import RNNBase, RNNCellBase  # noqa: F401,E402
+
+# main (7th session): fractional max pooling, the adaptive softmax, NLLLoss2d
+from tinymm.nn.adaptive_softmax import AdaptiveLogSoftmaxWithLoss  # noqa: F401,E402
+from tinymm.nn.fractional_pool import FractionalMaxPool2d, FractionalMaxPool3d  # noqa: F401,E402
+from tinymm.nn.loss import NLLLoss2d  # noqa: F401,E402
 
 # shims: torch.nn.modules (internal paths: batchnorm._BatchNorm, loss._Loss, conv._ConvNd, utils._pair, ...)
 from tinymm.nn import modules  # noqa: F401,E402

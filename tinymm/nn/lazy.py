@@ -13,7 +13,7 @@ import numpy as np
 
 from tinymm import backend
 from tinymm.nn.batchnorm import BatchNorm1d, BatchNorm2d, BatchNorm3d, BatchNormBase, NormBase
-from tinymm.nn.conv import Conv1d, Conv2d, Conv3d, ConvNdBase, ConvTranspose1d, ConvTranspose2d
+from tinymm.nn.conv import Conv1d, Conv2d, Conv3d, ConvNdBase, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
 from tinymm.nn.layers import Linear
 from tinymm.nn.module import Module
 from tinymm.nn.normalization import InstanceNorm1d, InstanceNorm2d, InstanceNorm3d
@@ -119,6 +119,10 @@ class LazyConvTranspose1d(_LazyConv):
 
 class LazyConvTranspose2d(_LazyConv):
     cls_to_become, _unbatched_ndim = ConvTranspose2d, 3
+
+
+class LazyConvTranspose3d(_LazyConv):
+    cls_to_become, _unbatched_ndim = ConvTranspose3d, 4
 
 
 class _LazyNorm(_Lazy, NormBase):  # shims: a _NormBase before materialising, as PyTorch's

@@ -165,3 +165,11 @@ from tinymm.nn.functional.pool_more import (  # noqa: F401
     max_pool2d_with_indices,
     max_pool3d_with_indices,
 )
+
+# main (7th session): fractional max pooling
+from tinymm.nn.functional.fractional_pool import (  # noqa: F401,E402
+    fractional_max_pool2d,
+    fractional_max_pool2d_with_indices,
+    fractional_max_pool3d,
+    fractional_max_pool3d_with_indices,
+)

@@ -10,11 +10,13 @@ import sys
 import types
 
 import tinymm.nn.activations as _nn_activations
+import tinymm.nn.adaptive_softmax as _nn_adaptive_softmax
 import tinymm.nn.attention as _nn_attention
 import tinymm.nn.batchnorm as _nn_batchnorm
 import tinymm.nn.containers as _nn_containers
 import tinymm.nn.conv as _nn_conv
 import tinymm.nn.dropout as _nn_dropout
+import tinymm.nn.fractional_pool as _nn_fractional_pool
 import tinymm.nn.layers as _nn_layers
 import tinymm.nn.lazy as _nn_lazy
 import tinymm.nn.loss as _nn_loss
@@ -35,6 +37,7 @@ _FILE_SUBMODULES = {"batchnorm": _batchnorm_paths, "conv": _conv_paths, "loss": 
 
 # PyTorch's submodule -> its class names tinymm has, and the tinymm file that defines each
 _TABLE = {
+    "adaptive": "AdaptiveLogSoftmaxWithLoss",
     "activation": ("Threshold ReLU RReLU Hardtanh ReLU6 Sigmoid Hardsigmoid Tanh SiLU Mish Hardswish ELU CELU SELU "
                    "GLU GELU Hardshrink LeakyReLU LogSigmoid Softplus Softshrink MultiheadAttention PReLU Softsign "
                    "Tanhshrink Softmin Softmax Softmax2d LogSoftmax"),
@@ -42,7 +45,7 @@ _TABLE = {
     "channelshuffle": "ChannelShuffle",
     "container": "Sequential ModuleList ModuleDict ParameterList ParameterDict",
     "conv": ("_ConvNd Conv1d Conv2d Conv3d _ConvTransposeNd ConvTranspose1d ConvTranspose2d ConvTranspose3d "
-             "LazyConv1d LazyConv2d LazyConv3d LazyConvTranspose1d LazyConvTranspose2d"),
+             "LazyConv1d LazyConv2d LazyConv3d LazyConvTranspose1d LazyConvTranspose2d LazyConvTranspose3d"),
     "distance": "PairwiseDistance CosineSimilarity",
     "dropout": "_DropoutNd Dropout Dropout1d Dropout2d Dropout3d AlphaDropout FeatureAlphaDropout",
     "flatten": "Flatten Unflatten",
@@ -53,7 +56,7 @@ _TABLE = {
     "loss": ("_Loss L1Loss NLLLoss PoissonNLLLoss GaussianNLLLoss KLDivLoss MSELoss BCELoss BCEWithLogitsLoss "
              "HingeEmbeddingLoss MultiLabelMarginLoss SmoothL1Loss HuberLoss SoftMarginLoss CrossEntropyLoss "
              "MultiLabelSoftMarginLoss CosineEmbeddingLoss MarginRankingLoss MultiMarginLoss TripletMarginLoss "
-             "TripletMarginWithDistanceLoss CTCLoss"),
+             "TripletMarginWithDistanceLoss CTCLoss NLLLoss2d"),
     "module": "Module",
     "normalization": "LocalResponseNorm LayerNorm GroupNorm RMSNorm",
     "padding": ("CircularPad1d CircularPad2d CircularPad3d ConstantPad1d ConstantPad2d ConstantPad3d ReflectionPad1d "
@@ -63,13 +66,13 @@ _TABLE = {
     "pooling": ("_MaxPoolNd MaxPool1d MaxPool2d MaxPool3d _MaxUnpoolNd MaxUnpool1d MaxUnpool2d MaxUnpool3d _AvgPoolNd "
                 "AvgPool1d AvgPool2d AvgPool3d _LPPoolNd LPPool1d LPPool2d LPPool3d _AdaptiveMaxPoolNd "
                 "AdaptiveMaxPool1d AdaptiveMaxPool2d AdaptiveMaxPool3d AdaptiveAvgPool1d AdaptiveAvgPool2d "
-                "AdaptiveAvgPool3d"),
+                "AdaptiveAvgPool3d FractionalMaxPool2d FractionalMaxPool3d"),
     "rnn": "RNNBase RNN LSTM GRU RNNCellBase RNNCell LSTMCell GRUCell",
     "sparse": "Embedding EmbeddingBag",
     "transformer": "Transformer TransformerEncoder TransformerDecoder TransformerEncoderLayer TransformerDecoderLayer",
     "upsampling": "Upsample UpsamplingNearest2d UpsamplingBilinear2d",
 }
-_FILES = (_nn_activations, _nn_attention, _nn_batchnorm, _nn_containers, _nn_conv, _nn_dropout, _nn_layers, _nn_lazy,
+_FILES = (_nn_activations, _nn_adaptive_softmax, _nn_fractional_pool, _nn_attention, _nn_batchnorm, _nn_containers, _nn_conv, _nn_dropout, _nn_layers, _nn_lazy,
           _nn_loss, _nn_module, _nn_normalization, _nn_pooling, _nn_rnn, _nn_transformer)
 
 
