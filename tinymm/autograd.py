@@ -274,6 +274,10 @@ class Function:
     """
 
     on_tensors = False  # True for subclasses written outside tinymm (PyTorch-style, on Tensors)
+    # cplx: True on the ops whose backward follows PyTorch's convention for complex tensors
+    # (conjugate Wirtinger: for a real loss L of z = x + iy, z.grad = dL/dx + i dL/dy); recording
+    # any other op on a complex tensor raises rather than give a wrong gradient
+    complex_grad = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -321,6 +325,8 @@ class Function:
             if type(out) is tuple:
                 return tuple(Tensor._wrap(o) for o in out)
             return Tensor._wrap(out)
+        if not cls.complex_grad:
+            _refuse_complex_grad(cls, args, out)
         ctx.fn = cls
         ctx.inputs = [a if n else None for a, n in zip(args, needs)]
         # each input's node now: an in-place op on an input later gives that Tensor a new node,
@@ -344,6 +350,18 @@ class Function:
         t.requires_grad = True
         t._node = (ctx, 0)
         return t
+
+
+def _refuse_complex_grad(cls, args, out) -> None:
+    """cplx: raise when an op without a complex backward (``complex_grad``) is recorded on a
+    complex input or output. User-written (Tensor-level) Functions pass: their backward is theirs."""
+    if cls.on_tensors or cls.__name__ in ("_TensorFunctionNode", "_NoDoubleBackward"):
+        return
+    outs = out if type(out) is tuple else (out,)
+    if any(getattr(o, "dtype", None) is not None and o.dtype.kind == "c" for o in outs) or any(
+            isinstance(a, Tensor) and a.requires_grad and a._data.dtype.kind == "c" for a in args):
+        raise NotImplementedError(f"tinymm: the gradient of {cls.__name__} is not implemented for complex tensors "
+                                  "(run it under no_grad(), or on the real and imaginary parts)")
 
 
 # ----------------------------------------------------------------------------- Functions on Tensors
@@ -580,6 +598,8 @@ def run_backward(root, grad=None, retain_graph: bool = False, *, capture=None) -
         raise RuntimeError("backward: this tensor does not require grad and has no graph behind it")
     data = root._data
     if grad is None:
+        if data.dtype.kind == "c":  # cplx: PyTorch's rule
+            raise RuntimeError("grad can be implicitly created only for real scalar outputs")
         if data.size != 1:
             raise RuntimeError(
                 f"backward: grad can be implicitly created only for a single-element output, "
@@ -651,10 +671,14 @@ def run_backward(root, grad=None, retain_graph: bool = False, *, capture=None) -
                 if t is None or ig is None:
                     continue
                 if ig.shape != t._data.shape or ig.dtype != t._data.dtype:
-                    raise RuntimeError(
-                        f"internal error: {ctx.fn.__name__}.backward returned a {ig.dtype} gradient of "
-                        f"shape {ig.shape} for a {t._data.dtype} input of shape {t._data.shape}"
-                    )
+                    if ig.dtype.kind == "c" and t._data.dtype.kind == "f" and ig.shape == t._data.shape:
+                        # cplx: a real input of an op with a complex output gets the real part (PyTorch)
+                        ig = ig.real.astype(t._data.dtype)
+                    else:
+                        raise RuntimeError(
+                            f"internal error: {ctx.fn.__name__}.backward returned a {ig.dtype} gradient of "
+                            f"shape {ig.shape} for a {t._data.dtype} input of shape {t._data.shape}"
+                        )
                 if node is None:
                     if capture is not None and id(t) not in capture:
                         continue  # autograd.grad: other leaves are left alone

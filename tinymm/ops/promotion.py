@@ -23,7 +23,7 @@ import numbers
 import numpy as np
 
 from tinymm import backend
-from tinymm.dtype_objects import KIND_CATEGORY, as_dtype
+from tinymm.dtype_objects import KIND_CATEGORY, as_dtype, default_complex_dtype
 from tinymm.dtype_objects import dtype as _dtype_class
 from tinymm.tensor import Tensor
 
@@ -45,6 +45,9 @@ def _dtype_arg(fn: str, position: int, name: str, value) -> np.dtype:
 def _promote(a: np.dtype, b: np.dtype) -> np.dtype:
     ca, cb = _CATEGORY[a.kind], _CATEGORY[b.kind]
     if ca != cb:
+        # cplx: complex meeting floating keeps the wider precision (float64 + complex64 -> complex128)
+        if {a.kind, b.kind} == {"c", "f"}:
+            return np.promote_types(a, b)
         return a if ca > cb else b
     return np.promote_types(a, b)
 
@@ -60,6 +63,8 @@ def _scalar_dtype(value) -> np.dtype:
         return np.dtype(np.bool_)
     if isinstance(value, numbers.Integral):
         return np.dtype(np.int64)
+    if isinstance(value, complex):  # cplx
+        return default_complex_dtype(backend.get_default_dtype()).dtype
     return backend.get_default_dtype()
 
 
@@ -68,7 +73,11 @@ def _combine(higher, lower):
     category is above the higher tier's (or the higher tier is bool, or absent)."""
     if higher is None:
         return lower
-    if lower is None or higher.kind == "f":
+    if lower is None or higher.kind == "c":
+        return higher
+    if lower.kind == "c":  # cplx: a floating higher tier keeps its precision (float64 + 1j -> complex128)
+        return np.dtype(f"c{2 * higher.itemsize}") if higher.kind == "f" and higher.itemsize >= 4 else lower
+    if higher.kind == "f":
         return higher
     if higher.kind == "b" or lower.kind == "f":
         return _promote(higher, lower)
@@ -82,7 +91,7 @@ def result_type(tensor1, tensor2) -> np.dtype:
     for position, (name, value) in enumerate((("tensor1", tensor1), ("tensor2", tensor2)), start=1):
         if isinstance(value, Tensor):
             tier, dtype = (0 if value.ndim else 1), value._data.dtype
-        elif isinstance(value, numbers.Real) and not isinstance(value, np.generic):
+        elif isinstance(value, numbers.Complex) and not isinstance(value, np.generic):
             tier, dtype = 2, _scalar_dtype(value)
         elif isinstance(value, np.generic) and value.dtype.kind in _CATEGORY:
             tier, dtype = 2, _scalar_dtype(value.item())  # a NumPy scalar counts as the Python number
