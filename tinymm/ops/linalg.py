@@ -169,6 +169,8 @@ def _tensor_einsum(equation, *operands):
 
 
 class Einsum(Function):
+    complex_grad = True  # cplx: each gradient is the einsum of g with the other operands conjugated
+
     @staticmethod
     def forward(ctx, *operands, subs, out_sub):
         ctx.meta = (subs, out_sub)
@@ -179,7 +181,7 @@ class Einsum(Function):
     @staticmethod
     def backward(ctx, g):
         subs, out_sub = ctx.meta
-        ops = ctx.saved_arrays
+        ops = [conj(a) for a in ctx.saved_arrays]
         return tuple(
             _einsum_grad(g, out_sub, ops, subs, k).astype(g.dtype, copy=False) if need else None
             for k, need in enumerate(ctx.needs_input_grad)
