@@ -370,6 +370,7 @@ from tinymm.ops.promotion import PROMOTION_OPS  # noqa: E402
 from tinymm.ops.tensor_flags import TENSOR_FLAG_PROPERTIES  # noqa: E402
 # cplx: complex tensors (real/imag, conj, angle, polar, complex, view_as_real/complex)
 from tinymm.ops.complex_ops import COMPLEX_OPS, COMPLEX_PROPERTIES, mark_complex_grad_ops  # noqa: E402
+from tinymm.ops.spectral import SPECTRAL_OPS  # noqa: E402  (stft, istft)
 
 # (public function, its Tensor method name or None, exported as tinymm.<function name>: True/False
 #  or as the name given)
@@ -723,6 +724,7 @@ OPS = (
     *FOREACH_OPS,  # shims
     *PROMOTION_OPS,  # shims
     *COMPLEX_OPS,  # cplx
+    *SPECTRAL_OPS,  # cplx
 )
 
 
