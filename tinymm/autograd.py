@@ -711,6 +711,10 @@ def run_backward(root, grad=None, retain_graph: bool = False, *, capture=None) -
 def _run_backward_graph(root, grad=None, retain_graph: bool = True, *, capture=None) -> None:
     """``run_backward`` for ``create_graph=True``: the walk of ``tinymm.autograd_graph``, with
     grad mode on so each backward is recorded."""
+    if root._node is not None and any(t is not None and t._data.dtype.kind == "c"
+                                      for ctx in _topological_order(root._node[0]) for t in ctx.inputs):
+        # cplx: the differentiable backward formulas (backward_graph) are written for real tensors
+        raise NotImplementedError("tinymm: create_graph=True through complex tensors is not implemented")
     with set_grad_enabled(True):
         autograd_graph.run_backward_graph(
             root, grad, retain_graph, capture, order_of=_topological_order, post_hooks=_post_accumulate_hooks,

@@ -2,9 +2,11 @@
 in ``functions_more``).
 
 The rules (PyTorch's, for the dtypes tinymm has: bool, uint8, int8, int16, int32, int64,
-float16, float32, float64):
+float16, float32, float64, complex64, complex128):
 
-- categories rank bool < integer < floating; ``promote_types(a, b)`` is the smallest dtype both
+- categories rank bool < integer < floating < complex (complex meeting floating keeps the wider
+  precision: float64 with complex64 is complex128; a Python complex counts as the default
+  complex dtype, complex64 under float32); ``promote_types(a, b)`` is the smallest dtype both
   fit in within the higher category: a floating dtype wins over any integer one whatever its
   size (``int64`` with ``float16`` is ``float16``, where NumPy says float64); two integers
   promote as NumPy's integers do (``uint8`` with ``int8`` is ``int16``).
