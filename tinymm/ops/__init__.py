@@ -369,7 +369,8 @@ from tinymm.ops.foreach import FOREACH_OPS  # noqa: E402
 from tinymm.ops.promotion import PROMOTION_OPS  # noqa: E402
 from tinymm.ops.tensor_flags import TENSOR_FLAG_PROPERTIES  # noqa: E402
 # cplx: complex tensors (real/imag, conj, angle, polar, complex, view_as_real/complex)
-from tinymm.ops.complex_ops import COMPLEX_OPS, COMPLEX_PROPERTIES, mark_complex_grad_ops  # noqa: E402
+from tinymm.ops.complex_ops import COMPLEX_OPS, COMPLEX_PROPERTIES  # noqa: E402
+from tinymm.ops import complex_grad_marks  # noqa: E402,F401
 from tinymm.ops.spectral import SPECTRAL_OPS  # noqa: E402  (stft, istft)
 
 # (public function, its Tensor method name or None, exported as tinymm.<function name>: True/False
@@ -841,7 +842,6 @@ for _name, _prop in TENSOR_FLAG_PROPERTIES.items():  # shims: is_sparse, is_quan
 # cplx: z.real / z.imag (readable and writable), and H / mH conjugating complex tensors
 for _name, _prop in COMPLEX_PROPERTIES.items():
     setattr(Tensor, _name, _prop)
-mark_complex_grad_ops()
 # Exports under another name (``tinymm.arcsin`` is ``asin``) are names of this module too.
 globals().update({exported: fn for fn, _, exported in OPS if isinstance(exported, str)})
 

@@ -14,7 +14,7 @@ real (abs, angle, real, imag) turns its real gradient g into a complex one:
 Only ops whose class sets ``complex_grad = True`` may be recorded on complex tensors
 (``autograd.Function``): any other op raises rather than give a wrong gradient. The linear ops
 whose backward needs no change for complex (reshape, indexing, cat, sum, ...) are marked in
-``COMPLEX_GRAD_OPS`` below.
+``ops/complex_grad_marks.py``.
 
 Differences from PyTorch: ``conj`` is not a lazy view here (it copies; ``is_conj()`` is always
 False and ``resolve_conj`` returns its input), so writing into a conj's result does not write
@@ -427,17 +427,6 @@ COMPLEX_PROPERTIES = {
     "H": property(_h),
     "mH": property(_adjoint),
 }
-
-
-def mark_complex_grad_ops() -> None:
-    """The existing ops whose backward is right for complex tensors as it is (linear maps whose
-    adjoint is their transpose: reshaping, indexing, joining, summing, rolling, flipping)."""
-    from tinymm.ops import elementwise, index, layout, reduce, shape
-
-    for cls in (shape.Reshape, shape.Permute, shape.Expand, shape.Concat, shape.Stack, shape.Split, shape.Pad,
-                shape.SumToSize, index.GetItem, reduce.Sum, reduce.Mean, layout.Flip, layout.Roll, layout.Repeat,
-                elementwise.Exp, elementwise.Log, elementwise.Sqrt, elementwise.Tanh):
-        cls.complex_grad = True
 
 
 def complex_var(x: Tensor, axes, keepdim: bool, correction: int) -> Tensor:

@@ -81,15 +81,15 @@ def _complex_pair(a: Tensor, b: Tensor):
     """cplx: two tensors, one complex, cast to PyTorch's result dtype: a tensor with dims
     outranks a 0-d one unless the 0-d one is of a higher category (complex64 with a 0-d float64
     stays complex64; float64 with a 0-d complex64 is complex128, keeping the precision)."""
-    from tinymm.ops.promotion import _combine, _promote
+    from tinymm.ops.promotion import combine_tiers, promote_dtypes
 
     da, db = a._data.dtype, b._data.dtype
     if a._data.ndim == 0 and b._data.ndim > 0:
-        out = _combine(db, da)
+        out = combine_tiers(db, da)
     elif b._data.ndim == 0 and a._data.ndim > 0:
-        out = _combine(da, db)
+        out = combine_tiers(da, db)
     else:
-        out = _promote(da, db)
+        out = promote_dtypes(da, db)
     return (a if da == out else cast(a, out)), (b if db == out else cast(b, out))
 
 

@@ -14,6 +14,7 @@ from tinymm.autograd import Function
 from tinymm.autograd_graph import as_dtype, node_output, operand, pair, sum_to
 from tinymm.backend import get_default_dtype
 from tinymm.ops._util import DTypeError, conj, is_scalar, refuse_complex, torch_dtype_name, unbroadcast, xp_of
+from tinymm.ops.complex_ops import complex_abs
 from tinymm.ops.convert import as_tensor, cast, operands, to_float, to_inexact
 from tinymm.tensor import Tensor
 
@@ -395,8 +396,6 @@ class Abs(UnaryFunction):
 def abs(x):
     x = as_tensor(x, "abs")
     if x._data.dtype.kind == "c":  # cplx: |z| is real, its gradient g·z/|z|
-        from tinymm.ops.complex_ops import complex_abs
-
         return complex_abs(x)
     return Abs.apply(x)
 

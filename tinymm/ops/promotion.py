@@ -44,7 +44,7 @@ def _dtype_arg(fn: str, position: int, name: str, value) -> np.dtype:
     raise TypeError(f"{fn}(): argument '{name}' (position {position}) must be torch.dtype, not {type(value).__name__}")
 
 
-def _promote(a: np.dtype, b: np.dtype) -> np.dtype:
+def promote_dtypes(a: np.dtype, b: np.dtype) -> np.dtype:
     ca, cb = _CATEGORY[a.kind], _CATEGORY[b.kind]
     if ca != cb:
         # cplx: complex meeting floating keeps the wider precision (float64 + complex64 -> complex128)
@@ -57,7 +57,7 @@ def _promote(a: np.dtype, b: np.dtype) -> np.dtype:
 def promote_types(type1, type2) -> np.dtype:
     """The dtype PyTorch gives an op on tensors of ``type1`` and ``type2`` (see the module
     docstring); ``TypeError`` for anything that is not a dtype."""
-    return as_dtype(_promote(_dtype_arg("promote_types", 1, "type1", type1), _dtype_arg("promote_types", 2, "type2", type2)))
+    return as_dtype(promote_dtypes(_dtype_arg("promote_types", 1, "type1", type1), _dtype_arg("promote_types", 2, "type2", type2)))
 
 
 def _scalar_dtype(value) -> np.dtype:
@@ -70,7 +70,7 @@ def _scalar_dtype(value) -> np.dtype:
     return backend.get_default_dtype()
 
 
-def _combine(higher, lower):
+def combine_tiers(higher, lower):
     """PyTorch's rule for a tier meeting the tier below it: the lower tier only counts when its
     category is above the higher tier's (or the higher tier is bool, or absent)."""
     if higher is None:
@@ -82,7 +82,7 @@ def _combine(higher, lower):
     if higher.kind == "f":
         return higher
     if higher.kind == "b" or lower.kind == "f":
-        return _promote(higher, lower)
+        return promote_dtypes(higher, lower)
     return higher
 
 
@@ -100,8 +100,8 @@ def result_type(tensor1, tensor2) -> np.dtype:
         else:
             raise TypeError(f"result_type(): argument '{name}' (position {position}) must be Tensor or Number, "
                             f"not {type(value).__name__}")
-        tiers[tier] = dtype if tiers[tier] is None else _promote(tiers[tier], dtype)
-    return as_dtype(_combine(tiers[0], _combine(tiers[1], tiers[2])))
+        tiers[tier] = dtype if tiers[tier] is None else promote_dtypes(tiers[tier], dtype)
+    return as_dtype(combine_tiers(tiers[0], combine_tiers(tiers[1], tiers[2])))
 
 
 PROMOTION_OPS = ((promote_types, None, "promote_types"), (result_type, None, "result_type"))
