@@ -290,3 +290,18 @@ def test_llama_rotary_embedding():
     for a, b in zip(outs[0] + grads[0], outs[1] + grads[1]):
         np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5)
     assert math.isclose(float(np.abs(outs[0][2]).mean()), 1.0, rel_tol=1e-6)
+
+
+def test_inplace_on_complex_with_grad():
+    a = np.array([1 + 2j, -0.5 + 1j])
+    res = []
+    for lib in (tm, torch):
+        z = lib.tensor(a, requires_grad=True)
+        y = z * 1
+        y.mul_(2j)
+        y += 1.5
+        y[0] = y[1] * 3
+        ((y.abs() ** 2).sum() + y.real.sum()).backward()
+        res.append((y.detach().numpy(), z.grad.numpy()))
+    for ours, theirs in zip(*res):
+        np.testing.assert_allclose(ours, theirs, atol=1e-12)
