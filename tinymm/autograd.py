@@ -307,13 +307,15 @@ class Function:
         ctx = Context()
         arrays = []
         needs = []
-        track = False
+        track = complex_in = False
         for a in args:
             if isinstance(a, Tensor):
                 arrays.append(a._data)
                 if a.requires_grad:
                     track = True
                     needs.append(True)
+                    if a._data.dtype.kind == "c":
+                        complex_in = True
                     continue
             else:
                 arrays.append(a)
@@ -325,8 +327,8 @@ class Function:
             if type(out) is tuple:
                 return tuple(Tensor._wrap(o) for o in out)
             return Tensor._wrap(out)
-        if not cls.complex_grad:
-            _refuse_complex_grad(cls, args, out)
+        if not cls.complex_grad and (complex_in or (_any_complex(out) if type(out) is tuple else out.dtype.kind == "c")):
+            _refuse_complex_grad(cls)
         ctx.fn = cls
         ctx.inputs = [a if n else None for a, n in zip(args, needs)]
         # each input's node now: an in-place op on an input later gives that Tensor a new node,
@@ -352,16 +354,15 @@ class Function:
         return t
 
 
-def _refuse_complex_grad(cls, args, out) -> None:
-    """cplx: raise when an op without a complex backward (``complex_grad``) is recorded on a
-    complex input or output. User-written (Tensor-level) Functions pass: their backward is theirs."""
-    if cls.on_tensors or cls.__name__ in ("_TensorFunctionNode", "_NoDoubleBackward"):
-        return
-    outs = out if type(out) is tuple else (out,)
-    if any(getattr(o, "dtype", None) is not None and o.dtype.kind == "c" for o in outs) or any(
-            isinstance(a, Tensor) and a.requires_grad and a._data.dtype.kind == "c" for a in args):
-        raise NotImplementedError(f"tinymm: the gradient of {cls.__name__} is not implemented for complex tensors "
-                                  "(run it under no_grad(), or on the real and imaginary parts)")
+def _any_complex(outs) -> bool:
+    return any(getattr(o, "dtype", None) is not None and o.dtype.kind == "c" for o in outs)
+
+
+def _refuse_complex_grad(cls) -> None:
+    """cplx: an op without a complex backward (``complex_grad``) recorded on a complex input or
+    output raises, rather than give a wrong gradient."""
+    raise NotImplementedError(f"tinymm: the gradient of {cls.__name__} is not implemented for complex tensors "
+                              "(run it under no_grad(), or on the real and imaginary parts)")
 
 
 # ----------------------------------------------------------------------------- Functions on Tensors
@@ -412,6 +413,8 @@ class _TensorFunctionNode(Function):
     """The graph node of one call of a Tensor-level Function: forward hands on the outputs the
     user's forward already made; backward calls the user's backward on Tensors and checks what
     it returns the way PyTorch does (count, None for non-Tensor inputs, shapes)."""
+
+    complex_grad = True  # cplx: the user's backward decides
 
     @staticmethod
     def forward(ctx, *arrays, user=None, outputs=None):
@@ -725,6 +728,8 @@ class _NoDoubleBackward(Function):
     """Hands on the gradients an op without a differentiable backward computed (``values``),
     recorded as depending on that op's incoming gradients and inputs; differentiating them
     again raises, naming the op (PyTorch's DelayedError)."""
+
+    complex_grad = True  # cplx
 
     @staticmethod
     def forward(ctx, *arrays, values=None, name=None):
