@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+from helpers import torch
 
 import tinymm as tm
-from helpers import torch
 
 
 def rand(shape, dtype="complex128", seed=0):

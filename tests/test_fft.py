@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-import tinymm as tm
 from complex_helpers import compare, rand
 from helpers import TORCH_REASON, torch
+
+import tinymm as tm
 
 pytestmark = pytest.mark.skipif(torch is None, reason=TORCH_REASON)
 
@@ -81,9 +81,10 @@ def test_freqs_and_shifts():
     assert tm.fft.fftfreq(4, dtype=tm.float64).dtype is tm.float64
     for fn in ("fftshift", "ifftshift"):
         for kw in ({}, {"dim": 1}, {"dim": (0, -1)}):
-            compare(lambda x: getattr(tm.fft, fn)(x, **kw), lambda x: getattr(torch.fft, fn)(x, **kw), rand((3, 5)))
-            compare(lambda x: getattr(tm.fft, fn)(x, **kw), lambda x: getattr(torch.fft, fn)(x, **kw),
-                    rand((4, 5), "float64"))
+            ours = lambda x, fn=fn, kw=kw: getattr(tm.fft, fn)(x, **kw)
+            theirs = lambda x, fn=fn, kw=kw: getattr(torch.fft, fn)(x, **kw)
+            compare(ours, theirs, rand((3, 5)))
+            compare(ours, theirs, rand((4, 5), "float64"))
 
 
 def test_round_trips_and_spectral_layer():

@@ -6,10 +6,10 @@ import warnings
 
 import numpy as np
 import pytest
-
-import tinymm as tm
 from complex_helpers import compare, rand
 from helpers import TORCH_REASON, torch
+
+import tinymm as tm
 
 pytestmark = pytest.mark.skipif(torch is None, reason=TORCH_REASON)
 
@@ -19,12 +19,12 @@ def _lib(t):
 
 
 CASES = [
-    dict(n_fft=8),
-    dict(n_fft=8, hop_length=3, win_length=6),
-    dict(n_fft=7, center=False, hop_length=2),
-    dict(n_fft=8, pad_mode="constant", normalized=True),
-    dict(n_fft=6, pad_mode="replicate", hop_length=4),
-    dict(n_fft=8, pad_mode="circular", onesided=False),
+    {"n_fft": 8},
+    {"n_fft": 8, "hop_length": 3, "win_length": 6},
+    {"n_fft": 7, "center": False, "hop_length": 2},
+    {"n_fft": 8, "pad_mode": "constant", "normalized": True},
+    {"n_fft": 6, "pad_mode": "replicate", "hop_length": 4},
+    {"n_fft": 8, "pad_mode": "circular", "onesided": False},
 ]
 
 
@@ -32,18 +32,18 @@ CASES = [
 @pytest.mark.parametrize("shape", [(30,), (2, 23)])
 def test_stft(kw, shape):
     win = kw.get("win_length", kw["n_fft"])
-    fn = lambda x, w: _lib(x).stft(x, window=w, return_complex=True, **kw)  # noqa: E731
+    fn = lambda x, w: _lib(x).stft(x, window=w, return_complex=True, **kw)
     compare(fn, fn, rand(shape, "float64"), np.hanning(win + 2)[1:-1] + 0.1, atol=1e-9, rtol=1e-7)
 
 
 def test_stft_complex_input_and_method():
-    fn = lambda x: x.stft(8, hop_length=2, window=_lib(x).hann_window(8, dtype=_lib(x).float64))  # noqa: E731
+    fn = lambda x: x.stft(8, hop_length=2, window=_lib(x).hann_window(8, dtype=_lib(x).float64))
     compare(fn, fn, rand((20,)), atol=1e-9, rtol=1e-7)
 
 
-@pytest.mark.parametrize("kw", [dict(n_fft=8), dict(n_fft=8, hop_length=3, win_length=6, length=25),
-                                dict(n_fft=7, center=False, hop_length=2), dict(n_fft=8, normalized=True, length=40),
-                                dict(n_fft=8, onesided=False)])
+@pytest.mark.parametrize("kw", [{"n_fft": 8}, {"n_fft": 8, "hop_length": 3, "win_length": 6, "length": 25},
+                                {"n_fft": 7, "center": False, "hop_length": 2}, {"n_fft": 8, "normalized": True, "length": 40},
+                                {"n_fft": 8, "onesided": False}])
 def test_istft(kw):
     n_fft = kw["n_fft"]
     onesided = kw.pop("onesided", True)
@@ -55,7 +55,7 @@ def test_istft(kw):
                       window=torch.tensor(window), center=kw.get("center", True), normalized=kw.get("normalized", False),
                       onesided=onesided, return_complex=True).numpy()
     spec = spec + 0.01 * rand(spec.shape)  # not exactly an stft: the least-squares path is exercised
-    fn = lambda z, w: _lib(z).istft(z, window=w, onesided=onesided, **kw)  # noqa: E731
+    fn = lambda z, w: _lib(z).istft(z, window=w, onesided=onesided, **kw)
     compare(fn, fn, spec, window, atol=1e-9, rtol=1e-7)
 
 

@@ -3,7 +3,7 @@
 The functions live in ``tinymm.ops.fft_ops`` beside their Functions and backward formulas; this
 module gives them the names ``torch.fft`` uses.
 """
-from tinymm.ops.fft_ops import (  # noqa: F401
+from tinymm.ops.fft_ops import (
     fft,
     fft2,
     fftfreq,
@@ -24,5 +24,23 @@ from tinymm.ops.fft_ops import (  # noqa: F401
     rfftn,
 )
 
-__all__ = ["fft", "ifft", "fft2", "ifft2", "fftn", "ifftn", "rfft", "irfft", "rfft2", "irfft2", "rfftn",
-           "irfftn", "hfft", "ihfft", "fftfreq", "rfftfreq", "fftshift", "ifftshift"]
+__all__ = [
+    "fft",
+    "fft2",
+    "fftfreq",
+    "fftn",
+    "fftshift",
+    "hfft",
+    "ifft",
+    "ifft2",
+    "ifftn",
+    "ifftshift",
+    "ihfft",
+    "irfft",
+    "irfft2",
+    "irfftn",
+    "rfft",
+    "rfft2",
+    "rfftfreq",
+    "rfftn",
+]

@@ -165,8 +165,9 @@ def is_neg(input) -> bool:
 # ----------------------------------------------------------------------------- abs, angle
 
 
-class ComplexAbs(Function):
-    """|z| (real); backward g·z/|z|, 0 where z = 0 (PyTorch's sgn)."""
+class Abs(Function):
+    """|z| of a complex tensor (real; ``elementwise.Abs`` is the real one): backward g·z/|z|, 0 where
+    z = 0 (PyTorch's sgn)."""
 
     complex_grad = True
 
@@ -185,7 +186,7 @@ class ComplexAbs(Function):
 
 
 def complex_abs(x: Tensor) -> Tensor:
-    return ComplexAbs.apply(x)
+    return Abs.apply(x)
 
 
 class Angle(Function):

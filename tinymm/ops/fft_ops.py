@@ -4,25 +4,25 @@ With F the unnormalised DFT over the chosen axes (sign −1 in the exponent) and
 (the unnormalised inverse, sign +1), each transform is a scale c (``norm``: "backward" puts
 1/n on the inverse, "forward" on the forward transform, "ortho" 1/√n on both) times:
 
-- ``C2C``: F x (fft, fftn) or F^H x (ifft, ifftn), complex → complex;
-- ``R2C``: the first n//2 + 1 entries along the last axis of F x, x real (rfft, rfftn);
-- ``C2R``: the real signal of length n whose half spectrum is x (irfft, irfftn): the missing
+- ``FftC2C``: F x (fft, fftn) or F^H x (ifft, ifftn), complex → complex;
+- ``FftR2C``: the first n//2 + 1 entries along the last axis of F x, x real (rfft, rfftn);
+- ``FftC2R``: the real signal of length n whose half spectrum is x (irfft, irfftn): the missing
   half is the conjugate mirror, the imaginary parts of the bins that are their own mirror
   (0, and n/2 for even n) are ignored.
 
 Before a transform the input is cropped or zero-padded at the end of each axis to the signal
-size (``n``/``s``; for C2R to n//2 + 1 along the last axis), as PyTorch and NumPy do.
+size (``n``/``s``; for FftC2R to n//2 + 1 along the last axis), as PyTorch and NumPy do.
 
 Backward (PyTorch's convention for complex gradients: x̄ = A^H ḡ for a linear map A):
 
-- C2C: the other direction with the dual norm ("backward" <-> "forward", "ortho" stays), since
+- FftC2C: the other direction with the dual norm ("backward" <-> "forward", "ortho" stays), since
   (c F)^H = c F^H;
-- R2C: zero-pad ḡ back to the full length along the last axis, inverse C2C with the dual
+- FftR2C: zero-pad ḡ back to the full length along the last axis, inverse FftC2C with the dual
   norm, real part (x is real);
-- C2R: R2C of ḡ with the dual norm, and the bins 1 … n − (n//2 + 1) doubled (each stands for
+- FftC2R: FftR2C of ḡ with the dual norm, and the bins 1 … n − (n//2 + 1) doubled (each stands for
   itself and its mirror in the full spectrum);
 - then the gradient is cropped or zero-padded back to the input's shape (the adjoint of the
-  resize). A real input of C2C gets the real part of its complex gradient (autograd does
+  resize). A real input of FftC2C gets the real part of its complex gradient (autograd does
   that for every op).
 
 hfft/ihfft are irfft(conj x)/conj(rfft x) with the dual norm (NumPy's and PyTorch's definition),
@@ -72,7 +72,7 @@ def _back_to(xp, g, shape, axes):
     return _resize(xp, g, axes, [shape[a] for a in axes])
 
 
-class C2C(Function):
+class FftC2C(Function):
     """fftn (``inverse`` False) or ifftn over ``axes`` at sizes ``sizes``."""
 
     complex_grad = True
@@ -93,7 +93,7 @@ class C2C(Function):
         return _back_to(xp, adjoint(g, axes=axes, norm=_DUAL[norm]).astype(g.dtype, copy=False), shape, axes)
 
 
-class R2C(Function):
+class FftR2C(Function):
     """rfftn over ``axes`` (the last one halved) at sizes ``sizes``; ``x`` is real."""
 
     complex_grad = True
@@ -114,7 +114,7 @@ class R2C(Function):
         return _back_to(xp, gx, shape, axes)
 
 
-class C2R(Function):
+class FftC2R(Function):
     """irfftn over ``axes`` giving a real signal of sizes ``sizes`` (last axis: n)."""
 
     complex_grad = True
@@ -205,7 +205,7 @@ def _many_dims(name: str, x: Tensor, s, dim, half_last: bool = False):
 
 
 def _c2c(x, axes, sizes, norm, inverse):
-    return C2C.apply(x, axes, sizes, _norm(norm), inverse)
+    return FftC2C.apply(x, axes, sizes, _norm(norm), inverse)
 
 
 def fft(input, n=None, dim=-1, norm=None) -> Tensor:
@@ -241,12 +241,12 @@ def ifft2(input, s=None, dim=(-2, -1), norm=None) -> Tensor:
 def rfft(input, n=None, dim=-1, norm=None) -> Tensor:
     """The non-negative-frequency half (n//2 + 1 entries) of the DFT of a real signal."""
     x = _input("rfft", input, real_only=True)
-    return R2C.apply(x, *_one_dim("rfft", x, n, dim), _norm(norm))
+    return FftR2C.apply(x, *_one_dim("rfft", x, n, dim), _norm(norm))
 
 
 def rfftn(input, s=None, dim=None, norm=None) -> Tensor:
     x = _input("rfftn", input, real_only=True)
-    return R2C.apply(x, *_many_dims("rfftn", x, s, dim), _norm(norm))
+    return FftR2C.apply(x, *_many_dims("rfftn", x, s, dim), _norm(norm))
 
 
 def rfft2(input, s=None, dim=(-2, -1), norm=None) -> Tensor:
@@ -260,13 +260,13 @@ def irfft(input, n=None, dim=-1, norm=None) -> Tensor:
     size = 2 * (x.shape[axes[0]] - 1) if n is None else int(n)
     if size < 1:
         raise RuntimeError(f"Invalid number of data points ({size}) specified")
-    return C2R.apply(_as_complex(x), axes, (size,), _norm(norm))
+    return FftC2R.apply(_as_complex(x), axes, (size,), _norm(norm))
 
 
 def irfftn(input, s=None, dim=None, norm=None) -> Tensor:
     x = _input("irfftn", input)
     axes, sizes = _many_dims("irfftn", x, s, dim, half_last=True)
-    return C2R.apply(_as_complex(x), axes, sizes, _norm(norm))
+    return FftC2R.apply(_as_complex(x), axes, sizes, _norm(norm))
 
 
 def irfft2(input, s=None, dim=(-2, -1), norm=None) -> Tensor:
@@ -329,7 +329,3 @@ def fftshift(input, dim=None) -> Tensor:
 def ifftshift(input, dim=None) -> Tensor:
     """Undo ``fftshift`` (roll each dim by −(n//2))."""
     return _shift("ifftshift", input, dim, True)
-
-
-__all__ = ["fft", "ifft", "fft2", "ifft2", "fftn", "ifftn", "rfft", "irfft", "rfft2", "irfft2", "rfftn",
-           "irfftn", "hfft", "ihfft", "fftfreq", "rfftfreq", "fftshift", "ifftshift"]
