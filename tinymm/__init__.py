@@ -77,6 +77,9 @@ from tinymm.tensor import Size, Tensor, device
 # dtype: PyTorch's dtype objects (tinymm.dtype, one interned wrapper per NumPy dtype)
 from tinymm.dtype_objects import dtype  # noqa: E402
 from tinymm.dtype_objects import bool_, float16, float32, float64, int8, int16, int32, int64, uint8  # noqa: E402
+# cplx: complex dtypes and the torch.fft namespace
+from tinymm.dtype_objects import cdouble, cfloat, complex64, complex128  # noqa: E402,F401
+from tinymm import fft  # noqa: E402,F401
 
 long = int64
 short = int16

@@ -274,6 +274,10 @@ class Function:
     """
 
     on_tensors = False  # True for subclasses written outside tinymm (PyTorch-style, on Tensors)
+    # cplx: True on the ops whose backward follows PyTorch's convention for complex tensors
+    # (conjugate Wirtinger: for a real loss L of z = x + iy, z.grad = dL/dx + i dL/dy); recording
+    # any other op on a complex tensor raises rather than give a wrong gradient
+    complex_grad = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -303,13 +307,15 @@ class Function:
         ctx = Context()
         arrays = []
         needs = []
-        track = False
+        track = complex_in = False
         for a in args:
             if isinstance(a, Tensor):
                 arrays.append(a._data)
                 if a.requires_grad:
                     track = True
                     needs.append(True)
+                    if a._data.dtype.kind == "c":
+                        complex_in = True
                     continue
             else:
                 arrays.append(a)
@@ -321,6 +327,8 @@ class Function:
             if type(out) is tuple:
                 return tuple(Tensor._wrap(o) for o in out)
             return Tensor._wrap(out)
+        if not cls.complex_grad and (complex_in or (_any_complex(out) if type(out) is tuple else out.dtype.kind == "c")):
+            _refuse_complex_grad(cls)
         ctx.fn = cls
         ctx.inputs = [a if n else None for a, n in zip(args, needs)]
         # each input's node now: an in-place op on an input later gives that Tensor a new node,
@@ -344,6 +352,17 @@ class Function:
         t.requires_grad = True
         t._node = (ctx, 0)
         return t
+
+
+def _any_complex(outs) -> bool:
+    return any(getattr(o, "dtype", None) is not None and o.dtype.kind == "c" for o in outs)
+
+
+def _refuse_complex_grad(cls) -> None:
+    """cplx: an op without a complex backward (``complex_grad``) recorded on a complex input or
+    output raises, rather than give a wrong gradient."""
+    raise NotImplementedError(f"tinymm: the gradient of {cls.__name__} is not implemented for complex tensors "
+                              "(run it under no_grad(), or on the real and imaginary parts)")
 
 
 # ----------------------------------------------------------------------------- Functions on Tensors
@@ -394,6 +413,8 @@ class _TensorFunctionNode(Function):
     """The graph node of one call of a Tensor-level Function: forward hands on the outputs the
     user's forward already made; backward calls the user's backward on Tensors and checks what
     it returns the way PyTorch does (count, None for non-Tensor inputs, shapes)."""
+
+    complex_grad = True  # cplx: the user's backward decides
 
     @staticmethod
     def forward(ctx, *arrays, user=None, outputs=None):
@@ -580,6 +601,8 @@ def run_backward(root, grad=None, retain_graph: bool = False, *, capture=None) -
         raise RuntimeError("backward: this tensor does not require grad and has no graph behind it")
     data = root._data
     if grad is None:
+        if data.dtype.kind == "c":  # cplx: PyTorch's rule
+            raise RuntimeError("grad can be implicitly created only for real scalar outputs")
         if data.size != 1:
             raise RuntimeError(
                 f"backward: grad can be implicitly created only for a single-element output, "
@@ -651,10 +674,14 @@ def run_backward(root, grad=None, retain_graph: bool = False, *, capture=None) -
                 if t is None or ig is None:
                     continue
                 if ig.shape != t._data.shape or ig.dtype != t._data.dtype:
-                    raise RuntimeError(
-                        f"internal error: {ctx.fn.__name__}.backward returned a {ig.dtype} gradient of "
-                        f"shape {ig.shape} for a {t._data.dtype} input of shape {t._data.shape}"
-                    )
+                    if ig.dtype.kind == "c" and t._data.dtype.kind == "f" and ig.shape == t._data.shape:
+                        # cplx: a real input of an op with a complex output gets the real part (PyTorch)
+                        ig = ig.real.astype(t._data.dtype)
+                    else:
+                        raise RuntimeError(
+                            f"internal error: {ctx.fn.__name__}.backward returned a {ig.dtype} gradient of "
+                            f"shape {ig.shape} for a {t._data.dtype} input of shape {t._data.shape}"
+                        )
                 if node is None:
                     if capture is not None and id(t) not in capture:
                         continue  # autograd.grad: other leaves are left alone
@@ -687,6 +714,10 @@ def run_backward(root, grad=None, retain_graph: bool = False, *, capture=None) -
 def _run_backward_graph(root, grad=None, retain_graph: bool = True, *, capture=None) -> None:
     """``run_backward`` for ``create_graph=True``: the walk of ``tinymm.autograd_graph``, with
     grad mode on so each backward is recorded."""
+    if root._node is not None and any(t is not None and t._data.dtype.kind == "c"
+                                      for ctx in _topological_order(root._node[0]) for t in ctx.inputs):
+        # cplx: the differentiable backward formulas (backward_graph) are written for real tensors
+        raise NotImplementedError("tinymm: create_graph=True through complex tensors is not implemented")
     with set_grad_enabled(True):
         autograd_graph.run_backward_graph(
             root, grad, retain_graph, capture, order_of=_topological_order, post_hooks=_post_accumulate_hooks,
@@ -697,6 +728,8 @@ class _NoDoubleBackward(Function):
     """Hands on the gradients an op without a differentiable backward computed (``values``),
     recorded as depending on that op's incoming gradients and inputs; differentiating them
     again raises, naming the op (PyTorch's DelayedError)."""
+
+    complex_grad = True  # cplx
 
     @staticmethod
     def forward(ctx, *arrays, values=None, name=None):

@@ -124,7 +124,7 @@ WRAPPERS: dict = {}
 
 # PyTorch's dtype categories by NumPy kind, lowest first: promotion and casting rules compare
 # these (a result of a higher category never goes silently into a lower one).
-KIND_CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2}
+KIND_CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}  # cplx: complex above floating, as PyTorch
 
 
 def wrap_numpy_dtype(np_dtype: np.dtype) -> dtype:
@@ -168,3 +168,10 @@ uint64 = wrap_numpy_dtype(np.dtype(np.uint64))
 bool_ = wrap_numpy_dtype(np.dtype(np.bool_))
 complex64 = wrap_numpy_dtype(np.dtype(np.complex64))
 complex128 = wrap_numpy_dtype(np.dtype(np.complex128))
+cfloat, cdouble = complex64, complex128  # cplx: PyTorch's aliases
+
+
+def default_complex_dtype(default_float) -> dtype:
+    """cplx: the complex dtype a Python complex becomes, by the default float dtype (PyTorch's
+    rule: float32 -> complex64, float64 -> complex128)."""
+    return complex128 if np.dtype(default_float) == np.float64 else complex64

@@ -1,7 +1,7 @@
 """``finfo`` and ``iinfo``: the numeric limits of tinymm's dtypes (``tinymm.dtype``), with
 PyTorch's attribute names; and PyTorch's legacy tensor types (``FloatTensor``, ``LongTensor``,
 ...) as constructors that ``isinstance`` understands. There is no bfloat16 (NumPy has none)
-and no complex dtype."""
+and no complex32; ``finfo`` of a complex dtype is that of its real parts, as in PyTorch."""
 from __future__ import annotations
 
 import numpy as np
@@ -18,6 +18,7 @@ class finfo:
 
     def __init__(self, type=None):
         d = get_default_dtype() if type is None else as_dtype(type)
+        d = d.to_real() if d.kind == "c" else d  # cplx
         if d.kind != "f":
             raise TypeError(f"finfo: {d} is not a floating point dtype (use iinfo for integers)")
         info = np.finfo(d.dtype)

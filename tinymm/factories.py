@@ -7,9 +7,12 @@ seeded by ``tinymm.manual_seed``.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from tinymm import backend
+from tinymm.dtype_objects import default_complex_dtype
 from tinymm.tensor import Tensor
 
 
@@ -90,6 +93,8 @@ def full(size, fill_value, dtype=None, device=None, requires_grad=False) -> Tens
         dtype = np.bool_
     elif dtype is None and isinstance(fill_value, (int, np.integer)):
         dtype = np.int64
+    elif dtype is None and isinstance(fill_value, (complex, np.complexfloating)):  # cplx
+        dtype = default_complex_dtype(backend.get_default_dtype())
     return _finish(xp.full(_size((size,)), fill_value, _dtype(dtype)), requires_grad)
 
 
@@ -134,6 +139,10 @@ def eye(n, m=None, dtype=None, device=None, requires_grad=False) -> Tensor:
 def randn(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Standard normal draws (from ``generator`` when given, else the default generator)."""
     d = _dtype(dtype)
+    if d.kind == "c":  # cplx: as PyTorch, real and imaginary parts each N(0, 1/2), drawn as (..., 2)
+        part = np.dtype(f"f{d.itemsize // 2}")
+        pairs = backend.rng(device, generator).standard_normal(_size(size) + (2,), dtype=part) * part.type(math.sqrt(0.5))
+        return _finish(pairs.view(d)[..., 0], requires_grad)
     arr = backend.rng(device, generator).standard_normal(_size(size), dtype=d if d in (np.float32, np.float64) else np.float64)
     return _finish(arr.astype(d, copy=False), requires_grad)
 
@@ -141,6 +150,9 @@ def randn(*size, generator=None, dtype=None, device=None, requires_grad=False) -
 def rand(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Uniform draws in [0, 1) (from ``generator`` when given)."""
     d = _dtype(dtype)
+    if d.kind == "c":  # cplx: as PyTorch, real and imaginary parts each uniform in [0, 1)
+        part = np.dtype(f"f{d.itemsize // 2}")
+        return _finish(backend.rng(device, generator).random(_size(size) + (2,), dtype=part).view(d)[..., 0], requires_grad)
     arr = backend.rng(device, generator).random(_size(size), dtype=d if d in (np.float32, np.float64) else np.float64)
     return _finish(arr.astype(d, copy=False), requires_grad)
 

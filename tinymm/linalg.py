@@ -2,8 +2,8 @@
 
 The functions live in ``tinymm.ops`` (``decompositions``, ``matrix_solve``, ``matrix_norms``,
 ``products``) beside their Functions and backward formulas; this module gives them the names
-``torch.linalg`` uses. Left out: ``eig`` and ``eigvals`` (complex results; tinymm has no
-complex dtype) and ``ldl_factor``/``ldl_factor_ex``/``ldl_solve``. ``driver=`` arguments of
+``torch.linalg`` uses. Left out: ``eig`` and ``eigvals`` (complex results; the decompositions
+here are real-valued) and ``ldl_factor``/``ldl_factor_ex``/``ldl_solve``. ``driver=`` arguments of
 ``svd``/``svdvals`` are accepted and ignored; ``lstsq``'s driver chooses which fields are
 filled, as in PyTorch (the solution is always the SVD's minimum-norm one). The ``info`` of the
 ``*_ex`` functions is LAPACK's, computed on the host after a failure.

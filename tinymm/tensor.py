@@ -28,7 +28,7 @@ from tinymm import backend
 from tinymm.dtype_objects import KIND_CATEGORY
 from tinymm.dtype_objects import WRAPPERS as _DTYPE_WRAPPERS  # dtype: Tensor.dtype's lookup
 from tinymm.dtype_objects import dtype as tinymm_dtype
-from tinymm.dtype_objects import wrap_numpy_dtype
+from tinymm.dtype_objects import default_complex_dtype, wrap_numpy_dtype
 from tinymm.grad_fn import Node, backward_name
 # fmt: how Tensors print lives in tensor_str (PRINT_OPTIONS stays importable from here)
 from tinymm.tensor_str import PRINT_OPTIONS, tensor_repr  # noqa: F401
@@ -170,6 +170,8 @@ def _sequence_dtype(data):
             found.append(np.dtype(np.int64))
         elif isinstance(item, float):
             found.append(np.dtype(backend.get_default_dtype()))
+        elif isinstance(item, complex):  # cplx
+            found.append(np.dtype(_default_complex()))
         else:
             return None
     if not typed:
@@ -182,6 +184,11 @@ def _sequence_dtype(data):
         if KIND_CATEGORY[d.kind] == top:
             out = d if out is None else np.promote_types(out, d)
     return out
+
+
+def _default_complex():
+    """cplx: the dtype Python complex numbers become (complex64 under the float32 default)."""
+    return default_complex_dtype(backend.get_default_dtype())
 
 
 def _infer_array(data, dtype, device):
@@ -202,8 +209,10 @@ def _infer_array(data, dtype, device):
             arr = arr.astype(backend.get_default_dtype())
         elif arr.dtype.kind == "i" and dtype is None:
             arr = arr.astype(np.int64)
-    if arr.dtype.kind not in "fiub":
-        raise TypeError(f"tensor: unsupported dtype {arr.dtype} (use floats, ints or bools)")
+        elif arr.dtype.kind == "c" and dtype is None:  # cplx: Python complex -> the default complex dtype
+            arr = arr.astype(_default_complex())
+    if arr.dtype.kind not in "fiubc":
+        raise TypeError(f"tensor: unsupported dtype {arr.dtype} (use floats, ints, bools or complex)")
     if dtype is not None:
         arr = arr.astype(np.dtype(dtype), copy=False)
     if device is not None:
@@ -399,8 +408,9 @@ class Tensor:
 
     # ------------------------------------------------------------------ autograd
     def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
-        if requires_grad and self._data.dtype.kind != "f":
-            raise _GradDTypeError(f"Only Tensors of floating point dtype can require gradients (this one is {self.dtype})")
+        if requires_grad and self._data.dtype.kind not in "fc":
+            raise _GradDTypeError(f"Only Tensors of floating point and complex dtype can require gradients "
+                                  f"(this one is {self.dtype})")
         if not requires_grad and self._node is not None:
             raise RuntimeError("requires_grad_(False) on a non-leaf tensor; use .detach()")
         self.requires_grad = bool(requires_grad)

@@ -369,6 +369,10 @@ from tinymm.ops.isin_normal import ISIN_NORMAL_OPS  # probe  # noqa: E402
 from tinymm.ops.foreach import FOREACH_OPS  # noqa: E402
 from tinymm.ops.promotion import PROMOTION_OPS  # noqa: E402
 from tinymm.ops.tensor_flags import TENSOR_FLAG_PROPERTIES  # noqa: E402
+# cplx: complex tensors (real/imag, conj, angle, polar, complex, view_as_real/complex)
+from tinymm.ops.complex_ops import COMPLEX_OPS, COMPLEX_PROPERTIES  # noqa: E402
+from tinymm.ops import complex_grad_marks  # noqa: E402,F401
+from tinymm.ops.spectral import SPECTRAL_OPS  # noqa: E402  (stft, istft)
 
 # (public function, its Tensor method name or None, exported as tinymm.<function name>: True/False
 #  or as the name given)
@@ -721,6 +725,8 @@ OPS = (
     *ISIN_NORMAL_OPS,  # probe: torch.isin, torch.normal
     *FOREACH_OPS,  # shims
     *PROMOTION_OPS,  # shims
+    *COMPLEX_OPS,  # cplx
+    *SPECTRAL_OPS,  # cplx
 )
 
 
@@ -833,6 +839,9 @@ def _bind_tensor_methods() -> None:
 
 _bind_tensor_methods()
 for _name, _prop in TENSOR_FLAG_PROPERTIES.items():  # shims: is_sparse, is_quantized, is_meta, ... (False)
+    setattr(Tensor, _name, _prop)
+# cplx: z.real / z.imag (readable and writable), and H / mH conjugating complex tensors
+for _name, _prop in COMPLEX_PROPERTIES.items():
     setattr(Tensor, _name, _prop)
 # Exports under another name (``tinymm.arcsin`` is ``asin``) are names of this module too.
 globals().update({exported: fn for fn, _, exported in OPS if isinstance(exported, str)})

@@ -36,6 +36,15 @@ def unbroadcast(g, shape):
     return g.reshape(shape)
 
 
+def conj(a):
+    """cplx: the complex conjugate of an array or Python number when it is complex, else ``a``
+    itself (backward formulas multiply by conj(f'(z)): PyTorch's convention for complex tensors)."""
+    if type(a) is complex:
+        return a.conjugate()
+    dt = getattr(a, "dtype", None)
+    return a.conj() if dt is not None and dt.kind == "c" else a
+
+
 def is_scalar(x) -> bool:
     return isinstance(x, (numbers.Number, np.number, np.bool_))
 
@@ -83,7 +92,7 @@ def keep_flag(keepdim, np_style: dict) -> bool:
 
 def float_dtype_for(arr):
     """The floating dtype an integer array is promoted to when it meets a Python float."""
-    return arr.dtype if arr.dtype.kind == "f" else get_default_dtype()
+    return arr.dtype if arr.dtype.kind in "fc" else get_default_dtype()
 
 
 class ShapeError(RuntimeError, ValueError):
@@ -118,7 +127,16 @@ class IndexRangeError(IndexError, RuntimeError):
 _TORCH_DTYPE_NAMES = {
     "float16": "Half", "float32": "Float", "float64": "Double", "int64": "Long", "int32": "Int",
     "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool",
+    "complex64": "ComplexFloat", "complex128": "ComplexDouble",  # cplx
 }
+
+
+def refuse_complex(x, what: str) -> None:
+    """cplx: PyTorch's NotImplementedError for ops that have no complex version (orderings:
+    max, sort, clamp, ...): ``"max_all" not implemented for 'ComplexFloat'``."""
+    if getattr(x, "_data", x).dtype.kind == "c":
+        message = what if " " in what else f"\"{what}\" not implemented for '{torch_dtype_name(x.dtype)}'"
+        raise DTypeNotImplementedError(message)
 
 
 def torch_dtype_name(dtype) -> str:

@@ -17,7 +17,7 @@ import numpy as np
 
 from tinymm import backend, dtype_objects
 from tinymm.autograd import Function
-from tinymm.ops._util import ShapeError, is_scalar, xp_of
+from tinymm.ops._util import DTypeError, ShapeError, is_scalar, xp_of
 from tinymm.tensor import Tensor
 
 # ----------------------------------------------------------------------------- operands
@@ -33,8 +33,16 @@ def as_tensor(x, name: str = "op") -> Tensor:
 
 
 def to_float(x: Tensor) -> Tensor:
-    """Integer/bool tensors are promoted to the default float dtype by float-only ops."""
-    return x if x._data.dtype.kind == "f" else cast(x, backend.get_default_dtype())
+    """Integer/bool tensors are promoted to the default float dtype by float-only ops; a
+    complex tensor is refused (cplx: the ops that take one call ``to_inexact``)."""
+    if x._data.dtype.kind == "c":
+        raise DTypeError(f"this op does not support complex tensors in tinymm (got {x.dtype})")
+    return x if x._data.dtype.kind in "fc" else cast(x, backend.get_default_dtype())
+
+
+def to_inexact(x: Tensor) -> Tensor:
+    """cplx: ``to_float`` for the ops that also take complex tensors (exp, log, sqrt, tanh)."""
+    return x if x._data.dtype.kind in "fc" else cast(x, backend.get_default_dtype())
 
 
 def check_pair(name: str, a: Tensor, b: Tensor):
@@ -44,6 +52,8 @@ def check_pair(name: str, a: Tensor, b: Tensor):
     da, db = a._data.dtype, b._data.dtype
     if da == db:
         return a, b
+    if da.kind == "c" or db.kind == "c":
+        return _complex_pair(a, b)
     if da.kind == "f" and db.kind == "f":
         # PyTorch's rule: a tensor with dims outranks a 0-d one of the same category; otherwise
         # the wider dtype wins (float32 + float64 -> float64, with gradients cast back).
@@ -67,6 +77,22 @@ def check_pair(name: str, a: Tensor, b: Tensor):
     return a, b
 
 
+def _complex_pair(a: Tensor, b: Tensor):
+    """cplx: two tensors, one complex, cast to PyTorch's result dtype: a tensor with dims
+    outranks a 0-d one unless the 0-d one is of a higher category (complex64 with a 0-d float64
+    stays complex64; float64 with a 0-d complex64 is complex128, keeping the precision)."""
+    from tinymm.ops.promotion import combine_tiers, promote_dtypes
+
+    da, db = a._data.dtype, b._data.dtype
+    if a._data.ndim == 0 and b._data.ndim > 0:
+        out = combine_tiers(db, da)
+    elif b._data.ndim == 0 and a._data.ndim > 0:
+        out = combine_tiers(da, db)
+    else:
+        out = promote_dtypes(da, db)
+    return (a if da == out else cast(a, out)), (b if db == out else cast(b, out))
+
+
 def check_broadcast(name: str, sa, sb):
     """Raise ``ShapeError`` naming both shapes unless they broadcast together (a plain loop:
     several times cheaper than ``numpy.broadcast_shapes`` on the hot path of every op)."""
@@ -81,7 +107,7 @@ def check_broadcast(name: str, sa, sb):
 def operands(name: str, a, b, broadcast: bool = True):
     """Normalise a binary op's operands; Python scalars pass through as constants. With
     ``broadcast`` two tensors must broadcast together (ShapeError naming both shapes)."""
-    if type(b) is float and isinstance(a, Tensor) and a._data.dtype.kind == "f":
+    if type(b) is float and isinstance(a, Tensor) and a._data.dtype.kind in "fc":
         return a, b  # the commonest case, ``x * 0.5``, without the general checks
     # probe3: a NumPy scalar (np.log(2.0), arr.mean()) is a Python number to PyTorch: it never
     # widens a tensor's dtype (NumPy would make float32 * np.float64 a float64)
@@ -104,7 +130,13 @@ def operands(name: str, a, b, broadcast: bool = True):
         raise TypeError(f"{name}: at least one operand must be a tensor")
     # One tensor and one Python scalar: a float scalar turns an integer tensor into floats.
     t, s = (a, b) if ta else (b, a)
-    if t._data.dtype.kind != "f" and isinstance(s, float):
+    if isinstance(s, complex) and t._data.dtype.kind != "c":  # cplx: x * 1j is complex, x's precision kept
+        kind = t._data.dtype
+        to = (np.dtype(f"c{2 * kind.itemsize}") if kind.kind == "f" and kind.itemsize >= 4
+              else dtype_objects.default_complex_dtype(backend.get_default_dtype()).dtype)
+        t = cast(t, to)
+        return (t, s) if ta else (s, t)
+    if t._data.dtype.kind not in "fc" and isinstance(s, float):
         t = cast(t, backend.get_default_dtype())
         return (t, s) if ta else (s, t)
     return a, b
@@ -116,6 +148,8 @@ def operands(name: str, a, b, broadcast: bool = True):
 class Cast(Function):
     """Change dtype; between floating types the gradient is cast back."""
 
+    complex_grad = True  # cplx: float <-> complex casts carry the gradient (a real input gets its real part)
+
     @staticmethod
     def forward(ctx, x, dtype):
         ctx.src = x.dtype
@@ -123,6 +157,8 @@ class Cast(Function):
 
     @staticmethod
     def backward(ctx, g):
+        if g.dtype.kind == "c" and ctx.src.kind != "c":
+            return g.real.astype(ctx.src)
         return g.astype(ctx.src)
 
     @staticmethod
@@ -134,12 +170,14 @@ def cast(x: Tensor, dtype) -> Tensor:
     dtype = np.dtype(dtype)
     if x._data.dtype == dtype:
         return x
-    if dtype.kind != "f" or x._data.dtype.kind != "f":
+    if dtype.kind not in "fc" or x._data.dtype.kind not in "fc":
         return Tensor._wrap(x._data.astype(dtype))  # no gradient through non-float casts
     return Cast.apply(x, dtype)
 
 
 class ToDevice(Function):
+    complex_grad = True  # cplx
+
     @staticmethod
     def forward(ctx, x, device):
         ctx.src = backend.device_of(x)
@@ -189,6 +227,8 @@ def type_as(x: Tensor, other: Tensor) -> Tensor:
 
 
 class Clone(Function):
+    complex_grad = True  # cplx
+
     @staticmethod
     def forward(ctx, x):
         return x.copy()
@@ -206,6 +246,8 @@ def clone(x: Tensor) -> Tensor:
 
 class Contiguous(Function):
     """A C-contiguous copy when the array is not one already (then the tensor itself)."""
+
+    complex_grad = True  # cplx
 
     @staticmethod
     def forward(ctx, x):

@@ -46,9 +46,9 @@ def check_float(name: str, t: Tensor, kernel: str | None = None) -> None:
     ``kernel`` it has no half version of (NotImplementedError), else as "low precision"."""
     if t.dtype in (np.float32, np.float64):
         return
-    if t.dtype.kind == "f" and kernel is not None:
+    if t.dtype.kind in "fc" and kernel is not None:
         raise DTypeNotImplementedError(f"\"{kernel}\" not implemented for '{torch_dtype_name(t.dtype)}'")
-    if t.dtype.kind == "f":
+    if t.dtype.kind in "fc":
         raise DTypeError(f"{name}: Low precision dtypes not supported. Got {torch_dtype_name(t.dtype)}")
     raise DTypeError(f"{name}: Expected a floating point or complex tensor as input. Got {torch_dtype_name(t.dtype)}")
 

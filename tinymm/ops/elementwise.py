@@ -13,8 +13,9 @@ import numpy as np
 from tinymm.autograd import Function
 from tinymm.autograd_graph import as_dtype, node_output, operand, pair, sum_to
 from tinymm.backend import get_default_dtype
-from tinymm.ops._util import DTypeError, is_scalar, unbroadcast, xp_of
-from tinymm.ops.convert import as_tensor, cast, operands, to_float
+from tinymm.ops._util import DTypeError, conj, is_scalar, refuse_complex, torch_dtype_name, unbroadcast, xp_of
+from tinymm.ops.complex_ops import complex_abs
+from tinymm.ops.convert import as_tensor, cast, operands, to_float, to_inexact
 from tinymm.tensor import Tensor
 
 
@@ -30,6 +31,7 @@ class _AddSub(Function):
     times the sign, each summed back to its operand's shape."""
 
     sign = 1
+    complex_grad = True  # cplx
 
     @classmethod
     def forward(cls, ctx, a, b):
@@ -88,7 +90,9 @@ def sub(a, b, *, alpha=1):
 
 class Mul(Function):
     """a·b; saves only what the wanted gradients need (b for da, a for db), as PyTorch does,
-    so an in-place change to an operand nobody needs is no error."""
+    so an in-place change to an operand nobody needs is no error. Complex: da = g·conj(b)."""
+
+    complex_grad = True  # cplx
 
     @staticmethod
     def forward(ctx, a, b):
@@ -102,7 +106,7 @@ class Mul(Function):
         a, b = ctx.saved_arrays
         sa, sb = ctx.shapes
         na, nb = ctx.needs_input_grad
-        return (unbroadcast(g * b, sa) if na else None, unbroadcast(g * a, sb) if nb else None)
+        return (unbroadcast(g * conj(b), sa) if na else None, unbroadcast(g * conj(a), sb) if nb else None)
 
     @staticmethod
     def backward_graph(ctx, g):
@@ -117,7 +121,9 @@ def mul(a, b):
 
 
 class Div(Function):
-    """a/b; da needs b, db needs a and b: a is saved only when db is wanted."""
+    """a/b; da needs b, db needs a and b: a is saved only when db is wanted (complex: conjugated)."""
+
+    complex_grad = True  # cplx
 
     @staticmethod
     def forward(ctx, a, b):
@@ -130,8 +136,8 @@ class Div(Function):
         a, b = ctx.saved_arrays
         na, nb = ctx.needs_input_grad
         sa, sb = ctx.shapes
-        ga = unbroadcast(g / b, sa) if na else None
-        gb = unbroadcast(-g * a / (b * b), sb) if nb else None
+        ga = unbroadcast(g / conj(b), sa) if na else None
+        gb = unbroadcast(-g * conj(a / (b * b)), sb) if nb else None
         return ga, gb
 
     @staticmethod
@@ -144,16 +150,18 @@ class Div(Function):
 def div(a, b):
     a, b = operands("div", a, b)
     # True division of integers gives floats, as in PyTorch.
-    if isinstance(a, Tensor) and a._data.dtype.kind != "f":
+    if isinstance(a, Tensor) and a._data.dtype.kind not in "fc":
         a = cast(a, get_default_dtype())
-    if isinstance(b, Tensor) and b._data.dtype.kind != "f":
+    if isinstance(b, Tensor) and b._data.dtype.kind not in "fc":
         b = cast(b, get_default_dtype() if not isinstance(a, Tensor) else a.dtype)
     return Div.apply(a, b)
 
 
 class Pow(Function):
     """``a ** b``; d/da = b·a^(b−1) (0 where b = 0), d/db = a^b·ln a (0 where a = 0 and b ≥ 0,
-    NaN for a negative base: PyTorch's rules)."""
+    NaN for a negative base: PyTorch's rules); complex: times the conjugates."""
+
+    complex_grad = True  # cplx
 
     @staticmethod
     def forward(ctx, a, b):
@@ -170,14 +178,14 @@ class Pow(Function):
         with np.errstate(all="ignore"):
             if na:
                 if is_scalar(b):
-                    ga = g * b * a ** (b - 1) if b != 0 else g * 0
+                    ga = g * conj(b * a ** (b - 1)) if b != 0 else g * 0
                 else:
-                    ga = unbroadcast(xp.where(b == 0, 0, g * b * a ** (b - 1)).astype(g.dtype, copy=False), _shape(a))
+                    ga = unbroadcast(xp.where(b == 0, 0, g * conj(b * a ** (b - 1))).astype(g.dtype, copy=False), _shape(a))
             if nb:
                 a_arr = xp.asarray(a, dtype=g.dtype) if is_scalar(a) else a
                 log_a = xp.log(a_arr)
                 d = xp.where((a_arr == 0) & (b >= 0), 0, out * log_a).astype(g.dtype, copy=False)
-                gb = unbroadcast(g * d, _shape(b))
+                gb = unbroadcast(g * conj(d), _shape(b))
         return ga, gb
 
     @staticmethod
@@ -262,11 +270,19 @@ class Minimum(_MaxMin):
 
 def maximum(a, b):
     a, b = operands("maximum", a, b)
+    _refuse_complex_pair(a, b, "maximum")
     return Maximum.apply(a, b)
+
+
+def _refuse_complex_pair(a, b, name):
+    for v in (a, b):
+        if isinstance(v, Tensor):
+            refuse_complex(v, f"{name}_cpu")
 
 
 def minimum(a, b):
     a, b = operands("minimum", a, b)
+    _refuse_complex_pair(a, b, "minimum")
     return Minimum.apply(a, b)
 
 
@@ -301,7 +317,7 @@ class UnaryFunction(Function):
     def backward(cls, ctx, g):
         x, out = ctx.saved_arrays
         with np.errstate(all="ignore"):
-            return (g * cls.df(xp_of(g), x, out)).astype(g.dtype, copy=False)
+            return (g * conj(cls.df(xp_of(g), x, out))).astype(g.dtype, copy=False)
 
     # True where ``df`` uses only what ``ops.graph_xp.XP`` offers, so it runs on Tensors too.
     df_on_tensors = False
@@ -321,6 +337,8 @@ class UnaryFunction(Function):
 
 
 class Neg(Function):
+    complex_grad = True  # cplx
+
     @staticmethod
     def forward(ctx, x):
         return -x
@@ -346,7 +364,7 @@ class Exp(UnaryFunction):
 
 
 def exp(x):
-    return Exp.apply(to_float(as_tensor(x, "exp")))
+    return Exp.apply(to_inexact(as_tensor(x, "exp")))
 
 
 class Log(UnaryFunction):
@@ -355,7 +373,7 @@ class Log(UnaryFunction):
 
 
 def log(x):
-    return Log.apply(to_float(as_tensor(x, "log")))
+    return Log.apply(to_inexact(as_tensor(x, "log")))
 
 
 class Sqrt(UnaryFunction):
@@ -365,7 +383,7 @@ class Sqrt(UnaryFunction):
 
 
 def sqrt(x):
-    return Sqrt.apply(to_float(as_tensor(x, "sqrt")))
+    return Sqrt.apply(to_inexact(as_tensor(x, "sqrt")))
 
 
 class Abs(UnaryFunction):
@@ -376,7 +394,10 @@ class Abs(UnaryFunction):
 
 
 def abs(x):
-    return Abs.apply(as_tensor(x, "abs"))
+    x = as_tensor(x, "abs")
+    if x._data.dtype.kind == "c":  # cplx: |z| is real, its gradient g·z/|z|
+        return complex_abs(x)
+    return Abs.apply(x)
 
 
 class Tanh(UnaryFunction):
@@ -386,7 +407,7 @@ class Tanh(UnaryFunction):
 
 
 def tanh(x):
-    return Tanh.apply(to_float(as_tensor(x, "tanh")))
+    return Tanh.apply(to_inexact(as_tensor(x, "tanh")))
 
 
 def _stable_sigmoid(x):
@@ -421,6 +442,7 @@ class Relu(UnaryFunction):
 
 def relu(x):
     x = as_tensor(x, "relu")
+    refuse_complex(x, "clamp is not supported for complex types")
     if x.dtype == np.bool_:
         raise DTypeError("relu: Boolean inputs not supported (as in PyTorch); convert with .float() or .int()")
     return Relu.apply(x)
@@ -555,6 +577,7 @@ class Clamp(Function):
 
 def clamp(x, min=None, max=None):
     x = as_tensor(x, "clamp")
+    refuse_complex(x, "clamp is not supported for complex types")
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
     if isinstance(min, Tensor) or isinstance(max, Tensor):
@@ -580,6 +603,10 @@ def compare(a, b, op: str) -> Tensor:
     if b is None and op in ("eq", "ne"):  # ``t == None`` is a plain bool in PyTorch
         return op == "ne"
     a, b = operands(op, a, b)
+    if op not in ("eq", "ne") and any(getattr(v, "dtype", None) is not None and v.dtype.kind == "c" or type(v) is complex
+                                      for v in (a, b)):  # cplx: complex numbers have no order
+        dt = next(v.dtype for v in (a, b) if isinstance(v, Tensor))
+        raise DTypeError(f"\"{op}_cpu\" not implemented for '{torch_dtype_name(dt)}'")
     ad = a._data if isinstance(a, Tensor) else a
     bd = b._data if isinstance(b, Tensor) else b
     xp = xp_of(ad if isinstance(a, Tensor) else bd)
@@ -618,7 +645,7 @@ def addcdiv(input, tensor1, tensor2, *, value=1):
     """input + value · tensor1 / tensor2; integer tensor1 and tensor2 are refused, as PyTorch
     (integer division there is ambiguous)."""
     t1, t2 = as_tensor(tensor1, "addcdiv"), as_tensor(tensor2, "addcdiv")
-    if t1.dtype.kind != "f" and t2.dtype.kind != "f":
+    if t1.dtype.kind not in "fc" and t2.dtype.kind not in "fc":
         raise DTypeError("addcdiv: integer division with addcdiv is no longer supported; use a floating "
                          f"tensor1 or tensor2 (got {t1.dtype} and {t2.dtype})")
     q = div(t1, t2)

@@ -85,7 +85,7 @@ def _check_inplace(t: Tensor, *operands) -> None:
 
 def _float_result(t: Tensor) -> None:
     """A float-only op (sqrt, exp) done in place on an integer tensor cannot hold its result."""
-    if t.dtype.kind != "f":
+    if t.dtype.kind not in "fc":
         raise RuntimeError(f"result type Float can't be cast to the desired output type {torch_dtype_name(t.dtype)}")
 
 

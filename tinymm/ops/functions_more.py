@@ -29,7 +29,7 @@ def _window(name, n, periodic, dtype, device, requires_grad, symmetric):
     if n < 0:
         raise RuntimeError(f"{name} requires non-negative window_length, got window_length={n}")
     dtype = np.dtype(dtype) if dtype is not None else backend.get_default_dtype()
-    if dtype.kind != "f":
+    if dtype.kind not in "fc":
         raise TypeError(f"{name} expects floating point dtypes, got: {dtype}")
     if n <= 1:
         arr = np.ones(n)
@@ -87,7 +87,7 @@ def kaiser_window(window_length: int, periodic: bool = True, beta: float = 12.0,
 def _trapezoid_terms(name, y, x, dx, dim):
     """The per-interval areas (y[i] + y[i+1])/2 · Δx_i along ``dim`` (n − 1 of them)."""
     y = as_tensor(y, name)
-    if y.dtype.kind != "f":
+    if y.dtype.kind not in "fc":
         y = cast(y, backend.get_default_dtype())
     axis = normalize_dim(name, y.ndim, dim)
     n = y.shape[axis]
@@ -98,7 +98,7 @@ def _trapezoid_terms(name, y, x, dx, dim):
     if x is None:
         return mid * (1.0 if dx is None else float(dx)), y, axis
     x = as_tensor(x, name)
-    if x.dtype.kind != "f":
+    if x.dtype.kind not in "fc":
         x = cast(x, y.dtype)
     if x.ndim == 1:
         if x.shape[0] != n:

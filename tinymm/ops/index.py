@@ -167,7 +167,7 @@ def getitem(x, index):
     if split is not None:
         basic, advanced = split
         return getitem(getitem(x, basic), advanced)
-    if x._data.dtype.kind != "f":
+    if x._data.dtype.kind not in "fc":
         return Tensor._wrap(index_view(x._data, index))
     out = GetItem.apply(x, index)
     if is_basic_index(index):  # a view: remember of what, for in-place writes into it (ops/inplace.py)
@@ -264,7 +264,7 @@ def masked_fill(x, mask, value):
         raise ValueError(f"masked_fill: mask of shape {mask.shape} does not broadcast to the tensor's shape {x.shape}")
     if isinstance(value, Tensor):
         value = value.item()
-    if x._data.dtype.kind != "f":
+    if x._data.dtype.kind not in "fc":
         return Tensor._wrap(xp_of(x._data).where(mask._data, value, x._data).astype(x.dtype))
     return MaskedFill.apply(x, mask, value)
 
@@ -371,7 +371,7 @@ def gather(x, dim, index, *, sparse_grad=False):
     index, axis = _check_gather("gather", x, dim, index)
     if x.ndim == 0:
         return getitem(x.reshape(1), index._data)
-    if x.dtype.kind != "f":
+    if x.dtype.kind not in "fc":
         return Tensor._wrap(x._data[_along(index._data, axis)])
     return Gather.apply(x, index._data, axis)
 
@@ -480,11 +480,11 @@ class ScatterReduce(Function):
         out = x.copy()
         touched = xp.zeros(x.shape, bool)
         touched[where_] = True
-        count = xp.zeros(x.shape, x.dtype if x.dtype.kind == "f" else np.float64)
+        count = xp.zeros(x.shape, x.dtype if x.dtype.kind in "fc" else np.float64)
         add_at(count, where_, 1)
         if not include_self:
             ident = {"sum": 0, "mean": 0, "prod": 1, "amax": -np.inf, "amin": np.inf}[reduce]
-            if x.dtype.kind != "f" and reduce in ("amax", "amin"):
+            if x.dtype.kind not in "fc" and reduce in ("amax", "amin"):
                 info = np.iinfo(x.dtype)
                 ident = info.min if reduce == "amax" else info.max
             out[touched] = ident
@@ -498,7 +498,7 @@ class ScatterReduce(Function):
             raise NotImplementedError(f"scatter_reduce: reduce={reduce!r} on CUDA")
         if reduce == "mean":
             c = xp.where(touched, count, 1)
-            if x.dtype.kind == "f":
+            if x.dtype.kind in "fc":
                 out = xp.where(touched, out / c, out).astype(x.dtype)
             else:
                 out = xp.where(touched, xp.floor_divide(out, c.astype(x.dtype)), out)
@@ -670,7 +670,7 @@ def index_add(x, dim, index, source, *, alpha=1):
     """A copy of ``x`` with ``alpha · source`` added at ``index`` along ``dim``."""
     x0 = as_tensor(x, "index_add")
     x1, source, idx, axis = check_index_add("index_add", x0, dim, index, source)
-    if x1.dtype.kind != "f":
+    if x1.dtype.kind not in "fc":
         return Tensor._wrap(IndexAdd.forward(_Ctx(), x1._data, source._data, idx, axis, alpha).reshape(x0.shape))
     out = IndexAdd.apply(x1, source, idx, axis, alpha)
     return out if x0.ndim else out.reshape(())

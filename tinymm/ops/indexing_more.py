@@ -337,7 +337,7 @@ def as_strided(x, size, stride, storage_offset=None):
     element at ``storage_offset`` (default: x's own offset), as PyTorch's ``as_strided``."""
     x = as_tensor(x, "as_strided")
     size, stride, offset = _as_strided_args("as_strided", x, size, stride, storage_offset)
-    if x.dtype.kind != "f":
+    if x.dtype.kind not in "fc":
         return Tensor._wrap(_strided(_geometry(x._data)[2], size, stride, offset))
     return AsStrided.apply(x, size, stride, offset)
 

@@ -293,7 +293,7 @@ def inplace_of(name: str, fn):
     def method(x: Tensor, *args, **kwargs) -> Tensor:
         def compute(t):
             out = fn(t, *args, **kwargs)
-            if out.dtype.kind == "f" and x.dtype.kind != "f":
+            if out.dtype.kind in "fc" and x.dtype.kind not in "fc":
                 raise DTypeError(f"{name}: result type {out.dtype} can't be cast to the desired output type {x.dtype}")
             if out.shape != x.shape:
                 raise ShapeError(f"{name}: output with shape {list(x.shape)} doesn't match the broadcast shape {list(out.shape)}")
@@ -366,7 +366,7 @@ def zero_(x: Tensor) -> Tensor:
 
 
 def _draw_into(name: str, x: Tensor, draw, generator=None) -> Tensor:
-    if x.dtype.kind != "f":
+    if x.dtype.kind not in "fc":
         raise TypeError(f"{name}: needs a floating tensor, got {x.dtype}")
     arr = draw(backend.rng(x.device, generator), x.shape).astype(x.dtype, copy=False)
     return _fill(name, x, arr)

@@ -45,7 +45,7 @@ def normal(mean, std=1.0, size=None, *, generator=None, dtype=None, device=None,
         raise TypeError("normal(): size is only accepted when mean and std are both numbers")
     m, s = (as_tensor(v, "normal") if isinstance(v, Tensor) else v for v in (mean, std))
     ref = tensors[0]
-    if ref.dtype.kind != "f":
+    if ref.dtype.kind not in "fc":
         raise RuntimeError(f"normal expects floating point mean and std, got {ref.dtype}")
     xp = xp_of(ref._data)
     m_arr = m._data if isinstance(m, Tensor) else m

@@ -36,7 +36,7 @@ def _ints(args):
 
 
 def _apply_or_wrap(fn_cls, x, *args):
-    if x.dtype.kind == "f":
+    if x.dtype.kind in "fc":  # cplx: complex tensors are recorded too
         return fn_cls.apply(x, *args)
     return Tensor._wrap(fn_cls.forward(_NoCtx(), x._data, *args))
 
@@ -71,7 +71,7 @@ def flip(x, *args, dims=None):
     dims = args if dims is None else (dims,)
     axes = normalize_dims("flip", x.ndim, _ints(dims))
     if not axes:
-        return x * 1 if x.dtype.kind == "f" else Tensor._wrap(x._data.copy())
+        return x * 1 if x.dtype.kind in "fc" else Tensor._wrap(x._data.copy())
     return _apply_or_wrap(Flip, x, axes)
 
 
@@ -120,7 +120,7 @@ def roll(x, shifts, dims=None):
         raise ShapeError(f"roll: shifts {sh} and dims {dm} have different lengths")
     axes = tuple(normalize_dim("roll", x.ndim, d) for d in dm)
     if x.ndim == 0:
-        return x * 1 if x.dtype.kind == "f" else Tensor._wrap(x._data.copy())
+        return x * 1 if x.dtype.kind in "fc" else Tensor._wrap(x._data.copy())
     return _apply_or_wrap(Roll, x, tuple(int(s) for s in sh), axes)
 
 

@@ -17,14 +17,17 @@ import numpy as np
 
 from tinymm.autograd import Function
 from tinymm.autograd_graph import operand, pair, sum_to
-from tinymm.ops._util import DTypeError, ShapeError, normalize_dim, unbroadcast, xp_of
+from tinymm.ops._util import DTypeError, ShapeError, conj, normalize_dim, unbroadcast, xp_of
 from tinymm.ops.convert import as_tensor, cast, check_pair, operands
 from tinymm.ops.index import where
 from tinymm.tensor import Tensor
 
 
 class MatMul(Function):
-    """Saves only what the wanted gradients need: b for dA, a for dB (as PyTorch)."""
+    """Saves only what the wanted gradients need: b for dA, a for dB (as PyTorch); complex:
+    dA = G·B^H, dB = A^H·G."""
+
+    complex_grad = True  # cplx
 
     @staticmethod
     def forward(ctx, a, b):
@@ -46,10 +49,10 @@ class MatMul(Function):
         ga = gb = None
         if na:
             b2 = b[:, None] if b.ndim == 1 else b  # (k,) -> (k, 1)
-            ga = unbroadcast(g @ b2.swapaxes(-1, -2), (1,) + sa if len(sa) == 1 else sa).reshape(sa)
+            ga = unbroadcast(g @ conj(b2.swapaxes(-1, -2)), (1,) + sa if len(sa) == 1 else sa).reshape(sa)
         if nb:
             a2 = a[None, :] if a.ndim == 1 else a  # (k,) -> (1, k)
-            gb = unbroadcast(a2.swapaxes(-1, -2) @ g, sb + (1,) if len(sb) == 1 else sb).reshape(sb)
+            gb = unbroadcast(conj(a2.swapaxes(-1, -2)) @ g, sb + (1,) if len(sb) == 1 else sb).reshape(sb)
         return ga, gb
 
     @staticmethod
@@ -166,6 +169,8 @@ def _tensor_einsum(equation, *operands):
 
 
 class Einsum(Function):
+    complex_grad = True  # cplx: each gradient is the einsum of g with the other operands conjugated
+
     @staticmethod
     def forward(ctx, *operands, subs, out_sub):
         ctx.meta = (subs, out_sub)
@@ -176,7 +181,7 @@ class Einsum(Function):
     @staticmethod
     def backward(ctx, g):
         subs, out_sub = ctx.meta
-        ops = ctx.saved_arrays
+        ops = [conj(a) for a in ctx.saved_arrays]
         return tuple(
             _einsum_grad(g, out_sub, ops, subs, k).astype(g.dtype, copy=False) if need else None
             for k, need in enumerate(ctx.needs_input_grad)
@@ -200,9 +205,9 @@ def einsum(equation: str, *operands):
     ts = [as_tensor(t, "einsum") for t in operands]
     if not ts:
         raise ValueError("einsum: needs at least one operand")
-    floats = [t.dtype for t in ts if t.dtype.kind == "f"]
+    floats = [t.dtype for t in ts if t.dtype.kind in "fc"]
     if floats:  # integer operands meet the floating one's dtype; two float dtypes must agree
-        ts = [t if t.dtype.kind == "f" else cast(t, floats[0]) for t in ts]
+        ts = [t if t.dtype.kind in "fc" else cast(t, floats[0]) for t in ts]
         ts = [ts[0]] + [check_pair("einsum", ts[0], t)[1] for t in ts[1:]]
     subs, out_sub = _parse_einsum(equation, [t.ndim for t in ts])
     sizes = {}
@@ -486,7 +491,7 @@ def cdist(x1, x2, p: float = 2.0, compute_mode=None):
     for name, t in (("X1", x1), ("X2", x2)):
         if t.ndim < 2:
             raise ShapeError(f"cdist only supports at least 2D tensors, {name} got: {t.ndim}D")
-        if t.dtype.kind != "f":
+        if t.dtype.kind not in "fc":
             raise DTypeError(f"cdist only supports floating-point dtypes, {name} got: {t.dtype}")
     if x1.shape[-1] != x2.shape[-1]:
         raise ShapeError(f"X1 and X2 must have the same number of columns. X1: {x1.shape[-1]} X2: {x2.shape[-1]}")

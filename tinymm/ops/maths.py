@@ -24,6 +24,7 @@ from tinymm.ops._util import (
     DTypeNotImplementedError,
     is_scalar,
     normalize_dims,
+    refuse_complex,
     torch_dtype_name,
     unbroadcast,
     xp_of,
@@ -243,6 +244,7 @@ def round(x, decimals: int = 0):
 
 def sign(x):
     x = as_tensor(x, "sign")
+    refuse_complex(x, "Unlike NumPy, torch.sign is not intended to support complex numbers. Please use torch.sgn instead.")
     if x.dtype.kind == "b":
         return Tensor._wrap(x._data.copy())
     if x.dtype.kind in "iu":
@@ -260,9 +262,9 @@ def sgn(x):
 def _float_operands(name, a, b):
     """Operands for a float-only binary op: integer/bool tensors become the default float."""
     a, b = operands(name, a, b)
-    if isinstance(a, Tensor) and a.dtype.kind != "f":
-        a = cast(a, b.dtype if isinstance(b, Tensor) and b.dtype.kind == "f" else get_default_dtype())
-    if isinstance(b, Tensor) and b.dtype.kind != "f":
+    if isinstance(a, Tensor) and a.dtype.kind not in "fc":
+        a = cast(a, b.dtype if isinstance(b, Tensor) and b.dtype.kind in "fc" else get_default_dtype())
+    if isinstance(b, Tensor) and b.dtype.kind not in "fc":
         b = cast(b, a.dtype if isinstance(a, Tensor) else get_default_dtype())
     return a, b
 
@@ -405,7 +407,7 @@ def _integer_pair(name, a, b):
     bools promoted to int64 and a zero divisor refused; None when a float is involved."""
     ta = a if isinstance(a, Tensor) else b
     other = b if ta is a else a
-    if ta.dtype.kind == "f" or (isinstance(other, Tensor) and other.dtype.kind == "f"):
+    if ta.dtype.kind in "fc" or (isinstance(other, Tensor) and other.dtype.kind in "fc"):
         return None
     xp = xp_of(ta._data)
     ad, bd = _data(a), _data(b)
@@ -540,7 +542,7 @@ def _test(name, ufunc):
     def op(x):
         x = as_tensor(x, name)
         xp = xp_of(x._data)
-        if x.dtype.kind != "f":
+        if x.dtype.kind not in "fc":
             return Tensor._wrap(xp.full(x.shape, name == "isfinite", dtype=bool))
         return Tensor._wrap(xp.asarray(getattr(xp, ufunc)(x._data)))
 
@@ -666,7 +668,7 @@ def norm(x, p="fro", dim=None, keepdim=False, dtype=None):
     x = as_tensor(x, "norm")
     if dtype is not None:
         x = cast(x, dtype)
-    elif x._data.dtype.kind != "f":
+    elif x._data.dtype.kind not in "fc":
         raise DTypeError("linalg.vector_norm: Expected a floating point or complex tensor as input. "
                          f"Got {torch_dtype_name(x.dtype)}")
     if p == "fro" or p is None:
@@ -720,7 +722,7 @@ def hypot(input, other):
 def frac(x):
     """x − trunc(x) (the sign follows x); gradient 1. Floating tensors only, as in PyTorch."""
     x = as_tensor(x, "frac")
-    if x.dtype.kind != "f":
+    if x.dtype.kind not in "fc":
         raise DTypeNotImplementedError(f'"frac" not implemented for {x.dtype} (floating tensors only)')
     return x - trunc(x)
 
@@ -744,7 +746,7 @@ def nan_to_num(x, nan: float = 0.0, posinf=None, neginf=None):
     """NaN → ``nan``, +inf → ``posinf`` (default: the dtype's largest finite value), −inf →
     ``neginf`` (default: the most negative); integer tensors are returned unchanged."""
     x = as_tensor(x, "nan_to_num")
-    if x.dtype.kind != "f":
+    if x.dtype.kind not in "fc":
         return Tensor._wrap(x._data.copy())
     info = np.finfo(x.dtype)
     posinf = float(info.max) if posinf is None else posinf

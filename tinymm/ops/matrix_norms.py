@@ -28,7 +28,7 @@ from tinymm.ops.shape import reshape, unsqueeze
 def vector_norm(x, ord=2, dim=None, keepdim: bool = False, *, dtype=None, out=None):
     """``torch.linalg.vector_norm``: the ``ord``-norm of the elements over ``dim``."""
     x = as_tensor(x, "linalg.vector_norm")
-    if x.dtype.kind != "f":
+    if x.dtype.kind not in "fc":
         check_float("linalg.vector_norm", x)
     if dtype is not None:
         x = cast(x, dtype)

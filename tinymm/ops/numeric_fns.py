@@ -37,7 +37,7 @@ def _floating_pair(name, input, other):
     """Two tensors of a floating dtype (promoted to one), else PyTorch's NotImplementedError."""
     a, b = operands(name, as_tensor(input, name), as_tensor(other, name))
     for t in (a, b):
-        if t.dtype.kind != "f":
+        if t.dtype.kind not in "fc":
             raise DTypeNotImplementedError(f"\"{name}_cpu\" not implemented for '{torch_dtype_name(t.dtype)}'")
     return a, b
 
@@ -114,8 +114,8 @@ def ldexp(input, other, *, out=None):
     """``torch.ldexp``: input · 2^other (a float result, as PyTorch)."""
     x = as_tensor(input, "ldexp")
     e = as_tensor(other, "ldexp")
-    if e.dtype.kind != "f":
-        e = cast(e, x.dtype if x.dtype.kind == "f" else get_default_dtype())
+    if e.dtype.kind not in "fc":
+        e = cast(e, x.dtype if x.dtype.kind in "fc" else get_default_dtype())
     return mul(to_float(x), pow(2.0, e))
 
 
@@ -140,7 +140,7 @@ def frexp(input, *, out=None):
     """``torch.frexp``: (mantissa, exponent) with input = mantissa · 2^exponent,
     |mantissa| in [0.5, 1); exponent is int32. Floating input only."""
     x = as_tensor(input, "frexp")
-    if x.dtype.kind != "f":
+    if x.dtype.kind not in "fc":
         raise DTypeError("torch.frexp() only supports floating-point dtypes")
     return FrexpResult(*Frexp.apply(x))
 

@@ -47,7 +47,7 @@ def renorm(input, p, dim, maxnorm):
     """``torch.renorm``: each slice along ``dim`` whose p-norm exceeds ``maxnorm`` scaled
     down to norm ``maxnorm`` (by maxnorm / (norm + 1e-7), as PyTorch); the others unchanged."""
     x = as_tensor(input, "renorm")
-    if x.dtype.kind != "f":
+    if x.dtype.kind not in "fc":
         raise DTypeError(f'"renorm" not implemented for \'{torch_dtype_name(x.dtype)}\'')
     if x.ndim <= 1:
         raise ShapeError(f"renorm: input needs at least 2 dimensions, got {x.ndim} dimensions")
@@ -211,7 +211,7 @@ def cov(input, *, correction: int = 1, fweights=None, aweights=None):
         if aw.ndim > 1 or aw.numel() != n_obs:
             raise ShapeError(f"cov(): expected aweights to have one or fewer dimensions and the same number of "
                              f"elements as observations ({n_obs}), got shape {tuple(aw.shape)}")
-        if aw.dtype.kind != "f":
+        if aw.dtype.kind not in "fc":
             raise DTypeError(f"cov(): expected aweights to have floating point dtype but got aweights with {aw.dtype} dtype")
         if (aw._data < 0).any():
             raise ShapeError("cov(): aweights cannot be negative")

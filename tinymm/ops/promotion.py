@@ -2,9 +2,11 @@
 in ``functions_more``).
 
 The rules (PyTorch's, for the dtypes tinymm has: bool, uint8, int8, int16, int32, int64,
-float16, float32, float64):
+float16, float32, float64, complex64, complex128):
 
-- categories rank bool < integer < floating; ``promote_types(a, b)`` is the smallest dtype both
+- categories rank bool < integer < floating < complex (complex meeting floating keeps the wider
+  precision: float64 with complex64 is complex128; a Python complex counts as the default
+  complex dtype, complex64 under float32); ``promote_types(a, b)`` is the smallest dtype both
   fit in within the higher category: a floating dtype wins over any integer one whatever its
   size (``int64`` with ``float16`` is ``float16``, where NumPy says float64); two integers
   promote as NumPy's integers do (``uint8`` with ``int8`` is ``int16``).
@@ -23,7 +25,7 @@ import numbers
 import numpy as np
 
 from tinymm import backend
-from tinymm.dtype_objects import KIND_CATEGORY, as_dtype
+from tinymm.dtype_objects import KIND_CATEGORY, as_dtype, default_complex_dtype
 from tinymm.dtype_objects import dtype as _dtype_class
 from tinymm.tensor import Tensor
 
@@ -42,9 +44,12 @@ def _dtype_arg(fn: str, position: int, name: str, value) -> np.dtype:
     raise TypeError(f"{fn}(): argument '{name}' (position {position}) must be torch.dtype, not {type(value).__name__}")
 
 
-def _promote(a: np.dtype, b: np.dtype) -> np.dtype:
+def promote_dtypes(a: np.dtype, b: np.dtype) -> np.dtype:
     ca, cb = _CATEGORY[a.kind], _CATEGORY[b.kind]
     if ca != cb:
+        # cplx: complex meeting floating keeps the wider precision (float64 + complex64 -> complex128)
+        if {a.kind, b.kind} == {"c", "f"}:
+            return np.promote_types(a, b)
         return a if ca > cb else b
     return np.promote_types(a, b)
 
@@ -52,7 +57,7 @@ def _promote(a: np.dtype, b: np.dtype) -> np.dtype:
 def promote_types(type1, type2) -> np.dtype:
     """The dtype PyTorch gives an op on tensors of ``type1`` and ``type2`` (see the module
     docstring); ``TypeError`` for anything that is not a dtype."""
-    return as_dtype(_promote(_dtype_arg("promote_types", 1, "type1", type1), _dtype_arg("promote_types", 2, "type2", type2)))
+    return as_dtype(promote_dtypes(_dtype_arg("promote_types", 1, "type1", type1), _dtype_arg("promote_types", 2, "type2", type2)))
 
 
 def _scalar_dtype(value) -> np.dtype:
@@ -60,18 +65,24 @@ def _scalar_dtype(value) -> np.dtype:
         return np.dtype(np.bool_)
     if isinstance(value, numbers.Integral):
         return np.dtype(np.int64)
+    if isinstance(value, complex):  # cplx
+        return default_complex_dtype(backend.get_default_dtype()).dtype
     return backend.get_default_dtype()
 
 
-def _combine(higher, lower):
+def combine_tiers(higher, lower):
     """PyTorch's rule for a tier meeting the tier below it: the lower tier only counts when its
     category is above the higher tier's (or the higher tier is bool, or absent)."""
     if higher is None:
         return lower
-    if lower is None or higher.kind == "f":
+    if lower is None or higher.kind == "c":
+        return higher
+    if lower.kind == "c":  # cplx: a floating higher tier keeps its precision (float64 + 1j -> complex128)
+        return np.dtype(f"c{2 * higher.itemsize}") if higher.kind == "f" and higher.itemsize >= 4 else lower
+    if higher.kind == "f":
         return higher
     if higher.kind == "b" or lower.kind == "f":
-        return _promote(higher, lower)
+        return promote_dtypes(higher, lower)
     return higher
 
 
@@ -82,15 +93,15 @@ def result_type(tensor1, tensor2) -> np.dtype:
     for position, (name, value) in enumerate((("tensor1", tensor1), ("tensor2", tensor2)), start=1):
         if isinstance(value, Tensor):
             tier, dtype = (0 if value.ndim else 1), value._data.dtype
-        elif isinstance(value, numbers.Real) and not isinstance(value, np.generic):
+        elif isinstance(value, numbers.Complex) and not isinstance(value, np.generic):
             tier, dtype = 2, _scalar_dtype(value)
         elif isinstance(value, np.generic) and value.dtype.kind in _CATEGORY:
             tier, dtype = 2, _scalar_dtype(value.item())  # a NumPy scalar counts as the Python number
         else:
             raise TypeError(f"result_type(): argument '{name}' (position {position}) must be Tensor or Number, "
                             f"not {type(value).__name__}")
-        tiers[tier] = dtype if tiers[tier] is None else _promote(tiers[tier], dtype)
-    return as_dtype(_combine(tiers[0], _combine(tiers[1], tiers[2])))
+        tiers[tier] = dtype if tiers[tier] is None else promote_dtypes(tiers[tier], dtype)
+    return as_dtype(combine_tiers(tiers[0], combine_tiers(tiers[1], tiers[2])))
 
 
 PROMOTION_OPS = ((promote_types, None, "promote_types"), (result_type, None, "result_type"))

@@ -20,6 +20,7 @@ from tinymm.ops._util import (
     keep_flag,
     normalize_dim,
     normalize_dims,
+    refuse_complex,
     torch_dtype_name,
     xp_of,
 )
@@ -94,7 +95,7 @@ def sum(x, dim=None, keepdim=False, *, dtype=None, **np_style):
     else:
         axes = normalize_dims("sum", x.ndim, dim, np_style.get("axis"))
         keep = keep_flag(keepdim, np_style)
-    if x._data.dtype.kind != "f":
+    if x._data.dtype.kind not in "fc":
         kind = x._data.dtype.kind
         return Tensor._wrap(x._data.sum(axis=axes, keepdims=keep, dtype=np.int64 if kind in "biu" and dtype is None else None))
     return Sum.apply(x, axes, keep)
@@ -196,6 +197,10 @@ def var(x, dim=None, unbiased=None, keepdim=False, *, correction=None, **np_styl
         raise DTypeError(f"std and var only support floating point and complex dtypes (got {torch_dtype_name(x.dtype)})")
     c = _correction(unbiased, correction, np_style)
     axes = normalize_dims("var", x.ndim, dim, np_style.get("axis"))
+    if x._data.dtype.kind == "c":  # cplx: the mean of |z − mean|², a real tensor
+        from tinymm.ops.complex_ops import complex_var
+
+        return complex_var(x, axes, keep_flag(keepdim, np_style), c)
     return Var.apply(x, axes, keep_flag(keepdim, np_style), c)
 
 
@@ -285,6 +290,7 @@ def _max_min(which, x, dim, keepdim, np_style):
     if isinstance(dim, Tensor):  # torch.max(a, b) is the elementwise maximum
         return (maximum if which == "max" else minimum)(x, dim)
     x = as_tensor(x, which)
+    refuse_complex(x, f"{which}_all")
     axis = np_style.get("axis")
     keep = keep_flag(keepdim, np_style)
     if x._data.size == 0:
@@ -292,15 +298,15 @@ def _max_min(which, x, dim, keepdim, np_style):
     if dim is None:
         # No dim (or NumPy's axis=): values only, as numpy.max returns.
         axes = normalize_dims(which, x.ndim, None, axis)
-        if x._data.dtype.kind != "f":
+        if x._data.dtype.kind not in "fc":
             return Tensor._wrap(getattr(x._data, which)(axis=axes, keepdims=keep))
         return MaxMinAll.apply(x, axes, keep, which)
     # PyTorch's dim=: (values, indices) along one axis.
     d = normalize_dim(which, x.ndim, dim)
     if x.ndim == 0:
-        return MaxResult(x * 1 if x.dtype.kind == "f" else Tensor._wrap(x._data.copy()),
+        return MaxResult(x * 1 if x.dtype.kind in "fc" else Tensor._wrap(x._data.copy()),
                          Tensor._wrap(xp_of(x._data).zeros((), np.int64)))
-    if x._data.dtype.kind != "f":
+    if x._data.dtype.kind not in "fc":
         xp = xp_of(x._data)
         idx = (xp.argmax if which == "max" else xp.argmin)(x._data, axis=d)
         vals = xp.take_along_axis(x._data, xp.expand_dims(idx, d), axis=d)
@@ -325,6 +331,7 @@ def min(x, dim=None, keepdim=False, **np_style):
 
 def _arg(which, x, dim, keepdim, np_style):
     x = as_tensor(x, which)
+    refuse_complex(x, f"{which}(): does not support complex input")
     axis = np_style.get("axis")
     keep = keep_flag(keepdim, np_style)
     d = dim if dim is not None else axis
@@ -476,7 +483,7 @@ def _one_axis(fn_cls, name, x, dim, dtype):
     x = as_tensor(x, name)
     if dtype is not None:
         x = cast(x, dtype)
-    elif x._data.dtype.kind != "f":  # PyTorch has no integer softmax kernel (dtype= casts first)
+    elif x._data.dtype.kind not in "fc":  # PyTorch has no integer softmax kernel (dtype= casts first)
         raise DTypeNotImplementedError(f'"{name}_lastdim_kernel_impl" not implemented for '
                                        f"'{torch_dtype_name(x.dtype)}'")
     if x.dtype == np.float16:  # the kernels are float32/float64: float32 inside, as PyTorch's CPU
@@ -511,7 +518,7 @@ def _amax_amin(which, x, dim, keepdim):
     x = as_tensor(x, name)
     axes = None if dim is None or dim == () else normalize_dims(name, x.ndim, dim)
     _refuse_empty_reduction(name, x, axes)
-    if x._data.dtype.kind != "f":
+    if x._data.dtype.kind not in "fc":
         return Tensor._wrap(xp_of(x._data).asarray(getattr(x._data, which)(axis=axes, keepdims=bool(keepdim))))
     return MaxMinAll.apply(x, axes, bool(keepdim), which, False)
 
@@ -519,8 +526,10 @@ def _amax_amin(which, x, dim, keepdim):
 def amax(x, dim=(), keepdim=False):
     """Max over ``dim`` (all dims when empty or None); ties share the gradient evenly, and a
     NaN gives NaN gradients (PyTorch's amax, unlike its max())."""
+    refuse_complex(x, "max_values_cpu")
     return _amax_amin("max", x, dim, keepdim)
 
 
 def amin(x, dim=(), keepdim=False):
+    refuse_complex(x, "min_values_cpu")
     return _amax_amin("min", x, dim, keepdim)

@@ -22,7 +22,7 @@ def multinomial(input, num_samples: int, replacement: bool = False, *, generator
     w = as_tensor(input, "multinomial")
     if w.ndim not in (1, 2):
         raise ShapeError(f"multinomial: prob_dist must be 1 or 2 dim, got shape {w.shape}")
-    if w.dtype.kind != "f":
+    if w.dtype.kind not in "fc":
         raise TypeError(f"multinomial: needs floating probabilities, got {w.dtype}")
     k = int(num_samples)
     if k <= 0:
@@ -56,7 +56,7 @@ def multinomial(input, num_samples: int, replacement: bool = False, *, generator
 def bernoulli(input, p=None, *, generator=None):
     """0/1 samples with probabilities ``input`` (or the number ``p``), in input's dtype."""
     x = as_tensor(input, "bernoulli")
-    if x.dtype.kind != "f":
+    if x.dtype.kind not in "fc":
         raise TypeError(f"bernoulli: needs floating probabilities, got {x.dtype}")
     prob = x._data if p is None else p
     if p is None and (bool((x._data < 0).any()) or bool((x._data > 1).any())):

@@ -13,7 +13,7 @@ import collections
 import numpy as np
 
 from tinymm.autograd import Function
-from tinymm.ops._util import keep_flag, normalize_dim, normalize_dims, xp_of
+from tinymm.ops._util import keep_flag, normalize_dim, normalize_dims, refuse_complex, xp_of
 from tinymm.ops.convert import as_tensor, cast, to_float
 from tinymm.ops.reduce import mean, std, var
 from tinymm.tensor import Tensor
@@ -89,7 +89,7 @@ def prod(x, dim=None, keepdim=False, *, dtype=None):
     axis = None if dim is None else normalize_dim("prod", x.ndim, dim)
     if x.ndim == 0:
         axis = None
-    if x.dtype.kind != "f":
+    if x.dtype.kind not in "fc":
         return Tensor._wrap(Prod.forward(_Scratch(), x._data, axis, bool(keepdim)))
     return Prod.apply(x, axis, bool(keepdim))
 
@@ -162,9 +162,9 @@ def _running(name, fn_cls, x, dim, dtype):
     elif x.dtype.kind in "biu":
         x = cast(x, np.int64)
     if x.ndim == 0:
-        return x * 1 if x.dtype.kind == "f" else Tensor._wrap(x._data.copy())
+        return x * 1 if x.dtype.kind in "fc" else Tensor._wrap(x._data.copy())
     axis = _scan_axis(name, x, dim)
-    if x.dtype.kind != "f":
+    if x.dtype.kind not in "fc":
         return Tensor._wrap(getattr(x._data, name)(axis=axis))
     return fn_cls.apply(x, axis)
 
@@ -220,7 +220,7 @@ def _cum_extreme(x, axis, which):
     shape = [1] * x.ndim
     shape[axis] = x.shape[axis]
     pos = xp.arange(x.shape[axis]).reshape(shape)
-    if x.dtype.kind == "f":
+    if x.dtype.kind in "fc":
         setter = (x == values) | xp.isnan(x)
         # Once a NaN appeared the index stays on the first NaN.
         first_nan_seen = xp.logical_or.accumulate(xp.isnan(x), axis=axis)
@@ -266,10 +266,10 @@ def _cum_ext(name, which):
     def op(x, dim):
         x = as_tensor(x, name)
         if x.ndim == 0:
-            return SortResult(x * 1 if x.dtype.kind == "f" else Tensor._wrap(x._data.copy()),
+            return SortResult(x * 1 if x.dtype.kind in "fc" else Tensor._wrap(x._data.copy()),
                               Tensor._wrap(xp_of(x._data).zeros((), np.int64)))
         axis = _scan_axis(name, x, dim)
-        if x.dtype.kind != "f":
+        if x.dtype.kind not in "fc":
             v, i = _cum_extreme(x._data, axis, which)
             return SortResult(Tensor._wrap(v), Tensor._wrap(i))
         v, i = CumExtreme.apply(x, axis, which)
@@ -365,7 +365,7 @@ class Gathered(Function):
 
 
 def _take_sorted(x, idx, axis):
-    if x.dtype.kind == "f":
+    if x.dtype.kind in "fc":
         return Gathered.apply(x, idx, axis)
     return Tensor._wrap(xp_of(x._data).take_along_axis(x._data, idx, axis=axis))
 
@@ -373,8 +373,9 @@ def _take_sorted(x, idx, axis):
 def sort(x, dim=-1, descending=False, stable=False):
     """(values, indices) sorted along ``dim``; ties keep their order (a stable sort)."""
     x = as_tensor(x, "sort")
+    refuse_complex(x, "Sort does not support complex dtypes on CPU")
     if x.ndim == 0:
-        return SortResult(x * 1 if x.dtype.kind == "f" else Tensor._wrap(x._data.copy()),
+        return SortResult(x * 1 if x.dtype.kind in "fc" else Tensor._wrap(x._data.copy()),
                           Tensor._wrap(xp_of(x._data).zeros((), np.int64)))
     axis = normalize_dim("sort", x.ndim, dim)
     idx = _argsort(x._data, axis, descending).astype(np.int64)
@@ -383,6 +384,7 @@ def sort(x, dim=-1, descending=False, stable=False):
 
 def argsort(x, dim=-1, descending=False, stable=False):
     x = as_tensor(x, "argsort")
+    refuse_complex(x, "Sort does not support complex dtypes on CPU")
     if x.ndim == 0:
         return Tensor._wrap(xp_of(x._data).zeros((), np.int64))
     axis = normalize_dim("argsort", x.ndim, dim)
@@ -396,6 +398,7 @@ def msort(x):
 def topk(x, k, dim=-1, largest=True, sorted=True):
     """The ``k`` largest (or smallest) elements along ``dim`` (the last when None): (values, indices)."""
     x = as_tensor(x, "topk")
+    refuse_complex(x, "topk_cpu")
     dim = -1 if dim is None else dim
     k = int(k)
     n = 1 if x.ndim == 0 else x.shape[normalize_dim("topk", x.ndim, dim)]
@@ -432,6 +435,7 @@ def median(x, dim=None, keepdim=False):
     """The lower median (PyTorch's): of all elements (a 0-d tensor) or along ``dim``
     (values, indices)."""
     x = as_tensor(x, "median")
+    refuse_complex(x, "median_cpu")
     if dim is None:
         flat = x.reshape(-1)
         return kthvalue(flat, (flat.shape[0] + 1) // 2, 0).values

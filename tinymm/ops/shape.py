@@ -249,7 +249,7 @@ def _same_kind(name, tensors):
     # Mixed dtypes promote as in PyTorch (int with float gives the float, float32 with float64 float64).
     dtypes = {t.dtype for t in tensors}
     if len(dtypes) > 1:
-        floats = [d for d in dtypes if d.kind == "f"]
+        floats = [d for d in dtypes if d.kind in "fc"]
         target = np.result_type(*floats) if floats else np.result_type(*dtypes)
         tensors = [cast(t, target) for t in tensors]
     return tensors
@@ -265,7 +265,7 @@ def cat(tensors, dim=0, **np_style):
         kept = [t for t in tensors if t.shape != (0,)]
         dtypes = {t.dtype for t in tensors}
         if len(dtypes) > 1:
-            floats = [d for d in dtypes if d.kind == "f"]
+            floats = [d for d in dtypes if d.kind in "fc"]
             target = np.result_type(*floats) if floats else np.result_type(*dtypes)
             kept = [cast(t, target) for t in kept]
         tensors = kept
@@ -438,7 +438,7 @@ def pad(x, pad, mode: str = "constant", value=None):
     if builtins.any(b < 0 or a < 0 for b, a in pairs.values()):
         x = getitem(x, crop)
     widths = tuple((builtins.max(pairs.get(d, (0, 0))[0], 0), builtins.max(pairs.get(d, (0, 0))[1], 0)) for d in range(x.ndim))
-    if x.dtype.kind != "f":
+    if x.dtype.kind not in "fc":
         return Tensor._wrap(xp_of(x._data).pad(x._data, widths, mode="constant", constant_values=value))
     return Pad.apply(x, widths, value)
 
@@ -500,7 +500,7 @@ def sum_to_size(x, *size):
     lead = x.ndim - len(size)
     if lead < 0 or builtins.any(s not in (1, x.shape[lead + i]) for i, s in enumerate(size)):
         raise ShapeError(f"sum_to_size: size {list(size)} is not expandable to size {list(x.shape)}")
-    if x.dtype.kind != "f":
+    if x.dtype.kind not in "fc":
         return Tensor._wrap(unbroadcast(x._data, size).astype(np.int64 if x.dtype.kind in "ib" else x.dtype))
     return SumToSize.apply(x, size)
 

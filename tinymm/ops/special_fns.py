@@ -174,10 +174,10 @@ def _float_pair(name, a, b):
     a, b = operands(name, a, b)
     ta = a if isinstance(a, Tensor) else None
     tb = b if isinstance(b, Tensor) else None
-    if ta is not None and ta.dtype.kind != "f":
-        a = to_float(ta) if tb is None or tb.dtype.kind != "f" else cast(ta, tb.dtype)
-    if tb is not None and tb.dtype.kind != "f":
-        b = to_float(tb) if not isinstance(a, Tensor) or a.dtype.kind != "f" else cast(tb, a.dtype)
+    if ta is not None and ta.dtype.kind not in "fc":
+        a = to_float(ta) if tb is None or tb.dtype.kind not in "fc" else cast(ta, tb.dtype)
+    if tb is not None and tb.dtype.kind not in "fc":
+        b = to_float(tb) if not isinstance(a, Tensor) or a.dtype.kind not in "fc" else cast(tb, a.dtype)
     return a, b
 
 
@@ -286,7 +286,7 @@ class Zeta(_SecondArgOnly):
 def _gamma_operands(name, kernel, a, x):
     a, x = operands(name, a, x)
     for t in (a, x):
-        if isinstance(t, Tensor) and t.dtype.kind != "f":
+        if isinstance(t, Tensor) and t.dtype.kind not in "fc":
             raise DTypeNotImplementedError(f"\"{kernel}\" not implemented for '{torch_dtype_name(t.dtype)}'")
     return a, x
 

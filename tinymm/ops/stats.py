@@ -36,7 +36,7 @@ ModeResult = collections.namedtuple("ModeResult", ["values", "indices"])
 
 
 def _float_only(name, x):
-    if x.dtype.kind != "f":
+    if x.dtype.kind not in "fc":
         raise DTypeError(f"{name}(): expected input to have floating point dtype but got {x.dtype}")
 
 
@@ -62,7 +62,7 @@ def nansum(x, dim=None, keepdim=False, *, dtype=None):
     x = as_tensor(x, "nansum")
     if dtype is not None:
         x = cast(x, dtype)
-    if x.dtype.kind == "f":
+    if x.dtype.kind in "fc":
         x = NanToZero.apply(x)
     return sum(x, dim, keepdim)
 
@@ -165,7 +165,7 @@ def mode(x, dim=-1, keepdim=False):
     index of its last occurrence, as PyTorch: (values, indices)."""
     x = as_tensor(x, "mode")
     if x.ndim == 0:
-        return ModeResult(x * 1 if x.dtype.kind == "f" else Tensor._wrap(x._data.copy()),
+        return ModeResult(x * 1 if x.dtype.kind in "fc" else Tensor._wrap(x._data.copy()),
                           Tensor._wrap(xp_of(x._data).zeros((), np.int64)))
     axis = normalize_dim("mode", x.ndim, dim)
     if x.shape[axis] == 0:
@@ -258,7 +258,7 @@ def bincount(x, weights=None, minlength: int = 0):
     if w.shape != x.shape:
         raise ShapeError(f"bincount: weights should be 1-d and have the same length as input, got {tuple(w.shape)} "
                          f"and {tuple(x.shape)}")
-    dt = w.dtype if w.dtype.kind == "f" else np.float64
+    dt = w.dtype if w.dtype.kind in "fc" else np.float64
     return Tensor._wrap(xp.bincount(x._data, weights=w._data, minlength=minlength).astype(dt))
 
 
@@ -266,7 +266,7 @@ def histc(x, bins: int = 100, min: float = 0, max: float = 0):
     """A histogram of ``bins`` equal bins over [min, max] (the data's range when both are 0);
     values outside are ignored, the last bin includes max. Floating input only."""
     x = as_tensor(x, "histc")
-    if x.dtype.kind != "f":
+    if x.dtype.kind not in "fc":
         raise DTypeNotImplementedError(f'"histc" not implemented for {x.dtype} (histc needs a floating tensor)')
     if bins <= 0:
         raise ShapeError(f"histc: bins must be > 0, got {bins}")

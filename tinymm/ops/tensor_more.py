@@ -16,7 +16,7 @@ import collections
 import numpy as np
 
 from tinymm import autograd, backend, factories
-from tinymm.ops._util import DTypeError, DTypeNotImplementedError, EmptyReductionError, ValueRangeError, normalize_dim
+from tinymm.ops._util import DTypeError, DTypeNotImplementedError, EmptyReductionError, ValueRangeError, normalize_dim, refuse_complex
 from tinymm.ops.convert import as_tensor, to
 from tinymm.ops.elementwise import mul
 from tinymm.ops.index import gather, where
@@ -36,6 +36,7 @@ HistogramResult = collections.namedtuple("histogram", ["hist", "bin_edges"])
 def aminmax(input, *, dim=None, keepdim: bool = False):
     """``(amin, amax)`` over all elements or along ``dim``; both carry gradients as amin/amax."""
     x = as_tensor(input, "aminmax")
+    refuse_complex(x, "aminmax_cpu")
     n = x.numel() if dim is None else (x.shape[normalize_dim("aminmax", x.ndim, dim)] if x.ndim else 1)
     if n == 0:
         raise EmptyReductionError("aminmax(): cannot compute aminmax over an empty dimension as the operation "
@@ -52,7 +53,7 @@ def nanmedian(input, dim=None, keepdim: bool = False):
     """The lower median ignoring NaNs (NaN when a row is all NaN): a 0-d tensor over all
     elements, or (values, indices) along ``dim``; the gradient goes to the chosen element."""
     x = as_tensor(input, "nanmedian")
-    if x.dtype.kind != "f":
+    if x.dtype.kind not in "fc":
         from tinymm.ops.scan import median
 
         return median(x, dim, keepdim) if dim is not None else median(x)
@@ -81,7 +82,7 @@ def histogram(input, bins=100, *, range=None, weight=None, density: bool = False
     the data's min..max) or the given edges (a 1-D tensor); ``weight`` weighs each element,
     ``density`` normalises to a probability density. Not differentiable, as PyTorch."""
     x = as_tensor(input, "histogram")
-    if x.dtype.kind != "f":
+    if x.dtype.kind not in "fc":
         raise DTypeNotImplementedError(f'"histogramdd" not implemented for {x.dtype}')
     data = x.numpy().reshape(-1)
     w = None if weight is None else as_tensor(weight, "histogram").numpy().reshape(-1)
@@ -120,19 +121,20 @@ def positive(input):
 
 
 def isreal(input):
-    """True everywhere: tinymm's dtypes are all real."""
+    """Elementwise: true where the imaginary part is 0 (everywhere for a real tensor)."""
     x = as_tensor(input, "isreal")
+    if x._data.dtype.kind == "c":  # cplx
+        return Tensor._wrap(x._data.imag == 0)
     return Tensor._wrap(backend.array_module(x.device).ones(x.shape, dtype=bool))
 
 
 def is_signed(input) -> bool:
-    return as_tensor(input, "is_signed").dtype.kind in "fi"
+    return as_tensor(input, "is_signed").dtype.kind in "fic"  # cplx: complex is signed, as in PyTorch
 
 
 def is_complex(input) -> bool:
-    """False: tinymm has no complex dtypes."""
-    as_tensor(input, "is_complex")
-    return False
+    """Whether the dtype is complex (complex64, complex128)."""
+    return as_tensor(input, "is_complex")._data.dtype.kind == "c"
 
 
 def is_same_size(input, other) -> bool:
@@ -164,7 +166,7 @@ def detach(input):
 def fill(input, value):
     """A new tensor of input's shape and dtype filled with ``value`` (torch.fill)."""
     x = as_tensor(input, "fill")
-    return fill_(x * 0 if x.dtype.kind == "f" else Tensor._wrap(x._data.copy()), value)
+    return fill_(x * 0 if x.dtype.kind in "fc" else Tensor._wrap(x._data.copy()), value)
 
 
 # ----------------------------------------------------------------------------- small activations
@@ -285,7 +287,7 @@ def random_(x, from_=0, to=None, *, generator=None, **kwargs):
     if to is None and from_ != 0:
         from_, to = 0, from_
     if to is None:
-        if x.dtype.kind == "f":
+        if x.dtype.kind in "fc":
             to = 2 ** (np.finfo(x.dtype).nmant + 1) + 1
         elif x.dtype.kind == "b":
             to = 2
@@ -298,7 +300,7 @@ def random_(x, from_=0, to=None, *, generator=None, **kwargs):
 
 def cauchy_(x, median: float = 0.0, sigma: float = 1.0, *, generator=None):
     """Fill with Cauchy(median, sigma) draws."""
-    if x.dtype.kind != "f":
+    if x.dtype.kind not in "fc":
         raise DTypeError(f"Cauchy distribution is a continuous probability distribution. dtype must be a floating "
                          f"point but you specified {x.dtype}")
     g = backend.rng(x.device, generator)
@@ -307,7 +309,7 @@ def cauchy_(x, median: float = 0.0, sigma: float = 1.0, *, generator=None):
 
 def log_normal_(x, mean: float = 1.0, std: float = 2.0, *, generator=None):
     """Fill with exp(N(mean, std²)) draws."""
-    if x.dtype.kind != "f":
+    if x.dtype.kind not in "fc":
         raise DTypeError(f"log_normal_ expects a floating point tensor, got {x.dtype}")
     if std <= 0:
         raise RuntimeError(f"log_normal_ expects std > 0.0, but found std={std}")
