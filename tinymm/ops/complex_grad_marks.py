@@ -6,6 +6,7 @@ Pow, MatMul, Einsum, Cast, ...) set the flag in their class body."""
 from tinymm.ops import elementwise, index, inplace, layout, reduce, shape
 
 for _cls in (shape.Reshape, shape.Permute, shape.Expand, shape.Concat, shape.Stack, shape.Split, shape.Pad,
-             shape.SumToSize, index.GetItem, index.IndexPutZeros, inplace.SetItem, reduce.Sum, reduce.Mean, layout.Flip, layout.Roll, layout.Repeat,
+             shape.SumToSize, index.GetItem, index.IndexPutZeros, inplace.SetItem, inplace.SetView, layout.Diagonal, layout.Unfold,
+             reduce.Sum, reduce.Mean, layout.Flip, layout.Roll, layout.Repeat,
              elementwise.Exp, elementwise.Log, elementwise.Sqrt, elementwise.Tanh):
     _cls.complex_grad = True

@@ -85,9 +85,9 @@ class ViewOp:
 
 
 def mark_view(out, base, kind, args):
-    """Record that ``out`` (a float Tensor) is the view ``kind(args)`` of ``base`` when its array
+    """Record that ``out`` (a float or complex Tensor) is the view ``kind(args)`` of ``base`` when its array
     shares base's memory (a reshape that had to copy is no view). Returns ``out``."""
     arr = out._data
-    if arr.dtype.kind == "f" and storage_of(arr) is storage_of(base._data):
+    if arr.dtype.kind in "fc" and storage_of(arr) is storage_of(base._data):
         out._view_src = (base, ViewOp(kind, args), storage_version(arr))
     return out
