@@ -653,7 +653,7 @@ def run_backward(root, grad=None, retain_graph: bool = False, *, capture=None) -
                 if ig.shape != t._data.shape or ig.dtype != t._data.dtype:
                     raise RuntimeError(
                         f"internal error: {ctx.fn.__name__}.backward returned a {ig.dtype} gradient of "
-                        f"shape {ig.shape} for a {t._data.dtype} input of shape {t._data.shape}"
+                        f"shape {tuple(ig.shape)} for a {t._data.dtype} input of shape {tuple(t._data.shape)}"
                     )
                 if node is None:
                     if capture is not None and id(t) not in capture:

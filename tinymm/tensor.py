@@ -118,8 +118,8 @@ class _GradDTypeError(RuntimeError, TypeError):
 
 class Size(tuple):
     """A shape, as ``torch.Size``: a tuple (it compares equal to one) that also has
-    ``numel()``; slicing or adding to it gives a Size again. It prints as a tuple,
-    ``(2, 3)``, so error messages that name shapes read the same for shapes and tuples."""
+    ``numel()``; slicing it, adding a tuple to it or repeating it gives a Size again. It prints
+    as ``tinymm.Size([2, 3])``."""
 
     __slots__ = ()
 
@@ -134,10 +134,27 @@ class Size(tuple):
         return Size(out) if isinstance(i, slice) else out
 
     def __add__(self, other):
-        return Size(tuple.__add__(self, tuple(other)))
+        if not isinstance(other, tuple):
+            raise TypeError(f"can only concatenate tuple (not {type(other).__name__}) to tinymm.Size")
+        return Size(tuple.__add__(self, other))
 
     def __radd__(self, other):
-        return Size(tuple(other) + tuple(self))
+        if not isinstance(other, tuple):
+            return NotImplemented
+        return Size(other + tuple(self))
+
+    def __mul__(self, n):
+        return Size(tuple.__mul__(self, n))
+
+    __rmul__ = __mul__
+
+    def __repr__(self):
+        return f"tinymm.Size({list(self)!r})"
+
+    __str__ = __repr__
+
+    def __reduce__(self):  # pickles as a plain tuple of ints inside Size, not via tuple's repr
+        return (Size, (tuple(self),))
 
 
 class RemovableHandle:
@@ -440,7 +457,7 @@ class Tensor:
 
     def item(self):
         if self._data.size != 1:
-            raise ValueError(f"item: only one-element tensors convert to a Python scalar, shape is {self.shape}")
+            raise ValueError(f"item: only one-element tensors convert to a Python scalar, shape is {tuple(self.shape)}")
         return self._data.reshape(()).item()
 
     def tolist(self):

@@ -107,7 +107,7 @@ class Subset:
         _check_dataset("Subset", dataset)
         idx = np.asarray(indices)
         if idx.ndim != 1 or (idx.size and idx.dtype.kind not in "iu"):
-            raise TypeError(f"Subset: indices must be a 1-D sequence of ints, got shape {idx.shape} dtype {idx.dtype}")
+            raise TypeError(f"Subset: indices must be a 1-D sequence of ints, got shape {tuple(idx.shape)} dtype {idx.dtype}")
         n = len(dataset)
         if idx.size and (idx.min() < 0 or idx.max() >= n):
             raise IndexError(f"Subset: indices must lie in [0, {n}), got min {idx.min()} max {idx.max()}")

@@ -56,6 +56,21 @@ class _NormBase(Module):
     """PyTorch's common base of the batch and instance norms (``isinstance(m, _NormBase)``
     picks out both); each subclass registers its own parameters and buffers."""
 
+    _version = 2  # version 2 added num_batches_tracked (PyTorch's numbering)
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
+                              unexpected_keys, error_msgs) -> None:
+        """A checkpoint older than version 2 (or without metadata) lacking ``num_batches_tracked``
+        keeps the module's count (0 if none), as PyTorch."""
+        version = local_metadata.get("version", None)
+        if (version is None or version < 2) and self.track_running_stats:
+            key = prefix + "num_batches_tracked"
+            if key not in state_dict:
+                state_dict[key] = self.num_batches_tracked if self.num_batches_tracked is not None \
+                    else Tensor(np.zeros((), dtype=np.int64))
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
+                                      unexpected_keys, error_msgs)
+
 
 class _BatchNorm(_NormBase):
     _expected_dims = ()  # input ranks the subclass accepts

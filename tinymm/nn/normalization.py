@@ -75,6 +75,26 @@ class _InstanceNorm(NormBase):  # shims: torch's base, _NormBase
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
                 f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}")
 
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
+                              unexpected_keys, error_msgs) -> None:
+        """A checkpoint without metadata that holds running statistics this module does not
+        track is refused with PyTorch's explanation (they stopped being tracked by default in 0.4)."""
+        if local_metadata.get("version", None) is None and not self.track_running_stats:
+            keys = [prefix + n for n in ("running_mean", "running_var") if prefix + n in state_dict]
+            if keys:
+                klass, names = type(self).__name__, " and ".join(f'"{k}"' for k in keys)
+                error_msgs.append(
+                    f"Unexpected running stats buffer(s) {names} "
+                    f"for {klass} with track_running_stats=False. If state_dict is a checkpoint saved before 0.4.0, "
+                    f"this may be expected because {klass} does not track running stats by default since 0.4.0. "
+                    f"Please remove these keys from state_dict. If the running stats are actually needed, instead "
+                    f"set track_running_stats=True in {klass} to enable them. See the documentation of {klass} "
+                    f"for details.")
+                for k in keys:
+                    state_dict.pop(k)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
+                                      unexpected_keys, error_msgs)
+
 
 class InstanceNorm1d(_InstanceNorm):
     """Instance norm of (N, C, L) or unbatched (C, L): statistics per sample and channel."""
