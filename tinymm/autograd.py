@@ -858,7 +858,7 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-6, rtol: float = 1
 
     def scalar(out_list) -> float:
         fouts = [o for o in as_outputs(out_list) if isinstance(o, Tensor) and o.dtype.kind == "f"]
-        return float(sum(float((np.asarray(o.numpy()) * p).sum()) for o, p in zip(fouts, projections)))
+        return float(sum(float((np.asarray(o.numpy(force=True)) * p).sum()) for o, p in zip(fouts, projections)))
 
     for i in checked:
         inputs[i].grad = None
@@ -875,7 +875,7 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-6, rtol: float = 1
     with set_grad_enabled(False):
         for i in checked:
             t = inputs[i]
-            analytic = np.zeros(t.shape) if t.grad is None else np.asarray(t.grad.numpy(), dtype=np.float64)
+            analytic = np.zeros(t.shape) if t.grad is None else np.asarray(t.grad.numpy(force=True), dtype=np.float64)
             numeric = np.zeros(t.shape)
             flat = t._data.reshape(-1)  # a view: perturbing it perturbs the input
             for j in range(flat.size):

@@ -451,8 +451,11 @@ class Tensor:
         return _versions.get(id(storage_of(self._data)), 0)
 
     # ------------------------------------------------------------------ conversion
-    def numpy(self) -> np.ndarray:
-        """The data as a NumPy array (copied from the GPU when on "cuda")."""
+    def numpy(self, *, force: bool = False) -> np.ndarray:
+        """The data as a NumPy array, sharing memory on the CPU (copied from the GPU when on
+        "cuda"). As PyTorch, a tensor that requires grad is refused unless ``force``."""
+        if self.requires_grad and not force:
+            raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.")
         return self._data if type(self._data) is np.ndarray else self._data.get()
 
     def item(self):
@@ -461,7 +464,7 @@ class Tensor:
         return self._data.reshape(()).item()
 
     def tolist(self):
-        return self.numpy().tolist()
+        return self.numpy(force=True).tolist()
 
     def __float__(self):
         return float(self.item())
@@ -492,7 +495,7 @@ class Tensor:
     def __repr__(self) -> str:
         """PyTorch's print of a tensor (``str`` is the same); the layout is tensor_str's."""
         node = self._node
-        return tensor_repr(self.numpy(), device=self._repr_device(),
+        return tensor_repr(self.numpy(force=True), device=self._repr_device(),
                            grad_fn=None if node is None else backward_name(node[0]),
                            requires_grad=self.requires_grad)
 

@@ -94,10 +94,10 @@ class _BatchNorm(_NormBase):
             self.running_var._data[...] = 1
             self.num_batches_tracked._data[...] = 0
 
-    def forward(self, x):
-        if x.ndim not in self._expected_dims:
+    def forward(self, input):
+        if input.ndim not in self._expected_dims:
             raise ShapeError(f"{type(self).__name__}: expected {self._expected_text} input, got shape {tuple(x.shape)}")
-        if x.shape[1] != self.num_features:
+        if input.shape[1] != self.num_features:
             raise ShapeError(f"{type(self).__name__}: input of shape {tuple(x.shape)} has {x.shape[1]} channels, "
                              f"the layer expects {self.num_features}")
         factor = 0.0 if self.momentum is None else self.momentum
@@ -108,7 +108,7 @@ class _BatchNorm(_NormBase):
         # In training the batch statistics normalise; in eval the running ones when they exist.
         use_batch_stats = self.training or (self.running_mean is None and self.running_var is None)
         keep_running = not self.training or self.track_running_stats
-        return F.batch_norm(x, self.running_mean if keep_running else None,
+        return F.batch_norm(input, self.running_mean if keep_running else None,
                             self.running_var if keep_running else None, self.weight, self.bias,
                             use_batch_stats, factor, self.eps)
 

@@ -326,8 +326,8 @@ class Module(StateDictMixin):
         return self.to(dst_type)
 
     # ------------------------------------------------------------------ calling and printing
-    def forward(self, *args, **kwargs):
-        raise NotImplementedError(f"{type(self).__name__} does not define forward()")
+    def forward(self, *input):
+        raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" function')
 
     def __call__(self, *args, **kwargs):
         hooks = self.__dict__.get("_hooks")

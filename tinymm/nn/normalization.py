@@ -33,11 +33,11 @@ class GroupNorm(Module):
         self.num_groups, self.num_channels, self.eps, self.affine = num_groups, num_channels, eps, affine
         register_affine(self, num_channels, affine, bias, device, dtype)
 
-    def forward(self, x):
-        if x.ndim >= 2 and x.shape[1] != self.num_channels:
+    def forward(self, input):
+        if input.ndim >= 2 and input.shape[1] != self.num_channels:
             raise ShapeError(f"GroupNorm: input of shape {tuple(x.shape)} has {x.shape[1]} channels, the layer "
                              f"expects {self.num_channels}")
-        return F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
+        return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
 
     def extra_repr(self):
         return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, bias={self.bias is not None}"
@@ -53,21 +53,21 @@ class _InstanceNorm(NormBase):  # shims: torch's base, _NormBase
         self.affine, self.track_running_stats = affine, track_running_stats
         register_norm_state(self, num_features, affine, track_running_stats, device, dtype, bias)
 
-    def forward(self, x):
+    def forward(self, input):
         name, n = type(self).__name__, self._spatial
-        if x.ndim not in (n + 1, n + 2):
+        if input.ndim not in (n + 1, n + 2):
             raise ShapeError(f"{name}: expected {n + 1}D (unbatched) or {n + 2}D (batched) input, got shape "
                              f"{tuple(x.shape)}")
-        unbatched = x.ndim == n + 1
+        unbatched = input.ndim == n + 1
         if unbatched:
-            x = x.unsqueeze(0)
-        if self.affine and x.shape[1] != self.num_features:
+            input = input.unsqueeze(0)
+        if self.affine and input.shape[1] != self.num_features:
             raise ShapeError(f"{name}: expected input's size at dim=1 to match num_features ({self.num_features}), "
                              f"but got input of shape {tuple(x.shape)}")
         use_input_stats = self.training or not self.track_running_stats
         # PyTorch's instance norm keeps num_batches_tracked (for state-dict parity) but never counts,
         # and momentum=None is momentum 0 there (running statistics stay put), not a cumulative average
-        y = F.instance_norm(x, self.running_mean, self.running_var, self.weight, self.bias, use_input_stats,
+        y = F.instance_norm(input, self.running_mean, self.running_var, self.weight, self.bias, use_input_stats,
                             self.momentum if self.momentum is not None else 0.0, self.eps)
         return y.squeeze(0) if unbatched else y
 
@@ -142,8 +142,8 @@ class LocalResponseNorm(Module):
         super().__init__()
         self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
 
-    def forward(self, x):
-        return F.local_response_norm(x, self.size, self.alpha, self.beta, self.k)
+    def forward(self, input):
+        return F.local_response_norm(input, self.size, self.alpha, self.beta, self.k)
 
     def extra_repr(self):
         return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"

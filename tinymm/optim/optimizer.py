@@ -290,7 +290,7 @@ class Optimizer:
             entry = {}
             for k, v in s.items():
                 if isinstance(v, Tensor) or (hasattr(v, "shape") and getattr(v, "ndim", 0) > 0):
-                    arr = v.numpy() if isinstance(v, Tensor) else np.asarray(backend.to_device(v, "cpu"))
+                    arr = v.numpy(force=True) if isinstance(v, Tensor) else np.asarray(backend.to_device(v, "cpu"))
                     if self._state_shaped_like_params and arr.shape != p.shape:
                         raise ValueError(f"{name}: state {k!r} of parameter {i!r} has shape {tuple(arr.shape)}, "
                                          f"the parameter has {tuple(p.shape)}")

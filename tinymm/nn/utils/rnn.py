@@ -71,7 +71,7 @@ class PackedSequence(NamedTuple):
 def _host_ints(v, name, fn):
     """Lengths given as a list, NumPy array or Tensor, as a host int64 array. Like PyTorch's
     int64 conversion, float (and bool) lengths are accepted and truncated toward zero."""
-    a = v.numpy() if isinstance(v, Tensor) else np.asarray(v)
+    a = v.numpy(force=True) if isinstance(v, Tensor) else np.asarray(v)
     if a.ndim != 1 or (a.size and a.dtype.kind not in "iubf"):
         raise RecurrentShapeError(f"{fn}: {name} must be a 1-D sequence of integers, got shape {tuple(a.shape)} dtype {a.dtype}")
     if a.dtype.kind == "f" and not np.isfinite(a).all():
@@ -224,7 +224,7 @@ def invert_permutation(permutation):
         return None
     p = O.as_tensor(permutation, "invert_permutation")
     out = np.empty(p.numel(), dtype=np.int64)
-    out[np.asarray(p.numpy()).reshape(-1)] = np.arange(p.numel())
+    out[np.asarray(p.numpy(force=True)).reshape(-1)] = np.arange(p.numel())
     return Tensor._wrap(out).to(p.device)
 
 
