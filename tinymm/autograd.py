@@ -38,7 +38,7 @@ import numpy as np
 
 from tinymm import autograd_graph
 from tinymm.grad_fn import backward_name
-from tinymm.tensor import Tensor, storage_version
+from tinymm.tensor import Tensor, set_inference_creation, storage_version
 
 _FREED_MSG = (
     "Trying to backward through the graph a second time (or through a part of it that an "
@@ -164,7 +164,7 @@ class enable_grad(_FixedGradMode):
 
 class inference_mode(_GradModeContext):
     """``with inference_mode():``, ``@inference_mode()`` or bare ``@inference_mode``: as
-    ``no_grad`` (tinymm has no separate inference tensors, so this is exactly no_grad);
+    ``no_grad``, and the tensors made inside are inference tensors (``x.is_inference()``);
     ``inference_mode(False)`` leaves grad mode as it is."""
 
     def __new__(cls, mode=True):
@@ -181,11 +181,13 @@ class inference_mode(_GradModeContext):
         self.prev, self.prev_inference = _grad_enabled, _inference_mode
         _grad_enabled = _grad_enabled and not self.mode
         _inference_mode = self.mode
+        set_inference_creation(self.mode)  # modapi: tensors made inside are inference tensors
         return self
 
     def __exit__(self, *exc):
         global _grad_enabled, _inference_mode
         _grad_enabled, _inference_mode = self.prev, self.prev_inference
+        set_inference_creation(self.prev_inference)
         return False
 
 

@@ -48,6 +48,37 @@ def storage_of(arr):
     return arr
 
 
+# modapi: inference tensors. Every array a tensor is made from while ``inference_mode()`` is on
+# is remembered (weakly), and so is its memory when the array owns it: a tensor is an inference
+# tensor when its array, or the memory it views, was made in inference mode, so views of an
+# inference tensor taken later are inference tensors too, as in PyTorch. (One difference: a view
+# of a normal tensor taken inside inference mode counts as an inference tensor; PyTorch keeps it
+# normal.) Outside the mode making a tensor costs one flag test.
+_inference_arrays = weakref.WeakValueDictionary()
+_inference_creation = False
+
+
+def set_inference_creation(on: bool) -> None:
+    """Called by ``autograd.inference_mode`` on entering and leaving the mode."""
+    global _inference_creation
+    _inference_creation = bool(on)
+
+
+def _note_inference(arr) -> None:
+    try:
+        _inference_arrays[id(arr)] = arr
+    except TypeError:  # an array type that takes no weak reference: not tracked
+        pass
+
+
+def is_inference_array(arr) -> bool:
+    """Whether ``arr``, or the memory it views, was made in inference mode."""
+    if _inference_arrays.get(id(arr)) is arr:
+        return True
+    root = storage_of(arr)
+    return root is not arr and _inference_arrays.get(id(root)) is root
+
+
 def _address(arr) -> int:
     """The address of ``arr``'s first element (NumPy or CuPy)."""
     if type(arr) is np.ndarray:
@@ -108,7 +139,18 @@ class device(str):
 
     __hash__ = str.__hash__
 
+    def __enter__(self):
+        """``with tinymm.device("cuda"):`` makes this the default device inside the block (as
+        ``set_default_device``); leaving it restores the one before. Returns the device."""
+        _DEVICE_CONTEXTS.append(backend.default_device())
+        backend.set_default_device_name(self._type)
+        return self
 
+    def __exit__(self, *exc):
+        backend.set_default_device_name(_DEVICE_CONTEXTS.pop())
+
+
+_DEVICE_CONTEXTS: list = []  # the default devices that enclosing ``with device(...)`` blocks replaced
 _CPU = device("cpu")
 
 
@@ -245,6 +287,8 @@ class Tensor:
         self._hooks = None
         self._view_src = None
         self.requires_grad = False
+        if _inference_creation:
+            _note_inference(self._data)
         if requires_grad:
             self.requires_grad_(True)
 
@@ -260,6 +304,8 @@ class Tensor:
         t._retain_grad = False
         t._hooks = None
         t._view_src = None
+        if _inference_creation:
+            _note_inference(t._data)
         return t
 
     def __getstate__(self):

@@ -38,6 +38,8 @@ from typing import Any, Callable, Iterator, Protocol, Sequence, runtime_checkabl
 
 import numpy as np
 
+from tinymm.runtime_more import is_warn_always_enabled
+
 __all__ = [
     "Dataset",
     "ArrayDataset",
@@ -531,7 +533,7 @@ class DataLoader:
         fit = getattr(self.dataset, "fit_cache", None)
         if fit is None or fit(self._epoch_len()):
             return
-        if not self._warned_cache:
+        if not self._warned_cache or is_warn_always_enabled():  # modapi: set_warn_always(True) repeats it
             self._warned_cache = True
             warnings.warn(
                 f"DataLoader: shuffling {self._epoch_len()} samples of a lazily generated dataset whose "

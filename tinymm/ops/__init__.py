@@ -368,6 +368,10 @@ from tinymm.ops.isin_normal import ISIN_NORMAL_OPS  # probe  # noqa: E402
 from tinymm.ops.foreach import FOREACH_OPS  # noqa: E402
 from tinymm.ops.promotion import PROMOTION_OPS  # noqa: E402
 from tinymm.ops.tensor_flags import TENSOR_FLAG_PROPERTIES  # noqa: E402
+# modapi: empty_strided, scalar_tensor, frombuffer, unravel_index, diagflat, vdot, rsub, binomial,
+# gradient, histogramdd, is_inference
+from tinymm.ops.creation_more import CREATION_MORE_OPS  # modapi  # noqa: E402
+from tinymm.ops.numeric_more import NUMERIC_MORE_OPS  # modapi  # noqa: E402
 
 # (public function, its Tensor method name or None, exported as tinymm.<function name>: True/False
 #  or as the name given)
@@ -720,6 +724,8 @@ OPS = (
     *ISIN_NORMAL_OPS,  # probe: torch.isin, torch.normal
     *FOREACH_OPS,  # shims
     *PROMOTION_OPS,  # shims
+    *CREATION_MORE_OPS,  # modapi
+    *NUMERIC_MORE_OPS,  # modapi
 )
 
 

@@ -176,7 +176,7 @@ def hardtanh(input, min_val: float = -1.0, max_val: float = 1.0, inplace: bool =
     if inplace:
         return apply_inplace("hardtanh_", lambda t: hardtanh(t, min_val, max_val), input)
     if min_val > max_val:
-        raise ValueError(f"hardtanh: min_val {min_val} must not exceed max_val {max_val}")
+        raise ValueError("min_val cannot be greater than max_val")
     return Hardtanh.apply(_float(input, "hardtanh"), float(min_val), float(max_val))
 
 
