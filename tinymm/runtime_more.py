@@ -10,23 +10,10 @@
 """
 from __future__ import annotations
 
+from tinymm.backend import is_warn_always_enabled, set_warn_always  # noqa: F401  (the switch lives on floor 2)
 from tinymm.tensor import Tensor
 
 __all__ = ["set_warn_always", "is_warn_always_enabled", "set_flush_denormal", "typename"]
-
-_warn_always = False
-
-
-def set_warn_always(b: bool) -> None:
-    """Give warnings that are normally given once every time (``b=True``) or once (False)."""
-    global _warn_always
-    if not isinstance(b, bool):
-        raise RuntimeError(f"setWarnOnlyOnce expects a bool, but got {type(b).__name__}")
-    _warn_always = b
-
-
-def is_warn_always_enabled() -> bool:
-    return _warn_always
 
 
 def set_flush_denormal(mode: bool) -> bool:

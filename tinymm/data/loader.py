@@ -38,7 +38,7 @@ from typing import Any, Callable, Iterator, Protocol, Sequence, runtime_checkabl
 
 import numpy as np
 
-from tinymm.runtime_more import is_warn_always_enabled
+from tinymm.backend import is_warn_always_enabled
 
 __all__ = [
     "Dataset",

@@ -96,9 +96,9 @@ class _BatchNorm(_NormBase):
 
     def forward(self, input):
         if input.ndim not in self._expected_dims:
-            raise ShapeError(f"{type(self).__name__}: expected {self._expected_text} input, got shape {tuple(x.shape)}")
+            raise ShapeError(f"{type(self).__name__}: expected {self._expected_text} input, got shape {tuple(input.shape)}")
         if input.shape[1] != self.num_features:
-            raise ShapeError(f"{type(self).__name__}: input of shape {tuple(x.shape)} has {x.shape[1]} channels, "
+            raise ShapeError(f"{type(self).__name__}: input of shape {tuple(input.shape)} has {input.shape[1]} channels, "
                              f"the layer expects {self.num_features}")
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats and self.num_batches_tracked is not None:

@@ -247,7 +247,7 @@ class Softmax2d(Module):
 
     def forward(self, input):
         if input.ndim not in (3, 4):
-            raise ValueError(f"Softmax2d: expected 3D or 4D input (got {x.ndim}D input of shape {tuple(x.shape)})")
+            raise ValueError(f"Softmax2d: expected 3D or 4D input (got {input.ndim}D input of shape {tuple(input.shape)})")
         return F.softmax(input, -3)
 
 

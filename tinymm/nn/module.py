@@ -14,7 +14,7 @@ import numpy as np
 from tinymm import backend
 from tinymm.autograd import Function
 from tinymm.nn.module_state import (IncompatibleKeys, RemovableHandle, StateDictKeyError,  # noqa: F401
-                                     StateDictMixin, StateDictShapeError)
+                                     StateDictMixin, StateDictShapeError, StateDictTypeError)
 from tinymm.nn.parameter import Parameter
 from tinymm.nn.parameter_more import Buffer  # opse
 from tinymm.tensor import Tensor

@@ -58,6 +58,10 @@ class StateDictShapeError(RuntimeError, ValueError):
     """A checkpoint tensor of the wrong shape (PyTorch raises RuntimeError)."""
 
 
+class StateDictTypeError(RuntimeError, TypeError):
+    """A checkpoint value that is no real-valued tensor or array (PyTorch raises RuntimeError)."""
+
+
 class RemovableHandle:
     """What the ``register_*_hook`` methods return: ``remove()`` (or leaving a ``with`` block)
     unregisters the hook."""
@@ -250,10 +254,11 @@ class StateDictMixin:
                                   f"checkpoint, the shape in current model is {Size(param.shape)!r}.")
                 continue
             if arr.dtype.kind not in "biuf":
+                problem = (f"{key}: expected a real-valued Tensor or array, got {type(value).__name__} of dtype "
+                           f"{arr.dtype}")
                 error_msgs.append(f'While copying the parameter named "{key}", whose dimensions in the model are '
                                   f"{Size(param.shape)!r} and whose dimensions in the checkpoint are "
-                                  f"{Size(arr.shape)!r}, an exception occurred : (\"a {arr.dtype} value cannot be "
-                                  f"loaded into a real tensor\",).")
+                                  f"{Size(arr.shape)!r}, an exception occurred : ({problem!r},).")
                 continue
             if assign:  # the tensor takes the checkpoint's values and dtype; the object stays
                 param._data = backend.to_device(np.array(arr), param.device)
@@ -287,7 +292,8 @@ class StateDictMixin:
         Returns the (missing_keys, unexpected_keys) it found. ``assign``: the tensors take the
         checkpoint's values (and dtype) instead of copying into their own."""
         if not isinstance(state_dict, Mapping):
-            raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
+            raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}. "
+                            f"(For a list of (name, tensor) pairs, pass dict(pairs).)")
         missing_keys: list[str] = []
         unexpected_keys: list[str] = []
         error_msgs: list[str] = []
@@ -324,7 +330,13 @@ class StateDictMixin:
                 error_msgs.insert(0, "Missing key(s) in state_dict: {}. ".format(
                     ", ".join(f'"{k}"' for k in missing_keys)))
         if error_msgs:
-            cls = StateDictKeyError if keys_wrong else StateDictShapeError \
-                if any(m.startswith("size mismatch") for m in error_msgs) else RuntimeError
+            if keys_wrong:
+                cls = StateDictKeyError
+            elif any(m.startswith("size mismatch") for m in error_msgs):
+                cls = StateDictShapeError
+            elif any(m.startswith("While copying") for m in error_msgs):
+                cls = StateDictTypeError
+            else:
+                cls = RuntimeError
             raise cls("Error(s) in loading state_dict for {}:\n\t{}".format(type(self).__name__, "\n\t".join(error_msgs)))
         return IncompatibleKeys(missing_keys, unexpected_keys)

@@ -35,7 +35,7 @@ class GroupNorm(Module):
 
     def forward(self, input):
         if input.ndim >= 2 and input.shape[1] != self.num_channels:
-            raise ShapeError(f"GroupNorm: input of shape {tuple(x.shape)} has {x.shape[1]} channels, the layer "
+            raise ShapeError(f"GroupNorm: input of shape {tuple(input.shape)} has {input.shape[1]} channels, the layer "
                              f"expects {self.num_channels}")
         return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
 
@@ -57,13 +57,13 @@ class _InstanceNorm(NormBase):  # shims: torch's base, _NormBase
         name, n = type(self).__name__, self._spatial
         if input.ndim not in (n + 1, n + 2):
             raise ShapeError(f"{name}: expected {n + 1}D (unbatched) or {n + 2}D (batched) input, got shape "
-                             f"{tuple(x.shape)}")
+                             f"{tuple(input.shape)}")
         unbatched = input.ndim == n + 1
         if unbatched:
             input = input.unsqueeze(0)
         if self.affine and input.shape[1] != self.num_features:
             raise ShapeError(f"{name}: expected input's size at dim=1 to match num_features ({self.num_features}), "
-                             f"but got input of shape {tuple(x.shape)}")
+                             f"but got input of shape {tuple(input.shape)}")
         use_input_stats = self.training or not self.track_running_stats
         # PyTorch's instance norm keeps num_batches_tracked (for state-dict parity) but never counts,
         # and momentum=None is momentum 0 there (running statistics stay put), not a cumulative average

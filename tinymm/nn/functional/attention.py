@@ -162,7 +162,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: f
         except ValueError:
             ok = False
         if not ok:
-            raise O.ShapeError(f"scaled_dot_product_attention: attn_mask of shape {tuple(mask.shape)} does not broadcast to {target}")
+            raise O.ShapeError(f"scaled_dot_product_attention: attn_mask of shape {tuple(mask.shape)} does not broadcast to {tuple(target)}")
         if mask.dtype.kind == "f" and mask.dtype != q.dtype:
             mask = mask.to(q.dtype)
     if dropout_p > 0.0 and training:

@@ -316,11 +316,11 @@ def _transposed_output_sizes(fn, batch_shape, w, stride, pads, dilation, out_pad
         raise ConvError(f"{fn}: weight of shape {tuple(w.shape)} is empty; it needs at least one input channel, "
                         f"output channel and kernel tap")
     if B and 0 in spatial:
-        raise ConvError(f"{fn}: only an empty batch can be empty, got input of shape {batch_shape}")
+        raise ConvError(f"{fn}: only an empty batch can be empty, got input of shape {tuple(batch_shape)}")
     out = tuple((L - 1) * s - 2 * p + d * (k - 1) + op + 1
                 for L, s, p, d, k, op in zip(spatial, stride, pads, dilation, w.shape[2:], out_pads))
     if any(o < 0 for o in out) or (B and 0 in out):
-        raise ConvError(f"{fn}: the output would have size {out} (input {batch_shape}, weight {tuple(w.shape)}, "
+        raise ConvError(f"{fn}: the output would have size {out} (input {tuple(batch_shape)}, weight {tuple(w.shape)}, "
                         f"stride {stride}, padding {pads}); it must be positive")
     return out
 

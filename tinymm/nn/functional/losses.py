@@ -191,7 +191,7 @@ def cross_entropy(
     if is_index:
         want = (x.shape[0],) + x.shape[2:]
         if t.shape != want:
-            raise ShapeError(f"cross_entropy: target has shape {tuple(t.shape)}, expected {want} for input of shape {tuple(x.shape)}")
+            raise ShapeError(f"cross_entropy: target has shape {tuple(t.shape)}, expected {tuple(want)} for input of shape {tuple(x.shape)}")
     elif t.dtype.kind == "f":
         if t.shape != x.shape:
             raise ShapeError(f"cross_entropy: probability target has shape {tuple(t.shape)}, expected {tuple(x.shape)}")
