@@ -195,9 +195,6 @@ class Size(tuple):
 
     __str__ = __repr__
 
-    def __reduce__(self):  # pickles as a plain tuple of ints inside Size, not via tuple's repr
-        return (Size, (tuple(self),))
-
 
 class RemovableHandle:
     """What ``register_hook`` returns: ``handle.remove()`` unregisters the hook."""
