@@ -199,8 +199,11 @@ def test_diagflat_vdot_rsub_values_and_gradients():
         for a, b in ((m.ones(2, 2), m.ones(2, 2)), (m.ones(2), m.ones(3)), (m.ones(2), m.ones(2, dtype=m.int64))):
             with pytest.raises(RuntimeError):
                 m.vdot(a, b)
-        with pytest.raises(RuntimeError, match="alpha must not be a floating point"):
-            m.rsub(m.tensor([1, 2]), 3, alpha=0.5)
+        for fn in (m.rsub, m.add, m.sub):
+            with pytest.raises(RuntimeError, match="alpha must not be a floating point"):
+                fn(m.tensor([1, 2]), 3, alpha=0.5)
+        assert m.add(m.tensor([1, 2]), m.tensor([1.0, 2.0]), alpha=0.5).tolist() == [1.5, 3.0]
+        assert m.sub(m.tensor([1, 2]), m.tensor([1, 2]), alpha=2).tolist() == [-1, -2]
         with pytest.raises(RuntimeError, match="Subtraction, the `-` operator, with"):
             m.rsub(m.tensor([True]), m.tensor([True]))
 

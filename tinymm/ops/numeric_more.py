@@ -81,12 +81,6 @@ def rsub(input, other, *, alpha=1):
     """``other − alpha·input`` (``sub`` with its operands swapped)."""
     if not isinstance(input, Tensor):
         raise TypeError(f"rsub(): argument 'input' must be Tensor, not {type(input).__name__}")
-
-    def integral(v):
-        return v.dtype.kind in "biu" if isinstance(v, Tensor) else isinstance(v, (numbers.Integral, np.bool_))
-
-    if isinstance(alpha, (float, np.floating)) and integral(input) and integral(other):
-        raise DTypeError("For integral input tensors, argument alpha must not be a floating point number.")
     return sub(other, input, alpha=alpha)
 
 
