@@ -341,7 +341,7 @@ def finish(row, flops=None):
 
 
 def _host(t):
-    return None if t is None else t.numpy()
+    return None if t is None else t.detach().numpy()
 
 
 def _torch_host(t):

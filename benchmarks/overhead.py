@@ -68,7 +68,7 @@ def mlp_workloads(torch, batch=64, sizes=(256, 512, 512, 10)):
         opt.step()
 
     # The same step by hand in NumPy: forward, softmax cross-entropy, backward, AdamW.
-    Ws = [p.numpy().copy() for p in model.parameters()]
+    Ws = [p.detach().numpy().copy() for p in model.parameters()]
     ms = [np.zeros_like(w) for w in Ws]
     vs = [np.zeros_like(w) for w in Ws]
     state = {"t": 0}

@@ -77,7 +77,7 @@ def make_workloads(torch, configs):
                 tx.grad = None
                 mod(tx)[0].sum().backward()
 
-            weights = {(k, d): tuple(getattr(mod, f"{n}_l{k}{'_reverse' if d else ''}").numpy()
+            weights = {(k, d): tuple(getattr(mod, f"{n}_l{k}{'_reverse' if d else ''}").detach().numpy()
                                      for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
                        for k in range(layers) for d in range(directions)}
 

@@ -31,7 +31,7 @@ def main(argv=None):
     t_fused = time.perf_counter() - t0
     print(f"reference forward {t_ref * 1e3:.1f} ms; fused forward+backward {t_fused * 1e3:.1f} ms "
           f"(first call includes compilation)")
-    print(f"max |fused - reference| = {np.abs(o.numpy() - o_ref).max():.2e}; "
+    print(f"max |fused - reference| = {np.abs(o.detach().numpy() - o_ref).max():.2e}; "
           f"per-row log-sum-exp saved for backward: shape {lse.shape}")
 
     # 3. Cross-attention: 6 text tokens (dim 32) attend to 16 image patches (dim 48).
@@ -40,7 +40,7 @@ def main(argv=None):
     xattn = nn.MultiheadAttention(embed_dim=32, num_heads=4, kdim=48, vdim=48, batch_first=True)
     out, weights = xattn(text, patches, patches, average_attn_weights=True)
     print(f"text {text.shape} x image patches {patches.shape} -> {out.shape}; "
-          f"attention weights {weights.shape}, rows sum to {weights.numpy().sum(-1).mean():.3f}")
+          f"attention weights {weights.shape}, rows sum to {weights.detach().numpy().sum(-1).mean():.3f}")
 
 
 if __name__ == "__main__":

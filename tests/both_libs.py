@@ -39,7 +39,7 @@ def compare(fn, arrays, *, dtype=np.float64, atol=1e-8, rtol=1e-6, grad=True, gr
     for i, (o, t) in enumerate(zip(outs, touts)):
         assert tuple(o.shape) == tuple(t.shape), f"output {i}: shape {tuple(o.shape)}, torch {tuple(t.shape)}"
         assert _name(o.dtype) == _name(t.dtype), f"output {i}: dtype {o.dtype}, torch {t.dtype}"
-        np.testing.assert_allclose(o.numpy(), t.detach().numpy(), atol=atol, rtol=rtol, err_msg=f"output {i}")
+        np.testing.assert_allclose(o.detach().numpy(), t.detach().numpy(), atol=atol, rtol=rtol, err_msg=f"output {i}")
     if grad and torch_grad and any(floats):
         loss_tm, loss_t = None, None
         for i, (o, t) in enumerate(zip(outs, touts)):

@@ -79,12 +79,12 @@ def check_op(
     out = tm_fn(*xs)
     if np_fn is not None:
         want = np_fn(*[a.copy() for a in arrays])
-        _assert_close("forward vs numpy", out.numpy(), want, atol, rtol)
+        _assert_close("forward vs numpy", out.detach().numpy(), want, atol, rtol)
         assert out.dtype == np.asarray(want).dtype, f"dtype {out.dtype}, numpy gives {np.asarray(want).dtype}"
     if torch_fn is not False and torch is not None:
         ts = [torch.tensor(a, requires_grad=grad and f) for a, f in zip(arrays, floats)]
         tout = torch_fn(*ts)
-        _assert_close("forward vs torch", out.numpy(), tout.detach().numpy(), atol, rtol)
+        _assert_close("forward vs torch", out.detach().numpy(), tout.detach().numpy(), atol, rtol)
         assert str(out.dtype) == str(tout.dtype).replace("torch.", "tinymm."), f"dtype {out.dtype} vs torch {tout.dtype}"
         if grad and out.requires_grad:
             r = np.random.default_rng(seed + 1).standard_normal(out.shape).astype(out.dtype)

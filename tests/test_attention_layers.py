@@ -118,22 +118,22 @@ def test_fully_masked_rows_give_zeros_not_nan():
     mask = np.ones((1, 1, 3, 3), bool)
     mask[0, 0, 1] = False  # query row 1 sees nothing
     out = F.scaled_dot_product_attention(q, k, v, attn_mask=tm.tensor(mask))
-    assert np.isfinite(out.numpy()).all() and not out.numpy()[0, 0, 1].any()
+    assert np.isfinite(out.detach().numpy()).all() and not out.detach().numpy()[0, 0, 1].any()
     out.sum().backward()
     assert np.isfinite(q.grad.numpy()).all() and not q.grad.numpy()[0, 0, 1].any()
     from tinymm.nn.functional.attention import attention_weights
 
     w = attention_weights(q, k, tm.tensor(mask))
-    assert np.isfinite(w.numpy()).all() and not w.numpy()[0, 0, 1].any()
+    assert np.isfinite(w.detach().numpy()).all() and not w.detach().numpy()[0, 0, 1].any()
 
 
 def test_sdpa_dropout_takes_the_unfused_path_and_is_unbiased():
     q, k, v = (tm.tensor(rng.standard_normal((1, 1, 64, 8))) for _ in range(3))
-    plain = F.scaled_dot_product_attention(q, k, v).numpy()
+    plain = F.scaled_dot_product_attention(q, k, v).detach().numpy()
     tm.manual_seed(0)
-    outs = np.mean([F.scaled_dot_product_attention(q, k, v, dropout_p=0.3).numpy() for _ in range(200)], axis=0)
+    outs = np.mean([F.scaled_dot_product_attention(q, k, v, dropout_p=0.3).detach().numpy() for _ in range(200)], axis=0)
     assert np.abs(outs - plain).mean() < 0.05 * np.abs(plain).mean() + 0.02
-    np.testing.assert_allclose(F.scaled_dot_product_attention(q, k, v, dropout_p=0.3, training=False).numpy(), plain, atol=1e-6)
+    np.testing.assert_allclose(F.scaled_dot_product_attention(q, k, v, dropout_p=0.3, training=False).detach().numpy(), plain, atol=1e-6)
 
 
 def test_sdpa_bad_input_names_shapes():
@@ -152,7 +152,7 @@ def _copy_into_tinymm(tor_module, tm_module):
 
 
 def _compare(tm_out, tor_out, tm_module, tor_module, inputs_tm=(), inputs_torch=(), atol=2e-5):
-    np.testing.assert_allclose(tm_out.numpy(), tor_out.detach().numpy(), atol=atol, rtol=1e-4)
+    np.testing.assert_allclose(tm_out.detach().numpy(), tor_out.detach().numpy(), atol=atol, rtol=1e-4)
     r = rng.standard_normal(tm_out.shape).astype(np.float32)
     (tm_out * tm.tensor(r)).sum().backward()
     (tor_out * torch.tensor(r)).sum().backward()
@@ -188,7 +188,7 @@ def test_multihead_self_attention_matches_torch(need_weights, average, masks):
     o1, w1 = ours(xt, xt, xt, need_weights=need_weights, average_attn_weights=average, **kw_tm)
     o2, w2 = tor(xto, xto, xto, need_weights=need_weights, average_attn_weights=average, **kw_t)
     if need_weights:
-        np.testing.assert_allclose(w1.numpy(), w2.detach().numpy(), atol=1e-5)
+        np.testing.assert_allclose(w1.detach().numpy(), w2.detach().numpy(), atol=1e-5)
     else:
         assert w1 is None
     _compare(o1, o2, ours, tor, [xt], [xto])
@@ -233,7 +233,7 @@ def test_defaults_are_pytorchs_sequence_first_and_unbatched_input_works():
     x = rng.standard_normal((5, 3, 8)).astype(np.float32)  # (L, B, E), L != B
     o1, w1 = ours(tm.tensor(x), tm.tensor(x), tm.tensor(x))
     o2, w2 = tor(torch.tensor(x), torch.tensor(x), torch.tensor(x))
-    np.testing.assert_allclose(w1.numpy(), w2.detach().numpy(), atol=1e-5)
+    np.testing.assert_allclose(w1.detach().numpy(), w2.detach().numpy(), atol=1e-5)
     _compare(o1, o2, ours, tor)
     u = rng.standard_normal((4, 8)).astype(np.float32)  # unbatched (L, E)
     kpm = np.array([False, False, False, True])
@@ -241,7 +241,7 @@ def test_defaults_are_pytorchs_sequence_first_and_unbatched_input_works():
     o1, w1 = ours(ut, ut, ut, key_padding_mask=tm.tensor(kpm), average_attn_weights=False)
     o2, w2 = tor(uto, uto, uto, key_padding_mask=torch.as_tensor(kpm), average_attn_weights=False)
     assert o1.shape == (4, 8) and w1.shape == tuple(w2.shape) == (2, 4, 4)
-    np.testing.assert_allclose(w1.numpy(), w2.detach().numpy(), atol=1e-5)
+    np.testing.assert_allclose(w1.detach().numpy(), w2.detach().numpy(), atol=1e-5)
     _compare(o1, o2, ours, tor, [ut], [uto])
     with pytest.raises(ValueError, match="unbatched"):
         ours(ut, tm.tensor(x), tm.tensor(x))
@@ -252,10 +252,10 @@ def test_multihead_attention_returns_the_weights_after_dropout():
     m = nn.MultiheadAttention(8, 2, dropout=0.5)
     x = tm.randn(6, 3, 8)
     _, w = m(x, x, x, average_attn_weights=False)
-    assert 0.2 < (w.numpy() == 0).mean() < 0.8
+    assert 0.2 < (w.detach().numpy() == 0).mean() < 0.8
     m.eval()
     _, w = m(x, x, x, average_attn_weights=False)
-    assert (w.numpy() > 0).all()
+    assert (w.detach().numpy() > 0).all()
 
 
 def test_multihead_attention_bad_input():
@@ -336,7 +336,7 @@ def test_sinusoidal_table_formula():
     np.testing.assert_allclose(pe[pos, 2 * i + 1], np.cos(pos / 10000 ** (2 * i / 8)), rtol=1e-5)
     enc = nn.SinusoidalPositionalEncoding(8, max_len=10)
     x = tm.zeros(1, 4, 8)
-    np.testing.assert_allclose(enc(x).numpy()[0], pe[:4], rtol=1e-6)
+    np.testing.assert_allclose(enc(x).detach().numpy()[0], pe[:4], rtol=1e-6)
     assert "pe" not in enc.state_dict()
     with pytest.raises(ValueError, match="exceeds max_len=10"):
         enc(tm.zeros(1, 11, 8))

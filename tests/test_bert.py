@@ -58,7 +58,7 @@ def test_padding_changes_nothing_for_the_real_tokens():
         padded = np.concatenate([ids, np.zeros((1, 4), dtype=ids.dtype)], axis=1)
         mask = np.array([[1] * 7 + [0] * 4])
         hp, _ = model(padded, mask)
-    np.testing.assert_allclose(hp.numpy()[:, :7], h.numpy(), atol=1e-5)
+    np.testing.assert_allclose(hp.detach().numpy()[:, :7], h.detach().numpy(), atol=1e-5)
     assert h.shape == (1, 7, 24) and pooled.shape == (1, 24)
 
 
@@ -96,18 +96,18 @@ def test_padded_positions_are_skipped_and_hold_zeros():
         other = ids.copy()
         other[~real] = 7  # different ids at the padded positions change nothing
         h2, _ = model(other, mask)
-    np.testing.assert_allclose(h.numpy()[real], full.numpy()[real], atol=1e-5)
-    np.testing.assert_array_equal(h.numpy(), h2.numpy())
-    assert not h.numpy()[~real].any()
+    np.testing.assert_allclose(h.detach().numpy()[real], full.detach().numpy()[real], atol=1e-5)
+    np.testing.assert_array_equal(h.detach().numpy(), h2.detach().numpy())
+    assert not h.detach().numpy()[~real].any()
 
 
 def test_loading_refuses_names_and_shapes_that_do_not_fit(tmp_path):
     folder = _tiny_folder(tmp_path)
     loaded = BertModel.from_pretrained(folder)
     want = BertModel(BertConfig(**TINY)).state_dict()  # same seeded init, so same values
-    np.testing.assert_array_equal(loaded.state_dict()["encoder.layer.1.output.dense.weight"].numpy(),
-                                  want["encoder.layer.1.output.dense.weight"].numpy())
-    state = {k: v.numpy() for k, v in want.items()}
+    np.testing.assert_array_equal(loaded.state_dict()["encoder.layer.1.output.dense.weight"].detach().numpy(),
+                                  want["encoder.layer.1.output.dense.weight"].detach().numpy())
+    state = {k: v.detach().numpy() for k, v in want.items()}
 
     wrong_shape = dict(state, **{"encoder.layer.0.attention.self.key.weight": np.zeros((24, 23), np.float32)})
     tm.save(wrong_shape, folder / "model.safetensors")
@@ -211,7 +211,7 @@ def _reference_embeddings(sentences, dtype, batch_size=32):
             h = model(**batch).last_hidden_state
         m = batch["attention_mask"][..., None].to(dtype)
         e = (h * m).sum(1) / m.sum(1).clamp(min=1e-9)
-        out[rows] = torch.nn.functional.normalize(e, dim=1).numpy()
+        out[rows] = torch.nn.functional.normalize(e, dim=1).detach().numpy()
     return out
 
 

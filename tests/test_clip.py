@@ -117,11 +117,11 @@ def test_clip_model_shapes_unit_embeddings_and_gradients(pairs):
     img = model.encode_image(batch["image"])
     txt = model.encode_text(batch["caption_ids"], batch["caption_mask"])
     assert img.shape == txt.shape == (16, 16)
-    np.testing.assert_allclose(np.linalg.norm(img.numpy(), axis=1), 1.0, rtol=1e-5)
-    np.testing.assert_allclose(np.linalg.norm(txt.numpy(), axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(img.detach().numpy(), axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(txt.detach().numpy(), axis=1), 1.0, rtol=1e-5)
     logits = model(batch)
     assert logits.shape == (16, 16)
-    np.testing.assert_allclose(logits.numpy(), (img.numpy() @ txt.numpy().T) / 0.07, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(logits.detach().numpy(), (img.detach().numpy() @ txt.detach().numpy().T) / 0.07, rtol=1e-4, atol=1e-4)
     rec.loss(logits, batch).backward()
     for name, p in model.named_parameters():
         assert p.grad is not None and np.isfinite(p.grad.numpy()).all(), name
@@ -139,7 +139,7 @@ def test_clip_model_overfits_a_small_batch(pairs):
         loss.backward()
         opt.step()
     model.eval()
-    logits = model(batch).numpy()
+    logits = model(batch).detach().numpy()
     # captions of the batch are all different strings: each image must pick its own, and back
     assert len(set(batch["caption"])) == 16
     np.testing.assert_array_equal(logits.argmax(1), np.arange(16))
@@ -158,15 +158,15 @@ def test_clip_save_pretrained_round_trips_bit_exactly(pairs, tmp_path):
     assert again.config == model.config
     for (k, a), (k2, b) in zip(model.state_dict().items(), again.state_dict().items()):
         assert k == k2
-        np.testing.assert_array_equal(a.numpy(), b.numpy())
-    np.testing.assert_array_equal(model(batch).numpy(), again(batch).numpy())
+        np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
+    np.testing.assert_array_equal(model(batch).detach().numpy(), again(batch).detach().numpy())
 
 
 def test_clip_temperature_is_clamped_at_100():
     model = CLIPModel(10, **TINY)
     model.logit_scale._data[...] = 9.0
     logits = clip_logits(tm.tensor([[1.0, 0.0]]), tm.tensor([[1.0, 0.0]]), model.logit_scale)
-    np.testing.assert_allclose(logits.numpy(), [[100.0]], rtol=1e-6)
+    np.testing.assert_allclose(logits.detach().numpy(), [[100.0]], rtol=1e-6)
     with pytest.raises(ValueError, match="multiple of 4"):
         CLIPModel(10, image_size=30)
 
@@ -179,10 +179,10 @@ def test_towers_load_into_a_vqa_model(pairs):
     load_towers(clip, vqa)
     clip.eval()
     vqa.eval()
-    np.testing.assert_array_equal(vqa.image(batch["image"]).numpy(), clip.image(batch["image"]).numpy())
+    np.testing.assert_array_equal(vqa.image(batch["image"]).detach().numpy(), clip.image(batch["image"]).detach().numpy())
     got, _ = vqa.question(batch["caption_ids"], batch["caption_mask"])
     want, _ = clip.text(batch["caption_ids"], batch["caption_mask"])
-    np.testing.assert_array_equal(got.numpy(), want.numpy())
+    np.testing.assert_array_equal(got.detach().numpy(), want.detach().numpy())
     with pytest.raises(ValueError, match="question.embed.weight"):
         load_towers(clip, VQAModel(len(rec.tokenizer) + 1, 5, channels=8, embed_dim=16, hidden=32))
     with pytest.raises(ValueError, match="image.conv1.weight"):
@@ -204,7 +204,7 @@ def test_towers_reach_the_default_vqa_models_answers(pairs):
     ours = vqa.state_dict()
     for prefix, tower in (("image.", clip.image), ("question.", clip.text)):
         theirs = tower.state_dict()
-        assert theirs and all(np.array_equal(ours[prefix + k].numpy(), v.numpy()) for k, v in theirs.items())
+        assert theirs and all(np.array_equal(ours[prefix + k].detach().numpy(), v.detach().numpy()) for k, v in theirs.items())
     ds = load_task("vqa", "train", num_samples=8)
     batch = to_tensors(vqa_rec.collate([ds[i] for i in range(8)]), "cpu")
     vqa_rec.loss(vqa(batch), batch).backward()

@@ -28,7 +28,7 @@ TINY = dict(channels=8, embed_dim=16, hidden=32, proj_dim=16, proj_hidden=32, fi
 def test_grounding_scores_equal_their_formula(score):
     rng = np.random.default_rng(0)
     keys, queries = rng.standard_normal((3, 5, 4)), rng.standard_normal((2, 2, 4))
-    got = FindGrounding(6, 7, d=4, score=score).scores(tm.tensor(keys), tm.tensor(queries)).numpy()
+    got = FindGrounding(6, 7, d=4, score=score).scores(tm.tensor(keys), tm.tensor(queries)).detach().numpy()
     want = np.zeros((3, 2))
     for i in range(3):
         for j in range(2):
@@ -50,9 +50,9 @@ def test_grounded_clip_shapes_loss_and_gradients(pairs):
     out = model(batch)
     assert out.shape == (2, 16, 16)
     # [0] is CLIP's logits, computed as CLIPModel does
-    img = model.encode_image(batch["image"]).numpy()
-    txt = model.encode_text(batch["caption_ids"], batch["caption_mask"]).numpy()
-    np.testing.assert_allclose(out.numpy()[0], img @ txt.T / 0.07, rtol=1e-4, atol=1e-4)
+    img = model.encode_image(batch["image"]).detach().numpy()
+    txt = model.encode_text(batch["caption_ids"], batch["caption_mask"]).detach().numpy()
+    np.testing.assert_allclose(out.detach().numpy()[0], img @ txt.T / 0.07, rtol=1e-4, atol=1e-4)
     loss = grounded_clip_loss(out)
     np.testing.assert_allclose(loss.item(), clip_loss(out[0]).item() + clip_loss(out[1]).item(), rtol=1e-6)
     loss.backward()
@@ -74,7 +74,7 @@ def test_grounded_clip_overfits_a_small_batch(pairs):
         loss.backward()
         opt.step()
     model.eval()
-    out = model(batch).numpy()
+    out = model(batch).detach().numpy()
     assert len(set(batch["caption"])) == 16
     np.testing.assert_array_equal(out[0].argmax(1), np.arange(16))
     # the grounding score alone (two slots, a soft max over cells each) picks most images' captions
@@ -89,7 +89,7 @@ def test_grounded_clip_round_trips_and_starts_from_a_clip_model(pairs, tmp_path)
     model = GroundedCLIPModel.from_clip(clip, find_dim=8, grounding="mass")
     assert model.config.grounding == "mass" and model.find.score == "mass"
     for k, v in clip.state_dict().items():
-        np.testing.assert_array_equal(model.state_dict()[k].numpy(), v.numpy())
+        np.testing.assert_array_equal(model.state_dict()[k].detach().numpy(), v.detach().numpy())
     model.eval()
     model.save_pretrained(tmp_path / "g")
     assert json.loads((tmp_path / "g" / "config.json").read_text())["class"] == "GroundedCLIPModel"
@@ -98,8 +98,8 @@ def test_grounded_clip_round_trips_and_starts_from_a_clip_model(pairs, tmp_path)
     assert again.config == model.config
     for (k, a), (k2, b) in zip(model.state_dict().items(), again.state_dict().items()):
         assert k == k2
-        np.testing.assert_array_equal(a.numpy(), b.numpy())
-    np.testing.assert_array_equal(model(batch).numpy(), again(batch).numpy())
+        np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
+    np.testing.assert_array_equal(model(batch).detach().numpy(), again(batch).detach().numpy())
 
 
 def test_load_grounding_moves_towers_and_find_layers_into_the_default_vqa_model(pairs):
@@ -116,7 +116,7 @@ def test_load_grounding_moves_towers_and_find_layers_into_the_default_vqa_model(
     for prefix, mod in (("image.", src.image), ("question.", src.text), ("head.cell.", src.find.cell),
                         ("head.key.", src.find.key), ("head.slot.", src.find.slot), ("head.value.", src.find.value)):
         for k, v in mod.state_dict().items():
-            np.testing.assert_array_equal(ours[prefix + k].numpy(), v.numpy())
+            np.testing.assert_array_equal(ours[prefix + k].detach().numpy(), v.detach().numpy())
     with pytest.raises(ValueError, match="find"):
         load_grounding(src, VQAModel(len(rec.tokenizer), 5, fusion="early", channels=8, embed_dim=16, hidden=32))
 

@@ -75,7 +75,7 @@ def test_input_without_grad_gets_none_and_weights_still_learn():
 def copy_into_torch(ours, theirs):
     with torch.no_grad():
         for name, p in theirs.named_parameters():
-            p.copy_(torch.tensor(getattr(ours, name).numpy()))
+            p.copy_(torch.tensor(getattr(ours, name).detach().numpy()))
 
 
 MODULE_CASES = [
@@ -96,7 +96,7 @@ def test_module_matches_torch_forward_and_backward(cls, torch_name, args, kwargs
     x = np.random.default_rng(1).standard_normal(x_shape).astype(np.float32)
     tx, xx = tm.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
     y, yt = ours(tx), theirs(xx)
-    np.testing.assert_allclose(y.numpy(), yt.detach().numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(y.detach().numpy(), yt.detach().numpy(), rtol=1e-4, atol=1e-5)
     g = np.random.default_rng(2).standard_normal(y.shape).astype(np.float32)
     y.backward(tm.tensor(g))
     yt.backward(torch.tensor(g))
@@ -120,12 +120,12 @@ def test_module_float64_gradcheck(cls, torch_name, args, kwargs, x_shape):
 def test_state_dict_round_trip_with_torch():
     ours = nn.Conv2d(3, 16, 3, padding=1)
     theirs = torch.nn.Conv2d(3, 16, 3, padding=1)
-    theirs.load_state_dict({k: torch.tensor(v.numpy()) for k, v in ours.state_dict().items()})
+    theirs.load_state_dict({k: torch.tensor(v.detach().numpy()) for k, v in ours.state_dict().items()})
     back = nn.Conv2d(3, 16, 3, padding=1)
     back.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
     assert sorted(ours.state_dict()) == sorted(theirs.state_dict()) == ["bias", "weight"]
     x = np.random.default_rng(4).standard_normal((1, 3, 6, 6)).astype(np.float32)
-    np.testing.assert_allclose(back(tm.tensor(x)).numpy(), theirs(torch.tensor(x)).detach().numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(back(tm.tensor(x)).detach().numpy(), theirs(torch.tensor(x)).detach().numpy(), rtol=1e-5, atol=1e-5)
 
 
 @needs_torch
@@ -143,7 +143,7 @@ def test_default_init_bounds():
     conv = nn.Conv2d(8, 32, 3, groups=2)
     fan_in = 8 // 2 * 9
     bound = 1 / math.sqrt(fan_in)
-    w, b = conv.weight.numpy(), conv.bias.numpy()
+    w, b = conv.weight.detach().numpy(), conv.bias.detach().numpy()
     assert w.shape == (32, 4, 3, 3) and w.dtype == np.float32
     assert np.abs(w).max() <= bound and np.abs(w).max() > 0.95 * bound
     assert np.abs(w.std() - bound / math.sqrt(3)) < 0.1 * bound  # std of U(-a, a) is a / sqrt 3
@@ -185,7 +185,7 @@ def test_conv2d_accepts_unbatched_3d_input_like_torch():
     w = np.random.default_rng(6).standard_normal((2, 3, 3, 3)).astype(np.float32)
     y = F.conv2d(tm.tensor(x), tm.tensor(w), padding=1)
     assert y.shape == (2, 6, 6)
-    np.testing.assert_allclose(y.numpy(), F.conv2d(tm.tensor(x[None]), tm.tensor(w), padding=1).numpy()[0], rtol=1e-6)
+    np.testing.assert_allclose(y.detach().numpy(), F.conv2d(tm.tensor(x[None]), tm.tensor(w), padding=1).detach().numpy()[0], rtol=1e-6)
 
 
 def test_dtype_and_module_argument_errors():
@@ -213,7 +213,7 @@ def test_non_contiguous_input_and_broadcast_gradient():
     y = F.conv2d(xt.transpose(2, 3), tw, padding=1)
     y.sum().backward()
     want = F.conv2d(tm.tensor(x), tm.tensor(w), padding=1)
-    np.testing.assert_allclose(y.numpy(), want.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(y.detach().numpy(), want.detach().numpy(), rtol=1e-12)
     ones = np.ones(want.shape)
     want_dx = reference_backward(x, w, ones, padding=((1, 1), (1, 1)))[0]
     np.testing.assert_allclose(xt.grad.numpy(), want_dx.transpose(0, 1, 3, 2), rtol=1e-10)

@@ -47,13 +47,13 @@ def test_conv_transpose_modules_load_torch_state_dicts(cls, shape):
     ours, theirs = getattr(nn, cls)(4, 6, 3, **kw), getattr(torch.nn, cls)(4, 6, 3, **kw)
     assert ours.weight.shape == tuple(theirs.weight.shape)
     bound = 1 / np.sqrt(3 * (3 if cls.endswith("1d") else 9))
-    assert np.abs(ours.weight.numpy()).max() <= bound + 1e-7 and np.abs(ours.bias.numpy()).max() <= bound + 1e-7
+    assert np.abs(ours.weight.detach().numpy()).max() <= bound + 1e-7 and np.abs(ours.bias.detach().numpy()).max() <= bound + 1e-7
     ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
     x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
-    np.testing.assert_allclose(ours(tm.tensor(x)).numpy(), theirs(torch.tensor(x)).detach().numpy(), atol=1e-5)
+    np.testing.assert_allclose(ours(tm.tensor(x)).detach().numpy(), theirs(torch.tensor(x)).detach().numpy(), atol=1e-5)
     # output_size picks the output padding
     size = [2 * s for s in shape[2:]]
-    np.testing.assert_allclose(ours(tm.tensor(x), output_size=size).numpy(),
+    np.testing.assert_allclose(ours(tm.tensor(x), output_size=size).detach().numpy(),
                                theirs(torch.tensor(x), output_size=size).detach().numpy(), atol=1e-5)
 
 
@@ -64,7 +64,7 @@ def test_conv_transpose_is_the_input_gradient_of_conv():
     g = tm.randn(*y.shape)
     (y * g).sum().backward()
     back = F.conv_transpose2d(g, w, stride=2, padding=1, output_padding=(0, 1))
-    np.testing.assert_allclose(back.numpy(), x.grad.numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(back.detach().numpy(), x.grad.numpy(), rtol=1e-5, atol=1e-5)
 
 
 def test_conv_transpose_errors_are_named():
@@ -93,8 +93,8 @@ def test_conv3d_module_same_padding_and_state_dict():
     ours, theirs = nn.Conv3d(2, 3, (2, 3, 2), padding="same"), torch.nn.Conv3d(2, 3, (2, 3, 2), padding="same")
     ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
     x = np.random.default_rng(1).standard_normal((3, 2, 4, 5, 3)).astype(np.float32)
-    np.testing.assert_allclose(ours(tm.tensor(x)).numpy(), theirs(torch.tensor(x)).detach().numpy(), atol=1e-5)
-    np.testing.assert_allclose(ours(tm.tensor(x[0])).numpy(), theirs(torch.tensor(x[0])).detach().numpy(), atol=1e-5)
+    np.testing.assert_allclose(ours(tm.tensor(x)).detach().numpy(), theirs(torch.tensor(x)).detach().numpy(), atol=1e-5)
+    np.testing.assert_allclose(ours(tm.tensor(x[0])).detach().numpy(), theirs(torch.tensor(x[0])).detach().numpy(), atol=1e-5)
     with pytest.raises(RuntimeError, match="input has 3 channels"):
         F.conv3d(tm.randn(1, 3, 4, 4, 4), tm.randn(2, 2, 1, 1, 1))
 
@@ -109,4 +109,4 @@ def test_conv_transpose3d_matches_torch(s, p, op, g, d):
         torch.nn.ConvTranspose3d(4, 2 * g, 2, s, p, op, g, dilation=d)
     ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
     x = np.random.default_rng(2).standard_normal((4, 3, 3, 2)).astype(np.float32)  # unbatched
-    np.testing.assert_allclose(ours(tm.tensor(x)).numpy(), theirs(torch.tensor(x)).detach().numpy(), atol=1e-5)
+    np.testing.assert_allclose(ours(tm.tensor(x)).detach().numpy(), theirs(torch.tensor(x)).detach().numpy(), atol=1e-5)

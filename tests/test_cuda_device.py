@@ -23,7 +23,7 @@ def _pair(shape, seed=0, dtype=np.float32):
 
 
 def _close(a, b, tol=1e-4):
-    np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=tol, atol=tol)
+    np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=tol, atol=tol)
 
 
 @needs_gpu
@@ -94,7 +94,7 @@ def test_training_steps_on_cuda_follow_the_cpu():
             opt.step()
     for (n, p), (_, g) in zip(cpu.named_parameters(), gpu.named_parameters()):
         assert g.device == "cuda"
-        np.testing.assert_allclose(p.numpy(), g.numpy(), rtol=1e-4, atol=1e-5, err_msg=n)
+        np.testing.assert_allclose(p.detach().numpy(), g.detach().numpy(), rtol=1e-4, atol=1e-5, err_msg=n)
 
 
 @needs_gpu
@@ -131,7 +131,7 @@ def test_cnn_conv_pool_batchnorm_on_cuda_follow_the_cpu():
         loss.backward()
     _grads_match(cpu, gpu)
     for (n, b), (_, g) in zip(cpu.named_buffers(), gpu.named_buffers()):  # running statistics
-        np.testing.assert_allclose(b.numpy(), g.numpy(), rtol=1e-4, atol=1e-5, err_msg=n)
+        np.testing.assert_allclose(b.detach().numpy(), g.detach().numpy(), rtol=1e-4, atol=1e-5, err_msg=n)
 
 
 @needs_gpu
@@ -173,12 +173,12 @@ def test_kernels_run_on_cupys_current_stream():
     import cupy
 
     x = np.random.default_rng(0).standard_normal((64, 513)).astype(np.float32)
-    want = F.layer_norm(tm.tensor(x).softmax(-1), 513).numpy()
+    want = F.layer_norm(tm.tensor(x).softmax(-1), 513).detach().numpy()
     stream = cupy.cuda.Stream(non_blocking=True)
     with stream:
         for _ in range(3):  # queued work on the side stream, read back with no explicit sync
             got = F.layer_norm(tm.tensor(x, device="cuda").softmax(-1), 513)
-        host = got.numpy()
+        host = got.detach().numpy()
     np.testing.assert_allclose(host, want, rtol=1e-4, atol=1e-5)
 
 

@@ -221,7 +221,7 @@ def test_matches_torch(name, dtype):
             p.grad = None
         (tm.where(tm.tensor(finite), got, 0.0) * tm.tensor(w)).sum().backward(retain_graph=True)
         for i, tp, tg in zip(grad_to, tm_in, t_grads):
-            tg = np.zeros(arrays[i].shape, dtype) if tg is None else tg.numpy()
+            tg = np.zeros(arrays[i].shape, dtype) if tg is None else tg.detach().numpy()
             mg = np.zeros(arrays[i].shape, dtype) if tp.grad is None else tp.grad.numpy()
             tol = dict(rtol=TOL[dtype]["rtol"] * 10, atol=TOL[dtype]["atol"] * 10) if name != "VonMises" else dict(rtol=1e-5, atol=1e-5)
             np.testing.assert_allclose(mg, tg, err_msg=f"{name}.{method} grad of param {i}", equal_nan=True, **tol)
@@ -261,13 +261,13 @@ def test_sample_statistics(name):
     assert tuple(s.shape) == (n,) + tuple(ts.shape[1:])
     assert str(s.dtype) == str(ts.dtype).replace("torch.", "tinymm.")
     assert not s.requires_grad
-    x = s.numpy().astype(np.float64)
+    x = s.detach().numpy().astype(np.float64)
     if name in ("TanhNormal", "AffineExpNormal", "SigmoidAffineNormal", "RelaxedBernoulli", "RelaxedOneHotCategorical",
                 "LogitRelaxedBernoulli", "ExpRelaxedCategorical"):
         # no closed-form moments: compare with PyTorch's own draws
         with torch.no_grad():
             torch.manual_seed(0)
-            ref = t.sample((n,)).numpy()
+            ref = t.sample((n,)).detach().numpy()
         mean, var = ref.mean(0), ref.var(0)
         se_mean = np.sqrt((x.var(0) + var) / n)
         assert np.all(np.abs(x.mean(0) - mean) < 6 * se_mean), name
@@ -305,7 +305,7 @@ def test_manual_seed_makes_samples_repeatable():
     b = [d.sample((5,)), g.rsample((5,)), c.sample((5,))]
     for x, y in zip(a, b):
         np.testing.assert_array_equal(x.detach().numpy(), y.detach().numpy())
-    assert not np.array_equal(d.sample((5,)).numpy(), a[0].numpy())
+    assert not np.array_equal(d.sample((5,)).detach().numpy(), a[0].detach().numpy())
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -317,7 +317,7 @@ def test_normal_rsample_reparameterisation(dtype):
     tm.manual_seed(3)
     x = tmd.Normal(loc, scale).rsample((4,))
     assert x.dtype == np.dtype(dtype) and tuple(x.shape) == (4, 3)
-    eps = ((x.detach() - loc.detach()) / scale.detach()).numpy()
+    eps = ((x.detach() - loc.detach()) / scale.detach()).detach().numpy()
     (x**2).sum().backward()
     tl = torch.tensor(loc.detach().numpy(), requires_grad=True)
     ts = torch.tensor(scale.detach().numpy(), requires_grad=True)
@@ -373,7 +373,7 @@ def test_gamma_rsample_implicit_gradient():
     per_draw = tmd.gamma.standard_gamma_grad(std, np.broadcast_to(a, std.shape).copy()) / 2.0
     np.testing.assert_allclose(per_draw[ok], want[ok], rtol=1e-5)
     np.testing.assert_allclose(alpha.grad.numpy(), per_draw.sum(0), rtol=1e-12)
-    tgrad = torch._standard_gamma_grad(torch.tensor(np.broadcast_to(a, std.shape).copy()), torch.tensor(std)).numpy() / 2.0
+    tgrad = torch._standard_gamma_grad(torch.tensor(np.broadcast_to(a, std.shape).copy()), torch.tensor(std)).detach().numpy() / 2.0
     np.testing.assert_allclose(per_draw, tgrad, rtol=2e-3, atol=1e-8)
     np.testing.assert_allclose(rate.grad.numpy(), -(x.detach().numpy() / 2.0).sum(), rtol=1e-10)
 
@@ -498,7 +498,7 @@ def test_kl_matches_torch(name, dtype):
     (got * tm.tensor(w)).sum().backward()
     for i, (m, g) in enumerate(zip(mp, tg)):
         mg = np.zeros(arrays[i].shape) if m.grad is None else m.grad.numpy()
-        g = np.zeros(arrays[i].shape) if g is None else g.numpy()
+        g = np.zeros(arrays[i].shape) if g is None else g.detach().numpy()
         np.testing.assert_allclose(mg, g, err_msg=f"grad {i}", rtol=TOL[dtype]["rtol"] * 10, atol=TOL[dtype]["atol"] * 10)
 
 
@@ -509,7 +509,7 @@ def test_kl_infinite_and_unregistered():
     b = tmd.Bernoulli(probs=tm.tensor([0.0, 1.0, 0.5]))
     c = tmd.Bernoulli(probs=tm.tensor([0.5, 0.5, 0.0]))
     want = td.kl_divergence(td.Bernoulli(probs=torch.tensor([0.0, 1.0, 0.5])), td.Bernoulli(probs=torch.tensor([0.5, 0.5, 0.0])))
-    np.testing.assert_allclose(tmd.kl_divergence(b, c).numpy(), want.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(tmd.kl_divergence(b, c).detach().numpy(), want.detach().numpy(), rtol=1e-6)
     with pytest.raises(NotImplementedError):
         td.kl_divergence(td.Cauchy(0.0, 1.0), td.Normal(0.0, 1.0))
     with pytest.raises(NotImplementedError, match="No KL"):
@@ -581,7 +581,7 @@ def test_transform_matches_torch(name, dtype):
     ((ml * tm.tensor(w)).sum() + my.sum()).backward()
     for i, (m, g) in enumerate(zip([mx] + mpar, tg)):
         mg = np.zeros(m.shape) if m.grad is None else m.grad.numpy()
-        g = np.zeros(m.shape) if g is None else g.numpy()
+        g = np.zeros(m.shape) if g is None else g.detach().numpy()
         np.testing.assert_allclose(mg, g, err_msg=f"grad {i}", rtol=TOL[dtype]["rtol"] * 10, atol=TOL[dtype]["atol"] * 10)
 
 
@@ -598,7 +598,7 @@ def test_matrix_transforms_match_torch(name):
     (ty * torch.tensor(w)).sum().backward()
     (my * tm.tensor(w)).sum().backward()
     np.testing.assert_allclose(mx.grad.numpy(), tx.grad.numpy(), rtol=1e-9, atol=1e-12)
-    assert mt.codomain.check(my).numpy().all()
+    assert mt.codomain.check(my).detach().numpy().all()
 
 
 @pytest.mark.parametrize("which", ["biject_to", "transform_to"])
@@ -612,8 +612,8 @@ def test_constraint_registry_matches_torch(which):
         mt = getattr(tmd, which)(make(tmd.constraints))
         assert type(mt).__name__ == type(tt).__name__, (make(td.constraints), tt, mt)
         ty, my = tt(torch.tensor(x)), mt(tm.tensor(x))
-        np.testing.assert_allclose(my.numpy(), ty.numpy(), rtol=1e-10, err_msg=repr(tt))
-        assert make(tmd.constraints).check(my).numpy().all()
+        np.testing.assert_allclose(my.detach().numpy(), ty.detach().numpy(), rtol=1e-10, err_msg=repr(tt))
+        assert make(tmd.constraints).check(my).detach().numpy().all()
     with pytest.raises(NotImplementedError):
         getattr(td, which)(td.constraints.boolean)
     with pytest.raises(NotImplementedError, match="Cannot transform"):
@@ -631,7 +631,7 @@ def test_transform_cache_and_softmax():
         tmd.transforms.TanhTransform(cache_size=2)
     x = np.array([[0.2, -1.0, 3.0], [1.0, 1.0, 1.0]], np.float32)
     sm_t, sm_m = td.transforms.SoftmaxTransform(), tmd.transforms.SoftmaxTransform()
-    np.testing.assert_allclose(sm_m(tm.tensor(x)).numpy(), sm_t(torch.tensor(x)).numpy(), rtol=1e-6)
+    np.testing.assert_allclose(sm_m(tm.tensor(x)).detach().numpy(), sm_t(torch.tensor(x)).detach().numpy(), rtol=1e-6)
     with pytest.raises(NotImplementedError):
         sm_m.log_abs_det_jacobian(tm.tensor(x), sm_m(tm.tensor(x)))
 
@@ -652,7 +652,7 @@ def test_sac_tanh_normal_policy(dtype):
     loss = (logp - a.sum(-1)).mean()
     loss.backward()
     tm.manual_seed(9)
-    eps = ((tmd.Normal(mu, std).rsample().detach() - mu.detach()) / std.detach()).numpy()
+    eps = ((tmd.Normal(mu, std).rsample().detach() - mu.detach()) / std.detach()).detach().numpy()
     tmu, tstd = torch.tensor(mu_np, requires_grad=True), torch.tensor(std_np, requires_grad=True)
     u = tmu + torch.tensor(eps) * tstd
     t_a = torch.tanh(u)
@@ -721,23 +721,23 @@ def test_constraints_check_like_torch():
     c, t = tmd.constraints, td.constraints
     v = np.array([[0.2, 0.8], [0.5, 0.6], [-0.1, 1.1]])
     for name in ("real", "positive", "nonnegative", "unit_interval", "simplex", "boolean", "nonnegative_integer", "real_vector"):
-        np.testing.assert_array_equal(getattr(c, name).check(tm.tensor(v)).numpy(), getattr(t, name).check(torch.tensor(v)).numpy(), err_msg=name)
+        np.testing.assert_array_equal(getattr(c, name).check(tm.tensor(v)).detach().numpy(), getattr(t, name).check(torch.tensor(v)).detach().numpy(), err_msg=name)
         assert repr(getattr(c, name)) == repr(getattr(t, name))
     for mk in (lambda C: C.interval(0.0, 0.6), lambda C: C.half_open_interval(0.0, 0.6), lambda C: C.greater_than(0.3),
                lambda C: C.integer_interval(0, 1), lambda C: C.independent(C.positive, 1)):
-        np.testing.assert_array_equal(mk(c).check(tm.tensor(v)).numpy(), mk(t).check(torch.tensor(v)).numpy())
+        np.testing.assert_array_equal(mk(c).check(tm.tensor(v)).detach().numpy(), mk(t).check(torch.tensor(v)).detach().numpy())
         assert repr(mk(c)) == repr(mk(t))
     ints = np.array([[0.0, 1.0, 2.0], [3.0, 1.5, -1.0]])
     for mk in (lambda C: C.nonnegative_integer, lambda C: C.positive_integer, lambda C: C.integer_interval(0, 2),
                lambda C: C.greater_than_eq(1.0), lambda C: C.less_than(1.5), lambda C: C.one_hot, lambda C: C.multinomial(4)):
-        np.testing.assert_array_equal(mk(c).check(tm.tensor(ints)).numpy(), mk(t).check(torch.tensor(ints)).numpy(), err_msg=repr(mk(t)))
+        np.testing.assert_array_equal(mk(c).check(tm.tensor(ints)).detach().numpy(), mk(t).check(torch.tensor(ints)).detach().numpy(), err_msg=repr(mk(t)))
         assert repr(mk(c)) == repr(mk(t)) and mk(c).is_discrete == mk(t).is_discrete and mk(c).event_dim == mk(t).event_dim
     assert c.is_dependent(c.dependent) and not c.is_dependent(c.real)
     m = np.array([[[2.0, 0.0], [0.5, 1.0]], [[1.0, 0.0], [0.0, -1.0]]])
-    np.testing.assert_array_equal(c.lower_cholesky.check(tm.tensor(m)).numpy(), t.lower_cholesky.check(torch.tensor(m)).numpy())
+    np.testing.assert_array_equal(c.lower_cholesky.check(tm.tensor(m)).detach().numpy(), t.lower_cholesky.check(torch.tensor(m)).detach().numpy())
     pd = np.array([[[2.0, 0.5], [0.5, 1.0]], [[1.0, 2.0], [2.0, 1.0]], [[1.0, 0.3], [0.0, 1.0]]])
     for name in ("positive_definite", "positive_semidefinite", "symmetric", "square", "lower_triangular", "lower_cholesky"):
-        np.testing.assert_array_equal(getattr(c, name).check(tm.tensor(pd)).numpy(), getattr(t, name).check(torch.tensor(pd)).numpy(),
+        np.testing.assert_array_equal(getattr(c, name).check(tm.tensor(pd)).detach().numpy(), getattr(t, name).check(torch.tensor(pd)).detach().numpy(),
                                       err_msg=name)
 
 
@@ -750,12 +750,12 @@ def test_shapes_and_support_like_torch():
     assert tuple(d.enumerate_support(expand=False).shape) == tuple(t.enumerate_support(expand=False).shape)
     assert repr(d.support) == repr(t.support)
     b, tb = tmd.Binomial(4, probs=tm.full((3,), 0.3)), td.Binomial(4, probs=torch.full((3,), 0.3))
-    np.testing.assert_allclose(b.entropy().numpy(), tb.entropy().numpy(), rtol=1e-5)
+    np.testing.assert_allclose(b.entropy().detach().numpy(), tb.entropy().detach().numpy(), rtol=1e-5)
     m, tmn = tmd.Multinomial(5, probs=tm.tensor([0.2, 0.3, 0.5])), td.Multinomial(5, probs=torch.tensor([0.2, 0.3, 0.5]))
-    np.testing.assert_allclose(m.entropy().numpy(), tmn.entropy().numpy(), rtol=1e-5)
-    np.testing.assert_allclose(d.perplexity().numpy(), t.perplexity().numpy(), rtol=1e-6)
+    np.testing.assert_allclose(m.entropy().detach().numpy(), tmn.entropy().detach().numpy(), rtol=1e-5)
+    np.testing.assert_allclose(d.perplexity().detach().numpy(), t.perplexity().detach().numpy(), rtol=1e-6)
     s = tmd.Dirichlet(tm.tensor([0.5, 0.7, 0.9])).mode
-    np.testing.assert_allclose(s.numpy(), td.Dirichlet(torch.tensor([0.5, 0.7, 0.9])).mode.numpy())
+    np.testing.assert_allclose(s.detach().numpy(), td.Dirichlet(torch.tensor([0.5, 0.7, 0.9])).mode.detach().numpy())
     assert tm.__getattr__("distributions") is tmd  # `import tinymm as torch; torch.distributions` works lazily
 
 
@@ -813,11 +813,11 @@ def test_distribution_utils_match_torch():
 
     p = np.array([[0.0, 0.3, 1.0], [0.5, 1e-9, 0.999]], np.float32)
     for fn in ("clamp_probs",):
-        np.testing.assert_allclose(getattr(mu, fn)(tm.tensor(p)).numpy(), getattr(tu, fn)(torch.tensor(p)).numpy())
+        np.testing.assert_allclose(getattr(mu, fn)(tm.tensor(p)).detach().numpy(), getattr(tu, fn)(torch.tensor(p)).detach().numpy())
     for binary in (False, True):
-        np.testing.assert_allclose(mu.probs_to_logits(tm.tensor(p), binary).numpy(), tu.probs_to_logits(torch.tensor(p), binary).numpy(),
+        np.testing.assert_allclose(mu.probs_to_logits(tm.tensor(p), binary).detach().numpy(), tu.probs_to_logits(torch.tensor(p), binary).detach().numpy(),
                                    rtol=1e-6)
-        np.testing.assert_allclose(mu.logits_to_probs(tm.tensor(p), binary).numpy(), tu.logits_to_probs(torch.tensor(p), binary).numpy(),
+        np.testing.assert_allclose(mu.logits_to_probs(tm.tensor(p), binary).detach().numpy(), tu.logits_to_probs(torch.tensor(p), binary).detach().numpy(),
                                    rtol=1e-6)
     a, b = mu.broadcast_all(tm.zeros(2, 1), 3.0)
     assert tuple(a.shape) == tuple(b.shape) == (2, 1) and b.dtype == tm.float32
@@ -829,7 +829,7 @@ def test_distribution_utils_match_torch():
         for expand in (True, False):
             want = build(td, torch).enumerate_support(expand)
             got = build(tmd, tm).enumerate_support(expand)
-            np.testing.assert_array_equal(got.numpy(), want.numpy(), err_msg=name)
+            np.testing.assert_array_equal(got.detach().numpy(), want.detach().numpy(), err_msg=name)
 
 
 # ----------------------------------------------------------------------------- realistic code

@@ -77,7 +77,8 @@ def test_equality_and_hashing_among_dtypes_as_torch():
 def test_equal_to_numpy_and_hashed_as_numpy_both_ways():
     for name, np_type in NUMPY.items():
         d, nd = getattr(tm, name), np.dtype(np_type)
-        assert d == nd and nd == d and d == np_type and np_type == d and d == nd.name and nd.name == d
+        assert d == nd and nd == d and d == np_type and np_type == d
+        assert d != nd.name and nd.name != d  # a string is no dtype, as torch.float32 != "float32"
         assert not (d != nd) and not (nd != d)
         assert hash(d) == hash(nd)
         assert {nd: "x"}[d] == "x" and {d: "y"}[nd] == "y"

@@ -51,7 +51,7 @@ def test_a_float_dtype_argument_makes_integer_input_acceptable(call):
     values = np.array([[1, 2, 3], [4, 5, 7]])
     want, got = call(torch, torch.from_numpy(values)), call(tm, tm.tensor(values))
     assert str(got.dtype) == str(want.dtype).replace("torch.", "tinymm.")
-    np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=1e-6)
 
 
 @needs_torch
@@ -67,13 +67,13 @@ def test_a_negative_or_zero_step_is_refused(index):
     t = tm.tensor(values)
     with pytest.raises(ValueError):
         t[index] = 0.0
-    np.testing.assert_array_equal(t.numpy(), values)  # nothing was written
+    np.testing.assert_array_equal(t.detach().numpy(), values)  # nothing was written
 
 
 def test_positive_steps_still_slice():
     t = tm.arange(10.0, requires_grad=True)
     picked = t[1::3]
-    np.testing.assert_array_equal(picked.numpy(), [1.0, 4.0, 7.0])
+    np.testing.assert_array_equal(picked.detach().numpy(), [1.0, 4.0, 7.0])
     picked.sum().backward()
     np.testing.assert_array_equal(t.grad.numpy(), [0, 1, 0, 0, 1, 0, 0, 1, 0, 0])
 
@@ -145,7 +145,7 @@ def test_refused_like_torch(call):
 def test_accepted_like_torch(call):
     want, got = call(torch), call(tm)
     assert tuple(got.shape) == tuple(want.shape) and str(got.dtype) == str(want.dtype).replace("torch.", "tinymm.")
-    np.testing.assert_array_equal(got.numpy(), want.numpy())
+    np.testing.assert_array_equal(got.detach().numpy(), want.detach().numpy())
 
 
 def test_softmax_of_an_empty_dim_has_an_empty_gradient():
@@ -219,7 +219,7 @@ def test_operators_hand_foreign_operands_back_to_python():
 def test_a_numpy_scalar_counts_as_a_python_number(call):
     want, got = call(torch, np), call(tm, np)
     assert str(got.dtype).split(".")[-1] == str(want.dtype).split(".")[-1]
-    np.testing.assert_allclose(got.numpy(), want.numpy())
+    np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy())
 
 
 @needs_torch

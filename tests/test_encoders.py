@@ -55,7 +55,7 @@ def test_every_model_gives_logits_and_gradients(batches, task, name):
     rec.loss(out, batch).backward()
     grads = [p.grad for p in model.parameters() if p.grad is not None]
     assert len(grads) >= len(list(model.parameters())) - 2  # late fusion's unused side may get none
-    assert all(np.isfinite(g.numpy()).all() for g in grads)
+    assert all(np.isfinite(g.detach().numpy()).all() for g in grads)
 
 
 def test_every_task_has_a_default_and_its_baselines_build(batches):
@@ -85,10 +85,10 @@ def test_audio_encoder_gives_pooled_states_and_mask(batches):
     for seq in ("gru", "transformer"):
         m = AudioEncoder(0, channels=8, hidden=16, sequence=seq)
         pooled, states, mask = m.encode(batch["audio"], batch["audio_lengths"])
-        frames = 1 + batch["audio_lengths"].numpy() // 80  # log-mel frames, then two stride-2 convs
+        frames = 1 + batch["audio_lengths"].detach().numpy() // 80  # log-mel frames, then two stride-2 convs
         lens = (((frames - 1) // 2 + 1) - 1) // 2 + 1
         assert pooled.shape == (B, 16) and states.shape == (B, lens.max(), 16)
-        np.testing.assert_array_equal(mask.numpy().sum(1), lens)
+        np.testing.assert_array_equal(mask.detach().numpy().sum(1), lens)
 
 
 OVERFIT = [("image_cls", "resnet", 30), ("image_cls", "vit", 60), ("audio_cls", "gru", 40),
@@ -112,7 +112,7 @@ def test_each_model_overfits_a_small_batch(batches, task, name, steps):
     with tm.no_grad():  # training mode: batch norm uses this batch's statistics, as it was trained
         out = model(batch)
     assert rec.loss(out, batch).item() < min(0.2, first / 5)
-    assert (out.numpy().argmax(1) == batch[rec.target_key].numpy()).all()
+    assert (out.detach().numpy().argmax(1) == batch[rec.target_key].detach().numpy()).all()
 
 
 @pytest.mark.parametrize("task,name", [("image_cls", "resnet"), ("image_cls", "vit"), ("audio_cls", "transformer"),
@@ -132,20 +132,20 @@ def test_save_pretrained_round_trips_bit_exactly(batches, tmp_path, task, name):
     a, b = model.state_dict(), again.state_dict()
     assert list(a) == list(b)
     for k in a:
-        np.testing.assert_array_equal(a[k].numpy(), b[k].numpy())
-    np.testing.assert_array_equal(model(batch).numpy(), again(batch).numpy())
+        np.testing.assert_array_equal(a[k].detach().numpy(), b[k].detach().numpy())
+    np.testing.assert_array_equal(model(batch).detach().numpy(), again(batch).detach().numpy())
     assert json.loads((tmp_path / "m" / "config.json").read_text())["class"] == type(model).__name__
 
 
 def test_audio_embedding_does_not_depend_on_the_padding(batches):
     _, batch = batches["audio_cls"]
-    lens = batch["audio_lengths"].numpy()
+    lens = batch["audio_lengths"].detach().numpy()
     i = int(lens.argmin())
     for seq in ("gru", "transformer"):
         tm.manual_seed(0)
         m = AudioEncoder(0, channels=8, hidden=16, sequence=seq).eval()
-        alone = m(batch["audio"][i:i + 1, : int(lens[i])]).numpy()
-        padded = m(batch).numpy()[i:i + 1]
+        alone = m(batch["audio"][i:i + 1, : int(lens[i])]).detach().numpy()
+        padded = m(batch).detach().numpy()[i:i + 1]
         np.testing.assert_allclose(alone, padded, rtol=1e-5, atol=1e-6)
 
 
@@ -154,8 +154,8 @@ def test_video_embedding_honours_video_lengths():
     v = tm.randn(2, 6, 3, 16, 16)
     for temporal in ("gru", "attention"):
         m = VideoEncoder(0, image_size=16, channels=4, embed_dim=8, hidden=8, temporal=temporal).eval()
-        short = m(v[:1, :4]).numpy()
-        padded = m({"video": v, "video_lengths": tm.tensor(np.array([4, 6]))}).numpy()[:1]
+        short = m(v[:1, :4]).detach().numpy()
+        padded = m({"video": v, "video_lengths": tm.tensor(np.array([4, 6]))}).detach().numpy()[:1]
         np.testing.assert_allclose(short, padded, rtol=1e-5, atol=1e-6)
 
 

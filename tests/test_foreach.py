@@ -24,7 +24,7 @@ def same(ours, theirs):
     assert len(ours) == len(theirs)
     for o, t in zip(ours, theirs):
         assert o.shape == tuple(t.shape) and str(o.dtype) == str(t.dtype).replace("torch.", "tinymm.")
-        np.testing.assert_allclose(o.numpy(), t.numpy(), rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(o.detach().numpy(), t.detach().numpy(), rtol=1e-6, atol=1e-6)
 
 
 def both(name, ours_args, theirs_args, **kw):

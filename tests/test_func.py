@@ -202,7 +202,7 @@ def test_per_sample_gradients_tutorial():
     # each row is the gradient of that sample's loss alone (ordinary autograd on one sample)
     model = _mlp(tm)
     tm.nn.functional.mse_loss(model(tm.tensor(XB[1:2])), tm.tensor(YB[1:2])).backward()
-    np.testing.assert_allclose(mine["0.weight"][1].numpy(), model[0].weight.grad.numpy(), rtol=1e-10)
+    np.testing.assert_allclose(mine["0.weight"][1].detach().numpy(), model[0].weight.grad.numpy(), rtol=1e-10)
 
 
 def test_ensembling_with_stack_module_state():
@@ -300,15 +300,15 @@ def test_vmap_randomness():
         with pytest.raises(RuntimeError, match="randomness"):
             lib.vmap(lambda u: u, randomness="sometimes")
     tm.manual_seed(0)
-    same = tm.vmap(lambda u: u + tm.rand(3), randomness="same")(x).numpy()
+    same = tm.vmap(lambda u: u + tm.rand(3), randomness="same")(x).detach().numpy()
     assert np.all(same == same[0]) and len(np.unique(same)) == 3
     after_same = tm.rand(1).item()
     tm.manual_seed(0)
     tm.rand(3)
     assert tm.rand(1).item() == after_same  # the generator moved as much as one sample's draws
-    different = tm.vmap(lambda u: u + tm.rand(3), randomness="different")(x).numpy()
+    different = tm.vmap(lambda u: u + tm.rand(3), randomness="different")(x).detach().numpy()
     assert len(np.unique(different)) == 12
-    dropped = tm.vmap(tm.nn.Dropout(0.5), randomness="different")(tm.ones(4, 50)).numpy()
+    dropped = tm.vmap(tm.nn.Dropout(0.5), randomness="different")(tm.ones(4, 50)).detach().numpy()
     assert set(np.unique(dropped)) <= {0.0, 2.0} and not np.all(dropped == dropped[0])
 
 

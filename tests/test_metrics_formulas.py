@@ -398,7 +398,7 @@ def test_bad_input_names_the_problem(call, match):
 
 
 class FakeTensor:
-    """Duck-typed like tinymm.Tensor: .numpy() and .data."""
+    """Duck-typed like tinymm.Tensor: .detach().numpy() and .data."""
 
     def __init__(self, array):
         self.data = np.asarray(array)

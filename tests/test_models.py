@@ -46,8 +46,8 @@ def test_vqa_model_overfits_a_small_batch(vqa, name):
         loss.backward()
         opt.step()
     model.eval()
-    pred = model(batch).numpy().argmax(1)
-    assert (pred == batch["answer"].numpy()).mean() == 1.0
+    pred = model(batch).detach().numpy().argmax(1)
+    assert (pred == batch["answer"].detach().numpy()).mean() == 1.0
 
 
 def test_save_pretrained_round_trips_bit_exactly(vqa, tmp_path):
@@ -59,8 +59,8 @@ def test_save_pretrained_round_trips_bit_exactly(vqa, tmp_path):
     again.eval()
     for (k, a), (k2, b) in zip(model.state_dict().items(), again.state_dict().items()):
         assert k == k2
-        np.testing.assert_array_equal(a.numpy(), b.numpy())
-    np.testing.assert_array_equal(model(batch).numpy(), again(batch).numpy())
+        np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
+    np.testing.assert_array_equal(model(batch).detach().numpy(), again(batch).detach().numpy())
     assert json.loads((tmp_path / "m" / "config.json").read_text())["class"] == "VQAModel"
 
 
@@ -100,7 +100,7 @@ def test_image_classifier_overfits_a_small_batch():
         opt.zero_grad()
         loss.backward()
         opt.step()
-    assert (m(batch).numpy().argmax(1) == batch["label"].numpy()).all()
+    assert (m(batch).detach().numpy().argmax(1) == batch["label"].detach().numpy()).all()
 
 
 def test_build_names_unknown_models():
@@ -125,7 +125,7 @@ def test_find_fusion_shapes_gradients_and_padding():
     out.sum().backward()
     assert all(p.grad is not None and np.isfinite(p.grad.numpy()).all() for p in head.parameters())
     # padding tokens never reach the answer
-    tokens2 = tokens.numpy().copy()
+    tokens2 = tokens.detach().numpy().copy()
     tokens2[2, 1:] += 100.0
     out2 = head(img, q, tm.tensor(tokens2), mask)
-    np.testing.assert_allclose(out2.numpy()[2], out.numpy()[2], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(out2.detach().numpy()[2], out.detach().numpy()[2], rtol=1e-5, atol=1e-5)

@@ -247,17 +247,17 @@ def test_gpt_generate_with_topk_and_multinomial():
     start = np.array([[1, 2, 3], [4, 5, 6]])
     # top_k=1 makes multinomial pick the argmax: both libraries must produce the same tokens,
     # also once the sequence outgrows block_size and is cropped.
-    greedy = ours.generate(tinymm.tensor(start), 16, top_k=1).numpy()
-    tgreedy = theirs.generate(real_torch.tensor(start), 16, top_k=1).numpy()
+    greedy = ours.generate(tinymm.tensor(start), 16, top_k=1).detach().numpy()
+    tgreedy = theirs.generate(real_torch.tensor(start), 16, top_k=1).detach().numpy()
     np.testing.assert_array_equal(greedy, tgreedy)
     tinymm.manual_seed(5)
     sampled = ours.generate(tinymm.tensor(start), 6, temperature=0.8, top_k=5)
     tinymm.manual_seed(5)
     again = ours.generate(tinymm.tensor(start), 6, temperature=0.8, top_k=5)
     assert sampled.shape == (2, 9) and sampled.dtype == np.int64
-    np.testing.assert_array_equal(sampled.numpy(), again.numpy())
+    np.testing.assert_array_equal(sampled.detach().numpy(), again.detach().numpy())
     # each sampled token is among the 5 most likely under the model at that step
     for i in range(3, 9):
         logits, _ = ours(sampled[:, :i])
-        top5 = logits[:, -1, :].topk(5).indices.numpy()
-        assert all(sampled.numpy()[r, i] in top5[r] for r in range(2))
+        top5 = logits[:, -1, :].topk(5).indices.detach().numpy()
+        assert all(sampled.detach().numpy()[r, i] in top5[r] for r in range(2))

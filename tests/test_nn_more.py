@@ -49,11 +49,11 @@ def test_instance_norm_modules_match_torch_in_train_and_eval(cls, shape, kw):
     assert sorted(ours.state_dict()) == sorted(theirs.state_dict())
     x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
     for _ in range(2):
-        np.testing.assert_allclose(ours(tm.tensor(x)).numpy(), theirs(torch.tensor(x)).detach().numpy(), atol=1e-5)
+        np.testing.assert_allclose(ours(tm.tensor(x)).detach().numpy(), theirs(torch.tensor(x)).detach().numpy(), atol=1e-5)
     for k, v in theirs.state_dict().items():
-        np.testing.assert_allclose(ours.state_dict()[k].numpy(), v.numpy(), atol=1e-6, err_msg=k)
+        np.testing.assert_allclose(ours.state_dict()[k].detach().numpy(), v.detach().numpy(), atol=1e-6, err_msg=k)
     ours.eval(), theirs.eval()
-    np.testing.assert_allclose(ours(tm.tensor(x)).numpy(), theirs(torch.tensor(x)).detach().numpy(), atol=1e-5)
+    np.testing.assert_allclose(ours(tm.tensor(x)).detach().numpy(), theirs(torch.tensor(x)).detach().numpy(), atol=1e-5)
 
 
 @needs_torch
@@ -64,7 +64,7 @@ def test_rms_norm_matches_torch(eps):
     m, t = nn.RMSNorm(4, eps=eps), torch.nn.RMSNorm(4, eps=eps)
     assert list(m.state_dict()) == list(t.state_dict())
     x = np.random.default_rng(1).standard_normal((2, 4)).astype(np.float32)
-    np.testing.assert_allclose(m(tm.tensor(x)).numpy(), t(torch.tensor(x)).detach().numpy(), rtol=1e-5)
+    np.testing.assert_allclose(m(tm.tensor(x)).detach().numpy(), t(torch.tensor(x)).detach().numpy(), rtol=1e-5)
 
 
 @needs_torch
@@ -77,7 +77,7 @@ def test_norm_layers_take_pytorchs_bias_false(cls, args, shape):
     assert ours.bias is None and list(ours.state_dict()) == list(theirs.state_dict())
     with torch.no_grad():
         theirs.weight.uniform_()
-    ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
     check_op([shape], ours, theirs, gradcheck=False)  # float32 parameters
 
 
@@ -85,7 +85,7 @@ def test_group_norm_module_and_local_response_norm_match_torch():
     m, t = nn.GroupNorm(2, 4), torch.nn.GroupNorm(2, 4)
     assert list(m.state_dict()) == list(t.state_dict())
     x = np.random.default_rng(2).standard_normal((2, 4, 3)).astype(np.float32)
-    np.testing.assert_allclose(m(tm.tensor(x)).numpy(), t(torch.tensor(x)).detach().numpy(), atol=1e-5)
+    np.testing.assert_allclose(m(tm.tensor(x)).detach().numpy(), t(torch.tensor(x)).detach().numpy(), atol=1e-5)
     for size in (1, 2, 3):
         tm_fn, t_fn = _F("local_response_norm", size=size, alpha=0.1, beta=0.7, k=2.0)
         check_op([(2, 5, 3)], tm_fn, t_fn)
@@ -115,12 +115,12 @@ def test_norm_shape_errors_are_named():
 def test_channel_dropout_zeroes_whole_channels_and_scales(fn, shape, mask_dims):
     x = tm.ones(*shape, requires_grad=True)
     y = getattr(F, fn)(x, 0.5, True)
-    a = y.numpy().reshape(shape[:mask_dims] + (-1,))
+    a = y.detach().numpy().reshape(shape[:mask_dims] + (-1,))
     assert set(np.unique(a)) <= {0.0, 2.0}
     assert (a.min(axis=-1) == a.max(axis=-1)).all()  # one value per channel
     assert 0 < (a[..., 0] == 0).mean() < 1
     y.sum().backward()
-    np.testing.assert_array_equal(x.grad.numpy(), y.numpy())
+    np.testing.assert_array_equal(x.grad.numpy(), y.detach().numpy())
     assert getattr(F, fn)(x, 0.5, False) is x
     with pytest.raises(RuntimeError, match="Expected"):
         getattr(F, fn)(tm.ones(3), 0.5)  # 1-D: no channel dim
@@ -128,13 +128,13 @@ def test_channel_dropout_zeroes_whole_channels_and_scales(fn, shape, mask_dims):
 
 def test_alpha_dropout_keeps_mean_and_variance():
     x = tm.randn(200_000)
-    y = F.alpha_dropout(x, 0.3, training=True).numpy()
+    y = F.alpha_dropout(x, 0.3, training=True).detach().numpy()
     assert abs(y.mean()) < 0.02 and abs(y.std() - 1) < 0.02
     assert F.alpha_dropout(x, 0.3) is x  # training=False by default, as PyTorch
     m = nn.AlphaDropout(0.2)
     m.eval()
     assert m(x) is x
-    z = nn.FeatureAlphaDropout(0.5)(tm.randn(3, 8, 5)).numpy()
+    z = nn.FeatureAlphaDropout(0.5)(tm.randn(3, 8, 5)).detach().numpy()
     dropped = np.isclose(z, z[..., :1]).all(axis=-1)  # a dropped channel is one constant value
     assert dropped.any() and not dropped.all()
 
@@ -152,9 +152,9 @@ def test_pairwise_distance_and_pdist_match_torch(p):
     check_op([(4, 3)], lambda x: F.pdist(x, p), lambda x: TF.pdist(x, p))
     m, t = nn.PairwiseDistance(p), torch.nn.PairwiseDistance(p)
     a, b = np.ones((2, 3), np.float32), np.zeros((2, 3), np.float32)
-    np.testing.assert_allclose(m(tm.tensor(a), tm.tensor(b)).numpy(), t(torch.tensor(a), torch.tensor(b)).numpy())
-    c = nn.CosineSimilarity(dim=0)(tm.tensor(a), tm.tensor(a + 1)).numpy()
-    np.testing.assert_allclose(c, torch.nn.CosineSimilarity(dim=0)(torch.tensor(a), torch.tensor(a + 1)).numpy())
+    np.testing.assert_allclose(m(tm.tensor(a), tm.tensor(b)).detach().numpy(), t(torch.tensor(a), torch.tensor(b)).detach().numpy())
+    c = nn.CosineSimilarity(dim=0)(tm.tensor(a), tm.tensor(a + 1)).detach().numpy()
+    np.testing.assert_allclose(c, torch.nn.CosineSimilarity(dim=0)(torch.tensor(a), torch.tensor(a + 1)).detach().numpy())
 
 
 @needs_torch
@@ -163,7 +163,7 @@ def test_bilinear_matches_torch():
     check_op([(2, 4, 3), (2, 4, 5), (2, 3, 5)], F.bilinear, TF.bilinear)
     m, t = nn.Bilinear(3, 5, 2), torch.nn.Bilinear(3, 5, 2)
     assert list(m.state_dict()) == list(t.state_dict())
-    assert float(np.abs(m.weight.numpy()).max()) <= 1 / np.sqrt(3)
+    assert float(np.abs(m.weight.detach().numpy()).max()) <= 1 / np.sqrt(3)
     with pytest.raises(RuntimeError, match=r"input2 has shape \(4, 4\), expected \(\.\.\., 5\)"):
         F.bilinear(tm.randn(4, 3), tm.randn(4, 4), m.weight)
 
@@ -221,11 +221,11 @@ def test_kl_div_matches_torch(reduction, log_target):
                  lambda x, t: TF.kl_div(x, t, reduction=reduction, log_target=True), inputs=[logp, tgt])
     m = nn.KLDivLoss(reduction=reduction, log_target=log_target)
     t = torch.nn.KLDivLoss(reduction=reduction, log_target=log_target)
-    np.testing.assert_allclose(m(tm.tensor(logp), tm.tensor(tgt)).numpy(),
-                               t(torch.tensor(logp), torch.tensor(tgt)).numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(m(tm.tensor(logp), tm.tensor(tgt)).detach().numpy(),
+                               t(torch.tensor(logp), torch.tensor(tgt)).detach().numpy(), rtol=1e-5, atol=1e-6)
     neg = -q  # a negative probability target gives NaN, as PyTorch's xlogy does
-    np.testing.assert_array_equal(np.isnan(F.kl_div(tm.tensor(logp), tm.tensor(neg), reduction="none").numpy()),
-                                  np.isnan(TF.kl_div(torch.tensor(logp), torch.tensor(neg), reduction="none").numpy()))
+    np.testing.assert_array_equal(np.isnan(F.kl_div(tm.tensor(logp), tm.tensor(neg), reduction="none").detach().numpy()),
+                                  np.isnan(TF.kl_div(torch.tensor(logp), torch.tensor(neg), reduction="none").detach().numpy()))
 
 
 @needs_torch
@@ -266,8 +266,8 @@ def test_loss_modules_match_torch_and_keep_state_dicts_empty():
              ("TripletMarginLoss", dict(margin=0.5), (x, t, y))]
     for name, kw, args in pairs:
         ours, theirs = getattr(nn, name)(**kw), getattr(torch.nn, name)(**kw)
-        got = ours(*map(tm.tensor, args)).numpy()
-        np.testing.assert_allclose(got, theirs(*map(torch.tensor, args)).numpy(), rtol=1e-5, atol=1e-6, err_msg=name)
+        got = ours(*map(tm.tensor, args)).detach().numpy()
+        np.testing.assert_allclose(got, theirs(*map(torch.tensor, args)).detach().numpy(), rtol=1e-5, atol=1e-6, err_msg=name)
         assert not ours.state_dict()
     assert nn.SmoothL1Loss(size_average=False).reduction == "sum"
 
@@ -297,7 +297,7 @@ def test_pixel_and_channel_shuffle_match_torch():
     check_op([(2, 2, 4, 6)], lambda x: F.pixel_unshuffle(x, 2), lambda x: TF.pixel_unshuffle(x, 2))
     check_op([(2, 6, 3)], lambda x: F.channel_shuffle(x, 3), lambda x: TF.channel_shuffle(x, 3))
     x = np.random.default_rng(7).standard_normal((1, 8, 2, 2)).astype(np.float32)
-    np.testing.assert_array_equal(nn.PixelUnshuffle(2)(nn.PixelShuffle(2)(tm.tensor(x))).numpy(), x)
+    np.testing.assert_array_equal(nn.PixelUnshuffle(2)(nn.PixelShuffle(2)(tm.tensor(x))).detach().numpy(), x)
     with pytest.raises(RuntimeError, match="divisible by the square of upscale_factor"):
         F.pixel_shuffle(tm.randn(1, 5, 2, 2), 2)
 
@@ -314,8 +314,8 @@ def test_unfold_and_fold_match_torch(kw):
     cols = TF.unfold(torch.zeros(2, 3, 5, 6), **kw).shape
     check_op([tuple(cols)], lambda c: F.fold(c, (5, 6), **kw), lambda c: TF.fold(c, (5, 6), **kw))
     x = np.random.default_rng(8).standard_normal((1, 3, 5, 6)).astype(np.float32)
-    ours = nn.Fold((5, 6), **kw)(nn.Unfold(**kw)(tm.tensor(x))).numpy()
-    theirs = torch.nn.Fold((5, 6), **kw)(torch.nn.Unfold(**kw)(torch.tensor(x))).numpy()
+    ours = nn.Fold((5, 6), **kw)(nn.Unfold(**kw)(tm.tensor(x))).detach().numpy()
+    theirs = torch.nn.Fold((5, 6), **kw)(torch.nn.Unfold(**kw)(torch.tensor(x))).detach().numpy()
     np.testing.assert_allclose(ours, theirs, rtol=1e-6)
 
 
@@ -339,7 +339,7 @@ def test_adaptive_max_pool2d_matches_torch(shape, out):
     x = np.random.default_rng(9).standard_normal(shape).astype(np.float32)
     _, i1 = nn.AdaptiveMaxPool2d(out, return_indices=True)(tm.tensor(x))
     _, i2 = torch.nn.AdaptiveMaxPool2d(out, return_indices=True)(torch.tensor(x))
-    np.testing.assert_array_equal(i1.numpy(), i2.numpy())
+    np.testing.assert_array_equal(i1.detach().numpy(), i2.detach().numpy())
 
 
 @needs_torch
@@ -355,7 +355,7 @@ def test_adaptive_max_pool1d_matches_torch(out):
 def test_unflatten_softmax2d_identity():
     x = np.random.default_rng(10).standard_normal((2, 6, 3, 2)).astype(np.float32)
     assert nn.Unflatten(1, (2, 3))(tm.tensor(x)).shape == (2, 2, 3, 3, 2)
-    np.testing.assert_allclose(nn.Softmax2d()(tm.tensor(x)).numpy(), torch.nn.Softmax2d()(torch.tensor(x)).numpy(),
+    np.testing.assert_allclose(nn.Softmax2d()(tm.tensor(x)).detach().numpy(), torch.nn.Softmax2d()(torch.tensor(x)).detach().numpy(),
                                rtol=1e-5)
     with pytest.raises(ValueError, match="3D or 4D"):
         nn.Softmax2d()(tm.randn(2, 3))
@@ -379,8 +379,8 @@ def test_parameter_list_and_dict_state_dicts_match_torch():
 
     ours, theirs = Ours(), Theirs()
     assert list(ours.state_dict()) == list(theirs.state_dict())
-    ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
-    np.testing.assert_array_equal(ours.plist[1].numpy(), theirs.plist[1].detach().numpy())
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    np.testing.assert_array_equal(ours.plist[1].detach().numpy(), theirs.plist[1].detach().numpy())
     assert len(list(ours.parameters())) == 4 and all(p.requires_grad for p in ours.parameters())
     assert len(ours.plist) == 2 and "b" in ours.pdict and list(ours.pdict.keys()) == ["a", "b"]
 
@@ -388,20 +388,20 @@ def test_parameter_list_and_dict_state_dicts_match_torch():
 def test_init_functions():
     w = nn.Parameter(np.empty((4, 6), np.float32))
     nn.init.orthogonal_(w, gain=2.0)
-    np.testing.assert_allclose(w.numpy() @ w.numpy().T, 4 * np.eye(4), atol=1e-5)
+    np.testing.assert_allclose(w.detach().numpy() @ w.detach().numpy().T, 4 * np.eye(4), atol=1e-5)
     nn.init.eye_(w)
-    np.testing.assert_array_equal(w.numpy(), np.eye(4, 6))
+    np.testing.assert_array_equal(w.detach().numpy(), np.eye(4, 6))
     big = nn.Parameter(np.empty((200, 200), np.float32))
     nn.init.trunc_normal_(big, mean=0.5, std=1.0, a=0.0, b=1.0)
-    assert big.numpy().min() >= 0.0 and big.numpy().max() <= 1.0 and 0.45 < big.numpy().mean() < 0.55
+    assert big.detach().numpy().min() >= 0.0 and big.detach().numpy().max() <= 1.0 and 0.45 < big.detach().numpy().mean() < 0.55
     nn.init.trunc_normal_(big, std=0.02)
-    assert abs(big.numpy().std() - 0.02) < 0.002
+    assert abs(big.detach().numpy().std() - 0.02) < 0.002
     conv = nn.Conv2d(4, 4, 3, padding=1, bias=False)
     nn.init.dirac_(conv.weight)
     x = tm.randn(1, 4, 5, 5)
-    np.testing.assert_allclose(conv(x).numpy(), x.numpy(), atol=1e-6)
+    np.testing.assert_allclose(conv(x).detach().numpy(), x.detach().numpy(), atol=1e-6)
     nn.init.sparse_(w, 0.5)
-    assert ((w.numpy() == 0).sum(axis=0) >= 2).all()
+    assert ((w.detach().numpy() == 0).sum(axis=0) >= 2).all()
     assert nn.init._calculate_fan_in_and_fan_out(conv.weight) == (36, 36)
     with pytest.raises(ValueError, match="2 or more dimensions"):
         nn.init.orthogonal_(nn.Parameter(np.empty(3, np.float32)))
@@ -416,26 +416,26 @@ def test_shrink_rrelu_and_multi_margin_match_torch():
         tm_fn, t_fn = _F(name, lambd=0.7)
         check_op([(3, 5)], tm_fn, t_fn)
     check_op([(3, 5)], lambda x: F.rrelu(x, 0.1, 0.3), lambda x: TF.rrelu(x, 0.1, 0.3))  # eval: fixed slope
-    y = F.rrelu(-tm.ones(1000), 0.1, 0.3, training=True).numpy()
+    y = F.rrelu(-tm.ones(1000), 0.1, 0.3, training=True).detach().numpy()
     assert -0.3 <= y.min() and y.max() <= -0.1 and y.std() > 0.03
     target = np.array([0, 3, 1], np.int64)
     w = np.array([1.0, 2.0, 0.5, 1.5], np.float32)
     for p in (1, 2):
         check_op([(3, 4)], lambda x: F.multi_margin_loss(x, tm.tensor(target), p=p, margin=0.8, weight=tm.tensor(w)),
                  lambda x: TF.multi_margin_loss(x, torch.tensor(target), p=p, margin=0.8, weight=torch.tensor(w)))
-    np.testing.assert_allclose(nn.MultiMarginLoss(reduction="none")(tm.ones(3, 4), tm.tensor(target)).numpy(),
+    np.testing.assert_allclose(nn.MultiMarginLoss(reduction="none")(tm.ones(3, 4), tm.tensor(target)).detach().numpy(),
                                torch.nn.MultiMarginLoss(reduction="none")(torch.ones(3, 4), torch.tensor(target)))
 
 
 def test_gumbel_softmax_samples_and_hard_straight_through():
     logits = tm.tensor(np.log(np.array([[0.7, 0.2, 0.1]] * 4000, np.float32)), requires_grad=True)
     y = F.gumbel_softmax(logits, tau=0.5, hard=True)
-    counts = y.numpy().sum(axis=0) / 4000
+    counts = y.detach().numpy().sum(axis=0) / 4000
     np.testing.assert_allclose(counts, [0.7, 0.2, 0.1], atol=0.03)
-    assert set(np.unique(y.numpy())) == {0.0, 1.0}
+    assert set(np.unique(y.detach().numpy())) == {0.0, 1.0}
     (y * tm.tensor(np.arange(3, dtype=np.float32))).sum().backward()
     assert np.abs(logits.grad.numpy()).sum() > 0  # the soft sample's gradient
-    soft = F.gumbel_softmax(logits[:2], tau=1.0).numpy()
+    soft = F.gumbel_softmax(logits[:2], tau=1.0).detach().numpy()
     np.testing.assert_allclose(soft.sum(axis=-1), 1, rtol=1e-5)
 
 
@@ -447,11 +447,11 @@ def test_lp_pool_and_max_unpool_match_torch():
     y, idx = F.max_pool2d(tm.tensor(x), 2, return_indices=True)
     ty, tidx = TF.max_pool2d(torch.tensor(x), 2, return_indices=True)
     check_op(None, lambda v: F.max_unpool2d(v, idx, 2, output_size=(6, 5)),
-             lambda v: TF.max_unpool2d(v, tidx, 2, output_size=(6, 5)), inputs=[y.numpy()])
-    np.testing.assert_array_equal(nn.MaxUnpool2d(2)(y, idx, (6, 5)).numpy(), torch.nn.MaxUnpool2d(2)(ty, tidx, (6, 5)).numpy())
+             lambda v: TF.max_unpool2d(v, tidx, 2, output_size=(6, 5)), inputs=[y.detach().numpy()])
+    np.testing.assert_array_equal(nn.MaxUnpool2d(2)(y, idx, (6, 5)).detach().numpy(), torch.nn.MaxUnpool2d(2)(ty, tidx, (6, 5)).detach().numpy())
     y1, i1 = F.max_pool1d(tm.tensor(x[0]), 2, return_indices=True)
     ty1, ti1 = TF.max_pool1d(torch.tensor(x[0]), 2, return_indices=True)
-    np.testing.assert_array_equal(F.max_unpool1d(y1, i1, 2).numpy(), TF.max_unpool1d(ty1, ti1, 2).numpy())
+    np.testing.assert_array_equal(F.max_unpool1d(y1, i1, 2).detach().numpy(), TF.max_unpool1d(ty1, ti1, 2).detach().numpy())
     with pytest.raises(RuntimeError, match="invalid max index"):
         F.max_unpool2d(y, idx, 2, output_size=(2, 2))
 
@@ -460,14 +460,14 @@ def test_lp_pool_and_max_unpool_match_torch():
 def test_batchnorm3d_and_small_modules_match_torch():
     m, t = nn.BatchNorm3d(3), torch.nn.BatchNorm3d(3)
     x = np.random.default_rng(12).standard_normal((2, 3, 2, 3, 2)).astype(np.float32)
-    np.testing.assert_allclose(m(tm.tensor(x)).numpy(), t(torch.tensor(x)).detach().numpy(), atol=1e-5)
-    np.testing.assert_allclose(m.running_var.numpy(), t.running_var.numpy(), atol=1e-6)
+    np.testing.assert_allclose(m(tm.tensor(x)).detach().numpy(), t(torch.tensor(x)).detach().numpy(), atol=1e-5)
+    np.testing.assert_allclose(m.running_var.detach().numpy(), t.running_var.detach().numpy(), atol=1e-6)
     z = np.random.default_rng(13).standard_normal((1, 2, 3, 4)).astype(np.float32)
     for ours, theirs in [(nn.ZeroPad1d((1, 2)), torch.nn.ZeroPad1d((1, 2))),
                          (nn.UpsamplingNearest2d(scale_factor=2), torch.nn.UpsamplingNearest2d(scale_factor=2)),
                          (nn.UpsamplingBilinear2d(size=(5, 7)), torch.nn.UpsamplingBilinear2d(size=(5, 7))),
                          (nn.Hardshrink(0.3), torch.nn.Hardshrink(0.3)), (nn.LPPool2d(2, 2), torch.nn.LPPool2d(2, 2))]:
-        np.testing.assert_allclose(ours(tm.tensor(z)).numpy(), theirs(torch.tensor(z)).numpy(), atol=1e-5,
+        np.testing.assert_allclose(ours(tm.tensor(z)).detach().numpy(), theirs(torch.tensor(z)).detach().numpy(), atol=1e-5,
                                    err_msg=type(ours).__name__)
 
 
@@ -476,19 +476,19 @@ def test_parameters_to_vector_round_trip_and_forward_hooks():
     v = nn.utils.parameters_to_vector(lin.parameters())
     assert v.shape == (8,)
     nn.utils.vector_to_parameters(v * 0 + 1, lin.parameters())
-    assert (lin.weight.numpy() == 1).all() and (lin.bias.numpy() == 1).all()
+    assert (lin.weight.detach().numpy() == 1).all() and (lin.bias.detach().numpy() == 1).all()
     with pytest.raises(ValueError, match="hold 8 values"):
         nn.utils.vector_to_parameters(tm.ones(5), lin.parameters())
     seen = []
     h = lin.register_forward_hook(lambda m, args, out: out * 2)
     h2 = lin.register_forward_pre_hook(lambda m, args: seen.append(args[0].shape))
     out = lin(tm.ones(4, 3))
-    np.testing.assert_allclose(out.numpy(), 8.0)
+    np.testing.assert_allclose(out.detach().numpy(), 8.0)
     assert seen == [(4, 3)]
     h.remove()
     with h2:
         pass
-    np.testing.assert_allclose(lin(tm.ones(1, 3)).numpy(), 4.0)
+    np.testing.assert_allclose(lin(tm.ones(1, 3)).detach().numpy(), 4.0)
     assert seen == [(4, 3)]
     model = nn.Sequential(nn.Linear(2, 2), nn.Sequential(nn.ReLU(), nn.Linear(2, 1)))
     assert model.get_submodule("1.1") is model[1][1]
@@ -517,7 +517,7 @@ def test_embedding_bag_matches_torch(mode, padding_idx):
     m, t = nn.EmbeddingBag(10, 3, mode=mode, padding_idx=padding_idx), torch.nn.EmbeddingBag(10, 3, mode=mode,
                                                                                               padding_idx=padding_idx)
     m.load_state_dict({k: v.detach().numpy() for k, v in t.state_dict().items()})
-    np.testing.assert_allclose(m(tm.tensor(idx), tm.tensor(off)).numpy(),
+    np.testing.assert_allclose(m(tm.tensor(idx), tm.tensor(off)).detach().numpy(),
                                t(torch.tensor(idx), torch.tensor(off)).detach().numpy(), rtol=1e-6)
     with pytest.raises(ValueError, match="offsets has to be None"):
         F.embedding_bag(tm.tensor(idx2), m.weight, tm.tensor(off))
@@ -601,16 +601,16 @@ def test_ctc_loss_gradient_with_respect_to_log_probs_is_the_true_one():
 def test_ctc_loss_impossible_alignments_and_module():
     lp = np.log(np.random.default_rng(17).dirichlet(np.ones(4), size=(2, 1))).astype(np.float32)  # T = 2
     tg, il, tl = np.array([[1, 1]]), np.array([2]), np.array([2])  # a repeat needs 3 frames
-    assert np.isinf(F.ctc_loss(tm.tensor(lp), tm.tensor(tg), il, tl, reduction="sum").numpy())
+    assert np.isinf(F.ctc_loss(tm.tensor(lp), tm.tensor(tg), il, tl, reduction="sum").detach().numpy())
     x = tm.tensor(lp, requires_grad=True)
     z = nn.CTCLoss(zero_infinity=True)(x, tm.tensor(tg), il, tl)
     z.backward()
-    assert float(z.numpy()) == 0.0 and not x.grad.numpy().any()
+    assert float(z.detach().numpy()) == 0.0 and not x.grad.numpy().any()
     lp2 = np.log(np.random.default_rng(18).dirichlet(np.ones(4), size=6)).astype(np.float32)  # unbatched (T, C)
     ours = nn.CTCLoss(blank=3)(tm.tensor(lp2), tm.tensor(np.array([0, 1, 1])), np.array([6]), np.array([3]))
     theirs = torch.nn.CTCLoss(blank=3)(torch.tensor(lp2), torch.tensor([0, 1, 1]), torch.tensor([6]),
                                        torch.tensor([3]))
-    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-5)
+    np.testing.assert_allclose(ours.detach().numpy(), theirs.detach().numpy(), rtol=1e-5)
     with pytest.raises(ValueError, match="other than blank=0"):
         F.ctc_loss(tm.tensor(lp), tm.tensor(np.array([[0, 1]])), il, tl)
     with pytest.raises(RuntimeError, match="input_lengths must be in"):
@@ -631,14 +631,14 @@ def test_weight_norm_matches_torch_and_removes(dim):
     ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
     x = np.random.default_rng(19).standard_normal((2, 3, 5)).astype(np.float32)
     y, yt = ours(tm.tensor(x)), theirs(torch.tensor(x))
-    np.testing.assert_allclose(y.numpy(), yt.detach().numpy(), atol=1e-6)
+    np.testing.assert_allclose(y.detach().numpy(), yt.detach().numpy(), atol=1e-6)
     y.sum().backward(), yt.sum().backward()
     for name in ("weight_g", "weight_v"):
         np.testing.assert_allclose(getattr(ours, name).grad.numpy(), getattr(theirs, name).grad.numpy(), atol=1e-5)
-    w = ours.weight.numpy()
+    w = ours.weight.detach().numpy()
     nn.utils.remove_weight_norm(ours)
     assert sorted(ours.state_dict()) == ["bias", "weight"]
-    np.testing.assert_allclose(ours.weight.numpy(), w, rtol=1e-6)
+    np.testing.assert_allclose(ours.weight.detach().numpy(), w, rtol=1e-6)
     with pytest.raises(ValueError, match="not found"):
         nn.utils.remove_weight_norm(ours)
 
@@ -652,14 +652,14 @@ def test_spectral_norm_matches_torch_in_train_and_eval():
     x = np.random.default_rng(20).standard_normal((2, 5)).astype(np.float32)
     for _ in range(3):  # each training call refines u and v
         y, yt = ours(tm.tensor(x)), theirs(torch.tensor(x))
-        np.testing.assert_allclose(y.numpy(), yt.detach().numpy(), atol=1e-6)
+        np.testing.assert_allclose(y.detach().numpy(), yt.detach().numpy(), atol=1e-6)
     y.sum().backward(), yt.sum().backward()
     np.testing.assert_allclose(ours.weight_orig.grad.numpy(), theirs.weight_orig.grad.numpy(), atol=1e-5)
-    np.testing.assert_allclose(ours.weight_u.numpy(), theirs.weight_u.numpy(), atol=1e-6)
+    np.testing.assert_allclose(ours.weight_u.detach().numpy(), theirs.weight_u.detach().numpy(), atol=1e-6)
     ours.eval(), theirs.eval()
-    np.testing.assert_allclose(ours(tm.tensor(x)).numpy(), theirs(torch.tensor(x)).detach().numpy(), atol=1e-6)
-    W, u, v = ours.weight_orig.numpy(), ours.weight_u.numpy(), ours.weight_v.numpy()
-    np.testing.assert_allclose(ours.weight.numpy(), W / (u @ W @ v), rtol=1e-5)  # σ = uᵀ·W·v
+    np.testing.assert_allclose(ours(tm.tensor(x)).detach().numpy(), theirs(torch.tensor(x)).detach().numpy(), atol=1e-6)
+    W, u, v = ours.weight_orig.detach().numpy(), ours.weight_u.detach().numpy(), ours.weight_v.detach().numpy()
+    np.testing.assert_allclose(ours.weight.detach().numpy(), W / (u @ W @ v), rtol=1e-5)  # σ = uᵀ·W·v
     nn.utils.remove_spectral_norm(ours)
     assert sorted(ours.state_dict()) == ["bias", "weight"]
 
@@ -701,7 +701,7 @@ def test_lazy_modules_become_their_eager_twins():
                                  torch.nn.Linear(144, 5))
     assert list(m.state_dict()) == list(theirs.state_dict())
     bound = 1 / np.sqrt(144)
-    assert np.abs(m[3].weight.numpy()).max() <= bound
+    assert np.abs(m[3].weight.detach().numpy()).max() <= bound
     y.sum().backward()
     opt.step()
     assert [tuple(p.shape) for p in opt.param_groups[0]["params"]] == [(4, 3, 3, 3), (4,), (4,), (4,), (5, 144), (5,)]
@@ -716,8 +716,8 @@ def test_sync_batchnorm_is_batchnorm_in_one_process():
     assert type(model[1]).__name__ == "SyncBatchNorm" and model[1].weight is w
     x = tm.randn(4, 3, 2, 2)
     ref = nn.BatchNorm2d(3)
-    np.testing.assert_allclose(model[1](x).numpy(), ref(x).numpy(), atol=1e-6)
-    np.testing.assert_allclose(model[1].running_mean.numpy(), ref.running_mean.numpy(), atol=1e-7)
+    np.testing.assert_allclose(model[1](x).detach().numpy(), ref(x).detach().numpy(), atol=1e-6)
+    np.testing.assert_allclose(model[1].running_mean.detach().numpy(), ref.running_mean.detach().numpy(), atol=1e-7)
 
 
 @needs_torch
@@ -749,7 +749,7 @@ def test_parametrizations_weight_and_spectral_norm_load_torch_state_dicts():
         x = np.random.default_rng(22).standard_normal((2, 4)).astype(np.float32)
         for _ in range(2):
             y, yt = ours(tm.tensor(x)), theirs(torch.tensor(x))
-            np.testing.assert_allclose(y.numpy(), yt.detach().numpy(), atol=1e-6)
+            np.testing.assert_allclose(y.detach().numpy(), yt.detach().numpy(), atol=1e-6)
         y.sum().backward(), yt.sum().backward()
         for name, p in theirs.named_parameters():
             np.testing.assert_allclose(dict(ours.named_parameters())[name].grad.numpy(), p.grad.numpy(), atol=1e-5)
@@ -774,18 +774,18 @@ def test_register_parametrization_chains_assigns_and_removes():
     parametrize.register_parametrization(layer, "weight", Symmetric())
     assert parametrize.is_parametrized(layer, "weight") and not parametrize.is_parametrized(layer, "bias")
     assert layer.parametrizations.weight.original is w0  # the optimizer's Parameter is kept
-    W = layer.weight.numpy()
+    W = layer.weight.detach().numpy()
     np.testing.assert_array_equal(W, W.T)
     parametrize.register_parametrization(layer, "weight", Scale())
-    np.testing.assert_allclose(layer.weight.numpy(), 2 * W)
+    np.testing.assert_allclose(layer.weight.detach().numpy(), 2 * W)
     layer.weight = tm.tensor(np.eye(3, dtype=np.float32) * 4)  # stored through right_inverse
-    np.testing.assert_allclose(layer.weight.numpy(), np.eye(3) * 4)
+    np.testing.assert_allclose(layer.weight.detach().numpy(), np.eye(3) * 4)
     out = layer(tm.ones(1, 3))
     out.sum().backward()
     assert w0.grad is not None
     parametrize.remove_parametrizations(layer, "weight")
     assert type(layer).__name__ == "Linear" and sorted(layer.state_dict()) == ["bias", "weight"]
-    np.testing.assert_allclose(layer.weight.numpy(), np.eye(3) * 4)
+    np.testing.assert_allclose(layer.weight.detach().numpy(), np.eye(3) * 4)
     with pytest.raises(ValueError, match="does not have a parametrization"):
         parametrize.remove_parametrizations(layer, "weight")
 
@@ -869,7 +869,7 @@ def test_a_pytorch_training_script_runs_unchanged_and_follows_pytorch():
     X = rng.standard_normal((4, 2, 4, 4)).astype(np.float32)
     Y = rng.standard_normal((4, 3)).astype(np.float32)
     start, theirs = _training_script(torch, X, Y)
-    _, ours = _training_script(tm, X, Y, {k: v.numpy() for k, v in start.items()})
+    _, ours = _training_script(tm, X, Y, {k: v.detach().numpy() for k, v in start.items()})
     np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-6)
     assert ours[-1] < ours[0]
 
@@ -885,7 +885,7 @@ def test_get_total_norm_and_clip_grads_with_norm_match_torch():
     for norm_type in (2.0, 1.0, float("inf")):
         ours = nn.utils.get_total_norm([p.grad for p in ps], norm_type)
         theirs = torch.nn.utils.get_total_norm([tp.grad for tp in tps], norm_type)
-        assert float(ours.numpy()) == pytest.approx(float(theirs), rel=1e-6)
+        assert float(ours.detach().numpy()) == pytest.approx(float(theirs), rel=1e-6)
     nn.utils.clip_grads_with_norm_(ps, 1.0, nn.utils.get_total_norm([p.grad for p in ps]))
     torch.nn.utils.clip_grads_with_norm_(tps, 1.0, torch.nn.utils.get_total_norm([tp.grad for tp in tps]))
     for p, tp in zip(ps, tps):
@@ -896,7 +896,7 @@ def test_deprecated_init_names_warn_and_work():
     w = nn.Parameter(np.zeros((3, 3), np.float32))
     with pytest.warns(FutureWarning, match="nn.init.xavier_uniform_"):
         nn.init.xavier_uniform(w)
-    assert np.abs(w.numpy()).max() > 0
+    assert np.abs(w.detach().numpy()).max() > 0
     with pytest.warns(FutureWarning):
         nn.init.constant(w, 2.0)
-    assert (w.numpy() == 2).all()
+    assert (w.detach().numpy() == 2).all()

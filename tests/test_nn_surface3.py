@@ -48,7 +48,7 @@ def test_pool_with_indices(name):
     x = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
     idx, tidx = fn(F, tm.tensor(x))[1], fn(TF, torch.tensor(x))[1]
     assert idx.dtype == np.int64 and tuple(out.shape) == tuple(idx.shape)
-    np.testing.assert_array_equal(idx.numpy(), tidx.numpy())
+    np.testing.assert_array_equal(idx.detach().numpy(), tidx.detach().numpy())
 
 
 def test_max_pool3d_nan_wins_and_errors():
@@ -65,7 +65,7 @@ def test_max_pool3d_module_with_indices_and_unpool3d():
     x = np.random.default_rng(0).standard_normal((2, 2, 4, 6, 4)).astype(np.float32)
     y, i = nn.MaxPool3d(2, return_indices=True)(tm.tensor(x))
     ty, ti = torch.nn.MaxPool3d(2, return_indices=True)(torch.tensor(x))
-    np.testing.assert_array_equal(i.numpy(), ti.numpy())
+    np.testing.assert_array_equal(i.detach().numpy(), ti.detach().numpy())
     check_op([tuple(y.shape)], lambda v: nn.MaxUnpool3d(2)(v, i), lambda v: torch.nn.MaxUnpool3d(2)(v, ti),
              gradcheck=False)
     check_op([tuple(y.shape)], lambda v: F.max_unpool3d(v, i, 2, output_size=(5, 7, 5)),
@@ -255,13 +255,13 @@ def test_fuse_conv_bn_and_linear_bn():
             fused = nn.utils.fuse_conv_bn_eval(layer, bn, transpose=kind == "tconv")
             tfused = tu.fuse_conv_bn_eval(tlayer, tbn, transpose=kind == "tconv")
         assert isinstance(fused.weight, nn.Parameter) and fused is not layer
-        np.testing.assert_allclose(fused.weight.numpy(), tfused.weight.detach().numpy(), rtol=1e-5, atol=1e-6)
-        np.testing.assert_allclose(fused.bias.numpy(), tfused.bias.detach().numpy(), rtol=1e-5, atol=1e-6)
-        np.testing.assert_allclose(fused(tm.tensor(x)).numpy(), bn(layer(tm.tensor(x))).numpy(), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(fused.weight.detach().numpy(), tfused.weight.detach().numpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(fused.bias.detach().numpy(), tfused.bias.detach().numpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(fused(tm.tensor(x)).detach().numpy(), bn(layer(tm.tensor(x))).detach().numpy(), rtol=1e-4, atol=1e-5)
     w, b = nn.utils.fuse_conv_bn_weights(tm.ones(4, 3, 1, 1), None, tm.zeros(4), tm.ones(4), 1e-5, None, None)
     tw, tb = tu.fuse_conv_bn_weights(torch.ones(4, 3, 1, 1), None, torch.zeros(4), torch.ones(4), 1e-5, None, None)
-    np.testing.assert_allclose(w.numpy(), tw.detach().numpy(), rtol=1e-6)
-    np.testing.assert_allclose(b.numpy(), tb.detach().numpy(), rtol=1e-6)
+    np.testing.assert_allclose(w.detach().numpy(), tw.detach().numpy(), rtol=1e-6)
+    np.testing.assert_allclose(b.detach().numpy(), tb.detach().numpy(), rtol=1e-6)
     layer, bn = build(tm, "conv")
     with pytest.raises(AssertionError):
         nn.utils.fuse_conv_bn_eval(layer.train(), bn)
@@ -308,8 +308,8 @@ def test_rnn_utils_unpad_unpack_invert():
         packed = nn.utils.rnn.pack_sequence([tm.tensor(s) for s in seqs], enforce_sorted=enforce)
         tpacked = trnn.pack_sequence([torch.tensor(s) for s in seqs], enforce_sorted=enforce)
         for g, w in zip(nn.utils.rnn.unpack_sequence(packed), trnn.unpack_sequence(tpacked)):
-            np.testing.assert_allclose(g.numpy(), w.numpy())
+            np.testing.assert_allclose(g.detach().numpy(), w.detach().numpy())
     perm = [2, 0, 3, 1]
-    np.testing.assert_array_equal(nn.utils.rnn.invert_permutation(tm.tensor(perm)).numpy(),
-                                  trnn.invert_permutation(torch.tensor(perm)).numpy())
+    np.testing.assert_array_equal(nn.utils.rnn.invert_permutation(tm.tensor(perm)).detach().numpy(),
+                                  trnn.invert_permutation(torch.tensor(perm)).detach().numpy())
     assert nn.utils.rnn.invert_permutation(None) is None

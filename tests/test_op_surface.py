@@ -118,7 +118,7 @@ def test_value_tests_isnan_isinf_isfinite_isclose():
                lambda a, b: a.isclose(b, rtol=0.0, atol=1e-8)):
         check_op([], fn, inputs=[a, b], grad=False)
     assert tm.allclose(tm.tensor([1.0, 2.0]), tm.tensor([1.0, 2.0 + 1e-6])) is True
-    assert tm.tensor([1, 2]).isfinite().numpy().all()
+    assert tm.tensor([1, 2]).isfinite().detach().numpy().all()
 
 
 REDUCTIONS = {
@@ -179,15 +179,15 @@ def test_reductions_on_0d_tensors_with_dim_0_and_minus_1(name):
 def test_indices_of_sort_topk_cummax_argsort_match_torch(rng):
     a = rng.standard_normal((4, 6)).astype(np.float32)
     x, t = tm.tensor(a), torch.tensor(a)
-    np.testing.assert_array_equal(x.sort(-1).indices.numpy(), t.sort(-1).indices.numpy())
-    np.testing.assert_array_equal(x.argsort(0, descending=True).numpy(), t.argsort(0, descending=True).numpy())
-    np.testing.assert_array_equal(x.topk(3, 1).indices.numpy(), t.topk(3, 1).indices.numpy())
-    np.testing.assert_array_equal(x.cummax(1).indices.numpy(), t.cummax(1).indices.numpy())
-    np.testing.assert_array_equal(x.cummin(0).indices.numpy(), t.cummin(0).indices.numpy())
+    np.testing.assert_array_equal(x.sort(-1).indices.detach().numpy(), t.sort(-1).indices.detach().numpy())
+    np.testing.assert_array_equal(x.argsort(0, descending=True).detach().numpy(), t.argsort(0, descending=True).detach().numpy())
+    np.testing.assert_array_equal(x.topk(3, 1).indices.detach().numpy(), t.topk(3, 1).indices.detach().numpy())
+    np.testing.assert_array_equal(x.cummax(1).indices.detach().numpy(), t.cummax(1).indices.detach().numpy())
+    np.testing.assert_array_equal(x.cummin(0).indices.detach().numpy(), t.cummin(0).indices.detach().numpy())
     ties = np.array([1.0, 3.0, 3.0, 2.0, 3.0, np.nan, 1.0], np.float32)
-    np.testing.assert_array_equal(tm.tensor(ties).cummax(0).indices.numpy(), torch.tensor(ties).cummax(0).indices.numpy())
-    np.testing.assert_array_equal(tm.tensor(ties).sort(descending=True).indices.numpy(),
-                                  torch.tensor(ties).sort(descending=True, stable=True).indices.numpy())
+    np.testing.assert_array_equal(tm.tensor(ties).cummax(0).indices.detach().numpy(), torch.tensor(ties).cummax(0).indices.detach().numpy())
+    np.testing.assert_array_equal(tm.tensor(ties).sort(descending=True).indices.detach().numpy(),
+                                  torch.tensor(ties).sort(descending=True, stable=True).indices.detach().numpy())
 
 
 def test_cumprod_and_prod_gradients_with_zeros():
@@ -337,8 +337,8 @@ def test_t_and_reshape_refuse_bad_input_with_the_shapes_in_the_message():
 
 def test_linspace_truncates_toward_zero_for_integer_dtypes():
     for dtype, tdtype in ((tm.int32, torch.int32), (tm.int64, torch.int64)):
-        np.testing.assert_array_equal(tm.linspace(-3.5, 2.7, 7, dtype=dtype).numpy(),
-                                      torch.linspace(-3.5, 2.7, 7, dtype=tdtype).numpy())
+        np.testing.assert_array_equal(tm.linspace(-3.5, 2.7, 7, dtype=dtype).detach().numpy(),
+                                      torch.linspace(-3.5, 2.7, 7, dtype=tdtype).detach().numpy())
 
 
 def test_pow_gradients_at_zero_base_and_for_negative_scalar_bases():
@@ -372,7 +372,7 @@ def test_inplace_operators_write_into_the_tensor():
     y = x
     y += 1
     y *= 3
-    assert y is x and x.numpy().tolist() == [3.0, 3.0, 3.0]
+    assert y is x and x.detach().numpy().tolist() == [3.0, 3.0, 3.0]
 
 
 def test_setitem_with_integers_and_index_arrays_follows_torch_placement():
@@ -381,7 +381,7 @@ def test_setitem_with_integers_and_index_arrays_follows_torch_placement():
     x, t = tm.tensor(a), torch.tensor(a)
     x[0, :, tm.tensor([1, 3])] = tm.tensor(v)
     t[0, :, torch.tensor([1, 3])] = torch.tensor(v)
-    np.testing.assert_array_equal(x.numpy(), t.numpy())
+    np.testing.assert_array_equal(x.detach().numpy(), t.detach().numpy())
     # recorded in the graph: the value gets its gradient at the torch positions
     check_op([(2, 3, 4), (3, 2)], lambda base, val: _set(base, val))
 

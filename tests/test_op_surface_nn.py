@@ -201,17 +201,17 @@ def test_multinomial_and_bernoulli_are_seeded_and_follow_the_probabilities():
     a = tm.multinomial(p, 2)
     tm.manual_seed(3)
     b = p.multinomial(2)
-    np.testing.assert_array_equal(a.numpy(), b.numpy())
+    np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
     assert a.dtype == np.int64 and a.shape == (2, 2)
-    for row, probs in zip(a.numpy(), p.numpy()):
+    for row, probs in zip(a.detach().numpy(), p.detach().numpy()):
         assert len(set(row)) == 2 and all(probs[i] > 0 for i in row)  # no repeats, never a zero-weight class
-    draws = tm.multinomial(tm.tensor([0.2, 0.8]), 20000, replacement=True).numpy()
+    draws = tm.multinomial(tm.tensor([0.2, 0.8]), 20000, replacement=True).detach().numpy()
     assert abs(draws.mean() - 0.8) < 0.02
-    first = np.bincount(tm.multinomial(tm.tensor([1.0, 2.0, 7.0]).expand(20000, 3), 1).numpy()[:, 0], minlength=3) / 20000
+    first = np.bincount(tm.multinomial(tm.tensor([1.0, 2.0, 7.0]).expand(20000, 3), 1).detach().numpy()[:, 0], minlength=3) / 20000
     np.testing.assert_allclose(first, [0.1, 0.2, 0.7], atol=0.02)
     with pytest.raises(RuntimeError):
         tm.multinomial(tm.tensor([0.5, 0.0]), 2)
-    bern = tm.bernoulli(tm.full((20000,), 0.3)).numpy()
+    bern = tm.bernoulli(tm.full((20000,), 0.3)).detach().numpy()
     assert set(np.unique(bern)) <= {0.0, 1.0} and abs(bern.mean() - 0.3) < 0.02
     x = tm.empty(10000)
     assert x.normal_(2.0, 0.5) is x and abs(float(x.mean()) - 2.0) < 0.05 and abs(float(x.std()) - 0.5) < 0.05

@@ -193,9 +193,9 @@ def test_mode_values_indices_and_gradient():
     x = np.array([[1.0, 2.0, 2.0, 3.0, 1.0], [4.0, 4.0, 1.0, 1.0, 0.0], [5.0, 6.0, 7.0, 8.0, 9.0]], np.float64)
     for kw in ({}, dict(dim=0), dict(dim=1, keepdim=True)):
         both([], lambda m, t: t.mode(**kw).values, inputs=[x], gradcheck=False)  # ties: not differentiable
-        assert np.array_equal(tm.tensor(x).mode(**kw).indices.numpy(), torch.tensor(x).mode(**kw).indices.numpy())
+        assert np.array_equal(tm.tensor(x).mode(**kw).indices.detach().numpy(), torch.tensor(x).mode(**kw).indices.detach().numpy())
     ints = torch.tensor([3, 1, 1, 3, 2])
-    assert tuple(v.item() for v in tm.mode(tm.tensor(ints.numpy()))) == tuple(v.item() for v in torch.mode(ints))
+    assert tuple(v.item() for v in tm.mode(tm.tensor(ints.detach().numpy()))) == tuple(v.item() for v in torch.mode(ints))
 
 
 @pytest.mark.parametrize("kw", [{}, dict(return_inverse=True), dict(return_counts=True),
@@ -206,7 +206,7 @@ def test_unique_and_unique_consecutive(kw):
     got, want = tm.tensor(x).unique(**kw), torch.tensor(x).unique(**kw)
     got, want = (got, want) if isinstance(want, tuple) else ((got,), (want,))
     for g, w in zip(got, want):
-        assert g.shape == tuple(w.shape) and np.array_equal(g.numpy(), w.numpy()) and str(g.dtype) == str(w.dtype).replace("torch.", "tinymm.")
+        assert g.shape == tuple(w.shape) and np.array_equal(g.detach().numpy(), w.detach().numpy()) and str(g.dtype) == str(w.dtype).replace("torch.", "tinymm.")
     y = np.array([1, 1, 2, 2, 3, 1, 1, 2])
     if "dim" not in kw:
         got, want = tm.unique_consecutive(tm.tensor(y), **kw), torch.unique_consecutive(torch.tensor(y), **kw)
@@ -214,7 +214,7 @@ def test_unique_and_unique_consecutive(kw):
         got, want = tm.unique_consecutive(tm.tensor(x), **kw), torch.unique_consecutive(torch.tensor(x), **kw)
     got, want = (got, want) if isinstance(want, tuple) else ((got,), (want,))
     for g, w in zip(got, want):
-        assert g.shape == tuple(w.shape) and np.array_equal(g.numpy(), w.numpy())
+        assert g.shape == tuple(w.shape) and np.array_equal(g.detach().numpy(), w.detach().numpy())
 
 
 def test_bincount_histc():
@@ -319,7 +319,7 @@ def test_layout_ops_on_integers_and_bools():
 def test_tril_triu_indices(args):
     for name in ("tril_indices", "triu_indices"):
         got, want = getattr(tm, name)(*args), getattr(torch, name)(*args)
-        assert got.dtype == np.int64 and np.array_equal(got.numpy(), want.numpy()), name
+        assert got.dtype == np.int64 and np.array_equal(got.detach().numpy(), want.detach().numpy()), name
 
 
 def test_shape_errors_match_torch():
@@ -355,7 +355,7 @@ def test_type_stride_nbytes_storage_offset_size():
     assert x.shape.numel() == t.shape.numel() == 24 and isinstance(x.shape[1:], tm.Size)
     assert x.shape[1:] == (3, 4) and x.shape + (5,) == (2, 3, 4, 5) and x.shape[-1] == 4
     a2 = tm.randn(3, 4)
-    assert a2.H.shape == (4, 3) and np.array_equal(a2.H.numpy(), a2.numpy().T)
+    assert a2.H.shape == (4, 3) and np.array_equal(a2.H.detach().numpy(), a2.detach().numpy().T)
     with pytest.raises(IndexError):
         x.stride(3)
 
@@ -429,7 +429,7 @@ def test_register_hook_matches_torch():
         if isinstance(want, int):
             assert got == want
         else:
-            np.testing.assert_allclose(got.numpy(), want.detach().numpy(), rtol=1e-6)
+            np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=1e-6)
 
 
 def test_register_hook_on_root_and_leaf_root_and_errors():
@@ -467,7 +467,7 @@ def test_autograd_grad_matches_torch():
         if w is None:
             assert g is None
         else:
-            np.testing.assert_allclose(g.numpy(), w.numpy(), rtol=1e-6)
+            np.testing.assert_allclose(g.detach().numpy(), w.detach().numpy(), rtol=1e-6)
     same_error(lambda m: m.autograd.grad((m.ones(2, requires_grad=True) * 2).sum(), [m.ones(2, requires_grad=True)]))
     # create_graph=True gives a differentiable gradient (tests/test_create_graph.py has the rest)
     x = tm.ones(2, requires_grad=True)
@@ -523,14 +523,14 @@ def test_generator_and_rng_state():
     c = tm.randint(0, 10, (4,), generator=g)
     p = tm.randperm(6, generator=g)
     g.manual_seed(5)
-    assert np.array_equal(tm.randn(3, generator=g).numpy(), a.numpy())
-    assert np.array_equal(tm.rand(2, generator=g).numpy(), b.numpy())
-    assert np.array_equal(tm.randint(0, 10, (4,), generator=g).numpy(), c.numpy())
+    assert np.array_equal(tm.randn(3, generator=g).detach().numpy(), a.detach().numpy())
+    assert np.array_equal(tm.rand(2, generator=g).detach().numpy(), b.detach().numpy())
+    assert np.array_equal(tm.randint(0, 10, (4,), generator=g).detach().numpy(), c.detach().numpy())
     assert sorted(tm.randperm(6, generator=g).tolist()) == sorted(p.tolist()) == list(range(6))
     state = g.get_state()
     u = tm.rand(3, generator=g)
     g.set_state(state)
-    assert np.array_equal(tm.rand(3, generator=g).numpy(), u.numpy())
+    assert np.array_equal(tm.rand(3, generator=g).detach().numpy(), u.detach().numpy())
     def draws(gen):
         probs = tm.tensor([[0.2, 0.3, 0.5], [0.6, 0.2, 0.2]])
         return [probs.multinomial(2, generator=gen), tm.bernoulli(probs, generator=gen),
@@ -541,14 +541,14 @@ def test_generator_and_rng_state():
     first = draws(tm.Generator().manual_seed(9))
     tm.randn(5)  # the default generator moves; the seeded one repeats regardless
     for x, y in zip(first, draws(tm.Generator().manual_seed(9))):
-        assert np.array_equal(x.numpy(), y.numpy())
+        assert np.array_equal(x.detach().numpy(), y.detach().numpy())
     tm.manual_seed(11)
     assert tm.initial_seed() == 11
     s = tm.get_rng_state()
     assert s.dtype == np.uint8 and s.ndim == 1
     first = tm.randn(4)
     tm.set_rng_state(s)
-    assert np.array_equal(tm.randn(4).numpy(), first.numpy())
+    assert np.array_equal(tm.randn(4).detach().numpy(), first.detach().numpy())
     assert tm.manual_seed(2) is tm.default_generator
     n = tm.seed()
     assert tm.initial_seed() == n
@@ -583,8 +583,8 @@ def test_tensor_dataset_random_split_default_collate():
     tsamples = samples
     got, want = md.default_collate(samples), td.default_collate(tsamples)
     for g, w in zip(got[:3], want[:3]):
-        assert np.array_equal(g.numpy(), w.numpy()) and str(g.dtype) == str(w.dtype).replace("torch.", "tinymm.")
-    assert np.array_equal(got[3]["k"].numpy(), want[3]["k"].numpy()) and got[3]["s"] == want[3]["s"]
+        assert np.array_equal(g.detach().numpy(), w.detach().numpy()) and str(g.dtype) == str(w.dtype).replace("torch.", "tinymm.")
+    assert np.array_equal(got[3]["k"].detach().numpy(), want[3]["k"].detach().numpy()) and got[3]["s"] == want[3]["s"]
 
 
 def test_dataloader_batches_like_torch():
@@ -599,7 +599,7 @@ def test_dataloader_batches_like_torch():
         want = list(td.DataLoader(td.TensorDataset(torch.tensor(X), torch.tensor(y)), **kw))
         assert len(got) == len(want)
         for (gx, gy), (wx, wy) in zip(got, want):
-            assert np.array_equal(gx.numpy(), wx.numpy()) and np.array_equal(gy.numpy(), wy.numpy())
+            assert np.array_equal(gx.detach().numpy(), wx.detach().numpy()) and np.array_equal(gy.detach().numpy(), wy.detach().numpy())
     loader = md.DataLoader(md.TensorDataset(tm.tensor(y)), batch_size=2, shuffle=True, generator=tm.Generator().manual_seed(1))
     e1 = [v for (b,) in loader for v in b.tolist()]
     e2 = [v for (b,) in loader for v in b.tolist()]
@@ -736,7 +736,7 @@ def test_edge_values_match_torch(name):
     got, want = EDGES[name](tm), EDGES[name](torch)
     for g, w in zip(*[r if isinstance(r, tuple) else (r,) for r in (got, want)]):
         assert str(g.dtype).split(".")[-1] == str(w.dtype).split(".")[-1] and tuple(g.shape) == tuple(w.shape), name
-        np.testing.assert_allclose(g.numpy(), w.numpy(), rtol=1e-6)
+        np.testing.assert_allclose(g.detach().numpy(), w.detach().numpy(), rtol=1e-6)
 
 
 @pytest.mark.parametrize("name, fn, x", [
@@ -815,7 +815,7 @@ def test_fork_rng_itemsize_ndimension():
     with tm.random.fork_rng():
         inside = tm.rand(3)
     after = tm.rand(3)
-    assert np.array_equal(inside.numpy(), after.numpy())  # the block's draws were undone
+    assert np.array_equal(inside.detach().numpy(), after.detach().numpy())  # the block's draws were undone
     x = tm.ones(2, 3, dtype=tm.float64)
     assert (x.itemsize, x.ndimension()) == (8, 2)
 

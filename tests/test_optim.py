@@ -26,8 +26,8 @@ def _run_pair(make_tm, make_torch, steps=5, dtype=np.float32):
         o1.step()
         o2.step()
     tol = 1e-6 if dtype == np.float32 else 1e-12
-    np.testing.assert_allclose(pw.numpy(), tw.detach().numpy(), rtol=tol * 10, atol=tol * 10)
-    np.testing.assert_allclose(pb.numpy(), tb.detach().numpy(), rtol=tol * 10, atol=tol * 10)
+    np.testing.assert_allclose(pw.detach().numpy(), tw.detach().numpy(), rtol=tol * 10, atol=tol * 10)
+    np.testing.assert_allclose(pb.detach().numpy(), tb.detach().numpy(), rtol=tol * 10, atol=tol * 10)
     return o1
 
 
@@ -72,7 +72,7 @@ def test_optimizer_state_dict_resumes_exactly():
         p.grad = tm.tensor(rng.standard_normal(5).astype(np.float32))
         opt.step()
     sd = opt.state_dict()
-    q = nn.Parameter(p.numpy().copy())
+    q = nn.Parameter(p.detach().numpy().copy())
     opt2 = optim.AdamW([q], lr=0.5)
     opt2.load_state_dict(sd)
     assert opt2.param_groups[0]["lr"] == 0.1
@@ -80,7 +80,7 @@ def test_optimizer_state_dict_resumes_exactly():
     p.grad, q.grad = tm.tensor(g), tm.tensor(g)
     opt.step()
     opt2.step()
-    np.testing.assert_array_equal(p.numpy(), q.numpy())
+    np.testing.assert_array_equal(p.detach().numpy(), q.detach().numpy())
 
 
 def test_optimizer_bad_arguments_are_named():
@@ -231,7 +231,7 @@ def test_a_gradient_that_cannot_update_its_parameter_is_named():
 def test_loaded_state_continues_exactly_like_an_uninterrupted_run():
     ps, opt = _adam_with_state()
     sd = opt.state_dict()
-    copies = [nn.Parameter(p.numpy().copy()) for p in ps]
+    copies = [nn.Parameter(p.detach().numpy().copy()) for p in ps]
     resumed = optim.Adam(copies, lr=0.1)
     resumed.load_state_dict(sd)
     for a, b in zip(ps, copies):
@@ -239,7 +239,7 @@ def test_loaded_state_continues_exactly_like_an_uninterrupted_run():
     opt.step()
     resumed.step()
     for a, b in zip(ps, copies):
-        np.testing.assert_array_equal(a.numpy(), b.numpy())
+        np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
 
 
 def test_param_groups_get_their_own_hyperparameters():
@@ -247,8 +247,8 @@ def test_param_groups_get_their_own_hyperparameters():
     opt = optim.SGD([{"params": [a]}, {"params": [b], "lr": 1.0}], lr=0.1)
     a.grad, b.grad = tm.ones(2), tm.ones(2)
     opt.step()
-    np.testing.assert_allclose(a.numpy(), 0.9)
-    np.testing.assert_allclose(b.numpy(), 0.0)
+    np.testing.assert_allclose(a.detach().numpy(), 0.9)
+    np.testing.assert_allclose(b.detach().numpy(), 0.0)
 
 
 def _lrs(sched_factory, steps, lib):
@@ -367,4 +367,4 @@ def test_a_pytorch_adam_state_dict_loads_and_continues_like_pytorch():
         tp.grad, p.grad = torch.tensor(g), tm.tensor(g)
         topt.step()
         opt.step()
-    np.testing.assert_allclose(p.numpy(), tp.detach().numpy(), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(p.detach().numpy(), tp.detach().numpy(), rtol=1e-6, atol=1e-7)

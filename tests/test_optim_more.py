@@ -35,8 +35,8 @@ def _pair(make_tm, make_torch, steps=6, dtype=np.float32, split=None):
         o2.step()
     # float64 too (NAdam's mu_product and ASGD's eta, mu are float32 scalars in both, as PyTorch)
     tol = 2e-6 if dtype == np.float32 else 1e-12
-    np.testing.assert_allclose(pw.numpy(), tw.detach().numpy(), rtol=tol * 10, atol=tol * 10)
-    np.testing.assert_allclose(pb.numpy(), tb.detach().numpy(), rtol=tol * 10, atol=tol * 10)
+    np.testing.assert_allclose(pw.detach().numpy(), tw.detach().numpy(), rtol=tol * 10, atol=tol * 10)
+    np.testing.assert_allclose(pb.detach().numpy(), tb.detach().numpy(), rtol=tol * 10, atol=tol * 10)
 
 
 CASES = [
@@ -253,8 +253,8 @@ def test_lbfgs_matches_torch(line_search_fn, problem):
     for _ in range(4):
         l1, l2 = o.step(closure), ot.step(closure_t)
         # float64 rounding differs in the last bits and Rosenbrock's curvature amplifies it a little
-        assert float(l1.numpy()) == pytest.approx(float(l2.detach()), rel=1e-6, abs=1e-12)
-        np.testing.assert_allclose(p.numpy(), pt.detach().numpy(), rtol=1e-6, atol=1e-10)
+        assert float(l1.detach().numpy()) == pytest.approx(float(l2.detach()), rel=1e-6, abs=1e-12)
+        np.testing.assert_allclose(p.detach().numpy(), pt.detach().numpy(), rtol=1e-6, atol=1e-10)
         assert o.state[p]["func_evals"] == ot.state[pt]["func_evals"]
 
 
@@ -276,7 +276,7 @@ def test_lbfgs_state_dict_round_trip_continues_exactly():
                 o = optim.LBFGS(ps, max_iter=3, history_size=2)
                 o.load_state_dict(saved)
             o.step(closure)
-        return np.concatenate([p.numpy().ravel() for p in ps])
+        return np.concatenate([p.detach().numpy().ravel() for p in ps])
 
     np.testing.assert_array_equal(run(True), run(False))
 
@@ -341,7 +341,7 @@ def test_a_pytorch_state_dict_loads_and_continues_like_pytorch(name, kw):
         tp.grad, p.grad = torch.tensor(g), tm.tensor(g)
         topt.step()
         opt.step()
-    np.testing.assert_allclose(p.numpy(), tp.detach().numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(p.detach().numpy(), tp.detach().numpy(), rtol=1e-5, atol=1e-6)
 
 
 @needs_torch

@@ -26,19 +26,19 @@ def test_forward_equals_numpy_indexing(seed):
     rng = np.random.default_rng(10 + seed)
     t = rows.size
     full = rng.standard_normal((B * N, 7))
-    np.testing.assert_array_equal(pack_rows(tm.tensor(full), rows).numpy(), full[rows])
-    back = unpack_rows(tm.tensor(full[rows]), rows, B * N).numpy()
+    np.testing.assert_array_equal(pack_rows(tm.tensor(full), rows).detach().numpy(), full[rows])
+    back = unpack_rows(tm.tensor(full[rows]), rows, B * N).detach().numpy()
     np.testing.assert_array_equal(back[rows], full[rows])
     assert not back[~mask.reshape(-1)].any()
 
     x = rng.standard_normal((t, P, H, D))
-    heads = rows_to_heads(tm.tensor(x), rows, B, N).numpy()                  # (P, B, H, N, D)
+    heads = rows_to_heads(tm.tensor(x), rows, B, N).detach().numpy()                  # (P, B, H, N, D)
     want = np.zeros((B * N, P, H, D))
     want[rows] = x
     np.testing.assert_array_equal(heads, want.reshape(B, N, P, H, D).transpose(2, 0, 3, 1, 4))
 
     o = rng.standard_normal((B, H, N, D))
-    np.testing.assert_array_equal(heads_to_rows(tm.tensor(o), rows).numpy(),
+    np.testing.assert_array_equal(heads_to_rows(tm.tensor(o), rows).detach().numpy(),
                                   o.transpose(0, 2, 1, 3).reshape(B * N, H, D)[rows])
 
 
@@ -58,7 +58,7 @@ def test_backward_matches_finite_differences(op):
     x = tm.tensor(x0, requires_grad=True)
     (fn(x) * tm.tensor(w)).sum().backward()
     probe = x0.copy()
-    num = numeric_grad(lambda: float((fn(tm.tensor(probe)).numpy() * w).sum()), probe)
+    num = numeric_grad(lambda: float((fn(tm.tensor(probe)).detach().numpy() * w).sum()), probe)
     np.testing.assert_allclose(x.grad.numpy(), num, rtol=1e-7, atol=1e-8)
 
 

@@ -28,8 +28,8 @@ def test_max_pool2d_matches_torch(shape, kwargs):
     y, idx = F.max_pool2d(tm.tensor(x), **kwargs, return_indices=True)
     ty, tidx = TF.max_pool2d(torch.tensor(x), **kwargs, return_indices=True)
     assert idx.dtype == np.int64 and not idx.requires_grad
-    np.testing.assert_array_equal(idx.numpy(), tidx.numpy())
-    np.testing.assert_array_equal(y.numpy(), ty.numpy())
+    np.testing.assert_array_equal(idx.detach().numpy(), tidx.detach().numpy())
+    np.testing.assert_array_equal(y.detach().numpy(), ty.detach().numpy())
 
 
 @needs_torch
@@ -42,7 +42,7 @@ def test_max_pool1d_matches_torch(shape, kwargs):
     check_op([shape], lambda x: F.max_pool1d(x, **kwargs), lambda x: TF.max_pool1d(x, **kwargs))
     x = np.random.default_rng(3).standard_normal(shape).astype(np.float32)
     _, idx = F.max_pool1d(tm.tensor(x), **kwargs, return_indices=True)
-    np.testing.assert_array_equal(idx.numpy(), TF.max_pool1d(torch.tensor(x), **kwargs, return_indices=True)[1].numpy())
+    np.testing.assert_array_equal(idx.detach().numpy(), TF.max_pool1d(torch.tensor(x), **kwargs, return_indices=True)[1].detach().numpy())
 
 
 @needs_torch
@@ -50,8 +50,8 @@ def test_max_pool_ties_and_nan_follow_torch():
     x = np.array([[[[1.0, 3.0, 3.0, 0.0], [3.0, 2.0, np.nan, 1.0], [np.nan, 0.0, 5.0, 5.0]]]], dtype=np.float32)
     y, idx = F.max_pool2d(tm.tensor(x), 2, 1, return_indices=True)
     ty, tidx = TF.max_pool2d(torch.tensor(x), 2, 1, return_indices=True)
-    np.testing.assert_array_equal(y.numpy(), ty.numpy())
-    np.testing.assert_array_equal(idx.numpy(), tidx.numpy())
+    np.testing.assert_array_equal(y.detach().numpy(), ty.detach().numpy())
+    np.testing.assert_array_equal(idx.detach().numpy(), tidx.detach().numpy())
     xt = tm.tensor(x, requires_grad=True)
     F.max_pool2d(xt, 2, 1).sum().backward()
     xr = torch.tensor(x, requires_grad=True)
@@ -119,7 +119,7 @@ def test_pooling_modules_match_torch(name, args, kwargs, shape):
 def test_max_pool_module_returns_indices():
     x = np.random.default_rng(0).standard_normal((2, 3, 8, 8)).astype(np.float32)
     y, idx = nn.MaxPool2d(2, return_indices=True)(tm.tensor(x))
-    np.testing.assert_array_equal(idx.numpy(), torch.nn.MaxPool2d(2, return_indices=True)(torch.tensor(x))[1].numpy())
+    np.testing.assert_array_equal(idx.detach().numpy(), torch.nn.MaxPool2d(2, return_indices=True)(torch.tensor(x))[1].detach().numpy())
 
 
 # ----------------------------------------------------------------------------- batch norm, functional
@@ -152,10 +152,10 @@ def test_batch_norm_running_statistics_match_torch(training):
              inputs=[x, rng.standard_normal(3).astype(np.float32), rng.standard_normal(3).astype(np.float32)],
              gradcheck=False)
     # check_op ran each side once (plus tinymm's float64 gradcheck, switched off here)
-    np.testing.assert_allclose(ours_rm.numpy(), theirs_rm.numpy(), rtol=1e-6, atol=1e-7)
-    np.testing.assert_allclose(ours_rv.numpy(), theirs_rv.numpy(), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(ours_rm.detach().numpy(), theirs_rm.detach().numpy(), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(ours_rv.detach().numpy(), theirs_rv.detach().numpy(), rtol=1e-6, atol=1e-7)
     if not training:
-        np.testing.assert_array_equal(ours_rm.numpy(), rm)
+        np.testing.assert_array_equal(ours_rm.detach().numpy(), rm)
 
 
 def test_batch_norm_eval_gradcheck_float64():
@@ -193,7 +193,7 @@ def test_batch_norm_module_train_steps_then_eval_match_torch(name, shape, option
         gy = rng.standard_normal(shape).astype(np.float32)
         xt, xr = tm.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
         yt, yr = ours(xt), theirs(xr)
-        np.testing.assert_allclose(yt.numpy(), yr.detach().numpy(), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(yt.detach().numpy(), yr.detach().numpy(), rtol=1e-4, atol=1e-5)
         yt.backward(tm.tensor(gy))
         yr.backward(torch.tensor(gy))
         np.testing.assert_allclose(xt.grad.numpy(), xr.grad.numpy(), rtol=1e-4, atol=1e-4)
@@ -202,16 +202,16 @@ def test_batch_norm_module_train_steps_then_eval_match_torch(name, shape, option
                 np.testing.assert_allclose(getattr(ours, pname).grad.numpy(), getattr(theirs, pname).grad.numpy(),
                                            rtol=1e-4, atol=1e-4)
     for k, v in theirs.state_dict().items():
-        got = ours.state_dict()[k].numpy()
-        assert got.dtype == v.numpy().dtype and got.shape == tuple(v.shape), k
-        np.testing.assert_allclose(got, v.numpy(), rtol=1e-5, atol=1e-6, err_msg=k)
+        got = ours.state_dict()[k].detach().numpy()
+        assert got.dtype == v.detach().numpy().dtype and got.shape == tuple(v.shape), k
+        np.testing.assert_allclose(got, v.detach().numpy(), rtol=1e-5, atol=1e-6, err_msg=k)
     ours.eval()
     theirs.eval()
     assert not ours.training
     x = (rng.standard_normal(shape) * 3 + 2).astype(np.float32)
     xt, xr = tm.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
     yt, yr = ours(xt), theirs(xr)
-    np.testing.assert_allclose(yt.numpy(), yr.detach().numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(yt.detach().numpy(), yr.detach().numpy(), rtol=1e-4, atol=1e-5)
     yt.sum().backward()
     yr.sum().backward()
     np.testing.assert_allclose(xt.grad.numpy(), xr.grad.numpy(), rtol=1e-4, atol=1e-5)
@@ -221,12 +221,12 @@ def test_train_and_eval_switch_batch_norm_inside_a_model():
     model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
     x = tm.tensor(np.random.default_rng(0).standard_normal((6, 3)).astype(np.float32))
     y_train = model(x)
-    assert int(model[1].num_batches_tracked.numpy()) == 1
-    np.testing.assert_allclose(y_train.numpy().mean(axis=0), 0, atol=1e-5)  # batch statistics
+    assert int(model[1].num_batches_tracked.detach().numpy()) == 1
+    np.testing.assert_allclose(y_train.detach().numpy().mean(axis=0), 0, atol=1e-5)  # batch statistics
     model.eval()
     y_eval = model(x)
-    assert int(model[1].num_batches_tracked.numpy()) == 1  # eval does not count or update
-    assert not np.allclose(y_eval.numpy(), y_train.numpy())
+    assert int(model[1].num_batches_tracked.detach().numpy()) == 1  # eval does not count or update
+    assert not np.allclose(y_eval.detach().numpy(), y_train.detach().numpy())
     model.train()
     assert model[1].training
 
@@ -253,19 +253,19 @@ def test_batch_norm2d_state_dict_round_trips_through_torch(tmp_path):
     theirs = torch.nn.BatchNorm2d(3)
     theirs.load_state_dict(load_file(str(tmp_path / "ours.safetensors")))  # strict
     for k, v in ours.state_dict().items():
-        np.testing.assert_array_equal(theirs.state_dict()[k].numpy(), v.numpy())
+        np.testing.assert_array_equal(theirs.state_dict()[k].detach().numpy(), v.detach().numpy())
     assert int(theirs.num_batches_tracked) == 3
     ours.eval()
     theirs.eval()
     x = rng.standard_normal((2, 3, 4, 4)).astype(np.float32)
-    np.testing.assert_allclose(ours(tm.tensor(x)).numpy(), theirs(torch.tensor(x)).detach().numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ours(tm.tensor(x)).detach().numpy(), theirs(torch.tensor(x)).detach().numpy(), rtol=1e-5, atol=1e-6)
     theirs.train()
     theirs(torch.tensor(x))  # count 4, new statistics
     save_file(theirs.state_dict(), str(tmp_path / "theirs.safetensors"))
     back = nn.BatchNorm2d(3)
     back.load_state_dict(tm.load(tmp_path / "theirs.safetensors"))
     for k, v in theirs.state_dict().items():
-        np.testing.assert_array_equal(back.state_dict()[k].numpy(), v.numpy())
+        np.testing.assert_array_equal(back.state_dict()[k].detach().numpy(), v.detach().numpy())
     assert back.num_batches_tracked.dtype == np.int64
 
 

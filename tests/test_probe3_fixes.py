@@ -94,7 +94,7 @@ def test_upsample_keeps_float_factors_and_resizes_as_torch():
                dict(scale_factor=1.5, mode="bilinear", recompute_scale_factor=True)):
         ours, theirs = tnn.Upsample(**kw), torch.nn.Upsample(**kw)
         assert ours.scale_factor == theirs.scale_factor
-        np.testing.assert_allclose(ours(tm.tensor(x)).numpy(), theirs(torch.tensor(x)).numpy(), rtol=1e-6)
+        np.testing.assert_allclose(ours(tm.tensor(x)).detach().numpy(), theirs(torch.tensor(x)).detach().numpy(), rtol=1e-6)
 
 
 # -- autograd --------------------------------------------------------------------------------
@@ -153,7 +153,7 @@ def test_sdpa_kernel_selects_backends_as_torch_on_cpu():
                 flags = [lib.backends.cuda.flash_sdp_enabled(), lib.backends.cuda.math_sdp_enabled(),
                          lib.backends.cuda.mem_efficient_sdp_enabled()]
                 try:
-                    out = lib.nn.functional.scaled_dot_product_attention(x, x, x, is_causal=True, scale=0.3).numpy()
+                    out = lib.nn.functional.scaled_dot_product_attention(x, x, x, is_causal=True, scale=0.3).detach().numpy()
                 except RuntimeError as e:
                     out = str(e)
             results.append((flags, out, lib.backends.cuda.math_sdp_enabled()))
@@ -265,7 +265,7 @@ def test_numpy_scalars_act_as_python_numbers_as_torch():
     ids=str)
 def test_tensor_of_a_list_with_numpy_values_takes_torchs_dtype(values):
     assert str(tm.tensor(values).dtype) == str(torch.tensor(values).dtype).replace("torch.", "tinymm.")
-    np.testing.assert_array_equal(tm.tensor(values).numpy(), torch.tensor(values).numpy())
+    np.testing.assert_array_equal(tm.tensor(values).detach().numpy(), torch.tensor(values).detach().numpy())
 
 
 @needs_torch
@@ -306,7 +306,7 @@ def test_load_with_a_callable_map_location_as_torch(tmp_path):
             buf.seek(0)
             theirs = torch.load(buf, map_location=mapping)
             assert ours["step"] == theirs["step"] and ours["w"].device.type == theirs["w"].device.type == "cpu"
-            np.testing.assert_array_equal(ours["w"].numpy(), theirs["w"].numpy())
+            np.testing.assert_array_equal(ours["w"].detach().numpy(), theirs["w"].detach().numpy())
     buf.seek(0)
     with pytest.raises(TypeError, match="map_location must return the storage"):
         tm.load(buf, map_location=lambda storage, loc: 3)
@@ -384,7 +384,7 @@ def test_losses_take_size_average_and_reduce_as_torch(legacy):
         with pytest.warns(UserWarning, match="size_average and reduce args will be deprecated") as ours_w:
             ours = call(tm, tnn.functional)
         assert str(ours_w[0].message) == str(theirs_w[0].message), name
-        np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-10, err_msg=name)
+        np.testing.assert_allclose(ours.detach().numpy(), theirs.detach().numpy(), rtol=1e-10, err_msg=name)
 
 
 @needs_torch
@@ -396,10 +396,10 @@ def test_loss_positional_arguments_follow_torchs_order():
     for fn in ("cross_entropy", "nll_loss"):
         ours = getattr(tnn.functional, fn)(tm.tensor(logits), tm.tensor(y), tm.tensor(w), None, 1, None, "sum")
         theirs = getattr(torch.nn.functional, fn)(torch.tensor(logits), torch.tensor(y), torch.tensor(w), None, 1, None, "sum")
-        np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-10)
+        np.testing.assert_allclose(ours.detach().numpy(), theirs.detach().numpy(), rtol=1e-10)
     ours = tnn.CrossEntropyLoss(tm.tensor(w), None, 2, None, "none", 0.1)(tm.tensor(logits), tm.tensor(y))
     theirs = torch.nn.CrossEntropyLoss(torch.tensor(w), None, 2, None, "none", 0.1)(torch.tensor(logits), torch.tensor(y))
-    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-10)
+    np.testing.assert_allclose(ours.detach().numpy(), theirs.detach().numpy(), rtol=1e-10)
 
 
 # -- grad mode as PyTorch's, PackedSequence conversions --------------------------------------

@@ -23,13 +23,13 @@ def test_init_fills_a_tensors_data_in_place(init, args):
     assert getattr(tnn.init, init)(view, *args) is view and not view.requires_grad
     tm.manual_seed(3)
     getattr(tnn.init, init)(twin, *args)
-    np.testing.assert_array_equal(w.numpy(), twin.numpy())
+    np.testing.assert_array_equal(w.detach().numpy(), twin.detach().numpy())
 
 
 def test_init_data_statistics_match_torchs_formula():
     w = tnn.Conv2d(8, 16, 4, bias=False).weight
     tnn.init.normal_(w.data, 1.0, 0.02)
-    assert abs(w.numpy().mean() - 1.0) < 0.005 and abs(w.numpy().std() - 0.02) < 0.003
+    assert abs(w.detach().numpy().mean() - 1.0) < 0.005 and abs(w.detach().numpy().std() - 0.02) < 0.003
 
 
 def test_init_refuses_what_is_not_a_tensor():
@@ -42,11 +42,11 @@ def test_data_is_a_detached_tensor_sharing_memory():
     m = tnn.Linear(3, 2)
     p = m.weight
     p.grad = tm.ones_like(p)
-    before = p.numpy().copy()
+    before = p.detach().numpy().copy()
     p.data.add_(p.grad, alpha=-0.1)  # the word-LM example's SGD step
-    np.testing.assert_allclose(p.numpy(), before - 0.1)
+    np.testing.assert_allclose(p.detach().numpy(), before - 0.1)
     m.bias.data.zero_()
-    assert (m.bias.numpy() == 0).all() and m.bias.requires_grad and not m.bias.data.requires_grad
+    assert (m.bias.detach().numpy() == 0).all() and m.bias.requires_grad and not m.bias.data.requires_grad
     target = tnn.Linear(3, 2)
     target.weight.data.copy_(0.5 * p.data + 0.5 * target.weight.data)  # a soft target update
     assert target.weight.grad_fn is None and target.weight.is_leaf
@@ -66,7 +66,7 @@ def test_flip_dims_keyword_as_torch(call):
     a = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
     x, xt = tm.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
     y, yt = call(tm, x), call(torch, xt)
-    np.testing.assert_array_equal(y.numpy(), yt.detach().numpy())
+    np.testing.assert_array_equal(y.detach().numpy(), yt.detach().numpy())
     g = np.arange(24, dtype=np.float32).reshape(2, 3, 4) * 0.5
     y.backward(tm.tensor(g)); yt.backward(torch.tensor(g))
     np.testing.assert_array_equal(x.grad.numpy(), xt.grad.numpy())
@@ -86,7 +86,7 @@ def test_isin_as_torch(el, te, kw):
         return lib.isin(mk(el), mk(te), **kw)
     got, want = build(tm), build(torch)
     assert got.dtype == np.bool_ and tuple(got.shape) == tuple(want.shape)
-    np.testing.assert_array_equal(got.numpy(), want.numpy())
+    np.testing.assert_array_equal(got.detach().numpy(), want.detach().numpy())
 
 
 @needs_torch
@@ -107,13 +107,13 @@ def test_normal_shapes_and_dtypes_as_torch(build):
 
 def test_normal_draws_follow_mean_and_std():
     tm.manual_seed(0)
-    x = tm.normal(tm.tensor([[-3.0], [4.0]]), tm.tensor([0.5, 2.0]).repeat(2000)).numpy()  # (2, 4000)
+    x = tm.normal(tm.tensor([[-3.0], [4.0]]), tm.tensor([0.5, 2.0]).repeat(2000)).detach().numpy()  # (2, 4000)
     np.testing.assert_allclose(x.mean(axis=1), [-3.0, 4.0], atol=0.1)
     np.testing.assert_allclose(x[:, 0::2].std(axis=1), [0.5, 0.5], rtol=0.06)
     np.testing.assert_allclose(x[:, 1::2].std(axis=1), [2.0, 2.0], rtol=0.06)
     g1, g2 = tm.Generator().manual_seed(7), tm.Generator().manual_seed(7)
-    np.testing.assert_array_equal(tm.normal(0.0, 1.0, (4,), generator=g1).numpy(),
-                                  tm.normal(0.0, 1.0, (4,), generator=g2).numpy())
+    np.testing.assert_array_equal(tm.normal(0.0, 1.0, (4,), generator=g1).detach().numpy(),
+                                  tm.normal(0.0, 1.0, (4,), generator=g2).detach().numpy())
 
 
 @needs_torch
@@ -214,7 +214,7 @@ def test_averaged_model_as_torch(kind, use_buffers):
     want, got = avg_t.state_dict(), avg_m.state_dict()
     assert list(got) == list(want)
     for k in want:
-        np.testing.assert_allclose(got[k].numpy(), want[k].numpy(), rtol=1e-6, atol=1e-7, err_msg=k)
+        np.testing.assert_allclose(got[k].detach().numpy(), want[k].detach().numpy(), rtol=1e-6, atol=1e-7, err_msg=k)
     x = rng.standard_normal((5, 3)).astype(np.float32)
     avg_t.eval(); avg_m.eval()
     np.testing.assert_allclose(avg_m(tm.tensor(x)).detach().numpy(), avg_t(torch.tensor(x)).detach().numpy(), rtol=1e-5, atol=1e-6)
@@ -238,7 +238,7 @@ def test_update_bn_as_torch():
     tm.optim.swa_utils.update_bn([(tm.tensor(b), 0) for b in batches], ours)
     assert not ours.training and ours[1].momentum == theirs[1].momentum == 0.1
     for k in ("1.running_mean", "1.running_var", "1.num_batches_tracked"):
-        np.testing.assert_allclose(ours.state_dict()[k].numpy(), theirs.state_dict()[k].numpy(), rtol=1e-6, err_msg=k)
+        np.testing.assert_allclose(ours.state_dict()[k].detach().numpy(), theirs.state_dict()[k].detach().numpy(), rtol=1e-6, err_msg=k)
 
 
 @needs_torch
@@ -276,7 +276,7 @@ def test_swalr_bad_arguments_raise_value_error_as_torch(kw):
     (np.array([1.0, 1.0], np.float32), 3, 0, 0),                     # one value: [v-1, v+1]
 ])
 def test_histc_bins_as_torch(values, bins, lo, hi):
-    want = torch.histc(torch.tensor(values), bins, lo, hi).numpy()
-    got = tm.histc(tm.tensor(values), bins, lo, hi).numpy()
+    want = torch.histc(torch.tensor(values), bins, lo, hi).detach().numpy()
+    got = tm.histc(tm.tensor(values), bins, lo, hi).detach().numpy()
     assert got.dtype == want.dtype
     np.testing.assert_array_equal(got, want)

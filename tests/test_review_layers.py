@@ -215,7 +215,7 @@ def test_batch_norm_training_on_an_empty_batch_keeps_the_running_statistics(shap
     tout, mout = t(torch.tensor(x)), m(tm.tensor(x))
     assert mout.shape == tuple(tout.shape)
     for k, v in t.state_dict().items():
-        np.testing.assert_array_equal(m.state_dict()[k].numpy(), v.numpy())
+        np.testing.assert_array_equal(m.state_dict()[k].detach().numpy(), v.detach().numpy())
     with pytest.raises(ValueError):
         m(tm.ones(1, 3))
 
@@ -275,11 +275,11 @@ def test_unpad_and_unpack_sequence_invert_pad_and_pack():
     mp = MU.pad_sequence([tm.tensor(s) for s in seqs], batch_first=True)
     for t, m in zip(TU.unpad_sequence(tp, torch.tensor([3, 1, 2]), batch_first=True),
                     MU.unpad_sequence(mp, [3, 1, 2], batch_first=True)):
-        np.testing.assert_array_equal(m.numpy(), t.numpy())
+        np.testing.assert_array_equal(m.detach().numpy(), t.detach().numpy())
     tpk = TU.pack_sequence([torch.tensor(s) for s in seqs], enforce_sorted=False)
     mpk = MU.pack_sequence([tm.tensor(s) for s in seqs], enforce_sorted=False)
     for t, m in zip(TU.unpack_sequence(tpk), MU.unpack_sequence(mpk)):
-        np.testing.assert_array_equal(m.numpy(), t.numpy())
+        np.testing.assert_array_equal(m.detach().numpy(), t.detach().numpy())
 
 
 # ----------------------------------------------------------------------------- embedding, linear, activations
@@ -323,7 +323,7 @@ def test_embedding_bag_include_last_offset_ends_the_last_bag():
     for mode in ("sum", "max"):
         t = TF.embedding_bag(torch.tensor(inp), torch.tensor(w), torch.tensor(off), mode=mode, include_last_offset=True)
         m = MF.embedding_bag(tm.tensor(inp), tm.tensor(w), tm.tensor(off), mode=mode, include_last_offset=True)
-        np.testing.assert_allclose(m.numpy(), t.numpy(), rtol=1e-6)
+        np.testing.assert_allclose(m.detach().numpy(), t.detach().numpy(), rtol=1e-6)
 
 
 def test_linear_shape_errors_are_runtime_errors_and_zero_in_features_builds():
@@ -331,7 +331,7 @@ def test_linear_shape_errors_are_runtime_errors_and_zero_in_features_builds():
         mnn.Linear(3, 4)(tm.ones(2, 5))
     t, m = tnn.Linear(0, 4), mnn.Linear(0, 4)
     assert m.weight.shape == tuple(t.weight.shape)
-    np.testing.assert_array_equal(m.bias.numpy(), 0)
+    np.testing.assert_array_equal(m.bias.detach().numpy(), 0)
 
 
 ACTIVATIONS = [("ReLU", ()), ("ReLU6", ()), ("LeakyReLU", (0.2,)), ("ELU", ()), ("CELU", ()), ("SELU", ()),
@@ -356,14 +356,14 @@ def test_inplace_activations_write_into_their_input_and_keep_gradients(name, arg
     with pytest.raises(RuntimeError):  # a leaf that requires grad refuses, as PyTorch's
         m(tm.tensor(x, requires_grad=True))
     plain = tm.tensor(x)
-    assert m(plain) is plain and not np.array_equal(plain.numpy(), x) or name == "Threshold"
+    assert m(plain) is plain and not np.array_equal(plain.detach().numpy(), x) or name == "Threshold"
 
 
 def test_dropout_inplace_and_repr():
     t, m = tnn.Dropout(0.3, inplace=True), mnn.Dropout(0.3, inplace=True)
     assert repr(m) == repr(t)
     x = tm.ones(100)
-    assert m(x) is x and (x.numpy() == 0).any()
+    assert m(x) is x and (x.detach().numpy() == 0).any()
 
 
 @pytest.mark.parametrize("ndim", [0, 1, 2, 3, 4])
@@ -371,13 +371,13 @@ def test_softmax_without_dim_uses_pytorchs_implicit_dim(ndim):
     x = np.asarray(np.random.default_rng(ndim).standard_normal((3,) * ndim)).astype(np.float32)
     for name in ("Softmax", "LogSoftmax", "Softmin"):
         with pytest.warns(UserWarning):
-            got = getattr(mnn, name)()(tm.tensor(x)).numpy()
+            got = getattr(mnn, name)()(tm.tensor(x)).detach().numpy()
         with pytest.warns(UserWarning):
-            want = getattr(tnn, name)()(torch.tensor(x)).numpy()
+            want = getattr(tnn, name)()(torch.tensor(x)).detach().numpy()
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
         assert repr(getattr(mnn, name)()) == repr(getattr(tnn, name)())
     with pytest.warns(UserWarning):
-        np.testing.assert_allclose(MF.softmax(tm.tensor(x)).numpy(), TF.softmax(torch.tensor(x)).numpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(MF.softmax(tm.tensor(x)).detach().numpy(), TF.softmax(torch.tensor(x)).detach().numpy(), rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("make", [lambda nn: nn.Flatten(), lambda nn: nn.Flatten(0, 2), lambda nn: nn.Unflatten(1, [2, 2]),
@@ -425,7 +425,7 @@ def test_load_state_dict_errors_are_runtime_errors_and_the_result_prints_as_pyto
     sd["conv.bias"] = tm.ones(7)
     with pytest.raises(RuntimeError):
         m.load_state_dict(sd, strict=False)
-    sd = {k: tm.tensor(v.numpy().astype(np.float64)) for k, v in m.state_dict().items()}
+    sd = {k: tm.tensor(v.detach().numpy().astype(np.float64)) for k, v in m.state_dict().items()}
     m.load_state_dict(sd, assign=True)
     assert str(m.conv.weight.dtype) == "tinymm.float64"
 

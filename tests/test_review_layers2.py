@@ -74,8 +74,8 @@ def test_embedding_bag_last_offset_short_of_the_input(mode, padding_idx, dtype):
     mcall = lambda w: MF.embedding_bag(tm.tensor(idx), w, tm.tensor(off), **kw)
     w = _x(12, 3, dtype=dtype)
     if dtype == np.float32 and padding_idx is None and mode != "max":
-        want = tcall(torch.tensor(w)).numpy()
-        np.testing.assert_allclose(mcall(tm.tensor(w)).numpy(), want, rtol=1e-6, atol=1e-6)
+        want = tcall(torch.tensor(w)).detach().numpy()
+        np.testing.assert_allclose(mcall(tm.tensor(w)).detach().numpy(), want, rtol=1e-6, atol=1e-6)
     else:
         _both(tcall, mcall, w)
 
@@ -131,7 +131,7 @@ def test_pack_padded_sequence_accepts_what_torch_accepts(lengths):
     x = _x(4, 3, 2)
     tp, mp = tpack(torch.tensor(x), tl), mpack(tm.tensor(x), ml)
     assert mp.batch_sizes.tolist() == tp.batch_sizes.tolist()
-    np.testing.assert_array_equal(mp.data.numpy(), tp.data.numpy())
+    np.testing.assert_array_equal(mp.data.detach().numpy(), tp.data.detach().numpy())
 
 
 @pytest.mark.parametrize("shape,lengths", [((4,), [4]), ((4, 0, 2), []), ((0, 2, 2), [0, 0]), ((4, 3, 0), [4, 2, 1]),
@@ -231,7 +231,7 @@ def test_max_pool_window_all_in_padding_is_minus_inf(nd):
     the values are compared); tinymm's gradient for such windows is zero."""
     kw = dict(kernel_size=2, stride=2, padding=1, dilation=2, ceil_mode=True)
     x = _x(*(1, 1) + (1,) * (nd - 1) + (5,))
-    want = getattr(TF, f"max_pool{nd}d")(torch.tensor(x), **kw).numpy()
+    want = getattr(TF, f"max_pool{nd}d")(torch.tensor(x), **kw).detach().numpy()
     mx = tm.tensor(x, requires_grad=True)
     got = getattr(MF, f"max_pool{nd}d")(mx, **kw)
     assert np.isneginf(want).all()
@@ -334,21 +334,21 @@ def test_half_modules_run_in_float16_like_torch(net):
     tout, mout = tmod(tx), mmod(mx)
     tout, mout = (tout[0], mout[0]) if isinstance(tout, tuple) else (tout, mout)
     assert mout.dtype == np.float16
-    np.testing.assert_allclose(mout.detach().numpy().astype(np.float32), tout.detach().float().numpy(), atol=1e-2, rtol=1e-2)
+    np.testing.assert_allclose(mout.detach().numpy().astype(np.float32), tout.detach().float().detach().numpy(), atol=1e-2, rtol=1e-2)
     r = _x(*tuple(tout.shape), seed=1, dtype=np.float16)
     (tout * torch.tensor(r)).sum().backward()
     (mout * tm.tensor(r)).sum().backward()
     assert mx.grad.dtype == np.float16
-    np.testing.assert_allclose(mx.grad.numpy().astype(np.float32), tx.grad.float().numpy(), atol=2e-2, rtol=2e-2)
+    np.testing.assert_allclose(mx.grad.numpy().astype(np.float32), tx.grad.float().detach().numpy(), atol=2e-2, rtol=2e-2)
     mparams = dict(mmod.named_parameters())
     for name, p in tmod.named_parameters():
         assert mparams[name].grad.dtype == np.float16
-        np.testing.assert_allclose(mparams[name].grad.numpy().astype(np.float32), p.grad.float().numpy(),
+        np.testing.assert_allclose(mparams[name].grad.numpy().astype(np.float32), p.grad.float().detach().numpy(),
                                    atol=2e-2, rtol=2e-2, err_msg=name)
     for name, b in tmod.named_buffers():  # batch norm's running statistics are updated in float16
         got = dict(mmod.named_buffers())[name]
-        assert got.dtype == b.numpy().dtype
-        np.testing.assert_allclose(got.numpy().astype(np.float32), b.float().numpy(), atol=1e-2, err_msg=name)
+        assert got.dtype == b.detach().numpy().dtype
+        np.testing.assert_allclose(got.detach().numpy().astype(np.float32), b.float().detach().numpy(), atol=1e-2, err_msg=name)
 
 
 def test_half_mixed_with_float32_is_still_a_dtype_error():

@@ -33,7 +33,7 @@ def twins(kind, I, H, **kw):
 
 
 def close(a, b, name, atol=2e-5, rtol=2e-4):
-    a = a.numpy() if isinstance(a, tm.Tensor) else np.asarray(a)
+    a = a.detach().numpy() if isinstance(a, tm.Tensor) else np.asarray(a)
     b = b.detach().numpy() if hasattr(b, "detach") else np.asarray(b)
     assert a.shape == b.shape, f"{name}: shape {a.shape} vs torch {b.shape}"
     np.testing.assert_allclose(a, b, atol=atol, rtol=rtol, err_msg=name)
@@ -174,7 +174,7 @@ def test_padded_steps_do_not_change_the_final_state():
     x[4:, 1] = 1e3  # garbage in the padding of row 1
     _, h = mod(U.pack_padded_sequence(tm.tensor(x), [6, 4]))
     _, h_alone = mod(tm.tensor(x[:4, 1:2]))
-    close(h[:, 1:2], h_alone.numpy(), "final state of the short row")
+    close(h[:, 1:2], h_alone.detach().numpy(), "final state of the short row")
 
 
 @needs_torch
@@ -194,7 +194,7 @@ def test_dropout_between_layers():
     y_train, _ = mod(tm.tensor(x))
     mod.eval()
     y_eval, _ = mod(tm.tensor(x))
-    assert not np.allclose(y_train.numpy(), y_eval.numpy())
+    assert not np.allclose(y_train.detach().numpy(), y_eval.detach().numpy())
 
 
 @needs_torch
@@ -229,10 +229,10 @@ def test_state_dict_loads_into_torch_and_init_bounds():
     mod = nn.LSTM(6, 16, num_layers=2, bidirectional=True, proj_size=4)
     tmod = torch.nn.LSTM(6, 16, num_layers=2, bidirectional=True, proj_size=4)
     assert list(mod.state_dict()) == list(tmod.state_dict())
-    tmod.load_state_dict({k: torch.tensor(v.numpy()) for k, v in mod.state_dict().items()})
+    tmod.load_state_dict({k: torch.tensor(v.detach().numpy()) for k, v in mod.state_dict().items()})
     bound = 1 / 4
     for name, p in mod.named_parameters():
-        a = p.numpy()
+        a = p.detach().numpy()
         assert a.min() >= -bound and a.max() <= bound and a.std() > bound / 3, name
     for name in ("weight_ih_l1_reverse", "weight_hr_l1_reverse"):
         assert getattr(mod, name).shape == tuple(getattr(tmod, name).shape)
@@ -336,8 +336,8 @@ def test_gru_learns_the_sum_of_a_short_bit_sequence():
         opt.zero_grad()
         loss.backward()
         opt.step()
-    acc = float((model(tm.tensor(x)).numpy().argmax(axis=1) == labels).mean())
-    assert acc >= 0.95, f"bit-sum accuracy {acc:.2f} after 200 steps (loss {float(loss.numpy()):.3f})"
+    acc = float((model(tm.tensor(x)).detach().numpy().argmax(axis=1) == labels).mean())
+    assert acc >= 0.95, f"bit-sum accuracy {acc:.2f} after 200 steps (loss {float(loss.detach().numpy()):.3f})"
 
 
 # ------------------------------------------------------------------------------ drawn sizes

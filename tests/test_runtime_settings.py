@@ -53,8 +53,8 @@ def test_memory_formats_keep_values_and_is_contiguous_reads_strides():
     x = tm.randn(2, 3, 4, 5)
     assert x.is_contiguous() and not x.is_contiguous(memory_format=tm.channels_last)
     y = x.to(memory_format=tm.channels_last)
-    np.testing.assert_array_equal(y.numpy(), x.numpy())
-    nhwc = tm.tensor(np.ascontiguousarray(x.numpy().transpose(0, 2, 3, 1))).permute(0, 3, 1, 2)
+    np.testing.assert_array_equal(y.detach().numpy(), x.detach().numpy())
+    nhwc = tm.tensor(np.ascontiguousarray(x.detach().numpy().transpose(0, 2, 3, 1))).permute(0, 3, 1, 2)
     assert nhwc.is_contiguous(memory_format=tm.channels_last) and not nhwc.is_contiguous()
     assert x.contiguous(memory_format=tm.contiguous_format) is x
     assert repr(tm.channels_last) == "torch.channels_last"

@@ -20,7 +20,7 @@ def test_round_trip_keeps_values_dtypes_and_names(tmp_path):
     assert list(back) == ["a", "b", "c"] or set(back) == set(sd)
     for k in sd:
         assert back[k].dtype == sd[k].dtype
-        np.testing.assert_array_equal(back[k].numpy(), sd[k].numpy())
+        np.testing.assert_array_equal(back[k].detach().numpy(), sd[k].detach().numpy())
 
 
 def test_truncated_file_is_refused_with_its_name(tmp_path):
@@ -60,7 +60,7 @@ def test_write_is_atomic_and_leaves_no_temp_files(tmp_path):
     tm.save({"w": tm.ones(3)}, p)
     tm.save({"w": tm.zeros(3)}, p)
     assert [f.name for f in tmp_path.iterdir()] == ["ck.safetensors"]
-    np.testing.assert_array_equal(tm.load(p)["w"].numpy(), 0)
+    np.testing.assert_array_equal(tm.load(p)["w"].detach().numpy(), 0)
 
 
 @needs_torch
@@ -83,9 +83,9 @@ def test_state_dict_round_trips_through_torch(tmp_path, kind):
     t.load_state_dict(load_file(str(tmp_path / "a.safetensors")))  # strict by default
     # Same weights bit for bit; outputs agree to rounding (the two libraries' GEMMs sum in different orders).
     for k, v in a.state_dict().items():
-        np.testing.assert_array_equal(t.state_dict()[k].numpy(), v.numpy())
-    np.testing.assert_allclose(t(torch.tensor(x)).detach().numpy(), a(tm.tensor(x)).numpy(), rtol=1e-6, atol=1e-6)
+        np.testing.assert_array_equal(t.state_dict()[k].detach().numpy(), v.detach().numpy())
+    np.testing.assert_allclose(t(torch.tensor(x)).detach().numpy(), a(tm.tensor(x)).detach().numpy(), rtol=1e-6, atol=1e-6)
     save_file(t.state_dict(), str(tmp_path / "t.safetensors"))
     b = ours()
     b.load_state_dict(tm.load(tmp_path / "t.safetensors"))
-    np.testing.assert_array_equal(b(tm.tensor(x)).numpy(), a(tm.tensor(x)).numpy())
+    np.testing.assert_array_equal(b(tm.tensor(x)).detach().numpy(), a(tm.tensor(x)).detach().numpy())

@@ -83,7 +83,7 @@ def test_file_objects_and_a_whole_module_with_weights_only_false(tmp_path):
     buf = io.BytesIO()
     tm.save({"w": tm.ones(2, 2)}, buf)
     buf.seek(0)
-    np.testing.assert_array_equal(tm.load(buf)["w"].numpy(), np.ones((2, 2), np.float32))
+    np.testing.assert_array_equal(tm.load(buf)["w"].detach().numpy(), np.ones((2, 2), np.float32))
     net, _, _ = _checkpoint()
     tm.save(net, tmp_path / "model.pth")
     with pytest.raises(pickle.UnpicklingError, match=r"weights_only=True refuses the global .*TinyNet.*weights_only=False"):
@@ -158,7 +158,7 @@ def test_tinymm_checkpoints_load_in_torch_with_weights_only(tmp_path):
     theirs = torch.load(tmp_path / "ck.pt", weights_only=True)
     for k in ("zero_d", "empty", "mask", "ints", "f64", "half", "view", "t", "grad_leaf"):
         assert str(theirs[k].dtype).replace("torch.", "tinymm.") == str(ck[k].dtype), k
-        np.testing.assert_array_equal(theirs[k].numpy() if not theirs[k].requires_grad else theirs[k].detach().numpy(),
+        np.testing.assert_array_equal(theirs[k].detach().numpy() if not theirs[k].requires_grad else theirs[k].detach().numpy(),
                                       ck[k].detach().numpy())
         assert theirs[k].requires_grad == ck[k].requires_grad
     assert isinstance(theirs["weight"], torch.nn.Parameter)
@@ -189,10 +189,10 @@ def test_torch_checkpoints_load_here(tmp_path):
     assert isinstance(back["sd"], collections.OrderedDict) and back["sd"]._metadata == {"": {"version": 1}}
     assert isinstance(back["param"], nn.Parameter) and back["param"].requires_grad
     assert back["bf16"].dtype == tm.float32
-    np.testing.assert_array_equal(back["bf16"].numpy(), obj["bf16"].float().numpy())
+    np.testing.assert_array_equal(back["bf16"].detach().numpy(), obj["bf16"].float().detach().numpy())
     for k in ("view", "t", "bool", "i8", "u8", "zero_d", "empty"):
         assert back[k].shape == tuple(obj[k].shape) and str(back[k].dtype) == str(obj[k].dtype).replace("torch.", "tinymm.")
-        np.testing.assert_array_equal(back[k].numpy(), obj[k].numpy())
+        np.testing.assert_array_equal(back[k].detach().numpy(), obj[k].detach().numpy())
     assert back["shared"][0] is back["shared"][1]  # one object pickled once stays one object
     lin = nn.Linear(3, 2)
     lin.load_state_dict(back["sd"])

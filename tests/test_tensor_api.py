@@ -17,14 +17,14 @@ def test_creation_defaults_follow_pytorch():
     assert tm.full((2,), 7).dtype == np.int64
     assert tm.randn(3, 4, dtype=tm.float64).dtype == np.float64
     assert tm.zeros_like(tm.randn(2, 2)).shape == (2, 2)
-    assert tm.eye(3).numpy().trace() == 3
+    assert tm.eye(3).detach().numpy().trace() == 3
 
 
 def test_manual_seed_makes_draws_repeatable():
     tm.manual_seed(7)
-    a = tm.randn(5).numpy()
+    a = tm.randn(5).detach().numpy()
     tm.manual_seed(7)
-    np.testing.assert_array_equal(a, tm.randn(5).numpy())
+    np.testing.assert_array_equal(a, tm.randn(5).detach().numpy())
 
 
 def test_properties_and_conversions():
@@ -48,9 +48,9 @@ def test_cast_is_differentiable():
 
 def test_comparisons_give_bool_tensors():
     x = tm.tensor([1.0, 2.0, 3.0])
-    assert ((x > 1.5).numpy() == [False, True, True]).all()
-    assert ((x == 2.0) | (x < 1.5)).numpy().tolist() == [True, True, False]
-    assert (~(x > 1.5)).numpy().tolist() == [True, False, False]
+    assert ((x > 1.5).detach().numpy() == [False, True, True]).all()
+    assert ((x == 2.0) | (x < 1.5)).detach().numpy().tolist() == [True, True, False]
+    assert (~(x > 1.5)).detach().numpy().tolist() == [True, False, False]
 
 
 def test_setitem_refuses_graph_corruption():
@@ -59,7 +59,7 @@ def test_setitem_refuses_graph_corruption():
         x[0] = 3.0
     with tm.no_grad():
         x[0] = 3.0
-    assert x.numpy()[0] == 3.0
+    assert x.detach().numpy()[0] == 3.0
 
 
 def test_unknown_device_is_named():
@@ -96,8 +96,8 @@ def test_every_table_op_is_a_tensor_method_and_tinymm_export():
             top = getattr(tm, name)  # the export, or its out= form (tinymm/ops/out_arg.py)
             assert top is fn or getattr(top, "__wrapped__", None) is fn, name
     x = tm.tensor([-1.0, 0.5])
-    np.testing.assert_allclose(x.silu().numpy(), F.silu(x).numpy())
-    np.testing.assert_allclose(x.gelu(approximate="tanh").numpy(), F.gelu(x, approximate="tanh").numpy())
+    np.testing.assert_allclose(x.silu().detach().numpy(), F.silu(x).detach().numpy())
+    np.testing.assert_allclose(x.gelu(approximate="tanh").detach().numpy(), F.gelu(x, approximate="tanh").detach().numpy())
 
 
 def test_contiguous_returns_a_c_contiguous_array_with_gradient():
@@ -106,7 +106,7 @@ def test_contiguous_returns_a_c_contiguous_array_with_gradient():
     assert not t._data.flags.c_contiguous
     c = t.contiguous()
     assert c._data.flags.c_contiguous and c.shape == (4, 3)
-    np.testing.assert_array_equal(c.numpy(), x.numpy().T)
+    np.testing.assert_array_equal(c.detach().numpy(), x.detach().numpy().T)
     (c * tm.arange(12.0).reshape(4, 3)).sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), np.arange(12.0).reshape(4, 3).T)
     assert x.contiguous() is x  # already contiguous: no copy, as PyTorch

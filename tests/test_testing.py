@@ -113,7 +113,7 @@ def test_make_tensor_as_torch(dtype):
     x = tm.testing.make_tensor(2, 3, 4, dtype=getattr(tm, dtype), device="cpu")
     t = torch.testing.make_tensor(2, 3, 4, dtype=getattr(torch, dtype), device="cpu")
     assert tuple(x.shape) == tuple(t.shape) and str(x.dtype) == str(t.dtype).replace("torch.", "tinymm.")
-    a = x.numpy().astype(np.float64)
+    a = x.detach().numpy().astype(np.float64)
     lo, hi = {"bool": (0, 1), "uint8": (0, 9)}.get(dtype, (-9, 9))
     assert a.min() >= lo and a.max() <= hi
     if dtype not in ("bool",):
@@ -124,9 +124,9 @@ def test_make_tensor_options():
     x = tm.testing.make_tensor((3, 4), dtype=tm.float64, device="cpu", low=2, high=3, requires_grad=True,
                                noncontiguous=True)
     assert x.shape == (3, 4) and x.requires_grad and not x.is_contiguous()
-    assert x.numpy().min() >= 2 and x.numpy().max() < 3
+    assert x.detach().numpy().min() >= 2 and x.detach().numpy().max() < 3
     y = tm.testing.make_tensor(50, dtype=tm.int64, device="cpu", low=-1, high=2, exclude_zero=True)
-    assert set(np.unique(y.numpy())) <= {-1, 1}
+    assert set(np.unique(y.detach().numpy())) <= {-1, 1}
     z = tm.testing.make_tensor((), dtype=tm.float32, device="cpu", noncontiguous=True)
     assert z.shape == ()
 

@@ -41,7 +41,7 @@ def batch_of(tok, texts, labels=None):
 def outputs(model, batch):
     model.eval()
     with tm.no_grad():
-        return model(batch).numpy()
+        return model(batch).detach().numpy()
 
 
 # ---------------------------------------------------------------------- TextTransformer
@@ -59,15 +59,15 @@ def test_text_transformer_shapes_and_padding_changes_nothing_real(pooling):
     wide_ids = np.pad(ids, ((0, 0), (0, 5)))
     wide_mask = np.pad(mask, ((0, 0), (0, 5)))
     pooled2, states2 = enc(tm.tensor(wide_ids), wide_mask)
-    np.testing.assert_allclose(pooled2.numpy(), pooled.numpy(), atol=1e-6)
+    np.testing.assert_allclose(pooled2.detach().numpy(), pooled.detach().numpy(), atol=1e-6)
     for r in range(3):
         n = int(mask[r].sum())
-        np.testing.assert_allclose(states2.numpy()[r, :n], states.numpy()[r, :n], atol=1e-6)
+        np.testing.assert_allclose(states2.detach().numpy()[r, :n], states.detach().numpy()[r, :n], atol=1e-6)
     if pooling == "mean":
         keep = mask[1].astype(bool)
-        np.testing.assert_allclose(pooled.numpy()[1], states.numpy()[1][keep].mean(0), atol=1e-6)
+        np.testing.assert_allclose(pooled.detach().numpy()[1], states.detach().numpy()[1][keep].mean(0), atol=1e-6)
     else:
-        np.testing.assert_allclose(pooled.numpy(), states.numpy()[:, 0], atol=0)
+        np.testing.assert_allclose(pooled.detach().numpy(), states.detach().numpy()[:, 0], atol=0)
 
 
 def test_text_transformer_refuses_what_does_not_fit():
@@ -131,19 +131,19 @@ def test_mlm_loss_counts_only_the_chosen_positions():
     model = MaskedLanguageModel(len(tok), **SMALL)
     logits = model(b)
     assert logits.shape == (len(TEXTS), b["text_ids"].shape[1], len(tok))
-    chosen = b["labels"].numpy() != IGNORE
-    leaf = tm.tensor(logits.numpy(), requires_grad=True)
+    chosen = b["labels"].detach().numpy() != IGNORE
+    leaf = tm.tensor(logits.detach().numpy(), requires_grad=True)
     loss = mlm_loss(leaf, b)
     loss.backward()
     grad = leaf.grad.numpy()
     assert np.all(grad[~chosen] == 0) and np.any(grad[chosen] != 0)
     # the mean cross-entropy over the chosen positions, by its formula
-    x = logits.numpy()[chosen].astype(np.float64)
-    y = b["labels"].numpy()[chosen]
+    x = logits.detach().numpy()[chosen].astype(np.float64)
+    y = b["labels"].detach().numpy()[chosen]
     lse = np.log(np.exp(x - x.max(1, keepdims=True)).sum(1)) + x.max(1)
     np.testing.assert_allclose(loss.item(), np.mean(lse - x[np.arange(len(y)), y]), rtol=1e-5)
     # changing the logits where nothing is chosen changes nothing
-    other = logits.numpy().copy()
+    other = logits.detach().numpy().copy()
     other[~chosen] += np.random.default_rng(0).standard_normal(other[~chosen].shape).astype(np.float32)
     assert mlm_loss(tm.tensor(other), b).item() == pytest.approx(loss.item(), rel=1e-6)
 
@@ -212,13 +212,13 @@ def test_classifier_forward_backward_overfit_and_round_trip(tmp_path, kind):
         opt.step()
     assert all(p.grad is not None for p in model.head.parameters())
     assert loss.item() < 0.05
-    assert (outputs(model, b).argmax(1) == b["label"].numpy()).all()
+    assert (outputs(model, b).argmax(1) == b["label"].detach().numpy()).all()
     model.save_pretrained(tmp_path / "clf")
     back = TextClassifier.from_pretrained(tmp_path / "clf")
     assert type(back.tokenizer) is type(tok) and back.config == model.config
     np.testing.assert_array_equal(outputs(back, b), outputs(model, b))  # bit-exact
     for name, p in model.state_dict().items():
-        np.testing.assert_array_equal(back.state_dict()[name].numpy(), p.numpy())
+        np.testing.assert_array_equal(back.state_dict()[name].detach().numpy(), p.detach().numpy())
 
 
 def test_classifier_from_a_bert_folder_takes_its_weights_and_wordpiece(tmp_path):
@@ -227,7 +227,7 @@ def test_classifier_from_a_bert_folder_takes_its_weights_and_wordpiece(tmp_path)
     clf = TextClassifier.from_pretrained(folder, num_labels=3)
     assert isinstance(clf.tokenizer, WordPieceTokenizer)
     for name, p in clf.encoder.state_dict().items():
-        np.testing.assert_array_equal(p.numpy(), bert.state_dict()[name].numpy())
+        np.testing.assert_array_equal(p.detach().numpy(), bert.state_dict()[name].detach().numpy())
     assert clf.head.weight.shape == (3, 16)
     with pytest.raises(ValueError, match="num_labels"):
         TextClassifier.from_pretrained(folder)
@@ -242,7 +242,7 @@ def test_classifier_from_a_tinymm_mlm_folder(tmp_path):
     clf = TextClassifier.from_pretrained(tmp_path / "mlm", num_labels=4)
     assert clf.tokenizer == tok and clf.config.encoder == "transformer"
     for name, p in clf.encoder.state_dict().items():
-        np.testing.assert_array_equal(p.numpy(), mlm.encoder.state_dict()[name].numpy())
+        np.testing.assert_array_equal(p.detach().numpy(), mlm.encoder.state_dict()[name].detach().numpy())
     clf.save_pretrained(tmp_path / "clf")
     with pytest.raises(CheckpointError, match="labels"):
         TextClassifier.from_pretrained(tmp_path / "clf", num_labels=5)
@@ -280,7 +280,7 @@ def test_minilm_classifier_fine_tunes_and_round_trips(tmp_path):
     train = load_task("text_cls", "train", num_samples=8)
     batch = to_tensors(rec.collate([train[i] for i in range(8)]), "cpu")
     # WordPiece ids: [CLS] = 101 starts every row
-    assert (batch["caption_ids"].numpy()[:, 0] == 101).all()
+    assert (batch["caption_ids"].detach().numpy()[:, 0] == 101).all()
     loader = DataLoader(train, batch_size=8, collate_fn=rec.collate)
     before = outputs(clf, batch)
     Trainer(clf, optim.AdamW(clf.parameters(), lr=1e-4), rec.loss, loader, epochs=1, progress=False,
@@ -302,4 +302,4 @@ def test_mean_pooling_matches_torch_masked_mean():
     mask = np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [1, 0, 0, 0, 0]], bool)
     m = torch.tensor(mask, dtype=torch.float32)[..., None]
     want = (torch.tensor(h) * m).sum(1) / m.sum(1)
-    np.testing.assert_allclose(masked_mean(tm.tensor(h), mask).numpy(), want.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(masked_mean(tm.tensor(h), mask).detach().numpy(), want.detach().numpy(), rtol=1e-6)

@@ -77,7 +77,7 @@ def test_twin_matches_logits_gradients_and_running_stats(rec, raw, name, dtype):
     t_loss.backward()
 
     assert logits.dtype == np.dtype(dtype) and t_logits.dtype == getattr(torch, dtype)
-    _close("logits", logits.numpy(), t_logits.detach().numpy(), dtype)
+    _close("logits", logits.detach().numpy(), t_logits.detach().numpy(), dtype)
     _close("loss", loss.item(), t_loss.item(), dtype)
     t_params = dict(twin.named_parameters())
     names = [n for n, _ in model.named_parameters()]
@@ -87,10 +87,10 @@ def test_twin_matches_logits_gradients_and_running_stats(rec, raw, name, dtype):
         if p.grad is None:
             assert tg is None or not tg.abs().any(), f"{n}: tinymm has no gradient, torch has one"
             continue
-        _close(f"grad {n}", p.grad.numpy(), tg.numpy(), dtype)
+        _close(f"grad {n}", p.grad.numpy(), tg.detach().numpy(), dtype)
     t_buffers = dict(twin.named_buffers())
     for n, b in model.named_buffers():
-        _close(f"buffer {n}", b.numpy(), t_buffers[n].numpy(), dtype)
+        _close(f"buffer {n}", b.detach().numpy(), t_buffers[n].detach().numpy(), dtype)
 
 
 def test_twin_matches_in_eval_mode(rec, raw):
@@ -101,9 +101,9 @@ def test_twin_matches_in_eval_mode(rec, raw):
     model.eval()
     twin.eval()
     with tm.no_grad():
-        logits = model(to_tensors(raw, "cpu")).numpy()
+        logits = model(to_tensors(raw, "cpu")).detach().numpy()
     with torch.no_grad():
-        _close("eval logits", logits, twin(torch_batch(raw)).numpy())
+        _close("eval logits", logits, twin(torch_batch(raw)).detach().numpy())
 
 
 def test_a_module_without_a_twin_is_refused():

@@ -77,7 +77,7 @@ def test_resume_after_a_kill_is_bit_identical(tmp_path):
     a, b = full.model.state_dict(), resumed.model.state_dict()
     assert a.keys() == b.keys()
     for k in a:
-        np.testing.assert_array_equal(a[k].numpy(), b[k].numpy(), err_msg=k)
+        np.testing.assert_array_equal(a[k].detach().numpy(), b[k].detach().numpy(), err_msg=k)
     assert [r["train_loss"] for r in full.history] == [r["train_loss"] for r in resumed.history]
     assert resumed.optimizer.param_groups[0]["lr"] == full.optimizer.param_groups[0]["lr"]
 
@@ -102,7 +102,7 @@ def test_nan_loss_stops_with_step_and_batch_and_keeps_last_good_checkpoint(tmp_p
     assert doc["epoch"] == 0 and doc["step"] == 6  # epoch 1 ended after 6 good steps
     fresh = MLP()
     fresh.load_state_dict({k[len("model/"):]: v for k, v in tensors.items() if k.startswith("model/")})
-    assert all(np.isfinite(p.numpy()).all() for p in fresh.parameters())
+    assert all(np.isfinite(p.detach().numpy()).all() for p in fresh.parameters())
 
 
 def test_files_exist_and_parse(tmp_path):

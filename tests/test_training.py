@@ -29,5 +29,5 @@ def test_mlp_learns_two_spirals_with_adamw():
         opt.step()
         sched.step()
     with tm.no_grad():
-        acc = (model(xt).argmax(dim=1).numpy() == y).mean()
+        acc = (model(xt).argmax(dim=1).detach().numpy() == y).mean()
     assert acc >= 0.98, f"accuracy {acc:.3f} after 600 steps (final loss {loss.item():.4f})"

@@ -22,7 +22,7 @@ def _load(ours, theirs):
 
 
 def _compare(o1, o2, ours, theirs, atol=2e-5):
-    np.testing.assert_allclose(o1.numpy(), o2.detach().numpy(), atol=atol, rtol=1e-4)
+    np.testing.assert_allclose(o1.detach().numpy(), o2.detach().numpy(), atol=atol, rtol=1e-4)
     r = np.random.default_rng(1).standard_normal(o1.shape).astype(np.float32)
     (o1 * tm.tensor(r)).sum().backward()
     (o2 * torch.tensor(r)).sum().backward()
@@ -103,9 +103,9 @@ def test_transformer_unbatched_input_and_causal_hint_with_a_mask(batch_first):
 def test_transformer_defaults_and_init():
     m = nn.Transformer(d_model=8, nhead=2, num_encoder_layers=1, num_decoder_layers=1, dim_feedforward=8)
     assert m.batch_first is False  # PyTorch's default: (S, N, E)
-    w = m.encoder.layers[0].linear1.weight.numpy()
+    w = m.encoder.layers[0].linear1.weight.detach().numpy()
     assert np.abs(w).max() <= np.sqrt(6 / (8 + 8)) + 1e-7  # Xavier-uniform bound
-    mask = nn.Transformer.generate_square_subsequent_mask(3).numpy()
+    mask = nn.Transformer.generate_square_subsequent_mask(3).detach().numpy()
     assert (mask == np.triu(np.full((3, 3), -np.inf), 1)).all()
 
 

@@ -164,3 +164,6 @@ _autograd_profiler = _importlib.import_module("tinymm.autograd_profiler")
 __import__("sys").modules["tinymm.autograd.profiler"] = _autograd_profiler
 __import__("sys").modules["tinymm.autograd"].profiler = _autograd_profiler
 _LAZY_SUBPACKAGES += ("multiprocessing",)
+
+# modapi: torch.set_warn_always / is_warn_always_enabled, set_flush_denormal, typename
+from tinymm.runtime_more import is_warn_always_enabled, set_flush_denormal, set_warn_always, typename  # noqa: E402,F401

@@ -38,7 +38,7 @@ import numpy as np
 
 from tinymm import autograd_graph
 from tinymm.grad_fn import backward_name
-from tinymm.tensor import Tensor, storage_version
+from tinymm.tensor import Tensor, set_inference_creation, storage_version
 
 _FREED_MSG = (
     "Trying to backward through the graph a second time (or through a part of it that an "
@@ -164,7 +164,7 @@ class enable_grad(_FixedGradMode):
 
 class inference_mode(_GradModeContext):
     """``with inference_mode():``, ``@inference_mode()`` or bare ``@inference_mode``: as
-    ``no_grad`` (tinymm has no separate inference tensors, so this is exactly no_grad);
+    ``no_grad``, and the tensors made inside are inference tensors (``x.is_inference()``);
     ``inference_mode(False)`` leaves grad mode as it is."""
 
     def __new__(cls, mode=True):
@@ -181,11 +181,13 @@ class inference_mode(_GradModeContext):
         self.prev, self.prev_inference = _grad_enabled, _inference_mode
         _grad_enabled = _grad_enabled and not self.mode
         _inference_mode = self.mode
+        set_inference_creation(self.mode)  # modapi: tensors made inside are inference tensors
         return self
 
     def __exit__(self, *exc):
         global _grad_enabled, _inference_mode
         _grad_enabled, _inference_mode = self.prev, self.prev_inference
+        set_inference_creation(self.prev_inference)
         return False
 
 
@@ -680,7 +682,7 @@ def run_backward(root, grad=None, retain_graph: bool = False, *, capture=None) -
                     else:
                         raise RuntimeError(
                             f"internal error: {ctx.fn.__name__}.backward returned a {ig.dtype} gradient of "
-                            f"shape {ig.shape} for a {t._data.dtype} input of shape {t._data.shape}"
+                            f"shape {tuple(ig.shape)} for a {t._data.dtype} input of shape {tuple(t._data.shape)}"
                         )
                 if node is None:
                     if capture is not None and id(t) not in capture:
@@ -891,7 +893,7 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-6, rtol: float = 1
 
     def scalar(out_list) -> float:
         fouts = [o for o in as_outputs(out_list) if isinstance(o, Tensor) and o.dtype.kind == "f"]
-        return float(sum(float((np.asarray(o.numpy()) * p).sum()) for o, p in zip(fouts, projections)))
+        return float(sum(float((np.asarray(o.numpy(force=True)) * p).sum()) for o, p in zip(fouts, projections)))
 
     for i in checked:
         inputs[i].grad = None
@@ -908,7 +910,7 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-6, rtol: float = 1
     with set_grad_enabled(False):
         for i in checked:
             t = inputs[i]
-            analytic = np.zeros(t.shape) if t.grad is None else np.asarray(t.grad.numpy(), dtype=np.float64)
+            analytic = np.zeros(t.shape) if t.grad is None else np.asarray(t.grad.numpy(force=True), dtype=np.float64)
             numeric = np.zeros(t.shape)
             flat = t._data.reshape(-1)  # a view: perturbing it perturbs the input
             for j in range(flat.size):

@@ -251,3 +251,20 @@ class _DefaultGenerator(Generator):
 
 
 default_generator = _DefaultGenerator()
+
+
+# modapi: torch.set_warn_always. A process-wide switch read by tinymm's warn-once sites (the
+# DataLoader's cache warning among them, on floor 6, which may import only this floor).
+_warn_always = False
+
+
+def set_warn_always(b: bool) -> None:
+    """Give warnings that are normally given once every time (``b=True``) or once (False)."""
+    global _warn_always
+    if not isinstance(b, bool):
+        raise RuntimeError(f"setWarnOnlyOnce expects a bool, but got {type(b).__name__}")
+    _warn_always = b
+
+
+def is_warn_always_enabled() -> bool:
+    return _warn_always

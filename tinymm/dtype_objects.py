@@ -11,8 +11,8 @@ attribute holding the NumPy dtype (and ``__numpy_dtype__``, which NumPy ≥ 2.4 
 it NumPy's probe for it fell through ``__getattr__`` and made every ``np.zeros(n, d)`` ~4 µs
 slower), which ``np.dtype(d)``, ``np.zeros(n, d)``, ``a.astype(d)``,
 ``np.finfo(d)`` and ``np.result_type(d, ...)`` read; it compares equal to that NumPy dtype, its
-scalar type and whatever else NumPy's own ``==`` accepts (``d == np.float32``, ``d == "float32"``),
-and hashes as the NumPy dtype, so a dict keyed by either finds the other. The NumPy attributes
+scalar type and whatever else NumPy's own ``==`` accepts (``d == np.float32``) except a string
+(``tinymm.float32 == "float32"`` is False, as in PyTorch), and hashes as the NumPy dtype, so a dict keyed by either finds the other. The NumPy attributes
 internal code reads on hot paths (``kind``, ``itemsize``, ``type``, ``name``, ...) are plain
 slots; any other attribute is the NumPy dtype's (``d.newbyteorder``, ``d.fields``).
 
@@ -75,6 +75,8 @@ class dtype:  # noqa: N801  (torch.dtype)
         if other.__class__ is dtype:  # interned: a different wrapper is a different dtype
             return False
         if other is None:  # NumPy reads None as float64; no dtype equals None
+            return False
+        if isinstance(other, str):  # as torch.float32 != "float32" (NumPy's dtype would say equal)
             return False
         try:
             return bool(self.dtype == other)

@@ -29,7 +29,7 @@ def set_rng_state(new_state: Tensor) -> None:
     if not isinstance(new_state, Tensor) or new_state.dtype != np.uint8 or new_state.ndim != 1:
         raise TypeError("set_rng_state: expected the 1-D uint8 tensor that get_rng_state returned")
     try:
-        state = json.loads(new_state.numpy().tobytes().decode())
+        state = json.loads(new_state.numpy(force=True).tobytes().decode())
         backend.rng("cpu").bit_generator.state = state
     except (ValueError, TypeError, KeyError) as e:
         raise RuntimeError(f"set_rng_state: not a state saved by tinymm.get_rng_state ({e})") from None

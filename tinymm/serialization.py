@@ -55,7 +55,7 @@ def _as_numpy(v, key) -> np.ndarray:
     from tinymm.tensor import Tensor
 
     if isinstance(v, Tensor):
-        v = v.numpy()
+        v = v.numpy(force=True)
     elif hasattr(v, "__cuda_array_interface__") and hasattr(v, "get"):
         v = v.get()
     elif not isinstance(v, (np.ndarray, np.generic)):

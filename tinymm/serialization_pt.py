@@ -127,7 +127,7 @@ class _TorchPickler(pickle._Pickler):
 
         if not isinstance(obj, Tensor):
             return NotImplemented
-        arr = obj.numpy()
+        arr = obj.numpy(force=True)
         name = _STORAGE_NAMES.get(arr.dtype)
         if name is None:
             raise pickle.PicklingError(f"save: a tensor of dtype {arr.dtype} has no PyTorch storage type")

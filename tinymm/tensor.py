@@ -48,6 +48,37 @@ def storage_of(arr):
     return arr
 
 
+# modapi: inference tensors. Every array a tensor is made from while ``inference_mode()`` is on
+# is remembered (weakly), and so is its memory when the array owns it: a tensor is an inference
+# tensor when its array, or the memory it views, was made in inference mode, so views of an
+# inference tensor taken later are inference tensors too, as in PyTorch. (One difference: a view
+# of a normal tensor taken inside inference mode counts as an inference tensor; PyTorch keeps it
+# normal.) Outside the mode making a tensor costs one flag test.
+_inference_arrays = weakref.WeakValueDictionary()
+_inference_creation = False
+
+
+def set_inference_creation(on: bool) -> None:
+    """Called by ``autograd.inference_mode`` on entering and leaving the mode."""
+    global _inference_creation
+    _inference_creation = bool(on)
+
+
+def _note_inference(arr) -> None:
+    try:
+        _inference_arrays[id(arr)] = arr
+    except TypeError:  # an array type that takes no weak reference: not tracked
+        pass
+
+
+def is_inference_array(arr) -> bool:
+    """Whether ``arr``, or the memory it views, was made in inference mode."""
+    if _inference_arrays.get(id(arr)) is arr:
+        return True
+    root = storage_of(arr)
+    return root is not arr and _inference_arrays.get(id(root)) is root
+
+
 def _address(arr) -> int:
     """The address of ``arr``'s first element (NumPy or CuPy)."""
     if type(arr) is np.ndarray:
@@ -108,7 +139,18 @@ class device(str):
 
     __hash__ = str.__hash__
 
+    def __enter__(self):
+        """``with tinymm.device("cuda"):`` makes this the default device inside the block (as
+        ``set_default_device``); leaving it restores the one before. Returns the device."""
+        _DEVICE_CONTEXTS.append(backend.default_device())
+        backend.set_default_device_name(self._type)
+        return self
 
+    def __exit__(self, *exc):
+        backend.set_default_device_name(_DEVICE_CONTEXTS.pop())
+
+
+_DEVICE_CONTEXTS: list = []  # the default devices that enclosing ``with device(...)`` blocks replaced
 _CPU = device("cpu")
 
 
@@ -118,8 +160,8 @@ class _GradDTypeError(RuntimeError, TypeError):
 
 class Size(tuple):
     """A shape, as ``torch.Size``: a tuple (it compares equal to one) that also has
-    ``numel()``; slicing or adding to it gives a Size again. It prints as a tuple,
-    ``(2, 3)``, so error messages that name shapes read the same for shapes and tuples."""
+    ``numel()``; slicing it, adding a tuple to it or repeating it gives a Size again. It prints
+    as ``tinymm.Size([2, 3])``."""
 
     __slots__ = ()
 
@@ -134,10 +176,24 @@ class Size(tuple):
         return Size(out) if isinstance(i, slice) else out
 
     def __add__(self, other):
-        return Size(tuple.__add__(self, tuple(other)))
+        if not isinstance(other, tuple):
+            raise TypeError(f"can only concatenate tuple (not {type(other).__name__}) to tinymm.Size")
+        return Size(tuple.__add__(self, other))
 
     def __radd__(self, other):
-        return Size(tuple(other) + tuple(self))
+        if not isinstance(other, tuple):
+            return NotImplemented
+        return Size(other + tuple(self))
+
+    def __mul__(self, n):
+        return Size(tuple.__mul__(self, n))
+
+    __rmul__ = __mul__
+
+    def __repr__(self):
+        return f"tinymm.Size({list(self)!r})"
+
+    __str__ = __repr__
 
 
 class RemovableHandle:
@@ -237,6 +293,8 @@ class Tensor:
         self._hooks = None
         self._view_src = None
         self.requires_grad = False
+        if _inference_creation:
+            _note_inference(self._data)
         if requires_grad:
             self.requires_grad_(True)
 
@@ -252,6 +310,8 @@ class Tensor:
         t._retain_grad = False
         t._hooks = None
         t._view_src = None
+        if _inference_creation:
+            _note_inference(t._data)
         return t
 
     def __getstate__(self):
@@ -444,17 +504,20 @@ class Tensor:
         return _versions.get(id(storage_of(self._data)), 0)
 
     # ------------------------------------------------------------------ conversion
-    def numpy(self) -> np.ndarray:
-        """The data as a NumPy array (copied from the GPU when on "cuda")."""
+    def numpy(self, *, force: bool = False) -> np.ndarray:
+        """The data as a NumPy array, sharing memory on the CPU (copied from the GPU when on
+        "cuda"). As PyTorch, a tensor that requires grad is refused unless ``force``."""
+        if self.requires_grad and not force:
+            raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.")
         return self._data if type(self._data) is np.ndarray else self._data.get()
 
     def item(self):
         if self._data.size != 1:
-            raise ValueError(f"item: only one-element tensors convert to a Python scalar, shape is {self.shape}")
+            raise ValueError(f"item: only one-element tensors convert to a Python scalar, shape is {tuple(self.shape)}")
         return self._data.reshape(()).item()
 
     def tolist(self):
-        return self.numpy().tolist()
+        return self.numpy(force=True).tolist()
 
     def __float__(self):
         return float(self.item())
@@ -485,7 +548,7 @@ class Tensor:
     def __repr__(self) -> str:
         """PyTorch's print of a tensor (``str`` is the same); the layout is tensor_str's."""
         node = self._node
-        return tensor_repr(self.numpy(), device=self._repr_device(),
+        return tensor_repr(self.numpy(force=True), device=self._repr_device(),
                            grad_fn=None if node is None else backward_name(node[0]),
                            requires_grad=self.requires_grad)
 

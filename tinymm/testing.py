@@ -93,7 +93,7 @@ def _scalar_mismatch(actual, expected, rtol, atol):
 
 
 def _host(t):
-    return t.numpy() if isinstance(t, Tensor) else np.asarray(t)
+    return t.numpy(force=True) if isinstance(t, Tensor) else np.asarray(t)
 
 
 def _compare_tensors(actual, expected, rtol, atol, equal_nan, check_device, check_dtype):

@@ -81,8 +81,8 @@ def test_reference_matches_torch(rng, training, with_running, shape):
     y, mean, rstd = K.reference_forward(x, w, b, rm if with_running else None, rv if with_running else None,
                                         training, 0.3, 1e-5)
     np.testing.assert_allclose(y, yt.detach().numpy(), rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(rm, rm_t.numpy(), rtol=1e-12, atol=1e-14)  # updated in place (unbiased var)
-    np.testing.assert_allclose(rv, rv_t.numpy(), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(rm, rm_t.detach().numpy(), rtol=1e-12, atol=1e-14)  # updated in place (unbiased var)
+    np.testing.assert_allclose(rv, rv_t.detach().numpy(), rtol=1e-12, atol=1e-14)
     dx, dw, db = K.reference_backward(gy, x, mean, rstd, w, batch_stats=training or not with_running)
     np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=1e-9, atol=1e-11)
     np.testing.assert_allclose(dw, wt.grad.numpy(), rtol=1e-9, atol=1e-11)

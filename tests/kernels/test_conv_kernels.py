@@ -162,7 +162,7 @@ def test_reference_matches_torch(B, C, H, W, O, kh, kw, geom):
     np.testing.assert_allclose(K.reference_forward(x, w, b, *geom), yt.detach().numpy(), rtol=1e-12, atol=1e-12)
     dx, dw, db = K.reference_backward(x, w, dy, *geom)
     for got, want in ((dx, xt.grad), (dw, wt.grad), (db, bt.grad)):
-        np.testing.assert_allclose(got, want.numpy(), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(got, want.detach().numpy(), rtol=1e-12, atol=1e-12)
 
 
 # ----------------------------------------------------------------------------- CPU kernels vs reference

@@ -81,7 +81,7 @@ def test_sgd_matches_torch(dtype, case, impl):
     np.testing.assert_allclose(p, pt.detach().numpy(), **tol(dtype))
     assert p.dtype == np.dtype(dtype)
     if buf is not None:
-        np.testing.assert_allclose(buf, opt.state[pt]["momentum_buffer"].numpy(), **tol(dtype))
+        np.testing.assert_allclose(buf, opt.state[pt]["momentum_buffer"].detach().numpy(), **tol(dtype))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -101,10 +101,10 @@ def test_adam_and_adamw_match_torch(dtype, case, impl):
     p, m, v, vmax = run_adam(fn, param, grad_list, case)
     state = opt.state[pt]
     np.testing.assert_allclose(p, pt.detach().numpy(), **tol(dtype))
-    np.testing.assert_allclose(m, state["exp_avg"].numpy(), **tol(dtype))
-    np.testing.assert_allclose(v, state["exp_avg_sq"].numpy(), **tol(dtype))
+    np.testing.assert_allclose(m, state["exp_avg"].detach().numpy(), **tol(dtype))
+    np.testing.assert_allclose(v, state["exp_avg_sq"].detach().numpy(), **tol(dtype))
     if case["amsgrad"]:
-        np.testing.assert_allclose(vmax, state["max_exp_avg_sq"].numpy(), **tol(dtype))
+        np.testing.assert_allclose(vmax, state["max_exp_avg_sq"].detach().numpy(), **tol(dtype))
     assert p.dtype == np.dtype(dtype)
 
 

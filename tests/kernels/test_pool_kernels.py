@@ -125,8 +125,8 @@ def test_max_reference_matches_torch(case, kind, seed):
     x = make_x(np.random.default_rng(seed), shape, np.float64, kind)
     y, idx = P.reference_max_pool_forward(x, k, s, p, d, ceil)
     ty, tidx = torch.nn.functional.max_pool2d(torch.tensor(x), k, s, p, d, ceil, return_indices=True)
-    np.testing.assert_array_equal(y, ty.numpy())  # NaNs compare equal here
-    np.testing.assert_array_equal(idx, tidx.numpy())
+    np.testing.assert_array_equal(y, ty.detach().numpy())  # NaNs compare equal here
+    np.testing.assert_array_equal(idx, tidx.detach().numpy())
 
 
 @pytest.mark.skipif(torch is None, reason=TORCH_REASON)
@@ -144,7 +144,7 @@ def test_avg_reference_matches_torch(shape, k, s, p, ceil, cip, override, seed):
         hwin, wwin = (hwin[0], hwin[1], hwin[2] * 0 + override), (wwin[0], wwin[1], wwin[2] * 0 + 1)
     y = P.reference_avg_pool_forward(x, hwin, wwin)
     ty = torch.nn.functional.avg_pool2d(torch.tensor(x), k, s, p, ceil, cip, override)
-    np.testing.assert_allclose(y, ty.numpy(), rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(y, ty.detach().numpy(), rtol=1e-12, atol=1e-13)
 
 
 @pytest.mark.skipif(torch is None, reason=TORCH_REASON)
@@ -154,7 +154,7 @@ def test_avg_reference_matches_torch(shape, k, s, p, ceil, cip, override, seed):
 def test_adaptive_reference_matches_torch(shape, out, seed):
     x = np.random.default_rng(seed).standard_normal(shape)
     y = P.reference_avg_pool_forward(x, P.adaptive_pool_windows(shape[1], out[0]), P.adaptive_pool_windows(shape[2], out[1]))
-    np.testing.assert_allclose(y, torch.nn.functional.adaptive_avg_pool2d(torch.tensor(x), out).numpy(),
+    np.testing.assert_allclose(y, torch.nn.functional.adaptive_avg_pool2d(torch.tensor(x), out).detach().numpy(),
                                rtol=1e-12, atol=1e-13)
 
 

@@ -114,7 +114,7 @@ def _signal(fn: str, x) -> np.ndarray:
     elif x.dtype == np.float16:
         x = x.astype(np.float32)
     if x.shape[-1] == 0:
-        raise ValueError(f"{fn}: the signal is empty (shape {x.shape})")
+        raise ValueError(f"{fn}: the signal is empty (shape {tuple(x.shape)})")
     finite = np.isfinite(x)
     if not finite.all():
         # as librosa does: NaN/inf would spread through every frame's FFT into the features
@@ -193,7 +193,7 @@ def _window(fn: str, window, win_length: int | None, n_fft: int, dtype) -> np.nd
     else:
         w = np.asarray(window)
         if w.ndim != 1 or np.iscomplexobj(w) or w.dtype.kind not in "biuf":
-            raise ValueError(f"{fn}: window must be a real 1-D array, got shape {w.shape} dtype {w.dtype}")
+            raise ValueError(f"{fn}: window must be a real 1-D array, got shape {tuple(w.shape)} dtype {w.dtype}")
         if not np.isfinite(w).all():
             raise ValueError(f"{fn}: window holds NaN or inf")
         if win_length is None:

@@ -106,7 +106,7 @@ def _check_sample(owner: str, s: dict) -> None:
             kind = f"array of dtype {a.dtype}" if isinstance(a, np.ndarray) else type(a).__name__
             raise TypeError(f"{owner}: sample[{key!r}] must be a float NumPy {what}, got {kind}")
         if a.ndim != ndim:
-            raise ValueError(f"{owner}: sample[{key!r}] must be a {what}, got shape {a.shape}")
+            raise ValueError(f"{owner}: sample[{key!r}] must be a {what}, got shape {tuple(a.shape)}")
     if "sample_rate" in s:
         sr = s["sample_rate"]
         if isinstance(sr, bool) or not isinstance(sr, (int, np.integer)) or sr < 1:
@@ -306,7 +306,7 @@ class RandomTranslate(Transform):
 
 def _need_rgb(owner: str, key: str, a: np.ndarray) -> None:
     if a.shape[-3] != 3:
-        raise ValueError(f"{owner}: sample[{key!r}] must have 3 colour channels, got shape {a.shape}")
+        raise ValueError(f"{owner}: sample[{key!r}] must have 3 colour channels, got shape {tuple(a.shape)}")
 
 
 def _shift(a: np.ndarray, dx: int, dy: int) -> np.ndarray:
@@ -485,7 +485,7 @@ class SpecAugment(Transform):
                 return s
             spec = np.array(s[self.key], copy=True)
             if spec.ndim != 2:
-                raise ValueError(f"SpecAugment: {self.key!r} must be 2-D (frequency, time), got {spec.shape}")
+                raise ValueError(f"SpecAugment: {self.key!r} must be 2-D (frequency, time), got {tuple(spec.shape)}")
             fill = spec.mean()
             for a, b in self._spans(rng, spec.shape[0], self.freq_masks, self.max_freq):
                 spec[a:b, :] = fill

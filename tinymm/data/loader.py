@@ -38,6 +38,8 @@ from typing import Any, Callable, Iterator, Protocol, Sequence, runtime_checkabl
 
 import numpy as np
 
+from tinymm.backend import is_warn_always_enabled
+
 __all__ = [
     "Dataset",
     "ArrayDataset",
@@ -107,7 +109,7 @@ class Subset:
         _check_dataset("Subset", dataset)
         idx = np.asarray(indices)
         if idx.ndim != 1 or (idx.size and idx.dtype.kind not in "iu"):
-            raise TypeError(f"Subset: indices must be a 1-D sequence of ints, got shape {idx.shape} dtype {idx.dtype}")
+            raise TypeError(f"Subset: indices must be a 1-D sequence of ints, got shape {tuple(idx.shape)} dtype {idx.dtype}")
         n = len(dataset)
         if idx.size and (idx.min() < 0 or idx.max() >= n):
             raise IndexError(f"Subset: indices must lie in [0, {n}), got min {idx.min()} max {idx.max()}")
@@ -531,7 +533,7 @@ class DataLoader:
         fit = getattr(self.dataset, "fit_cache", None)
         if fit is None or fit(self._epoch_len()):
             return
-        if not self._warned_cache:
+        if not self._warned_cache or is_warn_always_enabled():  # modapi: set_warn_always(True) repeats it
             self._warned_cache = True
             warnings.warn(
                 f"DataLoader: shuffling {self._epoch_len()} samples of a lazily generated dataset whose "

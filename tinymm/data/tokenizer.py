@@ -233,7 +233,7 @@ class Tokenizer:
         except (ValueError, TypeError):
             raise ValueError("Tokenizer.decode: expected a 1-D sequence of int ids, got a ragged or mixed sequence") from None
         if arr.ndim != 1:
-            raise ValueError(f"Tokenizer.decode: expected a 1-D sequence of ids, got shape {arr.shape}")
+            raise ValueError(f"Tokenizer.decode: expected a 1-D sequence of ids, got shape {tuple(arr.shape)}")
         if arr.size and not np.issubdtype(arr.dtype, np.integer):
             raise TypeError(f"Tokenizer.decode: ids must be integers, got dtype {arr.dtype}")
         if arr.size and (arr.min() < 0 or arr.max() >= len(self._vocab)):

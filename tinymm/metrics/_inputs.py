@@ -93,7 +93,7 @@ def column_or_1d(arr: np.ndarray, name: str) -> np.ndarray:
         return arr
     if arr.ndim == 2 and arr.shape[1] == 1:
         return arr.ravel()
-    raise ValueError(f"{name} should be a 1d array, got an array of shape {arr.shape} instead")
+    raise ValueError(f"{name} should be a 1d array, got an array of shape {tuple(arr.shape)} instead")
 
 
 def assert_all_finite(arr: np.ndarray, name: str) -> None:
@@ -119,7 +119,7 @@ def check_scores(y_score, name: str = "y_score", allow_nd: bool = False) -> np.n
     if arr.ndim == 0:
         raise ValueError(f"{name} must be an array of scores, got the scalar {arr!r}")
     if arr.ndim > 2 and not allow_nd:
-        raise ValueError(f"{name} must be 1-d or 2-d, got shape {arr.shape}")
+        raise ValueError(f"{name} must be 1-d or 2-d, got shape {tuple(arr.shape)}")
     assert_all_finite(arr, name)
     return arr
 
@@ -136,7 +136,7 @@ def check_sample_weight(
     sw = as_array(sample_weight, "sample_weight")
     if sw.ndim != 1:
         raise ValueError(
-            f"sample_weight must be 1-d of length {n_samples}, got shape {sw.shape}"
+            f"sample_weight must be 1-d of length {n_samples}, got shape {tuple(sw.shape)}"
         )
     if sw.dtype.kind not in "biuf":
         try:

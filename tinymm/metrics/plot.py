@@ -48,7 +48,7 @@ def plot_confusion_matrix(
 
     cm = as_array(cm, "cm")
     if cm.ndim != 2 or cm.shape[0] != cm.shape[1] or cm.shape[0] == 0:
-        raise ValueError(f"cm must be a non-empty square (K, K) matrix, got shape {cm.shape}")
+        raise ValueError(f"cm must be a non-empty square (K, K) matrix, got shape {tuple(cm.shape)}")
     if cm.dtype.kind not in "biuf":
         raise ValueError(f"cm must be numeric, got dtype {cm.dtype}")
     n = cm.shape[0]

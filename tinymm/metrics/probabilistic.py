@@ -94,7 +94,7 @@ def log_loss(y_true, y_proba, *, normalize=True, sample_weight=None, labels=None
             raise ValueError(f"log_loss: {y_type} y_true is not supported")
         y_true = y_true.ravel() if y_true.ndim == 2 and y_true.shape[1] == 1 else y_true
         if y_true.ndim != 1:
-            raise ValueError(f"log_loss: y_true must be 1-d, got shape {y_true.shape}")
+            raise ValueError(f"log_loss: y_true must be 1-d, got shape {tuple(y_true.shape)}")
         one_hot, classes = _one_hot(y_true, labels)
 
     if y_proba.ndim == 1:

@@ -161,8 +161,8 @@ def _average_binary_score(metric, y_true, y_score, average, sample_weight=None):
     _check_average(average, BINARY_AVERAGES)
     if y_score.shape != y_true.shape:
         raise ValueError(
-            f"y_score must have the shape of the indicator y_true {y_true.shape}, "
-            f"got {y_score.shape}"
+            f"y_score must have the shape of the indicator y_true {tuple(y_true.shape)}, "
+            f"got {tuple(y_score.shape)}"
         )
     y_true = y_true.astype(np.float64)
     score_weight, average_weight, axis = sample_weight, None, 1
@@ -266,7 +266,7 @@ def roc_auc_score(
         if y_score.ndim == 2 and y_score.shape[1] != 1:
             raise ValueError(
                 f"y_true is binary, so y_score must have shape (n_samples,) (scores of the "
-                f"greater label), got {y_score.shape}"
+                f"greater label), got {tuple(y_score.shape)}"
             )
         y_score = y_score.ravel()
         classes = np.unique(y_true)
@@ -287,7 +287,7 @@ def _multiclass_roc_auc(y_true, y_score, labels, multi_class, average, sample_we
     if y_score.ndim != 2:
         raise ValueError(
             "y_score needs to be of shape (n_samples, n_classes), since y_true contains "
-            f"multiple classes; got shape {y_score.shape}"
+            f"multiple classes; got shape {tuple(y_score.shape)}"
         )
     if not np.allclose(1, y_score.sum(axis=1)):
         raise ValueError(
@@ -371,7 +371,7 @@ def average_precision_score(y_true, y_score, *, average="macro", pos_label=1, sa
             )
         if y_score.ndim == 2 and y_score.shape[1] != 1:
             raise ValueError(
-                f"y_true is binary, so y_score must have shape (n_samples,), got {y_score.shape}"
+                f"y_true is binary, so y_score must have shape (n_samples,), got {tuple(y_score.shape)}"
             )
         return metric(y_true, y_score.ravel(), sample_weight)
     if y_type in ("multilabel-indicator", "multiclass"):
@@ -384,8 +384,8 @@ def average_precision_score(y_true, y_score, *, average="macro", pos_label=1, sa
             if y_score.shape != y_true.shape:
                 raise ValueError(
                     "y_score needs to be of shape (n_samples, n_classes) "
-                    f"= {y_true.shape}, since y_true contains multiple classes; "
-                    f"got {y_score.shape}"
+                    f"= {tuple(y_true.shape)}, since y_true contains multiple classes; "
+                    f"got {tuple(y_score.shape)}"
                 )
         return _average_binary_score(metric, y_true, y_score, average, sample_weight)
     raise ValueError(f"average_precision_score: {y_type} y_true is not supported")
@@ -422,7 +422,7 @@ def top_k_accuracy_score(
     elif y_score.ndim != 2:
         raise ValueError(
             "y_score needs to be of shape (n_samples, n_classes), since y_true contains "
-            f"multiple classes; got shape {y_score.shape}"
+            f"multiple classes; got shape {tuple(y_score.shape)}"
         )
     n = check_consistent_length(y_true=y_true, y_score=y_score)
     sample_weight = check_sample_weight(sample_weight, n, allow_all_zero=True)

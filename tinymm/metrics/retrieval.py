@@ -49,12 +49,12 @@ def _check_similarity(similarity) -> np.ndarray:
     sim = as_array(similarity, "similarity")
     if sim.ndim != 2:
         raise ValueError(
-            f"similarity must be a 2-d (queries, candidates) matrix, got shape {sim.shape}"
+            f"similarity must be a 2-d (queries, candidates) matrix, got shape {tuple(sim.shape)}"
         )
     if sim.dtype.kind not in "biuf":
         raise ValueError(f"similarity must be numeric, got dtype {sim.dtype}")
     if sim.shape[0] == 0 or sim.shape[1] == 0:
-        raise ValueError(f"similarity is empty (shape {sim.shape})")
+        raise ValueError(f"similarity is empty (shape {tuple(sim.shape)})")
     if sim.dtype.kind == "f" and not np.isfinite(sim).all():
         raise ValueError("similarity contains NaN or infinity")
     return sim
@@ -69,7 +69,7 @@ def _oriented(sim: np.ndarray, direction: str) -> np.ndarray:
 def _check_relevant(relevant, shape) -> np.ndarray:
     rel = as_array(relevant, "relevant")
     if rel.shape != shape:
-        raise ValueError(f"relevant must have the similarity's shape {shape}, got {rel.shape}")
+        raise ValueError(f"relevant must have the similarity's shape {shape}, got {tuple(rel.shape)}")
     if rel.dtype.kind != "b":
         raise ValueError(f"relevant must be a boolean matrix, got dtype {rel.dtype}")
     return rel
@@ -94,7 +94,7 @@ def _ranks(scores: np.ndarray, targets, relevant=None) -> np.ndarray:
     if targets is None:
         if n_queries != n_candidates:
             raise ValueError(
-                f"similarity has shape {scores.shape} (queries, candidates): without targets "
+                f"similarity has shape {tuple(scores.shape)} (queries, candidates): without targets "
                 "it must be square with the true pairs on the diagonal; pass targets= (the "
                 "true candidate index of each query) for a non-square matrix"
             )
@@ -104,7 +104,7 @@ def _ranks(scores: np.ndarray, targets, relevant=None) -> np.ndarray:
         if targets.ndim != 1 or targets.shape[0] != n_queries:
             raise ValueError(
                 f"targets must hold one candidate index per query: expected shape "
-                f"({n_queries},), got {targets.shape}"
+                f"({n_queries},), got {tuple(targets.shape)}"
             )
         if targets.dtype.kind not in "iu":
             raise ValueError(f"targets must be integer indices, got dtype {targets.dtype}")

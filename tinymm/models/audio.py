@@ -114,12 +114,12 @@ class AudioEncoder(nn.Module, PretrainedMixin):
     def encode(self, audio, lengths=None):
         """(B, L) waveforms (+ lengths (B,)) → (pooled (B, H), states (B, T, H), mask (B, T) bool)."""
         expect_shape("AudioEncoder", "audio", audio, ("B", "L"))
-        wave = audio.numpy()
+        wave = audio.numpy(force=True)
         if lengths is None:
             lens = np.full(wave.shape[0], wave.shape[1], dtype=np.int64)
         else:
             expect_shape("AudioEncoder", "audio_lengths", lengths, (wave.shape[0],))
-            lens = np.asarray(lengths.numpy() if hasattr(lengths, "numpy") else lengths, dtype=np.int64)
+            lens = np.asarray(lengths.numpy(force=True) if hasattr(lengths, "numpy") else lengths, dtype=np.int64)
             if lens.min() < 1 or lens.max() > wave.shape[1]:
                 raise ShapeError(f"AudioEncoder: audio_lengths must be in [1, {wave.shape[1]}] for audio of shape "
                                  f"{tuple(audio.shape)}, got {lens.min()}..{lens.max()}")
@@ -145,7 +145,7 @@ class AudioEncoder(nn.Module, PretrainedMixin):
         sr = batch.get("sample_rate")
         if sr is None:
             return
-        rates = set(np.ravel(sr.numpy() if hasattr(sr, "numpy") else sr).tolist())
+        rates = set(np.ravel(sr.numpy(force=True) if hasattr(sr, "numpy") else sr).tolist())
         if rates != {self.config.sample_rate}:
             raise ValueError(f"AudioEncoder: built for {self.config.sample_rate} Hz audio, the batch has "
                              f"sample_rate {sorted(rates)}")

@@ -240,10 +240,10 @@ class BertModel(nn.Module):
     def forward(self, input_ids, attention_mask=None, token_type_ids=None):
         ids = _as_index_array(input_ids, "input_ids")
         if ids.ndim != 2:
-            raise ValueError(f"BertModel: input_ids must be (batch, length), got shape {ids.shape}")
+            raise ValueError(f"BertModel: input_ids must be (batch, length), got shape {tuple(ids.shape)}")
         b, n = ids.shape
         if n == 0:
-            raise ValueError(f"BertModel: input_ids has no tokens (shape {ids.shape}); a sequence holds at least [CLS]")
+            raise ValueError(f"BertModel: input_ids has no tokens (shape {tuple(ids.shape)}); a sequence holds at least [CLS]")
         cfg = self.config
         if n > cfg.max_position_embeddings:
             raise ValueError(f"BertModel: {n} tokens, the model has {cfg.max_position_embeddings} positions")
@@ -251,7 +251,7 @@ class BertModel(nn.Module):
             raise ValueError(f"BertModel: input_ids must lie in [0, {cfg.vocab_size}), got values in [{ids.min()}, {ids.max()}]")
         types = np.zeros_like(ids) if token_type_ids is None else _as_index_array(token_type_ids, "token_type_ids")
         if types.shape != ids.shape:
-            raise ValueError(f"BertModel: token_type_ids has shape {types.shape}, input_ids {ids.shape}")
+            raise ValueError(f"BertModel: token_type_ids has shape {tuple(types.shape)}, input_ids {tuple(ids.shape)}")
         if types.size and (types.min() < 0 or types.max() >= cfg.type_vocab_size):
             raise ValueError(f"BertModel: token_type_ids must lie in [0, {cfg.type_vocab_size}), got values in [{types.min()}, {types.max()}]")
         device = self.embeddings.word_embeddings.weight.device
@@ -259,7 +259,7 @@ class BertModel(nn.Module):
         if attention_mask is not None:
             mask = _as_index_array(attention_mask, "attention_mask")
             if mask.shape != ids.shape:
-                raise ValueError(f"BertModel: attention_mask has shape {mask.shape}, input_ids {ids.shape}")
+                raise ValueError(f"BertModel: attention_mask has shape {tuple(mask.shape)}, input_ids {tuple(ids.shape)}")
             if mask.dtype != bool and mask.size and (mask.min() < 0 or mask.max() > 1):
                 raise ValueError(f"BertModel: attention_mask must hold 0 (padding) and 1 (token), got values in "
                                  f"[{mask.min()}, {mask.max()}]")

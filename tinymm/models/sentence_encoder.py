@@ -161,7 +161,7 @@ class SentenceEncoder(nn.Module):
                         input_ids[i, : len(ids[r])] = ids[r]
                         mask[i, : len(ids[r])] = 1
                     emb = self.forward(input_ids, mask)
-                    out[rows] = emb.numpy()
+                    out[rows] = emb.numpy(force=True)
         finally:
             self.train(was_training)
         return out[0] if single else out

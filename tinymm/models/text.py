@@ -20,7 +20,7 @@ class GRUTextEncoder(nn.Module):
 
     def forward(self, ids, mask):
         states, _ = self.gru(self.embed(ids))  # (B, T, H)
-        last = np.maximum(mask.numpy().sum(axis=1) - 1, 0)
+        last = np.maximum(mask.numpy(force=True).sum(axis=1) - 1, 0)
         rows = np.arange(ids.shape[0])
         final = states[rows, last]  # (B, H)
         return final, states

@@ -95,7 +95,7 @@ class TextTransformer(nn.Module, PretrainedMixin):
             raise ValueError(f"TextTransformer: {t} tokens, the model has {self.config.max_len} positions (max_len)")
         keep = mask_array(mask)
         if keep.shape != (b, t):
-            raise ValueError(f"TextTransformer: mask has shape {keep.shape}, ids {(b, t)}")
+            raise ValueError(f"TextTransformer: mask has shape {tuple(keep.shape)}, ids {(b, t)}")
         device = self.token.weight.device
         positions = Tensor(np.arange(t, dtype=np.int64), device=device)
         h = self.token(ids) + self.position(positions)                        # (B, T, C)

@@ -91,7 +91,7 @@ class VideoEncoder(nn.Module, PretrainedMixin):
         lens = np.full(b, t, dtype=np.int64)
         if lengths is not None:
             expect_shape("VideoEncoder", "video_lengths", lengths, (b,))
-            lens = np.asarray(lengths.numpy() if hasattr(lengths, "numpy") else lengths, dtype=np.int64)
+            lens = np.asarray(lengths.numpy(force=True) if hasattr(lengths, "numpy") else lengths, dtype=np.int64)
             if lens.min() < 1 or lens.max() > t:
                 raise ShapeError(f"VideoEncoder: video_lengths must be in [1, {t}] for video of shape "
                                  f"{tuple(video.shape)}, got {lens.min()}..{lens.max()}")

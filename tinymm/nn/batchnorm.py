@@ -56,6 +56,21 @@ class _NormBase(Module):
     """PyTorch's common base of the batch and instance norms (``isinstance(m, _NormBase)``
     picks out both); each subclass registers its own parameters and buffers."""
 
+    _version = 2  # version 2 added num_batches_tracked (PyTorch's numbering)
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
+                              unexpected_keys, error_msgs) -> None:
+        """A checkpoint older than version 2 (or without metadata) lacking ``num_batches_tracked``
+        keeps the module's count (0 if none), as PyTorch."""
+        version = local_metadata.get("version", None)
+        if (version is None or version < 2) and self.track_running_stats:
+            key = prefix + "num_batches_tracked"
+            if key not in state_dict:
+                state_dict[key] = self.num_batches_tracked if self.num_batches_tracked is not None \
+                    else Tensor(np.zeros((), dtype=np.int64))
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
+                                      unexpected_keys, error_msgs)
+
 
 class _BatchNorm(_NormBase):
     _expected_dims = ()  # input ranks the subclass accepts
@@ -79,11 +94,11 @@ class _BatchNorm(_NormBase):
             self.running_var._data[...] = 1
             self.num_batches_tracked._data[...] = 0
 
-    def forward(self, x):
-        if x.ndim not in self._expected_dims:
-            raise ShapeError(f"{type(self).__name__}: expected {self._expected_text} input, got shape {tuple(x.shape)}")
-        if x.shape[1] != self.num_features:
-            raise ShapeError(f"{type(self).__name__}: input of shape {tuple(x.shape)} has {x.shape[1]} channels, "
+    def forward(self, input):
+        if input.ndim not in self._expected_dims:
+            raise ShapeError(f"{type(self).__name__}: expected {self._expected_text} input, got shape {tuple(input.shape)}")
+        if input.shape[1] != self.num_features:
+            raise ShapeError(f"{type(self).__name__}: input of shape {tuple(input.shape)} has {input.shape[1]} channels, "
                              f"the layer expects {self.num_features}")
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats and self.num_batches_tracked is not None:
@@ -93,7 +108,7 @@ class _BatchNorm(_NormBase):
         # In training the batch statistics normalise; in eval the running ones when they exist.
         use_batch_stats = self.training or (self.running_mean is None and self.running_var is None)
         keep_running = not self.training or self.track_running_stats
-        return F.batch_norm(x, self.running_mean if keep_running else None,
+        return F.batch_norm(input, self.running_mean if keep_running else None,
                             self.running_var if keep_running else None, self.weight, self.bias,
                             use_batch_stats, factor, self.eps)
 

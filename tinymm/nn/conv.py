@@ -93,11 +93,11 @@ class _ConvNd(Module):
             pairs = [(p, p) for p in self.padding]
         return tuple(w for pair in reversed(pairs) for w in pair)
 
-    def forward(self, x):
+    def forward(self, input):
         if self.padding_mode != "zeros":
-            x = F.pad(x, self._reversed_padding_repeated_twice(), mode=self.padding_mode)
-            return self._functional(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
-        return self._functional(x, self.weight, self.bias, self.stride, self.padding,
+            input = F.pad(input, self._reversed_padding_repeated_twice(), mode=self.padding_mode)
+            return self._functional(input, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+        return self._functional(input, self.weight, self.bias, self.stride, self.padding,
                                 self.dilation, self.groups)
 
     def extra_repr(self):
@@ -177,9 +177,9 @@ class _ConvTransposeNd(_ConvNd):
             pads.append(output_size[d] - smallest)
         return tuple(pads)
 
-    def forward(self, x, output_size=None):
-        return self._functional(x, self.weight, self.bias, self.stride, self.padding,
-                                self._output_padding(x, output_size), self.groups, self.dilation)
+    def forward(self, input, output_size=None):
+        return self._functional(input, self.weight, self.bias, self.stride, self.padding,
+                                self._output_padding(input, output_size), self.groups, self.dilation)
 
 
 class ConvTranspose1d(_ConvTransposeNd):

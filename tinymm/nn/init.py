@@ -33,7 +33,7 @@ def calculate_gain(nonlinearity: str, param=None) -> float:
 
 def _fans(t: Tensor):
     if t.ndim < 2:
-        raise ValueError(f"fan in/out need a tensor with at least 2 dims, got shape {t.shape}")
+        raise ValueError(f"fan in/out need a tensor with at least 2 dims, got shape {tuple(t.shape)}")
     receptive = int(np.prod(t.shape[2:])) if t.ndim > 2 else 1
     return t.shape[1] * receptive, t.shape[0] * receptive
 
@@ -129,7 +129,7 @@ def orthogonal_(t: Tensor, gain: float = 1.0, generator=None) -> Tensor:
     """A (semi-)orthogonal matrix over (shape[0], rest flattened), scaled by ``gain``: the Q of
     a QR decomposition of a Gaussian matrix, with signs fixed by R's diagonal (Saxe et al.)."""
     if t.ndim < 2:
-        raise ValueError(f"orthogonal_: Only tensors with 2 or more dimensions are supported, got shape {t.shape}")
+        raise ValueError(f"orthogonal_: Only tensors with 2 or more dimensions are supported, got shape {tuple(t.shape)}")
     if t.numel() == 0:
         return t
     rows = t.shape[0]
@@ -147,7 +147,7 @@ def orthogonal_(t: Tensor, gain: float = 1.0, generator=None) -> Tensor:
 def eye_(t: Tensor) -> Tensor:
     """The identity in a 2-D tensor (ones on the diagonal of a non-square one)."""
     if t.ndim != 2:
-        raise ValueError(f"eye_: Only tensors with 2 dimensions are supported, got shape {t.shape}")
+        raise ValueError(f"eye_: Only tensors with 2 dimensions are supported, got shape {tuple(t.shape)}")
     return _fill(t, np.eye(*t.shape))
 
 
@@ -155,7 +155,7 @@ def dirac_(t: Tensor, groups: int = 1) -> Tensor:
     """A 3-, 4- or 5-D convolution weight that passes its input through: for each group, out
     channel d takes in channel d at the kernel's centre (as many channels as both have)."""
     if t.ndim not in (3, 4, 5):
-        raise ValueError(f"dirac_: Only tensors with 3, 4, or 5 dimensions are supported, got shape {t.shape}")
+        raise ValueError(f"dirac_: Only tensors with 3, 4, or 5 dimensions are supported, got shape {tuple(t.shape)}")
     if t.shape[0] % groups:
         raise ValueError(f"dirac_: dim 0 ({t.shape[0]}) must be divisible by groups ({groups})")
     per_group = t.shape[0] // groups
@@ -170,7 +170,7 @@ def dirac_(t: Tensor, groups: int = 1) -> Tensor:
 def sparse_(t: Tensor, sparsity: float, std: float = 0.01, generator=None) -> Tensor:
     """A 2-D tensor drawn from N(0, std²) with ⌈sparsity·rows⌉ entries of each column zeroed."""
     if t.ndim != 2:
-        raise ValueError(f"sparse_: Only tensors with 2 dimensions are supported, got shape {t.shape}")
+        raise ValueError(f"sparse_: Only tensors with 2 dimensions are supported, got shape {tuple(t.shape)}")
     rows, cols = t.shape
     rng = backend.rng("cpu")
     arr = rng.normal(0.0, std, size=(rows, cols))

@@ -1,4 +1,4 @@
-"""``Module``: the base of every layer and model.
+"""``Module``: the base of every layer and model (its state dict: ``module_state.py``).
 
 Assigning a ``Parameter`` or a ``Module`` to an attribute registers it, in assignment order,
 so ``named_parameters()`` and ``state_dict()`` give PyTorch's dotted names
@@ -7,36 +7,17 @@ Buffers (``register_buffer``) are state that is saved but not learned.
 """
 from __future__ import annotations
 
-import collections
 from typing import Iterator
 
 import numpy as np
 
 from tinymm import backend
 from tinymm.autograd import Function
+from tinymm.nn.module_state import (IncompatibleKeys, RemovableHandle, StateDictKeyError,  # noqa: F401
+                                     StateDictMixin, StateDictShapeError, StateDictTypeError)
 from tinymm.nn.parameter import Parameter
 from tinymm.nn.parameter_more import Buffer  # opse
 from tinymm.tensor import Tensor
-
-class IncompatibleKeys(collections.namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
-    """What ``load_state_dict`` returns; prints as PyTorch's (its class is ``_IncompatibleKeys``)."""
-
-    __slots__ = ()
-
-    def __repr__(self):
-        if not self.missing_keys and not self.unexpected_keys:
-            return "<All keys matched successfully>"
-        return f"_IncompatibleKeys(missing_keys={self.missing_keys!r}, unexpected_keys={self.unexpected_keys!r})"
-
-    __str__ = __repr__
-
-
-class StateDictKeyError(RuntimeError, KeyError):
-    """Missing or unexpected keys in a strict ``load_state_dict`` (PyTorch raises RuntimeError)."""
-
-
-class StateDictShapeError(RuntimeError, ValueError):
-    """A checkpoint tensor of the wrong shape (PyTorch raises RuntimeError)."""
 
 
 def _check_name(kind: str, module, name) -> None:
@@ -47,17 +28,6 @@ def _check_name(kind: str, module, name) -> None:
         raise KeyError(f'{kind} name can\'t contain ".", got {name!r}')
     if name == "":
         raise KeyError(f'{kind} name can\'t be empty string ""')
-
-
-def _host_array(v) -> np.ndarray:
-    """A state-dict value (Tensor, NumPy or CuPy array, torch tensor) as a NumPy array."""
-    if isinstance(v, Tensor):
-        return v.numpy()
-    if hasattr(v, "__cuda_array_interface__") and hasattr(v, "get"):
-        return v.get()
-    if hasattr(v, "detach"):  # a torch tensor
-        return v.detach().cpu().numpy()
-    return np.asarray(v)
 
 
 class _BackwardHookFn(Function):
@@ -130,37 +100,7 @@ def _wrap_outputs(out, state):
     return tuple(outs) if isinstance(out, tuple) else outs[0]
 
 
-class RemovableHandle:
-    """What ``register_forward_hook`` returns: ``remove()`` (or leaving a ``with`` block)
-    unregisters the hook."""
-
-    _next_id = 0
-
-    def __init__(self, hooks: dict):
-        self.hooks_dict_ref = hooks
-        self.id = RemovableHandle._next_id
-        RemovableHandle._next_id += 1
-
-    def remove(self) -> None:
-        self.hooks_dict_ref.pop(self.id, None)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.remove()
-
-
-class _ExtraState:
-    """Marks a module's ``get_extra_state`` entry while the state dict is walked."""
-
-    __slots__ = ("module",)
-
-    def __init__(self, module):
-        self.module = module
-
-
-class Module:
+class Module(StateDictMixin):
     def __init__(self):
         object.__setattr__(self, "_parameters", {})
         object.__setattr__(self, "_buffers", {})
@@ -310,93 +250,6 @@ class Module:
         fn(self)
         return self
 
-    # ------------------------------------------------------------------ state
-    def _state_items(self, prefix: str = "", extra: bool = False):
-        """(dotted name, tensor) of every parameter and persistent buffer, as PyTorch's
-        state_dict walks the tree: a module shared under two names appears under both."""
-        for k, p in self._parameters.items():
-            if p is not None:
-                yield prefix + k, p
-        for k, b in self._buffers.items():
-            if b is not None and k not in self._non_persistent:
-                yield prefix + k, b
-        if extra and type(self).get_extra_state is not Module.get_extra_state:
-            yield prefix + "_extra_state", _ExtraState(self)  # after the module's own tensors, as PyTorch
-        for name, child in self._modules.items():
-            if child is not None:
-                yield from child._state_items(prefix + name + ".", extra)
-
-    def get_extra_state(self):
-        """What a subclass wants saved beside its tensors, under ``<prefix>_extra_state`` in the
-        state dict (any picklable value); override it together with ``set_extra_state``."""
-        raise RuntimeError("Reached a code path in Module.get_extra_state() that should never be called. "
-                           "Please override get_extra_state() in your module (with set_extra_state()).")
-
-    def set_extra_state(self, state) -> None:
-        """Takes back what ``get_extra_state`` returned, from a loaded state dict."""
-        raise RuntimeError("Reached a code path in Module.set_extra_state() that should never be called. "
-                           "Please override set_extra_state() in your module (with get_extra_state()).")
-
-    def state_dict(self, *args, destination=None, prefix: str = "", keep_vars: bool = False):
-        """Parameters and persistent buffers by dotted name; the tensors share memory
-        (detached unless ``keep_vars``). ``destination``: a dict to fill and return."""
-        if args:  # PyTorch's deprecated positional form state_dict(destination, prefix, keep_vars)
-            destination = args[0]
-            prefix = args[1] if len(args) > 1 else prefix
-            keep_vars = args[2] if len(args) > 2 else keep_vars
-        out = collections.OrderedDict() if destination is None else destination
-        for k, t in self._state_items(prefix, extra=True):
-            out[k] = t.module.get_extra_state() if type(t) is _ExtraState else t if keep_vars else t.detach()
-        return out
-
-    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False) -> IncompatibleKeys:
-        """Copy values into this module's parameters and buffers (in place, keeping each one's
-        dtype and device). A shape mismatch always raises; with ``strict`` so do missing and
-        unexpected keys. Returns the (missing_keys, unexpected_keys) it found. ``assign``: the
-        tensors take the checkpoint's arrays (and dtype) instead of copying into their own."""
-        from collections.abc import Mapping
-
-        if not isinstance(state_dict, Mapping):
-            # as torch: a list of (name, tensor) pairs is refused, not guessed at
-            raise TypeError(f"load_state_dict for {type(self).__name__}: expected a dict-like state dict, "
-                            f"got {type(state_dict).__name__} (use dict(pairs) for a list of pairs)")
-        own, extra = {}, {}
-        for k, t in self._state_items(extra=True):
-            (extra if type(t) is _ExtraState else own)[k] = t
-        missing = [k for k in own if k not in state_dict] + [k for k in extra if k not in state_dict]
-        unexpected = [k for k in state_dict if k not in own and k not in extra]
-        if strict and (missing or unexpected):
-            raise StateDictKeyError(
-                f"load_state_dict for {type(self).__name__}: missing keys {missing}, unexpected keys {unexpected}"
-            )
-        problems = []
-        for k, target in own.items():
-            if k not in state_dict:
-                continue
-            try:
-                arr = _host_array(state_dict[k])
-            except Exception as e:
-                raise TypeError(f"load_state_dict for {type(self).__name__}: {k}: expected a Tensor or array, "
-                                f"got {type(state_dict[k]).__name__} ({e})") from None
-            if arr.dtype.kind not in "biuf":
-                raise TypeError(f"load_state_dict for {type(self).__name__}: {k}: expected a real-valued Tensor "
-                                f"or array, got {type(state_dict[k]).__name__} of dtype {arr.dtype}")
-            if tuple(arr.shape) != tuple(target.shape):
-                problems.append(f"{k}: checkpoint has shape {tuple(arr.shape)}, the module has {tuple(target.shape)}")
-        if problems:
-            raise StateDictShapeError(f"load_state_dict for {type(self).__name__}: size mismatch: " + "; ".join(problems))
-        for k, target in own.items():
-            if k in state_dict:
-                arr = _host_array(state_dict[k])
-                if assign:
-                    target._data = backend.to_device(np.array(arr), target.device)
-                    continue
-                target._data[...] = backend.to_device(arr.astype(target.dtype, copy=False), target.device)
-        for k, marker in extra.items():
-            if k in state_dict:
-                marker.module.set_extra_state(state_dict[k])
-        return IncompatibleKeys(missing, unexpected)
-
     # ------------------------------------------------------------------ modes and devices
     def train(self, mode: bool = True) -> "Module":
         for m in self.modules():
@@ -473,8 +326,8 @@ class Module:
         return self.to(dst_type)
 
     # ------------------------------------------------------------------ calling and printing
-    def forward(self, *args, **kwargs):
-        raise NotImplementedError(f"{type(self).__name__} does not define forward()")
+    def forward(self, *input):
+        raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" function')
 
     def __call__(self, *args, **kwargs):
         hooks = self.__dict__.get("_hooks")

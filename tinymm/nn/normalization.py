@@ -33,11 +33,11 @@ class GroupNorm(Module):
         self.num_groups, self.num_channels, self.eps, self.affine = num_groups, num_channels, eps, affine
         register_affine(self, num_channels, affine, bias, device, dtype)
 
-    def forward(self, x):
-        if x.ndim >= 2 and x.shape[1] != self.num_channels:
-            raise ShapeError(f"GroupNorm: input of shape {tuple(x.shape)} has {x.shape[1]} channels, the layer "
+    def forward(self, input):
+        if input.ndim >= 2 and input.shape[1] != self.num_channels:
+            raise ShapeError(f"GroupNorm: input of shape {tuple(input.shape)} has {input.shape[1]} channels, the layer "
                              f"expects {self.num_channels}")
-        return F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
+        return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
 
     def extra_repr(self):
         return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, bias={self.bias is not None}"
@@ -53,27 +53,47 @@ class _InstanceNorm(NormBase):  # shims: torch's base, _NormBase
         self.affine, self.track_running_stats = affine, track_running_stats
         register_norm_state(self, num_features, affine, track_running_stats, device, dtype, bias)
 
-    def forward(self, x):
+    def forward(self, input):
         name, n = type(self).__name__, self._spatial
-        if x.ndim not in (n + 1, n + 2):
+        if input.ndim not in (n + 1, n + 2):
             raise ShapeError(f"{name}: expected {n + 1}D (unbatched) or {n + 2}D (batched) input, got shape "
-                             f"{tuple(x.shape)}")
-        unbatched = x.ndim == n + 1
+                             f"{tuple(input.shape)}")
+        unbatched = input.ndim == n + 1
         if unbatched:
-            x = x.unsqueeze(0)
-        if self.affine and x.shape[1] != self.num_features:
+            input = input.unsqueeze(0)
+        if self.affine and input.shape[1] != self.num_features:
             raise ShapeError(f"{name}: expected input's size at dim=1 to match num_features ({self.num_features}), "
-                             f"but got input of shape {tuple(x.shape)}")
+                             f"but got input of shape {tuple(input.shape)}")
         use_input_stats = self.training or not self.track_running_stats
         # PyTorch's instance norm keeps num_batches_tracked (for state-dict parity) but never counts,
         # and momentum=None is momentum 0 there (running statistics stay put), not a cumulative average
-        y = F.instance_norm(x, self.running_mean, self.running_var, self.weight, self.bias, use_input_stats,
+        y = F.instance_norm(input, self.running_mean, self.running_var, self.weight, self.bias, use_input_stats,
                             self.momentum if self.momentum is not None else 0.0, self.eps)
         return y.squeeze(0) if unbatched else y
 
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
                 f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}")
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
+                              unexpected_keys, error_msgs) -> None:
+        """A checkpoint without metadata that holds running statistics this module does not
+        track is refused with PyTorch's explanation (they stopped being tracked by default in 0.4)."""
+        if local_metadata.get("version", None) is None and not self.track_running_stats:
+            keys = [prefix + n for n in ("running_mean", "running_var") if prefix + n in state_dict]
+            if keys:
+                klass, names = type(self).__name__, " and ".join(f'"{k}"' for k in keys)
+                error_msgs.append(
+                    f"Unexpected running stats buffer(s) {names} "
+                    f"for {klass} with track_running_stats=False. If state_dict is a checkpoint saved before 0.4.0, "
+                    f"this may be expected because {klass} does not track running stats by default since 0.4.0. "
+                    f"Please remove these keys from state_dict. If the running stats are actually needed, instead "
+                    f"set track_running_stats=True in {klass} to enable them. See the documentation of {klass} "
+                    f"for details.")
+                for k in keys:
+                    state_dict.pop(k)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
+                                      unexpected_keys, error_msgs)
 
 
 class InstanceNorm1d(_InstanceNorm):
@@ -122,8 +142,8 @@ class LocalResponseNorm(Module):
         super().__init__()
         self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
 
-    def forward(self, x):
-        return F.local_response_norm(x, self.size, self.alpha, self.beta, self.k)
+    def forward(self, input):
+        return F.local_response_norm(input, self.size, self.alpha, self.beta, self.k)
 
     def extra_repr(self):
         return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"

@@ -28,8 +28,8 @@ class _MaxPoolNd(Module):
 class MaxPool1d(_MaxPoolNd):
     """Max pooling over L of (N, C, L) or (C, L); ``return_indices`` also returns the argmax."""
 
-    def forward(self, x):
-        return F.max_pool1d(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
+    def forward(self, input):
+        return F.max_pool1d(input, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
                             self.return_indices)
 
 
@@ -37,8 +37,8 @@ class MaxPool2d(_MaxPoolNd):
     """Max pooling over (H, W) of (N, C, H, W) or (C, H, W); ``return_indices`` also returns
     the argmax as flat indices into each plane."""
 
-    def forward(self, x):
-        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
+    def forward(self, input):
+        return F.max_pool2d(input, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
                             self.return_indices)
 
 
@@ -58,8 +58,8 @@ class _AvgPoolNd(Module):
 class AvgPool1d(_AvgPoolNd):
     """Average pooling over L of (N, C, L) or (C, L)."""
 
-    def forward(self, x):
-        return F.avg_pool1d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad)
+    def forward(self, input):
+        return F.avg_pool1d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad)
 
 
 class AvgPool2d(_AvgPoolNd):
@@ -70,8 +70,8 @@ class AvgPool2d(_AvgPoolNd):
         super().__init__(kernel_size, stride, padding, ceil_mode, count_include_pad)
         self.divisor_override = divisor_override
 
-    def forward(self, x):
-        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad,
+    def forward(self, input):
+        return F.avg_pool2d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad,
                             self.divisor_override)
 
 
@@ -82,8 +82,8 @@ class _AdaptiveAvgPool(Module):
         super().__init__()
         self.output_size = output_size
 
-    def forward(self, x):
-        return type(self)._pool(x, self.output_size)
+    def forward(self, input):
+        return type(self)._pool(input, self.output_size)
 
     def extra_repr(self):
         return f"output_size={self.output_size}"
@@ -108,8 +108,8 @@ class _AdaptiveMaxPoolNd(Module):
         super().__init__()
         self.output_size, self.return_indices = output_size, return_indices
 
-    def forward(self, x):
-        return type(self)._fn(x, self.output_size, self.return_indices)
+    def forward(self, input):
+        return type(self)._fn(input, self.output_size, self.return_indices)
 
     def extra_repr(self):
         return f"output_size={self.output_size}"
@@ -134,8 +134,8 @@ class _LPPoolNd(Module):
         super().__init__()
         self.norm_type, self.kernel_size, self.stride, self.ceil_mode = norm_type, kernel_size, stride, ceil_mode
 
-    def forward(self, x):
-        return type(self)._fn(x, float(self.norm_type), self.kernel_size, self.stride, self.ceil_mode)
+    def forward(self, input):
+        return type(self)._fn(input, float(self.norm_type), self.kernel_size, self.stride, self.ceil_mode)
 
     def extra_repr(self):
         return f"norm_type={self.norm_type}, kernel_size={self.kernel_size}, stride={self.stride}, ceil_mode={self.ceil_mode}"
@@ -158,8 +158,8 @@ class _MaxUnpoolNd(Module):
         self.stride = stride if stride is not None else kernel_size
         self.padding = padding
 
-    def forward(self, x, indices, output_size=None):
-        return type(self)._fn(x, indices, self.kernel_size, self.stride, self.padding, output_size)
+    def forward(self, input, indices, output_size=None):
+        return type(self)._fn(input, indices, self.kernel_size, self.stride, self.padding, output_size)
 
     def extra_repr(self):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
@@ -176,16 +176,16 @@ class MaxUnpool2d(_MaxUnpoolNd):
 class MaxPool3d(_MaxPoolNd):
     """Max pooling over (D, H, W) of (N, C, D, H, W) or (C, D, H, W)."""
 
-    def forward(self, x):
-        return F.max_pool3d(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
+    def forward(self, input):
+        return F.max_pool3d(input, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
                             self.return_indices)
 
 
 class AvgPool3d(AvgPool2d):
     """Average pooling over (D, H, W) of (N, C, D, H, W) or (C, D, H, W)."""
 
-    def forward(self, x):
-        return F.avg_pool3d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad,
+    def forward(self, input):
+        return F.avg_pool3d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad,
                             self.divisor_override)
 
 

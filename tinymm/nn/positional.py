@@ -44,7 +44,7 @@ class SinusoidalPositionalEncoding(Module):
 
     def forward(self, x):
         if x.ndim != 3 or x.shape[-1] != self.d_model:
-            raise ValueError(f"SinusoidalPositionalEncoding: expected (B, N, {self.d_model}), got {x.shape}")
+            raise ValueError(f"SinusoidalPositionalEncoding: expected (B, N, {self.d_model}), got {tuple(x.shape)}")
         if x.shape[1] > self.max_len:
             raise ValueError(f"SinusoidalPositionalEncoding: sequence of {x.shape[1]} positions exceeds max_len={self.max_len}")
         return F.dropout(x + self.pe[: x.shape[1]], self.p, self.training)
@@ -64,7 +64,7 @@ class LearnedPositionalEmbedding(Module):
 
     def forward(self, x):
         if x.ndim != 3 or x.shape[-1] != self.d_model:
-            raise ValueError(f"LearnedPositionalEmbedding: expected (B, N, {self.d_model}), got {x.shape}")
+            raise ValueError(f"LearnedPositionalEmbedding: expected (B, N, {self.d_model}), got {tuple(x.shape)}")
         if x.shape[1] > self.max_len:
             raise ValueError(f"LearnedPositionalEmbedding: sequence of {x.shape[1]} positions exceeds max_len={self.max_len}")
         return x + self.weight[: x.shape[1]]
@@ -88,7 +88,7 @@ class PatchEmbedding(Module):
     def forward(self, x):
         c, s, p = self.in_chans, self.img_size, self.patch_size
         if x.ndim != 4 or x.shape[1:] != (c, s, s):
-            raise ValueError(f"PatchEmbedding: expected images (B, {c}, {s}, {s}), got shape {x.shape}")
+            raise ValueError(f"PatchEmbedding: expected images (B, {c}, {s}, {s}), got shape {tuple(x.shape)}")
         b, g = x.shape[0], s // p
         patches = O.reshape(x, b, c, g, p, g, p)
         patches = O.permute(patches, 0, 2, 4, 1, 3, 5)  # (B, gh, gw, C, p, p)

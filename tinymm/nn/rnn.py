@@ -155,7 +155,7 @@ class RNNBase(Module):
         else:
             x = O.as_tensor(input, fn)
             if x.ndim not in (2, 3):
-                raise RecurrentShapeError(f"{fn}: input has shape {x.shape}, expected 3 dims "
+                raise RecurrentShapeError(f"{fn}: input has shape {tuple(x.shape)}, expected 3 dims "
                                           f"({'batch, seq, feature' if self.batch_first else 'seq, batch, feature'}) or 2 (seq, feature)")
             batched = x.ndim == 3
             if not batched:
@@ -322,7 +322,7 @@ class RNNCellBase(Module):
         fn = type(self).__name__
         x = O.as_tensor(input, fn)
         if x.ndim not in (1, 2) or x.shape[-1] != self.input_size:
-            raise RecurrentShapeError(f"{fn}: input has shape {x.shape}, expected (batch, {self.input_size}) or ({self.input_size},)")
+            raise RecurrentShapeError(f"{fn}: input has shape {tuple(x.shape)}, expected (batch, {self.input_size}) or ({self.input_size},)")
         batched = x.ndim == 2
         if not batched:
             x = O.unsqueeze(x, 0)

@@ -101,10 +101,11 @@ class TransformerEncoder(Module):
         self.use_nested_tensor = enable_nested_tensor and _nested_layer(encoder_layer)
         self.mask_check = mask_check
 
-    def forward(self, src, mask=None, src_key_padding_mask=None, is_causal: bool = False):
+    def forward(self, src, mask=None, src_key_padding_mask=None, is_causal=None):
         x = src
+        # PyTorch's None ("detect it from the mask") is False here: the mask is applied either way
         for layer in self.layers:
-            x = layer(x, src_mask=mask, src_key_padding_mask=src_key_padding_mask, is_causal=is_causal)
+            x = layer(x, src_mask=mask, src_key_padding_mask=src_key_padding_mask, is_causal=bool(is_causal))
         pad = self._nested_padding(src, mask, src_key_padding_mask)
         if pad is not None:  # PyTorch's nested-tensor path: padded positions come back as zeros
             x = x.masked_fill(pad.unsqueeze(-1), 0.0)
@@ -127,7 +128,7 @@ class TransformerEncoder(Module):
             return None
         pad = src_key_padding_mask
         pad = pad if pad.dtype == np.bool_ else pad != 0  # a float mask pads where it is not 0
-        keep = ~pad.numpy()
+        keep = ~pad.numpy(force=True)
         # right padding: each row keeps a prefix, so no kept position follows a padded one
         if self.mask_check and bool(np.any(keep[:, 1:] & ~keep[:, :-1])):
             return None

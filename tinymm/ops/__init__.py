@@ -373,6 +373,10 @@ from tinymm.ops.tensor_flags import TENSOR_FLAG_PROPERTIES  # noqa: E402
 from tinymm.ops.complex_ops import COMPLEX_OPS, COMPLEX_PROPERTIES  # noqa: E402
 from tinymm.ops import complex_grad_marks  # noqa: E402,F401
 from tinymm.ops.spectral import SPECTRAL_OPS  # noqa: E402  (stft, istft)
+# modapi: empty_strided, scalar_tensor, frombuffer, unravel_index, diagflat, vdot, rsub, binomial,
+# gradient, histogramdd, is_inference
+from tinymm.ops.creation_more import CREATION_MORE_OPS  # modapi  # noqa: E402
+from tinymm.ops.numeric_more import NUMERIC_MORE_OPS  # modapi  # noqa: E402
 
 # (public function, its Tensor method name or None, exported as tinymm.<function name>: True/False
 #  or as the name given)
@@ -727,6 +731,8 @@ OPS = (
     *PROMOTION_OPS,  # shims
     *COMPLEX_OPS,  # cplx
     *SPECTRAL_OPS,  # cplx
+    *CREATION_MORE_OPS,  # modapi
+    *NUMERIC_MORE_OPS,  # modapi
 )
 
 

@@ -57,13 +57,20 @@ class Add(_AddSub):
 
 def add(a, b, *, alpha=1):
     if alpha != 1:
-        b = _times_alpha(b, alpha)
+        b = _times_alpha(a, b, alpha)
     a, b = operands("add", a, b)
     return Add.apply(a, b)
 
 
-def _times_alpha(b, alpha):
-    """``alpha * b`` for add/sub: ``b`` may be a number too (``torch.add(x, 1, alpha=2)``)."""
+def _integral(v) -> bool:
+    return v.dtype.kind in "biu" if isinstance(v, Tensor) else isinstance(v, (int, np.integer, np.bool_))
+
+
+def _times_alpha(a, b, alpha):
+    """``alpha * b`` for add/sub: ``b`` may be a number too (``torch.add(x, 1, alpha=2)``).
+    A float alpha with integral operands is refused, as PyTorch (it would truncate silently)."""
+    if isinstance(alpha, (float, np.floating)) and _integral(a) and _integral(b):
+        raise DTypeError("For integral input tensors, argument alpha must not be a floating point number.")
     return mul(b, alpha) if isinstance(b, Tensor) else b * alpha
 
 
@@ -83,7 +90,7 @@ def sub(a, b, *, alpha=1):
     if (_is_bool(a) or _is_bool(b)) and (isinstance(a, Tensor) or isinstance(b, Tensor)):
         raise DTypeError("Subtraction, " + _BOOL_MINUS.format("with"))  # as PyTorch: 1 - mask is a bug
     if alpha != 1:
-        b = _times_alpha(b, alpha)
+        b = _times_alpha(a, b, alpha)
     a, b = operands("sub", a, b)
     return Sub.apply(a, b)
 

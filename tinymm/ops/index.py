@@ -261,7 +261,7 @@ def masked_fill(x, mask, value):
     except ValueError:
         ok = False
     if not ok:
-        raise ValueError(f"masked_fill: mask of shape {mask.shape} does not broadcast to the tensor's shape {x.shape}")
+        raise ValueError(f"masked_fill: mask of shape {tuple(mask.shape)} does not broadcast to the tensor's shape {tuple(x.shape)}")
     if isinstance(value, Tensor):
         value = value.item()
     if x._data.dtype.kind not in "fc":
@@ -328,15 +328,15 @@ def _check_gather(name, x, dim, index, src=None):
     if index.dtype.kind not in "iu":
         raise TypeError(f"{name}: index must be an integer tensor, got {index.dtype}")
     if x.ndim != index.ndim and not (x.ndim == 0 and index.ndim <= 1):
-        raise ShapeError(f"{name}: index has {index.ndim} dims ({index.shape}), the tensor {x.ndim} ({x.shape})")
+        raise ShapeError(f"{name}: index has {index.ndim} dims ({tuple(index.shape)}), the tensor {x.ndim} ({tuple(x.shape)})")
     axis = normalize_dim(name, x.ndim, dim)
     if x.ndim == 0:
         return index, axis
     for d in range(x.ndim):
         if d != axis and index.shape[d] > x.shape[d]:
-            raise ShapeError(f"{name}: index {index.shape} is larger than the tensor {x.shape} at dim {d}")
+            raise ShapeError(f"{name}: index {tuple(index.shape)} is larger than the tensor {tuple(x.shape)} at dim {d}")
         if src is not None and index.shape[d] > src.shape[d]:
-            raise ShapeError(f"{name}: index {index.shape} is larger than src {src.shape} at dim {d}")
+            raise ShapeError(f"{name}: index {tuple(index.shape)} is larger than src {tuple(src.shape)} at dim {d}")
     if index._data.size:
         lo, hi = int(index._data.min()), int(index._data.max())
         if lo < -x.shape[axis] or hi >= x.shape[axis]:
@@ -596,7 +596,7 @@ def index_select(x, dim, index):
     x = as_tensor(x, "index_select")
     index = as_tensor(index, "index_select")
     if index.dtype.kind not in "iu" or index.ndim > 1:
-        raise TypeError(f"index_select: index must be a 0-d or 1-D integer tensor, got {index.dtype} {index.shape}")
+        raise TypeError(f"index_select: index must be a 0-d or 1-D integer tensor, got {index.dtype} {tuple(index.shape)}")
     if x.ndim == 0:
         return getitem(x.reshape(1), index._data.reshape(-1)).reshape(())
     axis = normalize_dim("index_select", x.ndim, dim)

@@ -86,7 +86,7 @@ def _index_vector(name, index, size, axis, negative_ok=False):
         raise IndexRangeError(f"{name}: Expected a long tensor for index, but got {index.dtype}")
     if index.ndim > 1:
         raise IndexRangeError(f"{name}: Index should have dimension 1 or 0 (got {index.ndim})")
-    idx = np.asarray(index.numpy()).reshape(-1).astype(np.int64)
+    idx = np.asarray(index.numpy(force=True)).reshape(-1).astype(np.int64)
     if idx.size:
         lo = -size if negative_ok else 0
         bad = idx[(idx < lo) | (idx >= size)]
@@ -195,7 +195,7 @@ def masked_scatter(x, mask, source):
     if mask.dtype.kind != "b":
         raise DTypeError(f"masked_scatter_ only supports boolean masks, but got mask with dtype {mask.dtype}")
     try:
-        full = np.broadcast_to(mask.numpy(), x.shape)
+        full = np.broadcast_to(mask.numpy(force=True), x.shape)
     except ValueError:
         raise ShapeError(f"masked_scatter: mask of shape {list(mask.shape)} does not broadcast to self's shape "
                          f"{list(x.shape)}") from None
@@ -222,7 +222,7 @@ def put(x, index, source, accumulate: bool = False):
         raise IndexError(f"put_(): Expected source and index to have the same number of elements, but got "
                          f"source.numel() = {source.numel()}, index.numel() = {index.numel()}")
     n = x.numel()
-    idx = np.asarray(index.numpy()).reshape(-1).astype(np.int64)
+    idx = np.asarray(index.numpy(force=True)).reshape(-1).astype(np.int64)
     bad = idx[(idx < -n) | (idx >= n)]
     if bad.size:
         raise IndexError(f"put: out of range: tried to access index {int(bad[0])} on a tensor of {n} elements.")

@@ -28,7 +28,7 @@ import numpy as np
 from tinymm import autograd, backend
 from tinymm.autograd import Function
 from tinymm.ops._util import DTypeError, ShapeError, check_fits, unbroadcast
-from tinymm.ops.convert import as_tensor, cast
+from tinymm.ops.convert import as_tensor, cast, check_broadcast
 from tinymm.ops.elementwise import add, clamp, div, mul, pow, sub
 from tinymm.ops.index import (
     GetItem, array_index, check_index_add, index_add, masked_fill, numpy_index, scatter, scatter_add,
@@ -334,6 +334,11 @@ def pow_(x: Tensor, exponent) -> Tensor:
 def copy_(x: Tensor, src) -> Tensor:
     """Copy ``src`` (broadcast, cast to x's dtype) into ``x``; the gradient flows to ``src``."""
     src = as_tensor(src, "copy_")
+    if src._data.shape != x._data.shape:  # src must broadcast to x's own shape (RuntimeError, as PyTorch)
+        check_broadcast("copy_", x._data.shape, src._data.shape)
+        wide = np.broadcast_shapes(x._data.shape, src._data.shape)
+        if wide != x._data.shape:
+            raise ShapeError(f"copy_: output with shape {list(x.shape)} doesn't match the broadcast shape {list(wide)}")
     if _records("copy_", x, src):
         # x's old values are overwritten: zero gradient to its history, all of it to src.
         return _rebase(x, add(mul(_old_history(x, copy=False), 0.0), cast(src, x.dtype)))

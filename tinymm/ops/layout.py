@@ -155,7 +155,7 @@ def repeat(x, *sizes):
     x = as_tensor(x, "repeat")
     reps = _ints(sizes)
     if len(reps) < x.ndim:
-        raise ShapeError(f"repeat: {len(reps)} repeat counts for a tensor of {x.ndim} dims ({x.shape}); give at least {x.ndim}")
+        raise ShapeError(f"repeat: {len(reps)} repeat counts for a tensor of {x.ndim} dims ({tuple(x.shape)}); give at least {x.ndim}")
     if builtins.any(r < 0 for r in reps):
         raise ShapeError(f"repeat: negative repeat count in {reps}")
     return _apply_or_wrap(Repeat, x, reps)
@@ -230,14 +230,14 @@ def tril(x, diagonal: int = 0):
     """The lower triangle (on and below the ``diagonal``-th diagonal) of the last two dims."""
     x = as_tensor(x, "tril")
     if x.ndim < 2:
-        raise ShapeError(f"tril: input needs at least 2 dims, got shape {x.shape}")
+        raise ShapeError(f"tril: input needs at least 2 dims, got shape {tuple(x.shape)}")
     return _apply_or_wrap(Tril, x, int(diagonal))
 
 
 def triu(x, diagonal: int = 0):
     x = as_tensor(x, "triu")
     if x.ndim < 2:
-        raise ShapeError(f"triu: input needs at least 2 dims, got shape {x.shape}")
+        raise ShapeError(f"triu: input needs at least 2 dims, got shape {tuple(x.shape)}")
     return _apply_or_wrap(Triu, x, int(diagonal))
 
 
@@ -272,7 +272,7 @@ class Diagonal(Function):
 def diagonal(x, offset: int = 0, dim1: int = 0, dim2: int = 1):
     x = as_tensor(x, "diagonal")
     if x.ndim < 2:
-        raise ShapeError(f"diagonal: input needs at least 2 dims, got shape {x.shape}")
+        raise ShapeError(f"diagonal: input needs at least 2 dims, got shape {tuple(x.shape)}")
     d1, d2 = normalize_dim("diagonal", x.ndim, dim1), normalize_dim("diagonal", x.ndim, dim2)
     if d1 == d2:
         raise ShapeError(f"diagonal: dim1 and dim2 are both {d1}")
@@ -299,7 +299,7 @@ def diag(x, diagonal: int = 0):
         return _apply_or_wrap(DiagEmbed, x, int(diagonal))
     if x.ndim == 2:  # a copy, as PyTorch's diag (diagonal() is the view)
         return clone(globals()["diagonal"](x, int(diagonal)))
-    raise ShapeError(f"diag: input must be 1-D or 2-D, got shape {x.shape}")
+    raise ShapeError(f"diag: input must be 1-D or 2-D, got shape {tuple(x.shape)}")
 
 
 class Unfold(Function):
@@ -332,7 +332,7 @@ def unfold(x, dimension: int, size: int, step: int):
     axis = normalize_dim("unfold", x.ndim, dimension)
     n = x.shape[axis]
     if size > n or size < 0 or step <= 0:
-        raise ShapeError(f"unfold: size {size} (step {step}) does not fit dim {axis} of size {n} (shape {x.shape})")
+        raise ShapeError(f"unfold: size {size} (step {step}) does not fit dim {axis} of size {n} (shape {tuple(x.shape)})")
     out = _apply_or_wrap(Unfold, x, axis, int(size), int(step))
     if step >= size:  # overlapping windows are no view to write through
         mark_view(out, x, "unfold", (axis, int(size), int(step)))
@@ -362,7 +362,7 @@ def meshgrid(*tensors, indexing=None):
         raise ValueError(f"meshgrid: indexing must be 'ij' or 'xy', got {indexing!r}")
     for t in ts:
         if t.ndim > 1:
-            raise ShapeError(f"meshgrid: expects 0-D or 1-D tensors, got shape {t.shape}")
+            raise ShapeError(f"meshgrid: expects 0-D or 1-D tensors, got shape {tuple(t.shape)}")
     ts = [reshape(t, -1) for t in ts]
     sizes = [t.shape[0] for t in ts]
     swap = indexing == "xy" and len(ts) >= 2
@@ -414,7 +414,7 @@ def t(x):
     """Transpose a tensor of at most 2 dims (0-D and 1-D come back as they are)."""
     x = as_tensor(x, "t")
     if x.ndim > 2:
-        raise ShapeError(f"t: expects a tensor with <= 2 dimensions, but got shape {x.shape}; use transpose or mT")
+        raise ShapeError(f"t: expects a tensor with <= 2 dimensions, but got shape {tuple(x.shape)}; use transpose or mT")
     if x.ndim < 2:
         return reshape(x, x.shape)
     return transpose(x, 0, 1)
@@ -437,7 +437,7 @@ def masked_select(x, mask):
     try:
         shape = np.broadcast_shapes(x.shape, mask.shape)
     except ValueError:
-        raise ShapeError(f"masked_select: mask of shape {mask.shape} does not broadcast with the tensor's {x.shape}") from None
+        raise ShapeError(f"masked_select: mask of shape {tuple(mask.shape)} does not broadcast with the tensor's {tuple(x.shape)}") from None
     if x.shape != shape:
         x = expand(x, shape)
     m = xp_of(mask._data).broadcast_to(mask._data, shape)

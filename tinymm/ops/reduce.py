@@ -509,7 +509,7 @@ def _refuse_empty_reduction(name, x, axes):
         return
     reduced = range(x.ndim) if axes is None else axes
     if axes is None or builtins.any(x.shape[a] == 0 for a in reduced):
-        raise EmptyReductionError(f"{name}: cannot reduce over a dimension of size 0 (shape {x.shape}): "
+        raise EmptyReductionError(f"{name}: cannot reduce over a dimension of size 0 (shape {tuple(x.shape)}): "
                          "the operation has no identity")
 
 

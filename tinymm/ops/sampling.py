@@ -21,7 +21,7 @@ def multinomial(input, num_samples: int, replacement: bool = False, *, generator
     ((C,) or (N, C) non-negative weights): (num_samples,) or (N, num_samples) int64."""
     w = as_tensor(input, "multinomial")
     if w.ndim not in (1, 2):
-        raise ShapeError(f"multinomial: prob_dist must be 1 or 2 dim, got shape {w.shape}")
+        raise ShapeError(f"multinomial: prob_dist must be 1 or 2 dim, got shape {tuple(w.shape)}")
     if w.dtype.kind not in "fc":
         raise TypeError(f"multinomial: needs floating probabilities, got {w.dtype}")
     k = int(num_samples)

@@ -405,7 +405,7 @@ def topk(x, k, dim=-1, largest=True, sorted=True):
     if not 0 <= k <= n:
         from tinymm.ops._util import ShapeError
 
-        raise ShapeError(f"topk: k={k} is out of range for dimension of size {n} (shape {x.shape})")
+        raise ShapeError(f"topk: k={k} is out of range for dimension of size {n} (shape {tuple(x.shape)})")
     if x.ndim == 0:
         return sort(x)
     axis = normalize_dim("topk", x.ndim, dim)

@@ -57,13 +57,13 @@ def reshape(x, *shape):
     shape = _shape_arg(shape)
     known = int(np.prod([s for s in shape if s != -1])) if shape else 1
     if shape.count(-1) > 1:
-        raise ShapeError(f"reshape: only one dimension can be inferred (-1), got {shape} for a tensor of shape {x.shape}")
+        raise ShapeError(f"reshape: only one dimension can be inferred (-1), got {shape} for a tensor of shape {tuple(x.shape)}")
     if builtins.any(s < -1 for s in shape):
-        raise ShapeError(f"reshape: invalid shape dimension in {shape} for a tensor of shape {x.shape}")
+        raise ShapeError(f"reshape: invalid shape dimension in {shape} for a tensor of shape {tuple(x.shape)}")
     if (
         -1 not in shape and known != x._data.size or -1 in shape and (known == 0 or x._data.size % known)
     ):
-        raise ShapeError(f"reshape: cannot view a tensor of shape {x.shape} ({x._data.size} elements) as {shape}")
+        raise ShapeError(f"reshape: cannot view a tensor of shape {tuple(x.shape)} ({x._data.size} elements) as {shape}")
     return _view(Reshape, x, shape)
 
 
@@ -156,10 +156,10 @@ def permute(x, *dims):
     x = as_tensor(x, "permute")
     dims = _shape_arg(dims)
     if len(dims) != x.ndim:
-        raise ShapeError(f"permute: {dims} does not have one entry per dim of a tensor of shape {x.shape}")
+        raise ShapeError(f"permute: {dims} does not have one entry per dim of a tensor of shape {tuple(x.shape)}")
     norm = tuple(normalize_dim("permute", x.ndim, d) for d in dims)
     if sorted(norm) != list(range(x.ndim)):
-        raise ShapeError(f"permute: {dims} is not a permutation of the {x.ndim} dims of a tensor of shape {x.shape}")
+        raise ShapeError(f"permute: {dims} is not a permutation of the {x.ndim} dims of a tensor of shape {tuple(x.shape)}")
     return _view(Permute, x, norm)
 
 
@@ -195,7 +195,7 @@ def expand(x, *shape):
     x = as_tensor(x, "expand")
     shape = _shape_arg(shape)
     if len(shape) < x.ndim:
-        raise ShapeError(f"expand: target {shape} has fewer dims than the tensor's shape {x.shape}")
+        raise ShapeError(f"expand: target {shape} has fewer dims than the tensor's shape {tuple(x.shape)}")
     lead = len(shape) - x.ndim
     full = []
     for i, s in enumerate(shape):
@@ -204,7 +204,7 @@ def expand(x, *shape):
                 raise ShapeError(f"expand: -1 is not allowed for the new leading dim {i} in {shape}")
             s = x.shape[i - lead]
         elif i >= lead and x.shape[i - lead] not in (1, s):
-            raise ShapeError(f"expand: cannot expand shape {x.shape} to {shape} (dim {i}: {x.shape[i - lead]} vs {s})")
+            raise ShapeError(f"expand: cannot expand shape {tuple(x.shape)} to {shape} (dim {i}: {x.shape[i - lead]} vs {s})")
         full.append(s)
     return Expand.apply(x, tuple(full))
 
@@ -275,7 +275,7 @@ def cat(tensors, dim=0, **np_style):
         a, b = list(t.shape), list(tensors[0].shape)
         a[d] = b[d] = 0
         if a != b:
-            raise ShapeError(f"cat: tensor {i} has shape {t.shape}, incompatible with {tensors[0].shape} outside dim {d}")
+            raise ShapeError(f"cat: tensor {i} has shape {tuple(t.shape)}, incompatible with {tuple(tensors[0].shape)} outside dim {d}")
     return Concat.apply(*tensors, axis=d)
 
 
@@ -305,7 +305,7 @@ def stack(tensors, dim=0, **np_style):
     tensors = _same_kind("stack", list(tensors))
     for i, t in enumerate(tensors[1:], 1):
         if t.shape != tensors[0].shape:
-            raise ShapeError(f"stack: tensor {i} has shape {t.shape}, tensor 0 has {tensors[0].shape}")
+            raise ShapeError(f"stack: tensor {i} has shape {tuple(t.shape)}, tensor 0 has {tuple(tensors[0].shape)}")
     dim = np_style.pop("axis", dim)
     if not -tensors[0].ndim - 1 <= dim <= tensors[0].ndim:
         raise IndexError(f"stack: dim {dim} is out of range")
@@ -406,24 +406,24 @@ def pad(x, pad, mode: str = "constant", value=None):
     if mode not in ("constant", "reflect", "replicate", "circular"):
         raise NotImplementedError(f"pad: mode {mode!r} is not supported (constant, reflect, replicate, circular)")
     if len(pad) % 2 or len(pad) // 2 > x.ndim:
-        raise ShapeError(f"pad: needs an even number of values, at most 2 per dim; got {len(pad)} for shape {x.shape}")
+        raise ShapeError(f"pad: needs an even number of values, at most 2 per dim; got {len(pad)} for shape {tuple(x.shape)}")
     pairs = {x.ndim - 1 - i: (int(pad[2 * i]), int(pad[2 * i + 1])) for i in range(len(pad) // 2)}
     if mode != "constant":
         dims = len(pad) // 2
         if dims > 3 or x.ndim not in (dims + 1, dims + 2):  # PyTorch's rule for these modes
             raise NotImplementedError(f"pad: {mode} padding of {dims} dim(s) needs a {dims + 1}-D or {dims + 2}-D "
-                                      f"input (at most 3 padded dims), got shape {x.shape}")
+                                      f"input (at most 3 padded dims), got shape {tuple(x.shape)}")
         if value not in (None, 0, 0.0):
             raise ValueError(f"pad: a fill value is only used by mode 'constant', not {mode!r}")
         out = x
         for axis, (b, a) in sorted(pairs.items()):
             n = x.shape[axis]
             if mode == "reflect" and (b >= n or a >= n):
-                raise ShapeError(f"pad: reflect padding ({b}, {a}) must be smaller than dim {axis} of size {n} (shape {x.shape})")
+                raise ShapeError(f"pad: reflect padding ({b}, {a}) must be smaller than dim {axis} of size {n} (shape {tuple(x.shape)})")
             if mode == "circular" and (b > n or a > n):
-                raise ShapeError(f"pad: circular padding ({b}, {a}) must be at most dim {axis} of size {n} (shape {x.shape})")
+                raise ShapeError(f"pad: circular padding ({b}, {a}) must be at most dim {axis} of size {n} (shape {tuple(x.shape)})")
             if n == 0:
-                raise ShapeError(f"pad: cannot {mode}-pad the empty dim {axis} of shape {x.shape}")
+                raise ShapeError(f"pad: cannot {mode}-pad the empty dim {axis} of shape {tuple(x.shape)}")
             if b < 0 or a < 0:
                 raise ShapeError(f"pad: negative padding {tuple(pad)} is only supported by mode 'constant'")
             out = getitem(out, (slice(None),) * axis + (_pad_index(n, b, a, mode),))
@@ -431,7 +431,7 @@ def pad(x, pad, mode: str = "constant", value=None):
     value = 0.0 if value is None else value
     for d, (b, a) in pairs.items():
         if x.shape[d] + b + a < 0:
-            raise ShapeError(f"pad: padding ({b}, {a}) would leave dim {d} of shape {x.shape} with a negative size")
+            raise ShapeError(f"pad: padding ({b}, {a}) would leave dim {d} of shape {tuple(x.shape)} with a negative size")
     # Negative widths crop first; the rest is ordinary constant padding.
     crop = tuple(slice(builtins.max(-pairs.get(d, (0, 0))[0], 0),
                        x.shape[d] - builtins.max(-pairs.get(d, (0, 0))[1], 0)) for d in range(x.ndim))

@@ -102,7 +102,7 @@ def _quantile(name, x, q, dim, keepdim, interpolation, ignore_nan):
     if interpolation not in _INTERPOLATIONS:
         raise ValueError(f"{name}() interpolation must be one of {', '.join(_INTERPOLATIONS)}. Got '{interpolation}'")
     scalar_q = np.ndim(q._data if isinstance(q, Tensor) else q) == 0  # a 0-d tensor q too, as PyTorch
-    qa = np.asarray(q.numpy() if isinstance(q, Tensor) else q, dtype=np.float64).reshape(-1)
+    qa = np.asarray(q.numpy(force=True) if isinstance(q, Tensor) else q, dtype=np.float64).reshape(-1)
     if isinstance(q, Tensor) and q.ndim > 1:
         raise ShapeError(f"{name}() q must be a scalar or 1D tensor, got shape {tuple(q.shape)}")
     if np.isnan(qa).any() or (qa < 0).any() or (qa > 1).any():
@@ -204,7 +204,7 @@ def unique(x, sorted: bool = True, return_inverse: bool = False, return_counts: 
         inv = inv.reshape(x.shape)
     else:
         axis = normalize_dim("unique", x.ndim, dim)
-        vals, inv, cnt = np.unique(x.numpy(), return_inverse=True, return_counts=True, axis=axis)
+        vals, inv, cnt = np.unique(x.numpy(force=True), return_inverse=True, return_counts=True, axis=axis)
         vals, inv, cnt = xp.asarray(vals), xp.asarray(inv.reshape(-1)), xp.asarray(cnt)
     return _unique_result(vals, inv, cnt, return_inverse, return_counts)
 

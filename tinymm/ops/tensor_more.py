@@ -84,12 +84,12 @@ def histogram(input, bins=100, *, range=None, weight=None, density: bool = False
     x = as_tensor(input, "histogram")
     if x.dtype.kind not in "fc":
         raise DTypeNotImplementedError(f'"histogramdd" not implemented for {x.dtype}')
-    data = x.numpy().reshape(-1)
-    w = None if weight is None else as_tensor(weight, "histogram").numpy().reshape(-1)
+    data = x.numpy(force=True).reshape(-1)
+    w = None if weight is None else as_tensor(weight, "histogram").numpy(force=True).reshape(-1)
     if w is not None and w.shape != data.shape:
         raise ValueRangeError(f"histogram: weight has {w.size} elements, the input {data.size}")
     if isinstance(bins, Tensor):
-        edges = bins.numpy().astype(x.dtype)
+        edges = bins.numpy(force=True).astype(x.dtype)
         if edges.ndim != 1 or edges.size < 2:
             raise ValueRangeError("histogram: bins must be a 1-D tensor with at least 2 edges")
         if (np.diff(edges) < 0).any():
@@ -257,7 +257,7 @@ def apply_(x, callable):
 def map_(x, tensor, callable):
     """``x[i] = callable(x[i], tensor[i])`` with ``tensor`` broadcast to x, in place (CPU)."""
     _plain_write_check("map_", x)
-    other = np.broadcast_to(as_tensor(tensor, "map_").numpy(), x.shape)
+    other = np.broadcast_to(as_tensor(tensor, "map_").numpy(force=True), x.shape)
     flat = [callable(a, b) for a, b in zip(x._data.reshape(-1).tolist(), other.reshape(-1).tolist())]
     x._data[...] = np.asarray(flat, dtype=x.dtype).reshape(x.shape)
     bump_version(x._data)

@@ -234,10 +234,10 @@ class Optimizer:
         if type(g) is not type(d):
             return ValueError(f"{name}: a gradient is on {p.grad.device}, its parameter on {p.device}")
         if g.shape != d.shape:
-            return ValueError(f"{name}: a gradient has shape {g.shape}, its parameter {d.shape}")
+            return ValueError(f"{name}: a gradient has shape {tuple(g.shape)}, its parameter {tuple(d.shape)}")
         if g.dtype != d.dtype:
             return TypeError(f"{name}: a gradient has dtype {g.dtype}, its parameter {d.dtype}")
-        return ValueError(f"{name}: a parameter of shape {d.shape} is not C-contiguous; it is updated in "
+        return ValueError(f"{name}: a parameter of shape {tuple(d.shape)} is not C-contiguous; it is updated in "
                           f"place, so make it contiguous (p._data = p._data.copy()) before stepping")
 
     # ------------------------------------------------------------------ state dicts
@@ -309,10 +309,10 @@ class Optimizer:
             entry = {}
             for k, v in s.items():
                 if isinstance(v, Tensor) or (hasattr(v, "shape") and getattr(v, "ndim", 0) > 0):
-                    arr = v.numpy() if isinstance(v, Tensor) else np.asarray(backend.to_device(v, "cpu"))
+                    arr = v.numpy(force=True) if isinstance(v, Tensor) else np.asarray(backend.to_device(v, "cpu"))
                     if self._state_shaped_like_params and arr.shape != p.shape:
-                        raise ValueError(f"{name}: state {k!r} of parameter {i!r} has shape {arr.shape}, "
-                                         f"the parameter has {p.shape}")
+                        raise ValueError(f"{name}: state {k!r} of parameter {i!r} has shape {tuple(arr.shape)}, "
+                                         f"the parameter has {tuple(p.shape)}")
                     # Always a copy (as PyTorch deep-copies): the state must not alias the caller's
                     # arrays, which may be another optimizer's live state.
                     entry[k] = backend.to_device(np.array(arr, dtype=p.dtype, order="C", copy=True), p.device)

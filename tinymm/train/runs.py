@@ -191,7 +191,7 @@ def predict_one(run_dir, index: int, split: str = "test", device: str = "cpu") -
 
     model.eval()
     with tm.no_grad():
-        logits = model(to_tensors(batch, device)).numpy()[0]
+        logits = model(to_tensors(batch, device)).numpy(force=True)[0]
     prob = np.exp(logits - logits.max())
     prob /= prob.sum()
     top = np.argsort(-prob)[:3]

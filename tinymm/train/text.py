@@ -53,7 +53,7 @@ def masked_token_accuracy(model: MaskedLanguageModel, num_texts: int = 1000, see
     with tm.no_grad():
         for start in range(0, len(corpus), 256):
             batch = collate(corpus_dataset(corpus[start:start + 256]))
-            pred = model(to_tensors(batch, "cpu")).numpy().argmax(-1)
+            pred = model(to_tensors(batch, "cpu")).numpy(force=True).argmax(-1)
             chosen = batch["labels"] != IGNORE
             hits += int((pred[chosen] == batch["labels"][chosen]).sum())
             total += int(chosen.sum())

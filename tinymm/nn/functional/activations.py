@@ -176,7 +176,7 @@ def hardtanh(input, min_val: float = -1.0, max_val: float = 1.0, inplace: bool =
     if inplace:
         return apply_inplace("hardtanh_", lambda t: hardtanh(t, min_val, max_val), input)
     if min_val > max_val:
-        raise ValueError(f"hardtanh: min_val {min_val} must not exceed max_val {max_val}")
+        raise ValueError("min_val cannot be greater than max_val")
     return Hardtanh.apply(_float(input, "hardtanh"), float(min_val), float(max_val))
 
 
@@ -243,7 +243,7 @@ def glu(input, dim: int = -1):
     x = O.as_tensor(input, "glu")
     d = dim % max(x.ndim, 1)
     if x.ndim == 0 or x.shape[d] % 2:
-        raise O.ShapeError(f"glu: halving dimension {dim} of shape {x.shape} must have an even size")
+        raise O.ShapeError(f"glu: halving dimension {dim} of shape {tuple(x.shape)} must have an even size")
     a, b = O.chunk(x, 2, d)
     return a * O.sigmoid(b)
 
@@ -253,7 +253,7 @@ def prelu(input, weight):
     x = O.as_tensor(input, "prelu")
     w = O.as_tensor(weight, "prelu")
     if w.numel() != 1 and (x.ndim < 2 or w.numel() != x.shape[1]):
-        raise O.ShapeError(f"prelu: weight has {w.numel()} values, input {x.shape} has {x.shape[1] if x.ndim > 1 else 1} channels")
+        raise O.ShapeError(f"prelu: weight has {w.numel()} values, input {tuple(x.shape)} has {x.shape[1] if x.ndim > 1 else 1} channels")
     if w.numel() != 1:
         w = O.reshape(w, (1, -1) + (1,) * (x.ndim - 2))
     return O.where(x > 0, x, w * x)

@@ -73,7 +73,7 @@ class SDPAFn(Function):
 
 def _as_4d(t: Tensor, name: str):
     if t.ndim < 2:
-        raise ValueError(f"scaled_dot_product_attention: {name} must be (..., N, D), got shape {t.shape}")
+        raise ValueError(f"scaled_dot_product_attention: {name} must be (..., N, D), got shape {tuple(t.shape)}")
     if t.ndim == 2:
         return O.reshape(t, (1, 1) + t.shape)
     if t.ndim == 3:
@@ -137,18 +137,18 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: f
         hq, hk = q.shape[-3], k.shape[-3]
         if hk == 0 or hq % hk or v.shape[-3] != hk:
             raise O.ShapeError(f"scaled_dot_product_attention: with enable_gqa the query heads ({hq}) must be a multiple "
-                               f"of the key/value heads (key {k.shape}, value {v.shape})")
+                               f"of the key/value heads (key {tuple(k.shape)}, value {tuple(v.shape)})")
         k = O.repeat_interleave(k, hq // hk, dim=-3)
         v = O.repeat_interleave(v, hq // hk, dim=-3)
     for name, t in (("key", k), ("value", v)):
         if t.ndim != q.ndim:
-            raise O.ShapeError(f"scaled_dot_product_attention: query has shape {q.shape}, {name} {t.shape}: same number of dims expected")
+            raise O.ShapeError(f"scaled_dot_product_attention: query has shape {tuple(q.shape)}, {name} {tuple(t.shape)}: same number of dims expected")
     if q.shape[-1] != k.shape[-1]:
-        raise O.ShapeError(f"scaled_dot_product_attention: query's last dim {q.shape[-1]} != key's {k.shape[-1]} (query {q.shape}, key {k.shape})")
+        raise O.ShapeError(f"scaled_dot_product_attention: query's last dim {q.shape[-1]} != key's {k.shape[-1]} (query {tuple(q.shape)}, key {tuple(k.shape)})")
     if k.shape[-2] != v.shape[-2]:
-        raise O.ShapeError(f"scaled_dot_product_attention: key has {k.shape[-2]} positions, value {v.shape[-2]} (key {k.shape}, value {v.shape})")
+        raise O.ShapeError(f"scaled_dot_product_attention: key has {k.shape[-2]} positions, value {v.shape[-2]} (key {tuple(k.shape)}, value {tuple(v.shape)})")
     if q.shape[:-2] != k.shape[:-2] or k.shape[:-2] != v.shape[:-2]:
-        raise O.ShapeError(f"scaled_dot_product_attention: leading dims differ: query {q.shape}, key {k.shape}, value {v.shape}")
+        raise O.ShapeError(f"scaled_dot_product_attention: leading dims differ: query {tuple(q.shape)}, key {tuple(k.shape)}, value {tuple(v.shape)}")
     if not 0.0 <= dropout_p < 1.0:
         raise ValueError(f"scaled_dot_product_attention: dropout_p must be in [0, 1), got {dropout_p}")
     mask = None
@@ -162,7 +162,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: f
         except ValueError:
             ok = False
         if not ok:
-            raise O.ShapeError(f"scaled_dot_product_attention: attn_mask of shape {mask.shape} does not broadcast to {target}")
+            raise O.ShapeError(f"scaled_dot_product_attention: attn_mask of shape {tuple(mask.shape)} does not broadcast to {tuple(target)}")
         if mask.dtype.kind == "f" and mask.dtype != q.dtype:
             mask = mask.to(q.dtype)
     if dropout_p > 0.0 and training:

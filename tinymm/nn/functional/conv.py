@@ -173,10 +173,10 @@ def _checked_operands(fn, n, input, weight, bias, groups, weight_dims: str):
     layout = "(B, C, L)" if n == 1 else "(B, C, H, W)"
     if x.ndim not in (n + 1, n + 2):
         raise ConvError(f"{fn}: expected a {n + 2}-D batched {layout} or {n + 1}-D unbatched input, "
-                        f"got {x.ndim}-D input of shape {x.shape}")
+                        f"got {x.ndim}-D input of shape {tuple(x.shape)}")
     if w.ndim != n + 2:
         raise ConvError(f"{fn}: weight must be {n + 2}-D ({weight_dims}, "
-                        f"{'k' if n == 1 else 'kh, kw'}), got shape {w.shape}")
+                        f"{'k' if n == 1 else 'kh, kw'}), got shape {tuple(w.shape)}")
     for name, t in (("input", x), ("weight", w), ("bias", b)):
         if t is not None and t.dtype.kind != "f":
             raise TypeError(f"{fn}: {name} must be floating (float32 or float64), got {t.dtype}")
@@ -194,14 +194,14 @@ def _conv(fn, n, input, weight, bias, stride, padding, dilation, groups):
     B, C, spatial = batch_shape[0], batch_shape[1], batch_shape[2:]
     O, Cg, kernel = w.shape[0], w.shape[1], w.shape[2:]
     if O % groups:
-        raise ConvError(f"{fn}: weight has {O} output channels (shape {w.shape}), not divisible by groups={groups}")
+        raise ConvError(f"{fn}: weight has {O} output channels (shape {tuple(w.shape)}), not divisible by groups={groups}")
     if Cg * groups != C:
-        raise ConvError(f"{fn}: input has {C} channels (shape {x.shape}), weight of shape {w.shape} "
+        raise ConvError(f"{fn}: input has {C} channels (shape {tuple(x.shape)}), weight of shape {tuple(w.shape)} "
                         f"with groups={groups} expects {Cg * groups}")
     if b is not None and b.shape != (O,):
-        raise ConvError(f"{fn}: bias has shape {b.shape}, expected ({O},) for weight of shape {w.shape}")
+        raise ConvError(f"{fn}: bias has shape {tuple(b.shape)}, expected ({O},) for weight of shape {tuple(w.shape)}")
     if any(k == 0 for k in kernel):
-        raise ConvError(f"{fn}: weight has an empty kernel (shape {w.shape})")
+        raise ConvError(f"{fn}: weight has an empty kernel (shape {tuple(w.shape)})")
     stride = _tuple(fn, "stride", stride, n, 1)
     dilation = _tuple(fn, "dilation", dilation, n, 1)
     pads = _padding(fn, padding, n, kernel, stride, dilation)
@@ -209,7 +209,7 @@ def _conv(fn, n, input, weight, bias, stride, padding, dilation, groups):
     effective = tuple(d * (k - 1) + 1 for d, k in zip(dilation, kernel))
     if any(e > p for e, p in zip(effective, padded)):
         raise ConvError(f"{fn}: kernel of size {tuple(kernel)} (dilated {effective}) is larger than the padded "
-                        f"input {padded} (input shape {x.shape}, padding {pads})")
+                        f"input {padded} (input shape {tuple(x.shape)}, padding {pads})")
     out_spatial = tuple((p - e) // s + 1 for p, e, s in zip(padded, effective, stride))
     out_shape = ((B,) if not unbatched else ()) + (O,) + out_spatial
     if n == 1:  # as 2-D: H = 1, kh = 1
@@ -313,14 +313,14 @@ def _transposed_output_sizes(fn, batch_shape, w, stride, pads, dilation, out_pad
     empty weight (no input channel, output channel or kernel tap) is an error."""
     B, spatial = batch_shape[0], batch_shape[2:]
     if 0 in w.shape:
-        raise ConvError(f"{fn}: weight of shape {w.shape} is empty; it needs at least one input channel, "
+        raise ConvError(f"{fn}: weight of shape {tuple(w.shape)} is empty; it needs at least one input channel, "
                         f"output channel and kernel tap")
     if B and 0 in spatial:
-        raise ConvError(f"{fn}: only an empty batch can be empty, got input of shape {batch_shape}")
+        raise ConvError(f"{fn}: only an empty batch can be empty, got input of shape {tuple(batch_shape)}")
     out = tuple((L - 1) * s - 2 * p + d * (k - 1) + op + 1
                 for L, s, p, d, k, op in zip(spatial, stride, pads, dilation, w.shape[2:], out_pads))
     if any(o < 0 for o in out) or (B and 0 in out):
-        raise ConvError(f"{fn}: the output would have size {out} (input {batch_shape}, weight {w.shape}, "
+        raise ConvError(f"{fn}: the output would have size {out} (input {tuple(batch_shape)}, weight {tuple(w.shape)}, "
                         f"stride {stride}, padding {pads}); it must be positive")
     return out
 
@@ -337,12 +337,12 @@ def _conv_transpose(fn, n, input, weight, bias, stride, padding, output_padding,
     B, C, spatial = batch_shape[0], batch_shape[1], batch_shape[2:]
     Cin, Og, kernel = w.shape[0], w.shape[1], w.shape[2:]
     if Cin != C:
-        raise ConvError(f"{fn}: input has {C} channels (shape {x.shape}), weight of shape {w.shape} expects {Cin}")
+        raise ConvError(f"{fn}: input has {C} channels (shape {tuple(x.shape)}), weight of shape {tuple(w.shape)} expects {Cin}")
     if Cin % groups:
-        raise ConvError(f"{fn}: weight has {Cin} input channels (shape {w.shape}), not divisible by groups={groups}")
+        raise ConvError(f"{fn}: weight has {Cin} input channels (shape {tuple(w.shape)}), not divisible by groups={groups}")
     O = Og * groups
     if b is not None and b.shape != (O,):
-        raise ConvError(f"{fn}: bias has shape {b.shape}, expected ({O},) for weight of shape {w.shape} "
+        raise ConvError(f"{fn}: bias has shape {tuple(b.shape)}, expected ({O},) for weight of shape {tuple(w.shape)} "
                         f"with groups={groups}")
     stride = _tuple(fn, "stride", stride, n, 1)
     dilation = _tuple(fn, "dilation", dilation, n, 1)
@@ -409,9 +409,9 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     x, w = as_tensor(input, fn), as_tensor(weight, fn)
     if x.ndim not in (4, 5):
         raise ConvError(f"{fn}: expected a 5-D batched (B, C, D, H, W) or 4-D unbatched input, got {x.ndim}-D input "
-                        f"of shape {x.shape}")
+                        f"of shape {tuple(x.shape)}")
     if w.ndim != 5:
-        raise ConvError(f"{fn}: weight must be 5-D (out_channels, in_channels / groups, kd, kh, kw), got shape {w.shape}")
+        raise ConvError(f"{fn}: weight must be 5-D (out_channels, in_channels / groups, kd, kh, kw), got shape {tuple(w.shape)}")
     unbatched = x.ndim == 4
     if unbatched:
         x = x.reshape(1, *x.shape)
@@ -420,7 +420,7 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     if isinstance(groups, bool) or not isinstance(groups, numbers.Integral) or groups < 1:
         raise ConvError(f"{fn}: groups must be a positive int, got {groups!r}")
     if Cg * groups != C:
-        raise ConvError(f"{fn}: input has {C} channels (shape {x.shape}), weight of shape {w.shape} with groups={groups} "
+        raise ConvError(f"{fn}: input has {C} channels (shape {tuple(x.shape)}), weight of shape {tuple(w.shape)} with groups={groups} "
                         f"expects {Cg * groups}")
     stride = _tuple(fn, "stride", stride, 3, 1)
     dilation = _tuple(fn, "dilation", dilation, 3, 1)
@@ -429,7 +429,7 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     span = dilation[0] * (kd - 1) + 1
     if D + pd0 + pd1 < span:
         raise ConvError(f"{fn}: kernel of depth {kd} (dilated {span}) is larger than the padded input depth "
-                        f"{D + pd0 + pd1} (input shape {x.shape})")
+                        f"{D + pd0 + pd1} (input shape {tuple(x.shape)})")
     Do = (D + pd0 + pd1 - span) // stride[0] + 1
     if pd0 or pd1:
         x = pad(x, (0, 0, 0, 0, pd0, pd1))
@@ -450,7 +450,7 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     if bias is not None:
         b = as_tensor(bias, fn)
         if b.shape != (O,):
-            raise ConvError(f"{fn}: bias has shape {b.shape}, expected ({O},) for weight of shape {w.shape}")
+            raise ConvError(f"{fn}: bias has shape {tuple(b.shape)}, expected ({O},) for weight of shape {tuple(w.shape)}")
         out = out + b.reshape(1, O, 1, 1, 1)
     return out.reshape(*out.shape[1:]) if unbatched else out
 
@@ -466,16 +466,16 @@ def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_paddi
     x, w = as_tensor(input, fn), as_tensor(weight, fn)
     if x.ndim not in (4, 5):
         raise ConvError(f"{fn}: expected a 5-D batched (B, C, D, H, W) or 4-D unbatched input, got {x.ndim}-D input "
-                        f"of shape {x.shape}")
+                        f"of shape {tuple(x.shape)}")
     if w.ndim != 5:
         raise ConvError(f"{fn}: weight must be 5-D (in_channels, out_channels / groups, kd, kh, kw), got shape "
-                        f"{w.shape}")
+                        f"{tuple(w.shape)}")
     unbatched = x.ndim == 4
     if unbatched:
         x = x.reshape(1, *x.shape)
     B, C, D = x.shape[:3]
     if w.shape[0] != C:
-        raise ConvError(f"{fn}: input has {C} channels (shape {x.shape}), weight of shape {w.shape} expects {w.shape[0]}")
+        raise ConvError(f"{fn}: input has {C} channels (shape {tuple(x.shape)}), weight of shape {tuple(w.shape)} expects {w.shape[0]}")
     kd = w.shape[2]
     stride = _tuple(fn, "stride", stride, 3, 1)
     dilation = _tuple(fn, "dilation", dilation, 3, 1)
@@ -511,7 +511,7 @@ def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_paddi
     if bias is not None:
         b = as_tensor(bias, fn)
         if b.shape != (O,):
-            raise ConvError(f"{fn}: bias has shape {b.shape}, expected ({O},) for weight of shape {w.shape} with "
+            raise ConvError(f"{fn}: bias has shape {tuple(b.shape)}, expected ({O},) for weight of shape {tuple(w.shape)} with "
                             f"groups={groups}")
         out = out + b.reshape(1, O, 1, 1, 1)
     return out.reshape(*out.shape[1:]) if unbatched else out

@@ -65,13 +65,13 @@ def linear(input, weight, bias=None):
     """``input (..., in) @ weight(out, in).T + bias(out)``."""
     x, w = as_tensor(input, "linear"), as_tensor(weight, "linear")
     if w.ndim != 2:
-        raise ShapeError(f"linear: weight must be 2-D (out_features, in_features), got shape {w.shape}")
+        raise ShapeError(f"linear: weight must be 2-D (out_features, in_features), got shape {tuple(w.shape)}")
     if x.ndim == 0 or x.shape[-1] != w.shape[1]:
-        raise ShapeError(f"linear: input has {x.shape[-1] if x.ndim else 0} features (shape {x.shape}), weight expects {w.shape[1]}")
+        raise ShapeError(f"linear: input has {x.shape[-1] if x.ndim else 0} features (shape {tuple(x.shape)}), weight expects {w.shape[1]}")
     if bias is not None:
         bias = as_tensor(bias, "linear")
         if bias.shape != (w.shape[0],):
-            raise ShapeError(f"linear: bias has shape {bias.shape}, expected ({w.shape[0]},)")
+            raise ShapeError(f"linear: bias has shape {tuple(bias.shape)}, expected ({w.shape[0]},)")
     check_same_device("linear", input=x, weight=w, bias=bias)
     check_same_dtype("linear", input=x, weight=w, bias=bias)
     return LinearFn.apply(x, w, bias)
@@ -211,7 +211,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type: float =
     if idx.dtype.kind not in "iu":
         raise DTypeError(f"embedding: indices must be integers (int64 or int32), got {idx.dtype}")
     if w.ndim != 2:
-        raise ValueError(f"embedding: weight must be 2-D (num_embeddings, dim), got shape {w.shape}")
+        raise ValueError(f"embedding: weight must be 2-D (num_embeddings, dim), got shape {tuple(w.shape)}")
     check_same_device("embedding", input=idx, weight=w)
     n = w.shape[0]
     if idx._data.size:

@@ -182,19 +182,19 @@ def cross_entropy(
     else:
         squeeze_out = False
     if x.ndim < 2:
-        raise ShapeError(f"cross_entropy: input must be (N, C, ...), got shape {x.shape}")
+        raise ShapeError(f"cross_entropy: input must be (N, C, ...), got shape {tuple(x.shape)}")
     c = x.shape[1]
     if c < 1:
-        raise ShapeError(f"cross_entropy: input has shape {x.shape}, expected at least one class")
+        raise ShapeError(f"cross_entropy: input has shape {tuple(x.shape)}, expected at least one class")
     _check_index_target("cross_entropy", t)
     is_index = t.dtype.kind in "iu"
     if is_index:
         want = (x.shape[0],) + x.shape[2:]
         if t.shape != want:
-            raise ShapeError(f"cross_entropy: target has shape {t.shape}, expected {want} for input of shape {x.shape}")
+            raise ShapeError(f"cross_entropy: target has shape {tuple(t.shape)}, expected {tuple(want)} for input of shape {tuple(x.shape)}")
     elif t.dtype.kind == "f":
         if t.shape != x.shape:
-            raise ShapeError(f"cross_entropy: probability target has shape {t.shape}, expected {x.shape}")
+            raise ShapeError(f"cross_entropy: probability target has shape {tuple(t.shape)}, expected {tuple(x.shape)}")
         if t.dtype != x.dtype:
             raise TypeError(f"cross_entropy: probability target is {t.dtype}, input is {x.dtype}")
     else:
@@ -205,7 +205,7 @@ def cross_entropy(
     if weight is not None:
         w = O.as_tensor(weight, "cross_entropy")
         if w.shape != (c,):
-            raise ShapeError(f"cross_entropy: weight has shape {w.shape}, expected ({c},)")
+            raise ShapeError(f"cross_entropy: weight has shape {tuple(w.shape)}, expected ({c},)")
         if type(w._data) is not type(x._data):
             raise ValueError(f"cross_entropy: input is on {x.device}, weight on {w.device}")
         w = xp_of(x._data).ascontiguousarray(w._data, dtype=x.dtype)
@@ -240,7 +240,7 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index: int = 
     x = O.as_tensor(input, "nll_loss")
     t = O.as_tensor(target, "nll_loss")
     if x.ndim < 1:
-        raise ShapeError(f"nll_loss: input must be (N, C, ...) or (C,) log-probabilities, got shape {x.shape}")
+        raise ShapeError(f"nll_loss: input must be (N, C, ...) or (C,) log-probabilities, got shape {tuple(x.shape)}")
     want = () if x.ndim == 1 else (x.shape[0],) + tuple(x.shape[2:])
     _check_index_target("nll_loss", t)
     if t.dtype.kind not in "iu" or tuple(t.shape) != want:
@@ -323,7 +323,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     x = O.as_tensor(input, "binary_cross_entropy_with_logits")
     t = O.as_tensor(target, "binary_cross_entropy_with_logits")
     if t.shape != x.shape:
-        raise ValueError(f"binary_cross_entropy_with_logits: target has shape {t.shape}, input {x.shape}")
+        raise ValueError(f"binary_cross_entropy_with_logits: target has shape {tuple(t.shape)}, input {tuple(x.shape)}")
     if t.dtype.kind != "f":
         t = O.cast(t, x.dtype)
     x, t = O.check_pair("binary_cross_entropy_with_logits", x, t)
@@ -333,7 +333,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
         try:
             np.broadcast_shapes(pw.shape, x.shape)
         except ValueError:
-            raise ValueError(f"binary_cross_entropy_with_logits: pos_weight of shape {pw.shape} does not broadcast to {x.shape}") from None
+            raise ValueError(f"binary_cross_entropy_with_logits: pos_weight of shape {tuple(pw.shape)} does not broadcast to {tuple(x.shape)}") from None
         x, pw = O.check_pair("binary_cross_entropy_with_logits", x, pw)
     loss = BCEWithLogitsFn.apply(x, t, pw)
     if weight is not None:
@@ -386,7 +386,7 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     x = O.as_tensor(input, "binary_cross_entropy")
     t = O.as_tensor(target, "binary_cross_entropy")
     if t.shape != x.shape:
-        raise ShapeError(f"binary_cross_entropy: target has shape {t.shape}, input {x.shape}; they must match")
+        raise ShapeError(f"binary_cross_entropy: target has shape {tuple(t.shape)}, input {tuple(x.shape)}; they must match")
     if x.dtype.kind != "f":
         raise DTypeError(f"binary_cross_entropy: input must be floating probabilities, got {x.dtype}")
     if t.dtype.kind != "f":
@@ -808,7 +808,7 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank: int = 0, 
         tg = tg.reshape(1, -1)
     if tg.ndim == 2:
         if tg.shape[0] != N or (tg_len > tg.shape[1]).any():
-            raise ShapeError(f"{fn}: padded targets {tg.shape} do not hold target_lengths {tg_len.tolist()} for a "
+            raise ShapeError(f"{fn}: padded targets {tuple(tg.shape)} do not hold target_lengths {tg_len.tolist()} for a "
                              f"batch of {N}")
         seqs = [tg[n, :tg_len[n]] for n in range(N)]
     else:

@@ -35,19 +35,19 @@ def merge_masks(key_padding_mask, attn_mask, batch: int, heads: int, L: int, S: 
         am = O.as_tensor(attn_mask, "MultiheadAttention")
         if am.ndim == 2:
             if am.shape != (L, S):
-                raise ValueError(f"MultiheadAttention: 2-D attn_mask must be (L, S) = {(L, S)}, got {am.shape}")
+                raise ValueError(f"MultiheadAttention: 2-D attn_mask must be (L, S) = {(L, S)}, got {tuple(am.shape)}")
             a = am._data[None, None]
         elif am.ndim == 3:
             if am.shape != (batch * heads, L, S):
-                raise ValueError(f"MultiheadAttention: 3-D attn_mask must be (B*H, L, S) = {(batch * heads, L, S)}, got {am.shape}")
+                raise ValueError(f"MultiheadAttention: 3-D attn_mask must be (B*H, L, S) = {(batch * heads, L, S)}, got {tuple(am.shape)}")
             a = am._data.reshape(batch, heads, L, S)
         else:
-            raise ValueError(f"MultiheadAttention: attn_mask must be 2-D or 3-D, got shape {am.shape}")
+            raise ValueError(f"MultiheadAttention: attn_mask must be 2-D or 3-D, got shape {tuple(am.shape)}")
         parts.append(a)
     if key_padding_mask is not None:
         kp = O.as_tensor(key_padding_mask, "MultiheadAttention")
         if kp.shape != (batch, S):
-            raise ValueError(f"MultiheadAttention: key_padding_mask must be (B, S) = {(batch, S)}, got {kp.shape}")
+            raise ValueError(f"MultiheadAttention: key_padding_mask must be (B, S) = {(batch, S)}, got {tuple(kp.shape)}")
         parts.append(kp._data[:, None, None, :])
     if not parts:
         return None

@@ -90,13 +90,13 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-
         normalized_shape = (normalized_shape,)
     normalized_shape = tuple(normalized_shape)
     if not normalized_shape:
-        raise O.ShapeError(f"layer_norm: normalized_shape must name at least one dim, got () for input {x.shape}")
+        raise O.ShapeError(f"layer_norm: normalized_shape must name at least one dim, got () for input {tuple(x.shape)}")
     for s in normalized_shape:
         if not isinstance(s, (int, np.integer)):
             raise TypeError(f"layer_norm: normalized_shape must hold ints, got {normalized_shape}")
     k = len(normalized_shape)
     if x.ndim < k or x.shape[x.ndim - k :] != normalized_shape:
-        raise O.ShapeError(f"layer_norm: input shape {x.shape} does not end with normalized_shape {normalized_shape}")
+        raise O.ShapeError(f"layer_norm: input shape {tuple(x.shape)} does not end with normalized_shape {normalized_shape}")
     n = int(np.prod(normalized_shape))
     if n == 0:
         raise ValueError(f"layer_norm: normalized_shape {normalized_shape} has no elements to normalise over")
@@ -163,7 +163,7 @@ def cosine_similarity(x1, x2, dim: int = 1, eps: float = 1e-8):
     try:
         shape = np.broadcast_shapes(a.shape, b.shape)
     except ValueError:
-        raise ValueError(f"cosine_similarity: shapes {a.shape} and {b.shape} do not broadcast") from None
+        raise ValueError(f"cosine_similarity: shapes {tuple(a.shape)} and {tuple(b.shape)} do not broadcast") from None
     d = dim % len(shape)
     # broadcast first, as PyTorch: a size-1 dim along ``dim`` is a vector repeated, not a shorter one
     if tuple(a.shape) != shape:

@@ -117,9 +117,9 @@ def interpolate(input, size=None, scale_factor=None, mode: str = "nearest", alig
                          f"requires a 4-D tensor as input, got mode {mode!r} and shape {tuple(x.shape)}")
     spatial = x.ndim - 2
     if spatial < 1:
-        raise O.ShapeError(f"interpolate: input must be (N, C, ...) with at least one spatial dim, got shape {x.shape}")
+        raise O.ShapeError(f"interpolate: input must be (N, C, ...) with at least one spatial dim, got shape {tuple(x.shape)}")
     if _MODES[mode] is not None and _MODES[mode] != spatial:
-        raise O.ShapeError(f"interpolate: mode {mode!r} needs a {_MODES[mode] + 2}-D input, got shape {x.shape}")
+        raise O.ShapeError(f"interpolate: mode {mode!r} needs a {_MODES[mode] + 2}-D input, got shape {tuple(x.shape)}")
     if align_corners is not None and mode in ("nearest", "nearest-exact", "area"):
         raise ValueError("interpolate: align_corners only applies to the linear modes")
     if (size is None) == (scale_factor is None):
@@ -130,20 +130,20 @@ def interpolate(input, size=None, scale_factor=None, mode: str = "nearest", alig
     if size is not None:
         sizes = (size,) * spatial if isinstance(size, (int, np.integer)) else tuple(size)
         if len(sizes) != spatial:
-            raise O.ShapeError(f"interpolate: size {size} does not give one value per spatial dim of {x.shape}")
+            raise O.ShapeError(f"interpolate: size {size} does not give one value per spatial dim of {tuple(x.shape)}")
         sizes = tuple(int(s) for s in sizes)
         scales = (None,) * spatial
     else:
         scales = (scale_factor,) * spatial if not isinstance(scale_factor, (tuple, list)) else tuple(scale_factor)
         if len(scales) != spatial:
-            raise O.ShapeError(f"interpolate: scale_factor {scale_factor} does not give one value per spatial dim of {x.shape}")
+            raise O.ShapeError(f"interpolate: scale_factor {scale_factor} does not give one value per spatial dim of {tuple(x.shape)}")
         sizes = tuple(int(math.floor(n * float(s))) for n, s in zip(in_sizes, scales))
         if recompute_scale_factor:
             scales = (None,) * spatial
         else:
             scales = tuple(float(s) for s in scales)
     if any(s <= 0 for s in sizes) and not (mode == "area" and all(s >= 0 for s in sizes)):
-        raise O.ShapeError(f"interpolate: output size {sizes} must be positive (input {x.shape})")
+        raise O.ShapeError(f"interpolate: output size {sizes} must be positive (input {tuple(x.shape)})")
     if mode == "area":
         from tinymm.nn.functional import pool
 

@@ -71,9 +71,9 @@ class PackedSequence(NamedTuple):
 def _host_ints(v, name, fn):
     """Lengths given as a list, NumPy array or Tensor, as a host int64 array. Like PyTorch's
     int64 conversion, float (and bool) lengths are accepted and truncated toward zero."""
-    a = v.numpy() if isinstance(v, Tensor) else np.asarray(v)
+    a = v.numpy(force=True) if isinstance(v, Tensor) else np.asarray(v)
     if a.ndim != 1 or (a.size and a.dtype.kind not in "iubf"):
-        raise RecurrentShapeError(f"{fn}: {name} must be a 1-D sequence of integers, got shape {a.shape} dtype {a.dtype}")
+        raise RecurrentShapeError(f"{fn}: {name} must be a 1-D sequence of integers, got shape {tuple(a.shape)} dtype {a.dtype}")
     if a.dtype.kind == "f" and not np.isfinite(a).all():
         raise RecurrentShapeError(f"{fn}: {name} {a.tolist()} cannot be converted to int64")
     return a.astype(np.int64)
@@ -140,7 +140,7 @@ def pack_padded_sequence(input, lengths, batch_first: bool = False, enforce_sort
     fn = "pack_padded_sequence"
     x = O.as_tensor(input, fn)
     if x.ndim < 2:  # an IndexError in PyTorch (its batch dim is out of range)
-        raise IndexRangeError(f"{fn}: input must be (T, B, *) or (B, T, *), got shape {x.shape}")
+        raise IndexRangeError(f"{fn}: input must be (T, B, *) or (B, T, *), got shape {tuple(x.shape)}")
     if x.numel() == 0:
         raise RecurrentShapeError(f"{fn}: cannot pack empty tensors (input shape {tuple(x.shape)})")
     if batch_first:
@@ -148,7 +148,7 @@ def pack_padded_sequence(input, lengths, batch_first: bool = False, enforce_sort
     T, B = x.shape[0], x.shape[1]
     lengths = _host_ints(lengths, "lengths", fn)
     if lengths.shape != (B,):
-        raise RecurrentShapeError(f"{fn}: lengths has shape {lengths.shape}, expected ({B},) to match the batch of input {tuple(input.shape)}")
+        raise RecurrentShapeError(f"{fn}: lengths has shape {tuple(lengths.shape)}, expected ({B},) to match the batch of input {tuple(input.shape)}")
     if B and (lengths.min() < 1 or lengths.max() > T):
         raise RecurrentShapeError(f"{fn}: lengths {lengths.tolist()} must lie in [1, {T}], the time steps of input {tuple(input.shape)}")
     sorted_indices = unsorted_indices = None
@@ -199,7 +199,7 @@ def pad_sequence(sequences, batch_first: bool = False, padding_value: float = 0.
     tail = seqs[0].shape[1:]
     for i, s in enumerate(seqs):
         if s.ndim < 1 or s.shape[1:] != tail:
-            raise RecurrentShapeError(f"{fn}: sequence {i} has shape {s.shape}, expected (L, *{tail}) like sequence 0")
+            raise RecurrentShapeError(f"{fn}: sequence {i} has shape {tuple(s.shape)}, expected (L, *{tail}) like sequence 0")
     lengths = np.array([s.shape[0] for s in seqs], dtype=np.int64)
     T, B, n = int(lengths.max()), len(seqs), int(lengths.sum())
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
@@ -224,7 +224,7 @@ def invert_permutation(permutation):
         return None
     p = O.as_tensor(permutation, "invert_permutation")
     out = np.empty(p.numel(), dtype=np.int64)
-    out[np.asarray(p.numpy()).reshape(-1)] = np.arange(p.numel())
+    out[np.asarray(p.numpy(force=True)).reshape(-1)] = np.arange(p.numel())
     return Tensor._wrap(out).to(p.device)
 
 

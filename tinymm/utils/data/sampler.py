@@ -103,7 +103,7 @@ class WeightedRandomSampler(Sampler):
         num_samples = _positive_int("num_samples", num_samples)
         if not isinstance(replacement, bool):
             raise ValueError(f"replacement should be a boolean value, but got replacement={replacement!r}")
-        w = weights.numpy() if isinstance(weights, Tensor) else np.asarray(weights)
+        w = weights.numpy(force=True) if isinstance(weights, Tensor) else np.asarray(weights)
         w = np.asarray(w, dtype=np.float64)
         if w.ndim != 1:
             raise ValueError(f"weights should be a 1d sequence but given weights have shape {tuple(w.shape)}")
