@@ -64,8 +64,8 @@ class AdaptiveLogSoftmaxWithLoss(Module):
             for layer in projection:
                 layer.reset_parameters()
 
-    def forward(self, input, target) -> _ASMoutput:
-        x, t = O.as_tensor(input, "AdaptiveLogSoftmaxWithLoss"), O.as_tensor(target, "AdaptiveLogSoftmaxWithLoss")
+    def forward(self, input_, target_) -> _ASMoutput:
+        x, t = O.as_tensor(input_, "AdaptiveLogSoftmaxWithLoss"), O.as_tensor(target_, "AdaptiveLogSoftmaxWithLoss")
         if t.ndim == 1:
             if x.shape[0] != t.shape[0]:
                 raise RuntimeError("Input and target should have the same size in the batch dimension.")

@@ -2,6 +2,8 @@
 function with the stored options."""
 from __future__ import annotations
 
+import warnings
+
 from tinymm.nn import functional as F
 from tinymm.nn.functional.losses import legacy_reduction
 from tinymm.nn.module import Module
@@ -79,6 +81,12 @@ class NLLLoss(_WeightedLoss):
 class NLLLoss2d(NLLLoss):
     """PyTorch's deprecated name for ``NLLLoss`` on (N, C, H, W) input (NLLLoss takes any
     number of trailing dims)."""
+
+    def __init__(self, weight=None, size_average=None, ignore_index: int = -100, reduce=None, reduction: str = "mean"):
+        warnings.warn("`NLLLoss2d` has been deprecated. Please use `NLLLoss` instead as a drop-in replacement and "
+                      "see https://pytorch.org/docs/main/nn.html#torch.nn.NLLLoss for more details.",
+                      FutureWarning, stacklevel=2)
+        super().__init__(weight, size_average, ignore_index, reduce, reduction)
 
 
 class CrossEntropyLoss(_WeightedLoss):
