@@ -161,3 +161,5 @@ _autograd_profiler = _importlib.import_module("tinymm.autograd_profiler")
 __import__("sys").modules["tinymm.autograd.profiler"] = _autograd_profiler
 __import__("sys").modules["tinymm.autograd"].profiler = _autograd_profiler
 _LAZY_SUBPACKAGES += ("multiprocessing",)
+# probe4: torch.accelerator (device-generic: tinymm's one accelerator is its CuPy GPU)
+from tinymm import accelerator  # noqa: E402,F401

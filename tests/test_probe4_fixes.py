@@ -1,0 +1,93 @@
+"""Gaps the probe4 scripts (tests/pytorch_scripts: time_sequence_prediction, fast_neural_style,
+super_resolution, siamese_network, reinforce, language_translation) and their idioms found,
+each compared with torch."""
+import copy
+import io
+
+import numpy as np
+import pytest
+
+import tinymm as tm
+from helpers import TORCH_REASON, torch
+
+needs_torch = pytest.mark.skipif(torch is None, reason=TORCH_REASON)
+
+
+# ---------------------------------------------------------------- torch.accelerator
+@needs_torch
+def test_accelerator_answers_as_torch_without_a_gpu():
+    if tm.cuda.is_available() or torch.accelerator.is_available():
+        pytest.skip("compares the no-accelerator answers; this machine has one")
+    acc = tm.accelerator
+    assert acc.is_available() is False and acc.device_count() == 0 == torch.accelerator.device_count()
+    assert acc.current_accelerator() is None and acc.current_accelerator(check_available=True) is None
+    device = acc.current_accelerator() if acc.is_available() else "cpu"  # the examples' idiom
+    assert tm.zeros(2, device=device).device.type == "cpu"
+    with acc.device_index(None):
+        pass
+    for call in (acc.current_device_index, acc.synchronize, acc.empty_cache, acc.memory_allocated,
+                 lambda: acc.set_device_index(0)):
+        with pytest.raises(RuntimeError, match="Cannot access accelerator device when none is available"):
+            call()
+    import tinymm.accelerator  # noqa: F401  (importable by name, as torch.accelerator)
+
+
+# ---------------------------------------------------------------- init.calculate_gain
+@needs_torch
+@pytest.mark.parametrize("args", [("linear",), ("conv_transpose3d",), ("sigmoid",), ("tanh",), ("relu",), ("selu",),
+                                  ("leaky_relu",), ("leaky_relu", 0.2), ("leaky_relu", 0), ("leaky_relu", 3)])
+def test_calculate_gain_matches_torch_value_and_type(args):
+    want, got = torch.nn.init.calculate_gain(*args), tm.nn.init.calculate_gain(*args)
+    assert got == pytest.approx(want) and type(got) is type(want)
+
+
+@needs_torch
+@pytest.mark.parametrize("args", [("leaky_relu", True), ("leaky_relu", "0.2"), ("swish",)])
+def test_calculate_gain_refuses_what_torch_refuses(args):
+    with pytest.raises(ValueError):
+        torch.nn.init.calculate_gain(*args)
+    with pytest.raises(ValueError):
+        tm.nn.init.calculate_gain(*args)
+
+
+# ---------------------------------------------------------------- LBFGS state dicts
+def _lbfgs_run(lib, x0, steps, state=None):
+    w = lib.nn.Parameter(lib.tensor(x0, dtype=lib.float64))
+    opt = lib.optim.LBFGS([w], history_size=3, max_iter=4)
+    if state is not None:
+        opt.load_state_dict(state)
+
+    def closure():
+        opt.zero_grad()
+        loss = ((w - 2) ** 4).sum() + (w ** 2).sum()
+        loss.backward()
+        return loss
+    for _ in range(steps):
+        opt.step(closure)
+    return w, opt
+
+
+@needs_torch
+def test_lbfgs_state_dict_saves_and_loads_with_weights_only_and_crosses_to_torch():
+    x0 = [1.0, -1.0, 0.5]
+    w_t, opt_t = _lbfgs_run(torch, x0, 1)
+    w_m, opt_m = _lbfgs_run(tm, x0, 1)
+    sd = opt_m.state_dict()["state"][0]
+    assert all(isinstance(v, tm.Tensor) for v in sd["old_dirs"] + sd["old_stps"])
+    assert len(sd["old_dirs"]) == len(opt_t.state_dict()["state"][0]["old_dirs"])
+    buf = io.BytesIO()
+    tm.save(opt_m.state_dict(), buf)  # the history lists used to be pickled as NumPy arrays,
+    buf.seek(0)                       # which load (weights_only=True) refuses
+    loaded = tm.load(buf)
+    # the loaded state continues as torch's optimizer continues
+    w_m2, _ = _lbfgs_run(tm, w_m.tolist(), 1, loaded)
+    saved_t = copy.deepcopy(opt_t.state_dict())  # torch's continuation writes into the state it loaded
+    w_t2, _ = _lbfgs_run(torch, w_t.tolist(), 1, opt_t.state_dict())
+    np.testing.assert_allclose(w_m2.tolist(), w_t2.tolist(), rtol=1e-12)
+    # and torch's state (ro as 0-d tensors, H_diag a tensor) loads into tinymm's LBFGS
+    state_t = {"state": {0: {k: ([tm.tensor(x.numpy()) for x in v] if isinstance(v, list) and v and v[0] is not None
+                                 else tm.tensor(v.numpy()) if isinstance(v, torch.Tensor) else v)
+                             for k, v in saved_t["state"][0].items() if k != "al"}},
+               "param_groups": saved_t["param_groups"]}
+    w_m3, _ = _lbfgs_run(tm, w_t.tolist(), 1, state_t)
+    np.testing.assert_allclose(w_m3.tolist(), w_t2.tolist(), rtol=1e-12)
