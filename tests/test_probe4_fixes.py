@@ -91,3 +91,19 @@ def test_lbfgs_state_dict_saves_and_loads_with_weights_only_and_crosses_to_torch
                "param_groups": saved_t["param_groups"]}
     w_m3, _ = _lbfgs_run(tm, w_t.tolist(), 1, state_t)
     np.testing.assert_allclose(w_m3.tolist(), w_t2.tolist(), rtol=1e-12)
+
+
+# ---------------------------------------------------------------- cross_entropy, every target ignored
+@needs_torch
+@pytest.mark.parametrize("kw", [{}, {"label_smoothing": 0.1}, {"weight": [1.0, 2.0, 3.0]}])
+def test_cross_entropy_with_every_target_ignored_is_nan_with_zero_grads_and_no_warning(kw, recwarn):
+    results = []
+    for lib in (torch, tm):
+        x = lib.tensor([[1.0, 2.0, 3.0], [0.0, 1.0, 0.0]], requires_grad=True)
+        extra = {k: lib.tensor(v) if k == "weight" else v for k, v in kw.items()}
+        loss = lib.nn.functional.cross_entropy(x, lib.tensor([1, 1]), ignore_index=1, **extra)
+        loss.backward()
+        results.append((loss.item(), x.grad.tolist()))
+    assert np.isnan(results[0][0]) and np.isnan(results[1][0])
+    assert results[1][1] == results[0][1]
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]

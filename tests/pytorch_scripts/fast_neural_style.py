@@ -184,7 +184,7 @@ class ImageFolderStandIn(Dataset):
 
 
 content_weight, style_weight, lr, log_interval = 1e5, 1e10, 1e-3, 2
-device = torch.device("cpu")
+device = torch.accelerator.current_accelerator() if torch.accelerator.is_available() else torch.device("cpu")
 np.random.seed(42)
 torch.manual_seed(42)
 

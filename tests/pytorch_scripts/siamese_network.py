@@ -3,7 +3,7 @@
 torch.flatten, torch.cat of the two embeddings, a Linear/ReLU(inplace)/Linear head with
 nn.Sigmoid and BCELoss, weights set by module.apply (xavier_uniform_, bias.data.fill_),
 an APP_MATCHER-style Dataset whose __getitem__ builds a same/different pair with Python's
-seeded random, Adadelta with StepLR, and evaluation under torch.no_grad() counting
+seeded random, the device from torch.accelerator, Adadelta with StepLR, and evaluation under torch.no_grad() counting
 torch.where(outputs > 0.5, 1, 0) against the targets."""
 from __future__ import print_function
 import argparse
@@ -187,13 +187,19 @@ parser.add_argument('--test-batch-size', type=int, default=8, metavar='N')
 parser.add_argument('--epochs', type=int, default=3, metavar='N')
 parser.add_argument('--lr', type=float, default=1.0, metavar='LR')
 parser.add_argument('--gamma', type=float, default=0.7, metavar='M')
+parser.add_argument('--no-accel', action='store_true', default=False)
 parser.add_argument('--seed', type=int, default=1, metavar='S')
 parser.add_argument('--log-interval', type=int, default=1, metavar='N')
 args = parser.parse_args([])
 
+use_accel = not args.no_accel and torch.accelerator.is_available()
+
 torch.manual_seed(args.seed)
 random.seed(args.seed)
-device = torch.device("cpu")
+if use_accel:
+    device = torch.accelerator.current_accelerator()
+else:
+    device = torch.device("cpu")
 train_kwargs = {'batch_size': args.batch_size}
 test_kwargs = {'batch_size': args.test_batch_size}
 

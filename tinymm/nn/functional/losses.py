@@ -77,7 +77,10 @@ class CrossEntropyFn(Function):
         if reduction == "none":
             return loss.reshape(out_shape)
         total = loss.sum()
-        return (total / denom).astype(logits.dtype) if reduction == "mean" else total
+        if reduction != "mean":
+            return total
+        with np.errstate(invalid="ignore", divide="ignore"):  # every target ignored: NaN, silently as PyTorch
+            return (total / denom).astype(logits.dtype)
 
     @staticmethod
     def backward(ctx, g):
@@ -90,7 +93,8 @@ class CrossEntropyFn(Function):
         if reduction == "none":
             grad_rows = xp.ascontiguousarray(g.reshape(n))
         else:
-            scale = g / denom if reduction == "mean" else g  # a 0-d array (on the GPU for CuPy)
+            with np.errstate(invalid="ignore", divide="ignore"):  # denom 0: every row ignored, its gradient 0
+                scale = g / denom if reduction == "mean" else g  # a 0-d array (on the GPU for CuPy)
             grad_rows = (xp.ones(n, dtype=logits.dtype) * scale).astype(logits.dtype, copy=False)
         d = K.cross_entropy_backward(logits, target, lse, grad_rows, weight, ignore_index, label_smoothing)
         dt = None
