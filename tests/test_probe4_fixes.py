@@ -107,3 +107,12 @@ def test_cross_entropy_with_every_target_ignored_is_nan_with_zero_grads_and_no_w
     assert np.isnan(results[0][0]) and np.isnan(results[1][0])
     assert results[1][1] == results[0][1]
     assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
+# ---------------------------------------------------------------- LSTMCell given one state
+@needs_torch
+def test_lstm_cell_given_one_hidden_state_says_it_expects_two():
+    with pytest.raises(RuntimeError, match="two hidden states"):
+        torch.nn.LSTMCell(1, 3)(torch.zeros(2, 1), (torch.zeros(2, 3),))
+    with pytest.raises(RuntimeError, match="two hidden states.*tuple of 1"):
+        tm.nn.LSTMCell(1, 3)(tm.zeros(2, 1), (tm.zeros(2, 3),))
