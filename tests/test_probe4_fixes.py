@@ -116,3 +116,28 @@ def test_lstm_cell_given_one_hidden_state_says_it_expects_two():
         torch.nn.LSTMCell(1, 3)(torch.zeros(2, 1), (torch.zeros(2, 3),))
     with pytest.raises(RuntimeError, match="two hidden states.*tuple of 1"):
         tm.nn.LSTMCell(1, 3)(tm.zeros(2, 1), (tm.zeros(2, 3),))
+
+
+# ---------------------------------------------------------------- mse_loss / l1_loss / huber_loss weight=
+@needs_torch
+@pytest.mark.parametrize("fn", ["mse_loss", "l1_loss", "huber_loss"])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_weighted_regression_losses_match_torch(fn, reduction):
+    out = []
+    for lib in (torch, tm):
+        x = lib.tensor([[0.5, -1.0, 2.0], [0.0, 3.0, -2.5]], dtype=lib.float64, requires_grad=True)
+        w = lib.tensor([[1.0, 0.5, 2.0], [0.0, 1.0, 3.0]], dtype=lib.float64, requires_grad=True)
+        target = lib.tensor([1.0, 0.0, -1.0], dtype=lib.float64).expand(2, 3)
+        loss = getattr(lib.nn.functional, fn)(x, target, reduction=reduction, weight=w)
+        loss.sum().backward()
+        out.append([np.asarray(v.tolist()) for v in (loss, x.grad, w.grad)])
+    for want, got in zip(*out):
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+@needs_torch
+@pytest.mark.parametrize("fn", ["mse_loss", "l1_loss", "huber_loss"])
+def test_regression_loss_weight_of_another_shape_is_refused_as_torch(fn):
+    for lib in (torch, tm):
+        with pytest.raises(ValueError, match="Weights and input must have the same size"):
+            getattr(lib.nn.functional, fn)(lib.zeros(2, 3), lib.zeros(2, 3), weight=lib.ones(3))
