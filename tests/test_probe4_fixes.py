@@ -141,3 +141,28 @@ def test_regression_loss_weight_of_another_shape_is_refused_as_torch(fn):
     for lib in (torch, tm):
         with pytest.raises(ValueError, match="Weights and input must have the same size"):
             getattr(lib.nn.functional, fn)(lib.zeros(2, 3), lib.zeros(2, 3), weight=lib.ones(3))
+
+
+# ---------------------------------------------------------------- DataLoader multiprocessing_context / in_order
+@needs_torch
+def test_dataloader_takes_multiprocessing_context_and_in_order_as_torch():
+    import inspect
+    import multiprocessing
+
+    ours = list(inspect.signature(tm.utils.data.DataLoader.__init__).parameters)
+    theirs = list(inspect.signature(torch.utils.data.DataLoader.__init__).parameters)
+    assert ours == theirs
+    for lib in (torch, tm):
+        loader = lib.utils.data.DataLoader(list(range(5)), batch_size=2, num_workers=2, multiprocessing_context="spawn",
+                                           in_order=False)
+        if lib is tm:  # (torch's would start processes; in_order=False lets its batches come in any order)
+            assert [b.tolist() for b in loader] == [[0, 1], [2, 3], [4]]
+        assert loader.multiprocessing_context is multiprocessing.get_context("spawn") and loader.in_order is False
+        ctx = multiprocessing.get_context("fork")
+        assert lib.utils.data.DataLoader([1], num_workers=1, multiprocessing_context=ctx).multiprocessing_context is ctx
+        with pytest.raises(ValueError, match="num_workers > 0"):
+            lib.utils.data.DataLoader([1], multiprocessing_context="spawn")
+        with pytest.raises(ValueError, match="valid start method"):
+            lib.utils.data.DataLoader([1], num_workers=1, multiprocessing_context="bogus")
+        with pytest.raises(TypeError, match="valid context object"):
+            lib.utils.data.DataLoader([1], num_workers=1, multiprocessing_context=3)
