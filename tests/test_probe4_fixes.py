@@ -166,3 +166,36 @@ def test_dataloader_takes_multiprocessing_context_and_in_order_as_torch():
             lib.utils.data.DataLoader([1], num_workers=1, multiprocessing_context="bogus")
         with pytest.raises(TypeError, match="valid context object"):
             lib.utils.data.DataLoader([1], num_workers=1, multiprocessing_context=3)
+
+
+# ---------------------------------------------------------------- StackDataset, __getitems__
+@needs_torch
+def test_stack_dataset_and_batched_getitems_as_torch():
+    class Batched:
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, i):
+            return i
+
+        def __getitems__(self, idx):
+            return [100 + i for i in idx]
+
+    for lib in (torch, tm):
+        D = lib.utils.data
+        a, b = D.TensorDataset(lib.arange(4.0)), list("wxyz")
+        tup, named = D.StackDataset(a, b), D.StackDataset(num=a, ch=b)
+        assert len(tup) == 4 and tup[1][1] == "x" and tup[1][0][0].item() == 1.0
+        assert set(named[2]) == {"num", "ch"} and named[2]["ch"] == "y"
+        assert [s[1] for s in D.StackDataset(Batched(), b).__getitems__([0, 3])] == ["w", "z"]
+        assert [s[0] for s in D.StackDataset(Batched(), b).__getitems__([0, 3])] == [100, 103]
+        assert [x.tolist() for x in D.DataLoader(Batched(), batch_size=3)] == [[100, 101, 102], [103]]
+        assert [x for x in D.DataLoader(Batched(), batch_size=None)] == [0, 1, 2, 3]
+        batch = next(iter(D.DataLoader(D.StackDataset(num=a, ch=b), batch_size=2)))
+        assert batch["num"][0].tolist() == [0.0, 1.0] and list(batch["ch"]) == ["w", "x"]
+        with pytest.raises(ValueError, match="Size mismatch"):
+            D.StackDataset(a, [1])
+        with pytest.raises(ValueError):
+            D.StackDataset(a, k=b)
+        with pytest.raises(ValueError):
+            D.StackDataset()

@@ -40,6 +40,9 @@ __all__ = ["BatchSampler", "ChainDataset", "ConcatDataset", "DataLoader", "Datas
            "IterableDataset", "RandomSampler", "Sampler", "SequentialSampler", "Subset", "SubsetRandomSampler",
            "TensorDataset", "WeightedRandomSampler", "default_collate", "default_convert", "get_worker_info",
            "random_split"]
+from tinymm.utils.data.stack_dataset import StackDataset  # noqa: E402  (probe4: torch.utils.data.StackDataset)
+
+__all__ += ["StackDataset"]
 
 
 class SizeMismatchError(AssertionError, ValueError):
@@ -313,8 +316,10 @@ class DataLoader:
             if batch and not self.drop_last:
                 yield self.collate_fn(batch)
         elif self.batch_sampler is not None:
+            # probe4: a dataset with __getitems__ is asked for the whole batch at once, as PyTorch asks
+            get_batch = getattr(self.dataset, "__getitems__", None)
             for idx in self.batch_sampler:
-                yield self.collate_fn([self.dataset[i] for i in idx])
+                yield self.collate_fn(get_batch(idx) if callable(get_batch) else [self.dataset[i] for i in idx])
         else:
             for i in self.sampler:
                 yield self.collate_fn(self.dataset[i])
