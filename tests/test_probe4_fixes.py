@@ -199,3 +199,43 @@ def test_stack_dataset_and_batched_getitems_as_torch():
             D.StackDataset(a, k=b)
         with pytest.raises(ValueError):
             D.StackDataset()
+
+
+# ---------------------------------------------------------------- HalfCauchy, OneHotCategoricalStraightThrough
+@needs_torch
+def test_half_cauchy_matches_torch():
+    out = []
+    for lib in (torch, tm):
+        scale = lib.tensor([0.5, 2.0], dtype=lib.float64, requires_grad=True)
+        d = lib.distributions.HalfCauchy(scale)
+        v = lib.tensor([0.3, 1.5], dtype=lib.float64)
+        lp = d.log_prob(v)
+        lp.sum().backward()
+        q = lib.tensor([0.2, 0.9], dtype=lib.float64)
+        loose = lib.distributions.HalfCauchy(scale, validate_args=False)
+        out.append([lp.tolist(), scale.grad.tolist(), d.cdf(v).tolist(), d.icdf(q).tolist(), d.entropy().tolist(),
+                    d.mean.tolist(), d.variance.tolist(), d.mode.tolist(),
+                    loose.log_prob(lib.tensor([-1.0, 0.0], dtype=lib.float64)).tolist()])
+        draws = d.rsample((50,))
+        assert list(draws.shape) == [50, 2] and bool((draws >= 0).all()) and d.has_rsample
+        assert tuple(d.expand((4, 2)).batch_shape) == (4, 2)
+        with pytest.raises(ValueError):
+            lib.distributions.HalfCauchy(lib.tensor([-1.0]), validate_args=True)
+        with pytest.raises(ValueError):
+            d.log_prob(lib.tensor([-1.0, 0.0], dtype=lib.float64))
+    np.testing.assert_allclose(np.array(out[1]), np.array(out[0]), rtol=1e-12)
+
+
+@needs_torch
+def test_one_hot_categorical_straight_through_matches_torch():
+    grads = []
+    for lib in (torch, tm):
+        p = lib.tensor([[0.2, 0.5, 0.3]], requires_grad=True)
+        d = lib.distributions.OneHotCategoricalStraightThrough(probs=p)
+        r = d.rsample((4,))
+        assert list(r.shape) == [4, 1, 3] and bool((r.sum(-1) == 1).all()) and d.has_rsample
+        assert isinstance(d, lib.distributions.OneHotCategorical)
+        (r * lib.tensor([1.0, 2.0, 3.0])).sum().backward()
+        grads.append((p.grad.tolist(), d.log_prob(lib.tensor([[0.0, 1.0, 0.0]])).tolist()))
+    np.testing.assert_allclose(grads[1][0], grads[0][0], rtol=1e-6)
+    np.testing.assert_allclose(grads[1][1], grads[0][1], rtol=1e-6)
