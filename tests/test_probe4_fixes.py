@@ -239,3 +239,16 @@ def test_one_hot_categorical_straight_through_matches_torch():
         grads.append((p.grad.tolist(), d.log_prob(lib.tensor([[0.0, 1.0, 0.0]])).tolist()))
     np.testing.assert_allclose(grads[1][0], grads[0][0], rtol=1e-6)
     np.testing.assert_allclose(grads[1][1], grads[0][1], rtol=1e-6)
+
+
+# ---------------------------------------------------------------- bool() of a tensor without one element
+@needs_torch
+@pytest.mark.parametrize("n", [0, 2])
+def test_truth_value_of_a_tensor_without_one_element_is_torchs_runtime_error(n):
+    words = "no values" if n == 0 else "more than one value"
+    for lib in (torch, tm):
+        with pytest.raises(RuntimeError, match=f"Boolean value of Tensor with {words} is ambiguous"):
+            bool(lib.zeros(n))
+    with pytest.raises(ValueError):  # what tinymm raised before stays catchable
+        bool(tm.zeros(n))
+    assert bool(tm.ones(1, 1)) and not tm.zeros(())
