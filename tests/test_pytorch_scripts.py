@@ -3,7 +3,8 @@ written for PyTorch (minGPT, the CIFAR tutorial CNN with a checkpoint, a seq2seq
 the VAE example with a custom autograd.Function, a CIFAR ResNet with mixup, a Transformer text
 classifier, the DCGAN example, an actor-critic, the word language model, a U-Net; and probe3's: a timm-style
 ViT, the MNIST VAE, the attention seq2seq tutorial, nanoGPT's model.py + train.py, a torchvision
-ResNet training loop). The test runs it
+ResNet training loop; and probe4's, from the PyTorch examples: time_sequence_prediction (LSTMCell, LBFGS,
+float64), fast_neural_style, super_resolution, siamese_network, reinforce and language_translation). The test runs it
 with torch, then with its ``import torch...`` lines pointed at tinymm, from the same initial
 weights, and compares everything the script reports (losses per step, accuracies, learning
 rates, generated tokens, final statistics) to float32 rounding."""

@@ -167,3 +167,6 @@ _LAZY_SUBPACKAGES += ("multiprocessing",)
 
 # modapi: torch.set_warn_always / is_warn_always_enabled, set_flush_denormal, typename
 from tinymm.runtime_more import is_warn_always_enabled, set_flush_denormal, set_warn_always, typename  # noqa: E402,F401
+
+# probe4: torch.accelerator (device-generic: tinymm's one accelerator is its CuPy GPU)
+from tinymm import accelerator  # noqa: E402,F401

@@ -276,6 +276,10 @@ def _infer_array(data, dtype, device):
     return arr
 
 
+class AmbiguousTruthError(RuntimeError, ValueError):
+    """``bool(t)`` of a tensor without exactly one element (probe4; PyTorch raises RuntimeError)."""
+
+
 class Tensor:
     # _view_src: (base Tensor, basic index, storage version when the view's node was made) for a
     # tensor made by indexing another (ops/index.py), so that an in-place write into the view
@@ -526,8 +530,10 @@ class Tensor:
         return int(self.item())
 
     def __bool__(self):
-        if self._data.size != 1:
-            raise ValueError(f"the truth value of a tensor with {self._data.size} elements is ambiguous")
+        if self._data.size != 1:  # probe4: PyTorch's RuntimeError and words (a ValueError too, as before)
+            what = "no values" if self._data.size == 0 else "more than one value"
+            raise AmbiguousTruthError(f"Boolean value of Tensor with {what} is ambiguous "
+                                      f"(shape {tuple(self._data.shape)})")
         return bool(self.item())
 
     def __index__(self):

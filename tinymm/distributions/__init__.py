@@ -78,6 +78,10 @@ from tinymm.distributions.transforms import (
 )
 from tinymm.distributions.von_mises import VonMises
 
+# probe4: HalfCauchy and OneHotCategoricalStraightThrough
+from tinymm.distributions.discrete import OneHotCategoricalStraightThrough  # noqa: E402
+from tinymm.distributions.transformed import HalfCauchy  # noqa: E402
+
 __all__ = [
     "AbsTransform",
     "AffineTransform",
@@ -140,3 +144,4 @@ __all__ = [
     "transform_to",
     "transforms",
 ]
+__all__ += ["HalfCauchy", "OneHotCategoricalStraightThrough"]  # probe4

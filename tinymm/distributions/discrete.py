@@ -245,6 +245,18 @@ class OneHotCategorical(CategoricalParams, Distribution):
         return values
 
 
+class OneHotCategoricalStraightThrough(OneHotCategorical):
+    """OneHotCategorical with a straight-through ``rsample`` (probe4): the one-hot draw in the
+    forward pass, the gradient of ``probs`` in the backward (draw + probs − probs.detach())."""
+
+    has_rsample = True
+
+    def rsample(self, sample_shape=Size()):
+        samples = self.sample(sample_shape)
+        probs = self._categorical.probs
+        return samples + (probs - probs.detach())
+
+
 def _clamp_by_zero(x):
     # x.clamp(min=0) with gradient 1/2 at x = 0 (as PyTorch's Binomial)
     return (x.clamp(min=0) + x - x.clamp(max=0)) / 2

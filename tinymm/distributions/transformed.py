@@ -1,5 +1,5 @@
 """``TransformedDistribution``: a base distribution pushed through transforms, and the
-distributions PyTorch defines that way: LogNormal (exp of a Normal), HalfNormal (|Normal|),
+distributions PyTorch defines that way: LogNormal (exp of a Normal), HalfNormal (|Normal|), HalfCauchy,
 Gumbel (−log(−log U) scaled and shifted), Weibull and Pareto (powers and exps of an
 Exponential), Kumaraswamy (powers of a Uniform).
 
@@ -15,7 +15,7 @@ import numpy as np
 
 from tinymm.autograd import no_grad
 from tinymm.distributions import constraints
-from tinymm.distributions.continuous import Exponential, Normal, Uniform
+from tinymm.distributions.continuous import Cauchy, Exponential, Normal, Uniform
 from tinymm.distributions.distribution import Distribution
 from tinymm.distributions.independent import Independent
 from tinymm.distributions.transforms import (
@@ -36,7 +36,7 @@ from tinymm.factories import full_like, ones_like, zeros_like
 from tinymm.ops import digamma, lgamma, where
 from tinymm.tensor import Size
 
-__all__ = ["Gumbel", "HalfNormal", "Kumaraswamy", "LogNormal", "Pareto", "TransformedDistribution", "Weibull"]
+__all__ = ["Gumbel", "HalfCauchy", "HalfNormal", "Kumaraswamy", "LogNormal", "Pareto", "TransformedDistribution", "Weibull"]
 
 
 class TransformedDistribution(Distribution):
@@ -188,18 +188,16 @@ class LogNormal(TransformedDistribution):
         return self.base_dist.entropy() + self.loc
 
 
-class HalfNormal(TransformedDistribution):
-    """|X| for X ~ N(0, scale²)."""
+class _Folded(TransformedDistribution):
+    """|X| for X from a distribution symmetric about 0 with a ``scale`` (HalfNormal, HalfCauchy):
+    the base's density doubled on [0, ∞), its cdf 2F − 1, its entropy less log 2."""
 
     arg_constraints = {"scale": constraints.positive}
     support = constraints.nonnegative
     has_rsample = True
 
-    def __init__(self, scale, validate_args=None):
-        super().__init__(Normal(0, scale, validate_args=False), AbsTransform(), validate_args=validate_args)
-
     def expand(self, batch_shape, _instance=None):
-        new = self._get_checked_instance(HalfNormal, _instance)
+        new = self._get_checked_instance(type(self), _instance)
         return super().expand(batch_shape, _instance=new)
 
     @property
@@ -207,16 +205,8 @@ class HalfNormal(TransformedDistribution):
         return self.base_dist.scale
 
     @property
-    def mean(self):
-        return self.scale * math.sqrt(2 / math.pi)
-
-    @property
     def mode(self):
         return zeros_like(self.scale)
-
-    @property
-    def variance(self):
-        return self.scale.pow(2) * (1 - 2 / math.pi)
 
     def log_prob(self, value):
         if self._validate_args:
@@ -234,6 +224,36 @@ class HalfNormal(TransformedDistribution):
 
     def entropy(self):
         return self.base_dist.entropy() - math.log(2)
+
+
+class HalfNormal(_Folded):
+    """|X| for X ~ N(0, scale²)."""
+
+    def __init__(self, scale, validate_args=None):
+        super().__init__(Normal(0, scale, validate_args=False), AbsTransform(), validate_args=validate_args)
+
+    @property
+    def mean(self):
+        return self.scale * math.sqrt(2 / math.pi)
+
+    @property
+    def variance(self):
+        return self.scale.pow(2) * (1 - 2 / math.pi)
+
+
+class HalfCauchy(_Folded):
+    """|X| for X ~ Cauchy(0, scale) (probe4): mean and variance infinite."""
+
+    def __init__(self, scale, validate_args=None):
+        super().__init__(Cauchy(0, scale, validate_args=False), AbsTransform(), validate_args=validate_args)
+
+    @property
+    def mean(self):
+        return full_like(self.scale, math.inf).expand(self._extended_shape())
+
+    @property
+    def variance(self):
+        return self.base_dist.variance
 
 
 class Gumbel(TransformedDistribution):

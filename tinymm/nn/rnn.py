@@ -332,7 +332,8 @@ class RNNCellBase(Module):
         states = []
         n_states = 2 if self.mode == "LSTM" else 1
         if hx is not None and self.mode == "LSTM" and (not isinstance(hx, (tuple, list)) or len(hx) != 2):
-            raise RecurrentShapeError(f"{fn}: hx must be a tuple (h, c), got {type(hx).__name__}")
+            got = f"a {type(hx).__name__} of {len(hx)}" if isinstance(hx, (tuple, list)) else type(hx).__name__
+            raise RecurrentShapeError(f"{fn}: expects two hidden states, hx = (h, c); got {got}")
         given = (hx if self.mode == "LSTM" else (hx,)) if hx is not None else (None,) * n_states
         for name, h in zip(("h", "c"), given):
             if h is None:

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from tinymm import backend
 from tinymm.autograd import enable_grad
 from tinymm.optim.optimizer import Optimizer, check_number
+from tinymm.tensor import Tensor
 
 
 def _cubic_interpolate(x1, f1, g1, x2, f2, g2, bounds=None):
@@ -120,6 +122,32 @@ class LBFGS(Optimizer):
         check_number("LBFGS", "lr", group["lr"], "learning rate")
         if group["line_search_fn"] not in (None, "strong_wolfe"):
             raise ValueError(f"LBFGS: only 'strong_wolfe' is supported as line_search_fn, got {group['line_search_fn']!r}")
+
+    # ------------------------------------------------------------------ state dicts
+    def state_dict(self) -> dict:
+        """As ``Optimizer.state_dict``, with the history lists (``old_dirs``, ``old_stps``) as lists
+        of Tensors, as PyTorch's, so that ``torch.save`` / ``torch.load`` (weights_only) round-trip them."""
+        sd = super().state_dict()
+        for entry in sd["state"].values():
+            for k, v in entry.items():
+                if isinstance(v, list):
+                    entry[k] = [Tensor._wrap(x.copy()) if hasattr(x, "shape") and not isinstance(x, Tensor) else x
+                                for x in v]
+        return sd
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """As ``Optimizer.load_state_dict``; history lists of Tensors (tinymm's or PyTorch's, whose
+        ``ro`` holds 0-d Tensors) come back as the arrays and numbers ``step`` works on."""
+        def inner(x):
+            if not isinstance(x, Tensor):
+                return x
+            return x.item() if x.ndim == 0 else backend.to_device(x.detach().numpy().copy(), self._params[0].device)
+
+        if isinstance(state_dict, dict) and isinstance(state_dict.get("state"), dict):
+            state = {i: {k: [inner(x) for x in v] if isinstance(v, list) else v for k, v in s.items()}
+                     if isinstance(s, dict) else s for i, s in state_dict["state"].items()}
+            state_dict = {**state_dict, "state": state}
+        super().load_state_dict(state_dict)
 
     # ------------------------------------------------------------------ the flat view
     def _flat_grad(self):

@@ -77,7 +77,10 @@ class CrossEntropyFn(Function):
         if reduction == "none":
             return loss.reshape(out_shape)
         total = loss.sum()
-        return (total / denom).astype(logits.dtype) if reduction == "mean" else total
+        if reduction != "mean":
+            return total
+        with np.errstate(invalid="ignore", divide="ignore"):  # every target ignored: NaN, silently as PyTorch
+            return (total / denom).astype(logits.dtype)
 
     @staticmethod
     def backward(ctx, g):
@@ -90,7 +93,8 @@ class CrossEntropyFn(Function):
         if reduction == "none":
             grad_rows = xp.ascontiguousarray(g.reshape(n))
         else:
-            scale = g / denom if reduction == "mean" else g  # a 0-d array (on the GPU for CuPy)
+            with np.errstate(invalid="ignore", divide="ignore"):  # denom 0: every row ignored, its gradient 0
+                scale = g / denom if reduction == "mean" else g  # a 0-d array (on the GPU for CuPy)
             grad_rows = (xp.ones(n, dtype=logits.dtype) * scale).astype(logits.dtype, copy=False)
         d = K.cross_entropy_backward(logits, target, lse, grad_rows, weight, ignore_index, label_smoothing)
         dt = None
@@ -415,21 +419,43 @@ def _broadcast_pair(fn, x, t):
                          "broadcast") from None
 
 
-def mse_loss(input, target, size_average=None, reduce=None, reduction: str = "mean"):
+def mse_loss(input, target, size_average=None, reduce=None, reduction: str = "mean", weight=None):
+    """Mean squared error; ``weight`` (input's shape) weighs each element, and its 'mean' is
+    Σ w·(x − t)² / Σ w, as PyTorch's."""
     reduction = legacy_reduction(size_average, reduce, reduction)  # probe3
     _check_reduction("mse_loss", reduction)
     x, t = O.operands("mse_loss", O.as_tensor(input), O.as_tensor(target))
     x, t = _broadcast_pair("mse_loss", x, t)
     d = x - t
+    if weight is not None:  # probe4
+        return _weighted_by_sum("mse_loss", d * d, weight, input, reduction)
     return _reduce(d * d, reduction)
 
 
-def l1_loss(input, target, size_average=None, reduce=None, reduction: str = "mean"):
+def l1_loss(input, target, size_average=None, reduce=None, reduction: str = "mean", weight=None):
+    """Mean absolute error; ``weight`` as in ``mse_loss`` ('mean' is Σ w·|x − t| / Σ w)."""
     reduction = legacy_reduction(size_average, reduce, reduction)  # probe3
     _check_reduction("l1_loss", reduction)
     x, t = O.operands("l1_loss", O.as_tensor(input), O.as_tensor(target))
     x, t = _broadcast_pair("l1_loss", x, t)
+    if weight is not None:  # probe4
+        return _weighted_by_sum("l1_loss", (x - t).abs(), weight, input, reduction)
     return _reduce((x - t).abs(), reduction)
+
+
+def _check_weight_shape(fn, weight, input):
+    if tuple(weight.shape) != tuple(O.as_tensor(input).shape):
+        raise ValueError(f"{fn}: Weights and input must have the same size; weight has shape "
+                         f"{tuple(weight.shape)}, input {tuple(O.as_tensor(input).shape)}")
+
+
+def _weighted_by_sum(fn, loss, weight, input, reduction):
+    """loss·weight reduced; 'mean' divides by the total weight (mse_loss's and l1_loss's rule)."""
+    _check_weight_shape(fn, weight, input)
+    loss = loss * weight
+    if reduction == "mean":
+        return loss.sum() / weight.sum()
+    return _reduce(loss, reduction)
 
 
 # ----------------------------------------------------------------------------- more losses
@@ -487,7 +513,8 @@ def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0, weigh
     a = (x - t).abs()
     loss = O.where(a < delta, a * a * 0.5, (a - 0.5 * delta) * delta)
     if weight is not None:
-        loss = loss * weight
+        _check_weight_shape("huber_loss", weight, input)  # probe4
+        loss = loss * weight  # and 'mean' is the plain mean here, as PyTorch's
     return _reduce(loss, reduction)
 
 

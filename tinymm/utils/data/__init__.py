@@ -17,7 +17,8 @@ iterable-style datasets (:class:`IterableDataset`) work as in PyTorch.
 
 Differences from PyTorch: ``num_workers > 0`` prefetches ``num_workers * prefetch_factor``
 batches on one background thread instead of starting processes (``worker_init_fn`` is never
-called, ``get_worker_info()`` is None); ``pin_memory`` does nothing. Random streams are
+called, ``get_worker_info()`` is None, ``multiprocessing_context`` is checked and kept but starts
+nothing, and batches always come in order); ``pin_memory`` does nothing. Random streams are
 tinymm's (NumPy PCG64), so a shuffle or split differs from PyTorch's for the same seed.
 """
 from __future__ import annotations
@@ -39,6 +40,9 @@ __all__ = ["BatchSampler", "ChainDataset", "ConcatDataset", "DataLoader", "Datas
            "IterableDataset", "RandomSampler", "Sampler", "SequentialSampler", "Subset", "SubsetRandomSampler",
            "TensorDataset", "WeightedRandomSampler", "default_collate", "default_convert", "get_worker_info",
            "random_split"]
+from tinymm.utils.data.stack_dataset import StackDataset  # noqa: E402  (probe4: torch.utils.data.StackDataset)
+
+__all__ += ["StackDataset"]
 
 
 class SizeMismatchError(AssertionError, ValueError):
@@ -210,11 +214,33 @@ def default_convert(data):
     return data
 
 
+def _check_multiprocessing_context(context, num_workers):
+    """PyTorch's rules: None, or with ``num_workers > 0`` a start-method name (turned into its
+    context) or a ``multiprocessing`` context object."""
+    if context is None:
+        return None
+    import multiprocessing
+
+    if num_workers == 0:
+        raise ValueError("multiprocessing_context can only be used with multi-process loading (num_workers > 0), "
+                         f"but got num_workers={num_workers}")
+    if isinstance(context, str):
+        methods = multiprocessing.get_all_start_methods()
+        if context not in methods:
+            raise ValueError(f"multiprocessing_context option should specify a valid start method in {methods!r}, "
+                             f"but got multiprocessing_context={context!r}")
+        return multiprocessing.get_context(context)
+    if not isinstance(context, multiprocessing.context.BaseContext):
+        raise TypeError("multiprocessing_context option should be a valid context object or a string specifying "
+                        f"the start method, but got multiprocessing_context={context}")
+    return context
+
+
 class DataLoader:
     """``DataLoader(dataset, batch_size=1, shuffle=None, sampler=None, batch_sampler=None,
     num_workers=0, collate_fn=None, pin_memory=False, drop_last=False, timeout=0,
-    worker_init_fn=None, generator=None, *, prefetch_factor=None, persistent_workers=False,
-    pin_memory_device="")`` with PyTorch's semantics (see the module docstring).
+    worker_init_fn=None, multiprocessing_context=None, generator=None, *, prefetch_factor=None,
+    persistent_workers=False, pin_memory_device="", in_order=True)`` with PyTorch's semantics (see the module docstring).
 
     Map-style datasets go through ``batch_sampler`` (by default ``BatchSampler`` over
     ``RandomSampler`` when ``shuffle``, else ``SequentialSampler``); iterable-style ones are
@@ -223,7 +249,11 @@ class DataLoader:
 
     def __init__(self, dataset, batch_size=1, shuffle=None, sampler=None, batch_sampler=None, num_workers=0,
                  collate_fn=None, pin_memory=False, drop_last=False, timeout=0, worker_init_fn=None,
-                 generator=None, *, prefetch_factor=None, persistent_workers=False, pin_memory_device=""):
+                 multiprocessing_context=None, generator=None, *, prefetch_factor=None, persistent_workers=False,
+                 pin_memory_device="", in_order=True):
+        # probe4: multiprocessing_context (checked as PyTorch checks it; the prefetch thread starts no
+        # processes, so it changes nothing) and in_order (batches always come in order here).
+        multiprocessing_context = _check_multiprocessing_context(multiprocessing_context, num_workers)
         if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
             raise ValueError(f"num_workers option should be non-negative; got {num_workers!r}")
         if timeout < 0:
@@ -262,6 +292,7 @@ class DataLoader:
         self.num_workers, self.pin_memory, self.timeout = num_workers, pin_memory, timeout
         self.worker_init_fn, self.generator, self.persistent_workers = worker_init_fn, generator, persistent_workers
         self.prefetch_factor = prefetch_factor
+        self.multiprocessing_context, self.in_order = multiprocessing_context, in_order
         self.collate_fn = collate_fn if collate_fn is not None else (
             default_convert if (batch_size is None and batch_sampler is None) else default_collate)
         self._prefetch = num_workers * (2 if prefetch_factor is None else int(prefetch_factor))
@@ -285,8 +316,10 @@ class DataLoader:
             if batch and not self.drop_last:
                 yield self.collate_fn(batch)
         elif self.batch_sampler is not None:
+            # probe4: a dataset with __getitems__ is asked for the whole batch at once, as PyTorch asks
+            get_batch = getattr(self.dataset, "__getitems__", None)
             for idx in self.batch_sampler:
-                yield self.collate_fn([self.dataset[i] for i in idx])
+                yield self.collate_fn(get_batch(idx) if callable(get_batch) else [self.dataset[i] for i in idx])
         else:
             for i in self.sampler:
                 yield self.collate_fn(self.dataset[i])
