@@ -79,7 +79,14 @@ def test_swap_imports_points_every_torch_import_at_tinymm():
 @pytest.mark.skipif(torch is None, reason=TORCH_REASON)
 @pytest.mark.parametrize("path", SCRIPTS, ids=[p.stem for p in SCRIPTS])
 def test_a_pytorch_script_runs_unchanged_and_reports_torchs_numbers(path, tmp_path):
-    theirs = _run(path, "torch", tmp_path)
+    # torch on one thread: its intra-op pool spun up for these tiny models cost 10-20 s a
+    # script on a 2-core CI machine whose other core runs another test process
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        theirs = _run(path, "torch", tmp_path)
+    finally:
+        torch.set_num_threads(threads)
     ours = _run(path, "tinymm", tmp_path)
     assert theirs, "the script reported nothing"
     assert len(ours) == len(theirs)
