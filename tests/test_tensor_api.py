@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import tinymm as tm
+from helpers import TORCH_REASON, torch
 
 
 def test_creation_defaults_follow_pytorch():
@@ -110,3 +111,29 @@ def test_contiguous_returns_a_c_contiguous_array_with_gradient():
     (c * tm.arange(12.0).reshape(4, 3)).sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), np.arange(12.0).reshape(4, 3).T)
     assert x.contiguous() is x  # already contiguous: no copy, as PyTorch
+
+
+_LEGACY_CONSTRUCTOR_CALLS = [
+    lambda m: m.Tensor(), lambda m: m.Tensor(2, 3), lambda m: m.Tensor(5), lambda m: m.Tensor(m.Size([2, 3])),
+    lambda m: m.Tensor([1, 2]), lambda m: m.Tensor((1, 2)), lambda m: m.Tensor(np.array([1, 2])),
+    lambda m: m.Tensor(np.array([1.0, 2.0])), lambda m: m.Tensor([[True]]), lambda m: m.Tensor(m.ones(2, dtype=m.int64)),
+    lambda m: m.Tensor(2, 3, device="cpu"), lambda m: m.nn.Parameter(m.Tensor(3, 4)),
+    lambda m: m.Tensor(2.5), lambda m: m.Tensor(-1), lambda m: m.Tensor(True), lambda m: m.Tensor("a"),
+]
+
+
+@pytest.mark.skipif(torch is None, reason=TORCH_REASON)
+@pytest.mark.parametrize("call", _LEGACY_CONSTRUCTOR_CALLS)
+def test_the_legacy_tensor_constructor_behaves_as_torch(call):
+    """``torch.Tensor(...)``: sizes give an uninitialised float tensor, data becomes the default
+    dtype (``nn.Parameter(torch.Tensor(out, in))`` in older layers; ``torch.Tensor(np_array)``)."""
+    got = []
+    for m in (torch, tm):
+        try:
+            t = call(m)
+            got.append((tuple(t.shape), str(t.dtype).split(".")[-1], type(t).__name__))
+        except (TypeError, RuntimeError) as e:
+            got.append(type(e).__name__)
+    assert got[1] == got[0]
+    if not isinstance(got[0], str) and got[0][0] == (2,) and got[0][1] == "float32":
+        assert call(tm).tolist() == call(torch).tolist()

@@ -62,14 +62,14 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor
     arr = data.copy() if hasattr(data, "copy") and not np.isscalar(data) else data
     if device is None and backend.default_device() != "cpu" and backend.device_of(arr) == "cpu":  # to the default device
         device = backend.default_device()
-    return Tensor(arr, dtype=dtype, device=device, requires_grad=requires_grad)
+    return Tensor._of(arr, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
 def from_numpy(arr: np.ndarray) -> Tensor:
     """Wrap a NumPy array without copying (its dtype is kept)."""
     if not isinstance(arr, np.ndarray):
         raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(arr).__name__}")
-    return Tensor(arr)
+    return Tensor._of(arr)
 
 
 def zeros(*size, dtype=None, device=None, requires_grad=False) -> Tensor:

@@ -285,7 +285,7 @@ def _load_safetensors_bytes(blob: bytes, path: str, map_location) -> dict:
             arr = np.frombuffer(raw, dtype=np.uint8) != 0  # any non-zero byte is True, as in torch
         else:
             arr = np.frombuffer(raw, dtype=_DTYPES[dtype]).astype(_DTYPES[dtype].newbyteorder("="), copy=True)
-        out[key] = Tensor(arr.reshape(shape), device=device)
+        out[key] = Tensor._of(arr.reshape(shape), device=device)
     return out
 
 

@@ -255,7 +255,7 @@ class _Rebuilder:
                                                    strides=tuple(s * itemsize for s in stride), writeable=False)
         else:
             view = np.empty(tuple(size), dtype=arr.dtype)
-        out = Tensor(np.array(view, copy=True), device=self.device_for(storage.location))
+        out = Tensor._of(np.array(view, copy=True), device=self.device_for(storage.location))
         if requires_grad:
             out.requires_grad_(True)
         return out

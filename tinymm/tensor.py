@@ -276,6 +276,34 @@ def _infer_array(data, dtype, device):
     return arr
 
 
+def _legacy_array(args, device):
+    """The array ``torch.Tensor(*args)`` holds (see ``Tensor.__init__``)."""
+    default = backend.get_default_dtype()
+    default = default.dtype if hasattr(default, "dtype") else np.dtype(default)
+    if len(args) == 1 and isinstance(args[0], Size):
+        args = tuple(args[0])
+    if all(isinstance(a, (int, np.integer)) and not isinstance(a, (bool, np.bool_)) for a in args):
+        if any(a < 0 for a in args):
+            raise RuntimeError(f"Trying to create tensor with negative dimension {min(args)}: {list(args)}")
+        arr = np.empty(tuple(int(a) for a in args) if args else (0,), default)
+    elif len(args) > 1:
+        raise TypeError(f"Tensor(): expected sizes (ints) or one sequence of data, got {len(args)} arguments "
+                        f"of types {[type(a).__name__ for a in args]}")
+    elif isinstance(args[0], Tensor):
+        arr = args[0]._data  # torch.Tensor(t) shares t's data, in t's dtype
+    elif isinstance(args[0], (str, bytes)):
+        raise TypeError(f"new(): invalid data type '{type(args[0]).__name__}'")
+    elif not isinstance(args[0], (list, tuple, np.ndarray)) and backend.device_of(args[0]) != "cuda":
+        raise TypeError(f"new(): data must be a sequence (got {type(args[0]).__name__})")
+    else:
+        arr = _infer_array(args[0], None, None)
+        if arr.dtype != default:
+            arr = arr.astype(default)
+    if device is not None:
+        arr = backend.to_device(arr, device)
+    return arr
+
+
 class AmbiguousTruthError(RuntimeError, ValueError):
     """``bool(t)`` of a tensor without exactly one element (probe4; PyTorch raises RuntimeError)."""
 
@@ -289,7 +317,23 @@ class Tensor:
     # Makes ``numpy_scalar * tensor`` call Tensor.__rmul__ instead of NumPy's broadcasting.
     __array_priority__ = 1000
 
-    def __init__(self, data, dtype=None, device=None, requires_grad: bool = False):
+    def __init__(self, *args, device=None, requires_grad: bool = False):
+        """PyTorch's legacy constructor ``torch.Tensor(...)`` (``tinymm.tensor(data)`` is the modern
+        one): ``Tensor(2, 3)`` or ``Tensor(size)`` an uninitialised tensor of that shape in the
+        default dtype, ``Tensor()`` an empty one, ``Tensor(data)`` a sequence or array converted to
+        the default dtype (``Tensor([1, 2])`` is float32), ``Tensor(t)`` t's data whatever its dtype.
+        tinymm's own code makes tensors with ``Tensor._of`` (``tensor``'s inference)."""
+        self._init(_legacy_array(args, device), None, None, requires_grad)
+
+    @classmethod
+    def _of(cls, data, dtype=None, device=None, requires_grad: bool = False) -> "Tensor":
+        """A tensor of ``data`` (array, Tensor, list, scalar) as ``tinymm.tensor`` makes it: the
+        dtype inferred (ints int64, floats the default dtype, arrays keep theirs) unless given."""
+        t = cls.__new__(cls)
+        t._init(data, dtype, device, requires_grad)
+        return t
+
+    def _init(self, data, dtype, device, requires_grad: bool) -> None:
         self._data = _infer_array(data, dtype, device)
         self.grad = None
         self._node = None

@@ -203,9 +203,9 @@ def assert_allclose(actual, expected, rtol=None, atol=None, equal_nan: bool = Tr
     warnings.warn("`torch.testing.assert_allclose()` is deprecated since 1.12 and will be removed in a future release. "
                   "Please use `torch.testing.assert_close()` instead.", FutureWarning, stacklevel=2)
     if not isinstance(actual, Tensor):
-        actual = Tensor(actual)
+        actual = Tensor._of(actual)
     if not isinstance(expected, Tensor):
-        expected = Tensor(expected, dtype=actual.dtype)
+        expected = Tensor._of(expected, dtype=actual.dtype)
     if rtol is None and atol is None:
         rtol, atol = _tolerances((actual.dtype, expected.dtype), None, None)
     assert_close(actual, expected, rtol=rtol, atol=atol, equal_nan=equal_nan, check_device=True,

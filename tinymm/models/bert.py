@@ -102,7 +102,7 @@ class BertEmbeddings(nn.Module):
 
     def forward(self, input_ids, token_type_ids):
         n = input_ids.shape[1]
-        positions = Tensor(np.arange(n, dtype=np.int64), device=self.position_embeddings.weight.device)
+        positions = Tensor._of(np.arange(n, dtype=np.int64), device=self.position_embeddings.weight.device)
         h = self.word_embeddings(input_ids)                                  # (B, N, C)
         h = h + self.position_embeddings(positions)                          # (N, C) broadcast
         h = h + self.token_type_embeddings(token_type_ids)                   # (B, N, C)
@@ -264,11 +264,11 @@ class BertModel(nn.Module):
                 raise ValueError(f"BertModel: attention_mask must hold 0 (padding) and 1 (token), got values in "
                                  f"[{mask.min()}, {mask.max()}]")
             if not mask.all():  # an all-ones mask changes nothing: skip the masked kernel path
-                key_mask = Tensor(mask.astype(bool).reshape(b, 1, 1, n), device=device)   # (B, 1, 1, N)
+                key_mask = Tensor._of(mask.astype(bool).reshape(b, 1, 1, n), device=device)   # (B, 1, 1, N)
                 # the packing Functions trust these: built once here from the checked mask
-                rows = Tensor(np.flatnonzero(mask.reshape(-1)), device=device)._data         # (T,) real tokens
+                rows = Tensor._of(np.flatnonzero(mask.reshape(-1)), device=device)._data         # (T,) real tokens
                 packing = (b, n, rows, divmod(rows, n))
-        h = self.embeddings(Tensor(ids, device=device), Tensor(types, device=device))    # (B, N, C)
+        h = self.embeddings(Tensor._of(ids, device=device), Tensor._of(types, device=device))    # (B, N, C)
         if packing is None:
             h = self.encoder(h, key_mask)                                              # (B, N, C)
         else:

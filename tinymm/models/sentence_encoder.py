@@ -122,7 +122,7 @@ class SentenceEncoder(nn.Module):
             emb = h[:, 0]                                                        # (B, C)
         else:
             mask = attention_mask._data if isinstance(attention_mask, Tensor) else np.asarray(attention_mask)
-            m = Tensor(mask.astype(h.dtype)[:, :, None], device=h.device)       # (B, N, 1)
+            m = Tensor._of(mask.astype(h.dtype)[:, :, None], device=h.device)       # (B, N, 1)
             counts = m.sum(1).clamp(min=1e-9)                                    # (B, 1); an all-padding row gives zeros, not NaN
             emb = (h * m).sum(1) / counts                                        # (B, C)
         return F.normalize(emb, dim=1) if self.normalize else emb

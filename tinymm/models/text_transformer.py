@@ -53,7 +53,7 @@ def masked_mean(states: Tensor, mask) -> Tensor:
 
     A row with no real token gives zeros (its count is clamped to 1), never NaN."""
     keep = mask_array(mask)
-    m = Tensor(keep.astype(states.dtype)[:, :, None], device=states.device)  # (B, T, 1)
+    m = Tensor._of(keep.astype(states.dtype)[:, :, None], device=states.device)  # (B, T, 1)
     counts = m.sum(1).clamp(min=1.0)                                          # (B, 1)
     return (states * m).sum(1) / counts                                       # (B, C)
 
@@ -97,10 +97,10 @@ class TextTransformer(nn.Module, PretrainedMixin):
         if keep.shape != (b, t):
             raise ValueError(f"TextTransformer: mask has shape {tuple(keep.shape)}, ids {(b, t)}")
         device = self.token.weight.device
-        positions = Tensor(np.arange(t, dtype=np.int64), device=device)
+        positions = Tensor._of(np.arange(t, dtype=np.int64), device=device)
         h = self.token(ids) + self.position(positions)                        # (B, T, C)
         h = self.dropout(h)
-        padding = None if keep.all() else Tensor(~keep, device=device)       # (B, T), True = ignore
+        padding = None if keep.all() else Tensor._of(~keep, device=device)       # (B, T), True = ignore
         h = self.encoder(h, src_key_padding_mask=padding)                     # (B, T, C)
         return self.norm(h)                                                   # (B, T, C)
 

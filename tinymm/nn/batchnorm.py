@@ -43,9 +43,9 @@ def register_norm_state(module, num_features: int, affine: bool, track_running_s
     dt = np.dtype(dtype) if dtype is not None else backend.get_default_dtype()
     register_affine(module, num_features, affine, bias, device, dtype)
     if track_running_stats:
-        module.register_buffer("running_mean", Tensor(xp.zeros(num_features, dtype=dt)))
-        module.register_buffer("running_var", Tensor(xp.ones(num_features, dtype=dt)))
-        module.register_buffer("num_batches_tracked", Tensor(xp.zeros((), dtype=np.int64)))
+        module.register_buffer("running_mean", Tensor._of(xp.zeros(num_features, dtype=dt)))
+        module.register_buffer("running_var", Tensor._of(xp.ones(num_features, dtype=dt)))
+        module.register_buffer("num_batches_tracked", Tensor._of(xp.zeros((), dtype=np.int64)))
     else:
         module.register_buffer("running_mean", None)
         module.register_buffer("running_var", None)
@@ -67,7 +67,7 @@ class _NormBase(Module):
             key = prefix + "num_batches_tracked"
             if key not in state_dict:
                 state_dict[key] = self.num_batches_tracked if self.num_batches_tracked is not None \
-                    else Tensor(np.zeros((), dtype=np.int64))
+                    else Tensor._of(np.zeros((), dtype=np.int64))
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
                                       unexpected_keys, error_msgs)
 

@@ -169,7 +169,7 @@ class Module(StateDictMixin):
         if value is not None and not isinstance(value, Tensor) and not hasattr(value, "__array__"):
             raise TypeError(f"cannot assign '{type(value).__name__}' object to buffer '{name}' (Tensor or None required)")
         self._non_persistent.discard(name)
-        t = None if value is None else (value if isinstance(value, Tensor) else Tensor(value))
+        t = None if value is None else (value if isinstance(value, Tensor) else Tensor._of(value))
         object.__setattr__(self, name, t)
         self._buffers[name] = t
         if not persistent:

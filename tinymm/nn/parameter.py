@@ -9,7 +9,7 @@ class Parameter(Tensor):
     __slots__ = ()
 
     def __init__(self, data, requires_grad: bool = True):
-        super().__init__(data._data if isinstance(data, Tensor) else data)
+        self._init(data._data if isinstance(data, Tensor) else data, None, None, False)
         if requires_grad:
             self.requires_grad_(True)
 

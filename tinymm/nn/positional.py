@@ -39,7 +39,7 @@ class SinusoidalPositionalEncoding(Module):
         super().__init__()
         self.d_model, self.max_len = d_model, max_len
         table = sinusoidal_table(max_len, d_model, dtype or backend.get_default_dtype())
-        self.register_buffer("pe", Tensor(table, device=device), persistent=False)
+        self.register_buffer("pe", Tensor._of(table, device=device), persistent=False)
         self.p = dropout
 
     def forward(self, x):

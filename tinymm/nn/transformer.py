@@ -268,4 +268,4 @@ class Transformer(Module):
 
         xp = backend.array_module(device)
         dt = np.dtype(dtype) if dtype is not None else backend.get_default_dtype()
-        return Tensor(xp.triu(xp.full((sz, sz), -np.inf, dtype=dt), 1))
+        return Tensor._of(xp.triu(xp.full((sz, sz), -np.inf, dtype=dt), 1))

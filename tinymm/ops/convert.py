@@ -27,7 +27,7 @@ def as_tensor(x, name: str = "op") -> Tensor:
     if isinstance(x, Tensor):
         return x
     try:
-        return Tensor(x)
+        return Tensor._of(x)
     except TypeError as e:
         raise TypeError(f"{name}: cannot use a {type(x).__name__} as a tensor ({e})") from None
 
@@ -280,8 +280,8 @@ def as_tensor_shared(data, dtype=None, device=None) -> Tensor:
             arr = arr.astype(np.dtype(dtype))
         if device is not None:
             arr = backend.to_device(arr, backend.parse_device(device))
-        return Tensor(arr)
-    return Tensor(data, dtype=dtype, device=device)
+        return Tensor._of(arr)
+    return Tensor._of(data, dtype=dtype, device=device)
 
 
 _TYPE_NAMES = {

@@ -91,7 +91,7 @@ class AveragedModel(Module):
         self.module = copy.deepcopy(model)
         if device is not None:
             self.module = self.module.to(device)
-        self.register_buffer("n_averaged", Tensor(np.array(0, dtype=np.int64), device=device))
+        self.register_buffer("n_averaged", Tensor._of(np.array(0, dtype=np.int64), device=device))
         self.avg_fn = avg_fn
         self.multi_avg_fn = multi_avg_fn
         self.use_buffers = use_buffers

@@ -59,7 +59,7 @@ def to_tensors(batch: dict, device: str) -> dict:
     out = {}
     for k, v in batch.items():
         if isinstance(v, np.ndarray) and v.dtype.kind in "fiub":
-            out[k] = Tensor(v, device=device)
+            out[k] = Tensor._of(v, device=device)
         else:
             out[k] = v
     return out

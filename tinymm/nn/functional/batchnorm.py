@@ -159,7 +159,7 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
     rm = rv = None
     if running_mean is not None:
         xp = xp_of(running_mean._data)
-        rm, rv = Tensor(xp.tile(running_mean._data, N)), Tensor(xp.tile(running_var._data, N))
+        rm, rv = Tensor._of(xp.tile(running_mean._data, N)), Tensor._of(xp.tile(running_var._data, N))
     w = None if weight is None else weight.repeat(N)
     b = None if bias is None else bias.repeat(N)
     y = batch_norm(x.reshape((1, N * C) + tuple(x.shape[2:])), rm, rv, w, b, True, momentum, eps)

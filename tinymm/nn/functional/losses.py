@@ -170,7 +170,7 @@ def cross_entropy(
     reduction = legacy_reduction(size_average, reduce, reduction)  # probe3: PyTorch's legacy arguments
     _check_reduction("cross_entropy", reduction)
     x = O.as_tensor(input, "cross_entropy")
-    t = target if isinstance(target, Tensor) else Tensor(np.asarray(target))
+    t = target if isinstance(target, Tensor) else Tensor._of(np.asarray(target))
     if x.dtype not in _KERNEL_DTYPES:
         raise TypeError(f"cross_entropy: input has dtype {x.dtype}, expected float32 or float64 logits")
     if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):

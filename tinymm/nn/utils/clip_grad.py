@@ -65,7 +65,7 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_i
         raise ValueError(f"{fn}: max_norm is {max_norm}, expected a number >= 0")
     grads = _grads(parameters)
     if not grads:
-        return Tensor(np.zeros((), np.float32))
+        return Tensor._of(np.zeros((), np.float32))
     total = _total_norm(fn, grads, norm_type, error_if_nonfinite)
     _scale(grads, max_norm, total)
     return Tensor._wrap(array_module(grads[0]._data).asarray(total, dtype=grads[0].dtype))
@@ -94,7 +94,7 @@ def get_total_norm(tensors, norm_type: float = 2.0, error_if_nonfinite: bool = F
     norm_type = _as_float(fn, "norm_type", norm_type)
     tensors = [tensors] if isinstance(tensors, Tensor) else [t for t in tensors if t is not None]
     if not tensors:
-        return Tensor(np.zeros((), np.float32))
+        return Tensor._of(np.zeros((), np.float32))
     total = _total_norm(fn, tensors, norm_type, error_if_nonfinite)
     return Tensor._wrap(array_module(tensors[0]._data).asarray(total, dtype=tensors[0].dtype))
 

@@ -46,8 +46,8 @@ class _SpectralNorm(Module):
             rng = backend.rng(weight.device)
             u = self._normalize(rng.normal(0.0, 1.0, mat.shape[0]).astype(weight.dtype))
             v = self._normalize(rng.normal(0.0, 1.0, mat.shape[1]).astype(weight.dtype))
-            self.register_buffer("_u", Tensor(u))
-            self.register_buffer("_v", Tensor(v))
+            self.register_buffer("_u", Tensor._of(u))
+            self.register_buffer("_v", Tensor._of(v))
             self._power_method(mat, 15)  # a good start, as PyTorch does
 
     def _matrix(self, w):

@@ -121,8 +121,8 @@ def spectral_norm(module, name: str = "weight", n_power_iterations: int = 1, eps
     v = hook._normalize(rng.normal(0.0, 1.0, w).astype(weight.dtype))
     del module._parameters[name]
     module.register_parameter(name + "_orig", weight)
-    module.register_buffer(name + "_u", Tensor(u))
-    module.register_buffer(name + "_v", Tensor(v))
+    module.register_buffer(name + "_u", Tensor._of(u))
+    module.register_buffer(name + "_v", Tensor._of(v))
     object.__setattr__(module, name, hook.compute(module, True))
     handle = module.register_forward_pre_hook(hook)
     module.__dict__.setdefault("_spectral_norm_hooks", {})[name] = handle
