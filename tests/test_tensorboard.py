@@ -17,12 +17,13 @@ from tinymm.utils.tensorboard._record import crc32c, frame, masked_crc32c
 from tinymm.utils.tensorboard.reader import (HPARAMS_PLUGIN_DATA, decode_event, event_files, read_events,
                                              read_records, scalars)
 
+from helpers import TORCH_REASON, torch
+
 try:
     from torch.utils.tensorboard import SummaryWriter as TorchWriter
-    import torch
     TB_REASON = None
 except ImportError as err:  # torch's writer needs the tensorboard package
-    TorchWriter = torch = None
+    TorchWriter = None
     TB_REASON = f"torch.utils.tensorboard is not importable ({err}); pip install tensorboard to compare"
 
 needs_torch_writer = pytest.mark.skipif(TorchWriter is None, reason=TB_REASON or "")
@@ -378,3 +379,99 @@ def test_tensorboard_event_accumulator_reads_our_files(tmp_path):
     assert sorted(multiplexer.Runs()) == [".", "hp", "m_a_x", "m_a_y"]
     assert sorted(multiplexer.PluginRunToTagToContent("hparams")["hp"]) == [
         "_hparams_/experiment", "_hparams_/session_end_info", "_hparams_/session_start_info"]
+
+
+# ----------------------------------------------------------------------------- profiler traces
+
+def test_profiler_tensorboard_trace_handler(tmp_path):
+    import gzip
+    import json
+    import re
+    from tinymm.profiler import profile, record_function, schedule, tensorboard_trace_handler
+    for use_gzip in (False, True):
+        out = tmp_path / f"gz{use_gzip}"
+        handler = tensorboard_trace_handler(str(out), worker_name="worker0", use_gzip=use_gzip)
+        with profile(schedule=schedule(wait=0, warmup=1, active=1, repeat=2), on_trace_ready=handler) as prof:
+            for _ in range(4):
+                with record_function("step_body"):
+                    tinymm.ones(2) + 1
+                prof.step()
+        names = sorted(os.listdir(out))
+        suffix = r"\.pt\.trace\.json\.gz" if use_gzip else r"\.pt\.trace\.json"
+        assert len(names) == 2 and all(re.fullmatch(r"worker0\.\d{19}" + suffix, n) for n in names), names
+        with (gzip.open if use_gzip else open)(out / names[0], "rt") as f:
+            trace = json.load(f)
+        assert "step_body" in {e["name"] for e in trace["traceEvents"]}
+
+
+@pytest.mark.skipif(torch is None, reason=TORCH_REASON)
+def test_trace_handler_names_files_as_torch(tmp_path):
+    from torch.profiler import tensorboard_trace_handler as torch_handler
+    from tinymm.profiler import tensorboard_trace_handler
+
+    class Recorder:  # stands in for a profile: records where the trace would go
+        def export_chrome_trace(self, path, **kwargs):
+            self.path = path
+
+    for use_gzip in (False, True):
+        names = []
+        for make in (tensorboard_trace_handler, torch_handler):
+            prof = Recorder()
+            make(str(tmp_path / "traces"), use_gzip=use_gzip)(prof)
+            names.append(os.path.basename(prof.path).split("."))
+        ours, theirs = names
+        assert os.path.dirname(prof.path) == str(tmp_path / "traces")
+        assert ours[0] == theirs[0] and ours[2:] == theirs[2:] and len(ours[1]) == len(theirs[1])
+
+
+# ----------------------------------------------------------------------------- a PyTorch script
+
+SCRIPT = '''
+import numpy as np
+import torch
+from torch.utils.tensorboard import SummaryWriter
+rng = np.random.default_rng(0)
+X = torch.from_numpy(rng.standard_normal((16, 3)).astype(np.float32))
+Y = X @ torch.from_numpy(np.array([[1.0], [-2.0], [0.5]], np.float32))
+w = torch.zeros(3, 1, requires_grad=True)
+with SummaryWriter(LOGDIR, flush_secs=1) as writer:
+    for step in range(4):
+        loss = ((X @ w - Y) ** 2).mean()
+        loss.backward()
+        with torch.no_grad():
+            w -= 0.1 * w.grad
+            w.grad.zero_()
+        writer.add_scalar("train/loss", loss.item(), step, walltime=float(step))
+        writer.add_scalars("w", {"0": w[0, 0], "1": w[1, 0]}, step, walltime=float(step))
+        writer.add_histogram("w/hist", w, step, walltime=float(step))
+    writer.add_text("notes", "done", 4, walltime=4.0)
+'''
+
+
+def test_a_pytorch_training_script_logs_through_tinymm(tmp_path):
+    """The script runs with its torch imports pointed at tinymm; with torch's writer present it
+    also runs on torch, and every event but the first of each file is the same bytes."""
+    tinymm_src = SCRIPT.replace("import torch\n", "import tinymm as torch\n").replace("from torch.", "from tinymm.")
+    exec(compile(tinymm_src, "script (tinymm)", "exec"), {"LOGDIR": str(tmp_path / "tm")})
+    loss = scalars(str(tmp_path / "tm"))["train/loss"]
+    assert [s for s, _, _ in loss] == [0, 1, 2, 3] and loss[3][2] < loss[0][2]
+    assert len(scalars(str(tmp_path / "tm" / "w_1"))["w"]) == 4
+    if TorchWriter is None:
+        pytest.skip(TB_REASON)
+    exec(compile(SCRIPT, "script (torch)", "exec"), {"LOGDIR": str(tmp_path / "pt")})
+    ours, theirs = _runs(str(tmp_path / "tm")), _runs(str(tmp_path / "pt"))
+    assert sorted(ours) == sorted(theirs) == [".", "w_0", "w_1"]
+    for run in ours:
+        for mine, torchs in zip(ours[run], theirs[run], strict=True):
+            a, b = decode_event(mine), decode_event(torchs)
+            value_a, value_b = a["summary"]["value"][0], b["summary"]["value"][0]
+            if "simple_value" in value_a:  # the weights differ in float32 rounding
+                assert value_a.pop("simple_value") == pytest.approx(value_b.pop("simple_value"), rel=1e-5)
+                assert a == b
+            elif "histo" in value_a:
+                ha, hb = value_a.pop("histo"), value_b.pop("histo")
+                assert ha["bucket_limit"] == hb["bucket_limit"] and ha["bucket"] == hb["bucket"]
+                assert [ha[k] for k in ("min", "max", "num", "sum", "sum_squares")] == pytest.approx([hb[k] for k in ("min", "max", "num", "sum", "sum_squares")], rel=1e-5)
+                assert a == b
+            else:
+                assert mine == torchs
