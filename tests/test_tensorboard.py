@@ -475,3 +475,71 @@ def test_a_pytorch_training_script_logs_through_tinymm(tmp_path):
                 assert a == b
             else:
                 assert mine == torchs
+
+
+def test_summary_module_functions_give_torchs_bytes(tmp_path):
+    """``summary.hparams`` etc. return serialized Summaries that ``file_writer.add_summary`` takes
+    (the pattern scripts use to log hparams into their own run)."""
+    from tinymm.utils.tensorboard import summary
+    exp, ssi, sei = summary.hparams({"lr": 0.1}, {"loss": 0})
+    with SummaryWriter(tmp_path) as w:
+        for s in (exp, ssi, sei):
+            w.file_writer.add_summary(s, 0)
+    assert [v["tag"] for v in values_of(str(tmp_path))] == [
+        "_hparams_/experiment", "_hparams_/session_start_info", "_hparams_/session_end_info"]
+    with pytest.raises(NotImplementedError, match="rescale=2 is not supported"):
+        summary.image("i", np.zeros((1, 3, 2, 2)), rescale=2)
+    if TorchWriter is None:
+        pytest.skip(TB_REASON)
+    from torch.utils.tensorboard import summary as torch_summary
+    assert [s.SerializeToString() for s in torch_summary.hparams({"lr": 0.1}, {"loss": 0})] == [exp, ssi, sei]
+    assert torch_summary.scalar("a", 2.5, None, True, True).SerializeToString() == summary.scalar("a", 2.5, None, True, True)
+    assert torch_summary.text("t", "x").SerializeToString() == summary.text("t", "x")
+    assert (torch_summary.histogram_raw("r", 0, 2, 3, 3, 5, [1.0, 2.0], [1, 2]).SerializeToString()
+            == summary.histogram_raw("r", 0, 2, 3, 3, 5, [1.0, 2.0], [1, 2]))
+
+
+TENSOR_DTYPES = ["float16", "float32", "float64", "int8", "uint8", "int16", "int32", "int64", "complex64",
+                 "complex128", "bool"]
+
+
+def _tensor_values():
+    rng = np.random.default_rng(3)
+    base = rng.uniform(-3, 3, (2, 3))
+    return {d: ((base + 1j * base[::-1]) if d.startswith("complex") else base > 0 if d == "bool"
+                else np.abs(base * 40) if d == "uint8" else base * 40 if d.startswith("int") else base).astype(d)
+            for d in TENSOR_DTYPES}
+
+
+def test_add_tensor_round_trip(tmp_path):
+    arrays = _tensor_values()
+    with SummaryWriter(tmp_path) as w:
+        for d, a in arrays.items():
+            w.add_tensor(d, tinymm.tensor(a) if d not in ("int8", "int16", "uint8") else a, 1)
+        w.add_tensor("scalar", np.float32(2.5), 2)
+        with pytest.raises(ValueError, match="u16 has unsupported tensor dtype uint16"):
+            w.add_tensor("u16", np.zeros(2, np.uint16))
+    values = {v["tag"]: v for v in values_of(str(tmp_path))}
+    fields = {"float32": "float_val", "float64": "double_val", "int8": "int_val", "int16": "int_val",
+              "int32": "int_val", "uint8": "uint32_val", "int64": "int64_val", "bool": "bool_val",
+              "complex64": "scomplex_val", "complex128": "dcomplex_val"}
+    for d, field in fields.items():
+        t = values[d]["tensor"]
+        assert values[d]["metadata"] == {"plugin_data": {"plugin_name": "tensor"}}
+        assert [x["size"] for x in t["tensor_shape"]["dim"]] == [2, 3]
+        a = arrays[d]
+        expect = a.reshape(-1).view(a.real.dtype) if d.startswith("complex") else a.reshape(-1)
+        np.testing.assert_array_equal(np.array(t[field], expect.dtype), expect)
+    assert values["scalar"]["tensor"] == {"dtype": 1, "tensor_shape": {"dim": [{"size": 1}]}, "float_val": [2.5]}  # a number: shape [1]
+
+
+@needs_torch_writer
+def test_add_tensor_matches_torch(tmp_path):
+    arrays = _tensor_values()
+    for writer_cls, tensor, name in ((SummaryWriter, lambda a: a, "tm"), (TorchWriter, torch.from_numpy, "pt")):
+        with writer_cls(str(tmp_path / name)) as w:
+            for d, a in arrays.items():
+                w.add_tensor(d, tensor(a), 1, walltime=5.0)
+            w.add_tensor("zero_dim", tensor(np.array(1.5)), 1, walltime=5.0)
+    ours, theirs = _runs(str(tmp_path / "tm"))["."], _runs(str(tmp_path / "pt"))["."]
+    assert len(ours) == len(TENSOR_DTYPES) + 1 and ours == theirs

@@ -2,7 +2,7 @@
 
 Writes TensorBoard event files with no dependency on the ``tensorboard`` or ``protobuf``
 packages (the record framing and the messages are encoded by hand: ``_record.py``,
-``_proto.py``, ``_summary.py``); :mod:`tinymm.utils.tensorboard.reader` reads them back.
+``_proto.py``, ``summary.py``); :mod:`tinymm.utils.tensorboard.reader` reads them back.
 """
 from tinymm.utils.tensorboard.writer import FileWriter, SummaryWriter
 

@@ -20,7 +20,7 @@ protobuf library does, so the bytes match what it writes.
 Decoding (:func:`parse`, :func:`decode`) is the inverse: :func:`parse` splits bytes into
 ``(number, wire_type, raw)`` triples; :func:`decode` turns them into a dict using a *schema*
 ``{number: (name, kind)}`` where kind is a scalar type name, ``"packed_double"`` /
-``"packed_float"``, or a nested schema (a sub-message); names ending in ``[]`` are repeated and
+``"packed_float"`` / ``"packed_int"``, or a nested schema (a sub-message); names ending in ``[]`` are repeated and
 decode to lists. Fields absent from the bytes are absent from the dict; unknown fields are
 skipped, as protobuf does.
 """
@@ -101,6 +101,11 @@ def packed_doubles(number: int, values) -> bytes:
     return length_delimited(number, struct.pack(f"<{len(values)}d", *values))
 
 
+def packed_varints(number: int, values) -> bytes:
+    """Packed repeated int32/int64/uint32/bool: the varints back to back."""
+    return length_delimited(number, b"".join(varint(v) for v in values))
+
+
 def packed_floats(number: int, values) -> bytes:
     values = [float(v) for v in values]
     return length_delimited(number, struct.pack(f"<{len(values)}f", *values))
@@ -165,6 +170,14 @@ def _scalar(kind: str, wire_type: int, raw):
         return bytes(raw)
     if kind == "packed_double":
         return list(struct.unpack(f"<{len(raw) // 8}d", raw)) if wire_type == LEN else [struct.unpack("<d", raw)[0]]
+    if kind == "packed_int":
+        if wire_type != LEN:
+            return [_signed64(raw)]
+        values, pos = [], 0
+        while pos < len(raw):
+            v, pos = _read_varint(raw, pos)
+            values.append(_signed64(v))
+        return values
     if kind == "packed_float":
         return list(struct.unpack(f"<{len(raw) // 4}f", raw)) if wire_type == LEN else [struct.unpack("<f", raw)[0]]
     raise ValueError(f"protobuf: unknown field kind {kind!r}")
@@ -180,7 +193,7 @@ def decode(data: bytes, schema: dict) -> dict:
         value = decode(raw, kind) if isinstance(kind, dict) else _scalar(kind, wire_type, raw)
         if name.endswith("[]"):
             items = out.setdefault(name[:-2], [])
-            items.extend(value) if kind in ("packed_double", "packed_float") else items.append(value)
+            items.extend(value) if kind in ("packed_double", "packed_float", "packed_int") else items.append(value)
         else:
             out[name] = value
     return out

@@ -26,7 +26,9 @@ HISTOGRAM = {1: ("min", "double"), 2: ("max", "double"), 3: ("num", "double"), 4
              5: ("sum_squares", "double"), 6: ("bucket_limit[]", "packed_double"), 7: ("bucket[]", "packed_double")}
 TENSOR_SHAPE = {2: ("dim[]", {1: ("size", "int64"), 2: ("name", "string")})}
 TENSOR = {1: ("dtype", "enum"), 2: ("tensor_shape", TENSOR_SHAPE), 5: ("float_val[]", "packed_float"),
-          6: ("double_val[]", "packed_double"), 8: ("string_val[]", "bytes")}
+          6: ("double_val[]", "packed_double"), 7: ("int_val[]", "packed_int"), 8: ("string_val[]", "bytes"),
+          9: ("scomplex_val[]", "packed_float"), 10: ("int64_val[]", "packed_int"), 11: ("bool_val[]", "packed_int"),
+          12: ("dcomplex_val[]", "packed_double"), 13: ("half_val[]", "packed_int"), 16: ("uint32_val[]", "packed_int")}
 SUMMARY_VALUE = {1: ("tag", "string"), 2: ("simple_value", "float"), 4: ("image", IMAGE), 5: ("histo", HISTOGRAM),
                  7: ("node_name", "string"), 8: ("tensor", TENSOR), 9: ("metadata", SUMMARY_METADATA)}
 SUMMARY = {1: ("value[]", SUMMARY_VALUE)}

@@ -9,7 +9,7 @@ the file is flushed to disk every ``max_queue`` events, when an add finds ``flus
 since the last flush, on ``flush()``/``close()``, and at interpreter exit. ``FileWriter`` takes
 serialized ``Summary`` bytes instead of protobuf objects. Not there: add_graph, add_onnx_graph,
 add_embedding, add_video, add_audio, add_pr_curve(_raw), add_mesh, add_custom_scalars(...),
-add_tensor, add_image_with_boxes.
+add_image_with_boxes.
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ import time
 import weakref
 
 from tinymm.utils.tensorboard import _proto as pb
-from tinymm.utils.tensorboard import _summary as summary
+from tinymm.utils.tensorboard import summary
 from tinymm.utils.tensorboard._record import frame
 
 __all__ = ["FileWriter", "SummaryWriter"]
@@ -167,6 +167,10 @@ class SummaryWriter:
             if fw is None:
                 fw = self.all_writers[fw_tag] = FileWriter(fw_tag, self.max_queue, self.flush_secs, self.filename_suffix)
             fw.add_summary(summary.scalar(main_tag, scalar_value), global_step, walltime)
+
+    def add_tensor(self, tag: str, tensor, global_step=None, walltime=None) -> None:
+        """The whole tensor, shape and values, for the tensor plugin (float16 as torch writes it)."""
+        self._get_file_writer().add_summary(summary.tensor_proto(tag, tensor), global_step, walltime)
 
     def add_histogram(self, tag: str, values, global_step=None, bins="tensorflow", walltime=None, max_bins=None) -> None:
         """``bins``: 'tensorflow' (TensorBoard's exponential edges, the default) or anything

@@ -1,5 +1,8 @@
-"""The ``Summary`` messages SummaryWriter logs, built as bytes, following
-``torch/utils/tensorboard/summary.py`` (values, bins, image conversion, plugin metadata).
+"""``torch.utils.tensorboard.summary``: the ``Summary`` messages SummaryWriter logs, with torch's
+function names and arguments, each returning the *serialized* Summary (bytes, there being no
+protobuf objects here) that ``FileWriter.add_summary`` takes -- so the pattern
+``exp, ssi, sei = hparams(h, m); writer.file_writer.add_summary(exp)`` works. Values, bins, image
+conversion and plugin metadata follow ``torch/utils/tensorboard/summary.py``.
 
 Message layouts (field numbers from TensorBoard's .proto files; ``=`` marks a oneof member)::
 
@@ -16,6 +19,8 @@ The hparams plugin's content is a ``HParamsPluginData`` (1 version = 0, 2 =exper
 3 =session_start_info, 4 =session_end_info), see :func:`hparams`.
 """
 from __future__ import annotations
+
+import struct
 
 import numpy as np
 
@@ -48,19 +53,51 @@ def _metadata(plugin_name: str, content: bytes = b"") -> bytes:
 
 # ----------------------------------------------------------------------------- scalar
 
-def scalar(tag: str, value, new_style: bool = False, double_precision: bool = False) -> bytes:
-    array = make_np(value).squeeze()
+def scalar(name: str, tensor, collections=None, new_style: bool = False, double_precision: bool = False) -> bytes:
+    """One number as ``simple_value`` (float32), or with ``new_style`` as a one-element float
+    (``double_precision``: double) tensor for the scalars plugin; ``collections`` is ignored."""
+    array = make_np(tensor).squeeze()
     if array.ndim != 0:
         raise AssertionError("Tensor should contain one element (0 dimensions). "
                              f"Was given size: {array.size} and {array.ndim} dimensions.")
     number = float(array)
     if not new_style:
-        return _summary(pb.string(1, tag) + pb.float32(2, number, always=True))
+        return _summary(pb.string(1, name) + pb.float32(2, number, always=True))
     if double_precision:
         tensor = pb.integer(1, DT_DOUBLE) + pb.packed_doubles(6, [number])
     else:
         tensor = pb.integer(1, DT_FLOAT) + pb.packed_floats(5, [number])
-    return _summary(pb.string(1, tag) + pb.submessage(8, tensor) + pb.submessage(9, _metadata("scalars")))
+    return _summary(pb.string(1, name) + pb.submessage(8, tensor) + pb.submessage(9, _metadata("scalars")))
+
+
+# ----------------------------------------------------------------------------- tensor
+# dtype -> (TensorProto.dtype enum, value field, how values are packed), as torch's _TENSOR_TYPE_MAP.
+# float16 goes to half_val as torch writes it: the float32 bit pattern of each value, as an int32.
+_TENSOR_TYPES = {
+    "float16": (19, 13, "half"), "float32": (1, 5, "float"), "float64": (2, 6, "double"),
+    "int8": (6, 7, "int"), "uint8": (4, 16, "int"), "int16": (5, 7, "int"), "int32": (3, 7, "int"),
+    "int64": (9, 10, "int"), "complex64": (8, 9, "float"), "complex128": (18, 12, "double"), "bool": (10, 11, "int"),
+}
+
+
+def tensor_proto(tag: str, tensor) -> bytes:
+    """The whole tensor (shape and values) for the tensor plugin."""
+    array = make_np(tensor)
+    if array.nbytes >= 1 << 31:
+        raise ValueError("tensor is bigger than protocol buffer's hard limit of 2GB in size")
+    if array.dtype.name not in _TENSOR_TYPES:
+        raise ValueError(f"{tag} has unsupported tensor dtype {array.dtype}")
+    dtype, field, packing = _TENSOR_TYPES[array.dtype.name]
+    flat = array.reshape(-1)
+    if array.dtype.kind == "c":
+        flat = flat.view(flat.real.dtype)  # (re, im) pairs
+    values = flat.tolist()
+    if packing == "half":
+        values = [struct.unpack("i", struct.pack("f", v))[0] for v in values]
+    encode = {"float": pb.packed_floats, "double": pb.packed_doubles}.get(packing, pb.packed_varints)
+    shape = b"".join(pb.submessage(2, pb.integer(1, n)) for n in array.shape)
+    proto = pb.integer(1, dtype) + pb.submessage(2, shape) + encode(field, values)
+    return _summary(pb.string(1, tag) + pb.submessage(8, proto) + pb.submessage(9, _metadata("tensor")))
 
 
 # ----------------------------------------------------------------------------- histogram
@@ -80,7 +117,7 @@ def _histogram_proto(vmin, vmax, num, total, sum_squares, limits, counts) -> byt
             + pb.double(5, sum_squares) + pb.packed_doubles(6, limits) + pb.packed_doubles(7, counts))
 
 
-def histogram(tag: str, values, bins, max_bins=None) -> bytes:
+def histogram(name: str, values, bins, max_bins=None) -> bytes:
     """``np.histogram`` over ``bins``, trimmed to the buckets from one before the first non-empty
     one to the last non-empty one (TensorBoard stores right edges only, so the empty bucket on
     the left keeps the leftmost edge), optionally merged down to ``max_bins`` buckets."""
@@ -104,14 +141,15 @@ def histogram(tag: str, values, bins, max_bins=None) -> bytes:
         raise ValueError("The histogram is empty, please file a bug report.")
     hist = _histogram_proto(values.min(), values.max(), len(values), values.sum(), values.dot(values),
                             limits.tolist(), counts.tolist())
-    return _summary(pb.string(1, tag) + pb.submessage(5, hist))
+    return _summary(pb.string(1, name) + pb.submessage(5, hist))
 
 
-def histogram_raw(tag, vmin, vmax, num, total, sum_squares, bucket_limits, bucket_counts) -> bytes:
-    hist = _histogram_proto(vmin, vmax, num, total, sum_squares,
-                            make_np(bucket_limits).reshape(-1) if not isinstance(bucket_limits, list) else bucket_limits,
-                            make_np(bucket_counts).reshape(-1) if not isinstance(bucket_counts, list) else bucket_counts)
-    return _summary(pb.string(1, tag) + pb.submessage(5, hist))
+def histogram_raw(name, min, max, num, sum, sum_squares, bucket_limits, bucket_counts) -> bytes:  # noqa: A002
+    """A histogram from its statistics: ``bucket_limits`` (right edges) and ``bucket_counts``
+    as lists, arrays or Tensors."""
+    limits, counts = (b if isinstance(b, list) else make_np(b).reshape(-1).tolist() for b in (bucket_limits, bucket_counts))
+    hist = _histogram_proto(min, max, num, sum, sum_squares, limits, counts)
+    return _summary(pb.string(1, name) + pb.submessage(5, hist))
 
 
 # ----------------------------------------------------------------------------- image
@@ -155,10 +193,13 @@ def convert_to_hwc(array: np.ndarray, dataformats: str) -> np.ndarray:
     return np.stack([array, array, array], 2)
 
 
-def image(tag: str, img, dataformats: str = "NCHW") -> bytes:
+def image(tag: str, tensor, rescale=1, dataformats: str = "NCHW") -> bytes:
     """uint8 pixels are kept; any other dtype is taken as [0, 1] and scaled by 255; then clipped to
-    [0, 255] and truncated to uint8, PNG encoded."""
-    array = convert_to_hwc(make_np(img), dataformats)
+    [0, 255] and truncated to uint8, PNG encoded. Only ``rescale=1`` (torch resizes with Pillow's
+    Lanczos filter otherwise)."""
+    if rescale != 1:
+        raise NotImplementedError(f"image: rescale={rescale} is not supported (tinymm encodes PNGs without Pillow)")
+    array = convert_to_hwc(make_np(tensor), dataformats)
     scale = 1 if array.dtype == np.uint8 else 255
     pixels = (array.astype(np.float32) * scale).clip(0, 255).astype(np.uint8)
     height, width, channels = pixels.shape
@@ -194,12 +235,12 @@ def figure_to_image(figures, close: bool = True) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- text
 
-def text(tag: str, text_string: str) -> bytes:
+def text(tag: str, text: str) -> bytes:
     """The text plugin's summary: a DT_STRING tensor of shape [1] under ``<tag>/text_summary``;
     the plugin content (TextPluginData version 0) serializes to nothing."""
     shape = pb.submessage(2, pb.integer(1, 1))
     tensor = (pb.integer(1, DT_STRING) + pb.submessage(2, shape)
-              + pb.length_delimited(8, text_string.encode("utf-8"), always=True))
+              + pb.length_delimited(8, text.encode("utf-8"), always=True))
     return _summary(pb.string(1, tag + "/text_summary") + pb.submessage(8, tensor)
                     + pb.submessage(9, _metadata("text")))
 
