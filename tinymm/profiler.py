@@ -29,13 +29,16 @@ recording step, is handed to ``on_trace_ready(prof)`` at each ``RECORD_AND_SAVE`
 shapes of each op's tensor inputs (``key_averages(group_by_input_shape=True)``).
 ``ProfilerActivity.CUDA`` is accepted but adds nothing: tinymm's GPU work is timed on the host as
 it is launched (there are no device-side timings and no ``cuda_time`` columns).
-``profile_memory`` and ``with_stack`` are accepted and record nothing. Not there:
-``tensorboard_trace_handler`` (write the trace with ``export_chrome_trace`` instead).
+``profile_memory`` and ``with_stack`` are accepted and record nothing.
+``tensorboard_trace_handler(dir_name)`` as ``on_trace_ready`` writes each trace to
+``dir_name/<worker>.<time_ns>.pt.trace.json[.gz]``; ``export_chrome_trace`` gzips a path
+ending in ``.gz``, as PyTorch.
 """
 from __future__ import annotations
 
 import contextlib
 import enum
+import gzip
 import json
 import os
 import threading
@@ -45,7 +48,8 @@ import warnings
 from tinymm.autograd import Function
 from tinymm.tensor import Tensor
 
-__all__ = ["ProfilerActivity", "ProfilerAction", "schedule", "profile", "record_function", "supported_activities"]
+__all__ = ["ProfilerActivity", "ProfilerAction", "schedule", "profile", "record_function", "supported_activities",
+           "tensorboard_trace_handler"]  # tboard: tensorboard_trace_handler
 
 
 class ProfilerActivity(enum.Enum):
@@ -340,8 +344,34 @@ def _write_chrome_trace(path: str, events) -> None:
               "ts": e.start_ns / 1000.0, "dur": e.duration_ns / 1000.0,
               "args": {"Input Dims": e.input_shapes} if e.input_shapes else {}}
              for e in events if isinstance(e, FunctionEvent)]
-    with open(path, "w") as f:
+    opener = gzip.open if str(path).endswith(".gz") else open  # tboard: gzip as PyTorch
+    with opener(path, "wt") as f:
         json.dump({"traceEvents": trace, "displayTimeUnit": "ms"}, f)
+
+
+def tensorboard_trace_handler(dir_name: str, worker_name: str | None = None, use_gzip: bool = False,
+                              use_python_export: bool = False):
+    """An ``on_trace_ready`` that writes each trace as Chrome JSON to
+    ``dir_name/<worker_name>.<time.time_ns()>.pt.trace.json`` (``.gz``: gzipped), creating the
+    directory; ``worker_name`` defaults to ``<hostname>_<pid>``. The files open in
+    chrome://tracing / ui.perfetto.dev; TensorBoard's profiler plugin expects PyTorch's fuller
+    Kineto traces (device and memory events tinymm does not record). ``use_python_export`` is
+    accepted and does nothing (there is one exporter)."""
+    import socket
+
+    def handler_fn(prof) -> None:
+        nonlocal worker_name
+        if not os.path.isdir(dir_name):
+            try:
+                os.makedirs(dir_name, exist_ok=True)
+            except Exception as e:
+                raise RuntimeError("Can't create directory: " + dir_name) from e
+        if not worker_name:
+            worker_name = f"{socket.gethostname()}_{os.getpid()}"
+        file_name = f"{worker_name}.{time.time_ns()}.pt.trace.json" + (".gz" if use_gzip else "")
+        prof.export_chrome_trace(os.path.join(dir_name, file_name))
+
+    return handler_fn
 
 
 # ----------------------------------------------------------------------------- profile
