@@ -219,3 +219,28 @@ def test_multinomial_and_bernoulli_are_seeded_and_follow_the_probabilities():
     assert float(x.min()) >= -1.0 and float(x.max()) < 3.0 and abs(float(x.mean()) - 1.0) < 0.1
     with pytest.raises(RuntimeError, match="leaf"):
         tm.zeros(3, requires_grad=True).normal_()
+
+
+@pytest.mark.skipif(torch is None, reason=TORCH_REASON)
+def test_functional_parameter_names_are_torchs():
+    """Every ``torch.nn.functional`` function tinymm has takes torch's parameters, in torch's
+    order (so ``F.pad(input=x, pad=...)`` and positional calls mean the same)."""
+    import inspect
+
+    import torch.nn.functional as TF
+
+    differ = []
+    for name in dir(TF):
+        theirs, ours = getattr(TF, name), getattr(F, name, None)
+        if name.startswith("_") or ours is None or isinstance(theirs, type) or not callable(theirs):
+            continue
+        try:
+            want = inspect.signature(theirs)
+        except (TypeError, ValueError):  # a builtin without a signature
+            continue
+        names = [p.name for p in want.parameters.values() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+        got = [p.name for p in inspect.signature(ours).parameters.values()
+               if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+        if got[: len(names)] != names:
+            differ.append((name, names, got))
+    assert not differ

@@ -413,8 +413,8 @@ class Tanh(UnaryFunction):
     df = staticmethod(lambda xp, x, out: 1 - out * out)
 
 
-def tanh(x):
-    return Tanh.apply(to_inexact(as_tensor(x, "tanh")))
+def tanh(input):
+    return Tanh.apply(to_inexact(as_tensor(input, "tanh")))
 
 
 def _stable_sigmoid(x):
@@ -430,8 +430,8 @@ class Sigmoid(UnaryFunction):
     df = staticmethod(lambda xp, x, out: out * (1 - out))
 
 
-def sigmoid(x):
-    return Sigmoid.apply(to_float(as_tensor(x, "sigmoid")))
+def sigmoid(input):
+    return Sigmoid.apply(to_float(as_tensor(input, "sigmoid")))
 
 
 class Relu(UnaryFunction):

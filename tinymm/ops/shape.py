@@ -396,13 +396,13 @@ def _pad_index(n: int, before: int, after: int, mode: str):
     return i % n  # circular
 
 
-def pad(x, pad, mode: str = "constant", value=None):
+def pad(input, pad, mode: str = "constant", value=None):
     """PyTorch's ``F.pad``: ``pad`` lists (before, after) pairs starting from the LAST dim.
     Modes: "constant" (``value``, default 0; negative widths crop), "reflect", "replicate",
     "circular" (built from index gathers, so the gradient sums where an element is reused)."""
     from tinymm.ops.index import getitem
 
-    x = as_tensor(x, "pad")
+    x = as_tensor(input, "pad")
     if mode not in ("constant", "reflect", "replicate", "circular"):
         raise NotImplementedError(f"pad: mode {mode!r} is not supported (constant, reflect, replicate, circular)")
     if len(pad) % 2 or len(pad) // 2 > x.ndim:

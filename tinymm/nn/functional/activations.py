@@ -230,7 +230,7 @@ def threshold(input, threshold: float, value: float, inplace: bool = False):
     return Threshold.apply(_float(input, "threshold"), float(threshold), float(value))
 
 
-def softmin(input, dim=None, dtype=None):
+def softmin(input, dim=None, _stacklevel: int = 3, dtype=None):
     """softmax(−x) along ``dim``."""
     x = O.as_tensor(input, "softmin")
     if dtype is not None:

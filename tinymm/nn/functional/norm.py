@@ -7,6 +7,7 @@ from tinymm.autograd import Function
 from tinymm.autograd_graph import checked_operand, node_output
 from tinymm.ops._util import xp_of
 from tinymm import ops as O
+from tinymm.ops.out_arg import with_out
 from tinymm.ops import as_tensor, clamp, mul, sum
 from tinymm.tensor import Tensor
 
@@ -149,8 +150,10 @@ def _norm2(x, dim):
     return VectorNormFn.apply(x, normalize_dim("norm", x.ndim, dim))
 
 
-def normalize(input, p: float = 2.0, dim: int = 1, eps: float = 1e-12):
-    """``x / max(‖x‖_p, eps)`` along ``dim``, for any p (inf included)."""
+def normalize(input, p: float = 2.0, dim: int = 1, eps: float = 1e-12, out=None):
+    """``x / max(‖x‖_p, eps)`` along ``dim``, for any p (inf included); ``out=`` as PyTorch's."""
+    if out is not None:
+        return with_out(normalize, "normalize")(input, p, dim, eps, out=out)
     x = as_tensor(input, "normalize")
     if float(p) == 2.0:
         return x / clamp(_norm2(x, dim), min=eps)
