@@ -6,7 +6,6 @@ imported only when a plot is made.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np

@@ -29,7 +29,7 @@ from tinymm.ops.inplace import inplace_of
 from tinymm.ops.layout import diagonal, narrow
 from tinymm.ops.shape import reshape, split
 from tinymm.ops.views import geometry as _geometry, strided as _strided
-from tinymm.tensor import Tensor, bump_version, storage_of
+from tinymm.tensor import Tensor, bump_version
 
 
 class WriteRegion(Function):

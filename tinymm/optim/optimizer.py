@@ -18,7 +18,6 @@ from __future__ import annotations
 import collections
 import copy
 import math
-from itertools import chain
 
 import numpy as np
 
