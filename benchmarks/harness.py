@@ -3,7 +3,8 @@
 A benchmark is a list of ``Workload``s. Each workload has up to three implementations of the
 same computation, keyed by name: ``"tinymm"``, ``"numpy"`` (the plain NumPy reference) and
 ``"torch"`` (PyTorch, when installed). ``run`` times each one (warm-up, then repeated runs;
-median and interquartile spread), measures the peak of traced memory in a separate run
+median and interquartile spread; the implementations' runs interleaved unless
+``--sequential``), measures the peak of traced memory in a separate run
 (tracemalloc sees Python and NumPy allocations; PyTorch's allocator is invisible to it, so its
 column reads n/a), prints one table with ratios and GFLOP/s, and writes the rows as JSON.
 
@@ -72,6 +73,36 @@ def time_fn(fn: Callable[[], object], warmup: int = 2, repeat: int = 10, min_tim
         samples.append((clock() - t0) / inner)
     qs = statistics.quantiles(samples, n=4) if len(samples) > 1 else [samples[0]] * 3
     return Timing(statistics.median(samples), qs[0], qs[2], len(samples))
+
+
+def time_interleaved(fns: dict, warmup: int = 2, repeat: int = 10, min_time: float = 0.0,
+                     clock: Callable[[], float] = time.perf_counter) -> dict:
+    """``time_fn`` for several implementations at once: {name: Timing}. Their timed samples
+    alternate (A B C, then C B A, ...), so a slow or fast stretch of a shared machine falls on
+    all of them alike instead of on whichever ran then; a ratio of two medians then compares
+    like with like. Each sample of an implementation runs it ``inner`` times as ``time_fn`` does."""
+    names = list(fns)
+    inner = {}
+    for n in names:
+        for _ in range(warmup):
+            fns[n]()
+        inner[n] = 1
+        if min_time > 0:
+            t0 = clock()
+            fns[n]()
+            inner[n] = max(1, int(min_time / max(clock() - t0, 1e-9)))
+    samples = {n: [] for n in names}
+    for r in range(repeat):
+        for n in (names if r % 2 == 0 else names[::-1]):
+            t0 = clock()
+            for _ in range(inner[n]):
+                fns[n]()
+            samples[n].append((clock() - t0) / inner[n])
+    out = {}
+    for n, xs in samples.items():
+        qs = statistics.quantiles(xs, n=4) if len(xs) > 1 else [xs[0]] * 3
+        out[n] = Timing(statistics.median(xs), qs[0], qs[2], len(xs))
+    return out
 
 
 def peak_memory(fn: Callable[[], object]) -> int:
@@ -192,6 +223,9 @@ def parse_args(argv=None, description: str = "") -> argparse.Namespace:
     p.add_argument("--impls", default=",".join(IMPLS), help=f"comma-separated implementations to run, of {', '.join(IMPLS)}")
     p.add_argument("--no-memory", action="store_true", help="skip the tracemalloc peak-memory runs")
     p.add_argument("--quick", action="store_true", help="fewer repeats and smaller shapes where offered")
+    p.add_argument("--sequential", action="store_true",
+                   help="time each implementation's runs in one block (default: interleave them, so "
+                        "that a noisy stretch of the machine falls on all implementations alike)")
     p.add_argument("--json", default=None, help="where to write the JSON rows (default bench_out/NAME.json)")
     args = p.parse_args(argv)
     impls = [i.strip() for i in args.impls.split(",") if i.strip()]
@@ -247,11 +281,13 @@ def run(title: str, workloads: list[Workload], argv=None, args: argparse.Namespa
         if args.filter and args.filter not in w.name:
             continue
         timings, peaks = {}, {}
-        for impl in IMPLS:
-            fn = w.impls.get(impl)
-            if fn is None or impl not in wanted:
-                continue
-            timings[impl] = time_fn(fn, warmup=args.warmup, repeat=repeat, min_time=args.min_time, clock=clock)
+        fns = {impl: w.impls[impl] for impl in IMPLS if w.impls.get(impl) is not None and impl in wanted}
+        if getattr(args, "sequential", False):
+            for impl, fn in fns.items():
+                timings[impl] = time_fn(fn, warmup=args.warmup, repeat=repeat, min_time=args.min_time, clock=clock)
+        else:
+            timings = time_interleaved(fns, warmup=args.warmup, repeat=repeat, min_time=args.min_time, clock=clock)
+        for impl, fn in fns.items():
             if not args.no_memory and impl != "torch":
                 peaks[impl] = peak_memory(fn)
         tm = timings.get("tinymm")

@@ -131,3 +131,22 @@ def test_time_fn_reads_the_clock_it_is_given():
     ticks = iter(range(0, 1000, 2))  # each reading 2 s after the last: every call "takes" 2 s
     t = time_fn(lambda: None, warmup=1, repeat=3, clock=lambda: next(ticks))
     assert (t.median, t.runs) == (2, 3)
+
+
+def test_interleaved_timing_alternates_the_implementations():
+    """Samples go A B, B A, A B, ...: a slow stretch of the machine lands on both alike."""
+    from benchmarks.harness import time_interleaved
+
+    calls = []
+    now = [0.0]
+    cost = {"a": 1.0, "b": 3.0}
+
+    def make(name):
+        def fn():
+            calls.append(name)
+            now[0] += cost[name]
+        return fn
+
+    t = time_interleaved({"a": make("a"), "b": make("b")}, warmup=1, repeat=4, clock=lambda: now[0])
+    assert calls == ["a", "b", "a", "b", "b", "a", "a", "b", "b", "a"]
+    assert (t["a"].median, t["b"].median, t["a"].runs) == (1.0, 3.0, 4)
