@@ -29,7 +29,7 @@ from tinymm.ops._util import (
     unbroadcast,
     xp_of,
 )
-from tinymm.ops.convert import as_tensor, cast, operands, to_float
+from tinymm.ops.convert import as_tensor, cast, operands, to_float, to_inexact
 from tinymm.ops.elementwise import UnaryFunction, erf_array
 from tinymm.tensor import Tensor
 
@@ -93,7 +93,9 @@ class Asinh(UnaryFunction):
 
 class Acosh(UnaryFunction):
     f = staticmethod(lambda xp, x: xp.arccosh(x))
-    df = staticmethod(lambda xp, x, out: 1 / xp.sqrt(x * x - 1))
+    # complex: sqrt(z - 1)·sqrt(z + 1) picks acosh's branch, where sqrt(z² - 1) may not (PyTorch's)
+    df = staticmethod(lambda xp, x, out: 1 / (xp.sqrt(x - 1) * xp.sqrt(x + 1)) if x.dtype.kind == "c"
+                      else 1 / xp.sqrt(x * x - 1))
 
 
 class Atanh(UnaryFunction):
@@ -159,27 +161,43 @@ def _float_unary(fn_cls, name):
     return op
 
 
-sin = _float_unary(Sin, "sin")
-cos = _float_unary(Cos, "cos")
-tan = _float_unary(Tan, "tan")
-asin = _float_unary(Asin, "asin")
-acos = _float_unary(Acos, "acos")
-atan = _float_unary(Atan, "atan")
-sinh = _float_unary(Sinh, "sinh")
-cosh = _float_unary(Cosh, "cosh")
-asinh = _float_unary(Asinh, "asinh")
-acosh = _float_unary(Acosh, "acosh")
-atanh = _float_unary(Atanh, "atanh")
-rsqrt = _float_unary(Rsqrt, "rsqrt")
-reciprocal = _float_unary(Reciprocal, "reciprocal")
-exp2 = _float_unary(Exp2, "exp2")
-log2 = _float_unary(Log2, "log2")
-log10 = _float_unary(Log10, "log10")
-log1p = _float_unary(Log1p, "log1p")
-expm1 = _float_unary(Expm1, "expm1")
+def _inexact_unary(fn_cls, name):
+    """``_float_unary`` for a function that is holomorphic: it also takes complex tensors, and
+    its backward ``g · conj(f'(z))`` is PyTorch's conjugate-Wirtinger gradient."""
+    def op(x):
+        return fn_cls.apply(to_inexact(as_tensor(x, name)))
+
+    fn_cls.complex_grad = True
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = (f"Elementwise ``{name}`` (PyTorch's ``torch.{name}``); integer input is promoted to float, "
+                  "complex input is taken.")
+    return op
+
+
+sin = _inexact_unary(Sin, "sin")
+cos = _inexact_unary(Cos, "cos")
+tan = _inexact_unary(Tan, "tan")
+asin = _inexact_unary(Asin, "asin")
+acos = _inexact_unary(Acos, "acos")
+atan = _inexact_unary(Atan, "atan")
+sinh = _inexact_unary(Sinh, "sinh")
+cosh = _inexact_unary(Cosh, "cosh")
+asinh = _inexact_unary(Asinh, "asinh")
+acosh = _inexact_unary(Acosh, "acosh")
+atanh = _inexact_unary(Atanh, "atanh")
+rsqrt = _inexact_unary(Rsqrt, "rsqrt")
+reciprocal = _inexact_unary(Reciprocal, "reciprocal")
+exp2 = _inexact_unary(Exp2, "exp2")
+log2 = _inexact_unary(Log2, "log2")
+log10 = _inexact_unary(Log10, "log10")
+log1p = _inexact_unary(Log1p, "log1p")
+expm1 = _inexact_unary(Expm1, "expm1")
 erf = _float_unary(Erf, "erf")
 # opsc: the factory under a public name, for the unary ops of ops.special_fns
 float_unary = _float_unary
+
+
+Square.complex_grad = True
 
 
 def square(x):
