@@ -177,6 +177,14 @@ UNARY = {
     "rdiv": lambda z: 1 / z,
     "view_as_real": lambda z: (torch if isinstance(z, torch.Tensor) else tm).view_as_real(z),
 }
+# linear maps with real coefficients: the gradient is the transposed map, as for real tensors
+UNARY.update({
+    "cumsum": lambda z: z.cumsum(1),
+    "masked_fill": lambda z: z.masked_fill(z.real > 0, 1 + 2j),
+    "gather": lambda z: z.gather(1, (torch if isinstance(z, torch.Tensor) else tm).tensor([[0, 2], [1, 1]])),
+    "tril": lambda z: z.tril(),
+    "where": lambda z: (torch if isinstance(z, torch.Tensor) else tm).where(z.imag > 0, z, z * 2j),
+})
 # the holomorphic elementwise functions: backward g·conj(f'(z)), PyTorch's
 UNARY.update({name: (lambda z, n=name: getattr(z, n)()) for name in (
     "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh", "rsqrt",
@@ -252,11 +260,11 @@ def test_unsupported_gradient_refuses():
     """An op whose backward was not checked for complex tensors refuses to record one."""
     z = tm.tensor([1 + 1j, 2], requires_grad=True)
     with pytest.raises(NotImplementedError, match="complex"):
-        z.cumsum(0)
+        z.cumprod(0)
     with pytest.raises(RuntimeError, match="complex"):
         z.sigmoid()  # float-only ops refuse complex input outright
     with tm.no_grad():
-        np.testing.assert_allclose(z.cumsum(0).numpy(), [1 + 1j, 3 + 1j])
+        np.testing.assert_allclose(z.cumprod(0).numpy(), [1 + 1j, 2 + 2j])
 
 
 # ----------------------------------------------------------------------------- LLaMA rotary embeddings
