@@ -368,3 +368,29 @@ def test_a_pytorch_adam_state_dict_loads_and_continues_like_pytorch():
         topt.step()
         opt.step()
     np.testing.assert_allclose(p.detach().numpy(), tp.detach().numpy(), rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.skipif(torch is None, reason=TORCH_REASON)
+@pytest.mark.parametrize("name, kwargs", [("SGD", dict(lr=0.1, momentum=0.9)), ("Adam", dict(lr=0.01, amsgrad=True)),
+                                          ("RMSprop", dict(momentum=0.9, centered=True)), ("Adagrad", {}),
+                                          ("NAdam", {}), ("Rprop", {}), ("ASGD", {})])
+def test_optimizer_state_holds_tensors_as_torch(name, kwargs):
+    """``optimizer.state[p]`` holds Tensors under torch's keys: ``state["exp_avg"].norm()`` works, and
+    the resume idiom ``state[k] = v.to(device)`` leaves training where torch's goes."""
+    got = []
+    for m in (torch, tm):
+        p = m.nn.Parameter(m.tensor([1.0, -2.0, 3.0]))
+        opt = getattr(m.optim, name)([p], **kwargs)
+        for i in range(4):
+            opt.zero_grad()
+            (p * p * m.tensor([1.0, 2.0, 3.0])).sum().backward()
+            opt.step()
+            if i == 1:
+                for state in opt.state.values():
+                    for k, v in state.items():
+                        if isinstance(v, m.Tensor):
+                            state[k] = v.to("cpu")
+        tensors = {k: v for k, v in opt.state[p].items() if isinstance(v, m.Tensor) and v.ndim > 0}
+        got.append((sorted(tensors), [round(float(v.norm()), 5) for _, v in sorted(tensors.items())],
+                    p.detach().numpy().round(5).tolist()))
+    assert got[1] == got[0]

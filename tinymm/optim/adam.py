@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinymm.optim.optimizer import Optimizer, check_number, implementation_options, state_step
+from tinymm.optim.optimizer import Optimizer, check_number, implementation_options, state_array, state_step
+from tinymm.tensor import Tensor
 
 
 class Adam(Optimizer):
@@ -51,13 +52,14 @@ class Adam(Optimizer):
             state = states.get(p)
             if not state:  # (an empty dict: PyTorch code may have looked at optimizer.state[p] first)
                 # np.zeros_like dispatches to CuPy for CuPy arrays.
-                state = states[p] = {"step": 0, "exp_avg": np.zeros_like(d), "exp_avg_sq": np.zeros_like(d)}
+                state = states[p] = {"step": 0, "exp_avg": Tensor._wrap(np.zeros_like(d)),
+                                     "exp_avg_sq": Tensor._wrap(np.zeros_like(d))}
             if amsgrad and "max_exp_avg_sq" not in state:
-                state["max_exp_avg_sq"] = np.zeros_like(d)
+                state["max_exp_avg_sq"] = Tensor._wrap(np.zeros_like(d))
             step = state["step"] = state["step"] + 1
-            adam_step(d, g, state["exp_avg"], state["exp_avg_sq"], step=step, lr=lr, beta1=beta1, beta2=beta2,
-                      eps=eps, weight_decay=wd, decoupled_weight_decay=decoupled, amsgrad=amsgrad,
-                      max_exp_avg_sq=state.get("max_exp_avg_sq"), maximize=maximize)
+            adam_step(d, g, state_array(state["exp_avg"]), state_array(state["exp_avg_sq"]), step=step, lr=lr,
+                      beta1=beta1, beta2=beta2, eps=eps, weight_decay=wd, decoupled_weight_decay=decoupled,
+                      amsgrad=amsgrad, max_exp_avg_sq=state_array(state.get("max_exp_avg_sq")), maximize=maximize)
 
 
 class AdamW(Adam):

@@ -24,7 +24,7 @@ import math
 import numpy as np
 
 from tinymm.optim.optimizer import (
-    Optimizer, check_number, implementation_options, scalar_state_times, state_step,
+    Optimizer, check_number, implementation_options, scalar_state_times, state_array, state_step, state_tensor,
 )
 
 
@@ -61,10 +61,10 @@ class ElementwiseOptimizer(Optimizer):
         for p, d, g in self._with_grads(group):
             state = self.state.get(p)
             if not state:
-                state = self.state[p] = {"step": 0, **self._init_state(d, group)}
+                state = self.state[p] = {"step": 0, **{k: state_tensor(v) for k, v in self._init_state(d, group).items()}}
             elif any(k not in state for k in self._needed_state(group)):  # e.g. momentum turned on later
                 for k, v in self._init_state(d, group).items():
-                    state.setdefault(k, v)
+                    state.setdefault(k, state_tensor(v))
             state["step"] += 1
             if group["maximize"]:
                 g = -g
@@ -73,7 +73,12 @@ class ElementwiseOptimizer(Optimizer):
                     d *= 1 - lr * wd
                 else:
                     g = g + wd * d
-            self._update(d, g, state, group)
+            # _update works on the arrays (in place) and may replace numbers (NAdam's mu_product)
+            arrays = {k: state_array(v) for k, v in state.items()}
+            self._update(d, g, arrays, group)
+            for k, v in arrays.items():
+                if state_array(state[k]) is not v:
+                    state[k] = state_tensor(v)
 
     def _update(self, d, g, state, group):
         raise NotImplementedError

@@ -148,6 +148,10 @@ class LBFGS(Optimizer):
                      if isinstance(s, dict) else s for i, s in state_dict["state"].items()}
             state_dict = {**state_dict, "state": state}
         super().load_state_dict(state_dict)
+        for entry in self.state.values():  # LBFGS's step works on its flat arrays directly
+            for k, v in entry.items():
+                if isinstance(v, Tensor):
+                    entry[k] = v._data
 
     # ------------------------------------------------------------------ the flat view
     def _flat_grad(self):

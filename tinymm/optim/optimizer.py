@@ -90,6 +90,21 @@ def scalar_state_times(value: float, factor: float) -> float:
     return float(t(value) * t(factor))
 
 
+def state_array(value):
+    """The array of a per-parameter state entry: ``optimizer.state[p]`` holds Tensors, as
+    PyTorch's (``state["exp_avg"].norm()``, ``state[k] = v.to(device)``); the updates run on
+    their arrays, in place."""
+    return value._data if isinstance(value, Tensor) else value
+
+
+def state_tensor(value):
+    """A new per-parameter state entry as it is stored: arrays wrapped (sharing memory) in
+    Tensors; numbers and lists as they are."""
+    if hasattr(value, "shape") and hasattr(value, "dtype") and not isinstance(value, Tensor):
+        return Tensor._wrap(value)
+    return value
+
+
 def implementation_options(name: str, **flags) -> dict:
     """PyTorch's implementation choices (``foreach``, ``fused``, ``capturable``,
     ``differentiable``), kept in the param groups as PyTorch keeps them. They pick how PyTorch
@@ -256,7 +271,8 @@ class Optimizer:
                 s = self.state.get(p)
                 if s:
                     state[index[id(p)]] = {
-                        k: (Tensor._wrap(v.copy()) if hasattr(v, "shape") and getattr(v, "ndim", 0) > 0 else v)
+                        k: (Tensor._wrap(state_array(v).copy())
+                            if hasattr(v, "shape") and getattr(v, "ndim", 0) > 0 else v)
                         for k, v in s.items()
                     }
         return {"state": state, "param_groups": groups}
@@ -314,7 +330,8 @@ class Optimizer:
                                          f"the parameter has {tuple(p.shape)}")
                     # Always a copy (as PyTorch deep-copies): the state must not alias the caller's
                     # arrays, which may be another optimizer's live state.
-                    entry[k] = backend.to_device(np.array(arr, dtype=p.dtype, order="C", copy=True), p.device)
+                    entry[k] = Tensor._wrap(
+                        backend.to_device(np.array(arr, dtype=p.dtype, order="C", copy=True), p.device))
                 else:
                     entry[k] = copy.deepcopy(v)  # e.g. LBFGS's history lists: never the caller's
             self._check_state(p, entry, group, f"{name}: state of parameter {i!r}")

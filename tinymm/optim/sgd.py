@@ -1,7 +1,8 @@
 """SGD with momentum, dampening, Nesterov and weight decay (PyTorch's exact update)."""
 from __future__ import annotations
 
-from tinymm.optim.optimizer import Optimizer, check_number, implementation_options
+from tinymm.optim.optimizer import Optimizer, check_number, implementation_options, state_array
+from tinymm.tensor import Tensor
 
 
 class SGD(Optimizer):
@@ -36,9 +37,10 @@ class SGD(Optimizer):
             buf, first = None, False
             if momentum != 0:
                 state = states[p]
-                buf = state.get("momentum_buffer")
+                buf = state_array(state.get("momentum_buffer"))
                 if buf is None:
-                    buf = state["momentum_buffer"] = g.copy(order="C")
+                    buf = g.copy(order="C")
+                    state["momentum_buffer"] = Tensor._wrap(buf)
                     first = True
             sgd_step(d, g, buf, lr=lr, momentum=momentum, dampening=dampening, weight_decay=wd,
                      nesterov=nesterov, maximize=maximize, first_step=first)
