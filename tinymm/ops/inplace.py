@@ -16,9 +16,10 @@ saved that storage then refuses to backward. What else happens depends on the gr
   their base are indexing, ``view``/``reshape`` (when no copy was needed), ``unsqueeze``,
   ``squeeze``, ``flatten``, ``transpose``/``permute``/``t``/``T``/``mT``/``movedim``,
   ``narrow``, ``select``, ``diagonal`` and ``unfold`` without overlap (``ops/views.py``).
-  A write with gradient into another view (the outputs of ``split``/``chunk``/``unbind``, as
-  PyTorch refuses too; ``expand``; ``as_strided``) is refused, naming the fix (``clone()``
-  first), as is a view of a leaf that requires grad. An op's output that merely is a NumPy
+  A write with gradient into another view (the outputs of ``split``/``chunk``, as PyTorch
+  refuses too, though ``unbind``'s are indexing views here and take it; ``as_strided``) is
+  refused, naming the fix (``clone()`` first), as is a view of a leaf that requires grad, and
+  any write into an ``expand``-ed (read-only) tensor. An op's output that merely is a NumPy
   view of the op's own buffer is not a view of another tensor.
 """
 from __future__ import annotations
@@ -76,7 +77,7 @@ def _records(name: str, x: Tensor, value) -> bool:
         if root is None:
             raise RuntimeError(
                 f"{name}: in-place op with gradient on a view of another tensor's memory made by an op "
-                "that does not record its base (split, chunk, unbind, expand, as_strided...); the other "
+                "that does not record its base (split, chunk, as_strided...); the other "
                 "tensor's graph would not see it. Write into a clone() of the view, or into the base tensor")
         if root.requires_grad and root._node is None:
             raise RuntimeError(

@@ -65,8 +65,9 @@ def unfold_view(arr, axis, size, step):
 
 class ViewOp:
     """How a view was made from its base: ``kind`` ("reshape", "permute", "diagonal" or
-    "unfold") with its arguments (a tuple: those of the op's Function after the input). ``of(arr)`` makes the same view of another array of the
-    base's shape (a C-contiguous one always gives a view)."""
+    "unfold") with its arguments (a tuple: those of the op's Function after the input).
+    ``of(arr)`` makes the same view of another array of the base's shape (a C-contiguous one
+    always gives a view)."""
 
     __slots__ = ("kind", "args")
 
@@ -85,8 +86,8 @@ class ViewOp:
 
 
 def mark_view(out, base, kind, args):
-    """Record that ``out`` (a float or complex Tensor) is the view ``kind(args)`` of ``base`` when its array
-    shares base's memory (a reshape that had to copy is no view). Returns ``out``."""
+    """Record that ``out`` (a float or complex Tensor) is the view ``kind(args)`` of ``base``
+    when its array shares base's memory (a reshape that had to copy is no view). Returns ``out``."""
     arr = out._data
     if arr.dtype.kind in "fc" and storage_of(arr) is storage_of(base._data):
         out._view_src = (base, ViewOp(kind, args), storage_version(arr))
