@@ -147,3 +147,20 @@ def test_layer_norm_gradcheck_float64():
     b = tm.tensor(np.random.default_rng(1).standard_normal(4), requires_grad=True)
     x = tm.tensor(np.random.default_rng(2).standard_normal((3, 4)), requires_grad=True)
     tm.gradcheck(lambda x, w, b: tm.nn.functional.layer_norm(x, 4, w, b), [x, w, b])
+
+
+def test_a_child_registered_twice_is_one_child_as_in_torch():
+    """``self.shared = self.a``: named_children, children and apply see it once (PyTorch dedups)."""
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Linear(2, 2)
+            self.b = nn.ReLU()
+            self.shared = self.a
+
+    m = Net()
+    assert [n for n, _ in m.named_children()] == ["a", "b"]
+    seen = []
+    m.apply(lambda x: seen.append(type(x).__name__))
+    assert seen == ["Linear", "ReLU", "Net"]
+    assert m.share_memory() is m

@@ -208,7 +208,12 @@ class Module(StateDictMixin):
         return (m for _, m in self.named_modules())
 
     def named_children(self):
-        return ((k, m) for k, m in self._modules.items() if m is not None)
+        """(name, child) pairs; a child registered under two names comes once, as in PyTorch."""
+        seen = set()
+        for k, m in self._modules.items():
+            if m is not None and id(m) not in seen:
+                seen.add(id(m))
+                yield k, m
 
     def children(self):
         return (m for _, m in self.named_children())
@@ -242,6 +247,11 @@ class Module(StateDictMixin):
 
     def num_parameters(self, trainable_only: bool = False) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
+
+    def share_memory(self) -> "Module":
+        """PyTorch moves the tensors into shared memory for worker processes; tinymm's DataLoader
+        workers are threads, which share the arrays already. Returns the module."""
+        return self
 
     def apply(self, fn) -> "Module":
         """``fn`` on every child (recursively, in registration order), then on this module."""
