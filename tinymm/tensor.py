@@ -28,6 +28,7 @@ from tinymm import backend
 from tinymm.dtype_objects import KIND_CATEGORY
 from tinymm.dtype_objects import WRAPPERS as _DTYPE_WRAPPERS  # dtype: Tensor.dtype's lookup
 from tinymm.dtype_objects import dtype as tinymm_dtype
+from tinymm.dtype_objects import numpy_dtype
 from tinymm.dtype_objects import default_complex_dtype, wrap_numpy_dtype
 from tinymm.grad_fn import Node, backward_name
 # fmt: how Tensors print lives in tensor_str (PRINT_OPTIONS stays importable from here)
@@ -278,8 +279,7 @@ def _infer_array(data, dtype, device):
 
 def _legacy_array(args, device):
     """The array ``torch.Tensor(*args)`` holds (see ``Tensor.__init__``)."""
-    default = backend.get_default_dtype()
-    default = default.dtype if hasattr(default, "dtype") else np.dtype(default)
+    default = numpy_dtype(backend.get_default_dtype())
     if len(args) == 1 and isinstance(args[0], Size):
         args = tuple(args[0])
     if all(isinstance(a, (int, np.integer)) and not isinstance(a, (bool, np.bool_)) for a in args):

@@ -21,6 +21,7 @@ from collections import namedtuple
 import numpy as np
 
 from tinymm import ops as O
+from tinymm.backend import to_device
 from tinymm.nn import functional as F
 from tinymm.nn.containers import ModuleList, Sequential
 from tinymm.nn.layers import Linear
@@ -79,7 +80,7 @@ class AdaptiveLogSoftmaxWithLoss(Module):
         batched = t.ndim > 0
         if not batched:
             x, t = x.unsqueeze(0), t.unsqueeze(0)
-        labels = np.asarray(t._data.get() if hasattr(t._data, "get") else t._data).astype(np.int64)
+        labels = to_device(t._data, "cpu").astype(np.int64)
         if labels.size and (labels.min() < 0 or labels.max() >= self.n_classes):
             raise RuntimeError(f"Target values should be in [0, {self.n_classes - 1}], but values in range "
                                f"[{labels.min()}, {labels.max()}] were found. ")

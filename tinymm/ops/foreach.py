@@ -23,7 +23,7 @@ import numbers
 
 import numpy as np
 
-from tinymm.ops._util import check_fits, torch_dtype_name
+from tinymm.ops._util import broadcasts_to, check_fits, torch_dtype_name
 from tinymm.ops.matrix_norms import vector_norm
 from tinymm.ops.promotion import result_type
 from tinymm.tensor import Tensor
@@ -208,11 +208,7 @@ def _foreach_copy_(self, src, non_blocking: bool = False):
     sources = _tensors("_foreach_copy_", 2, src)
     _same_length(tensors, sources)
     for t, s in zip(tensors, sources):
-        try:
-            fits = np.broadcast_shapes(s.shape, t.shape) == tuple(t.shape)
-        except ValueError:
-            fits = False
-        if not fits:
+        if not broadcasts_to(s.shape, t.shape):
             raise RuntimeError(f"_foreach_copy_: the size of src {tuple(s.shape)} does not broadcast to the "
                                f"tensor's size {tuple(t.shape)}")
     for t, s in zip(tensors, sources):

@@ -11,7 +11,7 @@ import numpy as np
 from tinymm.autograd import Function
 from tinymm.autograd_graph import sum_to
 from tinymm.backend import get_default_dtype
-from tinymm.ops._util import DTypeError, IndexRangeError, ShapeError, normalize_dim, unbroadcast, xp_of
+from tinymm.ops._util import DTypeError, broadcasts_to, IndexRangeError, ShapeError, normalize_dim, unbroadcast, xp_of
 from tinymm.ops.convert import as_tensor, cast, operands
 from tinymm.tensor import Tensor, storage_version
 
@@ -256,11 +256,7 @@ def masked_fill(x, mask, value):
         raise TypeError(f"masked_fill: mask must be bool, got {mask.dtype}")
     if type(mask._data) is not type(x._data):
         raise ValueError(f"masked_fill: mask is on {mask.device}, the tensor on {x.device}")
-    try:
-        ok = np.broadcast_shapes(mask.shape, x.shape) == x.shape
-    except ValueError:
-        ok = False
-    if not ok:
+    if not broadcasts_to(mask.shape, x.shape):
         raise ValueError(f"masked_fill: mask of shape {tuple(mask.shape)} does not broadcast to the tensor's shape {tuple(x.shape)}")
     if isinstance(value, Tensor):
         value = value.item()

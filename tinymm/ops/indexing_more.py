@@ -22,7 +22,7 @@ import numpy as np
 
 from tinymm import autograd
 from tinymm.autograd import Function
-from tinymm.ops._util import DTypeError, IndexRangeError, ShapeError, normalize_dim, unbroadcast, xp_of
+from tinymm.ops._util import DTypeError, broadcasts_to, IndexRangeError, ShapeError, normalize_dim, unbroadcast, xp_of
 from tinymm.ops.convert import as_tensor, cast, clone
 from tinymm.ops.index import add_at, array_index, getitem, numpy_index, scatter_reduce
 from tinymm.ops.inplace import inplace_of
@@ -145,11 +145,7 @@ def index_put(x, indices, values, accumulate: bool = False):
         region = np.empty(x.shape, dtype=bool)[index].shape
     except IndexError as e:
         raise IndexError(f"index_put: {e}") from None
-    try:
-        ok = np.broadcast_shapes(tuple(values.shape), region) == region
-    except ValueError:
-        ok = False
-    if not ok:
+    if not broadcasts_to(values.shape, region):
         raise ShapeError(f"shape mismatch: value tensor of shape {list(values.shape)} cannot be broadcast to "
                          f"indexing result of shape {list(region)}")
     if type(x._data) is not np.ndarray:

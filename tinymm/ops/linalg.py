@@ -17,7 +17,7 @@ import numpy as np
 
 from tinymm.autograd import Function
 from tinymm.autograd_graph import operand, pair, sum_to
-from tinymm.ops._util import DTypeError, ShapeError, conj, normalize_dim, unbroadcast, xp_of
+from tinymm.ops._util import DTypeError, broadcasts_to, ShapeError, conj, normalize_dim, unbroadcast, xp_of
 from tinymm.ops.convert import as_tensor, cast, check_pair, operands
 from tinymm.ops.index import where
 from tinymm.tensor import Tensor
@@ -293,11 +293,7 @@ def _scaled_sum(name, input, product, beta, alpha):
     as in PyTorch."""
     out = product if alpha == 1 else product * alpha
     input = as_tensor(input, name)
-    try:
-        fits = np.broadcast_shapes(input.shape, out.shape) == tuple(out.shape)
-    except ValueError:
-        fits = False
-    if not fits:
+    if not broadcasts_to(input.shape, out.shape):
         raise ShapeError(f"{name}: input of shape {tuple(input.shape)} does not broadcast to the product's "
                          f"shape {tuple(out.shape)}")
     if beta == 0:

@@ -20,6 +20,8 @@ from tinymm.ops._util import (
 )
 from tinymm.ops.convert import as_tensor, cast
 from tinymm.ops.index import getitem
+from tinymm.dtype_objects import as_dtype, numpy_dtype
+from tinymm.dtype_objects import dtype as dtype_object
 from tinymm.ops.views import mark_view
 from tinymm.tensor import Tensor
 
@@ -81,14 +83,10 @@ def view(x, *shape, dtype=None):
 
 
 def _is_dtype(spec):
-    from tinymm.dtype_objects import dtype as dtype_object
-
     return isinstance(spec, (dtype_object, np.dtype)) or (isinstance(spec, type) and issubclass(spec, np.generic))
 
 
 def _view_dtype(x, spec):
-    from tinymm.dtype_objects import as_dtype, numpy_dtype
-
     arr, new = x._data, numpy_dtype(spec)
     old_size, new_size = arr.dtype.itemsize, new.itemsize
     name = f"view {x.dtype} as {as_dtype(new)}".replace("tinymm.", "")

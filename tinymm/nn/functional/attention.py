@@ -21,7 +21,7 @@ import numpy as np
 
 from tinymm.autograd import Function, is_grad_enabled
 from tinymm import ops as O
-from tinymm.ops._util import xp_of
+from tinymm.ops._util import broadcasts_to, xp_of
 from tinymm.tensor import Tensor
 from tinymm.nn.functional.half import computes_in_float32
 from tinymm.sdp_backends import check_sdpa_enabled  # probe3
@@ -157,11 +157,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: f
         if mask.dtype.kind not in "bf":
             raise TypeError(f"scaled_dot_product_attention: attn_mask must be bool or floating, got {mask.dtype}")
         target = q.shape[:-2] + (q.shape[-2], k.shape[-2])
-        try:
-            ok = np.broadcast_shapes(mask.shape, target) == target
-        except ValueError:
-            ok = False
-        if not ok:
+        if not broadcasts_to(mask.shape, target):
             raise O.ShapeError(f"scaled_dot_product_attention: attn_mask of shape {tuple(mask.shape)} does not broadcast to {tuple(target)}")
         if mask.dtype.kind == "f" and mask.dtype != q.dtype:
             mask = mask.to(q.dtype)

@@ -22,6 +22,7 @@ import numbers
 import numpy as np
 
 from tinymm import ops as O
+from tinymm.backend import to_device
 from tinymm.factories import rand
 from tinymm.ops._util import xp_of
 from tinymm.tensor import Tensor
@@ -88,7 +89,7 @@ def _fractional_max_pool(fn, nd, input, kernel_size, output_size, output_ratio, 
         samples = O.as_tensor(_random_samples, fn)
         if tuple(samples.shape) != (N, C, nd):
             raise ShapeError(f"{fn}: expected _random_samples of shape {(N, C, nd)}, got {tuple(samples.shape)}")
-    u = np.asarray(samples.detach()._data.get() if hasattr(samples._data, "get") else samples._data)
+    u = to_device(samples._data, "cpu")
     # PyTorch's sample order: 2-D (W, H); 3-D (T, H, W)
     order = (1, 0) if nd == 2 else (0, 1, 2)
     dtype = np.dtype(x._data.dtype)
@@ -104,8 +105,8 @@ def _fractional_max_pool(fn, nd, input, kernel_size, output_size, output_ratio, 
     flat_index = flat_index.reshape(N, C, *out, -1)
     xp = xp_of(x._data)
     planes = x._data.reshape(N, C, -1)
-    window = np.take_along_axis(np.asarray(planes.get() if hasattr(planes, "get") else planes),
-                                flat_index.reshape(N, C, -1), axis=2).reshape(flat_index.shape)
+    window = np.take_along_axis(to_device(planes, "cpu"), flat_index.reshape(N, C, -1), axis=2).reshape(
+        flat_index.shape)
     nan = np.isnan(window)
     last_nan = window.shape[-1] - 1 - np.argmax(nan[..., ::-1], axis=-1)
     pick = np.where(nan.any(-1), last_nan, np.argmax(window, axis=-1))

@@ -24,7 +24,7 @@ from tinymm.ops import as_tensor, where
 from tinymm.ops._util import xp_of
 from tinymm.tensor import Tensor
 
-from tinymm.nn.functional._checks import ShapeError
+from tinymm.nn.functional._checks import ShapeError, check_same_device, check_same_dtype
 
 
 # ----------------------------------------------------------------------------- pixel / channel shuffle
@@ -352,8 +352,8 @@ def grid_sample(input, grid, mode: str = "bilinear", padding_mode: str = "zeros"
                          f"of shape {tuple(x.shape)}, got {tuple(g.shape)}")
     if mode == "bicubic" and nd != 2:
         raise ShapeError(f"{fn}: bicubic interpolation only supports 4D input")
-    if x.dtype != g.dtype:
-        raise TypeError(f"{fn}: expected grid to have the same dtype as input, got {g.dtype} and {x.dtype}")
+    check_same_device(fn, input=x, grid=g)
+    check_same_dtype(fn, input=x, grid=g)
     align_corners = bool(align_corners)
     N, C = x.shape[:2]
     spatial = tuple(x.shape[2:])
