@@ -170,3 +170,8 @@ from tinymm.runtime_more import is_warn_always_enabled, set_flush_denormal, set_
 
 # probe4: torch.accelerator (device-generic: tinymm's one accelerator is its CuPy GPU)
 from tinymm import accelerator  # noqa: E402,F401
+
+# lead: torch.from_dlpack (tinymm.dlpack) and torch's constants
+from tinymm.dlpack import from_dlpack  # noqa: E402,F401
+pi, e, inf, nan = __import__("math").pi, __import__("math").e, __import__("math").inf, __import__("math").nan  # torch.pi, torch.e, torch.inf, torch.nan
+newaxis = None  # torch.newaxis: x[:, tinymm.newaxis]

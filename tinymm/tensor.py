@@ -591,6 +591,19 @@ class Tensor:
             return self.item().__format__(format_spec)
         return object.__format__(self, format_spec)
 
+    # lead: DLPack export (numpy/cupy/torch.from_dlpack(t) share t's memory; tinymm.utils.dlpack)
+    def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
+        if self.requires_grad:
+            raise BufferError("Can't export tensors that require gradient, use tensor.detach()")
+        kwargs = {} if stream is None else {"stream": stream}
+        for name, value in (("max_version", max_version), ("dl_device", dl_device), ("copy", copy)):
+            if value is not None:
+                kwargs[name] = value
+        return self._data.__dlpack__(**kwargs)
+
+    def __dlpack_device__(self):
+        return self._data.__dlpack_device__()
+
     def __array__(self, dtype=None, copy=None):
         arr = self.numpy()
         return arr if dtype is None else arr.astype(dtype)
