@@ -175,3 +175,5 @@ from tinymm import accelerator  # noqa: E402,F401
 from tinymm.dlpack import from_dlpack  # noqa: E402,F401
 pi, e, inf, nan = __import__("math").pi, __import__("math").e, __import__("math").inf, __import__("math").nan  # torch.pi, torch.e, torch.inf, torch.nan
 newaxis = None  # torch.newaxis: x[:, tinymm.newaxis]
+from tinymm.layout_objects import layout, strided  # noqa: E402,F401  (lead: torch.layout, torch.strided)
+_LAZY_SUBPACKAGES += ("signal",)  # lead: torch.signal.windows

@@ -31,6 +31,7 @@ from tinymm.dtype_objects import dtype as tinymm_dtype
 from tinymm.dtype_objects import numpy_dtype
 from tinymm.dtype_objects import default_complex_dtype, wrap_numpy_dtype
 from tinymm.grad_fn import Node, backward_name
+from tinymm.layout_objects import strided as _STRIDED
 # fmt: how Tensors print lives in tensor_str (PRINT_OPTIONS stays importable from here)
 from tinymm.tensor_str import PRINT_OPTIONS, tensor_repr  # noqa: F401
 
@@ -590,6 +591,11 @@ class Tensor:
         if self._data.ndim == 0 and type(self) is Tensor:
             return self.item().__format__(format_spec)
         return object.__format__(self, format_spec)
+
+    @property
+    def layout(self):
+        """``tinymm.strided``: every tinymm tensor is dense (lead: torch's Tensor.layout)."""
+        return _STRIDED
 
     # lead: DLPack export (numpy/cupy/torch.from_dlpack(t) share t's memory; tinymm.utils.dlpack)
     def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):

@@ -1,0 +1,2 @@
+"""``torch.signal``: window functions (``tinymm.signal.windows``)."""
+from tinymm.signal import windows  # noqa: F401
