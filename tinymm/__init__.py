@@ -177,3 +177,5 @@ pi, e, inf, nan = __import__("math").pi, __import__("math").e, __import__("math"
 newaxis = None  # torch.newaxis: x[:, tinymm.newaxis]
 from tinymm.layout_objects import layout, strided  # noqa: E402,F401  (lead: torch.layout, torch.strided)
 _LAZY_SUBPACKAGES += ("signal",)  # lead: torch.signal.windows
+# lead: torch.autograd.function / grad_mode / anomaly_mode / variable / gradcheck submodules
+__import__("tinymm.autograd_modules").autograd_modules.install()

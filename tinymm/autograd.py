@@ -868,69 +868,143 @@ class GradcheckError(AssertionError):
     pass
 
 
-def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-6, rtol: float = 1e-4, seed: int = 0) -> bool:
-    """Compare autograd's gradients of ``fn(*inputs)`` with central finite differences.
+_UNSUPPORTED_CHECKS = ("check_batched_grad", "check_batched_forward_grad", "check_forward_ad")
 
-    ``inputs`` are Tensors; those with ``requires_grad=True`` are checked and must be float64
-    (float32 differences are too coarse to mean anything). A non-scalar output is reduced
-    with a fixed random projection ``sum(out * r)`` so every output element is exercised.
-    Raises ``GradcheckError`` naming the input, the worst element and both values.
-    """
-    inputs = tuple(inputs)
+
+def gradcheck(func, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
+              raise_exception: bool = True, nondet_tol: float = 0.0, check_undefined_grad: bool = True,
+              check_grad_dtypes: bool = False, check_batched_grad: bool = False,
+              check_batched_forward_grad: bool = False, check_forward_ad: bool = False,
+              check_backward_ad: bool = True, fast_mode: bool = False, masked=None, seed: int = 0) -> bool:
+    """``torch.autograd.gradcheck``: compare autograd's gradients of ``func(*inputs)`` with
+    central finite differences (step ``eps``), element by element of every input that requires
+    grad; pass when ``|analytic - numeric| <= atol + rtol * |numeric|`` everywhere.
+
+    ``inputs`` is a Tensor or a sequence of them (other values are passed through). Inputs
+    should be float64 (float32 differences are too coarse: PyTorch warns, and so does tinymm).
+    A non-scalar output is reduced with a fixed random projection ``sum(out * r)`` (PyTorch's
+    ``fast_mode`` idea, used always), so every output element is exercised. Gradients are
+    taken with ``autograd.grad``: the inputs' ``.grad`` are left alone. On a mismatch it raises
+    ``GradcheckError`` (an AssertionError; PyTorch's is a RuntimeError) naming the input, the
+    worst element and both values, or returns False with ``raise_exception=False``.
+    ``check_backward_ad=False`` checks nothing. The forward-mode and batched (vmap) checks are
+    not available (NotImplementedError); ``nondet_tol`` is accepted (tinymm's backward is
+    deterministic), as are ``check_undefined_grad`` and ``check_grad_dtypes`` (a gradient
+    always has its input's dtype). ``seed`` picks the projection (tinymm's)."""
+    for name in _UNSUPPORTED_CHECKS:
+        if locals()[name]:
+            raise NotImplementedError(f"gradcheck: {name}=True is not available in tinymm (no forward-mode AD or vmap)")
+    if masked:
+        raise NotImplementedError("gradcheck: masked=True is not available in tinymm (no sparse or masked tensors)")
+    inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
     checked = [i for i, t in enumerate(inputs) if isinstance(t, Tensor) and t.requires_grad]
     if not checked:
-        raise ValueError("gradcheck: no input has requires_grad=True")
+        raise ValueError("gradcheck expects at least one input tensor to require gradient, but none of the them have "
+                         "requires_grad=True.")
     for i in checked:
         if inputs[i].dtype != np.float64:
-            raise TypeError(f"gradcheck: input {i} is {inputs[i].dtype}; gradcheck needs float64 inputs")
+            warnings.warn(f"Input #{i} requires gradient and is not a double precision floating point. This check "
+                          "will likely fail if all the inputs are not of double precision floating point. ",
+                          UserWarning, stacklevel=2)
+    if not check_backward_ad:
+        return True
+    try:
+        _gradcheck_inputs(func, inputs, checked, eps, atol, rtol, seed)
+    except GradcheckError:
+        if raise_exception:
+            raise
+        return False
+    return True
 
+
+def _gradcheck_inputs(fn, inputs, checked, eps, atol, rtol, seed) -> None:
     def as_outputs(out):
         return out if isinstance(out, (tuple, list)) else (out,)
 
-    outs = [o for o in as_outputs(fn(*inputs)) if isinstance(o, Tensor) and o.dtype.kind == "f"]
+    outs = [o for o in as_outputs(fn(*inputs)) if isinstance(o, Tensor) and o.dtype.kind in "fc"]
     r = np.random.default_rng(seed)
     projections = [r.standard_normal(o.shape) for o in outs]
 
     def scalar(out_list) -> float:
-        fouts = [o for o in as_outputs(out_list) if isinstance(o, Tensor) and o.dtype.kind == "f"]
-        return float(sum(float((np.asarray(o.numpy(force=True)) * p).sum()) for o, p in zip(fouts, projections)))
+        fouts = [o for o in as_outputs(out_list) if isinstance(o, Tensor) and o.dtype.kind in "fc"]
+        return float(sum(float(np.real(np.asarray(o.numpy(force=True)) * p).sum()) for o, p in zip(fouts, projections)))
 
-    for i in checked:
-        inputs[i].grad = None
     loss = None
     for o, p in zip(outs, projections):
         if not o.requires_grad:
             continue
         term = (o * Tensor._wrap(_as_module_of(o._data, p))).sum()
+        term = term.real if term.dtype.kind == "c" else term
         loss = term if loss is None else loss + term
     if loss is None:
         raise GradcheckError("gradcheck: the output does not depend on any checked input")
-    loss.backward()
+    grads = grad(loss, [inputs[i] for i in checked], allow_unused=True)
 
-    with set_grad_enabled(False):
-        for i in checked:
-            t = inputs[i]
-            analytic = np.zeros(t.shape) if t.grad is None else np.asarray(t.grad.numpy(force=True), dtype=np.float64)
-            numeric = np.zeros(t.shape)
-            flat = t._data.reshape(-1)  # a view: perturbing it perturbs the input
-            for j in range(flat.size):
-                orig = flat[j].item()
-                flat[j] = orig + eps
-                plus = scalar(fn(*inputs))
-                flat[j] = orig - eps
-                minus = scalar(fn(*inputs))
-                flat[j] = orig
-                numeric.reshape(-1)[j] = (plus - minus) / (2 * eps)
-            err = np.abs(analytic - numeric)
-            bad = err > atol + rtol * np.abs(numeric)
-            if bad.any():
-                k = np.unravel_index(int(np.argmax(err - rtol * np.abs(numeric))), t.shape)
-                raise GradcheckError(
-                    f"gradcheck: input {i} (shape {tuple(t.shape)}): at index {k} autograd gives "
-                    f"{analytic[k]:.8g}, finite differences give {numeric[k]:.8g} "
-                    f"({int(bad.sum())} of {bad.size} elements outside atol={atol}, rtol={rtol})"
-                )
-    return True
+    # (grad mode stays on: gradgradcheck's function takes gradients itself)
+    for i, g in zip(checked, grads):
+        t = inputs[i]
+        analytic = np.zeros(t.shape) if g is None else np.asarray(g.numpy(force=True), dtype=np.float64)
+        numeric = np.zeros(t.shape)
+        data = t._data  # perturbed in place, element by element (strided inputs too)
+        for j in np.ndindex(*t.shape):
+            orig = data[j].item()
+            data[j] = orig + eps
+            plus = scalar(fn(*inputs))
+            data[j] = orig - eps
+            minus = scalar(fn(*inputs))
+            data[j] = orig
+            numeric[j] = (plus - minus) / (2 * eps)
+        err = np.abs(analytic - numeric)
+        bad = err > atol + rtol * np.abs(numeric)
+        if bad.any():
+            k = tuple(int(n) for n in np.unravel_index(int(np.argmax(err - rtol * np.abs(numeric))), t.shape))
+            raise GradcheckError(
+                f"gradcheck: input {i} (shape {tuple(t.shape)}): at index {k} autograd gives "
+                f"{analytic[k]:.8g}, finite differences give {numeric[k]:.8g} "
+                f"({int(bad.sum())} of {bad.size} elements outside atol={atol}, rtol={rtol})"
+            )
+
+
+def gradgradcheck(func, inputs, grad_outputs=None, *, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
+                  gen_non_contig_grad_outputs: bool = False, raise_exception: bool = True, nondet_tol: float = 0.0,
+                  check_undefined_grad: bool = True, check_grad_dtypes: bool = False, check_batched_grad: bool = False,
+                  check_fwd_over_rev: bool = False, check_rev_over_rev: bool = True, fast_mode: bool = False,
+                  masked: bool = False, seed: int = 0) -> bool:
+    """``torch.autograd.gradgradcheck``: the second derivatives of ``func`` against finite
+    differences of its first derivatives. The function checked is
+    ``(inputs, grad_outputs) -> autograd.grad(func(*inputs), inputs, grad_outputs, create_graph=True)``,
+    by :func:`gradcheck`; ``grad_outputs`` default to random float64 tensors shaped like the
+    outputs (fixed by ``seed``). ``check_fwd_over_rev`` needs forward-mode AD
+    (NotImplementedError); the other flags are :func:`gradcheck`'s."""
+    if check_fwd_over_rev:
+        raise NotImplementedError("gradgradcheck: check_fwd_over_rev=True is not available in tinymm (no forward-mode AD)")
+    inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
+    diff = [i for i, t in enumerate(inputs) if isinstance(t, Tensor) and t.requires_grad]
+    outs = func(*inputs)
+    outs = tuple(outs) if isinstance(outs, (tuple, list)) else (outs,)
+    outs = [o for o in outs if isinstance(o, Tensor) and o.requires_grad]
+    if grad_outputs is None:
+        r = np.random.default_rng(seed + 1)
+        grad_outputs = [Tensor._wrap(_as_module_of(o._data, r.standard_normal(o.shape).astype(o._data.dtype)))
+                        .requires_grad_(True) for o in outs]
+    else:
+        grad_outputs = [grad_outputs] if isinstance(grad_outputs, Tensor) else list(grad_outputs)
+    n_inputs = len(inputs)
+
+    def first_derivatives(*args):
+        xs, gos = args[:n_inputs], args[n_inputs:]
+        ys = func(*xs)
+        ys = tuple(ys) if isinstance(ys, (tuple, list)) else (ys,)
+        ys = [y for y in ys if isinstance(y, Tensor) and y.requires_grad]
+        gs = grad(ys, [xs[i] for i in diff], gos, create_graph=True, allow_unused=True)
+        return tuple(g for g in gs if g is not None)
+
+    if not check_rev_over_rev:
+        return True
+    return gradcheck(first_derivatives, tuple(inputs) + tuple(grad_outputs), eps=eps, atol=atol, rtol=rtol,
+                     raise_exception=raise_exception, nondet_tol=nondet_tol, check_undefined_grad=check_undefined_grad,
+                     check_grad_dtypes=check_grad_dtypes, check_batched_grad=check_batched_grad, fast_mode=fast_mode,
+                     seed=seed)
 
 
 def _as_module_of(like, a):

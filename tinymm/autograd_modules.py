@@ -1,0 +1,37 @@
+"""Floor 3: the submodules of ``torch.autograd`` that code imports names from, as views of
+``tinymm.autograd`` (one module there):
+
+    from torch.autograd.function import Function, FunctionCtx, once_differentiable
+    from torch.autograd.grad_mode import no_grad, enable_grad, set_grad_enabled, inference_mode
+    from torch.autograd.anomaly_mode import detect_anomaly, set_detect_anomaly
+    from torch.autograd.variable import Variable
+    from torch.autograd.gradcheck import gradcheck, gradgradcheck, GradcheckError
+
+``install()`` registers them in ``sys.modules`` (and as attributes of ``tinymm.autograd``,
+except ``gradcheck``, which stays the function there, as in PyTorch)."""
+from __future__ import annotations
+
+import sys
+import types
+
+from tinymm import autograd
+
+_CONTENTS = {
+    "function": ("Function", "FunctionCtx", "once_differentiable"),
+    "grad_mode": ("no_grad", "enable_grad", "set_grad_enabled", "inference_mode"),
+    "anomaly_mode": ("detect_anomaly", "set_detect_anomaly"),
+    "variable": ("Variable",),
+    "gradcheck": ("gradcheck", "gradgradcheck", "GradcheckError"),
+}
+
+
+def install() -> None:
+    for name, names in _CONTENTS.items():
+        module = types.ModuleType(f"tinymm.autograd.{name}", f"torch.autograd.{name}: {', '.join(names)} "
+                                  "(from tinymm.autograd).")
+        for attr in names:
+            setattr(module, attr, getattr(autograd, attr))
+        module.__all__ = list(names)
+        sys.modules[module.__name__] = module
+        if name != "gradcheck":
+            setattr(autograd, name, module)
