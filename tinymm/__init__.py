@@ -179,3 +179,4 @@ from tinymm.layout_objects import layout, strided  # noqa: E402,F401  (lead: tor
 _LAZY_SUBPACKAGES += ("signal",)  # lead: torch.signal.windows
 # lead: torch.autograd.function / grad_mode / anomaly_mode / variable / gradcheck submodules
 __import__("tinymm.autograd_modules").autograd_modules.install()
+from tinymm import compiler  # noqa: E402,F401  (lead: torch.compiler)
