@@ -23,6 +23,7 @@ from tinymm.ops.decompositions import (  # noqa: F401
     svdvals,
 )
 from tinymm.ops.linalg import matmul  # noqa: F401
+from tinymm.ops.eig_general import eig, eigvals  # noqa: F401  (lead)
 from tinymm.ops.matrix_norms import cond, matrix_norm, norm, vector_norm  # noqa: F401
 from tinymm.ops.matrix_solve import (  # noqa: F401
     det,
@@ -47,7 +48,7 @@ from tinymm.ops.products import linalg_vander as vander  # noqa: F401
 from tinymm.ops.products import multi_dot, vecdot  # noqa: F401
 
 __all__ = [
-    "LinAlgError", "cholesky", "cholesky_ex", "cond", "cross", "det", "diagonal", "eigh", "eigvalsh",
+    "LinAlgError", "cholesky", "cholesky_ex", "cond", "cross", "det", "diagonal", "eig", "eigh", "eigvals", "eigvalsh",
     "householder_product", "inv", "inv_ex", "lstsq", "lu", "lu_factor", "lu_factor_ex", "lu_solve", "matmul",
     "matrix_exp", "matrix_norm", "matrix_power", "matrix_rank", "multi_dot", "norm", "pinv", "qr", "slogdet",
     "solve", "solve_ex", "solve_triangular", "svd", "svdvals", "tensorinv", "tensorsolve", "vander", "vecdot",
