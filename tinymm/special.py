@@ -2,11 +2,23 @@
 
 The functions live in ``tinymm.ops`` beside their Functions (``ops.special``,
 ``ops.special_fns``, ``ops.maths``, ``ops.reduce``); this module gives them the names
-``torch.special`` uses. Left out: the orthogonal polynomials (``chebyshev_polynomial_*``,
-``shifted_chebyshev_polynomial_*``, ``hermite_polynomial_*``, ``laguerre_polynomial_l``,
-``legendre_polynomial_p``).
+``torch.special`` uses. The orthogonal polynomials are in ``ops.orthogonal_polynomials``.
 """
 from tinymm.ops.elementwise import sigmoid as expit  # noqa: F401
+from tinymm.ops.orthogonal_polynomials import (  # noqa: F401  (lead)
+    chebyshev_polynomial_t,
+    chebyshev_polynomial_u,
+    chebyshev_polynomial_v,
+    chebyshev_polynomial_w,
+    hermite_polynomial_h,
+    hermite_polynomial_he,
+    laguerre_polynomial_l,
+    legendre_polynomial_p,
+    shifted_chebyshev_polynomial_t,
+    shifted_chebyshev_polynomial_u,
+    shifted_chebyshev_polynomial_v,
+    shifted_chebyshev_polynomial_w,
+)
 from tinymm.ops.maths import erf, exp2, expm1, log1p, round  # noqa: F401
 from tinymm.ops.reduce import log_softmax, logsumexp, softmax  # noqa: F401
 from tinymm.ops.special import digamma, erfinv, logit  # noqa: F401
@@ -52,4 +64,5 @@ __all__ = [
     "modified_bessel_k0", "modified_bessel_k1", "multigammaln", "ndtr", "ndtri", "polygamma", "psi", "round",
     "scaled_modified_bessel_k0", "scaled_modified_bessel_k1", "sinc", "softmax", "spherical_bessel_j0",
     "xlog1py", "xlogy", "zeta",
+    *__import__("tinymm.ops.orthogonal_polynomials", fromlist=["__all__"]).__all__,  # lead
 ]
