@@ -42,6 +42,8 @@ def test_one_dim(name, kw, dtype, norm):
     ("rfft2", {}, "float64"), ("rfftn", {"s": (3, 3)}, "float64"), ("rfftn", {"dim": (2, 0)}, "float64"),
     ("irfft2", {}, "complex128"), ("irfftn", {"s": (3, 5)}, "complex128"), ("irfftn", {"dim": (0, 1)}, "complex128"),
     ("irfftn", {"s": (2, 3, 6)}, "complex128"),
+    ("hfft2", {}, "complex128"), ("hfftn", {"s": (4, 8)}, "complex128"), ("hfftn", {"dim": (0, 2)}, "complex128"),
+    ("ihfft2", {}, "float64"), ("ihfftn", {"s": (3, 5), "dim": (0, 1)}, "float64"), ("ihfftn", {}, "float64"),
 ])
 def test_many_dims(name, kw, dtype, norm):
     fn_tm, fn_torch = _both(name, norm=norm, **kw)

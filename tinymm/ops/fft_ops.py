@@ -284,6 +284,25 @@ def ihfft(input, n=None, dim=-1, norm=None) -> Tensor:
     return conj(rfft(_input("ihfft", input, real_only=True), n, dim, _DUAL[_norm(norm)]))
 
 
+def hfftn(input, s=None, dim=None, norm=None) -> Tensor:
+    """``hfft`` over several dims: the real n-d DFT of a Hermitian-symmetric signal given by
+    its half along the last of ``dim`` (irfftn of the conjugate, dual norm, as ``hfft``)."""
+    return irfftn(conj(_input("hfftn", input)), s, dim, _DUAL[_norm(norm)])
+
+
+def hfft2(input, s=None, dim=(-2, -1), norm=None) -> Tensor:
+    return hfftn(input, s, dim, norm)
+
+
+def ihfftn(input, s=None, dim=None, norm=None) -> Tensor:
+    """The inverse of ``hfftn``: the conjugate of rfftn with the dual norm (real input)."""
+    return conj(rfftn(_input("ihfftn", input, real_only=True), s, dim, _DUAL[_norm(norm)]))
+
+
+def ihfft2(input, s=None, dim=(-2, -1), norm=None) -> Tensor:
+    return ihfftn(input, s, dim, norm)
+
+
 def _as_complex(x: Tensor) -> Tensor:
     return x if x._data.dtype.kind == "c" else cast(x, _complex_of(x._data.dtype))
 
