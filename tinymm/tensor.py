@@ -434,8 +434,17 @@ class Tensor:
     def stride(self, dim: int | None = None):
         """Steps in elements between neighbours along each dim, as PyTorch's ``stride()``.
         NumPy views may have negative strides (``flip`` of a NumPy view) where PyTorch
-        copies; a broadcast (``expand``) dim has stride 0 in both."""
-        strides = tuple(s // self._data.dtype.itemsize for s in self._data.strides)
+        copies; a broadcast (``expand``) dim has stride 0 in both. A new dim of size 1
+        (``x[None]``, ``expand``'s leading dims), where NumPy says 0, reports PyTorch's stride:
+        the next dim's size times its stride (1 for the last dim). The step over a size-1 dim
+        is never taken, so only the report differs."""
+        size = self._data.dtype.itemsize
+        strides = [s // size for s in self._data.strides]
+        shape = self._data.shape
+        for d in range(len(shape) - 1, -1, -1):
+            if shape[d] == 1 and strides[d] == 0:
+                strides[d] = shape[d + 1] * strides[d + 1] if d + 1 < len(shape) else 1
+        strides = tuple(strides)
         if dim is None:
             return strides
         if not -max(self.ndim, 1) <= dim < max(self.ndim, 1):

@@ -377,6 +377,8 @@ from tinymm.ops.spectral import SPECTRAL_OPS  # noqa: E402  (stft, istft)
 # gradient, histogramdd, is_inference
 from tinymm.ops.creation_more import CREATION_MORE_OPS  # modapi  # noqa: E402
 from tinymm.ops.numeric_more import NUMERIC_MORE_OPS  # modapi  # noqa: E402
+# lead: storage and memory methods (untyped_storage, storage, to_dense, is_pinned, nonzero_static, ...)
+from tinymm.ops.storage_api import STORAGE_OPS, STORAGE_PROPERTIES  # noqa: E402
 
 # (public function, its Tensor method name or None, exported as tinymm.<function name>: True/False
 #  or as the name given)
@@ -733,6 +735,7 @@ OPS = (
     *SPECTRAL_OPS,  # cplx
     *CREATION_MORE_OPS,  # modapi
     *NUMERIC_MORE_OPS,  # modapi
+    *STORAGE_OPS,  # lead
 )
 
 
@@ -838,6 +841,8 @@ def _bind_tensor_methods() -> None:
     for name, fn in OPERATORS.items():
         setattr(Tensor, name, fn)
     for name, prop in TENSOR_MORE_PROPERTIES.items():  # opse
+        setattr(Tensor, name, prop)
+    for name, prop in STORAGE_PROPERTIES.items():  # lead
         setattr(Tensor, name, prop)
     # Defining __eq__ removes the inherited hash; tensors hash by identity, as in PyTorch.
     Tensor.__hash__ = object.__hash__
