@@ -52,8 +52,10 @@ def _vector_norm(a, p: float) -> float:
         return float((a**p).sum() ** (1.0 / p))
 
 
-def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_if_nonfinite: bool = False) -> Tensor:
+def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_if_nonfinite: bool = False,
+                    foreach=None) -> Tensor:
     """Scale all gradients together so their joint ``norm_type``-norm is at most ``max_norm``.
+    (``foreach`` picks PyTorch's implementation; tinymm has one, so it is accepted and unused.)
 
     The scale is max_norm / (total + 1e-6), applied only when below 1. Returns the total norm
     before clipping (a 0-d tensor of the gradients' dtype, on their device).
@@ -107,12 +109,13 @@ def clip_grads_with_norm_(parameters, max_norm: float, total_norm, foreach=None)
     _scale(_grads(parameters), max_norm, total)
 
 
-def clip_grad_norm(parameters, max_norm: float, norm_type: float = 2.0, error_if_nonfinite: bool = False) -> Tensor:
+def clip_grad_norm(parameters, max_norm: float, norm_type: float = 2.0, error_if_nonfinite: bool = False,
+                   foreach=None) -> Tensor:
     """PyTorch's deprecated name of ``clip_grad_norm_``."""
     return clip_grad_norm_(parameters, max_norm, norm_type, error_if_nonfinite)
 
 
-def clip_grad_value_(parameters, clip_value: float) -> None:
+def clip_grad_value_(parameters, clip_value: float, foreach=None) -> None:
     """Clamp every gradient element to [−clip_value, clip_value]."""
     clip_value = _as_float("clip_grad_value_", "clip_value", clip_value)
     for g in _grads(parameters):

@@ -9,6 +9,8 @@ parametrized name, as PyTorch does; assigning to ``m.weight`` stores ``right_inv
 """
 from __future__ import annotations
 
+import contextlib
+
 from tinymm.autograd import no_grad
 from tinymm.nn.containers import ModuleDict, ModuleList
 from tinymm.nn.module import Module
@@ -58,6 +60,26 @@ class ParametrizationList(ModuleList):
         return x
 
 
+_cache_enabled = 0  # depth of nested ``cached()`` blocks
+_cache: dict = {}  # (id(module), name) -> the value computed inside the current cached() block
+
+
+@contextlib.contextmanager
+def cached():
+    """Inside this block a parametrized tensor is computed once and reused on every read (as
+    PyTorch's ``parametrize.cached``): a forward that reads ``m.weight`` several times, or an
+    RNN reading it at every step, pays for the parametrization once. The cache is emptied when
+    the outermost block ends."""
+    global _cache_enabled
+    _cache_enabled += 1
+    try:
+        yield
+    finally:
+        _cache_enabled -= 1
+        if not _cache_enabled:
+            _cache.clear()
+
+
 def is_parametrized(module: Module, tensor_name: str | None = None) -> bool:
     params = module.__dict__.get("parametrizations")
     if not isinstance(params, ModuleDict):
@@ -72,7 +94,12 @@ def _inject_property(module: Module, name: str) -> None:
         module.__class__ = cls
 
     def getter(self):
-        return self.parametrizations[name]()
+        if not _cache_enabled:
+            return self.parametrizations[name]()
+        key = (id(self), name)
+        if key not in _cache:
+            _cache[key] = self.parametrizations[name]()
+        return _cache[key]
 
     def setter(self, value):
         self.parametrizations[name].right_inverse(value)
