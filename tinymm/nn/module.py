@@ -100,6 +100,47 @@ def _wrap_outputs(out, state):
     return tuple(outs) if isinstance(out, tuple) else outs[0]
 
 
+def _parse_to(args, kwargs):
+    """(device or None, NumPy dtype or None) from ``Module.to``'s arguments, PyTorch's forms."""
+    from tinymm.dtype_objects import dtype as dtype_class
+
+    device = kwargs.pop("device", None)
+    dtype = kwargs.pop("dtype", None)
+    kwargs.pop("non_blocking", None)
+    kwargs.pop("memory_format", None)  # tinymm's arrays are always row-major (see runtime)
+    if kwargs:
+        raise TypeError(f"to() received an invalid combination of arguments - got unexpected keyword arguments "
+                        f"{sorted(kwargs)}")
+    rest = list(args)
+
+    def is_dtype(a):
+        return isinstance(a, (dtype_class, np.dtype)) or (isinstance(a, type) and issubclass(a, np.generic))
+
+    if rest and isinstance(rest[0], Tensor):
+        other = rest.pop(0)
+        device, dtype = other.device, other.dtype
+    elif rest and is_dtype(rest[0]):
+        dtype = rest.pop(0)
+    elif rest and (isinstance(rest[0], (str, int)) and not isinstance(rest[0], bool) or hasattr(rest[0], "type")):
+        device = rest.pop(0)
+        if rest and is_dtype(rest[0]):
+            dtype = rest.pop(0)
+    if rest and isinstance(rest[0], bool):  # non_blocking
+        rest.pop(0)
+    if rest:
+        raise TypeError(f"to() received an invalid combination of arguments: {args!r}")
+    if dtype is not None:
+        dtype = np.dtype(dtype)
+        if dtype.kind not in "fc":
+            from tinymm.dtype_objects import as_dtype
+
+            raise TypeError(f"nn.Module.to only accepts floating point or complex dtypes, but got desired "
+                            f"dtype={as_dtype(dtype)}")
+    if device is not None:
+        device = backend.parse_device(f"cuda:{device}" if isinstance(device, int) else device)
+    return device, dtype
+
+
 class Module(StateDictMixin):
     def __init__(self):
         object.__setattr__(self, "_parameters", {})
@@ -283,36 +324,55 @@ class Module(StateDictMixin):
             else:
                 p.grad._data[...] = 0
 
-    def to(self, *args, **kwargs) -> "Module":
-        """Move (``"cuda"``/``"cpu"``) or cast (a float dtype) every parameter and buffer in
-        place: the Parameter objects stay the same, so an optimizer built before still works."""
-        device = kwargs.pop("device", None)
-        dtype = kwargs.pop("dtype", None)
-        for a in args:
-            if isinstance(a, str):
-                device = a
-            else:
-                dtype = a
-        if device is not None:
-            device = backend.parse_device(device)
-        for t in list(self.parameters()) + list(self.buffers()):
-            arr = t._data
-            if dtype is not None and arr.dtype.kind == "f":
-                arr = arr.astype(np.dtype(dtype))
-            if device is not None:
-                arr = backend.to_device(arr, device)
-            t._data = arr
-            if t.grad is not None:
-                g = t.grad._data
-                if dtype is not None:
-                    g = g.astype(arr.dtype)
-                if device is not None:
-                    g = backend.to_device(g, device)
-                t.grad._data = g
+    call_super_init = False  # PyTorch's class flags, read by some subclasses
+    dump_patches = False
+
+    def _apply(self, fn, recurse: bool = True) -> "Module":
+        """Replace every parameter's and buffer's data (and gradient) by ``fn(tensor)``'s, children
+        first, keeping the Parameter objects (an optimizer built before still holds them). Every
+        conversion (``to``, ``cuda``, ``float``, ``to_empty``, ...) goes through here, so a
+        subclass that overrides ``_apply`` to convert its own extra tensors sees each one, as in
+        PyTorch."""
+        if recurse:
+            for child in self.children():
+                child._apply(fn)
+        for registry in (self._parameters, self._buffers):
+            for t in registry.values():
+                if t is None:
+                    continue
+                t._data = fn(t)._data
+                if t.grad is not None:
+                    t.grad._data = fn(t.grad)._data
         return self
 
-    def cuda(self):
-        return self.to("cuda")
+    def to(self, *args, **kwargs) -> "Module":
+        """Move and/or cast every parameter and buffer in place, as PyTorch's ``Module.to``:
+        ``to(device)``, ``to(dtype)``, ``to(device, dtype)``, ``to(tensor)`` (its device and
+        dtype), keywords ``device``, ``dtype``, ``non_blocking``, ``memory_format``. Only
+        floating and complex tensors change dtype, and ``dtype`` must be floating or complex
+        (TypeError otherwise); integer buffers (``num_batches_tracked``) keep theirs."""
+        device, dtype = _parse_to(args, kwargs)
+
+        def convert(t):
+            arr = t._data
+            if dtype is not None and arr.dtype.kind in "fc" and arr.dtype != dtype:
+                arr = arr.astype(dtype)
+            if device is not None:
+                arr = backend.to_device(arr, device)
+            return Tensor._wrap(arr)
+
+        return self._apply(convert)
+
+    def to_empty(self, *, device, recurse: bool = True) -> "Module":
+        """Every parameter and buffer moved to ``device`` as uninitialised memory of its shape and
+        dtype (its values are not copied): for modules built on the ``meta`` device and
+        initialised afterwards, as PyTorch's."""
+        device = backend.parse_device(device)
+        return self._apply(lambda t: Tensor._wrap(backend.array_module(device).empty(t._data.shape, t._data.dtype)),
+                           recurse=recurse)
+
+    def cuda(self, device=None):
+        return self.to("cuda" if device is None else backend.parse_device(device if isinstance(device, str) else "cuda"))
 
     def cpu(self):
         return self.to("cpu")
@@ -332,8 +392,20 @@ class Module(StateDictMixin):
                         f"use .half() (float16) or keep float32")
 
     def type(self, dst_type):
-        """Every floating parameter and buffer cast to ``dst_type`` (as ``to(dtype)``)."""
-        return self.to(dst_type)
+        """Every parameter and buffer cast to ``dst_type``, integer buffers included (PyTorch's
+        ``Module.type``, unlike ``to``)."""
+        target = np.dtype(dst_type)
+        return self._apply(lambda t: Tensor._wrap(t._data.astype(target, copy=False)))
+
+    def compile(self, *args, **kwargs) -> None:
+        """PyTorch's in-place ``Module.compile``: tinymm runs modules eagerly (see
+        ``tinymm.compile``), so there is nothing to do beyond checking the arguments."""
+        from tinymm.runtime import compile as _compile
+
+        _compile(self, *args, **kwargs)
+
+    def _get_name(self) -> str:
+        return type(self).__name__
 
     # ------------------------------------------------------------------ calling and printing
     def forward(self, *input):
@@ -417,6 +489,17 @@ class Module(StateDictMixin):
         handle with ``remove()``."""
         return self._add_hook("bwd_pre", hook, prepend, False)
 
+    def register_backward_hook(self, hook):
+        """PyTorch's deprecated backward hook. ``hook(module, grad_input, grad_output)`` runs as a
+        full backward hook (``register_full_backward_hook``): grad_output is the same as
+        PyTorch's; grad_input holds the gradients of the module's inputs, where PyTorch's old
+        hook gave those of the last operation's inputs (its documented defect)."""
+        import warnings
+
+        warnings.warn("register_backward_hook is deprecated: tinymm runs it as register_full_backward_hook "
+                      "(grad_input is the gradients of the module's inputs)", FutureWarning, stacklevel=2)
+        return self.register_full_backward_hook(hook)
+
     def register_module(self, name: str, module: "Module | None") -> None:
         self.add_module(name, module)
 
@@ -430,6 +513,21 @@ class Module(StateDictMixin):
                 raise AttributeError(f"{type(mod).__name__} has no attribute `{part}` (looking up {target!r})")
             mod = child
         return mod
+
+    def set_submodule(self, target: str, module: "Module", strict: bool = False) -> None:
+        """Put ``module`` at dotted path ``target`` (PyTorch's checks: the path's parents must be
+        modules, and with ``strict`` the last name must already exist)."""
+        if target == "":
+            raise ValueError("Cannot set the submodule without a target name!")
+        if not isinstance(module, Module):
+            raise ValueError(f"`module` is not an nn.Module, found {type(module)}")
+        parent_path, _, name = target.rpartition(".")
+        parent = self.get_submodule(parent_path)
+        if strict and not hasattr(parent, name):
+            raise AttributeError(f"{parent._get_name()} has no attribute `{name}`")
+        if hasattr(parent, name) and not isinstance(getattr(parent, name), Module):
+            raise AttributeError(f"`{name}` is not an nn.Module")
+        setattr(parent, name, module)
 
     def get_parameter(self, target: str) -> Parameter:
         mod_path, _, name = target.rpartition(".")
