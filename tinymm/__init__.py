@@ -180,3 +180,4 @@ _LAZY_SUBPACKAGES += ("signal",)  # lead: torch.signal.windows
 # lead: torch.autograd.function / grad_mode / anomaly_mode / variable / gradcheck submodules
 __import__("tinymm.autograd_modules").autograd_modules.install()
 from tinymm import compiler  # noqa: E402,F401  (lead: torch.compiler)
+from tinymm.cuda import OutOfMemoryError  # noqa: E402,F401  (lead: torch.OutOfMemoryError)

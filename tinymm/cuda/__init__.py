@@ -76,6 +76,52 @@ def manual_seed(seed: int) -> None:
 manual_seed_all = manual_seed
 
 
+class OutOfMemoryError(RuntimeError):
+    """``torch.cuda.OutOfMemoryError`` (also ``tinymm.OutOfMemoryError``): what ``except`` clauses
+    around GPU work name. tinymm's GPU arrays are CuPy's, whose allocator raises
+    ``cupy.cuda.memory.OutOfMemoryError``; this class exists so that code naming PyTorch's runs."""
+
+
+def get_device_properties(device=None):
+    """The GPU's name, ``total_memory`` (bytes), ``major``/``minor`` compute capability."""
+    _require("get_device_properties")
+    props = backend.gpu_properties()
+    major, minor = (int(v) for v in props["compute_capability"].split("."))
+    return _DeviceProperties(props["name"], int(props["memory_total_gib"] * 2**30), major, minor)
+
+
+def get_device_capability(device=None) -> tuple:
+    props = get_device_properties(device)
+    return props.major, props.minor
+
+
+def mem_get_info(device=None) -> tuple:
+    """(free, total) bytes of GPU memory, from the driver."""
+    _require("mem_get_info")
+    import cupy
+
+    free, total = cupy.cuda.runtime.memGetInfo()
+    return int(free), int(total)
+
+
+def set_device(device) -> None:
+    """tinymm drives one GPU: device 0 (or "cuda", "cuda:0") is accepted, any other refused."""
+    index = device if isinstance(device, int) else getattr(device, "index", None)
+    if isinstance(device, str):
+        index = int(device.split(":")[1]) if ":" in device else 0
+    if index not in (None, 0, -1):
+        raise RuntimeError(f"cuda.set_device: tinymm uses one GPU (device 0), got {device!r}")
+
+
+class _DeviceProperties:
+    def __init__(self, name, total_memory, major, minor):
+        self.name, self.total_memory, self.major, self.minor = name, total_memory, major, minor
+
+    def __repr__(self) -> str:
+        return (f"_CudaDeviceProperties(name='{self.name}', major={self.major}, minor={self.minor}, "
+                f"total_memory={self.total_memory // 2**20}MB)")
+
+
 def _require(name: str) -> None:
     ok, why = backend.cuda_status()
     if not ok:
