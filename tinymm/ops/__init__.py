@@ -317,6 +317,7 @@ from tinymm.ops.stats import (
 )
 # opsc: linear algebra, more special functions and number-representation ops
 from tinymm.ops.decompositions import cholesky_legacy, lu_legacy, lu_unpack, qr_legacy, svd_legacy
+from tinymm.ops.decompositions import geqrf  # lead
 from tinymm.ops.matrix_solve import (
     cholesky_inverse,
     cholesky_solve,
@@ -736,6 +737,7 @@ OPS = (
     *CREATION_MORE_OPS,  # modapi
     *NUMERIC_MORE_OPS,  # modapi
     *STORAGE_OPS,  # lead
+    (geqrf, "geqrf", "geqrf"),  # lead
 )
 
 

@@ -643,3 +643,22 @@ def householder_product(A, tau, *, out=None):
         v = V[..., :, i:i + 1]  # (…, m, 1)
         Q = Q - (v * reshape(tau[..., i], tuple(tau.shape[:-1]) + (1, 1))) @ (v.mT @ Q)
     return Q
+
+
+# ----------------------------------------------------------------------------- geqrf (lead)
+
+GeqrfResult = collections.namedtuple("GeqrfResult", ["a", "tau"])
+
+
+def geqrf(input, *, out=None):
+    """``torch.geqrf``: LAPACK's QR in Householder form. ``a`` holds R on and above the
+    diagonal and the reflectors' vectors below it (their leading 1 implied), ``tau`` their
+    scales; ``linalg.householder_product(a, tau)`` rebuilds Q. Batched; not differentiable
+    (nor is PyTorch's)."""
+    A = matrix_arg("geqrf", input, kernel="geqrf_cpu")
+    xp = xp_of(A._data)
+    if A._data.size == 0:
+        k = min(A.shape[-2], A.shape[-1])
+        return GeqrfResult(Tensor._wrap(A._data.copy()), Tensor._wrap(xp.zeros(A.shape[:-2] + (k,), A._data.dtype)))
+    h, tau = lapack("geqrf", xp.linalg.qr, A._data, mode="raw")
+    return GeqrfResult(Tensor._wrap(xp.ascontiguousarray(mT(h))), Tensor._wrap(tau))
