@@ -88,26 +88,23 @@ class set_stance(contextlib.ContextDecorator):  # noqa: N801
         return False
 
 
-def _to_arrays(obj):
-    if isinstance(obj, Tensor):
-        return obj.numpy()
+def _map_leaves(obj, leaf):
+    """``obj`` with ``leaf(x)`` for every x inside lists, tuples (named too) and dicts."""
     if isinstance(obj, (list, tuple)):
-        items = [_to_arrays(o) for o in obj]
+        items = [_map_leaves(o, leaf) for o in obj]
         return type(obj)(*items) if hasattr(obj, "_fields") else type(obj)(items)
     if isinstance(obj, dict):
-        return {k: _to_arrays(v) for k, v in obj.items()}
-    return obj
+        return {k: _map_leaves(v, leaf) for k, v in obj.items()}
+    return leaf(obj)
+
+
+def _to_arrays(obj):
+    return _map_leaves(obj, lambda x: x.numpy() if isinstance(x, Tensor) else x)
 
 
 def _to_tensors(obj):
-    if isinstance(obj, np.ndarray):  # (NumPy scalars stay scalars, as in PyTorch)
-        return Tensor._of(obj)
-    if isinstance(obj, (list, tuple)):
-        items = [_to_tensors(o) for o in obj]
-        return type(obj)(*items) if hasattr(obj, "_fields") else type(obj)(items)
-    if isinstance(obj, dict):
-        return {k: _to_tensors(v) for k, v in obj.items()}
-    return obj
+    # (NumPy scalars stay scalars, as in PyTorch)
+    return _map_leaves(obj, lambda x: Tensor._of(x) if isinstance(x, np.ndarray) else x)
 
 
 def wrap_numpy(fn):

@@ -235,8 +235,8 @@ def _zero_at(default_mask, flat_indices):
     return Tensor._of(mask)
 
 
-class RandomUnstructured(BasePruningMethod):
-    """``amount`` entries chosen uniformly at random."""
+class _RankedUnstructured(BasePruningMethod):
+    """Prunes the ``amount`` entries that come first in ``_prune_order(t)``."""
 
     PRUNING_TYPE = "unstructured"
 
@@ -248,29 +248,26 @@ class RandomUnstructured(BasePruningMethod):
         k = _count(self.amount, t.numel())
         if k == 0:
             return default_mask.clone()
-        draws = _tm.rand_like(t.to(_tm.float32) if not t.dtype.is_floating_point else t).numpy(force=True).reshape(-1)
-        return _zero_at(default_mask, np.argsort(-draws, kind="stable")[:k])
+        return _zero_at(default_mask, self._prune_order(t)[:k])
+
+
+class RandomUnstructured(_RankedUnstructured):
+    """``amount`` entries chosen uniformly at random."""
+
+    def _prune_order(self, t):
+        draws = _tm.rand_like(t.to(_tm.float32) if not t.dtype.is_floating_point else t).numpy(force=True)
+        return np.argsort(-draws.reshape(-1), kind="stable")
 
     @classmethod
     def apply(cls, module, name, amount):
         return super().apply(module, name, amount=amount)
 
 
-class L1Unstructured(BasePruningMethod):
+class L1Unstructured(_RankedUnstructured):
     """The ``amount`` entries of smallest |value| (of ``importance_scores`` when given)."""
 
-    PRUNING_TYPE = "unstructured"
-
-    def __init__(self, amount):
-        _check_amount(amount)
-        self.amount = amount
-
-    def compute_mask(self, t, default_mask):
-        k = _count(self.amount, t.numel())
-        if k == 0:
-            return default_mask.clone()
-        magnitude = np.abs(t.numpy(force=True)).reshape(-1)
-        return _zero_at(default_mask, np.argsort(magnitude, kind="stable")[:k])
+    def _prune_order(self, t):
+        return np.argsort(np.abs(t.numpy(force=True)).reshape(-1), kind="stable")
 
     @classmethod
     def apply(cls, module, name, amount, importance_scores=None):
