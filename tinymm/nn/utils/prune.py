@@ -282,8 +282,8 @@ def _channel_mask(t, dim, kept):
     return mask
 
 
-class RandomStructured(BasePruningMethod):
-    """``amount`` whole slices along ``dim`` (channels), chosen at random."""
+class _RankedStructured(BasePruningMethod):
+    """Prunes the ``amount`` slices along ``dim`` that rank lowest in ``_keep_order(t, dim)``."""
 
     PRUNING_TYPE = "structured"
 
@@ -298,37 +298,32 @@ class RandomStructured(BasePruningMethod):
         k = _count(self.amount, size)
         if k == 0:
             return default_mask
-        draws = _tm.rand(size).numpy()
-        kept = np.sort(np.argsort(-draws, kind="stable")[: size - k])
-        return Tensor._of(_channel_mask(t, self.dim, kept)) * default_mask.to(dtype=t.dtype)
+        dim = self.dim + t.ndim if self.dim < 0 else self.dim
+        kept = np.sort(self._keep_order(t, dim)[: size - k])
+        return Tensor._of(_channel_mask(t, dim, kept)) * default_mask.to(dtype=t.dtype)
+
+
+class RandomStructured(_RankedStructured):
+    """``amount`` whole slices along ``dim`` (channels), chosen at random."""
+
+    def _keep_order(self, t, dim):
+        return np.argsort(-_tm.rand(t.shape[dim]).numpy(), kind="stable")
 
     @classmethod
     def apply(cls, module, name, amount, dim=-1):
         return super().apply(module, name, amount=amount, dim=dim)
 
 
-class LnStructured(BasePruningMethod):
+class LnStructured(_RankedStructured):
     """The ``amount`` slices along ``dim`` of smallest L``n`` norm (``n`` as ``torch.norm``'s p)."""
 
-    PRUNING_TYPE = "structured"
-
     def __init__(self, amount, n, dim=-1):
-        _check_amount(amount)
-        self.amount = amount
+        super().__init__(amount, dim)
         self.n = n
-        self.dim = dim
 
-    def compute_mask(self, t, default_mask):
-        _check_structured(t, self.dim)
-        size = t.shape[self.dim]
-        k = _count(self.amount, size)
-        if k == 0:
-            return default_mask
-        dim = self.dim + t.ndim if self.dim < 0 else self.dim
-        others = [d for d in range(t.ndim) if d != dim]
-        norms = _tm.norm(t, p=self.n, dim=others).numpy(force=True)
-        kept = np.sort(np.argsort(-norms, kind="stable")[: size - k])
-        return Tensor._of(_channel_mask(t, dim, kept)) * default_mask.to(dtype=t.dtype)
+    def _keep_order(self, t, dim):
+        norms = _tm.norm(t, p=self.n, dim=[d for d in range(t.ndim) if d != dim]).numpy(force=True)
+        return np.argsort(-norms, kind="stable")
 
     @classmethod
     def apply(cls, module, name, amount, n, dim, importance_scores=None):
