@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinymm.optim.optimizer import Optimizer, check_number, implementation_options, state_array, state_step
+from tinymm.optim.optimizer import (
+    Optimizer, advance_step, check_number, hyper, implementation_options, scalar_tensor, state_array, state_step,
+)
 from tinymm.tensor import Tensor
 
 
@@ -44,7 +46,7 @@ class Adam(Optimizer):
     def _step_group(self, group):
         from tinymm.kernels.optim import adam_step
 
-        lr, (beta1, beta2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+        lr, (beta1, beta2), eps, wd = hyper(group["lr"]), group["betas"], group["eps"], group["weight_decay"]
         amsgrad, maximize = group["amsgrad"], group["maximize"]
         decoupled = group.get("decoupled_weight_decay", self._decoupled)
         states = self.state
@@ -52,11 +54,11 @@ class Adam(Optimizer):
             state = states.get(p)
             if not state:  # (an empty dict: PyTorch code may have looked at optimizer.state[p] first)
                 # np.zeros_like dispatches to CuPy for CuPy arrays.
-                state = states[p] = {"step": 0, "exp_avg": Tensor._wrap(np.zeros_like(d)),
+                state = states[p] = {"step": scalar_tensor(0.0), "exp_avg": Tensor._wrap(np.zeros_like(d)),
                                      "exp_avg_sq": Tensor._wrap(np.zeros_like(d))}
             if amsgrad and "max_exp_avg_sq" not in state:
                 state["max_exp_avg_sq"] = Tensor._wrap(np.zeros_like(d))
-            step = state["step"] = state["step"] + 1
+            step = advance_step(state)  # the 0-dim step Tensor, in place
             adam_step(d, g, state_array(state["exp_avg"]), state_array(state["exp_avg_sq"]), step=step, lr=lr,
                       beta1=beta1, beta2=beta2, eps=eps, weight_decay=wd, decoupled_weight_decay=decoupled,
                       amsgrad=amsgrad, max_exp_avg_sq=state_array(state.get("max_exp_avg_sq")), maximize=maximize)
