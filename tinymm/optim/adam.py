@@ -28,6 +28,8 @@ class Adam(Optimizer):
 
     def _check_hyperparameters(self, group):
         name = type(self).__name__
+        if isinstance(group["lr"], Tensor) and group.get("foreach") and not group.get("capturable"):
+            raise ValueError("lr as a Tensor is not supported for capturable=False and foreach=True")
         check_number(name, "lr", group["lr"], "learning rate")
         check_number(name, "eps", group["eps"], "epsilon value")
         check_number(name, "weight_decay", group["weight_decay"], "weight_decay value")

@@ -83,6 +83,7 @@ def _with_step_hooks(step):
         pre, post = d.get("_optimizer_step_pre_hooks"), d.get("_optimizer_step_post_hooks")
         if not (pre or post or _global_step_pre_hooks or _global_step_post_hooks) or d.get("_in_hooked_step"):
             return step(self, *args, **kwargs)
+        args = (self, *args)  # the hooks see step's arguments with the optimizer first, as PyTorch's
         for hook in [*_global_step_pre_hooks.values(), *(pre or {}).values()]:
             res = hook(self, args, kwargs)
             if res is not None:
@@ -91,7 +92,7 @@ def _with_step_hooks(step):
                 args, kwargs = res
         self._in_hooked_step = True
         try:
-            out = step(self, *args, **kwargs)
+            out = step(*args, **kwargs)
         finally:
             self._in_hooked_step = False
         for hook in [*(post or {}).values(), *_global_step_post_hooks.values()]:
@@ -372,8 +373,8 @@ class Optimizer:
         index, groups, start = {}, [], 0
         for g in self.param_groups:
             entry = {k: v for k, v in g.items() if k != "params"}
-            for i, p in enumerate(g["params"], start):
-                index.setdefault(id(p), i)
+            # (a parameter listed twice in one group gets its last position, as PyTorch's)
+            index.update({id(p): i for i, p in enumerate(g["params"], start) if id(p) not in index})
             entry["params"] = [index[id(p)] for p in g["params"]]
             start += len(entry["params"])
             groups.append(entry)
