@@ -51,7 +51,7 @@ def _set_group_value(group: dict, key: str, value) -> None:
         group[key] = value
 
 
-def _per_group(name: str, optimizer, value) -> list:
+def per_group(name: str, optimizer, value) -> list:
     """``value`` for each group: a list or tuple must have one entry per group (PyTorch's
     ``_format_param``)."""
     n = len(optimizer.param_groups)
@@ -70,7 +70,7 @@ def _check_optimizer(optimizer) -> None:
         raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
 
 
-def _warn_outside_step(scheduler) -> None:
+def warn_outside_step(scheduler) -> None:
     if not scheduler._get_lr_called_within_step:
         warnings.warn("To get the last learning rate computed by the scheduler, please use `get_last_lr()`.",
                       UserWarning, stacklevel=3)
@@ -174,7 +174,7 @@ class LambdaLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
-        _warn_outside_step(self)
+        warn_outside_step(self)
         return [base * fn(self.last_epoch) for fn, base in zip(self.lr_lambdas, self.base_lrs)]
 
     def state_dict(self) -> dict:
@@ -205,7 +205,7 @@ class MultiplicativeLR(LambdaLR):
         super().__init__(optimizer, lr_lambda, last_epoch)
 
     def get_lr(self):
-        _warn_outside_step(self)
+        warn_outside_step(self)
         if self._is_initial:
             return _group_values(self.optimizer, "lr")
         return [g["lr"] * fn(self.last_epoch) for fn, g in zip(self.lr_lambdas, self.optimizer.param_groups)]
@@ -221,7 +221,7 @@ class StepLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
-        _warn_outside_step(self)
+        warn_outside_step(self)
         if self.last_epoch == 0 or self.last_epoch % self.step_size != 0:
             return _group_values(self.optimizer, "lr")
         return [g["lr"] * self.gamma for g in self.optimizer.param_groups]
@@ -239,7 +239,7 @@ class MultiStepLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
-        _warn_outside_step(self)
+        warn_outside_step(self)
         if self.last_epoch not in self.milestones:
             return _group_values(self.optimizer, "lr")
         return [g["lr"] * self.gamma ** self.milestones[self.last_epoch] for g in self.optimizer.param_groups]
@@ -259,7 +259,7 @@ class ConstantLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
-        _warn_outside_step(self)
+        warn_outside_step(self)
         if self.last_epoch == 0:
             return [g["lr"] * self.factor for g in self.optimizer.param_groups]
         if self.last_epoch != self.total_iters:
@@ -285,7 +285,7 @@ class LinearLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
-        _warn_outside_step(self)
+        warn_outside_step(self)
         if self.last_epoch == 0:
             return [g["lr"] * self.start_factor for g in self.optimizer.param_groups]
         if self._is_initial or self.last_epoch > self.total_iters:
@@ -307,7 +307,7 @@ class ExponentialLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
-        _warn_outside_step(self)
+        warn_outside_step(self)
         if self._is_initial:
             return _group_values(self.optimizer, "lr")
         return [g["lr"] * self.gamma for g in self.optimizer.param_groups]
@@ -324,7 +324,7 @@ class PolynomialLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
-        _warn_outside_step(self)
+        warn_outside_step(self)
         if self._is_initial or self.last_epoch > self.total_iters:
             return _group_values(self.optimizer, "lr")
         factor = ((1.0 - self.last_epoch / self.total_iters)
@@ -347,7 +347,7 @@ class CosineAnnealingLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
-        _warn_outside_step(self)
+        warn_outside_step(self)
         groups, e, T, lo = self.optimizer.param_groups, self.last_epoch, self.T_max, self.eta_min
         if self._is_initial:
             return _group_values(self.optimizer, "lr")
@@ -467,7 +467,7 @@ class CosineAnnealingWarmRestarts(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
-        _warn_outside_step(self)
+        warn_outside_step(self)
         return [self.eta_min + (base - self.eta_min) * (1 + math.cos(math.pi * self.T_cur / self.T_i)) / 2
                 for base in self.base_lrs]
 
@@ -511,8 +511,8 @@ def _setup_momentum(scheduler, optimizer, base_momentum, max_momentum, set_now: 
         raise ValueError(f"{type(scheduler).__name__}: optimizer must support momentum or beta1 with "
                          f"`cycle_momentum` option enabled")
     scheduler.use_beta1 = "betas" in optimizer.defaults
-    maxes = _per_group("max_momentum", optimizer, max_momentum)
-    bases = _per_group("base_momentum", optimizer, base_momentum)
+    maxes = per_group("max_momentum", optimizer, max_momentum)
+    bases = per_group("base_momentum", optimizer, base_momentum)
     if set_now:
         for m, b, g in zip(maxes, bases, optimizer.param_groups):
             _set_momentum(scheduler, g, m)
@@ -572,7 +572,7 @@ class OneCycleLR(LRScheduler):
         if anneal_strategy not in ("cos", "linear"):
             raise ValueError(f"{name}: anneal_strategy must be one of 'cos' or 'linear', instead got {anneal_strategy}")
         self._anneal_func_type = anneal_strategy
-        max_lrs = _per_group("max_lr", optimizer, max_lr)
+        max_lrs = per_group("max_lr", optimizer, max_lr)
         if last_epoch == -1:
             for g, m in zip(optimizer.param_groups, max_lrs):
                 g["initial_lr"] = m / div_factor
@@ -597,7 +597,7 @@ class OneCycleLR(LRScheduler):
         return self._annealing_linear(start, end, pct)
 
     def get_lr(self):
-        _warn_outside_step(self)
+        warn_outside_step(self)
         step = self.last_epoch
         if step > self.total_steps:
             raise ValueError(f"OneCycleLR: Tried to step {step} times. The specified number of total steps is "
@@ -626,11 +626,11 @@ class CyclicLR(LRScheduler):
                  cycle_momentum: bool = True, base_momentum=0.8, max_momentum=0.9, last_epoch: int = -1):
         _check_optimizer(optimizer)
         self.optimizer = optimizer
-        base_lrs = _per_group("base_lr", optimizer, base_lr)
+        base_lrs = per_group("base_lr", optimizer, base_lr)
         if last_epoch == -1:
             for lr, g in zip(base_lrs, optimizer.param_groups):
                 _set_group_value(g, "lr", lr)
-        self.max_lrs = _per_group("max_lr", optimizer, max_lr)
+        self.max_lrs = per_group("max_lr", optimizer, max_lr)
         up = float(step_size_up)
         down = float(step_size_down) if step_size_down is not None else up
         self.total_size = up + down
@@ -676,7 +676,7 @@ class CyclicLR(LRScheduler):
         return self._scale_fn_ref(x)
 
     def get_lr(self):
-        _warn_outside_step(self)
+        warn_outside_step(self)
         cycle = math.floor(1 + self.last_epoch / self.total_size)
         x = 1.0 + self.last_epoch / self.total_size - cycle
         factor = x / self.step_ratio if x <= self.step_ratio else (x - 1) / (self.step_ratio - 1)

@@ -20,7 +20,7 @@ import numpy as np
 from tinymm.autograd import no_grad
 from tinymm.nn.batchnorm import BatchNorm1d, BatchNorm2d, BatchNorm3d, SyncBatchNorm
 from tinymm.nn.module import Module
-from tinymm.optim.lr_scheduler import LRScheduler, _per_group, _warn_outside_step
+from tinymm.optim.lr_scheduler import LRScheduler, per_group, warn_outside_step
 from tinymm.tensor import Tensor
 
 __all__ = ["AveragedModel", "SWALR", "get_ema_avg_fn", "get_ema_multi_avg_fn", "get_swa_avg_fn",
@@ -173,7 +173,7 @@ class SWALR(LRScheduler):
     form: each step undoes the previous α on the group's current rate)."""
 
     def __init__(self, optimizer, swa_lr, anneal_epochs: int = 10, anneal_strategy: str = "cos", last_epoch: int = -1):
-        for lr, group in zip(_per_group("swa_lr", optimizer, swa_lr), optimizer.param_groups):
+        for lr, group in zip(per_group("swa_lr", optimizer, swa_lr), optimizer.param_groups):
             group["swa_lr"] = lr
         if anneal_strategy not in ("cos", "linear"):
             raise ValueError(f"anneal_strategy must be one of 'cos' or 'linear', instead got {anneal_strategy}")
@@ -202,7 +202,7 @@ class SWALR(LRScheduler):
         return (lr - alpha * swa_lr) / (1 - alpha)
 
     def get_lr(self):
-        _warn_outside_step(self)
+        warn_outside_step(self)
         step = self._step_count - 1
         if self.anneal_epochs == 0:
             step = max(1, step)
