@@ -6,6 +6,15 @@ hands each parameter's arrays to one in-place update kernel in ``tinymm.kernels.
 ``state_dict()`` names parameters by their position, so it can be saved and restored into a
 freshly built optimizer over the same model.
 
+The state is PyTorch's, key for key and type for type, because training code reads and
+rewrites it (``state["step"].item()``, a checkpoint written by PyTorch): the step count is a
+0-dim CPU Tensor of float32 (float64 when that is the default dtype), updated in place, as are
+ASGD's eta and mu and NAdam's mu_product; buffers are Tensors shaped like their parameter.
+A state dict holds the live entries (as PyTorch's: deep-copy it to keep a snapshot); loading
+copies, and accepts int steps (older PyTorch) as well as tensor ones. Hooks run around
+``step`` (global ones from ``register_optimizer_step_pre_hook`` too), ``state_dict`` and
+``load_state_dict``, in PyTorch's order.
+
 Validate once: hyper-parameters are checked when a group is added (the constructor's defaults
 too) and when a state dict is loaded, with PyTorch's messages ("Invalid learning rate: nan");
 loaded state is checked against its parameters then. ``step()`` checks only what can change
