@@ -334,6 +334,36 @@ def test_a_tensor_lr_steps_as_torchs(name):
         getattr(optim, name)([nn.Parameter(np.ones(2, np.float32))], lr=tm.tensor([0.1, 0.2]))
 
 
+@needs_torch
+@pytest.mark.parametrize("name", ["Adam", "Adagrad"])
+def test_a_fused_groups_step_is_float32_as_torch(name):
+    """PyTorch keeps a fused group's step in float32 whatever the default dtype (and casts a
+    loaded one so); otherwise float64 under a float64 default."""
+    out = []
+    old_t, old_m = torch.get_default_dtype(), tm.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    tm.set_default_dtype(tm.float64)
+    try:
+        for lib in ("torch", "tinymm"):
+            mod, nn_mod = _lib(lib)
+            row = []
+            for kw in (dict(fused=True), {}):
+                p = nn_mod.Parameter(mod.ones(3))
+                opt = getattr(mod.optim, name)([p], **kw)
+                p.grad = mod.ones(3)
+                opt.step()
+                sd = copy.deepcopy(opt.state_dict())
+                sd["state"][0]["step"] = 3
+                opt.load_state_dict(sd)
+                row.append((str(opt.state_dict()["state"][0]["exp_avg" if name == "Adam" else "sum"].dtype),
+                            str(opt.state[p]["step"].dtype)))
+            out.append([tuple(x.split(".")[-1] for x in r) for r in row])
+    finally:
+        torch.set_default_dtype(old_t)
+        tm.set_default_dtype(old_m)
+    assert out[0] == out[1] == [("float64", "float32"), ("float64", "float64")]
+
+
 def test_adam_refuses_a_tensor_lr_with_foreach_as_torch():
     with pytest.raises(ValueError, match="lr as a Tensor is not supported for capturable=False and foreach=True"):
         optim.Adam([nn.Parameter(np.ones(2, np.float32))], lr=tm.tensor(0.1), foreach=True)

@@ -56,7 +56,9 @@ class Adam(Optimizer):
             state = states.get(p)
             if not state:  # (an empty dict: PyTorch code may have looked at optimizer.state[p] first)
                 # np.zeros_like dispatches to CuPy for CuPy arrays.
-                state = states[p] = {"step": scalar_tensor(0.0), "exp_avg": Tensor._wrap(np.zeros_like(d)),
+                # (a fused group's step is float32 whatever the default dtype, as PyTorch's)
+                state = states[p] = {"step": scalar_tensor(0.0, np.float32 if group.get("fused") else None),
+                                     "exp_avg": Tensor._wrap(np.zeros_like(d)),
                                      "exp_avg_sq": Tensor._wrap(np.zeros_like(d))}
             if amsgrad and "max_exp_avg_sq" not in state:
                 state["max_exp_avg_sq"] = Tensor._wrap(np.zeros_like(d))

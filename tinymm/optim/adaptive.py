@@ -65,7 +65,8 @@ class ElementwiseOptimizer(Optimizer):
         return {k: np.zeros_like(d) for k in self._needed_state(group)}
 
     def _new_state(self, d, group) -> dict:
-        return {"step": scalar_tensor(0.0), **{k: state_tensor(v) for k, v in self._init_state(d, group).items()}}
+        step = scalar_tensor(0.0, np.float32 if group.get("fused") else None)  # fused (Adagrad): float32 always
+        return {"step": step, **{k: state_tensor(v) for k, v in self._init_state(d, group).items()}}
 
     def _step_group(self, group):
         wd, lr = group.get("weight_decay", 0.0), hyper(group["lr"])

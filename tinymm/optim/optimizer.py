@@ -453,7 +453,9 @@ class Optimizer:
             p, group = targets[key]
             if not isinstance(s, dict):
                 raise ValueError(f"{name}: state of parameter {i!r} must be a dict, got {type(s).__name__}")
-            entry = {k: self._load_state_value(p, k, v, f"{name}: state {k!r} of parameter {i!r}")
+            # a fused or capturable group's step is float32 (PyTorch casts it so on load)
+            f32_step = bool(group.get("fused") or group.get("capturable"))
+            entry = {k: self._load_state_value(p, k, v, f"{name}: state {k!r} of parameter {i!r}", f32_step)
                      for k, v in s.items()}
             if entry:
                 self._check_state(p, entry, group, f"{name}: state of parameter {i!r}")
@@ -465,11 +467,16 @@ class Optimizer:
         for hook in list(self._hooks("_optimizer_load_state_dict_post_hooks").values()):
             hook(self)
 
-    def _load_state_value(self, p: Tensor, key, v, where: str):
+    def _load_state_value(self, p: Tensor, key, v, where: str, f32_step: bool = False):
         """One loaded state entry as this optimizer keeps it: a copy, never the caller's
         object (which may be another optimizer's live state)."""
         if isinstance(v, list):  # e.g. LBFGS's history
             return [self._load_state_value(p, None, x, where) for x in v]
+        if key == "step" and f32_step and not isinstance(v, (list, dict, str, type(None))):
+            try:
+                return Tensor._wrap(np.array(float(v.item() if hasattr(v, "item") else v), dtype=np.float32))
+            except (TypeError, ValueError):
+                pass  # not a number: state_step names it
         if not (isinstance(v, Tensor) or (hasattr(v, "shape") and hasattr(v, "ndim") and not isinstance(v, np.generic))):
             return copy.deepcopy(v)
         arr = v.numpy(force=True) if isinstance(v, Tensor) else np.asarray(backend.to_device(v, "cpu"))
