@@ -288,6 +288,18 @@ def test_state_dict_and_load_state_dict_hooks_run_in_torchs_order():
                      ("load-pre", ["extra", "param_groups", "state"])]
 
 
+def test_an_optimizer_with_hooks_pickles_and_deep_copies_without_them_as_torch():
+    p = nn.Parameter(np.ones(2, np.float32))
+    opt = optim.Adam([p], lr=0.1)
+    opt.register_step_post_hook(lambda o, a, k: None)  # a lambda: it could not be pickled
+    p.grad = tm.ones(2)
+    opt.step()
+    for other in (pickle.loads(pickle.dumps(opt)), copy.deepcopy(opt)):
+        assert len(other._optimizer_step_post_hooks) == 0 and len(opt._optimizer_step_post_hooks) == 1
+        q = other.param_groups[0]["params"][0]
+        assert other.state[q]["step"].item() == 1.0 and other.state[q]["exp_avg"] is not opt.state[p]["exp_avg"]
+
+
 def test_step_hooks_global_and_own_in_torchs_order():
     from tinymm.optim import optimizer as O
 

@@ -221,6 +221,20 @@ class Optimizer:
         """``hook(optimizer)`` runs after ``load_state_dict`` has loaded."""
         return self._add_hook("_optimizer_load_state_dict_post_hooks", hook, prepend)
 
+    _HOOK_DICTS = ("_optimizer_step_pre_hooks", "_optimizer_step_post_hooks", "_optimizer_state_dict_pre_hooks",
+                   "_optimizer_state_dict_post_hooks", "_optimizer_load_state_dict_pre_hooks",
+                   "_optimizer_load_state_dict_post_hooks")
+
+    def __getstate__(self) -> dict:
+        """What pickling and ``copy.deepcopy`` keep: everything but the hooks (PyTorch's
+        optimizers drop them too, so an optimizer with a lambda hook still pickles)."""
+        return {k: v for k, v in self.__dict__.items() if k not in self._HOOK_DICTS and k != "_in_hooked_step"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        for name in self._HOOK_DICTS:
+            self._hooks(name)
+
     def _hooks(self, name: str) -> collections.OrderedDict:
         # created on first use, so that optimizers built before hooks existed (unpickled) work
         return self.__dict__.setdefault(name, collections.OrderedDict())
@@ -237,6 +251,8 @@ class Optimizer:
 
     def __init__(self, params, defaults: dict):
         self.defaults = dict(defaults)
+        for hooks in self._HOOK_DICTS:
+            setattr(self, hooks, collections.OrderedDict())
         # probe3: keyed by the parameter, a defaultdict(dict) as PyTorch's (optimizer.state[p]["exp_avg"])
         self.state: dict = collections.defaultdict(dict)
         self.param_groups: list[dict] = []
