@@ -124,30 +124,12 @@ def scalar_tensor(value, dtype=None) -> Tensor:
     return Tensor._wrap(np.array(value, dtype=dtype or _scalar_dtype()))
 
 
-def scalar_value(value) -> float:
-    """A scalar state entry (0-dim Tensor, array or number) as a Python float (torch's
-    ``_get_value``: the updates read scalar state as Python numbers)."""
-    return float(value._data if isinstance(value, Tensor) else value)
-
-
-def set_scalar(state: dict, key: str, value: float) -> None:
-    """``state[key].fill_(value)``: the 0-dim Tensor is updated in place (so references to it,
-    e.g. a state dict taken earlier, see the change, as PyTorch's), rounding to its dtype; a
-    number found there (hand-written state) is replaced by such a Tensor."""
-    t = state.get(key)
-    a = t._data if isinstance(t, Tensor) else None
-    if a is None or a.ndim != 0 or type(a) is not np.ndarray:
-        state[key] = scalar_tensor(value)
-    else:
-        a[()] = value
-
-
 def advance_step(state: dict) -> float:
     """``state["step"] += 1`` on its 0-dim Tensor; returns the new count as a float."""
     t = state["step"]
     a = t._data if isinstance(t, Tensor) else None
-    if a is None or a.ndim != 0 or type(a) is not np.ndarray:
-        t = state["step"] = scalar_tensor(scalar_value(t))
+    if a is None or a.ndim != 0 or type(a) is not np.ndarray:  # a number written by hand, or on a GPU
+        t = state["step"] = scalar_tensor(float(a if a is not None else t))
         a = t._data
     v = a.item() + 1
     a[()] = v
