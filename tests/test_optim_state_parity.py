@@ -238,6 +238,18 @@ def test_parameter_groups_as_torch():
         optim.SGD([p], lr=0.1).add_param_group({"params": [p]})
 
 
+@needs_torch
+@pytest.mark.parametrize("name,kw", [("Adam", dict(betas=[0.8, 0.9])), ("NAdam", dict(betas=[0.8, 0.9])),
+                                     ("RAdam", dict(betas=[0.8, 0.9])), ("Adamax", dict(betas=(0.8, 0.9))),
+                                     ("Rprop", dict(etas=[0.4, 1.1], step_sizes=[1e-5, 10])), ("LBFGS", {})])
+def test_print_optimizer_shows_torchs_groups(name, kw):
+    """print(opt): the same keys, values and containers (a list of betas stays a list where
+    PyTorch keeps it; LBFGS's default lr is the int 1)."""
+    ours = getattr(optim, name)([nn.Parameter(np.ones(2, np.float32))], **kw)
+    theirs = getattr(torch.optim, name)([torch.nn.Parameter(torch.ones(2))], **kw)
+    assert repr(ours) == repr(theirs) and ours.defaults == theirs.defaults
+
+
 def test_loading_a_state_dict_of_another_shape_raises_torchs_valueerror():
     ps = [nn.Parameter(np.ones(2, np.float32)) for _ in range(3)]
     one = optim.Adam(ps[:1])

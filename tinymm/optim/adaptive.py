@@ -33,8 +33,10 @@ def _check_betas(name, group):
     betas = group["betas"]
     if isinstance(betas, (str, bytes)) or not hasattr(betas, "__len__") or len(betas) != 2:
         raise TypeError(f"{name}: betas must be a pair (beta1, beta2), got {betas!r}")
-    group["betas"] = tuple(check_number(name, f"betas[{i}]", b, f"beta parameter at index {i}", high=1.0,
-                                        high_open=True) for i, b in enumerate(betas))
+    checked = [check_number(name, f"betas[{i}]", b, f"beta parameter at index {i}", high=1.0, high_open=True)
+               for i, b in enumerate(betas)]
+    # a list stays a list, as PyTorch keeps these optimizers' betas (print(opt) shows it)
+    group["betas"] = checked if isinstance(betas, list) else tuple(checked)
 
 
 class ElementwiseOptimizer(Optimizer):
