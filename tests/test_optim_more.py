@@ -315,7 +315,8 @@ def test_a_scheduler_written_for_pytorch_with_get_lr_runs_unchanged():
         o1.step(), o2.step()
         s1.step(), s2.step()
     s3 = S.StepLR(o1, step_size=2)
-    s3.step(7)  # PyTorch's deprecated epoch argument: jump there
+    with pytest.warns(UserWarning, match=r"epoch parameter in `scheduler.step\(\)`"):
+        s3.step(7)  # PyTorch's deprecated epoch argument: jump there (the closed form), with its warning
     assert o1.param_groups[0]["lr"] == pytest.approx(s3.base_lrs[0] * 0.1 ** 3)
 
 

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinymm.optim.optimizer import Optimizer, check_number, implementation_options, state_array, state_step
+from tinymm.optim.optimizer import (
+    Optimizer, advance_step, check_number, hyper, implementation_options, scalar_tensor, state_array, state_step,
+)
 from tinymm.tensor import Tensor
 
 
@@ -26,6 +28,8 @@ class Adam(Optimizer):
 
     def _check_hyperparameters(self, group):
         name = type(self).__name__
+        if isinstance(group["lr"], Tensor) and group.get("foreach") and not group.get("capturable"):
+            raise ValueError("lr as a Tensor is not supported for capturable=False and foreach=True")
         check_number(name, "lr", group["lr"], "learning rate")
         check_number(name, "eps", group["eps"], "epsilon value")
         check_number(name, "weight_decay", group["weight_decay"], "weight_decay value")
@@ -44,7 +48,7 @@ class Adam(Optimizer):
     def _step_group(self, group):
         from tinymm.kernels.optim import adam_step
 
-        lr, (beta1, beta2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+        lr, (beta1, beta2), eps, wd = hyper(group["lr"]), group["betas"], group["eps"], group["weight_decay"]
         amsgrad, maximize = group["amsgrad"], group["maximize"]
         decoupled = group.get("decoupled_weight_decay", self._decoupled)
         states = self.state
@@ -52,11 +56,13 @@ class Adam(Optimizer):
             state = states.get(p)
             if not state:  # (an empty dict: PyTorch code may have looked at optimizer.state[p] first)
                 # np.zeros_like dispatches to CuPy for CuPy arrays.
-                state = states[p] = {"step": 0, "exp_avg": Tensor._wrap(np.zeros_like(d)),
+                # (a fused group's step is float32 whatever the default dtype, as PyTorch's)
+                state = states[p] = {"step": scalar_tensor(0.0, np.float32 if group.get("fused") else None),
+                                     "exp_avg": Tensor._wrap(np.zeros_like(d)),
                                      "exp_avg_sq": Tensor._wrap(np.zeros_like(d))}
             if amsgrad and "max_exp_avg_sq" not in state:
                 state["max_exp_avg_sq"] = Tensor._wrap(np.zeros_like(d))
-            step = state["step"] = state["step"] + 1
+            step = advance_step(state)  # the 0-dim step Tensor, in place
             adam_step(d, g, state_array(state["exp_avg"]), state_array(state["exp_avg_sq"]), step=step, lr=lr,
                       beta1=beta1, beta2=beta2, eps=eps, weight_decay=wd, decoupled_weight_decay=decoupled,
                       amsgrad=amsgrad, max_exp_avg_sq=state_array(state.get("max_exp_avg_sq")), maximize=maximize)

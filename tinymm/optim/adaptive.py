@@ -24,7 +24,8 @@ import math
 import numpy as np
 
 from tinymm.optim.optimizer import (
-    Optimizer, check_number, implementation_options, scalar_state_times, state_array, state_step, state_tensor,
+    Optimizer, advance_step, check_number, hyper, implementation_options, scalar_tensor, state_array, state_scalar,
+    state_step, state_tensor,
 )
 
 
@@ -32,19 +33,29 @@ def _check_betas(name, group):
     betas = group["betas"]
     if isinstance(betas, (str, bytes)) or not hasattr(betas, "__len__") or len(betas) != 2:
         raise TypeError(f"{name}: betas must be a pair (beta1, beta2), got {betas!r}")
-    group["betas"] = tuple(check_number(name, f"betas[{i}]", b, f"beta parameter at index {i}", high=1.0,
-                                        high_open=True) for i, b in enumerate(betas))
+    checked = [check_number(name, f"betas[{i}]", b, f"beta parameter at index {i}", high=1.0, high_open=True)
+               for i, b in enumerate(betas)]
+    # a list stays a list, as PyTorch keeps these optimizers' betas (print(opt) shows it)
+    group["betas"] = checked if isinstance(betas, list) else tuple(checked)
 
 
 class ElementwiseOptimizer(Optimizer):
     """The shared step loop: per parameter, the gradient after maximize and L2 decay, the
-    state (created on first use by ``_init_state``) and one in-place ``_update``."""
+    state (created on first use by ``_init_state``) and one in-place ``_update``.
+
+    The state holds Tensors, as PyTorch's: the step count (and ASGD's eta and mu, NAdam's
+    mu_product, listed in ``_scalar_keys``) in 0-dim CPU Tensors of ``_scalar_dtype``, the
+    buffers shaped like the parameter. ``_update`` gets their arrays, with the step as a Python
+    float; it updates the arrays in place (0-dim ones too, so that they keep their dtype)."""
 
     _state_keys: tuple = ()
+    _scalar_keys: tuple = ()  # 0-dim state besides "step"
     _decoupled_key = None  # name of the group flag that makes weight decay decoupled, if any
 
     def _check_state(self, p, state, group, where):
         state["step"] = state_step(where, state)
+        for key in self._scalar_keys:
+            state_scalar(where, state, key)
         for key in self._needed_state(group):
             if key not in state:
                 raise ValueError(f"{where} lacks {key!r} (found {sorted(state)})")
@@ -55,17 +66,23 @@ class ElementwiseOptimizer(Optimizer):
     def _init_state(self, d, group) -> dict:
         return {k: np.zeros_like(d) for k in self._needed_state(group)}
 
+    def _new_state(self, d, group) -> dict:
+        step = scalar_tensor(0.0, np.float32 if group.get("fused") else None)  # fused (Adagrad): float32 always
+        return {"step": step, **{k: state_tensor(v) for k, v in self._init_state(d, group).items()}}
+
     def _step_group(self, group):
-        wd, lr = group.get("weight_decay", 0.0), group["lr"]
+        wd, lr = group.get("weight_decay", 0.0), hyper(group["lr"])
+        if lr is not group["lr"]:  # a Tensor lr: _update reads a float
+            group = {**group, "lr": lr}
         decoupled = self._decoupled_key is not None and group[self._decoupled_key]
         for p, d, g in self._with_grads(group):
             state = self.state.get(p)
             if not state:
-                state = self.state[p] = {"step": 0, **{k: state_tensor(v) for k, v in self._init_state(d, group).items()}}
+                state = self.state[p] = self._new_state(d, group)
             elif any(k not in state for k in self._needed_state(group)):  # e.g. momentum turned on later
                 for k, v in self._init_state(d, group).items():
                     state.setdefault(k, state_tensor(v))
-            state["step"] += 1
+            step = advance_step(state)
             if group["maximize"]:
                 g = -g
             if wd != 0:
@@ -73,11 +90,11 @@ class ElementwiseOptimizer(Optimizer):
                     d *= 1 - lr * wd
                 else:
                     g = g + wd * d
-            # _update works on the arrays (in place) and may replace numbers (NAdam's mu_product)
             arrays = {k: state_array(v) for k, v in state.items()}
+            arrays["step"] = step
             self._update(d, g, arrays, group)
             for k, v in arrays.items():
-                if state_array(state[k]) is not v:
+                if k != "step" and state_array(state[k]) is not v:
                     state[k] = state_tensor(v)
 
     def _update(self, d, g, state, group):
@@ -134,6 +151,10 @@ class Adagrad(ElementwiseOptimizer):
                                       initial_accumulator_value=initial_accumulator_value, maximize=maximize,
                                       **implementation_options(type(self).__name__, foreach=foreach,
                                                                differentiable=differentiable, fused=fused)))
+        # PyTorch's Adagrad creates every parameter's state (step 0, the filled sum) here
+        for group in self.param_groups:
+            for p in group["params"]:
+                self.state[p] = self._new_state(p._data, group)
 
     def _check_hyperparameters(self, group):
         check_number("Adagrad", "lr", group["lr"], "learning rate")
@@ -225,23 +246,20 @@ class NAdam(ElementwiseOptimizer):
         check_number("NAdam", "momentum_decay", group["momentum_decay"], "momentum_decay value")
         _check_betas("NAdam", group)
 
-    def _init_state(self, d, group):
-        return {"mu_product": 1.0, **super()._init_state(d, group)}
+    _scalar_keys = ("mu_product",)
 
-    def _check_state(self, p, state, group, where):
-        super()._check_state(p, state, group, where)
-        mu = state.get("mu_product", None)
-        if mu is None:
-            raise ValueError(f"{where} lacks 'mu_product' (found {sorted(state)})")
-        state["mu_product"] = float(mu.item() if hasattr(mu, "item") else mu)
+    def _init_state(self, d, group):
+        return {"mu_product": scalar_tensor(1.0), **super()._init_state(d, group)}
 
     def _update(self, d, g, state, group):
         (beta1, beta2), lr, eps, t = group["betas"], group["lr"], group["eps"], state["step"]
         psi = group["momentum_decay"]
         mu = beta1 * (1.0 - 0.5 * 0.96 ** (t * psi))
         mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * psi))
-        # PyTorch multiplies mu into a 0-dim float32 tensor (see optimizer.scalar_state)
-        prod = state["mu_product"] = scalar_state_times(state["mu_product"], mu)
+        # PyTorch multiplies mu into its 0-dim tensor (float32 unless the default dtype is float64)
+        mu_product = state["mu_product"]
+        mu_product[()] = mu_product * mu_product.dtype.type(mu)
+        prod = float(mu_product)
         m, v = state["exp_avg"], state["exp_avg_sq"]
         m += (g - m) * (1 - beta1)
         v *= beta2

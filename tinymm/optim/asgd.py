@@ -4,13 +4,13 @@
     η ← lr / (1 + λ·lr·t)^α;  μ ← 1 / max(1, t − t0)
 
 ``ax`` (the running average of the iterates, Polyak averaging) is kept in the state. η and μ
-are rounded as PyTorch keeps them, in float32 0-dim tensors (``scalar_state``), so float64
-parameters follow torch's to the last bit.
+are kept as PyTorch keeps them, in 0-dim Tensors (float32 unless the default dtype is float64),
+so float64 parameters follow torch's to the last bit.
 """
 from __future__ import annotations
 
 from tinymm.optim.adaptive import ElementwiseOptimizer
-from tinymm.optim.optimizer import check_number, implementation_options, scalar_state
+from tinymm.optim.optimizer import check_number, hyper, implementation_options, scalar_tensor
 
 
 class ASGD(ElementwiseOptimizer):
@@ -28,19 +28,14 @@ class ASGD(ElementwiseOptimizer):
         check_number("ASGD", "lr", group["lr"], "learning rate")
         check_number("ASGD", "weight_decay", group["weight_decay"], "weight_decay value")
 
-    def _init_state(self, d, group):
-        return {"eta": scalar_state(group["lr"]), "mu": 1.0, **super()._init_state(d, group)}
+    _scalar_keys = ("eta", "mu")
 
-    def _check_state(self, p, state, group, where):
-        super()._check_state(p, state, group, where)
-        for key in ("eta", "mu"):
-            if key not in state:
-                raise ValueError(f"{where} lacks {key!r} (found {sorted(state)})")
-            v = state[key]
-            state[key] = float(v.item() if hasattr(v, "item") else v)
+    def _init_state(self, d, group):
+        return {"eta": scalar_tensor(hyper(group["lr"])), "mu": scalar_tensor(1.0), **super()._init_state(d, group)}
 
     def _update(self, d, g, state, group):
-        eta, mu, ax, t = state["eta"], state["mu"], state["ax"], state["step"]
+        eta_t, mu_t, ax, t = state["eta"], state["mu"], state["ax"], state["step"]
+        eta, mu = float(eta_t), float(mu_t)
         d *= 1 - group["lambd"] * eta
         d -= eta * g
         if mu != 1:
@@ -48,5 +43,6 @@ class ASGD(ElementwiseOptimizer):
         else:
             ax[...] = d
         lr = group["lr"]
-        state["eta"] = scalar_state(lr / ((1 + group["lambd"] * lr * t) ** group["alpha"]))
-        state["mu"] = scalar_state(1 / max(1, t - group["t0"]))
+        # written into the 0-dim arrays, so rounded to their dtype as PyTorch's copy_
+        eta_t[()] = lr / ((1 + group["lambd"] * lr * t) ** group["alpha"])
+        mu_t[()] = 1 / max(1, t - group["t0"])

@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinymm import backend
 from tinymm.autograd import enable_grad
-from tinymm.optim.optimizer import Optimizer, check_number
+from tinymm.optim.optimizer import Optimizer, check_number, hyper, state_array
 from tinymm.tensor import Tensor
 
 
@@ -107,7 +106,7 @@ def _strong_wolfe(evaluate, t, d, f, g, gtd, c1=1e-4, c2=0.9, tolerance_change=1
 class LBFGS(Optimizer):
     _state_shaped_like_params = False  # flat d, prev_flat_grad over all parameters, kept on the first
 
-    def __init__(self, params, lr: float = 1.0, max_iter: int = 20, max_eval=None, tolerance_grad: float = 1e-7,
+    def __init__(self, params, lr: float = 1, max_iter: int = 20, max_eval=None, tolerance_grad: float = 1e-7,
                  tolerance_change: float = 1e-9, history_size: int = 100, line_search_fn=None):
         if max_eval is None:
             max_eval = max_iter * 5 // 4
@@ -122,36 +121,6 @@ class LBFGS(Optimizer):
         check_number("LBFGS", "lr", group["lr"], "learning rate")
         if group["line_search_fn"] not in (None, "strong_wolfe"):
             raise ValueError(f"LBFGS: only 'strong_wolfe' is supported as line_search_fn, got {group['line_search_fn']!r}")
-
-    # ------------------------------------------------------------------ state dicts
-    def state_dict(self) -> dict:
-        """As ``Optimizer.state_dict``, with the history lists (``old_dirs``, ``old_stps``) as lists
-        of Tensors, as PyTorch's, so that ``torch.save`` / ``torch.load`` (weights_only) round-trip them."""
-        sd = super().state_dict()
-        for entry in sd["state"].values():
-            for k, v in entry.items():
-                if isinstance(v, list):
-                    entry[k] = [Tensor._wrap(x.copy()) if hasattr(x, "shape") and not isinstance(x, Tensor) else x
-                                for x in v]
-        return sd
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        """As ``Optimizer.load_state_dict``; history lists of Tensors (tinymm's or PyTorch's, whose
-        ``ro`` holds 0-d Tensors) come back as the arrays and numbers ``step`` works on."""
-        def inner(x):
-            if not isinstance(x, Tensor):
-                return x
-            return x.item() if x.ndim == 0 else backend.to_device(x.detach().numpy().copy(), self._params[0].device)
-
-        if isinstance(state_dict, dict) and isinstance(state_dict.get("state"), dict):
-            state = {i: {k: [inner(x) for x in v] if isinstance(v, list) else v for k, v in s.items()}
-                     if isinstance(s, dict) else s for i, s in state_dict["state"].items()}
-            state_dict = {**state_dict, "state": state}
-        super().load_state_dict(state_dict)
-        for entry in self.state.values():  # LBFGS's step works on its flat arrays directly
-            for k, v in entry.items():
-                if isinstance(v, Tensor):
-                    entry[k] = v._data
 
     # ------------------------------------------------------------------ the flat view
     def _flat_grad(self):
@@ -179,10 +148,16 @@ class LBFGS(Optimizer):
 
     # ------------------------------------------------------------------ the step
     def step(self, closure=None):
+        """Up to ``max_iter`` iterations. The state (on the first parameter, as PyTorch's) holds
+        what PyTorch's does, as Tensors: ``d``, ``prev_flat_grad`` (flat, the parameters' dtype
+        and device), the history lists ``old_dirs``, ``old_stps`` and ``ro`` (0-dim), ``al``,
+        ``H_diag`` (0-dim once curvature was seen, 1 before), ``t``, ``prev_loss``,
+        ``func_evals``, ``n_iter``. The curvature scalars are computed in the parameters' dtype,
+        as PyTorch's 0-dim tensors are."""
         if closure is None:
             raise RuntimeError("LBFGS: step() requires a closure that re-evaluates the model and returns the loss")
         group = self.param_groups[0]
-        lr, max_iter, max_eval = group["lr"], group["max_iter"], group["max_eval"]
+        lr, max_iter, max_eval = hyper(group["lr"]), group["max_iter"], group["max_eval"]
         tolerance_grad, tolerance_change = group["tolerance_grad"], group["tolerance_change"]
         history_size, line_search_fn = group["history_size"], group["line_search_fn"]
         state = self.state[self._params[0]]
@@ -196,45 +171,55 @@ class LBFGS(Optimizer):
         flat_grad = self._flat_grad()
         if np.abs(flat_grad).max() <= tolerance_grad:
             return orig_loss
-        d, t = state.get("d"), state.get("t")
+        d, t = state_array(state.get("d")), _number(state.get("t"))
         old_dirs, old_stps, ro = state.get("old_dirs"), state.get("old_stps"), state.get("ro")
-        H_diag, prev_flat_grad, prev_loss = state.get("H_diag"), state.get("prev_flat_grad"), state.get("prev_loss")
+        H_diag, prev_flat_grad, prev_loss = state.get("H_diag"), state_array(state.get("prev_flat_grad")), state.get("prev_loss")
+        if H_diag is not None and not isinstance(H_diag, int):
+            H_diag = _number(H_diag)
         n_iter = 0
         while n_iter < max_iter:
             n_iter += 1
             state["n_iter"] += 1
             if state["n_iter"] == 1:
                 d = -flat_grad
-                old_dirs, old_stps, ro, H_diag = [], [], [], 1.0
+                old_dirs, old_stps, ro, H_diag = [], [], [], 1
             else:
                 y = flat_grad - prev_flat_grad
                 s = d * t
-                ys = float(y @ s)
+                ys = y @ s  # a scalar of the parameters' dtype, as PyTorch's 0-dim tensor
                 if ys > 1e-10:  # keep the pair only when the curvature is positive
                     if len(old_dirs) == history_size:
                         old_dirs.pop(0), old_stps.pop(0), ro.pop(0)
-                    old_dirs.append(y), old_stps.append(s), ro.append(1.0 / ys)
-                    H_diag = ys / float(y @ y)
+                    old_dirs.append(Tensor._wrap(y)), old_stps.append(Tensor._wrap(s))
+                    ro.append(_scalar(1.0 / ys))
+                    H_diag = ys / (y @ y)
                 # two-loop recursion: q ← −g, then d = H·q
-                al = [0.0] * len(old_dirs)
+                if "al" not in state:
+                    state["al"] = [None] * history_size
+                al = state["al"]
                 q = -flat_grad
                 for i in range(len(old_dirs) - 1, -1, -1):
-                    al[i] = float(old_stps[i] @ q) * ro[i]
-                    q = q - al[i] * old_dirs[i]
+                    a_i = (old_stps[i]._data @ q) * _number(ro[i])
+                    al[i] = _scalar(a_i)
+                    q -= a_i * old_dirs[i]._data
                 d = r = q * H_diag
                 for i in range(len(old_dirs)):
-                    be_i = float(old_dirs[i] @ r) * ro[i]
-                    r += (al[i] - be_i) * old_stps[i]
+                    be_i = (old_dirs[i]._data @ r) * _number(ro[i])
+                    r += (_number(al[i]) - be_i) * old_stps[i]._data
             prev_flat_grad = flat_grad.copy()
             prev_loss = loss
-            t = min(1.0, 1.0 / float(np.abs(flat_grad).sum())) * lr if state["n_iter"] == 1 else lr
+            if state["n_iter"] == 1:
+                inv = 1.0 / np.abs(flat_grad).sum()  # PyTorch's min(1.0, tensor) * lr: a tensor when < 1
+                t = min(1.0, float(inv)) * lr if inv >= 1.0 else inv * flat_grad.dtype.type(lr)
+            else:
+                t = lr
             gtd = float(flat_grad @ d)
             if gtd > -tolerance_change:  # not a descent direction
                 break
             evals = 0
             if line_search_fn == "strong_wolfe":
-                loss, flat_grad, t, evals = _strong_wolfe(lambda step: self._evaluate(closure, step, d), t, d, loss,
-                                                          flat_grad, gtd)
+                loss, flat_grad, t, evals = _strong_wolfe(lambda step: self._evaluate(closure, step, d), float(t), d,
+                                                          loss, flat_grad, gtd, max_ls=max_eval - current_evals)
                 self._add(t, d)
                 opt_cond = np.abs(flat_grad).max() <= tolerance_grad
             else:
@@ -252,6 +237,24 @@ class LBFGS(Optimizer):
                 break
             if np.abs(d * t).max() <= tolerance_change or abs(loss - prev_loss) < tolerance_change:
                 break
-        state.update(d=d, t=t, old_dirs=old_dirs, old_stps=old_stps, ro=ro, H_diag=H_diag,
-                     prev_flat_grad=prev_flat_grad, prev_loss=prev_loss)
+        state.update(d=Tensor._wrap(d), t=_kept(t), old_dirs=old_dirs, old_stps=old_stps, ro=ro, H_diag=_kept(H_diag),
+                     prev_flat_grad=Tensor._wrap(prev_flat_grad), prev_loss=prev_loss)
         return orig_loss
+
+
+def _scalar(x) -> Tensor:
+    """A NumPy (or CuPy 0-dim) scalar as a 0-dim CPU Tensor of its dtype (PyTorch keeps these as
+    0-dim tensors)."""
+    return Tensor._wrap(np.array(x.item(), dtype=x.dtype))
+
+
+def _kept(x):
+    """``t`` or ``H_diag`` as stored: a scalar of an array dtype as a 0-dim Tensor, a number as is."""
+    return _scalar(x) if hasattr(x, "dtype") else x
+
+
+def _number(x):
+    """A scalar state entry (0-dim Tensor or array, or a number) as a scalar of its dtype."""
+    if isinstance(x, Tensor):
+        x = x._data
+    return x[()] if isinstance(x, np.ndarray) else x

@@ -6,6 +6,15 @@ hands each parameter's arrays to one in-place update kernel in ``tinymm.kernels.
 ``state_dict()`` names parameters by their position, so it can be saved and restored into a
 freshly built optimizer over the same model.
 
+The state is PyTorch's, key for key and type for type, because training code reads and
+rewrites it (``state["step"].item()``, a checkpoint written by PyTorch): the step count is a
+0-dim CPU Tensor of float32 (float64 when that is the default dtype), updated in place, as are
+ASGD's eta and mu and NAdam's mu_product; buffers are Tensors shaped like their parameter.
+A state dict holds the live entries (as PyTorch's: deep-copy it to keep a snapshot); loading
+copies, and accepts int steps (older PyTorch) as well as tensor ones. Hooks run around
+``step`` (global ones from ``register_optimizer_step_pre_hook`` too), ``state_dict`` and
+``load_state_dict``, in PyTorch's order.
+
 Validate once: hyper-parameters are checked when a group is added (the constructor's defaults
 too) and when a state dict is loaded, with PyTorch's messages ("Invalid learning rate: nan");
 loaded state is checked against its parameters then. ``step()`` checks only what can change
@@ -18,6 +27,7 @@ from __future__ import annotations
 import collections
 import copy
 import math
+import warnings
 
 import numpy as np
 
@@ -37,6 +47,10 @@ def check_number(owner: str, name: str, value, what: str, low=0.0, high=math.inf
     """``value`` is a finite real number in [low, high] (or [low, high) with ``high_open``);
     returns it as a float. Messages follow PyTorch's ("Invalid learning rate: nan") and name
     the optimizer; a non-number (a string, a tuple) is a TypeError."""
+    if isinstance(value, Tensor) and name == "lr":  # PyTorch takes a 1-element Tensor lr
+        if value.numel() != 1:
+            raise ValueError("Tensor lr must be 1-element")
+        value = float(value._data.reshape(()))
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{owner}: {name} must be a number, got {type(value).__name__} {value!r}")
     v = float(value)
@@ -45,27 +59,53 @@ def check_number(owner: str, name: str, value, what: str, low=0.0, high=math.inf
     return v
 
 
+# Hooks every optimizer runs around its step (torch.optim.optimizer's module-level registries).
+_global_step_pre_hooks: collections.OrderedDict = collections.OrderedDict()
+_global_step_post_hooks: collections.OrderedDict = collections.OrderedDict()
+
+
+def register_optimizer_step_pre_hook(hook):
+    """``hook(optimizer, args, kwargs)`` runs before every optimizer's ``step``, before the
+    optimizer's own pre-hooks. Returns a handle with ``remove()``."""
+    from tinymm.nn.module_state import RemovableHandle
+
+    handle = RemovableHandle(_global_step_pre_hooks)
+    _global_step_pre_hooks[handle.id] = hook
+    return handle
+
+
+def register_optimizer_step_post_hook(hook):
+    """``hook(optimizer, args, kwargs)`` runs after every optimizer's ``step``, after its own."""
+    from tinymm.nn.module_state import RemovableHandle
+
+    handle = RemovableHandle(_global_step_post_hooks)
+    _global_step_post_hooks[handle.id] = hook
+    return handle
+
+
 def _with_step_hooks(step):
-    """``step`` running the optimizer's step pre- and post-hooks around it (once, even when a
-    subclass's step calls its parent's)."""
+    """``step`` running the global and the optimizer's step pre- and post-hooks around it (once,
+    even when a subclass's step calls its parent's), in PyTorch's order."""
 
     def wrapper(self, *args, **kwargs):
-        hooks = self.__dict__.get("_step_hooks")
-        if not hooks or self.__dict__.get("_in_hooked_step"):
+        d = self.__dict__
+        pre, post = d.get("_optimizer_step_pre_hooks"), d.get("_optimizer_step_post_hooks")
+        if not (pre or post or _global_step_pre_hooks or _global_step_post_hooks) or d.get("_in_hooked_step"):
             return step(self, *args, **kwargs)
-        for kind, hook in list(hooks.values()):
-            if kind == "pre":
-                res = hook(self, args, kwargs)
-                if res is not None:
-                    args, kwargs = res
+        args = (self, *args)  # the hooks see step's arguments with the optimizer first, as PyTorch's
+        for hook in [*_global_step_pre_hooks.values(), *(pre or {}).values()]:
+            res = hook(self, args, kwargs)
+            if res is not None:
+                if not (isinstance(res, tuple) and len(res) == 2):
+                    raise RuntimeError(f"{step} must return None or a tuple of (new_args, new_kwargs), but got {res}.")
+                args, kwargs = res
         self._in_hooked_step = True
         try:
-            out = step(self, *args, **kwargs)
+            out = step(*args, **kwargs)
         finally:
             self._in_hooked_step = False
-        for kind, hook in list(hooks.values()):
-            if kind == "post":
-                hook(self, args, kwargs)
+        for hook in [*(post or {}).values(), *_global_step_post_hooks.values()]:
+            hook(self, args, kwargs)
         return out
 
     wrapper.__doc__, wrapper.__name__, wrapper.__wrapped__ = step.__doc__, step.__name__, step
@@ -78,16 +118,28 @@ def _scalar_dtype():
     return np.float64 if numpy_dtype(backend.get_default_dtype()) == np.float64 else np.float32
 
 
-def scalar_state(value: float) -> float:
-    """``value`` rounded as PyTorch stores an optimizer's scalar state (ASGD's eta and mu,
-    NAdam's mu_product) in a 0-dim tensor of ``_scalar_dtype``, read back as a Python float."""
-    return float(_scalar_dtype()(value))
+def scalar_tensor(value, dtype=None) -> Tensor:
+    """A 0-dim CPU Tensor holding ``value``, as PyTorch keeps an optimizer's scalar state (the
+    step count, ASGD's eta and mu, NAdam's mu_product): dtype ``_scalar_dtype`` unless given."""
+    return Tensor._wrap(np.array(value, dtype=dtype or _scalar_dtype()))
 
 
-def scalar_state_times(value: float, factor: float) -> float:
-    """``state *= factor`` on such a 0-dim tensor: the float is cast to its dtype first."""
-    t = _scalar_dtype()
-    return float(t(value) * t(factor))
+def advance_step(state: dict) -> float:
+    """``state["step"] += 1`` on its 0-dim Tensor; returns the new count as a float."""
+    t = state["step"]
+    a = t._data if isinstance(t, Tensor) else None
+    if a is None or a.ndim != 0 or type(a) is not np.ndarray:  # a number written by hand, or on a GPU
+        t = state["step"] = scalar_tensor(float(a if a is not None else t))
+        a = t._data
+    v = a.item() + 1
+    a[()] = v
+    return v
+
+
+def hyper(value):
+    """A hyper-parameter read for a step: a Tensor ``lr`` (PyTorch accepts a 1-element
+    Tensor) as a Python float; numbers as they are."""
+    return value if type(value) is float or not isinstance(value, Tensor) else float(value._data.reshape(()))
 
 
 def state_array(value):
@@ -128,22 +180,61 @@ class Optimizer:
     def register_step_pre_hook(self, hook):
         """``hook(optimizer, args, kwargs)`` runs before each ``step``; returning
         (new_args, new_kwargs) replaces the arguments. Returns a handle with ``remove()``."""
-        return self._add_step_hook("pre", hook)
+        return self._add_hook("_optimizer_step_pre_hooks", hook)
 
     def register_step_post_hook(self, hook):
         """``hook(optimizer, args, kwargs)`` runs after each ``step``."""
-        return self._add_step_hook("post", hook)
+        return self._add_hook("_optimizer_step_post_hooks", hook)
 
-    def _add_step_hook(self, kind, hook):
-        from tinymm.nn.module import RemovableHandle
+    def register_state_dict_pre_hook(self, hook, prepend: bool = False):
+        """``hook(optimizer)`` runs before ``state_dict`` builds its dict."""
+        return self._add_hook("_optimizer_state_dict_pre_hooks", hook, prepend)
 
-        hooks = self.__dict__.setdefault("_step_hooks", {})
+    def register_state_dict_post_hook(self, hook, prepend: bool = False):
+        """``hook(optimizer, state_dict)`` runs on the built dict; a dict it returns replaces it."""
+        return self._add_hook("_optimizer_state_dict_post_hooks", hook, prepend)
+
+    def register_load_state_dict_pre_hook(self, hook, prepend: bool = False):
+        """``hook(optimizer, state_dict)`` runs on a shallow copy of the dict given to
+        ``load_state_dict``; a dict it returns is loaded instead."""
+        return self._add_hook("_optimizer_load_state_dict_pre_hooks", hook, prepend)
+
+    def register_load_state_dict_post_hook(self, hook, prepend: bool = False):
+        """``hook(optimizer)`` runs after ``load_state_dict`` has loaded."""
+        return self._add_hook("_optimizer_load_state_dict_post_hooks", hook, prepend)
+
+    _HOOK_DICTS = ("_optimizer_step_pre_hooks", "_optimizer_step_post_hooks", "_optimizer_state_dict_pre_hooks",
+                   "_optimizer_state_dict_post_hooks", "_optimizer_load_state_dict_pre_hooks",
+                   "_optimizer_load_state_dict_post_hooks")
+
+    def __getstate__(self) -> dict:
+        """What pickling and ``copy.deepcopy`` keep: everything but the hooks (PyTorch's
+        optimizers drop them too, so an optimizer with a lambda hook still pickles)."""
+        return {k: v for k, v in self.__dict__.items() if k not in self._HOOK_DICTS and k != "_in_hooked_step"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        for name in self._HOOK_DICTS:
+            self._hooks(name)
+
+    def _hooks(self, name: str) -> collections.OrderedDict:
+        # created on first use, so that optimizers built before hooks existed (unpickled) work
+        return self.__dict__.setdefault(name, collections.OrderedDict())
+
+    def _add_hook(self, name, hook, prepend=False):
+        from tinymm.nn.module_state import RemovableHandle
+
+        hooks = self._hooks(name)
         handle = RemovableHandle(hooks)
-        hooks[handle.id] = (kind, hook)
+        hooks[handle.id] = hook
+        if prepend:
+            hooks.move_to_end(handle.id, last=False)
         return handle
 
     def __init__(self, params, defaults: dict):
         self.defaults = dict(defaults)
+        for hooks in self._HOOK_DICTS:
+            setattr(self, hooks, collections.OrderedDict())
         # probe3: keyed by the parameter, a defaultdict(dict) as PyTorch's (optimizer.state[p]["exp_avg"])
         self.state: dict = collections.defaultdict(dict)
         self.param_groups: list[dict] = []
@@ -177,29 +268,53 @@ class Optimizer:
         """Raise when a loaded ``state`` cannot drive ``p``'s updates (each optimizer)."""
 
     def add_param_group(self, group: dict) -> None:
+        """Append ``group`` (the dict itself, as PyTorch: its missing hyper-parameters are
+        filled from ``defaults``). ``params`` may be one Tensor, an ordered iterable of Tensors
+        (a set is refused), or of ``(name, Tensor)`` pairs (then the group keeps
+        ``param_names``). A parameter already in another group is refused; one listed twice
+        in this group warns, as PyTorch."""
         name = type(self).__name__
         if not isinstance(group, dict):
             raise TypeError(f"{name}: a parameter group must be a dict, got {type(group).__name__}")
         if "params" not in group:
             raise ParamGroupError(f"{name}: parameter group {len(self.param_groups)} has no 'params' key "
                                   f"(got keys {sorted(map(str, group))})")
-        group = dict(group)
         params = group["params"]
         if isinstance(params, dict):
             raise TypeError(f"{name}: a group's params must be a Tensor or an iterable of Tensors, got a dict")
-        group["params"] = [params] if isinstance(params, Tensor) else list(params)
-        seen = {id(p) for g in self.param_groups for p in g["params"]}
-        for p in group["params"]:
+        if isinstance(params, (set, frozenset)):
+            raise TypeError("optimizer parameters need to be organized in ordered collections, but the ordering of "
+                            "tensors in sets will change between runs. Please use a list instead.")
+        params = [params] if isinstance(params, Tensor) else list(params)
+        names = [p[0] for p in params if isinstance(p, tuple)]
+        params = [p[1] if isinstance(p, tuple) and len(p) == 2 else p for p in params]
+        if names and len(names) != len(params):
+            raise ValueError("all optimizer params should be with/without names. Some param names are missing")
+        for p in params:
             if not isinstance(p, Tensor):
                 raise TypeError(f"{name}: parameters must be Tensors, got {type(p).__name__}")
             if p.dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
                 raise TypeError(f"{name}: can only optimise float32 or float64 tensors, got {p.dtype}")
-            if id(p) in seen:
-                raise ValueError(f"{name}: a parameter appears in more than one group")
-            seen.add(id(p))
+            if not p.is_leaf:
+                raise ValueError("can't optimize a non-leaf Tensor")
+        if len({id(p) for p in params}) != len(params):
+            warnings.warn("optimizer contains a parameter group with duplicate parameters; in future, this will "
+                          "cause an error; see github.com/pytorch/pytorch/issues/40967 for more information",
+                          UserWarning, stacklevel=3)
+        for g in self.param_groups:
+            if bool(names) != ("param_names" in g):
+                raise ValueError("all optimizer param groups should be with/without names. cannot add param group "
+                                 f"{'with' if names else 'without'} names to the optimizer")
+        seen = {id(p) for g in self.param_groups for p in g["params"]}
+        if any(id(p) in seen for p in params):
+            raise ValueError("some parameters appear in more than one parameter group")
+        filled = dict(group, params=params)
         for k, v in self.defaults.items():
-            group.setdefault(k, v)
-        self._check_hyperparameters(group)
+            filled.setdefault(k, v)
+        self._check_hyperparameters(filled)  # (may normalise values, e.g. betas to a tuple of floats)
+        group.update(filled)
+        if names:
+            group["param_names"] = names
         self.param_groups.append(group)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
@@ -256,48 +371,63 @@ class Optimizer:
 
     # ------------------------------------------------------------------ state dicts
     def state_dict(self) -> dict:
-        """{"state": {index: {name: Tensor or number}}, "param_groups": [{..., "params": [index]}]}."""
-        index, groups = {}, []
+        """{"state": {index: {name: Tensor or number}}, "param_groups": [{..., "params": [index]}]},
+        as PyTorch's: parameters are numbered in group order (a group's numbering starts after
+        the previous group's length), and the state entries are the live Tensors, not copies
+        (``copy.deepcopy`` it to keep a snapshot)."""
+        for hook in list(self._hooks("_optimizer_state_dict_pre_hooks").values()):
+            hook(self)
+        index, groups, start = {}, [], 0
         for g in self.param_groups:
             entry = {k: v for k, v in g.items() if k != "params"}
-            entry["params"] = []
-            for p in g["params"]:
-                index.setdefault(id(p), len(index))
-                entry["params"].append(index[id(p)])
+            # (a parameter listed twice in one group gets its last position, as PyTorch's)
+            index.update({id(p): i for i, p in enumerate(g["params"], start) if id(p) not in index})
+            entry["params"] = [index[id(p)] for p in g["params"]]
+            start += len(entry["params"])
             groups.append(entry)
         state = {}
-        for g in self.param_groups:
-            for p in g["params"]:
-                s = self.state.get(p)
-                if s:
-                    state[index[id(p)]] = {
-                        k: (Tensor._wrap(state_array(v).copy())
-                            if hasattr(v, "shape") and getattr(v, "ndim", 0) > 0 else v)
-                        for k, v in s.items()
-                    }
-        return {"state": state, "param_groups": groups}
+        for p, s in self.state.items():
+            if not isinstance(p, Tensor):
+                state[p] = s
+            elif id(p) in index:
+                state[index[id(p)]] = s
+        sd = {"state": state, "param_groups": groups}
+        for hook in list(self._hooks("_optimizer_state_dict_post_hooks").values()):
+            result = hook(self, sd)
+            if result is not None:
+                sd = result
+        return sd
 
     def load_state_dict(self, state_dict: dict) -> None:
-        """Restore groups and state saved by ``state_dict()`` (or PyTorch's). Everything is
-        checked before anything changes: group and parameter counts, hyper-parameters, that
-        every state entry names a saved parameter, and that it holds the state this
-        optimizer needs (``exp_avg`` for Adam), shaped like its parameter."""
+        """Restore groups and state saved by ``state_dict()`` (or PyTorch's: tensor or int
+        steps alike). Everything is checked before anything changes: group and parameter counts
+        (ValueError, PyTorch's messages), hyper-parameters, that every state entry names a saved
+        parameter, and that it holds the state this optimizer needs (``exp_avg`` for Adam),
+        shaped like its parameter. Arrays are copied onto the parameter's device and dtype;
+        0-dim entries become 0-dim CPU Tensors (``step`` keeps its dtype, others take the
+        parameter's, as PyTorch's); an empty entry is a parameter not yet stepped."""
         name = f"{type(self).__name__}.load_state_dict"
         if not isinstance(state_dict, dict) or not {"state", "param_groups"} <= set(state_dict):
             got = sorted(map(str, state_dict)) if isinstance(state_dict, dict) else type(state_dict).__name__
             raise ValueError(f"{name}: expected a dict with 'state' and 'param_groups', got {got}")
+        state_dict = dict(state_dict)  # shallow copy for the hooks, as PyTorch
+        for hook in list(self._hooks("_optimizer_load_state_dict_pre_hooks").values()):
+            result = hook(self, state_dict)
+            if result is not None:
+                state_dict = result
         groups = state_dict["param_groups"]
         if not isinstance(groups, (list, tuple)) or len(groups) != len(self.param_groups):
             n = len(groups) if isinstance(groups, (list, tuple)) else type(groups).__name__
-            raise ValueError(f"{name}: the saved state has {n} parameter groups, this optimizer has "
-                             f"{len(self.param_groups)}")
+            raise ValueError(f"{name}: loaded state dict has a different number of parameter groups (the saved "
+                             f"state has {n}, this optimizer has {len(self.param_groups)})")
         new_groups = []
         for i, (saved, mine) in enumerate(zip(groups, self.param_groups)):
             if not isinstance(saved, dict) or "params" not in saved:
                 raise ParamGroupError(f"{name}: saved parameter group {i} has no 'params' list")
             if len(saved["params"]) != len(mine["params"]):
-                raise ValueError(f"{name}: saved group {i} has {len(saved['params'])} parameters, "
-                                 f"this optimizer's has {len(mine['params'])}")
+                raise ValueError(f"{name}: loaded state dict contains a parameter group that doesn't match the size "
+                                 f"of optimizer's group (saved group {i} has {len(saved['params'])} parameters, "
+                                 f"this optimizer's has {len(mine['params'])})")
             group = {k: copy.deepcopy(v) for k, v in saved.items() if k != "params"}
             for k, v in mine.items():
                 group.setdefault(k, v)
@@ -321,25 +451,39 @@ class Optimizer:
             p, group = targets[key]
             if not isinstance(s, dict):
                 raise ValueError(f"{name}: state of parameter {i!r} must be a dict, got {type(s).__name__}")
-            entry = {}
-            for k, v in s.items():
-                if isinstance(v, Tensor) or (hasattr(v, "shape") and getattr(v, "ndim", 0) > 0):
-                    arr = v.numpy(force=True) if isinstance(v, Tensor) else np.asarray(backend.to_device(v, "cpu"))
-                    if self._state_shaped_like_params and arr.shape != p.shape:
-                        raise ValueError(f"{name}: state {k!r} of parameter {i!r} has shape {tuple(arr.shape)}, "
-                                         f"the parameter has {tuple(p.shape)}")
-                    # Always a copy (as PyTorch deep-copies): the state must not alias the caller's
-                    # arrays, which may be another optimizer's live state.
-                    entry[k] = Tensor._wrap(
-                        backend.to_device(np.array(arr, dtype=p.dtype, order="C", copy=True), p.device))
-                else:
-                    entry[k] = copy.deepcopy(v)  # e.g. LBFGS's history lists: never the caller's
-            self._check_state(p, entry, group, f"{name}: state of parameter {i!r}")
+            # a fused or capturable group's step is float32 (PyTorch casts it so on load)
+            f32_step = bool(group.get("fused") or group.get("capturable"))
+            entry = {k: self._load_state_value(p, k, v, f"{name}: state {k!r} of parameter {i!r}", f32_step)
+                     for k, v in s.items()}
+            if entry:
+                self._check_state(p, entry, group, f"{name}: state of parameter {i!r}")
             new_state[p] = entry
         for group, mine in zip(new_groups, self.param_groups):
             mine.clear()
             mine.update(group)
         self.state = new_state
+        for hook in list(self._hooks("_optimizer_load_state_dict_post_hooks").values()):
+            hook(self)
+
+    def _load_state_value(self, p: Tensor, key, v, where: str, f32_step: bool = False):
+        """One loaded state entry as this optimizer keeps it: a copy, never the caller's
+        object (which may be another optimizer's live state)."""
+        if isinstance(v, list):  # e.g. LBFGS's history
+            return [self._load_state_value(p, None, x, where) for x in v]
+        if key == "step" and f32_step and not isinstance(v, (list, dict, str, type(None))):
+            try:
+                return Tensor._wrap(np.array(float(v.item() if hasattr(v, "item") else v), dtype=np.float32))
+            except (TypeError, ValueError):
+                pass  # not a number: state_step names it
+        if not (isinstance(v, Tensor) or (hasattr(v, "shape") and hasattr(v, "ndim") and not isinstance(v, np.generic))):
+            return copy.deepcopy(v)
+        arr = v.numpy(force=True) if isinstance(v, Tensor) else np.asarray(backend.to_device(v, "cpu"))
+        if arr.ndim == 0:
+            dtype = arr.dtype if key == "step" and arr.dtype.kind in "fiu" else p.dtype
+            return Tensor._wrap(np.array(arr, dtype=dtype, copy=True))
+        if self._state_shaped_like_params and arr.shape != p.shape:
+            raise ValueError(f"{where} has shape {tuple(arr.shape)}, the parameter has {tuple(p.shape)}")
+        return Tensor._wrap(backend.to_device(np.array(arr, dtype=p.dtype, order="C", copy=True), p.device))
 
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]
@@ -359,15 +503,27 @@ def _index(i):
         return i
 
 
-def state_step(where: str, state: dict) -> int:
-    """The loaded ``state["step"]`` as an int >= 0 (PyTorch saves a float tensor)."""
+def state_step(where: str, state: dict) -> Tensor:
+    """The loaded ``state["step"]`` checked (a whole number >= 0) and kept as a 0-dim Tensor,
+    as PyTorch keeps it: a loaded Tensor as it came, an int (older PyTorch's state dicts) turned
+    into one of ``_scalar_dtype``."""
     if "step" not in state:
         raise ValueError(f"{where} lacks 'step'")
     v = state["step"]
-    if isinstance(v, Tensor):
-        v = v.item()
-    elif hasattr(v, "item"):
-        v = v.item()
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0 or v != int(v):
+    x = v._data.item() if isinstance(v, Tensor) else v.item() if hasattr(v, "item") else v
+    if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x) or x < 0 or x != int(x):
         raise ValueError(f"{where}: 'step' must be a whole number >= 0, got {state['step']!r}")
-    return int(v)
+    return v if isinstance(v, Tensor) and v.ndim == 0 else scalar_tensor(float(x))
+
+
+def state_scalar(where: str, state: dict, key: str) -> None:
+    """A loaded scalar state entry (ASGD's eta and mu, NAdam's mu_product) kept as a 0-dim
+    Tensor; a number (older state dicts) becomes one of ``_scalar_dtype``."""
+    if key not in state:
+        raise ValueError(f"{where} lacks {key!r} (found {sorted(state)})")
+    v = state[key]
+    if not (isinstance(v, Tensor) and v.ndim == 0):
+        try:
+            state[key] = scalar_tensor(float(v.item() if hasattr(v, "item") else v))
+        except (TypeError, ValueError):
+            raise ValueError(f"{where}: {key!r} must be a number, got {v!r}") from None

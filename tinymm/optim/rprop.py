@@ -17,7 +17,7 @@ class Rprop(ElementwiseOptimizer):
 
     def __init__(self, params, lr: float = 1e-2, etas=(0.5, 1.2), step_sizes=(1e-6, 50), maximize: bool = False,
                  *, capturable=False, foreach=None, differentiable=False):
-        super().__init__(params, dict(lr=lr, etas=tuple(etas), step_sizes=tuple(step_sizes), maximize=maximize,
+        super().__init__(params, dict(lr=lr, etas=etas, step_sizes=step_sizes, maximize=maximize,
                                       **implementation_options(type(self).__name__, capturable=capturable,
                                                                foreach=foreach, differentiable=differentiable)))
 

@@ -1,7 +1,7 @@
 """SGD with momentum, dampening, Nesterov and weight decay (PyTorch's exact update)."""
 from __future__ import annotations
 
-from tinymm.optim.optimizer import Optimizer, check_number, implementation_options, state_array
+from tinymm.optim.optimizer import Optimizer, check_number, hyper, implementation_options, state_array
 from tinymm.tensor import Tensor
 
 
@@ -23,14 +23,10 @@ class SGD(Optimizer):
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
             raise ValueError("SGD: Nesterov momentum requires a momentum and zero dampening")
 
-    def _check_state(self, p, state, group, where):
-        if group["momentum"] != 0 and "momentum_buffer" not in state:
-            raise ValueError(f"{where} lacks 'momentum_buffer' (found {sorted(state)})")
-
     def _step_group(self, group):
         from tinymm.kernels.optim import sgd_step
 
-        lr, momentum, dampening, wd = group["lr"], group["momentum"], group["dampening"], group["weight_decay"]
+        lr, momentum, dampening, wd = hyper(group["lr"]), group["momentum"], group["dampening"], group["weight_decay"]
         nesterov, maximize = group["nesterov"], group["maximize"]
         states = self.state
         for p, d, g in self._with_grads(group):

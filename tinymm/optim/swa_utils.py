@@ -20,7 +20,7 @@ import numpy as np
 from tinymm.autograd import no_grad
 from tinymm.nn.batchnorm import BatchNorm1d, BatchNorm2d, BatchNorm3d, SyncBatchNorm
 from tinymm.nn.module import Module
-from tinymm.optim.lr_scheduler import LRScheduler
+from tinymm.optim.lr_scheduler import LRScheduler, per_group, warn_outside_step
 from tinymm.tensor import Tensor
 
 __all__ = ["AveragedModel", "SWALR", "get_ema_avg_fn", "get_ema_multi_avg_fn", "get_swa_avg_fn",
@@ -169,26 +169,23 @@ def update_bn(loader, model: Module, device=None) -> None:
 
 class SWALR(LRScheduler):
     """Anneal each group's learning rate from where it is to ``swa_lr`` over ``anneal_epochs``
-    steps ("cos": α = (1 − cos πt)/2, "linear": α = t), then hold it there."""
+    steps ("cos": α = (1 − cos πt)/2, "linear": α = t), then hold it there (PyTorch's chainable
+    form: each step undoes the previous α on the group's current rate)."""
 
     def __init__(self, optimizer, swa_lr, anneal_epochs: int = 10, anneal_strategy: str = "cos", last_epoch: int = -1):
-        groups = optimizer.param_groups
-        if isinstance(swa_lr, (list, tuple)):
-            if len(swa_lr) != len(groups):
-                raise ValueError(f"swa_lr must have the same length as optimizer.param_groups: "
-                                 f"swa_lr has {len(swa_lr)}, optimizer.param_groups has {len(groups)}")
-            swa_lrs = list(swa_lr)
-        else:
-            swa_lrs = [swa_lr] * len(groups)
-        for lr, group in zip(swa_lrs, groups):
+        for lr, group in zip(per_group("swa_lr", optimizer, swa_lr), optimizer.param_groups):
             group["swa_lr"] = lr
         if anneal_strategy not in ("cos", "linear"):
             raise ValueError(f"anneal_strategy must be one of 'cos' or 'linear', instead got {anneal_strategy}")
-        self.anneal_func = self._cosine_anneal if anneal_strategy == "cos" else self._linear_anneal
+        self._set_anneal_func(anneal_strategy)
         if not isinstance(anneal_epochs, int) or anneal_epochs < 0:
             raise ValueError(f"anneal_epochs must be equal or greater than 0, got {anneal_epochs}")
         self.anneal_epochs = anneal_epochs
         super().__init__(optimizer, last_epoch)
+
+    def _set_anneal_func(self, anneal_strategy: str) -> None:
+        self._anneal_strategy = anneal_strategy
+        self.anneal_func = self._cosine_anneal if anneal_strategy == "cos" else self._linear_anneal
 
     @staticmethod
     def _linear_anneal(t):
@@ -205,8 +202,8 @@ class SWALR(LRScheduler):
         return (lr - alpha * swa_lr) / (1 - alpha)
 
     def get_lr(self):
-        # PyTorch counts steps with _step_count (1 after construction); last_epoch + 1 is that count
-        step = self.last_epoch
+        warn_outside_step(self)
+        step = self._step_count - 1
         if self.anneal_epochs == 0:
             step = max(1, step)
         prev_alpha = self.anneal_func(max(0, min(1, (step - 1) / max(1, self.anneal_epochs))))
@@ -215,4 +212,8 @@ class SWALR(LRScheduler):
         return [g["swa_lr"] * alpha + lr * (1 - alpha) for g, lr in zip(self.optimizer.param_groups, prev_lrs)]
 
     def state_dict(self) -> dict:
-        return {k: v for k, v in super().state_dict().items() if k != "anneal_func"}
+        return {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "anneal_func")}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._set_anneal_func(self._anneal_strategy)
