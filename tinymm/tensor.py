@@ -81,7 +81,7 @@ def is_inference_array(arr) -> bool:
     return root is not arr and _inference_arrays.get(id(root)) is root
 
 
-def _address(arr) -> int:
+def array_address(arr) -> int:
     """The address of ``arr``'s first element (NumPy or CuPy)."""
     if type(arr) is np.ndarray:
         return arr.__array_interface__["data"][0]
@@ -457,11 +457,11 @@ class Tensor:
         root = storage_of(self._data)
         if root is self._data:
             return 0
-        return (_address(self._data) - _address(root)) // self._data.dtype.itemsize
+        return (array_address(self._data) - array_address(root)) // self._data.dtype.itemsize
 
     def data_ptr(self) -> int:
         """The address of the first element (tensors sharing memory give related addresses)."""
-        return _address(self._data)
+        return array_address(self._data)
 
     @property
     def nbytes(self) -> int:

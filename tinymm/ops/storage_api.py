@@ -17,7 +17,7 @@ import numpy as np
 
 from tinymm.ops._util import ShapeError, xp_of
 from tinymm.ops.convert import as_tensor
-from tinymm.tensor import Tensor, _address, storage_of
+from tinymm.tensor import Tensor, array_address, storage_of
 
 
 class UntypedStorage:
@@ -27,7 +27,7 @@ class UntypedStorage:
         self._owner = owner  # the array that owns the memory
 
     def data_ptr(self) -> int:
-        return _address(self._owner)
+        return array_address(self._owner)
 
     def nbytes(self) -> int:
         return int(self._owner.nbytes)
