@@ -590,11 +590,18 @@ def clamp(x, min=None, max=None):
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
     if isinstance(min, Tensor) or isinstance(max, Tensor):
+        from tinymm.ops.index import where
+
+        # where, not maximum/minimum: at a tie x == bound the whole gradient goes to x, as
+        # PyTorch's clamp (maximum would split it); a NaN bound gives NaN
+        xp = xp_of(x._data)
         out = x
         if min is not None:
-            out = maximum(out, min)
+            lo = min._data if isinstance(min, Tensor) else min
+            out = where(Tensor._wrap((out._data < lo) | xp.isnan(lo)), min, out)
         if max is not None:
-            out = minimum(out, max)
+            hi = max._data if isinstance(max, Tensor) else max
+            out = where(Tensor._wrap((out._data > hi) | xp.isnan(hi)), max, out)
         return out
     if x._data.dtype.kind in "iub" and any(isinstance(v, float) for v in (min, max)):
         x = to_float(x)  # a float bound promotes an integer tensor, as PyTorch's type promotion

@@ -493,7 +493,9 @@ def div(a, b, *, rounding_mode=None):
 
     def f(x, y):
         with np.errstate(all="ignore"):
-            arr = rnd(x / y)
+            # floor_divide, not floor(x / y): Python's (and PyTorch's) floor division, exact
+            # where the rounded quotient is not (1 // 0.1 is 9) and NaN for inf // 2
+            arr = xp.floor_divide(x, y) if rounding_mode == "floor" else rnd(x / y)
         return arr.astype(np.result_type(x, y), copy=False) if hasattr(arr, "astype") else arr
 
     return _ZeroGrad.apply(a, b, fn=f)

@@ -205,7 +205,16 @@ def var(x, dim=None, unbiased=None, keepdim=False, *, correction=None, **np_styl
 
 
 def std(x, dim=None, unbiased=None, keepdim=False, *, correction=None, **np_style):
-    return sqrt(var(x, dim, unbiased, keepdim, correction=correction, **np_style))
+    """The square root of ``var``; where it is 0 (a constant row) the gradient is 0, as
+    PyTorch's, not sqrt's infinite slope times zero (NaN)."""
+    from tinymm.ops.index import where
+
+    v = var(x, dim, unbiased, keepdim, correction=correction, **np_style)
+    zero = Tensor._wrap(v._data == 0)
+    if not bool(zero._data.any()):
+        return sqrt(v)
+    # the double where keeps sqrt's backward away from 0
+    return where(zero, 0.0, sqrt(where(zero, 1.0, v)))
 
 
 class MaxMinDim(Function):

@@ -502,7 +502,9 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction: str
     a = (x - t).abs()
     if beta == 0:
         return _reduce(a, reduction)
-    return _reduce(O.where(a < beta, a * a * (0.5 / beta), a - 0.5 * beta), reduction)
+    small = a < beta
+    s = O.where(small, a, 0.0)  # the quadratic branch never sees an infinite |d| (its slope · 0 is NaN)
+    return _reduce(O.where(small, s * s * (0.5 / beta), a - 0.5 * beta), reduction)
 
 
 def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0, weight=None):
@@ -511,7 +513,9 @@ def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0, weigh
         raise ValueError(f"huber_loss: delta must be > 0, got {delta}")
     x, t = _same_shape("huber_loss", input, target, reduction, broadcast=True)
     a = (x - t).abs()
-    loss = O.where(a < delta, a * a * 0.5, (a - 0.5 * delta) * delta)
+    small = a < delta
+    s = O.where(small, a, 0.0)  # as smooth_l1_loss: an infinite |d| keeps a finite gradient
+    loss = O.where(small, s * s * 0.5, (a - 0.5 * delta) * delta)
     if weight is not None:
         _check_weight_shape("huber_loss", weight, input)  # probe4
         loss = loss * weight  # and 'mean' is the plain mean here, as PyTorch's

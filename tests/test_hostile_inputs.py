@@ -1,0 +1,113 @@
+"""Hostile inputs compared with PyTorch: empty tensors and zero-size dims, NaN and inf,
+ties, out-of-range arguments. Each test runs one expression in both libraries and checks
+that both raise (tinymm's error catchable as PyTorch's class, its message naming the
+problem) or both give the same shapes, dtypes, values (NaN where NaN) and gradients."""
+import re
+
+import numpy as np
+import pytest
+
+import tinymm as tm
+from helpers import TORCH_REASON, torch
+
+pytestmark = pytest.mark.skipif(torch is None, reason=TORCH_REASON)
+
+nan, inf = float("nan"), float("inf")
+
+
+def _outputs(out):
+    return list(out) if isinstance(out, (tuple, list)) else [out]
+
+
+def _run(lib, fn, arrays, grad):
+    xs = [lib.tensor(a, requires_grad=grad and a.dtype.kind == "f") for a in arrays]
+    outs = _outputs(fn(lib, *xs))
+    if grad:
+        loss = sum(o.sum() * (i + 1.5) for i, o in enumerate(outs) if o.requires_grad)
+        loss.backward()
+    return outs, [x.grad for x in xs]
+
+
+def same(fn, *arrays, grad=True):
+    """fn(lib, *tensors) gives the same outputs in both libraries, and (``grad``) the same
+    gradients of Σ (i + 1.5)·Σ output_i."""
+    arrays = [np.asarray(a, np.float32) if isinstance(a, list) else a for a in arrays]
+    (got, ggot), (want, gwant) = _run(tm, fn, arrays, grad), _run(torch, fn, arrays, grad)
+    assert len(got) == len(want)
+    for i, (o, t) in enumerate(zip(got, want)):
+        assert tuple(o.shape) == tuple(t.shape), f"output {i}: shape {tuple(o.shape)}, torch {tuple(t.shape)}"
+        assert str(o.dtype).split(".")[-1] == str(t.dtype).split(".")[-1], f"output {i}: {o.dtype}, torch {t.dtype}"
+        np.testing.assert_allclose(o.detach().numpy(), t.detach().numpy(), rtol=1e-5, atol=1e-6, err_msg=f"output {i}")
+    for i, (g, t) in enumerate(zip(ggot, gwant)):
+        assert (g is None) == (t is None), f"input {i}: gradient {g}, torch {t}"
+        if t is not None:
+            np.testing.assert_allclose(g.numpy(), t.numpy(), rtol=1e-5, atol=1e-6, err_msg=f"grad of input {i}")
+
+
+def same_error(fn, *arrays, match=None):
+    """fn raises in PyTorch; tinymm raises an instance of that class (message matching ``match``)."""
+    arrays = [np.asarray(a, np.float32) if isinstance(a, list) else a for a in arrays]
+    with pytest.raises(Exception) as want:
+        fn(torch, *[torch.tensor(a) for a in arrays])
+    with pytest.raises(want.type) as got:
+        fn(tm, *[tm.tensor(a) for a in arrays])
+    if match is not None:
+        assert re.search(match, str(got.value)), f"message {str(got.value)!r} does not match {match!r}"
+
+
+# ---------------------------------------------------------------- empty tensors
+@pytest.mark.parametrize("shape", [(0,), (3, 0)])
+def test_median_of_empty(shape):
+    same(lambda L, x: x.median(), np.zeros(shape, np.float32))
+    same(lambda L, x: x.nanmedian(), np.zeros(shape, np.float32))
+    same_error(lambda L, x: x.median(-1), np.zeros(shape, np.float32), match="non-zero size")
+
+
+def test_median_of_empty_integers_is_refused():
+    # PyTorch returns INT64_MIN, a value no element had: tinymm refuses instead
+    with pytest.raises(RuntimeError, match="empty"):
+        tm.tensor(np.zeros(0, np.int64)).median()
+
+
+def test_kthvalue_empty_and_k_out_of_range():
+    same_error(lambda L, x: x.kthvalue(1, 1), np.zeros((3, 0), np.float32), match="non-zero size")
+    same_error(lambda L, x: x.kthvalue(4), [1.0, 2.0, 3.0], match="kthvalue.*k=4 out of range")
+    same_error(lambda L, x: x.kthvalue(0), [1.0, 2.0, 3.0], match="kthvalue.*k=0 out of range")
+
+
+def test_logcumsumexp_of_empty_backward():
+    same(lambda L, x: L.logcumsumexp(x, 0), np.zeros((0, 4), np.float32))
+
+
+# ---------------------------------------------------------------- NaN, inf, ties
+def test_median_propagates_nan():
+    rows = [[1.0, nan, 3.0], [2.0, 0.0, -1.0], [nan, nan, 1.0], [inf, 4.0, -inf]]
+    same(lambda L, x: x.median(1), rows)
+    same(lambda L, x: x.median(1, keepdim=True), rows)
+    same(lambda L, x: x.median(), rows)
+
+
+def test_median_all_shares_the_gradient_among_ties():
+    same(lambda L, x: x.median(), [2.0, 1.0, 2.0, 2.0, 3.0])
+
+
+def test_std_of_a_constant_row_has_zero_gradient():
+    same(lambda L, x: x.std(1), [[1.0, 1.0, 1.0], [2.0, 2.0, 1.0]])
+    same(lambda L, x: x.std(), [3.0, 3.0])
+
+
+def test_floor_divide_is_python_floor_division():
+    a = [1.0, -1.0, inf, -inf, nan, 7.0, 1.0, 0.3]
+    b = [inf, inf, 2.0, 2.0, 2.0, 0.0, 0.1, 0.1]
+    same(lambda L, x, y: x // y, a, b, grad=False)
+    same(lambda L, x, y: L.div(x, y, rounding_mode="floor"), np.array(a), np.array(b), grad=False)
+
+
+@pytest.mark.parametrize("loss", ["smooth_l1_loss", "huber_loss"])
+def test_robust_losses_keep_a_finite_gradient_at_inf(loss):
+    same(lambda L, x, t: getattr(L.nn.functional, loss)(x, t), [inf, 1.0, -inf, 0.5], [0.0, 0.0, 0.0, 0.0])
+
+
+def test_clamp_with_tensor_bounds_gives_ties_to_the_input():
+    same(lambda L, x, lo, hi: L.clamp(x, lo, hi), [1.0, 1.0, 2.0, 0.0], [0.0, 1.0, 1.0, 1.0], [3.0, 3.0, 2.0, 2.0])
+    same(lambda L, x, hi: x.clamp(max=hi), [1.0, 5.0], [1.0, 2.0])
