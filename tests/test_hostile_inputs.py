@@ -111,3 +111,57 @@ def test_robust_losses_keep_a_finite_gradient_at_inf(loss):
 def test_clamp_with_tensor_bounds_gives_ties_to_the_input():
     same(lambda L, x, lo, hi: L.clamp(x, lo, hi), [1.0, 1.0, 2.0, 0.0], [0.0, 1.0, 1.0, 1.0], [3.0, 3.0, 2.0, 2.0])
     same(lambda L, x, hi: x.clamp(max=hi), [1.0, 5.0], [1.0, 2.0])
+
+
+# ---------------------------------------------------------------- dtypes and in-place writes
+I64, U8, B = np.array([1, -2, 3]), np.array([1, 2, 3], np.uint8), np.array([True, False, True])
+
+
+@pytest.mark.parametrize("call", [
+    lambda L, x: x.clone().pow_(0.5),
+    lambda L, x: x.clone().clamp_(min=0.5),
+    lambda L, x: x.clone().masked_fill_(x > 0, L.ones(3)),
+])
+def test_inplace_refuses_a_result_it_cannot_hold(call):
+    same_error(call, I64, match="can't be cast|0-dimensional value")
+
+
+def test_inplace_refuses_to_broadcast_the_tensor_itself():
+    same_error(lambda L, x, y: x.clone().add_(y), np.array(2.0, np.float32), [1.0, 2.0, 3.0],
+               match=r"output with shape \[\] doesn't match the broadcast shape \[3\]")
+    same_error(lambda L, x, y: x.clone().pow_(y), [2.0], [1.0, 2.0, 3.0], match="broadcast shape")
+
+
+def test_bool_tensor_floor_divided_in_place_by_an_integer():
+    same_error(lambda L, x: x.clone().floor_divide_(2), B, match="can't be cast")
+
+
+def test_bitwise_ops_on_floats_raise_not_implemented():
+    same_error(lambda L, x: x & x, [1.0, 2.0], match="not implemented for 'Float'")
+    same_error(lambda L, x: ~x, [1.0, 2.0], match="not implemented for 'Float'")
+    same_error(lambda L, x: L.bincount(x), [1.0, 2.0], match="not implemented")
+
+
+def test_unsigned_integer_with_a_negative_python_int_wraps():
+    same(lambda L, x: (x + -3, x - -3, x * -3, -3 + x), U8, grad=False)
+
+
+def test_unary_plus():
+    same(lambda L, x: +x, [1.0, -2.0])
+    same(lambda L, x: +x, I64, grad=False)
+    same_error(lambda L, x: +x, B, match="bool")
+    x = tm.ones(2)
+    assert +x is x and tm.positive(x) is x  # PyTorch's positive is the tensor itself
+
+
+def test_bool_powers():
+    same(lambda L, x: x ** 2, B, grad=False)
+    same_error(lambda L, x: x ** -1, B, match="negative integer powers")
+
+
+def test_masked_fill_and_one_hot_error_classes():
+    same_error(lambda L, x: x.masked_fill(x, 0.0), [1.0, 2.0], match="mask must be bool")
+    same_error(lambda L, x: x.masked_fill(L.ones(3, dtype=L.bool), 0.0), [1.0, 2.0], match="does not broadcast")
+    same_error(lambda L, x: L.nn.functional.one_hot(x, 3), np.array([0, 3]), match=r"\[0, 3\)")
+    same_error(lambda L, x: L.nn.functional.one_hot(x, 3), np.array([0, -1]), match=r"\[0, 3\)")
+    same_error(lambda L, x: L.nn.functional.one_hot(x), [1.0], match="integer index tensor")

@@ -230,9 +230,11 @@ def _int_pow(a, b):
 
 def pow(a, b):
     a, b = operands("pow", a, b)
-    if (isinstance(a, Tensor) and a._data.dtype.kind in "iu" and is_scalar(b)
+    if (isinstance(a, Tensor) and a._data.dtype.kind in "iub" and is_scalar(b)
             and not isinstance(b, (bool, float)) and b < 0):
         raise DTypeError("Integers to negative integer powers are not allowed.")
+    if isinstance(a, Tensor) and a._data.dtype.kind == "b" and is_scalar(b) and type(b) is int:
+        a = cast(a, np.int64)  # bool ** int is int64 (PyTorch's promotion), not NumPy's int8
     return Pow.apply(a, b)
 
 
@@ -355,6 +357,14 @@ class Neg(Function):
         return -g
 
     backward_graph = backward
+
+
+def positive(x):
+    """``+x``: the tensor itself, as PyTorch (no copy, no graph node); refused for bool."""
+    x = as_tensor(x, "positive")
+    if x._data.dtype.kind == "b":
+        raise DTypeError("The `+` operator, on a bool tensor is not supported.")
+    return x
 
 
 def neg(x):

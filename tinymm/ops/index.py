@@ -11,7 +11,7 @@ import numpy as np
 from tinymm.autograd import Function
 from tinymm.autograd_graph import sum_to
 from tinymm.backend import get_default_dtype
-from tinymm.ops._util import DTypeError, broadcasts_to, IndexRangeError, ShapeError, normalize_dim, unbroadcast, xp_of
+from tinymm.ops._util import DTypeError, broadcasts_to, IndexRangeError, ShapeError, ValueRangeError, normalize_dim, unbroadcast, xp_of
 from tinymm.ops.convert import as_tensor, cast, operands
 from tinymm.tensor import Tensor, storage_version
 
@@ -253,12 +253,14 @@ def masked_fill(x, mask, value):
     x = as_tensor(x, "masked_fill")
     mask = as_tensor(mask, "masked_fill")
     if mask.dtype.kind != "b":
-        raise TypeError(f"masked_fill: mask must be bool, got {mask.dtype}")
+        raise DTypeError(f"masked_fill: mask must be bool (only boolean masks are supported), got {mask.dtype}")
     if type(mask._data) is not type(x._data):
         raise ValueError(f"masked_fill: mask is on {mask.device}, the tensor on {x.device}")
     if not broadcasts_to(mask.shape, x.shape):
-        raise ValueError(f"masked_fill: mask of shape {tuple(mask.shape)} does not broadcast to the tensor's shape {tuple(x.shape)}")
+        raise ShapeError(f"masked_fill: mask of shape {tuple(mask.shape)} does not broadcast to the tensor's shape {tuple(x.shape)}")
     if isinstance(value, Tensor):
+        if value.ndim:
+            raise ShapeError(f"masked_fill: only supports a 0-dimensional value tensor, but got one of shape {tuple(value.shape)}")
         value = value.item()
     if x._data.dtype.kind not in "fc":
         return Tensor._wrap(xp_of(x._data).where(mask._data, value, x._data).astype(x.dtype))
@@ -272,12 +274,12 @@ def one_hot(x, num_classes: int = -1) -> Tensor:
     """Integer class indices (...,) → int64 one-hot (..., num_classes), as ``F.one_hot``."""
     x = as_tensor(x, "one_hot")
     if x.dtype.kind not in "iu":
-        raise TypeError(f"one_hot: needs an integer tensor, got {x.dtype}")
+        raise DTypeError(f"one_hot: is only applicable to an integer index tensor (LongTensor), got {x.dtype}")
     xp = xp_of(x._data)
     if num_classes == -1:
         num_classes = int(x._data.max()) + 1 if x._data.size else 0
     if x._data.size and (int(x._data.min()) < 0 or int(x._data.max()) >= num_classes):
-        raise ValueError(
+        raise ValueRangeError(
             f"one_hot: class values must be in [0, {num_classes}), got min {int(x._data.min())}, max {int(x._data.max())}"
         )
     return Tensor._wrap((x._data[..., None] == xp.arange(num_classes)).astype(np.int64))

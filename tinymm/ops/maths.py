@@ -509,8 +509,9 @@ def _bitwise_operands(name, a, b):
     a, b = operands(name, a, b)
     for t in (a, b):
         d = t.dtype if isinstance(t, Tensor) else np.asarray(t).dtype
-        if d.kind not in "iub":
-            raise DTypeError(f"{name}: only integer and bool tensors, got {d}")
+        if d.kind not in "iub":  # NotImplementedError, as PyTorch's
+            raise DTypeNotImplementedError(f"\"{name}_cpu\" not implemented for '{torch_dtype_name(d)}': "
+                                           "only integer and bool tensors")
     return _data(a), _data(b)
 
 
@@ -535,7 +536,8 @@ def bitwise_not(x):
     """``~x``: logical not for bools, two's-complement not for integers (as PyTorch)."""
     x = as_tensor(x, "bitwise_not")
     if x.dtype.kind not in "iub":
-        raise DTypeError(f"bitwise_not: only integer and bool tensors, got {x.dtype}")
+        raise DTypeNotImplementedError(f"\"bitwise_not_cpu\" not implemented for '{torch_dtype_name(x.dtype)}': "
+                                       "only integer and bool tensors")
     return Tensor._wrap(xp_of(x._data).invert(x._data))
 
 
