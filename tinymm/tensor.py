@@ -308,6 +308,10 @@ class AmbiguousTruthError(RuntimeError, ValueError):
     """``bool(t)`` of a tensor without exactly one element (probe4; PyTorch raises RuntimeError)."""
 
 
+class ScalarConversionError(RuntimeError, ValueError):
+    """``t.item()`` of a tensor without exactly one element (PyTorch: RuntimeError; NumPy habit: ValueError)."""
+
+
 class Tensor:
     # _view_src: (base Tensor, basic index, storage version when the view's node was made) for a
     # tensor made by indexing another (ops/index.py), so that an in-place write into the view
@@ -539,6 +543,8 @@ class Tensor:
 
     def retain_grad(self) -> "Tensor":
         """Keep ``.grad`` on this non-leaf tensor after backward (leaves always keep it)."""
+        if not self.requires_grad:
+            raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
         self._retain_grad = True
         return self
 
@@ -561,7 +567,8 @@ class Tensor:
 
     def item(self):
         if self._data.size != 1:
-            raise ValueError(f"item: only one-element tensors convert to a Python scalar, shape is {tuple(self.shape)}")
+            raise ScalarConversionError(f"item: a tensor with {self._data.size} elements cannot be converted to a "
+                                        f"Python scalar (only one-element tensors can), shape is {tuple(self.shape)}")
         return self._data.reshape(()).item()
 
     def tolist(self):

@@ -371,7 +371,7 @@ from tinymm.ops.promotion import PROMOTION_OPS  # noqa: E402
 from tinymm.ops.tensor_flags import TENSOR_FLAG_PROPERTIES  # noqa: E402
 # cplx: complex tensors (real/imag, conj, angle, polar, complex, view_as_real/complex)
 from tinymm.ops.complex_ops import COMPLEX_OPS, COMPLEX_PROPERTIES  # noqa: E402
-from tinymm.ops.elementwise import positive  # hostile  # noqa: E402
+from tinymm.ops.tensor_more import positive  # hostile: Tensor.__pos__  # noqa: E402
 from tinymm.ops import complex_grad_marks  # noqa: E402,F401
 from tinymm.ops.spectral import SPECTRAL_OPS  # noqa: E402  (stft, istft)
 # modapi: empty_strided, scalar_tensor, frombuffer, unravel_index, diagflat, vdot, rsub, binomial,
@@ -734,7 +734,6 @@ OPS = (
     *SPECTRAL_OPS,  # cplx
     *CREATION_MORE_OPS,  # modapi
     *NUMERIC_MORE_OPS,  # modapi
-    (positive, "positive", True),  # hostile
 )
 
 

@@ -13,7 +13,7 @@ import numpy as np
 from tinymm.autograd import Function
 from tinymm.autograd_graph import as_dtype, node_output, operand, pair, sum_to
 from tinymm.backend import get_default_dtype
-from tinymm.ops._util import DTypeError, conj, is_scalar, refuse_complex, torch_dtype_name, unbroadcast, xp_of
+from tinymm.ops._util import DTypeError, ValueRangeError, conj, is_scalar, refuse_complex, torch_dtype_name, unbroadcast, xp_of
 from tinymm.ops.complex_ops import complex_abs
 from tinymm.ops.convert import as_tensor, cast, operands, to_float, to_inexact
 from tinymm.tensor import Tensor
@@ -359,14 +359,6 @@ class Neg(Function):
     backward_graph = backward
 
 
-def positive(x):
-    """``+x``: the tensor itself, as PyTorch (no copy, no graph node); refused for bool."""
-    x = as_tensor(x, "positive")
-    if x._data.dtype.kind == "b":
-        raise DTypeError("The `+` operator, on a bool tensor is not supported.")
-    return x
-
-
 def neg(x):
     x = as_tensor(x, "neg")
     if x._data.dtype.kind == "b":
@@ -598,7 +590,7 @@ def clamp(x, min=None, max=None):
     x = as_tensor(x, "clamp")
     refuse_complex(x, "clamp is not supported for complex types")
     if min is None and max is None:
-        raise ValueError("clamp: at least one of min and max must be given")
+        raise ValueRangeError("clamp: at least one of 'min' or 'max' must not be None")
     if isinstance(min, Tensor) or isinstance(max, Tensor):
         from tinymm.ops.index import where
 

@@ -230,7 +230,10 @@ def setitem(x: Tensor, index, value) -> None:
         x.requires_grad = True
         _write_through(x)
         return
-    x._data[index] = value._data if isinstance(value, Tensor) else value
+    try:
+        x._data[index] = value._data if isinstance(value, Tensor) else value
+    except ValueError as e:  # a value that does not broadcast to the indexed shape: RuntimeError in PyTorch
+        raise ShapeError(f"setitem: {e}") from None
     bump_version(x._data)
 
 

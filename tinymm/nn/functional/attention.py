@@ -143,6 +143,12 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: f
     for name, t in (("key", k), ("value", v)):
         if t.ndim != q.ndim:
             raise O.ShapeError(f"scaled_dot_product_attention: query has shape {tuple(q.shape)}, {name} {tuple(t.shape)}: same number of dims expected")
+    if q.ndim < 2:
+        raise O.ShapeError(f"scaled_dot_product_attention: query, key and value must be at least 2-D (..., L, E), got "
+                           f"query {tuple(q.shape)}, key {tuple(k.shape)}, value {tuple(v.shape)}")
+    if q.dtype.kind != "f" or k.dtype != q.dtype or v.dtype != q.dtype:  # RuntimeError, as PyTorch's
+        raise O.DTypeError(f"scaled_dot_product_attention: query, key and value must share one floating dtype, got "
+                           f"query {q.dtype}, key {k.dtype}, value {v.dtype}")
     if q.shape[-1] != k.shape[-1]:
         raise O.ShapeError(f"scaled_dot_product_attention: query's last dim {q.shape[-1]} != key's {k.shape[-1]} (query {tuple(q.shape)}, key {tuple(k.shape)})")
     if k.shape[-2] != v.shape[-2]:

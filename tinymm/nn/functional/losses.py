@@ -15,7 +15,7 @@ from tinymm import backend
 from tinymm.autograd import Function
 from tinymm import ops as O
 from tinymm.ops import DTypeError, ShapeError, check_pair, contiguous
-from tinymm.ops._util import xp_of
+from tinymm.ops._util import DTypeNotImplementedError, xp_of
 from tinymm.tensor import Tensor
 
 from tinymm.nn.functional.activations import logsigmoid, softplus
@@ -172,7 +172,7 @@ def cross_entropy(
     x = O.as_tensor(input, "cross_entropy")
     t = target if isinstance(target, Tensor) else Tensor._of(np.asarray(target))
     if x.dtype not in _KERNEL_DTYPES:
-        raise TypeError(f"cross_entropy: input has dtype {x.dtype}, expected float32 or float64 logits")
+        raise DTypeNotImplementedError(f"cross_entropy: input has dtype {x.dtype}, expected float32 or float64 logits")
     if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
         raise TypeError(f"cross_entropy: ignore_index must be an int, got {type(ignore_index).__name__}")
     if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float, np.integer, np.floating)):
@@ -398,6 +398,8 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     x, t = check_pair("binary_cross_entropy", x, t)
     if x._data.size and (float(x._data.min()) < 0 or float(x._data.max()) > 1):
         raise RuntimeError("binary_cross_entropy: all elements of input should be between 0 and 1")
+    if t._data.size and (float(t._data.min()) < 0 or float(t._data.max()) > 1):
+        raise RuntimeError("binary_cross_entropy: all elements of target should be between 0 and 1")
     loss = BCEFn.apply(x, t)
     if weight is not None:
         loss = loss * weight

@@ -21,7 +21,7 @@ from tinymm.ops import as_tensor, stack, where
 from tinymm.ops._util import xp_of
 from tinymm.tensor import Tensor
 
-from tinymm.nn.functional._checks import ShapeError
+from tinymm.nn.functional._checks import DTypeNotImplementedError, ShapeError
 from tinymm.nn.functional.half import computes_in_float32
 
 # ----------------------------------------------------------------------------- arguments
@@ -48,7 +48,7 @@ def _planes(fn, input, nd):
     float, every non-batch dim non-empty."""
     x = as_tensor(input, fn)
     if x.dtype.kind != "f":
-        raise TypeError(f"{fn}: input must be float32 or float64, got {x.dtype}")
+        raise DTypeNotImplementedError(f"{fn}: input must be float32 or float64, got {x.dtype}")
     names = "L" if nd == 1 else "H, W"
     if x.ndim not in (nd + 1, nd + 2):
         raise ShapeError(f"{fn}: expected a {nd + 1}-D (C, {names}) or {nd + 2}-D (N, C, {names}) input, "
@@ -439,7 +439,7 @@ def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_siz
 def _volume(fn, input):
     x = as_tensor(input, fn)
     if x.dtype.kind != "f":
-        raise TypeError(f"{fn}: input must be float32 or float64, got {x.dtype}")
+        raise DTypeNotImplementedError(f"{fn}: input must be float32 or float64, got {x.dtype}")
     if x.ndim not in (4, 5):
         raise ShapeError(f"{fn}: expected a 4-D (C, D, H, W) or 5-D (N, C, D, H, W) input, got shape {tuple(x.shape)}")
     return x
