@@ -252,3 +252,22 @@ def test_autograd_misuse_raises_runtime_errors():
     same_error(lambda L, x: (x.requires_grad_() * 2).backward(L.ones(2)), [1.0, 2.0, 3.0], match="shape")
     same_error(lambda L, x: x.retain_grad(), [1.0, 2.0], match="requires_grad=False")
     same_error(lambda L, x: x.item(), [1.0, 2.0], match="2 elements")
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda L, x: L.nn.GRU(3, 2)(x, L.zeros(1, 4, 2, dtype=L.float64)), "dtype"),
+    (lambda L, x: L.nn.functional.nll_loss(x[0], L.tensor([0, 1, 2, 0]), weight=L.ones(2)), r"shape \(2,\)"),
+    (lambda L, x: L.nn.functional.embedding(L.tensor([0]), x[0, 0]), "2-D"),
+    (lambda L, x: L.nn.functional.layer_norm(x, (3,), weight=L.ones(2)), "shape"),
+    (lambda L, x: L.nn.functional.cosine_similarity(x, L.ones(2, 4, 4)), "broadcast"),
+    (lambda L, x: L.nn.functional.avg_pool2d(x[None], 2, divisor_override=0), "divisor"),
+    (lambda L, x: L.nn.functional.scaled_dot_product_attention(x, x, x, attn_mask=L.zeros(4, 4, dtype=L.int64)), "attn_mask"),
+    (lambda L, x: L.nn.functional.binary_cross_entropy_with_logits(x, x, pos_weight=L.ones(2)), "pos_weight"),
+])
+def test_layer_argument_errors_raise_pytorchs_class(call, match):
+    same_error(call, np.ones((2, 4, 3), np.float32), match=match)
+
+
+def test_sdpa_dropout_p_one_gives_zeros():
+    q = tm.ones(1, 2, 3)
+    assert np.all(tm.nn.functional.scaled_dot_product_attention(q, q, q, dropout_p=1.0).numpy() == 0)

@@ -155,13 +155,13 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: f
         raise O.ShapeError(f"scaled_dot_product_attention: key has {k.shape[-2]} positions, value {v.shape[-2]} (key {tuple(k.shape)}, value {tuple(v.shape)})")
     if q.shape[:-2] != k.shape[:-2] or k.shape[:-2] != v.shape[:-2]:
         raise O.ShapeError(f"scaled_dot_product_attention: leading dims differ: query {tuple(q.shape)}, key {tuple(k.shape)}, value {tuple(v.shape)}")
-    if not 0.0 <= dropout_p < 1.0:
-        raise ValueError(f"scaled_dot_product_attention: dropout_p must be in [0, 1), got {dropout_p}")
+    if not 0.0 <= dropout_p <= 1.0:
+        raise ValueError(f"scaled_dot_product_attention: dropout_p must be in [0, 1], got {dropout_p}")
     mask = None
     if attn_mask is not None:
         mask = O.as_tensor(attn_mask, "scaled_dot_product_attention")
         if mask.dtype.kind not in "bf":
-            raise TypeError(f"scaled_dot_product_attention: attn_mask must be bool or floating, got {mask.dtype}")
+            raise O.DTypeError(f"scaled_dot_product_attention: attn_mask must be bool or floating, got {mask.dtype}")
         target = q.shape[:-2] + (q.shape[-2], k.shape[-2])
         if not broadcasts_to(mask.shape, target):
             raise O.ShapeError(f"scaled_dot_product_attention: attn_mask of shape {tuple(mask.shape)} does not broadcast to {tuple(target)}")

@@ -218,7 +218,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type: float =
     if idx.dtype.kind not in "iu":
         raise DTypeError(f"embedding: indices must be integers (int64 or int32), got {idx.dtype}")
     if w.ndim != 2:
-        raise ValueError(f"embedding: weight must be 2-D (num_embeddings, dim), got shape {tuple(w.shape)}")
+        raise ShapeError(f"embedding: weight must be 2-D (num_embeddings, dim), got shape {tuple(w.shape)}")
     check_same_device("embedding", input=idx, weight=w)
     n = w.shape[0]
     if idx._data.size:

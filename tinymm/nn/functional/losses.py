@@ -260,7 +260,11 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index: int = 
     safe_t = xp.where(valid, t._data, 0)
     if valid.any() and (int(safe_t.min()) < 0 or int(safe_t.max()) >= x.shape[1]):
         raise IndexError(f"nll_loss: target values must be in [0, {x.shape[1]}) or ignore_index={ignore_index}")
-    w = xp.ones(x.shape[1], x.dtype) if weight is None else O.as_tensor(weight)._data.astype(x.dtype)
+    if weight is not None:
+        weight = O.as_tensor(weight, "nll_loss")
+        if weight.shape != (x.shape[1],):
+            raise ShapeError(f"nll_loss: weight has shape {tuple(weight.shape)}, expected ({x.shape[1]},)")
+    w = xp.ones(x.shape[1], x.dtype) if weight is None else weight._data.astype(x.dtype)
     wt = (w[safe_t] * valid).astype(x.dtype)
     picked = O.getitem(x, (xp.arange(x.shape[0]), safe_t))
     loss = -picked * Tensor._wrap(wt)
@@ -337,7 +341,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
         try:
             np.broadcast_shapes(pw.shape, x.shape)
         except ValueError:
-            raise ValueError(f"binary_cross_entropy_with_logits: pos_weight of shape {tuple(pw.shape)} does not broadcast to {tuple(x.shape)}") from None
+            raise ShapeError(f"binary_cross_entropy_with_logits: pos_weight of shape {tuple(pw.shape)} does not broadcast to {tuple(x.shape)}") from None
         x, pw = O.check_pair("binary_cross_entropy_with_logits", x, pw)
     loss = BCEWithLogitsFn.apply(x, t, pw)
     if weight is not None:

@@ -108,7 +108,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-
         if p is not None:
             p = as_tensor(p, "layer_norm")
             if tuple(p.shape) != normalized_shape:
-                raise ValueError(f"layer_norm: {name} has shape {tuple(p.shape)}, expected {normalized_shape}")
+                raise O.ShapeError(f"layer_norm: {name} has shape {tuple(p.shape)}, expected {normalized_shape}")
         params[name] = p
     check_same_device("layer_norm", input=x, **params)
     check_same_dtype("layer_norm", input=x, **params)
@@ -166,7 +166,7 @@ def cosine_similarity(x1, x2, dim: int = 1, eps: float = 1e-8):
     try:
         shape = np.broadcast_shapes(a.shape, b.shape)
     except ValueError:
-        raise ValueError(f"cosine_similarity: shapes {tuple(a.shape)} and {tuple(b.shape)} do not broadcast") from None
+        raise O.ShapeError(f"cosine_similarity: shapes {tuple(a.shape)} and {tuple(b.shape)} do not broadcast") from None
     d = dim % len(shape)
     # broadcast first, as PyTorch: a size-1 dim along ``dim`` is a vector repeated, not a shorter one
     if tuple(a.shape) != shape:
