@@ -271,3 +271,15 @@ def test_layer_argument_errors_raise_pytorchs_class(call, match):
 def test_sdpa_dropout_p_one_gives_zeros():
     q = tm.ones(1, 2, 3)
     assert np.all(tm.nn.functional.scaled_dot_product_attention(q, q, q, dropout_p=1.0).numpy() == 0)
+
+
+def test_assigning_a_gradient_of_another_shape_or_dtype_is_refused():
+    same_error(lambda L, x: setattr(x.requires_grad_(), "grad", L.ones(2)), [1.0, 2.0, 3.0], match="size")
+    same_error(lambda L, x: setattr(x.requires_grad_(), "grad", L.ones(3, dtype=L.float64)), [1.0, 2.0, 3.0], match="dtype")
+    same_error(lambda L, x: setattr(x, "grad", [1.0, 2.0, 3.0]), [1.0, 2.0, 3.0], match="Tensor or None")
+    x = tm.ones(3, requires_grad=True)
+    x.grad = tm.full((3,), 2.0)
+    (x * 3).sum().backward()  # accumulates into the assigned gradient
+    np.testing.assert_array_equal(x.grad.numpy(), [5.0, 5.0, 5.0])
+    x.grad = None
+    assert x.grad is None

@@ -557,10 +557,10 @@ def _owned(g) -> np.ndarray:
 def _accumulate_leaf(t, g, fresh: bool) -> None:
     """Add ``g`` into ``t.grad``. A first gradient is adopted without a copy only when
     ``fresh``: made by the backward that returned it, returned once, kept nowhere else."""
-    if t.grad is None:
-        t.grad = Tensor._wrap(g if fresh else _owned(g))
+    if t._grad is None:  # (the engine's own gradients: no setter checks)
+        t._grad = Tensor._wrap(g if fresh else _owned(g))
     else:
-        t.grad._data += g
+        t._grad._data += g
     if _post_accumulate_hooks and id(t) in _post_accumulate_hooks:  # opse
         for hook in list(_post_accumulate_hooks[id(t)][1]):
             hook(t)
