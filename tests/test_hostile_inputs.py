@@ -283,3 +283,16 @@ def test_assigning_a_gradient_of_another_shape_or_dtype_is_refused():
     np.testing.assert_array_equal(x.grad.numpy(), [5.0, 5.0, 5.0])
     x.grad = None
     assert x.grad is None
+
+
+def test_integer_reductions_keep_a_given_dtype():
+    i32 = np.array([[1, -2], [3, 4]], np.int32)
+    same(lambda L, x: (x.sum(dtype=L.int32), x.sum(0, dtype=L.int16), x.cumsum(1, dtype=L.int32),
+                       x.prod(dtype=L.int32), x.prod(1, dtype=L.int32), x.cumprod(1, dtype=L.int16)), i32, grad=False)
+
+
+def test_bool_and_uint8_results():
+    same(lambda L, x: (x.any(), x.all(1)), np.array([[0, 2], [1, 1]], np.uint8), grad=False)
+    same(lambda L, x: x.clamp(0, 3), B, grad=False)
+    same_error(lambda L, x: x.clone().clamp_(0, 3), B, match="can't be cast")
+    same_error(lambda L, x: x.floor(), B, match="bool")

@@ -607,6 +607,8 @@ def clamp(x, min=None, max=None):
         return out
     if x._data.dtype.kind in "iub" and any(isinstance(v, float) for v in (min, max)):
         x = to_float(x)  # a float bound promotes an integer tensor, as PyTorch's type promotion
+    elif x._data.dtype.kind == "b" and any(type(v) is int for v in (min, max)):
+        x = cast(x, np.int64)  # and an int bound a bool one
     return Clamp.apply(x, min, max)
 
 

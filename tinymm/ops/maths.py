@@ -235,7 +235,7 @@ def _zero_grad_unary(name, fn, ints_unchanged=True):
         x = as_tensor(x, name)
         if x.dtype.kind in "iub" and ints_unchanged and not kw:
             if x.dtype.kind == "b":
-                raise DTypeError(f"{name}: not implemented for bool tensors")
+                raise DTypeNotImplementedError(f"{name}: not implemented for bool tensors")
             return Tensor._wrap(x._data.copy())
         return _ZeroGrad.apply(x, fn=lambda a: fn(xp_of(a), a, **kw).astype(a.dtype, copy=False))
 
@@ -255,7 +255,7 @@ def round(x, decimals: int = 0):
     if x.dtype.kind in "iu":
         return Tensor._wrap(x._data.copy())
     if x.dtype.kind == "b":
-        raise DTypeError("round: not implemented for bool tensors")
+        raise DTypeNotImplementedError("round: not implemented for bool tensors")
     d = int(decimals)
     return _ZeroGrad.apply(x, fn=lambda a: xp_of(a).round(a, d).astype(a.dtype, copy=False))
 

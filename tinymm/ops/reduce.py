@@ -97,7 +97,8 @@ def sum(x, dim=None, keepdim=False, *, dtype=None, **np_style):
         keep = keep_flag(keepdim, np_style)
     if x._data.dtype.kind not in "fc":
         kind = x._data.dtype.kind
-        return Tensor._wrap(x._data.sum(axis=axes, keepdims=keep, dtype=np.int64 if kind in "biu" and dtype is None else None))
+        # a given dtype is kept (NumPy would widen an int32 sum to int64 on its own)
+        return Tensor._wrap(x._data.sum(axis=axes, keepdims=keep, dtype=np.int64 if kind in "biu" and dtype is None else x._data.dtype))
     return Sum.apply(x, axes, keep)
 
 

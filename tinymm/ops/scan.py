@@ -90,7 +90,7 @@ def prod(x, dim=None, keepdim=False, *, dtype=None):
     if x.ndim == 0:
         axis = None
     if x.dtype.kind not in "fc":
-        return Tensor._wrap(Prod.forward(_Scratch(), x._data, axis, bool(keepdim)))
+        return Tensor._wrap(xp_of(x._data).asarray(Prod.forward(_Scratch(), x._data, axis, bool(keepdim))).astype(x.dtype, copy=False))
     return Prod.apply(x, axis, bool(keepdim))
 
 
@@ -110,10 +110,13 @@ def _truth(name):
         axes = normalize_dims(name, x.ndim, dim, np_style.get("axis"))
         keep = keep_flag(keepdim, np_style)
         xp = xp_of(x._data)
-        return Tensor._wrap(xp.asarray(getattr(xp, name)(x._data != 0, axis=axes, keepdims=keep)))
+        out = xp.asarray(getattr(xp, name)(x._data != 0, axis=axes, keepdims=keep))
+        # PyTorch's documented exception: uint8 input gives a uint8 result (0/1), every other dtype bool
+        return Tensor._wrap(out.astype(np.uint8) if x._data.dtype == np.uint8 else out)
 
     op.__name__ = op.__qualname__ = name
-    op.__doc__ = f"``{name}``: True where {'any' if name == 'any' else 'every'} element (over ``dim``) is non-zero."
+    op.__doc__ = (f"``{name}``: True where {'any' if name == 'any' else 'every'} element (over ``dim``) is non-zero "
+                  "(uint8 0/1 for uint8 input, as PyTorch).")
     return op
 
 
@@ -165,7 +168,7 @@ def _running(name, fn_cls, x, dim, dtype):
         return x * 1 if x.dtype.kind in "fc" else Tensor._wrap(x._data.copy())
     axis = _scan_axis(name, x, dim)
     if x.dtype.kind not in "fc":
-        return Tensor._wrap(getattr(x._data, name)(axis=axis))
+        return Tensor._wrap(getattr(x._data, name)(axis=axis, dtype=x._data.dtype))  # (NumPy would widen int32)
     return fn_cls.apply(x, axis)
 
 
