@@ -296,3 +296,13 @@ def test_bool_and_uint8_results():
     same(lambda L, x: x.clamp(0, 3), B, grad=False)
     same_error(lambda L, x: x.clone().clamp_(0, 3), B, match="can't be cast")
     same_error(lambda L, x: x.floor(), B, match="bool")
+
+
+def test_expand_that_stretches_nothing_is_a_writable_view():
+    def write(L, x):
+        x = x.clone()
+        x[:1].expand(1, 3).add_(1)
+        x[0].expand(1, 3).mul_(2)
+        return x
+    same(lambda L, x: write(L, x), X23)
+    same_error(lambda L, x: x[:1].expand(2, 3).add_(1), X23, match="single memory location")

@@ -212,6 +212,9 @@ def expand(x, *shape):
         elif i >= lead and x.shape[i - lead] not in (1, s):
             raise ShapeError(f"expand: cannot expand shape {tuple(x.shape)} to {shape} (dim {i}: {x.shape[i - lead]} vs {s})")
         full.append(s)
+    if tuple(full[lead:]) == tuple(x.shape) and all(s == 1 for s in full[:lead]):
+        # nothing is stretched: a plain (writable) view, as PyTorch's, not a read-only broadcast
+        return _view(Reshape, x, tuple(full))
     return Expand.apply(x, tuple(full))
 
 
