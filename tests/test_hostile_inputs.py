@@ -306,3 +306,8 @@ def test_expand_that_stretches_nothing_is_a_writable_view():
         return x
     same(lambda L, x: write(L, x), X23)
     same_error(lambda L, x: x[:1].expand(2, 3).add_(1), X23, match="single memory location")
+
+
+def test_attention_layers_with_the_wrong_width_raise_runtime_errors():
+    same_error(lambda L, x, m: L.nn.TransformerDecoderLayer(4, 2, 8, batch_first=True)(x, m), np.ones((2, 5, 4), np.float32),
+               np.ones((2, 3, 6), np.float32), match=r"key must be \(B, N, 4\)")
