@@ -557,10 +557,10 @@ def _owned(g) -> np.ndarray:
 def _accumulate_leaf(t, g, fresh: bool) -> None:
     """Add ``g`` into ``t.grad``. A first gradient is adopted without a copy only when
     ``fresh``: made by the backward that returned it, returned once, kept nowhere else."""
-    if t.grad is None:
-        t.grad = Tensor._wrap(g if fresh else _owned(g))
+    if t._grad is None:  # (the engine's own gradients: no setter checks)
+        t._grad = Tensor._wrap(g if fresh else _owned(g))
     else:
-        t.grad._data += g
+        t._grad._data += g
     if _post_accumulate_hooks and id(t) in _post_accumulate_hooks:  # opse
         for hook in list(_post_accumulate_hooks[id(t)][1]):
             hook(t)
@@ -592,6 +592,10 @@ def _is_fresh(g, ctx, out_grads, in_grads, t) -> bool:
     return n == 1
 
 
+class GradShapeError(RuntimeError, ValueError):
+    """A gradient whose shape does not match its tensor (PyTorch raises RuntimeError)."""
+
+
 def run_backward(root, grad=None, retain_graph: bool = False, *, capture=None) -> None:
     """Backpropagate from ``root`` (a Tensor); see the module docstring.
 
@@ -618,7 +622,7 @@ def run_backward(root, grad=None, retain_graph: bool = False, *, capture=None) -
     else:
         g = grad._data if isinstance(grad, Tensor) else grad
         if tuple(g.shape) != tuple(data.shape):
-            raise ValueError(f"backward: grad has shape {tuple(g.shape)}, expected {tuple(data.shape)}")
+            raise GradShapeError(f"backward: Mismatch in shape: grad has shape {tuple(g.shape)}, the output {tuple(data.shape)}")
         if type(g) is not type(data):
             raise ValueError("backward: grad is on a different device than the tensor")
         g = g.astype(data.dtype, copy=False)

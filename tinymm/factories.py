@@ -100,9 +100,12 @@ def full(size, fill_value, dtype=None, device=None, requires_grad=False) -> Tens
 
 def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False) -> Tensor:
     if step == 0:
-        raise ValueError("arange: step must be nonzero")
+        raise FactorySizeError("arange: step must be nonzero")
     if end is None:
         start, end = 0, start
+    if (end - start) * step < 0:  # PyTorch refuses rather than giving an empty tensor
+        raise FactorySizeError(f"arange: upper bound and lower bound inconsistent with step sign "
+                               f"(start={start}, end={end}, step={step})")
     if dtype is None:
         is_int = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
         dtype = np.int64 if is_int else backend.get_default_dtype()
@@ -117,7 +120,7 @@ def linspace(start, end, steps, dtype=None, device=None, requires_grad=False) ->
     if d.kind == "b":
         raise FactoryDTypeError("linspace: bool is not a supported dtype (use a floating or integer dtype)")
     if not isinstance(steps, (int, np.integer)) or steps < 0:
-        raise ValueError(f"linspace: steps must be a non-negative integer, got {steps!r}")
+        raise FactorySizeError(f"linspace: number of steps must be a non-negative integer, got {steps!r}")
     xp = backend.array_module(device)
     vals = xp.linspace(float(start), float(end), int(steps), dtype=np.float64)
     arr = xp.trunc(vals).astype(d) if d.kind in "iu" else vals.astype(d)
@@ -164,12 +167,15 @@ def randint(low, high=None, size=(), generator=None, dtype=np.int64, device=None
         low, high, size = 0, low, high
     if high is None:
         low, high = 0, low
+    if low >= high:
+        raise FactorySizeError(f"randint: expects 'low' to be less than 'high', but got low={low} >= high={high}")
     arr = backend.rng(device, generator).integers(low, high, size=_size((size,)) if size != () else ())
     return Tensor._wrap(arr.astype(dtype))
 
 
 def randperm(n, generator=None, dtype=np.int64, device=None, requires_grad=False) -> Tensor:
     """A random permutation of 0..n-1 (from ``generator`` when given)."""
+    _size((n,))  # a negative n is refused (FactorySizeError)
     return _finish(backend.rng(device, generator).permutation(int(n)).astype(np.dtype(dtype)), requires_grad)
 
 

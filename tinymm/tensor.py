@@ -160,6 +160,10 @@ class _GradDTypeError(RuntimeError, TypeError):
     """requires_grad on a non-floating tensor: PyTorch's RuntimeError, and the TypeError tinymm raised before."""
 
 
+class GradAssignError(RuntimeError, ValueError):
+    """``t.grad = g`` with g of another shape, dtype or device (PyTorch raises RuntimeError)."""
+
+
 class Size(tuple):
     """A shape, as ``torch.Size``: a tuple (it compares equal to one) that also has
     ``numel()``; slicing it, adding a tuple to it or repeating it gives a Size again. It prints
@@ -309,12 +313,16 @@ class AmbiguousTruthError(RuntimeError, ValueError):
     """``bool(t)`` of a tensor without exactly one element (probe4; PyTorch raises RuntimeError)."""
 
 
+class ScalarConversionError(RuntimeError, ValueError):
+    """``t.item()`` of a tensor without exactly one element (PyTorch: RuntimeError; NumPy habit: ValueError)."""
+
+
 class Tensor:
     # _view_src: (base Tensor, basic index, storage version when the view's node was made) for a
     # tensor made by indexing another (ops/index.py), so that an in-place write into the view
     # reaches the base's graph, and a view used after its base was written is re-derived from
     # the base (ops/inplace.py, autograd.Function.apply); None else
-    __slots__ = ("_data", "grad", "requires_grad", "_node", "_retain_grad", "_hooks", "_view_src", "__weakref__")
+    __slots__ = ("_data", "_grad", "requires_grad", "_node", "_retain_grad", "_hooks", "_view_src", "__weakref__")
     # Makes ``numpy_scalar * tensor`` call Tensor.__rmul__ instead of NumPy's broadcasting.
     __array_priority__ = 1000
 
@@ -336,7 +344,7 @@ class Tensor:
 
     def _init(self, data, dtype, device, requires_grad: bool) -> None:
         self._data = _infer_array(data, dtype, device)
-        self.grad = None
+        self._grad = None
         self._node = None
         self._retain_grad = False
         self._hooks = None
@@ -353,7 +361,7 @@ class Tensor:
         t = cls.__new__(cls)
         # NumPy reductions to a scalar give numpy scalars; a Tensor always holds an array.
         t._data = np.asarray(arr) if isinstance(arr, np.generic) else arr
-        t.grad = None
+        t._grad = None
         t.requires_grad = False
         t._node = None
         t._retain_grad = False
@@ -525,6 +533,28 @@ class Tensor:
         return bool((self == element).any().item())
 
     # ------------------------------------------------------------------ autograd
+    @property
+    def grad(self):
+        """The accumulated gradient (a Tensor of this tensor's shape and dtype) or None."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value) -> None:
+        # checked as PyTorch checks it: a later backward adds into .grad in place, and an
+        # optimizer reads it against the parameter's shape
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise TypeError(f"assigned grad expected to be a Tensor or None but got grad of type {type(value).__name__}")
+            if value._data.shape != self._data.shape:
+                raise GradAssignError(f"attempting to assign a gradient of size {list(value.shape)} to a tensor of "
+                                      f"size {list(self.shape)}. Please ensure that the gradient and the tensor are the same size")
+            if value._data.dtype != self._data.dtype:
+                raise GradAssignError(f"attempting to assign a gradient with dtype {value.dtype} to a tensor with dtype "
+                                      f"{self.dtype}. The gradient must match the tensor's dtype")
+            if type(value._data) is not type(self._data):
+                raise GradAssignError(f"attempting to assign a gradient on {value.device} to a tensor on {self.device}")
+        self._grad = value
+
     def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
         if requires_grad and self._data.dtype.kind not in "fc":
             raise _GradDTypeError(f"Only Tensors of floating point and complex dtype can require gradients "
@@ -549,6 +579,8 @@ class Tensor:
 
     def retain_grad(self) -> "Tensor":
         """Keep ``.grad`` on this non-leaf tensor after backward (leaves always keep it)."""
+        if not self.requires_grad:
+            raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
         self._retain_grad = True
         return self
 
@@ -571,7 +603,8 @@ class Tensor:
 
     def item(self):
         if self._data.size != 1:
-            raise ValueError(f"item: only one-element tensors convert to a Python scalar, shape is {tuple(self.shape)}")
+            raise ScalarConversionError(f"item: a tensor with {self._data.size} elements cannot be converted to a "
+                                        f"Python scalar (only one-element tensors can), shape is {tuple(self.shape)}")
         return self._data.reshape(()).item()
 
     def tolist(self):

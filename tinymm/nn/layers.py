@@ -42,8 +42,7 @@ class Linear(Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
 
-class PaddingIdxError(ValueError, AssertionError):
-    """A padding_idx outside the table (PyTorch asserts: catchable as AssertionError too)."""
+PaddingIdxError = F.PaddingIdxError  # (defined beside F.embedding, which checks it too)
 
 
 class Embedding(Module):

@@ -142,6 +142,8 @@ class RNNBase(Module):
         if tuple(h.shape) != want:
             dims = "(num_layers * num_directions, batch, size)" if batched else "(num_layers * num_directions, size)"
             raise RecurrentShapeError(f"{fn}: {name} has shape {tuple(h.shape)}, expected {want} {dims}")
+        if h.dtype != self.weight_ih_l0.dtype:  # (PyTorch refuses; a silent cast would hide a float64 state)
+            raise RecurrentDTypeError(f"{fn}: {name} has dtype {h.dtype}, the parameters {self.weight_ih_l0.dtype}")
         return h if batched else O.unsqueeze(h, 1)
 
     def forward(self, input, hx=None):

@@ -372,6 +372,7 @@ from tinymm.ops.promotion import PROMOTION_OPS  # noqa: E402
 from tinymm.ops.tensor_flags import TENSOR_FLAG_PROPERTIES  # noqa: E402
 # cplx: complex tensors (real/imag, conj, angle, polar, complex, view_as_real/complex)
 from tinymm.ops.complex_ops import COMPLEX_OPS, COMPLEX_PROPERTIES  # noqa: E402
+from tinymm.ops.tensor_more import positive  # hostile: Tensor.__pos__  # noqa: E402
 from tinymm.ops import complex_grad_marks  # noqa: E402,F401
 from tinymm.ops.spectral import SPECTRAL_OPS  # noqa: E402  (stft, istft)
 # modapi: empty_strided, scalar_tensor, frombuffer, unravel_index, diagflat, vdot, rsub, binomial,
@@ -833,6 +834,7 @@ OPERATORS = {
     "long": partialmethod(to, np.int64),
     "int": partialmethod(to, np.int32),
     "bool": partialmethod(to, np.bool_),
+    "__pos__": positive,  # hostile
 }
 
 

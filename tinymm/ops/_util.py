@@ -80,7 +80,7 @@ def normalize_dims(name: str, ndim: int, dim, axis=None):
             raise IndexError(f"{name}: dim {a} is out of range for a tensor with {ndim} dimensions")
         out.append(a % max(ndim, 1))
     if len(set(out)) != len(out):
-        raise ValueError(f"{name}: dim {dims} repeats an axis")
+        raise ValueRangeError(f"{name}: dim {dims} repeats an axis (a dim appears multiple times in the list of dims)")
     return tuple(sorted(out))
 
 

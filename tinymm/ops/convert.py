@@ -139,6 +139,12 @@ def operands(name: str, a, b, broadcast: bool = True):
     if t._data.dtype.kind not in "fc" and isinstance(s, float):
         t = cast(t, backend.get_default_dtype())
         return (t, s) if ta else (s, t)
+    if (type(s) is int and t._data.dtype.kind in "iu" and name not in ("eq", "ne", "lt", "le", "gt", "ge")
+            and not np.iinfo(t._data.dtype).min <= s <= np.iinfo(t._data.dtype).max and -2**63 <= s < 2**64):
+        # PyTorch casts the number to the tensor's dtype, wrapping (uint8 + -3 is uint8 - 3 mod 256),
+        # where NumPy raises OverflowError; comparisons keep the true value (u8 < -3 is False)
+        s = int(np.array(s).astype(t._data.dtype))
+        return (t, s) if ta else (s, t)
     return a, b
 
 

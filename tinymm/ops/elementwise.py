@@ -13,7 +13,7 @@ import numpy as np
 from tinymm.autograd import Function
 from tinymm.autograd_graph import as_dtype, node_output, operand, pair, sum_to
 from tinymm.backend import get_default_dtype
-from tinymm.ops._util import DTypeError, conj, is_scalar, refuse_complex, torch_dtype_name, unbroadcast, xp_of
+from tinymm.ops._util import DTypeError, ValueRangeError, conj, is_scalar, refuse_complex, torch_dtype_name, unbroadcast, xp_of
 from tinymm.ops.complex_ops import complex_abs
 from tinymm.ops.convert import as_tensor, cast, operands, to_float, to_inexact
 from tinymm.tensor import Tensor
@@ -230,9 +230,11 @@ def _int_pow(a, b):
 
 def pow(a, b):
     a, b = operands("pow", a, b)
-    if (isinstance(a, Tensor) and a._data.dtype.kind in "iu" and is_scalar(b)
+    if (isinstance(a, Tensor) and a._data.dtype.kind in "iub" and is_scalar(b)
             and not isinstance(b, (bool, float)) and b < 0):
         raise DTypeError("Integers to negative integer powers are not allowed.")
+    if isinstance(a, Tensor) and a._data.dtype.kind == "b" and is_scalar(b) and type(b) is int:
+        a = cast(a, np.int64)  # bool ** int is int64 (PyTorch's promotion), not NumPy's int8
     return Pow.apply(a, b)
 
 
@@ -588,16 +590,25 @@ def clamp(x, min=None, max=None):
     x = as_tensor(x, "clamp")
     refuse_complex(x, "clamp is not supported for complex types")
     if min is None and max is None:
-        raise ValueError("clamp: at least one of min and max must be given")
+        raise ValueRangeError("clamp: at least one of 'min' or 'max' must not be None")
     if isinstance(min, Tensor) or isinstance(max, Tensor):
+        from tinymm.ops.index import where
+
+        # where, not maximum/minimum: at a tie x == bound the whole gradient goes to x, as
+        # PyTorch's clamp (maximum would split it); a NaN bound gives NaN
+        xp = xp_of(x._data)
         out = x
         if min is not None:
-            out = maximum(out, min)
+            lo = min._data if isinstance(min, Tensor) else min
+            out = where(Tensor._wrap((out._data < lo) | xp.isnan(lo)), min, out)
         if max is not None:
-            out = minimum(out, max)
+            hi = max._data if isinstance(max, Tensor) else max
+            out = where(Tensor._wrap((out._data > hi) | xp.isnan(hi)), max, out)
         return out
     if x._data.dtype.kind in "iub" and any(isinstance(v, float) for v in (min, max)):
         x = to_float(x)  # a float bound promotes an integer tensor, as PyTorch's type promotion
+    elif x._data.dtype.kind == "b" and any(type(v) is int for v in (min, max)):
+        x = cast(x, np.int64)  # and an int bound a bool one
     return Clamp.apply(x, min, max)
 
 

@@ -11,7 +11,7 @@ import numpy as np
 from tinymm.autograd import Function
 from tinymm.autograd_graph import sum_to
 from tinymm.backend import get_default_dtype
-from tinymm.ops._util import DTypeError, broadcasts_to, IndexRangeError, ShapeError, normalize_dim, unbroadcast, xp_of
+from tinymm.ops._util import DTypeError, broadcasts_to, IndexRangeError, ShapeError, ValueRangeError, normalize_dim, unbroadcast, xp_of
 from tinymm.ops.convert import as_tensor, cast, operands
 from tinymm.tensor import Tensor, storage_version
 
@@ -96,7 +96,8 @@ def array_index(index):
             raise IndexError(f"index tensors must be integer or bool, got {index.dtype}")
         return index._data
     if isinstance(index, list):
-        return np.asarray(index)
+        arr = np.asarray(index)
+        return arr.astype(np.int64) if arr.size == 0 else arr  # x[[]]: no rows (NumPy would read [] as floats)
     if isinstance(index, slice) and index.step is not None:
         # PyTorch has no negative strides: x[::-1] is refused (flip copies instead)
         if index.step == 0:
@@ -213,7 +214,7 @@ def where(condition, a=None, b=None):
     if a is None and b is None:
         return nonzero(cond, as_tuple=True)
     if cond.dtype.kind != "b":
-        raise TypeError(f"where: condition must be bool, got {cond.dtype}")
+        raise DTypeError(f"where: condition must be bool, got {cond.dtype}")
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
         # Two scalars: a tensor of the result type (float scalars give the default dtype).
         xp = xp_of(cond._data)
@@ -253,12 +254,14 @@ def masked_fill(x, mask, value):
     x = as_tensor(x, "masked_fill")
     mask = as_tensor(mask, "masked_fill")
     if mask.dtype.kind != "b":
-        raise TypeError(f"masked_fill: mask must be bool, got {mask.dtype}")
+        raise DTypeError(f"masked_fill: mask must be bool (only boolean masks are supported), got {mask.dtype}")
     if type(mask._data) is not type(x._data):
         raise ValueError(f"masked_fill: mask is on {mask.device}, the tensor on {x.device}")
     if not broadcasts_to(mask.shape, x.shape):
-        raise ValueError(f"masked_fill: mask of shape {tuple(mask.shape)} does not broadcast to the tensor's shape {tuple(x.shape)}")
+        raise ShapeError(f"masked_fill: mask of shape {tuple(mask.shape)} does not broadcast to the tensor's shape {tuple(x.shape)}")
     if isinstance(value, Tensor):
+        if value.ndim:
+            raise ShapeError(f"masked_fill: only supports a 0-dimensional value tensor, but got one of shape {tuple(value.shape)}")
         value = value.item()
     if x._data.dtype.kind not in "fc":
         return Tensor._wrap(xp_of(x._data).where(mask._data, value, x._data).astype(x.dtype))
@@ -272,12 +275,14 @@ def one_hot(x, num_classes: int = -1) -> Tensor:
     """Integer class indices (...,) → int64 one-hot (..., num_classes), as ``F.one_hot``."""
     x = as_tensor(x, "one_hot")
     if x.dtype.kind not in "iu":
-        raise TypeError(f"one_hot: needs an integer tensor, got {x.dtype}")
+        raise DTypeError(f"one_hot: is only applicable to an integer index tensor (LongTensor), got {x.dtype}")
     xp = xp_of(x._data)
     if num_classes == -1:
-        num_classes = int(x._data.max()) + 1 if x._data.size else 0
+        if not x._data.size:
+            raise ValueRangeError("one_hot: can not infer the total number of classes from an empty tensor")
+        num_classes = int(x._data.max()) + 1
     if x._data.size and (int(x._data.min()) < 0 or int(x._data.max()) >= num_classes):
-        raise ValueError(
+        raise ValueRangeError(
             f"one_hot: class values must be in [0, {num_classes}), got min {int(x._data.min())}, max {int(x._data.max())}"
         )
     return Tensor._wrap((x._data[..., None] == xp.arange(num_classes)).astype(np.int64))
@@ -322,7 +327,7 @@ def _along(index, axis):
 def _check_gather(name, x, dim, index, src=None):
     index = as_tensor(index, name)
     if index.dtype.kind not in "iu":
-        raise TypeError(f"{name}: index must be an integer tensor, got {index.dtype}")
+        raise DTypeError(f"{name}: index must be an integer tensor (int64 or int32), got {index.dtype}")
     if x.ndim != index.ndim and not (x.ndim == 0 and index.ndim <= 1):
         raise ShapeError(f"{name}: index has {index.ndim} dims ({tuple(index.shape)}), the tensor {x.ndim} ({tuple(x.shape)})")
     axis = normalize_dim(name, x.ndim, dim)
@@ -335,8 +340,9 @@ def _check_gather(name, x, dim, index, src=None):
             raise ShapeError(f"{name}: index {tuple(index.shape)} is larger than src {tuple(src.shape)} at dim {d}")
     if index._data.size:
         lo, hi = int(index._data.min()), int(index._data.max())
-        if lo < -x.shape[axis] or hi >= x.shape[axis]:
-            raise IndexError(f"{name}: index {lo if lo < 0 else hi} is out of bounds for dim {axis} of size {x.shape[axis]}")
+        if lo < 0 or hi >= x.shape[axis]:  # no negative (wrap-around) indices here, as PyTorch
+            raise IndexRangeError(f"{name}: index {lo if lo < 0 else hi} is out of bounds for dimension {axis} "
+                                  f"with size {x.shape[axis]}")
     return index, axis
 
 
@@ -591,14 +597,18 @@ def index_select(x, dim, index):
     """The slices of ``x`` at ``index`` (1-D integers) along ``dim``."""
     x = as_tensor(x, "index_select")
     index = as_tensor(index, "index_select")
-    if index.dtype.kind not in "iu" or index.ndim > 1:
-        raise TypeError(f"index_select: index must be a 0-d or 1-D integer tensor, got {index.dtype} {tuple(index.shape)}")
+    if index.dtype.kind not in "iu":
+        raise DTypeError(f"index_select: index must be an integer tensor (int64 or int32), got {index.dtype}")
+    if index.ndim > 1:
+        raise IndexError(f"index_select: index is supposed to be a vector (0-d or 1-D), got shape {tuple(index.shape)}")
     if x.ndim == 0:
         return getitem(x.reshape(1), index._data.reshape(-1)).reshape(())
     axis = normalize_dim("index_select", x.ndim, dim)
     n = x.shape[axis]
-    if index._data.size and (int(index._data.min()) < -n or int(index._data.max()) >= n):
-        raise IndexError(f"index_select: index out of range for dim {axis} of size {n}")
+    if index._data.size and (int(index._data.min()) < 0 or int(index._data.max()) >= n):
+        bad = int(index._data.min()) if int(index._data.min()) < 0 else int(index._data.max())
+        raise IndexRangeError(f"index_select: index {bad} is out of range for dimension {axis} with size {n} "
+                              "(negative indices are not accepted)")
     return getitem(x, (slice(None),) * axis + (index._data.reshape(-1),))
 
 

@@ -28,7 +28,7 @@ import numpy as np
 
 from tinymm import autograd, backend
 from tinymm.autograd import Function
-from tinymm.ops._util import DTypeError, ShapeError, check_fits, unbroadcast
+from tinymm.ops._util import ShapeError, check_fits, unbroadcast
 from tinymm.ops.convert import as_tensor, cast, check_broadcast
 from tinymm.ops.elementwise import add, clamp, div, mul, pow, sub
 from tinymm.ops.index import (
@@ -230,7 +230,10 @@ def setitem(x: Tensor, index, value) -> None:
         x.requires_grad = True
         _write_through(x)
         return
-    x._data[index] = value._data if isinstance(value, Tensor) else value
+    try:
+        x._data[index] = value._data if isinstance(value, Tensor) else value
+    except ValueError as e:  # a value that does not broadcast to the indexed shape: RuntimeError in PyTorch
+        raise ShapeError(f"setitem: {e}") from None
     bump_version(x._data)
 
 
@@ -242,6 +245,9 @@ def _fits(name: str, x: Tensor, result: Tensor) -> Tensor:
     PyTorch, instead of truncating silently)."""
     if result._data.dtype != x._data.dtype:
         check_fits(result._data.dtype, x._data.dtype, name)
+    if result._data.shape != x._data.shape:  # (NumPy's assignment would say ValueError)
+        raise ShapeError(f"{name}: output with shape {list(x.shape)} doesn't match the broadcast shape "
+                         f"{list(result.shape)}")
     return result
 
 
@@ -271,8 +277,8 @@ def div_(x: Tensor, other) -> Tensor:
 
 def clamp_(x: Tensor, min=None, max=None) -> Tensor:
     if _records("clamp_", x, None):
-        return _rebase(x, clamp(_old_history(x, copy=True), min, max))
-    x._data[...] = clamp(Tensor._wrap(x._data), min, max)._data
+        return _rebase(x, _fits("clamp_", x, clamp(_old_history(x, copy=True), min, max)))
+    x._data[...] = _fits("clamp_", x, clamp(Tensor._wrap(x._data), min, max))._data
     bump_version(x._data)
     return x
 
@@ -280,8 +286,8 @@ def clamp_(x: Tensor, min=None, max=None) -> Tensor:
 def _rewrite_(name: str, x: Tensor, fn) -> Tensor:
     """``x = fn(x)`` written into x (recorded when a graph is involved, as clamp_)."""
     if _records(name, x, None):
-        return _rebase(x, fn(_old_history(x, copy=True)))
-    x._data[...] = fn(Tensor._wrap(x._data))._data
+        return _rebase(x, _fits(name, x, fn(_old_history(x, copy=True))))
+    x._data[...] = _fits(name, x, fn(Tensor._wrap(x._data)))._data
     bump_version(x._data)
     return x
 
@@ -294,11 +300,7 @@ def inplace_of(name: str, fn):
     def method(x: Tensor, *args, **kwargs) -> Tensor:
         def compute(t):
             out = fn(t, *args, **kwargs)
-            if out.dtype.kind in "fc" and x.dtype.kind not in "fc":
-                raise DTypeError(f"{name}: result type {out.dtype} can't be cast to the desired output type {x.dtype}")
-            if out.shape != x.shape:
-                raise ShapeError(f"{name}: output with shape {list(x.shape)} doesn't match the broadcast shape {list(out.shape)}")
-            return out
+            return _fits(name, x, out)
 
         value = next((a for a in args if isinstance(a, Tensor) and a.requires_grad), None)
         if _records(name, x, value):
@@ -417,7 +419,7 @@ def apply_inplace(name: str, fn, x: Tensor) -> Tensor:
     op's output computed from a copy of its old history. Returns ``x``. The ``inplace=True``
     of the activations and dropouts (``name``, e.g. "relu_", names the op in errors)."""
     if _records(name, x, None):
-        return _rebase(x, fn(_old_history(x, copy=True)))
-    x._data[...] = fn(Tensor._wrap(x._data))._data
+        return _rebase(x, _fits(name, x, fn(_old_history(x, copy=True))))
+    x._data[...] = _fits(name, x, fn(Tensor._wrap(x._data)))._data
     bump_version(x._data)
     return x

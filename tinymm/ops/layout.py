@@ -387,6 +387,9 @@ def movedim(x, source, destination):
         raise ShapeError(f"movedim: source {src} and destination {dst} differ in length")
     src = [normalize_dim("movedim", x.ndim, d) for d in src]
     dst = [normalize_dim("movedim", x.ndim, d) for d in dst]
+    for name, dims, given in (("source", src, source), ("destination", dst, destination)):
+        if len(set(dims)) != len(dims):
+            raise ValueRangeError(f"movedim: repeated dim in `{name}` ({list(given) if not isinstance(given, int) else given})")
     order = [d for d in range(x.ndim) if d not in src]
     for d, s in sorted(zip(dst, src)):
         order.insert(d, s)

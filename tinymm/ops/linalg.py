@@ -17,8 +17,8 @@ import numpy as np
 
 from tinymm.autograd import Function
 from tinymm.autograd_graph import operand, pair, sum_to
-from tinymm.ops._util import DTypeError, broadcasts_to, ShapeError, conj, normalize_dim, unbroadcast, xp_of
-from tinymm.ops.convert import as_tensor, cast, check_pair, operands
+from tinymm.ops._util import DTypeError, ValueRangeError, broadcasts_to, ShapeError, conj, normalize_dim, unbroadcast, xp_of
+from tinymm.ops.convert import as_tensor, check_pair, operands
 from tinymm.ops.index import where
 from tinymm.tensor import Tensor
 
@@ -74,7 +74,10 @@ class MatMul(Function):
 
 
 def matmul(a, b):
-    a, b = operands("matmul", as_tensor(a, "matmul"), as_tensor(b, "matmul"), broadcast=False)
+    a, b = as_tensor(a, "matmul"), as_tensor(b, "matmul")
+    if a.dtype != b.dtype:  # PyTorch does not promote here: float32 @ float64 is a mistake
+        raise DTypeError(f"matmul: expected both operands to have the same dtype, but got {a.dtype} and {b.dtype}")
+    a, b = operands("matmul", a, b, broadcast=False)
     if a.ndim == 0 or b.ndim == 0:
         raise ShapeError(f"matmul: both operands need at least 1 dimension, got shapes {tuple(a.shape)} and {tuple(b.shape)}")
     ka = a.shape[-1]
@@ -98,7 +101,7 @@ def _parse_einsum(equation: str, ndims):
     lhs, arrow, rhs = eq.partition("->")
     ins = lhs.split(",")
     if len(ins) != len(ndims):
-        raise ValueError(f"einsum: the equation names {len(ins)} operands, {len(ndims)} were given")
+        raise ValueRangeError(f"einsum: the equation names {len(ins)} operands, {len(ndims)} were given")
     used = set(c for c in eq if c.isalpha())
     spare = [c for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" if c not in used]
     n_ell = 0
@@ -116,6 +119,9 @@ def _parse_einsum(equation: str, ndims):
         out_ins.append(s)
     if arrow:
         out = rhs.replace("...", ell)
+        missing = sorted(set(out) - set("".join(out_ins)))
+        if missing:
+            raise ValueRangeError(f"einsum: output subscript {missing[0]} does not appear in the equation for any input operand")
     else:
         letters = "".join(out_ins)
         out = ell + "".join(sorted(c for c in set(letters) if letters.count(c) == 1 and c not in ell))
@@ -204,10 +210,10 @@ def einsum(equation: str, *operands):
         operands = tuple(operands[0])
     ts = [as_tensor(t, "einsum") for t in operands]
     if not ts:
-        raise ValueError("einsum: needs at least one operand")
-    floats = [t.dtype for t in ts if t.dtype.kind in "fc"]
-    if floats:  # integer operands meet the floating one's dtype; two float dtypes must agree
-        ts = [t if t.dtype.kind in "fc" else cast(t, floats[0]) for t in ts]
+        raise ValueRangeError("einsum: needs at least one operand")
+    if len({t.dtype for t in ts}) > 1:  # as PyTorch: no promotion (an int with a float operand is refused too)
+        raise DTypeError(f"einsum: expected all operands to have one dtype, got {[str(t.dtype) for t in ts]}")
+    if len(ts) > 1:
         ts = [ts[0]] + [check_pair("einsum", ts[0], t)[1] for t in ts[1:]]
     subs, out_sub = _parse_einsum(equation, [t.ndim for t in ts])
     sizes = {}

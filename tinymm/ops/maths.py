@@ -235,7 +235,7 @@ def _zero_grad_unary(name, fn, ints_unchanged=True):
         x = as_tensor(x, name)
         if x.dtype.kind in "iub" and ints_unchanged and not kw:
             if x.dtype.kind == "b":
-                raise DTypeError(f"{name}: not implemented for bool tensors")
+                raise DTypeNotImplementedError(f"{name}: not implemented for bool tensors")
             return Tensor._wrap(x._data.copy())
         return _ZeroGrad.apply(x, fn=lambda a: fn(xp_of(a), a, **kw).astype(a.dtype, copy=False))
 
@@ -255,7 +255,7 @@ def round(x, decimals: int = 0):
     if x.dtype.kind in "iu":
         return Tensor._wrap(x._data.copy())
     if x.dtype.kind == "b":
-        raise DTypeError("round: not implemented for bool tensors")
+        raise DTypeNotImplementedError("round: not implemented for bool tensors")
     d = int(decimals)
     return _ZeroGrad.apply(x, fn=lambda a: xp_of(a).round(a, d).astype(a.dtype, copy=False))
 
@@ -493,7 +493,9 @@ def div(a, b, *, rounding_mode=None):
 
     def f(x, y):
         with np.errstate(all="ignore"):
-            arr = rnd(x / y)
+            # floor_divide, not floor(x / y): Python's (and PyTorch's) floor division, exact
+            # where the rounded quotient is not (1 // 0.1 is 9) and NaN for inf // 2
+            arr = xp.floor_divide(x, y) if rounding_mode == "floor" else rnd(x / y)
         return arr.astype(np.result_type(x, y), copy=False) if hasattr(arr, "astype") else arr
 
     return _ZeroGrad.apply(a, b, fn=f)
@@ -507,8 +509,9 @@ def _bitwise_operands(name, a, b):
     a, b = operands(name, a, b)
     for t in (a, b):
         d = t.dtype if isinstance(t, Tensor) else np.asarray(t).dtype
-        if d.kind not in "iub":
-            raise DTypeError(f"{name}: only integer and bool tensors, got {d}")
+        if d.kind not in "iub":  # NotImplementedError, as PyTorch's
+            raise DTypeNotImplementedError(f"\"{name}_cpu\" not implemented for '{torch_dtype_name(d)}': "
+                                           "only integer and bool tensors")
     return _data(a), _data(b)
 
 
@@ -533,7 +536,8 @@ def bitwise_not(x):
     """``~x``: logical not for bools, two's-complement not for integers (as PyTorch)."""
     x = as_tensor(x, "bitwise_not")
     if x.dtype.kind not in "iub":
-        raise DTypeError(f"bitwise_not: only integer and bool tensors, got {x.dtype}")
+        raise DTypeNotImplementedError(f"\"bitwise_not_cpu\" not implemented for '{torch_dtype_name(x.dtype)}': "
+                                       "only integer and bool tensors")
     return Tensor._wrap(xp_of(x._data).invert(x._data))
 
 

@@ -97,7 +97,8 @@ def sum(x, dim=None, keepdim=False, *, dtype=None, **np_style):
         keep = keep_flag(keepdim, np_style)
     if x._data.dtype.kind not in "fc":
         kind = x._data.dtype.kind
-        return Tensor._wrap(x._data.sum(axis=axes, keepdims=keep, dtype=np.int64 if kind in "biu" and dtype is None else None))
+        # a given dtype is kept (NumPy would widen an int32 sum to int64 on its own)
+        return Tensor._wrap(x._data.sum(axis=axes, keepdims=keep, dtype=np.int64 if kind in "biu" and dtype is None else x._data.dtype))
     return Sum.apply(x, axes, keep)
 
 
@@ -205,7 +206,16 @@ def var(x, dim=None, unbiased=None, keepdim=False, *, correction=None, **np_styl
 
 
 def std(x, dim=None, unbiased=None, keepdim=False, *, correction=None, **np_style):
-    return sqrt(var(x, dim, unbiased, keepdim, correction=correction, **np_style))
+    """The square root of ``var``; where it is 0 (a constant row) the gradient is 0, as
+    PyTorch's, not sqrt's infinite slope times zero (NaN)."""
+    from tinymm.ops.index import where
+
+    v = var(x, dim, unbiased, keepdim, correction=correction, **np_style)
+    zero = Tensor._wrap(v._data == 0)
+    if not bool(zero._data.any()):
+        return sqrt(v)
+    # the double where keeps sqrt's backward away from 0
+    return where(zero, 0.0, sqrt(where(zero, 1.0, v)))
 
 
 class MaxMinDim(Function):

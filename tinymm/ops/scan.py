@@ -13,7 +13,7 @@ import collections
 import numpy as np
 
 from tinymm.autograd import Function
-from tinymm.ops._util import keep_flag, normalize_dim, normalize_dims, refuse_complex, xp_of
+from tinymm.ops._util import EmptyReductionError, ShapeError, keep_flag, normalize_dim, normalize_dims, refuse_complex, xp_of
 from tinymm.ops.convert import as_tensor, cast, to_float
 from tinymm.ops.reduce import mean, std, var
 from tinymm.tensor import Tensor
@@ -90,7 +90,7 @@ def prod(x, dim=None, keepdim=False, *, dtype=None):
     if x.ndim == 0:
         axis = None
     if x.dtype.kind not in "fc":
-        return Tensor._wrap(Prod.forward(_Scratch(), x._data, axis, bool(keepdim)))
+        return Tensor._wrap(xp_of(x._data).asarray(Prod.forward(_Scratch(), x._data, axis, bool(keepdim))).astype(x.dtype, copy=False))
     return Prod.apply(x, axis, bool(keepdim))
 
 
@@ -110,10 +110,13 @@ def _truth(name):
         axes = normalize_dims(name, x.ndim, dim, np_style.get("axis"))
         keep = keep_flag(keepdim, np_style)
         xp = xp_of(x._data)
-        return Tensor._wrap(xp.asarray(getattr(xp, name)(x._data != 0, axis=axes, keepdims=keep)))
+        out = xp.asarray(getattr(xp, name)(x._data != 0, axis=axes, keepdims=keep))
+        # PyTorch's documented exception: uint8 input gives a uint8 result (0/1), every other dtype bool
+        return Tensor._wrap(out.astype(np.uint8) if x._data.dtype == np.uint8 else out)
 
     op.__name__ = op.__qualname__ = name
-    op.__doc__ = f"``{name}``: True where {'any' if name == 'any' else 'every'} element (over ``dim``) is non-zero."
+    op.__doc__ = (f"``{name}``: True where {'any' if name == 'any' else 'every'} element (over ``dim``) is non-zero "
+                  "(uint8 0/1 for uint8 input, as PyTorch).")
     return op
 
 
@@ -165,7 +168,7 @@ def _running(name, fn_cls, x, dim, dtype):
         return x * 1 if x.dtype.kind in "fc" else Tensor._wrap(x._data.copy())
     axis = _scan_axis(name, x, dim)
     if x.dtype.kind not in "fc":
-        return Tensor._wrap(getattr(x._data, name)(axis=axis))
+        return Tensor._wrap(getattr(x._data, name)(axis=axis, dtype=x._data.dtype))  # (NumPy would widen int32)
     return fn_cls.apply(x, axis)
 
 
@@ -315,7 +318,10 @@ def logcumsumexp(x, dim):
     x = to_float(as_tensor(x, "logcumsumexp"))
     if x.ndim == 0:
         return x * 1
-    return LogCumSumExp.apply(x, _scan_axis("logcumsumexp", x, dim))
+    axis = _scan_axis("logcumsumexp", x, dim)
+    if x.numel() == 0:
+        return x * 1  # nothing to scan (the backward's max would have no identity)
+    return LogCumSumExp.apply(x, axis)
 
 
 # ----------------------------------------------------------------------------- sorting
@@ -403,8 +409,6 @@ def topk(x, k, dim=-1, largest=True, sorted=True):
     k = int(k)
     n = 1 if x.ndim == 0 else x.shape[normalize_dim("topk", x.ndim, dim)]
     if not 0 <= k <= n:
-        from tinymm.ops._util import ShapeError
-
         raise ShapeError(f"topk: k={k} is out of range for dimension of size {n} (shape {tuple(x.shape)})")
     if x.ndim == 0:
         return sort(x)
@@ -418,8 +422,13 @@ def topk(x, k, dim=-1, largest=True, sorted=True):
 def kthvalue(x, k, dim=-1, keepdim=False):
     """The k-th smallest element (1-based) along ``dim``: (values, indices)."""
     x = as_tensor(x, "kthvalue")
-    v, i = topk(x, k, dim, largest=False)
     axis = normalize_dim("kthvalue", x.ndim, dim)
+    n = 1 if x.ndim == 0 else x.shape[axis]
+    if n == 0:
+        raise EmptyReductionError(f"kthvalue(): Expected reduction dim {axis} to have non-zero size.")
+    if not 1 <= int(k) <= n:
+        raise ShapeError(f"kthvalue(): selected number k={k} out of range for dimension {axis} of size {n}")
+    v, i = topk(x, k, dim, largest=False)
     sel = [slice(None)] * x.ndim
     sel[axis] = slice(k - 1, k)
     from tinymm.ops.index import getitem
@@ -431,15 +440,61 @@ def kthvalue(x, k, dim=-1, keepdim=False):
     return SortResult(v, i)
 
 
+class MedianAll(Function):
+    """The lower median of all elements, NaN when any element is NaN (PyTorch's). The
+    gradient is shared equally by every element equal to it (every NaN when it is NaN), as
+    PyTorch's median() without a dim: a deterministic subgradient."""
+
+    @staticmethod
+    def forward(ctx, x, value):
+        ctx.save_for_backward(x)
+        ctx.value = value
+        return xp_of(x).asarray(value, dtype=x.dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_arrays
+        xp = xp_of(x)
+        hit = xp.isnan(x) if np.isnan(ctx.value) else x == ctx.value
+        return (g * hit).astype(x.dtype, copy=False) / x.dtype.type(hit.sum()), None
+
+
 def median(x, dim=None, keepdim=False):
     """The lower median (PyTorch's): of all elements (a 0-d tensor) or along ``dim``
-    (values, indices)."""
+    (values, indices). NaN propagates: a row holding a NaN has median NaN (its first NaN's
+    index); ``nanmedian`` skips them."""
     x = as_tensor(x, "median")
     refuse_complex(x, "median_cpu")
     if dim is None:
         flat = x.reshape(-1)
-        return kthvalue(flat, (flat.shape[0] + 1) // 2, 0).values
+        if flat.shape[0] == 0:
+            if x.dtype.kind not in "fc":
+                # (PyTorch returns the dtype's minimum here, a value no element had)
+                raise EmptyReductionError(f"median(): the median of an empty {x.dtype} tensor is undefined")
+            return flat.sum() * float("nan")  # NaN, as PyTorch; the gradient is the empty zeros
+        value = kthvalue(flat.detach(), (flat.shape[0] + 1) // 2, 0).values
+        if x.dtype.kind not in "fc":
+            return value
+        xp = xp_of(x._data)
+        v = float("nan") if bool(xp.isnan(flat._data).any()) else float(value._data)
+        return MedianAll.apply(x, v)
     n = 1 if x.ndim == 0 else x.shape[normalize_dim("median", x.ndim, dim)]
     if x.ndim == 0:
         return sort(x)
-    return kthvalue(x, (n + 1) // 2, dim, keepdim)
+    res = kthvalue(x, (n + 1) // 2, dim, keepdim)
+    if x.dtype.kind != "f":
+        return res
+    xp = xp_of(x._data)
+    axis = normalize_dim("median", x.ndim, dim)
+    nan = xp.isnan(x._data)
+    if not bool(nan.any()):
+        return res
+    from tinymm.ops.index import gather
+    from tinymm.ops.shape import squeeze
+
+    idx = res.indices._data if keepdim else xp.expand_dims(res.indices._data, axis)
+    idx = xp.where(nan.any(axis=axis, keepdims=True), nan.argmax(axis=axis, keepdims=True), idx)
+    values = gather(x, axis, Tensor._wrap(idx))
+    if not keepdim:
+        values, idx = squeeze(values, axis), idx.squeeze(axis)
+    return SortResult(values, Tensor._wrap(idx))

@@ -13,6 +13,7 @@ from tinymm.autograd import Function
 from tinymm.autograd_graph import sum_to
 from tinymm.ops._util import (
     ShapeError,
+    ValueRangeError,
     normalize_dim,
     normalize_dims,
     unbroadcast,
@@ -76,7 +77,14 @@ def view(x, *shape, dtype=None):
     if dtype is None and len(shape) == 1 and _is_dtype(shape[0]):
         dtype, shape = shape[0], ()
     if dtype is None:
-        return reshape(x, *shape)
+        x = as_tensor(x, "view")
+        out = reshape(x, *shape)
+        if out._data.size and not xp_of(x._data).may_share_memory(out._data, x._data):
+            # reshape had to copy: PyTorch's view refuses, since writes through it would be lost
+            raise ShapeError(f"view size is not compatible with input tensor's size and stride (shape {tuple(x.shape)} "
+                             f"as {tuple(out.shape)}: at least one dimension spans across two contiguous subspaces). "
+                             "Use .reshape(...) instead.")
+        return out
     if shape:
         raise TypeError("view: give either a shape or a dtype, not both")
     return _view_dtype(as_tensor(x, "view"), dtype)
@@ -104,12 +112,12 @@ def _view_dtype(x, spec):
 
 def flatten(x, start_dim=0, end_dim=-1):
     x = as_tensor(x, "flatten")
+    s = normalize_dim("flatten", x.ndim, start_dim)  # (a 0-d tensor takes dims 0 and -1 only)
+    e = normalize_dim("flatten", x.ndim, end_dim)
     if x.ndim == 0:
         return reshape(x, 1)
-    s = normalize_dim("flatten", x.ndim, start_dim)
-    e = normalize_dim("flatten", x.ndim, end_dim)
     if s > e:
-        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
+        raise ValueRangeError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
     return reshape(x, x.shape[:s] + (-1 if x._data.size else 0,) + x.shape[e + 1 :])
 
 
@@ -204,6 +212,9 @@ def expand(x, *shape):
         elif i >= lead and x.shape[i - lead] not in (1, s):
             raise ShapeError(f"expand: cannot expand shape {tuple(x.shape)} to {shape} (dim {i}: {x.shape[i - lead]} vs {s})")
         full.append(s)
+    if tuple(full[lead:]) == tuple(x.shape) and all(s == 1 for s in full[:lead]):
+        # nothing is stretched: a plain (writable) view, as PyTorch's, not a read-only broadcast
+        return _view(Reshape, x, tuple(full))
     return Expand.apply(x, tuple(full))
 
 
@@ -237,7 +248,7 @@ class Concat(Function):
 def _same_kind(name, tensors):
     tensors = [as_tensor(t, name) for t in tensors]
     if not tensors:
-        raise ValueError(f"{name}: needs at least one tensor")
+        raise ValueRangeError(f"{name}: expects a non-empty list of tensors")
     first = tensors[0]
     for i, t in enumerate(tensors[1:], 1):
         if type(t._data) is not type(first._data):
@@ -268,6 +279,9 @@ def cat(tensors, dim=0, **np_style):
             kept = [cast(t, target) for t in kept]
         tensors = kept
     tensors = _same_kind("cat", tensors)
+    zero_d = next((i for i, t in enumerate(tensors) if t.ndim == 0), None)
+    if zero_d is not None:
+        raise ShapeError(f"cat: zero-dimensional tensor (at position {zero_d}) cannot be concatenated; use stack")
     d = normalize_dim("cat", tensors[0].ndim, np_style.pop("axis", dim))
     for i, t in enumerate(tensors[1:], 1):
         a, b = list(t.shape), list(tensors[0].shape)
@@ -341,8 +355,11 @@ def split(x, split_size_or_sections, dim=0):
     n = x.shape[d]
     if isinstance(split_size_or_sections, (int, np.integer)):
         size = int(split_size_or_sections)
-        if size <= 0:
-            raise ValueError(f"split: split_size must be positive, got {size}")
+        if size < 0 or size == 0 and n:
+            raise ValueRangeError(f"split: split_size must be positive (0 only for a dimension of size 0), got {size} "
+                                  f"for dim {d} of size {n}")
+        if n == 0:
+            return (x,)
         sizes = [size] * (n // size) + ([n % size] if n % size else [])
     else:
         sizes = [int(s) for s in split_size_or_sections]
@@ -356,8 +373,10 @@ def split(x, split_size_or_sections, dim=0):
 def chunk(x, chunks: int, dim=0):
     x = as_tensor(x, "chunk")
     if chunks <= 0:
-        raise ValueError(f"chunk: chunks must be positive, got {chunks}")
+        raise ValueRangeError(f"chunk: chunks must be greater than 0, got {chunks}")
     n = x.shape[normalize_dim("chunk", x.ndim, dim)]
+    if n == 0:  # PyTorch gives ``chunks`` empty pieces
+        return (x,) + tuple(x[...] for _ in range(chunks - 1))
     return split(x, builtins.max(1, -(-n // chunks)), dim)
 
 

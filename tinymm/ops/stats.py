@@ -245,7 +245,9 @@ def bincount(x, weights=None, minlength: int = 0):
     """How often each value 0..max occurs in a 1-D non-negative integer tensor (int64), or
     the sum of ``weights`` per value (in the weights' dtype; float64 for integer weights)."""
     x = as_tensor(x, "bincount")
-    if x.ndim != 1 or x.dtype.kind not in "iub":
+    if x.dtype.kind not in "iub":  # NotImplementedError, as PyTorch's
+        raise DTypeNotImplementedError(f"\"bincount_cpu\" not implemented for '{x.dtype}': bincount needs integers")
+    if x.ndim != 1:
         raise ShapeError(f"bincount only supports 1-d non-negative integral inputs, got {x.dtype} of shape {tuple(x.shape)}")
     if x._data.size and int(x._data.min()) < 0:
         raise ValueRangeError("bincount only supports 1-d non-negative integral inputs (found a negative value)")

@@ -59,7 +59,7 @@ def nanmedian(input, dim=None, keepdim: bool = False):
         return median(x, dim, keepdim) if dim is not None else median(x)
     if dim is None:
         if x.numel() == 0:
-            raise EmptyReductionError("nanmedian() input tensor cannot be empty")
+            return reshape(x, -1).sum() * float("nan")  # NaN, as PyTorch
         return nanmedian(reshape(x, -1), 0).values
     if x.ndim == 0:
         return NanmedianResult(x * 1, Tensor._wrap(np.zeros((), np.int64)))

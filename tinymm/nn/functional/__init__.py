@@ -173,3 +173,4 @@ from tinymm.nn.functional.fractional_pool import (  # noqa: F401,E402
     fractional_max_pool3d,
     fractional_max_pool3d_with_indices,
 )
+from tinymm.nn.functional.layers import PaddingIdxError  # hostile  # noqa: F401,E402

@@ -1,5 +1,5 @@
 """Checks shared by the floor-4 public functions: operands must agree on device and dtype."""
-from tinymm.ops._util import DTypeError, ShapeError  # noqa: F401  (one class for every floor; re-exported here)
+from tinymm.ops._util import DTypeError, DTypeNotImplementedError, ShapeError, ValueRangeError  # noqa: F401  (one class for every floor; re-exported here)
 from tinymm.tensor import Tensor
 
 

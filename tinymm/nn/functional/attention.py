@@ -143,19 +143,25 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: f
     for name, t in (("key", k), ("value", v)):
         if t.ndim != q.ndim:
             raise O.ShapeError(f"scaled_dot_product_attention: query has shape {tuple(q.shape)}, {name} {tuple(t.shape)}: same number of dims expected")
+    if q.ndim < 2:
+        raise O.ShapeError(f"scaled_dot_product_attention: query, key and value must be at least 2-D (..., L, E), got "
+                           f"query {tuple(q.shape)}, key {tuple(k.shape)}, value {tuple(v.shape)}")
+    if q.dtype.kind != "f" or k.dtype != q.dtype or v.dtype != q.dtype:  # RuntimeError, as PyTorch's
+        raise O.DTypeError(f"scaled_dot_product_attention: query, key and value must share one floating dtype, got "
+                           f"query {q.dtype}, key {k.dtype}, value {v.dtype}")
     if q.shape[-1] != k.shape[-1]:
         raise O.ShapeError(f"scaled_dot_product_attention: query's last dim {q.shape[-1]} != key's {k.shape[-1]} (query {tuple(q.shape)}, key {tuple(k.shape)})")
     if k.shape[-2] != v.shape[-2]:
         raise O.ShapeError(f"scaled_dot_product_attention: key has {k.shape[-2]} positions, value {v.shape[-2]} (key {tuple(k.shape)}, value {tuple(v.shape)})")
     if q.shape[:-2] != k.shape[:-2] or k.shape[:-2] != v.shape[:-2]:
         raise O.ShapeError(f"scaled_dot_product_attention: leading dims differ: query {tuple(q.shape)}, key {tuple(k.shape)}, value {tuple(v.shape)}")
-    if not 0.0 <= dropout_p < 1.0:
-        raise ValueError(f"scaled_dot_product_attention: dropout_p must be in [0, 1), got {dropout_p}")
+    if not 0.0 <= dropout_p <= 1.0:
+        raise ValueError(f"scaled_dot_product_attention: dropout_p must be in [0, 1], got {dropout_p}")
     mask = None
     if attn_mask is not None:
         mask = O.as_tensor(attn_mask, "scaled_dot_product_attention")
         if mask.dtype.kind not in "bf":
-            raise TypeError(f"scaled_dot_product_attention: attn_mask must be bool or floating, got {mask.dtype}")
+            raise O.DTypeError(f"scaled_dot_product_attention: attn_mask must be bool or floating, got {mask.dtype}")
         target = q.shape[:-2] + (q.shape[-2], k.shape[-2])
         if not broadcasts_to(mask.shape, target):
             raise O.ShapeError(f"scaled_dot_product_attention: attn_mask of shape {tuple(mask.shape)} does not broadcast to {tuple(target)}")

@@ -18,7 +18,7 @@ from tinymm.ops import as_tensor
 from tinymm.ops._util import xp_of
 from tinymm.tensor import Tensor
 
-from tinymm.nn.functional._checks import ShapeError, check_same_device, check_same_dtype
+from tinymm.nn.functional._checks import DTypeNotImplementedError, ShapeError, check_same_device, check_same_dtype
 from tinymm.nn.functional.half import computes_in_float32
 
 
@@ -97,7 +97,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     fn = "batch_norm"
     x = as_tensor(input, fn)
     if x.dtype.kind != "f":
-        raise TypeError(f"{fn}: input must be float32 or float64, got {x.dtype}")
+        raise DTypeNotImplementedError(f"{fn}: input must be float32 or float64, got {x.dtype}")
     if x.ndim < 2:
         raise ShapeError(f"{fn}: expected an input of at least 2 dims (N, C, *), got shape {tuple(x.shape)}")
     channels = x.shape[1]

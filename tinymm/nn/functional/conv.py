@@ -16,7 +16,7 @@ from tinymm.ops._util import xp_of
 from tinymm.ops import as_tensor, pad, stack, where
 from tinymm.tensor import Tensor
 
-from tinymm.nn.functional._checks import check_same_device, check_same_dtype
+from tinymm.nn.functional._checks import DTypeNotImplementedError, check_same_device, check_same_dtype
 from tinymm.nn.functional.half import computes_in_float32
 
 
@@ -179,7 +179,7 @@ def _checked_operands(fn, n, input, weight, bias, groups, weight_dims: str):
                         f"{'k' if n == 1 else 'kh, kw'}), got shape {tuple(w.shape)}")
     for name, t in (("input", x), ("weight", w), ("bias", b)):
         if t is not None and t.dtype.kind != "f":
-            raise TypeError(f"{fn}: {name} must be floating (float32 or float64), got {t.dtype}")
+            raise DTypeNotImplementedError(f"{fn}: {name} must be floating (float32 or float64), got {t.dtype}")
     check_same_device(fn, input=x, weight=w, bias=b)
     check_same_dtype(fn, input=x, weight=w, bias=b)
     if isinstance(groups, bool) or not isinstance(groups, numbers.Integral) or groups < 1:

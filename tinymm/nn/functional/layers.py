@@ -12,7 +12,7 @@ from tinymm.autograd_graph import operand
 from tinymm.ops.inplace import apply_inplace
 from tinymm.ops._util import xp_of
 from tinymm.ops.convert import as_tensor
-from tinymm.ops._util import DTypeError
+from tinymm.ops._util import DTypeError, IndexRangeError
 from tinymm.ops.index import add_at
 from tinymm.ops import stack
 from tinymm.tensor import Tensor
@@ -74,6 +74,9 @@ def linear(input, weight, bias=None):
             raise ShapeError(f"linear: bias has shape {tuple(bias.shape)}, expected ({w.shape[0]},)")
     check_same_device("linear", input=x, weight=w, bias=bias)
     check_same_dtype("linear", input=x, weight=w, bias=bias)
+    if w.shape[1] == 0:  # no input features: the output is the bias (its GEMM would reshape an empty -1)
+        out = x.sum(-1, keepdim=True) + w.sum(1)
+        return out if bias is None else out + bias
     return LinearFn.apply(x, w, bias)
 
 
@@ -199,6 +202,10 @@ def embedding_renorm_(weight, indices, max_norm: float, norm_type: float = 2.0):
     weight._data[rows[big]] *= scale[:, None]
 
 
+class PaddingIdxError(ValueError, AssertionError):
+    """A padding_idx outside the table (PyTorch asserts: catchable as AssertionError too)."""
+
+
 def embedding(input, weight, padding_idx=None, max_norm=None, norm_type: float = 2.0,
               scale_grad_by_freq: bool = False, sparse: bool = False):
     """Rows of ``weight`` (num_embeddings, dim) at the integer ``input`` indices. ``max_norm``
@@ -211,13 +218,15 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type: float =
     if idx.dtype.kind not in "iu":
         raise DTypeError(f"embedding: indices must be integers (int64 or int32), got {idx.dtype}")
     if w.ndim != 2:
-        raise ValueError(f"embedding: weight must be 2-D (num_embeddings, dim), got shape {tuple(w.shape)}")
+        raise ShapeError(f"embedding: weight must be 2-D (num_embeddings, dim), got shape {tuple(w.shape)}")
     check_same_device("embedding", input=idx, weight=w)
     n = w.shape[0]
     if idx._data.size:
         lo, hi = int(idx._data.min()), int(idx._data.max())
         if lo < 0 or hi >= n:
-            raise IndexError(f"embedding: index out of range: values span [{lo}, {hi}], the table has {n} rows")
+            raise IndexRangeError(f"embedding: index out of range in self: values span [{lo}, {hi}], the table has {n} rows")
+    if padding_idx is not None and not -n <= padding_idx < n:
+        raise PaddingIdxError(f"embedding: padding_idx {padding_idx} must be within num_embeddings ({n})")
     if padding_idx is not None and padding_idx < 0:
         padding_idx += n
     if max_norm is not None:

@@ -15,7 +15,7 @@ from tinymm import backend
 from tinymm.autograd import Function
 from tinymm import ops as O
 from tinymm.ops import DTypeError, ShapeError, check_pair, contiguous
-from tinymm.ops._util import xp_of
+from tinymm.ops._util import DTypeNotImplementedError, xp_of
 from tinymm.tensor import Tensor
 
 from tinymm.nn.functional.activations import logsigmoid, softplus
@@ -172,7 +172,7 @@ def cross_entropy(
     x = O.as_tensor(input, "cross_entropy")
     t = target if isinstance(target, Tensor) else Tensor._of(np.asarray(target))
     if x.dtype not in _KERNEL_DTYPES:
-        raise TypeError(f"cross_entropy: input has dtype {x.dtype}, expected float32 or float64 logits")
+        raise DTypeNotImplementedError(f"cross_entropy: input has dtype {x.dtype}, expected float32 or float64 logits")
     if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
         raise TypeError(f"cross_entropy: ignore_index must be an int, got {type(ignore_index).__name__}")
     if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float, np.integer, np.floating)):
@@ -260,7 +260,11 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index: int = 
     safe_t = xp.where(valid, t._data, 0)
     if valid.any() and (int(safe_t.min()) < 0 or int(safe_t.max()) >= x.shape[1]):
         raise IndexError(f"nll_loss: target values must be in [0, {x.shape[1]}) or ignore_index={ignore_index}")
-    w = xp.ones(x.shape[1], x.dtype) if weight is None else O.as_tensor(weight)._data.astype(x.dtype)
+    if weight is not None:
+        weight = O.as_tensor(weight, "nll_loss")
+        if weight.shape != (x.shape[1],):
+            raise ShapeError(f"nll_loss: weight has shape {tuple(weight.shape)}, expected ({x.shape[1]},)")
+    w = xp.ones(x.shape[1], x.dtype) if weight is None else weight._data.astype(x.dtype)
     wt = (w[safe_t] * valid).astype(x.dtype)
     picked = O.getitem(x, (xp.arange(x.shape[0]), safe_t))
     loss = -picked * Tensor._wrap(wt)
@@ -337,7 +341,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
         try:
             np.broadcast_shapes(pw.shape, x.shape)
         except ValueError:
-            raise ValueError(f"binary_cross_entropy_with_logits: pos_weight of shape {tuple(pw.shape)} does not broadcast to {tuple(x.shape)}") from None
+            raise ShapeError(f"binary_cross_entropy_with_logits: pos_weight of shape {tuple(pw.shape)} does not broadcast to {tuple(x.shape)}") from None
         x, pw = O.check_pair("binary_cross_entropy_with_logits", x, pw)
     loss = BCEWithLogitsFn.apply(x, t, pw)
     if weight is not None:
@@ -398,6 +402,8 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     x, t = check_pair("binary_cross_entropy", x, t)
     if x._data.size and (float(x._data.min()) < 0 or float(x._data.max()) > 1):
         raise RuntimeError("binary_cross_entropy: all elements of input should be between 0 and 1")
+    if t._data.size and (float(t._data.min()) < 0 or float(t._data.max()) > 1):
+        raise RuntimeError("binary_cross_entropy: all elements of target should be between 0 and 1")
     loss = BCEFn.apply(x, t)
     if weight is not None:
         loss = loss * weight
@@ -502,7 +508,9 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction: str
     a = (x - t).abs()
     if beta == 0:
         return _reduce(a, reduction)
-    return _reduce(O.where(a < beta, a * a * (0.5 / beta), a - 0.5 * beta), reduction)
+    small = a < beta
+    s = O.where(small, a, 0.0)  # the quadratic branch never sees an infinite |d| (its slope · 0 is NaN)
+    return _reduce(O.where(small, s * s * (0.5 / beta), a - 0.5 * beta), reduction)
 
 
 def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0, weight=None):
@@ -511,7 +519,9 @@ def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0, weigh
         raise ValueError(f"huber_loss: delta must be > 0, got {delta}")
     x, t = _same_shape("huber_loss", input, target, reduction, broadcast=True)
     a = (x - t).abs()
-    loss = O.where(a < delta, a * a * 0.5, (a - 0.5 * delta) * delta)
+    small = a < delta
+    s = O.where(small, a, 0.0)  # as smooth_l1_loss: an infinite |d| keeps a finite gradient
+    loss = O.where(small, s * s * 0.5, (a - 0.5 * delta) * delta)
     if weight is not None:
         _check_weight_shape("huber_loss", weight, input)  # probe4
         loss = loss * weight  # and 'mean' is the plain mean here, as PyTorch's

@@ -35,11 +35,11 @@ def merge_masks(key_padding_mask, attn_mask, batch: int, heads: int, L: int, S: 
         am = O.as_tensor(attn_mask, "MultiheadAttention")
         if am.ndim == 2:
             if am.shape != (L, S):
-                raise ValueError(f"MultiheadAttention: 2-D attn_mask must be (L, S) = {(L, S)}, got {tuple(am.shape)}")
+                raise ShapeError(f"MultiheadAttention: 2-D attn_mask must be (L, S) = {(L, S)}, got {tuple(am.shape)}")
             a = am._data[None, None]
         elif am.ndim == 3:
             if am.shape != (batch * heads, L, S):
-                raise ValueError(f"MultiheadAttention: 3-D attn_mask must be (B*H, L, S) = {(batch * heads, L, S)}, got {tuple(am.shape)}")
+                raise ShapeError(f"MultiheadAttention: 3-D attn_mask must be (B*H, L, S) = {(batch * heads, L, S)}, got {tuple(am.shape)}")
             a = am._data.reshape(batch, heads, L, S)
         else:
             raise ValueError(f"MultiheadAttention: attn_mask must be 2-D or 3-D, got shape {tuple(am.shape)}")

@@ -11,7 +11,7 @@ from tinymm.ops.out_arg import with_out
 from tinymm.ops import as_tensor, clamp, mul, sum
 from tinymm.tensor import Tensor
 
-from tinymm.nn.functional._checks import check_same_device, check_same_dtype
+from tinymm.nn.functional._checks import DTypeNotImplementedError, check_same_device, check_same_dtype
 from tinymm.nn.functional.half import computes_in_float32
 
 
@@ -102,13 +102,13 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-
     if n == 0:
         raise ValueError(f"layer_norm: normalized_shape {normalized_shape} has no elements to normalise over")
     if x.dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
-        raise TypeError(f"layer_norm: input has dtype {x.dtype}, expected float32 or float64")
+        raise DTypeNotImplementedError(f"layer_norm: input has dtype {x.dtype}, expected float32 or float64")
     params = {}
     for name, p in (("weight", weight), ("bias", bias)):
         if p is not None:
             p = as_tensor(p, "layer_norm")
             if tuple(p.shape) != normalized_shape:
-                raise ValueError(f"layer_norm: {name} has shape {tuple(p.shape)}, expected {normalized_shape}")
+                raise O.ShapeError(f"layer_norm: {name} has shape {tuple(p.shape)}, expected {normalized_shape}")
         params[name] = p
     check_same_device("layer_norm", input=x, **params)
     check_same_dtype("layer_norm", input=x, **params)
@@ -166,7 +166,7 @@ def cosine_similarity(x1, x2, dim: int = 1, eps: float = 1e-8):
     try:
         shape = np.broadcast_shapes(a.shape, b.shape)
     except ValueError:
-        raise ValueError(f"cosine_similarity: shapes {tuple(a.shape)} and {tuple(b.shape)} do not broadcast") from None
+        raise O.ShapeError(f"cosine_similarity: shapes {tuple(a.shape)} and {tuple(b.shape)} do not broadcast") from None
     d = dim % len(shape)
     # broadcast first, as PyTorch: a size-1 dim along ``dim`` is a vector repeated, not a shorter one
     if tuple(a.shape) != shape:
@@ -204,7 +204,7 @@ def group_norm(input, num_groups: int, weight=None, bias=None, eps: float = 1e-5
     if x.ndim < 2:
         raise O.ShapeError(f"{fn}: expected an input of at least 2 dims (N, C, *), got shape {tuple(x.shape)}")
     if x.dtype.kind != "f":
-        raise TypeError(f"{fn}: input must be float32 or float64, got {x.dtype}")
+        raise DTypeNotImplementedError(f"{fn}: input must be float32 or float64, got {x.dtype}")
     N, C = x.shape[0], x.shape[1]
     if isinstance(num_groups, bool) or not isinstance(num_groups, (int, np.integer)) or num_groups <= 0:
         raise ValueError(f"{fn}: num_groups must be a positive int, got {num_groups!r}")
@@ -237,7 +237,7 @@ def rms_norm(input, normalized_shape, weight=None, eps=None):
     if not k or x.ndim < k or tuple(x.shape[x.ndim - k:]) != normalized_shape:
         raise O.ShapeError(f"{fn}: input shape {tuple(x.shape)} does not end with normalized_shape {normalized_shape}")
     if x.dtype.kind != "f":
-        raise TypeError(f"{fn}: input must be float32 or float64, got {x.dtype}")
+        raise DTypeNotImplementedError(f"{fn}: input must be float32 or float64, got {x.dtype}")
     if weight is not None:
         weight = as_tensor(weight, fn)
         if tuple(weight.shape) != normalized_shape:

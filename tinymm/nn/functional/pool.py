@@ -21,7 +21,7 @@ from tinymm.ops import as_tensor, stack, where
 from tinymm.ops._util import xp_of
 from tinymm.tensor import Tensor
 
-from tinymm.nn.functional._checks import ShapeError
+from tinymm.nn.functional._checks import DTypeNotImplementedError, ShapeError, ValueRangeError
 from tinymm.nn.functional.half import computes_in_float32
 
 # ----------------------------------------------------------------------------- arguments
@@ -48,7 +48,7 @@ def _planes(fn, input, nd):
     float, every non-batch dim non-empty."""
     x = as_tensor(input, fn)
     if x.dtype.kind != "f":
-        raise TypeError(f"{fn}: input must be float32 or float64, got {x.dtype}")
+        raise DTypeNotImplementedError(f"{fn}: input must be float32 or float64, got {x.dtype}")
     names = "L" if nd == 1 else "H, W"
     if x.ndim not in (nd + 1, nd + 2):
         raise ShapeError(f"{fn}: expected a {nd + 1}-D (C, {names}) or {nd + 2}-D (N, C, {names}) input, "
@@ -226,7 +226,7 @@ def _avg_pool(fn, nd, input, kernel_size, stride, padding, ceil_mode, count_incl
     if any(p > k // 2 for k, p in zip(kernel, padding)):
         raise ShapeError(f"{fn}: padding {padding} must be at most half the kernel size {kernel}")
     if divisor_override is not None and (not isinstance(divisor_override, numbers.Integral) or divisor_override == 0):
-        raise ValueError(f"{fn}: divisor_override must be a non-zero int or None, got {divisor_override!r}")
+        raise ValueRangeError(f"{fn}: divisor_override must be a non-zero int or None, got {divisor_override!r}")
     k2, s2, p2 = ((1,) + kernel, (1,) + stride, (0,) + padding) if nd == 1 else (kernel, stride, padding)
     hw = _spatial(x, nd)
     hwin, wwin = (avg_pool_windows(hw[a], k2[a], s2[a], p2[a], bool(ceil_mode), bool(count_include_pad))
@@ -439,7 +439,7 @@ def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_siz
 def _volume(fn, input):
     x = as_tensor(input, fn)
     if x.dtype.kind != "f":
-        raise TypeError(f"{fn}: input must be float32 or float64, got {x.dtype}")
+        raise DTypeNotImplementedError(f"{fn}: input must be float32 or float64, got {x.dtype}")
     if x.ndim not in (4, 5):
         raise ShapeError(f"{fn}: expected a 4-D (C, D, H, W) or 5-D (N, C, D, H, W) input, got shape {tuple(x.shape)}")
     return x
