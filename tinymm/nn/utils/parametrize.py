@@ -9,6 +9,8 @@ parametrized name, as PyTorch does; assigning to ``m.weight`` stores ``right_inv
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 from tinymm.autograd import no_grad
 from tinymm.nn.containers import ModuleDict, ModuleList
 from tinymm.nn.module import Module
@@ -58,6 +60,32 @@ class ParametrizationList(ModuleList):
         return x
 
 
+_cache_enabled = 0  # depth of nested ``cached()`` blocks
+_cache: dict = {}
+
+
+@contextmanager
+def cached():
+    """Within the block each parametrized tensor is computed once, on its first read, and that
+    same Tensor is handed out by every later read (PyTorch's ``parametrize.cached``: a weight
+    used at several time steps is then computed, and backpropagated through, once). Nested
+    blocks share the cache; it is emptied when the outermost one exits."""
+    global _cache_enabled
+    _cache_enabled += 1
+    try:
+        yield
+    finally:
+        _cache_enabled -= 1
+        if not _cache_enabled:
+            _cache.clear()
+
+
+def type_before_parametrizations(module: Module) -> type:
+    """The module's class as it was before ``register_parametrization`` swapped it."""
+    cls = type(module)
+    return cls.__bases__[0] if getattr(cls, "_is_parametrized_class", False) else cls
+
+
 def is_parametrized(module: Module, tensor_name: str | None = None) -> bool:
     params = module.__dict__.get("parametrizations")
     if not isinstance(params, ModuleDict):
@@ -72,7 +100,12 @@ def _inject_property(module: Module, name: str) -> None:
         module.__class__ = cls
 
     def getter(self):
-        return self.parametrizations[name]()
+        if not _cache_enabled:
+            return self.parametrizations[name]()
+        key = (id(self), name)
+        if key not in _cache:
+            _cache[key] = self.parametrizations[name]()
+        return _cache[key]
 
     def setter(self, value):
         self.parametrizations[name].right_inverse(value)

@@ -1,0 +1,62 @@
+"""Gaps the probe5 scripts (tests/pytorch_scripts: ddpm, moe_transformer, realnvp, tcn, ...)
+and their idioms found, each compared with torch."""
+import warnings
+
+import numpy as np
+import pytest
+
+import tinymm as tm
+from helpers import TORCH_REASON, torch
+
+needs_torch = pytest.mark.skipif(torch is None, reason=TORCH_REASON)
+
+
+# ---------------------------------------------------------------- division by zero
+@needs_torch
+def test_division_by_zero_gives_torchs_inf_and_nan_without_a_warning():
+    num = np.array([1.0, -1.0, 0.0, 2.0], np.float32)
+    den = np.array([0.0, 0.0, 0.0, 4.0], np.float32)
+    want_x = torch.tensor(num, requires_grad=True)
+    want_y = torch.tensor(den, requires_grad=True)
+    want = want_x / want_y
+    want.backward(torch.ones(4))
+    x, y = tm.tensor(num, requires_grad=True), tm.tensor(den, requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a DDPM schedule's 1 / alphas_cumprod reaches 0
+        got = x / y
+        got.backward(tm.ones(4))
+        scalar = 1.0 / tm.tensor([0.0, 2.0])
+    np.testing.assert_array_equal(got.detach().numpy(), want.detach().numpy())
+    np.testing.assert_array_equal(x.grad.numpy(), want_x.grad.numpy())
+    np.testing.assert_array_equal(y.grad.numpy(), want_y.grad.numpy())
+    np.testing.assert_array_equal(scalar.numpy(), (1.0 / torch.tensor([0.0, 2.0])).numpy())
+
+
+# ---------------------------------------------------------------- parametrize.cached
+def _weight_normed(lib):
+    conv = lib.nn.Conv1d(2, 3, 2)
+    conv.weight.data.copy_(lib.tensor(np.linspace(-1, 1, 12, dtype=np.float32).reshape(3, 2, 2)))
+    return lib.nn.utils.parametrizations.weight_norm(conv)
+
+
+@needs_torch
+def test_parametrize_cached_hands_out_one_tensor_per_block_as_torch():
+    for lib in (torch, tm):
+        conv = _weight_normed(lib)
+        P = lib.nn.utils.parametrize
+        assert conv.weight is not conv.weight
+        with P.cached():
+            w1 = conv.weight
+            with P.cached():  # nested blocks share the cache
+                assert conv.weight is w1
+            assert conv.weight is w1
+            loss = (w1 * 2).sum() + w1.sum()
+        assert conv.weight is not w1  # emptied when the outermost block exits
+        loss.backward()
+        g = conv.parametrizations.weight.original1.grad
+        if lib is torch:
+            want = g.numpy()
+        else:
+            np.testing.assert_allclose(g.numpy(), want, rtol=1e-6, atol=1e-7)
+        assert P.type_before_parametrizations(conv) is lib.nn.Conv1d
+        assert P.type_before_parametrizations(lib.nn.Linear(1, 1)) is lib.nn.Linear
