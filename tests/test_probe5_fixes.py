@@ -60,3 +60,25 @@ def test_parametrize_cached_hands_out_one_tensor_per_block_as_torch():
             np.testing.assert_allclose(g.numpy(), want, rtol=1e-6, atol=1e-7)
         assert P.type_before_parametrizations(conv) is lib.nn.Conv1d
         assert P.type_before_parametrizations(lib.nn.Linear(1, 1)) is lib.nn.Linear
+
+
+# ---------------------------------------------------------------- Module.train reaches overrides
+@needs_torch
+def test_eval_and_train_call_each_childs_train_override_as_torch():
+    for lib in (torch, tm):
+        calls = []
+
+        class Merging(lib.nn.Linear):  # loralib's LoRA Linear merges its update on eval()
+            def train(self, mode=True):
+                calls.append(mode)
+                return super().train(mode)
+
+        model = lib.nn.Sequential(lib.nn.Linear(2, 2), lib.nn.Sequential(Merging(2, 2), lib.nn.ReLU()))
+        assert model.eval() is model
+        model.train()
+        model.train(False)
+        assert calls == [False, True, False]
+        assert [m.training for m in model.modules()] == [False] * 5
+        for bad in (0, "yes", None):
+            with pytest.raises(ValueError, match="training mode is expected to be boolean"):
+                model.train(bad)
