@@ -82,3 +82,32 @@ def test_eval_and_train_call_each_childs_train_override_as_torch():
         for bad in (0, "yes", None):
             with pytest.raises(ValueError, match="training mode is expected to be boolean"):
                 model.train(bad)
+
+
+# ---------------------------------------------------------------- torch.distributions.<module> paths
+@needs_torch
+def test_distribution_module_paths_hold_torchs_classes():
+    import importlib
+    import pkgutil
+
+    from tinymm.distributions.categorical import Categorical
+    from tinymm.distributions.normal import Normal
+
+    assert Categorical is tm.distributions.Categorical and Normal is tm.distributions.Normal
+    import tinymm.distributions.one_hot_categorical as ohc
+    assert ohc.OneHotCategoricalStraightThrough is tm.distributions.OneHotCategoricalStraightThrough
+    # what torch has that tinymm lacks, named here so that adding it updates this list
+    lacking = {"exp_family", "generalized_pareto", "inverse_gamma", "lkj_cholesky", "logistic_normal", "wishart"}
+    for info in pkgutil.iter_modules(torch.distributions.__path__):
+        theirs = importlib.import_module(f"torch.distributions.{info.name}")
+        if info.name in lacking:
+            with pytest.raises(ImportError):
+                importlib.import_module(f"tinymm.distributions.{info.name}")
+            continue
+        ours = importlib.import_module(f"tinymm.distributions.{info.name}")
+        assert getattr(tm.distributions, info.name) is ours
+        for cls in getattr(theirs, "__all__", ()):
+            if isinstance(getattr(theirs, cls), type) and cls in tm.distributions.__all__:
+                assert getattr(ours, cls) is getattr(tm.distributions, cls), (info.name, cls)
+    with pytest.raises(ModuleNotFoundError):
+        importlib.import_module("tinymm.distributions.no_such_distribution")
