@@ -111,3 +111,22 @@ def test_distribution_module_paths_hold_torchs_classes():
                 assert getattr(ours, cls) is getattr(tm.distributions, cls), (info.name, cls)
     with pytest.raises(ModuleNotFoundError):
         importlib.import_module("tinymm.distributions.no_such_distribution")
+
+
+# ---------------------------------------------------------------- factories' size= keyword
+@needs_torch
+@pytest.mark.parametrize("name", ["empty", "zeros", "ones", "rand", "randn"])
+def test_factories_take_size_by_keyword_as_torch(name):
+    for size in ((2, 3), [4], torch.Size([1, 2])):
+        want = getattr(torch, name)(size=size, dtype=torch.float64)
+        got = getattr(tm, name)(size=tuple(size) if isinstance(size, torch.Size) else size, dtype=tm.float64)
+        assert tuple(got.shape) == tuple(want.shape) and got.dtype == tm.float64
+        if name in ("zeros", "ones"):
+            np.testing.assert_array_equal(got.numpy(), want.numpy())
+    assert getattr(tm, name)(size=tm.Size([2, 1])).shape == (2, 1)
+    assert getattr(tm, name)(size=(2,), requires_grad=True).requires_grad
+    for lib in (torch, tm):
+        with pytest.raises(TypeError):
+            getattr(lib, name)(2, size=(3,))
+        with pytest.raises(TypeError):
+            getattr(lib, name)(size=2)
