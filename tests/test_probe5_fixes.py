@@ -130,3 +130,64 @@ def test_factories_take_size_by_keyword_as_torch(name):
             getattr(lib, name)(2, size=(3,))
         with pytest.raises(TypeError):
             getattr(lib, name)(size=2)
+
+
+# ---------------------------------------------------------------- parametrizations.orthogonal
+def _orth(lib, shape, w, **kw):
+    m = lib.nn.Linear(shape[1], shape[0], dtype=lib.float64)
+    with lib.no_grad():
+        m.weight.copy_(lib.tensor(w))
+    return lib.nn.utils.parametrizations.orthogonal(m, **kw)
+
+
+@needs_torch
+@pytest.mark.parametrize("shape", [(3, 3), (4, 2), (2, 4)])
+@pytest.mark.parametrize("kw", [{}, {"orthogonal_map": "cayley"}, {"orthogonal_map": "householder"},
+                                {"orthogonal_map": "matrix_exp"},
+                                {"orthogonal_map": "householder", "use_trivialization": False}])
+def test_orthogonal_parametrization_matches_torch(shape, kw):
+    rng = np.random.default_rng(sum(shape))
+    w = rng.standard_normal(shape)
+    theirs, ours = _orth(torch, shape, w, **kw), _orth(tm, shape, w, **kw)
+    assert sorted(ours.state_dict()) == sorted(theirs.state_dict())
+    # the completed base of a non-square weight is drawn at random: load torch's
+    ours.load_state_dict({k: tm.tensor(v.numpy()) for k, v in theirs.state_dict().items()})
+    np.testing.assert_allclose(ours.weight.detach().numpy(), theirs.weight.detach().numpy(), atol=1e-12)
+    # move the unconstrained tensor away from its start so that every map does real work
+    step = rng.standard_normal(shape) * 0.3
+    with torch.no_grad():
+        theirs.parametrizations.weight.original.add_(torch.tensor(step))
+    with tm.no_grad():
+        ours.parametrizations.weight.original.add_(tm.tensor(step))
+    target = rng.standard_normal(shape)
+    (theirs.weight * torch.tensor(target)).sum().backward()
+    (ours.weight * tm.tensor(target)).sum().backward()
+    Wt, Wo = theirs.weight.detach().numpy(), ours.weight.detach().numpy()
+    np.testing.assert_allclose(Wo, Wt, atol=1e-10)
+    householder = kw.get("orthogonal_map", "householder" if shape[0] != shape[1] else None) == "householder"
+    if not householder:  # householder scales each column by int(diagonal): not orthogonal once moved
+        gram = Wo.T @ Wo if shape[0] >= shape[1] else Wo @ Wo.T
+        np.testing.assert_allclose(gram, np.eye(min(shape)), atol=1e-10)
+    np.testing.assert_allclose(ours.parametrizations.weight.original.grad.numpy(),
+                               theirs.parametrizations.weight.original.grad.numpy(), atol=1e-10)
+
+
+@needs_torch
+def test_orthogonal_assigns_and_refuses_as_torch():
+    rng = np.random.default_rng(0)
+    w, q = rng.standard_normal((3, 3)), np.linalg.qr(rng.standard_normal((3, 3)))[0]
+    for lib in (torch, tm):
+        m = _orth(lib, (3, 3), w)
+        m.weight = lib.tensor(q)  # an orthogonal matrix is kept as it is
+        np.testing.assert_allclose(m.weight.detach().numpy(), q, atol=1e-12)
+        with pytest.raises(ValueError):
+            lib.nn.utils.parametrizations.orthogonal(lib.nn.Linear(2, 2), orthogonal_map="qr")
+        with pytest.raises(ValueError):
+            lib.nn.utils.parametrizations.orthogonal(lib.nn.Linear(2, 2), name="bias")
+        # registering keeps the weight as the unconstrained tensor; assigning cannot be done
+        kept = _orth(lib, (3, 3), w, orthogonal_map="cayley", use_trivialization=False)
+        np.testing.assert_array_equal(kept.parametrizations.weight.original.detach().numpy(), w)
+        with pytest.raises(NotImplementedError):
+            kept.weight = lib.tensor(q)
+        with pytest.raises(ValueError):
+            _orth(lib, (3, 3), w).weight = lib.zeros(2, 2, dtype=lib.float64)

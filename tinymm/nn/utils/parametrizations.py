@@ -84,3 +84,7 @@ def spectral_norm(module: Module, name: str = "weight", n_power_iterations: int 
     if dim is None:
         dim = 1 if type(module).__name__.startswith("ConvTranspose") else 0
     return register_parametrization(module, name, _SpectralNorm(w, n_power_iterations, dim, eps))
+
+
+# probe5: orthogonal (its own file)
+from tinymm.nn.utils.orthogonal import orthogonal  # noqa: E402,F401

@@ -28,7 +28,10 @@ class ParametrizationList(ModuleList):
         with no_grad():
             for m in reversed(list(self)):
                 if hasattr(m, "right_inverse"):
-                    new = m.right_inverse(new)
+                    try:
+                        new = m.right_inverse(new)
+                    except NotImplementedError:  # PyTorch: the original is then kept as it is
+                        pass
         self.is_tensor = isinstance(new, Tensor)
         if self.is_tensor:
             if new.shape == original.shape and new.dtype == original.dtype:
