@@ -191,3 +191,21 @@ def test_orthogonal_assigns_and_refuses_as_torch():
             kept.weight = lib.tensor(q)
         with pytest.raises(ValueError):
             _orth(lib, (3, 3), w).weight = lib.zeros(2, 2, dtype=lib.float64)
+
+
+# ---------------------------------------------------------------- Module.to_empty
+@needs_torch
+@pytest.mark.parametrize("recurse", [True, False])
+def test_module_to_empty_keeps_shapes_dtypes_and_parameter_objects_as_torch(recurse):
+    for lib in (torch, tm):
+        model = lib.nn.Sequential(lib.nn.Linear(3, 2), lib.nn.BatchNorm1d(2))
+        model.register_buffer("steps", lib.zeros(4, dtype=lib.int64))
+        before = {n: p for n, p in model.named_parameters()}
+        state = {k: (tuple(v.shape), v.dtype) for k, v in model.state_dict().items()}
+        assert model.to_empty(device="cpu", recurse=recurse) is model
+        assert {k: (tuple(v.shape), v.dtype) for k, v in model.state_dict().items()} == state
+        assert all(p is before[n] and p.requires_grad for n, p in model.named_parameters())
+        model[0].reset_parameters()  # the usual next step: initialise in place
+        assert bool(lib.isfinite(model[0].weight).all())
+        with pytest.raises(TypeError):
+            model.to_empty("cpu")  # device is keyword-only

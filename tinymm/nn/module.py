@@ -341,6 +341,17 @@ class Module(StateDictMixin):
         """Every floating parameter and buffer cast to ``dst_type`` (as ``to(dtype)``)."""
         return self.to(dst_type)
 
+    def to_empty(self, *, device, recurse: bool = True) -> "Module":
+        """Every parameter and buffer (this module's own only, when not ``recurse``) given new,
+        uninitialised memory on ``device``, keeping its shape, dtype and Parameter object
+        (PyTorch's way to materialise a model built on the meta device, before init)."""
+        device = backend.parse_device(device)
+        xp = backend.array_module(device)
+        tensors = list(self.parameters(recurse=recurse)) + list(self.buffers(recurse=recurse))
+        for t in tensors:
+            t._data = xp.empty(t._data.shape, t._data.dtype)
+        return self
+
     # ------------------------------------------------------------------ calling and printing
     def forward(self, *input):
         raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" function')
