@@ -209,3 +209,34 @@ def test_module_to_empty_keeps_shapes_dtypes_and_parameter_objects_as_torch(recu
         assert bool(lib.isfinite(model[0].weight).all())
         with pytest.raises(TypeError):
             model.to_empty("cpu")  # device is keyword-only
+
+
+# ---------------------------------------------------------------- view refuses what needs a copy
+_VIEWS = [lambda x: x.t().view(-1), lambda x: x.t().view(4, 3), lambda x: x[:, 1:].view(-1),
+          lambda x: x[:, 1:].view(3, 1, 3), lambda x: x[:, :2].view(3, 2, 1), lambda x: x[::2].view(2, 2, 2),
+          lambda x: x.t()[:1].view(-1), lambda x: x.t().view(4, 3, 1), lambda x: x[:1].expand(3, 4).view(3, 2, 2),
+          lambda x: x[:1].expand(3, 4).view(12), lambda x: x.t().view_as(x.new_zeros(12)),
+          lambda x: x[:0].t().view(-1), lambda x: x.unsqueeze(1).transpose(0, 1).view(3, 4),
+          lambda x: x.permute(1, 0).contiguous().view(12), lambda x: x.t().reshape(12)]
+
+
+@needs_torch
+@pytest.mark.parametrize("i", range(len(_VIEWS)))
+def test_view_gives_a_view_or_refuses_as_torch(i):
+    """A transposed or sliced tensor whose strides cannot give the new shape: RuntimeError
+    (MoE code's ``targets.view(-1)`` on ``data[:, 1:]`` fails in PyTorch and must here too)."""
+    make = _VIEWS[i]
+    x_t = torch.arange(12.0).view(3, 4).requires_grad_()
+    x_m = tm.arange(12.0).view(3, 4).requires_grad_()
+    try:
+        want = make(x_t)
+    except RuntimeError:
+        with pytest.raises(RuntimeError, match="view size is not compatible"):
+            make(x_m)
+        return
+    got = make(x_m)
+    assert tuple(got.shape) == tuple(want.shape)
+    np.testing.assert_array_equal(got.detach().numpy(), want.detach().numpy())
+    (want * torch.arange(float(want.numel())).view(want.shape)).sum().backward()
+    (got * tm.arange(float(got.numel())).view(got.shape)).sum().backward()
+    np.testing.assert_array_equal(x_m.grad.numpy(), x_t.grad.numpy())

@@ -23,7 +23,7 @@ from tinymm.ops.index import getitem
 from tinymm.dtype_objects import as_dtype, numpy_dtype
 from tinymm.dtype_objects import dtype as dtype_object
 from tinymm.ops.views import mark_view
-from tinymm.tensor import Tensor
+from tinymm.tensor import Tensor, storage_of
 
 
 class Reshape(Function):
@@ -76,7 +76,13 @@ def view(x, *shape, dtype=None):
     if dtype is None and len(shape) == 1 and _is_dtype(shape[0]):
         dtype, shape = shape[0], ()
     if dtype is None:
-        return reshape(x, *shape)
+        x = as_tensor(x, "view")
+        out = reshape(x, *shape)
+        # probe5: a reshape that had to copy is no view; PyTorch refuses it (e.g. after a transpose)
+        if out._data.size and storage_of(out._data) is not storage_of(x._data):
+            raise ShapeError("view size is not compatible with input tensor's size and stride (at least one dimension "
+                             "spans across two contiguous subspaces). Use .reshape(...) instead.")
+        return out
     if shape:
         raise TypeError("view: give either a shape or a dtype, not both")
     return _view_dtype(as_tensor(x, "view"), dtype)
