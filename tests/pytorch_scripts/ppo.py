@@ -76,11 +76,8 @@ torch.backends.cudnn.deterministic = True
 device = torch.device("cpu")
 envs = Corridor(num_envs)
 agent = Agent(5, 2).to(device)
-q, r = torch.linalg.qr(agent.actor[0].weight.detach().T)
-report("orthogonal", (agent.actor[0].weight @ agent.actor[0].weight.T - 2 * torch.eye(16)).abs().max().item() < 1e-4
-       if agent.actor[0].weight.shape[0] <= agent.actor[0].weight.shape[1] else
-       (agent.actor[0].weight.T @ agent.actor[0].weight - 2 * torch.eye(5)).abs().max().item() < 1e-4,
-       agent.actor[4].weight.abs().max().item() < 0.05)
+w = agent.actor[0].weight.detach()                    # (16, 5): orthonormal columns times sqrt(2)
+report("orthogonal", (w.T @ w - 2 * torch.eye(5)).abs().max().item() < 1e-4, agent.actor[4].weight.abs().max().item() < 0.05)
 share_init(agent)
 optimizer = optim.Adam(agent.parameters(), lr=learning_rate, eps=1e-5)
 
