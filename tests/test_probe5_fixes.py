@@ -1,5 +1,6 @@
 """Gaps the probe5 scripts (tests/pytorch_scripts: ddpm, moe_transformer, realnvp, tcn, clip,
-lora, ppo, text_classifiers, gnn, vqvae, audio_classifier) and their idioms found, each compared with torch."""
+lora, ppo, text_classifiers, gnn, vqvae, audio_classifier) and their idioms found, each compared
+with torch."""
 import warnings
 
 import numpy as np
