@@ -241,3 +241,42 @@ def test_view_gives_a_view_or_refuses_as_torch(i):
     (want * torch.arange(float(want.numel())).view(want.shape)).sum().backward()
     (got * tm.arange(float(got.numel())).view(got.shape)).sum().backward()
     np.testing.assert_array_equal(x_m.grad.numpy(), x_t.grad.numpy())
+
+
+# ---------------------------------------------------------------- factories' out=
+_FACTORY_OUT = [
+    ("zeros", (2, 2), {}, "float32", (2, 2)), ("zeros", (2,), {}, "int64", (0,)), ("ones", (3,), {}, "float64", (3,)),
+    ("empty", (2,), {}, "float64", (2,)), ("full", ((2,), 7), {}, "int32", (2,)), ("arange", (5,), {}, "float64", (0,)),
+    ("arange", (1, 4, 0.5), {}, "float32", (6,)), ("linspace", (0, 1, 3), {}, "float32", (3,)),
+    ("logspace", (0, 2, 3), {}, "float64", (3,)), ("eye", (2,), {}, "float32", (2, 2)),
+    ("rand", (3,), {}, "float64", (3,)), ("randn", (2, 2), {}, "float32", (2, 2)),
+    ("randint", (0, 4, (3,)), {}, "int64", (3,)), ("randperm", (4,), {}, "int64", (4,)),
+]
+
+
+@needs_torch
+@pytest.mark.parametrize("name,args,kw,dtype,out_shape", _FACTORY_OUT, ids=[f"{c[0]}-{c[3]}" for c in _FACTORY_OUT])
+def test_factories_write_into_out_with_its_dtype_as_torch(name, args, kw, dtype, out_shape):
+    results = []
+    for lib in (torch, tm):
+        out = lib.empty(out_shape, dtype=getattr(lib, dtype))
+        got = getattr(lib, name)(*args, out=out, **kw)
+        assert got is out
+        results.append(out)
+    want, got = results
+    assert tuple(got.shape) == tuple(want.shape) and str(got.dtype).split(".")[-1] == dtype
+    if name not in ("empty", "rand", "randn", "randint", "randperm"):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-6)
+    if name == "randperm":
+        assert sorted(got.tolist()) == [0, 1, 2, 3]
+
+
+@needs_torch
+def test_factory_out_refusals_match_torch():
+    for lib in (torch, tm):
+        with pytest.raises(RuntimeError):
+            lib.ones(3, out=lib.empty(3), dtype=lib.float64)  # a dtype other than out's
+        with pytest.raises(TypeError):
+            lib.zeros(2, out=[0.0, 0.0])
+        with pytest.raises(RuntimeError):  # out= functions don't take part in autograd
+            lib.zeros(2, out=lib.empty(2, requires_grad=True))

@@ -170,3 +170,8 @@ from tinymm.runtime_more import is_warn_always_enabled, set_flush_denormal, set_
 
 # probe4: torch.accelerator (device-generic: tinymm's one accelerator is its CuPy GPU)
 from tinymm import accelerator  # noqa: E402,F401
+
+# probe5: out= on the factories (torch.zeros(2, out=t), torch.arange(5, out=t), ...)
+from tinymm.ops.factory_out import install as _install_factory_out  # noqa: E402
+
+_install_factory_out(globals())
