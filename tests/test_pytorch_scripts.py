@@ -4,8 +4,10 @@ the VAE example with a custom autograd.Function, a CIFAR ResNet with mixup, a Tr
 classifier, the DCGAN example, an actor-critic, the word language model, a U-Net; and probe3's: a timm-style
 ViT, the MNIST VAE, the attention seq2seq tutorial, nanoGPT's model.py + train.py, a torchvision
 ResNet training loop; and probe4's, from the PyTorch examples: time_sequence_prediction (LSTMCell, LBFGS,
-float64), fast_neural_style, super_resolution, siamese_network, reinforce and language_translation). The test runs it
-with torch, then with its ``import torch...`` lines pointed at tinymm, from the same initial
+float64), fast_neural_style, super_resolution, siamese_network, reinforce and language_translation; and probe5's: a
+DDPM, a Mixture-of-Experts transformer, a RealNVP flow, a TCN and a WaveNet, a CLIP-style trainer, LoRA fine-tuning,
+CleanRL's PPO, a VQ-VAE, EmbeddingBag and packed-RNN text classifiers with checkpointing, GCN/GAT graph
+networks, and an STFT log-mel audio classifier). The test runs it with torch, then with its ``import torch...`` lines pointed at tinymm, from the same initial
 weights, and compares everything the script reports (losses per step, accuracies, learning
 rates, generated tokens, final statistics) to float32 rounding."""
 import math

@@ -181,3 +181,7 @@ _LAZY_SUBPACKAGES += ("signal",)  # lead: torch.signal.windows
 __import__("tinymm.autograd_modules").autograd_modules.install()
 from tinymm import compiler  # noqa: E402,F401  (lead: torch.compiler)
 from tinymm.cuda import OutOfMemoryError  # noqa: E402,F401  (lead: torch.OutOfMemoryError)
+# probe5: out= on the factories (torch.zeros(2, out=t), torch.arange(5, out=t), ...)
+from tinymm.ops.factory_out import install as _install_factory_out  # noqa: E402
+
+_install_factory_out(globals())

@@ -36,6 +36,18 @@ def _size(size):
     return out
 
 
+def _size_given(name, args, size):
+    """The size given positionally (``zeros(2, 3)``, ``zeros((2, 3))``) or by keyword
+    (``zeros(size=(2, 3))``, as PyTorch also accepts), never both."""
+    if size is None:
+        return args
+    if args:
+        raise TypeError(f"{name}() got multiple values for argument 'size'")
+    if not isinstance(size, (tuple, list)):
+        raise TypeError(f"{name}(): argument 'size' must be tuple of ints, not {type(size).__name__}")
+    return (size,)
+
+
 def _finish(arr, requires_grad):
     t = Tensor._wrap(arr)
     if requires_grad:
@@ -72,19 +84,19 @@ def from_numpy(arr: np.ndarray) -> Tensor:
     return Tensor._of(arr)
 
 
-def zeros(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+def zeros(*args, size=None, dtype=None, device=None, requires_grad=False) -> Tensor:
     xp = backend.array_module(device)
-    return _finish(xp.zeros(_size(size), _dtype(dtype)), requires_grad)
+    return _finish(xp.zeros(_size(_size_given("zeros", args, size)), _dtype(dtype)), requires_grad)
 
 
-def ones(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+def ones(*args, size=None, dtype=None, device=None, requires_grad=False) -> Tensor:
     xp = backend.array_module(device)
-    return _finish(xp.ones(_size(size), _dtype(dtype)), requires_grad)
+    return _finish(xp.ones(_size(_size_given("ones", args, size)), _dtype(dtype)), requires_grad)
 
 
-def empty(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+def empty(*args, size=None, dtype=None, device=None, requires_grad=False) -> Tensor:
     xp = backend.array_module(device)
-    return _finish(xp.empty(_size(size), _dtype(dtype)), requires_grad)
+    return _finish(xp.empty(_size(_size_given("empty", args, size)), _dtype(dtype)), requires_grad)
 
 
 def full(size, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
@@ -139,8 +151,9 @@ def eye(n, m=None, dtype=None, device=None, requires_grad=False) -> Tensor:
     return _finish(xp.eye(n, m, dtype=_dtype(dtype)), requires_grad)
 
 
-def randn(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+def randn(*args, size=None, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Standard normal draws (from ``generator`` when given, else the default generator)."""
+    size = _size_given("randn", args, size)
     d = _dtype(dtype)
     if d.kind == "c":  # cplx: as PyTorch, real and imaginary parts each N(0, 1/2), drawn as (..., 2)
         part = np.dtype(f"f{d.itemsize // 2}")
@@ -150,8 +163,9 @@ def randn(*size, generator=None, dtype=None, device=None, requires_grad=False) -
     return _finish(arr.astype(d, copy=False), requires_grad)
 
 
-def rand(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+def rand(*args, size=None, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Uniform draws in [0, 1) (from ``generator`` when given)."""
+    size = _size_given("rand", args, size)
     d = _dtype(dtype)
     if d.kind == "c":  # cplx: as PyTorch, real and imaginary parts each uniform in [0, 1)
         part = np.dtype(f"f{d.itemsize // 2}")

@@ -145,3 +145,10 @@ __all__ = [
     "transforms",
 ]
 __all__ += ["HalfCauchy", "OneHotCategoricalStraightThrough"]  # probe4
+
+# probe5: PyTorch's per-distribution module paths (torch.distributions.categorical, .normal, ...)
+import sys  # noqa: E402
+
+from tinymm.distributions import module_paths as _module_paths  # noqa: E402
+
+_module_paths.install(sys.modules[__name__])

@@ -303,8 +303,14 @@ class Module(StateDictMixin):
 
     # ------------------------------------------------------------------ modes and devices
     def train(self, mode: bool = True) -> "Module":
-        for m in self.modules():
-            object.__setattr__(m, "training", bool(mode))
+        """Set ``training`` here, then call each child's ``train(mode)``: a subclass that
+        overrides ``train`` (LoRA merging its update into the weight on ``eval()``) is reached
+        through its parent's call, as in PyTorch."""
+        if not isinstance(mode, bool):
+            raise ValueError("training mode is expected to be boolean")
+        object.__setattr__(self, "training", mode)
+        for m in self.children():
+            m.train(mode)
         return self
 
     def eval(self) -> "Module":

@@ -136,15 +136,17 @@ class Div(Function):
     def forward(ctx, a, b):
         ctx.shapes = (_shape(a), _shape(b))
         ctx.save_for_backward(a if ctx.needs_input_grad[1] else None, b)
-        return a / b
+        with np.errstate(all="ignore"):  # probe5: x/0 is ±inf or nan without a warning, as in PyTorch
+            return a / b
 
     @staticmethod
     def backward(ctx, g):
         a, b = ctx.saved_arrays
         na, nb = ctx.needs_input_grad
         sa, sb = ctx.shapes
-        ga = unbroadcast(g / conj(b), sa) if na else None
-        gb = unbroadcast(-g * conj(a / (b * b)), sb) if nb else None
+        with np.errstate(all="ignore"):
+            ga = unbroadcast(g / conj(b), sa) if na else None
+            gb = unbroadcast(-g * conj(a / (b * b)), sb) if nb else None
         return ga, gb
 
     @staticmethod

@@ -21,7 +21,7 @@ from tinymm.ops._util import ShapeError, ValueRangeError, normalize_dim, normali
 from tinymm.ops.convert import as_tensor, clone
 from tinymm.ops.elementwise import compare, sub
 from tinymm.ops.index import getitem
-from tinymm.ops.shape import cat, expand, pad, permute, reshape, stack, transpose
+from tinymm.ops.shape import cat, expand, pad, permute, reshape, stack, transpose, view
 from tinymm.ops.views import diagonal_view, mark_view, unfold_view
 from tinymm.tensor import Tensor
 
@@ -424,7 +424,7 @@ def t(x):
 
 
 def view_as(x, other):
-    return reshape(x, other.shape)
+    return view(x, other.shape)  # probe5: as view, refused when it would need a copy
 
 
 def reshape_as(x, other):

@@ -9,7 +9,7 @@ parametrized name, as PyTorch does; assigning to ``m.weight`` stores ``right_inv
 """
 from __future__ import annotations
 
-import contextlib
+from contextlib import contextmanager
 
 from tinymm.autograd import no_grad
 from tinymm.nn.containers import ModuleDict, ModuleList
@@ -30,7 +30,7 @@ class ParametrizationList(ModuleList):
                 if hasattr(m, "right_inverse"):
                     try:
                         new = m.right_inverse(new)
-                    except NotImplementedError:  # as PyTorch: no inverse here means the identity
+                    except NotImplementedError:  # PyTorch: the original is then kept as it is
                         pass
         self.is_tensor = isinstance(new, Tensor)
         if self.is_tensor:
@@ -64,15 +64,15 @@ class ParametrizationList(ModuleList):
 
 
 _cache_enabled = 0  # depth of nested ``cached()`` blocks
-_cache: dict = {}  # (id(module), name) -> the value computed inside the current cached() block
+_cache: dict = {}
 
 
-@contextlib.contextmanager
+@contextmanager
 def cached():
-    """Inside this block a parametrized tensor is computed once and reused on every read (as
-    PyTorch's ``parametrize.cached``): a forward that reads ``m.weight`` several times, or an
-    RNN reading it at every step, pays for the parametrization once. The cache is emptied when
-    the outermost block ends."""
+    """Within the block each parametrized tensor is computed once, on its first read, and that
+    same Tensor is handed out by every later read (PyTorch's ``parametrize.cached``: a weight
+    used at several time steps is then computed, and backpropagated through, once). Nested
+    blocks share the cache; it is emptied when the outermost one exits."""
     global _cache_enabled
     _cache_enabled += 1
     try:
@@ -81,6 +81,12 @@ def cached():
         _cache_enabled -= 1
         if not _cache_enabled:
             _cache.clear()
+
+
+def type_before_parametrizations(module: Module) -> type:
+    """The module's class as it was before ``register_parametrization`` swapped it."""
+    cls = type(module)
+    return cls.__bases__[0] if getattr(cls, "_is_parametrized_class", False) else cls
 
 
 def is_parametrized(module: Module, tensor_name: str | None = None) -> bool:
