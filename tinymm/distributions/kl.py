@@ -9,6 +9,7 @@ NotImplementedError, as PyTorch.
 from __future__ import annotations
 
 import math
+import warnings
 
 from tinymm.distributions.continuous import (
     Cauchy,
@@ -27,6 +28,7 @@ from tinymm.distributions.discrete import (
     Poisson,
 )
 from tinymm.distributions.distribution import Distribution
+from tinymm.distributions.exp_family import ExponentialFamily
 from tinymm.distributions.gamma import Beta, Dirichlet, Gamma
 from tinymm.distributions.independent import Independent
 from tinymm.distributions.linalg import solve_triangular_lower
@@ -41,6 +43,7 @@ from tinymm.distributions.transformed import (
     TransformedDistribution,
 )
 from tinymm.distributions.utils import euler_constant, sum_rightmost
+from tinymm.autograd import grad
 from tinymm.nn.functional import softplus
 from tinymm.ops import digamma, erf, lgamma, where
 
@@ -71,8 +74,16 @@ def _dispatch_kl(type_p, type_q):
     if not matches:
         return NotImplemented
     mro_p, mro_q = type_p.__mro__, type_q.__mro__
-    best = min(matches, key=lambda m: (mro_p.index(m[0]), mro_q.index(m[1])))
-    return _KL_REGISTRY[best]
+    left = min(matches, key=lambda m: (mro_p.index(m[0]), mro_q.index(m[1])))
+    right = min(matches, key=lambda m: (mro_q.index(m[1]), mro_p.index(m[0])))
+    if _KL_REGISTRY[left] is not _KL_REGISTRY[right]:
+        warnings.warn(
+            f"Ambiguous kl_divergence({type_p.__name__}, {type_q.__name__}). "
+            f"Please register_kl({left[0].__name__}, {right[1].__name__})",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    return _KL_REGISTRY[left]
 
 
 def kl_divergence(p, q):
@@ -90,6 +101,22 @@ def kl_divergence(p, q):
 
 
 INF = float("inf")
+
+
+@register_kl(ExponentialFamily, ExponentialFamily)
+def _kl_expfamily_expfamily(p, q):
+    """The Bregman divergence of the log-normaliser, for two members of one family:
+    F(θ_q) − F(θ_p) − ⟨θ_q − θ_p, ∇F(θ_p)⟩, ∇F by autograd."""
+    if type(p) is not type(q):
+        raise NotImplementedError("The cross KL-divergence between different exponential families cannot be computed")
+    p_nparams = [theta.detach().requires_grad_() for theta in p._natural_params]
+    q_nparams = q._natural_params
+    lg_normal = p._log_normalizer(*p_nparams)
+    gradients = grad(lg_normal.sum(), p_nparams, create_graph=True)
+    result = q._log_normalizer(*q_nparams) - lg_normal
+    for pnp, qnp, g in zip(p_nparams, q_nparams, gradients):
+        result = result - sum_rightmost((qnp - pnp) * g, len(q.event_shape))
+    return result
 
 
 @register_kl(Normal, Normal)
