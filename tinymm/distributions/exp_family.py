@@ -8,9 +8,12 @@ F (``_log_normalizer``) and carrier measure k (whose expectation is ``_mean_carr
 Since E[t(x)] = ∇F(θ), the entropy is the Bregman form H = F(θ) − ⟨θ, ∇F(θ)⟩ − E[k(x)]
 (Nielsen & Nock, "Entropies and cross-entropies of exponential families"), and
 KL(p ‖ q) = F(θ_q) − F(θ_p) − ⟨θ_q − θ_p, ∇F(θ_p)⟩ for two members of one family. Both take
-∇F by autograd (``create_graph=True``, so the result is itself differentiable in the
-detached natural parameters), as PyTorch's do; the subclasses keep their closed-form
-``entropy`` and the generic one is reachable as ``ExponentialFamily.entropy(d)``.
+∇F by autograd at detached copies of θ_p, as PyTorch's do. PyTorch asks for that gradient
+with ``create_graph=True``; here it is taken without, which changes nothing a caller can
+see (θ_p's copies are new leaves no caller holds, so no gradient reaches the distribution's
+parameters through ∇F in either library; KL's gradients reach q's parameters the same way)
+and does not need the second derivative of every op in F (lgamma's, for one). The
+subclasses keep their closed-form ``entropy``; the generic one is ``ExponentialFamily.entropy(d)``.
 """
 from __future__ import annotations
 
@@ -40,7 +43,7 @@ class ExponentialFamily(Distribution):
         result = -self._mean_carrier_measure
         nparams = [p.detach().requires_grad_() for p in self._natural_params]
         lg_normal = self._log_normalizer(*nparams)
-        gradients = grad(lg_normal.sum(), nparams, create_graph=True)
+        gradients = grad(lg_normal.sum(), nparams, retain_graph=True)
         result = result + lg_normal
         for theta, g in zip(nparams, gradients):
             result = result - (theta * g).reshape(tuple(self._batch_shape) + (-1,)).sum(-1)

@@ -106,13 +106,14 @@ INF = float("inf")
 @register_kl(ExponentialFamily, ExponentialFamily)
 def _kl_expfamily_expfamily(p, q):
     """The Bregman divergence of the log-normaliser, for two members of one family:
-    F(θ_q) − F(θ_p) − ⟨θ_q − θ_p, ∇F(θ_p)⟩, ∇F by autograd."""
+    F(θ_q) − F(θ_p) − ⟨θ_q − θ_p, ∇F(θ_p)⟩, ∇F by autograd at detached copies of θ_p
+    (gradients reach q's parameters only, as PyTorch's; see exp_family.py on create_graph)."""
     if type(p) is not type(q):
         raise NotImplementedError("The cross KL-divergence between different exponential families cannot be computed")
     p_nparams = [theta.detach().requires_grad_() for theta in p._natural_params]
     q_nparams = q._natural_params
     lg_normal = p._log_normalizer(*p_nparams)
-    gradients = grad(lg_normal.sum(), p_nparams, create_graph=True)
+    gradients = grad(lg_normal.sum(), p_nparams, retain_graph=True)
     result = q._log_normalizer(*q_nparams) - lg_normal
     for pnp, qnp, g in zip(p_nparams, q_nparams, gradients):
         result = result - sum_rightmost((qnp - pnp) * g, len(q.event_shape))
