@@ -374,3 +374,216 @@ def test_lkj_cholesky_draws_match_torch_draws():
     m4 = ((r - r.mean(0)) ** 4).mean(0)
     se_var = np.sqrt(2 * (m4 - r.var(0) ** 2) / n)
     assert np.all(np.abs(r.var(0) - rt.var(0)) < 6 * se_var)
+
+
+# ----------------------------------------------------------------------------- rsample gradients
+def test_generalized_pareto_and_logistic_normal_rsample_gradients_like_torch():
+    """rsample's noise recovered from each draw (GP: u = cdf(x); LogisticNormal: ε from the
+    inverse stick breaking), then PyTorch's same expression of it differentiated."""
+    rng = np.random.default_rng(8)
+    gp = [np.array([0.1, -0.5, 0.0]), np.array([2.0, 0.7, 1.0]), np.array([0.4, -0.2, 0.0])]
+    mp = [tm.tensor(a, requires_grad=True) for a in gp]
+    tm.manual_seed(9)
+    x = tmd.GeneralizedPareto(*mp).rsample((5,))
+    w = rng.standard_normal((5, 3))
+    (x * tm.tensor(w)).sum().backward()
+    u = _np(tmd.GeneralizedPareto(*[p.detach() for p in mp]).cdf(x.detach()))
+    tp = [torch.tensor(a, requires_grad=True) for a in gp]
+    tx = td.GeneralizedPareto(*[p.float() for p in tp]).icdf(torch.tensor(u, dtype=torch.float32))
+    (tx.double() * torch.tensor(w)).sum().backward()
+    _close(x, tx.double(), rtol=1e-5, atol=1e-6, msg="GP rsample = icdf(u)")
+    for a, b in zip(mp, tp):
+        _close(a.grad, b.grad, rtol=1e-4, atol=1e-5, msg="GP rsample grad")
+
+    loc, scale = rng.normal(size=(2, 3)), rng.uniform(0.5, 1.5, size=3)
+    ml, ms = tm.tensor(loc, requires_grad=True), tm.tensor(scale, requires_grad=True)
+    tm.manual_seed(10)
+    y = tmd.LogisticNormal(ml, ms).rsample((4,))
+    assert tuple(y.shape) == (4, 2, 4)
+    w = rng.standard_normal(tuple(y.shape))
+    (y.log() * tm.tensor(w)).sum().backward()
+    eps = (_np(td.transforms.StickBreakingTransform().inv(torch.tensor(_np(y)))) - loc) / scale
+    tl, ts = torch.tensor(loc, requires_grad=True), torch.tensor(scale, requires_grad=True)
+    ty = td.transforms.StickBreakingTransform()(tl + torch.tensor(eps) * ts)
+    (ty.log() * torch.tensor(w)).sum().backward()
+    _close(ml.grad, tl.grad, rtol=1e-7, atol=1e-9, msg="LogisticNormal loc grad")
+    _close(ms.grad, ts.grad, rtol=1e-7, atol=1e-9, msg="LogisticNormal scale grad")
+
+
+def test_wishart_and_inverse_gamma_rsample_gradients_like_torch():
+    """Wishart: Bartlett's factor A recovered as chol(L⁻¹XL⁻ᵀ), then X = (LA)(LA)ᵀ
+    differentiated in PyTorch w.r.t. the covariance; InverseGamma: dx/drate = x/rate exactly
+    and dx/dconcentration = −x²·(PyTorch's standard-gamma gradient)/rate."""
+    rng = np.random.default_rng(11)
+    S = _spd(rng, 3)
+    mS = tm.tensor(S, requires_grad=True)
+    tm.manual_seed(12)
+    X = tmd.Wishart(tm.tensor(5.0, dtype=tm.float64), covariance_matrix=mS).rsample((4,))
+    w = rng.standard_normal((4, 3, 3))
+    (X * tm.tensor(w)).sum().backward()
+    Lnp = np.linalg.cholesky(S)
+    Linv = np.linalg.inv(Lnp)
+    A = np.linalg.cholesky(Linv @ _np(X) @ Linv.T)
+    tS = torch.tensor(S, requires_grad=True)
+    tLA = torch.linalg.cholesky(tS) @ torch.tensor(A)
+    tX = tLA @ tLA.mT
+    (tX * torch.tensor(w)).sum().backward()
+    _close(X, tX, rtol=1e-9, atol=1e-9, msg="Wishart draw from its recovered factor")
+    _close(mS.grad, tS.grad, rtol=1e-7, atol=1e-9, msg="Wishart rsample grad in the covariance")
+
+    c = tm.tensor([0.8, 3.0], dtype=tm.float64, requires_grad=True)
+    r = tm.tensor([1.5, 0.5], dtype=tm.float64, requires_grad=True)
+    tm.manual_seed(13)
+    x = tmd.InverseGamma(c, r).rsample((6,))
+    x.sum().backward()
+    xv = _np(x)
+    g = _np(r) / xv  # the Gamma(c, 1) draws: x = rate/g
+    dg_dc = _np(torch._standard_gamma_grad(torch.tensor(np.broadcast_to(_np(c), g.shape).copy()), torch.tensor(g)))
+    _close(r.grad, (xv / _np(r)).sum(0), rtol=1e-10, msg="InverseGamma drate")
+    _close(c.grad, (-_np(r) / g**2 * dg_dc).sum(0), rtol=2e-3, msg="InverseGamma dconcentration")
+
+
+# ----------------------------------------------------------------------------- validation
+@pytest.mark.parametrize("build,exc", [
+    (lambda D, T: D.InverseGamma(T.tensor([1.0, -1.0]), T.tensor(1.0)), ValueError),
+    (lambda D, T: D.GeneralizedPareto(T.tensor(0.0), T.tensor(-1.0), T.tensor(0.1)), ValueError),
+    (lambda D, T: D.LogisticNormal(T.tensor([0.0]), T.tensor([0.0])), ValueError),
+    (lambda D, T: D.LKJCholesky(1, T.tensor(1.0)), ValueError),
+    (lambda D, T: D.LKJCholesky(3, T.tensor(-1.0)), ValueError),
+    (lambda D, T: D.LKJCholesky(2, T.tensor(1.0)).log_prob(T.tensor([[1.0, 0.0], [0.5, 0.5]])), ValueError),
+    (lambda D, T: D.Wishart(T.tensor(1.0), covariance_matrix=T.eye(3)), ValueError),
+    (lambda D, T: D.Wishart(T.tensor(4.0)), AssertionError),
+    (lambda D, T: D.Wishart(T.tensor(4.0), covariance_matrix=T.tensor([[1.0, 2.0], [2.0, 1.0]])), ValueError),
+    (lambda D, T: D.Wishart(T.tensor(4.0), covariance_matrix=T.eye(2)).log_prob(-T.eye(2)), ValueError),
+    (lambda D, T: D.GeneralizedPareto(T.tensor(0.0), T.tensor(1.0), T.tensor(-0.5)).log_prob(T.tensor(3.0)), ValueError),
+    (lambda D, T: D.transforms.CatTransform([D.transforms.ExpTransform()], 0, [2])(T.ones(3)), AssertionError),
+    (lambda D, T: D.transforms.StackTransform([D.transforms.ExpTransform()], 1)(T.ones(3, 2)), AssertionError),
+    (lambda D, T: D.transforms.CorrCholeskyTransform().forward_shape((4,)), ValueError),
+    (lambda D, T: D.utils.vec_to_tril_matrix(T.ones(5)), ValueError),
+    (lambda D, T: D.utils.tril_matrix_to_vec(T.ones(3, 3), diag=3), ValueError),
+    (lambda D, T: D.constraints.stack([D.constraints.real], 2).check(T.ones(3)), AssertionError),
+])
+def test_new_names_reject_bad_input_like_torch(build, exc):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(exc):
+            build(td, torch)
+        with pytest.raises(exc):
+            build(tmd, tm)
+
+
+# ----------------------------------------------------------------------------- transforms, constraints
+@pytest.mark.parametrize("make,shape", [
+    (lambda D: D.transforms.CorrCholeskyTransform(), (2, 6)),
+    (lambda D: D.transforms.CorrCholeskyTransform(), (1,)),
+    (lambda D: D.transforms.CatTransform([D.transforms.ExpTransform(), D.transforms.identity_transform,
+                                          D.transforms.SigmoidTransform()], dim=-1, lengths=[2, 1, 2]), (3, 5)),
+    (lambda D: D.transforms.CatTransform([D.transforms.ExpTransform(), D.transforms.SoftplusTransform()], dim=0, lengths=[1, 2]),
+     (3, 4)),
+    (lambda D: D.transforms.CatTransform([D.transforms.AffineTransform(1.0, 3.0), D.transforms.TanhTransform()], dim=1,
+                                         lengths=[1, 2], cache_size=1), (2, 3, 2)),
+    (lambda D: D.transforms.StackTransform([D.transforms.ExpTransform(), D.transforms.SoftplusTransform()], dim=1), (4, 2)),
+    (lambda D: D.transforms.StackTransform([D.transforms.SigmoidTransform(), D.transforms.AffineTransform(0.5, -2.0),
+                                            D.transforms.TanhTransform()], dim=0), (3, 2)),
+])
+def test_new_transforms_match_torch(make, shape):
+    x = np.random.default_rng(14).normal(size=shape) * 0.8
+    mt, tt = make(tmd), make(td)
+    mx, tx = tm.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    my, ty = mt(mx), tt(tx)
+    _close(my, ty, msg="forward")
+    _close(mt.inv(my), tt.inv(ty), rtol=1e-7, atol=1e-9, msg="inverse")
+    ml, tl = mt.log_abs_det_jacobian(mx, my), tt.log_abs_det_jacobian(tx, ty)
+    _close(ml, tl, msg="log_abs_det_jacobian")
+    w1 = np.random.default_rng(15).normal(size=tuple(ty.shape))
+    w2 = np.random.default_rng(16).normal(size=tuple(tl.shape))
+    ((ty * torch.tensor(w1)).sum() + (tl * torch.tensor(w2)).sum()).backward()
+    ((my * tm.tensor(w1)).sum() + (ml * tm.tensor(w2)).sum()).backward()
+    _close(mx.grad, tx.grad, rtol=1e-7, atol=1e-9, msg="grad")
+    assert mt.bijective == tt.bijective
+    assert mt.domain.event_dim == tt.domain.event_dim and mt.codomain.event_dim == tt.codomain.event_dim
+    assert tuple(mt.forward_shape(shape)) == tuple(tt.forward_shape(shape))
+    assert tuple(mt.inverse_shape(tuple(ty.shape))) == tuple(tt.inverse_shape(tuple(ty.shape)))
+    np.testing.assert_array_equal(_np(mt.codomain.check(my)), _np(tt.codomain.check(ty)))
+    assert mt.with_cache(1)._cache_size == 1
+
+
+def test_new_constraints_match_torch():
+    c, t = tmd.constraints, td.constraints
+    rng = np.random.default_rng(17)
+    good = _corr_chol(rng, (2,), 3)
+    bad = good.copy()
+    bad[1, 2, 1] += 0.1
+    tril_bad = good.copy()
+    tril_bad[0, 0, 2] = 0.3
+    v = np.stack([good[0], good[1], bad[1], tril_bad[0]])
+    np.testing.assert_array_equal(_np(c.corr_cholesky.check(tm.tensor(v))), _np(t.corr_cholesky.check(torch.tensor(v))))
+    assert repr(c.corr_cholesky) == repr(t.corr_cholesky) and c.corr_cholesky.event_dim == 2
+    m = np.array([[0.5, -1.0, 2.0], [1.5, 0.5, -0.2], [0.0, 0.3, 0.9]])
+    for mk in (lambda C: C.stack([C.positive, C.real, C.unit_interval], 1), lambda C: C.stack([C.unit_interval] * 3, 0),
+               lambda C: C.cat([C.positive, C.unit_interval], 1, [2, 1]), lambda C: C.cat([C.real, C.positive], 0, [1, 2]),
+               lambda C: C.MixtureSameFamilyConstraint(C.positive), lambda C: C.MixtureSameFamilyConstraint(C.simplex),
+               lambda C: C.MixtureSameFamilyConstraint(C.independent(C.unit_interval, 1))):
+        got, want = mk(c), mk(t)
+        np.testing.assert_array_equal(_np(got.check(tm.tensor(m))), _np(want.check(torch.tensor(m))), err_msg=repr(want))
+        assert got.event_dim == want.event_dim and got.is_discrete == want.is_discrete
+    assert repr(c.MixtureSameFamilyConstraint(c.positive)) == repr(t.MixtureSameFamilyConstraint(t.positive))
+    d = tmd.MixtureSameFamily(tmd.Categorical(logits=tm.zeros(2)), tmd.Gamma(tm.ones(2), tm.ones(2)))
+    assert isinstance(d.support, c.MixtureSameFamilyConstraint)
+    with pytest.raises(ValueError, match="within the support"):
+        d.log_prob(tm.tensor([-1.0]))
+
+
+def _registered_constraints(C):
+    return [C.real, C.positive, C.nonnegative, C.greater_than(1.5), C.greater_than_eq(-1.0), C.less_than(2.0),
+            C.interval(-1.0, 3.0), C.half_open_interval(0.0, 2.0), C.unit_interval, C.simplex, C.lower_cholesky,
+            C.positive_definite, C.positive_semidefinite, C.corr_cholesky, C.independent(C.positive, 1), C.real_vector,
+            C.cat([C.positive, C.real, C.unit_interval], -1, [1, 2, 1]), C.stack([C.positive, C.interval(0.0, 5.0)], -1)]
+
+
+@pytest.mark.parametrize("registry", ["biject_to", "transform_to"])
+def test_every_registered_constraint_maps_like_torch(registry):
+    from tinymm.distributions.constraint_registry import ConstraintRegistry
+
+    assert isinstance(getattr(tmd, registry), ConstraintRegistry)
+    rng = np.random.default_rng(18)
+    for mc, tc in zip(_registered_constraints(tmd.constraints), _registered_constraints(td.constraints)):
+        try:
+            tt = getattr(td, registry)(tc)
+        except NotImplementedError:
+            with pytest.raises(NotImplementedError):
+                getattr(tmd, registry)(mc)
+            continue
+        mt = getattr(tmd, registry)(mc)
+        shape = {2: (2, 3, 3), 1: (2, 4)}.get(tc.event_dim, (2, 4))
+        if isinstance(tc, type(td.constraints.corr_cholesky)):
+            shape = (2, 3)
+        if type(tc).__name__ in ("_Stack",):
+            shape = (3, 2)
+        x = rng.normal(size=shape)
+        _close(mt(tm.tensor(x)), tt(torch.tensor(x)), msg=f"{registry}({tc!r})")
+        assert type(mt).__name__ == type(tt).__name__, (tc, mt, tt)
+        if tt.bijective:
+            _close(mt.log_abs_det_jacobian(tm.tensor(x), mt(tm.tensor(x))), tt.log_abs_det_jacobian(torch.tensor(x), tt(torch.tensor(x))),
+                   msg=f"{registry}({tc!r}) log-det")
+
+
+def test_tril_utils_match_torch():
+    from torch.distributions import utils as tu
+
+    from tinymm.distributions import utils as mu
+
+    rng = np.random.default_rng(19)
+    for n, diag in ((4, 0), (4, -1), (4, -2), (3, 1), (1, 0)):
+        mat = rng.normal(size=(2, n, n))
+        mm, tmat = tm.tensor(mat, requires_grad=True), torch.tensor(mat, requires_grad=True)
+        mv, tv = mu.tril_matrix_to_vec(mm, diag), tu.tril_matrix_to_vec(tmat, diag)
+        _close(mv, tv)
+        back_m, back_t = mu.vec_to_tril_matrix(mv * 2, diag), tu.vec_to_tril_matrix(tv * 2, diag)
+        _close(back_m, back_t)
+        w = rng.normal(size=tuple(back_t.shape))
+        (back_t * torch.tensor(w)).sum().backward()
+        (back_m * tm.tensor(w)).sum().backward()
+        _close(mm.grad, tmat.grad)
+    for name in ("broadcast_all", "logits_to_probs", "clamp_probs", "probs_to_logits", "lazy_property"):
+        assert name in mu.__all__ and hasattr(mu, name)
