@@ -146,9 +146,71 @@ __all__ = [
 ]
 __all__ += ["HalfCauchy", "OneHotCategoricalStraightThrough"]  # probe4
 
-# probe5: PyTorch's per-distribution module paths (torch.distributions.categorical, .normal, ...)
-import sys  # noqa: E402
+# dists: torch 2.13's remaining names (ExponentialFamily, five distributions, three transforms)
+# and every torch.distributions.<submodule> path (small re-export modules beside the families)
+from tinymm.distributions.exp_family import ExponentialFamily  # noqa: E402
+from tinymm.distributions.generalized_pareto import GeneralizedPareto  # noqa: E402
+from tinymm.distributions.inverse_gamma import InverseGamma  # noqa: E402
+from tinymm.distributions.lkj_cholesky import LKJCholesky  # noqa: E402
+from tinymm.distributions.logistic_normal import LogisticNormal  # noqa: E402
+from tinymm.distributions.transforms import CatTransform, CorrCholeskyTransform, StackTransform  # noqa: E402
+from tinymm.distributions.wishart import Wishart  # noqa: E402
+from tinymm.distributions import (  # noqa: E402
+    bernoulli,
+    beta,
+    binomial,
+    categorical,
+    cauchy,
+    chi2,
+    constraint_registry,
+    continuous_bernoulli,
+    dirichlet,
+    distribution,
+    exp_family,
+    exponential,
+    fishersnedecor,
+    gamma,
+    generalized_pareto,
+    geometric,
+    gumbel,
+    half_cauchy,
+    half_normal,
+    independent,
+    inverse_gamma,
+    kl,
+    kumaraswamy,
+    laplace,
+    lkj_cholesky,
+    log_normal,
+    logistic_normal,
+    lowrank_multivariate_normal,
+    mixture_same_family,
+    multinomial,
+    multivariate_normal,
+    negative_binomial,
+    normal,
+    one_hot_categorical,
+    pareto,
+    poisson,
+    relaxed_bernoulli,
+    relaxed_categorical,
+    studentT,
+    transformed_distribution,
+    uniform,
+    utils,
+    von_mises,
+    weibull,
+    wishart,
+)
 
-from tinymm.distributions import module_paths as _module_paths  # noqa: E402
-
-_module_paths.install(sys.modules[__name__])
+__all__ += [  # dists
+    "CatTransform",
+    "CorrCholeskyTransform",
+    "ExponentialFamily",
+    "GeneralizedPareto",
+    "InverseGamma",
+    "LKJCholesky",
+    "LogisticNormal",
+    "StackTransform",
+    "Wishart",
+]

@@ -17,6 +17,7 @@ __all__ = [
     "Constraint",
     "boolean",
     "cat",
+    "corr_cholesky",
     "dependent",
     "dependent_property",
     "greater_than",
@@ -29,6 +30,7 @@ __all__ = [
     "less_than",
     "lower_cholesky",
     "lower_triangular",
+    "MixtureSameFamilyConstraint",
     "multinomial",
     "nonnegative",
     "nonnegative_integer",
@@ -41,6 +43,7 @@ __all__ = [
     "real_vector",
     "simplex",
     "square",
+    "stack",
     "symmetric",
     "unit_interval",
 ]
@@ -348,12 +351,37 @@ class _PositiveDefinite(_Symmetric):
         return ok.reshape(v.shape[:-2])
 
 
+class _CorrCholesky(Constraint):
+    """Lower Cholesky factors of correlation matrices: lower triangular, positive diagonal,
+    every row of unit Euclidean length (within 10·n·eps of the dtype)."""
+
+    event_dim = 2
+
+    def _check(self, v):
+        tol = np.finfo(v.dtype).eps * v.shape[-1] * 10 if v.dtype.kind == "f" else 0
+        unit_rows = (np.abs(np.linalg.norm(v, axis=-1) - 1.0) <= tol).all(-1)
+        return _LowerCholesky()._check(v) & unit_rows
+
+
+def _check_sequence(cseq, what):
+    if not all(isinstance(c, Constraint) for c in cseq):
+        raise AssertionError(f"All elements of {what} must be Constraint instances")
+
+
+def _check_dim(dim, ndim):
+    if not -ndim <= dim < ndim:
+        raise AssertionError(f"dim {dim} out of range for value with {ndim} dimensions")
+
+
 class _Cat(Constraint):
     """``cseq[i]`` on the slice of ``value`` along ``dim`` of length ``lengths[i]``."""
 
     def __init__(self, cseq, dim=0, lengths=None):
+        _check_sequence(cseq, "cseq")
         self.cseq = list(cseq)
         self.lengths = list(lengths) if lengths is not None else [1] * len(self.cseq)
+        if len(self.lengths) != len(self.cseq):
+            raise AssertionError(f"lengths ({len(self.lengths)}) must match cseq ({len(self.cseq)})")
         self.dim = dim
 
     @property
@@ -365,11 +393,66 @@ class _Cat(Constraint):
         return max(c.event_dim for c in self.cseq)
 
     def _check(self, v):
+        _check_dim(self.dim, v.ndim)
         parts, start = [], 0
         for c, length in zip(self.cseq, self.lengths):
             parts.append(c._check(np.take(v, np.arange(start, start + length), axis=self.dim)))
             start += length
         return np.concatenate(parts, axis=self.dim)
+
+
+class _Stack(Constraint):
+    """``cseq[i]`` on ``value.select(dim, i)``, the results stacked along ``dim``."""
+
+    def __init__(self, cseq, dim=0):
+        _check_sequence(cseq, "cseq")
+        self.cseq = list(cseq)
+        self.dim = dim
+
+    @property
+    def is_discrete(self):
+        return any(c.is_discrete for c in self.cseq)
+
+    @property
+    def event_dim(self):
+        dim = max(c.event_dim for c in self.cseq)
+        if self.dim + dim < 0:
+            dim += 1
+        return dim
+
+    def _check(self, v):
+        _check_dim(self.dim, v.ndim)
+        parts = [c._check(np.take(v, i, axis=self.dim)) for i, c in zip(range(v.shape[self.dim]), self.cseq)]
+        return np.stack(parts, self.dim)
+
+
+class MixtureSameFamilyConstraint(Constraint):
+    """The support of a MixtureSameFamily: its component's ``base_constraint`` checked with the
+    component dim put back (value unsqueezed at −1 − event_dim), then all-reduced over it."""
+
+    def __init__(self, base_constraint):
+        if not isinstance(base_constraint, Constraint):
+            raise AssertionError(f"base_constraint must be a Constraint, got {type(base_constraint).__name__}")
+        self.base_constraint = base_constraint
+
+    @property
+    def is_discrete(self):
+        return self.base_constraint.is_discrete
+
+    @property
+    def event_dim(self):
+        return self.base_constraint.event_dim
+
+    def _check(self, v):
+        event_dim = self.event_dim
+        result = self.base_constraint._check(np.expand_dims(v, v.ndim - event_dim))
+        if v.ndim < event_dim:
+            raise ValueError(f"Expected value.dim() >= {event_dim} but got {v.ndim}")
+        keep = v.ndim - event_dim
+        return result.reshape(result.shape[:keep] + (-1,)).all(-1)
+
+    def __repr__(self):
+        return f"{self.__class__.__name__}({self.base_constraint!r})"
 
 
 dependent = _Dependent()
@@ -394,8 +477,10 @@ half_open_interval = _HalfOpenInterval
 simplex = _Simplex()
 lower_triangular = _LowerTriangular()
 lower_cholesky = _LowerCholesky()
+corr_cholesky = _CorrCholesky()
 square = _Square()
 symmetric = _Symmetric()
 positive_semidefinite = _PositiveSemidefinite()
 positive_definite = _PositiveDefinite()
 cat = _Cat
+stack = _Stack

@@ -12,6 +12,7 @@ import math
 
 from tinymm.distributions import constraints
 from tinymm.distributions.distribution import Distribution
+from tinymm.distributions.exp_family import ExponentialFamily
 from tinymm.distributions.utils import batch_shape_of, broadcast_all, draw, finfo_of
 from tinymm.factories import full, zeros_like
 from tinymm.ops import erf, erfinv
@@ -47,8 +48,10 @@ class _LocationScale(Distribution):
         return self.loc + eps * self.scale
 
 
-class Normal(_LocationScale):
-    """N(loc, scale²)."""
+class Normal(_LocationScale, ExponentialFamily):
+    """N(loc, scale²); an exponential family with θ = (loc/scale², −1/(2·scale²))."""
+
+    _mean_carrier_measure = 0
 
     def _standard(self, shape):
         return draw("normal", shape, self.loc)
@@ -77,6 +80,13 @@ class Normal(_LocationScale):
 
     def entropy(self):
         return 0.5 + 0.5 * math.log(2 * math.pi) + self.scale.log()
+
+    @property
+    def _natural_params(self):
+        return (self.loc / self.scale.pow(2), -0.5 * self.scale.pow(2).reciprocal())
+
+    def _log_normalizer(self, x, y):
+        return -0.25 * x.pow(2) / y + 0.5 * (-math.pi / y).log()
 
 
 class Uniform(Distribution):
@@ -204,12 +214,13 @@ class Cauchy(_LocationScale):
         return math.log(4 * math.pi) + self.scale.log()
 
 
-class Exponential(Distribution):
-    """Exp(rate): density rate·exp(−rate·x) on x ≥ 0."""
+class Exponential(ExponentialFamily):
+    """Exp(rate): density rate·exp(−rate·x) on x ≥ 0; θ = −rate, F(θ) = −log(−θ)."""
 
     arg_constraints = {"rate": constraints.positive}
     support = constraints.nonnegative
     has_rsample = True
+    _mean_carrier_measure = 0
 
     def __init__(self, rate, validate_args=None):
         (self.rate,) = broadcast_all(rate)
@@ -250,3 +261,10 @@ class Exponential(Distribution):
 
     def entropy(self):
         return 1.0 - self.rate.log()
+
+    @property
+    def _natural_params(self):
+        return (-self.rate,)
+
+    def _log_normalizer(self, x):
+        return -(-x).log()

@@ -12,7 +12,7 @@ import math
 
 from tinymm.autograd import no_grad
 from tinymm.distributions import constraints
-from tinymm.distributions.distribution import Distribution
+from tinymm.distributions.exp_family import ExponentialFamily
 from tinymm.distributions.utils import (
     BinaryProbsLogits,
     batch_shape_of,
@@ -30,10 +30,13 @@ from tinymm.tensor import Size
 __all__ = ["ContinuousBernoulli"]
 
 
-class ContinuousBernoulli(BinaryProbsLogits, Distribution):
+class ContinuousBernoulli(BinaryProbsLogits, ExponentialFamily):
+    """θ = logits; F(θ) = log((e^θ − 1)/θ), by its Taylor expansion near θ = 0 (``lims``)."""
+
     arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
     support = constraints.unit_interval
     has_rsample = True
+    _mean_carrier_measure = 0
 
     def __init__(self, probs=None, logits=None, lims=(0.499, 0.501), validate_args=None):
         self._set_probs_or_logits(probs, logits)
@@ -117,3 +120,14 @@ class ContinuousBernoulli(BinaryProbsLogits, Distribution):
         log_probs0 = (-self.probs).log1p()
         log_probs1 = self.probs.log()
         return self.mean * (log_probs0 - log_probs1) - self._cont_bern_log_norm() - log_probs0
+
+    @property
+    def _natural_params(self):
+        return (self.logits,)
+
+    def _log_normalizer(self, x):
+        outside = (x <= self._lims[0] - 0.5) | (x > self._lims[1] - 0.5)
+        cut = where(outside, x, (self._lims[0] - 0.5) * ones_like(x))
+        log_norm = cut.expm1().abs().log() - cut.abs().log()
+        taylor = 0.5 * x + x.pow(2) / 24.0 - x.pow(4) / 2880.0
+        return where(outside, log_norm, taylor)

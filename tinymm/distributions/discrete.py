@@ -17,6 +17,7 @@ from tinymm import backend
 from tinymm.autograd import no_grad
 from tinymm.distributions import constraints
 from tinymm.distributions.distribution import Distribution
+from tinymm.distributions.exp_family import ExponentialFamily
 from tinymm.distributions.gamma import Gamma
 from tinymm.distributions.utils import (
     BinaryProbsLogits,
@@ -33,18 +34,20 @@ from tinymm.distributions.utils import (
 )
 from tinymm.factories import arange, full, tensor, zeros_like
 from tinymm.nn.functional import binary_cross_entropy_with_logits, logsigmoid, one_hot
-from tinymm.ops import broadcast_tensors, lgamma, where
+from tinymm.ops import broadcast_tensors, lgamma, logit, where
 from tinymm.tensor import Size, Tensor
 
 __all__ = ["Bernoulli", "Binomial", "Categorical", "CategoricalParams", "Geometric", "Multinomial", "NegativeBinomial", "OneHotCategorical", "Poisson"]
 
 
-class Bernoulli(BinaryProbsLogits, Distribution):
-    """1 with probability ``probs`` (or sigmoid(``logits``)), else 0."""
+class Bernoulli(BinaryProbsLogits, ExponentialFamily):
+    """1 with probability ``probs`` (or sigmoid(``logits``)), else 0; θ = logit(probs),
+    F(θ) = log(1 + e^θ)."""
 
     arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
     support = constraints.boolean
     has_enumerate_support = True
+    _mean_carrier_measure = 0
 
     def __init__(self, probs=None, logits=None, validate_args=None):
         self._set_probs_or_logits(probs, logits)
@@ -85,6 +88,13 @@ class Bernoulli(BinaryProbsLogits, Distribution):
         if expand:
             values = values.expand((-1,) + tuple(self._batch_shape))
         return values
+
+    @property
+    def _natural_params(self):
+        return (logit(self.probs),)
+
+    def _log_normalizer(self, x):
+        return x.exp().log1p()
 
 
 class Categorical(Distribution):
@@ -441,8 +451,9 @@ class Geometric(BinaryProbsLogits, Distribution):
         return binary_cross_entropy_with_logits(self.logits, self.probs, reduction="none") / self.probs
 
 
-class Poisson(Distribution):
-    """Poisson(rate) counts."""
+class Poisson(ExponentialFamily):
+    """Poisson(rate) counts; θ = log rate, F(θ) = e^θ (no carrier-measure mean, so no
+    generic entropy, as PyTorch)."""
 
     arg_constraints = {"rate": constraints.nonnegative}
     support = constraints.nonnegative_integer
@@ -473,6 +484,13 @@ class Poisson(Distribution):
             self._validate_sample(value)
         rate, value = broadcast_all(self.rate, value)
         return xlogy(value, rate) - rate - lgamma(value + 1)
+
+    @property
+    def _natural_params(self):
+        return (self.rate.log(),)
+
+    def _log_normalizer(self, x):
+        return x.exp()
 
 
 class NegativeBinomial(BinaryProbsLogits, Distribution):

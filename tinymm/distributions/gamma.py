@@ -29,6 +29,7 @@ from tinymm import backend
 from tinymm.autograd import Function
 from tinymm.distributions import constraints
 from tinymm.distributions.distribution import Distribution
+from tinymm.distributions.exp_family import ExponentialFamily
 from tinymm.distributions.utils import (
     as_float_tensor,
     batch_shape_of,
@@ -108,12 +109,14 @@ class RegularizedGammaP(Function):
         return None, (g * dx).astype(g.dtype)
 
 
-class Gamma(Distribution):
-    """Gamma(concentration, rate): density rate^c·x^(c−1)·e^(−rate·x)/Γ(c) on x > 0."""
+class Gamma(ExponentialFamily):
+    """Gamma(concentration, rate): density rate^c·x^(c−1)·e^(−rate·x)/Γ(c) on x > 0;
+    θ = (c − 1, −rate), F(θ) = log Γ(θ₁ + 1) + (θ₁ + 1)·log(−1/θ₂)."""
 
     arg_constraints = {"concentration": constraints.positive, "rate": constraints.positive}
     support = constraints.nonnegative
     has_rsample = True
+    _mean_carrier_measure = 0
 
     def __init__(self, concentration, rate, validate_args=None):
         self.concentration, self.rate = broadcast_all(concentration, rate)
@@ -164,6 +167,13 @@ class Gamma(Distribution):
         c = self.concentration
         return c - self.rate.log() + lgamma(c) + (1.0 - c) * digamma(c)
 
+    @property
+    def _natural_params(self):
+        return (self.concentration - 1, -self.rate)
+
+    def _log_normalizer(self, x, y):
+        return lgamma(x + 1) + (x + 1) * (-y.reciprocal()).log()
+
 
 class Chi2(Gamma):
     """χ²(df) = Gamma(df/2, 1/2)."""
@@ -185,8 +195,9 @@ class Chi2(Gamma):
         return f"Chi2(df: {self.df if self.df.numel() == 1 else self.df.shape})"
 
 
-class Dirichlet(Distribution):
-    """Dirichlet(concentration) on the probability simplex; concentration is (..., k)."""
+class Dirichlet(ExponentialFamily):
+    """Dirichlet(concentration) on the probability simplex; concentration is (..., k).
+    θ = concentration, F(θ) = Σ log Γ(θ_i) − log Γ(Σ θ_i) (no carrier-measure mean, as PyTorch)."""
 
     arg_constraints = {"concentration": constraints.independent(constraints.positive, 1)}
     support = constraints.simplex
@@ -242,9 +253,17 @@ class Dirichlet(Distribution):
         a0 = c.sum(-1)
         return lgamma(c).sum(-1) - lgamma(a0) - (k - a0) * digamma(a0) - ((c - 1.0) * digamma(c)).sum(-1)
 
+    @property
+    def _natural_params(self):
+        return (self.concentration,)
 
-class Beta(Distribution):
-    """Beta(concentration1, concentration0) on [0, 1]: density ∝ x^(c1−1)(1 − x)^(c0−1)."""
+    def _log_normalizer(self, x):
+        return lgamma(x).sum(-1) - lgamma(x.sum(-1))
+
+
+class Beta(ExponentialFamily):
+    """Beta(concentration1, concentration0) on [0, 1]: density ∝ x^(c1−1)(1 − x)^(c0−1);
+    θ = (c1, c0), F(θ) = log B(θ₁, θ₂) (no carrier-measure mean, as PyTorch)."""
 
     arg_constraints = {"concentration1": constraints.positive, "concentration0": constraints.positive}
     support = constraints.unit_interval
@@ -298,6 +317,13 @@ class Beta(Distribution):
 
     def entropy(self):
         return self._dirichlet.entropy()
+
+    @property
+    def _natural_params(self):
+        return (self.concentration1, self.concentration0)
+
+    def _log_normalizer(self, x, y):
+        return lgamma(x) + lgamma(y) - lgamma(x + y)
 
     def __repr__(self):
         return f"Beta(concentration1: {self._show(self.concentration1)}, concentration0: {self._show(self.concentration0)})"

@@ -17,15 +17,24 @@ import numpy as np
 
 from tinymm.distributions import constraints
 from tinymm.distributions.linalg import cholesky
-from tinymm.distributions.utils import broadcast_all, finfo_of, sum_rightmost
-from tinymm.factories import full_like, tensor, zeros_like
+from tinymm.distributions.utils import (
+    broadcast_all,
+    finfo_of,
+    sum_rightmost,
+    tril_matrix_to_vec,
+    vec_to_tril_matrix,
+)
+from tinymm.factories import eye, full_like, tensor, zeros_like
+from tinymm.ops import cat, stack
 from tinymm.nn.functional import logsigmoid, pad, softplus
 from tinymm.tensor import Tensor
 
 __all__ = [
     "AbsTransform",
     "AffineTransform",
+    "CatTransform",
     "ComposeTransform",
+    "CorrCholeskyTransform",
     "CumulativeDistributionTransform",
     "ExpTransform",
     "IndependentTransform",
@@ -36,6 +45,7 @@ __all__ = [
     "SigmoidTransform",
     "SoftmaxTransform",
     "SoftplusTransform",
+    "StackTransform",
     "StickBreakingTransform",
     "TanhTransform",
     "Transform",
@@ -729,3 +739,183 @@ class CumulativeDistributionTransform(Transform):
 
     def log_abs_det_jacobian(self, x, y):
         return self.distribution.log_prob(x)
+
+
+class CorrCholeskyTransform(Transform):
+    """Real vectors of length D(D−1)/2 onto Cholesky factors of D × D correlation matrices
+    (lower triangular, positive diagonal, unit-length rows). The vector fills the strict
+    lower triangle row by row after tanh (r ∈ (−1, 1)); each row is then a signed stick
+    breaking of r²: y_ij = r_ij·√(Π_{k<j}(1 − r_ik²)), and the diagonal takes what is left.
+
+    The domain (D(D−1)/2 numbers) and codomain (a D × D matrix) differ in dimension, so the
+    log-det is that of the map onto the strict lower triangle:
+    Σ ½·log(1 − Σ_{k<j} y_ik²) over j < i − 1, plus Σ log(1 − tanh² x)."""
+
+    domain = constraints.real_vector
+    codomain = constraints.corr_cholesky
+    bijective = True
+
+    def _call(self, x):
+        eps = float(finfo_of(x.dtype).eps)
+        r = vec_to_tril_matrix(x.tanh().clamp(min=-1 + eps, max=1 - eps), diag=-1)
+        z1m_cumprod_sqrt = (1 - r**2).sqrt().cumprod(-1)
+        r = r + eye(r.shape[-1], dtype=r.dtype, device=r.device)
+        return r * pad(z1m_cumprod_sqrt[..., :-1], (1, 0), value=1.0)
+
+    def _inverse(self, y):
+        y_cumsum = 1 - (y * y).cumsum(-1)
+        y_cumsum_shifted = pad(y_cumsum[..., :-1], (1, 0), value=1.0)
+        t = tril_matrix_to_vec(y, diag=-1) / tril_matrix_to_vec(y_cumsum_shifted, diag=-1).sqrt()
+        return (t.log1p() - (-t).log1p()) / 2
+
+    def log_abs_det_jacobian(self, x, y, intermediates=None):
+        # diag −2 reads 1 − Σ_{k≤j−1} y_ik² at (i, j − 1): no shift needed
+        y1m_cumsum_tril = tril_matrix_to_vec(1 - (y * y).cumsum(-1), diag=-2)
+        stick_breaking_logdet = 0.5 * y1m_cumsum_tril.log().sum(-1)
+        tanh_logdet = -2 * (x + softplus(-2 * x) - math.log(2.0)).sum(-1)
+        return stick_breaking_logdet + tanh_logdet
+
+    def forward_shape(self, shape):
+        if len(shape) < 1:
+            raise ValueError("Too few dimensions on input")
+        N = shape[-1]
+        D = round((0.25 + 2 * N) ** 0.5 + 0.5)
+        if D * (D - 1) // 2 != N:
+            raise ValueError("Input is not a flattened lower-diagonal number")
+        return tuple(shape[:-1]) + (D, D)
+
+    def inverse_shape(self, shape):
+        if len(shape) < 2:
+            raise ValueError("Too few dimensions on input")
+        if shape[-2] != shape[-1]:
+            raise ValueError("Input is not square")
+        D = shape[-1]
+        return tuple(shape[:-2]) + (D * (D - 1) // 2,)
+
+
+def _check_transforms(tseq):
+    if not all(isinstance(t, Transform) for t in tseq):
+        raise AssertionError("All elements of tseq must be Transform instances")
+
+
+def _check_dim_and_size(what, t, dim, size):
+    if not -t.dim() <= dim < t.dim():
+        raise AssertionError(f"dim {dim} out of range for {what} with {t.dim()} dimensions")
+    if t.shape[dim] != size:
+        raise AssertionError(f"{what}.size({dim}) = {t.shape[dim]} must equal {size}")
+
+
+class CatTransform(Transform):
+    """``tseq[i]`` applied to the slice of length ``lengths[i]`` along ``dim`` (as
+    ``torch.cat`` would join the slices); log-dets joined the same way, or summed when
+    ``dim`` falls inside the event."""
+
+    def __init__(self, tseq, dim: int = 0, lengths=None, cache_size: int = 0):
+        _check_transforms(tseq)
+        if cache_size:
+            tseq = [t.with_cache(cache_size) for t in tseq]
+        super().__init__(cache_size=cache_size)
+        self.transforms = list(tseq)
+        self.lengths = list(lengths) if lengths is not None else [1] * len(self.transforms)
+        if len(self.lengths) != len(self.transforms):
+            raise AssertionError(f"lengths ({len(self.lengths)}) must match transforms ({len(self.transforms)})")
+        self.dim = dim
+
+    @property
+    def event_dim(self):
+        return max(t.event_dim for t in self.transforms)
+
+    @property
+    def length(self):
+        return sum(self.lengths)
+
+    def with_cache(self, cache_size=1):
+        if self._cache_size == cache_size:
+            return self
+        return CatTransform(self.transforms, self.dim, self.lengths, cache_size)
+
+    def _slices(self, z):
+        start = 0
+        for length in self.lengths:
+            yield z.narrow(self.dim, start, length)
+            start += length
+
+    def _call(self, x):
+        _check_dim_and_size("x", x, self.dim, self.length)
+        return cat([t(xs) for t, xs in zip(self.transforms, self._slices(x))], dim=self.dim)
+
+    def _inverse(self, y):
+        _check_dim_and_size("y", y, self.dim, self.length)
+        return cat([t.inv(ys) for t, ys in zip(self.transforms, self._slices(y))], dim=self.dim)
+
+    def log_abs_det_jacobian(self, x, y):
+        _check_dim_and_size("x", x, self.dim, self.length)
+        _check_dim_and_size("y", y, self.dim, self.length)
+        event_dim = self.event_dim
+        logdetjacs = []
+        for t, xs, ys in zip(self.transforms, self._slices(x), self._slices(y)):
+            logdetjacs.append(sum_rightmost(t.log_abs_det_jacobian(xs, ys), event_dim - t.event_dim))
+        dim = self.dim - x.dim() if self.dim >= 0 else self.dim
+        dim += event_dim
+        if dim < 0:
+            return cat(logdetjacs, dim=dim)
+        return sum(logdetjacs)
+
+    @property
+    def bijective(self):
+        return all(t.bijective for t in self.transforms)
+
+    @property
+    def domain(self):
+        return constraints.cat([t.domain for t in self.transforms], self.dim, self.lengths)
+
+    @property
+    def codomain(self):
+        return constraints.cat([t.codomain for t in self.transforms], self.dim, self.lengths)
+
+
+class StackTransform(Transform):
+    """``tseq[i]`` applied to ``x.select(dim, i)``, the results stacked along ``dim`` (as
+    ``torch.stack``); log-dets stacked the same way."""
+
+    def __init__(self, tseq, dim: int = 0, cache_size: int = 0):
+        _check_transforms(tseq)
+        if cache_size:
+            tseq = [t.with_cache(cache_size) for t in tseq]
+        super().__init__(cache_size=cache_size)
+        self.transforms = list(tseq)
+        self.dim = dim
+
+    def with_cache(self, cache_size=1):
+        if self._cache_size == cache_size:
+            return self
+        return StackTransform(self.transforms, self.dim, cache_size)
+
+    def _slice(self, z):
+        return [z.select(self.dim, i) for i in range(z.shape[self.dim])]
+
+    def _call(self, x):
+        _check_dim_and_size("x", x, self.dim, len(self.transforms))
+        return stack([t(xs) for xs, t in zip(self._slice(x), self.transforms)], dim=self.dim)
+
+    def _inverse(self, y):
+        _check_dim_and_size("y", y, self.dim, len(self.transforms))
+        return stack([t.inv(ys) for ys, t in zip(self._slice(y), self.transforms)], dim=self.dim)
+
+    def log_abs_det_jacobian(self, x, y):
+        _check_dim_and_size("x", x, self.dim, len(self.transforms))
+        _check_dim_and_size("y", y, self.dim, len(self.transforms))
+        parts = [t.log_abs_det_jacobian(xs, ys) for xs, ys, t in zip(self._slice(x), self._slice(y), self.transforms)]
+        return stack(parts, dim=self.dim)
+
+    @property
+    def bijective(self):
+        return all(t.bijective for t in self.transforms)
+
+    @property
+    def domain(self):
+        return constraints.stack([t.domain for t in self.transforms], self.dim)
+
+    @property
+    def codomain(self):
+        return constraints.stack([t.codomain for t in self.transforms], self.dim)

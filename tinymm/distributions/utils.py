@@ -14,8 +14,19 @@ import numpy as np
 from tinymm import backend
 from tinymm.autograd import no_grad
 from tinymm.factories import tensor
+from tinymm.nn.functional import pad
 from tinymm.ops import broadcast_tensors, log, log1p, sigmoid, softmax, where
 from tinymm.tensor import Size, Tensor
+
+__all__ = [
+    "broadcast_all",
+    "clamp_probs",
+    "lazy_property",
+    "logits_to_probs",
+    "probs_to_logits",
+    "tril_matrix_to_vec",
+    "vec_to_tril_matrix",
+]
 
 euler_constant = 0.57721566490153286060  # γ, as torch.distributions.utils.euler_constant
 
@@ -179,3 +190,40 @@ class BinaryProbsLogits:
     @property
     def param_shape(self):
         return self._param.shape
+
+
+def _tril_positions(n: int, diag: int):
+    """(rows, cols) of the entries j < i + diag + 1 of an n × n matrix, in row order."""
+    idx = np.arange(n)
+    return np.nonzero(idx[None, :] < idx[:, None] + (diag + 1))
+
+
+def tril_matrix_to_vec(mat, diag: int = 0):
+    """The lower-triangular entries (on and below diagonal ``diag``) of (..., n, n) ``mat``,
+    in row order, as (..., m) vectors; differentiable."""
+    n = mat.shape[-1]
+    if diag < -n or diag >= n:
+        raise ValueError(f"diag ({diag}) provided is outside [{-n}, {n - 1}].")
+    rows, cols = _tril_positions(n, diag)
+    return mat[..., rows, cols]
+
+
+def vec_to_tril_matrix(vec, diag: int = 0):
+    """The inverse of ``tril_matrix_to_vec``: (..., m) vectors into (..., n, n) matrices that
+    are zero above diagonal ``diag``; ValueError when m is no such triangle's size."""
+    m = vec.shape[-1]
+    # the positive root of n² + (1 + 2·diag)·n − |diag|·(diag + 1) − 2m = 0
+    b = 1 + 2 * diag
+    n = (-b + (b**2 + 8 * m + 4 * abs(diag) * (diag + 1)) ** 0.5) / 2
+    if round(n) - n > float(finfo_of(vec.dtype).eps):
+        raise ValueError(
+            f"The size of last dimension is {m} which cannot be expressed as "
+            "the lower triangular part of a square D x D matrix."
+        )
+    n = round(n)
+    rows, cols = _tril_positions(n, diag)
+    # where each matrix entry reads from: its position in vec, or the zero appended at the end
+    source = np.full((n, n), m, dtype=np.int64)
+    source[rows, cols] = np.arange(len(rows))
+    padded = pad(vec, (0, 1), value=0.0)
+    return padded[..., source.reshape(-1)].reshape(tuple(vec.shape[:-1]) + (n, n))
