@@ -91,3 +91,15 @@ except ImportError:  # hypothesis is a dev extra
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+@pytest.fixture(autouse=True)
+def _torch_distribution_validation_default():
+    """PyTorch's default for distribution argument validation (on) at the start of every test:
+    torch._dynamo's import (the first ``torch.compile``/``torch.compiler`` use) turns it off for
+    the whole process, after which comparisons with PyTorch's errors would depend on test
+    order. Only acts once PyTorch's distributions are loaded (no import here)."""
+    td = sys.modules.get("torch.distributions")
+    if td is not None:
+        td.Distribution.set_default_validate_args(True)
+    yield

@@ -8,17 +8,6 @@ from helpers import TORCH_REASON, torch
 pytestmark = pytest.mark.skipif(torch is None, reason=TORCH_REASON)
 
 
-# dists: torch.compile's first use (torch._dynamo's patcher) turns PyTorch's distribution argument
-# validation off process-wide; put it back so later tests compare against PyTorch's default
-@pytest.fixture(autouse=True)
-def _restore_torch_distribution_validation():
-    if torch is None:
-        yield
-        return
-    previous = torch.distributions.Distribution._validate_args
-    yield
-    torch.distributions.Distribution.set_default_validate_args(previous)
-
 
 def test_wrap_numpy_matches_torch():
     def fn(a, b=None):

@@ -25,15 +25,6 @@ DTYPES = ["float32", "float64"]
 TOL = {"float32": dict(rtol=2e-4, atol=2e-5), "float64": dict(rtol=1e-7, atol=1e-9)}
 
 
-@pytest.fixture(autouse=True)
-def _torch_validates_arguments():
-    """PyTorch's default (argument validation on), whatever ran before: importing
-    torch._dynamo (torch.compile, torch.compiler) turns it off process-wide."""
-    previous = td.Distribution._validate_args
-    td.Distribution.set_default_validate_args(True)
-    yield
-    td.Distribution.set_default_validate_args(previous)
-
 
 # ----------------------------------------------------------------------------- inputs
 def _rng(seed=0):

@@ -25,15 +25,6 @@ torch = pytest.importorskip("torch", reason=TORCH_REASON)
 import torch.distributions as td  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def _torch_validates_arguments():
-    """PyTorch's default (argument validation on), whatever ran before: importing
-    torch._dynamo (torch.compile, torch.compiler) turns it off process-wide."""
-    previous = td.Distribution._validate_args
-    td.Distribution.set_default_validate_args(True)
-    yield
-    td.Distribution.set_default_validate_args(previous)
-
 SUBMODULES = (
     "bernoulli beta binomial categorical cauchy chi2 constraint_registry constraints continuous_bernoulli dirichlet "
     "distribution exp_family exponential fishersnedecor gamma generalized_pareto geometric gumbel half_cauchy half_normal "
