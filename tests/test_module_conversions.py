@@ -1,6 +1,5 @@
 """``Module.to``/``_apply``/``to_empty``/``type`` and the rest of Module's API that PyTorch code
 calls (``set_submodule``, ``register_backward_hook``, ``compile``, ``_get_name``), against torch."""
-import numpy as np
 import pytest
 
 import tinymm as tm
