@@ -373,20 +373,27 @@ def _check_dim(dim, ndim):
         raise AssertionError(f"dim {dim} out of range for value with {ndim} dimensions")
 
 
-class _Cat(Constraint):
-    """``cseq[i]`` on the slice of ``value`` along ``dim`` of length ``lengths[i]``."""
+class _OfParts(Constraint):
+    """A constraint made of ``cseq``, one per part of the value along ``dim``."""
 
-    def __init__(self, cseq, dim=0, lengths=None):
+    def __init__(self, cseq, dim=0):
         _check_sequence(cseq, "cseq")
         self.cseq = list(cseq)
-        self.lengths = list(lengths) if lengths is not None else [1] * len(self.cseq)
-        if len(self.lengths) != len(self.cseq):
-            raise AssertionError(f"lengths ({len(self.lengths)}) must match cseq ({len(self.cseq)})")
         self.dim = dim
 
     @property
     def is_discrete(self):
         return any(c.is_discrete for c in self.cseq)
+
+
+class _Cat(_OfParts):
+    """``cseq[i]`` on the slice of ``value`` along ``dim`` of length ``lengths[i]``."""
+
+    def __init__(self, cseq, dim=0, lengths=None):
+        super().__init__(cseq, dim)
+        self.lengths = list(lengths) if lengths is not None else [1] * len(self.cseq)
+        if len(self.lengths) != len(self.cseq):
+            raise AssertionError(f"lengths ({len(self.lengths)}) must match cseq ({len(self.cseq)})")
 
     @property
     def event_dim(self):
@@ -401,17 +408,8 @@ class _Cat(Constraint):
         return np.concatenate(parts, axis=self.dim)
 
 
-class _Stack(Constraint):
+class _Stack(_OfParts):
     """``cseq[i]`` on ``value.select(dim, i)``, the results stacked along ``dim``."""
-
-    def __init__(self, cseq, dim=0):
-        _check_sequence(cseq, "cseq")
-        self.cseq = list(cseq)
-        self.dim = dim
-
-    @property
-    def is_discrete(self):
-        return any(c.is_discrete for c in self.cseq)
 
     @property
     def event_dim(self):

@@ -33,6 +33,15 @@ def batch_mahalanobis(L, x):
     return solve_triangular_lower(L, x.unsqueeze(-1)).squeeze(-1).pow(2).sum(-1)
 
 
+def scale_tril_of(scale_tril, covariance_matrix, precision_matrix):
+    """The lower Cholesky factor L (Σ = L Lᵀ) from whichever one of the three is given."""
+    if scale_tril is not None:
+        return scale_tril
+    if covariance_matrix is not None:
+        return cholesky(covariance_matrix)
+    return precision_to_scale_tril(precision_matrix)
+
+
 def precision_to_scale_tril(P):
     """L with L·Lᵀ = P⁻¹: reversing P's rows and columns, its Cholesky factor reversed and
     transposed is L⁻¹ (lower triangular); one triangular solve gives L."""
@@ -65,12 +74,7 @@ class MultivariateNormal(Distribution):
         setattr(self, name, given.expand(tuple(batch_shape) + (-1, -1)))
         self.loc = loc.expand(tuple(batch_shape) + (-1,))
         super().__init__(batch_shape, self.loc.shape[-1:], validate_args=validate_args)
-        if scale_tril is not None:
-            self._unbroadcasted_scale_tril = scale_tril
-        elif covariance_matrix is not None:
-            self._unbroadcasted_scale_tril = cholesky(covariance_matrix)
-        else:
-            self._unbroadcasted_scale_tril = precision_to_scale_tril(precision_matrix)
+        self._unbroadcasted_scale_tril = scale_tril_of(scale_tril, covariance_matrix, precision_matrix)
 
     def expand(self, batch_shape, _instance=None):
         new = self._get_checked_instance(MultivariateNormal, _instance)

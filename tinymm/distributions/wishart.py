@@ -25,8 +25,7 @@ import numpy as np
 from tinymm.distributions import constraints
 from tinymm.distributions.exp_family import ExponentialFamily
 from tinymm.distributions.gamma import Chi2
-from tinymm.distributions.linalg import cholesky
-from tinymm.distributions.multivariate_normal import precision_to_scale_tril
+from tinymm.distributions.multivariate_normal import scale_tril_of
 from tinymm.distributions.utils import draw, finfo_of, lazy_property
 from tinymm.factories import arange, eye, tensor
 from tinymm.linalg import slogdet
@@ -86,12 +85,7 @@ class Wishart(ExponentialFamily):
             warnings.warn("Low df values detected. Singular samples are highly likely to occur for ndim - 1 < df < ndim.", stacklevel=2)
         super().__init__(batch_shape, event_shape, validate_args=validate_args)
         self._batch_dims = [-(x + 1) for x in range(len(self._batch_shape))]
-        if scale_tril is not None:
-            self._unbroadcasted_scale_tril = scale_tril
-        elif covariance_matrix is not None:
-            self._unbroadcasted_scale_tril = cholesky(covariance_matrix)
-        else:
-            self._unbroadcasted_scale_tril = precision_to_scale_tril(precision_matrix)
+        self._unbroadcasted_scale_tril = scale_tril_of(scale_tril, covariance_matrix, precision_matrix)
         self._dist_chi2 = self._chi2_of(self.df, batch_shape)
 
     def _chi2_of(self, df, batch_shape):

@@ -41,10 +41,11 @@ class LinAlgError(RuntimeError, np.linalg.LinAlgError):
     ``torch.linalg.LinAlgError`` is a RuntimeError, NumPy's a ValueError; this is both."""
 
 
-def check_float(name: str, t: Tensor, kernel: str | None = None) -> None:
-    """float32/float64 only; half precision is refused as PyTorch's CPU does: by the LAPACK
-    ``kernel`` it has no half version of (NotImplementedError), else as "low precision"."""
-    if t.dtype in (np.float32, np.float64):
+def check_float(name: str, t: Tensor, kernel: str | None = None, complex_ok: bool = False) -> None:
+    """float32/float64 only (and complex64/complex128 with ``complex_ok``); half precision is
+    refused as PyTorch's CPU does: by the LAPACK ``kernel`` it has no half version of
+    (NotImplementedError), else as "low precision"."""
+    if t.dtype in (np.float32, np.float64) or (complex_ok and t.dtype in (np.complex64, np.complex128)):
         return
     if t.dtype.kind in "fc" and kernel is not None:
         raise DTypeNotImplementedError(f"\"{kernel}\" not implemented for '{torch_dtype_name(t.dtype)}'")
@@ -53,13 +54,14 @@ def check_float(name: str, t: Tensor, kernel: str | None = None) -> None:
     raise DTypeError(f"{name}: Expected a floating point or complex tensor as input. Got {torch_dtype_name(t.dtype)}")
 
 
-def matrix_arg(name: str, A, *, square: bool = False, arg: str = "A", kernel: str | None = None) -> Tensor:
-    """``A`` as a tensor of (batches of) matrices of float32/float64, checked as PyTorch does
-    (``kernel``: see ``check_float``)."""
+def matrix_arg(name: str, A, *, square: bool = False, arg: str = "A", kernel: str | None = None,
+               complex_ok: bool = False) -> Tensor:
+    """``A`` as a tensor of (batches of) matrices of float32/float64 (or complex, with
+    ``complex_ok``), checked as PyTorch does (``kernel``: see ``check_float``)."""
     A = as_tensor(A, name)
     if A.ndim < 2:
         raise ShapeError(f"{name}: The input tensor {arg} must have at least 2 dimensions.")
-    check_float(name, A, kernel)
+    check_float(name, A, kernel, complex_ok)
     if square and A.shape[-1] != A.shape[-2]:
         raise ShapeError(f"{name}: {arg} must be batches of square matrices, but they are "
                          f"{A.shape[-2]} by {A.shape[-1]} matrices")

@@ -20,7 +20,7 @@ import numpy as np
 
 from tinymm import backend
 from tinymm.autograd import Function
-from tinymm.ops._util import DTypeError, ShapeError, torch_dtype_name, xp_of
+from tinymm.ops._util import xp_of
 from tinymm.ops.decompositions import lapack, matrix_arg, mT
 from tinymm.tensor import Tensor
 
@@ -70,22 +70,7 @@ class Eig(Function):
 
 
 def _square(name: str, A) -> Tensor:
-    return _complex_square(name, A) if _is_complex(A) else matrix_arg(name, A, square=True, kernel="linalg_eig")
-
-
-def _is_complex(A) -> bool:
-    return isinstance(A, Tensor) and A.dtype.kind == "c"
-
-
-def _complex_square(name: str, A: Tensor) -> Tensor:
-    if A.ndim < 2:
-        raise ShapeError(f"{name}: The input tensor A must have at least 2 dimensions.")
-    if A.shape[-1] != A.shape[-2]:
-        raise ShapeError(f"{name}: A must be batches of square matrices, but they are {A.shape[-2]} by "
-                         f"{A.shape[-1]} matrices")
-    if A.dtype not in (np.complex64, np.complex128):
-        raise DTypeError(f"{name}: unsupported dtype {torch_dtype_name(A.dtype)}")
-    return A
+    return matrix_arg(name, A, square=True, kernel="linalg_eig", complex_ok=True)
 
 
 def eig(A, *, out=None):

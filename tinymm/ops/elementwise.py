@@ -6,6 +6,7 @@ take the tensor's dtype and get no gradient.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 
 import numpy as np
@@ -127,6 +128,15 @@ def mul(a, b):
     return Mul.apply(a, b)
 
 
+_NO_CONTEXT = contextlib.nullcontext()
+
+
+def _nonzero_number(b) -> bool:
+    """A Python/NumPy number that is finite and not 0: dividing by it raises no NumPy warning
+    worth silencing (overflow aside)."""
+    return is_scalar(b) and b != 0 and math.isfinite(abs(b))
+
+
 class Div(Function):
     """a/b; da needs b, db needs a and b: a is saved only when db is wanted (complex: conjugated)."""
 
@@ -136,6 +146,8 @@ class Div(Function):
     def forward(ctx, a, b):
         ctx.shapes = (_shape(a), _shape(b))
         ctx.save_for_backward(a if ctx.needs_input_grad[1] else None, b)
+        if _nonzero_number(b):  # x / 2.0, x / sqrt(d): nothing to silence, skip errstate's ~1.6 µs
+            return a / b
         with np.errstate(all="ignore"):  # probe5: x/0 is ±inf or nan without a warning, as in PyTorch
             return a / b
 
@@ -144,7 +156,7 @@ class Div(Function):
         a, b = ctx.saved_arrays
         na, nb = ctx.needs_input_grad
         sa, sb = ctx.shapes
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore") if not _nonzero_number(b) else _NO_CONTEXT:
             ga = unbroadcast(g / conj(b), sa) if na else None
             gb = unbroadcast(-g * conj(a / (b * b)), sb) if nb else None
         return ga, gb

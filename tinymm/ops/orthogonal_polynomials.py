@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinymm import backend
-from tinymm.ops._util import DTypeError, DTypeNotImplementedError, torch_dtype_name, xp_of
+from tinymm.ops._util import DTypeNotImplementedError, ShapeError, torch_dtype_name, xp_of
 from tinymm.ops.promotion import result_type
 from tinymm.tensor import Tensor
 
@@ -126,12 +126,10 @@ def _evaluate(name: str, kind: str, input, n, shifted: bool = False) -> Tensor:
     x = xp.asarray(input._data if isinstance(input, Tensor) else input, dtype=np.float64)
     nf = xp.asarray(n._data if isinstance(n, Tensor) else n, dtype=np.float64)
     if isinstance(input, Tensor) and isinstance(n, Tensor) and input.device != n.device and input.ndim and n.ndim:
-        raise DTypeError(f"{name}: expected input and n on the same device, got {input.device} and {n.device}")
+        raise ValueError(f"{name}: tensors are on different devices: {input.device} and {n.device}")  # as check_pair
     try:
         x, nf = xp.broadcast_arrays(x, nf)
     except ValueError:
-        from tinymm.ops._util import ShapeError
-
         raise ShapeError(f"{name}: the shapes of input {tuple(x.shape)} and n {tuple(nf.shape)} do not broadcast") from None
     with np.errstate(invalid="ignore"):
         # PyTorch casts n to int64 (truncation; NaN and out-of-range become negative: 0 out)
