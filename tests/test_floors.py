@@ -27,6 +27,7 @@ FLOORS = {
     "tinymm.backend": 2,
     "tinymm._atomic": 2,
     "tinymm.dtype_objects": 2,  # dtype: tinymm.dtype (backend's default dtype is one)
+    "tinymm.float_errors": 2,  # NumPy warnings silenced inside ops (autograd, convert)
     "tinymm": 3,
     "tinymm.tensor": 3,
     "tinymm.autograd": 3,

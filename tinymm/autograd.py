@@ -37,6 +37,7 @@ import warnings
 import numpy as np
 
 from tinymm import autograd_graph
+from tinymm.float_errors import restore, silence
 from tinymm.grad_fn import backward_name
 from tinymm.tensor import Tensor, set_inference_creation, storage_version
 
@@ -324,7 +325,11 @@ class Function:
             needs.append(False)
         track = track and _grad_enabled
         ctx.needs_input_grad = needs
-        out = cls.forward(ctx, *arrays, **kwargs)
+        token = silence()  # NumPy's overflow/invalid warnings: PyTorch's ops are silent
+        try:
+            out = cls.forward(ctx, *arrays, **kwargs)
+        finally:
+            restore(token)
         if not track:
             if type(out) is tuple:
                 return tuple(Tensor._wrap(o) for o in out)
@@ -650,6 +655,9 @@ def run_backward(root, grad=None, retain_graph: bool = False, *, capture=None) -
     if root._hooks or root._retain_grad or (capture is not None and id(root) in capture):
         watched[id(root_ctx)] = {root_idx: root}
     prev_mode, _grad_enabled = _grad_enabled, False
+    # NumPy's floating-point warnings stay silent for the whole walk, as in forward (hooks
+    # included: they run inside it)
+    fp_token = silence()
     try:
         for ctx in reversed(order):
             out_grads = pending.pop(id(ctx), None)
@@ -714,6 +722,7 @@ def run_backward(root, grad=None, retain_graph: bool = False, *, capture=None) -
             else:
                 capture[id(t)][1] = g
     finally:
+        restore(fp_token)
         _grad_enabled = prev_mode
 
 

@@ -380,7 +380,7 @@ def cpu_backward(x, w, dy, stride=(1, 1), padding=((0, 0), (0, 0)), dilation=(1,
                  has_bias=True, need_input=True, need_weight=True):
     """(dx, dw, dbias) on C-contiguous NumPy arrays; each is None when not asked for
     (``need_input``, ``need_weight``, ``has_bias``)."""
-    (sh, sw), (dh, dw), ((pt, pb), (pl, pr)) = stride, dilation, padding
+    (sh, sw), (dh, dw), ((pt, _), (pl, _)) = stride, dilation, padding
     B, C, H, W = x.shape
     O, Cg, kh, kw = w.shape
     Og = O // groups

@@ -36,7 +36,7 @@ import tinymm as tm
 import tinymm.nn.functional as F
 from tinymm import nn
 from tinymm.models.clip import CLIPConfig, CLIPModel, clip_loss, load_towers
-from tinymm.models.pretrained import PretrainedMixin, register
+from tinymm.models.pretrained import register
 
 
 SCORES = ("max", "mass")

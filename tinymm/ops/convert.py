@@ -17,6 +17,7 @@ import numpy as np
 
 from tinymm import backend, dtype_objects
 from tinymm.autograd import Function
+from tinymm.float_errors import restore, silence
 from tinymm.ops._util import DTypeError, ShapeError, is_scalar, xp_of
 from tinymm.tensor import Tensor
 
@@ -177,7 +178,11 @@ def cast(x: Tensor, dtype) -> Tensor:
     if x._data.dtype == dtype:
         return x
     if dtype.kind not in "fc" or x._data.dtype.kind not in "fc":
-        return Tensor._wrap(x._data.astype(dtype))  # no gradient through non-float casts
+        token = silence()  # nan/inf to an integer: PyTorch casts without a warning
+        try:
+            return Tensor._wrap(x._data.astype(dtype))  # no gradient through non-float casts
+        finally:
+            restore(token)
     return Cast.apply(x, dtype)
 
 

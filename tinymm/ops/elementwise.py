@@ -6,7 +6,6 @@ take the tensor's dtype and get no gradient.
 """
 from __future__ import annotations
 
-import contextlib
 import math
 
 import numpy as np
@@ -128,15 +127,6 @@ def mul(a, b):
     return Mul.apply(a, b)
 
 
-_NO_CONTEXT = contextlib.nullcontext()
-
-
-def _nonzero_number(b) -> bool:
-    """A Python/NumPy number that is finite and not 0: dividing by it raises no NumPy warning
-    worth silencing (overflow aside)."""
-    return is_scalar(b) and b != 0 and math.isfinite(abs(b))
-
-
 class Div(Function):
     """a/b; da needs b, db needs a and b: a is saved only when db is wanted (complex: conjugated)."""
 
@@ -146,26 +136,22 @@ class Div(Function):
     def forward(ctx, a, b):
         ctx.shapes = (_shape(a), _shape(b))
         ctx.save_for_backward(a if ctx.needs_input_grad[1] else None, b)
-        if _nonzero_number(b):  # x / 2.0, x / sqrt(d): nothing to silence, skip errstate's ~1.6 µs
-            return a / b
-        with np.errstate(all="ignore"):  # probe5: x/0 is ±inf or nan without a warning, as in PyTorch
-            return a / b
+        return a / b  # x/0 is ±inf or nan without a warning, as in PyTorch (float_errors)
 
     @staticmethod
     def backward(ctx, g):
         a, b = ctx.saved_arrays
         na, nb = ctx.needs_input_grad
         sa, sb = ctx.shapes
-        with np.errstate(all="ignore") if not _nonzero_number(b) else _NO_CONTEXT:
-            ga = unbroadcast(g / conj(b), sa) if na else None
-            gb = unbroadcast(-g * conj(a / (b * b)), sb) if nb else None
+        ga = unbroadcast(g / conj(b), sa) if na else None
+        gb = unbroadcast(-g * conj(a / b / b), sb) if nb else None  # not a / b²: b² overflows first
         return ga, gb
 
     @staticmethod
     def backward_graph(ctx, g):
         A, B = pair(ctx)
         (sa, sb), (na, nb) = ctx.shapes, ctx.needs_input_grad
-        return (sum_to(g / B, sa) if na else None, sum_to(-g * A / (B * B), sb) if nb else None)
+        return (sum_to(g / B, sa) if na else None, sum_to(-g * (A / B) / B, sb) if nb else None)
 
 
 def div(a, b):
@@ -186,7 +172,10 @@ class Pow(Function):
 
     @staticmethod
     def forward(ctx, a, b):
-        out = _int_pow(a, b) if getattr(b, "dtype", None) is not None and b.dtype.kind in "iu" else a**b
+        if getattr(b, "dtype", None) is not None and b.dtype.kind in "iu":
+            out = _int_pow(a, b)
+        else:
+            out = _scalar_pow(a, b) if is_scalar(b) else a**b
         ctx.save_for_backward(a, b, out)
         return out
 
@@ -199,7 +188,7 @@ class Pow(Function):
         with np.errstate(all="ignore"):
             if na:
                 if is_scalar(b):
-                    ga = g * conj(b * a ** (b - 1)) if b != 0 else g * 0
+                    ga = g * conj(b * _scalar_pow(a, b - 1)) if b != 0 else g * 0
                 else:
                     ga = unbroadcast(xp.where(b == 0, 0, g * conj(b * a ** (b - 1))).astype(g.dtype, copy=False), _shape(a))
             if nb:
@@ -227,6 +216,15 @@ class Pow(Function):
                 d = (node_output(ctx, out) * A.log()).where(Tensor._wrap(~((a_arr == 0) & (b >= 0))), 0.0)
                 gb = sum_to(g * d, _shape(b))
         return ga, gb
+
+
+def _scalar_pow(a, e):
+    """a ** e for a number e. NumPy already takes e = 0.5 as sqrt (PyTorch too: NaN at -inf, -0
+    at -0); PyTorch also takes e = -0.5 as 1 / sqrt, where C's pow says pow(-inf, -0.5) = +0
+    and pow(-0, -0.5) = +inf instead of NaN and -inf."""
+    if e == -0.5 and not isinstance(e, complex) and getattr(a, "dtype", None) is not None and a.dtype.kind == "f":
+        return 1 / xp_of(a).sqrt(a)
+    return a**e
 
 
 def _int_pow(a, b):
@@ -315,8 +313,8 @@ def minimum(a, b):
 class UnaryFunction(Function):
     """y = f(x), dy/dx = df(x, y): a subclass names its value ``f(xp, x)`` and derivative
     ``df(xp, x, out)`` and says which of input and output backward needs (``saves``: "x",
-    "out" or "both"); only those are saved. Floating-point warnings are silenced, as PyTorch
-    gives inf/NaN without a word."""
+    "out" or "both"); only those are saved. Floating-point warnings are silenced by the engine
+    (``tinymm.float_errors``), as PyTorch gives inf/NaN without a word."""
 
     saves = "x"
 
@@ -331,16 +329,14 @@ class UnaryFunction(Function):
     @classmethod
     def forward(cls, ctx, x):
         xp = xp_of(x)
-        with np.errstate(all="ignore"):
-            out = cls.f(xp, x).astype(x.dtype, copy=False)
+        out = cls.f(xp, x).astype(x.dtype, copy=False)
         ctx.save_for_backward(x if cls.saves != "out" else None, out if cls.saves != "x" else None)
         return out
 
     @classmethod
     def backward(cls, ctx, g):
         x, out = ctx.saved_arrays
-        with np.errstate(all="ignore"):
-            return (g * conj(cls.df(xp_of(g), x, out))).astype(g.dtype, copy=False)
+        return (g * conj(cls.df(xp_of(g), x, out))).astype(g.dtype, copy=False)
 
     # True where ``df`` uses only what ``ops.graph_xp.XP`` offers, so it runs on Tensors too.
     df_on_tensors = False

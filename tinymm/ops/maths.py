@@ -316,14 +316,13 @@ def copysign(a, b):
 class _SmoothBinary(Function):
     """out = f(a, b) for a differentiable binary op: a subclass names ``f(xp, a, b)`` and the
     partials ``da(xp, a, b, out)`` and ``db(xp, a, b, out)``; a, b and out are saved, each
-    gradient is summed back to its operand's shape. Floating-point warnings are silenced
-    (PyTorch gives inf/NaN without a word)."""
+    gradient is summed back to its operand's shape. Floating-point warnings are silenced by the
+    engine (``tinymm.float_errors``: PyTorch gives inf/NaN without a word)."""
 
     @classmethod
     def forward(cls, ctx, a, b):
         xp = xp_of(a if hasattr(a, "shape") else b)
-        with np.errstate(all="ignore"):
-            out = cls.f(xp, a, b)
+        out = cls.f(xp, a, b)
         ctx.save_for_backward(a, b, out)
         ctx.shapes = (_shape(a), _shape(b))
         return out
@@ -333,9 +332,8 @@ class _SmoothBinary(Function):
         a, b, out = ctx.saved_arrays
         xp = xp_of(g)
         na, nb = ctx.needs_input_grad
-        with np.errstate(all="ignore"):
-            ga = unbroadcast(g * cls.da(xp, a, b, out), ctx.shapes[0]) if na else None
-            gb = unbroadcast(g * cls.db(xp, a, b, out), ctx.shapes[1]) if nb else None
+        ga = unbroadcast(g * cls.da(xp, a, b, out), ctx.shapes[0]) if na else None
+        gb = unbroadcast(g * cls.db(xp, a, b, out), ctx.shapes[1]) if nb else None
         return ga, gb
 
 

@@ -24,11 +24,10 @@ from tinymm.ops._util import (
     xp_of,
 )
 from tinymm.ops.convert import as_tensor, cast
-from tinymm.ops.index import gather, index_select
-from tinymm.ops.layout import movedim
+from tinymm.ops.index import gather
 from tinymm.ops.maths import isnan, lerp
 from tinymm.ops.reduce import sum
-from tinymm.ops.scan import any, sort
+from tinymm.ops.scan import sort
 from tinymm.ops.shape import reshape, squeeze, unsqueeze
 from tinymm.tensor import Tensor
 

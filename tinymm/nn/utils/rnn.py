@@ -201,7 +201,7 @@ def pad_sequence(sequences, batch_first: bool = False, padding_value: float = 0.
         if s.ndim < 1 or s.shape[1:] != tail:
             raise RecurrentShapeError(f"{fn}: sequence {i} has shape {tuple(s.shape)}, expected (L, *{tail}) like sequence 0")
     lengths = np.array([s.shape[0] for s in seqs], dtype=np.int64)
-    T, B, n = int(lengths.max()), len(seqs), int(lengths.sum())
+    T, n = int(lengths.max()), int(lengths.sum())
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
     steps = np.arange(T)[:, None]
     shift = (T - lengths)[None, :] if padding_side == "left" else 0
