@@ -13,6 +13,7 @@ import numpy as np
 
 from tinymm import backend
 from tinymm.dtype_objects import default_complex_dtype
+from tinymm.layout_objects import check_layout
 from tinymm.tensor import Tensor
 
 
@@ -59,12 +60,6 @@ def _dtype(dtype):
     return backend.get_default_dtype() if dtype is None else np.dtype(dtype)
 
 
-def empty_like(t: Tensor, dtype=None, requires_grad=False) -> Tensor:
-    return empty(t.shape, dtype=dtype or t.dtype, device=t.device, requires_grad=requires_grad)
-
-
-def randint_like(t: Tensor, low, high=None, dtype=None) -> Tensor:
-    return randint(low, high, t.shape, dtype=dtype or t.dtype, device=t.device)
 
 
 def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
@@ -193,21 +188,73 @@ def randperm(n, generator=None, dtype=np.int64, device=None, requires_grad=False
     return _finish(backend.rng(device, generator).permutation(int(n)).astype(np.dtype(dtype)), requires_grad)
 
 
-def zeros_like(t: Tensor, dtype=None, requires_grad=False) -> Tensor:
-    return zeros(t.shape, dtype=dtype or t.dtype, device=t.device, requires_grad=requires_grad)
+# ----------------------------------------------------------------------------- *_like
+# PyTorch's keywords: ``zeros_like(input, *, dtype=None, layout=None, device=None,
+# requires_grad=False, memory_format=torch.preserve_format)`` (the random ones also take a
+# ``generator``). dtype and device default to the input's. Every tinymm array is row-major,
+# so each memory format gives the same tensor (``contiguous(memory_format=)`` does the same);
+# a value that is not a memory format is refused by name.
 
 
-def ones_like(t: Tensor, dtype=None, requires_grad=False) -> Tensor:
-    return ones(t.shape, dtype=dtype or t.dtype, device=t.device, requires_grad=requires_grad)
+def _like(name: str, t, dtype, layout, device, memory_format) -> tuple:
+    """(shape, dtype, device) of ``name``'s result, its keywords checked once here."""
+    if not isinstance(t, Tensor):
+        raise TypeError(f"{name}(): argument 'input' (position 1) must be Tensor, not {type(t).__name__}")
+    check_layout(layout, name)
+    if memory_format is not None and type(memory_format).__name__ != "memory_format":
+        raise TypeError(f"{name}(): argument 'memory_format' must be torch.memory_format, "
+                        f"not {type(memory_format).__name__}")
+    return t.shape, (t.dtype if dtype is None else dtype), (t.device if device is None else device)
 
 
-def full_like(t: Tensor, fill_value, dtype=None, requires_grad=False) -> Tensor:
-    return full(t.shape, fill_value, dtype=dtype or t.dtype, device=t.device, requires_grad=requires_grad)
+def empty_like(input: Tensor, *, dtype=None, layout=None, device=None, requires_grad=False,
+               memory_format=None, pin_memory=False) -> Tensor:
+    shape, dtype, device = _like("empty_like", input, dtype, layout, device, memory_format)
+    return pinned(empty(shape, dtype=dtype, device=device, requires_grad=requires_grad), pin_memory)
 
 
-def randn_like(t: Tensor, dtype=None, requires_grad=False) -> Tensor:
-    return randn(t.shape, dtype=dtype or t.dtype, device=t.device, requires_grad=requires_grad)
+def zeros_like(input: Tensor, *, dtype=None, layout=None, device=None, requires_grad=False,
+               memory_format=None, pin_memory=False) -> Tensor:
+    shape, dtype, device = _like("zeros_like", input, dtype, layout, device, memory_format)
+    return pinned(zeros(shape, dtype=dtype, device=device, requires_grad=requires_grad), pin_memory)
 
 
-def rand_like(t: Tensor, dtype=None, requires_grad=False) -> Tensor:
-    return rand(t.shape, dtype=dtype or t.dtype, device=t.device, requires_grad=requires_grad)
+def ones_like(input: Tensor, *, dtype=None, layout=None, device=None, requires_grad=False,
+              memory_format=None, pin_memory=False) -> Tensor:
+    shape, dtype, device = _like("ones_like", input, dtype, layout, device, memory_format)
+    return pinned(ones(shape, dtype=dtype, device=device, requires_grad=requires_grad), pin_memory)
+
+
+def full_like(input: Tensor, fill_value, *, dtype=None, layout=None, device=None, requires_grad=False,
+              memory_format=None, pin_memory=False) -> Tensor:
+    shape, dtype, device = _like("full_like", input, dtype, layout, device, memory_format)
+    return pinned(full(shape, fill_value, dtype=dtype, device=device, requires_grad=requires_grad), pin_memory)
+
+
+def randn_like(input: Tensor, *, generator=None, dtype=None, layout=None, device=None, requires_grad=False,
+               memory_format=None, pin_memory=False) -> Tensor:
+    shape, dtype, device = _like("randn_like", input, dtype, layout, device, memory_format)
+    return pinned(randn(shape, generator=generator, dtype=dtype, device=device, requires_grad=requires_grad), pin_memory)
+
+
+def rand_like(input: Tensor, *, generator=None, dtype=None, layout=None, device=None, requires_grad=False,
+              memory_format=None, pin_memory=False) -> Tensor:
+    shape, dtype, device = _like("rand_like", input, dtype, layout, device, memory_format)
+    return pinned(rand(shape, generator=generator, dtype=dtype, device=device, requires_grad=requires_grad), pin_memory)
+
+
+def randint_like(input: Tensor, low, high=None, *, generator=None, dtype=None, layout=None, device=None,
+                 requires_grad=False, memory_format=None, pin_memory=False) -> Tensor:
+    """Integers in [low, high) (``randint_like(x, high)``: in [0, high)), shaped like ``input``,
+    of its dtype unless ``dtype`` is given (a float input gives float integers, as PyTorch)."""
+    shape, dtype, device = _like("randint_like", input, dtype, layout, device, memory_format)
+    out = randint(low, high, shape, generator=generator, dtype=dtype, device=device)
+    if requires_grad:
+        out.requires_grad_(True)  # refused for an integer dtype, as PyTorch
+    return pinned(out, pin_memory)
+
+
+def pinned(t: Tensor, pin_memory: bool) -> Tensor:
+    """``t``, or its copy in page-locked memory for ``pin_memory=True`` (a RuntimeError without
+    a GPU, as PyTorch's CPU build gives)."""
+    return t.pin_memory() if pin_memory else t

@@ -1,14 +1,19 @@
-"""PyTorch's ``out=`` keyword on the factories (``torch.zeros(2, 3, out=t)``,
-``torch.arange(5, out=t)``, ``torch.randn(4, out=t)``): the values are made and written into
+"""PyTorch's ``out=``, ``layout=`` and ``pin_memory=`` keywords on the factories.
+
+``out`` (``torch.zeros(2, 3, out=t)``, ``torch.arange(5, out=t)``, ``torch.randn(4, out=t)``): the values are made and written into
 ``out`` (resized when its shape differs, as ``out_arg`` does for the ops), and ``out`` is returned.
 As in PyTorch, a factory given ``out`` and no ``dtype`` makes ``out``'s dtype (so
 ``zeros(2, out=int_tensor)`` gives integer zeros); a ``dtype`` that differs from ``out``'s is
-refused (RuntimeError)."""
+refused (RuntimeError). ``layout`` may only be the strided layout (tinymm has no sparse
+tensors); ``pin_memory=True`` pins the result (a RuntimeError without a GPU, as PyTorch's CPU
+build)."""
 from __future__ import annotations
 
 import functools
 
 from tinymm.dtype_objects import as_dtype
+from tinymm.factories import pinned
+from tinymm.layout_objects import check_layout
 from tinymm.ops.out_arg import with_out
 from tinymm.tensor import Tensor
 
@@ -18,13 +23,15 @@ NAMES = ("zeros", "ones", "empty", "full", "rand", "randn", "randint", "randperm
 
 
 def with_factory_out(fn, name: str):
-    """``fn`` (a factory with a ``dtype`` keyword) accepting ``out=``."""
+    """``fn`` (a factory with a ``dtype`` keyword) accepting ``out=``, ``layout=`` (strided only)
+    and ``pin_memory=``."""
     writer = with_out(fn, name)
 
     @functools.wraps(fn)
-    def call(*args, out=None, **kwargs):
+    def call(*args, out=None, layout=None, pin_memory=False, **kwargs):
+        check_layout(layout, name)  # every tinymm tensor is strided
         if out is None:
-            return fn(*args, **kwargs)
+            return pinned(fn(*args, **kwargs), pin_memory)
         if not isinstance(out, Tensor):
             raise TypeError(f"{name}(): argument 'out' must be Tensor, not {type(out).__name__}")
         dtype = kwargs.get("dtype")
