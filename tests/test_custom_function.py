@@ -172,3 +172,28 @@ def test_tinymms_own_ops_stay_array_level_and_user_subclasses_are_tensor_level()
     assert ops and not any(op.on_tensors for op in ops)
     LeakyClamp, _, _ = _define(tm)
     assert LeakyClamp.on_tensors
+
+
+def test_saved_output_is_differentiated_again_with_create_graph():
+    # PyTorch gives a saved output back with its grad_fn, so a backward written with it
+    # (exp' = exp) has a second derivative; tinymm rebuilds it as the node's output.
+    class Exp(tm.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            y = x.exp()
+            ctx.save_for_backward(y)
+            return y
+
+        @staticmethod
+        def backward(ctx, g):
+            (y,) = ctx.saved_tensors
+            return g * y
+
+    x = tm.tensor([0.3, -1.2, 2.0], dtype=tm.float64, requires_grad=True)
+    assert tm.autograd.gradgradcheck(Exp.apply, (x,))
+    (g,) = tm.autograd.grad(Exp.apply(x).sum(), x, create_graph=True)
+    (gg,) = tm.autograd.grad(g.sum(), x)
+    np.testing.assert_allclose(gg.numpy(), np.exp(x.detach().numpy()), rtol=1e-12)
+    y = Exp.apply(x)
+    y.sum().backward()  # the first-order path, and the saved output unchanged after it
+    np.testing.assert_allclose(x.grad.numpy(), np.exp(x.detach().numpy()), rtol=1e-12)

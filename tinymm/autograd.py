@@ -386,6 +386,7 @@ class FunctionCtx:
         self._versions = ()
         self._non_differentiable = ()
         self._dirty = ()
+        self._saved_outputs = {}  # set by _apply_on_tensors: saved position -> output index
 
     def save_for_backward(self, *tensors) -> None:
         for i, t in enumerate(tensors):
@@ -481,7 +482,18 @@ class _TensorFunctionNode(Function):
         if getattr(cls.backward, "_tinymm_once_differentiable", False):
             raise RuntimeError(f"trying to differentiate twice a function that was marked with "
                                f"@once_differentiable ({cls.__name__}Backward); tinymm raises at create_graph=True")
-        _, given = _TensorFunctionNode._user_backward(ctx, grads)
+        # A saved output is given back as this node's output (PyTorch: the output with its
+        # grad_fn), so a backward that uses it (exp' = y) is differentiated through it; the
+        # stand-ins are dropped again after the call (kept, they would make a reference cycle).
+        uctx = ctx.user_ctx
+        originals = uctx._saved
+        if uctx._saved_outputs:
+            uctx._saved = tuple(autograd_graph.node_output(ctx, t._data, uctx._saved_outputs[k])
+                                if k in uctx._saved_outputs else t for k, t in enumerate(originals))
+        try:
+            _, given = _TensorFunctionNode._user_backward(ctx, grads)
+        finally:
+            uctx._saved = originals
         out = [None] * len(ctx.user_inputs)
         for i, r, inp in given:
             if not inp.requires_grad:
@@ -507,6 +519,10 @@ def _apply_on_tensors(cls, args, kwargs):
     tensor_pos = [i for i, o in enumerate(outs) if isinstance(o, Tensor)]
     if not (_grad_enabled and any(needs)) or not tensor_pos:
         return out
+    # saved tensors that are outputs: position in _saved -> the node's output index, so that a
+    # create_graph backward sees them as outputs of this node (see backward_graph)
+    uctx._saved_outputs = {k: m for k, t in enumerate(uctx._saved) for m, i in enumerate(tensor_pos)
+                           if t is not None and t is outs[i]}
     made = _TensorFunctionNode.apply(*args, user=(cls, uctx, args), outputs=[outs[i]._data for i in tensor_pos])
     made = made if isinstance(made, tuple) else (made,)
     result = list(outs)

@@ -414,15 +414,44 @@ def triangular_solve(b, A, upper: bool = True, transpose: bool = False, unitrian
 
 
 def cholesky_solve(B, L, upper: bool = False):
-    """``torch.cholesky_solve``: X with (L Lᵀ) X = B (or (Uᵀ U) X = B with ``upper``), given the
-    Cholesky factor; differentiable in B and L."""
+    """``torch.cholesky_solve``: X with (L Lᴴ) X = B (or (Uᴴ U) X = B with ``upper``), given the
+    Cholesky factor; differentiable in B and L (see ``CholeskySolve``)."""
     L = matrix_arg("cholesky_solve", L, square=True)
     B = matrix_arg("cholesky_solve", B, arg="B")
+    return CholeskySolve.apply(B, L, bool(upper))
+
+
+def _solve_with_factor(B, L, upper: bool):
+    """(L Lᴴ)⁻¹ B by two triangular solves: only L's triangle is read."""
     if upper:
-        Y = solve_triangular(L.mT, B, upper=False)
-        return solve_triangular(L, Y, upper=True)
-    Y = solve_triangular(L, B, upper=False)
-    return solve_triangular(L.mT, Y, upper=True)
+        return solve_triangular(L, solve_triangular(L.mH, B, upper=False), upper=True)
+    return solve_triangular(L.mH, solve_triangular(L, B, upper=False), upper=True)
+
+
+class CholeskySolve(Function):
+    """X = (L Lᴴ)⁻¹ B. The values read only L's triangle, but the gradient is PyTorch's: that of
+    A = L Lᴴ with L taken whole, so the factor's gradient fills the whole matrix (the other
+    triangle too) rather than being the triangle-only derivative of two triangular solves:
+    dB = (L Lᴴ)⁻¹ dX, dL = -(C L) (lower) or -(L C) (upper) with C = dB Xᴴ + X dBᴴ."""
+
+    on_tensors = True  # written on Tensors: create_graph differentiates the backward too
+
+    @staticmethod
+    def forward(ctx, B, L, upper):
+        X = _solve_with_factor(B, L, upper)
+        ctx.upper, ctx.shapes = upper, (tuple(B.shape), tuple(L.shape))
+        ctx.save_for_backward(L, X)
+        return X
+
+    @staticmethod
+    def backward(ctx, dX):
+        L, X = ctx.saved_tensors
+        dB = _solve_with_factor(dX, L, ctx.upper)
+        common = matmul(dB, X.mH)
+        common = common + common.mH
+        dL = -matmul(L, common) if ctx.upper else -matmul(common, L)
+        B_shape, L_shape = ctx.shapes
+        return sum_to(dB, B_shape), sum_to(dL, L_shape), None
 
 
 def cholesky_inverse(L, upper: bool = False, *, out=None):
