@@ -216,6 +216,42 @@ def _view_node(view):
     return view._node
 
 
+# ----------------------------------------------------------------------------- saved-tensor hooks
+
+saved_hooks: list = []  # (pack, unpack) pairs of the open saved_tensors_hooks, innermost last (autograd_saved_hooks)
+
+
+class _Packed:
+    """One saved tensor as a ``saved_tensors_hooks`` pack hook returned it, with its unpack hook."""
+
+    __slots__ = ("value", "unpack")
+
+    def __init__(self, value, unpack):
+        self.value, self.unpack = value, unpack
+
+
+def _pack(a, wrap: bool = True):
+    """``a`` (an array; a Tensor with ``wrap=False``) packed by the innermost pack hook; None,
+    Python scalars and other non-arrays are kept as they are."""
+    if wrap:
+        if not hasattr(a, "shape") or isinstance(a, np.generic):
+            return a
+        a = Tensor._wrap(a)
+    pack, unpack = saved_hooks[-1]
+    return _Packed(pack(a), unpack)
+
+
+def _unpack(a, unwrap: bool = True):
+    """What the unpack hook gives back for a packed entry (its array with ``unwrap``)."""
+    if type(a) is not _Packed:
+        return a
+    t = a.unpack(a.value)
+    if not isinstance(t, Tensor):
+        raise TypeError(f"Output of saved tensor unpack_hook expected to be a Tensor but got result of type "
+                        f"{type(t).__name__}")
+    return t._data if unwrap else t
+
+
 class Context:
     """What one recorded op keeps: its Function, its inputs, and what forward saved.
 
@@ -233,9 +269,14 @@ class Context:
     n_outputs = 1
     out_meta = None  # (shape, dtype) per output, to fill missing output grads with zeros
     freed = False
+    packed = False  # saved through saved_tensors_hooks: saved_arrays unpacks
 
     def save_for_backward(self, *arrays) -> None:
-        """Keep arrays (or None, or Python scalars) for backward; their versions are recorded."""
+        """Keep arrays (or None, or Python scalars) for backward; their versions are recorded.
+        Inside ``saved_tensors_hooks`` each array is packed by the innermost pack hook."""
+        if saved_hooks and _grad_enabled and any(self.needs_input_grad):  # only what the graph keeps
+            arrays = tuple(_pack(a) for a in arrays)
+            self.packed = True
         self.saved = arrays
 
     @property
@@ -252,6 +293,8 @@ class Context:
                         f"of {self.fn.__name__}Backward, is at version {storage_version(arr)}; expected "
                         f"version {v} instead. Make the change on a clone(), or after backward()."
                     )
+        if self.packed:
+            return tuple(_unpack(a) for a in self.saved)
         return self.saved
 
     def mark_non_differentiable(self, *output_indices: int) -> None:
@@ -387,17 +430,24 @@ class FunctionCtx:
         self._non_differentiable = ()
         self._dirty = ()
         self._saved_outputs = {}  # set by _apply_on_tensors: saved position -> output index
+        self._recorded = _grad_enabled and any(needs_input_grad)  # (forward itself runs without grad)
 
     def save_for_backward(self, *tensors) -> None:
         for i, t in enumerate(tensors):
             if t is not None and not isinstance(t, Tensor):
                 raise TypeError(f"save_for_backward can only save variables, but argument {i} is of type "
                                 f"{type(t).__name__}")
+        if saved_hooks and self._recorded:  # packed: no version check (the hook may have moved the data)
+            self._saved = tuple(None if t is None else _pack(t, wrap=False) for t in tensors)
+            self._versions = (None,) * len(tensors)
+            return
         self._saved = tensors
         self._versions = tuple(None if t is None else storage_version(t._data) for t in tensors)
 
     @property
     def saved_tensors(self) -> tuple:
+        if any(type(t) is _Packed for t in self._saved):
+            return tuple(_unpack(t, unwrap=False) for t in self._saved)
         for i, (t, v) in enumerate(zip(self._saved, self._versions)):
             if t is not None and storage_version(t._data) != v:
                 raise RuntimeError(
@@ -427,7 +477,7 @@ class _TensorFunctionNode(Function):
     @staticmethod
     def forward(ctx, *arrays, user=None, outputs=None):
         ctx.user_cls, ctx.user_ctx, ctx.user_inputs = user
-        ctx.save_for_backward(*[t._data for t in ctx.user_ctx._saved if t is not None])
+        ctx.save_for_backward(*[t._data for t in ctx.user_ctx._saved if isinstance(t, Tensor)])
         nondiff = [i for i, o in enumerate(outputs) if any(o is t._data for t in ctx.user_ctx._non_differentiable)]
         ctx.mark_non_differentiable(*nondiff)
         return tuple(outputs) if len(outputs) > 1 else outputs[0]
@@ -602,8 +652,9 @@ def _run_hooks(t, g):
 
 def _is_fresh(g, ctx, out_grads, in_grads, t) -> bool:
     """Whether ``g``, returned by ``ctx``'s backward for input ``t``, may become ``t.grad``."""
-    if getattr(g, "base", 0) is not None:
-        return False  # a view (of an incoming gradient, a saved array, ...), or not an array
+    if getattr(g, "base", 0) is not None or ctx.packed:
+        return False  # a view (of an incoming gradient, a saved array, ...), not an array, or
+        # saved through pack hooks (whether g is a saved array cannot be told then)
     if g is t._data or any(g is o for o in out_grads) or any(g is s for s in ctx.saved):
         return False
     n = 0

@@ -6,6 +6,7 @@
     from torch.autograd.anomaly_mode import detect_anomaly, set_detect_anomaly
     from torch.autograd.variable import Variable
     from torch.autograd.gradcheck import gradcheck, gradgradcheck, GradcheckError
+    from torch.autograd.graph import saved_tensors_hooks, save_on_cpu, Node   (autograd_saved_hooks)
 
 ``install()`` registers them in ``sys.modules`` (and as attributes of ``tinymm.autograd``,
 except ``gradcheck``, which stays the function there, as in PyTorch)."""
@@ -35,3 +36,7 @@ def install() -> None:
         sys.modules[module.__name__] = module
         if name != "gradcheck":
             setattr(autograd, name, module)
+    from tinymm import autograd_saved_hooks  # a real module of its own: torch.autograd.graph
+
+    sys.modules["tinymm.autograd.graph"] = autograd_saved_hooks
+    autograd.graph = autograd_saved_hooks
