@@ -27,13 +27,26 @@ import math
 import numpy as np
 
 from tinymm.autograd import Function
+from tinymm.autograd_graph import operand, sum_to
 from tinymm.ops._util import DTypeNotImplementedError, ShapeError, unbroadcast, xp_of
 from tinymm.ops.convert import as_tensor, cast, operands, to_float
 from tinymm.ops.decompositions import torch_dtype_name
 from tinymm.ops.elementwise import UnaryFunction
+from tinymm.ops.graph_xp import XP
 from tinymm.ops.maths import float_unary
-from tinymm.ops.special import lgamma, special_of
+from tinymm.ops.special import Polygamma, TensorSpecial, lgamma, polygamma, special_of  # noqa: F401 (Polygamma, polygamma: re-exported)
 from tinymm.tensor import Tensor
+
+class _TensorSpecialMore(TensorSpecial):
+    """``TensorSpecial`` with this module's Bessel functions (for i0', i0e', i1', i1e')."""
+
+    i0 = i0e = i1 = i1e = None  # set below, once the functions exist
+
+
+def special_for(xp, x):
+    """``scipy.special`` for arrays; for create_graph's Tensor ``XP``, the differentiable ops."""
+    return _TENSOR_SPECIAL if xp is XP else special_of(x)
+
 
 _SQRT_2PI = math.sqrt(2 * math.pi)
 _TWO_OVER_SQRT_PI = 2 / math.sqrt(math.pi)
@@ -69,25 +82,25 @@ class LogNdtr(UnaryFunction):
 
 class I0(UnaryFunction):
     f = staticmethod(lambda xp, x: special_of(x).i0(x))
-    df = staticmethod(lambda xp, x, out: special_of(x).i1(x))
+    df = staticmethod(lambda xp, x, out: special_for(xp, x).i1(x))
 
 
 class I0e(UnaryFunction):
     saves = "both"
     f = staticmethod(lambda xp, x: special_of(x).i0e(x))
-    df = staticmethod(lambda xp, x, out: special_of(x).i1e(x) - xp.sign(x) * out)
+    df = staticmethod(lambda xp, x, out: special_for(xp, x).i1e(x) - xp.sign(x) * out)
 
 
 class I1(UnaryFunction):
     saves = "both"
     f = staticmethod(lambda xp, x: special_of(x).i1(x))
-    df = staticmethod(lambda xp, x, out: xp.where(x == 0, 0.5, special_of(x).i0(x) - out / x))
+    df = staticmethod(lambda xp, x, out: xp.where(x == 0, 0.5, special_for(xp, x).i0(x) - out / x))
 
 
 class I1e(UnaryFunction):
     saves = "both"
     f = staticmethod(lambda xp, x: special_of(x).i1e(x))
-    df = staticmethod(lambda xp, x, out: xp.where(x == 0, 0.5, special_of(x).i0e(x) - out * (xp.sign(x) + 1 / x)))
+    df = staticmethod(lambda xp, x, out: xp.where(x == 0, 0.5, special_for(xp, x).i0e(x) - out * (xp.sign(x) + 1 / x)))
 
 
 class Sinc(UnaryFunction):
@@ -101,6 +114,9 @@ class Entr(UnaryFunction):
     df = staticmethod(lambda xp, x, out: -(1 + xp.log(x)))
 
 
+for _cls in (Erfc, Erfcx, Ndtr, Ndtri, LogNdtr, I0, I0e, I1, I1e, Sinc, Entr):
+    _cls.df_on_tensors = True  # every df above runs on Tensors too: twice differentiable
+
 erfc = float_unary(Erfc, "erfc")
 erfcx = float_unary(Erfcx, "erfcx")
 ndtr = float_unary(Ndtr, "ndtr")
@@ -112,30 +128,11 @@ i1 = float_unary(I1, "i1")
 i1e = float_unary(I1e, "i1e")
 sinc = float_unary(Sinc, "sinc")
 entr = float_unary(Entr, "entr")
+_TensorSpecialMore.i0, _TensorSpecialMore.i0e = staticmethod(i0), staticmethod(i0e)
+_TensorSpecialMore.i1, _TensorSpecialMore.i1e = staticmethod(i1), staticmethod(i1e)
+_TENSOR_SPECIAL = _TensorSpecialMore()
 for _fn in (erfcx, ndtr, ndtri, log_ndtr, i0e, i1, i1e, entr):  # torch.special only
     _fn.__doc__ = f"``torch.special.{_fn.__name__}`` (elementwise; integer input is promoted to float)."
-
-
-class Polygamma(Function):
-    @staticmethod
-    def forward(ctx, x, n):
-        ctx.n = n
-        ctx.save_for_backward(x)
-        with np.errstate(all="ignore"):
-            return special_of(x).polygamma(n, x).astype(x.dtype, copy=False)
-
-    @staticmethod
-    def backward(ctx, g):
-        (x,) = ctx.saved_arrays
-        with np.errstate(all="ignore"):
-            return (g * special_of(x).polygamma(ctx.n + 1, x)).astype(g.dtype, copy=False)
-
-
-def polygamma(n, input, *, out=None):
-    """``torch.polygamma(n, input)``: the n-th derivative of the digamma function."""
-    if int(n) != n or n < 0:
-        raise ShapeError(f"polygamma(n, x) does not support negative n, got n={n}")
-    return Polygamma.apply(to_float(as_tensor(input, "polygamma")), int(n))
 
 
 def polygamma_method(self, n):
@@ -212,6 +209,25 @@ class _XLogY(Function):
                 gx = unbroadcast(d, ctx.shapes[0]).astype(g.dtype, copy=False)
             if ny:
                 gy = unbroadcast(g * x / ((1 + y) if cls.shift else y), ctx.shapes[1]).astype(g.dtype, copy=False)
+        return gx, gy
+
+    @classmethod
+    def backward_graph(cls, ctx, g):
+        """The same formulas on Tensors (create_graph): the masks are constants."""
+        x, y = ctx.saved_arrays
+        X, Y = operand(ctx, 0, x), operand(ctx, 1, y)
+        nx, ny = ctx.needs_input_grad
+        xp = xp_of(g._data)
+        limit = -1 if cls.shift else 0
+        gx = gy = None
+        if nx:
+            ly = (Y.log1p() if cls.shift else Y.log()) if isinstance(Y, Tensor) else \
+                Tensor._wrap(xp.asarray(math.log1p(y) if cls.shift else math.log(y) if y > 0 else
+                                        (-math.inf if y == 0 else math.nan), g.dtype))
+            keep = ~(((g._data == 0) & ~xp.isnan(y)) | ((x == 0) & (y <= limit)))
+            gx = sum_to((g * ly).where(Tensor._wrap(xp.asarray(keep)), 0.0), ctx.shapes[0])
+        if ny:
+            gy = sum_to(g * X / ((1 + Y) if cls.shift else Y), ctx.shapes[1])
         return gx, gy
 
 
