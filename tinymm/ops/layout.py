@@ -260,13 +260,39 @@ class Diagonal(Function):
 
     @staticmethod
     def backward(ctx, g):
-        shape, dtype, offset, d1, d2 = ctx.meta
-        xp = xp_of(g)
-        out = xp.zeros(shape, dtype)
-        view = xp.moveaxis(out, (d1, d2), (-2, -1))
-        rows, cols = _diag_index(shape, offset, d1, d2)
-        view[..., rows, cols] = g
-        return out
+        return _diagonal_placed(g, *ctx.meta)
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        return DiagonalPlaced.apply(g, *ctx.meta)
+
+
+def _diagonal_placed(g, shape, dtype, offset, d1, d2):
+    """A zero array of ``shape`` with g on its ``offset`` diagonal of dims (d1, d2)."""
+    xp = xp_of(g)
+    out = xp.zeros(shape, dtype)
+    view = xp.moveaxis(out, (d1, d2), (-2, -1))
+    rows, cols = _diag_index(shape, offset, d1, d2)
+    view[..., rows, cols] = g
+    return out
+
+
+class DiagonalPlaced(Function):
+    """Diagonal's backward as an op of its own, so create_graph records it: both maps are
+    linear, each one's gradient is the other."""
+
+    @staticmethod
+    def forward(ctx, g, shape, dtype, offset, d1, d2):
+        ctx.meta = (offset, d1, d2)
+        return _diagonal_placed(g, shape, dtype, offset, d1, d2)
+
+    @staticmethod
+    def backward(ctx, gg):
+        return diagonal_view(gg, *ctx.meta).copy()
+
+    @staticmethod
+    def backward_graph(ctx, gg):
+        return Diagonal.apply(gg, *ctx.meta)
 
 
 def diagonal(x, offset: int = 0, dim1: int = 0, dim2: int = 1):

@@ -17,7 +17,7 @@ import math
 import numpy as np
 
 from tinymm.autograd import Function
-from tinymm.autograd_graph import node_output
+from tinymm.autograd_graph import node_output, operand, sum_to
 from tinymm.backend import get_default_dtype
 from tinymm.ops._util import (
     DTypeError,
@@ -334,6 +334,19 @@ class _SmoothBinary(Function):
         na, nb = ctx.needs_input_grad
         ga = unbroadcast(g * cls.da(xp, a, b, out), ctx.shapes[0]) if na else None
         gb = unbroadcast(g * cls.db(xp, a, b, out), ctx.shapes[1]) if nb else None
+        return ga, gb
+
+    @classmethod
+    def backward_graph(cls, ctx, g):
+        """The same partials on Tensors (create_graph): they use only what ``graph_xp.XP``
+        offers, so the backward is recorded and differentiable again."""
+        from tinymm.ops.graph_xp import XP
+
+        a, b, out = ctx.saved_arrays
+        A, B, Y = operand(ctx, 0, a), operand(ctx, 1, b), node_output(ctx, out)
+        na, nb = ctx.needs_input_grad
+        ga = sum_to(g * cls.da(XP, A, B, Y), ctx.shapes[0]) if na else None
+        gb = sum_to(g * cls.db(XP, A, B, Y), ctx.shapes[1]) if nb else None
         return ga, gb
 
 

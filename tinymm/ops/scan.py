@@ -13,9 +13,11 @@ import collections
 import numpy as np
 
 from tinymm.autograd import Function
+from tinymm.autograd_graph import node_output, operand
 from tinymm.ops._util import EmptyReductionError, ShapeError, keep_flag, normalize_dim, normalize_dims, refuse_complex, xp_of
 from tinymm.ops.convert import as_tensor, cast, to_float
 from tinymm.ops.reduce import mean, std, var
+from tinymm.ops.shape import cat
 from tinymm.tensor import Tensor
 
 SortResult = collections.namedtuple("SortResult", ["values", "indices"])
@@ -27,6 +29,17 @@ def _rev(a, axis):
 
 def _rev_cumsum(a, axis):
     return _rev(_rev(a, axis).cumsum(axis=axis), axis)
+
+
+def _rev_cumsum_t(t: Tensor, axis: int) -> Tensor:
+    """``_rev_cumsum`` on Tensors (create_graph): recorded, differentiable again."""
+    return t.flip(axis).cumsum(axis).flip(axis)
+
+
+def _exclusive_cumprod_t(t: Tensor, axis: int) -> Tensor:
+    """Π_{k<i} t_k along ``axis`` (1 at i = 0), on Tensors."""
+    one = t.narrow(axis, 0, 1) * 0 + 1
+    return cat([one, t.narrow(axis, 0, t.shape[axis] - 1)], axis).cumprod(axis)
 
 
 def _shifted(a, axis, fill, first: bool):
@@ -77,6 +90,21 @@ class Prod(Function):
         if not keepdim:
             g = xp_of(g).expand_dims(g, axis)
         return g * others
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        """The same exclusive prefix and suffix products, on Tensors (create_graph)."""
+        (x,) = ctx.saved_arrays
+        shape, axis, keepdim = ctx.meta
+        X = operand(ctx, 0, x)
+        a = X.reshape(-1) if axis is None else X
+        ax = 0 if axis is None else axis
+        if a.shape[ax] == 0:
+            return X * 0
+        others = _exclusive_cumprod_t(a, ax) * _exclusive_cumprod_t(a.flip(ax), ax).flip(ax)
+        if axis is None:
+            return (g.reshape(()) * others).reshape(shape)
+        return (g if keepdim else g.unsqueeze(axis)) * others
 
 
 def prod(x, dim=None, keepdim=False, *, dtype=None):
@@ -156,6 +184,10 @@ class Cumsum(Function):
     def backward(ctx, g):
         return _rev_cumsum(g, ctx.axis)
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        return _rev_cumsum_t(g, ctx.axis)
+
 
 def _running(name, fn_cls, x, dim, dtype):
     """cumsum/cumprod: integer and bool input give int64 (as PyTorch); ``dtype`` casts first."""
@@ -207,6 +239,29 @@ class Cumprod(Function):
         grad = xp.where(before, _rev_cumsum(g * out, axis) / xp.where(before, x, 1), 0)
         at_first = _rev_cumsum(g * xp.where(first, 1, x).cumprod(axis=axis), axis)
         return xp.where(first, at_first, grad).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        """``backward``'s formula on Tensors (create_graph), without zeros in x."""
+        x, out = ctx.saved_arrays
+        axis = ctx.axis
+        X, Y = operand(ctx, 0, x), node_output(ctx, out)
+        if not (x == 0).any():
+            return _rev_cumsum_t(g * Y, axis) / X
+        # With zeros, backward's masks would make the gradient past a zero a constant 0, whose
+        # derivative in that zero is not 0. Here each position's sum is written out instead,
+        # dL/dx_i = Π_{k<i} x_k · (g_i + Σ_{j>i} g_j Π_{i<k≤j} x_k): n products along the axis,
+        # O(n²), only for create_graph through a zero.
+        n = x.shape[axis]
+        left = _exclusive_cumprod_t(X, axis)
+        parts = []
+        for i in range(n):
+            term = g.narrow(axis, i, 1)
+            if i + 1 < n:
+                after = X.narrow(axis, i + 1, n - i - 1).cumprod(axis)
+                term = term + (g.narrow(axis, i + 1, n - i - 1) * after).sum(axis, keepdim=True)
+            parts.append(left.narrow(axis, i, 1) * term)
+        return cat(parts, axis)
 
 
 def cumprod(x, dim, *, dtype=None):
@@ -264,6 +319,12 @@ class CumExtreme(Function):
             cupyx.scatter_add(o, index, gm)
         return out
 
+    @staticmethod
+    def backward_graph(ctx, g, _gi):
+        (idx,) = ctx.saved_arrays
+        shape, dtype, axis = ctx.meta
+        return g.new_zeros(shape).scatter_add(axis, Tensor._wrap(idx), g)
+
 
 def _cum_ext(name, which):
     def op(x, dim):
@@ -312,6 +373,18 @@ class LogCumSumExp(Function):
             grad = w * xp.exp(x64 - m)
             grad = xp.where(xp.isnan(grad), 0, grad)
         return grad.astype(x.dtype)
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        """``backward``'s formula on Tensors (create_graph), with the same constant shift m."""
+        x, out = ctx.saved_arrays
+        axis = ctx.axis
+        xp = xp_of(x)
+        X, Y = operand(ctx, 0, x), node_output(ctx, out)
+        m = xp.max(xp.where(xp.isfinite(out), out, -np.inf), axis=axis, keepdims=True)
+        m = Tensor._wrap(xp.where(xp.isfinite(m), m, 0).astype(x.dtype))
+        grad = _rev_cumsum_t(g * (m - Y).exp(), axis) * (X - m).exp()
+        return grad.where(Tensor._wrap(~xp.isnan(grad._data)), 0.0)
 
 
 def logcumsumexp(x, dim):

@@ -52,8 +52,12 @@ class NanToZero(Function):
     @staticmethod
     def backward(ctx, g):
         (nan,) = ctx.saved_arrays
-        with np.errstate(invalid="ignore"):
-            return g * ~nan
+        return g * ~nan
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        (nan,) = ctx.saved_arrays
+        return g * Tensor._wrap(~nan)
 
 
 def nansum(x, dim=None, keepdim=False, *, dtype=None):

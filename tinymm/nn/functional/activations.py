@@ -340,5 +340,5 @@ def log_softmax(input, dim=None, _stacklevel: int = 3, dtype=None):
 
 # their df runs on Tensors (see _Pointwise.backward_graph)
 for _op in (Elu, Celu, Selu, LeakyRelu, Hardtanh, Hardsigmoid, Hardswish, Softplus, Softsign, LogSigmoid,
-            Tanhshrink, Threshold, Hardshrink, Softshrink):
+            Tanhshrink, Threshold, Hardshrink, Softshrink, Mish):
     _op.df_on_tensors = True

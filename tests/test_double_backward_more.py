@@ -1,0 +1,55 @@
+"""Second derivatives (create_graph=True) of ops that had only a first-order backward: mish,
+atan2, hypot, logaddexp, cumsum, cumprod and prod (through zeros too), cummax,
+logcumsumexp, diagonal/trace, nanmean; against PyTorch's."""
+import numpy as np
+import pytest
+
+import tinymm as tm
+from helpers import TORCH_REASON, torch
+
+BASE = [[0.5, -1.2, 2.0, 0.3], [1.5, 0.7, -0.4, -2.2], [0.9, 0.0, 1.1, -0.6]]
+NAN = [[0.5, float("nan"), 2.0, 0.3], [1.5, 0.7, -0.4, -2.2], [0.9, 0.1, 1.1, -0.6]]
+
+CASES = {
+    "mish": lambda m, x: m.nn.functional.mish(x),
+    "atan2": lambda m, x: m.atan2(x, x * x + 0.5),
+    "atan2_number": lambda m, x: m.atan2(x, m.tensor(2.0, dtype=x.dtype)),
+    "hypot": lambda m, x: m.hypot(x, x * 0.5 + 1),
+    "logaddexp": lambda m, x: m.logaddexp(x, x * x),
+    "cumsum": lambda m, x: (x * x).cumsum(1),
+    "cumprod": lambda m, x: (x + 3).cumprod(1),
+    "cumprod_zero": lambda m, x: x.cumprod(1),          # row 2 holds a 0
+    "prod_dim": lambda m, x: (x + 3).prod(1),
+    "prod_dim_zero": lambda m, x: x.prod(0, keepdim=True),
+    "prod_all": lambda m, x: (x * 0.5 + 1).prod(),
+    "prod_all_zero": lambda m, x: (x[:, :3] * 0.5).prod(),
+    "cummax": lambda m, x: (x * x).cummax(1)[0],
+    "logcumsumexp": lambda m, x: x.logcumsumexp(1),
+    "trace": lambda m, x: (x[:, :3] * x[:, :3]).trace(),
+    "diagonal_offset": lambda m, x: (x * x).diagonal(1),
+    "nanmean": lambda m, x: (x * x).nanmean(1),
+}
+
+
+def _second(lib, fn, values):
+    x = lib.tensor(values, dtype=lib.float64, requires_grad=True)
+    y = fn(lib, x)
+    (g,) = lib.autograd.grad((y * y).sum(), x, create_graph=True)
+    (gg,) = lib.autograd.grad((g * g.sin()).sum(), x)
+    return g.detach().numpy(), gg.numpy()
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_second_derivative_matches_torch(name):
+    if torch is None:
+        pytest.skip(TORCH_REASON)
+    values = NAN if name == "nanmean" else BASE
+    ours, ref = _second(tm, CASES[name], values), _second(torch, CASES[name], values)
+    for a, b in zip(ours, ref):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12, equal_nan=True, err_msg=name)
+
+
+@pytest.mark.parametrize("name", ["cumprod_zero", "prod_dim_zero", "prod_all_zero", "logcumsumexp", "diagonal_offset", "atan2"])
+def test_gradgradcheck(name):
+    x = tm.tensor(BASE, dtype=tm.float64, requires_grad=True)
+    assert tm.autograd.gradgradcheck(lambda t: CASES[name](tm, t), (x,))
