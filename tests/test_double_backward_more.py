@@ -53,3 +53,30 @@ def test_second_derivative_matches_torch(name):
 def test_gradgradcheck(name):
     x = tm.tensor(BASE, dtype=tm.float64, requires_grad=True)
     assert tm.autograd.gradgradcheck(lambda t: CASES[name](tm, t), (x,))
+
+
+def _written(lib, kind):
+    x = lib.tensor([[0.5, -1.0, 2.0], [1.5, 0.3, -0.7]], dtype=lib.float64, requires_grad=True)
+    v = lib.tensor([0.2, 0.4, 0.9], dtype=lib.float64, requires_grad=True)
+    y = x * x
+    if kind == "row":
+        y[0] = v * v
+    elif kind == "mask":
+        y[y > 1] = 3 * x[y > 1] * v[0]
+    elif kind == "diagonal_view":
+        y.diagonal()[:] = v[:2] * v[:2]
+    elif kind == "transposed_view":
+        y.t()[1] = v[:2] ** 3
+    elif kind == "flat_view":
+        y.view(-1)[2:5] = v * v
+    g = lib.autograd.grad((y * y).sum(), (x, v), create_graph=True)
+    gg = lib.autograd.grad((g[0] * g[0]).sum() + (g[1] ** 3).sum(), (x, v))
+    return [t.detach().numpy() for t in g + gg]
+
+
+@pytest.mark.parametrize("kind", ["row", "mask", "diagonal_view", "transposed_view", "flat_view"])
+def test_index_and_view_writes_are_twice_differentiable_as_torch(kind):
+    if torch is None:
+        pytest.skip(TORCH_REASON)
+    for a, b in zip(_written(tm, kind), _written(torch, kind)):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)

@@ -28,6 +28,7 @@ import numpy as np
 
 from tinymm import autograd, backend
 from tinymm.autograd import Function
+from tinymm.autograd_graph import sum_to
 from tinymm.ops._util import ShapeError, check_fits, unbroadcast
 from tinymm.ops.convert import as_tensor, cast, check_broadcast
 from tinymm.ops.elementwise import add, clamp, div, mul, pow, sub
@@ -193,6 +194,21 @@ class SetItem(Function):
             gv = unbroadcast(g[index], value_shape)
         return gx, gv
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        """The same two linear maps on Tensors (create_graph): g times a constant 0/1 mask,
+        and g[index]."""
+        index, value_shape = ctx.meta
+        nx, nv = ctx.needs_input_grad[:2]
+        gx = gv = None
+        if nx:
+            keep = g._data.dtype.type(1) + 0 * g._data
+            keep[index] = 0
+            gx = g * Tensor._wrap(keep)
+        if nv:
+            gv = sum_to(g[index], value_shape)
+        return gx, gv
+
 
 class SetView(Function):
     """The view ``how`` of x (a ``views.ViewOp``) written in place: SetItem for the views that
@@ -215,6 +231,23 @@ class SetView(Function):
             how.of(gx)[...] = 0
         if nv:
             gv = how.of(g).copy()
+        return gx, gv
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        how = ctx.how
+        if how.kind == "unfold":
+            return NotImplemented  # unfold's own backward is first-order only
+        nx, nv = ctx.needs_input_grad[:2]
+        gx = gv = None
+        if nx:
+            keep = g._data.dtype.type(1) + 0 * g._data
+            how.of(keep)[...] = 0
+            gx = g * Tensor._wrap(keep)
+        if nv:
+            args = how.args
+            gv = (g.reshape(args[0]) if how.kind == "reshape" else
+                  g.permute(args[0]) if how.kind == "permute" else g.diagonal(*args))
         return gx, gv
 
 
