@@ -1,6 +1,7 @@
 """Second derivatives (create_graph=True) of ops that had only a first-order backward: mish,
-atan2, hypot, logaddexp, cumsum, cumprod and prod (through zeros too), cummax,
-logcumsumexp, diagonal/trace, nanmean; against PyTorch's."""
+atan2, hypot, logaddexp(2), cumsum, cumprod and prod (through zeros too), cummax,
+logcumsumexp, diagonal/trace, nanmean, lerp, copysign, remainder/fmod, nan_to_num, fmax/fmin,
+and index/view writes; against PyTorch's."""
 import numpy as np
 import pytest
 
@@ -28,6 +29,14 @@ CASES = {
     "trace": lambda m, x: (x[:, :3] * x[:, :3]).trace(),
     "diagonal_offset": lambda m, x: (x * x).diagonal(1),
     "nanmean": lambda m, x: (x * x).nanmean(1),
+    "lerp": lambda m, x: m.lerp(x * x, x.sin(), x * 0.3),
+    "copysign": lambda m, x: m.copysign(x * x, x - 0.2),
+    "remainder": lambda m, x: m.remainder(x * x + 3, x * 0.5 + 2),
+    "fmod": lambda m, x: m.fmod(x * x - 3, x * 0.5 + 2),
+    "nan_to_num": lambda m, x: m.nan_to_num(x * x),
+    "fmax": lambda m, x: m.fmax(x * x, x.sin()),
+    "fmin": lambda m, x: m.fmin(x * x, x.sin()),
+    "logaddexp2": lambda m, x: m.logaddexp2(x, x * x),
 }
 
 

@@ -307,6 +307,15 @@ class Copysign(Function):
         gb = xp.zeros(ctx.shapes[1], g.dtype) if nb else None
         return ga, gb
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        a, out = ctx.saved_arrays
+        xp = xp_of(g._data)
+        na, nb = ctx.needs_input_grad
+        ga = sum_to(g * Tensor._wrap(xp.sign(a) * xp.sign(out)), ctx.shapes[0]) if na else None
+        gb = sum_to(g * 0, ctx.shapes[1]) if nb else None
+        return ga, gb
+
 
 def copysign(a, b):
     a, b = _float_operands("copysign", a, b)
@@ -382,6 +391,17 @@ class Lerp(Function):
             unbroadcast(g * (e - s), ctx.shapes[2]) if nw else None,
         )
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        s, e, w = ctx.saved_arrays
+        S, E, W = operand(ctx, 0, s), operand(ctx, 1, e), operand(ctx, 2, w)
+        ns, ne, nw = ctx.needs_input_grad
+        return (
+            sum_to(g * (1 - W), ctx.shapes[0]) if ns else None,
+            sum_to(g * W, ctx.shapes[1]) if ne else None,
+            sum_to(g * (E - S), ctx.shapes[2]) if nw else None,
+        )
+
 
 def lerp(input, end, weight):
     s, e = operands("lerp", input, end)
@@ -407,8 +427,7 @@ class _Remainder(Function):
         xp = xp_of(a if hasattr(a, "shape") else b)
         ctx.save_for_backward(a, b)
         ctx.shapes = (_shape(a), _shape(b))
-        with np.errstate(all="ignore"):
-            return (xp.remainder if cls.q == "floor" else xp.fmod)(a, b)
+        return (xp.remainder if cls.q == "floor" else xp.fmod)(a, b)
 
     @classmethod
     def backward(cls, ctx, g):
@@ -418,8 +437,16 @@ class _Remainder(Function):
         ga = unbroadcast(g, ctx.shapes[0]) if na else None
         gb = None
         if nb:
-            with np.errstate(all="ignore"):
-                gb = unbroadcast(-g * getattr(xp, cls.q)(a / b), ctx.shapes[1])
+            gb = unbroadcast(-g * getattr(xp, cls.q)(a / b), ctx.shapes[1])
+        return ga, gb
+
+    @classmethod
+    def backward_graph(cls, ctx, g):
+        a, b = ctx.saved_arrays
+        xp = xp_of(g._data)
+        na, nb = ctx.needs_input_grad
+        ga = sum_to(g, ctx.shapes[0]) if na else None
+        gb = sum_to(-g * Tensor._wrap(xp.asarray(getattr(xp, cls.q)(a / b), g._data.dtype)), ctx.shapes[1]) if nb else None
         return ga, gb
 
 
@@ -773,6 +800,11 @@ class NanToNum(Function):
     def backward(ctx, g):
         (x,) = ctx.saved_arrays
         return g * xp_of(g).isfinite(x)
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        (x,) = ctx.saved_arrays
+        return g * Tensor._wrap(xp_of(x).isfinite(x))
 
 
 def nan_to_num(x, nan: float = 0.0, posinf=None, neginf=None):

@@ -17,6 +17,7 @@ import math
 import numpy as np
 
 from tinymm.autograd import Function
+from tinymm.autograd_graph import node_output, operand, sum_to
 from tinymm.backend import get_default_dtype
 from tinymm.ops._util import DTypeError, DTypeNotImplementedError, torch_dtype_name, unbroadcast, xp_of
 from tinymm.ops.convert import as_tensor, cast, operands, to_float
@@ -193,6 +194,15 @@ class _FMaxMin(Function):
         return (unbroadcast(xp.where(pick_a, g, 0), ctx.shapes[0]) if na else None,
                 unbroadcast(xp.where(pick_a, 0, g), ctx.shapes[1]) if nb else None)
 
+    @classmethod
+    def backward_graph(cls, ctx, g):
+        a, b = ctx.saved_arrays
+        xp = xp_of(g._data)
+        pick_a = Tensor._wrap(xp.asarray(((a >= b) if cls.ge else (a <= b)) | xp.isnan(b)))
+        na, nb = ctx.needs_input_grad
+        return (sum_to(g.where(pick_a, 0.0), ctx.shapes[0]) if na else None,
+                sum_to(g.where(~pick_a, 0.0), ctx.shapes[1]) if nb else None)
+
 
 class FMax(_FMaxMin):
     ufunc = "fmax"
@@ -232,6 +242,14 @@ class LogAddExp2(Function):
         na, nb = ctx.needs_input_grad
         return (unbroadcast(g * xp.exp2(a - out), ctx.shapes[0]) if na else None,
                 unbroadcast(g * xp.exp2(b - out), ctx.shapes[1]) if nb else None)
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        a, b, out = ctx.saved_arrays
+        A, B, Y = operand(ctx, 0, a), operand(ctx, 1, b), node_output(ctx, out)
+        na, nb = ctx.needs_input_grad
+        return (sum_to(g * (A - Y).exp2(), ctx.shapes[0]) if na else None,
+                sum_to(g * (B - Y).exp2(), ctx.shapes[1]) if nb else None)
 
 
 def logaddexp2(input, other, *, out=None):
