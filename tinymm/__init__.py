@@ -185,3 +185,10 @@ from tinymm.cuda import OutOfMemoryError  # noqa: E402,F401  (lead: torch.OutOfM
 from tinymm.ops.factory_out import install as _install_factory_out  # noqa: E402
 
 _install_factory_out(globals())
+# lead: torch.sparse (COO tensors: sparse_coo_tensor, spmm, Tensor.to_sparse), torch.sparse_coo
+from tinymm import sparse  # noqa: E402,F401
+from tinymm.layout_objects import sparse_coo  # noqa: E402,F401
+from tinymm.sparse import sparse_coo_tensor  # noqa: E402,F401
+from tinymm.sparse import mm as spmm  # noqa: E402,F401
+Tensor.to_sparse = sparse.to_sparse
+Tensor.to_sparse_coo = sparse.to_sparse

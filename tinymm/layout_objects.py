@@ -18,6 +18,7 @@ class layout:  # noqa: N801  (torch.layout)
 
 
 strided = layout("strided")
+sparse_coo = layout("sparse_coo")  # tinymm.sparse: SparseCOOTensor.layout
 
 
 def check_layout(layout_arg, where: str) -> None:
@@ -26,4 +27,5 @@ def check_layout(layout_arg, where: str) -> None:
     if layout_arg is None or layout_arg is strided:
         return
     if str(layout_arg).rsplit(".", 1)[-1] != "strided":
-        raise ValueError(f"{where}: only the strided layout is supported (tinymm has no sparse tensors), got {layout_arg}")
+        raise ValueError(f"{where}: only the strided layout is supported here (a sparse tensor is made by "
+                         f"tinymm.sparse_coo_tensor or .to_sparse()), got {layout_arg}")

@@ -1,5 +1,5 @@
 """Graph neural networks as pygcn, pyGAT and PyG-style message passing write them, on a tiny
-two-community graph (torch.sparse is not used: tinymm has none): a GCN on the dense symmetric-
+two-community graph (dense adjacencies here; pygcn_sparse.py has torch.sparse's): a GCN on the dense symmetric-
 normalised adjacency D^-1/2 (A + I) D^-1/2 built with torch.diag / pow(-0.5) / isinf masking;
 pyGAT's dense GraphAttentionLayer (Wh1 + Wh2.T, LeakyReLU, torch.where(adj > 0, e, -9e15),
 softmax, dropout, ELU, multi-head concatenation); an index-based GCN over an edge_index

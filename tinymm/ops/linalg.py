@@ -74,6 +74,8 @@ class MatMul(Function):
 
 
 def matmul(a, b):
+    if getattr(a, "is_sparse", False) is True or getattr(b, "is_sparse", False) is True:
+        return a.mm(b) if getattr(a, "is_sparse", False) is True else b.__rmatmul__(a)  # tinymm.sparse
     a, b = as_tensor(a, "matmul"), as_tensor(b, "matmul")
     if a.dtype != b.dtype:  # PyTorch does not promote here: float32 @ float64 is a mistake
         raise DTypeError(f"matmul: expected both operands to have the same dtype, but got {a.dtype} and {b.dtype}")
@@ -249,7 +251,9 @@ def _ranked(name, ndim, *tensors, names=("self", "mat2")):
 
 
 def mm(input, mat2):
-    """Matrix product of two 2-D tensors: (n, m) @ (m, p) -> (n, p)."""
+    """Matrix product of two 2-D tensors: (n, m) @ (m, p) -> (n, p); either may be sparse."""
+    if getattr(input, "is_sparse", False) is True or getattr(mat2, "is_sparse", False) is True:
+        return input.mm(mat2) if input.is_sparse else mat2.__rmatmul__(input)  # tinymm.sparse
     a, b = _ranked("mm", 2, input, mat2)
     if a.shape[1] != b.shape[0]:
         raise ShapeError(f"mm: mat1 and mat2 shapes cannot be multiplied ({a.shape[0]}x{a.shape[1]} and "
