@@ -61,3 +61,64 @@ def test_keyword_misuse_raises_typeerror_as_torch(call):
         call(torch)
     with pytest.raises(TypeError):
         call(tm)
+
+
+# ---------------------------------------------------------------- CTC: PyTorch's log_probs gradient
+@needs_torch
+@pytest.mark.parametrize("zero_infinity", [False, True])
+@pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
+def test_ctc_loss_gradient_at_log_probs_is_pytorchs(zero_infinity, reduction):
+    # a leaf log_probs (wav2vec2 scoring from saved emissions): PyTorch's gradient is
+    # exp(lp) - occupancy on the first input_length frames, nan for an impossible sample
+    lp = np.log(np.random.default_rng(3).dirichlet(np.ones(5), size=(4, 3))).astype(np.float32)
+    targets, in_len, tg_len = np.array([[1, 2, 3], [1, 1, 0], [4, 0, 0]]), np.array([4, 2, 3]), np.array([3, 2, 1])
+    want_x = torch.tensor(lp, requires_grad=True)
+    want = torch.nn.functional.ctc_loss(want_x, torch.tensor(targets), torch.tensor(in_len), torch.tensor(tg_len),
+                                        reduction=reduction, zero_infinity=zero_infinity)
+    want.sum().backward()
+    x = tm.tensor(lp, requires_grad=True)
+    got = tm.nn.functional.ctc_loss(x, tm.tensor(targets), in_len, tg_len, reduction=reduction,
+                                    zero_infinity=zero_infinity)
+    got.sum().backward()
+    np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=1e-5)
+    np.testing.assert_allclose(x.grad.numpy(), want_x.grad.numpy(), rtol=1e-4, atol=1e-6)  # nan where torch's is
+
+
+# ---------------------------------------------------------------- torch.backends.cudnn.flags
+@needs_torch
+def test_cudnn_flags_sets_the_switches_for_a_block_and_restores_them():
+    for lib in (torch, tm):
+        cudnn = lib.backends.cudnn
+        before = (cudnn.enabled, cudnn.benchmark, cudnn.deterministic)
+        with cudnn.flags(enabled=False, deterministic=True):
+            inside = (cudnn.enabled, cudnn.benchmark, cudnn.deterministic)
+        assert inside == (False, False, True), lib
+        assert (cudnn.enabled, cudnn.benchmark, cudnn.deterministic) == before
+        with pytest.raises(RuntimeError):  # restored on the way out of an error too
+            with cudnn.flags():
+                raise RuntimeError("in the block")
+        assert cudnn.enabled == before[0]
+    assert tm.backends.cudnn.version() == torch.backends.cudnn.version()  # None: no cuDNN on CPU torch
+
+
+# ---------------------------------------------------------------- writes into a Linear output
+@needs_torch
+def test_two_masked_writes_into_a_linear_output_keep_the_graph():
+    # wav2vec2: hidden_states[mask_time_indices] = masked_spec_embed, then, in the encoder,
+    # hidden_states[~attention_mask] = 0; a 3-D Linear output is a view of the GEMM's buffer
+    rng = np.random.default_rng(0)
+    x, w, b, e = (rng.standard_normal(s).astype(np.float32) for s in ((2, 5, 3), (4, 3), (4,), (4,)))
+    mask = np.zeros((2, 5), bool)
+    mask[0, 1] = mask[1, 3] = True
+    pad = np.ones((2, 5), bool)
+    pad[1, 4] = False
+    grads = []
+    for lib in (torch, tm):
+        ws, bs, es = (lib.tensor(a, requires_grad=True) for a in (w, b, e))
+        h = lib.nn.functional.linear(lib.tensor(x), ws, bs)
+        h[lib.tensor(mask)] = es
+        h[~lib.tensor(pad).unsqueeze(-1).repeat(1, 1, 4)] = 0
+        (h * h).sum().backward()
+        grads.append([h.detach().numpy()] + [t.grad.numpy() for t in (ws, bs, es)])
+    for want, got in zip(*grads):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
