@@ -122,3 +122,27 @@ def test_two_masked_writes_into_a_linear_output_keep_the_graph():
         grads.append([h.detach().numpy()] + [t.grad.numpy() for t in (ws, bs, es)])
     for want, got in zip(*grads):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+# ---------------------------------------------------------------- autocast("cuda") without a GPU
+@needs_torch
+@pytest.mark.skipif(tm.cuda.is_available(), reason="PyTorch disables CUDA autocast only where there is no GPU")
+def test_cuda_autocast_without_a_gpu_warns_and_runs_in_full_precision_as_torch():
+    # MAE's main_pretrain: with torch.cuda.amp.autocast(): loss = model(...), under a GradScaler
+    if torch.cuda.is_available():
+        pytest.skip("torch has a GPU here")
+    for lib in (torch, tm):
+        lin = lib.nn.Linear(3, 2)
+        with pytest.warns(UserWarning, match="CUDA is not available"):
+            ctx = lib.amp.autocast("cuda")
+        with ctx:
+            y = lin(lib.ones(4, 3))
+            assert lib.is_autocast_enabled() is False and lib.is_autocast_enabled("cuda") is False
+        assert y.dtype == lib.float32
+        with pytest.warns(UserWarning, match="CUDA is not available"):
+            with lib.cuda.amp.autocast():
+                assert not lib.is_autocast_enabled()
+    with pytest.raises(TypeError):
+        torch.is_autocast_enabled(3)
+    with pytest.raises(TypeError):
+        tm.is_autocast_enabled(3)

@@ -6,7 +6,9 @@ initialised through xavier_uniform_ on a .view of the conv weight, normal_ for t
 random_masking (torch.rand noise, argsort twice, gather with index.unsqueeze(-1).repeat,
 ids_restore), the decoder's unshuffle with mask tokens (repeat, cat, gather), patchify /
 unpatchify via reshape + torch.einsum('nchpwq->nhwpqc'), the normalised-pixel masked MSE loss,
-AdamW with add_weight_decay groups and the half-cycle cosine schedule set per iteration into
+the training step under torch.cuda.amp.autocast() with misc.NativeScalerWithGradNormCount (a
+torch.cuda.amp.GradScaler, which without a GPU warns and disables itself, and get_grad_norm_ over
+torch.stack of per-parameter norms), AdamW with add_weight_decay groups and the half-cycle cosine schedule set per iteration into
 param_group["lr"] (with lr_scale from layer-wise decay groups), and a fine-tuning head over
 global-pooled tokens. The masking noise comes from NumPy so both libraries mask the same
 patches."""
@@ -254,6 +256,53 @@ def adjust_learning_rate(optimizer, epoch, args):
     return lr
 
 
+def get_grad_norm_(parameters, norm_type: float = 2.0) -> torch.Tensor:
+    if isinstance(parameters, torch.Tensor):
+        parameters = [parameters]
+    parameters = [p for p in parameters if p.grad is not None]
+    norm_type = float(norm_type)
+    if len(parameters) == 0:
+        return torch.tensor(0.)
+    device = parameters[0].grad.device
+    if norm_type == math.inf:
+        total_norm = max(p.grad.detach().abs().max().to(device) for p in parameters)
+    else:
+        total_norm = torch.norm(torch.stack([torch.norm(p.grad.detach(), norm_type).to(device) for p in parameters]), norm_type)
+    return total_norm
+
+
+class NativeScalerWithGradNormCount:
+    state_dict_key = "amp_scaler"
+
+    def __init__(self):
+        self._scaler = torch.cuda.amp.GradScaler()
+
+    def __call__(self, loss, optimizer, clip_grad=None, parameters=None, create_graph=False, update_grad=True):
+        self._scaler.scale(loss).backward(create_graph=create_graph)
+        if update_grad:
+            if clip_grad is not None:
+                assert parameters is not None
+                self._scaler.unscale_(optimizer)  # unscale the gradients of optimizer's assigned params in-place
+                norm = torch.nn.utils.clip_grad_norm_(parameters, clip_grad)
+            else:
+                self._scaler.unscale_(optimizer)
+                norm = get_grad_norm_(parameters)
+            self._scaler.step(optimizer)
+            self._scaler.update()
+        else:
+            norm = None
+        return norm
+
+    def state_dict(self):
+        return self._scaler.state_dict()
+
+    def load_state_dict(self, state_dict):
+        self._scaler.load_state_dict(state_dict)
+
+
+NativeScaler = NativeScalerWithGradNormCount
+
+
 def add_weight_decay(model, weight_decay=1e-5, skip_list=()):
     decay = []
     no_decay = []
@@ -347,22 +396,26 @@ imgs = torch.from_numpy(rng.standard_normal((4, 3, 8, 8)).astype(np.float32))
 report("patchify", torch.equal(model.unpatchify(model.patchify(imgs)), imgs), model.patchify(imgs)[1, 2, :5].tolist())
 
 iters_per_epoch = 2
+loss_scaler = NativeScaler()
 optimizer.zero_grad()
 for data_iter_step in range(8):
     epoch = data_iter_step // iters_per_epoch
     if data_iter_step % args.accum_iter == 0:
         adjust_learning_rate(optimizer, data_iter_step / iters_per_epoch + epoch, args)
     noise = torch.from_numpy(rng.random((4, 16)).astype(np.float32))
-    loss, pred, mask = model(imgs, mask_ratio=0.75, noise=noise)
+    with torch.cuda.amp.autocast():
+        loss, pred, mask = model(imgs, mask_ratio=0.75, noise=noise)
     loss_value = loss.item()
     if not math.isfinite(loss_value):
         raise SystemExit("Loss is {}, stopping training".format(loss_value))
     loss /= args.accum_iter
-    loss.backward()
+    grad_norm = loss_scaler(loss, optimizer, parameters=model.parameters(),
+                            update_grad=(data_iter_step + 1) % args.accum_iter == 0)
     if (data_iter_step + 1) % args.accum_iter == 0:
-        optimizer.step()
         optimizer.zero_grad()
-    report("step", data_iter_step, loss_value, mask.sum(1).tolist(), optimizer.param_groups[0]["lr"])
+    report("step", data_iter_step, loss_value, mask.sum(1).tolist(), optimizer.param_groups[0]["lr"],
+           None if grad_norm is None else grad_norm.item())
+report("scaler", loss_scaler.state_dict())
 
 # the masking itself: kept patches come back to their places through ids_restore
 x = torch.arange(2 * 6 * 2, dtype=torch.float32).view(2, 6, 2)
