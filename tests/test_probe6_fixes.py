@@ -146,3 +146,17 @@ def test_cuda_autocast_without_a_gpu_warns_and_runs_in_full_precision_as_torch()
         torch.is_autocast_enabled(3)
     with pytest.raises(TypeError):
         tm.is_autocast_enabled(3)
+
+
+# ---------------------------------------------------------------- torch._assert
+@needs_torch
+def test_traceable_assert_raises_as_torchs():
+    for lib in (torch, tm):
+        assert lib._assert(True, "fine") is None
+        lib._assert(lib.tensor(True), "fine")
+        with pytest.raises(AssertionError, match="Input height"):
+            lib._assert(3 == 4, "Input height (3) doesn't match model (4).")
+        with pytest.raises(AssertionError, match="zero"):
+            lib._assert(lib.tensor(0), "zero")
+        with pytest.raises(RuntimeError):  # ambiguous truth value
+            lib._assert(lib.tensor([True, True]), "two")

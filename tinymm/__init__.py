@@ -71,6 +71,7 @@ from tinymm.tensor import Tensor as _Tensor  # noqa: E402
 
 _install_torch_keywords(globals(), _ops_exports, _Tensor)
 from tinymm.amp import is_autocast_enabled  # noqa: E402,F401  (probe6: torch.is_autocast_enabled)
+from tinymm.traceable_assert import traceable_assert as _assert  # noqa: E402,F401  (probe6: torch._assert)
 from tinymm.ops.convert import as_tensor_shared as as_tensor  # noqa: F401  (torch.as_tensor)
 from tinymm.serialization import load, save
 from tinymm.runtime import (  # noqa: F401  (process-wide settings, with PyTorch's names)

@@ -54,7 +54,7 @@ def get_1d_sincos_pos_embed_from_grid(embed_dim, pos):
     return emb
 
 
-# --------------------------------------------------------------------------- timm pieces
+# --------------------------------------------------------------------------- timm pieces (timm's _assert is torch._assert)
 class PatchEmbed(nn.Module):
     def __init__(self, img_size=8, patch_size=2, in_chans=3, embed_dim=16):
         super().__init__()
@@ -67,6 +67,8 @@ class PatchEmbed(nn.Module):
 
     def forward(self, x):
         B, C, H, W = x.shape
+        torch._assert(H == self.img_size[0], f"Input height ({H}) doesn't match model ({self.img_size[0]}).")
+        torch._assert(W == self.img_size[1], f"Input width ({W}) doesn't match model ({self.img_size[1]}).")
         x = self.proj(x).flatten(2).transpose(1, 2)  # BCHW -> BNC
         return self.norm(x)
 
@@ -451,3 +453,7 @@ for step in range(3):
     loss.backward()
     ft_opt.step()
     report("finetune", step, loss.item(), [round(g["lr"], 9) for g in ft_opt.param_groups])
+try:
+    model.patch_embed(torch.zeros(1, 3, 6, 8))
+except AssertionError as e:
+    report("patch_embed assert", str(e))
