@@ -11,7 +11,8 @@ per crop, the centre's EMA update), cosine lr / weight-decay / momentum schedule
 cosine_scheduler set into param groups, get_params_groups (no weight decay on biases and norms),
 utils.clip_gradients (per-parameter norm, grad.data.mul_), cancel_gradients_last_layer (p.grad =
 None while the last layer is frozen), the teacher loaded from the student's state_dict with
-requires_grad False and updated by param_k.data.mul_(m).add_((1 - m) * param_q.detach().data).
+requires_grad False and updated by param_k.data.mul_(m).add_((1 - m) * param_q.detach().data), and
+utils.LARS (a torch.optim.Optimizer subclass: self.state, torch.where trust ratio, mu.mul_().add_()).
 Views are augmented with NumPy so both libraries see the same pixels."""
 import math
 
@@ -268,6 +269,47 @@ class DINOLoss(nn.Module):
         self.center = self.center * self.center_momentum + batch_center * (1 - self.center_momentum)
 
 
+class LARS(torch.optim.Optimizer):
+    """
+    Almost copy-paste from https://github.com/facebookresearch/barlowtwins/blob/main/main.py
+    """
+    def __init__(self, params, lr=0, weight_decay=0, momentum=0.9, eta=0.001,
+                 weight_decay_filter=None, lars_adaptation_filter=None):
+        defaults = dict(lr=lr, weight_decay=weight_decay, momentum=momentum,
+                        eta=eta, weight_decay_filter=weight_decay_filter,
+                        lars_adaptation_filter=lars_adaptation_filter)
+        super().__init__(params, defaults)
+
+    @torch.no_grad()
+    def step(self):
+        for g in self.param_groups:
+            for p in g['params']:
+                dp = p.grad
+
+                if dp is None:
+                    continue
+
+                if p.ndim != 1:
+                    dp = dp.add(p, alpha=g['weight_decay'])
+
+                if p.ndim != 1:
+                    param_norm = torch.norm(p)
+                    update_norm = torch.norm(dp)
+                    one = torch.ones_like(param_norm)
+                    q = torch.where(param_norm > 0.,
+                                    torch.where(update_norm > 0,
+                                                (g['eta'] * param_norm / update_norm), one), one)
+                    dp = dp.mul(q)
+
+                param_state = self.state[p]
+                if 'mu' not in param_state:
+                    param_state['mu'] = torch.zeros_like(p)
+                mu = param_state['mu']
+                mu.mul_(g['momentum']).add_(dp)
+
+                p.add_(mu, alpha=-g['lr'])
+
+
 def cosine_scheduler(base_value, final_value, epochs, niter_per_ep, warmup_epochs=0, start_warmup_value=0):
     warmup_schedule = np.array([])
     warmup_iters = warmup_epochs * niter_per_ep
@@ -356,6 +398,19 @@ for epoch_counter in range(4):
         scheduler.step()
     report("simclr", epoch_counter, loss.item(), loss_nt.item(), loss_mf.item(), top1[0].item(), top5.item(),
            scheduler.get_last_lr()[0], tuple(logits.shape))
+
+# ---- the same model under DINO's LARS (barlowtwins' copy), for ResNet backbones
+lars = LARS(get_params_groups(simclr), lr=0.3, weight_decay=1e-4)
+for step in range(3):
+    images = torch.cat([augment(rng, data, 8), augment(rng, data, 8)], dim=0)
+    features = simclr(images)
+    logits, labels = info_nce_loss(features, batch_size, temperature=0.2)
+    loss = criterion(logits, labels)
+    lars.zero_grad()
+    loss.backward()
+    lars.step()
+    report("lars", step, loss.item(), lars.state[simclr.backbone.conv1.weight]["mu"].abs().sum().item(),
+           sorted(lars.state_dict()["param_groups"][1].keys()))
 
 # ---- DINO: student / teacher with multi-crop
 epochs, niter_per_ep, freeze_last_layer, out_dim = 3, 2, 1, 12
