@@ -33,6 +33,11 @@ _KEYWORD_CALLS = {
     "torch.std(input=)": lambda L, x: L.std(input=x, dim=0),
     "torch.flatten(input=)": lambda L, x: L.flatten(input=x.view(2, 3), start_dim=0),
     "torch.transpose(input=)": lambda L, x: L.transpose(input=x.view(2, 3), dim0=0, dim1=1),
+    "torch.broadcast_to(input=, size=)": lambda L, x: L.broadcast_to(input=x, size=(2, 6)),
+    "torch.zeros_like(input=)": lambda L, x: L.zeros_like(input=x) + x,
+    "torch.full_like(input=)": lambda L, x: L.full_like(input=x, fill_value=2.0) * x,
+    "F.gelu(input=)": lambda L, x: L.nn.functional.gelu(input=x, approximate="tanh"),
+    "F.one_hot(input=)": lambda L, x: L.nn.functional.one_hot(input=x.long().detach(), num_classes=6),
 }
 
 
@@ -160,3 +165,31 @@ def test_traceable_assert_raises_as_torchs():
             lib._assert(lib.tensor(0), "zero")
         with pytest.raises(RuntimeError):  # ambiguous truth value
             lib._assert(lib.tensor([True, True]), "two")
+
+
+# ---------------------------------------------------------------- take_along_dim broadcasts
+@needs_torch
+@pytest.mark.parametrize("x_shape,i_shape,dim", [((2, 3, 4), (1, 3, 2), 2), ((2, 3, 4), (2, 1, 1), 1),
+                                                 ((1, 3, 4), (2, 2, 4), 1), ((2, 3, 4), (5,), None)])
+def test_take_along_dim_broadcasts_outside_dim_as_torch(x_shape, i_shape, dim):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal(x_shape)
+    n = int(np.prod(x_shape)) if dim is None else x_shape[dim]
+    idx = rng.integers(0, n, i_shape)
+    want_x = torch.tensor(x, requires_grad=True)
+    want = torch.take_along_dim(want_x, torch.tensor(idx), dim)
+    (want * want).sum().backward()
+    got_x = tm.tensor(x, requires_grad=True)
+    got = tm.take_along_dim(got_x, tm.tensor(idx), dim)
+    (got * got).sum().backward()
+    np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy())
+    np.testing.assert_allclose(got_x.grad.numpy(), want_x.grad.numpy())
+
+
+@needs_torch
+def test_take_along_dim_refuses_what_torch_refuses():
+    for lib in (torch, tm):
+        with pytest.raises(RuntimeError):  # ndim mismatch
+            lib.take_along_dim(lib.ones(2, 3), lib.tensor([0]), dim=1)
+        with pytest.raises(RuntimeError):  # no broadcast outside dim
+            lib.take_along_dim(lib.ones(2, 3), lib.zeros(3, 1, dtype=lib.long), dim=1)

@@ -69,7 +69,8 @@ _install_out(globals(), _ops_exports)  # torch.add(a, b, out=c): the top-level n
 from tinymm.ops.torch_keywords import install as _install_torch_keywords  # noqa: E402
 from tinymm.tensor import Tensor as _Tensor  # noqa: E402
 
-_install_torch_keywords(globals(), _ops_exports, _Tensor)
+_install_torch_keywords(globals(), (*_ops_exports, "zeros_like", "ones_like", "full_like", "empty_like", "rand_like",
+                                     "randn_like", "randint_like"), _Tensor)
 from tinymm.amp import is_autocast_enabled  # noqa: E402,F401  (probe6: torch.is_autocast_enabled)
 from tinymm.traceable_assert import traceable_assert as _assert  # noqa: E402,F401  (probe6: torch._assert)
 from tinymm.ops.convert import as_tensor_shared as as_tensor  # noqa: F401  (torch.as_tensor)

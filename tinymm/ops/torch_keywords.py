@@ -6,12 +6,14 @@ PyTorch code passes operands by keyword more often than one would guess: MAE's
 tinymm's ops name their operands ``x`` / ``a`` / ``b`` and take shapes as ``*shape``, which
 Python cannot also accept as a keyword. This module puts a thin front on exactly those ops:
 
-- top-level functions (``tinymm.<name>``) take ``input=`` for their first operand (PyTorch's name
-  on every function whose tinymm name is ``x`` or ``a``), and ``other=`` (``exponent=`` for pow)
+- top-level functions (``tinymm.<name>``, the ``*_like`` factories, and the few
+  ``nn.functional`` ones tinymm shares with the ops: gelu, one_hot, relu_, selu_) take ``input=``
+  for their first operand (PyTorch's name on every function whose tinymm name is ``x``, ``a`` or ``t``), and ``other=`` (``exponent=`` for pow)
   for the second operand of the binary ops; ``torch.where(condition, input=, other=)``;
 - Tensor methods take ``other=`` / ``exponent=`` the same way;
 - the shape-taking ops take their sequence by PyTorch's keyword: ``reshape(shape=)``,
-  ``view(size=)``, ``expand(size=)``, ``permute(dims=)``, ``repeat(repeats=)``, ``tile(dims=)``.
+  ``view(size=)``, ``expand(size=)``, ``permute(dims=)``, ``repeat(repeats=)``, ``tile(dims=)``,
+  ``broadcast_to(size=)``.
 
 Giving an operand both positionally and by keyword is a TypeError, as in PyTorch. A call with no
 keywords goes straight to the op (one ``if``), so the hot paths pay next to nothing, and the
@@ -30,7 +32,7 @@ _FIRST = {"split": "tensor", "tensordot": "a"}
 _METHOD = {"split": {"split_size": "split_size_or_sections"}}
 # shape-taking ops: PyTorch's keyword for the sequence tinymm takes as *args
 VARARGS = {"reshape": "shape", "view": "size", "expand": "size", "permute": "dims", "repeat": "repeats",
-           "tile": "dims"}
+           "tile": "dims", "broadcast_to": "size"}
 
 
 def _renames(fn, name: str, top_level: bool) -> dict:
@@ -41,7 +43,7 @@ def _renames(fn, name: str, top_level: bool) -> dict:
         return {}
     positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     out = {}
-    if top_level and positional and positional[0].name in ("x", "a") and _FIRST.get(name) != positional[0].name:
+    if top_level and positional and positional[0].name in ("x", "a", "t") and _FIRST.get(name) != positional[0].name:
         out[_FIRST.get(name, "input")] = 0
     if not top_level:
         out.update(_METHOD.get(name, {}))
@@ -85,14 +87,14 @@ def with_torch_keywords(fn, name: str, top_level: bool):
     return call
 
 
-def install(namespace: dict, names, tensor_cls) -> None:
-    """Give the top-level functions ``names`` in ``namespace`` and ``tensor_cls``'s methods
-    PyTorch's keyword names."""
+def install(namespace: dict, names, tensor_cls=None) -> None:
+    """Give the functions ``names`` in ``namespace`` (a module's globals) and, when given,
+    ``tensor_cls``'s methods PyTorch's keyword names."""
     for n in names:
         fn = namespace.get(n)
         if callable(fn) and not isinstance(fn, type) and not n.startswith("_"):
             namespace[n] = with_torch_keywords(fn, n, top_level=True)
-    for n, fn in list(vars(tensor_cls).items()):
+    for n, fn in list(vars(tensor_cls).items()) if tensor_cls is not None else ():
         if n.startswith("_") or not inspect.isfunction(fn):
             continue
         wrapped = with_torch_keywords(fn, n, top_level=False)
