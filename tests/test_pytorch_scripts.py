@@ -7,7 +7,10 @@ ResNet training loop; and probe4's, from the PyTorch examples: time_sequence_pre
 float64), fast_neural_style, super_resolution, siamese_network, reinforce and language_translation; and probe5's: a
 DDPM, a Mixture-of-Experts transformer, a RealNVP flow, a TCN and a WaveNet, a CLIP-style trainer, LoRA fine-tuning,
 CleanRL's PPO, a VQ-VAE, EmbeddingBag and packed-RNN text classifiers with checkpointing, GCN/GAT graph
-networks, and an STFT log-mel audio classifier; and the lead's: pygcn with its torch.sparse adjacency). The test runs it with torch, then with its ``import torch...`` lines pointed at tinymm, from the same initial
+networks, and an STFT log-mel audio classifier; and probe6's: ConvNeXt + Swin (shifted windows with torch.roll),
+a diffusers-style conditional UNet with EMA, MAE pre-training + layer-decay fine-tuning, SimCLR + DINO (+ LARS), a
+wav2vec2 CTC recogniser with greedy decoding, and torchvision's MobileNetV2 / EfficientNet blocks; and the lead's:
+pygcn with its torch.sparse adjacency). The test runs it with torch, then with its ``import torch...`` lines pointed at tinymm, from the same initial
 weights, and compares everything the script reports (losses per step, accuracies, learning
 rates, generated tokens, final statistics) to float32 rounding."""
 import math

@@ -65,6 +65,14 @@ from tinymm.ops import __all__ as _ops_exports
 from tinymm.ops.out_arg import install as _install_out
 
 _install_out(globals(), _ops_exports)  # torch.add(a, b, out=c): the top-level names take out=
+# probe6: PyTorch's keyword names (torch.gather(input=x, ...), x.reshape(shape=...), x.pow(exponent=2))
+from tinymm.ops.torch_keywords import install as _install_torch_keywords  # noqa: E402
+from tinymm.tensor import Tensor as _Tensor  # noqa: E402
+
+_install_torch_keywords(globals(), (*_ops_exports, "zeros_like", "ones_like", "full_like", "empty_like", "rand_like",
+                                     "randn_like", "randint_like"), _Tensor)
+from tinymm.amp import is_autocast_enabled  # noqa: E402,F401  (probe6: torch.is_autocast_enabled)
+from tinymm.traceable_assert import traceable_assert as _assert  # noqa: E402,F401  (probe6: torch._assert)
 from tinymm.ops.convert import as_tensor_shared as as_tensor  # noqa: F401  (torch.as_tensor)
 from tinymm.serialization import load, save
 from tinymm.runtime import (  # noqa: F401  (process-wide settings, with PyTorch's names)

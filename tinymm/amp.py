@@ -11,7 +11,8 @@ and disables itself, and a disabled scaler passes everything straight through; `
 scales on the CPU.
 
 **autocast** with ``enabled=False`` is the no-op that scripts written as
-``autocast(..., enabled=use_amp)`` rely on. Enabled, it would run matrix products in float16 or
+``autocast(..., enabled=use_amp)`` rely on; ``autocast("cuda")`` without a usable GPU warns and
+disables itself, as PyTorch's does (``is_autocast_enabled()`` is then False). Enabled, it would run matrix products in float16 or
 bfloat16; tinymm has no mixed-precision kernels (and NumPy no bfloat16), so entering an enabled
 autocast region raises ``NotImplementedError`` that says so, rather than silently computing
 something other than what was asked.
@@ -27,7 +28,7 @@ import numpy as np
 from tinymm import backend
 from tinymm.tensor import Tensor
 
-__all__ = ["GradScaler", "autocast"]
+__all__ = ["GradScaler", "autocast", "is_autocast_enabled"]
 
 
 class autocast(contextlib.ContextDecorator):
@@ -40,6 +41,11 @@ class autocast(contextlib.ContextDecorator):
         if device_type not in ("cpu", "cuda"):
             raise RuntimeError(f"autocast: device_type must be 'cpu' or 'cuda', got {device_type!r}")
         self.device_type, self.fast_dtype, self.enabled = device_type, dtype, bool(enabled)
+        if self.enabled and device_type == "cuda" and not backend.cuda_available():
+            # PyTorch on a machine without CUDA (MAE's ``with torch.cuda.amp.autocast():``)
+            warnings.warn("CUDA is not available or torch_xla is imported. Disabling autocast.", UserWarning,
+                          stacklevel=2)
+            self.enabled = False
 
     def __enter__(self):
         if self.enabled:
@@ -51,6 +57,14 @@ class autocast(contextlib.ContextDecorator):
 
     def __exit__(self, *exc):
         return False
+
+
+def is_autocast_enabled(device_type=None) -> bool:
+    """``torch.is_autocast_enabled([device_type])``: always False, since an enabled autocast
+    region is never entered here (``autocast`` raises, or disables itself without CUDA)."""
+    if device_type is not None and not isinstance(device_type, str):
+        raise TypeError(f"is_autocast_enabled(): argument 'device_type' must be str, not {type(device_type).__name__}")
+    return False
 
 
 class GradScaler:

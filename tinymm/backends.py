@@ -18,3 +18,12 @@ from tinymm import sdp_backends as _sdp  # noqa: E402
 for _name in ("sdp_kernel", "enable_flash_sdp", "flash_sdp_enabled", "enable_math_sdp", "math_sdp_enabled",
               "enable_mem_efficient_sdp", "mem_efficient_sdp_enabled", "enable_cudnn_sdp", "cudnn_sdp_enabled"):
     setattr(cuda, _name, getattr(_sdp, _name))
+# probe6: torch.backends.cudnn.flags(...) / set_flags / version() (tinymm/cudnn_flags.py)
+from functools import partial as _partial  # noqa: E402
+
+from tinymm import cudnn_flags as _cudnn_flags  # noqa: E402
+
+cudnn.benchmark_limit = 10
+cudnn.flags = _partial(_cudnn_flags.flags, cudnn)
+cudnn.set_flags = _partial(_cudnn_flags.set_flags, cudnn)
+cudnn.version = lambda: None  # no cuDNN library, as torch.backends.cudnn.version() without one

@@ -378,8 +378,27 @@ def gather(x, dim, index, *, sparse_grad=False):
     return Gather.apply(x, index._data, axis)
 
 
-def take_along_dim(x, indices, dim):
-    return gather(x, dim, indices)
+def take_along_dim(x, indices, dim=None):
+    """``torch.take_along_dim``: gather along ``dim`` after broadcasting ``x`` and ``indices``
+    against each other in every other dim (PyTorch does; gather itself does not); with
+    ``dim=None``, both are flattened first."""
+    x, indices = as_tensor(x, "take_along_dim"), as_tensor(indices, "take_along_dim")
+    if dim is None:
+        return gather(x.reshape(-1), 0, indices.reshape(-1))
+    if x.ndim != indices.ndim:
+        raise ShapeError(f"take_along_dim: input and indices should have the same number of dimensions, but got "
+                         f"{x.ndim} dimensions for input, and {indices.ndim} dimensions for indices")
+    d = normalize_dim("take_along_dim", x.ndim, dim)
+    try:
+        other = np.broadcast_shapes(*((s[:d] + (1,) + s[d + 1:]) for s in (tuple(x.shape), tuple(indices.shape))))
+    except ValueError:
+        raise ShapeError(f"take_along_dim: input {tuple(x.shape)} and indices {tuple(indices.shape)} do not broadcast "
+                         f"outside dim {d}") from None
+    if tuple(x.shape[:d] + x.shape[d + 1:]) != other[:d] + other[d + 1:]:
+        x = x.expand(*other[:d], x.shape[d], *other[d + 1:])
+    if tuple(indices.shape[:d] + indices.shape[d + 1:]) != other[:d] + other[d + 1:]:
+        indices = indices.expand(*other[:d], indices.shape[d], *other[d + 1:])
+    return gather(x, d, indices)
 
 
 def _src_part(src, index):

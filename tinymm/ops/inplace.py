@@ -48,13 +48,17 @@ def _views_another_tensor(x: Tensor) -> bool:
     ``view``, ``transpose``, ``split``...). An op's output whose array is a NumPy view of the op's
     own scratch buffer (a GEMM result reshaped, a transposed layout) owns its memory, as the
     same output does in PyTorch: writing into it in place is fine. A view op's output shares
-    its producing op's input's storage; without a node to look at, any view is taken as one."""
+    its producing op's input's storage; without a node to look at, any view is taken as one.
+    An input holding x's very array is x itself before an earlier in-place write (the node of
+    ``h[mask] = v`` takes the old ``h``), not another tensor (probe6: a second masked write into
+    a Linear output)."""
     storage = storage_of(x._data)
     if storage is x._data:
         return False
     if x._node is None:
         return True
-    return any(t is not None and storage_of(t._data) is storage for t in x._node[0].inputs)
+    return any(t is not None and t._data is not x._data and storage_of(t._data) is storage
+               for t in x._node[0].inputs)
 
 
 def _records(name: str, x: Tensor, value) -> bool:

@@ -174,3 +174,7 @@ from tinymm.nn.functional.fractional_pool import (  # noqa: F401,E402
     fractional_max_pool3d_with_indices,
 )
 from tinymm.nn.functional.layers import PaddingIdxError  # hostile  # noqa: F401,E402
+# probe6: PyTorch's input= on the functions shared with the ops (F.gelu(input=x), F.one_hot(input=t))
+from tinymm.ops.torch_keywords import install as _install_torch_keywords  # noqa: E402
+
+_install_torch_keywords(globals(), ("gelu", "one_hot", "relu_", "selu_"))

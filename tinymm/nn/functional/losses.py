@@ -748,8 +748,8 @@ def _ctc_one(lp, labels, blank):
 
     The forward (α) and backward (β) recursions over the blank-extended labels l′ in log
     space; d nll / d lp[t, c] = −Σ_{s: l′_s = c} exp(α_t(s) + β_t(s) − lp[t, c] + nll),
-    the expected number of times frame t emits c (the true gradient, not PyTorch's
-    log-softmax-folded one; both give the same gradient for the logits before log_softmax)."""
+    the expected number of times frame t emits c (the true gradient; CTCLossFn adds exp(lp)
+    to make it PyTorch's)."""
     T, C = lp.shape
     ext = np.full(2 * len(labels) + 1, blank, np.int64)
     ext[1::2] = labels
@@ -790,7 +790,14 @@ def _ctc_one(lp, labels, blank):
 
 class CTCLossFn(Function):
     """Per-sequence CTC negative log-likelihoods (N,) of log_probs (T, N, C). Computed on the
-    host in float64 (the recursions are sequential in time); saves the gradient."""
+    host in float64 (the recursions are sequential in time); saves the gradient.
+
+    The gradient is PyTorch's, exp(lp) − occupancy on each sample's first input_length frames
+    and 0 after them: the gradient for the logits of a log_softmax, which log_softmax's backward
+    passes through unchanged (its rows sum to 0), so training through ``log_softmax`` gets the
+    true gradient while a gradient read at ``log_probs`` itself (a leaf, a hook, retain_grad)
+    is PyTorch's number, not d nll / d lp. An infinite loss (no alignment) has a nan gradient
+    on its frames, or 0 with zero_infinity, as in PyTorch."""
 
     @staticmethod
     def forward(ctx, log_probs, targets, input_lengths, target_lengths, blank, zero_infinity):
@@ -802,8 +809,13 @@ class CTCLossFn(Function):
         for n in range(N):
             Tn, labels = int(input_lengths[n]), targets[n]
             loss, g = _ctc_one(lp[:Tn, n], labels, blank)
-            if not np.isfinite(loss) and zero_infinity:
-                loss = 0.0
+            if not np.isfinite(loss):
+                # PyTorch: exp(lp) − exp(−inf + inf) is nan; zero_infinity zeroes loss and gradient
+                g = g if zero_infinity else np.full_like(g, np.nan)
+                loss = 0.0 if zero_infinity else loss
+            else:
+                # PyTorch's gradient folds log_softmax in: exp(lp) − occupancy (module docstring)
+                g = g + np.exp(lp[:Tn, n])
             nll[n] = loss
             grad[:Tn, n] = g
         ctx.save_for_backward(backend.to_device(grad.astype(log_probs.dtype), device))
