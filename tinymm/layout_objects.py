@@ -1,6 +1,7 @@
-"""Floor 2: ``tinymm.layout`` and ``tinymm.strided``, PyTorch's memory-layout objects. Every
-tinymm tensor is dense and strided (NumPy's and CuPy's layout): ``t.layout is tinymm.strided``.
-There is no sparse layout; code that passes ``layout=torch.strided`` along runs unchanged."""
+"""Floor 2: ``tinymm.layout``, ``tinymm.strided`` and ``tinymm.sparse_coo``, PyTorch's
+memory-layout objects. Every dense tinymm tensor is strided (NumPy's and CuPy's layout):
+``t.layout is tinymm.strided``; ``tinymm.sparse``'s COO tensors have ``sparse_coo``. Code that
+passes ``layout=torch.strided`` along runs unchanged."""
 from __future__ import annotations
 
 

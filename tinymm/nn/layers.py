@@ -51,9 +51,10 @@ class Embedding(Module):
     the looked-up rows in place, ``scale_grad_by_freq`` scales gradients by inverse frequency
     (``F.embedding``). PyTorch's arguments and order.
 
-    ``sparse=True`` raises NotImplementedError: tinymm has no sparse tensors, and a dense
-    gradient in its place would not behave as PyTorch's sparse one (there ``weight.grad`` is a
-    sparse tensor, Adam/AdamW/RMSprop refuse it, SGD with weight_decay fails on it)."""
+    ``sparse=True`` raises NotImplementedError: tinymm's sparse tensors (``tinymm.sparse``) are
+    not gradients, and a dense gradient in its place would not behave as PyTorch's sparse one
+    (there ``weight.grad`` is a sparse tensor, Adam/AdamW/RMSprop refuse it, SGD with
+    weight_decay fails on it)."""
 
     def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None, max_norm=None,
                  norm_type: float = 2.0, scale_grad_by_freq: bool = False, sparse: bool = False, _weight=None,

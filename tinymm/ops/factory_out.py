@@ -4,8 +4,8 @@
 ``out`` (resized when its shape differs, as ``out_arg`` does for the ops), and ``out`` is returned.
 As in PyTorch, a factory given ``out`` and no ``dtype`` makes ``out``'s dtype (so
 ``zeros(2, out=int_tensor)`` gives integer zeros); a ``dtype`` that differs from ``out``'s is
-refused (RuntimeError). ``layout`` may only be the strided layout (tinymm has no sparse
-tensors); ``pin_memory=True`` pins the result (a RuntimeError without a GPU, as PyTorch's CPU
+refused (RuntimeError). ``layout`` may only be the strided layout (sparse tensors come from
+``sparse_coo_tensor`` or ``.to_sparse()``); ``pin_memory=True`` pins the result (a RuntimeError without a GPU, as PyTorch's CPU
 build)."""
 from __future__ import annotations
 

@@ -16,6 +16,7 @@ from tinymm.autograd import Function
 from tinymm.autograd_graph import node_output, operand
 from tinymm.ops._util import EmptyReductionError, ShapeError, keep_flag, normalize_dim, normalize_dims, refuse_complex, xp_of
 from tinymm.ops.convert import as_tensor, cast, to_float
+from tinymm.ops.index import add_at
 from tinymm.ops.reduce import mean, std, var
 from tinymm.ops.shape import cat
 from tinymm.tensor import Tensor
@@ -311,12 +312,7 @@ class CumExtreme(Function):
         gm = xp.moveaxis(g, axis, -1)
         lead = np.indices(i.shape[:-1]) if i.ndim > 1 else ()
         index = tuple(l[..., None] for l in lead) + (i,)
-        if xp is np:
-            np.add.at(o, index, gm)
-        else:
-            import cupyx
-
-            cupyx.scatter_add(o, index, gm)
+        add_at(o, index, gm)
         return out
 
     @staticmethod

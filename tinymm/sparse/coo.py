@@ -26,6 +26,7 @@ from tinymm.autograd import Function
 from tinymm.dtype_objects import as_dtype
 from tinymm.layout_objects import sparse_coo
 from tinymm.ops._util import ShapeError, xp_of
+from tinymm.ops.index import add_at
 from tinymm.tensor import Size, Tensor
 
 
@@ -66,13 +67,7 @@ class ToDense(Function):
     def forward(ctx, values, index, shape):
         ctx.index = index
         out = xp_of(values).zeros(shape, values.dtype)
-        xp = xp_of(values)
-        if xp is np:
-            np.add.at(out, index, values)
-        else:
-            import cupyx
-
-            cupyx.scatter_add(out, index, values)
+        add_at(out, index, values)  # a repeated index adds (uncoalesced entries)
         return out
 
     @staticmethod
