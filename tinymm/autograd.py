@@ -522,16 +522,17 @@ def once_differentiable(fn):
 # ----------------------------------------------------------------------------- graph walk
 
 
-def _topological_order(root_ctx):
+def _topological_order(root_ctx, check_freed: bool = True):
     """Nodes reachable from ``root_ctx``, each once, inputs before the ops that consume them.
 
-    Raises if one was freed by an earlier backward, before any gradient is computed."""
+    Raises if one was freed by an earlier backward (unless ``check_freed`` is False), before
+    any gradient is computed."""
     order = []
     seen = {id(root_ctx)}
     stack = [(root_ctx, 0)]
     while stack:
         ctx, i = stack.pop()
-        if ctx.freed:
+        if ctx.freed and check_freed:
             raise RuntimeError(_FREED_MSG)
         nodes = ctx.input_nodes
         while i < len(nodes):
@@ -547,6 +548,26 @@ def _topological_order(root_ctx):
         else:
             order.append(ctx)
     return order
+
+
+def _walk_plan(root_ctx, capture):
+    """The nodes a walk from ``root_ctx`` visits (``_topological_order``) and, for ``grad``
+    (``capture`` given), the ids of those whose backward must run to reach a captured tensor:
+    those with a captured input or an input made by such a node (None for ``backward``: all).
+    As in PyTorch's engine, the others neither run nor are freed, so the graph below a non-leaf
+    input of ``grad`` stays usable (MAML's fast weights), and only a needed freed node raises."""
+    if capture is None:
+        return _topological_order(root_ctx), None
+    order = _topological_order(root_ctx, check_freed=False)
+    needed = set()
+    for ctx in order:
+        for t, node in zip(ctx.inputs, ctx.input_nodes):
+            if t is not None and (id(t) in capture or (node is not None and id(node[0]) in needed)):
+                needed.add(id(ctx))
+                break
+    if any(ctx.freed for ctx in order if id(ctx) in needed):
+        raise RuntimeError(_FREED_MSG)
+    return order, needed
 
 
 def _owned(g) -> np.ndarray:
@@ -639,7 +660,7 @@ def run_backward(root, grad=None, retain_graph: bool = False, *, capture=None) -
         return
 
     root_ctx, root_idx = root._node
-    order = _topological_order(root_ctx)
+    order, needed = _walk_plan(root_ctx, capture)
     pending = {id(root_ctx): [None] * root_ctx.n_outputs}
     pending[id(root_ctx)][root_idx] = g
     # Non-leaf tensors with hooks or retain_grad, by their node: their gradient is complete
@@ -665,6 +686,8 @@ def run_backward(root, grad=None, retain_graph: bool = False, *, capture=None) -
                         capture[id(t)][1] = out_grads[i]
                 elif t._retain_grad:
                     _accumulate_leaf(t, out_grads[i], False)
+            if needed is not None and id(ctx) not in needed:
+                continue  # grad: below every captured tensor; neither run nor freed
             if ctx.n_outputs > 1:
                 for i, og in enumerate(out_grads):
                     if og is None:
@@ -721,12 +744,12 @@ def _run_backward_graph(root, grad=None, retain_graph: bool = True, *, capture=N
     """``run_backward`` for ``create_graph=True``: the walk of ``tinymm.autograd_graph``, with
     grad mode on so each backward is recorded."""
     if root._node is not None and any(t is not None and t._data.dtype.kind == "c"
-                                      for ctx in _topological_order(root._node[0]) for t in ctx.inputs):
+                                      for ctx in _topological_order(root._node[0], False) for t in ctx.inputs):
         # cplx: the differentiable backward formulas (backward_graph) are written for real tensors
         raise NotImplementedError("tinymm: create_graph=True through complex tensors is not implemented")
     with set_grad_enabled(True):
         autograd_graph.run_backward_graph(
-            root, grad, retain_graph, capture, order_of=_topological_order, post_hooks=_post_accumulate_hooks,
+            root, grad, retain_graph, capture, plan_of=_walk_plan, post_hooks=_post_accumulate_hooks,
             nan_check=check_nan_grads if _anomaly_check_nan else None, first_order_only=_first_order_only)
 
 
