@@ -57,3 +57,56 @@ def test_grad_through_a_freed_node_it_needs_still_raises():
     tm.autograd.grad(z, [x])
     with pytest.raises(RuntimeError, match="second time"):
         tm.autograd.grad(z, [x])
+
+
+# ---- nn.init: PyTorch's parameter names (torchdiffeq's constant_(m.bias, val=0)) and generator=
+
+_INITS = ["uniform_", "normal_", "constant_", "ones_", "zeros_", "eye_", "dirac_", "xavier_uniform_",
+          "xavier_normal_", "kaiming_uniform_", "kaiming_normal_", "trunc_normal_", "orthogonal_", "sparse_"]
+
+
+@needs_torch
+@pytest.mark.parametrize("name", _INITS)
+def test_init_functions_take_pytorchs_parameter_names(name):
+    import inspect
+
+    ours = list(inspect.signature(getattr(tm.nn.init, name)).parameters)
+    theirs = list(inspect.signature(getattr(torch.nn.init, name)).parameters)
+    assert ours == theirs
+
+
+def test_init_by_keyword_and_from_a_generator():
+    w = tm.empty(4, 6)
+    tm.nn.init.constant_(tensor=w, val=0.25)
+    assert w.tolist() == [[0.25] * 6] * 4
+    draws = {}
+    for name, kw in [("uniform_", dict(a=-2.0, b=3.0)), ("normal_", dict(mean=1.0, std=0.5)),
+                     ("xavier_uniform_", {}), ("xavier_normal_", {}), ("kaiming_uniform_", dict(a=0.1)),
+                     ("kaiming_normal_", dict(mode="fan_out")), ("trunc_normal_", dict(std=0.02)),
+                     ("orthogonal_", {}), ("sparse_", dict(sparsity=0.5))]:
+        fn = getattr(tm.nn.init, name)
+        runs = [fn(tm.empty(40, 30), **kw, generator=tm.Generator().manual_seed(seed)).numpy() for seed in (3, 3, 4)]
+        np.testing.assert_array_equal(runs[0], runs[1], err_msg=name)
+        assert not np.array_equal(runs[0], runs[2]), name
+        draws[name] = runs[0]
+    u = draws["uniform_"]
+    assert u.min() >= -2.0 and u.max() < 3.0 and abs(u.mean() - 0.5) < 0.15
+    assert abs(draws["normal_"].mean() - 1.0) < 0.05 and abs(draws["normal_"].std() - 0.5) < 0.05
+    q = draws["orthogonal_"]
+    np.testing.assert_allclose(q.T @ q, np.eye(30), atol=1e-5)
+    # a draw from a generator leaves the default stream alone
+    tm.manual_seed(0)
+    a = tm.rand(3)
+    tm.manual_seed(0)
+    tm.nn.init.normal_(tm.empty(5), generator=tm.Generator().manual_seed(1))
+    assert tm.rand(3).tolist() == a.tolist()
+
+
+def test_init_generator_must_be_on_the_tensors_device():
+    class OtherDevice(tm.Generator):
+        def __init__(self):
+            super().__init__()
+            self.device = "cuda"
+
+    with pytest.raises(RuntimeError, match="device type for generator"):
+        tm.nn.init.uniform_(tm.empty(3), generator=OtherDevice())
