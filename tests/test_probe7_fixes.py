@@ -110,3 +110,101 @@ def test_init_generator_must_be_on_the_tensors_device():
 
     with pytest.raises(RuntimeError, match="device type for generator"):
         tm.nn.init.uniform_(tm.empty(3), generator=OtherDevice())
+
+
+# ---- Module registries: learn2learn's clone_module / update_module write _parameters directly
+
+
+def _clone_module(module):
+    """learn2learn's clone_module, cut down: a __new__-made copy sharing __dict__, its
+    registries copied, each parameter replaced by a differentiable clone."""
+    clone = module.__new__(type(module))
+    clone.__dict__ = module.__dict__.copy()
+    clone._parameters = clone._parameters.copy()
+    clone._buffers = clone._buffers.copy()
+    clone._modules = clone._modules.copy()
+    for k, p in module._parameters.items():
+        if p is not None:
+            clone._parameters[k] = p.clone()
+    for k, sub in module._modules.items():
+        clone._modules[k] = _clone_module(sub)
+    return clone
+
+
+def _maml_l2l(lib):
+    w1 = np.linspace(-1, 1, 12, dtype=np.float32).reshape(3, 4)
+    net = lib.nn.Sequential(lib.nn.Linear(4, 3), lib.nn.Tanh(), lib.nn.Linear(3, 1))
+    net.load_state_dict({"0.weight": lib.tensor(w1), "0.bias": lib.zeros(3), "2.weight": lib.ones(1, 3),
+                         "2.bias": lib.zeros(1)})
+    x = lib.tensor(w1[::-1].copy())
+    learner = _clone_module(net)
+    loss = learner(x).pow(2).mean()
+    grads = lib.autograd.grad(loss, list(learner.parameters()), create_graph=True)
+    for (name, p), g in zip(list(learner.named_parameters()), grads):  # update_module
+        owner, leaf = learner.get_submodule(name.rpartition(".")[0]), name.rpartition(".")[2]
+        owner._parameters[leaf] = p - 0.5 * g
+    adapted = learner[0].weight
+    learner(x).sum().backward()
+    return [adapted.detach().numpy(), net[0].weight.grad.numpy(), net[2].bias.grad.numpy(),
+            np.array([learner[0].weight is learner[0]._parameters["weight"], learner[0].weight.is_leaf,
+                      len(list(learner.parameters())), net[0].weight.requires_grad])]
+
+
+@needs_torch
+def test_learn2learn_clone_and_update_module_train_the_original_as_torch():
+    for a, b in zip(_maml_l2l(tm), _maml_l2l(torch)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+@needs_torch
+def test_registry_writes_and_deletes_are_the_attribute_as_torch():
+    def run(lib):
+        m = lib.nn.Linear(2, 3)
+        m._parameters["weight"] = lib.nn.Parameter(lib.ones(3, 2))
+        m._buffers["scale"] = lib.full((3,), 2.0)
+        m._modules["act"] = lib.nn.ReLU()
+        out = [m.weight.sum().item(), m.scale.tolist(), type(m.act).__name__,
+               sorted(k for k, _ in m.named_buffers()), sorted(m.state_dict())]
+        del m._parameters["bias"]
+        out.append(hasattr(m, "bias"))
+        m._buffers.pop("scale")
+        out.append(hasattr(m, "scale"))
+        del m.act
+        out.append(("act" in m._modules, hasattr(m, "act")))
+        with pytest.raises(AttributeError):
+            del m.nothing_here
+        return out
+
+    assert run(tm) == run(torch)
+
+
+def test_registries_survive_deepcopy_and_a_plain_dict_in_their_place():
+    import copy
+
+    m = tm.nn.Sequential(tm.nn.Linear(2, 3), tm.nn.BatchNorm1d(3))
+    c = copy.deepcopy(m)
+    assert c[0]._parameters.owner is c[0] and c[0].weight is c[0]._parameters["weight"]
+    c[0]._parameters["weight"] = tm.ones(3, 2)
+    assert c[0].weight.sum().item() == 6 and m[0].weight.sum().item() != 6
+    c[1]._buffers = {"running_mean": tm.full((3,), 5.0)}  # a plain dict is wrapped, attributes follow
+    assert c[1].running_mean.tolist() == [5.0] * 3
+    with pytest.raises(AttributeError, match="super"):
+        tm.nn.Module.__new__(tm.nn.Module).weight = tm.nn.Parameter(tm.ones(1))
+
+
+@needs_torch
+def test_tensors_and_parameters_take_attributes_of_their_own_as_torch():
+    import copy
+
+    def run(lib):
+        p = lib.nn.Parameter(lib.ones(2))
+        p.update = lib.full((2,), 3.0)  # learn2learn
+        p._no_weight_decay = True  # timm / Mamba
+        t = (p * 2).detach()
+        t.tag = "fast"
+        q = copy.deepcopy(t)  # (PyTorch's Parameter.__deepcopy__ drops them; a Tensor's keeps them)
+        with pytest.raises(AttributeError):
+            t.nothing_here
+        return [q.tag, p._no_weight_decay, t.tag, (p + p.update).tolist(), hasattr(lib.ones(1), "update")]
+
+    assert run(tm) == run(torch)

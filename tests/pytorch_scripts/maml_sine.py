@@ -165,3 +165,120 @@ for step in range(4):
     grads = torch.autograd.grad(loss, list(fast_weights.values()))
     fast_weights = {k: (w - 0.01 * g).detach().requires_grad_() for (k, w), g in zip(fast_weights.items(), grads)}
 report("adaptation", curve, y_t.dtype == torch.float32, list(y_t.shape))
+
+
+# ---- learn2learn's MAML wrapper: clone_module / update_module write the modules' registries
+def clone_module(module, memo=None):
+    if memo is None:
+        memo = {}
+    if not isinstance(module, torch.nn.Module):
+        return module
+    clone = module.__new__(type(module))
+    clone.__dict__ = module.__dict__.copy()
+    clone._parameters = clone._parameters.copy()
+    clone._buffers = clone._buffers.copy()
+    clone._modules = clone._modules.copy()
+    if hasattr(clone, '_parameters'):
+        for param_key in module._parameters:
+            if module._parameters[param_key] is not None:
+                param = module._parameters[param_key]
+                param_ptr = param.data_ptr
+                if param_ptr in memo:
+                    clone._parameters[param_key] = memo[param_ptr]
+                else:
+                    cloned = param.clone()
+                    clone._parameters[param_key] = cloned
+                    memo[param_ptr] = cloned
+    if hasattr(clone, '_buffers'):
+        for buffer_key in module._buffers:
+            if clone._buffers[buffer_key] is not None and \
+                    clone._buffers[buffer_key].requires_grad:
+                buff = module._buffers[buffer_key]
+                buff_ptr = buff.data_ptr
+                if buff_ptr in memo:
+                    clone._buffers[buffer_key] = memo[buff_ptr]
+                else:
+                    cloned = buff.clone()
+                    clone._buffers[buffer_key] = cloned
+                    memo[param_ptr] = cloned
+    if hasattr(clone, '_modules'):
+        for module_key in clone._modules:
+            clone._modules[module_key] = clone_module(module._modules[module_key], memo=memo)
+    return clone
+
+
+def update_module(module, updates=None, memo=None):
+    if memo is None:
+        memo = {}
+    if updates is not None:
+        params = list(module.parameters())
+        for p, g in zip(params, updates):
+            p.update = g
+    for param_key in module._parameters:
+        p = module._parameters[param_key]
+        if p in memo:
+            module._parameters[param_key] = memo[p]
+        else:
+            if p is not None and hasattr(p, 'update') and p.update is not None:
+                updated = p + p.update
+                p.update = None
+                memo[p] = updated
+                module._parameters[param_key] = updated
+    for module_key in module._modules:
+        module._modules[module_key] = update_module(module._modules[module_key], updates=None, memo=memo)
+    return module
+
+
+def maml_update(model, lr, grads=None):
+    if grads is not None:
+        params = list(model.parameters())
+        for p, g in zip(params, grads):
+            if g is not None:
+                p.update = - lr * g
+    return update_module(model)
+
+
+class L2LMAML(nn.Module):
+    def __init__(self, model, lr, first_order=False):
+        super().__init__()
+        self.module = model
+        self.lr = lr
+        self.first_order = first_order
+
+    def forward(self, *args, **kwargs):
+        return self.module(*args, **kwargs)
+
+    def adapt(self, loss):
+        second_order = not self.first_order
+        gradients = torch.autograd.grad(loss, self.module.parameters(), retain_graph=second_order,
+                                        create_graph=second_order, allow_unused=False)
+        self.module = maml_update(self.module, self.lr, gradients)
+
+    def clone(self):
+        return L2LMAML(clone_module(self.module), lr=self.lr, first_order=self.first_order)
+
+
+l2l_model = SineModel(hidden=16)
+share_init(l2l_model, "l2l")
+maml = L2LMAML(l2l_model, lr=0.01)
+opt = torch.optim.Adam(maml.parameters(), lr=1e-3)
+rng = np.random.default_rng(4)
+for iteration in range(3):
+    opt.zero_grad()
+    meta_train_error = 0.0
+    for task_i in range(2):
+        task = SineTask(rng)
+        X_s, y_s = task.sample(5)
+        X_q, y_q = task.sample(5)
+        learner = maml.clone()
+        for _ in range(2):
+            learner.adapt(F.mse_loss(learner(X_s), y_s))
+        evaluation_error = F.mse_loss(learner(X_q), y_q)
+        evaluation_error.backward()
+        meta_train_error += evaluation_error.item()
+    for p in maml.parameters():
+        p.grad.data.mul_(1.0 / 2)
+    opt.step()
+    report("l2l", iteration, meta_train_error / 2, l2l_model.net.l1.weight.grad.norm().item(),
+           learner.module.net.l3.bias.is_leaf, len(list(learner.parameters())),
+           (learner.module.net.l1.weight - l2l_model.net.l1.weight).abs().sum().item())
