@@ -7,7 +7,10 @@ ResNet training loop; and probe4's, from the PyTorch examples: time_sequence_pre
 float64), fast_neural_style, super_resolution, siamese_network, reinforce and language_translation; and probe5's: a
 DDPM, a Mixture-of-Experts transformer, a RealNVP flow, a TCN and a WaveNet, a CLIP-style trainer, LoRA fine-tuning,
 CleanRL's PPO, a VQ-VAE, EmbeddingBag and packed-RNN text classifiers with checkpointing, GCN/GAT graph
-networks, and an STFT log-mel audio classifier). The test runs it with torch, then with its ``import torch...`` lines pointed at tinymm, from the same initial
+networks, and an STFT log-mel audio classifier; and probe7's: the PyTorch tutorial's BiLSTM-CRF tagger, MAML sine
+regression (second-order, first-order, Meta-SGD, learn2learn's clone/update_module), the DQN tutorial on a grid
+world, a Burgers PINN with LBFGS plus an RK4 neural ODE, exact GP regression from scratch, and a HuggingFace-style
+BERT masked-LM pretraining step). The test runs it with torch, then with its ``import torch...`` lines pointed at tinymm, from the same initial
 weights, and compares everything the script reports (losses per step, accuracies, learning
 rates, generated tokens, final statistics) to float32 rounding."""
 import math
