@@ -208,3 +208,23 @@ def test_tensors_and_parameters_take_attributes_of_their_own_as_torch():
         return [q.tag, p._no_weight_decay, t.tag, (p + p.update).tolist(), hasattr(lib.ones(1), "update")]
 
     assert run(tm) == run(torch)
+
+
+@needs_torch
+def test_deepcopy_of_a_parameter_or_model_starts_without_gradients_as_torch():
+    import copy
+
+    def run(lib):
+        m = lib.nn.Linear(2, 1)
+        m.load_state_dict({"weight": lib.tensor([[0.5, -1.0]]), "bias": lib.tensor([0.25])})
+        m.weight.register_hook(lambda g: g * 10)
+        m(lib.ones(1, 2)).sum().backward()
+        target = copy.deepcopy(m)  # the DQN tutorial's target network, a MAML learner
+        out = [target.weight.grad is None, type(target.weight).__name__, target.weight.requires_grad,
+               target.weight.tolist(), target.weight is not m.weight]
+        target(lib.ones(1, 2)).sum().backward()  # the hook stayed behind
+        frozen = copy.deepcopy(lib.nn.Parameter(lib.ones(2), requires_grad=False))
+        shared = copy.deepcopy([m.weight, m.weight])
+        return out + [target.weight.grad.tolist(), frozen.requires_grad, shared[0] is shared[1]]
+
+    assert run(tm) == run(torch)
