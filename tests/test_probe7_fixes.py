@@ -228,3 +228,39 @@ def test_deepcopy_of_a_parameter_or_model_starts_without_gradients_as_torch():
         return out + [target.weight.grad.tolist(), frozen.requires_grad, shared[0] is shared[1]]
 
     assert run(tm) == run(torch)
+
+
+# ---- autograd.grad(is_grads_batched=True): a Jacobian in one call (PINN / Jacobian code)
+
+
+def _batched_jacobian(lib, create_graph):
+    x = lib.tensor([0.5, -1.0, 2.0], dtype=lib.float64, requires_grad=True)
+    w = lib.tensor([[1.0, 2.0], [0.5, -1.0], [0.0, 3.0]], dtype=lib.float64, requires_grad=True)
+    y = (x.sin().unsqueeze(1) * w).sum(0) * x.sum()  # (2,)
+    jx, jw = lib.autograd.grad(y, [x, w], grad_outputs=lib.eye(2, dtype=lib.float64), is_grads_batched=True,
+                               create_graph=create_graph)
+    out = [jx.detach().numpy(), jw.detach().numpy()]
+    if create_graph:
+        (hx,) = lib.autograd.grad((jx ** 2).sum() + jw.sum(), [x])
+        out.append(hx.numpy())
+    return out
+
+
+@needs_torch
+@pytest.mark.parametrize("create_graph", [False, True])
+def test_grad_is_grads_batched_matches_torch(create_graph):
+    ours, theirs = _batched_jacobian(tm, create_graph), _batched_jacobian(torch, create_graph)
+    assert [a.shape for a in ours] == [b.shape for b in theirs]
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_grad_is_grads_batched_bad_grad_outputs_raise():
+    x = tm.tensor([1.0, 2.0], requires_grad=True)
+    y = x ** 2
+    with pytest.raises(RuntimeError, match="batch dimension"):
+        tm.autograd.grad(y, x, grad_outputs=tm.ones(3), is_grads_batched=True)
+    with pytest.raises(RuntimeError, match="scalar outputs"):
+        tm.autograd.grad(y, x, is_grads_batched=True)
+    (g,) = tm.autograd.grad(y.sum(), x, grad_outputs=tm.tensor([1.0, 3.0]), is_grads_batched=True)
+    assert g.tolist() == [[2.0, 4.0], [6.0, 12.0]]

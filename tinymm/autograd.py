@@ -810,15 +810,68 @@ def _paired(name, outputs, grads):
     return outputs, grads
 
 
+class _StackRows(Function):
+    """``stack(rows)`` along a new first dim, for ``grad(..., is_grads_batched=True)`` (this
+    floor cannot import ``ops``); differentiable again through Tensor indexing."""
+
+    @staticmethod
+    def forward(ctx, *rows):
+        ctx.n = len(rows)
+        if type(rows[0]) is np.ndarray:
+            return np.stack(rows)
+        import cupy
+
+        return cupy.stack(rows)
+
+    @staticmethod
+    def backward(ctx, g):
+        return tuple(g[b] for b in range(ctx.n))
+
+    backward_graph = backward
+
+
+def _grad_batched(outputs, inputs, grad_outputs, retain_graph, create_graph, allow_unused, materialize_grads):
+    """``grad`` with ``is_grads_batched=True``: the first dim of each of ``grad_outputs`` is a
+    batch, and each input's gradient gets that dim; computed one batch row at a time (PyTorch
+    vmaps the backward; the values are the same)."""
+    outputs, grad_outputs = _paired("grad", outputs, grad_outputs)
+    sizes = set()
+    for out, go in zip(outputs, grad_outputs):
+        if go is None:
+            if out.numel() != 1:
+                raise RuntimeError("grad can be implicitly created only for scalar outputs")
+            raise RuntimeError("grad: is_grads_batched=True needs grad_outputs with a batch dimension")
+        if go.ndim != out.ndim + 1 or tuple(go.shape[1:]) != tuple(out.shape):
+            raise RuntimeError(f"If `is_grads_batched=True`, we interpret the first dimension of each grad_output as "
+                               f"the batch dimension. The sizes of the remaining dimensions are expected to match the "
+                               f"shape of corresponding output, but a grad_output of shape {tuple(go.shape)} came for "
+                               f"an output of shape {tuple(out.shape)}")
+        sizes.add(go.shape[0])
+    if len(sizes) != 1:
+        raise RuntimeError(f"grad: is_grads_batched=True needs one batch size in grad_outputs, got {sorted(sizes)}")
+    n = sizes.pop()
+    keep = bool(retain_graph) if retain_graph is not None else bool(create_graph)
+    rows = [grad(outputs, inputs, [go[b] for go in grad_outputs], retain_graph=keep or b < n - 1,
+                 create_graph=create_graph, allow_unused=allow_unused, materialize_grads=materialize_grads)
+            for b in range(n)]
+    # (first-order rows do not require grad, so no node is recorded for them)
+    return tuple(None if col[0] is None else _StackRows.apply(*col) for col in zip(*rows))
+
+
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bool = False,
-         only_inputs: bool = True, allow_unused=None, materialize_grads: bool = False):
+         only_inputs: bool = True, allow_unused=None, is_grads_batched: bool = False,
+         materialize_grads: bool = False):
     """``torch.autograd.grad``: the gradients of ``outputs`` (weighted by ``grad_outputs``)
     with respect to ``inputs``, returned as a tuple instead of written into ``.grad`` (no
     ``.grad`` changes). An input the outputs do not depend on raises unless ``allow_unused``
     (then None, or zeros with ``materialize_grads``). ``create_graph=True`` returns gradients
     that are differentiable again (``tinymm.autograd_graph``; ``retain_graph`` then defaults to
     True, as in PyTorch). ``only_inputs`` is PyTorch's deprecated, ignored flag (still passed by
-    WGAN-GP gradient penalties), with its FutureWarning when False."""
+    WGAN-GP gradient penalties), with its FutureWarning when False. ``is_grads_batched``: the
+    first dim of each of ``grad_outputs`` is a batch of them, and of each result too."""
+    if is_grads_batched:  # probe7
+        return _grad_batched(outputs, inputs, grad_outputs, retain_graph, create_graph, allow_unused,
+                             materialize_grads)
     if not only_inputs:  # probe3
         warnings.warn("only_inputs argument is deprecated and is ignored now (defaults to True). To accumulate "
                       "gradient for other parts of the graph, please use torch.autograd.backward.", FutureWarning,
