@@ -9,8 +9,11 @@ DDPM, a Mixture-of-Experts transformer, a RealNVP flow, a TCN and a WaveNet, a C
 CleanRL's PPO, a VQ-VAE, EmbeddingBag and packed-RNN text classifiers with checkpointing, GCN/GAT graph
 networks, and an STFT log-mel audio classifier; and probe6's: ConvNeXt + Swin (shifted windows with torch.roll),
 a diffusers-style conditional UNet with EMA, MAE pre-training + layer-decay fine-tuning, SimCLR + DINO (+ LARS), a
-wav2vec2 CTC recogniser with greedy decoding, and torchvision's MobileNetV2 / EfficientNet blocks; and the lead's:
-pygcn with its torch.sparse adjacency). The test runs it with torch, then with its ``import torch...`` lines pointed at tinymm, from the same initial
+wav2vec2 CTC recogniser with greedy decoding, and torchvision's MobileNetV2 / EfficientNet blocks; and probe7's: the
+PyTorch tutorial's BiLSTM-CRF tagger, MAML sine regression (second-order, first-order, Meta-SGD, learn2learn's
+clone/update_module), the DQN tutorial on a grid world, a Burgers PINN with LBFGS plus an RK4 neural ODE, exact GP
+regression from scratch, and a HuggingFace-style BERT masked-LM pretraining step; and the lead's: pygcn with its
+torch.sparse adjacency). The test runs it with torch, then with its ``import torch...`` lines pointed at tinymm, from the same initial
 weights, and compares everything the script reports (losses per step, accuracies, learning
 rates, generated tokens, final statistics) to float32 rounding."""
 import math

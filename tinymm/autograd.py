@@ -593,16 +593,17 @@ def once_differentiable(fn):
 # ----------------------------------------------------------------------------- graph walk
 
 
-def _topological_order(root_ctx):
+def _topological_order(root_ctx, check_freed: bool = True):
     """Nodes reachable from ``root_ctx``, each once, inputs before the ops that consume them.
 
-    Raises if one was freed by an earlier backward, before any gradient is computed."""
+    Raises if one was freed by an earlier backward (unless ``check_freed`` is False), before
+    any gradient is computed."""
     order = []
     seen = {id(root_ctx)}
     stack = [(root_ctx, 0)]
     while stack:
         ctx, i = stack.pop()
-        if ctx.freed:
+        if ctx.freed and check_freed:
             raise RuntimeError(_FREED_MSG)
         nodes = ctx.input_nodes
         while i < len(nodes):
@@ -618,6 +619,26 @@ def _topological_order(root_ctx):
         else:
             order.append(ctx)
     return order
+
+
+def _walk_plan(root_ctx, capture):
+    """The nodes a walk from ``root_ctx`` visits (``_topological_order``) and, for ``grad``
+    (``capture`` given), the ids of those whose backward must run to reach a captured tensor:
+    those with a captured input or an input made by such a node (None for ``backward``: all).
+    As in PyTorch's engine, the others neither run nor are freed, so the graph below a non-leaf
+    input of ``grad`` stays usable (MAML's fast weights), and only a needed freed node raises."""
+    if capture is None:
+        return _topological_order(root_ctx), None
+    order = _topological_order(root_ctx, check_freed=False)
+    needed = set()
+    for ctx in order:
+        for t, node in zip(ctx.inputs, ctx.input_nodes):
+            if t is not None and (id(t) in capture or (node is not None and id(node[0]) in needed)):
+                needed.add(id(ctx))
+                break
+    if any(ctx.freed for ctx in order if id(ctx) in needed):
+        raise RuntimeError(_FREED_MSG)
+    return order, needed
 
 
 def _owned(g) -> np.ndarray:
@@ -711,7 +732,7 @@ def run_backward(root, grad=None, retain_graph: bool = False, *, capture=None) -
         return
 
     root_ctx, root_idx = root._node
-    order = _topological_order(root_ctx)
+    order, needed = _walk_plan(root_ctx, capture)
     pending = {id(root_ctx): [None] * root_ctx.n_outputs}
     pending[id(root_ctx)][root_idx] = g
     # Non-leaf tensors with hooks or retain_grad, by their node: their gradient is complete
@@ -740,6 +761,8 @@ def run_backward(root, grad=None, retain_graph: bool = False, *, capture=None) -
                         capture[id(t)][1] = out_grads[i]
                 elif t._retain_grad:
                     _accumulate_leaf(t, out_grads[i], False)
+            if needed is not None and id(ctx) not in needed:
+                continue  # grad: below every captured tensor; neither run nor freed
             if ctx.n_outputs > 1:
                 for i, og in enumerate(out_grads):
                     if og is None:
@@ -797,12 +820,12 @@ def _run_backward_graph(root, grad=None, retain_graph: bool = True, *, capture=N
     """``run_backward`` for ``create_graph=True``: the walk of ``tinymm.autograd_graph``, with
     grad mode on so each backward is recorded."""
     if root._node is not None and any(t is not None and t._data.dtype.kind == "c"
-                                      for ctx in _topological_order(root._node[0]) for t in ctx.inputs):
+                                      for ctx in _topological_order(root._node[0], False) for t in ctx.inputs):
         # cplx: the differentiable backward formulas (backward_graph) are written for real tensors
         raise NotImplementedError("tinymm: create_graph=True through complex tensors is not implemented")
     with set_grad_enabled(True):
         autograd_graph.run_backward_graph(
-            root, grad, retain_graph, capture, order_of=_topological_order, post_hooks=_post_accumulate_hooks,
+            root, grad, retain_graph, capture, plan_of=_walk_plan, post_hooks=_post_accumulate_hooks,
             nan_check=check_nan_grads if _anomaly_check_nan else None, first_order_only=_first_order_only)
 
 
@@ -863,15 +886,68 @@ def _paired(name, outputs, grads):
     return outputs, grads
 
 
+class _StackRows(Function):
+    """``stack(rows)`` along a new first dim, for ``grad(..., is_grads_batched=True)`` (this
+    floor cannot import ``ops``); differentiable again through Tensor indexing."""
+
+    @staticmethod
+    def forward(ctx, *rows):
+        ctx.n = len(rows)
+        if type(rows[0]) is np.ndarray:
+            return np.stack(rows)
+        import cupy
+
+        return cupy.stack(rows)
+
+    @staticmethod
+    def backward(ctx, g):
+        return tuple(g[b] for b in range(ctx.n))
+
+    backward_graph = backward
+
+
+def _grad_batched(outputs, inputs, grad_outputs, retain_graph, create_graph, allow_unused, materialize_grads):
+    """``grad`` with ``is_grads_batched=True``: the first dim of each of ``grad_outputs`` is a
+    batch, and each input's gradient gets that dim; computed one batch row at a time (PyTorch
+    vmaps the backward; the values are the same)."""
+    outputs, grad_outputs = _paired("grad", outputs, grad_outputs)
+    sizes = set()
+    for out, go in zip(outputs, grad_outputs):
+        if go is None:
+            if out.numel() != 1:
+                raise RuntimeError("grad can be implicitly created only for scalar outputs")
+            raise RuntimeError("grad: is_grads_batched=True needs grad_outputs with a batch dimension")
+        if go.ndim != out.ndim + 1 or tuple(go.shape[1:]) != tuple(out.shape):
+            raise RuntimeError(f"If `is_grads_batched=True`, we interpret the first dimension of each grad_output as "
+                               f"the batch dimension. The sizes of the remaining dimensions are expected to match the "
+                               f"shape of corresponding output, but a grad_output of shape {tuple(go.shape)} came for "
+                               f"an output of shape {tuple(out.shape)}")
+        sizes.add(go.shape[0])
+    if len(sizes) != 1:
+        raise RuntimeError(f"grad: is_grads_batched=True needs one batch size in grad_outputs, got {sorted(sizes)}")
+    n = sizes.pop()
+    keep = bool(retain_graph) if retain_graph is not None else bool(create_graph)
+    rows = [grad(outputs, inputs, [go[b] for go in grad_outputs], retain_graph=keep or b < n - 1,
+                 create_graph=create_graph, allow_unused=allow_unused, materialize_grads=materialize_grads)
+            for b in range(n)]
+    # (first-order rows do not require grad, so no node is recorded for them)
+    return tuple(None if col[0] is None else _StackRows.apply(*col) for col in zip(*rows))
+
+
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bool = False,
-         only_inputs: bool = True, allow_unused=None, materialize_grads: bool = False):
+         only_inputs: bool = True, allow_unused=None, is_grads_batched: bool = False,
+         materialize_grads: bool = False):
     """``torch.autograd.grad``: the gradients of ``outputs`` (weighted by ``grad_outputs``)
     with respect to ``inputs``, returned as a tuple instead of written into ``.grad`` (no
     ``.grad`` changes). An input the outputs do not depend on raises unless ``allow_unused``
     (then None, or zeros with ``materialize_grads``). ``create_graph=True`` returns gradients
     that are differentiable again (``tinymm.autograd_graph``; ``retain_graph`` then defaults to
     True, as in PyTorch). ``only_inputs`` is PyTorch's deprecated, ignored flag (still passed by
-    WGAN-GP gradient penalties), with its FutureWarning when False."""
+    WGAN-GP gradient penalties), with its FutureWarning when False. ``is_grads_batched``: the
+    first dim of each of ``grad_outputs`` is a batch of them, and of each result too."""
+    if is_grads_batched:  # probe7
+        return _grad_batched(outputs, inputs, grad_outputs, retain_graph, create_graph, allow_unused,
+                             materialize_grads)
     if not only_inputs:  # probe3
         warnings.warn("only_inputs argument is deprecated and is ignored now (defaults to True). To accumulate "
                       "gradient for other parts of the graph, please use torch.autograd.backward.", FutureWarning,

@@ -152,12 +152,12 @@ def _seed(root, grad) -> Tensor:
     return g if g.dtype == data.dtype else g.to(data.dtype)
 
 
-def run_backward_graph(root, grad, retain_graph: bool, capture, *, order_of, post_hooks, nan_check,
+def run_backward_graph(root, grad, retain_graph: bool, capture, *, plan_of, post_hooks, nan_check,
                        first_order_only) -> None:
     """``autograd.run_backward`` with differentiable gradients (see the module docstring);
     ``capture`` as there, its slots receiving Tensors. ``autograd`` calls this with grad mode
-    on and hands in its pieces (this module does not import it): ``order_of(ctx)`` the
-    topological order, ``post_hooks`` its post-accumulate hooks, ``nan_check(name, arrays)``
+    on and hands in its pieces (this module does not import it): ``plan_of(ctx, capture)`` the
+    topological order and the nodes to run (None: all), ``post_hooks`` its post-accumulate hooks, ``nan_check(name, arrays)``
     anomaly mode's check or None, ``first_order_only(ctx, out_grads)`` the gradients of an op
     without a formula, as Tensors that raise when differentiated again."""
     if not root.requires_grad:
@@ -172,17 +172,9 @@ def run_backward_graph(root, grad, retain_graph: bool, capture, *, order_of, pos
             capture[id(root)][1] = g
         return
     root_ctx, root_idx = root._node
-    order = order_of(root_ctx)
     # For ``grad``: only the nodes through which a captured tensor is reached run (as in
     # PyTorch), so an op without a formula on another branch is no error.
-    needed = None
-    if capture is not None:
-        needed = set()
-        for ctx in order:  # inputs before consumers
-            for t, node in zip(ctx.inputs, ctx.input_nodes):
-                if t is not None and (id(t) in capture or (node is not None and id(node[0]) in needed)):
-                    needed.add(id(ctx))
-                    break
+    order, needed = plan_of(root_ctx, capture)
     pending = {id(root_ctx): [None] * root_ctx.n_outputs}
     pending[id(root_ctx)][root_idx] = g
     watched, leaves = {}, {}

@@ -322,7 +322,10 @@ class Tensor:
     # tensor made by indexing another (ops/index.py), so that an in-place write into the view
     # reaches the base's graph, and a view used after its base was written is re-derived from
     # the base (ops/inplace.py, autograd.Function.apply); None else
-    __slots__ = ("_data", "_grad", "requires_grad", "_node", "_retain_grad", "_hooks", "_view_src", "__weakref__")
+    # __dict__: code written for PyTorch hangs its own attributes on tensors and parameters
+    # (learn2learn's p.update, p._no_weight_decay); the dict is made only when one is set
+    __slots__ = ("_data", "_grad", "requires_grad", "_node", "_retain_grad", "_hooks", "_view_src", "__weakref__",
+                 "__dict__")
     # Makes ``numpy_scalar * tensor`` call Tensor.__rmul__ instead of NumPy's broadcasting.
     __array_priority__ = 1000
 
@@ -373,7 +376,7 @@ class Tensor:
 
     def __getstate__(self):
         """Pickling/deepcopy: every slot but ``_view_src`` (a copied view owns its memory)."""
-        state = {k: getattr(self, k) for k in Tensor.__slots__ if k not in ("_view_src", "__weakref__")
+        state = {k: getattr(self, k) for k in Tensor.__slots__ if k not in ("_view_src", "__weakref__", "__dict__")
                  and hasattr(self, k)}
         state["_view_src"] = None
         extra = getattr(self, "__dict__", None)

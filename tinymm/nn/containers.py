@@ -171,8 +171,7 @@ class ModuleDict(Module):
         return self._modules[key]
 
     def __delitem__(self, key: str) -> None:
-        del self._modules[key]
-        object.__delattr__(self, key)
+        del self._modules[key]  # (the attribute goes with it: nn.module_registry)
 
     def __contains__(self, key) -> bool:
         return key in self._modules

@@ -46,41 +46,60 @@ def _fans(t: Tensor):
 
 
 def _fill(t: Tensor, arr) -> Tensor:
-    """Write host values into ``t`` in place (on its device, in its dtype)."""
-    t._data[...] = backend.to_device(np.asarray(arr, dtype=t.dtype), t.device)
+    """Write values (a host array, or one of ``t``'s device) into ``t`` in place (on its
+    device, in its dtype)."""
+    t._data[...] = backend.to_device(np.asarray(backend.to_device(arr, "cpu"), dtype=t.dtype), t.device)
     return t
 
 
-def uniform_(t: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
-    return _fill(t, backend.rng("cpu").uniform(a, b, size=t.shape))
+def _draws(t: Tensor, generator):
+    """The generator an init draws from: the default CPU one, or ``generator``, which must be
+    on ``t``'s device (PyTorch's RuntimeError otherwise)."""
+    if generator is None:
+        return backend.rng("cpu")
+    return generator.draws(t.device)
 
 
-def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
-    return _fill(t, backend.rng("cpu").normal(mean, std, size=t.shape))
+def _uniform(t: Tensor, a, b, generator):
+    # a + (b - a)·U[0, 1): NumPy's own uniform(a, b), number for number, and CuPy's too
+    return a + (b - a) * _draws(t, generator).random(t.shape)
 
 
-def constant_(t: Tensor, value: float) -> Tensor:
-    t._data[...] = value
-    return t
+def _normal(t: Tensor, mean, std, generator):
+    return mean + std * _draws(t, generator).standard_normal(t.shape)
 
 
-def zeros_(t: Tensor) -> Tensor:
-    return constant_(t, 0.0)
+# Parameter names are PyTorch's (``tensor``, ``val``): code passes them by keyword.
+def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0, generator=None) -> Tensor:
+    return _fill(tensor, _uniform(tensor, a, b, generator))
 
 
-def ones_(t: Tensor) -> Tensor:
-    return constant_(t, 1.0)
+def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, generator=None) -> Tensor:
+    return _fill(tensor, _normal(tensor, mean, std, generator))
 
 
-def xavier_uniform_(t: Tensor, gain: float = 1.0) -> Tensor:
-    fan_in, fan_out = _fans(t)
+def constant_(tensor: Tensor, val: float) -> Tensor:
+    tensor._data[...] = val
+    return tensor
+
+
+def zeros_(tensor: Tensor) -> Tensor:
+    return constant_(tensor, 0.0)
+
+
+def ones_(tensor: Tensor) -> Tensor:
+    return constant_(tensor, 1.0)
+
+
+def xavier_uniform_(tensor: Tensor, gain: float = 1.0, generator=None) -> Tensor:
+    fan_in, fan_out = _fans(tensor)
     bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
-    return uniform_(t, -bound, bound)
+    return uniform_(tensor, -bound, bound, generator)
 
 
-def xavier_normal_(t: Tensor, gain: float = 1.0) -> Tensor:
-    fan_in, fan_out = _fans(t)
-    return normal_(t, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)))
+def xavier_normal_(tensor: Tensor, gain: float = 1.0, generator=None) -> Tensor:
+    fan_in, fan_out = _fans(tensor)
+    return normal_(tensor, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)), generator)
 
 
 def _kaiming_std(t, a, mode, nonlinearity):
@@ -91,19 +110,21 @@ def _kaiming_std(t, a, mode, nonlinearity):
     return calculate_gain(nonlinearity, a) / math.sqrt(fan)
 
 
-def kaiming_uniform_(t: Tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu") -> Tensor:
-    if 0 in tuple(t.shape):  # PyTorch: a warning and nothing to do (the fan would be 0)
+def kaiming_uniform_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu",
+                     generator=None) -> Tensor:
+    if 0 in tuple(tensor.shape):  # PyTorch: a warning and nothing to do (the fan would be 0)
         warnings.warn("Initializing zero-element tensors is a no-op")
-        return t
-    bound = math.sqrt(3.0) * _kaiming_std(t, a, mode, nonlinearity)
-    return uniform_(t, -bound, bound)
+        return tensor
+    bound = math.sqrt(3.0) * _kaiming_std(tensor, a, mode, nonlinearity)
+    return uniform_(tensor, -bound, bound, generator)
 
 
-def kaiming_normal_(t: Tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu") -> Tensor:
-    if 0 in tuple(t.shape):
+def kaiming_normal_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu",
+                    generator=None) -> Tensor:
+    if 0 in tuple(tensor.shape):
         warnings.warn("Initializing zero-element tensors is a no-op")
-        return t
-    return normal_(t, 0.0, _kaiming_std(t, a, mode, nonlinearity))
+        return tensor
+    return normal_(tensor, 0.0, _kaiming_std(tensor, a, mode, nonlinearity), generator)
 
 
 def _calculate_fan_in_and_fan_out(t: Tensor):
@@ -120,7 +141,7 @@ def _calculate_correct_fan(t: Tensor, mode: str) -> int:
     return fan_in if mode == "fan_in" else fan_out
 
 
-def trunc_normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0,
+def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0,
                   generator=None) -> Tensor:
     """N(mean, std²) truncated to [a, b] (absolute bounds, as PyTorch), drawn by inverting the
     normal CDF on a uniform sample between CDF(a) and CDF(b), then clamped against rounding."""
@@ -128,20 +149,21 @@ def trunc_normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.
 
     lo = 0.5 * (1 + erf((a - mean) / (std * math.sqrt(2.0))))
     hi = 0.5 * (1 + erf((b - mean) / (std * math.sqrt(2.0))))
-    u = backend.rng("cpu").uniform(2 * lo - 1, 2 * hi - 1, size=t.shape)
-    return _fill(t, np.clip(erfinv(u) * std * math.sqrt(2.0) + mean, a, b))
+    u = backend.to_device(_uniform(tensor, 2 * lo - 1, 2 * hi - 1, generator), "cpu")
+    return _fill(tensor, np.clip(erfinv(u) * std * math.sqrt(2.0) + mean, a, b))
 
 
-def orthogonal_(t: Tensor, gain: float = 1.0, generator=None) -> Tensor:
+def orthogonal_(tensor: Tensor, gain: float = 1.0, generator=None) -> Tensor:
     """A (semi-)orthogonal matrix over (shape[0], rest flattened), scaled by ``gain``: the Q of
     a QR decomposition of a Gaussian matrix, with signs fixed by R's diagonal (Saxe et al.)."""
+    t = tensor
     if t.ndim < 2:
         raise ValueError(f"orthogonal_: Only tensors with 2 or more dimensions are supported, got shape {tuple(t.shape)}")
     if t.numel() == 0:
         return t
     rows = t.shape[0]
     cols = t.numel() // rows
-    flat = backend.rng("cpu").normal(0.0, 1.0, size=(rows, cols))
+    flat = backend.to_device(_draws(t, generator).standard_normal((rows, cols)), "cpu")
     if rows < cols:
         flat = flat.T
     q, r = np.linalg.qr(flat)
@@ -151,16 +173,18 @@ def orthogonal_(t: Tensor, gain: float = 1.0, generator=None) -> Tensor:
     return _fill(t, (gain * q).reshape(t.shape))
 
 
-def eye_(t: Tensor) -> Tensor:
+def eye_(tensor: Tensor) -> Tensor:
     """The identity in a 2-D tensor (ones on the diagonal of a non-square one)."""
+    t = tensor
     if t.ndim != 2:
         raise ValueError(f"eye_: Only tensors with 2 dimensions are supported, got shape {tuple(t.shape)}")
     return _fill(t, np.eye(*t.shape))
 
 
-def dirac_(t: Tensor, groups: int = 1) -> Tensor:
+def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
     """A 3-, 4- or 5-D convolution weight that passes its input through: for each group, out
     channel d takes in channel d at the kernel's centre (as many channels as both have)."""
+    t = tensor
     if t.ndim not in (3, 4, 5):
         raise ValueError(f"dirac_: Only tensors with 3, 4, or 5 dimensions are supported, got shape {tuple(t.shape)}")
     if t.shape[0] % groups:
@@ -174,12 +198,13 @@ def dirac_(t: Tensor, groups: int = 1) -> Tensor:
     return _fill(t, arr)
 
 
-def sparse_(t: Tensor, sparsity: float, std: float = 0.01, generator=None) -> Tensor:
+def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01, generator=None) -> Tensor:
     """A 2-D tensor drawn from N(0, std²) with ⌈sparsity·rows⌉ entries of each column zeroed."""
+    t = tensor
     if t.ndim != 2:
         raise ValueError(f"sparse_: Only tensors with 2 dimensions are supported, got shape {tuple(t.shape)}")
     rows, cols = t.shape
-    rng = backend.rng("cpu")
+    rng = backend.rng("cpu", generator)  # (on the host: a CPU generator)
     arr = rng.normal(0.0, std, size=(rows, cols))
     zeros = int(math.ceil(sparsity * rows))
     for c in range(cols):

@@ -13,6 +13,7 @@ import numpy as np
 
 from tinymm import backend
 from tinymm.autograd import Function
+from tinymm.nn.module_registry import REGISTRIES, Registry
 from tinymm.nn.module_state import (IncompatibleKeys, RemovableHandle, StateDictKeyError,  # noqa: F401
                                      StateDictMixin, StateDictShapeError, StateDictTypeError)
 from tinymm.nn.parameter import Parameter
@@ -143,16 +144,28 @@ def _parse_to(args, kwargs):
 
 class Module(StateDictMixin):
     def __init__(self):
-        object.__setattr__(self, "_parameters", {})
-        object.__setattr__(self, "_buffers", {})
+        object.__setattr__(self, "_parameters", Registry(self))
+        object.__setattr__(self, "_buffers", Registry(self))
         object.__setattr__(self, "_non_persistent", set())
-        object.__setattr__(self, "_modules", {})
+        object.__setattr__(self, "_modules", Registry(self))
         object.__setattr__(self, "training", True)
 
     # ------------------------------------------------------------------ registration
     def __setattr__(self, name, value):
         if "_parameters" not in self.__dict__:
-            raise AttributeError(f"{type(self).__name__}.__init__ must call super().__init__() before setting {name!r}")
+            # PyTorch: only a Parameter or Module needs the registries; anything else (a
+            # __new__-made clone's __dict__, learn2learn's clone_module) is a plain attribute
+            if isinstance(value, (Parameter, Module)):
+                raise AttributeError(f"{type(self).__name__}.__init__ must call super().__init__() before "
+                                     f"setting {name!r}")
+            object.__setattr__(self, name, value)
+            return
+        if name in REGISTRIES and isinstance(value, dict):
+            # a dict put in place of a registry (clone_module's copy) keeps the attributes in step
+            if not (isinstance(value, Registry) and value.owner is self):
+                value = Registry(self, value)
+            object.__setattr__(self, name, value)
+            return
         # opse: an nn.Buffer is registered as a buffer, persistent as it says
         if isinstance(value, Buffer) and not isinstance(value, (Parameter, Module)):
             self._parameters.pop(name, None)
@@ -185,9 +198,13 @@ class Module(StateDictMixin):
         object.__setattr__(self, name, value)
 
     def __delattr__(self, name):
+        registered = False
         for registry in (self._parameters, self._modules, self._buffers):
-            registry.pop(name, None)
-        object.__delattr__(self, name)
+            if name in registry:
+                del registry[name]  # (which drops the attribute too)
+                registered = True
+        if not registered:
+            object.__delattr__(self, name)
 
     def register_parameter(self, name: str, param: Parameter | None) -> None:
         """Register ``param`` under ``name``; None records an absent optional parameter (bias=False)."""

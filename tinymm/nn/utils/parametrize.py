@@ -129,7 +129,7 @@ def register_parametrization(module: Module, tensor_name: str, parametrization: 
     else:
         raise ValueError(f"Module '{type(module).__name__}' does not have a parameter, a buffer, or a parametrized "
                          f"element with name '{tensor_name}'")
-    object.__delattr__(module, tensor_name)
+    # (popping it from its registry dropped the attribute too: nn.module_registry)
     if not is_parametrized(module):
         module.add_module("parametrizations", ModuleDict())
     module.parametrizations[tensor_name] = ParametrizationList([parametrization], original, unsafe)
@@ -156,13 +156,11 @@ def remove_parametrizations(module: Module, tensor_name: str, leave_parametrized
             raise ValueError("Cannot leave unparametrized (`leave_parametrized=False`) a tensor that is parametrized "
                              "in terms of a sequence of tensors.")
         param = plist.original
-    del module.parametrizations._modules[tensor_name]
-    object.__delattr__(module.parametrizations, tensor_name)
+    del module.parametrizations._modules[tensor_name]  # (and its attribute)
     cls = type(module)
     delattr(cls, tensor_name)
     module.register_parameter(tensor_name, param)
     if not len(module.parametrizations):
-        del module._modules["parametrizations"]
-        object.__delattr__(module, "parametrizations")
+        del module._modules["parametrizations"]  # (and its attribute)
         module.__class__ = cls.__bases__[0]
     return module

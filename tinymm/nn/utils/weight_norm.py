@@ -65,9 +65,7 @@ def remove_weight_norm(module, name: str = "weight"):
     handle = hooks.pop(name)
     weight = handle.hooks_dict_ref[handle.id][2].compute(module)
     handle.remove()
-    del module._parameters[name + "_g"], module._parameters[name + "_v"]
-    object.__delattr__(module, name + "_g")
-    object.__delattr__(module, name + "_v")
+    del module._parameters[name + "_g"], module._parameters[name + "_v"]  # (and their attributes)
     object.__delattr__(module, name)  # the computed weight: a plain attribute until now
     module.register_parameter(name, Parameter(weight._data.copy()))
     return module
@@ -138,9 +136,7 @@ def remove_spectral_norm(module, name: str = "weight"):
     weight = handle.hooks_dict_ref[handle.id][2].compute(module, False)
     handle.remove()
     del module._parameters[name + "_orig"]
-    del module._buffers[name + "_u"], module._buffers[name + "_v"]
-    for suffix in ("_orig", "_u", "_v"):
-        object.__delattr__(module, name + suffix)
+    del module._buffers[name + "_u"], module._buffers[name + "_v"]  # (and their attributes)
     object.__delattr__(module, name)
     module.register_parameter(name, Parameter(weight._data.copy()))
     return module
