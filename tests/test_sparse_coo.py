@@ -111,3 +111,20 @@ def test_moves_and_dtype():
     assert "layout=tinymm.sparse_coo" in repr(s) and "nnz=5" in repr(s)
     with pytest.raises(TypeError):
         tm.exp(s)  # a dense op refuses a sparse tensor by name
+
+
+@needs_torch
+def test_edge_cases_match_torch():
+    for lib_a, lib_b in ((tm, torch),):
+        pairs = [
+            lambda m: m.sparse_coo_tensor(m.zeros(2, 0, dtype=m.int64), m.zeros(0), (3, 3)).to_dense(),
+            lambda m: m.sparse.mm(m.sparse_coo_tensor(m.zeros(2, 0, dtype=m.int64), m.zeros(0), (3, 3)), m.ones(3, 2)),
+            lambda m: m.sparse_coo_tensor(m.tensor([[0.0, 1.0]]), m.tensor([1.0, 2.0]), (3,)).to_dense(),  # float indices
+            lambda m: m.tensor(5.0).to_sparse().to_dense(),
+            lambda m: m.zeros(2, 3).to_sparse().to_dense(),
+            lambda m: (m.sparse_coo_tensor([[0, 1], [1, 0]], [1.0, 2.0], (2, 2)) * m.tensor([[1.0, 2.0], [3.0, 4.0]])).to_dense(),
+            lambda m: m.sparse_coo_tensor([[0, 1, 2], [1, 0, 1], [0, 0, 1]], [1.0, 2.0, 3.0], (3, 2, 2)).to_dense(),
+            lambda m: m.sparse.sum(m.sparse_coo_tensor([[0, 1, 2], [1, 0, 1], [0, 0, 1]], [1.0, 2.0, 3.0], (3, 2, 2)), (0, 2)).to_dense(),
+        ]
+        for f in pairs:
+            np.testing.assert_allclose(f(lib_a).numpy(), f(lib_b).numpy())

@@ -181,6 +181,9 @@ class SparseCOOTensor:
         return SparseCOOTensor(indices, values, self._size, coalesced=True)
 
     def to_dense(self, dtype=None) -> Tensor:
+        if self.sparse_dim() == 0:  # a 0-dim sparse tensor: its (at most one) value
+            out = self._values_t.sum()
+            return out if dtype is None else out.to(dtype)
         out = ToDense.apply(self._values_t, tuple(self._indices_arr), tuple(self._size))
         return out if dtype is None else out.to(dtype)
 
@@ -230,7 +233,12 @@ class SparseCOOTensor:
     def __mul__(self, other):
         if isinstance(other, (int, float)) or (isinstance(other, Tensor) and other.ndim == 0):
             return SparseCOOTensor(self._indices_arr, self._values_t * other, self._size, self._coalesced)
-        raise NotImplementedError("sparse * tensor: only a number (or a 0-dim tensor) multiplies a sparse tensor in tinymm")
+        if isinstance(other, Tensor) and tuple(other.shape) == tuple(self._size):
+            # sparse * dense of the same shape: sparse, the dense entries at the stored indices
+            picked = other[tuple(Tensor._wrap(i) for i in self._indices_arr)]
+            return SparseCOOTensor(self._indices_arr, self._values_t * picked, self._size, self._coalesced)
+        raise NotImplementedError(f"sparse * {type(other).__name__}: tinymm multiplies a sparse tensor by a number, a "
+                                  f"0-dim tensor or a dense tensor of its own shape {tuple(self._size)}")
 
     __rmul__ = __mul__
 
@@ -284,9 +292,9 @@ def sparse_coo_tensor(indices, values, size=None, *, dtype=None, device=None, pi
     from tinymm.factories import tensor as make_tensor
 
     idx = indices._data if isinstance(indices, Tensor) else np.asarray(indices)
-    if idx.dtype.kind not in "iu":
+    if idx.dtype.kind not in "iuf":
         raise RuntimeError(f"indices must be an int64 tensor, got {idx.dtype}")
-    idx = idx.astype(np.int64)
+    idx = idx.astype(np.int64)  # (float indices are cast, as PyTorch casts them)
     if idx.ndim != 2:
         raise ShapeError(f"indices must be sparse_dim x nnz, but got: {list(idx.shape)}")
     vals = values if isinstance(values, Tensor) else make_tensor(values, dtype=dtype)
@@ -324,9 +332,11 @@ def to_sparse(x: Tensor, sparse_dim=None) -> SparseCOOTensor:
     if sparse_dim is not None and sparse_dim != x.ndim:
         raise NotImplementedError("to_sparse(sparse_dim): dense dims are not supported by tinymm")
     xp = xp_of(x._data)
+    if x.ndim == 0:  # a scalar: no sparse dims, one value (or none when it is 0)
+        keep = bool(x._data != 0)
+        return SparseCOOTensor(xp.zeros((0, int(keep)), np.int64), x.reshape(1)[: int(keep)], (), coalesced=True)
     nz = xp.nonzero(x._data)
-    indices = xp.stack(nz).astype(np.int64) if x.ndim else xp.zeros((0, 1 if x._data != 0 else 0), np.int64)
-    return SparseCOOTensor(indices, x[tuple(Tensor._wrap(i) for i in nz)], x.shape, coalesced=True)
+    return SparseCOOTensor(xp.stack(nz).astype(np.int64), x[tuple(Tensor._wrap(i) for i in nz)], x.shape, coalesced=True)
 
 
 def mm(a, b) -> Tensor:
