@@ -200,3 +200,6 @@ from tinymm.sparse import sparse_coo_tensor  # noqa: E402,F401
 from tinymm.sparse import mm as spmm  # noqa: E402,F401
 Tensor.to_sparse = sparse.to_sparse
 Tensor.to_sparse_coo = sparse.to_sparse
+# lead: torch.bfloat16 as a dtype that can be named but has no tensors (NumPy has no bfloat16)
+from tinymm.dtype_objects import bfloat16  # noqa: E402,F401
+Tensor.bfloat16 = lambda self, memory_format=None: self.to(bfloat16)  # TypeError naming why (as Module.bfloat16)

@@ -142,7 +142,7 @@ def as_dtype(spec) -> dtype:
     """The tinymm dtype for a dtype spec: a ``tinymm.dtype`` (itself), a NumPy dtype, a NumPy
     scalar type (``np.float32``), a Python type (``float`` → float64, as NumPy reads it) or a
     NumPy name (``"float32"``)."""
-    if spec.__class__ is dtype:
+    if spec.__class__ is dtype or spec.__class__ is _TypelessDtype:
         return spec
     try:
         w = WRAPPERS.get(spec)
@@ -171,6 +171,44 @@ bool_ = wrap_numpy_dtype(np.dtype(np.bool_))
 complex64 = wrap_numpy_dtype(np.dtype(np.complex64))
 complex128 = wrap_numpy_dtype(np.dtype(np.complex128))
 cfloat, cdouble = complex64, complex128  # cplx: PyTorch's aliases
+
+
+class _TypelessDtype(dtype):
+    """A PyTorch dtype NumPy has no type for (bfloat16). It exists, prints, compares, hashes,
+    pickles and reports PyTorch's properties, so code that only names it (nanoGPT's
+    ``{'bfloat16': torch.bfloat16, ...}`` table, ``finfo``, ``x.dtype == torch.bfloat16``) runs;
+    a tensor of it cannot be made: wherever NumPy would need its type, a TypeError says why."""
+
+    __slots__ = ()
+
+    def __init__(self, name: str, itemsize: int, _token=None):
+        self.kind, self.itemsize, self.name, self.char, self.str = "f", itemsize, name, "", name
+        self.type = self.num = self.alignment = None
+        self.byteorder = "="
+        self.is_floating_point, self.is_complex, self.is_signed = True, False, True
+        self.abbr = "bf16"
+        self._hash = hash(("tinymm", name))
+        self._repr = name
+
+    def _no_type(self):
+        raise TypeError(f"tinymm.{self.name} has no NumPy type (NumPy has no {self.name}), so tinymm cannot make "
+                        f"{self.name} tensors; use tinymm.float32 (or float16)")
+
+    dtype = property(_no_type)
+    __numpy_dtype__ = property(_no_type)
+
+    def __getattr__(self, name: str):
+        raise AttributeError(f"'tinymm.dtype' object ({self}) has no attribute {name!r}")
+
+    def to_complex(self) -> dtype:
+        return complex64  # as torch.bfloat16.to_complex()
+
+    def __reduce__(self):
+        return self.name  # the module-level object, tinymm.bfloat16
+
+
+bfloat16 = _TypelessDtype.__new__(_TypelessDtype, _token=_NEW_TOKEN)
+bfloat16.__init__("bfloat16", 2)
 
 
 def default_complex_dtype(default_float) -> dtype:

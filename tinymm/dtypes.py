@@ -8,7 +8,7 @@ import numpy as np
 
 from tinymm import factories
 from tinymm.backend import get_default_dtype
-from tinymm.dtype_objects import as_dtype
+from tinymm.dtype_objects import as_dtype, bfloat16
 from tinymm.tensor import Tensor
 
 
@@ -18,6 +18,13 @@ class finfo:
 
     def __init__(self, type=None):
         d = get_default_dtype() if type is None else as_dtype(type)
+        if d is bfloat16:  # no NumPy type to ask: its limits, as torch.finfo(torch.bfloat16)
+            self.dtype, self.bits, self.eps = "bfloat16", 16, 2.0 ** -7
+            self.max = float.fromhex("0x1.fep127")
+            self.min = -self.max
+            self.tiny = self.smallest_normal = 2.0 ** -126
+            self.resolution = 0.01
+            return
         d = d.to_real() if d.kind == "c" else d  # cplx
         if d.kind != "f":
             raise TypeError(f"finfo: {d} is not a floating point dtype (use iinfo for integers)")

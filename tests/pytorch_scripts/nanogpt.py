@@ -227,8 +227,7 @@ torch.manual_seed(1337)
 torch.backends.cuda.matmul.allow_tf32 = True  # allow tf32 on matmul
 torch.backends.cudnn.allow_tf32 = True  # allow tf32 on cudnn
 device_type = 'cuda' if 'cuda' in device else 'cpu'
-# nanoGPT's table also maps 'bfloat16': torch.bfloat16; tinymm has no bfloat16 (NumPy has none), and on CPU it is never chosen
-ptdtype = {'float32': torch.float32, 'float16': torch.float16}[dtype]
+ptdtype = {'float32': torch.float32, 'bfloat16': torch.bfloat16, 'float16': torch.float16}[dtype]
 ctx = nullcontext() if device_type == 'cpu' else torch.amp.autocast(device_type=device_type, dtype=ptdtype)
 
 rng = np.random.default_rng(0)
