@@ -203,3 +203,10 @@ Tensor.to_sparse_coo = sparse.to_sparse
 # lead: torch.bfloat16 as a dtype that can be named but has no tensors (NumPy has no bfloat16)
 from tinymm.dtype_objects import bfloat16  # noqa: E402,F401
 Tensor.bfloat16 = lambda self, memory_format=None: self.to(bfloat16)  # TypeError naming why (as Module.bfloat16)
+# lead: torch.range (deprecated, end included), torch.adjoint, torch.expand_copy, Tensor.unsafe_*
+from tinymm.ops.legacy_aliases import adjoint, expand_copy  # noqa: E402,F401
+from tinymm.ops.legacy_aliases import range  # noqa: E402,F401,A004
+Tensor.adjoint = adjoint
+Tensor.unsafe_chunk = Tensor.chunk
+Tensor.unsafe_split = Tensor.split
+Tensor.unsafe_split_with_sizes = Tensor.split_with_sizes
