@@ -7,6 +7,7 @@
     from torch.autograd.variable import Variable
     from torch.autograd.gradcheck import gradcheck, gradgradcheck, GradcheckError
     from torch.autograd.graph import saved_tensors_hooks, save_on_cpu, Node   (autograd_saved_hooks)
+    import torch.autograd.forward_ad as fwAD                                    (autograd_forward_ad)
 
 ``install()`` registers them in ``sys.modules`` (and as attributes of ``tinymm.autograd``,
 except ``gradcheck``, which stays the function there, as in PyTorch)."""
@@ -40,3 +41,7 @@ def install() -> None:
 
     sys.modules["tinymm.autograd.graph"] = autograd_saved_hooks
     autograd.graph = autograd_saved_hooks
+    from tinymm import autograd_forward_ad  # torch.autograd.forward_ad
+
+    sys.modules["tinymm.autograd.forward_ad"] = autograd_forward_ad
+    autograd.forward_ad = autograd_forward_ad
