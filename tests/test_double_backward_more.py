@@ -89,3 +89,32 @@ def test_index_and_view_writes_are_twice_differentiable_as_torch(kind):
         pytest.skip(TORCH_REASON)
     for a, b in zip(_written(tm, kind), _written(torch, kind)):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
+
+
+LINALG = {
+    "cholesky": lambda m, a: m.linalg.cholesky(a @ a.mT + 3 * m.eye(3, dtype=a.dtype)),
+    "cholesky_upper": lambda m, a: m.linalg.cholesky(a @ a.mT + 3 * m.eye(3, dtype=a.dtype), upper=True),
+    "cholesky_ex": lambda m, a: m.linalg.cholesky_ex(a @ a.mT + 3 * m.eye(3, dtype=a.dtype)).L,
+    "solve_triangular_lower": lambda m, a: m.linalg.solve_triangular(a + 3 * m.eye(3, dtype=a.dtype), a[:, :2] * a[:, :2], upper=False),
+    "solve_triangular_upper_unit": lambda m, a: m.linalg.solve_triangular(a, a[:, :2].exp(), upper=True, unitriangular=True),
+    "solve_triangular_right": lambda m, a: m.linalg.solve_triangular(a + 3 * m.eye(3, dtype=a.dtype), a[:2].sin(), upper=False, left=False),
+    "cholesky_solve": lambda m, a: m.cholesky_solve(a[:, :2], m.linalg.cholesky(a @ a.mT + 3 * m.eye(3, dtype=a.dtype))),
+    "mvn_log_prob": lambda m, a: m.distributions.MultivariateNormal(
+        a[0], scale_tril=a.tril().abs() + m.eye(3, dtype=a.dtype)).log_prob(a[1:] * 2),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LINALG))
+def test_linalg_second_derivatives_match_torch(name):
+    if torch is None:
+        pytest.skip(TORCH_REASON)
+    m = np.random.default_rng(0).standard_normal((3, 3))
+    res = []
+    for lib in (tm, torch):
+        a = lib.tensor(m, requires_grad=True)
+        y = LINALG[name](lib, a)
+        (g,) = lib.autograd.grad((y * y).sum(), a, create_graph=True)
+        (gg,) = lib.autograd.grad((g * g.sin()).sum(), a)
+        res.append((g.detach().numpy(), gg.numpy()))
+    for ours, ref in zip(*res):
+        np.testing.assert_allclose(ours, ref, rtol=1e-7, atol=1e-9, err_msg=name)

@@ -29,6 +29,8 @@ from tinymm.ops._util import DTypeError, ShapeError, unbroadcast, xp_of
 from tinymm.ops.convert import as_tensor, clone
 from tinymm.ops.decompositions import (
     SVD,
+    Cholesky,
+    CholeskyNoRaise,
     check_float,
     eye_like,
     info_tensor,
@@ -375,6 +377,44 @@ class SolveTriangular(Function):
             ga = xp.triu(ga, 1 if unit else 0) if upper else xp.tril(ga, -1 if unit else 0)
             ga = unbroadcast(ga, sa)
         return ga, (unbroadcast(gb, sb) if nb else None)
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        """``backward``'s formulas on Tensors (create_graph): gB = T⁻ᵀ g, gA = −gB Xᵀ on T's triangle."""
+        t, x = ctx.saved_arrays
+        upper, unit, sa, sb = ctx.meta
+        na, nb = ctx.needs_input_grad[:2]
+        A = ctx.inputs[0]
+        if A is None:  # A is a constant: its triangle as forward used it
+            T = Tensor._wrap(t)
+        else:
+            T = A.triu(1 if unit else 0) if upper else A.tril(-1 if unit else 0)
+            if unit:
+                T = T + Tensor._wrap(eye_like(t))
+        gb = solve_triangular(T.mT, g, upper=not upper, unitriangular=unit)
+        ga = None
+        if na:
+            ga = -(gb @ node_output(ctx, x).mT)
+            ga = sum_to(ga.triu(1 if unit else 0) if upper else ga.tril(-1 if unit else 0), sa)
+        return ga, (sum_to(gb, sb) if nb else None)
+
+
+def _cholesky_backward_graph(ctx, g):
+    """``Cholesky.backward`` on Tensors (create_graph): gA = L⁻ᵀ Φ(Lᵀ gL) L⁻¹, Φ keeping the
+    lower triangle, symmetrised with the diagonal halved; L is the op's own output, so the
+    formula's dependence on A is recorded. (Set here: it needs ``solve_triangular``.)"""
+    (L,) = ctx.saved_arrays
+    out = node_output(ctx, mT(L).copy() if ctx.upper else L)
+    Lt = out.mT if ctx.upper else out
+    gL = g.mT if ctx.upper else g
+    P = (Lt.mT @ gL).tril()
+    P = 0.5 * (P + P.tril(-1).mT)
+    Y = solve_triangular(Lt.mT, P, upper=True)
+    return solve_triangular(Lt, Y, upper=False, left=False)
+
+
+Cholesky.backward_graph = staticmethod(_cholesky_backward_graph)
+CholeskyNoRaise.backward_graph = staticmethod(_cholesky_backward_graph)
 
 
 def solve_triangular(A, B, *, upper: bool, left: bool = True, unitriangular: bool = False, out=None):
