@@ -99,6 +99,9 @@ LINALG = {
     "solve_triangular_upper_unit": lambda m, a: m.linalg.solve_triangular(a, a[:, :2].exp(), upper=True, unitriangular=True),
     "solve_triangular_right": lambda m, a: m.linalg.solve_triangular(a + 3 * m.eye(3, dtype=a.dtype), a[:2].sin(), upper=False, left=False),
     "cholesky_solve": lambda m, a: m.cholesky_solve(a[:, :2], m.linalg.cholesky(a @ a.mT + 3 * m.eye(3, dtype=a.dtype))),
+    "eigvalsh": lambda m, a: m.linalg.eigvalsh(a + a.mT),
+    "eigh_pairs": lambda m, a: (lambda r: r[0].unsqueeze(0) * r[1] ** 2)(m.linalg.eigh(a @ a.mT)),
+    "eigvalsh_batched": lambda m, a: m.linalg.eigvalsh(m.stack([a + a.mT, a @ a.mT])),
     "mvn_log_prob": lambda m, a: m.distributions.MultivariateNormal(
         a[0], scale_tril=a.tril().abs() + m.eye(3, dtype=a.dtype)).log_prob(a[1:] * 2),
 }

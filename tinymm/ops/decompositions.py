@@ -419,6 +419,21 @@ class Eigh(Function):
         gA = V @ inner @ mT(V)
         return (0.5 * (gA + mT(gA))).astype(gL.dtype, copy=False)  # symmetric, as PyTorch's
 
+    @staticmethod
+    def backward_graph(ctx, gL, gV):
+        """``backward`` on Tensors (create_graph), the eigenpairs being the op's own outputs."""
+        from tinymm.autograd_graph import node_output
+
+        L, V = ctx.saved_arrays
+        Lt, Vt = node_output(ctx, L, 0), node_output(ctx, V, 1)
+        eye = Tensor._wrap(xp_of(L).eye(L.shape[-1], dtype=L.dtype))
+        inner = (Lt.unsqueeze(-1) * 0 if gL is None else gL.unsqueeze(-1)) * eye
+        if gV is not None:
+            gap = Lt.unsqueeze(-2) - Lt.unsqueeze(-1) + eye  # 1 on the diagonal: no 0/0 there
+            inner = inner + (Vt.mT @ gV) * (1 / gap) * (1 - eye)
+        gA = Vt @ inner @ Vt.mT
+        return 0.5 * (gA + gA.mT)
+
 
 def _uplo(name, UPLO):
     if UPLO not in ("L", "U"):
