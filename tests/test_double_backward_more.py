@@ -102,6 +102,9 @@ LINALG = {
     "eigvalsh": lambda m, a: m.linalg.eigvalsh(a + a.mT),
     "eigh_pairs": lambda m, a: (lambda r: r[0].unsqueeze(0) * r[1] ** 2)(m.linalg.eigh(a @ a.mT)),
     "eigvalsh_batched": lambda m, a: m.linalg.eigvalsh(m.stack([a + a.mT, a @ a.mT])),
+    "svdvals": lambda m, a: m.linalg.svdvals(a[:, :2]),
+    "nuclear_norm": lambda m, a: m.linalg.matrix_norm(a, "nuc"),
+    "spectral_norm": lambda m, a: m.linalg.matrix_norm(a.mT @ a + m.eye(3, dtype=a.dtype), 2),
     "mvn_log_prob": lambda m, a: m.distributions.MultivariateNormal(
         a[0], scale_tril=a.tril().abs() + m.eye(3, dtype=a.dtype)).log_prob(a[1:] * 2),
 }

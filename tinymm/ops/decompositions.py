@@ -358,6 +358,20 @@ class SVD(Function):
                 out = U @ inner @ Vh
         return out.astype(gS.dtype, copy=False)
 
+    @staticmethod
+    def backward_graph(ctx, gU, gS, gVh):
+        """On Tensors (create_graph), the singular values' part only (svdvals, the nuclear and
+        spectral norms): gA = U diag(gS) Vh, U and Vh being the op's own outputs. With a gradient
+        for U or Vh as well: NotImplemented (first order only)."""
+        from tinymm.autograd_graph import node_output
+
+        if any(g.requires_grad or bool(g._data.any()) for g in (gU, gVh)):
+            return NotImplemented
+        U, S, Vh = ctx.saved_arrays
+        k = S.shape[-1]
+        Ut, Vt = node_output(ctx, U, 0)[..., :, :k], node_output(ctx, Vh, 2)[..., :k, :]
+        return (Ut * gS.unsqueeze(-2)) @ Vt
+
 
 def svd(A, full_matrices: bool = True, *, driver=None, out=None):
     """``torch.linalg.svd``: A = U diag(S) Vh, S descending; ``full_matrices`` (the default,
