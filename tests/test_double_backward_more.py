@@ -29,6 +29,11 @@ CASES = {
     "trace": lambda m, x: (x[:, :3] * x[:, :3]).trace(),
     "diagonal_offset": lambda m, x: (x * x).diagonal(1),
     "nanmean": lambda m, x: (x * x).nanmean(1),
+    "tensor_unfold": lambda m, x: (x * x).unfold(1, 2, 1),
+    "tensor_unfold_step": lambda m, x: x.unfold(1, 3, 1).exp(),
+    "diag_embed": lambda m, x: m.diag_embed(x * x, offset=1),
+    "diag_embed_dims": lambda m, x: m.diag_embed(x.sin(), offset=-1, dim1=0, dim2=2),
+    "diag_of_vector": lambda m, x: m.diag(x[0] * x[1], 1),
     "lerp": lambda m, x: m.lerp(x * x, x.sin(), x * 0.3),
     "copysign": lambda m, x: m.copysign(x * x + 0.1, x - 0.2),  # (at a = 0 PyTorch's second derivative is 0/0)
     "remainder": lambda m, x: m.remainder(x * x + 3, x * 0.5 + 2),

@@ -317,6 +317,10 @@ class DiagEmbed(Function):
     def backward(ctx, g):
         return xp_of(g).diagonal(g, ctx.offset).copy()
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        return g.diagonal(ctx.offset)
+
 
 def diag(x, diagonal: int = 0):
     """1-D input: the square matrix with it on the ``diagonal``; 2-D input: that diagonal."""
@@ -339,14 +343,41 @@ class Unfold(Function):
 
     @staticmethod
     def backward(ctx, g):
-        shape, dtype, axis, size, step = ctx.meta
-        out = xp_of(g).zeros(shape, dtype)
-        count = g.shape[axis]
-        moved = xp_of(g).moveaxis(out, axis, -1)  # (..., n): the unfolded axis last
-        windows = xp_of(g).moveaxis(g, axis, -2)  # (..., count, size)
-        for w in range(size):  # offset w of every window lands on positions w, w + step, ...
-            moved[..., w : w + (count - 1) * step + 1 : step] += windows[..., w]
-        return out
+        return _windows_added(g, *ctx.meta)
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        return WindowsAdded.apply(g, *ctx.meta)
+
+
+def _windows_added(g, shape, dtype, axis, size, step):
+    """Zeros of ``shape`` with each window's values (g, as Unfold gave them) added back onto
+    the positions it covers."""
+    out = xp_of(g).zeros(shape, dtype)
+    count = g.shape[axis]
+    moved = xp_of(g).moveaxis(out, axis, -1)  # (..., n): the unfolded axis last
+    windows = xp_of(g).moveaxis(g, axis, -2)  # (..., count, size)
+    for w in range(size):  # offset w of every window lands on positions w, w + step, ...
+        moved[..., w : w + (count - 1) * step + 1 : step] += windows[..., w]
+    return out
+
+
+class WindowsAdded(Function):
+    """Unfold's backward as an op of its own, so create_graph records it: both maps are linear,
+    each one's gradient is the other."""
+
+    @staticmethod
+    def forward(ctx, g, shape, dtype, axis, size, step):
+        ctx.meta = (axis, size, step)
+        return _windows_added(g, shape, dtype, axis, size, step)
+
+    @staticmethod
+    def backward(ctx, gg):
+        return unfold_view(gg, *ctx.meta).copy()
+
+    @staticmethod
+    def backward_graph(ctx, gg):
+        return Unfold.apply(gg, *ctx.meta)
 
 
 def unfold(x, dimension: int, size: int, step: int):
@@ -519,6 +550,11 @@ class DiagEmbedLast(Function):
     def backward(ctx, g):
         rows, cols = ctx.where
         return g[..., rows, cols]
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        rows, cols = ctx.where
+        return g[..., Tensor._wrap(rows), Tensor._wrap(cols)]
 
 
 def diag_embed(x, offset: int = 0, dim1: int = -2, dim2: int = -1):
