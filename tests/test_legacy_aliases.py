@@ -53,3 +53,14 @@ def test_adjoint_expand_copy_and_unsafe_splits_match_torch():
             np.testing.assert_allclose(ours, ref)
     z = tm.tensor([[1 + 2j, 3j], [4.0, 5 - 1j]])
     np.testing.assert_allclose(tm.adjoint(z).numpy(), torch.adjoint(torch.tensor(z.numpy())).resolve_conj().numpy())
+
+
+@pytest.mark.parametrize("lib_name", ["tinymm", "torch"])
+def test_grad_mode_contexts_enter_to_none_and_keyword_input(lib_name):
+    lib = tm if lib_name == "tinymm" else torch
+    if lib is None:
+        pytest.skip(TORCH_REASON)
+    for ctx in (lib.no_grad(), lib.enable_grad(), lib.set_grad_enabled(True), lib.inference_mode()):
+        with ctx as entered:
+            assert entered is None
+    assert lib.numel(input=lib.ones(2, 3)) == 6 and lib.is_floating_point(input=lib.ones(1))

@@ -102,12 +102,12 @@ def is_tensor(obj) -> "_builtins.bool":
     return isinstance(obj, Tensor)
 
 
-def is_floating_point(t) -> "_builtins.bool":
-    return t.dtype.kind == "f"
+def is_floating_point(input) -> "_builtins.bool":
+    return input.dtype.kind == "f"
 
 
-def numel(t) -> "_builtins.int":
-    return t.numel()
+def numel(input) -> "_builtins.int":
+    return input.numel()
 
 
 def __getattr__(name):
@@ -206,7 +206,6 @@ Tensor.bfloat16 = lambda self, memory_format=None: self.to(bfloat16)  # TypeErro
 # lead: torch.range (deprecated, end included), torch.adjoint, torch.expand_copy, Tensor.unsafe_*
 from tinymm.ops.legacy_aliases import adjoint, expand_copy  # noqa: E402,F401
 from tinymm.ops.legacy_aliases import range  # noqa: E402,F401,A004
-Tensor.adjoint = adjoint
 Tensor.unsafe_chunk = Tensor.chunk
 Tensor.unsafe_split = Tensor.split
 Tensor.unsafe_split_with_sizes = Tensor.split_with_sizes

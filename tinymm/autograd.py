@@ -125,7 +125,7 @@ class set_grad_enabled(_GradModeContext):
     def __enter__(self):
         global _grad_enabled
         _grad_enabled = self.mode
-        return self
+        # (``with ... as x`` gives None, as PyTorch's grad-mode contexts)
 
     def __exit__(self, *exc):
         global _grad_enabled
@@ -145,7 +145,7 @@ class _FixedGradMode(_GradModeContext):
         global _grad_enabled
         self.prev = _grad_enabled
         _grad_enabled = self.inside
-        return self
+        # (``with no_grad() as x`` gives None, as PyTorch's)
 
     def __exit__(self, *exc):
         global _grad_enabled
@@ -183,7 +183,7 @@ class inference_mode(_GradModeContext):
         _grad_enabled = _grad_enabled and not self.mode
         _inference_mode = self.mode
         set_inference_creation(self.mode)  # modapi: tensors made inside are inference tensors
-        return self
+        # (``with inference_mode() as x`` gives None, as PyTorch's)
 
     def __exit__(self, *exc):
         global _grad_enabled, _inference_mode

@@ -1,5 +1,5 @@
 """PyTorch's remaining spellings of existing ops: ``torch.range`` (deprecated: the end is
-included, the default dtype is float), ``torch.adjoint`` / ``Tensor.adjoint``,
+included, the default dtype is float), ``torch.adjoint`` (``Tensor.adjoint``'s),
 ``torch.expand_copy``, and ``Tensor.unsafe_chunk`` / ``unsafe_split`` /
 ``unsafe_split_with_sizes`` (PyTorch's "unsafe" variants skip its view bookkeeping; here they
 are the ordinary ops)."""
@@ -10,7 +10,7 @@ import warnings
 
 from tinymm.backend import get_default_dtype
 from tinymm.ops.convert import as_tensor, clone
-from tinymm.ops.shape import expand, transpose
+from tinymm.ops.shape import expand
 from tinymm.tensor import Tensor
 
 
@@ -32,10 +32,8 @@ def range(start, end, step=1, *, dtype=None, device=None, requires_grad=False, o
 
 
 def adjoint(input: Tensor) -> Tensor:
-    """The conjugate transpose of the last two dims (a view for real tensors)."""
-    x = as_tensor(input, "adjoint")
-    t = transpose(x, -2, -1)
-    return t.conj() if x.dtype.kind == "c" else t
+    """``torch.adjoint``: ``Tensor.adjoint()``, the conjugate transpose of the last two dims."""
+    return as_tensor(input, "adjoint").adjoint()
 
 
 def expand_copy(input: Tensor, size, *, implicit: bool = False) -> Tensor:
