@@ -134,6 +134,11 @@ DIAGONAL_TILE = 32  # keys per GEMM slice across the causal diagonal (see _key_t
 # Measured per product inside backward (N1024, P kept): dP 74-83 GF/s, dQ 80-84, dK 77-83,
 # dV 58 (P^T read from the kept array), the dS pass ~10 ms; forward: S 59-61, P v 63-67,
 # the softmax passes ~13 ms.
+# Tried in the ninth session and not kept (benchmarks/RESULTS.md): whole-head backward products
+# with dS written over the kept P (1024 x 64 x 1024 GEMMs: +7% backward, the head's 4 MiB dS
+# leaves L2 between its pass and its products); a 128 x 128-tile backward with every product
+# through the register-tile kernel, which runs 86-89 GF/s alone when C stays small, but inside
+# the kernel its four products took as long as OpenBLAS's and packing cost 30 ms more.
 
 # Forward may keep the attention matrix P for backward (``keep_probs``), which then skips the
 # score GEMM and the exponentials (1/5 of its GEMM work): 12-17% less fwd+bwd time at
