@@ -277,22 +277,30 @@ def _diagonal_placed(g, shape, dtype, offset, d1, d2):
     return out
 
 
-class DiagonalPlaced(Function):
-    """Diagonal's backward as an op of its own, so create_graph records it: both maps are
-    linear, each one's gradient is the other."""
+class LinearViewBackward(Function):
+    """A linear view op's backward as an op of its own, so create_graph records it: both maps
+    are linear, and each one's gradient is the other. A subclass names ``place(g, shape, dtype,
+    *args)`` (the view op's backward on arrays), ``view(arr, *args)`` (the view on arrays) and
+    ``view_op`` (the view's Function)."""
 
-    @staticmethod
-    def forward(ctx, g, shape, dtype, offset, d1, d2):
-        ctx.meta = (offset, d1, d2)
-        return _diagonal_placed(g, shape, dtype, offset, d1, d2)
+    place = view = view_op = None
 
-    @staticmethod
-    def backward(ctx, gg):
-        return diagonal_view(gg, *ctx.meta).copy()
+    @classmethod
+    def forward(cls, ctx, g, shape, dtype, *args):
+        ctx.meta = args
+        return cls.place(g, shape, dtype, *args)
 
-    @staticmethod
-    def backward_graph(ctx, gg):
-        return Diagonal.apply(gg, *ctx.meta)
+    @classmethod
+    def backward(cls, ctx, gg):
+        return cls.view(gg, *ctx.meta).copy()
+
+    @classmethod
+    def backward_graph(cls, ctx, gg):
+        return cls.view_op.apply(gg, *ctx.meta)
+
+
+class DiagonalPlaced(LinearViewBackward):
+    place, view, view_op = staticmethod(_diagonal_placed), staticmethod(diagonal_view), Diagonal
 
 
 def diagonal(x, offset: int = 0, dim1: int = 0, dim2: int = 1):
@@ -362,22 +370,8 @@ def _windows_added(g, shape, dtype, axis, size, step):
     return out
 
 
-class WindowsAdded(Function):
-    """Unfold's backward as an op of its own, so create_graph records it: both maps are linear,
-    each one's gradient is the other."""
-
-    @staticmethod
-    def forward(ctx, g, shape, dtype, axis, size, step):
-        ctx.meta = (axis, size, step)
-        return _windows_added(g, shape, dtype, axis, size, step)
-
-    @staticmethod
-    def backward(ctx, gg):
-        return unfold_view(gg, *ctx.meta).copy()
-
-    @staticmethod
-    def backward_graph(ctx, gg):
-        return Unfold.apply(gg, *ctx.meta)
+class WindowsAdded(LinearViewBackward):
+    place, view, view_op = staticmethod(_windows_added), staticmethod(unfold_view), Unfold
 
 
 def unfold(x, dimension: int, size: int, step: int):
