@@ -322,8 +322,8 @@ def sparse_coo_tensor(indices, values, size=None, *, dtype=None, device=None, pi
             d = too_big[0]
             raise RuntimeError(f"size is inconsistent with indices: for dim {d}, size is {size[d]} but found index "
                                f"{int(idx[d].max())}")
-    if requires_grad:
-        vals = vals.detach().requires_grad_(True) if vals.grad_fn is not None else vals.requires_grad_(True)
+    if requires_grad:  # a leaf of its own, as PyTorch's (the values passed in are left alone)
+        vals = vals.detach().requires_grad_(True)
     return SparseCOOTensor(idx, vals, size, coalesced=bool(is_coalesced))
 
 
