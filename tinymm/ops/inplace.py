@@ -29,7 +29,7 @@ import numpy as np
 from tinymm import autograd, backend
 from tinymm.autograd import Function
 from tinymm.autograd_graph import sum_to
-from tinymm.ops._util import ShapeError, check_fits, unbroadcast
+from tinymm.ops._util import ShapeError, check_fits, unbroadcast, xp_of
 from tinymm.ops.convert import as_tensor, cast, check_broadcast
 from tinymm.ops.elementwise import add, clamp, div, mul, pow, sub
 from tinymm.ops.index import (
@@ -200,15 +200,15 @@ class SetItem(Function):
 
     @staticmethod
     def backward_graph(ctx, g):
-        """The same two linear maps on Tensors (create_graph): g times a constant 0/1 mask,
-        and g[index]."""
+        """The same two linear maps on Tensors (create_graph): g with the written region set to
+        0 (a constant mask), and g[index]."""
         index, value_shape = ctx.meta
         nx, nv = ctx.needs_input_grad[:2]
         gx = gv = None
         if nx:
-            keep = g._data.dtype.type(1) + 0 * g._data
-            keep[index] = 0
-            gx = g * Tensor._wrap(keep)
+            keep = xp_of(g._data).ones(g.shape, bool)
+            keep[index] = False
+            gx = g.where(Tensor._wrap(keep), 0.0)  # (a where, not g · mask: inf · 0 would be NaN)
         if nv:
             gv = sum_to(g[index], value_shape)
         return gx, gv
@@ -245,9 +245,9 @@ class SetView(Function):
         nx, nv = ctx.needs_input_grad[:2]
         gx = gv = None
         if nx:
-            keep = g._data.dtype.type(1) + 0 * g._data
-            how.of(keep)[...] = 0
-            gx = g * Tensor._wrap(keep)
+            keep = xp_of(g._data).ones(g.shape, bool)
+            how.of(keep)[...] = False
+            gx = g.where(Tensor._wrap(keep), 0.0)
         if nv:
             args = how.args
             gv = (g.reshape(args[0]) if how.kind == "reshape" else

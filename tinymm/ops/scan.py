@@ -363,8 +363,7 @@ class LogCumSumExp(Function):
         xp = xp_of(x)
         x64, o64, g64 = x.astype(np.float64), out.astype(np.float64), g.astype(np.float64)
         with np.errstate(all="ignore"):
-            m = xp.max(xp.where(xp.isfinite(o64), o64, -np.inf), axis=axis, keepdims=True)
-            m = xp.where(xp.isfinite(m), m, 0)
+            m = _finite_max(o64, axis)
             w = _rev_cumsum(g64 * xp.exp(m - o64), axis)
             grad = w * xp.exp(x64 - m)
             grad = xp.where(xp.isnan(grad), 0, grad)
@@ -377,10 +376,17 @@ class LogCumSumExp(Function):
         axis = ctx.axis
         xp = xp_of(x)
         X, Y = operand(ctx, 0, x), node_output(ctx, out)
-        m = xp.max(xp.where(xp.isfinite(out), out, -np.inf), axis=axis, keepdims=True)
-        m = Tensor._wrap(xp.where(xp.isfinite(m), m, 0).astype(x.dtype))
+        m = Tensor._wrap(_finite_max(out, axis).astype(x.dtype))
         grad = _rev_cumsum_t(g * (m - Y).exp(), axis) * (X - m).exp()
         return grad.where(Tensor._wrap(~xp.isnan(grad._data)), 0.0)
+
+
+def _finite_max(out, axis):
+    """The largest finite value along ``axis`` (kept as a length-1 axis), 0 where none is: the
+    shift that keeps logcumsumexp's gradient from overflowing."""
+    xp = xp_of(out)
+    m = xp.max(xp.where(xp.isfinite(out), out, -np.inf), axis=axis, keepdims=True)
+    return xp.where(xp.isfinite(m), m, 0)
 
 
 def logcumsumexp(x, dim):

@@ -32,7 +32,7 @@ def special_of(x):
 class TensorSpecial:
     """The ``scipy.special`` names that derivatives use, as differentiable Tensor ops: what
     ``special_for`` gives for create_graph's ``XP``, so lgamma'' = digamma' = polygamma(1, ·)
-    and so on are recorded like any op."""
+    and so on are recorded like any op. ``special_fns`` adds its Bessel functions here."""
 
     @staticmethod
     def digamma(x):

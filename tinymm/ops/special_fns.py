@@ -32,21 +32,9 @@ from tinymm.ops._util import DTypeNotImplementedError, ShapeError, unbroadcast, 
 from tinymm.ops.convert import as_tensor, cast, operands, to_float
 from tinymm.ops.decompositions import torch_dtype_name
 from tinymm.ops.elementwise import UnaryFunction
-from tinymm.ops.graph_xp import XP
 from tinymm.ops.maths import float_unary
-from tinymm.ops.special import Polygamma, TensorSpecial, lgamma, polygamma, special_of  # noqa: F401 (Polygamma, polygamma: re-exported)
+from tinymm.ops.special import Polygamma, TensorSpecial, lgamma, polygamma, special_for, special_of  # noqa: F401 (Polygamma, polygamma: re-exported)
 from tinymm.tensor import Tensor
-
-class _TensorSpecialMore(TensorSpecial):
-    """``TensorSpecial`` with this module's Bessel functions (for i0', i0e', i1', i1e')."""
-
-    i0 = i0e = i1 = i1e = None  # set below, once the functions exist
-
-
-def special_for(xp, x):
-    """``scipy.special`` for arrays; for create_graph's Tensor ``XP``, the differentiable ops."""
-    return _TENSOR_SPECIAL if xp is XP else special_of(x)
-
 
 _SQRT_2PI = math.sqrt(2 * math.pi)
 _TWO_OVER_SQRT_PI = 2 / math.sqrt(math.pi)
@@ -128,9 +116,9 @@ i1 = float_unary(I1, "i1")
 i1e = float_unary(I1e, "i1e")
 sinc = float_unary(Sinc, "sinc")
 entr = float_unary(Entr, "entr")
-_TensorSpecialMore.i0, _TensorSpecialMore.i0e = staticmethod(i0), staticmethod(i0e)
-_TensorSpecialMore.i1, _TensorSpecialMore.i1e = staticmethod(i1), staticmethod(i1e)
-_TENSOR_SPECIAL = _TensorSpecialMore()
+# the Bessel functions' derivatives use each other: create_graph's special_for needs them too
+TensorSpecial.i0, TensorSpecial.i0e = staticmethod(i0), staticmethod(i0e)
+TensorSpecial.i1, TensorSpecial.i1e = staticmethod(i1), staticmethod(i1e)
 for _fn in (erfcx, ndtr, ndtri, log_ndtr, i0e, i1, i1e, entr):  # torch.special only
     _fn.__doc__ = f"``torch.special.{_fn.__name__}`` (elementwise; integer input is promoted to float)."
 
