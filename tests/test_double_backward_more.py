@@ -83,12 +83,20 @@ def _written(lib, kind):
         y.t()[1] = v[:2] ** 3
     elif kind == "flat_view":
         y.view(-1)[2:5] = v * v
+    elif kind == "unfold_view":
+        y.view(-1).unfold(0, 2, 2)[1] = v[:2] ** 2
+    elif kind == "inf_gradient":  # the written entry's gradient is 0, not inf · 0
+        y[0, 0] = v[0] * 2
+        y = y * lib.tensor([[float("inf"), 1.0, 1.0], [1.0, 1.0, 1.0]], dtype=lib.float64)
+        (g,) = lib.autograd.grad(y.sum(), x, create_graph=True)
+        return [g.detach().numpy()]
     g = lib.autograd.grad((y * y).sum(), (x, v), create_graph=True)
     gg = lib.autograd.grad((g[0] * g[0]).sum() + (g[1] ** 3).sum(), (x, v))
     return [t.detach().numpy() for t in g + gg]
 
 
-@pytest.mark.parametrize("kind", ["row", "mask", "diagonal_view", "transposed_view", "flat_view"])
+@pytest.mark.parametrize("kind", ["row", "mask", "diagonal_view", "transposed_view", "flat_view", "unfold_view",
+                                  "inf_gradient"])
 def test_index_and_view_writes_are_twice_differentiable_as_torch(kind):
     if torch is None:
         pytest.skip(TORCH_REASON)

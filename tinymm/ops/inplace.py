@@ -240,8 +240,6 @@ class SetView(Function):
     @staticmethod
     def backward_graph(ctx, g):
         how = ctx.how
-        if how.kind == "unfold":
-            return NotImplemented  # unfold's own backward is first-order only
         nx, nv = ctx.needs_input_grad[:2]
         gx = gv = None
         if nx:
@@ -251,7 +249,8 @@ class SetView(Function):
         if nv:
             args = how.args
             gv = (g.reshape(args[0]) if how.kind == "reshape" else
-                  g.permute(args[0]) if how.kind == "permute" else g.diagonal(*args))
+                  g.permute(args[0]) if how.kind == "permute" else
+                  g.diagonal(*args) if how.kind == "diagonal" else g.unfold(*args))
         return gx, gv
 
 
