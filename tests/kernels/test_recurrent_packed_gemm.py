@@ -92,3 +92,43 @@ def test_lstm_batches_over_one_block_match_reference(dtype, helper, B, proj, rev
         if w is not None:
             scale = max(1.0, float(np.abs(w).max()))
             np.testing.assert_allclose(g, w, rtol=tol["rtol"] * 10, atol=tol["atol"] * 10 * scale, err_msg=name)
+
+
+def test_panels_of_another_width_are_refused():
+    """Panels packed for another vector width (what a kernel cached before VECTOR_BYTES changed
+    would be handed) raise instead of being misread."""
+    from tinymm.kernels.recurrent import _packed_gemm as G
+
+    other = 2 * panel_width(np.float32) if G.VECTOR_BYTES == 32 else panel_width(np.float32) // 2
+    wp = np.zeros((1, 3, other), np.float32)
+    with pytest.raises(ValueError, match="different width"):
+        _call(np.zeros((2, 0), np.float32), np.zeros((2, 3), np.float32), wp, np.zeros((2, 5), np.float32), False)
+
+
+@pytest.mark.parametrize("features, name, want", [
+    ("+avx2,+fma,+avx512f,+avx512vl", None, 64),
+    ("+avx2,+fma,-avx512f", None, 32),
+    (None, "generic", 32),
+])
+def test_vector_width_follows_numbas_target(monkeypatch, features, name, want):
+    """NUMBA_CPU_FEATURES / NUMBA_CPU_NAME, when set, decide the width instead of the host."""
+    from numba.core import config
+
+    from tinymm.kernels.recurrent import _packed_gemm as G
+
+    monkeypatch.setattr(config, "CPU_FEATURES", features)
+    monkeypatch.setattr(config, "CPU_NAME", name)
+    assert G._host_vector_bytes() == want
+
+
+def test_vector_width_of_the_host():
+    import llvmlite.binding
+    from numba.core import config
+
+    from tinymm.kernels.recurrent import _packed_gemm as G
+
+    if config.CPU_FEATURES is not None or config.CPU_NAME is not None:
+        pytest.skip("NUMBA_CPU_FEATURES/NUMBA_CPU_NAME set: the target is not the host")
+    avx512 = bool(llvmlite.binding.get_host_cpu_features().get("avx512f"))
+    assert G.VECTOR_BYTES == (64 if avx512 else 32)
+    assert panel_width(np.float32) == G.VECTOR_BYTES // 2
