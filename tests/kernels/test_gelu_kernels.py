@@ -83,6 +83,10 @@ def test_special_values_follow_torch():
 
 
 def test_matches_torch_gelu_to_float32_rounding():
+    """tinymm's GELU is within torch's own error of torch's: |ours − torch| <= |torch − exact| +
+    our bound, elementwise. torch's float32 erf differs by CPU path: on AVX2 it is within
+    ~6e-8·|x| of exact, on AVX-512 (its vectorised erf) up to 1.05e-6 absolute near x = ±3.5,
+    which a fixed tolerance against torch tuned on one machine failed on the other."""
     torch = pytest.importorskip("torch", reason="PyTorch (dev extra) is not installed")
     rng = np.random.default_rng(2)
     x = np.concatenate([rng.standard_normal(20_000) * 3, np.linspace(-12, 12, 20_001)]).astype(np.float32)
@@ -90,9 +94,17 @@ def test_matches_torch_gelu_to_float32_rounding():
     xt = torch.tensor(x, requires_grad=True)
     yt = torch.nn.functional.gelu(xt)
     yt.backward(torch.tensor(g))
-    # torch's float32 ½(1 + erf) rounds to ~6e-8·|x| in absolute terms; ours is closer to exact
-    np.testing.assert_allclose(CPU_FWD(x), yt.detach().numpy(), rtol=4e-7, atol=6e-7)
-    np.testing.assert_allclose(CPU_BWD(g, x), xt.grad.numpy(), rtol=4e-7, atol=1e-6)
+    x64, g64 = x.astype(np.float64), g.astype(np.float64)
+    for ours, theirs, exact, atol in (
+        (CPU_FWD(x), yt.detach().numpy(), REF_FWD(x64), 6e-7),
+        (CPU_BWD(g, x), xt.grad.numpy(), REF_BWD(g64, x64), 1e-6),
+    ):
+        ours, theirs = ours.astype(np.float64), theirs.astype(np.float64)
+        ours_err = np.abs(ours - exact)
+        # ours: float32 rounding of the exact value (rtol 4e-7 = ~3 ulp), never worse than torch's
+        np.testing.assert_array_less(ours_err, 4e-7 * np.abs(exact) + atol)
+        assert ours_err.max() <= np.abs(theirs - exact).max()
+        np.testing.assert_array_less(np.abs(ours - theirs), np.abs(theirs - exact) + 4e-7 * np.abs(exact) + atol)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
