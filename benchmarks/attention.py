@@ -20,7 +20,9 @@ starve each other on a 2-core machine.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import time
 
 import numpy as np
 
@@ -82,6 +84,38 @@ def make_workloads(torch, shapes, with_numpy=True):
     return out
 
 
+def block_gemm_gflops(torch=None, m=256, n=256, k=64, calls=200, repeat=5):
+    """GF/s of one thread's (m, k) @ (k, n) float32 products, hot operands, best of ``repeat``
+    timings of ``calls`` products each: NumPy's BLAS, or torch's given ``torch`` (its threads
+    held to 1 meanwhile). Timed by the thread's CPU time, as ``sgemm_gflops(1)``."""
+    import numpy as np
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((m, k), dtype=np.float32), rng.standard_normal((k, n), dtype=np.float32)
+    c = np.empty((m, n), np.float32)
+    if torch is None:
+        product, held = (lambda: np.matmul(a, b, out=c)), threadpool_limits(1, user_api="blas")
+    else:
+        ta, tb, tc = torch.from_numpy(a), torch.from_numpy(b), torch.from_numpy(c)
+        product, held, before = (lambda: torch.mm(ta, tb, out=tc)), contextlib.nullcontext(), torch.get_num_threads()
+        torch.set_num_threads(1)
+    try:
+        with held:
+            for _ in range(10):
+                product()
+            best = float("inf")
+            for _ in range(repeat):
+                t0 = time.thread_time()
+                for _ in range(calls):
+                    product()
+                best = min(best, time.thread_time() - t0)
+    finally:
+        if torch is not None:
+            torch.set_num_threads(before)
+    return 2.0 * m * n * k * calls / best / 1e9
+
+
 def main(argv=None):
     extra = argparse.ArgumentParser(add_help=False)
     extra.add_argument("--threads", type=int, default=os.cpu_count() or 1)
@@ -100,6 +134,14 @@ def main(argv=None):
     sgemm = {"sgemm_gflops_1_thread": sgemm_gflops(1), f"sgemm_gflops_{threads}_threads": sgemm_gflops(threads)}
     print(f"# sgemm 1024^3 float32 (NumPy's BLAS, best of 5): {sgemm['sgemm_gflops_1_thread']:.0f} GF/s "
           f"on 1 thread (its CPU time), {sgemm[f'sgemm_gflops_{threads}_threads']:.0f} GF/s on {threads} (wall time)")
+    # The kernels' block products go through NumPy's BLAS; torch's SDPA through its own (MKL on
+    # x86). Where the two differ at these K = 64 shapes, the ratios below carry that gap.
+    sgemm["block_gemm_gflops_numpy"] = block_gemm_gflops(None)
+    line = f"# block GEMM 256x256x64, 1 thread: NumPy's BLAS {sgemm['block_gemm_gflops_numpy']:.0f} GF/s"
+    if torch is not None:
+        sgemm["block_gemm_gflops_torch"] = block_gemm_gflops(torch)
+        line += f", torch's {sgemm['block_gemm_gflops_torch']:.0f} GF/s"
+    print(line)
     return run("attention", make_workloads(torch, shapes), args=args, info=sgemm)
 
 
