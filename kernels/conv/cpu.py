@@ -15,6 +15,11 @@ backward, rebuilding the same tile instead of keeping a (K, B * Ho * Wo) buffer 
     dcols   = w[g]^T (K, Og) @ dy_tile;  dx += col2im(dcols)         scatter-add into dx
     db      += row sums of dy_tile                                   into this thread's own db
 
+With AVX-512 (``PACKED_FORWARD``) the forward product skips BLAS: im2col writes the tile
+straight into k-major panels of 32 columns (``_im2col_panels``) and the recurrent family's
+register-tile kernel (``packed_gemm``, 8 rows of w x 32 columns held in registers over the whole
+K loop) multiplies w[g] into them: BLAS would pack the tile a second time.
+
 The cols tile holds K x P elements; ``rows`` is chosen so that it fits ``FORWARD_TILE_BYTES``
 or ``BACKWARD_TILE_BYTES`` (backward's two tiles stay in the core's L2), one output row at
 least. Memory beyond inputs and outputs: per thread one tile forward, two tiles and one dw and
@@ -42,6 +47,7 @@ from numba import njit, prange
 from .._common import parallel_threshold, serial_and_parallel
 from .._common import one_blas_thread
 from ..attention.cpu import gemm
+from ..recurrent._packed_gemm import VECTOR_BYTES, packed_gemm, panel_width
 
 # Bytes of one im2col tile (K x P elements). Measured on one thread (CPU time, 2-core EPYC with
 # 512 KiB L2 per core, float32, 64 -> 64 3x3 at 32x32 B16): forward 19.4 ms with 256 KiB
@@ -61,6 +67,18 @@ CPU_PARALLEL_MIN_WORK = parallel_threshold(1 << 21)
 DIRECT_MAX_CG_OG = 4
 
 _REASSOC = {"nsz", "arcp", "contract", "reassoc"}
+
+# The forward product through the recurrent family's packed register-tile kernel instead of
+# BLAS, with im2col writing its tile straight into that kernel's k-major panels (so nothing is
+# packed twice: OpenBLAS repacked every im2col tile, 11 % of a 64 -> 64 forward). Measured on an
+# AVX-512 Xeon, one thread, hot operands, (Og, K) x (K, P) GF/s tile kernel / OpenBLAS: (16, 27,
+# 1024) 147 / 101, (32, 144, 256) 177 / 109, (32, 288, 1024) 182 / 101, (64, 576, 448) 163 / 134.
+# In the layer, forward time packed / BLAS (medians of 9 interleaved runs, 1 and 2 threads):
+# 64 -> 64 3x3 32x32 B16 0.83 / 0.90, 32 -> 32 3x3 32x32 B64 0.78 / 0.75, 16 -> 32 3x3 16x16 B32
+# 0.94 / 0.82, seed 3 -> 16 1.00 / 0.94, conv1d 40 -> 64 k5 0.99 / 0.91.
+# Only where it was measured: with AVX-512 vectors (``VECTOR_BYTES`` 64). With AVX2 the kernel
+# lost to OpenBLAS at attention's shapes and was not measured at these, so BLAS stays there.
+PACKED_FORWARD = VECTOR_BYTES == 64
 
 
 def use_direct(Cg, Og):
@@ -129,6 +147,78 @@ def _im2col(xb, c0, Cg, kh, kw, sh, sw, pt, pl, dh, dw, oh0, oh1, Wo, cols):
 
 
 @njit(cache=True)
+def _im2col_panels(xb, c0, Cg, kh, kw, sh, sw, pt, pl, dh, dw, oh0, oh1, Wo, panels):
+    """``_im2col`` into the (ceil(P / nr), K, nr) k-major panels ``packed_gemm`` takes as its
+    right operand: cols[r, t] goes to panels[t // nr, r, t % nr]. Panel by panel, and within a
+    panel row by row (r), so that the writes run through each panel in order (taking the rows
+    of cols in turn, as ``_im2col`` does, scattered every write 128 bytes apart and ran 2.4x
+    slower). A panel's columns are cut into runs that stay inside one output row; each run of
+    a row r is zeros for padding and a copy (contiguous when the stride is 1). Columns past P
+    in the last panel are not written: ``packed_gemm`` computes that panel into a buffer of
+    its own and keeps only the valid columns."""
+    H, W = xb.shape[1], xb.shape[2]
+    n_panels, K, nr = panels.shape
+    # per row r = (c * kh + i) * kw + j of cols: channel, row offset, column offset, and the
+    # output columns [q_lo, q_hi) whose input column is inside the image
+    taps = np.empty((K, 5), np.int64)
+    for c in range(Cg):
+        for i in range(kh):
+            for j in range(kw):
+                r = (c * kh + i) * kw + j
+                off = j * dw - pl
+                q_lo, q_hi = _valid_columns(off, sw, W, Wo)
+                taps[r, 0], taps[r, 1], taps[r, 2], taps[r, 3], taps[r, 4] = c0 + c, i * dh - pt, off, q_lo, q_hi
+    P = (oh1 - oh0) * Wo
+    # stride 1 through a call with the literal 1: Numba compiles that call for the constant,
+    # and the copies vectorise (with the stride a run-time value they ran 4x slower, 16 -> 32
+    # 3x3 at 16x16: 2.2 against 0.5 ms per 32 images)
+    if sw == 1:
+        _panel_runs(xb, taps, oh0, Wo, sh, 1, P, panels)
+    else:
+        _panel_runs(xb, taps, oh0, Wo, sh, sw, P, panels)
+
+
+@njit(cache=True)
+def _panel_runs(xb, taps, oh0, Wo, sh, sw, P, panels):
+    """The writes of ``_im2col_panels``: columns [0, P) of every panel row, in runs that stay
+    inside one output row."""
+    H = xb.shape[1]
+    n_panels, K, nr = panels.shape
+    for p in range(n_panels):
+        panel = panels[p]
+        t, t_end = p * nr, min(P, (p + 1) * nr)
+        while t < t_end:
+            oh = oh0 + t // Wo
+            q0 = t % Wo
+            n = min(Wo - q0, t_end - t)
+            lane = t - p * nr  # the panel column of output column q0
+            for r in range(K):
+                dst = panel[r]
+                ih = oh * sh + taps[r, 1]
+                if ih < 0 or ih >= H:
+                    _fill_zero(dst, lane, n)
+                    continue
+                # [q0, a) zeros, [a, e) copied, [e, q0 + n) zeros
+                a = min(max(taps[r, 3], q0), q0 + n)
+                e = min(max(taps[r, 4], a), q0 + n)
+                _fill_zero(dst, lane, a - q0)
+                src = xb[taps[r, 0], ih]
+                off = taps[r, 2]
+                for u in range(a, e):
+                    dst[_u(lane + u - q0)] = src[_u(u * sw + off)]
+                _fill_zero(dst, lane + e - q0, q0 + n - e)
+            t += n
+
+
+@njit(cache=True, inline="always")
+def _fill_zero(y, y0, n):
+    """y[y0 : y0 + n] = 0 on a 1-D contiguous row."""
+    zero = y.dtype.type(0)
+    for t in range(n):
+        y[_u(y0 + t)] = zero
+
+
+@njit(cache=True)
 def _col2im(cols, c0, Cg, kh, kw, sh, sw, pt, pl, dh, dw, oh0, oh1, Wo, dxb):
     """dxb[c0 + c, ih, iw] += cols[row, column]: the transpose of ``_im2col`` (padding dropped)."""
     H, W = dxb.shape[1], dxb.shape[2]
@@ -175,16 +265,25 @@ def _gemm_tile(item, block, split, rows, Ho, Wo):
 
 @serial_and_parallel()
 def _forward_gemm(x, w3, bias, use_bias, sh, sw, pt, pl, dh, dw, kh, kw, Ho, Wo, rows, split,
-                  y3, scratch):
+                  y3, scratch, packed, nr):
+    """packed: the product through ``packed_gemm`` with the tile im2col'd into panels of nr
+    columns (see PACKED_FORWARD); else im2col into a (K, P) tile and BLAS."""
     G, Og, K, Cg, n_workers, n_items, n_blocks = _gemm_layout(x, w3, scratch, Ho, rows, split)
     for worker in prange(n_workers):
         for item in range(worker, n_items, n_workers):
             for block in range(item % split, n_blocks, split):
                 b, oh0, oh1, t0, P = _gemm_tile(item, block, split, rows, Ho, Wo)
+                n_panels = (P + nr - 1) // nr
                 cols = scratch[worker, : K * P].reshape((K, P))
+                panels = scratch[worker, : n_panels * K * nr].reshape((n_panels, K, nr))
                 for g in range(G):
-                    _im2col(x[b], g * Cg, Cg, kh, kw, sh, sw, pt, pl, dh, dw, oh0, oh1, Wo, cols)
-                    gemm(1.0, w3[g], cols, 0.0, y3[b, g * Og : (g + 1) * Og, t0 : t0 + P])
+                    y_tile = y3[b, g * Og : (g + 1) * Og, t0 : t0 + P]
+                    if packed:
+                        _im2col_panels(x[b], g * Cg, Cg, kh, kw, sh, sw, pt, pl, dh, dw, oh0, oh1, Wo, panels)
+                        packed_gemm(w3[g][:, :0], w3[g], panels, y_tile, False)
+                    else:
+                        _im2col(x[b], g * Cg, Cg, kh, kw, sh, sw, pt, pl, dh, dw, oh0, oh1, Wo, cols)
+                        gemm(1.0, w3[g], cols, 0.0, y_tile)
                     if use_bias:  # while the tile is in cache
                         for o in range(g * Og, (g + 1) * Og):
                             row = y3[b, o]
@@ -369,10 +468,12 @@ def cpu_forward(x, w, bias=None, stride=(1, 1), padding=((0, 0), (0, 0)), dilati
     parallel = work >= CPU_PARALLEL_MIN_WORK
     with _worker_threads(parallel) as n_threads:
         rows, split, n_workers = _plan(B, K, Ho, Wo, x.itemsize, n_threads, FORWARD_TILE_BYTES)
-        scratch = np.empty((n_workers, K * rows * Wo), x.dtype)
+        nr = panel_width(x.dtype)
+        # a tile's panels round its rows * Wo columns up to whole panels
+        scratch = np.empty((n_workers, K * (-(-rows * Wo // nr) * nr)), x.dtype)
         loop = _forward_gemm.parallel if parallel else _forward_gemm.serial
         loop(x, w3, bias_arr, use_bias, sh, sw, pt, pl, dh, dw, kh, kw, Ho, Wo, rows, split,
-             y.reshape(B, O, Ho * Wo), scratch)
+             y.reshape(B, O, Ho * Wo), scratch, PACKED_FORWARD, nr)
     return y
 
 

@@ -223,7 +223,7 @@ def _packed_gemm_compiled(a1, a2, wp, c, add):
         # panels. Refuse instead of computing garbage.
         if nr != _VECTORS * VECTOR_BYTES // size:
             raise ValueError("packed_gemm: panels of a different width than this compiled kernel "
-                             "(a stale Numba cache: delete kernels/recurrent/__pycache__)")
+                             "(a stale Numba cache: delete the kernels' __pycache__ folders)")
         # row strides in elements (a 0-column a1 may report any stride: never read)
         lda1, lda2, ldc = a1.strides[0] // size, a2.strides[0] // size, c.strides[0] // size
         edge = np.empty((MR, nr), c.dtype)

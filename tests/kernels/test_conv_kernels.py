@@ -111,15 +111,19 @@ def check_against_reference(forward, backward, case, dtype, to_device=lambda a: 
 
 
 @contextlib.contextmanager
-def cpu_strategy(direct, parallel):
-    """Force the CPU kernels' choices: direct loop or im2col + GEMM, parallel or serial loops."""
-    saved = cpu.DIRECT_MAX_CG_OG, cpu.CPU_PARALLEL_MIN_WORK
+def cpu_strategy(direct, parallel, packed=None):
+    """Force the CPU kernels' choices: direct loop or im2col + GEMM, parallel or serial loops,
+    and (``packed``, None: the machine's default) the forward product through the packed tile
+    kernel with an im2col into panels, or through BLAS."""
+    saved = cpu.DIRECT_MAX_CG_OG, cpu.CPU_PARALLEL_MIN_WORK, cpu.PACKED_FORWARD
     cpu.DIRECT_MAX_CG_OG = 10**9 if direct else -1
     cpu.CPU_PARALLEL_MIN_WORK = 0 if parallel else 10**18
+    if packed is not None:
+        cpu.PACKED_FORWARD = packed
     try:
         yield
     finally:
-        cpu.DIRECT_MAX_CG_OG, cpu.CPU_PARALLEL_MIN_WORK = saved
+        cpu.DIRECT_MAX_CG_OG, cpu.CPU_PARALLEL_MIN_WORK, cpu.PACKED_FORWARD = saved
 
 
 # ----------------------------------------------------------------------------- reference vs finite differences
@@ -168,11 +172,25 @@ def test_reference_matches_torch(B, C, H, W, O, kh, kw, geom):
 # ----------------------------------------------------------------------------- CPU kernels vs reference
 
 
-@settings(max_examples=30)
-@given(conv_case(), st.sampled_from(DTYPES), st.booleans(), st.booleans())
-def test_cpu_matches_reference(case, dtype, direct, parallel):
-    with cpu_strategy(direct, parallel):
+@settings(max_examples=40)
+@given(conv_case(), st.sampled_from(DTYPES), st.booleans(), st.booleans(), st.booleans())
+def test_cpu_matches_reference(case, dtype, direct, parallel, packed):
+    with cpu_strategy(direct, parallel, packed):
         check_against_reference(K.forward, K.backward, case, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("W,stride,padding", [(40, 1, 1), (33, 1, (0, 2)), (70, 2, 3), (9, 1, 0)])
+def test_packed_forward_panels_cross_output_rows(dtype, W, stride, padding):
+    """The im2col into panels on rows wider and narrower than a panel (32 float32 / 16 float64
+    columns with AVX-512, half that elsewhere), so that runs start mid-panel, end mid-row and
+    meet padding on either side; bias added; both loop versions."""
+    rng = np.random.default_rng(W)
+    geom = geometry(stride=stride, padding=padding)
+    case = (3, 5, 7, W, 6, 3, 3, geom, True, W)
+    for parallel in (False, True):
+        with cpu_strategy(direct=False, parallel=parallel, packed=True):
+            check_against_reference(K.forward, K.backward, case, dtype)
 
 
 @pytest.mark.parametrize("direct", [True, False])
@@ -203,8 +221,9 @@ def test_cpu_row_blocks_split_between_threads(B):
     cpu.FORWARD_TILE_BYTES = cpu.BACKWARD_TILE_BYTES = 72 * 9 * 4 * 3
     try:
         case = (B, 8, 60, 9, 8, 3, 3, geom, True, 7)
-        with cpu_strategy(direct=False, parallel=True):
-            check_against_reference(K.forward, K.backward, case, np.float32)
+        for packed in (False, True):
+            with cpu_strategy(direct=False, parallel=True, packed=packed):
+                check_against_reference(K.forward, K.backward, case, np.float32)
     finally:
         cpu.FORWARD_TILE_BYTES, cpu.BACKWARD_TILE_BYTES = saved
 
