@@ -18,7 +18,9 @@ backward, rebuilding the same tile instead of keeping a (K, B * Ho * Wo) buffer 
 With AVX-512 (``PACKED_FORWARD``) the forward product skips BLAS: im2col writes the tile
 straight into k-major panels of 32 columns (``_im2col_panels``) and the recurrent family's
 register-tile kernel (``packed_gemm``, 8 rows of w x 32 columns held in registers over the whole
-K loop) multiplies w[g] into them: BLAS would pack the tile a second time.
+K loop) multiplies w[g] into them: BLAS would pack the tile a second time. Backward
+(``PACKED_BACKWARD``, from 32 output channels per group) the same kernel computes dw^T (K, Og)
++= cols dy^T and dcols = w^T dy against dy's tile packed into panels.
 
 The cols tile holds K x P elements; ``rows`` is chosen so that it fits ``FORWARD_TILE_BYTES``
 or ``BACKWARD_TILE_BYTES`` (backward's two tiles stay in the core's L2), one output row at
@@ -79,6 +81,15 @@ _REASSOC = {"nsz", "arcp", "contract", "reassoc"}
 # Only where it was measured: with AVX-512 vectors (``VECTOR_BYTES`` 64). With AVX2 the kernel
 # lost to OpenBLAS at attention's shapes and was not measured at these, so BLAS stays there.
 PACKED_FORWARD = VECTOR_BYTES == 64
+# Backward the same kernel takes dw^T (K, Og) += cols dy^T and dcols = w^T dy, dy's tile packed
+# into panels for each (Og x P elements, against K x Og x P multiply-adds). Same machine, hot,
+# GF/s tile (packing included) / OpenBLAS, (Og, K, P): dw (32, 144, 256) 129 / 74, (32, 288,
+# 1024) 127 / 68, (64, 576, 448) 153 / 107; dcols 122 / 113, 119 / 102, 154 / 139. Not below
+# one panel of output channels (Og < 32 float32): at (16, 27, 1024) 42 / 85 and 64 / 101.
+# In the layer, fwd+bwd time with both packed / BLAS (9 interleaved runs, 1 and 2 threads):
+# 32 -> 32 3x3 32x32 B64 0.81 / 0.84, 64 -> 64 0.87 / 0.93, 16 -> 32 16x16 0.87 / 0.86, conv1d
+# 40 -> 64 k5 0.97 / 0.95, seed 3 -> 16 (BLAS backward: Og = 16) 1.00 / 0.99.
+PACKED_BACKWARD = VECTOR_BYTES == 64
 
 
 def use_direct(Cg, Og):
@@ -154,8 +165,8 @@ def _im2col_panels(xb, c0, Cg, kh, kw, sh, sw, pt, pl, dh, dw, oh0, oh1, Wo, pan
     of cols in turn, as ``_im2col`` does, scattered every write 128 bytes apart and ran 2.4x
     slower). A panel's columns are cut into runs that stay inside one output row; each run of
     a row r is zeros for padding and a copy (contiguous when the stride is 1). Columns past P
-    in the last panel are not written: ``packed_gemm`` computes that panel into a buffer of
-    its own and keeps only the valid columns."""
+    in the last panel are zeroed (``packed_gemm`` keeps only the valid columns of that panel,
+    but stale scratch there could hold subnormals, which slow every multiply that meets them)."""
     H, W = xb.shape[1], xb.shape[2]
     n_panels, K, nr = panels.shape
     # per row r = (c * kh + i) * kw + j of cols: channel, row offset, column offset, and the
@@ -208,6 +219,43 @@ def _panel_runs(xb, taps, oh0, Wo, sh, sw, P, panels):
                     dst[_u(lane + u - q0)] = src[_u(u * sw + off)]
                 _fill_zero(dst, lane + e - q0, q0 + n - e)
             t += n
+    rest = n_panels * nr - P  # the last panel's unused columns: zeros, not stale scratch
+    if rest > 0:
+        for r in range(K):
+            _fill_zero(panels[n_panels - 1, r], nr - rest, rest)
+
+
+@njit(cache=True)
+def _pack_columns(a, panels):
+    """a (M, N) -> panels (ceil(N / nr), M, nr): panel p holds columns [p nr, (p + 1) nr) of
+    every row, k-major (``packed_gemm``'s right operand for a product by a); missing columns 0."""
+    M, N = a.shape
+    n_panels, _, nr = panels.shape
+    for p in range(n_panels):
+        n0 = p * nr
+        width = min(nr, N - n0)
+        for i in range(M):
+            src, dst = a[i], panels[p, i]
+            for c in range(width):
+                dst[c] = src[_u(n0 + c)]
+            _fill_zero(dst, width, nr - width)
+
+
+@njit(cache=True)
+def _pack_transposed_columns(a, panels):
+    """a (M, N) -> panels (ceil(M / nr), N, nr) of a^T: panel p holds rows [p nr, (p + 1) nr)
+    of a as columns (``packed_gemm``'s right operand for a product by a^T); missing ones 0."""
+    M, N = a.shape
+    n_panels, _, nr = panels.shape
+    for p in range(n_panels):
+        m0 = p * nr
+        height = min(nr, M - m0)
+        for c in range(height):
+            src = a[m0 + c]
+            for t in range(N):
+                panels[p, t, c] = src[_u(t)]
+        for t in range(N):
+            _fill_zero(panels[p, t], height, nr - height)
 
 
 @njit(cache=True, inline="always")
@@ -293,7 +341,10 @@ def _forward_gemm(x, w3, bias, use_bias, sh, sw, pt, pl, dh, dw, kh, kw, Ho, Wo,
 
 @serial_and_parallel(fastmath=_REASSOC)
 def _backward_gemm(x, w3, dy3, need_dx, need_dw, need_db, sh, sw, pt, pl, dh, dw, kh, kw, Ho, Wo,
-                   rows, split, dx_parts, dw_parts, db_parts, scratch, dscratch):
+                   rows, split, dx_parts, dw_parts, db_parts, scratch, dscratch, packed, w3t, pscratch, nr):
+    """packed (see PACKED_BACKWARD): both products through ``packed_gemm``, dy's tile packed
+    into panels (pscratch) for each: dw^T (K, Og) += cols dy^T into dw_parts, which then holds
+    dw transposed, and dcols = w3t[g] dy with w3t the weights transposed (G, K, Og)."""
     G, Og, K, Cg, n_workers, n_items, n_blocks = _gemm_layout(x, w3, scratch, Ho, rows, split)
     for worker in prange(n_workers):
         for item in range(worker, n_items, n_workers):
@@ -302,13 +353,24 @@ def _backward_gemm(x, w3, dy3, need_dx, need_dw, need_db, sh, sw, pt, pl, dh, dw
                 b, oh0, oh1, t0, P = _gemm_tile(item, block, split, rows, Ho, Wo)
                 dcols = dscratch[worker, : K * P].reshape((K, P))
                 cols = scratch[worker, : K * P].reshape((K, P))
+                n_og, n_p = (Og + nr - 1) // nr, (P + nr - 1) // nr
+                dy_t = pscratch[worker, : n_og * P * nr].reshape((n_og, P, nr))
+                dy_p = pscratch[worker, : n_p * Og * nr].reshape((n_p, Og, nr))
                 for g in range(G):
                     dy_tile = dy3[b, g * Og : (g + 1) * Og, t0 : t0 + P]
                     if need_dw:
                         _im2col(x[b], g * Cg, Cg, kh, kw, sh, sw, pt, pl, dh, dw, oh0, oh1, Wo, cols)
-                        gemm(1.0, dy_tile, cols, 1.0, dw_parts[worker, g], trans_b=True)
+                        if packed:
+                            _pack_transposed_columns(dy_tile, dy_t)
+                            packed_gemm(cols[:, :0], cols, dy_t, dw_parts[worker, g], True)
+                        else:
+                            gemm(1.0, dy_tile, cols, 1.0, dw_parts[worker, g], trans_b=True)
                     if need_dx:
-                        gemm(1.0, w3[g], dy_tile, 0.0, dcols, trans_a=True)
+                        if packed:
+                            _pack_columns(dy_tile, dy_p)
+                            packed_gemm(w3t[g][:, :0], w3t[g], dy_p, dcols, False)
+                        else:
+                            gemm(1.0, w3[g], dy_tile, 0.0, dcols, trans_a=True)
                         _col2im(dcols, g * Cg, Cg, kh, kw, sh, sw, pt, pl, dh, dw, oh0, oh1, Wo,
                                 dx_parts[part, b])
                     if need_db:
@@ -510,14 +572,28 @@ def cpu_backward(x, w, dy, stride=(1, 1), padding=((0, 0), (0, 0)), dilation=(1,
         rows, split, n_workers = _plan(B, K, Ho, Wo, x.itemsize, n_threads, BACKWARD_TILE_BYTES)
         # dx is accumulated by col2im: zeros; one copy per split of an image (see section 3)
         dx_parts = np.zeros((split if need_input else 1,) + (x.shape if need_input else (1, 1, 1, 1)), dtype)
-        dw_parts = np.zeros((n_workers if need_weight else 1, groups, Og, K if need_weight else 1), dtype)
+        nr = panel_width(dtype)
+        packed = PACKED_BACKWARD and Og >= nr
+        # packed: the parts hold dw transposed, (K, Og) per group
+        dw_part = (K, Og) if packed else (Og, K)
+        dw_parts = np.zeros((n_workers, groups) + dw_part if need_weight else (1, 1, 1, 1), dtype)
         db_parts = np.zeros((n_workers, O), dtype)
         scratch = np.empty((n_workers, K * rows * Wo), dtype)
         dscratch = np.empty((n_workers, K * rows * Wo), dtype)
+        w3t = np.ascontiguousarray(w3.transpose(0, 2, 1)) if packed else np.empty((groups, 1, 1), dtype)
+        # dy's tile as panels: (ceil(Og / nr), P, nr) for dw, (ceil(P / nr), Og, nr) for dx
+        tile_p = rows * Wo
+        panel_elems = max(-(-Og // nr) * tile_p, -(-tile_p // nr) * Og) * nr
+        pscratch = np.empty((n_workers, panel_elems), dtype)
         loop = _backward_gemm.parallel if parallel else _backward_gemm.serial
         loop(x, w3, dy.reshape(B, O, Ho * Wo), need_input, need_weight, has_bias, sh, sw, pt, pl,
-             dh, dw, kh, kw, Ho, Wo, rows, split, dx_parts, dw_parts, db_parts, scratch, dscratch)
+             dh, dw, kh, kw, Ho, Wo, rows, split, dx_parts, dw_parts, db_parts, scratch, dscratch,
+             packed, w3t, pscratch, nr)
     dx = (dx_parts[0] if split == 1 else dx_parts.sum(axis=0)) if need_input else None
-    dwt = dw_parts.sum(axis=0).reshape(w.shape) if need_weight else None
+    dwt = None
+    if need_weight:
+        dwt = dw_parts.sum(axis=0)
+        dwt = np.ascontiguousarray(dwt.transpose(0, 2, 1)) if packed else dwt
+        dwt = dwt.reshape(w.shape)
     db = db_parts.sum(axis=0) if has_bias else None
     return dx, dwt, db

@@ -113,17 +113,18 @@ def check_against_reference(forward, backward, case, dtype, to_device=lambda a: 
 @contextlib.contextmanager
 def cpu_strategy(direct, parallel, packed=None):
     """Force the CPU kernels' choices: direct loop or im2col + GEMM, parallel or serial loops,
-    and (``packed``, None: the machine's default) the forward product through the packed tile
-    kernel with an im2col into panels, or through BLAS."""
-    saved = cpu.DIRECT_MAX_CG_OG, cpu.CPU_PARALLEL_MIN_WORK, cpu.PACKED_FORWARD
+    and (``packed``, None: the machine's default) the products through the packed tile kernel
+    (forward: im2col into panels; backward: dy's tile packed, from one panel of output
+    channels up), or through BLAS."""
+    saved = cpu.DIRECT_MAX_CG_OG, cpu.CPU_PARALLEL_MIN_WORK, cpu.PACKED_FORWARD, cpu.PACKED_BACKWARD
     cpu.DIRECT_MAX_CG_OG = 10**9 if direct else -1
     cpu.CPU_PARALLEL_MIN_WORK = 0 if parallel else 10**18
     if packed is not None:
-        cpu.PACKED_FORWARD = packed
+        cpu.PACKED_FORWARD = cpu.PACKED_BACKWARD = packed
     try:
         yield
     finally:
-        cpu.DIRECT_MAX_CG_OG, cpu.CPU_PARALLEL_MIN_WORK, cpu.PACKED_FORWARD = saved
+        cpu.DIRECT_MAX_CG_OG, cpu.CPU_PARALLEL_MIN_WORK, cpu.PACKED_FORWARD, cpu.PACKED_BACKWARD = saved
 
 
 # ----------------------------------------------------------------------------- reference vs finite differences
@@ -177,6 +178,29 @@ def test_reference_matches_torch(B, C, H, W, O, kh, kw, geom):
 def test_cpu_matches_reference(case, dtype, direct, parallel, packed):
     with cpu_strategy(direct, parallel, packed):
         check_against_reference(K.forward, K.backward, case, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("Og,groups,W,stride", [(32, 1, 11, 1), (33, 2, 7, 1), (47, 1, 40, 2), (16, 3, 9, 1)])
+def test_packed_backward_with_a_panel_of_output_channels_or_more(dtype, Og, groups, W, stride):
+    """The backward's packed products (dw^T += cols dy^T, dcols = w^T dy) with Og at, past and
+    (float64: 16 = one panel) around a panel of output channels, several groups, tiles whose
+    columns end mid-panel; every gradient asked for, then each alone; both loop versions."""
+    rng = np.random.default_rng(Og + W)
+    geom = geometry(stride=stride, padding=1, groups=groups)
+    case = (2, 3 * groups, 6, W, Og * groups, 3, 3, geom, True, Og)
+    for parallel in (False, True):
+        with cpu_strategy(direct=False, parallel=parallel, packed=True):
+            check_against_reference(K.forward, K.backward, case, dtype)
+    x, w, b, dy = make(rng, 2, 3 * groups, 6, W, Og * groups, 3, 3, geom, False, dtype)
+    want = K.reference_backward(f64(x), f64(w), f64(dy), *geom, has_bias=False)
+    with cpu_strategy(direct=False, parallel=True, packed=True):
+        dx, dw_only, db = K.backward(x, w, dy, *geom, has_bias=False, need_input=False, need_weight=True)
+        assert dx is None and db is None
+        assert_close("dw alone", dw_only, want[1], dtype, 2 * dy.shape[2] * dy.shape[3])
+        dx_only, dw, db = K.backward(x, w, dy, *geom, has_bias=False, need_input=True, need_weight=False)
+        assert dw is None and db is None
+        assert_close("dx alone", dx_only, want[0], dtype, Og * 9)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
