@@ -29,3 +29,49 @@ def test_module_list_and_dict_hold_none_as_torch():
         assert d["a"] is None and len(d) == 2 and len(list(d.parameters())) == 2
         with pytest.raises(TypeError, match="int is not a Module subclass"):
             lib.nn.ModuleList([3])
+
+
+# ---------------------------------------------------------------- deepcopy of a non-leaf
+@needs_torch
+def test_deepcopy_of_a_computed_tensor_is_refused_as_torch():
+    import copy
+
+    def run(lib):
+        a = lib.ones(2, requires_grad=True)
+        out = []
+        for t in (a * 2, a[0]):
+            with pytest.raises(RuntimeError, match="graph leaves"):
+                copy.deepcopy(t)
+        with lib.no_grad():
+            c = a * 2
+        d = copy.deepcopy(c)
+        e = (a * 3).detach()
+        e.tag = "kept"
+        f = copy.deepcopy(e)
+        out += [d.tolist(), d.is_leaf, d.requires_grad, f.tag, f.tolist(), copy.deepcopy(a).requires_grad]
+        # the usual way to meet it: a module under the old hook-based weight_norm (an EMA copy)
+        with pytest.warns(FutureWarning, match="parametrizations.weight_norm"):
+            old = lib.nn.utils.weight_norm(lib.nn.Linear(3, 2), dim=None)
+        with pytest.raises(RuntimeError, match="weight_norm"):
+            copy.deepcopy(old)
+        new = lib.nn.utils.parametrizations.weight_norm(lib.nn.Linear(3, 2), dim=None)
+        out.append(sorted(copy.deepcopy(new).state_dict()))
+        return out
+
+    assert run(tm) == run(torch)
+
+
+# ---------------------------------------------------------------- clip_grad_norm_ on an inf gradient
+@needs_torch
+def test_clip_grad_norm_of_an_inf_gradient_is_silent_and_nan_as_torch():
+    import warnings
+
+    def run(lib):
+        p = lib.nn.Parameter(lib.ones(3))
+        p.grad = lib.tensor([float("inf"), 1.0, 2.0])
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            total = lib.nn.utils.clip_grad_norm_([p], 0.25)
+        return [total.item(), [str(v) for v in p.grad.tolist()]]
+
+    assert run(tm) == run(torch) == [float("inf"), ["nan", "0.0", "0.0"]]

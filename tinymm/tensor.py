@@ -382,6 +382,29 @@ class Tensor:
         extra = getattr(self, "__dict__", None)
         return (extra or None, state)
 
+    def __deepcopy__(self, memo):
+        """PyTorch refuses to deepcopy a tensor computed by a recorded op (it would have to copy
+        the graph behind it); the usual way to meet this is deepcopying a module under the old
+        ``nn.utils.weight_norm``, whose ``weight`` attribute is such a tensor. Leaves copy as
+        pickling does (``__getstate__``)."""
+        if self._node is not None:
+            raise RuntimeError(
+                "Only Tensors created explicitly by the user (graph leaves) support the deepcopy protocol at the "
+                "moment.  If you were attempting to deepcopy a module, this may be because of a "
+                "torch.nn.utils.weight_norm usage, see https://github.com/pytorch/pytorch/pull/103001")
+        if id(self) in memo:
+            return memo[id(self)]
+        import copy
+
+        new = type(self).__new__(type(self))
+        memo[id(self)] = new
+        extra, state = copy.deepcopy(self.__getstate__(), memo)
+        if extra:
+            new.__dict__.update(extra)
+        for k, v in state.items():
+            setattr(new, k, v)
+        return new
+
     # ------------------------------------------------------------------ properties
     @property
     def data(self) -> "Tensor":
