@@ -75,3 +75,39 @@ def test_clip_grad_norm_of_an_inf_gradient_is_silent_and_nan_as_torch():
         return [total.item(), [str(v) for v in p.grad.tolist()]]
 
     assert run(tm) == run(torch) == [float("inf"), ["nan", "0.0", "0.0"]]
+
+
+# ---------------------------------------------------------------- sparse buffers (whisper's alignment heads)
+@needs_torch
+def test_a_sparse_tensor_is_a_buffer_as_in_torch():
+    import copy
+
+    def run(lib):
+        class M(lib.nn.Module):
+            def __init__(self):
+                super().__init__()
+                heads = lib.zeros(2, 3, dtype=lib.bool)
+                heads[1:] = True
+                self.register_buffer("alignment_heads", heads.to_sparse(), persistent=False)
+                self.register_buffer("w", (lib.eye(3) * 2).to_sparse())
+                self.lin = lib.nn.Linear(2, 2)
+
+        m = M()
+        out = [m.alignment_heads.indices().T.tolist(), m.alignment_heads.is_sparse, sorted(m.state_dict()),
+               [n for n, _ in m.named_buffers()]]
+        m.double()
+        out += [str(m.w.dtype).split(".")[-1], str(m.alignment_heads.dtype).split(".")[-1],
+                str(m.lin.weight.dtype).split(".")[-1]]
+        c = copy.deepcopy(m)
+        out.append(c.w.to_dense().tolist())
+        result = m.load_state_dict({"w": (lib.eye(3) * 5).to_sparse(), "lin.weight": lib.ones(2, 2),
+                                    "lin.bias": lib.zeros(2)})
+        out += [list(result.missing_keys), m.w.to_dense().tolist(), str(m.w.dtype).split(".")[-1],
+                c.w.to_dense()[0, 0].item()]
+        m.w = (lib.eye(3) * 7).to_sparse()  # assigning to a buffer's name keeps it a buffer
+        out.append(sorted(m.state_dict()) == ["lin.bias", "lin.weight", "w"] and m.w.to_dense()[1, 1].item() == 7)
+        with pytest.raises(RuntimeError, match="size mismatch"):
+            m.load_state_dict({"w": lib.eye(2).to_sparse(), "lin.weight": lib.ones(2, 2), "lin.bias": lib.zeros(2)})
+        return out
+
+    assert run(tm) == run(torch)
