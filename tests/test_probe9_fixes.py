@@ -1,5 +1,7 @@
 """Gaps the probe9 scripts (tests/pytorch_scripts: vilt, flamingo, blip, av_fusion, coca_caption,
 vqa_train: multimodal model code) found, each compared with torch."""
+import itertools
+
 import numpy as np
 import pytest
 
@@ -111,3 +113,48 @@ def test_a_sparse_tensor_is_a_buffer_as_in_torch():
         return out
 
     assert run(tm) == run(torch)
+
+
+# ---------------------------------------------------------------- a number that does not fit the dtype
+_FILL_VALUES = [float("inf"), float("-inf"), float("nan"), 1e30, 300, -1, -1.0, 2.5, 70000.0, 1e300, -3e39, True, -255,
+                -256, 65519.0, 65520.0, -65519]
+_FILL_OPS = {
+    "fill_": lambda L, x, v: x.fill_(v),
+    "masked_fill": lambda L, x, v: x.masked_fill(L.arange(len(x)) == 0, v),
+    "masked_fill_": lambda L, x, v: x.masked_fill_(L.arange(len(x)) == len(x) - 1, v),
+    "full": lambda L, x, v: L.full(x.shape, v, dtype=x.dtype),
+    "full_like": lambda L, x, v: L.full_like(x, v),
+    "new_full": lambda L, x, v: x.new_full(x.shape, v),
+    "setitem": lambda L, x, v: (x.__setitem__(0, v), x)[1],
+    "index_fill": lambda L, x, v: x.index_fill(0, L.tensor([len(x) - 1]), v),
+    "scatter": lambda L, x, v: x.scatter(0, L.tensor([0]), v),
+    "fill_diagonal_": lambda L, x, v: L.zeros(len(x), len(x), dtype=x.dtype).fill_diagonal_(v),
+}
+
+
+@needs_torch
+@pytest.mark.parametrize("op", sorted(_FILL_OPS))
+def test_a_number_that_does_not_fit_the_dtype_is_refused_as_torch(op):
+    # mask_logits.masked_fill(mask, float("-inf")) on a long tensor raises in PyTorch; NumPy's
+    # cast gave INT64_MIN (and -1 into uint8 raised OverflowError instead of wrapping to 255)
+    import warnings
+
+    def run(lib):
+        out = []
+        # one element and more: PyTorch's one-element fill path does not check float16
+        for n, dt in itertools.product((1, 3), ("uint8", "int8", "int16", "int32", "int64", "float16", "float32",
+                                                 "float64", "bool")):
+            for v in _FILL_VALUES:
+                try:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("error")  # silent, as PyTorch
+                        got = _FILL_OPS[op](lib, lib.zeros(n, dtype=getattr(lib, dt)), v)
+                    out.append(str(got.tolist()))
+                except RuntimeError as e:
+                    assert "without overflow" in str(e), (dt, v, e)
+                    out.append(str(e))
+        return out
+
+    ours, theirs = run(tm), run(torch)
+    assert ours == theirs
+    assert any("int64_t without overflow" in r for r in ours)
