@@ -158,3 +158,82 @@ def test_a_number_that_does_not_fit_the_dtype_is_refused_as_torch(op):
     ours, theirs = run(tm), run(torch)
     assert ours == theirs
     assert any("int64_t without overflow" in r for r in ours)
+
+
+# ---------------------------------------------------------------- torch.tensor of a list of tensors
+@needs_torch
+def test_tensor_of_a_list_of_tensors_reads_one_value_each_as_torch():
+    import warnings
+
+    def run(lib):
+        out = []
+        for make in (lambda: [lib.tensor([True])], lambda: (lib.tensor([[1.0]]),), lambda: [lib.tensor(1.5, dtype=lib.float64), 1],
+                     lambda: [[1, 2], [lib.tensor(3), 4]], lambda: [lib.tensor(2, dtype=lib.uint8), lib.tensor(1.5)],
+                     lambda: [lib.tensor(1, dtype=lib.int32), lib.tensor(2, dtype=lib.int16)]):
+            t = lib.tensor(make())
+            out.append((t.tolist(), str(t.dtype).split(".")[-1]))
+        for bad in ([lib.tensor([1.0, 2.0])], [lib.tensor([1.0, 2.0]), 3], [[lib.ones(2, 2)]]):
+            with pytest.raises(ValueError, match="only one element tensors"):
+                lib.tensor(bad)
+        with pytest.warns(UserWarning, match="requires_grad=True to a scalar"):
+            t = lib.tensor([lib.tensor(2.0, requires_grad=True)])
+        out.append((t.tolist(), t.requires_grad))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            out.append(lib.tensor([lib.tensor(3.0).detach(), 4.0]).tolist())
+        return out
+
+    assert run(tm) == run(torch)
+
+
+# ---------------------------------------------------------------- F.pad with negative widths in every mode
+@needs_torch
+def test_negative_padding_crops_in_reflect_replicate_and_circular_modes_as_torch():
+    def run(lib):
+        F = lib.nn.functional
+        out = []
+        x = lib.arange(5.0).reshape(1, 1, 5)
+        for mode in ("reflect", "replicate", "circular"):
+            for widths in ((-1, 2), (-3, 2), (2, -1), (-2, -1), (3, -4), (-4, 3), (0, -2)):
+                try:
+                    out.append(F.pad(x, widths, mode=mode)[0, 0].tolist())
+                except RuntimeError:
+                    out.append("refused")  # circular (3, -4): more wrap than is left after the crop
+            with pytest.raises(RuntimeError):
+                F.pad(x, (-3, -3), mode=mode)
+        x2 = lib.arange(12.0).reshape(1, 1, 3, 4).requires_grad_()
+        for mode in ("reflect", "replicate", "circular"):
+            y = F.pad(x2, (-1, 2, 1, -1), mode=mode)
+            (y * lib.arange(15.0).reshape(3, 5)).sum().backward()
+            out.append((y[0, 0].tolist(), x2.grad.tolist()))
+            x2.grad = None
+        out.append(F.pad(lib.arange(24.0).reshape(1, 1, 2, 3, 4), (-1, 1, 1, -1, 0, 1), mode="replicate").tolist())
+        return out
+
+    assert run(tm) == run(torch)
+
+
+# ---------------------------------------------------------------- MHA weights of a query with every key masked
+@needs_torch
+def test_mha_need_weights_gives_nan_for_a_fully_masked_query_as_torch():
+    # a batch item that is all padding (ViLT / BLIP with an empty caption): PyTorch's weights
+    # path is a plain softmax over -inf, so NaN; its SDPA path (need_weights=False) gives zeros
+    def run(lib):
+        x = (lib.arange(24.0).reshape(2, 3, 4) / 10).requires_grad_()
+        m = lib.nn.MultiheadAttention(4, 2, batch_first=True)
+        m.load_state_dict({k: lib.tensor(np.cos(np.arange(v.numel()) * 0.37).reshape(tuple(v.shape)).astype(np.float32))
+                           for k, v in m.state_dict().items()})
+        kpm = lib.tensor([[True, True, True], [False, True, True]])
+        out, w = m(x, x, x, key_padding_mask=kpm, need_weights=True, average_attn_weights=False)
+        out.sum().backward()
+        rows = lib.tensor([[True, True, True], [False, True, True], [False, False, False]])
+        out2, w2 = m(x, x, x, attn_mask=rows, need_weights=True)
+        out3, _ = m(x, x, x, key_padding_mask=kpm, need_weights=False)
+        def r(t):  # NaN-aware: compared as text after rounding
+            return str(np.round(t.detach().numpy().astype(np.float64), 4).tolist())
+
+        return [r(out), r(w), r(x.grad), r(out2), r(w2), r(out3)]
+
+    ours, theirs = run(tm), run(torch)
+    assert ours == theirs
+    assert "nan" in ours[0] and "nan" in ours[1] and "nan" not in ours[5]
