@@ -237,3 +237,46 @@ def test_mha_need_weights_gives_nan_for_a_fully_masked_query_as_torch():
     ours, theirs = run(tm), run(torch)
     assert ours == theirs
     assert "nan" in ours[0] and "nan" in ours[1] and "nan" not in ours[5]
+
+
+# ---------------------------------------------------------------- scheduler.step() before optimizer.step()
+@needs_torch
+def test_scheduler_stepped_before_the_optimizer_warns_as_torch():
+    import warnings
+
+    def run(lib):
+        S = lib.optim.lr_scheduler
+        makers = {"step": lambda o: S.StepLR(o, 2), "onecycle": lambda o: S.OneCycleLR(o, max_lr=0.1, total_steps=10),
+                  "plateau": lambda o: S.ReduceLROnPlateau(o),
+                  "seq": lambda o: S.SequentialLR(o, [S.ConstantLR(o), S.ExponentialLR(o, 0.9)], milestones=[2]),
+                  "chained": lambda o: S.ChainedScheduler([S.ConstantLR(o), S.ExponentialLR(o, 0.9)]),
+                  "swalr": lambda o: lib.optim.swa_utils.SWALR(o, swa_lr=0.05)}
+        out = {}
+        for name, make in makers.items():
+            for opt_first in (False, True):
+                p = lib.nn.Parameter(lib.ones(1))
+                opt = lib.optim.SGD([p], lr=0.1, momentum=0.9)
+                with warnings.catch_warnings(record=True) as w:
+                    warnings.simplefilter("always")
+                    sched = make(opt)
+                    if opt_first:
+                        opt.step()
+                    sched.step(*((1.0,) if name == "plateau" else ()))
+                    sched.step(*((1.0,) if name == "plateau" else ()))
+                out[name, opt_first] = sum("before `optimizer.step()`" in str(x.message) for x in w)
+        # a GradScaler skipping the first step (an inf gradient): PyTorch warns then too
+        p = lib.nn.Parameter(lib.ones(1))
+        opt = lib.optim.SGD([p], lr=0.1)
+        scaler, sched = lib.amp.GradScaler("cpu"), S.StepLR(opt, 1)
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            scaler.scale((p * float("inf")).sum()).backward()
+            scaler.step(opt)
+            scaler.update()
+            sched.step()
+        out["scaler"] = sum("before `optimizer.step()`" in str(x.message) for x in w)
+        return out
+
+    ours = run(tm)
+    assert ours == run(torch)
+    assert ours["step", False] == 1 and ours["step", True] == 0 and ours["scaler"] == 1
