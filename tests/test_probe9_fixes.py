@@ -280,3 +280,35 @@ def test_scheduler_stepped_before_the_optimizer_warns_as_torch():
     ours = run(tm)
     assert ours == run(torch)
     assert ours["step", False] == 1 and ours["step", True] == 0 and ours["scaler"] == 1
+
+
+# ---------------------------------------------------------------- a bool padding mask beside a float attn_mask
+@needs_torch
+def test_mismatched_mask_types_warn_as_torch_and_give_its_numbers():
+    import warnings
+
+    def run(lib):
+        lib.manual_seed(0)
+        x = lib.tensor(np.cos(np.arange(24.0)).reshape(2, 3, 4).astype(np.float32))
+        kpm = lib.tensor([[False, False, True], [False, False, False]])
+        causal = lib.nn.Transformer.generate_square_subsequent_mask(3)
+        mha = lib.nn.MultiheadAttention(4, 2, batch_first=True)
+        enc = lib.nn.TransformerEncoder(lib.nn.TransformerEncoderLayer(4, 2, 8, dropout=0.0, batch_first=True), 2,
+                                        enable_nested_tensor=False)
+        for m in (mha, enc):
+            m.load_state_dict({k: lib.tensor((np.sin(np.arange(v.numel()) * 0.37) * 0.5).reshape(tuple(v.shape))
+                                             .astype(np.float32)) for k, v in m.state_dict().items()})
+        out = []
+        for call in (lambda: mha(x, x, x, key_padding_mask=kpm, attn_mask=causal)[0],
+                     lambda: enc(x, mask=causal, src_key_padding_mask=kpm),
+                     lambda: enc(x, mask=causal.isinf(), src_key_padding_mask=kpm)):
+            with warnings.catch_warnings(record=True) as w:
+                warnings.simplefilter("always")
+                y = call()
+            out.append((sorted(str(m.message) for m in w if "mismatched" in str(m.message)),
+                        np.round(y.detach().numpy(), 5).tolist()))
+        return out
+
+    ours = run(tm)
+    assert ours == run(torch)
+    assert len(ours[0][0]) == 1 and len(ours[1][0]) == 1 and ours[2][0] == []
