@@ -312,3 +312,36 @@ def test_mismatched_mask_types_warn_as_torch_and_give_its_numbers():
     ours = run(tm)
     assert ours == run(torch)
     assert len(ours[0][0]) == 1 and len(ours[1][0]) == 1 and ours[2][0] == []
+
+
+# ---------------------------------------------------------------- once_differentiable under create_graph
+@needs_torch
+def test_once_differentiable_backward_with_constant_incoming_grads_runs_under_create_graph_as_torch():
+    import importlib
+
+    def run(lib):
+        once_differentiable = importlib.import_module(lib.__name__ + ".autograd.function").once_differentiable
+
+        class Exp(lib.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                ctx.save_for_backward(x)
+                return x.exp()
+
+            @staticmethod
+            @once_differentiable
+            def backward(ctx, g):
+                (x,) = ctx.saved_tensors
+                return g * x.exp()
+
+        x = lib.tensor([0.5, -1.0], requires_grad=True)
+        # the incoming gradient (of a sum) carries no graph: PyTorch returns a plain tensor
+        g, = lib.autograd.grad(Exp.apply(x).sum(), x, create_graph=True)
+        out = [np.round(g.detach().numpy(), 6).tolist(), g.requires_grad]
+        # a squared output makes the incoming gradient depend on x: differentiating again is refused
+        with pytest.raises(RuntimeError, match="once_differentiable"):
+            g2, = lib.autograd.grad((Exp.apply(x) ** 2).sum(), x, create_graph=True)
+            g2.sum().backward()
+        return out
+
+    assert run(tm) == run(torch)
