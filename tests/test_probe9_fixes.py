@@ -1,5 +1,10 @@
 """Gaps the probe9 scripts (tests/pytorch_scripts: vilt, flamingo, blip, av_fusion, coca_caption,
-vqa_train: multimodal model code) found, each compared with torch."""
+vqa_train, llava, whisper: multimodal model code) and their idioms found, each compared with
+torch: None entries in ModuleList/ModuleDict, deepcopy of a computed tensor (the old weight_norm's
+EMA trap) and weight_norm's FutureWarning, clip_grad_norm_ on an inf gradient, sparse buffers,
+numbers that do not fit a dtype, torch.tensor of a list of tensors, negative F.pad widths in
+every mode, NaN attention weights for a fully masked query, the scheduler-before-optimizer
+warning, the mismatched-mask warning, and once_differentiable under create_graph."""
 import itertools
 
 import numpy as np
