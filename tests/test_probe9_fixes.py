@@ -1,5 +1,5 @@
 """Gaps the probe9 scripts (tests/pytorch_scripts: vilt, flamingo, blip, av_fusion, coca_caption,
-vqa_train, llava, whisper: multimodal model code) and their idioms found, each compared with
+vqa_train, llava, whisper, coop_tip_adapter: multimodal model code) and their idioms found, each compared with
 torch: None entries in ModuleList/ModuleDict, deepcopy of a computed tensor (the old weight_norm's
 EMA trap) and weight_norm's FutureWarning, clip_grad_norm_ on an inf gradient, sparse buffers,
 numbers that do not fit a dtype, torch.tensor of a list of tensors, negative F.pad widths in

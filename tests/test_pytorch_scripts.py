@@ -16,7 +16,8 @@ regression from scratch, and a HuggingFace-style BERT masked-LM pretraining step
 torch.sparse adjacency, and the Double Backward with Custom Functions tutorial; and probe9's, multimodal: ViLT, a
 Flamingo (Perceiver resampler + gated cross-attention), BLIP/ALBEF retrieval with momentum queues and multinomial hard
 negatives, an audio-visual fusion classifier (log-mel + R(2+1)D video), a CoCa captioner with beam search, a VQA
-trainer (checkpointing, GradScaler, OneCycleLR, EMA), LLaVA and Whisper). The test runs it with torch, then with its ``import torch...`` lines pointed at tinymm, from the same initial
+trainer (checkpointing, GradScaler, OneCycleLR, EMA), LLaVA, Whisper, and CoOp/CoCoOp prompt learning with
+Tip-Adapter). The test runs it with torch, then with its ``import torch...`` lines pointed at tinymm, from the same initial
 weights, and compares everything the script reports (losses per step, accuracies, learning
 rates, generated tokens, final statistics) to float32 rounding."""
 import math
