@@ -350,3 +350,28 @@ def test_once_differentiable_backward_with_constant_incoming_grads_runs_under_cr
         return out
 
     assert run(tm) == run(torch)
+
+
+@needs_torch
+def test_a_sparse_buffer_goes_through_checkpoints_both_ways(tmp_path):
+    def module(lib, scale):
+        class M(lib.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.register_buffer("w", (lib.eye(3) * scale).to_sparse())
+                self.lin = lib.nn.Linear(3, 2)
+
+        return M()
+
+    ours, theirs = module(tm, 2.0), module(torch, 3.0)
+    tm.save(ours.state_dict(), tmp_path / "ours.pt")
+    torch.save(theirs.state_dict(), tmp_path / "theirs.pt")
+    into_torch, into_ours = module(torch, 0.0), module(tm, 0.0)
+    into_torch.load_state_dict(torch.load(tmp_path / "ours.pt", weights_only=True))
+    into_ours.load_state_dict(tm.load(tmp_path / "theirs.pt"))
+    assert into_torch.w.is_sparse and into_torch.w.to_dense().tolist() == ours.w.to_dense().tolist()
+    assert into_ours.w.is_sparse and into_ours.w.to_dense().tolist() == theirs.w.to_dense().tolist()
+    assert into_ours.w.is_coalesced() == theirs.w.is_coalesced()
+    np.testing.assert_allclose(into_ours.lin.weight.detach().numpy(), theirs.lin.weight.detach().numpy())
+    loaded = tm.load(tmp_path / "ours.pt")  # tinymm's own round trip
+    assert loaded["w"].to_dense().tolist() == ours.w.to_dense().tolist()

@@ -11,7 +11,9 @@ the places where a Module treats its buffers as dense tensors ask here instead:
   the module holds (as a dense buffer's does);
 * ``load_state_dict``: a persistent sparse buffer takes a sparse value of the same size (PyTorch's
   ``copy_`` between sparse tensors: indices and values both replaced), on the buffer's device and
-  in its dtype; a dense value for a sparse buffer, or the reverse, is reported as an error.
+  in its dtype; a dense value for a sparse buffer, or the reverse, is reported as an error
+  (``tinymm.save`` / ``tinymm.load`` write and read sparse COO tensors in PyTorch's format:
+  ``serialization_pt``).
 """
 from __future__ import annotations
 
