@@ -399,8 +399,12 @@ def test_once_differentiable_backward_refuses_create_graph():
             return g * 2 * x
 
     x = tm.tensor([1.0, 2.0], requires_grad=True)
+    # the gradient it is given (of a sum) carries no graph: it runs unrecorded, as PyTorch's
+    (g,) = tm.autograd.grad(Square.apply(x).sum(), x, create_graph=True)
+    np.testing.assert_allclose(_np(g), [2.0, 4.0])
+    assert not g.requires_grad
     with pytest.raises(RuntimeError, match="once_differentiable"):
-        tm.autograd.grad(Square.apply(x).sum(), x, create_graph=True)
+        tm.autograd.grad((Square.apply(x) ** 2).sum(), x, create_graph=True)
     np.testing.assert_allclose(_np(tm.autograd.grad(Square.apply(x).sum(), x)[0]), [2.0, 4.0])
 
 

@@ -13,7 +13,11 @@ wav2vec2 CTC recogniser with greedy decoding, and torchvision's MobileNetV2 / Ef
 PyTorch tutorial's BiLSTM-CRF tagger, MAML sine regression (second-order, first-order, Meta-SGD, learn2learn's
 clone/update_module), the DQN tutorial on a grid world, a Burgers PINN with LBFGS plus an RK4 neural ODE, exact GP
 regression from scratch, and a HuggingFace-style BERT masked-LM pretraining step; and the lead's: pygcn with its
-torch.sparse adjacency, and the Double Backward with Custom Functions tutorial). The test runs it with torch, then with its ``import torch...`` lines pointed at tinymm, from the same initial
+torch.sparse adjacency, and the Double Backward with Custom Functions tutorial; and probe9's, multimodal: ViLT, a
+Flamingo (Perceiver resampler + gated cross-attention), BLIP/ALBEF retrieval with momentum queues and multinomial hard
+negatives, an audio-visual fusion classifier (log-mel + R(2+1)D video), a CoCa captioner with beam search, a VQA
+trainer (checkpointing, GradScaler, OneCycleLR, EMA), LLaVA, Whisper, and CoOp/CoCoOp prompt learning with
+Tip-Adapter). The test runs it with torch, then with its ``import torch...`` lines pointed at tinymm, from the same initial
 weights, and compares everything the script reports (losses per step, accuracies, learning
 rates, generated tokens, final statistics) to float32 rounding."""
 import math

@@ -529,9 +529,12 @@ class _TensorFunctionNode(Function):
         so whatever Tensor ops it uses are differentiated again (as PyTorch does without
         ``once_differentiable``)."""
         cls = ctx.user_cls
-        if getattr(cls.backward, "_tinymm_once_differentiable", False):
+        once = getattr(cls.backward, "_tinymm_once_differentiable", False)
+        if once and any(isinstance(g, Tensor) and g.requires_grad for g in grads):
             raise RuntimeError(f"trying to differentiate twice a function that was marked with "
                                f"@once_differentiable ({cls.__name__}Backward); tinymm raises at create_graph=True")
+        # (a once_differentiable backward whose incoming gradients carry no graph runs unrecorded,
+        # as PyTorch's: its results are plain tensors, and taking them is no error)
         # A saved output is given back as this node's output (PyTorch: the output with its
         # grad_fn), so a backward that uses it (exp' = y) is differentiated through it; the
         # stand-ins are dropped again after the call (kept, they would make a reference cycle).
@@ -541,7 +544,11 @@ class _TensorFunctionNode(Function):
             uctx._saved = tuple(autograd_graph.node_output(ctx, t._data, uctx._saved_outputs[k])
                                 if k in uctx._saved_outputs else t for k, t in enumerate(originals))
         try:
-            _, given = _TensorFunctionNode._user_backward(ctx, grads)
+            if once:
+                with no_grad():
+                    _, given = _TensorFunctionNode._user_backward(ctx, grads)
+            else:
+                _, given = _TensorFunctionNode._user_backward(ctx, grads)
         finally:
             uctx._saved = originals
         out = [None] * len(ctx.user_inputs)
@@ -583,9 +590,11 @@ def _apply_on_tensors(cls, args, kwargs):
 
 def once_differentiable(fn):
     """PyTorch's decorator for a backward that is not itself differentiable: the array path
-    never records a backward, so it changes nothing there; with ``create_graph=True`` such a
-    backward raises (PyTorch raises when the result is differentiated again; tinymm, which
-    cannot record a gradient that must not be differentiated, raises as it is taken)."""
+    never records a backward, so it changes nothing there. With ``create_graph=True`` it runs
+    unrecorded when the gradients it is given carry no graph (its results are then constants,
+    as PyTorch's); when they do, it raises (PyTorch raises when the result is differentiated
+    again; tinymm, which cannot record a gradient that must not be differentiated, raises as
+    it is taken)."""
     fn._tinymm_once_differentiable = True
     return fn
 

@@ -14,6 +14,7 @@ import numpy as np
 from tinymm import backend
 from tinymm.dtype_objects import default_complex_dtype
 from tinymm.layout_objects import check_layout
+from tinymm.ops.scalar_fit import check_scalar_fits
 from tinymm.tensor import Tensor
 
 
@@ -102,7 +103,9 @@ def full(size, fill_value, dtype=None, device=None, requires_grad=False) -> Tens
         dtype = np.int64
     elif dtype is None and isinstance(fill_value, (complex, np.complexfloating)):  # cplx
         dtype = default_complex_dtype(backend.get_default_dtype())
-    return _finish(xp.full(_size((size,)), fill_value, _dtype(dtype)), requires_grad)
+    shape = _size((size,))
+    fill_value = check_scalar_fits(fill_value, _dtype(dtype), half_overflows=int(np.prod(shape)) != 1)
+    return _finish(xp.full(shape, fill_value, _dtype(dtype)), requires_grad)
 
 
 def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False) -> Tensor:

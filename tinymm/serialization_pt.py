@@ -22,7 +22,8 @@ and reading maps each name to what tinymm builds instead (a Tensor, a dtype, a d
 
 **Loading runs no code by default.** ``weights_only=True`` (PyTorch's default since 2.6)
 unpickles only an allow-list: containers (dict, OrderedDict, list, tuple, set), numbers,
-strings, bytes, None, tensors and parameters, dtypes, devices and ``torch.Size``. Any other
+strings, bytes, None, tensors and parameters, sparse COO tensors (``_rebuild_sparse_tensor``, both
+ways), dtypes, devices and ``torch.Size``. Any other
 global (a class of a pickled model, a NumPy array) is refused with ``pickle.UnpicklingError``
 naming it; ``weights_only=False`` unpickles everything, which can run arbitrary code: only for
 files you trust, exactly as in PyTorch.
@@ -90,6 +91,14 @@ class _Storage:
 
 _REBUILD_TENSOR = _Global("torch._utils", "_rebuild_tensor_v2")
 _REBUILD_PARAMETER = _Global("torch._utils", "_rebuild_parameter")
+_REBUILD_SPARSE = _Global("torch._utils", "_rebuild_sparse_tensor")
+
+
+class _CooLayout:
+    """``torch.sparse_coo`` as PyTorch pickles a layout: ``torch.serialization._get_layout(name)``."""
+
+    def __reduce__(self):
+        return _Global("torch.serialization", "_get_layout"), ("torch.sparse_coo",)
 
 
 class _TorchPickler(pickle._Pickler):
@@ -123,8 +132,12 @@ class _TorchPickler(pickle._Pickler):
         return None
 
     def reducer_override(self, obj):
+        from tinymm.sparse.coo import SparseCOOTensor
         from tinymm.tensor import Tensor
 
+        if isinstance(obj, SparseCOOTensor):  # (a sparse buffer in a state dict: whisper's alignment heads)
+            data = (obj._indices(), obj._values().detach(), tuple(obj.shape), bool(obj.is_coalesced()))
+            return _REBUILD_SPARSE, (_CooLayout(), data)
         if not isinstance(obj, Tensor):
             return NotImplemented
         arr = obj.numpy(force=True)
@@ -260,6 +273,20 @@ class _Rebuilder:
             out.requires_grad_(True)
         return out
 
+    def sparse(self, layout, data):
+        """``torch._utils._rebuild_sparse_tensor``: a COO tensor from (indices, values, size[, coalesced])."""
+        from tinymm.sparse.coo import SparseCOOTensor
+        from tinymm.tensor import Tensor
+
+        if layout != "torch.sparse_coo":
+            raise pickle.UnpicklingError(f"load: {self.where}: sparse layout {layout} is not supported (tinymm reads "
+                                         f"sparse_coo tensors)")
+        indices, values, size = data[:3]
+        if not (isinstance(indices, Tensor) and isinstance(values, Tensor)):
+            raise pickle.UnpicklingError(f"load: {self.where}: a sparse tensor without index and value tensors")
+        coalesced = bool(data[3]) if len(data) > 3 and data[3] is not None else False
+        return SparseCOOTensor(indices._data.astype(np.int64, copy=False), values, tuple(size), coalesced=coalesced)
+
     def parameter(self, tensor, requires_grad=True, *rest):
         cls = PARAMETER_TYPES[0] if PARAMETER_TYPES else None
         if cls is None:
@@ -283,6 +310,10 @@ class _TorchUnpickler(pickle.Unpickler):
             return rb.tensor
         if module == "torch._utils" and name == "_rebuild_parameter":
             return rb.parameter
+        if module == "torch._utils" and name == "_rebuild_sparse_tensor":
+            return rb.sparse
+        if module == "torch.serialization" and name == "_get_layout":
+            return lambda layout_name: layout_name  # read back by the sparse rebuilder above
         if module == "torch" and name in _STORAGE_DTYPES:
             return ("storage-type", name)
         if module == "torch" and name.endswith("Storage"):

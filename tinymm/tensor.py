@@ -213,6 +213,32 @@ class RemovableHandle:
             self._hooks.remove(self._hook)
 
 
+def _tensor_items(data):
+    """A (nested) list or tuple with each Tensor in it replaced by its one value (a 0-d array of
+    its dtype), as torch.tensor reads a list of tensors: ``[t1, t2]`` of one-element tensors is
+    a 1-D tensor (not one of shape (2, 1)), a tensor of several elements is refused (ValueError,
+    torch.stack is the way), and one that requires grad is read with PyTorch's warning. A list
+    holding no Tensor comes back as it is."""
+    out, changed = [], False
+    for item in data:
+        if isinstance(item, (list, tuple)):
+            new = _tensor_items(item)
+            changed |= new is not item
+            item = new
+        elif isinstance(item, Tensor):
+            if item._data.size != 1:
+                raise ValueError("only one element tensors can be converted to Python scalars")
+            if item.requires_grad:
+                import warnings
+
+                warnings.warn("Converting a tensor with requires_grad=True to a scalar may lead to unexpected "
+                              "behavior.\nConsider using tensor.detach() first.", UserWarning, stacklevel=4)
+            item = np.asarray(backend.to_device(item._data, "cpu")).reshape(())
+            changed = True
+        out.append(item)
+    return out if changed else data
+
+
 def _sequence_dtype(data):
     """torch.tensor's dtype for a (nested) list holding NumPy scalars, arrays or tensors, or None
     when it holds only Python numbers. Each item has a dtype (a Python float the default
@@ -262,6 +288,8 @@ def _infer_array(data, dtype, device):
     elif isinstance(data, np.generic):  # a NumPy scalar keeps its dtype, as in torch.tensor
         arr = np.asarray(data)
     else:
+        if isinstance(data, (list, tuple)):
+            data = _tensor_items(data)
         arr = np.asarray(data)
         typed = _sequence_dtype(data) if dtype is None and isinstance(data, (list, tuple)) else None
         if typed is not None:  # probe3: NumPy values in a list keep their dtypes, as in torch.tensor
@@ -381,6 +409,29 @@ class Tensor:
         state["_view_src"] = None
         extra = getattr(self, "__dict__", None)
         return (extra or None, state)
+
+    def __deepcopy__(self, memo):
+        """PyTorch refuses to deepcopy a tensor computed by a recorded op (it would have to copy
+        the graph behind it); the usual way to meet this is deepcopying a module under the old
+        ``nn.utils.weight_norm``, whose ``weight`` attribute is such a tensor. Leaves copy as
+        pickling does (``__getstate__``)."""
+        if self._node is not None:
+            raise RuntimeError(
+                "Only Tensors created explicitly by the user (graph leaves) support the deepcopy protocol at the "
+                "moment.  If you were attempting to deepcopy a module, this may be because of a "
+                "torch.nn.utils.weight_norm usage, see https://github.com/pytorch/pytorch/pull/103001")
+        if id(self) in memo:
+            return memo[id(self)]
+        import copy
+
+        new = type(self).__new__(type(self))
+        memo[id(self)] = new
+        extra, state = copy.deepcopy(self.__getstate__(), memo)
+        if extra:
+            new.__dict__.update(extra)
+        for k, v in state.items():
+            setattr(new, k, v)
+        return new
 
     # ------------------------------------------------------------------ properties
     @property

@@ -139,8 +139,9 @@ class MultiheadAttention(Module):
         p = self.dropout if self.training else 0.0
         weights = None
         if need_weights:
-            # PyTorch returns the weights after dropout, the ones that multiplied v
-            w = F.dropout(attention_weights(q, k, mask, is_causal), p, self.training)  # (B, H, L, S)
+            # PyTorch returns the weights after dropout, the ones that multiplied v; a query whose
+            # keys are all masked gets NaN weights (softmax of -inf), as PyTorch's weights path
+            w = F.dropout(attention_weights(q, k, mask, is_causal, empty_rows_nan=True), p, self.training)  # (B, H, L, S)
             out = O.matmul(w, v)
             weights = w.mean(dim=1) if average_attn_weights else w
         else:

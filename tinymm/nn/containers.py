@@ -47,7 +47,7 @@ class _Numbered(Module):
 
     def insert(self, index: int, module):
         """Put ``module`` before position ``index`` (negatives count from the end)."""
-        if not isinstance(module, Module):
+        if module is not None and not isinstance(module, Module):
             raise AssertionError(f"module should be of type: {Module}")
         n = len(self)
         if not -n <= index <= n:
@@ -131,9 +131,9 @@ class ModuleList(_Numbered):
         for m in modules or ():
             self.append(m)
 
-    def append(self, module: Module) -> "ModuleList":
-        if not isinstance(module, Module):
-            raise TypeError(f"ModuleList: can only hold Modules, got {type(module).__name__}")
+    def append(self, module: "Module | None") -> "ModuleList":
+        # None is a valid entry, as in PyTorch (flamingo-pytorch's [layer, None] pairs): the
+        # traversals skip it; anything else that is not a Module is refused by add_module
         self.add_module(str(len(self._modules)), module)
         return self
 
@@ -162,9 +162,9 @@ class ModuleDict(Module):
         if modules is not None:
             self.update(modules)
 
-    def __setitem__(self, key: str, module: Module):
-        if not isinstance(module, Module):
-            raise TypeError(f"ModuleDict: can only hold Modules, got {type(module).__name__} for {key!r}")
+    def __setitem__(self, key: str, module: "Module | None"):
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"ModuleDict: can only hold Modules (or None), got {type(module).__name__} for {key!r}")
         self.add_module(str(key), module)
 
     def __getitem__(self, key: str) -> Module:

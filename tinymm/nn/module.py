@@ -18,6 +18,7 @@ from tinymm.nn.module_state import (IncompatibleKeys, RemovableHandle, StateDict
                                      StateDictMixin, StateDictShapeError, StateDictTypeError)
 from tinymm.nn.parameter import Parameter
 from tinymm.nn.parameter_more import Buffer  # opse
+from tinymm.nn import sparse_buffers
 from tinymm.tensor import Tensor
 
 
@@ -192,7 +193,7 @@ class Module(StateDictMixin):
                                 "(tinymm.nn.Module or None expected)")
             self._modules[name] = None
         elif name in self._buffers:
-            if value is not None and not isinstance(value, Tensor):
+            if value is not None and not isinstance(value, Tensor) and not sparse_buffers.is_sparse(value):
                 raise TypeError(f"cannot assign '{type(value).__name__}' as buffer '{name}' (Tensor or None expected)")
             self._buffers[name] = value
         object.__setattr__(self, name, value)
@@ -224,10 +225,11 @@ class Module(StateDictMixin):
         _check_name("buffer", self, name)
         if hasattr(self, name) and name not in self._buffers:
             raise KeyError(f"attribute '{name}' already exists")
-        if value is not None and not isinstance(value, Tensor) and not hasattr(value, "__array__"):
+        sparse = sparse_buffers.is_sparse(value)
+        if value is not None and not sparse and not isinstance(value, Tensor) and not hasattr(value, "__array__"):
             raise TypeError(f"cannot assign '{type(value).__name__}' object to buffer '{name}' (Tensor or None required)")
         self._non_persistent.discard(name)
-        t = None if value is None else (value if isinstance(value, Tensor) else Tensor._of(value))
+        t = None if value is None else (value if isinstance(value, Tensor) or sparse else Tensor._of(value))
         object.__setattr__(self, name, t)
         self._buffers[name] = t
         if not persistent:
@@ -362,6 +364,9 @@ class Module(StateDictMixin):
         for registry in (self._parameters, self._buffers):
             for t in registry.values():
                 if t is None:
+                    continue
+                if sparse_buffers.is_sparse(t):  # (a sparse buffer: whisper's alignment heads)
+                    sparse_buffers.apply_in_place(t, fn)
                     continue
                 t._data = fn(t)._data
                 if t.grad is not None:

@@ -30,6 +30,7 @@ import numpy as np
 
 from tinymm import backend
 from tinymm.tensor import Size, Tensor, bump_version
+from tinymm.nn import sparse_buffers
 
 _EXTRA_STATE_KEY_SUFFIX = "_extra_state"
 
@@ -242,6 +243,13 @@ class StateDictMixin:
                     missing_keys.append(key)
                 continue
             value = state_dict[key]
+            if sparse_buffers.is_sparse(param) or sparse_buffers.is_sparse(value):
+                if not sparse_buffers.is_sparse(param):
+                    error_msgs.append(f'While copying the parameter named "{key}", expected a dense tensor, got '
+                                      f"a sparse {type(value).__name__}")
+                else:
+                    sparse_buffers.load_into(param, value, key, error_msgs)
+                continue
             if not _tensor_like(value):
                 error_msgs.append(f'While copying the parameter named "{key}", expected torch.Tensor or '
                                   f"Tensor-like object from checkpoint but received {type(value)}")

@@ -20,6 +20,7 @@ from tinymm.autograd import is_grad_enabled
 from tinymm.nn import functional as F
 from tinymm.nn import init
 from tinymm.nn.functional._checks import ShapeError
+from tinymm.nn.functional.mha import warn_mismatched_masks
 from tinymm.nn.attention import MultiheadAttention
 from tinymm.nn.containers import ModuleList
 from tinymm.nn.layers import GELU, Dropout, LayerNorm, Linear, ReLU
@@ -73,6 +74,13 @@ class TransformerEncoderLayer(Module):
         return x
 
 
+def _additive(mask, dtype):
+    """A bool mask (True = blocked) as PyTorch's canonical additive float mask; a float one as it is."""
+    if mask.dtype.kind != "b":
+        return mask
+    return mask.new_zeros(mask.shape, dtype=dtype).masked_fill(mask, float("-inf"))
+
+
 def _nested_layer(layer) -> bool:
     """Whether PyTorch's TransformerEncoder could take its nested-tensor path with this layer
     (``use_nested_tensor``): post-norm, batch_first, one embed dim, biases, ReLU or GELU, equal
@@ -103,9 +111,14 @@ class TransformerEncoder(Module):
 
     def forward(self, src, mask=None, src_key_padding_mask=None, is_causal=None):
         x = src
+        layer_mask, layer_padding = mask, src_key_padding_mask
+        if mask is not None and src_key_padding_mask is not None and mask.dtype != src_key_padding_mask.dtype:
+            # PyTorch warns here and hands its layers both masks as additive floats (so they do not warn again)
+            warn_mismatched_masks(src_key_padding_mask, "src_key_padding_mask", mask, "mask")
+            layer_mask, layer_padding = (_additive(m, src.dtype) for m in (mask, src_key_padding_mask))
         # PyTorch's None ("detect it from the mask") is False here: the mask is applied either way
         for layer in self.layers:
-            x = layer(x, src_mask=mask, src_key_padding_mask=src_key_padding_mask, is_causal=bool(is_causal))
+            x = layer(x, src_mask=layer_mask, src_key_padding_mask=layer_padding, is_causal=bool(is_causal))
         pad = self._nested_padding(src, mask, src_key_padding_mask)
         if pad is not None:  # PyTorch's nested-tensor path: padded positions come back as zeros
             x = x.masked_fill(pad.unsqueeze(-1), 0.0)

@@ -13,6 +13,7 @@ from tinymm.autograd_graph import sum_to
 from tinymm.backend import get_default_dtype
 from tinymm.ops._util import DTypeError, broadcasts_to, IndexRangeError, ShapeError, ValueRangeError, normalize_dim, unbroadcast, xp_of
 from tinymm.ops.convert import as_tensor, cast, operands
+from tinymm.ops.scalar_fit import check_scalar_fits
 from tinymm.tensor import Tensor, storage_version
 
 
@@ -263,6 +264,7 @@ def masked_fill(x, mask, value):
         if value.ndim:
             raise ShapeError(f"masked_fill: only supports a 0-dimensional value tensor, but got one of shape {tuple(value.shape)}")
         value = value.item()
+    value = check_scalar_fits(value, x._data.dtype, half_overflows=True)
     if x._data.dtype.kind not in "fc":
         return Tensor._wrap(xp_of(x._data).where(mask._data, value, x._data).astype(x.dtype))
     return MaskedFill.apply(x, mask, value)
@@ -474,6 +476,7 @@ def scatter(x, dim, index, src=None, *, value=None, reduce=None):
     number. ``reduce="add"``/``"multiply"`` as the deprecated PyTorch option."""
     if src is None:
         src = value
+    src = check_scalar_fits(src, as_tensor(x, "scatter")._data.dtype, half_overflows=True)
     if reduce == "add":
         return scatter_add(x, dim, index, src)
     if reduce == "multiply":

@@ -29,6 +29,7 @@ from tinymm.ops.inplace import inplace_of
 from tinymm.ops.layout import diagonal, narrow
 from tinymm.ops.shape import reshape, split
 from tinymm.ops.views import geometry as _geometry, strided as _strided
+from tinymm.ops.scalar_fit import check_scalar_fits
 from tinymm.tensor import Tensor, bump_version
 
 
@@ -127,6 +128,7 @@ def index_fill(x, dim, index, value):
     x = as_tensor(x, "index_fill")
     if isinstance(value, Tensor) and value.ndim != 0:
         raise ShapeError(f"index_fill_ only supports a 0-dimensional value tensor, but got tensor with {value.ndim} dimension(s).")
+    value = check_scalar_fits(value, x._data.dtype, half_overflows=True)
     if x.ndim == 0:
         return index_fill(x.reshape(1), dim, index, value).reshape(())
     axis = normalize_dim("index_fill", x.ndim, dim)

@@ -38,6 +38,7 @@ from tinymm.ops.index import (
 from tinymm.ops.layout import Diagonal, Unfold
 from tinymm.ops.shape import Permute, Reshape
 from tinymm.ops.views import ViewOp
+from tinymm.ops.scalar_fit import check_scalar_fits
 from tinymm.tensor import Tensor, bump_version, storage_of, storage_version
 
 _VIEW_FUNCTIONS = {"reshape": Reshape, "permute": Permute, "diagonal": Diagonal, "unfold": Unfold}
@@ -257,6 +258,7 @@ class SetView(Function):
 def setitem(x: Tensor, index, value) -> None:
     """``x[index] = value``; recorded when the value or ``x`` carries a graph (module docstring)."""
     index = numpy_index(x.shape, array_index(index))
+    value = check_scalar_fits(value, x._data.dtype)
     if _records("setitem", x, value):
         if isinstance(value, Tensor) and value.dtype != x.dtype:
             value = cast(value, x.dtype)
@@ -267,7 +269,8 @@ def setitem(x: Tensor, index, value) -> None:
         _write_through(x)
         return
     try:
-        x._data[index] = value._data if isinstance(value, Tensor) else value
+        with np.errstate(invalid="ignore", over="ignore"):  # a cast of inf/nan to int: silent, as PyTorch
+            x._data[index] = value._data if isinstance(value, Tensor) else value
     except ValueError as e:  # a value that does not broadcast to the indexed shape: RuntimeError in PyTorch
         raise ShapeError(f"setitem: {e}") from None
     bump_version(x._data)
@@ -389,6 +392,7 @@ def copy_(x: Tensor, src) -> Tensor:
 def _fill(name: str, x: Tensor, value) -> Tensor:
     if isinstance(value, Tensor):
         value = value.item()
+    value = check_scalar_fits(value, x._data.dtype, half_overflows=x._data.size != 1)
     if _records(name, x, None):
         return _rebase(x, add(mul(_old_history(x, copy=False), 0.0), value))
     x._data[...] = value

@@ -32,6 +32,7 @@ from tinymm.ops.layout import swapaxes, t, tril, triu
 from tinymm.ops.scan import cumprod, cumsum
 from tinymm.ops.shape import squeeze, transpose, unsqueeze
 from tinymm.ops.special import logit
+from tinymm.ops.scalar_fit import check_scalar_fits
 from tinymm.tensor import Tensor, bump_version
 
 
@@ -138,6 +139,9 @@ def fill_diagonal_(x, fill_value, wrap: bool = False):
         raise ShapeError(f"fill_diagonal_: all dimensions of input must be of equal length, got shape {tuple(x.shape)}")
     if isinstance(fill_value, Tensor):
         fill_value = fill_value.item()
+    # refused or rounded here as fill_ does (float16 checked unless one element), since the
+    # masked_fill below would always check float16
+    fill_value = check_scalar_fits(fill_value, x._data.dtype, half_overflows=x._data.size != 1)
     mask = Tensor._wrap(backend.to_device(_diagonal_mask(tuple(x.shape), wrap), x.device))
     return inplace_of("fill_diagonal_", lambda v: masked_fill(v, mask, fill_value))(x)
 

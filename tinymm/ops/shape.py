@@ -415,8 +415,9 @@ def _pad_index(n: int, before: int, after: int, mode: str):
 
 def pad(input, pad, mode: str = "constant", value=None):
     """PyTorch's ``F.pad``: ``pad`` lists (before, after) pairs starting from the LAST dim.
-    Modes: "constant" (``value``, default 0; negative widths crop), "reflect", "replicate",
-    "circular" (built from index gathers, so the gradient sums where an element is reused)."""
+    Modes: "constant" (``value``, default 0), "reflect", "replicate", "circular" (built from
+    index gathers, so the gradient sums where an element is reused); a negative width crops in
+    every mode, as PyTorch (circular wraps what is left after the crop)."""
     from tinymm.ops.index import getitem
 
     x = as_tensor(input, "pad")
@@ -435,14 +436,21 @@ def pad(input, pad, mode: str = "constant", value=None):
         out = x
         for axis, (b, a) in sorted(pairs.items()):
             n = x.shape[axis]
+            if n + b + a < (0 if mode == "circular" else 1):
+                raise ShapeError(f"pad: input (size {n} along dim {axis}) is too small for padding ({b}, {a}): the "
+                                 f"output would have size {n + b + a}")
+            if mode == "circular" and (b < 0 or a < 0):
+                # a negative width crops first and the wrap then comes from the cropped axis, as PyTorch
+                out = getitem(out, (slice(None),) * axis + (slice(builtins.max(-b, 0), n - builtins.max(-a, 0)),))
+                n, b, a = out.shape[axis], builtins.max(b, 0), builtins.max(a, 0)
             if mode == "reflect" and (b >= n or a >= n):
                 raise ShapeError(f"pad: reflect padding ({b}, {a}) must be smaller than dim {axis} of size {n} (shape {tuple(x.shape)})")
             if mode == "circular" and (b > n or a > n):
                 raise ShapeError(f"pad: circular padding ({b}, {a}) must be at most dim {axis} of size {n} (shape {tuple(x.shape)})")
             if n == 0:
                 raise ShapeError(f"pad: cannot {mode}-pad the empty dim {axis} of shape {tuple(x.shape)}")
-            if b < 0 or a < 0:
-                raise ShapeError(f"pad: negative padding {tuple(pad)} is only supported by mode 'constant'")
+            # (reflect and replicate take a negative width as a crop of the original axis: the
+            # source positions run from -b to n + a, mirrored or clamped at its own ends)
             out = getitem(out, (slice(None),) * axis + (_pad_index(n, b, a, mode),))
         return out
     value = 0.0 if value is None else value

@@ -128,6 +128,15 @@ class LRScheduler:
     def step(self, epoch=None) -> None:
         """Advance one epoch (``epoch``: jump to that epoch, PyTorch's deprecated form, which
         uses the closed form where the scheduler has one)."""
+        if self._step_count == 1 and not getattr(self.optimizer, "_opt_called", False):
+            # PyTorch's warning: the first scheduled rate would be skipped (also seen when a
+            # GradScaler skipped the first optimizer step on an inf gradient)
+            warnings.warn("Detected call of `lr_scheduler.step()` before `optimizer.step()`. In PyTorch 1.1.0 and "
+                          "later, you should call them in the opposite order: `optimizer.step()` before "
+                          "`lr_scheduler.step()`.  Failure to do this will result in PyTorch skipping the first "
+                          "value of the learning rate schedule. See more details at "
+                          "https://pytorch.org/docs/stable/optim.html#how-to-adjust-learning-rate", UserWarning,
+                          stacklevel=2)
         self._step_count += 1
         if epoch is not None:
             warnings.warn(EPOCH_DEPRECATION_WARNING, UserWarning, stacklevel=2)

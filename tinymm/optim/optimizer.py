@@ -89,6 +89,7 @@ def _with_step_hooks(step):
 
     def wrapper(self, *args, **kwargs):
         d = self.__dict__
+        d["_opt_called"] = True  # read by an LR scheduler's first step (its order warning)
         pre, post = d.get("_optimizer_step_pre_hooks"), d.get("_optimizer_step_post_hooks")
         if not (pre or post or _global_step_pre_hooks or _global_step_post_hooks) or d.get("_in_hooked_step"):
             return step(self, *args, **kwargs)

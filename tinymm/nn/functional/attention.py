@@ -95,9 +95,12 @@ def _mask_4d(mask, q_ndim: int, target: tuple):
     return xp_of(a).broadcast_to(a, target).reshape((-1,) + target[-3:])
 
 
-def attention_weights(q: Tensor, k: Tensor, attn_mask=None, is_causal: bool = False, scale=None) -> Tensor:
+def attention_weights(q: Tensor, k: Tensor, attn_mask=None, is_causal: bool = False, scale=None,
+                      empty_rows_nan: bool = False) -> Tensor:
     """softmax(q·kᵀ·scale + mask) as an ordinary differentiable tensor (..., L, S); rows with
-    no visible key are all zero. The unfused path, used for dropout and ``need_weights``."""
+    no visible key are all zero (SDPA's), or NaN with ``empty_rows_nan`` (the plain softmax of
+    -inf that nn.MultiheadAttention's need_weights path gives in PyTorch). The unfused path, used
+    for dropout and ``need_weights``."""
     e = q.shape[-1]
     scale = 1.0 / math.sqrt(e) if scale is None else scale
     scores = O.matmul(q, O.transpose(k, -2, -1)) * scale
@@ -118,7 +121,8 @@ def attention_weights(q: Tensor, k: Tensor, attn_mask=None, is_causal: bool = Fa
     finite_row = xp.isfinite(scores._data).any(axis=-1, keepdims=True)
     scores = O.where(Tensor._wrap(xp.broadcast_to(finite_row, scores.shape)), scores, 0.0)
     weights = O.softmax(scores, -1)
-    return weights * Tensor._wrap(finite_row.astype(scores.dtype))
+    keep = xp.where(finite_row, 1.0, np.nan) if empty_rows_nan else finite_row
+    return weights * Tensor._wrap(keep.astype(scores.dtype))
 
 
 @computes_in_float32  # revd: float16 layers

@@ -16,6 +16,8 @@ attention weights (averaged over heads unless ``average_attn_weights=False``).
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from tinymm import ops as O
@@ -27,9 +29,17 @@ from tinymm.nn.functional.attention import scaled_dot_product_attention
 from tinymm.nn.functional.layers import dropout, linear
 
 
+def warn_mismatched_masks(mask, mask_name: str, other, other_name: str) -> None:
+    """PyTorch's deprecation warning for a bool mask beside a float one (or two float dtypes)."""
+    if mask is not None and other is not None and getattr(mask, "dtype", None) != getattr(other, "dtype", None):
+        warnings.warn(f"Support for mismatched {mask_name} and {other_name} is deprecated. Use same type for both "
+                      "instead.", UserWarning, stacklevel=4)
+
+
 def merge_masks(key_padding_mask, attn_mask, batch: int, heads: int, L: int, S: int, dtype):
     """PyTorch-convention masks → one SDPA mask broadcastable to (B, H, L, S): bool with
     True = attend when both are bool, else an additive float mask (−inf where blocked)."""
+    warn_mismatched_masks(key_padding_mask, "key_padding_mask", attn_mask, "attn_mask")
     parts = []
     if attn_mask is not None:
         am = O.as_tensor(attn_mask, "MultiheadAttention")

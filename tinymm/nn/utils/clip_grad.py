@@ -85,8 +85,11 @@ def _total_norm(fn, tensors, norm_type, error_if_nonfinite) -> float:
 def _scale(grads, max_norm: float, total: float) -> None:
     coef = max_norm / (total + 1e-6)
     if coef < 1.0:
-        for g in grads:
-            g._data *= g._data.dtype.type(coef)
+        # an inf gradient (a float16 overflow that GradScaler's step will skip) gives total inf,
+        # coef 0 and inf * 0 = nan, silently as PyTorch
+        with np.errstate(invalid="ignore"):
+            for g in grads:
+                g._data *= g._data.dtype.type(coef)
 
 
 def get_total_norm(tensors, norm_type: float = 2.0, error_if_nonfinite: bool = False, foreach=None) -> Tensor:

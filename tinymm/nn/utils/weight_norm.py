@@ -12,6 +12,8 @@ refined ``n_power_iterations`` times per call in training mode (without gradient
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from tinymm import backend
@@ -40,6 +42,9 @@ class _WeightNorm:
 
 def weight_norm(module, name: str = "weight", dim: int = 0):
     """Reparametrise ``module.<name>`` as g · v/‖v‖ (see the module docstring); returns the module."""
+    # PyTorch's deprecation: a module under this hook cannot be deepcopied (an EMA or target copy)
+    warnings.warn("`tinymm.nn.utils.weight_norm` is deprecated in favor of "
+                  "`tinymm.nn.utils.parametrizations.weight_norm`.", FutureWarning, stacklevel=2)
     weight = module._parameters.get(name)
     if weight is None:
         raise ValueError(f"weight_norm: {type(module).__name__} has no parameter {name!r}")
