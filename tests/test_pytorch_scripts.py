@@ -13,7 +13,10 @@ wav2vec2 CTC recogniser with greedy decoding, and torchvision's MobileNetV2 / Ef
 PyTorch tutorial's BiLSTM-CRF tagger, MAML sine regression (second-order, first-order, Meta-SGD, learn2learn's
 clone/update_module), the DQN tutorial on a grid world, a Burgers PINN with LBFGS plus an RK4 neural ODE, exact GP
 regression from scratch, and a HuggingFace-style BERT masked-LM pretraining step; and the lead's: pygcn with its
-torch.sparse adjacency, and the Double Backward with Custom Functions tutorial). The test runs it with torch, then with its ``import torch...`` lines pointed at tinymm, from the same initial
+torch.sparse adjacency, and the Double Backward with Custom Functions tutorial; and probe8's: pytorch-forecasting's
+Temporal Fusion Transformer, N-BEATS with an N-HiTS block, GluonTS-style DeepAR with StudentT/NegativeBinomial
+likelihoods and ancestral sampling, rtdl's FT-Transformer with TabTransformer, DLRM with a two-tower retriever, and
+Autoformer/FEDformer with RevIN). The test runs it with torch, then with its ``import torch...`` lines pointed at tinymm, from the same initial
 weights, and compares everything the script reports (losses per step, accuracies, learning
 rates, generated tokens, final statistics) to float32 rounding."""
 import math

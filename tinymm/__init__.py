@@ -10,7 +10,7 @@ Floors (each imports only from those below): ``tinymm.kernels`` (array kernels) 
 ``metrics``, ``data`` → ``models`` → ``train`` → ``cli``. Importing tinymm compiles no kernel
 and never imports torch.
 """
-__version__ = "0.1.0"
+from tinymm.torch_version import __version__  # probe8: "2.13.0+tinymm.0.1.0", compares as a version
 
 import builtins as _builtins
 import importlib as _importlib
