@@ -1,0 +1,109 @@
+"""Gaps probe8's PyTorch programs (tests/pytorch_scripts: autoformer, dlrm, ...) hit in tinymm,
+each checked against PyTorch."""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from helpers import TORCH_REASON, torch
+
+import tinymm as tm
+
+needs_torch = pytest.mark.skipif(torch is None, reason=TORCH_REASON)
+
+
+# ---- __version__ compares as a version (Autoformer: `1 if torch.__version__ >= '1.5.0' else 2`)
+
+VERSIONS = ["0.4.1", "1.0", "1.0.0", "1.0a1", "1.0b2", "1.0rc1", "1.0.dev0", "1.0a1.dev2", "1.0.post1",
+            "1.0.post1.dev3", "1.0+cpu", "1.0+cpu.2", "1.0+2", "1.5.0", "2.9", "2.10", "2.13.0", "2.13.0+cpu",
+            "2.13.0+tinymm.0.1.0", "1!0.5"]
+
+
+def test_version_orders_as_packaging_does():
+    version = pytest.importorskip("packaging.version", reason="packaging is the oracle for PEP 440 order")
+    from tinymm.torch_version import TorchVersion
+
+    for a, b in itertools.product(VERSIONS, VERSIONS):
+        for op in ("__lt__", "__le__", "__gt__", "__ge__", "__eq__"):
+            assert getattr(TorchVersion(a), op)(b) == getattr(version.Version(a), op)(version.Version(b)), (a, op, b)
+
+
+@needs_torch
+def test_tinymm_version_gates_code_as_torchs_does():
+    for lib in (tm, torch):
+        v = lib.__version__
+        assert isinstance(v, str)
+        assert v >= "1.5.0" and v > "2.9" and v >= (2, 0) and not v < (1, 13) and v < "3"
+    assert tm.__version__.split("+")[0] == torch.__version__.split("+")[0]  # the API tinymm is tested against
+    assert tm.__version__.endswith("+tinymm.0.1.0")
+    with pytest.raises(TypeError):
+        tm.__version__ < 2.0
+
+
+# ---- complex parameters: load_state_dict and the elementwise optimizers (FEDformer's cfloat weights)
+
+
+@needs_torch
+def test_a_complex_parameter_loads_from_a_state_dict():
+    w = (np.arange(6).reshape(2, 3) + 1j * np.ones((2, 3))).astype(np.complex64)
+
+    class M(tm.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = tm.nn.Parameter(tm.zeros(2, 3, dtype=tm.cfloat))
+            self.r = tm.nn.Parameter(tm.zeros(3))
+
+    m = M()
+    m.load_state_dict({"w": tm.tensor(w), "r": tm.tensor([1.0, 2.0, 3.0])})
+    np.testing.assert_array_equal(m.w.detach().numpy(), w)
+    assert m.w.dtype == tm.complex64
+    with pytest.raises(RuntimeError, match="real-valued"):  # complex into a real tensor: still refused
+        m.load_state_dict({"w": tm.tensor(w), "r": tm.tensor(w[0])})
+
+
+def _complex_steps(lib, opt_name, kwargs):
+    rng = np.random.default_rng(0)
+    w0 = (rng.standard_normal((3, 2)) + 1j * rng.standard_normal((3, 2))).astype(np.complex64)
+    x = (rng.standard_normal((4, 3)) + 1j * rng.standard_normal((4, 3))).astype(np.complex64)
+    w = lib.nn.Parameter(lib.tensor(w0))
+    b = lib.nn.Parameter(lib.tensor(np.array([0.5, -0.25], np.float32)))
+    opt = getattr(lib.optim, opt_name)([w, b], **kwargs)
+    xs = lib.tensor(x)
+    for _ in range(3):
+        y = xs @ w
+        loss = (y.real - b).square().sum() + (y.imag + 1).abs().sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return w.detach().numpy(), b.detach().numpy()
+
+
+@needs_torch
+@pytest.mark.parametrize("opt_name, kwargs", [
+    ("SGD", dict(lr=0.05, momentum=0.9, weight_decay=0.01)),
+    ("Adam", dict(lr=0.05, amsgrad=True)),
+    ("AdamW", dict(lr=0.05)),
+    ("Adagrad", dict(lr=0.1, initial_accumulator_value=0.3, lr_decay=0.01)),
+    ("ASGD", dict(lr=0.05, t0=1)),
+    ("RMSprop", dict(lr=0.01, centered=True)),
+    ("Adamax", dict(lr=0.05)),
+    ("NAdam", dict(lr=0.05)),
+    ("RAdam", dict(lr=0.05)),
+    ("Adadelta", dict(lr=1.0)),
+    ("Rprop", dict(lr=0.05)),
+])
+def test_a_complex_parameter_steps_as_its_real_view(opt_name, kwargs):
+    (w, b), (tw, tb) = _complex_steps(tm, opt_name, kwargs), _complex_steps(torch, opt_name, kwargs)
+    assert w.dtype == np.complex64
+    np.testing.assert_allclose(w, tw, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(b, tb, rtol=1e-5, atol=1e-6)
+
+
+def test_optimizers_that_need_real_parameters_refuse_complex_ones_by_name():
+    p = tm.nn.Parameter(tm.zeros(2, 2, dtype=tm.cfloat))
+    for cls in (tm.optim.Adafactor, tm.optim.LBFGS):
+        with pytest.raises(TypeError, match="float32 or float64 tensors, got .*complex64"):
+            cls([p])
+    with pytest.raises(TypeError, match="complex64 or complex128 tensors, got .*int64"):
+        tm.optim.SGD([tm.nn.Parameter(tm.zeros(2, dtype=tm.float32)), tm.zeros(2, dtype=tm.int64)], lr=0.1)
