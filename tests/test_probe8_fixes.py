@@ -107,3 +107,20 @@ def test_optimizers_that_need_real_parameters_refuse_complex_ones_by_name():
             cls([p])
     with pytest.raises(TypeError, match="complex64 or complex128 tensors, got .*int64"):
         tm.optim.SGD([tm.nn.Parameter(tm.zeros(2, dtype=tm.float32)), tm.zeros(2, dtype=tm.int64)], lr=0.1)
+
+
+# ---- quantile's q must have the input's dtype (tabular binning: a float32 linspace on float64 data)
+
+
+@needs_torch
+@pytest.mark.parametrize("fn", ["quantile", "nanquantile"])
+@pytest.mark.parametrize("q", [0.5, [0.25, 0.75]])
+def test_quantile_refuses_a_q_of_another_dtype_as_torch(fn, q):
+    x = np.random.default_rng(0).standard_normal(11)
+    for lib in (tm, torch):
+        with pytest.raises(RuntimeError, match="q tensor must be same dtype as the input tensor"):
+            getattr(lib, fn)(lib.tensor(x, dtype=lib.float64), lib.tensor(q, dtype=lib.float32))
+    ours = getattr(tm, fn)(tm.tensor(x), tm.tensor(q, dtype=tm.float64), interpolation="midpoint")
+    theirs = getattr(torch, fn)(torch.tensor(x), torch.tensor(q, dtype=torch.float64), interpolation="midpoint")
+    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-12)
+    assert ours.dtype == tm.float64
