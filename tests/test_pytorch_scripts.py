@@ -17,7 +17,8 @@ torch.sparse adjacency, and the Double Backward with Custom Functions tutorial; 
 Temporal Fusion Transformer, N-BEATS with an N-HiTS block, GluonTS-style DeepAR with StudentT/NegativeBinomial
 likelihoods and ancestral sampling, rtdl's FT-Transformer with TabTransformer, DLRM with a two-tower retriever, and
 Autoformer/FEDformer with RevIN, TabNet (sparsemax/entmax Functions, ghost batch norm) with missing-value
-imputation and quantile-bin encodings, and PatchTST / TimesNet / Informer's embeddings and distilling / LSTNet). The test runs it with torch, then with its ``import torch...`` lines pointed at tinymm, from the same initial
+imputation and quantile-bin encodings, PatchTST / TimesNet / Informer's embeddings and distilling / LSTNet, and SASRec / LightGCN (torch.sparse.mm) /
+NeuMF / DeepFM recommenders). The test runs it with torch, then with its ``import torch...`` lines pointed at tinymm, from the same initial
 weights, and compares everything the script reports (losses per step, accuracies, learning
 rates, generated tokens, final statistics) to float32 rounding."""
 import math
