@@ -124,3 +124,61 @@ def test_quantile_refuses_a_q_of_another_dtype_as_torch(fn, q):
     theirs = getattr(torch, fn)(torch.tensor(x), torch.tensor(q, dtype=torch.float64), interpolation="midpoint")
     np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-12)
     assert ours.dtype == tm.float64
+
+
+# ---- KL divergences with a LowRankMultivariateNormal on either side (DeepVAR-style heads)
+
+
+def _gaussians(lib, which, batch_p, batch_q):
+    rng = np.random.default_rng(3)
+    n, m = 4, 2
+    D = lib.distributions
+
+    def lowrank(batch):
+        loc = lib.tensor(rng.standard_normal(batch + (n,)), requires_grad=True)
+        W = lib.tensor(rng.standard_normal(batch + (n, m)) * 0.5, requires_grad=True)
+        d = lib.tensor(rng.uniform(0.3, 1.5, batch + (n,)), requires_grad=True)
+        return D.LowRankMultivariateNormal(loc, W, d), [loc, W, d]
+
+    def full(batch):
+        loc = lib.tensor(rng.standard_normal(batch + (n,)), requires_grad=True)
+        L = np.tril(rng.standard_normal(batch + (n, n)) * 0.3) + 1.2 * np.eye(n)
+        L = lib.tensor(L, requires_grad=True)
+        return D.MultivariateNormal(loc, scale_tril=L), [loc, L]
+
+    make = {"lowrank": lowrank, "full": full}
+    p, pp = make[which[0]](batch_p)
+    q, qp = make[which[1]](batch_q)
+    kl = D.kl_divergence(p, q)
+    kl.sum().backward()
+    return kl.detach().numpy(), [t.grad.numpy() for t in pp + qp]
+
+
+@needs_torch
+@pytest.mark.parametrize("which", [("lowrank", "lowrank"), ("lowrank", "full"), ("full", "lowrank")])
+@pytest.mark.parametrize("batch_p, batch_q", [((), ()), ((3,), ()), ((2, 1), (3,))])
+def test_kl_divergence_with_a_lowrank_gaussian_matches_torch(which, batch_p, batch_q):
+    kl, grads = _gaussians(tm, which, batch_p, batch_q)
+    tkl, tgrads = _gaussians(torch, which, batch_p, batch_q)
+    assert kl.shape == tkl.shape
+    np.testing.assert_allclose(kl, tkl, rtol=1e-10, atol=1e-12)
+    for g, tg in zip(grads, tgrads):
+        np.testing.assert_allclose(g, tg, rtol=1e-9, atol=1e-11)
+
+
+def test_kl_divergence_with_a_lowrank_gaussian_equals_the_dense_formula():
+    D = tm.distributions
+    rng = np.random.default_rng(5)
+    p = D.LowRankMultivariateNormal(tm.tensor(rng.standard_normal(3)), tm.tensor(rng.standard_normal((3, 1))),
+                                    tm.tensor(rng.uniform(0.5, 1.0, 3)))
+    q = D.LowRankMultivariateNormal(tm.tensor(rng.standard_normal(3)), tm.tensor(rng.standard_normal((3, 2))),
+                                    tm.tensor(rng.uniform(0.5, 1.0, 3)))
+    Sp, Sq = p.covariance_matrix.numpy(), q.covariance_matrix.numpy()
+    dmu = q.loc.numpy() - p.loc.numpy()
+    dense = 0.5 * (np.linalg.slogdet(Sq)[1] - np.linalg.slogdet(Sp)[1] + np.trace(np.linalg.solve(Sq, Sp))
+                   + dmu @ np.linalg.solve(Sq, dmu) - 3)
+    full_q = D.MultivariateNormal(q.loc, covariance_matrix=q.covariance_matrix)
+    for kl in (D.kl_divergence(p, q), D.kl_divergence(p, full_q)):
+        np.testing.assert_allclose(kl.item(), dense, rtol=1e-12)
+    with pytest.raises(ValueError, match="different event shapes"):
+        D.kl_divergence(p, D.MultivariateNormal(tm.zeros(2, dtype=tm.float64), tm.eye(2, dtype=tm.float64)))

@@ -15,7 +15,7 @@ clone/update_module), the DQN tutorial on a grid world, a Burgers PINN with LBFG
 regression from scratch, and a HuggingFace-style BERT masked-LM pretraining step; and the lead's: pygcn with its
 torch.sparse adjacency, and the Double Backward with Custom Functions tutorial; and probe8's: pytorch-forecasting's
 Temporal Fusion Transformer, N-BEATS with an N-HiTS block, GluonTS-style DeepAR with StudentT/NegativeBinomial
-likelihoods and ancestral sampling, rtdl's FT-Transformer with TabTransformer, DLRM with a two-tower retriever, and
+likelihoods and ancestral sampling (and a low-rank Gaussian DeepVAR), rtdl's FT-Transformer with TabTransformer, DLRM with a two-tower retriever, and
 Autoformer/FEDformer with RevIN, TabNet (sparsemax/entmax Functions, ghost batch norm) with missing-value
 imputation and quantile-bin encodings, PatchTST / TimesNet / Informer's embeddings and distilling / LSTNet, and SASRec / LightGCN (torch.sparse.mm) /
 NeuMF / DeepFM recommenders). The test runs it with torch, then with its ``import torch...`` lines pointed at tinymm, from the same initial

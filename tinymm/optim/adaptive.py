@@ -25,7 +25,7 @@ import numpy as np
 
 from tinymm.optim.optimizer import (
     Optimizer, advance_step, check_number, hyper, implementation_options, scalar_tensor, state_array, state_scalar,
-    state_step, state_tensor, _real_view,
+    state_step, state_tensor, real_view,
 )
 
 
@@ -154,7 +154,7 @@ class Adagrad(ElementwiseOptimizer):
         # PyTorch's Adagrad creates every parameter's state (step 0, the filled sum) here
         for group in self.param_groups:
             for p in group["params"]:  # (a complex parameter's state: its real view's, as in a step)
-                self.state[p] = self._new_state(_real_view(p._data) if p._data.dtype.kind == "c" else p._data, group)
+                self.state[p] = self._new_state(real_view(p._data) if p._data.dtype.kind == "c" else p._data, group)
 
     def _check_hyperparameters(self, group):
         check_number("Adagrad", "lr", group["lr"], "learning rate")

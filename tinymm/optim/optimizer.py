@@ -171,7 +171,7 @@ def implementation_options(name: str, **flags) -> dict:
     return flags
 
 
-def _real_view(a):
+def real_view(a):
     """A complex array's real view, shape + (2,): (re, im) pairs sharing its memory, as
     ``torch.view_as_real`` (a C-contiguous array, checked before)."""
     real = a.real.dtype
@@ -371,7 +371,7 @@ class Optimizer:
             if g.shape != d.shape or g.dtype != d.dtype or type(g) is not type(d) or not d.flags.c_contiguous:
                 raise self._bad_grad(p)
             if d.dtype.kind == "c":  # the update of (re, im) pairs, elementwise, as PyTorch's
-                d, g = _real_view(d), _real_view(g if g.flags.c_contiguous else g.copy())
+                d, g = real_view(d), real_view(g if g.flags.c_contiguous else g.copy())
             yield p, d, g
 
     def _bad_grad(self, p: Tensor):
