@@ -182,3 +182,45 @@ def test_kl_divergence_with_a_lowrank_gaussian_equals_the_dense_formula():
         np.testing.assert_allclose(kl.item(), dense, rtol=1e-12)
     with pytest.raises(ValueError, match="different event shapes"):
         D.kl_divergence(p, D.MultivariateNormal(tm.zeros(2, dtype=tm.float64), tm.eye(2, dtype=tm.float64)))
+
+
+# ---- torch.cpu and torch.get_device_module (device-agnostic training loops)
+
+
+@needs_torch
+def test_the_cpu_device_module_answers_as_torchs():
+    for lib in (tm, torch):
+        assert lib.cpu.is_available() and lib.cpu.is_initialized()
+        assert lib.cpu.device_count() == 1 and lib.cpu.current_device() == "cpu"
+        assert lib.cpu.synchronize() is None and lib.cpu.set_device("cpu") is None
+        assert lib.get_device_module("cpu") is lib.cpu and lib.get_device_module(lib.device("cpu")) is lib.cpu
+        assert lib.get_device_module("cuda:0") is lib.cuda
+        getattr(lib, lib.device("cpu").type).synchronize()  # the device-agnostic spelling
+    assert tm.get_device_module() is (tm.cuda if tm.cuda.is_available() else tm.cpu)
+    with pytest.raises(RuntimeError):
+        tm.get_device_module("meta")  # a device type tinymm does not have
+
+
+@needs_torch
+def test_cpu_amp_spellings_warn_and_behave_as_torch_amp_on_the_cpu():
+    for lib in (tm, torch):
+        with pytest.warns(FutureWarning, match="torch.cpu.amp.autocast"):
+            ctx = lib.cpu.amp.autocast(enabled=False)
+        with ctx:
+            assert (lib.ones(2, 3) @ lib.ones(3, 2)).dtype == lib.float32
+        with pytest.warns(FutureWarning, match="torch.cpu.amp.GradScaler"):
+            scaler = lib.cpu.amp.GradScaler(init_scale=8.0)
+        assert scaler.is_enabled() and scaler.get_scale() == 8.0
+        p = lib.nn.Parameter(lib.tensor([1.0, -2.0]))
+        opt = lib.optim.SGD([p], lr=0.5)
+        scaler.scale((p * p).sum()).backward()
+        scaler.step(opt)
+        scaler.update()
+        np.testing.assert_allclose(p.detach().numpy(), [0.0, 0.0])
+    from tinymm.cpu.amp import autocast  # the module form of the import, as torch.cpu.amp's
+
+    with pytest.raises(NotImplementedError, match="mixed-precision"):  # tinymm: no low-precision kernels
+        with pytest.warns(FutureWarning):
+            ctx = autocast()
+        with ctx:
+            pass

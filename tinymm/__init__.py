@@ -18,6 +18,8 @@ import importlib as _importlib
 import numpy as _np
 
 from tinymm import amp, backends, cuda, distributed
+from tinymm import cpu  # probe8: torch.cpu (device-agnostic synchronize/is_available, cpu.amp)
+from tinymm.cpu import get_device_module  # probe8: torch.get_device_module
 from tinymm.autograd import is_inference_mode_enabled  # noqa: E402, F401  (probe3)
 from tinymm import jit  # probe3: torch.jit's eager-mode markers (ignore, unused, export, is_scripting)
 from tinymm.amp import autocast
