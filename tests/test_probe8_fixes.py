@@ -224,3 +224,29 @@ def test_cpu_amp_spellings_warn_and_behave_as_torch_amp_on_the_cpu():
             ctx = autocast()
         with ctx:
             pass
+
+
+# ---- torch.tensor(pandas object): read by position as torch does (a float64 column stays float64)
+
+
+@needs_torch
+def test_tensor_of_a_pandas_series_keeps_its_dtype_as_torchs():
+    pd = pytest.importorskip("pandas", reason="pandas is the source of these array-likes")
+    df = pd.DataFrame({"price": [1.0, 2.5, 3.0], "qty": np.array([1, 2, 3], np.int32),
+                       "f": np.array([0.5, 1.5, 2.5], np.float32), "flag": [True, False, True]})
+    qty = df["qty"]
+    objects = [df["price"], qty, df["f"], df["flag"], pd.Index([1.5, 2.5]), pd.Series([1, 2.5], dtype=object),
+               pd.Series([np.float32(1), 2.0], dtype=object), pd.Series([[1.0, 2.0], [3.0, 4.0]])]
+    for obj in objects:
+        for make in ("tensor", "as_tensor", "Tensor", "DoubleTensor") + (("LongTensor",) if obj is qty else ()):
+            ours, theirs = getattr(tm, make)(obj), getattr(torch, make)(obj)
+            assert str(ours.dtype).split(".")[-1] == str(theirs.dtype).split(".")[-1], (make, obj)
+            np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+    # what torch cannot type or shape, tinymm refuses too
+    for obj, err, match in [(pd.array([1, None, 3], dtype="Int64"), RuntimeError, "Could not infer dtype of NAType"),
+                            (pd.Series(pd.to_datetime(["2020-01-01"])), RuntimeError, "Could not infer dtype of Timestamp"),
+                            (pd.Series([1.0, 2.0], index=[10, 11]), ValueError, "could not determine the shape"),
+                            (df, ValueError, "could not determine the shape of object type 'DataFrame'")]:
+        for lib in (tm, torch):
+            with pytest.raises(err, match=match):
+                lib.tensor(obj)

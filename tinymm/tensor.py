@@ -213,6 +213,35 @@ class RemovableHandle:
             self._hooks.remove(self._hook)
 
 
+class DtypeInferenceError(RuntimeError, TypeError):
+    """An element ``tinymm.tensor`` cannot type (PyTorch: RuntimeError "Could not infer dtype of ...")."""
+
+
+def _is_array_like_sequence(data) -> bool:
+    """A sequence that is not a list, tuple or array but converts to one (``__array__``: a
+    pandas Series/Index/array, ...)."""
+    return (hasattr(data, "__array__") and hasattr(data, "__len__") and not isinstance(data, (str, bytes, dict))
+            and not isinstance(data, np.generic))
+
+
+def _elements_of(data) -> list:
+    """The elements of an array-like sequence, read as torch.tensor reads them, by position
+    (``data[i]``: a pandas Series gives NumPy scalars there, which keep their dtypes, so a
+    float64 Series stays float64; one whose index is not 0..n-1 is refused, as by torch).
+    Python numbers follow the list rules; anything else (pandas' NA, a Timestamp) is refused
+    by name."""
+    items = []
+    for i in range(len(data)):
+        try:
+            items.append(data[i])
+        except (KeyError, IndexError, TypeError, ValueError):
+            raise ValueError(f"could not determine the shape of object type '{type(data).__name__}'") from None
+    for item in items:
+        if not isinstance(item, (bool, int, float, complex, np.generic, np.ndarray, Tensor, list, tuple)):
+            raise DtypeInferenceError(f"Could not infer dtype of {type(item).__name__}")
+    return items
+
+
 def _sequence_dtype(data):
     """torch.tensor's dtype for a (nested) list holding NumPy scalars, arrays or tensors, or None
     when it holds only Python numbers. Each item has a dtype (a Python float the default
@@ -262,6 +291,8 @@ def _infer_array(data, dtype, device):
     elif isinstance(data, np.generic):  # a NumPy scalar keeps its dtype, as in torch.tensor
         arr = np.asarray(data)
     else:
+        if _is_array_like_sequence(data):
+            data = _elements_of(data)  # probe8: a pandas Series is read element by element, as torch does
         arr = np.asarray(data)
         typed = _sequence_dtype(data) if dtype is None and isinstance(data, (list, tuple)) else None
         if typed is not None:  # probe3: NumPy values in a list keep their dtypes, as in torch.tensor
@@ -298,7 +329,8 @@ def _legacy_array(args, device):
         arr = args[0]._data  # torch.Tensor(t) shares t's data, in t's dtype
     elif isinstance(args[0], (str, bytes)):
         raise TypeError(f"new(): invalid data type '{type(args[0]).__name__}'")
-    elif not isinstance(args[0], (list, tuple, np.ndarray)) and backend.device_of(args[0]) != "cuda":
+    elif (not isinstance(args[0], (list, tuple, np.ndarray)) and backend.device_of(args[0]) != "cuda"
+          and not _is_array_like_sequence(args[0])):  # (a pandas Series is data, as in torch.Tensor)
         raise TypeError(f"new(): data must be a sequence (got {type(args[0]).__name__})")
     else:
         arr = _infer_array(args[0], None, None)
