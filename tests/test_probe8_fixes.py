@@ -250,3 +250,45 @@ def test_tensor_of_a_pandas_series_keeps_its_dtype_as_torchs():
         for lib in (tm, torch):
             with pytest.raises(err, match=match):
                 lib.tensor(obj)
+
+
+# ---- torch.set_default_tensor_type (older forecasting code) and torch.version
+
+
+@needs_torch
+@pytest.mark.filterwarnings("ignore:torch.set_default_tensor_type")
+def test_set_default_tensor_type_sets_the_default_dtype_as_torchs():
+    try:
+        for lib in (tm, torch):
+            for t, want in [(lib.DoubleTensor, lib.float64), ("torch.FloatTensor", lib.float32),
+                            ("torch.DoubleTensor", lib.float64), (lib.FloatTensor, lib.float32)]:
+                if lib is tm:  # (torch warns once per process)
+                    with pytest.warns(UserWarning, match="set_default_tensor_type\\(\\) is deprecated"):
+                        lib.set_default_tensor_type(t)
+                else:
+                    lib.set_default_tensor_type(t)
+                assert lib.get_default_dtype() == want
+                assert lib.tensor([1.5]).dtype == want and lib.zeros(1).dtype == want
+            for bad, err in [(lib.LongTensor, TypeError), ("torch.LongTensor", TypeError), (lib.float64, TypeError),
+                             ("foo", ModuleNotFoundError)]:
+                with pytest.raises(err):
+                    lib.set_default_tensor_type(bad)
+            assert lib.get_default_dtype() == lib.float32
+    finally:
+        tm.set_default_dtype(tm.float32)
+        torch.set_default_dtype(torch.float32)
+    if not tm.cuda.is_available():
+        with pytest.raises(TypeError, match="not available"):
+            tm.set_default_tensor_type("torch.cuda.FloatTensor")
+        assert tm.get_default_device() == tm.device("cpu")
+
+
+@needs_torch
+def test_the_version_module_answers_as_torchs_cpu_build():
+    for lib in (tm, torch):
+        assert lib.version.__version__ == lib.__version__ and lib.version.__version__ >= "2.0"
+        assert lib.version.hip is None and lib.version.debug is False
+    if not tm.cuda.is_available():
+        assert tm.version.cuda is None and torch.version.cuda is None  # (the CPU build is the oracle here)
+    with pytest.raises(AttributeError):
+        tm.version.not_a_field

@@ -170,6 +170,8 @@ _LAZY_SUBPACKAGES += ("func",)  # func: torch.func (floor 5), and torch.vmap (se
 # torch.autograd.profiler, torch.multiprocessing (lazy), the default device.
 from tinymm import jit, profiler  # noqa: E402,F401
 from tinymm.default_device import get_default_device, set_default_device  # noqa: E402,F401
+from tinymm.default_tensor_type import set_default_tensor_type  # noqa: E402,F401  (probe8)
+from tinymm import version  # noqa: E402,F401  (probe8: torch.version)
 _autograd_profiler = _importlib.import_module("tinymm.autograd_profiler")
 __import__("sys").modules["tinymm.autograd.profiler"] = _autograd_profiler
 __import__("sys").modules["tinymm.autograd"].profiler = _autograd_profiler
