@@ -242,14 +242,21 @@ def test_tensor_of_a_pandas_series_keeps_its_dtype_as_torchs():
             ours, theirs = getattr(tm, make)(obj), getattr(torch, make)(obj)
             assert str(ours.dtype).split(".")[-1] == str(theirs.dtype).split(".")[-1], (make, obj)
             np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
-    # what torch cannot type or shape, tinymm refuses too
-    for obj, err, match in [(pd.array([1, None, 3], dtype="Int64"), RuntimeError, "Could not infer dtype of NAType"),
-                            (pd.Series(pd.to_datetime(["2020-01-01"])), RuntimeError, "Could not infer dtype of Timestamp"),
-                            (pd.Series([1.0, 2.0], index=[10, 11]), ValueError, "could not determine the shape"),
-                            (df, ValueError, "could not determine the shape of object type 'DataFrame'")]:
+    # another library's tensor keeps its dtype too (0-dim included)
+    for t in (torch.tensor([1.0, 2.0], dtype=torch.float64), torch.tensor(3.0, dtype=torch.float64),
+              torch.ones(2, 2, dtype=torch.int32)):
+        assert str(tm.tensor(t).dtype).split(".")[-1] == str(t.dtype).split(".")[-1]
+    # what torch cannot type, tinymm refuses too (a missing value is not silently NaN)
+    for obj, match in [(pd.array([1, None, 3], dtype="Int64"), "Could not infer dtype of NAType"),
+                       (pd.Series([1.0, None], dtype="Float64"), "Could not infer dtype of NAType"),
+                       (pd.Series(pd.to_datetime(["2020-01-01"])), "Could not infer dtype of Timestamp")]:
         for lib in (tm, torch):
-            with pytest.raises(err, match=match):
+            with pytest.raises(RuntimeError, match=match):
                 lib.tensor(obj)
+    # (unlike torch, which reads a Series by position, tinymm also takes a label-indexed Series
+    # and a DataFrame: their arrays, in their dtypes)
+    assert tm.tensor(pd.Series([1.0, 2.0], index=[10, 11])).dtype == tm.float64
+    assert tuple(tm.tensor(df[["price", "qty"]]).shape) == (3, 2)
 
 
 # ---- torch.set_default_tensor_type (older forecasting code) and torch.version

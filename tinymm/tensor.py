@@ -217,29 +217,28 @@ class DtypeInferenceError(RuntimeError, TypeError):
     """An element ``tinymm.tensor`` cannot type (PyTorch: RuntimeError "Could not infer dtype of ...")."""
 
 
-def _is_array_like_sequence(data) -> bool:
-    """A sequence that is not a list, tuple or array but converts to one (``__array__``: a
-    pandas Series/Index/array, ...)."""
-    return (hasattr(data, "__array__") and hasattr(data, "__len__") and not isinstance(data, (str, bytes, dict))
-            and not isinstance(data, np.generic))
+def _is_array_like(data) -> bool:
+    """Data that is not a list, tuple, array or scalar but converts to an array (``__array__``:
+    a pandas Series/Index/array, another library's tensor, ...)."""
+    return hasattr(data, "__array__") and not isinstance(data, (str, bytes, dict, np.generic))
 
 
-def _elements_of(data) -> list:
-    """The elements of an array-like sequence, read as torch.tensor reads them, by position
-    (``data[i]``: a pandas Series gives NumPy scalars there, which keep their dtypes, so a
-    float64 Series stays float64; one whose index is not 0..n-1 is refused, as by torch).
-    Python numbers follow the list rules; anything else (pandas' NA, a Timestamp) is refused
-    by name."""
-    items = []
-    for i in range(len(data)):
-        try:
-            items.append(data[i])
-        except (KeyError, IndexError, TypeError, ValueError):
-            raise ValueError(f"could not determine the shape of object type '{type(data).__name__}'") from None
+def _array_like(data):
+    """probe8: ``data`` as torch.tensor reads an array-like: element by element, where each
+    element of a numeric array is a typed NumPy scalar (or 0-dim tensor), so a numeric array
+    keeps its dtype (a float64 pandas column stays float64, not the default dtype). An array
+    of a non-numeric dtype (object, datetime), or of a pandas extension dtype (nullable Int64,
+    boolean, category: NumPy would turn their NA into NaN) is read element by element: the
+    list rules type NumPy and Python numbers, and anything else (pandas' NA, a Timestamp, a
+    string) is refused by name. Returns (array, element list or None)."""
+    arr = np.asarray(data)
+    if arr.dtype.kind in "biufc" and not hasattr(getattr(data, "dtype", None), "na_value"):
+        return arr, None
+    items = list(data)
     for item in items:
         if not isinstance(item, (bool, int, float, complex, np.generic, np.ndarray, Tensor, list, tuple)):
             raise DtypeInferenceError(f"Could not infer dtype of {type(item).__name__}")
-    return items
+    return np.asarray(items), items
 
 
 def _sequence_dtype(data):
@@ -291,8 +290,11 @@ def _infer_array(data, dtype, device):
     elif isinstance(data, np.generic):  # a NumPy scalar keeps its dtype, as in torch.tensor
         arr = np.asarray(data)
     else:
-        if _is_array_like_sequence(data):
-            data = _elements_of(data)  # probe8: a pandas Series is read element by element, as torch does
+        if _is_array_like(data):
+            arr, items = _array_like(data)
+            if items is None:  # a numeric array-like keeps its dtype
+                return _finish_array(arr, dtype, device)
+            data = items
         arr = np.asarray(data)
         typed = _sequence_dtype(data) if dtype is None and isinstance(data, (list, tuple)) else None
         if typed is not None:  # probe3: NumPy values in a list keep their dtypes, as in torch.tensor
@@ -304,6 +306,11 @@ def _infer_array(data, dtype, device):
             arr = arr.astype(np.int64)
         elif arr.dtype.kind == "c" and dtype is None:  # cplx: Python complex -> the default complex dtype
             arr = arr.astype(_default_complex())
+    return _finish_array(arr, dtype, device)
+
+
+def _finish_array(arr, dtype, device):
+    """``arr`` checked for a tensor dtype, then cast to ``dtype`` and moved to ``device`` (when given)."""
     if arr.dtype.kind not in "fiubc":
         raise TypeError(f"tensor: unsupported dtype {arr.dtype} (use floats, ints, bools or complex)")
     if dtype is not None:
@@ -330,7 +337,7 @@ def _legacy_array(args, device):
     elif isinstance(args[0], (str, bytes)):
         raise TypeError(f"new(): invalid data type '{type(args[0]).__name__}'")
     elif (not isinstance(args[0], (list, tuple, np.ndarray)) and backend.device_of(args[0]) != "cuda"
-          and not _is_array_like_sequence(args[0])):  # (a pandas Series is data, as in torch.Tensor)
+          and not _is_array_like(args[0])):  # (a pandas Series is data, as for torch.Tensor)
         raise TypeError(f"new(): data must be a sequence (got {type(args[0]).__name__})")
     else:
         arr = _infer_array(args[0], None, None)
