@@ -299,3 +299,105 @@ def test_the_version_module_answers_as_torchs_cpu_build():
         assert tm.version.cuda is None and torch.version.cuda is None  # (the CPU build is the oracle here)
     with pytest.raises(AttributeError):
         tm.version.not_a_field
+
+
+# ---- Embedding / EmbeddingBag(sparse=True): sparse weight gradients, and the optimizers that take them
+
+_SPARSE_W = np.random.default_rng(7).standard_normal((6, 3)).astype(np.float32)
+
+
+def _sparse_grad(lib, kind):
+    w = lib.nn.Parameter(lib.tensor(_SPARSE_W))
+    if kind == "embedding":
+        out = lib.nn.functional.embedding(lib.tensor([[1, 2, 1], [0, 5, 1]]), w, padding_idx=0, sparse=True)
+    elif kind == "bag_sum_psw":
+        out = lib.nn.functional.embedding_bag(lib.tensor([1, 2, 4, 4, 3]), w, lib.tensor([0, 2]), mode="sum",
+                                              per_sample_weights=lib.tensor([1.0, 2.0, 3.0, 4.0, -1.0]), sparse=True)
+    else:  # bag_mean_pad
+        out = lib.nn.functional.embedding_bag(lib.tensor([[1, 2, 4], [4, 2, 2]]), w, mode="mean", padding_idx=2,
+                                              sparse=True)
+    (out * lib.arange(1.0, out.shape[-1] + 1)).sum().backward()
+    return w.grad
+
+
+@needs_torch
+@pytest.mark.parametrize("kind", ["embedding", "bag_sum_psw", "bag_mean_pad"])
+def test_a_sparse_embedding_gradient_is_torchs(kind):
+    g, tg = _sparse_grad(tm, kind), _sparse_grad(torch, kind)
+    assert g.is_sparse and tg.is_sparse and not g.is_coalesced()
+    assert (g.sparse_dim(), g.dense_dim(), tuple(g.shape)) == (tg.sparse_dim(), tg.dense_dim(), tuple(tg.shape))
+    np.testing.assert_array_equal(g._indices().numpy(), tg._indices().numpy())  # one entry per lookup, padding left out
+    np.testing.assert_allclose(g._values().numpy(), tg._values().numpy(), rtol=1e-6)
+    c, tc = g.coalesce(), tg.coalesce()
+    np.testing.assert_array_equal(c.indices().numpy(), tc.indices().numpy())
+    np.testing.assert_allclose(c.values().numpy(), tc.values().numpy(), rtol=1e-6)
+    np.testing.assert_allclose(g.to_dense().numpy(), tg.to_dense().numpy(), rtol=1e-6)
+
+
+def _sparse_steps(lib, name, kw):
+    e = lib.nn.Embedding(6, 3, sparse=True, padding_idx=0)
+    e.load_state_dict({"weight": lib.tensor(_SPARSE_W)})
+    opt = getattr(lib.optim, name)(e.parameters(), **kw)
+    idx = np.array([[1, 2, 1], [0, 5, 1], [3, 3, 2]])
+    for s in range(3):
+        opt.zero_grad()
+        (e(lib.tensor(idx[:, : s + 1])) * lib.arange(1.0, 4.0)).sum().backward()
+        opt.step()
+    return e.weight.detach().numpy()
+
+
+@needs_torch
+@pytest.mark.parametrize("name, kw", [
+    ("SGD", dict(lr=0.1)), ("SGD", dict(lr=0.1, momentum=0.9, dampening=0.1)),
+    ("SGD", dict(lr=0.1, nesterov=True, momentum=0.5, maximize=True)),
+    ("Adagrad", dict(lr=0.1, lr_decay=0.01, initial_accumulator_value=0.1)),
+    ("SparseAdam", dict(lr=0.1)), ("SparseAdam", dict(lr=0.05, betas=(0.8, 0.9), eps=1e-6, maximize=True)),
+])
+def test_optimizers_step_a_sparse_gradient_as_torchs(name, kw):
+    np.testing.assert_allclose(_sparse_steps(tm, name, kw), _sparse_steps(torch, name, kw), rtol=1e-5, atol=1e-6)
+
+
+@needs_torch
+@pytest.mark.parametrize("name, kw, match", [
+    ("Adam", {}, "Adam does not support sparse gradients, please consider SparseAdam instead"),
+    ("AdamW", {}, "Adam does not support sparse gradients"), ("RMSprop", {}, "RMSprop does not support sparse"),
+    ("NAdam", {}, "NAdam does not support sparse"), ("Adafactor", {}, "Adafactor does not support sparse"),
+    ("SGD", dict(lr=0.1, weight_decay=0.1), "add\\(sparse, dense\\) is not supported"),
+    ("Adagrad", dict(weight_decay=0.1), "weight_decay option is not compatible with sparse gradients"),
+])
+def test_optimizers_refuse_a_sparse_gradient_as_torchs(name, kw, match):
+    for lib in (tm, torch):
+        with pytest.raises(RuntimeError, match=match):
+            _sparse_steps(lib, name, kw)
+
+
+@needs_torch
+def test_sparse_gradients_accumulate_zero_and_refuse_clipping_as_torchs():
+    for lib in (tm, torch):
+        e = lib.nn.Embedding(6, 3, sparse=True)
+        e.load_state_dict({"weight": lib.tensor(_SPARSE_W)})
+        e(lib.tensor([1, 2])).sum().backward()
+        e(lib.tensor([2, 4])).sum().backward()  # sparse + sparse: sparse
+        assert e.weight.grad.is_sparse
+        np.testing.assert_allclose(e.weight.grad.to_dense().numpy().sum(1), [0, 3, 6, 0, 3, 0])
+        (e.weight * 2).sum().backward()  # + dense: dense
+        assert not e.weight.grad.is_sparse
+        np.testing.assert_allclose(e.weight.grad.numpy().sum(1), [6, 9, 12, 6, 9, 6])
+        e.weight.grad = None
+        e(lib.tensor([3])).sum().backward()
+        with pytest.raises(NotImplementedError):
+            lib.nn.utils.clip_grad_norm_(e.parameters(), 1.0)
+        e.zero_grad(set_to_none=False)  # no entries left, still sparse
+        assert e.weight.grad.is_sparse and e.weight.grad._nnz() == 0
+        with pytest.raises(RuntimeError, match="SparseAdam does not support dense gradients"):
+            p = lib.nn.Parameter(lib.ones(2))
+            (p * 2).sum().backward()
+            lib.optim.SparseAdam([p]).step()
+        with pytest.raises(RuntimeError, match="scale_grad_by_freq not supported with sparse gradients"):
+            lib.nn.Embedding(6, 3, sparse=True, scale_grad_by_freq=True)(lib.tensor([1, 1])).sum().backward()
+        with pytest.raises(ValueError, match="max mode does not support sparse weights"):
+            lib.nn.EmbeddingBag(6, 3, mode="max", sparse=True)(lib.tensor([1, 2]), lib.tensor([0]))
+    # (a deliberate difference: through a non-leaf weight, tinymm's gradient arrives dense; torch's stays sparse)
+    w = tm.nn.Parameter(tm.tensor(_SPARSE_W))
+    tm.nn.functional.embedding(tm.tensor([1, 1]), w * 1.0, sparse=True).sum().backward()
+    assert not w.grad.is_sparse and w.grad.numpy()[1].tolist() == [2.0, 2.0, 2.0]

@@ -577,13 +577,20 @@ class Tensor:
     # ------------------------------------------------------------------ autograd
     @property
     def grad(self):
-        """The accumulated gradient (a Tensor of this tensor's shape and dtype) or None."""
+        """The accumulated gradient (a Tensor of this tensor's shape and dtype) or None; a sparse
+        COO tensor for an ``Embedding(sparse=True)`` weight."""
         return self._grad
 
     @grad.setter
     def grad(self, value) -> None:
         # checked as PyTorch checks it: a later backward adds into .grad in place, and an
         # optimizer reads it against the parameter's shape
+        if getattr(value, "is_sparse", False) is True:  # probe8: a sparse gradient (Embedding(sparse=True))
+            if tuple(value.shape) != tuple(self._data.shape):
+                raise GradAssignError(f"attempting to assign a gradient of size {list(value.shape)} to a tensor of "
+                                      f"size {list(self.shape)}. Please ensure that the gradient and the tensor are the same size")
+            self._grad = value
+            return
         if value is not None:
             if not isinstance(value, Tensor):
                 raise TypeError(f"assigned grad expected to be a Tensor or None but got grad of type {type(value).__name__}")

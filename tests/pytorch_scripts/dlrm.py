@@ -1,11 +1,12 @@
 """DLRM as Facebook's dlrm_s_pytorch.py writes it and a two-tower retrieval model as recommender
 tutorials write them: a bottom MLP for dense features built from nn.ModuleList of Linear/ReLU with
 the reference's normal init (np.random weights copied in with torch.tensor), nn.EmbeddingBag
-tables in mode="sum" fed flat indices with offsets (per_sample_weights for weighted bags; dense
-table gradients: tinymm has no sparse gradients, so the reference's sparse=True is left out), the dot interaction through torch.bmm and the strict upper triangle picked
+tables in mode="sum" fed flat indices with offsets (sparse=True, and per_sample_weights for
+weighted bags), the dot interaction through torch.bmm and the strict upper triangle picked
 with torch.triu_indices (the reference's li/lj lists too), a sigmoid top MLP; BCELoss and
-BCEWithLogitsLoss(pos_weight=...); Adagrad (lr_decay, initial_accumulator_value) for the
-tables and Adam for the MLPs, as two optimizers over named_parameters; then F.embedding_bag with
+BCEWithLogitsLoss(pos_weight=...); sparse gradients (is_sparse, coalesce, to_dense) stepped by
+SparseAdam for the tables and Adagrad (lr_decay, initial_accumulator_value) for the rest, as two
+optimizers over named_parameters; sparse switched off per table (e.sparse = False) for plain Adam; then F.embedding_bag with
 include_last_offset and mode="max"/"mean", EmbeddingBag.from_pretrained with padding_idx, and a
 two-tower model with F.normalize, an in-batch softmax with temperature and a logQ correction,
 and recall@k from torch.topk."""
@@ -43,7 +44,7 @@ class DLRM_Net(nn.Module):
         v_W_l = []
         for i in range(0, ln.size):
             n = ln[i]
-            EE = nn.EmbeddingBag(n, m, mode="sum")
+            EE = nn.EmbeddingBag(n, m, mode="sum", sparse=True)
             W = np.random.uniform(low=-np.sqrt(1 / n), high=np.sqrt(1 / n), size=(n, m)).astype(np.float32)
             EE.weight.data = torch.tensor(W, requires_grad=True)
             if weighted_pooling is None:
@@ -149,8 +150,8 @@ report("dlrm", num_int, [type(m).__name__ for m in dlrm.top_l], sorted(dlrm.stat
 
 emb_params = [p for n, p in dlrm.named_parameters() if n.startswith("emb_l")]
 dense_params = [p for n, p in dlrm.named_parameters() if not n.startswith("emb_l")]
-opt_sparse = torch.optim.Adagrad(emb_params, lr=0.05, initial_accumulator_value=0.1, lr_decay=0.01)
-opt_dense = torch.optim.Adam(dense_params, lr=0.01, amsgrad=True)
+opt_sparse = torch.optim.SparseAdam(emb_params, lr=0.05)
+opt_dense = torch.optim.Adagrad(dense_params, lr=0.05, initial_accumulator_value=0.1, lr_decay=0.01)
 for step in range(4):
     X, lS_o, lS_i, T = make_batch(rng, 8, ln_emb)
     Z = dlrm(X, lS_o, lS_i)
@@ -159,9 +160,9 @@ for step in range(4):
     opt_dense.zero_grad()
     E.backward()
     g = dlrm.emb_l[0].weight.grad
-    touched = g.abs().sum(1).nonzero().flatten()
-    report("dlrm step", step, E.item(), g.is_sparse, touched.tolist(), g.sum().item(),
-           dlrm.v_W_l[1].grad.abs().sum().item())
+    gc = g.coalesce()
+    report("dlrm step", step, E.item(), g.is_sparse, g._nnz(), gc.indices().tolist(), gc.values().sum().item(),
+           g.to_dense().abs().sum().item(), dlrm.v_W_l[1].grad.abs().sum().item())
     opt_sparse.step()
     opt_dense.step()
 report("dlrm weights", dlrm.emb_l[2].weight.detach().sum(1).tolist(), dlrm.top_l[0].weight.detach().abs().sum().item())
@@ -182,6 +183,8 @@ with torch.no_grad():
 # an unweighted DLRM trained with BCEWithLogitsLoss(pos_weight) and plain Adam on dense grads
 np.random.seed(7)
 net = DLRM_Net(m_spa, ln_emb, ln_bot, np.array([num_int, 6, 1]), sigmoid_top=-1)
+for e in net.emb_l:
+    e.sparse = False
 share_init(net, "dlrm_plain")
 crit = nn.BCEWithLogitsLoss(pos_weight=torch.tensor([3.0]))
 opt = torch.optim.Adam(net.parameters(), lr=0.01)

@@ -143,6 +143,11 @@ class RMSprop(ElementwiseOptimizer):
 
 class Adagrad(ElementwiseOptimizer):
     _state_keys = ("sum",)
+    _sparse_grads = True  # probe8: PyTorch's sparse update is the dense one at the gradient's rows
+
+    def _check_sparse_grad(self, group):
+        if group["weight_decay"] != 0:
+            raise RuntimeError("weight_decay option is not compatible with sparse gradients")
 
     def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0, weight_decay: float = 0,
                  initial_accumulator_value: float = 0, eps: float = 1e-10, maximize: bool = False, *,

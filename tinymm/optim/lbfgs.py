@@ -125,7 +125,9 @@ class LBFGS(Optimizer):
 
     # ------------------------------------------------------------------ the flat view
     def _flat_grad(self):
-        parts = [np.zeros_like(p._data).reshape(-1) if p.grad is None else p.grad._data.reshape(-1) for p in self._params]
+        parts = [np.zeros_like(p._data).reshape(-1) if p.grad is None else
+                 (p.grad.to_dense() if getattr(p.grad, "is_sparse", False) else p.grad)._data.reshape(-1)
+                 for p in self._params]  # (a sparse gradient as its dense equal, as PyTorch's LBFGS)
         return np.concatenate(parts)
 
     def _add(self, t, d):

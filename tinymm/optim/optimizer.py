@@ -182,6 +182,10 @@ class Optimizer:
     # probe8: whether complex parameters step as their real views (PyTorch's elementwise
     # optimizers do: view_as_real on the parameter, gradient and state); those that cannot set False
     _complex_params = True
+    # probe8: whether a sparse gradient (Embedding(sparse=True)) is stepped: SGD and Adagrad
+    # take it as its dense equal (the same numbers as PyTorch's sparse update), SparseAdam sparse;
+    # the others refuse it with PyTorch's message
+    _sparse_grads = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -337,6 +341,8 @@ class Optimizer:
                     continue
                 if set_to_none:
                     p.grad = None
+                elif getattr(p.grad, "is_sparse", False):
+                    p.grad.zero_()  # no entries left, still sparse (PyTorch's)
                 else:
                     p.grad._data[...] = 0
 
@@ -367,12 +373,23 @@ class Optimizer:
             grad = p.grad
             if grad is None:
                 continue
+            if getattr(grad, "is_sparse", False):
+                self._check_sparse_grad(group)
+                grad = grad.to_dense()
             d, g = p._data, grad._data
             if g.shape != d.shape or g.dtype != d.dtype or type(g) is not type(d) or not d.flags.c_contiguous:
                 raise self._bad_grad(p)
             if d.dtype.kind == "c":  # the update of (re, im) pairs, elementwise, as PyTorch's
                 d, g = real_view(d), real_view(g if g.flags.c_contiguous else g.copy())
             yield p, d, g
+
+    def _check_sparse_grad(self, group: dict) -> None:
+        """Refuse a sparse gradient, with PyTorch's message (optimizers that take one override)."""
+        name = type(self).__name__
+        if not self._sparse_grads:
+            if name in ("Adam", "AdamW"):
+                raise RuntimeError("Adam does not support sparse gradients, please consider SparseAdam instead")
+            raise RuntimeError(f"{name} does not support sparse gradients")
 
     def _bad_grad(self, p: Tensor):
         """The error for a gradient that cannot update ``p`` in place (called only on failure)."""
