@@ -17,7 +17,12 @@ torch.sparse adjacency, and the Double Backward with Custom Functions tutorial; 
 Flamingo (Perceiver resampler + gated cross-attention), BLIP/ALBEF retrieval with momentum queues and multinomial hard
 negatives, an audio-visual fusion classifier (log-mel + R(2+1)D video), a CoCa captioner with beam search, a VQA
 trainer (checkpointing, GradScaler, OneCycleLR, EMA), LLaVA, Whisper, and CoOp/CoCoOp prompt learning with
-Tip-Adapter). The test runs it with torch, then with its ``import torch...`` lines pointed at tinymm, from the same initial
+Tip-Adapter; and probe8's: pytorch-forecasting's
+Temporal Fusion Transformer, N-BEATS with an N-HiTS block, GluonTS-style DeepAR with StudentT/NegativeBinomial
+likelihoods and ancestral sampling (and a low-rank Gaussian DeepVAR), rtdl's FT-Transformer with TabTransformer, DLRM with a two-tower retriever, and
+Autoformer/FEDformer with RevIN, TabNet (sparsemax/entmax Functions, ghost batch norm) with missing-value
+imputation and quantile-bin encodings, PatchTST / TimesNet / Informer's embeddings and distilling / LSTNet, and SASRec / LightGCN (torch.sparse.mm) /
+NeuMF / DeepFM recommenders, and ES-RNN (Holt-Winters recursion, dilated residual LSTMs, pinball loss)). The test runs it with torch, then with its ``import torch...`` lines pointed at tinymm, from the same initial
 weights, and compares everything the script reports (losses per step, accuracies, learning
 rates, generated tokens, final statistics) to float32 rounding."""
 import math

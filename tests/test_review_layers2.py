@@ -292,19 +292,26 @@ def test_constructors_torch_accepts():
 # ----------------------------------------------------------------------------- sparse embeddings
 
 
-def test_sparse_embeddings_are_refused_where_a_dense_gradient_would_differ():
-    """torch's sparse=True gives a sparse weight.grad that Adam refuses; tinymm has no sparse
-    tensors, so every sparse=True entry point says so instead of silently going dense."""
-    t = tnn.Embedding(5, 2, sparse=True)
-    t(torch.tensor([1, 2])).sum().backward()
-    assert t.weight.grad.is_sparse  # (torch.optim.Adam refuses it: RuntimeError)
-    w, idx = tm.tensor(_x(5, 2)), tm.tensor(np.array([1, 2]))
-    for make in (lambda: mnn.Embedding(5, 2, sparse=True), lambda: mnn.EmbeddingBag(5, 2, sparse=True),
-                 lambda: mnn.EmbeddingBag.from_pretrained(w, sparse=True),
-                 lambda: MF.embedding(idx, w, sparse=True),
-                 lambda: MF.embedding_bag(idx, w, tm.tensor(np.array([0])), sparse=True)):
-        with pytest.raises(NotImplementedError, match="sparse=True"):
-            make()
+def test_sparse_embeddings_give_torchs_sparse_gradient_which_adam_refuses():
+    """(probe8) torch's sparse=True gives a sparse weight.grad that Adam refuses; so does
+    tinymm's, at every sparse=True entry point (tests/test_probe8_fixes.py has the rest)."""
+    x = _x(5, 2)
+    for lib, nn_, F_ in ((tm, mnn, MF), (torch, tnn, torch.nn.functional)):
+        w, idx = lib.tensor(x), lib.tensor(np.array([1, 2, 1]))
+        for make in (lambda: nn_.Embedding(5, 2, sparse=True), lambda: nn_.EmbeddingBag(5, 2, sparse=True),
+                     lambda: nn_.EmbeddingBag.from_pretrained(w.clone(), sparse=True, freeze=False)):
+            m = make()
+            out = m(idx) if isinstance(m, nn_.Embedding) else m(idx, lib.tensor(np.array([0])))
+            out.sum().backward()
+            assert m.weight.grad.is_sparse
+            with pytest.raises(RuntimeError, match="Adam does not support sparse gradients"):
+                lib.optim.Adam(m.parameters()).step()
+        for f in (lambda v: F_.embedding(idx, v, sparse=True),
+                  lambda v: F_.embedding_bag(idx, v, lib.tensor(np.array([0])), mode="sum", sparse=True)):
+            v = w.clone().requires_grad_(True)
+            f(v).sum().backward()
+            assert v.grad.is_sparse
+            np.testing.assert_allclose(v.grad.to_dense().numpy(), [[0, 0], [2, 2], [1, 1], [0, 0], [0, 0]])
 
 
 # ----------------------------------------------------------------------------- float16 (Module.half)

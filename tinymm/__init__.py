@@ -10,7 +10,7 @@ Floors (each imports only from those below): ``tinymm.kernels`` (array kernels) 
 ``metrics``, ``data`` → ``models`` → ``train`` → ``cli``. Importing tinymm compiles no kernel
 and never imports torch.
 """
-__version__ = "0.1.0"
+from tinymm.torch_version import __version__  # probe8: "2.13.0+tinymm.0.1.0", compares as a version
 
 import builtins as _builtins
 import importlib as _importlib
@@ -18,6 +18,8 @@ import importlib as _importlib
 import numpy as _np
 
 from tinymm import amp, backends, cuda, distributed
+from tinymm import cpu  # probe8: torch.cpu (device-agnostic synchronize/is_available, cpu.amp)
+from tinymm.cpu import get_device_module  # probe8: torch.get_device_module
 from tinymm.autograd import is_inference_mode_enabled  # noqa: E402, F401  (probe3)
 from tinymm import jit  # probe3: torch.jit's eager-mode markers (ignore, unused, export, is_scripting)
 from tinymm.amp import autocast
@@ -168,6 +170,8 @@ _LAZY_SUBPACKAGES += ("func",)  # func: torch.func (floor 5), and torch.vmap (se
 # torch.autograd.profiler, torch.multiprocessing (lazy), the default device.
 from tinymm import jit, profiler  # noqa: E402,F401
 from tinymm.default_device import get_default_device, set_default_device  # noqa: E402,F401
+from tinymm.default_tensor_type import set_default_tensor_type  # noqa: E402,F401  (probe8)
+from tinymm import version  # noqa: E402,F401  (probe8: torch.version)
 _autograd_profiler = _importlib.import_module("tinymm.autograd_profiler")
 __import__("sys").modules["tinymm.autograd.profiler"] = _autograd_profiler
 __import__("sys").modules["tinymm.autograd"].profiler = _autograd_profiler

@@ -660,11 +660,29 @@ def _accumulate_leaf(t, g, fresh: bool) -> None:
     ``fresh``: made by the backward that returned it, returned once, kept nowhere else."""
     if t._grad is None:  # (the engine's own gradients: no setter checks)
         t._grad = Tensor._wrap(g if fresh else _owned(g))
+    elif getattr(t._grad, "is_sparse", False):  # probe8: a sparse .grad plus a dense one is dense
+        t._grad = Tensor._wrap(t._grad.to_dense()._data + g)
     else:
         t._grad._data += g
+    _post_accumulate(t)
+
+
+def _post_accumulate(t) -> None:
     if _post_accumulate_hooks and id(t) in _post_accumulate_hooks:  # opse
         for hook in list(_post_accumulate_hooks[id(t)][1]):
             hook(t)
+
+
+def _accumulate_sparse_leaf(t, g) -> None:
+    """probe8: a sparse gradient (``Embedding(sparse=True)``'s SparseCOOTensor) into ``t.grad``:
+    kept sparse (sparse + sparse is sparse), added densely into a dense one."""
+    if t._grad is None:
+        t._grad = g
+    elif getattr(t._grad, "is_sparse", False):
+        t._grad = t._grad + g
+    else:
+        t._grad._data += g.to_dense()._data
+    _post_accumulate(t)
 
 
 def _run_hooks(t, g):
@@ -786,6 +804,11 @@ def run_backward(root, grad=None, retain_graph: bool = False, *, capture=None) -
             for t, node, ig in zip(ctx.inputs, ctx.input_nodes, in_grads):
                 if t is None or ig is None:
                     continue
+                if getattr(ig, "is_sparse", False) is True:  # probe8: Embedding(sparse=True)'s weight gradient
+                    if node is None and not t._hooks and capture is None:
+                        _accumulate_sparse_leaf(t, ig)
+                        continue
+                    ig = ig.to_dense()._data  # sparse only into a leaf's .grad; elsewhere its dense equal
                 if ig.shape != t._data.shape or ig.dtype != t._data.dtype:
                     if ig.dtype.kind == "c" and t._data.dtype.kind == "f" and ig.shape == t._data.shape:
                         # cplx: a real input of an op with a complex output gets the real part (PyTorch)

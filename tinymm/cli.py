@@ -88,9 +88,10 @@ def thread_rows() -> list[tuple[str, str]]:
 
 
 def cmd_info(args) -> int:
-    import tinymm
+    from tinymm.torch_version import TINYMM_RELEASE, TORCH_API_VERSION
 
-    print(f"tinymm {tinymm.__version__}  (Python {platform.python_version()}, {platform.system()} {platform.machine()})")
+    print(f"tinymm {TINYMM_RELEASE}, PyTorch API {TORCH_API_VERSION}  (Python {platform.python_version()}, "
+          f"{platform.system()} {platform.machine()})")
     for mod in ("numpy", "numba", "scipy", "safetensors", "tqdm", "matplotlib", "numba-cuda", "cupy-cuda12x", "cupy-cuda13x"):
         print(f"  {mod:14s} {_version(mod)}")
     print(f"  {'torch':14s} {_version('torch')}  (optional test/benchmark oracle; tinymm never imports it)")

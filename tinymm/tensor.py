@@ -239,6 +239,34 @@ def _tensor_items(data):
     return out if changed else data
 
 
+class DtypeInferenceError(RuntimeError, TypeError):
+    """An element ``tinymm.tensor`` cannot type (PyTorch: RuntimeError "Could not infer dtype of ...")."""
+
+
+def _is_array_like(data) -> bool:
+    """Data that is not a list, tuple, array or scalar but converts to an array (``__array__``:
+    a pandas Series/Index/array, another library's tensor, ...)."""
+    return hasattr(data, "__array__") and not isinstance(data, (str, bytes, dict, np.generic))
+
+
+def _array_like(data):
+    """probe8: ``data`` as torch.tensor reads an array-like: element by element, where each
+    element of a numeric array is a typed NumPy scalar (or 0-dim tensor), so a numeric array
+    keeps its dtype (a float64 pandas column stays float64, not the default dtype). An array
+    of a non-numeric dtype (object, datetime), or of a pandas extension dtype (nullable Int64,
+    boolean, category: NumPy would turn their NA into NaN) is read element by element: the
+    list rules type NumPy and Python numbers, and anything else (pandas' NA, a Timestamp, a
+    string) is refused by name. Returns (array, element list or None)."""
+    arr = np.asarray(data)
+    if arr.dtype.kind in "biufc" and not hasattr(getattr(data, "dtype", None), "na_value"):
+        return arr, None
+    items = list(data)
+    for item in items:
+        if not isinstance(item, (bool, int, float, complex, np.generic, np.ndarray, Tensor, list, tuple)):
+            raise DtypeInferenceError(f"Could not infer dtype of {type(item).__name__}")
+    return np.asarray(items), items
+
+
 def _sequence_dtype(data):
     """torch.tensor's dtype for a (nested) list holding NumPy scalars, arrays or tensors, or None
     when it holds only Python numbers. Each item has a dtype (a Python float the default
@@ -288,6 +316,11 @@ def _infer_array(data, dtype, device):
     elif isinstance(data, np.generic):  # a NumPy scalar keeps its dtype, as in torch.tensor
         arr = np.asarray(data)
     else:
+        if _is_array_like(data):
+            arr, items = _array_like(data)
+            if items is None:  # a numeric array-like keeps its dtype
+                return _finish_array(arr, dtype, device)
+            data = items
         if isinstance(data, (list, tuple)):
             data = _tensor_items(data)
         arr = np.asarray(data)
@@ -301,6 +334,11 @@ def _infer_array(data, dtype, device):
             arr = arr.astype(np.int64)
         elif arr.dtype.kind == "c" and dtype is None:  # cplx: Python complex -> the default complex dtype
             arr = arr.astype(_default_complex())
+    return _finish_array(arr, dtype, device)
+
+
+def _finish_array(arr, dtype, device):
+    """``arr`` checked for a tensor dtype, then cast to ``dtype`` and moved to ``device`` (when given)."""
     if arr.dtype.kind not in "fiubc":
         raise TypeError(f"tensor: unsupported dtype {arr.dtype} (use floats, ints, bools or complex)")
     if dtype is not None:
@@ -326,7 +364,8 @@ def _legacy_array(args, device):
         arr = args[0]._data  # torch.Tensor(t) shares t's data, in t's dtype
     elif isinstance(args[0], (str, bytes)):
         raise TypeError(f"new(): invalid data type '{type(args[0]).__name__}'")
-    elif not isinstance(args[0], (list, tuple, np.ndarray)) and backend.device_of(args[0]) != "cuda":
+    elif (not isinstance(args[0], (list, tuple, np.ndarray)) and backend.device_of(args[0]) != "cuda"
+          and not _is_array_like(args[0])):  # (a pandas Series is data, as for torch.Tensor)
         raise TypeError(f"new(): data must be a sequence (got {type(args[0]).__name__})")
     else:
         arr = _infer_array(args[0], None, None)
@@ -589,13 +628,20 @@ class Tensor:
     # ------------------------------------------------------------------ autograd
     @property
     def grad(self):
-        """The accumulated gradient (a Tensor of this tensor's shape and dtype) or None."""
+        """The accumulated gradient (a Tensor of this tensor's shape and dtype) or None; a sparse
+        COO tensor for an ``Embedding(sparse=True)`` weight."""
         return self._grad
 
     @grad.setter
     def grad(self, value) -> None:
         # checked as PyTorch checks it: a later backward adds into .grad in place, and an
         # optimizer reads it against the parameter's shape
+        if getattr(value, "is_sparse", False) is True:  # probe8: a sparse gradient (Embedding(sparse=True))
+            if tuple(value.shape) != tuple(self._data.shape):
+                raise GradAssignError(f"attempting to assign a gradient of size {list(value.shape)} to a tensor of "
+                                      f"size {list(self.shape)}. Please ensure that the gradient and the tensor are the same size")
+            self._grad = value
+            return
         if value is not None:
             if not isinstance(value, Tensor):
                 raise TypeError(f"assigned grad expected to be a Tensor or None but got grad of type {type(value).__name__}")

@@ -39,6 +39,7 @@ from tinymm.distributions.gamma import (
 )
 from tinymm.distributions.independent import Independent
 from tinymm.distributions.kl import kl_divergence, register_kl
+from tinymm.distributions import kl_lowrank  # noqa: F401  (probe8: registers the low-rank Gaussian KL pairs)
 from tinymm.distributions.lowrank_multivariate_normal import LowRankMultivariateNormal
 from tinymm.distributions.mixture import MixtureSameFamily
 from tinymm.distributions.multivariate_normal import MultivariateNormal

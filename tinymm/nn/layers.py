@@ -51,10 +51,9 @@ class Embedding(Module):
     the looked-up rows in place, ``scale_grad_by_freq`` scales gradients by inverse frequency
     (``F.embedding``). PyTorch's arguments and order.
 
-    ``sparse=True`` raises NotImplementedError: tinymm's sparse tensors (``tinymm.sparse``) are
-    not gradients, and a dense gradient in its place would not behave as PyTorch's sparse one
-    (there ``weight.grad`` is a sparse tensor, Adam/AdamW/RMSprop refuse it, SGD with
-    weight_decay fails on it)."""
+    ``sparse=True``: ``weight.grad`` is a sparse COO tensor, as PyTorch's (one row per lookup,
+    uncoalesced), which SGD, Adagrad and SparseAdam step and the other optimizers refuse
+    (``nn.functional.sparse_embedding``)."""
 
     def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None, max_norm=None,
                  norm_type: float = 2.0, scale_grad_by_freq: bool = False, sparse: bool = False, _weight=None,
@@ -63,8 +62,6 @@ class Embedding(Module):
         if padding_idx is not None and not -num_embeddings <= padding_idx < num_embeddings:
             raise PaddingIdxError(f"Embedding: padding_idx {padding_idx} must be within num_embeddings "
                                   f"[-{num_embeddings}, {num_embeddings})")
-        if sparse:
-            raise NotImplementedError("Embedding: sparse=True (a sparse weight gradient) is not supported")
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
         self.padding_idx = None if padding_idx is None else padding_idx % num_embeddings
         self.max_norm, self.norm_type, self.scale_grad_by_freq, self.sparse = max_norm, norm_type, scale_grad_by_freq, sparse
@@ -375,8 +372,6 @@ class EmbeddingBag(Module):
         super().__init__()
         if scale_grad_by_freq:
             raise NotImplementedError("EmbeddingBag: scale_grad_by_freq is not supported")
-        if sparse:  # why not a dense stand-in: see Embedding
-            raise NotImplementedError("EmbeddingBag: sparse=True (a sparse weight gradient) is not supported")
         if padding_idx is not None and not -num_embeddings <= padding_idx < num_embeddings:
             raise PaddingIdxError(f"EmbeddingBag: padding_idx must be within num_embeddings, got {padding_idx}")
         self.num_embeddings, self.embedding_dim, self.mode = num_embeddings, embedding_dim, mode
@@ -396,7 +391,7 @@ class EmbeddingBag(Module):
 
     def forward(self, input, offsets=None, per_sample_weights=None):
         return F.embedding_bag(input, self.weight, offsets, self.max_norm, self.norm_type, mode=self.mode,
-                               per_sample_weights=per_sample_weights,
+                               sparse=self.sparse, per_sample_weights=per_sample_weights,
                                include_last_offset=self.include_last_offset, padding_idx=self.padding_idx)
 
     def extra_repr(self):

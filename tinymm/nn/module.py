@@ -346,6 +346,8 @@ class Module(StateDictMixin):
                 continue
             if set_to_none:
                 p.grad = None
+            elif getattr(p.grad, "is_sparse", False):  # probe8: a sparse grad keeps no entries
+                p.grad.zero_()
             else:
                 p.grad._data[...] = 0
 

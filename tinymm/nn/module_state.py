@@ -261,7 +261,8 @@ class StateDictMixin:
                 error_msgs.append(f"size mismatch for {key}: copying a param with shape {Size(arr.shape)!r} from "
                                   f"checkpoint, the shape in current model is {Size(param.shape)!r}.")
                 continue
-            if arr.dtype.kind not in "biuf":
+            if arr.dtype.kind not in "biuf" and not (arr.dtype.kind == "c" and param.dtype.kind == "c"):
+                # a complex value fits only a complex tensor (FEDformer's cfloat Fourier weights)
                 problem = (f"{key}: expected a real-valued Tensor or array, got {type(value).__name__} of dtype "
                            f"{arr.dtype}")
                 error_msgs.append(f'While copying the parameter named "{key}", whose dimensions in the model are '

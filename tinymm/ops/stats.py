@@ -104,6 +104,8 @@ def _quantile(name, x, q, dim, keepdim, interpolation, ignore_nan):
         raise DTypeError(f"{name}() input tensor must be either float or double dtype, got {x.dtype}")
     if interpolation not in _INTERPOLATIONS:
         raise ValueError(f"{name}() interpolation must be one of {', '.join(_INTERPOLATIONS)}. Got '{interpolation}'")
+    if isinstance(q, Tensor) and q.dtype != x.dtype:  # probe8: PyTorch refuses a float32 q for float64 x
+        raise DTypeError(f"{name}() q tensor must be same dtype as the input tensor (got q {q.dtype}, input {x.dtype})")
     scalar_q = np.ndim(q._data if isinstance(q, Tensor) else q) == 0  # a 0-d tensor q too, as PyTorch
     qa = np.asarray(q.numpy(force=True) if isinstance(q, Tensor) else q, dtype=np.float64).reshape(-1)
     if isinstance(q, Tensor) and q.ndim > 1:

@@ -14,6 +14,7 @@ from tinymm.optim.rprop import Rprop  # noqa: F401
 from tinymm.nn.utils.clip_grad import clip_grad_norm_, clip_grad_value_  # noqa: F401
 from tinymm.optim.optimizer import Optimizer  # noqa: F401
 from tinymm.optim.sgd import SGD  # noqa: F401
+from tinymm.optim.sparse_adam import SparseAdam  # noqa: F401,E402  (probe8)
 from tinymm.optim import swa_utils  # noqa: F401,E402  # probe: AveragedModel, SWALR, update_bn
 # optstate: torch.optim.Adafactor
 from tinymm.optim.adafactor import Adafactor  # noqa: F401,E402

@@ -43,6 +43,8 @@ def _norm(x) -> float:
 
 
 class Adafactor(Optimizer):
+    _complex_params = False  # its factored second moments need real rows and columns
+
     def __init__(self, params, lr: float = 1e-2, beta2_decay: float = -0.8, eps=(None, 1e-3), d: float = 1.0,
                  weight_decay: float = 0.0, *, foreach=None, maximize: bool = False):
         super().__init__(params, dict(lr=lr, beta2_decay=beta2_decay, eps=eps, d=d, weight_decay=weight_decay,

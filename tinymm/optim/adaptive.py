@@ -25,7 +25,7 @@ import numpy as np
 
 from tinymm.optim.optimizer import (
     Optimizer, advance_step, check_number, hyper, implementation_options, scalar_tensor, state_array, state_scalar,
-    state_step, state_tensor,
+    state_step, state_tensor, real_view,
 )
 
 
@@ -143,6 +143,11 @@ class RMSprop(ElementwiseOptimizer):
 
 class Adagrad(ElementwiseOptimizer):
     _state_keys = ("sum",)
+    _sparse_grads = True  # probe8: PyTorch's sparse update is the dense one at the gradient's rows
+
+    def _check_sparse_grad(self, group):
+        if group["weight_decay"] != 0:
+            raise RuntimeError("weight_decay option is not compatible with sparse gradients")
 
     def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0, weight_decay: float = 0,
                  initial_accumulator_value: float = 0, eps: float = 1e-10, maximize: bool = False, *,
@@ -153,8 +158,8 @@ class Adagrad(ElementwiseOptimizer):
                                                                differentiable=differentiable, fused=fused)))
         # PyTorch's Adagrad creates every parameter's state (step 0, the filled sum) here
         for group in self.param_groups:
-            for p in group["params"]:
-                self.state[p] = self._new_state(p._data, group)
+            for p in group["params"]:  # (a complex parameter's state: its real view's, as in a step)
+                self.state[p] = self._new_state(real_view(p._data) if p._data.dtype.kind == "c" else p._data, group)
 
     def _check_hyperparameters(self, group):
         check_number("Adagrad", "lr", group["lr"], "learning rate")

@@ -104,6 +104,7 @@ def _strong_wolfe(evaluate, t, d, f, g, gtd, c1=1e-4, c2=0.9, tolerance_change=1
 
 
 class LBFGS(Optimizer):
+    _complex_params = False  # its flat vectors and line search are written for real parameters
     _state_shaped_like_params = False  # flat d, prev_flat_grad over all parameters, kept on the first
 
     def __init__(self, params, lr: float = 1, max_iter: int = 20, max_eval=None, tolerance_grad: float = 1e-7,
@@ -124,7 +125,9 @@ class LBFGS(Optimizer):
 
     # ------------------------------------------------------------------ the flat view
     def _flat_grad(self):
-        parts = [np.zeros_like(p._data).reshape(-1) if p.grad is None else p.grad._data.reshape(-1) for p in self._params]
+        parts = [np.zeros_like(p._data).reshape(-1) if p.grad is None else
+                 (p.grad.to_dense() if getattr(p.grad, "is_sparse", False) else p.grad)._data.reshape(-1)
+                 for p in self._params]  # (a sparse gradient as its dense equal, as PyTorch's LBFGS)
         return np.concatenate(parts)
 
     def _add(self, t, d):

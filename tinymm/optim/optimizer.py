@@ -172,7 +172,22 @@ def implementation_options(name: str, **flags) -> dict:
     return flags
 
 
+def real_view(a):
+    """A complex array's real view, shape + (2,): (re, im) pairs sharing its memory, as
+    ``torch.view_as_real`` (a C-contiguous array, checked before)."""
+    real = a.real.dtype
+    return a.reshape(-1).view(real).reshape(tuple(a.shape) + (2,))
+
+
 class Optimizer:
+    # probe8: whether complex parameters step as their real views (PyTorch's elementwise
+    # optimizers do: view_as_real on the parameter, gradient and state); those that cannot set False
+    _complex_params = True
+    # probe8: whether a sparse gradient (Embedding(sparse=True)) is stepped: SGD and Adagrad
+    # take it as its dense equal (the same numbers as PyTorch's sparse update), SparseAdam sparse;
+    # the others refuse it with PyTorch's message
+    _sparse_grads = False
+
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         if "step" in cls.__dict__:
@@ -294,8 +309,10 @@ class Optimizer:
         for p in params:
             if not isinstance(p, Tensor):
                 raise TypeError(f"{name}: parameters must be Tensors, got {type(p).__name__}")
-            if p.dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
-                raise TypeError(f"{name}: can only optimise float32 or float64 tensors, got {p.dtype}")
+            if p.dtype not in (np.dtype(np.float32), np.dtype(np.float64)) and not (
+                    self._complex_params and p.dtype in (np.dtype(np.complex64), np.dtype(np.complex128))):
+                allowed = "float32, float64, complex64 or complex128" if self._complex_params else "float32 or float64"
+                raise TypeError(f"{name}: can only optimise {allowed} tensors, got {p.dtype}")
             if not p.is_leaf:
                 raise ValueError("can't optimize a non-leaf Tensor")
         if len({id(p) for p in params}) != len(params):
@@ -325,6 +342,8 @@ class Optimizer:
                     continue
                 if set_to_none:
                     p.grad = None
+                elif getattr(p.grad, "is_sparse", False):
+                    p.grad.zero_()  # no entries left, still sparse (PyTorch's)
                 else:
                     p.grad._data[...] = 0
 
@@ -347,15 +366,31 @@ class Optimizer:
 
     def _with_grads(self, group: dict):
         """``(p, data, grad)`` for each parameter of ``group`` that has a gradient, after the
-        one check a step makes: the gradient can update the parameter in place."""
+        one check a step makes: the gradient can update the parameter in place. A complex
+        parameter comes as the real views of its data and gradient (shape + (2,)), so the
+        states a step makes from ``data`` are real views too (PyTorch keeps them complex, of
+        the parameter's shape: the same numbers, another layout in a state dict)."""
         for p in group["params"]:
             grad = p.grad
             if grad is None:
                 continue
+            if getattr(grad, "is_sparse", False):
+                self._check_sparse_grad(group)
+                grad = grad.to_dense()
             d, g = p._data, grad._data
             if g.shape != d.shape or g.dtype != d.dtype or type(g) is not type(d) or not d.flags.c_contiguous:
                 raise self._bad_grad(p)
+            if d.dtype.kind == "c":  # the update of (re, im) pairs, elementwise, as PyTorch's
+                d, g = real_view(d), real_view(g if g.flags.c_contiguous else g.copy())
             yield p, d, g
+
+    def _check_sparse_grad(self, group: dict) -> None:
+        """Refuse a sparse gradient, with PyTorch's message (optimizers that take one override)."""
+        name = type(self).__name__
+        if not self._sparse_grads:
+            if name in ("Adam", "AdamW"):
+                raise RuntimeError("Adam does not support sparse gradients, please consider SparseAdam instead")
+            raise RuntimeError(f"{name} does not support sparse gradients")
 
     def _bad_grad(self, p: Tensor):
         """The error for a gradient that cannot update ``p`` in place (called only on failure)."""

@@ -23,6 +23,12 @@ class SGD(Optimizer):
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
             raise ValueError("SGD: Nesterov momentum requires a momentum and zero dampening")
 
+    _sparse_grads = True  # probe8: its sparse update is the dense one at the gradient's rows
+
+    def _check_sparse_grad(self, group):
+        if group["weight_decay"] != 0:  # PyTorch: grad.add(param) of a sparse grad
+            raise RuntimeError("add(sparse, dense) is not supported. Use add(dense, sparse) instead.")
+
     def _step_group(self, group):
         from tinymm.kernels.optim import sgd_step
 

@@ -1,7 +1,8 @@
 """Floor 3: sparse COO tensors (``torch.sparse_coo_tensor``), enough for graph networks.
 
 A ``SparseCOOTensor`` holds ``indices`` (int64, (sparse_dim, nnz)), ``values`` (a Tensor,
-(nnz,): scalar values, no dense dims) and a ``size``. The values are an ordinary Tensor, so
+(nnz,) scalar values, or (nnz, *dense dims) for a hybrid tensor such as an Embedding's sparse
+weight gradient, whose rows are the values) and a ``size``. The values are an ordinary Tensor, so
 a product's gradient reaches them (and any tensor they were computed from) through the usual
 engine. What it does, as PyTorch:
 
@@ -106,7 +107,7 @@ class SparseCOOTensor:
         return self._indices_arr.shape[0]
 
     def dense_dim(self) -> int:
-        return 0
+        return self._values_t.ndim - 1  # probe8: hybrid values (nnz, *dense) (an Embedding's sparse gradient)
 
     def _nnz(self) -> int:
         return int(self._indices_arr.shape[1])
@@ -172,11 +173,13 @@ class SparseCOOTensor:
         if self._coalesced:
             return self
         xp = xp_of(self._indices_arr)
-        linear = xp.ravel_multi_index(tuple(self._indices_arr), tuple(self._size)) if self._nnz() else \
+        sparse_size = tuple(self._size)[:self.sparse_dim()]
+        linear = xp.ravel_multi_index(tuple(self._indices_arr), sparse_size) if self._nnz() else \
             xp.zeros(0, np.int64)
         keys, inverse = xp.unique(linear, return_inverse=True)
-        values = self._values_t.new_zeros((len(keys),)).index_add(0, Tensor._wrap(inverse.reshape(-1)), self._values_t)
-        indices = xp.stack(xp.unravel_index(keys, tuple(self._size))).astype(np.int64) if len(keys) else \
+        values = self._values_t.new_zeros((len(keys),) + tuple(self._values_t.shape[1:])).index_add(
+            0, Tensor._wrap(inverse.reshape(-1)), self._values_t)
+        indices = xp.stack(xp.unravel_index(keys, sparse_size)).astype(np.int64) if len(keys) else \
             xp.zeros((self.sparse_dim(), 0), np.int64)
         return SparseCOOTensor(indices, values, self._size, coalesced=True)
 
@@ -190,12 +193,27 @@ class SparseCOOTensor:
     def to_sparse(self) -> SparseCOOTensor:
         return self
 
+    def zero_(self) -> SparseCOOTensor:
+        """No entries left (nnz 0), in place, as PyTorch's sparse ``zero_``."""
+        xp = xp_of(self._indices_arr)
+        self._indices_arr = xp.zeros((self.sparse_dim(), 0), np.int64)
+        self._values_t = self._values_t.new_zeros((0,) + tuple(self._values_t.shape[1:]))
+        self._coalesced = True
+        return self
+
+    def _only_sparse_dims(self, what: str) -> None:
+        if self.dense_dim():
+            raise NotImplementedError(f"{what}: a sparse tensor with dense dims (values of shape "
+                                      f"{tuple(self._values_t.shape)}) is not supported by tinymm here")
+
     def t(self) -> SparseCOOTensor:
+        self._only_sparse_dims("t()")
         if self.dim() != 2:
             raise ShapeError(f"t() expects a tensor with <= 2 sparse dims, got {self.dim()}")
         return SparseCOOTensor(self._indices_arr[::-1].copy(), self._values_t, self._size[::-1])
 
     def transpose(self, dim0: int, dim1: int) -> SparseCOOTensor:
+        self._only_sparse_dims("transpose()")
         order = list(range(self.dim()))
         order[dim0], order[dim1] = order[dim1], order[dim0]
         return SparseCOOTensor(self._indices_arr[order].copy(), self._values_t, tuple(self._size[i] for i in order))
@@ -233,7 +251,7 @@ class SparseCOOTensor:
     def __mul__(self, other):
         if isinstance(other, (int, float)) or (isinstance(other, Tensor) and other.ndim == 0):
             return SparseCOOTensor(self._indices_arr, self._values_t * other, self._size, self._coalesced)
-        if isinstance(other, Tensor) and tuple(other.shape) == tuple(self._size):
+        if isinstance(other, Tensor) and tuple(other.shape) == tuple(self._size) and not self.dense_dim():
             # sparse * dense of the same shape: sparse, the dense entries at the stored indices
             picked = other[tuple(Tensor._wrap(i) for i in self._indices_arr)]
             return SparseCOOTensor(self._indices_arr, self._values_t * picked, self._size, self._coalesced)
@@ -303,21 +321,22 @@ def sparse_coo_tensor(indices, values, size=None, *, dtype=None, device=None, pi
     if device is not None:
         vals = vals.to(device)
         idx = backend.to_device(idx, vals.device.type)
-    if vals.ndim != 1:
-        raise NotImplementedError("sparse_coo_tensor: values with dense dims (values.dim() > 1) are not supported by tinymm")
+    if vals.ndim < 1:
+        raise ShapeError("sparse_coo_tensor: values must have at least one dim (nnz, *dense dims)")
     if vals.shape[0] != idx.shape[1]:
         raise ShapeError(f"indices and values must have same nnz, but got nnz from indices: {idx.shape[1]}, "
                          f"nnz from values: {vals.shape[0]}")
+    dense_shape = tuple(int(d) for d in vals.shape[1:])
     if size is None:
-        size = tuple(int(m) + 1 for m in idx.max(axis=1)) if idx.shape[1] else (0,) * idx.shape[0]
+        size = (tuple(int(m) + 1 for m in idx.max(axis=1)) if idx.shape[1] else (0,) * idx.shape[0]) + dense_shape
     size = tuple(int(s) for s in size)
-    if len(size) != idx.shape[0]:
-        raise NotImplementedError(f"sparse_coo_tensor: {len(size)}-dim size with {idx.shape[0]} sparse dims "
-                                  "(dense dims) is not supported by tinymm")
+    if len(size) != idx.shape[0] + len(dense_shape) or size[idx.shape[0]:] != dense_shape:
+        raise ShapeError(f"sparse_coo_tensor: size {size} does not fit {idx.shape[0]} sparse dims and values of "
+                         f"shape {tuple(vals.shape)} (dense dims {dense_shape})")
     if idx.shape[1]:
         if int(idx.min()) < 0:
             raise RuntimeError(f"found negative index {int(idx.min())} for sparse_coo_tensor")
-        too_big = [d for d in range(len(size)) if int(idx[d].max()) >= size[d]]
+        too_big = [d for d in range(idx.shape[0]) if int(idx[d].max()) >= size[d]]
         if too_big:
             d = too_big[0]
             raise RuntimeError(f"size is inconsistent with indices: for dim {d}, size is {size[d]} but found index "
@@ -349,6 +368,7 @@ def mm(a, b) -> Tensor:
         return mm(b.t(), a.t() if a.ndim == 2 else a).t() if a.ndim == 2 else mm(b.t(), a)
     if not isinstance(b, Tensor):
         raise TypeError(f"mm: expected a Tensor, got {type(b).__name__}")
+    a._only_sparse_dims("mm")
     if a.dim() != 2:
         raise NotImplementedError(f"mm: a {a.dim()}-dim sparse operand (tinymm multiplies 2-D sparse matrices)")
     vector = b.ndim == 1
@@ -370,6 +390,7 @@ def sparse_sum(s: SparseCOOTensor, dim=None):
     tuple): a sparse tensor of the remaining dims, coalesced (a dense one when none remain)."""
     if dim is None:
         return s._values_t.sum()
+    s._only_sparse_dims("sparse.sum(dim)")
     dims = (dim,) if isinstance(dim, int) else tuple(dim)
     dims = tuple(d % s.dim() for d in dims)
     keep = [d for d in range(s.dim()) if d not in dims]

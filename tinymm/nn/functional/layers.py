@@ -18,6 +18,7 @@ from tinymm.ops import stack
 from tinymm.tensor import Tensor
 
 from tinymm.nn.functional._checks import ShapeError, check_same_device, check_same_dtype
+from tinymm.nn.functional.sparse_embedding import SparseEmbeddingFn
 
 
 # ----------------------------------------------------------------------------- linear
@@ -210,11 +211,10 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type: float =
               scale_grad_by_freq: bool = False, sparse: bool = False):
     """Rows of ``weight`` (num_embeddings, dim) at the integer ``input`` indices. ``max_norm``
     renormalises the used rows of ``weight`` in place first; ``scale_grad_by_freq`` divides each
-    row's gradient by its count in ``input``; ``sparse=True`` (a sparse gradient) is not offered."""
+    row's gradient by its count in ``input``; ``sparse=True``: the weight's gradient is a sparse
+    COO tensor (``sparse_embedding``)."""
     idx = as_tensor(input, "embedding")
     w = as_tensor(weight, "embedding")
-    if sparse:
-        raise NotImplementedError("embedding: sparse=True (a sparse weight gradient) is not supported")
     if idx.dtype.kind not in "iu":
         raise DTypeError(f"embedding: indices must be integers (int64 or int32), got {idx.dtype}")
     if w.ndim != 2:
@@ -231,6 +231,8 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type: float =
         padding_idx += n
     if max_norm is not None:
         embedding_renorm_(w, idx._data, float(max_norm), float(norm_type))
+    if sparse:
+        return SparseEmbeddingFn.apply(w, idx._data, padding_idx, bool(scale_grad_by_freq))
     return EmbeddingFn.apply(w, idx._data, padding_idx, bool(scale_grad_by_freq))
 
 
@@ -387,10 +389,11 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type: float =
     PyTorch's quirks when it is less are kept, see below). Entries
     equal to ``padding_idx`` are left out (a mean counts only the rest); an empty bag gives
     zeros. ``per_sample_weights`` (same shape as ``input``) scale each row, ``mode='sum'``
-    only. ``sparse=True`` raises NotImplementedError, as ``embedding``'s (see ``nn.Embedding``)."""
+    only. ``sparse=True``: the weight's gradient is sparse, as ``embedding``'s (not with
+    ``mode='max'``, as PyTorch)."""
     fn = "embedding_bag"
-    if sparse:
-        raise NotImplementedError(f"{fn}: sparse=True (a sparse weight gradient) is not supported")
+    if sparse and mode == "max":
+        raise ValueError("max mode does not support sparse weights")
     idx, w = as_tensor(input, fn), as_tensor(weight, fn)
     if mode not in ("sum", "mean", "max"):
         raise ValueError(f"{fn}: mode has to be one of sum, mean or max, got {mode!r}")
@@ -458,7 +461,7 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type: float =
     if padding_idx is not None:
         pad = padding_idx % w.shape[0]
         keep = flat != pad
-    rows = embedding(Tensor._wrap(flat), w, padding_idx)  # (total, D)
+    rows = embedding(Tensor._wrap(flat), w, padding_idx, sparse=sparse)  # (total, D)
     if psw is not None:
         rows = rows * psw.reshape(-1, 1)
     D = w.shape[1]

@@ -22,7 +22,11 @@ from tinymm.tensor import Tensor
 def _grads(parameters):
     if isinstance(parameters, Tensor):
         parameters = [parameters]
-    return [p.grad for p in parameters if p.grad is not None]
+    grads = [p.grad for p in parameters if p.grad is not None]
+    if any(getattr(g, "is_sparse", False) for g in grads):  # probe8: as PyTorch's, which has no sparse kernel here
+        raise NotImplementedError("gradient clipping: a sparse gradient (Embedding(sparse=True)) cannot be "
+                                  "clipped in place; PyTorch has no sparse norm/clamp kernel for it either")
+    return grads
 
 
 def _as_float(fn, name, value) -> float:
