@@ -409,6 +409,14 @@ def _direct_tap(wv, image, out, i, j, sh, sw, pt, pl, dh, dw, to_out):
     """Kernel tap (i, j) between an image plane (H, W) and an output plane (Ho, Wo). to_out (the
     forward): out[oh, q] += wv * image[oh * sh + i * dh - pt, q * sw + j * dw - pl]; otherwise
     (the input gradient, its transpose) image[...] += wv * out[oh, q]. Padding is skipped."""
+    if sw == 1:  # see _im2col
+        _direct_tap_rows(wv, image, out, i, j, sh, 1, pt, pl, dh, dw, to_out)
+    else:
+        _direct_tap_rows(wv, image, out, i, j, sh, sw, pt, pl, dh, dw, to_out)
+
+
+@njit(cache=True)
+def _direct_tap_rows(wv, image, out, i, j, sh, sw, pt, pl, dh, dw, to_out):
     H, W = image.shape
     Ho, Wo = out.shape
     row_off, off = i * dh - pt, j * dw - pl
