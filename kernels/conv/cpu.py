@@ -16,7 +16,7 @@ backward, rebuilding the same tile instead of keeping a (K, B * Ho * Wo) buffer 
     db      += row sums of dy_tile                                   into this thread's own db
 
 With AVX-512 (``PACKED_FORWARD``) the forward product skips BLAS: im2col writes the tile
-straight into k-major panels of 32 columns (``_im2col_panels``) and the recurrent family's
+straight into k-major panels of 32 float32 or 16 float64 columns (``_im2col_panels``) and the recurrent family's
 register-tile kernel (``packed_gemm``, 8 rows of w x 32 columns held in registers over the whole
 K loop) multiplies w[g] into them: BLAS would pack the tile a second time. Backward
 (``PACKED_BACKWARD``, from 32 output channels per group) the same kernel computes dw^T (K, Og)
@@ -24,9 +24,11 @@ K loop) multiplies w[g] into them: BLAS would pack the tile a second time. Backw
 
 The cols tile holds K x P elements; ``rows`` is chosen so that it fits ``FORWARD_TILE_BYTES``
 or ``BACKWARD_TILE_BYTES`` (backward's two tiles stay in the core's L2), one output row at
-least. Memory beyond inputs and outputs: per thread one tile forward, two tiles and one dw and
-db backward; and, when the row blocks of an image are split between threads (fewer images
-than 2 per thread), one dx per split.
+least. Memory beyond inputs and outputs: per thread one tile forward (rounded up to whole
+panels when packed), two tiles, one dw and db, and (always allocated, used when packed) dy's
+tile as panels backward, plus the weights transposed once when packed; and, when the row
+blocks of an image are split between threads (fewer images than 2 per thread), one dx per
+split.
 
 **Direct** (depthwise and other convolutions with very few channels per group): no GEMM at
 all; for each (image, output channel) plane, a loop over input channels and kernel taps adds
