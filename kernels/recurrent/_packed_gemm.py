@@ -42,8 +42,8 @@ def _host_vector_bytes():
 
     On an AVX-512 Xeon (2 cores, one thread each) 64-byte vectors took the LSTM forward from
     5.2 to 3.4 ms and forward+backward from 15.9 to 11.6 ms (``tinymm bench recurrent``, one
-    layer): twice the columns per FMA, and the 12 accumulators still leave 20 of its 32 vector
-    registers. Elsewhere 32 (AVX2: 12 accumulators of 16 registers); LLVM splits the vectors
+    layer): twice the columns per FMA, and the accumulators (16 with MR = 8, below) leave half
+    of its 32 vector registers. Elsewhere 32 (AVX2: 12 accumulators of 16 registers); LLVM splits the vectors
     on narrower targets, correct but slower. Numba's NUMBA_CPU_FEATURES, when set, names the
     target instead of the host (a portable cache; NUMBA_CPU_NAME alone gives 32)."""
     import llvmlite.binding
