@@ -156,6 +156,7 @@ _LAZY_LAYER_FUNCTIONS = (
     "selu", "threshold", "max_pool1d", "max_pool2d", "max_pool3d", "max_pool1d_with_indices",
     "adaptive_max_pool1d",
 )
+_LAZY_LAYER_FUNCTIONS += ("conv_tbc",)  # probe10: fairseq's ConvTBC calls torch.conv_tbc
 
 
 def __dir__():
