@@ -1,6 +1,7 @@
 """Gaps the probe10 scripts (tests/pytorch_scripts: hifigan, conformer, videomae_timesformer,
 slowfast_x3d, fairseq_speech: video and speech model code) and their idioms found, each compared
-with torch: ``torch.conv_tbc``, the time-major convolution fairseq's ConvTBC module calls."""
+with torch: ``torch.conv_tbc``, the time-major convolution fairseq's ConvTBC module calls, and
+``torch.onnx.is_in_onnx_export()``, which fairseq's positional embedding asks on every forward."""
 import numpy as np
 import pytest
 
@@ -63,3 +64,14 @@ def test_conv_tbc_needs_a_bias_as_torch():
     for lib in (torch, tm):
         with pytest.raises(TypeError, match="bias"):
             lib.conv_tbc(lib.tensor(x), lib.tensor(w), None)
+
+
+# ---------------------------------------------------------------- torch.onnx.is_in_onnx_export
+@needs_torch
+def test_onnx_is_in_onnx_export_answers_as_torch_outside_an_export():
+    # fairseq's SinusoidalPositionalEmbedding.forward asks this on every call
+    import tinymm.onnx
+
+    assert tm.onnx.is_in_onnx_export() is torch.onnx.is_in_onnx_export() is False
+    assert tinymm.onnx.is_in_onnx_export is tm.onnx.is_in_onnx_export
+    assert "onnx" in dir(tm)
