@@ -1,5 +1,5 @@
 """Gaps the probe10 scripts (tests/pytorch_scripts: hifigan, conformer, videomae_timesformer,
-slowfast_x3d, fairseq_speech: video and speech model code) and their idioms found, each compared
+slowfast_x3d, fairseq_speech, waveglow: video and speech model code) and their idioms found, each compared
 with torch: ``torch.conv_tbc``, the time-major convolution fairseq's ConvTBC module calls, and
 ``torch.onnx.is_in_onnx_export()``, which fairseq's positional embedding asks on every forward."""
 import numpy as np
