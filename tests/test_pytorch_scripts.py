@@ -22,7 +22,12 @@ Temporal Fusion Transformer, N-BEATS with an N-HiTS block, GluonTS-style DeepAR 
 likelihoods and ancestral sampling (and a low-rank Gaussian DeepVAR), rtdl's FT-Transformer with TabTransformer, DLRM with a two-tower retriever, and
 Autoformer/FEDformer with RevIN, TabNet (sparsemax/entmax Functions, ghost batch norm) with missing-value
 imputation and quantile-bin encodings, PatchTST / TimesNet / Informer's embeddings and distilling / LSTNet, and SASRec / LightGCN (torch.sparse.mm) /
-NeuMF / DeepFM recommenders, and ES-RNN (Holt-Winters recursion, dilated residual LSTMs, pinball loss)). The test runs it with torch, then with its ``import torch...`` lines pointed at tinymm, from the same initial
+NeuMF / DeepFM recommenders, and ES-RNN (Holt-Winters recursion, dilated residual LSTMs, pinball loss)); and probe10's,
+video and speech: a HiFi-GAN vocoder step (weight-normed ConvTranspose1d, MRF blocks, period/scale discriminators,
+remove_weight_norm), an ESPnet/WeNet Conformer CTC (relative-position MHA with rel_shift, GLU depthwise conv module),
+VideoMAE tube-masked pre-training with a TimeSformer divided space-time classifier, SlowFast with lateral fusion and
+precise BN plus an X3D block, a fairseq speech-to-text model (ConvTBC under weight_norm, label-smoothed NLL), and a WaveGlow flow
+(invertible 1x1 convs with logdet, WN coupling layers, reverse inference). The test runs it with torch, then with its ``import torch...`` lines pointed at tinymm, from the same initial
 weights, and compares everything the script reports (losses per step, accuracies, learning
 rates, generated tokens, final statistics) to float32 rounding."""
 import math

@@ -127,6 +127,7 @@ def __getattr__(name):
 
 _LAZY_SUBPACKAGES = ("nn", "optim", "data", "metrics", "models", "train", "utils")
 _LAZY_SUBPACKAGES += ("distributions",)  # opsd: torch.distributions
+_LAZY_SUBPACKAGES += ("onnx",)  # probe10: torch.onnx.is_in_onnx_export() (fairseq's positional embedding)
 
 # opse: anomaly mode at top level, and the layer functions torch.* has (torch.conv2d, torch.batch_norm,
 # ...), resolved lazily from tinymm.nn.functional.torch_forms (floor 4) by __getattr__.
@@ -156,6 +157,7 @@ _LAZY_LAYER_FUNCTIONS = (
     "selu", "threshold", "max_pool1d", "max_pool2d", "max_pool3d", "max_pool1d_with_indices",
     "adaptive_max_pool1d",
 )
+_LAZY_LAYER_FUNCTIONS += ("conv_tbc",)  # probe10: fairseq's ConvTBC calls torch.conv_tbc
 
 
 def __dir__():

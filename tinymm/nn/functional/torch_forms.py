@@ -19,6 +19,7 @@ from tinymm.ops.inplace import inplace_of
 from tinymm.nn.functional import activations as A
 from tinymm.nn.functional import activations_inplace as AI
 from tinymm.nn.functional import batchnorm, conv, layers, losses, norm, pool, pool_more, vision
+from tinymm.nn.functional.conv_tbc import conv_tbc
 
 _REDUCTIONS = {0: "none", 1: "mean", 2: "sum"}
 
@@ -202,4 +203,5 @@ TORCH_FUNCTIONS = {
     "max_pool3d": max_pool3d,
     "max_pool1d_with_indices": max_pool1d_with_indices,
     "adaptive_max_pool1d": adaptive_max_pool1d,
+    "conv_tbc": conv_tbc,  # probe10: fairseq's time-major convolution
 }
