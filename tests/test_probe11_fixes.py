@@ -1,0 +1,56 @@
+"""Gaps probe11 found running GAN / generative-training code, each checked against PyTorch."""
+import copy
+
+import numpy as np
+import pytest
+
+import tinymm
+from helpers import TORCH_REASON, torch
+
+pytestmark = pytest.mark.skipif(torch is None, reason=TORCH_REASON)
+
+
+def _sn_linear(lib, w, b, u, v):
+    m = lib.nn.utils.spectral_norm(lib.nn.Linear(3, 4))
+    m.load_state_dict({"weight_orig": lib.tensor(w), "bias": lib.tensor(b),
+                       "weight_u": lib.tensor(u), "weight_v": lib.tensor(v)})
+    return m
+
+
+def test_hook_spectral_norm_module_deepcopies_before_its_first_call_like_torch():
+    # G_ema = copy.deepcopy(G) right after building a spectrally normalised G: torch's fresh
+    # module holds weight.data (a leaf) until the first call, so the copy works
+    rng = np.random.default_rng(0)
+    w, b = rng.standard_normal((4, 3)).astype(np.float32), rng.standard_normal(4).astype(np.float32)
+    u, v = rng.standard_normal(4).astype(np.float32), rng.standard_normal(3).astype(np.float32)
+    x = rng.standard_normal((2, 3)).astype(np.float32)
+    outs = {}
+    for lib in (torch, tinymm):
+        m = _sn_linear(lib, w, b, u, v)
+        twin = copy.deepcopy(m)
+        m.eval(), twin.eval()
+        outs[lib.__name__] = (m(lib.tensor(x)).detach().numpy(), twin(lib.tensor(x)).detach().numpy())
+        m.train()
+        m(lib.tensor(x))  # now weight is computed from weight_orig: not a leaf, copying refuses
+        with pytest.raises(RuntimeError, match="deepcopy"):
+            copy.deepcopy(m)
+    for a, b_ in zip(outs["torch"], outs["tinymm"]):
+        np.testing.assert_allclose(b_, a, rtol=1e-6, atol=1e-6)
+
+
+def test_hook_spectral_norm_runs_no_power_iteration_at_construction_like_torch():
+    # torch leaves u, v as drawn and weight = the raw weight until the first call; a power
+    # iteration here would give every later sigma estimate one extra step
+    lin = tinymm.nn.Linear(3, 4)
+    raw = lin.weight.detach().numpy().copy()
+    m = tinymm.nn.utils.spectral_norm(lin)
+    assert not m.weight.requires_grad and m.weight.grad_fn is None
+    np.testing.assert_array_equal(m.weight.numpy(), raw)
+    u0, v0 = m.weight_u.numpy().copy(), m.weight_v.numpy().copy()
+    # one training call from those buffers is exactly torch's one step from the same buffers
+    t = _sn_linear(torch, raw, np.zeros(4, np.float32), u0, v0)
+    x = np.ones((1, 3), np.float32)
+    m.bias.data.zero_()
+    np.testing.assert_allclose(m(tinymm.tensor(x)).detach().numpy(), t(torch.tensor(x)).detach().numpy(),
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(m.weight_u.numpy(), t.weight_u.numpy(), rtol=1e-5, atol=1e-6)
