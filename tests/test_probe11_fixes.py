@@ -54,3 +54,18 @@ def test_hook_spectral_norm_runs_no_power_iteration_at_construction_like_torch()
     np.testing.assert_allclose(m(tinymm.tensor(x)).detach().numpy(), t(torch.tensor(x)).detach().numpy(),
                                rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(m.weight_u.numpy(), t.weight_u.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_autograd_grad_refuses_empty_inputs_like_torch():
+    # a penalty over "the parameters that still require grad", taken while every one is frozen
+    for lib in (torch, tinymm):
+        lin = lib.nn.Linear(3, 1).requires_grad_(False)
+        x = lib.ones(2, 3, requires_grad=True)
+        out = (lin(x) * x).sum()
+        with pytest.raises(RuntimeError, match="`inputs` argument to `grad\\(\\)` cannot be empty"):
+            lib.autograd.grad(out, [p for p in lin.parameters() if p.requires_grad], create_graph=True)
+        with pytest.raises(RuntimeError, match="cannot be empty"):
+            lib.autograd.grad(out, (p for p in lin.parameters() if p.requires_grad))
+        # a generator of inputs is still read once and answered in order
+        g = lib.autograd.grad(out, (t for t in [x]), retain_graph=True)
+        assert len(g) == 1 and tuple(g[0].shape) == (2, 3)
