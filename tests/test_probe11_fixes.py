@@ -69,3 +69,37 @@ def test_autograd_grad_refuses_empty_inputs_like_torch():
         # a generator of inputs is still read once and answered in order
         g = lib.autograd.grad(out, (t for t in [x]), retain_graph=True)
         assert len(g) == 1 and tuple(g[0].shape) == (2, 3)
+
+
+def test_hook_spectral_norm_twice_on_one_parameter_raises_torchs_error():
+    for lib in (torch, tinymm):
+        m = lib.nn.utils.spectral_norm(lib.nn.Linear(3, 4))
+        with pytest.raises(RuntimeError, match="Cannot register two spectral_norm hooks on the same parameter weight"):
+            lib.nn.utils.spectral_norm(m)
+
+
+class _Extra:
+    """Modules whose extra_repr is one line, several lines, or empty, with and without children."""
+
+    @staticmethod
+    def build(lib):
+        class Multi(lib.nn.Module):
+            def extra_repr(self):
+                return "a=1\nb=2"
+
+        class WithChild(lib.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.inner = lib.nn.Linear(2, 3)
+
+            def extra_repr(self):
+                return "scale=0.5"
+
+        return [lib.nn.utils.parametrizations.spectral_norm(lib.nn.Linear(3, 4)), Multi(), WithChild(),
+                lib.nn.Linear(2, 2), lib.nn.Sequential(lib.nn.ReLU(), WithChild()), lib.nn.Module()]
+
+
+def test_module_repr_puts_extra_repr_on_its_own_line_beside_children_like_torch():
+    # print(netG) of a spectrally normalised layer: torch prints the features above the ModuleDict
+    for ours, theirs in zip(_Extra.build(tinymm), _Extra.build(torch)):
+        assert repr(ours).replace("tinymm", "torch") == repr(theirs)

@@ -108,6 +108,8 @@ class _SpectralNorm:
 def spectral_norm(module, name: str = "weight", n_power_iterations: int = 1, eps: float = 1e-12, dim=None):
     """Divide ``module.<name>`` by its spectral norm before every call (see the module
     docstring). ``dim`` defaults to 1 for transposed convolutions, else 0."""
+    if name in module.__dict__.get("_spectral_norm_hooks", {}):  # PyTorch's error for a second call
+        raise RuntimeError(f"Cannot register two spectral_norm hooks on the same parameter {name}")
     weight = module._parameters.get(name)
     if weight is None:
         raise ValueError(f"spectral_norm: {type(module).__name__} has no parameter {name!r}")
