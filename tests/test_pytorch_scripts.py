@@ -22,7 +22,7 @@ Temporal Fusion Transformer, N-BEATS with an N-HiTS block, GluonTS-style DeepAR 
 likelihoods and ancestral sampling (and a low-rank Gaussian DeepVAR), rtdl's FT-Transformer with TabTransformer, DLRM with a two-tower retriever, and
 Autoformer/FEDformer with RevIN, TabNet (sparsemax/entmax Functions, ghost batch norm) with missing-value
 imputation and quantile-bin encodings, PatchTST / TimesNet / Informer's embeddings and distilling / LSTNet, and SASRec / LightGCN (torch.sparse.mm) /
-NeuMF / DeepFM recommenders, and ES-RNN (Holt-Winters recursion, dilated residual LSTMs, pinball loss)); and probe11's: WGAN-GP with SNGAN/BigGAN pieces (both spectral_norm APIs, conditional BatchNorm, hinge loss, SAGAN attention), StyleGAN2 (modulated grouped conv, R1, path-length regularisation), CycleGAN + pix2pix, and DiffAugment with an EMA generator deep-copied before training. The test runs it with torch, then with its ``import torch...`` lines pointed at tinymm, from the same initial
+NeuMF / DeepFM recommenders, and ES-RNN (Holt-Winters recursion, dilated residual LSTMs, pinball loss)); and probe11's: WGAN-GP with SNGAN/BigGAN pieces (both spectral_norm APIs, conditional BatchNorm, hinge loss, SAGAN attention), StyleGAN2 (modulated grouped conv, R1, path-length regularisation), CycleGAN + pix2pix, DiffAugment with an EMA generator deep-copied before training, and taming-transformers' VQGAN loss (adaptive weight from autograd.grad w.r.t. the decoder's last layer). The test runs it with torch, then with its ``import torch...`` lines pointed at tinymm, from the same initial
 weights, and compares everything the script reports (losses per step, accuracies, learning
 rates, generated tokens, final statistics) to float32 rounding."""
 import math
