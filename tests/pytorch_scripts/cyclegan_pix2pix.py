@@ -199,6 +199,10 @@ def get_scheduler(optimizer, n_epochs=2, n_epochs_decay=3, epoch_count=1):
 
 
 # ---- CycleGAN ----
+# (one image pair per epoch: the conv biases ahead of the InstanceNorms have an analytically
+# zero gradient, pure float32 noise that Adam's first steps turn into full-size updates of
+# random sign, so torch's run and any other drift apart chaotically after a few steps)
+torch.manual_seed(0)
 random.seed(0)
 norm_layer = functools.partial(nn.InstanceNorm2d, affine=False, track_running_stats=False)
 netG_A, netG_B = ResnetGenerator(3, 3, norm_layer=norm_layer), ResnetGenerator(3, 3, norm_layer=norm_layer)
@@ -224,7 +228,7 @@ def backward_D_basic(netD, real, fake):
 
 
 for epoch in range(1, 5):
-    for it in range(2):
+    for it in range(1):
         real_A = torch.from_numpy(rng.uniform(-1, 1, (2, 3, 16, 16)).astype(np.float32))
         real_B = torch.from_numpy(rng.uniform(-1, 1, (2, 3, 16, 16)).astype(np.float32))
         fake_B = netG_A(real_A)
