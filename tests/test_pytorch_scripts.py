@@ -27,7 +27,7 @@ video and speech: a HiFi-GAN vocoder step (weight-normed ConvTranspose1d, MRF bl
 remove_weight_norm), an ESPnet/WeNet Conformer CTC (relative-position MHA with rel_shift, GLU depthwise conv module),
 VideoMAE tube-masked pre-training with a TimeSformer divided space-time classifier, SlowFast with lateral fusion and
 precise BN plus an X3D block, a fairseq speech-to-text model (ConvTBC under weight_norm, label-smoothed NLL), and a WaveGlow flow
-(invertible 1x1 convs with logdet, WN coupling layers, reverse inference). The test runs it with torch, then with its ``import torch...`` lines pointed at tinymm, from the same initial
+(invertible 1x1 convs with logdet, WN coupling layers, reverse inference); and probe11's: WGAN-GP with SNGAN/BigGAN pieces (both spectral_norm APIs, conditional BatchNorm, hinge loss, SAGAN attention), StyleGAN2 (modulated grouped conv, R1, path-length regularisation), CycleGAN + pix2pix, DiffAugment with an EMA generator deep-copied before training, and taming-transformers' VQGAN loss (adaptive weight from autograd.grad w.r.t. the decoder's last layer). The test runs it with torch, then with its ``import torch...`` lines pointed at tinymm, from the same initial
 weights, and compares everything the script reports (losses per step, accuracies, learning
 rates, generated tokens, final statistics) to float32 rounding."""
 import math

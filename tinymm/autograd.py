@@ -977,6 +977,9 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bo
     True, as in PyTorch). ``only_inputs`` is PyTorch's deprecated, ignored flag (still passed by
     WGAN-GP gradient penalties), with its FutureWarning when False. ``is_grads_batched``: the
     first dim of each of ``grad_outputs`` is a batch of them, and of each result too."""
+    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)  # (a generator is read once)
+    if not inputs:  # PyTorch's error: e.g. every parameter frozen by a requires_grad toggle
+        raise RuntimeError("grad: `inputs` argument to `grad()` cannot be empty.")
     if is_grads_batched:  # probe7
         return _grad_batched(outputs, inputs, grad_outputs, retain_graph, create_graph, allow_unused,
                              materialize_grads)
@@ -988,7 +991,6 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bo
     if create_graph:
         walk = _run_backward_graph
     outputs, grad_outputs = _paired("grad", outputs, grad_outputs)
-    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
     for i, t in enumerate(inputs):
         if not t.requires_grad:
             raise RuntimeError(f"grad: input {i} does not require grad")

@@ -577,11 +577,18 @@ class Module(StateDictMixin):
         return ""
 
     def __repr__(self) -> str:
-        lines = []
+        extra = self.extra_repr()
+        extra_lines = extra.split("\n") if extra else []
+        child_lines = []
         for name, m in self._modules.items():
             body = repr(m).replace("\n", "\n  ")
-            lines.append(f"({name}): {body}")
-        head = f"{type(self).__name__}({self.extra_repr()}"
+            child_lines.append(f"({name}): {body}")
+        # PyTorch's layout: a one-line extra_repr stays inline only when there are no children
+        # (a parametrized Linear prints its features on their own line above the ModuleDict)
+        head = f"{type(self).__name__}("
+        if len(extra_lines) == 1 and not child_lines:
+            return head + extra_lines[0] + ")"
+        lines = extra_lines + child_lines
         if not lines:
             return head + ")"
         return head + "\n  " + "\n  ".join(lines) + "\n)"

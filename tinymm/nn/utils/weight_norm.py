@@ -108,6 +108,8 @@ class _SpectralNorm:
 def spectral_norm(module, name: str = "weight", n_power_iterations: int = 1, eps: float = 1e-12, dim=None):
     """Divide ``module.<name>`` by its spectral norm before every call (see the module
     docstring). ``dim`` defaults to 1 for transposed convolutions, else 0."""
+    if name in module.__dict__.get("_spectral_norm_hooks", {}):  # PyTorch's error for a second call
+        raise RuntimeError(f"Cannot register two spectral_norm hooks on the same parameter {name}")
     weight = module._parameters.get(name)
     if weight is None:
         raise ValueError(f"spectral_norm: {type(module).__name__} has no parameter {name!r}")
@@ -126,7 +128,10 @@ def spectral_norm(module, name: str = "weight", n_power_iterations: int = 1, eps
     module.register_parameter(name + "_orig", weight)
     module.register_buffer(name + "_u", Tensor._of(u))
     module.register_buffer(name + "_v", Tensor._of(v))
-    object.__setattr__(module, name, hook.compute(module, True))
+    # PyTorch's: until the first call ``<name>`` is the raw weight's data, a leaf without grad
+    # (so ``copy.deepcopy`` of a fresh module, an EMA generator's usual start, works) and no
+    # power iteration runs here: u and v stay as drawn until the first training-mode call
+    object.__setattr__(module, name, weight.data)
     handle = module.register_forward_pre_hook(hook)
     module.__dict__.setdefault("_spectral_norm_hooks", {})[name] = handle
     return module
