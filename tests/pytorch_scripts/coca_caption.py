@@ -11,7 +11,13 @@ F.cross_entropy over (N, C, L) logits with ignore_index=pad and label_smoothing,
 pooled embeddings, AdamW + CosineAnnealingLR with warmup through SequentialLR, then greedy decoding
 and beam search (repeat_interleave of the memory, log_softmax + running beam scores, topk over
 beam * vocab, floor division and remainder to split beams and tokens, index_select to reorder,
-torch.where to freeze finished beams, gather, a length penalty)."""
+torch.where to freeze finished beams, gather, a length penalty).
+
+Training is 15 steps at lr 5e-3: with 30 steps at 1e-2 the two libraries' float32 rounding grew
+to 1.3e-4 relative by step 13 once torch, OpenBLAS and the kernels ran their AVX2 code paths
+(OPENBLAS_CORETYPE=Haswell NUMBA_CPU_NAME=haswell MKL_ENABLE_INSTRUCTIONS=AVX2
+ATEN_CPU_CAPABILITY=avx2), past the comparison's 1e-4; these settings passed there and natively
+for seeds 0-3."""
 import math
 
 import numpy as np
@@ -224,11 +230,11 @@ rng = np.random.default_rng(0)
 model = CoCa()
 share_init(model)
 loss_fn = CoCaLoss()
-optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.05)
+optimizer = torch.optim.AdamW(model.parameters(), lr=5e-3, weight_decay=0.05)
 warmup = torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=0.25, total_iters=2)
-cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=28, eta_min=1e-4)
+cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=13, eta_min=1e-4)
 scheduler = torch.optim.lr_scheduler.SequentialLR(optimizer, schedulers=[warmup, cosine], milestones=[2])
-for step in range(30):
+for step in range(15):
     regions, region_mask, text = make_batch(rng)
     model.train()
     image_features, text_features, logits, logit_scale = model(regions, region_mask, text)
