@@ -51,7 +51,7 @@ from numba import njit, prange
 from .._common import parallel_threshold, serial_and_parallel
 from .._common import one_blas_thread
 from ..attention.cpu import gemm
-from ..recurrent._packed_gemm import VECTOR_BYTES, packed_gemm, panel_width
+from ..recurrent._packed_gemm import VECTOR_BYTES, pack_transposed, packed_gemm, panel_width
 
 # Bytes of one im2col tile (K x P elements). Measured on one thread (CPU time, 2-core EPYC with
 # 512 KiB L2 per core, float32, 64 -> 64 3x3 at 32x32 B16): forward 19.4 ms with 256 KiB
@@ -256,18 +256,14 @@ def _pack_columns(a, panels):
 @njit(cache=True)
 def _pack_transposed_columns(a, panels):
     """a (M, N) -> panels (ceil(M / nr), N, nr) of a^T: panel p holds rows [p nr, (p + 1) nr)
-    of a as columns (``packed_gemm``'s right operand for a product by a^T); missing ones 0."""
-    M, N = a.shape
-    n_panels, _, nr = panels.shape
-    for p in range(n_panels):
-        m0 = p * nr
-        height = min(nr, M - m0)
-        for c in range(height):
-            src = a[m0 + c]
-            for t in range(N):
-                panels[p, t, c] = src[_u(t)]
-        for t in range(N):
-            _fill_zero(panels[p, t], height, nr - height)
+    of a as columns (``packed_gemm``'s right operand for a product by a^T): the recurrent
+    family's ``pack_transposed`` (rows of a need only be contiguous), after zeroing the last
+    panel's missing columns (stale scratch could hold subnormals)."""
+    n_panels, N, nr = panels.shape
+    height = a.shape[0] - (n_panels - 1) * nr
+    for t in range(N):
+        _fill_zero(panels[n_panels - 1, t], height, nr - height)
+    pack_transposed(panels, 0, a)
 
 
 @njit(cache=True, inline="always")

@@ -2,6 +2,7 @@ r"""A small GEMM against a right operand packed once per call: the recurrent tim
 
     wp = pack_panels(w1, w2, ...)             [w1 ; w2 ; ...] (K, N) -> (ceil(N / NR), K, NR)
     packed_gemm(a1, a2, wp, c, add)           c = [a1 | a2] @ w     (c += ... when add)
+    pack_transposed(out, k0, w)               compiled: out[n // NR, k0 + k, n % NR] = w[n, k]
 
 a1 (M, K1) and a2 (M, K2) are the two parts of the left operand along K (w's first K1 rows
 go with a1, the next K2 with a2; K1 may be 0): the LSTM forward passes [x_s | h_s] without
@@ -87,7 +88,7 @@ def pack_panels(*blocks):
     for b in blocks:
         k1 = k0 + b.shape[0]
         if b.T.flags.c_contiguous:   # a transposed weight: its rows are the panels' columns
-            _pack_transposed(out, k0, b.T)
+            pack_transposed(out, k0, b.T)
         else:
             b = np.ascontiguousarray(b)
             rows, cols = b.strides
@@ -99,8 +100,8 @@ def pack_panels(*blocks):
 
 
 @njit(cache=True, nogil=True)
-def _pack_transposed(out, k0, w):
-    """out[n // NR, k0 + k, n % NR] = w[n, k] for w (N, K) C-contiguous: read along w's rows
+def pack_transposed(out, k0, w):
+    """out[n // NR, k0 + k, n % NR] = w[n, k] for w (N, K) with contiguous rows: read along them
     (NumPy's copy of the panels out of w.T gathered element by element, ~4 ns each)."""
     N, K = w.shape
     nr = out.shape[2]
