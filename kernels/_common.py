@@ -94,6 +94,16 @@ def contiguous(a):
 
 # ============================================================================ CPU loops (Numba)
 
+# Numba's parallel loops run on an OpenMP pool (libgomp) whose idle threads spin for a while
+# after every loop before they sleep. Between two kernels of a training step a spinning
+# thread slowed the NumPy work of the main thread (the seed CNN's forward + backward at B32,
+# 2 threads, AVX-512 Xeon VM: 15-36 ms a step against 11.2-11.7 with idle threads asleep;
+# the kernels that allocate and free large arrays slowed most, e.g. the max-pool backward
+# 2.6 against 0.5 ms). So, unless the user's environment says otherwise, idle threads sleep:
+# libgomp reads this when Numba first loads it, at the first parallel loop. The benchmarks
+# set the same (``benchmarks/kernels.py``), so their tables show what a user's process gets.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 
 class SerialParallel:
     """One ``prange`` loop compiled twice: ``serial`` (``prange`` acts as ``range``) and

@@ -1,6 +1,7 @@
 r"""2-D convolution on the CPU: Numba threads, im2col tiles that stay in cache, BLAS on each tile.
 
-The math is the reference's (``reference.py``). Two strategies, chosen by shape (``use_direct``):
+The math is the reference's (``reference.py``). Three strategies, chosen by shape (``use_direct``,
+``use_shifted``):
 
 **im2col + GEMM** (every convolution with enough channels per group). The output rows of one
 image are cut into *row blocks* of ``rows`` output rows (P = rows * Wo output positions); for
@@ -30,6 +31,20 @@ tile as panels backward, plus the weights transposed once when packed; and, when
 blocks of an image are split between threads (fewer images than 2 per thread), one dx per
 split.
 
+**Shifted** (stride 1, with AVX-512: ``SHIFTED``): no im2col at all. With the padded image's
+planes laid flat, rows Wp apart, and output position (oh, q) numbered oh * Wp + q, each tap's
+row of the im2col matrix is the flat image shifted by a fixed amount, so the register-tile
+kernel reads it straight from the padded image (``_shifted_gemm.py``)::
+
+    y[b, g] (Og, Ho * Wp)  = w[g] (Og, K) @ X_b          X_b[(c, i, j), q] = flat_b[shift(c, i, j) + q]
+    dx[b, g] (Cg, H * Wp)  = w[g]^T (Cg, Og kh kw) @ DY_b   dy laid out the same way, shifted back
+    dw[g]^T per tap (i, j) += X_b, shifted by the tap (Cg, Ho * Wp) @ dy[b, g]^T   (packed_gemm)
+
+The Wp - Wo columns at the end of every output row are computed and dropped. Work items are
+whole images. Memory beyond inputs and outputs, per thread: one padded image (C x Hp x Wp), one
+group's output in the padded width, and backward dy in that layout (all O channels), dy^T as
+panels and one group's input gradient; dw^T per tap and db.
+
 **Direct** (depthwise and other convolutions with very few channels per group): no GEMM at
 all; for each (image, output channel) plane, a loop over input channels and kernel taps adds
 ``w[o, c, i, j] * x-row`` into each output row, vectorised along the row. A (1 x 9) @ (9 x P)
@@ -52,6 +67,7 @@ from .._common import parallel_threshold, serial_and_parallel
 from .._common import one_blas_thread
 from ..attention.cpu import gemm
 from ..recurrent._packed_gemm import VECTOR_BYTES, pack_transposed, packed_gemm, panel_width
+from ._shifted_gemm import shifted_gemm
 
 # Bytes of one im2col tile (K x P elements). Measured on one thread (CPU time, 2-core EPYC with
 # 512 KiB L2 per core, float32, 64 -> 64 3x3 at 32x32 B16): forward 19.4 ms with 256 KiB
@@ -93,10 +109,28 @@ PACKED_FORWARD = VECTOR_BYTES == 64
 # 40 -> 64 k5 0.97 / 0.95, seed 3 -> 16 (BLAS backward: Og = 16) 1.00 / 0.99.
 PACKED_BACKWARD = VECTOR_BYTES == 64
 
+# Stride-1 convolutions skip im2col altogether (``_shifted_gemm.py``: each tap's row of the
+# im2col matrix is a shifted slice of the padded image). Forward y = w @ X; backward dx is the
+# same product between w^T and dy laid out like the padded input (taps shifted the other way),
+# and dw^T += X dy^T through ``packed_gemm`` with the shifted slices as its left operand. On
+# the AVX-512 Xeon (one thread, medians of interleaved runs), forward against the packed im2col
+# path: 16 -> 32 3x3 16x16 B32 0.71 against 1.15 ms, 64 -> 64 3x3 32x32 B16 9.0 against 10.1;
+# at 3 -> 16 (K = 27 taps) it lost, 0.86 against 0.54: each tile's K loop is too short to pay
+# for storing it and for copying the output out of the padded width (SHIFTED_MIN_K).
+SHIFTED = VECTOR_BYTES == 64
+SHIFTED_MIN_K = 64
+
 
 def use_direct(Cg, Og):
     """The strategy for a convolution with Cg input and Og output channels per group."""
     return Cg * Og <= DIRECT_MAX_CG_OG
+
+
+def use_shifted(stride, K, B, n_threads):
+    """Whether a convolution takes the shifted strategy (SHIFTED): stride 1, at least
+    SHIFTED_MIN_K taps per output (Cg * kh * kw), and an image for every thread (its work
+    items are whole images)."""
+    return SHIFTED and tuple(stride) == (1, 1) and K >= SHIFTED_MIN_K and B >= n_threads
 
 
 # ---------------------------------------------------------------------------------------------
@@ -399,7 +433,106 @@ def _backward_gemm(x, w3, dy3, need_dx, need_dw, need_db, sh, sw, pt, pl, dh, dw
 
 
 # ---------------------------------------------------------------------------------------------
-# 4. Direct kernels (few channels per group: depthwise)
+# 4. Shifted kernels (stride 1): the im2col matrix is never built
+# ---------------------------------------------------------------------------------------------
+# The padded planes of one image lie end to end in a flat buffer (``_pad_image``): element
+# (c, ih, iw) of the padded image at c * Hp * Wp + ih * Wp + iw. Output position (oh, q) is
+# flat index oh * Wp + q; tap (c, i, j) reads it shifted by c * Hp * Wp + i * dh * Wp + j * dw
+# (``_shifts``). Each worker takes whole images, w, w + n_workers, ...; its buffers' padding
+# and tails are zeroed once by the caller and never written, only the interiors.
+
+@njit(cache=True)
+def _pad_image(xb, flat, pt, pl, Hp, Wp):
+    """flat[c * Hp * Wp + (ih + pt) * Wp + pl + iw] = xb[c, ih, iw] (the padding stays as it is)."""
+    C, H, W = xb.shape
+    for c in range(C):
+        for ih in range(H):
+            src = xb[c, ih]
+            base = c * Hp * Wp + (ih + pt) * Wp + pl
+            for t in range(W):
+                flat[_u(base + t)] = src[_u(t)]
+
+
+@njit(cache=True)
+def _take_image(flat, base, Wp, out, bias, use_bias):
+    """out[c, h, t] = flat[c, base + h * Wp + t] (+ bias[c]): the valid columns of rows Wp wide."""
+    C, H, W = out.shape
+    for c in range(C):
+        add = bias[c] if use_bias else out.dtype.type(0)
+        src = flat[c]
+        for h in range(H):
+            dst = out[c, h]
+            start = base + h * Wp
+            for t in range(W):
+                dst[_u(t)] = src[_u(start + t)] + add
+
+
+@serial_and_parallel()
+def _forward_shifted(x, w3, bias, use_bias, taps, pt, pl, Hp, Wp, xs, ys, y):
+    """y[b, g] = w3[g] @ X of the padded image (``shifted_gemm``), then the valid columns out."""
+    B, C = x.shape[0], x.shape[1]
+    G, Og = w3.shape[0], w3.shape[1]
+    plane = Hp * Wp
+    n_workers = xs.shape[0]
+    for worker in prange(n_workers):
+        flat, out = xs[worker], ys[worker]
+        for b in range(worker, B, n_workers):
+            _pad_image(x[b], flat, pt, pl, Hp, Wp)
+            for g in range(G):
+                shifted_gemm(w3[g], taps, flat, g * (C // G) * plane, out)
+                _take_image(out, 0, Wp, y[b, g * Og : (g + 1) * Og], bias[g * Og : (g + 1) * Og], use_bias)
+
+
+@serial_and_parallel(fastmath=_REASSOC)
+def _backward_shifted(x, w3t, dy, need_dx, need_dw, need_db, dtaps, shifts, lead, pt, pl,
+                      Hp, Wp, xs, dys, dxs, pscratch, dx, dw_parts, db_parts):
+    """dy[b] goes into dys[worker] (O, Lz) at lead + oh * Wp + q (the rest stays 0). dx: the
+    padded input's gradient, rows pt .. pt + H, is w3t[g] (Cg, Og kh kw) @ the dy slices at
+    dtaps (each tap's shift subtracted), its valid columns taken out. dw: for each tap t at
+    shift shifts[t], dw_parts[worker, g, t] (Cg, Og) += X_t (Cg, Q) @ dy^T, X_t the padded
+    image's planes shifted by shifts[t], dy^T packed into panels."""
+    B, C, H, W = x.shape
+    O, Ho, Wo = dy.shape[1], dy.shape[2], dy.shape[3]
+    G = w3t.shape[0]
+    Cg, Og = C // G, O // G
+    plane, Q, n_taps = Hp * Wp, Ho * Wp, shifts.shape[0]
+    n_workers = xs.shape[0]
+    for worker in prange(n_workers):
+        flat, dyz, dflat = xs[worker], dys[worker], dxs[worker]
+        Lz = dyz.shape[1]
+        for b in range(worker, B, n_workers):
+            for o in range(O):
+                for oh in range(Ho):
+                    src, dst = dy[b, o, oh], dyz[o]
+                    for t in range(Wo):
+                        dst[_u(lead + oh * Wp + t)] = src[_u(t)]
+            if need_dw:
+                _pad_image(x[b], flat, pt, pl, Hp, Wp)
+            for g in range(G):
+                if need_dx:
+                    shifted_gemm(w3t[g], dtaps, dyz.reshape(O * Lz), g * Og * Lz + pt * Wp, dflat)
+                    _take_image(dflat, pl, Wp, dx[b, g * Cg : (g + 1) * Cg], dflat[:, 0], False)
+                if need_dw:
+                    nr = pscratch.shape[3]
+                    n_og = (Og + nr - 1) // nr
+                    panels = pscratch[worker, :n_og]
+                    _pack_transposed_columns(dyz[g * Og : (g + 1) * Og, lead : lead + Q], panels)
+                    for t in range(n_taps):
+                        start = g * Cg * plane + shifts[t]
+                        a = flat[start : start + Cg * plane].reshape((Cg, plane))[:, :Q]
+                        packed_gemm(a[:, :0], a, panels, dw_parts[worker, g, t], True)
+            if need_db:
+                for o in range(O):
+                    total = dy.dtype.type(0)
+                    for oh in range(Ho):
+                        row = dy[b, o, oh]
+                        for t in range(Wo):
+                            total += row[_u(t)]
+                    db_parts[worker, o] += total
+
+
+# ---------------------------------------------------------------------------------------------
+# 5. Direct kernels (few channels per group: depthwise)
 # ---------------------------------------------------------------------------------------------
 
 @njit(cache=True, inline="always")
@@ -506,7 +639,7 @@ def _backward_weight_direct(x, dy, need_db, sh, sw, pt, pl, dh, dw, dw_out, db):
 
 
 # ---------------------------------------------------------------------------------------------
-# 5. Entry points
+# 6. Entry points
 # ---------------------------------------------------------------------------------------------
 
 @contextlib.contextmanager
@@ -531,6 +664,67 @@ def _plan(B, K, Ho, Wo, itemsize, n_threads, tile_bytes):
     return rows, split, min(n_threads, B * split)
 
 
+class _ShiftedGeometry:
+    """The flat layout of the shifted strategy (section 4) for one convolution."""
+
+    def __init__(self, x_shape, w_shape, padding, dilation, Ho, Wo, dtype):
+        _, C, H, W = x_shape
+        O, Cg, kh, kw = w_shape
+        (pt, pb), (pl, pr) = padding
+        dh, dw = dilation
+        self.Hp, self.Wp = H + pt + pb, W + pl + pr
+        plane = self.Hp * self.Wp
+        nr = panel_width(dtype)
+        self.Q = Ho * self.Wp                      # output positions, rows Wp wide
+        self.Qp = -(-self.Q // nr) * nr            # ... rounded up to whole register tiles
+        self.dQp = -(-H * self.Wp // nr) * nr      # the input gradient's rows pt .. pt + H
+        # per tap (i, j): its shift; per (c, i, j) (forward's columns of w): the tap's shift
+        # plus its plane
+        self.shifts = np.array([i * dh * self.Wp + j * dw for i in range(kh) for j in range(kw)], np.int64)
+        self.taps = (np.arange(Cg, dtype=np.int64)[:, None] * plane + self.shifts).reshape(-1)
+        self.lead = int(self.shifts[-1])           # the largest shift
+        # every read of x + shift stays inside: C planes, the largest shift, one more tile row
+        self.flat = C * plane + self.lead + self.Qp
+        # dy rows (O of them): `lead` zeros, then Ho rows of Wp, long enough for every read of
+        # the input gradient's product (rows pt .. pt + H, whole tiles)
+        self.Lz = self.lead + max(self.Q, pt * self.Wp + self.dQp)
+        # per (o, i, j) (the columns of w^T): o's row of dy, shifted back by the tap
+        self.dtaps = (np.arange(O // (C // Cg), dtype=np.int64)[:, None] * self.Lz + self.lead
+                      - self.shifts).reshape(-1)
+
+
+def _backward_shifted_call(x, w, dy, padding, dilation, groups, has_bias, need_input, need_weight,
+                           parallel):
+    """cpu_backward through the shifted kernels (section 4)."""
+    (pt, _), (pl, _) = padding
+    B, C, H, W = x.shape
+    O, Cg, kh, kw = w.shape
+    Og, Ho, Wo = O // groups, dy.shape[2], dy.shape[3]
+    dtype = x.dtype
+    g = _ShiftedGeometry(x.shape, w.shape, padding, dilation, Ho, Wo, dtype)
+    n_workers = min(B, numba.get_num_threads()) if parallel else 1
+    nr = panel_width(dtype)
+    xs = np.zeros((n_workers, g.flat if need_weight else 1), dtype)
+    dys = np.zeros((n_workers, O, g.Lz), dtype)
+    dxs = np.empty((n_workers, Cg, g.dQp) if need_input else (1, 1, 1), dtype)
+    pscratch = np.empty((n_workers, -(-Og // nr), g.Q, nr) if need_weight else (1, 1, 1, 1), dtype)
+    dx = np.empty_like(x) if need_input else np.empty((1, 1, 1, 1), dtype)
+    # dw^T per tap: (groups, kh * kw, Cg, Og) per worker
+    dw_parts = np.zeros((n_workers, groups, kh * kw, Cg, Og) if need_weight else (1, 1, 1, 1, 1), dtype)
+    db_parts = np.zeros((n_workers, O), dtype)
+    # w^T per group, columns (o, i, j): (groups, Cg, Og * kh * kw)
+    w3t = np.ascontiguousarray(w.reshape(groups, Og, Cg, kh * kw).transpose(0, 2, 1, 3)).reshape(
+        groups, Cg, Og * kh * kw)
+    loop = _backward_shifted.parallel if parallel else _backward_shifted.serial
+    loop(x, w3t, dy, need_input, need_weight, has_bias, g.dtaps, g.shifts, g.lead, pt, pl,
+         g.Hp, g.Wp, xs, dys, dxs, pscratch, dx, dw_parts, db_parts)
+    dwt = None
+    if need_weight:
+        # (groups, kh kw, Cg, Og) -> (groups, Og, Cg, kh kw) -> w's shape
+        dwt = np.ascontiguousarray(dw_parts.sum(axis=0).transpose(0, 3, 2, 1)).reshape(w.shape)
+    return (dx if need_input else None), dwt, (db_parts.sum(axis=0) if has_bias else None)
+
+
 def cpu_forward(x, w, bias=None, stride=(1, 1), padding=((0, 0), (0, 0)), dilation=(1, 1), groups=1):
     """conv2d forward on C-contiguous NumPy arrays; same contract as ``reference_forward``."""
     (sh, sw), (dh, dw), ((pt, pb), (pl, pr)) = stride, dilation, padding
@@ -552,6 +746,15 @@ def cpu_forward(x, w, bias=None, stride=(1, 1), padding=((0, 0), (0, 0)), dilati
     K = Cg * kh * kw
     w3 = w.reshape(groups, Og, K)
     parallel = work >= CPU_PARALLEL_MIN_WORK
+    if use_shifted(stride, K, B, numba.get_num_threads() if parallel else 1):
+        g = _ShiftedGeometry(x.shape, w.shape, padding, dilation, Ho, Wo, x.dtype)
+        n_workers = min(B, numba.get_num_threads()) if parallel else 1
+        xs = np.zeros((n_workers, g.flat), x.dtype)
+        ys = np.empty((n_workers, Og, g.Qp), x.dtype)
+        loop = _forward_shifted.parallel if parallel else _forward_shifted.serial
+        loop(x, w3, bias_arr if use_bias else np.zeros(O, x.dtype), use_bias, g.taps, pt, pl, g.Hp, g.Wp,
+             xs, ys, y)
+        return y
     with _worker_threads(parallel) as n_threads:
         rows, split, n_workers = _plan(B, K, Ho, Wo, x.itemsize, n_threads, FORWARD_TILE_BYTES)
         nr = panel_width(x.dtype)
@@ -592,6 +795,9 @@ def cpu_backward(x, w, dy, stride=(1, 1), padding=((0, 0), (0, 0)), dilation=(1,
     K = Cg * kh * kw
     w3 = w.reshape(groups, Og, K)
     parallel = work >= CPU_PARALLEL_MIN_WORK
+    if use_shifted(stride, K, B, numba.get_num_threads() if parallel else 1):
+        return _backward_shifted_call(x, w, dy, padding, dilation, groups, has_bias, need_input,
+                                      need_weight, parallel)
     with _worker_threads(parallel) as n_threads:
         rows, split, n_workers = _plan(B, K, Ho, Wo, x.itemsize, n_threads, BACKWARD_TILE_BYTES)
         # dx is accumulated by col2im: zeros; one copy per split of an image (see section 3)

@@ -111,6 +111,62 @@ def pack_transposed(out, k0, w):
             out[p, k0 + k, j] = w[n, k]
 
 
+class TileCode:
+    """The LLVM IR of an mr x NR register tile, shared by every kernel built on it (``_make_tile``
+    here, the convolution's ``_shifted_gemm``): mr x 2 vector accumulators, the panel row loads,
+    the broadcast-multiply-add step and the final store. Used inside an intrinsic's codegen."""
+
+    def __init__(self, context, builder, dtype, mr):
+        self.context, self.builder, self.mr = context, builder, mr
+        elem = context.get_value_type(dtype)
+        self.lanes = VECTOR_BYTES // context.get_abi_sizeof(elem)
+        self.vec = ir.VectorType(elem, self.lanes)
+        self.i32, self.i64 = ir.IntType(32), ir.IntType(64)
+        suffix = "f32" if dtype == types.float32 else "f64"
+        self.fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(self.vec, [self.vec] * 3),
+                                                  f"llvm.fma.v{self.lanes}{suffix}")
+        self.splat_mask = ir.Constant(ir.VectorType(self.i32, self.lanes), [0] * self.lanes)
+        # accumulators as entry-block allocas: LLVM promotes them to registers (the loop
+        # compiles to vbroadcastss / vmovups / vfmadd231ps only)
+        self.acc = [[cgutils.alloca_once_value(builder, ir.Constant(self.vec, [0.0] * self.lanes))
+                     for _ in range(_VECTORS)] for _ in range(mr)]
+
+    def const(self, v):
+        return ir.Constant(self.i64, v)
+
+    def data(self, ty, value, offset):
+        """A pointer to element ``offset`` of the array ``value`` (Numba type ``ty``)."""
+        return self.builder.gep(self.context.make_array(ty)(self.context, self.builder, value).data, [offset])
+
+    def _vector_ptr(self, row, j):
+        return self.builder.bitcast(self.builder.gep(row, [self.const(self.lanes * j)]), self.vec.as_pointer())
+
+    def load_row(self, row):
+        """The NR values at ``row`` (a pointer; no alignment assumed) as _VECTORS vectors."""
+        return [self.builder.load(self._vector_ptr(row, j), align=4) for j in range(_VECTORS)]
+
+    def multiply_add(self, i, scalar_ptr, b):
+        """Accumulator row i += (the value at scalar_ptr) * the row vectors b."""
+        builder = self.builder
+        s = builder.insert_element(ir.Constant(self.vec, ir.Undefined), builder.load(scalar_ptr),
+                                   ir.Constant(self.i32, 0))
+        s = builder.shuffle_vector(s, ir.Constant(self.vec, ir.Undefined), self.splat_mask)
+        for j in range(_VECTORS):
+            builder.store(builder.call(self.fma, [s, b[j], builder.load(self.acc[i][j])]), self.acc[i][j])
+
+    def store(self, out, ldc, add):
+        """Rows out + i * ldc (+)= the accumulators; ``add`` is an i1 value."""
+        builder = self.builder
+        for i in range(self.mr):
+            row = builder.gep(out, [builder.mul(self.const(i), ldc)])
+            for j in range(_VECTORS):
+                ptr = self._vector_ptr(row, j)
+                with builder.if_then(add):
+                    builder.store(builder.fadd(builder.load(self.acc[i][j]), builder.load(ptr, align=4)),
+                                  self.acc[i][j])
+                builder.store(builder.load(self.acc[i][j]), ptr, align=4)
+
+
 def _make_tile(mr):
     """The kernel for an mr x NR block of c: c_blk (+)= a1_blk @ w1 + a2_blk @ w2, where the
     packed panel holds w1's K1 rows, then w2's K2 rows."""
@@ -123,49 +179,19 @@ def _make_tile(mr):
         def codegen(context, builder, signature, args):
             (a1_v, a1_off, lda1, k1, a2_v, a2_off, lda2, k2, wp_v, w_off, c_v, c_off, ldc, add) = args
             t_a1, t_a2, t_w, t_c = (signature.args[i] for i in (0, 4, 8, 10))
-            elem = context.get_value_type(t_c.dtype)
-            lanes = VECTOR_BYTES // context.get_abi_sizeof(elem)
-            vec = ir.VectorType(elem, lanes)
-            vptr = vec.as_pointer()
-            nr = _VECTORS * lanes
-            i32, i64t = ir.IntType(32), ir.IntType(64)
-            const = lambda v: ir.Constant(i64t, v)
-
-            def data(ty, value, offset):
-                return builder.gep(context.make_array(ty)(context, builder, value).data, [offset])
-
-            suffix = "f32" if t_c.dtype == types.float32 else "f64"
-            fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vec, [vec] * 3),
-                                                 f"llvm.fma.v{lanes}{suffix}")
-            # accumulators as entry-block allocas: LLVM promotes them to registers (the loop
-            # below compiles to vbroadcastss / vmovups / vfmadd231ps only)
-            acc = [[cgutils.alloca_once_value(builder, ir.Constant(vec, [0.0] * lanes)) for _ in range(_VECTORS)]
-                   for _ in range(mr)]
-            panel = data(t_w, wp_v, w_off)
-            splat_mask = ir.Constant(ir.VectorType(i32, lanes), [0] * lanes)
-            for a_ty, a_v, a_off, lda, k_count, k_first in ((t_a1, a1_v, a1_off, lda1, k1, const(0)),
+            code = TileCode(context, builder, t_c.dtype, mr)
+            nr = code.const(_VECTORS * code.lanes)
+            panel = code.data(t_w, wp_v, w_off)
+            for a_ty, a_v, a_off, lda, k_count, k_first in ((t_a1, a1_v, a1_off, lda1, k1, code.const(0)),
                                                              (t_a2, a2_v, a2_off, lda2, k2, k1)):
-                base = data(a_ty, a_v, a_off)
-                rows = [builder.gep(base, [builder.mul(const(i), lda)]) for i in range(mr)]
+                base = code.data(a_ty, a_v, a_off)
+                rows = [builder.gep(base, [builder.mul(code.const(i), lda)]) for i in range(mr)]
                 with cgutils.for_range(builder, k_count) as loop:
                     k = loop.index
-                    w_row = builder.gep(panel, [builder.mul(builder.add(k_first, k), const(nr))])
-                    w = [builder.load(builder.bitcast(builder.gep(w_row, [const(lanes * j)]), vptr), align=4)
-                         for j in range(_VECTORS)]
+                    w = code.load_row(builder.gep(panel, [builder.mul(builder.add(k_first, k), nr)]))
                     for i in range(mr):
-                        s = builder.load(builder.gep(rows[i], [k]))
-                        s = builder.insert_element(ir.Constant(vec, ir.Undefined), s, ir.Constant(i32, 0))
-                        s = builder.shuffle_vector(s, ir.Constant(vec, ir.Undefined), splat_mask)
-                        for j in range(_VECTORS):
-                            builder.store(builder.call(fma, [s, w[j], builder.load(acc[i][j])]), acc[i][j])
-            out = data(t_c, c_v, c_off)
-            for i in range(mr):
-                row = builder.gep(out, [builder.mul(const(i), ldc)])
-                for j in range(_VECTORS):
-                    ptr = builder.bitcast(builder.gep(row, [const(lanes * j)]), vptr)
-                    with builder.if_then(add):
-                        builder.store(builder.fadd(builder.load(acc[i][j]), builder.load(ptr, align=4)), acc[i][j])
-                    builder.store(builder.load(acc[i][j]), ptr, align=4)
+                        code.multiply_add(i, builder.gep(rows[i], [k]), w)
+            code.store(code.data(t_c, c_v, c_off), ldc, add)
             return context.get_dummy_value()
 
         return sig, codegen

@@ -111,20 +111,25 @@ def check_against_reference(forward, backward, case, dtype, to_device=lambda a: 
 
 
 @contextlib.contextmanager
-def cpu_strategy(direct, parallel, packed=None):
+def cpu_strategy(direct, parallel, packed=None, shifted=False):
     """Force the CPU kernels' choices: direct loop or im2col + GEMM, parallel or serial loops,
-    and (``packed``, None: the machine's default) the products through the packed tile kernel
-    (forward: im2col into panels; backward: dy's tile packed, from one panel of output
-    channels up), or through BLAS."""
-    saved = cpu.DIRECT_MAX_CG_OG, cpu.CPU_PARALLEL_MIN_WORK, cpu.PACKED_FORWARD, cpu.PACKED_BACKWARD
+    (``packed``, None: the machine's default) the im2col products through the packed tile
+    kernel (forward: im2col into panels; backward: dy's tile packed, from one panel of output
+    channels up) or through BLAS, and (``shifted``) stride-1 convolutions of any size through
+    the shifted kernels, which skip im2col (off by default, so that tests of the im2col path
+    reach it whatever their shapes)."""
+    saved = (cpu.DIRECT_MAX_CG_OG, cpu.CPU_PARALLEL_MIN_WORK, cpu.PACKED_FORWARD, cpu.PACKED_BACKWARD,
+             cpu.SHIFTED, cpu.SHIFTED_MIN_K)
     cpu.DIRECT_MAX_CG_OG = 10**9 if direct else -1
     cpu.CPU_PARALLEL_MIN_WORK = 0 if parallel else 10**18
     if packed is not None:
         cpu.PACKED_FORWARD = cpu.PACKED_BACKWARD = packed
+    cpu.SHIFTED, cpu.SHIFTED_MIN_K = shifted, 1
     try:
         yield
     finally:
-        cpu.DIRECT_MAX_CG_OG, cpu.CPU_PARALLEL_MIN_WORK, cpu.PACKED_FORWARD, cpu.PACKED_BACKWARD = saved
+        (cpu.DIRECT_MAX_CG_OG, cpu.CPU_PARALLEL_MIN_WORK, cpu.PACKED_FORWARD, cpu.PACKED_BACKWARD,
+         cpu.SHIFTED, cpu.SHIFTED_MIN_K) = saved
 
 
 # ----------------------------------------------------------------------------- reference vs finite differences
@@ -174,10 +179,57 @@ def test_reference_matches_torch(B, C, H, W, O, kh, kw, geom):
 
 
 @settings(max_examples=40)
-@given(conv_case(), st.sampled_from(DTYPES), st.booleans(), st.booleans(), st.booleans())
-def test_cpu_matches_reference(case, dtype, direct, parallel, packed):
-    with cpu_strategy(direct, parallel, packed):
+@given(conv_case(), st.sampled_from(DTYPES), st.booleans(), st.booleans(), st.booleans(), st.booleans())
+def test_cpu_matches_reference(case, dtype, direct, parallel, packed, shifted):
+    with cpu_strategy(direct, parallel, packed, shifted):
         check_against_reference(K.forward, K.backward, case, dtype)
+
+
+SHIFTED_CASES = [  # (B, C, H, W, O, kh, kw, geometry): stride 1; sizes off every tile multiple
+    (3, 16, 16, 16, 32, 3, 3, geometry(padding=1)),          # the seed's second layer, smaller batch
+    (2, 9, 7, 11, 13, 3, 3, geometry(padding=1)),            # rows not a multiple of MR, Q not of NR
+    (2, 12, 9, 10, 10, 3, 5, geometry(padding=((2, 1), (0, 3)), dilation=(2, 1))),
+    (4, 32, 13, 9, 24, 3, 3, geometry(padding=((1, 1), (2, 0)), dilation=(1, 2), groups=2)),
+    (3, 48, 12, 12, 63, 3, 3, geometry(padding=1, groups=3)),  # 21 output channels per group
+    (2, 8, 6, 5, 70, 2, 2, geometry(padding=((1, 0), (1, 0)))),  # "same" for k2; 70 > 2 panels
+    (2, 40, 1, 37, 64, 1, 5, geometry(padding=((0, 0), (2, 2)))),  # conv1d
+    (2, 5, 4, 4, 3, 3, 3, geometry()),                       # no padding: output smaller than input
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("B,C,H,W,O,kh,kw,geom", SHIFTED_CASES)
+def test_shifted_matches_reference(dtype, B, C, H, W, O, kh, kw, geom):
+    """The shifted kernels (no im2col) against the reference: forward and every gradient,
+    both loop versions, then each gradient alone."""
+    for parallel in (False, True):
+        with cpu_strategy(direct=False, parallel=parallel, shifted=True):
+            assert cpu.use_shifted(geom[0], (C // geom[3]) * kh * kw, B, 2 if parallel else 1)
+            check_against_reference(K.forward, K.backward, (B, C, H, W, O, kh, kw, geom, True, B + C), dtype)
+    rng = np.random.default_rng(C + O)
+    x, w, b, dy = make(rng, B, C, H, W, O, kh, kw, geom, False, dtype)
+    want = K.reference_backward(f64(x), f64(w), f64(dy), *geom, has_bias=False)
+    with cpu_strategy(direct=False, parallel=True, shifted=True):
+        dx, dw_only, db = K.backward(x, w, dy, *geom, has_bias=False, need_input=False, need_weight=True)
+        assert dx is None and db is None
+        assert_close("dw alone", dw_only, want[1], dtype, B * dy.shape[2] * dy.shape[3])
+        dx_only, dw, db = K.backward(x, w, dy, *geom, has_bias=True, need_input=True, need_weight=False)
+        assert dw is None
+        assert_close("dx alone", dx_only, want[0], dtype, (O // geom[3]) * kh * kw)
+        assert_close("db without dw", db, dy.astype(np.float64).sum(axis=(0, 2, 3)), dtype, B * dy.shape[2] * dy.shape[3])
+
+
+def test_shifted_only_where_it_applies():
+    """Stride 1 only (a strided output is not a shifted slice), at least SHIFTED_MIN_K taps, and
+    an image for every thread; otherwise the im2col path, with the same results."""
+    with cpu_strategy(direct=False, parallel=True, shifted=True):
+        cpu.SHIFTED_MIN_K = 64
+        assert cpu.use_shifted((1, 1), 144, 4, 2)
+        assert not cpu.use_shifted((2, 1), 144, 4, 2) and not cpu.use_shifted((1, 2), 144, 4, 2)
+        assert not cpu.use_shifted((1, 1), 27, 4, 2)
+        assert not cpu.use_shifted((1, 1), 144, 1, 2)
+        cpu.SHIFTED = False
+        assert not cpu.use_shifted((1, 1), 144, 4, 2)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -18,6 +18,20 @@ def xp_of(arr):
     return cupy
 
 
+def keep_where(g, keep):
+    """g where the boolean array ``keep`` (g's shape) is True, else +0, as a new contiguous array:
+    a mask, not a product, so an inf or NaN of g where keep is False gives 0 (PyTorch's
+    threshold_backward). Done on the bits (g AND all-ones or all-zeros) rather than with
+    ``where``, which branched per element: on a random half-true mask of 512 Ki float32 it ran
+    2.0 ms against 0.37 (AVX-512 Xeon)."""
+    xp = xp_of(g)
+    bits = xp.dtype(f"u{g.dtype.itemsize}")
+    out = keep.astype(bits)
+    xp.negative(out, out=out)  # 1 -> all ones (unsigned wraparound), 0 -> 0
+    xp.bitwise_and(xp.ascontiguousarray(g).view(bits), out, out=out)
+    return out.view(g.dtype)
+
+
 def broadcasts_to(shape, target) -> bool:
     """Whether an array of ``shape`` broadcasts to exactly ``target`` (a mask over a tensor,
     values into a region, a bias onto a product)."""

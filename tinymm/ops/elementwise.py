@@ -13,7 +13,8 @@ import numpy as np
 from tinymm.autograd import Function
 from tinymm.autograd_graph import as_dtype, node_output, operand, pair, sum_to
 from tinymm.backend import get_default_dtype
-from tinymm.ops._util import DTypeError, ValueRangeError, conj, is_scalar, refuse_complex, torch_dtype_name, unbroadcast, xp_of
+from tinymm.ops._util import (DTypeError, ValueRangeError, conj, is_scalar, keep_where, refuse_complex, torch_dtype_name,
+                              unbroadcast, xp_of)
 from tinymm.ops.complex_ops import complex_abs
 from tinymm.ops.convert import as_tensor, cast, operands, to_float, to_inexact
 from tinymm.tensor import Tensor
@@ -458,7 +459,7 @@ class Relu(UnaryFunction):
         # A mask, not a product (PyTorch's threshold_backward): an inf or NaN gradient
         # arriving at a zero output stays out (lp_pool's zero windows rely on it).
         _, out = ctx.saved_arrays
-        return xp_of(g).where(out > 0, g, 0).astype(g.dtype, copy=False)
+        return keep_where(g, out > 0)
 
 
 def relu(x):
