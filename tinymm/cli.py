@@ -77,6 +77,11 @@ def thread_rows() -> list[tuple[str, str]]:
     rows = [("CPU cores", str(os.cpu_count()))]
     for var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         rows.append((var, os.environ.get(var, "(unset)")))
+    from tinymm.kernels._common import HEAP_KEEP_BYTES
+
+    # both set by tinymm unless the environment already did (kernels/_common.py says why)
+    rows.append(("OMP_WAIT_POLICY", os.environ.get("OMP_WAIT_POLICY", "(unset)")))
+    rows.append(("freed heap kept (TINYMM_HEAP_KEEP)", f"{HEAP_KEEP_BYTES >> 20} MiB" if HEAP_KEEP_BYTES else "off"))
     try:
         from threadpoolctl import threadpool_info
 

@@ -81,3 +81,38 @@ def test_block_reductions_sum_and_max_over_a_block():
     np.testing.assert_array_equal(out, [x.sum(), 7.5])
     with pytest.raises(ValueError, match="kind must be 'sum' or 'max', got 'min'"):
         _common.cuda_block_reduce("min")
+
+
+# ----------------------------------------------------------------------------- process settings
+
+def _in_fresh_process(code, **env):
+    import os
+    import subprocess
+    import sys
+
+    full_env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "TINYMM_HEAP_KEEP")}
+    full_env.update(env)
+    return subprocess.run([sys.executable, "-c", code], env=full_env, capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def test_idle_openmp_threads_sleep_unless_the_user_says_otherwise():
+    code = "import os, tinymm; print(os.environ['OMP_WAIT_POLICY'])"
+    assert _in_fresh_process(code) == "PASSIVE"
+    assert _in_fresh_process(code, OMP_WAIT_POLICY="ACTIVE") == "ACTIVE"
+
+
+def test_keep_freed_heap_only_where_glibc_takes_it():
+    import os
+    import sys
+
+    from tinymm.kernels._common import HEAP_KEEP_BYTES, keep_freed_heap
+
+    assert keep_freed_heap(0) is False and keep_freed_heap(-5) is False
+    glibc = sys.platform.startswith("linux") and bool(os.confstr("CS_GNU_LIBC_VERSION") or "")
+    if not glibc:
+        print("not Linux with glibc: keep_freed_heap must leave malloc alone")
+    assert keep_freed_heap(HEAP_KEEP_BYTES) is glibc
+    code = "from tinymm.kernels._common import HEAP_KEEP_BYTES; print(HEAP_KEEP_BYTES)"
+    assert _in_fresh_process(code) == str(128 << 20)
+    assert _in_fresh_process(code, TINYMM_HEAP_KEEP="0") == "0"
