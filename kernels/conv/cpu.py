@@ -31,7 +31,7 @@ tile as panels backward, plus the weights transposed once when packed; and, when
 blocks of an image are split between threads (fewer images than 2 per thread), one dx per
 split.
 
-**Shifted** (stride 1, with AVX-512: ``SHIFTED``): no im2col at all. With the padded image's
+**Shifted** (stride 1: ``SHIFTED``): no im2col at all. With the padded image's
 planes laid flat, rows Wp apart, and output position (oh, q) numbered oh * Wp + q, each tap's
 row of the im2col matrix is the flat image shifted by a fixed amount, so the register-tile
 kernel reads it straight from the padded image (``_shifted_gemm.py``)::
@@ -66,7 +66,7 @@ from numba import njit, prange
 from .._common import parallel_threshold, serial_and_parallel
 from .._common import one_blas_thread
 from ..attention.cpu import gemm
-from ..recurrent._packed_gemm import VECTOR_BYTES, pack_transposed, packed_gemm, panel_width
+from ..recurrent._packed_gemm import MR, VECTOR_BYTES, pack_transposed, packed_gemm, panel_width
 from ._shifted_gemm import shifted_gemm
 
 # Bytes of one im2col tile (K x P elements). Measured on one thread (CPU time, 2-core EPYC with
@@ -112,13 +112,20 @@ PACKED_BACKWARD = VECTOR_BYTES == 64
 # Stride-1 convolutions skip im2col altogether (``_shifted_gemm.py``: each tap's row of the
 # im2col matrix is a shifted slice of the padded image). Forward y = w @ X; backward dx is the
 # same product between w^T and dy laid out like the padded input (taps shifted the other way),
-# and dw^T += X dy^T through ``packed_gemm`` with the shifted slices as its left operand. On
-# the AVX-512 Xeon (one thread, medians of interleaved runs), forward against the packed im2col
-# path: 16 -> 32 3x3 16x16 B32 0.71 against 1.15 ms, 64 -> 64 3x3 32x32 B16 9.0 against 10.1;
-# at 3 -> 16 (K = 27 taps) it lost, 0.86 against 0.54: each tile's K loop is too short to pay
-# for storing it and for copying the output out of the padded width (SHIFTED_MIN_K).
-SHIFTED = VECTOR_BYTES == 64
-SHIFTED_MIN_K = 64
+# and dw^T += X dy^T through ``packed_gemm`` with the shifted slices as its left operand.
+# Time against the im2col path, one thread / two, forward and backward (medians of 15
+# interleaved runs, float32, B32 at 16x16 and 32x32, B16 otherwise; 3x3 unless said):
+#   AVX-512 Xeon (against the packed im2col path): 16 -> 32 16x16 fwd 0.50 / 0.63, bwd 0.67 /
+#   0.70; 64 -> 64 32x32 fwd 0.77 / 0.84, bwd 0.83 / 0.85; conv1d 40 -> 64 k5 T400 fwd 0.81-0.85,
+#   bwd 0.88-0.93; 3 -> 16 32x32 fwd 0.63 / 0.72; 8 -> 8 32x32 fwd 0.35 / 0.51;
+#   the same Xeon with AVX2 code (NUMBA_CPU_NAME=haswell: 32-byte vectors, 6-row tiles, and
+#   OpenBLAS's Haswell kernels for im2col + BLAS), one thread: 16 -> 32 fwd 0.63-0.65, bwd
+#   0.56-0.69; 64 -> 64 0.89 / 0.85; conv1d 0.90 / 0.93; 8 -> 8 fwd 0.45, bwd 0.60.
+# Backward lost where dw^T's tile is mostly empty (``use_shifted``): 3 -> 16 (3 rows, 16 of 32
+# columns) 3.0x / 2.6x the im2col path's time, 8 -> 8 1.16x / 1.12x. Not measured on an AVX2
+# CPU itself (a Zen 3).
+SHIFTED = True
+SHIFTED_BACKWARD_MIN_OG = 1  # in panels; Cg in tiles of MR rows (0: backward at any size)
 
 
 def use_direct(Cg, Og):
@@ -126,11 +133,15 @@ def use_direct(Cg, Og):
     return Cg * Og <= DIRECT_MAX_CG_OG
 
 
-def use_shifted(stride, K, B, n_threads):
-    """Whether a convolution takes the shifted strategy (SHIFTED): stride 1, at least
-    SHIFTED_MIN_K taps per output (Cg * kh * kw), and an image for every thread (its work
-    items are whole images)."""
-    return SHIFTED and tuple(stride) == (1, 1) and K >= SHIFTED_MIN_K and B >= n_threads
+def use_shifted(stride, B, n_threads, Cg=None, Og=None, dtype=None):
+    """Whether a convolution takes the shifted strategy (SHIFTED): stride 1 and an image for
+    every thread (its work items are whole images). Backward (Cg, Og and dtype given) also
+    needs a panel of output channels per group (dw^T's columns; fewer leave the tile's
+    columns partly empty) and MR input channels (dw^T's rows): at 3 -> 16 and 8 -> 8 it
+    lost to im2col (see SHIFTED)."""
+    if not (SHIFTED and tuple(stride) == (1, 1) and B >= n_threads):
+        return False
+    return Og is None or (Og >= SHIFTED_BACKWARD_MIN_OG * panel_width(dtype) and Cg >= SHIFTED_BACKWARD_MIN_OG * MR)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -746,7 +757,7 @@ def cpu_forward(x, w, bias=None, stride=(1, 1), padding=((0, 0), (0, 0)), dilati
     K = Cg * kh * kw
     w3 = w.reshape(groups, Og, K)
     parallel = work >= CPU_PARALLEL_MIN_WORK
-    if use_shifted(stride, K, B, numba.get_num_threads() if parallel else 1):
+    if use_shifted(stride, B, numba.get_num_threads() if parallel else 1):
         g = _ShiftedGeometry(x.shape, w.shape, padding, dilation, Ho, Wo, x.dtype)
         n_workers = min(B, numba.get_num_threads()) if parallel else 1
         xs = np.zeros((n_workers, g.flat), x.dtype)
@@ -795,7 +806,7 @@ def cpu_backward(x, w, dy, stride=(1, 1), padding=((0, 0), (0, 0)), dilation=(1,
     K = Cg * kh * kw
     w3 = w.reshape(groups, Og, K)
     parallel = work >= CPU_PARALLEL_MIN_WORK
-    if use_shifted(stride, K, B, numba.get_num_threads() if parallel else 1):
+    if use_shifted(stride, B, numba.get_num_threads() if parallel else 1, Cg, Og, dtype):
         return _backward_shifted_call(x, w, dy, padding, dilation, groups, has_bias, need_input,
                                       need_weight, parallel)
     with _worker_threads(parallel) as n_threads:

@@ -119,17 +119,18 @@ def cpu_strategy(direct, parallel, packed=None, shifted=False):
     the shifted kernels, which skip im2col (off by default, so that tests of the im2col path
     reach it whatever their shapes)."""
     saved = (cpu.DIRECT_MAX_CG_OG, cpu.CPU_PARALLEL_MIN_WORK, cpu.PACKED_FORWARD, cpu.PACKED_BACKWARD,
-             cpu.SHIFTED, cpu.SHIFTED_MIN_K)
+             cpu.SHIFTED, cpu.SHIFTED_BACKWARD_MIN_OG)
     cpu.DIRECT_MAX_CG_OG = 10**9 if direct else -1
     cpu.CPU_PARALLEL_MIN_WORK = 0 if parallel else 10**18
     if packed is not None:
         cpu.PACKED_FORWARD = cpu.PACKED_BACKWARD = packed
-    cpu.SHIFTED, cpu.SHIFTED_MIN_K = shifted, 1
+    cpu.SHIFTED = shifted
+    cpu.SHIFTED_BACKWARD_MIN_OG = 0  # backward too, whatever the channel counts
     try:
         yield
     finally:
         (cpu.DIRECT_MAX_CG_OG, cpu.CPU_PARALLEL_MIN_WORK, cpu.PACKED_FORWARD, cpu.PACKED_BACKWARD,
-         cpu.SHIFTED, cpu.SHIFTED_MIN_K) = saved
+         cpu.SHIFTED, cpu.SHIFTED_BACKWARD_MIN_OG) = saved
 
 
 # ----------------------------------------------------------------------------- reference vs finite differences
@@ -204,7 +205,7 @@ def test_shifted_matches_reference(dtype, B, C, H, W, O, kh, kw, geom):
     both loop versions, then each gradient alone."""
     for parallel in (False, True):
         with cpu_strategy(direct=False, parallel=parallel, shifted=True):
-            assert cpu.use_shifted(geom[0], (C // geom[3]) * kh * kw, B, 2 if parallel else 1)
+            assert cpu.use_shifted(geom[0], B, 2 if parallel else 1, C // geom[3], O // geom[3], dtype)
             check_against_reference(K.forward, K.backward, (B, C, H, W, O, kh, kw, geom, True, B + C), dtype)
     rng = np.random.default_rng(C + O)
     x, w, b, dy = make(rng, B, C, H, W, O, kh, kw, geom, False, dtype)
@@ -220,96 +221,17 @@ def test_shifted_matches_reference(dtype, B, C, H, W, O, kh, kw, geom):
 
 
 def test_shifted_only_where_it_applies():
-    """Stride 1 only (a strided output is not a shifted slice), at least SHIFTED_MIN_K taps, and
-    an image for every thread; otherwise the im2col path, with the same results."""
+    """Stride 1 only (a strided output is not a shifted slice) and an image for every thread;
+    backward only from a panel of output channels and MR input channels per group; otherwise
+    the im2col path, with the same results."""
+    nr = cpu.panel_width(np.float32)
     with cpu_strategy(direct=False, parallel=True, shifted=True):
-        cpu.SHIFTED_MIN_K = 64
-        assert cpu.use_shifted((1, 1), 144, 4, 2)
-        assert not cpu.use_shifted((2, 1), 144, 4, 2) and not cpu.use_shifted((1, 2), 144, 4, 2)
-        assert not cpu.use_shifted((1, 1), 27, 4, 2)
-        assert not cpu.use_shifted((1, 1), 144, 1, 2)
+        assert cpu.use_shifted((1, 1), 4, 2) and cpu.use_shifted((1, 1), 4, 2, 3, 1, np.float32)
+        cpu.SHIFTED_BACKWARD_MIN_OG = 1
+        assert cpu.use_shifted((1, 1), 4, 2, cpu.MR, nr, np.float32)
+        assert not cpu.use_shifted((1, 1), 4, 2, cpu.MR, nr - 1, np.float32)
+        assert not cpu.use_shifted((1, 1), 4, 2, cpu.MR - 1, nr, np.float32)
+        assert not cpu.use_shifted((2, 1), 4, 2) and not cpu.use_shifted((1, 2), 4, 2)
+        assert not cpu.use_shifted((1, 1), 1, 2)
         cpu.SHIFTED = False
-        assert not cpu.use_shifted((1, 1), 144, 4, 2)
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("Og,groups,W,stride", [(32, 1, 11, 1), (33, 2, 7, 1), (47, 1, 40, 2), (16, 3, 9, 1)])
-def test_packed_backward_with_a_panel_of_output_channels_or_more(dtype, Og, groups, W, stride):
-    """The backward's packed products (dw^T += cols dy^T, dcols = w^T dy) with Og at, past and
-    (float64: 16 = one panel) around a panel of output channels, several groups, tiles whose
-    columns end mid-panel; every gradient asked for, then each alone; both loop versions."""
-    rng = np.random.default_rng(Og + W)
-    geom = geometry(stride=stride, padding=1, groups=groups)
-    case = (2, 3 * groups, 6, W, Og * groups, 3, 3, geom, True, Og)
-    for parallel in (False, True):
-        with cpu_strategy(direct=False, parallel=parallel, packed=True):
-            check_against_reference(K.forward, K.backward, case, dtype)
-    x, w, b, dy = make(rng, 2, 3 * groups, 6, W, Og * groups, 3, 3, geom, False, dtype)
-    want = K.reference_backward(f64(x), f64(w), f64(dy), *geom, has_bias=False)
-    with cpu_strategy(direct=False, parallel=True, packed=True):
-        dx, dw_only, db = K.backward(x, w, dy, *geom, has_bias=False, need_input=False, need_weight=True)
-        assert dx is None and db is None
-        assert_close("dw alone", dw_only, want[1], dtype, 2 * dy.shape[2] * dy.shape[3])
-        dx_only, dw, db = K.backward(x, w, dy, *geom, has_bias=False, need_input=True, need_weight=False)
-        assert dw is None and db is None
-        assert_close("dx alone", dx_only, want[0], dtype, Og * 9)
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("W,stride,padding", [(40, 1, 1), (33, 1, (0, 2)), (70, 2, 3), (9, 1, 0)])
-def test_packed_forward_panels_cross_output_rows(dtype, W, stride, padding):
-    """The im2col into panels on rows wider and narrower than a panel (32 float32 / 16 float64
-    columns with AVX-512, half that elsewhere), so that runs start mid-panel, end mid-row and
-    meet padding on either side; bias added; both loop versions."""
-    rng = np.random.default_rng(W)
-    geom = geometry(stride=stride, padding=padding)
-    case = (3, 5, 7, W, 6, 3, 3, geom, True, W)
-    for parallel in (False, True):
-        with cpu_strategy(direct=False, parallel=parallel, packed=True):
-            check_against_reference(K.forward, K.backward, case, dtype)
-
-
-@pytest.mark.parametrize("direct", [True, False])
-def test_cpu_skips_gradients_not_asked_for(direct):
-    rng = np.random.default_rng(5)
-    geom = geometry(stride=2, padding=1, groups=2)
-    x, w, b, dy = make(rng, 2, 4, 7, 7, 4, 3, 3, geom, True, np.float64)
-    want = K.reference_backward(x, w, dy, *geom)
-    with cpu_strategy(direct, parallel=False):
-        dx, dw, db = K.backward(x, w, dy, *geom, has_bias=True, need_input=False, need_weight=True)
-        assert dx is None
-        np.testing.assert_allclose(dw, want[1], rtol=1e-12, atol=1e-12)
-        np.testing.assert_allclose(db, want[2], rtol=1e-12, atol=1e-12)
-        dx, dw, db = K.backward(x, w, dy, *geom, has_bias=False, need_input=True, need_weight=False)
-        assert dw is None and db is None
-        np.testing.assert_allclose(dx, want[0], rtol=1e-12, atol=1e-12)
-
-
-@pytest.mark.parametrize("B", [1, 5])
-def test_cpu_row_blocks_split_between_threads(B):
-    """A tall image cut into many row blocks, dealt to several workers (B = 1: one image split
-    into parts with their own dx; B = 5: whole images per worker)."""
-    rng = np.random.default_rng(6)
-    geom = geometry(padding=1)
-    x, w, b, dy = make(rng, B, 8, 60, 9, 8, 3, 3, geom, True, np.float32)
-    saved = cpu.FORWARD_TILE_BYTES, cpu.BACKWARD_TILE_BYTES
-    # K = 72, Wo = 9, float32: three output rows per block, 20 blocks
-    cpu.FORWARD_TILE_BYTES = cpu.BACKWARD_TILE_BYTES = 72 * 9 * 4 * 3
-    try:
-        case = (B, 8, 60, 9, 8, 3, 3, geom, True, 7)
-        for packed in (False, True):
-            with cpu_strategy(direct=False, parallel=True, packed=packed):
-                check_against_reference(K.forward, K.backward, case, np.float32)
-    finally:
-        cpu.FORWARD_TILE_BYTES, cpu.BACKWARD_TILE_BYTES = saved
-
-
-def test_dispatch_by_impl_name():
-    rng = np.random.default_rng(8)
-    geom = geometry(padding=1)
-    x, w, b, dy = make(rng, 1, 2, 4, 4, 3, 3, 3, geom, True, np.float64)
-    ys = [K.forward(x, w, b, *geom, impl=impl) for impl in (None, "cpu", "reference")]
-    np.testing.assert_allclose(ys[0], ys[2], rtol=1e-12)
-    np.testing.assert_allclose(ys[1], ys[2], rtol=1e-12)
-    with pytest.raises(ValueError, match="impl must be"):
-        K.forward(x, w, b, *geom, impl="gpu")
+        assert not cpu.use_shifted((1, 1), 4, 2)
