@@ -31,7 +31,7 @@ tile as panels backward, plus the weights transposed once when packed; and, when
 blocks of an image are split between threads (fewer images than 2 per thread), one dx per
 split.
 
-**Shifted** (stride 1: ``SHIFTED``): no im2col at all. With the padded image's
+**Shifted** (``SHIFTED``, every stride): no im2col at all. With stride 1 and the padded image's
 planes laid flat, rows Wp apart, and output position (oh, q) numbered oh * Wp + q, each tap's
 row of the im2col matrix is the flat image shifted by a fixed amount, so the register-tile
 kernel reads it straight from the padded image (``_shifted_gemm.py``)::
@@ -40,10 +40,15 @@ kernel reads it straight from the padded image (``_shifted_gemm.py``)::
     dx[b, g] (Cg, H * Wp)  = w[g]^T (Cg, Og kh kw) @ DY_b   dy laid out the same way, shifted back
     dw[g]^T per tap (i, j) += X_b, shifted by the tap (Cg, Ho * Wp) @ dy[b, g]^T   (packed_gemm)
 
-The Wp - Wo columns at the end of every output row are computed and dropped. Work items are
-whole images. Memory beyond inputs and outputs, per thread: one padded image (C x Hp x Wp), one
-group's output in the padded width, and backward dy in that layout (all O channels), dy^T as
-panels and one group's input gradient; dw^T per tap and db.
+A stride s cuts the padded image into its s_h x s_w *phases* (every s-th row from row a,
+every s-th column from column b): tap (i, j) reads only phase (i dh mod s_h, j dw mod s_w),
+shifted by (i dh // s_h, j dw // s_w), so the strided convolution is the same product over
+the phases' planes (rows Wq = ceil(Wp / s_w) apart), and dx is computed phase by phase, each
+from the taps that read it. The Wq - Wo columns at the end of every output row are computed
+and dropped. Work items are whole images. Memory beyond inputs and outputs, per thread: one
+image's phases (C x Hp x Wp, rounded up to whole phase rows), one group's output in the phase
+width, and backward dy in that layout (all O channels), dy^T as panels and one phase of one
+group's input gradient; dw^T per tap and db.
 
 **Direct** (depthwise and other convolutions with very few channels per group): no GEMM at
 all; for each (image, output channel) plane, a loop over input channels and kernel taps adds
@@ -109,8 +114,9 @@ PACKED_FORWARD = VECTOR_BYTES == 64
 # 40 -> 64 k5 0.97 / 0.95, seed 3 -> 16 (BLAS backward: Og = 16) 1.00 / 0.99.
 PACKED_BACKWARD = VECTOR_BYTES == 64
 
-# Stride-1 convolutions skip im2col altogether (``_shifted_gemm.py``: each tap's row of the
-# im2col matrix is a shifted slice of the padded image). Forward y = w @ X; backward dx is the
+# Convolutions skip im2col altogether (``_shifted_gemm.py``: each tap's row of the im2col
+# matrix is a shifted slice of the padded image, or of one of its phases when strided).
+# Forward y = w @ X; backward dx is the
 # same product between w^T and dy laid out like the padded input (taps shifted the other way),
 # and dw^T += X dy^T through ``packed_gemm`` with the shifted slices as its left operand.
 # Time against the im2col path, one thread / two, forward and backward (medians of 15
@@ -123,7 +129,9 @@ PACKED_BACKWARD = VECTOR_BYTES == 64
 #   0.56-0.69; 64 -> 64 0.89 / 0.85; conv1d 0.90 / 0.93; 8 -> 8 fwd 0.45, bwd 0.60.
 # Backward lost where dw^T's tile is mostly empty (``use_shifted``): 3 -> 16 (3 rows, 16 of 32
 # columns) 3.0x / 2.6x the im2col path's time, 8 -> 8 1.16x / 1.12x. Not measured on an AVX2
-# CPU itself (a Zen 3).
+# CPU itself (a Zen 3). Stride 2 (the default vqa model's backbone at B64, 3x3, one thread,
+# AVX-512): 16 -> 32 at 32x32 fwd 0.70, bwd 0.83; 32 -> 32 at 16x16 fwd 0.83, bwd 0.98; at
+# 64x64 0.87 / 0.84 and 0.81 / 0.71; 64 -> 64 at 32x32 B16 0.90 / 0.81.
 SHIFTED = True
 SHIFTED_BACKWARD_MIN_OG = 1  # in panels; Cg in tiles of MR rows (0: backward at any size)
 
@@ -133,13 +141,13 @@ def use_direct(Cg, Og):
     return Cg * Og <= DIRECT_MAX_CG_OG
 
 
-def use_shifted(stride, B, n_threads, Cg=None, Og=None, dtype=None):
-    """Whether a convolution takes the shifted strategy (SHIFTED): stride 1 and an image for
-    every thread (its work items are whole images). Backward (Cg, Og and dtype given) also
-    needs a panel of output channels per group (dw^T's columns; fewer leave the tile's
-    columns partly empty) and MR input channels (dw^T's rows): at 3 -> 16 and 8 -> 8 it
-    lost to im2col (see SHIFTED)."""
-    if not (SHIFTED and tuple(stride) == (1, 1) and B >= n_threads):
+def use_shifted(B, n_threads, Cg=None, Og=None, dtype=None):
+    """Whether a convolution takes the shifted strategy (SHIFTED): an image for every thread
+    (its work items are whole images). Backward (Cg, Og and dtype given) also needs a panel
+    of output channels per group (dw^T's columns; fewer leave the tile's columns partly
+    empty) and MR input channels (dw^T's rows): at 3 -> 16 and 8 -> 8 it lost to im2col (see
+    SHIFTED)."""
+    if not (SHIFTED and B >= n_threads):
         return False
     return Og is None or (Og >= SHIFTED_BACKWARD_MIN_OG * panel_width(dtype) and Cg >= SHIFTED_BACKWARD_MIN_OG * MR)
 
@@ -444,69 +452,108 @@ def _backward_gemm(x, w3, dy3, need_dx, need_dw, need_db, sh, sw, pt, pl, dh, dw
 
 
 # ---------------------------------------------------------------------------------------------
-# 4. Shifted kernels (stride 1): the im2col matrix is never built
+# 4. Shifted kernels: the im2col matrix is never built
 # ---------------------------------------------------------------------------------------------
-# The padded planes of one image lie end to end in a flat buffer (``_pad_image``): element
-# (c, ih, iw) of the padded image at c * Hp * Wp + ih * Wp + iw. Output position (oh, q) is
-# flat index oh * Wp + q; tap (c, i, j) reads it shifted by c * Hp * Wp + i * dh * Wp + j * dw
-# (``_shifts``). Each worker takes whole images, w, w + n_workers, ...; its buffers' padding
-# and tails are zeroed once by the caller and never written, only the interiors.
+# One image's padded input is cut into its stride *phases* (``_phase_image``): phase (a, b)
+# of channel c holds the padded rows a, a + sh, a + 2 sh, ... and columns b, b + sw, ..., an
+# Hq x Wq plane; the planes lie end to end in a flat buffer, channel-major, then phase. Output
+# position (oh, q) gets the flat index oh * Wq + q; tap (c, i, j) reads phase ((i dh) % sh,
+# (j dw) % sw) of channel c shifted by ((i dh) // sh) * Wq + (j dw) // sw, the same for every
+# output position (``_ShiftedGeometry``). With stride 1 there is one phase, the padded image.
+# Each worker takes whole images, w, w + n_workers, ...; its buffers' padding and tails are
+# zeroed once by the caller and never written, only the positions of input elements.
 
 @njit(cache=True)
-def _pad_image(xb, flat, pt, pl, Hp, Wp):
-    """flat[c * Hp * Wp + (ih + pt) * Wp + pl + iw] = xb[c, ih, iw] (the padding stays as it is)."""
+def _phase_image(xb, flat, pt, pl, sh, sw, Hq, Wq):
+    """flat[((c sh + a) sw + b) Hq Wq + r Wq + t] = xb[c, ih, iw] where ih + pt = r sh + a and
+    iw + pl = t sw + b (the padding stays as it is)."""
+    if sh == 1 and sw == 1:  # one phase: contiguous row copies (see _im2col on the literal 1)
+        _phase_rows(xb, flat, pt, pl, 1, 1, Hq, Wq)
+    else:
+        _phase_rows(xb, flat, pt, pl, sh, sw, Hq, Wq)
+
+
+@njit(cache=True)
+def _phase_rows(xb, flat, pt, pl, sh, sw, Hq, Wq):
     C, H, W = xb.shape
+    plane = Hq * Wq
     for c in range(C):
         for ih in range(H):
             src = xb[c, ih]
-            base = c * Hp * Wp + (ih + pt) * Wp + pl
-            for t in range(W):
-                flat[_u(base + t)] = src[_u(t)]
+            a, r = (ih + pt) % sh, (ih + pt) // sh
+            for b in range(sw):
+                first = (b - pl) % sw  # the first input column of phase b
+                base = ((c * sh + a) * sw + b) * plane + r * Wq + (first + pl) // sw
+                for u in range((W - first + sw - 1) // sw):
+                    flat[_u(base + u)] = src[_u(first + u * sw)]
 
 
 @njit(cache=True)
-def _take_image(flat, base, Wp, out, bias, use_bias):
-    """out[c, h, t] = flat[c, base + h * Wp + t] (+ bias[c]): the valid columns of rows Wp wide."""
+def _take_image(flat, base, Wq, out, bias, use_bias):
+    """out[c, h, t] = flat[c, base + h * Wq + t] (+ bias[c]): the valid columns of rows Wq wide."""
     C, H, W = out.shape
     for c in range(C):
         add = bias[c] if use_bias else out.dtype.type(0)
         src = flat[c]
         for h in range(H):
             dst = out[c, h]
-            start = base + h * Wp
+            start = base + h * Wq
             for t in range(W):
                 dst[_u(t)] = src[_u(start + t)] + add
 
 
+@njit(cache=True)
+def _put_phase(dflat, r0, a, b, pt, pl, sh, sw, Wq, dx):
+    """dx[c, ih, iw] = dflat[c, (r - r0) * Wq + t] for the input elements of phase (a, b):
+    ih + pt = r sh + a, iw + pl = t sw + b."""
+    C, H, W = dx.shape
+    first = (b - pl) % sw
+    t0 = (first + pl) // sw
+    for c in range(C):
+        src = dflat[c]
+        for ih in range((a - pt) % sh, H, sh):
+            dst = dx[c, ih]
+            start = ((ih + pt) // sh - r0) * Wq + t0
+            if sw == 1:
+                for u in range(W):
+                    dst[_u(u)] = src[_u(start + u)]
+            else:
+                for u in range((W - first + sw - 1) // sw):
+                    dst[_u(first + u * sw)] = src[_u(start + u)]
+
+
 @serial_and_parallel()
-def _forward_shifted(x, w3, bias, use_bias, taps, pt, pl, Hp, Wp, xs, ys, y):
-    """y[b, g] = w3[g] @ X of the padded image (``shifted_gemm``), then the valid columns out."""
+def _forward_shifted(x, w3, bias, use_bias, taps, pt, pl, sh, sw, Hq, Wq, xs, ys, y):
+    """y[b, g] = w3[g] @ X of the image's phases (``shifted_gemm``), then the valid columns."""
     B, C = x.shape[0], x.shape[1]
     G, Og = w3.shape[0], w3.shape[1]
-    plane = Hp * Wp
+    image = sh * sw * Hq * Wq  # one channel's phases
     n_workers = xs.shape[0]
     for worker in prange(n_workers):
         flat, out = xs[worker], ys[worker]
         for b in range(worker, B, n_workers):
-            _pad_image(x[b], flat, pt, pl, Hp, Wp)
+            _phase_image(x[b], flat, pt, pl, sh, sw, Hq, Wq)
             for g in range(G):
-                shifted_gemm(w3[g], taps, flat, g * (C // G) * plane, out)
-                _take_image(out, 0, Wp, y[b, g * Og : (g + 1) * Og], bias[g * Og : (g + 1) * Og], use_bias)
+                shifted_gemm(w3[g], taps, flat, g * (C // G) * image, out)
+                _take_image(out, 0, Wq, y[b, g * Og : (g + 1) * Og], bias[g * Og : (g + 1) * Og], use_bias)
 
 
 @serial_and_parallel(fastmath=_REASSOC)
-def _backward_shifted(x, w3t, dy, need_dx, need_dw, need_db, dtaps, shifts, lead, pt, pl,
-                      Hp, Wp, xs, dys, dxs, pscratch, dx, dw_parts, db_parts):
-    """dy[b] goes into dys[worker] (O, Lz) at lead + oh * Wp + q (the rest stays 0). dx: the
-    padded input's gradient, rows pt .. pt + H, is w3t[g] (Cg, Og kh kw) @ the dy slices at
-    dtaps (each tap's shift subtracted), its valid columns taken out. dw: for each tap t at
-    shift shifts[t], dw_parts[worker, g, t] (Cg, Og) += X_t (Cg, Q) @ dy^T, X_t the padded
-    image's planes shifted by shifts[t], dy^T packed into panels."""
+def _backward_shifted(x, w3t, dy, need_dx, need_dw, need_db, dtaps, shifts, phases, lead, pt, pl,
+                      sh, sw, Hq, Wq, xs, dys, dxs, pscratch, dx, dw_parts, db_parts):
+    """dy[b] goes into dys[worker] (O, Lz) at lead + oh * Wq + q (the rest stays 0).
+    dx, phase by phase (row p of ``phases``: a, b, its first column of w3t and one past its
+    last, its first and last row r0, r1 of phase rows that hold input rows): the phase's rows
+    r0 .. r1 are w3t[g][:, its columns] (Cg, Og x its taps) @ the dy slices at dtaps (each
+    tap's shift subtracted), put back into dx. dw: for each tap t at shift shifts[t],
+    dw_parts[worker, g, t] (Cg, Og) += X_t (Cg, Q) @ dy^T, X_t the image's phases shifted by
+    shifts[t], dy^T packed into panels."""
     B, C, H, W = x.shape
     O, Ho, Wo = dy.shape[1], dy.shape[2], dy.shape[3]
     G = w3t.shape[0]
     Cg, Og = C // G, O // G
-    plane, Q, n_taps = Hp * Wp, Ho * Wp, shifts.shape[0]
+    image, Q, n_taps = sh * sw * Hq * Wq, Ho * Wq, shifts.shape[0]
+    nr = pscratch.shape[3]
     n_workers = xs.shape[0]
     for worker in prange(n_workers):
         flat, dyz, dflat = xs[worker], dys[worker], dxs[worker]
@@ -516,22 +563,28 @@ def _backward_shifted(x, w3t, dy, need_dx, need_dw, need_db, dtaps, shifts, lead
                 for oh in range(Ho):
                     src, dst = dy[b, o, oh], dyz[o]
                     for t in range(Wo):
-                        dst[_u(lead + oh * Wp + t)] = src[_u(t)]
+                        dst[_u(lead + oh * Wq + t)] = src[_u(t)]
             if need_dw:
-                _pad_image(x[b], flat, pt, pl, Hp, Wp)
+                _phase_image(x[b], flat, pt, pl, sh, sw, Hq, Wq)
             for g in range(G):
                 if need_dx:
-                    shifted_gemm(w3t[g], dtaps, dyz.reshape(O * Lz), g * Og * Lz + pt * Wp, dflat)
-                    _take_image(dflat, pl, Wp, dx[b, g * Cg : (g + 1) * Cg], dflat[:, 0], False)
+                    for p in range(phases.shape[0]):
+                        a, bb, k0, k1, r0, r1 = (phases[p, 0], phases[p, 1], phases[p, 2], phases[p, 3],
+                                                 phases[p, 4], phases[p, 5])
+                        if r1 <= r0:  # no input row falls in this phase
+                            continue
+                        width = ((r1 - r0) * Wq + nr - 1) // nr * nr
+                        shifted_gemm(w3t[g][:, k0:k1], dtaps[k0:k1], dyz.reshape(O * Lz),
+                                     g * Og * Lz + r0 * Wq, dflat[:, :width])
+                        _put_phase(dflat, r0, a, bb, pt, pl, sh, sw, Wq, dx[b, g * Cg : (g + 1) * Cg])
                 if need_dw:
-                    nr = pscratch.shape[3]
                     n_og = (Og + nr - 1) // nr
                     panels = pscratch[worker, :n_og]
                     _pack_transposed_columns(dyz[g * Og : (g + 1) * Og, lead : lead + Q], panels)
                     for t in range(n_taps):
-                        start = g * Cg * plane + shifts[t]
-                        a = flat[start : start + Cg * plane].reshape((Cg, plane))[:, :Q]
-                        packed_gemm(a[:, :0], a, panels, dw_parts[worker, g, t], True)
+                        start = g * Cg * image + shifts[t]
+                        a_t = flat[start : start + Cg * image].reshape((Cg, image))[:, :Q]
+                        packed_gemm(a_t[:, :0], a_t, panels, dw_parts[worker, g, t], True)
             if need_db:
                 for o in range(O):
                     total = dy.dtype.type(0)
@@ -678,57 +731,84 @@ def _plan(B, K, Ho, Wo, itemsize, n_threads, tile_bytes):
 class _ShiftedGeometry:
     """The flat layout of the shifted strategy (section 4) for one convolution."""
 
-    def __init__(self, x_shape, w_shape, padding, dilation, Ho, Wo, dtype):
+    def __init__(self, x_shape, w_shape, stride, padding, dilation, Ho, Wo, dtype):
         _, C, H, W = x_shape
         O, Cg, kh, kw = w_shape
-        (pt, pb), (pl, pr) = padding
-        dh, dw = dilation
-        self.Hp, self.Wp = H + pt + pb, W + pl + pr
-        plane = self.Hp * self.Wp
+        Og = O // (C // Cg)
+        (sh, sw), ((pt, pb), (pl, pr)), (dh, dw) = stride, padding, dilation
+        self.Hq, self.Wq = -(-(H + pt + pb) // sh), -(-(W + pl + pr) // sw)  # one phase's plane
+        plane = self.Hq * self.Wq
+        image = sh * sw * plane                    # one channel's phases
         nr = panel_width(dtype)
-        self.Q = Ho * self.Wp                      # output positions, rows Wp wide
+        self.Q = Ho * self.Wq                      # output positions, rows Wq wide
         self.Qp = -(-self.Q // nr) * nr            # ... rounded up to whole register tiles
-        self.dQp = -(-H * self.Wp // nr) * nr      # the input gradient's rows pt .. pt + H
-        # per tap (i, j): its shift; per (c, i, j) (forward's columns of w): the tap's shift
-        # plus its plane
-        self.shifts = np.array([i * dh * self.Wp + j * dw for i in range(kh) for j in range(kw)], np.int64)
-        self.taps = (np.arange(Cg, dtype=np.int64)[:, None] * plane + self.shifts).reshape(-1)
-        self.lead = int(self.shifts[-1])           # the largest shift
-        # every read of x + shift stays inside: C planes, the largest shift, one more tile row
-        self.flat = C * plane + self.lead + self.Qp
-        # dy rows (O of them): `lead` zeros, then Ho rows of Wp, long enough for every read of
-        # the input gradient's product (rows pt .. pt + H, whole tiles)
-        self.Lz = self.lead + max(self.Q, pt * self.Wp + self.dQp)
-        # per (o, i, j) (the columns of w^T): o's row of dy, shifted back by the tap
-        self.dtaps = (np.arange(O // (C // Cg), dtype=np.int64)[:, None] * self.Lz + self.lead
-                      - self.shifts).reshape(-1)
+        # per tap (i, j): its phase and its shift inside the phase
+        taps_ij = [(i, j) for i in range(kh) for j in range(kw)]
+        phase = [((i * dh) % sh, (j * dw) % sw) for i, j in taps_ij]
+        inside = np.array([((i * dh) // sh) * self.Wq + (j * dw) // sw for i, j in taps_ij], np.int64)
+        # per tap: the phase's plane plus the shift (dw's left operands); per (c, i, j), forward's
+        # columns of w: the channel's phases too
+        self.shifts = np.array([(a * sw + b) * plane for a, b in phase], np.int64) + inside
+        self.taps = (np.arange(Cg, dtype=np.int64)[:, None] * image + self.shifts).reshape(-1)
+        self.lead = int(inside.max())              # the largest shift inside a phase
+        # every read of x + shift stays inside: C images of phases, the largest shift, a tile row
+        self.flat = C * image + int(self.shifts.max()) + self.Qp
+        # input gradient, phase by phase: (a, b, first and end column of w^T, rows r0 .. r1 of
+        # the phase that hold input rows); w^T's columns are ordered (phase, o, tap)
+        rows = []
+        self.order = []                            # taps in w^T's column order, per phase
+        cols = 0
+        dQp = nr
+        for a in range(sh):
+            for b in range(sw):
+                mine = [t for t, ph in enumerate(phase) if ph == (a, b)]
+                r0, r1 = -(-(pt - a) // sh), -(-(pt + H - a) // sh)
+                rows.append((a, b, cols, cols + Og * len(mine), r0, r1))
+                self.order.append(mine)
+                cols += Og * len(mine)
+                dQp = max(dQp, -(-(r1 - r0) * self.Wq // nr) * nr)
+        self.phases = np.array(rows, np.int64).reshape(-1, 6)
+        self.dQp = dQp
+        # dy rows (O of them): `lead` zeros, then Ho rows of Wq, long enough for every read of
+        # the input gradient's products (a phase's rows r0 .. r1, whole tiles)
+        self.Lz = self.lead + max(self.Q, max(r[4] * self.Wq for r in rows) + dQp)
+        # per column (phase, o, tap) of w^T: o's row of dy, shifted back by the tap
+        self.dtaps = np.array([o * self.Lz + self.lead - inside[t] for mine in self.order for o in range(Og)
+                               for t in mine], np.int64)
+
+    def weights_transposed(self, w, groups):
+        """w^T per group with the columns in ``dtaps``' order: (groups, Cg, Og kh kw)."""
+        O, Cg, kh, kw = w.shape
+        w4 = w.reshape(groups, O // groups, Cg, kh * kw).transpose(0, 2, 1, 3)  # (G, Cg, Og, taps)
+        parts = [w4[:, :, :, mine].reshape(groups, Cg, -1) for mine in self.order if mine]
+        return np.ascontiguousarray(np.concatenate(parts, axis=2))
 
 
-def _backward_shifted_call(x, w, dy, padding, dilation, groups, has_bias, need_input, need_weight,
-                           parallel):
+def _backward_shifted_call(x, w, dy, stride, padding, dilation, groups, has_bias, need_input,
+                           need_weight, parallel):
     """cpu_backward through the shifted kernels (section 4)."""
     (pt, _), (pl, _) = padding
     B, C, H, W = x.shape
     O, Cg, kh, kw = w.shape
     Og, Ho, Wo = O // groups, dy.shape[2], dy.shape[3]
     dtype = x.dtype
-    g = _ShiftedGeometry(x.shape, w.shape, padding, dilation, Ho, Wo, dtype)
+    g = _ShiftedGeometry(x.shape, w.shape, stride, padding, dilation, Ho, Wo, dtype)
     n_workers = min(B, numba.get_num_threads()) if parallel else 1
     nr = panel_width(dtype)
     xs = np.zeros((n_workers, g.flat if need_weight else 1), dtype)
     dys = np.zeros((n_workers, O, g.Lz), dtype)
     dxs = np.empty((n_workers, Cg, g.dQp) if need_input else (1, 1, 1), dtype)
-    pscratch = np.empty((n_workers, -(-Og // nr), g.Q, nr) if need_weight else (1, 1, 1, 1), dtype)
+    # (its last axis is also how the kernel knows the tile width, needed or not)
+    pscratch = np.empty((n_workers, -(-Og // nr), g.Q, nr) if need_weight else (1, 1, 1, nr), dtype)
+    # every input element belongs to exactly one phase: dx is written whole
     dx = np.empty_like(x) if need_input else np.empty((1, 1, 1, 1), dtype)
     # dw^T per tap: (groups, kh * kw, Cg, Og) per worker
     dw_parts = np.zeros((n_workers, groups, kh * kw, Cg, Og) if need_weight else (1, 1, 1, 1, 1), dtype)
     db_parts = np.zeros((n_workers, O), dtype)
-    # w^T per group, columns (o, i, j): (groups, Cg, Og * kh * kw)
-    w3t = np.ascontiguousarray(w.reshape(groups, Og, Cg, kh * kw).transpose(0, 2, 1, 3)).reshape(
-        groups, Cg, Og * kh * kw)
+    w3t = g.weights_transposed(w, groups)
     loop = _backward_shifted.parallel if parallel else _backward_shifted.serial
-    loop(x, w3t, dy, need_input, need_weight, has_bias, g.dtaps, g.shifts, g.lead, pt, pl,
-         g.Hp, g.Wp, xs, dys, dxs, pscratch, dx, dw_parts, db_parts)
+    loop(x, w3t, dy, need_input, need_weight, has_bias, g.dtaps, g.shifts, g.phases, g.lead, pt, pl,
+         stride[0], stride[1], g.Hq, g.Wq, xs, dys, dxs, pscratch, dx, dw_parts, db_parts)
     dwt = None
     if need_weight:
         # (groups, kh kw, Cg, Og) -> (groups, Og, Cg, kh kw) -> w's shape
@@ -757,14 +837,14 @@ def cpu_forward(x, w, bias=None, stride=(1, 1), padding=((0, 0), (0, 0)), dilati
     K = Cg * kh * kw
     w3 = w.reshape(groups, Og, K)
     parallel = work >= CPU_PARALLEL_MIN_WORK
-    if use_shifted(stride, B, numba.get_num_threads() if parallel else 1):
-        g = _ShiftedGeometry(x.shape, w.shape, padding, dilation, Ho, Wo, x.dtype)
+    if use_shifted(B, numba.get_num_threads() if parallel else 1):
+        g = _ShiftedGeometry(x.shape, w.shape, stride, padding, dilation, Ho, Wo, x.dtype)
         n_workers = min(B, numba.get_num_threads()) if parallel else 1
         xs = np.zeros((n_workers, g.flat), x.dtype)
         ys = np.empty((n_workers, Og, g.Qp), x.dtype)
         loop = _forward_shifted.parallel if parallel else _forward_shifted.serial
-        loop(x, w3, bias_arr if use_bias else np.zeros(O, x.dtype), use_bias, g.taps, pt, pl, g.Hp, g.Wp,
-             xs, ys, y)
+        loop(x, w3, bias_arr if use_bias else np.zeros(O, x.dtype), use_bias, g.taps, pt, pl, sh, sw,
+             g.Hq, g.Wq, xs, ys, y)
         return y
     with _worker_threads(parallel) as n_threads:
         rows, split, n_workers = _plan(B, K, Ho, Wo, x.itemsize, n_threads, FORWARD_TILE_BYTES)
@@ -806,8 +886,8 @@ def cpu_backward(x, w, dy, stride=(1, 1), padding=((0, 0), (0, 0)), dilation=(1,
     K = Cg * kh * kw
     w3 = w.reshape(groups, Og, K)
     parallel = work >= CPU_PARALLEL_MIN_WORK
-    if use_shifted(stride, B, numba.get_num_threads() if parallel else 1, Cg, Og, dtype):
-        return _backward_shifted_call(x, w, dy, padding, dilation, groups, has_bias, need_input,
+    if use_shifted(B, numba.get_num_threads() if parallel else 1, Cg, Og, dtype):
+        return _backward_shifted_call(x, w, dy, stride, padding, dilation, groups, has_bias, need_input,
                                       need_weight, parallel)
     with _worker_threads(parallel) as n_threads:
         rows, split, n_workers = _plan(B, K, Ho, Wo, x.itemsize, n_threads, BACKWARD_TILE_BYTES)

@@ -186,7 +186,7 @@ def test_cpu_matches_reference(case, dtype, direct, parallel, packed, shifted):
         check_against_reference(K.forward, K.backward, case, dtype)
 
 
-SHIFTED_CASES = [  # (B, C, H, W, O, kh, kw, geometry): stride 1; sizes off every tile multiple
+SHIFTED_CASES = [  # (B, C, H, W, O, kh, kw, geometry): sizes off every tile multiple
     (3, 16, 16, 16, 32, 3, 3, geometry(padding=1)),          # the seed's second layer, smaller batch
     (2, 9, 7, 11, 13, 3, 3, geometry(padding=1)),            # rows not a multiple of MR, Q not of NR
     (2, 12, 9, 10, 10, 3, 5, geometry(padding=((2, 1), (0, 3)), dilation=(2, 1))),
@@ -195,6 +195,13 @@ SHIFTED_CASES = [  # (B, C, H, W, O, kh, kw, geometry): stride 1; sizes off ever
     (2, 8, 6, 5, 70, 2, 2, geometry(padding=((1, 0), (1, 0)))),  # "same" for k2; 70 > 2 panels
     (2, 40, 1, 37, 64, 1, 5, geometry(padding=((0, 0), (2, 2)))),  # conv1d
     (2, 5, 4, 4, 3, 3, 3, geometry()),                       # no padding: output smaller than input
+    (3, 16, 15, 16, 32, 3, 3, geometry(stride=2, padding=1)),  # the vqa backbone's layers
+    (2, 8, 13, 11, 9, 3, 5, geometry(stride=(2, 3), padding=((2, 1), (0, 3)), dilation=(2, 1))),
+    (3, 16, 9, 7, 12, 2, 2, geometry(stride=2, padding=((1, 0), (1, 0)), groups=2)),
+    (2, 9, 8, 8, 40, 1, 1, geometry(stride=2)),               # 3 of 4 phases without a tap
+    (2, 3, 16, 16, 33, 4, 4, geometry(stride=4)),             # patches: one tap per phase
+    (2, 5, 6, 7, 6, 3, 3, geometry(stride=(3, 2), padding=2, dilation=2)),  # phases without input rows
+    (2, 40, 1, 37, 64, 1, 5, geometry(stride=(1, 2), padding=((0, 0), (2, 2)), dilation=(1, 3))),
 ]
 
 
@@ -205,7 +212,7 @@ def test_shifted_matches_reference(dtype, B, C, H, W, O, kh, kw, geom):
     both loop versions, then each gradient alone."""
     for parallel in (False, True):
         with cpu_strategy(direct=False, parallel=parallel, shifted=True):
-            assert cpu.use_shifted(geom[0], B, 2 if parallel else 1, C // geom[3], O // geom[3], dtype)
+            assert cpu.use_shifted(B, 2 if parallel else 1, C // geom[3], O // geom[3], dtype)
             check_against_reference(K.forward, K.backward, (B, C, H, W, O, kh, kw, geom, True, B + C), dtype)
     rng = np.random.default_rng(C + O)
     x, w, b, dy = make(rng, B, C, H, W, O, kh, kw, geom, False, dtype)
@@ -221,17 +228,15 @@ def test_shifted_matches_reference(dtype, B, C, H, W, O, kh, kw, geom):
 
 
 def test_shifted_only_where_it_applies():
-    """Stride 1 only (a strided output is not a shifted slice) and an image for every thread;
-    backward only from a panel of output channels and MR input channels per group; otherwise
-    the im2col path, with the same results."""
+    """An image for every thread; backward only from a panel of output channels and MR input
+    channels per group; otherwise the im2col path, with the same results."""
     nr = cpu.panel_width(np.float32)
     with cpu_strategy(direct=False, parallel=True, shifted=True):
-        assert cpu.use_shifted((1, 1), 4, 2) and cpu.use_shifted((1, 1), 4, 2, 3, 1, np.float32)
+        assert cpu.use_shifted(4, 2) and cpu.use_shifted(4, 2, 3, 1, np.float32)
         cpu.SHIFTED_BACKWARD_MIN_OG = 1
-        assert cpu.use_shifted((1, 1), 4, 2, cpu.MR, nr, np.float32)
-        assert not cpu.use_shifted((1, 1), 4, 2, cpu.MR, nr - 1, np.float32)
-        assert not cpu.use_shifted((1, 1), 4, 2, cpu.MR - 1, nr, np.float32)
-        assert not cpu.use_shifted((2, 1), 4, 2) and not cpu.use_shifted((1, 2), 4, 2)
-        assert not cpu.use_shifted((1, 1), 1, 2)
+        assert cpu.use_shifted(4, 2, cpu.MR, nr, np.float32)
+        assert not cpu.use_shifted(4, 2, cpu.MR, nr - 1, np.float32)
+        assert not cpu.use_shifted(4, 2, cpu.MR - 1, nr, np.float32)
+        assert not cpu.use_shifted(1, 2)
         cpu.SHIFTED = False
-        assert not cpu.use_shifted((1, 1), 4, 2)
+        assert not cpu.use_shifted(4, 2)
