@@ -46,9 +46,10 @@ shifted by (i dh // s_h, j dw // s_w), so the strided convolution is the same pr
 the phases' planes (rows Wq = ceil(Wp / s_w) apart), and dx is computed phase by phase, each
 from the taps that read it. The Wq - Wo columns at the end of every output row are computed
 and dropped. Work items are whole images. Memory beyond inputs and outputs, per thread: one
-image's phases (C x Hp x Wp, rounded up to whole phase rows), one group's output in the phase
-width, and backward dy in that layout (all O channels), dy^T as panels and one phase of one
-group's input gradient; dw^T per tap and db.
+image's phases (C x Hp x Wp, rounded up to whole phase rows) and forward a block of rows of one
+group's output in the phase width (at most ``SHIFTED_OUT_BYTES``); backward dy in that layout
+(all O channels), dy^T as panels and one phase of one group's input gradient, dw^T per tap
+and db: each about one image's input or output.
 
 **Direct** (depthwise and other convolutions with very few channels per group): no GEMM at
 all; for each (image, output channel) plane, a loop over input channels and kernel taps adds
@@ -134,6 +135,9 @@ PACKED_BACKWARD = VECTOR_BYTES == 64
 # 64x64 0.87 / 0.84 and 0.81 / 0.71; 64 -> 64 at 32x32 B16 0.90 / 0.81.
 SHIFTED = True
 SHIFTED_BACKWARD_MIN_OG = 1  # in panels; Cg in tiles of MR rows (0: backward at any size)
+# Forward computes an image's output this many bytes at a time (whole output rows, one at least)
+# and copies the block out while it is in L2, so the scratch does not grow with the image.
+SHIFTED_OUT_BYTES = 256 * 1024
 
 
 def use_direct(Cg, Og):
@@ -523,10 +527,12 @@ def _put_phase(dflat, r0, a, b, pt, pl, sh, sw, Wq, dx):
 
 
 @serial_and_parallel()
-def _forward_shifted(x, w3, bias, use_bias, taps, pt, pl, sh, sw, Hq, Wq, xs, ys, y):
-    """y[b, g] = w3[g] @ X of the image's phases (``shifted_gemm``), then the valid columns."""
+def _forward_shifted(x, w3, bias, use_bias, taps, pt, pl, sh, sw, Hq, Wq, rows, nr, xs, ys, y):
+    """y[b, g] = w3[g] @ X of the image's phases (``shifted_gemm``), ``rows`` output rows at a
+    time (ys holds one block), then the valid columns."""
     B, C = x.shape[0], x.shape[1]
     G, Og = w3.shape[0], w3.shape[1]
+    Ho = y.shape[2]
     image = sh * sw * Hq * Wq  # one channel's phases
     n_workers = xs.shape[0]
     for worker in prange(n_workers):
@@ -534,8 +540,12 @@ def _forward_shifted(x, w3, bias, use_bias, taps, pt, pl, sh, sw, Hq, Wq, xs, ys
         for b in range(worker, B, n_workers):
             _phase_image(x[b], flat, pt, pl, sh, sw, Hq, Wq)
             for g in range(G):
-                shifted_gemm(w3[g], taps, flat, g * (C // G) * image, out)
-                _take_image(out, 0, Wq, y[b, g * Og : (g + 1) * Og], bias[g * Og : (g + 1) * Og], use_bias)
+                for oh0 in range(0, Ho, rows):
+                    oh1 = min(Ho, oh0 + rows)
+                    width = ((oh1 - oh0) * Wq + nr - 1) // nr * nr
+                    shifted_gemm(w3[g], taps, flat, g * (C // G) * image + oh0 * Wq, out[:, :width])
+                    _take_image(out, 0, Wq, y[b, g * Og : (g + 1) * Og, oh0:oh1], bias[g * Og : (g + 1) * Og],
+                                use_bias)
 
 
 @serial_and_parallel(fastmath=_REASSOC)
@@ -840,11 +850,14 @@ def cpu_forward(x, w, bias=None, stride=(1, 1), padding=((0, 0), (0, 0)), dilati
     if use_shifted(B, numba.get_num_threads() if parallel else 1):
         g = _ShiftedGeometry(x.shape, w.shape, stride, padding, dilation, Ho, Wo, x.dtype)
         n_workers = min(B, numba.get_num_threads()) if parallel else 1
+        nr = panel_width(x.dtype)
+        # output rows per block: the block (Og x rows x Wq) within SHIFTED_OUT_BYTES
+        rows = max(1, min(Ho, SHIFTED_OUT_BYTES // (Og * g.Wq * x.itemsize)))
         xs = np.zeros((n_workers, g.flat), x.dtype)
-        ys = np.empty((n_workers, Og, g.Qp), x.dtype)
+        ys = np.empty((n_workers, Og, -(-rows * g.Wq // nr) * nr), x.dtype)
         loop = _forward_shifted.parallel if parallel else _forward_shifted.serial
         loop(x, w3, bias_arr if use_bias else np.zeros(O, x.dtype), use_bias, g.taps, pt, pl, sh, sw,
-             g.Hq, g.Wq, xs, ys, y)
+             g.Hq, g.Wq, rows, nr, xs, ys, y)
         return y
     with _worker_threads(parallel) as n_threads:
         rows, split, n_workers = _plan(B, K, Ho, Wo, x.itemsize, n_threads, FORWARD_TILE_BYTES)
