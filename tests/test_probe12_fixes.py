@@ -1,0 +1,128 @@
+"""Gaps probe12 found running detection / dense-prediction / optical-flow code, each checked
+against PyTorch: linspace's last bit (PyTorch's two-sided fused formula), affine_grid's base
+grid built from it, and grid_sample's zero gradient on the clamped borders."""
+import numpy as np
+import pytest
+
+import tinymm
+from helpers import TORCH_REASON, torch
+from tinymm.nn import functional as F
+
+pytestmark = pytest.mark.skipif(torch is None, reason=TORCH_REASON)
+TF = torch.nn.functional if torch is not None else None
+
+ENDS = [(-1, 1), (0, 1), (-3, 7.5), (2, -2), (0.1, 0.9), (-5, -5), (1e-3, 1e4), (0.3, -1e-7)]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "int64", "int32"])
+def test_linspace_matches_torch_bit_for_bit(dtype):
+    # torch fills the first half start + step*i and the second half end - step*(n-1-i), fused;
+    # numpy's float64-then-cast differs in the last bit at many (start, end, n)
+    mismatches = []
+    for n in list(range(0, 70)) + [97, 113, 1000, 4097]:
+        for start, end in ENDS:
+            if dtype == "float16" and max(abs(start), abs(end)) > 1e3:
+                continue
+            want = torch.linspace(start, end, n, dtype=getattr(torch, dtype)).numpy()
+            got = tinymm.linspace(start, end, n, dtype=getattr(tinymm, dtype)).numpy()
+            assert got.dtype == want.dtype and got.shape == want.shape
+            if not np.array_equal(got, want):
+                mismatches.append((n, start, end))
+    assert not mismatches, f"{len(mismatches)} differ, e.g. {mismatches[:5]}"
+
+
+def test_linspace_takes_zero_dim_tensors_and_keeps_its_errors():
+    got = tinymm.linspace(tinymm.tensor(0.5), tinymm.tensor(3.0), 7).numpy()
+    np.testing.assert_array_equal(got, torch.linspace(torch.tensor(0.5), torch.tensor(3.0), 7).numpy())
+    with pytest.raises(RuntimeError, match="non-negative"):
+        tinymm.linspace(0, 1, -2)
+    with pytest.raises(RuntimeError, match="bool"):
+        tinymm.linspace(0, 1, 3, dtype=tinymm.bool)
+
+
+@pytest.mark.parametrize("align_corners", [False, True])
+def test_affine_grid_base_grid_is_torchs_bit_for_bit(align_corners):
+    # identity maps: the grid is the base grid itself, so any last-bit difference shows
+    for size in [(1, 1, 4, 5), (2, 3, 7, 9), (1, 2, 17, 23), (1, 1, 1, 6), (1, 1, 3, 11, 7)]:
+        nd = len(size) - 2
+        theta = np.tile(np.eye(nd, nd + 1, dtype=np.float32), (size[0], 1, 1))
+        want = TF.affine_grid(torch.tensor(theta), list(size), align_corners=align_corners).numpy()
+        got = F.affine_grid(tinymm.tensor(theta), size, align_corners=align_corners).numpy()
+        np.testing.assert_array_equal(got, want, err_msg=str(size))
+
+
+def _sample_grads(lib, Fm, x, theta, size, **kw):
+    xt = lib.tensor(x, requires_grad=True)
+    tt = lib.tensor(theta, requires_grad=True)
+    grid = Fm.affine_grid(tt, size, align_corners=kw["align_corners"])
+    out = Fm.grid_sample(xt, grid, **kw)
+    weights = lib.tensor((np.arange(out.numel()) % 7).reshape(tuple(out.shape)).astype(x.dtype))
+    (out * weights).sum().backward()
+    return out.detach().numpy(), xt.grad.numpy(), tt.grad.numpy()
+
+
+@pytest.mark.parametrize("align_corners", [False, True])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("hw", [(7, 11), (13, 9), (20, 20), (28, 28)])
+def test_identity_spatial_transformer_gets_torchs_theta_gradient(align_corners, dtype, hw):
+    # the STN tutorial initialises theta to the identity: every sample lands on a pixel, where
+    # bilinear sampling has a kink; torch's side of the kink depends on its rounding of the
+    # grid (linspace) and of the unnormalised coordinate (one fused multiply-add)
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 3) + hw).astype(dtype)
+    theta = np.tile(np.eye(2, 3, dtype=dtype), (2, 1, 1))
+    for padding_mode in ("zeros", "border", "reflection"):
+        kw = dict(mode="bilinear", padding_mode=padding_mode, align_corners=align_corners)
+        want = _sample_grads(torch, TF, x, theta, [2, 3, *hw], **kw)
+        got = _sample_grads(tinymm, F, x, theta, (2, 3, *hw), **kw)
+        for name, g, w in zip(("out", "input grad", "theta grad"), got, want):
+            np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-3, err_msg=f"{padding_mode} {name}")
+
+
+@pytest.mark.parametrize("padding_mode", ["border", "reflection"])
+@pytest.mark.parametrize("align_corners", [False, True])
+def test_grid_sample_border_coordinates_get_no_grid_gradient(padding_mode, align_corners):
+    # torch's clip_coordinates counts a sample exactly on the border as outside for the
+    # gradient (0), where Tensor.clamp would pass it (1)
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((1, 2, 4, 5)).astype(np.float32)
+    H, W = 4, 5
+    if align_corners:
+        xs, ys = np.array([-1.0, 1.0, 0.5, -1.0]), np.array([-1.0, 1.0, -1.0, 0.25])
+    else:  # pixel centres of the first / last pixel, which the clip reaches from inside
+        xs, ys = np.array([-1 + 1 / W, 1 - 1 / W, 0.5, 1.3]), np.array([-1 + 1 / H, 1 - 1 / H, 1 - 1 / H, -1.2])
+    grid = np.stack([xs, ys], -1).reshape(1, 1, 4, 2).astype(np.float32)
+    outs = {}
+    for lib, Fm in ((torch, TF), (tinymm, F)):
+        xt, gt = lib.tensor(x, requires_grad=True), lib.tensor(grid, requires_grad=True)
+        out = Fm.grid_sample(xt, gt, mode="bilinear", padding_mode=padding_mode, align_corners=align_corners)
+        (out * lib.tensor(np.array([1.0, -2.0], np.float32)).view(1, 2, 1, 1)).sum().backward()
+        outs[lib.__name__] = (out.detach().numpy(), xt.grad.numpy(), gt.grad.numpy())
+    for g, w in zip(outs["tinymm"], outs["torch"]):
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("padding_mode", ["zeros", "border", "reflection"])
+@pytest.mark.parametrize("align_corners", [False, True])
+def test_volume_grid_sample_on_exact_voxels_matches_torch_forward_and_backward(padding_mode, align_corners):
+    # 5-D: an identity affine_grid over odd sizes puts samples on voxels (and, with
+    # align_corners, on the volume's faces), both kinks; torch's 3-D sampler does not fuse
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((1, 2, 3, 5, 7)).astype(np.float64)
+    theta = np.array([[[1.0, 0, 0, 0], [0, 1.0, 0, 0], [0, 0, 1.0, 0]]])
+    kw = dict(mode="bilinear", padding_mode=padding_mode, align_corners=align_corners)
+    want = _sample_grads(torch, TF, x, theta, [1, 2, 3, 5, 7], **kw)
+    got = _sample_grads(tinymm, F, x, theta, (1, 2, 3, 5, 7), **kw)
+    for name, g, w in zip(("out", "input grad", "theta grad"), got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-9, atol=1e-9, err_msg=name)
+
+
+def test_grid_sample_and_affine_grid_still_refuse_bad_shapes_and_dtypes():
+    with pytest.raises(RuntimeError, match="grid must be"):
+        F.grid_sample(tinymm.randn(1, 1, 3, 3), tinymm.randn(1, 2, 2, 3))
+    with pytest.raises(RuntimeError, match="Nx2x3"):
+        F.affine_grid(tinymm.randn(2, 3, 3), (2, 1, 4, 4))
+    with pytest.raises(TypeError, match="floating point"):
+        F.affine_grid(tinymm.zeros(1, 2, 3, dtype=tinymm.int64), (1, 1, 4, 4))
+    with pytest.raises(Exception, match="dtype"):
+        F.grid_sample(tinymm.randn(1, 1, 3, 3), tinymm.randn(1, 2, 2, 2, dtype=tinymm.float64))
