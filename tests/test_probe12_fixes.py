@@ -126,3 +126,45 @@ def test_grid_sample_and_affine_grid_still_refuse_bad_shapes_and_dtypes():
         F.affine_grid(tinymm.zeros(1, 2, 3, dtype=tinymm.int64), (1, 1, 4, 4))
     with pytest.raises(Exception, match="dtype"):
         F.grid_sample(tinymm.randn(1, 1, 3, 3), tinymm.randn(1, 2, 2, 2, dtype=tinymm.float64))
+
+
+def _head_with_dunder_getattr(lib):
+    class Head(lib.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.heads = {"hm": 2, "wh": 2}
+            for head, classes in self.heads.items():
+                self.__setattr__(head, lib.nn.Conv2d(3, classes, 1))
+            self.register_buffer("scale", lib.ones(1))
+            self.gain = lib.nn.Parameter(lib.ones(1))
+            self.note = "plain"
+
+        @property
+        def broken(self):
+            return self.missing_inside_property
+
+        def forward(self, x):
+            return {head: self.__getattr__(head)(x) * self.__getattr__("gain") for head in self.heads}
+
+    return Head()
+
+
+def test_module_dunder_getattr_called_by_name_finds_children_params_and_buffers_like_torch():
+    # CenterNet's heads: self.__getattr__(head)(x) on children set through __setattr__
+    import copy
+
+    x = np.random.default_rng(6).standard_normal((1, 3, 4, 4)).astype(np.float32)
+    for lib in (torch, tinymm):
+        head = _head_with_dunder_getattr(lib)
+        out = head(lib.tensor(x))
+        assert sorted(out) == ["hm", "wh"] and tuple(out["hm"].shape) == (1, 2, 4, 4)
+        assert head.__getattr__("hm") is head.hm and head.__getattr__("scale") is head.scale
+        with pytest.raises(AttributeError, match="'Head' object has no attribute 'note'"):
+            head.__getattr__("note")  # a plain attribute is not in the registries, in torch either
+        with pytest.raises(AttributeError, match="'Head' object has no attribute 'nothing'"):
+            head.nothing
+        with pytest.raises(AttributeError, match="has no attribute 'broken'"):
+            head.broken  # torch's quirk: an AttributeError inside a property names the property
+        assert not hasattr(head, "nothing") and hasattr(head, "wh")
+        twin = copy.deepcopy(head)
+        assert twin.__getattr__("wh") is not head.wh and twin.wh.weight.shape == head.wh.weight.shape
