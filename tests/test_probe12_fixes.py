@@ -168,3 +168,55 @@ def test_module_dunder_getattr_called_by_name_finds_children_params_and_buffers_
         assert not hasattr(head, "nothing") and hasattr(head, "wh")
         twin = copy.deepcopy(head)
         assert twin.__getattr__("wh") is not head.wh and twin.wh.weight.shape == head.wh.weight.shape
+
+
+_X4 = np.random.default_rng(7).random((2, 4, 7, 9)).astype(np.float32)
+_X5 = np.random.default_rng(8).random((2, 3, 4, 6, 5)).astype(np.float32)
+_LAYOUT_CASES = {
+    "pad reflect": (_X4, lambda L, t: L.nn.functional.pad(t, (1, 2, 2, 1), mode="reflect")),
+    "pad replicate 5d": (_X5, lambda L, t: L.nn.functional.pad(t, (1, 1, 1, 1, 1, 1), mode="replicate")),
+    "pad circular": (_X4, lambda L, t: L.nn.functional.pad(t, (1, 1, 2, 2), mode="circular")),
+    "ReflectionPad2d": (_X4, lambda L, t: L.nn.ReflectionPad2d(1)(t)),
+    "bilinear": (_X4, lambda L, t: L.nn.functional.interpolate(t, [5, 11], mode="bilinear")),
+    "bicubic": (_X4, lambda L, t: L.nn.functional.interpolate(t, scale_factor=2, mode="bicubic", align_corners=True)),
+    "nearest": (_X4, lambda L, t: L.nn.functional.interpolate(t, scale_factor=2, mode="nearest")),
+    "trilinear": (_X5, lambda L, t: L.nn.functional.interpolate(t, [5, 3, 7], mode="trilinear")),
+    "index on dim 1": (_X4, lambda L, t: t[:, [0, 2, 3]]),
+    "index_select dim 2": (_X4, lambda L, t: t.index_select(2, L.tensor([1, 4, 0]))),
+    "softmax dim 1": (_X4, lambda L, t: L.nn.functional.softmax(t, dim=1)),
+    "log_softmax dim 2": (_X4, lambda L, t: L.log_softmax(t, 2)),
+    "conv3d": (_X5, lambda L, t: L.nn.functional.conv3d(t, L.ones(2, 3, 3, 3, 3), L.zeros(2), padding=1)),
+    "conv_transpose3d": (_X5, lambda L, t: L.nn.functional.conv_transpose3d(t, L.ones(3, 2, 2, 2, 2), stride=2)),
+    "cross_entropy none": (_X4, lambda L, t: L.nn.functional.cross_entropy(
+        t, L.tensor(np.arange(2 * 7 * 9).reshape(2, 7, 9) % 4), reduction="none")),
+    "diag_embed": (_X4[0, 0], lambda L, t: L.diag_embed(t)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_LAYOUT_CASES))
+def test_outputs_and_leaf_grads_are_contiguous_where_torchs_are(name):
+    # monodepth2's depth.view(B, 1, -1) after an interpolate, x[:, idx].view(n, -1), C3D's
+    # view after conv3d, x.grad.view(...): a view needs PyTorch's (contiguous) layout
+    x, fn = _LAYOUT_CASES[name]
+    results = {}
+    for lib in (torch, tinymm):
+        t = lib.tensor(x, requires_grad=True)
+        out = fn(lib, t)
+        flat = out.view(out.shape[0], -1)  # raises on a layout view cannot flatten
+        w = lib.tensor(np.random.default_rng(9).random(tuple(out.shape)).astype(np.float32))
+        (out * w).sum().backward()
+        results[lib.__name__] = (out.is_contiguous(), t.grad.is_contiguous(), t.grad.view(-1)[:5],
+                                 flat.detach().numpy(), t.grad.numpy())
+    theirs, ours = results["torch"], results["tinymm"]
+    assert ours[:2] == theirs[:2] == (True, True)
+    np.testing.assert_allclose(ours[3], theirs[3], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(ours[4], theirs[4], rtol=1e-4, atol=1e-4)
+
+
+def test_a_noncontiguous_index_result_of_a_noncontiguous_input_still_indexes_right():
+    # only a contiguous input's copy is made contiguous; a transposed input keeps NumPy's layout
+    x = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    got = tinymm.tensor(x).transpose(1, 2)[:, [3, 0]]
+    np.testing.assert_array_equal(got.numpy(), torch.tensor(x).transpose(1, 2)[:, [3, 0]].numpy())
+    with pytest.raises(RuntimeError, match="view size is not compatible"):
+        tinymm.tensor(x).transpose(1, 2).view(2, 12)

@@ -49,6 +49,12 @@ def index_view(arr, index):
     out = arr[index]
     if isinstance(out, np.generic):
         return arr[(*index, Ellipsis) if isinstance(index, tuple) else (index, Ellipsis)]
+    if (not out.flags.c_contiguous and arr.flags.c_contiguous and out.ndim > 1
+            and not is_basic_index(index)):
+        # NumPy lays an array index on a later axis out first in memory (x[:, [0, 2]] comes
+        # back transposed); PyTorch's copy of a contiguous tensor is contiguous, and code
+        # relies on it (x[:, idx].view(n, -1); F.pad's reflect and interpolate gather so)
+        out = xp_of(out).ascontiguousarray(out)
     return out
 
 
