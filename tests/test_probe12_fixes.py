@@ -220,3 +220,24 @@ def test_a_noncontiguous_index_result_of_a_noncontiguous_input_still_indexes_rig
     np.testing.assert_array_equal(got.numpy(), torch.tensor(x).transpose(1, 2)[:, [3, 0]].numpy())
     with pytest.raises(RuntimeError, match="view size is not compatible"):
         tinymm.tensor(x).transpose(1, 2).view(2, 12)
+
+
+def test_a_uint8_index_tensor_is_a_mask_with_torchs_deprecation_warning():
+    # detection code from before bool tensors: boxes[keep.byte()], x[:, valid.to(torch.uint8)]
+    x = np.arange(12, dtype=np.float32).reshape(3, 4)
+    m2 = np.array([[1, 0, 1, 1], [0, 0, 1, 0], [1, 1, 0, 0]], np.uint8)
+    m1 = np.array([1, 0, 0, 1], np.uint8)
+    got = {}
+    for lib in (torch, tinymm):
+        t = lib.tensor(x, requires_grad=True)
+        with pytest.warns(UserWarning, match="indexing with dtype torch.uint8 is now deprecated"):
+            rows = t[lib.tensor(m2)]
+        with pytest.warns(UserWarning, match="uint8"):
+            cols = t[:, lib.tensor(m1)]
+        (rows.sum() + 2 * cols.sum()).backward()
+        y = t.detach().clone()
+        with pytest.warns(UserWarning, match="uint8"):
+            y[lib.tensor(m2)] = lib.arange(6.0)
+        got[lib.__name__] = (rows.detach().numpy(), cols.detach().numpy(), t.grad.numpy(), y.numpy())
+    for a, b in zip(got["tinymm"], got["torch"]):
+        np.testing.assert_array_equal(a, b)

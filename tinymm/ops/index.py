@@ -6,6 +6,8 @@ at most once and can assign the gradient directly.
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from tinymm.autograd import Function
@@ -101,6 +103,12 @@ def array_index(index):
     if isinstance(index, Tensor):
         if index.dtype.kind not in "iub":
             raise IndexError(f"index tensors must be integer or bool, got {index.dtype}")
+        if index._data.dtype == np.uint8:
+            # PyTorch still reads a uint8 index as a mask (the masks of code before bool
+            # tensors, mask.byte()), with this warning
+            warnings.warn("indexing with dtype torch.uint8 is now deprecated, please use a dtype torch.bool instead.",
+                          UserWarning, stacklevel=3)
+            return index._data.astype(bool)
         return index._data
     if isinstance(index, list):
         arr = np.asarray(index)
