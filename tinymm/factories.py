@@ -125,7 +125,8 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False
 
 
 def linspace(start, end, steps, dtype=None, device=None, requires_grad=False) -> Tensor:
-    """``steps`` evenly spaced values from start to end; an integer dtype truncates toward
+    """``steps`` evenly spaced values from start to end, rounded to the last bit as PyTorch's
+    CPU kernel rounds them (``tinymm.fused_rounding``); an integer dtype truncates toward
     zero (as PyTorch), bool is refused."""
     d = _dtype(dtype)
     if d.kind == "b":
