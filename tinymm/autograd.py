@@ -659,7 +659,12 @@ def _accumulate_leaf(t, g, fresh: bool) -> None:
     """Add ``g`` into ``t.grad``. A first gradient is adopted without a copy only when
     ``fresh``: made by the backward that returned it, returned once, kept nowhere else."""
     if t._grad is None:  # (the engine's own gradients: no setter checks)
-        t._grad = Tensor._wrap(g if fresh else _owned(g))
+        if getattr(g, "ndim", 0) > 1 and not g.flags.c_contiguous and t._data.flags.c_contiguous:
+            # PyTorch's layout contract: a contiguous leaf gets a contiguous .grad (a backward
+            # through a moved axis hands back a transposed array; x.grad.view(...) must work)
+            t._grad = Tensor._wrap(g.copy(order="C"))
+        else:
+            t._grad = Tensor._wrap(g if fresh else _owned(g))
     elif getattr(t._grad, "is_sparse", False):  # probe8: a sparse .grad plus a dense one is dense
         t._grad = Tensor._wrap(t._grad.to_dense()._data + g)
     else:

@@ -14,6 +14,7 @@ import numpy as np
 from tinymm import backend
 from tinymm.dtype_objects import default_complex_dtype
 from tinymm.layout_objects import check_layout
+from tinymm.fused_rounding import linspace_values
 from tinymm.ops.scalar_fit import check_scalar_fits
 from tinymm.tensor import Tensor
 
@@ -124,7 +125,8 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False
 
 
 def linspace(start, end, steps, dtype=None, device=None, requires_grad=False) -> Tensor:
-    """``steps`` evenly spaced values from start to end; an integer dtype truncates toward
+    """``steps`` evenly spaced values from start to end, rounded to the last bit as PyTorch's
+    CPU kernel rounds them (``tinymm.fused_rounding``); an integer dtype truncates toward
     zero (as PyTorch), bool is refused."""
     d = _dtype(dtype)
     if d.kind == "b":
@@ -132,9 +134,7 @@ def linspace(start, end, steps, dtype=None, device=None, requires_grad=False) ->
     if not isinstance(steps, (int, np.integer)) or steps < 0:
         raise FactorySizeError(f"linspace: number of steps must be a non-negative integer, got {steps!r}")
     xp = backend.array_module(device)
-    vals = xp.linspace(float(start), float(end), int(steps), dtype=np.float64)
-    arr = xp.trunc(vals).astype(d) if d.kind in "iu" else vals.astype(d)
-    return _finish(arr, requires_grad)
+    return _finish(linspace_values(xp, start, end, int(steps), d), requires_grad)
 
 
 def logspace(start, end, steps, base=10.0, dtype=None, device=None, requires_grad=False) -> Tensor:

@@ -207,6 +207,18 @@ class Module(StateDictMixin):
         if not registered:
             object.__delattr__(self, name)
 
+    def __getattr__(self, name):
+        """Reached when normal lookup fails, or called by name: CenterNet-style heads write
+        ``self.__getattr__(head)`` for a child set with ``__setattr__``. Registered parameters,
+        buffers and children live in the instance dict too, so a failed lookup means the name
+        is none of them; an explicit call finds them in the registries, as PyTorch's does."""
+        d = self.__dict__
+        for registry in ("_parameters", "_buffers", "_modules"):
+            found = d.get(registry)
+            if found is not None and name in found:
+                return found[name]
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
     def register_parameter(self, name: str, param: Parameter | None) -> None:
         """Register ``param`` under ``name``; None records an absent optional parameter (bias=False)."""
         if "_parameters" not in self.__dict__:

@@ -6,6 +6,8 @@ at most once and can assign the gradient directly.
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from tinymm.autograd import Function
@@ -49,6 +51,12 @@ def index_view(arr, index):
     out = arr[index]
     if isinstance(out, np.generic):
         return arr[(*index, Ellipsis) if isinstance(index, tuple) else (index, Ellipsis)]
+    if (not out.flags.c_contiguous and arr.flags.c_contiguous and out.ndim > 1
+            and not is_basic_index(index)):
+        # NumPy lays an array index on a later axis out first in memory (x[:, [0, 2]] comes
+        # back transposed); PyTorch's copy of a contiguous tensor is contiguous, and code
+        # relies on it (x[:, idx].view(n, -1); F.pad's reflect and interpolate gather so)
+        out = xp_of(out).ascontiguousarray(out)
     return out
 
 
@@ -95,6 +103,12 @@ def array_index(index):
     if isinstance(index, Tensor):
         if index.dtype.kind not in "iub":
             raise IndexError(f"index tensors must be integer or bool, got {index.dtype}")
+        if index._data.dtype == np.uint8:
+            # PyTorch still reads a uint8 index as a mask (the masks of code before bool
+            # tensors, mask.byte()), with this warning
+            warnings.warn("indexing with dtype torch.uint8 is now deprecated, please use a dtype torch.bool instead.",
+                          UserWarning, stacklevel=3)
+            return index._data.astype(bool)
         return index._data
     if isinstance(index, list):
         arr = np.asarray(index)

@@ -440,7 +440,8 @@ def _to_rows(x, axis):
 def _from_rows(y2, moved_shape, axis, ndim):
     xp = xp_of(y2)
     y = y2.reshape(moved_shape)
-    return xp.moveaxis(y, -1, axis) if axis != ndim - 1 else y
+    # contiguous, as PyTorch's softmax output (and gradient): F.softmax(x, 1).view(n, -1) works
+    return xp.ascontiguousarray(xp.moveaxis(y, -1, axis)) if axis != ndim - 1 else y
 
 
 class _RowSoftmax(Function):

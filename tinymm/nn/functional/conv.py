@@ -446,7 +446,8 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         planes = planes.permute(0, 2, 1, 3, 4).reshape(B * Do, C, *planes.shape[3:])
         y = conv2d(planes, w[:, :, i], None, stride[1:], hw, dilation[1:], groups)  # (B·Do, O, Ho, Wo)
         total = y if total is None else total + y
-    out = total.reshape(B, Do, O, *total.shape[2:]).permute(0, 2, 1, 3, 4)
+    # contiguous like PyTorch's conv3d output (C3D's x.view(-1, 8192) after the last conv)
+    out = total.reshape(B, Do, O, *total.shape[2:]).permute(0, 2, 1, 3, 4).contiguous()
     if bias is not None:
         b = as_tensor(bias, fn)
         if b.shape != (O,):

@@ -20,6 +20,7 @@ import numbers
 import numpy as np
 
 from tinymm.autograd import Function
+from tinymm.fused_rounding import fma, linspace_values
 from tinymm.ops import as_tensor, where
 from tinymm.ops._util import xp_of
 from tinymm.tensor import Tensor
@@ -231,11 +232,16 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
 
 
 def _base_coords(n, align_corners, xp, dtype):
-    """The n sample positions of one axis in [-1, 1] (pixel centres unless ``align_corners``)."""
+    """The n sample positions of one axis in [-1, 1] (pixel centres unless ``align_corners``),
+    rounded as PyTorch rounds them: its linspace, then ``* (n - 1)`` and ``/ n`` as two steps in
+    the dtype. A position one ulp off a pixel flips which pixels bilinear sampling pairs and so
+    the grid's gradient (an identity theta samples exactly on the pixels)."""
     if n == 1:
         return xp.zeros(1, dtype)
-    c = xp.linspace(-1.0, 1.0, n, dtype=dtype)
-    return c if align_corners else c * ((n - 1) / n)
+    c = linspace_values(xp, -1.0, 1.0, n, dtype)
+    if align_corners:
+        return c
+    return (c * c.dtype.type(n - 1)) / c.dtype.type(n)
 
 
 def affine_grid(theta, size, align_corners=None):
@@ -272,11 +278,19 @@ def affine_grid(theta, size, align_corners=None):
     return grid.reshape(N, *spatial, nd)
 
 
-def _unnormalize(coord, n, align_corners):
-    """[-1, 1] → pixel index space of an axis of n pixels."""
+def _unnormalize(coord, n, align_corners, fused=False):
+    """[-1, 1] → pixel index space of an axis of n pixels. ``fused``: round as PyTorch's
+    vectorised 2-D sampler does without align_corners, ``(coord + 1) * (n / 2) - 0.5`` in one
+    fused multiply-add (its 3-D sampler rounds ``((coord + 1) * n - 1) / 2`` step by step); the
+    last bit decides which side of a pixel a sample on it falls, and so the grid's gradient."""
     if align_corners:
         return (coord + 1) * ((n - 1) / 2)
-    return ((coord + 1) * n - 1) / 2
+    if not fused:
+        return ((coord + 1) * n - 1) / 2
+    shifted = coord + 1
+    c = shifted * (n / 2) - 0.5
+    exact = fma(shifted._data, n / 2, -0.5, xp_of(shifted._data))
+    return c + Tensor._wrap(exact - c._data)  # exact - c is exact, so the sum is ``exact``
 
 
 def _reflect(coord, twice_low, twice_high):
@@ -291,13 +305,21 @@ def _reflect(coord, twice_low, twice_high):
     return where(even, extra + low, span - extra + low)
 
 
-def _source(coord, n, padding_mode, align_corners):
-    c = _unnormalize(coord, n, align_corners)
+def _clip_coordinates(c, n):
+    """Clamp to [0, n - 1] with PyTorch's grid-sampler gradient: 1 strictly inside, 0 on the
+    borders too (its clip_coordinates_set_grad counts a border as outside; Tensor.clamp would
+    pass the gradient there)."""
+    inside = (c > 0) & (c < n - 1)
+    return where(inside, c, c.detach().clamp(0, n - 1))
+
+
+def _source(coord, n, padding_mode, align_corners, fused):
+    c = _unnormalize(coord, n, align_corners, fused)
     if padding_mode == "border":
-        c = c.clamp(0, n - 1)
+        c = _clip_coordinates(c, n)
     elif padding_mode == "reflection":
         c = _reflect(c, 0, 2 * (n - 1)) if align_corners else _reflect(c, -1, 2 * n - 1)
-        c = c.clamp(0, n - 1)
+        c = _clip_coordinates(c, n)
     return c
 
 
@@ -379,10 +401,10 @@ def grid_sample(input, grid, mode: str = "bilinear", padding_mode: str = "zeros"
         return vals * Tensor._wrap(inside[:, None, :].astype(x.dtype))
 
     if mode == "nearest":
-        src = [_source(c, n, padding_mode, align_corners) for c, n in zip(coords, sizes)]
+        src = [_source(c, n, padding_mode, align_corners, nd == 2) for c, n in zip(coords, sizes)]
         out = _ZeroGradient.apply(tap([xp.rint(c._data) for c in src]), g)
     elif mode == "bilinear":
-        src = [_source(c, n, padding_mode, align_corners) for c, n in zip(coords, sizes)]
+        src = [_source(c, n, padding_mode, align_corners, nd == 2) for c, n in zip(coords, sizes)]
         low = [xp.floor(c._data) for c in src]
         frac = [c - Tensor._wrap(f) for c, f in zip(src, low)]
         out = 0
@@ -393,7 +415,7 @@ def grid_sample(input, grid, mode: str = "bilinear", padding_mode: str = "zeros"
                 weight = weight * (f if b else 1 - f)
             out = out + tap([lo + b for lo, b in zip(low, bits)]) * weight.unsqueeze(1)
     else:  # bicubic: taps around floor(unnormalised coordinate), each tap padded on its own
-        ix, iy = (_unnormalize(c, n, align_corners) for c, n in zip(coords, sizes))
+        ix, iy = (_unnormalize(c, n, align_corners, fused=True) for c, n in zip(coords, sizes))
         x0, y0 = xp.floor(ix._data), xp.floor(iy._data)
         wx = _cubic_weights(ix - Tensor._wrap(x0))
         wy = _cubic_weights(iy - Tensor._wrap(y0))
