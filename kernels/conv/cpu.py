@@ -132,7 +132,11 @@ PACKED_BACKWARD = VECTOR_BYTES == 64
 # columns) 3.0x / 2.6x the im2col path's time, 8 -> 8 1.16x / 1.12x. Not measured on an AVX2
 # CPU itself (a Zen 3). Stride 2 (the default vqa model's backbone at B64, 3x3, one thread,
 # AVX-512): 16 -> 32 at 32x32 fwd 0.70, bwd 0.83; 32 -> 32 at 16x16 fwd 0.83, bwd 0.98; at
-# 64x64 0.87 / 0.84 and 0.81 / 0.71; 64 -> 64 at 32x32 B16 0.90 / 0.81.
+# 64x64 0.87 / 0.84 and 0.81 / 0.71; 64 -> 64 at 32x32 B16 0.90 / 0.81. A depthwise forward
+# (one-row tiles: per tap two loads and two multiply-adds per 32 outputs, where the direct
+# loop's row axpy loads and stores every output) against the direct loop, one thread / two:
+# 64 ch 3x3 32x32 B16 0.60 / 0.78, 128 ch 5x5 56x56 B8 0.50 / 0.54, stride 2 0.96-0.99; its
+# backward stays direct (one-row, one-column dw tiles).
 SHIFTED = True
 SHIFTED_BACKWARD_MIN_OG = 1  # in panels; Cg in tiles of MR rows (0: backward at any size)
 # Forward computes an image's output this many bytes at a time (whole output rows, one at least)
@@ -840,13 +844,14 @@ def cpu_forward(x, w, bias=None, stride=(1, 1), padding=((0, 0), (0, 0)), dilati
     if y.size == 0:
         return y
     work = B * O * Ho * Wo * Cg * kh * kw
-    if use_direct(Cg, Og):
-        loop = _forward_direct.for_work(work, CPU_PARALLEL_MIN_WORK)
-        loop(x, w, bias_arr, use_bias, sh, sw, pt, pl, dh, dw, y)
-        return y
     K = Cg * kh * kw
     w3 = w.reshape(groups, Og, K)
     parallel = work >= CPU_PARALLEL_MIN_WORK
+    # shifted before direct: a depthwise forward too (see SHIFTED)
+    if not use_shifted(B, numba.get_num_threads() if parallel else 1) and use_direct(Cg, Og):
+        loop = _forward_direct.for_work(work, CPU_PARALLEL_MIN_WORK)
+        loop(x, w, bias_arr, use_bias, sh, sw, pt, pl, dh, dw, y)
+        return y
     if use_shifted(B, numba.get_num_threads() if parallel else 1):
         g = _ShiftedGeometry(x.shape, w.shape, stride, padding, dilation, Ho, Wo, x.dtype)
         n_workers = min(B, numba.get_num_threads()) if parallel else 1

@@ -202,6 +202,8 @@ SHIFTED_CASES = [  # (B, C, H, W, O, kh, kw, geometry): sizes off every tile mul
     (2, 3, 16, 16, 33, 4, 4, geometry(stride=4)),             # patches: one tap per phase
     (2, 5, 6, 7, 6, 3, 3, geometry(stride=(3, 2), padding=2, dilation=2)),  # phases without input rows
     (2, 40, 1, 37, 64, 1, 5, geometry(stride=(1, 2), padding=((0, 0), (2, 2)), dilation=(1, 3))),
+    (3, 8, 9, 11, 8, 3, 3, geometry(padding=1, groups=8)),   # depthwise (one-row tiles)
+    (2, 6, 9, 8, 12, 5, 5, geometry(stride=2, padding=2, groups=6)),  # depthwise, 2 outputs each
 ]
 
 
@@ -225,6 +227,18 @@ def test_shifted_matches_reference(dtype, B, C, H, W, O, kh, kw, geom):
         assert dw is None
         assert_close("dx alone", dx_only, want[0], dtype, (O // geom[3]) * kh * kw)
         assert_close("db without dw", db, dy.astype(np.float64).sum(axis=(0, 2, 3)), dtype, B * dy.shape[2] * dy.shape[3])
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_depthwise_forward_shifted_backward_direct(parallel):
+    """With the machine's defaults a depthwise convolution runs its forward shifted and its
+    backward through the direct loops; together they match the reference."""
+    with cpu_strategy(direct=True, parallel=parallel, shifted=True):
+        cpu.DIRECT_MAX_CG_OG, cpu.SHIFTED_BACKWARD_MIN_OG = 4, 1
+        assert cpu.use_shifted(3, 2 if parallel else 1) and cpu.use_direct(1, 1)
+        assert not cpu.use_shifted(3, 2 if parallel else 1, 1, 1, np.float64)
+        check_against_reference(K.forward, K.backward, (3, 16, 10, 9, 16, 3, 3, geometry(padding=1, groups=16), True, 5),
+                                np.float64)
 
 
 def test_shifted_only_where_it_applies():
