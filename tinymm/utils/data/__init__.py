@@ -157,7 +157,7 @@ def random_split(dataset, lengths, generator=None) -> list:
     perm = factories.randperm(n, generator=generator).numpy()
     out, start = [], 0
     for s in lengths:
-        out.append(Subset(dataset, perm[start:start + s]))
+        out.append(Subset(dataset, perm[start:start + s].tolist()))  # a list of ints, as PyTorch's
         start += s
     return out
 
