@@ -16,6 +16,7 @@ from tinymm.backend import get_default_dtype
 from tinymm.ops._util import DTypeError, ValueRangeError, conj, is_scalar, refuse_complex, torch_dtype_name, unbroadcast, xp_of
 from tinymm.ops.complex_ops import complex_abs
 from tinymm.ops.convert import as_tensor, cast, operands, to_float, to_inexact
+from tinymm.ops.float_only import floating_input
 from tinymm.tensor import Tensor
 
 
@@ -492,7 +493,7 @@ class Silu(Function):
 
 
 def silu(x):
-    return Silu.apply(to_float(as_tensor(x, "silu")))
+    return Silu.apply(floating_input(x, "silu", "silu_cpu"))
 
 
 def erf_array(x):
@@ -561,7 +562,7 @@ class Gelu(Function):
 def gelu(x, approximate: str = "none"):
     if approximate not in ("none", "tanh"):
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
-    return Gelu.apply(to_float(as_tensor(x, "gelu")), approximate)
+    return Gelu.apply(floating_input(x, "gelu", "GeluKernelImpl"), approximate)
 
 
 class Clamp(Function):
