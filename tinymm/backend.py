@@ -15,6 +15,11 @@ from tinymm.kernels._common import is_cuda_array
 # ----------------------------------------------------------------------------- devices
 
 
+class DeviceError(RuntimeError, ValueError):
+    """A device string that names no device (PyTorch raises RuntimeError: "Invalid device
+    string", "Expected one of cpu, cuda, ..."; tinymm raised ValueError before: both)."""
+
+
 def parse_device(device) -> str:
     """Normalise a device spec to ``"cpu"`` or ``"cuda"``; anything else is refused by name."""
     if device is None:
@@ -24,7 +29,7 @@ def parse_device(device) -> str:
         return "cpu"
     if name == "cuda" or name == "cuda:0" or name == "gpu":
         return "cuda"
-    raise ValueError(f"unknown device {device!r}: expected 'cpu' or 'cuda'")
+    raise DeviceError(f"unknown device {device!r}: expected 'cpu' or 'cuda'")
 
 
 CPU_INSTEAD = "or run on the CPU (device='cpu', or leave --device out)"

@@ -437,6 +437,9 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction: str = "me
     reduction = legacy_reduction(size_average, reduce, reduction)  # probe3
     _check_reduction("mse_loss", reduction)
     x, t = O.operands("mse_loss", O.as_tensor(input), O.as_tensor(target))
+    if x.dtype.kind in "biu" and t.dtype.kind in "biu":  # both integer: PyTorch has no such kernel
+        raise DTypeNotImplementedError(f"\"mse_cpu\" not implemented for '{torch_dtype_name(x.dtype)}' (mse_loss of "
+                                       f"integer tensors; convert them with .float())")
     x, t = _broadcast_pair("mse_loss", x, t)
     d = x - t
     if weight is not None:  # probe4
