@@ -15,6 +15,7 @@ import numpy as np
 from tinymm import backend
 from tinymm.dtype_objects import default_complex_dtype
 from tinymm.layout_objects import check_layout
+from tinymm.ops._util import DTypeNotImplementedError, torch_dtype_name
 from tinymm.ops.scalar_fit import check_scalar_fits
 from tinymm.tensor import Tensor
 from tinymm.tensor_data_checks import check_python_ints, check_strides, diagnose
@@ -172,10 +173,19 @@ def eye(n, m=None, dtype=None, device=None, requires_grad=False) -> Tensor:
     return _finish(xp.eye(n, m, dtype=_dtype(dtype)), requires_grad)
 
 
+def _floating_draw(d, kernel: str) -> None:
+    """rand/randn draw real numbers: an integer or bool dtype would silently truncate them
+    (rand to all zeros), which PyTorch refuses with its kernel's NotImplementedError."""
+    if d.kind not in "fc":
+        raise DTypeNotImplementedError(f"\"{kernel}\" not implemented for '{torch_dtype_name(d)}' (a random draw of "
+                                       f"real numbers cannot have dtype {d}; use randint for integers)")
+
+
 def randn(*args, size=None, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Standard normal draws (from ``generator`` when given, else the default generator)."""
     size = _size_given("randn", args, size)
     d = _dtype(dtype)
+    _floating_draw(d, "normal_kernel_cpu")
     if d.kind == "c":  # cplx: as PyTorch, real and imaginary parts each N(0, 1/2), drawn as (..., 2)
         part = np.dtype(f"f{d.itemsize // 2}")
         pairs = backend.rng(device, generator).standard_normal(_size(size) + (2,), dtype=part) * part.type(math.sqrt(0.5))
@@ -188,6 +198,7 @@ def rand(*args, size=None, generator=None, dtype=None, device=None, requires_gra
     """Uniform draws in [0, 1) (from ``generator`` when given)."""
     size = _size_given("rand", args, size)
     d = _dtype(dtype)
+    _floating_draw(d, "check_uniform_bounds")
     if d.kind == "c":  # cplx: as PyTorch, real and imaginary parts each uniform in [0, 1)
         part = np.dtype(f"f{d.itemsize // 2}")
         return _finish(backend.rng(device, generator).random(_size(size) + (2,), dtype=part).view(d)[..., 0], requires_grad)
