@@ -521,3 +521,137 @@ def test_load_state_dict_casts_dtypes_like_torch():
         m.load_state_dict({"weight": L.ones(3, 2, dtype=L.int64), "bias": L.ones(3, dtype=L.float64)})
         return [m.weight, m.bias]
     same_result(run)
+
+
+# ----------------------------------------------------------------------------- randomness, schedulers, amp, parametrizations
+
+def _sgd(L, **kw):
+    return L.optim.SGD([_nn(L).Parameter(L.ones(2))], lr=0.1, **kw)
+
+
+def _scaler_unscale_twice(L):
+    p = _nn(L).Parameter(L.ones(2))
+    opt = L.optim.SGD([p], lr=0.1)
+    scaler = L.amp.GradScaler("cpu")
+    scaler.scale((p * 2).sum()).backward()
+    scaler.unscale_(opt)
+    scaler.unscale_(opt)
+
+
+def _scaler_update_without_step(L):
+    scaler = L.amp.GradScaler("cpu")
+    scaler.scale(L.ones(1))
+    scaler.update()
+
+
+def _onecycle_past_the_end(L):
+    opt = _sgd(L, momentum=0.9)
+    sched = L.optim.lr_scheduler.OneCycleLR(opt, max_lr=1.0, total_steps=2)
+    for _ in range(3):
+        opt.step()
+        sched.step()
+
+
+class _Halves:
+    """A parametrization that changes the tensor's shape (made per library)."""
+
+    @staticmethod
+    def make(L):
+        class Halves(L.nn.Module):
+            def forward(self, X):
+                return X[:2]
+        return Halves()
+
+
+@pytest.mark.parametrize("fn, match", [
+    (lambda L: L.rand(2, dtype=L.int64), "not implemented for 'Long'"),
+    (lambda L: L.randn(2, dtype=L.int32), "not implemented for 'Int'"),
+    (lambda L: L.rand(2, dtype=L.bool), "not implemented for 'Bool'"),
+    (lambda L: L.randn_like(L.ones(2, dtype=L.int64)), "not implemented for 'Long'"),
+    (lambda L: L.normal(0.0, -1.0, size=(2,)), "std >= 0.0"),
+    (lambda L: L.normal(L.zeros(2), -1.0), "std >= 0.0"),
+    (lambda L: L.empty(2).normal_(0, -1), "std >= 0.0"),
+    (lambda L: L.empty(2).uniform_(1, 0), r"\[from, to\)"),
+    (lambda L: L.multinomial(L.tensor([-1.0, 1.0]), 1), "negative|element < 0"),
+    (lambda L: L.multinomial(L.tensor([1.0, 1.0]), 3), "cannot sample|more|without replacement"),
+    (lambda L: L.Generator().manual_seed("a"), "expected a long, but got str"),
+    (lambda L: L.Generator().manual_seed(1.5), "expected a long, but got float"),
+    (lambda L: L.manual_seed(2 ** 70), "Overflow"),
+    (lambda L: L.Generator().manual_seed(2 ** 64), "Overflow"),
+    (lambda L: _data(L).random_split(range(4), [2, 2], generator=42), "[Gg]enerator|randperm"),
+    (lambda L: L.randperm(4, generator="seed"), "[Gg]enerator|randperm"),
+    (_onecycle_past_the_end, "Tried to step 3 times"),
+    (lambda L: L.optim.lr_scheduler.StepLR([1, 2], 2), "Optimizer"),
+    (lambda L: L.optim.lr_scheduler.ReduceLROnPlateau(_sgd(L), mode="avg"), "mode"),
+    (lambda L: L.optim.lr_scheduler.ReduceLROnPlateau(_sgd(L), factor=1.0), "Factor should be < 1.0"),
+    (lambda L: L.optim.lr_scheduler.ReduceLROnPlateau(_sgd(L), min_lr=[0.1, 0.2]), "min_lr"),
+    (lambda L: L.optim.lr_scheduler.CosineAnnealingWarmRestarts(_sgd(L), T_0=0), "T_0"),
+    (lambda L: L.optim.lr_scheduler.CosineAnnealingWarmRestarts(_sgd(L), T_0=2, T_mult=1.5), "T_mult"),
+    (lambda L: L.optim.lr_scheduler.LambdaLR(_sgd(L), [lambda e: 1.0, lambda e: 1.0]), "lr_lambdas|lambda"),
+    (lambda L: L.optim.lr_scheduler.LinearLR(_sgd(L), start_factor=1.5), "[Ss]tart(ing)? multiplicative factor"),
+    (lambda L: L.optim.lr_scheduler.OneCycleLR(_sgd(L), max_lr=1.0), "total_steps|epochs"),
+    (lambda L: L.optim.lr_scheduler.OneCycleLR(_sgd(L), max_lr=1.0, total_steps=10, pct_start=1.5), "pct_start"),
+    (lambda L: L.optim.lr_scheduler.CyclicLR(_sgd(L, momentum=0.9), 0.01, 0.1, mode="tri"), "mode"),
+    (lambda L: L.optim.lr_scheduler.StepLR(_sgd(L), 2, last_epoch=3), "initial_lr"),
+    (lambda L: L.optim.swa_utils.SWALR(_sgd(L), swa_lr=0.1, anneal_strategy="exp"), "anneal_strategy"),
+    (lambda L: L.optim.swa_utils.SWALR(_sgd(L), swa_lr=0.1, anneal_epochs=-1), "anneal_epochs"),
+    (_scaler_unscale_twice, "unscale_\\(\\) has already been called"),
+    (_scaler_update_without_step, "No inf checks were recorded"),
+    (lambda L: L.amp.GradScaler("cpu").step(_sgd(L)), "did not use scaler.scale"),
+    (lambda L: L.amp.GradScaler("cpu").update(), "did not use scaler.scale"),
+    (lambda L: L.amp.GradScaler("cpu", growth_factor=0.5), "growth"),
+    (lambda L: L.nn.utils.parametrizations.weight_norm(_nn(L).Linear(2, 3), dim=5).weight, "Dimension out of range"),
+    (lambda L: L.nn.utils.parametrizations.weight_norm(_nn(L).Linear(2, 3), name="w"), "with name 'w'"),
+    (lambda L: L.nn.utils.parametrizations.spectral_norm(_nn(L).Linear(2, 3), name="x"), "with name 'x'"),
+    (lambda L: L.nn.utils.parametrizations.orthogonal(_nn(L).BatchNorm1d(3)), "at least 2 dimensions|2-D|matri"),
+    (lambda L: L.nn.utils.parametrize.register_parametrization(_nn(L).Linear(2, 3), "weight", _Halves.make(L)),
+     "may not change the shape"),
+    (lambda L: L.nn.utils.parametrize.register_parametrization(_nn(L).Linear(2, 3), "nope", _nn(L).Identity()),
+     "with name 'nope'"),
+    (lambda L: L.nn.utils.parametrize.remove_parametrizations(_nn(L).Linear(2, 3), "weight"), "parametrization"),
+    (lambda L: L.utils.checkpoint.checkpoint(lambda x, s=1: x * s, L.ones(2, requires_grad=True), use_reentrant=True, s=2),
+     "Unexpected keyword arguments: s"),
+    (lambda L: L.utils.checkpoint.checkpoint(lambda x, s=1: x * s, L.ones(2, requires_grad=True), s=2),
+     "Unexpected keyword arguments: s"),
+    (lambda L: _data(L).ConcatDataset([]), "empty"),
+    (lambda L: _data(L).ConcatDataset([type("S", (_data(L).IterableDataset,), {"__iter__": lambda s: iter(range(3))})()]),
+     "IterableDataset"),
+])
+def test_training_infrastructure_errors(fn, match):
+    raises_like(fn, match)
+
+
+@pytest.mark.parametrize("fn", [
+    lambda L: L.Generator().manual_seed(-5).initial_seed(),
+    lambda L: L.Generator().manual_seed(2 ** 64 - 1).initial_seed(),
+    lambda L: L.utils.checkpoint.checkpoint(lambda x, s=1: x * s, L.ones(2, requires_grad=True), use_reentrant=False, s=2),
+    lambda L: next(iter(_data(L).DataLoader([1, 2.5], batch_size=2))),
+    lambda L: next(iter(_data(L).DataLoader([1, 2], batch_size=2))),
+    lambda L: next(iter(_data(L).DataLoader([2.5, 1], batch_size=2))),
+    lambda L: next(iter(_data(L).DataLoader([True, False], batch_size=2))),
+    lambda L: L.normal(0.0, 0.0, size=(2,)),
+    lambda L: L.amp.GradScaler("cpu", init_scale=4.0).get_scale(),
+])
+def test_training_infrastructure_edges_accepted_like_torch(fn):
+    same_result(fn)
+
+
+def test_a_negative_seed_draws_and_replays():
+    tm.manual_seed(-1)
+    a = tm.rand(3)
+    tm.manual_seed(2 ** 64 - 1)  # the same seed, as in PyTorch
+    assert tm.rand(3).tolist() == a.tolist() and tm.initial_seed() == 2 ** 64 - 1
+    g = tm.Generator().manual_seed(-7)
+    assert tm.randn(2, generator=g).shape == (2,)
+
+
+def test_registering_a_spectral_norm_runs_its_power_iteration_once_like_torch():
+    def run(L):
+        L.manual_seed(0)
+        m = _nn(L).Linear(4, 3)
+        w = L.tensor(np.arange(12, dtype=np.float32).reshape(3, 4) / 7.0 - 0.5)
+        with L.no_grad():
+            m.weight.copy_(w)
+        L.nn.utils.parametrizations.spectral_norm(m)
+        return m.weight.detach()  # the power iteration's start differs, its fixed point does not
+    same_result(run)
