@@ -68,9 +68,9 @@ def _dtype(dtype):
 
 def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """A new tensor from data (copied). Python floats become the default float dtype."""
+    check_strides(data, "tensor")  # (a NumPy array the user passed; a Tensor's own array may be any view)
     if isinstance(data, Tensor):
         data = data._data
-    check_strides(data, "tensor")
     arr = data.copy() if hasattr(data, "copy") and not np.isscalar(data) else data
     if device is None and backend.default_device() != "cpu" and backend.device_of(arr) == "cpu":  # to the default device
         device = backend.default_device()
