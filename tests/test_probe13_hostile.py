@@ -655,3 +655,32 @@ def test_registering_a_spectral_norm_runs_its_power_iteration_once_like_torch():
         L.nn.utils.parametrizations.spectral_norm(m)
         return m.weight.detach()  # the power iteration's start differs, its fixed point does not
     same_result(run)
+
+
+# ----------------------------------------------------------------------------- init, hooks, module bookkeeping
+
+def _hook_returning(L, value):
+    x = L.ones(2, requires_grad=True)
+    x.register_hook(lambda g: value)
+    (x * 2).sum().backward()
+
+
+@pytest.mark.parametrize("fn, match", [
+    (lambda L: _nn(L).init.normal_(L.empty(2, 2), std=-1.0), "std >= 0.0"),
+    (lambda L: _nn(L).init.uniform_(L.empty(2, 2), 1.0, 0.0), r"\[from, to\)"),
+    (lambda L: _nn(L).init.trunc_normal_(L.empty(3), a=2.0, b=-2.0), r"\[from, to\)"),
+    (lambda L: _nn(L).init.kaiming_uniform_(L.empty(3)), "fewer than 2 dimensions|at least 2"),
+    (lambda L: _nn(L).init.kaiming_normal_(L.empty(2, 2), mode="fan"), "mode"),
+    (lambda L: _nn(L).init.calculate_gain("swish"), "swish"),
+    (lambda L: _nn(L).init.orthogonal_(L.empty(3)), "2 or more dimensions"),
+    (lambda L: _hook_returning(L, 3), "expected Variable, but hook returned 'int'"),
+    (lambda L: _hook_returning(L, L.ones(3)), "shape|size"),
+    (lambda L: L.ones(2).requires_grad_("no"), "must be bool, not str"),
+    (lambda L: _nn(L).Linear(2, 2).requires_grad_("no"), "must be bool, not str"),
+    (lambda L: _nn(L).ModuleDict({1: _nn(L).Linear(1, 1)}), "should be a string. Got int"),
+    (lambda L: _nn(L).Sequential(_nn(L).Linear(1, 1))[3], "out of range"),
+    (lambda L: _nn(L).Sequential(_nn(L).Linear(1, 1)).get_submodule("1"), "no attribute"),
+    (lambda L: _nn(L).Linear(2, 2).train("no"), "boolean"),
+])
+def test_init_hook_and_module_errors(fn, match):
+    raises_like(fn, match)
