@@ -121,6 +121,21 @@ def test_compiled_module_len_follows_the_original():
         len(tm.compile(tm.nn.Linear(2, 2)))
 
 
+@needs_torch
+def test_dynamo_names_scripts_touch():
+    import tinymm._dynamo  # noqa: F401  (as "import torch._dynamo" in a script)
+
+    for L in (torch, tm):
+        old = L._dynamo.config.cache_size_limit
+        L._dynamo.config.cache_size_limit = 64
+        assert L._dynamo.config.cache_size_limit == 64
+        L._dynamo.config.cache_size_limit = old
+        compiled = L.compile(L.nn.Linear(2, 2), backend="eager") if L is torch else L.compile(L.nn.Linear(2, 2))
+        assert isinstance(compiled, L._dynamo.eval_frame.OptimizedModule)
+        assert not isinstance(compiled._orig_mod, L._dynamo.eval_frame.OptimizedModule)
+        assert L._dynamo.is_compiling() is False and L._dynamo.reset() is None
+
+
 # ----------------------------------------------------------------------------- random_split / Subset
 
 @needs_torch

@@ -4,7 +4,8 @@ a context manager, stacked with torch.cuda.amp.autocast(enabled=False), and as a
 is_autocast_enabled, bfloat16 named as a dtype, torch.cuda.amp.GradScaler(enabled=False) and torch.amp.GradScaler("cpu",
 enabled=False) as no-op pass-throughs (scale returns the loss itself, step runs the optimizer,
 get_scale is 1.0, state_dict is empty), torch.compile(model) (and mode=/fullgraph= keywords,
-_orig_mod, the compiled module's state_dict keys with their _orig_mod. prefix), torch.jit.script
+_orig_mod, the compiled module's state_dict keys with their _orig_mod. prefix, accelerate's
+is_compiled_module via torch._dynamo.eval_frame.OptimizedModule), torch.jit.script
 on a helper function and a module, torch.utils.checkpoint.checkpoint(use_reentrant=False) with a
 keyword argument and with preserve_rng_state under dropout, gradient accumulation over micro-
 batches with loss / accum, clip_grad_norm_ (error_if_nonfinite, foreach, norm_type inf) and
@@ -118,7 +119,16 @@ plain = Net()
 report("compile_ckpt", str(plain.load_state_dict(state_dict)), model.grad_ckpt,
        torch.compile(plain).load_state_dict(compiled.state_dict()).missing_keys)
 raw_model = compiled._orig_mod if hasattr(compiled, "_orig_mod") else compiled
-report("unwrap", raw_model is model)
+
+
+def is_compiled_module(module):
+    """Check whether the module was compiled with torch.compile() (accelerate's helper)."""
+    if not hasattr(torch, "_dynamo"):
+        return False
+    return isinstance(module, torch._dynamo.eval_frame.OptimizedModule)
+
+
+report("unwrap", raw_model is model, is_compiled_module(compiled), is_compiled_module(model))
 scripted_block = torch.jit.script(Block(12))
 report("jit", torch.allclose(fused_gelu(torch.linspace(-2, 2, 5)), F.gelu(torch.linspace(-2, 2, 5)), atol=1e-4),
        scripted_block(torch.ones(2, 12)).shape == torch.Size([2, 12]))
