@@ -37,6 +37,7 @@ FLOORS = {
     "tinymm.nn.functional": 4,
     "tinymm.distributions": 4,  # opsd: uses ops and nn.functional (softplus, one_hot), holds no parameters
     "tinymm.nn": 5,
+    "tinymm._dynamo": 5,  # probe13: torch._dynamo's names, OptimizedModule among them (an nn Module)
     "tinymm.func": 5,  # func: torch.func; functional_call and the batch-norm helper take nn Modules
     "tinymm.optim": 6,
     "tinymm.metrics": 6,

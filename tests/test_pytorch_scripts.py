@@ -30,6 +30,7 @@ precise BN plus an X3D block, a fairseq speech-to-text model (ConvTBC under weig
 (invertible 1x1 convs with logdet, WN coupling layers, reverse inference); and probe11's: WGAN-GP with SNGAN/BigGAN pieces (both spectral_norm APIs, conditional BatchNorm, hinge loss, SAGAN attention), StyleGAN2 (modulated grouped conv, R1, path-length regularisation), CycleGAN + pix2pix, DiffAugment with an EMA generator deep-copied before training, and taming-transformers' VQGAN loss (adaptive weight from autograd.grad w.r.t. the decoder's last layer); and probe12's, detection and dense prediction: DETR (sine position embedding, Hungarian matching by SciPy on cdist / GIoU costs, aux losses), FCOS with a YOLO head (focal / GIoU / centerness losses, hand-written batched NMS), DeepLabV3 / V3+ / SegNet (ASPP, OHEM, bincount confusion matrix, max_unpool2d), PointNet / PointNet++ / DGCNN (farthest point sampling, ball query, knn by topk), RAFT with a PWC warp and the STN tutorial (correlation pyramid, grid_sample lookups, convex upsampling by unfold, affine_grid), pose / CenterNet / Mask R-CNN heads (soft-argmax, pixel_shuffle, cummax corner pooling, RoIAlign by grid_sample) and monodepth2 (backprojection, SSIM, auto-masked min reprojection). The test runs it with torch, then with its ``import torch...`` lines pointed at tinymm, from the same initial
 weights, and compares everything the script reports (losses per step, accuracies, learning
 rates, generated tokens, final statistics) to float32 rounding."""
+import linecache
 import math
 import re
 from pathlib import Path
@@ -75,7 +76,10 @@ def _run(path: Path, lib: str, tmp: Path):
         src = swap_imports(path.read_text())
     g = {"__name__": f"pytorch_script_{path.stem}", "report": lambda *v: reports.append(v),
          "share_init": share_init, "TMP": str(tmp)}
-    exec(compile(src, f"{path} ({lib})", "exec"), g)
+    filename = f"{path} ({lib})"
+    # the source registered as a file's would be: torch.jit.script reads a function's source lines
+    linecache.cache[filename] = (len(src), None, src.splitlines(True), filename)
+    exec(compile(src, filename, "exec"), g)
     return reports
 
 

@@ -27,7 +27,7 @@ def test_settings_round_trip_and_refuse_bad_values():
     assert tm.are_deterministic_algorithms_enabled() and tm.is_deterministic_algorithms_warn_only_enabled()
     tm.use_deterministic_algorithms(False)
     m = nn.Linear(2, 2)
-    assert tm.compile(m) is m and tm.compile()(len) is len
+    assert tm.compile(m)._orig_mod is m and tm.compile()(len) is len  # a module comes back wrapped, as torch's
     with pytest.raises(RuntimeError, match="Either mode or options"):
         tm.compile(m, mode="max-autotune", options={})
 

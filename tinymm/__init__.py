@@ -128,6 +128,7 @@ def __getattr__(name):
 _LAZY_SUBPACKAGES = ("nn", "optim", "data", "metrics", "models", "train", "utils")
 _LAZY_SUBPACKAGES += ("distributions",)  # opsd: torch.distributions
 _LAZY_SUBPACKAGES += ("onnx",)  # probe10: torch.onnx.is_in_onnx_export() (fairseq's positional embedding)
+_LAZY_SUBPACKAGES += ("_dynamo",)  # probe13: torch._dynamo.config / eval_frame.OptimizedModule beside torch.compile
 
 # opse: anomaly mode at top level, and the layer functions torch.* has (torch.conv2d, torch.batch_norm,
 # ...), resolved lazily from tinymm.nn.functional.torch_forms (floor 4) by __getattr__.

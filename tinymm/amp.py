@@ -67,6 +67,15 @@ def is_autocast_enabled(device_type=None) -> bool:
     return False
 
 
+class ScalerUsageError(RuntimeError, AssertionError):
+    """GradScaler calls out of order (PyTorch asserts them: AssertionError; RuntimeError as
+    tinymm raised before)."""
+
+
+class ScalerArgumentError(ValueError, AssertionError):
+    """A GradScaler argument out of range (PyTorch asserts it; ValueError as tinymm raised)."""
+
+
 class GradScaler:
     """``torch.amp.GradScaler(device="cuda", init_scale=2.**16, growth_factor=2.0,
     backoff_factor=0.5, growth_interval=2000, enabled=True)``; see the module docstring."""
@@ -77,11 +86,11 @@ class GradScaler:
         if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
             raise RuntimeError(f"GradScaler: device must be 'cpu' or 'cuda', got {device!r}")
         if growth_factor <= 1.0:
-            raise ValueError(f"GradScaler: growth_factor should be > 1, got {growth_factor}")
+            raise ScalerArgumentError(f"GradScaler: growth_factor should be > 1, got {growth_factor}")
         if not 0.0 < backoff_factor < 1.0:
-            raise ValueError(f"GradScaler: backoff_factor should be < 1 and > 0, got {backoff_factor}")
+            raise ScalerArgumentError(f"GradScaler: backoff_factor should be < 1 and > 0, got {backoff_factor}")
         if isinstance(growth_interval, bool) or not isinstance(growth_interval, int) or growth_interval <= 0:
-            raise ValueError(f"GradScaler: growth_interval should be a positive int, got {growth_interval!r}")
+            raise ScalerArgumentError(f"GradScaler: growth_interval should be a positive int, got {growth_interval!r}")
         self._device = "cpu" if device == "cpu" else "cuda"
         self._enabled = bool(enabled)
         if self._enabled and self._device == "cuda" and not backend.cuda_available():
@@ -92,6 +101,9 @@ class GradScaler:
         self._growth_factor, self._backoff_factor = float(growth_factor), float(backoff_factor)
         self._growth_interval = int(growth_interval)
         self._growth_tracker = 0
+        # PyTorch creates the scale tensor on the first scale() (or load_state_dict); unscale_,
+        # step and update before that are a script bug it asserts on
+        self._scale_created = False
         self._per_optimizer: dict[int, dict] = {}  # id(optimizer) -> {"unscaled": bool, "found_inf": bool, "stepped": bool}
 
     # ------------------------------------------------------------------ the three calls of a step
@@ -100,6 +112,7 @@ class GradScaler:
         """``outputs`` (a Tensor, or a list/tuple of them, nested) times the current scale."""
         if not self._enabled:
             return outputs
+        self._scale_created = True
         if isinstance(outputs, Tensor):
             return outputs * self._scale
         if isinstance(outputs, (list, tuple)):
@@ -113,6 +126,7 @@ class GradScaler:
         """Divide ``optimizer``'s gradients by the scale, in place, and note whether any is inf/NaN."""
         if not self._enabled:
             return
+        self._check_created("unscale_")
         st = self._state(optimizer)
         if st["unscaled"]:
             raise RuntimeError("unscale_() has already been called on this optimizer since the last update().")
@@ -138,6 +152,7 @@ class GradScaler:
             return optimizer.step(*args, **kwargs)
         if "closure" in kwargs:
             raise RuntimeError("Closure use is not currently supported if GradScaler is enabled.")
+        self._check_created("step")
         st = self._state(optimizer)
         if st["stepped"]:
             raise RuntimeError("step() has already been called since the last update().")
@@ -153,6 +168,7 @@ class GradScaler:
         step or grow after ``growth_interval`` clean ones."""
         if not self._enabled:
             return
+        self._check_created("update")
         if new_scale is not None:
             value = float(new_scale.item() if isinstance(new_scale, Tensor) else new_scale)
             if not math.isfinite(value) or value <= 0:
@@ -160,7 +176,8 @@ class GradScaler:
             self._scale = value
         else:
             if not self._per_optimizer:
-                raise RuntimeError("No inf checks were recorded prior to update.")
+                raise ScalerUsageError("No inf checks were recorded prior to update (call scaler.step(optimizer) "
+                                       "before scaler.update()).")
             if any(st["found_inf"] for st in self._per_optimizer.values()):
                 self._scale *= self._backoff_factor
                 self._growth_tracker = 0
@@ -170,6 +187,11 @@ class GradScaler:
                     self._scale *= self._growth_factor
                     self._growth_tracker = 0
         self._per_optimizer = {}
+
+    def _check_created(self, what: str) -> None:
+        if not self._scale_created:
+            raise ScalerUsageError(f"Attempted {what} but _scale is None.  This may indicate your script did not use "
+                                   f"scaler.scale(loss or outputs) earlier in the iteration.")
 
     # ------------------------------------------------------------------ inspection and state
 
@@ -205,3 +227,4 @@ class GradScaler:
         self._backoff_factor = float(state_dict["backoff_factor"])
         self._growth_interval = int(state_dict["growth_interval"])
         self._growth_tracker = int(state_dict["_growth_tracker"])
+        self._scale_created = True

@@ -695,6 +695,9 @@ def _run_hooks(t, g):
     for hook in list(t._hooks):
         r = hook(Tensor._wrap(g))
         if r is not None:
+            if not isinstance(r, Tensor) and not hasattr(r, "__array_priority__"):  # (a Tensor, or an array)
+                raise TypeError(f"expected Variable, but hook returned '{type(r).__name__}' (a tensor hook returns "
+                                f"None or the replacement gradient Tensor)")
             r = r._data if isinstance(r, Tensor) else r
             if tuple(r.shape) != tuple(g.shape):
                 raise RuntimeError(f"hook {getattr(hook, '__name__', hook)!r} returned a gradient of shape "

@@ -15,6 +15,11 @@ from tinymm.kernels._common import is_cuda_array
 # ----------------------------------------------------------------------------- devices
 
 
+class DeviceError(RuntimeError, ValueError):
+    """A device string that names no device (PyTorch raises RuntimeError: "Invalid device
+    string", "Expected one of cpu, cuda, ..."; tinymm raised ValueError before: both)."""
+
+
 def parse_device(device) -> str:
     """Normalise a device spec to ``"cpu"`` or ``"cuda"``; anything else is refused by name."""
     if device is None:
@@ -24,7 +29,7 @@ def parse_device(device) -> str:
         return "cpu"
     if name == "cuda" or name == "cuda:0" or name == "gpu":
         return "cuda"
-    raise ValueError(f"unknown device {device!r}: expected 'cpu' or 'cuda'")
+    raise DeviceError(f"unknown device {device!r}: expected 'cpu' or 'cuda'")
 
 
 CPU_INSTEAD = "or run on the CPU (device='cpu', or leave --device out)"
@@ -147,11 +152,29 @@ def _fresh_seed() -> int:
     return int(np.random.SeedSequence().entropy % (2**63))
 
 
+class SeedError(RuntimeError, TypeError):
+    """A seed that is not an integer (PyTorch: RuntimeError "manual_seed expected a long")."""
+
+
+def seed_value(seed, strict: bool = False) -> int:
+    """``seed`` as PyTorch stores it: any integer in [-2**63, 2**64), negative ones wrapped
+    modulo 2**64 (``manual_seed(-1)`` is seed 2**64 - 1); beyond that range PyTorch's
+    "Overflow when unpacking long long" ValueError. ``strict`` (``Generator.manual_seed``)
+    refuses a non-integer, as PyTorch's C++ method does; ``tinymm.manual_seed`` takes
+    ``int(seed)`` of anything, as ``torch.manual_seed`` does."""
+    if strict and (isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer))):
+        raise SeedError(f"manual_seed expected a long, but got {type(seed).__name__}")
+    value = int(seed)
+    if not -(2**63) <= value < 2**64:
+        raise ValueError(f"Overflow when unpacking long long: seed {value} does not fit in 64 bits")
+    return value % (2**64)
+
+
 def manual_seed(seed: int) -> "Generator":
     """Seed every generator tinymm draws from (NumPy's, and CuPy's when used); returns the
     default generator, as ``torch.manual_seed`` does."""
     global _np_rng, _cupy_rng, _SEED
-    _SEED = int(seed)
+    _SEED = seed_value(seed)
     _np_rng = np.random.default_rng(_SEED)
     _cupy_rng = None  # re-created lazily from the same seed on first CUDA draw
     return default_generator
@@ -179,6 +202,9 @@ def rng(device: str = "cpu", generator=None):
     if device is None:
         device = _DEFAULT_DEVICE
     if generator is not None:
+        if not isinstance(generator, Generator):
+            raise TypeError(f"generator must be a tinymm.Generator (e.g. Generator().manual_seed(0)), got "
+                            f"{type(generator).__name__} {generator!r}")
         return generator.draws(device)
     if parse_device(device) == "cpu":
         return _np_rng
@@ -211,7 +237,7 @@ class Generator:
         return self._rng
 
     def manual_seed(self, seed: int) -> "Generator":
-        self._seed = int(seed)
+        self._seed = seed_value(seed, strict=True)
         self._rng = None
         return self
 
@@ -241,7 +267,7 @@ class _DefaultGenerator(Generator):
         return rng(device)
 
     def manual_seed(self, seed: int) -> "Generator":
-        return manual_seed(seed)
+        return manual_seed(seed_value(seed, strict=True))
 
     def seed(self) -> int:
         return seed()

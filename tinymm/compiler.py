@@ -1,7 +1,8 @@
 """``torch.compiler``: what code calls on it, for an eager-only library.
 
-tinymm has no graph compiler: :func:`tinymm.compile` returns the model itself (PyTorch's
-``backend="eager"``), so nothing is ever compiling. Here: ``compile`` (that function),
+tinymm has no graph compiler: :func:`tinymm.compile` runs the model as it is (PyTorch's
+``backend="eager"``; a Module comes back in an ``OptimizedModule`` wrapper, a function as
+itself), so nothing is ever compiling. Here: ``compile`` (that function),
 ``disable`` and ``allow_in_graph``/``assume_constant_result``/``nested_compile_region`` (their
 function, unchanged), ``is_compiling``/``is_dynamo_compiling``/``is_exporting`` (False),
 ``reset``/``cudagraph_mark_step_begin`` (nothing to reset or mark), ``list_backends`` (none),

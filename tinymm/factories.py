@@ -8,6 +8,7 @@ seeded by ``tinymm.manual_seed``.
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 
@@ -15,8 +16,10 @@ from tinymm import backend
 from tinymm.dtype_objects import default_complex_dtype
 from tinymm.layout_objects import check_layout
 from tinymm.fused_rounding import linspace_values
+from tinymm.ops._util import DTypeNotImplementedError, torch_dtype_name
 from tinymm.ops.scalar_fit import check_scalar_fits
 from tinymm.tensor import Tensor
+from tinymm.tensor_data_checks import check_python_ints, check_strides, diagnose
 
 
 class FactoryDTypeError(RuntimeError, TypeError):
@@ -66,18 +69,32 @@ def _dtype(dtype):
 
 def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """A new tensor from data (copied). Python floats become the default float dtype."""
+    check_strides(data, "tensor")  # (a NumPy array the user passed; a Tensor's own array may be any view)
     if isinstance(data, Tensor):
         data = data._data
     arr = data.copy() if hasattr(data, "copy") and not np.isscalar(data) else data
     if device is None and backend.default_device() != "cpu" and backend.device_of(arr) == "cpu":  # to the default device
         device = backend.default_device()
-    return Tensor._of(arr, dtype=dtype, device=device, requires_grad=requires_grad)
+    try:
+        t = Tensor._of(arr, dtype=dtype, device=device, requires_grad=requires_grad)
+    except (TypeError, ValueError, OverflowError):
+        err = diagnose(data, "tensor")
+        if err is None:
+            raise
+        raise err from None
+    if dtype is None:
+        check_python_ints(data, t._data, "tensor")
+    return t
 
 
 def from_numpy(arr: np.ndarray) -> Tensor:
     """Wrap a NumPy array without copying (its dtype is kept)."""
     if not isinstance(arr, np.ndarray):
         raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(arr).__name__}")
+    check_strides(arr, "from_numpy")
+    err = diagnose(arr, "from_numpy") if arr.dtype.kind not in "fiubc" else None
+    if err is not None:
+        raise err
     return Tensor._of(arr)
 
 
@@ -97,6 +114,9 @@ def empty(*args, size=None, dtype=None, device=None, requires_grad=False) -> Ten
 
 
 def full(size, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
+    if not isinstance(fill_value, (numbers.Number, np.generic)) and not (
+            isinstance(fill_value, Tensor) and fill_value.numel() == 1):
+        raise TypeError(f"full(): argument 'fill_value' (position 2) must be Number, not {type(fill_value).__name__}")
     xp = backend.array_module(device)
     if dtype is None and isinstance(fill_value, (bool, np.bool_)):
         dtype = np.bool_
@@ -114,6 +134,10 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False
         raise FactorySizeError("arange: step must be nonzero")
     if end is None:
         start, end = 0, start
+    for v in (start, end, step):
+        if isinstance(v, (numbers.Real, np.generic)) and not math.isfinite(float(v)):
+            raise FactorySizeError(f"arange: unsupported range: {start} -> {end} (step {step}): bounds and step must "
+                                   f"be finite")
     if (end - start) * step < 0:  # PyTorch refuses rather than giving an empty tensor
         raise FactorySizeError(f"arange: upper bound and lower bound inconsistent with step sign "
                                f"(start={start}, end={end}, step={step})")
@@ -149,10 +173,19 @@ def eye(n, m=None, dtype=None, device=None, requires_grad=False) -> Tensor:
     return _finish(xp.eye(n, m, dtype=_dtype(dtype)), requires_grad)
 
 
+def _floating_draw(d, kernel: str) -> None:
+    """rand/randn draw real numbers: an integer or bool dtype would silently truncate them
+    (rand to all zeros), which PyTorch refuses with its kernel's NotImplementedError."""
+    if d.kind not in "fc":
+        raise DTypeNotImplementedError(f"\"{kernel}\" not implemented for '{torch_dtype_name(d)}' (a random draw of "
+                                       f"real numbers cannot have dtype {d}; use randint for integers)")
+
+
 def randn(*args, size=None, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Standard normal draws (from ``generator`` when given, else the default generator)."""
     size = _size_given("randn", args, size)
     d = _dtype(dtype)
+    _floating_draw(d, "normal_kernel_cpu")
     if d.kind == "c":  # cplx: as PyTorch, real and imaginary parts each N(0, 1/2), drawn as (..., 2)
         part = np.dtype(f"f{d.itemsize // 2}")
         pairs = backend.rng(device, generator).standard_normal(_size(size) + (2,), dtype=part) * part.type(math.sqrt(0.5))
@@ -165,6 +198,7 @@ def rand(*args, size=None, generator=None, dtype=None, device=None, requires_gra
     """Uniform draws in [0, 1) (from ``generator`` when given)."""
     size = _size_given("rand", args, size)
     d = _dtype(dtype)
+    _floating_draw(d, "check_uniform_bounds")
     if d.kind == "c":  # cplx: as PyTorch, real and imaginary parts each uniform in [0, 1)
         part = np.dtype(f"f{d.itemsize // 2}")
         return _finish(backend.rng(device, generator).random(_size(size) + (2,), dtype=part).view(d)[..., 0], requires_grad)
@@ -172,11 +206,15 @@ def rand(*args, size=None, generator=None, dtype=None, device=None, requires_gra
     return _finish(arr.astype(d, copy=False), requires_grad)
 
 
-def randint(low, high=None, size=(), generator=None, dtype=np.int64, device=None) -> Tensor:
+def randint(low, high=None, size=None, generator=None, dtype=np.int64, device=None) -> Tensor:
     """Integers in [low, high) (or [0, low) when high is omitted); PyTorch's
-    ``randint(high, size)`` spelling is accepted too."""
+    ``randint(high, size)`` spelling is accepted too. ``size`` is required, as in PyTorch
+    (``randint(5)`` is a TypeError there, not a scalar draw); ``size=()`` gives a 0-d tensor."""
     if isinstance(high, (tuple, list)):
         low, high, size = 0, low, high
+    if size is None:
+        raise TypeError(f"randint() missing the required argument 'size' (got low={low!r}, high={high!r}): "
+                        f"call randint(high, size) or randint(low, high, size), e.g. randint(0, 10, (3,))")
     if high is None:
         low, high = 0, low
     if low >= high:

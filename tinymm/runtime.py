@@ -10,8 +10,10 @@ Each does what it says where tinymm has the thing, and says what it does where i
   products also are whatever the setting.
 - ``use_deterministic_algorithms(mode, warn_only=False)``: stored. Every tinymm op is already
   deterministic on the CPU (no atomics; reductions split work the same way every run).
-- ``compile(model)`` returns ``model`` itself: tinymm has no graph compiler, and running the
-  module as it is computes exactly what a compiled one would (PyTorch's ``backend="eager"``).
+- ``compile(model)`` compiles nothing: tinymm has no graph compiler, and running the module as
+  it is computes exactly what a compiled one would (PyTorch's ``backend="eager"``). A function
+  comes back itself; a Module comes back wrapped in ``tinymm.nn.compiled.OptimizedModule``, the
+  shape PyTorch gives it (``_orig_mod``, ``_orig_mod.``-prefixed state_dict keys).
 - ``set_printoptions(precision, threshold, edgeitems, linewidth, profile, sci_mode)``: how
   Tensors print.
 - ``channels_last``, ``contiguous_format``, ``preserve_format``, ``channels_last_3d``: memory
@@ -96,7 +98,25 @@ def compile(model=None, *, fullgraph: bool = False, dynamic=None, backend="induc
         return lambda fn: fn
     if not callable(model):
         raise RuntimeError(f"compile: expected a callable (a Module or a function), got {type(model).__name__}")
+    if disable:
+        return model
+    for wrap in _module_wrappers:
+        wrapped = wrap(model, {"fullgraph": fullgraph, "dynamic": dynamic, "backend": backend, "mode": mode,
+                               "options": options})
+        if wrapped is not None:
+            return wrapped
     return model
+
+
+# tinymm.nn registers how a Module is wrapped (its OptimizedModule): a Module exists only once
+# tinymm.nn is imported, and this floor may not import it
+_module_wrappers: list = []
+
+
+def register_module_wrapper(wrap) -> None:
+    """``wrap(model, options)`` returns the wrapped model, or None for what it does not wrap."""
+    if wrap not in _module_wrappers:
+        _module_wrappers.append(wrap)
 
 
 class memory_format:

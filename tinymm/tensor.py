@@ -656,6 +656,9 @@ class Tensor:
         self._grad = value
 
     def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+        if not isinstance(requires_grad, (bool, np.bool_)):  # "no" or 0 would be read as truthy/falsy
+            raise TypeError(f"requires_grad_(): argument 'requires_grad' (position 1) must be bool, not "
+                            f"{type(requires_grad).__name__}")
         if requires_grad and self._data.dtype.kind not in "fc":
             raise _GradDTypeError(f"Only Tensors of floating point and complex dtype can require gradients "
                                   f"(this one is {self.dtype})")

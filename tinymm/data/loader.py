@@ -107,21 +107,30 @@ class Subset:
 
     def __init__(self, dataset, indices: Sequence[int]):
         _check_dataset("Subset", dataset)
+        self.dataset = dataset
+        self.indices = indices
+
+    @property
+    def indices(self):
+        """The indices as given (PyTorch keeps the object: random_split's are a list of ints)."""
+        return self._given
+
+    @indices.setter
+    def indices(self, indices) -> None:
         idx = np.asarray(indices)
         if idx.ndim != 1 or (idx.size and idx.dtype.kind not in "iu"):
             raise TypeError(f"Subset: indices must be a 1-D sequence of ints, got shape {tuple(idx.shape)} dtype {idx.dtype}")
-        n = len(dataset)
+        n = len(self.dataset)
         if idx.size and (idx.min() < 0 or idx.max() >= n):
             raise IndexError(f"Subset: indices must lie in [0, {n}), got min {idx.min()} max {idx.max()}")
-        self.dataset = dataset
-        self.indices = idx.astype(np.int64)
+        self._given, self._positions = indices, idx.astype(np.int64)
 
     def __len__(self) -> int:
-        return int(self.indices.shape[0])
+        return int(self._positions.shape[0])
 
     def __getitem__(self, i) -> dict:
         i = _index("Subset", i, len(self))
-        return self.dataset[int(self.indices[i])]
+        return self.dataset[int(self._positions[i])]
 
     def fit_cache(self, num_samples: int | None = None) -> bool:
         # a random subset reads anywhere in its parent: the parent's whole span must stay cached

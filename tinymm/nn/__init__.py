@@ -158,3 +158,4 @@ from tinymm.nn.loss import NLLLoss2d  # noqa: F401,E402
 
 # shims: torch.nn.modules (internal paths: batchnorm._BatchNorm, loss._Loss, conv._ConvNd, utils._pair, ...)
 from tinymm.nn import modules  # noqa: F401,E402
+from tinymm.nn import compiled  # noqa: F401,E402  (torch.compile(module) returns its OptimizedModule)

@@ -23,6 +23,7 @@ from tinymm.nn.layers import Linear
 from tinymm.nn.module import Module
 from tinymm.nn.parameter import Parameter
 from tinymm.nn.functional.attention import attention_weights, scaled_dot_product_attention
+from tinymm.nn.functional.mha import AttentionShapeError
 from tinymm.nn.functional.mha import merge_masks  # noqa: F401  (opse: moved to floor 4 for F.multi_head_attention_forward)
 from tinymm import ops as O
 from tinymm.factories import empty
@@ -118,7 +119,7 @@ class MultiheadAttention(Module):
         unbatched = query.ndim == 2
         if unbatched:
             if key.ndim != 2 or value.ndim != 2:
-                raise O.ShapeError(f"MultiheadAttention: an unbatched (L, E) query needs unbatched key and value, "
+                raise AttentionShapeError(f"MultiheadAttention: an unbatched (L, E) query needs unbatched key and value, "
                                  f"got query {tuple(query.shape)}, key {tuple(key.shape)}, value {tuple(value.shape)}")
             if key_padding_mask is not None and getattr(key_padding_mask, "ndim", 2) == 1:
                 key_padding_mask = O.unsqueeze(key_padding_mask, 0)
@@ -127,11 +128,11 @@ class MultiheadAttention(Module):
             query, key, value = (O.transpose(t, 0, 1) for t in (query, key, value))
         for name, t, want in (("query", query, self.embed_dim), ("key", key, self.kdim), ("value", value, self.vdim)):
             if t.ndim != 3 or t.shape[-1] != want:
-                raise O.ShapeError(f"MultiheadAttention: {name} must be (B, N, {want}), got shape {tuple(t.shape)}")
+                raise AttentionShapeError(f"MultiheadAttention: {name} must be (B, N, {want}), got shape {tuple(t.shape)}")
         B, L, _ = query.shape
         S = key.shape[1]
         if key.shape[:2] != value.shape[:2] or key.shape[0] != B:
-            raise O.ShapeError(f"MultiheadAttention: batch/length mismatch: query {tuple(query.shape)}, key {tuple(key.shape)}, value {tuple(value.shape)}")
+            raise AttentionShapeError(f"MultiheadAttention: batch/length mismatch: query {tuple(query.shape)}, key {tuple(key.shape)}, value {tuple(value.shape)}")
         q, k, v = self._project(query, key, value)
         H, d = self.num_heads, self.head_dim
         q, k, v = (O.transpose(O.reshape(t, B, t.shape[1], H, d), 1, 2) for t in (q, k, v))  # (B, H, N, d)

@@ -165,7 +165,7 @@ class ModuleDict(Module):
     def __setitem__(self, key: str, module: "Module | None"):
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"ModuleDict: can only hold Modules (or None), got {type(module).__name__} for {key!r}")
-        self.add_module(str(key), module)
+        self.add_module(key, module)  # a non-str key is a TypeError, as PyTorch (str() would hide it)
 
     def __getitem__(self, key: str) -> Module:
         return self._modules[key]

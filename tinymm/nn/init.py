@@ -62,10 +62,14 @@ def _draws(t: Tensor, generator):
 
 def _uniform(t: Tensor, a, b, generator):
     # a + (b - a)·U[0, 1): NumPy's own uniform(a, b), number for number, and CuPy's too
+    if a > b:  # the formula would draw from (b, a] without a word
+        raise RuntimeError(f"uniform_ expects to return a [from, to) range, but found from={a} > to={b}")
     return a + (b - a) * _draws(t, generator).random(t.shape)
 
 
 def _normal(t: Tensor, mean, std, generator):
+    if not std >= 0:
+        raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
     return mean + std * _draws(t, generator).standard_normal(t.shape)
 
 

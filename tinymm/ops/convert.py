@@ -20,6 +20,7 @@ from tinymm.autograd import Function
 from tinymm.float_errors import restore, silence
 from tinymm.ops._util import DTypeError, ShapeError, is_scalar, xp_of
 from tinymm.tensor import Tensor
+from tinymm.tensor_data_checks import check_strides, diagnose
 
 # ----------------------------------------------------------------------------- operands
 
@@ -285,14 +286,24 @@ def as_tensor_shared(data, dtype=None, device=None) -> Tensor:
     itself); anything else is converted (copied)."""
     if isinstance(data, Tensor):
         return to(data, *[a for a in (dtype, device) if a is not None])
+    check_strides(data, "as_tensor")
     if hasattr(data, "dtype") and hasattr(data, "shape") and not isinstance(data, np.generic):
+        err = diagnose(data, "as_tensor") if getattr(data.dtype, "kind", "f") not in "fiubc" else None
+        if err is not None:
+            raise err
         arr = data
         if dtype is not None and np.dtype(dtype) != arr.dtype:
             arr = arr.astype(np.dtype(dtype))
         if device is not None:
             arr = backend.to_device(arr, backend.parse_device(device))
         return Tensor._of(arr)
-    return Tensor._of(data, dtype=dtype, device=device)
+    try:
+        return Tensor._of(data, dtype=dtype, device=device)
+    except (TypeError, ValueError, OverflowError):
+        err = diagnose(data, "as_tensor")
+        if err is None:
+            raise
+        raise err from None
 
 
 _TYPE_NAMES = {

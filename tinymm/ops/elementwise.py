@@ -13,10 +13,11 @@ import numpy as np
 from tinymm.autograd import Function
 from tinymm.autograd_graph import as_dtype, node_output, operand, pair, sum_to
 from tinymm.backend import get_default_dtype
-from tinymm.ops._util import (DTypeError, ValueRangeError, conj, is_scalar, keep_where, refuse_complex, torch_dtype_name,
-                              unbroadcast, xp_of)
+from tinymm.ops._util import (DTypeError, DTypeNotImplementedError, ValueRangeError, conj, is_scalar, keep_where,
+                              refuse_complex, torch_dtype_name, unbroadcast, xp_of)
 from tinymm.ops.complex_ops import complex_abs
 from tinymm.ops.convert import as_tensor, cast, operands, to_float, to_inexact
+from tinymm.ops.float_only import floating_input
 from tinymm.tensor import Tensor
 
 
@@ -415,6 +416,8 @@ class Abs(UnaryFunction):
 
 def abs(x):
     x = as_tensor(x, "abs")
+    if x._data.dtype.kind == "b":  # PyTorch's abs has no bool kernel
+        raise DTypeNotImplementedError("\"abs_cpu\" not implemented for 'Bool' (abs of a bool tensor is the tensor itself)")
     if x._data.dtype.kind == "c":  # cplx: |z| is real, its gradient g·z/|z|
         return complex_abs(x)
     return Abs.apply(x)
@@ -493,7 +496,7 @@ class Silu(Function):
 
 
 def silu(x):
-    return Silu.apply(to_float(as_tensor(x, "silu")))
+    return Silu.apply(floating_input(x, "silu", "silu_cpu"))
 
 
 def erf_array(x):
@@ -562,7 +565,7 @@ class Gelu(Function):
 def gelu(x, approximate: str = "none"):
     if approximate not in ("none", "tanh"):
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
-    return Gelu.apply(to_float(as_tensor(x, "gelu")), approximate)
+    return Gelu.apply(floating_input(x, "gelu", "GeluKernelImpl"), approximate)
 
 
 class Clamp(Function):

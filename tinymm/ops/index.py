@@ -110,6 +110,11 @@ def array_index(index):
                           UserWarning, stacklevel=3)
             return index._data.astype(bool)
         return index._data
+    if isinstance(index, (str, bytes)):
+        # NumPy's IndexError lists what indices may be; PyTorch reads a string as data to
+        # build an index tensor from, and refuses it as a TypeError
+        raise TypeError(f"new(): invalid data type '{type(index).__name__}': a tensor cannot be indexed by the "
+                        f"string {index!r} (only ints, slices, None, Ellipsis, bool or integer tensors)")
     if isinstance(index, list):
         arr = np.asarray(index)
         return arr.astype(np.int64) if arr.size == 0 else arr  # x[[]]: no rows (NumPy would read [] as floats)

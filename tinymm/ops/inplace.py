@@ -422,11 +422,15 @@ def _draw_into(name: str, x: Tensor, draw, generator=None) -> Tensor:
 
 def normal_(x: Tensor, mean: float = 0.0, std: float = 1.0, *, generator=None) -> Tensor:
     """Fill with draws from N(mean, std²) in place (from ``generator`` when given)."""
+    if not std >= 0:  # NumPy's "scale < 0" ValueError would come from deep inside
+        raise RuntimeError(f"normal_ expects std >= 0.0, but found std {std}")
     return _draw_into("normal_", x, lambda g, s: g.normal(mean, std, size=s), generator)
 
 
 def uniform_(x: Tensor, a: float = 0.0, b: float = 1.0, *, generator=None) -> Tensor:
     """Fill with draws from U[a, b) in place (``from``/``to`` in PyTorch's positional order)."""
+    if a > b:  # NumPy would draw from (b, a] without a word
+        raise RuntimeError(f"uniform_ expects to return a [from, to) range, but found from={a} > to={b}")
     return _draw_into("uniform_", x, lambda g, s: g.uniform(a, b, size=s), generator)
 
 

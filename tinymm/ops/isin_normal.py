@@ -37,6 +37,8 @@ def normal(mean, std=1.0, size=None, *, generator=None, dtype=None, device=None,
     if not tensors:
         if size is None:
             raise TypeError("normal(): with a number mean and std, size is required")
+        if not std >= 0:
+            raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
         draw = factories.randn(*((size,) if isinstance(size, numbers.Integral) else tuple(size)),
                      generator=generator, dtype=dtype, device=device or "cpu")
         out = Tensor._wrap(draw._data * draw._data.dtype.type(std) + draw._data.dtype.type(mean))

@@ -17,7 +17,7 @@ import numpy as np
 
 from tinymm.autograd import Function
 from tinymm.autograd_graph import operand, pair, sum_to
-from tinymm.ops._util import DTypeError, ValueRangeError, broadcasts_to, ShapeError, conj, normalize_dim, unbroadcast, xp_of
+from tinymm.ops._util import DTypeError, DTypeNotImplementedError, ValueRangeError, broadcasts_to, ShapeError, conj, normalize_dim, unbroadcast, xp_of
 from tinymm.ops.convert import as_tensor, check_pair, operands
 from tinymm.ops.index import where
 from tinymm.tensor import Tensor
@@ -82,6 +82,12 @@ def matmul(a, b):
     a, b = operands("matmul", a, b, broadcast=False)
     if a.ndim == 0 or b.ndim == 0:
         raise ShapeError(f"matmul: both operands need at least 1 dimension, got shapes {tuple(a.shape)} and {tuple(b.shape)}")
+    if a.ndim == 1 and b.ndim == 1:
+        _refuse_bool("matmul", "dot", a)
+    elif a.ndim <= 2 and b.ndim <= 2:
+        _refuse_bool("matmul", "addmv_impl_cpu" if 1 in (a.ndim, b.ndim) else "addmm_impl_cpu_", a)
+    else:
+        _refuse_bool("matmul", "bmm", a)
     ka = a.shape[-1]
     kb = b.shape[0] if b.ndim == 1 else b.shape[-2]
     if ka != kb:
@@ -217,6 +223,7 @@ def einsum(equation: str, *operands):
         raise DTypeError(f"einsum: expected all operands to have one dtype, got {[str(t.dtype) for t in ts]}")
     if len(ts) > 1:
         ts = [ts[0]] + [check_pair("einsum", ts[0], t)[1] for t in ts[1:]]
+        _refuse_bool("einsum", "bmm", ts[0])
     subs, out_sub = _parse_einsum(equation, [t.ndim for t in ts])
     sizes = {}
     for s, t in zip(subs, ts):
@@ -232,9 +239,22 @@ def einsum(equation: str, *operands):
 # two different dtypes instead of promoting, then is matmul/mul, so autograd comes with it.
 
 
+def _refuse_bool(name, kernel, t):
+    """PyTorch has no bool matrix product (its BLAS kernels stop at integers): a NotImplementedError
+    naming the kernel, where NumPy would silently compute a logical or-of-ands."""
+    if t._data.dtype.kind == "b":
+        raise DTypeNotImplementedError(f"\"{kernel}\" not implemented for 'Bool' ({name} of bool tensors; "
+                                       f"cast them with .float() or .long() first)")
+
+
+_BOOL_KERNELS = {"mm": "addmm_impl_cpu_", "bmm": "bmm", "dot": "dot", "mv": "addmv_impl_cpu"}
+
+
 def _same_dtype(name, a, b):
     if a.dtype != b.dtype:
         raise DTypeError(f"{name}: expected both operands to have the same dtype, but found {a.dtype} and {b.dtype}")
+    if name in _BOOL_KERNELS:
+        _refuse_bool(name, _BOOL_KERNELS[name], a)
     if type(a._data) is not type(b._data):
         raise ValueError(f"{name}: tensors are on different devices: {a.device} and {b.device}")
 

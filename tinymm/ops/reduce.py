@@ -342,6 +342,8 @@ def min(x, dim=None, keepdim=False, **np_style):
 def _arg(which, x, dim, keepdim, np_style):
     x = as_tensor(x, which)
     refuse_complex(x, f"{which}(): does not support complex input")
+    if x._data.dtype.kind == "b":  # PyTorch has no bool arg-reduction (use .int() or .nonzero())
+        raise DTypeError(f"{which}(): does not support bool input (cast it with .int() first)")
     axis = np_style.get("axis")
     keep = keep_flag(keepdim, np_style)
     d = dim if dim is not None else axis

@@ -14,7 +14,7 @@ import numpy as np
 
 from tinymm.autograd import Function
 from tinymm.autograd_graph import node_output, operand
-from tinymm.ops._util import EmptyReductionError, ShapeError, keep_flag, normalize_dim, normalize_dims, refuse_complex, xp_of
+from tinymm.ops._util import DTypeNotImplementedError, EmptyReductionError, ShapeError, keep_flag, normalize_dim, normalize_dims, refuse_complex, xp_of
 from tinymm.ops.convert import as_tensor, cast, to_float
 from tinymm.ops.index import add_at
 from tinymm.ops.reduce import mean, std, var
@@ -540,6 +540,9 @@ def median(x, dim=None, keepdim=False):
     index); ``nanmedian`` skips them."""
     x = as_tensor(x, "median")
     refuse_complex(x, "median_cpu")
+    if x._data.dtype.kind == "b":
+        raise DTypeNotImplementedError(f"\"median_cpu\" not implemented for 'Bool' (median of a bool tensor; "
+                                       f"cast it with .int() first)")
     if dim is None:
         flat = x.reshape(-1)
         if flat.shape[0] == 0:

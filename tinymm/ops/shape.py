@@ -264,7 +264,15 @@ def _same_kind(name, tensors):
     return tensors
 
 
+def _not_one_tensor(name, tensors):
+    # iterating a Tensor would silently concatenate its rows: torch.cat(x) is a TypeError
+    if isinstance(tensors, Tensor):
+        raise TypeError(f"{name}(): argument 'tensors' (position 1) must be tuple of Tensors, not Tensor "
+                        f"(shape {tuple(tensors.shape)}); wrap it in a list: {name}([x, y])")
+
+
 def cat(tensors, dim=0, **np_style):
+    _not_one_tensor("cat", tensors)
     tensors = [as_tensor(t, "cat") for t in tensors]
     # PyTorch's legacy rule: a 1-D empty tensor (``torch.tensor([])``, the usual start of
     # ``out = torch.cat([out, x])`` in a loop) is skipped, whatever the others' shapes;
@@ -314,6 +322,7 @@ class Stack(Function):
 
 
 def stack(tensors, dim=0, **np_style):
+    _not_one_tensor("stack", tensors)
     tensors = _same_kind("stack", list(tensors))
     for i, t in enumerate(tensors[1:], 1):
         if t.shape != tensors[0].shape:

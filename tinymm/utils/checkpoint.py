@@ -61,6 +61,11 @@ def checkpoint(function, *args, use_reentrant=None, context_fn=None, determinism
     module docstring)."""
     if context_fn is not None:
         raise NotImplementedError("checkpoint: context_fn is not supported by tinymm")
+    if kwargs and use_reentrant is not False:
+        # PyTorch's reentrant variant (the default when use_reentrant is not given) takes only
+        # positional inputs: keywords are refused rather than silently passed on
+        raise ValueError(f"Unexpected keyword arguments: {','.join(kwargs)} (checkpoint passes keyword arguments "
+                         f"to the function only with use_reentrant=False)")
     run = (lambda *a: function(*a, **kwargs)) if kwargs else function
     if not autograd.is_grad_enabled():
         return run(*args)

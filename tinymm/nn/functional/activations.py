@@ -5,7 +5,9 @@ softmin, tanhshrink, threshold, glu, prelu, hardshrink, softshrink, rrelu, gumbe
 Each pointwise activation is one ``_Pointwise`` Function naming its value ``f(xp, x, *params)``
 and its derivative ``df(xp, x, *params)`` with PyTorch's choices at the kinks (hardtanh's
 gradient is 0 at the bounds, elu's is alpha at 0, hardswish's switches at ±3 as PyTorch's).
-Integer input is promoted to the default float dtype.
+Integer and bool input is refused where PyTorch's kernel refuses it (``ops.float_only``);
+softsign and tanhshrink promote integers (their formulas do in PyTorch), hardtanh/relu6 clamp
+integers in their own dtype, as PyTorch.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from tinymm import backend
 from tinymm import ops as O
 from tinymm.autograd import Function
 from tinymm.autograd_graph import as_dtype
+from tinymm.ops.float_only import floating_input
 from tinymm.ops.inplace import apply_inplace
 from tinymm.ops._util import xp_of
 from tinymm.tensor import Tensor
@@ -149,7 +152,7 @@ def _float(x, name):
 def elu(input, alpha: float = 1.0, inplace: bool = False):
     if inplace:
         return apply_inplace("elu_", lambda t: elu(t, alpha), input)
-    return Elu.apply(_float(input, "elu"), float(alpha))
+    return Elu.apply(floating_input(input, "elu", "elu_cpu"), float(alpha))
 
 
 def celu(input, alpha: float = 1.0, inplace: bool = False):
@@ -157,19 +160,19 @@ def celu(input, alpha: float = 1.0, inplace: bool = False):
         return apply_inplace("celu_", lambda t: celu(t, alpha), input)
     if alpha == 0:
         raise ValueError("celu: alpha must not be 0")
-    return Celu.apply(_float(input, "celu"), float(alpha))
+    return Celu.apply(floating_input(input, "celu", "elu_cpu"), float(alpha))
 
 
 def selu(input, inplace: bool = False):
     if inplace:
         return apply_inplace("selu_", selu, input)
-    return Selu.apply(_float(input, "selu"))
+    return Selu.apply(floating_input(input, "selu", "elu_cpu"))
 
 
 def leaky_relu(input, negative_slope: float = 0.01, inplace: bool = False):
     if inplace:
         return apply_inplace("leaky_relu_", lambda t: leaky_relu(t, negative_slope), input)
-    return LeakyRelu.apply(_float(input, "leaky_relu"), float(negative_slope))
+    return LeakyRelu.apply(floating_input(input, "leaky_relu", "leaky_relu_cpu"), float(negative_slope))
 
 
 def hardtanh(input, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False):
@@ -177,7 +180,14 @@ def hardtanh(input, min_val: float = -1.0, max_val: float = 1.0, inplace: bool =
         return apply_inplace("hardtanh_", lambda t: hardtanh(t, min_val, max_val), input)
     if min_val > max_val:
         raise ValueError("min_val cannot be greater than max_val")
-    return Hardtanh.apply(_float(input, "hardtanh"), float(min_val), float(max_val))
+    x = O.as_tensor(input, "hardtanh")
+    if x._data.dtype.kind == "b":
+        raise O.DTypeError(f"Bool inputs not supported for hardtanh (got {x.dtype})")
+    if x._data.dtype.kind in "iu":
+        # PyTorch clamps integers in their own dtype, the bounds cast to it (relu6 on a LongTensor
+        # stays a LongTensor)
+        return Tensor._wrap(xp_of(x._data).clip(x._data, int(min_val), int(max_val)).astype(x._data.dtype))
+    return Hardtanh.apply(_float(x, "hardtanh"), float(min_val), float(max_val))
 
 
 def relu6(input, inplace: bool = False):
@@ -189,35 +199,35 @@ def relu6(input, inplace: bool = False):
 def hardsigmoid(input, inplace: bool = False):
     if inplace:
         return apply_inplace("hardsigmoid_", hardsigmoid, input)
-    return Hardsigmoid.apply(_float(input, "hardsigmoid"))
+    return Hardsigmoid.apply(floating_input(input, "hardsigmoid", "hardsigmoid_cpu"))
 
 
 def hardswish(input, inplace: bool = False):
     if inplace:
         return apply_inplace("hardswish_", hardswish, input)
-    return Hardswish.apply(_float(input, "hardswish"))
+    return Hardswish.apply(floating_input(input, "hardswish", "hardswish_cpu"))
 
 
 def mish(input, inplace: bool = False):
     if inplace:
         return apply_inplace("mish_", mish, input)
-    return Mish.apply(_float(input, "mish"))
+    return Mish.apply(floating_input(input, "mish", "mish_cpu"))
 
 
 def softplus(input, beta: float = 1.0, threshold: float = 20.0):
-    return Softplus.apply(_float(input, "softplus"), float(beta), float(threshold))
+    return Softplus.apply(floating_input(input, "softplus", "softplus_cpu"), float(beta), float(threshold))
 
 
 def softsign(input):
-    return Softsign.apply(_float(input, "softsign"))
+    return Softsign.apply(floating_input(input, "softsign", "abs_cpu", ints_promote=True))
 
 
 def logsigmoid(input):
-    return LogSigmoid.apply(_float(input, "logsigmoid"))
+    return LogSigmoid.apply(floating_input(input, "logsigmoid", "log_sigmoid_cpu"))
 
 
 def tanhshrink(input):
-    return Tanhshrink.apply(_float(input, "tanhshrink"))
+    return Tanhshrink.apply(floating_input(input, "tanhshrink", "sub", ints_promote=True))
 
 
 def _threshold(input, threshold_, value):
@@ -240,7 +250,7 @@ def softmin(input, dim=None, _stacklevel: int = 3, dtype=None):
 
 def glu(input, dim: int = -1):
     """a·σ(b) where a, b are the two halves of ``input`` along ``dim``."""
-    x = O.as_tensor(input, "glu")
+    x = floating_input(input, "glu", "glu_cpu")
     d = dim % max(x.ndim, 1)
     if x.ndim == 0 or x.shape[d] % 2:
         raise O.ShapeError(f"glu: halving dimension {dim} of shape {tuple(x.shape)} must have an even size")
@@ -263,14 +273,14 @@ def prelu(input, weight):
 
 def hardshrink(input, lambd: float = 0.5):
     """x where |x| > lambd, else 0."""
-    return Hardshrink.apply(_float(input, "hardshrink"), float(lambd))
+    return Hardshrink.apply(floating_input(input, "hardshrink", "hardshrink_cpu"), float(lambd))
 
 
 def softshrink(input, lambd: float = 0.5):
     """x − lambd above lambd, x + lambd below −lambd, else 0."""
     if lambd < 0:
         raise ValueError(f"softshrink: lambda must be greater or equal to 0, but found to be {lambd}.")
-    return Softshrink.apply(_float(input, "softshrink"), float(lambd))
+    return Softshrink.apply(floating_input(input, "softshrink", "softshrink_check"), float(lambd))
 
 
 def rrelu(input, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False, inplace: bool = False):
@@ -278,7 +288,7 @@ def rrelu(input, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool 
     U(lower, upper); in evaluation the slope is (lower + upper)/2."""
     if inplace:
         return apply_inplace("rrelu_", lambda t: rrelu(t, lower, upper, training), input)
-    x = _float(input, "rrelu")
+    x = floating_input(input, "rrelu", "leaky_relu_cpu")
     if not training:
         return leaky_relu(x, (lower + upper) / 2)
     slopes = backend.rng(x.device).uniform(lower, upper, size=x.shape).astype(x.dtype)

@@ -15,7 +15,7 @@ from tinymm import backend
 from tinymm.autograd import Function
 from tinymm import ops as O
 from tinymm.ops import DTypeError, ShapeError, check_pair, contiguous
-from tinymm.ops._util import DTypeNotImplementedError, xp_of
+from tinymm.ops._util import DTypeNotImplementedError, torch_dtype_name, xp_of
 from tinymm.tensor import Tensor
 
 from tinymm.nn.functional.activations import logsigmoid, softplus
@@ -332,8 +332,12 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     t = O.as_tensor(target, "binary_cross_entropy_with_logits")
     if t.shape != x.shape:
         raise ValueError(f"binary_cross_entropy_with_logits: target has shape {tuple(t.shape)}, input {tuple(x.shape)}")
-    if t.dtype.kind != "f":
-        t = O.cast(t, x.dtype)
+    if t.dtype.kind not in "fc" and x.dtype.kind in "fc":
+        # PyTorch computes (1 - t) * x ... in the target's dtype and refuses to cast the float
+        # result back into integers; labels from argmax/one_hot need a .float() first
+        raise DTypeError(f"binary_cross_entropy_with_logits: result type {torch_dtype_name(x.dtype)} can't be cast to "
+                         f"the desired output type {torch_dtype_name(t.dtype)} (the target must be floating, "
+                         f"got {t.dtype}; pass target.float())")
     x, t = O.check_pair("binary_cross_entropy_with_logits", x, t)
     pw = None
     if pos_weight is not None:
@@ -397,8 +401,10 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
         raise ShapeError(f"binary_cross_entropy: target has shape {tuple(t.shape)}, input {tuple(x.shape)}; they must match")
     if x.dtype.kind != "f":
         raise DTypeError(f"binary_cross_entropy: input must be floating probabilities, got {x.dtype}")
-    if t.dtype.kind != "f":
-        t = O.cast(t, x.dtype)
+    if t.dtype != x.dtype:  # PyTorch's kernel takes one dtype: an int or float64 target is refused
+        raise DTypeError(f"binary_cross_entropy: Found dtype {torch_dtype_name(t.dtype)} but expected "
+                         f"{torch_dtype_name(x.dtype)} (the target must have the input's dtype {x.dtype}; "
+                         f"pass target.to(input.dtype))")
     x, t = check_pair("binary_cross_entropy", x, t)
     if x._data.size and (float(x._data.min()) < 0 or float(x._data.max()) > 1):
         raise RuntimeError("binary_cross_entropy: all elements of input should be between 0 and 1")
@@ -431,6 +437,9 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction: str = "me
     reduction = legacy_reduction(size_average, reduce, reduction)  # probe3
     _check_reduction("mse_loss", reduction)
     x, t = O.operands("mse_loss", O.as_tensor(input), O.as_tensor(target))
+    if x.dtype.kind in "biu" and t.dtype.kind in "biu":  # both integer: PyTorch has no such kernel
+        raise DTypeNotImplementedError(f"\"mse_cpu\" not implemented for '{torch_dtype_name(x.dtype)}' (mse_loss of "
+                                       f"integer tensors; convert them with .float())")
     x, t = _broadcast_pair("mse_loss", x, t)
     d = x - t
     if weight is not None:  # probe4
@@ -537,6 +546,10 @@ def kl_div(input, target, size_average=None, reduce=None, reduction: str = "mean
     reduction = legacy_reduction(size_average, reduce, reduction)
     if reduction not in _REDUCTIONS + ("batchmean",):
         raise ValueError(f"{fn}: reduction must be one of {_REDUCTIONS + ('batchmean',)}, got {reduction!r}")
+    for name, v in (("input", input), ("target", target)):
+        if O.as_tensor(v, fn).dtype.kind in "biu":
+            raise DTypeError(f"kl_div: Integral inputs not supported (the {name} is {O.as_tensor(v, fn).dtype}; "
+                             f"kl_div takes log-probabilities and probabilities)")
     x, t = _same_shape(fn, input, target, "none")
     if log_target:
         loss = O.exp(t) * (t - x)

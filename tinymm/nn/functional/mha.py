@@ -29,6 +29,16 @@ from tinymm.nn.functional.attention import scaled_dot_product_attention
 from tinymm.nn.functional.layers import dropout, linear
 
 
+class AttentionShapeError(ShapeError, AssertionError):
+    """Query/key/value/key_padding_mask shapes that do not fit: PyTorch's
+    multi_head_attention_forward checks these with ``assert`` (AssertionError); this is that
+    and tinymm's ShapeError (RuntimeError, ValueError)."""
+
+
+class AttentionMaskDTypeError(TypeError, AssertionError):
+    """A mask that is neither bool nor floating (PyTorch asserts; TypeError as tinymm raised)."""
+
+
 def warn_mismatched_masks(mask, mask_name: str, other, other_name: str) -> None:
     """PyTorch's deprecation warning for a bool mask beside a float one (or two float dtypes)."""
     if mask is not None and other is not None and getattr(mask, "dtype", None) != getattr(other, "dtype", None):
@@ -57,13 +67,13 @@ def merge_masks(key_padding_mask, attn_mask, batch: int, heads: int, L: int, S: 
     if key_padding_mask is not None:
         kp = O.as_tensor(key_padding_mask, "MultiheadAttention")
         if kp.shape != (batch, S):
-            raise ValueError(f"MultiheadAttention: key_padding_mask must be (B, S) = {(batch, S)}, got {tuple(kp.shape)}")
+            raise AttentionShapeError(f"MultiheadAttention: key_padding_mask must be (B, S) = {(batch, S)}, got {tuple(kp.shape)}")
         parts.append(kp._data[:, None, None, :])
     if not parts:
         return None
     for p in parts:
         if p.dtype.kind not in "bf":
-            raise TypeError(f"MultiheadAttention: masks must be bool or floating, got {p.dtype}")
+            raise AttentionMaskDTypeError(f"MultiheadAttention: masks must be bool or floating, got {p.dtype}")
     xp = xp_of(parts[0])
     if all(p.dtype.kind == "b" for p in parts):
         blocked = parts[0]
@@ -97,22 +107,22 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
     unbatched = query.ndim == 2
     if unbatched:
         if key.ndim != 2 or value.ndim != 2:
-            raise ShapeError(f"{fn}: for unbatched (2-D) query, expected key and value to be 2-D, got "
+            raise AttentionShapeError(f"{fn}: for unbatched (2-D) query, expected key and value to be 2-D, got "
                              f"{key.ndim}-D and {value.ndim}-D tensors")
         query, key, value = (O.unsqueeze(t, 1) for t in (query, key, value))
         if key_padding_mask is not None:
             key_padding_mask = O.unsqueeze(O.as_tensor(key_padding_mask, fn), 0)
     elif query.ndim != 3 or key.ndim != 3 or value.ndim != 3:
-        raise ShapeError(f"{fn}: query, key and value must be 3-D (batched) or 2-D (unbatched), got "
+        raise AttentionShapeError(f"{fn}: query, key and value must be 3-D (batched) or 2-D (unbatched), got "
                          f"{query.ndim}-D, {key.ndim}-D and {value.ndim}-D")
     L, N, E = query.shape
     S = key.shape[0]
     if E != embed_dim_to_check:
-        raise ShapeError(f"{fn}: was expecting embedding dimension of {embed_dim_to_check}, but got {E}")
+        raise AttentionShapeError(f"{fn}: was expecting embedding dimension of {embed_dim_to_check}, but got {E}")
     if E % num_heads:
         raise ShapeError(f"{fn}: embed_dim {E} not divisible by num_heads {num_heads}")
     if key.shape[:2] != value.shape[:2]:
-        raise ShapeError(f"{fn}: key shape {tuple(key.shape)} does not match value shape {tuple(value.shape)}")
+        raise AttentionShapeError(f"{fn}: key shape {tuple(key.shape)} does not match value shape {tuple(value.shape)}")
     if is_causal and attn_mask is None:
         raise RuntimeError("Need attn_mask if specifying the is_causal hint. You may use the Transformer module "
                            "method `generate_square_subsequent_mask` to create this mask.")
@@ -138,7 +148,7 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
     if attn_mask is not None:
         attn_mask = O.as_tensor(attn_mask, fn)
         if attn_mask.dtype.kind not in "bf":
-            raise TypeError(f"{fn}: only bool and floating types of attn_mask are supported, got {attn_mask.dtype}")
+            raise AttentionMaskDTypeError(f"{fn}: only bool and floating types of attn_mask are supported, got {attn_mask.dtype}")
         if attn_mask.ndim == 2:
             if tuple(attn_mask.shape) != (L, S):
                 raise ShapeError(f"The shape of the 2D attn_mask is {tuple(attn_mask.shape)}, but should be {(L, S)}.")
@@ -174,7 +184,7 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
     S = k.shape[1]
 
     if key_padding_mask is not None and tuple(key_padding_mask.shape) != (N, S):
-        raise ShapeError(f"{fn}: expecting key_padding_mask shape of {(N, S)}, but got {tuple(key_padding_mask.shape)}")
+        raise AttentionShapeError(f"{fn}: expecting key_padding_mask shape of {(N, S)}, but got {tuple(key_padding_mask.shape)}")
     if is_causal and key_padding_mask is None and not need_weights:
         attn_mask = None  # the hint alone drives SDPA's causal mask, as PyTorch
     else:

@@ -5,7 +5,7 @@ import numpy as np
 
 from tinymm.autograd import Function
 from tinymm.autograd_graph import checked_operand, node_output
-from tinymm.ops._util import xp_of
+from tinymm.ops._util import torch_dtype_name, xp_of
 from tinymm import ops as O
 from tinymm.ops.out_arg import with_out
 from tinymm.ops import as_tensor, clamp, mul, sum
@@ -155,6 +155,9 @@ def normalize(input, p: float = 2.0, dim: int = 1, eps: float = 1e-12, out=None)
     if out is not None:
         return with_out(normalize, "normalize")(input, p, dim, eps, out=out)
     x = as_tensor(input, "normalize")
+    if x._data.dtype.kind not in "fc":
+        raise O.DTypeError(f"normalize: linalg.vector_norm: Expected a floating point or complex tensor as input. "
+                           f"Got {torch_dtype_name(x._data.dtype)}")
     if float(p) == 2.0:
         return x / clamp(_norm2(x, dim), min=eps)
     return x / clamp(O.norm(x, float(p), dim, keepdim=True), min=eps)
@@ -163,6 +166,10 @@ def normalize(input, p: float = 2.0, dim: int = 1, eps: float = 1e-12, out=None)
 def cosine_similarity(x1, x2, dim: int = 1, eps: float = 1e-8):
     """Σ x1·x2 / (max(‖x1‖, eps)·max(‖x2‖, eps)) along ``dim``, with broadcasting."""
     a, b = as_tensor(x1, "cosine_similarity"), as_tensor(x2, "cosine_similarity")
+    common = np.result_type(a._data.dtype, b._data.dtype)
+    if common.kind not in "fc":
+        raise O.DTypeError(f"cosine_similarity: expected common dtype to be floating point, yet common dtype is "
+                           f"{torch_dtype_name(common)}")
     try:
         shape = np.broadcast_shapes(a.shape, b.shape)
     except ValueError:

@@ -31,6 +31,7 @@ import math
 import numpy as np
 
 from tinymm import ops as O
+from tinymm.ops._util import DTypeNotImplementedError
 
 _MODES = {"nearest": None, "nearest-exact": None, "linear": 1, "bilinear": 2, "trilinear": 3,
           "bicubic": 2, "area": None}
@@ -125,7 +126,7 @@ def interpolate(input, size=None, scale_factor=None, mode: str = "nearest", alig
     if (size is None) == (scale_factor is None):
         raise ValueError("interpolate: give exactly one of size and scale_factor")
     if x.dtype.kind != "f":
-        raise O.DTypeError(f"interpolate: needs a floating input, got {x.dtype}")
+        raise DTypeNotImplementedError(f"interpolate: needs a floating input, got {x.dtype} (PyTorch's kernels are not implemented for integers)")
     in_sizes = x.shape[2:]
     if size is not None:
         sizes = (size,) * spatial if isinstance(size, (int, np.integer)) else tuple(size)

@@ -81,7 +81,7 @@ def _total_norm(fn, tensors, norm_type, error_if_nonfinite) -> float:
     per_tensor = [_vector_norm(t._data.reshape(-1).astype(np.float64), norm_type) for t in tensors]
     total = _vector_norm(np.asarray(per_tensor), norm_type)
     if error_if_nonfinite and not math.isfinite(total):
-        raise RuntimeError(f"{fn}: the total norm of order {norm_type} of the gradients is {total}, "
+        raise RuntimeError(f"{fn}: the total norm of order {norm_type} of the gradients is {total} (non-finite), "
                            f"so it cannot be clipped (pass error_if_nonfinite=False to skip this check)")
     return total
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from tinymm import backend
 from tinymm.nn.module import Module
-from tinymm.nn.utils.parametrize import register_parametrization
+from tinymm.nn.utils.parametrize import is_parametrized, register_parametrization
 from tinymm.nn.utils.weight_norm import norm_except_dim
 from tinymm.tensor import Tensor
 
@@ -28,9 +28,23 @@ class _WeightNorm(Module):
 def weight_norm(module: Module, name: str = "weight", dim: int = 0) -> Module:
     """weight = g · v/‖v‖ (norm over every dim but ``dim``) as a parametrization; ``dim=None``
     or ``-1`` (PyTorch's spelling of None): one norm over the whole tensor."""
-    w = getattr(module, name)
+    w = _named_tensor(module, name, "does not have a parameter, a buffer, or a parametrized element with name")
+    if dim is not None and dim != -1 and not -w.ndim <= dim < w.ndim:
+        raise IndexError(f"weight_norm: Dimension out of range (expected to be in range of [{-w.ndim}, {w.ndim - 1}], "
+                         f"but got {dim}) for {name} of shape {tuple(w.shape)}")
     d = None if dim is None or dim == -1 else dim % w.ndim
     return register_parametrization(module, name, _WeightNorm(d), unsafe=True)
+
+
+class _NoSuchTensorError(ValueError, AttributeError):
+    """A parametrization asked for a tensor the module does not have (PyTorch: ValueError;
+    AttributeError, as the attribute lookup raised before)."""
+
+
+def _named_tensor(module: Module, name: str, what: str):
+    if not (name in module._parameters or name in module._buffers or is_parametrized(module, name)):
+        raise _NoSuchTensorError(f"Module '{type(module).__name__}' {what} '{name}'")
+    return getattr(module, name)
 
 
 class _SpectralNorm(Module):
@@ -80,7 +94,7 @@ class _SpectralNorm(Module):
 def spectral_norm(module: Module, name: str = "weight", n_power_iterations: int = 1, eps: float = 1e-12,
                   dim=None) -> Module:
     """weight / σ(weight) as a parametrization (σ by power iteration, refined in training)."""
-    w = getattr(module, name)
+    w = _named_tensor(module, name, "has no parameter or buffer with name")
     if dim is None:
         dim = 1 if type(module).__name__.startswith("ConvTranspose") else 0
     return register_parametrization(module, name, _SpectralNorm(w, n_power_iterations, dim, eps))

@@ -42,6 +42,10 @@ class ParametrizationList(ModuleList):
             self.ntensors = len(new)
             for i, t in enumerate(new):
                 self.register_parameter(f"original{i}", Parameter(t._data.copy(), requires_grad=original.requires_grad))
+        if not unsafe:
+            # PyTorch evaluates the chain once here (a spectral norm's power iteration runs) and
+            # refuses a parametrization that would change what the module's tensor looks like
+            _check_unchanged(self(), original, "Registering a parametrization")
 
     def right_inverse(self, value) -> None:
         with no_grad():
@@ -96,6 +100,17 @@ def is_parametrized(module: Module, tensor_name: str | None = None) -> bool:
     return len(params) > 0 if tensor_name is None else tensor_name in params
 
 
+def _check_unchanged(value, original, what: str) -> None:
+    if not isinstance(value, Tensor):
+        raise ValueError(f"A parametrization must return a tensor. Got {type(value).__name__}.")
+    if value.dtype != original.dtype:
+        raise ValueError(f"{what} may not change the dtype of the tensor, unless `unsafe` flag is enabled.\n"
+                         f"unparametrized dtype: {original.dtype}\nparametrized dtype: {value.dtype}")
+    if tuple(value.shape) != tuple(original.shape):
+        raise ValueError(f"{what} may not change the shape of the tensor, unless `unsafe` flag is enabled.\n"
+                         f"unparametrized shape: {tuple(original.shape)}\nparametrized shape: {tuple(value.shape)}")
+
+
 def _inject_property(module: Module, name: str) -> None:
     cls = type(module)
     if not getattr(cls, "_is_parametrized_class", False):
@@ -119,8 +134,15 @@ def _inject_property(module: Module, name: str) -> None:
 def register_parametrization(module: Module, tensor_name: str, parametrization: Module, *, unsafe: bool = False):
     """Make ``module.<tensor_name>`` read as ``parametrization(original)``; a second call on
     the same name chains another parametrization after the first. Returns the module."""
+    if not isinstance(parametrization, Module):
+        raise TypeError(f"register_parametrization: the parametrization must be an nn.Module (with forward and, "
+                        f"optionally, right_inverse), got {type(parametrization).__name__}")
     if is_parametrized(module, tensor_name):
+        if not unsafe:
+            current = getattr(module, tensor_name)
+            _check_unchanged(parametrization(current), current, "Registering a parametrization")
         module.parametrizations[tensor_name].append(parametrization)
+        module.parametrizations[tensor_name].unsafe |= unsafe
         return module
     if tensor_name in module._parameters and module._parameters[tensor_name] is not None:
         original = module._parameters.pop(tensor_name)

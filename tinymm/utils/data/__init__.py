@@ -112,13 +112,22 @@ class TensorDataset(Dataset):
         return self.tensors[0].shape[0]
 
 
+class ConcatDatasetError(ValueError, TypeError, AssertionError):
+    """What ConcatDataset cannot hold (PyTorch asserts: AssertionError; ValueError as tinymm
+    raised for an empty list)."""
+
+
 class ConcatDataset(Dataset):
     """The samples of several datasets, one after the other."""
 
     def __init__(self, datasets):
         self.datasets = list(datasets)
         if not self.datasets:
-            raise ValueError("ConcatDataset: datasets should not be an empty iterable")
+            raise ConcatDatasetError("ConcatDataset: datasets should not be an empty iterable")
+        for i, d in enumerate(self.datasets):
+            if isinstance(d, IterableDataset):
+                raise ConcatDatasetError(f"ConcatDataset does not support IterableDataset (dataset {i} is a "
+                                         f"{type(d).__name__}; use ChainDataset to chain iterable datasets)")
         self.cumulative_sizes = list(np.cumsum([len(d) for d in self.datasets]).tolist())
 
     def __len__(self) -> int:
@@ -157,7 +166,7 @@ def random_split(dataset, lengths, generator=None) -> list:
     perm = factories.randperm(n, generator=generator).numpy()
     out, start = [], 0
     for s in lengths:
-        out.append(Subset(dataset, perm[start:start + s]))
+        out.append(Subset(dataset, perm[start:start + s].tolist()))  # a list of ints, as PyTorch's
         start += s
     return out
 
@@ -166,7 +175,8 @@ def default_collate(batch):
     """PyTorch's default collate: a list of samples becomes one batch of the same structure.
 
     Tensors are stacked (a new first dim); NumPy arrays become stacked tensors; Python floats
-    a float64 tensor, ints an int64 tensor, bools a bool tensor (as PyTorch); tuples and lists
+    a float64 tensor, ints a tensor of what the whole batch holds (int64, or the default float
+    dtype when a float follows the first int), bools a bool tensor (as PyTorch); tuples and lists
     are collated position by position (giving a list; a namedtuple stays one), dicts key by key; strings stay the sequence they came in.
     """
     if not isinstance(batch, (list, tuple)) or not batch:
@@ -186,7 +196,8 @@ def default_collate(batch):
     if isinstance(elem, float):
         return factories.tensor(list(batch), dtype=np.float64)
     if isinstance(elem, int):
-        return factories.tensor(list(batch), dtype=np.int64)
+        # the whole batch decides, as torch.tensor(batch): [1, 2.5] is a float batch, not [1, 2]
+        return factories.tensor(list(batch))
     if isinstance(elem, (str, bytes)):
         return batch  # probe3: as PyTorch, as it came (a tuple for a field of tuple samples)
     if isinstance(elem, dict):
