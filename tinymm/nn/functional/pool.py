@@ -96,7 +96,9 @@ class MaxPoolFn(Function):
         (idx,) = ctx.saved_arrays
         shape = ctx.meta
         g = gy.reshape(-1, *gy.shape[-2:])
-        return K.max_pool_backward(g, idx, shape[-2:]).reshape(shape)
+        # dx allocated in the input's shape and filled through a view: a reshaped view returned
+        # here would be copied by the engine before it became x.grad (not an array of its own)
+        return K.max_pool_backward(g, idx, shape[-2:], out=xp_of(gy).empty(shape, gy.dtype))
 
     @staticmethod
     def backward_graph(ctx, gy, _gidx):
@@ -131,7 +133,7 @@ class AvgPoolFn(Function):
 
         shape, hwin, wwin = ctx.meta
         g = gy.reshape(-1, *gy.shape[-2:])
-        return K.avg_pool_backward(g, hwin, wwin, shape[-2:]).reshape(shape)
+        return K.avg_pool_backward(g, hwin, wwin, shape[-2:], out=xp_of(gy).empty(shape, gy.dtype))  # see MaxPoolFn
 
     @staticmethod
     def backward_graph(ctx, gy):
@@ -149,7 +151,8 @@ class AvgPoolBackFn(Function):
         from tinymm.kernels import pool as K
 
         ctx.meta = (gy.shape, hwin, wwin)
-        return K.avg_pool_backward(gy.reshape(-1, *gy.shape[-2:]), hwin, wwin, in_shape[-2:]).reshape(in_shape)
+        return K.avg_pool_backward(gy.reshape(-1, *gy.shape[-2:]), hwin, wwin, in_shape[-2:],
+                                   out=xp_of(gy).empty(in_shape, gy.dtype))
 
     @staticmethod
     def backward(ctx, g):
