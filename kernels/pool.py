@@ -326,6 +326,35 @@ def _avg_windows_inside(x, b, oh, lo, hi, kh, kw, hs, hd, ws, wd, y):
         y[b, oh, ow] = acc / (hd[oh] * wd[ow])
 
 
+@numba.njit(cache=True, error_model="numpy", nogil=True)
+def _plane_means(x, b0, b1, div, y):
+    """y[b, 0, 0] = sum of plane b / div for b0 <= b < b1 (a window that is the whole plane):
+    each plane summed in memory order, which is the general loop's order (row by row, left to
+    right), from 0.0 in float64, four planes at a time so that their additions overlap (one
+    plane at a time waits out the latency of every addition)."""
+    n = x.shape[1] * x.shape[2]
+    flat = x.reshape(x.shape[0], n)
+    b = b0
+    while b + 4 <= b1:
+        a0 = a1 = a2 = a3 = 0.0
+        for i in range(n):
+            a0 += flat[b, i]
+            a1 += flat[b + 1, i]
+            a2 += flat[b + 2, i]
+            a3 += flat[b + 3, i]
+        y[b, 0, 0] = a0 / div
+        y[b + 1, 0, 0] = a1 / div
+        y[b + 2, 0, 0] = a2 / div
+        y[b + 3, 0, 0] = a3 / div
+        b += 4
+    while b < b1:
+        a = 0.0
+        for i in range(n):
+            a += flat[b, i]
+        y[b, 0, 0] = a / div
+        b += 1
+
+
 @serial_and_parallel()
 def _avg_forward_cpu(x, hs, he, hd, hlo, hhi, hk, ws, we, wd, wlo, whi, wk, y):
     # 2x2 and 3x3 windows in the regular runs of both axes (for avg_pool all but the padded
@@ -333,6 +362,12 @@ def _avg_forward_cpu(x, hs, he, hd, hlo, hhi, hk, ws, we, wd, wlo, whi, wk, y):
     # others the general loop (with run-time sizes the fixed-size loop was slower than it).
     # The sums are the same either way.
     oh_n, ow_n = y.shape[1], y.shape[2]
+    if oh_n == 1 and ow_n == 1 and he[0] - hs[0] == x.shape[1] and we[0] - ws[0] == x.shape[2]:
+        # one window, the whole plane (global average pooling): _plane_means, 16 planes a block
+        div = hd[0] * wd[0]
+        for blk in numba.prange((x.shape[0] + 15) // 16):
+            _plane_means(x, blk * 16, min(blk * 16 + 16, x.shape[0]), div, y)
+        return
     square = hk == wk and (hk == 2 or hk == 3)
     for b in numba.prange(x.shape[0]):
         for oh in range(oh_n):

@@ -139,3 +139,26 @@ def test_avg_windows_of_all_kernel_sizes_bit_for_bit():
         y_general = np.empty((2, len(hwin[0]), len(wwin[0])), np.float32)
         P._avg_forward_cpu.serial(x, *_general(hw), *_general(ww), y_general)
         np.testing.assert_array_equal(P.avg_pool_forward(x, hwin, wwin), y_general)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("B, H, W", [(1, 1, 1), (7, 3, 5), (21, 8, 8), (16, 1, 9), (35, 4, 4)])
+def test_global_average_is_the_sequential_float64_sum(B, H, W, dtype):
+    """Whole-plane windows (adaptive_avg_pool2d(x, 1), avg_pool2d over the whole plane), four
+    planes at a time in blocks of 16: each plane's sum is still the float64 sum in memory
+    order, divided in float64 by the float32/64 divisor, as the general loop computes it."""
+    rng = np.random.default_rng(B)
+    x = (rng.standard_normal((B, H, W)) * 100).astype(dtype)
+    for hwin, wwin in [(P.adaptive_pool_windows(H, 1), P.adaptive_pool_windows(W, 1)),
+                       (P.avg_pool_windows(H, H, 1, 0), P.avg_pool_windows(W, W, 1, 0))]:
+        y = P.avg_pool_forward(x, hwin, wwin)
+        assert y.shape == (B, 1, 1)
+        div = float(dtype(hwin[2][0]) * dtype(wwin[2][0]))
+        expected = []
+        for plane in x:
+            acc = 0.0
+            for v in plane.ravel().tolist():
+                acc += v
+            expected.append(acc / div)
+        np.testing.assert_array_equal(y.ravel(), np.array(expected).astype(dtype))
+        np.testing.assert_allclose(y, P.reference_avg_pool_forward(x.astype(np.float64), hwin, wwin), rtol=1e-6)
