@@ -411,6 +411,16 @@ def _avg_backward_cpu(gy, hs, he, hd, hlo, hhi, hk, ws, we, wd, wlo, whi, wk, dx
     # in cache (a separate np.zeros pass over dx cost about as much as the scatter).
     oh_n, ow_n = gy.shape[1], gy.shape[2]
     zero = dx.dtype.type(0)
+    if oh_n == 1 and ow_n == 1 and he[0] - hs[0] == dx.shape[1] and we[0] - ws[0] == dx.shape[2]:
+        # one window, the whole plane (global average pooling): every element receives the one
+        # term 0 + g, a fill (0 + g, not g: a -0.0 gradient must land as +0.0, as the scatter's)
+        div = hd[0] * wd[0]
+        for b in numba.prange(gy.shape[0]):
+            v = zero + gy[b, 0, 0] / div
+            for ih in range(dx.shape[1]):
+                for iw in range(dx.shape[2]):
+                    dx[b, ih, iw] = v
+        return
     square = hk == wk and (hk == 2 or hk == 3)
     for b in numba.prange(gy.shape[0]):
         for ih in range(dx.shape[1]):

@@ -162,3 +162,19 @@ def test_global_average_is_the_sequential_float64_sum(B, H, W, dtype):
             expected.append(acc / div)
         np.testing.assert_array_equal(y.ravel(), np.array(expected).astype(dtype))
         np.testing.assert_allclose(y, P.reference_avg_pool_forward(x.astype(np.float64), hwin, wwin), rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("B, H, W", [(1, 1, 1), (7, 3, 5), (21, 8, 8)])
+def test_global_average_backward_is_the_scatter(B, H, W, dtype):
+    """Whole-plane windows: dx is a fill with 0 + gy / divisor (in gy's dtype), what the
+    scatter into a zeroed plane gives; a -0.0 gradient lands as +0.0 as there."""
+    rng = np.random.default_rng(B)
+    gy = rng.standard_normal((B, 1, 1)).astype(dtype)
+    gy[0] = -0.0
+    for hwin, wwin, div in [(P.adaptive_pool_windows(H, 1), P.adaptive_pool_windows(W, 1), H * W),
+                            (P.avg_pool_windows(H, H, 1, 0), P.avg_pool_windows(W, W, 1, 0), H * W)]:
+        dx = P.avg_pool_backward(gy, hwin, wwin, (H, W), out=np.full(B * H * W, np.nan, dtype)).reshape(B, H, W)
+        expected = dtype(0) + gy / dtype(div)
+        np.testing.assert_array_equal(dx, np.broadcast_to(expected, (B, H, W)))
+        assert not np.signbit(dx[0]).any()
