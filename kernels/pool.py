@@ -39,12 +39,17 @@ clipped half-open index range) and a ``div[o]``, with the divisor of (oh, ow) be
 - ``adaptive_avg_pool`` to O outputs: start = floor(o*L/O), end = ceil((o+1)*L/O), div =
   end - start (PyTorch's index formulas; windows may overlap when O does not divide L).
 
-The windows are computed once per call in plain Python (``avg_pool_windows``,
-``adaptive_pool_windows``); average pooling saves nothing for backward but the windows.
+The windows are computed in plain Python (``avg_pool_windows``, ``adaptive_pool_windows``,
+memoised: the same read-only tuple for the same arguments); average pooling saves nothing for
+backward but the windows.
 
 Implementation notes: the CPU loops run one plane (b) per ``prange`` iteration, so no two
 threads write the same memory, also in the scattering backward passes; each is compiled serial
-and parallel, and arrays under ``CPU_PARALLEL_MIN_ELEMENTS`` elements run the serial one. The
+and parallel, and arrays under ``CPU_PARALLEL_MIN_ELEMENTS`` elements run the serial one.
+Windows wholly inside the plane take loops without bounds tests (2x2 and 3x3 with literal
+sizes), whole-plane average windows a loop over four planes at once; every path adds and
+compares the same values in the same order as the general loop (tests/kernels/
+test_pool_fast_paths.py). The backward loops zero each plane of dx themselves. The
 CUDA forward kernels run one thread per output element; the backward kernels too, adding into
 ``dx`` with ``cuda.atomic.add`` (overlapping windows).
 
