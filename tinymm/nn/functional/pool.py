@@ -40,7 +40,6 @@ def _K():
     return _kernels
 
 
-
 def _tuple(fn, name, value, n, minimum):
     """``value`` (an int or a sequence of ``n`` ints) as an ``n``-tuple of ints >= ``minimum``."""
     if type(value) is int and value >= minimum:  # the common case, first (runs per call)
@@ -145,7 +144,8 @@ class AvgPoolFn(Function):
         K = _K()
         shape, hwin, wwin = ctx.meta
         g = gy.reshape(-1, *gy.shape[-2:])
-        return K.avg_pool_backward(g, hwin, wwin, shape[-2:], out=xp_of(gy).empty(shape, gy.dtype))  # see MaxPoolFn
+        # dx in the input's shape, as MaxPoolFn's (a returned view would be copied)
+        return K.avg_pool_backward(g, hwin, wwin, shape[-2:], out=xp_of(gy).empty(shape, gy.dtype))
 
     @staticmethod
     def backward_graph(ctx, gy):
