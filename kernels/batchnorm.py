@@ -338,12 +338,12 @@ def _channel_launch(name, x, *args):
 # ============================================================================ dispatch
 
 
-def _outputs(x):
-    """The array module of ``x``, an empty array like ``x`` and two empty per-channel (C,)
-    arrays in its dtype: what forward and backward return."""
+def _outputs(x, dx=None):
+    """The array module of ``x``, an empty array like ``x`` (``dx`` when given) and two empty
+    per-channel (C,) arrays in its dtype: what forward and backward return."""
     xp = array_module(x)
     n_ch = x.shape[1]
-    return xp, xp.empty_like(x), xp.empty(n_ch, dtype=x.dtype), xp.empty(n_ch, dtype=x.dtype)
+    return xp, (xp.empty_like(x) if dx is None else dx), xp.empty(n_ch, dtype=x.dtype), xp.empty(n_ch, dtype=x.dtype)
 
 
 def forward(x, weight=None, bias=None, running_mean=None, running_var=None, training=True, momentum=0.1,
@@ -377,16 +377,23 @@ def forward(x, weight=None, bias=None, running_mean=None, running_var=None, trai
     return y, mean, rstd
 
 
-def backward(gy, x, mean, rstd, weight=None, batch_stats=True, impl=None):
+def backward(gy, x, mean, rstd, weight=None, batch_stats=True, impl=None, out=None):
     """Gradients ``(dx (N, C, S), dweight (C,), dbias (C,))`` from the forward's ``mean`` and
-    ``rstd``; ``batch_stats`` says whether forward normalised with batch statistics."""
+    ``rstd``; ``batch_stats`` says whether forward normalised with batch statistics. With
+    ``out`` (a C-contiguous array of x.size elements in x's dtype) dx is written there and
+    ``out`` itself is returned as dx, whatever its shape (a Function returns it as its own)."""
     impl = resolve_impl(impl, x, "batchnorm")
     gy, x = contiguous(gy), contiguous(x)
     if impl == "reference":
-        return reference_backward(gy, x, mean, rstd, weight, batch_stats)
-    xp, dx, dw, db = _outputs(x)
-    if x.shape[1] == 0:
+        dx, dw, db = reference_backward(gy, x, mean, rstd, weight, batch_stats)
+        if out is not None:
+            out[...] = dx.reshape(out.shape)
+            dx = out
         return dx, dw, db
+    xp, dx, dw, db = _outputs(x, dx=None if out is None else out.reshape(x.shape))
+    dx_returned = dx if out is None else out
+    if x.shape[1] == 0:
+        return dx_returned, dw, db
     args = (gy, x, mean, rstd, xp.empty(0, dtype=x.dtype) if weight is None else weight, weight is not None,
             bool(batch_stats), dx, dw, db)
     if impl == "cuda":
@@ -396,4 +403,4 @@ def backward(gy, x, mean, rstd, weight=None, batch_stats=True, impl=None):
         _backward_rows_cpu(gy.reshape(rows), x.reshape(rows), *args[2:7], dx.reshape(rows), dw, db)
     else:
         _backward_cpu.for_work(x.size, CPU_PARALLEL_MIN_ELEMENTS)(*args)
-    return dx, dw, db
+    return dx_returned, dw, db

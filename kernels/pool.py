@@ -39,12 +39,17 @@ clipped half-open index range) and a ``div[o]``, with the divisor of (oh, ow) be
 - ``adaptive_avg_pool`` to O outputs: start = floor(o*L/O), end = ceil((o+1)*L/O), div =
   end - start (PyTorch's index formulas; windows may overlap when O does not divide L).
 
-The windows are computed once per call in plain Python (``avg_pool_windows``,
-``adaptive_pool_windows``); average pooling saves nothing for backward but the windows.
+The windows are computed in plain Python (``avg_pool_windows``, ``adaptive_pool_windows``,
+memoised: the same read-only tuple for the same arguments); average pooling saves nothing for
+backward but the windows.
 
 Implementation notes: the CPU loops run one plane (b) per ``prange`` iteration, so no two
 threads write the same memory, also in the scattering backward passes; each is compiled serial
-and parallel, and arrays under ``CPU_PARALLEL_MIN_ELEMENTS`` elements run the serial one. The
+and parallel, and arrays under ``CPU_PARALLEL_MIN_ELEMENTS`` elements run the serial one.
+Windows wholly inside the plane take loops without bounds tests (2x2 and 3x3 with literal
+sizes), whole-plane average windows a loop over four planes at once; every path adds and
+compares the same values in the same order as the general loop (tests/kernels/
+test_pool_fast_paths.py). The backward loops zero each plane of dx themselves. The
 CUDA forward kernels run one thread per output element; the backward kernels too, adding into
 ``dx`` with ``cuda.atomic.add`` (overlapping windows).
 
@@ -89,23 +94,48 @@ def pool_output_size(size, kernel, stride, padding, dilation=1, ceil_mode=False)
     return out
 
 
+@functools.lru_cache(maxsize=256)
 def avg_pool_windows(size, kernel, stride, padding, ceil_mode=False, count_include_pad=True):
-    """``(start, end, div)`` int64 arrays of one axis of ``avg_pool``."""
+    """``(start, end, div)`` int64 arrays of one axis of ``avg_pool`` (read-only: memoised,
+    since a layer asks for the same windows on every call)."""
     out = max(pool_output_size(size, kernel, stride, padding, 1, ceil_mode), 0)
     start = np.arange(out, dtype=np.int64) * stride - padding
     end = np.minimum(start + kernel, size + padding)
     padded = end - start
     start = np.maximum(start, 0)
     end = np.minimum(end, size)
-    return start, end, (padded if count_include_pad else end - start)
+    return _read_only(start, end, (padded if count_include_pad else end - start))
 
 
+@functools.lru_cache(maxsize=256)
 def adaptive_pool_windows(size, out):
-    """``(start, end, div)`` int64 arrays of one axis of ``adaptive_avg_pool``."""
+    """``(start, end, div)`` int64 arrays of one axis of ``adaptive_avg_pool`` (read-only)."""
     o = np.arange(out, dtype=np.int64)
     start = (o * size) // out
     end = -((-(o + 1) * size) // out)  # ceil division
-    return start, end, end - start
+    return _read_only(start, end, end - start)
+
+
+def _read_only(*arrays):
+    for a in arrays:
+        a.flags.writeable = False
+    return arrays
+
+
+def regular_run(win):
+    """``(lo, hi, k)``: the outputs ``lo <= o < hi`` of one axis's windows ``(start, end, div)``
+    form the longest run of consecutive windows of the widest width ``k`` (for ``avg_pool``
+    the windows not clipped by padding; (0, 0, 0) when there are none). The CPU loops sum
+    those windows with ``k`` fixed (unrolled for 2 and 3)."""
+    width = np.asarray(win[1]) - np.asarray(win[0])
+    if width.size == 0 or width.max() <= 0:
+        return 0, 0, 0
+    k = int(width.max())
+    full = np.concatenate(([False], width == k, [False]))
+    edges = np.flatnonzero(full[1:] != full[:-1])  # run starts and ends, alternating
+    starts, ends = edges[0::2], edges[1::2]
+    longest = int(np.argmax(ends - starts))
+    return int(starts[longest]), int(ends[longest]), k
 
 
 # ============================================================================ reference (NumPy)
@@ -200,20 +230,74 @@ def _window_max(x, b, h0, w0, kh, kw, dh, dw):
 _window_max_cpu = numba.njit(inline="always", cache=True)(_window_max)
 
 
+@numba.njit(cache=True, error_model="numpy", nogil=True)
+def _row_max_inside(x, b, h0, ow_lo, ow_hi, sw, pw, kh, kw, dh, dw, yrow, irow):
+    """``_window_max`` for the windows ``ow_lo <= ow < ow_hi`` of one output row whose taps
+    all lie inside the plane (row ``h0`` on): no bounds tests, the first tap is the corner.
+    Called with literal kernel sizes for the common 2x2 and 3x3 (see ``_max_forward_cpu``)."""
+    W = x.shape[2]
+    for ow in range(ow_lo, ow_hi):
+        w0 = ow * sw - pw
+        best = -np.inf
+        best_at = h0 * W + w0
+        for i in range(kh):
+            ih = h0 + i * dh
+            for j in range(kw):
+                iw = w0 + j * dw
+                v = x[b, ih, iw]
+                if v > best or v != v:
+                    best = v
+                    best_at = ih * W + iw
+        yrow[ow] = best
+        irow[ow] = best_at
+
+
+@numba.njit(inline="always", cache=True)
+def _inside_range(n_out, size, kernel, stride, padding, dilation):
+    """The outputs ``[lo, hi)`` along one axis whose windows lie wholly inside ``[0, size)``."""
+    lo = (padding + stride - 1) // stride
+    last = size - 1 - dilation * (kernel - 1) + padding  # the largest window start that fits
+    hi = last // stride + 1 if last >= 0 else 0
+    hi = min(hi, n_out)
+    return lo, max(hi, lo)
+
+
 @serial_and_parallel()
 def _max_forward_cpu(x, kh, kw, sh, sw, ph, pw, dh, dw, y, idx):
+    # Windows that lie inside the plane (all but a border, at most) skip the bounds tests of
+    # _window_max; the 2x2 and 3x3 kernels are passed as literals, so their tap loops unroll.
+    # Taps, their order and the comparisons are _window_max's: the results are identical.
+    H = x.shape[1]
+    oh_n, ow_n = y.shape[1], y.shape[2]
+    oh_lo, oh_hi = _inside_range(oh_n, H, kh, sh, ph, dh)
+    ow_lo, ow_hi = _inside_range(ow_n, x.shape[2], kw, sw, pw, dw)
     for b in numba.prange(x.shape[0]):
-        for oh in range(y.shape[1]):
-            for ow in range(y.shape[2]):
-                y[b, oh, ow], idx[b, oh, ow] = _window_max_cpu(x, b, oh * sh - ph, ow * sw - pw,
-                                                               kh, kw, dh, dw)
+        for oh in range(oh_n):
+            h0 = oh * sh - ph
+            inside = oh_lo <= oh < oh_hi
+            lo, hi = (ow_lo, ow_hi) if inside else (ow_n, ow_n)
+            for ow in range(min(lo, ow_n)):
+                y[b, oh, ow], idx[b, oh, ow] = _window_max_cpu(x, b, h0, ow * sw - pw, kh, kw, dh, dw)
+            if inside:
+                if kh == 2 and kw == 2:
+                    _row_max_inside(x, b, h0, lo, hi, sw, pw, 2, 2, dh, dw, y[b, oh], idx[b, oh])
+                elif kh == 3 and kw == 3:
+                    _row_max_inside(x, b, h0, lo, hi, sw, pw, 3, 3, dh, dw, y[b, oh], idx[b, oh])
+                else:
+                    _row_max_inside(x, b, h0, lo, hi, sw, pw, kh, kw, dh, dw, y[b, oh], idx[b, oh])
+            for ow in range(hi, ow_n):
+                y[b, oh, ow], idx[b, oh, ow] = _window_max_cpu(x, b, h0, ow * sw - pw, kh, kw, dh, dw)
 
 
 @serial_and_parallel()
 def _max_backward_cpu(gy, idx, dx):
-    # dx: (B, H*W), zeroed.
+    # dx: (B, H*W), uninitialised: each plane is zeroed here, just before its scatter, while
+    # it is in cache (a separate np.zeros pass over dx cost as much as the scatter).
     plane = dx.shape[1]
+    zero = dx.dtype.type(0)
     for b in numba.prange(gy.shape[0]):
+        for i in range(plane):
+            dx[b, i] = zero
         for oh in range(gy.shape[1]):
             for ow in range(gy.shape[2]):
                 i = idx[b, oh, ow]
@@ -221,28 +305,142 @@ def _max_backward_cpu(gy, idx, dx):
                     dx[b, i] += gy[b, oh, ow]
 
 
+@numba.njit(cache=True, error_model="numpy", nogil=True)
+def _avg_windows(x, b, oh, lo, hi, hs, he, hd, ws, we, wd, y):
+    """y[b, oh, ow] for lo <= ow < hi: each window summed row by row, left to right, in float64."""
+    for ow in range(lo, hi):
+        acc = 0.0  # float64 for both dtypes
+        for ih in range(hs[oh], he[oh]):
+            for iw in range(ws[ow], we[ow]):
+                acc += x[b, ih, iw]
+        y[b, oh, ow] = acc / (hd[oh] * wd[ow])
+
+
+@numba.njit(cache=True, error_model="numpy", nogil=True)
+def _avg_windows_inside(x, b, oh, lo, hi, kh, kw, hs, hd, ws, wd, y):
+    """``_avg_windows`` for windows of ``kh`` x ``kw`` taps from (hs[oh], ws[ow]) (the
+    ``regular_run`` of both axes): the same additions in the same order, without reading the
+    loop bounds per window. Called with literal 2x2 and 3x3 sizes only, so the taps unroll."""
+    h0 = hs[oh]
+    for ow in range(lo, hi):
+        w0 = ws[ow]
+        acc = 0.0
+        for i in range(kh):
+            for j in range(kw):
+                acc += x[b, h0 + i, w0 + j]
+        y[b, oh, ow] = acc / (hd[oh] * wd[ow])
+
+
+@numba.njit(cache=True, error_model="numpy", nogil=True)
+def _plane_means(x, b0, b1, div, y):
+    """y[b, 0, 0] = sum of plane b / div for b0 <= b < b1 (a window that is the whole plane):
+    each plane summed in memory order, which is the general loop's order (row by row, left to
+    right), from 0.0 in float64, four planes at a time so that their additions overlap (one
+    plane at a time waits out the latency of every addition)."""
+    n = x.shape[1] * x.shape[2]
+    flat = x.reshape(x.shape[0], n)
+    b = b0
+    while b + 4 <= b1:
+        a0 = a1 = a2 = a3 = 0.0
+        for i in range(n):
+            a0 += flat[b, i]
+            a1 += flat[b + 1, i]
+            a2 += flat[b + 2, i]
+            a3 += flat[b + 3, i]
+        y[b, 0, 0] = a0 / div
+        y[b + 1, 0, 0] = a1 / div
+        y[b + 2, 0, 0] = a2 / div
+        y[b + 3, 0, 0] = a3 / div
+        b += 4
+    while b < b1:
+        a = 0.0
+        for i in range(n):
+            a += flat[b, i]
+        y[b, 0, 0] = a / div
+        b += 1
+
+
 @serial_and_parallel()
-def _avg_forward_cpu(x, hs, he, hd, ws, we, wd, y):
+def _avg_forward_cpu(x, hs, he, hd, hlo, hhi, hk, ws, we, wd, wlo, whi, wk, y):
+    # 2x2 and 3x3 windows in the regular runs of both axes (for avg_pool all but the padded
+    # border) take _avg_windows_inside with literal sizes (unrolled: 1.7x faster at 3x3); the
+    # others the general loop (with run-time sizes the fixed-size loop was slower than it).
+    # The sums are the same either way.
+    oh_n, ow_n = y.shape[1], y.shape[2]
+    if oh_n == 1 and ow_n == 1 and he[0] - hs[0] == x.shape[1] and we[0] - ws[0] == x.shape[2]:
+        # one window, the whole plane (global average pooling): _plane_means, 16 planes a block
+        div = hd[0] * wd[0]
+        for blk in numba.prange((x.shape[0] + 15) // 16):
+            _plane_means(x, blk * 16, min(blk * 16 + 16, x.shape[0]), div, y)
+        return
+    square = hk == wk and (hk == 2 or hk == 3)
     for b in numba.prange(x.shape[0]):
-        for oh in range(len(hs)):
-            for ow in range(len(ws)):
-                acc = 0.0  # float64 for both dtypes
-                for ih in range(hs[oh], he[oh]):
-                    for iw in range(ws[ow], we[ow]):
-                        acc += x[b, ih, iw]
-                y[b, oh, ow] = acc / (hd[oh] * wd[ow])
+        for oh in range(oh_n):
+            if square and hlo <= oh < hhi:
+                _avg_windows(x, b, oh, 0, wlo, hs, he, hd, ws, we, wd, y)
+                if hk == 2:
+                    _avg_windows_inside(x, b, oh, wlo, whi, 2, 2, hs, hd, ws, wd, y)
+                else:
+                    _avg_windows_inside(x, b, oh, wlo, whi, 3, 3, hs, hd, ws, wd, y)
+                _avg_windows(x, b, oh, whi, ow_n, hs, he, hd, ws, we, wd, y)
+            else:
+                _avg_windows(x, b, oh, 0, ow_n, hs, he, hd, ws, we, wd, y)
+
+
+@numba.njit(cache=True, error_model="numpy", nogil=True)
+def _avg_scatter(gy, b, oh, lo, hi, hs, he, hd, ws, we, wd, dx):
+    """dx[b] += each window's gy / divisor, for the windows lo <= ow < hi of output row oh."""
+    for ow in range(lo, hi):
+        g = gy[b, oh, ow] / (hd[oh] * wd[ow])
+        for ih in range(hs[oh], he[oh]):
+            for iw in range(ws[ow], we[ow]):
+                dx[b, ih, iw] += g
+
+
+@numba.njit(cache=True, error_model="numpy", nogil=True)
+def _avg_scatter_inside(gy, b, oh, lo, hi, kh, kw, hs, hd, ws, wd, dx):
+    """``_avg_scatter`` for ``kh`` x ``kw`` windows (as ``_avg_windows_inside``): the same
+    additions in the same order."""
+    h0 = hs[oh]
+    for ow in range(lo, hi):
+        g = gy[b, oh, ow] / (hd[oh] * wd[ow])
+        w0 = ws[ow]
+        for i in range(kh):
+            for j in range(kw):
+                dx[b, h0 + i, w0 + j] += g
 
 
 @serial_and_parallel()
-def _avg_backward_cpu(gy, hs, he, hd, ws, we, wd, dx):
-    # dx: (B, H, W), zeroed.
+def _avg_backward_cpu(gy, hs, he, hd, hlo, hhi, hk, ws, we, wd, wlo, whi, wk, dx):
+    # dx: (B, H, W), uninitialised: each plane is zeroed just before its scatter, while it is
+    # in cache (a separate np.zeros pass over dx cost about as much as the scatter).
+    oh_n, ow_n = gy.shape[1], gy.shape[2]
+    zero = dx.dtype.type(0)
+    if oh_n == 1 and ow_n == 1 and he[0] - hs[0] == dx.shape[1] and we[0] - ws[0] == dx.shape[2]:
+        # one window, the whole plane (global average pooling): every element receives the one
+        # term 0 + g, a fill (0 + g, not g: a -0.0 gradient must land as +0.0, as the scatter's)
+        div = hd[0] * wd[0]
+        for b in numba.prange(gy.shape[0]):
+            v = zero + gy[b, 0, 0] / div
+            for ih in range(dx.shape[1]):
+                for iw in range(dx.shape[2]):
+                    dx[b, ih, iw] = v
+        return
+    square = hk == wk and (hk == 2 or hk == 3)
     for b in numba.prange(gy.shape[0]):
-        for oh in range(len(hs)):
-            for ow in range(len(ws)):
-                g = gy[b, oh, ow] / (hd[oh] * wd[ow])
-                for ih in range(hs[oh], he[oh]):
-                    for iw in range(ws[ow], we[ow]):
-                        dx[b, ih, iw] += g
+        for ih in range(dx.shape[1]):
+            for iw in range(dx.shape[2]):
+                dx[b, ih, iw] = zero
+        for oh in range(oh_n):
+            if square and hlo <= oh < hhi:
+                _avg_scatter(gy, b, oh, 0, wlo, hs, he, hd, ws, we, wd, dx)
+                if hk == 2:
+                    _avg_scatter_inside(gy, b, oh, wlo, whi, 2, 2, hs, hd, ws, wd, dx)
+                else:
+                    _avg_scatter_inside(gy, b, oh, wlo, whi, 3, 3, hs, hd, ws, wd, dx)
+                _avg_scatter(gy, b, oh, whi, ow_n, hs, he, hd, ws, we, wd, dx)
+            else:
+                _avg_scatter(gy, b, oh, 0, ow_n, hs, he, hd, ws, we, wd, dx)
 
 
 # ============================================================================ CUDA (Numba-CUDA)
@@ -315,20 +513,38 @@ def _launch(name, dtype, n_items, *args):
 
 def _windows_on(xp, win, dtype):
     """One axis's windows as arrays of the kernel's module (CuPy for CUDA), the divisor in
-    the data's dtype (window sizes are small integers: exact in float32)."""
+    the data's dtype (window sizes are small integers: exact in float32). Copies: the
+    memoised windows are read-only, and the CUDA simulator writes into what it is given."""
     start, end, div = win
-    return xp.asarray(start, dtype=np.int64), xp.asarray(end, dtype=np.int64), xp.asarray(div, dtype=dtype)
+    return xp.array(start, dtype=np.int64), xp.array(end, dtype=np.int64), xp.array(div, dtype=dtype)
 
 
-def _run_avg(impl, name, cpu_loop, a, hwin, wwin, out, n_items, work):
-    """Run one average-pooling loop (the CUDA kernel ``name`` over ``n_items`` outputs, or
-    ``cpu_loop``, parallel from ``work`` elements) from ``a`` into ``out``."""
-    xp = array_module(a)
-    args = (a, *_windows_on(xp, hwin, a.dtype), *_windows_on(xp, wwin, a.dtype), out)
-    if impl == "cuda":
-        _launch(name, a.dtype, n_items, *args)
-    else:
-        cpu_loop.for_work(work, CPU_PARALLEL_MIN_ELEMENTS)(*args)
+# The CPU loops' form of window tuples, by the tuple's identity (the memoised windows come
+# back as the same tuple on every call): (start, end, div in the data's dtype, *regular_run).
+# Each entry holds its tuple, so its id cannot be reused while the entry is here.
+_CPU_WINDOWS = {}
+_CPU_WINDOWS_MAX = 256
+
+
+def _cpu_windows(win, dtype):
+    """``win`` as the CPU loops take it, built once per tuple and dtype."""
+    key = (id(win), dtype)
+    entry = _CPU_WINDOWS.get(key)
+    if entry is not None and entry[0] is win:
+        return entry[1]
+    args = (*_windows_on(np, win, dtype), *regular_run(win))
+    if len(_CPU_WINDOWS) >= _CPU_WINDOWS_MAX:
+        _CPU_WINDOWS.clear()
+    _CPU_WINDOWS[key] = (win, args)
+    return args
+
+
+def _into(out, shape, dtype, xp):
+    """``out`` when given (any C-contiguous array of ``prod(shape)`` elements, written
+    through a view of ``shape``), else a new uninitialised array of ``shape``."""
+    if out is None:
+        return xp.empty(shape, dtype=dtype)
+    return out.reshape(shape)
 
 
 def max_pool_forward(x, kernel, stride, padding, dilation, ceil_mode=False, impl=None):
@@ -354,21 +570,29 @@ def max_pool_forward(x, kernel, stride, padding, dilation, ceil_mode=False, impl
     return y, idx
 
 
-def max_pool_backward(gy, idx, in_hw, impl=None):
-    """``dx (B, H, W)`` from ``gy`` and the forward's ``idx`` (both (B, OH, OW)); ``in_hw`` = (H, W)."""
+def max_pool_backward(gy, idx, in_hw, impl=None, out=None):
+    """``dx (B, H, W)`` from ``gy`` and the forward's ``idx`` (both (B, OH, OW)); ``in_hw`` = (H, W).
+    With ``out`` (a C-contiguous array of B*H*W elements in gy's dtype) dx is written there
+    and ``out`` is returned as given, whatever its shape (a Function returns it as its own)."""
     impl = resolve_impl(impl, gy, "pool")
     gy, idx = contiguous(gy), contiguous(idx)
-    if impl == "reference":
-        return reference_max_pool_backward(gy, idx, tuple(in_hw))
-    xp = array_module(gy)
     B = gy.shape[0]
-    dx = xp.zeros((B, in_hw[0] * in_hw[1]), dtype=gy.dtype)
-    if gy.size:
-        if impl == "cuda":
-            _launch("max_backward", gy.dtype, gy.size, gy, idx, dx)
-        else:
-            _max_backward_cpu.for_work(dx.size, CPU_PARALLEL_MIN_ELEMENTS)(gy, idx, dx)
-    return dx.reshape(B, *in_hw)
+    if impl == "reference":
+        dx = reference_max_pool_backward(gy, idx, tuple(in_hw))
+        if out is None:
+            return dx
+        out[...] = dx.reshape(out.shape)
+        return out
+    xp = array_module(gy)
+    flat = _into(out, (B, in_hw[0] * in_hw[1]), gy.dtype, xp)
+    if not gy.size:
+        flat[...] = 0
+    elif impl == "cuda":
+        flat[...] = 0
+        _launch("max_backward", gy.dtype, gy.size, gy, idx, flat)
+    else:
+        _max_backward_cpu.for_work(flat.size, CPU_PARALLEL_MIN_ELEMENTS)(gy, idx, flat)  # zeroes flat
+    return flat.reshape(B, *in_hw) if out is None else out
 
 
 def avg_pool_forward(x, hwin, wwin, impl=None):
@@ -383,18 +607,33 @@ def avg_pool_forward(x, hwin, wwin, impl=None):
     y = xp.empty((x.shape[0], len(hwin[0]), len(wwin[0])), dtype=x.dtype)
     if y.size == 0:
         return y
-    _run_avg(impl, "avg_forward", _avg_forward_cpu, x, hwin, wwin, y, n_items=y.size, work=x.size)
+    if impl == "cuda":
+        _launch("avg_forward", x.dtype, y.size, x, *_windows_on(xp, hwin, x.dtype), *_windows_on(xp, wwin, x.dtype), y)
+    else:
+        hw, ww = _cpu_windows(hwin, x.dtype), _cpu_windows(wwin, x.dtype)
+        _avg_forward_cpu.for_work(x.size, CPU_PARALLEL_MIN_ELEMENTS)(x, *hw, *ww, y)
     return y
 
 
-def avg_pool_backward(gy, hwin, wwin, in_hw, impl=None):
-    """``dx (B, H, W)`` of average pooling over the windows ``hwin``, ``wwin``."""
+def avg_pool_backward(gy, hwin, wwin, in_hw, impl=None, out=None):
+    """``dx (B, H, W)`` of average pooling over the windows ``hwin``, ``wwin``. ``out``: as
+    ``max_pool_backward``'s."""
     impl = resolve_impl(impl, gy, "pool")
     gy = contiguous(gy)
     if impl == "reference":
-        return reference_avg_pool_backward(gy, hwin, wwin, tuple(in_hw))
+        dx = reference_avg_pool_backward(gy, hwin, wwin, tuple(in_hw))
+        if out is None:
+            return dx
+        out[...] = dx.reshape(out.shape)
+        return out
     xp = array_module(gy)
-    dx = xp.zeros((gy.shape[0], *in_hw), dtype=gy.dtype)
-    if gy.size:
-        _run_avg(impl, "avg_backward", _avg_backward_cpu, gy, hwin, wwin, dx, n_items=gy.size, work=dx.size)
-    return dx
+    dx = _into(out, (gy.shape[0], *in_hw), gy.dtype, xp)
+    if impl == "cuda" or not gy.size:
+        dx[...] = 0
+        if gy.size:
+            _launch("avg_backward", gy.dtype, gy.size, gy, *_windows_on(xp, hwin, gy.dtype),
+                    *_windows_on(xp, wwin, gy.dtype), dx)
+    else:
+        hw, ww = _cpu_windows(hwin, gy.dtype), _cpu_windows(wwin, gy.dtype)
+        _avg_backward_cpu.for_work(dx.size, CPU_PARALLEL_MIN_ELEMENTS)(gy, *hw, *ww, dx)  # zeroes dx first
+    return dx if out is None else out

@@ -8,6 +8,7 @@ without ``training`` the running statistics normalise. The momentum here is a nu
 """
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -34,7 +35,7 @@ class BatchNormFn(Function):
     def forward(ctx, x, weight, bias, running_mean, running_var, training, momentum, eps):
         from tinymm.kernels import batchnorm as K
 
-        x3 = x.reshape(x.shape[0], x.shape[1], int(np.prod(x.shape[2:])))  # not -1: N may be 0
+        x3 = x.reshape(x.shape[0], x.shape[1], math.prod(x.shape[2:]))  # not -1: N may be 0
         y, mean, rstd = K.forward(x3, weight, bias, running_mean, running_var, training, momentum, eps)
         ctx.save_for_backward(x3, mean, rstd, weight)
         ctx.meta = (x.shape, training or running_mean is None, bias is not None)
@@ -47,8 +48,11 @@ class BatchNormFn(Function):
 
         x3, mean, rstd, weight = ctx.saved_arrays
         shape, batch_stats, has_bias = ctx.meta
-        dx, dw, db = K.backward(gy.reshape(x3.shape), x3, mean, rstd, weight, batch_stats)
-        return dx.reshape(shape), (dw if weight is not None else None), (db if has_bias else None)
+        # dx allocated in the input's shape and filled through a view: a reshaped view returned
+        # here would be copied by the engine before it became x.grad (not an array of its own)
+        dx, dw, db = K.backward(gy.reshape(x3.shape), x3, mean, rstd, weight, batch_stats,
+                                out=xp_of(gy).empty(shape, x3.dtype))
+        return dx, (dw if weight is not None else None), (db if has_bias else None)
 
     @staticmethod
     def backward_graph(ctx, gy):
@@ -102,14 +106,18 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         raise ShapeError(f"{fn}: expected an input of at least 2 dims (N, C, *), got shape {tuple(x.shape)}")
     channels = x.shape[1]
     given = dict(weight=weight, bias=bias, running_mean=running_mean, running_var=running_var)
+    # NumPy arrays of one dtype throughout (the common case) need no device or dtype check
+    xd = x._data
+    uniform = type(xd) is np.ndarray
     for name, t in given.items():
         if t is None:
             continue
         if not isinstance(t, Tensor):
             raise TypeError(f"{fn}: {name} must be a Tensor or None, got {type(t).__name__}")
-        if tuple(t.shape) != (channels,):
+        if t._data.shape != (channels,):
             raise ShapeError(f"{fn}: {name} has shape {tuple(t.shape)}, expected ({channels},) for an input of "
                              f"shape {tuple(x.shape)} ({channels} channels)")
+        uniform = uniform and type(t._data) is np.ndarray and t._data.dtype == xd.dtype
     if (running_mean is None) != (running_var is None):
         raise ValueError(f"{fn}: give both running_mean and running_var, or neither")
     if not training and running_mean is None:
@@ -119,8 +127,9 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
                          f"{tuple(x.shape)}")
     if not isinstance(momentum, numbers.Real):
         raise TypeError(f"{fn}: momentum must be a number, got {momentum!r}")
-    check_same_device(fn, input=x, **given)
-    check_same_dtype(fn, input=x, **given)
+    if not uniform:
+        check_same_device(fn, input=x, **given)
+        check_same_dtype(fn, input=x, **given)
     if x._data.size == 0:  # nothing to normalise; PyTorch leaves the running statistics alone
         view = (1, channels) + (1,) * (x.ndim - 2)
         y = x if weight is None else x * weight.reshape(view)

@@ -49,6 +49,10 @@ def computes_in_float32(fn=None, *, writeback=()):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        if args and type(args[0]) is Tensor and args[0]._data.dtype.kind == "f" and args[0]._data.dtype != np.float16:
+            # a float32/float64 input: not every floating argument is float16, so nothing to
+            # cast (the rule below, decided without walking the arguments: ~2 us per call)
+            return fn(*args, **kwargs)
         floats = [t for v in (*args, *kwargs.values()) for t in _leaves(v)]
         if not floats or any(t.dtype != np.float16 for t in floats):
             return fn(*args, **kwargs)

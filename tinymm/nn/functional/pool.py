@@ -26,9 +26,24 @@ from tinymm.nn.functional.half import computes_in_float32
 
 # ----------------------------------------------------------------------------- arguments
 
+_kernels = None  # tinymm.kernels.pool, imported on first use (it imports Numba)
+
+
+def _K():
+    """``tinymm.kernels.pool``. A module global after the first call: an import statement
+    per call cost ~0.4-0.8 us, a few percent of a small pooling call."""
+    global _kernels
+    if _kernels is None:
+        from tinymm.kernels import pool
+
+        _kernels = pool
+    return _kernels
+
 
 def _tuple(fn, name, value, n, minimum):
     """``value`` (an int or a sequence of ``n`` ints) as an ``n``-tuple of ints >= ``minimum``."""
+    if type(value) is int and value >= minimum:  # the common case, first (runs per call)
+        return (value,) * n
     if isinstance(value, numbers.Integral):
         value = (int(value),) * n
     else:
@@ -80,8 +95,7 @@ class MaxPoolFn(Function):
 
     @staticmethod
     def forward(ctx, x, kernel, stride, padding, dilation, ceil_mode):
-        from tinymm.kernels import pool as K
-
+        K = _K()
         lead, hw = x.shape[:-2], x.shape[-2:]
         y, idx = K.max_pool_forward(x.reshape(-1, *hw), kernel, stride, padding, dilation, ceil_mode)
         ctx.save_for_backward(idx)
@@ -91,12 +105,13 @@ class MaxPoolFn(Function):
 
     @staticmethod
     def backward(ctx, gy, _gidx):
-        from tinymm.kernels import pool as K
-
+        K = _K()
         (idx,) = ctx.saved_arrays
         shape = ctx.meta
         g = gy.reshape(-1, *gy.shape[-2:])
-        return K.max_pool_backward(g, idx, shape[-2:]).reshape(shape)
+        # dx allocated in the input's shape and filled through a view: a reshaped view returned
+        # here would be copied by the engine before it became x.grad (not an array of its own)
+        return K.max_pool_backward(g, idx, shape[-2:], out=xp_of(gy).empty(shape, gy.dtype))
 
     @staticmethod
     def backward_graph(ctx, gy, _gidx):
@@ -118,8 +133,7 @@ class AvgPoolFn(Function):
 
     @staticmethod
     def forward(ctx, x, hwin, wwin):
-        from tinymm.kernels import pool as K
-
+        K = _K()
         lead, hw = x.shape[:-2], x.shape[-2:]
         y = K.avg_pool_forward(x.reshape(-1, *hw), hwin, wwin)
         ctx.meta = (x.shape, hwin, wwin)
@@ -127,11 +141,11 @@ class AvgPoolFn(Function):
 
     @staticmethod
     def backward(ctx, gy):
-        from tinymm.kernels import pool as K
-
+        K = _K()
         shape, hwin, wwin = ctx.meta
         g = gy.reshape(-1, *gy.shape[-2:])
-        return K.avg_pool_backward(g, hwin, wwin, shape[-2:]).reshape(shape)
+        # dx in the input's shape, as MaxPoolFn's (a returned view would be copied)
+        return K.avg_pool_backward(g, hwin, wwin, shape[-2:], out=xp_of(gy).empty(shape, gy.dtype))
 
     @staticmethod
     def backward_graph(ctx, gy):
@@ -146,15 +160,14 @@ class AvgPoolBackFn(Function):
 
     @staticmethod
     def forward(ctx, gy, hwin, wwin, in_shape):
-        from tinymm.kernels import pool as K
-
+        K = _K()
         ctx.meta = (gy.shape, hwin, wwin)
-        return K.avg_pool_backward(gy.reshape(-1, *gy.shape[-2:]), hwin, wwin, in_shape[-2:]).reshape(in_shape)
+        return K.avg_pool_backward(gy.reshape(-1, *gy.shape[-2:]), hwin, wwin, in_shape[-2:],
+                                   out=xp_of(gy).empty(in_shape, gy.dtype))
 
     @staticmethod
     def backward(ctx, g):
-        from tinymm.kernels import pool as K
-
+        K = _K()
         gy_shape, hwin, wwin = ctx.meta
         return K.avg_pool_forward(g.reshape(-1, *g.shape[-2:]), hwin, wwin).reshape(gy_shape)
 
@@ -177,8 +190,7 @@ def _from_planes(y, nd):
 
 
 def _max_pool(fn, nd, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
-    from tinymm.kernels.pool import pool_output_size
-
+    pool_output_size = _K().pool_output_size
     x = _planes(fn, input, nd)
     kernel = _tuple(fn, "kernel_size", kernel_size, nd, 1)
     stride = kernel if stride is None or (not isinstance(stride, numbers.Integral) and len(stride) == 0) \
@@ -191,9 +203,11 @@ def _max_pool(fn, nd, input, kernel_size, stride, padding, dilation, ceil_mode, 
     k2, s2, p2, d2 = ((1,) + kernel, (1,) + stride, (0,) + padding, (1,) + dilation) if nd == 1 else \
         (kernel, stride, padding, dilation)
     hw = _spatial(x, nd)
-    out_hw = tuple(pool_output_size(hw[a], k2[a], s2[a], p2[a], d2[a], bool(ceil_mode)) for a in range(2))
+    ceil_mode = bool(ceil_mode)
+    out_hw = (pool_output_size(hw[0], k2[0], s2[0], p2[0], d2[0], ceil_mode),
+              pool_output_size(hw[1], k2[1], s2[1], p2[1], d2[1], ceil_mode))
     _check_output(fn, x, nd, kernel, padding, dilation, out_hw)
-    y, idx = MaxPoolFn.apply(_as_planes(x, nd), k2, s2, p2, d2, bool(ceil_mode))
+    y, idx = MaxPoolFn.apply(_as_planes(x, nd), k2, s2, p2, d2, ceil_mode)
     y, idx = _from_planes(y, nd), _from_planes(idx, nd)
     return (y, idx) if return_indices else y
 
@@ -216,8 +230,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
 
 
 def _avg_pool(fn, nd, input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):
-    from tinymm.kernels.pool import avg_pool_windows
-
+    avg_pool_windows = _K().avg_pool_windows
     x = _planes(fn, input, nd)
     kernel = _tuple(fn, "kernel_size", kernel_size, nd, 1)
     stride = kernel if stride is None or (not isinstance(stride, numbers.Integral) and len(stride) == 0) \
@@ -229,8 +242,9 @@ def _avg_pool(fn, nd, input, kernel_size, stride, padding, ceil_mode, count_incl
         raise ValueRangeError(f"{fn}: divisor_override must be a non-zero int or None, got {divisor_override!r}")
     k2, s2, p2 = ((1,) + kernel, (1,) + stride, (0,) + padding) if nd == 1 else (kernel, stride, padding)
     hw = _spatial(x, nd)
-    hwin, wwin = (avg_pool_windows(hw[a], k2[a], s2[a], p2[a], bool(ceil_mode), bool(count_include_pad))
-                  for a in range(2))
+    ceil_mode, count_include_pad = bool(ceil_mode), bool(count_include_pad)
+    hwin = avg_pool_windows(hw[0], k2[0], s2[0], p2[0], ceil_mode, count_include_pad)
+    wwin = avg_pool_windows(hw[1], k2[1], s2[1], p2[1], ceil_mode, count_include_pad)
     _check_output(fn, x, nd, kernel, padding, None, (len(hwin[0]), len(wwin[0])))
     if divisor_override is not None:  # the divisor of (oh, ow) is hdiv[oh] * wdiv[ow]
         hwin = (hwin[0], hwin[1], hwin[2] * 0 + int(divisor_override))
@@ -260,6 +274,8 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
 def _adaptive_out_hw(fn, nd, x, output_size, smallest):
     """``output_size`` (an int, or a tuple of ``nd`` whose None entries keep the input's size, as
     PyTorch) checked to be ints >= ``smallest``, as the (H, W) of the planes (1, L) when nd = 1."""
+    if type(output_size) is int and output_size >= smallest:  # the common case, first
+        return (1, output_size) if nd == 1 else (output_size, output_size)
     if output_size is None or isinstance(output_size, numbers.Integral):
         output_size = (output_size,) * nd
     output_size = tuple(output_size)
@@ -277,11 +293,10 @@ def _adaptive_out_hw(fn, nd, x, output_size, smallest):
 
 
 def _adaptive_avg_pool(fn, nd, input, output_size):
-    from tinymm.kernels.pool import adaptive_pool_windows
-
+    adaptive_pool_windows = _K().adaptive_pool_windows
     x = _planes(fn, input, nd)
     hw, out_hw = _spatial(x, nd), _adaptive_out_hw(fn, nd, x, output_size, smallest=0)
-    hwin, wwin = (adaptive_pool_windows(hw[a], out_hw[a]) for a in range(2))
+    hwin, wwin = adaptive_pool_windows(hw[0], out_hw[0]), adaptive_pool_windows(hw[1], out_hw[1])
     return _from_planes(AvgPoolFn.apply(_as_planes(x, nd), hwin, wwin), nd)
 
 
