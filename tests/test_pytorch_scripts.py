@@ -109,11 +109,23 @@ def test_a_pytorch_script_runs_unchanged_and_reports_torchs_numbers(path, tmp_pa
     # script on a 2-core CI machine whose other core runs another test process
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
+    # process-wide switches a script may flip (resume_training turns on deterministic
+    # algorithms): restored after it, for both libraries, so that later tests in this process
+    # see the defaults
+    import tinymm
+
+    settings = [(lib.are_deterministic_algorithms_enabled(), lib.is_deterministic_algorithms_warn_only_enabled(),
+                 lib.get_default_dtype(), lib.is_grad_enabled()) for lib in (torch, tinymm)]
     try:
         theirs = _run(path, "torch", tmp_path)
+        torch.set_num_threads(threads)
+        ours = _run(path, "tinymm", tmp_path)
     finally:
         torch.set_num_threads(threads)
-    ours = _run(path, "tinymm", tmp_path)
+        for lib, (det, warn_only, dtype, grad) in zip((torch, tinymm), settings):
+            lib.use_deterministic_algorithms(det, warn_only=warn_only)
+            lib.set_default_dtype(dtype)
+            lib.set_grad_enabled(grad)
     assert theirs, "the script reported nothing"
     assert len(ours) == len(theirs)
     for i, (a, b) in enumerate(zip(theirs, ours)):
