@@ -137,7 +137,10 @@ PACKED_BACKWARD = VECTOR_BYTES == 64
 # (one-row tiles: per tap two loads and two multiply-adds per 32 outputs, where the direct
 # loop's row axpy loads and stores every output) against the direct loop, one thread / two:
 # 64 ch 3x3 32x32 B16 0.60 / 0.78, 128 ch 5x5 56x56 B8 0.50 / 0.54, stride 2 0.96-0.99; its
-# backward stays direct (one-row, one-column dw tiles).
+# backward, at stride 1, too, with dw as dot products (one per entry of the group's Cg x Og
+# block: the tiles would be one row and one column): 64 ch 3x3 32x32 B16 0.40 / 0.38, 128 ch
+# 5x5 56x56 B8 0.36 / 0.38 of the direct loops' time; at stride 2 (32 ch 16x16 B32) 1.20, so
+# the direct loops keep it.
 SHIFTED = True
 SHIFTED_BACKWARD_MIN_OG = 1  # in panels; Cg in tiles of MR rows (0: backward at any size)
 # Forward computes an image's output this many bytes at a time (whole output rows, one at least)
@@ -150,15 +153,20 @@ def use_direct(Cg, Og):
     return Cg * Og <= DIRECT_MAX_CG_OG
 
 
-def use_shifted(B, n_threads, Cg=None, Og=None, dtype=None):
+def use_shifted(B, n_threads, Cg=None, Og=None, dtype=None, stride=(1, 1)):
     """Whether a convolution takes the shifted strategy (SHIFTED): an image for every thread
     (its work items are whole images). Backward (Cg, Og and dtype given) also needs a panel
     of output channels per group (dw^T's columns; fewer leave the tile's columns partly
     empty) and MR input channels (dw^T's rows): at 3 -> 16 and 8 -> 8 it lost to im2col (see
-    SHIFTED)."""
+    SHIFTED); or else so few channels per group that the direct loops would take it
+    (depthwise), at stride 1: there dw is one dot product per entry (at stride 2 it lost)."""
     if not (SHIFTED and B >= n_threads):
         return False
-    return Og is None or (Og >= SHIFTED_BACKWARD_MIN_OG * panel_width(dtype) and Cg >= SHIFTED_BACKWARD_MIN_OG * MR)
+    if Og is None:
+        return True
+    if use_direct(Cg, Og):
+        return tuple(stride) == (1, 1)
+    return Og >= SHIFTED_BACKWARD_MIN_OG * panel_width(dtype) and Cg >= SHIFTED_BACKWARD_MIN_OG * MR
 
 
 # ---------------------------------------------------------------------------------------------
@@ -555,14 +563,15 @@ def _forward_shifted(x, w3, bias, use_bias, taps, pt, pl, sh, sw, Hq, Wq, rows, 
 
 @serial_and_parallel(fastmath=_REASSOC)
 def _backward_shifted(x, w3t, dy, need_dx, need_dw, need_db, dtaps, shifts, phases, lead, pt, pl,
-                      sh, sw, Hq, Wq, xs, dys, dxs, pscratch, dx, dw_parts, db_parts):
+                      sh, sw, Hq, Wq, xs, dys, dxs, pscratch, dx, dw_parts, db_parts, dw_by_dots):
     """dy[b] goes into dys[worker] (O, Lz) at lead + oh * Wq + q (the rest stays 0).
     dx, phase by phase (row p of ``phases``: a, b, its first column of w3t and one past its
     last, its first and last row r0, r1 of phase rows that hold input rows): the phase's rows
     r0 .. r1 are w3t[g][:, its columns] (Cg, Og x its taps) @ the dy slices at dtaps (each
     tap's shift subtracted), put back into dx. dw: for each tap t at shift shifts[t],
     dw_parts[worker, g, t] (Cg, Og) += X_t (Cg, Q) @ dy^T, X_t the image's phases shifted by
-    shifts[t], dy^T packed into panels."""
+    shifts[t], dy^T packed into panels (``dw_by_dots``: each of dw^T's Cg x Og entries one dot
+    product over Q, for few channels per group, whose tiles would be mostly empty)."""
     B, C, H, W = x.shape
     O, Ho, Wo = dy.shape[1], dy.shape[2], dy.shape[3]
     G = w3t.shape[0]
@@ -592,7 +601,17 @@ def _backward_shifted(x, w3t, dy, need_dx, need_dw, need_db, dtaps, shifts, phas
                         shifted_gemm(w3t[g][:, k0:k1], dtaps[k0:k1], dyz.reshape(O * Lz),
                                      g * Og * Lz + r0 * Wq, dflat[:, :width])
                         _put_phase(dflat, r0, a, bb, pt, pl, sh, sw, Wq, dx[b, g * Cg : (g + 1) * Cg])
-                if need_dw:
+                if need_dw and dw_by_dots:  # a few channels per group: plain dot products
+                    for t in range(n_taps):
+                        for c in range(Cg):
+                            start = (g * Cg + c) * image + shifts[t]
+                            for o in range(Og):
+                                row = dyz[g * Og + o]
+                                total = dy.dtype.type(0)
+                                for q in range(Q):
+                                    total += flat[_u(start + q)] * row[_u(lead + q)]
+                                dw_parts[worker, g, t, c, o] += total
+                elif need_dw:
                     n_og = (Og + nr - 1) // nr
                     panels = pscratch[worker, :n_og]
                     _pack_transposed_columns(dyz[g * Og : (g + 1) * Og, lead : lead + Q], panels)
@@ -839,7 +858,8 @@ def _backward_shifted_call(x, w, dy, stride, padding, dilation, groups, has_bias
     w3t = g.weights_transposed(w, groups)
     loop = _backward_shifted.parallel if parallel else _backward_shifted.serial
     loop(x, w3t, dy, need_input, need_weight, has_bias, g.dtaps, g.shifts, g.phases, g.lead, pt, pl,
-         stride[0], stride[1], g.Hq, g.Wq, xs, dys, dxs, pscratch, dx, dw_parts, db_parts)
+         stride[0], stride[1], g.Hq, g.Wq, xs, dys, dxs, pscratch, dx, dw_parts, db_parts,
+         use_direct(Cg, Og))
     dwt = None
     if need_weight:
         # (groups, kh kw, Cg, Og) -> (groups, Og, Cg, kh kw) -> w's shape
@@ -906,6 +926,10 @@ def cpu_backward(x, w, dy, stride=(1, 1), padding=((0, 0), (0, 0)), dilation=(1,
     if dy.size == 0:
         return (np.zeros_like(x) if need_input else None, np.zeros_like(w) if need_weight else None,
                 np.zeros(O, dtype) if has_bias else None)
+    parallel = work >= CPU_PARALLEL_MIN_WORK
+    if use_shifted(B, numba.get_num_threads() if parallel else 1, Cg, Og, dtype, stride):
+        return _backward_shifted_call(x, w, dy, stride, padding, dilation, groups, has_bias, need_input,
+                                      need_weight, parallel)
     if use_direct(Cg, Og):
         dx = dwt = db = None
         if need_input:
@@ -920,10 +944,6 @@ def cpu_backward(x, w, dy, stride=(1, 1), padding=((0, 0), (0, 0)), dilation=(1,
         return dx, (dwt if need_weight else None), (db if has_bias else None)
     K = Cg * kh * kw
     w3 = w.reshape(groups, Og, K)
-    parallel = work >= CPU_PARALLEL_MIN_WORK
-    if use_shifted(B, numba.get_num_threads() if parallel else 1, Cg, Og, dtype):
-        return _backward_shifted_call(x, w, dy, stride, padding, dilation, groups, has_bias, need_input,
-                                      need_weight, parallel)
     with _worker_threads(parallel) as n_threads:
         rows, split, n_workers = _plan(B, K, Ho, Wo, x.itemsize, n_threads, BACKWARD_TILE_BYTES)
         # dx is accumulated by col2im: zeros; one copy per split of an image (see section 3)

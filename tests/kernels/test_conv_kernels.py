@@ -230,15 +230,20 @@ def test_shifted_matches_reference(dtype, B, C, H, W, O, kh, kw, geom):
 
 
 @pytest.mark.parametrize("parallel", [False, True])
-def test_depthwise_forward_shifted_backward_direct(parallel):
-    """With the machine's defaults a depthwise convolution runs its forward shifted and its
-    backward through the direct loops; together they match the reference."""
-    with cpu_strategy(direct=True, parallel=parallel, shifted=True):
-        cpu.DIRECT_MAX_CG_OG, cpu.SHIFTED_BACKWARD_MIN_OG = 4, 1
-        assert cpu.use_shifted(3, 2 if parallel else 1) and cpu.use_direct(1, 1)
-        assert not cpu.use_shifted(3, 2 if parallel else 1, 1, 1, np.float64)
-        check_against_reference(K.forward, K.backward, (3, 16, 10, 9, 16, 3, 3, geometry(padding=1, groups=16), True, 5),
-                                np.float64)
+@pytest.mark.parametrize("stride", [1, 2])
+def test_depthwise_with_the_machines_defaults(parallel, stride):
+    """With the defaults a depthwise convolution runs its forward shifted, and its backward
+    shifted at stride 1 (dw by dot products) and through the direct loops at stride 2; each
+    with a channel multiplier of 1 and 2; all match the reference."""
+    for O in (16, 32):
+        with cpu_strategy(direct=True, parallel=parallel, shifted=True):
+            cpu.DIRECT_MAX_CG_OG, cpu.SHIFTED_BACKWARD_MIN_OG = 4, 1
+            threads = 2 if parallel else 1
+            assert cpu.use_shifted(3, threads) and cpu.use_direct(1, O // 16)
+            assert cpu.use_shifted(3, threads, 1, O // 16, np.float64, (stride, stride)) == (stride == 1)
+            check_against_reference(K.forward, K.backward,
+                                    (3, 16, 10, 9, O, 3, 3, geometry(stride=stride, padding=1, groups=16), True, 5),
+                                    np.float64)
 
 
 def test_shifted_only_where_it_applies():
