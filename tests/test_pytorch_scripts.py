@@ -33,6 +33,8 @@ rates, generated tokens, final statistics) to float32 rounding."""
 import linecache
 import math
 import re
+import sys
+import types
 from pathlib import Path
 
 import numpy as np
@@ -74,12 +76,19 @@ def _run(path: Path, lib: str, tmp: Path):
             saved = np.load(tmp / f"{name}.npz")
             module.load_state_dict({k: tinymm.tensor(saved[k]) for k in saved.files})
         src = swap_imports(path.read_text())
-    g = {"__name__": f"pytorch_script_{path.stem}", "report": lambda *v: reports.append(v),
-         "share_init": share_init, "TMP": str(tmp)}
+    # the script runs as an importable module: torch's dynamo (behind FlexAttention's eager path)
+    # imports the module a traced function's globals name
+    module = types.ModuleType(f"pytorch_script_{path.stem}")
+    g = module.__dict__
+    g.update({"report": lambda *v: reports.append(v), "share_init": share_init, "TMP": str(tmp)})
     filename = f"{path} ({lib})"
     # the source registered as a file's would be: torch.jit.script reads a function's source lines
     linecache.cache[filename] = (len(src), None, src.splitlines(True), filename)
-    exec(compile(src, filename, "exec"), g)
+    sys.modules[module.__name__] = module
+    try:
+        exec(compile(src, filename, "exec"), g)
+    finally:
+        sys.modules.pop(module.__name__, None)
     return reports
 
 

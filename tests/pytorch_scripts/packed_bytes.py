@@ -153,3 +153,39 @@ def complete(model, prompt, n):
 
 
 report("complete", complete(model.eval(), "hel", 8))
+
+# the same document masking through FlexAttention (torchtitan / attention-gym style): a mask_mod
+# over a captured document-id tensor, and_masks with causal, create_block_mask, and an ALiBi
+# score_mod; run under no_grad (PyTorch's FlexAttention has no CPU backward)
+from torch.nn.attention.flex_attention import and_masks, create_block_mask, flex_attention
+
+document_id = doc_ids[0]
+
+
+def causal_mask(b, h, q_idx, kv_idx):
+    return q_idx >= kv_idx
+
+
+def document_mask(b, h, q_idx, kv_idx):
+    return document_id[q_idx] == document_id[kv_idx]
+
+
+def alibi(score, b, h, q_idx, kv_idx):
+    return score - (h + 1) * 0.25 * (q_idx - kv_idx)
+
+
+share_init(model, "trained")  # both libraries continue from torch's trained weights
+block_mask = create_block_mask(and_masks(causal_mask, document_mask), B=None, H=None, Q_LEN=seq_len,
+                               KV_LEN=seq_len, device="cpu", BLOCK_SIZE=4)
+report("block mask", block_mask.shape, block_mask.to_dense()[0, 0].tolist(), round(block_mask.sparsity(), 2))
+with torch.no_grad():
+    blk = model.blocks[0]
+    x = model.tok(inputs[:1]) + model.pos(position_ids[:1])
+    q, k, v = blk.qkv(blk.ln1(x)).chunk(3, dim=-1)
+    q, k, v = (t.view(1, seq_len, blk.n_head, -1).transpose(1, 2) for t in (q, k, v))
+    flex = flex_attention(q, k, v, block_mask=block_mask)
+    dense = (doc_ids[:1, :, None] == doc_ids[:1, None, :]) & causal
+    sdpa = F.scaled_dot_product_attention(q, k, v, attn_mask=dense.unsqueeze(1))
+    report("flex == sdpa", torch.allclose(flex, sdpa, atol=1e-5), tuple(flex.shape))
+    biased, lse = flex_attention(q, k, v, score_mod=alibi, block_mask=block_mask, return_lse=True)
+    report("alibi", biased.sum().item(), lse[0, :, -1].tolist())
