@@ -7,7 +7,9 @@ a cumsum over EOS flags; position ids restarting per document by arange minus cu
 at the document id; torch.unique_consecutive(return_counts=True) and torch.repeat_interleave with
 tensor repeats recovering the lengths; a block-diagonal causal boolean mask fed to
 F.scaled_dot_product_attention, checked against running each document alone; a loss that ignores
-the cross-document targets; and decoding bytes back with bytes(tensor.tolist()).decode()."""
+the cross-document targets; decoding bytes back with bytes(tensor.tolist()).decode(); and the same
+document masking through torch.nn.attention.flex_attention (mask_mod over a captured document-id
+tensor, and_masks, create_block_mask, an ALiBi score_mod, return_lse)."""
 import math
 
 import torch
