@@ -27,12 +27,14 @@ video and speech: a HiFi-GAN vocoder step (weight-normed ConvTranspose1d, MRF bl
 remove_weight_norm), an ESPnet/WeNet Conformer CTC (relative-position MHA with rel_shift, GLU depthwise conv module),
 VideoMAE tube-masked pre-training with a TimeSformer divided space-time classifier, SlowFast with lateral fusion and
 precise BN plus an X3D block, a fairseq speech-to-text model (ConvTBC under weight_norm, label-smoothed NLL), and a WaveGlow flow
-(invertible 1x1 convs with logdet, WN coupling layers, reverse inference); and probe11's: WGAN-GP with SNGAN/BigGAN pieces (both spectral_norm APIs, conditional BatchNorm, hinge loss, SAGAN attention), StyleGAN2 (modulated grouped conv, R1, path-length regularisation), CycleGAN + pix2pix, DiffAugment with an EMA generator deep-copied before training, and taming-transformers' VQGAN loss (adaptive weight from autograd.grad w.r.t. the decoder's last layer); and probe12's, detection and dense prediction: DETR (sine position embedding, Hungarian matching by SciPy on cdist / GIoU costs, aux losses), FCOS with a YOLO head (focal / GIoU / centerness losses, hand-written batched NMS), DeepLabV3 / V3+ / SegNet (ASPP, OHEM, bincount confusion matrix, max_unpool2d), PointNet / PointNet++ / DGCNN (farthest point sampling, ball query, knn by topk), RAFT with a PWC warp and the STN tutorial (correlation pyramid, grid_sample lookups, convex upsampling by unfold, affine_grid), pose / CenterNet / Mask R-CNN heads (soft-argmax, pixel_shuffle, cummax corner pooling, RoIAlign by grid_sample) and monodepth2 (backprojection, SSIM, auto-masked min reprojection). The test runs it with torch, then with its ``import torch...`` lines pointed at tinymm, from the same initial
+(invertible 1x1 convs with logdet, WN coupling layers, reverse inference); and probe11's: WGAN-GP with SNGAN/BigGAN pieces (both spectral_norm APIs, conditional BatchNorm, hinge loss, SAGAN attention), StyleGAN2 (modulated grouped conv, R1, path-length regularisation), CycleGAN + pix2pix, DiffAugment with an EMA generator deep-copied before training, and taming-transformers' VQGAN loss (adaptive weight from autograd.grad w.r.t. the decoder's last layer); and probe12's, detection and dense prediction: DETR (sine position embedding, Hungarian matching by SciPy on cdist / GIoU costs, aux losses), FCOS with a YOLO head (focal / GIoU / centerness losses, hand-written batched NMS), DeepLabV3 / V3+ / SegNet (ASPP, OHEM, bincount confusion matrix, max_unpool2d), PointNet / PointNet++ / DGCNN (farthest point sampling, ball query, knn by topk), RAFT with a PWC warp and the STN tutorial (correlation pyramid, grid_sample lookups, convex upsampling by unfold, affine_grid), pose / CenterNet / Mask R-CNN heads (soft-argmax, pixel_shuffle, cummax corner pooling, RoIAlign by grid_sample) and monodepth2 (backprojection, SSIM, auto-masked min reprojection); and probe15's, modern LLM code: a LLaMA decoder (complex RoPE, GQA, KV cache, top-p), a T5 encoder-decoder with relative position buckets and beam search, DPO / reward-model / PPO-GAE losses, a byte-level LM on packed sequences (cu_seqlens, FlexAttention document masks), HF-style training and generation utilities (cosine warmup, checkpointing, logits processors), and a Mamba selective-scan LM with recurrent inference. The test runs it with torch, then with its ``import torch...`` lines pointed at tinymm, from the same initial
 weights, and compares everything the script reports (losses per step, accuracies, learning
 rates, generated tokens, final statistics) to float32 rounding."""
 import linecache
 import math
 import re
+import sys
+import types
 from pathlib import Path
 
 import numpy as np
@@ -74,12 +76,19 @@ def _run(path: Path, lib: str, tmp: Path):
             saved = np.load(tmp / f"{name}.npz")
             module.load_state_dict({k: tinymm.tensor(saved[k]) for k in saved.files})
         src = swap_imports(path.read_text())
-    g = {"__name__": f"pytorch_script_{path.stem}", "report": lambda *v: reports.append(v),
-         "share_init": share_init, "TMP": str(tmp)}
+    # the script runs as an importable module: torch's dynamo (behind FlexAttention's eager path)
+    # imports the module a traced function's globals name
+    module = types.ModuleType(f"pytorch_script_{path.stem}")
+    g = module.__dict__
+    g.update({"report": lambda *v: reports.append(v), "share_init": share_init, "TMP": str(tmp)})
     filename = f"{path} ({lib})"
     # the source registered as a file's would be: torch.jit.script reads a function's source lines
     linecache.cache[filename] = (len(src), None, src.splitlines(True), filename)
-    exec(compile(src, filename, "exec"), g)
+    sys.modules[module.__name__] = module
+    try:
+        exec(compile(src, filename, "exec"), g)
+    finally:
+        sys.modules.pop(module.__name__, None)
     return reports
 
 

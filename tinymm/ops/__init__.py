@@ -821,12 +821,17 @@ OPERATORS = {
     "where": lambda self, condition, other: where(condition, self, other),
     "half": partialmethod(to, np.float16),
     # x.new_zeros(...): a new tensor on x's device with x's dtype unless one is given.
-    "new_zeros": lambda self, *size, dtype=None, **kw: factories.zeros(*size, dtype=dtype or self.dtype, device=self.device, **kw),
-    "new_ones": lambda self, *size, dtype=None, **kw: factories.ones(*size, dtype=dtype or self.dtype, device=self.device, **kw),
-    "new_empty": lambda self, *size, dtype=None, **kw: factories.empty(*size, dtype=dtype or self.dtype, device=self.device, **kw),
-    "new_full": lambda self, size, fill_value, dtype=None, **kw: factories.full(
-        size, fill_value, dtype=dtype or self.dtype, device=self.device, **kw),
-    "new_tensor": lambda self, data, dtype=None, **kw: factories.tensor(data, dtype=dtype or self.dtype, device=self.device, **kw),
+    # (an explicit device= wins: FlexAttention's noop_mask calls b.new_ones(size=(), device=b.device))
+    "new_zeros": lambda self, *size, dtype=None, device=None, **kw: factories.zeros(
+        *size, dtype=dtype or self.dtype, device=device or self.device, **kw),
+    "new_ones": lambda self, *size, dtype=None, device=None, **kw: factories.ones(
+        *size, dtype=dtype or self.dtype, device=device or self.device, **kw),
+    "new_empty": lambda self, *size, dtype=None, device=None, **kw: factories.empty(
+        *size, dtype=dtype or self.dtype, device=device or self.device, **kw),
+    "new_full": lambda self, size, fill_value, dtype=None, device=None, **kw: factories.full(
+        size, fill_value, dtype=dtype or self.dtype, device=device or self.device, **kw),
+    "new_tensor": lambda self, data, dtype=None, device=None, **kw: factories.tensor(
+        data, dtype=dtype or self.dtype, device=device or self.device, **kw),
     "cpu": partialmethod(to, "cpu"),
     "cuda": partialmethod(to, "cuda"),
     "float": partialmethod(to, np.float32),
