@@ -73,6 +73,14 @@ def _times_alpha(a, b, alpha):
     A float alpha with integral operands is refused, as PyTorch (it would truncate silently)."""
     if isinstance(alpha, (float, np.floating)) and _integral(a) and _integral(b):
         raise DTypeError("For integral input tensors, argument alpha must not be a floating point number.")
+    if all(isinstance(t, Tensor) and t._data.dtype == np.bool_ for t in (a, b)):
+        alpha = bool(alpha)  # bool + bool·alpha stays bool in PyTorch (alpha is cast to bool; probe16)
+    elif isinstance(a, Tensor) and isinstance(b, Tensor) and b._data.dtype == np.bool_:
+        # a bool b times an int alpha would widen to int64; PyTorch scales in the result dtype
+        # (int8 + bool·2 is int8, probe16)
+        from tinymm.ops.promotion import result_type
+
+        b = cast(b, result_type(a, b))
     return mul(b, alpha) if isinstance(b, Tensor) else b * alpha
 
 
@@ -157,7 +165,9 @@ class Div(Function):
 
 
 def div(a, b):
-    a, b = operands("div", a, b)
+    from tinymm.ops.int_operands import ints_to_default_float
+
+    a, b = operands("div", *ints_to_default_float(a, b))
     # True division of integers gives floats, as in PyTorch.
     if isinstance(a, Tensor) and a._data.dtype.kind not in "fc":
         a = cast(a, get_default_dtype())

@@ -25,6 +25,15 @@ from tinymm.ops.reduce import amax, amin, sum
 from tinymm.ops.shape import reshape, unsqueeze
 
 
+def refuse_empty_without_identity(x, axes, ord) -> None:
+    """Max/min-like norms (inf, and negative orders) have no identity: PyTorch refuses them when
+    a reduced dimension is empty (probe16: ord=inf over an empty tensor returned 0)."""
+    reduced_empty = x.numel() == 0 if axes is None else any(x.shape[a] == 0 for a in axes)
+    if reduced_empty and (float(ord) < 0 or math.isinf(float(ord))):
+        raise ShapeError(f"linalg.vector_norm cannot compute the {ord} norm on an empty tensor because the "
+                         "operation does not have an identity")
+
+
 def vector_norm(x, ord=2, dim=None, keepdim: bool = False, *, dtype=None, out=None):
     """``torch.linalg.vector_norm``: the ``ord``-norm of the elements over ``dim``."""
     x = as_tensor(x, "linalg.vector_norm")
@@ -35,9 +44,7 @@ def vector_norm(x, ord=2, dim=None, keepdim: bool = False, *, dtype=None, out=No
     if isinstance(ord, str):
         raise ShapeError(f"linalg.vector_norm: ord must be a number, got {ord!r}")
     axes = normalize_dims("linalg.vector_norm", x.ndim, dim)
-    if x.numel() == 0 and (float(ord) < 0 or ord == -math.inf):
-        raise ShapeError(f"linalg.vector_norm cannot compute the {ord} norm on an empty tensor because the "
-                         "operation does not have an identity")
+    refuse_empty_without_identity(x, axes, ord)
     return Norm.apply(x, float(ord), axes, bool(keepdim))
 
 
