@@ -75,12 +75,15 @@ def _times_alpha(a, b, alpha):
         raise DTypeError("For integral input tensors, argument alpha must not be a floating point number.")
     if all(isinstance(t, Tensor) and t._data.dtype == np.bool_ for t in (a, b)):
         alpha = bool(alpha)  # bool + bool·alpha stays bool in PyTorch (alpha is cast to bool; probe16)
-    elif isinstance(a, Tensor) and isinstance(b, Tensor) and b._data.dtype == np.bool_:
-        # a bool b times an int alpha would widen to int64; PyTorch scales in the result dtype
-        # (int8 + bool·2 is int8, probe16)
+    elif isinstance(a, Tensor) and isinstance(b, Tensor):
+        # PyTorch scales b in the result dtype: a bool b times an int alpha would widen to int64
+        # (int8 + bool·2 is int8) and a uint8 b times −1 would wrap (int8 5 − uint8 10 is 15 in
+        # int16, not −241; both probe16)
         from tinymm.ops.promotion import result_type
 
-        b = cast(b, result_type(a, b))
+        to = result_type(a, b)
+        if b._data.dtype != to:
+            b = cast(b, to)
     return mul(b, alpha) if isinstance(b, Tensor) else b * alpha
 
 

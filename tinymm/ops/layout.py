@@ -397,8 +397,8 @@ def unfold(x, dimension: int, size: int, step: int):
 def unflatten(x, dim: int, sizes):
     """Split dim ``dim`` into ``sizes`` (one entry may be -1)."""
     x = as_tensor(x, "unflatten")
+    axis = normalize_dim("unflatten", x.ndim, dim)  # (a bad dim is an IndexError first, as PyTorch)
     _at_least_1d("unflatten", x)
-    axis = normalize_dim("unflatten", x.ndim, dim)
     sizes = _ints((sizes,))
     known = math.prod(s for s in sizes if s != -1)
     n = x.shape[axis]

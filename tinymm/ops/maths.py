@@ -474,7 +474,8 @@ def _integer_pair(name, a, b):
     ad, bd = _data(a), _data(b)
     if ta.dtype.kind == "b" and (not isinstance(other, Tensor) or other.dtype.kind == "b"):
         ad, bd = xp.asarray(ad).astype(np.int64), xp.asarray(bd).astype(np.int64)
-    if xp.any(xp.asarray(bd) == 0):
+    # (an empty dividend makes an empty result, whatever the divisor: PyTorch returns it; probe16)
+    if xp.asarray(ad).size and xp.any(xp.asarray(bd) == 0):
         raise ZeroDivisionErrorRT(f"{name}: integer division by zero")
     return xp, ad, bd
 
