@@ -84,3 +84,13 @@ def test_integer_division_of_an_empty_tensor_by_zero_is_empty():
     diff(lambda L, x, y: L.remainder(x, y), [np.zeros(0, "int8"), a(False, "bool")])
     diff(lambda L, x, y: L.div(x, y, rounding_mode="floor"), [np.zeros(0, "bool"), a(0, "int8")])
     diff(lambda L, x, y: L.floor_divide(x, y), [a([3], "int32"), a(0, "int32")])  # (still refused)
+
+
+def test_clamp_with_tensor_bounds_and_addcmul_promote_all_operands():
+    diff(lambda L, x, lo, hi: L.clamp(x, lo, hi), [a([False], "bool"), a(5, "int8"), a(10, "uint8")])
+    diff(lambda L, x, lo: L.clamp(x, min=lo), [a([1, 7], "int32"), a([2.5], "float32")])
+    diff(lambda L, x, lo: L.clamp(x, min=lo), [a([1, 7], "int8"), a([2, 3], "uint8")])
+    diff(lambda L, x, t1, t2: L.addcmul(x, t1, t2, value=-1), [a(5, "int8"), a(3, "uint8"), a(4, "uint8")])
+    diff(lambda L, x, t1, t2: L.addcmul(x, t1, t2, value=2), [a(5, "int8"), a(False, "bool"), a(True, "bool")])
+    diff(lambda L, x, t1, t2: L.addcmul(x, t1, t2, value=0.5), [a([1.0, 2.0], "float32"), a([3.0], "float64"),
+                                                                a([2.0], "float32")])
