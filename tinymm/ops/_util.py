@@ -89,6 +89,9 @@ def normalize_dims(name: str, ndim: int, dim, axis=None):
         for a in dims:
             if int(a) not in (0, -1):
                 raise IndexError(f"{name}: dim {a} is out of range for a 0-d tensor (expected 0 or -1)")
+        if len(dims) > 1:  # 0 and -1 name the same pseudo-dim (probe16: sum/flip/squeeze of (0, -1) passed)
+            raise ValueRangeError(f"{name}: dim {dims} repeats an axis (a dim appears multiple times in the list "
+                                  "of dims)")
         return ()
     out = []
     for a in dims:

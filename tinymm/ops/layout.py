@@ -69,11 +69,7 @@ def flip(x, *args, dims=None):
     if dims is not None and args:
         raise TypeError("flip() got multiple values for argument 'dims'")
     dims = args if dims is None else (dims,)
-    wanted = _ints(dims)
-    axes = normalize_dims("flip", x.ndim, wanted)
-    if x.ndim == 0 and len(wanted) > 1:  # 0 and -1 both name a 0-d tensor's one pseudo-dim (probe16)
-        raise ValueRangeError(f"flip: dims {tuple(wanted)} repeat an axis (a dim appears multiple times in the list "
-                              "of dims)")
+    axes = normalize_dims("flip", x.ndim, _ints(dims))
     if not axes:
         return x * 1 if x.dtype.kind in "fc" else Tensor._wrap(x._data.copy())
     return _apply_or_wrap(Flip, x, axes)
