@@ -21,7 +21,7 @@ from tinymm.ops._util import ShapeError, ValueRangeError, normalize_dim, normali
 from tinymm.ops.convert import as_tensor, clone
 from tinymm.ops.elementwise import compare, sub
 from tinymm.ops.index import getitem
-from tinymm.ops.shape import _at_least_1d, cat, expand, pad, permute, reshape, stack, transpose, view
+from tinymm.ops.shape import cat, expand, pad, permute, refuse_zero_d, reshape, stack, transpose, view
 from tinymm.ops.views import diagonal_view, mark_view, unfold_view
 from tinymm.tensor import Tensor
 
@@ -394,7 +394,7 @@ def unflatten(x, dim: int, sizes):
     """Split dim ``dim`` into ``sizes`` (one entry may be -1)."""
     x = as_tensor(x, "unflatten")
     axis = normalize_dim("unflatten", x.ndim, dim)  # (a bad dim is an IndexError first, as PyTorch)
-    _at_least_1d("unflatten", x)
+    refuse_zero_d("unflatten", x)
     sizes = _ints((sizes,))
     known = math.prod(s for s in sizes if s != -1)
     n = x.shape[axis]
@@ -462,7 +462,7 @@ def swapaxes(x, axis0, axis1):
 
 def narrow(x, dim: int, start: int, length: int):
     x = as_tensor(x, "narrow")
-    _at_least_1d("narrow", x)
+    refuse_zero_d("narrow", x)
     axis = normalize_dim("narrow", x.ndim, dim)
     n = x.shape[axis]
     start = int(start) + (n if start < 0 else 0)

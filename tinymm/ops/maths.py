@@ -745,7 +745,7 @@ def norm(x, p="fro", dim=None, keepdim=False, dtype=None):
     if isinstance(p, str):
         raise ValueError(f"norm: p={p!r} is not supported (use a number, 'fro', inf or -inf)")
     axes = normalize_dims("norm", x.ndim, dim)
-    from tinymm.ops.matrix_norms import refuse_empty_without_identity  # (matrix_norms imports this file)
+    from tinymm.ops.norm_checks import refuse_empty_without_identity
 
     refuse_empty_without_identity(x, axes, p)
     return Norm.apply(x, float(p), axes, bool(keepdim))

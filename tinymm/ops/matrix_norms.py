@@ -22,16 +22,8 @@ from tinymm.ops.layout import movedim
 from tinymm.ops.maths import Norm
 from tinymm.ops.matrix_solve import inv
 from tinymm.ops.reduce import amax, amin, sum
+from tinymm.ops.norm_checks import refuse_empty_without_identity
 from tinymm.ops.shape import reshape, unsqueeze
-
-
-def refuse_empty_without_identity(x, axes, ord) -> None:
-    """Max/min-like norms (inf, and negative orders) have no identity: PyTorch refuses them when
-    a reduced dimension is empty (probe16: ord=inf over an empty tensor returned 0)."""
-    reduced_empty = x.numel() == 0 if axes is None else any(x.shape[a] == 0 for a in axes)
-    if reduced_empty and (float(ord) < 0 or math.isinf(float(ord))):
-        raise ShapeError(f"linalg.vector_norm cannot compute the {ord} norm on an empty tensor because the "
-                         "operation does not have an identity")
 
 
 def vector_norm(x, ord=2, dim=None, keepdim: bool = False, *, dtype=None, out=None):

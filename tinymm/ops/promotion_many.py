@@ -11,9 +11,21 @@ import numbers
 
 import numpy as np
 
-from tinymm.dtype_objects import as_dtype
-from tinymm.ops.promotion import _scalar_dtype, combine_tiers, promote_dtypes
+from tinymm import backend
+from tinymm.dtype_objects import as_dtype, default_complex_dtype
+from tinymm.ops.promotion import combine_tiers, promote_dtypes
 from tinymm.tensor import Tensor
+
+
+def _number_dtype(value) -> np.dtype:
+    """A Python number's dtype in promotion: bool, int64, the default float or complex."""
+    if isinstance(value, (bool, np.bool_)):
+        return np.dtype(np.bool_)
+    if isinstance(value, numbers.Integral):
+        return np.dtype(np.int64)
+    if isinstance(value, complex):
+        return default_complex_dtype(backend.get_default_dtype()).dtype
+    return np.dtype(backend.get_default_dtype())
 
 
 def result_dtype_of(*values):
@@ -25,9 +37,9 @@ def result_dtype_of(*values):
         if isinstance(value, Tensor):
             tier, dtype = (0 if value.ndim else 1), value._data.dtype
         elif isinstance(value, np.generic):
-            tier, dtype = 2, _scalar_dtype(value.item())
+            tier, dtype = 2, _number_dtype(value.item())
         elif isinstance(value, numbers.Complex):
-            tier, dtype = 2, _scalar_dtype(value)
+            tier, dtype = 2, _number_dtype(value)
         else:
             continue  # not an operand (the caller's own check names it)
         tiers[tier] = dtype if tiers[tier] is None else promote_dtypes(tiers[tier], dtype)

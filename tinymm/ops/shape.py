@@ -363,7 +363,7 @@ class Split(Function):
         return cat(list(grads), dim=ctx.axis)
 
 
-def _at_least_1d(name, x):
+def refuse_zero_d(name, x):
     """split/chunk/narrow/unflatten cut along a real dimension; a 0-d tensor has none (this
     used to fail as 'tuple index out of range', found by probe16)."""
     if x.ndim == 0:
@@ -374,7 +374,7 @@ def split(x, split_size_or_sections, dim=0):
     """PyTorch's split: an int gives pieces of that size (the last may be smaller); a list
     gives exactly those sizes."""
     x = as_tensor(x, "split")
-    _at_least_1d("split", x)
+    refuse_zero_d("split", x)
     d = normalize_dim("split", x.ndim, dim)
     n = x.shape[d]
     if isinstance(split_size_or_sections, (int, np.integer)):
@@ -396,7 +396,7 @@ def split(x, split_size_or_sections, dim=0):
 
 def chunk(x, chunks: int, dim=0):
     x = as_tensor(x, "chunk")
-    _at_least_1d("chunk", x)
+    refuse_zero_d("chunk", x)
     if chunks <= 0:
         raise ValueRangeError(f"chunk: chunks must be greater than 0, got {chunks}")
     n = x.shape[normalize_dim("chunk", x.ndim, dim)]
