@@ -303,10 +303,6 @@ def dim_args(draw, ndim):
     return max(ndim, 1) + draw(st.integers(0, 1))
 
 
-def _needs_int_dim(L, fn):
-    return fn
-
-
 REDUCE = {
     # name: (fn(L, x, dim, keepdim), dim kinds accepted: "any" (None/int/tuple) or "int" (int only) or "intnone")
     "sum": (lambda L, x, d, k: L.sum(x, dim=d, keepdim=k) if d is not None else L.sum(x), "any"),
@@ -654,8 +650,7 @@ def test_integer_overflow_and_division_match_torch(op, sh, data):
     a, _ = data.draw(arrays(shape=sh[0], dtypes=INTS))
     b, _ = data.draw(arrays(shape=sh[1], dtypes=[str(a.dtype)]))
     if op in ("floor_divide", "remainder", "fmod", "div_trunc") and (b == 0).any():
-        # integer division by zero raises in torch ("ZeroDivisionError") only on some paths and
-        # returns garbage on others: checked on its own in test_probe16_fixes-style examples below
+        # integer division by zero: fixed examples in test_integer_division_by_zero_raises_like_torch
         b = np.where(b == 0, 1, b).astype(b.dtype)
     diff(INT_OPS[op], [a, b], where=f"{op}({a.dtype}{a.shape}, {b.dtype}{b.shape})")
 
