@@ -26,9 +26,12 @@ def keep_where(g, keep):
     2.0 ms against 0.37 (AVX-512 Xeon)."""
     xp = xp_of(g)
     bits = xp.dtype(f"u{g.dtype.itemsize}")
-    out = keep.astype(bits)
+    # (asarray: a 0-d mask may come as a NumPy scalar, which takes no out=; and order="C" rather
+    # than ascontiguousarray, which turns a 0-d gradient 1-d: relu's backward of a 0-d float
+    # tensor failed, probe16)
+    out = xp.asarray(keep).astype(bits)
     xp.negative(out, out=out)  # 1 -> all ones (unsigned wraparound), 0 -> 0
-    xp.bitwise_and(xp.ascontiguousarray(g).view(bits), out, out=out)
+    xp.bitwise_and(xp.asarray(g, order="C").view(bits), out, out=out)
     return out.view(g.dtype)
 
 
@@ -86,6 +89,9 @@ def normalize_dims(name: str, ndim: int, dim, axis=None):
         for a in dims:
             if int(a) not in (0, -1):
                 raise IndexError(f"{name}: dim {a} is out of range for a 0-d tensor (expected 0 or -1)")
+        if len(dims) > 1:  # 0 and -1 name the same pseudo-dim (probe16: sum/flip/squeeze of (0, -1) passed)
+            raise ValueRangeError(f"{name}: dim {dims} repeats an axis (a dim appears multiple times in the list "
+                                  "of dims)")
         return ()
     out = []
     for a in dims:

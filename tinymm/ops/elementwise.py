@@ -73,6 +73,17 @@ def _times_alpha(a, b, alpha):
     A float alpha with integral operands is refused, as PyTorch (it would truncate silently)."""
     if isinstance(alpha, (float, np.floating)) and _integral(a) and _integral(b):
         raise DTypeError("For integral input tensors, argument alpha must not be a floating point number.")
+    if all(isinstance(t, Tensor) and t._data.dtype == np.bool_ for t in (a, b)):
+        alpha = bool(alpha)  # bool + bool·alpha stays bool in PyTorch (alpha is cast to bool; probe16)
+    elif isinstance(a, Tensor) and isinstance(b, Tensor):
+        # PyTorch scales b in the result dtype: a bool b times an int alpha would widen to int64
+        # (int8 + bool·2 is int8) and a uint8 b times −1 would wrap (int8 5 − uint8 10 is 15 in
+        # int16, not −241; both probe16)
+        from tinymm.ops.promotion import result_type
+
+        to = result_type(a, b)
+        if b._data.dtype != to:
+            b = cast(b, to)
     return mul(b, alpha) if isinstance(b, Tensor) else b * alpha
 
 
@@ -157,7 +168,9 @@ class Div(Function):
 
 
 def div(a, b):
-    a, b = operands("div", a, b)
+    from tinymm.ops.int_operands import ints_to_default_float
+
+    a, b = operands("div", *ints_to_default_float(a, b))
     # True division of integers gives floats, as in PyTorch.
     if isinstance(a, Tensor) and a._data.dtype.kind not in "fc":
         a = cast(a, get_default_dtype())
@@ -607,7 +620,13 @@ def clamp(x, min=None, max=None):
         raise ValueRangeError("clamp: at least one of 'min' or 'max' must not be None")
     if isinstance(min, Tensor) or isinstance(max, Tensor):
         from tinymm.ops.index import where
+        from tinymm.ops.promotion_many import result_dtype_of
 
+        # the result takes the dtype of x and both bounds together (int8 x with a uint8 bound
+        # is int16, an int x with a float bound float), as PyTorch's clamp
+        to = result_dtype_of(x, min, max)
+        x, min, max = (cast(v, to) if isinstance(v, Tensor) and v._data.dtype != to.dtype else v
+                       for v in (x, min, max))
         # where, not maximum/minimum: at a tie x == bound the whole gradient goes to x, as
         # PyTorch's clamp (maximum would split it); a NaN bound gives NaN
         xp = xp_of(x._data)
@@ -670,7 +689,13 @@ eq, ne, lt, le, gt, ge = (_comparison(op) for op in ("eq", "ne", "lt", "le", "gt
 
 
 def addcmul(input, tensor1, tensor2, *, value=1):
-    """input + value · tensor1 · tensor2 (all broadcast)."""
+    """input + value · tensor1 · tensor2 (all broadcast), computed in the dtype of all three
+    (a uint8 product wrapped before meeting an int8 input; probe16)."""
+    from tinymm.ops.promotion_many import result_dtype_of
+
+    if all(isinstance(t, Tensor) for t in (input, tensor1, tensor2)):
+        to = result_dtype_of(input, tensor1, tensor2)
+        tensor1, tensor2 = (cast(t, to) if t._data.dtype != to.dtype else t for t in (tensor1, tensor2))
     prod = mul(tensor1, tensor2)
     return add(input, prod if value == 1 else mul(prod, value))
 

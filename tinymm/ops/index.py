@@ -643,6 +643,9 @@ def index_select(x, dim, index):
     if index.ndim > 1:
         raise IndexError(f"index_select: index is supposed to be a vector (0-d or 1-D), got shape {tuple(index.shape)}")
     if x.ndim == 0:
+        normalize_dim("index_select", 0, dim)  # only 0 or -1 (IndexError otherwise, as PyTorch)
+        if index.numel() != 1:
+            raise ShapeError(f"index_select(): Index to scalar can have only 1 value, got {index.numel()} value(s)")
         return getitem(x.reshape(1), index._data.reshape(-1)).reshape(())
     axis = normalize_dim("index_select", x.ndim, dim)
     n = x.shape[axis]

@@ -21,7 +21,7 @@ from tinymm.ops._util import ShapeError, ValueRangeError, normalize_dim, normali
 from tinymm.ops.convert import as_tensor, clone
 from tinymm.ops.elementwise import compare, sub
 from tinymm.ops.index import getitem
-from tinymm.ops.shape import cat, expand, pad, permute, reshape, stack, transpose, view
+from tinymm.ops.shape import cat, expand, pad, permute, refuse_zero_d, reshape, stack, transpose, view
 from tinymm.ops.views import diagonal_view, mark_view, unfold_view
 from tinymm.tensor import Tensor
 
@@ -120,7 +120,7 @@ def roll(x, shifts, dims=None):
         raise ShapeError(f"roll: shifts {sh} and dims {dm} have different lengths")
     axes = tuple(normalize_dim("roll", x.ndim, d) for d in dm)
     if x.ndim == 0:
-        return x * 1 if x.dtype.kind in "fc" else Tensor._wrap(x._data.copy())
+        raise IndexError(f"roll: dims {dm} given, but a 0-d tensor has no dimensions to roll along")
     return _apply_or_wrap(Roll, x, tuple(int(s) for s in sh), axes)
 
 
@@ -393,13 +393,17 @@ def unfold(x, dimension: int, size: int, step: int):
 def unflatten(x, dim: int, sizes):
     """Split dim ``dim`` into ``sizes`` (one entry may be -1)."""
     x = as_tensor(x, "unflatten")
-    axis = normalize_dim("unflatten", x.ndim, dim)
+    axis = normalize_dim("unflatten", x.ndim, dim)  # (a bad dim is an IndexError first, as PyTorch)
+    refuse_zero_d("unflatten", x)
     sizes = _ints((sizes,))
     known = math.prod(s for s in sizes if s != -1)
     n = x.shape[axis]
     if (known != n and -1 not in sizes) or (-1 in sizes and (known == 0 or n % known)) or sizes.count(-1) > 1:
         raise ShapeError(f"unflatten: Provided sizes {list(sizes)} don't multiply up to the size of dim {dim} "
                          f"({n}) in the input tensor")
+    # resolve the -1 here: reshape cannot infer it when another dim is 0 (probe16: unflatten of
+    # a (0, 0) tensor into (-1, 1) failed; PyTorch infers from the dim being split)
+    sizes = tuple(n // known if s == -1 else s for s in sizes)
     return reshape(x, x.shape[:axis] + sizes + x.shape[axis + 1 :])
 
 
@@ -441,6 +445,8 @@ def movedim(x, source, destination):
     for name, dims, given in (("source", src, source), ("destination", dst, destination)):
         if len(set(dims)) != len(dims):
             raise ValueRangeError(f"movedim: repeated dim in `{name}` ({list(given) if not isinstance(given, int) else given})")
+    if x.ndim == 0:  # dims 0/-1 of a 0-d tensor: nothing moves
+        return permute(x, ())
     order = [d for d in range(x.ndim) if d not in src]
     for d, s in sorted(zip(dst, src)):
         order.insert(d, s)
@@ -456,6 +462,7 @@ def swapaxes(x, axis0, axis1):
 
 def narrow(x, dim: int, start: int, length: int):
     x = as_tensor(x, "narrow")
+    refuse_zero_d("narrow", x)
     axis = normalize_dim("narrow", x.ndim, dim)
     n = x.shape[axis]
     start = int(start) + (n if start < 0 else 0)

@@ -182,6 +182,22 @@ def _tensor_einsum(equation, *operands):
     return Einsum.apply(*operands, subs=inputs.split(","), out_sub=out_sub)
 
 
+def _fit_einsum_grad(g, shape):
+    """An operand's gradient brought to its shape. A size-1 subscript meeting another size in
+    a second operand broadcasts (as in PyTorch), so (probe16: ``einsum("ij,jk", (2, 0), (1, 3))``
+    gave gradients of the wrong shape) the size-1 side's gradient is summed back to 1, and the
+    other side's, computed against the size-1 partner, is spread over its own size (0 included)."""
+    shape = tuple(shape)
+    if tuple(g.shape) == shape:
+        return g
+    axes = tuple(i for i, (n, m) in enumerate(zip(g.shape, shape)) if m == 1 and n != 1)
+    if axes:
+        g = g.sum(axes, keepdims=True) if not isinstance(g, Tensor) else g.sum(dim=axes, keepdim=True)
+    if tuple(g.shape) != shape:
+        g = xp_of(g).broadcast_to(g, shape).copy() if not isinstance(g, Tensor) else g.expand(*shape) * 1
+    return g
+
+
 class Einsum(Function):
     complex_grad = True  # cplx: each gradient is the einsum of g with the other operands conjugated
 
@@ -197,8 +213,9 @@ class Einsum(Function):
         subs, out_sub = ctx.meta
         ops = [conj(a) for a in ctx.saved_arrays]
         return tuple(
-            _einsum_grad(g, out_sub, ops, subs, k).astype(g.dtype, copy=False) if need else None
-            for k, need in enumerate(ctx.needs_input_grad)
+            _fit_einsum_grad(_einsum_grad(g, out_sub, ops, subs, k), a.shape).astype(g.dtype, copy=False)
+            if need else None
+            for k, (need, a) in enumerate(zip(ctx.needs_input_grad, ctx.saved_arrays))
         )
 
     @staticmethod
@@ -207,8 +224,9 @@ class Einsum(Function):
         Tensors (the operands that require grad as themselves), so it nests to any order."""
         subs, out_sub = ctx.meta
         ops = [operand(ctx, i, a) for i, a in enumerate(ctx.saved_arrays)]
-        return tuple(_einsum_grad(g, out_sub, ops, subs, k, _tensor_einsum) if need else None
-                     for k, need in enumerate(ctx.needs_input_grad))
+        return tuple(_fit_einsum_grad(_einsum_grad(g, out_sub, ops, subs, k, _tensor_einsum), a.shape)
+                     if need else None
+                     for k, (need, a) in enumerate(zip(ctx.needs_input_grad, ctx.saved_arrays)))
 
 
 def einsum(equation: str, *operands):

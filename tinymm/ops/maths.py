@@ -279,7 +279,9 @@ def sgn(x):
 
 def _float_operands(name, a, b):
     """Operands for a float-only binary op: integer/bool tensors become the default float."""
-    a, b = operands(name, a, b)
+    from tinymm.ops.int_operands import ints_to_default_float
+
+    a, b = operands(name, *ints_to_default_float(a, b))
     if isinstance(a, Tensor) and a.dtype.kind not in "fc":
         a = cast(a, b.dtype if isinstance(b, Tensor) and b.dtype.kind in "fc" else get_default_dtype())
     if isinstance(b, Tensor) and b.dtype.kind not in "fc":
@@ -404,6 +406,9 @@ class Lerp(Function):
 
 
 def lerp(input, end, weight):
+    from tinymm.ops.same_dtype import require_same_dtype
+
+    require_same_dtype("lerp", input, end, "expected dtype {a} for `end` but got dtype {b}")
     s, e = operands("lerp", input, end)
     if isinstance(weight, np.generic):  # probe3: a NumPy scalar weight is a Python number (keeps the dtype)
         weight = weight.item()
@@ -469,7 +474,8 @@ def _integer_pair(name, a, b):
     ad, bd = _data(a), _data(b)
     if ta.dtype.kind == "b" and (not isinstance(other, Tensor) or other.dtype.kind == "b"):
         ad, bd = xp.asarray(ad).astype(np.int64), xp.asarray(bd).astype(np.int64)
-    if xp.any(xp.asarray(bd) == 0):
+    # (an empty dividend makes an empty result, whatever the divisor: PyTorch returns it; probe16)
+    if xp.asarray(ad).size and xp.any(xp.asarray(bd) == 0):
         raise ZeroDivisionErrorRT(f"{name}: integer division by zero")
     return xp, ad, bd
 
@@ -627,6 +633,9 @@ def isneginf(x):
 
 def isclose(a, b, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False):
     """|a − b| ≤ atol + rtol·|b| elementwise (PyTorch's and NumPy's rule)."""
+    from tinymm.ops.same_dtype import require_same_dtype
+
+    require_same_dtype("isclose", a, b)
     a, b = operands("isclose", a, b)
     ad, bd = _data(a), _data(b)
     xp = xp_of(ad if hasattr(ad, "shape") else bd)
@@ -736,6 +745,9 @@ def norm(x, p="fro", dim=None, keepdim=False, dtype=None):
     if isinstance(p, str):
         raise ValueError(f"norm: p={p!r} is not supported (use a number, 'fro', inf or -inf)")
     axes = normalize_dims("norm", x.ndim, dim)
+    from tinymm.ops.norm_checks import refuse_empty_without_identity
+
+    refuse_empty_without_identity(x, axes, p)
     return Norm.apply(x, float(p), axes, bool(keepdim))
 
 

@@ -22,6 +22,7 @@ from tinymm.ops.layout import movedim
 from tinymm.ops.maths import Norm
 from tinymm.ops.matrix_solve import inv
 from tinymm.ops.reduce import amax, amin, sum
+from tinymm.ops.norm_checks import refuse_empty_without_identity
 from tinymm.ops.shape import reshape, unsqueeze
 
 
@@ -35,9 +36,7 @@ def vector_norm(x, ord=2, dim=None, keepdim: bool = False, *, dtype=None, out=No
     if isinstance(ord, str):
         raise ShapeError(f"linalg.vector_norm: ord must be a number, got {ord!r}")
     axes = normalize_dims("linalg.vector_norm", x.ndim, dim)
-    if x.numel() == 0 and (float(ord) < 0 or ord == -math.inf):
-        raise ShapeError(f"linalg.vector_norm cannot compute the {ord} norm on an empty tensor because the "
-                         "operation does not have an identity")
+    refuse_empty_without_identity(x, axes, ord)
     return Norm.apply(x, float(ord), axes, bool(keepdim))
 
 

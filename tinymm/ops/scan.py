@@ -197,6 +197,7 @@ def _running(name, fn_cls, x, dim, dtype):
         x = cast(x, dtype)
     elif x.dtype.kind in "biu":
         x = cast(x, np.int64)
+    _scan_axis(name, x, dim)  # a 0-d tensor takes dim 0 or -1 only (IndexError otherwise, as PyTorch)
     if x.ndim == 0:
         return x * 1 if x.dtype.kind in "fc" else Tensor._wrap(x._data.copy())
     axis = _scan_axis(name, x, dim)
@@ -325,6 +326,7 @@ class CumExtreme(Function):
 def _cum_ext(name, which):
     def op(x, dim):
         x = as_tensor(x, name)
+        _scan_axis(name, x, dim)  # a 0-d tensor takes dim 0 or -1 only
         if x.ndim == 0:
             return SortResult(x * 1 if x.dtype.kind in "fc" else Tensor._wrap(x._data.copy()),
                               Tensor._wrap(xp_of(x._data).zeros((), np.int64)))
@@ -391,6 +393,7 @@ def _finite_max(out, axis):
 
 def logcumsumexp(x, dim):
     x = to_float(as_tensor(x, "logcumsumexp"))
+    _scan_axis("logcumsumexp", x, dim)  # a 0-d tensor takes dim 0 or -1 only
     if x.ndim == 0:
         return x * 1
     axis = _scan_axis("logcumsumexp", x, dim)
@@ -503,6 +506,8 @@ def kthvalue(x, k, dim=-1, keepdim=False):
         raise EmptyReductionError(f"kthvalue(): Expected reduction dim {axis} to have non-zero size.")
     if not 1 <= int(k) <= n:
         raise ShapeError(f"kthvalue(): selected number k={k} out of range for dimension {axis} of size {n}")
+    if x.ndim == 0:  # the one element, index 0 (probe16: the dim slicing below needs a real dim)
+        return topk(x, 1, dim, largest=False)
     v, i = topk(x, k, dim, largest=False)
     sel = [slice(None)] * x.ndim
     sel[axis] = slice(k - 1, k)
@@ -556,7 +561,8 @@ def median(x, dim=None, keepdim=False):
         xp = xp_of(x._data)
         v = float("nan") if bool(xp.isnan(flat._data).any()) else float(value._data)
         return MedianAll.apply(x, v)
-    n = 1 if x.ndim == 0 else x.shape[normalize_dim("median", x.ndim, dim)]
+    axis = normalize_dim("median", x.ndim, dim)  # (a 0-d tensor takes 0 or -1 only)
+    n = 1 if x.ndim == 0 else x.shape[axis]
     if x.ndim == 0:
         return sort(x)
     res = kthvalue(x, (n + 1) // 2, dim, keepdim)

@@ -118,7 +118,12 @@ def flatten(x, start_dim=0, end_dim=-1):
         return reshape(x, 1)
     if s > e:
         raise ValueRangeError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
-    return reshape(x, x.shape[:s] + (-1 if x._data.size else 0,) + x.shape[e + 1 :])
+    # the merged size is the product of the merged dims: with a 0-size dim elsewhere it is not 0
+    # (probe16: zeros(0, 1).flatten(1, 1) came back (0, 0))
+    merged = 1
+    for n in x.shape[s : e + 1]:
+        merged *= n
+    return reshape(x, x.shape[:s] + (merged,) + x.shape[e + 1 :])
 
 
 def unsqueeze(x, dim):
@@ -172,6 +177,8 @@ def permute(x, *dims):
 def transpose(x, dim0, dim1):
     x = as_tensor(x, "transpose")
     d0, d1 = normalize_dim("transpose", x.ndim, dim0), normalize_dim("transpose", x.ndim, dim1)
+    if x.ndim == 0:  # dims 0 and -1 name the 0-d tensor's one pseudo-dim: nothing to swap
+        return _view(Permute, x, ())
     dims = list(range(x.ndim))
     dims[d0], dims[d1] = dims[d1], dims[d0]
     return _view(Permute, x, tuple(dims))
@@ -356,10 +363,18 @@ class Split(Function):
         return cat(list(grads), dim=ctx.axis)
 
 
+def refuse_zero_d(name, x):
+    """split/chunk/narrow/unflatten cut along a real dimension; a 0-d tensor has none (this
+    used to fail as 'tuple index out of range', found by probe16)."""
+    if x.ndim == 0:
+        raise ShapeError(f"{name} expects at least a 1-dimensional tensor, got a 0-d tensor")
+
+
 def split(x, split_size_or_sections, dim=0):
     """PyTorch's split: an int gives pieces of that size (the last may be smaller); a list
     gives exactly those sizes."""
     x = as_tensor(x, "split")
+    refuse_zero_d("split", x)
     d = normalize_dim("split", x.ndim, dim)
     n = x.shape[d]
     if isinstance(split_size_or_sections, (int, np.integer)):
@@ -381,6 +396,7 @@ def split(x, split_size_or_sections, dim=0):
 
 def chunk(x, chunks: int, dim=0):
     x = as_tensor(x, "chunk")
+    refuse_zero_d("chunk", x)
     if chunks <= 0:
         raise ValueRangeError(f"chunk: chunks must be greater than 0, got {chunks}")
     n = x.shape[normalize_dim("chunk", x.ndim, dim)]

@@ -156,7 +156,9 @@ def _shape(a):
 def _float_pair(name, a, b):
     """Operands of a float-only binary op: a Python number and a tensor, or two tensors
     (integer ones promoted as PyTorch does), as (Tensor-or-scalar, Tensor-or-scalar)."""
-    a, b = operands(name, a, b)
+    from tinymm.ops.int_operands import ints_to_default_float
+
+    a, b = operands(name, *ints_to_default_float(a, b))
     ta = a if isinstance(a, Tensor) else None
     tb = b if isinstance(b, Tensor) else None
     if ta is not None and ta.dtype.kind not in "fc":
