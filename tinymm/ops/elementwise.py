@@ -620,7 +620,7 @@ def clamp(x, min=None, max=None):
         raise ValueRangeError("clamp: at least one of 'min' or 'max' must not be None")
     if isinstance(min, Tensor) or isinstance(max, Tensor):
         from tinymm.ops.index import where
-        from tinymm.ops.promotion_many import result_dtype_of
+        from tinymm.ops.promotion import result_dtype_of
 
         # the result takes the dtype of x and both bounds together (int8 x with a uint8 bound
         # is int16, an int x with a float bound float), as PyTorch's clamp
@@ -691,7 +691,7 @@ eq, ne, lt, le, gt, ge = (_comparison(op) for op in ("eq", "ne", "lt", "le", "gt
 def addcmul(input, tensor1, tensor2, *, value=1):
     """input + value · tensor1 · tensor2 (all broadcast), computed in the dtype of all three
     (a uint8 product wrapped before meeting an int8 input; probe16)."""
-    from tinymm.ops.promotion_many import result_dtype_of
+    from tinymm.ops.promotion import result_dtype_of
 
     if all(isinstance(t, Tensor) for t in (input, tensor1, tensor2)):
         to = result_dtype_of(input, tensor1, tensor2)

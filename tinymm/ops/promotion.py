@@ -86,22 +86,47 @@ def combine_tiers(higher, lower):
     return higher
 
 
+def _operand_tier(value):
+    """(tier, dtype) of one operand: 0 a dimensioned tensor, 1 a 0-dim tensor, 2 a Python
+    number (a NumPy scalar counts as the Python number); None for anything else."""
+    if isinstance(value, Tensor):
+        return (0 if value.ndim else 1), value._data.dtype
+    if isinstance(value, numbers.Complex) and not isinstance(value, np.generic):
+        return 2, _scalar_dtype(value)
+    if isinstance(value, np.generic) and value.dtype.kind in _CATEGORY:
+        return 2, _scalar_dtype(value.item())
+    return None
+
+
+def _combine(tiered):
+    """The result dtype of (tier, dtype) pairs: each tier promoted within itself, then the
+    tiers in order."""
+    tiers = [None, None, None]  # dimensioned tensors, 0-dim tensors, Python numbers
+    for tier, dtype in tiered:
+        tiers[tier] = dtype if tiers[tier] is None else promote_dtypes(tiers[tier], dtype)
+    return as_dtype(combine_tiers(tiers[0], combine_tiers(tiers[1], tiers[2])))
+
+
 def result_type(tensor1, tensor2) -> np.dtype:
     """The dtype of an arithmetic op on ``tensor1`` and ``tensor2`` (each a Tensor or a Python
     number), by PyTorch's three-tier rule (see the module docstring)."""
-    tiers = [None, None, None]  # dimensioned tensors, 0-dim tensors, Python numbers
+    tiered = []
     for position, (name, value) in enumerate((("tensor1", tensor1), ("tensor2", tensor2)), start=1):
-        if isinstance(value, Tensor):
-            tier, dtype = (0 if value.ndim else 1), value._data.dtype
-        elif isinstance(value, numbers.Complex) and not isinstance(value, np.generic):
-            tier, dtype = 2, _scalar_dtype(value)
-        elif isinstance(value, np.generic) and value.dtype.kind in _CATEGORY:
-            tier, dtype = 2, _scalar_dtype(value.item())  # a NumPy scalar counts as the Python number
-        else:
+        pair = _operand_tier(value)
+        if pair is None:
             raise TypeError(f"result_type(): argument '{name}' (position {position}) must be Tensor or Number, "
                             f"not {type(value).__name__}")
-        tiers[tier] = dtype if tiers[tier] is None else promote_dtypes(tiers[tier], dtype)
-    return as_dtype(combine_tiers(tiers[0], combine_tiers(tiers[1], tiers[2])))
+        tiered.append(pair)
+    return _combine(tiered)
+
+
+def result_dtype_of(*values) -> np.dtype:
+    """The result dtype of an op on more than two operands (``clamp`` with tensor bounds,
+    ``addcmul``): the same tiers over all of them at once; None and non-operands are skipped
+    (the caller's own checks name those). Folding two at a time is not the same thing:
+    ``clamp(int8 x, min=uint8 tensor)`` is int16 in PyTorch, and a product of two uint8
+    tensors taken before meeting an int8 input wraps before it widens (probe16 found both)."""
+    return _combine(pair for pair in map(_operand_tier, values) if pair is not None)
 
 
 PROMOTION_OPS = ((promote_types, None, "promote_types"), (result_type, None, "result_type"))
