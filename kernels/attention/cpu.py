@@ -914,6 +914,16 @@ def cpu_forward(q, k, v, mask=None, is_causal=False, scale=None, keep_probs=Fals
     o = np.empty((B, H, Nq, Dv), dtype)  # every row is written (the first key tile has beta = 0)
     lse = np.empty((B, H, Nq), dtype)
     bias, use_bias = _bias_for_kernel(mask, dtype)
+    from . import cpu_amx
+
+    if cpu_amx.amx_applies(dtype, D, Dv, q, k, v):  # S and P v on AMX tiles; P never kept
+        block_q, tile = FORWARD_BLOCK_CAUSAL if is_causal else FORWARD_BLOCK
+        with _parallel_region() as n_threads:
+            n_split, n_workers, rows = _plan_work(B * H, Nq, block_q, n_threads)
+            cpu_amx.forward(q, k, v, bias, use_bias, _key_lengths(bias, use_bias, B, Nk),
+                            bool(is_causal), scale, o, lse, n_split, n_workers, rows, tile,
+                            DIAGONAL_TILE)
+        return (o, lse, None) if keep_probs else (o, lse)
     keep = keep_probs and _keeps_probs(B, H, Nq, Nk, dtype)
     if keep:
         block_q, tile = SAVED_PROBS_BLOCK, Nk
@@ -950,6 +960,9 @@ def cpu_backward(q, k, v, o, lse, do, mask=None, is_causal=False, scale=None, pr
     bias, use_bias = _bias_for_kernel(mask, dtype)
     use_saved = probs is not None
     block_q, tile = BACKWARD_BLOCK_CAUSAL if is_causal else BACKWARD_BLOCK
+    from . import cpu_amx
+
+    amx = not use_saved and cpu_amx.amx_applies(dtype, D, Dv, q, k, v, do)
     with _parallel_region() as n_threads:
         n_split, n_workers, rows = _plan_work(B * H, Nq, block_q, n_threads)
         # With n_split > 1, several workers add into one head's dk, dv: each part gets its own
@@ -961,6 +974,11 @@ def cpu_backward(q, k, v, o, lse, do, mask=None, is_causal=False, scale=None, pr
         else:
             dk_parts = np.empty((n_split,) + k.shape, dtype)
             dv_parts = np.empty((n_split,) + v.shape, dtype)
+        if amx:  # S, dP and dq on AMX tiles
+            cpu_amx.backward(q, k, v, o, lse, do, bias, use_bias, _key_lengths(bias, use_bias, B, Nk),
+                             bool(is_causal), scale, n_split, dq, dk_parts, dv_parts, n_workers,
+                             rows, tile, DIAGONAL_TILE)
+            return (dq, dk, dv) if n_split == 1 else (dq, dk_parts.sum(axis=0), dv_parts.sum(axis=0))
         width = _padded(min(tile, Nk))
         keys_t = np.empty((n_workers, 1, 1) if use_saved else (n_workers, D, _padded(Nk)), dtype)
         values_t = np.empty((n_workers, Dv, _padded(Nk)), dtype)

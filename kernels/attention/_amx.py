@@ -1,0 +1,521 @@
+r"""Float32 block products on Intel AMX tiles, at float32 accuracy: three bfloat16 pieces.
+
+AMX (Sapphire Rapids and later Xeons) multiplies bfloat16 tiles into float32 ones:
+``tdpbf16ps`` adds a (16 x 32) @ (32 x 16) bfloat16 product to a 16 x 16 float32 tile, 16x the
+multiply-adds per cycle of an AVX-512 float32 FMA pair. A bfloat16 keeps only 8 significant
+bits, so a float32 x is cut into three: h = bf16(x), m = bf16(x - h), l = bf16(x - h - m)
+(each difference is exact in float32), x = h + m + l to 2**-24 relative. Then
+
+    a @ b  ~  ah bh + ah bm + am bh + am bm + ah bl + al bh          (six bfloat16 products)
+
+leaves out only am bl, al bm and al bl, each below 2**-25 relative to |a||b|: the error of a
+float32 product itself. Every partial sum is float32, in the tile. Measured against float64
+on (128 x 512) @ (512 x 64) products: max |error| / (|a| @ |b|) 1.4-1.5e-7, against 1.3-1.8e-7
+for OpenBLAS's sgemm. Six products at 16x the rate: ~2.7x float32's peak in the inner loop
+(measured on this kind of Xeon, one core: 2.7 TF/s bfloat16 with the tiles loaded from L1,
+so ~440 GF/s of float32 work, against 120-130 GF/s for OpenBLAS at the attention's shapes).
+
+Layouts (all ``uint16`` arrays holding bfloat16 bits; the leading axis is the piece h, m, l):
+
+    A operand (rows, K):       pieces (3, rows, K), row-major          ``split_rows``
+    B operand (K, N):          pieces (3, K / 2, 2 N): element (k, n) at [k // 2, 2 n + k % 2]
+                               (AMX's "VNNI" pairs: two consecutive k of one column side by side)
+                               from x (K, N)            ``split_pairs``
+                               from x (N, K), B = x^T   ``split_transposed_pairs``
+
+``amx_gemm(a, b, c, m_tiles, n_tiles, k_chunks, accumulate)``: c[:16 m_tiles, :16 n_tiles]
+(+)= the six-product sum of a[:, :16 m_tiles, :32 k_chunks] @ B, where b holds B's pieces
+in the pair layout. Every operand must be padded to whole tiles (16 rows, 32 K, 16 columns)
+with finite values, zeros along K (a NaN in padding would reach real outputs through 0 * NaN).
+Row strides that are multiples of 64 bytes keep every tile row in one cache line (unaligned
+tile loads ran at a third of the speed).
+
+Subnormals: AMX treats bfloat16 subnormal inputs as zero, so a piece below 2**-126 is lost:
+only values under ~2**-110 lose relative accuracy, and attention's callers scale nothing
+that small into a product that matters (its products are of O(1) probabilities, queries,
+keys, values, gradients). Non-finite inputs must not reach these products (inf - inf = NaN
+in the pieces): the attention kernels check and fall back to BLAS.
+
+``available()`` says whether this process may use AMX: the CPU has it, Numba compiles for the
+host CPU (``NUMBA_CPU_NAME`` / ``NUMBA_CPU_FEATURES`` may name a CPU without it), JIT is on,
+``TINYMM_AMX`` is not "0", and Linux granted the tile data permission (``arch_prctl``).
+"""
+import functools
+import os
+import platform
+
+import numpy as np
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+
+TILE_ROWS = 16      # rows of every tile
+TILE_K = 32         # bfloat16 values along K in one A tile row (64 bytes)
+TILE_COLS = 16      # float32 columns of a C tile (and column pairs of a B tile)
+
+# (A piece, B piece) of the six products, big terms first.
+_PAIRS = ((0, 0), (0, 1), (1, 0), (1, 1), (0, 2), (2, 0))
+
+_ARCH_REQ_XCOMP_PERM = 0x1023
+_XFEATURE_XTILEDATA = 18
+_SYS_ARCH_PRCTL = 158  # x86_64
+
+
+@functools.cache
+def available():
+    """Whether this process may run ``amx_gemm`` (see the module docstring). Asks Linux for
+    the tile permission the first time it is called."""
+    if os.environ.get("TINYMM_AMX", "1") == "0" or platform.system() != "Linux" or platform.machine() != "x86_64":
+        return False
+    from numba.core import config
+
+    if config.DISABLE_JIT:
+        return False
+    if config.CPU_FEATURES is not None:
+        features = set(config.CPU_FEATURES.split(","))
+        if not {"+amx-tile", "+amx-bf16"} <= features:
+            return False
+    elif config.CPU_NAME is not None and config.CPU_NAME != "host":
+        return False
+    else:
+        import llvmlite.binding
+
+        host = llvmlite.binding.get_host_cpu_features()
+        if not (host.get("amx-tile") and host.get("amx-bf16")):
+            return False
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    return libc.syscall(_SYS_ARCH_PRCTL, _ARCH_REQ_XCOMP_PERM, _XFEATURE_XTILEDATA) == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# The tile product
+# ---------------------------------------------------------------------------------------------
+
+_i8, _i16, _i64 = ir.IntType(8), ir.IntType(16), ir.IntType(64)
+_bytes_ptr = ir.PointerType(_i8)
+
+
+def _declare(module, name, args):
+    return cgutils.get_or_insert_function(module, ir.FunctionType(ir.VoidType(), args), name)
+
+
+def _tile_config(builder):
+    """A 64-byte tile configuration on the stack: palette 1, tiles 0-7 of 16 rows x 64 bytes."""
+    cfg = cgutils.alloca_once(builder, ir.ArrayType(_i8, 64))
+    cfg.align = 64
+    base = builder.bitcast(cfg, _bytes_ptr)
+    cgutils.memset(builder, base, ir.Constant(_i64, 64), 0)
+    builder.store(ir.Constant(_i8, 1), base)  # palette
+    for t in range(8):
+        colsb = builder.bitcast(builder.gep(base, [ir.Constant(_i64, 16 + 2 * t)]), ir.PointerType(_i16))
+        builder.store(ir.Constant(_i16, 64), colsb)
+        builder.store(ir.Constant(_i8, TILE_ROWS), builder.gep(base, [ir.Constant(_i64, 48 + t)]))
+    return base
+
+
+@intrinsic
+def _tile_gemm(typingctx, a, a_piece, lda, b, b_piece, ldb, c, ldc, m_tiles, n_tiles, k_chunks,
+               accumulate):
+    """c (+)= sum over _PAIRS of A_pa @ B_pb. a, b, c: data pointers (void*); strides in bytes.
+    Tiles 0-3 hold a 2 x 2 block of c, 4-5 the A tiles of its rows, 6-7 the B tiles of its
+    columns; blocks at the edges are 1 x 2, 2 x 1 or 1 x 1."""
+
+    def codegen(context, builder, signature, args):
+        (a, a_piece, lda, b, b_piece, ldb, c, ldc, m_tiles, n_tiles, k_chunks, accumulate) = args
+        module = builder.module
+        ldtilecfg = _declare(module, "llvm.x86.ldtilecfg", [_bytes_ptr])
+        release = _declare(module, "llvm.x86.tilerelease", [])
+        load = _declare(module, "llvm.x86.tileloadd64", [_i8, _bytes_ptr, _i64])
+        store = _declare(module, "llvm.x86.tilestored64", [_i8, _bytes_ptr, _i64])
+        zero = _declare(module, "llvm.x86.tilezero", [_i8])
+        dot = _declare(module, "llvm.x86.tdpbf16ps", [_i8, _i8, _i8])
+        a, b, c = (builder.bitcast(p, _bytes_ptr) for p in (a, b, c))
+        const = lambda v: ir.Constant(_i64, v)  # noqa: E731
+        tile = lambda t: ir.Constant(_i8, t)  # noqa: E731
+
+        def at(base, offset):
+            return builder.gep(base, [offset])
+
+        builder.call(ldtilecfg, [_tile_config(builder)])
+        step_a = builder.mul(lda, const(TILE_ROWS))         # bytes from one row tile to the next
+        step_b = builder.mul(ldb, const(TILE_K // 2))       # bytes from one K chunk to the next
+
+        def block(mt, nt, rows, cols):
+            c_tile = lambda i, j: at(c, builder.add(builder.mul(builder.add(mt, const(i)), builder.mul(ldc, const(TILE_ROWS))),  # noqa: E731
+                                                    builder.mul(builder.add(nt, const(j)), const(4 * TILE_COLS))))
+            with builder.if_else(accumulate) as (then, otherwise):
+                with then:
+                    for i in range(rows):
+                        for j in range(cols):
+                            builder.call(load, [tile(2 * i + j), c_tile(i, j), ldc])
+                with otherwise:
+                    for i in range(rows):
+                        for j in range(cols):
+                            builder.call(zero, [tile(2 * i + j)])
+            a_rows = builder.mul(mt, step_a)
+            b_cols = builder.mul(nt, const(4 * TILE_COLS))
+            for pa, pb in _PAIRS:
+                a_base = at(a, builder.add(builder.mul(a_piece, const(pa)), a_rows))
+                b_base = at(b, builder.add(builder.mul(b_piece, const(pb)), b_cols))
+                with cgutils.for_range(builder, k_chunks) as loop:
+                    kc = loop.index
+                    a_k = at(a_base, builder.mul(kc, const(2 * TILE_K)))
+                    b_k = at(b_base, builder.mul(kc, step_b))
+                    for i in range(rows):
+                        builder.call(load, [tile(4 + i), at(a_k, builder.mul(const(i), step_a)), lda])
+                    for j in range(cols):
+                        builder.call(load, [tile(6 + j), at(b_k, const(4 * TILE_COLS * j)), ldb])
+                    for i in range(rows):
+                        for j in range(cols):
+                            builder.call(dot, [tile(2 * i + j), tile(4 + i), tile(6 + j)])
+            for i in range(rows):
+                for j in range(cols):
+                    builder.call(store, [tile(2 * i + j), c_tile(i, j), ldc])
+
+        with cgutils.for_range_slice(builder, const(0), m_tiles, const(2)) as (mt, _):
+            two_rows = builder.icmp_signed("<", builder.add(mt, const(1)), m_tiles)
+            with cgutils.for_range_slice(builder, const(0), n_tiles, const(2)) as (nt, _):
+                two_cols = builder.icmp_signed("<", builder.add(nt, const(1)), n_tiles)
+                with builder.if_else(two_rows) as (rows2, rows1):
+                    with rows2:
+                        with builder.if_else(two_cols) as (cols2, cols1):
+                            with cols2:
+                                block(mt, nt, 2, 2)
+                            with cols1:
+                                block(mt, nt, 2, 1)
+                    with rows1:
+                        with builder.if_else(two_cols) as (cols2, cols1):
+                            with cols2:
+                                block(mt, nt, 1, 2)
+                            with cols1:
+                                block(mt, nt, 1, 1)
+        builder.call(release, [])
+        return context.get_dummy_value()
+
+    i64 = types.int64
+    sig = types.void(types.voidptr, i64, i64, types.voidptr, i64, i64, types.voidptr, i64,
+                     i64, i64, i64, types.boolean)
+    return sig, codegen
+
+
+@intrinsic
+def _pointer(typingctx, array):
+    def codegen(context, builder, signature, args):
+        ary = context.make_array(signature.args[0])(context, builder, args[0])
+        return builder.bitcast(ary.data, cgutils.voidptr_t)
+
+    return types.voidptr(array), codegen
+
+
+@njit(inline="always")
+def amx_gemm(a, b, c, m_tiles, n_tiles, k_chunks, accumulate):
+    """c[:16 m_tiles, :16 n_tiles] = (or += when accumulate) A @ B in float32, A's pieces a
+    (3, >= 16 m_tiles, >= 32 k_chunks), B's pieces b (3, >= 16 k_chunks, >= 32 n_tiles) in the
+    pair layout, c float32 (>= 16 m_tiles, >= 16 n_tiles); every row contiguous."""
+    if m_tiles <= 0 or n_tiles <= 0:
+        return
+    if k_chunks <= 0:
+        if not accumulate:
+            c[: TILE_ROWS * m_tiles, : TILE_COLS * n_tiles] = 0
+        return
+    _tile_gemm(_pointer(a), a.strides[0], a.strides[1], _pointer(b), b.strides[0], b.strides[1],
+               _pointer(c), c.strides[0], m_tiles, n_tiles, k_chunks, accumulate)
+
+
+# ---------------------------------------------------------------------------------------------
+# Cutting float32 into bfloat16 pieces
+# ---------------------------------------------------------------------------------------------
+
+@intrinsic
+def split3(typingctx, x):
+    """The bfloat16 bits (uint16) of h, m, l with x = h + m + l to 2**-24 relative, x a finite
+    float32: h and m rounded to nearest (ties away from zero), l = x - h - m truncated, as the
+    16-lane passes below do. Written on 32-bit integers in IR (Numba's own integer arithmetic
+    widens to 64 bits, and its loops then vectorised poorly)."""
+
+    def codegen(context, builder, signature, args):
+        i32, f32 = ir.IntType(32), ir.FloatType()
+        c = lambda v: ir.Constant(i32, v)  # noqa: E731
+
+        def rounded(value):
+            top = builder.and_(builder.add(builder.bitcast(value, i32), c(0x8000)), c(-65536))
+            return builder.trunc(builder.lshr(top, c(16)), _i16), builder.bitcast(top, f32)
+
+        x = args[0]
+        h, hf = rounded(x)
+        rest = builder.fsub(x, hf)
+        m, mf = rounded(rest)
+        lo = builder.trunc(builder.lshr(builder.bitcast(builder.fsub(rest, mf), i32), c(16)), _i16)
+        return context.make_tuple(builder, signature.return_type, (h, m, lo))
+
+    return types.UniTuple(types.uint16, 3)(types.float32), codegen
+
+
+@njit(cache=True, nogil=True)
+def split_rows(x, out):
+    """out[p, i, j] = piece p of x[i, j] for x (n, d) float32 with contiguous rows; out's
+    other rows and columns (out is (3, >= n, >= d)) are set to 0."""
+    n, d = x.shape
+    for i in range(n):
+        for j in range(d):
+            h, m, lo = split3(x[i, j])
+            out[0, i, j] = h
+            out[1, i, j] = m
+            out[2, i, j] = lo
+        out[:, i, d:] = 0
+    out[:, n:, :] = 0
+
+
+@njit(cache=True, nogil=True)
+def split_pairs(x, out):
+    """B = x (K = n, N = d) in the pair layout: out[p, k // 2, 2 c + k % 2] = piece p of
+    x[k, c]; out (3, >= ceil(n / 2), >= 2 d) uint16 with contiguous rows, everything else 0.
+    Each pair of pieces is written as one 32-bit word (low half: the even k)."""
+    n, d = x.shape
+    out[:, (n + 1) // 2 :, :] = 0
+    out[:, :, 2 * d :] = 0
+    for half in range(n // 2):
+        split_pair_rows(x[2 * half], x[2 * half + 1], out[0, half], out[1, half], out[2, half])
+    if n % 2:  # the last k has no partner: pair it with zeros
+        split_pair_rows(x[n - 1], np.zeros(d, np.float32), out[0, n // 2], out[1, n // 2], out[2, n // 2])
+
+
+@njit(cache=True, nogil=True)
+def split_transposed_pairs(x, out, scratch):
+    """B = x^T for x (n, d) (K = d, N = n) in the pair layout: out[p, k // 2, 2 j + k % 2] =
+    piece p of x[j, k]; out (3, ceil(d / 2), >= 2 n), columns past 2 n set to 0. scratch: a
+    float32 (>= d, >= n) buffer for x^T (a transpose, then ``split_pairs``, ran several times
+    faster than gathering the pairs from x's columns)."""
+    n, d = x.shape
+    for j in range(n):
+        for k in range(d):
+            scratch[k, j] = x[j, k]
+    split_pairs(scratch[:d, :n], out)
+
+
+def aligned_empty(shape, dtype, align=64):
+    """An uninitialised C-contiguous array whose data starts on an ``align``-byte boundary."""
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape)) * dtype.itemsize
+    raw = np.empty(nbytes + align, np.uint8)
+    start = (-raw.ctypes.data) % align
+    return raw[start : start + nbytes].view(dtype).reshape(shape)
+
+
+# ---------------------------------------------------------------------------------------------
+# The softmax passes that feed the tiles, as explicit 16-lane vector code
+# ---------------------------------------------------------------------------------------------
+# LLVM's loop vectoriser picked 8-lane vectors for these loops on AVX-512 Xeons (it prefers
+# 256-bit code there), and the rounding to three pieces then cost more than the exponential:
+# 0.86 ns per score for exp2 + split. Written here with <16 x float> and masked tails.
+
+_LANES = 16
+_EXP2_C = (1.0, 0.6931472067028326, 0.24022650922288757, 0.05550327226670302,
+           0.009618056678524637, 0.0013400428177615838, 0.0001546144469856913)  # as cpu._C32
+
+
+class _Vectors:
+    """IR helpers over <16 x float> / <16 x i32> inside one intrinsic's codegen."""
+
+    def __init__(self, builder):
+        self.b = builder
+        self.f = ir.VectorType(ir.FloatType(), _LANES)
+        self.i = ir.VectorType(ir.IntType(32), _LANES)
+        self.h = ir.VectorType(_i16, _LANES)
+        self.m = ir.VectorType(ir.IntType(1), _LANES)
+        module = builder.module
+        self._floor = cgutils.get_or_insert_function(module, ir.FunctionType(self.f, [self.f]), "llvm.floor.v16f32")
+        self._fma = cgutils.get_or_insert_function(module, ir.FunctionType(self.f, [self.f] * 3), "llvm.fma.v16f32")
+        self._maxnum = cgutils.get_or_insert_function(module, ir.FunctionType(self.f, [self.f] * 2), "llvm.maxnum.v16f32")
+        self._roundeven = cgutils.get_or_insert_function(module, ir.FunctionType(self.f, [self.f]), "llvm.roundeven.v16f32")
+        self._scalef = cgutils.get_or_insert_function(
+            module, ir.FunctionType(self.f, [self.f, self.f, self.f, _i16, ir.IntType(32)]),
+            "llvm.x86.avx512.mask.scalef.ps.512")
+        fptr, hptr = ir.PointerType(self.f), ir.PointerType(self.h)
+        self._load = cgutils.get_or_insert_function(
+            module, ir.FunctionType(self.f, [fptr, ir.IntType(32), self.m, self.f]), "llvm.masked.load.v16f32.p0")
+        self._store_f = cgutils.get_or_insert_function(
+            module, ir.FunctionType(ir.VoidType(), [self.f, fptr, ir.IntType(32), self.m]), "llvm.masked.store.v16f32.p0")
+        self._store_i = cgutils.get_or_insert_function(
+            module, ir.FunctionType(ir.VoidType(), [self.i, ir.PointerType(self.i), ir.IntType(32), self.m]),
+            "llvm.masked.store.v16i32.p0")
+        self._store_h = cgutils.get_or_insert_function(
+            module, ir.FunctionType(ir.VoidType(), [self.h, hptr, ir.IntType(32), self.m]), "llvm.masked.store.v16i16.p0")
+
+    def splat(self, value):
+        vec = ir.Constant(self.f, ir.Undefined)
+        for lane in range(_LANES):
+            vec = self.b.insert_element(vec, value, ir.Constant(ir.IntType(32), lane))
+        return vec
+
+    def const_f(self, v):
+        return ir.Constant(self.f, [ir.Constant(ir.FloatType(), v)] * _LANES)
+
+    def const_i(self, v):
+        return ir.Constant(self.i, [ir.Constant(ir.IntType(32), v)] * _LANES)
+
+    def mask(self, remaining):
+        """Lanes 0 .. remaining - 1 on (remaining: i64, may exceed 16)."""
+        lanes = ir.Constant(ir.VectorType(_i64, _LANES), [ir.Constant(_i64, j) for j in range(_LANES)])
+        rem = ir.Constant(ir.VectorType(_i64, _LANES), ir.Undefined)
+        for lane in range(_LANES):
+            rem = self.b.insert_element(rem, remaining, ir.Constant(ir.IntType(32), lane))
+        return self.b.icmp_signed("<", lanes, rem)
+
+    def load(self, base, index, mask):
+        ptr = self.b.bitcast(self.b.gep(base, [index]), ir.PointerType(self.f))
+        return self.b.call(self._load, [ptr, ir.Constant(ir.IntType(32), 4), mask, self.const_f(0.0)])
+
+    def store(self, value, base, index, mask):
+        ptr = self.b.bitcast(self.b.gep(base, [index]), ir.PointerType(self.f))
+        self.b.call(self._store_f, [value, ptr, ir.Constant(ir.IntType(32), 4), mask])
+
+    def store_half(self, value, base, index, mask):
+        ptr = self.b.bitcast(self.b.gep(base, [index]), ir.PointerType(self.h))
+        self.b.call(self._store_h, [value, ptr, ir.Constant(ir.IntType(32), 2), mask])
+
+    def exp2(self, x):
+        """2**x for x <= 0: 2**round(x) * p(x - round(x)) through vscalefps (cpu._exp2_f32's
+        polynomial); x is clamped at -160 first, so -inf and anything below ~2**-150 give 0."""
+        b = self.b
+        x = b.call(self._maxnum, [x, self.const_f(-160.0)])
+        n = b.call(self._roundeven, [x])
+        f = b.fsub(x, n)
+        p = self.const_f(_EXP2_C[6])
+        for c in _EXP2_C[5::-1]:
+            p = b.call(self._fma, [p, f, self.const_f(c)])
+        return b.call(self._scalef, [p, n, self.const_f(0.0), ir.Constant(_i16, -1), ir.Constant(ir.IntType(32), 4)])
+
+    def fma(self, a, x, c):
+        return self.b.call(self._fma, [a, x, c])
+
+    def rounded(self, x):
+        """(bfloat16 bits of x rounded to nearest, ties away from zero, as <16 x i32> whose low
+        16 bits are the piece; the rounded value as float)."""
+        b = self.b
+        top = b.and_(b.add(b.bitcast(x, self.i), self.const_i(0x8000)), self.const_i(-65536))
+        return b.lshr(top, self.const_i(16)), b.bitcast(top, self.f)
+
+    def pieces(self, x):
+        """x's three pieces, each in the low 16 bits of <16 x i32>: h and m rounded to nearest,
+        l = x - h - m truncated (its dropped bits are below 2**-24 |x|)."""
+        b = self.b
+        h, hf = self.rounded(x)
+        rest = b.fsub(x, hf)
+        m, mf = self.rounded(rest)
+        lo = b.lshr(b.bitcast(b.fsub(rest, mf), self.i), self.const_i(16))
+        return h, m, lo
+
+    def split_store(self, x, pieces, index, mask):
+        """Stores x's three pieces at pieces[0..2][index] (lanes in mask)."""
+        for part, base in zip(self.pieces(x), pieces):
+            self.store_half(self.b.trunc(part, self.h), base, index, mask)
+
+    def store_words(self, value, base, index, mask):
+        """Stores <16 x i32> at base (a uint16 pointer) + 2 index elements."""
+        ptr = self.b.bitcast(self.b.gep(base, [self.b.mul(index, ir.Constant(_i64, 2))]), ir.PointerType(self.i))
+        self.b.call(self._store_i, [value, ptr, ir.Constant(ir.IntType(32), 4), mask])
+
+
+def _vector_loop(builder, vec, n, body):
+    """body(j0, mask) for j0 = 0, 16, ... < n: whole chunks with every lane on, then one
+    masked chunk for the rest (LLVM turns the all-on masked loads and stores into plain ones)."""
+    const = lambda v: ir.Constant(_i64, v)  # noqa: E731
+    whole = builder.mul(builder.sdiv(n, const(_LANES)), const(_LANES))
+    every = ir.Constant(vec.m, [ir.Constant(ir.IntType(1), 1)] * _LANES)
+    with cgutils.for_range_slice(builder, const(0), whole, const(_LANES)) as (j0, _):
+        body(j0, every)
+    with builder.if_then(builder.icmp_signed("<", whole, n)):
+        body(whole, vec.mask(builder.sub(n, whole)))
+
+
+@intrinsic
+def exp_sum_split(typingctx, row, alpha, shift, ph, pm, pl):
+    """For j < len(row): e = 2**(alpha row[j] - shift) into pieces ph, pm, pl [j]; returns the
+    float32 sum of the e. row float32, pieces uint16, all contiguous 1-D."""
+
+    def codegen(context, builder, signature, args):
+        row_a, ph_a, pm_a, pl_a = (context.make_array(signature.args[i])(context, builder, args[i])
+                                   for i in (0, 3, 4, 5))
+        n = builder.extract_value(row_a.shape, 0)
+        vec = _Vectors(builder)
+        a, s = vec.splat(args[1]), vec.splat(args[2])
+        total = cgutils.alloca_once_value(builder, vec.const_f(0.0))
+        pieces = [x.data for x in (ph_a, pm_a, pl_a)]
+
+        minus_s = builder.fneg(s)
+
+        def body(j0, mask):
+            x = vec.load(row_a.data, j0, mask)
+            e = vec.exp2(vec.fma(a, x, minus_s))
+            e = builder.select(mask, e, vec.const_f(0.0))
+            builder.store(builder.fadd(builder.load(total), e), total)
+            vec.split_store(e, pieces, j0, mask)
+
+        _vector_loop(builder, vec, n, body)
+        sums = builder.load(total)
+        result = builder.extract_element(sums, ir.Constant(ir.IntType(32), 0))
+        for lane in range(1, _LANES):
+            result = builder.fadd(result, builder.extract_element(sums, ir.Constant(ir.IntType(32), lane)))
+        return result
+
+    return types.float32(row, types.float32, types.float32, ph, pm, pl), codegen
+
+
+@intrinsic
+def probs_grad_split(typingctx, p, dp, alpha, shift, delta, sh, sm, sl):
+    """In place for j < len(p): p[j] <- 2**(alpha p[j] - shift), dp[j] <- p[j] (dp[j] - delta),
+    and dp's pieces into sh, sm, sl [j]."""
+
+    def codegen(context, builder, signature, args):
+        arrays = [context.make_array(t)(context, builder, v) if isinstance(t, types.Array) else None
+                  for t, v in zip(signature.args, args)]
+        p_a, dp_a, sh_a, sm_a, sl_a = arrays[0], arrays[1], arrays[5], arrays[6], arrays[7]
+        n = builder.extract_value(p_a.shape, 0)
+        vec = _Vectors(builder)
+        a, s, d = vec.splat(args[2]), vec.splat(args[3]), vec.splat(args[4])
+        pieces = [x.data for x in (sh_a, sm_a, sl_a)]
+
+        minus_s = builder.fneg(s)
+
+        def body(j0, mask):
+            e = vec.exp2(vec.fma(a, vec.load(p_a.data, j0, mask), minus_s))
+            g = builder.fmul(e, builder.fsub(vec.load(dp_a.data, j0, mask), d))
+            vec.store(e, p_a.data, j0, mask)
+            vec.store(g, dp_a.data, j0, mask)
+            vec.split_store(g, pieces, j0, mask)
+
+        _vector_loop(builder, vec, n, body)
+        return context.get_dummy_value()
+
+    f32 = types.float32
+    return types.void(p, dp, f32, f32, f32, sh, sm, sl), codegen
+
+
+@intrinsic
+def split_pair_rows(typingctx, even, odd, ph, pm, pl):
+    """For c < len(even): the pieces of even[c] and odd[c] side by side, p?[2 c] and p?[2 c + 1]
+    (one row of the pair layout); even, odd float32, the piece rows uint16 of length >= 2 len."""
+
+    def codegen(context, builder, signature, args):
+        even_a, odd_a, ph_a, pm_a, pl_a = (context.make_array(t)(context, builder, v)
+                                           for t, v in zip(signature.args, args))
+        n = builder.extract_value(even_a.shape, 0)
+        vec = _Vectors(builder)
+        sixteen = vec.const_i(16)
+        bases = [x.data for x in (ph_a, pm_a, pl_a)]
+
+        def body(j0, mask):
+            low = vec.pieces(vec.load(even_a.data, j0, mask))
+            high = vec.pieces(vec.load(odd_a.data, j0, mask))
+            for lo_part, hi_part, base in zip(low, high, bases):
+                vec.store_words(builder.or_(lo_part, builder.shl(hi_part, sixteen)), base, j0, mask)
+
+        _vector_loop(builder, vec, n, body)
+        return context.get_dummy_value()
+
+    return types.void(even, odd, ph, pm, pl), codegen
