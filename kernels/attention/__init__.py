@@ -24,6 +24,10 @@ Where things are:
     reference.py  the math and a plain NumPy version: the specification
     cpu.py        fused CPU kernels: Numba threads, BLAS block GEMMs; an (Nq, Nk) matrix only
                   when it is small and kept for backward
+                  and the same blocks with the score-side products on Intel AMX tiles (from 512
+                  keys, float32 only, where the CPU has AMX): see _amx.py
+    _amx.py       float32 products as six bfloat16 tile products of three-piece splits
+                  (float32 accuracy), and the 16-lane softmax passes that write the pieces
     cuda.py       flash attention in numba.cuda (imported only when first used)
     _inputs.py    the checks every entry point runs first, and mask -> additive bias
 
@@ -46,6 +50,9 @@ def forward(q, k, v, mask=None, is_causal=False, scale=None, dropout_p=0.0, drop
     ``keep_probs`` ``(o, lse, probs)`` (probs None unless the CPU kernels kept P)."""
     impl = resolve_impl(impl, q)
     if impl == "cpu" and not dropout_p:
+        out = cpu.amx_forward(q, k, v, mask, is_causal, scale)  # None: not for AMX
+        if out is not None:
+            return out + (None,) if keep_probs else out
         return cpu.cpu_forward(q, k, v, mask, is_causal, scale, keep_probs)
     if dropout_p or impl == "reference":
         out = reference_forward(q, k, v, mask, is_causal, scale, dropout_p, dropout_mask)
@@ -67,4 +74,8 @@ def backward(q, k, v, o, lse, do, mask=None, is_causal=False, scale=None,
         from .cuda import cuda_backward
 
         return cuda_backward(q, k, v, o, lse, do, mask, is_causal, scale)
+    if probs is None:
+        grads = cpu.amx_backward(q, k, v, o, lse, do, mask, is_causal, scale)
+        if grads is not None:
+            return grads
     return cpu.cpu_backward(q, k, v, o, lse, do, mask, is_causal, scale, probs)

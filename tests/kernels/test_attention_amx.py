@@ -14,9 +14,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from test_attention_kernels import MASK_KINDS, check_fused, make_mask
-from tinymm.kernels.attention import _amx, cpu_amx
+from tinymm.kernels.attention import _amx
+from tinymm.kernels.attention import cpu as cpu_amx
 from tinymm.kernels.attention import reference_backward, reference_forward
-from tinymm.kernels.attention.cpu import cpu_backward, cpu_forward
+from tinymm.kernels import attention as A
+
+
+def cpu_forward(q, k, v, mask=None, is_causal=False, scale=None):
+    return A.forward(q, k, v, mask, is_causal, scale, impl="cpu")
+
+
+def cpu_backward(q, k, v, o, lse, do, mask=None, is_causal=False, scale=None):
+    return A.backward(q, k, v, o, lse, do, mask, is_causal, scale, impl="cpu")
 
 needs_amx = pytest.mark.skipif(not _amx.available(), reason="AMX not usable here (CPU, OS or Numba target)")
 
@@ -29,7 +38,7 @@ def pieces_value(p):
 @pytest.fixture
 def amx_everywhere(monkeypatch):
     """The AMX kernels for every key count (by default they start at MIN_KEYS)."""
-    monkeypatch.setattr(cpu_amx, "MIN_KEYS", 0)
+    monkeypatch.setattr(cpu_amx, "AMX_MIN_KEYS", 0)
 
 
 # -------------------------------------------------------------------------------------------
@@ -126,7 +135,7 @@ def test_amx_kernels_match_reference(B, H, Nq, Nk, D, Dv, kind, causal, dead_row
     rng = np.random.default_rng(seed)
     mask = make_mask(rng, kind, B, H, Nq, Nk, dead_row and kind != "none")
     with pytest.MonkeyPatch.context() as patch:  # (hypothesis: no function-scoped fixture)
-        patch.setattr(cpu_amx, "MIN_KEYS", 0)
+        patch.setattr(cpu_amx, "AMX_MIN_KEYS", 0)
         check_fused(cpu_forward, cpu_backward, rng, B, H, Nq, Nk, D, Dv, mask, causal)
 
 
