@@ -98,8 +98,8 @@ from numba.extending import intrinsic, overload
 from .._common import one_blas_thread
 from . import _amx
 from ._amx import (
-    aligned_empty, amx_gemm, exp_sum_split, probs_grad_split, split_pairs, split_rows,
-    split_transposed_pairs,
+    aligned_empty, amx_gemm, exp_sum_split, probs_grad_pair, split_pair_rows, split_pairs,
+    split_rows, split_transposed_pairs,
 )
 from ._inputs import (
     as_c_contiguous,
@@ -1052,17 +1052,6 @@ def _exp_sum_split(row, alpha, shift, ph, pm, pl, k_pad):
 
 
 @njit(cache=True)
-def _probs_grad_split(p, dp, alpha, shift, delta, sh, sm, sl, k_pad):
-    """In place: p <- 2**(alpha p - shift), dp <- p (dp - delta), the score gradient; and its
-    pieces into sh, sm, sl (zeros from len(p) up to k_pad)."""
-    n = p.shape[0]
-    probs_grad_split(p, dp, alpha, shift, delta, sh[:n], sm[:n], sl[:n])
-    sh[n:k_pad] = 0
-    sm[n:k_pad] = 0
-    sl[n:k_pad] = 0
-
-
-@njit(cache=True)
 def _forward_block_amx(q, ktp, vp, n_keys, bias, use_bias, b, h, causal, scale, i0, i1, o, lse,
                    qb, s, pp, acc, row_max, row_sum, tile, diagonal_tile):
     """cpu.py's ``_forward_block`` on AMX. ktp: the head's k^T in the pair layout; vp: its v in
@@ -1120,47 +1109,67 @@ def _forward_block_amx(q, ktp, vp, n_keys, bias, use_bias, b, h, causal, scale, 
 
 
 @njit(cache=True)
+def _transposed_pieces(x, scratch, out):
+    """out = the pieces of x^T, (3, d, >= n) for x (n, d), through scratch (>= d, >= n)."""
+    n, d = x.shape
+    for i in range(n):
+        for c in range(d):
+            scratch[c, i] = x[i, c]
+    split_rows(scratch[:d, :n], out)
+
+
+@njit(cache=True)
 def _backward_block_amx(q, k, o, lse, do, ktp, vtp, kp, n_keys, bias, use_bias, b, h, causal, scale,
-                    i0, i1, dq, dk, dv, qb, dob, p, ds, dsp, dq_acc, delta, tile, diagonal_tile):
-    """cpu.py's ``_backward_block`` with S, dP and dq on AMX. ktp, vtp: the head's k^T and v^T
-    in the pair layout; kp: its k in the pair layout; qb, dob: the block's q and dO pieces
-    (filled here); p, ds float32 scratch; dsp: dS's pieces; dq_acc: the block's dq / scale."""
+                        i0, i1, dq, dkt, dvt, qb, dob, qth, doth, p, ds, dsp, dsq, pq,
+                        dq_acc, delta, tile, diagonal_tile):
+    """cpu.py's ``_backward_block`` with every product on AMX. ktp, vtp: the head's k^T and v^T
+    in the pair layout; kp: its k in the pair layout; qb, dob: the block's q and dO pieces (filled
+    here); qth, doth: the pieces of the head's q^T and dO^T; p, ds: float32 scratch; dsp:
+    dS's pieces by rows; dsq, pq: dS and P in the pair layout along rows; dq_acc: the block's
+    dq / scale; dkt, dvt: the item's dk^T / scale and dv^T, accumulated here."""
     rows = i1 - i0
     n_keys = _visible_keys(causal, n_keys, i1 - 1)
     alpha = np.float32(scale * LOG2E)
     prescale = use_bias or not alpha > 0
     d_chunks, dv_chunks = q.shape[1] // 32, do.shape[1] // 32
-    d_tiles = dq_acc.shape[1] // 16
+    d_tiles, dv_tiles = dq_acc.shape[1] // 16, dvt.shape[0] // 16
     split_rows(q[i0:i1], qb)
     split_rows(do[i0:i1], dob)
     for r in range(rows):
         delta[r] = _dot(do[i0 + r], o[i0 + r])
+    pair_shift = np.empty(2, np.float32)
+    pair_delta = np.empty(2, np.float32)
+    pair_visible = np.empty(2, np.int64)
     for j0, j1, r0 in _key_tiles(i0, n_keys, causal, tile, diagonal_tile):
         width = j1 - j0
         k_pad = -(-width // 32) * 32
         m_tiles = (rows - r0 + 15) // 16
         n_tiles = (width + 15) // 16
+        row_chunks = (rows - r0 + 31) // 32
         amx_gemm(qb[:, r0:], ktp[:, :, 2 * j0 :], p[r0:], m_tiles, n_tiles, d_chunks, False)
         amx_gemm(dob[:, r0:], vtp[:, :, 2 * j0 :], ds[r0:], m_tiles, n_tiles, dv_chunks, False)
-        for r in range(r0, rows):
-            i = i0 + r
-            visible = min(max(_visible_keys(causal, j1, i) - j0, 0), width)
-            step = alpha
-            if lse[i] == -np.inf:
+        step = np.float32(1) if prescale else alpha
+        for r in range(r0, rows, 2):  # two rows at a time: the pair layout interleaves them
+            for t in range(2):
+                i = i0 + r + t
                 visible = 0
-            elif prescale:
-                _scale(p[r, :visible], alpha)
-                if use_bias:
-                    _add_bias(p[r, :visible], _bias_row(bias, b, h, i, j0, j0 + visible))
-                step = np.float32(1)
-            shift = np.float32(LOG2E * lse[i])
-            _probs_grad_split(p[r, :visible], ds[r, :visible], step, shift, delta[r],
-                              dsp[0, r], dsp[1, r], dsp[2, r], k_pad)
-            p[r, visible:width] = 0
-            ds[r, visible:width] = 0
+                if r + t < rows and lse[i] != -np.inf:
+                    visible = min(max(_visible_keys(causal, j1, i) - j0, 0), width)
+                    if prescale:
+                        _scale(p[r + t, :visible], alpha)
+                        if use_bias:
+                            _add_bias(p[r + t, :visible], _bias_row(bias, b, h, i, j0, j0 + visible))
+                pair_shift[t] = LOG2E * lse[i] if visible > 0 else 0
+                pair_delta[t] = delta[r + t] if visible > 0 else 0
+                pair_visible[t] = visible
+            probs_grad_pair(p[r : r + 2, :k_pad], ds[r : r + 2, :k_pad], step, pair_shift, pair_delta,
+                            pair_visible, dsp[:, r : r + 2], dsq[:, r // 2], pq[:, r // 2])
+        rows_32 = -(-rows // 32) * 32  # the dk, dv products read whole 32-row chunks
+        dsq[:, (rows + 1) // 2 : rows_32 // 2, : 2 * k_pad] = 0
+        pq[:, (rows + 1) // 2 : rows_32 // 2, : 2 * k_pad] = 0
         amx_gemm(dsp[:, r0:], kp[:, j0 // 2 :], dq_acc[r0:], m_tiles, d_tiles, k_pad // 32, j0 != 0)
-        gemm(scale, ds[r0:rows, :width], q[i0 + r0 : i1], 1.0, dk[j0:j1], trans_a=True)
-        gemm(1.0, p[r0:rows, :width], do[i0 + r0 : i1], 1.0, dv[j0:j1], trans_a=True)
+        amx_gemm(qth[:, :, i0 + r0 :], dsq[:, r0 // 2 :], dkt[:, j0:], d_tiles, n_tiles, row_chunks, True)
+        amx_gemm(doth[:, :, i0 + r0 :], pq[:, r0 // 2 :], dvt[:, j0:], dv_tiles, n_tiles, row_chunks, True)
     for r in range(rows):
         for c in range(dq.shape[1]):
             dq[i0 + r, c] = scale * dq_acc[r, c]
@@ -1191,29 +1200,42 @@ def _forward_kernel_amx(q, k, v, bias, use_bias, key_len, causal, scale, n_split
 
 @njit(parallel=True, nogil=True, cache=True)
 def _backward_kernel_amx(q, k, v, o, lse, do, bias, use_bias, key_len, causal, scale, n_split,
-                     dq, dk_parts, dv_parts, keys_tp, values_tp, keys_p, qb, dob, probs, dprobs,
-                     dsp, dq_acc, deltas, transposed, counter, tile, diagonal_tile):
+                         dq, dk_parts, dv_parts, keys_tp, values_tp, keys_p, qb, dob, qth, doth,
+                         probs, dprobs, dsp, dsq, pq, dq_acc, dkt, dvt, deltas, transposed, counter,
+                         tile, diagonal_tile):
     H, Nq, _, n_workers, block_q, n_blocks, n_items = _queue_layout(q, k, deltas, n_split)
     for worker in prange(n_workers):
         packed = -1
         head, part, b, h = _claim(counter, H, n_split, n_items)
         while head >= 0:
-            dk_parts[part, b, h] = 0
-            dv_parts[part, b, h] = 0
             Nk = key_len[b]
             if head != packed:
                 split_transposed_pairs(k[b, h, :Nk], keys_tp[worker], transposed[worker])
                 split_transposed_pairs(v[b, h, :Nk], values_tp[worker], transposed[worker])
                 split_pairs(k[b, h, :Nk], keys_p[worker])
+                _transposed_pieces(q[b, h], transposed[worker], qth[worker])
+                _transposed_pieces(do[b, h], transposed[worker], doth[worker])
                 packed = head
+            dkt[worker] = 0
+            dvt[worker] = 0
             for block in range(part, n_blocks, n_split):
                 i0 = block * block_q
                 i1 = min(i0 + block_q, Nq)
                 _backward_block_amx(q[b, h], k[b, h], o[b, h], lse[b, h], do[b, h], keys_tp[worker],
-                                values_tp[worker], keys_p[worker], Nk, bias, use_bias, b, h, causal,
-                                scale, i0, i1, dq[b, h], dk_parts[part, b, h], dv_parts[part, b, h],
-                                qb[worker], dob[worker], probs[worker], dprobs[worker], dsp[worker],
-                                dq_acc[worker], deltas[worker], tile, diagonal_tile)
+                                    values_tp[worker], keys_p[worker], Nk, bias, use_bias, b, h,
+                                    causal, scale, i0, i1, dq[b, h], dkt[worker], dvt[worker],
+                                    qb[worker], dob[worker], qth[worker], doth[worker],
+                                    probs[worker], dprobs[worker], dsp[worker],
+                                    dsq[worker], pq[worker], dq_acc[worker], deltas[worker], tile,
+                                    diagonal_tile)
+            dk, dv = dk_parts[part, b, h], dv_parts[part, b, h]
+            dk[Nk:] = 0  # keys past key_len: masked for every query
+            dv[Nk:] = 0
+            for j in range(Nk):
+                for c in range(dk.shape[1]):
+                    dk[j, c] = scale * dkt[worker, c, j]
+                for c in range(dv.shape[1]):
+                    dv[j, c] = dvt[worker, c, j]
             head, part, b, h = _claim(counter, H, n_split, n_items)
 
 
@@ -1250,12 +1272,21 @@ def _run_backward_amx(q, k, v, o, lse, do, bias, use_bias, key_len, causal, scal
     probs = aligned_empty((n_workers, rows_pad, width + 16), np.float32)
     dprobs = aligned_empty((n_workers, rows_pad, width + 16), np.float32)
     dsp = aligned_empty((n_workers, 3, rows_pad, width + 32), np.uint16)
+    rows_32 = _ceil_to(rows, 32)  # the dk, dv products' K (query rows), in whole chunks
+    Nq = q.shape[2]
+    qth = aligned_empty((n_workers, 3, D, _ceil_to(Nq, 32) + 32), np.uint16)  # the head's q^T
+    doth = aligned_empty((n_workers, 3, Dv, _ceil_to(Nq, 32) + 32), np.uint16)
+    dsq = aligned_empty((n_workers, 3, rows_32 // 2, 2 * width + 32), np.uint16)
+    pq = aligned_empty((n_workers, 3, rows_32 // 2, 2 * width + 32), np.uint16)
     dq_acc = aligned_empty((n_workers, rows_pad, D), np.float32)
+    dkt = aligned_empty((n_workers, D, keys + 16), np.float32)  # rows never 4 KiB apart
+    dvt = aligned_empty((n_workers, Dv, keys + 16), np.float32)
     deltas = np.empty((n_workers, rows), np.float32)
-    transposed = np.empty((n_workers, max(D, Dv), _ceil_to(Nk, 16) + 16), np.float32)
+    transposed = np.empty((n_workers, max(D, Dv), _ceil_to(max(Nk, Nq), 16) + 16), np.float32)
     _backward_kernel_amx(q, k, v, o, lse, do, bias, use_bias, key_len, causal, scale, n_split, dq,
-                     dk_parts, dv_parts, keys_tp, values_tp, keys_p, qb, dob, probs, dprobs, dsp,
-                     dq_acc, deltas, transposed, np.zeros(1, np.int64), tile, diagonal_tile)
+                         dk_parts, dv_parts, keys_tp, values_tp, keys_p, qb, dob, qth, doth,
+                         probs, dprobs, dsp, dsq, pq, dq_acc, dkt, dvt, deltas, transposed,
+                         np.zeros(1, np.int64), tile, diagonal_tile)
 
 
 def amx_forward(q, k, v, mask=None, is_causal=False, scale=None):
