@@ -293,11 +293,22 @@ def split_transposed_pairs(x, out, scratch):
     piece p of x[j, k]; out (3, ceil(d / 2), >= 2 n), columns past 2 n set to 0. scratch: a
     float32 (>= d, >= n) buffer for x^T (a transpose, then ``split_pairs``, ran several times
     faster than gathering the pairs from x's columns)."""
+    transpose_into(x, scratch)
+    split_pairs(scratch[: x.shape[1], : x.shape[0]], out)
+
+
+@njit(cache=True, nogil=True)
+def transpose_into(x, out, factor=1.0):
+    """out[c, i] = factor * x[i, c] for x (n, d), 16 rows of x at a time: their 16 cache lines
+    stay in L1 while each of out's rows gets 16 contiguous values (row by row, the strided
+    writes ran ~3x slower)."""
     n, d = x.shape
-    for j in range(n):
-        for k in range(d):
-            scratch[k, j] = x[j, k]
-    split_pairs(scratch[:d, :n], out)
+    f = out.dtype.type(factor)
+    for i0 in range(0, n, 16):
+        i1 = min(i0 + 16, n)
+        for c in range(d):
+            for i in range(i0, i1):
+                out[c, i] = f * x[i, c]
 
 
 def aligned_empty(shape, dtype, align=64):
@@ -584,3 +595,37 @@ def probs_grad_pair(typingctx, s, dp, alpha, shifts, deltas, visible, rows_out, 
 
     f32 = types.float32
     return types.void(s, dp, f32, shifts, deltas, visible, rows_out, pairs_ds, pairs_p), codegen
+
+
+@intrinsic
+def largest_magnitude_bits(typingctx, x):
+    """max over the 1-D contiguous float32 x of |x|'s bits read as int32: they sort like the
+    magnitudes, with inf at 0x7f800000 and NaN above. 0 for an empty x. (NumPy's max() and
+    min() together took 0.4 ms per million values; this one pass, 16 lanes wide, ~0.05.)"""
+
+    def codegen(context, builder, signature, args):
+        x_a = context.make_array(signature.args[0])(context, builder, args[0])
+        n = builder.extract_value(x_a.shape, 0)
+        vec = _Vectors(builder)
+        best = cgutils.alloca_once_value(builder, vec.const_i(0))
+        umax = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vec.i, [vec.i, vec.i]), "llvm.umax.v16i32")
+
+        def body(j0, mask):
+            bits = builder.and_(builder.bitcast(vec.load(x_a.data, j0, mask), vec.i), vec.const_i(0x7FFFFFFF))
+            builder.store(builder.call(umax, [builder.load(best), bits]), best)
+
+        _vector_loop(builder, vec, n, body)
+        lanes = builder.load(best)
+        result = builder.extract_element(lanes, ir.Constant(ir.IntType(32), 0))
+        for lane in range(1, _LANES):
+            other = builder.extract_element(lanes, ir.Constant(ir.IntType(32), lane))
+            result = builder.select(builder.icmp_unsigned(">", other, result), other, result)
+        return result
+
+    return types.int32(x), codegen
+
+
+@njit(cache=True, nogil=True)
+def largest_magnitude(x):
+    """The bits of max |x| over a contiguous float32 array of any shape (see above)."""
+    return largest_magnitude_bits(x.reshape(-1))

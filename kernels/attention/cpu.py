@@ -98,8 +98,8 @@ from numba.extending import intrinsic, overload
 from .._common import one_blas_thread
 from . import _amx
 from ._amx import (
-    aligned_empty, amx_gemm, exp_sum_split, probs_grad_pair, split_pair_rows, split_pairs,
-    split_rows, split_transposed_pairs,
+    aligned_empty, amx_gemm, exp_sum_split, probs_grad_pair, split_pairs, split_rows,
+    split_transposed_pairs, transpose_into,
 )
 from ._inputs import (
     as_c_contiguous,
@@ -1026,11 +1026,10 @@ def amx_applies(dtype, D, Dv, *arrays):
     """Whether the AMX kernels may run on these inputs (q, k, v[, do]; see the module docstring)."""
     if dtype != np.float32 or D % 32 or Dv % 32 or arrays[1].shape[2] < AMX_MIN_KEYS or not _amx.available():
         return False
-    for a in arrays:
-        if a.size == 0:
-            continue
-        top = max(float(a.max()), -float(a.min()))
-        if not (2.0 ** -AMX_LIMIT <= top < 2.0 ** AMX_LIMIT):  # also False for NaN and inf
+    low = int(np.float32(2.0 ** -AMX_LIMIT).view(np.int32))
+    high = int(np.float32(2.0 ** AMX_LIMIT).view(np.int32))
+    for a in arrays:  # the bits of max |a|: NaN and inf are above high
+        if a.size and not low <= _amx.largest_magnitude(a) < high:
             return False
     return True
 
@@ -1112,9 +1111,7 @@ def _forward_block_amx(q, ktp, vp, n_keys, bias, use_bias, b, h, causal, scale, 
 def _transposed_pieces(x, scratch, out):
     """out = the pieces of x^T, (3, d, >= n) for x (n, d), through scratch (>= d, >= n)."""
     n, d = x.shape
-    for i in range(n):
-        for c in range(d):
-            scratch[c, i] = x[i, c]
+    transpose_into(x, scratch)
     split_rows(scratch[:d, :n], out)
 
 
@@ -1231,11 +1228,8 @@ def _backward_kernel_amx(q, k, v, o, lse, do, bias, use_bias, key_len, causal, s
             dk, dv = dk_parts[part, b, h], dv_parts[part, b, h]
             dk[Nk:] = 0  # keys past key_len: masked for every query
             dv[Nk:] = 0
-            for j in range(Nk):
-                for c in range(dk.shape[1]):
-                    dk[j, c] = scale * dkt[worker, c, j]
-                for c in range(dv.shape[1]):
-                    dv[j, c] = dvt[worker, c, j]
+            transpose_into(dkt[worker, :, :Nk], dk, scale)
+            transpose_into(dvt[worker, :, :Nk], dv)
             head, part, b, h = _claim(counter, H, n_split, n_items)
 
 
