@@ -23,11 +23,11 @@ Where things are:
 
     reference.py  the math and a plain NumPy version: the specification
     cpu.py        fused CPU kernels: Numba threads, BLAS block GEMMs; an (Nq, Nk) matrix only
-                  when it is small and kept for backward
-                  and the same blocks with the score-side products on Intel AMX tiles (from 512
-                  keys, float32 only, where the CPU has AMX): see _amx.py
+                  when it is small and kept for backward; and (section 7) the same kernels
+                  with every block product on Intel AMX tiles, used first where they apply
+                  (float32, from 512 keys, on CPUs with AMX: ``cpu.amx_forward``)
     _amx.py       float32 products as six bfloat16 tile products of three-piece splits
-                  (float32 accuracy), and the 16-lane softmax passes that write the pieces
+                  (float32 accuracy), and the 16-lane passes that write the pieces
     cuda.py       flash attention in numba.cuda (imported only when first used)
     _inputs.py    the checks every entry point runs first, and mask -> additive bias
 

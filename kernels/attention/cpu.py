@@ -983,47 +983,57 @@ def cpu_backward(q, k, v, o, lse, do, mask=None, is_causal=False, scale=None, pr
 
 
 # ---------------------------------------------------------------------------------------------
-# 7. The score-side products on AMX tiles
+# 7. Every block product on AMX tiles
 # ---------------------------------------------------------------------------------------------
-# The CPU kernels of ``cpu.py`` with their score-side products on AMX tiles (``_amx.py``).
+# The kernels above with their block products on Intel AMX tiles (``_amx.py``): the same work
+# queue, key tiles, causal skipping and online softmax; what changes is who multiplies, and
+# in what layout the operands are written:
 #
-# Same blocks, same online softmax, same work queue; what changes is who multiplies:
+#     forward    S  = q k^T     A: the block's q pieces        B: the head's k^T, pair layout
+#                o += P v       A: P's pieces (softmax pass)   B: the head's v, pair layout
+#     backward   S  = q k^T     as forward
+#                dP = dO v^T    A: the block's dO pieces       B: the head's v^T, pair layout
+#                dq += dS k     A: dS's pieces (dS pass)       B: the head's k, pair layout
+#                dk^T += q^T dS A: the head's q^T pieces       B: dS, pair layout along rows
+#                dv^T += dO^T P A: the head's dO^T pieces      B: P, pair layout along rows
 #
-#     forward    S = q k^T          AMX (q's block and k^T cut into bfloat16 pieces)
-#                o += P v           AMX (the softmax pass writes P's pieces, not P)
-#     backward   S = q k^T          AMX
-#                dP = dO v^T        AMX
-#                dq += dS k         AMX (the dS pass also writes dS's pieces)
-#                dk += dS^T q       BLAS (float32 dS, as in cpu.py)
-#                dv += P^T dO       BLAS
+# Each product is six bfloat16 tile products of three-piece splits with float32 sums, as
+# accurate as a float32 GEMM (``_amx.py``). The softmax scale is applied in the elementwise
+# passes (a tile product has no alpha); dq and dk are scaled once, at the end of their block
+# and item. The backward's elementwise pass takes two query rows at a time
+# (``_amx.probs_grad_pair``), because the pair layout along rows interleaves them. dk^T and
+# dv^T accumulate per work item and are transposed into dk, dv at its end.
 #
-# Each product is six bfloat16 tile products with float32 sums, as accurate as a float32 GEMM
-# (see ``_amx.py``). The softmax scale is applied in the elementwise pass (the tile product has
-# no alpha), and dq is scaled once at the end of its block. dk and dv stay with BLAS because AMX
-# would want dS and P a second time in the pair layout (two more writes per score); at B4 H4
-# N1024 D64 they are 2 of the 7 products.
+# Used (``amx_forward``/``amx_backward``, called first by the attention dispatch) when the
+# keys number at least AMX_MIN_KEYS and ``amx_applies``: float32, D and Dv multiples of 32,
+# AMX usable (``_amx.available``), and every input finite with its largest magnitude in
+# [2**-60, 2**60] (AMX reads a bfloat16 piece below 2**-126 as 0; a value near the float32
+# maximum would round to inf). Otherwise the BLAS kernels above run. P is never kept.
 #
-# Used by ``cpu_forward``/``cpu_backward`` when ``amx_applies``: float32, D and Dv multiples of
-# 32, AMX usable (``_amx.available``), and every input finite with its largest magnitude in
-# [2**-60, 2**60] (a bfloat16 piece below 2**-126 is read as 0 by AMX; a value near the float32
-# maximum would round to inf). Otherwise cpu.py's BLAS kernels run. P is never kept for
-# backward here: recomputing it on AMX is cheaper than writing and reading it.
-#
-# Per worker, beyond cpu.py's buffers: the block's q (and backward dO) pieces, (3, rows, D)
-# uint16; the score tile's pieces (3, rows, tile); the head's keys (backward also values) in
-# the pair layout, 3 x 2 bytes per element, i.e. 1.5x a float32 copy; and a float32
-# accumulator for the block's o (backward dq).
+# Per worker, beyond the BLAS kernels' buffers: the head's k^T, v^T, k in the pair layout and
+# q^T, dO^T as pieces (each 3 x 2 bytes per element, 1.5x a float32 copy), float32 dk^T and
+# dv^T of the item, and the block's pieces: ~4 MiB at N1024 D64 with (128, 128) blocks.
 
 # The largest input magnitude allowed is below 2**LIMIT and the smallest max above 2**-LIMIT.
 AMX_LIMIT = 60
-# Fewer keys than this: cpu.py's BLAS kernels, which keep P for backward when it is small. At
-# B8 H4 N256 D64 (2 threads, interleaved with torch) BLAS with P kept ran 0.84x torch and AMX
-# 0.90x; at B4 H4 N1024 BLAS 1.03x, AMX 0.87x.
+# Fewer keys than this: the BLAS kernels, which keep P for backward when it is small. Layer
+# forward + backward against torch, 2 threads, interleaved: B8 H4 N256 D64 BLAS (P kept)
+# 0.82-0.84x, AMX 0.95-0.99x (the per-head packing and transposes weigh more there); B4 H4
+# N1024 BLAS 1.00-1.03x, AMX 0.83x.
 AMX_MIN_KEYS = 512
+# Blocks (query rows, keys per tile) of the AMX kernels: smaller than BLAS's, because each
+# worker's pieces of the head and of the block are ~1.5x float32 copies and should stay in L2.
+# B4 H4 N1024 D64, 2 threads, interleaved: backward (256, 256) 46.3 ms, (128, 256) 42.7,
+# (256, 128) 43.0, (128, 128) 41.6, (128, 512) 46.9; forward (256, 512) 17.9, (128, 512) 17.1,
+# (64, 512) 17.0, (256, 256) 18.8.
+AMX_FORWARD_BLOCK = (128, 512)
+AMX_FORWARD_BLOCK_CAUSAL = (128, 512)
+AMX_BACKWARD_BLOCK = (128, 128)
+AMX_BACKWARD_BLOCK_CAUSAL = (128, 128)
 
 
 def amx_applies(dtype, D, Dv, *arrays):
-    """Whether the AMX kernels may run on these inputs (q, k, v[, do]; see the module docstring)."""
+    """Whether the AMX kernels may run on these inputs (q, k, v[, do]; see section 7's header)."""
     if dtype != np.float32 or D % 32 or Dv % 32 or arrays[1].shape[2] < AMX_MIN_KEYS or not _amx.available():
         return False
     low = int(np.float32(2.0 ** -AMX_LIMIT).view(np.int32))
@@ -1284,8 +1294,9 @@ def _run_backward_amx(q, k, v, o, lse, do, bias, use_bias, key_len, causal, scal
 
 
 def amx_forward(q, k, v, mask=None, is_causal=False, scale=None):
-    """``cpu.cpu_forward`` on AMX tiles: ``(o, lse)``, or None when ``amx_applies`` says no
-    (the caller then runs cpu.py's kernels). P is never kept."""
+    """``cpu_forward`` on AMX tiles: ``(o, lse)``, or None when there are fewer than
+    AMX_MIN_KEYS keys or ``amx_applies`` says no (the caller then runs the BLAS kernels). P is
+    never kept."""
     B, H, Nq, Nk, D, Dv = check_forward_inputs(q, k, v, mask)
     if B * H * Nq == 0 or Nk == 0:
         return None
@@ -1296,7 +1307,7 @@ def amx_forward(q, k, v, mask=None, is_causal=False, scale=None):
     o = np.empty((B, H, Nq, Dv), np.float32)
     lse = np.empty((B, H, Nq), np.float32)
     bias, use_bias = _bias_for_kernel(mask, np.float32)
-    block_q, tile = FORWARD_BLOCK_CAUSAL if is_causal else FORWARD_BLOCK
+    block_q, tile = AMX_FORWARD_BLOCK_CAUSAL if is_causal else AMX_FORWARD_BLOCK
     with _parallel_region() as n_threads:
         n_split, n_workers, rows = _plan_work(B * H, Nq, block_q, n_threads)
         _run_forward_amx(q, k, v, bias, use_bias, _key_lengths(bias, use_bias, B, Nk), bool(is_causal), scale,
@@ -1305,8 +1316,8 @@ def amx_forward(q, k, v, mask=None, is_causal=False, scale=None):
 
 
 def amx_backward(q, k, v, o, lse, do, mask=None, is_causal=False, scale=None):
-    """``cpu.cpu_backward`` with S, dP and dq on AMX tiles: ``(dq, dk, dv)``, or None when
-    ``amx_applies`` says no."""
+    """``cpu_backward`` (recomputing P) on AMX tiles: ``(dq, dk, dv)``, or None when there are
+    fewer than AMX_MIN_KEYS keys or ``amx_applies`` says no."""
     B, H, Nq, Nk, D, Dv = check_backward_inputs(q, k, v, o, lse, do, mask)
     if B * H * Nq == 0 or Nk == 0:
         return None
@@ -1316,7 +1327,7 @@ def amx_backward(q, k, v, o, lse, do, mask=None, is_causal=False, scale=None):
     scale = resolve_scale(scale, D)
     dq = np.empty_like(q)
     bias, use_bias = _bias_for_kernel(mask, np.float32)
-    block_q, tile = BACKWARD_BLOCK_CAUSAL if is_causal else BACKWARD_BLOCK
+    block_q, tile = AMX_BACKWARD_BLOCK_CAUSAL if is_causal else AMX_BACKWARD_BLOCK
     with _parallel_region() as n_threads:
         n_split, n_workers, rows = _plan_work(B * H, Nq, block_q, n_threads)
         if n_split == 1:
