@@ -409,6 +409,7 @@ def test_fused_memory_at_n4096():
     rng = np.random.default_rng(9)
     q, k, v, do = (rng.standard_normal((B, H, N, D), dtype=np.float32) for _ in range(4))
     o, lse = cpu_forward(q, k, v)  # compile (if needed) outside the measurement
+    cpu_backward(q, k, v, o, lse, do)
     io_bytes = o.nbytes + lse.nbytes + 3 * q.nbytes  # forward outputs, then dq, dk, dv
     tracemalloc.start()
     try:
