@@ -82,6 +82,9 @@ def thread_rows() -> list[tuple[str, str]]:
     # both set by tinymm unless the environment already did (kernels/_common.py says why)
     rows.append(("OMP_WAIT_POLICY", os.environ.get("OMP_WAIT_POLICY", "(unset)")))
     rows.append(("freed heap kept (TINYMM_HEAP_KEEP)", f"{HEAP_KEEP_BYTES >> 20} MiB" if HEAP_KEEP_BYTES else "off"))
+    from tinymm.kernels.attention import _amx
+
+    rows.append(("attention on AMX tiles (TINYMM_AMX)", "yes" if _amx.available() else "no"))
     try:
         from threadpoolctl import threadpool_info
 
