@@ -940,6 +940,18 @@ def cpu_forward(q, k, v, mask=None, is_causal=False, scale=None, keep_probs=Fals
     return o, lse
 
 
+def _gradient_parts(k, v, n_split):
+    """(dk_parts, dv_parts), (n_split, *k.shape) and (n_split, *v.shape). With n_split > 1,
+    several workers add into one head's dk, dv: each part gets its own (zeroed by the kernel).
+    With one part, dk and dv are written directly: fresh arrays that autograd adopts as
+    gradients without a copy (``_summed`` hands them back as they are)."""
+    return np.empty((n_split,) + k.shape, k.dtype), np.empty((n_split,) + v.shape, v.dtype)
+
+
+def _summed(parts):
+    return parts[0] if parts.shape[0] == 1 else parts.sum(axis=0)
+
+
 def cpu_backward(q, k, v, o, lse, do, mask=None, is_causal=False, scale=None, probs=None):
     """Fused attention backward on NumPy arrays: returns ``(dq, dk, dv)``. P is recomputed from
     ``lse`` block by block (no (Nq, Nk) matrix is ever held), or, given ``probs`` (what
@@ -957,15 +969,7 @@ def cpu_backward(q, k, v, o, lse, do, mask=None, is_causal=False, scale=None, pr
     block_q, tile = BACKWARD_BLOCK_CAUSAL if is_causal else BACKWARD_BLOCK
     with _parallel_region() as n_threads:
         n_split, n_workers, rows = _plan_work(B * H, Nq, block_q, n_threads)
-        # With n_split > 1, several workers add into one head's dk, dv: each part gets its own
-        # (zeroed by the kernel). With one part, dk and dv are written directly: fresh arrays
-        # that autograd adopts as gradients without a copy.
-        if n_split == 1:
-            dk, dv = np.empty_like(k), np.empty_like(v)
-            dk_parts, dv_parts = dk[None], dv[None]
-        else:
-            dk_parts = np.empty((n_split,) + k.shape, dtype)
-            dv_parts = np.empty((n_split,) + v.shape, dtype)
+        dk_parts, dv_parts = _gradient_parts(k, v, n_split)
         width = _padded(min(tile, Nk))
         keys_t = np.empty((n_workers, 1, 1) if use_saved else (n_workers, D, _padded(Nk)), dtype)
         values_t = np.empty((n_workers, Dv, _padded(Nk)), dtype)
@@ -977,9 +981,7 @@ def cpu_backward(q, k, v, o, lse, do, mask=None, is_causal=False, scale=None, pr
                          dq, dk_parts, dv_parts, probs if use_saved else np.empty((1, 1, 1, 1), dtype),
                          use_saved, keys_t, values_t, scores, dscores, deltas,
                          np.zeros(1, np.int64), tile, DIAGONAL_TILE)
-    if n_split == 1:
-        return dq, dk, dv
-    return dq, dk_parts.sum(axis=0), dv_parts.sum(axis=0)
+    return dq, _summed(dk_parts), _summed(dv_parts)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1330,15 +1332,8 @@ def amx_backward(q, k, v, o, lse, do, mask=None, is_causal=False, scale=None):
     block_q, tile = AMX_BACKWARD_BLOCK_CAUSAL if is_causal else AMX_BACKWARD_BLOCK
     with _parallel_region() as n_threads:
         n_split, n_workers, rows = _plan_work(B * H, Nq, block_q, n_threads)
-        if n_split == 1:
-            dk, dv = np.empty_like(k), np.empty_like(v)
-            dk_parts, dv_parts = dk[None], dv[None]
-        else:
-            dk_parts = np.empty((n_split,) + k.shape, np.float32)
-            dv_parts = np.empty((n_split,) + v.shape, np.float32)
+        dk_parts, dv_parts = _gradient_parts(k, v, n_split)
         _run_backward_amx(q, k, v, o, lse, do, bias, use_bias, _key_lengths(bias, use_bias, B, Nk),
                  bool(is_causal), scale, n_split, dq, dk_parts, dv_parts, n_workers, rows, tile,
                  DIAGONAL_TILE)
-    if n_split == 1:
-        return dq, dk, dv
-    return dq, dk_parts.sum(axis=0), dv_parts.sum(axis=0)
+    return dq, _summed(dk_parts), _summed(dv_parts)
