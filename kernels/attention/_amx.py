@@ -3,15 +3,16 @@ r"""Float32 block products on Intel AMX tiles, at float32 accuracy: three bfloat
 AMX (Sapphire Rapids and later Xeons) multiplies bfloat16 tiles into float32 ones:
 ``tdpbf16ps`` adds a (16 x 32) @ (32 x 16) bfloat16 product to a 16 x 16 float32 tile, 16x the
 multiply-adds per cycle of an AVX-512 float32 FMA pair. A bfloat16 keeps only 8 significant
-bits, so a float32 x is cut into three: h = bf16(x), m = bf16(x - h), l = bf16(x - h - m)
-(each difference is exact in float32), x = h + m + l to 2**-24 relative. Then
+bits, so a float32 x is cut into three: h = x rounded to bfloat16 (to nearest, ties away from
+zero), m = x - h rounded the same way, l = x - h - m truncated (each difference is exact in
+float32), x = h + m + l to 2**-24 relative. Then
 
     a @ b  ~  ah bh + ah bm + am bh + am bm + ah bl + al bh          (six bfloat16 products)
 
 leaves out only am bl, al bm and al bl, each below 2**-25 relative to |a||b|: the error of a
 float32 product itself. Every partial sum is float32, in the tile. Measured against float64
-on (128 x 512) @ (512 x 64) products: max |error| / (|a| @ |b|) 1.4-1.5e-7, against 1.3-1.8e-7
-for OpenBLAS's sgemm. Six products at 16x the rate: ~2.7x float32's peak in the inner loop
+on (128 x 512) @ (512 x 64) and (256 x 64) @ (64 x 512) products: max |error| / (|a| @ |b|)
+1.4-2.0e-7, against 1.3-2.7e-7 for OpenBLAS's sgemm. Six products at 16x the rate: ~2.7x float32's peak in the inner loop
 (measured on this kind of Xeon, one core: 2.7 TF/s bfloat16 with the tiles loaded from L1,
 so ~440 GF/s of float32 work, against 120-130 GF/s for OpenBLAS at the attention's shapes).
 
