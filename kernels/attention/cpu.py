@@ -1064,7 +1064,7 @@ def _exp_sum_split(row, alpha, shift, ph, pm, pl, k_pad):
 
 @njit(cache=True)
 def _forward_block_amx(q, ktp, vp, n_keys, bias, use_bias, b, h, causal, scale, i0, i1, o, lse,
-                   qb, s, pp, acc, row_max, row_sum, tile, diagonal_tile):
+                       qb, s, pp, acc, row_max, row_sum, tile, diagonal_tile):
     """cpu.py's ``_forward_block`` on AMX. ktp: the head's k^T in the pair layout; vp: its v in
     the pair layout; qb (3, >= rows, D) pieces of the block's queries (filled here); s, the
     float32 scores; pp, the pieces of P; acc, the block's unnormalised o."""
@@ -1128,7 +1128,7 @@ def _transposed_pieces(x, scratch, out):
 
 
 @njit(cache=True)
-def _backward_block_amx(q, k, o, lse, do, ktp, vtp, kp, n_keys, bias, use_bias, b, h, causal, scale,
+def _backward_block_amx(q, o, lse, do, ktp, vtp, kp, n_keys, bias, use_bias, b, h, causal, scale,
                         i0, i1, dq, dkt, dvt, qb, dob, qth, doth, p, ds, dsp, dsq, pq,
                         dq_acc, delta, tile, diagonal_tile):
     """cpu.py's ``_backward_block`` with every product on AMX. ktp, vtp: the head's k^T and v^T
@@ -1186,7 +1186,7 @@ def _backward_block_amx(q, k, o, lse, do, ktp, vtp, kp, n_keys, bias, use_bias, 
 
 @njit(parallel=True, nogil=True, cache=True)
 def _forward_kernel_amx(q, k, v, bias, use_bias, key_len, causal, scale, n_split, o, lse, qb, scores,
-                    pp, acc, keys_p, values_p, transposed, stats, counter, tile, diagonal_tile):
+                        pp, acc, keys_p, values_p, transposed, stats, counter, tile, diagonal_tile):
     H, Nq, _, n_workers, block_q, n_blocks, n_items = _queue_layout(q, k, stats[:, 0], n_split)
     for worker in prange(n_workers):
         packed = -1  # the head whose keys and values this worker's buffers hold
@@ -1201,9 +1201,9 @@ def _forward_kernel_amx(q, k, v, bias, use_bias, key_len, causal, scale, n_split
                 i0 = block * block_q
                 i1 = min(i0 + block_q, Nq)
                 _forward_block_amx(q[b, h], keys_p[worker], values_p[worker], Nk, bias, use_bias, b, h,
-                               causal, scale, i0, i1, o[b, h], lse[b, h], qb[worker], scores[worker],
-                               pp[worker], acc[worker], stats[worker, 0], stats[worker, 1],
-                               tile, diagonal_tile)
+                                   causal, scale, i0, i1, o[b, h], lse[b, h], qb[worker],
+                                   scores[worker], pp[worker], acc[worker], stats[worker, 0],
+                                   stats[worker, 1], tile, diagonal_tile)
             head, part, b, h = _claim(counter, H, n_split, n_items)
 
 
@@ -1230,7 +1230,7 @@ def _backward_kernel_amx(q, k, v, o, lse, do, bias, use_bias, key_len, causal, s
             for block in range(part, n_blocks, n_split):
                 i0 = block * block_q
                 i1 = min(i0 + block_q, Nq)
-                _backward_block_amx(q[b, h], k[b, h], o[b, h], lse[b, h], do[b, h], keys_tp[worker],
+                _backward_block_amx(q[b, h], o[b, h], lse[b, h], do[b, h], keys_tp[worker],
                                     values_tp[worker], keys_p[worker], Nk, bias, use_bias, b, h,
                                     causal, scale, i0, i1, dq[b, h], dkt[worker], dvt[worker],
                                     qb[worker], dob[worker], qth[worker], doth[worker],
@@ -1245,8 +1245,8 @@ def _backward_kernel_amx(q, k, v, o, lse, do, bias, use_bias, key_len, causal, s
             head, part, b, h = _claim(counter, H, n_split, n_items)
 
 
-def _run_forward_amx(q, k, v, bias, use_bias, key_len, causal, scale, o, lse, n_split, n_workers, rows,
-            tile, diagonal_tile):
+def _run_forward_amx(q, k, v, bias, use_bias, key_len, causal, scale, o, lse, n_split, n_workers,
+                     rows, tile, diagonal_tile):
     """Runs the AMX forward kernel into o and lse (cpu_forward's checked, contiguous inputs)."""
     D, Dv, Nk = q.shape[3], v.shape[3], k.shape[2]
     rows_pad, keys = _ceil_to(rows, 16), _ceil_to(Nk, 32)
@@ -1260,12 +1260,12 @@ def _run_forward_amx(q, k, v, bias, use_bias, key_len, causal, scale, o, lse, n_
     stats = np.empty((n_workers, 2, rows), np.float32)
     transposed = np.empty((n_workers, D, _ceil_to(Nk, 16) + 16), np.float32)  # k^T before its split
     _forward_kernel_amx(q, k, v, bias, use_bias, key_len, causal, scale, n_split, o, lse, qb, scores,
-                    pp, acc, keys_p, values_p, transposed, stats, np.zeros(1, np.int64), tile,
-                    diagonal_tile)
+                        pp, acc, keys_p, values_p, transposed, stats, np.zeros(1, np.int64), tile,
+                        diagonal_tile)
 
 
-def _run_backward_amx(q, k, v, o, lse, do, bias, use_bias, key_len, causal, scale, n_split, dq, dk_parts,
-             dv_parts, n_workers, rows, tile, diagonal_tile):
+def _run_backward_amx(q, k, v, o, lse, do, bias, use_bias, key_len, causal, scale, n_split, dq,
+                      dk_parts, dv_parts, n_workers, rows, tile, diagonal_tile):
     """Runs the AMX backward kernel into dq and the dk, dv parts."""
     D, Dv, Nk = q.shape[3], v.shape[3], k.shape[2]
     rows_pad, keys = _ceil_to(rows, 16), _ceil_to(Nk, 32)
@@ -1312,8 +1312,8 @@ def amx_forward(q, k, v, mask=None, is_causal=False, scale=None):
     block_q, tile = AMX_FORWARD_BLOCK_CAUSAL if is_causal else AMX_FORWARD_BLOCK
     with _parallel_region() as n_threads:
         n_split, n_workers, rows = _plan_work(B * H, Nq, block_q, n_threads)
-        _run_forward_amx(q, k, v, bias, use_bias, _key_lengths(bias, use_bias, B, Nk), bool(is_causal), scale,
-                o, lse, n_split, n_workers, rows, tile, DIAGONAL_TILE)
+        _run_forward_amx(q, k, v, bias, use_bias, _key_lengths(bias, use_bias, B, Nk),
+                         bool(is_causal), scale, o, lse, n_split, n_workers, rows, tile, DIAGONAL_TILE)
     return o, lse
 
 
@@ -1334,6 +1334,6 @@ def amx_backward(q, k, v, o, lse, do, mask=None, is_causal=False, scale=None):
         n_split, n_workers, rows = _plan_work(B * H, Nq, block_q, n_threads)
         dk_parts, dv_parts = _gradient_parts(k, v, n_split)
         _run_backward_amx(q, k, v, o, lse, do, bias, use_bias, _key_lengths(bias, use_bias, B, Nk),
-                 bool(is_causal), scale, n_split, dq, dk_parts, dv_parts, n_workers, rows, tile,
-                 DIAGONAL_TILE)
+                          bool(is_causal), scale, n_split, dq, dk_parts, dv_parts, n_workers, rows,
+                          tile, DIAGONAL_TILE)
     return dq, _summed(dk_parts), _summed(dv_parts)
