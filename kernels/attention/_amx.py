@@ -89,7 +89,38 @@ def available():
     import ctypes
 
     libc = ctypes.CDLL(None, use_errno=True)
-    return libc.syscall(_SYS_ARCH_PRCTL, _ARCH_REQ_XCOMP_PERM, _XFEATURE_XTILEDATA) == 0
+    if libc.syscall(_SYS_ARCH_PRCTL, _ARCH_REQ_XCOMP_PERM, _XFEATURE_XTILEDATA) != 0:
+        return False
+    return _self_test()
+
+
+def _self_test():
+    """Compiles and runs every AMX and 16-lane routine once on small inputs against NumPy: an
+    LLVM that names its intrinsics differently (older llvmlite builds use typed pointers) or
+    lowers them wrongly makes this False, and attention stays on BLAS, instead of failing in
+    the middle of a model."""
+    try:
+        rng = np.random.default_rng(0)
+        a = rng.standard_normal((16, 32)).astype(np.float32)
+        b = rng.standard_normal((32, 16)).astype(np.float32)
+        ap, bp = aligned_empty((3, 16, 32), np.uint16), aligned_empty((3, 16, 32), np.uint16)
+        split_rows(a, ap)
+        split_pairs(b, bp)
+        c = aligned_empty((16, 16), np.float32)
+        s = rng.standard_normal((2, 20)).astype(np.float32)
+        dp = rng.standard_normal((2, 20)).astype(np.float32)
+        rows_out = np.zeros((3, 2, 20), np.uint16)
+        pairs = np.zeros((2, 3, 40), np.uint16)
+        total, top = _self_test_kernel(ap, bp, c, s, dp, rows_out, pairs)
+        e = np.exp2(s.astype(np.float64) - 1.0)
+        g = e * (dp - 0.5)
+        back = (rows_out.astype(np.uint32) << 16).view(np.float32).sum(axis=0)
+        return bool(np.allclose(c, a.astype(np.float64) @ b, rtol=1e-5, atol=1e-5)
+                    and np.isclose(total, e[0].sum(), rtol=1e-5)
+                    and np.allclose(back, g, rtol=1e-5, atol=1e-6)
+                    and top == np.abs(s).max().view(np.int32))
+    except Exception:  # noqa: BLE001 (any compile or lowering failure means: not usable)
+        return False
 
 
 # ---------------------------------------------------------------------------------------------
@@ -630,3 +661,15 @@ def largest_magnitude_bits(typingctx, x):
 def largest_magnitude(x):
     """The bits of max |x| over a contiguous float32 array of any shape (see above)."""
     return largest_magnitude_bits(x.reshape(-1))
+
+
+@njit(cache=True)
+def _self_test_kernel(ap, bp, c, s, dp, rows_out, pairs):
+    amx_gemm(ap, bp, c, 1, 1, 1, False)
+    pieces = np.zeros((3, s.shape[1]), np.uint16)
+    total = exp_sum_split(s[0], np.float32(1), np.float32(1), pieces[0], pieces[1], pieces[2])
+    shifts = np.ones(2, np.float32)
+    deltas = np.full(2, 0.5, np.float32)
+    visible = np.full(2, s.shape[1], np.int64)
+    probs_grad_pair(s.copy(), dp.copy(), np.float32(1), shifts, deltas, visible, rows_out, pairs[0], pairs[1])
+    return total, largest_magnitude(s)
