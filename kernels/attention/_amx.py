@@ -265,6 +265,24 @@ def amx_gemm(a, b, c, m_tiles, n_tiles, k_chunks, accumulate):
 # Cutting float32 into bfloat16 pieces
 # ---------------------------------------------------------------------------------------------
 
+def _split_ir(builder, x, int_type, float_type, const):
+    """The IR of the three-piece split of float32 x (a scalar, or a vector with matching int and
+    float types; const(v) builds an int constant of int_type): (h, m, l), each in the low 16
+    bits of int_type. h and m are rounded to nearest, ties away from zero (add half an ulp of
+    bfloat16, clear the low 16 bits); l = x - h - m truncated (its dropped bits are below
+    2**-24 |x|)."""
+
+    def rounded(value):
+        top = builder.and_(builder.add(builder.bitcast(value, int_type), const(0x8000)), const(-65536))
+        return builder.lshr(top, const(16)), builder.bitcast(top, float_type)
+
+    h, hf = rounded(x)
+    rest = builder.fsub(x, hf)
+    m, mf = rounded(rest)
+    lo = builder.lshr(builder.bitcast(builder.fsub(rest, mf), int_type), const(16))
+    return h, m, lo
+
+
 @intrinsic
 def split3(typingctx, x):
     """The bfloat16 bits (uint16) of h, m, l with x = h + m + l to 2**-24 relative, x a finite
@@ -273,19 +291,8 @@ def split3(typingctx, x):
     widens to 64 bits, and its loops then vectorised poorly)."""
 
     def codegen(context, builder, signature, args):
-        i32, f32 = ir.IntType(32), ir.FloatType()
-        c = lambda v: ir.Constant(i32, v)  # noqa: E731
-
-        def rounded(value):
-            top = builder.and_(builder.add(builder.bitcast(value, i32), c(0x8000)), c(-65536))
-            return builder.trunc(builder.lshr(top, c(16)), _i16), builder.bitcast(top, f32)
-
-        x = args[0]
-        h, hf = rounded(x)
-        rest = builder.fsub(x, hf)
-        m, mf = rounded(rest)
-        lo = builder.trunc(builder.lshr(builder.bitcast(builder.fsub(rest, mf), i32), c(16)), _i16)
-        return context.make_tuple(builder, signature.return_type, (h, m, lo))
+        pieces = _split_ir(builder, args[0], ir.IntType(32), ir.FloatType(), lambda v: ir.Constant(ir.IntType(32), v))
+        return context.make_tuple(builder, signature.return_type, [builder.trunc(p, _i16) for p in pieces])
 
     return types.UniTuple(types.uint16, 3)(types.float32), codegen
 
@@ -384,8 +391,6 @@ class _Vectors:
         fptr, hptr = ir.PointerType(self.f), ir.PointerType(self.h)
         self._load = cgutils.get_or_insert_function(
             module, ir.FunctionType(self.f, [fptr, ir.IntType(32), self.m, self.f]), "llvm.masked.load.v16f32.p0")
-        self._store_f = cgutils.get_or_insert_function(
-            module, ir.FunctionType(ir.VoidType(), [self.f, fptr, ir.IntType(32), self.m]), "llvm.masked.store.v16f32.p0")
         self._store_i = cgutils.get_or_insert_function(
             module, ir.FunctionType(ir.VoidType(), [self.i, ir.PointerType(self.i), ir.IntType(32), self.m]),
             "llvm.masked.store.v16i32.p0")
@@ -416,10 +421,6 @@ class _Vectors:
         ptr = self.b.bitcast(self.b.gep(base, [index]), ir.PointerType(self.f))
         return self.b.call(self._load, [ptr, ir.Constant(ir.IntType(32), 4), mask, self.const_f(0.0)])
 
-    def store(self, value, base, index, mask):
-        ptr = self.b.bitcast(self.b.gep(base, [index]), ir.PointerType(self.f))
-        self.b.call(self._store_f, [value, ptr, ir.Constant(ir.IntType(32), 4), mask])
-
     def store_half(self, value, base, index, mask):
         ptr = self.b.bitcast(self.b.gep(base, [index]), ir.PointerType(self.h))
         self.b.call(self._store_h, [value, ptr, ir.Constant(ir.IntType(32), 2), mask])
@@ -439,22 +440,9 @@ class _Vectors:
     def fma(self, a, x, c):
         return self.b.call(self._fma, [a, x, c])
 
-    def rounded(self, x):
-        """(bfloat16 bits of x rounded to nearest, ties away from zero, as <16 x i32> whose low
-        16 bits are the piece; the rounded value as float)."""
-        b = self.b
-        top = b.and_(b.add(b.bitcast(x, self.i), self.const_i(0x8000)), self.const_i(-65536))
-        return b.lshr(top, self.const_i(16)), b.bitcast(top, self.f)
-
     def pieces(self, x):
-        """x's three pieces, each in the low 16 bits of <16 x i32>: h and m rounded to nearest,
-        l = x - h - m truncated (its dropped bits are below 2**-24 |x|)."""
-        b = self.b
-        h, hf = self.rounded(x)
-        rest = b.fsub(x, hf)
-        m, mf = self.rounded(rest)
-        lo = b.lshr(b.bitcast(b.fsub(rest, mf), self.i), self.const_i(16))
-        return h, m, lo
+        """x's three pieces (``_split_ir``), each in the low 16 bits of <16 x i32>."""
+        return _split_ir(self.b, x, self.i, self.f, self.const_i)
 
     def split_store(self, x, pieces, index, mask):
         """Stores x's three pieces at pieces[0..2][index] (lanes in mask)."""
@@ -510,36 +498,6 @@ def exp_sum_split(typingctx, row, alpha, shift, ph, pm, pl):
         return result
 
     return types.float32(row, types.float32, types.float32, ph, pm, pl), codegen
-
-
-@intrinsic
-def probs_grad_split(typingctx, p, dp, alpha, shift, delta, sh, sm, sl):
-    """In place for j < len(p): p[j] <- 2**(alpha p[j] - shift), dp[j] <- p[j] (dp[j] - delta),
-    and dp's pieces into sh, sm, sl [j]."""
-
-    def codegen(context, builder, signature, args):
-        arrays = [context.make_array(t)(context, builder, v) if isinstance(t, types.Array) else None
-                  for t, v in zip(signature.args, args)]
-        p_a, dp_a, sh_a, sm_a, sl_a = arrays[0], arrays[1], arrays[5], arrays[6], arrays[7]
-        n = builder.extract_value(p_a.shape, 0)
-        vec = _Vectors(builder)
-        a, s, d = vec.splat(args[2]), vec.splat(args[3]), vec.splat(args[4])
-        pieces = [x.data for x in (sh_a, sm_a, sl_a)]
-
-        minus_s = builder.fneg(s)
-
-        def body(j0, mask):
-            e = vec.exp2(vec.fma(a, vec.load(p_a.data, j0, mask), minus_s))
-            g = builder.fmul(e, builder.fsub(vec.load(dp_a.data, j0, mask), d))
-            vec.store(e, p_a.data, j0, mask)
-            vec.store(g, dp_a.data, j0, mask)
-            vec.split_store(g, pieces, j0, mask)
-
-        _vector_loop(builder, vec, n, body)
-        return context.get_dummy_value()
-
-    f32 = types.float32
-    return types.void(p, dp, f32, f32, f32, sh, sm, sl), codegen
 
 
 @intrinsic
