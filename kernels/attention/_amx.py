@@ -283,31 +283,13 @@ def _split_ir(builder, x, int_type, float_type, const):
     return h, m, lo
 
 
-@intrinsic
-def split3(typingctx, x):
-    """The bfloat16 bits (uint16) of h, m, l with x = h + m + l to 2**-24 relative, x a finite
-    float32: h and m rounded to nearest (ties away from zero), l = x - h - m truncated, as the
-    16-lane passes below do. Written on 32-bit integers in IR (Numba's own integer arithmetic
-    widens to 64 bits, and its loops then vectorised poorly)."""
-
-    def codegen(context, builder, signature, args):
-        pieces = _split_ir(builder, args[0], ir.IntType(32), ir.FloatType(), lambda v: ir.Constant(ir.IntType(32), v))
-        return context.make_tuple(builder, signature.return_type, [builder.trunc(p, _i16) for p in pieces])
-
-    return types.UniTuple(types.uint16, 3)(types.float32), codegen
-
-
 @njit(cache=True, nogil=True)
 def split_rows(x, out):
     """out[p, i, j] = piece p of x[i, j] for x (n, d) float32 with contiguous rows; out's
     other rows and columns (out is (3, >= n, >= d)) are set to 0."""
     n, d = x.shape
     for i in range(n):
-        for j in range(d):
-            h, m, lo = split3(x[i, j])
-            out[0, i, j] = h
-            out[1, i, j] = m
-            out[2, i, j] = lo
+        split_row(x[i], out[0, i], out[1, i], out[2, i])
         out[:, i, d:] = 0
     out[:, n:, :] = 0
 
@@ -338,16 +320,21 @@ def split_transposed_pairs(x, out, scratch):
 
 @njit(cache=True, nogil=True)
 def transpose_into(x, out, factor=1.0):
-    """out[c, i] = factor * x[i, c] for x (n, d), 16 rows of x at a time: their 16 cache lines
-    stay in L1 while each of out's rows gets 16 contiguous values (row by row, the strided
-    writes ran ~3x slower)."""
+    """out[c, i] = factor * x[i, c] for x (n, d) float32 with contiguous rows, out (>= d, >= n)
+    float32 with contiguous rows: whole 16 x 16 blocks in vector registers
+    (``transpose_block``), the edges element by element."""
     n, d = x.shape
-    f = out.dtype.type(factor)
-    for i0 in range(0, n, 16):
-        i1 = min(i0 + 16, n)
+    f = np.float32(factor)
+    n16, d16 = n - n % 16, d - d % 16
+    for i0 in range(0, n16, 16):
+        for c0 in range(0, d16, 16):
+            transpose_block(x, i0, c0, out, f)
+    for i in range(n16, n):
         for c in range(d):
-            for i in range(i0, i1):
-                out[c, i] = f * x[i, c]
+            out[c, i] = f * x[i, c]
+    for c in range(d16, d):
+        for i in range(n16):
+            out[c, i] = f * x[i, c]
 
 
 def aligned_empty(shape, dtype, align=64):
@@ -523,6 +510,71 @@ def split_pair_rows(typingctx, even, odd, ph, pm, pl):
         return context.get_dummy_value()
 
     return types.void(even, odd, ph, pm, pl), codegen
+
+
+@intrinsic
+def split_row(typingctx, x, ph, pm, pl):
+    """The pieces of x[j] into ph[j], pm[j], pl[j] for j < len(x); x float32, the piece rows
+    uint16, all with contiguous elements. (Numba's loop over a scalar split
+    ran at ~1 ns a value.)"""
+
+    def codegen(context, builder, signature, args):
+        x_a, ph_a, pm_a, pl_a = (context.make_array(t)(context, builder, v)
+                                 for t, v in zip(signature.args, args))
+        n = builder.extract_value(x_a.shape, 0)
+        vec = _Vectors(builder)
+        bases = [a.data for a in (ph_a, pm_a, pl_a)]
+
+        def body(j0, mask):
+            vec.split_store(vec.load(x_a.data, j0, mask), bases, j0, mask)
+
+        _vector_loop(builder, vec, n, body)
+        return context.get_dummy_value()
+
+    return types.void(x, ph, pm, pl), codegen
+
+
+# Interleaving two 16-lane rows, lanes 0-7 (low) or 8-15 (high): a0 b0 a1 b1 ... Four rounds
+# of row i with row i + 8 -> rows 2 i (low) and 2 i + 1 (high) transpose a 16 x 16 block.
+_LOW_HALVES = [j // 2 + 16 * (j % 2) for j in range(_LANES)]
+_HIGH_HALVES = [8 + j // 2 + 16 * (j % 2) for j in range(_LANES)]
+
+
+@intrinsic
+def transpose_block(typingctx, x, i0, c0, out, factor):
+    """out[c0 + c, i0 + i] = factor * x[i0 + i, c0 + c] for i, c < 16; x and out 2-D float32
+    with contiguous rows, the block inside both. Plain vector loads, shuffles and stores: no
+    masked intrinsic, so any LLVM lowers it (the BLAS kernels use it too)."""
+
+    def codegen(context, builder, signature, args):
+        x_a = context.make_array(signature.args[0])(context, builder, args[0])
+        out_a = context.make_array(signature.args[3])(context, builder, args[3])
+        row = ir.VectorType(ir.FloatType(), _LANES)
+        row_ptr = ir.PointerType(row)
+        i32 = ir.IntType(32)
+        const = lambda v: ir.Constant(_i64, v)  # noqa: E731
+        x_stride = builder.extract_value(x_a.strides, 0)
+        out_stride = builder.extract_value(out_a.strides, 0)
+
+        def at(data, stride, r, c):  # &array[r, c] as a row pointer, strides in bytes
+            offset = builder.add(builder.mul(r, stride), builder.mul(c, const(4)))
+            return builder.bitcast(builder.gep(builder.bitcast(data, _bytes_ptr), [offset]), row_ptr)
+
+        rows = [builder.load(at(x_a.data, x_stride, builder.add(args[1], const(r)), args[2]), align=4)
+                for r in range(_LANES)]
+        low = ir.Constant(ir.VectorType(i32, _LANES), [ir.Constant(i32, j) for j in _LOW_HALVES])
+        high = ir.Constant(ir.VectorType(i32, _LANES), [ir.Constant(i32, j) for j in _HIGH_HALVES])
+        for _ in range(4):
+            rows = [builder.shuffle_vector(rows[i], rows[i + 8], m) for i in range(8) for m in (low, high)]
+        scale = ir.Constant(row, ir.Undefined)
+        for lane in range(_LANES):
+            scale = builder.insert_element(scale, args[4], ir.Constant(i32, lane))
+        for c in range(_LANES):
+            target = at(out_a.data, out_stride, builder.add(args[2], const(c)), args[1])
+            builder.store(builder.fmul(rows[c], scale), target, align=4)
+        return context.get_dummy_value()
+
+    return types.void(x, types.intp, types.intp, out, types.float32), codegen
 
 
 @intrinsic

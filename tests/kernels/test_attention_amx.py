@@ -46,15 +46,28 @@ def amx_everywhere(monkeypatch):
 # -------------------------------------------------------------------------------------------
 
 @needs_amx
-def test_split_rows_reconstructs_float32():
-    rng = np.random.default_rng(0)
-    x = (rng.standard_normal((37, 64)) * np.exp(rng.uniform(-20, 20, (37, 64)))).astype(np.float32)
+@pytest.mark.parametrize("d", [64, 50, 7])
+def test_split_rows_reconstructs_float32(d):
+    rng = np.random.default_rng(d)
+    x = (rng.standard_normal((37, d)) * np.exp(rng.uniform(-20, 20, (37, d)))).astype(np.float32)
     x[0, :5] = [0.0, -0.0, 1.0, -3.0, 2.0**-60]
     out = np.full((3, 48, 96), 7, np.uint16)
     _amx.split_rows(x, out)
-    total = sum(pieces_value(out[p, :37, :64]) for p in range(3))
+    total = sum(pieces_value(out[p, :37, :d]) for p in range(3))
     assert np.all(np.abs(total - x) <= 2.0**-23 * np.abs(x.astype(np.float64)))
-    assert np.all(out[:, 37:] == 0) and np.all(out[:, :, 64:] == 0)
+    assert np.all(out[:, 37:] == 0) and np.all(out[:, :, d:] == 0)
+
+
+@pytest.mark.parametrize("n, d", [(256, 64), (17, 33), (5, 3), (48, 16), (100, 128)])
+def test_transpose_into_any_shape(n, d):
+    """16 x 16 blocks in registers and element-wise edges, from rows that are not adjacent
+    (no AMX needed: the BLAS kernels use it too)."""
+    rng = np.random.default_rng(n * d)
+    x = rng.standard_normal((n + 3, d + 5)).astype(np.float32)[:n, :d]
+    out = np.full((d + 2, n + 7), np.nan, np.float32)
+    _amx.transpose_into(x, out, -0.5)
+    np.testing.assert_array_equal(out[:d, :n], -0.5 * x.T)
+    assert np.isnan(out[d:]).all() and np.isnan(out[:, n:]).all()
 
 
 @needs_amx
