@@ -25,7 +25,8 @@ Where things are:
     cpu.py        fused CPU kernels: Numba threads, BLAS block GEMMs; an (Nq, Nk) matrix only
                   when it is small and kept for backward; and (section 7) the same kernels
                   with every block product on Intel AMX tiles, used first where they apply
-                  (float32, from 512 keys, on CPUs with AMX: ``cpu.amx_forward``)
+                  (float32, from 192 keys, 384 causal, on CPUs with AMX:
+                  ``cpu.amx_forward``)
     _amx.py       float32 products as six bfloat16 tile products of three-piece splits
                   (float32 accuracy), and the 16-lane passes that write the pieces
     cuda.py       flash attention in numba.cuda (imported only when first used)

@@ -1014,11 +1014,15 @@ def cpu_backward(q, k, v, o, lse, do, mask=None, is_causal=False, scale=None, pr
 # (``_amx.probs_grad_pair``), because the pair layout along rows interleaves them. dk^T and
 # dv^T accumulate per work item and are transposed into dk, dv at its end.
 #
-# Used (``amx_forward``/``amx_backward``, called first by the attention dispatch) when the
-# keys number at least AMX_MIN_KEYS and ``amx_applies``: float32, D and Dv multiples of 32,
-# AMX usable (``_amx.available``), and every input finite with its largest magnitude in
-# [2**-60, 2**60] (AMX reads a bfloat16 piece below 2**-126 as 0; a value near the float32
-# maximum would round to inf). Otherwise the BLAS kernels above run. P is never kept.
+# Used (``amx_forward``/``amx_backward``, called first by the attention dispatch) when
+# ``amx_applies``: float32, D and Dv multiples of 32, at least AMX_MIN_KEYS keys
+# (AMX_MIN_KEYS_CAUSAL with a causal mask), AMX usable (``_amx.available``). Otherwise the
+# BLAS kernels above run. Every input must also
+# be finite, with its largest magnitude in [2**-60, 2**60] (AMX reads a bfloat16 piece below
+# 2**-126 as 0; a value near the float32 maximum would round to inf): the kernels learn that
+# from the splits that pack the inputs (``fit_for_tiles``), and when it fails their results
+# are dropped and the BLAS kernels run after all (a wasted pass, only on such inputs). P is
+# never kept.
 #
 # Per worker, beyond the BLAS kernels' buffers: the head's k^T, v^T, k in the pair layout and
 # q^T, dO^T as pieces (each 3 x 2 bytes per element, 1.5x a float32 copy), float32 dk^T and
@@ -1026,11 +1030,12 @@ def cpu_backward(q, k, v, o, lse, do, mask=None, is_causal=False, scale=None, pr
 
 # The largest input magnitude allowed is below 2**LIMIT and the smallest max above 2**-LIMIT.
 AMX_LIMIT = 60
-# Fewer keys than this: the BLAS kernels, which keep P for backward when it is small. Layer
-# forward + backward against torch, 2 threads, interleaved: B8 H4 N256 D64 BLAS (P kept)
-# 0.82-0.84x, AMX 0.95-0.99x (the per-head packing and transposes weigh more there); B4 H4
-# N1024 BLAS 1.00-1.03x, AMX 0.83x.
-AMX_MIN_KEYS = 512
+# Fewer keys than this (without, with a causal mask): the BLAS kernels, which keep P for
+# backward when it is small. Kernels' forward + backward, AMX / BLAS with P kept, B8 H4 D64,
+# 2 threads, interleaved: N160 1.04, N192 0.92, N256 0.83, N1024 (B4) 0.66; causal N256 1.07-1.09
+# (BLAS skips more of the masked triangle in its narrow diagonal tiles), N384 0.94, N512 0.86.
+AMX_MIN_KEYS = 192
+AMX_MIN_KEYS_CAUSAL = 384
 # Blocks (query rows, keys per tile) of the AMX kernels: smaller than BLAS's, because each
 # worker's pieces of the head and of the block are ~1.5x float32 copies and should stay in L2.
 # B4 H4 N1024 D64, 2 threads, interleaved: backward (256, 256) 46.3 ms, (128, 256) 42.7,
@@ -1042,16 +1047,21 @@ AMX_BACKWARD_BLOCK = (128, 128)
 AMX_BACKWARD_BLOCK_CAUSAL = (128, 128)
 
 
-def amx_applies(dtype, D, Dv, *arrays):
-    """Whether the AMX kernels may run on these inputs (q, k, v[, do]; see section 7's header)."""
-    if dtype != np.float32 or D % 32 or Dv % 32 or arrays[1].shape[2] < AMX_MIN_KEYS or not _amx.available():
-        return False
+def amx_applies(dtype, D, Dv, n_keys, causal):
+    """Whether the AMX kernels may run on inputs of this dtype and shape (see section 7's
+    header); their values are checked as the kernels split them (``fit_for_tiles``)."""
+    enough = n_keys >= (AMX_MIN_KEYS_CAUSAL if causal else AMX_MIN_KEYS)
+    return dtype == np.float32 and not D % 32 and not Dv % 32 and enough and _amx.available()
+
+
+def fit_for_tiles(seen):
+    """Whether the inputs an AMX kernel split were fit for the tiles: seen (workers, inputs),
+    the bits of the largest |x| each worker split of each input (0: none), ``_amx``'s splits'
+    return values. Each input's largest magnitude must lie in [2**-AMX_LIMIT, 2**AMX_LIMIT)
+    (NaN and inf lie above)."""
     low = int(np.float32(2.0 ** -AMX_LIMIT).view(np.int32))
     high = int(np.float32(2.0 ** AMX_LIMIT).view(np.int32))
-    for a in arrays:  # the bits of max |a|: NaN and inf are above high
-        if a.size and not low <= _amx.largest_magnitude(a) < high:
-            return False
-    return True
+    return all(low <= top < high for top in seen.max(axis=0).tolist())
 
 
 def _ceil_to(n, m):
@@ -1075,7 +1085,8 @@ def _forward_block_amx(q, ktp, vp, n_keys, bias, use_bias, b, h, causal, scale, 
                        qb, s, pp, acc, row_max, row_sum, tile, diagonal_tile):
     """cpu.py's ``_forward_block`` on AMX. ktp: the head's k^T in the pair layout; vp: its v in
     the pair layout; qb (3, >= rows, D) pieces of the block's queries (filled here); s, the
-    float32 scores; pp, the pieces of P; acc, the block's unnormalised o."""
+    float32 scores; pp, the pieces of P; acc, the block's unnormalised o. Returns the bits of
+    the largest |q| of the block."""
     rows = i1 - i0
     n_keys = _visible_keys(causal, n_keys, i1 - 1)
     minus_inf = np.float32(-np.inf)
@@ -1083,7 +1094,7 @@ def _forward_block_amx(q, ktp, vp, n_keys, bias, use_bias, b, h, causal, scale, 
     prescale = use_bias or not alpha > 0  # a bias (or a scale <= 0) needs the scores scaled first
     d_chunks = q.shape[1] // 32
     dv_tiles = acc.shape[1] // 16
-    split_rows(q[i0:i1], qb)
+    top = split_rows(q[i0:i1], qb)
     for r in range(rows):
         row_max[r] = minus_inf
         row_sum[r] = 0
@@ -1125,14 +1136,16 @@ def _forward_block_amx(q, ktp, vp, n_keys, bias, use_bias, b, h, causal, scale, 
             for c in range(o.shape[1]):
                 o[i, c] = acc[r, c] * inverse
             lse[i] = LN2 * (row_max[r] + np.log2(row_sum[r]))
+    return top
 
 
 @njit(cache=True)
 def _transposed_pieces(x, scratch, out):
-    """out = the pieces of x^T, (3, d, >= n) for x (n, d), through scratch (>= d, >= n)."""
+    """out = the pieces of x^T, (3, d, >= n) for x (n, d), through scratch (>= d, >= n).
+    Returns the bits of max |x|."""
     n, d = x.shape
     transpose_into(x, scratch)
-    split_rows(scratch[:d, :n], out)
+    return split_rows(scratch[:d, :n], out)
 
 
 @njit(cache=True)
@@ -1194,7 +1207,7 @@ def _backward_block_amx(q, o, lse, do, ktp, vtp, kp, n_keys, bias, use_bias, b, 
 
 @njit(parallel=True, nogil=True, cache=True)
 def _forward_kernel_amx(q, k, v, bias, use_bias, key_len, causal, scale, n_split, o, lse, qb, scores,
-                        pp, acc, keys_p, values_p, transposed, stats, counter, tile, diagonal_tile):
+                        pp, acc, keys_p, values_p, transposed, stats, seen, counter, tile, diagonal_tile):
     H, Nq, _, n_workers, block_q, n_blocks, n_items = _queue_layout(q, k, stats[:, 0], n_split)
     for worker in prange(n_workers):
         packed = -1  # the head whose keys and values this worker's buffers hold
@@ -1202,24 +1215,26 @@ def _forward_kernel_amx(q, k, v, bias, use_bias, key_len, causal, scale, n_split
         while head >= 0:
             Nk = key_len[b]
             if head != packed:
-                split_transposed_pairs(k[b, h, :Nk], keys_p[worker], transposed[worker])
-                split_pairs(v[b, h, :Nk], values_p[worker])
+                top = split_transposed_pairs(k[b, h, :Nk], keys_p[worker], transposed[worker])
+                seen[worker, 1] = max(seen[worker, 1], top)
+                seen[worker, 2] = max(seen[worker, 2], split_pairs(v[b, h, :Nk], values_p[worker]))
                 packed = head
             for block in range(part, n_blocks, n_split):
                 i0 = block * block_q
                 i1 = min(i0 + block_q, Nq)
-                _forward_block_amx(q[b, h], keys_p[worker], values_p[worker], Nk, bias, use_bias, b, h,
+                top = _forward_block_amx(q[b, h], keys_p[worker], values_p[worker], Nk, bias, use_bias, b, h,
                                    causal, scale, i0, i1, o[b, h], lse[b, h], qb[worker],
                                    scores[worker], pp[worker], acc[worker], stats[worker, 0],
                                    stats[worker, 1], tile, diagonal_tile)
+                seen[worker, 0] = max(seen[worker, 0], top)
             head, part, b, h = _claim(counter, H, n_split, n_items)
 
 
 @njit(parallel=True, nogil=True, cache=True)
 def _backward_kernel_amx(q, k, v, o, lse, do, bias, use_bias, key_len, causal, scale, n_split,
                          dq, dk_parts, dv_parts, keys_tp, values_tp, keys_p, qb, dob, qth, doth,
-                         probs, dprobs, dsp, dsq, pq, dq_acc, dkt, dvt, deltas, transposed, counter,
-                         tile, diagonal_tile):
+                         probs, dprobs, dsp, dsq, pq, dq_acc, dkt, dvt, deltas, transposed, seen,
+                         counter, tile, diagonal_tile):
     H, Nq, _, n_workers, block_q, n_blocks, n_items = _queue_layout(q, k, deltas, n_split)
     for worker in prange(n_workers):
         packed = -1
@@ -1227,11 +1242,13 @@ def _backward_kernel_amx(q, k, v, o, lse, do, bias, use_bias, key_len, causal, s
         while head >= 0:
             Nk = key_len[b]
             if head != packed:
-                split_transposed_pairs(k[b, h, :Nk], keys_tp[worker], transposed[worker])
-                split_transposed_pairs(v[b, h, :Nk], values_tp[worker], transposed[worker])
+                tops = (_transposed_pieces(q[b, h], transposed[worker], qth[worker]),
+                        split_transposed_pairs(k[b, h, :Nk], keys_tp[worker], transposed[worker]),
+                        split_transposed_pairs(v[b, h, :Nk], values_tp[worker], transposed[worker]),
+                        _transposed_pieces(do[b, h], transposed[worker], doth[worker]))
                 split_pairs(k[b, h, :Nk], keys_p[worker])
-                _transposed_pieces(q[b, h], transposed[worker], qth[worker])
-                _transposed_pieces(do[b, h], transposed[worker], doth[worker])
+                for a in range(4):
+                    seen[worker, a] = max(seen[worker, a], tops[a])
                 packed = head
             dkt[worker] = 0
             dvt[worker] = 0
@@ -1255,7 +1272,8 @@ def _backward_kernel_amx(q, k, v, o, lse, do, bias, use_bias, key_len, causal, s
 
 def _run_forward_amx(q, k, v, bias, use_bias, key_len, causal, scale, o, lse, n_split, n_workers,
                      rows, tile, diagonal_tile):
-    """Runs the AMX forward kernel into o and lse (cpu_forward's checked, contiguous inputs)."""
+    """Runs the AMX forward kernel into o and lse (cpu_forward's checked, contiguous inputs);
+    returns whether the inputs were fit for the tiles (if not, o and lse are garbage)."""
     D, Dv, Nk = q.shape[3], v.shape[3], k.shape[2]
     rows_pad, keys = _ceil_to(rows, 16), _ceil_to(Nk, 32)
     width = _ceil_to(min(tile, Nk), 32)
@@ -1267,14 +1285,17 @@ def _run_forward_amx(q, k, v, bias, use_bias, key_len, causal, scale, o, lse, n_
     values_p = aligned_empty((n_workers, 3, keys // 2, 2 * Dv), np.uint16)
     stats = np.empty((n_workers, 2, rows), np.float32)
     transposed = np.empty((n_workers, D, _ceil_to(Nk, 16) + 16), np.float32)  # k^T before its split
+    seen = np.zeros((n_workers, 3), np.int32)  # the largest |q|, |k|, |v| each worker split
     _forward_kernel_amx(q, k, v, bias, use_bias, key_len, causal, scale, n_split, o, lse, qb, scores,
-                        pp, acc, keys_p, values_p, transposed, stats, np.zeros(1, np.int64), tile,
+                        pp, acc, keys_p, values_p, transposed, stats, seen, np.zeros(1, np.int64), tile,
                         diagonal_tile)
+    return fit_for_tiles(seen)
 
 
 def _run_backward_amx(q, k, v, o, lse, do, bias, use_bias, key_len, causal, scale, n_split, dq,
                       dk_parts, dv_parts, n_workers, rows, tile, diagonal_tile):
-    """Runs the AMX backward kernel into dq and the dk, dv parts."""
+    """Runs the AMX backward kernel into dq and the dk, dv parts; returns whether the inputs
+    were fit for the tiles (if not, the gradients are garbage)."""
     D, Dv, Nk = q.shape[3], v.shape[3], k.shape[2]
     rows_pad, keys = _ceil_to(rows, 16), _ceil_to(Nk, 32)
     width = _ceil_to(min(tile, Nk), 32)
@@ -1297,21 +1318,22 @@ def _run_backward_amx(q, k, v, o, lse, do, bias, use_bias, key_len, causal, scal
     dvt = aligned_empty((n_workers, Dv, keys + 16), np.float32)
     deltas = np.empty((n_workers, rows), np.float32)
     transposed = np.empty((n_workers, max(D, Dv), _ceil_to(max(Nk, Nq), 16) + 16), np.float32)
+    seen = np.zeros((n_workers, 4), np.int32)  # the largest |q|, |k|, |v|, |dO| each worker split
     _backward_kernel_amx(q, k, v, o, lse, do, bias, use_bias, key_len, causal, scale, n_split, dq,
                          dk_parts, dv_parts, keys_tp, values_tp, keys_p, qb, dob, qth, doth,
-                         probs, dprobs, dsp, dsq, pq, dq_acc, dkt, dvt, deltas, transposed,
+                         probs, dprobs, dsp, dsq, pq, dq_acc, dkt, dvt, deltas, transposed, seen,
                          np.zeros(1, np.int64), tile, diagonal_tile)
+    return fit_for_tiles(seen)
 
 
 def amx_forward(q, k, v, mask=None, is_causal=False, scale=None):
-    """``cpu_forward`` on AMX tiles: ``(o, lse)``, or None when there are fewer than
-    AMX_MIN_KEYS keys or ``amx_applies`` says no (the caller then runs the BLAS kernels). P is
-    never kept."""
+    """``cpu_forward`` on AMX tiles: ``(o, lse)``, or None when ``amx_applies`` says no or the
+    inputs were not ``fit_for_tiles`` (the caller then runs the BLAS kernels). P is never kept."""
     B, H, Nq, Nk, D, Dv = check_forward_inputs(q, k, v, mask)
     if B * H * Nq == 0 or Nk == 0:
         return None
     q, k, v = (as_c_contiguous(np.asarray(a)) for a in (q, k, v))
-    if not amx_applies(q.dtype, D, Dv, q, k, v):
+    if not amx_applies(q.dtype, D, Dv, Nk, is_causal):
         return None
     scale = resolve_scale(scale, D)
     o = np.empty((B, H, Nq, Dv), np.float32)
@@ -1320,19 +1342,19 @@ def amx_forward(q, k, v, mask=None, is_causal=False, scale=None):
     block_q, tile = AMX_FORWARD_BLOCK_CAUSAL if is_causal else AMX_FORWARD_BLOCK
     with _parallel_region() as n_threads:
         n_split, n_workers, rows = _plan_work(B * H, Nq, block_q, n_threads)
-        _run_forward_amx(q, k, v, bias, use_bias, _key_lengths(bias, use_bias, B, Nk),
-                         bool(is_causal), scale, o, lse, n_split, n_workers, rows, tile, DIAGONAL_TILE)
-    return o, lse
+        fit = _run_forward_amx(q, k, v, bias, use_bias, _key_lengths(bias, use_bias, B, Nk),
+                               bool(is_causal), scale, o, lse, n_split, n_workers, rows, tile, DIAGONAL_TILE)
+    return (o, lse) if fit else None
 
 
 def amx_backward(q, k, v, o, lse, do, mask=None, is_causal=False, scale=None):
-    """``cpu_backward`` (recomputing P) on AMX tiles: ``(dq, dk, dv)``, or None when there are
-    fewer than AMX_MIN_KEYS keys or ``amx_applies`` says no."""
+    """``cpu_backward`` (recomputing P) on AMX tiles: ``(dq, dk, dv)``, or None when
+    ``amx_applies`` says no or the inputs were not ``fit_for_tiles``."""
     B, H, Nq, Nk, D, Dv = check_backward_inputs(q, k, v, o, lse, do, mask)
     if B * H * Nq == 0 or Nk == 0:
         return None
     q, k, v, o, lse, do = (as_c_contiguous(np.asarray(a)) for a in (q, k, v, o, lse, do))
-    if not amx_applies(q.dtype, D, Dv, q, k, v, do):
+    if not amx_applies(q.dtype, D, Dv, Nk, is_causal):
         return None
     scale = resolve_scale(scale, D)
     dq = np.empty_like(q)
@@ -1341,7 +1363,7 @@ def amx_backward(q, k, v, o, lse, do, mask=None, is_causal=False, scale=None):
     with _parallel_region() as n_threads:
         n_split, n_workers, rows = _plan_work(B * H, Nq, block_q, n_threads)
         dk_parts, dv_parts = _gradient_parts(k, v, n_split)
-        _run_backward_amx(q, k, v, o, lse, do, bias, use_bias, _key_lengths(bias, use_bias, B, Nk),
-                          bool(is_causal), scale, n_split, dq, dk_parts, dv_parts, n_workers, rows,
-                          tile, DIAGONAL_TILE)
-    return dq, _summed(dk_parts), _summed(dv_parts)
+        fit = _run_backward_amx(q, k, v, o, lse, do, bias, use_bias, _key_lengths(bias, use_bias, B, Nk),
+                                bool(is_causal), scale, n_split, dq, dk_parts, dv_parts, n_workers, rows,
+                                tile, DIAGONAL_TILE)
+    return (dq, _summed(dk_parts), _summed(dv_parts)) if fit else None

@@ -39,6 +39,7 @@ def pieces_value(p):
 def amx_everywhere(monkeypatch):
     """The AMX kernels for every key count (by default they start at MIN_KEYS)."""
     monkeypatch.setattr(cpu_amx, "AMX_MIN_KEYS", 0)
+    monkeypatch.setattr(cpu_amx, "AMX_MIN_KEYS_CAUSAL", 0)
 
 
 # -------------------------------------------------------------------------------------------
@@ -149,6 +150,7 @@ def test_amx_kernels_match_reference(B, H, Nq, Nk, D, Dv, kind, causal, dead_row
     mask = make_mask(rng, kind, B, H, Nq, Nk, dead_row and kind != "none")
     with pytest.MonkeyPatch.context() as patch:  # (hypothesis: no function-scoped fixture)
         patch.setattr(cpu_amx, "AMX_MIN_KEYS", 0)
+        patch.setattr(cpu_amx, "AMX_MIN_KEYS_CAUSAL", 0)
         check_fused(cpu_forward, cpu_backward, rng, B, H, Nq, Nk, D, Dv, mask, causal)
 
 
@@ -197,19 +199,32 @@ def _inputs(N=600, D=64, scale=1.0):
     ("tiny", lambda x: x.__imul__(np.float32(1e-30))),
     ("huge", lambda x: x.__setitem__((0, 0, 0, 0), np.float32(2.0**70))),
 ])
-def test_inputs_amx_cannot_take_go_to_blas(why, change):
-    q, k, v, _ = _inputs()
-    change(k)
-    assert not cpu_amx.amx_applies(np.float32, 64, 64, q, k, v)
+@pytest.mark.parametrize("which", range(4))
+def test_inputs_amx_cannot_take_go_to_blas(why, change, which):
+    """The AMX kernels see the bad value as they split the input, and give up; the public
+    kernels then return BLAS's results (NaN where torch has NaN, 0-free tiny values...)."""
+    inputs = _inputs()
+    o, lse = A.forward(*inputs[:3], impl="cpu")
+    change(inputs[which])
+    q, k, v, do = inputs
+    if which < 3:
+        assert cpu_amx.amx_forward(q, k, v) is None
+    assert cpu_amx.amx_backward(q, k, v, o, lse, do) is None
+    got = cpu_backward(q, k, v, o, lse, do)
+    with_blas = cpu_amx.cpu_backward(q, k, v, o, lse, do)
+    for g, r in zip(got, with_blas):
+        np.testing.assert_array_equal(g, r)
 
 
 def test_who_runs_what():
     q, k, v, _ = _inputs()
     usable = _amx.available()
-    assert cpu_amx.amx_applies(np.float32, 64, 64, q, k, v) == usable
-    assert not cpu_amx.amx_applies(np.float32, 64, 64, q, k[:, :, :100], v[:, :, :100])  # few keys: BLAS
-    assert not cpu_amx.amx_applies(np.float64, 64, 64, q, k, v)
-    assert not cpu_amx.amx_applies(np.float32, 48, 64, q, k, v)
+    assert cpu_amx.amx_applies(np.float32, 64, 64, k.shape[2], True) == usable
+    assert (cpu_amx.amx_forward(q, k, v) is not None) == usable
+    assert not cpu_amx.amx_applies(np.float32, 64, 64, 100, False)  # few keys: BLAS
+    assert not cpu_amx.amx_applies(np.float32, 64, 64, 256, True)  # causal: BLAS up to 384 keys
+    assert not cpu_amx.amx_applies(np.float64, 64, 64, 600, False)
+    assert not cpu_amx.amx_applies(np.float32, 48, 64, 600, False)
 
 
 def test_switched_off_by_environment():
