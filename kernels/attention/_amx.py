@@ -42,6 +42,7 @@ host CPU (``NUMBA_CPU_NAME`` / ``NUMBA_CPU_FEATURES`` may name a CPU without it)
 ``TINYMM_AMX`` is not "0", and Linux granted the tile data permission (``arch_prctl``).
 """
 import functools
+import math
 import os
 import platform
 
@@ -351,7 +352,7 @@ def transpose_into(x, out, factor=1.0):
 def aligned_empty(shape, dtype, align=64):
     """An uninitialised C-contiguous array whose data starts on an ``align``-byte boundary."""
     dtype = np.dtype(dtype)
-    nbytes = int(np.prod(shape)) * dtype.itemsize
+    nbytes = math.prod(shape) * dtype.itemsize
     raw = np.empty(nbytes + align, np.uint8)
     start = (-raw.ctypes.data) % align
     return raw[start : start + nbytes].view(dtype).reshape(shape)

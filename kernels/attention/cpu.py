@@ -951,13 +951,16 @@ def cpu_forward(q, k, v, mask=None, is_causal=False, scale=None, keep_probs=Fals
 def _gradient_parts(k, v, n_split):
     """(dk_parts, dv_parts), (n_split, *k.shape) and (n_split, *v.shape). With n_split > 1,
     several workers add into one head's dk, dv: each part gets its own (zeroed by the kernel).
-    With one part, dk and dv are written directly: fresh arrays that autograd adopts as
-    gradients without a copy (``_summed`` hands them back as they are)."""
+    With one part, the parts are views of fresh dk and dv arrays, which ``_summed`` hands
+    back: autograd adopts a fresh array as a leaf's gradient without a copy (a view it copies:
+    two 2 MiB copies were 4% of a B8 H4 N256 layer's forward + backward)."""
+    if n_split == 1:
+        return np.empty_like(k)[np.newaxis], np.empty_like(v)[np.newaxis]
     return np.empty((n_split,) + k.shape, k.dtype), np.empty((n_split,) + v.shape, v.dtype)
 
 
 def _summed(parts):
-    return parts[0] if parts.shape[0] == 1 else parts.sum(axis=0)
+    return parts.base if parts.shape[0] == 1 else parts.sum(axis=0)
 
 
 def cpu_backward(q, k, v, o, lse, do, mask=None, is_causal=False, scale=None, probs=None):
