@@ -99,7 +99,7 @@ from .._common import one_blas_thread
 from . import _amx
 from ._amx import (
     aligned_empty, amx_gemm, exp_sum_split, probs_grad_pair, split_pairs, split_rows,
-    split_transposed_pairs, transpose_into,
+    split_transposed_pairs, split_transposed_rows, transpose_into,
 )
 from ._inputs import (
     as_c_contiguous,
@@ -1143,15 +1143,6 @@ def _forward_block_amx(q, ktp, vp, n_keys, bias, use_bias, b, h, causal, scale, 
 
 
 @njit(cache=True)
-def _transposed_pieces(x, scratch, out):
-    """out = the pieces of x^T, (3, d, >= n) for x (n, d), through scratch (>= d, >= n).
-    Returns the bits of max |x|."""
-    n, d = x.shape
-    transpose_into(x, scratch)
-    return split_rows(scratch[:d, :n], out)
-
-
-@njit(cache=True)
 def _backward_block_amx(q, o, lse, do, ktp, vtp, kp, n_keys, bias, use_bias, b, h, causal, scale,
                         i0, i1, dq, dkt, dvt, qb, dob, qth, doth, p, ds, dsp, dsq, pq,
                         dq_acc, delta, tile, diagonal_tile):
@@ -1245,10 +1236,10 @@ def _backward_kernel_amx(q, k, v, o, lse, do, bias, use_bias, key_len, causal, s
         while head >= 0:
             Nk = key_len[b]
             if head != packed:
-                tops = (_transposed_pieces(q[b, h], transposed[worker], qth[worker]),
+                tops = (split_transposed_rows(q[b, h], qth[worker], transposed[worker]),
                         split_transposed_pairs(k[b, h, :Nk], keys_tp[worker], transposed[worker]),
                         split_transposed_pairs(v[b, h, :Nk], values_tp[worker], transposed[worker]),
-                        _transposed_pieces(do[b, h], transposed[worker], doth[worker]))
+                        split_transposed_rows(do[b, h], doth[worker], transposed[worker]))
                 split_pairs(k[b, h, :Nk], keys_p[worker])
                 for a in range(4):
                     seen[worker, a] = max(seen[worker, a], tops[a])

@@ -92,6 +92,32 @@ def test_pair_layouts(n, d):
 
 
 @needs_amx
+@pytest.mark.parametrize("n, d", [(256, 64), (300, 64), (5, 32), (17, 16), (33, 48), (7, 20)])
+def test_transposed_splits(n, d):
+    """The pieces of x^T by rows and in the pair layout, from 16 x 16 blocks transposed in
+    registers (d a multiple of 16; rows past n are zeros) or through a transposed copy (other d),
+    each with the bits of max |x|; x's rows are not adjacent."""
+    rng = np.random.default_rng(n + d)
+    x = (rng.standard_normal((n + 2, d + 3)) * np.exp(rng.uniform(-10, 10, (n + 2, d + 3)))).astype(np.float32)
+    x = x[:n, :d]
+    rows = np.zeros((3, d + 3, n + 33), np.uint16)
+    _amx.split_rows(np.ascontiguousarray(x.T), rows)  # the expected pieces of x^T
+    total = sum(pieces_value(rows[p, :d, :n]) for p in range(3))
+    assert np.all(np.abs(total - x.T) <= 2.0**-23 * np.abs(x.T.astype(np.float64)))
+    pairs = np.zeros((3, (d + 1) // 2 + 2, 2 * n + 40), np.uint16)
+    for c in range(d):
+        pairs[:, c // 2, 2 * np.arange(n) + c % 2] = rows[:, c, :n]
+    scratch = np.empty((d + 1, n + 5), np.float32)
+    top = np.abs(x).max().view(np.int32)
+    out = np.full_like(rows, 9)
+    assert _amx.split_transposed_rows(x, out, scratch) == top
+    np.testing.assert_array_equal(out, rows)
+    out = np.full_like(pairs, 9)
+    assert _amx.split_transposed_pairs(x, out, scratch) == top
+    np.testing.assert_array_equal(out, pairs)
+
+
+@needs_amx
 @settings(max_examples=25, deadline=None)
 @given(st.integers(1, 70), st.integers(1, 100), st.integers(1, 70), st.booleans(), st.integers(0, 2**31 - 1))
 def test_amx_gemm_is_as_accurate_as_float32(M, K, N, accumulate, seed):
