@@ -18,7 +18,9 @@ so ~440 GF/s of float32 work, against 120-130 GF/s for OpenBLAS at the attention
 
 Layouts (all ``uint16`` arrays holding bfloat16 bits; the leading axis is the piece h, m, l):
 
-    A operand (rows, K):       pieces (3, rows, K), row-major          ``split_rows``
+    A operand (rows, K):       pieces (3, rows, K), row-major
+                               from x (rows, K)         ``split_rows``
+                               from x (K, rows), A = x^T ``split_transposed_rows``
     B operand (K, N):          pieces (3, K / 2, 2 N): element (k, n) at [k // 2, 2 n + k % 2]
                                (AMX's "VNNI" pairs: two consecutive k of one column side by side)
                                from x (K, N)            ``split_pairs``
