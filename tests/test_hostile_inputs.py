@@ -311,3 +311,45 @@ def test_expand_that_stretches_nothing_is_a_writable_view():
 def test_attention_layers_with_the_wrong_width_raise_runtime_errors():
     same_error(lambda L, x, m: L.nn.TransformerDecoderLayer(4, 2, 8, batch_first=True)(x, m), np.ones((2, 5, 4), np.float32),
                np.ones((2, 3, 6), np.float32), match=r"key must be \(B, N, 4\)")
+
+
+# ---------------------------------------------------------------- probe16 leftovers
+def test_sign_of_nan_is_zero():
+    # PyTorch's sign is (x > 0) - (x < 0): NaN gives 0 (NumPy's sign keeps NaN)
+    same(lambda L, x: (x.sign(), L.sgn(x)), [nan, -0.0, 2.0, -inf])
+    same(lambda L, x: x.sign(), np.array([nan, 1.0]), grad=False)
+
+
+@pytest.mark.parametrize("dtype, bounds", [
+    (np.uint8, (-1, None)), (np.uint8, (-5, 100)), (np.uint8, (-255, None)), (np.uint8, (None, 255)),
+    (np.int8, (-128, 127)), (np.int32, (-3, 2**31 - 1)), (np.int64, (-2**63, None)),
+])
+def test_integer_clamp_takes_bounds_as_pytorch(dtype, bounds):
+    x = np.array([0, 3, 100], dtype)
+    same(lambda L, t: t.clamp(*bounds), x, grad=False)
+    same(lambda L, t: t.clone().clamp_(*bounds), x, grad=False)
+
+
+@pytest.mark.parametrize("dtype, bounds", [
+    (np.uint8, (-256, None)), (np.uint8, (None, 256)), (np.int8, (-200, 50)), (np.int16, (None, 2**40)),
+    (np.int32, (2**40, None)), (np.int64, (2**63, None)),
+])
+def test_integer_clamp_refuses_bounds_out_of_range(dtype, bounds):
+    same_error(lambda L, t: t.clamp(*bounds), np.array([0, 3], dtype), match="cannot be converted to type .* overflow")
+
+
+@pytest.mark.parametrize("fn", ["unique", "unique_consecutive"])
+@pytest.mark.parametrize("shape, dim", [((0, 3), 1), ((2, 0, 3), 0)])
+def test_unique_along_a_dim_refuses_other_empty_dims(fn, shape, dim):
+    same_error(lambda L, x: getattr(L, fn)(x, dim=dim), np.zeros(shape, np.float32), match="0 sized dimensions")
+    same(lambda L, x: getattr(L, fn)(x, dim=1, return_counts=True), np.zeros((3, 0), np.float32), grad=False)
+
+
+@pytest.mark.parametrize("args", [(1, 5, 1), (1, -5, 1), (1, 2, -1), (1, 2, 3)])
+def test_narrow_refuses_as_pytorch(args):
+    same_error(lambda L, x: x.narrow(*args), np.ones((3, 4), np.float32), match="start|length")
+
+
+@pytest.mark.parametrize("args", [(1, -4, 2), (1, 4, 0), (1, -1, 1), (0, 0, 3)])
+def test_narrow_accepts_as_pytorch(args):
+    same(lambda L, x: x.narrow(*args), np.ones((3, 4), np.float32))

@@ -642,7 +642,31 @@ def clamp(x, min=None, max=None):
         x = to_float(x)  # a float bound promotes an integer tensor, as PyTorch's type promotion
     elif x._data.dtype.kind == "b" and any(type(v) is int for v in (min, max)):
         x = cast(x, np.int64)  # and an int bound a bool one
+    if x._data.dtype.kind in "iu":
+        min, max = (_integer_bound(v, x._data.dtype, name) for v, name in ((min, "min"), (max, "max")))
     return Clamp.apply(x, min, max)
+
+
+# PyTorch's names of the integer types in its overflow message
+_C_INT_NAMES = {"uint8": "uint8_t", "int8": "int8_t", "int16": "int16_t", "int32": "int", "int64": "int64_t",
+                "uint16": "uint16_t", "uint32": "uint32_t", "uint64": "uint64_t"}
+
+
+def _integer_bound(value, dtype, name):
+    """A Python int bound of an integer tensor's clamp, as PyTorch takes it: within the dtype's
+    range, or for an unsigned dtype down to -(2**bits - 1), wrapped modulo 2**bits (uint8: -5
+    is 251); anything else is refused (NumPy would raise its own OverflowError mid-op)."""
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        return value
+    value = int(value)
+    if not -2**63 <= value < 2**64:
+        raise OverflowError(f"clamp: {name}={value} does not fit in 64 bits (int too big to convert)")
+    info = np.iinfo(dtype)
+    low = -int(info.max) if info.min == 0 else int(info.min)
+    if not low <= value <= int(info.max):
+        raise RuntimeError(f"clamp: {name}={value} is outside {dtype}'s range: value cannot be converted to type "
+                           f"{_C_INT_NAMES.get(dtype.name, dtype.name)} without overflow")
+    return value % (int(info.max) + 1) if value < 0 and info.min == 0 else value
 
 
 # ----------------------------------------------------------------------------- comparisons

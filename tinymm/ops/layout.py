@@ -465,8 +465,13 @@ def narrow(x, dim: int, start: int, length: int):
     refuse_zero_d("narrow", x)
     axis = normalize_dim("narrow", x.ndim, dim)
     n = x.shape[axis]
-    start = int(start) + (n if start < 0 else 0)
-    if not (0 <= start and start + length <= n and length >= 0):
+    start, length = int(start), int(length)
+    if length < 0:
+        raise ShapeError(f"narrow(): length must be non-negative (got length {length})")
+    if not -n <= start <= n:
+        raise IndexError(f"narrow: start {start} is out of range for dim {axis} of size {n}")
+    start += n if start < 0 else 0
+    if start + length > n:
         raise ShapeError(f"narrow: start {start} + length {length} exceeds dim {axis} of size {n}")
     return getitem(x, (slice(None),) * axis + (slice(start, start + length),))
 

@@ -267,7 +267,13 @@ def sign(x):
         return Tensor._wrap(x._data.copy())
     if x.dtype.kind in "iu":
         return Tensor._wrap(xp_of(x._data).sign(x._data))
-    return _ZeroGrad.apply(x, fn=lambda a: xp_of(a).sign(a))
+    return _ZeroGrad.apply(x, fn=_sign_nan_zero)
+
+
+def _sign_nan_zero(a):
+    """sign with NaN -> 0, as PyTorch's (x > 0) - (x < 0) (NumPy's sign keeps NaN)."""
+    xp = xp_of(a)
+    return xp.where(xp.isnan(a), a.dtype.type(0), xp.sign(a))
 
 
 def sgn(x):

@@ -209,9 +209,18 @@ def unique(x, sorted: bool = True, return_inverse: bool = False, return_counts: 
         inv = inv.reshape(x.shape)
     else:
         axis = normalize_dim("unique", x.ndim, dim)
+        _refuse_empty_unselected("unique", x.shape, axis)
         vals, inv, cnt = np.unique(x.numpy(force=True), return_inverse=True, return_counts=True, axis=axis)
         vals, inv, cnt = xp.asarray(vals), xp.asarray(inv.reshape(-1)), xp.asarray(cnt)
     return _unique_result(vals, inv, cnt, return_inverse, return_counts)
+
+
+def _refuse_empty_unselected(name, shape, axis):
+    """PyTorch refuses distinct slices along ``axis`` when another dim has size 0 (every
+    slice is then empty, and equal: whether that makes one slice or none is undefined)."""
+    if any(n == 0 for d, n in enumerate(shape) if d != axis):
+        raise ShapeError(f"{name}: shape {tuple(shape)} has 0-sized dimensions besides dim {axis}: There are 0 sized "
+                         f"dimensions, and they aren't selected, so unique cannot be applied")
 
 
 def _unique_result(vals, inv, cnt, return_inverse, return_counts):
@@ -235,6 +244,7 @@ def unique_consecutive(x, return_inverse: bool = False, return_counts: bool = Fa
         shape = x.shape
     else:
         axis = normalize_dim("unique_consecutive", x.ndim, dim)
+        _refuse_empty_unselected("unique_consecutive", x.shape, axis)
         rows = xp.moveaxis(x._data, axis, 0).reshape(x.shape[axis], x.numel() // max(x.shape[axis], 1))
         new = xp.ones(rows.shape[0], bool)
         new[1:] = (rows[1:] != rows[:-1]).any(axis=1)
