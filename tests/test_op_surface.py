@@ -341,6 +341,25 @@ def test_linspace_truncates_toward_zero_for_integer_dtypes():
                                       torch.linspace(-3.5, 2.7, 7, dtype=tdtype).detach().numpy())
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_arange_is_pytorchs_to_the_last_bit(dtype):
+    """Random float ranges, short and past one 32768-value chunk per thread, both directions:
+    PyTorch's values exactly (its kernel counts on from each vector's base; see
+    ``tinymm.fused_rounding``), with tinymm's thread count given to PyTorch too."""
+    rng = np.random.default_rng(3)
+    before = torch.get_num_threads()
+    torch.set_num_threads(tm.get_num_threads())
+    try:
+        for trial in range(40):
+            start, step = float(rng.uniform(-50, 50)), float(rng.uniform(0.001, 3)) * (1 if trial % 3 else -1)
+            n = int(rng.integers(1, 3000) if trial % 2 else rng.integers(30000, 90000))
+            end = start + step * (n - 0.5)
+            got = tm.arange(start, end, step, dtype=getattr(tm, dtype)).numpy()
+            np.testing.assert_array_equal(got, torch.arange(start, end, step, dtype=getattr(torch, dtype)).numpy())
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_pow_gradients_at_zero_base_and_for_negative_scalar_bases():
     a = np.array([0.0, 0.0, 1.5, 2.0], np.float32)
     b = np.array([0.0, 2.0, 0.0, -1.0], np.float32)

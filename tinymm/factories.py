@@ -15,7 +15,7 @@ import numpy as np
 from tinymm import backend
 from tinymm.dtype_objects import default_complex_dtype
 from tinymm.layout_objects import check_layout
-from tinymm.fused_rounding import linspace_values
+from tinymm.fused_rounding import arange_values, linspace_values
 from tinymm.ops._util import DTypeNotImplementedError, torch_dtype_name
 from tinymm.ops.scalar_fit import check_scalar_fits
 from tinymm.tensor import Tensor
@@ -145,7 +145,13 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False
         is_int = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
         dtype = np.int64 if is_int else backend.get_default_dtype()
     xp = backend.array_module(device)
-    return _finish(xp.arange(start, end, step, dtype=np.dtype(dtype)), requires_grad)
+    values = xp.arange(start, end, step, dtype=np.dtype(dtype))
+    if xp is np and values.dtype in (np.float32, np.float64):
+        from tinymm.runtime import get_num_threads
+
+        # PyTorch's rounding, to the last bit (``tinymm.fused_rounding``)
+        values = arange_values(np, start, step, values.shape[0], values.dtype, get_num_threads())
+    return _finish(values, requires_grad)
 
 
 def linspace(start, end, steps, dtype=None, device=None, requires_grad=False) -> Tensor:
