@@ -334,17 +334,7 @@ def split_transposed_pairs(x, out, scratch):
     max |x|. When d is a multiple of 16 (the attention kernels' d is one of 32), 16 x 16 blocks
     are transposed in registers and split there (``transposed_pairs_block``: 2x faster than a
     transpose and then ``split_pairs``); otherwise that, through scratch, float32 (>= d, >= n)."""
-    n, d = x.shape
-    if d % 16:
-        transpose_into(x, scratch)
-        return split_pairs(scratch[:d, :n], out)
-    top = np.int32(0)
-    for i0 in range(0, n, 16):
-        for c0 in range(0, d, 16):
-            top = max(top, transposed_pairs_block(x, i0, c0, out))
-    out[:, : d // 2, 2 * n :] = 0
-    out[:, d // 2 :, :] = 0
-    return top
+    return _split_transposed(x, out, scratch, True)
 
 
 @njit(cache=True, nogil=True)
@@ -353,16 +343,23 @@ def split_transposed_rows(x, out, scratch):
     for x (n, d); out (3, >= d, >= n), everything else 0. Returns the bits of max |x|. Blocks
     in registers when d is a multiple of 16 (``transposed_rows_block``), else through scratch
     as ``split_transposed_pairs``."""
+    return _split_transposed(x, out, scratch, False)
+
+
+@njit(cache=True, nogil=True)
+def _split_transposed(x, out, scratch, pairs):
     n, d = x.shape
     if d % 16:
         transpose_into(x, scratch)
-        return split_rows(scratch[:d, :n], out)
+        return split_pairs(scratch[:d, :n], out) if pairs else split_rows(scratch[:d, :n], out)
     top = np.int32(0)
     for i0 in range(0, n, 16):
         for c0 in range(0, d, 16):
-            top = max(top, transposed_rows_block(x, i0, c0, out))
-    out[:, :d, n:] = 0
-    out[:, d:, :] = 0
+            block = transposed_pairs_block(x, i0, c0, out) if pairs else transposed_rows_block(x, i0, c0, out)
+            top = max(top, block)
+    rows, columns = (d // 2, 2 * n) if pairs else (d, n)
+    out[:, :rows, columns:] = 0
+    out[:, rows:, :] = 0
     return top
 
 
