@@ -353,3 +353,21 @@ def test_narrow_refuses_as_pytorch(args):
 @pytest.mark.parametrize("args", [(1, -4, 2), (1, 4, 0), (1, -1, 1), (0, 0, 3)])
 def test_narrow_accepts_as_pytorch(args):
     same(lambda L, x: x.narrow(*args), np.ones((3, 4), np.float32))
+
+
+@pytest.mark.parametrize("value", [5, 5.0, "0d", "one"])
+def test_a_uint8_mask_cannot_take_a_fill_value(value):
+    def write(L, x, m):
+        v = {"0d": L.tensor(5.0), "one": L.tensor([5.0])}.get(value, value)
+        x.clone()[m] = v
+
+    same_error(write, np.zeros((2, 3), np.float32), np.array([1, 0], np.uint8), match="only supports boolean masks")
+
+
+def test_a_uint8_mask_still_reads_and_takes_a_tensor_of_values():
+    def write(L, x, m):
+        y = x.clone()
+        y[m] = L.ones(3)
+        return y, x[m]
+
+    same(write, np.zeros((2, 3), np.float32), np.array([1, 0], np.uint8), grad=False)

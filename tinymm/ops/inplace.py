@@ -29,7 +29,7 @@ import numpy as np
 from tinymm import autograd, backend
 from tinymm.autograd import Function
 from tinymm.autograd_graph import sum_to
-from tinymm.ops._util import ShapeError, check_fits, unbroadcast, xp_of
+from tinymm.ops._util import DTypeError, ShapeError, check_fits, unbroadcast, xp_of
 from tinymm.ops.convert import as_tensor, cast, check_broadcast
 from tinymm.ops.elementwise import add, clamp, div, mul, pow, sub
 from tinymm.ops.index import (
@@ -257,6 +257,12 @@ class SetView(Function):
 
 def setitem(x: Tensor, index, value) -> None:
     """``x[index] = value``; recorded when the value or ``x`` carries a graph (module docstring)."""
+    if (isinstance(index, Tensor) and index.dtype == np.uint8
+            and (not isinstance(value, Tensor) or value.numel() == 1)):
+        # PyTorch takes x[mask] = number as masked_fill_, which refuses a uint8 mask (reading
+        # x[mask], or writing a tensor of values through it, still takes one, with a warning)
+        raise DTypeError("setitem: masked_fill_ only supports boolean masks, but got mask with dtype unsigned char "
+                         "(a uint8 index used as a mask: use mask.bool())")
     index = numpy_index(x.shape, array_index(index))
     value = check_scalar_fits(value, x._data.dtype)
     if _records("setitem", x, value):
