@@ -36,8 +36,9 @@ tile loads ran at a third of the speed).
 Subnormals: AMX treats bfloat16 subnormal inputs as zero, so a piece below 2**-126 is lost:
 only values under ~2**-110 lose relative accuracy, and attention's callers scale nothing
 that small into a product that matters (its products are of O(1) probabilities, queries,
-keys, values, gradients). Non-finite inputs give NaN in the pieces (inf - inf): every split reports the largest
-magnitude it saw, and the attention kernels' results are thrown away for BLAS's then.
+keys, values, gradients). Non-finite inputs give NaN in the pieces (inf - inf): every split
+reports the largest magnitude it saw, and the attention kernels' results are then thrown away
+for BLAS's.
 
 ``available()`` says whether this process may use AMX: the CPU has it, Numba compiles for the
 host CPU (``NUMBA_CPU_NAME`` / ``NUMBA_CPU_FEATURES`` may name a CPU without it), JIT is on,
@@ -348,6 +349,7 @@ def split_transposed_rows(x, out, scratch):
 
 @njit(cache=True, nogil=True)
 def _split_transposed(x, out, scratch, pairs):
+    """``split_transposed_pairs`` (pairs True) or ``split_transposed_rows`` (False)."""
     n, d = x.shape
     if d % 16:
         transpose_into(x, scratch)

@@ -1020,12 +1020,11 @@ def cpu_backward(q, k, v, o, lse, do, mask=None, is_causal=False, scale=None, pr
 # Used (``amx_forward``/``amx_backward``, called first by the attention dispatch) when
 # ``amx_applies``: float32, D and Dv multiples of 32, at least AMX_MIN_KEYS keys
 # (AMX_MIN_KEYS_CAUSAL with a causal mask), AMX usable (``_amx.available``). Otherwise the
-# BLAS kernels above run. Every input must also
-# be finite, with its largest magnitude in [2**-60, 2**60] (AMX reads a bfloat16 piece below
-# 2**-126 as 0; a value near the float32 maximum would round to inf): the kernels learn that
-# from the splits that pack the inputs (``fit_for_tiles``), and when it fails their results
-# are dropped and the BLAS kernels run after all (a wasted pass, only on such inputs). P is
-# never kept.
+# BLAS kernels above run. Every input must also be finite, with its largest magnitude in
+# [2**-60, 2**60] (AMX reads a bfloat16 piece below 2**-126 as 0; a value near the float32
+# maximum would round to inf): the kernels learn that from the splits that pack the inputs
+# (``fit_for_tiles``), and when it fails their results are dropped and the BLAS kernels run
+# after all (a wasted pass, only on such inputs). P is never kept.
 #
 # Per worker, beyond the BLAS kernels' buffers: the head's k^T, v^T, k in the pair layout and
 # q^T, dO^T as pieces (each 3 x 2 bytes per element, 1.5x a float32 copy), float32 dk^T and
@@ -1216,10 +1215,10 @@ def _forward_kernel_amx(q, k, v, bias, use_bias, key_len, causal, scale, n_split
             for block in range(part, n_blocks, n_split):
                 i0 = block * block_q
                 i1 = min(i0 + block_q, Nq)
-                top = _forward_block_amx(q[b, h], keys_p[worker], values_p[worker], Nk, bias, use_bias, b, h,
-                                   causal, scale, i0, i1, o[b, h], lse[b, h], qb[worker],
-                                   scores[worker], pp[worker], acc[worker], stats[worker, 0],
-                                   stats[worker, 1], tile, diagonal_tile)
+                top = _forward_block_amx(q[b, h], keys_p[worker], values_p[worker], Nk, bias, use_bias,
+                                         b, h, causal, scale, i0, i1, o[b, h], lse[b, h], qb[worker],
+                                         scores[worker], pp[worker], acc[worker], stats[worker, 0],
+                                         stats[worker, 1], tile, diagonal_tile)
                 seen[worker, 0] = max(seen[worker, 0], top)
             head, part, b, h = _claim(counter, H, n_split, n_items)
 
@@ -1278,7 +1277,8 @@ def _run_forward_amx(q, k, v, bias, use_bias, key_len, causal, scale, o, lse, n_
     keys_p = aligned_empty((n_workers, 3, D // 2, 2 * keys + 32), np.uint16)  # rows never 4 KiB apart
     values_p = aligned_empty((n_workers, 3, keys // 2, 2 * Dv), np.uint16)
     stats = np.empty((n_workers, 2, rows), np.float32)
-    transposed = np.empty((n_workers, D, _ceil_to(Nk, 16) + 16), np.float32)  # k^T before its split
+    # scratch of the split of k^T, used only for a D that is not a multiple of 16 (not here)
+    transposed = np.empty((n_workers, D, _ceil_to(Nk, 16) + 16), np.float32)
     seen = np.zeros((n_workers, 3), np.int32)  # the largest |q|, |k|, |v| each worker split
     _forward_kernel_amx(q, k, v, bias, use_bias, key_len, causal, scale, n_split, o, lse, qb, scores,
                         pp, acc, keys_p, values_p, transposed, stats, seen, np.zeros(1, np.int64), tile,
