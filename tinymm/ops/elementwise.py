@@ -664,7 +664,7 @@ def _integer_bound(value, dtype, name):
     info = np.iinfo(dtype)
     low = -int(info.max) if info.min == 0 else int(info.min)
     if not low <= value <= int(info.max):
-        raise RuntimeError(f"clamp: {name}={value} is outside {dtype}'s range: value cannot be converted to type "
+        raise ValueRangeError(f"clamp: {name}={value} is outside {dtype}'s range: value cannot be converted to type "
                            f"{_C_INT_NAMES.get(dtype.name, dtype.name)} without overflow")
     return value % (int(info.max) + 1) if value < 0 and info.min == 0 else value
 
