@@ -159,13 +159,19 @@ def _tile_config(builder):
 
 @intrinsic
 def _tile_gemm(typingctx, a, a_piece, lda, b, b_piece, ldb, c, ldc, m_tiles, n_tiles, k_chunks,
-               accumulate):
+               accumulate, tap_chunks, tap_width, tap_row, b_tap):
     """c (+)= sum over _PAIRS of A_pa @ B_pb. a, b, c: data pointers (void*); strides in bytes.
     Tiles 0-3 hold a 2 x 2 block of c, 4-5 the A tiles of its rows, 6-7 the B tiles of its
-    columns; blocks at the edges are 1 x 2, 2 x 1 or 1 x 1."""
+    columns; blocks at the edges are 1 x 2, 2 x 1 or 1 x 1.
+
+    Taps (a convolution's shifted products, summed in the tiles): K chunk kc is chunk
+    kc % tap_chunks of tap t = kc // tap_chunks, whose A rows start (t // tap_width) * tap_row
+    + t % tap_width rows further down and whose B is b_tap bytes further on. One tap
+    (tap_chunks = k_chunks) is a plain product."""
 
     def codegen(context, builder, signature, args):
-        (a, a_piece, lda, b, b_piece, ldb, c, ldc, m_tiles, n_tiles, k_chunks, accumulate) = args
+        (a, a_piece, lda, b, b_piece, ldb, c, ldc, m_tiles, n_tiles, k_chunks, accumulate,
+         tap_chunks, tap_width, tap_row, b_tap) = args
         module = builder.module
         ldtilecfg = _declare(module, "llvm.x86.ldtilecfg", [_bytes_ptr])
         release = _declare(module, "llvm.x86.tilerelease", [])
@@ -203,13 +209,16 @@ def _tile_gemm(typingctx, a, a_piece, lda, b, b_piece, ldb, c, ldc, m_tiles, n_t
             for pa in range(3):
                 a_base = at(a, builder.add(builder.mul(a_piece, const(pa)), a_rows))
                 with cgutils.for_range(builder, k_chunks) as loop:
-                    kc = loop.index
-                    a_k = at(a_base, builder.mul(kc, const(2 * TILE_K)))
+                    tap = builder.sdiv(loop.index, tap_chunks)
+                    kc = builder.srem(loop.index, tap_chunks)
+                    shift = builder.add(builder.mul(builder.sdiv(tap, tap_width), tap_row),
+                                        builder.srem(tap, tap_width))
+                    a_k = at(a_base, builder.add(builder.mul(kc, const(2 * TILE_K)), builder.mul(shift, lda)))
                     for i in range(rows):
                         builder.call(load, [tile(4 + i), at(a_k, builder.mul(const(i), step_a)), lda])
                     for pb in [pb for qa, pb in _PAIRS if qa == pa]:
                         b_base = at(b, builder.add(builder.mul(b_piece, const(pb)), b_cols))
-                        b_k = at(b_base, builder.mul(kc, step_b))
+                        b_k = at(b_base, builder.add(builder.mul(kc, step_b), builder.mul(tap, b_tap)))
                         for j in range(cols):
                             builder.call(load, [tile(6 + j), at(b_k, const(4 * TILE_COLS * j)), ldb])
                         for i in range(rows):
@@ -241,7 +250,7 @@ def _tile_gemm(typingctx, a, a_piece, lda, b, b_piece, ldb, c, ldc, m_tiles, n_t
 
     i64 = types.int64
     sig = types.void(types.voidptr, i64, i64, types.voidptr, i64, i64, types.voidptr, i64,
-                     i64, i64, i64, types.boolean)
+                     i64, i64, i64, types.boolean, i64, i64, i64, i64)
     return sig, codegen
 
 
@@ -266,7 +275,20 @@ def amx_gemm(a, b, c, m_tiles, n_tiles, k_chunks, accumulate):
             c[: TILE_ROWS * m_tiles, : TILE_COLS * n_tiles] = 0
         return
     _tile_gemm(_pointer(a), a.strides[0], a.strides[1], _pointer(b), b.strides[0], b.strides[1],
-               _pointer(c), c.strides[0], m_tiles, n_tiles, k_chunks, accumulate)
+               _pointer(c), c.strides[0], m_tiles, n_tiles, k_chunks, accumulate, k_chunks, 1, 0, 0)
+
+
+@njit(inline="always")
+def amx_conv_gemm(a, b, c, m_tiles, n_tiles, c_chunks, kh, kw, row, accumulate):
+    """c[:16 m_tiles, :16 n_tiles] (+)= the sum over the kh x kw taps (i, j) of
+    A[shift:] @ B_ij, shift = i row + j: a convolution's shifted products, summed in the tiles
+    (c is read and written once). a: A's pieces (3, >= shift + 16 m_tiles, >= 32 c_chunks);
+    b: (kh kw, 3, >= 16 c_chunks, >= 32 n_tiles), each tap's B in the pair layout."""
+    if m_tiles <= 0 or n_tiles <= 0:
+        return
+    _tile_gemm(_pointer(a), a.strides[0], a.strides[1], _pointer(b), b.strides[1], b.strides[2],
+               _pointer(c), c.strides[0], m_tiles, n_tiles, kh * kw * c_chunks, accumulate, c_chunks,
+               kw, row, b.strides[0])
 
 
 # ---------------------------------------------------------------------------------------------

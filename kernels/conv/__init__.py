@@ -15,7 +15,10 @@ Forward saves nothing: backward takes x and w again and rebuilds what it needs.
 Where things are:
 
     reference.py  the convolution sum in plain NumPy (or CuPy): the specification
-    cpu.py        Numba threads: im2col tiles + BLAS per tile, or a direct loop for depthwise
+    cpu.py        Numba threads: im2col tiles + BLAS per tile, or a direct loop for depthwise;
+                  first, where they apply, the kernels of amx.py
+    amx.py        stride-1 convolutions and both gradients on Intel AMX tiles (float32
+                  accuracy from bfloat16 pieces, as the attention kernels' ``_amx.py``)
     cuda.py       numba.cuda im2col / col2im with cuBLAS (cupy.matmul) between them
 
 The kernels trust their inputs: ``tinymm.nn.functional.conv1d/conv2d`` checks them once.

@@ -1,7 +1,9 @@
 r"""2-D convolution on the CPU: Numba threads, im2col tiles that stay in cache, BLAS on each tile.
 
-The math is the reference's (``reference.py``). Three strategies, chosen by shape (``use_direct``,
-``use_shifted``):
+The math is the reference's (``reference.py``). On a CPU with AMX tiles, float32 convolutions
+of stride 1 with channel counts that fill the tiles (``amx.worth_it``) and at least one image
+per thread go to ``amx.py`` first (forward, dx and dw each), which returns None where it does
+not apply. Otherwise three strategies, chosen by shape (``use_direct``, ``use_shifted``):
 
 **im2col + GEMM** (every convolution with enough channels per group). The output rows of one
 image are cut into *row blocks* of ``rows`` output rows (P = rows * Wo output positions); for
@@ -75,6 +77,7 @@ from .._common import one_blas_thread
 from ..attention.cpu import gemm
 from ..recurrent._packed_gemm import MR, VECTOR_BYTES, pack_transposed, packed_gemm, panel_width
 from ._shifted_gemm import shifted_gemm
+from .amx import amx_conv, amx_input_grad, amx_weight_grad
 
 # Bytes of one im2col tile (K x P elements). Measured on one thread (CPU time, 2-core EPYC with
 # 512 KiB L2 per core, float32, 64 -> 64 3x3 at 32x32 B16): forward 19.4 ms with 256 KiB
@@ -884,6 +887,10 @@ def cpu_forward(x, w, bias=None, stride=(1, 1), padding=((0, 0), (0, 0)), dilati
     K = Cg * kh * kw
     w3 = w.reshape(groups, Og, K)
     parallel = work >= CPU_PARALLEL_MIN_WORK
+    if parallel:  # on AMX tiles where that applies (``amx.py``), else one of the three below
+        y_amx = amx_conv(x, w, bias, stride, padding, dilation, groups)
+        if y_amx is not None:
+            return y_amx
     # shifted before direct: a depthwise forward too (see SHIFTED)
     if use_shifted(B, numba.get_num_threads() if parallel else 1):
         g = _shifted_geometry(x.shape, w.shape, _pairs(stride), _pairs(padding), _pairs(dilation), Ho, x.dtype)
@@ -915,6 +922,21 @@ def cpu_backward(x, w, dy, stride=(1, 1), padding=((0, 0), (0, 0)), dilation=(1,
                  has_bias=True, need_input=True, need_weight=True):
     """(dx, dw, dbias) on C-contiguous NumPy arrays; each is None when not asked for
     (``need_input``, ``need_weight``, ``has_bias``)."""
+    if dy.size * w[0].size >= CPU_PARALLEL_MIN_WORK and groups == 1 and tuple(stride) == (1, 1) \
+            and tuple(dilation) == (1, 1):
+        # on AMX tiles where that applies (``amx.py``), each gradient on its own
+        dx = amx_input_grad(x.shape, w, dy, padding) if need_input else None
+        if dx is not None or not need_input:
+            dw_db = amx_weight_grad(x, w.shape, dy, padding, has_bias) if need_weight or has_bias else (None, None)
+            if dw_db is None:
+                dw_db = _cpu_backward_blas(x, w, dy, stride, padding, dilation, groups, has_bias, False,
+                                           need_weight)[1:]
+            return dx, (dw_db[0] if need_weight else None), dw_db[1]
+    return _cpu_backward_blas(x, w, dy, stride, padding, dilation, groups, has_bias, need_input, need_weight)
+
+
+def _cpu_backward_blas(x, w, dy, stride, padding, dilation, groups, has_bias, need_input, need_weight):
+    """``cpu_backward`` without AMX: the shifted, direct or im2col kernels."""
     (sh, sw), (dh, dw), ((pt, _), (pl, _)) = stride, dilation, padding
     B, C, H, W = x.shape
     O, Cg, kh, kw = w.shape
