@@ -84,12 +84,22 @@ def _split_taps(wt, wp):
 
 
 def worth_it(C, O):
-    """Whether a convolution of C -> O channels goes to the tiles: both multiples of 32 (whole
-    K chunks each way, for forward and the input gradient) and C + O >= 128. Forward +
-    backward, 2 threads, AMX / the kernels of ``cpu.py``: backward 64 -> 64 3x3 32x32 B16
-    5.92 / 8.77 ms, 64 -> 128 16x16 B8 1.94 / 2.46, 32 -> 32 16x16 B32 1.26 / 1.25,
-    16 -> 32 16x16 B32 0.96 / 0.74 (one tile column: the tiles idle)."""
-    return C % 32 == 0 and O % 32 == 0 and C + O >= 128
+    """Whether a convolution of C -> O channels may go to the tiles: both multiples of 32
+    (whole K chunks each way, for forward and the input gradient) and C + O >= 96. Layer
+    forward + backward against torch, 2 threads, AMX / the kernels of ``cpu.py``: 64 -> 64
+    3x3 32x32 B16 0.83 / 1.23, 32 -> 64 0.88 / 1.24, 64 -> 32 0.94 / 1.16; 32 -> 32 32x32 B16
+    1.42 / 1.18, 16x16 B32 1.21 / 1.18, 32x32 B64 0.97 / 1.16 (so not 32 -> 32)."""
+    return C % 32 == 0 and O % 32 == 0 and C + O >= 96
+
+
+# Fewer multiply-adds than this: the other kernels (the packing and the pool's wake-up weigh
+# more than the products). 1x1 128 -> 64 16x16 B16 (34M): forward 0.44 / 0.39 ms, dw 0.73 / 0.47.
+MIN_MULTIPLY_ADDS = 1 << 27
+# Forward and dx stream every tap's weights (as pieces, 6 bytes a weight) once per 32 output
+# positions: past the core's L2 that is bound by L3. 256 -> 256 3x3 8x8 B32 (3.5 MiB of
+# pieces): forward 15.0 / 9.9 ms, dx 14.3 / 12.4; 128 -> 128 3x3 16x16 B32 (0.9 MiB): fwd+bwd
+# 0.80x torch against 1.33x; 96 -> 96 5x5 20x20 B4 (1.4 MiB) 0.97x against 1.47x.
+MAX_WEIGHT_PIECE_BYTES = 2 << 20
 
 
 # Work items are whole images: with fewer images than threads the other kernels, which split
@@ -98,8 +108,11 @@ def worth_it(C, O):
 def _applies(x, w, stride, dilation, groups, pads):
     B, C, H, W = x.shape
     O, _, kh, kw = w.shape
+    pads = tuple(pads)  # (top, bottom, left, right)
+    mads = B * O * (H + pads[0] + pads[1] - kh + 1) * (W + pads[2] + pads[3] - kw + 1) * C * kh * kw
     return (x.dtype == np.float32 and w.dtype == np.float32 and tuple(stride) == (1, 1)
             and tuple(dilation) == (1, 1) and groups == 1 and worth_it(C, O) and B >= numba.get_num_threads()
+            and mads >= MIN_MULTIPLY_ADDS and 6 * O * C * kh * kw <= MAX_WEIGHT_PIECE_BYTES
             and all(0 <= p < k for p, k in zip(pads, (kh, kh, kw, kw))) and amx_available())
 
 
@@ -194,7 +207,8 @@ def amx_weight_grad(x, w_shape, dy, padding=((0, 0), (0, 0)), has_bias=True):
     (pt, pb), (pl, pr) = padding
     O, C, kh, kw = w_shape
     if not (x.dtype == np.float32 and dy.dtype == np.float32 and worth_it(C, O)
-            and x.shape[0] >= numba.get_num_threads() and amx_available()):
+            and x.shape[0] >= numba.get_num_threads() and dy.size * C * kh * kw >= MIN_MULTIPLY_ADDS
+            and amx_available()):
         return None
     B, _, H, W = x.shape
     Ho, Wo = dy.shape[2], dy.shape[3]

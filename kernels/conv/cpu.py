@@ -926,8 +926,10 @@ def cpu_backward(x, w, dy, stride=(1, 1), padding=((0, 0), (0, 0)), dilation=(1,
             and tuple(dilation) == (1, 1):
         # on AMX tiles where that applies (``amx.py``), each gradient on its own
         dx = amx_input_grad(x.shape, w, dy, padding) if need_input else None
-        if dx is not None or not need_input:
-            dw_db = amx_weight_grad(x, w.shape, dy, padding, has_bias) if need_weight or has_bias else (None, None)
+        dw_db = amx_weight_grad(x, w.shape, dy, padding, has_bias) if need_weight or has_bias else (None, None)
+        if dx is not None or dw_db is not None:  # the other one from the kernels below, alone
+            if dx is None and need_input:
+                dx = _cpu_backward_blas(x, w, dy, stride, padding, dilation, groups, False, True, False)[0]
             if dw_db is None:
                 dw_db = _cpu_backward_blas(x, w, dy, stride, padding, dilation, groups, has_bias, False,
                                            need_weight)[1:]

@@ -14,6 +14,12 @@ from tinymm.kernels.conv import cpu, reference_backward, reference_forward
 
 pytestmark = pytest.mark.skipif(not _amx.available(), reason="AMX not usable here (CPU, OS or Numba target)")
 
+
+@pytest.fixture(autouse=True)
+def small_convolutions_too(monkeypatch):
+    """The tiles for these small cases too (by default they start at MIN_MULTIPLY_ADDS)."""
+    monkeypatch.setattr(A, "MIN_MULTIPLY_ADDS", 0)
+
 # (B, C, H, W, O, kh, kw, ((pt, pb), (pl, pr))): sizes off 16, asymmetric and zero padding,
 # 1x1, non-square kernels, one image, more images than threads
 CASES = [
@@ -82,16 +88,19 @@ def test_cpu_kernels_take_the_tiles_and_agree(case):
     _close(dw, dw64)
 
 
-def test_where_the_tiles_do_not_apply():
+def test_where_the_tiles_do_not_apply(monkeypatch):
     x, w, b, dy, *_ = _case(2, 64, 8, 8, 64, 3, 3, ((1, 1), (1, 1)))
     assert A.amx_conv(x, w, b, (2, 2), ((1, 1), (1, 1))) is None  # stride
     assert A.amx_conv(x, w, b, (1, 1), ((1, 1), (1, 1)), (2, 2)) is None  # dilation
     assert A.amx_conv(x.astype(np.float64), w.astype(np.float64), None, (1, 1), ((1, 1), (1, 1))) is None
     assert A.amx_conv(x[:, :48], w[:, :48], b, (1, 1), ((1, 1), (1, 1))) is None  # C not a multiple of 32
     assert A.amx_conv(x, w, b, (1, 1), ((3, 3), (1, 1))) is None  # padding past the kernel
-    assert not A.worth_it(16, 32) and not A.worth_it(32, 32) and A.worth_it(64, 64)
+    assert not A.worth_it(16, 32) and not A.worth_it(32, 32) and A.worth_it(32, 64) and A.worth_it(64, 64)
     if numba.get_num_threads() > 1:  # fewer images than threads: the other kernels
         assert A.amx_conv(x[:1], w, b, (1, 1), ((1, 1), (1, 1))) is None
+    monkeypatch.setattr(A, "MIN_MULTIPLY_ADDS", 1 << 27)  # too little work
+    assert A.amx_conv(x, w, b, (1, 1), ((1, 1), (1, 1))) is None
+    assert A.amx_weight_grad(x, w.shape, dy, ((1, 1), (1, 1))) is None
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, 1e-30, 2.0**70])
@@ -109,3 +118,20 @@ def test_inputs_unfit_for_the_tiles_go_to_the_other_kernels(bad):
         finite = np.isfinite(ref)
         np.testing.assert_array_equal(np.isfinite(got), finite)
         np.testing.assert_allclose(got[finite], ref[finite], rtol=1e-5, atol=1e-5 * np.abs(ref[finite]).max())
+
+
+def test_backward_mixes_the_tiles_and_the_other_kernels(monkeypatch):
+    """Weights too large for the forward's and dx's tiles (MAX_WEIGHT_PIECE_BYTES), dw still
+    on them: dx from the other kernels alone, both right."""
+    pads = ((1, 1), (1, 1))
+    shape = (2, 64, 9, 7, 96, 3, 3)
+    x, w, b, dy, y64, (dx64, dw64, db64) = _case(*shape, pads, seed=2)
+    monkeypatch.setattr(A, "MAX_WEIGHT_PIECE_BYTES", 1024)
+    with _threads_for(shape[0]):
+        assert A.amx_input_grad(x.shape, w, dy, pads) is None
+        assert A.amx_weight_grad(x, w.shape, dy, pads) is not None
+        for got, want in zip(cpu.cpu_backward(x, w, dy, (1, 1), pads), (dx64, dw64, db64)):
+            _close(got, want)
+        dx, dw, db = cpu.cpu_backward(x, w, dy, (1, 1), pads, has_bias=False, need_weight=False)
+    _close(dx, dx64)
+    assert dw is None and db is None
