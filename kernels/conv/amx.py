@@ -16,12 +16,18 @@ shift), B (the taps' weights, pair layout) is packed once per call. The Wp - Wo 
 end of every output row are computed and dropped; ``acc`` is transposed into y's channels.
 
 The input gradient is the same product: dx = conv(dy, w'), w'[c, o, i, j] = w[o, c, kh - 1 - i,
-kw - 1 - j], padded by kh - 1 - pt, kw - 1 - pl (``amx_input_grad``).
+kw - 1 - j], padded by kh - 1 - pt, kw - 1 - pl (``amx_input_grad``). The weight gradient,
+per tap, is dy on the padded-width grid (O, Ho Wp) @ the image shifted by the tap (Ho Wp, C),
+the image in the pair layout along positions, one copy for even shifts and one for odd
+(``amx_weight_grad``).
 
-``amx_conv(...)`` returns None where it does not apply (the caller runs ``cpu.py``'s kernels):
-not float32, a stride, dilation or groups, C not a multiple of 32 or O of 16, AMX not usable
-(``_amx.available``), a padding beyond the kernel, or an input whose largest magnitude is
-outside [2**-60, 2**60] (NaN and inf included: the splits report it, and the result is dropped).
+Each entry point returns None where it does not apply (the caller runs ``cpu.py``'s kernels):
+not float32, a stride, dilation or groups, channels that do not fill the tiles (``worth_it``),
+fewer images than threads, too little work (MIN_MULTIPLY_ADDS), too many weights for forward
+and dx (MAX_WEIGHT_PIECE_BYTES), a padding beyond the kernel, AMX not usable
+(``_amx.available``), or an input whose largest magnitude is outside [2**-60, 2**60] (NaN and
+inf included: the splits report it, and the result is dropped). Measurements:
+``benchmarks/RESULTS.md``, thirteenth session.
 """
 import numba
 import numpy as np
