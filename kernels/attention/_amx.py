@@ -406,6 +406,22 @@ def transpose_into(x, out, factor=1.0):
             out[c, i] = f * x[i, c]
 
 
+# The largest magnitude of every input split for the tiles must lie in [2**-RANGE_LIMIT,
+# 2**RANGE_LIMIT) (see "Checked while split").
+RANGE_LIMIT = 60
+
+
+def fit_for_tiles(seen):
+    """Whether the inputs a kernel split were fit for the tiles: seen (workers, inputs), or
+    (workers,) for one input, the bits of the largest |x| that each worker's splits returned
+    (0: none). Each input's largest magnitude must lie in [2**-RANGE_LIMIT, 2**RANGE_LIMIT)
+    (NaN and inf lie above)."""
+    low = int(np.float32(2.0 ** -RANGE_LIMIT).view(np.int32))
+    high = int(np.float32(2.0 ** RANGE_LIMIT).view(np.int32))
+    seen = np.asarray(seen)
+    return all(low <= top < high for top in seen.reshape(seen.shape[0], -1).max(axis=0).tolist())
+
+
 def aligned_empty(shape, dtype, align=64):
     """An uninitialised C-contiguous array whose data starts on an ``align``-byte boundary."""
     dtype = np.dtype(dtype)

@@ -98,7 +98,7 @@ from numba.extending import intrinsic, overload
 from .._common import one_blas_thread
 from . import _amx
 from ._amx import (
-    aligned_empty, amx_gemm, exp_sum_split, probs_grad_pair, split_pairs, split_rows,
+    aligned_empty, amx_gemm, exp_sum_split, fit_for_tiles, probs_grad_pair, split_pairs, split_rows,
     split_transposed_pairs, split_transposed_rows, transpose_into,
 )
 from ._inputs import (
@@ -1030,8 +1030,6 @@ def cpu_backward(q, k, v, o, lse, do, mask=None, is_causal=False, scale=None, pr
 # q^T, dO^T as pieces (each 3 x 2 bytes per element, 1.5x a float32 copy), float32 dk^T and
 # dv^T of the item, and the block's pieces: ~4 MiB at N1024 D64 with (128, 128) blocks.
 
-# The largest input magnitude allowed is below 2**LIMIT and the smallest max above 2**-LIMIT.
-AMX_LIMIT = 60
 # Fewer keys than this (without, with a causal mask): the BLAS kernels, which keep P for
 # backward when it is small. Kernels' forward + backward, AMX / BLAS with P kept, B8 H4 D64,
 # 2 threads, interleaved: N160 1.04, N192 0.92, N256 0.83, N1024 (B4) 0.66; causal N256 1.07-1.09
@@ -1054,16 +1052,6 @@ def amx_applies(dtype, D, Dv, n_keys, causal):
     header); their values are checked as the kernels split them (``fit_for_tiles``)."""
     enough = n_keys >= (AMX_MIN_KEYS_CAUSAL if causal else AMX_MIN_KEYS)
     return dtype == np.float32 and not D % 32 and not Dv % 32 and enough and _amx.available()
-
-
-def fit_for_tiles(seen):
-    """Whether the inputs an AMX kernel split were fit for the tiles: seen (workers, inputs),
-    the bits of the largest |x| each worker split of each input (0: none), ``_amx``'s splits'
-    return values. Each input's largest magnitude must lie in [2**-AMX_LIMIT, 2**AMX_LIMIT)
-    (NaN and inf lie above)."""
-    low = int(np.float32(2.0 ** -AMX_LIMIT).view(np.int32))
-    high = int(np.float32(2.0 ** AMX_LIMIT).view(np.int32))
-    return all(low <= top < high for top in seen.max(axis=0).tolist())
 
 
 def _ceil_to(n, m):

@@ -35,7 +35,7 @@ from numba import njit, prange
 
 from ..attention._amx import available as amx_available
 from ..attention._amx import (
-    aligned_empty, amx_conv_gemm, amx_gemm, split_pairs, split_rows, split_transposed_pairs, split_transposed_rows,
+    aligned_empty, amx_conv_gemm, amx_gemm, fit_for_tiles, split_pairs, split_rows, split_transposed_pairs, split_transposed_rows,
     transpose_into,
 )
 
@@ -43,7 +43,6 @@ from ..attention._amx import (
 # written once per block). 64 -> 64 3x3 32x32 B16, 2 threads: 64 positions 2.69 ms, 128 2.50,
 # 256 2.50, 512 2.37-2.44, 1024 2.43, 2048 2.38.
 BLOCK_POSITIONS = 512
-AMX_LIMIT = 60  # as the attention kernels: largest magnitude within [2**-60, 2**60)
 
 
 @njit(parallel=True, nogil=True, cache=True)
@@ -122,12 +121,6 @@ def _applies(x, w, stride, dilation, groups, pads):
             and all(0 <= p < k for p, k in zip(pads, (kh, kh, kw, kw))) and amx_available())
 
 
-def _within_limit(bits):
-    low = int(np.float32(2.0 ** -AMX_LIMIT).view(np.int32))
-    high = int(np.float32(2.0 ** AMX_LIMIT).view(np.int32))
-    return low <= bits < high
-
-
 def amx_conv(x, w, bias=None, stride=(1, 1), padding=((0, 0), (0, 0)), dilation=(1, 1), groups=1):
     """conv2d forward on AMX tiles (C-contiguous NumPy arrays, ``cpu_forward``'s contract), or
     None where it does not apply (see the module docstring)."""
@@ -140,7 +133,7 @@ def amx_conv(x, w, bias=None, stride=(1, 1), padding=((0, 0), (0, 0)), dilation=
     if B == 0 or Ho <= 0 or Wo <= 0:
         return None
     wp = aligned_empty((kh * kw, 3, C // 2, 2 * O), np.uint16)  # each tap's w^T, pair layout
-    if not _within_limit(_split_taps(np.ascontiguousarray(w.transpose(2, 3, 1, 0)), wp)):
+    if not fit_for_tiles([_split_taps(np.ascontiguousarray(w.transpose(2, 3, 1, 0)), wp)]):
         return None
     Wp = W + pl + pr
     positions = Ho * Wp
@@ -155,7 +148,7 @@ def amx_conv(x, w, bias=None, stride=(1, 1), padding=((0, 0), (0, 0)), dilation=
     acc = aligned_empty((n_workers, BLOCK_POSITIONS, O), np.float32)
     seen = np.zeros(n_workers, np.int32)
     _conv_kernel(x, wp, bias_arr, pt, pl, kh, kw, Ho, Wo, Wp, xcl, scratch, acc, y, seen)
-    return y if _within_limit(int(seen.max())) else None
+    return y if fit_for_tiles(seen) else None
 
 
 def amx_input_grad(x_shape, w, dy, padding=((0, 0), (0, 0))):
@@ -236,7 +229,7 @@ def amx_weight_grad(x, w_shape, dy, padding=((0, 0), (0, 0)), has_bias=True):
     db = np.zeros((n_workers, O), np.float64)
     seen = np.zeros((n_workers, 2), np.int32)  # the largest |x|, |dy| each worker split
     _weight_grad_kernel(x, dy, pt, pl, kh, kw, Wp, xs, xodd, xpe, xpo, scratch, dyg, dyp, dwt, db, seen)
-    if not all(_within_limit(int(top)) for top in seen.max(axis=0)):
+    if not fit_for_tiles(seen):
         return None
     dw = np.ascontiguousarray(dwt.sum(axis=0).reshape(kh, kw, O, C).transpose(2, 3, 0, 1))
     return dw, (db.sum(axis=0).astype(np.float32) if has_bias else None)
